@@ -1,0 +1,127 @@
+//! The audit step of the pipeline: every request becomes a CloudTrail event that is durable in the
+//! store before the response leaves.
+//!
+//! Events are committed in groups: one writer task takes every event waiting in the queue and
+//! appends them in one transaction, then acknowledges each. Under load a group holds many events,
+//! so the cost of a commit is shared; with one client a group holds one event and the added
+//! latency is one commit.
+
+use std::sync::Arc;
+
+use palisade_audit::Event;
+use palisade_store::{AuditRow, Store};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// The largest number of events committed in one transaction.
+const MAX_GROUP: usize = 1024;
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// Accepts events from request handlers and makes them durable.
+#[derive(Debug, Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<(AuditRow, Ack)>,
+}
+
+/// The writer task; await it after dropping every [`AuditSink`] to flush the queue on shutdown.
+#[derive(Debug)]
+pub struct AuditWriter(JoinHandle<()>);
+
+impl AuditWriter {
+    /// Waits until every queued event is written.
+    pub async fn finish(self) {
+        if let Err(e) = self.0.await {
+            tracing::error!(error = %e, "audit writer stopped abnormally");
+        }
+    }
+}
+
+/// Why an event could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The event could not be serialised.
+    #[error("audit event cannot be serialised: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The writer has stopped (shutdown).
+    #[error("the audit writer has stopped")]
+    Closed,
+    /// The store refused the group the event was in.
+    #[error("the audit store failed: {0}")]
+    Store(String),
+}
+
+impl AuditSink {
+    /// Starts the writer task over `store`.
+    pub fn start(store: Arc<dyn Store>) -> (Self, AuditWriter) {
+        let (tx, rx) = mpsc::channel(MAX_GROUP * 8);
+        let handle = tokio::spawn(write_groups(store, rx));
+        (Self { tx }, AuditWriter(handle))
+    }
+
+    /// Records one event and waits until it is durable.
+    pub async fn record(&self, event: &Event) -> Result<(), AuditError> {
+        let row = to_row(event)?;
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((row, ack))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AuditError::Store(e)),
+            Err(_) => Err(AuditError::Closed),
+        }
+    }
+}
+
+fn to_row(event: &Event) -> Result<AuditRow, serde_json::Error> {
+    let time_ms = time::OffsetDateTime::parse(
+        &event.event_time,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|t| t.unix_timestamp() * 1000)
+    .unwrap_or_default();
+    Ok(AuditRow {
+        event_id: event.event_id.clone(),
+        event_time_ms: time_ms,
+        account_id: event.recipient_account_id.clone(),
+        event_source: event.event_source.clone(),
+        event_name: event.event_name.clone(),
+        read_only: event.read_only,
+        access_key_id: event.user_identity.access_key_id.clone(),
+        user_name: event.user_identity.user_name.clone(),
+        error_code: event.error_code.clone(),
+        record: serde_json::to_string(event)?,
+    })
+}
+
+async fn write_groups(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditRow, Ack)>) {
+    let mut rows = Vec::with_capacity(MAX_GROUP);
+    let mut acks = Vec::with_capacity(MAX_GROUP);
+    loop {
+        let Some((row, ack)) = rx.recv().await else {
+            return;
+        };
+        rows.push(row);
+        acks.push(ack);
+        while rows.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok((row, ack)) => {
+                    rows.push(row);
+                    acks.push(ack);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = store.append_events(&rows).await.map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, events = rows.len(), "audit events were not recorded");
+        }
+        for ack in acks.drain(..) {
+            // A handler that gave up waiting (client gone) is not an error.
+            let _ = ack.send(result.clone());
+        }
+        rows.clear();
+    }
+}

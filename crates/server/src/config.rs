@@ -1,0 +1,87 @@
+//! Server configuration, as given on the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The account created on first start unless configured otherwise.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+/// The region assumed when a request carries no credential scope.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The largest request body accepted by default. The largest payloads of the served operations
+/// are IAM policy documents inside `SimulateCustomPolicy` and `GetAccountAuthorizationDetails`-style
+/// batches, and KMS `ImportKeyMaterial`; all fit well within 1 MiB once form- or base64-encoded.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest request head (request line and headers) accepted by default.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How many connections are served at once by default; further ones wait in the accept queue.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// How the server speaks TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    #[default]
+    Off,
+    /// A certificate chain and private key in PEM files.
+    Files {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// A certificate for `localhost` and `127.0.0.1` generated at start and written to
+    /// `<data-dir>/tls/cert.pem` so that clients can trust it.
+    SelfSigned,
+}
+
+/// Everything `palisade serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data directory (store, credentials file, root key).
+    pub data_dir: PathBuf,
+    /// Accept any credentials and skip authorization (local testing only).
+    pub dev: bool,
+    /// The region of requests that carry no credential scope.
+    pub region: String,
+    /// The account whose root user is created on first start.
+    pub account_id: String,
+    /// TLS settings.
+    pub tls: TlsMode,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// The largest request head accepted.
+    pub max_header_bytes: usize,
+    /// How many connections are served at once.
+    pub max_connections: usize,
+    /// Root access key id given in the environment, replacing the generated one.
+    pub root_access_key_id: Option<String>,
+    /// Root secret access key given in the environment.
+    pub root_secret_access_key: Option<String>,
+    /// A file holding the key-encryption key.
+    pub kek_file: Option<PathBuf>,
+    /// The key-encryption key given in the environment (base64).
+    pub kek_env: Option<String>,
+}
+
+impl Config {
+    /// A configuration with the defaults of `palisade serve` for the given data directory.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            data_dir,
+            dev: false,
+            region: DEFAULT_REGION.to_owned(),
+            account_id: DEFAULT_ACCOUNT.to_owned(),
+            tls: TlsMode::Off,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            root_access_key_id: None,
+            root_secret_access_key: None,
+            kek_file: None,
+            kek_env: None,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What the pipeline knows about one request as it goes, and the audit event built from it.
+
+use std::net::SocketAddr;
+
+use palisade_audit::{Event, TlsDetails, UserIdentity};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::route::Route;
+
+/// The connection a request came over.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// TLS details when the connection is TLS (`aws:SecureTransport`).
+    pub tls: Option<TlsInfo>,
+}
+
+/// The negotiated TLS parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// e.g. `TLSv1.3`.
+    pub version: String,
+    /// e.g. `TLS_AES_128_GCM_SHA256`.
+    pub cipher_suite: String,
+}
+
+/// Everything the pipeline learnt about a request; it becomes the audit event.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// The id returned to the client.
+    pub request_id: String,
+    /// When the request arrived.
+    pub time: OffsetDateTime,
+    /// The client's address.
+    pub source_ip: String,
+    /// The client's User-Agent.
+    pub user_agent: String,
+    /// The Host header.
+    pub host: String,
+    /// TLS details, if any.
+    pub tls: Option<TlsInfo>,
+    /// The region the request is addressed to (credential scope, else the server's).
+    pub region: String,
+    /// The route, once known.
+    pub route: Option<Route>,
+    /// The caller, once authenticated.
+    pub caller: Option<Caller>,
+    /// The access key id the request claimed, even when authentication failed.
+    pub claimed_access_key: Option<String>,
+    /// Request parameters for the audit record, redacted.
+    pub request_parameters: Option<Value>,
+}
+
+impl RequestContext {
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub fn secure_transport(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Builds the CloudTrail event for the outcome.
+    pub fn to_event(
+        &self,
+        outcome: Result<&Option<Value>, &ApiError>,
+        default_account: &str,
+    ) -> Event {
+        let (service, operation) = match &self.route {
+            Some(r) => (r.service.endpoint_prefix, r.operation.name),
+            None => ("unknown", "Unknown"),
+        };
+        let mut event = Event::api_call(
+            self.time,
+            service,
+            operation,
+            &self.region,
+            &self.request_id,
+        );
+        event.source_ip_address = self.source_ip.clone();
+        event.user_agent = self.user_agent.clone();
+        event.request_parameters = self.request_parameters.clone();
+        event.tls_details = self.tls.as_ref().map(|t| TlsDetails {
+            tls_version: t.version.clone(),
+            cipher_suite: t.cipher_suite.clone(),
+            client_provided_host_header: self.host.clone(),
+        });
+        match &self.caller {
+            Some(c) => {
+                event.user_identity = UserIdentity {
+                    kind: c.kind.as_str().to_owned(),
+                    principal_id: Some(c.principal_id.clone()),
+                    arn: Some(c.arn.clone()),
+                    account_id: Some(c.account_id.clone()),
+                    access_key_id: c.access_key_id.clone(),
+                    user_name: c.user_name.clone(),
+                    session_context: None,
+                };
+                event.recipient_account_id = c.account_id.clone();
+            }
+            None => {
+                event.user_identity.access_key_id = self.claimed_access_key.clone();
+                event.recipient_account_id = default_account.to_owned();
+            }
+        }
+        match outcome {
+            Ok(response) => {
+                // CloudTrail records no response elements for read-only calls.
+                if !event.read_only {
+                    event.response_elements = response.clone();
+                }
+            }
+            Err(e) => {
+                event.error_code = Some(e.code.to_owned());
+                event.error_message = Some(e.message.clone());
+            }
+        }
+        event
+    }
+}
+
+/// Member names whose values never reach an audit record: plaintexts, secret values, passwords
+/// and key material, as AWS leaves them out of CloudTrail.
+const SENSITIVE_MEMBERS: &[&str] = &[
+    "Plaintext",
+    "SecretString",
+    "SecretBinary",
+    "Password",
+    "NewPassword",
+    "OldPassword",
+    "PrivateKeyPlaintext",
+    "SecretAccessKey",
+    "SessionToken",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "SharedSecret",
+    "Mac",
+    "Base32StringSeed",
+    "QRCodePNG",
+    "AuthenticationCode1",
+    "AuthenticationCode2",
+    "TokenCode",
+];
+
+/// Turns an input or output into CloudTrail's form: lowerCamelCase member names, sensitive
+/// values replaced by `HIDDEN_DUE_TO_SECURITY_REASONS` as CloudTrail does.
+pub fn redact_for_audit(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if SENSITIVE_MEMBERS.contains(&k.as_str()) {
+                        Value::String("HIDDEN_DUE_TO_SECURITY_REASONS".to_owned())
+                    } else {
+                        redact_for_audit(v)
+                    };
+                    (lower_camel(k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_for_audit).collect()),
+        other => other.clone(),
+    }
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_never_reach_the_audit_record() {
+        let v = json!({"SecretId": "db", "SecretString": "hunter2", "Tags": [{"Key": "a", "Password": "p"}]});
+        let r = redact_for_audit(&v);
+        assert_eq!(r["secretId"], "db");
+        assert_eq!(r["secretString"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+        assert_eq!(r["tags"][0]["key"], "a");
+        assert!(!r.to_string().contains("hunter2"));
+        assert!(!r.to_string().contains("\"p\""));
+    }
+}

@@ -1,0 +1,180 @@
+//! The listener: accepts connections (TLS or not) within the connection limit, serves HTTP/1.1
+//! and HTTP/2 through hyper, sends admin paths to the axum router and everything else through the
+//! pipeline, and shuts down gracefully.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+
+use crate::admin;
+use crate::context::{ConnInfo, TlsInfo};
+use crate::pipeline;
+use crate::state::AppState;
+
+/// How long a client may take to send its request head, and a TLS client its handshake.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then drains connections.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let admin = admin::router(state.clone());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(state.config.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(state.config.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(state.config.max_connections.max(1)));
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let admin = admin.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => {
+                    let conn = ConnInfo { remote, tls: None };
+                    serve_connection(&builder, TokioIo::new(stream), state, admin, conn, watcher)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, %remote, "tls handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                    let (_, session) = stream.get_ref();
+                    let info = TlsInfo {
+                        version: session
+                            .protocol_version()
+                            .map(|v| tls_version_name(v).to_owned())
+                            .unwrap_or_default(),
+                        cipher_suite: session
+                            .negotiated_cipher_suite()
+                            .and_then(|s| s.suite().as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    };
+                    let conn = ConnInfo {
+                        remote,
+                        tls: Some(info),
+                    };
+                    serve_connection(&builder, TokioIo::new(stream), state, admin, conn, watcher)
+                        .await;
+                }
+            }
+        });
+    }
+
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+}
+
+fn tls_version_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "unknown",
+    }
+}
+
+/// Serves one connection until it closes or shutdown drains it.
+async fn serve_connection<I>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    state: Arc<AppState>,
+    admin: axum::Router,
+    conn: ConnInfo,
+    watcher: Watcher,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let remote = conn.remote;
+    let conn = Arc::new(conn);
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let state = state.clone();
+        let mut admin = admin.clone();
+        let conn = conn.clone();
+        async move {
+            if admin::is_admin_path(request.uri().path()) {
+                let response = match admin.call(request).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                let (parts, body) = response.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_else(|_| Bytes::new());
+                return Ok::<_, Infallible>(Response::from_parts(parts, Full::new(bytes)));
+            }
+            Ok(pipeline::handle(&state, &conn, request).await)
+        }
+    });
+    let connection = builder.serve_connection(io, service);
+    if let Err(e) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(error = %e, %remote, "connection ended with an error");
+    }
+}
+
+/// The address to print, with the scheme clients should use.
+pub fn endpoint_url(addr: SocketAddr, tls: bool) -> String {
+    format!("{}://{addr}", if tls { "https" } else { "http" })
+}

@@ -1,0 +1,307 @@
+//! Who is calling: access keys, the principals behind them, and the root account bootstrap.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use palisade_seal::{Purpose, Sealer};
+use palisade_store::{AccessKeyRecord, Store, StoreError};
+
+/// The kind of principal, named as CloudTrail's `userIdentity.type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The account's root user.
+    Root,
+    /// An IAM user.
+    IamUser,
+    /// Nobody signed the request.
+    Anonymous,
+}
+
+impl PrincipalKind {
+    /// The CloudTrail name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Root => "Root",
+            Self::IamUser => "IAMUser",
+            Self::Anonymous => "Unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "Root" => Self::Root,
+            "IAMUser" => Self::IamUser,
+            _ => Self::Anonymous,
+        }
+    }
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal's kind.
+    pub kind: PrincipalKind,
+    /// The account the principal belongs to.
+    pub account_id: String,
+    /// The principal's ARN.
+    pub arn: String,
+    /// The principal's unique id (`aws:userid`): the account id for root.
+    pub principal_id: String,
+    /// The access key that signed the request.
+    pub access_key_id: Option<String>,
+    /// The IAM user name.
+    pub user_name: Option<String>,
+}
+
+impl Caller {
+    /// The root user of an account.
+    pub fn root(account_id: &str, access_key_id: Option<String>) -> Self {
+        Self {
+            kind: PrincipalKind::Root,
+            account_id: account_id.to_owned(),
+            arn: format!("arn:aws:iam::{account_id}:root"),
+            principal_id: account_id.to_owned(),
+            access_key_id,
+            user_name: None,
+        }
+    }
+}
+
+/// An access key with its secret unsealed, kept in memory so that verifying a signature needs no
+/// store read.
+#[derive(Clone)]
+pub struct ActiveKey {
+    /// The principal the key belongs to.
+    pub caller: Caller,
+    /// The secret access key.
+    pub secret: Arc<str>,
+    /// Whether the key is `Active`.
+    pub active: bool,
+}
+
+impl std::fmt::Debug for ActiveKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveKey")
+            .field("caller", &self.caller)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a key could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed secret did not open: the data directory's root key is not the one the key was
+    /// sealed with.
+    #[error("the secret of access key {0} cannot be unsealed: is this the data directory's kek?")]
+    Unseal(String),
+    /// Writing the credentials file failed.
+    #[error("cannot write the credentials file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Resolves access key ids to principals and secrets, through an in-memory cache in front of
+/// the store.
+#[derive(Debug)]
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    sealer: Arc<Sealer>,
+    cache: RwLock<HashMap<String, ActiveKey>>,
+}
+
+impl KeyRing {
+    /// A key ring over the store.
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Self {
+        Self {
+            store,
+            sealer,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Looks up an access key; `None` when no such key exists.
+    pub async fn resolve(&self, access_key_id: &str) -> Result<Option<ActiveKey>, KeyError> {
+        if let Ok(cache) = self.cache.read()
+            && let Some(key) = cache.get(access_key_id)
+        {
+            return Ok(Some(key.clone()));
+        }
+        let Some(record) = self.store.access_key(access_key_id).await? else {
+            return Ok(None);
+        };
+        let key = self.unseal(&record)?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(access_key_id.to_owned(), key.clone());
+        }
+        Ok(Some(key))
+    }
+
+    fn unseal(&self, record: &AccessKeyRecord) -> Result<ActiveKey, KeyError> {
+        let secret = self
+            .sealer
+            .open(
+                Purpose::AccessKeySecret,
+                &record.access_key_id,
+                &record.sealed_secret,
+            )
+            .map_err(|_| KeyError::Unseal(record.access_key_id.clone()))?;
+        let secret = String::from_utf8(secret)
+            .map_err(|_| KeyError::Unseal(record.access_key_id.clone()))?;
+        Ok(ActiveKey {
+            caller: Caller {
+                kind: PrincipalKind::parse(&record.principal_type),
+                account_id: record.account_id.clone(),
+                arn: record.principal_arn.clone(),
+                principal_id: record.principal_id.clone(),
+                access_key_id: Some(record.access_key_id.clone()),
+                user_name: record.user_name.clone(),
+            },
+            secret: Arc::from(secret),
+            active: record.status == "Active",
+        })
+    }
+
+    /// Stores a new key for `caller`, sealing the secret.
+    pub async fn put(
+        &self,
+        caller: &Caller,
+        access_key_id: &str,
+        secret: &str,
+    ) -> Result<(), KeyError> {
+        let sealed = self
+            .sealer
+            .seal(Purpose::AccessKeySecret, access_key_id, secret.as_bytes())
+            .map_err(|_| KeyError::Unseal(access_key_id.to_owned()))?;
+        let record = AccessKeyRecord {
+            access_key_id: access_key_id.to_owned(),
+            account_id: caller.account_id.clone(),
+            principal_type: caller.kind.as_str().to_owned(),
+            principal_arn: caller.arn.clone(),
+            principal_id: caller.principal_id.clone(),
+            user_name: caller.user_name.clone(),
+            sealed_secret: sealed,
+            status: "Active".to_owned(),
+            created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        self.store.put_access_key(&record).await?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(access_key_id);
+        }
+        Ok(())
+    }
+
+    /// Forgets every cached key (after a reset of the store).
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+}
+
+const KEY_ID_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_string(prefix: &str, len: usize, alphabet: &[u8]) -> Result<String, KeyError> {
+    let mut bytes = vec![0u8; len];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| KeyError::Unseal("random".to_owned()))?;
+    let mut out = String::with_capacity(prefix.len() + len);
+    out.push_str(prefix);
+    // Both alphabets have a power-of-two length, so the modulo introduces no bias.
+    out.extend(
+        bytes
+            .iter()
+            .filter_map(|b| alphabet.get(usize::from(*b) % alphabet.len()))
+            .map(|c| char::from(*c)),
+    );
+    Ok(out)
+}
+
+/// A new long-term access key id (`AKIA` and 16 base32 characters) and its 40-character secret.
+pub fn new_access_key() -> Result<(String, String), KeyError> {
+    Ok((
+        random_string("AKIA", 16, KEY_ID_ALPHABET)?,
+        random_string("", 40, SECRET_ALPHABET)?,
+    ))
+}
+
+/// What start-up did about the root user's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// A new root key was created and written to the credentials file.
+    Created(PathBuf),
+    /// The root key given in the environment was installed and written to the credentials file.
+    FromEnvironment(PathBuf),
+    /// The account already had its root key; the credentials file was left as it is.
+    Existing(PathBuf),
+}
+
+/// Makes sure the account and its root user's access key exist, and that the credentials file
+/// describes the key, in AWS shared-credentials format, under profiles `palisade` and `default`.
+pub async fn bootstrap_root(
+    store: &dyn Store,
+    keys: &KeyRing,
+    data_dir: &Path,
+    account_id: &str,
+    env_key: Option<(&str, &str)>,
+) -> Result<Bootstrap, KeyError> {
+    store.ensure_account(account_id).await?;
+    let path = data_dir.join("credentials");
+    let root = Caller::root(account_id, None);
+    if let Some((id, secret)) = env_key {
+        keys.put(&root, id, secret).await?;
+        write_credentials(&path, id, secret)?;
+        return Ok(Bootstrap::FromEnvironment(path));
+    }
+    let existing = store.access_keys_of(account_id, &root.arn).await?;
+    if !existing.is_empty() && path.exists() {
+        return Ok(Bootstrap::Existing(path));
+    }
+    let (id, secret) = new_access_key()?;
+    keys.put(&root, &id, &secret).await?;
+    write_credentials(&path, &id, &secret)?;
+    Ok(Bootstrap::Created(path))
+}
+
+fn write_credentials(path: &Path, id: &str, secret: &str) -> Result<(), KeyError> {
+    let mut text = String::new();
+    for profile in ["palisade", "default"] {
+        text.push_str(&format!(
+            "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n\n"
+        ));
+    }
+    palisade_seal::write_private(path, text.as_bytes()).map_err(|source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_keys_look_like_aws_keys() {
+        let (id, secret) = new_access_key().unwrap();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("AKIA"));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        );
+        assert_eq!(secret.len(), 40);
+        assert_ne!(new_access_key().unwrap().0, id);
+    }
+}

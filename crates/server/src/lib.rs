@@ -1,0 +1,208 @@
+//! The AWS protocol gateway: one port that serves every Palisade service over the real AWS wire
+//! protocols.
+//!
+//! A request's path through this crate (see `ARCHITECTURE.md`):
+//!
+//! 1. [`gateway`] accepts the connection (TLS or not, within the connection limit) and hands each
+//!    request to the admin router (`/_palisade/*`, `/moto-api/*`) or to [`pipeline::handle`].
+//! 2. [`pipeline`] runs decode → authenticate → authorize → handle → audit → encode:
+//!    [`route`] finds the service and operation, [`auth`] checks the SigV4 signature against
+//!    the key in [`identity`], [`authz`] decides, [`services`] handles, [`audit`] makes the event
+//!    durable, and [`protocol`] writes awsQuery XML or awsJson.
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod authz;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod gateway;
+pub mod identity;
+pub mod pipeline;
+pub mod protocol;
+pub mod route;
+pub mod services;
+pub mod state;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use palisade_seal::{KekSource, Sealer};
+use palisade_store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+
+pub use config::{Config, TlsMode};
+pub use identity::Bootstrap;
+
+use crate::audit::{AuditSink, AuditWriter};
+use crate::state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The root key could not be loaded.
+    #[error(transparent)]
+    Seal(#[from] palisade_seal::SealError),
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] palisade_store::StoreError),
+    /// The root credentials could not be created.
+    #[error(transparent)]
+    Keys(#[from] identity::KeyError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Only one of the root key variables was set.
+    #[error("PALISADE_ROOT_ACCESS_KEY_ID and PALISADE_ROOT_SECRET_ACCESS_KEY must be set together")]
+    HalfRootKey,
+}
+
+/// A started server, bound and ready to serve.
+pub struct Server {
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    writer: AuditWriter,
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// What happened to the root credentials (strict mode).
+    pub bootstrap: Option<Bootstrap>,
+    /// Where the root key came from.
+    pub kek_source: KekSource,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Prepares the data directory, the root key, the store and the root credentials, and binds
+    /// the listener.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        create_private_dir(&config.data_dir)?;
+        let (kek, kek_source) = palisade_seal::load_kek(
+            config.kek_file.as_deref(),
+            config.kek_env.as_deref(),
+            &config.data_dir,
+        )?;
+        let sealer = Arc::new(Sealer::new(&kek)?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let keys = identity::KeyRing::new(store.clone(), sealer.clone());
+        let env_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.as_str(), secret.as_str())),
+            (None, None) => None,
+            _ => return Err(StartError::HalfRootKey),
+        };
+        let bootstrap = if config.dev {
+            store.ensure_account(&config.account_id).await?;
+            None
+        } else {
+            Some(
+                identity::bootstrap_root(
+                    store.as_ref(),
+                    &keys,
+                    &config.data_dir,
+                    &config.account_id,
+                    env_key,
+                )
+                .await?,
+            )
+        };
+        let tls =
+            tls::server_config(&config.tls, &config.data_dir)?.map(tokio_rustls::TlsAcceptor::from);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (audit, writer) = AuditSink::start(store.clone());
+        let state = Arc::new(AppState {
+            config,
+            store,
+            sealer,
+            keys,
+            verifier: palisade_sigv4::Verifier::default(),
+            audit,
+            authorizer: Box::new(authz::RootOnly),
+        });
+        Ok(Self {
+            state,
+            listener,
+            tls,
+            writer,
+            local_addr,
+            bootstrap,
+            kek_source,
+        })
+    }
+
+    /// The URL clients should use.
+    pub fn endpoint_url(&self) -> String {
+        gateway::endpoint_url(self.local_addr, self.tls.is_some())
+    }
+
+    /// Serves until `shutdown` resolves; then drains connections and flushes the audit queue.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Self {
+            state,
+            listener,
+            tls,
+            writer,
+            ..
+        } = self;
+        gateway::serve(state.clone(), listener, tls, shutdown).await;
+        // The last AuditSink goes with the state; then the writer drains and stops.
+        drop(state);
+        if tokio::time::timeout(std::time::Duration::from_secs(10), writer.finish())
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit writer did not drain within 10s");
+        }
+    }
+}
+
+fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
+    let wrap = |source| StartError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(wrap)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(wrap)?;
+    }
+    Ok(())
+}

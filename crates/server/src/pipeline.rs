@@ -1,0 +1,167 @@
+//! The one path every API request takes:
+//!
+//! ```text
+//! decode → authenticate → authorize → handle → audit → encode
+//! ```
+//!
+//! Each step either passes the request on or produces an [`ApiError`]; whatever happens, the audit
+//! step records the outcome before the encode step answers, so that allowed, denied and failed
+//! requests alike leave an event.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Body as HttpBody;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::auth;
+use crate::context::{ConnInfo, RequestContext, redact_for_audit};
+use crate::error::ApiError;
+use crate::protocol::{self, Body};
+use crate::route::{self, WireProtocol};
+use crate::services;
+use crate::state::AppState;
+
+/// Runs one API request through the pipeline.
+pub async fn handle<B>(state: &AppState, conn: &ConnInfo, request: Request<B>) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    let header = |name: http::header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut ctx = RequestContext {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        time: OffsetDateTime::now_utc(),
+        source_ip: conn.remote.ip().to_string(),
+        user_agent: header(http::header::USER_AGENT),
+        host: header(http::header::HOST),
+        tls: conn.tls.clone(),
+        region: state.config.region.clone(),
+        route: None,
+        caller: None,
+        claimed_access_key: None,
+        request_parameters: None,
+    };
+
+    let outcome = run(state, &mut ctx, &parts, body).await;
+
+    // Audit: the event is durable before the client hears anything.
+    let outcome = match state
+        .audit
+        .record(&ctx.to_event(
+            outcome.as_ref().map(|(_, audit)| audit),
+            &state.config.account_id,
+        ))
+        .await
+    {
+        Ok(()) => outcome,
+        Err(e) => Err(ApiError::internal(format!("audit: {e}"))),
+    };
+
+    // Encode.
+    match (outcome, ctx.route) {
+        (Ok((output, _)), Some(route)) => protocol::encode_output(route, &output, &ctx.request_id),
+        (Ok(_), None) => protocol::encode_error(
+            route::wire_protocol(&parts.headers),
+            None,
+            &ApiError::internal("a response without a route"),
+            &ctx.request_id,
+        ),
+        (Err(error), route) => {
+            let protocol = route.map_or_else(
+                || route::wire_protocol(&parts.headers),
+                |r| WireProtocol::from(r.service.protocol),
+            );
+            protocol::encode_error(protocol, route.map(|r| r.service), &error, &ctx.request_id)
+        }
+    }
+}
+
+/// Decode, authenticate, authorize and handle. Returns the output and what of it the audit record
+/// may show.
+async fn run<B>(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<(Value, Option<Value>), ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // Decode: the body (bounded), the signature's claims, the route.
+    let limit = state.config.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let body = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::too_large(limit)
+            } else {
+                ApiError::bad_request(
+                    "IncompleteBody",
+                    format!("the request body could not be read: {e}"),
+                )
+            }
+        })?
+        .to_bytes();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let params = protocol::params(parts.uri.query(), content_type, &body);
+    let protocol = route::wire_protocol(&parts.headers);
+    let claims = auth::parse(parts, protocol)?;
+    if let Some(c) = &claims {
+        ctx.claimed_access_key = Some(c.access_key_id().to_owned());
+        ctx.region = c.region().to_owned();
+    }
+    let service = route::service(
+        claims.as_ref().map(|c| c.service()),
+        &parts.headers,
+        &params,
+    )?;
+    let route = route::operation(service, &parts.headers, &params)?;
+    ctx.route = Some(route);
+
+    // Authenticate.
+    let caller = auth::authenticate(
+        state,
+        parts,
+        &body,
+        claims.as_ref(),
+        route.service.protocol.into(),
+    )
+    .await?;
+    ctx.caller = Some(caller.clone());
+
+    let input = protocol::decode_input(route, &params, &body)?;
+    ctx.request_parameters = Some(redact_for_audit(&input));
+
+    // Authorize.
+    state.authorizer.authorize(&caller, route, ctx)?;
+
+    // Handle.
+    let output = services::dispatch(state, &caller, route, input).await?;
+    let audited = redact_for_audit(&output);
+    Ok((output, Some(audited)))
+}

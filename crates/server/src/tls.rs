@@ -1,0 +1,110 @@
+//! TLS through rustls with the aws-lc-rs provider.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::TlsMode;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The certificate file holds no certificate, or the key file no private key.
+    #[error("{path} holds no {what} in PEM form")]
+    Empty {
+        /// The file.
+        path: String,
+        /// `certificate` or `private key`.
+        what: &'static str,
+    },
+    /// rustls refused the certificate or key.
+    #[error("invalid certificate or key: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// Generating the self-signed certificate failed.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Builds the rustls configuration for the mode, or `None` for plain HTTP. A self-signed
+/// certificate is written to `<data_dir>/tls/cert.pem` so that clients can be told to trust it
+/// (`aws --ca-bundle`, `AWS_CA_BUNDLE`).
+pub fn server_config(
+    mode: &TlsMode,
+    data_dir: &Path,
+) -> Result<Option<Arc<ServerConfig>>, TlsError> {
+    let (certs, key) = match mode {
+        TlsMode::Off => return Ok(None),
+        TlsMode::Files { cert, key } => {
+            let cert_pem = read(cert)?;
+            let certs: Vec<CertificateDer<'static>> =
+                rustls_pemfile::certs(&mut cert_pem.as_slice())
+                    .collect::<Result<_, _>>()
+                    .map_err(|source| TlsError::Read {
+                        path: cert.display().to_string(),
+                        source,
+                    })?;
+            if certs.is_empty() {
+                return Err(TlsError::Empty {
+                    path: cert.display().to_string(),
+                    what: "certificate",
+                });
+            }
+            let key_pem = read(key)?;
+            let private = rustls_pemfile::private_key(&mut key_pem.as_slice())
+                .map_err(|source| TlsError::Read {
+                    path: key.display().to_string(),
+                    source,
+                })?
+                .ok_or_else(|| TlsError::Empty {
+                    path: key.display().to_string(),
+                    what: "private key",
+                })?;
+            (certs, private)
+        }
+        TlsMode::SelfSigned => {
+            let generated = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ])
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+            let dir = data_dir.join("tls");
+            std::fs::create_dir_all(&dir).map_err(|source| TlsError::Read {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let cert_path = dir.join("cert.pem");
+            std::fs::write(&cert_path, generated.cert.pem()).map_err(|source| TlsError::Read {
+                path: cert_path.display().to_string(),
+                source,
+            })?;
+            let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
+                .map_err(|e| TlsError::Generate(e.to_owned()))?;
+            (vec![generated.cert.der().clone()], key)
+        }
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(config)))
+}

@@ -1,0 +1,511 @@
+//! Persistent state behind the [`Store`] trait.
+//!
+//! The server and the domain crates talk to a [`Store`]; [`SqliteStore`] is the embedded
+//! implementation (one file in the data directory, WAL mode). A PostgreSQL implementation can
+//! satisfy the same trait later: the trait speaks in domain records, never in SQL, and the SQL here
+//! is kept portable (`$N` parameters, epoch-integer times).
+//!
+//! Schema changes are versioned migrations under `migrations/sqlite/`, applied in order at open
+//! time inside one transaction each, and recorded in `schema_migrations`.
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+
+/// A boxed future, so that [`Store`] can be used as `dyn Store`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error (I/O, constraint, corruption).
+    #[error("store error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed to apply; the store is left at the previous version.
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// The migration's version number.
+        version: i64,
+        /// The migration's file name.
+        name: &'static str,
+        /// The underlying error.
+        source: sqlx::Error,
+    },
+    /// The database was written by a newer Palisade than this one.
+    #[error("the store is at schema version {found}, newer than this binary knows ({known})")]
+    TooNew {
+        /// The version found.
+        found: i64,
+        /// The newest version this binary has.
+        known: i64,
+    },
+}
+
+/// An access key and the principal it belongs to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    /// `AKIA…` (long-term) or `ASIA…` (temporary).
+    pub access_key_id: String,
+    /// The owning account.
+    pub account_id: String,
+    /// `Root` or `IAMUser`, as CloudTrail names them.
+    pub principal_type: String,
+    /// The principal's ARN.
+    pub principal_arn: String,
+    /// The principal's unique id (`aws:userid`).
+    pub principal_id: String,
+    /// The IAM user name, for IAM users.
+    pub user_name: Option<String>,
+    /// The sealed secret access key (see `palisade-seal`).
+    pub sealed_secret: Vec<u8>,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// Creation time, epoch seconds.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for AccessKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("principal_arn", &self.principal_arn)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One audit event as stored: the indexed fields and the full record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// The event's unique id.
+    pub event_id: String,
+    /// Event time, epoch milliseconds.
+    pub event_time_ms: i64,
+    /// The account the event belongs to.
+    pub account_id: String,
+    /// `<service>.amazonaws.com`.
+    pub event_source: String,
+    /// The operation.
+    pub event_name: String,
+    /// CloudTrail's readOnly flag.
+    pub read_only: bool,
+    /// The access key that signed the request, if any.
+    pub access_key_id: Option<String>,
+    /// The user name, if any.
+    pub user_name: Option<String>,
+    /// The error code when the request failed or was denied.
+    pub error_code: Option<String>,
+    /// The full CloudTrail record as JSON.
+    pub record: String,
+}
+
+/// The persistent state of a Palisade deployment.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Creates the account if it does not exist; returns whether it was created.
+    fn ensure_account<'a>(&'a self, account_id: &'a str)
+    -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Inserts or replaces an access key.
+    fn put_access_key<'a>(
+        &'a self,
+        key: &'a AccessKeyRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Looks up one access key.
+    fn access_key<'a>(
+        &'a self,
+        access_key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<AccessKeyRecord>, StoreError>>;
+    /// Lists the access keys of one principal.
+    fn access_keys_of<'a>(
+        &'a self,
+        account_id: &'a str,
+        principal_arn: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<AccessKeyRecord>, StoreError>>;
+    /// Appends audit events in one transaction: all are durable when this returns, or none are.
+    fn append_events<'a>(&'a self, rows: &'a [AuditRow]) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The newest `limit` events of an account, newest first.
+    fn recent_events<'a>(
+        &'a self,
+        account_id: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>>;
+    /// Wipes all service state (test mode only): accounts, keys and events.
+    fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_foundation.sql",
+    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+}];
+
+/// The embedded SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<data_dir>/palisade.db` and migrates it.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(data_dir.join("palisade.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a crash of the process; FULL
+            // would also survive power loss at a large cost per commit. Audit events are
+            // committed in groups, so the cost is paid once per group either way.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens a private in-memory store (tests).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: every in-memory connection would be its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+                .fetch_one(&self.pool)
+                .await?;
+        let known = SQLITE_MIGRATIONS.last().map_or(0, |m| m.version);
+        if current > known {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        for m in SQLITE_MIGRATIONS.iter().filter(|m| m.version > current) {
+            let wrap = |source| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            };
+            let mut tx = self.pool.begin().await.map_err(wrap)?;
+            sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(wrap)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_secs())
+            .execute(&mut *tx)
+            .await
+            .map_err(wrap)?;
+            tx.commit().await.map_err(wrap)?;
+        }
+        Ok(())
+    }
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AccessKeyRecord, sqlx::Error> {
+    Ok(AccessKeyRecord {
+        access_key_id: row.try_get("access_key_id")?,
+        account_id: row.try_get("account_id")?,
+        principal_type: row.try_get("principal_type")?,
+        principal_arn: row.try_get("principal_arn")?,
+        principal_id: row.try_get("principal_id")?,
+        user_name: row.try_get("user_name")?,
+        sealed_secret: row.try_get("sealed_secret")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const KEY_COLUMNS: &str = "access_key_id, account_id, principal_type, principal_arn, principal_id, \
+                           user_name, sealed_secret, status, created_at";
+
+impl Store for SqliteStore {
+    fn ensure_account<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) \
+                 ON CONFLICT (account_id) DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(now_secs())
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn put_access_key<'a>(
+        &'a self,
+        key: &'a AccessKeyRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO access_keys (access_key_id, account_id, principal_type, principal_arn, \
+                 principal_id, user_name, sealed_secret, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (access_key_id) DO UPDATE SET account_id = excluded.account_id, \
+                 principal_type = excluded.principal_type, principal_arn = excluded.principal_arn, \
+                 principal_id = excluded.principal_id, user_name = excluded.user_name, \
+                 sealed_secret = excluded.sealed_secret, status = excluded.status",
+            )
+            .bind(&key.access_key_id)
+            .bind(&key.account_id)
+            .bind(&key.principal_type)
+            .bind(&key.principal_arn)
+            .bind(&key.principal_id)
+            .bind(&key.user_name)
+            .bind(&key.sealed_secret)
+            .bind(&key.status)
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn access_key<'a>(
+        &'a self,
+        access_key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<AccessKeyRecord>, StoreError>> {
+        Box::pin(async move {
+            // KEY_COLUMNS is a constant: no caller input reaches the SQL text.
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1"
+            )))
+            .bind(access_key_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.as_ref().map(key_from_row).transpose()?)
+        })
+    }
+
+    fn access_keys_of<'a>(
+        &'a self,
+        account_id: &'a str,
+        principal_arn: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<AccessKeyRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = $1 AND principal_arn = $2 \
+                 ORDER BY created_at, access_key_id"
+            )))
+            .bind(account_id)
+            .bind(principal_arn)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn append_events<'a>(&'a self, rows: &'a [AuditRow]) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for r in rows {
+                sqlx::query(
+                    "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
+                     event_name, read_only, access_key_id, user_name, error_code, record) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&r.event_id)
+                .bind(r.event_time_ms)
+                .bind(&r.account_id)
+                .bind(&r.event_source)
+                .bind(&r.event_name)
+                .bind(r.read_only)
+                .bind(&r.access_key_id)
+                .bind(&r.user_name)
+                .bind(&r.error_code)
+                .bind(&r.record)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn recent_events<'a>(
+        &'a self,
+        account_id: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT event_id, event_time_ms, account_id, event_source, event_name, read_only, \
+                 access_key_id, user_name, error_code, record FROM audit_events \
+                 WHERE account_id = $1 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(account_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(AuditRow {
+                        event_id: row.try_get("event_id")?,
+                        event_time_ms: row.try_get("event_time_ms")?,
+                        account_id: row.try_get("account_id")?,
+                        event_source: row.try_get("event_source")?,
+                        event_name: row.try_get("event_name")?,
+                        read_only: row.try_get("read_only")?,
+                        access_key_id: row.try_get("access_key_id")?,
+                        user_name: row.try_get("user_name")?,
+                        error_code: row.try_get("error_code")?,
+                        record: row.try_get("record")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for sql in [
+                "DELETE FROM audit_events",
+                "DELETE FROM access_keys",
+                "DELETE FROM accounts",
+            ] {
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> AccessKeyRecord {
+        AccessKeyRecord {
+            access_key_id: id.into(),
+            account_id: "123456789012".into(),
+            principal_type: "Root".into(),
+            principal_arn: "arn:aws:iam::123456789012:root".into(),
+            principal_id: "123456789012".into(),
+            user_name: None,
+            sealed_secret: vec![1, 2, 3],
+            status: "Active".into(),
+            created_at: 1,
+        }
+    }
+
+    fn event(id: &str, t: i64) -> AuditRow {
+        AuditRow {
+            event_id: id.into(),
+            event_time_ms: t,
+            account_id: "123456789012".into(),
+            event_source: "sts.amazonaws.com".into(),
+            event_name: "GetCallerIdentity".into(),
+            read_only: true,
+            access_key_id: Some("AKIA1".into()),
+            user_name: None,
+            error_code: None,
+            record: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_keys_and_events_persist_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SqliteStore::open(dir.path()).await.unwrap();
+            assert!(s.ensure_account("123456789012").await.unwrap());
+            assert!(!s.ensure_account("123456789012").await.unwrap());
+            s.put_access_key(&key("AKIA1")).await.unwrap();
+            s.append_events(&[event("e1", 1), event("e2", 2)])
+                .await
+                .unwrap();
+        }
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(s.access_key("AKIA1").await.unwrap(), Some(key("AKIA1")));
+        assert_eq!(s.access_key("AKIA2").await.unwrap(), None);
+        let evs = s.recent_events("123456789012", 10).await.unwrap();
+        assert_eq!(
+            evs.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+            ["e2", "e1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_event_batch_leaves_nothing_behind() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        // The duplicate event id violates the unique constraint: the whole batch must roll back.
+        let err = s
+            .append_events(&[event("e1", 1), event("e1", 2)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Database(_)));
+        assert!(
+            s.recent_events("123456789012", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn reset_wipes_everything() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        s.ensure_account("123456789012").await.unwrap();
+        s.put_access_key(&key("AKIA1")).await.unwrap();
+        s.append_events(&[event("e1", 1)]).await.unwrap();
+        s.reset().await.unwrap();
+        assert_eq!(s.access_key("AKIA1").await.unwrap(), None);
+        assert!(
+            s.recent_events("123456789012", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(s.ensure_account("123456789012").await.unwrap());
+    }
+
+    #[test]
+    fn debug_never_shows_the_sealed_secret() {
+        let text = format!("{:?}", key("AKIA1"));
+        assert!(!text.contains("sealed_secret"), "{text}");
+    }
+}

@@ -1,0 +1,334 @@
+"""The foundation as a user sees it: a strict-mode server that really authenticates, answers in
+AWS's wire formats, and audits every request."""
+
+import json
+import os
+import stat
+import urllib.request
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def signed_request(server, service, body, headers, key=None, secret=None, region="us-east-1"):
+    """A request signed by botocore's own SigV4 signer, to tamper with before sending."""
+    if key is None:
+        key, secret = server.credentials()
+    request = botocore.awsrequest.AWSRequest(method="POST", url=server.url + "/", data=body, headers=headers)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), service, region).add_auth(request)
+    return request
+
+
+def send(server, request, body=None):
+    raw = urllib.request.Request(
+        request.url, data=request.body if body is None else body, method=request.method, headers=dict(request.headers)
+    )
+    try:
+        with urllib.request.urlopen(raw, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+STS_FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
+
+
+# -- first start -----------------------------------------------------------------------------
+
+
+def test_first_start_writes_private_credentials_for_both_profiles(server):
+    path = server.data_dir / "credentials"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    key, secret = server.credentials("palisade")
+    assert (key, secret) == server.credentials("default")
+    assert key.startswith("AKIA") and len(key) == 20
+    assert len(secret) == 40
+
+
+def test_secret_access_key_is_not_stored_in_plaintext(server):
+    _, secret = server.credentials()
+    server.client("sts").get_caller_identity()
+    for path in server.data_dir.rglob("*"):
+        if path.is_file() and path.name != "credentials":
+            assert secret.encode() not in path.read_bytes(), f"secret found in {path}"
+    assert secret not in server.log_path.read_text()
+
+
+def test_restart_keeps_the_same_root_key(start_server):
+    first = start_server()
+    key, _ = first.credentials()
+    first.stop()
+    again = start_server(data_dir=first.data_dir)
+    assert again.credentials()[0] == key
+    assert again.client("sts").get_caller_identity()["Account"] == "123456789012"
+
+
+def test_root_key_from_environment(start_server):
+    s = start_server(
+        env={
+            "PALISADE_ROOT_ACCESS_KEY_ID": "AKIAPALISADETEST0001",
+            "PALISADE_ROOT_SECRET_ACCESS_KEY": "s3cr3t/Example+Key0000000000000000000000",
+        }
+    )
+    assert s.credentials()[0] == "AKIAPALISADETEST0001"
+    ident = s.client("sts", "AKIAPALISADETEST0001", "s3cr3t/Example+Key0000000000000000000000").get_caller_identity()
+    assert ident["Arn"] == "arn:aws:iam::123456789012:root"
+
+
+# -- GetCallerIdentity -----------------------------------------------------------------------
+
+
+def test_aws_cli_get_caller_identity_with_written_credentials(server):
+    out = json.loads(server.aws("--profile", "palisade", "sts", "get-caller-identity").stdout)
+    assert out == {
+        "UserId": "123456789012",
+        "Account": "123456789012",
+        "Arn": "arn:aws:iam::123456789012:root",
+    }
+
+
+def test_boto3_get_caller_identity_carries_a_request_id(server):
+    resp = server.client("sts").get_caller_identity()
+    assert resp["Account"] == "123456789012"
+    assert resp["Arn"] == "arn:aws:iam::123456789012:root"
+    assert len(resp["ResponseMetadata"]["RequestId"]) == 36
+    assert resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"] == resp["ResponseMetadata"]["RequestId"]
+
+
+def test_presigned_get_caller_identity(server):
+    import botocore.session
+
+    client = server.client("sts")
+    url = client.generate_presigned_url("get_caller_identity", ExpiresIn=60)
+    with urllib.request.urlopen(url, timeout=30) as r:
+        body = r.read().decode()
+    assert "<Arn>arn:aws:iam::123456789012:root</Arn>" in body
+
+
+# -- authentication failures -----------------------------------------------------------------
+
+
+def test_wrong_secret_is_signature_does_not_match(server):
+    key, _ = server.credentials()
+    with pytest.raises(ClientError) as e:
+        server.client("sts", key, "x" * 40).get_caller_identity()
+    assert error_code(e) == "SignatureDoesNotMatch"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "does not match the signature you provided" in e.value.response["Error"]["Message"]
+
+
+def test_aws_cli_wrong_secret_fails(server):
+    key, _ = server.credentials()
+    r = server.aws(
+        "sts",
+        "get-caller-identity",
+        env={"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "y" * 40, "AWS_SHARED_CREDENTIALS_FILE": os.devnull},
+        check=False,
+    )
+    assert r.returncode != 0
+    assert "SignatureDoesNotMatch" in r.stderr
+
+
+def test_unknown_access_key_is_invalid_client_token_id(server):
+    with pytest.raises(ClientError) as e:
+        server.client("sts", "AKIAUNKNOWNKEY000000", "x" * 40).get_caller_identity()
+    assert error_code(e) == "InvalidClientTokenId"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_unknown_access_key_on_a_json_service_is_unrecognized_client(server):
+    request = signed_request(
+        server,
+        "kms",
+        "{}",
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"},
+        key="AKIAUNKNOWNKEY000000",
+        secret="x" * 40,
+    )
+    status, body = send(server, request)
+    assert status == 400
+    assert json.loads(body)["__type"] == "UnrecognizedClientException"
+
+
+def test_tampered_body_is_rejected(server):
+    request = signed_request(server, "sts", STS_BODY, STS_FORM)
+    status, _ = send(server, request)
+    assert status == 200
+    status, body = send(server, request, body=STS_BODY.replace("2011", "2012").encode())
+    assert status == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in body
+
+
+def test_unsigned_request_is_missing_authentication_token(server):
+    status, _, body = server.http("POST", "/", STS_BODY.encode(), STS_FORM)
+    assert status == 403
+    assert b"<Code>MissingAuthenticationToken</Code>" in body
+
+
+def test_stale_signature_is_refused(server):
+    key, secret = server.credentials()
+    request = botocore.awsrequest.AWSRequest(method="POST", url=server.url + "/", data=STS_BODY, headers=STS_FORM)
+    auth = botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), "sts", "us-east-1")
+    import datetime
+
+    real = botocore.auth.datetime.datetime
+
+    class Past(real):
+        @classmethod
+        def utcnow(cls):
+            return real.utcnow() - datetime.timedelta(minutes=20)
+
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) - datetime.timedelta(minutes=20)
+
+    botocore.auth.datetime.datetime = Past
+    try:
+        auth.add_auth(request)
+    finally:
+        botocore.auth.datetime.datetime = real
+    status, body = send(server, request)
+    assert status == 403
+    assert "Signature expired" in body
+
+
+# -- routing and bad input -------------------------------------------------------------------
+
+
+def test_unknown_query_action_is_invalid_action(server):
+    status, body = send(server, signed_request(server, "sts", "Action=NoSuchThing&Version=2011-06-15", STS_FORM))
+    assert status == 400
+    assert "<Code>InvalidAction</Code>" in body
+
+
+def test_unknown_json_operation_is_unknown_operation_exception(server):
+    request = signed_request(
+        server, "kms", "{}", {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.NoSuchThing"}
+    )
+    status, body = send(server, request)
+    assert status == 400
+    assert json.loads(body)["__type"] == "UnknownOperationException"
+
+
+def test_unknown_service_gets_a_protocol_error(server):
+    request = signed_request(server, "nosuchservice", STS_BODY, STS_FORM)
+    status, body = send(server, request)
+    assert status == 400
+    assert "<Code>InvalidAction</Code>" in body
+
+
+def test_malformed_json_is_a_serialization_exception(server):
+    request = signed_request(
+        server, "kms", '{"KeyId": ', {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"}
+    )
+    status, body = send(server, request)
+    assert status == 400
+    parsed = json.loads(body)
+    assert parsed["__type"] == "SerializationException"
+    assert parsed["message"]
+
+
+def test_oversized_body_is_refused_without_reading_it(start_server):
+    s = start_server("--max-body-bytes", "1000")
+    status, _, body = s.http("POST", "/", b"A" * 5000, STS_FORM)
+    assert status == 413
+    assert b"RequestEntityTooLarge" in body
+
+
+def test_garbage_authorization_header_is_incomplete_signature(server):
+    headers = dict(STS_FORM, Authorization="AWS4-HMAC-SHA256 garbage")
+    status, _, body = server.http("POST", "/", STS_BODY.encode(), headers)
+    assert status in (400, 403)
+    assert b"IncompleteSignature" in body
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+
+def test_every_call_including_rejected_ones_is_an_audit_event(server):
+    key, _ = server.credentials()
+    server.client("sts").get_caller_identity()
+    with pytest.raises(ClientError):
+        server.client("sts", key, "x" * 40).get_caller_identity()
+    server.http("POST", "/", STS_BODY.encode(), STS_FORM)
+    events = server.events()
+    assert [e["eventName"] for e in events] == ["GetCallerIdentity"] * 3
+    ok, bad_sig, unsigned = events
+    assert ok["eventSource"] == "sts.amazonaws.com"
+    assert ok["userIdentity"]["type"] == "Root"
+    assert ok["userIdentity"]["arn"] == "arn:aws:iam::123456789012:root"
+    assert ok["userIdentity"]["accessKeyId"] == key
+    assert ok["sourceIPAddress"] == "127.0.0.1"
+    assert "Boto3" in ok["userAgent"]
+    assert "errorCode" not in ok
+    assert bad_sig["errorCode"] == "SignatureDoesNotMatch"
+    assert bad_sig["userIdentity"]["accessKeyId"] == key
+    assert unsigned["errorCode"] == "MissingAuthenticationToken"
+    assert len({e["eventID"] for e in events}) == 3
+    assert all(e["eventVersion"] == "1.11" and e["recipientAccountId"] == "123456789012" for e in events)
+
+
+def test_audit_event_request_id_matches_the_response(server):
+    resp = server.client("sts").get_caller_identity()
+    assert server.events()[-1]["requestID"] == resp["ResponseMetadata"]["RequestId"]
+
+
+# -- admin routes, dev mode, TLS, shutdown ---------------------------------------------------
+
+
+def test_health_names_version_and_services(server):
+    status, _, body = server.http("GET", "/_palisade/health")
+    assert status == 200
+    health = json.loads(body)
+    assert health["status"] == "ok"
+    assert health["mode"] == "strict"
+    assert "sts" in health["services"]
+    assert health["version"]
+
+
+def test_reset_routes_are_404_in_strict_mode(server):
+    for path in ("/moto-api/reset", "/_palisade/reset"):
+        status, _, _ = server.http("POST", path)
+        assert status == 404
+
+
+def test_dev_mode_accepts_any_credentials_and_numeric_keys_pick_the_account(dev_server):
+    ident = dev_server.client("sts", "whatever", "whatever").get_caller_identity()
+    assert ident["Account"] == "123456789012"
+    ident = dev_server.client("sts", "111122223333", "x").get_caller_identity()
+    assert ident["Account"] == "111122223333"
+    assert ident["Arn"] == "arn:aws:iam::111122223333:root"
+
+
+def test_dev_mode_reset_wipes_state(dev_server):
+    dev_server.client("sts", "a", "b").get_caller_identity()
+    assert dev_server.events()
+    for path in ("/moto-api/reset", "/_palisade/reset"):
+        status, _, _ = dev_server.http("POST", path)
+        assert status == 200
+        assert dev_server.events() == []
+
+
+def test_self_signed_tls_serves_aws_clients(start_server):
+    s = start_server("--tls-self-signed")
+    assert s.url.startswith("https://")
+    cert = s.data_dir / "tls" / "cert.pem"
+    ident = s.client("sts", verify=str(cert)).get_caller_identity()
+    assert ident["Account"] == "123456789012"
+    event = s.events()[-1]
+    assert event["tlsDetails"]["tlsVersion"] == "TLSv1.3"
+
+
+def test_sigterm_shuts_down_cleanly(start_server):
+    s = start_server()
+    s.client("sts").get_caller_identity()
+    assert s.stop() == 0
+    assert "stopped" in s.log_path.read_text()
