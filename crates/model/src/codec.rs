@@ -103,8 +103,7 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
     let dt = OffsetDateTime::parse(s, &Rfc3339)
         .or_else(|_| OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339))
         .ok()?;
-    let nanos = dt.unix_timestamp_nanos();
-    Some(nanos as f64 / 1e9)
+    Some(dt.unix_timestamp() as f64 + f64::from(dt.nanosecond()) / 1e9)
 }
 
 #[cfg(test)]

@@ -1,5 +1,25 @@
 //! Standard base64 decoding for `BinaryEquals` (padding optional).
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encodes bytes as standard padded base64.
+pub fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
+                out.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'A')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes standard base64; `None` on any invalid character.
 pub fn decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
@@ -38,5 +58,7 @@ mod tests {
         assert_eq!(super::decode("").unwrap(), b"");
         assert!(super::decode("a").is_none());
         assert!(super::decode("a*b=").is_none());
+        assert_eq!(super::encode(b"hello"), "aGVsbG8=");
+        assert_eq!(super::encode(b"hi!"), "aGkh");
     }
 }

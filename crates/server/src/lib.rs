@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 pub use config::{Config, TlsMode};
 pub use identity::Bootstrap;
 
-use crate::audit::{AuditSink, AuditWriter};
+use crate::audit::AuditWriter;
 use crate::state::AppState;
 
 /// Why the server could not start.
@@ -112,50 +112,38 @@ impl Server {
         )?;
         let sealer = Arc::new(Sealer::new(&kek)?);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
-        let keys = identity::KeyRing::new(store.clone(), sealer.clone());
-        let env_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
-            (Some(id), Some(secret)) => Some((id.as_str(), secret.as_str())),
+        let root_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
             (None, None) => None,
             _ => return Err(StartError::HalfRootKey),
         };
+        let tls =
+            tls::server_config(&config.tls, &config.data_dir)?.map(tokio_rustls::TlsAcceptor::from);
+        let addr = config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         let bootstrap = if config.dev {
             store.ensure_account(&config.account_id).await?;
             None
         } else {
+            let keys = identity::KeyRing::new(store.clone(), sealer.clone());
             Some(
                 identity::bootstrap_root(
                     store.as_ref(),
                     &keys,
                     &config.data_dir,
                     &config.account_id,
-                    env_key,
+                    root_key.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                 )
                 .await?,
             )
         };
-        let tls =
-            tls::server_config(&config.tls, &config.data_dir)?.map(tokio_rustls::TlsAcceptor::from);
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let (audit, writer) = AuditSink::start(store.clone());
-        let state = Arc::new(AppState {
-            config,
-            store,
-            sealer,
-            keys,
-            verifier: palisade_sigv4::Verifier::default(),
-            audit,
-            authorizer: Box::new(authz::RootOnly),
-        });
+        let (state, writer) = AppState::new(config, store, sealer);
+        let state = Arc::new(state);
         Ok(Self {
             state,
             listener,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use palisade_seal::Sealer;
 use palisade_store::Store;
 
-use crate::audit::AuditSink;
-use crate::authz::Authorizer;
+use crate::audit::{AuditSink, AuditWriter};
+use crate::authz::{Authorizer, RootOnly};
 use crate::config::Config;
 use crate::identity::KeyRing;
 
@@ -27,4 +27,22 @@ pub struct AppState {
     pub audit: AuditSink,
     /// The authorization step.
     pub authorizer: Box<dyn Authorizer>,
+}
+
+impl AppState {
+    /// The state over a store and root key, with its audit writer task started.
+    pub fn new(config: Config, store: Arc<dyn Store>, sealer: Arc<Sealer>) -> (Self, AuditWriter) {
+        let (audit, writer) = AuditSink::start(store.clone());
+        let keys = KeyRing::new(store.clone(), sealer.clone());
+        let state = Self {
+            config,
+            store,
+            sealer,
+            keys,
+            verifier: palisade_sigv4::Verifier::default(),
+            audit,
+            authorizer: Box::new(RootOnly),
+        };
+        (state, writer)
+    }
 }

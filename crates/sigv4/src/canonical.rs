@@ -180,7 +180,12 @@ pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
     if path.is_empty() {
         return Cow::Borrowed("/");
     }
-    let needs_work = !path.starts_with('/') || path.contains("//") || has_dot_segment(path);
+    // Not an origin-form path (e.g. `.` or `*`): leave it alone, so that it can never
+    // canonicalise to the same URI as a real path and borrow its signature.
+    if !path.starts_with('/') {
+        return Cow::Borrowed(path);
+    }
+    let needs_work = path.contains("//") || has_dot_segment(path);
     if !needs_work {
         return Cow::Borrowed(path);
     }

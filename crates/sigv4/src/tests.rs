@@ -12,6 +12,7 @@ fn normalizes_paths_like_the_official_signers() {
         ("/./example", "/example"),
         ("/a/b/.", "/a/b/"),
         ("/../x", "/x"),
+        (".", "."),
         ("/a.b/c", "/a.b/c"),
     ] {
         assert_eq!(normalize_path(input), want, "{input:?}");

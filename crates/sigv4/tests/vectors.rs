@@ -29,6 +29,15 @@ const CLASSIC_SKIPS: &[(&str, &str)] = &[
     ),
 ];
 
+/// (case, variant) pairs of the aws-c-auth suite that are skipped, with why.
+const NEW_SKIPS: &[(&str, &str, &str)] = &[(
+    "post-sts-header-after",
+    "query",
+    "presigns in the mode where X-Amz-Security-Token is appended to the query after \
+     signing and left out of the canonical query; only some services (not IAM, STS, KMS or \
+     Secrets Manager) do that, and accepting it would leave the token unsigned",
+)];
+
 struct RawRequest {
     method: String,
     path: String,
@@ -266,7 +275,9 @@ fn aws_c_auth_signing_test_suite() {
         };
         for (prefix, presigned) in [("header", false), ("query", true)] {
             let signed_path = dir.join(format!("{prefix}-signed-request.txt"));
-            if !signed_path.exists() {
+            if !signed_path.exists()
+                || NEW_SKIPS.iter().any(|(c, p, _)| *c == name && *p == prefix)
+            {
                 continue;
             }
             let expect = Expect {
