@@ -49,8 +49,15 @@ impl Default for Canonicalization {
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+/// The hex digit for the low four bits of `n`, in upper or lower case.
+fn hex_digit(n: u8, upper: bool) -> u8 {
+    let n = n & 0x0f;
+    match (n, upper) {
+        (0..=9, _) => b'0' + n,
+        (_, true) => b'A' + n - 10,
+        (_, false) => b'a' + n - 10,
+    }
+}
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
@@ -70,16 +77,16 @@ fn push_encoded_byte(out: &mut String, b: u8) {
         out.push(char::from(b));
     } else {
         out.push('%');
-        out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-        out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
+        out.push(char::from(hex_digit(b >> 4, true)));
+        out.push(char::from(hex_digit(b, true)));
     }
 }
 
 /// Appends lowercase hex of `bytes`; avoids the allocation `hex::encode` would make.
 pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
-        out.push(char::from(HEX_LOWER[usize::from(b >> 4)]));
-        out.push(char::from(HEX_LOWER[usize::from(b & 0x0f)]));
+        out.push(char::from(hex_digit(b >> 4, false)));
+        out.push(char::from(hex_digit(b, false)));
     }
 }
 
@@ -88,8 +95,8 @@ pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     let mut out = [0u8; 64];
     for (pair, &b) in out.chunks_exact_mut(2).zip(bytes.iter()) {
         if let [hi, lo] = pair {
-            *hi = HEX_LOWER[usize::from(b >> 4)];
-            *lo = HEX_LOWER[usize::from(b & 0x0f)];
+            *hi = hex_digit(b >> 4, false);
+            *lo = hex_digit(b, false);
         }
     }
     out
@@ -125,12 +132,10 @@ fn is_canonical_component(raw: &[u8]) -> bool {
     while let Some(&b) = raw.get(i) {
         if b == b'%' {
             match raw.get(i + 1..i + 3) {
-                Some(&[h, l]) if upper_hex(h) && upper_hex(l) => {
-                    match escape_at(raw, i) {
-                        Some(d) if !is_unreserved(d) => i += 3,
-                        _ => return false,
-                    }
-                }
+                Some(&[h, l]) if upper_hex(h) && upper_hex(l) => match escape_at(raw, i) {
+                    Some(d) if !is_unreserved(d) => i += 3,
+                    _ => return false,
+                },
                 _ => return false,
             }
         } else if is_unreserved(b) {
@@ -206,9 +211,7 @@ pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
     }
     let trailing = ["/", "/.", "/..", "/./", "/../"]
         .iter()
-        .any(|s| path.ends_with(s))
-        || path == "."
-        || path == "..";
+        .any(|s| path.ends_with(s));
     if out.is_empty() || (trailing && !out.ends_with('/')) {
         out.push('/');
     }
@@ -357,7 +360,13 @@ pub(crate) fn amz_date(t: OffsetDateTime) -> String {
 /// Writes `YYYYMMDD`.
 pub(crate) fn write_scope_date(out: &mut String, t: OffsetDateTime) {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let _ = write!(out, "{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
+    let _ = write!(
+        out,
+        "{:04}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    );
 }
 
 pub(crate) struct ScopeRef<'a> {
@@ -387,14 +396,14 @@ pub(crate) fn write_string_to_sign(
 
 fn digits(s: &[u8]) -> Option<u32> {
     s.iter().try_fold(0u32, |acc, &b| {
-        b.is_ascii_digit()
-            .then(|| acc * 10 + u32::from(b - b'0'))
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
     })
 }
 
 fn build_datetime(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<OffsetDateTime> {
     let month = Month::try_from(u8::try_from(mo).ok()?).ok()?;
-    let date = Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
+    let date =
+        Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
     let time = Time::from_hms(
         u8::try_from(h).ok()?,
         u8::try_from(mi).ok()?,

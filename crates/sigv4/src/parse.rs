@@ -210,12 +210,11 @@ fn split_credential<'a>(credential: Cow<'a, str>) -> Result<Credential<'a>, SigV
     })
 }
 
-fn check_scope_date(cred: &Credential<'_>, timestamp: OffsetDateTime, raw_date: &str) -> Result<(), SigV4Error> {
+fn check_scope_date(cred: &Credential<'_>, timestamp: OffsetDateTime) -> Result<(), SigV4Error> {
     let mut day = String::with_capacity(8);
     crate::canonical::write_scope_date(&mut day, timestamp);
     if *cred.date != *day {
         let iso = crate::canonical::amz_date(timestamp);
-        let _ = raw_date;
         return Err(SigV4Error::InvalidCredentialScope(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{iso}'.",
             cred.date
@@ -302,7 +301,7 @@ fn parse_header<'a>(request: &Request<'a>, header: &'a str) -> Result<ParsedAuth
         )));
     };
     let cred = split_credential(Cow::Borrowed(credential))?;
-    check_scope_date(&cred, timestamp, raw_date)?;
+    check_scope_date(&cred, timestamp)?;
     check_signed_headers(signed_headers)?;
     // The date the signature covers must itself be signed, or it could be replayed later
     // with a fresh date.
@@ -371,7 +370,14 @@ fn parse_query<'a>(request: &Request<'a>) -> Result<ParsedAuth<'a>, SigV4Error> 
         Some(signed_headers),
         Some(date),
         Some(expires),
-    ) = (algorithm, credential, signature, signed_headers, date, expires)
+    ) = (
+        algorithm,
+        credential,
+        signature,
+        signed_headers,
+        date,
+        expires,
+    )
     else {
         missing.push_str("Re-examine the query-string parameters.");
         return Err(SigV4Error::IncompleteSignature(missing));
@@ -389,25 +395,25 @@ fn parse_query<'a>(request: &Request<'a>) -> Result<ParsedAuth<'a>, SigV4Error> 
         )));
     };
     let expires = match decode(expires).parse::<i64>() {
-            Ok(e) if e < 0 => {
-                return Err(SigV4Error::IncompleteSignature(
-                    "X-Amz-Expires must be non-negative".to_owned(),
-                ));
-            }
-            Ok(e) if e > i64::from(MAX_PRESIGN_EXPIRES) => {
-                return Err(SigV4Error::IncompleteSignature(format!(
-                    "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}"
-                )));
-            }
-            Ok(0) | Err(_) => {
-                return Err(SigV4Error::IncompleteSignature(format!(
-                    "X-Amz-Expires should be a number between 1 and {MAX_PRESIGN_EXPIRES}"
-                )));
-            }
-            Ok(e) => u32::try_from(e).unwrap_or(MAX_PRESIGN_EXPIRES),
+        Ok(e) if e < 0 => {
+            return Err(SigV4Error::IncompleteSignature(
+                "X-Amz-Expires must be non-negative".to_owned(),
+            ));
+        }
+        Ok(e) if e > i64::from(MAX_PRESIGN_EXPIRES) => {
+            return Err(SigV4Error::IncompleteSignature(format!(
+                "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}"
+            )));
+        }
+        Ok(0) | Err(_) => {
+            return Err(SigV4Error::IncompleteSignature(format!(
+                "X-Amz-Expires should be a number between 1 and {MAX_PRESIGN_EXPIRES}"
+            )));
+        }
+        Ok(e) => u32::try_from(e).unwrap_or(MAX_PRESIGN_EXPIRES),
     };
     let cred = split_credential(decode(credential))?;
-    check_scope_date(&cred, timestamp, &date)?;
+    check_scope_date(&cred, timestamp)?;
     let signed_headers = decode(signed_headers);
     check_signed_headers(&signed_headers)?;
     let signature = parse_signature(&decode(signature))?;

@@ -4,9 +4,8 @@ use aws_lc_rs::{digest, hmac};
 use time::OffsetDateTime;
 
 use crate::canonical::{
-    ALGORITHM, CanonicalInput, Canonicalization, ScopeRef, UNSIGNED_PAYLOAD, UriEncoding,
-    amz_date, hex32, push_encoded, push_hex, write_canonical_request, write_scope_date,
-    write_string_to_sign,
+    ALGORITHM, CanonicalInput, Canonicalization, ScopeRef, UNSIGNED_PAYLOAD, UriEncoding, amz_date,
+    hex32, push_encoded, push_hex, write_canonical_request, write_scope_date, write_string_to_sign,
 };
 use crate::error::SignError;
 use crate::parse::{MAX_PRESIGN_EXPIRES, Request};
@@ -78,7 +77,10 @@ fn excluded(name: &str) -> bool {
 }
 
 fn signed_header_list(headers: &[(&str, &str)]) -> Result<String, SignError> {
-    let mut names: Vec<String> = headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
     names.sort_unstable();
     names.dedup();
     if !names.iter().any(|n| n == "host") {
@@ -104,7 +106,12 @@ fn signature_hex(params: &SigningParams<'_>, creq: &str) -> String {
         },
         &creq_hash_bytes,
     );
-    let key = derive_signing_key(params.secret_access_key, &date, params.region, params.service);
+    let key = derive_signing_key(
+        params.secret_access_key,
+        &date,
+        params.region,
+        params.service,
+    );
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), sts.as_bytes());
     let mut out = String::with_capacity(64);
     push_hex(&mut out, tag.as_ref());
@@ -133,7 +140,11 @@ fn body_sha256_hex(body: &[u8]) -> String {
 /// Signs `request` with the `Authorization` header scheme. Every header in the request is
 /// signed except `user-agent`, `x-amzn-trace-id`, `transfer-encoding` and `authorization`
 /// (as the official signers do); `host` must be present.
-pub fn sign(request: &Request<'_>, body: &[u8], params: &SigningParams<'_>) -> Result<SigningOutput, SignError> {
+pub fn sign(
+    request: &Request<'_>,
+    body: &[u8],
+    params: &SigningParams<'_>,
+) -> Result<SigningOutput, SignError> {
     let x_amz_date = amz_date(params.time);
     let payload_hash = match request.header("x-amz-content-sha256") {
         Some(v) if !params.content_sha256_header => v.to_owned(),
@@ -144,7 +155,8 @@ pub fn sign(request: &Request<'_>, body: &[u8], params: &SigningParams<'_>) -> R
         .iter()
         .copied()
         .filter(|(n, _)| {
-            !excluded(n) && !(params.content_sha256_header && n.eq_ignore_ascii_case("x-amz-content-sha256"))
+            !(excluded(n)
+                || (params.content_sha256_header && n.eq_ignore_ascii_case("x-amz-content-sha256")))
         })
         .collect();
     headers.push(("x-amz-date", &x_amz_date));

@@ -121,13 +121,24 @@ fn with_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
 }
 
 /// Derives the SigV4 signing key: HMAC chain over date, region, service and `aws4_request`.
-pub fn derive_signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+pub fn derive_signing_key(
+    secret_access_key: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> [u8; 32] {
     let mut k_secret = Vec::with_capacity(4 + secret_access_key.len());
     k_secret.extend_from_slice(b"AWS4");
     k_secret.extend_from_slice(secret_access_key.as_bytes());
-    let mut key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &k_secret), date.as_bytes());
+    let mut key = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, &k_secret),
+        date.as_bytes(),
+    );
     for part in [region, service, "aws4_request"] {
-        key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()), part.as_bytes());
+        key = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()),
+            part.as_bytes(),
+        );
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(key.as_ref());
@@ -169,7 +180,13 @@ impl Verifier {
     }
 
     /// The signing key for a secret and scope, from the cache or freshly derived.
-    pub fn signing_key(&self, secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    pub fn signing_key(
+        &self,
+        secret_access_key: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> [u8; 32] {
         let id = cache_key(secret_access_key, date, region, service);
         let shard = self.shards.get(usize::from(id[0]) % SHARDS);
         let Some(shard) = shard else {
@@ -183,7 +200,9 @@ impl Verifier {
             return *key;
         }
         let key = derive_signing_key(secret_access_key, date, region, service);
-        let mut map = shard.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = shard
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Clearing a full shard is crude but keeps memory bounded without LRU bookkeeping;
         // a key is re-derived in a microsecond, and entries are per day anyway.
         if map.len() >= self.shard_capacity {
@@ -196,7 +215,11 @@ impl Verifier {
     /// Checks the request time against `now`: the clock-skew window for header
     /// authentication; for presigned requests, not before `X-Amz-Date` minus the skew and
     /// not after `X-Amz-Date` plus `X-Amz-Expires`.
-    pub fn check_time(&self, parsed: &ParsedAuth<'_>, now: OffsetDateTime) -> Result<(), SigV4Error> {
+    pub fn check_time(
+        &self,
+        parsed: &ParsedAuth<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(), SigV4Error> {
         let skew = self.settings.clock_skew;
         let skew_min = skew.whole_minutes();
         let ts = parsed.timestamp;
@@ -254,7 +277,8 @@ impl Verifier {
             }
             let Some(claimed_bytes) = decode_hex32(claimed) else {
                 return Err(SigV4Error::InvalidContentSha256(
-                    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value.".to_owned(),
+                    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value."
+                        .to_owned(),
                 ));
             };
             let Some(actual) = decode_hex32(body_hex) else {
@@ -272,7 +296,13 @@ impl Verifier {
         Ok([Some(body_hex), None])
     }
 
-    fn write_canonical(&self, out: &mut String, parsed: &ParsedAuth<'_>, request: &Request<'_>, payload_hash: &str) {
+    fn write_canonical(
+        &self,
+        out: &mut String,
+        parsed: &ParsedAuth<'_>,
+        request: &Request<'_>,
+        payload_hash: &str,
+    ) {
         write_canonical_request(
             out,
             &CanonicalInput {

@@ -2,11 +2,18 @@
 //! must equal AWS's, our verifier must accept the signed requests, and our signer must
 //! reproduce the signatures where it signs the same header set.
 
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::{Path, PathBuf};
 
 use palisade_sigv4::{
-    Canonicalization, Request, Settings, SigningParams, UriEncoding, Verifier, parse, presign,
-    sign,
+    Canonicalization, Request, Settings, SigningParams, UriEncoding, Verifier, parse, presign, sign,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -93,7 +100,10 @@ impl RawRequest {
     }
 
     fn header_refs(&self) -> Vec<(&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
     }
 }
 
@@ -124,7 +134,11 @@ fn check_signed(
     let parsed = parse(&request).unwrap_or_else(|e| panic!("{name}: parse: {e}"));
     assert_eq!(parsed.presigned, presigned, "{name}");
     assert_eq!(parsed.access_key_id, "AKIDEXAMPLE", "{name}");
-    assert_eq!(hex::encode(parsed.signature), expect.signature.trim(), "{name}");
+    assert_eq!(
+        hex::encode(parsed.signature),
+        expect.signature.trim(),
+        "{name}"
+    );
     let verifier = Verifier::new(settings);
     let creq = verifier
         .canonical_request(&parsed, &request, &signed.body)
@@ -142,7 +156,11 @@ fn check_signed(
     assert!(wrong.is_err(), "{name}: accepted with a wrong secret");
 }
 
-fn params<'a>(service: &'a str, token: Option<&'a str>, rules: Canonicalization) -> SigningParams<'a> {
+fn params<'a>(
+    service: &'a str,
+    token: Option<&'a str>,
+    rules: Canonicalization,
+) -> SigningParams<'a> {
     SigningParams {
         access_key_id: "AKIDEXAMPLE",
         secret_access_key: SECRET,
@@ -249,7 +267,10 @@ fn classic_aws_sigv4_test_suite() {
         }
     }
     assert_eq!(checked, 29, "classic cases verified");
-    assert!(signer_checked >= 20, "signer reproduced only {signer_checked} cases");
+    assert!(
+        signer_checked >= 20,
+        "signer reproduced only {signer_checked} cases"
+    );
 }
 
 #[test]
@@ -275,8 +296,7 @@ fn aws_c_auth_signing_test_suite() {
         };
         for (prefix, presigned) in [("header", false), ("query", true)] {
             let signed_path = dir.join(format!("{prefix}-signed-request.txt"));
-            if !signed_path.exists()
-                || NEW_SKIPS.iter().any(|(c, p, _)| *c == name && *p == prefix)
+            if !signed_path.exists() || NEW_SKIPS.iter().any(|(c, p, _)| *c == name && *p == prefix)
             {
                 continue;
             }
@@ -310,9 +330,13 @@ fn aws_c_auth_signing_test_suite() {
                     query: &own_query,
                     headers: &headers,
                 };
-                let query =
-                    presign(&request, &signed.body, &params("service", None, settings.canonicalization), 3600)
-                        .unwrap();
+                let query = presign(
+                    &request,
+                    &signed.body,
+                    &params("service", None, settings.canonicalization),
+                    3600,
+                )
+                .unwrap();
                 assert!(
                     query.ends_with(&format!("X-Amz-Signature={}", expect.signature.trim())),
                     "{label}: presigner gave {query}"
@@ -342,7 +366,12 @@ fn double_encoding_cases() {
             query: &unsigned.query,
             headers: &headers,
         };
-        let out = sign(&request, b"", &params("service", None, Canonicalization::AWS)).unwrap();
+        let out = sign(
+            &request,
+            b"",
+            &params("service", None, Canonicalization::AWS),
+        )
+        .unwrap();
         let mut all = headers.clone();
         all.extend(out.headers());
         let signed = Request {
