@@ -95,16 +95,23 @@ pub async fn authenticate(
         return Err(invalid_token(protocol));
     };
     let headers = header_pairs(parts);
-    state
-        .verifier
-        .verify(
-            &claims.0,
-            &sigv4_request(parts, &headers),
-            body,
-            &key.secret,
-            OffsetDateTime::now_utc(),
-        )
-        .map_err(|e| sigv4_error(&e, protocol))?;
+    let request = sigv4_request(parts, &headers);
+    if let Err(e) = state.verifier.verify(
+        &claims.0,
+        &request,
+        body,
+        &key.secret,
+        OffsetDateTime::now_utc(),
+    ) {
+        // The canonical request holds no secret; it is what a client author needs to find
+        // where their signer differs.
+        if tracing::enabled!(tracing::Level::DEBUG)
+            && let Ok(canonical) = state.verifier.canonical_request(&claims.0, &request, body)
+        {
+            tracing::debug!(error = %e, %canonical, "signature verification failed");
+        }
+        return Err(sigv4_error(&e, protocol));
+    }
     Ok(key.caller)
 }
 
