@@ -331,3 +331,22 @@ def test_sigterm_shuts_down_cleanly(start_server):
     s.client("sts").get_caller_identity()
     assert s.stop() == 0
     assert "stopped" in s.log_path.read_text()
+
+
+def test_oversized_request_head_is_refused(server):
+    status, _, _ = server.http("POST", "/", STS_BODY.encode(), dict(STS_FORM, **{"X-Big": "a" * 100_000}))
+    assert status == 431
+
+
+def test_concurrent_clients_are_all_served_and_audited(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = server.client("sts")
+
+    def call(_):
+        return client.get_caller_identity()["Account"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        accounts = list(pool.map(call, range(200)))
+    assert accounts == ["123456789012"] * 200
+    assert len(server.events()) == 200
