@@ -22,6 +22,35 @@ struct Cli {
 enum Command {
     /// Serve the AWS APIs (STS, and the services of later releases) on one port.
     Serve(ServeArgs),
+    /// Mask, pseudonymize or encrypt sensitive values in a CSV/TSV, JSON Lines, Parquet or
+    /// text file, by a rules file or by the masking policies that apply to a principal.
+    Mask(palisade_masking::cli::MaskArgs),
+    /// Reverse the reversible transforms of `mask` (deterministic and envelope encryption,
+    /// format-preserving encryption, date shift) with the keys.
+    Unmask(palisade_masking::cli::UnmaskArgs),
+    /// Evaluate and validate IAM policies offline.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case.
+    Simulate {
+        /// The case file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Check a policy document the way IAM Access Analyzer's ValidatePolicy does.
+    Validate {
+        /// The policy document (`-` for standard input).
+        file: PathBuf,
+        /// The policy's type.
+        #[arg(long = "type", default_value = "identity")]
+        kind: String,
+        /// Output format.
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,12 +91,75 @@ struct ServeArgs {
     /// File holding the 32-byte key-encryption key (raw or base64).
     #[arg(long)]
     kek_file: Option<PathBuf>,
+    /// Authorization in strict mode: `enforce` refuses what the policies do not allow; `audit`
+    /// only logs and audits would-be denials; `off` skips authorization (`--dev` implies it).
+    #[arg(long, default_value = "enforce", value_parser = ["enforce", "audit", "off"])]
+    enforcement: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Mask(args) => palisade_masking::cli::run_mask(&args)
+            .map(drop)
+            .context("palisade mask failed"),
+        Command::Unmask(args) => palisade_masking::cli::run_unmask(&args)
+            .map(drop)
+            .context("palisade unmask failed"),
+        Command::Policy(command) => {
+            let code = policy(command)?;
+            std::process::exit(code);
+        }
+    }
+}
+
+fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
+    if file == std::path::Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read standard input")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+    }
+}
+
+/// Runs a `palisade policy` command; returns the exit status.
+fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
+    match command {
+        PolicyCommand::Simulate { file } => {
+            let input = read_input(&file)?;
+            match palisade_policy::simulate::simulate_cases(&input) {
+                Ok(results) => {
+                    for r in results {
+                        println!("{r}");
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("palisade policy simulate: {e}");
+                    Ok(2)
+                }
+            }
+        }
+        PolicyCommand::Validate { file, kind, format } => {
+            let input = read_input(&file)?;
+            let kind: palisade_policy::PolicyKind = match kind.parse() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("palisade policy validate: {e}");
+                    return Ok(2);
+                }
+            };
+            let findings = palisade_policy::lint::validate_policy(&input, kind);
+            if format == "json" {
+                println!("{}", palisade_policy::lint::findings_to_json(&findings));
+            } else {
+                print!("{}", palisade_policy::lint::render_table(&findings));
+            }
+            Ok(i32::from(palisade_policy::lint::has_errors(&findings)))
+        }
     }
 }
 
@@ -98,6 +190,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         root_secret_access_key: std::env::var("PALISADE_ROOT_SECRET_ACCESS_KEY").ok(),
         kek_file: args.kek_file,
         kek_env: std::env::var("PALISADE_KEK").ok(),
+        enforcement: args
+            .enforcement
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,7 +13,9 @@ use crate::policy::PolicyKind;
 pub enum PolicyError {
     /// The document is too long: `size` counts characters other than
     /// whitespace, as AWS does. AWS code `LimitExceeded`.
-    #[error("policy document has {size} non-whitespace characters, over the {limit} limit of {kind} policies")]
+    #[error(
+        "policy document has {size} non-whitespace characters, over the {limit} limit of {kind} policies"
+    )]
     TooLarge {
         /// Policy type whose quota applies.
         kind: PolicyKind,
@@ -211,7 +213,9 @@ impl PolicyError {
             PolicyError::DuplicateSid { .. } => {
                 "Statement IDs (SID) in a single policy must be unique.".to_string()
             }
-            PolicyError::MissingAction { .. } => "Policy statement must contain actions.".to_string(),
+            PolicyError::MissingAction { .. } => {
+                "Policy statement must contain actions.".to_string()
+            }
             PolicyError::MissingResource { .. } => {
                 "Policy statement must contain resources.".to_string()
             }

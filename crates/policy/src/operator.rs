@@ -85,8 +85,14 @@ pub struct Operator {
 const ALL: [(OperatorKind, &str); 27] = [
     (OperatorKind::StringEquals, "StringEquals"),
     (OperatorKind::StringNotEquals, "StringNotEquals"),
-    (OperatorKind::StringEqualsIgnoreCase, "StringEqualsIgnoreCase"),
-    (OperatorKind::StringNotEqualsIgnoreCase, "StringNotEqualsIgnoreCase"),
+    (
+        OperatorKind::StringEqualsIgnoreCase,
+        "StringEqualsIgnoreCase",
+    ),
+    (
+        OperatorKind::StringNotEqualsIgnoreCase,
+        "StringNotEqualsIgnoreCase",
+    ),
     (OperatorKind::StringLike, "StringLike"),
     (OperatorKind::StringNotLike, "StringNotLike"),
     (OperatorKind::NumericEquals, "NumericEquals"),
@@ -94,7 +100,10 @@ const ALL: [(OperatorKind, &str); 27] = [
     (OperatorKind::NumericLessThan, "NumericLessThan"),
     (OperatorKind::NumericLessThanEquals, "NumericLessThanEquals"),
     (OperatorKind::NumericGreaterThan, "NumericGreaterThan"),
-    (OperatorKind::NumericGreaterThanEquals, "NumericGreaterThanEquals"),
+    (
+        OperatorKind::NumericGreaterThanEquals,
+        "NumericGreaterThanEquals",
+    ),
     (OperatorKind::DateEquals, "DateEquals"),
     (OperatorKind::DateNotEquals, "DateNotEquals"),
     (OperatorKind::DateLessThan, "DateLessThan"),
@@ -168,11 +177,23 @@ impl OperatorKind {
     pub fn value_type(self) -> ValueType {
         use OperatorKind::*;
         match self {
-            StringEquals | StringNotEquals | StringEqualsIgnoreCase
-            | StringNotEqualsIgnoreCase | StringLike | StringNotLike => ValueType::String,
-            NumericEquals | NumericNotEquals | NumericLessThan | NumericLessThanEquals
-            | NumericGreaterThan | NumericGreaterThanEquals => ValueType::Numeric,
-            DateEquals | DateNotEquals | DateLessThan | DateLessThanEquals | DateGreaterThan
+            StringEquals
+            | StringNotEquals
+            | StringEqualsIgnoreCase
+            | StringNotEqualsIgnoreCase
+            | StringLike
+            | StringNotLike => ValueType::String,
+            NumericEquals
+            | NumericNotEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
+            | NumericGreaterThanEquals => ValueType::Numeric,
+            DateEquals
+            | DateNotEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
             | DateGreaterThanEquals => ValueType::Date,
             Bool => ValueType::Bool,
             BinaryEquals => ValueType::Binary,

@@ -8,7 +8,7 @@
 //! fixed-length runs. Nothing allocates.
 
 /// One element of a pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Piece<S> {
     /// Literal text.
     Lit(S),
@@ -49,6 +49,15 @@ fn flush(out: &mut Vec<Piece<Box<str>>>, lit: &mut String) {
 
 /// Whether `pieces` matches all of `text` (case-sensitive).
 pub fn matches<S: AsRef<str>>(pieces: &[Piece<S>], text: &str) -> bool {
+    // Most policy patterns are one of these shapes.
+    match pieces {
+        [] => return text.is_empty(),
+        [Piece::Star] => return true,
+        [Piece::Lit(s)] => return s.as_ref() == text,
+        [Piece::Lit(s), Piece::Star] => return text.starts_with(s.as_ref()),
+        [Piece::Star, Piece::Lit(s)] => return text.ends_with(s.as_ref()),
+        _ => {}
+    }
     let mut runs = pieces.split(|p| matches!(p, Piece::Star));
     let Some(first) = runs.next() else {
         return text.is_empty();
@@ -345,6 +354,25 @@ impl Template {
     {
         if self.toks.is_empty() {
             return matches(&self.pieces, text);
+        }
+        // Resolve into a stack buffer: no allocation for ordinary templates.
+        const N: usize = 16;
+        if self.toks.len() <= N {
+            let mut buf: [Piece<&str>; N] = [Piece::One; N];
+            for (slot, t) in buf.iter_mut().zip(&self.toks) {
+                *slot = match t {
+                    Tok::Piece(Piece::Lit(s)) => Piece::Lit(&**s),
+                    Tok::Piece(Piece::One) => Piece::One,
+                    Tok::Piece(Piece::Star) => Piece::Star,
+                    Tok::Var { key, default } => match lookup(key).or(default.as_deref()) {
+                        Some(v) => Piece::Lit(v),
+                        None => return false,
+                    },
+                };
+            }
+            return buf
+                .get(..self.toks.len())
+                .is_some_and(|pieces| matches(pieces, text));
         }
         match self.resolve(lookup) {
             Some(pieces) => matches(&pieces, text),

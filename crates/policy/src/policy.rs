@@ -27,7 +27,7 @@
 
 use crate::error::PolicyError;
 use crate::json::Json;
-use crate::operator::{Operator, OperatorKind, ValueType};
+use crate::operator::{Operator, ValueType};
 use std::fmt;
 use std::str::FromStr;
 
@@ -598,14 +598,14 @@ fn resource_format_error(r: &str) -> Option<PolicyError> {
             service: service.to_string(),
         });
     }
-    if service == "iam" {
-        if let Some(rp) = resource_part {
-            if rp != "*" && !IAM_RESOURCE_PREFIXES.iter().any(|p| rp.starts_with(p)) {
-                return Some(PolicyError::IamResourcePath {
-                    resource: r.to_string(),
-                });
-            }
-        }
+    if service == "iam"
+        && let Some(rp) = resource_part
+        && rp != "*"
+        && !IAM_RESOURCE_PREFIXES.iter().any(|p| rp.starts_with(p))
+    {
+        return Some(PolicyError::IamResourcePath {
+            resource: r.to_string(),
+        });
     }
     None
 }
@@ -651,7 +651,8 @@ pub fn valid_aws_principal(v: &str) -> bool {
     }
     if v.len() >= 16
         && v.starts_with('A')
-        && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     {
         return true;
     }
@@ -670,10 +671,10 @@ pub fn valid_aws_principal(v: &str) -> bool {
         return false;
     }
     match *service {
-        "iam" => *resource == "root" || resource.starts_with("user/") || resource.starts_with("role/"),
-        "sts" => {
-            resource.starts_with("assumed-role/") || resource.starts_with("federated-user/")
+        "iam" => {
+            *resource == "root" || resource.starts_with("user/") || resource.starts_with("role/")
         }
+        "sts" => resource.starts_with("assumed-role/") || resource.starts_with("federated-user/"),
         _ => false,
     }
 }
@@ -727,16 +728,15 @@ impl Policy {
         if size > limit {
             return Err(PolicyError::TooLarge { kind, size, limit });
         }
-        if kind.iam_stored() {
-            if let Some(ch) = json
+        if kind.iam_stored()
+            && let Some(ch) = json
                 .chars()
                 .find(|c| !matches!(*c, '\t' | '\n' | '\r' | '\u{20}'..='\u{ff}'))
-            {
-                return Err(PolicyError::InvalidCharacter {
-                    ch,
-                    code: u32::from(ch),
-                });
-            }
+        {
+            return Err(PolicyError::InvalidCharacter {
+                ch,
+                code: u32::from(ch),
+            });
         }
         let doc = Json::parse(json).map_err(|e| syntax(format!("invalid json: {e}")))?;
 
@@ -804,31 +804,33 @@ impl Policy {
         for st in &raw_statements {
             if st.effect != "Allow" && st.effect != "Deny" {
                 return Err(PolicyError::LegacyParsing {
-                    detail: format!("Effect {:?} must be spelled \"Allow\" or \"Deny\"", st.effect),
+                    detail: format!(
+                        "Effect {:?} must be spelled \"Allow\" or \"Deny\"",
+                        st.effect
+                    ),
                 });
             }
-            if let Some(res) = &st.resource {
-                if let Some(bad) = res.values.iter().find(|r| !legacy_resource_ok(r)) {
-                    return Err(PolicyError::LegacyParsing {
-                        detail: format!("truncated resource {bad:?}"),
-                    });
-                }
+            if let Some(res) = &st.resource
+                && let Some(bad) = res.values.iter().find(|r| !legacy_resource_ok(r))
+            {
+                return Err(PolicyError::LegacyParsing {
+                    detail: format!("truncated resource {bad:?}"),
+                });
             }
             legacy_date_check(&st.conditions)?;
         }
 
         // 5. Sids.
         for (i, st) in raw_statements.iter().enumerate() {
-            if let Some(sid) = st.sid.as_deref().filter(|s| !s.is_empty()) {
-                if raw_statements
+            if let Some(sid) = st.sid.as_deref().filter(|s| !s.is_empty())
+                && raw_statements
                     .iter()
                     .skip(i + 1)
                     .any(|o| o.sid.as_deref() == Some(sid))
-                {
-                    return Err(PolicyError::DuplicateSid {
-                        sid: sid.to_string(),
-                    });
-                }
+            {
+                return Err(PolicyError::DuplicateSid {
+                    sid: sid.to_string(),
+                });
             }
         }
         // 6. Actions present.
@@ -840,19 +842,19 @@ impl Policy {
 
         // 7. Resource formats.
         for st in &raw_statements {
-            if let Some(res) = &st.resource {
-                if let Some(e) = res.values.iter().find_map(|r| resource_format_error(r)) {
-                    return Err(e);
-                }
+            if let Some(res) = &st.resource
+                && let Some(e) = res.values.iter().find_map(|r| resource_format_error(r))
+            {
+                return Err(e);
             }
         }
 
         // 8. Action prefixes.
         for st in &raw_statements {
-            if let Some(a) = &st.action {
-                if let Some(e) = a.values.iter().find_map(|a| action_error(a)) {
-                    return Err(e);
-                }
+            if let Some(a) = &st.action
+                && let Some(e) = a.values.iter().find_map(|a| action_error(a))
+            {
+                return Err(e);
             }
         }
 
@@ -876,7 +878,11 @@ impl Policy {
                 Some(p) if kind.forbids_principal() => {
                     return Err(PolicyError::PrincipalNotAllowed {
                         kind,
-                        field: if p.negated { "NotPrincipal" } else { "Principal" },
+                        field: if p.negated {
+                            "NotPrincipal"
+                        } else {
+                            "Principal"
+                        },
                     });
                 }
                 None if kind.requires_principal() => {
@@ -891,8 +897,7 @@ impl Policy {
                     }
                     if let Principals::Map(map) = &p.values {
                         for (key, vals) in map {
-                            if let Some(bad) =
-                                vals.iter().find(|v| !valid_principal_value(*key, v))
+                            if let Some(bad) = vals.iter().find(|v| !valid_principal_value(*key, v))
                             {
                                 return Err(PolicyError::InvalidPrincipal {
                                     key: key.name().to_string(),

@@ -1,7 +1,7 @@
 //! The request being authorized: principal, action, resource and context.
 
 use crate::date::Timestamp;
-use std::collections::HashMap;
+use crate::fnv::FnvMap;
 use std::net::IpAddr;
 use std::ops::Range;
 
@@ -70,13 +70,6 @@ pub struct Principal {
     pub base_arn: Option<String>,
     /// The caller's unique ID (`aws:userid`), e.g. `AROA…:session`.
     pub user_id: Option<String>,
-}
-
-fn account_of(arn: &str) -> Option<String> {
-    arn.split(':')
-        .nth(4)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
 }
 
 impl Principal {
@@ -334,7 +327,16 @@ pub enum Entry {
 /// The request context: condition keys (case-insensitive) and their values.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
-    entries: HashMap<Box<str>, Entry>,
+    entries: FnvMap<Box<str>, Entry>,
+}
+
+/// The key in lower case, allocating once.
+fn lower_key(key: &str) -> Box<str> {
+    if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
+        key.to_lowercase().into_boxed_str()
+    } else {
+        key.into()
+    }
 }
 
 impl Context {
@@ -345,15 +347,13 @@ impl Context {
 
     /// Sets a single-valued key.
     pub fn insert(&mut self, key: &str, value: Value) -> &mut Context {
-        self.entries
-            .insert(key.to_lowercase().into_boxed_str(), Entry::Single(value));
+        self.entries.insert(lower_key(key), Entry::Single(value));
         self
     }
 
     /// Sets a multi-valued key. An empty list behaves as an absent key.
     pub fn insert_list(&mut self, key: &str, values: Vec<Value>) -> &mut Context {
-        self.entries
-            .insert(key.to_lowercase().into_boxed_str(), Entry::List(values));
+        self.entries.insert(lower_key(key), Entry::List(values));
         self
     }
 
@@ -386,7 +386,11 @@ impl Context {
 
     /// Whether the key is set (even to an empty list).
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.contains_key(key.to_lowercase().as_str())
+        if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
+            self.entries.contains_key(key.to_lowercase().as_str())
+        } else {
+            self.entries.contains_key(key)
+        }
     }
 
     /// Number of keys.
@@ -407,39 +411,94 @@ impl Context {
         }
     }
 
-    /// Builds a context from a JSON object: strings, booleans and numbers
-    /// become values, arrays become multi-valued keys. Error messages name the
-    /// key.
+    /// Builds a context from a JSON object. Strings, booleans and numbers
+    /// become values and arrays multi-valued keys; an object
+    /// `{"type": T, "value": v}` (or `"values": [..]`) gives a typed value,
+    /// `T` being an IAM `ContextKeyType` (`string`, `stringList`, `numeric`,
+    /// `numericList`, `boolean`, `booleanList`, `ip`, `ipList`, `binary`
+    /// (base64), `binaryList`, `date`, `dateList`). Errors name the key.
     pub fn from_json(v: &serde_json::Value) -> Result<Context, String> {
         let serde_json::Value::Object(map) = v else {
             return Err("context must be a json object".to_string());
         };
         let mut ctx = Context::new();
         for (k, v) in map {
-            let one = |v: &serde_json::Value| -> Result<Value, String> {
-                match v {
-                    serde_json::Value::String(s) => Ok(Value::string(s.clone())),
-                    serde_json::Value::Bool(b) => Ok(Value::bool(*b)),
-                    serde_json::Value::Number(n) => n
-                        .as_f64()
-                        .map(Value::number)
-                        .ok_or_else(|| format!("context key {k:?}: number {n} out of range")),
-                    other => Err(format!(
-                        "context key {k:?}: values must be strings, booleans or numbers, found {other}"
-                    )),
-                }
-            };
             match v {
                 serde_json::Value::Array(items) => {
-                    let vals = items.iter().map(one).collect::<Result<Vec<_>, _>>()?;
+                    let vals = items
+                        .iter()
+                        .map(|i| untyped(k, i))
+                        .collect::<Result<Vec<_>, _>>()?;
                     ctx.insert_list(k, vals);
                 }
+                serde_json::Value::Object(o) => {
+                    let ty = o.get("type").and_then(|t| t.as_str()).ok_or_else(|| {
+                        format!("context key {k:?}: a typed value needs a \"type\" string")
+                    })?;
+                    let (base, list) = match ty.strip_suffix("List") {
+                        Some(b) => (b, true),
+                        None => (ty, false),
+                    };
+                    if list {
+                        let items =
+                            o.get("values").and_then(|v| v.as_array()).ok_or_else(|| {
+                                format!("context key {k:?}: type {ty} needs a \"values\" array")
+                            })?;
+                        let vals = items
+                            .iter()
+                            .map(|i| typed(k, base, i))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        ctx.insert_list(k, vals);
+                    } else {
+                        let item = o.get("value").ok_or_else(|| {
+                            format!("context key {k:?}: type {ty} needs a \"value\"")
+                        })?;
+                        ctx.insert(k, typed(k, base, item)?);
+                    }
+                }
                 other => {
-                    ctx.insert(k, one(other)?);
+                    ctx.insert(k, untyped(k, other)?);
                 }
             }
         }
         Ok(ctx)
+    }
+}
+
+fn untyped(k: &str, v: &serde_json::Value) -> Result<Value, String> {
+    match v {
+        serde_json::Value::String(s) => Ok(Value::string(s.clone())),
+        serde_json::Value::Bool(b) => Ok(Value::bool(*b)),
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .map(Value::number)
+            .ok_or_else(|| format!("context key {k:?}: number {n} out of range")),
+        other => Err(format!(
+            "context key {k:?}: values must be strings, booleans or numbers, found {other}"
+        )),
+    }
+}
+
+fn typed(k: &str, ty: &str, v: &serde_json::Value) -> Result<Value, String> {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        other => return Err(format!("context key {k:?}: invalid {ty} value {other}")),
+    };
+    let bad = || format!("context key {k:?}: {text:?} is not a valid {ty}");
+    match ty {
+        "string" => Ok(Value::string(text)),
+        "numeric" => parse_number(&text).map(Value::number).ok_or_else(bad),
+        "boolean" => parse_bool(&text).map(Value::bool).ok_or_else(bad),
+        "ip" => text.parse().map(Value::ip).map_err(|_| bad()),
+        "binary" => crate::base64::decode(&text)
+            .map(Value::binary)
+            .ok_or_else(bad),
+        "date" => Value::date(&text).ok_or_else(bad),
+        other => Err(format!(
+            "context key {k:?}: unknown type {other:?} (expected string, numeric, boolean, ip, binary, date, or one of them followed by List)"
+        )),
     }
 }
 
@@ -479,31 +538,31 @@ impl Request {
         let service_len = action_lower.find(':').unwrap_or(action_lower.len());
         let (resource_norm, segments) = normalise_arn(resource);
         let mut derive = |key: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                if !context.contains(key) {
-                    context.insert(key, v);
-                }
+            if let Some(v) = v
+                && !context.contains(key)
+            {
+                context.insert(key, v);
             }
         };
         derive(
-            "aws:PrincipalArn",
+            "aws:principalarn",
             principal.principal_arn().map(Value::string),
         );
         derive(
-            "aws:PrincipalAccount",
+            "aws:principalaccount",
             principal.account.clone().map(Value::string),
         );
         derive(
-            "aws:PrincipalType",
+            "aws:principaltype",
             Some(Value::string(principal.kind.aws_name())),
         );
         derive(
-            "aws:PrincipalIsAWSService",
+            "aws:principalisawsservice",
             Some(Value::bool(principal.kind == PrincipalType::Service)),
         );
         if principal.kind == PrincipalType::Service {
             derive(
-                "aws:PrincipalServiceName",
+                "aws:principalservicename",
                 Some(Value::string(principal.arn.clone())),
             );
         }
@@ -524,7 +583,7 @@ impl Request {
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
         });
-        derive("aws:ResourceAccount", res_account.map(Value::string));
+        derive("aws:resourceaccount", res_account.map(Value::string));
         Request {
             principal,
             action: action.to_string(),
@@ -629,6 +688,24 @@ mod tests {
             PrincipalType::Service
         );
         assert!(Principal::parse("bob").is_err());
+    }
+
+    #[test]
+    fn typed_context_from_json() {
+        let ctx = Context::from_json(&serde_json::json!({
+            "a": {"type": "ip", "value": "10.0.0.1"},
+            "b": {"type": "numericList", "values": [1, "2.5"]},
+            "c": ["x", true],
+        }))
+        .unwrap();
+        assert!(matches!(ctx.get("A"), Some(Entry::Single(v)) if v.as_ip().is_some()));
+        assert!(matches!(ctx.get("b"), Some(Entry::List(v)) if v.len() == 2));
+        let e = Context::from_json(&serde_json::json!({"k": {"type": "ip", "value": "nope"}}))
+            .unwrap_err();
+        assert!(e.contains("\"k\"") && e.contains("nope"), "{e}");
+        assert!(
+            Context::from_json(&serde_json::json!({"k": {"type": "weird", "value": 1}})).is_err()
+        );
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! IAM `CreatePolicy` validation vectors (documents and AWS's messages)
 //! extracted from moto 5.2.5 by `scripts/extract_moto_vectors.py`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use palisade_policy::{Policy, PolicyKind};
 use serde_json::Value;

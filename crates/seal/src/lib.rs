@@ -67,6 +67,10 @@ pub enum Purpose {
     KeyMaterial,
     /// A Secrets Manager secret value.
     SecretValue,
+    /// The contents of an STS session token (the session's secret key and its context).
+    SessionToken,
+    /// The seed of a virtual MFA device.
+    MfaSeed,
 }
 
 impl Purpose {
@@ -75,6 +79,8 @@ impl Purpose {
             Self::AccessKeySecret => b"palisade/v1/access-key-secret",
             Self::KeyMaterial => b"palisade/v1/kms-key-material",
             Self::SecretValue => b"palisade/v1/secret-value",
+            Self::SessionToken => b"palisade/v1/session-token",
+            Self::MfaSeed => b"palisade/v1/mfa-seed",
         }
     }
 }
@@ -94,7 +100,7 @@ pub enum KekSource {
 
 /// The unsealed root key: derives one AEAD key per [`Purpose`].
 pub struct Sealer {
-    keys: [LessSafeKey; 3],
+    keys: [LessSafeKey; 5],
     rng: SystemRandom,
 }
 
@@ -131,17 +137,21 @@ impl Sealer {
                 derive(kek, Purpose::AccessKeySecret)?,
                 derive(kek, Purpose::KeyMaterial)?,
                 derive(kek, Purpose::SecretValue)?,
+                derive(kek, Purpose::SessionToken)?,
+                derive(kek, Purpose::MfaSeed)?,
             ],
             rng: SystemRandom::new(),
         })
     }
 
     fn key(&self, purpose: Purpose) -> &LessSafeKey {
-        let [a, b, c] = &self.keys;
+        let [a, b, c, d, e] = &self.keys;
         match purpose {
             Purpose::AccessKeySecret => a,
             Purpose::KeyMaterial => b,
             Purpose::SecretValue => c,
+            Purpose::SessionToken => d,
+            Purpose::MfaSeed => e,
         }
     }
 

@@ -42,6 +42,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
     match state.store.reset().await {
         Ok(()) => {
             state.keys.clear();
+            state.iam.clear();
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({"status": "reset"})))
         }

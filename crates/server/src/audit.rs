@@ -61,7 +61,16 @@ impl AuditSink {
 
     /// Records one event and waits until it is durable.
     pub async fn record(&self, event: &Event) -> Result<(), AuditError> {
-        let row = to_row(event)?;
+        self.record_with(event, None).await
+    }
+
+    /// Records one event with CloudTrail's `additionalEventData` and waits until it is durable.
+    pub async fn record_with(
+        &self,
+        event: &Event,
+        additional: Option<serde_json::Value>,
+    ) -> Result<(), AuditError> {
+        let row = to_row(event, additional)?;
         let (ack, done) = oneshot::channel();
         self.tx
             .send((row, ack))
@@ -75,7 +84,20 @@ impl AuditSink {
     }
 }
 
-fn to_row(event: &Event) -> Result<AuditRow, serde_json::Error> {
+fn to_row(
+    event: &Event,
+    additional: Option<serde_json::Value>,
+) -> Result<AuditRow, serde_json::Error> {
+    let record = match additional {
+        None => serde_json::to_string(event)?,
+        Some(extra) => {
+            let mut v = serde_json::to_value(event)?;
+            if let Some(map) = v.as_object_mut() {
+                map.insert("additionalEventData".to_owned(), extra);
+            }
+            serde_json::to_string(&v)?
+        }
+    };
     let time_ms = time::OffsetDateTime::parse(
         &event.event_time,
         &time::format_description::well_known::Rfc3339,
@@ -92,7 +114,7 @@ fn to_row(event: &Event) -> Result<AuditRow, serde_json::Error> {
         access_key_id: event.user_identity.access_key_id.clone(),
         user_name: event.user_identity.user_name.clone(),
         error_code: event.error_code.clone(),
-        record: serde_json::to_string(event)?,
+        record,
     })
 }
 

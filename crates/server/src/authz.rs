@@ -1,36 +1,80 @@
-//! The authorization step. The IAM issue replaces [`RootOnly`] with enforcement through the
-//! policy engine; the pipeline only knows the [`Authorizer`] trait.
+//! The authorization step: every request to every service goes through the policy engine before
+//! its handler runs.
+//!
+//! [`PolicyAuthorizer`] gathers what AWS's evaluation looks at (the caller's identity policies
+//! (own and groups', or the role's), the permissions boundary, the session policies, and the
+//! resource's own policy where the service has one) plus the request context with AWS's global
+//! condition keys, and asks `palisade-policy` for a decision. Services with resource-based
+//! policies plug in through [`ResourcePolicySource`] (role trust policies for `sts:AssumeRole`
+//! today; KMS key policies, secret policies and bucket policies later).
+//!
+//! In `audit` enforcement a would-be denial is logged and recorded in the audit event
+//! (`additionalEventData.wouldBeDenied`) and the request proceeds.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use palisade_policy::{
+    CompiledPolicy, Context, Decision, DecisionKind, EvaluationInput, Layer, PolicyKind,
+    PolicySet, Principal, Request, Value as CtxValue, evaluate,
+};
+use palisade_store::IamKind;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::Enforcement;
 use crate::context::RequestContext;
 use crate::error::ApiError;
+use crate::iam::{group_arn, instance_profile_arn, policy_arn, role_arn, user_arn};
 use crate::identity::{Caller, PrincipalKind};
 use crate::route::{Route, WireProtocol};
+use crate::session::SessionSource;
+use crate::state::AppState;
 
 /// Decides whether a caller may run an operation.
 pub trait Authorizer: Send + Sync + std::fmt::Debug {
     /// `Ok` to proceed, or the access-denied error to return.
     fn authorize(
         &self,
+        state: &AppState,
         caller: &Caller,
         route: Route,
-        ctx: &RequestContext,
+        ctx: &mut RequestContext,
+        input: &Value,
     ) -> Result<(), ApiError>;
 }
 
-/// Allows root users and denies everyone else: the only principals that exist before IAM is
-/// served are the accounts' root users, so this is exact until then.
+/// A service's resource-based policies: the policy that governs `resource`, if it has one.
+pub trait ResourcePolicySource: Send + Sync + std::fmt::Debug {
+    /// The resource's policy, and whether same-account callers need it to allow explicitly.
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        action: &str,
+        resource: &str,
+    ) -> Option<Arc<CompiledPolicy>>;
+}
+
+/// Resource policies by service signing name.
+pub type ResourcePolicies = HashMap<&'static str, Arc<dyn ResourcePolicySource>>;
+
+/// Allows root users and denies everyone else (the behaviour before IAM existed; kept for
+/// tests of the pipeline).
 #[derive(Debug, Default)]
 pub struct RootOnly;
 
 impl Authorizer for RootOnly {
     fn authorize(
         &self,
+        _state: &AppState,
         caller: &Caller,
         route: Route,
-        _ctx: &RequestContext,
+        _ctx: &mut RequestContext,
+        _input: &Value,
     ) -> Result<(), ApiError> {
         let action = format!("{}:{}", route.service.signing_name, route.operation.name);
-        // GetCallerIdentity cannot be denied.
         if caller.kind == PrincipalKind::Root || action == "sts:GetCallerIdentity" {
             return Ok(());
         }
@@ -39,24 +83,595 @@ impl Authorizer for RootOnly {
             caller,
             &action,
             "*",
+            &format!("because no identity-based policy allows the {action} action"),
         ))
     }
 }
 
-/// AWS's access-denied error, naming the principal, the action and the resource.
+/// Role trust policies: the resource policy of `sts:AssumeRole` on a role.
+#[derive(Debug, Default)]
+pub struct RoleTrust;
+
+impl ResourcePolicySource for RoleTrust {
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        action: &str,
+        resource: &str,
+    ) -> Option<Arc<CompiledPolicy>> {
+        if !action.to_ascii_lowercase().starts_with("sts:assumerole") {
+            return None;
+        }
+        let account = resource.split(':').nth(4)?;
+        let name = resource.rsplit('/').next()?;
+        let doc = state
+            .iam
+            .read_account(account, |a| a.role(name).map(|r| r.trust_policy.clone()))
+            .ok()
+            .flatten()?;
+        crate::iam::compile(&doc, PolicyKind::Trust, "trust policy").map(Arc::new)
+    }
+}
+
+/// Authorization through the IAM policy engine.
+#[derive(Debug)]
+pub struct PolicyAuthorizer {
+    /// Enforce, or only audit.
+    pub enforcement: Enforcement,
+}
+
+/// The resource a request acts on, as AWS names it in policies and denials.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The ARN, or `*`.
+    pub arn: String,
+    /// Its tags (`aws:ResourceTag/*`).
+    pub tags: Vec<(String, String)>,
+}
+
+impl Authorizer for PolicyAuthorizer {
+    fn authorize(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        route: Route,
+        ctx: &mut RequestContext,
+        input: &Value,
+    ) -> Result<(), ApiError> {
+        if self.enforcement == Enforcement::Off {
+            return Ok(());
+        }
+        let outcome = decide(state, caller, route, ctx, input);
+        let Err((error, action, resource)) = outcome else {
+            return Ok(());
+        };
+        match self.enforcement {
+            Enforcement::Enforce => Err(error),
+            _ => {
+                tracing::warn!(
+                    principal = %caller.arn,
+                    %action,
+                    %resource,
+                    reason = %error.message,
+                    "would be denied (enforcement: audit)"
+                );
+                ctx.would_be_denied = Some(error);
+                Ok(())
+            }
+        }
+    }
+}
+
+type Denial = (ApiError, String, String);
+
+fn decide(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<(), Denial> {
+    let protocol: WireProtocol = route.service.protocol.into();
+    let service = route.service.signing_name;
+    let action = format!("{service}:{}", route.operation.name);
+    let target = target(state, caller, route, input);
+    let deny = |reason: String| -> Denial {
+        (
+            access_denied(protocol, caller, &action, &target.arn, &reason),
+            action.clone(),
+            target.arn.clone(),
+        )
+    };
+
+    // Rules of STS that are not policies. GetSessionToken needs no permission (AWS: "No
+    // permissions are required for users to perform this operation"); it still cannot be
+    // called with temporary credentials (the handler refuses that).
+    if service == "sts" && route.operation.name == "GetSessionToken" {
+        return Ok(());
+    }
+    if let Some(session) = &caller.session
+        && session.source == SessionSource::SessionToken
+    {
+        if service == "iam" && session.mfa_at.is_none() {
+            return Err(deny(
+                "because IAM calls are not allowed with GetSessionToken credentials obtained \
+                 without MFA"
+                    .to_owned(),
+            ));
+        }
+        if service == "sts" && !matches!(route.operation.name, "AssumeRole" | "GetCallerIdentity")
+        {
+            return Err(deny(
+                "because only sts:AssumeRole and sts:GetCallerIdentity may be called with \
+                 GetSessionToken credentials"
+                    .to_owned(),
+            ));
+        }
+    }
+    if service == "sts" && route.operation.name == "AssumeRole" && caller.kind == PrincipalKind::Root
+    {
+        return Err((
+            ApiError::new(
+                "AccessDenied",
+                "Roles may not be assumed by root accounts.",
+                http::StatusCode::FORBIDDEN,
+            ),
+            action,
+            target.arn,
+        ));
+    }
+
+    // The principal and its policies.
+    let principal = principal(caller);
+    let mut context = global_context(state, caller, ctx, &target);
+    service_context(state, caller, route, input, &mut context, ctx);
+    let request = Request::new(principal, &action, &target.arn, None, context);
+
+    let mut identity: Option<Arc<crate::iam::Permissions>> = None;
+    let mut session_set: Option<Arc<PolicySet>> = None;
+    match caller.kind {
+        PrincipalKind::Root | PrincipalKind::Anonymous => {}
+        PrincipalKind::IamUser => {
+            identity = caller
+                .user_name
+                .as_deref()
+                .and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u));
+        }
+        PrincipalKind::AssumedRole => {
+            if let Some(s) = &caller.session
+                && let Some(role) = &s.role_name
+            {
+                identity = state
+                    .iam
+                    .permissions(&caller.account_id, IamKind::Role, role)
+                    .filter(|p| s.role_id.as_deref().is_none_or(|id| id == p.id));
+            }
+        }
+        PrincipalKind::FederatedUser => {
+            if let Some(s) = &caller.session
+                && let Some(user) = &s.user_name
+            {
+                identity = state
+                    .iam
+                    .permissions(&caller.account_id, IamKind::User, user);
+            }
+        }
+    }
+    if let Some(s) = &caller.session
+        && (s.has_session_policies() || s.source == SessionSource::Federation)
+        && let Some(key) = &caller.access_key_id
+    {
+        session_set = Some(
+            state
+                .iam
+                .session_policies(key, s.policy.as_deref(), &s.policy_arns),
+        );
+    }
+    static EMPTY: PolicySet = PolicySet::new();
+    let mut input_ev = EvaluationInput::new(&request)
+        .with_identity(identity.as_ref().map_or(&EMPTY, |p| &p.identity));
+    if let Some(b) = identity.as_ref().and_then(|p| p.boundary.as_ref()) {
+        input_ev = input_ev.with_boundary(b);
+    }
+    if let Some(s) = &session_set {
+        input_ev = input_ev.with_session(s);
+    }
+    let resource_policy = state
+        .resource_policies
+        .get(service)
+        .and_then(|src| src.resource_policy(state, &action, &target.arn));
+    match &resource_policy {
+        Some(p) => input_ev = input_ev.with_resource(p),
+        // Without a resource policy (listing, creating, or a service that has none) the
+        // identity side decides, even for services whose resource policies must allow
+        // explicitly (KMS).
+        None => {
+            input_ev = input_ev.with_trust(palisade_policy::ResourceTrust::Implicit);
+        }
+    }
+    let decision = evaluate(&input_ev);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    Err(deny(reason(&decision, &action)))
+}
+
+/// AWS's reason phrase: "because no identity-based policy allows the X action", "with an
+/// explicit deny in a resource-based policy", ...
+pub fn reason(decision: &Decision, action: &str) -> String {
+    let layer = decision.blocked_by.first().copied().unwrap_or(Layer::Identity);
+    let (article, what) = match layer {
+        Layer::Scp => ("a", "service control policy"),
+        Layer::Rcp => ("a", "resource control policy"),
+        Layer::Vpce => ("a", "VPC endpoint policy"),
+        Layer::Resource => ("a", "resource-based policy"),
+        Layer::Identity => ("an", "identity-based policy"),
+        Layer::Boundary => ("a", "permissions boundary"),
+        Layer::Session => ("a", "session policy"),
+    };
+    match decision.decision {
+        DecisionKind::ExplicitlyDenied => format!("with an explicit deny in {article} {what}"),
+        _ => format!("because no {what} allows the {action} action"),
+    }
+}
+
+/// AWS's access-denied error, naming the principal, the action, the resource and the reason.
 pub fn access_denied(
     protocol: WireProtocol,
     caller: &Caller,
     action: &str,
     resource: &str,
+    reason: &str,
 ) -> ApiError {
     let message = format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} because no \
-         identity-based policy allows the {action} action",
+        "User: {} is not authorized to perform: {action} on resource: {resource} {reason}",
         caller.arn
     );
     match protocol {
         WireProtocol::Query => ApiError::new("AccessDenied", message, http::StatusCode::FORBIDDEN),
         WireProtocol::Json => ApiError::bad_request("AccessDeniedException", message),
+    }
+}
+
+/// The caller as the engine sees it.
+pub fn principal(caller: &Caller) -> Principal {
+    let parsed = Principal::parse(&caller.arn).unwrap_or_else(|_| Principal::anonymous());
+    let parsed = parsed.with_user_id(caller.principal_id.clone());
+    match (&caller.kind, &caller.session) {
+        (PrincipalKind::AssumedRole, Some(s)) => match &s.role_arn {
+            Some(role) => parsed.with_base_arn(role.clone()),
+            None => parsed,
+        },
+        (PrincipalKind::FederatedUser, Some(s)) => match &s.user_name {
+            Some(u) => parsed.with_base_arn(format!(
+                "arn:aws:iam::{}:user/{u}",
+                caller.account_id
+            )),
+            None => parsed,
+        },
+        _ => parsed,
+    }
+}
+
+fn iso(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn global_context(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    target: &Target,
+) -> Context {
+    let mut c = Context::new();
+    if let Some(t) = CtxValue::date(&iso(ctx.time)) {
+        c.insert("aws:CurrentTime", t);
+    }
+    c.insert(
+        "aws:EpochTime",
+        CtxValue::number(ctx.time.unix_timestamp() as f64),
+    );
+    if let Ok(ip) = ctx.source_ip.parse::<IpAddr>() {
+        c.insert("aws:SourceIp", CtxValue::ip(ip));
+    }
+    c.insert("aws:SecureTransport", CtxValue::bool(ctx.secure_transport()));
+    c.insert("aws:RequestedRegion", CtxValue::string(ctx.region.clone()));
+    c.insert("aws:UserAgent", CtxValue::string(ctx.user_agent.clone()));
+    c.insert("aws:ViaAWSService", CtxValue::bool(false));
+    if let Some(s) = &caller.session {
+        // These keys exist only for temporary credentials, as in AWS.
+        c.insert("aws:MultiFactorAuthPresent", CtxValue::bool(s.mfa_at.is_some()));
+        if let Some(at) = s.mfa_at {
+            c.insert(
+                "aws:MultiFactorAuthAge",
+                CtxValue::number((ctx.time.unix_timestamp() - at).max(0) as f64),
+            );
+        }
+        if let Ok(t) = OffsetDateTime::from_unix_timestamp(s.issued_at)
+            && let Some(v) = CtxValue::date(&iso(t))
+        {
+            c.insert("aws:TokenIssueTime", v);
+        }
+        if let Some(si) = &s.source_identity {
+            c.insert("aws:SourceIdentity", CtxValue::string(si.clone()));
+        }
+    }
+    // Principal tags: the user's or role's, overridden by session tags.
+    let base_tags = match (&caller.kind, &caller.session) {
+        (PrincipalKind::IamUser, _) => caller.user_name.as_deref().and_then(|u| {
+            state
+                .iam
+                .permissions(&caller.account_id, IamKind::User, u)
+        }),
+        (PrincipalKind::AssumedRole, Some(s)) => s.role_name.as_deref().and_then(|r| {
+            state
+                .iam
+                .permissions(&caller.account_id, IamKind::Role, r)
+        }),
+        _ => None,
+    };
+    if let Some(p) = base_tags {
+        for t in &p.tags {
+            c.insert(
+                &format!("aws:PrincipalTag/{}", t.key),
+                CtxValue::string(t.value.clone()),
+            );
+        }
+    }
+    if let Some(s) = &caller.session {
+        for t in &s.tags {
+            c.insert(
+                &format!("aws:PrincipalTag/{}", t.key),
+                CtxValue::string(t.value.clone()),
+            );
+        }
+    }
+    for (k, v) in &target.tags {
+        c.insert(&format!("aws:ResourceTag/{k}"), CtxValue::string(v.clone()));
+    }
+    c
+}
+
+fn s<'a>(input: &'a Value, member: &str) -> Option<&'a str> {
+    input.get(member).and_then(Value::as_str)
+}
+
+/// Request tags and service-specific keys.
+fn service_context(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    input: &Value,
+    c: &mut Context,
+    ctx: &RequestContext,
+) {
+    if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
+        let mut keys = Vec::with_capacity(tags.len());
+        for t in tags {
+            if let (Some(k), Some(v)) = (s(t, "Key"), s(t, "Value")) {
+                c.insert(&format!("aws:RequestTag/{k}"), CtxValue::string(v));
+                keys.push(CtxValue::string(k));
+            }
+        }
+        c.insert_list("aws:TagKeys", keys);
+    } else if let Some(keys) = input.get("TagKeys").and_then(Value::as_array) {
+        c.insert_list(
+            "aws:TagKeys",
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(CtxValue::string)
+                .collect(),
+        );
+    }
+    match route.service.signing_name {
+        "iam" => {
+            if let Some(arn) = s(input, "PolicyArn") {
+                c.insert("iam:PolicyARN", CtxValue::string(arn));
+            }
+            if let Some(arn) = s(input, "PermissionsBoundary") {
+                c.insert("iam:PermissionsBoundary", CtxValue::string(arn));
+            }
+        }
+        "sts" => {
+            if let Some(v) = s(input, "ExternalId") {
+                c.insert("sts:ExternalId", CtxValue::string(v));
+            }
+            if let Some(v) = s(input, "RoleSessionName") {
+                c.insert("sts:RoleSessionName", CtxValue::string(v));
+            }
+            if let Some(v) = s(input, "SourceIdentity") {
+                c.insert("sts:SourceIdentity", CtxValue::string(v));
+            }
+            if let Some(keys) = input.get("TransitiveTagKeys").and_then(Value::as_array) {
+                c.insert_list(
+                    "sts:TransitiveTagKeys",
+                    keys.iter()
+                        .filter_map(Value::as_str)
+                        .map(CtxValue::string)
+                        .collect(),
+                );
+            }
+            // A valid MFA code presented with AssumeRole makes MFA present for the trust
+            // policy; the handler then consumes the code.
+            if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode"))
+                && crate::services::mfa_code_is_valid(state, caller, serial, code, ctx.time)
+            {
+                c.insert("aws:MultiFactorAuthPresent", CtxValue::bool(true));
+                c.insert("aws:MultiFactorAuthAge", CtxValue::number(0.0));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The resource of an operation, from its input.
+pub fn target(state: &AppState, caller: &Caller, route: Route, input: &Value) -> Target {
+    let account = caller.account_id.as_str();
+    let none = |arn: String| Target { arn, tags: vec![] };
+    match route.service.signing_name {
+        "iam" => iam_target(state, caller, route.operation.name, input),
+        "sts" => match route.operation.name {
+            "AssumeRole" => {
+                let arn = s(input, "RoleArn").unwrap_or("*").to_owned();
+                let tags = arn
+                    .split(':')
+                    .nth(4)
+                    .zip(arn.rsplit('/').next())
+                    .and_then(|(acct, name)| {
+                        state
+                            .iam
+                            .read_account(acct, |a| a.role(name).map(|r| tag_pairs(&r.tags)))
+                            .ok()
+                            .flatten()
+                    })
+                    .unwrap_or_default();
+                Target { arn, tags }
+            }
+            "GetFederationToken" => none(format!(
+                "arn:aws:sts::{account}:federated-user/{}",
+                s(input, "Name").unwrap_or_default()
+            )),
+            _ => none("*".to_owned()),
+        },
+        _ => none("*".to_owned()),
+    }
+}
+
+fn tag_pairs(tags: &[palisade_store::TagRecord]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
+}
+
+fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Target {
+    let account = caller.account_id.as_str();
+    let none = |arn: String| Target { arn, tags: vec![] };
+    let path = |member: &str| s(input, member).unwrap_or("/").to_owned();
+    let user = |name: &str| {
+        state
+            .iam
+            .read_account(account, |a| {
+                a.user(name).map(|u| Target {
+                    arn: user_arn(account, &u.path, &u.name),
+                    tags: tag_pairs(&u.tags),
+                })
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| none(user_arn(account, &path("Path"), name)))
+    };
+    let role = |name: &str| {
+        state
+            .iam
+            .read_account(account, |a| {
+                a.role(name).map(|r| Target {
+                    arn: role_arn(account, &r.path, &r.name),
+                    tags: tag_pairs(&r.tags),
+                })
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| none(role_arn(account, &path("Path"), name)))
+    };
+    let group = |name: &str| {
+        let found = state
+            .iam
+            .read_account(account, |a| {
+                a.group(name).map(|g| group_arn(account, &g.path, &g.name))
+            })
+            .ok()
+            .flatten();
+        none(found.unwrap_or_else(|| group_arn(account, &path("Path"), name)))
+    };
+    let instance_profile = |name: &str| {
+        let found = state
+            .iam
+            .read_account(account, |a| {
+                a.instance_profiles
+                    .get(&name.to_lowercase())
+                    .map(|p| (instance_profile_arn(account, &p.path, &p.name), tag_pairs(&p.tags)))
+            })
+            .ok()
+            .flatten();
+        match found {
+            Some((arn, tags)) => Target { arn, tags },
+            None => none(instance_profile_arn(account, &path("Path"), name)),
+        }
+    };
+    match op {
+        // Listing operations name the type's ARN prefix, as AWS's denials do.
+        "ListUsers" => return none(format!("arn:aws:iam::{account}:user/")),
+        "ListRoles" => return none(format!("arn:aws:iam::{account}:role/")),
+        "ListGroups" => return none(format!("arn:aws:iam::{account}:group/")),
+        "ListPolicies" => return none(format!("arn:aws:iam::{account}:policy/")),
+        "ListInstanceProfiles" => {
+            return none(format!("arn:aws:iam::{account}:instance-profile/"));
+        }
+        "AddUserToGroup" | "RemoveUserFromGroup" => {
+            if let Some(g) = s(input, "GroupName") {
+                return group(g);
+            }
+        }
+        "AddRoleToInstanceProfile" | "RemoveRoleFromInstanceProfile" => {
+            if let Some(p) = s(input, "InstanceProfileName") {
+                return instance_profile(p);
+            }
+        }
+        "CreatePolicy" => {
+            return none(policy_arn(
+                account,
+                &path("Path"),
+                s(input, "PolicyName").unwrap_or_default(),
+            ));
+        }
+        "CreateVirtualMFADevice" => {
+            return none(format!(
+                "arn:aws:iam::{account}:mfa{}{}",
+                path("Path"),
+                s(input, "VirtualMFADeviceName").unwrap_or_default()
+            ));
+        }
+        _ => {}
+    }
+    if let Some(u) = s(input, "UserName") {
+        return user(u);
+    }
+    if let Some(g) = s(input, "GroupName") {
+        return group(g);
+    }
+    if let Some(r) = s(input, "RoleName") {
+        return role(r);
+    }
+    if let Some(p) = s(input, "InstanceProfileName") {
+        return instance_profile(p);
+    }
+    if let Some(arn) = s(input, "PolicyArn") {
+        return none(arn.to_owned());
+    }
+    if let Some(serial) = s(input, "SerialNumber") {
+        return none(serial.to_owned());
+    }
+    // Operations on the caller's own user.
+    let own_user = matches!(
+        op,
+        "GetUser"
+            | "CreateAccessKey"
+            | "ListAccessKeys"
+            | "UpdateAccessKey"
+            | "DeleteAccessKey"
+            | "ChangePassword"
+            | "GetLoginProfile"
+            | "CreateLoginProfile"
+            | "UpdateLoginProfile"
+            | "DeleteLoginProfile"
+            | "ListMFADevices"
+            | "ListUserTags"
+    );
+    match (&caller.user_name, caller.kind, own_user) {
+        (Some(name), PrincipalKind::IamUser, true) => user(name),
+        _ => none("*".to_owned()),
     }
 }

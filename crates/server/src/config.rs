@@ -34,6 +34,35 @@ pub enum TlsMode {
     SelfSigned,
 }
 
+/// Whether authorization refuses what the policies do not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Enforcement {
+    /// Every request is authorized by the policy engine and denied requests are refused (the
+    /// default in strict mode).
+    #[default]
+    Enforce,
+    /// Every request is authorized, but a denial is only logged and recorded in the audit event
+    /// (`additionalEventData.wouldBeDenied`); the request proceeds. For adopting Palisade
+    /// without breaking existing clients.
+    Audit,
+    /// No authorization (`--dev`).
+    Off,
+}
+
+impl std::str::FromStr for Enforcement {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "enforce" => Ok(Self::Enforce),
+            "audit" => Ok(Self::Audit),
+            "off" => Ok(Self::Off),
+            other => Err(format!(
+                "unknown enforcement {other:?}: expected enforce, audit or off"
+            )),
+        }
+    }
+}
+
 /// Everything `palisade serve` can be told.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -63,6 +92,9 @@ pub struct Config {
     pub kek_file: Option<PathBuf>,
     /// The key-encryption key given in the environment (base64).
     pub kek_env: Option<String>,
+    /// Whether denials are enforced or only audited; `--dev` turns authorization off whatever
+    /// this says.
+    pub enforcement: Enforcement,
 }
 
 impl Config {
@@ -82,6 +114,7 @@ impl Config {
             root_secret_access_key: None,
             kek_file: None,
             kek_env: None,
+            enforcement: Enforcement::Enforce,
         }
     }
 }

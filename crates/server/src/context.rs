@@ -53,12 +53,22 @@ pub struct RequestContext {
     pub claimed_access_key: Option<String>,
     /// Request parameters for the audit record, redacted.
     pub request_parameters: Option<Value>,
+    /// In `audit` enforcement, the denial the request would have got.
+    pub would_be_denied: Option<ApiError>,
 }
 
 impl RequestContext {
     /// Whether the request came over TLS (`aws:SecureTransport`).
     pub fn secure_transport(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// CloudTrail's `additionalEventData` for the event, if any: the would-be denial in
+    /// `audit` enforcement.
+    pub fn additional_event_data(&self) -> Option<Value> {
+        self.would_be_denied.as_ref().map(|e| {
+            serde_json::json!({"wouldBeDenied": {"errorCode": e.code, "errorMessage": e.message}})
+        })
     }
 
     /// Builds the CloudTrail event for the outcome.
@@ -95,7 +105,7 @@ impl RequestContext {
                     account_id: Some(c.account_id.clone()),
                     access_key_id: c.access_key_id.clone(),
                     user_name: c.user_name.clone(),
-                    session_context: None,
+                    session_context: c.session.as_ref().map(|s| session_context(s)),
                 };
                 event.recipient_account_id = c.account_id.clone();
             }
@@ -118,6 +128,38 @@ impl RequestContext {
         }
         event
     }
+}
+
+/// CloudTrail's `sessionContext` for temporary credentials.
+fn session_context(s: &crate::session::Session) -> Value {
+    let iso = |t: i64| {
+        OffsetDateTime::from_unix_timestamp(t)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = serde_json::json!({
+        "attributes": {
+            "creationDate": iso(s.issued_at),
+            "mfaAuthenticated": if s.mfa_at.is_some() { "true" } else { "false" },
+        }
+    });
+    if let (Some(arn), Some(id), Some(name)) = (&s.role_arn, &s.role_id, &s.role_name) {
+        crate::services::set(&mut out, "sessionIssuer", serde_json::json!({
+            "type": "Role",
+            "principalId": id,
+            "arn": arn,
+            "accountId": s.account_id,
+            "userName": name,
+        }));
+    }
+    if let Some(si) = &s.source_identity {
+        crate::services::set(&mut out, "sourceIdentity", Value::String(si.clone()));
+    }
+    out
 }
 
 /// Member names whose values never reach an audit record: plaintexts, secret values, passwords

@@ -6,7 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use palisade_seal::{Purpose, Sealer};
-use palisade_store::{AccessKeyRecord, Store, StoreError};
+use palisade_store::{AccessKeyRecord, KeyLastUsed, Store, StoreError};
+use time::OffsetDateTime;
 
 /// The kind of principal, named as CloudTrail's `userIdentity.type` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,10 @@ pub enum PrincipalKind {
     Root,
     /// An IAM user.
     IamUser,
+    /// A session of an assumed role.
+    AssumedRole,
+    /// A `GetFederationToken` session.
+    FederatedUser,
     /// Nobody signed the request.
     Anonymous,
 }
@@ -25,14 +30,19 @@ impl PrincipalKind {
         match self {
             Self::Root => "Root",
             Self::IamUser => "IAMUser",
+            Self::AssumedRole => "AssumedRole",
+            Self::FederatedUser => "FederatedUser",
             Self::Anonymous => "Unknown",
         }
     }
 
-    fn parse(s: &str) -> Self {
+    /// The kind named by [`PrincipalKind::as_str`].
+    pub fn parse(s: &str) -> Self {
         match s {
             "Root" => Self::Root,
             "IAMUser" => Self::IamUser,
+            "AssumedRole" => Self::AssumedRole,
+            "FederatedUser" => Self::FederatedUser,
             _ => Self::Anonymous,
         }
     }
@@ -53,6 +63,8 @@ pub struct Caller {
     pub access_key_id: Option<String>,
     /// The IAM user name.
     pub user_name: Option<String>,
+    /// For temporary credentials, the session they belong to.
+    pub session: Option<Arc<crate::session::Session>>,
 }
 
 impl Caller {
@@ -65,7 +77,13 @@ impl Caller {
             principal_id: account_id.to_owned(),
             access_key_id,
             user_name: None,
+            session: None,
         }
+    }
+
+    /// Whether the request was signed with temporary credentials.
+    pub fn is_temporary(&self) -> bool {
+        self.session.is_some()
     }
 }
 
@@ -117,7 +135,13 @@ pub struct KeyRing {
     store: Arc<dyn Store>,
     sealer: Arc<Sealer>,
     cache: RwLock<HashMap<String, ActiveKey>>,
+    /// Last use of each key, and when it was last written to the store.
+    last_used: RwLock<HashMap<String, (KeyLastUsed, i64)>>,
 }
+
+/// How often a key's last use is written to the store, in seconds: at most once a minute per
+/// key, so that a busy key costs no write per request.
+const LAST_USED_PERSIST_SECS: i64 = 60;
 
 impl KeyRing {
     /// A key ring over the store.
@@ -126,7 +150,51 @@ impl KeyRing {
             store,
             sealer,
             cache: RwLock::new(HashMap::new()),
+            last_used: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Notes that a key was used; written to the store at most once a minute.
+    pub fn touch(&self, access_key_id: &str, service: &str, region: &str, now: OffsetDateTime) {
+        let at = now.unix_timestamp();
+        let used = KeyLastUsed {
+            at,
+            service: service.to_owned(),
+            region: region.to_owned(),
+        };
+        let persist = match self.last_used.write() {
+            Ok(mut map) => {
+                let persisted = map.get(access_key_id).map_or(i64::MIN, |(_, p)| *p);
+                let persist = at.saturating_sub(persisted) >= LAST_USED_PERSIST_SECS;
+                let mark = if persist { at } else { persisted };
+                map.insert(access_key_id.to_owned(), (used.clone(), mark));
+                persist
+            }
+            Err(_) => false,
+        };
+        if persist {
+            let store = self.store.clone();
+            let id = access_key_id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_access_key(&id, &used).await {
+                    tracing::warn!(error = %e, "cannot record an access key's last use");
+                }
+            });
+        }
+    }
+
+    /// The last use of a key, from memory or the store.
+    pub async fn last_used(&self, access_key_id: &str) -> Result<Option<KeyLastUsed>, KeyError> {
+        if let Ok(map) = self.last_used.read()
+            && let Some((used, _)) = map.get(access_key_id)
+        {
+            return Ok(Some(used.clone()));
+        }
+        Ok(self
+            .store
+            .access_key(access_key_id)
+            .await?
+            .and_then(|r| r.last_used))
     }
 
     /// Looks up an access key; `None` when no such key exists.
@@ -165,6 +233,7 @@ impl KeyRing {
                 principal_id: record.principal_id.clone(),
                 access_key_id: Some(record.access_key_id.clone()),
                 user_name: record.user_name.clone(),
+                session: None,
             },
             secret: Arc::from(secret),
             active: record.status == "Active",
@@ -192,18 +261,36 @@ impl KeyRing {
             sealed_secret: sealed,
             status: "Active".to_owned(),
             created_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+            last_used: None,
         };
+        // The account may be one a reset (or --dev) has not created yet.
+        self.store.ensure_account(&caller.account_id).await?;
         self.store.put_access_key(&record).await?;
+        self.forget(access_key_id);
+        Ok(())
+    }
+
+    /// Drops one key from the cache (after its status changed or it was deleted).
+    pub fn forget(&self, access_key_id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(access_key_id);
         }
-        Ok(())
+    }
+
+    /// Seals a secret for storage under `access_key_id`.
+    pub fn seal_secret(&self, access_key_id: &str, secret: &str) -> Result<Vec<u8>, KeyError> {
+        self.sealer
+            .seal(Purpose::AccessKeySecret, access_key_id, secret.as_bytes())
+            .map_err(|_| KeyError::Unseal(access_key_id.to_owned()))
     }
 
     /// Forgets every cached key (after a reset of the store).
     pub fn clear(&self) {
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
+        }
+        if let Ok(mut map) = self.last_used.write() {
+            map.clear();
         }
     }
 }
@@ -231,10 +318,36 @@ fn random_string(prefix: &str, len: usize, alphabet: &[u8]) -> Result<String, Ke
 
 /// A new long-term access key id (`AKIA` and 16 base32 characters) and its 40-character secret.
 pub fn new_access_key() -> Result<(String, String), KeyError> {
+    new_key_pair("AKIA")
+}
+
+/// A new key id with the given prefix (`AKIA` long-term, `ASIA` temporary) and a secret.
+pub fn new_key_pair(prefix: &str) -> Result<(String, String), KeyError> {
     Ok((
-        random_string("AKIA", 16, KEY_ID_ALPHABET)?,
+        random_string(prefix, 16, KEY_ID_ALPHABET)?,
         random_string("", 40, SECRET_ALPHABET)?,
     ))
+}
+
+/// A new unique id as IAM makes them: a four-letter prefix (`AIDA` users, `AROA` roles,
+/// `AGPA` groups, `ANPA` policies, `AIPA` instance profiles) and 17 characters.
+pub fn new_unique_id(prefix: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    random_string(prefix, 17, ALPHABET).unwrap_or_else(|_| {
+        // The system random source failing is not something IAM ids can recover from; fall
+        // back to a v4 uuid's randomness (also from the OS) rather than fail the request.
+        let hex = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+        format!("{prefix}{}", hex.get(..17).unwrap_or_default())
+    })
+}
+
+/// Random bytes from the system source.
+pub fn random_bytes(len: usize) -> Result<Vec<u8>, KeyError> {
+    let mut bytes = vec![0u8; len];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| KeyError::Unseal("random".to_owned()))?;
+    Ok(bytes)
 }
 
 /// What start-up did about the root user's credentials.

@@ -18,11 +18,15 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod gateway;
+pub mod iam;
 pub mod identity;
+pub mod mfa;
+pub mod password;
 pub mod pipeline;
 pub mod protocol;
 pub mod route;
 pub mod services;
+pub mod session;
 pub mod state;
 pub mod tls;
 
@@ -34,7 +38,7 @@ use palisade_seal::{KekSource, Sealer};
 use palisade_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
 
-pub use config::{Config, TlsMode};
+pub use config::{Config, Enforcement, TlsMode};
 pub use identity::Bootstrap;
 
 use crate::audit::AuditWriter;
@@ -143,6 +147,7 @@ impl Server {
             )
         };
         let (state, writer) = AppState::new(config, store, sealer);
+        state.iam.load().await?;
         let state = Arc::new(state);
         Ok(Self {
             state,

@@ -50,6 +50,7 @@ where
         caller: None,
         claimed_access_key: None,
         request_parameters: None,
+        would_be_denied: None,
     };
 
     let outcome = run(state, &mut ctx, &parts, body).await;
@@ -57,10 +58,13 @@ where
     // Audit: the event is durable before the client hears anything.
     let outcome = match state
         .audit
-        .record(&ctx.to_event(
-            outcome.as_ref().map(|(_, audit)| audit),
-            &state.config.account_id,
-        ))
+        .record_with(
+            &ctx.to_event(
+                outcome.as_ref().map(|(_, audit)| audit),
+                &state.config.account_id,
+            ),
+            ctx.additional_event_data(),
+        )
         .await
     {
         Ok(()) => outcome,
@@ -158,7 +162,9 @@ where
     ctx.request_parameters = Some(redact_for_audit(&input));
 
     // Authorize.
-    state.authorizer.authorize(&caller, route, ctx)?;
+    state
+        .authorizer
+        .authorize(state, &caller, route, ctx, &input)?;
 
     // Handle.
     let output = services::dispatch(state, &caller, route, input).await?;

@@ -6,8 +6,9 @@ use palisade_seal::Sealer;
 use palisade_store::Store;
 
 use crate::audit::{AuditSink, AuditWriter};
-use crate::authz::{Authorizer, RootOnly};
-use crate::config::Config;
+use crate::authz::{Authorizer, PolicyAuthorizer, ResourcePolicies, RoleTrust};
+use crate::config::{Config, Enforcement};
+use crate::iam::Iam;
 use crate::identity::KeyRing;
 
 /// Shared by all connections.
@@ -21,27 +22,41 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Access keys and their principals.
     pub keys: KeyRing,
+    /// IAM's state (users, groups, roles, policies), in memory over the store.
+    pub iam: Iam,
     /// Signature verification with its signing-key cache.
     pub verifier: palisade_sigv4::Verifier,
     /// Where audit events go.
     pub audit: AuditSink,
     /// The authorization step.
     pub authorizer: Box<dyn Authorizer>,
+    /// Resource-based policies, by service signing name.
+    pub resource_policies: ResourcePolicies,
 }
 
 impl AppState {
-    /// The state over a store and root key, with its audit writer task started.
+    /// The state over a store and root key, with its audit writer task started. The IAM state
+    /// starts empty: call [`Iam::load`] on `iam` to read it from the store.
     pub fn new(config: Config, store: Arc<dyn Store>, sealer: Arc<Sealer>) -> (Self, AuditWriter) {
         let (audit, writer) = AuditSink::start(store.clone());
         let keys = KeyRing::new(store.clone(), sealer.clone());
+        let enforcement = if config.dev {
+            Enforcement::Off
+        } else {
+            config.enforcement
+        };
+        let mut resource_policies: ResourcePolicies = ResourcePolicies::new();
+        resource_policies.insert("sts", Arc::new(RoleTrust));
         let state = Self {
+            iam: Iam::new(store.clone()),
             config,
             store,
             sealer,
             keys,
             verifier: palisade_sigv4::Verifier::default(),
             audit,
-            authorizer: Box::new(RootOnly),
+            authorizer: Box::new(PolicyAuthorizer { enforcement }),
+            resource_policies,
         };
         (state, writer)
     }

@@ -1,6 +1,9 @@
 //! In-process tests of the request pipeline: real signed requests through `pipeline::handle`,
 //! with an in-memory store, no sockets.
 
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -271,4 +274,119 @@ async fn audit_records_hold_no_secret_values() {
         "{}",
         events[0].record
     );
+}
+
+/// A request signed with temporary credentials.
+fn signed_with_token(
+    key: &str,
+    secret: &str,
+    token: &str,
+    body: &str,
+) -> Request<Full<Bytes>> {
+    let headers: Vec<(&str, &str)> = vec![("host", "localhost:4566"), ("content-type", FORM)];
+    let out = palisade_sigv4::sign(
+        &palisade_sigv4::Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+        },
+        body.as_bytes(),
+        &SigningParams {
+            access_key_id: key,
+            secret_access_key: secret,
+            security_token: Some(token),
+            region: "us-east-1",
+            service: "sts",
+            time: time::OffsetDateTime::now_utc(),
+            canonicalization: Canonicalization::AWS,
+            content_sha256_header: false,
+        },
+    )
+    .unwrap();
+    let mut builder = Request::post("/");
+    for (n, v) in headers.iter().chain(out.headers().iter()) {
+        builder = builder.header(*n, *v);
+    }
+    builder
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+fn role_session(expires_at: i64) -> palisade_server::session::Session {
+    use palisade_server::session::{Session, SessionSource};
+    Session {
+        source: SessionSource::AssumeRole,
+        issued_at: expires_at - 900,
+        expires_at,
+        mfa_at: None,
+        principal_type: "AssumedRole".into(),
+        account_id: "123456789012".into(),
+        arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
+        principal_id: "AROAEXAMPLEEXAMPLE01:s".into(),
+        user_name: None,
+        role_name: Some("r".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/r".into()),
+        role_id: Some("AROAEXAMPLEEXAMPLE01".into()),
+        session_name: Some("s".into()),
+        policy: None,
+        policy_arns: vec![],
+        tags: vec![],
+        transitive_tag_keys: vec![],
+        source_identity: None,
+    }
+}
+
+#[tokio::test]
+async fn expired_session_credentials_get_expired_token_and_live_ones_work() {
+    let h = harness(false).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let secret = "sessionSecretKey000000000000000000000000";
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+
+    let live = palisade_server::session::seal_token(
+        &h.state.sealer,
+        "ASIAPIPELINETEST0001",
+        secret,
+        &role_session(now + 600),
+    )
+    .unwrap();
+    let (status, text) = call(
+        &h,
+        signed_with_token("ASIAPIPELINETEST0001", secret, &live, body),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("<Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>"),
+        "{text}"
+    );
+
+    let expired = palisade_server::session::seal_token(
+        &h.state.sealer,
+        "ASIAPIPELINETEST0002",
+        secret,
+        &role_session(now - 1),
+    )
+    .unwrap();
+    let (status, text) = call(
+        &h,
+        signed_with_token("ASIAPIPELINETEST0002", secret, &expired, body),
+    )
+    .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("<Code>ExpiredToken</Code>"), "{text}");
+    assert!(
+        text.contains("The security token included in the request is expired"),
+        "{text}"
+    );
+
+    // A live token presented with another access key id is not a token at all.
+    let (status, text) = call(
+        &h,
+        signed_with_token("ASIAPIPELINETEST0003", secret, &live, body),
+    )
+    .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("<Code>InvalidClientTokenId</Code>"), "{text}");
 }

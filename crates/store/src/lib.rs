@@ -20,6 +20,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row};
 
+pub mod iam;
+
+pub use iam::{
+    AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
+    LoginProfileRecord, ManagedPolicyRecord, MfaDeviceRecord, PasswordPolicyRecord,
+    PolicyVersionRecord, ProviderRecord, RoleRecord, TagRecord, UserCredentialRecord, UserRecord,
+};
+
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -38,6 +46,14 @@ pub enum StoreError {
         name: &'static str,
         /// The underlying error.
         source: sqlx::Error,
+    },
+    /// A stored IAM record could not be read or written as JSON.
+    #[error("iam record {key}: {source}")]
+    Record {
+        /// The record's key.
+        key: String,
+        /// The underlying error.
+        source: serde_json::Error,
     },
     /// The database was written by a newer Palisade than this one.
     #[error("the store is at schema version {found}, newer than this binary knows ({known})")]
@@ -70,6 +86,19 @@ pub struct AccessKeyRecord {
     pub status: String,
     /// Creation time, epoch seconds.
     pub created_at: i64,
+    /// When the key was last used, by which service and in which region.
+    pub last_used: Option<KeyLastUsed>,
+}
+
+/// Where and when an access key was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLastUsed {
+    /// Epoch seconds.
+    pub at: i64,
+    /// The service's signing name.
+    pub service: String,
+    /// The region.
+    pub region: String,
 }
 
 impl fmt::Debug for AccessKeyRecord {
@@ -137,8 +166,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         account_id: &'a str,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>>;
-    /// Wipes all service state (test mode only): accounts, keys and events.
+    /// Wipes all service state (test mode only): accounts, keys, IAM and events.
     fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The accounts, in creation order.
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+    /// Every access key (to index them by principal at start).
+    fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>>;
+    /// Records the last use of an access key.
+    fn touch_access_key<'a>(
+        &'a self,
+        access_key_id: &'a str,
+        used: &'a KeyLastUsed,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Every IAM record of every account.
+    fn iam_records(&self) -> BoxFuture<'_, Result<Vec<IamRecord>, StoreError>>;
+    /// Applies IAM changes in one transaction: all or none.
+    fn apply_iam<'a>(&'a self, changes: &'a [IamChange])
+    -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 struct Migration {
@@ -147,11 +191,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_foundation.sql",
-    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
-}];
+const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_foundation.sql",
+        sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_iam.sql",
+        sql: include_str!("../migrations/sqlite/0002_iam.sql"),
+    },
+];
 
 /// The embedded SQLite store.
 #[derive(Debug, Clone)]
@@ -277,11 +328,24 @@ fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AccessKeyRecord, sqlx::
         sealed_secret: row.try_get("sealed_secret")?,
         status: row.try_get("status")?,
         created_at: row.try_get("created_at")?,
+        last_used: match row.try_get::<Option<i64>, _>("last_used_at")? {
+            Some(at) => Some(KeyLastUsed {
+                at,
+                service: row
+                    .try_get::<Option<String>, _>("last_used_service")?
+                    .unwrap_or_default(),
+                region: row
+                    .try_get::<Option<String>, _>("last_used_region")?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 
 const KEY_COLUMNS: &str = "access_key_id, account_id, principal_type, principal_arn, principal_id, \
-                           user_name, sealed_secret, status, created_at";
+                           user_name, sealed_secret, status, created_at, last_used_at, \
+                           last_used_service, last_used_region";
 
 impl Store for SqliteStore {
     fn ensure_account<'a>(
@@ -437,10 +501,130 @@ impl Store for SqliteStore {
             let mut tx = self.pool.begin().await?;
             for sql in [
                 "DELETE FROM audit_events",
+                "DELETE FROM iam_entities",
                 "DELETE FROM access_keys",
                 "DELETE FROM accounts",
             ] {
                 sqlx::query(sql).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            Ok(
+                sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY created_at, account_id")
+                    .fetch_all(&self.pool)
+                    .await?,
+            )
+        })
+    }
+
+    fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {KEY_COLUMNS} FROM access_keys ORDER BY created_at, access_key_id"
+            )))
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn touch_access_key<'a>(
+        &'a self,
+        access_key_id: &'a str,
+        used: &'a KeyLastUsed,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE access_keys SET last_used_at = $1, last_used_service = $2, \
+                 last_used_region = $3 WHERE access_key_id = $4",
+            )
+            .bind(used.at)
+            .bind(&used.service)
+            .bind(&used.region)
+            .bind(access_key_id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn iam_records(&self) -> BoxFuture<'_, Result<Vec<IamRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT account_id, kind, entity_key, body FROM iam_entities \
+                 ORDER BY account_id, kind, entity_key",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let body: String = row.try_get("body")?;
+                    serde_json::from_str(&body).map_err(|source| StoreError::Record {
+                        key: row.try_get("entity_key").unwrap_or_default(),
+                        source,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn apply_iam<'a>(
+        &'a self,
+        changes: &'a [IamChange],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for change in changes {
+                match change {
+                    IamChange::Put(record) => {
+                        let key = record.key();
+                        let body = serde_json::to_string(record).map_err(|source| {
+                            StoreError::Record {
+                                key: key.clone(),
+                                source,
+                            }
+                        })?;
+                        sqlx::query(
+                            "INSERT INTO iam_entities (account_id, kind, entity_key, body, \
+                             updated_at) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (account_id, kind, entity_key) DO UPDATE SET \
+                             body = excluded.body, updated_at = excluded.updated_at",
+                        )
+                        .bind(record.account_id())
+                        .bind(record.kind().as_str())
+                        .bind(&key)
+                        .bind(&body)
+                        .bind(now_secs())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    IamChange::Delete {
+                        account_id,
+                        kind,
+                        key,
+                    } => {
+                        sqlx::query(
+                            "DELETE FROM iam_entities WHERE account_id = $1 AND kind = $2 \
+                             AND entity_key = $3",
+                        )
+                        .bind(account_id)
+                        .bind(kind.as_str())
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    IamChange::DeleteAccessKey(id) => {
+                        sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             }
             tx.commit().await?;
             Ok(())
@@ -463,6 +647,7 @@ mod tests {
             sealed_secret: vec![1, 2, 3],
             status: "Active".into(),
             created_at: 1,
+            last_used: None,
         }
     }
 
@@ -546,6 +731,69 @@ mod tests {
                 .is_empty()
         );
         assert!(s.ensure_account("123456789012").await.unwrap());
+    }
+
+    fn user(name: &str) -> IamRecord {
+        IamRecord::User(UserRecord {
+            account_id: "123456789012".into(),
+            name: name.into(),
+            id: "AIDAEXAMPLE".into(),
+            path: "/".into(),
+            created_at: 1,
+            tags: vec![],
+            inline: Default::default(),
+            attached: vec![],
+            groups: vec![],
+            boundary: None,
+            login: None,
+            password_last_used: None,
+            ssh_keys: vec![],
+            signing_certificates: vec![],
+        })
+    }
+
+    #[tokio::test]
+    async fn iam_records_persist_are_keyed_case_insensitively_and_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SqliteStore::open(dir.path()).await.unwrap();
+            s.apply_iam(&[IamChange::Put(Box::new(user("Alice"))), IamChange::Put(Box::new(user("bob")))])
+                .await
+                .unwrap();
+            // Same name in another case replaces the record.
+            s.apply_iam(&[IamChange::Put(Box::new(user("ALICE")))]).await.unwrap();
+        }
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        let all = s.iam_records().await.unwrap();
+        assert_eq!(all, vec![user("ALICE"), user("bob")]);
+        s.apply_iam(&[IamChange::Delete {
+            account_id: "123456789012".into(),
+            kind: IamKind::User,
+            key: "bob".into(),
+        }])
+        .await
+        .unwrap();
+        assert_eq!(s.iam_records().await.unwrap(), vec![user("ALICE")]);
+        s.reset().await.unwrap();
+        assert!(s.iam_records().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn key_last_use_is_recorded() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        s.ensure_account("123456789012").await.unwrap();
+        s.put_access_key(&key("AKIA1")).await.unwrap();
+        let used = KeyLastUsed {
+            at: 42,
+            service: "iam".into(),
+            region: "us-east-1".into(),
+        };
+        s.touch_access_key("AKIA1", &used).await.unwrap();
+        assert_eq!(s.access_key("AKIA1").await.unwrap().unwrap().last_used, Some(used));
+        s.apply_iam(&[IamChange::DeleteAccessKey("AKIA1".into())])
+            .await
+            .unwrap();
+        assert_eq!(s.access_key("AKIA1").await.unwrap(), None);
     }
 
     #[test]

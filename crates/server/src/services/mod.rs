@@ -1,10 +1,13 @@
 //! The handlers, one module per service. A handler gets the validated input as the model's JSON
 //! value form and returns the output in the same form; the codecs turn both into the wire format.
 
+pub(crate) mod iam;
 mod sts;
 
 use http::StatusCode;
+use palisade_seal::Purpose;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::identity::Caller;
@@ -12,25 +15,65 @@ use crate::route::Route;
 use crate::state::AppState;
 
 /// The services this build answers, for the health endpoint.
-pub const SERVED: &[&str] = &["sts"];
+pub const SERVED: &[&str] = &["iam", "sts"];
 
 /// Runs the operation's handler.
 pub async fn dispatch(
-    _state: &AppState,
+    state: &AppState,
     caller: &Caller,
     route: Route,
-    _input: Value,
+    input: Value,
 ) -> Result<Value, ApiError> {
-    match (route.service.name, route.operation.name) {
-        ("sts", "GetCallerIdentity") => to_value(sts::get_caller_identity(caller)),
-        (service, operation) => Err(ApiError::new(
+    match route.service.name {
+        "sts" => sts::handle(state, caller, route.operation.name, input).await,
+        "iam" => iam::handle(state, caller, route.operation.name, input).await,
+        service => Err(ApiError::new(
             "NotImplemented",
-            format!("palisade does not implement {service}:{operation} yet"),
+            format!(
+                "palisade does not implement {service}:{} yet",
+                route.operation.name
+            ),
             StatusCode::NOT_IMPLEMENTED,
         )),
     }
 }
 
-fn to_value<T: serde::Serialize>(output: T) -> Result<Value, ApiError> {
-    serde_json::to_value(output).map_err(ApiError::internal)
+/// Sets a member of a JSON object (no-op on anything else).
+pub(crate) fn set(target: &mut Value, key: &str, value: Value) {
+    if let Some(map) = target.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+/// Whether `code` is a current, unused code of the MFA device `serial` enabled for the calling
+/// user. Does not consume the code (the authorizer asks before the handler consumes it).
+pub fn mfa_code_is_valid(
+    state: &AppState,
+    caller: &Caller,
+    serial: &str,
+    code: &str,
+    now: OffsetDateTime,
+) -> bool {
+    let Some(user) = caller.user_name.as_deref() else {
+        return false;
+    };
+    let device = state
+        .iam
+        .read_account(&caller.account_id, |a| a.mfa.get(serial).cloned())
+        .ok()
+        .flatten();
+    let Some(device) = device.filter(|d| {
+        d.user
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case(user))
+    }) else {
+        return false;
+    };
+    let Ok(seed) = state
+        .sealer
+        .open(Purpose::MfaSeed, &device.serial, &device.sealed_seed)
+    else {
+        return false;
+    };
+    crate::mfa::accept(&seed, code, now.unix_timestamp(), device.last_step).is_some()
 }

@@ -1,14 +1,406 @@
-//! AWS Security Token Service.
+//! AWS Security Token Service: who am I, and temporary credentials (`ASIA…` keys with session
+//! tokens that expire).
 
-use palisade_model::sts::GetCallerIdentityResponse;
+use http::StatusCode;
+use palisade_policy::{PolicyKind, policy_size};
+use serde_json::{Value, json};
 
-use crate::identity::Caller;
+use crate::error::ApiError;
+use crate::identity::{Caller, PrincipalKind, new_key_pair, new_unique_id};
+use crate::session::{self, Session, SessionSource, SessionTag};
+use crate::state::AppState;
+use crate::services::iam::mfa::verify_token_code;
+
+/// Runs an STS operation.
+pub async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    operation: &str,
+    input: Value,
+) -> Result<Value, ApiError> {
+    match operation {
+        "GetCallerIdentity" => Ok(get_caller_identity(caller)),
+        "AssumeRole" => assume_role(state, caller, &input).await,
+        "GetSessionToken" => get_session_token(state, caller, &input).await,
+        "GetFederationToken" => get_federation_token(state, caller, &input).await,
+        "GetAccessKeyInfo" => get_access_key_info(state, caller, &input).await,
+        "DecodeAuthorizationMessage" => Err(ApiError::bad_request(
+            "InvalidAuthorizationMessageException",
+            "The encoded authorization message is invalid. Palisade's denials carry their \
+             reason in clear text and never issue encoded messages.",
+        )),
+        other => Err(ApiError::new(
+            "NotImplemented",
+            format!("palisade does not implement sts:{other} yet"),
+            StatusCode::NOT_IMPLEMENTED,
+        )),
+    }
+}
 
 /// `GetCallerIdentity`: who signed the request. AWS allows it whatever the policies say.
-pub fn get_caller_identity(caller: &Caller) -> GetCallerIdentityResponse {
-    GetCallerIdentityResponse {
-        user_id: Some(caller.principal_id.clone()),
-        account: Some(caller.account_id.clone()),
-        arn: Some(caller.arn.clone()),
+pub fn get_caller_identity(caller: &Caller) -> Value {
+    json!({
+        "UserId": caller.principal_id,
+        "Account": caller.account_id,
+        "Arn": caller.arn,
+    })
+}
+
+fn s<'a>(input: &'a Value, member: &str) -> Option<&'a str> {
+    input.get(member).and_then(Value::as_str)
+}
+
+fn validation(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("ValidationError", message)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn duration(input: &Value, default: i64, min: i64, max: i64, what: &str) -> Result<i64, ApiError> {
+    let d = input
+        .get("DurationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(default);
+    if d < min {
+        return Err(validation(format!(
+            "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy \
+             constraint: Member must have value greater than or equal to {min}"
+        )));
     }
+    if d > max {
+        return Err(validation(format!(
+            "The requested DurationSeconds exceeds the {what}."
+        )));
+    }
+    Ok(d)
+}
+
+fn session_tags(input: &Value) -> Vec<SessionTag> {
+    input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| SessionTag {
+                    key: s(t, "Key").unwrap_or_default().to_owned(),
+                    value: s(t, "Value").unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn policy_arns(input: &Value) -> Vec<String> {
+    input
+        .get("PolicyArns")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| s(p, "arn"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks the session policies; returns the packed size as a percentage of the quota.
+fn check_session_policies(
+    state: &AppState,
+    policy: Option<&str>,
+    arns: &[String],
+) -> Result<i64, ApiError> {
+    let mut size = 0usize;
+    if let Some(doc) = policy {
+        palisade_policy::Policy::parse(doc, PolicyKind::Session)
+            .map_err(|e| ApiError::bad_request("MalformedPolicyDocument", e.aws_message()))?;
+        size += policy_size(doc);
+    }
+    if arns.len() > 10 {
+        return Err(validation(
+            "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: \
+             Member must have length less than or equal to 10",
+        ));
+    }
+    for arn in arns {
+        let exists = state.iam.read(|d| d.managed_policy(arn).is_some())?;
+        if !exists {
+            return Err(validation(format!("Policy {arn} does not exist or is not attachable.")));
+        }
+        size += arn.len();
+    }
+    if size > 2048 {
+        return Err(ApiError::bad_request(
+            "PackedPolicyTooLarge",
+            format!(
+                "Packed policy consumes {}% of allotted space, please use smaller policy.",
+                size * 100 / 2048
+            ),
+        ));
+    }
+    Ok(i64::try_from(size * 100 / 2048).unwrap_or(100))
+}
+
+/// Issues the credentials of a session.
+fn credentials(state: &AppState, session: &Session) -> Result<Value, ApiError> {
+    let (id, secret) = new_key_pair("ASIA").map_err(ApiError::internal)?;
+    let token =
+        session::seal_token(&state.sealer, &id, &secret, session).map_err(ApiError::internal)?;
+    Ok(json!({
+        "AccessKeyId": id,
+        "SecretAccessKey": secret,
+        "SessionToken": token,
+        "Expiration": session.expires_at,
+    }))
+}
+
+async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
+    let role_arn = s(input, "RoleArn").unwrap_or_default().to_owned();
+    let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
+    let account = role_arn.split(':').nth(4).unwrap_or_default().to_owned();
+    let role_name = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
+    if account.is_empty() || !role_arn.contains(":role/") {
+        return Err(validation(format!("{role_arn} is invalid")));
+    }
+    let role = state
+        .iam
+        .read_account(&account, |a| a.role(&role_name).cloned())?;
+    let (role_id, role_arn_full, role_name, max) = match role {
+        Some(r) => (
+            r.id.clone(),
+            crate::iam::role_arn(&r.account_id, &r.path, &r.name),
+            r.name.clone(),
+            r.max_session_duration,
+        ),
+        // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
+        // suites assume roles they never created.
+        None => (new_unique_id("AROA"), role_arn.clone(), role_name, 43_200),
+    };
+    // Role chaining is limited to one hour.
+    let chained = caller.kind == PrincipalKind::AssumedRole;
+    let max = if chained { 3600 } else { max };
+    let what = if chained {
+        "1 hour session limit for roles assumed by role chaining"
+    } else {
+        "MaxSessionDuration set for this role"
+    };
+    let d = duration(input, 3600, 900, max, what)?;
+    let policy = s(input, "Policy").map(str::to_owned);
+    let arns = policy_arns(input);
+    let packed = check_session_policies(state, policy.as_deref(), &arns)?;
+    let mut mfa_at = None;
+    if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
+        if state.config.dev {
+            mfa_at = Some(now());
+        } else {
+            mfa_at = Some(
+                verify_token_code(
+                    state,
+                    &caller.account_id,
+                    caller.user_name.as_deref(),
+                    serial,
+                    code,
+                )
+                .await?,
+            );
+        }
+    }
+    // Transitive tags of the calling session pass on and cannot be overridden.
+    let mut tags = session_tags(input);
+    let mut transitive: Vec<String> = input
+        .get("TransitiveTagKeys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(parent) = &caller.session {
+        for key in &parent.transitive_tag_keys {
+            if let Some(t) = parent.tags.iter().find(|t| &t.key == key) {
+                if tags.iter().any(|x| x.key.eq_ignore_ascii_case(key)) {
+                    return Err(ApiError::bad_request(
+                        "InvalidParameterValue",
+                        format!("The tag key {key} is a transitive tag of the calling session and cannot be set again."),
+                    ));
+                }
+                tags.push(t.clone());
+                if !transitive.contains(key) {
+                    transitive.push(key.clone());
+                }
+            }
+        }
+    }
+    if tags.len() > 50 {
+        return Err(validation("Session tags are limited to 50."));
+    }
+    let source_identity = s(input, "SourceIdentity")
+        .map(str::to_owned)
+        .or_else(|| caller.session.as_ref().and_then(|s| s.source_identity.clone()));
+    let issued = now();
+    let session_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}");
+    let session = Session {
+        source: SessionSource::AssumeRole,
+        issued_at: issued,
+        expires_at: issued + d,
+        mfa_at: mfa_at.or(caller.session.as_ref().and_then(|s| s.mfa_at)),
+        principal_type: PrincipalKind::AssumedRole.as_str().to_owned(),
+        account_id: account.clone(),
+        arn: session_arn.clone(),
+        principal_id: format!("{role_id}:{session_name}"),
+        user_name: None,
+        role_name: Some(role_name.clone()),
+        role_arn: Some(role_arn_full),
+        role_id: Some(role_id.clone()),
+        session_name: Some(session_name.clone()),
+        policy,
+        policy_arns: arns,
+        tags,
+        transitive_tag_keys: transitive,
+        source_identity: source_identity.clone(),
+    };
+    let creds = credentials(state, &session)?;
+    let region = state.config.region.clone();
+    let _ = state
+        .iam
+        .mutate(&account, |tx| {
+            if let Some(r) = tx.role_mut(&role_name) {
+                r.last_used = Some((issued, region));
+            }
+            Ok(())
+        })
+        .await;
+    let mut out = json!({
+        "Credentials": creds,
+        "AssumedRoleUser": {
+            "AssumedRoleId": format!("{role_id}:{session_name}"),
+            "Arn": session_arn,
+        },
+        "PackedPolicySize": packed,
+    });
+    if let Some(si) = source_identity {
+        crate::services::set(&mut out, "SourceIdentity", json!(si));
+    }
+    Ok(out)
+}
+
+fn no_session_credentials(operation: &str) -> ApiError {
+    ApiError::new(
+        "AccessDenied",
+        format!("Cannot call {operation} with session credentials"),
+        StatusCode::FORBIDDEN,
+    )
+}
+
+async fn get_session_token(
+    state: &AppState,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    if caller.is_temporary() {
+        return Err(no_session_credentials("GetSessionToken"));
+    }
+    let (default, max) = match caller.kind {
+        PrincipalKind::Root => (3600, 3600),
+        _ => (43_200, 129_600),
+    };
+    let d = duration(input, default, 900, max, "maximum of 36 hours (1 hour for root users)")?;
+    let mut mfa_at = None;
+    if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
+        mfa_at = Some(if state.config.dev {
+            now()
+        } else {
+            verify_token_code(
+                state,
+                &caller.account_id,
+                caller.user_name.as_deref(),
+                serial,
+                code,
+            )
+            .await?
+        });
+    }
+    let issued = now();
+    let session = Session {
+        source: SessionSource::SessionToken,
+        issued_at: issued,
+        expires_at: issued + d,
+        mfa_at,
+        principal_type: caller.kind.as_str().to_owned(),
+        account_id: caller.account_id.clone(),
+        arn: caller.arn.clone(),
+        principal_id: caller.principal_id.clone(),
+        user_name: caller.user_name.clone(),
+        role_name: None,
+        role_arn: None,
+        role_id: None,
+        session_name: None,
+        policy: None,
+        policy_arns: vec![],
+        tags: vec![],
+        transitive_tag_keys: vec![],
+        source_identity: None,
+    };
+    Ok(json!({"Credentials": credentials(state, &session)?}))
+}
+
+async fn get_federation_token(
+    state: &AppState,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    if caller.is_temporary() {
+        return Err(no_session_credentials("GetFederationToken"));
+    }
+    let name = s(input, "Name").unwrap_or_default().to_owned();
+    let max = if caller.kind == PrincipalKind::Root {
+        3600
+    } else {
+        129_600
+    };
+    let d = duration(input, 43_200.min(max), 900, max, "maximum of 36 hours (1 hour for root users)")?;
+    let policy = s(input, "Policy").map(str::to_owned);
+    let arns = policy_arns(input);
+    let packed = check_session_policies(state, policy.as_deref(), &arns)?;
+    let issued = now();
+    let arn = format!("arn:aws:sts::{}:federated-user/{name}", caller.account_id);
+    let id = format!("{}:{name}", caller.account_id);
+    let session = Session {
+        source: SessionSource::Federation,
+        issued_at: issued,
+        expires_at: issued + d,
+        mfa_at: None,
+        principal_type: PrincipalKind::FederatedUser.as_str().to_owned(),
+        account_id: caller.account_id.clone(),
+        arn: arn.clone(),
+        principal_id: id.clone(),
+        user_name: caller.user_name.clone(),
+        role_name: None,
+        role_arn: None,
+        role_id: None,
+        session_name: Some(name),
+        policy,
+        policy_arns: arns,
+        tags: session_tags(input),
+        transitive_tag_keys: vec![],
+        source_identity: None,
+    };
+    Ok(json!({
+        "Credentials": credentials(state, &session)?,
+        "FederatedUser": {"FederatedUserId": id, "Arn": arn},
+        "PackedPolicySize": packed,
+    }))
+}
+
+async fn get_access_key_info(
+    state: &AppState,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let id = s(input, "AccessKeyId").unwrap_or_default();
+    let account = state
+        .store
+        .access_key(id)
+        .await
+        .map_err(ApiError::internal)?
+        .map_or_else(|| caller.account_id.clone(), |k| k.account_id);
+    Ok(json!({"Account": account}))
 }

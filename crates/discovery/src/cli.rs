@@ -1,0 +1,426 @@
+//! `palisade scan`: walk paths in parallel, scan every file, print findings.
+//!
+//! Exit status: 0 when nothing is found, 1 when something is, 2 on error (as grep).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::custom::{load_allow_list, load_custom};
+use crate::engine::{Engine, EngineBuilder, Selection};
+use crate::error::{Error, Result};
+use crate::formats::archive::{Budget, FileResult, Limits, Options, scan_any};
+use crate::formats::{Format, Skip};
+use crate::report::{self, Summary};
+
+/// Output shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Detections and a summary by identifier and by file.
+    Table,
+    /// Macie findings (one per file), skipped files and the summary, as one JSON document.
+    Json,
+    /// One detection per line.
+    Jsonl,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// Arguments of `palisade scan`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan (directories are walked recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Managed identifiers: ALL, RECOMMENDED, NONE, a comma list of IDs, `-ID` to exclude
+    /// (e.g. `RECOMMENDED,EMAIL_ADDRESS,-NAME`).
+    #[arg(long, default_value = "ALL")]
+    pub identifiers: String,
+    /// Custom data identifiers: JSON file with CreateCustomDataIdentifier-shaped objects.
+    #[arg(long)]
+    pub custom: Vec<PathBuf>,
+    /// Allow list: a line-delimited word list, or a .json CreateAllowList-shaped file.
+    #[arg(long = "allow-list")]
+    pub allow_list: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Scan this percentage of files, picked by a hash of the path (as Macie's samplingPercentage).
+    #[arg(long)]
+    pub sample: Option<f64>,
+    /// Largest file or decompressed archive member scanned, in bytes (suffixes K, M, G).
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Print matched values (never shown otherwise).
+    #[arg(long)]
+    pub reveal: bool,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Never draw the progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Archive nesting limit.
+    #[arg(long, default_value_t = 10)]
+    pub max_archive_depth: usize,
+    /// Largest decompressed/compressed ratio of an archive member.
+    #[arg(long, default_value_t = 1000)]
+    pub max_compression_ratio: u64,
+}
+
+/// Parses `123`, `64K`, `256M`, `2G` (powers of 1024).
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix in {s:?}")),
+            };
+            (t.get(..i).unwrap_or(""), m)
+        }
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+/// Runs the command, printing to stdout/stderr; returns the exit status.
+pub fn run(args: ScanArgs) -> i32 {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let progress = !args.no_progress && std::io::stderr().is_terminal();
+    let code = run_with(&args, &mut out, &mut std::io::stderr(), progress);
+    let _ = out.flush();
+    code
+}
+
+/// Builds the engine from the arguments.
+pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
+    let mut b = EngineBuilder::new().selection(Selection::parse(&args.identifiers)?);
+    for f in &args.custom {
+        for c in load_custom(f)? {
+            b = b.custom(c);
+        }
+    }
+    for f in &args.allow_list {
+        for a in load_allow_list(f)? {
+            b = b.allow_list(a);
+        }
+    }
+    b.build()
+}
+
+fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let meta = match std::fs::symlink_metadata(root) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(format!("cannot read {}: {e}", root.display()));
+            return;
+        }
+    };
+    if meta.is_dir() {
+        let entries = match std::fs::read_dir(root) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("cannot read {}: {e}", root.display()));
+                return;
+            }
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort();
+        for c in children {
+            walk(&c, out, errors);
+        }
+    } else if meta.is_file() {
+        out.push(root.to_owned());
+    } else if meta.file_type().is_symlink() {
+        // Files behind symlinks are scanned; directories are not followed, so loops cannot happen.
+        if std::fs::metadata(root).is_ok_and(|m| m.is_file()) {
+            out.push(root.to_owned());
+        }
+    }
+}
+
+/// FNV-1a: a stable per-path hash for sampling, the same from run to run.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn scan_file(
+    engine: &Engine,
+    scanner: &mut crate::engine::Scanner<'_>,
+    path: &Path,
+    opts: &Options,
+    max: u64,
+) -> (Vec<FileResult>, Option<String>) {
+    let name = path.display().to_string();
+    let skipped = |reason, detail: String, size| FileResult {
+        path: name.clone(),
+        size,
+        format: Format::Binary,
+        outcome: Err(Skip { reason, detail }),
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (Vec::new(), Some(format!("cannot read {name}: {e}"))),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > max {
+        return (
+            vec![skipped(
+                "FILE_EXCEEDS_SIZE_LIMIT",
+                format!("{len} bytes is over --max-file-size {max}"),
+                len,
+            )],
+            None,
+        );
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    if let Err(e) = file.take(max + 1).read_to_end(&mut data) {
+        return (Vec::new(), Some(format!("cannot read {name}: {e}")));
+    }
+    let mut out = Vec::new();
+    scan_any(
+        engine,
+        scanner,
+        &name,
+        &data,
+        0,
+        opts,
+        &mut Budget::default(),
+        &mut out,
+    );
+    (out, None)
+}
+
+fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
+    let Ok(dets) = &r.outcome else {
+        return Vec::new();
+    };
+    dets.iter()
+        .map(|l| {
+            let loc = match &l.location {
+                crate::formats::Location::Line {
+                    start,
+                    start_column,
+                    ..
+                } => format!("line {start}:{start_column}"),
+                crate::formats::Location::Cell {
+                    row,
+                    column,
+                    column_name,
+                } => format!("row {row} col {column} ({column_name})"),
+                crate::formats::Location::Record {
+                    record_index,
+                    json_path,
+                } => format!(
+                    "record {record_index} {}",
+                    json_path.as_deref().unwrap_or("(key)")
+                ),
+            };
+            let ty = engine.type_id(&l.detection);
+            match &l.value {
+                Some(v) => format!("{}\t{ty}\t{loc}\t{v}", r.path),
+                None => format!("{}\t{ty}\t{loc}", r.path),
+            }
+        })
+        .collect()
+}
+
+/// Runs the command with explicit output streams (for tests).
+pub fn run_with(args: &ScanArgs, out: &mut dyn Write, err: &mut dyn Write, progress: bool) -> i32 {
+    match run_inner(args, out, err, progress) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "palisade scan: {e}");
+            2
+        }
+    }
+}
+
+fn run_inner(
+    args: &ScanArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: bool,
+) -> Result<i32> {
+    if let Some(p) = args.sample
+        && !(p > 0.0 && p <= 100.0)
+    {
+        return Err(Error::Argument {
+            option: "--sample",
+            value: p.to_string(),
+            reason: "must be a percentage in (0, 100]",
+        });
+    }
+    let engine = build_engine(args)?;
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in &args.paths {
+        walk(p, &mut files, &mut errors);
+    }
+    if let Some(p) = args.sample {
+        let threshold = (p * 100.0) as u64;
+        files.retain(|f| fnv(&f.display().to_string()) % 10_000 < threshold);
+    }
+    let opts = Options {
+        limits: Limits {
+            max_depth: args.max_archive_depth,
+            max_member_bytes: args.max_file_size,
+            max_ratio: args.max_compression_ratio,
+            ..Limits::default()
+        },
+        reveal: args.reveal,
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256)
+        .min(files.len().max(1));
+
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Vec<FileResult>, Option<String>)>();
+    let mut summary = Summary::default();
+    let mut collected: Vec<FileResult> = Vec::new();
+    let mut findings = Vec::new();
+    let mut skipped = Vec::new();
+    let mut found = false;
+    let total = files.len();
+    let started = Instant::now();
+    let mut io_error: Option<std::io::Error> = None;
+
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (engine, files, next, opts) = (&engine, &files, &next, &opts);
+            s.spawn(move || {
+                let mut scanner = engine.scanner();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let (res, e) = scan_file(engine, &mut scanner, path, opts, args.max_file_size);
+                    if tx.send((i, res, e)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Results are printed in walk order: out-of-order ones wait here.
+        let mut pending: BTreeMap<usize, (Vec<FileResult>, Option<String>)> = BTreeMap::new();
+        let mut next_out = 0usize;
+        let mut last_draw = Instant::now();
+        let mut done = 0usize;
+        for (i, res, e) in rx {
+            done += 1;
+            pending.insert(i, (res, e));
+            while let Some((res, e)) = pending.remove(&next_out) {
+                next_out += 1;
+                if let Some(e) = e {
+                    errors.push(e);
+                }
+                for r in res {
+                    summary.add(&engine, &r);
+                    if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
+                        found = true;
+                    }
+                    let lines = match args.format {
+                        OutputFormat::Jsonl => report::jsonl_lines(&engine, &r),
+                        OutputFormat::Table => table_line(&engine, &r),
+                        _ => Vec::new(),
+                    };
+                    for l in lines {
+                        if let Err(e) = writeln!(out, "{l}") {
+                            io_error.get_or_insert(e);
+                        }
+                    }
+                    match args.format {
+                        OutputFormat::Json => {
+                            findings.extend(report::finding(&engine, &r));
+                            skipped.extend(report::skipped(&r));
+                        }
+                        OutputFormat::Sarif => collected.push(r),
+                        _ => {}
+                    }
+                }
+            }
+            if progress && last_draw.elapsed() > Duration::from_millis(100) {
+                last_draw = Instant::now();
+                let secs = started.elapsed().as_secs_f64().max(1e-3);
+                let _ = write!(
+                    err,
+                    "\r\x1b[Kscanning {done}/{total} files, {:.1} MB, {:.0} MB/s",
+                    summary.bytes as f64 / 1e6,
+                    summary.bytes as f64 / 1e6 / secs
+                );
+            }
+        }
+    });
+    if progress {
+        let _ = write!(err, "\r\x1b[K");
+    }
+    if let Some(e) = io_error {
+        // A closed pipe (`| head`) is not worth a message.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(err, "palisade scan: cannot write output: {e}");
+        }
+        return Ok(2);
+    }
+    let write = |out: &mut dyn Write, s: String| -> Result<()> {
+        writeln!(out, "{s}").map_err(|source| Error::Io {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })
+    };
+    match args.format {
+        OutputFormat::Table => write(out, summary.table())?,
+        OutputFormat::Json => {
+            let by_type: BTreeMap<&String, u64> =
+                summary.by_type.iter().map(|(k, v)| (k, v.0)).collect();
+            let doc = serde_json::json!({
+                "findings": findings,
+                "skipped": skipped,
+                "summary": {
+                    "filesScanned": summary.scanned,
+                    "bytesScanned": summary.bytes,
+                    "filesWithFindings": summary.by_file.len(),
+                    "detectionsByType": by_type,
+                },
+            });
+            write(out, serde_json::to_string_pretty(&doc).unwrap_or_default())?;
+        }
+        OutputFormat::Sarif => write(
+            out,
+            serde_json::to_string_pretty(&report::sarif(&engine, &collected)).unwrap_or_default(),
+        )?,
+        OutputFormat::Jsonl => {
+            // stdout carries detections only; the summary goes to a terminal's stderr.
+            if progress {
+                let _ = write!(err, "{}", summary.table());
+            }
+        }
+    }
+    for e in &errors {
+        let _ = writeln!(err, "palisade scan: {e}");
+    }
+    Ok(if !errors.is_empty() {
+        2
+    } else if found {
+        1
+    } else {
+        0
+    })
+}

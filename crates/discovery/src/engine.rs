@@ -1,0 +1,1253 @@
+//! The scanning engine: one multi-pattern regex pass for every enabled identifier, validators on
+//! candidates only, and one Aho-Corasick automaton for all keywords, searched in a window around a
+//! candidate.
+//!
+//! The engine works on byte slices and knows nothing of files: formats and the future Macie2 job
+//! runner hand it buffers (`Engine::scan_bytes`, `Engine::scan_reader`) and map offsets to
+//! locations themselves.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, PatternID, PatternSet};
+
+use crate::custom::{AllowList, CustomIdentifier};
+use crate::error::{Error, Result};
+use crate::identifiers::{
+    Category, Check, Confidence, IBAN_IDS, IPV6_PATTERN, KeywordRule, MANAGED, Managed, Pass,
+    Severity, Special, pass_of,
+};
+
+/// Macie's keyword proximity for managed identifiers, in characters (bytes here: the keyword lists
+/// are ASCII-dominated and counting bytes is what keeps the window search cheap).
+pub const KEYWORD_DISTANCE: usize = 30;
+
+/// Which managed identifiers to run (Macie's `managedDataIdentifierSelector`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Every managed identifier.
+    All,
+    /// Macie's RECOMMENDED set (the part of it we implement).
+    Recommended,
+    /// None: only custom identifiers.
+    None,
+    /// These IDs only.
+    Include(Vec<String>),
+    /// Every identifier but these.
+    Exclude(Vec<String>),
+}
+
+impl Selection {
+    /// Parses `--identifiers`: `ALL`, `RECOMMENDED`, `NONE`, a comma list of IDs, IDs prefixed
+    /// with `-` to exclude, or a base keyword followed by additions and exclusions
+    /// (`RECOMMENDED,EMAIL_ADDRESS,-NAME`).
+    pub fn parse(spec: &str) -> Result<Selection> {
+        let mut base: Option<Selection> = None;
+        let mut add = Vec::new();
+        let mut remove = Vec::new();
+        for tok in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match tok.to_ascii_uppercase().as_str() {
+                "ALL" => base = Some(Selection::All),
+                "RECOMMENDED" => base = Some(Selection::Recommended),
+                "NONE" => base = Some(Selection::None),
+                up => {
+                    let (list, id) = match up.strip_prefix('-') {
+                        Some(id) => (&mut remove, id.to_owned()),
+                        None => (&mut add, up.to_owned()),
+                    };
+                    if crate::identifiers::find(&id).is_none() && id != "IBAN" {
+                        return Err(Error::UnknownIdentifier(id));
+                    }
+                    list.push(id);
+                }
+            }
+        }
+        let base_ids: Vec<String> = match base {
+            Some(Selection::All) => all_ids(|_| true),
+            Some(Selection::Recommended) => all_ids(|m| m.recommended),
+            Some(_) => Vec::new(),
+            None if add.is_empty() => all_ids(|_| true),
+            None => Vec::new(),
+        };
+        let mut ids: Vec<String> = base_ids;
+        for a in add {
+            if !ids.contains(&a) {
+                ids.push(a);
+            }
+        }
+        ids.retain(|i| !remove.contains(i));
+        Ok(Selection::Include(ids))
+    }
+
+    fn includes(&self) -> Vec<String> {
+        match self {
+            Selection::All => all_ids(|_| true),
+            Selection::Recommended => all_ids(|m| m.recommended),
+            Selection::None => Vec::new(),
+            Selection::Include(v) => v.clone(),
+            Selection::Exclude(v) => {
+                let mut ids = all_ids(|_| true);
+                ids.retain(|i| !v.contains(i));
+                ids
+            }
+        }
+    }
+}
+
+fn all_ids(f: impl Fn(&Managed) -> bool) -> Vec<String> {
+    MANAGED
+        .iter()
+        .filter(|m| f(m))
+        .map(|m| m.id.to_owned())
+        .collect()
+}
+
+/// A set of identifier indices (engine-local numbering).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentSet(Vec<u64>);
+
+impl IdentSet {
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    /// Adds identifier `i`.
+    pub fn insert(&mut self, i: usize) {
+        let (w, b) = (i / 64, i % 64);
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        if let Some(x) = self.0.get_mut(w) {
+            *x |= 1 << b;
+        }
+    }
+
+    /// Whether identifier `i` is in the set.
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|x| x & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Structural context of a buffer: which identifiers have a keyword in the column name or JSON
+/// path of the value at an offset (Macie's rule for structured data).
+pub trait Structure {
+    /// Identifiers whose keyword requirement is met by the structure at `offset`.
+    fn keywords_at(&self, offset: usize) -> Option<&IdentSet>;
+
+    /// Whether any column name or path carries a keyword (then keyword-required identifiers are
+    /// searched everywhere, not only near keywords in the text).
+    fn has_keywords(&self) -> bool;
+}
+
+enum Kind {
+    Managed(&'static Managed),
+    Custom(CustomIdentifier),
+}
+
+struct Ident {
+    kind: Kind,
+    /// `None`: every ID the identifier resolves to is selected; `Some`: only these.
+    only: Option<HashSet<&'static str>>,
+}
+
+/// What one detection is: the identifier and where it is in the scanned buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detection {
+    /// Engine-local identifier index (see `Engine::type_id`).
+    pub ident: u32,
+    /// A resolved ID that differs from the identifier's own (IBAN country, no-keyword card).
+    pub resolved: Option<&'static str>,
+    /// Byte offset of the value.
+    pub start: usize,
+    /// Byte offset just past the value.
+    pub end: usize,
+}
+
+impl Detection {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether the detection is empty (never, for real detections).
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// A compiled multi-pattern regex and the identifier of each of its patterns.
+struct Group {
+    re: Regex,
+    /// The same patterns with `MatchKind::All`: the only kind for which an overlapping search
+    /// reports every pattern matching at a position.
+    all: Regex,
+    pattern_ident: Vec<u32>,
+}
+
+/// A regex run anchored at candidate starts found by a dedicated scanner.
+struct Anchored1 {
+    re: Regex,
+    ident: u32,
+}
+
+/// Digit-run windows: bytes searched before the first and after the last digit of a run
+/// (IBAN and NINO letters, month names, `+`/`(` of phone numbers), widened to the whole token.
+const DIGIT_LEFT: usize = 16;
+const DIGIT_RIGHT: usize = 24;
+/// How far a token is followed to each side of a digit run (40-character AWS secrets).
+const TOKEN_REACH: usize = 64;
+/// Before a 5-digit run (a ZIP code), room for the street address that ends with it.
+const ADDRESS_LEFT: usize = 160;
+
+/// A compiled set of identifiers and allow lists. Shareable across threads; each thread scans
+/// through its own `Scanner`.
+///
+/// Identifiers run in passes whose results are merged, each cheap on ordinary text:
+/// * digits: every identifier whose values hold a digit, searched only in windows around digit
+///   runs (found by a vectorised scan), since a multi-pattern DFA over all text runs at a few
+///   hundred MB/s while prose has a digit run every few hundred bytes;
+/// * literal: credentials and URLs, searched after hits of their fixed prefixes (one
+///   Aho-Corasick pass over a few dozen case-sensitive literals);
+/// * whole: email addresses (the regex engine's inner-literal prefilter on `@`) and custom
+///   identifiers, over everything;
+/// * the dedicated IPv6 and name scanners.
+///
+/// Keyword proximity is checked per candidate, in a 30-character window.
+pub struct Engine {
+    idents: Vec<Ident>,
+    digits: Option<Group>,
+    literal: Option<Group>,
+    literal_triggers: Option<AhoCorasick>,
+    literal_extent: Vec<usize>,
+    whole: Option<Group>,
+    ipv6: Option<Anchored1>,
+    name: Option<Anchored1>,
+    name_bloom: Vec<u64>,
+    keywords: Option<AhoCorasick>,
+    keyword_owners: Vec<Vec<u32>>,
+    keyword_bytes: Vec<Vec<u8>>,
+    keyword_buckets: Vec<Vec<u32>>,
+    max_keyword: usize,
+    allow_words: HashSet<String>,
+    allow_regex: Option<Regex>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("identifiers", &self.idents.len())
+            .finish()
+    }
+}
+
+/// The syntax every pattern is compiled with: ASCII semantics for `\b`, `\d`, `\w` and `(?i)`
+/// (PCRE's defaults, and what keeps the DFAs usable on non-ASCII input), and no UTF-8
+/// requirement because we scan raw bytes.
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+fn meta_config() -> meta::Config {
+    meta::Config::new()
+        .utf8_empty(false)
+        .hybrid_cache_capacity(8 << 20)
+}
+
+fn group((patterns, pattern_ident): (Vec<String>, Vec<u32>)) -> Result<Option<Group>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let re = Regex::builder()
+        .syntax(syntax_config())
+        .configure(meta_config())
+        .build_many(&patterns)
+        .map_err(|e| Error::Regex {
+            pattern: patterns.join(" | "),
+            source: Box::new(e),
+        })?;
+    let all = Regex::builder()
+        .syntax(syntax_config())
+        .configure(meta_config().match_kind(regex_automata::MatchKind::All))
+        .build_many(&patterns)
+        .map_err(|e| Error::Regex {
+            pattern: patterns.join(" | "),
+            source: Box::new(e),
+        })?;
+    Ok(Some(Group {
+        re,
+        all,
+        pattern_ident,
+    }))
+}
+
+fn anchored(pattern: &str, ident: u32) -> Result<Anchored1> {
+    let re = Regex::builder()
+        .syntax(syntax_config())
+        .configure(meta_config())
+        .build(pattern)
+        .map_err(|e| Error::Regex {
+            pattern: pattern.to_owned(),
+            source: Box::new(e),
+        })?;
+    Ok(Anchored1 { re, ident })
+}
+
+/// Builds an engine.
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    selection: Selection,
+    custom: Vec<CustomIdentifier>,
+    allow: Vec<AllowList>,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            selection: Selection::All,
+            custom: Vec::new(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// All managed identifiers, no custom identifiers, no allow lists.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Selects managed identifiers.
+    pub fn selection(mut self, s: Selection) -> Self {
+        self.selection = s;
+        self
+    }
+
+    /// Adds a custom data identifier.
+    pub fn custom(mut self, c: CustomIdentifier) -> Self {
+        self.custom.push(c);
+        self
+    }
+
+    /// Adds an allow list.
+    pub fn allow_list(mut self, a: AllowList) -> Self {
+        self.allow.push(a);
+        self
+    }
+
+    /// Compiles the engine.
+    pub fn build(self) -> Result<Engine> {
+        let mut idents = Vec::new();
+        let wanted = self.selection.includes();
+        for m in MANAGED {
+            let own = wanted.iter().any(|w| w == m.id);
+            let mut only: HashSet<&'static str> = HashSet::new();
+            if let Some(nk) = m.no_keyword_id
+                && wanted.iter().any(|w| w == nk)
+            {
+                only.insert(nk);
+            }
+            if m.id == "IBAN" {
+                only.extend(IBAN_IDS.iter().filter(|i| wanted.iter().any(|w| w == *i)));
+            }
+            if own {
+                idents.push(Ident {
+                    kind: Kind::Managed(m),
+                    only: None,
+                });
+            } else if !only.is_empty() {
+                idents.push(Ident {
+                    kind: Kind::Managed(m),
+                    only: Some(only),
+                });
+            }
+        }
+        for c in self.custom {
+            c.validate()?;
+            // Compile alone first, so a bad pattern is reported with its identifier's name.
+            Regex::builder()
+                .syntax(syntax_config())
+                .configure(meta_config())
+                .build(&c.regex)
+                .map_err(|e| Error::CustomIdentifier {
+                    name: c.name.clone(),
+                    reason: format!("regex {:?} does not compile: {e}", c.regex),
+                })?;
+            idents.push(Ident {
+                kind: Kind::Custom(c),
+                only: None,
+            });
+        }
+
+        let mut digits: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
+        let mut literal: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
+        let mut whole: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
+        let mut triggers: Vec<(&'static str, usize)> = Vec::new();
+        let mut ipv6 = None;
+        let mut name = None;
+        for (i, id) in idents.iter().enumerate() {
+            let i = i as u32;
+            let (pats, pass): (Vec<String>, Pass) = match &id.kind {
+                Kind::Managed(m) => {
+                    if m.special == Special::Ipv6 {
+                        ipv6 = Some(anchored(IPV6_PATTERN, i)?);
+                    }
+                    (
+                        m.patterns.iter().map(|p| (*p).to_owned()).collect(),
+                        pass_of(m),
+                    )
+                }
+                Kind::Custom(c) => (vec![c.regex.clone()], Pass::Whole),
+            };
+            let target = match pass {
+                Pass::Special => {
+                    name = Some(anchored(pats.first().map(String::as_str).unwrap_or(""), i)?);
+                    continue;
+                }
+                Pass::Digits => &mut digits,
+                Pass::Whole => &mut whole,
+                Pass::Literal(t) => {
+                    triggers.extend_from_slice(t);
+                    &mut literal
+                }
+            };
+            for p in pats {
+                target.0.push(p);
+                target.1.push(i);
+            }
+        }
+        let digits = group(digits)?;
+        let literal = group(literal)?;
+        let whole = group(whole)?;
+        triggers.sort();
+        triggers.dedup_by(|a, b| {
+            // Same literal from two identifiers: keep the larger extent.
+            if a.0 == b.0 {
+                b.1 = b.1.max(a.1);
+                true
+            } else {
+                false
+            }
+        });
+        let literal_extent = triggers.iter().map(|t| t.1).collect();
+        let literal_triggers = if triggers.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(triggers.iter().map(|t| t.0))?,
+            )
+        };
+
+        // One automaton for every keyword of every identifier; a keyword shared by identifiers
+        // (phone numbers of several countries) is one entry with several owners.
+        let mut kw_index: HashMap<String, usize> = HashMap::new();
+        let mut kw_list: Vec<String> = Vec::new();
+        let mut keyword_owners: Vec<Vec<u32>> = Vec::new();
+        for (i, id) in idents.iter().enumerate() {
+            let kws: Vec<String> = match &id.kind {
+                Kind::Managed(m) => m.keywords.iter().map(|k| (*k).to_owned()).collect(),
+                Kind::Custom(c) => c.keywords.clone(),
+            };
+            for k in kws {
+                let k = k.to_lowercase();
+                let slot = *kw_index.entry(k.clone()).or_insert_with(|| {
+                    kw_list.push(k);
+                    keyword_owners.push(Vec::new());
+                    keyword_owners.len() - 1
+                });
+                if let Some(o) = keyword_owners.get_mut(slot) {
+                    o.push(i as u32);
+                }
+            }
+        }
+        let keywords = if kw_list.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&kw_list)?,
+            )
+        };
+        let keyword_bytes: Vec<Vec<u8>> = kw_list.iter().map(|k| k.as_bytes().to_vec()).collect();
+        let mut keyword_buckets = vec![Vec::new(); KEYWORD_BUCKETS];
+        for (i, k) in keyword_bytes.iter().enumerate() {
+            // Keywords are at least 3 bytes (Macie's minimum); shorter ones could never match a
+            // 3-byte bucket and are dropped here.
+            if k.len() >= 3
+                && let Some(b) = keyword_buckets.get_mut(prefix_bucket(k))
+            {
+                b.push(i as u32);
+            }
+        }
+        let max_keyword = kw_list.iter().map(String::len).max().unwrap_or(0);
+
+        let mut allow_words = HashSet::new();
+        let mut allow_patterns = Vec::new();
+        for a in self.allow {
+            a.validate()?;
+            match a {
+                AllowList::Words { words, .. } => {
+                    allow_words.extend(words.into_iter().map(|w| w.to_lowercase()))
+                }
+                AllowList::Regex { name, regex } => {
+                    Regex::builder()
+                        .syntax(syntax_config())
+                        .build(&regex)
+                        .map_err(|e| Error::AllowList {
+                            name: name.clone(),
+                            reason: format!("regex {regex:?} does not compile: {e}"),
+                        })?;
+                    allow_patterns.push(format!("^(?:{regex})$"));
+                }
+            }
+        }
+        let allow_regex = if allow_patterns.is_empty() {
+            None
+        } else {
+            Some(
+                Regex::builder()
+                    .syntax(syntax_config())
+                    .build_many(&allow_patterns)
+                    .map_err(|e| Error::Regex {
+                        pattern: allow_patterns.join(" | "),
+                        source: Box::new(e),
+                    })?,
+            )
+        };
+
+        Ok(Engine {
+            idents,
+            digits,
+            literal,
+            literal_triggers,
+            literal_extent,
+            whole,
+            ipv6,
+            name,
+            name_bloom: {
+                let mut bits = vec![0u64; 1024];
+                for n in crate::names::FIRST {
+                    let k = crate::names::bloom_key(n.as_bytes());
+                    if let Some(w) = bits.get_mut(k / 64) {
+                        *w |= 1 << (k % 64);
+                    }
+                }
+                bits
+            },
+            keywords,
+            keyword_owners,
+            keyword_bytes,
+            keyword_buckets,
+            max_keyword,
+            allow_words,
+            allow_regex,
+        })
+    }
+}
+
+impl Engine {
+    /// An engine with every managed identifier.
+    pub fn with_defaults() -> Result<Engine> {
+        EngineBuilder::new().build()
+    }
+
+    /// A per-thread scanner.
+    pub fn scanner(&self) -> Scanner<'_> {
+        Scanner {
+            engine: self,
+            digits: self
+                .digits
+                .as_ref()
+                .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            literal: self
+                .literal
+                .as_ref()
+                .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            whole: self
+                .whole
+                .as_ref()
+                .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            ipv6: self.ipv6.as_ref().map(|a| a.re.create_cache()),
+            name: self.name.as_ref().map(|a| a.re.create_cache()),
+            tmp: Vec::new(),
+            kw: KeywordHits::default(),
+        }
+    }
+
+    /// Scans one buffer (no structure: plain text rules).
+    pub fn scan_bytes(&self, data: &[u8]) -> Vec<Detection> {
+        let mut out = Vec::new();
+        self.scanner().scan(data, None, &mut out);
+        out
+    }
+
+    /// Scans a stream in chunks with an overlap, so that memory stays bounded for any object
+    /// size. Offsets are from the start of the stream.
+    pub fn scan_reader<R: Read>(&self, mut r: R) -> std::io::Result<Vec<Detection>> {
+        const CHUNK: usize = 8 << 20;
+        // Longer than any managed match we care to split (PEM blocks excepted) plus the keyword
+        // window on both sides.
+        const OVERLAP: usize = 64 << 10;
+        let mut scanner = self.scanner();
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
+        let mut base = 0usize;
+        let mut out = Vec::new();
+        let mut local = Vec::new();
+        let mut emitted_to = 0usize;
+        loop {
+            let filled = buf.len();
+            buf.resize(CHUNK + OVERLAP, 0);
+            let mut n = filled;
+            let mut eof = false;
+            while n < buf.len() {
+                let got = r.read(buf.get_mut(n..).unwrap_or(&mut []))?;
+                if got == 0 {
+                    eof = true;
+                    break;
+                }
+                n += got;
+            }
+            buf.truncate(n);
+            local.clear();
+            scanner.scan(&buf, None, &mut local);
+            // Detections starting in the overlap tail are left for the next round, which sees
+            // them with their full right context.
+            let keep_from = if eof {
+                buf.len()
+            } else {
+                buf.len().saturating_sub(OVERLAP)
+            };
+            for d in &local {
+                let abs = base + d.start;
+                if abs >= emitted_to && (d.start < keep_from || eof) {
+                    out.push(Detection {
+                        start: abs,
+                        end: base + d.end,
+                        ..*d
+                    });
+                    emitted_to = base + d.end;
+                }
+            }
+            if eof {
+                return Ok(out);
+            }
+            buf.drain(..keep_from);
+            base += keep_from;
+        }
+    }
+
+    /// Number of identifiers (engine-local indices are `0..len`).
+    pub fn identifier_count(&self) -> usize {
+        self.idents.len()
+    }
+
+    /// The reported type of a detection: Macie's managed ID or the custom identifier's name.
+    pub fn type_id<'a>(&'a self, d: &Detection) -> &'a str {
+        if let Some(r) = d.resolved {
+            return r;
+        }
+        match self.idents.get(d.ident as usize).map(|i| &i.kind) {
+            Some(Kind::Managed(m)) => m.id,
+            Some(Kind::Custom(c)) => &c.name,
+            None => "UNKNOWN",
+        }
+    }
+
+    /// The category of identifier `i`.
+    pub fn category(&self, i: u32) -> Category {
+        match self.idents.get(i as usize).map(|i| &i.kind) {
+            Some(Kind::Managed(m)) => m.category,
+            _ => Category::CustomIdentifier,
+        }
+    }
+
+    /// The confidence of identifier `i`.
+    pub fn confidence(&self, i: u32) -> Confidence {
+        match self.idents.get(i as usize).map(|i| &i.kind) {
+            Some(Kind::Managed(m)) => m.confidence,
+            _ => Confidence::High,
+        }
+    }
+
+    /// The custom identifier behind index `i`, if it is one.
+    pub fn custom_identifier(&self, i: u32) -> Option<&CustomIdentifier> {
+        match self.idents.get(i as usize).map(|i| &i.kind) {
+            Some(Kind::Custom(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Macie's severity of `count` occurrences of identifier `i` (`None`: below a custom
+    /// identifier's lowest threshold, so no finding).
+    pub fn severity(&self, i: u32, count: u64) -> Option<Severity> {
+        match self.idents.get(i as usize).map(|i| &i.kind) {
+            Some(Kind::Managed(m)) => Some(m.severity.for_count(count)),
+            Some(Kind::Custom(c)) => c.severity_for(count),
+            None => None,
+        }
+    }
+
+    /// Identifiers with a keyword in any of `names` (column names, JSON path elements). Names are
+    /// compared with `_`, `-` and `.` read as spaces, so `card_number` carries "card number".
+    pub fn keywords_in_names<S: AsRef<str>>(&self, names: &[S]) -> IdentSet {
+        let mut set = IdentSet::default();
+        let Some(ac) = &self.keywords else {
+            return set;
+        };
+        for n in names {
+            let norm: String = n
+                .as_ref()
+                .chars()
+                .map(|c| if matches!(c, '_' | '-' | '.') { ' ' } else { c })
+                .collect();
+            for m in ac.find_overlapping_iter(norm.as_str()) {
+                for &o in self
+                    .keyword_owners
+                    .get(m.pattern().as_usize())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                {
+                    set.insert(o as usize);
+                }
+            }
+        }
+        set
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn keyword_near(
+        &self,
+        data: &[u8],
+        s: usize,
+        e: usize,
+        ident: u32,
+        structure: Option<&dyn Structure>,
+        kw: &mut KeywordHits,
+    ) -> bool {
+        if structure
+            .and_then(|st| st.keywords_at(s))
+            .is_some_and(|set| set.contains(ident as usize))
+        {
+            return true;
+        }
+        if self.keyword_bytes.is_empty() {
+            return false;
+        }
+        let custom = match self.idents.get(ident as usize).map(|i| &i.kind) {
+            Some(Kind::Custom(c)) => Some(c.maximum_match_distance as usize),
+            _ => None,
+        };
+        let (lo, hi) = match custom {
+            // Custom: a keyword must precede the match, its end within the distance of the
+            // match's end.
+            Some(dist) => (e.saturating_sub(dist + self.max_keyword), s),
+            None => (
+                s.saturating_sub(KEYWORD_DISTANCE + self.max_keyword),
+                (e + KEYWORD_DISTANCE).min(data.len()),
+            ),
+        };
+        if !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
+            // Keyword hits are collected once per stretch of text and reused by every candidate
+            // in it: dense text has a candidate every few bytes.
+            let to = (hi + self.max_keyword + 4096).min(data.len());
+            self.collect_keywords(data, lo, to, kw);
+        }
+        let first = kw.hits.partition_point(|h| h.0 < lo);
+        for &(ks, ke, k) in kw.hits.get(first..).unwrap_or(&[]) {
+            if ks > hi {
+                break;
+            }
+            if !self
+                .keyword_owners
+                .get(k as usize)
+                .is_some_and(|o| o.contains(&ident))
+            {
+                continue;
+            }
+            let ok = match custom {
+                Some(dist) => ke <= s && e - ke <= dist,
+                None => ke + KEYWORD_DISTANCE >= s && ks <= e + KEYWORD_DISTANCE,
+            };
+            if ok {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keywords starting words in `data[lo..hi]`, looked up at each word start by their first
+    /// three bytes (an order of magnitude cheaper than an automaton pass).
+    fn collect_keywords(&self, data: &[u8], lo: usize, hi: usize, kw: &mut KeywordHits) {
+        kw.hits.clear();
+        kw.lo = lo;
+        kw.hi = hi;
+        kw.valid = true;
+        let mut i = lo;
+        while i < hi {
+            let b = data.get(i).copied().unwrap_or(b' ');
+            let starts_word =
+                !is_separator(b) && (i == 0 || data.get(i - 1).is_some_and(|&p| is_separator(p)));
+            if starts_word && let Some(key) = data.get(i..i + 3) {
+                let bucket = self
+                    .keyword_buckets
+                    .get(prefix_bucket(key))
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                for &k in bucket {
+                    if let Some(w) = self.keyword_bytes.get(k as usize)
+                        && data
+                            .get(i..i + w.len())
+                            .is_some_and(|x| x.eq_ignore_ascii_case(w))
+                    {
+                        kw.hits.push((i, i + w.len(), k));
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    fn allowed(&self, value: &[u8]) -> bool {
+        if !self.allow_words.is_empty() {
+            let v = String::from_utf8_lossy(value).to_lowercase();
+            if self.allow_words.contains(v.trim()) {
+                return true;
+            }
+        }
+        self.allow_regex.as_ref().is_some_and(|r| r.is_match(value))
+    }
+
+    /// Validates a candidate `[s, e)` of pattern `pid`: validator, keyword rule, ignore words,
+    /// allow lists, selection.
+    fn confirm(
+        &self,
+        data: &[u8],
+        (s, e): (usize, usize),
+        ident: u32,
+        structure: Option<&dyn Structure>,
+        kw: &mut KeywordHits,
+    ) -> Option<Detection> {
+        let id = self.idents.get(ident as usize)?;
+        let cand = data.get(s..e)?;
+        let (check, rule, no_kw_id) = match &id.kind {
+            Kind::Managed(m) => ((m.validate)(cand)?, m.keyword, m.no_keyword_id),
+            Kind::Custom(c) => {
+                if c.ignore_words
+                    .iter()
+                    .any(|w| memchr::memmem::find(cand, w.as_bytes()).is_some())
+                {
+                    return None;
+                }
+                let rule = if c.keywords.is_empty() {
+                    KeywordRule::No
+                } else {
+                    KeywordRule::Required
+                };
+                (
+                    Check {
+                        start: 0,
+                        end: cand.len(),
+                        id: None,
+                        needs_keyword: false,
+                    },
+                    rule,
+                    None,
+                )
+            }
+        };
+        let (vs, ve) = (s + check.start, s + check.end);
+        if ve <= vs {
+            return None;
+        }
+        let mut resolved = check.id;
+        match rule {
+            KeywordRule::No => {}
+            KeywordRule::Required => {
+                if !self.keyword_near(data, s, e, ident, structure, kw) {
+                    return None;
+                }
+            }
+            KeywordRule::Varies => {
+                if check.needs_keyword && !self.keyword_near(data, s, e, ident, structure, kw) {
+                    return None;
+                }
+            }
+            KeywordRule::Optional => {
+                if !self.keyword_near(data, s, e, ident, structure, kw) {
+                    resolved = no_kw_id;
+                }
+            }
+        }
+        if let Some(only) = &id.only {
+            let rid = resolved.or(match &id.kind {
+                Kind::Managed(m) => Some(m.id),
+                Kind::Custom(_) => None,
+            })?;
+            if !only.contains(rid) {
+                return None;
+            }
+        }
+        if self.allowed(data.get(vs..ve)?) {
+            return None;
+        }
+        Some(Detection {
+            ident,
+            resolved,
+            start: vs,
+            end: ve,
+        })
+    }
+}
+
+/// Keyword hits of a stretch of the buffer being scanned.
+#[derive(Debug, Default)]
+pub struct KeywordHits {
+    valid: bool,
+    lo: usize,
+    hi: usize,
+    hits: Vec<(usize, usize, u32)>,
+}
+
+/// Per-thread scanning state (regex caches, scratch space).
+pub struct Scanner<'e> {
+    engine: &'e Engine,
+    digits: Option<(meta::Cache, meta::Cache)>,
+    literal: Option<(meta::Cache, meta::Cache)>,
+    whole: Option<(meta::Cache, meta::Cache)>,
+    ipv6: Option<meta::Cache>,
+    name: Option<meta::Cache>,
+    tmp: Vec<Detection>,
+    kw: KeywordHits,
+}
+
+impl std::fmt::Debug for Scanner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner").finish_non_exhaustive()
+    }
+}
+
+/// Runs a multi-pattern group over `data[lo..hi]` (look-around sees the whole buffer).
+fn scan_group(
+    engine: &Engine,
+    g: &Group,
+    (cache, all_cache): &mut (meta::Cache, meta::Cache),
+    data: &[u8],
+    (lo, hi): (usize, usize),
+    structure: Option<&dyn Structure>,
+    out: &mut Vec<Detection>,
+    kw: &mut KeywordHits,
+) {
+    let npat = g.pattern_ident.len();
+    let mut patset: Option<PatternSet> = None;
+    let mut pos = lo;
+    while pos < hi {
+        let input = Input::new(data).span(pos..hi);
+        let Some(m) = g.re.search_with(cache, &input) else {
+            break;
+        };
+        let (s, e, pid) = (m.start(), m.end(), m.pattern().as_usize());
+        let ident = |p: usize| g.pattern_ident.get(p).copied();
+        let mut found = match ident(pid) {
+            Some(i) if e > s => engine.confirm(data, (s, e), i, structure, kw),
+            _ => None,
+        };
+        if found.is_none() {
+            // Leftmost-first reported one pattern at `s`; a later pattern may match here and
+            // validate (a 9-digit number failing one identifier may be another's).
+            // One overlapping anchored pass says which patterns match at `s`; only those are
+            // searched again for their own end.
+            let set = patset.get_or_insert_with(|| PatternSet::new(npat));
+            set.clear();
+            g.all.which_overlapping_matches_with(
+                all_cache,
+                &Input::new(data).span(s..hi).anchored(Anchored::Yes),
+                set,
+            );
+            let others: Vec<usize> = set
+                .iter()
+                .map(|p| p.as_usize())
+                .filter(|&q| q > pid)
+                .collect();
+            for q in others {
+                let input = Input::new(data)
+                    .span(s..hi)
+                    .anchored(Anchored::Pattern(PatternID::new_unchecked(q)));
+                if let Some(m2) = g.re.search_with(cache, &input)
+                    && m2.end() > m2.start()
+                    && let Some(i) = ident(q)
+                    && let Some(d) = engine.confirm(data, (m2.start(), m2.end()), i, structure, kw)
+                {
+                    found = Some(d);
+                    break;
+                }
+            }
+        }
+        match found {
+            Some(d) => {
+                pos = d.end.max(s + 1);
+                out.push(d);
+            }
+            None => pos = skip_word(data, s),
+        }
+    }
+}
+
+/// The position after the word at `s` (or `s + 1`): a match inside a word would not start at a
+/// boundary.
+fn skip_word(data: &[u8], s: usize) -> usize {
+    let mut next = s + 1;
+    if data.get(s).is_some_and(u8::is_ascii_alphanumeric) {
+        while data.get(next).is_some_and(u8::is_ascii_alphanumeric) {
+            next += 1;
+        }
+    }
+    next
+}
+
+/// ASCII bytes that end a word (everything but letters and digits); non-ASCII bytes are word
+/// bytes, so keywords in other scripts are found too.
+fn is_separator(b: u8) -> bool {
+    b.is_ascii() && !b.is_ascii_alphanumeric()
+}
+
+const KEYWORD_BUCKETS: usize = 4096;
+
+/// Bucket of a keyword by its first three bytes, ASCII case folded.
+fn prefix_bucket(p: &[u8]) -> usize {
+    p.iter().take(3).fold(0usize, |h, &b| {
+        h.wrapping_mul(131)
+            .wrapping_add(usize::from(b.to_ascii_lowercase()))
+    }) % KEYWORD_BUCKETS
+}
+
+/// Merges `next` into the open window, or flushes the open one through `flush`.
+fn merge_window(
+    open: Option<(usize, usize)>,
+    next: (usize, usize),
+    mut flush: impl FnMut((usize, usize)),
+) -> Option<(usize, usize)> {
+    match open {
+        Some((lo, hi)) if next.0 <= hi => Some((lo, hi.max(next.1))),
+        Some(w) => {
+            flush(w);
+            Some(next)
+        }
+        None => Some(next),
+    }
+}
+
+/// Runs of ASCII digits, as (start, end). Blocks without a digit are skipped with a branch-free
+/// test the compiler vectorises.
+fn digit_runs(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    const BLOCK: usize = 64;
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        loop {
+            let block = data.get(pos..(pos + BLOCK).min(data.len()))?;
+            if block.is_empty() {
+                return None;
+            }
+            let any = block
+                .iter()
+                .fold(0u8, |acc, &b| acc | u8::from(b.wrapping_sub(b'0') < 10));
+            if any == 0 {
+                pos += block.len();
+                continue;
+            }
+            let off = block
+                .iter()
+                .position(u8::is_ascii_digit)
+                .unwrap_or(block.len());
+            let start = pos + off;
+            let mut end = start;
+            while data.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+            pos = end;
+            return Some((start, end));
+        }
+    })
+}
+
+fn is_hex_or_colon(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':'
+}
+
+impl Scanner<'_> {
+    /// Appends the detections in `data` to `out`, in order of offset, without overlaps.
+    pub fn scan(
+        &mut self,
+        data: &[u8],
+        structure: Option<&dyn Structure>,
+        out: &mut Vec<Detection>,
+    ) {
+        let engine = self.engine;
+        let kw = &mut self.kw;
+        kw.valid = false;
+        let mut tmp = std::mem::take(&mut self.tmp);
+        tmp.clear();
+        if let (Some(g), Some(c)) = (&engine.whole, self.whole.as_mut()) {
+            scan_group(engine, g, c, data, (0, data.len()), structure, &mut tmp, kw);
+        }
+        if let (Some(g), Some(c)) = (&engine.digits, self.digits.as_mut()) {
+            let mut win: Option<(usize, usize)> = None;
+            for (rs, re) in digit_runs(data) {
+                let mut lo = rs.saturating_sub(DIGIT_LEFT);
+                let mut hi = (re + DIGIT_RIGHT).min(data.len());
+                // Widen to the whole token around the run.
+                let floor = lo.saturating_sub(TOKEN_REACH);
+                while lo > floor && data.get(lo - 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    lo -= 1;
+                }
+                let ceil = (hi + TOKEN_REACH).min(data.len());
+                while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    hi += 1;
+                }
+                if re - rs == 5 {
+                    lo = lo.min(rs.saturating_sub(ADDRESS_LEFT));
+                }
+                win = merge_window(win, (lo, hi), |w| {
+                    scan_group(engine, g, c, data, w, structure, &mut tmp, kw)
+                });
+            }
+            if let Some(w) = win {
+                scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
+            }
+        }
+        if let (Some(g), Some(c)) = (&engine.literal, self.literal.as_mut()) {
+            if structure.is_some_and(|s| s.has_keywords()) {
+                // A column name or JSON path may carry SWIFT's keyword: search everything.
+                scan_group(engine, g, c, data, (0, data.len()), structure, &mut tmp, kw);
+            } else if let Some(ac) = &engine.literal_triggers {
+                let mut win: Option<(usize, usize)> = None;
+                for m in ac.find_iter(data) {
+                    let extent = engine
+                        .literal_extent
+                        .get(m.pattern().as_usize())
+                        .copied()
+                        .unwrap_or(256);
+                    let lo = m.start().saturating_sub(32);
+                    let hi = (m.end() + extent).min(data.len());
+                    win = merge_window(win, (lo, hi), |w| {
+                        scan_group(engine, g, c, data, w, structure, &mut tmp, kw)
+                    });
+                }
+                if let Some(w) = win {
+                    scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
+                }
+            }
+        }
+        if let (Some(a), Some(c)) = (&engine.ipv6, self.ipv6.as_mut()) {
+            let mut next = 0usize;
+            for colon in memchr::memchr_iter(b':', data) {
+                if colon < next {
+                    continue;
+                }
+                let mut st = colon;
+                while st > 0
+                    && colon - st < 40
+                    && data.get(st - 1).is_some_and(|&b| is_hex_or_colon(b))
+                {
+                    st -= 1;
+                }
+                if st > 0 && data.get(st - 1).is_some_and(u8::is_ascii_alphanumeric) {
+                    continue;
+                }
+                let input = Input::new(data)
+                    .span(st..data.len())
+                    .anchored(Anchored::Yes);
+                if let Some(m) = a.re.search_with(c, &input)
+                    && let Some(d) =
+                        engine.confirm(data, (m.start(), m.end()), a.ident, structure, kw)
+                {
+                    next = d.end;
+                    tmp.push(d);
+                }
+            }
+        }
+        if let (Some(a), Some(c)) = (&engine.name, self.name.as_mut()) {
+            scan_names(engine, a, c, data, structure, &mut tmp, kw);
+        }
+        // Merge the passes: by offset, earlier identifiers first at one offset, no overlaps.
+        tmp.sort_unstable_by_key(|d| (d.start, d.ident, std::cmp::Reverse(d.end)));
+        let mut last_end = 0usize;
+        for d in tmp.drain(..) {
+            if d.start >= last_end {
+                last_end = d.end;
+                out.push(d);
+            }
+        }
+        self.tmp = tmp;
+    }
+}
+
+/// Capitalised words whose first token is a known given name, checked with the NAME pattern.
+fn scan_names(
+    engine: &Engine,
+    a: &Anchored1,
+    cache: &mut meta::Cache,
+    data: &[u8],
+    structure: Option<&dyn Structure>,
+    out: &mut Vec<Detection>,
+    kw: &mut KeywordHits,
+) {
+    const CHUNK: usize = 32;
+    let mut base = 0usize;
+    let mut resume = 0usize;
+    while base < data.len() {
+        let end = (base + CHUNK).min(data.len());
+        let chunk = data.get(base..end).unwrap_or(&[]);
+        // Branch-free test so that the compiler vectorises it; prose has a capital every few
+        // dozen bytes at most.
+        let any = chunk
+            .iter()
+            .fold(false, |acc, &b| acc | (b.wrapping_sub(b'A') < 26));
+        if any {
+            for (k, &b) in chunk.iter().enumerate() {
+                let s = base + k;
+                if s < resume
+                    || !b.is_ascii_uppercase()
+                    || (s > 0 && data.get(s - 1).is_some_and(u8::is_ascii_alphanumeric))
+                {
+                    continue;
+                }
+                let mut we = s + 1;
+                while data.get(we).is_some_and(u8::is_ascii_lowercase) {
+                    we += 1;
+                }
+                if data.get(we) != Some(&b' ') {
+                    continue;
+                }
+                let raw = data.get(s..we).unwrap_or(&[]);
+                let key = crate::names::bloom_key(raw);
+                if engine
+                    .name_bloom
+                    .get(key / 64)
+                    .is_none_or(|w| w & (1 << (key % 64)) == 0)
+                {
+                    continue;
+                }
+                let word = std::str::from_utf8(raw).unwrap_or("");
+                if crate::names::FIRST.binary_search(&word).is_err() {
+                    continue;
+                }
+                let input = Input::new(data).span(s..data.len()).anchored(Anchored::Yes);
+                if let Some(m) = a.re.search_with(cache, &input)
+                    && let Some(d) =
+                        engine.confirm(data, (m.start(), m.end()), a.ident, structure, kw)
+                {
+                    resume = d.end;
+                    out.push(d);
+                }
+            }
+        }
+        base = end;
+    }
+}

@@ -1,0 +1,278 @@
+//! gzip and zip, nested, with limits against decompression bombs. Every member becomes its own
+//! result (`outer.zip!inner.csv`); a member that is not analysed is reported with the reason.
+
+use std::io::{Cursor, Read};
+
+use crate::engine::{Engine, Scanner};
+use crate::formats::{self, Format, Located, Skip};
+
+/// Limits on what archives may expand to (Macie's quotas by default, ratio our own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Archive nesting levels (Macie: 10).
+    pub max_depth: usize,
+    /// Largest decompressed member, in bytes.
+    pub max_member_bytes: u64,
+    /// Total bytes extracted from one top-level file (Macie: 10 GB).
+    pub max_total_bytes: u64,
+    /// Members extracted from one top-level file (Macie: 1,000,000).
+    pub max_entries: u64,
+    /// Largest decompressed/compressed ratio, checked once a member passes `ratio_floor` bytes.
+    pub max_ratio: u64,
+    /// Size below which the ratio is not checked (tiny, very compressible files are normal).
+    pub ratio_floor: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 10,
+            max_member_bytes: 3 << 30,
+            max_total_bytes: 10 << 30,
+            max_entries: 1_000_000,
+            max_ratio: 1000,
+            ratio_floor: 1 << 20,
+        }
+    }
+}
+
+/// The result for one file or archive member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileResult {
+    /// Path, with `!` between an archive and its members.
+    pub path: String,
+    /// Bytes analysed (decompressed for members).
+    pub size: u64,
+    /// How it was read.
+    pub format: Format,
+    /// Detections, or why it was skipped.
+    pub outcome: Result<Vec<Located>, Skip>,
+}
+
+/// What one top-level file has used of the limits so far.
+#[derive(Debug, Default)]
+pub struct Budget {
+    total: u64,
+    entries: u64,
+}
+
+/// Options shared by a scan.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Archive limits.
+    pub limits: Limits,
+    /// Keep matched values.
+    pub reveal: bool,
+}
+
+fn skip(reason: &'static str, detail: String) -> Skip {
+    Skip { reason, detail }
+}
+
+/// Reads at most `limit` bytes of a decompressor: `Ok(None)` when there was more.
+fn read_limited<R: Read>(r: R, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    Ok(if out.len() as u64 > limit {
+        None
+    } else {
+        Some(out)
+    })
+}
+
+fn extract<R: Read>(
+    r: R,
+    compressed: u64,
+    opts: &Options,
+    budget: &mut Budget,
+) -> Result<Vec<u8>, Skip> {
+    let l = &opts.limits;
+    let remaining = l.max_total_bytes.saturating_sub(budget.total);
+    let by_ratio = compressed.saturating_mul(l.max_ratio).max(l.ratio_floor);
+    let limit = l.max_member_bytes.min(remaining).min(by_ratio);
+    match read_limited(r, limit) {
+        Ok(Some(v)) => {
+            budget.total += v.len() as u64;
+            Ok(v)
+        }
+        Ok(None) if limit == by_ratio => Err(skip(
+            "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT",
+            format!(
+                "expands past {} times its compressed size of {compressed} bytes",
+                l.max_ratio
+            ),
+        )),
+        Ok(None) if limit == remaining => Err(skip(
+            "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
+            format!("more than {} bytes extracted in total", l.max_total_bytes),
+        )),
+        Ok(None) => Err(skip(
+            "FILE_EXCEEDS_SIZE_LIMIT",
+            format!("decompresses past {} bytes", l.max_member_bytes),
+        )),
+        Err(e) => Err(skip(
+            "INVALID_OR_CORRUPTED_FILE",
+            format!("cannot decompress: {e}"),
+        )),
+    }
+}
+
+/// Scans a buffer of any supported format, descending into archives; appends one result per file
+/// or member to `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_any(
+    engine: &Engine,
+    scanner: &mut Scanner<'_>,
+    path: &str,
+    data: &[u8],
+    depth: usize,
+    opts: &Options,
+    budget: &mut Budget,
+    out: &mut Vec<FileResult>,
+) {
+    let format = formats::detect(path, data.get(..8192).unwrap_or(data));
+    let result = |format, size: usize, outcome| FileResult {
+        path: path.to_owned(),
+        size: size as u64,
+        format,
+        outcome,
+    };
+    match format {
+        Format::Gzip | Format::Zip if depth >= opts.limits.max_depth => out.push(result(
+            format,
+            data.len(),
+            Err(skip(
+                "ARCHIVE_NESTING_LEVEL_OVER_LIMIT",
+                format!("archives nested deeper than {}", opts.limits.max_depth),
+            )),
+        )),
+        Format::Gzip => {
+            let dec = flate2::read::MultiGzDecoder::new(data);
+            match extract(dec, data.len() as u64, opts, budget) {
+                Ok(inner) => {
+                    // The member is named by the file without `.gz`, for format detection; results
+                    // keep the archive's path since a gzip holds one member.
+                    let inner_name = path
+                        .strip_suffix(".gz")
+                        .or_else(|| path.strip_suffix(".gzip"))
+                        .unwrap_or(path);
+                    let mut sub = Vec::new();
+                    scan_any(
+                        engine,
+                        scanner,
+                        inner_name,
+                        &inner,
+                        depth + 1,
+                        opts,
+                        budget,
+                        &mut sub,
+                    );
+                    for mut r in sub {
+                        if let Some(rest) = r.path.strip_prefix(inner_name) {
+                            r.path = format!("{path}{rest}");
+                        }
+                        out.push(r);
+                    }
+                }
+                Err(s) => out.push(result(format, data.len(), Err(s))),
+            }
+        }
+        Format::Zip => {
+            let mut zip = match zip::ZipArchive::new(Cursor::new(data)) {
+                Ok(z) => z,
+                Err(e) => {
+                    out.push(result(
+                        format,
+                        data.len(),
+                        Err(skip(
+                            "INVALID_OR_CORRUPTED_FILE",
+                            format!("cannot open zip: {e}"),
+                        )),
+                    ));
+                    return;
+                }
+            };
+            for i in 0..zip.len() {
+                budget.entries += 1;
+                if budget.entries > opts.limits.max_entries {
+                    out.push(result(
+                        format,
+                        data.len(),
+                        Err(skip(
+                            "ARCHIVE_TOTAL_DOCUMENTS_PROCESSED_OVER_LIMIT",
+                            format!("more than {} members", opts.limits.max_entries),
+                        )),
+                    ));
+                    return;
+                }
+                let mut entry = match zip.by_index(i) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        out.push(FileResult {
+                            path: format!("{path}!#{i}"),
+                            size: 0,
+                            format: Format::Binary,
+                            outcome: Err(skip(
+                                "INVALID_OR_CORRUPTED_FILE",
+                                format!("cannot read member {i}: {e}"),
+                            )),
+                        });
+                        continue;
+                    }
+                };
+                if entry.is_dir() {
+                    continue;
+                }
+                let entry_name = entry
+                    .name()
+                    .map(|n| n.into_owned())
+                    .unwrap_or_else(|_| format!("#{i}"));
+                let member = format!("{path}!{entry_name}");
+                let compressed = entry.compressed_size();
+                match extract(&mut entry, compressed, opts, budget) {
+                    Ok(inner) => scan_any(
+                        engine,
+                        scanner,
+                        &member,
+                        &inner,
+                        depth + 1,
+                        opts,
+                        budget,
+                        out,
+                    ),
+                    Err(s) => out.push(FileResult {
+                        path: member,
+                        size: entry.size(),
+                        format: Format::Binary,
+                        outcome: Err(s),
+                    }),
+                }
+            }
+        }
+        _ => {
+            let outcome = formats::scan_buffer(engine, scanner, format, data, opts.reveal);
+            out.push(result(format, data.len(), outcome));
+        }
+    }
+}
+
+/// Scans an in-memory object (an S3 object's bytes, a file's contents) with default limits.
+pub fn scan_object(engine: &Engine, name: &str, data: &[u8], reveal: bool) -> Vec<FileResult> {
+    let mut scanner = engine.scanner();
+    let mut out = Vec::new();
+    let opts = Options {
+        limits: Limits::default(),
+        reveal,
+    };
+    scan_any(
+        engine,
+        &mut scanner,
+        name,
+        data,
+        0,
+        &opts,
+        &mut Budget::default(),
+        &mut out,
+    );
+    out
+}

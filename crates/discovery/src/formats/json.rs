@@ -1,0 +1,263 @@
+//! JSON and JSON Lines: a small tokenizer records where each key and value is, with its JSON
+//! path and record index; the buffer is scanned once (with string escapes blanked in place, so
+//! offsets stay the file's) and detections are mapped back to records.
+
+use std::collections::HashMap;
+
+use crate::engine::{Engine, IdentSet, Scanner, Structure};
+use crate::formats::{Located, Location, Skip};
+
+/// Macie does not analyse JSON nested deeper than this.
+pub const MAX_DEPTH: usize = 256;
+
+#[derive(Debug)]
+struct Span {
+    start: usize,
+    end: usize,
+    record: u64,
+    path: String,
+    key: bool,
+    mask: u32,
+}
+
+enum Frame {
+    Obj {
+        key: Option<String>,
+        expect_key: bool,
+    },
+    Arr {
+        idx: u64,
+    },
+}
+
+/// Macie truncates element names at 240 characters and the path at 250.
+fn path_of(stack: &[Frame]) -> String {
+    let mut p = String::from("$");
+    for f in stack {
+        match f {
+            Frame::Obj { key: Some(k), .. } => {
+                p.push('.');
+                p.extend(k.chars().take(240));
+            }
+            Frame::Obj { key: None, .. } => {}
+            Frame::Arr { idx } => {
+                p.push('[');
+                p.push_str(&idx.to_string());
+                p.push(']');
+            }
+        }
+    }
+    if p.chars().count() > 250 {
+        p = p.chars().take(250).collect();
+    }
+    p
+}
+
+fn keys_of(stack: &[Frame]) -> String {
+    let mut s = String::new();
+    for f in stack {
+        if let Frame::Obj { key: Some(k), .. } = f {
+            s.push_str(k);
+            s.push('\u{1f}');
+        }
+    }
+    s
+}
+
+struct Tokens {
+    spans: Vec<Span>,
+    masks: Vec<IdentSet>,
+    norm: Vec<u8>,
+}
+
+fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
+    let mut norm = data.to_vec();
+    let mut spans = Vec::new();
+    let mut masks: Vec<IdentSet> = Vec::new();
+    let mut mask_ids: HashMap<String, u32> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut record = 0u64;
+    let mut i = 0usize;
+    let mut mask_for = |stack: &[Frame], masks: &mut Vec<IdentSet>| -> u32 {
+        let k = keys_of(stack);
+        *mask_ids.entry(k).or_insert_with_key(|k| {
+            let names: Vec<&str> = k.split('\u{1f}').filter(|x| !x.is_empty()).collect();
+            masks.push(engine.keywords_in_names(&names));
+            (masks.len() - 1) as u32
+        })
+    };
+    while let Some(&b) = data.get(i) {
+        match b {
+            b'{' | b'[' => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(Skip {
+                        reason: "JSON_NESTING_LEVEL_OVER_LIMIT",
+                        detail: format!("nesting deeper than {MAX_DEPTH} levels at byte {i}"),
+                    });
+                }
+                stack.push(if b == b'{' {
+                    Frame::Obj {
+                        key: None,
+                        expect_key: true,
+                    }
+                } else {
+                    Frame::Arr { idx: 0 }
+                });
+                i += 1;
+            }
+            b'}' | b']' => {
+                stack.pop();
+                if stack.is_empty() {
+                    record += 1;
+                }
+                i += 1;
+            }
+            b',' => {
+                match stack.last_mut() {
+                    Some(Frame::Arr { idx }) => *idx += 1,
+                    Some(Frame::Obj { key, expect_key }) => {
+                        *key = None;
+                        *expect_key = true;
+                    }
+                    None => {}
+                }
+                i += 1;
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while let Some(&c) = data.get(j) {
+                    if c == b'\\' {
+                        // Blank the escape so `\n4111…` does not glue an `n` to the value.
+                        let next = data.get(j + 1).copied();
+                        if let Some(x) = norm.get_mut(j) {
+                            *x = b' ';
+                        }
+                        if matches!(next, Some(b'n' | b't' | b'r' | b'b' | b'f'))
+                            && let Some(x) = norm.get_mut(j + 1)
+                        {
+                            *x = b' ';
+                        }
+                        j += 2;
+                        continue;
+                    }
+                    if c == b'"' {
+                        break;
+                    }
+                    j += 1;
+                }
+                let end = j.min(data.len());
+                let is_key = matches!(
+                    stack.last(),
+                    Some(Frame::Obj {
+                        expect_key: true,
+                        ..
+                    })
+                );
+                if is_key {
+                    let k =
+                        String::from_utf8_lossy(data.get(start..end).unwrap_or(&[])).into_owned();
+                    let mask = mask_for(&stack, &mut masks);
+                    spans.push(Span {
+                        start,
+                        end,
+                        record,
+                        path: String::new(),
+                        key: true,
+                        mask,
+                    });
+                    if let Some(Frame::Obj { key, expect_key }) = stack.last_mut() {
+                        *key = Some(k);
+                        *expect_key = false;
+                    }
+                } else {
+                    let mask = mask_for(&stack, &mut masks);
+                    spans.push(Span {
+                        start,
+                        end,
+                        record,
+                        path: path_of(&stack),
+                        key: false,
+                        mask,
+                    });
+                    if stack.is_empty() {
+                        record += 1;
+                    }
+                }
+                i = end + 1;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' | b':' => i += 1,
+            _ => {
+                // A bare scalar: number, true, false, null.
+                let start = i;
+                while data.get(i).is_some_and(|c| {
+                    !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+                }) {
+                    i += 1;
+                }
+                let mask = mask_for(&stack, &mut masks);
+                spans.push(Span {
+                    start,
+                    end: i,
+                    record,
+                    path: path_of(&stack),
+                    key: false,
+                    mask,
+                });
+                if stack.is_empty() {
+                    record += 1;
+                }
+                i = i.max(start + 1);
+            }
+        }
+    }
+    Ok(Tokens { spans, masks, norm })
+}
+
+fn span_at(spans: &[Span], offset: usize) -> Option<&Span> {
+    let idx = spans
+        .partition_point(|s| s.start <= offset)
+        .checked_sub(1)?;
+    spans.get(idx)
+}
+
+struct Ctx<'a> {
+    t: &'a Tokens,
+}
+
+impl Structure for Ctx<'_> {
+    fn keywords_at(&self, offset: usize) -> Option<&IdentSet> {
+        let s = span_at(&self.t.spans, offset)?;
+        if s.key || offset > s.end {
+            return None;
+        }
+        self.t.masks.get(s.mask as usize)
+    }
+
+    fn has_keywords(&self) -> bool {
+        self.t.masks.iter().any(|m| !m.is_empty())
+    }
+}
+
+/// Scans JSON or JSON Lines.
+pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8]) -> Result<Vec<Located>, Skip> {
+    let t = tokenize(engine, data)?;
+    let mut dets = Vec::new();
+    scanner.scan(&t.norm, Some(&Ctx { t: &t }), &mut dets);
+    Ok(dets
+        .into_iter()
+        .map(|d| {
+            let s = span_at(&t.spans, d.start);
+            let location = Location::Record {
+                record_index: s.map(|s| s.record).unwrap_or(0),
+                json_path: s.filter(|s| !s.key).map(|s| s.path.clone()),
+            };
+            Located {
+                location,
+                offset: Some(d.start as u64),
+                detection: d,
+                value: None,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,178 @@
+//! Input formats: how a buffer is scanned and how detection offsets become Macie locations
+//! (`lineRanges`, `cells`, `records`).
+
+use serde::Serialize;
+
+use crate::engine::{Detection, Engine, Scanner};
+
+pub mod archive;
+pub mod csv;
+pub mod json;
+#[cfg(feature = "parquet")]
+pub mod parquet;
+pub mod text;
+
+/// A Macie-style occurrence location.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Location {
+    /// Text: 1-based lines; `start_column` is 1-based and counts characters.
+    Line {
+        /// First line.
+        start: u64,
+        /// Last line.
+        end: u64,
+        /// Column of the first character on the first line.
+        #[serde(rename = "startColumn")]
+        start_column: u64,
+    },
+    /// CSV/TSV: 1-based row (the header is row 1) and column.
+    Cell {
+        /// Row.
+        row: u64,
+        /// Column.
+        column: u64,
+        /// Header of the column.
+        #[serde(rename = "columnName")]
+        column_name: String,
+    },
+    /// JSON, JSON Lines, Parquet: 0-based record index and a JSON path (omitted when the data is
+    /// in a key name).
+    Record {
+        /// Record (JSON Lines line, Parquet row; always 0 for JSON).
+        #[serde(rename = "recordIndex")]
+        record_index: u64,
+        /// `$.a.b[2]`.
+        #[serde(rename = "jsonPath", skip_serializing_if = "Option::is_none")]
+        json_path: Option<String>,
+    },
+}
+
+impl Location {
+    /// The Macie occurrence field that holds this kind of location.
+    pub fn occurrence_kind(&self) -> &'static str {
+        match self {
+            Location::Line { .. } => "lineRanges",
+            Location::Cell { .. } => "cells",
+            Location::Record { .. } => "records",
+        }
+    }
+}
+
+/// A detection with its location. `offset` is `None` where bytes have no position in the file
+/// (Parquet values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// What was found.
+    pub detection: Detection,
+    /// Where.
+    pub location: Location,
+    /// Byte offset in the file or decompressed member.
+    pub offset: Option<u64>,
+    /// Matched bytes (kept only with `--reveal`).
+    pub value: Option<String>,
+}
+
+/// How a buffer is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Any text.
+    Text,
+    /// Comma-separated, header-aware.
+    Csv,
+    /// Tab-separated, header-aware.
+    Tsv,
+    /// One JSON document.
+    Json,
+    /// One JSON document per line.
+    JsonLines,
+    /// Apache Parquet.
+    Parquet,
+    /// gzip stream.
+    Gzip,
+    /// zip archive.
+    Zip,
+    /// Not analysed (images, executables, …).
+    Binary,
+}
+
+/// Picks a format from the name and the first bytes.
+pub fn detect(name: &str, head: &[u8]) -> Format {
+    let lower = name.to_ascii_lowercase();
+    let ext = lower.rsplit('.').next().unwrap_or("");
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Format::Gzip;
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Format::Zip;
+    }
+    if head.starts_with(b"PAR1") {
+        return Format::Parquet;
+    }
+    match ext {
+        "csv" => Format::Csv,
+        "tsv" | "tab" => Format::Tsv,
+        "json" => Format::Json,
+        "jsonl" | "ndjson" => Format::JsonLines,
+        _ => {
+            // NUL bytes in the first 8 KiB: binary, like grep's heuristic.
+            let probe = head.get(..head.len().min(8192)).unwrap_or(head);
+            if memchr::memchr(0, probe).is_some() {
+                Format::Binary
+            } else {
+                Format::Text
+            }
+        }
+    }
+}
+
+/// Why a file (or archive member) was not analysed, with Macie's `status.reason` values where
+/// Macie has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// Macie-style reason code.
+    pub reason: &'static str,
+    /// Human detail.
+    pub detail: String,
+}
+
+/// Scans a non-archive buffer in the given format.
+pub fn scan_buffer(
+    engine: &Engine,
+    scanner: &mut Scanner<'_>,
+    format: Format,
+    data: &[u8],
+    reveal: bool,
+) -> Result<Vec<Located>, Skip> {
+    let mut out = match format {
+        Format::Text => text::scan(scanner, data),
+        Format::Csv => csv::scan(engine, scanner, data, b','),
+        Format::Tsv => csv::scan(engine, scanner, data, b'\t'),
+        Format::Json | Format::JsonLines => json::scan(engine, scanner, data)?,
+        #[cfg(feature = "parquet")]
+        Format::Parquet => parquet::scan(engine, scanner, data, reveal)?,
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet => {
+            return Err(Skip {
+                reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
+                detail: "built without the parquet feature".into(),
+            });
+        }
+        Format::Binary | Format::Gzip | Format::Zip => {
+            return Err(Skip {
+                reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
+                detail: "binary content".into(),
+            });
+        }
+    };
+    if reveal {
+        for l in &mut out {
+            if l.value.is_none() {
+                l.value = data
+                    .get(l.detection.start..l.detection.end)
+                    .map(|b| String::from_utf8_lossy(b).into_owned());
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,336 @@
+//! Findings in Macie's schema, and the other output shapes (`jsonl` detections, SARIF, the
+//! summary table).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::formats::archive::FileResult;
+use crate::formats::{Format, Located};
+use crate::identifiers::{Category, Severity};
+
+/// Macie keeps at most 15 occurrences per detection type in a finding.
+pub const MAX_OCCURRENCES: usize = 15;
+
+fn mime(format: Format) -> &'static str {
+    match format {
+        Format::Text => "text/plain",
+        Format::Csv => "text/csv",
+        Format::Tsv => "text/tab-separated-values",
+        Format::Json => "application/json",
+        Format::JsonLines => "application/x-ndjson",
+        Format::Parquet => "application/vnd.apache.parquet",
+        Format::Gzip => "application/gzip",
+        Format::Zip => "application/zip",
+        Format::Binary => "application/octet-stream",
+    }
+}
+
+fn category_str(c: Category) -> &'static str {
+    match c {
+        Category::Credentials => "CREDENTIALS",
+        Category::FinancialInformation => "FINANCIAL_INFORMATION",
+        Category::PersonalInformation => "PERSONAL_INFORMATION",
+        Category::CustomIdentifier => "CUSTOM_IDENTIFIER",
+    }
+}
+
+fn occurrence(l: &Located) -> Value {
+    let mut v = serde_json::to_value(&l.location).unwrap_or(Value::Null);
+    if let (Some(val), Value::Object(m)) = (&l.value, &mut v) {
+        m.insert("value".into(), Value::String(val.clone()));
+    }
+    v
+}
+
+fn occurrences(items: &[&Located]) -> Value {
+    let mut by_kind: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    for l in items.iter().take(MAX_OCCURRENCES) {
+        by_kind
+            .entry(l.location.occurrence_kind())
+            .or_default()
+            .push(occurrence(l));
+    }
+    json!(by_kind)
+}
+
+/// Per detection type of one file: (identifier index, type ID) → detections.
+fn group<'a>(
+    engine: &'a Engine,
+    dets: &'a [Located],
+) -> BTreeMap<(u32, &'a str), Vec<&'a Located>> {
+    let mut m: BTreeMap<(u32, &str), Vec<&Located>> = BTreeMap::new();
+    for l in dets {
+        m.entry((l.detection.ident, engine.type_id(&l.detection)))
+            .or_default()
+            .push(l);
+    }
+    m
+}
+
+/// The finding for one file, or `None` when nothing reaches a finding (no detections, or only
+/// custom detections below their lowest severity threshold).
+pub fn finding(engine: &Engine, r: &FileResult) -> Option<Value> {
+    let dets = r.outcome.as_ref().ok()?;
+    let groups = group(engine, dets);
+    let mut severity: Option<Severity> = None;
+    let mut categories: BTreeMap<Category, (u64, Vec<Value>)> = BTreeMap::new();
+    let mut custom: Vec<Value> = Vec::new();
+    let mut custom_total = 0u64;
+    let mut additional = false;
+    for ((ident, ty), items) in &groups {
+        let count = items.len() as u64;
+        let Some(sev) = engine.severity(*ident, count) else {
+            continue;
+        };
+        severity = severity.max(Some(sev));
+        additional |= items.len() > MAX_OCCURRENCES;
+        if let Some(c) = engine.custom_identifier(*ident) {
+            custom_total += count;
+            custom.push(json!({
+                "arn": c.arn.clone().unwrap_or_else(|| format!("custom-data-identifier/{}", c.name)),
+                "name": c.name,
+                "count": count,
+                "occurrences": occurrences(items),
+            }));
+        } else {
+            let e = categories
+                .entry(engine.category(*ident))
+                .or_insert((0, Vec::new()));
+            e.0 += count;
+            e.1.push(json!({
+                "type": ty,
+                "count": count,
+                "occurrences": occurrences(items),
+            }));
+        }
+    }
+    let severity = severity?;
+    let mut kinds: Vec<Category> = categories.keys().copied().collect();
+    if custom_total > 0 {
+        kinds.push(Category::CustomIdentifier);
+    }
+    let ty = match kinds.as_slice() {
+        [Category::Credentials] => "SensitiveData:S3Object/Credentials",
+        [Category::FinancialInformation] => "SensitiveData:S3Object/Financial",
+        [Category::PersonalInformation] => "SensitiveData:S3Object/Personal",
+        [Category::CustomIdentifier] => "SensitiveData:S3Object/CustomIdentifier",
+        _ => "SensitiveData:S3Object/Multiple",
+    };
+    let sensitive: Vec<Value> = categories
+        .into_iter()
+        .map(|(c, (total, detections))| {
+            json!({"category": category_str(c), "totalCount": total, "detections": detections})
+        })
+        .collect();
+    Some(json!({
+        "schemaVersion": "1.0",
+        "type": ty,
+        "category": "CLASSIFICATION",
+        "count": 1,
+        "severity": {"description": severity.as_str(), "score": severity.score()},
+        "resourcesAffected": {"s3Object": {"key": r.path, "size": r.size}},
+        "classificationDetails": {
+            "originType": "SENSITIVE_DATA_DISCOVERY_JOB",
+            "result": {
+                "status": {"code": "COMPLETE"},
+                "mimeType": mime(r.format),
+                "sizeClassified": r.size,
+                "additionalOccurrences": additional,
+                "sensitiveData": sensitive,
+                "customDataIdentifiers": {"totalCount": custom_total, "detections": custom},
+            }
+        }
+    }))
+}
+
+/// A skipped file, as Macie's discovery result status.
+pub fn skipped(r: &FileResult) -> Option<Value> {
+    let s = r.outcome.as_ref().err()?;
+    Some(json!({
+        "path": r.path,
+        "status": {"code": "SKIPPED", "reason": s.reason},
+        "detail": s.detail,
+    }))
+}
+
+/// One `--format jsonl` line per detection.
+pub fn jsonl_lines(engine: &Engine, r: &FileResult) -> Vec<String> {
+    let Ok(dets) = &r.outcome else {
+        return Vec::new();
+    };
+    dets.iter()
+        .map(|l| {
+            let mut loc = serde_json::Map::new();
+            loc.insert(
+                l.location.occurrence_kind().into(),
+                json!([serde_json::to_value(&l.location).unwrap_or(Value::Null)]),
+            );
+            let mut v = json!({
+                "path": r.path,
+                "type": engine.type_id(&l.detection),
+                "offset": l.offset,
+                "length": l.detection.len(),
+                "location": loc,
+            });
+            if let (Some(val), Value::Object(m)) = (&l.value, &mut v) {
+                m.insert("value".into(), Value::String(val.clone()));
+            }
+            v.to_string()
+        })
+        .collect()
+}
+
+/// A SARIF 2.1.0 log of all detections.
+pub fn sarif(engine: &Engine, results: &[FileResult]) -> Value {
+    let mut rules: BTreeMap<String, Value> = BTreeMap::new();
+    let mut out = Vec::new();
+    for r in results {
+        let Ok(dets) = &r.outcome else { continue };
+        for l in dets {
+            let ty = engine.type_id(&l.detection).to_owned();
+            let sev = engine
+                .severity(l.detection.ident, 1)
+                .unwrap_or(Severity::Medium);
+            rules.entry(ty.clone()).or_insert_with(|| {
+                json!({
+                    "id": ty,
+                    "shortDescription": {"text": format!("{ty} detected")},
+                    "properties": {"category": category_str(engine.category(l.detection.ident))},
+                })
+            });
+            let mut region = serde_json::Map::new();
+            if let crate::formats::Location::Line {
+                start,
+                end,
+                start_column,
+            } = &l.location
+            {
+                region.insert("startLine".into(), json!(start));
+                region.insert("endLine".into(), json!(end));
+                region.insert("startColumn".into(), json!(start_column));
+            }
+            if let Some(off) = l.offset {
+                region.insert("byteOffset".into(), json!(off));
+                region.insert("byteLength".into(), json!(l.detection.len()));
+            }
+            let mut res = json!({
+                "ruleId": ty,
+                "level": match sev { Severity::High => "error", Severity::Medium => "warning", Severity::Low => "note" },
+                "message": {"text": format!("{ty} detected")},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": r.path},
+                    "region": region,
+                }}],
+                "properties": {"location": l.location},
+            });
+            if let (Some(val), Value::Object(m)) = (&l.value, &mut res) {
+                m.insert("value".into(), Value::String(val.clone()));
+            }
+            out.push(res);
+        }
+    }
+    json!({
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{
+            "tool": {"driver": {"name": "palisade-scan", "rules": rules.into_values().collect::<Vec<_>>()}},
+            "results": out,
+        }]
+    })
+}
+
+/// Counts by identifier and by file.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// type → (detections, files).
+    pub by_type: BTreeMap<String, (u64, u64)>,
+    /// path → (detections, severity).
+    pub by_file: BTreeMap<String, (u64, Option<Severity>)>,
+    /// Files and members analysed.
+    pub scanned: u64,
+    /// Bytes analysed.
+    pub bytes: u64,
+    /// Skipped: reason → count.
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+impl Summary {
+    /// Adds one result.
+    pub fn add(&mut self, engine: &Engine, r: &FileResult) {
+        match &r.outcome {
+            Err(s) => *self.skipped.entry(s.reason).or_default() += 1,
+            Ok(dets) => {
+                self.scanned += 1;
+                self.bytes += r.size;
+                if dets.is_empty() {
+                    return;
+                }
+                let mut severity = None;
+                for ((ident, ty), items) in group(engine, dets) {
+                    let e = self.by_type.entry(ty.to_owned()).or_default();
+                    e.0 += items.len() as u64;
+                    e.1 += 1;
+                    severity = severity.max(engine.severity(ident, items.len() as u64));
+                }
+                self.by_file
+                    .insert(r.path.clone(), (dets.len() as u64, severity));
+            }
+        }
+    }
+
+    /// The two summary tables.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let w = self
+            .by_type
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max(10);
+        s.push_str(&format!(
+            "\n{:<w$}  {:>10}  {:>6}\n",
+            "IDENTIFIER", "DETECTIONS", "FILES"
+        ));
+        for (t, (n, f)) in &self.by_type {
+            s.push_str(&format!("{t:<w$}  {n:>10}  {f:>6}\n"));
+        }
+        let w = self
+            .by_file
+            .keys()
+            .map(|p| p.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        s.push_str(&format!(
+            "\n{:<w$}  {:>10}  SEVERITY\n",
+            "FILE", "DETECTIONS"
+        ));
+        for (p, (n, sev)) in &self.by_file {
+            s.push_str(&format!(
+                "{p:<w$}  {n:>10}  {}\n",
+                sev.map(Severity::as_str).unwrap_or("-")
+            ));
+        }
+        let skipped: u64 = self.skipped.values().sum();
+        s.push_str(&format!(
+            "\n{} files scanned ({} bytes), {} with findings, {} skipped",
+            self.scanned,
+            self.bytes,
+            self.by_file.len(),
+            skipped
+        ));
+        if skipped > 0 {
+            let reasons: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            s.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        s.push('\n');
+        s
+    }
+}

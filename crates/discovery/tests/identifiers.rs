@@ -1,0 +1,332 @@
+//! Per-identifier positive and negative cases.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use palisade_discovery::{Engine, EngineBuilder, Selection};
+
+fn engine() -> Engine {
+    Engine::with_defaults().unwrap()
+}
+
+/// (type, value) pairs found in `text`.
+fn found(e: &Engine, text: &str) -> Vec<(String, String)> {
+    e.scan_bytes(text.as_bytes())
+        .iter()
+        .map(|d| (e.type_id(d).to_owned(), text[d.start..d.end].to_owned()))
+        .collect()
+}
+
+fn has(text: &str, ty: &str, value: &str) {
+    let e = engine();
+    let f = found(&e, text);
+    assert!(
+        f.iter().any(|(t, v)| t == ty && v == value),
+        "expected {ty} {value:?} in {text:?}, got {f:?}"
+    );
+}
+
+fn lacks(text: &str, ty: &str) {
+    let e = engine();
+    let f = found(&e, text);
+    assert!(
+        !f.iter().any(|(t, _)| t == ty),
+        "unexpected {ty} in {text:?}: {f:?}"
+    );
+}
+
+#[test]
+fn credit_cards() {
+    has(
+        "card number: 4539 1488 0343 6467 thanks",
+        "CREDIT_CARD_NUMBER",
+        "4539 1488 0343 6467",
+    );
+    has(
+        "ref 4539148803436467.",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+        "4539148803436467",
+    );
+    has(
+        "amex 3782-000012-34566 x",
+        "CREDIT_CARD_NUMBER",
+        "3782-000012-34566",
+    );
+    has(
+        "jcb 3530 1113 3330 0018 2023",
+        "CREDIT_CARD_NUMBER",
+        "3530 1113 3330 0018",
+    );
+    // Maestro, 16 digits.
+    has(
+        "maestro 6759 0000 1234 5674",
+        "CREDIT_CARD_NUMBER",
+        "6759 0000 1234 5674",
+    );
+    // Luhn failure, test PAN, mixed separators, all same digit.
+    lacks("card 4539 1488 0343 6468", "CREDIT_CARD_NUMBER");
+    lacks("card 4111 1111 1111 1111", "CREDIT_CARD_NUMBER");
+    lacks("card 4111111111111111", "CREDIT_CARD_NUMBER_(NO_KEYWORD)");
+    lacks("card 4539-1488 0343-6467", "CREDIT_CARD_NUMBER");
+    lacks("id 0000000000000000", "CREDIT_CARD_NUMBER_(NO_KEYWORD)");
+    // Keyword farther than 30 characters: reported without keyword.
+    has(
+        "credit card on file, see the attached ledger for 4539148803436467",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+        "4539148803436467",
+    );
+}
+
+#[test]
+fn emails_ips_urls() {
+    has(
+        "mail jane.doe+x@example.co.uk now",
+        "EMAIL_ADDRESS",
+        "jane.doe+x@example.co.uk",
+    );
+    lacks("not an email: foo@bar", "EMAIL_ADDRESS");
+    has("from 192.168.10.254 port", "IP_ADDRESS", "192.168.10.254");
+    has(
+        "v6 2001:db8:85a3::8a2e:370:7334 up",
+        "IP_ADDRESS",
+        "2001:db8:85a3::8a2e:370:7334",
+    );
+    lacks("version 1.2.3.400", "IP_ADDRESS");
+    lacks("version 01.2.3.4", "IP_ADDRESS");
+    has(
+        "see https://example.com/a/b?c=d.",
+        "URL",
+        "https://example.com/a/b?c=d",
+    );
+    has("www.example.org is up", "URL", "www.example.org");
+    lacks("the file name.txt", "URL");
+}
+
+#[test]
+fn ssn_and_itin() {
+    has(
+        "SSN: 536-22-8901",
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536-22-8901",
+    );
+    has(
+        "social security number 536228901",
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536228901",
+    );
+    lacks("order 536-22-8901", "USA_SOCIAL_SECURITY_NUMBER");
+    lacks("SSN: 078-05-1120", "USA_SOCIAL_SECURITY_NUMBER");
+    lacks("SSN: 666-22-8901", "USA_SOCIAL_SECURITY_NUMBER");
+    lacks("SSN: 900-22-8901", "USA_SOCIAL_SECURITY_NUMBER");
+    lacks("SSN: 536-00-8901", "USA_SOCIAL_SECURITY_NUMBER");
+    has(
+        "ITIN 912-70-1234",
+        "USA_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+        "912-70-1234",
+    );
+    lacks(
+        "ITIN 912-40-1234",
+        "USA_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+    );
+}
+
+#[test]
+fn iban() {
+    has(
+        "pay DE89 3704 0044 0532 0130 00 today",
+        "GERMANY_BANK_ACCOUNT_NUMBER",
+        "DE89 3704 0044 0532 0130 00",
+    );
+    has(
+        "GB82WEST12345698765432",
+        "UK_BANK_ACCOUNT_NUMBER",
+        "GB82WEST12345698765432",
+    );
+    has(
+        "FR1420041010050500013M02606",
+        "FRANCE_BANK_ACCOUNT_NUMBER",
+        "FR1420041010050500013M02606",
+    );
+    lacks("DE89 3704 0044 0532 0130 01", "GERMANY_BANK_ACCOUNT_NUMBER");
+    lacks("XX89370400440532013000", "GERMANY_BANK_ACCOUNT_NUMBER");
+}
+
+#[test]
+fn credentials() {
+    has(
+        "key AKIAZ3MSJV4WWNKWW5FG here",
+        "AWS_ACCESS_KEY_ID",
+        "AKIAZ3MSJV4WWNKWW5FG",
+    );
+    lacks("key AKIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY_ID");
+    has(
+        "aws_secret_access_key = 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",
+        "AWS_CREDENTIALS",
+        "Zk8Jq2mN5vX7pR3tL9wB4yC6hD1sF0gA2eK8uQ5i",
+    );
+    lacks(
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AWS_CREDENTIALS",
+    );
+    lacks(
+        "path Zk8Jq2mN5vX7pR3tL9wB4yC6hD1sF0gA2eK8uQ5i",
+        "AWS_CREDENTIALS",
+    );
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7Y\nabc+/=\n-----END RSA PRIVATE KEY-----";
+    has(&format!("x\n{pem}\ny"), "PKCS", pem);
+    let ssh = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+    has(ssh, "OPENSSH_PRIVATE_KEY", ssh);
+    let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    has(&format!("Bearer {jwt}"), "JSON_WEB_TOKEN", jwt);
+    lacks(
+        "eyJub3Rqc29u.eyJzdWIiOiIxMjM0NTY3ODkwIn0.x",
+        "JSON_WEB_TOKEN",
+    );
+    has(
+        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "GITHUB_TOKEN",
+        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    );
+    has(
+        "xoxb-123456789012-abcdefghijkl",
+        "SLACK_TOKEN",
+        "xoxb-123456789012-abcdefghijkl",
+    );
+    has(
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dcXY",
+        "STRIPE_CREDENTIALS",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dcXY",
+    );
+    lacks("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_CREDENTIALS");
+    has(
+        "AIzaSyD4-abcdefghijklmnopqrstuvwxyz0123",
+        "GCP_API_KEY",
+        "AIzaSyD4-abcdefghijklmnopqrstuvwxyz0123",
+    );
+    has(
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+        "HTTP_BASIC_AUTH_HEADER",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+    );
+    has(
+        "client_secret = \"q8Zr2LmN4pX7vB9tK3wY6hJ1\"",
+        "GENERIC_SECRET",
+        "q8Zr2LmN4pX7vB9tK3wY6hJ1",
+    );
+    lacks("password = \"aaaaaaaaaaaaaaaaaaaa\"", "GENERIC_SECRET");
+}
+
+#[test]
+fn phones() {
+    has(
+        "call (415) 555-0132 today",
+        "PHONE_NUMBER",
+        "(415) 555-0132",
+    );
+    has("+1 415 555 0132", "PHONE_NUMBER", "+1 415 555 0132");
+    has("phone: 4155550132", "PHONE_NUMBER", "4155550132");
+    lacks("id 4155550132", "PHONE_NUMBER");
+    has("+44 7911 123456", "UK_PHONE_NUMBER", "+44 7911 123456");
+    has("tel 07911 123456", "UK_PHONE_NUMBER", "07911 123456");
+    has(
+        "+33 6 12 34 56 78",
+        "FRANCE_PHONE_NUMBER",
+        "+33 6 12 34 56 78",
+    );
+    has("+49 30 12345678", "GERMANY_PHONE_NUMBER", "+49 30 12345678");
+}
+
+#[test]
+fn national_ids() {
+    has(
+        "NINO AB 12 34 56 C",
+        "UK_NATIONAL_INSURANCE_NUMBER",
+        "AB 12 34 56 C",
+    );
+    lacks("NINO GB 12 34 56 C", "UK_NATIONAL_INSURANCE_NUMBER");
+    has("NHS number 943 476 5919", "UK_NHS_NUMBER", "943 476 5919");
+    lacks("NHS number 943 476 5918", "UK_NHS_NUMBER");
+    has(
+        "SIN 130 692 544",
+        "CANADA_SOCIAL_INSURANCE_NUMBER",
+        "130 692 544",
+    );
+    lacks("SIN 130 692 545", "CANADA_SOCIAL_INSURANCE_NUMBER");
+    has(
+        "Aadhaar 2341 2341 2346",
+        "INDIA_AADHAAR_NUMBER",
+        "2341 2341 2346",
+    );
+    lacks("Aadhaar 2341 2341 2347", "INDIA_AADHAAR_NUMBER");
+    has("CPF 529.982.247-25", "BRAZIL_CPF_NUMBER", "529.982.247-25");
+    lacks("CPF 529.982.247-26", "BRAZIL_CPF_NUMBER");
+    has(
+        "CNPJ 11.222.333/0001-81",
+        "BRAZIL_CNPJ_NUMBER",
+        "11.222.333/0001-81",
+    );
+    has(
+        "passport number 912345678",
+        "USA_PASSPORT_NUMBER",
+        "912345678",
+    );
+    has("driver's license D1234567", "DRIVERS_LICENSE", "D1234567");
+    has(
+        "routing number 011000015",
+        "ABA_ROUTING_NUMBER",
+        "011000015",
+    );
+    lacks("routing number 011000016", "ABA_ROUTING_NUMBER");
+    has(
+        "bank account number 12345678901",
+        "BANK_ACCOUNT_NUMBER",
+        "12345678901",
+    );
+    has("SWIFT: DEUTDEFF500", "SWIFT_CODE", "DEUTDEFF500");
+}
+
+#[test]
+fn dates_cards_people() {
+    has("DOB: 03/14/1985", "DATE_OF_BIRTH", "03/14/1985");
+    has("born on March 14, 1985", "DATE_OF_BIRTH", "March 14, 1985");
+    lacks("meeting 03/14/1985", "DATE_OF_BIRTH");
+    lacks("DOB: 02/30/1985", "DATE_OF_BIRTH");
+    has("exp 09/27", "CREDIT_CARD_EXPIRATION", "09/27");
+    has("CVV: 123", "CREDIT_CARD_SECURITY_CODE", "123");
+    lacks("room 123", "CREDIT_CARD_SECURITY_CODE");
+    has("Dear John Smith, hello", "NAME", "John Smith");
+    lacks("The Company agreed", "NAME");
+    has(
+        "ship to 1600 Pennsylvania Avenue, Washington, DC 20500 today",
+        "ADDRESS",
+        "1600 Pennsylvania Avenue, Washington, DC 20500",
+    );
+}
+
+#[test]
+fn selection_filters() {
+    let e = EngineBuilder::new()
+        .selection(Selection::parse("CREDIT_CARD_NUMBER").unwrap())
+        .build()
+        .unwrap();
+    let f = found(&e, "ref 4539148803436467 card 4539148803436467 a@b.co");
+    assert_eq!(f.len(), 2);
+    let e = EngineBuilder::new()
+        .selection(Selection::parse("CREDIT_CARD_NUMBER_(NO_KEYWORD)").unwrap())
+        .build()
+        .unwrap();
+    let f = found(
+        &e,
+        "ref 4539148803436467 ............................................ card 4539148803436468",
+    );
+    assert_eq!(f.len(), 1);
+    assert!(Selection::parse("NOPE").is_err());
+    let e = EngineBuilder::new()
+        .selection(Selection::parse("ALL,-EMAIL_ADDRESS").unwrap())
+        .build()
+        .unwrap();
+    assert!(found(&e, "a.b@example.com").is_empty());
+}

@@ -1,0 +1,335 @@
+//! `palisade mask` and `palisade unmask`: argument structs for the binary and the functions
+//! that run them.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use crate::detect::{Detector, RegexDetector};
+use crate::error::MaskError;
+use crate::formats::{self, Format, Options, Progress};
+use crate::keys::{Envelope, Keys, envelope_path};
+use crate::masker::{Masker, Summary};
+use crate::rules::{Rule, RulesFile};
+use crate::transform::Direction;
+
+/// Where keys come from (shared by mask and unmask).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// Key file (JSON: {"keys": {"name": {"raw"|"hex"|"kms_wrapped"|"kms_key": …}}}).
+    #[arg(long, env = "PALISADE_MASKING_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// Palisade endpoint for KMS keys (GenerateDataKey, Decrypt), e.g. http://127.0.0.1:4566.
+    /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    #[arg(long, env = "PALISADE_ENDPOINT")]
+    pub kms_endpoint: Option<String>,
+    /// Region for signing KMS requests.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+/// `palisade mask`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MaskArgs {
+    /// Input file (CSV, TSV, JSON Lines, Parquet or plain text).
+    pub input: PathBuf,
+    /// Output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Rules file (JSON, or YAML for .yaml/.yml).
+    #[arg(
+        long,
+        required_unless_present = "policies",
+        conflicts_with = "policies"
+    )]
+    pub rules: Option<PathBuf>,
+    /// Dynamic masking policies file; shows what the principal given with --as would see.
+    #[arg(long, requires = "as_principal")]
+    pub policies: Option<PathBuf>,
+    /// Principal ARN to evaluate --policies for (an IAM user or role, or an STS assumed role).
+    #[arg(long = "as", value_name = "ARN", requires = "policies")]
+    pub as_principal: Option<String>,
+    /// Table or dataset name for --policies attachments (default: the input's file stem).
+    #[arg(long, requires = "policies")]
+    pub table: Option<String>,
+    /// Input format (default: from the extension; unknown extensions are plain text).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Envelope manifest for the `encrypt` transform's wrapped data keys
+    /// (default: OUTPUT.keys.json).
+    #[arg(long)]
+    pub envelope: Option<PathBuf>,
+    /// Key sources.
+    #[command(flatten)]
+    pub key_args: KeyArgs,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Do not print the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
+}
+
+/// `palisade unmask`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct UnmaskArgs {
+    /// Masked input file.
+    pub input: PathBuf,
+    /// Output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The rules file the input was masked with; reversible rules are inverted.
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Input format (default: from the extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Envelope manifest written by mask (default: INPUT.keys.json, when it exists).
+    #[arg(long)]
+    pub envelope: Option<PathBuf>,
+    /// Key sources.
+    #[command(flatten)]
+    pub key_args: KeyArgs,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Do not print the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn load_keys(args: &KeyArgs) -> Result<Keys, MaskError> {
+    let mut keys = match &args.keys {
+        Some(p) => Keys::load(p)?,
+        None => Keys::new(),
+    };
+    if let Some(endpoint) = &args.kms_endpoint {
+        let client = crate::kms::KmsClient::from_env(endpoint, &args.region)?;
+        keys.set_kms(Box::new(client));
+    }
+    Ok(keys)
+}
+
+/// Runs `palisade mask` with the built-in detector, printing the summary to standard error.
+pub fn run_mask(args: &MaskArgs) -> Result<Summary, MaskError> {
+    run_mask_with(args, default_detector()?)
+}
+
+/// Runs `palisade unmask`, printing the summary to standard error.
+pub fn run_unmask(args: &UnmaskArgs) -> Result<Summary, MaskError> {
+    run_unmask_with(args, default_detector()?)
+}
+
+/// The built-in regex detector (email, credit card, US SSN, phone number).
+pub fn default_detector() -> Result<Box<dyn Detector>, MaskError> {
+    let d = RegexDetector::new().map_err(|e| MaskError::rule("detector", e.to_string()))?;
+    Ok(Box::new(d))
+}
+
+/// Runs `palisade mask` with another [`Detector`] (e.g. an adapter over palisade-discovery).
+pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Summary, MaskError> {
+    let mut keys = load_keys(&args.key_args)?;
+    let (rules, strict) = match (&args.rules, &args.policies, &args.as_principal) {
+        (Some(r), _, _) => (
+            RulesFile::load(r)?.compile(&mut keys, Direction::Mask)?,
+            true,
+        ),
+        (None, Some(p), Some(arn)) => {
+            let set = crate::policy::PolicySet::load(p)?;
+            let table = args.table.clone().unwrap_or_else(|| {
+                args.input
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let caller = crate::policy::Caller::from_arn(arn)
+                .map_err(|m| MaskError::Usage(format!("--as {arn:?}: {m}")))?;
+            (
+                set.rules_for(&caller, &table)
+                    .compile(&mut keys, Direction::Mask)?,
+                false,
+            )
+        }
+        _ => {
+            return Err(MaskError::Usage(
+                "give --rules, or --policies with --as".into(),
+            ));
+        }
+    };
+    let summary = run_detected(
+        rules,
+        detector,
+        &args.input,
+        &args.output,
+        args.format,
+        Direction::Mask,
+        strict,
+        !args.no_progress,
+    )?;
+    if !keys.envelope().data_keys.is_empty() {
+        let path = args
+            .envelope
+            .clone()
+            .unwrap_or_else(|| envelope_path(&args.output));
+        keys.envelope().save(&path)?;
+    }
+    report(&summary, args.quiet, args.summary_json.as_deref())?;
+    Ok(summary)
+}
+
+/// Runs `palisade unmask` with another [`Detector`].
+pub fn run_unmask_with(
+    args: &UnmaskArgs,
+    detector: Box<dyn Detector>,
+) -> Result<Summary, MaskError> {
+    let mut keys = load_keys(&args.key_args)?;
+    let env_path = args
+        .envelope
+        .clone()
+        .unwrap_or_else(|| envelope_path(&args.input));
+    if args.envelope.is_some() || env_path.exists() {
+        keys.add_envelope(&Envelope::load(&env_path)?)?;
+    }
+    let file = RulesFile::load(&args.rules)?;
+    let reversible = RulesFile {
+        version: file.version,
+        rules: file
+            .rules
+            .into_iter()
+            .filter(|r| r.transform.reversible())
+            .collect(),
+    };
+    if reversible.rules.is_empty() {
+        return Err(MaskError::Usage(format!(
+            "{} has no reversible rule (deterministic_encrypt, encrypt, fpe, date_shift)",
+            args.rules.display()
+        )));
+    }
+    let rules = reversible.compile(&mut keys, Direction::Unmask)?;
+    let summary = run_detected(
+        rules,
+        detector,
+        &args.input,
+        &args.output,
+        args.format,
+        Direction::Unmask,
+        true,
+        !args.no_progress,
+    )?;
+    report(&summary, args.quiet, None)?;
+    Ok(summary)
+}
+
+fn report(summary: &Summary, quiet: bool, json: Option<&Path>) -> Result<(), MaskError> {
+    if !quiet {
+        eprint!("{summary}");
+    }
+    if let Some(p) = json {
+        let text = serde_json::to_string_pretty(summary)
+            .map_err(|e| MaskError::io(p, std::io::Error::other(e)))?;
+        std::fs::write(p, text + "\n").map_err(|e| MaskError::io(p, e))?;
+    }
+    Ok(())
+}
+
+/// Transforms `input` into `output` with compiled rules; the library entry point behind both
+/// commands. A partial output is removed on failure.
+pub fn run(
+    rules: Vec<Rule>,
+    input: &Path,
+    output: &Path,
+    format: Option<Format>,
+    direction: Direction,
+    strict_fields: bool,
+    progress: bool,
+) -> Result<Summary, MaskError> {
+    let detector = default_detector()?;
+    run_detected(
+        rules,
+        detector,
+        input,
+        output,
+        format,
+        direction,
+        strict_fields,
+        progress,
+    )
+}
+
+/// [`run`] with a given [`Detector`].
+#[allow(clippy::too_many_arguments)]
+pub fn run_detected(
+    rules: Vec<Rule>,
+    detector: Box<dyn Detector>,
+    input: &Path,
+    output: &Path,
+    format: Option<Format>,
+    direction: Direction,
+    strict_fields: bool,
+    progress: bool,
+) -> Result<Summary, MaskError> {
+    if input == output {
+        return Err(MaskError::Usage(
+            "input and output are the same file".into(),
+        ));
+    }
+    let mut masker = Masker::new(rules, detector, direction)?;
+    let result = run_with(
+        &mut masker,
+        input,
+        output,
+        format,
+        Options { strict_fields },
+        progress,
+    );
+    if result.is_err() {
+        // A half-written output could be mistaken for a masked file.
+        let _ = std::fs::remove_file(output);
+    }
+    result.map(|()| masker.summary())
+}
+
+/// Runs a prepared [`Masker`] (custom detectors, e.g. palisade-discovery, plug in here).
+pub fn run_with(
+    masker: &mut Masker,
+    input: &Path,
+    output: &Path,
+    format: Option<Format>,
+    opts: Options,
+    progress: bool,
+) -> Result<(), MaskError> {
+    let format = format.unwrap_or_else(|| Format::from_path(input));
+    let total = std::fs::metadata(input)
+        .map_err(|e| MaskError::io(input, e))?
+        .len();
+    let mut bar = Progress::new(total, progress);
+    if format == Format::Parquet {
+        #[cfg(feature = "parquet")]
+        {
+            formats::parquet::run(masker, input, output, opts, &mut bar)?;
+            bar.finish(masker.summary().records);
+            return Ok(());
+        }
+        #[cfg(not(feature = "parquet"))]
+        return Err(MaskError::Usage(
+            "this build has no parquet support (feature `parquet`)".into(),
+        ));
+    }
+    let file = File::open(input).map_err(|e| MaskError::io(input, e))?;
+    let reader = BufReader::with_capacity(1 << 16, formats::Counting::new(file, bar.counter()));
+    let out = File::create(output).map_err(|e| MaskError::io(output, e))?;
+    let writer = BufWriter::with_capacity(1 << 16, out);
+    match format {
+        Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
+        Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
+        Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
+        Format::Text | Format::Parquet => {
+            formats::text::run(masker, reader, writer, input, output, &mut bar)?
+        }
+    }
+    bar.finish(masker.summary().records);
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! A minimal KMS client for Palisade's `palisade serve` (or any AWS-compatible KMS):
+//! `GenerateDataKey` and `Decrypt` over HTTP/1.1, awsJson1_1, signed with SigV4 by
+//! `palisade-sigv4`. It is blocking and dependency-free on purpose: masking calls KMS a
+//! handful of times per run (once per key), never per value.
+//!
+//! Only `http://` endpoints are supported; put a TLS-terminating proxy in front of a remote
+//! server, or run the tool next to it on loopback.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+
+use crate::error::MaskError;
+use crate::keys::Kms;
+
+/// Credentials for signing.
+#[derive(Clone)]
+pub struct Credentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Session token, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches logs.
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The KMS client.
+#[derive(Debug, Clone)]
+pub struct KmsClient {
+    authority: String,
+    path: String,
+    region: String,
+    credentials: Credentials,
+}
+
+const LIMIT: usize = 1 << 20;
+
+impl KmsClient {
+    /// A client for `endpoint` (`http://host:port[/path]`).
+    pub fn new(endpoint: &str, region: &str, credentials: Credentials) -> Result<Self, MaskError> {
+        let err = |m: &str| MaskError::Kms {
+            operation: "endpoint",
+            message: format!("{endpoint:?}: {m}"),
+        };
+        let rest = match endpoint.strip_prefix("http://") {
+            Some(r) => r,
+            None if endpoint.starts_with("https://") => {
+                return Err(err(
+                    "https is not supported by the masking kms client; use http on loopback or a tls-terminating proxy",
+                ));
+            }
+            None => return Err(err("must start with http://")),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("/")),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(err("has no host"));
+        }
+        let authority = if authority.contains(':') {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self {
+            authority,
+            path: path.to_owned(),
+            region: region.to_owned(),
+            credentials,
+        })
+    }
+
+    /// A client with credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`.
+    pub fn from_env(endpoint: &str, region: &str) -> Result<Self, MaskError> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        else {
+            return Err(MaskError::Kms {
+                operation: "credentials",
+                message: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            });
+        };
+        let credentials = Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: var("AWS_SESSION_TOKEN"),
+        };
+        Self::new(endpoint, region, credentials)
+    }
+
+    fn call(&self, operation: &'static str, body: &Value) -> Result<Value, MaskError> {
+        let err = |message: String| MaskError::Kms { operation, message };
+        let body = serde_json::to_vec(body).map_err(|e| err(e.to_string()))?;
+        let target = format!("TrentService.{operation}");
+        let host = self
+            .authority
+            .strip_suffix(":80")
+            .unwrap_or(&self.authority);
+        let headers = [
+            ("host", host),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let request = palisade_sigv4::Request {
+            method: "POST",
+            path: &self.path,
+            query: "",
+            headers: &headers,
+        };
+        let params = palisade_sigv4::SigningParams {
+            access_key_id: &self.credentials.access_key_id,
+            secret_access_key: &self.credentials.secret_access_key,
+            security_token: self.credentials.session_token.as_deref(),
+            region: &self.region,
+            service: "kms",
+            time: time::OffsetDateTime::now_utc(),
+            canonicalization: palisade_sigv4::Canonicalization::AWS,
+            content_sha256_header: false,
+        };
+        let signed =
+            palisade_sigv4::sign(&request, &body, &params).map_err(|e| err(e.to_string()))?;
+        let mut head = format!("POST {} HTTP/1.1\r\n", self.path);
+        for (n, v) in headers.iter().copied().chain(signed.headers()) {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        head.push_str(&format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        ));
+
+        let mut stream = TcpStream::connect(&self.authority)
+            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
+        let timeout = Some(Duration::from_secs(30));
+        stream
+            .set_read_timeout(timeout)
+            .map_err(|e| err(e.to_string()))?;
+        stream
+            .set_write_timeout(timeout)
+            .map_err(|e| err(e.to_string()))?;
+        stream
+            .write_all(head.as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+        stream.write_all(&body).map_err(|e| err(e.to_string()))?;
+        let mut raw = Vec::new();
+        stream
+            .take(LIMIT as u64)
+            .read_to_end(&mut raw)
+            .map_err(|e| err(e.to_string()))?;
+        let (status, resp) = parse_response(&raw).map_err(err)?;
+        let json: Value = serde_json::from_slice(&resp).unwrap_or(Value::Null);
+        if status != 200 {
+            let ty = json
+                .get("__type")
+                .and_then(Value::as_str)
+                .unwrap_or("error");
+            let ty = ty.rsplit('#').next().unwrap_or(ty);
+            let msg = json
+                .get("message")
+                .or_else(|| json.get("Message"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(err(format!("http {status}: {ty}: {msg}")));
+        }
+        Ok(json)
+    }
+}
+
+fn b64_field(v: &Value, name: &str, operation: &'static str) -> Result<Vec<u8>, MaskError> {
+    let s = v
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| MaskError::Kms {
+            operation,
+            message: format!("response has no {name}"),
+        })?;
+    B64.decode(s).map_err(|e| MaskError::Kms {
+        operation,
+        message: format!("{name}: {e}"),
+    })
+}
+
+impl Kms for KmsClient {
+    fn generate_data_key(&self, key_id: &str) -> Result<(Vec<u8>, Vec<u8>), MaskError> {
+        let op = "GenerateDataKey";
+        let r = self.call(op, &json!({"KeyId": key_id, "KeySpec": "AES_256"}))?;
+        Ok((
+            b64_field(&r, "Plaintext", op)?,
+            b64_field(&r, "CiphertextBlob", op)?,
+        ))
+    }
+
+    fn decrypt(&self, key_id: Option<&str>, blob: &[u8]) -> Result<Vec<u8>, MaskError> {
+        let op = "Decrypt";
+        let mut req = json!({"CiphertextBlob": B64.encode(blob)});
+        if let (Some(k), Some(o)) = (key_id, req.as_object_mut()) {
+            o.insert("KeyId".into(), Value::String(k.to_owned()));
+        }
+        let r = self.call(op, &req)?;
+        b64_field(&r, "Plaintext", op)
+    }
+}
+
+/// Status and body of an HTTP/1.1 response read to the end (content-length or chunked).
+fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("truncated http response")?;
+    let head = std::str::from_utf8(raw.get(..split).unwrap_or(&[])).map_err(|_| "bad http head")?;
+    let body = raw.get(split + 4..).unwrap_or(&[]);
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad http status line")?;
+    let mut chunked = false;
+    let mut length = None;
+    for l in lines {
+        if let Some((n, v)) = l.split_once(':') {
+            let v = v.trim();
+            if n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            } else if n.eq_ignore_ascii_case("content-length") {
+                length = v.parse::<usize>().ok();
+            }
+        }
+    }
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = body;
+        loop {
+            let eol = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or("bad chunk")?;
+            let size_text =
+                std::str::from_utf8(rest.get(..eol).unwrap_or(&[])).map_err(|_| "bad chunk")?;
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| "bad chunk size")?;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(rest.get(eol + 2..eol + 2 + size).ok_or("truncated chunk")?);
+            rest = rest.get(eol + 4 + size..).ok_or("truncated chunk")?;
+        }
+        return Ok((status, out));
+    }
+    let body = match length {
+        Some(n) => body.get(..n).ok_or("truncated http body")?,
+        None => body,
+    };
+    Ok((status, body.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_responses() {
+        let (s, b) = parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").unwrap();
+        assert_eq!((s, b.as_slice()), (200, b"{}".as_slice()));
+        let (s, b) =
+            parse_response(b"HTTP/1.1 400 Bad\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
+        assert_eq!((s, b.as_slice()), (400, b"abcde".as_slice()));
+        assert!(parse_response(b"HTTP/1.1 200").is_err());
+    }
+
+    #[test]
+    fn endpoints() {
+        let c = Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "s".into(),
+            session_token: None,
+        };
+        assert!(KmsClient::new("https://x", "us-east-1", c.clone()).is_err());
+        assert!(KmsClient::new("ftp://x", "us-east-1", c.clone()).is_err());
+        let k = KmsClient::new("http://127.0.0.1:4566", "us-east-1", c.clone()).unwrap();
+        assert_eq!(
+            (k.authority.as_str(), k.path.as_str()),
+            ("127.0.0.1:4566", "/")
+        );
+        let k = KmsClient::new("http://localhost/kms", "us-east-1", c).unwrap();
+        assert_eq!(
+            (k.authority.as_str(), k.path.as_str()),
+            ("localhost:80", "/kms")
+        );
+    }
+}

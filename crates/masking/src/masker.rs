@@ -1,0 +1,367 @@
+//! Applying compiled rules to values, fields and free text, with per-rule counts.
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::detect::{Detector, resolve};
+use crate::error::MaskError;
+use crate::rules::{OnError, Rule};
+use crate::transform::{Direction, Masked};
+
+/// Counts for one rule.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RuleStats {
+    /// The rule name.
+    pub rule: String,
+    /// The field (column, path, or `text:IDS`).
+    pub field: String,
+    /// The transform name.
+    pub transform: String,
+    /// Values (or spans) transformed.
+    pub transformed: u64,
+    /// Empty or null values left alone.
+    pub empty: u64,
+    /// Values that could not be transformed and were handled by `on_error`.
+    pub errors: u64,
+}
+
+/// What a run did, per rule (in rule order), plus the record count.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Records (rows, lines) read.
+    pub records: u64,
+    /// Per rule, in rule order.
+    pub rules: Vec<RuleStats>,
+}
+
+impl Summary {
+    /// The counts of the first rule named `name`.
+    pub fn rule(&self, name: &str) -> Option<&RuleStats> {
+        self.rules.iter().find(|r| r.rule == name)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} records", self.records)?;
+        let w = self
+            .rules
+            .iter()
+            .map(|s| s.field.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        writeln!(
+            f,
+            "{:<w$}  {:<22} {:>12} {:>10} {:>8}",
+            "field", "transform", "transformed", "empty", "errors"
+        )?;
+        for s in &self.rules {
+            writeln!(
+                f,
+                "{:<w$}  {:<22} {:>12} {:>10} {:>8}",
+                s.field, s.transform, s.transformed, s.empty, s.errors
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Rules plus a detector, for one direction.
+#[derive(Debug)]
+pub struct Masker {
+    rules: Vec<Rule>,
+    detector: Box<dyn Detector>,
+    direction: Direction,
+    stats: Vec<RuleStats>,
+    surrogate_re: Regex,
+    records: u64,
+}
+
+impl Masker {
+    /// A masker over compiled rules.
+    pub fn new(
+        rules: Vec<Rule>,
+        detector: Box<dyn Detector>,
+        direction: Direction,
+    ) -> Result<Self, MaskError> {
+        let stats = rules
+            .iter()
+            .map(|r| RuleStats {
+                rule: r.name.clone(),
+                field: r.field_label(),
+                transform: r.transform_name.to_owned(),
+                ..RuleStats::default()
+            })
+            .collect();
+        let surrogate_re = Regex::new(r"(?-u:\b)([A-Z][A-Z0-9_]*)\(([0-9]{1,6})\):")
+            .map_err(|e| MaskError::rule("surrogate", e.to_string()))?;
+        Ok(Self {
+            rules,
+            detector,
+            direction,
+            stats,
+            surrogate_re,
+            records: 0,
+        })
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The direction.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Adds to the record count.
+    pub fn count_records(&mut self, n: u64) {
+        self.records += n;
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            records: self.records,
+            rules: self.stats.clone(),
+        }
+    }
+
+    /// Indices of field rules in the order they must run: a date shift reads its entity
+    /// field in clear, so it runs first when masking and last when unmasking.
+    pub fn field_order(&self) -> Vec<usize> {
+        let fields: Vec<usize> = (0..self.rules.len())
+            .filter(|&i| self.rules.get(i).is_some_and(|r| r.field.is_some()))
+            .collect();
+        let (shift, other): (Vec<usize>, Vec<usize>) = fields
+            .into_iter()
+            .partition(|&i| self.rules.get(i).is_some_and(|r| r.entity.is_some()));
+        match self.direction {
+            Direction::Mask => shift.into_iter().chain(other).collect(),
+            Direction::Unmask => other.into_iter().chain(shift).collect(),
+        }
+    }
+
+    /// Whether there are free-text rules (rules without a field).
+    pub fn has_text_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.field.is_none())
+    }
+
+    /// Notes an empty value left alone by rule `i`.
+    pub fn note_empty(&mut self, i: usize) {
+        if let Some(s) = self.stats.get_mut(i) {
+            s.empty += 1;
+        }
+    }
+
+    /// Shuffles `values` in place (Fisher–Yates) and counts them for rule `i`.
+    pub fn shuffle<T>(&mut self, i: usize, values: &mut [T]) {
+        for k in (1..values.len()).rev() {
+            let j = usize::try_from(crate::transform::random_below(k as u64 + 1)).unwrap_or(0);
+            values.swap(k, j);
+        }
+        if let Some(s) = self.stats.get_mut(i) {
+            s.transformed += values.len() as u64;
+        }
+    }
+
+    /// Applies field rule `i` to one non-empty value of record `record`.
+    pub fn value(
+        &mut self,
+        i: usize,
+        value: &str,
+        entity: Option<&str>,
+        record: u64,
+    ) -> Result<Masked, MaskError> {
+        let Some(rule) = self.rules.get(i) else {
+            return Ok(Masked::Keep);
+        };
+        if rule.identifiers.is_some() {
+            // Only the detected spans inside the field.
+            let (out, n) = self.spans(value, record, Some(i))?;
+            if let Some(s) = self.stats.get_mut(i) {
+                s.transformed += n;
+            }
+            return Ok(if n == 0 {
+                Masked::Keep
+            } else {
+                Masked::Value(out)
+            });
+        }
+        let result = match self.direction {
+            Direction::Mask => rule.transform.apply(value, entity),
+            Direction::Unmask => rule.transform.invert(value, entity),
+        };
+        let stats = self.stats.get_mut(i);
+        match result {
+            Ok(m) => {
+                if let Some(s) = stats
+                    && m != Masked::Keep
+                {
+                    s.transformed += 1;
+                }
+                Ok(m)
+            }
+            Err(message) => {
+                if let Some(s) = stats {
+                    s.errors += 1;
+                }
+                handle_error(rule, record, message)
+            }
+        }
+    }
+
+    /// Masks (or unmasks) the free text `text` with the free-text rules.
+    pub fn text(&mut self, text: &str, record: u64) -> Result<String, MaskError> {
+        Ok(self.spans(text, record, None)?.0)
+    }
+
+    /// Transforms the detected spans (or, unmasking, the surrogates) in `text`. With
+    /// `only`, just that rule is used; otherwise the first free-text rule matching each
+    /// span's identifier. Returns the new text and the number of spans changed.
+    fn spans(
+        &mut self,
+        text: &str,
+        record: u64,
+        only: Option<usize>,
+    ) -> Result<(String, u64), MaskError> {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0usize;
+        let mut changed = 0u64;
+        match self.direction {
+            Direction::Mask => {
+                let spans = resolve(self.detector.detect(text));
+                for span in spans {
+                    let candidates = |r: &Rule| r.matches_identifier(&span.identifier);
+                    let idx = match only {
+                        Some(i) => self.rules.get(i).filter(|r| candidates(r)).map(|_| i),
+                        None => self
+                            .rules
+                            .iter()
+                            .position(|r| r.field.is_none() && candidates(r)),
+                    };
+                    let Some(idx) = idx else { continue };
+                    let end = span.offset + span.length;
+                    let (Some(before), Some(piece)) =
+                        (text.get(last..span.offset), text.get(span.offset..end))
+                    else {
+                        continue;
+                    };
+                    let Some(rule) = self.rules.get(idx) else {
+                        continue;
+                    };
+                    let result = match rule.transform.apply_as(piece, None, Some(&span.identifier))
+                    {
+                        Ok(m) => m,
+                        Err(message) => {
+                            if let Some(s) = self.stats.get_mut(idx) {
+                                s.errors += 1;
+                            }
+                            handle_error(rule, record, message)?
+                        }
+                    };
+                    out.push_str(before);
+                    match result {
+                        Masked::Value(v) => out.push_str(&v),
+                        Masked::Keep => out.push_str(piece),
+                        Masked::Null | Masked::Remove => {}
+                    }
+                    if only.is_none()
+                        && let Some(s) = self.stats.get_mut(idx)
+                    {
+                        s.transformed += 1;
+                    }
+                    changed += 1;
+                    last = end;
+                }
+            }
+            Direction::Unmask => {
+                let found: Vec<(usize, usize, String)> = self
+                    .surrogate_re
+                    .captures_iter(text)
+                    .filter_map(|c| {
+                        let whole = c.get(0)?;
+                        let ty = c.get(1)?.as_str().to_owned();
+                        let len: usize = c.get(2)?.as_str().parse().ok()?;
+                        let rest = text.get(whole.end()..)?;
+                        let token_len = rest.char_indices().nth(len).map_or(rest.len(), |(b, _)| b);
+                        (rest.chars().count() >= len).then_some((
+                            whole.start(),
+                            whole.end() + token_len,
+                            ty,
+                        ))
+                    })
+                    .collect();
+                for (start, end, ty) in found {
+                    if start < last {
+                        continue;
+                    }
+                    let idx = match only {
+                        Some(i) => self
+                            .rules
+                            .get(i)
+                            .filter(|r| r.transform.surrogate() == Some(&ty))
+                            .map(|_| i),
+                        None => self
+                            .rules
+                            .iter()
+                            .position(|r| r.field.is_none() && r.transform.surrogate() == Some(&ty))
+                            .or_else(|| {
+                                self.rules
+                                    .iter()
+                                    .position(|r| r.transform.surrogate() == Some(&ty))
+                            }),
+                    };
+                    let Some(idx) = idx else { continue };
+                    let (Some(before), Some(piece)) = (text.get(last..start), text.get(start..end))
+                    else {
+                        continue;
+                    };
+                    let Some(rule) = self.rules.get(idx) else {
+                        continue;
+                    };
+                    let plain = match rule.transform.invert(piece, None) {
+                        Ok(Masked::Value(v)) => v,
+                        Ok(_) => piece.to_owned(),
+                        Err(message) => {
+                            if let Some(s) = self.stats.get_mut(idx) {
+                                s.errors += 1;
+                            }
+                            match handle_error(rule, record, message)? {
+                                Masked::Value(v) => v,
+                                Masked::Keep => piece.to_owned(),
+                                Masked::Null | Masked::Remove => String::new(),
+                            }
+                        }
+                    };
+                    out.push_str(before);
+                    out.push_str(&plain);
+                    if only.is_none()
+                        && let Some(s) = self.stats.get_mut(idx)
+                    {
+                        s.transformed += 1;
+                    }
+                    changed += 1;
+                    last = end;
+                }
+            }
+        }
+        out.push_str(text.get(last..).unwrap_or(""));
+        Ok((out, changed))
+    }
+}
+
+fn handle_error(rule: &Rule, record: u64, message: String) -> Result<Masked, MaskError> {
+    match rule.on_error {
+        OnError::Fail => Err(MaskError::Value {
+            rule: rule.name.clone(),
+            field: rule.field_label(),
+            message: format!("record {record}: {message}"),
+        }),
+        OnError::Keep => Ok(Masked::Keep),
+        OnError::Redact => Ok(Masked::Remove),
+        OnError::Null => Ok(Masked::Null),
+    }
+}

@@ -1,0 +1,490 @@
+//! Dynamic masking policies, the Redshift model: a policy is a transform per column or JSON
+//! path, attached to principals, roles, accounts or everyone (PUBLIC) with a priority. For
+//! a caller, each field gets the transform of the highest-priority policy attached to it;
+//! exempt principals see clear values. Read APIs call [`PolicySet::rules_for`] with the
+//! caller's IAM identity; `palisade mask --policies FILE --as ARN` shows the result.
+//!
+//! ```yaml
+//! exempt: ["arn:aws:iam::123456789012:role/admin"]
+//! policies:
+//!   - name: card_last4
+//!     table: customers              # optional: the dataset it applies to (default: any)
+//!     rules:
+//!       - column: card
+//!         transform: { type: mask, keep_last: 4, unmasked: [symbols] }
+//!     attachments:
+//!       - role: analyst             # a role name or role ARN pattern
+//!         priority: 20
+//!       - public: true              # everyone else
+//!         priority: 0
+//! ```
+//! Patterns accept `*` and `?`. As in Redshift, two policies covering the same field may not
+//! share a priority.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::MaskError;
+use crate::rules::{RuleSpec, RulesFile, read_document, rules_from_value};
+
+/// The IAM identity a policy is evaluated for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal ARN as presented (user, role, assumed-role session or root).
+    pub principal_arn: String,
+    /// The account id.
+    pub account: String,
+    /// Roles the caller acts as: (role ARN, role name). For an STS assumed-role session the
+    /// role ARN is rebuilt without its path, which ARN patterns with `*` still match.
+    pub roles: Vec<(String, String)>,
+}
+
+impl Caller {
+    /// Parses an IAM or STS principal ARN.
+    pub fn from_arn(arn: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, partition, service, _region, account, resource] = parts.as_slice() else {
+            return Err("not an arn (arn:partition:service:region:account:resource)".into());
+        };
+        if *prefix != "arn" || account.is_empty() {
+            return Err("not an arn (arn:partition:service:region:account:resource)".into());
+        }
+        let mut roles = Vec::new();
+        match (*service, resource.split_once('/')) {
+            ("iam", Some(("role", rest))) => {
+                let name = rest.rsplit('/').next().unwrap_or(rest);
+                roles.push((arn.to_owned(), name.to_owned()));
+            }
+            ("sts", Some(("assumed-role", rest))) => {
+                let name = rest.split('/').next().unwrap_or(rest);
+                roles.push((
+                    format!("arn:{partition}:iam::{account}:role/{name}"),
+                    name.to_owned(),
+                ));
+            }
+            ("iam" | "sts", _) => {}
+            (s, _) => return Err(format!("service {s:?} is not iam or sts")),
+        }
+        Ok(Self {
+            principal_arn: arn.to_owned(),
+            account: (*account).to_owned(),
+            roles,
+        })
+    }
+}
+
+/// Who a policy is attached to.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    /// A principal ARN pattern.
+    pub principal: Option<String>,
+    /// A role name or role ARN pattern.
+    pub role: Option<String>,
+    /// An account id.
+    pub account: Option<String>,
+    /// Everyone.
+    #[serde(default)]
+    pub public: bool,
+    /// Higher wins; default 0.
+    #[serde(default)]
+    pub priority: i64,
+}
+
+impl Attachment {
+    fn matches(&self, c: &Caller) -> bool {
+        if self.public {
+            return true;
+        }
+        if let Some(p) = &self.principal
+            && (glob(p, &c.principal_arn) || c.roles.iter().any(|(arn, _)| glob(p, arn)))
+        {
+            return true;
+        }
+        if let Some(r) = &self.role {
+            let by_arn = r.starts_with("arn:");
+            if c.roles
+                .iter()
+                .any(|(arn, name)| glob(r, if by_arn { arn } else { name }))
+            {
+                return true;
+            }
+        }
+        self.account.as_deref() == Some(c.account.as_str())
+    }
+}
+
+/// One masking policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Its name.
+    pub name: String,
+    /// The table or dataset it applies to; `None` for any.
+    pub table: Option<String>,
+    /// Its transforms by field.
+    pub rules: Vec<RuleSpec>,
+    /// Its attachments.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A policies file.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    /// The policies.
+    pub policies: Vec<Policy>,
+    /// Principal ARN patterns that see clear values.
+    pub exempt: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    table: Option<String>,
+    rules: serde_json::Value,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+}
+
+fn field_key(r: &RuleSpec) -> String {
+    r.column
+        .clone()
+        .or_else(|| r.path.clone())
+        .unwrap_or_default()
+}
+
+impl PolicySet {
+    /// Loads a policies file (JSON, or YAML for `.yaml`/`.yml`).
+    pub fn load(path: &Path) -> Result<Self, MaskError> {
+        Self::from_value(&read_document(path)?)
+    }
+
+    /// Parses and validates a policies document.
+    pub fn from_value(doc: &serde_json::Value) -> Result<Self, MaskError> {
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| MaskError::rule("policies", "expected an object"))?;
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "policies" | "exempt" | "version"))
+        {
+            return Err(MaskError::rule(
+                "policies",
+                format!("unknown top-level field {k:?}"),
+            ));
+        }
+        let exempt: Vec<String> = match obj.get("exempt") {
+            None => Vec::new(),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| MaskError::rule("exempt", e.to_string()))?,
+        };
+        let list = obj
+            .get("policies")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| MaskError::rule("policies", "missing policies list"))?;
+        let mut policies = Vec::with_capacity(list.len());
+        for (i, p) in list.iter().enumerate() {
+            let label = p
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map_or_else(|| format!("#{}", i + 1), str::to_owned);
+            let raw: RawPolicy = serde_json::from_value(p.clone())
+                .map_err(|e| MaskError::rule(&format!("policy {label}"), e.to_string()))?;
+            let rules = rules_from_value(&raw.rules, &format!("policy {label}"))?;
+            for r in &rules {
+                if r.column.is_none() && r.path.is_none() {
+                    return Err(MaskError::rule(
+                        &format!("policy {label}"),
+                        "every rule needs a column or path",
+                    ));
+                }
+            }
+            if raw.attachments.iter().any(|a| {
+                !a.public && a.principal.is_none() && a.role.is_none() && a.account.is_none()
+            }) {
+                return Err(MaskError::rule(
+                    &format!("policy {label}"),
+                    "an attachment needs principal, role, account or public: true",
+                ));
+            }
+            policies.push(Policy {
+                name: raw.name,
+                table: raw.table,
+                rules,
+                attachments: raw.attachments,
+            });
+        }
+        let set = Self { policies, exempt };
+        set.check_priorities()?;
+        Ok(set)
+    }
+
+    /// Redshift's rule: two policies on the same field (and table) may not share a priority.
+    fn check_priorities(&self) -> Result<(), MaskError> {
+        let mut seen: BTreeMap<(Option<String>, String, i64), &str> = BTreeMap::new();
+        for p in &self.policies {
+            let mut prios: Vec<i64> = p.attachments.iter().map(|a| a.priority).collect();
+            prios.sort_unstable();
+            prios.dedup();
+            for r in &p.rules {
+                for &prio in &prios {
+                    let key = (p.table.clone(), field_key(r), prio);
+                    if let Some(other) = seen.get(&key)
+                        && *other != p.name
+                    {
+                        return Err(MaskError::rule(
+                            &format!("policy {}", p.name),
+                            format!(
+                                "field {} has priority {prio} in policy {other} too; priorities on one field must differ",
+                                key.1
+                            ),
+                        ));
+                    }
+                    seen.insert(key, &p.name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the caller is exempt.
+    pub fn is_exempt(&self, caller: &Caller) -> bool {
+        self.exempt.iter().any(|e| {
+            glob(e, &caller.principal_arn) || caller.roles.iter().any(|(arn, _)| glob(e, arn))
+        })
+    }
+
+    /// Per field, the winning (policy name, priority, rule) for `caller` on `table`.
+    pub fn evaluate(&self, caller: &Caller, table: &str) -> Vec<(String, i64, RuleSpec)> {
+        if self.is_exempt(caller) {
+            return Vec::new();
+        }
+        let mut best: BTreeMap<String, (usize, String, i64, RuleSpec)> = BTreeMap::new();
+        let mut order = 0usize;
+        for p in &self.policies {
+            if p.table.as_deref().is_some_and(|t| !glob(t, table)) {
+                continue;
+            }
+            let Some(prio) = p
+                .attachments
+                .iter()
+                .filter(|a| a.matches(caller))
+                .map(|a| a.priority)
+                .max()
+            else {
+                continue;
+            };
+            for r in &p.rules {
+                let key = field_key(r);
+                let better = best.get(&key).is_none_or(|(_, _, bp, _)| prio > *bp);
+                if better {
+                    let mut rule = r.clone();
+                    rule.name = Some(format!(
+                        "{}/{}",
+                        p.name,
+                        r.name.clone().unwrap_or_else(|| key.clone())
+                    ));
+                    let pos = best.get(&key).map_or(order, |b| b.0);
+                    best.insert(key, (pos, p.name.clone(), prio, rule));
+                    order += 1;
+                }
+            }
+        }
+        let mut out: Vec<(usize, String, i64, RuleSpec)> = best.into_values().collect();
+        out.sort_by_key(|b| b.0);
+        out.into_iter().map(|(_, n, p, r)| (n, p, r)).collect()
+    }
+
+    /// A masker applying what `caller` may see of `table`. Read APIs mask each response
+    /// document with [`crate::formats::jsonl::JsonPlan`] over it.
+    pub fn masker_for(
+        &self,
+        caller: &Caller,
+        table: &str,
+        keys: &mut crate::keys::Keys,
+        detector: Box<dyn crate::detect::Detector>,
+    ) -> Result<crate::masker::Masker, MaskError> {
+        let rules = self
+            .rules_for(caller, table)
+            .compile(keys, crate::transform::Direction::Mask)?;
+        crate::masker::Masker::new(rules, detector, crate::transform::Direction::Mask)
+    }
+
+    /// The rules `caller` sees `table` through, as a rules file.
+    pub fn rules_for(&self, caller: &Caller, table: &str) -> RulesFile {
+        RulesFile {
+            version: Some(1),
+            rules: self
+                .evaluate(caller, table)
+                .into_iter()
+                .map(|(_, _, r)| r)
+                .collect(),
+        }
+    }
+}
+
+/// `*` matches any run of characters, `?` one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || Some(&c) == t.get(ti) => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::TransformSpec;
+
+    fn set() -> PolicySet {
+        PolicySet::from_value(&serde_json::json!({
+            "exempt": ["arn:aws:iam::111122223333:role/admin"],
+            "policies": [
+                {"name": "public_redact", "attachments": [{"public": true, "priority": 0}],
+                 "rules": [{"column": "card", "transform": {"type": "replace"}},
+                           {"column": "ssn", "transform": {"type": "null"}}]},
+                {"name": "analyst_last4", "table": "customers",
+                 "attachments": [{"role": "analyst", "priority": 20},
+                                 {"principal": "arn:aws:iam::111122223333:user/ops-*", "priority": 10}],
+                 "rules": [{"column": "card", "transform": {"type": "mask", "keep_last": 4}}]},
+                {"name": "account_hash", "attachments": [{"account": "444455556666", "priority": 5}],
+                 "rules": [{"path": "$.email", "transform": {"type": "hash", "key": "k"}}]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn transforms(s: &PolicySet, arn: &str, table: &str) -> Vec<(String, &'static str)> {
+        s.evaluate(&Caller::from_arn(arn).unwrap(), table)
+            .into_iter()
+            .map(|(_, _, r)| (r.column.or(r.path).unwrap(), r.transform.name()))
+            .collect()
+    }
+
+    #[test]
+    fn highest_priority_wins_per_field() {
+        let s = set();
+        let analyst = "arn:aws:sts::111122223333:assumed-role/analyst/session-1";
+        assert_eq!(
+            transforms(&s, analyst, "customers"),
+            vec![("card".into(), "mask"), ("ssn".into(), "null")]
+        );
+        // Attached to the customers table only.
+        assert_eq!(
+            transforms(&s, analyst, "orders"),
+            vec![("card".into(), "replace"), ("ssn".into(), "null")]
+        );
+        let ops = "arn:aws:iam::111122223333:user/ops-jane";
+        assert_eq!(transforms(&s, ops, "customers")[0], ("card".into(), "mask"));
+        let other = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(
+            transforms(&s, other, "customers")[0],
+            ("card".into(), "replace")
+        );
+        let foreign = "arn:aws:iam::444455556666:user/x";
+        assert!(transforms(&s, foreign, "t").contains(&("$.email".into(), "hash")));
+        assert!(transforms(&s, "arn:aws:iam::111122223333:role/admin", "customers").is_empty());
+        assert!(
+            transforms(
+                &s,
+                "arn:aws:sts::111122223333:assumed-role/admin/s",
+                "customers"
+            )
+            .is_empty()
+        );
+        let rules = s.rules_for(&Caller::from_arn(analyst).unwrap(), "customers");
+        assert_eq!(
+            rules.rules[0].transform,
+            TransformSpec::Mask(
+                serde_json::from_value(serde_json::json!({"keep_last":4})).unwrap()
+            )
+        );
+        assert_eq!(rules.rules[0].name.as_deref(), Some("analyst_last4/card"));
+    }
+
+    #[test]
+    fn read_api_masks_a_document_for_a_caller() {
+        use crate::formats::jsonl::JsonPlan;
+        let s = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "p", "attachments": [{"public": true}],
+             "rules": [{"path": "$.customer.card", "transform": {"type": "mask", "keep_last": 4}},
+                       {"path": "$.customer.email", "transform": {"type": "hash", "key": "k"}}]}]}))
+        .unwrap();
+        let mut keys = crate::keys::Keys::new();
+        keys.insert_raw("k", &[1u8; 32]);
+        let caller = Caller::from_arn("arn:aws:iam::111122223333:user/bob").unwrap();
+        let detector = crate::cli::default_detector().unwrap();
+        let mut masker = s
+            .masker_for(&caller, "orders", &mut keys, detector)
+            .unwrap();
+        let plan = JsonPlan::new(&masker).unwrap();
+        let mut doc = serde_json::json!({"customer": {"card": "4111111111111111", "email": "a@b.example"}, "total": 3});
+        plan.apply(&mut masker, &mut doc, 1).unwrap();
+        assert_eq!(doc["customer"]["card"], "************1111");
+        assert_eq!(doc["customer"]["email"].as_str().unwrap().len(), 64);
+        assert_eq!(doc["total"], 3);
+    }
+
+    #[test]
+    fn equal_priorities_on_a_field_are_refused() {
+        let e = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "a", "attachments": [{"public": true, "priority": 1}], "rules": [{"column": "c", "transform": {"type": "null"}}]},
+            {"name": "b", "attachments": [{"role": "r", "priority": 1}], "rules": [{"column": "c", "transform": {"type": "redact"}}]}
+        ]}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("policy b") && e.contains("field c") && e.contains("policy a"),
+            "{e}"
+        );
+        let e = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "a", "attachments": [{"priority": 1}], "rules": [{"column": "c", "transform": {"type": "null"}}]}
+        ]}))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("policy a"), "{e}");
+    }
+
+    #[test]
+    fn arns_and_globs() {
+        assert!(glob("arn:aws:iam::*:role/*", "arn:aws:iam::1:role/x/y"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "abbc"));
+        assert!(glob("*", ""));
+        assert!(!glob("abc", "abcd"));
+        let c = Caller::from_arn("arn:aws:iam::123456789012:role/team/dev").unwrap();
+        assert_eq!(
+            c.roles,
+            vec![(
+                "arn:aws:iam::123456789012:role/team/dev".into(),
+                "dev".into()
+            )]
+        );
+        assert!(Caller::from_arn("nonsense").is_err());
+        assert!(Caller::from_arn("arn:aws:s3:::bucket").is_err());
+    }
+}

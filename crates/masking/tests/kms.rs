@@ -1,0 +1,223 @@
+//! The KMS key source against a tiny fake KMS speaking awsJson1_1 on loopback.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use palisade_masking::cli::run;
+use palisade_masking::keys::{Envelope, KeySpec, Keys, envelope_path};
+use palisade_masking::kms::{Credentials, KmsClient};
+use palisade_masking::rules::RulesFile;
+use palisade_masking::transform::Direction;
+use serde_json::{Value, json};
+
+/// (X-Amz-Target, access key id) of each call.
+type CallLog = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Serves `max` connections, then stops.
+fn fake_kms(max: usize) -> (String, CallLog) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let log2 = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some((n, v)) = line.trim_end().split_once(": ") {
+                    headers.push((n.to_ascii_lowercase(), v.to_owned()));
+                }
+            }
+            let h = |n: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let mut body = vec![0u8; h("content-length").parse().unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            let auth = h("authorization");
+            let target = h("x-amz-target");
+            assert_eq!(h("content-type"), "application/x-amz-json-1.1");
+            assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential="), "{auth}");
+            assert!(auth.contains("/us-east-1/kms/aws4_request"), "{auth}");
+            assert!(
+                auth.contains("x-amz-target") && auth.contains("Signature="),
+                "{auth}"
+            );
+            let access_key = auth
+                .split("Credential=")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            log2.lock()
+                .unwrap()
+                .push((target.clone(), access_key.clone()));
+            let req: Value = serde_json::from_slice(&body).unwrap();
+            let (status, resp) = if access_key == "AKIDDENIED" {
+                (
+                    400,
+                    json!({"__type": "AccessDeniedException", "message": "not allowed by the key policy"}),
+                )
+            } else if target == "TrentService.GenerateDataKey" {
+                assert_eq!(req["KeySpec"], "AES_256");
+                let plain: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+                let blob = format!(
+                    "fake:{}:{}",
+                    req["KeyId"].as_str().unwrap(),
+                    B64.encode(&plain)
+                );
+                (
+                    200,
+                    json!({"Plaintext": B64.encode(&plain), "CiphertextBlob": B64.encode(blob), "KeyId": req["KeyId"]}),
+                )
+            } else if target == "TrentService.Decrypt" {
+                let blob =
+                    String::from_utf8(B64.decode(req["CiphertextBlob"].as_str().unwrap()).unwrap())
+                        .unwrap();
+                let plain = blob.rsplit(':').next().unwrap().to_owned();
+                (200, json!({"Plaintext": plain, "KeyId": "k"}))
+            } else {
+                (
+                    400,
+                    json!({"__type": "UnknownOperationException", "message": ""}),
+                )
+            };
+            let body = resp.to_string();
+            let reason = if status == 200 { "OK" } else { "Bad Request" };
+            write!(stream, "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+        }
+    });
+    (format!("http://{addr}"), log)
+}
+
+fn client(endpoint: &str, access_key: &str) -> KmsClient {
+    KmsClient::new(
+        endpoint,
+        "us-east-1",
+        Credentials {
+            access_key_id: access_key.into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        },
+    )
+    .unwrap()
+}
+
+fn rules() -> RulesFile {
+    RulesFile::from_value(&json!({"rules": [
+        {"column": "card", "transform": {"type": "encrypt", "key": "envelope", "context": "card"}},
+        {"column": "email", "transform": {"type": "deterministic_encrypt", "key": "wrapped", "surrogate": "EMAIL"}}
+    ]}))
+    .unwrap()
+}
+
+fn keys(endpoint: &str, access_key: &str) -> Keys {
+    let mut k = Keys::new();
+    k.insert("envelope", KeySpec::KmsKey("alias/masking".into()));
+    let wrapped = format!("fake:alias/masking:{}", B64.encode([9u8; 32]));
+    k.insert(
+        "wrapped",
+        KeySpec::KmsWrapped {
+            key_id: "alias/masking".into(),
+            ciphertext_blob: B64.encode(wrapped),
+        },
+    );
+    k.set_kms(Box::new(client(endpoint, access_key)));
+    k
+}
+
+#[test]
+fn kms_envelope_and_wrapped_keys_round_trip() {
+    let (endpoint, log) = fake_kms(16);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(
+        &input,
+        "card,email\n4111111111111111,ann@example.com\n5500000000000004,bob@example.org\n",
+    )
+    .unwrap();
+    let masked = dir.path().join("m.csv");
+    let mut k = keys(&endpoint, "AKIDTEST");
+    let compiled = rules().compile(&mut k, Direction::Mask).unwrap();
+    run(
+        compiled,
+        &input,
+        &masked,
+        None,
+        Direction::Mask,
+        true,
+        false,
+    )
+    .unwrap();
+    k.envelope().save(&envelope_path(&masked)).unwrap();
+    let text = std::fs::read_to_string(&masked).unwrap();
+    assert!(!text.contains("4111") && !text.contains("ann@"), "{text}");
+    let env = Envelope::load(&envelope_path(&masked)).unwrap();
+    assert_eq!(env.data_keys.len(), 1);
+    assert_eq!(env.data_keys[0].source, "kms");
+    assert_eq!(env.data_keys[0].key_id.as_deref(), Some("alias/masking"));
+    // One GenerateDataKey per run, one Decrypt per wrapped key.
+    let calls: Vec<String> = log.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(
+        calls,
+        vec!["TrentService.GenerateDataKey", "TrentService.Decrypt"]
+    );
+
+    let mut k = keys(&endpoint, "AKIDTEST");
+    k.add_envelope(&env).unwrap();
+    let compiled = rules().compile(&mut k, Direction::Unmask).unwrap();
+    let clear = dir.path().join("c.csv");
+    run(
+        compiled,
+        &masked,
+        &clear,
+        None,
+        Direction::Unmask,
+        true,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&clear).unwrap(),
+        std::fs::read_to_string(&input).unwrap()
+    );
+
+    // A caller the key policy refuses cannot unmask.
+    let mut k = keys(&endpoint, "AKIDDENIED");
+    let e = k.add_envelope(&env).unwrap_err().to_string();
+    assert!(
+        e.contains("kms Decrypt") && e.contains("AccessDeniedException"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kms_unreachable_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut k = keys(&format!("http://{addr}"), "AKIDTEST");
+    let e = rules()
+        .compile(&mut k, Direction::Mask)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("GenerateDataKey") && e.contains("cannot connect"),
+        "{e}"
+    );
+}

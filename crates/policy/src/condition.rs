@@ -1,0 +1,350 @@
+//! Compiled condition entries and their evaluation against a context.
+//!
+//! Semantics (IAM User Guide, *Condition operators* and *multivalued context
+//! keys*), with our decisions where it is silent:
+//!
+//! * Absent key (or empty list): `Null:true` holds; `ForAllValues:` holds;
+//!   `ForAnyValue:` fails unless `IfExists`; a plain operator holds only with
+//!   `IfExists` or when negated (`StringNotEquals`, `NotIpAddress`…).
+//! * Present key: a positive operator holds when some policy value matches the
+//!   request value; a negated one when none does.
+//! * A plain operator never matches a multi-valued key (a key given as a
+//!   list), negated or not, `IfExists` or not.
+//! * `ForAllValues:`/`ForAnyValue:` against a single value treat it as a
+//!   one-element set.
+//! * A policy value with an unresolved variable (absent key, no default)
+//!   matches nothing. A request value of the wrong type (e.g. `abc` under
+//!   `NumericEquals`) matches no policy value.
+//! * Numbers compare as `f64`.
+
+use crate::date::Timestamp;
+use crate::ip::Cidr;
+use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
+use crate::pattern::Template;
+use crate::policy::ConditionEntry;
+use crate::request::{Context, Entry, Value, parse_bool, parse_number};
+
+/// An ARN pattern compared segment by segment: `*` never crosses a `:` in
+/// the first five segments; in the sixth (resource) part it spans anything.
+#[derive(Debug, Clone)]
+pub(crate) enum ArnPattern {
+    /// Six segment templates.
+    Segments(Box<[Template; 6]>),
+    /// A value made of a variable whose segments are unknown until resolved
+    /// (e.g. `${aws:PrincipalArn}`): matched as a whole.
+    Whole(Template),
+}
+
+/// Splits at `:` outside `${…}`, into at most `max` parts.
+fn split_colons(s: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes.get(i) {
+            Some(b'$') if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            Some(b'}') if depth > 0 => depth -= 1,
+            Some(b':') if depth == 0 && out.len() + 1 < max => {
+                out.push(s.get(start..i).unwrap_or(""));
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(s.get(start..).unwrap_or(""));
+    out
+}
+
+impl ArnPattern {
+    /// Compiles an ARN pattern. Missing trailing segments are `*`, as AWS
+    /// pads short ARNs. With `lower_prefix` the first five segments are
+    /// lower-cased (the `Resource` element compares them case-insensitively;
+    /// `Arn*` operators do not).
+    pub(crate) fn new(s: &str, variables: bool, lower_prefix: bool) -> ArnPattern {
+        let parts = split_colons(s, 6);
+        if variables && parts.len() < 6 && s.contains("${") {
+            return ArnPattern::Whole(Template::new(s, true, true));
+        }
+        let seg = |i: usize| -> Template {
+            let text = parts.get(i).copied().unwrap_or("*");
+            if i < 5 {
+                let t = if lower_prefix {
+                    text.to_lowercase()
+                } else {
+                    text.to_string()
+                };
+                // Variables are only substituted in the resource part of a
+                // `Resource`; condition ARNs take them anywhere.
+                Template::new(&t, variables && !lower_prefix, true)
+            } else {
+                Template::new(text, variables, true)
+            }
+        };
+        ArnPattern::Segments(Box::new([seg(0), seg(1), seg(2), seg(3), seg(4), seg(5)]))
+    }
+
+    /// Matches an ARN given as text.
+    pub(crate) fn matches_text(&self, text: &str, ctx: &Context) -> bool {
+        let lookup = |k: &str| ctx.variable(k);
+        match self {
+            ArnPattern::Whole(t) => t.matches(text, lookup),
+            ArnPattern::Segments(segs) => {
+                let mut it = text.splitn(6, ':');
+                segs.iter()
+                    .all(|t| t.matches(it.next().unwrap_or(""), lookup))
+            }
+        }
+    }
+
+    /// Matches pre-split segments (the request's normalised resource).
+    pub(crate) fn matches_segments<'a>(
+        &self,
+        seg: impl Fn(usize) -> Option<&'a str>,
+        ctx: &Context,
+    ) -> bool {
+        let lookup = |k: &str| ctx.variable(k);
+        match self {
+            ArnPattern::Whole(t) => {
+                // Rebuild the text only on this rare path.
+                let text: Vec<&str> = (0..6).map(|i| seg(i).unwrap_or("")).collect();
+                t.matches(&text.join(":"), lookup)
+            }
+            ArnPattern::Segments(segs) => segs
+                .iter()
+                .enumerate()
+                .all(|(i, t)| t.matches(seg(i).unwrap_or(""), lookup)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Values {
+    Str(Vec<Template>),
+    Fold(Vec<Template>),
+    Num(Vec<Option<f64>>),
+    Date(Vec<Option<Timestamp>>),
+    Bool(Vec<Template>),
+    Bin(Vec<Option<Vec<u8>>>),
+    Ip(Vec<Option<Cidr>>),
+    Arn(Vec<ArnPattern>),
+    Null(Vec<Option<bool>>),
+}
+
+/// One compiled `Operator: {key: values}` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledCondition {
+    op: Operator,
+    key: Box<str>,
+    values: Values,
+}
+
+fn eq_fold(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+impl CompiledCondition {
+    pub(crate) fn new(e: &ConditionEntry, variables: bool) -> CompiledCondition {
+        let kind = e.operator.kind;
+        let vars = variables && kind.supports_variables();
+        let vals = &e.values;
+        let values = match kind.value_type() {
+            ValueType::String => {
+                let like = matches!(kind.positive(), OperatorKind::StringLike);
+                let t: Vec<Template> = vals.iter().map(|v| Template::new(v, vars, like)).collect();
+                if kind.positive() == OperatorKind::StringEqualsIgnoreCase {
+                    Values::Fold(t)
+                } else {
+                    Values::Str(t)
+                }
+            }
+            ValueType::Numeric => Values::Num(vals.iter().map(|v| parse_number(v)).collect()),
+            ValueType::Date => Values::Date(vals.iter().map(|v| crate::date::parse(v)).collect()),
+            ValueType::Bool => {
+                Values::Bool(vals.iter().map(|v| Template::new(v, vars, false)).collect())
+            }
+            ValueType::Binary => {
+                Values::Bin(vals.iter().map(|v| crate::base64::decode(v)).collect())
+            }
+            ValueType::Ip => Values::Ip(vals.iter().map(|v| Cidr::parse(v)).collect()),
+            ValueType::Arn => Values::Arn(
+                vals.iter()
+                    .map(|v| ArnPattern::new(v, vars, false))
+                    .collect(),
+            ),
+            ValueType::Null => Values::Null(vals.iter().map(|v| parse_bool(v)).collect()),
+        };
+        CompiledCondition {
+            op: e.operator,
+            key: e.key.to_lowercase().into_boxed_str(),
+            values,
+        }
+    }
+
+    /// Whether the condition holds in `ctx`.
+    pub(crate) fn eval(&self, ctx: &Context) -> bool {
+        let entry = ctx.get_lower(&self.key);
+        if let Values::Null(wants) = &self.values {
+            let absent = entry.is_none();
+            return wants.contains(&Some(absent));
+        }
+        match entry {
+            None => match self.op.qualifier {
+                Some(SetQualifier::ForAllValues) => true,
+                Some(SetQualifier::ForAnyValue) => self.op.if_exists,
+                None => self.op.if_exists || self.op.kind.is_negated(),
+            },
+            Some(Entry::Single(v)) => self.test(v, ctx),
+            Some(Entry::List(vs)) => match self.op.qualifier {
+                None => false,
+                Some(SetQualifier::ForAllValues) => vs.iter().all(|v| self.test(v, ctx)),
+                Some(SetQualifier::ForAnyValue) => vs.iter().any(|v| self.test(v, ctx)),
+            },
+        }
+    }
+
+    fn test(&self, v: &Value, ctx: &Context) -> bool {
+        let hit = self.positive(v, ctx);
+        if self.op.kind.is_negated() { !hit } else { hit }
+    }
+
+    fn positive(&self, v: &Value, ctx: &Context) -> bool {
+        use OperatorKind::*;
+        let lookup = |k: &str| ctx.variable(k);
+        match &self.values {
+            Values::Str(ts) => ts.iter().any(|t| t.matches(v.as_str(), lookup)),
+            Values::Fold(ts) => ts.iter().any(|t| match t.literal() {
+                Some(lit) => eq_fold(lit, v.as_str()),
+                None => t.render(lookup).is_some_and(|s| eq_fold(&s, v.as_str())),
+            }),
+            Values::Num(ns) => {
+                let Some(r) = v.as_number() else {
+                    return false;
+                };
+                ns.iter().flatten().any(|p| match self.op.kind.positive() {
+                    NumericEquals => r == *p,
+                    NumericLessThan => r < *p,
+                    NumericLessThanEquals => r <= *p,
+                    NumericGreaterThan => r > *p,
+                    NumericGreaterThanEquals => r >= *p,
+                    _ => false,
+                })
+            }
+            Values::Date(ds) => {
+                let Some(r) = v.as_date() else {
+                    return false;
+                };
+                ds.iter().flatten().any(|p| match self.op.kind.positive() {
+                    DateEquals => r == *p,
+                    DateLessThan => r < *p,
+                    DateLessThanEquals => r <= *p,
+                    DateGreaterThan => r > *p,
+                    DateGreaterThanEquals => r >= *p,
+                    _ => false,
+                })
+            }
+            Values::Bool(ts) => {
+                let Some(r) = v.as_bool() else {
+                    return false;
+                };
+                ts.iter().any(|t| {
+                    let b = match t.literal() {
+                        Some(lit) => parse_bool(lit),
+                        None => t.render(lookup).and_then(|s| parse_bool(&s)),
+                    };
+                    b == Some(r)
+                })
+            }
+            Values::Bin(bs) => {
+                v.with_binary(|r| r.is_some_and(|r| bs.iter().flatten().any(|p| p.as_slice() == r)))
+            }
+            Values::Ip(cs) => {
+                let Some(ip) = v.as_ip() else {
+                    return false;
+                };
+                cs.iter().flatten().any(|c| c.contains(ip))
+            }
+            Values::Arn(ps) => ps.iter().any(|p| p.matches_text(v.as_str(), ctx)),
+            Values::Null(_) => false,
+        }
+    }
+}
+
+/// Whether a static pattern (no variables) matches; used by tests.
+#[cfg(test)]
+pub(crate) fn glob(p: &str, t: &str) -> bool {
+    crate::pattern::matches(&crate::pattern::glob_pieces(p, true), t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::ConditionEntry;
+
+    fn cond(op: &str, key: &str, vals: &[&str]) -> CompiledCondition {
+        CompiledCondition::new(
+            &ConditionEntry {
+                operator: Operator::parse(op).unwrap(),
+                operator_name: op.to_string(),
+                key: key.to_string(),
+                values: vals.iter().map(|s| s.to_string()).collect(),
+            },
+            true,
+        )
+    }
+
+    #[test]
+    fn missing_key_rules() {
+        let ctx = Context::new();
+        assert!(!cond("StringEquals", "k", &["a"]).eval(&ctx));
+        assert!(cond("StringNotEquals", "k", &["a"]).eval(&ctx));
+        assert!(cond("StringEqualsIfExists", "k", &["a"]).eval(&ctx));
+        assert!(cond("ForAllValues:StringEquals", "k", &["a"]).eval(&ctx));
+        assert!(!cond("ForAnyValue:StringEquals", "k", &["a"]).eval(&ctx));
+        assert!(cond("Null", "k", &["true"]).eval(&ctx));
+        assert!(!cond("Null", "k", &["false"]).eval(&ctx));
+    }
+
+    #[test]
+    fn arn_like_is_segment_wise() {
+        let ctx = Context::new().with(
+            "aws:SourceArn",
+            "arn:aws:svc:us-east-2:999999999999:store/abc:111122223333",
+        );
+        assert!(
+            !cond(
+                "ArnLike",
+                "aws:SourceArn",
+                &["arn:aws:svc:*:111122223333:finance/*"]
+            )
+            .eval(&ctx)
+        );
+        assert!(
+            cond(
+                "ArnLike",
+                "aws:SourceArn",
+                &["arn:aws:svc:*:999999999999:store/*"]
+            )
+            .eval(&ctx)
+        );
+        assert!(
+            !cond(
+                "StringLike",
+                "aws:SourceArn",
+                &["arn:aws:svc:*:111122223333:finance/*"]
+            )
+            .eval(&ctx)
+        );
+        assert!(glob(
+            "arn:aws:svc:*:111122223333*",
+            "arn:aws:svc:us-east-2:999999999999:store/abc:111122223333"
+        ));
+    }
+}

@@ -1,0 +1,821 @@
+//! `palisade policy validate`: findings in the style of IAM Access
+//! Analyzer's `ValidatePolicy`.
+//!
+//! A document that IAM would reject gives one `ERROR` with AWS's message and
+//! a code naming the failed check (`INVALID_CONDITION_OPERATOR`,
+//! `INVALID_ACTION`, `INVALID_ARN`, `POLICY_SIZE_EXCEEDS_QUOTA`…, else
+//! `MALFORMED_POLICY_DOCUMENT`). A valid document is then checked against the Service
+//! Authorization Reference and for risky or redundant constructs. Each
+//! finding carries a JSON path such as `Statement[0].Action[1]`.
+
+use crate::error::PolicyError;
+use crate::ip::Cidr;
+use crate::json::Json;
+use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
+use crate::pattern;
+use crate::policy::{Effect, Policy, PolicyKind, Principals, Statement};
+use crate::request::{parse_bool, parse_number};
+use crate::service_data::{self, ServiceData};
+use serde_json::{Value as JsonValue, json};
+use std::fmt;
+
+/// How serious a finding is, in Access Analyzer's four classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The policy is invalid or does not do what it says.
+    Error,
+    /// The policy grants more than intended.
+    SecurityWarning,
+    /// The policy does not follow the grammar's best practices.
+    Warning,
+    /// The policy could be simpler.
+    Suggestion,
+}
+
+impl Severity {
+    /// `ERROR`, `SECURITY_WARNING`, `WARNING`, `SUGGESTION`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "ERROR",
+            Severity::SecurityWarning => "SECURITY_WARNING",
+            Severity::Warning => "WARNING",
+            Severity::Suggestion => "SUGGESTION",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Severity class.
+    pub severity: Severity,
+    /// Issue code, e.g. `INVALID_ACTION`.
+    pub code: &'static str,
+    /// What is wrong, naming the value.
+    pub message: String,
+    /// JSON path of the offending element (empty for the whole document).
+    pub path: String,
+}
+
+/// Whether any finding is an `ERROR` (the CLI then exits with status 1).
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
+}
+
+/// Findings as a JSON array of `{"findingType", "issueCode", "message",
+/// "path"}`.
+pub fn findings_to_json(findings: &[Finding]) -> JsonValue {
+    JsonValue::Array(
+        findings
+            .iter()
+            .map(|f| {
+                json!({
+                    "findingType": f.severity.name(),
+                    "issueCode": f.code,
+                    "message": f.message,
+                    "path": f.path,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Findings as an aligned text table (`SEVERITY  CODE  PATH  MESSAGE`), or
+/// `no findings` when there is none.
+pub fn render_table(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "no findings\n".to_string();
+    }
+    let head = ["SEVERITY", "CODE", "PATH", "MESSAGE"];
+    let rows: Vec<[&str; 4]> = findings
+        .iter()
+        .map(|f| {
+            [
+                f.severity.name(),
+                f.code,
+                if f.path.is_empty() { "-" } else { &f.path },
+                &f.message,
+            ]
+        })
+        .collect();
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (wi, c) in w.iter_mut().zip(r.iter()) {
+            *wi = (*wi).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in std::iter::once(&head).chain(rows.iter()) {
+        let [a, b, c, d] = r;
+        let [wa, wb, wc, _] = w;
+        out.push_str(&format!("{a:<wa$}  {b:<wb$}  {c:<wc$}  {d}\n"));
+    }
+    out
+}
+
+struct Linter<'a> {
+    data: &'a ServiceData,
+    out: Vec<Finding>,
+}
+
+impl Linter<'_> {
+    fn add(&mut self, severity: Severity, code: &'static str, path: String, message: String) {
+        self.out.push(Finding {
+            severity,
+            code,
+            message,
+            path,
+        });
+    }
+}
+
+/// Path of item `j` of element `elem` in statement JSON `st`: `…Action[1]`
+/// for arrays, `…Action` for a single string.
+fn item_path(base: &str, st: Option<&Json>, elem: &str, j: usize) -> String {
+    match st.and_then(|s| s.get(elem)) {
+        Some(Json::Array(_)) => format!("{base}.{elem}[{j}]"),
+        _ => format!("{base}.{elem}"),
+    }
+}
+
+/// Validates `json` as a policy of type `kind` and returns the findings,
+/// most severe first.
+pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
+    let policy = match Policy::parse(json, kind) {
+        Ok(p) => p,
+        Err(e) => {
+            let code = match &e {
+                PolicyError::TooLarge { .. } => "POLICY_SIZE_EXCEEDS_QUOTA",
+                PolicyError::Syntax { detail }
+                    if detail.starts_with("unknown condition operator") =>
+                {
+                    "INVALID_CONDITION_OPERATOR"
+                }
+                PolicyError::ActionMissingVendor { .. }
+                | PolicyError::InvalidVendor { .. }
+                | PolicyError::ActionTooManyColons { .. } => "INVALID_ACTION",
+                PolicyError::ResourceNotArn { .. }
+                | PolicyError::InvalidPartition { .. }
+                | PolicyError::ResourceVendor { .. }
+                | PolicyError::RegionNotAllowed { .. }
+                | PolicyError::IamResourcePath { .. } => "INVALID_ARN",
+                PolicyError::InvalidPrincipal { .. } => "INVALID_PRINCIPAL",
+                PolicyError::VersionTooOld { .. } => "INVALID_VERSION",
+                PolicyError::DuplicateSid { .. } => "UNIQUE_SIDS_REQUIRED",
+                _ => "MALFORMED_POLICY_DOCUMENT",
+            };
+            return vec![Finding {
+                severity: Severity::Error,
+                code,
+                message: format!("{} ({e})", e.aws_message()),
+                path: String::new(),
+            }];
+        }
+    };
+    let doc = Json::parse(json).ok();
+    let stmts_json: Vec<&Json> = match doc.as_ref().and_then(|d| d.get("Statement")) {
+        Some(Json::Array(a)) => a.iter().collect(),
+        Some(other) => vec![other],
+        None => Vec::new(),
+    };
+    let mut l = Linter {
+        data: service_data::data(),
+        out: Vec::new(),
+    };
+    if policy.version.is_none() {
+        l.add(
+            Severity::Warning,
+            "MISSING_VERSION",
+            String::new(),
+            "no Version: policy variables are literal text; add \"Version\": \"2012-10-17\""
+                .to_string(),
+        );
+    }
+    for (i, st) in policy.statements.iter().enumerate() {
+        let base = policy.statement_path(i);
+        let sj = stmts_json.get(i).copied();
+        lint_statement(&mut l, &policy, st, &base, sj);
+        // Operators with empty blocks are dropped by the parser; look at the
+        // document for them.
+        if let Some(Json::Object(ops)) = sj.and_then(|s| s.get("Condition")) {
+            for (op, block) in ops {
+                if matches!(block, Json::Object(m) if m.is_empty()) {
+                    let path = format!("{base}.Condition.{op}");
+                    if Operator::parse(op).is_none() {
+                        l.add(
+                            Severity::Error,
+                            "INVALID_CONDITION_OPERATOR",
+                            path,
+                            format!("unknown condition operator {op:?}"),
+                        );
+                    } else {
+                        l.add(
+                            Severity::Suggestion,
+                            "EMPTY_OBJECT_CONDITION",
+                            path,
+                            format!("operator {op} has no condition key"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Redundant statements: same content, Sid aside.
+    for (i, a) in policy.statements.iter().enumerate() {
+        for b in policy.statements.iter().skip(i + 1) {
+            let same = a.effect == b.effect
+                && a.action == b.action
+                && a.resource == b.resource
+                && a.principal == b.principal
+                && a.conditions == b.conditions;
+            if same {
+                let j = policy
+                    .statements
+                    .iter()
+                    .position(|s| std::ptr::eq(s, b))
+                    .unwrap_or(0);
+                l.add(
+                    Severity::Suggestion,
+                    "REDUNDANT_STATEMENT",
+                    policy.statement_path(j),
+                    format!("statement {j} repeats {}", policy.statement_path(i)),
+                );
+            }
+        }
+    }
+    l.out.sort_by_key(|f| f.severity);
+    l.out
+}
+
+/// Whether glob `pattern` matches `text` (wildcards in `text` are taken
+/// literally: good enough for redundancy suggestions).
+fn action_matches(pattern: &str, text: &str) -> bool {
+    pattern::matches(&pattern::glob_pieces(pattern, true), text)
+}
+
+fn lint_statement(
+    l: &mut Linter<'_>,
+    policy: &Policy,
+    st: &Statement,
+    base: &str,
+    sj: Option<&Json>,
+) {
+    let elem = if st.action.negated {
+        "NotAction"
+    } else {
+        "Action"
+    };
+    if let Some(sid) = &st.sid {
+        if sid.is_empty() {
+            l.add(
+                Severity::Suggestion,
+                "EMPTY_SID_VALUE",
+                format!("{base}.Sid"),
+                "empty Sid: remove it or give it a value".to_string(),
+            );
+        } else if policy.kind.iam_stored() && !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+            l.add(
+                Severity::Warning,
+                "UNSUPPORTED_SID",
+                format!("{base}.Sid"),
+                format!("Sid {sid:?} should only contain [0-9A-Za-z]"),
+            );
+        }
+    }
+    // Actions.
+    for (j, a) in st.action.values.iter().enumerate() {
+        let path = item_path(base, sj, elem, j);
+        if a.contains("${") {
+            l.add(
+                Severity::Error,
+                "VARIABLE_UNSUPPORTED_IN_ELEMENT",
+                path.clone(),
+                format!("policy variables are not supported in {elem}: {a:?}"),
+            );
+        }
+        if a == "*" {
+            continue;
+        }
+        let Some((svc, name)) = a.split_once(':') else {
+            continue;
+        };
+        let svc_l = svc.to_lowercase();
+        let name_l = name.to_lowercase();
+        if svc.contains(['*', '?']) {
+            l.add(
+                Severity::Suggestion,
+                "WILDCARD_IN_SERVICE_NAME",
+                path,
+                format!("wildcard in the service prefix of {a:?}: name the services"),
+            );
+            continue;
+        }
+        let Some(service) = l.data.service(&svc_l) else {
+            l.add(
+                Severity::Error,
+                "INVALID_SERVICE",
+                path,
+                format!("unknown service prefix {svc:?} in action {a:?}"),
+            );
+            continue;
+        };
+        let found = if name.contains(['*', '?']) {
+            service
+                .actions()
+                .any(|n| action_matches(&name_l, &n.to_lowercase()))
+        } else {
+            service.action(name).is_some()
+        };
+        if !found {
+            l.add(
+                Severity::Error,
+                "INVALID_ACTION",
+                path,
+                format!("action {a:?} matches no action of service {svc}"),
+            );
+        }
+    }
+    // Redundant actions inside the statement.
+    for (j, a) in st.action.values.iter().enumerate() {
+        let al = a.to_lowercase();
+        if let Some(k) = st.action.values.iter().enumerate().position(|(k, b)| {
+            k != j && {
+                let bl = b.to_lowercase();
+                bl != al && action_matches(&bl, &al)
+            }
+        }) {
+            l.add(
+                Severity::Suggestion,
+                "REDUNDANT_ACTION",
+                item_path(base, sj, elem, j),
+                format!(
+                    "{a:?} is covered by {:?}",
+                    st.action.values.get(k).map(String::as_str).unwrap_or("")
+                ),
+            );
+        }
+    }
+    // Resources.
+    if let Some(res) = &st.resource {
+        let relem = if res.negated {
+            "NotResource"
+        } else {
+            "Resource"
+        };
+        for (j, r) in res.values.iter().enumerate() {
+            lint_resource(l, policy, r, item_path(base, sj, relem, j));
+        }
+        for (j, r) in res.values.iter().enumerate() {
+            if let Some(k) = res.values.iter().enumerate().position(|(k, o)| {
+                k != j && o != r && !r.contains("${") && !o.contains("${") && action_matches(o, r)
+            }) {
+                l.add(
+                    Severity::Suggestion,
+                    "REDUNDANT_RESOURCE",
+                    item_path(base, sj, relem, j),
+                    format!(
+                        "{r:?} is covered by {:?}",
+                        res.values.get(k).map(String::as_str).unwrap_or("")
+                    ),
+                );
+            }
+        }
+    }
+    // iam:PassRole with broad resources.
+    let passrole = !st.action.negated
+        && st
+            .action
+            .values
+            .iter()
+            .any(|a| a == "*" || action_matches(&a.to_lowercase(), "iam:passrole"));
+    if st.effect == Effect::Allow && passrole {
+        let star_action = st.action.values.iter().any(|a| a.contains('*'));
+        match &st.resource {
+            Some(r) if r.negated => l.add(
+                Severity::SecurityWarning,
+                "PASS_ROLE_WITH_NOT_RESOURCE",
+                format!("{base}.NotResource"),
+                "iam:PassRole with NotResource lets any other role be passed".to_string(),
+            ),
+            Some(r) if r.values.iter().any(|v| v == "*") => l.add(
+                Severity::SecurityWarning,
+                if star_action {
+                    "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE"
+                } else {
+                    "PASS_ROLE_WITH_STAR_IN_RESOURCE"
+                },
+                format!("{base}.Resource"),
+                "iam:PassRole with \"Resource\": \"*\" lets any role be passed to any service"
+                    .to_string(),
+            ),
+            _ => {}
+        }
+    }
+    // Principals.
+    if let Some(p) = &st.principal {
+        if p.negated && st.effect == Effect::Allow {
+            l.add(
+                Severity::SecurityWarning,
+                "ALLOW_WITH_NOT_PRINCIPAL",
+                format!("{base}.NotPrincipal"),
+                "Allow with NotPrincipal grants every principal not listed, anonymous included"
+                    .to_string(),
+            );
+        }
+        let wildcard = match &p.values {
+            Principals::Wildcard => true,
+            Principals::Map(m) => m.iter().any(|(_, v)| v.iter().any(|x| x == "*")),
+        };
+        if wildcard && !p.negated && st.effect == Effect::Allow && st.conditions.is_empty() {
+            let (sev, code) = if policy.kind == PolicyKind::Trust {
+                (Severity::SecurityWarning, "TRUST_POLICY_WILDCARD_PRINCIPAL")
+            } else {
+                (Severity::SecurityWarning, "PUBLIC_ACCESS")
+            };
+            l.add(
+                sev,
+                code,
+                format!("{base}.Principal"),
+                "Allow to \"*\" without a condition grants access to everyone, anonymous callers included"
+                    .to_string(),
+            );
+        }
+        if let Principals::Map(m) = &p.values
+            && m.is_empty()
+        {
+            l.add(
+                Severity::Suggestion,
+                "EMPTY_OBJECT_PRINCIPAL",
+                format!("{base}.Principal"),
+                "empty Principal object matches nobody".to_string(),
+            );
+        }
+    }
+    // Conditions.
+    for c in &st.conditions {
+        let path = format!("{base}.Condition.{}.{}", c.operator_name, c.key);
+        lint_condition(l, policy, c, path);
+    }
+}
+
+fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
+    if r == "*" {
+        return;
+    }
+    let parts: Vec<&str> = r.splitn(6, ':').collect();
+    if r.contains("${") {
+        if !policy.variables_enabled() {
+            l.add(
+                Severity::Error,
+                "VARIABLE_UNSUPPORTED_IN_VERSION",
+                path.clone(),
+                format!("{r:?} uses a policy variable, which needs Version 2012-10-17"),
+            );
+        } else if parts.iter().take(5).any(|p| p.contains("${")) || parts.len() < 6 {
+            l.add(
+                Severity::Error,
+                "VARIABLE_UNSUPPORTED_IN_ELEMENT",
+                path.clone(),
+                format!("{r:?}: variables are only substituted after the fifth colon"),
+            );
+        }
+        check_variables(l, r, path.clone());
+    }
+    if parts.len() < 6 {
+        l.add(
+            Severity::Error,
+            "MISSING_ARN_FIELD",
+            path,
+            format!("{r:?} has fewer than six colon-separated fields"),
+        );
+        return;
+    }
+    let service = parts.get(2).copied().unwrap_or("").to_lowercase();
+    let Some(svc) = l.data.service(&service) else {
+        l.add(
+            Severity::Error,
+            "INVALID_ARN_SERVICE",
+            path,
+            format!("unknown service {service:?} in resource {r:?}"),
+        );
+        return;
+    };
+    // Only fully literal ARNs are compared to the resource formats.
+    if r.contains(['*', '?']) || r.contains("${") || svc.resource_formats.is_empty() {
+        return;
+    }
+    let tail = parts.get(2..).map(|p| p.join(":")).unwrap_or_default();
+    let ok = svc.resource_formats.iter().any(|f| {
+        let pat = placeholder_glob(f);
+        pattern::matches(&pattern::glob_pieces(&pat, true), &tail)
+    });
+    if !ok {
+        l.add(
+            Severity::Error,
+            "INVALID_ARN_RESOURCE",
+            path,
+            format!("{r:?} matches no resource type of service {service}"),
+        );
+    }
+}
+
+/// Turns a reference ARN format (`s3:::${BucketName}/${ObjectName}`) into a
+/// glob (`s3:::*/*`).
+fn placeholder_glob(f: &str) -> String {
+    let mut out = String::new();
+    let mut rest = f;
+    while let Some(i) = rest.find("${") {
+        out.push_str(rest.get(..i).unwrap_or(""));
+        out.push('*');
+        rest = match rest.get(i..).and_then(|t| t.find('}')) {
+            Some(j) => rest.get(i + j + 1..).unwrap_or(""),
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check_variables(l: &mut Linter<'_>, text: &str, path: String) {
+    for v in pattern::variables(text) {
+        if let Some(t) = l.data.key_type(&v.key)
+            && t.multi
+        {
+            l.add(
+                Severity::Error,
+                "INVALID_VARIABLE_KEY",
+                path.clone(),
+                format!(
+                    "variable ${{{}}} uses a multi-valued key, which never resolves",
+                    v.key
+                ),
+            );
+        }
+    }
+}
+
+fn lint_condition(
+    l: &mut Linter<'_>,
+    policy: &Policy,
+    c: &crate::policy::ConditionEntry,
+    path: String,
+) {
+    let op = c.operator;
+    let vt = op.kind.value_type();
+    // Values.
+    if c.values.is_empty() {
+        l.add(
+            Severity::Suggestion,
+            "EMPTY_ARRAY_CONDITION",
+            path.clone(),
+            format!(
+                "condition key {} has no value: the condition never holds",
+                c.key
+            ),
+        );
+    }
+    for v in &c.values {
+        if v.contains("${") {
+            if !policy.variables_enabled() {
+                l.add(
+                    Severity::Error,
+                    "VARIABLE_UNSUPPORTED_IN_VERSION",
+                    path.clone(),
+                    format!("{v:?} uses a policy variable, which needs Version 2012-10-17"),
+                );
+            } else if !op.kind.supports_variables() {
+                l.add(
+                    Severity::Error,
+                    "INVALID_VARIABLE_FOR_OPERATOR",
+                    path.clone(),
+                    format!(
+                        "operator {} does not substitute policy variables: {v:?}",
+                        op.kind
+                    ),
+                );
+            }
+            check_variables(l, v, path.clone());
+            continue;
+        }
+        let ok = match vt {
+            ValueType::Numeric => parse_number(v).is_some(),
+            ValueType::Date => crate::date::parse(v).is_some(),
+            ValueType::Bool | ValueType::Null => parse_bool(v).is_some(),
+            ValueType::Binary => crate::base64::decode(v).is_some(),
+            ValueType::Ip => Cidr::parse(v).is_some(),
+            ValueType::String | ValueType::Arn => true,
+        };
+        if !ok {
+            l.add(
+                Severity::Error,
+                "INVALID_CONDITION_DATA_TYPE",
+                path.clone(),
+                format!("{v:?} is not a valid value for operator {}", op.kind),
+            );
+        }
+        if matches!(
+            op.kind,
+            OperatorKind::StringEquals | OperatorKind::StringNotEquals
+        ) && v.contains(['*', '?'])
+        {
+            l.add(
+                Severity::Warning,
+                "WILDCARD_WITHOUT_LIKE_OPERATOR",
+                path.clone(),
+                format!(
+                    "{v:?} contains a wildcard, which {} compares literally: use StringLike",
+                    op.kind
+                ),
+            );
+        }
+        if vt == ValueType::Ip
+            && c.key.eq_ignore_ascii_case("aws:SourceIp")
+            && Cidr::parse(v).is_some_and(|c| c.is_private())
+        {
+            l.add(
+                Severity::Error,
+                if op.kind == OperatorKind::NotIpAddress {
+                    "PRIVATE_NOT_IP_ADDRESS"
+                } else {
+                    "PRIVATE_IP_ADDRESS"
+                },
+                path.clone(),
+                format!("aws:SourceIp never carries the private address {v}: use aws:VpcSourceIp"),
+            );
+        }
+    }
+    if op.kind == OperatorKind::Null && op.qualifier.is_some() {
+        l.add(
+            Severity::Suggestion,
+            "NULL_WITH_QUALIFIER",
+            path.clone(),
+            "Null checks presence; a set qualifier changes nothing".to_string(),
+        );
+    }
+    // Keys.
+    let key = &c.key;
+    let Some((prefix, _)) = key.split_once(':') else {
+        // Keys such as `token.actions.githubusercontent.com:sub` have a colon;
+        // one without is never set.
+        l.add(
+            Severity::Error,
+            "INVALID_CONDITION_KEY_FORMAT",
+            path,
+            format!("condition key {key:?} has no service prefix"),
+        );
+        return;
+    };
+    let spec = l.data.key_spec(key);
+    let Some(spec) = spec else {
+        if prefix.eq_ignore_ascii_case("aws") {
+            l.add(
+                Severity::Error,
+                "INVALID_GLOBAL_CONDITION_KEY",
+                path,
+                format!("{key:?} is not a global condition key"),
+            );
+        } else if l.data.service(&prefix.to_lowercase()).is_some() {
+            l.add(
+                Severity::Error,
+                "INVALID_SERVICE_CONDITION_KEY",
+                path,
+                format!("{key:?} is not a condition key of service {prefix}"),
+            );
+        }
+        return;
+    };
+    let kt = spec.ty;
+    if kt.multi && op.qualifier.is_none() && op.kind != OperatorKind::Null {
+        l.add(
+            Severity::Error,
+            "MISSING_QUALIFIER",
+            path.clone(),
+            format!(
+                "{key} is multi-valued: {} without ForAllValues:/ForAnyValue: never matches it",
+                op.kind
+            ),
+        );
+    }
+    if !kt.multi && op.qualifier == Some(SetQualifier::ForAllValues) {
+        l.add(
+            Severity::SecurityWarning,
+            "FOR_ALL_VALUES_WITH_SINGLE_VALUED_KEY",
+            path.clone(),
+            format!(
+                "ForAllValues on the single-valued key {key} also holds when the key is absent"
+            ),
+        );
+    }
+    if op.kind == OperatorKind::Null {
+        return;
+    }
+    let compatible = match (vt, kt.value) {
+        (a, b) if a == b => true,
+        (ValueType::String, _) => true,
+        (ValueType::Arn, ValueType::String) => true,
+        _ => false,
+    };
+    if !compatible {
+        l.add(
+            Severity::Error,
+            "DATA_TYPE_MISMATCH",
+            path,
+            format!(
+                "operator {} compares {:?} values but {key} is of type {:?}",
+                op.kind, vt, kt.value
+            ),
+        );
+    } else if vt == ValueType::String && kt.value != ValueType::String {
+        l.add(
+            Severity::Warning,
+            "TYPE_MISMATCH",
+            path,
+            format!(
+                "{key} is of type {:?}: use a {:?} operator instead of {}",
+                kt.value, kt.value, op.kind
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(doc: &str, kind: PolicyKind) -> Vec<&'static str> {
+        validate_policy(doc, kind).iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn reports_malformed_documents() {
+        let f = validate_policy("{}", PolicyKind::Identity);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, "MALFORMED_POLICY_DOCUMENT");
+        assert!(has_errors(&f));
+        let f = validate_policy(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqual":{"s3:prefix":"a"}}}}"#,
+            PolicyKind::Identity,
+        );
+        assert_eq!(f[0].code, "INVALID_CONDITION_OPERATOR");
+        assert!(f[0].message.contains("StringEqual"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn reports_unknown_services_actions_and_keys() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObjekt","nosuch:Get","s3:Get*","s3:GetObject"],"Resource":"arn:aws:s3:::b/*",
+            "Condition":{"StringEquals":{"aws:SourceIpp":"x","s3:nonsense":"y"},"NumericLessThan":{"aws:PrincipalTag/x":"1"},"ForAllValues:StringEquals":{"aws:username":"a"},"StringLike":{"aws:TagKeys":"a"}}}]}"#;
+        let c = codes(doc, PolicyKind::Identity);
+        for want in [
+            "INVALID_ACTION",
+            "INVALID_SERVICE",
+            "REDUNDANT_ACTION",
+            "INVALID_GLOBAL_CONDITION_KEY",
+            "INVALID_SERVICE_CONDITION_KEY",
+            "DATA_TYPE_MISMATCH",
+            "FOR_ALL_VALUES_WITH_SINGLE_VALUED_KEY",
+            "MISSING_QUALIFIER",
+        ] {
+            assert!(c.contains(&want), "{want} missing from {c:?}");
+        }
+    }
+
+    #[test]
+    fn reports_security_issues_and_redundancy() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"},{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}]}"#;
+        let c = codes(doc, PolicyKind::Identity);
+        assert!(c.contains(&"PASS_ROLE_WITH_STAR_IN_RESOURCE"), "{c:?}");
+        assert!(c.contains(&"REDUNDANT_STATEMENT"), "{c:?}");
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","NotPrincipal":{"AWS":"111122223333"}}]}"#;
+        assert!(codes(doc, PolicyKind::Resource).contains(&"ALLOW_WITH_NOT_PRINCIPAL"));
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:PrincipalTag/x}","Condition":{"NumericEquals":{"s3:max-keys":"${aws:username}"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+        let c = codes(doc, PolicyKind::Identity);
+        assert!(c.contains(&"INVALID_VARIABLE_FOR_OPERATOR"), "{c:?}");
+        assert!(c.contains(&"PRIVATE_IP_ADDRESS"), "{c:?}");
+    }
+
+    #[test]
+    fn clean_policy_has_no_findings() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Read","Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"],"Condition":{"StringEquals":{"aws:PrincipalTag/team":"red"},"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+        let f = validate_policy(doc, PolicyKind::Identity);
+        assert!(f.is_empty(), "{}", render_table(&f));
+        assert_eq!(render_table(&f), "no findings\n");
+    }
+
+    #[test]
+    fn renders_a_table_and_json() {
+        let f = validate_policy(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:Nope","Resource":"*"}}"#,
+            PolicyKind::Identity,
+        );
+        let t = render_table(&f);
+        assert!(t.starts_with("SEVERITY"), "{t}");
+        assert!(t.contains("Statement.Action"), "{t}");
+        assert_eq!(findings_to_json(&f)[0]["issueCode"], "INVALID_ACTION");
+    }
+}

@@ -1,0 +1,167 @@
+//! Checks that depend on the policy type: elements, versions, quotas.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use palisade_policy::{Policy, PolicyError, PolicyKind};
+
+fn msg(doc: &str, kind: PolicyKind) -> String {
+    Policy::parse(doc, kind).unwrap_err().aws_message()
+}
+
+const IDENTITY: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#;
+const WITH_PRINCIPAL: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/R"},"Action":"s3:GetObject","Resource":"*"}}"#;
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+
+#[test]
+fn principal_is_forbidden_in_principal_attached_types() {
+    for kind in [
+        PolicyKind::Identity,
+        PolicyKind::Boundary,
+        PolicyKind::Session,
+        PolicyKind::Scp,
+    ] {
+        assert_eq!(
+            msg(WITH_PRINCIPAL, kind),
+            "Policy document should not specify a principal.",
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn principal_is_required_in_resource_types() {
+    for kind in [
+        PolicyKind::Resource,
+        PolicyKind::Rcp,
+        PolicyKind::VpcEndpoint,
+    ] {
+        assert_eq!(
+            msg(IDENTITY, kind),
+            "Missing required field Principal",
+            "{kind}"
+        );
+    }
+    assert!(Policy::parse(WITH_PRINCIPAL, PolicyKind::Resource).is_ok());
+    assert!(Policy::parse(WITH_PRINCIPAL, PolicyKind::VpcEndpoint).is_ok());
+}
+
+#[test]
+fn trust_policies() {
+    assert!(Policy::parse(TRUST, PolicyKind::Trust).is_ok());
+    // Trust policies need no Resource, other types do.
+    assert_eq!(
+        msg(TRUST, PolicyKind::Resource),
+        "Policy statement must contain resources."
+    );
+    let not_principal = TRUST.replace("\"Principal\"", "\"NotPrincipal\"");
+    assert_eq!(
+        msg(&not_principal, PolicyKind::Trust),
+        "Has prohibited field NotPrincipal"
+    );
+    let not_resource = TRUST.replace("}}", ",\"NotResource\":\"*\"}}");
+    assert_eq!(
+        msg(&not_resource, PolicyKind::Trust),
+        "Has prohibited field NotResource"
+    );
+    // Old trust policies use 2008-10-17.
+    let old = TRUST.replace("2012-10-17", "2008-10-17");
+    assert!(Policy::parse(&old, PolicyKind::Trust).is_ok());
+}
+
+#[test]
+fn versions_by_type() {
+    let old = IDENTITY.replace("2012-10-17", "2008-10-17");
+    for kind in [PolicyKind::Identity, PolicyKind::Boundary, PolicyKind::Scp] {
+        assert_eq!(
+            msg(&old, kind),
+            "Policy document must be version 2012-10-17 or greater.",
+            "{kind}"
+        );
+    }
+    assert!(Policy::parse(&old, PolicyKind::Session).is_ok());
+    let p = Policy::parse(
+        &WITH_PRINCIPAL.replace("2012-10-17", "2008-10-17"),
+        PolicyKind::Resource,
+    )
+    .unwrap();
+    assert!(!p.variables_enabled());
+}
+
+#[test]
+fn rcp_restrictions() {
+    let deny = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringNotEqualsIfExists":{"aws:PrincipalOrgID":"o-1"}}}}"#;
+    assert!(Policy::parse(deny, PolicyKind::Rcp).is_ok());
+    let allow = deny.replace("Deny", "Allow");
+    assert!(matches!(
+        Policy::parse(&allow, PolicyKind::Rcp),
+        Err(PolicyError::Unsupported { .. })
+    ));
+    let named = deny.replace(
+        "\"Principal\":\"*\"",
+        "\"Principal\":{\"AWS\":\"111122223333\"}",
+    );
+    assert!(matches!(
+        Policy::parse(&named, PolicyKind::Rcp),
+        Err(PolicyError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn size_quotas_count_non_whitespace() {
+    let pad = " ".repeat(10_000);
+    let spaced = IDENTITY.replacen('{', &format!("{{{pad}"), 1);
+    assert!(Policy::parse(&spaced, PolicyKind::Identity).is_ok());
+    let big: Vec<String> = (0..400).map(|i| format!("\"s3:GetObject{i}\"")).collect();
+    let doc = IDENTITY.replace("\"s3:GetObject\"", &format!("[{}]", big.join(",")));
+    let e = Policy::parse(&doc, PolicyKind::Identity).unwrap_err();
+    assert_eq!(e.aws_code(), "LimitExceeded");
+    assert_eq!(e.aws_message(), "Cannot exceed quota for PolicySize: 6144");
+    assert!(Policy::parse(&doc, PolicyKind::Session).is_err());
+    let e = Policy::parse(&doc, PolicyKind::Scp).unwrap_err();
+    assert_eq!(e.aws_message(), "Cannot exceed quota for PolicySize: 5120");
+    assert!(Policy::parse_with_limit(&doc, PolicyKind::Identity, 10_240).is_ok());
+}
+
+#[test]
+fn iam_stored_types_restrict_characters() {
+    let doc = IDENTITY.replace("s3:GetObject", "s3:GetObjecté");
+    assert!(Policy::parse(&doc, PolicyKind::Identity).is_ok());
+    let doc = IDENTITY.replace("\"Effect\"", "\"Sid\":\"日本\",\"Effect\"");
+    assert_eq!(msg(&doc, PolicyKind::Identity), "Syntax errors in policy.");
+    let res = WITH_PRINCIPAL.replace("\"Effect\"", "\"Sid\":\"日本\",\"Effect\"");
+    assert!(Policy::parse(&res, PolicyKind::Resource).is_ok());
+}
+
+#[test]
+fn invalid_principals() {
+    for (key, value) in [
+        ("AWS", "arn:aws:iam::*:root"),
+        ("AWS", "arn:aws:iam::111122223333:user/*"),
+        ("AWS", "arn:aws:iam::111122223333:group/G"),
+        ("AWS", "alice"),
+        ("Service", "not a service"),
+        ("CanonicalUser", "abc"),
+    ] {
+        let doc = WITH_PRINCIPAL.replace(
+            r#"{"AWS":"arn:aws:iam::111122223333:role/R"}"#,
+            &format!(r#"{{"{key}":"{value}"}}"#),
+        );
+        assert_eq!(
+            msg(&doc, PolicyKind::Resource),
+            format!("Invalid principal in policy: \"{key}\":\"{value}\"")
+        );
+    }
+    for ok in [
+        "*",
+        "111122223333",
+        "AIDAJQABLZS4A3QDU576Q",
+        "arn:aws:sts::111122223333:assumed-role/R/s",
+    ] {
+        let doc = WITH_PRINCIPAL.replace("arn:aws:iam::111122223333:role/R", ok);
+        assert!(Policy::parse(&doc, PolicyKind::Resource).is_ok(), "{ok}");
+    }
+}

@@ -1,0 +1,639 @@
+//! IAM's state, held in memory and written through to the store.
+//!
+//! Every request is authorized against the caller's policies, so they must be at hand without a
+//! store read: the whole IAM state of every account lives in memory ([`IamData`]), loaded at
+//! start, and each mutation is applied there and then written to the store in one transaction
+//! ([`Iam::mutate`]). Mutations are serialised; reads never wait for the store.
+//!
+//! What the authorizer needs of a principal (its identity policies, compiled, its boundary and
+//! tags) is cached per principal in [`Permissions`] and dropped whenever IAM changes.
+
+pub mod managed;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use palisade_policy::{CompiledPolicy, PolicyKind, PolicySet};
+use palisade_store::{
+    AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
+    ManagedPolicyRecord, MfaDeviceRecord, ProviderRecord, RoleRecord, Store, StoreError,
+    TagRecord, UserRecord,
+};
+
+use crate::error::ApiError;
+
+/// The IAM state of one account. Maps are keyed as the store keys them: lower-cased names for
+/// users, groups, roles and instance profiles; ARNs for policies, MFA devices and providers.
+#[derive(Debug, Clone, Default)]
+pub struct AccountIam {
+    /// Users.
+    pub users: BTreeMap<String, UserRecord>,
+    /// Groups.
+    pub groups: BTreeMap<String, GroupRecord>,
+    /// Roles.
+    pub roles: BTreeMap<String, RoleRecord>,
+    /// Customer-managed policies.
+    pub policies: BTreeMap<String, ManagedPolicyRecord>,
+    /// Virtual MFA devices.
+    pub mfa: BTreeMap<String, MfaDeviceRecord>,
+    /// Instance profiles.
+    pub instance_profiles: BTreeMap<String, InstanceProfileRecord>,
+    /// Identity providers.
+    pub providers: BTreeMap<String, ProviderRecord>,
+    /// Account settings.
+    pub settings: AccountSettingsRecord,
+}
+
+impl AccountIam {
+    /// A user by name (case-insensitive).
+    pub fn user(&self, name: &str) -> Option<&UserRecord> {
+        self.users.get(&name.to_lowercase())
+    }
+    /// A group by name.
+    pub fn group(&self, name: &str) -> Option<&GroupRecord> {
+        self.groups.get(&name.to_lowercase())
+    }
+    /// A role by name.
+    pub fn role(&self, name: &str) -> Option<&RoleRecord> {
+        self.roles.get(&name.to_lowercase())
+    }
+}
+
+/// Every account's IAM state.
+#[derive(Debug, Default)]
+pub struct IamData {
+    /// By account id.
+    pub accounts: HashMap<String, AccountIam>,
+}
+
+impl IamData {
+    fn insert(&mut self, record: IamRecord) {
+        let account = self
+            .accounts
+            .entry(record.account_id().to_owned())
+            .or_default();
+        let key = record.key();
+        match record {
+            IamRecord::User(r) => {
+                account.users.insert(key, r);
+            }
+            IamRecord::Group(r) => {
+                account.groups.insert(key, r);
+            }
+            IamRecord::Role(r) => {
+                account.roles.insert(key, r);
+            }
+            IamRecord::Policy(r) => {
+                account.policies.insert(key, r);
+            }
+            IamRecord::MfaDevice(r) => {
+                account.mfa.insert(key, r);
+            }
+            IamRecord::InstanceProfile(r) => {
+                account.instance_profiles.insert(key, r);
+            }
+            IamRecord::Provider(r) => {
+                account.providers.insert(key, r);
+            }
+            IamRecord::Settings(r) => account.settings = r,
+        }
+    }
+
+    /// An account's state, if it has any.
+    pub fn account(&self, account_id: &str) -> Option<&AccountIam> {
+        self.accounts.get(account_id)
+    }
+
+    /// A managed policy by ARN: AWS-managed or customer-managed in any account.
+    pub fn managed_policy(&self, arn: &str) -> Option<PolicyRef<'_>> {
+        if let Some(p) = managed::by_arn(arn) {
+            return Some(PolicyRef::Aws(p));
+        }
+        let account = arn.split(':').nth(4)?;
+        self.accounts
+            .get(account)?
+            .policies
+            .get(arn)
+            .map(PolicyRef::Customer)
+    }
+}
+
+/// A managed policy, AWS's or the customer's.
+#[derive(Debug, Clone, Copy)]
+pub enum PolicyRef<'a> {
+    /// AWS-managed.
+    Aws(&'static managed::AwsPolicy),
+    /// Customer-managed.
+    Customer(&'a ManagedPolicyRecord),
+}
+
+impl PolicyRef<'_> {
+    /// The default version's document.
+    pub fn document(&self) -> &str {
+        match self {
+            Self::Aws(p) => p.document,
+            Self::Customer(p) => p
+                .versions
+                .iter()
+                .find(|v| v.version_id == p.default_version)
+                .map_or("", |v| v.document.as_str()),
+        }
+    }
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Aws(p) => p.name,
+            Self::Customer(p) => &p.name,
+        }
+    }
+}
+
+/// A mutation in progress: changes to one account's state, remembering what was touched so
+/// that exactly those records are written.
+#[derive(Debug)]
+pub struct Tx<'a> {
+    /// The account's state (read it freely; change it through the `*_mut`, `insert_*` and
+    /// `remove_*` methods so that the change is written).
+    pub account: &'a mut AccountIam,
+    account_id: String,
+    dirty: HashSet<(IamKind, String)>,
+    extra: Vec<IamChange>,
+}
+
+macro_rules! accessors {
+    ($field:ident, $record:ty, $kind:expr, $get_mut:ident, $insert:ident, $remove:ident, $keyf:expr) => {
+        /// Changes a record (marks it for writing).
+        pub fn $get_mut(&mut self, key: &str) -> Option<&mut $record> {
+            let key = ($keyf)(key);
+            let found = self.account.$field.get_mut(&key);
+            if found.is_some() {
+                self.dirty.insert(($kind, key));
+            }
+            found
+        }
+        /// Inserts or replaces a record.
+        pub fn $insert(&mut self, record: $record) {
+            let key = IamRecord::from(record.clone()).key();
+            self.dirty.insert(($kind, key.clone()));
+            self.account.$field.insert(key, record);
+        }
+        /// Removes a record.
+        pub fn $remove(&mut self, key: &str) -> Option<$record> {
+            let key = ($keyf)(key);
+            let removed = self.account.$field.remove(&key);
+            if removed.is_some() {
+                self.dirty.insert(($kind, key));
+            }
+            removed
+        }
+    };
+}
+
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+fn exact(s: &str) -> String {
+    s.to_owned()
+}
+
+impl Tx<'_> {
+    accessors!(
+        users,
+        UserRecord,
+        IamKind::User,
+        user_mut,
+        insert_user,
+        remove_user,
+        lower
+    );
+    accessors!(
+        groups,
+        GroupRecord,
+        IamKind::Group,
+        group_mut,
+        insert_group,
+        remove_group,
+        lower
+    );
+    accessors!(
+        roles,
+        RoleRecord,
+        IamKind::Role,
+        role_mut,
+        insert_role,
+        remove_role,
+        lower
+    );
+    accessors!(
+        policies,
+        ManagedPolicyRecord,
+        IamKind::Policy,
+        policy_mut,
+        insert_policy,
+        remove_policy,
+        exact
+    );
+    accessors!(
+        mfa,
+        MfaDeviceRecord,
+        IamKind::MfaDevice,
+        mfa_mut,
+        insert_mfa,
+        remove_mfa,
+        exact
+    );
+    accessors!(
+        instance_profiles,
+        InstanceProfileRecord,
+        IamKind::InstanceProfile,
+        instance_profile_mut,
+        insert_instance_profile,
+        remove_instance_profile,
+        lower
+    );
+    accessors!(
+        providers,
+        ProviderRecord,
+        IamKind::Provider,
+        provider_mut,
+        insert_provider,
+        remove_provider,
+        exact
+    );
+
+    /// The account's settings, to change.
+    pub fn settings_mut(&mut self) -> &mut AccountSettingsRecord {
+        self.dirty
+            .insert((IamKind::Settings, "settings".to_owned()));
+        self.account.settings.account_id.clone_from(&self.account_id);
+        &mut self.account.settings
+    }
+
+    /// Deletes an access key in the same transaction.
+    pub fn delete_access_key(&mut self, access_key_id: &str) {
+        self.extra
+            .push(IamChange::DeleteAccessKey(access_key_id.to_owned()));
+    }
+
+    /// The account id.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    fn changes(self) -> Vec<IamChange> {
+        let Tx {
+            account,
+            account_id,
+            dirty,
+            mut extra,
+        } = self;
+        let mut out = Vec::with_capacity(dirty.len() + extra.len());
+        for (kind, key) in dirty {
+            let record = match kind {
+                IamKind::User => account.users.get(&key).cloned().map(IamRecord::User),
+                IamKind::Group => account.groups.get(&key).cloned().map(IamRecord::Group),
+                IamKind::Role => account.roles.get(&key).cloned().map(IamRecord::Role),
+                IamKind::Policy => account.policies.get(&key).cloned().map(IamRecord::Policy),
+                IamKind::MfaDevice => account.mfa.get(&key).cloned().map(IamRecord::MfaDevice),
+                IamKind::InstanceProfile => account
+                    .instance_profiles
+                    .get(&key)
+                    .cloned()
+                    .map(IamRecord::InstanceProfile),
+                IamKind::Provider => account
+                    .providers
+                    .get(&key)
+                    .cloned()
+                    .map(IamRecord::Provider),
+                IamKind::Settings => Some(IamRecord::Settings(account.settings.clone())),
+            };
+            out.push(match record {
+                Some(r) => IamChange::Put(Box::new(r)),
+                None => IamChange::Delete {
+                    account_id: account_id.clone(),
+                    kind,
+                    key,
+                },
+            });
+        }
+        out.append(&mut extra);
+        out
+    }
+}
+
+/// What the authorizer needs of a user or role.
+#[derive(Debug, Default)]
+pub struct Permissions {
+    /// Identity policies: own inline and attached, and (users) the groups'.
+    pub identity: PolicySet,
+    /// The permissions boundary.
+    pub boundary: Option<PolicySet>,
+    /// The principal's tags (`aws:PrincipalTag/*`).
+    pub tags: Vec<TagRecord>,
+    /// The principal's path-qualified ARN.
+    pub arn: String,
+    /// The unique id (a session of a deleted and recreated role must not get the new role's
+    /// permissions).
+    pub id: String,
+}
+
+/// The IAM state and its store.
+#[derive(Debug)]
+pub struct Iam {
+    store: Arc<dyn Store>,
+    data: RwLock<IamData>,
+    writer: tokio::sync::Mutex<()>,
+    perms: RwLock<HashMap<String, Arc<Permissions>>>,
+    sessions: RwLock<HashMap<String, Arc<PolicySet>>>,
+}
+
+/// The most compiled session policies kept; beyond it the cache starts over.
+const SESSION_CACHE_MAX: usize = 10_000;
+
+impl Iam {
+    /// An empty IAM state over the store; [`Iam::load`] reads what the store holds.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            data: RwLock::new(IamData::default()),
+            writer: tokio::sync::Mutex::new(()),
+            perms: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Replaces the state in memory with what the store holds.
+    pub async fn load(&self) -> Result<(), StoreError> {
+        let mut fresh = IamData::default();
+        for record in self.store.iam_records().await? {
+            fresh.insert(record);
+        }
+        if let Ok(mut data) = self.data.write() {
+            *data = fresh;
+        }
+        self.invalidate();
+        Ok(())
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&IamData) -> T) -> Result<T, ApiError> {
+        let data = self
+            .data
+            .read()
+            .map_err(|_| ApiError::internal("iam state lock poisoned"))?;
+        Ok(f(&data))
+    }
+
+    /// Reads one account's state (empty when it has none).
+    pub fn read_account<T>(
+        &self,
+        account_id: &str,
+        f: impl FnOnce(&AccountIam) -> T,
+    ) -> Result<T, ApiError> {
+        static EMPTY: std::sync::OnceLock<AccountIam> = std::sync::OnceLock::new();
+        self.read(|d| {
+            f(d.account(account_id)
+                .unwrap_or_else(|| EMPTY.get_or_init(AccountIam::default)))
+        })
+    }
+
+    /// Serialises a sequence of reads and writes outside [`Iam::mutate`] (access keys).
+    pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
+    /// Changes one account's state: `f` runs on the state in memory; what it touched is then
+    /// written to the store in one transaction. An error from `f` leaves nothing written (`f`
+    /// must check before it changes anything).
+    pub async fn mutate<T>(
+        &self,
+        account_id: &str,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let _guard = self.writer.lock().await;
+        self.mutate_locked(account_id, f).await
+    }
+
+    /// [`Iam::mutate`] for a caller that already holds [`Iam::lock_writes`].
+    pub async fn mutate_locked<T>(
+        &self,
+        account_id: &str,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let (out, changes) = {
+            let mut data = self
+                .data
+                .write()
+                .map_err(|_| ApiError::internal("iam state lock poisoned"))?;
+            let account = data.accounts.entry(account_id.to_owned()).or_default();
+            let mut tx = Tx {
+                account,
+                account_id: account_id.to_owned(),
+                dirty: HashSet::new(),
+                extra: Vec::new(),
+            };
+            let out = f(&mut tx)?;
+            (out, tx.changes())
+        };
+        self.invalidate();
+        if !changes.is_empty()
+            && let Err(e) = self.store.apply_iam(&changes).await
+        {
+            // Memory is ahead of the store: start again from what is durable.
+            self.reload().await;
+            return Err(ApiError::internal(e));
+        }
+        Ok(out)
+    }
+
+    async fn reload(&self) {
+        if let Err(e) = self.load().await {
+            tracing::error!(error = %e, "cannot reload the iam state");
+        }
+    }
+
+    /// Forgets everything (after the store was reset).
+    pub fn clear(&self) {
+        if let Ok(mut data) = self.data.write() {
+            *data = IamData::default();
+        }
+        self.invalidate();
+        if let Ok(mut s) = self.sessions.write() {
+            s.clear();
+        }
+    }
+
+    fn invalidate(&self) {
+        if let Ok(mut p) = self.perms.write() {
+            p.clear();
+        }
+    }
+
+    /// The permissions of a user (`kind` `user`) or role (`role`), cached.
+    pub fn permissions(&self, account_id: &str, kind: IamKind, name: &str) -> Option<Arc<Permissions>> {
+        let cache_key = format!("{}:{account_id}:{}", kind.as_str(), name.to_lowercase());
+        if let Ok(p) = self.perms.read()
+            && let Some(found) = p.get(&cache_key)
+        {
+            return Some(found.clone());
+        }
+        let built = self
+            .read(|d| build_permissions(d, account_id, kind, name))
+            .ok()
+            .flatten()?;
+        let built = Arc::new(built);
+        if let Ok(mut p) = self.perms.write() {
+            p.insert(cache_key, built.clone());
+        }
+        Some(built)
+    }
+
+    /// The compiled session policies of a session (inline and managed), cached by its access
+    /// key id.
+    pub fn session_policies(
+        &self,
+        access_key_id: &str,
+        inline: Option<&str>,
+        arns: &[String],
+    ) -> Arc<PolicySet> {
+        if let Ok(s) = self.sessions.read()
+            && let Some(found) = s.get(access_key_id)
+        {
+            return found.clone();
+        }
+        let mut set = PolicySet::new();
+        if let Some(doc) = inline
+            && let Some(p) = compile(doc, PolicyKind::Session, "session policy")
+        {
+            set.push(p);
+        }
+        if let Ok(data) = self.data.read() {
+            for arn in arns {
+                if let Some(p) = data.managed_policy(arn)
+                    && let Some(c) = compile(p.document(), PolicyKind::Session, p.name())
+                {
+                    set.push(c);
+                }
+            }
+        }
+        let set = Arc::new(set);
+        if let Ok(mut s) = self.sessions.write() {
+            if s.len() >= SESSION_CACHE_MAX {
+                s.clear();
+            }
+            s.insert(access_key_id.to_owned(), set.clone());
+        }
+        set
+    }
+}
+
+/// Compiles a stored document; a document the engine no longer accepts is skipped (and
+/// logged) rather than failing every request of its principal.
+pub fn compile(doc: &str, kind: PolicyKind, name: &str) -> Option<CompiledPolicy> {
+    match CompiledPolicy::parse(doc, kind) {
+        Ok(p) => Some(p.with_name(name.to_owned())),
+        Err(e) => {
+            tracing::warn!(policy = name, error = %e, "a stored policy does not compile; ignored");
+            None
+        }
+    }
+}
+
+fn push_managed(set: &mut PolicySet, data: &IamData, arns: &[String]) {
+    for arn in arns {
+        if let Some(p) = data.managed_policy(arn)
+            && let Some(c) = compile(p.document(), PolicyKind::Identity, p.name())
+        {
+            set.push(c);
+        }
+    }
+}
+
+fn push_inline(set: &mut PolicySet, inline: &BTreeMap<String, String>) {
+    for (name, doc) in inline {
+        if let Some(c) = compile(doc, PolicyKind::Identity, name) {
+            set.push(c);
+        }
+    }
+}
+
+fn boundary_set(data: &IamData, arn: Option<&String>) -> Option<PolicySet> {
+    let arn = arn?;
+    let mut set = PolicySet::new();
+    if let Some(p) = data.managed_policy(arn)
+        && let Some(c) = compile(p.document(), PolicyKind::Boundary, p.name())
+    {
+        set.push(c);
+    }
+    // A boundary that no longer exists allows nothing: the set stays empty.
+    Some(set)
+}
+
+fn build_permissions(
+    data: &IamData,
+    account_id: &str,
+    kind: IamKind,
+    name: &str,
+) -> Option<Permissions> {
+    let account = data.account(account_id)?;
+    match kind {
+        IamKind::User => {
+            let user = account.user(name)?;
+            let mut identity = PolicySet::new();
+            push_inline(&mut identity, &user.inline);
+            push_managed(&mut identity, data, &user.attached);
+            for g in &user.groups {
+                if let Some(group) = account.group(g) {
+                    push_inline(&mut identity, &group.inline);
+                    push_managed(&mut identity, data, &group.attached);
+                }
+            }
+            Some(Permissions {
+                identity,
+                boundary: boundary_set(data, user.boundary.as_ref()),
+                tags: user.tags.clone(),
+                arn: user_arn(account_id, &user.path, &user.name),
+                id: user.id.clone(),
+            })
+        }
+        IamKind::Role => {
+            let role = account.role(name)?;
+            let mut identity = PolicySet::new();
+            push_inline(&mut identity, &role.inline);
+            push_managed(&mut identity, data, &role.attached);
+            Some(Permissions {
+                identity,
+                boundary: boundary_set(data, role.boundary.as_ref()),
+                tags: role.tags.clone(),
+                arn: role_arn(account_id, &role.path, &role.name),
+                id: role.id.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `arn:aws:iam::<account>:user<path><name>`.
+pub fn user_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:user{path}{name}")
+}
+
+/// `arn:aws:iam::<account>:role<path><name>`.
+pub fn role_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:role{path}{name}")
+}
+
+/// `arn:aws:iam::<account>:group<path><name>`.
+pub fn group_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:group{path}{name}")
+}
+
+/// `arn:aws:iam::<account>:policy<path><name>`.
+pub fn policy_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:policy{path}{name}")
+}
+
+/// `arn:aws:iam::<account>:instance-profile<path><name>`.
+pub fn instance_profile_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:instance-profile{path}{name}")
+}

@@ -1,0 +1,235 @@
+//! Account-level operations: aliases, the summary and the authorization details.
+
+use serde_json::{Value, json};
+
+use super::policies::customer_policy_json;
+use super::principals::{group_json, role_json, user_json};
+use super::{Cx, encode_document, no_such_entity, req, strings};
+use crate::error::ApiError;
+use crate::iam::{IamData, PolicyRef, instance_profile_arn};
+use crate::iam::managed;
+
+pub(crate) async fn create_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let alias = req(input, "AccountAlias")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            // An account has at most one alias: a new one replaces it.
+            tx.settings_mut().aliases = vec![alias];
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn delete_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let alias = req(input, "AccountAlias")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if !tx.account.settings.aliases.contains(&alias) {
+                return Err(no_such_entity(format!(
+                    "The account alias {alias} cannot be found."
+                )));
+            }
+            tx.settings_mut().aliases.retain(|a| a != &alias);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn list_account_aliases(cx: &Cx<'_>) -> Result<Value, ApiError> {
+    let aliases = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.settings.aliases.clone())?;
+    Ok(json!({"AccountAliases": aliases, "IsTruncated": false}))
+}
+
+pub(crate) fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
+    cx.state.iam.read_account(cx.account, |a| {
+        let in_use = a.mfa.values().filter(|d| d.user.is_some()).count();
+        let versions: usize = a.policies.values().map(|p| p.versions.len()).sum();
+        let providers = a.providers.len();
+        json!({"SummaryMap": {
+            "Users": a.users.len(),
+            "UsersQuota": 5000,
+            "Groups": a.groups.len(),
+            "GroupsQuota": 300,
+            "Roles": a.roles.len(),
+            "RolesQuota": 1000,
+            "Policies": a.policies.len(),
+            "PoliciesQuota": 1500,
+            "InstanceProfiles": a.instance_profiles.len(),
+            "InstanceProfilesQuota": 1000,
+            "MFADevices": a.mfa.len(),
+            "MFADevicesInUse": in_use,
+            "AccountMFAEnabled": 0,
+            "AccountAccessKeysPresent": 1,
+            "AccountSigningCertificatesPresent": 0,
+            "AttachedPoliciesPerGroupQuota": 10,
+            "AttachedPoliciesPerRoleQuota": 10,
+            "AttachedPoliciesPerUserQuota": 10,
+            "GroupsPerUserQuota": 10,
+            "PolicySizeQuota": 6144,
+            "PolicyVersionsInUse": versions,
+            "PolicyVersionsInUseQuota": 10000,
+            "Providers": providers,
+            "ServerCertificates": 0,
+            "ServerCertificatesQuota": 20,
+            "SigningCertificatesPerUserQuota": 2,
+            "UserPolicySizeQuota": 2048,
+            "GroupPolicySizeQuota": 5120,
+            "RolePolicySizeQuota": 10240,
+            "AccessKeysPerUserQuota": 2,
+            "AssumeRolePolicySizeQuota": 2048,
+            "VersionsPerPolicyQuota": 5,
+            "GlobalEndpointTokenVersion": 1,
+        }})
+    })
+}
+
+fn inline_list(inline: &std::collections::BTreeMap<String, String>) -> Value {
+    Value::Array(
+        inline
+            .iter()
+            .map(|(n, d)| json!({"PolicyName": n, "PolicyDocument": encode_document(d)}))
+            .collect(),
+    )
+}
+
+fn attached_list(d: &IamData, arns: &[String]) -> Value {
+    Value::Array(
+        arns.iter()
+            .filter_map(|arn| {
+                d.managed_policy(arn)
+                    .map(|p| json!({"PolicyName": p.name(), "PolicyArn": arn}))
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn get_account_authorization_details(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let filter = strings(input, "Filter");
+    let want = |f: &str| filter.is_empty() || filter.iter().any(|x| x == f);
+    cx.state.iam.read(|d| {
+        let empty = Default::default();
+        let a = d.account(cx.account).unwrap_or(&empty);
+        let users: Vec<Value> = if want("User") {
+            a.users
+                .values()
+                .map(|u| {
+                    let mut v = user_json(u, true);
+                    crate::services::set(&mut v, "UserPolicyList", inline_list(&u.inline));
+                    crate::services::set(&mut v, "GroupList", json!(u.groups));
+                    crate::services::set(&mut v, "AttachedManagedPolicies", attached_list(d, &u.attached));
+                    v
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        let groups: Vec<Value> = if want("Group") {
+            a.groups
+                .values()
+                .map(|g| {
+                    let mut v = group_json(g);
+                    crate::services::set(&mut v, "GroupPolicyList", inline_list(&g.inline));
+                    crate::services::set(&mut v, "AttachedManagedPolicies", attached_list(d, &g.attached));
+                    v
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        let roles: Vec<Value> = if want("Role") {
+            a.roles
+                .values()
+                .map(|r| {
+                    let mut v = role_json(r, true);
+                    crate::services::set(&mut v, "RolePolicyList", inline_list(&r.inline));
+                    crate::services::set(&mut v, "AttachedManagedPolicies", attached_list(d, &r.attached));
+                    crate::services::set(&mut v, "InstanceProfileList", Value::Array(
+                        a.instance_profiles
+                            .values()
+                            .filter(|p| p.roles.iter().any(|x| x.eq_ignore_ascii_case(&r.name)))
+                            .map(|p| {
+                                json!({
+                                    "Path": p.path,
+                                    "InstanceProfileName": p.name,
+                                    "InstanceProfileId": p.id,
+                                    "Arn": instance_profile_arn(&p.account_id, &p.path, &p.name),
+                                    "CreateDate": p.created_at,
+                                    "Roles": [role_json(r, false)],
+                                })
+                            })
+                            .collect(),
+                    ));
+                    v
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        let mut policies: Vec<Value> = Vec::new();
+        if want("LocalManagedPolicy") {
+            for p in a.policies.values() {
+                let mut v = customer_policy_json(p, Some(a));
+                crate::services::set(&mut v, "PolicyVersionList", Value::Array(
+                    p.versions
+                        .iter()
+                        .map(|ver| {
+                            json!({
+                                "Document": encode_document(&ver.document),
+                                "VersionId": ver.version_id,
+                                "IsDefaultVersion": ver.version_id == p.default_version,
+                                "CreateDate": ver.created_at,
+                            })
+                        })
+                        .collect(),
+                ));
+                policies.push(v);
+            }
+        }
+        if want("AWSManagedPolicy") {
+            // AWS lists the AWS-managed policies the account uses.
+            let used = |arn: &str| {
+                a.users.values().any(|u| u.attached.iter().any(|x| x == arn))
+                    || a.groups.values().any(|g| g.attached.iter().any(|x| x == arn))
+                    || a.roles.values().any(|r| r.attached.iter().any(|x| x == arn))
+            };
+            for p in managed::POLICIES {
+                let arn = p.arn();
+                if used(&arn)
+                    && let Some(PolicyRef::Aws(p)) = d.managed_policy(&arn)
+                {
+                    policies.push(json!({
+                        "PolicyName": p.name,
+                        "PolicyId": p.id,
+                        "Arn": arn,
+                        "Path": p.path,
+                        "DefaultVersionId": p.version,
+                        "IsAttachable": true,
+                        "CreateDate": managed::CREATED,
+                        "UpdateDate": managed::CREATED,
+                        "PolicyVersionList": [{
+                            "Document": encode_document(p.document),
+                            "VersionId": p.version,
+                            "IsDefaultVersion": true,
+                            "CreateDate": managed::CREATED,
+                        }],
+                    }));
+                }
+            }
+        }
+        json!({
+            "UserDetailList": users,
+            "GroupDetailList": groups,
+            "RoleDetailList": roles,
+            "Policies": policies,
+            "IsTruncated": false,
+        })
+    })
+}

@@ -1,0 +1,312 @@
+//! Virtual MFA devices: created with a sealed seed, enabled with two consecutive codes, and
+//! presented to STS (`SerialNumber` + `TokenCode`) to get MFA-authenticated sessions.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::StatusCode;
+use palisade_seal::Purpose;
+use palisade_store::MfaDeviceRecord;
+use serde_json::{Value, json};
+
+use super::principals::user_json;
+use super::{
+    Cx, already_exists, check_tags, delete_conflict, no_such_entity, no_such_user, now, page,
+    paged, path, req, s, tags, tags_json,
+};
+use crate::error::ApiError;
+use crate::identity::random_bytes;
+use crate::mfa;
+use crate::state::AppState;
+
+fn invalid_code() -> ApiError {
+    ApiError::new(
+        "InvalidAuthenticationCode",
+        "Authentication code for device is not valid.",
+        StatusCode::FORBIDDEN,
+    )
+}
+
+fn no_such_device(serial: &str) -> ApiError {
+    no_such_entity(format!("VirtualMFADevice with serial number {serial} doesn't exist."))
+}
+
+fn seed(state: &AppState, d: &MfaDeviceRecord) -> Result<Vec<u8>, ApiError> {
+    state
+        .sealer
+        .open(Purpose::MfaSeed, &d.serial, &d.sealed_seed)
+        .map_err(ApiError::internal)
+}
+
+pub(crate) async fn create_virtual_mfa_device(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "VirtualMFADeviceName")?.to_owned();
+    let path = path(input, "Path")?;
+    let tags = tags(input);
+    check_tags(&tags)?;
+    let serial = format!("arn:aws:iam::{}:mfa{path}{name}", cx.account);
+    let raw_seed = random_bytes(20).map_err(ApiError::internal)?;
+    let sealed_seed = cx
+        .state
+        .sealer
+        .seal(Purpose::MfaSeed, &serial, &raw_seed)
+        .map_err(ApiError::internal)?;
+    let b32 = mfa::base32(&raw_seed);
+    let uri = format!("otpauth://totp/{name}@{}?secret={b32}", cx.account);
+    let png = mfa::qr_png(&uri).ok_or_else(|| ApiError::internal("qr code"))?;
+    let account = cx.account.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.mfa.contains_key(&serial) {
+                return Err(already_exists(
+                    "MFADevice entity at the same path and name already exists.",
+                ));
+            }
+            let mut out = json!({
+                "SerialNumber": serial,
+                "Base32StringSeed": STANDARD.encode(b32.as_bytes()),
+                "QRCodePNG": STANDARD.encode(&png),
+            });
+            if !tags.is_empty() {
+                crate::services::set(&mut out, "Tags", tags_json(&tags));
+            }
+            tx.insert_mfa(MfaDeviceRecord {
+                account_id: account,
+                serial: serial.clone(),
+                created_at: now(),
+                sealed_seed,
+                user: None,
+                enabled_at: None,
+                last_step: None,
+                tags,
+            });
+            Ok(json!({"VirtualMFADevice": out}))
+        })
+        .await
+}
+
+pub(crate) async fn enable_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let user = req(input, "UserName")?.to_owned();
+    let serial = req(input, "SerialNumber")?.to_owned();
+    let code1 = req(input, "AuthenticationCode1")?.to_owned();
+    let code2 = req(input, "AuthenticationCode2")?.to_owned();
+    let device = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.mfa.get(&serial).cloned())?;
+    let Some(device) = device else {
+        return Err(no_such_device(&serial));
+    };
+    let seed = seed(cx.state, &device)?;
+    let dev = cx.state.config.dev;
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(user_name) = tx.account.user(&user).map(|u| u.name.clone()) else {
+                return Err(no_such_user(&user));
+            };
+            let Some(d) = tx.mfa_mut(&serial) else {
+                return Err(no_such_device(&serial));
+            };
+            if d.user.is_some() {
+                return Err(already_exists("MFA Device is already in use."));
+            }
+            // --dev accepts any codes, as it accepts any credentials (moto's suites enable
+            // devices with made-up codes).
+            let step = match mfa::find_consecutive(&seed, &code1, &code2, now()) {
+                Some(step) => step,
+                None if dev => mfa::step_of(now()),
+                None => return Err(invalid_code()),
+            };
+            d.user = Some(user_name);
+            d.enabled_at = Some(now());
+            d.last_step = Some(step);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn resync_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let serial = req(input, "SerialNumber")?.to_owned();
+    let code1 = req(input, "AuthenticationCode1")?.to_owned();
+    let code2 = req(input, "AuthenticationCode2")?.to_owned();
+    let device = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.mfa.get(&serial).cloned())?
+        .ok_or_else(|| no_such_device(&serial))?;
+    let seed = seed(cx.state, &device)?;
+    let step = mfa::find_consecutive(&seed, &code1, &code2, now()).ok_or_else(invalid_code)?;
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if let Some(d) = tx.mfa_mut(&serial) {
+                d.last_step = Some(step);
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn deactivate_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let serial = req(input, "SerialNumber")?.to_owned();
+    let user = s(input, "UserName").map(str::to_owned);
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(d) = tx.mfa_mut(&serial) else {
+                return Err(no_such_device(&serial));
+            };
+            let matches = match (&user, &d.user) {
+                (Some(u), Some(owner)) => u.eq_ignore_ascii_case(owner),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if !matches {
+                return Err(no_such_entity(format!(
+                    "MFA Device with serial number {serial} is not enabled for user {}.",
+                    user.as_deref().unwrap_or_default()
+                )));
+            }
+            d.user = None;
+            d.enabled_at = None;
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn delete_virtual_mfa_device(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let serial = req(input, "SerialNumber")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(d) = tx.account.mfa.get(&serial) else {
+                return Err(no_such_device(&serial));
+            };
+            if d.user.is_some() {
+                return Err(delete_conflict("MFA device is still in use."));
+            }
+            tx.remove_mfa(&serial);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn list_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let user = s(input, "UserName").or(cx.caller.user_name.as_deref());
+    let devices = cx.state.iam.read_account(cx.account, |a| {
+        if let Some(u) = user
+            && a.user(u).is_none()
+        {
+            return Err(no_such_user(u));
+        }
+        Ok(a.mfa
+            .values()
+            .filter(|d| match (&d.user, user) {
+                (Some(owner), Some(u)) => owner.eq_ignore_ascii_case(u),
+                _ => false,
+            })
+            .map(|d| {
+                json!({
+                    "UserName": d.user,
+                    "SerialNumber": d.serial,
+                    "EnableDate": d.enabled_at,
+                })
+            })
+            .collect::<Vec<_>>())
+    })??;
+    let (items, marker) = page(devices, input);
+    Ok(paged(json!({"MFADevices": items}), marker))
+}
+
+pub(crate) fn list_virtual_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let status = s(input, "AssignmentStatus").unwrap_or("Any");
+    let devices = cx.state.iam.read_account(cx.account, |a| {
+        a.mfa
+            .values()
+            .filter(|d| match status {
+                "Assigned" => d.user.is_some(),
+                "Unassigned" => d.user.is_none(),
+                _ => true,
+            })
+            .map(|d| {
+                let mut v = json!({"SerialNumber": d.serial});
+                if let Some(u) = d.user.as_deref().and_then(|u| a.user(u)) {
+                    crate::services::set(&mut v, "User", user_json(u, false));
+                    crate::services::set(&mut v, "EnableDate", json!(d.enabled_at));
+                }
+                if !d.tags.is_empty() {
+                    crate::services::set(&mut v, "Tags", tags_json(&d.tags));
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let (items, marker) = page(devices, input);
+    Ok(paged(json!({"VirtualMFADevices": items}), marker))
+}
+
+pub(crate) fn get_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let serial = req(input, "SerialNumber")?;
+    cx.state.iam.read_account(cx.account, |a| {
+        let d = a.mfa.get(serial).ok_or_else(|| no_such_device(serial))?;
+        let mut out = json!({"SerialNumber": d.serial});
+        if let Some(u) = &d.user {
+            crate::services::set(&mut out, "UserName", json!(u));
+            crate::services::set(&mut out, "EnableDate", json!(d.enabled_at));
+        }
+        Ok(out)
+    })?
+}
+
+/// Checks a `TokenCode` presented to STS for the device `serial` of `user` (`None` for the
+/// root user); returns when MFA was authenticated. A code is accepted once.
+pub(crate) async fn verify_token_code(
+    state: &AppState,
+    account: &str,
+    user: Option<&str>,
+    serial: &str,
+    code: &str,
+) -> Result<i64, ApiError> {
+    let device = state
+        .iam
+        .read_account(account, |a| a.mfa.get(serial).cloned())?;
+    let denied = || {
+        ApiError::new(
+            "AccessDenied",
+            "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+            StatusCode::FORBIDDEN,
+        )
+    };
+    let Some(device) = device else {
+        return Err(denied());
+    };
+    let owner_ok = match (user, device.user.as_deref()) {
+        (Some(u), Some(owner)) => u.eq_ignore_ascii_case(owner),
+        _ => false,
+    };
+    if !owner_ok {
+        return Err(denied());
+    }
+    let seed = seed(state, &device)?;
+    let t = now();
+    let step = mfa::accept(&seed, code, t, device.last_step).ok_or_else(denied)?;
+    state
+        .iam
+        .mutate(account, |tx| {
+            if let Some(d) = tx.mfa_mut(serial) {
+                if d.last_step.is_some_and(|l| l >= step) {
+                    return Err(denied());
+                }
+                d.last_step = Some(step);
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(t)
+}

@@ -1,0 +1,718 @@
+//! Managed policies and their versions, attachments, inline policies and permissions
+//! boundaries.
+
+use std::collections::BTreeMap;
+
+use palisade_policy::{PolicyKind, policy_size};
+use palisade_store::{ManagedPolicyRecord, PolicyVersionRecord};
+use serde_json::{Value, json};
+
+use super::{
+    Cx, Entity, already_exists, boolean, check_policy, check_tags, delete_conflict,
+    encode_document, invalid_input, limit_exceeded, no_such_entity, no_such_group, no_such_role,
+    no_such_user, now, page, paged, path, req, s, tags, tags_json,
+};
+use crate::error::ApiError;
+use crate::iam::managed::{self, AwsPolicy};
+use crate::iam::{AccountIam, IamData, PolicyRef, Tx, policy_arn};
+use crate::identity::new_unique_id;
+
+/// How many managed policies an entity may have attached (AWS's default quota).
+const MAX_ATTACHED: usize = 10;
+/// How many versions a managed policy keeps.
+const MAX_VERSIONS: usize = 5;
+
+fn usage(acct: Option<&AccountIam>, arn: &str) -> (usize, usize) {
+    let Some(a) = acct else { return (0, 0) };
+    let has = |list: &Vec<String>| list.iter().any(|x| x == arn);
+    let attached = a.users.values().filter(|u| has(&u.attached)).count()
+        + a.groups.values().filter(|g| has(&g.attached)).count()
+        + a.roles.values().filter(|r| has(&r.attached)).count();
+    let boundary = a
+        .users
+        .values()
+        .filter(|u| u.boundary.as_deref() == Some(arn))
+        .count()
+        + a
+            .roles
+            .values()
+            .filter(|r| r.boundary.as_deref() == Some(arn))
+            .count();
+    (attached, boundary)
+}
+
+pub(crate) fn customer_policy_json(p: &ManagedPolicyRecord, acct: Option<&AccountIam>) -> Value {
+    let (attached, boundary) = usage(acct, &p.arn);
+    let mut v = json!({
+        "PolicyName": p.name,
+        "PolicyId": p.id,
+        "Arn": p.arn,
+        "Path": p.path,
+        "DefaultVersionId": p.default_version,
+        "AttachmentCount": attached,
+        "PermissionsBoundaryUsageCount": boundary,
+        "IsAttachable": true,
+        "CreateDate": p.created_at,
+        "UpdateDate": p.updated_at,
+    });
+    if let Some(d) = &p.description {
+        crate::services::set(&mut v, "Description", json!(d));
+    }
+    if !p.tags.is_empty() {
+        crate::services::set(&mut v, "Tags", tags_json(&p.tags));
+    }
+    v
+}
+
+fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>) -> Value {
+    let arn = p.arn();
+    let (attached, boundary) = usage(acct, &arn);
+    json!({
+        "PolicyName": p.name,
+        "PolicyId": p.id,
+        "Arn": arn,
+        "Path": p.path,
+        "DefaultVersionId": p.version,
+        "AttachmentCount": attached,
+        "PermissionsBoundaryUsageCount": boundary,
+        "IsAttachable": true,
+        "Description": p.description,
+        "CreateDate": managed::CREATED,
+        "UpdateDate": managed::CREATED,
+    })
+}
+
+fn policy_ref_json(p: PolicyRef<'_>, acct: Option<&AccountIam>) -> Value {
+    match p {
+        PolicyRef::Aws(a) => aws_policy_json(a, acct),
+        PolicyRef::Customer(c) => customer_policy_json(c, acct),
+    }
+}
+
+fn not_attachable(arn: &str) -> ApiError {
+    no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
+}
+
+fn no_such_policy(arn: &str) -> ApiError {
+    no_such_entity(format!("Policy {arn} was not found."))
+}
+
+pub(crate) async fn create_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "PolicyName")?.to_owned();
+    let path = path(input, "Path")?;
+    let doc = req(input, "PolicyDocument")?.to_owned();
+    check_policy(&doc, PolicyKind::Identity)?;
+    let tags = tags(input);
+    check_tags(&tags)?;
+    let description = s(input, "Description").map(str::to_owned);
+    let account = cx.account.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx
+                .account
+                .policies
+                .values()
+                .any(|p| p.name.eq_ignore_ascii_case(&name))
+            {
+                return Err(already_exists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                )));
+            }
+            let t = now();
+            let record = ManagedPolicyRecord {
+                arn: policy_arn(&account, &path, &name),
+                account_id: account,
+                name,
+                id: new_unique_id("ANPA"),
+                path,
+                description,
+                created_at: t,
+                updated_at: t,
+                default_version: "v1".to_owned(),
+                versions: vec![PolicyVersionRecord {
+                    version_id: "v1".to_owned(),
+                    document: doc,
+                    created_at: t,
+                }],
+                next_version: 2,
+                tags,
+            };
+            let out = json!({"Policy": customer_policy_json(&record, None)});
+            tx.insert_policy(record);
+            Ok(out)
+        })
+        .await
+}
+
+pub(crate) fn get_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?;
+    cx.state.iam.read(|d| {
+        d.managed_policy(arn)
+            .map(|p| json!({"Policy": policy_ref_json(p, d.account(cx.account))}))
+            .ok_or_else(|| no_such_policy(arn))
+    })?
+}
+
+pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let scope = s(input, "Scope").unwrap_or("All");
+    let only_attached = boolean(input, "OnlyAttached").unwrap_or(false);
+    let prefix = s(input, "PathPrefix").unwrap_or("/");
+    let all: Vec<Value> = cx.state.iam.read(|d| {
+        let acct = d.account(cx.account);
+        let mut out = Vec::new();
+        if scope != "Local" {
+            for p in managed::POLICIES {
+                if p.path.starts_with(prefix)
+                    && (!only_attached || usage(acct, &p.arn()).0 > 0)
+                {
+                    out.push(aws_policy_json(p, acct));
+                }
+            }
+        }
+        if scope != "AWS"
+            && let Some(a) = acct
+        {
+            for p in a.policies.values() {
+                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn).0 > 0)
+                {
+                    out.push(customer_policy_json(p, acct));
+                }
+            }
+        }
+        out
+    })?;
+    let (items, marker) = page(all, input);
+    Ok(paged(json!({"Policies": items}), marker))
+}
+
+pub(crate) async fn delete_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(p) = tx.account.policies.get(&arn) else {
+                return Err(no_such_policy(&arn));
+            };
+            let (attached, boundary) = usage(Some(tx.account), &arn);
+            if attached > 0 || boundary > 0 {
+                return Err(delete_conflict("Cannot delete a policy attached to entities."));
+            }
+            if p.versions.len() > 1 {
+                return Err(delete_conflict(
+                    "This policy has more than one version. Before you delete a policy, you \
+                     must delete the policy's versions. The default version is deleted with the \
+                     policy.",
+                ));
+            }
+            tx.remove_policy(&arn);
+            Ok(json!({}))
+        })
+        .await
+}
+
+fn version_json(p: &ManagedPolicyRecord, v: &PolicyVersionRecord, with_document: bool) -> Value {
+    let mut out = json!({
+        "VersionId": v.version_id,
+        "IsDefaultVersion": v.version_id == p.default_version,
+        "CreateDate": v.created_at,
+    });
+    if with_document {
+        crate::services::set(&mut out, "Document", json!(encode_document(&v.document)));
+    }
+    out
+}
+
+pub(crate) async fn create_policy_version(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?.to_owned();
+    let doc = req(input, "PolicyDocument")?.to_owned();
+    check_policy(&doc, PolicyKind::Identity)?;
+    let set_default = boolean(input, "SetAsDefault").unwrap_or(false);
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(p) = tx.policy_mut(&arn) else {
+                return Err(no_such_policy(&arn));
+            };
+            if p.versions.len() >= MAX_VERSIONS {
+                return Err(limit_exceeded(
+                    "A managed policy can have up to 5 versions. Before you create a new \
+                     version, you must delete an existing version.",
+                ));
+            }
+            let t = now();
+            let version = PolicyVersionRecord {
+                version_id: format!("v{}", p.next_version),
+                document: doc,
+                created_at: t,
+            };
+            p.next_version = p.next_version.saturating_add(1);
+            if set_default {
+                p.default_version.clone_from(&version.version_id);
+                p.updated_at = t;
+            }
+            let out = json!({"PolicyVersion": version_json(p, &version, true)});
+            p.versions.push(version);
+            Ok(out)
+        })
+        .await
+}
+
+pub(crate) fn get_policy_version(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?;
+    let version = req(input, "VersionId")?;
+    cx.state.iam.read(|d| match d.managed_policy(arn) {
+        Some(PolicyRef::Aws(p)) if p.version == version => Ok(json!({"PolicyVersion": {
+            "Document": encode_document(p.document),
+            "VersionId": p.version,
+            "IsDefaultVersion": true,
+            "CreateDate": managed::CREATED,
+        }})),
+        Some(PolicyRef::Customer(p)) => p
+            .versions
+            .iter()
+            .find(|v| v.version_id == version)
+            .map(|v| json!({"PolicyVersion": version_json(p, v, true)}))
+            .ok_or_else(|| {
+                no_such_entity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                ))
+            }),
+        _ => Err(no_such_entity(format!(
+            "Policy {arn} version {version} does not exist or is not attachable."
+        ))),
+    })?
+}
+
+pub(crate) fn list_policy_versions(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?;
+    let versions = cx.state.iam.read(|d| match d.managed_policy(arn) {
+        Some(PolicyRef::Aws(p)) => Ok(vec![json!({
+            "Document": encode_document(p.document),
+            "VersionId": p.version,
+            "IsDefaultVersion": true,
+            "CreateDate": managed::CREATED,
+        })]),
+        Some(PolicyRef::Customer(p)) => Ok(p
+            .versions
+            .iter()
+            .rev()
+            .map(|v| version_json(p, v, true))
+            .collect()),
+        None => Err(no_such_policy(arn)),
+    })??;
+    let (items, marker) = page(versions, input);
+    Ok(paged(json!({"Versions": items}), marker))
+}
+
+pub(crate) async fn delete_policy_version(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?.to_owned();
+    let version = req(input, "VersionId")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(p) = tx.account.policies.get(&arn) else {
+                return Err(no_such_policy(&arn));
+            };
+            if !p.versions.iter().any(|v| v.version_id == version) {
+                return Err(no_such_entity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                )));
+            }
+            if p.default_version == version {
+                return Err(delete_conflict("Cannot delete the default version of a policy."));
+            }
+            if let Some(p) = tx.policy_mut(&arn) {
+                p.versions.retain(|v| v.version_id != version);
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn set_default_policy_version(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?.to_owned();
+    let version = req(input, "VersionId")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(p) = tx.policy_mut(&arn) else {
+                return Err(no_such_policy(&arn));
+            };
+            if !p.versions.iter().any(|v| v.version_id == version) {
+                return Err(no_such_entity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                )));
+            }
+            p.default_version = version;
+            p.updated_at = now();
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn list_entities_for_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let arn = req(input, "PolicyArn")?;
+    let filter = s(input, "EntityFilter");
+    let usage_filter = s(input, "PolicyUsageFilter");
+    let want = |f: &str| filter.is_none_or(|x| x == f);
+    let as_policy = usage_filter.is_none_or(|u| u == "PermissionsPolicy");
+    let as_boundary = usage_filter.is_none_or(|u| u == "PermissionsBoundary");
+    cx.state.iam.read(|d| {
+        if d.managed_policy(arn).is_none() {
+            return Err(no_such_policy(arn));
+        }
+        let (mut users, mut groups, mut roles) = (vec![], vec![], vec![]);
+        if let Some(a) = d.account(cx.account) {
+            let uses = |attached: &Vec<String>, boundary: Option<&String>| {
+                (as_policy && attached.iter().any(|x| x == arn))
+                    || (as_boundary && boundary.is_some_and(|b| b == arn))
+            };
+            if want("User") {
+                users = a
+                    .users
+                    .values()
+                    .filter(|u| uses(&u.attached, u.boundary.as_ref()))
+                    .map(|u| json!({"UserName": u.name, "UserId": u.id}))
+                    .collect();
+            }
+            if want("Group") {
+                groups = a
+                    .groups
+                    .values()
+                    .filter(|g| uses(&g.attached, None))
+                    .map(|g| json!({"GroupName": g.name, "GroupId": g.id}))
+                    .collect();
+            }
+            if want("Role") {
+                roles = a
+                    .roles
+                    .values()
+                    .filter(|r| uses(&r.attached, r.boundary.as_ref()))
+                    .map(|r| json!({"RoleName": r.name, "RoleId": r.id}))
+                    .collect();
+            }
+        }
+        Ok(json!({
+            "PolicyUsers": users,
+            "PolicyGroups": groups,
+            "PolicyRoles": roles,
+            "IsTruncated": false,
+        }))
+    })?
+}
+
+// -- attachments ----------------------------------------------------------------------------------
+
+fn attached_mut<'a>(
+    tx: &'a mut Tx<'_>,
+    entity: Entity,
+    name: &str,
+) -> Result<&'a mut Vec<String>, ApiError> {
+    match entity {
+        Entity::User => tx
+            .user_mut(name)
+            .map(|u| &mut u.attached)
+            .ok_or_else(|| no_such_user(name)),
+        Entity::Group => tx
+            .group_mut(name)
+            .map(|g| &mut g.attached)
+            .ok_or_else(|| no_such_group(name)),
+        Entity::Role => tx
+            .role_mut(name)
+            .map(|r| &mut r.attached)
+            .ok_or_else(|| no_such_role(name)),
+        _ => Err(invalid_input("not an entity with attached policies")),
+    }
+}
+
+fn quota_name(entity: Entity) -> &'static str {
+    match entity {
+        Entity::User => "PoliciesPerUser",
+        Entity::Group => "PoliciesPerGroup",
+        _ => "PoliciesPerRole",
+    }
+}
+
+pub(crate) async fn attach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?.to_owned();
+    let arn = req(input, "PolicyArn")?.to_owned();
+    let exists = cx.state.iam.read(|d| d.managed_policy(&arn).is_some())?;
+    if !exists {
+        return Err(not_attachable(&arn));
+    }
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let list = attached_mut(tx, entity, &name)?;
+            if !list.contains(&arn) {
+                if list.len() >= MAX_ATTACHED {
+                    return Err(limit_exceeded(format!(
+                        "Cannot exceed quota for {}: {MAX_ATTACHED}",
+                        quota_name(entity)
+                    )));
+                }
+                list.push(arn);
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn detach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?.to_owned();
+    let arn = req(input, "PolicyArn")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let list = attached_mut(tx, entity, &name)?;
+            if !list.contains(&arn) {
+                return Err(no_such_policy(&arn));
+            }
+            list.retain(|a| a != &arn);
+            Ok(json!({}))
+        })
+        .await
+}
+
+fn attached_of<'a>(
+    a: &'a AccountIam,
+    entity: Entity,
+    name: &str,
+) -> Result<&'a Vec<String>, ApiError> {
+    match entity {
+        Entity::User => a.user(name).map(|u| &u.attached).ok_or_else(|| no_such_user(name)),
+        Entity::Group => a
+            .group(name)
+            .map(|g| &g.attached)
+            .ok_or_else(|| no_such_group(name)),
+        _ => a.role(name).map(|r| &r.attached).ok_or_else(|| no_such_role(name)),
+    }
+}
+
+pub(crate) fn list_attached(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?;
+    let prefix = s(input, "PathPrefix").unwrap_or("/");
+    let all = cx.state.iam.read(|d: &IamData| {
+        let Some(a) = d.account(cx.account) else {
+            return Err(match entity {
+                Entity::User => no_such_user(name),
+                Entity::Group => no_such_group(name),
+                _ => no_such_role(name),
+            });
+        };
+        let list = attached_of(a, entity, name)?;
+        Ok(list
+            .iter()
+            .filter_map(|arn| {
+                let p = d.managed_policy(arn)?;
+                let path = match p {
+                    PolicyRef::Aws(a) => a.path,
+                    PolicyRef::Customer(c) => c.path.as_str(),
+                };
+                path.starts_with(prefix)
+                    .then(|| json!({"PolicyName": p.name(), "PolicyArn": arn}))
+            })
+            .collect::<Vec<_>>())
+    })??;
+    let (items, marker) = page(all, input);
+    Ok(paged(json!({"AttachedPolicies": items}), marker))
+}
+
+// -- inline policies ------------------------------------------------------------------------------
+
+fn inline_mut<'a>(
+    tx: &'a mut Tx<'_>,
+    entity: Entity,
+    name: &str,
+) -> Result<&'a mut BTreeMap<String, String>, ApiError> {
+    match entity {
+        Entity::User => tx
+            .user_mut(name)
+            .map(|u| &mut u.inline)
+            .ok_or_else(|| no_such_user(name)),
+        Entity::Group => tx
+            .group_mut(name)
+            .map(|g| &mut g.inline)
+            .ok_or_else(|| no_such_group(name)),
+        _ => tx
+            .role_mut(name)
+            .map(|r| &mut r.inline)
+            .ok_or_else(|| no_such_role(name)),
+    }
+}
+
+fn inline_of<'a>(
+    a: &'a AccountIam,
+    entity: Entity,
+    name: &str,
+) -> Result<(&'a str, &'a BTreeMap<String, String>), ApiError> {
+    match entity {
+        Entity::User => a
+            .user(name)
+            .map(|u| (u.name.as_str(), &u.inline))
+            .ok_or_else(|| no_such_user(name)),
+        Entity::Group => a
+            .group(name)
+            .map(|g| (g.name.as_str(), &g.inline))
+            .ok_or_else(|| no_such_group(name)),
+        _ => a
+            .role(name)
+            .map(|r| (r.name.as_str(), &r.inline))
+            .ok_or_else(|| no_such_role(name)),
+    }
+}
+
+/// The aggregate size quota of inline policies: user 2,048, group 5,120, role 10,240.
+fn inline_quota(entity: Entity) -> usize {
+    match entity {
+        Entity::User => 2_048,
+        Entity::Group => 5_120,
+        _ => 10_240,
+    }
+}
+
+fn no_such_inline(entity: Entity, policy: &str) -> ApiError {
+    no_such_entity(format!(
+        "The {} policy with name {policy} cannot be found.",
+        entity.noun()
+    ))
+}
+
+pub(crate) async fn put_inline(
+    cx: &Cx<'_>,
+    input: &Value,
+    entity: Entity,
+) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?.to_owned();
+    let policy = req(input, "PolicyName")?.to_owned();
+    let doc = req(input, "PolicyDocument")?.to_owned();
+    check_policy(&doc, PolicyKind::Identity)?;
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let inline = inline_mut(tx, entity, &name)?;
+            let others: usize = inline
+                .iter()
+                .filter(|(k, _)| **k != policy)
+                .map(|(_, d)| policy_size(d))
+                .sum();
+            let quota = inline_quota(entity);
+            if others.saturating_add(policy_size(&doc)) > quota {
+                return Err(limit_exceeded(format!(
+                    "Maximum policy size of {quota} bytes exceeded for {} {name}",
+                    entity.noun()
+                )));
+            }
+            inline.insert(policy, doc);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn get_inline(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?;
+    let policy = req(input, "PolicyName")?;
+    cx.state.iam.read_account(cx.account, |a| {
+        let (real_name, inline) = inline_of(a, entity, name)?;
+        let doc = inline
+            .get(policy)
+            .ok_or_else(|| no_such_inline(entity, policy))?;
+        Ok(json!({
+            entity.name_member(): real_name,
+            "PolicyName": policy,
+            "PolicyDocument": encode_document(doc),
+        }))
+    })?
+}
+
+pub(crate) async fn delete_inline(
+    cx: &Cx<'_>,
+    input: &Value,
+    entity: Entity,
+) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?.to_owned();
+    let policy = req(input, "PolicyName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let (_, current) = inline_of(tx.account, entity, &name)?;
+            if !current.contains_key(&policy) {
+                return Err(no_such_inline(entity, &policy));
+            }
+            inline_mut(tx, entity, &name)?.remove(&policy);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn list_inline(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?;
+    let names = cx.state.iam.read_account(cx.account, |a| {
+        inline_of(a, entity, name).map(|(_, m)| m.keys().cloned().collect::<Vec<_>>())
+    })??;
+    let (items, marker) = page(names, input);
+    Ok(paged(json!({"PolicyNames": items}), marker))
+}
+
+// -- permissions boundaries -----------------------------------------------------------------------
+
+pub(crate) async fn put_boundary(
+    cx: &Cx<'_>,
+    input: &Value,
+    entity: Entity,
+) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?.to_owned();
+    let arn = req(input, "PermissionsBoundary")?.to_owned();
+    let exists = cx.state.iam.read(|d| d.managed_policy(&arn).is_some())?;
+    if !exists {
+        return Err(not_attachable(&arn));
+    }
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            match entity {
+                Entity::User => {
+                    tx.user_mut(&name)
+                        .ok_or_else(|| no_such_user(&name))?
+                        .boundary = Some(arn);
+                }
+                _ => {
+                    tx.role_mut(&name)
+                        .ok_or_else(|| no_such_role(&name))?
+                        .boundary = Some(arn);
+                }
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn delete_boundary(
+    cx: &Cx<'_>,
+    input: &Value,
+    entity: Entity,
+) -> Result<Value, ApiError> {
+    let name = req(input, entity.name_member())?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            match entity {
+                Entity::User => {
+                    tx.user_mut(&name)
+                        .ok_or_else(|| no_such_user(&name))?
+                        .boundary = None;
+                }
+                _ => {
+                    tx.role_mut(&name)
+                        .ok_or_else(|| no_such_role(&name))?
+                        .boundary = None;
+                }
+            }
+            Ok(json!({}))
+        })
+        .await
+}

@@ -1,0 +1,1043 @@
+//! Users, groups, roles, instance profiles, and the tags of every taggable entity.
+
+use palisade_policy::PolicyKind;
+use palisade_store::{
+    GroupRecord, InstanceProfileRecord, RoleRecord, TagRecord, UserRecord,
+};
+use serde_json::{Value, json};
+
+use super::{
+    Cx, Entity, already_exists, check_policy, check_tags, delete_conflict, encode_document,
+    invalid_input, merge_tags, no_such_entity, no_such_group, no_such_role, no_such_user, now,
+    page, paged, path, req, s, strings, tags, tags_json, validation,
+};
+use crate::error::ApiError;
+use crate::iam::{AccountIam, group_arn, instance_profile_arn, role_arn, user_arn};
+use crate::identity::{PrincipalKind, new_unique_id};
+
+// -- output forms ---------------------------------------------------------------------------------
+
+fn boundary_json(arn: Option<&String>) -> Option<Value> {
+    arn.map(|a| json!({"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": a}))
+}
+
+/// A user in the output form; `full` adds tags and the boundary (GetUser, CreateUser).
+pub(crate) fn user_json(u: &UserRecord, full: bool) -> Value {
+    let mut v = json!({
+        "Path": u.path,
+        "UserName": u.name,
+        "UserId": u.id,
+        "Arn": user_arn(&u.account_id, &u.path, &u.name),
+        "CreateDate": u.created_at,
+    });
+    if let Some(at) = u.password_last_used {
+        crate::services::set(&mut v, "PasswordLastUsed", json!(at));
+    }
+    if full {
+        if let Some(b) = boundary_json(u.boundary.as_ref()) {
+            crate::services::set(&mut v, "PermissionsBoundary", b);
+        }
+        if !u.tags.is_empty() {
+            crate::services::set(&mut v, "Tags", tags_json(&u.tags));
+        }
+    }
+    v
+}
+
+pub(crate) fn group_json(g: &GroupRecord) -> Value {
+    json!({
+        "Path": g.path,
+        "GroupName": g.name,
+        "GroupId": g.id,
+        "Arn": group_arn(&g.account_id, &g.path, &g.name),
+        "CreateDate": g.created_at,
+    })
+}
+
+/// A role in the output form; `full` adds tags, boundary and last use (GetRole, CreateRole).
+pub(crate) fn role_json(r: &RoleRecord, full: bool) -> Value {
+    let mut v = json!({
+        "Path": r.path,
+        "RoleName": r.name,
+        "RoleId": r.id,
+        "Arn": role_arn(&r.account_id, &r.path, &r.name),
+        "CreateDate": r.created_at,
+        "AssumeRolePolicyDocument": encode_document(&r.trust_policy),
+        "MaxSessionDuration": r.max_session_duration,
+    });
+    if let Some(d) = &r.description {
+        crate::services::set(&mut v, "Description", json!(d));
+    }
+    if full {
+        if let Some(b) = boundary_json(r.boundary.as_ref()) {
+            crate::services::set(&mut v, "PermissionsBoundary", b);
+        }
+        if !r.tags.is_empty() {
+            crate::services::set(&mut v, "Tags", tags_json(&r.tags));
+        }
+        crate::services::set(&mut v, "RoleLastUsed", match &r.last_used {
+            Some((at, region)) => json!({"LastUsedDate": at, "Region": region}),
+            None => json!({}),
+        });
+    }
+    v
+}
+
+fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value {
+    let roles: Vec<Value> = p
+        .roles
+        .iter()
+        .filter_map(|r| acct.role(r))
+        .map(|r| role_json(r, false))
+        .collect();
+    let mut v = json!({
+        "Path": p.path,
+        "InstanceProfileName": p.name,
+        "InstanceProfileId": p.id,
+        "Arn": instance_profile_arn(&p.account_id, &p.path, &p.name),
+        "CreateDate": p.created_at,
+        "Roles": roles,
+    });
+    if !p.tags.is_empty() {
+        crate::services::set(&mut v, "Tags", tags_json(&p.tags));
+    }
+    v
+}
+
+fn check_boundary_arn(cx: &Cx<'_>, arn: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(arn) = arn else { return Ok(None) };
+    let exists = cx
+        .state
+        .iam
+        .read(|d| d.managed_policy(arn).is_some())?;
+    if !exists {
+        return Err(invalid_input(format!(
+            "Value ({arn}) for parameter PermissionsBoundary is invalid."
+        )));
+    }
+    Ok(Some(arn.to_owned()))
+}
+
+// -- users ----------------------------------------------------------------------------------------
+
+pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "UserName")?.to_owned();
+    let path = path(input, "Path")?;
+    let tags = tags(input);
+    check_tags(&tags)?;
+    let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
+    let account = cx.account.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.user(&name).is_some() {
+                return Err(already_exists(format!("User with name {name} already exists.")));
+            }
+            let user = UserRecord {
+                account_id: account,
+                name,
+                id: new_unique_id("AIDA"),
+                path,
+                created_at: now(),
+                tags,
+                inline: Default::default(),
+                attached: vec![],
+                groups: vec![],
+                boundary,
+                login: None,
+                password_last_used: None,
+                ssh_keys: vec![],
+                signing_certificates: vec![],
+            };
+            let out = json!({"User": user_json(&user, true)});
+            tx.insert_user(user);
+            Ok(out)
+        })
+        .await
+}
+
+pub(crate) fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = match s(input, "UserName") {
+        Some(n) => n,
+        None => match cx.caller.user_name.as_deref() {
+            Some(n) => n,
+            None if cx.caller.kind == PrincipalKind::Root => {
+                return Ok(json!({"User": {
+                    "UserId": cx.account,
+                    "Arn": format!("arn:aws:iam::{}:root", cx.account),
+                    "CreateDate": 0,
+                    "Path": "/",
+                    "UserName": "",
+                }}));
+            }
+            None => {
+                return Err(validation(
+                    "Must specify userName when calling with non-User credentials",
+                ));
+            }
+        },
+    };
+    cx.state.iam.read_account(cx.account, |a| {
+        a.user(name)
+            .map(|u| json!({"User": user_json(u, true)}))
+            .ok_or_else(|| no_such_user(name))
+    })?
+}
+
+pub(crate) fn list_users(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let prefix = s(input, "PathPrefix").unwrap_or("/");
+    let users: Vec<Value> = cx.state.iam.read_account(cx.account, |a| {
+        a.users
+            .values()
+            .filter(|u| u.path.starts_with(prefix))
+            .map(|u| user_json(u, false))
+            .collect()
+    })?;
+    let (items, marker) = page(users, input);
+    Ok(paged(json!({"Users": items}), marker))
+}
+
+pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "UserName")?.to_owned();
+    let new_name = s(input, "NewUserName").map(str::to_owned);
+    let new_path = match s(input, "NewPath") {
+        Some(_) => Some(path(input, "NewPath")?),
+        None => None,
+    };
+    let (old_arn, new_arn, final_name) = cx
+        .state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(user) = tx.account.user(&name).cloned() else {
+                return Err(no_such_user(&name));
+            };
+            if let Some(n) = &new_name
+                && !n.eq_ignore_ascii_case(&user.name)
+                && tx.account.user(n).is_some()
+            {
+                return Err(already_exists(format!("User with name {n} already exists.")));
+            }
+            let old_arn = user_arn(&user.account_id, &user.path, &user.name);
+            let mut updated = user.clone();
+            if let Some(n) = &new_name {
+                updated.name.clone_from(n);
+            }
+            if let Some(p) = &new_path {
+                updated.path.clone_from(p);
+            }
+            let new_arn = user_arn(&updated.account_id, &updated.path, &updated.name);
+            // MFA devices enabled for the user follow the new name.
+            let serials: Vec<String> = tx
+                .account
+                .mfa
+                .values()
+                .filter(|d| d.user.as_deref() == Some(user.name.as_str()))
+                .map(|d| d.serial.clone())
+                .collect();
+            for serial in serials {
+                if let Some(d) = tx.mfa_mut(&serial) {
+                    d.user = Some(updated.name.clone());
+                }
+            }
+            let final_name = updated.name.clone();
+            tx.remove_user(&user.name);
+            tx.insert_user(updated);
+            Ok((old_arn, new_arn, final_name))
+        })
+        .await?;
+    if old_arn != new_arn {
+        // The user's access keys name the principal by ARN.
+        let keys = cx
+            .state
+            .store
+            .access_keys_of(cx.account, &old_arn)
+            .await
+            .map_err(ApiError::internal)?;
+        for mut k in keys {
+            k.principal_arn.clone_from(&new_arn);
+            k.user_name = Some(final_name.clone());
+            cx.state
+                .store
+                .put_access_key(&k)
+                .await
+                .map_err(ApiError::internal)?;
+            cx.state.keys.forget(&k.access_key_id);
+        }
+    }
+    Ok(json!({}))
+}
+
+pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "UserName")?.to_owned();
+    let arn = cx.state.iam.read_account(cx.account, |a| {
+        a.user(&name).map(|u| user_arn(&u.account_id, &u.path, &u.name))
+    })?;
+    let Some(arn) = arn else {
+        return Err(no_such_user(&name));
+    };
+    let _guard = cx.state.iam.lock_writes().await;
+    let keys = cx
+        .state
+        .store
+        .access_keys_of(cx.account, &arn)
+        .await
+        .map_err(ApiError::internal)?;
+    cx.state
+        .iam
+        .mutate_locked(cx.account, |tx| {
+            let Some(user) = tx.account.user(&name) else {
+                return Err(no_such_user(&name));
+            };
+            let conflict = if !user.inline.is_empty() {
+                Some("Cannot delete entity, must delete policies first.")
+            } else if !user.attached.is_empty() {
+                Some("Cannot delete entity, must detach all policies first.")
+            } else if !keys.is_empty() {
+                Some("Cannot delete entity, must delete access keys first.")
+            } else if user.login.is_some() {
+                Some("Cannot delete entity, must delete login profile first.")
+            } else if tx
+                .account
+                .mfa
+                .values()
+                .any(|d| d.user.as_deref() == Some(user.name.as_str()))
+            {
+                Some("Cannot delete entity, must delete MFA device first.")
+            } else if !user.signing_certificates.is_empty() {
+                Some("Cannot delete entity, must delete signing certificates first.")
+            } else if !user.ssh_keys.is_empty() {
+                Some("Cannot delete entity, must delete SSH public keys first.")
+            } else {
+                None
+            };
+            if let Some(message) = conflict {
+                return Err(delete_conflict(message));
+            }
+            tx.remove_user(&name);
+            Ok(json!({}))
+        })
+        .await
+}
+
+// -- groups ---------------------------------------------------------------------------------------
+
+pub(crate) async fn create_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "GroupName")?.to_owned();
+    let path = path(input, "Path")?;
+    let account = cx.account.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.group(&name).is_some() {
+                return Err(already_exists(format!("Group with name {name} already exists.")));
+            }
+            let group = GroupRecord {
+                account_id: account,
+                name,
+                id: new_unique_id("AGPA"),
+                path,
+                created_at: now(),
+                inline: Default::default(),
+                attached: vec![],
+            };
+            let out = json!({"Group": group_json(&group)});
+            tx.insert_group(group);
+            Ok(out)
+        })
+        .await
+}
+
+pub(crate) fn get_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "GroupName")?;
+    let (group, users) = cx.state.iam.read_account(cx.account, |a| {
+        let group = a.group(name).ok_or_else(|| no_such_group(name))?;
+        let users: Vec<Value> = a
+            .users
+            .values()
+            .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(&group.name)))
+            .map(|u| user_json(u, false))
+            .collect();
+        Ok::<_, ApiError>((group_json(group), users))
+    })??;
+    let (items, marker) = page(users, input);
+    Ok(paged(json!({"Group": group, "Users": items}), marker))
+}
+
+pub(crate) fn list_groups(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let prefix = s(input, "PathPrefix").unwrap_or("/");
+    let groups: Vec<Value> = cx.state.iam.read_account(cx.account, |a| {
+        a.groups
+            .values()
+            .filter(|g| g.path.starts_with(prefix))
+            .map(group_json)
+            .collect()
+    })?;
+    let (items, marker) = page(groups, input);
+    Ok(paged(json!({"Groups": items}), marker))
+}
+
+pub(crate) async fn update_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "GroupName")?.to_owned();
+    let new_name = s(input, "NewGroupName").map(str::to_owned);
+    let new_path = match s(input, "NewPath") {
+        Some(_) => Some(path(input, "NewPath")?),
+        None => None,
+    };
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(group) = tx.account.group(&name).cloned() else {
+                return Err(no_such_group(&name));
+            };
+            if let Some(n) = &new_name
+                && !n.eq_ignore_ascii_case(&group.name)
+                && tx.account.group(n).is_some()
+            {
+                return Err(already_exists(format!("Group with name {n} already exists.")));
+            }
+            let mut updated = group.clone();
+            if let Some(n) = &new_name {
+                updated.name.clone_from(n);
+                let members: Vec<String> = tx
+                    .account
+                    .users
+                    .values()
+                    .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(&group.name)))
+                    .map(|u| u.name.clone())
+                    .collect();
+                for m in members {
+                    if let Some(u) = tx.user_mut(&m) {
+                        for g in &mut u.groups {
+                            if g.eq_ignore_ascii_case(&group.name) {
+                                g.clone_from(n);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(p) = &new_path {
+                updated.path.clone_from(p);
+            }
+            tx.remove_group(&group.name);
+            tx.insert_group(updated);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn delete_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "GroupName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(group) = tx.account.group(&name) else {
+                return Err(no_such_group(&name));
+            };
+            if tx
+                .account
+                .users
+                .values()
+                .any(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(&group.name)))
+            {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must remove users from group first.",
+                ));
+            }
+            if !group.inline.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must delete policies first.",
+                ));
+            }
+            if !group.attached.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must detach all policies first.",
+                ));
+            }
+            tx.remove_group(&name);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn add_user_to_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let group = req(input, "GroupName")?.to_owned();
+    let user = req(input, "UserName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(g) = tx.account.group(&group).map(|g| g.name.clone()) else {
+                return Err(no_such_group(&group));
+            };
+            let Some(u) = tx.user_mut(&user) else {
+                return Err(no_such_user(&user));
+            };
+            if !u.groups.iter().any(|x| x.eq_ignore_ascii_case(&g)) {
+                if u.groups.len() >= 10 {
+                    return Err(super::limit_exceeded(
+                        "Cannot exceed quota for GroupsPerUser: 10",
+                    ));
+                }
+                u.groups.push(g);
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn remove_user_from_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let group = req(input, "GroupName")?.to_owned();
+    let user = req(input, "UserName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.group(&group).is_none() {
+                return Err(no_such_group(&group));
+            }
+            let Some(u) = tx.account.user(&user) else {
+                return Err(no_such_user(&user));
+            };
+            if !u.groups.iter().any(|x| x.eq_ignore_ascii_case(&group)) {
+                return Err(no_such_entity(format!(
+                    "User {user} is not in group {group}"
+                )));
+            }
+            if let Some(u) = tx.user_mut(&user) {
+                u.groups.retain(|x| !x.eq_ignore_ascii_case(&group));
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn list_groups_for_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let user = req(input, "UserName")?;
+    let groups = cx.state.iam.read_account(cx.account, |a| {
+        let u = a.user(user).ok_or_else(|| no_such_user(user))?;
+        Ok::<_, ApiError>(
+            u.groups
+                .iter()
+                .filter_map(|g| a.group(g))
+                .map(group_json)
+                .collect::<Vec<_>>(),
+        )
+    })??;
+    let (items, marker) = page(groups, input);
+    Ok(paged(json!({"Groups": items}), marker))
+}
+
+// -- roles ----------------------------------------------------------------------------------------
+
+fn check_session_duration(d: i64) -> Result<(), ApiError> {
+    if !(3600..=43200).contains(&d) {
+        return Err(validation(format!(
+            "1 validation error detected: Value '{d}' at 'maxSessionDuration' failed to satisfy \
+             constraint: Member must have value {} to {}",
+            if d < 3600 {
+                "greater than or equal"
+            } else {
+                "less than or equal"
+            },
+            if d < 3600 { 3600 } else { 43200 }
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?.to_owned();
+    let path = path(input, "Path")?;
+    let trust = req(input, "AssumeRolePolicyDocument")?.to_owned();
+    // --dev stores any trust document, as moto does (its suites create roles with documents
+    // like "some policy"); such a role cannot be assumed. Strict mode validates as IAM does.
+    if !cx.state.config.dev {
+        check_policy(&trust, PolicyKind::Trust)?;
+    }
+    let max = super::int(input, "MaxSessionDuration").unwrap_or(3600);
+    check_session_duration(max)?;
+    let tags = tags(input);
+    check_tags(&tags)?;
+    let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
+    let account = cx.account.to_owned();
+    let description = s(input, "Description").map(str::to_owned);
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.role(&name).is_some() {
+                return Err(already_exists(format!("Role with name {name} already exists.")));
+            }
+            let role = RoleRecord {
+                account_id: account,
+                name,
+                id: new_unique_id("AROA"),
+                path,
+                created_at: now(),
+                trust_policy: trust,
+                description,
+                max_session_duration: max,
+                tags,
+                inline: Default::default(),
+                attached: vec![],
+                boundary,
+                last_used: None,
+            };
+            let mut out = role_json(&role, true);
+            if let Some(map) = out.as_object_mut() {
+                map.remove("RoleLastUsed");
+            }
+            tx.insert_role(role);
+            Ok(json!({"Role": out}))
+        })
+        .await
+}
+
+/// The role name AWS gives a service's service-linked role, e.g. `AWSServiceRoleForAutoScaling`
+/// for `autoscaling.amazonaws.com`, from AWS's table for the common services; otherwise the
+/// service prefix as it is.
+fn service_linked_role_name(service: &str) -> String {
+    let prefix = service.strip_suffix(".amazonaws.com").unwrap_or(service);
+    let suffix = match prefix {
+        "autoscaling" => "AutoScaling",
+        "elasticbeanstalk" => "ElasticBeanstalk",
+        "custom-resource.application-autoscaling" => "ApplicationAutoScaling_CustomResource",
+        "ecs.application-autoscaling" => "ApplicationAutoScaling_ECSService",
+        "dynamodb.application-autoscaling" => "ApplicationAutoScaling_DynamoDBTable",
+        "ecs" => "ECS",
+        "rds" => "RDS",
+        "elasticloadbalancing" => "ElasticLoadBalancing",
+        "organizations" => "Organizations",
+        "support" => "Support",
+        "trustedadvisor" => "TrustedAdvisor",
+        "sso" => "SSO",
+        "config" => "Config",
+        "guardduty" => "AmazonGuardDuty",
+        "spot" => "EC2Spot",
+        "eks" => "AmazonEKS",
+        "kafka" => "Kafka",
+        "lambda" => "Lambda",
+        "secretsmanager" => "SecretsManager",
+        "kms" => "KeyManagementService",
+        "cloudtrail" => "CloudTrail",
+        other => other.split('.').next().unwrap_or(other),
+    };
+    format!("AWSServiceRoleFor{suffix}")
+}
+
+pub(crate) async fn create_service_linked_role(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let service = req(input, "AWSServiceName")?.to_owned();
+    if !service.ends_with(".amazonaws.com") {
+        return Err(invalid_input(format!(
+            "Invalid service name: {service}"
+        )));
+    }
+    let mut name = service_linked_role_name(&service);
+    if let Some(suffix) = s(input, "CustomSuffix") {
+        name = format!("{name}_{suffix}");
+    }
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": [service]}, "Action": ["sts:AssumeRole"]}]
+    })
+    .to_string();
+    let account = cx.account.to_owned();
+    let description = s(input, "Description").map(str::to_owned);
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.role(&name).is_some() {
+                return Err(invalid_input(format!(
+                    "Service role name {name} has been taken in this account, please try a \
+                     different suffix."
+                )));
+            }
+            let role = RoleRecord {
+                account_id: account,
+                name,
+                id: new_unique_id("AROA"),
+                path: format!("/aws-service-role/{service}/"),
+                created_at: now(),
+                trust_policy: trust,
+                description,
+                max_session_duration: 3600,
+                tags: vec![],
+                inline: Default::default(),
+                attached: vec![],
+                boundary: None,
+                last_used: None,
+            };
+            let out = role_json(&role, false);
+            tx.insert_role(role);
+            Ok(json!({"Role": out}))
+        })
+        .await
+}
+
+pub(crate) async fn delete_service_linked_role(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.remove_role(&name).is_none() {
+                return Err(no_such_role(&name));
+            }
+            Ok(json!({"DeletionTaskId": format!("task/aws-service-role/{name}/{}", uuid::Uuid::new_v4())}))
+        })
+        .await
+}
+
+pub(crate) fn get_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?;
+    cx.state.iam.read_account(cx.account, |a| {
+        a.role(name)
+            .map(|r| json!({"Role": role_json(r, true)}))
+            .ok_or_else(|| no_such_role(name))
+    })?
+}
+
+pub(crate) fn list_roles(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let prefix = s(input, "PathPrefix").unwrap_or("/");
+    let roles: Vec<Value> = cx.state.iam.read_account(cx.account, |a| {
+        a.roles
+            .values()
+            .filter(|r| r.path.starts_with(prefix))
+            .map(|r| role_json(r, false))
+            .collect()
+    })?;
+    let (items, marker) = page(roles, input);
+    Ok(paged(json!({"Roles": items}), marker))
+}
+
+pub(crate) async fn update_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?.to_owned();
+    let description = s(input, "Description").map(str::to_owned);
+    let max = super::int(input, "MaxSessionDuration");
+    if let Some(m) = max {
+        check_session_duration(m)?;
+    }
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(r) = tx.role_mut(&name) else {
+                return Err(no_such_role(&name));
+            };
+            if description.is_some() {
+                r.description = description;
+            }
+            if let Some(m) = max {
+                r.max_session_duration = m;
+            }
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn update_role_description(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?.to_owned();
+    let description = req(input, "Description")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(r) = tx.role_mut(&name) else {
+                return Err(no_such_role(&name));
+            };
+            r.description = Some(description);
+            Ok(json!({"Role": role_json(r, true)}))
+        })
+        .await
+}
+
+pub(crate) async fn update_assume_role_policy(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?.to_owned();
+    let doc = req(input, "PolicyDocument")?.to_owned();
+    check_policy(&doc, PolicyKind::Trust)?;
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(r) = tx.role_mut(&name) else {
+                return Err(no_such_role(&name));
+            };
+            r.trust_policy = doc;
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn delete_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "RoleName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(role) = tx.account.role(&name) else {
+                return Err(no_such_role(&name));
+            };
+            if tx
+                .account
+                .instance_profiles
+                .values()
+                .any(|p| p.roles.iter().any(|r| r.eq_ignore_ascii_case(&role.name)))
+            {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must remove roles from instance profile first.",
+                ));
+            }
+            if !role.attached.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must detach all policies first.",
+                ));
+            }
+            if !role.inline.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must delete policies first.",
+                ));
+            }
+            tx.remove_role(&name);
+            Ok(json!({}))
+        })
+        .await
+}
+
+// -- instance profiles ----------------------------------------------------------------------------
+
+fn no_such_instance_profile(name: &str) -> ApiError {
+    no_such_entity(format!("Instance Profile {name} cannot be found."))
+}
+
+pub(crate) async fn create_instance_profile(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "InstanceProfileName")?.to_owned();
+    let path = path(input, "Path")?;
+    let tags = tags(input);
+    check_tags(&tags)?;
+    let account = cx.account.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.instance_profiles.contains_key(&name.to_lowercase()) {
+                return Err(already_exists(format!(
+                    "Instance Profile {name} already exists."
+                )));
+            }
+            let p = InstanceProfileRecord {
+                account_id: account,
+                name,
+                id: new_unique_id("AIPA"),
+                path,
+                created_at: now(),
+                roles: vec![],
+                tags,
+            };
+            let out = json!({"InstanceProfile": instance_profile_json(tx.account, &p)});
+            tx.insert_instance_profile(p);
+            Ok(out)
+        })
+        .await
+}
+
+pub(crate) fn get_instance_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let name = req(input, "InstanceProfileName")?;
+    cx.state.iam.read_account(cx.account, |a| {
+        a.instance_profiles
+            .get(&name.to_lowercase())
+            .map(|p| json!({"InstanceProfile": instance_profile_json(a, p)}))
+            .ok_or_else(|| no_such_instance_profile(name))
+    })?
+}
+
+pub(crate) fn list_instance_profiles(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let prefix = s(input, "PathPrefix").unwrap_or("/");
+    let all: Vec<Value> = cx.state.iam.read_account(cx.account, |a| {
+        a.instance_profiles
+            .values()
+            .filter(|p| p.path.starts_with(prefix))
+            .map(|p| instance_profile_json(a, p))
+            .collect()
+    })?;
+    let (items, marker) = page(all, input);
+    Ok(paged(json!({"InstanceProfiles": items}), marker))
+}
+
+pub(crate) fn list_instance_profiles_for_role(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let role = req(input, "RoleName")?;
+    let all = cx.state.iam.read_account(cx.account, |a| {
+        if a.role(role).is_none() {
+            return Err(no_such_role(role));
+        }
+        Ok(a.instance_profiles
+            .values()
+            .filter(|p| p.roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            .map(|p| instance_profile_json(a, p))
+            .collect::<Vec<_>>())
+    })??;
+    let (items, marker) = page(all, input);
+    Ok(paged(json!({"InstanceProfiles": items}), marker))
+}
+
+pub(crate) async fn delete_instance_profile(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "InstanceProfileName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(p) = tx.account.instance_profiles.get(&name.to_lowercase()) else {
+                return Err(no_such_instance_profile(&name));
+            };
+            if !p.roles.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must remove roles from instance profile first.",
+                ));
+            }
+            tx.remove_instance_profile(&name);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn add_role_to_instance_profile(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "InstanceProfileName")?.to_owned();
+    let role = req(input, "RoleName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(role_name) = tx.account.role(&role).map(|r| r.name.clone()) else {
+                return Err(no_such_role(&role));
+            };
+            let Some(p) = tx.instance_profile_mut(&name) else {
+                return Err(no_such_instance_profile(&name));
+            };
+            if !p.roles.is_empty() {
+                return Err(super::limit_exceeded(
+                    "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+                ));
+            }
+            p.roles.push(role_name);
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn remove_role_from_instance_profile(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = req(input, "InstanceProfileName")?.to_owned();
+    let role = req(input, "RoleName")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            if tx.account.role(&role).is_none() {
+                return Err(no_such_role(&role));
+            }
+            let Some(p) = tx.instance_profile_mut(&name) else {
+                return Err(no_such_instance_profile(&name));
+            };
+            p.roles.retain(|r| !r.eq_ignore_ascii_case(&role));
+            Ok(json!({}))
+        })
+        .await
+}
+
+// -- tags -----------------------------------------------------------------------------------------
+
+fn entity_tags<'a>(
+    tx: &'a mut crate::iam::Tx<'_>,
+    entity: Entity,
+    key: &str,
+) -> Option<&'a mut Vec<TagRecord>> {
+    match entity {
+        Entity::User => tx.user_mut(key).map(|r| &mut r.tags),
+        Entity::Role => tx.role_mut(key).map(|r| &mut r.tags),
+        Entity::Policy => tx.policy_mut(key).map(|r| &mut r.tags),
+        Entity::InstanceProfile => tx.instance_profile_mut(key).map(|r| &mut r.tags),
+        Entity::MfaDevice => tx.mfa_mut(key).map(|r| &mut r.tags),
+        Entity::Group => None,
+    }
+}
+
+fn no_such(entity: Entity, key: &str) -> ApiError {
+    match entity {
+        Entity::User => no_such_user(key),
+        Entity::Role => no_such_role(key),
+        Entity::Group => no_such_group(key),
+        Entity::Policy => no_such_entity(format!("Policy {key} was not found.")),
+        Entity::InstanceProfile => no_such_instance_profile(key),
+        Entity::MfaDevice => no_such_entity(format!(
+            "{} {key} cannot be found.",
+            entity.noun()
+        )),
+    }
+}
+
+pub(crate) async fn tag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let key = req(input, entity.name_member())?.to_owned();
+    let new = tags(input);
+    check_tags(&new)?;
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(current) = entity_tags(tx, entity, &key) else {
+                return Err(no_such(entity, &key));
+            };
+            let mut merged = current.clone();
+            merge_tags(&mut merged, new);
+            check_tags(&merged)?;
+            *current = merged;
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn untag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let key = req(input, entity.name_member())?.to_owned();
+    let remove = strings(input, "TagKeys");
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(current) = entity_tags(tx, entity, &key) else {
+                return Err(no_such(entity, &key));
+            };
+            current.retain(|t| !remove.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) fn list_tags(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
+    let key = req(input, entity.name_member())?;
+    let found = cx.state.iam.read_account(cx.account, |a| match entity {
+        Entity::User => a.user(key).map(|r| r.tags.clone()),
+        Entity::Role => a.role(key).map(|r| r.tags.clone()),
+        Entity::Policy => a.policies.get(key).map(|r| r.tags.clone()),
+        Entity::InstanceProfile => a
+            .instance_profiles
+            .get(&key.to_lowercase())
+            .map(|r| r.tags.clone()),
+        Entity::MfaDevice => a.mfa.get(key).map(|r| r.tags.clone()),
+        Entity::Group => None,
+    })?;
+    let Some(found) = found else {
+        return Err(no_such(entity, key));
+    };
+    let (items, marker) = page(found, input);
+    Ok(paged(json!({"Tags": tags_json(&items)}), marker))
+}

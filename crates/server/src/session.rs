@@ -1,0 +1,217 @@
+//! Temporary credentials: STS sessions and their tokens.
+//!
+//! A session token is self-contained, as AWS's are: the session's secret access key and
+//! everything the session carries (who it is, its session policies and tags, when it was issued,
+//! whether MFA was used, when it expires) sealed with `palisade-seal` (purpose `SessionToken`)
+//! and bound to the session's `ASIA…` access key id, then base64-encoded. Nothing about a session
+//! is stored; a token that does not open under this deployment's root key, or that was issued for
+//! another access key id, is invalid, and one past its expiry gets `ExpiredToken`.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use palisade_seal::{Purpose, Sealer};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Caller, PrincipalKind};
+
+/// How a session was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionSource {
+    /// `GetSessionToken`: the caller's own identity, possibly with MFA.
+    SessionToken,
+    /// `AssumeRole`.
+    AssumeRole,
+    /// `GetFederationToken`.
+    Federation,
+}
+
+/// A session tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTag {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// What a session carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// How it was made.
+    pub source: SessionSource,
+    /// Issue time, epoch seconds (`aws:TokenIssueTime`).
+    pub issued_at: i64,
+    /// Expiry, epoch seconds.
+    pub expires_at: i64,
+    /// When MFA was presented, epoch seconds (`aws:MultiFactorAuthAge`).
+    #[serde(default)]
+    pub mfa_at: Option<i64>,
+    /// The kind of the principal (`IAMUser`/`Root` for `GetSessionToken`, `AssumedRole`,
+    /// `FederatedUser`).
+    pub principal_type: String,
+    /// The account.
+    pub account_id: String,
+    /// The session's ARN (the caller's own ARN for `GetSessionToken`).
+    pub arn: String,
+    /// `aws:userid`: `AROA…:session` for roles, `account:name` for federated users.
+    pub principal_id: String,
+    /// The IAM user behind it (`GetSessionToken`, `GetFederationToken`).
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// For role sessions: the role's name.
+    #[serde(default)]
+    pub role_name: Option<String>,
+    /// For role sessions: the role's ARN with its path.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// For role sessions: the role's unique id (a recreated role of the same name is another
+    /// role, whose policies the session does not get).
+    #[serde(default)]
+    pub role_id: Option<String>,
+    /// The session name.
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// The inline session policy.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Managed session policies.
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
+    /// Session tags.
+    #[serde(default)]
+    pub tags: Vec<SessionTag>,
+    /// Keys of the tags that pass on to chained sessions.
+    #[serde(default)]
+    pub transitive_tag_keys: Vec<String>,
+    /// `sts:SourceIdentity`.
+    #[serde(default)]
+    pub source_identity: Option<String>,
+}
+
+impl Session {
+    /// Whether the session was made with session policies (which then cap it).
+    pub fn has_session_policies(&self) -> bool {
+        self.policy.is_some() || !self.policy_arns.is_empty()
+    }
+
+    /// The caller a request signed with this session's credentials is.
+    pub fn caller(self: &Arc<Self>, access_key_id: &str) -> Caller {
+        Caller {
+            kind: PrincipalKind::parse(&self.principal_type),
+            account_id: self.account_id.clone(),
+            arn: self.arn.clone(),
+            principal_id: self.principal_id.clone(),
+            access_key_id: Some(access_key_id.to_owned()),
+            user_name: self.user_name.clone(),
+            session: Some(self.clone()),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    secret: String,
+    session: Session,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a token of this deployment, or not for this access key.
+    #[error("The security token included in the request is invalid.")]
+    Invalid,
+    /// Past its expiry.
+    #[error("The security token included in the request is expired")]
+    Expired,
+}
+
+/// Seals a session into a token for `access_key_id`.
+pub fn seal_token(
+    sealer: &Sealer,
+    access_key_id: &str,
+    secret: &str,
+    session: &Session,
+) -> Result<String, TokenError> {
+    let plain = serde_json::to_vec(&Sealed {
+        secret: secret.to_owned(),
+        session: session.clone(),
+    })
+    .map_err(|_| TokenError::Invalid)?;
+    let blob = sealer
+        .seal(Purpose::SessionToken, access_key_id, &plain)
+        .map_err(|_| TokenError::Invalid)?;
+    Ok(STANDARD.encode(blob))
+}
+
+/// Opens a token presented with `access_key_id`: the secret and the session.
+pub fn open_token(
+    sealer: &Sealer,
+    access_key_id: &str,
+    token: &str,
+    now: i64,
+) -> Result<(String, Arc<Session>), TokenError> {
+    let blob = STANDARD
+        .decode(token.trim())
+        .map_err(|_| TokenError::Invalid)?;
+    let plain = sealer
+        .open(Purpose::SessionToken, access_key_id, &blob)
+        .map_err(|_| TokenError::Invalid)?;
+    let sealed: Sealed = serde_json::from_slice(&plain).map_err(|_| TokenError::Invalid)?;
+    if now >= sealed.session.expires_at {
+        return Err(TokenError::Expired);
+    }
+    Ok((sealed.secret, Arc::new(sealed.session)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_at: i64) -> Session {
+        Session {
+            source: SessionSource::AssumeRole,
+            issued_at: 0,
+            expires_at,
+            mfa_at: None,
+            principal_type: "AssumedRole".into(),
+            account_id: "123456789012".into(),
+            arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
+            principal_id: "AROAEXAMPLE:s".into(),
+            user_name: None,
+            role_name: Some("r".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/r".into()),
+            role_id: Some("AROAEXAMPLE".into()),
+            session_name: Some("s".into()),
+            policy: None,
+            policy_arns: vec![],
+            tags: vec![],
+            transitive_tag_keys: vec![],
+            source_identity: None,
+        }
+    }
+
+    #[test]
+    fn tokens_open_only_for_their_key_and_until_they_expire() {
+        let sealer = Sealer::new(&[3u8; 32]).unwrap();
+        let token = seal_token(&sealer, "ASIA1", "secret", &session(100)).unwrap();
+        assert!(!token.contains("secret"));
+        let (secret, s) = open_token(&sealer, "ASIA1", &token, 99).unwrap();
+        assert_eq!(secret, "secret");
+        assert_eq!(s.arn, "arn:aws:sts::123456789012:assumed-role/r/s");
+        assert_eq!(
+            open_token(&sealer, "ASIA2", &token, 99).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert_eq!(
+            open_token(&sealer, "ASIA1", &token, 100).unwrap_err(),
+            TokenError::Expired
+        );
+        let other = Sealer::new(&[4u8; 32]).unwrap();
+        assert_eq!(
+            open_token(&other, "ASIA1", &token, 99).unwrap_err(),
+            TokenError::Invalid
+        );
+    }
+}
