@@ -1,0 +1,100 @@
+"""`palisade policy simulate` and `palisade policy validate`, run as a user runs them."""
+
+import json
+import subprocess
+
+from conftest import binary
+
+ALLOW_GET = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}],
+}
+DENY_FROM_OUTSIDE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Deny",
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+        }
+    ],
+}
+
+
+def run(*args, stdin=None):
+    return subprocess.run([binary(), "policy", *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def case(ip):
+    return {
+        "request": {
+            "principal": "arn:aws:iam::111111111111:user/alice",
+            "action": "s3:GetObject",
+            "resource": "arn:aws:s3:::bucket/key",
+            "resourceAccount": "111111111111",
+            "context": {"aws:SourceIp": ip},
+        },
+        "identityPolicies": [ALLOW_GET, DENY_FROM_OUTSIDE],
+    }
+
+
+def test_simulate_prints_one_result_per_case_in_order(tmp_path):
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps([case("10.1.2.3"), case("192.0.2.1")]))
+    r = run("simulate", str(path))
+    assert r.returncode == 0, r.stderr
+    results = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["decision"] for x in results] == ["Allowed", "ExplicitlyDenied"]
+    assert results[1]["blockedBy"]
+
+
+def test_simulate_without_any_allow_is_an_implicit_deny(tmp_path):
+    c = case("10.1.2.3")
+    c["identityPolicies"] = []
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(c))
+    r = run("simulate", str(path))
+    assert json.loads(r.stdout)["decision"] == "ImplicitlyDenied"
+
+
+def test_simulate_names_the_bad_field(tmp_path):
+    c = case("10.1.2.3")
+    del c["request"]["action"]
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(c))
+    r = run("simulate", str(path))
+    assert r.returncode != 0
+    assert "action" in r.stderr
+
+
+def test_validate_flags_errors_and_exits_1(tmp_path):
+    bad = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObjectz", "Resource": "arn:aws:s3:::bucket/*"}],
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    r = run("validate", str(path), "--format", "json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    findings = json.loads(r.stdout)
+    text = json.dumps(findings)
+    assert "ERROR" in text
+    assert "GetObjectz" in text or "s3:GetObjectz" in text
+
+
+def test_validate_clean_policy_exits_0_with_a_table(tmp_path):
+    path = tmp_path / "good.json"
+    path.write_text(json.dumps(ALLOW_GET))
+    r = run("validate", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_validate_reads_standard_input_and_knows_policy_types():
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+    }
+    r = run("validate", "-", "--type", "trust", "--format", "json", stdin=json.dumps(trust))
+    assert r.returncode == 1
+    assert "ERROR" in r.stdout
