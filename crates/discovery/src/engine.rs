@@ -231,6 +231,7 @@ pub struct Engine {
     keyword_owners: Vec<Vec<u32>>,
     keyword_bytes: Vec<Vec<u8>>,
     keyword_buckets: Vec<Vec<u32>>,
+    keyword_filled: Vec<u64>,
     max_keyword: usize,
     allow_words: HashSet<String>,
     allow_regex: Option<Regex>,
@@ -544,6 +545,17 @@ impl EngineBuilder {
             keywords,
             keyword_owners,
             keyword_bytes,
+            keyword_filled: {
+                let mut bits = vec![0u64; KEYWORD_BUCKETS / 64];
+                for (i, b) in keyword_buckets.iter().enumerate() {
+                    if !b.is_empty()
+                        && let Some(w) = bits.get_mut(i / 64)
+                    {
+                        *w |= 1 << (i % 64);
+                    }
+                }
+                bits
+            },
             keyword_buckets,
             max_keyword,
             allow_words,
@@ -721,7 +733,6 @@ impl Engine {
         set
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn keyword_near(
         &self,
         data: &[u8],
@@ -756,7 +767,9 @@ impl Engine {
         if !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
             // Keyword hits are collected once per stretch of text and reused by every candidate
             // in it: dense text has a candidate every few bytes.
-            let to = (hi + self.max_keyword + 4096).min(data.len());
+            // Dense text: read ahead, the next candidate is near. Sparse text: just this window.
+            let ahead = if kw.valid && lo < kw.hi + 512 { 512 } else { 0 };
+            let to = (hi + self.max_keyword + ahead).min(data.len());
             self.collect_keywords(data, lo, to, kw);
         }
         let first = kw.hits.partition_point(|h| h.0 < lo);
@@ -789,28 +802,52 @@ impl Engine {
         kw.lo = lo;
         kw.hi = hi;
         kw.valid = true;
-        let mut i = lo;
-        while i < hi {
-            let b = data.get(i).copied().unwrap_or(b' ');
-            let starts_word =
-                !is_separator(b) && (i == 0 || data.get(i - 1).is_some_and(|&p| is_separator(p)));
-            if starts_word && let Some(key) = data.get(i..i + 3) {
-                let bucket = self
+        let Some(window) = data.get(lo..hi) else {
+            return;
+        };
+        // Word starts as a bit mask per 64-byte block (branch-free, so it vectorises), then
+        // a bucket lookup per word start.
+        let mut prev_sep = lo == 0 || data.get(lo - 1).is_none_or(|&p| is_separator(p));
+        for (bi, block) in window.chunks(64).enumerate() {
+            let mut seps = 0u64;
+            for (k, &b) in block.iter().enumerate() {
+                seps |= u64::from(is_separator(b)) << k;
+            }
+            let mut mask = !seps & ((seps << 1) | u64::from(prev_sep));
+            if block.len() < 64 {
+                mask &= (1u64 << block.len()) - 1;
+            }
+            prev_sep = (seps >> (block.len() - 1)) & 1 == 1;
+            while mask != 0 {
+                let k = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let at = lo + bi * 64 + k;
+                let Some(key) = data.get(at..at + 3) else {
+                    continue;
+                };
+                let bucket = prefix_bucket(key);
+                if self
+                    .keyword_filled
+                    .get(bucket / 64)
+                    .is_none_or(|w| w & (1 << (bucket % 64)) == 0)
+                {
+                    continue;
+                }
+                for &k in self
                     .keyword_buckets
-                    .get(prefix_bucket(key))
+                    .get(bucket)
                     .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                for &k in bucket {
+                    .unwrap_or(&[])
+                {
                     if let Some(w) = self.keyword_bytes.get(k as usize)
                         && data
-                            .get(i..i + w.len())
+                            .get(at..at + w.len())
                             .is_some_and(|x| x.eq_ignore_ascii_case(w))
                     {
-                        kw.hits.push((i, i + w.len(), k));
+                        kw.hits.push((at, at + w.len(), k));
                     }
                 }
             }
-            i += 1;
         }
     }
 
@@ -934,6 +971,7 @@ impl std::fmt::Debug for Scanner<'_> {
 }
 
 /// Runs a multi-pattern group over `data[lo..hi]` (look-around sees the whole buffer).
+#[allow(clippy::too_many_arguments)]
 fn scan_group(
     engine: &Engine,
     g: &Group,
@@ -1014,7 +1052,7 @@ fn skip_word(data: &[u8], s: usize) -> usize {
 /// ASCII bytes that end a word (everything but letters and digits); non-ASCII bytes are word
 /// bytes, so keywords in other scripts are found too.
 fn is_separator(b: u8) -> bool {
-    b.is_ascii() && !b.is_ascii_alphanumeric()
+    b < 0x80 && !b.is_ascii_alphanumeric()
 }
 
 const KEYWORD_BUCKETS: usize = 4096;

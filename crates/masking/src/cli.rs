@@ -23,6 +23,10 @@ pub struct KeyArgs {
     /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
     #[arg(long, env = "PALISADE_ENDPOINT")]
     pub kms_endpoint: Option<String>,
+    /// CA certificates (PEM) trusted for an https KMS endpoint, e.g. the certificate that
+    /// `palisade serve --tls-self-signed` writes.
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub kms_ca_bundle: Option<PathBuf>,
     /// Region for signing KMS requests.
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -107,7 +111,10 @@ fn load_keys(args: &KeyArgs) -> Result<Keys, MaskError> {
         None => Keys::new(),
     };
     if let Some(endpoint) = &args.kms_endpoint {
-        let client = crate::kms::KmsClient::from_env(endpoint, &args.region)?;
+        let mut client = crate::kms::KmsClient::from_env(endpoint, &args.region)?;
+        if let Some(ca) = &args.kms_ca_bundle {
+            client = client.with_ca_bundle(ca)?;
+        }
         keys.set_kms(Box::new(client));
     }
     Ok(keys)

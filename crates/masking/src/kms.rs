@@ -3,11 +3,14 @@
 //! `palisade-sigv4`. It is blocking and dependency-free on purpose: masking calls KMS a
 //! handful of times per run (once per key), never per value.
 //!
-//! Only `http://` endpoints are supported; put a TLS-terminating proxy in front of a remote
-//! server, or run the tool next to it on loopback.
+//! `https://` endpoints are verified against a CA bundle (`--kms-ca-bundle` or
+//! `AWS_CA_BUNDLE`, e.g. the certificate `palisade serve --tls-self-signed` writes); there is
+//! no built-in root store.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -41,28 +44,30 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Clone)]
 pub struct KmsClient {
     authority: String,
+    host: String,
     path: String,
     region: String,
     credentials: Credentials,
+    https: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 const LIMIT: usize = 1 << 20;
 
 impl KmsClient {
-    /// A client for `endpoint` (`http://host:port[/path]`).
+    /// A client for `endpoint` (`http://host[:port][/path]` or `https://…`; an https client
+    /// also needs [`KmsClient::with_ca_bundle`]).
     pub fn new(endpoint: &str, region: &str, credentials: Credentials) -> Result<Self, MaskError> {
         let err = |m: &str| MaskError::Kms {
             operation: "endpoint",
             message: format!("{endpoint:?}: {m}"),
         };
-        let rest = match endpoint.strip_prefix("http://") {
-            Some(r) => r,
-            None if endpoint.starts_with("https://") => {
-                return Err(err(
-                    "https is not supported by the masking kms client; use http on loopback or a tls-terminating proxy",
-                ));
-            }
-            None => return Err(err("must start with http://")),
+        let (https, rest) = if let Some(r) = endpoint.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = endpoint.strip_prefix("https://") {
+            (true, r)
+        } else {
+            return Err(err("must start with http:// or https://"));
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (rest.get(..i).unwrap_or(rest), rest.get(i..).unwrap_or("/")),
@@ -71,17 +76,63 @@ impl KmsClient {
         if authority.is_empty() {
             return Err(err("has no host"));
         }
-        let authority = if authority.contains(':') {
-            authority.to_owned()
+        let (host, port) = match authority.strip_prefix('[') {
+            // [v6-address]:port
+            Some(v6) => match v6.split_once(']') {
+                Some((h, rest)) => (h, rest.strip_prefix(':')),
+                None => return Err(err("has an unclosed [")),
+            },
+            None => match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        let port = port.unwrap_or(if https { "443" } else { "80" });
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("has a bad port"));
+        }
+        let host = host.to_owned();
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
         } else {
-            format!("{authority}:80")
+            format!("{host}:{port}")
         };
         Ok(Self {
             authority,
+            host,
             path: path.to_owned(),
             region: region.to_owned(),
             credentials,
+            https,
+            tls: None,
         })
+    }
+
+    /// Trusts the PEM certificates in `path` for https endpoints.
+    pub fn with_ca_bundle(mut self, path: &Path) -> Result<Self, MaskError> {
+        let err = |m: String| MaskError::Kms {
+            operation: "tls",
+            message: m,
+        };
+        let pem = std::fs::read(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| err(format!("{}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| err(format!("{}: {e}", path.display())))?;
+        }
+        if roots.is_empty() {
+            return Err(err(format!("{} has no certificate", path.display())));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        self.tls = Some(Arc::new(config));
+        Ok(self)
     }
 
     /// A client with credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
@@ -101,7 +152,11 @@ impl KmsClient {
             secret_access_key,
             session_token: var("AWS_SESSION_TOKEN"),
         };
-        Self::new(endpoint, region, credentials)
+        let client = Self::new(endpoint, region, credentials)?;
+        match var("AWS_CA_BUNDLE") {
+            Some(ca) if client.https => client.with_ca_bundle(Path::new(&ca)),
+            _ => Ok(client),
+        }
     }
 
     fn call(&self, operation: &'static str, body: &Value) -> Result<Value, MaskError> {
@@ -144,7 +199,16 @@ impl KmsClient {
             body.len()
         ));
 
-        let mut stream = TcpStream::connect(&self.authority)
+        let tls = match (&self.tls, self.https) {
+            (_, false) => None,
+            (Some(config), true) => Some(Arc::clone(config)),
+            (None, true) => {
+                return Err(err(
+                    "https endpoints need a ca bundle (--kms-ca-bundle or AWS_CA_BUNDLE)".into(),
+                ));
+            }
+        };
+        let stream = TcpStream::connect(&self.authority)
             .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
         let timeout = Some(Duration::from_secs(30));
         stream
@@ -153,15 +217,20 @@ impl KmsClient {
         stream
             .set_write_timeout(timeout)
             .map_err(|e| err(e.to_string()))?;
-        stream
-            .write_all(head.as_bytes())
-            .map_err(|e| err(e.to_string()))?;
-        stream.write_all(&body).map_err(|e| err(e.to_string()))?;
-        let mut raw = Vec::new();
-        stream
-            .take(LIMIT as u64)
-            .read_to_end(&mut raw)
-            .map_err(|e| err(e.to_string()))?;
+        let raw = if let Some(config) = tls {
+            let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                .map_err(|e| err(format!("server name {:?}: {e}", self.host)))?;
+            let conn =
+                rustls::ClientConnection::new(config, name).map_err(|e| err(e.to_string()))?;
+            exchange(
+                rustls::StreamOwned::new(conn, stream),
+                head.as_bytes(),
+                &body,
+            )
+        } else {
+            exchange(stream, head.as_bytes(), &body)
+        }
+        .map_err(|e| err(e.to_string()))?;
         let (status, resp) = parse_response(&raw).map_err(err)?;
         let json: Value = serde_json::from_slice(&resp).unwrap_or(Value::Null);
         if status != 200 {
@@ -213,6 +282,22 @@ impl Kms for KmsClient {
         }
         let r = self.call(op, &req)?;
         b64_field(&r, "Plaintext", op)
+    }
+}
+
+/// Sends the request and reads the response to the end of the connection.
+fn exchange(mut s: impl Read + Write, head: &[u8], body: &[u8]) -> std::io::Result<Vec<u8>> {
+    s.write_all(head)?;
+    s.write_all(body)?;
+    s.flush()?;
+    let mut raw = Vec::new();
+    match s.take(LIMIT as u64).read_to_end(&mut raw) {
+        Ok(_) => Ok(raw),
+        // Servers often close TLS without close_notify once the response is complete.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && parse_response(&raw).is_ok() => {
+            Ok(raw)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -290,13 +375,25 @@ mod tests {
             secret_access_key: "s".into(),
             session_token: None,
         };
-        assert!(KmsClient::new("https://x", "us-east-1", c.clone()).is_err());
+        let k = KmsClient::new("https://kms.example:8443/", "us-east-1", c.clone()).unwrap();
+        assert_eq!(
+            (k.authority.as_str(), k.host.as_str(), k.https),
+            ("kms.example:8443", "kms.example", true)
+        );
+        let k = KmsClient::new("https://kms.example", "us-east-1", c.clone()).unwrap();
+        assert_eq!(k.authority, "kms.example:443");
         assert!(KmsClient::new("ftp://x", "us-east-1", c.clone()).is_err());
         let k = KmsClient::new("http://127.0.0.1:4566", "us-east-1", c.clone()).unwrap();
         assert_eq!(
             (k.authority.as_str(), k.path.as_str()),
             ("127.0.0.1:4566", "/")
         );
+        let k = KmsClient::new("http://[::1]:4566", "us-east-1", c.clone()).unwrap();
+        assert_eq!(
+            (k.authority.as_str(), k.host.as_str()),
+            ("[::1]:4566", "::1")
+        );
+        assert!(KmsClient::new("http://h:x", "us-east-1", c.clone()).is_err());
         let k = KmsClient::new("http://localhost/kms", "us-east-1", c).unwrap();
         assert_eq!(
             (k.authority.as_str(), k.path.as_str()),

@@ -29,6 +29,7 @@ fn mask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> MaskArgs
         key_args: KeyArgs {
             keys: Some(keys.to_owned()),
             kms_endpoint: None,
+            kms_ca_bundle: None,
             region: "us-east-1".into(),
         },
         no_progress: true,
@@ -47,6 +48,7 @@ fn unmask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> Unmask
         key_args: KeyArgs {
             keys: Some(keys.to_owned()),
             kms_endpoint: None,
+            kms_ca_bundle: None,
             region: "us-east-1".into(),
         },
         no_progress: true,
@@ -359,4 +361,70 @@ fn policies_show_what_a_principal_sees() {
         see("arn:aws:iam::111122223333:role/admin"),
         "name,card\nann,4111111111111111\n"
     );
+}
+
+#[test]
+fn shuffle_permutes_within_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"rules":[{"path":"$.p.name","transform":{"type":"shuffle"}}]}"#,
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: Vec<String> = (0..60)
+        .map(|i| format!(r#"{{"id":{i},"p":{{"name":"n{i}"}}}}"#))
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n\n").unwrap();
+    let out = dir.path().join("o.jsonl");
+    let s = run_mask(&mask_args(&input, &out, &rules, &keys)).unwrap();
+    assert_eq!(s.records, 60);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.ends_with("}\n\n"), "blank line kept");
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut names: Vec<String> = docs
+        .iter()
+        .map(|d| d["p"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    let ids: Vec<i64> = docs.iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (0..60).collect::<Vec<_>>());
+    assert!(names.iter().enumerate().any(|(i, n)| *n != format!("n{i}")));
+    names.sort();
+    let mut expected: Vec<String> = (0..60).map(|i| format!("n{i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+
+    let csv_in = dir.path().join("in.csv");
+    std::fs::write(
+        &csv_in,
+        format!(
+            "id,name\n{}",
+            (0..60).map(|i| format!("{i},n{i}\n")).collect::<String>()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &rules,
+        r#"{"rules":[{"column":"name","transform":{"type":"shuffle"}}]}"#,
+    )
+    .unwrap();
+    let csv_out = dir.path().join("o.csv");
+    run_mask(&mask_args(&csv_in, &csv_out, &rules, &keys)).unwrap();
+    let text = std::fs::read_to_string(&csv_out).unwrap();
+    assert_ne!(text, std::fs::read_to_string(&csv_in).unwrap());
+    let mut got: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    got.sort_unstable();
+    let mut want: Vec<String> = (0..60).map(|i| format!("n{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
 }

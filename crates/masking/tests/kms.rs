@@ -17,92 +17,128 @@ use serde_json::{Value, json};
 /// (X-Amz-Target, access key id) of each call.
 type CallLog = Arc<Mutex<Vec<(String, String)>>>;
 
-/// Serves `max` connections, then stops.
+/// Serves `max` connections (over TLS with `tls`), then stops.
 fn fake_kms(max: usize) -> (String, CallLog) {
+    fake_kms_on(max, None)
+}
+
+fn fake_kms_on(max: usize, tls: Option<Arc<rustls::ServerConfig>>) -> (String, CallLog) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let log2 = Arc::clone(&log);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     std::thread::spawn(move || {
         for stream in listener.incoming().take(max) {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = Vec::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                if let Some((n, v)) = line.trim_end().split_once(": ") {
-                    headers.push((n.to_ascii_lowercase(), v.to_owned()));
+            let stream = stream.unwrap();
+            match &tls {
+                None => serve_one(stream, &log2),
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(Arc::clone(config)).unwrap();
+                    let mut tls_stream = rustls::StreamOwned::new(conn, stream);
+                    serve_one(&mut tls_stream, &log2);
+                    tls_stream.conn.send_close_notify();
+                    let _ = tls_stream.flush();
                 }
             }
-            let h = |n: &str| {
-                headers
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            let mut body = vec![0u8; h("content-length").parse().unwrap()];
-            reader.read_exact(&mut body).unwrap();
-            let auth = h("authorization");
-            let target = h("x-amz-target");
-            assert_eq!(h("content-type"), "application/x-amz-json-1.1");
-            assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential="), "{auth}");
-            assert!(auth.contains("/us-east-1/kms/aws4_request"), "{auth}");
-            assert!(
-                auth.contains("x-amz-target") && auth.contains("Signature="),
-                "{auth}"
-            );
-            let access_key = auth
-                .split("Credential=")
-                .nth(1)
-                .unwrap()
-                .split('/')
-                .next()
-                .unwrap()
-                .to_owned();
-            log2.lock()
-                .unwrap()
-                .push((target.clone(), access_key.clone()));
-            let req: Value = serde_json::from_slice(&body).unwrap();
-            let (status, resp) = if access_key == "AKIDDENIED" {
-                (
-                    400,
-                    json!({"__type": "AccessDeniedException", "message": "not allowed by the key policy"}),
-                )
-            } else if target == "TrentService.GenerateDataKey" {
-                assert_eq!(req["KeySpec"], "AES_256");
-                let plain: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
-                let blob = format!(
-                    "fake:{}:{}",
-                    req["KeyId"].as_str().unwrap(),
-                    B64.encode(&plain)
-                );
-                (
-                    200,
-                    json!({"Plaintext": B64.encode(&plain), "CiphertextBlob": B64.encode(blob), "KeyId": req["KeyId"]}),
-                )
-            } else if target == "TrentService.Decrypt" {
-                let blob =
-                    String::from_utf8(B64.decode(req["CiphertextBlob"].as_str().unwrap()).unwrap())
-                        .unwrap();
-                let plain = blob.rsplit(':').next().unwrap().to_owned();
-                (200, json!({"Plaintext": plain, "KeyId": "k"}))
-            } else {
-                (
-                    400,
-                    json!({"__type": "UnknownOperationException", "message": ""}),
-                )
-            };
-            let body = resp.to_string();
-            let reason = if status == 200 { "OK" } else { "Bad Request" };
-            write!(stream, "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
         }
     });
-    (format!("http://{addr}"), log)
+    (format!("{scheme}://{addr}"), log)
+}
+
+fn serve_one(mut stream: impl Read + Write, log: &CallLog) {
+    let mut headers = Vec::new();
+    let body = {
+        let mut reader = BufReader::new(&mut stream);
+        loop {
+            let mut line = String::new();
+            // A client that gave up (e.g. a refused certificate) ends the connection.
+            if reader.read_line(&mut line).is_err() {
+                return;
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.trim_end().split_once(": ") {
+                headers.push((n.to_ascii_lowercase(), v.to_owned()));
+            }
+        }
+        let h = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let mut body = vec![0u8; h("content-length").parse().unwrap()];
+        reader.read_exact(&mut body).unwrap();
+        body
+    };
+    let h = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let auth = h("authorization");
+    let target = h("x-amz-target");
+    assert_eq!(h("content-type"), "application/x-amz-json-1.1");
+    assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential="), "{auth}");
+    assert!(auth.contains("/us-east-1/kms/aws4_request"), "{auth}");
+    assert!(
+        auth.contains("x-amz-target") && auth.contains("Signature="),
+        "{auth}"
+    );
+    let access_key = auth
+        .split("Credential=")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    log.lock()
+        .unwrap()
+        .push((target.clone(), access_key.clone()));
+    let req: Value = serde_json::from_slice(&body).unwrap();
+    let (status, resp) = if access_key == "AKIDDENIED" {
+        (
+            400,
+            json!({"__type": "AccessDeniedException", "message": "not allowed by the key policy"}),
+        )
+    } else if target == "TrentService.GenerateDataKey" {
+        assert_eq!(req["KeySpec"], "AES_256");
+        let plain: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        let blob = format!(
+            "fake:{}:{}",
+            req["KeyId"].as_str().unwrap(),
+            B64.encode(&plain)
+        );
+        (
+            200,
+            json!({"Plaintext": B64.encode(&plain), "CiphertextBlob": B64.encode(blob), "KeyId": req["KeyId"]}),
+        )
+    } else if target == "TrentService.Decrypt" {
+        let blob = String::from_utf8(B64.decode(req["CiphertextBlob"].as_str().unwrap()).unwrap())
+            .unwrap();
+        let plain = blob.rsplit(':').next().unwrap().to_owned();
+        (200, json!({"Plaintext": plain, "KeyId": "k"}))
+    } else {
+        (
+            400,
+            json!({"__type": "UnknownOperationException", "message": ""}),
+        )
+    };
+    let body = resp.to_string();
+    let reason = if status == 200 { "OK" } else { "Bad Request" };
+    write!(
+        stream,
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
 }
 
 fn client(endpoint: &str, access_key: &str) -> KmsClient {
@@ -220,4 +256,63 @@ fn kms_unreachable_is_reported() {
         e.contains("GenerateDataKey") && e.contains("cannot connect"),
         "{e}"
     );
+}
+
+#[test]
+fn kms_over_https_with_a_ca_bundle() {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(generated.signing_key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![generated.cert.der().clone()], key)
+        .unwrap();
+    let (endpoint, log) = fake_kms_on(4, Some(Arc::new(config)));
+    assert!(endpoint.starts_with("https://"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, generated.cert.pem()).unwrap();
+    let creds = || Credentials {
+        access_key_id: "AKIDTEST".into(),
+        secret_access_key: "s".into(),
+        session_token: None,
+    };
+
+    // Without the bundle an https endpoint is refused before connecting.
+    let plain = KmsClient::new(&endpoint, "us-east-1", creds()).unwrap();
+    let e = palisade_masking::keys::Kms::generate_data_key(&plain, "alias/x")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ca bundle"), "{e}");
+
+    let client = KmsClient::new(&endpoint, "us-east-1", creds())
+        .unwrap()
+        .with_ca_bundle(&ca)
+        .unwrap();
+    let (plain_key, blob) =
+        palisade_masking::keys::Kms::generate_data_key(&client, "alias/x").unwrap();
+    assert_eq!(plain_key.len(), 32);
+    assert_eq!(
+        palisade_masking::keys::Kms::decrypt(&client, None, &blob).unwrap(),
+        plain_key
+    );
+    assert_eq!(log.lock().unwrap().len(), 2);
+
+    // Another CA is not trusted.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let other_ca = dir.path().join("other.pem");
+    std::fs::write(&other_ca, other.cert.pem()).unwrap();
+    let client = KmsClient::new(&endpoint, "us-east-1", creds())
+        .unwrap()
+        .with_ca_bundle(&other_ca)
+        .unwrap();
+    let e = palisade_masking::keys::Kms::generate_data_key(&client, "alias/x")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("GenerateDataKey"), "{e}");
 }

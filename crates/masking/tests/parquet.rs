@@ -181,3 +181,112 @@ fn parquet_mask_unmask_keeps_schema_and_levels() {
         assert_eq!(strip(b), strip(a));
     }
 }
+
+const NUMERIC: &str = "message visits {
+  optional int32 visit (DATE);
+  required int64 account;
+  optional double score;
+}";
+
+fn write_numeric(path: &Path) {
+    use parquet::data_type::{DoubleType, Int32Type};
+    let schema = Arc::new(parse_message_type(NUMERIC).unwrap());
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, props).unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int32Type>()
+        .write_batch(&[19000, 19001], Some(&[1, 0, 1]), None)
+        .unwrap();
+    c.close().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int64Type>()
+        .write_batch(&[1234567890, 42424242, 99999999], None, None)
+        .unwrap();
+    c.close().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<DoubleType>()
+        .write_batch(&[0.5, 7.25, 3.0], Some(&[1, 1, 1]), None)
+        .unwrap();
+    c.close().unwrap();
+    rg.close().unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn parquet_numeric_and_date_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("visits.parquet");
+    write_numeric(&input);
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"column": "visit", "transform": {"type": "date_shift", "key": "k", "lower_days": 1, "upper_days": 1}},
+        {"column": "account", "transform": {"type": "fpe", "key": "k"}},
+        {"column": "score", "transform": {"type": "random_between", "min": 10, "max": 20}}
+    ]}))
+    .unwrap();
+    let mut keys = Keys::new();
+    keys.insert_raw("k", &[5u8; 32]);
+    let masked = dir.path().join("masked.parquet");
+    run(
+        rules.compile(&mut keys, Direction::Mask).unwrap(),
+        &input,
+        &masked,
+        None,
+        Direction::Mask,
+        true,
+        false,
+    )
+    .unwrap();
+    let out = rows(&masked);
+    // 19000 days is 2022-01-08; shifted by exactly one day.
+    assert!(out[0].starts_with("{visit: 2022-01-09"), "{}", out[0]);
+    assert!(out[1].starts_with("{visit: null"), "{}", out[1]);
+    assert!(!out[0].contains("1234567890"), "{}", out[0]);
+    assert!(out[2].contains("score: 1"), "{}", out[2]);
+    let reversible = RulesFile {
+        version: None,
+        rules: rules
+            .rules
+            .into_iter()
+            .filter(|r| r.transform.reversible())
+            .collect(),
+    };
+    let clear = dir.path().join("clear.parquet");
+    run(
+        reversible.compile(&mut keys, Direction::Unmask).unwrap(),
+        &masked,
+        &clear,
+        None,
+        Direction::Unmask,
+        true,
+        false,
+    )
+    .unwrap();
+    let back = rows(&clear);
+    assert!(
+        back[0].starts_with("{visit: 2022-01-08, account: 1234567890"),
+        "{}",
+        back[0]
+    );
+    assert!(back[1].contains("account: 42424242"), "{}", back[1]);
+
+    let bad = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"name": "acct", "column": "account", "transform": {"type": "bucket", "size": 1000}}]}))
+    .unwrap();
+    let e = run(
+        bad.compile(&mut keys, Direction::Mask).unwrap(),
+        &input,
+        &dir.path().join("x.parquet"),
+        None,
+        Direction::Mask,
+        true,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("acct") && e.contains("account") && e.contains("int64"),
+        "{e}"
+    );
+}

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::identity::Caller;
-use crate::session::{self, TokenError};
 use crate::route::WireProtocol;
+use crate::session::{self, TokenError};
 use crate::state::AppState;
 
 /// The SigV4 claims of a request, detached from it.
@@ -116,9 +116,12 @@ pub async fn authenticate(
         return Err(sigv4_error(&e, protocol));
     }
     if !caller.is_temporary() {
-        state
-            .keys
-            .touch(claims.access_key_id(), claims.service(), claims.region(), now);
+        state.keys.touch(
+            claims.access_key_id(),
+            claims.service(),
+            claims.region(),
+            now,
+        );
     }
     Ok(caller)
 }

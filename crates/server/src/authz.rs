@@ -16,8 +16,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use palisade_policy::{
-    CompiledPolicy, Context, Decision, DecisionKind, EvaluationInput, Layer, PolicyKind,
-    PolicySet, Principal, Request, Value as CtxValue, evaluate,
+    CompiledPolicy, Context, Decision, DecisionKind, EvaluationInput, Layer, PolicyKind, PolicySet,
+    Principal, Request, Value as CtxValue, evaluate,
 };
 use palisade_store::IamKind;
 use serde_json::Value;
@@ -199,8 +199,7 @@ fn decide(
                     .to_owned(),
             ));
         }
-        if service == "sts" && !matches!(route.operation.name, "AssumeRole" | "GetCallerIdentity")
-        {
+        if service == "sts" && !matches!(route.operation.name, "AssumeRole" | "GetCallerIdentity") {
             return Err(deny(
                 "because only sts:AssumeRole and sts:GetCallerIdentity may be called with \
                  GetSessionToken credentials"
@@ -208,7 +207,9 @@ fn decide(
             ));
         }
     }
-    if service == "sts" && route.operation.name == "AssumeRole" && caller.kind == PrincipalKind::Root
+    if service == "sts"
+        && route.operation.name == "AssumeRole"
+        && caller.kind == PrincipalKind::Root
     {
         return Err((
             ApiError::new(
@@ -299,7 +300,11 @@ fn decide(
 /// AWS's reason phrase: "because no identity-based policy allows the X action", "with an
 /// explicit deny in a resource-based policy", ...
 pub fn reason(decision: &Decision, action: &str) -> String {
-    let layer = decision.blocked_by.first().copied().unwrap_or(Layer::Identity);
+    let layer = decision
+        .blocked_by
+        .first()
+        .copied()
+        .unwrap_or(Layer::Identity);
     let (article, what) = match layer {
         Layer::Scp => ("a", "service control policy"),
         Layer::Rcp => ("a", "resource control policy"),
@@ -343,10 +348,7 @@ pub fn principal(caller: &Caller) -> Principal {
             None => parsed,
         },
         (PrincipalKind::FederatedUser, Some(s)) => match &s.user_name {
-            Some(u) => parsed.with_base_arn(format!(
-                "arn:aws:iam::{}:user/{u}",
-                caller.account_id
-            )),
+            Some(u) => parsed.with_base_arn(format!("arn:aws:iam::{}:user/{u}", caller.account_id)),
             None => parsed,
         },
         _ => parsed,
@@ -377,13 +379,19 @@ fn global_context(
     if let Ok(ip) = ctx.source_ip.parse::<IpAddr>() {
         c.insert("aws:SourceIp", CtxValue::ip(ip));
     }
-    c.insert("aws:SecureTransport", CtxValue::bool(ctx.secure_transport()));
+    c.insert(
+        "aws:SecureTransport",
+        CtxValue::bool(ctx.secure_transport()),
+    );
     c.insert("aws:RequestedRegion", CtxValue::string(ctx.region.clone()));
     c.insert("aws:UserAgent", CtxValue::string(ctx.user_agent.clone()));
     c.insert("aws:ViaAWSService", CtxValue::bool(false));
     if let Some(s) = &caller.session {
         // These keys exist only for temporary credentials, as in AWS.
-        c.insert("aws:MultiFactorAuthPresent", CtxValue::bool(s.mfa_at.is_some()));
+        c.insert(
+            "aws:MultiFactorAuthPresent",
+            CtxValue::bool(s.mfa_at.is_some()),
+        );
         if let Some(at) = s.mfa_at {
             c.insert(
                 "aws:MultiFactorAuthAge",
@@ -401,16 +409,14 @@ fn global_context(
     }
     // Principal tags: the user's or role's, overridden by session tags.
     let base_tags = match (&caller.kind, &caller.session) {
-        (PrincipalKind::IamUser, _) => caller.user_name.as_deref().and_then(|u| {
-            state
-                .iam
-                .permissions(&caller.account_id, IamKind::User, u)
-        }),
-        (PrincipalKind::AssumedRole, Some(s)) => s.role_name.as_deref().and_then(|r| {
-            state
-                .iam
-                .permissions(&caller.account_id, IamKind::Role, r)
-        }),
+        (PrincipalKind::IamUser, _) => caller
+            .user_name
+            .as_deref()
+            .and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u)),
+        (PrincipalKind::AssumedRole, Some(s)) => s
+            .role_name
+            .as_deref()
+            .and_then(|r| state.iam.permissions(&caller.account_id, IamKind::Role, r)),
         _ => None,
     };
     if let Some(p) = base_tags {
@@ -590,9 +596,12 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
         let found = state
             .iam
             .read_account(account, |a| {
-                a.instance_profiles
-                    .get(&name.to_lowercase())
-                    .map(|p| (instance_profile_arn(account, &p.path, &p.name), tag_pairs(&p.tags)))
+                a.instance_profiles.get(&name.to_lowercase()).map(|p| {
+                    (
+                        instance_profile_arn(account, &p.path, &p.name),
+                        tag_pairs(&p.tags),
+                    )
+                })
             })
             .ok()
             .flatten();

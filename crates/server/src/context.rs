@@ -148,13 +148,17 @@ fn session_context(s: &crate::session::Session) -> Value {
         }
     });
     if let (Some(arn), Some(id), Some(name)) = (&s.role_arn, &s.role_id, &s.role_name) {
-        crate::services::set(&mut out, "sessionIssuer", serde_json::json!({
-            "type": "Role",
-            "principalId": id,
-            "arn": arn,
-            "accountId": s.account_id,
-            "userName": name,
-        }));
+        crate::services::set(
+            &mut out,
+            "sessionIssuer",
+            serde_json::json!({
+                "type": "Role",
+                "principalId": id,
+                "arn": arn,
+                "accountId": s.account_id,
+                "userName": name,
+            }),
+        );
     }
     if let Some(si) = &s.source_identity {
         crate::services::set(&mut out, "sourceIdentity", Value::String(si.clone()));

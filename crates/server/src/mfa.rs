@@ -78,7 +78,10 @@ pub fn qr_png(uri: &str) -> Option<Vec<u8>> {
     for y in 0..size {
         raw.push(0u8); // filter: none
         for x in 0..size {
-            let (mx, my) = ((x / SCALE).checked_sub(QUIET), (y / SCALE).checked_sub(QUIET));
+            let (mx, my) = (
+                (x / SCALE).checked_sub(QUIET),
+                (y / SCALE).checked_sub(QUIET),
+            );
             let dark = match (mx, my) {
                 (Some(mx), Some(my)) if mx < width && my < width => colors
                     .get(my * width + mx)
@@ -171,9 +174,19 @@ mod tests {
         let s = step_of(now);
         let last = find_consecutive(seed, &code(seed, s - 1), &code(seed, s), now).unwrap();
         assert_eq!(last, s);
-        assert_eq!(find_consecutive(seed, &code(seed, s), &code(seed, s - 1), now), None);
-        assert_eq!(accept(seed, &code(seed, s), now, Some(last)), None, "reused");
-        assert_eq!(accept(seed, &code(seed, s + 1), now, Some(last)), Some(s + 1));
+        assert_eq!(
+            find_consecutive(seed, &code(seed, s), &code(seed, s - 1), now),
+            None
+        );
+        assert_eq!(
+            accept(seed, &code(seed, s), now, Some(last)),
+            None,
+            "reused"
+        );
+        assert_eq!(
+            accept(seed, &code(seed, s + 1), now, Some(last)),
+            Some(s + 1)
+        );
     }
 
     #[test]

@@ -60,13 +60,17 @@ pub fn verify(password: &str, phc: &str) -> bool {
             _ => return false,
         }
     }
-    let (Ok(salt), Ok(expected)) = (STANDARD_NO_PAD.decode(salt), STANDARD_NO_PAD.decode(expected))
-    else {
+    let (Ok(salt), Ok(expected)) = (
+        STANDARD_NO_PAD.decode(salt),
+        STANDARD_NO_PAD.decode(expected),
+    ) else {
         return false;
     };
     let mut out = vec![0u8; expected.len()];
     let Ok(h) = hasher(m, t, p) else { return false };
-    if h.hash_password_into(password.as_bytes(), &salt, &mut out).is_err() {
+    if h.hash_password_into(password.as_bytes(), &salt, &mut out)
+        .is_err()
+    {
         return false;
     }
     aws_lc_rs::constant_time::verify_slices_are_equal(&out, &expected).is_ok()

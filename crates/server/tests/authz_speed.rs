@@ -6,20 +6,20 @@
 //! cargo test -p palisade-server --release --test authz_speed -- --ignored --nocapture
 //! ```
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use palisade_seal::Sealer;
+use palisade_server::Config;
 use palisade_server::authz::{Authorizer, PolicyAuthorizer};
 use palisade_server::config::Enforcement;
 use palisade_server::context::RequestContext;
 use palisade_server::identity::{Caller, PrincipalKind};
 use palisade_server::route::Route;
 use palisade_server::state::AppState;
-use palisade_server::Config;
 use palisade_store::{GroupRecord, SqliteStore, Store, UserRecord};
 use serde_json::json;
 
@@ -130,7 +130,11 @@ async fn authorization_cost_per_request() {
         report.push((label, percentile(&times, 0.5), percentile(&times, 0.99)));
     }
     for (label, p50, p99) in &report {
-        println!("authorize ({label}): p50 {:.2} us, p99 {:.2} us", *p50 as f64 / 1000.0, *p99 as f64 / 1000.0);
+        println!(
+            "authorize ({label}): p50 {:.2} us, p99 {:.2} us",
+            *p50 as f64 / 1000.0,
+            *p99 as f64 / 1000.0
+        );
     }
     let added = report[1].1.saturating_sub(report[0].1);
     println!("authorization adds {:.2} us at p50", added as f64 / 1000.0);

@@ -277,12 +277,7 @@ async fn audit_records_hold_no_secret_values() {
 }
 
 /// A request signed with temporary credentials.
-fn signed_with_token(
-    key: &str,
-    secret: &str,
-    token: &str,
-    body: &str,
-) -> Request<Full<Bytes>> {
+fn signed_with_token(key: &str, secret: &str, token: &str, body: &str) -> Request<Full<Bytes>> {
     let headers: Vec<(&str, &str)> = vec![("host", "localhost:4566"), ("content-type", FORM)];
     let out = palisade_sigv4::sign(
         &palisade_sigv4::Request {

@@ -479,4 +479,3 @@ impl From<ProviderRecord> for IamRecord {
         Self::Provider(r)
     }
 }
-

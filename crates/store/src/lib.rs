@@ -181,8 +181,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every IAM record of every account.
     fn iam_records(&self) -> BoxFuture<'_, Result<Vec<IamRecord>, StoreError>>;
     /// Applies IAM changes in one transaction: all or none.
-    fn apply_iam<'a>(&'a self, changes: &'a [IamChange])
-    -> BoxFuture<'a, Result<(), StoreError>>;
+    fn apply_iam<'a>(&'a self, changes: &'a [IamChange]) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 struct Migration {
@@ -514,11 +513,11 @@ impl Store for SqliteStore {
 
     fn accounts(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
-            Ok(
-                sqlx::query_scalar("SELECT account_id FROM accounts ORDER BY created_at, account_id")
-                    .fetch_all(&self.pool)
-                    .await?,
+            Ok(sqlx::query_scalar(
+                "SELECT account_id FROM accounts ORDER BY created_at, account_id",
             )
+            .fetch_all(&self.pool)
+            .await?)
         })
     }
 
@@ -573,22 +572,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn apply_iam<'a>(
-        &'a self,
-        changes: &'a [IamChange],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn apply_iam<'a>(&'a self, changes: &'a [IamChange]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
             for change in changes {
                 match change {
                     IamChange::Put(record) => {
                         let key = record.key();
-                        let body = serde_json::to_string(record).map_err(|source| {
-                            StoreError::Record {
+                        let body =
+                            serde_json::to_string(record).map_err(|source| StoreError::Record {
                                 key: key.clone(),
                                 source,
-                            }
-                        })?;
+                            })?;
                         sqlx::query(
                             "INSERT INTO iam_entities (account_id, kind, entity_key, body, \
                              updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -757,11 +752,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = SqliteStore::open(dir.path()).await.unwrap();
-            s.apply_iam(&[IamChange::Put(Box::new(user("Alice"))), IamChange::Put(Box::new(user("bob")))])
+            s.apply_iam(&[
+                IamChange::Put(Box::new(user("Alice"))),
+                IamChange::Put(Box::new(user("bob"))),
+            ])
+            .await
+            .unwrap();
+            // Same name in another case replaces the record.
+            s.apply_iam(&[IamChange::Put(Box::new(user("ALICE")))])
                 .await
                 .unwrap();
-            // Same name in another case replaces the record.
-            s.apply_iam(&[IamChange::Put(Box::new(user("ALICE")))]).await.unwrap();
         }
         let s = SqliteStore::open(dir.path()).await.unwrap();
         let all = s.iam_records().await.unwrap();
@@ -789,7 +789,10 @@ mod tests {
             region: "us-east-1".into(),
         };
         s.touch_access_key("AKIA1", &used).await.unwrap();
-        assert_eq!(s.access_key("AKIA1").await.unwrap().unwrap().last_used, Some(used));
+        assert_eq!(
+            s.access_key("AKIA1").await.unwrap().unwrap().last_used,
+            Some(used)
+        );
         s.apply_iam(&[IamChange::DeleteAccessKey("AKIA1".into())])
             .await
             .unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::MaskError;
-use crate::formats::Progress;
+use crate::formats::{BATCH, Progress};
 use crate::masker::Masker;
 use crate::rules::{Field, Seg};
 use crate::transform::Masked;
@@ -23,41 +23,53 @@ pub fn run(
     let plan = JsonPlan::new(masker)?;
     let mut line = String::new();
     let mut n = 0u64;
-    loop {
-        line.clear();
-        let read = input
-            .read_line(&mut line)
-            .map_err(|e| MaskError::io(path, e))?;
-        if read == 0 {
-            break;
+    // Documents are transformed in batches so that `shuffle` can permute within a batch;
+    // blank lines are kept as they were (None).
+    let mut batch: Vec<Option<Value>> = Vec::with_capacity(BATCH);
+    let mut done = false;
+    while !done {
+        batch.clear();
+        let first = n + 1;
+        while batch.len() < BATCH {
+            line.clear();
+            let read = input
+                .read_line(&mut line)
+                .map_err(|e| MaskError::io(path, e))?;
+            if read == 0 {
+                done = true;
+                break;
+            }
+            n += 1;
+            let trimmed = line.trim_end_matches(['\n', '\r']);
+            if trimmed.trim().is_empty() {
+                batch.push(None);
+                continue;
+            }
+            let mut doc: Value = serde_json::from_str(trimmed).map_err(|e| MaskError::Input {
+                path: path.to_owned(),
+                record: n,
+                message: e.to_string(),
+            })?;
+            plan.apply(masker, &mut doc, n)?;
+            batch.push(Some(doc));
         }
-        n += 1;
-        let trimmed = line.trim_end_matches(['\n', '\r']);
-        if trimmed.trim().is_empty() {
+        plan.shuffle(masker, &mut batch);
+        for (i, doc) in batch.iter().enumerate() {
+            let mut out = match doc {
+                None => String::new(),
+                Some(d) => serde_json::to_string(d).map_err(|e| MaskError::Input {
+                    path: path.to_owned(),
+                    record: first + i as u64,
+                    message: e.to_string(),
+                })?,
+            };
+            out.push('\n');
             output
-                .write_all(line.as_bytes())
+                .write_all(out.as_bytes())
                 .map_err(|e| MaskError::io(out_path, e))?;
-            continue;
         }
-        let mut doc: Value = serde_json::from_str(trimmed).map_err(|e| MaskError::Input {
-            path: path.to_owned(),
-            record: n,
-            message: e.to_string(),
-        })?;
-        plan.apply(masker, &mut doc, n)?;
-        let mut out = serde_json::to_string(&doc).map_err(|e| MaskError::Input {
-            path: path.to_owned(),
-            record: n,
-            message: e.to_string(),
-        })?;
-        out.push('\n');
-        output
-            .write_all(out.as_bytes())
-            .map_err(|e| MaskError::io(out_path, e))?;
-        masker.count_records(1);
-        if n.is_multiple_of(4096) {
-            progress.tick(n);
-        }
+        masker.count_records(batch.iter().filter(|d| d.is_some()).count() as u64);
+        progress.tick(n);
     }
     output.flush().map_err(|e| MaskError::io(out_path, e))?;
     Ok(())
@@ -68,30 +80,57 @@ pub fn run(
 #[derive(Debug, Clone)]
 pub struct JsonPlan {
     fields: Vec<(usize, Vec<Seg>, Option<Vec<Seg>>)>,
+    shuffles: Vec<(usize, Vec<Seg>)>,
     text_rules: bool,
 }
 
 impl JsonPlan {
-    /// The plan for `masker`'s rules; `shuffle` is refused (documents are independent).
+    /// The plan for `masker`'s rules.
     pub fn new(masker: &Masker) -> Result<Self, MaskError> {
         let mut fields = Vec::new();
+        let mut shuffles = Vec::new();
         for ri in masker.field_order() {
             let Some(r) = masker.rules().get(ri) else {
                 continue;
             };
             let Some(f) = r.field.as_ref() else { continue };
             if r.transform.is_shuffle() {
-                return Err(MaskError::rule(
-                    &r.name,
-                    "shuffle is supported for csv, tsv and parquet, not json documents",
-                ));
+                shuffles.push((ri, f.segments()));
+            } else {
+                fields.push((ri, f.segments(), r.entity.as_ref().map(Field::segments)));
             }
-            fields.push((ri, f.segments(), r.entity.as_ref().map(Field::segments)));
         }
         Ok(Self {
             fields,
+            shuffles,
             text_rules: masker.has_text_rules(),
         })
+    }
+
+    /// Applies the `shuffle` rules across `docs`: the scalar values at each rule's path are
+    /// permuted between the documents (a single document is left as it is).
+    pub fn shuffle(&self, masker: &mut Masker, docs: &mut [Option<Value>]) {
+        for (ri, segs) in &self.shuffles {
+            let mut values = Vec::new();
+            for doc in docs.iter_mut().flatten() {
+                visit(doc, segs, &mut |v: &mut Value| {
+                    if !matches!(v, Value::Array(_) | Value::Object(_)) {
+                        values.push(v.take());
+                    }
+                    Action::Keep
+                });
+            }
+            masker.shuffle(*ri, &mut values);
+            let mut it = values.into_iter();
+            for doc in docs.iter_mut().flatten() {
+                visit(doc, segs, &mut |v: &mut Value| {
+                    if !matches!(v, Value::Array(_) | Value::Object(_)) {
+                        *v = it.next().unwrap_or(Value::Null);
+                    }
+                    Action::Keep
+                });
+            }
+        }
     }
 
     /// Masks (or unmasks) `doc` in place; `record` numbers it in errors.

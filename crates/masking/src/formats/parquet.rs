@@ -10,10 +10,10 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use parquet::basic::{Compression, Repetition};
+use parquet::basic::{Compression, ConvertedType, LogicalType, Repetition, Type as PhysicalType};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::column::writer::{ColumnWriter, ColumnWriterImpl};
-use parquet::data_type::{ByteArray, DataType};
+use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, RowGroupReader};
 use parquet::file::serialized_reader::SerializedFileReader;
@@ -141,11 +141,17 @@ pub fn run(
             continue;
         };
         let descr = schema.column(col);
-        if descr.physical_type() != parquet::basic::Type::BYTE_ARRAY {
+        if !matches!(
+            descr.physical_type(),
+            PhysicalType::BYTE_ARRAY
+                | PhysicalType::INT32
+                | PhysicalType::INT64
+                | PhysicalType::DOUBLE
+        ) {
             return Err(MaskError::rule(
                 &rule.name,
                 format!(
-                    "column {field} is {} in parquet; only string (byte array) columns can be masked",
+                    "column {field} is {} in parquet; string, int32 (and date), int64 and double columns can be masked",
                     descr.physical_type()
                 ),
             ));
@@ -193,38 +199,80 @@ pub fn run(
             let descr = schema.column(col);
             let rules = plan.get(col).cloned().unwrap_or_default();
             let creader = rg.get_column_reader(col).map_err(|e| perr(input, e))?;
+            let job = if rules.is_empty() {
+                None
+            } else {
+                let entities: Vec<Option<Vec<Option<String>>>> = rules
+                    .iter()
+                    .map(|(_, e)| {
+                        e.map(|ec| {
+                            read_entity(rg.as_ref(), ec, schema.column(ec).max_def_level(), input)
+                        })
+                        .transpose()
+                    })
+                    .collect::<Result<_, _>>()?;
+                let basic = descr.self_type().get_basic_info();
+                Some(Job {
+                    rules: &rules,
+                    entities,
+                    max_def: descr.max_def_level(),
+                    optional: basic.repetition() == Repetition::OPTIONAL,
+                    first_row: rows_done,
+                    path: input,
+                    column: columns.get(col).cloned().unwrap_or_default(),
+                })
+            };
+            let is_date = matches!(descr.logical_type_ref(), Some(LogicalType::Date))
+                || descr.converted_type() == ConvertedType::DATE;
             match (creader, cw.untyped()) {
                 (
                     ColumnReader::ByteArrayColumnReader(r),
                     ColumnWriter::ByteArrayColumnWriter(w),
-                ) if !rules.is_empty() => {
-                    let optional =
-                        descr.self_type().get_basic_info().repetition() == Repetition::OPTIONAL;
-                    let entities: Vec<Option<Vec<Option<String>>>> = rules
-                        .iter()
-                        .map(|(_, e)| {
-                            e.map(|ec| {
-                                read_entity(
-                                    rg.as_ref(),
-                                    ec,
-                                    schema.column(ec).max_def_level(),
-                                    input,
-                                )
-                            })
-                            .transpose()
-                        })
-                        .collect::<Result<_, _>>()?;
-                    mask_column(
+                ) if job.is_some() => mask_column::<ByteArrayType>(
+                    masker,
+                    r,
+                    w,
+                    job.as_ref(),
+                    |v| String::from_utf8_lossy(v.data()).into_owned(),
+                    |s| Ok(ByteArray::from(s.into_bytes())),
+                )?,
+                (ColumnReader::Int32ColumnReader(r), ColumnWriter::Int32ColumnWriter(w))
+                    if job.is_some() =>
+                {
+                    mask_column::<Int32Type>(
                         masker,
                         r,
                         w,
-                        &rules,
-                        &entities,
-                        descr.max_def_level(),
-                        optional,
-                        rows_done,
-                        input,
-                    )?;
+                        job.as_ref(),
+                        |v| {
+                            if is_date {
+                                date_text(*v)
+                            } else {
+                                v.to_string()
+                            }
+                        },
+                        |s| {
+                            if is_date {
+                                date_days(&s)
+                            } else {
+                                s.parse().map_err(|_| "an int32")
+                            }
+                        },
+                    )?
+                }
+                (ColumnReader::Int64ColumnReader(r), ColumnWriter::Int64ColumnWriter(w))
+                    if job.is_some() =>
+                {
+                    mask_column::<Int64Type>(masker, r, w, job.as_ref(), i64::to_string, |s| {
+                        s.parse().map_err(|_| "an int64")
+                    })?
+                }
+                (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
+                    if job.is_some() =>
+                {
+                    mask_column::<DoubleType>(masker, r, w, job.as_ref(), f64::to_string, |s| {
+                        s.parse().map_err(|_| "a double")
+                    })?
                 }
                 (ColumnReader::BoolColumnReader(r), ColumnWriter::BoolColumnWriter(w)) => {
                     copy(r, w, input)?
@@ -282,19 +330,45 @@ fn progress_scale(rows: i64, input: &Path) -> u64 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn mask_column(
-    masker: &mut Masker,
-    mut reader: ColumnReaderImpl<parquet::data_type::ByteArrayType>,
-    writer: &mut ColumnWriterImpl<'_, parquet::data_type::ByteArrayType>,
-    rules: &[(usize, Option<usize>)],
-    entities: &[Option<Vec<Option<String>>>],
+/// What [`mask_column`] needs besides the reader and writer.
+struct Job<'a> {
+    rules: &'a [(usize, Option<usize>)],
+    entities: Vec<Option<Vec<Option<String>>>>,
     max_def: i16,
     optional: bool,
     first_row: u64,
-    path: &Path,
+    path: &'a Path,
+    column: String,
+}
+
+/// A DATE (days since the Unix epoch) as `YYYY-MM-DD`.
+fn date_text(days: i32) -> String {
+    let epoch = time::Date::from_julian_day(2_440_588).unwrap_or(time::Date::MIN);
+    match epoch.checked_add(time::Duration::days(i64::from(days))) {
+        Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        None => days.to_string(),
+    }
+}
+
+fn date_days(s: &str) -> Result<i32, &'static str> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &fmt).map_err(|_| "a YYYY-MM-DD date")?;
+    Ok(d.to_julian_day() - 2_440_588)
+}
+
+/// Transforms one column chunk; values go through text (`to_text`, `from_text`) so that every
+/// transform works on every supported physical type.
+fn mask_column<T: DataType>(
+    masker: &mut Masker,
+    mut reader: ColumnReaderImpl<T>,
+    writer: &mut ColumnWriterImpl<'_, T>,
+    job: Option<&Job<'_>>,
+    to_text: impl Fn(&T::T) -> String,
+    from_text: impl Fn(String) -> Result<T::T, &'static str>,
 ) -> Result<(), MaskError> {
-    let (mut def, mut rep, mut vals) = (Vec::new(), Vec::new(), Vec::<ByteArray>::new());
+    let Some(job) = job else { return Ok(()) };
+    let (path, max_def) = (job.path, job.max_def);
+    let (mut def, mut rep, mut vals) = (Vec::new(), Vec::new(), Vec::<T::T>::new());
     let mut row_base = 0usize;
     loop {
         def.clear();
@@ -322,11 +396,8 @@ fn mask_column(
                 value_rows.push(row);
             }
         }
-        let mut texts: Vec<Option<String>> = vals
-            .iter()
-            .map(|v| Some(String::from_utf8_lossy(v.data()).into_owned()))
-            .collect();
-        for ((ri, _), ents) in rules.iter().zip(entities) {
+        let mut texts: Vec<Option<String>> = vals.iter().map(|v| Some(to_text(v))).collect();
+        for ((ri, _), ents) in job.rules.iter().zip(&job.entities) {
             let is_shuffle = masker
                 .rules()
                 .get(*ri)
@@ -350,9 +421,9 @@ fn mask_column(
                     .as_ref()
                     .and_then(|e| e.get(vr))
                     .and_then(Option::as_deref);
-                match masker.value(*ri, v, ent, first_row + vr as u64 + 1)? {
+                match masker.value(*ri, v, ent, job.first_row + vr as u64 + 1)? {
                     Masked::Value(s) => *v = s,
-                    Masked::Null | Masked::Remove if optional => *t = None,
+                    Masked::Null | Masked::Remove if job.optional => *t = None,
                     Masked::Null | Masked::Remove => v.clear(),
                     Masked::Keep => {}
                 }
@@ -360,15 +431,32 @@ fn mask_column(
         }
         // Values nulled by a transform become nulls in the definition levels.
         let mut new_vals = Vec::with_capacity(texts.len());
-        let mut it = texts.into_iter();
+        let mut it = texts.into_iter().zip(value_rows.iter());
+        let convert = |s: String, vr: usize| {
+            from_text(s).map_err(|what| MaskError::Value {
+                rule: job
+                    .rules
+                    .first()
+                    .and_then(|(ri, _)| masker.rules().get(*ri))
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+                field: job.column.clone(),
+                message: format!(
+                    "record {}: the transform's output is not {what}, as the parquet column requires",
+                    job.first_row + vr as u64 + 1
+                ),
+            })
+        };
         if def.is_empty() {
-            new_vals.extend(it.map(|t| ByteArray::from(t.unwrap_or_default().into_bytes())));
+            for (t, &vr) in it {
+                new_vals.push(convert(t.unwrap_or_default(), vr)?);
+            }
         } else {
             for d in def.iter_mut() {
                 if *d == max_def {
-                    match it.next().flatten() {
-                        Some(s) => new_vals.push(ByteArray::from(s.into_bytes())),
-                        None => *d = max_def - 1,
+                    match it.next() {
+                        Some((Some(s), &vr)) => new_vals.push(convert(s, vr)?),
+                        _ => *d = max_def - 1,
                     }
                 }
             }

@@ -174,10 +174,9 @@ pub static POLICIES: &[AwsPolicy] = &[
 /// An AWS-managed policy by ARN.
 pub fn by_arn(arn: &str) -> Option<&'static AwsPolicy> {
     let rest = arn.strip_prefix("arn:aws:iam::aws:policy")?;
-    POLICIES.iter().find(|p| {
-        rest.strip_prefix(p.path)
-            .is_some_and(|name| name == p.name)
-    })
+    POLICIES
+        .iter()
+        .find(|p| rest.strip_prefix(p.path).is_some_and(|name| name == p.name))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use palisade_policy::{CompiledPolicy, PolicyKind, PolicySet};
 use palisade_store::{
     AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
-    ManagedPolicyRecord, MfaDeviceRecord, ProviderRecord, RoleRecord, Store, StoreError,
-    TagRecord, UserRecord,
+    ManagedPolicyRecord, MfaDeviceRecord, ProviderRecord, RoleRecord, Store, StoreError, TagRecord,
+    UserRecord,
 };
 
 use crate::error::ApiError;
@@ -265,7 +265,10 @@ impl Tx<'_> {
     pub fn settings_mut(&mut self) -> &mut AccountSettingsRecord {
         self.dirty
             .insert((IamKind::Settings, "settings".to_owned()));
-        self.account.settings.account_id.clone_from(&self.account_id);
+        self.account
+            .settings
+            .account_id
+            .clone_from(&self.account_id);
         &mut self.account.settings
     }
 
@@ -470,7 +473,12 @@ impl Iam {
     }
 
     /// The permissions of a user (`kind` `user`) or role (`role`), cached.
-    pub fn permissions(&self, account_id: &str, kind: IamKind, name: &str) -> Option<Arc<Permissions>> {
+    pub fn permissions(
+        &self,
+        account_id: &str,
+        kind: IamKind,
+        name: &str,
+    ) -> Option<Arc<Permissions>> {
         let cache_key = format!("{}:{account_id}:{}", kind.as_str(), name.to_lowercase());
         if let Ok(p) = self.perms.read()
             && let Some(found) = p.get(&cache_key)

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::identity::{Caller, PrincipalKind, new_key_pair, new_unique_id};
+use crate::services::iam::mfa::verify_token_code;
 use crate::session::{self, Session, SessionSource, SessionTag};
 use crate::state::AppState;
-use crate::services::iam::mfa::verify_token_code;
 
 /// Runs an STS operation.
 pub async fn handle(
@@ -126,7 +126,9 @@ fn check_session_policies(
     for arn in arns {
         let exists = state.iam.read(|d| d.managed_policy(arn).is_some())?;
         if !exists {
-            return Err(validation(format!("Policy {arn} does not exist or is not attachable.")));
+            return Err(validation(format!(
+                "Policy {arn} does not exist or is not attachable."
+            )));
         }
         size += arn.len();
     }
@@ -211,7 +213,12 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     let mut transitive: Vec<String> = input
         .get("TransitiveTagKeys")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(parent) = &caller.session {
         for key in &parent.transitive_tag_keys {
@@ -219,7 +226,9 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
                 if tags.iter().any(|x| x.key.eq_ignore_ascii_case(key)) {
                     return Err(ApiError::bad_request(
                         "InvalidParameterValue",
-                        format!("The tag key {key} is a transitive tag of the calling session and cannot be set again."),
+                        format!(
+                            "The tag key {key} is a transitive tag of the calling session and cannot be set again."
+                        ),
                     ));
                 }
                 tags.push(t.clone());
@@ -232,9 +241,12 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     if tags.len() > 50 {
         return Err(validation("Session tags are limited to 50."));
     }
-    let source_identity = s(input, "SourceIdentity")
-        .map(str::to_owned)
-        .or_else(|| caller.session.as_ref().and_then(|s| s.source_identity.clone()));
+    let source_identity = s(input, "SourceIdentity").map(str::to_owned).or_else(|| {
+        caller
+            .session
+            .as_ref()
+            .and_then(|s| s.source_identity.clone())
+    });
     let issued = now();
     let session_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}");
     let session = Session {
@@ -302,7 +314,13 @@ async fn get_session_token(
         PrincipalKind::Root => (3600, 3600),
         _ => (43_200, 129_600),
     };
-    let d = duration(input, default, 900, max, "maximum of 36 hours (1 hour for root users)")?;
+    let d = duration(
+        input,
+        default,
+        900,
+        max,
+        "maximum of 36 hours (1 hour for root users)",
+    )?;
     let mut mfa_at = None;
     if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
         mfa_at = Some(if state.config.dev {
@@ -356,7 +374,13 @@ async fn get_federation_token(
     } else {
         129_600
     };
-    let d = duration(input, 43_200.min(max), 900, max, "maximum of 36 hours (1 hour for root users)")?;
+    let d = duration(
+        input,
+        43_200.min(max),
+        900,
+        max,
+        "maximum of 36 hours (1 hour for root users)",
+    )?;
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
     let packed = check_session_policies(state, policy.as_deref(), &arns)?;

@@ -6,8 +6,8 @@ use super::policies::customer_policy_json;
 use super::principals::{group_json, role_json, user_json};
 use super::{Cx, encode_document, no_such_entity, req, strings};
 use crate::error::ApiError;
-use crate::iam::{IamData, PolicyRef, instance_profile_arn};
 use crate::iam::managed;
+use crate::iam::{IamData, PolicyRef, instance_profile_arn};
 
 pub(crate) async fn create_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let alias = req(input, "AccountAlias")?.to_owned();
@@ -124,7 +124,11 @@ pub(crate) fn get_account_authorization_details(
                     let mut v = user_json(u, true);
                     crate::services::set(&mut v, "UserPolicyList", inline_list(&u.inline));
                     crate::services::set(&mut v, "GroupList", json!(u.groups));
-                    crate::services::set(&mut v, "AttachedManagedPolicies", attached_list(d, &u.attached));
+                    crate::services::set(
+                        &mut v,
+                        "AttachedManagedPolicies",
+                        attached_list(d, &u.attached),
+                    );
                     v
                 })
                 .collect()
@@ -137,7 +141,11 @@ pub(crate) fn get_account_authorization_details(
                 .map(|g| {
                     let mut v = group_json(g);
                     crate::services::set(&mut v, "GroupPolicyList", inline_list(&g.inline));
-                    crate::services::set(&mut v, "AttachedManagedPolicies", attached_list(d, &g.attached));
+                    crate::services::set(
+                        &mut v,
+                        "AttachedManagedPolicies",
+                        attached_list(d, &g.attached),
+                    );
                     v
                 })
                 .collect()
@@ -150,7 +158,11 @@ pub(crate) fn get_account_authorization_details(
                 .map(|r| {
                     let mut v = role_json(r, true);
                     crate::services::set(&mut v, "RolePolicyList", inline_list(&r.inline));
-                    crate::services::set(&mut v, "AttachedManagedPolicies", attached_list(d, &r.attached));
+                    crate::services::set(
+                        &mut v,
+                        "AttachedManagedPolicies",
+                        attached_list(d, &r.attached),
+                    );
                     crate::services::set(&mut v, "InstanceProfileList", Value::Array(
                         a.instance_profiles
                             .values()
@@ -177,28 +189,38 @@ pub(crate) fn get_account_authorization_details(
         if want("LocalManagedPolicy") {
             for p in a.policies.values() {
                 let mut v = customer_policy_json(p, Some(a));
-                crate::services::set(&mut v, "PolicyVersionList", Value::Array(
-                    p.versions
-                        .iter()
-                        .map(|ver| {
-                            json!({
-                                "Document": encode_document(&ver.document),
-                                "VersionId": ver.version_id,
-                                "IsDefaultVersion": ver.version_id == p.default_version,
-                                "CreateDate": ver.created_at,
+                crate::services::set(
+                    &mut v,
+                    "PolicyVersionList",
+                    Value::Array(
+                        p.versions
+                            .iter()
+                            .map(|ver| {
+                                json!({
+                                    "Document": encode_document(&ver.document),
+                                    "VersionId": ver.version_id,
+                                    "IsDefaultVersion": ver.version_id == p.default_version,
+                                    "CreateDate": ver.created_at,
+                                })
                             })
-                        })
-                        .collect(),
-                ));
+                            .collect(),
+                    ),
+                );
                 policies.push(v);
             }
         }
         if want("AWSManagedPolicy") {
             // AWS lists the AWS-managed policies the account uses.
             let used = |arn: &str| {
-                a.users.values().any(|u| u.attached.iter().any(|x| x == arn))
-                    || a.groups.values().any(|g| g.attached.iter().any(|x| x == arn))
-                    || a.roles.values().any(|r| r.attached.iter().any(|x| x == arn))
+                a.users
+                    .values()
+                    .any(|u| u.attached.iter().any(|x| x == arn))
+                    || a.groups
+                        .values()
+                        .any(|g| g.attached.iter().any(|x| x == arn))
+                    || a.roles
+                        .values()
+                        .any(|r| r.attached.iter().any(|x| x == arn))
             };
             for p in managed::POLICIES {
                 let arn = p.arn();

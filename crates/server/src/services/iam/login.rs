@@ -49,9 +49,10 @@ pub(crate) async fn create_login_profile(cx: &Cx<'_>, input: &Value) -> Result<V
     let user = super::target_user(cx, input)?.to_owned();
     let pw = req(input, "Password")?.to_owned();
     let reset = boolean(input, "PasswordResetRequired").unwrap_or(false);
-    let exists = cx.state.iam.read_account(cx.account, |a| {
-        a.user(&user).map(|u| u.login.is_some())
-    })?;
+    let exists = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.user(&user).map(|u| u.login.is_some()))?;
     match exists {
         None => return Err(no_such_user(&user)),
         Some(true) => {
@@ -156,9 +157,10 @@ async fn set_password(
 pub(crate) async fn update_login_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let user = super::target_user(cx, input)?.to_owned();
     let reset = boolean(input, "PasswordResetRequired");
-    let has = cx.state.iam.read_account(cx.account, |a| {
-        a.user(&user).map(|u| u.login.is_some())
-    })?;
+    let has = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.user(&user).map(|u| u.login.is_some()))?;
     match has {
         None => return Err(no_such_user(&user)),
         Some(false) => return Err(no_such_profile(&user)),
@@ -203,8 +205,7 @@ pub(crate) async fn delete_login_profile(cx: &Cx<'_>, input: &Value) -> Result<V
 }
 
 pub(crate) async fn change_password(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let (PrincipalKind::IamUser, Some(user)) = (cx.caller.kind, cx.caller.user_name.clone())
-    else {
+    let (PrincipalKind::IamUser, Some(user)) = (cx.caller.kind, cx.caller.user_name.clone()) else {
         return Err(ApiError::bad_request(
             "InvalidUserType",
             "Only IAM users can change their own password.",
@@ -244,10 +245,7 @@ pub(crate) async fn change_password(cx: &Cx<'_>, input: &Value) -> Result<Value,
     Ok(json!({}))
 }
 
-pub(crate) async fn update_password_policy(
-    cx: &Cx<'_>,
-    input: &Value,
-) -> Result<Value, ApiError> {
+pub(crate) async fn update_password_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let p = PasswordPolicyRecord {
         minimum_length: int(input, "MinimumPasswordLength").unwrap_or(6),
         require_symbols: boolean(input, "RequireSymbols").unwrap_or(false),

@@ -27,7 +27,9 @@ fn invalid_code() -> ApiError {
 }
 
 fn no_such_device(serial: &str) -> ApiError {
-    no_such_entity(format!("VirtualMFADevice with serial number {serial} doesn't exist."))
+    no_such_entity(format!(
+        "VirtualMFADevice with serial number {serial} doesn't exist."
+    ))
 }
 
 fn seed(state: &AppState, d: &MfaDeviceRecord) -> Result<Vec<u8>, ApiError> {

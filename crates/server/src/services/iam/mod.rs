@@ -335,10 +335,7 @@ pub(crate) fn check_tags(tags: &[TagRecord]) -> Result<(), ApiError> {
 /// Merges `new` into `tags` (same key, case-insensitively, is replaced).
 pub(crate) fn merge_tags(tags: &mut Vec<TagRecord>, new: Vec<TagRecord>) {
     for t in new {
-        match tags
-            .iter_mut()
-            .find(|e| e.key.eq_ignore_ascii_case(&t.key))
-        {
+        match tags.iter_mut().find(|e| e.key.eq_ignore_ascii_case(&t.key)) {
             Some(e) => *e = t,
             None => tags.push(t),
         }

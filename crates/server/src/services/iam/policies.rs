@@ -33,8 +33,7 @@ fn usage(acct: Option<&AccountIam>, arn: &str) -> (usize, usize) {
         .values()
         .filter(|u| u.boundary.as_deref() == Some(arn))
         .count()
-        + a
-            .roles
+        + a.roles
             .values()
             .filter(|r| r.boundary.as_deref() == Some(arn))
             .count();
@@ -163,9 +162,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
         let mut out = Vec::new();
         if scope != "Local" {
             for p in managed::POLICIES {
-                if p.path.starts_with(prefix)
-                    && (!only_attached || usage(acct, &p.arn()).0 > 0)
-                {
+                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn()).0 > 0) {
                     out.push(aws_policy_json(p, acct));
                 }
             }
@@ -174,8 +171,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
             && let Some(a) = acct
         {
             for p in a.policies.values() {
-                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn).0 > 0)
-                {
+                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn).0 > 0) {
                     out.push(customer_policy_json(p, acct));
                 }
             }
@@ -196,7 +192,9 @@ pub(crate) async fn delete_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, A
             };
             let (attached, boundary) = usage(Some(tx.account), &arn);
             if attached > 0 || boundary > 0 {
-                return Err(delete_conflict("Cannot delete a policy attached to entities."));
+                return Err(delete_conflict(
+                    "Cannot delete a policy attached to entities.",
+                ));
             }
             if p.versions.len() > 1 {
                 return Err(delete_conflict(
@@ -320,7 +318,9 @@ pub(crate) async fn delete_policy_version(cx: &Cx<'_>, input: &Value) -> Result<
                 )));
             }
             if p.default_version == version {
-                return Err(delete_conflict("Cannot delete the default version of a policy."));
+                return Err(delete_conflict(
+                    "Cannot delete the default version of a policy.",
+                ));
             }
             if let Some(p) = tx.policy_mut(&arn) {
                 p.versions.retain(|v| v.version_id != version);
@@ -484,12 +484,18 @@ fn attached_of<'a>(
     name: &str,
 ) -> Result<&'a Vec<String>, ApiError> {
     match entity {
-        Entity::User => a.user(name).map(|u| &u.attached).ok_or_else(|| no_such_user(name)),
+        Entity::User => a
+            .user(name)
+            .map(|u| &u.attached)
+            .ok_or_else(|| no_such_user(name)),
         Entity::Group => a
             .group(name)
             .map(|g| &g.attached)
             .ok_or_else(|| no_such_group(name)),
-        _ => a.role(name).map(|r| &r.attached).ok_or_else(|| no_such_role(name)),
+        _ => a
+            .role(name)
+            .map(|r| &r.attached)
+            .ok_or_else(|| no_such_role(name)),
     }
 }
 

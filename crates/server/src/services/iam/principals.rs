@@ -1,9 +1,7 @@
 //! Users, groups, roles, instance profiles, and the tags of every taggable entity.
 
 use palisade_policy::PolicyKind;
-use palisade_store::{
-    GroupRecord, InstanceProfileRecord, RoleRecord, TagRecord, UserRecord,
-};
+use palisade_store::{GroupRecord, InstanceProfileRecord, RoleRecord, TagRecord, UserRecord};
 use serde_json::{Value, json};
 
 use super::{
@@ -75,10 +73,14 @@ pub(crate) fn role_json(r: &RoleRecord, full: bool) -> Value {
         if !r.tags.is_empty() {
             crate::services::set(&mut v, "Tags", tags_json(&r.tags));
         }
-        crate::services::set(&mut v, "RoleLastUsed", match &r.last_used {
-            Some((at, region)) => json!({"LastUsedDate": at, "Region": region}),
-            None => json!({}),
-        });
+        crate::services::set(
+            &mut v,
+            "RoleLastUsed",
+            match &r.last_used {
+                Some((at, region)) => json!({"LastUsedDate": at, "Region": region}),
+                None => json!({}),
+            },
+        );
     }
     v
 }
@@ -106,10 +108,7 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value 
 
 fn check_boundary_arn(cx: &Cx<'_>, arn: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(arn) = arn else { return Ok(None) };
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.managed_policy(arn).is_some())?;
+    let exists = cx.state.iam.read(|d| d.managed_policy(arn).is_some())?;
     if !exists {
         return Err(invalid_input(format!(
             "Value ({arn}) for parameter PermissionsBoundary is invalid."
@@ -131,7 +130,9 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .iam
         .mutate(cx.account, |tx| {
             if tx.account.user(&name).is_some() {
-                return Err(already_exists(format!("User with name {name} already exists.")));
+                return Err(already_exists(format!(
+                    "User with name {name} already exists."
+                )));
             }
             let user = UserRecord {
                 account_id: account,
@@ -215,7 +216,9 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                 && !n.eq_ignore_ascii_case(&user.name)
                 && tx.account.user(n).is_some()
             {
-                return Err(already_exists(format!("User with name {n} already exists.")));
+                return Err(already_exists(format!(
+                    "User with name {n} already exists."
+                )));
             }
             let old_arn = user_arn(&user.account_id, &user.path, &user.name);
             let mut updated = user.clone();
@@ -270,7 +273,8 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
 pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "UserName")?.to_owned();
     let arn = cx.state.iam.read_account(cx.account, |a| {
-        a.user(&name).map(|u| user_arn(&u.account_id, &u.path, &u.name))
+        a.user(&name)
+            .map(|u| user_arn(&u.account_id, &u.path, &u.name))
     })?;
     let Some(arn) = arn else {
         return Err(no_such_user(&name));
@@ -329,7 +333,9 @@ pub(crate) async fn create_group(cx: &Cx<'_>, input: &Value) -> Result<Value, Ap
         .iam
         .mutate(cx.account, |tx| {
             if tx.account.group(&name).is_some() {
-                return Err(already_exists(format!("Group with name {name} already exists.")));
+                return Err(already_exists(format!(
+                    "Group with name {name} already exists."
+                )));
             }
             let group = GroupRecord {
                 account_id: account,
@@ -393,7 +399,9 @@ pub(crate) async fn update_group(cx: &Cx<'_>, input: &Value) -> Result<Value, Ap
                 && !n.eq_ignore_ascii_case(&group.name)
                 && tx.account.group(n).is_some()
             {
-                return Err(already_exists(format!("Group with name {n} already exists.")));
+                return Err(already_exists(format!(
+                    "Group with name {n} already exists."
+                )));
             }
             let mut updated = group.clone();
             if let Some(n) = &new_name {
@@ -563,7 +571,9 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .iam
         .mutate(cx.account, |tx| {
             if tx.account.role(&name).is_some() {
-                return Err(already_exists(format!("Role with name {name} already exists.")));
+                return Err(already_exists(format!(
+                    "Role with name {name} already exists."
+                )));
             }
             let role = RoleRecord {
                 account_id: account,
@@ -628,9 +638,7 @@ pub(crate) async fn create_service_linked_role(
 ) -> Result<Value, ApiError> {
     let service = req(input, "AWSServiceName")?.to_owned();
     if !service.ends_with(".amazonaws.com") {
-        return Err(invalid_input(format!(
-            "Invalid service name: {service}"
-        )));
+        return Err(invalid_input(format!("Invalid service name: {service}")));
     }
     let mut name = service_linked_role_name(&service);
     if let Some(suffix) = s(input, "CustomSuffix") {
@@ -736,10 +744,7 @@ pub(crate) async fn update_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .await
 }
 
-pub(crate) async fn update_role_description(
-    cx: &Cx<'_>,
-    input: &Value,
-) -> Result<Value, ApiError> {
+pub(crate) async fn update_role_description(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "RoleName")?.to_owned();
     let description = req(input, "Description")?.to_owned();
     cx.state
@@ -813,10 +818,7 @@ fn no_such_instance_profile(name: &str) -> ApiError {
     no_such_entity(format!("Instance Profile {name} cannot be found."))
 }
 
-pub(crate) async fn create_instance_profile(
-    cx: &Cx<'_>,
-    input: &Value,
-) -> Result<Value, ApiError> {
+pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "InstanceProfileName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
@@ -825,7 +827,11 @@ pub(crate) async fn create_instance_profile(
     cx.state
         .iam
         .mutate(cx.account, |tx| {
-            if tx.account.instance_profiles.contains_key(&name.to_lowercase()) {
+            if tx
+                .account
+                .instance_profiles
+                .contains_key(&name.to_lowercase())
+            {
                 return Err(already_exists(format!(
                     "Instance Profile {name} already exists."
                 )));
@@ -888,10 +894,7 @@ pub(crate) fn list_instance_profiles_for_role(
     Ok(paged(json!({"InstanceProfiles": items}), marker))
 }
 
-pub(crate) async fn delete_instance_profile(
-    cx: &Cx<'_>,
-    input: &Value,
-) -> Result<Value, ApiError> {
+pub(crate) async fn delete_instance_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "InstanceProfileName")?.to_owned();
     cx.state
         .iam
@@ -981,10 +984,7 @@ fn no_such(entity: Entity, key: &str) -> ApiError {
         Entity::Group => no_such_group(key),
         Entity::Policy => no_such_entity(format!("Policy {key} was not found.")),
         Entity::InstanceProfile => no_such_instance_profile(key),
-        Entity::MfaDevice => no_such_entity(format!(
-            "{} {key} cannot be found.",
-            entity.noun()
-        )),
+        Entity::MfaDevice => no_such_entity(format!("{} {key} cannot be found.", entity.noun())),
     }
 }
 

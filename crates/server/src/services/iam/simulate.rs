@@ -26,19 +26,24 @@ fn context(input: &Value) -> Result<Context, ApiError> {
         let values = strings(&e, "ContextKeyValues");
         let one = |v: &str| -> Result<CtxValue, ApiError> {
             let base = kind.trim_end_matches("List");
-            let bad = || invalid_input(format!("Invalid value {v} for context key {key} of type {kind}"));
+            let bad = || {
+                invalid_input(format!(
+                    "Invalid value {v} for context key {key} of type {kind}"
+                ))
+            };
             Ok(match base {
                 "numeric" => CtxValue::number(v.parse::<f64>().map_err(|_| bad())?),
                 "boolean" => CtxValue::bool(v.eq_ignore_ascii_case("true")),
                 "date" => CtxValue::date(v).ok_or_else(bad)?,
                 "ip" => CtxValue::ip(v.parse().map_err(|_| bad())?),
-                "binary" => CtxValue::binary(
-                    palisade_policy::base64::decode(v).ok_or_else(bad)?,
-                ),
+                "binary" => CtxValue::binary(palisade_policy::base64::decode(v).ok_or_else(bad)?),
                 _ => CtxValue::string(v),
             })
         };
-        let parsed = values.iter().map(|v| one(v)).collect::<Result<Vec<_>, _>>()?;
+        let parsed = values
+            .iter()
+            .map(|v| one(v))
+            .collect::<Result<Vec<_>, _>>()?;
         if kind.ends_with("List") {
             ctx.insert_list(key, parsed);
         } else if let Some(v) = parsed.into_iter().next() {
@@ -172,7 +177,8 @@ pub(crate) fn simulate_custom_policy(cx: &Cx<'_>, input: &Value) -> Result<Value
     let caller = s(input, "CallerArn")
         .map(str::to_owned)
         .unwrap_or_else(|| format!("arn:aws:iam::{}:user/simulated-user", cx.account));
-    let principal = Principal::parse(&caller).map_err(|e| invalid_input(format!("Invalid CallerArn: {e}")))?;
+    let principal =
+        Principal::parse(&caller).map_err(|e| invalid_input(format!("Invalid CallerArn: {e}")))?;
     run(
         cx,
         input,
@@ -191,7 +197,11 @@ pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Va
         .split_once(":user/")
         .map(|(_, n)| (IamKind::User, n))
         .or_else(|| source.split_once(":role/").map(|(_, n)| (IamKind::Role, n)))
-        .or_else(|| source.split_once(":group/").map(|(_, n)| (IamKind::Group, n)))
+        .or_else(|| {
+            source
+                .split_once(":group/")
+                .map(|(_, n)| (IamKind::Group, n))
+        })
         .ok_or_else(|| invalid_input(format!("Invalid ARN: {source}")))?;
     let name = name.rsplit('/').next().unwrap_or(name);
     let mut identity = PolicySet::new();
@@ -201,8 +211,11 @@ pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Va
         IamKind::Group => {
             let docs = cx.state.iam.read(|d| {
                 let g = d.account(cx.account).and_then(|a| a.group(name))?;
-                let mut docs: Vec<(String, String)> =
-                    g.inline.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
+                let mut docs: Vec<(String, String)> = g
+                    .inline
+                    .iter()
+                    .map(|(n, d)| (n.clone(), d.clone()))
+                    .collect();
                 for arn in &g.attached {
                     if let Some(p) = d.managed_policy(arn) {
                         docs.push((p.name().to_owned(), p.document().to_owned()));
@@ -216,7 +229,10 @@ pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Va
                     identity.push(c);
                 }
             }
-            principal_arn = format!("arn:aws:iam::{}:user/simulated-member-of-{name}", cx.account);
+            principal_arn = format!(
+                "arn:aws:iam::{}:user/simulated-member-of-{name}",
+                cx.account
+            );
         }
         _ => {
             let perms = cx
@@ -233,9 +249,11 @@ pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Va
     }
     for (i, doc) in strings(input, "PolicyInputList").iter().enumerate() {
         check_policy(doc, PolicyKind::Identity)?;
-        if let Some(c) =
-            crate::iam::compile(doc, PolicyKind::Identity, &format!("PolicyInputList.{}", i + 1))
-        {
+        if let Some(c) = crate::iam::compile(
+            doc,
+            PolicyKind::Identity,
+            &format!("PolicyInputList.{}", i + 1),
+        ) {
             identity.push(c);
         }
     }

@@ -1,0 +1,479 @@
+//! Locations per format, archives and their limits, and the command's outputs and exit codes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write;
+
+use palisade_discovery::Engine;
+use palisade_discovery::cli::{OutputFormat, ScanArgs, run_with};
+use palisade_discovery::formats::Location;
+use palisade_discovery::formats::archive::{
+    Budget, FileResult, Limits, Options, scan_any, scan_object,
+};
+
+fn engine() -> Engine {
+    Engine::with_defaults().unwrap()
+}
+
+fn types(e: &Engine, r: &FileResult) -> Vec<String> {
+    r.outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| e.type_id(&l.detection).to_owned())
+        .collect()
+}
+
+#[test]
+fn text_line_ranges() {
+    let e = engine();
+    let data = "first line\nsecond: é jane@example.com\n";
+    let r = scan_object(&e, "a.txt", data.as_bytes(), false);
+    let l = &r[0].outcome.as_ref().unwrap()[0];
+    assert_eq!(
+        l.location,
+        Location::Line {
+            start: 2,
+            end: 2,
+            start_column: 11
+        }
+    );
+    assert_eq!(l.offset, Some(data.find("jane").unwrap() as u64));
+    assert!(l.value.is_none(), "values stay hidden without reveal");
+}
+
+#[test]
+fn csv_cells_and_column_keywords() {
+    let e = engine();
+    // No keyword in the text, but the column is named "ssn": Macie's column-name rule.
+    let data = "name,ssn,note\n\"Doe, J\",536-22-8901,ok\nx,123-45-6780,\"multi\nline\"\n";
+    let r = scan_object(&e, "people.csv", data.as_bytes(), true);
+    let dets = r[0].outcome.as_ref().unwrap();
+    let ssn: Vec<_> = dets
+        .iter()
+        .filter(|l| e.type_id(&l.detection) == "USA_SOCIAL_SECURITY_NUMBER")
+        .collect();
+    assert_eq!(ssn.len(), 2, "{dets:?}");
+    assert_eq!(
+        ssn[0].location,
+        Location::Cell {
+            row: 2,
+            column: 2,
+            column_name: "ssn".into()
+        }
+    );
+    assert_eq!(ssn[0].value.as_deref(), Some("536-22-8901"));
+    // Same number in a column without a keyword: not reported.
+    let r = scan_object(&e, "other.csv", b"name,code\nx,536-22-8901\n", false);
+    assert!(!types(&e, &r[0]).contains(&"USA_SOCIAL_SECURITY_NUMBER".to_string()));
+}
+
+#[test]
+fn tsv_cells() {
+    let e = engine();
+    let r = scan_object(&e, "t.tsv", b"id\temail\n1\tbob@example.org\n", false);
+    let l = &r[0].outcome.as_ref().unwrap()[0];
+    assert_eq!(
+        l.location,
+        Location::Cell {
+            row: 2,
+            column: 2,
+            column_name: "email".into()
+        }
+    );
+}
+
+#[test]
+fn json_paths_and_records() {
+    let e = engine();
+    let data = r#"{"customer": {"contact": ["x", "jane@example.com"], "ssn": "536-22-8901"}, "note": "line\n4539148803436467"}"#;
+    let r = scan_object(&e, "a.json", data.as_bytes(), false);
+    let dets = r[0].outcome.as_ref().unwrap();
+    let find = |t: &str| {
+        dets.iter()
+            .find(|l| e.type_id(&l.detection) == t)
+            .unwrap_or_else(|| panic!("no {t} in {dets:?}"))
+            .location
+            .clone()
+    };
+    assert_eq!(
+        find("EMAIL_ADDRESS"),
+        Location::Record {
+            record_index: 0,
+            json_path: Some("$.customer.contact[1]".into())
+        }
+    );
+    assert_eq!(
+        find("USA_SOCIAL_SECURITY_NUMBER"),
+        Location::Record {
+            record_index: 0,
+            json_path: Some("$.customer.ssn".into())
+        }
+    );
+    // `\n` before the card number does not glue an `n` onto it.
+    assert_eq!(
+        find("CREDIT_CARD_NUMBER_(NO_KEYWORD)"),
+        Location::Record {
+            record_index: 0,
+            json_path: Some("$.note".into())
+        }
+    );
+}
+
+#[test]
+fn jsonl_record_index_and_key_names() {
+    let e = engine();
+    let data = "{\"a\": 1}\n{\"b\": \"x\"}\n{\"jane@example.com\": \"k\", \"ip\": \"10.1.2.3\"}\n";
+    let r = scan_object(&e, "a.jsonl", data.as_bytes(), false);
+    let dets = r[0].outcome.as_ref().unwrap();
+    assert_eq!(
+        dets[0].location,
+        Location::Record {
+            record_index: 2,
+            json_path: None
+        },
+        "data in a key name: path omitted"
+    );
+    assert_eq!(
+        dets[1].location,
+        Location::Record {
+            record_index: 2,
+            json_path: Some("$.ip".into())
+        }
+    );
+}
+
+#[test]
+fn json_nesting_limit() {
+    let e = engine();
+    let deep = "[".repeat(300) + &"]".repeat(300);
+    let r = scan_object(&e, "deep.json", deep.as_bytes(), false);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "JSON_NESTING_LEVEL_OVER_LIMIT"
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn gzip_and_nested_zip() {
+    let e = engine();
+    let inner_csv = b"email\nann@example.com\n";
+    let nested = zip_of(&[("inner.csv", inner_csv)]);
+    let gz = gzip(b"ip 192.168.1.20\n");
+    let outer = zip_of(&[
+        ("nested.zip", &nested),
+        ("log.txt.gz", &gz),
+        ("bin.dat", b"\0\0\0"),
+    ]);
+    let r = scan_object(&e, "outer.zip", &outer, false);
+    let paths: Vec<&str> = r.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "outer.zip!nested.zip!inner.csv",
+            "outer.zip!log.txt.gz",
+            "outer.zip!bin.dat"
+        ]
+    );
+    assert_eq!(types(&e, &r[0]), ["EMAIL_ADDRESS"]);
+    assert!(matches!(
+        r[0].outcome.as_ref().unwrap()[0].location,
+        Location::Cell { .. }
+    ));
+    assert_eq!(types(&e, &r[1]), ["IP_ADDRESS"]);
+    // Offsets are in the decompressed member.
+    assert_eq!(r[1].outcome.as_ref().unwrap()[0].offset, Some(3));
+    assert_eq!(
+        r[2].outcome.as_ref().unwrap_err().reason,
+        "UNSUPPORTED_FILE_TYPE_EXCEPTION"
+    );
+}
+
+fn scan_with(limits: Limits, name: &str, data: &[u8]) -> Vec<FileResult> {
+    let e = engine();
+    let mut s = e.scanner();
+    let mut out = Vec::new();
+    let opts = Options {
+        limits,
+        reveal: false,
+    };
+    scan_any(
+        &e,
+        &mut s,
+        name,
+        data,
+        0,
+        &opts,
+        &mut Budget::default(),
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn bomb_ratio_is_refused() {
+    // 8 MiB of zeros compress to ~8 KiB: a ratio of ~1000, past the 1 MiB floor.
+    let bomb = gzip(&vec![0u8; 8 << 20]);
+    let limits = Limits {
+        max_ratio: 100,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "bomb.txt.gz", &bomb);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT"
+    );
+}
+
+#[test]
+fn bomb_size_and_total_limits() {
+    let data = gzip(&vec![b'a'; 2 << 20]);
+    let limits = Limits {
+        max_member_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "big.txt.gz", &data);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "FILE_EXCEEDS_SIZE_LIMIT"
+    );
+
+    let member = vec![b'b'; 600 << 10];
+    let z = zip_of(&[("a.txt", &member), ("b.txt", &member)]);
+    let limits = Limits {
+        max_total_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "two.zip", &z);
+    assert!(r[0].outcome.is_ok());
+    assert_eq!(
+        r[1].outcome.as_ref().unwrap_err().reason,
+        "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT"
+    );
+}
+
+#[test]
+fn bomb_nesting_depth() {
+    let mut data = gzip(b"jane@example.com");
+    for _ in 0..4 {
+        data = gzip(&data);
+    }
+    let limits = Limits {
+        max_depth: 3,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "deep.gz", &data);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "ARCHIVE_NESTING_LEVEL_OVER_LIMIT"
+    );
+    let r = scan_with(Limits::default(), "deep.gz", &data);
+    assert!(r[0].outcome.as_ref().unwrap().len() == 1);
+}
+
+fn args(paths: Vec<std::path::PathBuf>, format: OutputFormat) -> ScanArgs {
+    ScanArgs {
+        paths,
+        identifiers: "ALL".into(),
+        custom: vec![],
+        allow_list: vec![],
+        format,
+        sample: None,
+        max_file_size: 1 << 20,
+        reveal: false,
+        threads: Some(2),
+        no_progress: true,
+        max_archive_depth: 10,
+        max_compression_ratio: 1000,
+    }
+}
+
+fn run(a: &ScanArgs) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_with(a, &mut out, &mut err, false);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn cli_exit_codes_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clean.txt"), "nothing to see here\n").unwrap();
+    let (code, _, _) = run(&args(
+        vec![dir.path().join("clean.txt")],
+        OutputFormat::Table,
+    ));
+    assert_eq!(code, 0);
+
+    std::fs::write(
+        dir.path().join("pii.txt"),
+        "card number 4539 1488 0343 6467\nSSN: 536-22-8901\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Jsonl));
+    assert_eq!(code, 1);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["type"], "CREDIT_CARD_NUMBER");
+    assert_eq!(lines[0]["offset"], 12);
+    assert_eq!(lines[0]["length"], 19);
+    assert_eq!(lines[1]["location"]["lineRanges"][0]["start"], 2);
+    assert!(!out.contains("4539"), "no values without --reveal");
+
+    let mut a = args(vec![dir.path().to_owned()], OutputFormat::Jsonl);
+    a.reveal = true;
+    let (_, out, _) = run(&a);
+    assert!(out.contains("4539 1488 0343 6467"));
+
+    let (code, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Json));
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let f = &doc["findings"][0];
+    assert_eq!(f["type"], "SensitiveData:S3Object/Multiple");
+    assert_eq!(f["severity"]["description"], "High");
+    assert!(!out.contains("536-22"));
+
+    let (_, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Sarif));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["version"], "2.1.0");
+    assert_eq!(doc["runs"][0]["results"].as_array().unwrap().len(), 2);
+
+    let (_, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Table));
+    assert!(out.contains("IDENTIFIER"));
+    assert!(out.contains("USA_SOCIAL_SECURITY_NUMBER"));
+
+    let (code, _, err) = run(&args(vec![dir.path().join("missing")], OutputFormat::Table));
+    assert_eq!(code, 2);
+    assert!(err.contains("missing"));
+
+    let mut a = args(vec![dir.path().to_owned()], OutputFormat::Table);
+    a.identifiers = "NOT_AN_ID".into();
+    let (code, _, err) = run(&a);
+    assert_eq!(code, 2);
+    assert!(err.contains("NOT_AN_ID"));
+}
+
+#[test]
+fn cli_custom_identifiers_and_allow_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(
+        &data,
+        "employee id EMP-123456 and EMP-999999 TEST and a@b.example.com\n",
+    )
+    .unwrap();
+    let custom = dir.path().join("custom.json");
+    std::fs::write(
+        &custom,
+        r#"[{"name": "EMPLOYEE_ID", "regex": "EMP-[0-9]{6}", "keywords": ["employee"],
+             "maximumMatchDistance": 20, "ignoreWords": ["EMP-999999"]}]"#,
+    )
+    .unwrap();
+    let allow = dir.path().join("allow.txt");
+    std::fs::write(&allow, "A@B.example.com\n").unwrap();
+    let mut a = args(vec![data.clone()], OutputFormat::Jsonl);
+    a.custom = vec![custom];
+    a.allow_list = vec![allow];
+    let (code, out, _) = run(&a);
+    assert_eq!(code, 1);
+    let types: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(types, ["EMPLOYEE_ID"], "{out}");
+
+    let allow_re = dir.path().join("allow.json");
+    std::fs::write(
+        &allow_re,
+        r#"{"name": "ids", "criteria": {"regex": "EMP-[0-9]+"}}"#,
+    )
+    .unwrap();
+    let mut a = args(vec![data], OutputFormat::Jsonl);
+    a.identifiers = "NONE".into();
+    a.custom = vec![dir.path().join("custom.json")];
+    a.allow_list = vec![allow_re];
+    let (code, out, _) = run(&a);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn custom_keyword_distance() {
+    use palisade_discovery::{CustomIdentifier, EngineBuilder, Selection};
+    let mut c = CustomIdentifier::new("EMP", "EMP-[0-9]{6}");
+    c.keywords = vec!["employee".into()];
+    c.maximum_match_distance = 15;
+    let e = EngineBuilder::new()
+        .selection(Selection::None)
+        .custom(c)
+        .build()
+        .unwrap();
+    // "employee" ends 12 bytes before the match ends: within 15.
+    assert_eq!(e.scan_bytes(b"employee EMP-123456").len(), 1);
+    // Too far.
+    assert_eq!(e.scan_bytes(b"employee          EMP-123456").len(), 0);
+    // After the match: keywords must precede.
+    assert_eq!(e.scan_bytes(b"EMP-123456 employee").len(), 0);
+}
+
+#[test]
+fn sampling_and_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..50 {
+        std::fs::write(dir.path().join(format!("f{i}.txt")), "jane@example.com").unwrap();
+    }
+    let mut a = args(vec![dir.path().to_owned()], OutputFormat::Jsonl);
+    a.sample = Some(20.0);
+    let (_, out, _) = run(&a);
+    let n = out.lines().count();
+    assert!((2..=20).contains(&n), "{n} of 50 sampled at 20%");
+    let mut a = args(vec![dir.path().to_owned()], OutputFormat::Json);
+    a.max_file_size = 4;
+    let (code, out, _) = run(&a);
+    assert_eq!(code, 0);
+    assert!(out.contains("FILE_EXCEEDS_SIZE_LIMIT"));
+}
+
+#[test]
+fn scan_reader_matches_scan_bytes() {
+    let e = engine();
+    let mut text = String::new();
+    for i in 0..200_000 {
+        text.push_str(&format!("line {i} mail user{i}@example.com\n"));
+    }
+    let a = e.scan_bytes(text.as_bytes());
+    let b = e.scan_reader(text.as_bytes()).unwrap();
+    assert_eq!(a.len(), 200_000);
+    assert_eq!(a, b);
+}
