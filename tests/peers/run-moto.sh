@@ -22,7 +22,7 @@ mkdir -p "$WORK"
 
 if [ ! -x "$WORK/venv/bin/python" ]; then
     python3 -m venv "$WORK/venv"
-    "$WORK/venv/bin/pip" install -q "moto[server]==$VERSION" pytest freezegun pyotp
+    "$WORK/venv/bin/pip" install -q "moto[server]==$VERSION" pytest==9.2.0 freezegun==1.5.5 pyotp==2.12.0
 fi
 if [ ! -d "$WORK/moto-$VERSION" ]; then
     (cd "$WORK" && "$WORK/venv/bin/pip" download -q --no-deps --no-binary :all: "moto==$VERSION" -d . \

@@ -285,33 +285,6 @@ impl SqliteStore {
     }
 }
 
-/// The INSERT for `rows` audit events (1, 8 or 64), built once per size.
-fn insert_events_sql(rows: usize) -> AssertSqlSafe<&'static str> {
-    static SQL: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        [1usize, 8, 64].map(|n| {
-            let tuples: Vec<String> = (0..n)
-                .map(|i| {
-                    let p: Vec<String> = (1..=10).map(|c| format!("${}", i * 10 + c)).collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
-            format!(
-                "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
-                 event_name, read_only, access_key_id, user_name, error_code, record) VALUES {}",
-                tuples.join(", ")
-            )
-        })
-    });
-    let [one, eight, sixty_four] = all;
-    // Only the three sizes above are ever asked for; the values are bound, never formatted in.
-    AssertSqlSafe(match rows {
-        64 => sixty_four.as_str(),
-        8 => eight.as_str(),
-        _ => one.as_str(),
-    })
-}
-
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -429,34 +402,37 @@ impl Store for SqliteStore {
 
     fn append_events<'a>(&'a self, rows: &'a [AuditRow]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            // Multi-row INSERTs in a few fixed sizes: one statement per 64 rows instead of one per
-            // row, while the statement cache sees only three distinct SQL texts.
-            let mut rest = rows;
-            while !rest.is_empty() {
-                let size = [64, 8, 1]
-                    .into_iter()
-                    .find(|n| rest.len() >= *n)
-                    .unwrap_or(1);
-                let (chunk, tail) = rest.split_at(size.min(rest.len()));
-                let mut query = sqlx::query(insert_events_sql(chunk.len()));
-                for r in chunk {
-                    query = query
-                        .bind(&r.event_id)
-                        .bind(r.event_time_ms)
-                        .bind(&r.account_id)
-                        .bind(&r.event_source)
-                        .bind(&r.event_name)
-                        .bind(r.read_only)
-                        .bind(&r.access_key_id)
-                        .bind(&r.user_name)
-                        .bind(&r.error_code)
-                        .bind(&r.record);
-                }
-                query.execute(&mut *tx).await?;
-                rest = tail;
-            }
-            tx.commit().await?;
+            // The whole group travels as one JSON array bound to one parameter, and one
+            // statement unpacks it: a single round trip to SQLite's worker thread per group,
+            // atomic without an explicit transaction, whatever the group's size.
+            let batch = serde_json::Value::Array(
+                rows.iter()
+                    .map(|r| {
+                        serde_json::json!([
+                            r.event_id,
+                            r.event_time_ms,
+                            r.account_id,
+                            r.event_source,
+                            r.event_name,
+                            r.read_only,
+                            r.access_key_id,
+                            r.user_name,
+                            r.error_code,
+                            r.record,
+                        ])
+                    })
+                    .collect(),
+            );
+            sqlx::query(
+                "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
+                 event_name, read_only, access_key_id, user_name, error_code, record) \
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
+                 FROM json_each($1) ORDER BY key",
+            )
+            .bind(batch.to_string())
+            .execute(&self.pool)
+            .await?;
             Ok(())
         })
     }
