@@ -151,7 +151,9 @@ impl Event {
             request_parameters: None,
             response_elements: None,
             request_id: request_id.to_owned(),
-            event_id: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered (v7): events are appended to the event-id index instead of scattered
+            // through it, which keeps the audit write cheap at high request rates.
+            event_id: uuid::Uuid::now_v7().to_string(),
             read_only: is_read_only(operation),
             resources: Vec::new(),
             event_type: "AwsApiCall".to_owned(),

@@ -330,31 +330,31 @@ pub const IBAN_IDS: &[&str] = &[
 
 fn ssn(s: &[u8]) -> Option<Check> {
     let (g, consistent) = v::groups(s);
-    let shape = matches!(g.as_slice(), [9] | [3, 2, 4]);
+    let shape = matches!(&*g, [9] | [3, 2, 4]);
     Check::whole_if(consistent && shape && v::ssn(&v::digits(s)), s)
 }
 
 fn itin(s: &[u8]) -> Option<Check> {
     let (g, consistent) = v::groups(s);
-    let shape = matches!(g.as_slice(), [9] | [3, 2, 4]);
+    let shape = matches!(&*g, [9] | [3, 2, 4]);
     Check::whole_if(consistent && shape && v::itin(&v::digits(s)), s)
 }
 
 fn nhs(s: &[u8]) -> Option<Check> {
     let (g, consistent) = v::groups(s);
-    let shape = matches!(g.as_slice(), [10] | [3, 3, 4]);
+    let shape = matches!(&*g, [10] | [3, 3, 4]);
     Check::whole_if(consistent && shape && v::nhs(&v::digits(s)), s)
 }
 
 fn sin(s: &[u8]) -> Option<Check> {
     let (g, consistent) = v::groups(s);
-    let shape = matches!(g.as_slice(), [9] | [3, 3, 3]);
+    let shape = matches!(&*g, [9] | [3, 3, 3]);
     Check::whole_if(consistent && shape && v::sin(&v::digits(s)), s)
 }
 
 fn aadhaar(s: &[u8]) -> Option<Check> {
     let (g, consistent) = v::groups(s);
-    let shape = matches!(g.as_slice(), [12] | [4, 4, 4]);
+    let shape = matches!(&*g, [12] | [4, 4, 4]);
     Check::whole_if(consistent && shape && v::verhoeff(&v::digits(s)), s)
 }
 
@@ -385,7 +385,7 @@ fn nino(s: &[u8]) -> Option<Check> {
     let p = s.get(..2)?;
     let bad = [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
     let (g, consistent) = v::groups(s);
-    let shape = matches!(g.as_slice(), [9] | [2, 2, 2, 2, 1]);
+    let shape = matches!(&*g, [9] | [2, 2, 2, 2, 1]);
     Check::whole_if(consistent && shape && !bad.iter().any(|x| &x[..] == p), s)
 }
 
@@ -600,7 +600,7 @@ fn cvv(s: &[u8]) -> Option<Check> {
 fn phone_us(s: &[u8]) -> Option<Check> {
     let d = v::digits(s);
     let (national, cc) = match d.len() {
-        10 => (d.as_slice(), false),
+        10 => (&*d, false),
         11 if d.first() == Some(&1) => (d.get(1..)?, true),
         _ => return None,
     };
@@ -629,6 +629,107 @@ fn phone_intl(s: &[u8]) -> Option<Check> {
         id: None,
         needs_keyword: s.first() != Some(&b'+'),
     })
+}
+
+fn mag_stripe(s: &[u8]) -> Option<Check> {
+    // The PAN is the first digit run; it must pass Luhn.
+    let start = s.iter().position(u8::is_ascii_digit)?;
+    let len = s
+        .get(start..)?
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let pan = v::digits(s.get(start..start + len)?);
+    Check::whole_if(v::luhn(&pan), s)
+}
+
+fn france_nir(s: &[u8]) -> Option<Check> {
+    // Corsica's departments 2A and 2B count as 19 and 18 for the key.
+    let compact: Vec<u8> = s
+        .iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .copied()
+        .collect();
+    let body = compact.get(..13)?;
+    let key: u64 = std::str::from_utf8(compact.get(13..)?).ok()?.parse().ok()?;
+    let txt = std::str::from_utf8(body)
+        .ok()?
+        .replace("2A", "19")
+        .replace("2B", "18");
+    let n: u64 = txt.parse().ok()?;
+    Check::whole_if(97 - n % 97 == key, s)
+}
+
+fn germany_id(s: &[u8]) -> Option<Check> {
+    // ICAO 9303 check digit: weights 7, 3, 1 over the serial (letters A=10 … Z=35).
+    let (serial, check) = s.split_at_checked(9)?;
+    let sum: u32 = serial
+        .iter()
+        .zip([7u32, 3, 1].iter().cycle())
+        .map(|(&c, w)| {
+            let v = if c.is_ascii_digit() {
+                u32::from(c - b'0')
+            } else {
+                u32::from(c - b'A') + 10
+            };
+            v * w
+        })
+        .sum();
+    Check::whole_if(
+        check.first().map(|&c| u32::from(c - b'0')) == Some(sum % 10),
+        s,
+    )
+}
+
+const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+
+fn dni_letter(n: u32) -> Option<u8> {
+    DNI_LETTERS.get((n % 23) as usize).copied()
+}
+
+fn spain_dni(s: &[u8]) -> Option<Check> {
+    let n: u32 = std::str::from_utf8(s.get(..8)?).ok()?.parse().ok()?;
+    Check::whole_if(s.last().copied() == dni_letter(n), s)
+}
+
+fn spain_nie(s: &[u8]) -> Option<Check> {
+    let lead = match s.first()? {
+        b'X' => 0,
+        b'Y' => 1,
+        _ => 2,
+    };
+    let d = v::digits(s);
+    let n = d.iter().fold(lead, |acc, &x| acc * 10 + u32::from(x));
+    Check::whole_if(s.last().copied() == dni_letter(n), s)
+}
+
+fn spain_ssn(s: &[u8]) -> Option<Check> {
+    let d = v::digits(s);
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        Some(d.get(r)?.iter().fold(0u64, |a, &x| a * 10 + u64::from(x)))
+    };
+    let (prov, body, check) = (num(0..2)?, num(2..10)?, num(10..12)?);
+    let n = if body < 10_000_000 {
+        body + prov * 10_000_000
+    } else {
+        prov * 100_000_000 + body
+    };
+    Check::whole_if(n % 97 == check, s)
+}
+
+fn au_tfn(s: &[u8]) -> Option<Check> {
+    let d = v::digits(s);
+    let w: &[u32] = match d.len() {
+        9 => &[1, 4, 3, 7, 5, 8, 6, 9, 10],
+        8 => &[10, 7, 8, 4, 6, 3, 5, 1],
+        _ => return None,
+    };
+    let sum: u32 = d.iter().zip(w).map(|(&x, &w)| u32::from(x) * w).sum();
+    Check::whole_if(sum.is_multiple_of(11), s)
+}
+
+fn has_digit(s: &[u8]) -> Option<Check> {
+    Check::whole_if(s.iter().any(u8::is_ascii_digit), s)
 }
 
 fn name(s: &[u8]) -> Option<Check> {
@@ -1383,6 +1484,412 @@ pub static MANAGED: &[Managed] = &[
         validate: always,
         recommended: false,
         macie: false,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "CREDIT_CARD_MAGNETIC_STRIPE",
+        category: Category::FinancialInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "track 1",
+            "track 2",
+            "track1",
+            "track2",
+            "magnetic stripe",
+            "mag stripe",
+            "magstripe",
+            "swipe",
+            "card data",
+        ],
+        patterns: &[
+            r"%B[0-9]{13,19}\^[A-Za-z /.]{2,26}\^[0-9]{4}[0-9]*\?",
+            r";[0-9]{13,19}=[0-9]{4}[0-9]*\?",
+        ],
+        validate: mag_stripe,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "UK_DRIVERS_LICENSE",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::LowMediumHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "driving licence",
+            "driving license",
+            "dvla",
+            "driver number",
+            "licence number",
+            "driving licence number",
+        ],
+        patterns: &[
+            r"(?-u:\b)[A-Z9]{5}[0-9][0156][0-9][0-3][0-9][0-9][A-Z9]{2}[0-9][A-Z]{2}(?-u:\b)",
+        ],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "CANADA_DRIVERS_LICENSE",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::LowMediumHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "driver's licence",
+            "drivers licence",
+            "driver licence",
+            "permis de conduire",
+            "ontario licence",
+            "licence number",
+        ],
+        patterns: &[r"(?-u:\b)[A-Z][0-9]{4}-?[0-9]{5}-?[0-9]{5}(?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "UK_ELECTORAL_ROLL_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "electoral roll",
+            "electoral number",
+            "electoral register",
+            "elector number",
+            "polling number",
+        ],
+        patterns: &[r"(?-u:\b)[A-Z]{2,3}[0-9]{1,4}(?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "FRANCE_NATIONAL_IDENTIFICATION_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "nir",
+            "insee",
+            "numéro de sécurité sociale",
+            "numero de securite sociale",
+            "sécurité sociale",
+            "carte vitale",
+            "numéro d'identification",
+            "national identification",
+        ],
+        patterns: &[
+            r"(?-u:\b)[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|[2-9][0-9]) ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?-u:\b)",
+        ],
+        validate: france_nir,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "personalausweis",
+            "ausweisnummer",
+            "ausweis",
+            "identity card",
+            "id card",
+            "personalausweisnummer",
+        ],
+        patterns: &[r"(?-u:\b)[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9](?-u:\b)"],
+        validate: germany_id,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "ITALY_NATIONAL_IDENTIFICATION_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "codice fiscale",
+            "carta d'identità",
+            "carta di identità",
+            "fiscal code",
+        ],
+        patterns: &[
+            r"(?-u:\b)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?-u:\b)",
+        ],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "SPAIN_DNI_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "dni",
+            "documento nacional de identidad",
+            "número de dni",
+            "numero de dni",
+            "nif",
+        ],
+        patterns: &[r"(?-u:\b)[0-9]{8}[ -]?[A-Z](?-u:\b)"],
+        validate: spain_dni,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "SPAIN_NIE_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "nie",
+            "número de identidad de extranjero",
+            "numero de identidad de extranjero",
+            "extranjero",
+        ],
+        patterns: &[r"(?-u:\b)[XYZ][ -]?[0-9]{7}[ -]?[A-Z](?-u:\b)"],
+        validate: spain_nie,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "SPAIN_SOCIAL_SECURITY_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "seguridad social",
+            "número de la seguridad social",
+            "numero de seguridad social",
+            "nuss",
+            "naf",
+        ],
+        patterns: &[r"(?-u:\b)[0-9]{2}[ /-]?[0-9]{8}[ /-]?[0-9]{2}(?-u:\b)"],
+        validate: spain_ssn,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "CANADA_PASSPORT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::MediumHighHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "passport",
+            "passeport",
+            "canadian passport",
+            "passport number",
+        ],
+        patterns: &[r"(?-u:\b)[A-Z]{2}[0-9]{6}(?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "FRANCE_PASSPORT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::MediumHighHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &["passeport", "numéro de passeport", "french passport"],
+        patterns: &[r"(?-u:\b)[0-9]{2}[A-Z]{2}[0-9]{5}(?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "GERMANY_PASSPORT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::MediumHighHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "reisepass",
+            "reisepassnummer",
+            "passnummer",
+            "german passport",
+        ],
+        patterns: &[r"(?-u:\b)[CFGHJK][CFGHJKLMNPRTVWXYZ0-9]{8}(?-u:\b)"],
+        validate: has_digit,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "ITALY_PASSPORT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::MediumHighHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &["passaporto", "numero passaporto", "italian passport"],
+        patterns: &[r"(?-u:\b)[A-Z]{2}[0-9]{7}(?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "SPAIN_PASSPORT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::MediumHighHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &["pasaporte", "número de pasaporte", "spanish passport"],
+        patterns: &[r"(?-u:\b)[A-Z]{3}[0-9]{6}(?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "UK_PASSPORT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::MediumHighHigh,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "uk passport",
+            "british passport",
+            "gb passport",
+            "hm passport",
+        ],
+        patterns: &[r"(?-u:\b)[0-9]{9}(?-u:\b)"],
+        validate: not_all_zero,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "INDIA_PERMANENT_ACCOUNT_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &["pan", "permanent account number", "pan card", "income tax"],
+        patterns: &[r"(?-u:\b)[A-Z]{3}[PCHFATBLJG][A-Z][0-9]{4}[A-Z](?-u:\b)"],
+        validate: always,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "AUSTRALIA_TAX_FILE_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &["tfn", "tax file number", "tax file no"],
+        patterns: &[r"(?-u:\b)[0-9]{3} ?[0-9]{3} ?[0-9]{2,3}(?-u:\b)"],
+        validate: au_tfn,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "UK_TAX_IDENTIFICATION_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "utr",
+            "unique taxpayer reference",
+            "tax reference",
+            "self assessment",
+            "taxpayer reference",
+        ],
+        patterns: &[r"(?-u:\b)[0-9]{5} ?[0-9]{5}(?-u:\b)"],
+        validate: not_all_zero,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "GERMANY_TAX_IDENTIFICATION_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "steuer-id",
+            "steuerid",
+            "steueridentifikationsnummer",
+            "steuernummer",
+            "identifikationsnummer",
+            "tax id",
+        ],
+        patterns: &[r"(?-u:\b)[1-9][0-9]{2} ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?-u:\b)"],
+        validate: not_all_zero,
+        recommended: true,
+        macie: true,
+        confidence: Confidence::High,
+        special: Special::None,
+    },
+    Managed {
+        id: "FRANCE_TAX_IDENTIFICATION_NUMBER",
+        category: Category::PersonalInformation,
+        severity: SeverityClass::High,
+        keyword: KeywordRule::Required,
+        no_keyword_id: None,
+        keywords: &[
+            "numéro fiscal",
+            "numero fiscal",
+            "spi",
+            "référence fiscale",
+            "tax id",
+            "identifiant fiscal",
+        ],
+        patterns: &[r"(?-u:\b)[0-3] ?[0-9]{2} ?[0-9]{3} ?[0-9]{3} ?[0-9]{3} ?[0-9]{1}(?-u:\b)"],
+        validate: not_all_zero,
+        recommended: true,
+        macie: true,
         confidence: Confidence::High,
         special: Special::None,
     },

@@ -1,5 +1,18 @@
 //! Macie-style sensitive-data discovery at the speed of a grep.
 //!
+//! ```no_run
+//! let engine = palisade_discovery::Engine::with_defaults()?;
+//! for d in engine.scan_bytes(b"card number 4539 1488 0343 6467") {
+//!     println!("{} at {}..{}", engine.type_id(&d), d.start, d.end);
+//! }
+//! # Ok::<(), palisade_discovery::Error>(())
+//! ```
+//!
+//! Detections carry offsets, never values; callers that need values (`--reveal`) slice their
+//! own buffer. For objects that are not files (a future Macie2 classification job over S3
+//! streams) use [`Engine::scan_reader`] (plain text, bounded memory) or
+//! [`formats::archive::scan_object`] (any supported format, archives included).
+//!
 //! * [`identifiers`]: Macie's managed data identifiers (IDs, categories, keyword rules, severity).
 //! * [`engine`]: one multi-pattern regex pass, validators on candidates, keyword proximity through
 //!   one Aho-Corasick automaton; `scan_bytes` / `scan_reader` work on any byte stream.

@@ -3,12 +3,45 @@
 //! Every function takes the raw candidate bytes (separators included) and never panics on odd
 //! input: candidates come from the regex pass, but custom callers may hand in anything.
 
+/// Up to 48 values kept on the stack: validators run on every candidate, and dense text has one
+/// every few dozen bytes, so they must not allocate. Longer inputs are cut at 48, which no
+/// identifier's length rules accept.
+#[derive(Clone, Copy, Debug)]
+pub struct Small<T: Copy + Default, const N: usize> {
+    buf: [T; N],
+    len: usize,
+}
+
+impl<T: Copy + Default, const N: usize> Small<T, N> {
+    fn new() -> Self {
+        Small {
+            buf: [T::default(); N],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, x: T) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = x;
+            self.len += 1;
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> std::ops::Deref for Small<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// Digits of `s` as numbers, separators dropped.
-pub fn digits(s: &[u8]) -> Vec<u8> {
-    s.iter()
-        .filter(|b| b.is_ascii_digit())
-        .map(|b| b - b'0')
-        .collect()
+pub fn digits(s: &[u8]) -> Small<u8, 48> {
+    let mut out = Small::new();
+    for b in s.iter().filter(|b| b.is_ascii_digit()) {
+        out.push(b - b'0');
+    }
+    out
 }
 
 /// Luhn (mod 10) over a digit sequence.
@@ -138,10 +171,11 @@ pub fn card_issuer_ok(d: &[u8]) -> bool {
     match p1 {
         // Visa and Visa Electron.
         4 => matches!(n, 13 | 16 | 19),
-        // Amex 34/37; JCB 3528–3589; Diners 300–305, 36, 38, 39.
+        // Amex 34/37; JCB 3528–3589 (35xx accepted: generators and some issuers use the whole
+        // block, and Luhn keeps noise out); Diners 300–305, 36, 38, 39.
         3 => {
             ((p2 == 34 || p2 == 37) && n == 15)
-                || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+                || (p2 == 35 && (16..=19).contains(&n))
                 || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
                     && (14..=19).contains(&n))
         }
@@ -150,12 +184,12 @@ pub fn card_issuer_ok(d: &[u8]) -> bool {
         // Mastercard 51–55, Dankort 5019, Maestro 50 and 56–59.
         5 => {
             (n == 16 && ((51..=55).contains(&p2) || p4 == 5019))
-                || ((p2 == 50 || (56..=59).contains(&p2)) && (12..=19).contains(&n))
+                || ((p2 == 50 || (56..=59).contains(&p2)) && (16..=19).contains(&n))
         }
         // Discover 6011, 644–649, 65, 622126–622925; UnionPay 62; Maestro 60–69 (6304, 6759, 676770…).
         6 => {
             (16..=19).contains(&n)
-                || ((12..=19).contains(&n) && (p2 == 63 || p2 == 67 || p6 == 676_770))
+                || ((13..=19).contains(&n) && (p2 == 63 || p2 == 67 || p6 == 676_770))
         }
         _ => false,
     }
@@ -170,13 +204,15 @@ pub fn credit_card(d: &[u8]) -> bool {
     if d.iter().all(|&x| Some(&x) == d.first()) {
         return false;
     }
-    let s: String = d.iter().map(|x| char::from(b'0' + x)).collect();
-    !TEST_PANS.contains(&s.as_str())
+    // Compare digit by digit: no string is built for the common (not a test number) case.
+    !TEST_PANS
+        .iter()
+        .any(|t| t.len() == d.len() && t.bytes().zip(d.iter()).all(|(c, &x)| c == b'0' + x))
 }
 
 /// Group lengths of a separated number, and whether all separators are the same byte.
-pub fn groups(s: &[u8]) -> (Vec<usize>, bool) {
-    let mut out = Vec::new();
+pub fn groups(s: &[u8]) -> (Small<usize, 16>, bool) {
+    let mut out = Small::new();
     let mut run = 0usize;
     let mut sep: Option<u8> = None;
     let mut consistent = true;
@@ -207,7 +243,7 @@ pub fn card_grouping_ok(s: &[u8]) -> bool {
     if !consistent {
         return false;
     }
-    match g.as_slice() {
+    match &*g {
         [_] => true,
         [4, 6, 5] | [4, 6, 4] | [4, 4, 5] => true,
         [4, rest @ ..] => {

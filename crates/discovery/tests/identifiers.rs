@@ -96,6 +96,8 @@ fn emails_ips_urls() {
     );
     lacks("version 1.2.3.400", "IP_ADDRESS");
     lacks("version 01.2.3.4", "IP_ADDRESS");
+    lacks("Upgrade to version 9.11.1.92 fixed", "IP_ADDRESS");
+    lacks("release v2.10.1.7 is out", "IP_ADDRESS");
     has(
         "see https://example.com/a/b?c=d.",
         "URL",
@@ -329,4 +331,70 @@ fn selection_filters() {
         .build()
         .unwrap();
     assert!(found(&e, "a.b@example.com").is_empty());
+}
+
+#[test]
+fn recommended_set_extras() {
+    has(
+        "track 1: %B4539148803436467^DOE/JOHN^2709101?",
+        "CREDIT_CARD_MAGNETIC_STRIPE",
+        "%B4539148803436467^DOE/JOHN^2709101?",
+    );
+    lacks(
+        "track 1: %B4539148803436468^DOE/JOHN^2709101?",
+        "CREDIT_CARD_MAGNETIC_STRIPE",
+    );
+    has("DNI 12345678Z", "SPAIN_DNI_NUMBER", "12345678Z");
+    lacks("DNI 12345678A", "SPAIN_DNI_NUMBER");
+    has("NIE X1234567L", "SPAIN_NIE_NUMBER", "X1234567L");
+    lacks("NIE X1234567A", "SPAIN_NIE_NUMBER");
+    has(
+        "numero de seguridad social 281234567840",
+        "SPAIN_SOCIAL_SECURITY_NUMBER",
+        "281234567840",
+    );
+    has(
+        "NIR 2 84 12 76 451 089 93",
+        "FRANCE_NATIONAL_IDENTIFICATION_NUMBER",
+        "2 84 12 76 451 089 93",
+    );
+    lacks(
+        "NIR 2 84 12 76 451 089 94",
+        "FRANCE_NATIONAL_IDENTIFICATION_NUMBER",
+    );
+    has(
+        "Personalausweis T220001293",
+        "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
+        "T220001293",
+    );
+    lacks(
+        "Personalausweis T220001294",
+        "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
+    );
+    has(
+        "TFN 123 456 782",
+        "AUSTRALIA_TAX_FILE_NUMBER",
+        "123 456 782",
+    );
+    lacks("TFN 123 456 783", "AUSTRALIA_TAX_FILE_NUMBER");
+    has(
+        "driving licence MORGA753116SM9IJ",
+        "UK_DRIVERS_LICENSE",
+        "MORGA753116SM9IJ",
+    );
+    has(
+        "PAN card ABCPE1234F",
+        "INDIA_PERMANENT_ACCOUNT_NUMBER",
+        "ABCPE1234F",
+    );
+    has("passeport 12AB34567", "FRANCE_PASSPORT_NUMBER", "12AB34567");
+    has(
+        "codice fiscale RSSMRA85T10A562S",
+        "ITALY_NATIONAL_IDENTIFICATION_NUMBER",
+        "RSSMRA85T10A562S",
+    );
+    lacks(
+        "reference RSSMRA85T10A562S",
+        "ITALY_NATIONAL_IDENTIFICATION_NUMBER",
+    );
 }

@@ -201,14 +201,13 @@ pub fn run_unmask_with(
         keys.add_envelope(&Envelope::load(&env_path)?)?;
     }
     let file = RulesFile::load(&args.rules)?;
-    let reversible = RulesFile {
-        version: file.version,
-        rules: file
-            .rules
-            .into_iter()
-            .filter(|r| r.transform.reversible())
-            .collect(),
-    };
+    let (reversible, skipped) = file.reversible();
+    for (rule, entity) in &skipped {
+        // Reversing with the masked entity would print plausible but wrong dates.
+        eprintln!(
+            "palisade unmask: rule {rule:?} is not reversed: its date-shift entity {entity:?} was masked irreversibly"
+        );
+    }
     if reversible.rules.is_empty() {
         return Err(MaskError::Usage(format!(
             "{} has no reversible rule (deterministic_encrypt, encrypt, fpe, date_shift)",

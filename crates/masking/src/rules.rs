@@ -296,6 +296,45 @@ impl RulesFile {
         })
     }
 
+    /// The rules `unmask` can invert: the reversible ones, except date shifts whose entity
+    /// field was itself masked irreversibly (the shift could not be found again). Those come
+    /// back as (rule name, entity) pairs.
+    pub fn reversible(&self) -> (Self, Vec<(String, String)>) {
+        let irreversible: Vec<&str> = self
+            .rules
+            .iter()
+            .filter(|r| !r.transform.reversible() && r.identifiers.is_none())
+            .filter_map(|r| r.column.as_deref().or(r.path.as_deref()))
+            .collect();
+        let mut skipped = Vec::new();
+        let mut rules = Vec::new();
+        for r in &self.rules {
+            if !r.transform.reversible() {
+                continue;
+            }
+            if let Some(e) = r.transform.entity() {
+                let bare = |s: &str| s.trim_start_matches("$.").to_owned();
+                if irreversible.iter().any(|f| bare(f) == bare(e)) {
+                    let name = r
+                        .name
+                        .clone()
+                        .or_else(|| r.column.clone())
+                        .or_else(|| r.path.clone());
+                    skipped.push((name.unwrap_or_default(), e.to_owned()));
+                    continue;
+                }
+            }
+            rules.push(r.clone());
+        }
+        (
+            Self {
+                version: self.version,
+                rules,
+            },
+            skipped,
+        )
+    }
+
     /// Prepares every rule's transform.
     pub fn compile(
         &self,

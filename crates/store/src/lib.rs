@@ -203,6 +203,29 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// Copies the write-ahead log back into the database file every second, beside the writers
+/// (PASSIVE never blocks them), and stops when the pool is closed.
+async fn checkpoint_wal(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            // Not fatal: the log only grows until the next checkpoint succeeds.
+            tracing::warn!(error = %e, "wal checkpoint failed");
+        }
+    }
+}
+
 /// The embedded SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -221,13 +244,18 @@ impl SqliteStore {
             // committed in groups, so the cost is paid once per group either way.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // A checkpoint run by the committing connection stalls that commit (and every request
+            // waiting on it) for the fsync of the database file; the checkpoint task below does
+            // that work beside the writers instead.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
         let store = Self { pool };
         store.migrate().await?;
+        tokio::spawn(checkpoint_wal(store.pool.clone()));
         Ok(store)
     }
 

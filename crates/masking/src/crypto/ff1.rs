@@ -232,6 +232,22 @@ impl Ff1 {
 
 /// `b = ceil(ceil(v * log2(radix)) / 8)`, computed exactly as the byte length of radix^v - 1.
 fn bytes_for(radix: u32, v: usize) -> usize {
+    // radix^v usually fits a u128; the limb arithmetic is only for long inputs.
+    let mut p = 1u128;
+    let mut fits = true;
+    for _ in 0..v {
+        match p.checked_mul(u128::from(radix)) {
+            Some(x) => p = x,
+            None => {
+                fits = false;
+                break;
+            }
+        }
+    }
+    if fits {
+        let bits = 128 - (p - 1).leading_zeros() as usize;
+        return bits.div_ceil(8);
+    }
     let mut big = Big::one();
     for _ in 0..v {
         big.mul_add(radix, 0);
@@ -469,6 +485,20 @@ mod tests {
         check(K256, 10, "", "0123456789", "6657667009");
         check(K256, 10, T10, "0123456789", "1001623463");
         check(K256, 36, T36, "0123456789abcdefghi", "xs8a0azh2avyalyzuwd");
+    }
+
+    #[test]
+    fn byte_lengths() {
+        // b = ceil(ceil(v * log2(radix)) / 8), at and across the u128 boundary.
+        assert_eq!(bytes_for(10, 5), 3);
+        assert_eq!(bytes_for(16, 4), 2);
+        assert_eq!(bytes_for(16, 31), 16);
+        assert_eq!(bytes_for(16, 32), 16);
+        assert_eq!(bytes_for(16, 33), 17);
+        assert_eq!(bytes_for(2, 128), 16);
+        assert_eq!(bytes_for(2, 129), 17);
+        assert_eq!(bytes_for(10, 39), 17);
+        assert_eq!(bytes_for(36, 10), 7);
     }
 
     #[test]
