@@ -203,6 +203,63 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The most audit events written by one INSERT statement (10 parameters each, well within
+/// SQLite's limit of 32,766).
+const MAX_ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT … VALUES (…), (…)` for `n` rows, built once per size so that the prepared-statement
+/// cache sees at most [`MAX_ROWS_PER_INSERT`] distinct texts. Only parameters vary, never text.
+fn insert_events_sql(n: usize) -> AssertSqlSafe<&'static str> {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=MAX_ROWS_PER_INSERT)
+            .map(|rows| {
+                let tuples: Vec<String> = (0..rows)
+                    .map(|i| {
+                        let p: Vec<String> =
+                            (1..=10).map(|c| format!("${}", i * 10 + c)).collect();
+                        format!("({})", p.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
+                     event_name, read_only, access_key_id, user_name, error_code, record) VALUES {}",
+                    tuples.join(", ")
+                )
+            })
+            .collect()
+    });
+    AssertSqlSafe(
+        all.get(n.saturating_sub(1))
+            .map_or("SELECT 1 WHERE 0", String::as_str),
+    )
+}
+
+async fn insert_events<'e, E>(executor: E, rows: &[AuditRow]) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut query = sqlx::query(insert_events_sql(rows.len()));
+    for r in rows {
+        query = query
+            .bind(&r.event_id)
+            .bind(r.event_time_ms)
+            .bind(&r.account_id)
+            .bind(&r.event_source)
+            .bind(&r.event_name)
+            .bind(r.read_only)
+            .bind(&r.access_key_id)
+            .bind(&r.user_name)
+            .bind(&r.error_code)
+            .bind(&r.record);
+    }
+    query.execute(executor).await?;
+    Ok(())
+}
+
 /// Copies the write-ahead log back into the database file every second, beside the writers
 /// (PASSIVE never blocks them), and stops when the pool is closed.
 async fn checkpoint_wal(pool: SqlitePool) {
@@ -430,37 +487,17 @@ impl Store for SqliteStore {
 
     fn append_events<'a>(&'a self, rows: &'a [AuditRow]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            // The whole group travels as one JSON array bound to one parameter, and one
-            // statement unpacks it: a single round trip to SQLite's worker thread per group,
-            // atomic without an explicit transaction, whatever the group's size.
-            let batch = serde_json::Value::Array(
-                rows.iter()
-                    .map(|r| {
-                        serde_json::json!([
-                            r.event_id,
-                            r.event_time_ms,
-                            r.account_id,
-                            r.event_source,
-                            r.event_name,
-                            r.read_only,
-                            r.access_key_id,
-                            r.user_name,
-                            r.error_code,
-                            r.record,
-                        ])
-                    })
-                    .collect(),
-            );
-            sqlx::query(
-                "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
-                 event_name, read_only, access_key_id, user_name, error_code, record) \
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
-                 FROM json_each($1) ORDER BY key",
-            )
-            .bind(batch.to_string())
-            .execute(&self.pool)
-            .await?;
+            // A group of up to MAX_ROWS_PER_INSERT events is one multi-row INSERT: one round trip
+            // to SQLite's worker thread, atomic without an explicit transaction. Larger groups
+            // (rare: more requests in flight than that) are split inside one transaction.
+            if rows.len() <= MAX_ROWS_PER_INSERT {
+                return Ok(insert_events(&self.pool, rows).await?);
+            }
+            let mut tx = self.pool.begin().await?;
+            for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
+                insert_events(&mut *tx, chunk).await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
