@@ -134,6 +134,39 @@ def test_iam_state_survives_a_restart(start_server):
     assert iam.get_user(UserName="persisted")["User"]["UserName"] == "persisted"
 
 
+def test_openid_connect_providers_are_created_listed_and_deleted(start_server):
+    s = start_server()
+    iam = s.client("iam")
+    arn = iam.create_open_id_connect_provider(
+        Url="https://token.example.com/issuer?x=1",
+        ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["a" * 40],
+        Tags=[{"Key": "team", "Value": "auth"}],
+    )["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.example.com/issuer"
+    with pytest.raises(ClientError) as e:
+        iam.create_open_id_connect_provider(Url="https://token.example.com/issuer", ThumbprintList=[])
+    assert error(e)["Code"] == "EntityAlreadyExists"
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="app")
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["Url"] == "token.example.com/issuer"
+    assert got["ClientIDList"] == ["sts.amazonaws.com", "app"]
+    assert got["ThumbprintList"] == ["a" * 40]
+    assert got["Tags"] == [{"Key": "team", "Value": "auth"}]
+    listed = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    assert listed == [{"Arn": arn}]
+    s.stop()
+    again = start_server(data_dir=s.data_dir)
+    iam = again.client("iam")
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"] == ["sts.amazonaws.com", "app"]
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    with pytest.raises(ClientError) as e:
+        iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert error(e)["Code"] == "NoSuchEntity"
+    assert error(e)["Message"] == f"OpenIDConnect Provider not found for arn {arn}"
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+
 # -- enforcement ---------------------------------------------------------------------------------
 
 

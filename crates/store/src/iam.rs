@@ -287,6 +287,33 @@ pub struct ProviderRecord {
     pub tags: Vec<TagRecord>,
 }
 
+/// A server certificate (for load balancers and CloudFront, which Palisade does not serve). Its
+/// private key is checked at upload and not kept: nothing Palisade serves would use it, and IAM
+/// never returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCertificateRecord {
+    /// The owning account.
+    pub account_id: String,
+    /// The name.
+    pub name: String,
+    /// `ASCA…`.
+    pub id: String,
+    /// The path.
+    pub path: String,
+    /// The PEM certificate body.
+    pub body: String,
+    /// The PEM chain.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// Upload time, epoch seconds.
+    pub uploaded_at: i64,
+    /// The certificate's notAfter, epoch seconds.
+    pub expires_at: i64,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<TagRecord>,
+}
+
 /// The account's password policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordPolicyRecord {
@@ -341,6 +368,8 @@ pub enum IamRecord {
     InstanceProfile(InstanceProfileRecord),
     /// An identity provider.
     Provider(ProviderRecord),
+    /// A server certificate.
+    ServerCertificate(ServerCertificateRecord),
     /// The account's settings.
     Settings(AccountSettingsRecord),
 }
@@ -362,6 +391,8 @@ pub enum IamKind {
     InstanceProfile,
     /// Identity providers.
     Provider,
+    /// Server certificates.
+    ServerCertificate,
     /// Account settings.
     Settings,
 }
@@ -377,6 +408,7 @@ impl IamKind {
             Self::MfaDevice => "mfa",
             Self::InstanceProfile => "instance-profile",
             Self::Provider => "provider",
+            Self::ServerCertificate => "server-certificate",
             Self::Settings => "settings",
         }
     }
@@ -393,6 +425,7 @@ impl IamRecord {
             Self::MfaDevice(r) => &r.account_id,
             Self::InstanceProfile(r) => &r.account_id,
             Self::Provider(r) => &r.account_id,
+            Self::ServerCertificate(r) => &r.account_id,
             Self::Settings(r) => &r.account_id,
         }
     }
@@ -407,6 +440,7 @@ impl IamRecord {
             Self::MfaDevice(_) => IamKind::MfaDevice,
             Self::InstanceProfile(_) => IamKind::InstanceProfile,
             Self::Provider(_) => IamKind::Provider,
+            Self::ServerCertificate(_) => IamKind::ServerCertificate,
             Self::Settings(_) => IamKind::Settings,
         }
     }
@@ -418,6 +452,7 @@ impl IamRecord {
             Self::Group(r) => r.name.to_lowercase(),
             Self::Role(r) => r.name.to_lowercase(),
             Self::InstanceProfile(r) => r.name.to_lowercase(),
+            Self::ServerCertificate(r) => r.name.to_lowercase(),
             Self::Policy(r) => r.arn.clone(),
             Self::MfaDevice(r) => r.serial.clone(),
             Self::Provider(r) => r.arn.clone(),
@@ -477,5 +512,10 @@ impl From<InstanceProfileRecord> for IamRecord {
 impl From<ProviderRecord> for IamRecord {
     fn from(r: ProviderRecord) -> Self {
         Self::Provider(r)
+    }
+}
+impl From<ServerCertificateRecord> for IamRecord {
+    fn from(r: ServerCertificateRecord) -> Self {
+        Self::ServerCertificate(r)
     }
 }

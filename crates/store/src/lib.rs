@@ -25,7 +25,8 @@ pub mod iam;
 pub use iam::{
     AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
     LoginProfileRecord, ManagedPolicyRecord, MfaDeviceRecord, PasswordPolicyRecord,
-    PolicyVersionRecord, ProviderRecord, RoleRecord, TagRecord, UserCredentialRecord, UserRecord,
+    PolicyVersionRecord, ProviderRecord, RoleRecord, ServerCertificateRecord, TagRecord,
+    UserCredentialRecord, UserRecord,
 };
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.

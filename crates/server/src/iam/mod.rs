@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use palisade_policy::{CompiledPolicy, PolicyKind, PolicySet};
 use palisade_store::{
     AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
-    ManagedPolicyRecord, MfaDeviceRecord, ProviderRecord, RoleRecord, Store, StoreError, TagRecord,
-    UserRecord,
+    ManagedPolicyRecord, MfaDeviceRecord, ProviderRecord, RoleRecord, ServerCertificateRecord,
+    Store, StoreError, TagRecord, UserRecord,
 };
 
 use crate::error::ApiError;
@@ -40,6 +40,8 @@ pub struct AccountIam {
     pub instance_profiles: BTreeMap<String, InstanceProfileRecord>,
     /// Identity providers.
     pub providers: BTreeMap<String, ProviderRecord>,
+    /// Server certificates (keyed by lower-cased name).
+    pub server_certificates: BTreeMap<String, ServerCertificateRecord>,
     /// Account settings.
     pub settings: AccountSettingsRecord,
 }
@@ -94,6 +96,9 @@ impl IamData {
             }
             IamRecord::Provider(r) => {
                 account.providers.insert(key, r);
+            }
+            IamRecord::ServerCertificate(r) => {
+                account.server_certificates.insert(key, r);
             }
             IamRecord::Settings(r) => account.settings = r,
         }
@@ -260,6 +265,15 @@ impl Tx<'_> {
         remove_provider,
         exact
     );
+    accessors!(
+        server_certificates,
+        ServerCertificateRecord,
+        IamKind::ServerCertificate,
+        server_certificate_mut,
+        insert_server_certificate,
+        remove_server_certificate,
+        lower
+    );
 
     /// The account's settings, to change.
     pub fn settings_mut(&mut self) -> &mut AccountSettingsRecord {
@@ -308,6 +322,11 @@ impl Tx<'_> {
                     .get(&key)
                     .cloned()
                     .map(IamRecord::Provider),
+                IamKind::ServerCertificate => account
+                    .server_certificates
+                    .get(&key)
+                    .cloned()
+                    .map(IamRecord::ServerCertificate),
                 IamKind::Settings => Some(IamRecord::Settings(account.settings.clone())),
             };
             out.push(match record {

@@ -74,7 +74,7 @@ pub(crate) fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
             "PolicyVersionsInUse": versions,
             "PolicyVersionsInUseQuota": 10000,
             "Providers": providers,
-            "ServerCertificates": 0,
+            "ServerCertificates": a.server_certificates.len(),
             "ServerCertificatesQuota": 20,
             "SigningCertificatesPerUserQuota": 2,
             "UserPolicySizeQuota": 2048,

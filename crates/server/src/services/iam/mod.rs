@@ -5,12 +5,15 @@
 //! built in the same form and encoded by the model's XML codec.
 
 mod account;
+mod certs;
 mod keys;
 mod login;
 pub(crate) mod mfa;
 mod policies;
 mod principals;
+mod providers;
 mod simulate;
+mod ssh;
 
 use http::StatusCode;
 use palisade_policy::{Policy, PolicyKind};
@@ -149,6 +152,45 @@ pub async fn handle(
         "TagMFADevice" => principals::tag(&cx, i, Entity::MfaDevice).await,
         "UntagMFADevice" => principals::untag(&cx, i, Entity::MfaDevice).await,
         "ListMFADeviceTags" => principals::list_tags(&cx, i, Entity::MfaDevice),
+        // OpenID Connect providers.
+        "CreateOpenIDConnectProvider" => providers::create_oidc(&cx, i).await,
+        "GetOpenIDConnectProvider" => providers::get_oidc(&cx, i),
+        "ListOpenIDConnectProviders" => providers::list_oidc(&cx),
+        "DeleteOpenIDConnectProvider" => providers::delete_oidc(&cx, i).await,
+        "UpdateOpenIDConnectProviderThumbprint" => providers::update_oidc_thumbprint(&cx, i).await,
+        "AddClientIDToOpenIDConnectProvider" => providers::add_client_id(&cx, i).await,
+        "RemoveClientIDFromOpenIDConnectProvider" => providers::remove_client_id(&cx, i).await,
+        "TagOpenIDConnectProvider" => principals::tag(&cx, i, Entity::OidcProvider).await,
+        "UntagOpenIDConnectProvider" => principals::untag(&cx, i, Entity::OidcProvider).await,
+        "ListOpenIDConnectProviderTags" => principals::list_tags(&cx, i, Entity::OidcProvider),
+        // SAML providers.
+        "CreateSAMLProvider" => providers::create_saml(&cx, i).await,
+        "GetSAMLProvider" => providers::get_saml(&cx, i),
+        "ListSAMLProviders" => providers::list_saml(&cx),
+        "UpdateSAMLProvider" => providers::update_saml(&cx, i).await,
+        "DeleteSAMLProvider" => providers::delete_saml(&cx, i).await,
+        "TagSAMLProvider" => principals::tag(&cx, i, Entity::SamlProvider).await,
+        "UntagSAMLProvider" => principals::untag(&cx, i, Entity::SamlProvider).await,
+        "ListSAMLProviderTags" => principals::list_tags(&cx, i, Entity::SamlProvider),
+        // SSH public keys and signing certificates.
+        "UploadSSHPublicKey" => ssh::upload(&cx, i, ssh::Kind::Ssh).await,
+        "GetSSHPublicKey" => ssh::get(&cx, i),
+        "ListSSHPublicKeys" => ssh::list(&cx, i, ssh::Kind::Ssh),
+        "UpdateSSHPublicKey" => ssh::update(&cx, i, ssh::Kind::Ssh).await,
+        "DeleteSSHPublicKey" => ssh::delete(&cx, i, ssh::Kind::Ssh).await,
+        "UploadSigningCertificate" => ssh::upload(&cx, i, ssh::Kind::Signing).await,
+        "ListSigningCertificates" => ssh::list(&cx, i, ssh::Kind::Signing),
+        "UpdateSigningCertificate" => ssh::update(&cx, i, ssh::Kind::Signing).await,
+        "DeleteSigningCertificate" => ssh::delete(&cx, i, ssh::Kind::Signing).await,
+        // Server certificates.
+        "UploadServerCertificate" => certs::upload(&cx, i).await,
+        "GetServerCertificate" => certs::get(&cx, i),
+        "ListServerCertificates" => certs::list(&cx, i),
+        "UpdateServerCertificate" => certs::update(&cx, i).await,
+        "DeleteServerCertificate" => certs::delete(&cx, i).await,
+        "TagServerCertificate" => principals::tag(&cx, i, Entity::ServerCertificate).await,
+        "UntagServerCertificate" => principals::untag(&cx, i, Entity::ServerCertificate).await,
+        "ListServerCertificateTags" => principals::list_tags(&cx, i, Entity::ServerCertificate),
         // The account.
         "CreateAccountAlias" => account::create_account_alias(&cx, i).await,
         "DeleteAccountAlias" => account::delete_account_alias(&cx, i).await,
@@ -184,6 +226,9 @@ pub(crate) enum Entity {
     Policy,
     InstanceProfile,
     MfaDevice,
+    OidcProvider,
+    SamlProvider,
+    ServerCertificate,
 }
 
 impl Entity {
@@ -196,6 +241,9 @@ impl Entity {
             Self::Policy => "PolicyArn",
             Self::InstanceProfile => "InstanceProfileName",
             Self::MfaDevice => "SerialNumber",
+            Self::OidcProvider => "OpenIDConnectProviderArn",
+            Self::SamlProvider => "SAMLProviderArn",
+            Self::ServerCertificate => "ServerCertificateName",
         }
     }
     /// How AWS names the entity in NoSuchEntity messages.
@@ -207,6 +255,9 @@ impl Entity {
             Self::Policy => "policy",
             Self::InstanceProfile => "Instance Profile",
             Self::MfaDevice => "MFA device",
+            Self::OidcProvider => "OpenIDConnect Provider",
+            Self::SamlProvider => "SAMLProvider",
+            Self::ServerCertificate => "Server Certificate",
         }
     }
 }

@@ -973,7 +973,29 @@ fn entity_tags<'a>(
         Entity::Policy => tx.policy_mut(key).map(|r| &mut r.tags),
         Entity::InstanceProfile => tx.instance_profile_mut(key).map(|r| &mut r.tags),
         Entity::MfaDevice => tx.mfa_mut(key).map(|r| &mut r.tags),
+        Entity::OidcProvider | Entity::SamlProvider => {
+            let protocol = provider_protocol(entity);
+            let found = tx
+                .account
+                .providers
+                .get(key)
+                .map(|p| p.protocol == protocol);
+            if found != Some(true) {
+                return None;
+            }
+            tx.provider_mut(key).map(|r| &mut r.tags)
+        }
+        Entity::ServerCertificate => tx.server_certificate_mut(key).map(|r| &mut r.tags),
         Entity::Group => None,
+    }
+}
+
+/// The `protocol` of the providers an entity names.
+fn provider_protocol(entity: Entity) -> &'static str {
+    if entity == Entity::SamlProvider {
+        "saml"
+    } else {
+        "oidc"
     }
 }
 
@@ -985,6 +1007,12 @@ fn no_such(entity: Entity, key: &str) -> ApiError {
         Entity::Policy => no_such_entity(format!("Policy {key} was not found.")),
         Entity::InstanceProfile => no_such_instance_profile(key),
         Entity::MfaDevice => no_such_entity(format!("{} {key} cannot be found.", entity.noun())),
+        Entity::OidcProvider | Entity::SamlProvider => {
+            no_such_entity(format!("{} not found for arn {key}", entity.noun()))
+        }
+        Entity::ServerCertificate => no_such_entity(format!(
+            "The Server Certificate with name {key} cannot be found."
+        )),
     }
 }
 
@@ -1033,6 +1061,15 @@ pub(crate) fn list_tags(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
             .get(&key.to_lowercase())
             .map(|r| r.tags.clone()),
         Entity::MfaDevice => a.mfa.get(key).map(|r| r.tags.clone()),
+        Entity::OidcProvider | Entity::SamlProvider => a
+            .providers
+            .get(key)
+            .filter(|p| p.protocol == provider_protocol(entity))
+            .map(|r| r.tags.clone()),
+        Entity::ServerCertificate => a
+            .server_certificates
+            .get(&key.to_lowercase())
+            .map(|r| r.tags.clone()),
         Entity::Group => None,
     })?;
     let Some(found) = found else {

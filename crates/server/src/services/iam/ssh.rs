@@ -1,0 +1,242 @@
+//! A user's SSH public keys (for CodeCommit) and signing certificates, kept on the user's record.
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::StatusCode;
+use palisade_store::UserCredentialRecord;
+use serde_json::{Value, json};
+
+use super::{Cx, limit_exceeded, no_such_entity, no_such_user, now, page, paged, req, target_user};
+use crate::error::ApiError;
+use crate::identity::new_unique_id;
+
+/// Which of a user's uploaded credentials an operation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// SSH public keys.
+    Ssh,
+    /// Signing certificates.
+    Signing,
+}
+
+impl Kind {
+    fn id_member(self) -> &'static str {
+        match self {
+            Self::Ssh => "SSHPublicKeyId",
+            Self::Signing => "CertificateId",
+        }
+    }
+    fn body_member(self) -> &'static str {
+        match self {
+            Self::Ssh => "SSHPublicKeyBody",
+            Self::Signing => "CertificateBody",
+        }
+    }
+    fn no_such(self, id: &str) -> ApiError {
+        match self {
+            Self::Ssh => no_such_entity(format!("The Public Key with id {id} cannot be found.")),
+            Self::Signing => {
+                no_such_entity(format!("The Certificate with id {id} cannot be found."))
+            }
+        }
+    }
+    fn quota(self) -> (usize, &'static str) {
+        match self {
+            Self::Ssh => (5, "PublicKeysPerUser"),
+            Self::Signing => (2, "CertificatesPerUser"),
+        }
+    }
+    fn list(self, u: &mut palisade_store::UserRecord) -> &mut Vec<UserCredentialRecord> {
+        match self {
+            Self::Ssh => &mut u.ssh_keys,
+            Self::Signing => &mut u.signing_certificates,
+        }
+    }
+    fn new_id(self) -> String {
+        match self {
+            // `APKA` and 16 more characters, as AWS's ids.
+            Self::Ssh => {
+                let id = new_unique_id("APKA");
+                id.get(..20).unwrap_or(&id).to_owned()
+            }
+            // 24 characters.
+            Self::Signing => new_unique_id("")
+                .chars()
+                .chain(new_unique_id("").chars())
+                .take(24)
+                .collect(),
+        }
+    }
+}
+
+/// The key's fingerprint: colon-separated hex of a digest of the key blob (the base64 field of
+/// an OpenSSH key line, else the whole body). AWS shows the MD5 digest; Palisade has no MD5, so
+/// this is the first 16 bytes of the SHA-256 digest, in the same form.
+fn fingerprint(body: &str) -> String {
+    let blob = body
+        .split_whitespace()
+        .nth(1)
+        .and_then(|b| STANDARD.decode(b).ok())
+        .unwrap_or_else(|| body.as_bytes().to_vec());
+    let d = digest::digest(&digest::SHA256, &blob);
+    d.as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn check_certificate(body: &str) -> Result<(), ApiError> {
+    let mut reader = body.as_bytes();
+    let parsed: Vec<_> = rustls_pemfile::certs(&mut reader).collect();
+    if parsed.is_empty() || parsed.iter().any(Result::is_err) {
+        return Err(ApiError::new(
+            "MalformedCertificate",
+            "Unable to parse certificate. Please ensure the certificate is in PEM format.",
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    Ok(())
+}
+
+fn item_json(kind: Kind, user: &str, c: &UserCredentialRecord, full: bool) -> Value {
+    match kind {
+        Kind::Ssh => {
+            let mut v = json!({
+                "UserName": user,
+                "SSHPublicKeyId": c.id,
+                "Status": c.status,
+                "UploadDate": c.uploaded_at,
+            });
+            if full {
+                crate::services::set(&mut v, "Fingerprint", json!(fingerprint(&c.body)));
+                crate::services::set(&mut v, "SSHPublicKeyBody", json!(c.body));
+            }
+            v
+        }
+        Kind::Signing => json!({
+            "UserName": user,
+            "CertificateId": c.id,
+            "CertificateBody": c.body,
+            "Status": c.status,
+            "UploadDate": c.uploaded_at,
+        }),
+    }
+}
+
+fn wrap(kind: Kind, v: Value) -> Value {
+    match kind {
+        Kind::Ssh => json!({"SSHPublicKey": v}),
+        Kind::Signing => json!({"Certificate": v}),
+    }
+}
+
+pub(crate) async fn upload(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
+    let user = target_user(cx, input)?.to_owned();
+    let body = req(input, kind.body_member())?.to_owned();
+    if kind == Kind::Signing {
+        check_certificate(&body)?;
+    }
+    let (max, quota) = kind.quota();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(u) = tx.user_mut(&user) else {
+                return Err(no_such_user(&user));
+            };
+            let name = u.name.clone();
+            let list = kind.list(u);
+            if list.len() >= max {
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for {quota}: {max}"
+                )));
+            }
+            let record = UserCredentialRecord {
+                id: kind.new_id(),
+                body,
+                status: "Active".to_owned(),
+                uploaded_at: now(),
+            };
+            let out = wrap(kind, item_json(kind, &name, &record, true));
+            list.push(record);
+            Ok(out)
+        })
+        .await
+}
+
+pub(crate) fn get(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let user = req(input, "UserName")?;
+    let id = req(input, "SSHPublicKeyId")?;
+    cx.state.iam.read_account(cx.account, |a| {
+        let u = a.user(user).ok_or_else(|| no_such_user(user))?;
+        let c = u
+            .ssh_keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| Kind::Ssh.no_such(id))?;
+        Ok(wrap(Kind::Ssh, item_json(Kind::Ssh, &u.name, c, true)))
+    })?
+}
+
+pub(crate) fn list(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
+    let user = target_user(cx, input)?;
+    let items = cx.state.iam.read_account(cx.account, |a| {
+        let u = a.user(user).ok_or_else(|| no_such_user(user))?;
+        let list = match kind {
+            Kind::Ssh => &u.ssh_keys,
+            Kind::Signing => &u.signing_certificates,
+        };
+        Ok::<_, ApiError>(
+            list.iter()
+                .map(|c| item_json(kind, &u.name, c, false))
+                .collect::<Vec<_>>(),
+        )
+    })??;
+    let (items, marker) = page(items, input);
+    let member = match kind {
+        Kind::Ssh => "SSHPublicKeys",
+        Kind::Signing => "Certificates",
+    };
+    Ok(paged(json!({ member: items }), marker))
+}
+
+pub(crate) async fn update(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
+    let user = target_user(cx, input)?.to_owned();
+    let id = req(input, kind.id_member())?.to_owned();
+    let status = req(input, "Status")?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(u) = tx.user_mut(&user) else {
+                return Err(no_such_user(&user));
+            };
+            let Some(c) = kind.list(u).iter_mut().find(|c| c.id == id) else {
+                return Err(kind.no_such(&id));
+            };
+            c.status = status;
+            Ok(json!({}))
+        })
+        .await
+}
+
+pub(crate) async fn delete(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
+    let user = target_user(cx, input)?.to_owned();
+    let id = req(input, kind.id_member())?.to_owned();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            let Some(u) = tx.user_mut(&user) else {
+                return Err(no_such_user(&user));
+            };
+            let list = kind.list(u);
+            let before = list.len();
+            list.retain(|c| c.id != id);
+            if list.len() == before {
+                return Err(kind.no_such(&id));
+            }
+            Ok(json!({}))
+        })
+        .await
+}
