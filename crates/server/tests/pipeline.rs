@@ -48,12 +48,20 @@ fn conn() -> ConnInfo {
     }
 }
 
-fn signed(
+/// Credentials a test request is signed with.
+struct Creds<'a> {
+    key: &'a str,
+    secret: &'a str,
+    token: Option<&'a str>,
+}
+
+/// A POST to `/` signed by our own signer, as a client would send it.
+fn sign_request(
     service: &str,
     target: Option<&str>,
     content_type: &str,
     body: &str,
-    secret: &str,
+    creds: &Creds<'_>,
 ) -> Request<Full<Bytes>> {
     let mut headers: Vec<(&str, &str)> =
         vec![("host", "localhost:4566"), ("content-type", content_type)];
@@ -69,9 +77,9 @@ fn signed(
         },
         body.as_bytes(),
         &SigningParams {
-            access_key_id: KEY,
-            secret_access_key: secret,
-            security_token: None,
+            access_key_id: creds.key,
+            secret_access_key: creds.secret,
+            security_token: creds.token,
             region: "us-east-1",
             service,
             time: time::OffsetDateTime::now_utc(),
@@ -87,6 +95,22 @@ fn signed(
     builder
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap()
+}
+
+/// A request signed with the root key of the harness (or a wrong `secret`).
+fn signed(
+    service: &str,
+    target: Option<&str>,
+    content_type: &str,
+    body: &str,
+    secret: &str,
+) -> Request<Full<Bytes>> {
+    let creds = Creds {
+        key: KEY,
+        secret,
+        token: None,
+    };
+    sign_request(service, target, content_type, body, &creds)
 }
 
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
@@ -278,34 +302,12 @@ async fn audit_records_hold_no_secret_values() {
 
 /// A request signed with temporary credentials.
 fn signed_with_token(key: &str, secret: &str, token: &str, body: &str) -> Request<Full<Bytes>> {
-    let headers: Vec<(&str, &str)> = vec![("host", "localhost:4566"), ("content-type", FORM)];
-    let out = palisade_sigv4::sign(
-        &palisade_sigv4::Request {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-        },
-        body.as_bytes(),
-        &SigningParams {
-            access_key_id: key,
-            secret_access_key: secret,
-            security_token: Some(token),
-            region: "us-east-1",
-            service: "sts",
-            time: time::OffsetDateTime::now_utc(),
-            canonicalization: Canonicalization::AWS,
-            content_sha256_header: false,
-        },
-    )
-    .unwrap();
-    let mut builder = Request::post("/");
-    for (n, v) in headers.iter().chain(out.headers().iter()) {
-        builder = builder.header(*n, *v);
-    }
-    builder
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap()
+    let creds = Creds {
+        key,
+        secret,
+        token: Some(token),
+    };
+    sign_request("sts", None, FORM, body, &creds)
 }
 
 fn role_session(expires_at: i64) -> palisade_server::session::Session {
