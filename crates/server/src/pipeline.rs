@@ -167,7 +167,7 @@ where
         .authorize(state, &caller, route, ctx, &input)?;
 
     // Handle.
-    let output = services::dispatch(state, &caller, route, input).await?;
+    let output = services::dispatch(state, &caller, &ctx.region, route, input).await?;
     let audited = redact_for_audit(&output);
     Ok((output, Some(audited)))
 }

@@ -1,7 +1,10 @@
 //! The handlers, one module per service. A handler gets the validated input as the model's JSON
 //! value form and returns the output in the same form; the codecs turn both into the wire format.
 
+mod cloudtrail;
 pub(crate) mod iam;
+pub(crate) mod kms;
+mod secretsmanager;
 mod sts;
 
 use http::StatusCode;
@@ -21,21 +24,28 @@ pub const SERVED: &[&str] = &["iam", "sts"];
 pub async fn dispatch(
     state: &AppState,
     caller: &Caller,
+    region: &str,
     route: Route,
     input: Value,
 ) -> Result<Value, ApiError> {
+    let operation = route.operation.name;
     match route.service.name {
-        "sts" => sts::handle(state, caller, route.operation.name, input).await,
-        "iam" => iam::handle(state, caller, route.operation.name, input).await,
-        service => Err(ApiError::new(
-            "NotImplemented",
-            format!(
-                "palisade does not implement {service}:{} yet",
-                route.operation.name
-            ),
-            StatusCode::NOT_IMPLEMENTED,
-        )),
+        "sts" => sts::handle(state, caller, operation, input).await,
+        "iam" => iam::handle(state, caller, operation, input).await,
+        "kms" => kms::handle(state, caller, region, operation, input).await,
+        "secretsmanager" => secretsmanager::handle(state, caller, region, operation, input).await,
+        "cloudtrail" => cloudtrail::handle(state, caller, region, operation, input).await,
+        service => Err(not_implemented(service, operation)),
     }
+}
+
+/// The answer for an operation this build does not implement.
+pub(crate) fn not_implemented(service: &str, operation: &str) -> ApiError {
+    ApiError::new(
+        "NotImplemented",
+        format!("palisade does not implement {service}:{operation} yet"),
+        StatusCode::NOT_IMPLEMENTED,
+    )
 }
 
 /// Sets a member of a JSON object (no-op on anything else).

@@ -1,0 +1,117 @@
+//! Key specs and key usages, with AWS's names.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::KmsError;
+
+/// A key spec (`KeySpec`), minus SM2 (China Regions only) and the post-quantum specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySpec {
+    /// AES-256-GCM.
+    SymmetricDefault,
+    /// RSA 2048.
+    Rsa2048,
+    /// RSA 3072.
+    Rsa3072,
+    /// RSA 4096.
+    Rsa4096,
+    /// P-256.
+    EccNistP256,
+    /// P-384.
+    EccNistP384,
+    /// P-521.
+    EccNistP521,
+    /// secp256k1.
+    EccSecgP256k1,
+    /// HMAC-SHA-224.
+    Hmac224,
+    /// HMAC-SHA-256.
+    Hmac256,
+    /// HMAC-SHA-384.
+    Hmac384,
+    /// HMAC-SHA-512.
+    Hmac512,
+}
+
+const NAMES: &[(KeySpec, &str)] = &[
+    (KeySpec::SymmetricDefault, "SYMMETRIC_DEFAULT"),
+    (KeySpec::Rsa2048, "RSA_2048"),
+    (KeySpec::Rsa3072, "RSA_3072"),
+    (KeySpec::Rsa4096, "RSA_4096"),
+    (KeySpec::EccNistP256, "ECC_NIST_P256"),
+    (KeySpec::EccNistP384, "ECC_NIST_P384"),
+    (KeySpec::EccNistP521, "ECC_NIST_P521"),
+    (KeySpec::EccSecgP256k1, "ECC_SECG_P256K1"),
+    (KeySpec::Hmac224, "HMAC_224"),
+    (KeySpec::Hmac256, "HMAC_256"),
+    (KeySpec::Hmac384, "HMAC_384"),
+    (KeySpec::Hmac512, "HMAC_512"),
+];
+
+impl KeySpec {
+    /// AWS's name.
+    pub fn as_str(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("SYMMETRIC_DEFAULT", |(_, n)| n)
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeySpec {
+    type Err = KmsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NAMES
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(spec, _)| *spec)
+            .ok_or_else(|| KmsError::Unsupported(format!("key spec {s}")))
+    }
+}
+
+/// A key usage (`KeyUsageType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyUsage {
+    /// Encrypt, Decrypt, ReEncrypt, data keys.
+    EncryptDecrypt,
+    /// Sign and Verify.
+    SignVerify,
+    /// GenerateMac and VerifyMac.
+    GenerateVerifyMac,
+    /// DeriveSharedSecret.
+    KeyAgreement,
+}
+
+impl KeyUsage {
+    /// AWS's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EncryptDecrypt => "ENCRYPT_DECRYPT",
+            Self::SignVerify => "SIGN_VERIFY",
+            Self::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+            Self::KeyAgreement => "KEY_AGREEMENT",
+        }
+    }
+}
+
+impl FromStr for KeyUsage {
+    type Err = KmsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ENCRYPT_DECRYPT" => Ok(Self::EncryptDecrypt),
+            "SIGN_VERIFY" => Ok(Self::SignVerify),
+            "GENERATE_VERIFY_MAC" => Ok(Self::GenerateVerifyMac),
+            "KEY_AGREEMENT" => Ok(Self::KeyAgreement),
+            _ => Err(KmsError::Unsupported(format!("key usage {s}"))),
+        }
+    }
+}
