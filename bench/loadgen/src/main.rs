@@ -45,6 +45,9 @@ struct Args {
     /// The operation to call.
     #[arg(long, default_value = "sts:GetCallerIdentity")]
     operation: String,
+    /// The JSON body for awsJson operations (KMS, Secrets Manager, CloudTrail).
+    #[arg(long, default_value = "{}")]
+    body: String,
     /// Label printed with the result.
     #[arg(long, default_value = "palisade")]
     label: String,
@@ -57,15 +60,34 @@ struct Operation {
     body: &'static str,
 }
 
-fn operation(name: &str) -> anyhow::Result<Operation> {
-    Ok(match name {
-        "sts:GetCallerIdentity" => Operation {
+/// `sts:GetCallerIdentity`, or any operation of an awsJson service (`kms:Encrypt`,
+/// `secretsmanager:GetSecretValue`, ...) with `body` as its JSON input.
+fn operation(name: &str, body: &str) -> anyhow::Result<Operation> {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let json = |service: &'static str, prefix: &str, op: &str| Operation {
+        service,
+        content_type: "application/x-amz-json-1.1",
+        target: Some(leak(format!("{prefix}.{op}"))),
+        body: leak(body.to_owned()),
+    };
+    Ok(match name.split_once(':') {
+        Some(("sts", "GetCallerIdentity")) => Operation {
             service: "sts",
             content_type: "application/x-www-form-urlencoded; charset=utf-8",
             target: None,
             body: "Action=GetCallerIdentity&Version=2011-06-15",
         },
-        other => bail!("unknown operation `{other}` (known: sts:GetCallerIdentity)"),
+        Some(("kms", op)) => json("kms", "TrentService", op),
+        Some(("secretsmanager", op)) => json("secretsmanager", "secretsmanager", op),
+        Some(("cloudtrail", op)) => json(
+            "cloudtrail",
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+            op,
+        ),
+        _ => bail!(
+            "unknown operation `{name}` (known: sts:GetCallerIdentity, kms:*, secretsmanager:*, \
+             cloudtrail:*)"
+        ),
     })
 }
 
@@ -194,7 +216,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("only http:// endpoints are supported")?
         .trim_end_matches('/')
         .to_owned();
-    let op: &'static Operation = Box::leak(Box::new(operation(&args.operation)?));
+    let op: &'static Operation = Box::leak(Box::new(operation(&args.operation, &args.body)?));
     let start = Instant::now();
     let warmup_until = start + Duration::from_secs(args.warmup);
     let until = warmup_until + Duration::from_secs(args.seconds);
