@@ -103,6 +103,19 @@ struct ServeArgs {
     /// only logs and audits would-be denials; `off` skips authorization (`--dev` implies it).
     #[arg(long, default_value = "enforce", value_parser = ["enforce", "audit", "off"])]
     enforcement: String,
+    /// A Secrets Manager rotation webhook, NAME=URL (repeatable): a secret whose
+    /// RotationLambdaARN names function NAME rotates by POSTing each step to URL.
+    #[arg(long = "rotation-webhook", value_name = "NAME=URL", value_parser = parse_webhook)]
+    rotation_webhook: Vec<(String, String)>,
+}
+
+fn parse_webhook(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, url)) if !name.is_empty() && url.starts_with("http://") => {
+            Ok((name.to_owned(), url.to_owned()))
+        }
+        _ => Err(format!("expected NAME=http://host:port/path, got {s:?}")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -203,6 +216,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .enforcement
             .parse()
             .map_err(|e: String| anyhow::anyhow!(e))?,
+        rotation_webhooks: args.rotation_webhook,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -174,7 +174,16 @@ fn decide(
     let protocol: WireProtocol = route.service.protocol.into();
     let service = route.service.signing_name;
     let action = format!("{service}:{}", route.operation.name);
-    let target = target(state, caller, route, input);
+    let target = match service {
+        "secretsmanager" => crate::services::secretsmanager::authz::target(
+            state,
+            caller,
+            &ctx.region,
+            route.operation.name,
+            input,
+        ),
+        _ => target(state, caller, route, input),
+    };
     let deny = |reason: String| -> Denial {
         (
             access_denied(protocol, caller, &action, &target.arn, &reason),
@@ -509,6 +518,14 @@ fn service_context(
                 c.insert("aws:MultiFactorAuthAge", CtxValue::number(0.0));
             }
         }
+        "secretsmanager" => crate::services::secretsmanager::authz::context(
+            state,
+            caller,
+            &ctx.region,
+            route.operation.name,
+            input,
+            c,
+        ),
         _ => {}
     }
 }

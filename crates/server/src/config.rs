@@ -95,6 +95,9 @@ pub struct Config {
     /// Whether denials are enforced or only audited; `--dev` turns authorization off whatever
     /// this says.
     pub enforcement: Enforcement,
+    /// Secrets Manager rotation webhooks: a `RotationLambdaARN` whose function name is the
+    /// first member rotates through the URL in the second (`--rotation-webhook NAME=URL`).
+    pub rotation_webhooks: Vec<(String, String)>,
 }
 
 impl Config {
@@ -115,6 +118,7 @@ impl Config {
             kek_file: None,
             kek_env: None,
             enforcement: Enforcement::Enforce,
+            rotation_webhooks: Vec::new(),
         }
     }
 }

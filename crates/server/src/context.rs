@@ -187,6 +187,7 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "AuthenticationCode1",
     "AuthenticationCode2",
     "TokenCode",
+    "RandomPassword",
 ];
 
 /// Turns an input or output into CloudTrail's form: lowerCamelCase member names, sensitive

@@ -148,7 +148,9 @@ impl Server {
         };
         let (state, writer) = AppState::new(config, store, sealer);
         state.iam.load().await?;
+        state.secrets.load().await?;
         let state = Arc::new(state);
+        services::secretsmanager::rotation::start(&state);
         Ok(Self {
             state,
             listener,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub authorizer: Box<dyn Authorizer>,
     /// Resource-based policies, by service signing name.
     pub resource_policies: ResourcePolicies,
+    /// Secrets Manager's state, in memory over the store.
+    pub secrets: crate::services::secretsmanager::Secrets,
 }
 
 impl AppState {
@@ -47,8 +49,13 @@ impl AppState {
         };
         let mut resource_policies: ResourcePolicies = ResourcePolicies::new();
         resource_policies.insert("sts", Arc::new(RoleTrust));
+        resource_policies.insert(
+            "secretsmanager",
+            Arc::new(crate::services::secretsmanager::authz::SecretPolicies),
+        );
         let state = Self {
             iam: Iam::new(store.clone()),
+            secrets: crate::services::secretsmanager::Secrets::new(store.clone()),
             config,
             store,
             sealer,

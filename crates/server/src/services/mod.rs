@@ -4,7 +4,7 @@
 mod cloudtrail;
 pub(crate) mod iam;
 pub(crate) mod kms;
-mod secretsmanager;
+pub(crate) mod secretsmanager;
 mod sts;
 
 use http::StatusCode;
@@ -18,7 +18,7 @@ use crate::route::Route;
 use crate::state::AppState;
 
 /// The services this build answers, for the health endpoint.
-pub const SERVED: &[&str] = &["iam", "sts"];
+pub const SERVED: &[&str] = &["iam", "sts", "secretsmanager"];
 
 /// Runs the operation's handler.
 pub async fn dispatch(

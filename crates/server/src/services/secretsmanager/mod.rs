@@ -1,10 +1,28 @@
 //! AWS Secrets Manager (awsJson1_1, API 2017-10-17).
+//!
+//! Secrets live in memory per (account, region) over the store ([`state::Secrets`]); values are
+//! envelope-encrypted with data keys from Palisade's KMS ([`crypto`]); rotation runs the four
+//! Lambda steps through pluggable rotators ([`rotation`]); resource policies and condition keys
+//! plug into the authorizer ([`authz`]). The semantics without I/O (staging labels, tokens,
+//! passwords, schedules, filters) are in `palisade-secrets`.
 
-use serde_json::Value;
+pub mod authz;
+pub mod crypto;
+pub mod rotation;
+pub mod state;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use palisade_secrets::staging::{self, AWSCURRENT};
+use palisade_secrets::{PasswordSpec, Replay, SecretView};
+use serde_json::{Map, Value, json};
+
+use self::state::{Change, Replica, Secret, Tag, Version};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::AppState;
+
+pub use self::state::Secrets;
 
 /// Runs an operation of the service in `region`.
 pub async fn handle(
@@ -14,6 +32,1493 @@ pub async fn handle(
     operation: &str,
     input: Value,
 ) -> Result<Value, ApiError> {
-    let _ = (state, caller, region, input);
-    Err(super::not_implemented("secretsmanager", operation))
+    let cx = Cx {
+        state,
+        caller,
+        region,
+    };
+    let i = &input;
+    match operation {
+        "CreateSecret" => create_secret(&cx, i).await,
+        "GetSecretValue" => get_secret_value(&cx, i).await,
+        "BatchGetSecretValue" => batch_get_secret_value(&cx, i).await,
+        "PutSecretValue" => put_secret_value(&cx, i).await,
+        "UpdateSecret" => update_secret(&cx, i).await,
+        "DescribeSecret" => describe_secret(&cx, i),
+        "ListSecrets" => list_secrets(&cx, i),
+        "ListSecretVersionIds" => list_secret_version_ids(&cx, i),
+        "UpdateSecretVersionStage" => update_secret_version_stage(&cx, i).await,
+        "DeleteSecret" => delete_secret(&cx, i).await,
+        "RestoreSecret" => restore_secret(&cx, i).await,
+        "RotateSecret" => rotation::rotate_secret(&cx, i).await,
+        "CancelRotateSecret" => rotation::cancel_rotate_secret(&cx, i).await,
+        "TagResource" => tag_resource(&cx, i).await,
+        "UntagResource" => untag_resource(&cx, i).await,
+        "GetResourcePolicy" => get_resource_policy(&cx, i),
+        "PutResourcePolicy" => put_resource_policy(&cx, i).await,
+        "DeleteResourcePolicy" => delete_resource_policy(&cx, i).await,
+        "ValidateResourcePolicy" => validate_resource_policy(&cx, i),
+        "ListResourcePolicies" => list_resource_policies(&cx, i),
+        "GetRandomPassword" => get_random_password(i),
+        "ReplicateSecretToRegions" => replicate_secret_to_regions(&cx, i).await,
+        "RemoveRegionsFromReplication" => remove_regions_from_replication(&cx, i).await,
+        "StopReplicationToReplica" => stop_replication_to_replica(&cx, i).await,
+        "AssociateCrossAccountReplica" | "DisassociateCrossAccountReplica" => {
+            Err(ApiError::bad_request(
+                "InvalidRequestException",
+                format!(
+                    "palisade does not support cross-account replicas ({operation}); replicate \
+                     within the account with ReplicateSecretToRegions"
+                ),
+            ))
+        }
+        _ => Err(super::not_implemented("secretsmanager", operation)),
+    }
+}
+
+/// What every handler needs.
+pub struct Cx<'a> {
+    /// The shared state.
+    pub state: &'a AppState,
+    /// The caller.
+    pub caller: &'a Caller,
+    /// The request's region.
+    pub region: &'a str,
+}
+
+impl Cx<'_> {
+    /// The (account, region) a secret id refers to: an ARN names its own (cross-account
+    /// access needs the full ARN, as in AWS); a name is the caller's.
+    pub fn scope(&self, id: &str) -> (String, String) {
+        scope_of(&self.caller.account_id, self.region, id)
+    }
+
+    /// The secret named by `SecretId`.
+    pub fn secret(&self, id: &str) -> Result<Secret, ApiError> {
+        let (a, r) = self.scope(id);
+        self.state.secrets.find(&a, &r, id).ok_or_else(not_found)
+    }
+}
+
+/// The (account, region) of a secret id.
+pub fn scope_of(account: &str, region: &str, id: &str) -> (String, String) {
+    if id.starts_with("arn:") {
+        let parts: Vec<&str> = id.split(':').collect();
+        if let (Some(r), Some(a)) = (parts.get(3), parts.get(4))
+            && !r.is_empty()
+            && !a.is_empty()
+        {
+            return ((*a).to_owned(), (*r).to_owned());
+        }
+    }
+    (account.to_owned(), region.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors (AWS's texts).
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::bad_request(
+        "ResourceNotFoundException",
+        "Secrets Manager can't find the specified secret.",
+    )
+}
+
+pub(crate) fn invalid_parameter(m: impl Into<String>) -> ApiError {
+    ApiError::bad_request("InvalidParameterException", m)
+}
+
+pub(crate) fn invalid_request(m: impl Into<String>) -> ApiError {
+    ApiError::bad_request("InvalidRequestException", m)
+}
+
+pub(crate) fn marked_deleted() -> ApiError {
+    invalid_request(
+        "You can't perform this operation on the secret because it was marked for deletion.",
+    )
+}
+
+pub(crate) fn on_replica() -> ApiError {
+    invalid_parameter(
+        "Operation not permitted on a replica secret. Call must be made in primary secret's region.",
+    )
+}
+
+fn token_error(e: palisade_secrets::TokenError) -> ApiError {
+    invalid_parameter(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input helpers.
+
+pub(crate) fn s<'a>(i: &'a Value, k: &str) -> Option<&'a str> {
+    i.get(k).and_then(Value::as_str)
+}
+
+pub(crate) fn b(i: &Value, k: &str) -> Option<bool> {
+    i.get(k).and_then(Value::as_bool)
+}
+
+pub(crate) fn n(i: &Value, k: &str) -> Option<i64> {
+    i.get(k).and_then(Value::as_i64)
+}
+
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn secret_id(i: &Value) -> &str {
+    s(i, "SecretId").unwrap_or_default()
+}
+
+/// The new value of a write: (bytes, binary), or none. Both given is an error.
+fn value_of(i: &Value) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
+    match (s(i, "SecretString"), s(i, "SecretBinary")) {
+        (Some(_), Some(_)) => Err(invalid_parameter(
+            "You can't specify both a binary secret value and a string secret value in the same secret.",
+        )),
+        (Some(v), None) => Ok(Some((v.as_bytes().to_vec(), false))),
+        (None, Some(v)) => B64
+            .decode(v)
+            .map(|b| Some((b, true)))
+            .map_err(|_| invalid_parameter("SecretBinary is not valid base64.")),
+        (None, None) => Ok(None),
+    }
+    .and_then(|v| match v {
+        Some((bytes, _)) if bytes.len() > palisade_secrets::MAX_VALUE_BYTES => {
+            Err(invalid_parameter(format!(
+                "the secret value is {} bytes; the limit is 65536",
+                bytes.len()
+            )))
+        }
+        other => Ok(other),
+    })
+}
+
+fn tags_of(i: &Value, key: &str) -> Vec<Tag> {
+    i.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some(Tag {
+                        key: s(t, "Key")?.to_owned(),
+                        value: s(t, "Value").unwrap_or_default().to_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn tags_json(tags: &[Tag]) -> Value {
+    Value::Array(
+        tags.iter()
+            .map(|t| json!({"Key": t.key, "Value": t.value}))
+            .collect(),
+    )
+}
+
+fn new_token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn random_suffix() -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut bytes = [0u8; 6];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| char::from(*CHARS.get(usize::from(*b) % CHARS.len()).unwrap_or(&b'a')))
+        .collect()
+}
+
+/// A uniformly random index below `n`, from the system's CSPRNG.
+pub(crate) fn pick(n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let bound = u32::try_from(n).unwrap_or(u32::MAX);
+    // Rejection sampling avoids modulo bias.
+    let zone = u32::MAX - (u32::MAX % bound);
+    loop {
+        let mut b = [0u8; 4];
+        if aws_lc_rs::rand::fill(&mut b).is_err() {
+            return 0;
+        }
+        let v = u32::from_be_bytes(b);
+        if v < zone {
+            return (v % bound) as usize;
+        }
+    }
+}
+
+fn day(t: i64) -> i64 {
+    t.div_euclid(86_400) * 86_400
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving: a primary's changes are copied to its in-sync replicas.
+
+fn replica_copy(primary: &Secret, region: &str) -> Secret {
+    let mut r = primary.clone();
+    r.region = region.to_owned();
+    r.arn = replica_arn(&primary.arn, &primary.region, region);
+    r.primary_region = Some(primary.region.clone());
+    r.replicas = vec![];
+    r.policy = None;
+    r
+}
+
+fn replica_arn(arn: &str, from: &str, to: &str) -> String {
+    arn.replacen(&format!(":{from}:"), &format!(":{to}:"), 1)
+}
+
+/// Writes a primary secret and its in-sync replicas.
+pub(crate) async fn save(state: &AppState, secret: Secret) -> Result<(), ApiError> {
+    let mut changes = Vec::new();
+    for r in &secret.replicas {
+        if r.status == "InSync" {
+            changes.push(Change::Put(replica_copy(&secret, &r.region)));
+        }
+    }
+    changes.insert(0, Change::Put(secret));
+    state.secrets.apply(changes).await
+}
+
+fn writable(secret: &Secret) -> Result<(), ApiError> {
+    if secret.primary_region.is_some() {
+        return Err(on_replica());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values and versions.
+
+/// Encrypts `value` as a new version `id` of `secret` with `stages`.
+pub(crate) async fn add_value(
+    cx: &Cx<'_>,
+    secret: &mut Secret,
+    id: &str,
+    value: &[u8],
+    binary: bool,
+    stages: Vec<String>,
+) -> Result<(), ApiError> {
+    let (sealed, key) = crypto::seal(
+        cx.state,
+        cx.caller,
+        &secret.region,
+        &secret.arn,
+        id,
+        secret.kms_key_id.as_deref(),
+        value,
+        binary,
+    )
+    .await?;
+    cx.state.secrets.cache_key(&secret.arn, id, key);
+    let t = now();
+    secret.last_changed = t;
+    if let Some(existing) = secret.versions.iter_mut().find(|v| v.id == id) {
+        // A version that rotation created without a value gets its value now, then the
+        // requested labels move to it.
+        existing.value = Some(sealed);
+        for st in &stages {
+            if secret.version(id).is_some_and(|v| v.stages.contains(st)) {
+                continue;
+            }
+            let from = secret_holder(&secret.versions, st);
+            staging::move_stage(&mut secret.versions, st, from.as_deref(), Some(id))
+                .map_err(|e| invalid_parameter(e.to_string()))?;
+        }
+        return Ok(());
+    }
+    staging::add_version(
+        &mut secret.versions,
+        Version {
+            id: id.to_owned(),
+            stages,
+            created: t,
+            last_accessed: None,
+            value: Some(sealed),
+        },
+    )
+    .map_err(|e| invalid_parameter(e.to_string()))?;
+    for gone in staging::prune(&mut secret.versions) {
+        tracing::debug!(version = %gone, "deprecated version removed");
+    }
+    Ok(())
+}
+
+fn secret_holder(versions: &[Version], stage: &str) -> Option<String> {
+    staging::holder(versions, stage).map(str::to_owned)
+}
+
+/// The plaintext of a version.
+pub(crate) async fn read_value(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    v: &Version,
+) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
+    let Some(sealed) = &v.value else {
+        return Ok(None);
+    };
+    let plain = crypto::open(cx.state, cx.caller, &secret.region, sealed, &v.id).await?;
+    Ok(Some((plain, sealed.binary)))
+}
+
+/// AWS's idempotency for a write with a token that may already name a version.
+async fn replay_of(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+    value: &[u8],
+    binary: bool,
+) -> Result<Replay, ApiError> {
+    let Some(v) = secret.version(token) else {
+        return Ok(Replay::New);
+    };
+    let Some((existing, was_binary)) = read_value(cx, secret, v).await? else {
+        // Created by rotation without a value: the write supplies it.
+        return Ok(Replay::New);
+    };
+    let r = if was_binary == binary {
+        palisade_secrets::replay(Some(&existing), value)
+    } else {
+        Replay::Conflict
+    };
+    if r == Replay::Conflict {
+        return Err(ApiError::bad_request(
+            "ResourceExistsException",
+            format!(
+                "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {}.",
+                secret.arn
+            ),
+        ));
+    }
+    Ok(r)
+}
+
+fn replication_json(secret: &Secret) -> Value {
+    Value::Array(
+        secret
+            .replicas
+            .iter()
+            .map(|r| {
+                json!({
+                    "Region": r.region,
+                    "KmsKeyId": r.kms_key_id.clone().unwrap_or_else(|| "alias/aws/secretsmanager".to_owned()),
+                    "Status": r.status,
+                    "StatusMessage": r.message,
+                })
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations.
+
+async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let name = s(i, "Name").unwrap_or_default().to_owned();
+    if !palisade_secrets::valid_name(&name) {
+        return Err(invalid_parameter(format!(
+            "Invalid name {name:?}: a secret name can contain only ASCII letters, digits and /_+=.@-"
+        )));
+    }
+    let value = value_of(i)?;
+    let token = match s(i, "ClientRequestToken") {
+        Some(t) => {
+            palisade_secrets::validate_token(t).map_err(token_error)?;
+            t.to_owned()
+        }
+        None => new_token(),
+    };
+    let account = cx.caller.account_id.clone();
+    let _w = cx.state.secrets.writer.lock().await;
+    if let Some(existing) = cx.state.secrets.find(&account, cx.region, &name) {
+        if existing.primary_region.is_some() {
+            return Err(on_replica());
+        }
+        if existing.deleted.is_some() {
+            return Err(invalid_request(
+                "You can't create this secret because a secret with this name is already scheduled for deletion.",
+            ));
+        }
+        if s(i, "ClientRequestToken").is_some()
+            && let Some((bytes, binary)) = &value
+            && replay_of(cx, &existing, &token, bytes, *binary).await? == Replay::Same
+        {
+            return Ok(json!({"ARN": existing.arn, "Name": existing.name, "VersionId": token}));
+        }
+        return Err(ApiError::bad_request(
+            "ResourceExistsException",
+            format!("The operation failed because the secret {name} already exists."),
+        ));
+    }
+    let t = now();
+    let mut secret = Secret {
+        account: account.clone(),
+        region: cx.region.to_owned(),
+        arn: format!(
+            "arn:aws:secretsmanager:{}:{account}:secret:{name}-{}",
+            cx.region,
+            random_suffix()
+        ),
+        name,
+        description: s(i, "Description").map(str::to_owned),
+        kms_key_id: s(i, "KmsKeyId").map(str::to_owned),
+        tags: tags_of(i, "Tags"),
+        created: t,
+        created_ns: time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+        tagged: i.get("Tags").is_some(),
+        last_changed: t,
+        last_accessed: None,
+        deleted: None,
+        rotation: None,
+        policy: None,
+        versions: vec![],
+        replicas: vec![],
+        primary_region: None,
+    };
+    if let Some((bytes, binary)) = &value {
+        add_value(
+            cx,
+            &mut secret,
+            &token,
+            bytes,
+            *binary,
+            vec![AWSCURRENT.to_owned()],
+        )
+        .await?;
+    }
+    let mut extra = Vec::new();
+    if let Some(regions) = i.get("AddReplicaRegions").and_then(Value::as_array) {
+        extra = add_replicas(
+            cx,
+            &mut secret,
+            regions,
+            b(i, "ForceOverwriteReplicaSecret").unwrap_or(false),
+        )?;
+    }
+    let mut out = json!({"ARN": secret.arn, "Name": secret.name});
+    if value.is_some() {
+        super::set(&mut out, "VersionId", json!(token));
+    }
+    if !secret.replicas.is_empty() {
+        super::set(&mut out, "ReplicationStatus", replication_json(&secret));
+    }
+    let mut changes: Vec<Change> = extra;
+    let copies: Vec<Change> = secret
+        .replicas
+        .iter()
+        .filter(|r| r.status == "InSync")
+        .map(|r| Change::Put(replica_copy(&secret, &r.region)))
+        .collect();
+    changes.extend(copies);
+    changes.insert(0, Change::Put(secret));
+    cx.state.secrets.apply(changes).await?;
+    Ok(out)
+}
+
+/// Adds replicas to a primary; returns the changes to other regions' secrets (overwrites).
+fn add_replicas(
+    cx: &Cx<'_>,
+    secret: &mut Secret,
+    regions: &[Value],
+    force: bool,
+) -> Result<Vec<Change>, ApiError> {
+    let mut changes = Vec::new();
+    for r in regions {
+        let region = s(r, "Region").unwrap_or_default();
+        if region == secret.region {
+            return Err(invalid_parameter("Invalid replica region."));
+        }
+    }
+    for r in regions {
+        let region = s(r, "Region").unwrap_or_default().to_owned();
+        if secret.replicas.iter().any(|x| x.region == region) {
+            continue;
+        }
+        let kms = s(r, "KmsKeyId").map(str::to_owned);
+        let clash = cx
+            .state
+            .secrets
+            .find(&secret.account, &region, &secret.name);
+        let (status, message) = match clash {
+            Some(other) if !force => {
+                let _ = other;
+                (
+                    "Failed".to_owned(),
+                    format!(
+                        "Replication failed: Secret name {} already exists in region {region}.",
+                        secret.name
+                    ),
+                )
+            }
+            Some(other) => {
+                changes.push(Change::Delete(
+                    other.account.clone(),
+                    other.region.clone(),
+                    other.name.clone(),
+                ));
+                ("InSync".to_owned(), "Replication succeeded".to_owned())
+            }
+            None => ("InSync".to_owned(), "Replication succeeded".to_owned()),
+        };
+        secret.replicas.push(Replica {
+            region,
+            kms_key_id: kms,
+            status,
+            message,
+        });
+    }
+    // Overwritten secrets are removed before the replica copies are written.
+    Ok(changes)
+}
+
+async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let id = secret_id(i);
+    let (account, region) = cx.scope(id);
+    // Only what is needed leaves the lock: names, the version and its sealed value.
+    let found = cx.state.secrets.read(&account, &region, |r| {
+        r.resolve(id).map(|sec| {
+            let version = pick_version(sec, s(i, "VersionId"), s(i, "VersionStage"));
+            (
+                sec.arn.clone(),
+                sec.name.clone(),
+                sec.deleted.is_some(),
+                (
+                    sec.region.clone(),
+                    crypto::may_use_cache(cx.caller, &sec.account, sec.kms_key_id.as_deref()),
+                ),
+                version.map(|v| (v.id.clone(), v.stages.clone(), v.created, v.value.clone())),
+            )
+        })
+    });
+    let Some((arn, name, deleted, (sec_region, cached), version)) = found else {
+        return Err(not_found());
+    };
+    if deleted {
+        return Err(invalid_request(
+            "You tried to perform the operation on a secret that's currently marked deleted.",
+        ));
+    }
+    let (vid, stages, created, sealed) = version?;
+    let Some(sealed) = sealed else {
+        return Err(no_value(s(i, "VersionId"), s(i, "VersionStage")));
+    };
+    let key = crypto::data_key(cx.state, cx.caller, &sec_region, &sealed, &vid, cached).await?;
+    let plain = crypto::open_with(&key, &sealed, &vid)?;
+    cx.state
+        .secrets
+        .touch(&account, &region, &name, &vid, day(now()));
+    let mut out = Map::new();
+    out.insert("ARN".into(), json!(arn));
+    out.insert("Name".into(), json!(name));
+    out.insert("VersionId".into(), json!(vid));
+    if sealed.binary {
+        out.insert("SecretBinary".into(), json!(B64.encode(&plain)));
+    } else {
+        out.insert(
+            "SecretString".into(),
+            json!(String::from_utf8_lossy(&plain)),
+        );
+    }
+    out.insert("VersionStages".into(), json!(stages));
+    out.insert("CreatedDate".into(), json!(created));
+    Ok(Value::Object(out))
+}
+
+/// Authorizes `secretsmanager:GetSecretValue` on one secret of a batch, through the same
+/// authorizer as a request (identity, resource policy, cross-account rules). The batch's own
+/// connection details are not at hand, so `aws:SourceIp` and `aws:SecureTransport` are absent
+/// for this check (conditions on them do not match).
+fn authorize_get(cx: &Cx<'_>, id: &str) -> Result<(), ApiError> {
+    let Some(service) = palisade_model::schema::service_by_signing_name("secretsmanager") else {
+        return Err(ApiError::internal(
+            "secretsmanager is missing from the model",
+        ));
+    };
+    let Some(operation) = service.operation("GetSecretValue") else {
+        return Err(ApiError::internal(
+            "GetSecretValue is missing from the model",
+        ));
+    };
+    let route = crate::route::Route { service, operation };
+    let mut ctx = crate::context::RequestContext {
+        request_id: String::new(),
+        time: time::OffsetDateTime::now_utc(),
+        source_ip: String::new(),
+        user_agent: String::new(),
+        host: String::new(),
+        tls: None,
+        region: cx.region.to_owned(),
+        route: Some(route),
+        caller: None,
+        claimed_access_key: None,
+        request_parameters: None,
+        would_be_denied: None,
+    };
+    cx.state.authorizer.authorize(
+        cx.state,
+        cx.caller,
+        route,
+        &mut ctx,
+        &json!({"SecretId": id}),
+    )
+}
+
+fn no_value(version_id: Option<&str>, stage: Option<&str>) -> ApiError {
+    match version_id {
+        Some(v) => ApiError::bad_request(
+            "ResourceNotFoundException",
+            format!("Secrets Manager can't find the specified secret value for VersionId: {v}"),
+        ),
+        None => ApiError::bad_request(
+            "ResourceNotFoundException",
+            format!(
+                "Secrets Manager can't find the specified secret value for staging label: {}",
+                stage.unwrap_or(AWSCURRENT)
+            ),
+        ),
+    }
+}
+
+fn pick_version<'a>(
+    sec: &'a Secret,
+    version_id: Option<&str>,
+    stage: Option<&str>,
+) -> Result<&'a Version, ApiError> {
+    match (version_id, stage) {
+        (Some(id), st) => {
+            let v = sec.version(id).ok_or_else(|| no_value(Some(id), None))?;
+            if let Some(st) = st
+                && !v.stages.iter().any(|x| x == st)
+            {
+                return Err(invalid_request(
+                    "You provided a VersionStage that is not associated to the provided VersionId.",
+                ));
+            }
+            Ok(v)
+        }
+        (None, st) => {
+            let st = st.unwrap_or(AWSCURRENT);
+            sec.staged(st).ok_or_else(|| no_value(None, Some(st)))
+        }
+    }
+}
+
+fn filters_of(i: &Value) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+    let filters: Vec<(String, Vec<String>)> = i
+        .get("Filters")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        s(f, "Key").unwrap_or_default().to_owned(),
+                        f.get("Values")
+                            .and_then(Value::as_array)
+                            .map(|v| {
+                                v.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if filters.iter().any(|(k, _)| k.is_empty()) {
+        return Err(invalid_parameter("Invalid filter key"));
+    }
+    palisade_secrets::validate_filters(&filters).map_err(|e| match e {
+        palisade_secrets::FilterError::UnknownKey { .. } => {
+            ApiError::bad_request("ValidationException", e.to_string())
+        }
+        palisade_secrets::FilterError::NoValues(_) => invalid_parameter(e.to_string()),
+    })?;
+    Ok(filters)
+}
+
+fn view(sec: &Secret) -> (Vec<(String, String)>, Option<String>) {
+    let primary = sec
+        .primary_region
+        .clone()
+        .or_else(|| (!sec.replicas.is_empty()).then(|| sec.region.clone()));
+    (sec.tag_pairs(), primary)
+}
+
+fn matching(cx: &Cx<'_>, filters: &[(String, Vec<String>)], planned: bool) -> Vec<Secret> {
+    let account = cx.caller.account_id.clone();
+    cx.state.secrets.read(&account, cx.region, |r| {
+        r.by_name
+            .values()
+            .filter(|sec| planned || sec.deleted.is_none())
+            .filter(|sec| {
+                let (tags, primary) = view(sec);
+                palisade_secrets::matches(
+                    filters,
+                    &SecretView {
+                        name: &sec.name,
+                        description: sec.description.as_deref(),
+                        tags: &tags,
+                        owning_service: sec.owning_service(),
+                        primary_region: primary.as_deref(),
+                    },
+                )
+            })
+            .cloned()
+            .collect()
+    })
+}
+
+fn page<T>(items: Vec<T>, i: &Value, default: usize) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start: usize = match s(i, "NextToken") {
+        Some(t) => t.parse().map_err(|_| {
+            ApiError::bad_request(
+                "InvalidNextTokenException",
+                format!("The NextToken value {t:?} is not valid."),
+            )
+        })?,
+        None => 0,
+    };
+    let max = n(i, "MaxResults")
+        .and_then(|m| usize::try_from(m).ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(default);
+    let end = start.saturating_add(max);
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip(start).take(max).collect();
+    Ok((items, (end < total).then(|| end.to_string())))
+}
+
+async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let ids: Vec<String> = i
+        .get("SecretIdList")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let has_filters = i.get("Filters").is_some();
+    if !ids.is_empty() && has_filters {
+        return Err(invalid_parameter(
+            "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
+        ));
+    }
+    if n(i, "MaxResults").is_some() && !has_filters {
+        return Err(invalid_parameter(
+            "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided.",
+        ));
+    }
+    let targets: Vec<String> = if has_filters {
+        let filters = filters_of(i)?;
+        matching(cx, &filters, false)
+            .into_iter()
+            .map(|sec| sec.arn)
+            .collect()
+    } else {
+        ids
+    };
+    let (targets, next) = page(targets, i, 20)?;
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for id in targets {
+        // As in AWS, the batch reads only what the caller may read one by one.
+        if let Err(e) = authorize_get(cx, &id) {
+            errors.push(json!({"SecretId": id, "ErrorCode": e.code, "Message": e.message}));
+            continue;
+        }
+        match get_secret_value(cx, &json!({"SecretId": id})).await {
+            Ok(v) => values.push(v),
+            // Filters only select secrets that exist; one without a value fails the call.
+            Err(e) if has_filters => return Err(e),
+            Err(e) => {
+                errors.push(json!({"SecretId": id, "ErrorCode": e.code, "Message": e.message}))
+            }
+        }
+    }
+    let mut out = json!({"SecretValues": values, "Errors": errors});
+    if let Some(t) = next {
+        super::set(&mut out, "NextToken", json!(t));
+    }
+    Ok(out)
+}
+
+async fn put_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let Some((value, binary)) = value_of(i)? else {
+        return Err(invalid_request(
+            "You must provide either SecretString or SecretBinary.",
+        ));
+    };
+    let token = match s(i, "ClientRequestToken") {
+        Some(t) => {
+            palisade_secrets::validate_token(t).map_err(token_error)?;
+            t.to_owned()
+        }
+        None => new_token(),
+    };
+    let stages: Vec<String> = i
+        .get("VersionStages")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_else(|| vec![AWSCURRENT.to_owned()]);
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    if secret.deleted.is_some() {
+        return Err(marked_deleted());
+    }
+    if replay_of(cx, &secret, &token, &value, binary).await? == Replay::Same {
+        let stages = secret
+            .version(&token)
+            .map(|v| v.stages.clone())
+            .unwrap_or_default();
+        return Ok(
+            json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token, "VersionStages": stages}),
+        );
+    }
+    add_value(cx, &mut secret, &token, &value, binary, stages).await?;
+    let stages = secret
+        .version(&token)
+        .map(|v| v.stages.clone())
+        .unwrap_or_default();
+    let out = json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token, "VersionStages": stages});
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let value = value_of(i)?;
+    let token = match s(i, "ClientRequestToken") {
+        Some(t) => {
+            palisade_secrets::validate_token(t).map_err(token_error)?;
+            t.to_owned()
+        }
+        None => new_token(),
+    };
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    if let Some((bytes, binary)) = &value
+        && replay_of(cx, &secret, &token, bytes, *binary).await? == Replay::Same
+    {
+        return Ok(json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token}));
+    }
+    if secret.deleted.is_some() {
+        return Err(marked_deleted());
+    }
+    if let Some(d) = s(i, "Description") {
+        secret.description = Some(d.to_owned());
+    }
+    if let Some(k) = s(i, "KmsKeyId") {
+        secret.kms_key_id = Some(k.to_owned());
+    }
+    secret.last_changed = now();
+    let mut out = json!({"ARN": secret.arn, "Name": secret.name});
+    if let Some((bytes, binary)) = &value {
+        add_value(
+            cx,
+            &mut secret,
+            &token,
+            bytes,
+            *binary,
+            vec![AWSCURRENT.to_owned()],
+        )
+        .await?;
+        super::set(&mut out, "VersionId", json!(token));
+    }
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+fn rotation_rules_json(r: &state::Rotation) -> Value {
+    let mut rules = Map::new();
+    if let Some(d) = r.after_days {
+        rules.insert("AutomaticallyAfterDays".into(), json!(d));
+    }
+    if let Some(e) = &r.expression {
+        rules.insert("ScheduleExpression".into(), json!(e));
+    }
+    if let Some(d) = &r.duration {
+        rules.insert("Duration".into(), json!(d));
+    }
+    Value::Object(rules)
+}
+
+fn describe(sec: &Secret, list: bool) -> Value {
+    let mut o = Map::new();
+    o.insert("ARN".into(), json!(sec.arn));
+    o.insert("Name".into(), json!(sec.name));
+    if let Some(d) = &sec.description {
+        o.insert("Description".into(), json!(d));
+    }
+    if let Some(k) = &sec.kms_key_id {
+        o.insert("KmsKeyId".into(), json!(k));
+    }
+    if let Some(r) = &sec.rotation {
+        o.insert("RotationEnabled".into(), json!(r.enabled));
+        if let Some(l) = &r.lambda_arn {
+            o.insert("RotationLambdaARN".into(), json!(l));
+        }
+        o.insert("RotationRules".into(), rotation_rules_json(r));
+        if let Some(t) = r.last_rotated {
+            o.insert("LastRotatedDate".into(), json!(t));
+        }
+        if let Some(t) = r.next.filter(|_| r.enabled) {
+            o.insert("NextRotationDate".into(), json!(t));
+        }
+    }
+    o.insert("LastChangedDate".into(), json!(sec.last_changed));
+    if let Some(t) = sec.last_accessed {
+        o.insert("LastAccessedDate".into(), json!(t));
+    }
+    if let Some(t) = sec.deleted {
+        o.insert("DeletedDate".into(), json!(t));
+    }
+    if sec.tagged || !sec.tags.is_empty() {
+        o.insert("Tags".into(), tags_json(&sec.tags));
+    }
+    if !sec.versions.is_empty() {
+        let map: Map<String, Value> = sec
+            .versions
+            .iter()
+            .filter(|v| !v.stages.is_empty())
+            .map(|v| (v.id.clone(), json!(v.stages)))
+            .collect();
+        o.insert(
+            if list {
+                "SecretVersionsToStages"
+            } else {
+                "VersionIdsToStages"
+            }
+            .into(),
+            Value::Object(map),
+        );
+    }
+    if let Some(svc) = sec.owning_service() {
+        o.insert("OwningService".into(), json!(svc));
+    }
+    o.insert("CreatedDate".into(), json!(sec.created));
+    if let Some(p) = &sec.primary_region {
+        o.insert("PrimaryRegion".into(), json!(p));
+    } else if !sec.replicas.is_empty() {
+        o.insert("PrimaryRegion".into(), json!(sec.region));
+    }
+    if !list && !sec.replicas.is_empty() {
+        o.insert("ReplicationStatus".into(), replication_json(sec));
+    }
+    Value::Object(o)
+}
+
+fn describe_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let sec = cx.secret(secret_id(i))?;
+    Ok(describe(&sec, false))
+}
+
+fn list_secrets(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let filters = filters_of(i)?;
+    let mut found = matching(
+        cx,
+        &filters,
+        b(i, "IncludePlannedDeletion").unwrap_or(false),
+    );
+    match s(i, "SortBy").unwrap_or("created-date") {
+        "name" => found.sort_by(|a, b| a.name.cmp(&b.name)),
+        "last-accessed-date" => found.sort_by_key(|x| (x.last_accessed, x.created_ns)),
+        "last-changed-date" => found.sort_by_key(|x| (x.last_changed, x.created_ns)),
+        _ => found.sort_by_key(|x| x.created_ns),
+    }
+    if s(i, "SortOrder") == Some("desc") {
+        found.reverse();
+    }
+    let (items, next) = page(found, i, 100)?;
+    let mut out =
+        json!({"SecretList": items.iter().map(|x| describe(x, true)).collect::<Vec<_>>()});
+    if let Some(t) = next {
+        super::set(&mut out, "NextToken", json!(t));
+    }
+    Ok(out)
+}
+
+fn list_secret_version_ids(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let sec = cx.secret(secret_id(i))?;
+    let deprecated = b(i, "IncludeDeprecated").unwrap_or(false);
+    let versions: Vec<Value> = sec
+        .versions
+        .iter()
+        .filter(|v| deprecated || !v.stages.is_empty())
+        .map(|v| {
+            let mut e =
+                json!({"VersionId": v.id, "VersionStages": v.stages, "CreatedDate": v.created});
+            if let Some(t) = v.last_accessed {
+                super::set(&mut e, "LastAccessedDate", json!(t));
+            }
+            if let Some(k) = v.value.as_ref() {
+                super::set(&mut e, "KmsKeyIds", json!([k.key_arn]));
+            }
+            e
+        })
+        .collect();
+    let (versions, next) = page(versions, i, 100)?;
+    let mut out = json!({"ARN": sec.arn, "Name": sec.name, "Versions": versions});
+    if let Some(t) = next {
+        super::set(&mut out, "NextToken", json!(t));
+    }
+    Ok(out)
+}
+
+async fn update_secret_version_stage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let stage = s(i, "VersionStage").unwrap_or_default();
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    if secret.deleted.is_some() {
+        return Err(marked_deleted());
+    }
+    staging::move_stage(
+        &mut secret.versions,
+        stage,
+        s(i, "RemoveFromVersionId"),
+        s(i, "MoveToVersionId"),
+    )
+    .map_err(|e| invalid_parameter(e.to_string()))?;
+    secret.last_changed = now();
+    let out = json!({"ARN": secret.arn, "Name": secret.name});
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+async fn delete_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let id = secret_id(i);
+    let window = n(i, "RecoveryWindowInDays");
+    let force = b(i, "ForceDeleteWithoutRecovery").unwrap_or(false);
+    if let Some(w) = window
+        && !palisade_secrets::RECOVERY_WINDOW_DAYS.contains(&w)
+    {
+        return Err(invalid_parameter(
+            "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+        ));
+    }
+    if window.is_some() && force {
+        return Err(invalid_parameter(
+            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
+        ));
+    }
+    let _w = cx.state.secrets.writer.lock().await;
+    let Ok(mut secret) = cx.secret(id) else {
+        if force {
+            // AWS answers a forced delete of an unknown secret with success.
+            let (account, region) = cx.scope(id);
+            let name = id.rsplit(":secret:").next().unwrap_or(id);
+            return Ok(json!({
+                "ARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:{name}-{}", random_suffix()),
+                "Name": name,
+                "DeletionDate": now(),
+            }));
+        }
+        return Err(not_found());
+    };
+    writable(&secret)?;
+    if !secret.replicas.is_empty() {
+        let regions: Vec<&str> = secret.replicas.iter().map(|r| r.region.as_str()).collect();
+        return Err(invalid_parameter(format!(
+            "You can't delete secret {id} that still has replica regions [{}]",
+            regions.join(",")
+        )));
+    }
+    if secret.deleted.is_some() && !force {
+        return Err(marked_deleted());
+    }
+    let out_arn = secret.arn.clone();
+    let out_name = secret.name.clone();
+    if force {
+        cx.state.secrets.forget_keys(&secret.arn);
+        cx.state
+            .secrets
+            .apply(vec![Change::Delete(
+                secret.account.clone(),
+                secret.region.clone(),
+                secret.name.clone(),
+            )])
+            .await?;
+        return Ok(json!({"ARN": out_arn, "Name": out_name, "DeletionDate": now()}));
+    }
+    let when = now() + window.unwrap_or(30) * 86_400;
+    secret.deleted = Some(when);
+    save(cx.state, secret).await?;
+    Ok(json!({"ARN": out_arn, "Name": out_name, "DeletionDate": when}))
+}
+
+async fn restore_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    secret.deleted = None;
+    let out = json!({"ARN": secret.arn, "Name": secret.name});
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+/// Deletes secrets whose recovery window has passed. Called by the background task.
+pub async fn purge_due(state: &AppState) -> Result<usize, ApiError> {
+    let t = now();
+    let due: Vec<Secret> = state
+        .secrets
+        .all()
+        .into_iter()
+        .filter(|s| s.deleted.is_some_and(|d| d <= t))
+        .collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let _w = state.secrets.writer.lock().await;
+    let changes: Vec<Change> = due
+        .iter()
+        .map(|s| Change::Delete(s.account.clone(), s.region.clone(), s.name.clone()))
+        .collect();
+    for s in &due {
+        state.secrets.forget_keys(&s.arn);
+        tracing::info!(secret = %s.arn, "recovery window over; secret deleted");
+    }
+    state.secrets.apply(changes).await?;
+    Ok(due.len())
+}
+
+async fn tag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let new = tags_of(i, "Tags");
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    secret.tagged = true;
+    for t in new {
+        match secret.tags.iter_mut().find(|x| x.key == t.key) {
+            Some(x) => x.value = t.value,
+            None => secret.tags.push(t),
+        }
+    }
+    if secret.tags.len() > 50 {
+        return Err(invalid_parameter(format!(
+            "a secret can have at most 50 tags; this request would give it {}",
+            secret.tags.len()
+        )));
+    }
+    save(cx.state, secret).await?;
+    Ok(json!({}))
+}
+
+async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let keys: Vec<&str> = i
+        .get("TagKeys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    secret.tags.retain(|t| !keys.contains(&t.key.as_str()));
+    save(cx.state, secret).await?;
+    Ok(json!({}))
+}
+
+fn get_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let sec = cx.secret(secret_id(i))?;
+    writable(&sec)?;
+    let mut out = json!({"ARN": sec.arn, "Name": sec.name});
+    if let Some(p) = &sec.policy {
+        super::set(&mut out, "ResourcePolicy", json!(p));
+    }
+    Ok(out)
+}
+
+fn list_resource_policies(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let sec = cx.secret(secret_id(i))?;
+    let list: Vec<Value> = sec
+        .policy
+        .iter()
+        .map(|_| json!({"PolicyName": "default"}))
+        .collect();
+    Ok(json!({"ResourcePolicies": list}))
+}
+
+async fn put_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let doc = s(i, "ResourcePolicy").unwrap_or_default();
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    authz::check_policy(doc, b(i, "BlockPublicPolicy").unwrap_or(false))?;
+    secret.policy = Some(doc.to_owned());
+    let out = json!({"ARN": secret.arn, "Name": secret.name});
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+async fn delete_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    secret.policy = None;
+    let out = json!({"ARN": secret.arn, "Name": secret.name});
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+fn validate_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    if let Some(id) = s(i, "SecretId") {
+        cx.secret(id)?;
+    }
+    let doc = s(i, "ResourcePolicy").unwrap_or_default();
+    match authz::check_policy(doc, true) {
+        Ok(()) => Ok(json!({"PolicyValidationPassed": true, "ValidationErrors": []})),
+        Err(e) if e.code == "MalformedPolicyDocumentException" => Err(e),
+        Err(e) => Ok(json!({
+            "PolicyValidationPassed": false,
+            "ValidationErrors": [{"CheckName": "BLOCK_PUBLIC_POLICY", "ErrorMessage": e.message}],
+        })),
+    }
+}
+
+fn get_random_password(i: &Value) -> Result<Value, ApiError> {
+    let spec = PasswordSpec {
+        length: n(i, "PasswordLength")
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(32),
+        exclude_characters: s(i, "ExcludeCharacters").unwrap_or_default().to_owned(),
+        exclude_numbers: b(i, "ExcludeNumbers").unwrap_or(false),
+        exclude_punctuation: b(i, "ExcludePunctuation").unwrap_or(false),
+        exclude_uppercase: b(i, "ExcludeUppercase").unwrap_or(false),
+        exclude_lowercase: b(i, "ExcludeLowercase").unwrap_or(false),
+        include_space: b(i, "IncludeSpace").unwrap_or(false),
+        require_each_included_type: b(i, "RequireEachIncludedType").unwrap_or(true),
+    };
+    let p = palisade_secrets::generate_password(&spec, &mut pick)
+        .map_err(|e| invalid_parameter(e.to_string()))?;
+    Ok(json!({"RandomPassword": p}))
+}
+
+async fn replicate_secret_to_regions(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let regions = i
+        .get("AddReplicaRegions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    let extra = add_replicas(
+        cx,
+        &mut secret,
+        &regions,
+        b(i, "ForceOverwriteReplicaSecret").unwrap_or(false),
+    )?;
+    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
+    if !extra.is_empty() {
+        cx.state.secrets.apply(extra).await?;
+    }
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+async fn remove_regions_from_replication(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let regions: Vec<String> = i
+        .get("RemoveReplicaRegions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(secret_id(i))?;
+    writable(&secret)?;
+    let mut changes = Vec::new();
+    secret.replicas.retain(|r| {
+        if regions.contains(&r.region) {
+            if r.status == "InSync" {
+                changes.push(Change::Delete(
+                    secret.account.clone(),
+                    r.region.clone(),
+                    secret.name.clone(),
+                ));
+            }
+            false
+        } else {
+            true
+        }
+    });
+    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
+    changes.insert(0, Change::Put(secret.clone()));
+    cx.state.secrets.apply(changes).await?;
+    save(cx.state, secret).await?;
+    Ok(out)
+}
+
+async fn stop_replication_to_replica(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut replica = cx.secret(secret_id(i))?;
+    let Some(primary_region) = replica.primary_region.take() else {
+        return Err(invalid_request(format!(
+            "The secret {} is not a replica; StopReplicationToReplica must be called on a replica in its region.",
+            replica.name
+        )));
+    };
+    let mut changes = Vec::new();
+    if let Some(mut primary) =
+        cx.state
+            .secrets
+            .find(&replica.account, &primary_region, &replica.name)
+    {
+        primary.replicas.retain(|r| r.region != replica.region);
+        changes.push(Change::Put(primary));
+    }
+    let out = json!({"ARN": replica.arn});
+    changes.push(Change::Put(replica));
+    cx.state.secrets.apply(changes).await?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use palisade_store::{SqliteStore, Store};
+
+    async fn app(dir: &std::path::Path) -> AppState {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.unwrap());
+        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
+        let mut config = Config::new(dir.to_path_buf());
+        config.dev = true;
+        AppState::new(config, store, sealer).0
+    }
+
+    async fn call(state: &AppState, op: &str, input: Value) -> Result<Value, ApiError> {
+        let caller = Caller::root("123456789012", None);
+        handle(state, &caller, "us-east-1", op, input).await
+    }
+
+    #[tokio::test]
+    async fn secrets_past_their_recovery_window_are_purged_from_memory_and_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "gone", "SecretString": "x"}),
+        )
+        .await
+        .unwrap();
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "kept", "SecretString": "y"}),
+        )
+        .await
+        .unwrap();
+        call(
+            &state,
+            "DeleteSecret",
+            json!({"SecretId": "kept", "RecoveryWindowInDays": 7}),
+        )
+        .await
+        .unwrap();
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "gone")
+            .unwrap();
+        s.deleted = Some(now() - 1);
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        assert_eq!(purge_due(&state).await.unwrap(), 1);
+        state.secrets.load().await.unwrap();
+        assert!(
+            state
+                .secrets
+                .find("123456789012", "us-east-1", "gone")
+                .is_none()
+        );
+        assert!(
+            state
+                .secrets
+                .find("123456789012", "us-east-1", "kept")
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn due_rotations_run_in_the_background_and_move_awscurrent() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "r", "SecretString": "old"}),
+        )
+        .await
+        .unwrap();
+        let lambda = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            rotation::RANDOM_ROTATOR
+        );
+        call(
+            &state,
+            "RotateSecret",
+            json!({"SecretId": "r", "RotationLambdaARN": lambda,
+                   "RotationRules": {"AutomaticallyAfterDays": 1}, "RotateImmediately": false}),
+        )
+        .await
+        .unwrap();
+        let get = || call(&state, "GetSecretValue", json!({"SecretId": "r"}));
+        assert_eq!(get().await.unwrap()["SecretString"], "old");
+        // Not due yet: nothing happens.
+        rotation::run_due(&state).await;
+        assert_eq!(get().await.unwrap()["SecretString"], "old");
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "r")
+            .unwrap();
+        if let Some(r) = s.rotation.as_mut() {
+            // A window that closed long ago is skipped rather than run late.
+            r.next = Some(now() - 3 * 86_400);
+        }
+        state
+            .secrets
+            .apply(vec![Change::Put(s.clone())])
+            .await
+            .unwrap();
+        rotation::run_due(&state).await;
+        assert_eq!(get().await.unwrap()["SecretString"], "old");
+        let s = state
+            .secrets
+            .find("123456789012", "us-east-1", "r")
+            .unwrap();
+        assert!(s.rotation.as_ref().and_then(|r| r.next).unwrap() > now());
+        let mut s = s;
+        if let Some(r) = s.rotation.as_mut() {
+            r.next = Some(now() - 1);
+        }
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        rotation::run_due(&state).await;
+        let v = get().await.unwrap();
+        assert_ne!(v["SecretString"], "old");
+        assert_eq!(v["SecretString"].as_str().map(str::len), Some(32));
+        let d = call(&state, "DescribeSecret", json!({"SecretId": "r"}))
+            .await
+            .unwrap();
+        assert!(d["NextRotationDate"].as_i64().unwrap() > now());
+    }
 }

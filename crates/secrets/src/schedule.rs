@@ -1,0 +1,425 @@
+//! Rotation schedules: `RotationRules` with `AutomaticallyAfterDays`, or a `ScheduleExpression`
+//! of `rate(N days|hours)` or AWS's six-field `cron(min hour day-of-month month day-of-week
+//! year)`, and an optional `Duration` window (`Nh`). All times are UTC epoch seconds.
+
+use time::{Date, OffsetDateTime};
+
+const DAY: i64 = 86_400;
+const HOUR: i64 = 3_600;
+
+/// Why a schedule is refused (AWS's `InvalidParameterException` texts where known).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// `AutomaticallyAfterDays` outside 1–1000.
+    #[error("RotationRules.AutomaticallyAfterDays must be within 1-1000.")]
+    Days(i64),
+    /// Both forms given.
+    #[error("You can't specify both AutomaticallyAfterDays and ScheduleExpression.")]
+    Both,
+    /// A malformed expression.
+    #[error("Invalid ScheduleExpression: {0}")]
+    Expression(String),
+    /// A malformed or out-of-range duration.
+    #[error("Invalid Duration {0:?}: must be 1h to 24h")]
+    Duration(String),
+}
+
+/// When rotations are due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Every N days (`AutomaticallyAfterDays` or `rate(N days)`).
+    Days(u32),
+    /// Every N hours (`rate(N hours)`, 4–23).
+    Hours(u32),
+    /// A cron expression.
+    Cron(Box<Cron>),
+}
+
+/// `RotationRules`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRules {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// The window's length in seconds (`Duration`), when given.
+    pub window: Option<i64>,
+}
+
+impl RotationRules {
+    /// Parses the members of `RotationRules`.
+    pub fn parse(
+        after_days: Option<i64>,
+        expression: Option<&str>,
+        duration: Option<&str>,
+    ) -> Result<Self, ScheduleError> {
+        let schedule = match (after_days, expression) {
+            (Some(_), Some(_)) => return Err(ScheduleError::Both),
+            (Some(d), None) => Schedule::Days(days(d)?),
+            (None, Some(e)) => parse_expression(e)?,
+            (None, None) => {
+                return Err(ScheduleError::Expression(
+                    "RotationRules needs AutomaticallyAfterDays or ScheduleExpression".to_owned(),
+                ));
+            }
+        };
+        let window = duration.map(parse_duration).transpose()?;
+        Ok(Self { schedule, window })
+    }
+
+    /// The start of the next rotation window after a rotation (or the enabling of rotation)
+    /// at `last`.
+    pub fn next_after(&self, last: i64) -> Option<i64> {
+        match &self.schedule {
+            // AWS's day-based windows open at midnight UTC of the due day.
+            Schedule::Days(n) => Some(last.div_euclid(DAY) * DAY + i64::from(*n) * DAY),
+            Schedule::Hours(n) => Some(last + i64::from(*n) * HOUR),
+            Schedule::Cron(c) => c.next_after(last),
+        }
+    }
+
+    /// How long a window stays open: `Duration`, or by default until the end of the day for
+    /// day schedules and the interval for hourly ones.
+    pub fn window_len(&self) -> i64 {
+        self.window.unwrap_or(match &self.schedule {
+            Schedule::Hours(n) => i64::from(*n) * HOUR,
+            _ => DAY,
+        })
+    }
+
+    /// The rules back in the form `DescribeSecret` shows.
+    pub fn automatically_after_days(&self) -> Option<i64> {
+        match self.schedule {
+            Schedule::Days(n) => Some(i64::from(n)),
+            _ => None,
+        }
+    }
+}
+
+fn days(d: i64) -> Result<u32, ScheduleError> {
+    if (1..=1000).contains(&d) {
+        u32::try_from(d).map_err(|_| ScheduleError::Days(d))
+    } else {
+        Err(ScheduleError::Days(d))
+    }
+}
+
+fn bad(e: &str) -> ScheduleError {
+    ScheduleError::Expression(e.to_owned())
+}
+
+/// Parses `rate(...)` or `cron(...)`.
+pub fn parse_expression(expr: &str) -> Result<Schedule, ScheduleError> {
+    let e = expr.trim();
+    if let Some(body) = e.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
+        let mut parts = body.split_whitespace();
+        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad(expr));
+        };
+        let n: i64 = n.parse().map_err(|_| bad(expr))?;
+        return match unit {
+            "day" | "days" => Ok(Schedule::Days(days(n).map_err(|_| bad(expr))?)),
+            "hour" | "hours" if (4..=23).contains(&n) => {
+                Ok(Schedule::Hours(u32::try_from(n).map_err(|_| bad(expr))?))
+            }
+            _ => Err(bad(expr)),
+        };
+    }
+    if let Some(body) = e.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+        return Ok(Schedule::Cron(Box::new(Cron::parse(body).map_err(
+            |m| ScheduleError::Expression(format!("{expr}: {m}")),
+        )?)));
+    }
+    Err(bad(expr))
+}
+
+/// Parses `Duration`: `Nh`, 1–24 hours.
+pub fn parse_duration(d: &str) -> Result<i64, ScheduleError> {
+    let n: i64 = d
+        .strip_suffix('h')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ScheduleError::Duration(d.to_owned()))?;
+    if (1..=24).contains(&n) {
+        Ok(n * HOUR)
+    } else {
+        Err(ScheduleError::Duration(d.to_owned()))
+    }
+}
+
+/// Day-of-month field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DayOfMonth {
+    Any,
+    Days(u64),
+    Last,
+}
+
+/// Day-of-week field (1 = Sunday, as AWS's cron counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DayOfWeek {
+    Any,
+    Days(u64),
+    /// `d#n`: the n-th such weekday of the month.
+    Nth(u8, u8),
+}
+
+/// AWS's six-field cron expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    minutes: u64,
+    hours: u64,
+    dom: DayOfMonth,
+    months: u64,
+    dow: DayOfWeek,
+    years: Option<Vec<(i32, i32, i32)>>,
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+fn value(s: &str, names: &[&str], base: i64) -> Result<i64, String> {
+    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+        return Ok(i as i64 + base);
+    }
+    s.parse().map_err(|_| format!("{s:?} is not a number"))
+}
+
+/// `*`, `a`, `a-b`, `a/s`, `a-b/s`, `*/s`, comma-separated, into (lo, hi, step) ranges.
+fn ranges(
+    field: &str,
+    lo: i64,
+    hi: i64,
+    names: &[&str],
+    base: i64,
+) -> Result<Vec<(i64, i64, i64)>, String> {
+    let mut out = Vec::new();
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<i64>().map_err(|_| format!("bad step {s:?}"))?),
+            None => (part, 1),
+        };
+        if step < 1 {
+            return Err(format!("bad step in {part:?}"));
+        }
+        let (a, b) = if range == "*" {
+            (lo, hi)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a, names, base)?, value(b, names, base)?)
+        } else {
+            let a = value(range, names, base)?;
+            (a, if part.contains('/') { hi } else { a })
+        };
+        if a < lo || b > hi || a > b {
+            return Err(format!("{part:?} is outside {lo}-{hi}"));
+        }
+        out.push((a, b, step));
+    }
+    Ok(out)
+}
+
+fn bits(field: &str, lo: i64, hi: i64, names: &[&str], base: i64) -> Result<u64, String> {
+    let mut m = 0u64;
+    for (a, b, step) in ranges(field, lo, hi, names, base)? {
+        let mut v = a;
+        while v <= b {
+            m |= 1u64 << v;
+            v += step;
+        }
+    }
+    Ok(m)
+}
+
+fn has(mask: u64, v: u32) -> bool {
+    v < 64 && mask & (1u64 << v) != 0
+}
+
+impl Cron {
+    /// Parses the six fields between `cron(` and `)`.
+    pub fn parse(body: &str) -> Result<Self, String> {
+        let f: Vec<&str> = body.split_whitespace().collect();
+        let [min, hour, dom, month, dow, year] = f.as_slice() else {
+            return Err(format!("expected 6 fields, got {}", f.len()));
+        };
+        let dom = match *dom {
+            "?" => DayOfMonth::Any,
+            "L" => DayOfMonth::Last,
+            d if d.contains('W') => return Err("W is not supported".to_owned()),
+            d => DayOfMonth::Days(bits(d, 1, 31, &[], 0)?),
+        };
+        let dow = match *dow {
+            "?" => DayOfWeek::Any,
+            d if d.contains('#') => {
+                let (day, n) = d.split_once('#').unwrap_or((d, "1"));
+                let day = value(day, &DAYS, 1)?;
+                let n: i64 = n.parse().map_err(|_| format!("bad {d:?}"))?;
+                if !(1..=7).contains(&day) || !(1..=5).contains(&n) {
+                    return Err(format!("bad {d:?}"));
+                }
+                DayOfWeek::Nth(day as u8, n as u8)
+            }
+            d => DayOfWeek::Days(bits(d, 1, 7, &DAYS, 1)?),
+        };
+        if (dom == DayOfMonth::Any) == (dow == DayOfWeek::Any) {
+            return Err("exactly one of day-of-month and day-of-week must be ?".to_owned());
+        }
+        let years = if *year == "*" {
+            None
+        } else {
+            Some(
+                ranges(year, 1970, 2199, &[], 0)?
+                    .into_iter()
+                    .map(|(a, b, s)| (a as i32, b as i32, s as i32))
+                    .collect(),
+            )
+        };
+        Ok(Self {
+            minutes: bits(min, 0, 59, &[], 0)?,
+            hours: bits(hour, 0, 23, &[], 0)?,
+            dom,
+            months: bits(month, 1, 12, &MONTHS, 1)?,
+            dow,
+            years,
+        })
+    }
+
+    fn day_matches(&self, d: Date) -> bool {
+        if let Some(ys) = &self.years
+            && !ys
+                .iter()
+                .any(|(a, b, s)| d.year() >= *a && d.year() <= *b && (d.year() - a) % s == 0)
+        {
+            return false;
+        }
+        if !has(self.months, u8::from(d.month()).into()) {
+            return false;
+        }
+        let weekday = u32::from(d.weekday().number_from_sunday());
+        match (&self.dom, &self.dow) {
+            (DayOfMonth::Days(m), _) => has(*m, d.day().into()),
+            (DayOfMonth::Last, _) => d.day() == d.month().length(d.year()),
+            (_, DayOfWeek::Days(m)) => has(*m, weekday),
+            (_, DayOfWeek::Nth(w, n)) => u32::from(*w) == weekday && (d.day() - 1) / 7 + 1 == *n,
+            (DayOfMonth::Any, DayOfWeek::Any) => true,
+        }
+    }
+
+    /// The first matching minute strictly after `after`, within ten years.
+    pub fn next_after(&self, after: i64) -> Option<i64> {
+        let start = OffsetDateTime::from_unix_timestamp(after).ok()?;
+        let mut day = start.date();
+        for _ in 0..3660 {
+            if self.day_matches(day) {
+                let midnight = day.midnight().assume_utc().unix_timestamp();
+                for h in 0..24u32 {
+                    if !has(self.hours, h) {
+                        continue;
+                    }
+                    for m in 0..60u32 {
+                        let t = midnight + i64::from(h) * HOUR + i64::from(m) * 60;
+                        if has(self.minutes, m) && t > after {
+                            return Some(t);
+                        }
+                    }
+                }
+            }
+            day = day.next_day()?;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::Weekday;
+
+    fn at(s: &str) -> i64 {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    }
+
+    #[test]
+    fn days_windows_open_at_midnight() {
+        let r = RotationRules::parse(Some(30), None, None).unwrap();
+        assert_eq!(
+            r.next_after(at("2026-01-01T13:45:00Z")),
+            Some(at("2026-01-31T00:00:00Z"))
+        );
+        assert_eq!(r.window_len(), 86_400);
+    }
+
+    #[test]
+    fn rates_parse_and_reject_bad_units() {
+        assert_eq!(parse_expression("rate(10 days)"), Ok(Schedule::Days(10)));
+        assert_eq!(parse_expression("rate(4 hours)"), Ok(Schedule::Hours(4)));
+        assert!(parse_expression("rate(2 hours)").is_err());
+        assert!(parse_expression("rate(5 minutes)").is_err());
+        assert!(parse_expression("rate(0 days)").is_err());
+    }
+
+    #[test]
+    fn cron_next_run_follows_aws_fields() {
+        let Schedule::Cron(c) = parse_expression("cron(0 16 1,15 * ? *)").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            c.next_after(at("2026-03-01T16:00:00Z")),
+            Some(at("2026-03-15T16:00:00Z"))
+        );
+        // Second Tuesday of the month, 08:30.
+        let Schedule::Cron(c) = parse_expression("cron(30 8 ? * TUE#2 *)").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            c.next_after(at("2026-03-01T00:00:00Z")),
+            Some(at("2026-03-10T08:30:00Z"))
+        );
+        let Schedule::Cron(c) = parse_expression("cron(0 0 L FEB ? 2028)").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            c.next_after(at("2026-01-01T00:00:00Z")),
+            Some(at("2028-02-29T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn cron_needs_six_fields_and_one_question_mark() {
+        assert!(parse_expression("cron(0 16 * * *)").is_err());
+        assert!(parse_expression("cron(0 16 * * * *)").is_err());
+        assert!(parse_expression("cron(0 16 ? * ? *)").is_err());
+        assert!(parse_expression("cron(61 16 ? * MON *)").is_err());
+    }
+
+    #[test]
+    fn durations_are_1_to_24_hours_and_exclusive_with_days() {
+        assert_eq!(parse_duration("3h"), Ok(3 * 3600));
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("3").is_err());
+        assert_eq!(
+            RotationRules::parse(Some(1), Some("rate(1 days)"), None),
+            Err(ScheduleError::Both)
+        );
+        assert_eq!(
+            RotationRules::parse(Some(1001), None, None),
+            Err(ScheduleError::Days(1001))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn cron_next_is_later_and_matches(min in 0u32..60, hour in 0u32..24, t in 0i64..4_000_000_000) {
+            let Schedule::Cron(c) = parse_expression(&format!("cron({min} {hour} ? * MON-FRI *)")).unwrap() else {
+                panic!()
+            };
+            let n = c.next_after(t).unwrap();
+            prop_assert!(n > t);
+            prop_assert!(n - t <= 4 * 86_400);
+            let d = OffsetDateTime::from_unix_timestamp(n).unwrap();
+            prop_assert_eq!((u32::from(d.hour()), u32::from(d.minute())), (hour, min));
+            prop_assert!(!matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday));
+        }
+    }
+}

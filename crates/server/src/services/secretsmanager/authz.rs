@@ -1,0 +1,194 @@
+//! Secrets Manager's part of authorization: the secret an operation acts on (its ARN and tags),
+//! the `secretsmanager:*` condition keys, secrets' resource policies as a
+//! [`ResourcePolicySource`], and the public-policy check behind `BlockPublicPolicy`.
+
+use std::sync::Arc;
+
+use palisade_policy::{
+    CompiledPolicy, Context, Effect, Policy, PolicyKind, Value as CtxValue,
+    policy::{PrincipalKey, Principals},
+};
+use serde_json::Value;
+
+use super::{s, scope_of};
+use crate::authz::{ResourcePolicySource, Target};
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::state::AppState;
+
+/// The secret of an operation. Operations without one (ListSecrets, GetRandomPassword,
+/// BatchGetSecretValue) act on `*`; a secret that does not exist yet is named by the ARN it
+/// would have, with AWS's six-character suffix left as a wildcard.
+pub fn target(state: &AppState, caller: &Caller, region: &str, op: &str, input: &Value) -> Target {
+    let none = |arn: String| Target { arn, tags: vec![] };
+    let id = match op {
+        "CreateSecret" => s(input, "Name"),
+        _ => s(input, "SecretId"),
+    };
+    let Some(id) = id else {
+        return none("*".to_owned());
+    };
+    let (account, reg) = scope_of(&caller.account_id, region, id);
+    match state.secrets.read(&account, &reg, |r| {
+        r.resolve(id).map(|sec| Target {
+            arn: sec.arn.clone(),
+            tags: sec.tag_pairs(),
+        })
+    }) {
+        Some(t) => t,
+        None if id.starts_with("arn:") => none(id.to_owned()),
+        None => none(format!(
+            "arn:aws:secretsmanager:{reg}:{account}:secret:{id}-??????"
+        )),
+    }
+}
+
+/// The `secretsmanager:*` condition keys of a request.
+pub fn context(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    op: &str,
+    input: &Value,
+    c: &mut Context,
+) {
+    let t = target(state, caller, region, op, input);
+    if t.arn != "*" {
+        c.insert("secretsmanager:SecretId", CtxValue::string(t.arn.clone()));
+    }
+    for (k, v) in &t.tags {
+        c.insert(
+            &format!("secretsmanager:ResourceTag/{k}"),
+            CtxValue::string(v.clone()),
+        );
+    }
+    for (member, key) in [
+        ("Name", "secretsmanager:Name"),
+        ("Description", "secretsmanager:Description"),
+        ("KmsKeyId", "secretsmanager:KmsKeyId"),
+        ("RotationLambdaARN", "secretsmanager:RotationLambdaARN"),
+        ("VersionId", "secretsmanager:VersionId"),
+        ("VersionStage", "secretsmanager:VersionStage"),
+    ] {
+        if let Some(v) = s(input, member) {
+            c.insert(key, CtxValue::string(v));
+        }
+    }
+    for (member, key) in [
+        (
+            "ForceDeleteWithoutRecovery",
+            "secretsmanager:ForceDeleteWithoutRecovery",
+        ),
+        ("BlockPublicPolicy", "secretsmanager:BlockPublicPolicy"),
+        (
+            "ForceOverwriteReplicaSecret",
+            "secretsmanager:ForceOverwriteReplicaSecret",
+        ),
+        ("RotateImmediately", "secretsmanager:RotateImmediately"),
+    ] {
+        if let Some(v) = input.get(member).and_then(Value::as_bool) {
+            c.insert(key, CtxValue::bool(v));
+        }
+    }
+    if let Some(d) = input.get("RecoveryWindowInDays").and_then(Value::as_i64) {
+        c.insert(
+            "secretsmanager:RecoveryWindowInDays",
+            CtxValue::number(d as f64),
+        );
+    }
+    if op == "RotateSecret" {
+        c.insert(
+            "secretsmanager:ModifyRotationRules",
+            CtxValue::bool(input.get("RotationRules").is_some()),
+        );
+    }
+    if let Some(regions) = input.get("AddReplicaRegions").and_then(Value::as_array) {
+        c.insert_list(
+            "secretsmanager:AddReplicaRegions",
+            regions
+                .iter()
+                .filter_map(|r| s(r, "Region"))
+                .map(CtxValue::string)
+                .collect(),
+        );
+    }
+}
+
+/// Secrets' resource policies.
+#[derive(Debug, Default)]
+pub struct SecretPolicies;
+
+impl ResourcePolicySource for SecretPolicies {
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        _action: &str,
+        resource: &str,
+    ) -> Option<Arc<CompiledPolicy>> {
+        if !resource.starts_with("arn:") {
+            return None;
+        }
+        let parts: Vec<&str> = resource.split(':').collect();
+        let (region, account) = (parts.get(3)?, parts.get(4)?);
+        let doc = state.secrets.read(account, region, |r| {
+            r.resolve(resource).and_then(|s| s.policy.clone())
+        })?;
+        crate::iam::compile(&doc, PolicyKind::Resource, "secret resource policy").map(Arc::new)
+    }
+}
+
+/// Checks a resource policy's grammar and, with `block_public`, that it grants nothing to
+/// everyone.
+pub fn check_policy(doc: &str, block_public: bool) -> Result<(), ApiError> {
+    let policy = Policy::parse(doc, PolicyKind::Resource).map_err(|e| {
+        ApiError::bad_request(
+            "MalformedPolicyDocumentException",
+            format!("This resource policy contains a syntax error: {e}"),
+        )
+    })?;
+    if block_public && is_public(&policy) {
+        return Err(ApiError::bad_request(
+            "PublicPolicyException",
+            "The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.",
+        ));
+    }
+    Ok(())
+}
+
+/// An Allow statement for every principal (`*` or `{"AWS": "*"}`), unconditioned, is public.
+fn is_public(policy: &Policy) -> bool {
+    policy.statements.iter().any(|st| {
+        st.effect == Effect::Allow
+            && st.conditions.is_empty()
+            && st.principal.as_ref().is_some_and(|p| {
+                !p.negated
+                    && match &p.values {
+                        Principals::Wildcard => true,
+                        Principals::Map(m) => m
+                            .iter()
+                            .any(|(k, v)| *k == PrincipalKey::Aws && v.iter().any(|x| x == "*")),
+                    }
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_policies_are_blocked_and_scoped_ones_pass() {
+        let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+        let scoped = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+        assert_eq!(
+            check_policy(public, true).map_err(|e| e.code),
+            Err("PublicPolicyException")
+        );
+        assert!(check_policy(public, false).is_ok());
+        assert!(check_policy(scoped, true).is_ok());
+        assert_eq!(
+            check_policy("{not json", false).map_err(|e| e.code),
+            Err("MalformedPolicyDocumentException")
+        );
+    }
+}

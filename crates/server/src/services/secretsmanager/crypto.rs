@@ -1,0 +1,226 @@
+//! Envelope encryption of secret values: a data key per version from Palisade's KMS (under
+//! `alias/aws/secretsmanager` or the secret's `KmsKeyId`), AES-256-GCM under it with the
+//! secret's ARN and the version id as AAD. Only the encrypted data key and the ciphertext are
+//! kept; decrypted data keys are cached in memory per version so that reads need no KMS call.
+
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::state::Sealed;
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::state::AppState;
+
+const SERVICE: &str = "secretsmanager";
+
+fn context(arn: &str, version: &str) -> palisade_kms::EncryptionContext {
+    // AWS's own encryption context for secret values.
+    let mut c = palisade_kms::EncryptionContext::new();
+    c.insert("SecretARN".to_owned(), arn.to_owned());
+    c.insert("SecretVersionId".to_owned(), version.to_owned());
+    c
+}
+
+fn aad(arn: &str, version: &str) -> Vec<u8> {
+    // Length-prefixed so that no (arn, version) pair can collide with another.
+    let mut a = Vec::with_capacity(arn.len() + version.len() + 8);
+    a.extend_from_slice(&(arn.len() as u32).to_be_bytes());
+    a.extend_from_slice(arn.as_bytes());
+    a.extend_from_slice(&(version.len() as u32).to_be_bytes());
+    a.extend_from_slice(version.as_bytes());
+    a
+}
+
+fn kms_failure(code: &'static str, e: ApiError) -> ApiError {
+    if e.code == "AccessDeniedException" {
+        return e;
+    }
+    let what = if code == "EncryptionFailure" {
+        "encrypt"
+    } else {
+        "decrypt"
+    };
+    ApiError::bad_request(
+        code,
+        format!(
+            "Secrets Manager can't {what} the protected secret text using the provided KMS key: {}",
+            e.message
+        ),
+    )
+}
+
+/// Encrypts a value for version `version` of the secret `arn`.
+#[allow(clippy::too_many_arguments)]
+pub async fn seal(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    arn: &str,
+    version: &str,
+    kms_key_id: Option<&str>,
+    value: &[u8],
+    binary: bool,
+) -> Result<(Sealed, Arc<Vec<u8>>), ApiError> {
+    let dk = crate::services::kms::generate_data_key_for_service(
+        state,
+        caller,
+        region,
+        SERVICE,
+        kms_key_id,
+        &context(arn, version),
+    )
+    .await
+    .map_err(|e| kms_failure("EncryptionFailure", e))?;
+    let key = Arc::new(dk.plaintext.clone());
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| ApiError::internal("no randomness"))?;
+    let sealing = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, &dk.plaintext)
+            .map_err(|_| ApiError::internal("bad data key"))?,
+    );
+    let mut buf = value.to_vec();
+    sealing
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad(arn, version)),
+            &mut buf,
+        )
+        .map_err(|_| ApiError::internal("secret value encryption failed"))?;
+    Ok((
+        Sealed {
+            binary,
+            key_arn: dk.key_arn.clone(),
+            data_key: B64.encode(&dk.ciphertext),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(&buf),
+            bound_arn: arn.to_owned(),
+        },
+        key,
+    ))
+}
+
+/// Whether a caller may use the cached data key of a secret: only under the AWS-managed key and
+/// from the secret's own account, where AWS needs no `kms:Decrypt` of the caller. With a
+/// customer key every read goes to KMS, which checks the caller's `kms:Decrypt`.
+pub fn may_use_cache(caller: &Caller, secret_account: &str, kms_key_id: Option<&str>) -> bool {
+    kms_key_id.is_none_or(|k| k == "alias/aws/secretsmanager")
+        && caller.account_id == secret_account
+}
+
+/// The data key of a sealed value: from the cache when `cached` allows it, or from KMS (then
+/// cached).
+pub async fn data_key(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    sealed: &Sealed,
+    version: &str,
+    cached: bool,
+) -> Result<Arc<Vec<u8>>, ApiError> {
+    let secrets = &state.secrets;
+    if cached && let Some(k) = secrets.cached_key(&sealed.bound_arn, version) {
+        return Ok(k);
+    }
+    let ct = B64
+        .decode(&sealed.data_key)
+        .map_err(|_| ApiError::internal("stored data key is not base64"))?;
+    // The data key lives in the region of the KMS key that made it.
+    let kms_region = sealed.key_arn.split(':').nth(3).unwrap_or(region);
+    let key = crate::services::kms::decrypt_data_key_for_service(
+        state,
+        caller,
+        kms_region,
+        SERVICE,
+        &ct,
+        &context(&sealed.bound_arn, version),
+    )
+    .await
+    .map_err(|e| kms_failure("DecryptionFailure", e))?;
+    let key = Arc::new(key);
+    secrets.cache_key(&sealed.bound_arn, version, key.clone());
+    Ok(key)
+}
+
+/// Decrypts a sealed value with its data key.
+pub fn open_with(key: &[u8], sealed: &Sealed, version: &str) -> Result<Vec<u8>, ApiError> {
+    let failure = || {
+        ApiError::bad_request(
+            "DecryptionFailure",
+            "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+        )
+    };
+    let nonce: [u8; NONCE_LEN] = B64
+        .decode(&sealed.nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(failure)?;
+    let mut buf = B64.decode(&sealed.ciphertext).map_err(|_| failure())?;
+    let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| failure())?);
+    let plain = opening
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad(&sealed.bound_arn, version)),
+            &mut buf,
+        )
+        .map_err(|_| failure())?;
+    Ok(plain.to_vec())
+}
+
+/// Decrypts a version's value (for writes and rotation: always through KMS).
+pub async fn open(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    sealed: &Sealed,
+    version: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let key = data_key(state, caller, region, sealed, version, false).await?;
+    open_with(&key, sealed, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_account_reads_under_the_managed_key_skip_kms() {
+        let me = Caller::root("111111111111", None);
+        assert!(may_use_cache(&me, "111111111111", None));
+        assert!(may_use_cache(
+            &me,
+            "111111111111",
+            Some("alias/aws/secretsmanager")
+        ));
+        assert!(!may_use_cache(&me, "111111111111", Some("alias/mine")));
+        assert!(!may_use_cache(&me, "222222222222", None));
+    }
+
+    #[test]
+    fn tampered_binding_does_not_open() {
+        let key = [7u8; 32];
+        let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+        let nonce = [1u8; NONCE_LEN];
+        let mut buf = b"hunter2".to_vec();
+        k.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad("arn:a", "v1")),
+            &mut buf,
+        )
+        .unwrap();
+        let mut sealed = Sealed {
+            binary: false,
+            key_arn: "k".into(),
+            data_key: String::new(),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(&buf),
+            bound_arn: "arn:a".into(),
+        };
+        assert_eq!(open_with(&key, &sealed, "v1").unwrap(), b"hunter2");
+        assert!(open_with(&key, &sealed, "v2").is_err());
+        sealed.bound_arn = "arn:b".into();
+        assert!(open_with(&key, &sealed, "v1").is_err());
+    }
+}

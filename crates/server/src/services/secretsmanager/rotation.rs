@@ -1,0 +1,814 @@
+//! Rotation: `RotateSecret`, `CancelRotateSecret`, the rotation runner and its rotators, and the
+//! background task that runs scheduled rotations, retries failed ones and purges secrets whose
+//! recovery window is over.
+//!
+//! A rotation runs AWS's four Lambda steps — `createSecret`, `setSecret`, `testSecret`,
+//! `finishSecret` — through a rotator chosen by the secret's `RotationLambdaARN` function name:
+//!
+//! * `palisade-rotator-postgresql-single-user`: the built-in PostgreSQL rotator (AWS's
+//!   single-user template: log in with the current credentials of the secret's JSON
+//!   `{engine, host, port, username, password, dbname}`, `ALTER USER ... PASSWORD`, log in with
+//!   the new one, promote it);
+//! * `palisade-rotator-random`: a new random value (or, for a JSON object with a `password`
+//!   member, a new password in it);
+//! * any other name: the webhook configured with `palisade serve --rotation-webhook NAME=URL`,
+//!   which gets each step as the JSON a rotation Lambda receives and either calls back into
+//!   Secrets Manager as a Lambda would, or answers `createSecret` with `{"SecretString": ...}`
+//!   and leaves the rest to Palisade.
+//!
+//! A failed step leaves `AWSCURRENT` where it was and `AWSPENDING` on the new version; the
+//! failure is recorded on the secret and the rotation is retried with the same token.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use palisade_secrets::staging::{self, AWSCURRENT, AWSPENDING};
+use palisade_secrets::{PasswordSpec, RotationRules};
+use serde_json::{Value, json};
+
+use super::state::{Rotation, Secret};
+use super::{Cx, b, invalid_parameter, invalid_request, marked_deleted, n, now, s};
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::state::AppState;
+
+/// The function name that selects the PostgreSQL rotator.
+pub const POSTGRES_ROTATOR: &str = "palisade-rotator-postgresql-single-user";
+/// The function name that selects the random-value rotator.
+pub const RANDOM_ROTATOR: &str = "palisade-rotator-random";
+
+/// How often the background task looks for due rotations and deletions.
+const TICK: Duration = Duration::from_secs(10);
+/// Failed rotations are retried this many times, with doubling delays from [`RETRY_BASE`].
+const MAX_RETRIES: u32 = 5;
+const RETRY_BASE: i64 = 60;
+
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// The rotator of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotator {
+    /// The built-in PostgreSQL single-user rotator.
+    Postgres,
+    /// The random-value rotator.
+    Random,
+    /// A webhook URL.
+    Webhook(String),
+}
+
+/// The function name of a Lambda ARN (`arn:aws:lambda:r:a:function:NAME[:qualifier]`) or a
+/// bare name.
+pub fn function_name(arn: &str) -> &str {
+    match arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => arn,
+    }
+}
+
+/// The rotator a `RotationLambdaARN` selects.
+pub fn rotator_for(state: &AppState, lambda_arn: &str) -> Result<Rotator, ApiError> {
+    let name = function_name(lambda_arn);
+    match name {
+        POSTGRES_ROTATOR => Ok(Rotator::Postgres),
+        RANDOM_ROTATOR => Ok(Rotator::Random),
+        other => state
+            .config
+            .rotation_webhooks
+            .iter()
+            .find(|(n, _)| n == other)
+            .map(|(_, url)| Rotator::Webhook(url.clone()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "ResourceNotFoundException",
+                    format!(
+                        "Resource not found for ARN '{lambda_arn}': no rotator named {other:?} \
+                         (use {POSTGRES_ROTATOR}, {RANDOM_ROTATOR}, or a name given with \
+                         --rotation-webhook)"
+                    ),
+                )
+            }),
+    }
+}
+
+fn rules_of(r: &Rotation) -> Option<RotationRules> {
+    RotationRules::parse(r.after_days, r.expression.as_deref(), r.duration.as_deref()).ok()
+}
+
+/// `RotateSecret`.
+pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let id = s(i, "SecretId").unwrap_or_default();
+    if let Some(t) = s(i, "ClientRequestToken") {
+        palisade_secrets::validate_token(t).map_err(|e| invalid_parameter(e.to_string()))?;
+    }
+    let rules_in = i.get("RotationRules");
+    let new_rules = match rules_in {
+        Some(r) => Some(
+            RotationRules::parse(
+                n(r, "AutomaticallyAfterDays"),
+                s(r, "ScheduleExpression"),
+                s(r, "Duration"),
+            )
+            .map_err(|e| invalid_parameter(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let immediately = b(i, "RotateImmediately").unwrap_or(true);
+    let (secret, token, rotator) = {
+        let _w = cx.state.secrets.writer.lock().await;
+        let mut secret = cx.secret(id)?;
+        super::writable(&secret)?;
+        if secret.deleted.is_some() {
+            return Err(marked_deleted());
+        }
+        let mut rot = secret.rotation.clone().unwrap_or_default();
+        let failed_before = rot.failures > 0;
+        if staging::rotation_in_progress(&secret.versions) && !failed_before {
+            return Err(invalid_request(
+                "A previous rotation isn't complete. That rotation will be reattempted.",
+            ));
+        }
+        if is_rotating(cx.state, &secret.arn) {
+            return Err(invalid_request(
+                "A previous rotation isn't complete. That rotation will be reattempted.",
+            ));
+        }
+        if let Some(l) = s(i, "RotationLambdaARN") {
+            rot.lambda_arn = Some(l.to_owned());
+        }
+        if let Some(r) = rules_in {
+            rot.after_days = n(r, "AutomaticallyAfterDays");
+            rot.expression = s(r, "ScheduleExpression").map(str::to_owned);
+            rot.duration = s(r, "Duration").map(str::to_owned);
+        }
+        let rotator = match rot.lambda_arn.as_deref() {
+            Some(l) => Some(rotator_for(cx.state, l)?),
+            None => None,
+        };
+        if rotator.is_none() && !cx.state.config.dev {
+            return Err(invalid_request(format!(
+                "No rotation function is configured for this secret: give RotationLambdaARN \
+                 with function {POSTGRES_ROTATOR}, {RANDOM_ROTATOR} or a name given to \
+                 --rotation-webhook"
+            )));
+        }
+        let rules = new_rules.or_else(|| rules_of(&rot));
+        rot.enabled = rules.is_some();
+        let t = now();
+        rot.next = rules.as_ref().and_then(|r| r.next_after(t));
+        // A failed rotation is reattempted with its own token, as AWS does.
+        let pending = secret
+            .versions
+            .iter()
+            .find(|v| {
+                v.stages.iter().any(|x| x == AWSPENDING)
+                    && !v.stages.iter().any(|x| x == AWSCURRENT)
+            })
+            .map(|v| v.id.clone());
+        // SDKs always send a token, so a recorded failure decides: reattempt it.
+        let token = pending
+            .filter(|_| failed_before)
+            .or_else(|| s(i, "ClientRequestToken").map(str::to_owned))
+            .unwrap_or_else(super::new_token);
+        secret.rotation = Some(rot);
+        secret.last_changed = t;
+        if rotator.is_none() && immediately {
+            // --dev without a rotator (moto's behaviour): the current value is re-issued as a
+            // new AWSCURRENT version.
+            if let Some(cur) = secret.staged(AWSCURRENT).cloned()
+                && let Some((value, binary)) = super::read_value(cx, &secret, &cur).await?
+            {
+                super::add_value(
+                    cx,
+                    &mut secret,
+                    &token,
+                    &value,
+                    binary,
+                    vec![AWSCURRENT.into()],
+                )
+                .await?;
+            }
+            if let Some(r) = secret.rotation.as_mut() {
+                r.last_rotated = Some(t);
+            }
+        }
+        super::save(cx.state, secret.clone()).await?;
+        (secret, token, rotator)
+    };
+    let out = json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token});
+    let Some(rotator) = rotator else {
+        return Ok(out);
+    };
+    let steps: &[&str] = if immediately {
+        &STEPS
+    } else {
+        // Without an immediate rotation AWS only runs testSecret, to check the function.
+        &["testSecret"]
+    };
+    if let Err(e) = run(cx.state, cx.caller, &secret, &token, &rotator, steps).await {
+        tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+    }
+    Ok(out)
+}
+
+/// `CancelRotateSecret`.
+pub async fn cancel_rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut secret = cx.secret(s(i, "SecretId").unwrap_or_default())?;
+    super::writable(&secret)?;
+    if secret.deleted.is_some() {
+        return Err(marked_deleted());
+    }
+    let Some(rot) = secret
+        .rotation
+        .as_mut()
+        .filter(|r| r.lambda_arn.is_some() || r.enabled)
+    else {
+        return Err(invalid_request(
+            "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
+        ));
+    };
+    rot.enabled = false;
+    rot.next = None;
+    rot.retry_at = None;
+    let mut out = json!({"ARN": secret.arn, "Name": secret.name});
+    if let Some(v) = secret.staged(AWSCURRENT) {
+        super::super::set(&mut out, "VersionId", json!(v.id));
+    }
+    super::save(cx.state, secret).await?;
+    Ok(out)
+}
+
+fn is_rotating(state: &AppState, arn: &str) -> bool {
+    state
+        .secrets
+        .rotating
+        .lock()
+        .map(|r| r.contains(arn))
+        .unwrap_or(false)
+}
+
+/// Runs `steps` of a rotation, recording the outcome on the secret.
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    secret: &Secret,
+    token: &str,
+    rotator: &Rotator,
+    steps: &[&str],
+) -> Result<(), String> {
+    {
+        let Ok(mut r) = state.secrets.rotating.lock() else {
+            return Err("rotation registry unavailable".to_owned());
+        };
+        if !r.insert(secret.arn.clone()) {
+            return Err("a rotation of this secret is already running".to_owned());
+        }
+    }
+    let cx = Cx {
+        state,
+        caller,
+        region: &secret.region,
+    };
+    service_event(state, secret, "RotationStarted", token, None).await;
+    let mut result = Ok(());
+    for step in steps {
+        tracing::info!(secret = %secret.arn, %step, "rotation step");
+        if let Err(e) = run_step(&cx, secret, token, rotator, step).await {
+            result = Err(format!("{step} failed: {e}"));
+            break;
+        }
+    }
+    if result.is_ok() && steps.contains(&"finishSecret") {
+        result = finish(&cx, secret, token)
+            .await
+            .map_err(|e| format!("finishSecret failed: {e}"));
+    }
+    if let Ok(mut r) = state.secrets.rotating.lock() {
+        r.remove(&secret.arn);
+    }
+    if let Err(e) = record(&cx, secret, steps.contains(&"finishSecret"), &result).await {
+        tracing::error!(secret = %secret.arn, error = %e, "cannot record the rotation outcome");
+    }
+    let (name, reason) = match &result {
+        Ok(()) => ("RotationSucceeded", None),
+        Err(e) => ("RotationFailed", Some(e.as_str())),
+    };
+    service_event(state, secret, name, token, reason).await;
+    result
+}
+
+/// Records a CloudTrail service event of the rotation (AWS's `RotationStarted`,
+/// `RotationSucceeded`, `RotationFailed`). Failure reasons name steps, hosts and users, never
+/// values.
+async fn service_event(
+    state: &AppState,
+    secret: &Secret,
+    name: &str,
+    token: &str,
+    reason: Option<&str>,
+) {
+    let mut event = palisade_audit::Event::api_call(
+        time::OffsetDateTime::now_utc(),
+        "secretsmanager",
+        name,
+        &secret.region,
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    event.user_identity.kind = "AWSService".to_owned();
+    event.user_identity.account_id = Some(secret.account.clone());
+    event.event_type = "AwsServiceEvent".to_owned();
+    event.read_only = false;
+    event.recipient_account_id = secret.account.clone();
+    event.resources = vec![palisade_audit::Resource {
+        arn: secret.arn.clone(),
+        account_id: secret.account.clone(),
+        kind: "AWS::SecretsManager::Secret".to_owned(),
+    }];
+    if let Some(r) = reason {
+        event.error_code = Some("RotationFailed".to_owned());
+        event.error_message = Some(r.to_owned());
+    }
+    let extra = json!({"SecretId": secret.arn, "VersionId": token});
+    if let Err(e) = state.audit.record_with(&event, Some(extra)).await {
+        tracing::error!(error = %e, "cannot record the rotation event");
+    }
+}
+
+async fn record(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    full: bool,
+    result: &Result<(), String>,
+) -> Result<(), ApiError> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let Some(mut sec) = cx
+        .state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+    else {
+        return Ok(());
+    };
+    let t = now();
+    let rot = sec.rotation.get_or_insert_with(Rotation::default);
+    match result {
+        Ok(()) if full => {
+            rot.last_rotated = Some(t);
+            rot.failures = 0;
+            rot.last_error = None;
+            rot.retry_at = None;
+            rot.next = rules_of(rot)
+                .filter(|_| rot.enabled)
+                .and_then(|r| r.next_after(t));
+        }
+        Ok(()) => {}
+        Err(e) => {
+            rot.failures += 1;
+            rot.last_error = Some(e.clone());
+            rot.retry_at = (rot.failures <= MAX_RETRIES)
+                .then(|| t + RETRY_BASE * (1i64 << rot.failures.min(10)));
+        }
+    }
+    super::save(cx.state, sec).await
+}
+
+async fn current_json(cx: &Cx<'_>, secret: &Secret, stage: &str) -> Result<Option<Value>, String> {
+    let Some(sec) = cx
+        .state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+    else {
+        return Err("the secret no longer exists".to_owned());
+    };
+    let Some(v) = sec.staged(stage).cloned() else {
+        return Ok(None);
+    };
+    let value = super::read_value(cx, &sec, &v)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(value.and_then(|(bytes, _)| serde_json::from_slice(&bytes).ok()))
+}
+
+async fn version_value(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let Some(sec) = cx
+        .state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+    else {
+        return Err("the secret no longer exists".to_owned());
+    };
+    let Some(v) = sec.version(token).cloned() else {
+        return Ok(None);
+    };
+    Ok(super::read_value(cx, &sec, &v)
+        .await
+        .map_err(|e| e.message)?
+        .map(|(b, _)| b))
+}
+
+/// Stores `value` as the AWSPENDING version `token`.
+async fn put_pending(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+    value: &[u8],
+) -> Result<(), String> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut sec = cx
+        .state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+        .ok_or("the secret no longer exists")?;
+    super::add_value(
+        cx,
+        &mut sec,
+        token,
+        value,
+        false,
+        vec![AWSPENDING.to_owned()],
+    )
+    .await
+    .map_err(|e| e.message)?;
+    super::save(cx.state, sec).await.map_err(|e| e.message)
+}
+
+fn password(exclude: &str) -> Result<String, String> {
+    palisade_secrets::generate_password(
+        &PasswordSpec {
+            exclude_characters: exclude.to_owned(),
+            ..PasswordSpec::default()
+        },
+        &mut super::pick,
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn run_step(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+    rotator: &Rotator,
+    step: &str,
+) -> Result<(), String> {
+    match rotator {
+        Rotator::Webhook(url) => webhook_step(cx, secret, token, url, step).await,
+        Rotator::Random => {
+            if step != "createSecret" || version_value(cx, secret, token).await?.is_some() {
+                return Ok(());
+            }
+            let new = match current_json(cx, secret, AWSCURRENT).await? {
+                Some(Value::Object(mut m)) if m.contains_key("password") => {
+                    m.insert("password".into(), json!(password("")?));
+                    Value::Object(m).to_string()
+                }
+                _ => password("")?,
+            };
+            put_pending(cx, secret, token, new.as_bytes()).await
+        }
+        Rotator::Postgres => postgres_step(cx, secret, token, step).await,
+    }
+}
+
+/// Moves AWSCURRENT to the new version (unless the rotation function did) and drops
+/// AWSPENDING.
+async fn finish(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<(), String> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut sec = cx
+        .state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+        .ok_or("the secret no longer exists")?;
+    let Some(v) = sec.version(token) else {
+        return Err(format!("createSecret made no version {token}"));
+    };
+    if v.value.is_none() {
+        return Err(format!("version {token} has no value"));
+    }
+    if !v.stages.iter().any(|x| x == AWSCURRENT) {
+        let from = staging::holder(&sec.versions, AWSCURRENT).map(str::to_owned);
+        staging::move_stage(&mut sec.versions, AWSCURRENT, from.as_deref(), Some(token))
+            .map_err(|e| e.to_string())?;
+    }
+    if staging::holder(&sec.versions, AWSPENDING).is_some() {
+        let from = staging::holder(&sec.versions, AWSPENDING).map(str::to_owned);
+        staging::move_stage(&mut sec.versions, AWSPENDING, from.as_deref(), None)
+            .map_err(|e| e.to_string())?;
+    }
+    sec.last_changed = now();
+    super::save(cx.state, sec).await.map_err(|e| e.message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook rotator.
+
+async fn webhook_step(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+    url: &str,
+    step: &str,
+) -> Result<(), String> {
+    let body = json!({
+        "Step": step,
+        "SecretId": secret.arn,
+        "ClientRequestToken": token,
+        "RotationToken": uuid::Uuid::new_v4().to_string(),
+    });
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| format!("bad webhook url {url:?}: {e}"))?;
+    let resp = tokio::time::timeout(Duration::from_secs(60), client.request(req))
+        .await
+        .map_err(|_| format!("webhook {url} did not answer within 60s"))?
+        .map_err(|e| format!("webhook {url} unreachable: {e}"))?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("webhook {url} answer unreadable: {e}"))?
+        .to_bytes();
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&bytes);
+        return Err(format!(
+            "webhook {url} answered {status}: {}",
+            text.chars().take(200).collect::<String>()
+        ));
+    }
+    if step == "createSecret"
+        && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+        && let Some(new) = v.get("SecretString").and_then(Value::as_str)
+        && version_value(cx, secret, token).await?.is_none()
+    {
+        put_pending(cx, secret, token, new.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL single-user rotator.
+
+#[derive(Debug, Clone)]
+struct PgCreds {
+    host: String,
+    port: u16,
+    username: String,
+    password: String,
+    dbname: String,
+}
+
+fn creds(v: &Value) -> Result<PgCreds, String> {
+    let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(engine) = get("engine")
+        && engine != "postgres"
+        && engine != "postgresql"
+    {
+        return Err(format!("engine {engine:?} is not postgres"));
+    }
+    Ok(PgCreds {
+        host: get("host").ok_or("the secret has no host")?,
+        port: v
+            .get("port")
+            .and_then(|p| {
+                p.as_u64()
+                    .or_else(|| p.as_str().and_then(|s| s.parse().ok()))
+            })
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(5432),
+        username: get("username").ok_or("the secret has no username")?,
+        password: get("password").ok_or("the secret has no password")?,
+        dbname: get("dbname").unwrap_or_else(|| "postgres".to_owned()),
+    })
+}
+
+async fn pg_connect(c: &PgCreds) -> Result<sqlx::PgConnection, String> {
+    use sqlx::Connection;
+    let opts = sqlx::postgres::PgConnectOptions::new()
+        .host(&c.host)
+        .port(c.port)
+        .username(&c.username)
+        .password(&c.password)
+        .database(&c.dbname);
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        sqlx::PgConnection::connect_with(&opts),
+    )
+    .await
+    .map_err(|_| format!("connecting to {}:{} timed out", c.host, c.port))?
+    // The driver's message names host and user, never the password.
+    .map_err(|e| {
+        format!(
+            "cannot log in to {}:{} as {}: {e}",
+            c.host, c.port, c.username
+        )
+    })
+}
+
+async fn pg_value(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<PgCreds, String> {
+    let bytes = version_value(cx, secret, token)
+        .await?
+        .ok_or("the pending version has no value")?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| "the pending value is not JSON")?;
+    creds(&v)
+}
+
+async fn postgres_step(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+    step: &str,
+) -> Result<(), String> {
+    use sqlx::Executor;
+    match step {
+        "createSecret" => {
+            if version_value(cx, secret, token).await?.is_some() {
+                return Ok(());
+            }
+            let Some(Value::Object(mut cur)) = current_json(cx, secret, AWSCURRENT).await? else {
+                return Err("the AWSCURRENT value is not a JSON object".to_owned());
+            };
+            creds(&Value::Object(cur.clone()))?;
+            // As AWS's template: no characters that need quoting in SQL or URLs.
+            cur.insert("password".into(), json!(password("/@\"'\\ ")?));
+            put_pending(cx, secret, token, Value::Object(cur).to_string().as_bytes()).await
+        }
+        "setSecret" => {
+            let pending = pg_value(cx, secret, token).await?;
+            if pg_connect(&pending).await.is_ok() {
+                // Already set (a retried rotation).
+                return Ok(());
+            }
+            let mut conn = None;
+            let mut last_err = String::new();
+            for stage in [AWSCURRENT, palisade_secrets::AWSPREVIOUS] {
+                let Some(v) = current_json(cx, secret, stage).await? else {
+                    continue;
+                };
+                let Ok(c) = creds(&v) else { continue };
+                match pg_connect(&c).await {
+                    Ok(x) => {
+                        conn = Some(x);
+                        break;
+                    }
+                    Err(e) => last_err = e,
+                }
+            }
+            let mut conn = conn.ok_or_else(|| {
+                format!("cannot log in with the current or previous credentials: {last_err}")
+            })?;
+            let sql = format!(
+                "ALTER USER {} WITH PASSWORD {}",
+                quote_ident(&pending.username),
+                quote_literal(&pending.password)
+            );
+            // Identifier and literal are quoted above; ALTER USER takes no bind parameters.
+            conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("ALTER USER {} failed: {e}", pending.username))
+        }
+        "testSecret" => {
+            let pending = pg_value(cx, secret, token).await?;
+            let mut conn = pg_connect(&pending).await?;
+            conn.execute("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("SELECT 1 failed: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The background task.
+
+/// Starts the background task: scheduled rotations, retries of failed ones, and deletion of
+/// secrets whose recovery window is over. It holds the state weakly so shutdown is not held
+/// up.
+pub fn start(state: &Arc<AppState>) {
+    let weak: Weak<AppState> = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            if let Err(e) = super::purge_due(&state).await {
+                tracing::warn!(error = %e, "purging deleted secrets failed");
+            }
+            run_due(&state).await;
+        }
+    });
+}
+
+async fn skip_window(state: &AppState, sec: &Secret, next: Option<i64>) -> Result<(), ApiError> {
+    let _w = state.secrets.writer.lock().await;
+    let Some(mut fresh) = state.secrets.find(&sec.account, &sec.region, &sec.arn) else {
+        return Ok(());
+    };
+    if let Some(r) = fresh.rotation.as_mut() {
+        tracing::info!(secret = %sec.arn, "rotation window missed; waiting for the next one");
+        r.next = next;
+    }
+    super::save(state, fresh).await
+}
+
+/// Runs the rotations that are due or to be retried.
+pub async fn run_due(state: &AppState) {
+    let t = now();
+    for sec in state.secrets.all() {
+        let Some(rot) = &sec.rotation else { continue };
+        if sec.deleted.is_some() || sec.primary_region.is_some() || is_rotating(state, &sec.arn) {
+            continue;
+        }
+        let retry = rot.retry_at.is_some_and(|r| r <= t);
+        let due = rot.enabled && rot.next.is_some_and(|nx| nx <= t);
+        if !(retry || due) {
+            continue;
+        }
+        // A window that closed while nobody was looking (the server was down) is skipped, as
+        // AWS skips it: the rotation waits for the next window.
+        if due
+            && !retry
+            && let (Some(rules), Some(start)) = (rules_of(rot), rot.next)
+            && t >= start + rules.window_len()
+        {
+            if let Err(e) = skip_window(state, &sec, rules.next_after(t)).await {
+                tracing::warn!(secret = %sec.arn, error = %e, "cannot move a missed rotation window");
+            }
+            continue;
+        }
+        let Some(rotator) = rot
+            .lambda_arn
+            .as_deref()
+            .and_then(|l| rotator_for(state, l).ok())
+        else {
+            continue;
+        };
+        let token = sec
+            .versions
+            .iter()
+            .find(|v| {
+                v.stages.iter().any(|x| x == AWSPENDING)
+                    && !v.stages.iter().any(|x| x == AWSCURRENT)
+            })
+            .map(|v| v.id.clone())
+            .unwrap_or_else(super::new_token);
+        // Scheduled rotations act as Secrets Manager itself, for the secret's owner.
+        let caller = Caller::root(&sec.account, None);
+        if let Err(e) = run(state, &caller, &sec, &token, &rotator, &STEPS).await {
+            tracing::warn!(secret = %sec.arn, error = %e, "scheduled rotation failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_come_from_lambda_arns() {
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:palisade-rotator-random"),
+            RANDOM_ROTATOR
+        );
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:hook:PROD"),
+            "hook"
+        );
+        assert_eq!(function_name("hook"), "hook");
+    }
+
+    #[test]
+    fn sql_quoting_doubles_quotes() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn postgres_credentials_need_host_user_and_password() {
+        let ok =
+            json!({"engine":"postgres","host":"h","port":"5433","username":"u","password":"p"});
+        let c = creds(&ok).unwrap();
+        assert_eq!((c.port, c.dbname.as_str()), (5433, "postgres"));
+        assert!(
+            creds(&json!({"engine":"mysql","host":"h","username":"u","password":"p"})).is_err()
+        );
+        assert!(creds(&json!({"host":"h","username":"u"})).is_err());
+    }
+}

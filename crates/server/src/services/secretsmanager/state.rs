@@ -1,0 +1,435 @@
+//! Secrets Manager's state: every secret of every (account, region) in memory, written through
+//! to the store's document collection `secretsmanager.secret` (one document per secret, values
+//! sealed), and loaded at start.
+//!
+//! Reads (GetSecretValue is the hot path) take a read lock and never touch the store. Writes are
+//! serialised by one async mutex: the handler builds the new record, the store commits it, and
+//! only then does memory change, so memory never runs ahead of what is durable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use palisade_store::{Document, DocumentChange, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// The store collection of secrets.
+pub const COLLECTION: &str = "secretsmanager.secret";
+
+/// A tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+/// A secret value, encrypted: AES-256-GCM under a data key from KMS.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// `SecretBinary` rather than `SecretString`.
+    pub binary: bool,
+    /// The KMS key that encrypted the data key (full ARN).
+    pub key_arn: String,
+    /// The data key, encrypted by KMS (base64).
+    pub data_key: String,
+    /// The GCM nonce (base64).
+    pub nonce: String,
+    /// Ciphertext and tag (base64).
+    pub ciphertext: String,
+    /// The ARN bound into the encryption context and the AAD (the primary secret's ARN).
+    pub bound_arn: String,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("key_arn", &self.key_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A version of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// The version id (the `ClientRequestToken` that created it).
+    pub id: String,
+    /// Its staging labels.
+    pub stages: Vec<String>,
+    /// Creation time (epoch seconds).
+    pub created: i64,
+    /// The day it was last read.
+    #[serde(default)]
+    pub last_accessed: Option<i64>,
+    /// The value (absent for a version created by rotation before its value exists).
+    pub value: Option<Sealed>,
+}
+
+impl palisade_secrets::Staged for Version {
+    fn version_id(&self) -> &str {
+        &self.id
+    }
+    fn stages(&self) -> &[String] {
+        &self.stages
+    }
+    fn stages_mut(&mut self) -> &mut Vec<String> {
+        &mut self.stages
+    }
+}
+
+/// Rotation configuration and its bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// Automatic rotation is on.
+    pub enabled: bool,
+    /// The rotation function (selects the rotator).
+    pub lambda_arn: Option<String>,
+    /// `AutomaticallyAfterDays`.
+    pub after_days: Option<i64>,
+    /// `ScheduleExpression`.
+    pub expression: Option<String>,
+    /// `Duration`.
+    pub duration: Option<String>,
+    /// When the last rotation finished.
+    pub last_rotated: Option<i64>,
+    /// When the next window opens.
+    pub next: Option<i64>,
+    /// Failed attempts since the last success.
+    #[serde(default)]
+    pub failures: u32,
+    /// The last failure, for operators (never contains a secret value).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When to retry a failed rotation.
+    #[serde(default)]
+    pub retry_at: Option<i64>,
+}
+
+/// A replica of this secret in another region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    /// The region.
+    pub region: String,
+    /// The KMS key there.
+    pub kms_key_id: Option<String>,
+    /// `InSync`, `Failed`, ...
+    pub status: String,
+    /// Why.
+    pub message: String,
+}
+
+/// A secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret {
+    /// Owner account.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// Name.
+    pub name: String,
+    /// ARN (name plus a random six-character suffix).
+    pub arn: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The KMS key as given (`None` = `alias/aws/secretsmanager`).
+    pub kms_key_id: Option<String>,
+    /// Tags, in the order given.
+    pub tags: Vec<Tag>,
+    /// Creation time.
+    pub created: i64,
+    /// Creation time in nanoseconds, to list secrets in the order they were made.
+    #[serde(default)]
+    pub created_ns: i128,
+    /// Whether tags were ever set (AWS then shows `Tags`, even empty).
+    #[serde(default)]
+    pub tagged: bool,
+    /// Last change.
+    pub last_changed: i64,
+    /// The day it was last read.
+    #[serde(default)]
+    pub last_accessed: Option<i64>,
+    /// When a scheduled deletion happens (set while the secret is pending deletion).
+    pub deleted: Option<i64>,
+    /// Rotation, once RotateSecret was called.
+    pub rotation: Option<Rotation>,
+    /// The resource policy.
+    pub policy: Option<String>,
+    /// Versions in creation order.
+    pub versions: Vec<Version>,
+    /// Replicas (primary secrets only).
+    pub replicas: Vec<Replica>,
+    /// For a replica, the primary's region.
+    pub primary_region: Option<String>,
+}
+
+impl Secret {
+    /// The version carrying `stage`.
+    pub fn staged(&self, stage: &str) -> Option<&Version> {
+        self.versions
+            .iter()
+            .find(|v| v.stages.iter().any(|s| s == stage))
+    }
+
+    /// The version with id `id`.
+    pub fn version(&self, id: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+
+    /// The tags as pairs.
+    pub fn tag_pairs(&self) -> Vec<(String, String)> {
+        self.tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect()
+    }
+
+    /// `aws:secretsmanager:owningService`, for managed secrets.
+    pub fn owning_service(&self) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|t| t.key == "aws:secretsmanager:owningService")
+            .map(|t| t.value.as_str())
+    }
+
+    fn doc_key(&self) -> String {
+        doc_key(&self.account, &self.region, &self.name)
+    }
+}
+
+fn doc_key(account: &str, region: &str, name: &str) -> String {
+    format!("{account}/{region}/{name}")
+}
+
+/// The secrets of one account in one region.
+#[derive(Debug, Default)]
+pub struct Region {
+    /// By name.
+    pub by_name: BTreeMap<String, Secret>,
+    by_arn: HashMap<String, String>,
+}
+
+impl Region {
+    /// Finds a secret by name, full ARN or partial ARN (the ARN without its random suffix).
+    pub fn resolve(&self, id: &str) -> Option<&Secret> {
+        if let Some(name) = self.by_arn.get(id) {
+            return self.by_name.get(name);
+        }
+        if let Some(s) = self.by_name.get(id) {
+            return Some(s);
+        }
+        if id.starts_with("arn:")
+            && let Some((_, rest)) = id.split_once(":secret:")
+        {
+            return self.by_name.get(rest);
+        }
+        None
+    }
+
+    fn put(&mut self, s: Secret) {
+        self.by_arn.insert(s.arn.clone(), s.name.clone());
+        self.by_name.insert(s.name.clone(), s);
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(s) = self.by_name.remove(name) {
+            self.by_arn.remove(&s.arn);
+        }
+    }
+}
+
+/// One change to the secrets.
+// Changes live only for the length of a write; boxing the secret would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Insert or replace.
+    Put(Secret),
+    /// Remove (account, region, name).
+    Delete(String, String, String),
+}
+
+/// All secrets, with the data-key cache.
+#[derive(Debug)]
+pub struct Secrets {
+    store: Arc<dyn Store>,
+    data: RwLock<HashMap<(String, String), Region>>,
+    /// Serialises writes.
+    pub writer: tokio::sync::Mutex<()>,
+    /// Decrypted data keys by (bound ARN, version id): memory only, never stored.
+    keys: RwLock<KeyCache>,
+    /// Secrets whose rotation is running, by ARN: no second rotation may start.
+    pub rotating: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Data keys by (bound ARN, version id).
+type KeyCache = HashMap<(String, String), Arc<Vec<u8>>>;
+
+/// How many data keys the cache holds before it starts over.
+const KEY_CACHE_LIMIT: usize = 100_000;
+
+impl Secrets {
+    /// Empty state over a store.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            data: RwLock::default(),
+            writer: tokio::sync::Mutex::new(()),
+            keys: RwLock::default(),
+            rotating: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Reads every secret from the store.
+    pub async fn load(&self) -> Result<(), StoreError> {
+        let docs = self.store.documents(COLLECTION).await?;
+        let mut fresh: HashMap<(String, String), Region> = HashMap::new();
+        for d in docs {
+            match serde_json::from_slice::<Secret>(&d.body) {
+                Ok(s) => fresh
+                    .entry((s.account.clone(), s.region.clone()))
+                    .or_default()
+                    .put(s),
+                Err(e) => {
+                    tracing::warn!(key = %d.key, error = %e, "unreadable secret record skipped")
+                }
+            }
+        }
+        if let Ok(mut data) = self.data.write() {
+            *data = fresh;
+        }
+        Ok(())
+    }
+
+    /// Forgets everything in memory (after the store was reset).
+    pub fn clear(&self) {
+        if let Ok(mut d) = self.data.write() {
+            d.clear();
+        }
+        if let Ok(mut k) = self.keys.write() {
+            k.clear();
+        }
+    }
+
+    /// Reads the secrets of (account, region).
+    pub fn read<T>(&self, account: &str, region: &str, f: impl FnOnce(&Region) -> T) -> T {
+        static EMPTY: std::sync::OnceLock<Region> = std::sync::OnceLock::new();
+        match self.data.read() {
+            Ok(d) => f(d
+                .get(&(account.to_owned(), region.to_owned()))
+                .unwrap_or_else(|| EMPTY.get_or_init(Region::default))),
+            Err(_) => f(EMPTY.get_or_init(Region::default)),
+        }
+    }
+
+    /// A copy of a secret.
+    pub fn find(&self, account: &str, region: &str, id: &str) -> Option<Secret> {
+        self.read(account, region, |r| r.resolve(id).cloned())
+    }
+
+    /// Every secret of every account and region, for the background task.
+    pub fn all(&self) -> Vec<Secret> {
+        self.data
+            .read()
+            .map(|d| {
+                d.values()
+                    .flat_map(|r| r.by_name.values().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Commits changes to the store, then to memory. Callers hold [`Secrets::writer`].
+    pub async fn apply(&self, changes: Vec<Change>) -> Result<(), ApiError> {
+        let docs: Vec<DocumentChange> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Put(s) => serde_json::to_vec(s)
+                    .map(|body| {
+                        DocumentChange::Put(Document {
+                            collection: COLLECTION.to_owned(),
+                            key: s.doc_key(),
+                            body,
+                        })
+                    })
+                    .map_err(ApiError::internal),
+                Change::Delete(a, r, n) => Ok(DocumentChange::Delete {
+                    collection: COLLECTION.to_owned(),
+                    key: doc_key(a, r, n),
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        self.store
+            .apply_documents(&docs)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut data = self
+            .data
+            .write()
+            .map_err(|_| ApiError::internal("secrets state lock poisoned"))?;
+        for c in changes {
+            match c {
+                Change::Put(s) => data
+                    .entry((s.account.clone(), s.region.clone()))
+                    .or_default()
+                    .put(s),
+                Change::Delete(a, r, n) => {
+                    if let Some(region) = data.get_mut(&(a, r)) {
+                        region.remove(&n);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a read's day on the secret and version, in memory only (AWS keeps the date,
+    /// not the time; it is written with the secret's next change).
+    pub fn touch(&self, account: &str, region: &str, name: &str, version: &str, day: i64) {
+        let stale = self.read(account, region, |r| {
+            r.by_name
+                .get(name)
+                .is_some_and(|s| s.last_accessed != Some(day))
+        });
+        if !stale {
+            return;
+        }
+        if let Ok(mut d) = self.data.write()
+            && let Some(s) = d
+                .get_mut(&(account.to_owned(), region.to_owned()))
+                .and_then(|r| r.by_name.get_mut(name))
+        {
+            s.last_accessed = Some(day);
+            if let Some(v) = s.versions.iter_mut().find(|v| v.id == version) {
+                v.last_accessed = Some(day);
+            }
+        }
+    }
+
+    /// A cached data key.
+    pub fn cached_key(&self, bound_arn: &str, version: &str) -> Option<Arc<Vec<u8>>> {
+        self.keys
+            .read()
+            .ok()?
+            .get(&(bound_arn.to_owned(), version.to_owned()))
+            .cloned()
+    }
+
+    /// Caches a data key.
+    pub fn cache_key(&self, bound_arn: &str, version: &str, key: Arc<Vec<u8>>) {
+        if let Ok(mut k) = self.keys.write() {
+            if k.len() >= KEY_CACHE_LIMIT {
+                k.clear();
+            }
+            k.insert((bound_arn.to_owned(), version.to_owned()), key);
+        }
+    }
+
+    /// Drops the cached data keys of a secret.
+    pub fn forget_keys(&self, bound_arn: &str) {
+        if let Ok(mut k) = self.keys.write() {
+            k.retain(|(arn, _), _| arn != bound_arn);
+        }
+    }
+}

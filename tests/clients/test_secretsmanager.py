@@ -1,0 +1,329 @@
+"""Secrets Manager, black-box: versions and staging labels, deletion, resource policies across
+accounts in strict mode, rotation through the random, webhook and PostgreSQL rotators, and no
+secret value at rest in the data directory."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+
+def error(excinfo):
+    return excinfo.value.response["Error"]
+
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def stages(sm, secret_id):
+    return {v["VersionId"]: sorted(v["VersionStages"]) for v in sm.list_secret_version_ids(SecretId=secret_id)["Versions"]}
+
+
+def test_versions_move_awscurrent_and_awsprevious_and_tokens_are_idempotent(server):
+    sm = server.client("secretsmanager")
+    t1, t2, t3 = (str(uuid.uuid4()) for _ in range(3))
+    created = sm.create_secret(Name="app/db", SecretString="v1", ClientRequestToken=t1, Tags=[{"Key": "team", "Value": "core"}])
+    assert created["ARN"].startswith("arn:aws:secretsmanager:us-east-1:")
+    assert created["VersionId"] == t1
+    # The same token and value again is a no-op; another value with it is refused.
+    sm.put_secret_value(SecretId="app/db", SecretString="v1", ClientRequestToken=t1)
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId="app/db", SecretString="other", ClientRequestToken=t1)
+    assert error(e)["Code"] == "ResourceExistsException"
+    sm.put_secret_value(SecretId="app/db", SecretString="v2", ClientRequestToken=t2)
+    sm.put_secret_value(SecretId=created["ARN"], SecretString="v3", ClientRequestToken=t3)
+    assert stages(sm, "app/db") == {t2: ["AWSPREVIOUS"], t3: ["AWSCURRENT"]}
+    assert sm.get_secret_value(SecretId="app/db")["SecretString"] == "v3"
+    assert sm.get_secret_value(SecretId="app/db", VersionStage="AWSPREVIOUS")["SecretString"] == "v2"
+    assert sm.get_secret_value(SecretId="app/db", VersionId=t1)["SecretString"] == "v1"
+    # A partial ARN (without the random suffix) finds the secret too.
+    partial = created["ARN"].rsplit("-", 1)[0]
+    assert sm.describe_secret(SecretId=partial)["Name"] == "app/db"
+    # Moving AWSCURRENT back needs the version that holds it; AWSPREVIOUS follows.
+    with pytest.raises(ClientError) as e:
+        sm.update_secret_version_stage(SecretId="app/db", VersionStage="AWSCURRENT", MoveToVersionId=t2)
+    assert error(e)["Code"] == "InvalidParameterException"
+    sm.update_secret_version_stage(SecretId="app/db", VersionStage="AWSCURRENT", MoveToVersionId=t2, RemoveFromVersionId=t3)
+    assert stages(sm, "app/db") == {t2: ["AWSCURRENT"], t3: ["AWSPREVIOUS"]}
+    # Binary values round-trip.
+    sm.create_secret(Name="blob", SecretBinary=b"\x00\xffkey")
+    assert sm.get_secret_value(SecretId="blob")["SecretBinary"] == b"\x00\xffkey"
+    # Listing filters by tag and name.
+    listed = sm.list_secrets(Filters=[{"Key": "tag-key", "Values": ["team"]}])["SecretList"]
+    assert [s["Name"] for s in listed] == ["app/db"]
+    assert sm.get_random_password(PasswordLength=40, ExcludePunctuation=True)["RandomPassword"].isalnum()
+    # The aws CLI works unchanged.
+    out = json.loads(server.aws("secretsmanager", "get-secret-value", "--secret-id", "app/db").stdout)
+    assert out["SecretString"] == "v2"
+
+
+def test_deleted_secrets_are_unreadable_until_restored_and_force_delete_removes_them(server):
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="old", SecretString="x")
+    with pytest.raises(ClientError) as e:
+        sm.delete_secret(SecretId="old", RecoveryWindowInDays=3)
+    assert error(e)["Code"] == "InvalidParameterException"
+    deleted = sm.delete_secret(SecretId="old", RecoveryWindowInDays=7)
+    assert deleted["DeletionDate"].timestamp() - time.time() > 6 * 86400
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId="old")
+    assert error(e)["Code"] == "InvalidRequestException"
+    assert sm.list_secrets()["SecretList"] == []
+    assert [s["Name"] for s in sm.list_secrets(IncludePlannedDeletion=True)["SecretList"]] == ["old"]
+    sm.restore_secret(SecretId="old")
+    assert sm.get_secret_value(SecretId="old")["SecretString"] == "x"
+    sm.delete_secret(SecretId="old", ForceDeleteWithoutRecovery=True)
+    with pytest.raises(ClientError) as e:
+        sm.describe_secret(SecretId="old")
+    assert error(e)["Code"] == "ResourceNotFoundException"
+
+
+def test_secret_values_survive_a_restart_and_never_reach_the_data_dir_or_the_audit_trail(start_server):
+    s = start_server()
+    sm = s.client("secretsmanager")
+    value = "canary-" + uuid.uuid4().hex
+    binary = os.urandom(24) + b"binary-canary"
+    sm.create_secret(Name="canary", SecretString=value)
+    sm.create_secret(Name="canary-bin", SecretBinary=binary)
+    sm.put_secret_value(SecretId="canary", SecretString=value + "-2")
+    pw = sm.get_random_password()["RandomPassword"]
+    assert sm.get_secret_value(SecretId="canary")["SecretString"] == value + "-2"
+    events = s.events()
+    assert any(e["eventName"] == "GetSecretValue" for e in events)
+    key, secret = s.credentials()
+    data_dir = s.data_dir
+    s.stop()
+    needles = [value.encode(), base64.b64encode(value.encode()), binary, base64.b64encode(binary), pw.encode()]
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for n in needles:
+                assert n not in content, f"a secret value is readable in {path}"
+    assert value not in s.log_path.read_text()
+    assert pw not in json.dumps(events)
+    # After a restart the values decrypt again.
+    s2 = start_server(data_dir=data_dir)
+    sm2 = s2.client("secretsmanager", key=key, secret=secret)
+    assert sm2.get_secret_value(SecretId="canary")["SecretString"] == value + "-2"
+    assert sm2.get_secret_value(SecretId="canary-bin")["SecretBinary"] == binary
+
+
+def test_resource_policies_grant_other_accounts_and_public_ones_can_be_blocked(start_server):
+    first = start_server("--account-id", "111111111111")
+    key_a, secret_a = first.credentials()
+    first.stop()
+    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    sm_a = s.client("secretsmanager", key=key_a, secret=secret_a)
+    shared = sm_a.create_secret(Name="shared", SecretString="for-b")["ARN"]
+    private = sm_a.create_secret(Name="private", SecretString="not-for-b")["ARN"]
+    public = policy({"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    with pytest.raises(ClientError) as e:
+        sm_a.put_resource_policy(SecretId=shared, ResourcePolicy=public, BlockPublicPolicy=True)
+    assert error(e)["Code"] == "PublicPolicyException"
+    assert sm_a.validate_resource_policy(ResourcePolicy=public)["PolicyValidationPassed"] is False
+    grant = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+        }
+    )
+    sm_a.put_resource_policy(SecretId=shared, ResourcePolicy=grant, BlockPublicPolicy=True)
+    assert json.loads(sm_a.get_resource_policy(SecretId=shared)["ResourcePolicy"]) == json.loads(grant)
+    iam_b = s.client("iam")
+    for user, statements in (("reader", [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"], "Resource": "*"}]), ("nobody", [])):
+        iam_b.create_user(UserName=user)
+        if statements:
+            iam_b.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=policy(*statements))
+    reader_key = iam_b.create_access_key(UserName="reader")["AccessKey"]
+    nobody_key = iam_b.create_access_key(UserName="nobody")["AccessKey"]
+    reader = s.client("secretsmanager", key=reader_key["AccessKeyId"], secret=reader_key["SecretAccessKey"])
+    nobody = s.client("secretsmanager", key=nobody_key["AccessKeyId"], secret=nobody_key["SecretAccessKey"])
+    # Cross-account access needs both the secret's policy and the caller's own grant.
+    assert reader.get_secret_value(SecretId=shared)["SecretString"] == "for-b"
+    with pytest.raises(ClientError) as e:
+        reader.get_secret_value(SecretId=private)
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert private in error(e)["Message"]
+    with pytest.raises(ClientError) as e:
+        nobody.get_secret_value(SecretId=shared)
+    assert error(e)["Code"] == "AccessDeniedException"
+    # A batch read returns only what the caller may read one by one.
+    batch = reader.batch_get_secret_value(SecretIdList=[shared, private])
+    assert [v["Name"] for v in batch["SecretValues"]] == ["shared"]
+    assert [(e["SecretId"], e["ErrorCode"]) for e in batch["Errors"]] == [(private, "AccessDeniedException")]
+    # The policy does not grant writes.
+    with pytest.raises(ClientError) as e:
+        reader.put_secret_value(SecretId=shared, SecretString="hijack")
+    assert error(e)["Code"] == "AccessDeniedException"
+    sm_a.delete_resource_policy(SecretId=shared)
+    with pytest.raises(ClientError) as e:
+        reader.get_secret_value(SecretId=shared)
+    assert error(e)["Code"] == "AccessDeniedException"
+
+
+def test_random_rotator_replaces_the_password_and_keeps_the_previous_value(server):
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="svc", SecretString=json.dumps({"username": "svc", "password": "initial"}))
+    # In strict mode a rotation needs a rotator; nothing is rotated without one.
+    with pytest.raises(ClientError) as e:
+        sm.rotate_secret(SecretId="svc", RotationRules={"AutomaticallyAfterDays": 1})
+    assert error(e)["Code"] == "InvalidRequestException"
+    out = sm.rotate_secret(
+        SecretId="svc",
+        RotationLambdaARN=LAMBDA + "palisade-rotator-random",
+        RotationRules={"ScheduleExpression": "rate(10 days)", "Duration": "3h"},
+    )
+    current = json.loads(sm.get_secret_value(SecretId="svc")["SecretString"])
+    assert current["username"] == "svc" and current["password"] != "initial" and len(current["password"]) == 32
+    assert sm.get_secret_value(SecretId="svc", VersionStage="AWSPREVIOUS")["SecretString"].find("initial") > 0
+    assert sm.get_secret_value(SecretId="svc")["VersionId"] == out["VersionId"]
+    d = sm.describe_secret(SecretId="svc")
+    assert d["RotationEnabled"] is True
+    assert d["RotationRules"] == {"ScheduleExpression": "rate(10 days)", "Duration": "3h"}
+    assert 9 * 86400 < d["NextRotationDate"].timestamp() - time.time() <= 10 * 86400
+    assert "AWSPENDING" not in str(stages(sm, "svc"))
+    sm.cancel_rotate_secret(SecretId="svc")
+    assert sm.describe_secret(SecretId="svc")["RotationEnabled"] is False
+
+
+class Webhook:
+    """A rotation function behind HTTP: calls back into Secrets Manager like a Lambda."""
+
+    def __init__(self, sm, fail_step=None):
+        self.sm, self.fail_step, self.calls = sm, fail_step, []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hook.calls.append(event)
+                status = 500 if event["Step"] == hook.fail_step else 200
+                if status == 200:
+                    hook.step(event)
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/rotate"
+
+    def step(self, event):
+        arn, token = event["SecretId"], event["ClientRequestToken"]
+        if event["Step"] == "createSecret":
+            # As AWS's templates: a retried rotation keeps the pending value it already made.
+            try:
+                self.sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+                return
+            except ClientError:
+                pass
+            pw = self.sm.get_random_password(ExcludePunctuation=True)["RandomPassword"]
+            self.sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=pw, VersionStages=["AWSPENDING"])
+        elif event["Step"] == "finishSecret":
+            current = next(v for v in self.sm.list_secret_version_ids(SecretId=arn)["Versions"] if "AWSCURRENT" in v["VersionStages"])
+            self.sm.update_secret_version_stage(
+                SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current["VersionId"]
+            )
+
+
+def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurrent(start_server):
+    # The webhook needs a client of the server, and the server needs the webhook's URL.
+    hook = Webhook(None)
+    failing = Webhook(None, fail_step="testSecret")
+    s = start_server("--rotation-webhook", f"hook={hook.url}", "--rotation-webhook", f"broken={failing.url}")
+    sm = s.client("secretsmanager")
+    hook.sm = failing.sm = sm
+    sm.create_secret(Name="hooked", SecretString="before")
+    out = sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 30})
+    assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert all(set(c) == {"Step", "SecretId", "ClientRequestToken", "RotationToken"} for c in hook.calls)
+    assert {c["ClientRequestToken"] for c in hook.calls} == {out["VersionId"]}
+    value = sm.get_secret_value(SecretId="hooked")
+    assert value["VersionId"] == out["VersionId"] and value["SecretString"] != "before"
+    assert sm.get_secret_value(SecretId="hooked", VersionStage="AWSPREVIOUS")["SecretString"] == "before"
+
+    sm.create_secret(Name="fragile", SecretString="stays")
+    out = sm.rotate_secret(SecretId="fragile", RotationLambdaARN=LAMBDA + "broken")
+    assert [c["Step"] for c in failing.calls] == ["createSecret", "setSecret", "testSecret"]
+    assert sm.get_secret_value(SecretId="fragile")["SecretString"] == "stays"
+    assert stages(sm, "fragile")[out["VersionId"]] == ["AWSPENDING"]
+    # A new RotateSecret reattempts the failed rotation with its token.
+    failing.fail_step = None
+    again = sm.rotate_secret(SecretId="fragile")
+    assert again["VersionId"] == out["VersionId"]
+    assert sm.get_secret_value(SecretId="fragile")["VersionId"] == out["VersionId"]
+    # Each rotation leaves CloudTrail service events.
+    names = [e["eventName"] for e in s.events() if e["eventType"] == "AwsServiceEvent"]
+    assert names.count("RotationStarted") == 3 and names.count("RotationFailed") == 1
+    assert names.count("RotationSucceeded") == 2
+    # An unknown function name is refused.
+    with pytest.raises(ClientError) as e:
+        sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "nope")
+    assert error(e)["Code"] == "ResourceNotFoundException"
+
+
+@pytest.fixture
+def postgres():
+    base = Path(tempfile.mkdtemp(prefix="palisade-pg-"))
+    os.chmod(base, 0o755)
+    script = HERE / "setup-postgres.sh"
+    result = subprocess.run([str(script), "start", str(base / "pg")], capture_output=True, text=True, timeout=180)
+    if result.returncode == 77:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(result.stderr.strip())
+    assert result.returncode == 0, result.stderr
+    port = int(result.stdout.strip().split("=")[1])
+    yield port
+    subprocess.run([str(script), "stop", str(base / "pg")], capture_output=True, timeout=60)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def psql(port, user, password, sql):
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", "postgres", "-tAc", sql],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+
+
+def test_postgresql_rotator_changes_the_database_password(server, postgres):
+    if not shutil.which("psql"):
+        pytest.skip("psql is not installed")
+    assert psql(postgres, "admin", "admin-password", "CREATE ROLE app LOGIN PASSWORD 'first-password'").returncode == 0
+    sm = server.client("secretsmanager")
+    creds = {"engine": "postgres", "host": "127.0.0.1", "port": postgres, "username": "app", "password": "first-password", "dbname": "postgres"}
+    sm.create_secret(Name="db/app", SecretString=json.dumps(creds))
+    sm.rotate_secret(SecretId="db/app", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user", RotationRules={"AutomaticallyAfterDays": 1})
+    new = json.loads(sm.get_secret_value(SecretId="db/app")["SecretString"])
+    assert new["password"] != "first-password"
+    assert psql(postgres, "app", new["password"], "SELECT current_user").stdout.strip() == "app"
+    assert psql(postgres, "app", "first-password", "SELECT 1").returncode != 0
+    assert "LastRotatedDate" in sm.describe_secret(SecretId="db/app")
+    # A secret whose credentials do not work fails to rotate and keeps its value.
+    bad = dict(creds, password="wrong")
+    sm.create_secret(Name="db/bad", SecretString=json.dumps(bad))
+    sm.rotate_secret(SecretId="db/bad", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
+    assert json.loads(sm.get_secret_value(SecretId="db/bad")["SecretString"])["password"] == "wrong"
+    assert "database password" not in server.log_path.read_text()
