@@ -367,7 +367,13 @@ pub struct Iam {
     writer: tokio::sync::Mutex<()>,
     perms: RwLock<HashMap<String, Arc<Permissions>>>,
     sessions: RwLock<HashMap<String, Arc<PolicySet>>>,
+    /// The last credential report of each account: when it was generated (epoch seconds) and
+    /// its CSV. Kept in memory only, as AWS keeps a report for four hours.
+    reports: RwLock<HashMap<String, CredentialReport>>,
 }
+
+/// A generated credential report: when (epoch seconds) and its CSV.
+pub type CredentialReport = (i64, Arc<Vec<u8>>);
 
 /// The most compiled session policies kept; beyond it the cache starts over.
 const SESSION_CACHE_MAX: usize = 10_000;
@@ -381,6 +387,19 @@ impl Iam {
             writer: tokio::sync::Mutex::new(()),
             perms: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
+            reports: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The account's last credential report: generation time (epoch seconds) and CSV.
+    pub fn credential_report(&self, account_id: &str) -> Option<CredentialReport> {
+        self.reports.read().ok()?.get(account_id).cloned()
+    }
+
+    /// Keeps a freshly generated credential report.
+    pub fn set_credential_report(&self, account_id: &str, at: i64, csv: Vec<u8>) {
+        if let Ok(mut r) = self.reports.write() {
+            r.insert(account_id.to_owned(), (at, Arc::new(csv)));
         }
     }
 
@@ -482,6 +501,9 @@ impl Iam {
         self.invalidate();
         if let Ok(mut s) = self.sessions.write() {
             s.clear();
+        }
+        if let Ok(mut r) = self.reports.write() {
+            r.clear();
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod mfa;
 mod policies;
 mod principals;
 mod providers;
+mod report;
 mod simulate;
 mod ssh;
 
@@ -196,6 +197,8 @@ pub async fn handle(
         "DeleteAccountAlias" => account::delete_account_alias(&cx, i).await,
         "ListAccountAliases" => account::list_account_aliases(&cx),
         "GetAccountSummary" => account::get_account_summary(&cx),
+        "GenerateCredentialReport" => report::generate(&cx).await,
+        "GetCredentialReport" => report::get(&cx),
         "GetAccountAuthorizationDetails" => account::get_account_authorization_details(&cx, i),
         // The policy engine.
         "SimulatePrincipalPolicy" => simulate::simulate_principal_policy(&cx, i),
