@@ -71,6 +71,15 @@ pub fn decode_input(
             InputError::Decode(d) if service.protocol == Protocol::Json11 => {
                 ApiError::bad_request("SerializationException", d.to_string())
             }
+            InputError::Validation(errors)
+                if let Some(e) = crate::services::validation_override(
+                    service.name,
+                    route.operation.name,
+                    &errors,
+                ) =>
+            {
+                e
+            }
             other => ApiError::bad_request(service.validation_error_code(), other.to_string()),
         },
     )?;

@@ -39,6 +39,27 @@ pub async fn dispatch(
     }
 }
 
+/// A service's own answer to input that fails the model's constraints, where the service checks
+/// those members itself and AWS answers with the service's error rather than the front end's
+/// `ValidationException`.
+pub(crate) fn validation_override(
+    service: &str,
+    operation: &str,
+    errors: &palisade_model::validate::ValidationErrors,
+) -> Option<ApiError> {
+    let first = errors.0.first()?;
+    let invalid = |m: &str| Some(ApiError::bad_request("InvalidParameterException", m));
+    match (service, operation, first.path.as_str()) {
+        ("secretsmanager", "RotateSecret", "clientRequestToken") => {
+            invalid("ClientRequestToken must be 32-64 characters long.")
+        }
+        ("secretsmanager", "RotateSecret", "rotationRules.automaticallyAfterDays") => {
+            invalid("RotationRules.AutomaticallyAfterDays must be within 1-1000.")
+        }
+        _ => None,
+    }
+}
+
 /// The answer for an operation this build does not implement.
 pub(crate) fn not_implemented(service: &str, operation: &str) -> ApiError {
     ApiError::new(
