@@ -3,6 +3,7 @@ keys that really sign, every call is authorized by their policies, denials name 
 action, resource and layer as AWS does, and temporary credentials really expire."""
 
 import base64
+import csv
 import hashlib
 import hmac
 import json
@@ -201,6 +202,32 @@ def test_an_explicit_deny_beats_an_allow_from_a_group(server):
     with pytest.raises(ClientError) as e:
         iam.create_user(UserName="x")
     assert error(e)["Message"].endswith("with an explicit deny in an identity-based policy")
+
+
+def test_get_caller_identity_needs_no_permission_even_under_an_explicit_deny(server):
+    # AWS documents that an explicit deny of sts:GetCallerIdentity does not stop the call.
+    _, sts, key = new_user(server, "gina", deny("sts:GetCallerIdentity"))
+    assert sts.get_caller_identity()["Arn"].endswith(":user/gina")
+
+
+def test_credential_reports_list_root_first_then_each_user(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="henry")
+    iam.create_login_profile(UserName="henry", Password="Correct-Horse-9")
+    iam.create_access_key(UserName="henry")
+    with pytest.raises(ClientError) as e:
+        iam.get_credential_report()
+    assert error(e)["Code"] == "ReportNotPresent"
+    assert iam.generate_credential_report()["State"] == "STARTED"
+    assert iam.generate_credential_report()["State"] == "COMPLETE"
+    report = iam.get_credential_report()
+    assert report["ReportFormat"] == "text/csv"
+    rows = list(csv.DictReader(report["Content"].decode().splitlines()))
+    assert rows[0]["user"] == "<root_account>"
+    henry = rows[1]
+    assert henry["user"] == "henry" and henry["password_enabled"] == "true"
+    assert henry["access_key_1_active"] == "true" and henry["access_key_2_active"] == "false"
+    assert henry["access_key_1_last_used_date"] == "N/A"
 
 
 def test_a_permissions_boundary_caps_an_admin_policy(server):

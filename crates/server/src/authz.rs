@@ -198,6 +198,12 @@ fn decide(
     if service == "sts" && route.operation.name == "GetSessionToken" {
         return Ok(());
     }
+    // AWS: "No permissions are required to perform this operation. If an administrator attaches
+    // a policy to your identity that explicitly denies access to the sts:GetCallerIdentity
+    // action, you can still perform this operation."
+    if service == "sts" && route.operation.name == "GetCallerIdentity" {
+        return Ok(());
+    }
     if let Some(session) = &caller.session
         && session.source == SessionSource::SessionToken
     {

@@ -5,6 +5,8 @@
 //! Palisade builds it at once (it reads only memory and the key store) but keeps the same
 //! answers, because clients poll for `COMPLETE`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -54,9 +56,8 @@ pub(crate) fn get(cx: &Cx<'_>) -> Result<Value, ApiError> {
             StatusCode::GONE,
         ));
     }
-    let content = String::from_utf8_lossy(&csv);
     Ok(json!({
-        "Content": content,
+        "Content": STANDARD.encode(csv.as_slice()),
         "ReportFormat": "text/csv",
         "GeneratedTime": at,
     }))
