@@ -5,8 +5,13 @@
 //! the unsealed [`Material`] of a key and gets bytes back. Errors name the KMS error code they
 //! map to ([`KmsError::code`]).
 
+mod asym;
+mod blob;
 mod error;
 mod spec;
+
+pub use asym::{rsa_encrypt_with_public, wrap_for_import};
+pub use blob::{MAX_PLAINTEXT, canonical_context};
 
 pub use error::KmsError;
 pub use spec::{KeySpec, KeyUsage};
@@ -39,11 +44,37 @@ impl fmt::Debug for Material {
 impl Material {
     /// Fresh material for a key of `spec`.
     pub fn generate(spec: KeySpec) -> Result<Self, KmsError> {
-        Err(KmsError::Unsupported(format!("generating {spec} material")))
+        let bytes = match spec {
+            KeySpec::SymmetricDefault => random_bytes(32)?,
+            KeySpec::Hmac224 => random_bytes(28)?,
+            KeySpec::Hmac256 => random_bytes(32)?,
+            KeySpec::Hmac384 => random_bytes(48)?,
+            KeySpec::Hmac512 => random_bytes(64)?,
+            _ => asym::generate_private(spec)?,
+        };
+        Ok(Self { spec, bytes })
     }
 
     /// Material read back (unsealed) or imported. Checks that the bytes fit the spec.
     pub fn from_bytes(spec: KeySpec, bytes: Vec<u8>) -> Result<Self, KmsError> {
+        let n = bytes.len();
+        let fits = match spec {
+            KeySpec::SymmetricDefault => n == 32,
+            // The lengths AWS accepts for imported HMAC keys.
+            KeySpec::Hmac224 => (28..=64).contains(&n),
+            KeySpec::Hmac256 => (32..=64).contains(&n),
+            KeySpec::Hmac384 => (48..=128).contains(&n),
+            KeySpec::Hmac512 => (64..=128).contains(&n),
+            _ => {
+                asym::check_private(spec, &bytes)?;
+                true
+            }
+        };
+        if !fits {
+            return Err(KmsError::IncorrectKeyMaterial(format!(
+                "{n} bytes of key material do not fit a {spec} key"
+            )));
+        }
         Ok(Self { spec, bytes })
     }
 
@@ -59,7 +90,7 @@ impl Material {
 
     /// The DER SubjectPublicKeyInfo of an asymmetric key (GetPublicKey).
     pub fn public_key_der(&self) -> Result<Vec<u8>, KmsError> {
-        Err(KmsError::Unsupported("public keys".into()))
+        asym::public_key_der(self.spec, &self.bytes)
     }
 }
 
@@ -76,8 +107,7 @@ pub struct BlobHeader {
 /// Reads the header of a symmetric ciphertext blob. Anything that is not one of our blobs gets
 /// `InvalidCiphertextException`.
 pub fn read_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
-    let _ = blob;
-    Err(KmsError::InvalidCiphertext)
+    blob::read_header(blob)
 }
 
 /// Encrypts up to 4096 bytes under a symmetric key's material, binding the header and the
@@ -88,8 +118,7 @@ pub fn encrypt_symmetric(
     plaintext: &[u8],
     context: &EncryptionContext,
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (header, material, plaintext, context);
-    Err(KmsError::Unsupported("symmetric encryption".into()))
+    blob::encrypt(header, material, plaintext, context)
 }
 
 /// Decrypts a blob made by [`encrypt_symmetric`] with the material its header names. Any changed
@@ -99,8 +128,7 @@ pub fn decrypt_symmetric(
     material: &Material,
     context: &EncryptionContext,
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (blob, material, context);
-    Err(KmsError::InvalidCiphertext)
+    blob::decrypt(blob, material, context)
 }
 
 /// RSAES-OAEP encryption with an RSA key's public half (`RSAES_OAEP_SHA_1` or `_SHA_256`).
@@ -109,8 +137,7 @@ pub fn rsa_encrypt(
     algorithm: &str,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (material, algorithm, plaintext);
-    Err(KmsError::Unsupported("rsa encryption".into()))
+    asym::rsa_encrypt(material.spec, &material.bytes, algorithm, plaintext)
 }
 
 /// RSAES-OAEP decryption.
@@ -119,8 +146,7 @@ pub fn rsa_decrypt(
     algorithm: &str,
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (material, algorithm, ciphertext);
-    Err(KmsError::InvalidCiphertext)
+    asym::rsa_decrypt(&material.bytes, algorithm, ciphertext)
 }
 
 /// Whether `message` is the message itself or its digest (KMS's `MessageType`).
@@ -139,8 +165,13 @@ pub fn sign(
     message_type: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (material, algorithm, message_type, message);
-    Err(KmsError::Unsupported("signing".into()))
+    asym::sign(
+        material.spec,
+        &material.bytes,
+        algorithm,
+        message_type,
+        message,
+    )
 }
 
 /// Verifies a signature; `Ok(false)` when it does not match (KMSInvalidSignatureException).
@@ -151,8 +182,14 @@ pub fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, KmsError> {
-    let _ = (material, algorithm, message_type, message, signature);
-    Err(KmsError::Unsupported("verification".into()))
+    asym::verify(
+        material.spec,
+        &material.bytes,
+        algorithm,
+        message_type,
+        message,
+        signature,
+    )
 }
 
 /// HMAC with an HMAC key (`MacAlgorithmSpec`).
@@ -161,8 +198,7 @@ pub fn generate_mac(
     algorithm: &str,
     message: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (material, algorithm, message);
-    Err(KmsError::Unsupported("macs".into()))
+    asym::mac(material.spec, &material.bytes, algorithm, message)
 }
 
 /// Constant-time MAC check; `Ok(false)` when it does not match (KMSInvalidMacException).
@@ -172,13 +208,19 @@ pub fn verify_mac(
     message: &[u8],
     mac: &[u8],
 ) -> Result<bool, KmsError> {
-    let _ = (material, algorithm, message, mac);
-    Err(KmsError::Unsupported("macs".into()))
+    asym::verify_mac(material.spec, &material.bytes, algorithm, message, mac)
 }
 
 /// A fresh key pair for GenerateDataKeyPair: (PKCS#8 DER private key, SPKI DER public key).
 pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Vec<u8>, Vec<u8>), KmsError> {
-    Err(KmsError::Unsupported(format!("data key pairs of {spec}")))
+    if spec.is_symmetric() || spec.is_hmac() {
+        return Err(KmsError::Validation(format!(
+            "{spec} is not a key pair spec"
+        )));
+    }
+    let private = asym::generate_private(spec)?;
+    let public = asym::public_key_der(spec, &private)?;
+    Ok((private, public))
 }
 
 /// ECDH with a KEY_AGREEMENT key and the peer's SPKI DER public key (DeriveSharedSecret).
@@ -186,8 +228,7 @@ pub fn derive_shared_secret(
     material: &Material,
     peer_public_der: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    let _ = (material, peer_public_der);
-    Err(KmsError::Unsupported("key agreement".into()))
+    asym::derive(material.spec, &material.bytes, peer_public_der)
 }
 
 /// Unwraps key material imported with ImportKeyMaterial: `wrapping` is the RSA private key made
@@ -200,8 +241,8 @@ pub fn unwrap_imported(
     encrypted: &[u8],
     spec: KeySpec,
 ) -> Result<Material, KmsError> {
-    let _ = (wrapping, algorithm, encrypted, spec);
-    Err(KmsError::Unsupported("key import".into()))
+    let bytes = asym::unwrap(&wrapping.bytes, algorithm, encrypted)?;
+    Material::from_bytes(spec, bytes)
 }
 
 /// `n` random bytes (GenerateRandom, data keys).
@@ -210,4 +251,144 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, KmsError> {
     aws_lc_rs::rand::fill(&mut out)
         .map_err(|_| KmsError::Crypto("the random generator failed".into()))?;
     Ok(out)
+}
+
+/// A fresh RSA wrapping key for GetParametersForImport (`WrappingKeySpec`).
+pub fn wrapping_key(spec: &str) -> Result<Material, KmsError> {
+    let spec = match spec {
+        "RSA_2048" => KeySpec::Rsa2048,
+        "RSA_3072" => KeySpec::Rsa3072,
+        "RSA_4096" => KeySpec::Rsa4096,
+        other => return Err(KmsError::Unsupported(format!("wrapping key spec {other}"))),
+    };
+    Material::generate(spec)
+}
+
+impl Drop for Material {
+    fn drop(&mut self) {
+        // Best effort: key bytes should not linger in freed memory.
+        self.bytes.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_for_every_spec_and_algorithm_and_digest_mode() {
+        use aws_lc_rs::digest;
+        let cases: &[(KeySpec, &[&str])] = &[
+            (
+                KeySpec::Rsa2048,
+                &[
+                    "RSASSA_PSS_SHA_256",
+                    "RSASSA_PSS_SHA_384",
+                    "RSASSA_PSS_SHA_512",
+                    "RSASSA_PKCS1_V1_5_SHA_256",
+                    "RSASSA_PKCS1_V1_5_SHA_384",
+                    "RSASSA_PKCS1_V1_5_SHA_512",
+                ],
+            ),
+            (KeySpec::EccNistP256, &["ECDSA_SHA_256"]),
+            (KeySpec::EccNistP384, &["ECDSA_SHA_384"]),
+            (KeySpec::EccNistP521, &["ECDSA_SHA_512"]),
+            (KeySpec::EccSecgP256k1, &["ECDSA_SHA_256"]),
+        ];
+        for (spec, algs) in cases {
+            let m = Material::generate(*spec).unwrap();
+            assert!(!m.public_key_der().unwrap().is_empty());
+            for alg in *algs {
+                let sig = sign(&m, alg, MessageType::Raw, b"message").unwrap();
+                assert!(
+                    verify(&m, alg, MessageType::Raw, b"message", &sig).unwrap(),
+                    "{spec} {alg}"
+                );
+                assert!(!verify(&m, alg, MessageType::Raw, b"other", &sig).unwrap());
+                let d = match alg.rsplit('_').next().unwrap() {
+                    "256" => digest::digest(&digest::SHA256, b"message"),
+                    "384" => digest::digest(&digest::SHA384, b"message"),
+                    _ => digest::digest(&digest::SHA512, b"message"),
+                };
+                assert!(
+                    verify(&m, alg, MessageType::Digest, d.as_ref(), &sig).unwrap(),
+                    "{spec} {alg} digest"
+                );
+                let e = sign(&m, alg, MessageType::Digest, b"short").unwrap_err();
+                assert_eq!(
+                    e.to_string(),
+                    format!("Digest is invalid length for algorithm {alg}.")
+                );
+            }
+        }
+        let p256 = Material::generate(KeySpec::EccNistP256).unwrap();
+        assert_eq!(
+            sign(&p256, "ECDSA_SHA_384", MessageType::Raw, b"m")
+                .unwrap_err()
+                .code(),
+            "InvalidKeyUsageException"
+        );
+    }
+
+    #[test]
+    fn rsa_oaep_round_trips_and_enforces_awss_size_limit() {
+        let m = Material::generate(KeySpec::Rsa2048).unwrap();
+        for alg in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"] {
+            let ct = rsa_encrypt(&m, alg, b"hello").unwrap();
+            assert_eq!(rsa_decrypt(&m, alg, &ct).unwrap(), b"hello");
+        }
+        let e = rsa_encrypt(&m, "RSAES_OAEP_SHA_1", &[0; 215]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Algorithm RSAES_OAEP_SHA_1 and key spec RSA_2048 cannot encrypt data larger than 214 bytes."
+        );
+    }
+
+    #[test]
+    fn hmac_and_ecdh_and_key_pairs() {
+        let h = Material::generate(KeySpec::Hmac256).unwrap();
+        let tag = generate_mac(&h, "HMAC_SHA_256", b"m").unwrap();
+        assert!(verify_mac(&h, "HMAC_SHA_256", b"m", &tag).unwrap());
+        assert!(!verify_mac(&h, "HMAC_SHA_256", b"n", &tag).unwrap());
+        assert!(generate_mac(&h, "HMAC_SHA_512", b"m").is_err());
+        let a = Material::generate(KeySpec::EccNistP256).unwrap();
+        let b = Material::generate(KeySpec::EccNistP256).unwrap();
+        let s1 = derive_shared_secret(&a, &b.public_key_der().unwrap()).unwrap();
+        let s2 = derive_shared_secret(&b, &a.public_key_der().unwrap()).unwrap();
+        assert_eq!(s1, s2);
+        assert_eq!(s1.len(), 32);
+        let (private, public) = generate_data_key_pair(KeySpec::EccNistP384).unwrap();
+        let m = Material::from_bytes(KeySpec::EccNistP384, private).unwrap();
+        assert_eq!(m.public_key_der().unwrap(), public);
+    }
+
+    #[test]
+    fn imported_material_unwraps_with_every_wrapping_algorithm() {
+        let wrapping = wrapping_key("RSA_2048").unwrap();
+        let spki = wrapping.public_key_der().unwrap();
+        let material = random_bytes(32).unwrap();
+        for alg in [
+            "RSAES_OAEP_SHA_1",
+            "RSAES_OAEP_SHA_256",
+            "RSA_AES_KEY_WRAP_SHA_1",
+            "RSA_AES_KEY_WRAP_SHA_256",
+        ] {
+            let wrapped = wrap_for_import(&spki, alg, &material).unwrap();
+            let m = unwrap_imported(&wrapping, alg, &wrapped, KeySpec::SymmetricDefault).unwrap();
+            assert_eq!(m.as_bytes(), material.as_slice(), "{alg}");
+        }
+        let wrong = wrap_for_import(&spki, "RSAES_OAEP_SHA_1", &material[..16]).unwrap();
+        assert_eq!(
+            unwrap_imported(
+                &wrapping,
+                "RSAES_OAEP_SHA_1",
+                &wrong,
+                KeySpec::SymmetricDefault
+            )
+            .unwrap_err()
+            .code(),
+            "IncorrectKeyMaterialException"
+        );
+    }
 }

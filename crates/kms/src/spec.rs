@@ -59,6 +59,103 @@ impl KeySpec {
     }
 }
 
+impl KeySpec {
+    /// SYMMETRIC_DEFAULT.
+    pub fn is_symmetric(self) -> bool {
+        self == Self::SymmetricDefault
+    }
+
+    /// RSA_*.
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+
+    /// ECC_*.
+    pub fn is_ecc(self) -> bool {
+        matches!(
+            self,
+            Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 | Self::EccSecgP256k1
+        )
+    }
+
+    /// HMAC_*.
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512
+        )
+    }
+
+    /// The key usages AWS allows for the spec; the first is the default.
+    pub fn usages(self) -> &'static [KeyUsage] {
+        match self {
+            Self::SymmetricDefault => &[KeyUsage::EncryptDecrypt],
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => {
+                &[KeyUsage::EncryptDecrypt, KeyUsage::SignVerify]
+            }
+            Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 => {
+                &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
+            }
+            Self::EccSecgP256k1 => &[KeyUsage::SignVerify],
+            Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => {
+                &[KeyUsage::GenerateVerifyMac]
+            }
+        }
+    }
+
+    /// `EncryptionAlgorithms` of DescribeKey.
+    pub fn encryption_algorithms(self, usage: KeyUsage) -> &'static [&'static str] {
+        match (self, usage) {
+            (Self::SymmetricDefault, _) => &["SYMMETRIC_DEFAULT"],
+            (s, KeyUsage::EncryptDecrypt) if s.is_rsa() => {
+                &["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+            }
+            _ => &[],
+        }
+    }
+
+    /// `SigningAlgorithms` of DescribeKey.
+    pub fn signing_algorithms(self, usage: KeyUsage) -> &'static [&'static str] {
+        if usage != KeyUsage::SignVerify {
+            return &[];
+        }
+        match self {
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &[
+                "RSASSA_PKCS1_V1_5_SHA_256",
+                "RSASSA_PKCS1_V1_5_SHA_384",
+                "RSASSA_PKCS1_V1_5_SHA_512",
+                "RSASSA_PSS_SHA_256",
+                "RSASSA_PSS_SHA_384",
+                "RSASSA_PSS_SHA_512",
+            ],
+            Self::EccNistP256 | Self::EccSecgP256k1 => &["ECDSA_SHA_256"],
+            Self::EccNistP384 => &["ECDSA_SHA_384"],
+            Self::EccNistP521 => &["ECDSA_SHA_512"],
+            _ => &[],
+        }
+    }
+
+    /// `MacAlgorithms` of DescribeKey.
+    pub fn mac_algorithms(self) -> &'static [&'static str] {
+        match self {
+            Self::Hmac224 => &["HMAC_SHA_224"],
+            Self::Hmac256 => &["HMAC_SHA_256"],
+            Self::Hmac384 => &["HMAC_SHA_384"],
+            Self::Hmac512 => &["HMAC_SHA_512"],
+            _ => &[],
+        }
+    }
+
+    /// `KeyAgreementAlgorithms` of DescribeKey.
+    pub fn key_agreement_algorithms(self, usage: KeyUsage) -> &'static [&'static str] {
+        if usage == KeyUsage::KeyAgreement {
+            &["ECDH"]
+        } else {
+            &[]
+        }
+    }
+}
+
 impl fmt::Display for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,0 +1,478 @@
+//! Asymmetric and HMAC operations: key generation, public keys, RSA-OAEP, signatures, MACs,
+//! ECDH, and the unwrapping of imported key material.
+
+use aws_lc_rs::agreement;
+use aws_lc_rs::digest::{self, Digest};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::hmac;
+use aws_lc_rs::key_wrap::{AES_128, AES_256, AesKek, KeyWrapPadded};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{
+    KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
+    OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair, ParsedPublicKey, RsaKeyPair,
+    VerificationAlgorithm,
+};
+
+use crate::{KeySpec, KmsError, MessageType};
+
+pub(crate) fn rsa_size(spec: KeySpec) -> Option<KeySize> {
+    match spec {
+        KeySpec::Rsa2048 => Some(KeySize::Rsa2048),
+        KeySpec::Rsa3072 => Some(KeySize::Rsa3072),
+        KeySpec::Rsa4096 => Some(KeySize::Rsa4096),
+        _ => None,
+    }
+}
+
+fn ecdsa_signing(spec: KeySpec) -> Option<&'static EcdsaSigningAlgorithm> {
+    match spec {
+        KeySpec::EccNistP256 => Some(&signature::ECDSA_P256_SHA256_ASN1_SIGNING),
+        KeySpec::EccNistP384 => Some(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),
+        KeySpec::EccNistP521 => Some(&signature::ECDSA_P521_SHA512_ASN1_SIGNING),
+        KeySpec::EccSecgP256k1 => Some(&signature::ECDSA_P256K1_SHA256_ASN1_SIGNING),
+        _ => None,
+    }
+}
+
+fn internal(what: &str) -> KmsError {
+    KmsError::Crypto(format!("{what} failed"))
+}
+
+/// Fresh PKCS#8 DER for an asymmetric spec.
+pub(crate) fn generate_private(spec: KeySpec) -> Result<Vec<u8>, KmsError> {
+    if let Some(size) = rsa_size(spec) {
+        let kp = RsaKeyPair::generate(size).map_err(|_| internal("rsa key generation"))?;
+        let der: Pkcs8V1Der<'static> = kp.as_der().map_err(|_| internal("rsa encoding"))?;
+        return Ok(der.as_ref().to_vec());
+    }
+    if let Some(alg) = ecdsa_signing(spec) {
+        let kp = EcdsaKeyPair::generate(alg).map_err(|_| internal("ec key generation"))?;
+        let doc = kp.to_pkcs8v1().map_err(|_| internal("ec encoding"))?;
+        return Ok(doc.as_ref().to_vec());
+    }
+    Err(KmsError::Unsupported(format!("private keys of {spec}")))
+}
+
+/// Checks that PKCS#8 bytes hold a key of `spec`.
+pub(crate) fn check_private(spec: KeySpec, der: &[u8]) -> Result<(), KmsError> {
+    let bad =
+        || KmsError::IncorrectKeyMaterial(format!("the key material is not a {spec} private key"));
+    if let Some(size) = rsa_size(spec) {
+        let kp = RsaKeyPair::from_pkcs8(der).map_err(|_| bad())?;
+        let want = match size {
+            KeySize::Rsa2048 => 256,
+            KeySize::Rsa3072 => 384,
+            _ => 512,
+        };
+        return if kp.public_modulus_len() == want {
+            Ok(())
+        } else {
+            Err(bad())
+        };
+    }
+    if let Some(alg) = ecdsa_signing(spec) {
+        return EcdsaKeyPair::from_pkcs8(alg, der)
+            .map(|_| ())
+            .map_err(|_| bad());
+    }
+    Err(bad())
+}
+
+pub(crate) fn public_key_der(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>, KmsError> {
+    let bad = || KmsError::Crypto(format!("the stored {spec} key does not parse"));
+    if rsa_size(spec).is_some() {
+        let kp = RsaKeyPair::from_pkcs8(der).map_err(|_| bad())?;
+        let spki: PublicKeyX509Der<'static> = kp
+            .public_key()
+            .as_der()
+            .map_err(|_| internal("public key encoding"))?;
+        return Ok(spki.as_ref().to_vec());
+    }
+    if let Some(alg) = ecdsa_signing(spec) {
+        let kp = EcdsaKeyPair::from_pkcs8(alg, der).map_err(|_| bad())?;
+        let spki: PublicKeyX509Der<'static> = kp
+            .public_key()
+            .as_der()
+            .map_err(|_| internal("public key encoding"))?;
+        return Ok(spki.as_ref().to_vec());
+    }
+    Err(KmsError::InvalidKeyUsage(format!(
+        "a {spec} key has no public key"
+    )))
+}
+
+fn oaep(algorithm: &str) -> Result<&'static OaepAlgorithm, KmsError> {
+    match algorithm {
+        "RSAES_OAEP_SHA_1" => Ok(&OAEP_SHA1_MGF1SHA1),
+        "RSAES_OAEP_SHA_256" => Ok(&OAEP_SHA256_MGF1SHA256),
+        other => Err(KmsError::InvalidKeyUsage(format!(
+            "encryption algorithm {other} is not supported by RSA keys"
+        ))),
+    }
+}
+
+pub(crate) fn rsa_encrypt(
+    spec: KeySpec,
+    der: &[u8],
+    algorithm: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let alg = oaep(algorithm)?;
+    let private = PrivateDecryptingKey::from_pkcs8(der).map_err(|_| internal("rsa key parsing"))?;
+    let public = OaepPublicEncryptingKey::new(private.public_key())
+        .map_err(|_| internal("rsa public key"))?;
+    let max = public.max_plaintext_size(alg);
+    if plaintext.len() > max {
+        return Err(KmsError::Validation(format!(
+            "Algorithm {algorithm} and key spec {spec} cannot encrypt data larger than {max} bytes."
+        )));
+    }
+    let mut out = vec![0u8; public.ciphertext_size()];
+    let n = public
+        .encrypt(alg, plaintext, &mut out, None)
+        .map_err(|_| internal("rsa encryption"))?
+        .len();
+    out.truncate(n);
+    Ok(out)
+}
+
+pub(crate) fn rsa_decrypt(
+    der: &[u8],
+    algorithm: &str,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let alg = oaep(algorithm)?;
+    let private = PrivateDecryptingKey::from_pkcs8(der).map_err(|_| internal("rsa key parsing"))?;
+    let key = OaepPrivateDecryptingKey::new(private).map_err(|_| internal("rsa key"))?;
+    let mut out = vec![0u8; key.min_output_size()];
+    let n = key
+        .decrypt(alg, ciphertext, &mut out, None)
+        .map_err(|_| KmsError::InvalidCiphertext)?
+        .len();
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Encrypts with a bare SPKI public key (tests; import wrapping on the client side).
+pub fn rsa_encrypt_with_public(
+    spki: &[u8],
+    algorithm: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let alg = oaep(algorithm)?;
+    let public = PublicEncryptingKey::from_der(spki)
+        .map_err(|_| KmsError::Validation("the public key is not an RSA key".into()))?;
+    let public = OaepPublicEncryptingKey::new(public).map_err(|_| internal("rsa public key"))?;
+    let mut out = vec![0u8; public.ciphertext_size()];
+    let n = public
+        .encrypt(alg, plaintext, &mut out, None)
+        .map_err(|_| internal("rsa encryption"))?
+        .len();
+    out.truncate(n);
+    Ok(out)
+}
+
+struct SigningAlg {
+    digest: &'static digest::Algorithm,
+    rsa: Option<(
+        &'static dyn signature::RsaEncoding,
+        &'static signature::RsaParameters,
+    )>,
+    ecdsa: Option<(KeySpec, &'static signature::EcdsaVerificationAlgorithm)>,
+}
+
+fn signing_alg(spec: KeySpec, algorithm: &str) -> Result<SigningAlg, KmsError> {
+    let rsa = |digest, enc, params| SigningAlg {
+        digest,
+        rsa: Some((enc, params)),
+        ecdsa: None,
+    };
+    let ec = |digest, curve, verify| SigningAlg {
+        digest,
+        rsa: None,
+        ecdsa: Some((curve, verify)),
+    };
+    let alg = match algorithm {
+        "RSASSA_PSS_SHA_256" => rsa(
+            &digest::SHA256,
+            &signature::RSA_PSS_SHA256 as _,
+            &signature::RSA_PSS_2048_8192_SHA256,
+        ),
+        "RSASSA_PSS_SHA_384" => rsa(
+            &digest::SHA384,
+            &signature::RSA_PSS_SHA384 as _,
+            &signature::RSA_PSS_2048_8192_SHA384,
+        ),
+        "RSASSA_PSS_SHA_512" => rsa(
+            &digest::SHA512,
+            &signature::RSA_PSS_SHA512 as _,
+            &signature::RSA_PSS_2048_8192_SHA512,
+        ),
+        "RSASSA_PKCS1_V1_5_SHA_256" => rsa(
+            &digest::SHA256,
+            &signature::RSA_PKCS1_SHA256 as _,
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+        ),
+        "RSASSA_PKCS1_V1_5_SHA_384" => rsa(
+            &digest::SHA384,
+            &signature::RSA_PKCS1_SHA384 as _,
+            &signature::RSA_PKCS1_2048_8192_SHA384,
+        ),
+        "RSASSA_PKCS1_V1_5_SHA_512" => rsa(
+            &digest::SHA512,
+            &signature::RSA_PKCS1_SHA512 as _,
+            &signature::RSA_PKCS1_2048_8192_SHA512,
+        ),
+        "ECDSA_SHA_256" if spec == KeySpec::EccSecgP256k1 => {
+            ec(&digest::SHA256, spec, &signature::ECDSA_P256K1_SHA256_ASN1)
+        }
+        "ECDSA_SHA_256" => ec(
+            &digest::SHA256,
+            KeySpec::EccNistP256,
+            &signature::ECDSA_P256_SHA256_ASN1,
+        ),
+        "ECDSA_SHA_384" => ec(
+            &digest::SHA384,
+            KeySpec::EccNistP384,
+            &signature::ECDSA_P384_SHA384_ASN1,
+        ),
+        "ECDSA_SHA_512" => ec(
+            &digest::SHA512,
+            KeySpec::EccNistP521,
+            &signature::ECDSA_P521_SHA512_ASN1,
+        ),
+        other => {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{other}' at 'signingAlgorithm' failed to \
+                 satisfy constraint: Member must satisfy enum value set"
+            )));
+        }
+    };
+    let fits = match alg.ecdsa {
+        Some((curve, _)) => curve == spec,
+        None => rsa_size(spec).is_some(),
+    };
+    if !fits {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "Algorithm {algorithm} is incompatible with key spec {spec}."
+        )));
+    }
+    Ok(alg)
+}
+
+fn message_digest(
+    alg: &SigningAlg,
+    algorithm: &str,
+    kind: MessageType,
+    message: &[u8],
+) -> Result<Digest, KmsError> {
+    match kind {
+        MessageType::Raw => Ok(digest::digest(alg.digest, message)),
+        MessageType::Digest => {
+            if message.len() != alg.digest.output_len() {
+                return Err(KmsError::Validation(format!(
+                    "Digest is invalid length for algorithm {algorithm}."
+                )));
+            }
+            Digest::import_less_safe(message, alg.digest).map_err(|_| {
+                KmsError::Validation(format!(
+                    "Digest is invalid length for algorithm {algorithm}."
+                ))
+            })
+        }
+    }
+}
+
+pub(crate) fn sign(
+    spec: KeySpec,
+    der: &[u8],
+    algorithm: &str,
+    kind: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let alg = signing_alg(spec, algorithm)?;
+    let digest = message_digest(&alg, algorithm, kind, message)?;
+    if let Some((enc, _)) = alg.rsa {
+        let kp = RsaKeyPair::from_pkcs8(der).map_err(|_| internal("rsa key parsing"))?;
+        let mut sig = vec![0u8; kp.public_modulus_len()];
+        kp.sign_digest(enc, &digest, &mut sig)
+            .map_err(|_| internal("rsa signing"))?;
+        return Ok(sig);
+    }
+    let signing = ecdsa_signing(spec).ok_or_else(|| internal("ecdsa algorithm"))?;
+    let kp = EcdsaKeyPair::from_pkcs8(signing, der).map_err(|_| internal("ec key parsing"))?;
+    let _ = SystemRandom::new();
+    let sig = kp
+        .sign_digest(&digest)
+        .map_err(|_| internal("ecdsa signing"))?;
+    Ok(sig.as_ref().to_vec())
+}
+
+pub(crate) fn verify(
+    spec: KeySpec,
+    der: &[u8],
+    algorithm: &str,
+    kind: MessageType,
+    message: &[u8],
+    sig: &[u8],
+) -> Result<bool, KmsError> {
+    let alg = signing_alg(spec, algorithm)?;
+    let digest = message_digest(&alg, algorithm, kind, message)?;
+    let spki = public_key_der(spec, der)?;
+    let verification: &'static dyn VerificationAlgorithm = match (alg.rsa, alg.ecdsa) {
+        (Some((_, params)), _) => params,
+        (_, Some((_, v))) => v,
+        _ => return Err(internal("verification algorithm")),
+    };
+    let key =
+        ParsedPublicKey::new(verification, &spki).map_err(|_| internal("public key parsing"))?;
+    Ok(key.verify_digest_sig(&digest, sig).is_ok())
+}
+
+fn hmac_alg(spec: KeySpec, algorithm: &str) -> Result<hmac::Algorithm, KmsError> {
+    let (alg, want) = match algorithm {
+        "HMAC_SHA_224" => (hmac::HMAC_SHA224, KeySpec::Hmac224),
+        "HMAC_SHA_256" => (hmac::HMAC_SHA256, KeySpec::Hmac256),
+        "HMAC_SHA_384" => (hmac::HMAC_SHA384, KeySpec::Hmac384),
+        "HMAC_SHA_512" => (hmac::HMAC_SHA512, KeySpec::Hmac512),
+        other => {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{other}' at 'macAlgorithm' failed to satisfy \
+                 constraint: Member must satisfy enum value set"
+            )));
+        }
+    };
+    if want != spec {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "Algorithm {algorithm} is incompatible with key spec {spec}."
+        )));
+    }
+    Ok(alg)
+}
+
+pub(crate) fn mac(
+    spec: KeySpec,
+    key: &[u8],
+    algorithm: &str,
+    message: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let alg = hmac_alg(spec, algorithm)?;
+    Ok(hmac::sign(&hmac::Key::new(alg, key), message)
+        .as_ref()
+        .to_vec())
+}
+
+pub(crate) fn verify_mac(
+    spec: KeySpec,
+    key: &[u8],
+    algorithm: &str,
+    message: &[u8],
+    tag: &[u8],
+) -> Result<bool, KmsError> {
+    let alg = hmac_alg(spec, algorithm)?;
+    Ok(hmac::verify(&hmac::Key::new(alg, key), message, tag).is_ok())
+}
+
+fn agreement_alg(spec: KeySpec) -> Result<&'static agreement::Algorithm, KmsError> {
+    match spec {
+        KeySpec::EccNistP256 => Ok(&agreement::ECDH_P256),
+        KeySpec::EccNistP384 => Ok(&agreement::ECDH_P384),
+        KeySpec::EccNistP521 => Ok(&agreement::ECDH_P521),
+        other => Err(KmsError::InvalidKeyUsage(format!(
+            "a {other} key cannot derive shared secrets"
+        ))),
+    }
+}
+
+pub(crate) fn derive(spec: KeySpec, der: &[u8], peer_spki: &[u8]) -> Result<Vec<u8>, KmsError> {
+    let alg = agreement_alg(spec)?;
+    let private = agreement::PrivateKey::from_private_key_der(alg, der)
+        .map_err(|_| internal("ec key parsing"))?;
+    let peer = agreement::UnparsedPublicKey::new(alg, peer_spki);
+    agreement::agree(
+        &private,
+        peer,
+        KmsError::Validation("key agreement failed".into()),
+        |k| Ok(k.to_vec()),
+    )
+}
+
+/// Unwraps imported key material (see [`crate::unwrap_imported`]).
+pub(crate) fn unwrap(
+    wrapping_der: &[u8],
+    algorithm: &str,
+    encrypted: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let bad = || {
+        KmsError::IncorrectKeyMaterial(
+            "the imported key material could not be unwrapped with the import parameters".into(),
+        )
+    };
+    match algorithm {
+        "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" => {
+            rsa_decrypt(wrapping_der, algorithm, encrypted).map_err(|_| bad())
+        }
+        "RSA_AES_KEY_WRAP_SHA_1" | "RSA_AES_KEY_WRAP_SHA_256" => {
+            let oaep_name = if algorithm.ends_with("SHA_1") {
+                "RSAES_OAEP_SHA_1"
+            } else {
+                "RSAES_OAEP_SHA_256"
+            };
+            let private = PrivateDecryptingKey::from_pkcs8(wrapping_der).map_err(|_| bad())?;
+            let split = private.key_size_bytes();
+            let (wrapped_key, wrapped_material) =
+                encrypted.split_at_checked(split).ok_or_else(bad)?;
+            let aes = rsa_decrypt(wrapping_der, oaep_name, wrapped_key).map_err(|_| bad())?;
+            let kek = match aes.len() {
+                16 => AesKek::new(&AES_128, &aes),
+                32 => AesKek::new(&AES_256, &aes),
+                _ => return Err(bad()),
+            }
+            .map_err(|_| bad())?;
+            let mut out = vec![0u8; wrapped_material.len()];
+            let n = kek
+                .unwrap_with_padding(wrapped_material, &mut out)
+                .map_err(|_| bad())?
+                .len();
+            out.truncate(n);
+            Ok(out)
+        }
+        other => Err(KmsError::Unsupported(format!("wrapping algorithm {other}"))),
+    }
+}
+
+/// The client side of import: wraps material for the public wrapping key, as a KMS client would
+/// (used by tests).
+pub fn wrap_for_import(
+    wrapping_spki: &[u8],
+    algorithm: &str,
+    material: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    match algorithm {
+        "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" => {
+            rsa_encrypt_with_public(wrapping_spki, algorithm, material)
+        }
+        "RSA_AES_KEY_WRAP_SHA_1" | "RSA_AES_KEY_WRAP_SHA_256" => {
+            let oaep_name = if algorithm.ends_with("SHA_1") {
+                "RSAES_OAEP_SHA_1"
+            } else {
+                "RSAES_OAEP_SHA_256"
+            };
+            let aes = crate::random_bytes(32)?;
+            let mut out = rsa_encrypt_with_public(wrapping_spki, oaep_name, &aes)?;
+            let kek = AesKek::new(&AES_256, &aes).map_err(|_| internal("aes key wrap"))?;
+            let mut wrapped = vec![0u8; material.len() + 16];
+            let n = kek
+                .wrap_with_padding(material, &mut wrapped)
+                .map_err(|_| internal("aes key wrap"))?
+                .len();
+            wrapped.truncate(n);
+            out.extend_from_slice(&wrapped);
+            Ok(out)
+        }
+        other => Err(KmsError::Unsupported(format!("wrapping algorithm {other}"))),
+    }
+}
