@@ -256,7 +256,7 @@ fn signing_alg(spec: KeySpec, algorithm: &str) -> Result<SigningAlg, KmsError> {
         None => rsa_size(spec).is_some(),
     };
     if !fits {
-        return Err(KmsError::InvalidKeyUsage(format!(
+        return Err(KmsError::Validation(format!(
             "Algorithm {algorithm} is incompatible with key spec {spec}."
         )));
     }

@@ -43,6 +43,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
         Ok(()) => {
             state.keys.clear();
             state.iam.clear();
+            state.kms.clear();
             state.secrets.clear();
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({"status": "reset"})))

@@ -139,6 +139,13 @@ impl Authorizer for PolicyAuthorizer {
         input: &Value,
     ) -> Result<(), ApiError> {
         if self.enforcement == Enforcement::Off {
+            // Even with enforcement off (`--dev`), an explicit deny in a KMS key policy
+            // applies: AWS denies whomever a key policy denies, the account's root included.
+            if route.service.signing_name == "kms"
+                && let Some(e) = key_policy_denies(state, caller, route, ctx, input)
+            {
+                return Err(e);
+            }
             return Ok(());
         }
         let outcome = decide(state, caller, route, ctx, input);
@@ -164,6 +171,41 @@ impl Authorizer for PolicyAuthorizer {
 
 type Denial = (ApiError, String, String);
 
+/// The access-denied error when the target's KMS key policy explicitly denies the request.
+fn key_policy_denies(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Option<ApiError> {
+    let action = format!("kms:{}", route.operation.name);
+    let target = crate::services::kms::authz::target(
+        state,
+        caller,
+        &ctx.region,
+        route.operation.name,
+        input,
+    );
+    let policy = state
+        .resource_policies
+        .get("kms")
+        .and_then(|src| src.resource_policy(state, &action, &target.arn))?;
+    let mut context = global_context(state, caller, ctx, &target);
+    service_context(state, caller, route, input, &mut context, ctx);
+    let request = Request::new(principal(caller), &action, &target.arn, None, context);
+    let decision = evaluate(&EvaluationInput::new(&request).with_resource(&policy));
+    (decision.decision == DecisionKind::ExplicitlyDenied).then(|| {
+        access_denied(
+            route.service.protocol.into(),
+            caller,
+            &action,
+            &target.arn,
+            &reason(&decision, &action),
+        )
+    })
+}
+
 fn decide(
     state: &AppState,
     caller: &Caller,
@@ -176,6 +218,13 @@ fn decide(
     let action = format!("{service}:{}", route.operation.name);
     let target = match service {
         "secretsmanager" => crate::services::secretsmanager::authz::target(
+            state,
+            caller,
+            &ctx.region,
+            route.operation.name,
+            input,
+        ),
+        "kms" => crate::services::kms::authz::target(
             state,
             caller,
             &ctx.region,
@@ -307,6 +356,19 @@ fn decide(
     }
     let decision = evaluate(&input_ev);
     if decision.is_allowed() {
+        return Ok(());
+    }
+    // A KMS grant allows its operations to its grantee; an explicit deny still wins.
+    if service == "kms"
+        && decision.decision != DecisionKind::ExplicitlyDenied
+        && crate::services::kms::authz::grant_allows(
+            state,
+            caller,
+            &ctx.region,
+            route.operation.name,
+            input,
+        )
+    {
         return Ok(());
     }
     Err(deny(reason(&decision, &action)))
@@ -523,6 +585,9 @@ fn service_context(
                 c.insert("aws:MultiFactorAuthPresent", CtxValue::bool(true));
                 c.insert("aws:MultiFactorAuthAge", CtxValue::number(0.0));
             }
+        }
+        "kms" => {
+            crate::services::kms::authz::context(state, caller, ctx, route.operation.name, input, c)
         }
         "secretsmanager" => crate::services::secretsmanager::authz::context(
             state,

@@ -55,6 +55,31 @@ pub struct RequestContext {
     pub request_parameters: Option<Value>,
     /// In `audit` enforcement, the denial the request would have got.
     pub would_be_denied: Option<ApiError>,
+    /// For a call one service makes to another on the caller's behalf (Secrets Manager to
+    /// KMS), the calling service's endpoint name, as `kms:ViaService` shows it. Never set from
+    /// anything a client sends.
+    pub via_service: Option<String>,
+}
+
+impl RequestContext {
+    /// The context of a call a service makes on the caller's behalf, inside a request.
+    pub fn internal(caller: &Caller, region: &str) -> Self {
+        Self {
+            request_id: String::new(),
+            time: OffsetDateTime::now_utc(),
+            source_ip: String::new(),
+            user_agent: String::new(),
+            host: String::new(),
+            tls: None,
+            region: region.to_owned(),
+            route: None,
+            caller: Some(caller.clone()),
+            claimed_access_key: None,
+            request_parameters: None,
+            would_be_denied: None,
+            via_service: None,
+        }
+    }
 }
 
 impl RequestContext {

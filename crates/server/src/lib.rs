@@ -148,9 +148,11 @@ impl Server {
         };
         let (state, writer) = AppState::new(config, store, sealer);
         state.iam.load().await?;
+        state.kms.load().await?;
         state.secrets.load().await?;
         let state = Arc::new(state);
         services::secretsmanager::rotation::start(&state);
+        services::kms::start(&state);
         Ok(Self {
             state,
             listener,

@@ -31,7 +31,9 @@ fn request_id() -> String {
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
         return uuid::Uuid::new_v4().to_string();
     }
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// Runs one API request through the pipeline.
@@ -62,6 +64,7 @@ where
         claimed_access_key: None,
         request_parameters: None,
         would_be_denied: None,
+        via_service: None,
     };
 
     let outcome = run(state, &mut ctx, &parts, body).await;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub authorizer: Box<dyn Authorizer>,
     /// Resource-based policies, by service signing name.
     pub resource_policies: ResourcePolicies,
+    /// KMS's keys, aliases and grants, in memory over the store.
+    pub kms: crate::services::kms::Kms,
     /// Secrets Manager's state, in memory over the store.
     pub secrets: crate::services::secretsmanager::Secrets,
 }
@@ -49,12 +51,14 @@ impl AppState {
         };
         let mut resource_policies: ResourcePolicies = ResourcePolicies::new();
         resource_policies.insert("sts", Arc::new(RoleTrust));
+        resource_policies.insert("kms", Arc::new(crate::services::kms::authz::KeyPolicies));
         resource_policies.insert(
             "secretsmanager",
             Arc::new(crate::services::secretsmanager::authz::SecretPolicies),
         );
         let state = Self {
             iam: Iam::new(store.clone()),
+            kms: crate::services::kms::Kms::new(store.clone(), sealer.clone()),
             secrets: crate::services::secretsmanager::Secrets::new(store.clone()),
             config,
             store,

@@ -37,6 +37,7 @@ fn ctx(route: Route, caller: &Caller) -> RequestContext {
         claimed_access_key: None,
         request_parameters: None,
         would_be_denied: None,
+        via_service: None,
     }
 }
 

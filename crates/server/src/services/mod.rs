@@ -18,7 +18,7 @@ use crate::route::Route;
 use crate::state::AppState;
 
 /// The services this build answers, for the health endpoint.
-pub const SERVED: &[&str] = &["iam", "sts", "secretsmanager"];
+pub const SERVED: &[&str] = &["iam", "kms", "secretsmanager", "sts"];
 
 /// Runs the operation's handler.
 pub async fn dispatch(

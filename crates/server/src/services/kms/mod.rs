@@ -1,14 +1,22 @@
 //! AWS Key Management Service (awsJson1_1, TrentService, API 2014-11-01).
+//!
+//! Keys live in memory with their materials unsealed ([`state::Kms`]); every change is written
+//! through to the store first. The cryptography is `palisade-kms`'s.
 
-// The service data-key API is used by Secrets Manager, which is being built.
-#![allow(dead_code)]
+pub(crate) mod authz;
+mod ops;
+pub(crate) mod state;
 
-use palisade_seal::Purpose;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::AppState;
+
+pub use state::Kms;
 
 /// Runs an operation of the service in `region`.
 pub async fn handle(
@@ -18,8 +26,58 @@ pub async fn handle(
     operation: &str,
     input: Value,
 ) -> Result<Value, ApiError> {
-    let _ = (state, caller, region, input);
-    Err(super::not_implemented("kms", operation))
+    let cx = Cx {
+        state,
+        account: caller.account_id.as_str(),
+        region,
+        caller,
+    };
+    ops::run(&cx, operation, &input).await
+}
+
+/// What every handler works with.
+pub(crate) struct Cx<'a> {
+    pub state: &'a AppState,
+    pub caller: &'a Caller,
+    pub account: &'a str,
+    pub region: &'a str,
+}
+
+pub(crate) fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub(crate) fn s<'a>(input: &'a Value, member: &str) -> Option<&'a str> {
+    input.get(member).and_then(Value::as_str)
+}
+
+pub(crate) fn blob(input: &Value, member: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    s(input, member)
+        .map(|v| {
+            STANDARD.decode(v).map_err(|_| {
+                ApiError::bad_request(
+                    "SerializationException",
+                    format!("{member} is not valid base64"),
+                )
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> Value {
+    Value::String(STANDARD.encode(bytes))
+}
+
+pub(crate) fn err(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+pub(crate) fn from_kms(e: palisade_kms::KmsError) -> ApiError {
+    match e {
+        palisade_kms::KmsError::Crypto(m) => ApiError::internal(m),
+        palisade_kms::KmsError::InvalidCiphertext => err("InvalidCiphertextException", ""),
+        other => err(other.code(), other.to_string()),
+    }
 }
 
 /// A data key made for another service (Secrets Manager today; S3 SSE-KMS later).
@@ -45,8 +103,6 @@ impl std::fmt::Debug for ServiceDataKey {
 /// under `key_id` (id, ARN, alias name or alias ARN), or, when `None`, under the AWS-managed key
 /// `alias/aws/<service>`, created on first use. With a customer key the caller needs
 /// `kms:GenerateDataKey` on it, as in AWS.
-///
-/// Stand-in until KMS lands: seals a random key with the root key.
 pub async fn generate_data_key_for_service(
     state: &AppState,
     caller: &Caller,
@@ -55,17 +111,25 @@ pub async fn generate_data_key_for_service(
     key_id: Option<&str>,
     context: &palisade_kms::EncryptionContext,
 ) -> Result<ServiceDataKey, ApiError> {
-    let _ = context;
-    let plaintext = palisade_kms::random_bytes(32).map_err(ApiError::internal)?;
-    let ciphertext = state
-        .sealer
-        .seal(Purpose::SecretValue, service, &plaintext)
-        .map_err(ApiError::internal)?;
-    let key = key_id.map_or_else(|| format!("alias/aws/{service}"), str::to_owned);
+    let cx = Cx {
+        state,
+        account: caller.account_id.as_str(),
+        region,
+        caller,
+    };
+    let arn = match key_id {
+        Some(id) => {
+            let arn = ops::resolve_arn(&cx, id)?;
+            authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)?;
+            arn
+        }
+        None => ops::aws_managed_key(&cx, service).await?,
+    };
+    let (ciphertext, plaintext) = ops::data_key(&cx, &arn, context, 32)?;
     Ok(ServiceDataKey {
         plaintext,
         ciphertext,
-        key_arn: format!("arn:aws:kms:{region}:{}:{key}", caller.account_id),
+        key_arn: arn,
     })
 }
 
@@ -79,9 +143,34 @@ pub async fn decrypt_data_key_for_service(
     ciphertext: &[u8],
     context: &palisade_kms::EncryptionContext,
 ) -> Result<Vec<u8>, ApiError> {
-    let _ = (caller, region, context);
-    state
-        .sealer
-        .open(Purpose::SecretValue, service, ciphertext)
-        .map_err(ApiError::internal)
+    let cx = Cx {
+        state,
+        account: caller.account_id.as_str(),
+        region,
+        caller,
+    };
+    let header = palisade_kms::read_header(ciphertext).map_err(from_kms)?;
+    let arn = state::key_arn(region, cx.account, &header.key_id);
+    authz::check_for_service(&cx, "Decrypt", &arn, service, context)?;
+    let (_, plaintext, _) = ops::decrypt_symmetric(&cx, ciphertext, context, None)?;
+    Ok(plaintext)
+}
+
+/// Deletes keys whose deletion date has passed and rotates keys whose rotation is due.
+pub async fn run_due(state: &AppState, now: i64) -> Result<(), ApiError> {
+    ops::run_due(state, now).await
+}
+
+/// Starts the task that runs [`run_due`] every minute.
+pub fn start(state: &std::sync::Arc<AppState>) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = run_due(&state, now()).await {
+                tracing::warn!(error = %e, "kms background task failed");
+            }
+        }
+    });
 }

@@ -659,6 +659,7 @@ fn authorize_get(cx: &Cx<'_>, id: &str) -> Result<(), ApiError> {
         claimed_access_key: None,
         request_parameters: None,
         would_be_denied: None,
+        via_service: None,
     };
     cx.state.authorizer.authorize(
         cx.state,

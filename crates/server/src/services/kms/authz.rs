@@ -1,0 +1,328 @@
+//! KMS's part of authorization: the resource a request acts on, the `kms:*` condition keys,
+//! key policies as the resource policy, and grants.
+//!
+//! A key policy must allow (the engine treats `kms:*` actions with explicit trust), directly or
+//! by delegating to IAM through the account principal, as the default policy does. Grants allow
+//! their operations to their grantee even where the policies do not.
+
+use std::sync::Arc;
+
+use palisade_policy::{CompiledPolicy, Context, Value as CtxValue};
+use serde_json::Value;
+
+use super::state::key_arn;
+use super::{Cx, s};
+use crate::authz::{ResourcePolicySource, Target};
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::state::AppState;
+
+/// Key policies, by key ARN.
+#[derive(Debug)]
+pub struct KeyPolicies;
+
+impl ResourcePolicySource for KeyPolicies {
+    fn resource_policy(
+        &self,
+        state: &AppState,
+        _action: &str,
+        resource: &str,
+    ) -> Option<Arc<CompiledPolicy>> {
+        state
+            .kms
+            .read(|d| d.keys.get(resource).and_then(|k| k.policy.clone()))
+            .ok()
+            .flatten()
+    }
+}
+
+fn cx<'a>(state: &'a AppState, caller: &'a Caller, region: &'a str) -> Cx<'a> {
+    Cx {
+        state,
+        caller,
+        account: caller.account_id.as_str(),
+        region,
+    }
+}
+
+/// The key ARN an operation acts on, or `None` for operations on no key.
+fn key_of(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    op: &str,
+    input: &Value,
+) -> Option<String> {
+    let cx = cx(state, caller, region);
+    let member = match op {
+        "CreateKey"
+        | "ListKeys"
+        | "ListAliases"
+        | "GenerateRandom"
+        | "ListRetirableGrants"
+        | "RetireGrant" => return None,
+        "CreateAlias" | "UpdateAlias" => "TargetKeyId",
+        "ReEncrypt" => "DestinationKeyId",
+        _ => "KeyId",
+    };
+    if let Some(id) = s(input, member) {
+        return super::ops::resolve_arn(&cx, id).ok();
+    }
+    if op == "Decrypt" || op == "ReEncrypt" {
+        let blob = s(input, "CiphertextBlob")?;
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, blob).ok()?;
+        let header = palisade_kms::read_header(&bytes).ok()?;
+        return Some(key_arn(region, &caller.account_id, &header.key_id));
+    }
+    None
+}
+
+/// The resource of a KMS request.
+pub fn target(state: &AppState, caller: &Caller, region: &str, op: &str, input: &Value) -> Target {
+    match key_of(state, caller, region, op, input) {
+        Some(arn) => {
+            let tags = state
+                .kms
+                .read(|d| d.keys.get(&arn).map(|k| k.record.tags.clone()))
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            Target { arn, tags }
+        }
+        None => Target {
+            arn: "*".to_owned(),
+            tags: vec![],
+        },
+    }
+}
+
+/// The `kms:*` condition keys of a request.
+pub fn context(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    op: &str,
+    input: &Value,
+    c: &mut Context,
+) {
+    c.insert(
+        "kms:CallerAccount",
+        CtxValue::string(caller.account_id.clone()),
+    );
+    if let Some(via) = &ctx.via_service {
+        c.insert("kms:ViaService", CtxValue::string(via.clone()));
+    }
+    for member in [
+        "EncryptionContext",
+        "SourceEncryptionContext",
+        "DestinationEncryptionContext",
+    ] {
+        if let Some(m) = input.get(member).and_then(Value::as_object) {
+            let mut keys = Vec::new();
+            for (k, v) in m {
+                if let Some(v) = v.as_str() {
+                    c.insert(
+                        &format!("kms:EncryptionContext:{k}"),
+                        CtxValue::string(v.to_owned()),
+                    );
+                }
+                keys.push(k.clone());
+            }
+            c.insert_list(
+                "kms:EncryptionContextKeys",
+                keys.into_iter().map(CtxValue::string).collect(),
+            );
+        }
+    }
+    let record = key_of(state, caller, &ctx.region, op, input).and_then(|arn| {
+        state
+            .kms
+            .read(|d| d.keys.get(&arn).map(|k| k.record.clone()))
+            .ok()
+            .flatten()
+    });
+    match record {
+        Some(r) => {
+            c.insert("kms:KeySpec", CtxValue::string(r.spec.clone()));
+            c.insert(
+                "kms:CustomerMasterKeySpec",
+                CtxValue::string(r.spec.clone()),
+            );
+            c.insert("kms:KeyUsage", CtxValue::string(r.usage.clone()));
+            c.insert(
+                "kms:CustomerMasterKeyUsage",
+                CtxValue::string(r.usage.clone()),
+            );
+            c.insert("kms:KeyOrigin", CtxValue::string(r.origin.clone()));
+            c.insert("kms:MultiRegion", CtxValue::bool(r.multi_region));
+        }
+        None if op == "CreateKey" => {
+            let spec = s(input, "KeySpec").unwrap_or("SYMMETRIC_DEFAULT");
+            c.insert("kms:KeySpec", CtxValue::string(spec.to_owned()));
+            c.insert(
+                "kms:KeyUsage",
+                CtxValue::string(s(input, "KeyUsage").unwrap_or("ENCRYPT_DECRYPT").to_owned()),
+            );
+            c.insert(
+                "kms:KeyOrigin",
+                CtxValue::string(s(input, "Origin").unwrap_or("AWS_KMS").to_owned()),
+            );
+            c.insert(
+                "kms:MultiRegion",
+                CtxValue::bool(
+                    input
+                        .get("MultiRegion")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                ),
+            );
+        }
+        None => {}
+    }
+    for (member, key) in [
+        ("SigningAlgorithm", "kms:SigningAlgorithm"),
+        ("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),
+        ("MacAlgorithm", "kms:MacAlgorithm"),
+        ("MessageType", "kms:MessageType"),
+        ("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),
+        ("GranteePrincipal", "kms:GranteePrincipal"),
+        ("RetiringPrincipal", "kms:RetiringPrincipal"),
+        ("ReplicaRegion", "kms:ReplicaRegion"),
+        ("PrimaryRegion", "kms:PrimaryRegion"),
+        ("WrappingAlgorithm", "kms:WrappingAlgorithm"),
+        ("WrappingKeySpec", "kms:WrappingKeySpec"),
+    ] {
+        if let Some(v) = s(input, member) {
+            c.insert(key, CtxValue::string(v.to_owned()));
+        }
+    }
+    if op == "CreateGrant" {
+        let ops: Vec<String> = input
+            .get("Operations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        c.insert_list(
+            "kms:GrantOperations",
+            ops.into_iter().map(CtxValue::string).collect(),
+        );
+        // Only AWS services integrated with KMS set this; direct callers never do.
+        c.insert("kms:GrantIsForAWSResource", CtxValue::bool(false));
+    }
+    if let Some(alias) = s(input, "AliasName") {
+        c.insert("kms:RequestAlias", CtxValue::string(alias.to_owned()));
+    }
+}
+
+/// Whether a grant on the key lets the caller run `op` with this input.
+pub fn grant_allows(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    op: &str,
+    input: &Value,
+) -> bool {
+    let Some(arn) = key_of(state, caller, region, op, input) else {
+        // RetireGrant names its grant by token; the handler checks the retiring principal.
+        return op == "RetireGrant";
+    };
+    let context: Vec<(String, String)> = input
+        .get("EncryptionContext")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let op_name = match op {
+        "ReEncrypt" => "ReEncryptTo",
+        other => other,
+    };
+    state
+        .kms
+        .read(|d| {
+            d.grants.values().any(|g| {
+                g.key_arn == arn
+                    && (g.grantee == caller.arn
+                        || (op == "RetireGrant"
+                            && g.retiring.as_deref() == Some(caller.arn.as_str())))
+                    && g.operations
+                        .iter()
+                        .any(|o| o == op_name || (op == "RetireGrant"))
+                    && constraints_hold(g.constraints.as_ref(), &context)
+            })
+        })
+        .unwrap_or(false)
+}
+
+fn constraints_hold(constraints: Option<&Value>, context: &[(String, String)]) -> bool {
+    let Some(c) = constraints else {
+        return true;
+    };
+    let pairs = |member: &str| -> Option<Vec<(String, String)>> {
+        c.get(member).and_then(Value::as_object).map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+    };
+    if let Some(equals) = pairs("EncryptionContextEquals") {
+        let mut a = equals;
+        let mut b = context.to_vec();
+        a.sort();
+        b.sort();
+        if a != b {
+            return false;
+        }
+    }
+    if let Some(subset) = pairs("EncryptionContextSubset")
+        && !subset.iter().all(|p| context.contains(p))
+    {
+        return false;
+    }
+    true
+}
+
+/// Authorizes a KMS operation that another service runs on the caller's behalf (Secrets
+/// Manager's data keys): the caller needs the permission, with `kms:ViaService` set.
+pub(crate) fn check_for_service(
+    cx: &Cx<'_>,
+    op: &'static str,
+    key_arn: &str,
+    service: &str,
+    context: &palisade_kms::EncryptionContext,
+) -> Result<(), ApiError> {
+    let Some(kms) = palisade_model::schema::service_by_signing_name("kms") else {
+        return Err(ApiError::internal("the kms model is missing"));
+    };
+    let Some(operation) = kms.operation(op) else {
+        return Err(ApiError::internal(format!("the kms model has no {op}")));
+    };
+    let route = crate::route::Route {
+        service: kms,
+        operation,
+    };
+    let input = serde_json::json!({"KeyId": key_arn, "EncryptionContext": context});
+    let mut ctx = RequestContext::internal(cx.caller, cx.region);
+    ctx.via_service = Some(format!("{service}.{}.amazonaws.com", cx.region));
+    cx.state
+        .authorizer
+        .authorize(cx.state, cx.caller, route, &mut ctx, &input)
+        .map_err(|e| match service {
+            "secretsmanager" if op == "Decrypt" => ApiError::bad_request(
+                "DecryptionFailure",
+                format!("Secrets Manager can't decrypt the protected secret text using the provided KMS key: {}", e.message),
+            ),
+            "secretsmanager" => ApiError::bad_request(
+                "EncryptionFailure",
+                format!("Secrets Manager can't encrypt the secret with the provided KMS key: {}", e.message),
+            ),
+            _ => e,
+        })
+}

@@ -1,0 +1,366 @@
+//! KMS's state: keys (with their unsealed materials and compiled key policies), aliases and
+//! grants, in memory for every account and Region, written through to the store as documents.
+//!
+//! Key material reaches the store only sealed (`palisade-seal`, purpose `KeyMaterial`, bound to
+//! the key's ARN and the material's version). Crypto operations read memory only: no store
+//! access and no unsealing on the hot path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use palisade_kms::{KeySpec, KeyUsage, Material};
+use palisade_policy::{CompiledPolicy, PolicyKind};
+use palisade_seal::{Purpose, Sealer};
+use palisade_store::{Document, DocumentChange, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub(crate) const KEYS: &str = "kms.key";
+pub(crate) const ALIASES: &str = "kms.alias";
+pub(crate) const GRANTS: &str = "kms.grant";
+
+/// One rotation of a key's material.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RotationRecord {
+    pub material_version: u32,
+    pub at: i64,
+    /// `AUTOMATIC` or `ON_DEMAND`.
+    pub kind: String,
+}
+
+/// A key as stored (its materials sealed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyRecord {
+    pub account: String,
+    pub region: String,
+    pub id: String,
+    pub arn: String,
+    pub created: i64,
+    pub description: String,
+    pub spec: String,
+    pub usage: String,
+    pub origin: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`.
+    pub state: String,
+    pub deletion_date: Option<i64>,
+    pub pending_window_days: Option<i64>,
+    pub aws_managed: bool,
+    pub multi_region: bool,
+    /// For multi-Region keys: the primary's Region.
+    pub primary_region: Option<String>,
+    /// For a primary: the Regions of its replicas.
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
+    pub policy: String,
+    pub tags: Vec<(String, String)>,
+    pub rotation_enabled: bool,
+    pub rotation_period_days: i64,
+    pub next_rotation: Option<i64>,
+    #[serde(default)]
+    pub rotations: Vec<RotationRecord>,
+    /// Sealed materials, by version.
+    #[serde(with = "sealed")]
+    pub sealed: Vec<Vec<u8>>,
+    pub valid_to: Option<i64>,
+    /// The sealed wrapping key and token of an import in progress.
+    #[serde(default, with = "sealed_opt")]
+    pub import_wrapping: Option<Vec<u8>>,
+    #[serde(default)]
+    pub import_token: Option<String>,
+    #[serde(default)]
+    pub import_expires: Option<i64>,
+}
+
+mod sealed {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let encoded: Vec<String> = v.iter().map(|b| STANDARD.encode(b)).collect();
+        s.collect_seq(encoded)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let v: Vec<String> = Vec::deserialize(d)?;
+        v.iter()
+            .map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+mod sealed_opt {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let v: Option<String> = Option::deserialize(d)?;
+        v.map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl KeyRecord {
+    pub fn spec(&self) -> KeySpec {
+        self.spec.parse().unwrap_or(KeySpec::SymmetricDefault)
+    }
+    pub fn usage(&self) -> KeyUsage {
+        self.usage.parse().unwrap_or(KeyUsage::EncryptDecrypt)
+    }
+}
+
+/// A key in memory: its record, unsealed materials and compiled policy.
+#[derive(Debug, Clone)]
+pub(crate) struct Key {
+    pub record: KeyRecord,
+    pub materials: Vec<Arc<Material>>,
+    pub policy: Option<Arc<CompiledPolicy>>,
+}
+
+/// An alias.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AliasRecord {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub arn: String,
+    pub target_key_id: String,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// A grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GrantRecord {
+    pub id: String,
+    pub token: String,
+    pub key_arn: String,
+    pub name: Option<String>,
+    pub grantee: String,
+    pub retiring: Option<String>,
+    pub issuer: String,
+    pub operations: Vec<String>,
+    pub constraints: Option<serde_json::Value>,
+    pub created: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct KmsData {
+    /// By key ARN.
+    pub keys: HashMap<String, Key>,
+    /// By alias ARN.
+    pub aliases: BTreeMap<String, AliasRecord>,
+    /// By grant id.
+    pub grants: BTreeMap<String, GrantRecord>,
+}
+
+/// KMS's state.
+#[derive(Debug)]
+pub struct Kms {
+    store: Arc<dyn Store>,
+    sealer: Arc<Sealer>,
+    pub(crate) data: RwLock<KmsData>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+pub(crate) fn key_arn(region: &str, account: &str, id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{id}")
+}
+
+pub(crate) fn alias_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:{name}")
+}
+
+fn material_binding(arn: &str, version: usize) -> String {
+    format!("{arn}#{version}")
+}
+
+fn encode<T: Serialize>(collection: &str, key: &str, v: &T) -> Result<DocumentChange, ApiError> {
+    let body = serde_json::to_vec(v).map_err(ApiError::internal)?;
+    Ok(DocumentChange::Put(Document {
+        collection: collection.to_owned(),
+        key: key.to_owned(),
+        body,
+    }))
+}
+
+impl Kms {
+    /// Empty state over the store; [`Kms::load`] reads what the store holds.
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Self {
+        Self {
+            store,
+            sealer,
+            data: RwLock::new(KmsData::default()),
+            writer: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Reads keys, aliases and grants from the store, unsealing the materials.
+    pub async fn load(&self) -> Result<(), StoreError> {
+        let mut fresh = KmsData::default();
+        for doc in self.store.documents(KEYS).await? {
+            match serde_json::from_slice::<KeyRecord>(&doc.body) {
+                Ok(record) => match self.unseal(record) {
+                    Ok(key) => {
+                        fresh.keys.insert(key.record.arn.clone(), key);
+                    }
+                    Err(e) => {
+                        tracing::error!(key = %doc.key, error = %e, "a kms key cannot be unsealed; skipped")
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(key = %doc.key, error = %e, "a kms key record does not parse; skipped")
+                }
+            }
+        }
+        for doc in self.store.documents(ALIASES).await? {
+            if let Ok(a) = serde_json::from_slice::<AliasRecord>(&doc.body) {
+                fresh.aliases.insert(a.arn.clone(), a);
+            }
+        }
+        for doc in self.store.documents(GRANTS).await? {
+            if let Ok(g) = serde_json::from_slice::<GrantRecord>(&doc.body) {
+                fresh.grants.insert(g.id.clone(), g);
+            }
+        }
+        if let Ok(mut d) = self.data.write() {
+            *d = fresh;
+        }
+        Ok(())
+    }
+
+    /// Forgets everything (the store was reset).
+    pub fn clear(&self) {
+        if let Ok(mut d) = self.data.write() {
+            *d = KmsData::default();
+        }
+    }
+
+    fn unseal(&self, record: KeyRecord) -> Result<Key, ApiError> {
+        let spec = record.spec();
+        let mut materials = Vec::with_capacity(record.sealed.len());
+        for (v, sealed) in record.sealed.iter().enumerate() {
+            let bytes = self
+                .sealer
+                .open(
+                    Purpose::KeyMaterial,
+                    &material_binding(&record.arn, v),
+                    sealed,
+                )
+                .map_err(ApiError::internal)?;
+            let m = Material::from_bytes(spec, bytes).map_err(ApiError::internal)?;
+            materials.push(Arc::new(m));
+        }
+        let policy = compile_policy(&record.policy);
+        Ok(Key {
+            record,
+            materials,
+            policy,
+        })
+    }
+
+    /// Seals a material for version `version` of the key.
+    pub(crate) fn seal(
+        &self,
+        arn: &str,
+        version: usize,
+        m: &Material,
+    ) -> Result<Vec<u8>, ApiError> {
+        self.sealer
+            .seal(
+                Purpose::KeyMaterial,
+                &material_binding(arn, version),
+                m.as_bytes(),
+            )
+            .map_err(ApiError::internal)
+    }
+
+    /// Reads the state.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&KmsData) -> T) -> Result<T, ApiError> {
+        let d = self
+            .data
+            .read()
+            .map_err(|_| ApiError::internal("kms state lock poisoned"))?;
+        Ok(f(&d))
+    }
+
+    /// Serializes writers.
+    pub(crate) async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
+    /// Writes the changes to the store, then applies them in memory (so that memory never shows
+    /// what the store does not hold). Call with the writer lock held.
+    pub(crate) async fn commit(&self, changes: Changes) -> Result<(), ApiError> {
+        let mut docs = Vec::new();
+        for k in &changes.keys {
+            docs.push(encode(KEYS, &k.record.arn, &k.record)?);
+        }
+        for a in &changes.aliases {
+            docs.push(encode(ALIASES, &a.arn, a)?);
+        }
+        for g in &changes.grants {
+            docs.push(encode(GRANTS, &g.id, g)?);
+        }
+        for (collection, key) in &changes.deletes {
+            docs.push(DocumentChange::Delete {
+                collection: (*collection).to_owned(),
+                key: key.clone(),
+            });
+        }
+        self.store
+            .apply_documents(&docs)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut d = self
+            .data
+            .write()
+            .map_err(|_| ApiError::internal("kms state lock poisoned"))?;
+        for (collection, key) in changes.deletes {
+            match collection {
+                KEYS => {
+                    d.keys.remove(&key);
+                }
+                ALIASES => {
+                    d.aliases.remove(&key);
+                }
+                _ => {
+                    d.grants.remove(&key);
+                }
+            }
+        }
+        for mut k in changes.keys {
+            k.policy = compile_policy(&k.record.policy);
+            d.keys.insert(k.record.arn.clone(), k);
+        }
+        for a in changes.aliases {
+            d.aliases.insert(a.arn.clone(), a);
+        }
+        for g in changes.grants {
+            d.grants.insert(g.id.clone(), g);
+        }
+        Ok(())
+    }
+}
+
+/// A set of changes committed together.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub keys: Vec<Key>,
+    pub aliases: Vec<AliasRecord>,
+    pub grants: Vec<GrantRecord>,
+    pub deletes: Vec<(&'static str, String)>,
+}
+
+pub(crate) fn compile_policy(doc: &str) -> Option<Arc<CompiledPolicy>> {
+    crate::iam::compile(doc, PolicyKind::Resource, "key policy").map(Arc::new)
+}
