@@ -128,7 +128,15 @@ def test_resource_policies_grant_other_accounts_and_public_ones_can_be_blocked(s
     first.stop()
     s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
     sm_a = s.client("secretsmanager", key=key_a, secret=secret_a)
-    shared = sm_a.create_secret(Name="shared", SecretString="for-b")["ARN"]
+    # As in AWS, another account can read a secret only under a customer key whose policy lets
+    # it decrypt: the AWS-managed key serves its own account only.
+    kms_a = s.client("kms", key=key_a, secret=secret_a)
+    key_policy = policy(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:Decrypt", "Resource": "*"},
+    )
+    shared_key = kms_a.create_key(Policy=key_policy)["KeyMetadata"]["Arn"]
+    shared = sm_a.create_secret(Name="shared", SecretString="for-b", KmsKeyId=shared_key)["ARN"]
     private = sm_a.create_secret(Name="private", SecretString="not-for-b")["ARN"]
     public = policy({"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
     with pytest.raises(ClientError) as e:
@@ -146,7 +154,7 @@ def test_resource_policies_grant_other_accounts_and_public_ones_can_be_blocked(s
     sm_a.put_resource_policy(SecretId=shared, ResourcePolicy=grant, BlockPublicPolicy=True)
     assert json.loads(sm_a.get_resource_policy(SecretId=shared)["ResourcePolicy"]) == json.loads(grant)
     iam_b = s.client("iam")
-    for user, statements in (("reader", [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"], "Resource": "*"}]), ("nobody", [])):
+    for user, statements in (("reader", [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue", "kms:Decrypt"], "Resource": "*"}]), ("nobody", [])):
         iam_b.create_user(UserName=user)
         if statements:
             iam_b.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=policy(*statements))

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use palisade_policy::{CompiledPolicy, Context, Value as CtxValue};
 use serde_json::Value;
 
-use super::state::key_arn;
 use super::{Cx, s};
 use crate::authz::{ResourcePolicySource, Target};
 use crate::context::RequestContext;
@@ -74,7 +73,10 @@ fn key_of(
         let bytes =
             base64::Engine::decode(&base64::engine::general_purpose::STANDARD, blob).ok()?;
         let header = palisade_kms::read_header(&bytes).ok()?;
-        return Some(key_arn(region, &caller.account_id, &header.key_id));
+        return state
+            .kms
+            .read(|d| super::ops::arn_for_key_id(d, region, &caller.account_id, &header.key_id))
+            .ok();
     }
     None
 }

@@ -150,7 +150,9 @@ pub async fn decrypt_data_key_for_service(
         caller,
     };
     let header = palisade_kms::read_header(ciphertext).map_err(from_kms)?;
-    let arn = state::key_arn(region, cx.account, &header.key_id);
+    let arn = state
+        .kms
+        .read(|d| ops::arn_for_key_id(d, region, cx.account, &header.key_id))?;
     authz::check_for_service(&cx, "Decrypt", &arn, service, context)?;
     let (_, plaintext, _) = ops::decrypt_symmetric(&cx, ciphertext, context, None)?;
     Ok(plaintext)
@@ -163,11 +165,14 @@ pub async fn run_due(state: &AppState, now: i64) -> Result<(), ApiError> {
 
 /// Starts the task that runs [`run_due`] every minute.
 pub fn start(state: &std::sync::Arc<AppState>) {
-    let state = state.clone();
+    // A weak reference: the state (and with it the audit sink) must go away at shutdown so
+    // that the audit writer can drain.
+    let weak = std::sync::Arc::downgrade(state);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
             if let Err(e) = run_due(&state, now()).await {
                 tracing::warn!(error = %e, "kms background task failed");
             }

@@ -170,6 +170,19 @@ fn resolve_in(d: &KmsData, cx: &Cx<'_>, key_id: &str) -> Result<String, ApiError
     }
 }
 
+/// The ARN of the key with this id in the Region: the caller's own, else another account's
+/// (ciphertexts name their key by id; key ids are unique).
+pub(crate) fn arn_for_key_id(d: &KmsData, region: &str, account: &str, id: &str) -> String {
+    let own = key_arn(region, account, id);
+    if d.keys.contains_key(&own) {
+        return own;
+    }
+    d.keys
+        .values()
+        .find(|k| k.record.id == id && k.record.region == region)
+        .map_or(own, |k| k.record.arn.clone())
+}
+
 fn invalid_key_id(id: &str) -> ApiError {
     err("NotFoundException", format!("Invalid keyId {id}"))
 }
@@ -1009,7 +1022,10 @@ pub(crate) fn decrypt_symmetric(
     expected: Option<&str>,
 ) -> Result<(String, Vec<u8>, u32), ApiError> {
     let header = palisade_kms::read_header(ciphertext).map_err(from_kms)?;
-    let arn = key_arn(cx.region, cx.account, &header.key_id);
+    let arn = cx
+        .state
+        .kms
+        .read(|d| arn_for_key_id(d, cx.region, cx.account, &header.key_id))?;
     if let Some(want) = expected
         && want != arn
     {

@@ -1,0 +1,224 @@
+"""KMS as a user sees it against a strict-mode server: real encryption with contexts that bind,
+key policies and grants that really decide, rotation that keeps old ciphertexts readable,
+asymmetric keys that interoperate with a standard crypto library, imported and multi-Region
+keys, and no key material or data key in the data directory or the log."""
+
+import base64
+import json
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+
+def error(excinfo):
+    return excinfo.value.response["Error"]
+
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def user_clients(server, name, *statements):
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy(*statements))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client("kms", key=key["AccessKeyId"], secret=key["SecretAccessKey"]), f"arn:aws:iam::123456789012:user/{name}"
+
+
+def test_encryption_context_binds_and_any_changed_byte_is_invalid_ciphertext(server):
+    kms = server.client("kms")
+    key = kms.create_key(Description="app")["KeyMetadata"]
+    assert key["Arn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    out = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"attack at dawn", EncryptionContext={"ab": "c"})
+    assert out["KeyId"] == key["Arn"]
+    blob = out["CiphertextBlob"]
+    back = kms.decrypt(CiphertextBlob=blob, EncryptionContext={"ab": "c"})
+    assert back["Plaintext"] == b"attack at dawn" and back["KeyId"] == key["Arn"]
+    # {"ab": "c"} and {"a": "bc"} concatenate alike but are different contexts.
+    for context in ({"a": "bc"}, {}):
+        with pytest.raises(ClientError) as e:
+            kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)
+        assert error(e)["Code"] == "InvalidCiphertextException"
+    for i in range(0, len(blob), 7):
+        tampered = bytearray(blob)
+        tampered[i] ^= 0x40
+        with pytest.raises(ClientError) as e:
+            kms.decrypt(CiphertextBlob=bytes(tampered), EncryptionContext={"ab": "c"})
+        assert error(e)["Code"] in ("InvalidCiphertextException", "NotFoundException"), i
+
+
+def test_key_policy_must_allow_and_grants_allow_their_operations(server):
+    root = server.client("kms")
+    # A key whose policy does not delegate to IAM: identity policies alone do not help.
+    closed = root.create_key(
+        Policy=policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"})
+    )["KeyMetadata"]["Arn"]
+    kms, _ = user_clients(server, "alice", {"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+    # The default policy delegates to IAM through the account principal, so alice may use it.
+    default_key = root.create_key()["KeyMetadata"]["Arn"]
+    assert kms.encrypt(KeyId=default_key, Plaintext=b"x")["KeyId"] == default_key
+    # alice's identity policy allows kms:*; the root principal in a key policy delegates to
+    # IAM, so she may use `closed` too; an explicit deny in the key policy stops her.
+    deny_alice = policy(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::123456789012:user/alice"}, "Action": "kms:Encrypt", "Resource": "*"},
+    )
+    root.put_key_policy(KeyId=closed, PolicyName="default", Policy=deny_alice)
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=closed, Plaintext=b"x")
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert "explicit deny in a resource-based policy" in error(e)["Message"]
+    # bob has no permissions at all; a grant lets him decrypt, within its constraints.
+    bob, bob_arn = user_clients(server, "bob")
+    blob = root.encrypt(KeyId=default_key, Plaintext=b"for bob", EncryptionContext={"team": "red"})["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        bob.decrypt(CiphertextBlob=blob, EncryptionContext={"team": "red"})
+    assert error(e)["Code"] == "AccessDeniedException"
+    grant = root.create_grant(
+        KeyId=default_key,
+        GranteePrincipal=bob_arn,
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"team": "red"}},
+    )
+    assert bob.decrypt(CiphertextBlob=blob, EncryptionContext={"team": "red"})["Plaintext"] == b"for bob"
+    with pytest.raises(ClientError) as e:
+        bob.encrypt(KeyId=default_key, Plaintext=b"not granted")
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert [g["GrantId"] for g in root.list_grants(KeyId=default_key)["Grants"]] == [grant["GrantId"]]
+    root.revoke_grant(KeyId=default_key, GrantId=grant["GrantId"])
+    with pytest.raises(ClientError) as e:
+        bob.decrypt(CiphertextBlob=blob, EncryptionContext={"team": "red"})
+    assert error(e)["Code"] == "AccessDeniedException"
+
+
+def test_rotation_keeps_old_ciphertexts_readable_and_deletion_can_be_cancelled(server):
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    old = kms.encrypt(KeyId=key, Plaintext=b"before")["CiphertextBlob"]
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+    status = kms.get_key_rotation_status(KeyId=key)
+    assert status["KeyRotationEnabled"] and status["RotationPeriodInDays"] == 90
+    kms.rotate_key_on_demand(KeyId=key)
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
+    new = kms.encrypt(KeyId=key, Plaintext=b"after")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=old)
+    assert error(e)["Code"] == "KMSInvalidStateException"
+    kms.cancel_key_deletion(KeyId=key)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
+    with pytest.raises(ClientError) as e:
+        kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=3)
+    assert error(e)["Code"] == "ValidationException"
+
+
+def test_asymmetric_keys_interoperate_with_a_standard_crypto_library(server):
+    kms = server.client("kms")
+    rsa_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=rsa_key)["PublicKey"])
+    sig = kms.sign(KeyId=rsa_key, Message=b"release 1.0", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    public.verify(sig, b"release 1.0", padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    assert kms.verify(KeyId=rsa_key, Message=b"release 1.0", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256")["SignatureValid"]
+    with pytest.raises(ClientError) as e:
+        kms.verify(KeyId=rsa_key, Message=b"release 2.0", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256")
+    assert error(e)["Code"] == "KMSInvalidSignatureException"
+    ec_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"payload")
+    sig = kms.sign(KeyId=ec_key, Message=digest.finalize(), MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    serialization.load_der_public_key(kms.get_public_key(KeyId=ec_key)["PublicKey"]).verify(sig, b"payload", ec.ECDSA(hashes.SHA256()))
+    # RSA encryption: what a client encrypts with the public key, KMS decrypts.
+    enc_key = kms.create_key(KeySpec="RSA_3072", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    enc_public = serialization.load_der_public_key(kms.get_public_key(KeyId=enc_key)["PublicKey"])
+    ct = enc_public.encrypt(b"wrapped", padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+    assert kms.decrypt(KeyId=enc_key, CiphertextBlob=ct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"wrapped"
+    # Data key pairs: the private key decrypts under the symmetric key and matches the public one.
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=sym, KeyPairSpec="ECC_NIST_P384")
+    private = kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"]
+    assert private == pair["PrivateKeyPlaintext"]
+    loaded = serialization.load_der_private_key(private, None)
+    assert loaded.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == pair["PublicKey"]
+    # ECDH: both sides derive the same secret.
+    agree = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["KeyId"]
+    mine = ec.generate_private_key(ec.SECP256R1())
+    mine_public = mine.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    shared = kms.derive_shared_secret(KeyId=agree, KeyAgreementAlgorithm="ECDH", PublicKey=mine_public)["SharedSecret"]
+    theirs = serialization.load_der_public_key(kms.get_public_key(KeyId=agree)["PublicKey"])
+    assert shared == mine.exchange(ec.ECDH(), theirs)
+    # HMAC keys.
+    mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    mac = kms.generate_mac(KeyId=mac_key, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert kms.verify_mac(KeyId=mac_key, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+
+
+def test_imported_material_works_and_never_reaches_the_data_dir(start_server):
+    s = start_server()
+    kms = s.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert key["KeyState"] == "PendingImport"
+    params = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    material = os.urandom(32)
+    wrapping = serialization.load_der_public_key(params["PublicKey"])
+    wrapped = wrapping.encrypt(material, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+    kms.import_key_material(KeyId=key["KeyId"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"byok")["CiphertextBlob"]
+    data_key = kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")["Plaintext"]
+    kms.delete_imported_key_material(KeyId=key["KeyId"])
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert error(e)["Code"] == "KMSInvalidStateException"
+    # The same material imported again brings the ciphertexts back.
+    params = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    wrapped = serialization.load_der_public_key(params["PublicKey"]).encrypt(material, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+    kms.import_key_material(KeyId=key["KeyId"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
+    s.stop()
+    for path in s.data_dir.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for needle in (material, base64.b64encode(material), data_key, base64.b64encode(data_key)):
+                assert needle not in content, f"key material or a data key is readable in {path}"
+    log = s.log_path.read_bytes()
+    assert base64.b64encode(material) not in log and base64.b64encode(data_key) not in log
+
+
+def test_multi_region_ciphertexts_decrypt_in_a_replica_region(server):
+    east = server.client("kms", region="us-east-1")
+    west = server.client("kms", region="eu-west-1")
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]
+    assert key["KeyId"].startswith("mrk-") and key["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+    replica = east.replicate_key(KeyId=key["KeyId"], ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert replica["Arn"] == key["Arn"].replace("us-east-1", "eu-west-1")
+    blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"everywhere", EncryptionContext={"k": "v"})["CiphertextBlob"]
+    out = west.decrypt(CiphertextBlob=blob, EncryptionContext={"k": "v"})
+    assert out["Plaintext"] == b"everywhere" and out["KeyId"] == replica["Arn"]
+    west.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="eu-west-1")
+    config = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
+    assert config["MultiRegionKeyType"] == "REPLICA" and config["PrimaryKey"]["Region"] == "eu-west-1"
+
+
+def test_keys_survive_a_restart_and_the_aws_cli_works(start_server):
+    s = start_server()
+    kms = s.client("kms")
+    kms.create_key(Description="persisted")
+    key = kms.list_keys()["Keys"][0]["KeyArn"]
+    kms.create_alias(AliasName="alias/app", TargetKeyId=key)
+    blob = kms.encrypt(KeyId="alias/app", Plaintext=b"durable")["CiphertextBlob"]
+    creds = s.credentials()
+    data_dir = s.data_dir
+    s.stop()
+    s2 = start_server(data_dir=data_dir)
+    kms2 = s2.client("kms", key=creds[0], secret=creds[1])
+    assert kms2.decrypt(CiphertextBlob=blob)["Plaintext"] == b"durable"
+    out = s2.aws("kms", "describe-key", "--key-id", "alias/app")
+    assert json.loads(out.stdout)["KeyMetadata"]["Description"] == "persisted"
