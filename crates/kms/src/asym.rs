@@ -256,8 +256,16 @@ fn signing_alg(spec: KeySpec, algorithm: &str) -> Result<SigningAlg, KmsError> {
         None => rsa_size(spec).is_some(),
     };
     if !fits {
+        // AWS words this as a constraint on the member, listing the key's algorithms.
+        let valid: Vec<String> = spec
+            .signing_algorithms(crate::KeyUsage::SignVerify)
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect();
         return Err(KmsError::Validation(format!(
-            "Algorithm {algorithm} is incompatible with key spec {spec}."
+            "1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to \
+             satisfy constraint: Member must satisfy enum value set: [{}]",
+            valid.join(", ")
         )));
     }
     Ok(alg)

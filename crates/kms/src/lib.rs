@@ -323,11 +323,12 @@ mod tests {
             }
         }
         let p256 = Material::generate(KeySpec::EccNistP256).unwrap();
+        let e = sign(&p256, "ECDSA_SHA_384", MessageType::Raw, b"m").unwrap_err();
+        assert_eq!(e.code(), "ValidationException");
         assert_eq!(
-            sign(&p256, "ECDSA_SHA_384", MessageType::Raw, b"m")
-                .unwrap_err()
-                .code(),
-            "InvalidKeyUsageException"
+            e.to_string(),
+            "1 validation error detected: Value 'ECDSA_SHA_384' at 'SigningAlgorithm' failed to \
+             satisfy constraint: Member must satisfy enum value set: ['ECDSA_SHA_256']"
         );
     }
 

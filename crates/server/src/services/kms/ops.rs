@@ -754,6 +754,15 @@ fn check_alias_name(name: &str, creating: bool) -> Result<(), ApiError> {
     if !name.starts_with("alias/") {
         return Err(err("ValidationException", "Invalid identifier"));
     }
+    if name
+        .get("alias/".len()..)
+        .is_some_and(|rest| rest.contains(':'))
+    {
+        return Err(err(
+            "ValidationException",
+            format!("{name} contains invalid characters for an alias"),
+        ));
+    }
     if creating && name.starts_with("alias/aws/") {
         // AWS answers with an empty message.
         return Err(err("NotAuthorizedException", ""));
