@@ -127,12 +127,16 @@ async fn connection(
     warmup_until: Instant,
     until: Instant,
 ) -> anyhow::Result<Stats> {
-    let stream = TcpStream::connect(&authority)
-        .await
-        .with_context(|| format!("cannot connect to {authority}"))?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let connect = || async {
+        let stream = TcpStream::connect(&authority)
+            .await
+            .with_context(|| format!("cannot connect to {authority}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        anyhow::Ok(sender)
+    };
+    let mut sender = connect().await?;
     let mut stats = Stats {
         latencies_us: Vec::with_capacity(65536),
         errors: 0,
@@ -189,7 +193,19 @@ async fn connection(
         }
         let request = builder.body(Full::new(Bytes::from_static(op.body.as_bytes())))?;
         let start = Instant::now();
-        let response = sender.send_request(request).await?;
+        // Servers that close connections (moto_server's Werkzeug does) get a new one; the
+        // failed request counts as an error.
+        if sender.ready().await.is_err() {
+            sender = connect().await?;
+        }
+        let response = match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(_) => {
+                stats.errors += 1;
+                sender = connect().await?;
+                continue;
+            }
+        };
         let ok = response.status().is_success();
         response.into_body().collect().await?;
         if start >= warmup_until {

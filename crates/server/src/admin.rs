@@ -44,6 +44,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
             state.keys.clear();
             state.iam.clear();
             state.kms.clear();
+            state.trails.clear();
             state.secrets.clear();
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({"status": "reset"})))

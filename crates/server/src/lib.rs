@@ -149,6 +149,7 @@ impl Server {
         let (state, writer) = AppState::new(config, store, sealer);
         state.iam.load().await?;
         state.kms.load().await?;
+        state.trails.load(state.store.as_ref()).await?;
         state.secrets.load().await?;
         let state = Arc::new(state);
         services::secretsmanager::rotation::start(&state);

@@ -98,7 +98,7 @@ pub fn operation(
                     "the request has no X-Amz-Target header",
                 ));
             };
-            let op_name = match target.split_once('.') {
+            let op_name = match target.rsplit_once('.') {
                 Some((prefix, op)) if Some(prefix) == service.target_prefix => op,
                 _ => {
                     return Err(ApiError::bad_request(

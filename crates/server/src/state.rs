@@ -34,6 +34,8 @@ pub struct AppState {
     pub resource_policies: ResourcePolicies,
     /// KMS's keys, aliases and grants, in memory over the store.
     pub kms: crate::services::kms::Kms,
+    /// CloudTrail's trails.
+    pub trails: crate::services::cloudtrail::Trails,
     /// Secrets Manager's state, in memory over the store.
     pub secrets: crate::services::secretsmanager::Secrets,
 }
@@ -59,6 +61,7 @@ impl AppState {
         let state = Self {
             iam: Iam::new(store.clone()),
             kms: crate::services::kms::Kms::new(store.clone(), sealer.clone()),
+            trails: crate::services::cloudtrail::Trails::default(),
             secrets: crate::services::secretsmanager::Secrets::new(store.clone()),
             config,
             store,

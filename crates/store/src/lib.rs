@@ -138,6 +138,44 @@ pub struct AuditRow {
     pub record: String,
 }
 
+/// The attribute LookupEvents filters on (CloudTrail allows one per request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAttribute {
+    /// `EventId`.
+    EventId,
+    /// `EventName`.
+    EventName,
+    /// `ReadOnly` (`true` or `false`).
+    ReadOnly,
+    /// `Username`.
+    Username,
+    /// `EventSource`.
+    EventSource,
+    /// `AccessKeyId`.
+    AccessKeyId,
+    /// `ResourceName`: a resource ARN in the record.
+    ResourceName,
+    /// `ResourceType`: a resource type in the record.
+    ResourceType,
+}
+
+/// A LookupEvents query: newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// The account whose events to read.
+    pub account_id: String,
+    /// The one attribute filter, with its value.
+    pub attribute: Option<(EventAttribute, String)>,
+    /// Inclusive bounds on the event time, epoch milliseconds.
+    pub start_ms: i64,
+    /// See `start_ms`.
+    pub end_ms: i64,
+    /// Only events older than this position (the previous page's last), for paging.
+    pub before: Option<i64>,
+    /// The most events to return.
+    pub limit: i64,
+}
+
 /// The persistent state of a Palisade deployment.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Creates the account if it does not exist; returns whether it was created.
@@ -167,6 +205,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         account_id: &'a str,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>>;
+    /// Events matching a LookupEvents query, newest first, each with its position for paging.
+    fn lookup_events<'a>(
+        &'a self,
+        query: &'a EventQuery,
+    ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>>;
     /// Wipes all service state (test mode only): accounts, keys, IAM and events.
     fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The accounts, in creation order.
@@ -584,6 +627,73 @@ impl Store for SqliteStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn lookup_events<'a>(
+        &'a self,
+        query: &'a EventQuery,
+    ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>> {
+        Box::pin(async move {
+            // The SQL text comes from fixed fragments only; every value is a parameter.
+            let (filter, value): (&str, Option<String>) = match &query.attribute {
+                None => ("", None),
+                Some((attr, v)) => match attr {
+                    EventAttribute::EventId => (" AND event_id = $6", Some(v.clone())),
+                    EventAttribute::EventName => (" AND event_name = $6", Some(v.clone())),
+                    EventAttribute::ReadOnly => (
+                        " AND read_only = $6",
+                        Some(if v == "true" { "1" } else { "0" }.to_owned()),
+                    ),
+                    EventAttribute::Username => (" AND user_name = $6", Some(v.clone())),
+                    EventAttribute::EventSource => (" AND event_source = $6", Some(v.clone())),
+                    EventAttribute::AccessKeyId => (" AND access_key_id = $6", Some(v.clone())),
+                    EventAttribute::ResourceName => (
+                        " AND instr(record, $6) > 0",
+                        Some(format!("\"ARN\":{}", serde_json::Value::from(v.as_str()))),
+                    ),
+                    EventAttribute::ResourceType => (
+                        " AND instr(record, $6) > 0",
+                        Some(format!("\"type\":{}", serde_json::Value::from(v.as_str()))),
+                    ),
+                },
+            };
+            let sql = format!(
+                "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, \
+                 read_only, access_key_id, user_name, error_code, record FROM audit_events \
+                 WHERE account_id = $1 AND event_time_ms >= $2 AND event_time_ms <= $3 \
+                 AND seq < $4{filter} ORDER BY seq DESC LIMIT $5"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(&query.account_id)
+                .bind(query.start_ms)
+                .bind(query.end_ms)
+                .bind(query.before.unwrap_or(i64::MAX))
+                .bind(query.limit);
+            if let Some(v) = value {
+                q = q.bind(v);
+            }
+            let rows = q.fetch_all(&self.pool).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("seq")?,
+                        AuditRow {
+                            event_id: row.try_get("event_id")?,
+                            event_time_ms: row.try_get("event_time_ms")?,
+                            account_id: row.try_get("account_id")?,
+                            event_source: row.try_get("event_source")?,
+                            event_name: row.try_get("event_name")?,
+                            read_only: row.try_get("read_only")?,
+                            access_key_id: row.try_get("access_key_id")?,
+                            user_name: row.try_get("user_name")?,
+                            error_code: row.try_get("error_code")?,
+                            record: row.try_get("record")?,
+                        },
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
         })
     }
 

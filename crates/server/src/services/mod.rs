@@ -1,7 +1,7 @@
 //! The handlers, one module per service. A handler gets the validated input as the model's JSON
 //! value form and returns the output in the same form; the codecs turn both into the wire format.
 
-mod cloudtrail;
+pub(crate) mod cloudtrail;
 pub(crate) mod iam;
 pub(crate) mod kms;
 pub(crate) mod secretsmanager;
@@ -18,7 +18,7 @@ use crate::route::Route;
 use crate::state::AppState;
 
 /// The services this build answers, for the health endpoint.
-pub const SERVED: &[&str] = &["iam", "kms", "secretsmanager", "sts"];
+pub const SERVED: &[&str] = &["cloudtrail", "iam", "kms", "secretsmanager", "sts"];
 
 /// Runs the operation's handler.
 pub async fn dispatch(

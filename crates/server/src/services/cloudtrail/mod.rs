@@ -1,10 +1,102 @@
-//! AWS CloudTrail (awsJson1_1, API 2013-11-01).
+//! AWS CloudTrail (awsJson1_1, API 2013-11-01): LookupEvents over the audit trail every request
+//! already writes, and the trail API (trails, logging status, event selectors, tags).
+//!
+//! Trails are kept as documents (`cloudtrail.trail`). Delivery of log files and digest files
+//! is not implemented yet: `ListPublicKeys` has no keys to list.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use palisade_store::{Document, DocumentChange, EventAttribute, EventQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::AppState;
+
+const TRAILS: &str = "cloudtrail.trail";
+
+/// A trail as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrailRecord {
+    account: String,
+    home_region: String,
+    name: String,
+    arn: String,
+    bucket: String,
+    key_prefix: Option<String>,
+    sns_topic: Option<String>,
+    include_global: bool,
+    multi_region: bool,
+    validation: bool,
+    log_group: Option<String>,
+    log_role: Option<String>,
+    kms_key: Option<String>,
+    organization: bool,
+    logging: bool,
+    start_logging: Option<i64>,
+    stop_logging: Option<i64>,
+    event_selectors: Option<Value>,
+    advanced_event_selectors: Option<Value>,
+    tags: Vec<(String, String)>,
+}
+
+/// CloudTrail's trails, in memory over the store.
+#[derive(Debug, Default)]
+pub struct Trails {
+    data: RwLock<BTreeMap<String, TrailRecord>>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl Trails {
+    /// Reads the trails from the store.
+    pub async fn load(
+        &self,
+        store: &dyn palisade_store::Store,
+    ) -> Result<(), palisade_store::StoreError> {
+        let mut fresh = BTreeMap::new();
+        for doc in store.documents(TRAILS).await? {
+            if let Ok(t) = serde_json::from_slice::<TrailRecord>(&doc.body) {
+                fresh.insert(t.arn.clone(), t);
+            }
+        }
+        if let Ok(mut d) = self.data.write() {
+            *d = fresh;
+        }
+        Ok(())
+    }
+
+    /// Forgets every trail (the store was reset).
+    pub fn clear(&self) {
+        if let Ok(mut d) = self.data.write() {
+            d.clear();
+        }
+    }
+}
+
+fn err(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message)
+}
+
+fn s<'a>(i: &'a Value, member: &str) -> Option<&'a str> {
+    i.get(member).and_then(Value::as_str)
+}
+
+fn flag(i: &Value, member: &str) -> Option<bool> {
+    i.get(member).and_then(Value::as_bool)
+}
+
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+struct Cx<'a> {
+    state: &'a AppState,
+    account: &'a str,
+    region: &'a str,
+}
 
 /// Runs an operation of the service in `region`.
 pub async fn handle(
@@ -14,6 +106,547 @@ pub async fn handle(
     operation: &str,
     input: Value,
 ) -> Result<Value, ApiError> {
-    let _ = (state, caller, region, input);
-    Err(super::not_implemented("cloudtrail", operation))
+    let cx = Cx {
+        state,
+        account: caller.account_id.as_str(),
+        region,
+    };
+    let i = &input;
+    match operation {
+        "LookupEvents" => lookup_events(&cx, i).await,
+        "CreateTrail" => create_trail(&cx, i).await,
+        "UpdateTrail" => update_trail(&cx, i).await,
+        "DeleteTrail" => {
+            let t = find(&cx, s(i, "Name").unwrap_or_default())?;
+            commit(&cx, None, Some(t.arn)).await?;
+            Ok(json!({}))
+        }
+        "GetTrail" => {
+            let t = find(&cx, s(i, "Name").unwrap_or_default())?;
+            Ok(json!({"Trail": trail_json(&t)}))
+        }
+        "DescribeTrails" => describe_trails(&cx, i),
+        "ListTrails" => {
+            let trails: Vec<Value> = visible(&cx)?
+                .iter()
+                .map(|t| json!({"TrailARN": t.arn, "Name": t.name, "HomeRegion": t.home_region}))
+                .collect();
+            Ok(json!({"Trails": trails}))
+        }
+        "GetTrailStatus" => {
+            let t = find(&cx, s(i, "Name").unwrap_or_default())?;
+            let mut out = json!({"IsLogging": t.logging});
+            if let Some(at) = t.start_logging {
+                crate::services::set(&mut out, "StartLoggingTime", json!(at));
+            }
+            if let Some(at) = t.stop_logging {
+                crate::services::set(&mut out, "StopLoggingTime", json!(at));
+            }
+            Ok(out)
+        }
+        "StartLogging" | "StopLogging" => {
+            let start = operation == "StartLogging";
+            update(&cx, s(i, "Name").unwrap_or_default(), |t| {
+                t.logging = start;
+                if start {
+                    t.start_logging = Some(now());
+                } else {
+                    t.stop_logging = Some(now());
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(json!({}))
+        }
+        "PutEventSelectors" => {
+            if i.get("EventSelectors").is_some() && i.get("AdvancedEventSelectors").is_some() {
+                return Err(err(
+                    "InvalidParameterCombinationException",
+                    "EventSelectors and AdvancedEventSelectors cannot both be specified.",
+                ));
+            }
+            let t = update(&cx, s(i, "TrailName").unwrap_or_default(), |t| {
+                t.event_selectors = i.get("EventSelectors").cloned();
+                t.advanced_event_selectors = i.get("AdvancedEventSelectors").cloned();
+                Ok(())
+            })
+            .await?;
+            Ok(selectors(&t))
+        }
+        "GetEventSelectors" => {
+            let t = find(&cx, s(i, "TrailName").unwrap_or_default())?;
+            Ok(selectors(&t))
+        }
+        "AddTags" | "RemoveTags" => {
+            let add = operation == "AddTags";
+            let tags: Vec<(String, String)> = i
+                .get("TagsList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    (
+                        s(t, "Key").unwrap_or_default().to_owned(),
+                        s(t, "Value").unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            update(&cx, s(i, "ResourceId").unwrap_or_default(), |t| {
+                for (k, v) in tags {
+                    t.tags.retain(|(key, _)| *key != k);
+                    if add {
+                        t.tags.push((k, v));
+                    }
+                }
+                if t.tags.len() > 50 {
+                    return Err(err(
+                        "TagsLimitExceededException",
+                        "A trail can have at most 50 tags.",
+                    ));
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(json!({}))
+        }
+        "ListTags" => {
+            let mut list = Vec::new();
+            for id in i
+                .get("ResourceIdList")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let t = find(&cx, id)?;
+                let tags: Vec<Value> = t
+                    .tags
+                    .iter()
+                    .map(|(k, v)| json!({"Key": k, "Value": v}))
+                    .collect();
+                list.push(json!({"ResourceId": t.arn, "TagsList": tags}));
+            }
+            Ok(json!({"ResourceTagList": list}))
+        }
+        // No digest files are signed yet, so there is no public key to list.
+        "ListPublicKeys" => Ok(json!({"PublicKeyList": []})),
+        other => Err(super::not_implemented("cloudtrail", other)),
+    }
+}
+
+fn trail_arn(cx: &Cx<'_>, name: &str) -> String {
+    format!(
+        "arn:aws:cloudtrail:{}:{}:trail/{name}",
+        cx.region, cx.account
+    )
+}
+
+fn not_found(cx: &Cx<'_>, name: &str) -> ApiError {
+    let arn = if name.starts_with("arn:") {
+        name.to_owned()
+    } else {
+        trail_arn(cx, name)
+    };
+    err(
+        "TrailNotFoundException",
+        format!("Unknown trail: {arn} for the user: {}", cx.account),
+    )
+}
+
+/// Trails this Region shows: its own and every multi-Region trail of the account.
+fn visible(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
+    let d = cx
+        .state
+        .trails
+        .data
+        .read()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
+    Ok(d.values()
+        .filter(|t| t.account == cx.account && (t.home_region == cx.region || t.multi_region))
+        .cloned()
+        .collect())
+}
+
+fn find(cx: &Cx<'_>, name: &str) -> Result<TrailRecord, ApiError> {
+    visible(cx)?
+        .into_iter()
+        .find(|t| t.name == name || t.arn == name)
+        .ok_or_else(|| not_found(cx, name))
+}
+
+async fn commit(
+    cx: &Cx<'_>,
+    put: Option<TrailRecord>,
+    delete: Option<String>,
+) -> Result<(), ApiError> {
+    let mut changes = Vec::new();
+    if let Some(t) = &put {
+        changes.push(DocumentChange::Put(Document {
+            collection: TRAILS.to_owned(),
+            key: t.arn.clone(),
+            body: serde_json::to_vec(t).map_err(ApiError::internal)?,
+        }));
+    }
+    if let Some(arn) = &delete {
+        changes.push(DocumentChange::Delete {
+            collection: TRAILS.to_owned(),
+            key: arn.clone(),
+        });
+    }
+    cx.state
+        .store
+        .apply_documents(&changes)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut d = cx
+        .state
+        .trails
+        .data
+        .write()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
+    if let Some(arn) = delete {
+        d.remove(&arn);
+    }
+    if let Some(t) = put {
+        d.insert(t.arn.clone(), t);
+    }
+    Ok(())
+}
+
+async fn update(
+    cx: &Cx<'_>,
+    name: &str,
+    f: impl FnOnce(&mut TrailRecord) -> Result<(), ApiError>,
+) -> Result<TrailRecord, ApiError> {
+    let _guard = cx.state.trails.writer.lock().await;
+    let mut t = find(cx, name)?;
+    if t.home_region != cx.region {
+        return Err(err(
+            "InvalidHomeRegionException",
+            format!(
+                "This operation must be called from the trail's home Region, {}.",
+                t.home_region
+            ),
+        ));
+    }
+    f(&mut t)?;
+    commit(cx, Some(t.clone()), None).await?;
+    Ok(t)
+}
+
+/// CloudTrail's trail-name rules.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let last_ok = name
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if (3..=128).contains(&name.len())
+        && ok_chars
+        && first_ok
+        && last_ok
+        && !name.contains("..")
+        && !name.contains("._")
+        && !name.contains("_.")
+        && !name.contains("-_")
+        && !name.contains("_-")
+    {
+        return Ok(());
+    }
+    Err(err(
+        "InvalidTrailNameException",
+        "Trail name must starts with a letter or number.",
+    ))
+}
+
+async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let name = s(i, "Name").unwrap_or_default();
+    check_name(name)?;
+    let bucket = s(i, "S3BucketName").unwrap_or_default();
+    let _guard = cx.state.trails.writer.lock().await;
+    if visible(cx)?.iter().any(|t| t.name == name) {
+        return Err(err(
+            "TrailAlreadyExistsException",
+            format!("Trail {name} already exists for customer: {}", cx.account),
+        ));
+    }
+    let t = TrailRecord {
+        account: cx.account.to_owned(),
+        home_region: cx.region.to_owned(),
+        name: name.to_owned(),
+        arn: trail_arn(cx, name),
+        bucket: bucket.to_owned(),
+        key_prefix: s(i, "S3KeyPrefix").map(str::to_owned),
+        sns_topic: s(i, "SnsTopicName").map(str::to_owned),
+        include_global: flag(i, "IncludeGlobalServiceEvents").unwrap_or(true),
+        multi_region: flag(i, "IsMultiRegionTrail").unwrap_or(false),
+        validation: flag(i, "EnableLogFileValidation").unwrap_or(false),
+        log_group: s(i, "CloudWatchLogsLogGroupArn").map(str::to_owned),
+        log_role: s(i, "CloudWatchLogsRoleArn").map(str::to_owned),
+        kms_key: s(i, "KmsKeyId").map(str::to_owned),
+        organization: flag(i, "IsOrganizationTrail").unwrap_or(false),
+        logging: false,
+        start_logging: None,
+        stop_logging: None,
+        event_selectors: None,
+        advanced_event_selectors: None,
+        tags: i
+            .get("TagsList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                (
+                    s(t, "Key").unwrap_or_default().to_owned(),
+                    s(t, "Value").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+    };
+    if t.multi_region && !t.include_global {
+        return Err(err(
+            "InvalidParameterCombinationException",
+            "Multi-Region trail must include global service events.",
+        ));
+    }
+    let out = created_json(&t);
+    commit(cx, Some(t), None).await?;
+    Ok(out)
+}
+
+async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let t = update(cx, s(i, "Name").unwrap_or_default(), |t| {
+        if let Some(b) = s(i, "S3BucketName") {
+            b.clone_into(&mut t.bucket);
+        }
+        if let Some(p) = s(i, "S3KeyPrefix") {
+            t.key_prefix = Some(p.to_owned());
+        }
+        if let Some(p) = s(i, "SnsTopicName") {
+            t.sns_topic = Some(p.to_owned());
+        }
+        if let Some(b) = flag(i, "IncludeGlobalServiceEvents") {
+            t.include_global = b;
+        }
+        if let Some(b) = flag(i, "IsMultiRegionTrail") {
+            t.multi_region = b;
+        }
+        if let Some(b) = flag(i, "EnableLogFileValidation") {
+            t.validation = b;
+        }
+        if let Some(k) = s(i, "KmsKeyId") {
+            t.kms_key = Some(k.to_owned());
+        }
+        if let Some(g) = s(i, "CloudWatchLogsLogGroupArn") {
+            t.log_group = Some(g.to_owned());
+        }
+        if let Some(r) = s(i, "CloudWatchLogsRoleArn") {
+            t.log_role = Some(r.to_owned());
+        }
+        if t.multi_region && !t.include_global {
+            return Err(err(
+                "InvalidParameterCombinationException",
+                "Multi-Region trail must include global service events.",
+            ));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(created_json(&t))
+}
+
+fn created_json(t: &TrailRecord) -> Value {
+    let mut v = json!({
+        "Name": t.name,
+        "S3BucketName": t.bucket,
+        "IncludeGlobalServiceEvents": t.include_global,
+        "IsMultiRegionTrail": t.multi_region,
+        "TrailARN": t.arn,
+        "LogFileValidationEnabled": t.validation,
+        "IsOrganizationTrail": t.organization,
+    });
+    optional(&mut v, t);
+    v
+}
+
+fn optional(v: &mut Value, t: &TrailRecord) {
+    for (member, value) in [
+        ("S3KeyPrefix", &t.key_prefix),
+        ("SnsTopicName", &t.sns_topic),
+        ("CloudWatchLogsLogGroupArn", &t.log_group),
+        ("CloudWatchLogsRoleArn", &t.log_role),
+        ("KmsKeyId", &t.kms_key),
+    ] {
+        if let Some(x) = value {
+            crate::services::set(v, member, json!(x));
+        }
+    }
+    if let Some(topic) = &t.sns_topic {
+        crate::services::set(
+            v,
+            "SnsTopicARN",
+            json!(format!(
+                "arn:aws:sns:{}:{}:{topic}",
+                t.home_region, t.account
+            )),
+        );
+    }
+}
+
+fn trail_json(t: &TrailRecord) -> Value {
+    let mut v = created_json(t);
+    crate::services::set(&mut v, "HomeRegion", json!(t.home_region));
+    crate::services::set(
+        &mut v,
+        "HasCustomEventSelectors",
+        json!(t.event_selectors.is_some() || t.advanced_event_selectors.is_some()),
+    );
+    crate::services::set(&mut v, "HasInsightSelectors", json!(false));
+    v
+}
+
+fn describe_trails(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let names: Vec<&str> = i
+        .get("trailNameList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let shadows = flag(i, "includeShadowTrails").unwrap_or(true);
+    let list: Vec<Value> = visible(cx)?
+        .iter()
+        .filter(|t| names.is_empty() || names.iter().any(|n| *n == t.name || *n == t.arn))
+        .filter(|t| shadows || t.home_region == cx.region)
+        .map(trail_json)
+        .collect();
+    Ok(json!({"trailList": list}))
+}
+
+fn selectors(t: &TrailRecord) -> Value {
+    let mut v = json!({"TrailARN": t.arn});
+    match (&t.event_selectors, &t.advanced_event_selectors) {
+        (_, Some(a)) => crate::services::set(&mut v, "AdvancedEventSelectors", a.clone()),
+        (Some(e), None) => crate::services::set(&mut v, "EventSelectors", e.clone()),
+        (None, None) => crate::services::set(
+            &mut v,
+            "EventSelectors",
+            json!([{"ReadWriteType": "All", "IncludeManagementEvents": true, "DataResources": [], "ExcludeManagementEventSources": []}]),
+        ),
+    }
+    v
+}
+
+/// LookupEvents: one attribute at most, a time window, newest first, 50 per page at most.
+async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let attrs = i.get("LookupAttributes").and_then(Value::as_array);
+    let attribute = match attrs.map(Vec::as_slice) {
+        None | Some([]) => None,
+        Some([a]) => {
+            let key = s(a, "AttributeKey").unwrap_or_default();
+            let value = s(a, "AttributeValue").unwrap_or_default().to_owned();
+            let attr = match key {
+                "EventId" => EventAttribute::EventId,
+                "EventName" => EventAttribute::EventName,
+                "ReadOnly" => EventAttribute::ReadOnly,
+                "Username" => EventAttribute::Username,
+                "EventSource" => EventAttribute::EventSource,
+                "AccessKeyId" => EventAttribute::AccessKeyId,
+                "ResourceName" => EventAttribute::ResourceName,
+                "ResourceType" => EventAttribute::ResourceType,
+                other => {
+                    return Err(err(
+                        "InvalidLookupAttributesException",
+                        format!("{other} is not a valid lookup attribute."),
+                    ));
+                }
+            };
+            Some((attr, value))
+        }
+        Some(_) => {
+            return Err(err(
+                "InvalidLookupAttributesException",
+                "You can specify only one lookup attribute.",
+            ));
+        }
+    };
+    let secs = |member: &str| i.get(member).and_then(Value::as_f64);
+    let start_ms = secs("StartTime").map_or(0, |t| (t * 1000.0) as i64);
+    let end_ms = secs("EndTime").map_or(i64::MAX, |t| (t * 1000.0) as i64);
+    if start_ms > end_ms {
+        return Err(err(
+            "InvalidTimeRangeException",
+            "Start time must be earlier than end time.",
+        ));
+    }
+    let limit = i
+        .get("MaxResults")
+        .and_then(Value::as_i64)
+        .unwrap_or(50)
+        .clamp(1, 50);
+    let before = match s(i, "NextToken") {
+        Some(t) => Some(t.parse::<i64>().map_err(|_| {
+            err(
+                "InvalidNextTokenException",
+                format!("The next token {t} is not valid."),
+            )
+        })?),
+        None => None,
+    };
+    let rows = cx
+        .state
+        .store
+        .lookup_events(&EventQuery {
+            account_id: cx.account.to_owned(),
+            attribute,
+            start_ms,
+            end_ms,
+            before,
+            limit: limit + 1,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(50);
+    let page = rows.iter().take(usize::try_from(limit).unwrap_or(50));
+    let mut last = None;
+    let events: Vec<Value> = page
+        .map(|(seq, row)| {
+            last = Some(*seq);
+            let record: Value = serde_json::from_str(&row.record).unwrap_or(Value::Null);
+            let resources: Vec<Value> = record
+                .get("resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|r| json!({"ResourceType": r.get("type"), "ResourceName": r.get("ARN")}))
+                .collect();
+            let mut e = json!({
+                "EventId": row.event_id,
+                "EventName": row.event_name,
+                "ReadOnly": if row.read_only { "true" } else { "false" },
+                "EventTime": row.event_time_ms as f64 / 1000.0,
+                "EventSource": row.event_source,
+                "Resources": resources,
+                "CloudTrailEvent": row.record,
+            });
+            if let Some(k) = &row.access_key_id {
+                crate::services::set(&mut e, "AccessKeyId", json!(k));
+            }
+            if let Some(u) = &row.user_name {
+                crate::services::set(&mut e, "Username", json!(u));
+            }
+            e
+        })
+        .collect();
+    let mut out = json!({"Events": events});
+    if more && let Some(seq) = last {
+        crate::services::set(&mut out, "NextToken", json!(seq.to_string()));
+    }
+    Ok(out)
 }

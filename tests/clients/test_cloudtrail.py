@@ -1,0 +1,97 @@
+"""CloudTrail as a user sees it: the calls made with boto3 (allowed, denied and failed) come back
+from LookupEvents with CloudTrail's fields, newest first, filtered and paged; trails are created,
+described, started, stopped, tagged and deleted through the trail API."""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error(excinfo):
+    return excinfo.value.response["Error"]
+
+
+def test_calls_appear_in_lookup_events_with_cloudtrails_fields(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="auditor-probe")
+    key = iam.create_access_key(UserName="auditor-probe")["AccessKey"]
+    probe = server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    with pytest.raises(ClientError):
+        probe.create_user(UserName="not-allowed")
+    kms = server.client("kms")
+    kms.create_key(Description="audited")
+    ct = server.client("cloudtrail")
+    events = ct.lookup_events(MaxResults=50)["Events"]
+    names = [e["EventName"] for e in events]
+    # Newest first: the denied CreateUser comes after the user's creation.
+    assert names.index("CreateKey") < names.index("CreateUser")
+    denied = ct.lookup_events(LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "auditor-probe"}])["Events"]
+    assert [e["EventName"] for e in denied] == ["CreateUser"]
+    record = json.loads(denied[0]["CloudTrailEvent"])
+    assert record["errorCode"] == "AccessDenied"
+    assert record["userIdentity"]["type"] == "IAMUser"
+    assert record["userIdentity"]["accessKeyId"] == key["AccessKeyId"]
+    assert record["eventSource"] == "iam.amazonaws.com"
+    assert denied[0]["AccessKeyId"] == key["AccessKeyId"]
+    assert denied[0]["ReadOnly"] == "false"
+    by_name = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}])["Events"]
+    assert len(by_name) == 1 and by_name[0]["EventSource"] == "kms.amazonaws.com"
+    by_source = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "kms.amazonaws.com"}])["Events"]
+    assert {e["EventName"] for e in by_source} == {"CreateKey"}
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(
+            LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "CreateKey"},
+                {"AttributeKey": "Username", "AttributeValue": "x"},
+            ]
+        )
+    assert error(e)["Code"] == "InvalidLookupAttributesException"
+
+
+def test_lookup_events_pages_newest_first_without_repeats(server):
+    sts = server.client("sts")
+    for _ in range(7):
+        sts.get_caller_identity()
+    ct = server.client("cloudtrail")
+    seen = []
+    token = None
+    while True:
+        kwargs = {"MaxResults": 3, "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "GetCallerIdentity"}]}
+        if token:
+            kwargs["NextToken"] = token
+        page = ct.lookup_events(**kwargs)
+        assert len(page["Events"]) <= 3
+        seen += [e["EventId"] for e in page["Events"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert len(seen) == 7 and len(set(seen)) == 7
+    times = [e["EventTime"] for e in ct.lookup_events(MaxResults=50)["Events"]]
+    assert times == sorted(times, reverse=True)
+
+
+def test_trails_are_created_started_stopped_tagged_and_deleted(server):
+    ct = server.client("cloudtrail")
+    trail = ct.create_trail(Name="org-audit", S3BucketName="audit-logs", EnableLogFileValidation=True)
+    assert trail["TrailARN"] == "arn:aws:cloudtrail:us-east-1:123456789012:trail/org-audit"
+    assert trail["LogFileValidationEnabled"] is True
+    with pytest.raises(ClientError) as e:
+        ct.create_trail(Name="org-audit", S3BucketName="audit-logs")
+    assert error(e)["Code"] == "TrailAlreadyExistsException"
+    assert ct.get_trail_status(Name="org-audit")["IsLogging"] is False
+    ct.start_logging(Name="org-audit")
+    assert ct.get_trail_status(Name="org-audit")["IsLogging"] is True
+    ct.stop_logging(Name=trail["TrailARN"])
+    assert ct.get_trail_status(Name="org-audit")["IsLogging"] is False
+    ct.add_tags(ResourceId=trail["TrailARN"], TagsList=[{"Key": "team", "Value": "sec"}])
+    tags = ct.list_tags(ResourceIdList=[trail["TrailARN"]])["ResourceTagList"][0]["TagsList"]
+    assert tags == [{"Key": "team", "Value": "sec"}]
+    ct.put_event_selectors(TrailName="org-audit", EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}])
+    assert ct.get_event_selectors(TrailName="org-audit")["EventSelectors"][0]["ReadWriteType"] == "WriteOnly"
+    assert [t["Name"] for t in ct.describe_trails()["trailList"]] == ["org-audit"]
+    assert [t["Name"] for t in ct.list_trails()["Trails"]] == ["org-audit"]
+    ct.delete_trail(Name="org-audit")
+    with pytest.raises(ClientError) as e:
+        ct.get_trail(Name="org-audit")
+    assert error(e)["Code"] == "TrailNotFoundException"
