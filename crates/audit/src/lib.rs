@@ -70,6 +70,21 @@ pub struct Resource {
     pub kind: String,
 }
 
+/// A fresh time-ordered (v7) event id. The random bits come from AWS-LC's user-space DRBG:
+/// `Uuid::now_v7` asks the kernel for them (a `getrandom` syscall) on every event.
+fn event_id() -> String {
+    let mut random = [0u8; 10];
+    if aws_lc_rs::rand::fill(&mut random).is_err() {
+        return uuid::Uuid::now_v7().to_string();
+    }
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    uuid::Builder::from_unix_timestamp_millis(ms, &random)
+        .into_uuid()
+        .to_string()
+}
+
 /// One CloudTrail record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,7 +168,7 @@ impl Event {
             request_id: request_id.to_owned(),
             // Time-ordered (v7): events are appended to the event-id index instead of scattered
             // through it, which keeps the audit write cheap at high request rates.
-            event_id: uuid::Uuid::now_v7().to_string(),
+            event_id: event_id(),
             read_only: is_read_only(operation),
             resources: Vec::new(),
             event_type: "AwsApiCall".to_owned(),

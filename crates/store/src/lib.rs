@@ -402,6 +402,9 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // An embedded file does not drop connections; pinging the worker thread before
+            // every acquire cost a round trip per audit group.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let store = Self { pool };
