@@ -190,15 +190,21 @@ async fn unknown_json_operation_is_unknown_operation_exception() {
 }
 
 #[tokio::test]
-async fn known_but_unserved_operation_is_not_implemented() {
+async fn an_operation_palisade_does_not_support_gets_the_services_own_error() {
     let h = harness(false).await;
     let (status, body) = call(
         &h,
-        signed("kms", Some("TrentService.ListKeys"), JSON, "{}", SECRET),
+        signed(
+            "kms",
+            Some("TrentService.DescribeCustomKeyStores"),
+            JSON,
+            "{}",
+            SECRET,
+        ),
     )
     .await;
-    assert_eq!(status, 501, "{body}");
-    assert!(body.contains("NotImplemented"), "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("UnsupportedOperationException"), "{body}");
 }
 
 #[tokio::test]
