@@ -1,0 +1,65 @@
+"""`palisade mask` and `unmask` with keys from Palisade's own KMS: a data key wrapped under a KMS
+key (`kms_wrapped`) and an envelope key (`kms_key`) mask and unmask a CSV, every use is decided
+by the key's policy, and a caller whom the key policy denies cannot unmask."""
+
+import base64
+import json
+import subprocess
+
+from conftest import binary
+
+
+def run(args, env, cwd):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+
+def test_mask_and_unmask_with_keys_from_palisades_kms(server, tmp_path):
+    kms = server.client("kms")
+    key = kms.create_key(Description="masking")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/masking", TargetKeyId=key)
+    wrapped = kms.generate_data_key(KeyId="alias/masking", KeySpec="AES_256")["CiphertextBlob"]
+    keys = {
+        "keys": {
+            "pii": {"kms_wrapped": {"key_id": "alias/masking", "ciphertext_blob": base64.b64encode(wrapped).decode()}},
+            "envelope": {"kms_key": "alias/masking"},
+        }
+    }
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n"
+        "  - column: email\n"
+        "    transform: {type: deterministic_encrypt, key: pii, context: email}\n"
+        "  - column: note\n"
+        "    transform: {type: encrypt, key: envelope, context: note}\n"
+    )
+    (tmp_path / "people.csv").write_text("name,email,note\nann,ann@example.com,likes tea\n")
+    access, secret = server.credentials()
+    env = {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "PATH": "/usr/bin:/bin"}
+    endpoint = ["--kms-endpoint", server.url]
+    masked = run(["mask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, "people.csv", "-o", "masked.csv"], env, tmp_path)
+    assert masked.returncode == 0, masked.stderr
+    text = (tmp_path / "masked.csv").read_text()
+    assert "ann@example.com" not in text and "likes tea" not in text and "ann" in text
+    clear = run(["unmask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, "masked.csv", "-o", "clear.csv"], env, tmp_path)
+    assert clear.returncode == 0, clear.stderr
+    assert (tmp_path / "clear.csv").read_text() == (tmp_path / "people.csv").read_text()
+    # Every KMS use was decided and audited by the server.
+    names = [e["eventName"] for e in server.events()]
+    assert "Decrypt" in names
+    # A key policy that denies decryption stops unmasking.
+    kms.put_key_policy(
+        KeyId=key,
+        PolicyName="default",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+                    {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"},
+                ],
+            }
+        ),
+    )
+    denied = run(["unmask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, "masked.csv", "-o", "again.csv"], env, tmp_path)
+    assert denied.returncode != 0
+    assert "AccessDenied" in denied.stderr
