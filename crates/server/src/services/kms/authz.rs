@@ -138,27 +138,33 @@ pub fn context(
             );
         }
     }
-    let record = key_of(state, caller, &ctx.region, op, input).and_then(|arn| {
+    // Only the facts the keys need: cloning the record would copy its policy and sealed
+    // materials on every request.
+    let facts = key_of(state, caller, &ctx.region, op, input).and_then(|arn| {
         state
             .kms
-            .read(|d| d.keys.get(&arn).map(|k| k.record.clone()))
+            .read(|d| {
+                d.keys.get(&arn).map(|k| {
+                    let r = &k.record;
+                    (
+                        r.spec.clone(),
+                        r.usage.clone(),
+                        r.origin.clone(),
+                        r.multi_region,
+                    )
+                })
+            })
             .ok()
             .flatten()
     });
-    match record {
-        Some(r) => {
-            c.insert("kms:KeySpec", CtxValue::string(r.spec.clone()));
-            c.insert(
-                "kms:CustomerMasterKeySpec",
-                CtxValue::string(r.spec.clone()),
-            );
-            c.insert("kms:KeyUsage", CtxValue::string(r.usage.clone()));
-            c.insert(
-                "kms:CustomerMasterKeyUsage",
-                CtxValue::string(r.usage.clone()),
-            );
-            c.insert("kms:KeyOrigin", CtxValue::string(r.origin.clone()));
-            c.insert("kms:MultiRegion", CtxValue::bool(r.multi_region));
+    match facts {
+        Some((spec, usage, origin, multi_region)) => {
+            c.insert("kms:KeySpec", CtxValue::string(spec.clone()));
+            c.insert("kms:CustomerMasterKeySpec", CtxValue::string(spec));
+            c.insert("kms:KeyUsage", CtxValue::string(usage.clone()));
+            c.insert("kms:CustomerMasterKeyUsage", CtxValue::string(usage));
+            c.insert("kms:KeyOrigin", CtxValue::string(origin));
+            c.insert("kms:MultiRegion", CtxValue::bool(multi_region));
         }
         None if op == "CreateKey" => {
             let spec = s(input, "KeySpec").unwrap_or("SYMMETRIC_DEFAULT");
