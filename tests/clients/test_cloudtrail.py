@@ -20,7 +20,7 @@ def test_calls_appear_in_lookup_events_with_cloudtrails_fields(server):
     with pytest.raises(ClientError):
         probe.create_user(UserName="not-allowed")
     kms = server.client("kms")
-    kms.create_key(Description="audited")
+    key_arn = kms.create_key(Description="audited")["KeyMetadata"]["Arn"]
     ct = server.client("cloudtrail")
     events = ct.lookup_events(MaxResults=50)["Events"]
     names = [e["EventName"] for e in events]
@@ -39,6 +39,13 @@ def test_calls_appear_in_lookup_events_with_cloudtrails_fields(server):
     assert len(by_name) == 1 and by_name[0]["EventSource"] == "kms.amazonaws.com"
     by_source = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "kms.amazonaws.com"}])["Events"]
     assert {e["EventName"] for e in by_source} == {"CreateKey"}
+    # Calls on a resource name it in `resources`, and LookupEvents finds them by it.
+    kms.describe_key(KeyId=key_arn)
+    on_key = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key_arn}])["Events"]
+    assert [e["EventName"] for e in on_key] == ["DescribeKey"]
+    assert on_key[0]["Resources"] == [{"ResourceType": "AWS::KMS::Key", "ResourceName": key_arn}]
+    by_type = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceType", "AttributeValue": "AWS::IAM::User"}])["Events"]
+    assert "CreateUser" in [e["EventName"] for e in by_type]
     with pytest.raises(ClientError) as e:
         ct.lookup_events(
             LookupAttributes=[

@@ -138,17 +138,22 @@ impl Authorizer for PolicyAuthorizer {
         ctx: &mut RequestContext,
         input: &Value,
     ) -> Result<(), ApiError> {
+        let target = resolve_target(state, caller, route, ctx, input);
+        // CloudTrail's `resources` of the event.
+        if target.arn != "*" {
+            ctx.resource = Some(target.arn.clone());
+        }
         if self.enforcement == Enforcement::Off {
             // Even with enforcement off (`--dev`), an explicit deny in a KMS key policy
             // applies: AWS denies whomever a key policy denies, the account's root included.
             if route.service.signing_name == "kms"
-                && let Some(e) = key_policy_denies(state, caller, route, ctx, input)
+                && let Some(e) = key_policy_denies(state, caller, route, ctx, input, &target)
             {
                 return Err(e);
             }
             return Ok(());
         }
-        let outcome = decide(state, caller, route, ctx, input);
+        let outcome = decide(state, caller, route, ctx, input, &target);
         let Err((error, action, resource)) = outcome else {
             return Ok(());
         };
@@ -178,20 +183,14 @@ fn key_policy_denies(
     route: Route,
     ctx: &RequestContext,
     input: &Value,
+    target: &Target,
 ) -> Option<ApiError> {
     let action = format!("kms:{}", route.operation.name);
-    let target = crate::services::kms::authz::target(
-        state,
-        caller,
-        &ctx.region,
-        route.operation.name,
-        input,
-    );
     let policy = state
         .resource_policies
         .get("kms")
         .and_then(|src| src.resource_policy(state, &action, &target.arn))?;
-    let mut context = global_context(state, caller, ctx, &target);
+    let mut context = global_context(state, caller, ctx, target);
     service_context(state, caller, route, input, &mut context, ctx);
     let request = Request::new(principal(caller), &action, &target.arn, None, context);
     let decision = evaluate(&EvaluationInput::new(&request).with_resource(&policy));
@@ -206,17 +205,15 @@ fn key_policy_denies(
     })
 }
 
-fn decide(
+/// The resource a request acts on, whatever its service.
+fn resolve_target(
     state: &AppState,
     caller: &Caller,
     route: Route,
     ctx: &RequestContext,
     input: &Value,
-) -> Result<(), Denial> {
-    let protocol: WireProtocol = route.service.protocol.into();
-    let service = route.service.signing_name;
-    let action = format!("{service}:{}", route.operation.name);
-    let target = match service {
+) -> Target {
+    match route.service.signing_name {
         "secretsmanager" => crate::services::secretsmanager::authz::target(
             state,
             caller,
@@ -232,7 +229,20 @@ fn decide(
             input,
         ),
         _ => target(state, caller, route, input),
-    };
+    }
+}
+
+fn decide(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+    target: &Target,
+) -> Result<(), Denial> {
+    let protocol: WireProtocol = route.service.protocol.into();
+    let service = route.service.signing_name;
+    let action = format!("{service}:{}", route.operation.name);
     let deny = |reason: String| -> Denial {
         (
             access_denied(protocol, caller, &action, &target.arn, &reason),
@@ -282,13 +292,13 @@ fn decide(
                 http::StatusCode::FORBIDDEN,
             ),
             action,
-            target.arn,
+            target.arn.clone(),
         ));
     }
 
     // The principal and its policies.
     let principal = principal(caller);
-    let mut context = global_context(state, caller, ctx, &target);
+    let mut context = global_context(state, caller, ctx, target);
     service_context(state, caller, route, input, &mut context, ctx);
     let request = Request::new(principal, &action, &target.arn, None, context);
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use palisade_audit::{Event, TlsDetails, UserIdentity};
+use palisade_audit::{Event, Resource, TlsDetails, UserIdentity};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -59,6 +59,8 @@ pub struct RequestContext {
     /// KMS), the calling service's endpoint name, as `kms:ViaService` shows it. Never set from
     /// anything a client sends.
     pub via_service: Option<String>,
+    /// The ARN of the resource the request acts on, for the event's `resources`.
+    pub resource: Option<String>,
 }
 
 impl RequestContext {
@@ -78,6 +80,7 @@ impl RequestContext {
             request_parameters: None,
             would_be_denied: None,
             via_service: None,
+            resource: None,
         }
     }
 }
@@ -116,6 +119,13 @@ impl RequestContext {
         event.source_ip_address = self.source_ip.clone();
         event.user_agent = self.user_agent.clone();
         event.request_parameters = self.request_parameters.clone();
+        if let Some(arn) = &self.resource {
+            event.resources = vec![Resource {
+                arn: arn.clone(),
+                account_id: arn.split(':').nth(4).unwrap_or_default().to_owned(),
+                kind: resource_type(arn).to_owned(),
+            }];
+        }
         event.tls_details = self.tls.as_ref().map(|t| TlsDetails {
             tls_version: t.version.clone(),
             cipher_suite: t.cipher_suite.clone(),
@@ -214,6 +224,28 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "TokenCode",
     "RandomPassword",
 ];
+
+/// CloudTrail's resource type for an ARN (`AWS::KMS::Key`, `AWS::IAM::User`, ...).
+fn resource_type(arn: &str) -> &'static str {
+    let mut parts = arn.splitn(6, ':');
+    let service = parts.nth(2).unwrap_or_default();
+    let resource = parts.nth(2).unwrap_or_default();
+    let kind = resource.split(['/', ':']).next().unwrap_or_default();
+    match (service, kind) {
+        ("kms", "key") => "AWS::KMS::Key",
+        ("kms", "alias") => "AWS::KMS::Alias",
+        ("secretsmanager", "secret") => "AWS::SecretsManager::Secret",
+        ("iam", "user") => "AWS::IAM::User",
+        ("iam", "role") => "AWS::IAM::Role",
+        ("iam", "group") => "AWS::IAM::Group",
+        ("iam", "policy") => "AWS::IAM::Policy",
+        ("iam", "instance-profile") => "AWS::IAM::InstanceProfile",
+        ("iam", "mfa") => "AWS::IAM::MFADevice",
+        ("cloudtrail", "trail") => "AWS::CloudTrail::Trail",
+        ("sts", _) => "AWS::STS::FederatedUser",
+        _ => "AWS::Unknown",
+    }
+}
 
 /// Turns an input or output into CloudTrail's form: lowerCamelCase member names, sensitive
 /// values replaced by `HIDDEN_DUE_TO_SECURITY_REASONS` as CloudTrail does.

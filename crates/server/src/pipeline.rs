@@ -65,6 +65,7 @@ where
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
+        resource: None,
     };
 
     let outcome = run(state, &mut ctx, &parts, body).await;
