@@ -6,6 +6,9 @@ keys, and no key material or data key in the data directory or the log."""
 import base64
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -222,3 +225,38 @@ def test_keys_survive_a_restart_and_the_aws_cli_works(start_server):
     assert kms2.decrypt(CiphertextBlob=blob)["Plaintext"] == b"durable"
     out = s2.aws("kms", "describe-key", "--key-id", "alias/app")
     assert json.loads(out.stdout)["KeyMetadata"]["Description"] == "persisted"
+
+
+def test_the_aws_encryption_sdk_cli_round_trips_through_palisades_kms(server, tmp_path):
+    # The ESDK checks that KMS names keys by full ARN and returns data keys of the right length;
+    # it finds the endpoint through AWS_ENDPOINT_URL_KMS, as it would any KMS.
+    kms = server.client("kms")
+    key = kms.create_key(Description="esdk")["KeyMetadata"]["Arn"]
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(os.urandom(20_000))
+    access, secret = server.credentials()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": access,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_KMS": server.url,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    cli = str(Path(sys.executable).parent / "aws-encryption-cli")
+    common = ["--wrapping-keys", f"key={key}", "--commitment-policy", "require-encrypt-require-decrypt", "-S"]
+    enc = subprocess.run(
+        [cli, "--encrypt", "-i", str(plain), "-o", str(tmp_path / "plain.ct"), "--encryption-context", "purpose=test", *common],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert enc.returncode == 0, enc.stderr
+    assert plain.read_bytes() not in (tmp_path / "plain.ct").read_bytes()
+    dec = subprocess.run(
+        [cli, "--decrypt", "-i", str(tmp_path / "plain.ct"), "-o", str(tmp_path / "back.bin"), "--encryption-context", "purpose=test", "--max-encrypted-data-keys", "1", *common],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert dec.returncode == 0, dec.stderr
+    assert (tmp_path / "back.bin").read_bytes() == plain.read_bytes()
+    events = [e["eventName"] for e in server.events() if e["eventSource"] == "kms.amazonaws.com"]
+    assert "GenerateDataKey" in events and "Decrypt" in events
