@@ -38,12 +38,27 @@ measure() { # label endpoint credentials
     done
 }
 
-PALISADE_LOG=warn "$bin/palisade" serve --listen 127.0.0.1:0 --data-dir "$dir/data" > "$dir/out" 2> "$dir/log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/.*listening on //p' "$dir/out")
-measure "palisade strict+audit" "$url" "$dir/data/credentials"
-kill "${pids[0]}"
+# Each operation gets a fresh server and data directory, so that none is measured against the
+# audit table the previous ones filled.
+index=0
+while :; do
+  index=$((index + 1))
+  rm -rf "$dir/data"
+  PALISADE_LOG=warn "$bin/palisade" serve --listen 127.0.0.1:0 --data-dir "$dir/data" > "$dir/out" 2> "$dir/log" &
+  server=$!
+  pids+=("$server")
+  for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/.*listening on //p' "$dir/out")
+  line=$("$venv/bin/python" bench/fixture.py --endpoint "$url" --credentials "$dir/data/credentials" --service "$service" | sed -n "${index}p")
+  if [ -z "$line" ]; then
+    kill "$server"; wait "$server" 2>/dev/null || true
+    break
+  fi
+  IFS=$'\t' read -r op body <<< "$line"
+  "$bin/palisade-loadgen" --endpoint "$url" --credentials "$dir/data/credentials" --connections "$connections" \
+    --seconds "$seconds" --operation "$op" --body "$body" --label "palisade strict+audit"
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$dir/moto.log" 2>&1 &
