@@ -329,6 +329,22 @@ fn insert_events_sql(n: usize) -> AssertSqlSafe<&'static str> {
     )
 }
 
+/// An `audit_events` row as an [`AuditRow`].
+fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        event_id: row.try_get("event_id")?,
+        event_time_ms: row.try_get("event_time_ms")?,
+        account_id: row.try_get("account_id")?,
+        event_source: row.try_get("event_source")?,
+        event_name: row.try_get("event_name")?,
+        read_only: row.try_get("read_only")?,
+        access_key_id: row.try_get("access_key_id")?,
+        user_name: row.try_get("user_name")?,
+        error_code: row.try_get("error_code")?,
+        record: row.try_get("record")?,
+    })
+}
+
 async fn insert_events<'e, E>(executor: E, rows: &[AuditRow]) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
@@ -615,20 +631,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
-                .map(|row| {
-                    Ok(AuditRow {
-                        event_id: row.try_get("event_id")?,
-                        event_time_ms: row.try_get("event_time_ms")?,
-                        account_id: row.try_get("account_id")?,
-                        event_source: row.try_get("event_source")?,
-                        event_name: row.try_get("event_name")?,
-                        read_only: row.try_get("read_only")?,
-                        access_key_id: row.try_get("access_key_id")?,
-                        user_name: row.try_get("user_name")?,
-                        error_code: row.try_get("error_code")?,
-                        record: row.try_get("record")?,
-                    })
-                })
+                .map(|r| audit_row(r).map_err(StoreError::from))
                 .collect()
         })
     }
@@ -678,23 +681,7 @@ impl Store for SqliteStore {
             }
             let rows = q.fetch_all(&self.pool).await?;
             rows.iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get("seq")?,
-                        AuditRow {
-                            event_id: row.try_get("event_id")?,
-                            event_time_ms: row.try_get("event_time_ms")?,
-                            account_id: row.try_get("account_id")?,
-                            event_source: row.try_get("event_source")?,
-                            event_name: row.try_get("event_name")?,
-                            read_only: row.try_get("read_only")?,
-                            access_key_id: row.try_get("access_key_id")?,
-                            user_name: row.try_get("user_name")?,
-                            error_code: row.try_get("error_code")?,
-                            record: row.try_get("record")?,
-                        },
-                    ))
-                })
+                .map(|row| Ok((row.try_get("seq")?, audit_row(row)?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(StoreError::from)
         })

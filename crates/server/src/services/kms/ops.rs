@@ -1675,6 +1675,23 @@ async fn retire_grant(cx: &Cx<'_>, i: &Value, revoke: bool) -> Result<Value, Api
 
 // ---- import -----------------------------------------------------------------------------------
 
+/// Import operations need a key of EXTERNAL origin that is not pending deletion.
+fn importable(r: &KeyRecord) -> Result<(), ApiError> {
+    if r.origin != "EXTERNAL" {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "{} origin is {}, which is not valid for this operation.",
+                r.arn, r.origin
+            ),
+        ));
+    }
+    if r.state == "PendingDeletion" {
+        return Err(invalid_state(&r.arn, "pending deletion"));
+    }
+    Ok(())
+}
+
 async fn get_parameters_for_import(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let spec = s(i, "WrappingKeySpec").unwrap_or("RSA_2048");
     let alg = s(i, "WrappingAlgorithm").unwrap_or("RSAES_OAEP_SHA_256");
@@ -1692,18 +1709,7 @@ async fn get_parameters_for_import(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiE
     }
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
-    if key.record.origin != "EXTERNAL" {
-        return Err(err(
-            "UnsupportedOperationException",
-            format!(
-                "{} origin is {}, which is not valid for this operation.",
-                key.record.arn, key.record.origin
-            ),
-        ));
-    }
-    if key.record.state == "PendingDeletion" {
-        return Err(invalid_state(&key.record.arn, "pending deletion"));
-    }
+    importable(&key.record)?;
     let wrapping = palisade_kms::wrapping_key(spec).map_err(from_kms)?;
     let public = wrapping.public_key_der().map_err(from_kms)?;
     let token = palisade_kms::random_bytes(64).map_err(from_kms)?;
@@ -1809,18 +1815,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
 async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
-    if key.record.origin != "EXTERNAL" {
-        return Err(err(
-            "UnsupportedOperationException",
-            format!(
-                "{} origin is {}, which is not valid for this operation.",
-                key.record.arn, key.record.origin
-            ),
-        ));
-    }
-    if key.record.state == "PendingDeletion" {
-        return Err(invalid_state(&key.record.arn, "pending deletion"));
-    }
+    importable(&key.record)?;
     // The material is gone from memory and store; its ciphertexts stay undecryptable until the
     // same material is imported again.
     key.materials.clear();
