@@ -9,6 +9,11 @@
 //! `requestParameters` and `responseElements` through a per-operation redaction step before they
 //! get here, in the same way AWS leaves them out of its own records.
 
+pub mod delivery;
+pub mod merkle;
+pub mod trail;
+pub mod validate;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;

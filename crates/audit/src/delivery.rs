@@ -1,0 +1,436 @@
+//! What a trail delivers, as pure functions over a per-Region state: the caller (the server's
+//! delivery task) writes the returned files and persists the new state only once they are all
+//! written, so a failed write leaves the previous state to retry from.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::format_event_time;
+use crate::merkle::CompactRange;
+use crate::trail::{
+    Checkpoint, Digest, DigestLogFile, DigestMetadata, SIGNATURE_ALGORITHM, SigningKey, TrailError,
+    checkpoint_object_key, digest_object_key, digest_string_to_sign, gzip, log_file_body,
+    log_object_key, sha256_hex, trail_tag, unique_id,
+};
+
+/// The trail a delivery is for.
+#[derive(Debug, Clone)]
+pub struct TrailSpec {
+    /// The trail's account.
+    pub account: String,
+    /// The trail's home Region.
+    pub home_region: String,
+    /// The trail's name.
+    pub name: String,
+    /// The trail's ARN.
+    pub arn: String,
+    /// The bucket (a directory under the delivery root).
+    pub bucket: String,
+    /// The key prefix, if any.
+    pub prefix: Option<String>,
+}
+
+/// The last digest delivered, which the next one chains to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastDigest {
+    /// Its bucket.
+    pub bucket: String,
+    /// Its object key.
+    pub object: String,
+    /// Hex SHA-256 of its uncompressed bytes.
+    pub hash: String,
+    /// Its hex signature.
+    pub signature: String,
+}
+
+/// A trail's delivery state in one Region.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegionState {
+    /// The sequence of the last log file delivered.
+    pub seq: u32,
+    /// The Merkle tree over every event delivered.
+    pub tree: CompactRange,
+    /// Log files delivered since the last digest.
+    pub pending: Vec<DigestLogFile>,
+    /// The start of the next digest's period.
+    pub digest_start: Option<String>,
+    /// The last digest delivered.
+    pub last_digest: Option<LastDigest>,
+}
+
+/// One file to write: `<root>/<bucket>/<key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artefact {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+fn checkpoint(
+    spec: &TrailSpec,
+    region: &str,
+    state: &RegionState,
+    now: OffsetDateTime,
+    key: &SigningKey,
+    after_digest: bool,
+) -> Result<Artefact, TrailError> {
+    let tag = trail_tag(&spec.arn);
+    let cp = Checkpoint {
+        origin: Checkpoint::origin_for(&spec.account, region, &spec.name),
+        size: state.tree.size(),
+        root: state.tree.root(),
+        tag: tag.clone(),
+        last_file: state.seq,
+        digest: state.last_digest.as_ref().map(|d| d.object.clone()),
+        time: format_event_time(now),
+    };
+    // Named after the newest file and the tree size; the one a digest adds says so, or it
+    // would overwrite the checkpoint of the same file and size.
+    let mut unique = format!("{}_{:010}", unique_id(&tag, state.seq), state.tree.size());
+    if after_digest {
+        unique.push_str("_digest");
+    }
+    Ok(Artefact {
+        bucket: spec.bucket.clone(),
+        key: checkpoint_object_key(
+            spec.prefix.as_deref(),
+            &spec.account,
+            region,
+            &spec.name,
+            &unique,
+        ),
+        bytes: cp.to_note(key)?.into_bytes(),
+    })
+}
+
+/// Delivers one log file of `records` (CloudTrail JSON records, in order, with their event
+/// times) and the checkpoint after it. Updates `state`.
+pub fn deliver_log_file(
+    spec: &TrailSpec,
+    region: &str,
+    state: &mut RegionState,
+    records: &[(&str, &str)],
+    now: OffsetDateTime,
+    key: &SigningKey,
+) -> Result<Vec<Artefact>, TrailError> {
+    let tag = trail_tag(&spec.arn);
+    state.seq += 1;
+    let object = log_object_key(
+        spec.prefix.as_deref(),
+        &spec.account,
+        region,
+        now,
+        &unique_id(&tag, state.seq),
+    );
+    let body = log_file_body(records.iter().map(|(r, _)| *r));
+    for (r, _) in records {
+        state.tree.push(r.as_bytes());
+    }
+    let oldest = records.iter().map(|(_, t)| *t).min().unwrap_or_default();
+    let newest = records.iter().map(|(_, t)| *t).max().unwrap_or_default();
+    state.pending.push(DigestLogFile {
+        s3_bucket: spec.bucket.clone(),
+        s3_object: object.clone(),
+        hash_value: sha256_hex(body.as_bytes()),
+        hash_algorithm: "SHA-256".to_owned(),
+        newest_event_time: newest.to_owned(),
+        oldest_event_time: oldest.to_owned(),
+    });
+    if state.digest_start.is_none() {
+        state.digest_start = Some(oldest.to_owned());
+    }
+    let log = Artefact {
+        bucket: spec.bucket.clone(),
+        key: object,
+        bytes: gzip(body.as_bytes())?,
+    };
+    Ok(vec![log, checkpoint(spec, region, state, now, key, false)?])
+}
+
+/// Delivers the digest of the log files since the last one (possibly none, as CloudTrail
+/// does), its signature sidecar and a checkpoint naming it. Updates `state`.
+pub fn deliver_digest(
+    spec: &TrailSpec,
+    region: &str,
+    state: &mut RegionState,
+    now: OffsetDateTime,
+    key: &SigningKey,
+) -> Result<Vec<Artefact>, TrailError> {
+    let end = format_event_time(now);
+    let object = digest_object_key(
+        spec.prefix.as_deref(),
+        &spec.account,
+        region,
+        &spec.name,
+        &spec.home_region,
+        now,
+    );
+    let prev = state.last_digest.clone();
+    let files = std::mem::take(&mut state.pending);
+    let digest = Digest {
+        aws_account_id: spec.account.clone(),
+        digest_start_time: state.digest_start.take().unwrap_or_else(|| end.clone()),
+        digest_end_time: end.clone(),
+        digest_s3_bucket: spec.bucket.clone(),
+        digest_s3_object: object.clone(),
+        digest_public_key_fingerprint: key.fingerprint(),
+        digest_signature_algorithm: SIGNATURE_ALGORITHM.to_owned(),
+        newest_event_time: files.iter().map(|f| f.newest_event_time.clone()).max(),
+        oldest_event_time: files.iter().map(|f| f.oldest_event_time.clone()).min(),
+        previous_digest_s3_bucket: prev.as_ref().map(|p| p.bucket.clone()),
+        previous_digest_s3_object: prev.as_ref().map(|p| p.object.clone()),
+        previous_digest_hash_value: prev.as_ref().map(|p| p.hash.clone()),
+        previous_digest_hash_algorithm: prev.as_ref().map(|_| "SHA-256".to_owned()),
+        previous_digest_signature: prev.as_ref().map(|p| p.signature.clone()),
+        log_files: files,
+    };
+    let body = serde_json::to_vec(&digest)?;
+    let to_sign = digest_string_to_sign(
+        &end,
+        &spec.bucket,
+        &object,
+        &body,
+        digest.previous_digest_signature.as_deref(),
+    );
+    let signature = hex::encode(key.sign(to_sign.as_bytes())?);
+    let metadata = serde_json::to_vec(&DigestMetadata {
+        signature: signature.clone(),
+        signature_algorithm: SIGNATURE_ALGORITHM.to_owned(),
+    })?;
+    state.last_digest = Some(LastDigest {
+        bucket: spec.bucket.clone(),
+        object: object.clone(),
+        hash: sha256_hex(&body),
+        signature,
+    });
+    Ok(vec![
+        Artefact {
+            bucket: spec.bucket.clone(),
+            key: object.clone(),
+            bytes: gzip(&body)?,
+        },
+        Artefact {
+            bucket: spec.bucket.clone(),
+            key: format!("{object}.metadata"),
+            bytes: metadata,
+        },
+        checkpoint(spec, region, state, now, key, true)?,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::validate::{Options, Status, validate};
+
+    fn spec() -> TrailSpec {
+        TrailSpec {
+            account: "123456789012".into(),
+            home_region: "us-east-1".into(),
+            name: "main".into(),
+            arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
+            bucket: "audit-bucket".into(),
+            prefix: Some("org".into()),
+        }
+    }
+
+    fn write(root: &Path, arts: &[Artefact]) {
+        for a in arts {
+            let p = root.join(&a.bucket).join(&a.key);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, &a.bytes).unwrap();
+        }
+    }
+
+    /// Three digests of two log files each, then two log files not yet in a digest.
+    fn delivered(root: &Path) -> (Options, Vec<String>) {
+        let key = SigningKey::generate().unwrap();
+        let spec = spec();
+        let mut st = RegionState::default();
+        let mut t = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let mut logs = Vec::new();
+        for round in 0..4 {
+            for f in 0..2 {
+                let rec = format!(r#"{{"eventID":"{round}-{f}","eventName":"Encrypt"}}"#);
+                let rec2 = format!(r#"{{"eventID":"{round}-{f}b","eventName":"Decrypt"}}"#);
+                let arts = deliver_log_file(
+                    &spec,
+                    "us-east-1",
+                    &mut st,
+                    &[
+                        (&rec, "2026-09-21T14:00:00Z"),
+                        (&rec2, "2026-09-21T14:00:01Z"),
+                    ],
+                    t,
+                    &key,
+                )
+                .unwrap();
+                logs.push(format!("{}/{}", arts[0].bucket, arts[0].key));
+                write(root, &arts);
+                t += time::Duration::minutes(5);
+            }
+            if round < 3 {
+                write(
+                    root,
+                    &deliver_digest(&spec, "us-east-1", &mut st, t, &key).unwrap(),
+                );
+                t += time::Duration::minutes(1);
+            }
+        }
+        let mut public_keys = HashMap::new();
+        public_keys.insert(key.fingerprint(), key.public_pkcs1());
+        (
+            Options {
+                public_keys,
+                ..Options::default()
+            },
+            logs,
+        )
+    }
+
+    fn statuses(root: &Path, opts: &Options) -> Vec<(Status, String, String)> {
+        validate(root, opts)
+            .unwrap()
+            .results
+            .into_iter()
+            .filter(|e| e.status != Status::Valid)
+            .map(|e| (e.status, e.path, e.detail))
+            .collect()
+    }
+
+    #[test]
+    fn an_untouched_delivery_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let report = validate(dir.path(), &opts).unwrap();
+        assert!(report.ok(), "{}", report.to_table());
+        assert_eq!(report.summary().get("valid"), Some(&(8 + 3 + 11)));
+    }
+
+    #[test]
+    fn a_changed_byte_in_a_log_file_is_modified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        let p = dir.path().join(&logs[1]);
+        let body = crate::trail::gunzip(&std::fs::read(&p).unwrap()).unwrap();
+        let edited = String::from_utf8(body)
+            .unwrap()
+            .replace("Decrypt", "Decrypu");
+        std::fs::write(&p, gzip(edited.as_bytes()).unwrap()).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter()
+                .any(|(s, p, _)| *s == Status::Modified && p == &logs[1]),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn a_truncated_log_file_is_modified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        let p = dir.path().join(&logs[0]);
+        let raw = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &raw[..raw.len() / 2]).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter()
+                .any(|(s, p, _)| *s == Status::Modified && p == &logs[0]),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn a_deleted_digest_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let mut digests: Vec<_> = Vec::new();
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(".json.gz")
+                    && p.to_string_lossy().contains("CloudTrail-Digest")
+                {
+                    digests.push(p);
+                }
+            }
+        }
+        digests.sort();
+        // The middle one: its successor's link exposes it. The newest: the checkpoint does.
+        for victim in [digests[1].clone(), digests[2].clone()] {
+            let saved = std::fs::read(&victim).unwrap();
+            std::fs::remove_file(&victim).unwrap();
+            let bad = statuses(dir.path(), &opts);
+            assert!(
+                bad.iter().any(|(s, _, _)| *s == Status::Missing),
+                "{victim:?}: {bad:?}"
+            );
+            std::fs::write(&victim, saved).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_newest_log_file_deleted_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        std::fs::remove_file(dir.path().join(logs.last().unwrap())).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(bad.iter().any(|(s, _, _)| *s == Status::Missing), "{bad:?}");
+    }
+
+    #[test]
+    fn a_trusted_checkpoint_exposes_a_truncated_tail_with_its_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut opts, logs) = delivered(dir.path());
+        // Keep the newest checkpoint elsewhere, then remove the newest log file and every
+        // checkpoint that mentions it.
+        let cp_dir = dir
+            .path()
+            .join("audit-bucket/org/AWSLogs/123456789012/Palisade-Checkpoint/us-east-1");
+        let mut cps: Vec<_> = std::fs::read_dir(&cp_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        cps.sort();
+        let newest = cps.pop().unwrap();
+        opts.trusted_checkpoints
+            .push(std::fs::read_to_string(&newest).unwrap());
+        std::fs::remove_file(newest).unwrap();
+        std::fs::remove_file(dir.path().join(logs.last().unwrap())).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter()
+                .any(|(s, p, _)| *s == Status::Missing && p == "(trusted checkpoint)"),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_badly_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _) = delivered(dir.path());
+        let other = SigningKey::generate().unwrap();
+        let mut public_keys = HashMap::new();
+        public_keys.insert(other.fingerprint(), other.public_pkcs1());
+        let bad = statuses(
+            dir.path(),
+            &Options {
+                public_keys,
+                ..Options::default()
+            },
+        );
+        assert!(
+            bad.iter().any(|(s, _, _)| *s == Status::BadlySigned),
+            "{bad:?}"
+        );
+    }
+}

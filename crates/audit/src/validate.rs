@@ -1,0 +1,674 @@
+//! The offline validator behind `palisade audit validate`: checks a delivery directory's log
+//! files, digest chain and Merkle checkpoints, and says for each file whether it is valid,
+//! modified, missing or badly signed.
+//!
+//! What each check catches:
+//! - a digest's signature (SHA256withRSA over CloudTrail's string to sign) catches any edit of
+//!   the digest; its `previousDigestSignature` link catches a deleted or replaced earlier digest;
+//! - a digest's `hashValue` catches any edit of a log file it lists, including truncation;
+//! - the log-file sequence in file names catches a deleted file in the middle;
+//! - the Merkle checkpoints catch what the chain cannot see: the newest log files (not yet in a
+//!   digest) deleted or edited, and the newest digest deleted. A checkpoint kept elsewhere
+//!   (`trusted`) catches even the removal of the newest checkpoints themselves.
+//!
+//! The public keys must come from a trusted source (ListPublicKeys), never from the directory
+//! under test: whoever can write there could otherwise sign their own history.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::merkle::CompactRange;
+use crate::trail::{
+    Checkpoint, Digest, DigestMetadata, digest_string_to_sign, gunzip, log_file_records,
+    parse_unique_id, sha256_hex, verify,
+};
+
+/// The outcome for one file or check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Intact.
+    Valid,
+    /// Its contents differ from what was signed or hashed (includes truncation and unreadable
+    /// files).
+    Modified,
+    /// Referenced or implied by signed data but absent.
+    Missing,
+    /// Its signature does not verify, or no trusted key has its fingerprint.
+    BadlySigned,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Modified => "modified",
+            Self::Missing => "missing",
+            Self::BadlySigned => "badly-signed",
+        }
+    }
+}
+
+/// What an entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A CloudTrail log file.
+    LogFile,
+    /// A CloudTrail digest file.
+    Digest,
+    /// A Merkle checkpoint.
+    Checkpoint,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// What was checked.
+    pub kind: Kind,
+    /// The file, relative to the directory validated.
+    pub path: String,
+    /// The outcome.
+    pub status: Status,
+    /// Why, for anything but a plain valid.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// What to validate.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Trusted public keys: fingerprint → PKCS#1 DER.
+    pub public_keys: HashMap<String, Vec<u8>>,
+    /// Only files from this time on (log files by the time in their name, digests by their end
+    /// time). The Merkle check always covers every file, as the tree does.
+    pub start: Option<OffsetDateTime>,
+    /// Only files up to this time.
+    pub end: Option<OffsetDateTime>,
+    /// Checkpoints kept outside the directory (notes' text).
+    pub trusted_checkpoints: Vec<String>,
+}
+
+/// The validator's findings.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// One entry per file or failed check, in path order.
+    pub results: Vec<Entry>,
+}
+
+impl Report {
+    /// Whether every entry is valid.
+    pub fn ok(&self) -> bool {
+        self.results.iter().all(|e| e.status == Status::Valid)
+    }
+
+    /// Counts per status.
+    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for e in &self.results {
+            *out.entry(e.status.label()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// A table for people.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        for e in &self.results {
+            let kind = match e.kind {
+                Kind::LogFile => "log",
+                Kind::Digest => "digest",
+                Kind::Checkpoint => "checkpoint",
+            };
+            out.push_str(&format!("{:<13}{kind:<11}{}", e.status.label(), e.path));
+            if !e.detail.is_empty() {
+                out.push_str("  (");
+                out.push_str(&e.detail);
+                out.push(')');
+            }
+            out.push('\n');
+        }
+        let summary: Vec<String> = self
+            .summary()
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        out.push_str(&format!(
+            "{}: {}\n",
+            if self.ok() { "VALID" } else { "INVALID" },
+            if summary.is_empty() {
+                "no files".to_owned()
+            } else {
+                summary.join(", ")
+            }
+        ));
+        out
+    }
+
+    /// JSON for machines.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "valid": self.ok(),
+            "summary": self.summary(),
+            "results": self.results,
+        })
+        .to_string()
+    }
+
+    fn push(&mut self, kind: Kind, path: &str, status: Status, detail: impl Into<String>) {
+        self.results.push(Entry {
+            kind,
+            path: path.to_owned(),
+            status,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Where a delivered file sits in CloudTrail's layout.
+#[derive(Debug, Clone)]
+struct Located {
+    rel: String,
+    account: String,
+    region: String,
+    name: String,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            walk(&entry.path(), out)?;
+        } else if ty.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Splits `…/AWSLogs/<acct>/<area>/<region>/…/<name>` into its parts.
+fn locate(rel: &str, area: &str) -> Option<Located> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let at = parts.iter().rposition(|p| *p == "AWSLogs")?;
+    let account = parts.get(at + 1)?;
+    if parts.get(at + 2) != Some(&area) {
+        return None;
+    }
+    Some(Located {
+        rel: rel.to_owned(),
+        account: (*account).to_owned(),
+        region: (*parts.get(at + 3)?).to_owned(),
+        name: (*parts.last()?).to_owned(),
+    })
+}
+
+/// The time in a log file's name (`…_YYYYMMDDTHHmmZ_<unique>.json.gz`).
+fn log_name_time(name: &str) -> Option<OffsetDateTime> {
+    let stem = name.strip_suffix(".json.gz")?;
+    let mut parts = stem.rsplitn(3, '_');
+    let _unique = parts.next()?;
+    let stamp = parts.next()?;
+    let f = time::macros::format_description!("[year][month][day]T[hour][minute]Z");
+    time::PrimitiveDateTime::parse(stamp, &f)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+fn log_unique(name: &str) -> Option<(String, u32)> {
+    let stem = name.strip_suffix(".json.gz")?;
+    parse_unique_id(stem.rsplit('_').next()?)
+}
+
+/// A log file's uncompressed hash and records, or why it cannot be read.
+type LogContents = Result<(String, Vec<Vec<u8>>), String>;
+
+fn read_log(path: &Path) -> LogContents {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let body = gunzip(&raw).map_err(|e| format!("cannot be decompressed: {e}"))?;
+    let hash = sha256_hex(&body);
+    let records = log_file_records(&body).map_err(|e| format!("is not a log file: {e}"))?;
+    Ok((hash, records))
+}
+
+fn in_window(t: Option<OffsetDateTime>, opts: &Options) -> bool {
+    let Some(t) = t else { return true };
+    opts.start.is_none_or(|s| t >= s) && opts.end.is_none_or(|e| t <= e)
+}
+
+struct DigestOnDisk {
+    loc: Located,
+    signature: Option<String>,
+    digest: Option<Digest>,
+}
+
+/// Validates every trail delivery under `dir`.
+pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    let rel = |p: &Path| {
+        p.strip_prefix(dir)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let mut logs: Vec<Located> = Vec::new();
+    let mut digest_locs: Vec<Located> = Vec::new();
+    let mut checkpoint_locs: Vec<Located> = Vec::new();
+    for f in &files {
+        let r = rel(f);
+        if let Some(l) = locate(&r, "CloudTrail").filter(|l| l.name.ends_with(".json.gz")) {
+            logs.push(l);
+        } else if let Some(l) =
+            locate(&r, "CloudTrail-Digest").filter(|l| l.name.ends_with(".json.gz"))
+        {
+            digest_locs.push(l);
+        } else if let Some(l) =
+            locate(&r, "Palisade-Checkpoint").filter(|l| l.name.ends_with(".txt"))
+        {
+            checkpoint_locs.push(l);
+        }
+    }
+    logs.sort_by(|a, b| a.rel.cmp(&b.rel));
+    digest_locs.sort_by(|a, b| a.rel.cmp(&b.rel));
+
+    let mut report = Report::default();
+    let mut contents: HashMap<String, LogContents> = HashMap::new();
+    for l in &logs {
+        contents.insert(l.rel.clone(), read_log(&dir.join(&l.rel)));
+    }
+    // The outcome of each log file as its digest judged it.
+    let mut judged: HashMap<String, (Status, String)> = HashMap::new();
+
+    // Digests: format, location, signature, then the log files each lists.
+    let mut digests: Vec<DigestOnDisk> = Vec::new();
+    for loc in digest_locs {
+        let path = dir.join(&loc.rel);
+        let raw = std::fs::read(&path)?;
+        let meta: Option<DigestMetadata> =
+            std::fs::read(path.with_file_name(format!("{}.metadata", loc.name)))
+                .ok()
+                .and_then(|m| serde_json::from_slice(&m).ok());
+        let signature = meta.as_ref().map(|m| m.signature.clone());
+        let body = match gunzip(&raw) {
+            Ok(b) => b,
+            Err(e) => {
+                report.push(
+                    Kind::Digest,
+                    &loc.rel,
+                    Status::Modified,
+                    format!("cannot be decompressed: {e}"),
+                );
+                digests.push(DigestOnDisk {
+                    loc,
+                    signature,
+                    digest: None,
+                });
+                continue;
+            }
+        };
+        let digest: Digest = match serde_json::from_slice(&body) {
+            Ok(d) => d,
+            Err(e) => {
+                report.push(
+                    Kind::Digest,
+                    &loc.rel,
+                    Status::Modified,
+                    format!("is not a digest: {e}"),
+                );
+                digests.push(DigestOnDisk {
+                    loc,
+                    signature,
+                    digest: None,
+                });
+                continue;
+            }
+        };
+        let end = OffsetDateTime::parse(&digest.digest_end_time, &Rfc3339).ok();
+        let shown = in_window(end, opts);
+        let expected = format!("{}/{}", digest.digest_s3_bucket, digest.digest_s3_object);
+        let status = if !loc.rel.ends_with(&expected) {
+            Some((
+                Status::Modified,
+                format!("has been moved from its original location {expected}"),
+            ))
+        } else if let Some(meta) = &meta {
+            match opts.public_keys.get(&digest.digest_public_key_fingerprint) {
+                None => Some((
+                    Status::BadlySigned,
+                    format!(
+                        "no trusted public key has fingerprint {}",
+                        digest.digest_public_key_fingerprint
+                    ),
+                )),
+                Some(key) => {
+                    let to_sign = digest_string_to_sign(
+                        &digest.digest_end_time,
+                        &digest.digest_s3_bucket,
+                        &digest.digest_s3_object,
+                        &body,
+                        digest.previous_digest_signature.as_deref(),
+                    );
+                    let sig = hex::decode(&meta.signature).unwrap_or_default();
+                    (!verify(key, to_sign.as_bytes(), &sig)).then(|| {
+                        (
+                            Status::BadlySigned,
+                            "the signature does not verify".to_owned(),
+                        )
+                    })
+                }
+            }
+        } else {
+            Some((Status::BadlySigned, "no signature metadata".to_owned()))
+        };
+        if shown {
+            match status {
+                Some((s, d)) => report.push(Kind::Digest, &loc.rel, s, d),
+                None => report.push(Kind::Digest, &loc.rel, Status::Valid, ""),
+            }
+        }
+        // The bucket root: the digest's path minus its bucket and key.
+        let root = loc.rel.strip_suffix(&expected).unwrap_or("").to_owned();
+        for lf in &digest.log_files {
+            let lrel = format!("{root}{}/{}", lf.s3_bucket, lf.s3_object);
+            let verdict = match contents.get(&lrel) {
+                None => (Status::Missing, format!("listed in digest {}", loc.rel)),
+                Some(Err(e)) => (Status::Modified, e.clone()),
+                Some(Ok((hash, _))) if *hash != lf.hash_value => (
+                    Status::Modified,
+                    format!(
+                        "hash {hash} differs from {} in digest {}",
+                        lf.hash_value, loc.rel
+                    ),
+                ),
+                Some(Ok(_)) => (Status::Valid, String::new()),
+            };
+            judged.insert(lrel, verdict);
+        }
+        digests.push(DigestOnDisk {
+            loc,
+            signature,
+            digest: Some(digest),
+        });
+    }
+
+    // The chain: each digest's predecessor must exist and carry the signature it names.
+    let by_path: HashMap<&str, &DigestOnDisk> =
+        digests.iter().map(|d| (d.loc.rel.as_str(), d)).collect();
+    for d in &digests {
+        let Some(digest) = &d.digest else { continue };
+        let (Some(pb), Some(po)) = (
+            &digest.previous_digest_s3_bucket,
+            &digest.previous_digest_s3_object,
+        ) else {
+            continue;
+        };
+        let expected = format!("{}/{}", digest.digest_s3_bucket, digest.digest_s3_object);
+        let root = d.loc.rel.strip_suffix(&expected).unwrap_or("");
+        let prev = format!("{root}{pb}/{po}");
+        match by_path.get(prev.as_str()) {
+            None => report.push(
+                Kind::Digest,
+                &prev,
+                Status::Missing,
+                format!("the previous digest of {}", d.loc.rel),
+            ),
+            Some(p) if p.signature != digest.previous_digest_signature => report.push(
+                Kind::Digest,
+                &prev,
+                Status::Modified,
+                format!("its signature is not the one {} chains to", d.loc.rel),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    // Log files: as their digest judged them, or (not yet in a digest) whether they read.
+    for l in &logs {
+        if !in_window(log_name_time(&l.name), opts) {
+            continue;
+        }
+        let (status, detail) = match judged.remove(&l.rel) {
+            Some(v) => v,
+            None => match contents.get(&l.rel) {
+                Some(Err(e)) => (Status::Modified, e.clone()),
+                _ => (
+                    Status::Valid,
+                    "not yet in a digest; checked by the checkpoints".to_owned(),
+                ),
+            },
+        };
+        report.push(Kind::LogFile, &l.rel, status, detail);
+    }
+    let mut missing: Vec<(String, (Status, String))> = judged.into_iter().collect();
+    missing.sort();
+    for (rel, (status, detail)) in missing {
+        report.push(Kind::LogFile, &rel, status, detail);
+    }
+
+    check_trees(
+        dir,
+        &logs,
+        &contents,
+        &checkpoint_locs,
+        &by_path,
+        opts,
+        &mut report,
+    )?;
+    report.results.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+/// The Merkle check, per trail and Region: the log files in sequence order rebuild the tree
+/// that every checkpoint signed.
+fn check_trees(
+    dir: &Path,
+    logs: &[Located],
+    contents: &HashMap<String, LogContents>,
+    checkpoint_locs: &[Located],
+    digests: &HashMap<&str, &DigestOnDisk>,
+    opts: &Options,
+    report: &mut Report,
+) -> std::io::Result<()> {
+    // (account, region, tag) → files by sequence.
+    let mut groups: BTreeMap<(String, String, String), BTreeMap<u32, &Located>> = BTreeMap::new();
+    for l in logs {
+        if let Some((tag, seq)) = log_unique(&l.name) {
+            groups
+                .entry((l.account.clone(), l.region.clone(), tag))
+                .or_default()
+                .insert(seq, l);
+        }
+    }
+    // Checkpoints, verified, per group; `None` path for a trusted one.
+    let mut cps: BTreeMap<(String, String, String), Vec<(Option<String>, Checkpoint)>> =
+        BTreeMap::new();
+    let mut notes: Vec<(Option<String>, String)> = Vec::new();
+    for c in checkpoint_locs {
+        notes.push((
+            Some(c.rel.clone()),
+            std::fs::read_to_string(dir.join(&c.rel))?,
+        ));
+    }
+    for t in &opts.trusted_checkpoints {
+        notes.push((None, t.clone()));
+    }
+    for (rel, text) in notes {
+        let shown = rel
+            .clone()
+            .unwrap_or_else(|| "(trusted checkpoint)".to_owned());
+        let Some((cp, fp, sig)) = Checkpoint::parse_note(&text) else {
+            report.push(
+                Kind::Checkpoint,
+                &shown,
+                Status::Modified,
+                "is not a checkpoint",
+            );
+            continue;
+        };
+        let Some(key) = opts.public_keys.get(&fp) else {
+            report.push(
+                Kind::Checkpoint,
+                &shown,
+                Status::BadlySigned,
+                format!("no trusted public key has fingerprint {fp}"),
+            );
+            continue;
+        };
+        if !verify(key, cp.body().as_bytes(), &sig) {
+            report.push(
+                Kind::Checkpoint,
+                &shown,
+                Status::BadlySigned,
+                "the signature does not verify",
+            );
+            continue;
+        }
+        let mut parts = cp.origin.rsplitn(3, '/');
+        let _trail = parts.next();
+        let region = parts.next().unwrap_or_default().to_owned();
+        let account = parts
+            .next()
+            .and_then(|p| p.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        cps.entry((account, region, cp.tag.clone()))
+            .or_default()
+            .push((rel, cp));
+    }
+    let keys: BTreeSet<_> = groups.keys().chain(cps.keys()).cloned().collect();
+    let empty = BTreeMap::new();
+    for key in keys {
+        let files = groups.get(&key).unwrap_or(&empty);
+        let mut checkpoints = cps.remove(&key).unwrap_or_default();
+        checkpoints.sort_by_key(|(_, c)| c.size);
+        let newest_file = checkpoints
+            .iter()
+            .map(|(_, c)| c.last_file)
+            .max()
+            .unwrap_or(0);
+        let last_seq = files
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(newest_file);
+        let (account, region, tag) = &key;
+        for seq in 1..=last_seq {
+            if !files.contains_key(&seq) {
+                report.push(
+                    Kind::LogFile,
+                    &format!("AWSLogs/{account}/CloudTrail/{region}/…_{tag}{seq:08x}.json.gz"),
+                    Status::Missing,
+                    format!("log file {seq} of the sequence is absent"),
+                );
+            }
+        }
+        // Rebuild the tree; compare at each checkpoint's size.
+        let mut range = CompactRange::default();
+        let mut broken: Option<String> = None;
+        let mut pending = checkpoints.iter().peekable();
+        let judge = |range: &CompactRange,
+                     broken: &Option<String>,
+                     rel: &Option<String>,
+                     cp: &Checkpoint,
+                     report: &mut Report| {
+            let shown = rel
+                .clone()
+                .unwrap_or_else(|| "(trusted checkpoint)".to_owned());
+            if let Some(why) = broken {
+                report.push(
+                    Kind::Checkpoint,
+                    &shown,
+                    Status::Modified,
+                    format!("the tree cannot be rebuilt: {why}"),
+                );
+            } else if range.root() != cp.root {
+                report.push(
+                    Kind::Checkpoint,
+                    &shown,
+                    Status::Modified,
+                    format!(
+                        "the first {} events no longer hash to the signed root",
+                        cp.size
+                    ),
+                );
+            } else if let Some(d) = &cp.digest
+                && !digests.keys().any(|k| k.ends_with(d.as_str()))
+            {
+                report.push(
+                    Kind::Digest,
+                    &format!("…/{d}"),
+                    Status::Missing,
+                    format!("the newest digest named by checkpoint {shown}"),
+                );
+                if rel.is_some() {
+                    report.push(Kind::Checkpoint, &shown, Status::Valid, "");
+                }
+            } else if rel.is_some() {
+                report.push(Kind::Checkpoint, &shown, Status::Valid, "");
+            }
+        };
+        while let Some((rel, cp)) = pending.next_if(|(_, c)| c.size == 0) {
+            judge(&range, &broken, rel, cp, report);
+        }
+        for (seq, l) in files {
+            match contents.get(&l.rel) {
+                Some(Ok((_, records))) => {
+                    for r in records {
+                        range.push(r);
+                        while let Some((rel, cp)) = pending.next_if(|(_, c)| c.size == range.size())
+                        {
+                            judge(&range, &broken, rel, cp, report);
+                        }
+                    }
+                }
+                _ => {
+                    broken.get_or_insert_with(|| format!("log file {seq} is unreadable"));
+                }
+            }
+            if broken.is_some() {
+                break;
+            }
+        }
+        for (rel, cp) in pending {
+            let shown = rel
+                .clone()
+                .unwrap_or_else(|| "(trusted checkpoint)".to_owned());
+            let detail = match &broken {
+                Some(why) => format!("the tree cannot be rebuilt: {why}"),
+                None => format!(
+                    "it covers {} events but the log files hold {}: events were removed",
+                    cp.size,
+                    range.size()
+                ),
+            };
+            let status = if broken.is_some() {
+                Status::Modified
+            } else {
+                Status::Missing
+            };
+            report.push(Kind::Checkpoint, &shown, status, detail);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_give_time_and_sequence() {
+        let n = "123456789012_CloudTrail_us-east-1_20231114T2213Z_abcd123400000011.json.gz";
+        assert_eq!(
+            log_name_time(n).map(OffsetDateTime::unix_timestamp),
+            Some(1_699_999_980)
+        );
+        assert_eq!(log_unique(n), Some(("abcd1234".into(), 17)));
+    }
+}
