@@ -9,6 +9,7 @@
 //! `requestParameters` and `responseElements` through a per-operation redaction step before they
 //! get here, in the same way AWS leaves them out of its own records.
 
+pub mod cli;
 pub mod delivery;
 pub mod merkle;
 pub mod trail;

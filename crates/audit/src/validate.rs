@@ -463,6 +463,9 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// A trail's files in one Region: (account, Region, trail tag).
+type Group = (String, String, String);
+
 /// The Merkle check, per trail and Region: the log files in sequence order rebuild the tree
 /// that every checkpoint signed.
 fn check_trees(
@@ -475,7 +478,7 @@ fn check_trees(
     report: &mut Report,
 ) -> std::io::Result<()> {
     // (account, region, tag) → files by sequence.
-    let mut groups: BTreeMap<(String, String, String), BTreeMap<u32, &Located>> = BTreeMap::new();
+    let mut groups: BTreeMap<Group, BTreeMap<u32, &Located>> = BTreeMap::new();
     for l in logs {
         if let Some((tag, seq)) = log_unique(&l.name) {
             groups
@@ -485,8 +488,7 @@ fn check_trees(
         }
     }
     // Checkpoints, verified, per group; `None` path for a trusted one.
-    let mut cps: BTreeMap<(String, String, String), Vec<(Option<String>, Checkpoint)>> =
-        BTreeMap::new();
+    let mut cps: BTreeMap<Group, Vec<(Option<String>, Checkpoint)>> = BTreeMap::new();
     let mut notes: Vec<(Option<String>, String)> = Vec::new();
     for c in checkpoint_locs {
         notes.push((

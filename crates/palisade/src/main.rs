@@ -39,6 +39,16 @@ enum Command {
     /// Evaluate and validate IAM policies offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Work with delivered audit trails offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check a trail delivery directory: each log file, digest and checkpoint is valid,
+    /// modified, missing or badly signed (exit 0: all valid, 1: a finding, 2: error).
+    Validate(palisade_audit::cli::ValidateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +117,22 @@ struct ServeArgs {
     /// RotationLambdaARN names function NAME rotates by POSTing each step to URL.
     #[arg(long = "rotation-webhook", value_name = "NAME=URL", value_parser = parse_webhook)]
     rotation_webhook: Vec<(String, String)>,
+    /// Where trails deliver log files, digests and checkpoints (default <data-dir>/trails).
+    #[arg(long)]
+    trail_dir: Option<PathBuf>,
+    /// Seconds between a logging trail's deliveries (CloudTrail: about 5 minutes).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    trail_delivery_seconds: u64,
+    /// Seconds between digest files (CloudTrail: one hour).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    trail_digest_seconds: u64,
+    /// Refuse requests while audit events cannot be written [default: true in strict mode,
+    /// false with --dev].
+    #[arg(long, value_name = "BOOL")]
+    audit_fail_closed: Option<bool>,
+    /// Do not audit at all. Only to measure what auditing costs (bench/audit-cost.sh).
+    #[arg(long, hide = true)]
+    no_audit_benchmark_only: bool,
 }
 
 fn parse_webhook(s: &str) -> Result<(String, String), String> {
@@ -129,6 +155,9 @@ fn main() -> anyhow::Result<()> {
         Command::Unmask(args) => palisade_masking::cli::run_unmask(&args)
             .map(drop)
             .context("palisade unmask failed"),
+        Command::Audit(AuditCommand::Validate(args)) => {
+            std::process::exit(palisade_audit::cli::run(&args))
+        }
         Command::Policy(command) => {
             let code = policy(command)?;
             std::process::exit(code);
@@ -198,6 +227,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (_, _, true) => TlsMode::SelfSigned,
         _ => TlsMode::Off,
     };
+    let data_dir_for_trails = args.data_dir.clone();
     let config = Config {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -217,7 +247,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .parse()
             .map_err(|e: String| anyhow::anyhow!(e))?,
         rotation_webhooks: args.rotation_webhook,
+        trail_dir: args
+            .trail_dir
+            .unwrap_or_else(|| data_dir_for_trails.join("trails")),
+        trail_delivery_interval: std::time::Duration::from_secs(args.trail_delivery_seconds),
+        trail_digest_interval: std::time::Duration::from_secs(args.trail_digest_seconds),
+        audit_fail_closed: args.audit_fail_closed.unwrap_or(!args.dev),
+        audit_enabled: !args.no_audit_benchmark_only,
     };
+    if args.no_audit_benchmark_only {
+        eprintln!("WARNING: auditing is off (--no-audit-benchmark-only): nothing is recorded");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -71,6 +71,8 @@ pub enum Purpose {
     SessionToken,
     /// The seed of a virtual MFA device.
     MfaSeed,
+    /// A CloudTrail digest-signing key.
+    AuditSigningKey,
 }
 
 impl Purpose {
@@ -81,6 +83,7 @@ impl Purpose {
             Self::SecretValue => b"palisade/v1/secret-value",
             Self::SessionToken => b"palisade/v1/session-token",
             Self::MfaSeed => b"palisade/v1/mfa-seed",
+            Self::AuditSigningKey => b"palisade/v1/audit-signing-key",
         }
     }
 }
@@ -100,7 +103,7 @@ pub enum KekSource {
 
 /// The unsealed root key: derives one AEAD key per [`Purpose`].
 pub struct Sealer {
-    keys: [LessSafeKey; 5],
+    keys: [LessSafeKey; 6],
     rng: SystemRandom,
 }
 
@@ -139,19 +142,21 @@ impl Sealer {
                 derive(kek, Purpose::SecretValue)?,
                 derive(kek, Purpose::SessionToken)?,
                 derive(kek, Purpose::MfaSeed)?,
+                derive(kek, Purpose::AuditSigningKey)?,
             ],
             rng: SystemRandom::new(),
         })
     }
 
     fn key(&self, purpose: Purpose) -> &LessSafeKey {
-        let [a, b, c, d, e] = &self.keys;
+        let [a, b, c, d, e, f] = &self.keys;
         match purpose {
             Purpose::AccessKeySecret => a,
             Purpose::KeyMaterial => b,
             Purpose::SecretValue => c,
             Purpose::SessionToken => d,
             Purpose::MfaSeed => e,
+            Purpose::AuditSigningKey => f,
         }
     }
 

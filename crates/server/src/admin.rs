@@ -45,6 +45,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
             state.iam.clear();
             state.kms.clear();
             state.trails.clear();
+            state.trails.delivery.clear().await;
             state.secrets.clear();
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({"status": "reset"})))

@@ -7,6 +7,7 @@
 //! latency is one commit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use palisade_audit::Event;
 use palisade_store::{AuditRow, Store};
@@ -22,6 +23,9 @@ type Ack = oneshot::Sender<Result<(), String>>;
 #[derive(Debug, Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<(AuditRow, Ack)>,
+    /// Whether the last group was written: fail-closed mode refuses requests while it is not,
+    /// and each refused request's own event is the probe that finds the store working again.
+    healthy: Arc<AtomicBool>,
 }
 
 /// The writer task; await it after dropping every [`AuditSink`] to flush the queue on shutdown.
@@ -55,13 +59,31 @@ impl AuditSink {
     /// Starts the writer task over `store`.
     pub fn start(store: Arc<dyn Store>) -> (Self, AuditWriter) {
         let (tx, rx) = mpsc::channel(MAX_GROUP * 8);
-        let handle = tokio::spawn(write_groups(store, rx));
-        (Self { tx }, AuditWriter(handle))
+        let healthy = Arc::new(AtomicBool::new(true));
+        let handle = tokio::spawn(write_groups(store, rx, healthy.clone()));
+        (Self { tx, healthy }, AuditWriter(handle))
+    }
+
+    /// Whether events are being written.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
     }
 
     /// Records one event and waits until it is durable.
     pub async fn record(&self, event: &Event) -> Result<(), AuditError> {
         self.record_with(event, None).await
+    }
+
+    /// Queues one event without waiting for it: for requests refused because the store is
+    /// failing, whose events are written when it works again (and show that it does).
+    pub fn record_detached(
+        &self,
+        event: &Event,
+        additional: Option<serde_json::Value>,
+    ) -> Result<(), AuditError> {
+        let row = to_row(event, additional)?;
+        let (ack, _done) = oneshot::channel();
+        self.tx.try_send((row, ack)).map_err(|_| AuditError::Closed)
     }
 
     /// Records one event with CloudTrail's `additionalEventData` and waits until it is durable.
@@ -118,7 +140,11 @@ fn to_row(
     })
 }
 
-async fn write_groups(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditRow, Ack)>) {
+async fn write_groups(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(AuditRow, Ack)>,
+    healthy: Arc<AtomicBool>,
+) {
     let mut rows = Vec::with_capacity(MAX_GROUP);
     let mut acks = Vec::with_capacity(MAX_GROUP);
     loop {
@@ -137,6 +163,7 @@ async fn write_groups(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditRow, A
             }
         }
         let result = store.append_events(&rows).await.map_err(|e| e.to_string());
+        healthy.store(result.is_ok(), Ordering::Relaxed);
         if let Err(e) = &result {
             tracing::error!(error = %e, events = rows.len(), "audit events were not recorded");
         }

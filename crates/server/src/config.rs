@@ -98,6 +98,16 @@ pub struct Config {
     /// Secrets Manager rotation webhooks: a `RotationLambdaARN` whose function name is the
     /// first member rotates through the URL in the second (`--rotation-webhook NAME=URL`).
     pub rotation_webhooks: Vec<(String, String)>,
+    /// Where trails deliver: `<trail_dir>/<bucket>/<prefix>/AWSLogs/…`.
+    pub trail_dir: PathBuf,
+    /// How often logging trails deliver new events.
+    pub trail_delivery_interval: std::time::Duration,
+    /// How often trails with log-file validation deliver a digest.
+    pub trail_digest_interval: std::time::Duration,
+    /// Refuse requests while audit events cannot be written (the default in strict mode).
+    pub audit_fail_closed: bool,
+    /// Whether requests are audited at all: off only to measure what auditing costs.
+    pub audit_enabled: bool,
 }
 
 impl Config {
@@ -105,6 +115,7 @@ impl Config {
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            trail_dir: data_dir.join("trails"),
             data_dir,
             dev: false,
             region: DEFAULT_REGION.to_owned(),
@@ -119,6 +130,10 @@ impl Config {
             kek_env: None,
             enforcement: Enforcement::Enforce,
             rotation_webhooks: Vec::new(),
+            trail_delivery_interval: std::time::Duration::from_secs(300),
+            trail_digest_interval: std::time::Duration::from_secs(3600),
+            audit_fail_closed: true,
+            audit_enabled: true,
         }
     }
 }

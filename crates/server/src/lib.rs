@@ -154,6 +154,7 @@ impl Server {
         let state = Arc::new(state);
         services::secretsmanager::rotation::start(&state);
         services::kms::start(&state);
+        services::cloudtrail::delivery::start(&state);
         Ok(Self {
             state,
             listener,

@@ -68,22 +68,54 @@ where
         resource: None,
     };
 
-    let outcome = run(state, &mut ctx, &parts, body).await;
+    // Fail closed: while events cannot be written, nothing else is done either.
+    let refuse =
+        state.config.audit_enabled && state.config.audit_fail_closed && !state.audit.healthy();
+    let outcome = if refuse {
+        Err(ApiError::new(
+            "ServiceUnavailable",
+            "the audit trail cannot be written, so requests are refused (--audit-fail-closed)",
+            http::StatusCode::SERVICE_UNAVAILABLE,
+        ))
+    } else {
+        run(state, &mut ctx, &parts, body).await
+    };
 
     // Audit: the event is durable before the client hears anything.
-    let outcome = match state
-        .audit
-        .record_with(
-            &ctx.to_event(
-                outcome.as_ref().map(|(_, audit)| audit),
-                &state.config.account_id,
-            ),
-            ctx.additional_event_data(),
+    let event = || {
+        ctx.to_event(
+            outcome.as_ref().map(|(_, audit)| audit),
+            &state.config.account_id,
         )
-        .await
-    {
+    };
+    let recorded = if refuse {
+        // Not waited for: while the store fails, a refusal must not wait for it too.
+        if let Err(e) = state
+            .audit
+            .record_detached(&event(), ctx.additional_event_data())
+        {
+            tracing::error!(error = %e, request_id = %ctx.request_id, "audit event dropped");
+        }
+        Ok(())
+    } else if state.config.audit_enabled {
+        state
+            .audit
+            .record_with(&event(), ctx.additional_event_data())
+            .await
+    } else {
+        Ok(())
+    };
+    let outcome = match recorded {
         Ok(()) => outcome,
-        Err(e) => Err(ApiError::internal(format!("audit: {e}"))),
+        Err(e) if state.config.audit_fail_closed => Err(ApiError::new(
+            "ServiceUnavailable",
+            format!("the audit event could not be written: {e}"),
+            http::StatusCode::SERVICE_UNAVAILABLE,
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, request_id = %ctx.request_id, "audit event lost (fail-open)");
+            outcome
+        }
     };
 
     // Encode.

@@ -205,6 +205,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         account_id: &'a str,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>>;
+    /// An account's events after position `after_seq` and at or after `min_time_ms`, oldest
+    /// first, each with its position: what a trail delivers next.
+    fn events_after<'a>(
+        &'a self,
+        account_id: &'a str,
+        after_seq: i64,
+        min_time_ms: i64,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>>;
     /// Events matching a LookupEvents query, newest first, each with its position for paging.
     fn lookup_events<'a>(
         &'a self,
@@ -633,6 +642,33 @@ impl Store for SqliteStore {
             rows.iter()
                 .map(|r| audit_row(r).map_err(StoreError::from))
                 .collect()
+        })
+    }
+
+    fn events_after<'a>(
+        &'a self,
+        account_id: &'a str,
+        after_seq: i64,
+        min_time_ms: i64,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, \
+                 read_only, access_key_id, user_name, error_code, record FROM audit_events \
+                 WHERE seq > $1 AND account_id = $2 AND event_time_ms >= $3 \
+                 ORDER BY seq LIMIT $4",
+            )
+            .bind(after_seq)
+            .bind(account_id)
+            .bind(min_time_ms)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("seq")?, audit_row(row)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
         })
     }
 

@@ -1,8 +1,10 @@
 //! AWS CloudTrail (awsJson1_1, API 2013-11-01): LookupEvents over the audit trail every request
 //! already writes, and the trail API (trails, logging status, event selectors, tags).
 //!
-//! Trails are kept as documents (`cloudtrail.trail`). Delivery of log files and digest files
-//! is not implemented yet: `ListPublicKeys` has no keys to list.
+//! Trails are kept as documents (`cloudtrail.trail`); [`delivery`] writes their log files,
+//! digests and checkpoints, and `ListPublicKeys` serves the keys that sign them.
+
+pub mod delivery;
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -48,6 +50,8 @@ struct TrailRecord {
 pub struct Trails {
     data: RwLock<BTreeMap<String, TrailRecord>>,
     writer: tokio::sync::Mutex<()>,
+    /// Delivery progress and signing keys.
+    pub delivery: delivery::Delivery,
 }
 
 impl Trails {
@@ -65,7 +69,7 @@ impl Trails {
         if let Ok(mut d) = self.data.write() {
             *d = fresh;
         }
-        Ok(())
+        self.delivery.load(store).await
     }
 
     /// Forgets every trail (the store was reset).
@@ -118,7 +122,8 @@ pub async fn handle(
         "UpdateTrail" => update_trail(&cx, i).await,
         "DeleteTrail" => {
             let t = find(&cx, s(i, "Name").unwrap_or_default())?;
-            commit(&cx, None, Some(t.arn)).await?;
+            commit(&cx, None, Some(t.arn.clone())).await?;
+            state.trails.delivery.forget(state, &t.arn).await?;
             Ok(json!({}))
         }
         "GetTrail" => {
@@ -142,6 +147,16 @@ pub async fn handle(
             if let Some(at) = t.stop_logging {
                 crate::services::set(&mut out, "StopLoggingTime", json!(at));
             }
+            let (delivered, digested, error) = state.trails.delivery.status(&t.arn).await;
+            if let Some(at) = delivered {
+                crate::services::set(&mut out, "LatestDeliveryTime", json!(at));
+            }
+            if let Some(at) = digested {
+                crate::services::set(&mut out, "LatestDigestDeliveryTime", json!(at));
+            }
+            if let Some(e) = error {
+                crate::services::set(&mut out, "LatestDeliveryError", json!(e));
+            }
             Ok(out)
         }
         "StartLogging" | "StopLogging" => {
@@ -156,6 +171,11 @@ pub async fn handle(
                 Ok(())
             })
             .await?;
+            if !start {
+                // What was recorded up to now is delivered, and digested, at once.
+                let arn = find(&cx, s(i, "Name").unwrap_or_default())?.arn;
+                delivery::run(state, Some(&arn)).await?;
+            }
             Ok(json!({}))
         }
         "PutEventSelectors" => {
@@ -228,9 +248,73 @@ pub async fn handle(
             }
             Ok(json!({"ResourceTagList": list}))
         }
-        // No digest files are signed yet, so there is no public key to list.
-        "ListPublicKeys" => Ok(json!({"PublicKeyList": []})),
+        "ListPublicKeys" => list_public_keys(&cx, i),
         other => Err(super::not_implemented("cloudtrail", other)),
+    }
+}
+
+/// The Region's digest-signing key, if it has signed anything in the requested window.
+fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let end = i.get("EndTime").and_then(Value::as_f64);
+    let keys: Vec<Value> = cx
+        .state
+        .trails
+        .delivery
+        .public_key(cx.region)
+        .into_iter()
+        .filter(|k| end.is_none_or(|e| k.valid_from as f64 <= e))
+        .map(|k| {
+            use base64::Engine as _;
+            json!({
+                "Value": base64::engine::general_purpose::STANDARD.encode(&k.der),
+                "ValidityStartTime": k.valid_from,
+                // Keys are not rotated yet: valid until replaced.
+                "ValidityEndTime": k.valid_from + 10 * 365 * 86_400,
+                "Fingerprint": k.fingerprint,
+            })
+        })
+        .collect();
+    Ok(json!({"PublicKeyList": keys}))
+}
+
+/// S3's bucket-name rules (the trail delivers into a directory of that name, so nothing else
+/// may pass: no separators, no `..`).
+fn check_bucket(bucket: &str) -> Result<(), ApiError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && bucket
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && !bucket.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            "InvalidS3BucketNameException",
+            format!("Bucket name {bucket:?} is not valid."),
+        ))
+    }
+}
+
+/// A key prefix may not climb out of its bucket.
+fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+    if prefix.len() <= 200
+        && !prefix.split('/').any(|seg| seg == ".." || seg == ".")
+        && !prefix.contains('\\')
+    {
+        Ok(())
+    } else {
+        Err(err(
+            "InvalidS3PrefixException",
+            format!("S3 prefix {prefix:?} is not valid."),
+        ))
     }
 }
 
@@ -369,6 +453,10 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let name = s(i, "Name").unwrap_or_default();
     check_name(name)?;
     let bucket = s(i, "S3BucketName").unwrap_or_default();
+    check_bucket(bucket)?;
+    if let Some(p) = s(i, "S3KeyPrefix") {
+        check_prefix(p)?;
+    }
     let _guard = cx.state.trails.writer.lock().await;
     if visible(cx)?.iter().any(|t| t.name == name) {
         return Err(err(
@@ -423,9 +511,11 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let t = update(cx, s(i, "Name").unwrap_or_default(), |t| {
         if let Some(b) = s(i, "S3BucketName") {
+            check_bucket(b)?;
             b.clone_into(&mut t.bucket);
         }
         if let Some(p) = s(i, "S3KeyPrefix") {
+            check_prefix(p)?;
             t.key_prefix = Some(p.to_owned());
         }
         if let Some(p) = s(i, "SnsTopicName") {

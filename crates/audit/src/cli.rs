@@ -1,0 +1,106 @@
+//! `palisade audit validate`: the offline validator as a command.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::trail::fingerprint;
+use crate::validate::{Options, validate};
+
+/// `palisade audit validate` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// The delivery directory (the server's `--trail-dir`, or any directory above a bucket).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The trusted public keys: the JSON `aws cloudtrail list-public-keys` prints
+    /// (`{"PublicKeyList": [{"Value": <base64 DER>, ...}]}`). Never take them from `--dir`.
+    #[arg(long)]
+    pub public_keys: PathBuf,
+    /// Only files from this time (RFC 3339, or YYYY-MM-DD).
+    #[arg(long)]
+    pub start_time: Option<String>,
+    /// Only files up to this time.
+    #[arg(long)]
+    pub end_time: Option<String>,
+    /// A checkpoint kept outside the directory (repeatable): the tree must still extend it.
+    #[arg(long = "checkpoint")]
+    pub checkpoints: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &f)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| format!("invalid time {text:?}: expected RFC 3339 or YYYY-MM-DD"))
+}
+
+fn load_keys(path: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let list = json
+        .get("PublicKeyList")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| format!("{} has no PublicKeyList", path.display()))?;
+    let mut keys = HashMap::new();
+    for k in list {
+        let value = k
+            .get("Value")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| format!("a key in {} has no Value", path.display()))?;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|e| format!("a key in {} is not base64: {e}", path.display()))?;
+        // The fingerprint is recomputed, not trusted from the file.
+        keys.insert(fingerprint(&der), der);
+    }
+    Ok(keys)
+}
+
+/// Runs the command; returns the exit status (0 valid, 1 any finding, 2 usage or I/O error).
+pub fn run(args: &ValidateArgs) -> i32 {
+    match try_run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("palisade audit validate: {e}");
+            2
+        }
+    }
+}
+
+fn try_run(args: &ValidateArgs) -> Result<i32, String> {
+    let mut trusted = Vec::new();
+    for p in &args.checkpoints {
+        trusted.push(
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        );
+    }
+    let opts = Options {
+        public_keys: load_keys(&args.public_keys)?,
+        start: args.start_time.as_deref().map(parse_time).transpose()?,
+        end: args.end_time.as_deref().map(parse_time).transpose()?,
+        trusted_checkpoints: trusted,
+    };
+    if !args.dir.is_dir() {
+        return Err(format!("{} is not a directory", args.dir.display()));
+    }
+    let report = validate(&args.dir, &opts)
+        .map_err(|e| format!("cannot read {}: {e}", args.dir.display()))?;
+    if args.format == "json" {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(i32::from(!report.ok()))
+}

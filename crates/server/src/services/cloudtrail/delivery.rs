@@ -1,0 +1,466 @@
+//! Trail delivery: a background task that writes each logging trail's new events as CloudTrail
+//! log files, and (with log-file validation on) signed digest files and Merkle checkpoints,
+//! under `<trail-dir>/<bucket>/<prefix>/AWSLogs/…`.
+//!
+//! The formats are `palisade_audit::{trail, delivery}`; this module chooses the events (the
+//! trail's account, Regions, global-service setting and event selectors), writes the files and
+//! keeps the per-trail state (`cloudtrail.delivery`: the last event delivered, and per Region
+//! the file sequence, the Merkle tree and the digest chain). The state is saved only after every
+//! file of a step is on disk, so a crash between the two re-delivers rather than loses events
+//! (CloudTrail documents duplicate delivery as possible too).
+//!
+//! Signing keys are RSA-2048, one per Region, generated on first use and stored sealed under
+//! the root key (`cloudtrail.signing_key`); ListPublicKeys serves their public halves.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use palisade_audit::delivery::{
+    Artefact, RegionState, TrailSpec, deliver_digest, deliver_log_file,
+};
+use palisade_audit::trail::SigningKey;
+use palisade_seal::Purpose;
+use palisade_store::{AuditRow, Document, DocumentChange};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::TrailRecord;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const DELIVERY: &str = "cloudtrail.delivery";
+const SIGNING_KEYS: &str = "cloudtrail.signing_key";
+/// Events read from the store per step; each step writes at most one file per Region.
+const BATCH: i64 = 5000;
+
+/// A trail's delivery progress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct TrailDelivery {
+    /// The position of the last event considered.
+    cursor: i64,
+    regions: BTreeMap<String, RegionState>,
+    last_delivery: Option<i64>,
+    last_digest: Option<i64>,
+    last_error: Option<String>,
+}
+
+/// A Region's signing key as stored: the private half sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredKey {
+    sealed: String,
+    public: String,
+    fingerprint: String,
+    valid_from: i64,
+}
+
+/// A public key as ListPublicKeys returns it.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    /// PKCS#1 DER.
+    pub der: Vec<u8>,
+    /// The fingerprint digests name.
+    pub fingerprint: String,
+    /// When the key started signing (epoch seconds).
+    pub valid_from: i64,
+}
+
+/// The delivery state of every trail, and the signing keys.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    trails: tokio::sync::Mutex<BTreeMap<String, TrailDelivery>>,
+    keys: RwLock<BTreeMap<String, Arc<SigningKey>>>,
+    public: RwLock<BTreeMap<String, PublicKey>>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+impl Delivery {
+    /// Reads delivery progress and public keys from the store. Private keys are unsealed when
+    /// first needed.
+    pub async fn load(
+        &self,
+        store: &dyn palisade_store::Store,
+    ) -> Result<(), palisade_store::StoreError> {
+        let mut trails = BTreeMap::new();
+        for doc in store.documents(DELIVERY).await? {
+            if let Ok(d) = serde_json::from_slice::<TrailDelivery>(&doc.body) {
+                trails.insert(doc.key, d);
+            }
+        }
+        *self.trails.lock().await = trails;
+        let mut public = BTreeMap::new();
+        for doc in store.documents(SIGNING_KEYS).await? {
+            if let Ok(k) = serde_json::from_slice::<StoredKey>(&doc.body)
+                && let Some(der) = unb64(&k.public)
+            {
+                public.insert(
+                    doc.key,
+                    PublicKey {
+                        der,
+                        fingerprint: k.fingerprint,
+                        valid_from: k.valid_from,
+                    },
+                );
+            }
+        }
+        if let Ok(mut p) = self.public.write() {
+            *p = public;
+        }
+        if let Ok(mut k) = self.keys.write() {
+            k.clear();
+        }
+        Ok(())
+    }
+
+    /// The public key of a Region, if it has signed anything.
+    pub fn public_key(&self, region: &str) -> Option<PublicKey> {
+        self.public.read().ok()?.get(region).cloned()
+    }
+
+    /// When a trail last delivered a log file and a digest, and its last error.
+    pub async fn status(&self, arn: &str) -> (Option<i64>, Option<i64>, Option<String>) {
+        let t = self.trails.lock().await;
+        t.get(arn).map_or((None, None, None), |d| {
+            (d.last_delivery, d.last_digest, d.last_error.clone())
+        })
+    }
+
+    /// Forgets a deleted trail's progress.
+    pub async fn forget(&self, state: &AppState, arn: &str) -> Result<(), ApiError> {
+        self.trails.lock().await.remove(arn);
+        state
+            .store
+            .apply_documents(&[DocumentChange::Delete {
+                collection: DELIVERY.to_owned(),
+                key: arn.to_owned(),
+            }])
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// Forgets everything (the store was reset).
+    pub async fn clear(&self) {
+        self.trails.lock().await.clear();
+        if let Ok(mut k) = self.keys.write() {
+            k.clear();
+        }
+        if let Ok(mut p) = self.public.write() {
+            p.clear();
+        }
+    }
+
+    /// The Region's signing key, generated and stored sealed on first use.
+    async fn signing_key(
+        &self,
+        state: &AppState,
+        region: &str,
+    ) -> Result<Arc<SigningKey>, ApiError> {
+        if let Some(k) = self.keys.read().ok().and_then(|k| k.get(region).cloned()) {
+            return Ok(k);
+        }
+        let id = format!("cloudtrail-signing-key/{region}");
+        let stored = state
+            .store
+            .documents(SIGNING_KEYS)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .find(|d| d.key == region)
+            .and_then(|d| serde_json::from_slice::<StoredKey>(&d.body).ok());
+        let key = if let Some(s) = stored {
+            let sealed =
+                unb64(&s.sealed).ok_or_else(|| ApiError::internal("signing key encoding"))?;
+            let der = state
+                .sealer
+                .open(Purpose::AuditSigningKey, &id, &sealed)
+                .map_err(ApiError::internal)?;
+            SigningKey::from_pkcs8(&der).map_err(ApiError::internal)?
+        } else {
+            let key = SigningKey::generate().map_err(ApiError::internal)?;
+            let sealed = state
+                .sealer
+                .seal(Purpose::AuditSigningKey, &id, key.pkcs8())
+                .map_err(ApiError::internal)?;
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let stored = StoredKey {
+                sealed: b64(&sealed),
+                public: b64(&key.public_pkcs1()),
+                fingerprint: key.fingerprint(),
+                valid_from: now,
+            };
+            state
+                .store
+                .apply_documents(&[DocumentChange::Put(Document {
+                    collection: SIGNING_KEYS.to_owned(),
+                    key: region.to_owned(),
+                    body: serde_json::to_vec(&stored).map_err(ApiError::internal)?,
+                })])
+                .await
+                .map_err(ApiError::internal)?;
+            if let Ok(mut p) = self.public.write() {
+                p.insert(
+                    region.to_owned(),
+                    PublicKey {
+                        der: key.public_pkcs1(),
+                        fingerprint: key.fingerprint(),
+                        valid_from: now,
+                    },
+                );
+            }
+            key
+        };
+        let key = Arc::new(key);
+        if let Ok(mut k) = self.keys.write() {
+            k.insert(region.to_owned(), key.clone());
+        }
+        Ok(key)
+    }
+}
+
+/// Whether the trail's basic or advanced event selectors keep a management event.
+fn selected(t: &TrailRecord, read_only: bool) -> bool {
+    if let Some(selectors) = t.event_selectors.as_ref().and_then(Value::as_array) {
+        return selectors.iter().any(|s| {
+            let management = s
+                .get("IncludeManagementEvents")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let rw = s
+                .get("ReadWriteType")
+                .and_then(Value::as_str)
+                .unwrap_or("All");
+            management
+                && match rw {
+                    "ReadOnly" => read_only,
+                    "WriteOnly" => !read_only,
+                    _ => true,
+                }
+        });
+    }
+    if let Some(selectors) = t
+        .advanced_event_selectors
+        .as_ref()
+        .and_then(Value::as_array)
+    {
+        return selectors.iter().any(|s| {
+            s.get("FieldSelectors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .all(|f| match f.get("Field").and_then(Value::as_str) {
+                    Some("eventCategory") => equals(f, "Management"),
+                    Some("readOnly") => equals(f, if read_only { "true" } else { "false" }),
+                    _ => true,
+                })
+        });
+    }
+    true
+}
+
+fn equals(field: &Value, value: &str) -> bool {
+    match field.get("Equals").and_then(Value::as_array) {
+        Some(list) => list.iter().any(|v| v.as_str() == Some(value)),
+        None => true,
+    }
+}
+
+/// The Region an event was recorded in, and whether the trail takes it.
+fn region_for(t: &TrailRecord, row: &AuditRow) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "awsRegion")]
+        region: String,
+    }
+    let region = serde_json::from_str::<Head>(&row.record).ok()?.region;
+    if !t.multi_region && region != t.home_region {
+        return None;
+    }
+    if !t.include_global && row.event_source == "iam.amazonaws.com" {
+        return None;
+    }
+    selected(t, row.read_only).then_some(region)
+}
+
+async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError> {
+    for a in arts {
+        let path = root.join(&a.bucket).join(&a.key);
+        let dir = path
+            .parent()
+            .ok_or_else(|| ApiError::internal(format!("no directory for {}", path.display())))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+        // Written aside and renamed: a reader (or a crash) never sees half a file.
+        let tmp = path.with_extension("partial");
+        tokio::fs::write(&tmp, &a.bytes)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", tmp.display())))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn spec(t: &TrailRecord) -> TrailSpec {
+    TrailSpec {
+        account: t.account.clone(),
+        home_region: t.home_region.clone(),
+        name: t.name.clone(),
+        arn: t.arn.clone(),
+        bucket: t.bucket.clone(),
+        prefix: t.key_prefix.clone(),
+    }
+}
+
+/// Delivers every logging trail's new events; digests those whose period is over, or every
+/// trail named in `digest_now` whatever its period (StopLogging).
+pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiError> {
+    let trails: Vec<TrailRecord> = state
+        .trails
+        .data
+        .read()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?
+        .values()
+        .filter(|t| t.logging || Some(t.arn.as_str()) == digest_now)
+        .cloned()
+        .collect();
+    let delivery = &state.trails.delivery;
+    let mut all = delivery.trails.lock().await;
+    for t in trails {
+        let mut d = all.get(&t.arn).cloned().unwrap_or_default();
+        let result = deliver_trail(state, &t, &mut d, Some(t.arn.as_str()) == digest_now).await;
+        d.last_error = result.as_ref().err().map(|e| e.message.clone());
+        if let Err(e) = &result {
+            tracing::warn!(trail = %t.arn, error = %e.message, "trail delivery failed");
+        }
+        state
+            .store
+            .apply_documents(&[DocumentChange::Put(Document {
+                collection: DELIVERY.to_owned(),
+                key: t.arn.clone(),
+                body: serde_json::to_vec(&d).map_err(ApiError::internal)?,
+            })])
+            .await
+            .map_err(ApiError::internal)?;
+        all.insert(t.arn.clone(), d);
+    }
+    Ok(())
+}
+
+async fn deliver_trail(
+    state: &AppState,
+    t: &TrailRecord,
+    d: &mut TrailDelivery,
+    digest_now: bool,
+) -> Result<(), ApiError> {
+    let root = &state.config.trail_dir;
+    let spec = spec(t);
+    let min_time = t.start_logging.unwrap_or(0).saturating_mul(1000);
+    loop {
+        let rows = state
+            .store
+            .events_after(&t.account, d.cursor, min_time, BATCH)
+            .await
+            .map_err(ApiError::internal)?;
+        let Some((last, _)) = rows.last() else { break };
+        let last = *last;
+        let mut by_region: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
+        for (_, row) in &rows {
+            if let Some(region) = region_for(t, row) {
+                let time = palisade_audit::format_event_time(
+                    OffsetDateTime::from_unix_timestamp(row.event_time_ms / 1000)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                );
+                by_region
+                    .entry(region)
+                    .or_default()
+                    .push((row.record.as_str(), time));
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut regions = d.regions.clone();
+        let mut arts = Vec::new();
+        for (region, records) in &by_region {
+            let key = state.trails.delivery.signing_key(state, region).await?;
+            let rs = regions.entry(region.clone()).or_default();
+            let recs: Vec<(&str, &str)> = records.iter().map(|(r, t)| (*r, t.as_str())).collect();
+            arts.extend(
+                deliver_log_file(&spec, region, rs, &recs, now, &key)
+                    .map_err(ApiError::internal)?,
+            );
+        }
+        write_artefacts(root, &arts).await?;
+        d.regions = regions;
+        d.cursor = last;
+        if !by_region.is_empty() {
+            d.last_delivery = Some(now.unix_timestamp());
+        }
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
+            break;
+        }
+    }
+    let now = OffsetDateTime::now_utc();
+    let since = d
+        .last_digest
+        .or(t.start_logging)
+        .unwrap_or_else(|| now.unix_timestamp());
+    let due = now.unix_timestamp() - since
+        >= state
+            .config
+            .trail_digest_interval
+            .as_secs()
+            .try_into()
+            .unwrap_or(i64::MAX);
+    if t.validation && (digest_now || due) {
+        let mut regions = d.regions.clone();
+        if regions.is_empty() {
+            regions.insert(t.home_region.clone(), RegionState::default());
+        }
+        // Digest names have one-second resolution: a second digest within the same second
+        // (a StopLogging right after a periodic digest) is dated one second later rather than
+        // overwrite the first and break the chain.
+        let at = match d.last_digest {
+            Some(last) if last >= now.unix_timestamp() => {
+                OffsetDateTime::from_unix_timestamp(last + 1).unwrap_or(now)
+            }
+            _ => now,
+        };
+        let mut arts = Vec::new();
+        for (region, rs) in &mut regions {
+            let key = state.trails.delivery.signing_key(state, region).await?;
+            arts.extend(deliver_digest(&spec, region, rs, at, &key).map_err(ApiError::internal)?);
+        }
+        write_artefacts(root, &arts).await?;
+        d.regions = regions;
+        d.last_digest = Some(at.unix_timestamp());
+    }
+    Ok(())
+}
+
+/// Starts the task that runs [`run`] every delivery interval.
+pub fn start(state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    let every = state.config.trail_delivery_interval;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            if let Err(e) = run(&state, None).await {
+                tracing::warn!(error = %e.message, "trail delivery task failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,213 @@
+"""Trail delivery as a user sees it: a logging trail with log-file validation writes gzipped
+CloudTrail log files, signed digest files and Merkle checkpoints into the delivery directory;
+`palisade audit validate` passes them with the keys from ListPublicKeys, awscli's own digest
+validator accepts our signatures, and every kind of tampering is reported."""
+
+import base64
+import gzip
+import json
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import binary
+
+ACCOUNT = "123456789012"
+
+
+def validate(dir, keys, *extra):
+    result = subprocess.run(
+        [binary(), "audit", "validate", "--dir", str(dir), "--public-keys", str(keys), "--format", "json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def findings(report):
+    return [(r["status"], r["path"], r.get("detail")) for r in report["results"] if r["status"] != "valid"]
+
+
+def files(root, area, suffix=".json.gz"):
+    return sorted(p for p in root.rglob(f"*{suffix}") if f"/{area}/" in str(p))
+
+
+@pytest.fixture
+def delivered(start_server):
+    """A trail that logged some calls, delivered and digested them, then stopped."""
+    s = start_server("--trail-delivery-seconds", "1", "--trail-digest-seconds", "2")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="main", S3BucketName="audit-logs", S3KeyPrefix="org", EnableLogFileValidation=True)
+    ct.start_logging(Name="main")
+    kms = s.client("kms")
+    key = kms.create_key(Description="delivered")["KeyMetadata"]["Arn"]
+    kms.encrypt(KeyId=key, Plaintext=b"plaintext-that-must-not-be-delivered")
+    time.sleep(2.5)  # a delivery and a digest
+    s.client("sts").get_caller_identity()
+    with pytest.raises(ClientError):
+        kms.describe_key(KeyId="alias/does-not-exist")
+    time.sleep(1.5)  # another log file, not yet digested
+    ct.stop_logging(Name="main")  # delivers and digests what is left
+    keys = Path(s.dir.name) / "public-keys.json"
+    keys.write_text(s.aws("cloudtrail", "list-public-keys").stdout)
+    return s, s.data_dir / "trails", keys
+
+
+def test_a_logging_trail_delivers_cloudtrail_files_that_validate(delivered):
+    s, root, keys = delivered
+    base = root / "audit-logs" / "org" / "AWSLogs" / ACCOUNT
+    logs = files(base, "CloudTrail")
+    digests = files(base, "CloudTrail-Digest")
+    assert len(logs) >= 2 and len(digests) >= 2
+    name = logs[0].name
+    assert name.startswith(f"{ACCOUNT}_CloudTrail_us-east-1_") and name.endswith(".json.gz")
+    assert logs[0].parent.relative_to(base / "CloudTrail" / "us-east-1").parts[0].isdigit()
+    records = [r for p in logs for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+    names = [r["eventName"] for r in records]
+    assert "CreateKey" in names and "Encrypt" in names and "GetCallerIdentity" in names
+    failed = [r for r in records if r["eventName"] == "DescribeKey"]
+    assert failed and failed[0]["errorCode"] == "NotFoundException"
+    for p in logs:
+        assert b"plaintext-that-must-not-be-delivered" not in gzip.decompress(p.read_bytes())
+    digest = json.loads(gzip.decompress(digests[-1].read_bytes()))
+    assert digest["digestSignatureAlgorithm"] == "SHA256withRSA"
+    assert digest["digestS3Bucket"] == "audit-logs"
+    assert digest["previousDigestSignature"]
+    first = json.loads(gzip.decompress(digests[0].read_bytes()))
+    assert first["previousDigestSignature"] is None
+    assert first["logFiles"][0]["hashAlgorithm"] == "SHA-256"
+
+    status = s.client("cloudtrail").get_trail_status(Name="main")
+    assert not status["IsLogging"]
+    assert "LatestDeliveryTime" in status and "LatestDigestDeliveryTime" in status
+
+    code, report = validate(root, keys)
+    assert code == 0, findings(report)
+    kinds = {r["kind"] for r in report["results"]}
+    assert kinds == {"log-file", "digest", "checkpoint"}
+
+
+def test_awscli_s_own_validator_accepts_our_digest_signatures(delivered):
+    from awscli.customizations.cloudtrail.validation import (
+        DigestProvider,
+        Sha256RSADigestValidator,
+    )
+
+    s, root, keys = delivered
+    listed = json.loads(keys.read_text())["PublicKeyList"]
+    assert len(listed) == 1 and len(listed[0]["Fingerprint"]) == 32
+    provider = DigestProvider(None, ACCOUNT, "main", "us-east-1", "us-east-1")
+    import re
+
+    pattern = re.compile(provider._create_digest_key_regex("org"))
+    for path in files(root, "CloudTrail-Digest"):
+        key = str(path.relative_to(root / "audit-logs"))
+        assert pattern.match(key), key
+        raw = gzip.decompress(path.read_bytes())
+        data = json.loads(raw)
+        meta = json.loads(path.with_name(path.name + ".metadata").read_text())
+        data["_signature"] = meta["signature"]
+        data["_signature_algorithm"] = meta["signature-algorithm"]
+        assert data["digestPublicKeyFingerprint"] == listed[0]["Fingerprint"]
+        # Raises DigestSignatureError on a bad signature.
+        Sha256RSADigestValidator().validate("audit-logs", key, listed[0]["Value"], data, raw)
+
+
+@pytest.mark.parametrize("tamper", ["changed-byte", "truncated", "deleted-digest", "deleted-newest-log"])
+def test_the_validator_reports_tampering(delivered, tamper, tmp_path):
+    _, root, keys = delivered
+    copy = tmp_path / "trails"
+    shutil.copytree(root, copy)
+    logs = files(copy, "CloudTrail")
+    if tamper == "changed-byte":
+        body = gzip.decompress(logs[0].read_bytes()).replace(b"CreateKey", b"CreateKez", 1)
+        logs[0].write_bytes(gzip.compress(body))
+        expect = "modified"
+    elif tamper == "truncated":
+        raw = logs[0].read_bytes()
+        logs[0].write_bytes(raw[: len(raw) // 2])
+        expect = "modified"
+    elif tamper == "deleted-digest":
+        files(copy, "CloudTrail-Digest")[0].unlink()
+        expect = "missing"
+    else:
+        logs[-1].unlink()
+        expect = "missing"
+    code, report = validate(copy, keys)
+    assert code == 1
+    assert expect in {f[0] for f in findings(report)}, findings(report)
+    # The untouched original still validates.
+    assert validate(root, keys)[0] == 0
+
+
+def test_a_key_not_from_list_public_keys_is_badly_signed(delivered, tmp_path):
+    _, root, _ = delivered
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    der = other.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"PublicKeyList": [{"Value": base64.b64encode(der).decode()}]}))
+    code, report = validate(root, keys)
+    assert code == 1
+    assert {"badly-signed"} <= {f[0] for f in findings(report)}
+
+
+def test_bucket_names_that_are_not_s3_names_are_refused(server):
+    ct = server.client("cloudtrail")
+    for bad in ["../escape", "UPPER", "a"]:
+        with pytest.raises(ClientError) as e:
+            ct.create_trail(Name="trail-one", S3BucketName=bad)
+        assert e.value.response["Error"]["Code"] == "InvalidS3BucketNameException"
+    with pytest.raises(ClientError) as e:
+        ct.create_trail(Name="trail-one", S3BucketName="fine-bucket", S3KeyPrefix="a/../../b")
+    assert e.value.response["Error"]["Code"] == "InvalidS3PrefixException"
+
+
+def test_requests_are_refused_while_events_cannot_be_written(server):
+    """--audit-fail-closed (the strict-mode default): another process holds the store's write
+    lock, the audit write times out, and requests are refused until it can write again."""
+    sts = server.client("sts")
+    sts.get_caller_identity()
+    db = server.data_dir / "palisade.db"
+    locker = sqlite3.connect(db, timeout=1, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    result = {}
+
+    def blocked_call():
+        try:
+            sts.get_caller_identity()
+            result["status"] = 200
+        except ClientError as e:
+            result["status"] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    t = threading.Thread(target=blocked_call)
+    t.start()
+    t.join(30)
+    assert result.get("status") == 503
+    # Refused at once now, not after another lock timeout.
+    started = time.monotonic()
+    with pytest.raises(ClientError) as e:
+        sts.get_caller_identity()
+    assert e.value.response["Error"]["Code"] == "ServiceUnavailable"
+    assert "audit" in e.value.response["Error"]["Message"]
+    assert time.monotonic() - started < 5
+    locker.execute("ROLLBACK")
+    locker.close()
+    # The refused request's own event was the probe that found the store writable again.
+    for _ in range(3):
+        try:
+            sts.get_caller_identity()
+            break
+        except ClientError:
+            time.sleep(0.2)
+    sts.get_caller_identity()
