@@ -137,6 +137,11 @@ fn to_row(
         user_name: event.user_identity.user_name.clone(),
         error_code: event.error_code.clone(),
         record,
+        resources: event
+            .resources
+            .iter()
+            .map(|r| (r.arn.clone(), r.kind.clone()))
+            .collect(),
     })
 }
 

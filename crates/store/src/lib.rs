@@ -20,6 +20,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row};
 
+mod event_index;
 pub mod iam;
 
 pub use iam::{
@@ -56,6 +57,9 @@ pub enum StoreError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// A lock was poisoned by a panic while held.
+    #[error("an in-memory index lock was poisoned")]
+    Poisoned,
     /// The database was written by a newer Palisade than this one.
     #[error("the store is at schema version {found}, newer than this binary knows ({known})")]
     TooNew {
@@ -136,6 +140,8 @@ pub struct AuditRow {
     pub error_code: Option<String>,
     /// The full CloudTrail record as JSON.
     pub record: String,
+    /// The record's resources as (ARN, type), for lookups by ResourceName and ResourceType.
+    pub resources: Vec<(String, String)>,
 }
 
 /// The attribute LookupEvents filters on (CloudTrail allows one per request).
@@ -326,7 +332,8 @@ fn insert_events_sql(n: usize) -> AssertSqlSafe<&'static str> {
                     .collect();
                 format!(
                     "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
-                     event_name, read_only, access_key_id, user_name, error_code, record) VALUES {}",
+                     event_name, read_only, access_key_id, user_name, error_code, record) \
+                     VALUES {}",
                     tuples.join(", ")
                 )
             })
@@ -351,15 +358,18 @@ fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, sqlx::Error> {
         user_name: row.try_get("user_name")?,
         error_code: row.try_get("error_code")?,
         record: row.try_get("record")?,
+        // Read back only where a caller needs them (never so far): the record has them too.
+        resources: Vec::new(),
     })
 }
 
-async fn insert_events<'e, E>(executor: E, rows: &[AuditRow]) -> Result<(), sqlx::Error>
+/// Inserts the rows in one statement; returns the position of the last.
+async fn insert_events<'e, E>(executor: E, rows: &[AuditRow]) -> Result<i64, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut query = sqlx::query(insert_events_sql(rows.len()));
     for r in rows {
@@ -375,8 +385,7 @@ where
             .bind(&r.error_code)
             .bind(&r.record);
     }
-    query.execute(executor).await?;
-    Ok(())
+    Ok(query.execute(executor).await?.last_insert_rowid())
 }
 
 /// Copies the write-ahead log back into the database file every second, beside the writers
@@ -406,6 +415,8 @@ async fn checkpoint_wal(pool: SqlitePool) {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// LookupEvents' attribute index, rebuilt at open.
+    index: std::sync::Arc<std::sync::RwLock<event_index::EventIndex>>,
 }
 
 impl SqliteStore {
@@ -432,8 +443,12 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            index: std::sync::Arc::default(),
+        };
         store.migrate().await?;
+        store.rebuild_index().await?;
         tokio::spawn(checkpoint_wal(store.pool.clone()));
         Ok(store)
     }
@@ -446,9 +461,38 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            index: std::sync::Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Reads every event once to rebuild the LookupEvents index, a page at a time.
+    async fn rebuild_index(&self) -> Result<(), StoreError> {
+        let mut index = event_index::EventIndex::default();
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, \
+                 read_only, access_key_id, user_name, error_code, record FROM audit_events \
+                 WHERE seq > $1 ORDER BY seq LIMIT 10000",
+            )
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                let seq: i64 = row.try_get("seq")?;
+                index.insert_stored(seq, &mut audit_row(row)?);
+                after = seq;
+            }
+            if rows.len() < 10000 {
+                break;
+            }
+        }
+        *self.index.write().map_err(|_| StoreError::Poisoned)? = index;
+        Ok(())
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -612,14 +656,25 @@ impl Store for SqliteStore {
             // A group of up to MAX_ROWS_PER_INSERT events is one multi-row INSERT: one round trip
             // to SQLite's worker thread, atomic without an explicit transaction. Larger groups
             // (rare: more requests in flight than that) are split inside one transaction.
+            let mut lasts = Vec::new();
             if rows.len() <= MAX_ROWS_PER_INSERT {
-                return Ok(insert_events(&self.pool, rows).await?);
+                lasts.push(insert_events(&self.pool, rows).await?);
+            } else {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
+                    lasts.push(insert_events(&mut *tx, chunk).await?);
+                }
+                tx.commit().await?;
             }
-            let mut tx = self.pool.begin().await?;
-            for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-                insert_events(&mut *tx, chunk).await?;
+            // One statement's rows get consecutive positions (seq is AUTOINCREMENT and the
+            // statement is the only writer while it runs), so each follows from the last.
+            let mut index = self.index.write().map_err(|_| StoreError::Poisoned)?;
+            for (chunk, last) in rows.chunks(MAX_ROWS_PER_INSERT).zip(lasts) {
+                let first = last - i64::try_from(chunk.len()).unwrap_or(0) + 1;
+                for (row, seq) in chunk.iter().zip(first..) {
+                    index.insert(seq, row);
+                }
             }
-            tx.commit().await?;
             Ok(())
         })
     }
@@ -677,45 +732,110 @@ impl Store for SqliteStore {
         query: &'a EventQuery,
     ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>> {
         Box::pin(async move {
-            // The SQL text comes from fixed fragments only; every value is a parameter.
-            let (filter, value): (&str, Option<String>) = match &query.attribute {
-                None => ("", None),
-                Some((attr, v)) => match attr {
-                    EventAttribute::EventId => (" AND event_id = $6", Some(v.clone())),
-                    EventAttribute::EventName => (" AND event_name = $6", Some(v.clone())),
-                    EventAttribute::ReadOnly => (
-                        " AND read_only = $6",
-                        Some(if v == "true" { "1" } else { "0" }.to_owned()),
-                    ),
-                    EventAttribute::Username => (" AND user_name = $6", Some(v.clone())),
-                    EventAttribute::EventSource => (" AND event_source = $6", Some(v.clone())),
-                    EventAttribute::AccessKeyId => (" AND access_key_id = $6", Some(v.clone())),
-                    EventAttribute::ResourceName => (
-                        " AND instr(record, $6) > 0",
-                        Some(format!("\"ARN\":{}", serde_json::Value::from(v.as_str()))),
-                    ),
-                    EventAttribute::ResourceType => (
-                        " AND instr(record, $6) > 0",
-                        Some(format!("\"type\":{}", serde_json::Value::from(v.as_str()))),
-                    ),
-                },
+            // Events are appended in nearly time order: an event's time is when its request
+            // started, and it is appended when the request ends. So an event that started more
+            // than SLACK before `start` was appended before any event inside the range began,
+            // and one that started more than SLACK after `end` was appended after every event
+            // inside it ended. Those two neighbours, found through the time index in O(log n),
+            // bound the positions to read; each query then reads newest-first within them,
+            // straight from the index that matches its attribute, and re-checks each time.
+            const SLACK_MS: i64 = 15 * 60 * 1000;
+            let before_start: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM audit_events WHERE account_id = $1 AND event_time_ms < $2 \
+                 ORDER BY event_time_ms DESC LIMIT 1",
+            )
+            .bind(&query.account_id)
+            .bind(query.start_ms.saturating_sub(SLACK_MS))
+            .fetch_optional(&self.pool)
+            .await?;
+            let after_end: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM audit_events WHERE account_id = $1 AND event_time_ms > $2 \
+                 ORDER BY event_time_ms ASC LIMIT 1",
+            )
+            .bind(&query.account_id)
+            .bind(query.end_ms.saturating_add(SLACK_MS))
+            .fetch_optional(&self.pool)
+            .await?;
+            let lo = before_start.map_or(0, |s| s.saturating_add(1));
+            let hi = after_end
+                .map_or(i64::MAX, |s| s.saturating_sub(1))
+                .min(query.before.map_or(i64::MAX, |b| b.saturating_sub(1)));
+            const COLUMNS: &str = "seq, event_id, event_time_ms, account_id, event_source, \
+                 event_name, read_only, access_key_id, user_name, error_code, record";
+            let limit = usize::try_from(query.limit).unwrap_or(0);
+            if let Some((attr, value)) = &query.attribute
+                && event_index::indexed(*attr)
+            {
+                // The index gives the newest positions with the value; the rows are fetched by
+                // position and their time re-checked (the range is a little wider than asked).
+                let mut out: Vec<(i64, AuditRow)> = Vec::with_capacity(limit);
+                let mut upper = hi;
+                while out.len() < limit {
+                    let want = (limit - out.len()) * 2;
+                    let seqs = self.index.read().map_err(|_| StoreError::Poisoned)?.newest(
+                        &query.account_id,
+                        *attr,
+                        value,
+                        lo,
+                        upper,
+                        want,
+                    );
+                    let Some(oldest) = seqs.last().copied() else {
+                        break;
+                    };
+                    let marks = vec!["?"; seqs.len()].join(", ");
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM audit_events WHERE seq IN ({marks}) \
+                         AND event_time_ms >= ? AND event_time_ms <= ? ORDER BY seq DESC"
+                    );
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for seq in &seqs {
+                        q = q.bind(*seq);
+                    }
+                    let rows = q
+                        .bind(query.start_ms)
+                        .bind(query.end_ms)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for row in &rows {
+                        out.push((row.try_get("seq")?, audit_row(row)?));
+                    }
+                    if seqs.len() < want {
+                        break;
+                    }
+                    upper = oldest - 1;
+                }
+                out.truncate(limit);
+                return Ok(out);
+            }
+            // The unary `+` keeps SQLite from choosing the time index (and then sorting every
+            // row in range by position): with no attribute, or only ReadOnly, the plan is a
+            // backward scan of the position range that stops after one page. An EventId goes
+            // through its unique index.
+            let (filter, value): (&str, String) = match &query.attribute {
+                Some((EventAttribute::EventId, v)) => (" AND event_id = $6", v.clone()),
+                Some((EventAttribute::ReadOnly, v)) => (
+                    " AND +read_only = CAST($6 AS INTEGER)",
+                    if v == "true" { "1" } else { "0" }.to_owned(),
+                ),
+                _ => ("", String::new()),
             };
             let sql = format!(
-                "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, \
-                 read_only, access_key_id, user_name, error_code, record FROM audit_events \
-                 WHERE account_id = $1 AND event_time_ms >= $2 AND event_time_ms <= $3 \
-                 AND seq < $4{filter} ORDER BY seq DESC LIMIT $5"
+                "SELECT {COLUMNS} FROM audit_events \
+                 WHERE +account_id = $1 AND seq BETWEEN $2 AND $3 \
+                 AND +event_time_ms >= $4 AND +event_time_ms <= $5{filter} \
+                 ORDER BY seq DESC LIMIT $7"
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql))
+            let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(&query.account_id)
+                .bind(lo)
+                .bind(hi)
                 .bind(query.start_ms)
                 .bind(query.end_ms)
-                .bind(query.before.unwrap_or(i64::MAX))
-                .bind(query.limit);
-            if let Some(v) = value {
-                q = q.bind(v);
-            }
-            let rows = q.fetch_all(&self.pool).await?;
+                .bind(value)
+                .bind(query.limit)
+                .fetch_all(&self.pool)
+                .await?;
             rows.iter()
                 .map(|row| Ok((row.try_get("seq")?, audit_row(row)?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -736,6 +856,10 @@ impl Store for SqliteStore {
                 sqlx::query(sql).execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            self.index
+                .write()
+                .map_err(|_| StoreError::Poisoned)?
+                .clear();
             Ok(())
         })
     }
@@ -946,6 +1070,10 @@ mod tests {
             user_name: None,
             error_code: None,
             record: "{}".into(),
+            resources: vec![(
+                "arn:aws:kms:us-east-1:123456789012:key/k".into(),
+                "AWS::KMS::Key".into(),
+            )],
         }
     }
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# What auditing costs: KMS Encrypt throughput with the audit step on and off, in one run.
+#
+#   bash bench/audit-cost.sh [seconds] [connections] [rounds]
+#
+# Both servers run in strict mode (SigV4 verified, policies enforced); "off" is started with the
+# hidden `--no-audit-benchmark-only`, which records nothing and exists only for this comparison.
+# Rounds alternate on/off on fresh data directories so that drift on a shared machine falls on
+# both. Prints one JSON line per round and mode, then the median cost in percent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+connections=${2:-64}
+rounds=${3:-3}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}
+cargo build --quiet --release --locked -p palisade -p palisade-loadgen
+bin="$CARGO_TARGET_DIR/release"
+
+venv=${PALISADE_BENCH_VENV:-$HOME/.cache/palisade-bench-venv}
+want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
+  echo "$want" > "$venv/.requirements.sha256"
+fi
+
+dir=$(mktemp -d)
+server=
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+run() { # label extra-args...
+  local label=$1; shift
+  rm -rf "$dir/data"
+  PALISADE_LOG=warn "$bin/palisade" serve --listen 127.0.0.1:0 --data-dir "$dir/data" "$@" > "$dir/out" 2> "$dir/log" &
+  server=$!
+  for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/.*listening on //p' "$dir/out")
+  IFS=$'\t' read -r op body < <("$venv/bin/python" bench/fixture.py --endpoint "$url" --credentials "$dir/data/credentials" --service kms | head -1)
+  "$bin/palisade-loadgen" --endpoint "$url" --credentials "$dir/data/credentials" --connections "$connections" \
+    --seconds "$seconds" --operation "$op" --body "$body" --label "$label" | tee -a "$dir/results"
+  kill "$server"; wait "$server" 2>/dev/null || true
+  server=
+}
+
+for _ in $(seq "$rounds"); do
+  run "audit on"
+  run "audit off" --no-audit-benchmark-only
+done
+python3 - "$dir/results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+key = next(k for k in ("requests_per_second", "rps", "req_per_s") if k in rows[0])
+on = [r[key] for r in rows if r["label"] == "audit on"]
+off = [r[key] for r in rows if r["label"] == "audit off"]
+cost = 100 * (1 - statistics.median(on) / statistics.median(off))
+print(json.dumps({"audit_on_median": round(statistics.median(on)), "audit_off_median": round(statistics.median(off)), "audit_cost_percent": round(cost, 1)}))
+PY
