@@ -18,13 +18,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}
 cargo build --quiet --release --locked -p palisade -p palisade-loadgen
 bin="$CARGO_TARGET_DIR/release"
 
-venv=${PALISADE_BENCH_VENV:-$HOME/.cache/palisade-bench-venv}
-want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$want" > "$venv/.requirements.sha256"
-fi
+. bench/venv.sh
 
 dir=$(mktemp -d)
 pids=()

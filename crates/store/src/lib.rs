@@ -345,6 +345,15 @@ fn insert_events_sql(n: usize) -> AssertSqlSafe<&'static str> {
     )
 }
 
+/// `SELECT <every column audit_row reads, and seq> FROM audit_events`, as a literal so that
+/// queries can extend it with `concat!`.
+macro_rules! select_events {
+    () => {
+        "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, read_only, \
+         access_key_id, user_name, error_code, record FROM audit_events"
+    };
+}
+
 /// An `audit_events` row as an [`AuditRow`].
 fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, sqlx::Error> {
     Ok(AuditRow {
@@ -476,11 +485,10 @@ impl SqliteStore {
         let mut index = event_index::EventIndex::default();
         let mut after = 0i64;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, \
-                 read_only, access_key_id, user_name, error_code, record FROM audit_events \
-                 WHERE seq > $1 ORDER BY seq LIMIT 10000",
-            )
+            let rows = sqlx::query(concat!(
+                select_events!(),
+                " WHERE seq > $1 ORDER BY seq LIMIT 10000"
+            ))
             .bind(after)
             .fetch_all(&self.pool)
             .await?;
@@ -687,11 +695,10 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT event_id, event_time_ms, account_id, event_source, event_name, read_only, \
-                 access_key_id, user_name, error_code, record FROM audit_events \
-                 WHERE account_id = $1 ORDER BY seq DESC LIMIT $2",
-            )
+            let rows = sqlx::query(concat!(
+                select_events!(),
+                " WHERE account_id = $1 ORDER BY seq DESC LIMIT $2"
+            ))
             .bind(account_id)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -710,12 +717,10 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, \
-                 read_only, access_key_id, user_name, error_code, record FROM audit_events \
-                 WHERE seq > $1 AND account_id = $2 AND event_time_ms >= $3 \
-                 ORDER BY seq LIMIT $4",
-            )
+            let rows = sqlx::query(concat!(
+                select_events!(),
+                " WHERE seq > $1 AND account_id = $2 AND event_time_ms >= $3 ORDER BY seq LIMIT $4"
+            ))
             .bind(after_seq)
             .bind(account_id)
             .bind(min_time_ms)
@@ -762,8 +767,6 @@ impl Store for SqliteStore {
             let hi = after_end
                 .map_or(i64::MAX, |s| s.saturating_sub(1))
                 .min(query.before.map_or(i64::MAX, |b| b.saturating_sub(1)));
-            const COLUMNS: &str = "seq, event_id, event_time_ms, account_id, event_source, \
-                 event_name, read_only, access_key_id, user_name, error_code, record";
             let limit = usize::try_from(query.limit).unwrap_or(0);
             if let Some((attr, value)) = &query.attribute
                 && event_index::indexed(*attr)
@@ -787,8 +790,9 @@ impl Store for SqliteStore {
                     };
                     let marks = vec!["?"; seqs.len()].join(", ");
                     let sql = format!(
-                        "SELECT {COLUMNS} FROM audit_events WHERE seq IN ({marks}) \
-                         AND event_time_ms >= ? AND event_time_ms <= ? ORDER BY seq DESC"
+                        "{} WHERE seq IN ({marks}) \
+                         AND event_time_ms >= ? AND event_time_ms <= ? ORDER BY seq DESC",
+                        select_events!()
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for seq in &seqs {
@@ -823,10 +827,10 @@ impl Store for SqliteStore {
                 _ => ("", String::new()),
             };
             let sql = format!(
-                "SELECT {COLUMNS} FROM audit_events \
-                 WHERE +account_id = $1 AND seq BETWEEN $2 AND $3 \
+                "{} WHERE +account_id = $1 AND seq BETWEEN $2 AND $3 \
                  AND +event_time_ms >= $4 AND +event_time_ms <= $5{filter} \
-                 ORDER BY seq DESC LIMIT $7"
+                 ORDER BY seq DESC LIMIT $7",
+                select_events!()
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(&query.account_id)
