@@ -211,3 +211,42 @@ def test_requests_are_refused_while_events_cannot_be_written(server):
         except ClientError:
             time.sleep(0.2)
     sts.get_caller_identity()
+
+
+def test_a_multi_region_trail_delivers_and_signs_per_region(start_server, tmp_path):
+    s = start_server("--trail-delivery-seconds", "1", "--trail-digest-seconds", "3600")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="everywhere", S3BucketName="org-trail", IsMultiRegionTrail=True, EnableLogFileValidation=True)
+    ct.create_trail(Name="home-only", S3BucketName="home-trail")
+    ct.start_logging(Name="everywhere")
+    ct.start_logging(Name="home-only")
+    s.client("kms", region="eu-west-1").create_key(Description="in eu-west-1")
+    s.client("kms").create_key(Description="in us-east-1")
+    time.sleep(2)
+    ct.stop_logging(Name="everywhere")
+    ct.stop_logging(Name="home-only")
+    root = s.data_dir / "trails"
+    base = root / "org-trail" / "AWSLogs" / ACCOUNT
+    regions = {p.parent.relative_to(base / "CloudTrail").parts[0] for p in files(base, "CloudTrail")}
+    assert {"us-east-1", "eu-west-1"} <= regions
+    eu = [r for p in (base / "CloudTrail" / "eu-west-1").rglob("*.json.gz") for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+    assert {r["awsRegion"] for r in eu} == {"eu-west-1"}
+    assert files(base, "CloudTrail-Digest")
+    # The single-Region trail has no eu-west-1 events, and no digests (validation is off).
+    home = root / "home-trail" / "AWSLogs" / ACCOUNT
+    assert not (home / "CloudTrail" / "eu-west-1").exists()
+    assert files(home, "CloudTrail") and not files(home, "CloudTrail-Digest")
+    # Each Region signs with its own key; the validator needs both.
+    keys = {}
+    for region in ("us-east-1", "eu-west-1"):
+        listed = s.client("cloudtrail", region=region).list_public_keys()["PublicKeyList"]
+        assert len(listed) == 1
+        keys[region] = base64.b64encode(listed[0]["Value"]).decode()
+    assert keys["us-east-1"] != keys["eu-west-1"]
+    only_home = tmp_path / "home-key.json"
+    only_home.write_text(json.dumps({"PublicKeyList": [{"Value": keys["us-east-1"]}]}))
+    assert validate(root, only_home)[0] == 1
+    both = tmp_path / "keys.json"
+    both.write_text(json.dumps({"PublicKeyList": [{"Value": v} for v in keys.values()]}))
+    code, report = validate(root, both)
+    assert code == 0, findings(report)
