@@ -92,6 +92,21 @@ fn flag(i: &Value, member: &str) -> Option<bool> {
     i.get(member).and_then(Value::as_bool)
 }
 
+/// A request's `TagsList` as (key, value) pairs.
+fn tags_list(i: &Value) -> Vec<(String, String)> {
+    i.get("TagsList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                s(t, "Key").unwrap_or_default().to_owned(),
+                s(t, "Value").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -199,18 +214,7 @@ pub async fn handle(
         }
         "AddTags" | "RemoveTags" => {
             let add = operation == "AddTags";
-            let tags: Vec<(String, String)> = i
-                .get("TagsList")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    (
-                        s(t, "Key").unwrap_or_default().to_owned(),
-                        s(t, "Value").unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
+            let tags = tags_list(i);
             update(&cx, s(i, "ResourceId").unwrap_or_default(), |t| {
                 for (k, v) in tags {
                     t.tags.retain(|(key, _)| *key != k);
@@ -484,18 +488,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         stop_logging: None,
         event_selectors: None,
         advanced_event_selectors: None,
-        tags: i
-            .get("TagsList")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                (
-                    s(t, "Key").unwrap_or_default().to_owned(),
-                    s(t, "Value").unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
+        tags: tags_list(i),
     };
     if t.multi_region && !t.include_global {
         return Err(err(
