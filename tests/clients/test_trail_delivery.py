@@ -7,9 +7,7 @@ import base64
 import gzip
 import json
 import shutil
-import sqlite3
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -173,37 +171,29 @@ def test_bucket_names_that_are_not_s3_names_are_refused(server):
     assert e.value.response["Error"]["Code"] == "InvalidS3PrefixException"
 
 
-def test_requests_are_refused_while_events_cannot_be_written(server):
-    """--audit-fail-closed (the strict-mode default): another process holds the store's write
-    lock, the audit write times out, and requests are refused until it can write again."""
+def test_requests_are_refused_while_events_cannot_be_written(start_server):
+    """--audit-fail-closed (the strict-mode default): the audit log's directory is gone, so the
+    next segment cannot be created and the audit write fails; requests are refused until it can
+    write again, and events that were refused are not in the log."""
+    # Tiny segments: every group of events starts a new segment file.
+    server = start_server("--audit-segment-bytes", "1")
     sts = server.client("sts")
     sts.get_caller_identity()
-    db = server.data_dir / "palisade.db"
-    locker = sqlite3.connect(db, timeout=1, isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")
-    result = {}
-
-    def blocked_call():
-        try:
-            sts.get_caller_identity()
-            result["status"] = 200
-        except ClientError as e:
-            result["status"] = e.response["ResponseMetadata"]["HTTPStatusCode"]
-
-    t = threading.Thread(target=blocked_call)
-    t.start()
-    t.join(30)
-    assert result.get("status") == 503
-    # Refused at once now, not after another lock timeout.
-    started = time.monotonic()
+    events = server.data_dir / "events"
+    moved = server.data_dir / "events-moved"
+    events.rename(moved)
+    events.write_text("not a directory")
     with pytest.raises(ClientError) as e:
         sts.get_caller_identity()
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    # Refused at once now, before running, with a message that says why.
+    with pytest.raises(ClientError) as e:
+        server.client("kms").create_key(Description="must not be created")
     assert e.value.response["Error"]["Code"] == "ServiceUnavailable"
     assert "audit" in e.value.response["Error"]["Message"]
-    assert time.monotonic() - started < 5
-    locker.execute("ROLLBACK")
-    locker.close()
-    # The refused request's own event was the probe that found the store writable again.
+    events.unlink()
+    moved.rename(events)
+    # The refused request's own event was the probe that found the log writable again.
     for _ in range(3):
         try:
             sts.get_caller_identity()
@@ -211,6 +201,12 @@ def test_requests_are_refused_while_events_cannot_be_written(server):
         except ClientError:
             time.sleep(0.2)
     sts.get_caller_identity()
+    assert server.client("kms").list_keys()["Keys"] == []
+    names = [
+        e["EventName"]
+        for e in server.client("cloudtrail").lookup_events(MaxResults=50)["Events"]
+    ]
+    assert names.count("GetCallerIdentity") >= 2
 
 
 def test_a_multi_region_trail_delivers_and_signs_per_region(start_server, tmp_path):

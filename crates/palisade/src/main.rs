@@ -133,6 +133,10 @@ struct ServeArgs {
     /// Do not audit at all. Only to measure what auditing costs (bench/audit-cost.sh).
     #[arg(long, hide = true)]
     no_audit_benchmark_only: bool,
+    /// Size at which an audit log segment is closed (tests use tiny segments to exercise
+    /// segment changes).
+    #[arg(long, hide = true, default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_segment_bytes: u64,
 }
 
 fn parse_webhook(s: &str) -> Result<(String, String), String> {
@@ -254,6 +258,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trail_digest_interval: std::time::Duration::from_secs(args.trail_digest_seconds),
         audit_fail_closed: args.audit_fail_closed.unwrap_or(!args.dev),
         audit_enabled: !args.no_audit_benchmark_only,
+        audit_segment_bytes: args.audit_segment_bytes,
     };
     if args.no_audit_benchmark_only {
         eprintln!("WARNING: auditing is off (--no-audit-benchmark-only): nothing is recorded");

@@ -108,6 +108,8 @@ pub struct Config {
     pub audit_fail_closed: bool,
     /// Whether requests are audited at all: off only to measure what auditing costs.
     pub audit_enabled: bool,
+    /// Size at which the audit event log starts a new segment file.
+    pub audit_segment_bytes: u64,
 }
 
 impl Config {
@@ -134,6 +136,7 @@ impl Config {
             trail_digest_interval: std::time::Duration::from_secs(3600),
             audit_fail_closed: true,
             audit_enabled: true,
+            audit_segment_bytes: palisade_store::StoreOptions::default().event_segment_bytes,
         }
     }
 }

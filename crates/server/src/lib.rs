@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use palisade_seal::{KekSource, Sealer};
-use palisade_store::{SqliteStore, Store};
+use palisade_store::{SqliteStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
 pub use config::{Config, Enforcement, TlsMode};
@@ -115,7 +115,15 @@ impl Server {
             &config.data_dir,
         )?;
         let sealer = Arc::new(Sealer::new(&kek)?);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open_with(
+                &config.data_dir,
+                &StoreOptions {
+                    event_segment_bytes: config.audit_segment_bytes,
+                },
+            )
+            .await?,
+        );
         let root_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
             (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
             (None, None) => None,

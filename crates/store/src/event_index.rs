@@ -5,15 +5,14 @@
 //! event, more than doubled what the audit write costs (KMS Encrypt with audit on went from
 //! 20.0k to 14.5k requests/s in `bench/audit-cost.sh`), because every group commit rewrote a
 //! page per distinct value in each index. Appending a position to a vector costs tens of
-//! nanoseconds, and the index is rebuilt from the table at start (about a second per million
-//! events). LookupEvents then reads the newest positions of a value in O(log n) and fetches
-//! just those rows.
+//! nanoseconds, and the index is rebuilt from the event log at start (about a second per million
+//! events). LookupEvents then reads the newest positions of a value in O(log n) and reads
+//! just those events.
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
-use crate::{AuditRow, EventAttribute};
+use crate::EventAttribute;
+use crate::event_log::Frame;
 
 /// The attributes kept here; the others are answered from the table itself.
 fn slot(attr: EventAttribute) -> Option<u8> {
@@ -28,11 +27,6 @@ fn slot(attr: EventAttribute) -> Option<u8> {
     }
 }
 
-/// Whether lookups on `attr` go through the index.
-pub(crate) fn indexed(attr: EventAttribute) -> bool {
-    slot(attr).is_some()
-}
-
 type Key = (String, u8, String);
 
 #[derive(Default)]
@@ -44,21 +38,6 @@ impl std::fmt::Debug for EventIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EventIndex({} values)", self.postings.len())
     }
-}
-
-/// The part of a record the index needs when it is rebuilt from the table.
-#[derive(Deserialize)]
-struct Resources {
-    #[serde(default)]
-    resources: Vec<ResourceRef>,
-}
-
-#[derive(Deserialize)]
-struct ResourceRef {
-    #[serde(rename = "ARN")]
-    arn: String,
-    #[serde(rename = "type")]
-    kind: String,
 }
 
 impl EventIndex {
@@ -79,37 +58,27 @@ impl EventIndex {
         }
     }
 
-    /// Adds one event at position `seq`.
-    pub(crate) fn insert(&mut self, seq: i64, row: &AuditRow) {
-        let a = row.account_id.as_str();
-        self.add(a, 0, &row.event_name, seq);
-        if let Some(u) = &row.user_name {
+    /// Adds one event.
+    pub(crate) fn insert(&mut self, f: &Frame<'_>) {
+        let (a, seq) = (f.account_id, f.seq);
+        self.add(a, 0, f.event_name, seq);
+        if let Some(u) = f.user_name {
             self.add(a, 1, u, seq);
         }
-        if let Some(k) = &row.access_key_id {
+        if let Some(k) = f.access_key_id {
             self.add(a, 2, k, seq);
         }
-        self.add(a, 3, &row.event_source, seq);
+        self.add(a, 3, f.event_source, seq);
         let mut types: Vec<&str> = Vec::new();
-        for (name, kind) in &row.resources {
+        for (name, kind) in &f.resources {
             self.add(a, 4, name, seq);
-            if !types.contains(&kind.as_str()) {
+            if !types.contains(kind) {
                 types.push(kind);
             }
         }
         for kind in types {
             self.add(a, 5, kind, seq);
         }
-    }
-
-    /// Adds an event read back from the table: its resources come from the record.
-    pub(crate) fn insert_stored(&mut self, seq: i64, row: &mut AuditRow) {
-        if row.resources.is_empty()
-            && let Ok(r) = serde_json::from_str::<Resources>(&row.record)
-        {
-            row.resources = r.resources.into_iter().map(|r| (r.arn, r.kind)).collect();
-        }
-        self.insert(seq, row);
     }
 
     /// Up to `limit` positions of events with the value, newest first, within `lo..=hi`.
@@ -141,30 +110,26 @@ impl EventIndex {
             .copied()
             .collect()
     }
-
-    pub(crate) fn clear(&mut self) {
-        self.postings.clear();
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(name: &str, user: &str) -> AuditRow {
-        AuditRow {
-            event_id: String::new(),
-            event_time_ms: 0,
-            account_id: "1".into(),
-            event_source: "kms.amazonaws.com".into(),
-            event_name: name.into(),
+    fn frame(seq: i64, name: &str) -> Frame<'_> {
+        Frame {
+            seq,
+            time_ms: 0,
             read_only: true,
+            event_id: "",
+            account_id: "1",
+            event_source: "kms.amazonaws.com",
+            event_name: name,
             access_key_id: None,
-            user_name: Some(user.into()),
+            user_name: Some("alice"),
             error_code: None,
-            record: r#"{"resources":[{"ARN":"arn:k","accountId":"1","type":"AWS::KMS::Key"}]}"#
-                .into(),
-            resources: Vec::new(),
+            resources: vec![("arn:k", "AWS::KMS::Key")],
+            record: "{}",
         }
     }
 
@@ -172,8 +137,10 @@ mod tests {
     fn newest_positions_come_first_within_bounds() {
         let mut idx = EventIndex::default();
         for seq in 1..=10 {
-            let mut r = row(if seq % 2 == 0 { "Encrypt" } else { "Decrypt" }, "alice");
-            idx.insert_stored(seq, &mut r);
+            idx.insert(&frame(
+                seq,
+                if seq % 2 == 0 { "Encrypt" } else { "Decrypt" },
+            ));
         }
         assert_eq!(
             idx.newest("1", EventAttribute::EventName, "Encrypt", 0, i64::MAX, 3),

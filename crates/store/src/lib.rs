@@ -13,6 +13,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row};
 
 mod event_index;
+mod event_log;
 pub mod iam;
 
 pub use iam::{
@@ -57,6 +59,9 @@ pub enum StoreError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// The audit event log could not be read or written.
+    #[error("audit event log: {0}")]
+    Events(String),
     /// A lock was poisoned by a panic while held.
     #[error("an in-memory index lock was poisoned")]
     Poisoned,
@@ -313,40 +318,8 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// The most audit events written by one INSERT statement (10 parameters each, well within
-/// SQLite's limit of 32,766).
-const MAX_ROWS_PER_INSERT: usize = 64;
-
-/// `INSERT … VALUES (…), (…)` for `n` rows, built once per size so that the prepared-statement
-/// cache sees at most [`MAX_ROWS_PER_INSERT`] distinct texts. Only parameters vary, never text.
-fn insert_events_sql(n: usize) -> AssertSqlSafe<&'static str> {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        (1..=MAX_ROWS_PER_INSERT)
-            .map(|rows| {
-                // Anonymous `?` parameters, not `$N`: binding a named parameter makes SQLite
-                // scan the statement's name list, which is quadratic over 640 parameters and
-                // was the writer's single largest cost.
-                let tuples: Vec<String> = (0..rows)
-                    .map(|_| "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".to_owned())
-                    .collect();
-                format!(
-                    "INSERT INTO audit_events (event_id, event_time_ms, account_id, event_source, \
-                     event_name, read_only, access_key_id, user_name, error_code, record) \
-                     VALUES {}",
-                    tuples.join(", ")
-                )
-            })
-            .collect()
-    });
-    AssertSqlSafe(
-        all.get(n.saturating_sub(1))
-            .map_or("SELECT 1 WHERE 0", String::as_str),
-    )
-}
-
-/// `SELECT <every column audit_row reads, and seq> FROM audit_events`, as a literal so that
-/// queries can extend it with `concat!`.
+/// `SELECT <every column audit_row reads, and seq> FROM audit_events`: audit events were kept in
+/// that table before the event log, and are moved from it at open.
 macro_rules! select_events {
     () => {
         "SELECT seq, event_id, event_time_ms, account_id, event_source, event_name, read_only, \
@@ -367,34 +340,25 @@ fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, sqlx::Error> {
         user_name: row.try_get("user_name")?,
         error_code: row.try_get("error_code")?,
         record: row.try_get("record")?,
-        // Read back only where a caller needs them (never so far): the record has them too.
-        resources: Vec::new(),
+        resources: serde_json::from_str::<RecordResources>(&row.try_get::<String, _>("record")?)
+            .map(|r| r.resources.into_iter().map(|r| (r.arn, r.kind)).collect())
+            .unwrap_or_default(),
     })
 }
 
-/// Inserts the rows in one statement; returns the position of the last.
-async fn insert_events<'e, E>(executor: E, rows: &[AuditRow]) -> Result<i64, sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let mut query = sqlx::query(insert_events_sql(rows.len()));
-    for r in rows {
-        query = query
-            .bind(&r.event_id)
-            .bind(r.event_time_ms)
-            .bind(&r.account_id)
-            .bind(&r.event_source)
-            .bind(&r.event_name)
-            .bind(r.read_only)
-            .bind(&r.access_key_id)
-            .bind(&r.user_name)
-            .bind(&r.error_code)
-            .bind(&r.record);
-    }
-    Ok(query.execute(executor).await?.last_insert_rowid())
+/// The resources of a CloudTrail record, which the table did not keep in columns.
+#[derive(serde::Deserialize)]
+struct RecordResources {
+    #[serde(default)]
+    resources: Vec<RecordResource>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordResource {
+    #[serde(rename = "ARN")]
+    arn: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 /// Copies the write-ahead log back into the database file every second, beside the writers
@@ -424,13 +388,34 @@ async fn checkpoint_wal(pool: SqlitePool) {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// LookupEvents' attribute index, rebuilt at open.
-    index: std::sync::Arc<std::sync::RwLock<event_index::EventIndex>>,
+    /// The audit events, beside the database (see `event_log`).
+    events: Arc<event_log::EventLog>,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The size at which an audit log segment is closed and the next one started.
+    pub event_segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            event_segment_bytes: event_log::SEGMENT_BYTES,
+        }
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `<data_dir>/palisade.db` and migrates it.
+    /// Opens (creating if needed) `<data_dir>/palisade.db` and `<data_dir>/events/`, and migrates
+    /// them.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, &StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with options.
+    pub async fn open_with(data_dir: &Path, opts: &StoreOptions) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(data_dir.join("palisade.db"))
             .create_if_missing(true)
@@ -454,12 +439,18 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
+        let dir = data_dir.join("events");
+        let segment_bytes = opts.event_segment_bytes;
+        let events =
+            tokio::task::spawn_blocking(move || event_log::EventLog::open(&dir, segment_bytes))
+                .await
+                .map_err(|e| StoreError::Events(format!("opening the log: {e}")))??;
         let store = Self {
             pool,
-            index: std::sync::Arc::default(),
+            events: Arc::new(events),
         };
         store.migrate().await?;
-        store.rebuild_index().await?;
+        store.move_table_events().await?;
         tokio::spawn(checkpoint_wal(store.pool.clone()));
         Ok(store)
     }
@@ -474,35 +465,58 @@ impl SqliteStore {
             .await?;
         let store = Self {
             pool,
-            index: std::sync::Arc::default(),
+            events: Arc::new(event_log::EventLog::in_memory()),
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Reads every event once to rebuild the LookupEvents index, a page at a time.
-    async fn rebuild_index(&self) -> Result<(), StoreError> {
-        let mut index = event_index::EventIndex::default();
-        let mut after = 0i64;
-        loop {
-            let rows = sqlx::query(concat!(
-                select_events!(),
-                " WHERE seq > $1 ORDER BY seq LIMIT 10000"
-            ))
-            .bind(after)
-            .fetch_all(&self.pool)
-            .await?;
-            for row in &rows {
-                let seq: i64 = row.try_get("seq")?;
-                index.insert_stored(seq, &mut audit_row(row)?);
-                after = seq;
-            }
-            if rows.len() < 10000 {
-                break;
-            }
+    /// Moves audit events from the table that held them before the event log into the log, a
+    /// page at a time, each page deleted once the log holds it. After a crash between the two,
+    /// the log's newest event id says where the move stopped.
+    async fn move_table_events(&self) -> Result<(), StoreError> {
+        const PAGE: i64 = 10_000;
+        if let Some(id) = self.blocking(|log| log.last_event_id()).await?
+            && let Some(seq) =
+                sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_events WHERE event_id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+        {
+            sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                .bind(seq)
+                .execute(&self.pool)
+                .await?;
         }
-        *self.index.write().map_err(|_| StoreError::Poisoned)? = index;
-        Ok(())
+        loop {
+            let rows = sqlx::query(concat!(select_events!(), " ORDER BY seq LIMIT $1"))
+                .bind(PAGE)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            let last: i64 = last.try_get("seq")?;
+            let rows = rows.iter().map(audit_row).collect::<Result<Vec<_>, _>>()?;
+            self.append_events(&rows).await?;
+            sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                .bind(last)
+                .execute(&self.pool)
+                .await?;
+            tracing::info!(events = rows.len(), "audit events moved into the event log");
+        }
+    }
+
+    /// Runs `f` on the event log off the async threads: it reads and syncs files.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&event_log::EventLog) -> Result<T, StoreError> + Send + 'static,
+    {
+        let log = self.events.clone();
+        tokio::task::spawn_blocking(move || f(&log))
+            .await
+            .map_err(|e| StoreError::Events(format!("the log task failed: {e}")))?
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -663,29 +677,8 @@ impl Store for SqliteStore {
 
     fn append_events<'a>(&'a self, rows: &'a [AuditRow]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            // A group of up to MAX_ROWS_PER_INSERT events is one multi-row INSERT: one round trip
-            // to SQLite's worker thread, atomic without an explicit transaction. Larger groups
-            // (rare: more requests in flight than that) are split inside one transaction.
-            let mut lasts = Vec::new();
-            if rows.len() <= MAX_ROWS_PER_INSERT {
-                lasts.push(insert_events(&self.pool, rows).await?);
-            } else {
-                let mut tx = self.pool.begin().await?;
-                for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-                    lasts.push(insert_events(&mut *tx, chunk).await?);
-                }
-                tx.commit().await?;
-            }
-            // One statement's rows get consecutive positions (seq is AUTOINCREMENT and the
-            // statement is the only writer while it runs), so each follows from the last.
-            let mut index = self.index.write().map_err(|_| StoreError::Poisoned)?;
-            for (chunk, last) in rows.chunks(MAX_ROWS_PER_INSERT).zip(lasts) {
-                let first = last - i64::try_from(chunk.len()).unwrap_or(0) + 1;
-                for (row, seq) in chunk.iter().zip(first..) {
-                    index.insert(seq, row);
-                }
-            }
-            Ok(())
+            let frames = event_log::EventLog::encode(rows);
+            self.blocking(move |log| log.append(frames)).await
         })
     }
 
@@ -694,19 +687,9 @@ impl Store for SqliteStore {
         account_id: &'a str,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(concat!(
-                select_events!(),
-                " WHERE account_id = $1 ORDER BY seq DESC LIMIT $2"
-            ))
-            .bind(account_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| audit_row(r).map_err(StoreError::from))
-                .collect()
-        })
+        let account = account_id.to_owned();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        Box::pin(self.blocking(move |log| log.recent(&account, limit)))
     }
 
     fn events_after<'a>(
@@ -716,137 +699,17 @@ impl Store for SqliteStore {
         min_time_ms: i64,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(concat!(
-                select_events!(),
-                " WHERE seq > $1 AND account_id = $2 AND event_time_ms >= $3 ORDER BY seq LIMIT $4"
-            ))
-            .bind(after_seq)
-            .bind(account_id)
-            .bind(min_time_ms)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|row| Ok((row.try_get("seq")?, audit_row(row)?)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::from)
-        })
+        let account = account_id.to_owned();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        Box::pin(self.blocking(move |log| log.after(&account, after_seq, min_time_ms, limit)))
     }
 
     fn lookup_events<'a>(
         &'a self,
         query: &'a EventQuery,
     ) -> BoxFuture<'a, Result<Vec<(i64, AuditRow)>, StoreError>> {
-        Box::pin(async move {
-            // Events are appended in nearly time order: an event's time is when its request
-            // started, and it is appended when the request ends. So an event that started more
-            // than SLACK before `start` was appended before any event inside the range began,
-            // and one that started more than SLACK after `end` was appended after every event
-            // inside it ended. Those two neighbours, found through the time index in O(log n),
-            // bound the positions to read; each query then reads newest-first within them,
-            // straight from the index that matches its attribute, and re-checks each time.
-            const SLACK_MS: i64 = 15 * 60 * 1000;
-            let before_start: Option<i64> = sqlx::query_scalar(
-                "SELECT seq FROM audit_events WHERE account_id = $1 AND event_time_ms < $2 \
-                 ORDER BY event_time_ms DESC LIMIT 1",
-            )
-            .bind(&query.account_id)
-            .bind(query.start_ms.saturating_sub(SLACK_MS))
-            .fetch_optional(&self.pool)
-            .await?;
-            let after_end: Option<i64> = sqlx::query_scalar(
-                "SELECT seq FROM audit_events WHERE account_id = $1 AND event_time_ms > $2 \
-                 ORDER BY event_time_ms ASC LIMIT 1",
-            )
-            .bind(&query.account_id)
-            .bind(query.end_ms.saturating_add(SLACK_MS))
-            .fetch_optional(&self.pool)
-            .await?;
-            let lo = before_start.map_or(0, |s| s.saturating_add(1));
-            let hi = after_end
-                .map_or(i64::MAX, |s| s.saturating_sub(1))
-                .min(query.before.map_or(i64::MAX, |b| b.saturating_sub(1)));
-            let limit = usize::try_from(query.limit).unwrap_or(0);
-            if let Some((attr, value)) = &query.attribute
-                && event_index::indexed(*attr)
-            {
-                // The index gives the newest positions with the value; the rows are fetched by
-                // position and their time re-checked (the range is a little wider than asked).
-                let mut out: Vec<(i64, AuditRow)> = Vec::with_capacity(limit);
-                let mut upper = hi;
-                while out.len() < limit {
-                    let want = (limit - out.len()) * 2;
-                    let seqs = self.index.read().map_err(|_| StoreError::Poisoned)?.newest(
-                        &query.account_id,
-                        *attr,
-                        value,
-                        lo,
-                        upper,
-                        want,
-                    );
-                    let Some(oldest) = seqs.last().copied() else {
-                        break;
-                    };
-                    let marks = vec!["?"; seqs.len()].join(", ");
-                    let sql = format!(
-                        "{} WHERE seq IN ({marks}) \
-                         AND event_time_ms >= ? AND event_time_ms <= ? ORDER BY seq DESC",
-                        select_events!()
-                    );
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for seq in &seqs {
-                        q = q.bind(*seq);
-                    }
-                    let rows = q
-                        .bind(query.start_ms)
-                        .bind(query.end_ms)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    for row in &rows {
-                        out.push((row.try_get("seq")?, audit_row(row)?));
-                    }
-                    if seqs.len() < want {
-                        break;
-                    }
-                    upper = oldest - 1;
-                }
-                out.truncate(limit);
-                return Ok(out);
-            }
-            // The unary `+` keeps SQLite from choosing the time index (and then sorting every
-            // row in range by position): with no attribute, or only ReadOnly, the plan is a
-            // backward scan of the position range that stops after one page. An EventId goes
-            // through its unique index.
-            let (filter, value): (&str, String) = match &query.attribute {
-                Some((EventAttribute::EventId, v)) => (" AND event_id = $6", v.clone()),
-                Some((EventAttribute::ReadOnly, v)) => (
-                    " AND +read_only = CAST($6 AS INTEGER)",
-                    if v == "true" { "1" } else { "0" }.to_owned(),
-                ),
-                _ => ("", String::new()),
-            };
-            let sql = format!(
-                "{} WHERE +account_id = $1 AND seq BETWEEN $2 AND $3 \
-                 AND +event_time_ms >= $4 AND +event_time_ms <= $5{filter} \
-                 ORDER BY seq DESC LIMIT $7",
-                select_events!()
-            );
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(&query.account_id)
-                .bind(lo)
-                .bind(hi)
-                .bind(query.start_ms)
-                .bind(query.end_ms)
-                .bind(value)
-                .bind(query.limit)
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter()
-                .map(|row| Ok((row.try_get("seq")?, audit_row(row)?)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::from)
-        })
+        let query = query.clone();
+        Box::pin(self.blocking(move |log| log.lookup(&query)))
     }
 
     fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -862,11 +725,7 @@ impl Store for SqliteStore {
                 sqlx::query(sql).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            self.index
-                .write()
-                .map_err(|_| StoreError::Poisoned)?
-                .clear();
-            Ok(())
+            self.blocking(|log| log.clear()).await
         })
     }
 
@@ -1106,19 +965,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_event_batch_leaves_nothing_behind() {
-        let s = SqliteStore::in_memory().await.unwrap();
-        // The duplicate event id violates the unique constraint: the whole batch must roll back.
-        let err = s
-            .append_events(&[event("e1", 1), event("e1", 2)])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Database(_)));
-        assert!(
-            s.recent_events("123456789012", 10)
-                .await
-                .unwrap()
-                .is_empty()
+    async fn a_failed_event_write_leaves_nothing_behind() {
+        // Each group starts a segment, so taking the log's directory away fails the next write.
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            event_segment_bytes: 1,
+        };
+        let s = SqliteStore::open_with(dir.path(), &opts).await.unwrap();
+        s.append_events(&[event("e1", 1)]).await.unwrap();
+        let events = dir.path().join("events");
+        let moved = dir.path().join("moved");
+        std::fs::rename(&events, &moved).unwrap();
+        std::fs::write(&events, b"not a directory").unwrap();
+        assert!(matches!(
+            s.append_events(&[event("lost", 2)]).await.unwrap_err(),
+            StoreError::Events(_)
+        ));
+        std::fs::remove_file(&events).unwrap();
+        std::fs::rename(&moved, &events).unwrap();
+        s.append_events(&[event("e3", 3)]).await.unwrap();
+        let ids = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.event_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.recent_events("123456789012", 10).await.unwrap()),
+            ["e3", "e1"]
+        );
+        drop(s);
+        let s = SqliteStore::open_with(dir.path(), &opts).await.unwrap();
+        assert_eq!(
+            ids(s.recent_events("123456789012", 10).await.unwrap()),
+            ["e3", "e1"]
+        );
+        let after = s.events_after("123456789012", 0, 0, 10).await.unwrap();
+        assert_eq!(
+            after.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            [1, 2]
         );
     }
 
