@@ -9,6 +9,12 @@
 //! updated and are read by position, which is what a log is for: a group commit here is one
 //! `pwrite` of the group's frames and one `fdatasync`.
 //!
+//! One group is written at a time. Syncing a group while the next is written is safe (an
+//! `fdatasync` covers everything written to the file before it) and was tried: with two or four
+//! groups in flight KMS Encrypt was 0–20 % slower than with one, because smaller groups meant more
+//! syncs for the same events and the disks measured here do not complete two syncs much faster
+//! than one.
+//!
 //! # Format
 //!
 //! `<data-dir>/events/<first position, 20 digits>.log` holds consecutive frames:
@@ -1089,6 +1095,47 @@ mod tests {
         assert_eq!(recent, ["c", "a"]);
         assert_eq!(ids(&log.after("2", 0, 0, 10).unwrap()), ["b"]);
         assert!(log.recent("3", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn groups_appended_from_many_threads_are_all_read_back_in_position_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Small segments, so that segments change between groups.
+        let log = Arc::new(EventLog::open(dir.path(), 4000).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for g in 0..25 {
+                        let rows: Vec<AuditRow> = (0..3)
+                            .map(|i| row(&format!("t{t}-g{g}-{i}"), 1, "1"))
+                            .collect();
+                        log.append(EventLog::encode(&rows)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let check = |log: &EventLog| {
+            let all = log.after("1", 0, 0, 1000).unwrap();
+            assert_eq!(all.len(), 300);
+            assert!(all.iter().zip(1..).all(|((seq, _), n)| *seq == n));
+            let mut ids = ids(&all);
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), 300);
+            // A group's events stay together and in order.
+            for w in all.chunks(3) {
+                let names: Vec<&str> = w.iter().map(|(_, r)| r.event_id.as_str()).collect();
+                let stem = names[0].trim_end_matches("-0");
+                assert_eq!(names, [format!("{stem}-0"), format!("{stem}-1"), format!("{stem}-2")]);
+            }
+        };
+        check(&log);
+        drop(log);
+        check(&EventLog::open(dir.path(), 4000).unwrap());
     }
 
     #[test]
