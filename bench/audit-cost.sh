@@ -6,7 +6,9 @@
 # Both servers run in strict mode (SigV4 verified, policies enforced); "off" is started with the
 # hidden `--no-audit-benchmark-only`, which records nothing and exists only for this comparison.
 # Rounds alternate on/off on fresh data directories so that drift on a shared machine falls on
-# both. Prints one JSON line per round and mode, then the median cost in percent.
+# both. A third mode, "audit on (tmpfs)", keeps the data directory in /dev/shm, where fdatasync
+# returns at once: it separates what auditing costs in CPU from what waiting for the disk costs.
+# Prints one JSON line per round and mode, then the median costs in percent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -19,33 +21,41 @@ bin="$CARGO_TARGET_DIR/release"
 . bench/venv.sh
 
 dir=$(mktemp -d)
+shm=
+[ -d /dev/shm ] && [ -w /dev/shm ] && shm=$(mktemp -d -p /dev/shm)
 server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir" ${shm:+"$shm"}' EXIT
 
-run() { # label extra-args...
-  local label=$1; shift
-  rm -rf "$dir/data"
-  PALISADE_LOG=warn "$bin/palisade" serve --listen 127.0.0.1:0 --data-dir "$dir/data" "$@" > "$dir/out" 2> "$dir/log" &
+run() { # label data-parent extra-args...
+  local label=$1 parent=$2; shift 2
+  rm -rf "$parent/data"
+  PALISADE_LOG=warn "$bin/palisade" serve --listen 127.0.0.1:0 --data-dir "$parent/data" "$@" > "$dir/out" 2> "$dir/log" &
   server=$!
   for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
   url=$(sed -n 's/.*listening on //p' "$dir/out")
-  IFS=$'\t' read -r op body < <("$venv/bin/python" bench/fixture.py --endpoint "$url" --credentials "$dir/data/credentials" --service kms | head -1)
-  "$bin/palisade-loadgen" --endpoint "$url" --credentials "$dir/data/credentials" --connections "$connections" \
+  IFS=$'\t' read -r op body < <("$venv/bin/python" bench/fixture.py --endpoint "$url" --credentials "$parent/data/credentials" --service kms | head -1)
+  "$bin/palisade-loadgen" --endpoint "$url" --credentials "$parent/data/credentials" --connections "$connections" \
     --seconds "$seconds" --operation "$op" --body "$body" --label "$label" | tee -a "$dir/results"
   kill "$server"; wait "$server" 2>/dev/null || true
   server=
 }
 
 for _ in $(seq "$rounds"); do
-  run "audit on"
-  run "audit off" --no-audit-benchmark-only
+  run "audit on" "$dir"
+  run "audit off" "$dir" --no-audit-benchmark-only
+  if [ -n "$shm" ]; then run "audit on (tmpfs)" "$shm"; fi
 done
 python3 - "$dir/results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 key = next(k for k in ("requests_per_second", "rps", "req_per_s") if k in rows[0])
-on = [r[key] for r in rows if r["label"] == "audit on"]
-off = [r[key] for r in rows if r["label"] == "audit off"]
-cost = 100 * (1 - statistics.median(on) / statistics.median(off))
-print(json.dumps({"audit_on_median": round(statistics.median(on)), "audit_off_median": round(statistics.median(off)), "audit_cost_percent": round(cost, 1)}))
+def median(label):
+    xs = [r[key] for r in rows if r["label"] == label]
+    return statistics.median(xs) if xs else None
+on, off, tmpfs = median("audit on"), median("audit off"), median("audit on (tmpfs)")
+out = {"audit_on_median": round(on), "audit_off_median": round(off), "audit_cost_percent": round(100 * (1 - on / off), 1)}
+if tmpfs:
+    out["audit_on_tmpfs_median"] = round(tmpfs)
+    out["cpu_cost_percent"] = round(100 * (1 - tmpfs / off), 1)
+print(json.dumps(out))
 PY
