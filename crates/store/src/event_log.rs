@@ -1130,7 +1130,14 @@ mod tests {
             for w in all.chunks(3) {
                 let names: Vec<&str> = w.iter().map(|(_, r)| r.event_id.as_str()).collect();
                 let stem = names[0].trim_end_matches("-0");
-                assert_eq!(names, [format!("{stem}-0"), format!("{stem}-1"), format!("{stem}-2")]);
+                assert_eq!(
+                    names,
+                    [
+                        format!("{stem}-0"),
+                        format!("{stem}-1"),
+                        format!("{stem}-2")
+                    ]
+                );
             }
         };
         check(&log);
