@@ -5,12 +5,13 @@ import json
 import os
 import re
 import signal
-import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 import boto3
@@ -26,6 +27,41 @@ def binary() -> str:
         return explicit
     target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
     return str(Path(target) / "debug" / "palisade")
+
+
+def read_event_log(directory):
+    """The CloudTrail records in Palisade's audit event log, oldest first, read independently of
+    Palisade: segment files of frames (u32 length, u32 CRC-32, body), the body's fields
+    length-prefixed and the record last (crates/store/src/event_log.rs)."""
+    records = []
+    for segment in sorted(Path(directory).glob("*.log")):
+        data = segment.read_bytes()
+        at = 0
+        while at + 8 <= len(data):
+            length, crc = struct.unpack_from("<II", data, at)
+            body = data[at + 8 : at + 8 + length]
+            if length == 0 or len(body) < length or zlib.crc32(body) != crc:
+                break
+            pos = 17  # position, time, flags
+
+            def field():
+                nonlocal pos
+                (n,) = struct.unpack_from("<I", body, pos)
+                pos += 4
+                if n == 0xFFFFFFFF:
+                    return None
+                pos += n
+                return body[pos - n : pos]
+
+            for _ in range(7):  # id, account, source, name, key id, user, error code
+                field()
+            (resources,) = struct.unpack_from("<I", body, pos)
+            pos += 4
+            for _ in range(2 * resources):
+                field()
+            records.append(field().decode())
+            at += 8 + length
+    return records
 
 
 class Server:
@@ -109,12 +145,7 @@ class Server:
     # -- state ----------------------------------------------------------------------------
     def events(self):
         """Every audit event in the store, oldest first, as parsed CloudTrail records."""
-        db = sqlite3.connect(self.data_dir / "palisade.db")
-        try:
-            rows = db.execute("SELECT record FROM audit_events ORDER BY seq").fetchall()
-        finally:
-            db.close()
-        return [json.loads(r[0]) for r in rows]
+        return [json.loads(r) for r in read_event_log(self.data_dir / "events")]
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:
