@@ -813,6 +813,19 @@ impl EventLog {
         Ok(())
     }
 
+    /// Numbers the next event `seq` when the log is empty: events moved from the table of older
+    /// versions keep the positions trails' delivery cursors point at.
+    pub(crate) fn start_at(&self, seq: i64) -> Result<(), StoreError> {
+        let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let state = self.state.read().map_err(|_| StoreError::Poisoned)?;
+        if state.entries.is_empty() && seq > w.next_seq {
+            w.next_seq = seq;
+            // The next group starts a segment named by it.
+            w.file = None;
+        }
+        Ok(())
+    }
+
     /// The id of the newest event, if any.
     pub(crate) fn last_event_id(&self) -> Result<Option<String>, StoreError> {
         let last = {

@@ -488,6 +488,12 @@ impl SqliteStore {
                 .execute(&self.pool)
                 .await?;
         }
+        let first: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit_events")
+            .fetch_one(&self.pool)
+            .await?;
+        if let Some(first) = first {
+            self.blocking(move |log| log.start_at(first)).await?;
+        }
         loop {
             let rows = sqlx::query(concat!(select_events!(), " ORDER BY seq LIMIT $1"))
                 .bind(PAGE)
@@ -962,6 +968,56 @@ mod tests {
             evs.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
             ["e2", "e1"]
         );
+    }
+
+    #[tokio::test]
+    async fn events_in_the_table_of_older_versions_move_into_the_log_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        for (i, id) in ["old1", "old2", "old3"].iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO audit_events (seq, event_id, event_time_ms, account_id, event_source, \
+                 event_name, read_only, access_key_id, user_name, error_code, record) \
+                 VALUES ($1, $2, $3, '123456789012', 'kms.amazonaws.com', 'Encrypt', 0, 'AKIA1', \
+                 NULL, NULL, $4)",
+            )
+            .bind(500 + i as i64)
+            .bind(id)
+            .bind(i as i64)
+            .bind(format!(
+                r#"{{"eventID":"{id}","resources":[{{"ARN":"arn:k{i}","type":"AWS::KMS::Key"}}]}}"#
+            ))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        }
+        drop(s);
+        for _ in 0..2 {
+            let s = SqliteStore::open(dir.path()).await.unwrap();
+            let events = s.recent_events("123456789012", 10).await.unwrap();
+            let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+            assert_eq!(ids, ["old3", "old2", "old1"]);
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+                .fetch_one(&s.pool)
+                .await
+                .unwrap();
+            assert_eq!(left, 0);
+            let by_resource = s
+                .lookup_events(&EventQuery {
+                    account_id: "123456789012".into(),
+                    attribute: Some((EventAttribute::ResourceName, "arn:k1".into())),
+                    start_ms: 0,
+                    end_ms: i64::MAX,
+                    before: None,
+                    limit: 10,
+                })
+                .await
+                .unwrap();
+            assert_eq!(by_resource.len(), 1);
+            assert_eq!(by_resource[0].1.event_id, "old2");
+            // Positions are kept: a trail's delivery cursor still points at the same events.
+            assert_eq!(by_resource[0].0, 501);
+        }
     }
 
     #[tokio::test]
