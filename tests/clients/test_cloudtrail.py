@@ -102,3 +102,33 @@ def test_trails_are_created_started_stopped_tagged_and_deleted(server):
     with pytest.raises(ClientError) as e:
         ct.get_trail(Name="org-audit")
     assert error(e)["Code"] == "TrailNotFoundException"
+
+
+def test_palisade_audit_events_prints_the_data_dirs_events_beside_a_running_server(server):
+    """Operators read the local audit log offline: `palisade audit events` prints one CloudTrail
+    record per line, oldest first, without disturbing the server that is appending to it."""
+    import subprocess
+
+    from conftest import binary
+
+    kms = server.client("kms")
+    kms.create_key(Description="listed")
+    with pytest.raises(ClientError):
+        kms.describe_key(KeyId="alias/missing")
+
+    def run(*extra):
+        out = subprocess.run(
+            [binary(), "audit", "events", "--data-dir", str(server.data_dir), *extra],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+    records = run()
+    assert [r["eventName"] for r in records][-2:] == ["CreateKey", "DescribeKey"]
+    assert records[-1]["errorCode"] == "NotFoundException"
+    assert records == server.events()
+    assert run("--account", "999999999999") == []
+    assert len(run("--from", str(len(records)))) == 1
+    # The server goes on serving and recording.
+    server.client("sts").get_caller_identity()
+    assert run()[-1]["eventName"] == "GetCallerIdentity"

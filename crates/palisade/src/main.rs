@@ -49,6 +49,19 @@ enum AuditCommand {
     /// Check a trail delivery directory: each log file, digest and checkpoint is valid,
     /// modified, missing or badly signed (exit 0: all valid, 1: a finding, 2: error).
     Validate(palisade_audit::cli::ValidateArgs),
+    /// Print the audit events recorded in a data directory, oldest first, one CloudTrail record
+    /// per line. Reads without changing anything, so it can run beside a serving Palisade.
+    Events {
+        /// The server's data directory.
+        #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
+        data_dir: PathBuf,
+        /// Only this account's events.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only events at or after this position (the `seq` of a previous run's last event + 1).
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +175,11 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Validate(args)) => {
             std::process::exit(palisade_audit::cli::run(&args))
         }
+        Command::Audit(AuditCommand::Events {
+            data_dir,
+            account,
+            from,
+        }) => print_events(&data_dir, account.as_deref(), from),
         Command::Policy(command) => {
             let code = policy(command)?;
             std::process::exit(code);
@@ -181,6 +199,44 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// Runs a `palisade policy` command; returns the exit status.
+fn print_events(
+    data_dir: &std::path::Path,
+    account: Option<&str>,
+    from: i64,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = data_dir.join("events");
+    anyhow::ensure!(
+        dir.is_dir(),
+        "{} holds no audit event log (no events/ directory)",
+        data_dir.display()
+    );
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = None;
+    palisade_store::read_events(&dir, |seq, row| {
+        if seq < from || account.is_some_and(|a| a != row.account_id) {
+            return true;
+        }
+        match writeln!(out, "{}", row.record) {
+            Ok(()) => true,
+            Err(e) => {
+                // A closed pipe (`| head`) ends the listing; other errors are reported.
+                failed = Some(e);
+                false
+            }
+        }
+    })
+    .with_context(|| format!("reading {}", dir.display()))?;
+    match failed {
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => {
+            let _ = out.flush();
+            Ok(())
+        }
+    }
+}
+
 fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
     match command {
         PolicyCommand::Simulate { file } => {

@@ -391,16 +391,7 @@ impl EventLog {
     /// Opens the log in `dir`, creating it, and reads every segment back (recovering a torn tail).
     pub(crate) fn open(dir: &Path, segment_bytes: u64) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
-        let mut firsts: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
-            .map_err(|e| io_error("listing", dir, e))?
-            .filter_map(Result::ok)
-            .filter_map(|d| {
-                let name = d.file_name();
-                let first = name.to_str()?.strip_suffix(".log")?.parse().ok()?;
-                Some((first, d.path()))
-            })
-            .collect();
-        firsts.sort();
+        let firsts = segment_files(dir)?;
         let mut state = State::default();
         let mut next_seq = 1i64;
         let mut len = 0u64;
@@ -851,13 +842,15 @@ fn frame_row(seq: i64, bytes: &[u8]) -> Result<AuditRow, StoreError> {
         .ok_or_else(|| StoreError::Events(format!("audit event {seq} is damaged on disk")))
 }
 
-/// Reads a segment's frames into `state`; returns the length of its valid prefix.
-fn read_segment(
+/// Calls `visit` with each valid frame of a segment (and its offset and length), in order, up to
+/// the first that is torn, damaged or out of sequence, or whose position reaches `limit`; returns
+/// the length of that valid prefix. `visit` returning false stops early.
+fn for_each_frame(
     file: &File,
     path: &Path,
     first: i64,
     limit: i64,
-    state: &mut State,
+    mut visit: impl FnMut(&Frame<'_>, u64, usize) -> Result<bool, StoreError>,
 ) -> Result<u64, StoreError> {
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut offset = 0u64;
@@ -888,6 +881,23 @@ fn read_segment(
         if f.seq != expected {
             return Ok(offset);
         }
+        if !visit(&f, offset, frame.len())? {
+            return Ok(offset);
+        }
+        offset += frame.len() as u64;
+        expected += 1;
+    }
+}
+
+/// Reads a segment's frames into `state`; returns the length of its valid prefix.
+fn read_segment(
+    file: &File,
+    path: &Path,
+    first: i64,
+    limit: i64,
+    state: &mut State,
+) -> Result<u64, StoreError> {
+    for_each_frame(file, path, first, limit, |f, offset, len| {
         let next = state.seq_of(state.entries.len());
         if state.entries.is_empty() {
             state.base = f.seq;
@@ -907,10 +917,47 @@ fn read_segment(
                 f.seq
             )));
         }
-        state.add(&f, offset, frame.len());
-        offset += frame.len() as u64;
-        expected += 1;
+        state.add(f, offset, len);
+        Ok(true)
+    })
+}
+
+/// The segment files in `dir` with their first positions, oldest first.
+fn segment_files(dir: &Path) -> Result<Vec<(i64, PathBuf)>, StoreError> {
+    let mut firsts: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| io_error("listing", dir, e))?
+        .filter_map(Result::ok)
+        .filter_map(|d| {
+            let name = d.file_name();
+            let first = name.to_str()?.strip_suffix(".log")?.parse().ok()?;
+            Some((first, d.path()))
+        })
+        .collect();
+    firsts.sort();
+    Ok(firsts)
+}
+
+/// Reads the log in `dir` without changing anything (a server may be appending to it): `visit`
+/// gets each event with its position, oldest first, until it returns false. A torn tail is
+/// skipped, not cut off.
+pub fn read_events(
+    dir: &Path,
+    mut visit: impl FnMut(i64, AuditRow) -> bool,
+) -> Result<(), StoreError> {
+    let segments = segment_files(dir)?;
+    for (i, (first, path)) in segments.iter().enumerate() {
+        let limit = segments.get(i + 1).map_or(i64::MAX, |(f, _)| *f);
+        let file = File::open(path).map_err(|e| io_error("opening", path, e))?;
+        let mut more = true;
+        for_each_frame(&file, path, *first, limit, |f, _, _| {
+            more = visit(f.seq, f.to_row());
+            Ok(more)
+        })?;
+        if !more {
+            break;
+        }
     }
+    Ok(())
 }
 
 /// Fills `buf`; false at end of file (or a partial read there).
@@ -1156,6 +1203,40 @@ mod tests {
         check(&log);
         drop(log);
         check(&EventLog::open(dir.path(), 4000).unwrap());
+    }
+
+    #[test]
+    fn the_read_only_reader_skips_a_torn_tail_without_cutting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), 1000).unwrap();
+        for g in 0..3 {
+            group(&log, g * 5 + 1, 5);
+        }
+        drop(log);
+        let seg = segments(dir.path()).pop().unwrap();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes.extend_from_slice(b"torn");
+        std::fs::write(&seg, &bytes).unwrap();
+        let mut seen = Vec::new();
+        read_events(dir.path(), |seq, row| {
+            seen.push((seq, row.event_id));
+            true
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 15);
+        assert!(
+            seen.iter()
+                .zip(1..)
+                .all(|((seq, id), n)| *seq == n && *id == format!("e{n}"))
+        );
+        assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing is changed");
+        let mut first_two = 0;
+        read_events(dir.path(), |_, _| {
+            first_two += 1;
+            first_two < 2
+        })
+        .unwrap();
+        assert_eq!(first_two, 2);
     }
 
     #[test]

@@ -25,6 +25,8 @@ mod event_index;
 mod event_log;
 pub mod iam;
 
+/// Reads the audit event log of a data directory without changing it: `read_events(<data-dir>/events, …)`.
+pub use event_log::read_events;
 pub use iam::{
     AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
     LoginProfileRecord, ManagedPolicyRecord, MfaDeviceRecord, PasswordPolicyRecord,
