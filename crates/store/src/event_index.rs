@@ -97,6 +97,21 @@ impl EventIndex {
         }
     }
 
+    /// Forgets every position below `base`.
+    pub(crate) fn prune(&mut self, base: i64) {
+        for slots in self.postings.values_mut() {
+            for values in slots.iter_mut() {
+                values.retain(|_, list| {
+                    let k = list.partition_point(|s| *s < base);
+                    list.drain(..k);
+                    !list.is_empty()
+                });
+            }
+        }
+        self.postings
+            .retain(|_, slots| slots.iter().any(|values| !values.is_empty()));
+    }
+
     /// Up to `limit` positions of events with the value, newest first, within `lo..=hi`.
     pub(crate) fn newest(
         &self,

@@ -57,6 +57,17 @@ const MAX_FRAME: usize = 16 << 20;
 const HEADER: usize = 8;
 const ABSENT: u32 = u32::MAX;
 
+/// CloudTrail looks events up over the last 90 days; older ones stay in the segment files (for
+/// `palisade audit events`) but leave memory, which bounds it by a window of time instead of
+/// growing with the log forever. Checked when a segment starts and at open.
+pub(crate) const RETENTION_MS: i64 = 90 * 86_400_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Events are appended in nearly time order: an event's time is when its request started, and it
 /// is appended when the request ends. An event that started more than SLACK before a range's
 /// start was therefore appended before any event inside the range began, and one that started
@@ -66,7 +77,14 @@ const SLACK_MS: i64 = 15 * 60 * 1000;
 /// Where a segment's bytes are.
 #[derive(Debug)]
 enum Backing {
-    File { file: Arc<File>, path: PathBuf },
+    File {
+        file: Arc<File>,
+        path: PathBuf,
+    },
+    /// A segment whose events are all older than [`RETENTION_MS`]: kept on disk, not open.
+    Closed {
+        path: PathBuf,
+    },
     Memory(Vec<u8>),
 }
 
@@ -331,6 +349,38 @@ impl State {
         self.index.insert(frame);
     }
 
+    /// Forgets the events older than `cutoff_ms` (give or take SLACK, since positions are only
+    /// nearly in time order), and closes the segments that held only those.
+    fn prune(&mut self, cutoff_ms: i64) {
+        let k = self
+            .entries
+            .partition_point(|e| e.time_ms < cutoff_ms.saturating_sub(SLACK_MS));
+        if k == 0 {
+            return;
+        }
+        self.entries.drain(..k);
+        self.base = self
+            .base
+            .saturating_add(i64::try_from(k).unwrap_or(i64::MAX));
+        let base = self.base;
+        self.index.prune(base);
+        self.ids.retain(|_, seq| *seq >= base);
+        self.id_collisions.retain(|(_, seq)| *seq >= base);
+        // The newest segment stays open whatever its age: it is appended to.
+        let keep_from = self
+            .entries
+            .iter()
+            .find(|e| e.segment != u32::MAX)
+            .map_or(self.segments.len().saturating_sub(1), |e| {
+                e.segment as usize
+            });
+        for s in self.segments.iter_mut().take(keep_from) {
+            if let Backing::File { path, .. } = &s.backing {
+                s.backing = Backing::Closed { path: path.clone() };
+            }
+        }
+    }
+
     /// Positions up to `seq` that no segment holds: entries of no account.
     fn fill_gap(&mut self, seq: i64) {
         let time_ms = self.entries.last().map_or(0, |e| e.time_ms);
@@ -414,6 +464,7 @@ impl EventLog {
                 },
             });
             let good = read_segment(&f, path, *first, limit, &mut state)?;
+            state.prune(now_ms().saturating_sub(RETENTION_MS));
             next_seq = next_seq.max(*first).max(state.last_seq().saturating_add(1));
             if newest {
                 let size = f
@@ -554,16 +605,15 @@ impl EventLog {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io_error("syncing", dir, e))?;
             let f = Arc::new(f);
-            self.state
-                .write()
-                .map_err(|_| StoreError::Poisoned)?
-                .segments
-                .push(Segment {
-                    backing: Backing::File {
-                        file: f.clone(),
-                        path,
-                    },
-                });
+            let mut state = self.state.write().map_err(|_| StoreError::Poisoned)?;
+            state.segments.push(Segment {
+                backing: Backing::File {
+                    file: f.clone(),
+                    path,
+                },
+            });
+            state.prune(now_ms().saturating_sub(RETENTION_MS));
+            drop(state);
             w.file = Some(f);
             w.len = 0;
         }
@@ -593,6 +643,7 @@ impl EventLog {
                     .ok_or_else(|| StoreError::Events(format!("event {seq} has no segment")))?;
                 match &segment.backing {
                     Backing::File { file, .. } => (file.clone(), e.offset, e.len as usize),
+                    Backing::Closed { .. } => continue,
                     Backing::Memory(bytes) => {
                         buf.clear();
                         let start = usize::try_from(e.offset).unwrap_or(usize::MAX);
@@ -670,6 +721,11 @@ impl EventLog {
             let state = self.state.read().map_err(|_| StoreError::Poisoned)?;
             let Some(acc) = state.account_ids.get(&q.account_id).copied() else {
                 return Ok(Vec::new());
+            };
+            // Only the last 90 days, as CloudTrail (older events may not be pruned yet).
+            let q = &EventQuery {
+                start_ms: q.start_ms.max(now_ms().saturating_sub(RETENTION_MS)),
+                ..q.clone()
             };
             let (lo, hi) = state.time_bounds(q.start_ms, q.end_ms);
             let hi = match q.before {
@@ -769,7 +825,7 @@ impl EventLog {
         let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let mut state = self.state.write().map_err(|_| StoreError::Poisoned)?;
         for s in state.segments.drain(..) {
-            if let Backing::File { path, .. } = s.backing {
+            if let Backing::File { path, .. } | Backing::Closed { path } = s.backing {
                 std::fs::remove_file(&path).map_err(|e| io_error("removing", &path, e))?;
             }
         }
@@ -981,7 +1037,7 @@ mod tests {
     fn row(id: &str, t: i64, account: &str) -> AuditRow {
         AuditRow {
             event_id: id.into(),
-            event_time_ms: t,
+            event_time_ms: recent(t),
             account_id: account.into(),
             event_source: "kms.amazonaws.com".into(),
             event_name: if t % 2 == 0 { "Encrypt" } else { "Decrypt" }.into(),
@@ -992,6 +1048,12 @@ mod tests {
             record: format!(r#"{{"eventID":"{id}"}}"#),
             resources: vec![("arn:k".into(), "AWS::KMS::Key".into())],
         }
+    }
+
+    /// `t` ms after a moment a day ago: inside the 90 days events are kept in memory for.
+    fn recent(t: i64) -> i64 {
+        static DAY_AGO: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        *DAY_AGO.get_or_init(|| now_ms() - 86_400_000) + t
     }
 
     fn group(log: &EventLog, from: i64, n: i64) {
@@ -1072,8 +1134,8 @@ mod tests {
                 .is_empty()
         );
         let mut windowed = query(None, None);
-        windowed.start_ms = 4;
-        windowed.end_ms = 6;
+        windowed.start_ms = recent(4);
+        windowed.end_ms = recent(6);
         windowed.limit = 10;
         assert_eq!(ids(&log.lookup(&windowed).unwrap()), ["e6", "e5", "e4"]);
         // Appending continues the numbering.
@@ -1237,6 +1299,55 @@ mod tests {
         })
         .unwrap();
         assert_eq!(first_two, 2);
+    }
+
+    #[test]
+    fn events_older_than_90_days_leave_memory_but_not_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), 100).unwrap();
+        let old = now_ms() - RETENTION_MS - 2 * SLACK_MS;
+        let rows: Vec<AuditRow> = (0..5)
+            .map(|i| {
+                let mut r = row(&format!("old{i}"), 0, "1");
+                r.event_time_ms = old + i;
+                r
+            })
+            .collect();
+        log.append(EventLog::encode(&rows)).unwrap();
+        group(&log, 1, 5);
+        // Still in memory until a segment starts, but never looked up: CloudTrail's 90 days.
+        let mut all = query(None, None);
+        all.limit = 100;
+        all.start_ms = 0;
+        assert_eq!(log.lookup(&all).unwrap().len(), 5);
+        // Each group starts a segment (100-byte segments): the next one prunes the old events.
+        group(&log, 6, 5);
+        let state = log.state.read().unwrap();
+        assert_eq!(state.entries.len(), 10);
+        assert_eq!(state.base, 6);
+        assert!(matches!(state.segments[0].backing, Backing::Closed { .. }));
+        drop(state);
+        assert_eq!(log.recent("1", 100).unwrap().len(), 10);
+        assert_eq!(log.after("1", 0, 0, 100).unwrap()[0].0, 6);
+        assert!(
+            log.lookup(&query(Some((EventAttribute::EventId, "old1")), None))
+                .unwrap()
+                .is_empty()
+        );
+        drop(log);
+        let log = EventLog::open(dir.path(), 100).unwrap();
+        assert_eq!(log.state.read().unwrap().entries.len(), 10);
+        assert_eq!(log.lookup(&all).unwrap().len(), 10);
+        let mut on_disk = 0;
+        read_events(dir.path(), |_, _| {
+            on_disk += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(on_disk, 15);
+        // Appending goes on at the next position.
+        group(&log, 11, 1);
+        assert_eq!(log.recent("1", 1).unwrap()[0].event_id, "e11");
     }
 
     #[test]

@@ -931,10 +931,15 @@ mod tests {
         }
     }
 
+    /// `t` ms after a moment an hour ago: within the 90 days the event log keeps in memory.
+    fn recent_ms(t: i64) -> i64 {
+        now_secs() * 1000 - 3_600_000 + t
+    }
+
     fn event(id: &str, t: i64) -> AuditRow {
         AuditRow {
             event_id: id.into(),
-            event_time_ms: t,
+            event_time_ms: recent_ms(t),
             account_id: "123456789012".into(),
             event_source: "sts.amazonaws.com".into(),
             event_name: "GetCallerIdentity".into(),
@@ -985,7 +990,7 @@ mod tests {
             )
             .bind(500 + i as i64)
             .bind(id)
-            .bind(i as i64)
+            .bind(recent_ms(i as i64))
             .bind(format!(
                 r#"{{"eventID":"{id}","resources":[{{"ARN":"arn:k{i}","type":"AWS::KMS::Key"}}]}}"#
             ))
