@@ -128,7 +128,14 @@ struct Writer {
     file: Option<Arc<File>>,
     /// A write failed: the newest segment may hold frames that were never acknowledged.
     damaged: bool,
+    /// How far the newest segment's file extends (frames, then zeros written ahead).
+    allocated: u64,
 }
+
+/// Zeros written after a group when it reaches the end of the file. A sync of frames written
+/// over them changes no metadata (the file's size), and took a third less time on this project's
+/// disks (median 127 µs against 190 µs per 16 KiB group, extensions included).
+static ZEROS: [u8; 256 << 10] = [0; 256 << 10];
 
 /// The audit event log.
 #[derive(Debug)]
@@ -433,6 +440,7 @@ impl EventLog {
                 len: 0,
                 file: None,
                 damaged: false,
+                allocated: 0,
             }),
             state: RwLock::default(),
         }
@@ -472,12 +480,18 @@ impl EventLog {
                     .map_err(|e| io_error("reading", path, e))?
                     .len();
                 if size > good {
-                    tracing::warn!(
-                        path = %path.display(),
-                        kept = good,
-                        dropped = size - good,
-                        "audit log: dropping a torn tail of unacknowledged events"
-                    );
+                    // Zeros written ahead are expected; anything else is a torn write.
+                    let mut tail = vec![0u8; usize::try_from(size - good).unwrap_or(0)];
+                    let torn =
+                        f.read_exact_at(&mut tail, good).is_err() || tail.iter().any(|b| *b != 0);
+                    if torn {
+                        tracing::warn!(
+                            path = %path.display(),
+                            kept = good,
+                            dropped = size - good,
+                            "audit log: dropping a torn tail of unacknowledged events"
+                        );
+                    }
                     f.set_len(good)
                         .and_then(|()| f.sync_all())
                         .map_err(|e| io_error("truncating", path, e))?;
@@ -494,6 +508,7 @@ impl EventLog {
                 len,
                 file,
                 damaged: false,
+                allocated: len,
             }),
             state: RwLock::new(state),
         })
@@ -589,6 +604,7 @@ impl EventLog {
             {
                 w.file = None;
             }
+            w.allocated = w.len;
             w.damaged = false;
         }
         if w.file.is_none() || w.len >= self.segment_bytes {
@@ -616,14 +632,27 @@ impl EventLog {
             drop(state);
             w.file = Some(f);
             w.len = 0;
+            w.allocated = 0;
         }
         let Some(f) = &w.file else {
             return Err(StoreError::Events("no segment to append to".into()));
         };
         let offset = w.len;
+        let end = offset + frames.len() as u64;
+        let extend = end > w.allocated;
         f.write_all_at(frames, offset)
+            .and_then(|()| {
+                if extend {
+                    f.write_all_at(&ZEROS, end)
+                } else {
+                    Ok(())
+                }
+            })
             .and_then(|()| f.sync_data())
             .map_err(|e| StoreError::Events(format!("writing audit events: {e}")))?;
+        if extend {
+            w.allocated = end + ZEROS.len() as u64;
+        }
         Ok(offset)
     }
 
@@ -833,6 +862,7 @@ impl EventLog {
         *state = State::default();
         w.file = None;
         w.len = 0;
+        w.allocated = 0;
         w.damaged = false;
         // An empty segment named by the next position keeps positions counting up after a
         // restart, so that a trail's delivery cursor never sees a position twice.
@@ -1078,6 +1108,11 @@ mod tests {
         }
     }
 
+    /// Where the frames end and the zeros written ahead begin (a record ends with `}`).
+    fn frames_end(bytes: &[u8]) -> usize {
+        bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)
+    }
+
     fn segments(dir: &Path) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
@@ -1150,16 +1185,16 @@ mod tests {
         group(&log, 1, 3);
         drop(log);
         let seg = segments(dir.path()).pop().unwrap();
-        let good = std::fs::metadata(&seg).unwrap().len();
-        // A crash in the middle of the next group's write: half a frame, and a whole frame whose
-        // checksum does not match its bytes.
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let good = frames_end(&bytes);
+        assert!(bytes.len() > good, "zeros are written ahead of the frames");
+        // A crash in the middle of the next group's write: half a frame over the zeros.
         let mut frames = EventLog::encode(&[row("torn", 4, "1")]);
         frames.truncate(frames.len() / 2);
-        let mut bytes = std::fs::read(&seg).unwrap();
-        bytes.extend_from_slice(&frames);
+        bytes[good..good + frames.len()].copy_from_slice(&frames);
         std::fs::write(&seg, &bytes).unwrap();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
-        assert_eq!(std::fs::metadata(&seg).unwrap().len(), good);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), good as u64);
         assert_eq!(ids(&log.after("1", 0, 0, 10).unwrap()), ["e1", "e2", "e3"]);
         group(&log, 4, 1);
         drop(log);
@@ -1178,7 +1213,7 @@ mod tests {
         drop(log);
         let seg = segments(dir.path()).pop().unwrap();
         let mut bytes = std::fs::read(&seg).unwrap();
-        let at = bytes.len() - 3;
+        let at = frames_end(&bytes) - 3;
         bytes[at] ^= 1;
         std::fs::write(&seg, &bytes).unwrap();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
