@@ -70,7 +70,7 @@ impl AuditSink {
     }
 
     /// Records one event and waits until it is durable.
-    pub async fn record(&self, event: &Event) -> Result<(), AuditError> {
+    pub async fn record(&self, event: Event) -> Result<(), AuditError> {
         self.record_with(event, None).await
     }
 
@@ -78,7 +78,7 @@ impl AuditSink {
     /// failing, whose events are written when it works again (and show that it does).
     pub fn record_detached(
         &self,
-        event: &Event,
+        event: Event,
         additional: Option<serde_json::Value>,
     ) -> Result<(), AuditError> {
         let row = to_row(event, additional)?;
@@ -89,7 +89,7 @@ impl AuditSink {
     /// Records one event with CloudTrail's `additionalEventData` and waits until it is durable.
     pub async fn record_with(
         &self,
-        event: &Event,
+        event: Event,
         additional: Option<serde_json::Value>,
     ) -> Result<(), AuditError> {
         let row = to_row(event, additional)?;
@@ -106,14 +106,15 @@ impl AuditSink {
     }
 }
 
+/// The stored form of an event; takes it by value so that its strings move into the row.
 fn to_row(
-    event: &Event,
+    event: Event,
     additional: Option<serde_json::Value>,
 ) -> Result<AuditRow, serde_json::Error> {
     let record = match additional {
-        None => serde_json::to_string(event)?,
+        None => serde_json::to_string(&event)?,
         Some(extra) => {
-            let mut v = serde_json::to_value(event)?;
+            let mut v = serde_json::to_value(&event)?;
             if let Some(map) = v.as_object_mut() {
                 map.insert("additionalEventData".to_owned(), extra);
             }
@@ -127,20 +128,20 @@ fn to_row(
     .map(|t| t.unix_timestamp() * 1000)
     .unwrap_or_default();
     Ok(AuditRow {
-        event_id: event.event_id.clone(),
+        event_id: event.event_id,
         event_time_ms: time_ms,
-        account_id: event.recipient_account_id.clone(),
-        event_source: event.event_source.clone(),
-        event_name: event.event_name.clone(),
+        account_id: event.recipient_account_id,
+        event_source: event.event_source,
+        event_name: event.event_name,
         read_only: event.read_only,
-        access_key_id: event.user_identity.access_key_id.clone(),
-        user_name: event.user_identity.user_name.clone(),
-        error_code: event.error_code.clone(),
+        access_key_id: event.user_identity.access_key_id,
+        user_name: event.user_identity.user_name,
+        error_code: event.error_code,
         record,
         resources: event
             .resources
-            .iter()
-            .map(|r| (r.arn.clone(), r.kind.clone()))
+            .into_iter()
+            .map(|r| (r.arn, r.kind))
             .collect(),
     })
 }

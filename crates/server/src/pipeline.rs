@@ -92,7 +92,7 @@ where
         // Not waited for: while the store fails, a refusal must not wait for it too.
         if let Err(e) = state
             .audit
-            .record_detached(&event(), ctx.additional_event_data())
+            .record_detached(event(), ctx.additional_event_data())
         {
             tracing::error!(error = %e, request_id = %ctx.request_id, "audit event dropped");
         }
@@ -100,7 +100,7 @@ where
     } else if state.config.audit_enabled {
         state
             .audit
-            .record_with(&event(), ctx.additional_event_data())
+            .record_with(event(), ctx.additional_event_data())
             .await
     } else {
         Ok(())

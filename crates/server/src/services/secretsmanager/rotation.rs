@@ -331,7 +331,7 @@ async fn service_event(
         event.error_message = Some(r.to_owned());
     }
     let extra = json!({"SecretId": secret.arn, "VersionId": token});
-    if let Err(e) = state.audit.record_with(&event, Some(extra)).await {
+    if let Err(e) = state.audit.record_with(event, Some(extra)).await {
         tracing::error!(error = %e, "cannot record the rotation event");
     }
 }
