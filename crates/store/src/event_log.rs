@@ -314,6 +314,30 @@ fn segment_name(first_seq: i64) -> String {
     format!("{first_seq:020}.log")
 }
 
+/// Creates (or empties) the segment whose first position is `first_seq`, durably: the new name
+/// must survive a crash as surely as the frames that will be in it.
+fn create_segment(dir: &Path, first_seq: i64) -> Result<(Arc<File>, Segment), StoreError> {
+    let path = dir.join(segment_name(first_seq));
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| io_error("creating", &path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("syncing", dir, e))?;
+    let f = Arc::new(f);
+    let segment = Segment {
+        backing: Backing::File {
+            file: f.clone(),
+            path,
+        },
+    };
+    Ok((f, segment))
+}
+
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Events(format!("{what} {}: {e}", path.display()))
 }
@@ -608,26 +632,9 @@ impl EventLog {
             w.damaged = false;
         }
         if w.file.is_none() || w.len >= self.segment_bytes {
-            let path = dir.join(segment_name(w.next_seq));
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .map_err(|e| io_error("creating", &path, e))?;
-            // The new name must survive a crash as surely as the frames in it.
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_error("syncing", dir, e))?;
-            let f = Arc::new(f);
+            let (f, segment) = create_segment(dir, w.next_seq)?;
             let mut state = self.state.write().map_err(|_| StoreError::Poisoned)?;
-            state.segments.push(Segment {
-                backing: Backing::File {
-                    file: f.clone(),
-                    path,
-                },
-            });
+            state.segments.push(segment);
             state.prune(now_ms().saturating_sub(RETENTION_MS));
             drop(state);
             w.file = Some(f);
@@ -867,24 +874,8 @@ impl EventLog {
         // An empty segment named by the next position keeps positions counting up after a
         // restart, so that a trail's delivery cursor never sees a position twice.
         if let Some(dir) = &self.dir {
-            let path = dir.join(segment_name(next));
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .map_err(|e| io_error("creating", &path, e))?;
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_error("syncing", dir, e))?;
-            let f = Arc::new(f);
-            state.segments.push(Segment {
-                backing: Backing::File {
-                    file: f.clone(),
-                    path,
-                },
-            });
+            let (f, segment) = create_segment(dir, next)?;
+            state.segments.push(segment);
             w.file = Some(f);
         }
         Ok(())
