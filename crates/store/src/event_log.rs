@@ -1099,6 +1099,17 @@ mod tests {
         }
     }
 
+    /// A closed log of events e1–e3 in one segment: its directory, the segment and its bytes.
+    fn three_events_on_disk() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        group(&log, 1, 3);
+        drop(log);
+        let seg = segments(dir.path()).pop().unwrap();
+        let bytes = std::fs::read(&seg).unwrap();
+        (dir, seg, bytes)
+    }
+
     /// Where the frames end and the zeros written ahead begin (a record ends with `}`).
     fn frames_end(bytes: &[u8]) -> usize {
         bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)
@@ -1171,12 +1182,7 @@ mod tests {
 
     #[test]
     fn a_torn_tail_is_dropped_at_open_and_writing_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
-        group(&log, 1, 3);
-        drop(log);
-        let seg = segments(dir.path()).pop().unwrap();
-        let mut bytes = std::fs::read(&seg).unwrap();
+        let (dir, seg, mut bytes) = three_events_on_disk();
         let good = frames_end(&bytes);
         assert!(bytes.len() > good, "zeros are written ahead of the frames");
         // A crash in the middle of the next group's write: half a frame over the zeros.
@@ -1198,12 +1204,7 @@ mod tests {
 
     #[test]
     fn a_changed_byte_is_never_read_back_as_an_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
-        group(&log, 1, 3);
-        drop(log);
-        let seg = segments(dir.path()).pop().unwrap();
-        let mut bytes = std::fs::read(&seg).unwrap();
+        let (dir, seg, mut bytes) = three_events_on_disk();
         let at = frames_end(&bytes) - 3;
         bytes[at] ^= 1;
         std::fs::write(&seg, &bytes).unwrap();
