@@ -663,7 +663,7 @@ impl EventLog {
         Ok(offset)
     }
 
-    /// Reads the events at `seqs` (which must exist), in that order.
+    /// Reads the events at `seqs`, in that order; positions no longer in memory are skipped.
     fn read(&self, seqs: &[i64]) -> Result<Vec<(i64, AuditRow)>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
         let mut buf = Vec::new();

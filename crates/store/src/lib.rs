@@ -331,6 +331,10 @@ macro_rules! select_events {
 
 /// An `audit_events` row as an [`AuditRow`].
 fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, sqlx::Error> {
+    let record: String = row.try_get("record")?;
+    let resources = serde_json::from_str::<RecordResources>(&record)
+        .map(|r| r.resources.into_iter().map(|r| (r.arn, r.kind)).collect())
+        .unwrap_or_default();
     Ok(AuditRow {
         event_id: row.try_get("event_id")?,
         event_time_ms: row.try_get("event_time_ms")?,
@@ -341,10 +345,8 @@ fn audit_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, sqlx::Error> {
         access_key_id: row.try_get("access_key_id")?,
         user_name: row.try_get("user_name")?,
         error_code: row.try_get("error_code")?,
-        record: row.try_get("record")?,
-        resources: serde_json::from_str::<RecordResources>(&row.try_get::<String, _>("record")?)
-            .map(|r| r.resources.into_iter().map(|r| (r.arn, r.kind)).collect())
-            .unwrap_or_default(),
+        record,
+        resources,
     })
 }
 
@@ -478,6 +480,12 @@ impl SqliteStore {
     /// the log's newest event id says where the move stopped.
     async fn move_table_events(&self) -> Result<(), StoreError> {
         const PAGE: i64 = 10_000;
+        let left: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_events LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        if left.is_none() {
+            return Ok(());
+        }
         if let Some(id) = self.blocking(|log| log.last_event_id()).await?
             && let Some(seq) =
                 sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_events WHERE event_id = $1")
