@@ -337,15 +337,15 @@ fn run_inner(
                     if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
                         found = true;
                     }
-                    let lines = match args.format {
-                        OutputFormat::Jsonl => report::jsonl_lines(&engine, &r),
-                        OutputFormat::Table => table_line(&engine, &r),
-                        _ => Vec::new(),
+                    let written = match args.format {
+                        OutputFormat::Jsonl => report::write_jsonl(&engine, &r, out),
+                        OutputFormat::Table => table_line(&engine, &r)
+                            .iter()
+                            .try_for_each(|l| writeln!(out, "{l}")),
+                        _ => Ok(()),
                     };
-                    for l in lines {
-                        if let Err(e) = writeln!(out, "{l}") {
-                            io_error.get_or_insert(e);
-                        }
+                    if let Err(e) = written {
+                        io_error.get_or_insert(e);
                     }
                     match args.format {
                         OutputFormat::Json => {

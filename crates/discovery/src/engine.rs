@@ -188,6 +188,32 @@ struct Group {
     pattern_ident: Vec<u32>,
 }
 
+/// The patterns of one identifier, and the longest value they can match.
+struct OneIdent {
+    group: Group,
+    reach: usize,
+}
+
+/// The longest value assumed for a pattern with an unbounded repetition (a month name's `[a-z]*`):
+/// keyword-required values are short, and a stretch this long around each keyword keeps the
+/// search local.
+const UNBOUNDED_REACH: usize = 128;
+
+fn one_ident(patterns: &[String], ident: u32) -> Result<Option<OneIdent>> {
+    let Some(group) = group((patterns.to_vec(), vec![ident; patterns.len()]))? else {
+        return Ok(None);
+    };
+    // The group compiled, so the patterns parse; an unparsable one would only mean "unbounded".
+    let reach = patterns.iter().fold(0usize, |r, p| {
+        let longest = syntax::parse_with(p, &syntax_config())
+            .ok()
+            .and_then(|hir| hir.properties().maximum_len())
+            .unwrap_or(UNBOUNDED_REACH);
+        r.max(longest)
+    });
+    Ok(Some(OneIdent { group, reach }))
+}
+
 /// A regex run anchored at candidate starts found by a dedicated scanner.
 struct Anchored1 {
     re: Regex,
@@ -221,6 +247,10 @@ pub struct Engine {
     idents: Vec<Ident>,
     digits: Option<Group>,
     digits_kw: Option<Group>,
+    /// The patterns of each keyword-required identifier of `digits_kw` on their own (by
+    /// identifier index): a window runs only the identifiers whose keywords are near it, so that
+    /// a number next to "phone" is not tried as a CVV, a passport and a bank account.
+    digits_kw_one: Vec<Option<OneIdent>>,
     literal: Option<Group>,
     literal_triggers: Option<AhoCorasick>,
     literal_extent: Vec<usize>,
@@ -233,6 +263,8 @@ pub struct Engine {
     keyword_bytes: Vec<Vec<u8>>,
     keyword_buckets: Vec<Vec<u32>>,
     keyword_filled: Vec<u64>,
+    /// One bit per (first byte, second byte) of a keyword, ASCII case folded.
+    keyword_pairs: Vec<u64>,
     max_keyword: usize,
     allow_words: HashSet<String>,
     allow_regex: Option<Regex>,
@@ -389,6 +421,7 @@ impl EngineBuilder {
 
         let mut digits: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut digits_kw: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
+        let mut digits_kw_one: Vec<Option<OneIdent>> = Vec::new();
         let mut literal: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut whole: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut triggers: Vec<(&'static str, usize)> = Vec::new();
@@ -417,7 +450,11 @@ impl EngineBuilder {
                     name = Some(anchored(pats.first().map(String::as_str).unwrap_or(""), i)?);
                     continue;
                 }
-                Pass::Digits if required => &mut digits_kw,
+                Pass::Digits if required => {
+                    digits_kw_one.resize_with(i as usize, || None);
+                    digits_kw_one.push(one_ident(&pats, i)?);
+                    &mut digits_kw
+                }
                 Pass::Digits => &mut digits,
                 Pass::Whole => &mut whole,
                 Pass::Literal(t) => {
@@ -499,6 +536,13 @@ impl EngineBuilder {
             }
         }
         let max_keyword = kw_list.iter().map(String::len).max().unwrap_or(0);
+        let mut keyword_pairs = vec![0u64; 65536 / 64];
+        for k in keyword_bytes.iter().filter(|k| k.len() >= 3) {
+            let p = pair_key(k);
+            if let Some(w) = keyword_pairs.get_mut(p / 64) {
+                *w |= 1 << (p % 64);
+            }
+        }
 
         let mut allow_words = HashSet::new();
         let mut allow_patterns = Vec::new();
@@ -534,10 +578,12 @@ impl EngineBuilder {
             )
         };
 
+        digits_kw_one.resize_with(idents.len(), || None);
         Ok(Engine {
             idents,
             digits,
             digits_kw,
+            digits_kw_one,
             literal,
             literal_triggers,
             literal_extent,
@@ -568,6 +614,7 @@ impl EngineBuilder {
                 }
                 bits
             },
+            keyword_pairs,
             keyword_buckets,
             max_keyword,
             allow_words,
@@ -594,6 +641,8 @@ impl Engine {
                 .digits_kw
                 .as_ref()
                 .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            digits_kw_one: Vec::new(),
+            near: Vec::new(),
             windows: Vec::new(),
             literal: self
                 .literal
@@ -822,14 +871,11 @@ impl Engine {
         let Some(window) = data.get(lo..hi) else {
             return;
         };
-        // Word starts as a bit mask per 64-byte block (branch-free, so it vectorises), then
-        // a bucket lookup per word start.
+        // Word starts as a bit mask per 64-byte block, then a test of the word's first two bytes
+        // against the keywords' (one bit of an 8 KiB table), then a bucket lookup.
         let mut prev_sep = lo == 0 || data.get(lo - 1).is_none_or(|&p| is_separator(p));
         for (bi, block) in window.chunks(64).enumerate() {
-            let mut seps = 0u64;
-            for (k, &b) in block.iter().enumerate() {
-                seps |= u64::from(is_separator(b)) << k;
-            }
+            let seps = separator_mask(block);
             let mut mask = !seps & ((seps << 1) | u64::from(prev_sep));
             if block.len() < 64 {
                 mask &= (1u64 << block.len()) - 1;
@@ -842,6 +888,14 @@ impl Engine {
                 let Some(key) = data.get(at..at + 3) else {
                     continue;
                 };
+                let pair = pair_key(key);
+                if self
+                    .keyword_pairs
+                    .get(pair / 64)
+                    .is_none_or(|w| w & (1 << (pair % 64)) == 0)
+                {
+                    continue;
+                }
                 let bucket = prefix_bucket(key);
                 if self
                     .keyword_filled
@@ -981,6 +1035,10 @@ pub struct Scanner<'e> {
     engine: &'e Engine,
     digits: Option<(meta::Cache, meta::Cache)>,
     digits_kw: Option<(meta::Cache, meta::Cache)>,
+    /// Caches of `Engine::digits_kw_one`, made on first use: most files need few of them.
+    digits_kw_one: Vec<Option<(meta::Cache, meta::Cache)>>,
+    /// Keyword-required identifiers with a keyword near the current window.
+    near: Vec<(u32, usize, usize)>,
     windows: Vec<(usize, usize)>,
     literal: Option<(meta::Cache, meta::Cache)>,
     whole: Option<(meta::Cache, meta::Cache)>,
@@ -1101,6 +1159,71 @@ fn is_separator(b: u8) -> bool {
 
 const KEYWORD_BUCKETS: usize = 4096;
 
+/// Bit of a word's first three bytes in `Engine::keyword_pairs`: a hash of the bytes with bit 5
+/// set (ASCII case folding that also folds a few punctuation marks together, which only lets a
+/// few more words through to the exact test).
+fn pair_key(p: &[u8]) -> usize {
+    let b = |i: usize| u64::from(p.get(i).copied().unwrap_or(0) | 0x20);
+    let x = b(0) | b(1) << 8 | b(2) << 16;
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// For eight ASCII bytes with their high bits clear, the high bit of each byte that lies in
+/// `lo..=hi`: adding `0x80 - lo` sets it from `lo` up, adding `0x7f - hi` from past `hi` up, and
+/// seven-bit values plus these constants never carry into the next byte.
+fn swar_in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let ge = x.wrapping_add(ONES * u64::from(0x80 - lo));
+    let gt = x.wrapping_add(ONES * u64::from(0x7f - hi));
+    ge & !gt & HIGH
+}
+
+/// Bit `k` set when `class` flags byte `k` of `block` (at most 64 bytes). `class` gets eight
+/// bytes as a little-endian word and returns the high bit of each byte in the class: word
+/// arithmetic over eight bytes at a time is an order of magnitude fewer instructions than a
+/// test per byte. A short last word is padded with `pad`.
+fn byte_mask(block: &[u8], pad: u8, class: impl Fn(u64) -> u64) -> u64 {
+    // Gathers the eight high bits into the low byte (bit k from byte k).
+    let gather = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+    let mut mask = 0u64;
+    let words = block.chunks_exact(8);
+    let rest = words.remainder();
+    let mut i = 0;
+    for chunk in words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        mask |= gather(class(u64::from_le_bytes(word))) << i;
+        i += 8;
+    }
+    if !rest.is_empty() && i < 64 {
+        let mut word = [pad; 8];
+        for (w, &b) in word.iter_mut().zip(rest) {
+            *w = b;
+        }
+        mask |= gather(class(u64::from_le_bytes(word))) << i;
+    }
+    mask
+}
+
+/// Bytes that end a word (`is_separator`).
+fn separator_mask(block: &[u8]) -> u64 {
+    byte_mask(block, b'a', |v| {
+        let low7 = v & !HIGH;
+        let alnum =
+            swar_in_range(low7, b'0', b'9') | swar_in_range(low7 | (ONES * 0x20), b'a', b'z');
+        !v & HIGH & !alnum
+    })
+}
+
+/// ASCII capital letters.
+fn upper_mask(block: &[u8]) -> u64 {
+    byte_mask(block, b'a', |v| {
+        !v & HIGH & swar_in_range(v & !HIGH, b'A', b'Z')
+    })
+}
+
 /// Bucket of a keyword by its first three bytes, ASCII case folded.
 fn prefix_bucket(p: &[u8]) -> usize {
     p.iter().take(3).fold(0usize, |h, &b| {
@@ -1201,28 +1324,91 @@ impl Scanner<'_> {
             }
             windows.extend(win);
             let everywhere = structure.is_some_and(|s| s.has_keywords());
-            for &w in &windows {
+            // The stretch a window's candidates look for keywords in.
+            let reach = KEYWORD_DISTANCE + engine.max_keyword;
+            let need =
+                |w: (usize, usize)| (w.0.saturating_sub(reach), (w.1 + reach).min(data.len()));
+            for (wi, &w) in windows.iter().enumerate() {
+                let (lo, hi) = need(w);
+                if engine.digits_kw.is_some() && !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
+                    // Keyword hits are collected once for this window and the windows whose
+                    // stretches overlap it or nearly do (dense text), and reused by every
+                    // candidate in them; text between sparse windows is not read.
+                    let mut end = hi;
+                    for &n in windows.get(wi + 1..).unwrap_or(&[]) {
+                        let (nlo, nhi) = need(n);
+                        if nlo > end + 64 {
+                            break;
+                        }
+                        end = nhi;
+                    }
+                    engine.collect_keywords(data, lo, end, kw);
+                }
                 if let (Some(g), Some(c)) = (&engine.digits, self.digits.as_mut()) {
                     scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
                 }
                 if let (Some(g), Some(c)) = (&engine.digits_kw, self.digits_kw.as_mut()) {
-                    // Keyword-required identifiers run only where a keyword is near: the hits
-                    // collected here are reused by every candidate of the window.
-                    let lo = w.0.saturating_sub(KEYWORD_DISTANCE + engine.max_keyword);
-                    let hi = (w.1 + KEYWORD_DISTANCE + engine.max_keyword).min(data.len());
-                    if !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
-                        // Windows follow each other closely in dense text: read ahead.
-                        let ahead = if kw.valid && lo < kw.hi + 512 {
-                            4096
-                        } else {
-                            0
-                        };
-                        engine.collect_keywords(data, lo, (hi + ahead).min(data.len()), kw);
-                    }
-                    let first = kw.hits.partition_point(|h| h.0 < lo);
-                    let near = kw.hits.get(first).is_some_and(|h| h.0 <= hi);
-                    if near || everywhere {
+                    // Keyword-required identifiers run only where a keyword is near.
+                    if everywhere {
                         scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
+                        continue;
+                    }
+                    // Each identifier runs only in the stretches its own keywords reach: a value
+                    // within the keyword distance of a keyword, as long as the longest value.
+                    let first = kw.hits.partition_point(|h| h.0 < lo);
+                    let near = &mut self.near;
+                    near.clear();
+                    for &(ks, ke, k) in kw.hits.get(first..).unwrap_or(&[]) {
+                        if ks > hi {
+                            break;
+                        }
+                        let owners = engine.keyword_owners.get(k as usize).map(Vec::as_slice);
+                        for &o in owners.unwrap_or(&[]) {
+                            let Some(one) = engine
+                                .digits_kw_one
+                                .get(o as usize)
+                                .and_then(Option::as_ref)
+                            else {
+                                continue;
+                            };
+                            let r = KEYWORD_DISTANCE + one.reach;
+                            let span = (ks.saturating_sub(r).max(w.0), (ke + r).min(w.1));
+                            if span.0 < span.1 {
+                                near.push((o, span.0, span.1));
+                            }
+                        }
+                    }
+                    // By identifier, then by start, so that spans of one identifier merge.
+                    near.sort_unstable();
+                    let mut open: Option<(u32, usize, usize)> = None;
+                    for k in 0..=near.len() {
+                        let next = near.get(k).copied();
+                        if let (Some(o), Some(n)) = (open, next)
+                            && o.0 == n.0
+                            && n.1 <= o.2
+                        {
+                            open = Some((o.0, o.1, o.2.max(n.2)));
+                            continue;
+                        }
+                        if let Some((i, a, b)) = open
+                            && let Some(one) = engine
+                                .digits_kw_one
+                                .get(i as usize)
+                                .and_then(Option::as_ref)
+                        {
+                            let caches = &mut self.digits_kw_one;
+                            if caches.len() <= i as usize {
+                                caches.resize_with(i as usize + 1, || None);
+                            }
+                            if let Some(slot) = caches.get_mut(i as usize) {
+                                let g = &one.group;
+                                let c = slot.get_or_insert_with(|| {
+                                    (g.re.create_cache(), g.all.create_cache())
+                                });
+                                scan_group(engine, g, c, data, (a, b), structure, &mut tmp, kw);
+                            }
+                        }
+                        open = next;
                     }
                 }
             }
@@ -1305,24 +1491,15 @@ fn scan_names(
     out: &mut Vec<Detection>,
     kw: &mut KeywordHits,
 ) {
-    const CHUNK: usize = 32;
-    let mut base = 0usize;
     let mut resume = 0usize;
-    while base < data.len() {
-        let end = (base + CHUNK).min(data.len());
-        let chunk = data.get(base..end).unwrap_or(&[]);
-        // Branch-free test so that the compiler vectorises it; prose has a capital every few
-        // dozen bytes at most.
-        let any = chunk
-            .iter()
-            .fold(false, |acc, &b| acc | (b.wrapping_sub(b'A') < 26));
-        if any {
-            for (k, &b) in chunk.iter().enumerate() {
-                let s = base + k;
-                if s < resume
-                    || !b.is_ascii_uppercase()
-                    || (s > 0 && data.get(s - 1).is_some_and(u8::is_ascii_alphanumeric))
-                {
+    for (bi, block) in data.chunks(64).enumerate() {
+        // Capitals as a bit mask; prose has one every few dozen bytes.
+        let mut caps = upper_mask(block);
+        while caps != 0 {
+            let s = bi * 64 + caps.trailing_zeros() as usize;
+            caps &= caps - 1;
+            {
+                if s < resume || (s > 0 && data.get(s - 1).is_some_and(u8::is_ascii_alphanumeric)) {
                     continue;
                 }
                 let mut we = s + 1;
@@ -1355,6 +1532,36 @@ fn scan_names(
                 }
             }
         }
-        base = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_masks_agree_with_the_byte_tests() {
+        let mut block = Vec::new();
+        for b in 0..=255u8 {
+            block.push(b);
+        }
+        for chunk in block
+            .chunks(64)
+            .chain(block.chunks(37))
+            .chain(block.chunks(5))
+        {
+            let want = |f: fn(&u8) -> bool| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (k, b)| m | u64::from(f(b)) << k)
+            };
+            assert_eq!(
+                separator_mask(chunk),
+                want(|&b| is_separator(b)),
+                "{chunk:?}"
+            );
+            assert_eq!(upper_mask(chunk), want(u8::is_ascii_uppercase), "{chunk:?}");
+        }
     }
 }

@@ -2,12 +2,13 @@
 //! summary table).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::formats::archive::FileResult;
-use crate::formats::{Format, Located};
+use crate::formats::{Format, Located, Location};
 use crate::identifiers::{Category, Severity};
 
 /// Macie keeps at most 15 occurrences per detection type in a finding.
@@ -155,44 +156,63 @@ pub fn skipped(r: &FileResult) -> Option<Value> {
     }))
 }
 
-/// One `--format jsonl` line per detection. Written by hand rather than through
-/// `serde_json::Value`: on PII-dense input the output is a large share of the work.
-pub fn jsonl_lines(engine: &Engine, r: &FileResult) -> Vec<String> {
+/// Writes one JSON line per detection (`--format jsonl`). Written straight to `out`: a PII-dense
+/// file has a detection every few dozen bytes, and a string per line cost as much as the scan.
+pub fn write_jsonl(engine: &Engine, r: &FileResult, out: &mut dyn Write) -> std::io::Result<()> {
     let Ok(dets) = &r.outcome else {
-        return Vec::new();
+        return Ok(());
     };
     let path = json_str(&r.path);
-    dets.iter()
-        .map(|l| {
-            let mut s = String::with_capacity(160);
-            s.push_str("{\"path\":");
-            s.push_str(&path);
-            s.push_str(",\"type\":");
-            s.push_str(&json_str(engine.type_id(&l.detection)));
-            s.push_str(",\"offset\":");
-            match l.offset {
-                Some(o) => s.push_str(&o.to_string()),
-                None => s.push_str("null"),
-            }
-            s.push_str(",\"length\":");
-            s.push_str(&l.detection.len().to_string());
-            s.push_str(",\"location\":{");
-            s.push_str(&json_str(l.location.occurrence_kind()));
-            s.push_str(":[");
-            s.push_str(&serde_json::to_string(&l.location).unwrap_or_default());
-            s.push_str("]}");
-            if let Some(v) = &l.value {
-                s.push_str(",\"value\":");
-                s.push_str(&json_str(v));
-            }
-            s.push('}');
-            s
-        })
-        .collect()
+    for l in dets {
+        out.write_all(b"{\"path\":")?;
+        out.write_all(path.as_bytes())?;
+        out.write_all(b",\"type\":")?;
+        write_json_str(out, engine.type_id(&l.detection))?;
+        out.write_all(b",\"offset\":")?;
+        match l.offset {
+            Some(o) => write!(out, "{o}")?,
+            None => out.write_all(b"null")?,
+        }
+        write!(
+            out,
+            ",\"length\":{},\"location\":{{\"{}\":[",
+            l.detection.len(),
+            l.location.occurrence_kind()
+        )?;
+        match &l.location {
+            Location::Line {
+                start,
+                end,
+                start_column,
+            } => write!(
+                out,
+                "{{\"start\":{start},\"end\":{end},\"startColumn\":{start_column}}}"
+            )?,
+            other => serde_json::to_writer(&mut *out, other).map_err(std::io::Error::other)?,
+        }
+        out.write_all(b"]}")?;
+        if let Some(v) = &l.value {
+            out.write_all(b",\"value\":")?;
+            write_json_str(out, v)?;
+        }
+        out.write_all(b"}\n")?;
+    }
+    Ok(())
 }
 
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// A JSON string literal, copied as is when nothing in it needs escaping (managed identifier IDs).
+fn write_json_str(out: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(s.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        serde_json::to_writer(out, s).map_err(std::io::Error::other)
+    }
 }
 
 /// A SARIF 2.1.0 log of all detections.
