@@ -253,7 +253,8 @@ pub struct Engine {
     digits_kw_one: Vec<Option<OneIdent>>,
     literal: Option<Group>,
     literal_triggers: Option<AhoCorasick>,
-    literal_extent: Vec<usize>,
+    /// Per trigger: how far after it a value may reach, and whether it ends at a space.
+    literal_extent: Vec<(usize, bool)>,
     whole: Option<Group>,
     ipv6: Option<Anchored1>,
     name: Option<Anchored1>,
@@ -424,7 +425,7 @@ impl EngineBuilder {
         let mut digits_kw_one: Vec<Option<OneIdent>> = Vec::new();
         let mut literal: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut whole: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
-        let mut triggers: Vec<(&'static str, usize)> = Vec::new();
+        let mut triggers: Vec<(&'static str, usize, bool)> = Vec::new();
         let mut ipv6 = None;
         let mut name = None;
         for (i, id) in idents.iter().enumerate() {
@@ -458,7 +459,11 @@ impl EngineBuilder {
                 Pass::Digits => &mut digits,
                 Pass::Whole => &mut whole,
                 Pass::Literal(t) => {
-                    triggers.extend_from_slice(t);
+                    triggers.extend(t.iter().map(|&(l, n)| (l, n, false)));
+                    &mut literal
+                }
+                Pass::Token(t) => {
+                    triggers.extend(t.iter().map(|&(l, n)| (l, n, true)));
                     &mut literal
                 }
             };
@@ -473,15 +478,17 @@ impl EngineBuilder {
         let whole = group(whole)?;
         triggers.sort();
         triggers.dedup_by(|a, b| {
-            // Same literal from two identifiers: keep the larger extent.
+            // Same literal from two identifiers: keep the larger extent, and end windows at a
+            // space only when both values hold none.
             if a.0 == b.0 {
                 b.1 = b.1.max(a.1);
+                b.2 = b.2 && a.2;
                 true
             } else {
                 false
             }
         });
-        let literal_extent = triggers.iter().map(|t| t.1).collect();
+        let literal_extent = triggers.iter().map(|t| (t.1, t.2)).collect();
         let literal_triggers = if triggers.is_empty() {
             None
         } else {
@@ -1421,13 +1428,22 @@ impl Scanner<'_> {
             } else if let Some(ac) = &engine.literal_triggers {
                 let mut win: Option<(usize, usize)> = None;
                 for m in ac.find_iter(data) {
-                    let extent = engine
+                    let (extent, token) = engine
                         .literal_extent
                         .get(m.pattern().as_usize())
                         .copied()
-                        .unwrap_or(256);
+                        .unwrap_or((256, false));
                     let lo = m.start().saturating_sub(32);
-                    let hi = (m.end() + extent).min(data.len());
+                    let mut hi = (m.end() + extent).min(data.len());
+                    if token {
+                        let rest = data.get(m.end()..hi).unwrap_or(&[]);
+                        if let Some(k) = rest
+                            .iter()
+                            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                        {
+                            hi = m.end() + k;
+                        }
+                    }
                     win = merge_window(win, (lo, hi), |w| {
                         scan_group(engine, g, c, data, w, structure, &mut tmp, kw)
                     });

@@ -2028,6 +2028,10 @@ pub enum Pass {
     /// Every candidate holds (or follows) one of these case-sensitive literals: searched in windows
     /// of the given extent after each hit.
     Literal(&'static [(&'static str, usize)]),
+    /// Like `Literal`, for values that hold no space, tab or line break after the literal (URLs,
+    /// tokens): a window also ends at the first of those, so that a long extent costs nothing
+    /// when the value is short.
+    Token(&'static [(&'static str, usize)]),
     /// Searched over the whole buffer on its own (the regex engine has a good prefilter for it).
     Whole,
     /// A dedicated scanner (`Special`).
@@ -2046,10 +2050,10 @@ pub fn pass_of(m: &Managed) -> Pass {
         "HTTP_BASIC_AUTH_HEADER" => {
             Pass::Literal(&[("uthorization", 1024), ("UTHORIZATION", 1024)])
         }
-        "JSON_WEB_TOKEN" => Pass::Literal(&[("eyJ", 16 << 10)]),
-        "STRIPE_CREDENTIALS" => Pass::Literal(&[("k_live_", 128), ("k_test_", 128)]),
-        "GCP_API_KEY" => Pass::Literal(&[("AIza", 64)]),
-        "GITHUB_TOKEN" => Pass::Literal(&[
+        "JSON_WEB_TOKEN" => Pass::Token(&[("eyJ", 16 << 10)]),
+        "STRIPE_CREDENTIALS" => Pass::Token(&[("k_live_", 128), ("k_test_", 128)]),
+        "GCP_API_KEY" => Pass::Token(&[("AIza", 64)]),
+        "GITHUB_TOKEN" => Pass::Token(&[
             ("ghp_", 64),
             ("gho_", 64),
             ("ghu_", 64),
@@ -2057,11 +2061,11 @@ pub fn pass_of(m: &Managed) -> Pass {
             ("ghr_", 64),
             ("github_pat_", 128),
         ]),
-        "SLACK_TOKEN" => Pass::Literal(&[("xox", 160), ("hooks.slack.com", 160)]),
+        "SLACK_TOKEN" => Pass::Token(&[("xox", 160), ("hooks.slack.com", 160)]),
         "AWS_ACCESS_KEY_ID" => {
-            Pass::Literal(&[("AKIA", 32), ("ASIA", 32), ("ABIA", 32), ("ACCA", 32)])
+            Pass::Token(&[("AKIA", 32), ("ASIA", 32), ("ABIA", 32), ("ACCA", 32)])
         }
-        "URL" => Pass::Literal(&[("://", 4096), ("www.", 4096), ("WWW.", 4096)]),
+        "URL" => Pass::Token(&[("://", 4096), ("www.", 4096), ("WWW.", 4096)]),
         "GENERIC_SECRET" => Pass::Literal(&[
             ("secret", 200),
             ("Secret", 200),
