@@ -1224,6 +1224,13 @@ fn separator_mask(block: &[u8]) -> u64 {
     })
 }
 
+/// ASCII digits.
+fn digit_mask(block: &[u8]) -> u64 {
+    byte_mask(block, b'a', |v| {
+        !v & HIGH & swar_in_range(v & !HIGH, b'0', b'9')
+    })
+}
+
 /// ASCII capital letters.
 fn upper_mask(block: &[u8]) -> u64 {
     byte_mask(block, b'a', |v| {
@@ -1255,34 +1262,40 @@ fn merge_window(
     }
 }
 
-/// Runs of ASCII digits, as (start, end). Blocks without a digit are skipped with a branch-free
-/// test the compiler vectorises.
+/// Runs of ASCII digits, as (start, end), from a digit bit mask per 64-byte block: a block
+/// with many short numbers costs one mask, not a test per run.
 fn digit_runs(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    const BLOCK: usize = 64;
-    let mut pos = 0usize;
+    let block_mask = |base: usize| {
+        let block = data.get(base..(base + 64).min(data.len())).unwrap_or(&[]);
+        digit_mask(block)
+    };
+    let mut base = 0usize;
+    let mut mask = block_mask(0);
     std::iter::from_fn(move || {
         loop {
-            let block = data.get(pos..(pos + BLOCK).min(data.len()))?;
-            if block.is_empty() {
-                return None;
-            }
-            let any = block
-                .iter()
-                .fold(0u8, |acc, &b| acc | u8::from(b.wrapping_sub(b'0') < 10));
-            if any == 0 {
-                pos += block.len();
+            if mask == 0 {
+                base += 64;
+                if base >= data.len() {
+                    return None;
+                }
+                mask = block_mask(base);
                 continue;
             }
-            let off = block
-                .iter()
-                .position(u8::is_ascii_digit)
-                .unwrap_or(block.len());
-            let start = pos + off;
-            let mut end = start;
-            while data.get(end).is_some_and(u8::is_ascii_digit) {
-                end += 1;
+            let k = mask.trailing_zeros() as usize;
+            let start = base + k;
+            let ones = (!(mask >> k)).trailing_zeros() as usize;
+            let mut end = start + ones;
+            if k + ones >= 64 {
+                // The run reaches the end of the block: follow it, then resume in the block
+                // where it ends, past it.
+                while data.get(end).is_some_and(u8::is_ascii_digit) {
+                    end += 1;
+                }
+                base = end / 64 * 64;
+                mask = block_mask(base) & (!0u64).checked_shl((end - base) as u32).unwrap_or(0);
+            } else {
+                mask &= (!0u64) << (k + ones);
             }
-            pos = end;
             return Some((start, end));
         }
     })
@@ -1312,17 +1325,26 @@ impl Scanner<'_> {
             let mut windows = std::mem::take(&mut self.windows);
             windows.clear();
             let mut win: Option<(usize, usize)> = None;
+            let at_space = |i: usize| data.get(i).is_none_or(u8::is_ascii_whitespace);
             for (rs, re) in digit_runs(data) {
                 let mut lo = rs.saturating_sub(DIGIT_LEFT);
                 let mut hi = (re + DIGIT_RIGHT).min(data.len());
-                // Widen to the whole token around the run.
-                let floor = lo.saturating_sub(TOKEN_REACH);
-                while lo > floor && data.get(lo - 1).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    lo -= 1;
+                // Widen to the whole token around the run. A run whose window joins the open
+                // one keeps that window's start, so it is not widened to the left; nor to the
+                // right when the open window reaches further and ends at a space, where widening
+                // would stop (dense text has several runs per window).
+                let inside = win.is_some_and(|(_, wh)| lo <= wh);
+                if !inside {
+                    let floor = lo.saturating_sub(TOKEN_REACH);
+                    while lo > floor && data.get(lo - 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                        lo -= 1;
+                    }
                 }
-                let ceil = (hi + TOKEN_REACH).min(data.len());
-                while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    hi += 1;
+                if !(inside && win.is_some_and(|(_, wh)| hi <= wh && at_space(wh))) {
+                    let ceil = (hi + TOKEN_REACH).min(data.len());
+                    while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
+                        hi += 1;
+                    }
                 }
                 if re - rs == 5 {
                     lo = lo.min(rs.saturating_sub(ADDRESS_LEFT));
@@ -1485,7 +1507,8 @@ impl Scanner<'_> {
             scan_names(engine, a, c, data, structure, &mut tmp, kw);
         }
         // Merge the passes: by offset, earlier identifiers first at one offset, no overlaps.
-        tmp.sort_unstable_by_key(|d| (d.start, d.ident, std::cmp::Reverse(d.end)));
+        // Each pass appends in offset order: a stable sort merges those runs in near-linear time.
+        tmp.sort_by_key(|d| (d.start, d.ident, std::cmp::Reverse(d.end)));
         let mut last_end = 0usize;
         for d in tmp.drain(..) {
             if d.start >= last_end {
@@ -1578,6 +1601,48 @@ mod tests {
                 "{chunk:?}"
             );
             assert_eq!(upper_mask(chunk), want(u8::is_ascii_uppercase), "{chunk:?}");
+            assert_eq!(digit_mask(chunk), want(u8::is_ascii_digit), "{chunk:?}");
         }
+    }
+
+    #[test]
+    fn digit_runs_match_a_byte_by_byte_scan() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 129, 300] {
+            for density in [1u64, 3, 8] {
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        if rng % 10 < density {
+                            b'0' + (rng % 10) as u8
+                        } else {
+                            b'x'
+                        }
+                    })
+                    .collect();
+                let mut want = Vec::new();
+                let mut i = 0;
+                while i < data.len() {
+                    if data[i].is_ascii_digit() {
+                        let s = i;
+                        while i < data.len() && data[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                        want.push((s, i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                assert_eq!(
+                    digit_runs(&data).collect::<Vec<_>>(),
+                    want,
+                    "{len} {density}"
+                );
+            }
+        }
+        let long = vec![b'7'; 200];
+        assert_eq!(digit_runs(&long).collect::<Vec<_>>(), vec![(0, 200)]);
     }
 }
