@@ -1378,9 +1378,16 @@ impl Scanner<'_> {
             windows.extend(win);
             let everywhere = structure.is_some_and(|s| s.has_keywords());
             // The stretch a window's candidates look for keywords in.
+            // Keywords are collected by where they start: one ending within the distance before
+            // a value starts up to the longest keyword earlier; one after it, within the
+            // distance after the value's end.
             let reach = KEYWORD_DISTANCE + engine.max_keyword;
-            let need =
-                |w: (usize, usize)| (w.0.saturating_sub(reach), (w.1 + reach).min(data.len()));
+            let need = |w: (usize, usize)| {
+                (
+                    w.0.saturating_sub(reach),
+                    (w.1 + KEYWORD_DISTANCE).min(data.len()),
+                )
+            };
             for (wi, &w) in windows.iter().enumerate() {
                 let (lo, hi) = need(w);
                 if engine.digits_kw.is_some() && !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
