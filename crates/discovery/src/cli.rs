@@ -159,6 +159,9 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// Bytes read before the format is chosen (what `formats::detect` looks at).
+const HEAD: usize = 8192;
+
 fn scan_file(
     engine: &Engine,
     scanner: &mut crate::engine::Scanner<'_>,
@@ -188,8 +191,30 @@ fn scan_file(
             None,
         );
     }
-    let mut data = Vec::with_capacity(len as usize);
-    if let Err(e) = file.take(max + 1).read_to_end(&mut data) {
+    let mut reader = file.take(max + 1);
+    // The first bytes say the format; text (most of what is scanned, and the largest files) is
+    // streamed through a reused buffer instead of read whole.
+    let mut data = Vec::with_capacity((len as usize).min(HEAD));
+    if let Err(e) = (&mut reader).take(HEAD as u64).read_to_end(&mut data) {
+        return (Vec::new(), Some(format!("cannot read {name}: {e}")));
+    }
+    if crate::formats::detect(&name, &data) == Format::Text {
+        let stream = std::io::Cursor::new(&data).chain(reader);
+        return match crate::formats::text::scan_stream(scanner, stream, opts.reveal) {
+            Ok(found) => (
+                vec![FileResult {
+                    path: name,
+                    size: len,
+                    format: Format::Text,
+                    outcome: Ok(found),
+                }],
+                None,
+            ),
+            Err(e) => (Vec::new(), Some(format!("cannot read {name}: {e}"))),
+        };
+    }
+    data.reserve((len as usize).saturating_sub(data.len()));
+    if let Err(e) = reader.read_to_end(&mut data) {
         return (Vec::new(), Some(format!("cannot read {name}: {e}")));
     }
     let mut out = Vec::new();

@@ -708,57 +708,16 @@ impl Engine {
 
     /// Scans a stream in chunks with an overlap, so that memory stays bounded for any object
     /// size. Offsets are from the start of the stream.
-    pub fn scan_reader<R: Read>(&self, mut r: R) -> std::io::Result<Vec<Detection>> {
-        const CHUNK: usize = 8 << 20;
-        // Longer than any managed match we care to split (PEM blocks excepted) plus the keyword
-        // window on both sides.
-        const OVERLAP: usize = 64 << 10;
-        let mut scanner = self.scanner();
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
-        let mut base = 0usize;
+    pub fn scan_reader<R: Read>(&self, r: R) -> std::io::Result<Vec<Detection>> {
         let mut out = Vec::new();
-        let mut local = Vec::new();
-        let mut emitted_to = 0usize;
-        loop {
-            let filled = buf.len();
-            buf.resize(CHUNK + OVERLAP, 0);
-            let mut n = filled;
-            let mut eof = false;
-            while n < buf.len() {
-                let got = r.read(buf.get_mut(n..).unwrap_or(&mut []))?;
-                if got == 0 {
-                    eof = true;
-                    break;
-                }
-                n += got;
-            }
-            buf.truncate(n);
-            local.clear();
-            scanner.scan(&buf, None, &mut local);
-            // Detections starting in the overlap tail are left for the next round, which sees
-            // them with their full right context.
-            let keep_from = if eof {
-                buf.len()
-            } else {
-                buf.len().saturating_sub(OVERLAP)
-            };
-            for d in &local {
-                let abs = base + d.start;
-                if abs >= emitted_to && (d.start < keep_from || eof) {
-                    out.push(Detection {
-                        start: abs,
-                        end: base + d.end,
-                        ..*d
-                    });
-                    emitted_to = base + d.end;
-                }
-            }
-            if eof {
-                return Ok(out);
-            }
-            buf.drain(..keep_from);
-            base += keep_from;
-        }
+        self.scanner().scan_stream(r, |chunk| {
+            out.extend(chunk.found.iter().map(|d| Detection {
+                start: chunk.base + d.start,
+                end: chunk.base + d.end,
+                ..*d
+            }));
+        })?;
+        Ok(out)
     }
 
     /// Number of identifiers (engine-local indices are `0..len`).
@@ -1061,6 +1020,19 @@ impl Engine {
     }
 }
 
+/// One chunk of a stream scanned by `Scanner::scan_stream`.
+#[derive(Debug)]
+pub struct StreamChunk<'a> {
+    /// The bytes in memory: the previous chunk's overlap, then new bytes.
+    pub bytes: &'a [u8],
+    /// Stream offset of `bytes[0]`.
+    pub base: usize,
+    /// Detections of this chunk, in order, offsets relative to `bytes`; none is reported twice.
+    pub found: &'a [Detection],
+    /// `bytes[..done]` will not be seen again (the rest is the next chunk's overlap).
+    pub done: usize,
+}
+
 /// Keyword hits of a stretch of the buffer being scanned.
 #[derive(Debug, Default)]
 pub struct KeywordHits {
@@ -1330,6 +1302,66 @@ fn is_hex_or_colon(b: u8) -> bool {
 }
 
 impl Scanner<'_> {
+    /// Scans a stream in chunks of a few MiB with an overlap, so that memory stays bounded for
+    /// any size and the buffer is reused; `visit` gets each chunk with its detections.
+    pub fn scan_stream<R: Read>(
+        &mut self,
+        mut r: R,
+        mut visit: impl FnMut(StreamChunk<'_>),
+    ) -> std::io::Result<()> {
+        const CHUNK: usize = 4 << 20;
+        // Longer than any managed match we care to split (PEM blocks excepted) plus the keyword
+        // window on both sides.
+        const OVERLAP: usize = 64 << 10;
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + OVERLAP);
+        let mut base = 0usize;
+        let mut local = Vec::new();
+        let mut kept = Vec::new();
+        let mut emitted_to = 0usize;
+        loop {
+            let filled = buf.len();
+            buf.resize(CHUNK + OVERLAP, 0);
+            let mut n = filled;
+            let mut eof = false;
+            while n < buf.len() {
+                let got = r.read(buf.get_mut(n..).unwrap_or(&mut []))?;
+                if got == 0 {
+                    eof = true;
+                    break;
+                }
+                n += got;
+            }
+            buf.truncate(n);
+            local.clear();
+            self.scan(&buf, None, &mut local);
+            // Detections starting in the overlap tail are left for the next round, which sees
+            // them with their full right context.
+            let keep_from = if eof {
+                buf.len()
+            } else {
+                buf.len().saturating_sub(OVERLAP)
+            };
+            kept.clear();
+            for d in &local {
+                if base + d.start >= emitted_to && (d.start < keep_from || eof) {
+                    kept.push(*d);
+                    emitted_to = base + d.end;
+                }
+            }
+            visit(StreamChunk {
+                bytes: &buf,
+                base,
+                found: &kept,
+                done: keep_from,
+            });
+            if eof {
+                return Ok(());
+            }
+            buf.drain(..keep_from);
+            base += keep_from;
+        }
+    }
+
     /// Appends the detections in `data` to `out`, in order of offset, without overlaps.
     pub fn scan(
         &mut self,

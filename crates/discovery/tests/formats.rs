@@ -477,3 +477,27 @@ fn scan_reader_matches_scan_bytes() {
     assert_eq!(a.len(), 200_000);
     assert_eq!(a, b);
 }
+
+/// Text files are streamed through a reused buffer: across chunk boundaries the detections,
+/// lines and character columns must be those of a scan of the whole text.
+#[test]
+fn streamed_text_is_located_as_the_whole_text() {
+    use palisade_discovery::formats::text;
+    let e = engine();
+    let mut text = String::new();
+    for i in 0..200_000 {
+        let pad = "é".repeat(i % 7);
+        text.push_str(&format!("{pad}line {i} mail user{i}@example.com ok\n"));
+        if i % 1000 == 0 {
+            text.push_str("login from 192.168.7.9 at noon\n\n");
+        }
+    }
+    assert!(text.len() > 9 << 20, "the text spans several chunks");
+    let whole = text::scan(&mut e.scanner(), text.as_bytes());
+    let streamed = text::scan_stream(&mut e.scanner(), text.as_bytes(), false).unwrap();
+    assert_eq!(whole.len(), 200_200);
+    assert_eq!(whole, streamed);
+    let revealed = text::scan_stream(&mut e.scanner(), text.as_bytes(), true).unwrap();
+    assert_eq!(revealed[0].value.as_deref(), Some("user0@example.com"));
+    assert_eq!(revealed[1].value.as_deref(), Some("192.168.7.9"));
+}

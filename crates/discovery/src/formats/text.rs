@@ -1,15 +1,60 @@
 //! Plain text: one pass, then offsets mapped to lines and columns.
 
+use std::io::Read;
+
 use crate::engine::{Detection, Scanner};
 use crate::formats::{Located, Location};
+
+/// Line and column of the position just past the bytes fed so far, counted incrementally so
+/// that a stream can be located chunk by chunk.
+#[derive(Debug, Clone, Copy)]
+struct LineCounter {
+    /// 1-based line.
+    line: u64,
+    /// Characters (UTF-8 lead bytes) since the line's start.
+    column: u64,
+}
+
+impl Default for LineCounter {
+    fn default() -> Self {
+        LineCounter { line: 1, column: 0 }
+    }
+}
+
+/// Characters in `b`: bytes that are not UTF-8 continuation bytes.
+fn chars(b: &[u8]) -> u64 {
+    b.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64
+}
+
+impl LineCounter {
+    /// Moves past `seg`.
+    fn feed(&mut self, seg: &[u8]) {
+        match memchr::memrchr(b'\n', seg) {
+            Some(last) => {
+                let head = seg.get(..last).unwrap_or(&[]);
+                self.line += 1 + memchr::memchr_iter(b'\n', head).count() as u64;
+                self.column = chars(seg.get(last + 1..).unwrap_or(&[]));
+            }
+            None => self.column += chars(seg),
+        }
+    }
+
+    /// The location of `value`, which starts at the current position.
+    fn locate(&self, value: &[u8]) -> Location {
+        Location::Line {
+            start: self.line,
+            end: self.line + memchr::memchr_iter(b'\n', value).count() as u64,
+            start_column: self.column + 1,
+        }
+    }
+}
 
 /// Maps sorted byte offsets to 1-based (line, column in characters) incrementally.
 #[derive(Debug)]
 pub struct LineMap<'a> {
     data: &'a [u8],
     cursor: usize,
-    line: u64,
-    line_start: usize,
+    at: LineCounter,
 }
 
 impl<'a> LineMap<'a> {
@@ -18,44 +63,20 @@ impl<'a> LineMap<'a> {
         LineMap {
             data,
             cursor: 0,
-            line: 1,
-            line_start: 0,
+            at: LineCounter::default(),
         }
-    }
-
-    fn advance(&mut self, to: usize) {
-        let to = to.min(self.data.len());
-        if to < self.cursor {
-            // Offsets went backwards (overlapping structured spans): start over.
-            *self = LineMap::new(self.data);
-        }
-        let seg = self.data.get(self.cursor..to).unwrap_or(&[]);
-        for nl in memchr::memchr_iter(b'\n', seg) {
-            self.line += 1;
-            self.line_start = self.cursor + nl + 1;
-        }
-        self.cursor = to;
     }
 
     /// Line and column of a detection, and its last line.
     pub fn locate(&mut self, d: &Detection) -> Location {
-        self.advance(d.start);
-        let (line, line_start) = (self.line, self.line_start);
-        let column = self
-            .data
-            .get(line_start..d.start)
-            .unwrap_or(&[])
-            .iter()
-            .filter(|&&b| (b & 0xC0) != 0x80)
-            .count() as u64
-            + 1;
-        let inner = self.data.get(d.start..d.end).unwrap_or(&[]);
-        let end = line + memchr::memchr_iter(b'\n', inner).count() as u64;
-        Location::Line {
-            start: line,
-            end,
-            start_column: column,
+        let to = d.start.min(self.data.len());
+        if to < self.cursor {
+            // Offsets went backwards (overlapping structured spans): start over.
+            *self = LineMap::new(self.data);
         }
+        self.at.feed(self.data.get(self.cursor..to).unwrap_or(&[]));
+        self.cursor = to;
+        self.at.locate(self.data.get(d.start..d.end).unwrap_or(&[]))
     }
 }
 
@@ -72,4 +93,37 @@ pub fn scan(scanner: &mut Scanner<'_>, data: &[u8]) -> Vec<Located> {
             value: None,
         })
         .collect()
+}
+
+/// Scans text from a reader in chunks (bounded memory for any file size), with the same
+/// detections and locations as `scan` over the whole text. Matched values are kept when
+/// `reveal` is set.
+pub fn scan_stream<R: Read>(
+    scanner: &mut Scanner<'_>,
+    r: R,
+    reveal: bool,
+) -> std::io::Result<Vec<Located>> {
+    let mut out = Vec::new();
+    let mut at = LineCounter::default();
+    scanner.scan_stream(r, |chunk| {
+        // Chunk-relative position the counter has reached.
+        let mut pos = 0usize;
+        for d in chunk.found {
+            at.feed(chunk.bytes.get(pos..d.start).unwrap_or(&[]));
+            pos = d.start;
+            let value = chunk.bytes.get(d.start..d.end).unwrap_or(&[]);
+            out.push(Located {
+                location: at.locate(value),
+                offset: Some((chunk.base + d.start) as u64),
+                detection: Detection {
+                    start: chunk.base + d.start,
+                    end: chunk.base + d.end,
+                    ..*d
+                },
+                value: reveal.then(|| String::from_utf8_lossy(value).into_owned()),
+            });
+        }
+        at.feed(chunk.bytes.get(pos..chunk.done).unwrap_or(&[]));
+    })?;
+    Ok(out)
 }
