@@ -14,8 +14,10 @@
 //! [`formats::archive::scan_object`] (any supported format, archives included).
 //!
 //! * [`identifiers`]: Macie's managed data identifiers (IDs, categories, keyword rules, severity).
-//! * [`engine`]: one multi-pattern regex pass, validators on candidates, keyword proximity through
-//!   one Aho-Corasick automaton; `scan_bytes` / `scan_reader` work on any byte stream.
+//! * [`engine`]: passes that each find candidates cheaply (digit-run windows, literal triggers,
+//!   a name scanner, a whole-buffer regex for emails), validators on candidates, keyword proximity
+//!   from a per-window keyword table; `scan_bytes` / `scan_reader` / `Scanner::scan_stream` work
+//!   on any byte stream.
 //! * [`custom`]: custom data identifiers and allow lists with Macie's limits.
 //! * [`formats`]: text, CSV/TSV, JSON/JSON Lines, Parquet, gzip/zip; offsets to Macie locations.
 //! * [`report`]: Macie findings, `jsonl` detections, SARIF, summary tables.
