@@ -219,6 +219,153 @@ fn one_ident(patterns: &[String], ident: u32) -> Result<Option<OneIdent>> {
     Ok(Some(OneIdent { group, reach }))
 }
 
+/// What the numbers of a window must look like for an identifier's pattern to match there.
+/// Gates only ever let through more than the pattern could match: a gate that wrongly shut
+/// would lose detections, so identifiers not known here are `Always`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// A digit run starting with one of `first` (any digit when empty) or right after a `+`,
+    /// followed by runs joined to it by at most two of ` -./()+`, with at least `min` digits
+    /// from it on: the least a match of the patterns holds (phone numbers, cards).
+    Cluster { min: usize, first: &'static [u8] },
+    /// Four runs joined by single dots (an IPv4 address).
+    DottedQuad,
+    /// A run right after two capitals (an IBAN's country code; a NINO's prefix, which may be
+    /// followed by a space).
+    CapsBefore { space: bool },
+    /// A five-digit run after a state code and a space (a US ZIP code), or a one-digit run
+    /// followed by two capitals (a UK postcode's inward code): where the address patterns end.
+    Address,
+    /// No shape known.
+    Always,
+}
+
+impl Gate {
+    fn of(id: &str, patterns: &[String]) -> Gate {
+        // `validated`: the fewest digits the identifier's validator accepts, where that is more
+        // than its patterns hold (phone numbers: 10 in the US, 9 elsewhere).
+        let cluster = |first: &'static [u8], validated: usize| match least_digits(patterns) {
+            Some(min) => Gate::Cluster {
+                min: min.max(validated),
+                first,
+            },
+            None => Gate::Always,
+        };
+        match id {
+            "IP_ADDRESS" => Gate::DottedQuad,
+            "IBAN" => Gate::CapsBefore { space: false },
+            "UK_NATIONAL_INSURANCE_NUMBER" => Gate::CapsBefore { space: true },
+            "ADDRESS" => Gate::Address,
+            "CREDIT_CARD_NUMBER" => cluster(b"", 0),
+            "PHONE_NUMBER" => cluster(b"", 10),
+            "BRAZIL_PHONE_NUMBER" => cluster(b"", 9),
+            // National forms start with the trunk prefix 0 (Italy's mobiles with 3, Spain's
+            // numbers with 6 to 9); international ones with `+`.
+            "UK_PHONE_NUMBER" | "FRANCE_PHONE_NUMBER" | "GERMANY_PHONE_NUMBER" => cluster(b"0", 9),
+            "ITALY_PHONE_NUMBER" => cluster(b"03", 9),
+            "SPAIN_PHONE_NUMBER" => cluster(b"6789", 9),
+            _ => Gate::Always,
+        }
+    }
+}
+
+/// The fewest ASCII digits a match of any of `patterns` holds.
+fn least_digits(patterns: &[String]) -> Option<usize> {
+    patterns.iter().try_fold(usize::MAX, |m, p| {
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(p)
+            .ok()?;
+        Some(m.min(min_digits(&hir)))
+    })
+}
+
+/// The fewest ASCII digits any match of `hir` holds.
+fn min_digits(hir: &regex_syntax::hir::Hir) -> usize {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        HirKind::Literal(l) => l.0.iter().filter(|b| b.is_ascii_digit()).count(),
+        HirKind::Class(Class::Bytes(c)) => usize::from(
+            c.ranges()
+                .iter()
+                .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+        ),
+        HirKind::Class(Class::Unicode(c)) => usize::from(
+            c.ranges()
+                .iter()
+                .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+        ),
+        HirKind::Repetition(r) => (r.min as usize).saturating_mul(min_digits(&r.sub)),
+        HirKind::Capture(c) => min_digits(&c.sub),
+        HirKind::Concat(hs) => hs.iter().map(min_digits).sum(),
+        HirKind::Alternation(hs) => hs.iter().map(min_digits).min().unwrap_or(0),
+    }
+}
+
+/// Whether any gate opens for a window whose digit runs are `runs`. `tail` is scratch space:
+/// per run, the digits from it to the end of its cluster.
+fn window_opens(
+    data: &[u8],
+    runs: &[(usize, usize)],
+    gates: &[Gate],
+    tail: &mut Vec<usize>,
+) -> bool {
+    let at = |i: usize| data.get(i).copied().unwrap_or(0);
+    let upper = |i: usize| at(i).is_ascii_uppercase();
+    let joined = |a: (usize, usize), b: (usize, usize)| {
+        let gap = data.get(a.1..b.0).unwrap_or(&[]);
+        gap.len() <= 2 && gap.iter().all(|b| b" -./()+".contains(b))
+    };
+    tail.clear();
+    tail.resize(runs.len(), 0);
+    let mut next: Option<(usize, usize)> = None;
+    for (k, &r) in runs.iter().enumerate().rev() {
+        let rest = match (next, tail.get(k + 1)) {
+            (Some(n), Some(&t)) if joined(r, n) => t,
+            _ => 0,
+        };
+        if let Some(t) = tail.get_mut(k) {
+            *t = (r.1 - r.0) + rest;
+        }
+        next = Some(r);
+    }
+    let mut dots = 0usize;
+    let mut prev: Option<(usize, usize)> = None;
+    for (k, &(rs, re)) in runs.iter().enumerate() {
+        dots = match prev {
+            Some(p) if data.get(p.1..rs) == Some(b".") => dots + 1,
+            _ => 0,
+        };
+        prev = Some((rs, re));
+        let digits = tail.get(k).copied().unwrap_or(0);
+        let open = gates.iter().any(|&g| match g {
+            Gate::Cluster { min, first } => {
+                digits >= min
+                    && (first.is_empty()
+                        || first.contains(&at(rs))
+                        || (rs > 0 && at(rs - 1) == b'+'))
+            }
+            Gate::DottedQuad => dots >= 3,
+            Gate::CapsBefore { space } => {
+                (rs >= 2 && upper(rs - 1) && upper(rs - 2))
+                    || (space && rs >= 3 && at(rs - 1) == b' ' && upper(rs - 2) && upper(rs - 3))
+            }
+            Gate::Address => {
+                (re - rs == 5 && rs >= 3 && at(rs - 1) == b' ' && upper(rs - 2) && upper(rs - 3))
+                    || (re - rs == 1 && upper(re) && upper(re + 1))
+            }
+            Gate::Always => true,
+        });
+        if open {
+            return true;
+        }
+    }
+    false
+}
+
 /// A regex run anchored at candidate starts found by a dedicated scanner.
 struct Anchored1 {
     re: Regex,
@@ -256,6 +403,8 @@ pub struct Engine {
     /// identifier index): a window runs only the identifiers whose keywords are near it, so that
     /// a number next to "phone" is not tried as a CVV, a passport and a bank account.
     digits_kw_one: Vec<Option<OneIdent>>,
+    /// The shape a window's numbers must have for each identifier of `digits` to match.
+    digits_gates: Vec<Gate>,
     literal: Option<Group>,
     literal_triggers: Option<AhoCorasick>,
     /// Per trigger: how far after it a value may reach, and whether it ends at a space.
@@ -446,6 +595,7 @@ impl EngineBuilder {
         let mut digits: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut digits_kw: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut digits_kw_one: Vec<Option<OneIdent>> = Vec::new();
+        let mut digits_gates: Vec<Gate> = Vec::new();
         let mut literal: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut whole: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut triggers: Vec<(&'static str, usize, bool)> = Vec::new();
@@ -480,7 +630,13 @@ impl EngineBuilder {
                     digits_kw_one.push(one_ident(&pats, i)?);
                     &mut digits_kw
                 }
-                Pass::Digits => &mut digits,
+                Pass::Digits => {
+                    digits_gates.push(match &id.kind {
+                        Kind::Managed(m) => Gate::of(m.id, &pats),
+                        Kind::Custom(_) => Gate::Always,
+                    });
+                    &mut digits
+                }
                 Pass::Whole => &mut whole,
                 Pass::Literal(t) => {
                     triggers.extend(t.iter().map(|&(l, n)| (l, n, false)));
@@ -615,6 +771,7 @@ impl EngineBuilder {
             digits,
             digits_kw,
             digits_kw_one,
+            digits_gates,
             literal,
             literal_triggers,
             literal_extent,
@@ -683,6 +840,9 @@ impl Engine {
                 .as_ref()
                 .map(|g| (g.re.create_cache(), g.all.create_cache())),
             digits_kw_one: Vec::new(),
+            runs: Vec::new(),
+            window_runs: Vec::new(),
+            tail: Vec::new(),
             near: Vec::new(),
             windows: Vec::new(),
             literal: self
@@ -1049,6 +1209,10 @@ pub struct Scanner<'e> {
     digits_kw: Option<(meta::Cache, meta::Cache)>,
     /// Caches of `Engine::digits_kw_one`, made on first use: most files need few of them.
     digits_kw_one: Vec<Option<(meta::Cache, meta::Cache)>>,
+    /// Digit runs of the buffer, and for each window the range of its runs.
+    runs: Vec<(usize, usize)>,
+    window_runs: Vec<(usize, usize)>,
+    tail: Vec<usize>,
     /// Keyword-required identifiers with a keyword near the current window.
     near: Vec<(u32, usize, usize)>,
     windows: Vec<(usize, usize)>,
@@ -1380,7 +1544,12 @@ impl Scanner<'_> {
         if engine.digits.is_some() || engine.digits_kw.is_some() {
             let mut windows = std::mem::take(&mut self.windows);
             windows.clear();
+            let mut runs = std::mem::take(&mut self.runs);
+            runs.clear();
+            let mut window_runs = std::mem::take(&mut self.window_runs);
+            window_runs.clear();
             let mut win: Option<(usize, usize)> = None;
+            let mut first_run = 0usize;
             let at_space = |i: usize| data.get(i).is_none_or(u8::is_ascii_whitespace);
             for (rs, re) in digit_runs(data) {
                 let mut lo = rs.saturating_sub(DIGIT_LEFT);
@@ -1405,9 +1574,18 @@ impl Scanner<'_> {
                 if re - rs == 5 {
                     lo = lo.min(rs.saturating_sub(ADDRESS_LEFT));
                 }
-                win = merge_window(win, (lo, hi), |w| windows.push(w));
+                let n = runs.len();
+                win = merge_window(win, (lo, hi), |w| {
+                    windows.push(w);
+                    window_runs.push((first_run, n));
+                    first_run = n;
+                });
+                runs.push((rs, re));
             }
-            windows.extend(win);
+            if let Some(w) = win {
+                windows.push(w);
+                window_runs.push((first_run, runs.len()));
+            }
             let everywhere = structure.is_some_and(|s| s.has_keywords());
             // The stretch a window's candidates look for keywords in.
             // Keywords are collected by where they start: one ending within the distance before
@@ -1437,7 +1615,16 @@ impl Scanner<'_> {
                     engine.collect_keywords(data, lo, end, kw);
                 }
                 if let (Some(g), Some(c)) = (&engine.digits, self.digits.as_mut()) {
-                    scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
+                    // Only the identifiers whose shape the window's numbers have: in prose most
+                    // windows hold a year or an amount that no identifier can match, and none
+                    // runs at all.
+                    // One search with all the patterns costs less than several with a few, so
+                    // the gates only decide whether the window is searched at all.
+                    let (a, b) = window_runs.get(wi).copied().unwrap_or((0, 0));
+                    let wr = runs.get(a..b).unwrap_or(&[]);
+                    if window_opens(data, wr, &engine.digits_gates, &mut self.tail) {
+                        scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
+                    }
                 }
                 if let (Some(g), Some(c)) = (&engine.digits_kw, self.digits_kw.as_mut()) {
                     // Keyword-required identifiers run only where a keyword is near.
@@ -1505,6 +1692,8 @@ impl Scanner<'_> {
                 }
             }
             self.windows = windows;
+            self.runs = runs;
+            self.window_runs = window_runs;
         }
         if let (Some(g), Some(c)) = (&engine.literal, self.literal.as_mut()) {
             if structure.is_some_and(|s| s.has_keywords()) {
@@ -1790,6 +1979,52 @@ mod tests {
             matched > 100,
             "the random text matched only {matched} times"
         );
+    }
+
+    /// The digits pass skips windows whose numbers no identifier can match (prose with years
+    /// and amounts) and searches those with a number of any shape an identifier has.
+    #[test]
+    fn window_gates() {
+        let e = Engine::with_defaults().unwrap();
+        let gates = &e.digits_gates;
+        assert!(
+            gates.contains(&Gate::Cluster {
+                min: 13,
+                first: b""
+            }),
+            "{gates:?}"
+        );
+        assert!(
+            gates.contains(&Gate::Cluster {
+                min: 10,
+                first: b""
+            }),
+            "{gates:?}"
+        );
+        let opens = |text: &str| {
+            let runs: Vec<_> = digit_runs(text.as_bytes()).collect();
+            window_opens(text.as_bytes(), &runs, gates, &mut Vec::new())
+        };
+        for prose in [
+            "In 2010 we shipped 185 units for 65022.16 USD.",
+            "version 2.10 of 12 May",
+            "room 101, floor 3",
+        ] {
+            assert!(!opens(prose), "{prose}");
+        }
+        for value in [
+            "4539 1488 0343 6467",
+            "(415) 555-0132",
+            "+44 20 7946 0958",
+            "tel 030 1234567",
+            "10.1.2.3",
+            "DE89 3704",
+            "AB 12 34 56 C",
+            "Washington, DC 20500",
+            "London SW1A 2AA",
+        ] {
+            assert!(opens(value), "{value}");
+        }
     }
 
     #[test]

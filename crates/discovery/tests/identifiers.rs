@@ -239,6 +239,15 @@ fn phones() {
         "+33 6 12 34 56 78",
     );
     has("+49 30 12345678", "GERMANY_PHONE_NUMBER", "+49 30 12345678");
+    has("+39 347 123 4567", "ITALY_PHONE_NUMBER", "+39 347 123 4567");
+    has("+34 612 34 56 78", "SPAIN_PHONE_NUMBER", "+34 612 34 56 78");
+    has(
+        "+55 (11) 91234-5678",
+        "BRAZIL_PHONE_NUMBER",
+        "+55 (11) 91234-5678",
+    );
+    // An amount fits the Spanish pattern's digit groups but has too few digits for a phone.
+    lacks("paid 65022.16 USD", "SPAIN_PHONE_NUMBER");
 }
 
 #[test]
@@ -305,6 +314,11 @@ fn dates_cards_people() {
         "ship to 1600 Pennsylvania Avenue, Washington, DC 20500 today",
         "ADDRESS",
         "1600 Pennsylvania Avenue, Washington, DC 20500",
+    );
+    has(
+        "write to 10 Downing Street, London SW1A 2AA please",
+        "ADDRESS",
+        "10 Downing Street, London SW1A 2AA",
     );
 }
 
