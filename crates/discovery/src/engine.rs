@@ -233,9 +233,6 @@ enum Gate {
     /// A run right after two capitals (an IBAN's country code; a NINO's prefix, which may be
     /// followed by a space).
     CapsBefore { space: bool },
-    /// A five-digit run after a state code and a space (a US ZIP code), or a one-digit run
-    /// followed by two capitals (a UK postcode's inward code): where the address patterns end.
-    Address,
     /// No shape known.
     Always,
 }
@@ -255,7 +252,6 @@ impl Gate {
             "IP_ADDRESS" => Gate::DottedQuad,
             "IBAN" => Gate::CapsBefore { space: false },
             "UK_NATIONAL_INSURANCE_NUMBER" => Gate::CapsBefore { space: true },
-            "ADDRESS" => Gate::Address,
             "CREDIT_CARD_NUMBER" => cluster(b"", 0),
             "PHONE_NUMBER" => cluster(b"", 10),
             "BRAZIL_PHONE_NUMBER" => cluster(b"", 9),
@@ -353,10 +349,6 @@ fn window_opens(
                 (rs >= 2 && upper(rs - 1) && upper(rs - 2))
                     || (space && rs >= 3 && at(rs - 1) == b' ' && upper(rs - 2) && upper(rs - 3))
             }
-            Gate::Address => {
-                (re - rs == 5 && rs >= 3 && at(rs - 1) == b' ' && upper(rs - 2) && upper(rs - 3))
-                    || (re - rs == 1 && upper(re) && upper(re + 1))
-            }
             Gate::Always => true,
         });
         if open {
@@ -378,8 +370,18 @@ const DIGIT_LEFT: usize = 16;
 const DIGIT_RIGHT: usize = 24;
 /// How far a token is followed to each side of a digit run (40-character AWS secrets).
 const TOKEN_REACH: usize = 64;
-/// Before a 5-digit run (a ZIP code), room for the street address that ends with it.
+/// Before the end of an address (a ZIP code, a postcode's inward code), room for the street
+/// address that ends there; after it, room for a ZIP+4.
 const ADDRESS_LEFT: usize = 160;
+const ADDRESS_RIGHT: usize = 16;
+
+/// Whether the digit run `rs..re` ends an address: a ZIP code after a state code and a space, or
+/// a UK postcode's inward code (a digit and two capitals).
+fn ends_address(data: &[u8], (rs, re): (usize, usize)) -> bool {
+    let upper = |i: usize| data.get(i).is_some_and(u8::is_ascii_uppercase);
+    (re - rs == 5 && rs >= 3 && data.get(rs - 1) == Some(&b' ') && upper(rs - 2) && upper(rs - 3))
+        || (re - rs == 1 && upper(re) && upper(re + 1))
+}
 
 /// A compiled set of identifiers and allow lists. Shareable across threads; each thread scans
 /// through its own `Scanner`.
@@ -405,6 +407,8 @@ pub struct Engine {
     digits_kw_one: Vec<Option<OneIdent>>,
     /// The shape a window's numbers must have for each identifier of `digits` to match.
     digits_gates: Vec<Gate>,
+    /// ADDRESS, searched before where addresses end (`ends_address`).
+    address: Option<Group>,
     literal: Option<Group>,
     literal_triggers: Option<AhoCorasick>,
     /// Per trigger: how far after it a value may reach, and whether it ends at a space.
@@ -598,6 +602,7 @@ impl EngineBuilder {
         let mut digits_gates: Vec<Gate> = Vec::new();
         let mut literal: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut whole: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
+        let mut address: (Vec<String>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut triggers: Vec<(&'static str, usize, bool)> = Vec::new();
         let mut ipv6 = None;
         let mut name = None;
@@ -625,6 +630,7 @@ impl EngineBuilder {
                     name = Some(i);
                     continue;
                 }
+                Pass::Address => &mut address,
                 Pass::Digits if required => {
                     digits_kw_one.resize_with(i as usize, || None);
                     digits_kw_one.push(one_ident(&pats, i)?);
@@ -656,6 +662,7 @@ impl EngineBuilder {
         let digits_kw = group(digits_kw, Search::Windows)?;
         let literal = group(literal, Search::Windows)?;
         let whole = group(whole, Search::Prefiltered)?;
+        let address = group(address, Search::Windows)?;
         triggers.sort();
         triggers.dedup_by(|a, b| {
             // Same literal from two identifiers: keep the larger extent, and end windows at a
@@ -772,6 +779,7 @@ impl EngineBuilder {
             digits_kw,
             digits_kw_one,
             digits_gates,
+            address,
             literal,
             literal_triggers,
             literal_extent,
@@ -851,6 +859,10 @@ impl Engine {
                 .map(|g| (g.re.create_cache(), g.all.create_cache())),
             whole: self
                 .whole
+                .as_ref()
+                .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            address: self
+                .address
                 .as_ref()
                 .map(|g| (g.re.create_cache(), g.all.create_cache())),
             ipv6: self.ipv6.as_ref().map(|a| a.re.create_cache()),
@@ -1218,6 +1230,7 @@ pub struct Scanner<'e> {
     windows: Vec<(usize, usize)>,
     literal: Option<(meta::Cache, meta::Cache)>,
     whole: Option<(meta::Cache, meta::Cache)>,
+    address: Option<(meta::Cache, meta::Cache)>,
     ipv6: Option<meta::Cache>,
     tmp: Vec<Detection>,
     kw: KeywordHits,
@@ -1541,7 +1554,7 @@ impl Scanner<'_> {
         if let (Some(g), Some(c)) = (&engine.whole, self.whole.as_mut()) {
             scan_group(engine, g, c, data, (0, data.len()), structure, &mut tmp, kw);
         }
-        if engine.digits.is_some() || engine.digits_kw.is_some() {
+        if engine.digits.is_some() || engine.digits_kw.is_some() || engine.address.is_some() {
             let mut windows = std::mem::take(&mut self.windows);
             windows.clear();
             let mut runs = std::mem::take(&mut self.runs);
@@ -1570,9 +1583,6 @@ impl Scanner<'_> {
                     while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
                         hi += 1;
                     }
-                }
-                if re - rs == 5 {
-                    lo = lo.min(rs.saturating_sub(ADDRESS_LEFT));
                 }
                 let n = runs.len();
                 win = merge_window(win, (lo, hi), |w| {
@@ -1689,6 +1699,21 @@ impl Scanner<'_> {
                         }
                         open = next;
                     }
+                }
+            }
+            if let (Some(g), Some(c)) = (&engine.address, self.address.as_mut()) {
+                let mut win: Option<(usize, usize)> = None;
+                for &r in runs.iter().filter(|&&r| ends_address(data, r)) {
+                    let w = (
+                        r.0.saturating_sub(ADDRESS_LEFT),
+                        (r.1 + ADDRESS_RIGHT).min(data.len()),
+                    );
+                    win = merge_window(win, w, |w| {
+                        scan_group(engine, g, c, data, w, structure, &mut tmp, kw)
+                    });
+                }
+                if let Some(w) = win {
+                    scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
                 }
             }
             self.windows = windows;
@@ -2020,11 +2045,14 @@ mod tests {
             "10.1.2.3",
             "DE89 3704",
             "AB 12 34 56 C",
-            "Washington, DC 20500",
-            "London SW1A 2AA",
         ] {
             assert!(opens(value), "{value}");
         }
+        let ends =
+            |text: &str| digit_runs(text.as_bytes()).any(|r| ends_address(text.as_bytes(), r));
+        assert!(ends("Washington, DC 20500"));
+        assert!(ends("London SW1A 2AA"));
+        assert!(!ends("for 65022.16 USD"));
     }
 
     #[test]

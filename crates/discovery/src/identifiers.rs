@@ -2036,6 +2036,9 @@ pub enum Pass {
     Whole,
     /// A dedicated scanner (`Special`).
     Special,
+    /// Searched before where addresses end: a ZIP code after a state code, a UK postcode's
+    /// inward code.
+    Address,
 }
 
 const PEM: usize = 64 << 10;
@@ -2045,6 +2048,7 @@ pub fn pass_of(m: &Managed) -> Pass {
     match m.id {
         "EMAIL_ADDRESS" => Pass::Whole,
         "NAME" => Pass::Special,
+        "ADDRESS" => Pass::Address,
         "PKCS" | "OPENSSH_PRIVATE_KEY" | "PGP_PRIVATE_KEY" => Pass::Literal(&[("-----BEGIN", PEM)]),
         "PUTTY_PRIVATE_KEY" => Pass::Literal(&[("PuTTY-User-Key-File", 16 << 10)]),
         "HTTP_BASIC_AUTH_HEADER" => {

@@ -320,6 +320,13 @@ fn dates_cards_people() {
         "ADDRESS",
         "10 Downing Street, London SW1A 2AA",
     );
+    // Regression: a UK address whose street and town are longer than the digit-run windows'
+    // reach was missed; addresses are now searched back from their postcode.
+    has(
+        "send it to 12 Kensington Park Gardens Road, Royal Leamington Spa CV32 4AB by Friday",
+        "ADDRESS",
+        "12 Kensington Park Gardens Road, Royal Leamington Spa CV32 4AB",
+    );
 }
 
 #[test]
