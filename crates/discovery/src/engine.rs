@@ -851,6 +851,7 @@ impl Engine {
             runs: Vec::new(),
             window_runs: Vec::new(),
             tail: Vec::new(),
+            address_ends: Vec::new(),
             near: Vec::new(),
             windows: Vec::new(),
             literal: self
@@ -1225,6 +1226,8 @@ pub struct Scanner<'e> {
     runs: Vec<(usize, usize)>,
     window_runs: Vec<(usize, usize)>,
     tail: Vec<usize>,
+    /// Digit runs that end an address (`ends_address`).
+    address_ends: Vec<(usize, usize)>,
     /// Keyword-required identifiers with a keyword near the current window.
     near: Vec<(u32, usize, usize)>,
     windows: Vec<(usize, usize)>,
@@ -1561,6 +1564,8 @@ impl Scanner<'_> {
             runs.clear();
             let mut window_runs = std::mem::take(&mut self.window_runs);
             window_runs.clear();
+            let mut address_ends = std::mem::take(&mut self.address_ends);
+            address_ends.clear();
             let mut win: Option<(usize, usize)> = None;
             let mut first_run = 0usize;
             let at_space = |i: usize| data.get(i).is_none_or(u8::is_ascii_whitespace);
@@ -1583,6 +1588,10 @@ impl Scanner<'_> {
                     while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
                         hi += 1;
                     }
+                }
+                // Tested now, while the bytes are in cache.
+                if engine.address.is_some() && ends_address(data, (rs, re)) {
+                    address_ends.push((rs, re));
                 }
                 let n = runs.len();
                 win = merge_window(win, (lo, hi), |w| {
@@ -1703,7 +1712,7 @@ impl Scanner<'_> {
             }
             if let (Some(g), Some(c)) = (&engine.address, self.address.as_mut()) {
                 let mut win: Option<(usize, usize)> = None;
-                for &r in runs.iter().filter(|&&r| ends_address(data, r)) {
+                for &r in &address_ends {
                     let w = (
                         r.0.saturating_sub(ADDRESS_LEFT),
                         (r.1 + ADDRESS_RIGHT).min(data.len()),
@@ -1717,6 +1726,7 @@ impl Scanner<'_> {
                 }
             }
             self.windows = windows;
+            self.address_ends = address_ends;
             self.runs = runs;
             self.window_runs = window_runs;
         }
