@@ -301,61 +301,101 @@ fn min_digits(hir: &regex_syntax::hir::Hir) -> usize {
     }
 }
 
-/// Whether any gate opens for a window whose digit runs are `runs`. `tail` is scratch space:
-/// per run, the digits from it to the end of its cluster.
-fn window_opens(
-    data: &[u8],
-    runs: &[(usize, usize)],
-    gates: &[Gate],
-    tail: &mut Vec<usize>,
-) -> bool {
-    let at = |i: usize| data.get(i).copied().unwrap_or(0);
-    let upper = |i: usize| at(i).is_ascii_uppercase();
-    let joined = |a: (usize, usize), b: (usize, usize)| {
-        let gap = data.get(a.1..b.0).unwrap_or(&[]);
-        gap.len() <= 2 && gap.iter().all(|b| b" -./()+".contains(b))
-    };
-    tail.clear();
-    tail.resize(runs.len(), 0);
-    let mut next: Option<(usize, usize)> = None;
-    for (k, &r) in runs.iter().enumerate().rev() {
-        let rest = match (next, tail.get(k + 1)) {
-            (Some(n), Some(&t)) if joined(r, n) => t,
-            _ => 0,
+/// The gates of the digits pass folded into a few thresholds, tested once per digit run.
+#[derive(Debug, Clone)]
+struct Gates {
+    /// An identifier with no known shape: every window opens.
+    always: bool,
+    /// Fewest cluster digits from a run, by the run's first digit.
+    by_first: [usize; 10],
+    /// Fewest cluster digits from a run right after a `+`.
+    after_plus: usize,
+    dotted_quad: bool,
+    caps_before: bool,
+    caps_space_before: bool,
+}
+
+impl Gates {
+    fn new(gates: &[Gate]) -> Gates {
+        let mut g = Gates {
+            always: false,
+            by_first: [usize::MAX; 10],
+            after_plus: usize::MAX,
+            dotted_quad: false,
+            caps_before: false,
+            caps_space_before: false,
         };
-        if let Some(t) = tail.get_mut(k) {
-            *t = (r.1 - r.0) + rest;
+        for &gate in gates {
+            match gate {
+                Gate::Cluster { min, first } => {
+                    g.after_plus = g.after_plus.min(min);
+                    for (d, m) in (b'0'..=b'9').zip(g.by_first.iter_mut()) {
+                        if first.is_empty() || first.contains(&d) {
+                            *m = (*m).min(min);
+                        }
+                    }
+                }
+                Gate::DottedQuad => g.dotted_quad = true,
+                Gate::CapsBefore { space } => {
+                    g.caps_before = true;
+                    g.caps_space_before |= space;
+                }
+                Gate::Always => g.always = true,
+            }
         }
-        next = Some(r);
+        g
     }
-    let mut dots = 0usize;
-    let mut prev: Option<(usize, usize)> = None;
-    for (k, &(rs, re)) in runs.iter().enumerate() {
-        dots = match prev {
-            Some(p) if data.get(p.1..rs) == Some(b".") => dots + 1,
-            _ => 0,
-        };
-        prev = Some((rs, re));
-        let digits = tail.get(k).copied().unwrap_or(0);
-        let open = gates.iter().any(|&g| match g {
-            Gate::Cluster { min, first } => {
-                digits >= min
-                    && (first.is_empty()
-                        || first.contains(&at(rs))
-                        || (rs > 0 && at(rs - 1) == b'+'))
-            }
-            Gate::DottedQuad => dots >= 3,
-            Gate::CapsBefore { space } => {
-                (rs >= 2 && upper(rs - 1) && upper(rs - 2))
-                    || (space && rs >= 3 && at(rs - 1) == b' ' && upper(rs - 2) && upper(rs - 3))
-            }
-            Gate::Always => true,
-        });
-        if open {
+
+    /// Whether any gate opens for a window whose digit runs are `runs`. `tail` is scratch
+    /// space: per run, the digits from it to the end of its cluster.
+    fn open(&self, data: &[u8], runs: &[(usize, usize)], tail: &mut Vec<usize>) -> bool {
+        if self.always {
             return true;
         }
+        let at = |i: usize| data.get(i).copied().unwrap_or(0);
+        let upper = |i: usize| at(i).is_ascii_uppercase();
+        let joined = |a: (usize, usize), b: (usize, usize)| {
+            let gap = data.get(a.1..b.0).unwrap_or(&[]);
+            gap.len() <= 2 && gap.iter().all(|b| b" -./()+".contains(b))
+        };
+        tail.clear();
+        tail.resize(runs.len(), 0);
+        let mut next: Option<(usize, usize)> = None;
+        for (k, &r) in runs.iter().enumerate().rev() {
+            let rest = match (next, tail.get(k + 1)) {
+                (Some(n), Some(&t)) if joined(r, n) => t,
+                _ => 0,
+            };
+            if let Some(t) = tail.get_mut(k) {
+                *t = (r.1 - r.0) + rest;
+            }
+            next = Some(r);
+        }
+        let mut dots = 0usize;
+        let mut prev: Option<(usize, usize)> = None;
+        for (k, &(rs, re)) in runs.iter().enumerate() {
+            dots = match prev {
+                Some(p) if data.get(p.1..rs) == Some(b".") => dots + 1,
+                _ => 0,
+            };
+            prev = Some((rs, re));
+            let digits = tail.get(k).copied().unwrap_or(0);
+            let first = usize::from(at(rs).wrapping_sub(b'0'));
+            let open = self.by_first.get(first).is_some_and(|&m| digits >= m)
+                || (rs > 0 && at(rs - 1) == b'+' && digits >= self.after_plus)
+                || (self.dotted_quad && dots >= 3)
+                || (self.caps_before && rs >= 2 && upper(rs - 1) && upper(rs - 2))
+                || (self.caps_space_before
+                    && rs >= 3
+                    && at(rs - 1) == b' '
+                    && upper(rs - 2)
+                    && upper(rs - 3));
+            if open {
+                return true;
+            }
+        }
+        false
     }
-    false
 }
 
 /// A regex run anchored at candidate starts found by a dedicated scanner.
@@ -406,7 +446,7 @@ pub struct Engine {
     /// a number next to "phone" is not tried as a CVV, a passport and a bank account.
     digits_kw_one: Vec<Option<OneIdent>>,
     /// The shape a window's numbers must have for each identifier of `digits` to match.
-    digits_gates: Vec<Gate>,
+    digits_gates: Gates,
     /// ADDRESS, searched before where addresses end (`ends_address`).
     address: Option<Group>,
     literal: Option<Group>,
@@ -778,7 +818,7 @@ impl EngineBuilder {
             digits,
             digits_kw,
             digits_kw_one,
-            digits_gates,
+            digits_gates: Gates::new(&digits_gates),
             address,
             literal,
             literal_triggers,
@@ -1641,7 +1681,7 @@ impl Scanner<'_> {
                     // the gates only decide whether the window is searched at all.
                     let (a, b) = window_runs.get(wi).copied().unwrap_or((0, 0));
                     let wr = runs.get(a..b).unwrap_or(&[]);
-                    if window_opens(data, wr, &engine.digits_gates, &mut self.tail) {
+                    if engine.digits_gates.open(data, wr, &mut self.tail) {
                         scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
                     }
                 }
@@ -2022,23 +2062,12 @@ mod tests {
     fn window_gates() {
         let e = Engine::with_defaults().unwrap();
         let gates = &e.digits_gates;
-        assert!(
-            gates.contains(&Gate::Cluster {
-                min: 13,
-                first: b""
-            }),
-            "{gates:?}"
-        );
-        assert!(
-            gates.contains(&Gate::Cluster {
-                min: 10,
-                first: b""
-            }),
-            "{gates:?}"
-        );
+        // Cards need 13 digits, phone numbers 9 (10 in the US); nothing needs fewer.
+        assert!(!gates.always, "{gates:?}");
+        assert_eq!(gates.by_first.iter().min(), Some(&9), "{gates:?}");
         let opens = |text: &str| {
             let runs: Vec<_> = digit_runs(text.as_bytes()).collect();
-            window_opens(text.as_bytes(), &runs, gates, &mut Vec::new())
+            gates.open(text.as_bytes(), &runs, &mut Vec::new())
         };
         for prose in [
             "In 2010 we shipped 185 units for 65022.16 USD.",
