@@ -1539,19 +1539,11 @@ impl Scanner<'_> {
         let mut kept = Vec::new();
         let mut emitted_to = 0usize;
         loop {
-            let filled = buf.len();
-            buf.resize(CHUNK + OVERLAP, 0);
-            let mut n = filled;
-            let mut eof = false;
-            while n < buf.len() {
-                let got = r.read(buf.get_mut(n..).unwrap_or(&mut []))?;
-                if got == 0 {
-                    eof = true;
-                    break;
-                }
-                n += got;
-            }
-            buf.truncate(n);
+            // Read into the buffer's spare capacity: zeroing it first would write every byte
+            // of the stream once more.
+            let want = CHUNK + OVERLAP - buf.len();
+            (&mut r).take(want as u64).read_to_end(&mut buf)?;
+            let eof = buf.len() < CHUNK + OVERLAP;
             local.clear();
             self.scan(&buf, None, &mut local);
             // Detections starting in the overlap tail are left for the next round, which sees
