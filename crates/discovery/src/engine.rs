@@ -1574,6 +1574,188 @@ impl Scanner<'_> {
         }
     }
 
+    /// The passes that start from digit runs: windows around them for the digit identifiers,
+    /// the keyword-required ones where their keywords reach, and addresses back from their ends.
+    fn scan_digits(
+        &mut self,
+        data: &[u8],
+        structure: Option<&dyn Structure>,
+        tmp: &mut Vec<Detection>,
+    ) {
+        let engine = self.engine;
+        let kw = &mut self.kw;
+        let mut windows = std::mem::take(&mut self.windows);
+        windows.clear();
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.clear();
+        let mut window_runs = std::mem::take(&mut self.window_runs);
+        window_runs.clear();
+        let mut address_ends = std::mem::take(&mut self.address_ends);
+        address_ends.clear();
+        let mut win: Option<(usize, usize)> = None;
+        let mut first_run = 0usize;
+        let at_space = |i: usize| data.get(i).is_none_or(u8::is_ascii_whitespace);
+        for (rs, re) in digit_runs(data) {
+            let mut lo = rs.saturating_sub(DIGIT_LEFT);
+            let mut hi = (re + DIGIT_RIGHT).min(data.len());
+            // Widen to the whole token around the run. A run whose window joins the open
+            // one keeps that window's start, so it is not widened to the left; nor to the
+            // right when the open window reaches further and ends at a space, where widening
+            // would stop (dense text has several runs per window).
+            let inside = win.is_some_and(|(_, wh)| lo <= wh);
+            if !inside {
+                let floor = lo.saturating_sub(TOKEN_REACH);
+                while lo > floor && data.get(lo - 1).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    lo -= 1;
+                }
+            }
+            if !(inside && win.is_some_and(|(_, wh)| hi <= wh && at_space(wh))) {
+                let ceil = (hi + TOKEN_REACH).min(data.len());
+                while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    hi += 1;
+                }
+            }
+            // Tested now, while the bytes are in cache.
+            if engine.address.is_some() && ends_address(data, (rs, re)) {
+                address_ends.push((rs, re));
+            }
+            let n = runs.len();
+            win = merge_window(win, (lo, hi), |w| {
+                windows.push(w);
+                window_runs.push((first_run, n));
+                first_run = n;
+            });
+            runs.push((rs, re));
+        }
+        if let Some(w) = win {
+            windows.push(w);
+            window_runs.push((first_run, runs.len()));
+        }
+        let everywhere = structure.is_some_and(|s| s.has_keywords());
+        // The stretch a window's candidates look for keywords in.
+        // Keywords are collected by where they start: one ending within the distance before
+        // a value starts up to the longest keyword earlier; one after it, within the
+        // distance after the value's end.
+        let reach = KEYWORD_DISTANCE + engine.max_keyword;
+        let need = |w: (usize, usize)| {
+            (
+                w.0.saturating_sub(reach),
+                (w.1 + KEYWORD_DISTANCE).min(data.len()),
+            )
+        };
+        for (wi, &w) in windows.iter().enumerate() {
+            let (lo, hi) = need(w);
+            if engine.digits_kw.is_some() && !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
+                // Keyword hits are collected once for this window and the windows whose
+                // stretches overlap it or nearly do (dense text), and reused by every
+                // candidate in them; text between sparse windows is not read.
+                let mut end = hi;
+                for &n in windows.get(wi + 1..).unwrap_or(&[]) {
+                    let (nlo, nhi) = need(n);
+                    if nlo > end + 64 {
+                        break;
+                    }
+                    end = nhi;
+                }
+                engine.collect_keywords(data, lo, end, kw);
+            }
+            if let (Some(g), Some(c)) = (&engine.digits, self.digits.as_mut()) {
+                // Only the identifiers whose shape the window's numbers have: in prose most
+                // windows hold a year or an amount that no identifier can match, and none
+                // runs at all.
+                // One search with all the patterns costs less than several with a few, so
+                // the gates only decide whether the window is searched at all.
+                let (a, b) = window_runs.get(wi).copied().unwrap_or((0, 0));
+                let wr = runs.get(a..b).unwrap_or(&[]);
+                if engine.digits_gates.open(data, wr, &mut self.tail) {
+                    scan_group(engine, g, c, data, w, structure, tmp, kw);
+                }
+            }
+            if let (Some(g), Some(c)) = (&engine.digits_kw, self.digits_kw.as_mut()) {
+                // Keyword-required identifiers run only where a keyword is near.
+                if everywhere {
+                    scan_group(engine, g, c, data, w, structure, tmp, kw);
+                    continue;
+                }
+                // Each identifier runs only in the stretches its own keywords reach: a value
+                // within the keyword distance of a keyword, as long as the longest value.
+                let first = kw.hits.partition_point(|h| h.0 < lo);
+                let near = &mut self.near;
+                near.clear();
+                for &(ks, ke, k) in kw.hits.get(first..).unwrap_or(&[]) {
+                    if ks > hi {
+                        break;
+                    }
+                    let owners = engine.keyword_owners.get(k as usize).map(Vec::as_slice);
+                    for &o in owners.unwrap_or(&[]) {
+                        let Some(one) = engine
+                            .digits_kw_one
+                            .get(o as usize)
+                            .and_then(Option::as_ref)
+                        else {
+                            continue;
+                        };
+                        let r = KEYWORD_DISTANCE + one.reach;
+                        let span = (ks.saturating_sub(r).max(w.0), (ke + r).min(w.1));
+                        if span.0 < span.1 {
+                            near.push((o, span.0, span.1));
+                        }
+                    }
+                }
+                // By identifier, then by start, so that spans of one identifier merge.
+                near.sort_unstable();
+                let mut open: Option<(u32, usize, usize)> = None;
+                for k in 0..=near.len() {
+                    let next = near.get(k).copied();
+                    if let (Some(o), Some(n)) = (open, next)
+                        && o.0 == n.0
+                        && n.1 <= o.2
+                    {
+                        open = Some((o.0, o.1, o.2.max(n.2)));
+                        continue;
+                    }
+                    if let Some((i, a, b)) = open
+                        && let Some(one) = engine
+                            .digits_kw_one
+                            .get(i as usize)
+                            .and_then(Option::as_ref)
+                    {
+                        let caches = &mut self.digits_kw_one;
+                        if caches.len() <= i as usize {
+                            caches.resize_with(i as usize + 1, || None);
+                        }
+                        if let Some(slot) = caches.get_mut(i as usize) {
+                            let g = &one.group;
+                            let c = slot
+                                .get_or_insert_with(|| (g.re.create_cache(), g.all.create_cache()));
+                            scan_group(engine, g, c, data, (a, b), structure, tmp, kw);
+                        }
+                    }
+                    open = next;
+                }
+            }
+        }
+        if let (Some(g), Some(c)) = (&engine.address, self.address.as_mut()) {
+            let mut win: Option<(usize, usize)> = None;
+            for &r in &address_ends {
+                let w = (
+                    r.0.saturating_sub(ADDRESS_LEFT),
+                    (r.1 + ADDRESS_RIGHT).min(data.len()),
+                );
+                win = merge_window(win, w, |w| {
+                    scan_group(engine, g, c, data, w, structure, tmp, kw)
+                });
+            }
+            if let Some(w) = win {
+                scan_group(engine, g, c, data, w, structure, tmp, kw);
+            }
+        }
+        self.windows = windows;
+        self.address_ends = address_ends;
+        self.runs = runs;
+        self.window_runs = window_runs;
+    }
+
     /// Appends the detections in `data` to `out`, in order of offset, without overlaps.
     pub fn scan(
         &mut self,
@@ -1582,186 +1764,17 @@ impl Scanner<'_> {
         out: &mut Vec<Detection>,
     ) {
         let engine = self.engine;
-        let kw = &mut self.kw;
-        kw.valid = false;
+        self.kw.valid = false;
         let mut tmp = std::mem::take(&mut self.tmp);
         tmp.clear();
         if let (Some(g), Some(c)) = (&engine.whole, self.whole.as_mut()) {
-            scan_group(engine, g, c, data, (0, data.len()), structure, &mut tmp, kw);
+            let whole = (0, data.len());
+            scan_group(engine, g, c, data, whole, structure, &mut tmp, &mut self.kw);
         }
         if engine.digits.is_some() || engine.digits_kw.is_some() || engine.address.is_some() {
-            let mut windows = std::mem::take(&mut self.windows);
-            windows.clear();
-            let mut runs = std::mem::take(&mut self.runs);
-            runs.clear();
-            let mut window_runs = std::mem::take(&mut self.window_runs);
-            window_runs.clear();
-            let mut address_ends = std::mem::take(&mut self.address_ends);
-            address_ends.clear();
-            let mut win: Option<(usize, usize)> = None;
-            let mut first_run = 0usize;
-            let at_space = |i: usize| data.get(i).is_none_or(u8::is_ascii_whitespace);
-            for (rs, re) in digit_runs(data) {
-                let mut lo = rs.saturating_sub(DIGIT_LEFT);
-                let mut hi = (re + DIGIT_RIGHT).min(data.len());
-                // Widen to the whole token around the run. A run whose window joins the open
-                // one keeps that window's start, so it is not widened to the left; nor to the
-                // right when the open window reaches further and ends at a space, where widening
-                // would stop (dense text has several runs per window).
-                let inside = win.is_some_and(|(_, wh)| lo <= wh);
-                if !inside {
-                    let floor = lo.saturating_sub(TOKEN_REACH);
-                    while lo > floor && data.get(lo - 1).is_some_and(|b| !b.is_ascii_whitespace()) {
-                        lo -= 1;
-                    }
-                }
-                if !(inside && win.is_some_and(|(_, wh)| hi <= wh && at_space(wh))) {
-                    let ceil = (hi + TOKEN_REACH).min(data.len());
-                    while hi < ceil && data.get(hi).is_some_and(|b| !b.is_ascii_whitespace()) {
-                        hi += 1;
-                    }
-                }
-                // Tested now, while the bytes are in cache.
-                if engine.address.is_some() && ends_address(data, (rs, re)) {
-                    address_ends.push((rs, re));
-                }
-                let n = runs.len();
-                win = merge_window(win, (lo, hi), |w| {
-                    windows.push(w);
-                    window_runs.push((first_run, n));
-                    first_run = n;
-                });
-                runs.push((rs, re));
-            }
-            if let Some(w) = win {
-                windows.push(w);
-                window_runs.push((first_run, runs.len()));
-            }
-            let everywhere = structure.is_some_and(|s| s.has_keywords());
-            // The stretch a window's candidates look for keywords in.
-            // Keywords are collected by where they start: one ending within the distance before
-            // a value starts up to the longest keyword earlier; one after it, within the
-            // distance after the value's end.
-            let reach = KEYWORD_DISTANCE + engine.max_keyword;
-            let need = |w: (usize, usize)| {
-                (
-                    w.0.saturating_sub(reach),
-                    (w.1 + KEYWORD_DISTANCE).min(data.len()),
-                )
-            };
-            for (wi, &w) in windows.iter().enumerate() {
-                let (lo, hi) = need(w);
-                if engine.digits_kw.is_some() && !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
-                    // Keyword hits are collected once for this window and the windows whose
-                    // stretches overlap it or nearly do (dense text), and reused by every
-                    // candidate in them; text between sparse windows is not read.
-                    let mut end = hi;
-                    for &n in windows.get(wi + 1..).unwrap_or(&[]) {
-                        let (nlo, nhi) = need(n);
-                        if nlo > end + 64 {
-                            break;
-                        }
-                        end = nhi;
-                    }
-                    engine.collect_keywords(data, lo, end, kw);
-                }
-                if let (Some(g), Some(c)) = (&engine.digits, self.digits.as_mut()) {
-                    // Only the identifiers whose shape the window's numbers have: in prose most
-                    // windows hold a year or an amount that no identifier can match, and none
-                    // runs at all.
-                    // One search with all the patterns costs less than several with a few, so
-                    // the gates only decide whether the window is searched at all.
-                    let (a, b) = window_runs.get(wi).copied().unwrap_or((0, 0));
-                    let wr = runs.get(a..b).unwrap_or(&[]);
-                    if engine.digits_gates.open(data, wr, &mut self.tail) {
-                        scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
-                    }
-                }
-                if let (Some(g), Some(c)) = (&engine.digits_kw, self.digits_kw.as_mut()) {
-                    // Keyword-required identifiers run only where a keyword is near.
-                    if everywhere {
-                        scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
-                        continue;
-                    }
-                    // Each identifier runs only in the stretches its own keywords reach: a value
-                    // within the keyword distance of a keyword, as long as the longest value.
-                    let first = kw.hits.partition_point(|h| h.0 < lo);
-                    let near = &mut self.near;
-                    near.clear();
-                    for &(ks, ke, k) in kw.hits.get(first..).unwrap_or(&[]) {
-                        if ks > hi {
-                            break;
-                        }
-                        let owners = engine.keyword_owners.get(k as usize).map(Vec::as_slice);
-                        for &o in owners.unwrap_or(&[]) {
-                            let Some(one) = engine
-                                .digits_kw_one
-                                .get(o as usize)
-                                .and_then(Option::as_ref)
-                            else {
-                                continue;
-                            };
-                            let r = KEYWORD_DISTANCE + one.reach;
-                            let span = (ks.saturating_sub(r).max(w.0), (ke + r).min(w.1));
-                            if span.0 < span.1 {
-                                near.push((o, span.0, span.1));
-                            }
-                        }
-                    }
-                    // By identifier, then by start, so that spans of one identifier merge.
-                    near.sort_unstable();
-                    let mut open: Option<(u32, usize, usize)> = None;
-                    for k in 0..=near.len() {
-                        let next = near.get(k).copied();
-                        if let (Some(o), Some(n)) = (open, next)
-                            && o.0 == n.0
-                            && n.1 <= o.2
-                        {
-                            open = Some((o.0, o.1, o.2.max(n.2)));
-                            continue;
-                        }
-                        if let Some((i, a, b)) = open
-                            && let Some(one) = engine
-                                .digits_kw_one
-                                .get(i as usize)
-                                .and_then(Option::as_ref)
-                        {
-                            let caches = &mut self.digits_kw_one;
-                            if caches.len() <= i as usize {
-                                caches.resize_with(i as usize + 1, || None);
-                            }
-                            if let Some(slot) = caches.get_mut(i as usize) {
-                                let g = &one.group;
-                                let c = slot.get_or_insert_with(|| {
-                                    (g.re.create_cache(), g.all.create_cache())
-                                });
-                                scan_group(engine, g, c, data, (a, b), structure, &mut tmp, kw);
-                            }
-                        }
-                        open = next;
-                    }
-                }
-            }
-            if let (Some(g), Some(c)) = (&engine.address, self.address.as_mut()) {
-                let mut win: Option<(usize, usize)> = None;
-                for &r in &address_ends {
-                    let w = (
-                        r.0.saturating_sub(ADDRESS_LEFT),
-                        (r.1 + ADDRESS_RIGHT).min(data.len()),
-                    );
-                    win = merge_window(win, w, |w| {
-                        scan_group(engine, g, c, data, w, structure, &mut tmp, kw)
-                    });
-                }
-                if let Some(w) = win {
-                    scan_group(engine, g, c, data, w, structure, &mut tmp, kw);
-                }
-            }
-            self.windows = windows;
-            self.address_ends = address_ends;
-            self.runs = runs;
-            self.window_runs = window_runs;
+            self.scan_digits(data, structure, &mut tmp);
         }
+        let kw = &mut self.kw;
         if let (Some(g), Some(c)) = (&engine.literal, self.literal.as_mut()) {
             if structure.is_some_and(|s| s.has_keywords()) {
                 // A column name or JSON path may carry SWIFT's keyword: search everything.
