@@ -18,8 +18,8 @@ use wide::u8x16;
 use crate::custom::{AllowList, CustomIdentifier};
 use crate::error::{Error, Result};
 use crate::identifiers::{
-    Category, Check, Confidence, IBAN_IDS, IPV6_PATTERN, KeywordRule, MANAGED, Managed, Pass,
-    Severity, Special, pass_of,
+    Category, Check, Confidence, IBAN_IDS, IPV6_PATTERN, KeywordRule, MANAGED, Managed,
+    PHONE_INTL_DIGITS, PHONE_US_DIGITS, Pass, Severity, Special, pass_of,
 };
 
 /// Macie's keyword proximity for managed identifiers, in characters (bytes here: the keyword lists
@@ -106,18 +106,16 @@ fn all_ids(f: impl Fn(&Managed) -> bool) -> Vec<String> {
         .collect()
 }
 
-/// A set of identifier indices (engine-local numbering).
+/// A set of small integers, one bit each: identifier sets and the engine's filter tables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IdentSet(Vec<u64>);
+struct Bits(Vec<u64>);
 
-impl IdentSet {
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
+impl Bits {
+    fn is_empty(&self) -> bool {
         self.0.iter().all(|&w| w == 0)
     }
 
-    /// Adds identifier `i`.
-    pub fn insert(&mut self, i: usize) {
+    fn insert(&mut self, i: usize) {
         let (w, b) = (i / 64, i % 64);
         if self.0.len() <= w {
             self.0.resize(w + 1, 0);
@@ -127,9 +125,39 @@ impl IdentSet {
         }
     }
 
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|x| x & (1 << (i % 64)) != 0)
+    }
+}
+
+impl FromIterator<usize> for Bits {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Bits {
+        let mut bits = Bits::default();
+        for i in iter {
+            bits.insert(i);
+        }
+        bits
+    }
+}
+
+/// A set of identifier indices (engine-local numbering).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentSet(Bits);
+
+impl IdentSet {
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds identifier `i`.
+    pub fn insert(&mut self, i: usize) {
+        self.0.insert(i);
+    }
+
     /// Whether identifier `i` is in the set.
     pub fn contains(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|x| x & (1 << (i % 64)) != 0)
+        self.0.contains(i)
     }
 }
 
@@ -240,7 +268,8 @@ enum Gate {
 impl Gate {
     fn of(id: &str, patterns: &[String]) -> Gate {
         // `validated`: the fewest digits the identifier's validator accepts, where that is more
-        // than its patterns hold (phone numbers: 10 in the US, 9 elsewhere).
+        // than its patterns hold (phone numbers).
+        let intl = *PHONE_INTL_DIGITS.start();
         let cluster = |first: &'static [u8], validated: usize| match least_digits(patterns) {
             Some(min) => Gate::Cluster {
                 min: min.max(validated),
@@ -253,13 +282,15 @@ impl Gate {
             "IBAN" => Gate::CapsBefore { space: false },
             "UK_NATIONAL_INSURANCE_NUMBER" => Gate::CapsBefore { space: true },
             "CREDIT_CARD_NUMBER" => cluster(b"", 0),
-            "PHONE_NUMBER" => cluster(b"", 10),
-            "BRAZIL_PHONE_NUMBER" => cluster(b"", 9),
+            "PHONE_NUMBER" => cluster(b"", *PHONE_US_DIGITS.start()),
+            "BRAZIL_PHONE_NUMBER" => cluster(b"", intl),
             // National forms start with the trunk prefix 0 (Italy's mobiles with 3, Spain's
             // numbers with 6 to 9); international ones with `+`.
-            "UK_PHONE_NUMBER" | "FRANCE_PHONE_NUMBER" | "GERMANY_PHONE_NUMBER" => cluster(b"0", 9),
-            "ITALY_PHONE_NUMBER" => cluster(b"03", 9),
-            "SPAIN_PHONE_NUMBER" => cluster(b"6789", 9),
+            "UK_PHONE_NUMBER" | "FRANCE_PHONE_NUMBER" | "GERMANY_PHONE_NUMBER" => {
+                cluster(b"0", intl)
+            }
+            "ITALY_PHONE_NUMBER" => cluster(b"03", intl),
+            "SPAIN_PHONE_NUMBER" => cluster(b"6789", intl),
             _ => Gate::Always,
         }
     }
@@ -458,16 +489,16 @@ pub struct Engine {
     /// The NAME identifier, when selected.
     name: Option<u32>,
     /// One bit per given name's first three bytes (`name_prefix_key`).
-    name_prefixes: Vec<u64>,
+    name_prefixes: Bits,
     /// One bit per given name's `names::bloom_key`.
-    name_bloom: Vec<u64>,
+    name_bloom: Bits,
     keywords: Option<AhoCorasick>,
     keyword_owners: Vec<Vec<u32>>,
     keyword_bytes: Vec<Vec<u8>>,
     keyword_buckets: Vec<Vec<u32>>,
-    keyword_filled: Vec<u64>,
+    keyword_filled: Bits,
     /// One bit per (first byte, second byte) of a keyword, ASCII case folded.
-    keyword_pairs: Vec<u64>,
+    keyword_pairs: Bits,
     max_keyword: usize,
     allow_words: HashSet<String>,
     allow_regex: Option<Regex>,
@@ -770,13 +801,11 @@ impl EngineBuilder {
             }
         }
         let max_keyword = kw_list.iter().map(String::len).max().unwrap_or(0);
-        let mut keyword_pairs = vec![0u64; 65536 / 64];
-        for k in keyword_bytes.iter().filter(|k| k.len() >= 3) {
-            let p = pair_key(k);
-            if let Some(w) = keyword_pairs.get_mut(p / 64) {
-                *w |= 1 << (p % 64);
-            }
-        }
+        let keyword_pairs = keyword_bytes
+            .iter()
+            .filter(|k| k.len() >= 3)
+            .map(|k| pair_key(k))
+            .collect();
 
         let mut allow_words = HashSet::new();
         let mut allow_patterns = Vec::new();
@@ -826,40 +855,23 @@ impl EngineBuilder {
             whole,
             ipv6,
             name,
-            name_bloom: {
-                let mut bits = vec![0u64; 1024];
-                for n in crate::names::FIRST {
-                    let k = crate::names::bloom_key(n.as_bytes());
-                    if let Some(w) = bits.get_mut(k / 64) {
-                        *w |= 1 << (k % 64);
-                    }
-                }
-                bits
-            },
-            name_prefixes: {
-                let mut bits = vec![0u64; 65536 / 64];
-                for n in crate::names::FIRST {
-                    let k = name_prefix_key(n.as_bytes());
-                    if let Some(w) = bits.get_mut(k / 64) {
-                        *w |= 1 << (k % 64);
-                    }
-                }
-                bits
-            },
+            name_bloom: crate::names::FIRST
+                .iter()
+                .map(|n| crate::names::bloom_key(n.as_bytes()))
+                .collect(),
+            name_prefixes: crate::names::FIRST
+                .iter()
+                .map(|n| name_prefix_key(n.as_bytes()))
+                .collect(),
             keywords,
             keyword_owners,
             keyword_bytes,
-            keyword_filled: {
-                let mut bits = vec![0u64; KEYWORD_BUCKETS / 64];
-                for (i, b) in keyword_buckets.iter().enumerate() {
-                    if !b.is_empty()
-                        && let Some(w) = bits.get_mut(i / 64)
-                    {
-                        *w |= 1 << (i % 64);
-                    }
-                }
-                bits
-            },
+            keyword_filled: keyword_buckets
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(i, _)| i)
+                .collect(),
             keyword_pairs,
             keyword_buckets,
             max_keyword,
@@ -940,10 +952,15 @@ impl Engine {
 
     /// The reported type of a detection: Macie's managed ID or the custom identifier's name.
     pub fn type_id<'a>(&'a self, d: &Detection) -> &'a str {
-        if let Some(r) = d.resolved {
+        self.type_name(d.ident, d.resolved)
+    }
+
+    /// The reported type of identifier `ident` with the resolved ID a detection carries.
+    pub fn type_name<'a>(&'a self, ident: u32, resolved: Option<&'static str>) -> &'a str {
+        if let Some(r) = resolved {
             return r;
         }
-        match self.idents.get(d.ident as usize).map(|i| &i.kind) {
+        match self.idents.get(ident as usize).map(|i| &i.kind) {
             Some(Kind::Managed(m)) => m.id,
             Some(Kind::Custom(c)) => &c.name,
             None => "UNKNOWN",
@@ -1101,19 +1118,11 @@ impl Engine {
                     continue;
                 };
                 let pair = pair_key(key);
-                if self
-                    .keyword_pairs
-                    .get(pair / 64)
-                    .is_none_or(|w| w & (1 << (pair % 64)) == 0)
-                {
+                if !self.keyword_pairs.contains(pair) {
                     continue;
                 }
                 let bucket = prefix_bucket(key);
-                if self
-                    .keyword_filled
-                    .get(bucket / 64)
-                    .is_none_or(|w| w & (1 << (bucket % 64)) == 0)
-                {
+                if !self.keyword_filled.contains(bucket) {
                     continue;
                 }
                 for &k in self
@@ -1873,12 +1882,7 @@ fn scan_names(
             let s = bi * 64 + caps.trailing_zeros() as usize;
             caps &= caps - 1;
             let key = name_prefix_key(data.get(s..).unwrap_or(&[]));
-            if s < resume
-                || engine
-                    .name_prefixes
-                    .get(key / 64)
-                    .is_none_or(|w| w & (1 << (key % 64)) == 0)
-            {
+            if s < resume || !engine.name_prefixes.contains(key) {
                 continue;
             }
             let mut we = s + 1;
@@ -1892,11 +1896,7 @@ fn scan_names(
             // come back often: a second filter, by length and last byte, spares the search.
             let raw = data.get(s..we).unwrap_or(&[]);
             let key = crate::names::bloom_key(raw);
-            if engine
-                .name_bloom
-                .get(key / 64)
-                .is_none_or(|w| w & (1 << (key % 64)) == 0)
-            {
+            if !engine.name_bloom.contains(key) {
                 continue;
             }
             let word = std::str::from_utf8(raw).unwrap_or("");

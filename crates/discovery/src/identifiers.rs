@@ -595,13 +595,18 @@ fn cvv(s: &[u8]) -> Option<Check> {
     Check::whole(s)
 }
 
+/// Digits in a NANP number, without and with its country code 1.
+pub const PHONE_US_DIGITS: std::ops::RangeInclusive<usize> = 10..=11;
+/// Digits in the other countries' phone numbers, country code included.
+pub const PHONE_INTL_DIGITS: std::ops::RangeInclusive<usize> = 9..=13;
+
 /// Phone numbers: a leading `+<country code>` makes the keyword unnecessary (Macie's rule); so does a
 /// NANP number written in its usual `(NXX) NXX-XXXX` / `NXX-NXX-XXXX` shape.
 fn phone_us(s: &[u8]) -> Option<Check> {
     let d = v::digits(s);
     let (national, cc) = match d.len() {
-        10 => (&*d, false),
-        11 if d.first() == Some(&1) => (d.get(1..)?, true),
+        n if n == *PHONE_US_DIGITS.start() => (&*d, false),
+        n if n == *PHONE_US_DIGITS.end() && d.first() == Some(&1) => (d.get(1..)?, true),
         _ => return None,
     };
     let area = national.first()?;
@@ -620,7 +625,7 @@ fn phone_us(s: &[u8]) -> Option<Check> {
 
 fn phone_intl(s: &[u8]) -> Option<Check> {
     let d = v::digits(s);
-    if !(9..=13).contains(&d.len()) {
+    if !PHONE_INTL_DIGITS.contains(&d.len()) {
         return None;
     }
     Some(Check {

@@ -322,13 +322,9 @@ impl Summary {
                 }
                 let mut per_type: BTreeMap<(u32, &str), u64> = BTreeMap::new();
                 for ((ident, resolved), n) in counts {
-                    let d = crate::engine::Detection {
-                        ident,
-                        resolved,
-                        start: 0,
-                        end: 0,
-                    };
-                    *per_type.entry((ident, engine.type_id(&d))).or_default() += n;
+                    *per_type
+                        .entry((ident, engine.type_name(ident, resolved)))
+                        .or_default() += n;
                 }
                 let mut severity = None;
                 for ((ident, ty), n) in per_type {
