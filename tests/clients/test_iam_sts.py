@@ -413,3 +413,68 @@ def test_dev_reset_wipes_iam(dev_server):
     with pytest.raises(ClientError) as e:
         iam.get_user(UserName="temp")
     assert error(e)["Code"] == "NoSuchEntity"
+
+
+def test_managed_policies_show_the_attributes_each_operation_returns_in_aws(server):
+    # Regression: CreatePolicy echoed the description and ListPolicies the tags; AWS leaves both
+    # out, and GetPolicy always has a tag list (moto's aws_verified response-attribute test).
+    iam = server.client("iam")
+    created = iam.create_policy(
+        PolicyName="tagged",
+        PolicyDocument=policy(allow("kms:ListKeys")),
+        Description="lists keys",
+        Tags=[{"Key": "team", "Value": "sec"}],
+    )["Policy"]
+    assert "Description" not in created and created["Tags"] == [{"Key": "team", "Value": "sec"}]
+    plain = iam.create_policy(PolicyName="plain", PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]
+    assert "Tags" not in plain
+    got = iam.get_policy(PolicyArn=created["Arn"])["Policy"]
+    assert got["Description"] == "lists keys" and got["Tags"] == [{"Key": "team", "Value": "sec"}]
+    assert iam.get_policy(PolicyArn=plain["Arn"])["Policy"]["Tags"] == []
+    listed = iam.list_policies(Scope="Local")["Policies"]
+    assert {p["PolicyName"] for p in listed} == {"tagged", "plain"}
+    assert all("Description" not in p and "Tags" not in p for p in listed)
+
+
+def test_entities_of_a_policy_filtered_by_the_policys_kind(server):
+    # Regression: EntityFilter=LocalManagedPolicy returned nothing for a customer policy.
+    iam = server.client("iam")
+    arn = iam.create_policy(PolicyName="p", PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]["Arn"]
+    iam.create_user(UserName="u")
+    iam.create_group(GroupName="g")
+    iam.attach_user_policy(UserName="u", PolicyArn=arn)
+    iam.attach_group_policy(GroupName="g", PolicyArn=arn)
+    local = iam.list_entities_for_policy(PolicyArn=arn, EntityFilter="LocalManagedPolicy")
+    assert [u["UserName"] for u in local["PolicyUsers"]] == ["u"]
+    assert [g["GroupName"] for g in local["PolicyGroups"]] == ["g"]
+    aws = iam.list_entities_for_policy(PolicyArn=arn, EntityFilter="AWSManagedPolicy")
+    assert aws["PolicyUsers"] == aws["PolicyGroups"] == aws["PolicyRoles"] == []
+    users = iam.list_entities_for_policy(PolicyArn=arn, EntityFilter="User")
+    assert [u["UserName"] for u in users["PolicyUsers"]] == ["u"] and users["PolicyGroups"] == []
+
+
+def test_a_marker_the_server_did_not_hand_out_is_refused(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="only")
+    with pytest.raises(ClientError) as e:
+        iam.list_users(Marker="100")
+    assert error(e)["Code"] == "ValidationError" and error(e)["Message"] == "Invalid Marker."
+    first = iam.list_users(MaxItems=1)
+    assert first["IsTruncated"] is False and [u["UserName"] for u in first["Users"]] == ["only"]
+
+
+def test_the_account_summary_says_whether_the_root_user_has_access_keys(server):
+    # Regression: AccountAccessKeysPresent was always 1.
+    assert server.client("iam").get_account_summary()["SummaryMap"]["AccountAccessKeysPresent"] == 1
+
+
+def test_dev_mode_records_when_a_users_key_was_last_used(dev_server):
+    # Regression: --dev identified callers by their IAM user keys but never noted the use.
+    iam = dev_server.client("iam", key="testing", secret="testing")
+    iam.create_user(UserName="dev-user")
+    key = iam.create_access_key(UserName="dev-user")["AccessKey"]
+    dev_server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"]).list_users()
+    used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert "LastUsedDate" in used and used["ServiceName"] == "iam" and used["Region"] == "us-east-1"
+    # The root user of --dev has no access keys of its own.
+    assert iam.get_account_summary()["SummaryMap"]["AccountAccessKeysPresent"] == 0

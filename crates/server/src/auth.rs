@@ -87,6 +87,7 @@ pub async fn authenticate(
         if let Some(c) = claims
             && let Ok(Some((caller, _))) = resolve(state, c, now, protocol).await
         {
+            record_use(state, c, &caller, now);
             return Ok(caller);
         }
         return Ok(dev_caller(
@@ -115,6 +116,13 @@ pub async fn authenticate(
         }
         return Err(sigv4_error(&e, protocol));
     }
+    record_use(state, claims, &caller, now);
+    Ok(caller)
+}
+
+/// Notes a long-term key's use for `GetAccessKeyLastUsed` and the credential report; session
+/// credentials have no such record in AWS.
+fn record_use(state: &AppState, claims: &Claims, caller: &Caller, now: OffsetDateTime) {
     if !caller.is_temporary() {
         state.keys.touch(
             claims.access_key_id(),
@@ -123,7 +131,6 @@ pub async fn authenticate(
             now,
         );
     }
-    Ok(caller)
 }
 
 /// Finds the caller and secret behind the claimed key: a session token when one is presented,

@@ -67,13 +67,18 @@ pub struct Caller {
     pub session: Option<Arc<crate::session::Session>>,
 }
 
+/// The ARN of an account's root user, which is also how policies name the account as a whole.
+pub fn root_arn(account_id: &str) -> String {
+    format!("arn:aws:iam::{account_id}:root")
+}
+
 impl Caller {
     /// The root user of an account.
     pub fn root(account_id: &str, access_key_id: Option<String>) -> Self {
         Self {
             kind: PrincipalKind::Root,
             account_id: account_id.to_owned(),
-            arn: format!("arn:aws:iam::{account_id}:root"),
+            arn: root_arn(account_id),
             principal_id: account_id.to_owned(),
             access_key_id,
             user_name: None,

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::policies::customer_policy_json;
+use super::policies::{PolicyView, customer_policy_json};
 use super::principals::{group_json, role_json, user_json};
 use super::{Cx, encode_document, no_such_entity, req, strings};
 use crate::error::ApiError;
@@ -45,7 +45,13 @@ pub(crate) fn list_account_aliases(cx: &Cx<'_>) -> Result<Value, ApiError> {
     Ok(json!({"AccountAliases": aliases, "IsTruncated": false}))
 }
 
-pub(crate) fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
+pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
+    let root_keys = cx
+        .state
+        .store
+        .access_keys_of(cx.account, &crate::identity::root_arn(cx.account))
+        .await
+        .map_err(ApiError::internal)?;
     cx.state.iam.read_account(cx.account, |a| {
         let in_use = a.mfa.values().filter(|d| d.user.is_some()).count();
         let versions: usize = a.policies.values().map(|p| p.versions.len()).sum();
@@ -64,7 +70,7 @@ pub(crate) fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
             "MFADevices": a.mfa.len(),
             "MFADevicesInUse": in_use,
             "AccountMFAEnabled": 0,
-            "AccountAccessKeysPresent": 1,
+            "AccountAccessKeysPresent": usize::from(!root_keys.is_empty()),
             "AccountSigningCertificatesPresent": 0,
             "AttachedPoliciesPerGroupQuota": 10,
             "AttachedPoliciesPerRoleQuota": 10,
@@ -188,7 +194,7 @@ pub(crate) fn get_account_authorization_details(
         let mut policies: Vec<Value> = Vec::new();
         if want("LocalManagedPolicy") {
             for p in a.policies.values() {
-                let mut v = customer_policy_json(p, Some(a));
+                let mut v = customer_policy_json(p, Some(a), PolicyView::Details);
                 crate::services::set(
                     &mut v,
                     "PolicyVersionList",

@@ -212,7 +212,7 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .map(|c| metadata(cx.account, c))
             .collect::<Vec<_>>()
     })?;
-    let (items, marker) = page(items, input);
+    let (items, marker) = page(items, input)?;
     Ok(paged(
         json!({"ServerCertificateMetadataList": items}),
         marker,

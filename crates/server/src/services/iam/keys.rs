@@ -96,7 +96,7 @@ pub(crate) async fn list_access_keys(cx: &Cx<'_>, input: &Value) -> Result<Value
             v
         })
         .collect();
-    let (items, marker) = page(keys, input);
+    let (items, marker) = page(keys, input)?;
     Ok(paged(json!({"AccessKeyMetadata": items}), marker))
 }
 

@@ -222,7 +222,7 @@ pub(crate) fn list_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiE
             })
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(devices, input);
+    let (items, marker) = page(devices, input)?;
     Ok(paged(json!({"MFADevices": items}), marker))
 }
 
@@ -249,7 +249,7 @@ pub(crate) fn list_virtual_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Val
             })
             .collect::<Vec<_>>()
     })?;
-    let (items, marker) = page(devices, input);
+    let (items, marker) = page(devices, input)?;
     Ok(paged(json!({"VirtualMFADevices": items}), marker))
 }
 

@@ -196,7 +196,7 @@ pub async fn handle(
         "CreateAccountAlias" => account::create_account_alias(&cx, i).await,
         "DeleteAccountAlias" => account::delete_account_alias(&cx, i).await,
         "ListAccountAliases" => account::list_account_aliases(&cx),
-        "GetAccountSummary" => account::get_account_summary(&cx),
+        "GetAccountSummary" => account::get_account_summary(&cx).await,
         "GenerateCredentialReport" => report::generate(&cx).await,
         "GetCredentialReport" => report::get(&cx),
         "GetAccountAuthorizationDetails" => account::get_account_authorization_details(&cx, i),
@@ -431,19 +431,26 @@ pub(crate) fn encode_document(doc: &str) -> String {
 }
 
 /// A list page: `Marker` is the index of the first item, `MaxItems` (default 100) the size.
-pub(crate) fn page<T>(items: Vec<T>, input: &Value) -> (Vec<T>, Option<String>) {
-    let start = s(input, "Marker")
-        .and_then(|m| m.parse::<usize>().ok())
-        .unwrap_or(0);
+pub(crate) fn page<T>(items: Vec<T>, input: &Value) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let total = items.len();
+    // A marker is only ever one this server handed out: an index into the listing. Anything
+    // else, or one past the end, is refused as IAM refuses a marker it did not issue.
+    let start = match s(input, "Marker") {
+        None => 0,
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|start| *start <= total)
+            .ok_or_else(|| validation("Invalid Marker."))?,
+    };
     let max = int(input, "MaxItems")
         .and_then(|m| usize::try_from(m).ok())
         .filter(|m| *m > 0)
         .unwrap_or(100);
-    let total = items.len();
     let out: Vec<T> = items.into_iter().skip(start).take(max).collect();
     let next = start.saturating_add(out.len());
     let marker = (next < total).then(|| next.to_string());
-    (out, marker)
+    Ok((out, marker))
 }
 
 /// Adds `IsTruncated` and `Marker` to a list response.

@@ -40,7 +40,36 @@ fn usage(acct: Option<&AccountIam>, arn: &str) -> (usize, usize) {
     (attached, boundary)
 }
 
-pub(crate) fn customer_policy_json(p: &ManagedPolicyRecord, acct: Option<&AccountIam>) -> Value {
+/// Which operation a managed policy is shown by: AWS returns a different subset of the policy's
+/// attributes from each (CreatePolicy leaves out the description, GetPolicy always has the tag
+/// list, ListPolicies has neither, GetAccountAuthorizationDetails has no tags in its shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PolicyView {
+    Create,
+    Get,
+    List,
+    Details,
+}
+
+impl PolicyView {
+    fn shows_description(self) -> bool {
+        matches!(self, Self::Get | Self::Details)
+    }
+
+    fn shows_tags(self, has_tags: bool) -> bool {
+        match self {
+            Self::Get => true,
+            Self::Create => has_tags,
+            Self::List | Self::Details => false,
+        }
+    }
+}
+
+pub(crate) fn customer_policy_json(
+    p: &ManagedPolicyRecord,
+    acct: Option<&AccountIam>,
+    view: PolicyView,
+) -> Value {
     let (attached, boundary) = usage(acct, &p.arn);
     let mut v = json!({
         "PolicyName": p.name,
@@ -54,19 +83,19 @@ pub(crate) fn customer_policy_json(p: &ManagedPolicyRecord, acct: Option<&Accoun
         "CreateDate": p.created_at,
         "UpdateDate": p.updated_at,
     });
-    if let Some(d) = &p.description {
+    if let Some(d) = p.description.as_ref().filter(|_| view.shows_description()) {
         crate::services::set(&mut v, "Description", json!(d));
     }
-    if !p.tags.is_empty() {
+    if view.shows_tags(!p.tags.is_empty()) {
         crate::services::set(&mut v, "Tags", tags_json(&p.tags));
     }
     v
 }
 
-fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>) -> Value {
+fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>, view: PolicyView) -> Value {
     let arn = p.arn();
     let (attached, boundary) = usage(acct, &arn);
-    json!({
+    let mut v = json!({
         "PolicyName": p.name,
         "PolicyId": p.id,
         "Arn": arn,
@@ -75,16 +104,22 @@ fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>) -> Value {
         "AttachmentCount": attached,
         "PermissionsBoundaryUsageCount": boundary,
         "IsAttachable": true,
-        "Description": p.description,
         "CreateDate": managed::CREATED,
         "UpdateDate": managed::CREATED,
-    })
+    });
+    if view.shows_description() {
+        crate::services::set(&mut v, "Description", json!(p.description));
+    }
+    if view.shows_tags(false) {
+        crate::services::set(&mut v, "Tags", json!([]));
+    }
+    v
 }
 
-fn policy_ref_json(p: PolicyRef<'_>, acct: Option<&AccountIam>) -> Value {
+fn policy_ref_json(p: PolicyRef<'_>, acct: Option<&AccountIam>, view: PolicyView) -> Value {
     match p {
-        PolicyRef::Aws(a) => aws_policy_json(a, acct),
-        PolicyRef::Customer(c) => customer_policy_json(c, acct),
+        PolicyRef::Aws(a) => aws_policy_json(a, acct, view),
+        PolicyRef::Customer(c) => customer_policy_json(c, acct, view),
     }
 }
 
@@ -137,7 +172,7 @@ pub(crate) async fn create_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, A
                 next_version: 2,
                 tags,
             };
-            let out = json!({"Policy": customer_policy_json(&record, None)});
+            let out = json!({"Policy": customer_policy_json(&record, None, PolicyView::Create)});
             tx.insert_policy(record);
             Ok(out)
         })
@@ -148,7 +183,7 @@ pub(crate) fn get_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
     let arn = req(input, "PolicyArn")?;
     cx.state.iam.read(|d| {
         d.managed_policy(arn)
-            .map(|p| json!({"Policy": policy_ref_json(p, d.account(cx.account))}))
+            .map(|p| json!({"Policy": policy_ref_json(p, d.account(cx.account), PolicyView::Get)}))
             .ok_or_else(|| no_such_policy(arn))
     })?
 }
@@ -163,7 +198,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
         if scope != "Local" {
             for p in managed::POLICIES {
                 if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn()).0 > 0) {
-                    out.push(aws_policy_json(p, acct));
+                    out.push(aws_policy_json(p, acct, PolicyView::List));
                 }
             }
         }
@@ -172,13 +207,13 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
         {
             for p in a.policies.values() {
                 if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn).0 > 0) {
-                    out.push(customer_policy_json(p, acct));
+                    out.push(customer_policy_json(p, acct, PolicyView::List));
                 }
             }
         }
         out
     })?;
-    let (items, marker) = page(all, input);
+    let (items, marker) = page(all, input)?;
     Ok(paged(json!({"Policies": items}), marker))
 }
 
@@ -299,7 +334,7 @@ pub(crate) fn list_policy_versions(cx: &Cx<'_>, input: &Value) -> Result<Value, 
             .collect()),
         None => Err(no_such_policy(arn)),
     })??;
-    let (items, marker) = page(versions, input);
+    let (items, marker) = page(versions, input)?;
     Ok(paged(json!({"Versions": items}), marker))
 }
 
@@ -358,13 +393,21 @@ pub(crate) fn list_entities_for_policy(cx: &Cx<'_>, input: &Value) -> Result<Val
     let arn = req(input, "PolicyArn")?;
     let filter = s(input, "EntityFilter");
     let usage_filter = s(input, "PolicyUsageFilter");
-    let want = |f: &str| filter.is_none_or(|x| x == f);
     let as_policy = usage_filter.is_none_or(|u| u == "PermissionsPolicy");
     let as_boundary = usage_filter.is_none_or(|u| u == "PermissionsBoundary");
     cx.state.iam.read(|d| {
-        if d.managed_policy(arn).is_none() {
+        let Some(policy) = d.managed_policy(arn) else {
             return Err(no_such_policy(arn));
-        }
+        };
+        // The two policy-kind filters select every entity type when the policy is of that kind
+        // and none otherwise: they filter on the policy, not on the entities.
+        let aws_managed = matches!(policy, PolicyRef::Aws(_));
+        let want = |f: &str| match filter {
+            None => true,
+            Some("LocalManagedPolicy") => !aws_managed,
+            Some("AWSManagedPolicy") => aws_managed,
+            Some(x) => x == f,
+        };
         let (mut users, mut groups, mut roles) = (vec![], vec![], vec![]);
         if let Some(a) = d.account(cx.account) {
             let uses = |attached: &Vec<String>, boundary: Option<&String>| {
@@ -524,7 +567,7 @@ pub(crate) fn list_attached(cx: &Cx<'_>, input: &Value, entity: Entity) -> Resul
             })
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(all, input);
+    let (items, marker) = page(all, input)?;
     Ok(paged(json!({"AttachedPolicies": items}), marker))
 }
 
@@ -660,7 +703,7 @@ pub(crate) fn list_inline(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<
     let names = cx.state.iam.read_account(cx.account, |a| {
         inline_of(a, entity, name).map(|(_, m)| m.keys().cloned().collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(names, input);
+    let (items, marker) = page(names, input)?;
     Ok(paged(json!({"PolicyNames": items}), marker))
 }
 

@@ -165,7 +165,7 @@ pub(crate) fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             None if cx.caller.kind == PrincipalKind::Root => {
                 return Ok(json!({"User": {
                     "UserId": cx.account,
-                    "Arn": format!("arn:aws:iam::{}:root", cx.account),
+                    "Arn": crate::identity::root_arn(cx.account),
                     "CreateDate": 0,
                     "Path": "/",
                     "UserName": "",
@@ -194,7 +194,7 @@ pub(crate) fn list_users(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
             .map(|u| user_json(u, false))
             .collect()
     })?;
-    let (items, marker) = page(users, input);
+    let (items, marker) = page(users, input)?;
     Ok(paged(json!({"Users": items}), marker))
 }
 
@@ -365,7 +365,7 @@ pub(crate) fn get_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .collect();
         Ok::<_, ApiError>((group_json(group), users))
     })??;
-    let (items, marker) = page(users, input);
+    let (items, marker) = page(users, input)?;
     Ok(paged(json!({"Group": group, "Users": items}), marker))
 }
 
@@ -378,7 +378,7 @@ pub(crate) fn list_groups(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError>
             .map(group_json)
             .collect()
     })?;
-    let (items, marker) = page(groups, input);
+    let (items, marker) = page(groups, input)?;
     Ok(paged(json!({"Groups": items}), marker))
 }
 
@@ -529,7 +529,7 @@ pub(crate) fn list_groups_for_user(cx: &Cx<'_>, input: &Value) -> Result<Value, 
                 .collect::<Vec<_>>(),
         )
     })??;
-    let (items, marker) = page(groups, input);
+    let (items, marker) = page(groups, input)?;
     Ok(paged(json!({"Groups": items}), marker))
 }
 
@@ -716,7 +716,7 @@ pub(crate) fn list_roles(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
             .map(|r| role_json(r, false))
             .collect()
     })?;
-    let (items, marker) = page(roles, input);
+    let (items, marker) = page(roles, input)?;
     Ok(paged(json!({"Roles": items}), marker))
 }
 
@@ -871,7 +871,7 @@ pub(crate) fn list_instance_profiles(cx: &Cx<'_>, input: &Value) -> Result<Value
             .map(|p| instance_profile_json(a, p))
             .collect()
     })?;
-    let (items, marker) = page(all, input);
+    let (items, marker) = page(all, input)?;
     Ok(paged(json!({"InstanceProfiles": items}), marker))
 }
 
@@ -890,7 +890,7 @@ pub(crate) fn list_instance_profiles_for_role(
             .map(|p| instance_profile_json(a, p))
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(all, input);
+    let (items, marker) = page(all, input)?;
     Ok(paged(json!({"InstanceProfiles": items}), marker))
 }
 
@@ -1075,6 +1075,6 @@ pub(crate) fn list_tags(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
     let Some(found) = found else {
         return Err(no_such(entity, key));
     };
-    let (items, marker) = page(found, input);
+    let (items, marker) = page(found, input)?;
     Ok(paged(json!({"Tags": tags_json(&items)}), marker))
 }

@@ -101,7 +101,7 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
     let root_created = cx
         .state
         .store
-        .access_keys_of(account, &format!("arn:aws:iam::{account}:root"))
+        .access_keys_of(account, &crate::identity::root_arn(account))
         .await
         .map_err(ApiError::internal)?;
     let root_since = root_created.iter().map(|k| k.created_at).min();

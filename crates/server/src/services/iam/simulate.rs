@@ -154,7 +154,7 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources<'_>) -> Result<Value, ApiError>
             results.push(r);
         }
     }
-    let (items, marker) = page(results, input);
+    let (items, marker) = page(results, input)?;
     Ok(paged(json!({"EvaluationResults": items}), marker))
 }
 

@@ -194,7 +194,7 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiE
                 .collect::<Vec<_>>(),
         )
     })??;
-    let (items, marker) = page(items, input);
+    let (items, marker) = page(items, input)?;
     let member = match kind {
         Kind::Ssh => "SSHPublicKeys",
         Kind::Signing => "Certificates",

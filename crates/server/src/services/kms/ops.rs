@@ -392,7 +392,7 @@ fn default_policy(account: &str) -> String {
         "Statement": [{
             "Sid": "Enable IAM User Permissions",
             "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Principal": {"AWS": crate::identity::root_arn(account)},
             "Action": "kms:*",
             "Resource": "*",
         }],
@@ -574,7 +574,7 @@ pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String
             {
                 "Sid": "Allow direct access to key metadata to the account",
                 "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Principal": {"AWS": crate::identity::root_arn(account)},
                 "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
                 "Resource": "*",
             },
@@ -1602,7 +1602,7 @@ fn grant_entry(g: &super::state::GrantRecord) -> Value {
         "GrantId": g.id,
         "CreationDate": g.created,
         "GranteePrincipal": g.grantee,
-        "IssuingAccount": g.issuer.split(':').nth(4).map(|a| format!("arn:aws:iam::{a}:root")),
+        "IssuingAccount": g.issuer.split(':').nth(4).map(crate::identity::root_arn),
         "Operations": g.operations,
     });
     if let Some(n) = &g.name {
