@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_automata::meta::{self, Regex};
@@ -211,16 +212,69 @@ impl Detection {
 /// A compiled multi-pattern regex and the identifier of each of its patterns.
 struct Group {
     re: Regex,
-    /// The same patterns with `MatchKind::All`: the only kind for which an overlapping search
-    /// reports every pattern matching at a position.
-    all: Regex,
+    /// The same patterns with `MatchKind::All`, the only kind for which an overlapping search
+    /// reports every pattern matching at a position. Compiled when a candidate first fails its
+    /// validator: text without PII may never need it, and compiling it costs as much as `re`.
+    all: OnceLock<Option<Regex>>,
+    patterns: Vec<String>,
+    search: Search,
     pattern_ident: Vec<u32>,
 }
 
+impl Group {
+    /// The `MatchKind::All` regex; `None` only if the patterns that compiled for `re` fail to
+    /// compile again, which cannot happen for the same syntax.
+    fn all(&self) -> Option<&Regex> {
+        self.all
+            .get_or_init(|| {
+                Regex::builder()
+                    .syntax(syntax_config())
+                    .configure(
+                        meta_config()
+                            .auto_prefilter(self.search == Search::Prefiltered)
+                            .match_kind(regex_automata::MatchKind::All),
+                    )
+                    .build_many(&self.patterns)
+                    .ok()
+            })
+            .as_ref()
+    }
+}
+
+/// A group's search caches: the `MatchKind::All` one is made with that regex.
+type GroupCache = (meta::Cache, Option<meta::Cache>);
+
+fn group_cache(g: &Group) -> GroupCache {
+    (g.re.create_cache(), None)
+}
+
 /// The patterns of one identifier, and the longest value they can match.
+///
+/// Its regexes are compiled on first use: there are dozens of keyword-required identifiers, most
+/// texts contain the keywords of few of them, and compiling them all took half of the engine's
+/// start-up (measured: 9–13 ms of 16–22 ms), which a scan of one file pays in full.
 struct OneIdent {
-    group: Group,
+    patterns: Vec<String>,
+    ident: u32,
+    group: OnceLock<Option<Group>>,
     reach: usize,
+}
+
+impl OneIdent {
+    /// The compiled patterns; `None` only if they do not compile, which the managed patterns'
+    /// tests rule out.
+    fn group(&self) -> Option<&Group> {
+        self.group
+            .get_or_init(|| {
+                group(
+                    (self.patterns.clone(), vec![self.ident; self.patterns.len()]),
+                    Search::Windows,
+                )
+                .ok()
+                .flatten()
+            })
+            .as_ref()
+    }
 }
 
 /// The longest value assumed for a pattern with an unbounded repetition (a month name's `[a-z]*`):
@@ -228,15 +282,10 @@ struct OneIdent {
 /// search local.
 const UNBOUNDED_REACH: usize = 128;
 
-fn one_ident(patterns: &[String], ident: u32) -> Result<Option<OneIdent>> {
-    let Some(group) = group(
-        (patterns.to_vec(), vec![ident; patterns.len()]),
-        Search::Windows,
-    )?
-    else {
-        return Ok(None);
-    };
-    // The group compiled, so the patterns parse; an unparsable one would only mean "unbounded".
+fn one_ident(patterns: &[String], ident: u32) -> Option<OneIdent> {
+    if patterns.is_empty() {
+        return None;
+    }
     let reach = patterns.iter().fold(0usize, |r, p| {
         let longest = syntax::parse_with(p, &syntax_config())
             .ok()
@@ -244,7 +293,12 @@ fn one_ident(patterns: &[String], ident: u32) -> Result<Option<OneIdent>> {
             .unwrap_or(UNBOUNDED_REACH);
         r.max(longest)
     });
-    Ok(Some(OneIdent { group, reach }))
+    Some(OneIdent {
+        patterns: patterns.to_vec(),
+        ident,
+        group: OnceLock::new(),
+        reach,
+    })
 }
 
 /// What the numbers of a window must look like for an identifier's pattern to match there.
@@ -545,18 +599,9 @@ fn group(
     if patterns.is_empty() {
         return Ok(None);
     }
-    let config = meta_config().auto_prefilter(search == Search::Prefiltered);
     let re = Regex::builder()
         .syntax(syntax_config())
-        .configure(config.clone())
-        .build_many(&patterns)
-        .map_err(|e| Error::Regex {
-            pattern: patterns.join(" | "),
-            source: Box::new(e),
-        })?;
-    let all = Regex::builder()
-        .syntax(syntax_config())
-        .configure(config.match_kind(regex_automata::MatchKind::All))
+        .configure(meta_config().auto_prefilter(search == Search::Prefiltered))
         .build_many(&patterns)
         .map_err(|e| Error::Regex {
             pattern: patterns.join(" | "),
@@ -564,7 +609,9 @@ fn group(
         })?;
     Ok(Some(Group {
         re,
-        all,
+        all: OnceLock::new(),
+        patterns,
+        search,
         pattern_ident,
     }))
 }
@@ -704,7 +751,7 @@ impl EngineBuilder {
                 Pass::Address => &mut address,
                 Pass::Digits if required => {
                     digits_kw_one.resize_with(i as usize, || None);
-                    digits_kw_one.push(one_ident(&pats, i)?);
+                    digits_kw_one.push(one_ident(&pats, i));
                     &mut digits_kw
                 }
                 Pass::Digits => {
@@ -891,14 +938,8 @@ impl Engine {
     pub fn scanner(&self) -> Scanner<'_> {
         Scanner {
             engine: self,
-            digits: self
-                .digits
-                .as_ref()
-                .map(|g| (g.re.create_cache(), g.all.create_cache())),
-            digits_kw: self
-                .digits_kw
-                .as_ref()
-                .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            digits: self.digits.as_ref().map(group_cache),
+            digits_kw: self.digits_kw.as_ref().map(group_cache),
             digits_kw_one: Vec::new(),
             runs: Vec::new(),
             window_runs: Vec::new(),
@@ -906,18 +947,9 @@ impl Engine {
             address_ends: Vec::new(),
             near: Vec::new(),
             windows: Vec::new(),
-            literal: self
-                .literal
-                .as_ref()
-                .map(|g| (g.re.create_cache(), g.all.create_cache())),
-            whole: self
-                .whole
-                .as_ref()
-                .map(|g| (g.re.create_cache(), g.all.create_cache())),
-            address: self
-                .address
-                .as_ref()
-                .map(|g| (g.re.create_cache(), g.all.create_cache())),
+            literal: self.literal.as_ref().map(group_cache),
+            whole: self.whole.as_ref().map(group_cache),
+            address: self.address.as_ref().map(group_cache),
             ipv6: self.ipv6.as_ref().map(|a| a.re.create_cache()),
             tmp: Vec::new(),
             kw: KeywordHits::default(),
@@ -1267,10 +1299,10 @@ pub struct KeywordHits {
 /// Per-thread scanning state (regex caches, scratch space).
 pub struct Scanner<'e> {
     engine: &'e Engine,
-    digits: Option<(meta::Cache, meta::Cache)>,
-    digits_kw: Option<(meta::Cache, meta::Cache)>,
+    digits: Option<GroupCache>,
+    digits_kw: Option<GroupCache>,
     /// Caches of `Engine::digits_kw_one`, made on first use: most files need few of them.
-    digits_kw_one: Vec<Option<(meta::Cache, meta::Cache)>>,
+    digits_kw_one: Vec<Option<GroupCache>>,
     /// Digit runs of the buffer, and for each window the range of its runs.
     runs: Vec<(usize, usize)>,
     window_runs: Vec<(usize, usize)>,
@@ -1280,9 +1312,9 @@ pub struct Scanner<'e> {
     /// Keyword-required identifiers with a keyword near the current window.
     near: Vec<(u32, usize, usize)>,
     windows: Vec<(usize, usize)>,
-    literal: Option<(meta::Cache, meta::Cache)>,
-    whole: Option<(meta::Cache, meta::Cache)>,
-    address: Option<(meta::Cache, meta::Cache)>,
+    literal: Option<GroupCache>,
+    whole: Option<GroupCache>,
+    address: Option<GroupCache>,
     ipv6: Option<meta::Cache>,
     tmp: Vec<Detection>,
     kw: KeywordHits,
@@ -1299,7 +1331,7 @@ impl std::fmt::Debug for Scanner<'_> {
 fn scan_group(
     engine: &Engine,
     g: &Group,
-    (cache, all_cache): &mut (meta::Cache, meta::Cache),
+    (cache, all_cache): &mut GroupCache,
     data: &[u8],
     (lo, hi): (usize, usize),
     structure: Option<&dyn Structure>,
@@ -1327,11 +1359,13 @@ fn scan_group(
             // searched again for their own end.
             let set = patset.get_or_insert_with(|| PatternSet::new(npat));
             set.clear();
-            g.all.which_overlapping_matches_with(
-                all_cache,
-                &Input::new(data).span(s..hi).anchored(Anchored::Yes),
-                set,
-            );
+            if let Some(all) = g.all() {
+                all.which_overlapping_matches_with(
+                    all_cache.get_or_insert_with(|| all.create_cache()),
+                    &Input::new(data).span(s..hi).anchored(Anchored::Yes),
+                    set,
+                );
+            }
             let others: Vec<usize> = set
                 .iter()
                 .map(|p| p.as_usize())
@@ -1733,10 +1767,10 @@ impl Scanner<'_> {
                         if caches.len() <= i as usize {
                             caches.resize_with(i as usize + 1, || None);
                         }
-                        if let Some(slot) = caches.get_mut(i as usize) {
-                            let g = &one.group;
-                            let c = slot
-                                .get_or_insert_with(|| (g.re.create_cache(), g.all.create_cache()));
+                        if let Some(slot) = caches.get_mut(i as usize)
+                            && let Some(g) = one.group()
+                        {
+                            let c = slot.get_or_insert_with(|| group_cache(g));
                             scan_group(engine, g, c, data, (a, b), structure, tmp, kw);
                         }
                     }
@@ -1969,6 +2003,29 @@ fn name_at(data: &[u8], s: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_regexes_compiled_on_first_use_compile() {
+        // They are built lazily and a failure would only skip an identifier, so prove here that
+        // none fails.
+        let e = Engine::with_defaults().expect("default engine");
+        for g in [&e.digits, &e.digits_kw, &e.literal, &e.whole, &e.address]
+            .into_iter()
+            .flatten()
+        {
+            assert!(g.all().is_some(), "{:?}", g.patterns);
+        }
+        let ones: Vec<&OneIdent> = e.digits_kw_one.iter().flatten().collect();
+        assert!(
+            ones.len() > 10,
+            "keyword-required identifiers: {}",
+            ones.len()
+        );
+        for one in ones {
+            let g = one.group().expect("compiles");
+            assert!(g.all().is_some(), "{:?}", one.patterns);
+        }
+    }
 
     #[test]
     fn byte_masks_agree_with_the_byte_tests() {
