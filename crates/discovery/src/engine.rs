@@ -14,6 +14,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternID, PatternSet};
+
+use crate::starts::Starts;
 use wide::u8x16;
 
 use crate::custom::{AllowList, CustomIdentifier};
@@ -216,6 +218,9 @@ struct Group {
     /// reports every pattern matching at a position. Compiled when a candidate first fails its
     /// validator: text without PII may never need it, and compiling it costs as much as `re`.
     all: OnceLock<Option<Regex>>,
+    /// Where a match can begin, for the anchored search inside windows (`Search::Windows`);
+    /// `None` where the patterns allow no such claim, and for groups searched prefiltered.
+    starts: Option<Starts>,
     patterns: Vec<String>,
     search: Search,
     pattern_ident: Vec<u32>,
@@ -607,9 +612,14 @@ fn group(
             pattern: patterns.join(" | "),
             source: Box::new(e),
         })?;
+    let starts = match search {
+        Search::Windows => Starts::of(&patterns),
+        Search::Prefiltered => None,
+    };
     Ok(Some(Group {
         re,
         all: OnceLock::new(),
+        starts,
         patterns,
         search,
         pattern_ident,
@@ -1342,8 +1352,15 @@ fn scan_group(
     let mut patset: Option<PatternSet> = None;
     let mut pos = lo;
     while pos < hi {
-        let input = Input::new(data).span(pos..hi);
-        let Some(m) = g.re.search_with(cache, &input) else {
+        let m = match &g.starts {
+            // The leftmost match is the first one found anchored at a position that can begin
+            // one, in order (see `starts`).
+            Some(starts) => (pos..hi).filter(|&c| starts.at(data, c)).find_map(|c| {
+                g.re.search_with(cache, &Input::new(data).span(c..hi).anchored(Anchored::Yes))
+            }),
+            None => g.re.search_with(cache, &Input::new(data).span(pos..hi)),
+        };
+        let Some(m) = m else {
             break;
         };
         let (s, e, pid) = (m.start(), m.end(), m.pattern().as_usize());
@@ -2004,6 +2021,66 @@ fn name_at(data: &[u8], s: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    impl Engine {
+        /// The same engine searching every window byte by byte, as before `Starts`.
+        fn without_starts(mut self) -> Engine {
+            for g in [
+                &mut self.digits,
+                &mut self.digits_kw,
+                &mut self.literal,
+                &mut self.address,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                g.starts = None;
+            }
+            for one in self.digits_kw_one.iter_mut().flatten() {
+                let _ = one.group();
+                if let Some(Some(g)) = one.group.get_mut() {
+                    g.starts = None;
+                }
+            }
+            self
+        }
+    }
+
+    static WITH_STARTS: std::sync::LazyLock<Engine> =
+        std::sync::LazyLock::new(|| Engine::with_defaults().expect("default engine"));
+    static WITHOUT_STARTS: std::sync::LazyLock<Engine> = std::sync::LazyLock::new(|| {
+        Engine::with_defaults()
+            .expect("default engine")
+            .without_starts()
+    });
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Searching anchored at the positions `Starts` allows finds exactly what an unanchored
+        /// search of every window finds: numbers in every grouping, capitals, the `+` and `(`
+        /// of phone numbers, and keywords that switch on the keyword-required identifiers.
+        #[test]
+        fn anchored_search_at_the_starts_finds_what_the_unanchored_search_finds(
+            s in "([0-9]{1,5}|[ .()+/-]|[A-Z]{1,3}|[a-z]{1,6}|ssn |card |passport |phone |iban |dob |\\n\
+                  |342915897692303|3514 2232 2092 0988|GB28 WEVZ 1143 1453 4282 98|069-53-8442\
+                  |FR3692889621406552770582309|221-622-4058|\\+1-550-810-4963|1\\.205\\.177\\.26)*"
+        ) {
+            let a = WITH_STARTS.scan_bytes(s.as_bytes());
+            let b = WITHOUT_STARTS.scan_bytes(s.as_bytes());
+            proptest::prop_assert_eq!(a, b, "in {:?}", s);
+        }
+    }
+
+    #[test]
+    fn the_differential_tests_values_are_found_by_both_searches() {
+        // So that the property above compares detections, not two empty lists.
+        let text = b"card 342915897692303, ssn 069-53-8442 iban GB28 WEVZ 1143 1453 4282 98 \
+            phone (221) 622-4058 or +1-550-810-4963 from 1.205.177.26";
+        let a = WITH_STARTS.scan_bytes(text);
+        assert!(a.len() >= 6, "{a:?}");
+        assert_eq!(a, WITHOUT_STARTS.scan_bytes(text));
+    }
+
     #[test]
     fn the_regexes_compiled_on_first_use_compile() {
         // They are built lazily and a failure would only skip an identifier, so prove here that
@@ -2015,6 +2092,14 @@ mod tests {
         {
             assert!(g.all().is_some(), "{:?}", g.patterns);
         }
+        // Every windowed group of the managed identifiers can be searched anchored at its
+        // starts (a group without them is searched over every byte: correct, but slower).
+        for g in [&e.digits, &e.digits_kw, &e.literal, &e.address]
+            .into_iter()
+            .flatten()
+        {
+            assert!(g.starts.is_some(), "no starts for {:?}", g.patterns);
+        }
         let ones: Vec<&OneIdent> = e.digits_kw_one.iter().flatten().collect();
         assert!(
             ones.len() > 10,
@@ -2024,6 +2109,7 @@ mod tests {
         for one in ones {
             let g = one.group().expect("compiles");
             assert!(g.all().is_some(), "{:?}", one.patterns);
+            assert!(g.starts.is_some(), "no starts for {:?}", one.patterns);
         }
     }
 

@@ -28,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod identifiers;
 mod names;
+mod starts;
 pub mod validate;
 
 pub use custom::{AllowList, CustomIdentifier};
