@@ -335,3 +335,17 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     sm.rotate_secret(SecretId="db/bad", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
     assert json.loads(sm.get_secret_value(SecretId="db/bad")["SecretString"])["password"] == "wrong"
     assert "database password" not in server.log_path.read_text()
+
+
+def test_the_secrets_manager_alias_is_listed_before_its_key_exists_and_points_at_it_after(server):
+    # AWS lists predefined aliases of AWS-managed keys it has not created yet, without a
+    # TargetKeyId; the key appears with the first secret that needs it.
+    kms, sm = server.client("kms"), server.client("secretsmanager")
+    predefined = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}["alias/aws/secretsmanager"]
+    assert "TargetKeyId" not in predefined
+    assert predefined["AliasArn"] == "arn:aws:kms:us-east-1:123456789012:alias/aws/secretsmanager"
+    sm.create_secret(Name="first", SecretString="s3cr3t")
+    created = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}["alias/aws/secretsmanager"]
+    key = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    assert created["TargetKeyId"] == key["KeyId"] and key["KeyManager"] == "AWS"
+    assert [a["AliasName"] for a in kms.list_aliases()["Aliases"]].count("alias/aws/secretsmanager") == 1
