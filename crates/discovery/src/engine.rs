@@ -15,7 +15,7 @@ use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternID, PatternSet};
 
-use crate::starts::Starts;
+use crate::starts::{self, Starts};
 use wide::u8x16;
 
 use crate::custom::{AllowList, CustomIdentifier};
@@ -292,8 +292,7 @@ fn one_ident(patterns: &[String], ident: u32) -> Option<OneIdent> {
         return None;
     }
     let reach = patterns.iter().fold(0usize, |r, p| {
-        let longest = syntax::parse_with(p, &syntax_config())
-            .ok()
+        let longest = starts::parse(p)
             .and_then(|hir| hir.properties().maximum_len())
             .unwrap_or(UNBOUNDED_REACH);
         r.max(longest)
@@ -358,13 +357,7 @@ impl Gate {
 /// The fewest ASCII digits a match of any of `patterns` holds.
 fn least_digits(patterns: &[String]) -> Option<usize> {
     patterns.iter().try_fold(usize::MAX, |m, p| {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(p)
-            .ok()?;
-        Some(m.min(min_digits(&hir)))
+        Some(m.min(min_digits(&starts::parse(p)?)))
     })
 }
 

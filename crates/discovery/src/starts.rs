@@ -30,6 +30,16 @@ impl std::fmt::Debug for Starts {
     }
 }
 
+/// Parses a pattern as the engine compiles it: over bytes, without Unicode classes.
+pub(crate) fn parse(pattern: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
 /// `(?-u:\w)`: the bytes a word boundary looks at.
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -41,13 +51,7 @@ impl Starts {
     pub(crate) fn of(patterns: &[String]) -> Option<Starts> {
         let mut s = Starts([NEVER; 256]);
         for p in patterns {
-            let hir = regex_syntax::ParserBuilder::new()
-                .unicode(false)
-                .utf8(false)
-                .build()
-                .parse(p)
-                .ok()?;
-            if s.add(&hir, false) {
+            if s.add(&parse(p)?, false) {
                 return None;
             }
         }
