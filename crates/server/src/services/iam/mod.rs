@@ -433,15 +433,15 @@ pub(crate) fn encode_document(doc: &str) -> String {
 /// A list page: `Marker` is the index of the first item, `MaxItems` (default 100) the size.
 pub(crate) fn page<T>(items: Vec<T>, input: &Value) -> Result<(Vec<T>, Option<String>), ApiError> {
     let total = items.len();
-    // A marker is only ever one this server handed out: an index into the listing. Anything
-    // else, or one past the end, is refused as IAM refuses a marker it did not issue.
+    // The markers this server hands out are indexes into the listing: anything else is refused
+    // as IAM refuses a marker it did not issue. One past the end is an empty page, not an
+    // error, because a client that deletes what it lists while paging (a clean-up script) asks
+    // for such a page.
     let start = match s(input, "Marker") {
         None => 0,
         Some(m) => m
             .parse::<usize>()
-            .ok()
-            .filter(|start| *start <= total)
-            .ok_or_else(|| validation("Invalid Marker."))?,
+            .map_err(|_| validation("Invalid Marker."))?,
     };
     let max = int(input, "MaxItems")
         .and_then(|m| usize::try_from(m).ok())
