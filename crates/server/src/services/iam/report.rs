@@ -98,15 +98,16 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
     let mut out = String::with_capacity(256 * (users.len() + 2));
     out.push_str(HEADER);
     out.push('\n');
+    let root_arn = crate::identity::root_arn(account);
     let root_created = cx
         .state
         .store
-        .access_keys_of(account, &crate::identity::root_arn(account))
+        .access_keys_of(account, &root_arn)
         .await
         .map_err(ApiError::internal)?;
     let root_since = root_created.iter().map(|k| k.created_at).min();
     out.push_str(&format!(
-        "<root_account>,arn:aws:iam::{account}:root,{},not_supported,no_information,not_supported,\
+        "<root_account>,{root_arn},{},not_supported,no_information,not_supported,\
          not_supported,false,{}\n",
         root_since.map_or_else(|| "N/A".to_owned(), iso),
         key_columns(cx, &root_created).await,

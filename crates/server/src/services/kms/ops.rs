@@ -546,9 +546,14 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 /// The services whose AWS-managed keys (`alias/aws/<service>`) Palisade creates on first use.
 const PREDEFINED_ALIASES: &[&str] = &["secretsmanager"];
 
+/// The alias of a service's AWS-managed key.
+fn aws_managed_alias(service: &str) -> String {
+    format!("alias/aws/{service}")
+}
+
 /// The AWS-managed key `alias/aws/<service>`, created on first use.
 pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String, ApiError> {
-    let alias = format!("alias/aws/{service}");
+    let alias = aws_managed_alias(service);
     if let Ok(arn) = resolve_arn(cx, &alias) {
         return Ok(arn);
     }
@@ -861,20 +866,19 @@ fn list_aliases(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         Some(id) => Some(with_key_id(cx, id, |k| Ok(k.record.id.clone()))?),
         None => None,
     };
-    let mut aliases: Vec<(String, Value)> = cx.state.kms.read(|d| {
+    let mut aliases: Vec<Value> = cx.state.kms.read(|d| {
         d.aliases
             .values()
             .filter(|a| a.account == cx.account && a.region == cx.region)
             .filter(|a| key_filter.as_ref().is_none_or(|k| *k == a.target_key_id))
             .map(|a| {
-                let v = json!({
+                json!({
                     "AliasName": a.name,
                     "AliasArn": a.arn,
                     "TargetKeyId": a.target_key_id,
                     "CreationDate": a.created,
                     "LastUpdatedDate": a.updated,
-                });
-                (a.name.clone(), v)
+                })
             })
             .collect()
     })?;
@@ -884,14 +888,16 @@ fn list_aliases(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // They come after the account's own aliases (AWS documents no order), so that the
         // first page of a busy account still shows the aliases its owner made.
         for service in PREDEFINED_ALIASES {
-            let name = format!("alias/aws/{service}");
-            if !aliases.iter().any(|(n, _)| *n == name) {
+            let name = aws_managed_alias(service);
+            if !aliases
+                .iter()
+                .any(|v| v.get("AliasName").and_then(Value::as_str) == Some(name.as_str()))
+            {
                 let arn = alias_arn(cx.region, cx.account, &name);
-                aliases.push((name.clone(), json!({"AliasName": name, "AliasArn": arn})));
+                aliases.push(json!({"AliasName": name, "AliasArn": arn}));
             }
         }
     }
-    let aliases: Vec<Value> = aliases.into_iter().map(|(_, v)| v).collect();
     let (items, next) = page(&aliases, i)?;
     Ok(paged(json!({"Aliases": items}), next))
 }
