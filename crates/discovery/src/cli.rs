@@ -13,8 +13,8 @@ use crate::custom::{load_allow_list, load_custom};
 use crate::engine::{Engine, EngineBuilder, Selection};
 use crate::error::{Error, Result};
 use crate::formats::archive::{Budget, FileResult, Limits, Options, scan_any};
-use crate::formats::{Format, Skip};
-use crate::report::{self, Summary};
+use crate::formats::{Format, Located, Skip};
+use crate::report::{self, Summary, Tally};
 
 /// Output shapes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -162,12 +162,16 @@ fn fnv(s: &str) -> u64 {
 /// Bytes read before the format is chosen (what `formats::detect` looks at).
 const HEAD: usize = 8192;
 
+/// Scans one file. A text file's detections are handed to `part` in batches as the scan finds
+/// them, all but the last (which is in the returned result), so that a file with millions of
+/// detections is printed as it is read instead of held in memory.
 fn scan_file(
     engine: &Engine,
     scanner: &mut crate::engine::Scanner<'_>,
     path: &Path,
     opts: &Options,
     max: u64,
+    part: &mut dyn FnMut(FileResult),
 ) -> (Vec<FileResult>, Option<String>) {
     let name = path.display().to_string();
     let skipped = |reason, detail: String, size| FileResult {
@@ -200,16 +204,23 @@ fn scan_file(
     }
     if crate::formats::detect(&name, &data) == Format::Text {
         let stream = std::io::Cursor::new(&data).chain(reader);
-        return match crate::formats::text::scan_stream(scanner, stream, opts.reveal) {
-            Ok(found) => (
-                vec![FileResult {
-                    path: name,
-                    size: len,
-                    format: Format::Text,
-                    outcome: Ok(found),
-                }],
-                None,
-            ),
+        let result = |size, found| FileResult {
+            path: name.clone(),
+            size,
+            format: Format::Text,
+            outcome: Ok(found),
+        };
+        // One batch is held back: it is the returned result's if no other follows.
+        let mut held = Vec::new();
+        let scanned =
+            crate::formats::text::scan_stream_batches(scanner, stream, opts.reveal, |b| {
+                let previous = std::mem::replace(&mut held, std::mem::take(b));
+                if !previous.is_empty() {
+                    part(result(0, previous));
+                }
+            });
+        return match scanned {
+            Ok(()) => (vec![result(len, held)], None),
             Err(e) => (Vec::new(), Some(format!("cannot read {name}: {e}"))),
         };
     }
@@ -265,6 +276,104 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
         .collect()
 }
 
+/// What a worker sends about one file, in order: batches of a text file's detections as the scan
+/// finds them (`Part`), then the file's results and the error that stopped it, if any.
+enum Msg {
+    Part(FileResult),
+    Done(Vec<FileResult>, Option<String>),
+}
+
+/// A streamed file's detections so far.
+#[derive(Default)]
+struct Open {
+    tally: Tally,
+    /// Kept for the formats written at the end (JSON findings, SARIF).
+    kept: Vec<Located>,
+}
+
+/// Prints results as they arrive, in walk order, and keeps what the end of the output needs.
+struct Printer<'a> {
+    engine: &'a Engine,
+    format: OutputFormat,
+    out: &'a mut dyn Write,
+    summary: Summary,
+    /// The file whose parts are being printed.
+    open: Option<Open>,
+    collected: Vec<FileResult>,
+    findings: Vec<serde_json::Value>,
+    skipped: Vec<serde_json::Value>,
+    errors: Vec<String>,
+    found: bool,
+    io_error: Option<std::io::Error>,
+}
+
+impl Printer<'_> {
+    /// Handles one message about the file being printed; true when that file is done.
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Part(r) => {
+                self.lines(&r);
+                let keep = matches!(self.format, OutputFormat::Json | OutputFormat::Sarif);
+                let open = self.open.get_or_insert_with(Open::default);
+                if let Ok(d) = r.outcome {
+                    open.tally.add(&d);
+                    if keep {
+                        open.kept.extend(d);
+                    }
+                }
+                false
+            }
+            Msg::Done(results, e) => {
+                if let Some(e) = e {
+                    self.errors.push(e);
+                }
+                // A streamed file's parts belong to its one result.
+                let mut open = self.open.take();
+                for mut r in results {
+                    self.lines(&r);
+                    match (open.take(), &mut r.outcome) {
+                        (Some(mut o), Ok(last)) => {
+                            o.tally.add(last);
+                            o.kept.append(last);
+                            r.outcome = Ok(o.kept);
+                            let tally = Ok(&o.tally);
+                            self.summary
+                                .add_counted(self.engine, &r.path, r.size, tally);
+                        }
+                        _ => self.summary.add(self.engine, &r),
+                    }
+                    match self.format {
+                        OutputFormat::Json => {
+                            self.findings.extend(report::finding(self.engine, &r));
+                            self.skipped.extend(report::skipped(&r));
+                        }
+                        OutputFormat::Sarif => self.collected.push(r),
+                        _ => {}
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Writes the per-detection lines of `r` (jsonl, table).
+    fn lines(&mut self, r: &FileResult) {
+        if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
+            self.found = true;
+        }
+        let written = match self.format {
+            OutputFormat::Jsonl => report::write_jsonl(self.engine, r, self.out),
+            OutputFormat::Table => table_line(self.engine, r)
+                .iter()
+                .try_for_each(|l| writeln!(self.out, "{l}")),
+            _ => Ok(()),
+        };
+        if let Err(e) = written {
+            self.io_error.get_or_insert(e);
+        }
+    }
+}
+
 /// Runs the command with explicit output streams (for tests).
 pub fn run_with(args: &ScanArgs, out: &mut dyn Write, err: &mut dyn Write, progress: bool) -> i32 {
     match run_inner(args, out, err, progress) {
@@ -317,15 +426,22 @@ fn run_inner(
         .min(files.len().max(1));
 
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, Vec<FileResult>, Option<String>)>();
-    let mut summary = Summary::default();
-    let mut collected: Vec<FileResult> = Vec::new();
-    let mut findings = Vec::new();
-    let mut skipped = Vec::new();
-    let mut found = false;
+    let (tx, rx) = mpsc::channel::<(usize, Msg)>();
+    let mut printer = Printer {
+        engine: &engine,
+        format: args.format,
+        out,
+        summary: Summary::default(),
+        open: None,
+        collected: Vec::new(),
+        findings: Vec::new(),
+        skipped: Vec::new(),
+        errors: Vec::new(),
+        found: false,
+        io_error: None,
+    };
     let total = files.len();
     let started = Instant::now();
-    let mut io_error: Option<std::io::Error> = None;
 
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -336,64 +452,74 @@ fn run_inner(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    let (res, e) = scan_file(engine, &mut scanner, path, opts, args.max_file_size);
-                    if tx.send((i, res, e)).is_err() {
+                    let mut part = |r| {
+                        let _ = tx.send((i, Msg::Part(r)));
+                    };
+                    let (res, e) = scan_file(
+                        engine,
+                        &mut scanner,
+                        path,
+                        opts,
+                        args.max_file_size,
+                        &mut part,
+                    );
+                    if tx.send((i, Msg::Done(res, e))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        // Results are printed in walk order: out-of-order ones wait here.
-        let mut pending: BTreeMap<usize, (Vec<FileResult>, Option<String>)> = BTreeMap::new();
+        // Results are printed in walk order: messages about later files wait here.
+        let mut pending: BTreeMap<usize, Vec<Msg>> = BTreeMap::new();
         let mut next_out = 0usize;
         let mut last_draw = Instant::now();
         let mut done = 0usize;
-        for (i, res, e) in rx {
+        for (i, msg) in rx {
+            if i != next_out {
+                pending.entry(i).or_default().push(msg);
+                continue;
+            }
+            if !printer.handle(msg) {
+                continue;
+            }
             done += 1;
-            pending.insert(i, (res, e));
-            while let Some((res, e)) = pending.remove(&next_out) {
+            next_out += 1;
+            // Later files that finished meanwhile.
+            while let Some(msgs) = pending.remove(&next_out) {
+                let mut finished = false;
+                for m in msgs {
+                    finished = printer.handle(m);
+                }
+                if !finished {
+                    break;
+                }
+                done += 1;
                 next_out += 1;
-                if let Some(e) = e {
-                    errors.push(e);
-                }
-                for r in res {
-                    summary.add(&engine, &r);
-                    if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
-                        found = true;
-                    }
-                    let written = match args.format {
-                        OutputFormat::Jsonl => report::write_jsonl(&engine, &r, out),
-                        OutputFormat::Table => table_line(&engine, &r)
-                            .iter()
-                            .try_for_each(|l| writeln!(out, "{l}")),
-                        _ => Ok(()),
-                    };
-                    if let Err(e) = written {
-                        io_error.get_or_insert(e);
-                    }
-                    match args.format {
-                        OutputFormat::Json => {
-                            findings.extend(report::finding(&engine, &r));
-                            skipped.extend(report::skipped(&r));
-                        }
-                        OutputFormat::Sarif => collected.push(r),
-                        _ => {}
-                    }
-                }
             }
             if progress && last_draw.elapsed() > Duration::from_millis(100) {
                 last_draw = Instant::now();
                 let secs = started.elapsed().as_secs_f64().max(1e-3);
+                let bytes = printer.summary.bytes as f64 / 1e6;
                 let _ = write!(
                     err,
-                    "\r\x1b[Kscanning {done}/{total} files, {:.1} MB, {:.0} MB/s",
-                    summary.bytes as f64 / 1e6,
-                    summary.bytes as f64 / 1e6 / secs
+                    "\r\x1b[Kscanning {done}/{total} files, {bytes:.1} MB, {:.0} MB/s",
+                    bytes / secs
                 );
             }
         }
     });
+    let Printer {
+        summary,
+        collected,
+        findings,
+        skipped,
+        errors: scan_errors,
+        found,
+        io_error,
+        ..
+    } = printer;
+    errors.extend(scan_errors);
     if progress {
         let _ = write!(err, "\r\x1b[K");
     }

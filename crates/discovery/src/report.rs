@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::formats::archive::FileResult;
-use crate::formats::{Format, Located, Location};
+use crate::formats::{Format, Located, Location, Skip};
 use crate::identifiers::{Category, Severity};
 
 /// Macie keeps at most 15 occurrences per detection type in a finding.
@@ -299,44 +299,84 @@ pub struct Summary {
     pub skipped: BTreeMap<&'static str, u64>,
 }
 
+/// One file's detections counted by identifier, as the summary needs them; a streamed file's
+/// are counted batch by batch.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// (identifier, resolved ID) → detections: a PII-dense file has a detection every few
+    /// dozen bytes, and its type's name is needed once per type.
+    counts: Vec<((u32, Option<&'static str>), u64)>,
+    total: u64,
+}
+
+impl Tally {
+    /// Counts `dets`.
+    pub fn add(&mut self, dets: &[Located]) {
+        for l in dets {
+            let key = (l.detection.ident, l.detection.resolved);
+            match self.counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => self.counts.push((key, 1)),
+            }
+        }
+        self.total += dets.len() as u64;
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
 impl Summary {
     /// Adds one result.
     pub fn add(&mut self, engine: &Engine, r: &FileResult) {
-        match &r.outcome {
-            Err(s) => *self.skipped.entry(s.reason).or_default() += 1,
+        let mut tally = Tally::default();
+        let outcome = match &r.outcome {
             Ok(dets) => {
-                self.scanned += 1;
-                self.bytes += r.size;
-                if dets.is_empty() {
-                    return;
-                }
-                // Counted by (identifier, resolved ID) first: a PII-dense file has a detection
-                // every few dozen bytes, and its type's name is needed once per type.
-                let mut counts: Vec<((u32, Option<&'static str>), u64)> = Vec::new();
-                for l in dets {
-                    let key = (l.detection.ident, l.detection.resolved);
-                    match counts.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, n)) => *n += 1,
-                        None => counts.push((key, 1)),
-                    }
-                }
-                let mut per_type: BTreeMap<(u32, &str), u64> = BTreeMap::new();
-                for ((ident, resolved), n) in counts {
-                    *per_type
-                        .entry((ident, engine.type_name(ident, resolved)))
-                        .or_default() += n;
-                }
-                let mut severity = None;
-                for ((ident, ty), n) in per_type {
-                    let e = self.by_type.entry(ty.to_owned()).or_default();
-                    e.0 += n;
-                    e.1 += 1;
-                    severity = severity.max(engine.severity(ident, n));
-                }
-                self.by_file
-                    .insert(r.path.clone(), (dets.len() as u64, severity));
+                tally.add(dets);
+                Ok(&tally)
             }
+            Err(s) => Err(s),
+        };
+        self.add_counted(engine, &r.path, r.size, outcome);
+    }
+
+    /// Adds one file's result, its detections already counted.
+    pub fn add_counted(
+        &mut self,
+        engine: &Engine,
+        path: &str,
+        size: u64,
+        outcome: Result<&Tally, &Skip>,
+    ) {
+        let tally = match outcome {
+            Err(s) => {
+                *self.skipped.entry(s.reason).or_default() += 1;
+                return;
+            }
+            Ok(t) => t,
+        };
+        self.scanned += 1;
+        self.bytes += size;
+        if tally.is_empty() {
+            return;
         }
+        let mut per_type: BTreeMap<(u32, &str), u64> = BTreeMap::new();
+        for &((ident, resolved), n) in &tally.counts {
+            *per_type
+                .entry((ident, engine.type_name(ident, resolved)))
+                .or_default() += n;
+        }
+        let mut severity = None;
+        for ((ident, ty), n) in per_type {
+            let e = self.by_type.entry(ty.to_owned()).or_default();
+            e.0 += n;
+            e.1 += 1;
+            severity = severity.max(engine.severity(ident, n));
+        }
+        self.by_file
+            .insert(path.to_owned(), (tally.total, severity));
     }
 
     /// The two summary tables.

@@ -381,6 +381,51 @@ fn cli_exit_codes_and_formats() {
 }
 
 #[test]
+fn a_file_with_more_detections_than_a_batch_is_printed_in_order_and_counted_once() {
+    // Text files are printed batch by batch while they are scanned (memory stays bounded): the
+    // batches of two large files scanned at once must not interleave, and each file's finding
+    // and summary count all its detections.
+    use palisade_discovery::formats::text::BATCH;
+    let dir = tempfile::tempdir().unwrap();
+    let n = BATCH * 2 + 17;
+    let emails: String = (0..n)
+        .map(|i| format!("mail user{i}@example.com\n"))
+        .collect();
+    std::fs::write(dir.path().join("a.txt"), &emails).unwrap();
+    std::fs::write(dir.path().join("b.txt"), "SSN: 536-22-8901\n").unwrap();
+    std::fs::write(dir.path().join("c.txt"), &emails).unwrap();
+    let (code, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Jsonl));
+    assert_eq!(code, 1);
+    let paths: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].to_string())
+        .collect();
+    assert_eq!(paths.len(), 2 * n + 1);
+    let file = |p: &String| p.rsplit('/').next().unwrap_or("").to_owned();
+    let mut order: Vec<String> = paths.iter().map(file).collect();
+    order.dedup();
+    assert_eq!(order, ["a.txt\"", "b.txt\"", "c.txt\""]);
+    let offsets: Vec<u64> = out
+        .lines()
+        .take(n)
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["offset"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "in file order");
+
+    let (_, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Json));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["summary"]["detectionsByType"]["EMAIL_ADDRESS"], 2 * n);
+    assert_eq!(doc["summary"]["filesWithFindings"], 3);
+    assert_eq!(doc["summary"]["filesScanned"], 3);
+    let a = &doc["findings"][0]["classificationDetails"]["result"]["sensitiveData"][0];
+    assert_eq!(a["totalCount"], n);
+}
+
+#[test]
 fn cli_custom_identifiers_and_allow_lists() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d.txt");

@@ -104,6 +104,24 @@ pub fn scan_stream<R: Read>(
     reveal: bool,
 ) -> std::io::Result<Vec<Located>> {
     let mut out = Vec::new();
+    scan_stream_batches(scanner, r, reveal, |batch| out.append(batch))?;
+    Ok(out)
+}
+
+/// Detections handed on at once by `scan_stream_batches`.
+pub const BATCH: usize = 4096;
+
+/// `scan_stream`, handing the detections to `emit` in order, in batches of at most [`BATCH`],
+/// as they are found: memory stays bounded however many a file holds (a PII-dense file has one
+/// every few dozen bytes, and collecting them cost a tenth of the scan in page faults). `emit`
+/// gets a batch to take from; what it leaves is discarded.
+pub fn scan_stream_batches<R: Read>(
+    scanner: &mut Scanner<'_>,
+    r: R,
+    reveal: bool,
+    mut emit: impl FnMut(&mut Vec<Located>),
+) -> std::io::Result<()> {
+    let mut batch = Vec::new();
     let mut at = LineCounter::default();
     scanner.scan_stream(r, |chunk| {
         // Chunk-relative position the counter has reached.
@@ -112,7 +130,7 @@ pub fn scan_stream<R: Read>(
             at.feed(chunk.bytes.get(pos..d.start).unwrap_or(&[]));
             pos = d.start;
             let value = chunk.bytes.get(d.start..d.end).unwrap_or(&[]);
-            out.push(Located {
+            batch.push(Located {
                 location: at.locate(value),
                 offset: Some((chunk.base + d.start) as u64),
                 detection: Detection {
@@ -122,8 +140,15 @@ pub fn scan_stream<R: Read>(
                 },
                 value: reveal.then(|| String::from_utf8_lossy(value).into_owned()),
             });
+            if batch.len() >= BATCH {
+                emit(&mut batch);
+                batch.clear();
+            }
         }
         at.feed(chunk.bytes.get(pos..chunk.done).unwrap_or(&[]));
     })?;
-    Ok(out)
+    if !batch.is_empty() {
+        emit(&mut batch);
+    }
+    Ok(())
 }
