@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::{
     Cx, Entity, already_exists, boolean, check_policy, check_tags, delete_conflict,
-    encode_document, invalid_input, limit_exceeded, no_such_entity, no_such_group, no_such_role,
-    no_such_user, now, page, paged, path, req, s, tags, tags_json,
+    encode_document, invalid_input, limit_exceeded, member, no_such_entity, no_such_group,
+    no_such_role, no_such_user, now, page, page_by, paged, path, req, s, tags, tags_json,
 };
 use crate::error::ApiError;
 use crate::iam::managed::{self, AwsPolicy};
@@ -213,7 +213,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
         }
         out
     })?;
-    let (items, marker) = page(all, input)?;
+    let (items, marker) = page_by(all, |p| member(p, "Arn"), input)?;
     Ok(paged(json!({"Policies": items}), marker))
 }
 
@@ -567,7 +567,7 @@ pub(crate) fn list_attached(cx: &Cx<'_>, input: &Value, entity: Entity) -> Resul
             })
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(all, input)?;
+    let (items, marker) = page_by(all, |p| member(p, "PolicyArn"), input)?;
     Ok(paged(json!({"AttachedPolicies": items}), marker))
 }
 
@@ -703,7 +703,7 @@ pub(crate) fn list_inline(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<
     let names = cx.state.iam.read_account(cx.account, |a| {
         inline_of(a, entity, name).map(|(_, m)| m.keys().cloned().collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(names, input)?;
+    let (items, marker) = page_by(names, |n| Some(n.clone()), input)?;
     Ok(paged(json!({"PolicyNames": items}), marker))
 }
 
