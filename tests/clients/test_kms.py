@@ -260,3 +260,31 @@ def test_the_aws_encryption_sdk_cli_round_trips_through_palisades_kms(server, tm
     assert (tmp_path / "back.bin").read_bytes() == plain.read_bytes()
     events = [e["eventName"] for e in server.events() if e["eventSource"] == "kms.amazonaws.com"]
     assert "GenerateDataKey" in events and "Decrypt" in events
+
+
+def test_paginators_that_delete_each_page_as_they_go_delete_everything(server):
+    # Regression: markers were indexes, so a page of deleted aliases or revoked grants made the
+    # next page skip as many, and a clean-up loop left half of them behind.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    names = [f"alias/cleanup-{i}" for i in range(7)]
+    for n in names:
+        kms.create_alias(AliasName=n, TargetKeyId=key)
+    seen = []
+    for page in kms.get_paginator("list_aliases").paginate(KeyId=key, PaginationConfig={"PageSize": 2}):
+        for a in page["Aliases"]:
+            seen.append(a["AliasName"])
+            kms.delete_alias(AliasName=a["AliasName"])
+    assert sorted(seen) == names
+    assert kms.list_aliases(KeyId=key)["Aliases"] == []
+    grantee = server.client("sts").get_caller_identity()["Arn"]
+    grants = {
+        kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Decrypt"])["GrantId"]
+        for _ in range(5)
+    }
+    revoked = set()
+    for page in kms.get_paginator("list_grants").paginate(KeyId=key, PaginationConfig={"PageSize": 2}):
+        for g in page["Grants"]:
+            revoked.add(g["GrantId"])
+            kms.revoke_grant(KeyId=key, GrantId=g["GrantId"])
+    assert revoked == grants

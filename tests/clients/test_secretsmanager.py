@@ -349,3 +349,25 @@ def test_the_secrets_manager_alias_is_listed_before_its_key_exists_and_points_at
     key = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     assert created["TargetKeyId"] == key["KeyId"] and key["KeyManager"] == "AWS"
     assert [a["AliasName"] for a in kms.list_aliases()["Aliases"]].count("alias/aws/secretsmanager") == 1
+
+
+def test_a_paginator_that_deletes_each_page_as_it_goes_deletes_every_secret(server):
+    # Regression: NextToken was an index, so after a page of deleted secrets the next page
+    # skipped as many, and a clean-up loop left half of them behind.
+    sm = server.client("secretsmanager")
+    names = [f"cleanup-{i}" for i in range(7)]
+    for n in names:
+        sm.create_secret(Name=n, SecretString="s3cr3t")
+    for order in ({}, {"SortOrder": "desc"}, {"SortBy": "name"}):
+        seen = []
+        pages = sm.get_paginator("list_secrets").paginate(**order, PaginationConfig={"PageSize": 2})
+        for page in pages:
+            seen.extend(s["Name"] for s in page["SecretList"])
+        assert sorted(seen) == names, order
+    seen = []
+    for page in sm.get_paginator("list_secrets").paginate(PaginationConfig={"PageSize": 2}):
+        for s in page["SecretList"]:
+            seen.append(s["Name"])
+            sm.delete_secret(SecretId=s["ARN"], ForceDeleteWithoutRecovery=True)
+    assert seen == names
+    assert sm.list_secrets()["SecretList"] == []

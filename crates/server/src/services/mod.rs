@@ -4,6 +4,7 @@
 pub(crate) mod cloudtrail;
 pub(crate) mod iam;
 pub(crate) mod kms;
+mod paging;
 pub(crate) mod secretsmanager;
 mod sts;
 

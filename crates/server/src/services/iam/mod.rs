@@ -436,93 +436,21 @@ pub(crate) fn page<T>(items: Vec<T>, input: &Value) -> Result<(Vec<T>, Option<St
     page_by(items, |_| None, input)
 }
 
-/// A list page: `MaxItems` (default 100) items after the `Marker`.
-///
-/// A marker names the last item it follows (by `key`, unique in the listing) and its index,
-/// not just the index: a clean-up script deletes each page's items before boto3's paginator asks
-/// for the next page, and an index would then skip as many items as were deleted. The next page
-/// starts after that item; when it is gone, after where it was, which a listing sorted by its
-/// keys (every name-keyed listing) knows exactly and any other approximates by the index.
+/// A list page: `MaxItems` (default 100) items from the `Marker` on; `key` names an item, so
+/// that a client deleting what it lists while paging neither skips nor repeats items (see
+/// `services::paging`).
 pub(crate) fn page_by<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> Option<String>,
     input: &Value,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let start = match s(input, "Marker") {
-        None => 0,
-        // Anything this server did not hand out is refused, as IAM refuses a marker it did not
-        // issue.
-        Some(m) => match decode_marker(m).ok_or_else(|| validation("Invalid Marker."))? {
-            // One past the end is an empty page, not an error.
-            Marker::Next(i) => i.min(items.len()),
-            Marker::After(i, last) => {
-                match items.iter().position(|t| key(t).as_ref() == Some(&last)) {
-                    Some(p) => p + 1,
-                    None if items.is_sorted_by_key(&key) => {
-                        items.partition_point(|t| key(t).is_some_and(|k| k <= last))
-                    }
-                    None => i.saturating_add(1).min(items.len()),
-                }
-            }
-        },
-    };
     let max = int(input, "MaxItems")
         .and_then(|m| usize::try_from(m).ok())
         .filter(|m| *m > 0)
         .unwrap_or(100);
-    let total = items.len();
-    let out: Vec<T> = items.into_iter().skip(start).take(max).collect();
-    let end = start.saturating_add(out.len());
-    let marker = match out.last().map(&key) {
-        _ if end >= total => None,
-        Some(Some(k)) => Some(encode_marker(&Marker::After(end - 1, k))),
-        _ => Some(encode_marker(&Marker::Next(end))),
-    };
-    Ok((out, marker))
-}
-
-/// Where the next page starts.
-enum Marker {
-    /// At this index (lists without keys): the marker is the number, as in moto's and as
-    /// clients written against it expect.
-    Next(usize),
-    /// After the item with this key, which was at this index; base64url of `<index>/<key>`,
-    /// opaque as AWS's markers are.
-    After(usize, String),
-}
-
-fn encode_marker(m: &Marker) -> String {
-    use base64::Engine as _;
-    match m {
-        Marker::Next(i) => i.to_string(),
-        Marker::After(i, k) => {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{i}/{k}"))
-        }
-    }
-}
-
-fn decode_marker(m: &str) -> Option<Marker> {
-    use base64::Engine as _;
-    if let Ok(i) = m.parse() {
-        return Some(Marker::Next(i));
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(m)
-        .ok()?;
-    let plain = String::from_utf8(bytes).ok()?;
-    let (i, k) = plain.split_once('/')?;
-    Some(Marker::After(i.parse().ok()?, k.to_owned()))
-}
-
-/// The value of `member` of a listed item: the key of a listing keyed by ARN.
-pub(crate) fn member(v: &Value, member: &str) -> Option<String> {
-    v.get(member).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// The lower-cased value of `member` of a listed item: the key of IAM's name-keyed listings
-/// (names are unique case-insensitively).
-pub(crate) fn name_key(member: &'static str) -> impl Fn(&Value) -> Option<String> {
-    move |v| v.get(member).and_then(Value::as_str).map(str::to_lowercase)
+    // IAM refuses a marker it did not issue.
+    crate::services::paging::page(items, key, s(input, "Marker"), max)
+        .map_err(|_| validation("Invalid Marker."))
 }
 
 /// Adds `IsTruncated` and `Marker` to a list response.

@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 
 use super::{
     Cx, Entity, already_exists, boolean, check_policy, check_tags, delete_conflict,
-    encode_document, invalid_input, limit_exceeded, member, no_such_entity, no_such_group,
-    no_such_role, no_such_user, now, page, page_by, paged, path, req, s, tags, tags_json,
+    encode_document, invalid_input, limit_exceeded, no_such_entity, no_such_group, no_such_role,
+    no_such_user, now, page, page_by, paged, path, req, s, tags, tags_json,
 };
 use crate::error::ApiError;
 use crate::iam::managed::{self, AwsPolicy};
 use crate::iam::{AccountIam, IamData, PolicyRef, Tx, policy_arn};
 use crate::identity::new_unique_id;
+use crate::services::paging::member;
 
 /// How many managed policies an entity may have attached (AWS's default quota).
 const MAX_ATTACHED: usize = 10;
@@ -213,7 +214,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
         }
         out
     })?;
-    let (items, marker) = page_by(all, |p| member(p, "Arn"), input)?;
+    let (items, marker) = page_by(all, member("Arn"), input)?;
     Ok(paged(json!({"Policies": items}), marker))
 }
 
@@ -567,7 +568,7 @@ pub(crate) fn list_attached(cx: &Cx<'_>, input: &Value, entity: Entity) -> Resul
             })
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page_by(all, |p| member(p, "PolicyArn"), input)?;
+    let (items, marker) = page_by(all, member("PolicyArn"), input)?;
     Ok(paged(json!({"AttachedPolicies": items}), marker))
 }
 

@@ -6,12 +6,13 @@ use serde_json::{Value, json};
 
 use super::{
     Cx, Entity, already_exists, check_policy, check_tags, delete_conflict, encode_document,
-    invalid_input, merge_tags, name_key, no_such_entity, no_such_group, no_such_role, no_such_user,
-    now, page, page_by, paged, path, req, s, strings, tags, tags_json, validation,
+    invalid_input, merge_tags, no_such_entity, no_such_group, no_such_role, no_such_user, now,
+    page, page_by, paged, path, req, s, strings, tags, tags_json, validation,
 };
 use crate::error::ApiError;
 use crate::iam::{AccountIam, group_arn, instance_profile_arn, role_arn, user_arn};
 use crate::identity::{PrincipalKind, new_unique_id};
+use crate::services::paging::lowercase_member;
 
 // -- output forms ---------------------------------------------------------------------------------
 
@@ -194,7 +195,7 @@ pub(crate) fn list_users(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
             .map(|u| user_json(u, false))
             .collect()
     })?;
-    let (items, marker) = page_by(users, name_key("UserName"), input)?;
+    let (items, marker) = page_by(users, lowercase_member("UserName"), input)?;
     Ok(paged(json!({"Users": items}), marker))
 }
 
@@ -365,7 +366,7 @@ pub(crate) fn get_group(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .collect();
         Ok::<_, ApiError>((group_json(group), users))
     })??;
-    let (items, marker) = page_by(users, name_key("UserName"), input)?;
+    let (items, marker) = page_by(users, lowercase_member("UserName"), input)?;
     Ok(paged(json!({"Group": group, "Users": items}), marker))
 }
 
@@ -378,7 +379,7 @@ pub(crate) fn list_groups(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError>
             .map(group_json)
             .collect()
     })?;
-    let (items, marker) = page_by(groups, name_key("GroupName"), input)?;
+    let (items, marker) = page_by(groups, lowercase_member("GroupName"), input)?;
     Ok(paged(json!({"Groups": items}), marker))
 }
 
@@ -529,7 +530,7 @@ pub(crate) fn list_groups_for_user(cx: &Cx<'_>, input: &Value) -> Result<Value, 
                 .collect::<Vec<_>>(),
         )
     })??;
-    let (items, marker) = page_by(groups, name_key("GroupName"), input)?;
+    let (items, marker) = page_by(groups, lowercase_member("GroupName"), input)?;
     Ok(paged(json!({"Groups": items}), marker))
 }
 
@@ -716,7 +717,7 @@ pub(crate) fn list_roles(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
             .map(|r| role_json(r, false))
             .collect()
     })?;
-    let (items, marker) = page_by(roles, name_key("RoleName"), input)?;
+    let (items, marker) = page_by(roles, lowercase_member("RoleName"), input)?;
     Ok(paged(json!({"Roles": items}), marker))
 }
 
@@ -871,7 +872,7 @@ pub(crate) fn list_instance_profiles(cx: &Cx<'_>, input: &Value) -> Result<Value
             .map(|p| instance_profile_json(a, p))
             .collect()
     })?;
-    let (items, marker) = page_by(all, name_key("InstanceProfileName"), input)?;
+    let (items, marker) = page_by(all, lowercase_member("InstanceProfileName"), input)?;
     Ok(paged(json!({"InstanceProfiles": items}), marker))
 }
 
@@ -890,7 +891,7 @@ pub(crate) fn list_instance_profiles_for_role(
             .map(|p| instance_profile_json(a, p))
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page_by(all, name_key("InstanceProfileName"), input)?;
+    let (items, marker) = page_by(all, lowercase_member("InstanceProfileName"), input)?;
     Ok(paged(json!({"InstanceProfiles": items}), marker))
 }
 

@@ -11,6 +11,7 @@ use super::state::{
 };
 use super::{Cx, b64, blob, err, from_kms, now, s};
 use crate::error::ApiError;
+use crate::services::paging::member;
 use crate::state::AppState;
 
 const DAY: i64 = 86_400;
@@ -650,22 +651,22 @@ fn describe_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     with_key(cx, i, |k| Ok(json!({"KeyMetadata": metadata(&k.record)})))
 }
 
-/// `Limit`/`Marker` paging: the page and the next marker.
-fn page<T: Clone>(items: &[T], i: &Value) -> Result<(Vec<T>, Option<String>), ApiError> {
+/// `Limit`/`Marker` paging: the page and the next marker; `key` names an item (see
+/// `services::paging`).
+fn page<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> Option<String>,
+    i: &Value,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let limit = i.get("Limit").and_then(Value::as_u64).unwrap_or(100);
     let limit = usize::try_from(limit).unwrap_or(100).max(1);
-    let start = match s(i, "Marker") {
-        Some(m) => m.parse::<usize>().map_err(|_| {
-            err(
-                "InvalidMarkerException",
-                format!("the marker {m} is not valid"),
-            )
-        })?,
-        None => 0,
-    };
-    let page: Vec<T> = items.iter().skip(start).take(limit).cloned().collect();
-    let next = (start + page.len() < items.len()).then(|| (start + page.len()).to_string());
-    Ok((page, next))
+    let marker = s(i, "Marker");
+    crate::services::paging::page(items, key, marker, limit).map_err(|_| {
+        err(
+            "InvalidMarkerException",
+            format!("the marker {} is not valid", marker.unwrap_or_default()),
+        )
+    })
 }
 
 fn paged(mut v: Value, next: Option<String>) -> Value {
@@ -689,7 +690,7 @@ fn list_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .into_iter()
         .map(|(_, id, arn)| json!({"KeyId": id, "KeyArn": arn}))
         .collect();
-    let (items, next) = page(&entries, i)?;
+    let (items, next) = page(entries, member("KeyId"), i)?;
     Ok(paged(json!({"Keys": items}), next))
 }
 
@@ -898,7 +899,7 @@ fn list_aliases(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             }
         }
     }
-    let (items, next) = page(&aliases, i)?;
+    let (items, next) = page(aliases, member("AliasName"), i)?;
     Ok(paged(json!({"Aliases": items}), next))
 }
 
@@ -978,7 +979,7 @@ fn list_resource_tags(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
             .collect())
     })?;
-    let (items, next) = page(&tags, i)?;
+    let (items, next) = page(tags, member("TagKey"), i)?;
     Ok(paged(json!({"Tags": items}), next))
 }
 
@@ -1493,7 +1494,7 @@ fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             .map(|r| json!({"KeyId": k.record.arn, "RotationDate": r.at, "RotationType": r.kind}))
             .collect())
     })?;
-    let (items, next) = page(&rotations, i)?;
+    let (items, next) = page(rotations, |_| None, i)?;
     Ok(paged(json!({"Rotations": items}), next))
 }
 
@@ -1663,7 +1664,7 @@ fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiErro
                 .collect()
         })?
     };
-    let (items, next) = page(&entries, i)?;
+    let (items, next) = page(entries, member("GrantId"), i)?;
     Ok(paged(json!({"Grants": items}), next))
 }
 

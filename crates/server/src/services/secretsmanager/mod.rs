@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use self::state::{Change, Replica, Secret, Tag, Version};
 use crate::error::ApiError;
 use crate::identity::Caller;
+use crate::services::paging::member;
 use crate::state::AppState;
 
 pub use self::state::Secrets;
@@ -778,24 +779,27 @@ fn matching(cx: &Cx<'_>, filters: &[(String, Vec<String>)], planned: bool) -> Ve
     })
 }
 
-fn page<T>(items: Vec<T>, i: &Value, default: usize) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let start: usize = match s(i, "NextToken") {
-        Some(t) => t.parse().map_err(|_| {
-            ApiError::bad_request(
-                "InvalidNextTokenException",
-                format!("The NextToken value {t:?} is not valid."),
-            )
-        })?,
-        None => 0,
-    };
+/// `MaxResults`/`NextToken` paging; `key` names an item (see `services::paging`).
+fn page<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> Option<String>,
+    i: &Value,
+    default: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let max = n(i, "MaxResults")
         .and_then(|m| usize::try_from(m).ok())
         .filter(|m| *m > 0)
         .unwrap_or(default);
-    let end = start.saturating_add(max);
-    let total = items.len();
-    let items: Vec<T> = items.into_iter().skip(start).take(max).collect();
-    Ok((items, (end < total).then(|| end.to_string())))
+    let token = s(i, "NextToken");
+    crate::services::paging::page(items, key, token, max).map_err(|_| {
+        ApiError::bad_request(
+            "InvalidNextTokenException",
+            format!(
+                "The NextToken value {:?} is not valid.",
+                token.unwrap_or_default()
+            ),
+        )
+    })
 }
 
 async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
@@ -829,7 +833,7 @@ async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
     } else {
         ids
     };
-    let (targets, next) = page(targets, i, 20)?;
+    let (targets, next) = page(targets, |_| None, i, 20)?;
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for id in targets {
@@ -1037,16 +1041,25 @@ fn list_secrets(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         &filters,
         b(i, "IncludePlannedDeletion").unwrap_or(false),
     );
-    match s(i, "SortBy").unwrap_or("created-date") {
-        "name" => found.sort_by(|a, b| a.name.cmp(&b.name)),
-        "last-accessed-date" => found.sort_by_key(|x| (x.last_accessed, x.created_ns)),
-        "last-changed-date" => found.sort_by_key(|x| (x.last_changed, x.created_ns)),
-        _ => found.sort_by_key(|x| x.created_ns),
-    }
+    // Each order's key as a string that sorts the same way, for the paging markers.
+    let sort_by = s(i, "SortBy").unwrap_or("created-date");
+    let key = |x: &Secret| match sort_by {
+        "name" => x.name.clone(),
+        "last-accessed-date" => format!(
+            "{}.{:040}",
+            x.last_accessed
+                .map(|t| format!("{t:020}"))
+                .unwrap_or_default(),
+            x.created_ns
+        ),
+        "last-changed-date" => format!("{:020}.{:040}", x.last_changed, x.created_ns),
+        _ => format!("{:040}", x.created_ns),
+    };
+    found.sort_by_cached_key(key);
     if s(i, "SortOrder") == Some("desc") {
         found.reverse();
     }
-    let (items, next) = page(found, i, 100)?;
+    let (items, next) = page(found, |x| Some(key(x)), i, 100)?;
     let mut out =
         json!({"SecretList": items.iter().map(|x| describe(x, true)).collect::<Vec<_>>()});
     if let Some(t) = next {
@@ -1074,7 +1087,7 @@ fn list_secret_version_ids(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             e
         })
         .collect();
-    let (versions, next) = page(versions, i, 100)?;
+    let (versions, next) = page(versions, member("VersionId"), i, 100)?;
     let mut out = json!({"ARN": sec.arn, "Name": sec.name, "Versions": versions});
     if let Some(t) = next {
         super::set(&mut out, "NextToken", json!(t));
