@@ -287,7 +287,7 @@ enum Msg {
 #[derive(Default)]
 struct Open {
     tally: Tally,
-    /// Kept for the formats written at the end (JSON findings, SARIF).
+    /// Kept for the formats written at the end (see `Printer::take_part`).
     kept: Vec<Located>,
 }
 
@@ -313,14 +313,11 @@ impl Printer<'_> {
         match msg {
             Msg::Part(r) => {
                 self.lines(&r);
-                let keep = matches!(self.format, OutputFormat::Json | OutputFormat::Sarif);
-                let open = self.open.get_or_insert_with(Open::default);
+                let mut open = self.open.take().unwrap_or_default();
                 if let Ok(d) = r.outcome {
-                    open.tally.add(&d);
-                    if keep {
-                        open.kept.extend(d);
-                    }
+                    self.take_part(&mut open, d);
                 }
+                self.open = Some(open);
                 false
             }
             Msg::Done(results, e) => {
@@ -331,20 +328,26 @@ impl Printer<'_> {
                 let mut open = self.open.take();
                 for mut r in results {
                     self.lines(&r);
-                    match (open.take(), &mut r.outcome) {
+                    let streamed = match (open.take(), &mut r.outcome) {
                         (Some(mut o), Ok(last)) => {
-                            o.tally.add(last);
-                            o.kept.append(last);
+                            self.take_part(&mut o, std::mem::take(last));
                             r.outcome = Ok(o.kept);
                             let tally = Ok(&o.tally);
                             self.summary
                                 .add_counted(self.engine, &r.path, r.size, tally);
+                            Some(o.tally)
                         }
-                        _ => self.summary.add(self.engine, &r),
-                    }
+                        _ => {
+                            self.summary.add(self.engine, &r);
+                            None
+                        }
+                    };
                     match self.format {
                         OutputFormat::Json => {
-                            self.findings.extend(report::finding(self.engine, &r));
+                            self.findings.extend(match &streamed {
+                                Some(t) => report::finding_counted(self.engine, &r, t),
+                                None => report::finding(self.engine, &r),
+                            });
                             self.skipped.extend(report::skipped(&r));
                         }
                         OutputFormat::Sarif => self.collected.push(r),
@@ -353,6 +356,19 @@ impl Printer<'_> {
                 }
                 true
             }
+        }
+    }
+
+    /// Counts a streamed file's detections and keeps what the output written at the end needs:
+    /// a finding's first occurrences of each type (JSON), every result (SARIF), nothing else.
+    fn take_part(&self, open: &mut Open, dets: Vec<Located>) {
+        match self.format {
+            OutputFormat::Json => report::keep_occurrences(&mut open.tally, dets, &mut open.kept),
+            OutputFormat::Sarif => {
+                open.tally.add(&dets);
+                open.kept.extend(dets);
+            }
+            _ => open.tally.add(&dets),
         }
     }
 

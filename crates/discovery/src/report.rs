@@ -73,21 +73,46 @@ fn group<'a>(
 /// The finding for one file, or `None` when nothing reaches a finding (no detections, or only
 /// custom detections below their lowest severity threshold).
 pub fn finding(engine: &Engine, r: &FileResult) -> Option<Value> {
+    let mut tally = Tally::default();
+    tally.add(r.outcome.as_ref().ok()?);
+    finding_counted(engine, r, &tally)
+}
+
+/// Keeps what [`finding_counted`] needs of a file's detections: the first
+/// [`MAX_OCCURRENCES`] of each identifier (`seen` counts what was offered so far).
+pub fn keep_occurrences(seen: &mut Tally, dets: Vec<Located>, kept: &mut Vec<Located>) {
+    for l in dets {
+        if seen.bump(&l) <= MAX_OCCURRENCES as u64 {
+            kept.push(l);
+        }
+    }
+}
+
+/// The finding for one file whose detections were counted in `tally`; `r` holds at least the
+/// first [`MAX_OCCURRENCES`] of each type (all of them, or what [`keep_occurrences`] kept), so
+/// that a file with millions of detections need not be held to report them.
+pub fn finding_counted(engine: &Engine, r: &FileResult, tally: &Tally) -> Option<Value> {
     let dets = r.outcome.as_ref().ok()?;
-    let groups = group(engine, dets);
+    let samples = group(engine, dets);
+    let mut counts: BTreeMap<(u32, &str), u64> = BTreeMap::new();
+    for &((ident, resolved), n) in &tally.counts {
+        *counts
+            .entry((ident, engine.type_name(ident, resolved)))
+            .or_default() += n;
+    }
     let mut severity: Option<Severity> = None;
     let mut categories: BTreeMap<Category, (u64, Vec<Value>)> = BTreeMap::new();
     let mut custom: Vec<Value> = Vec::new();
     let mut custom_total = 0u64;
     let mut additional = false;
-    for ((ident, ty), items) in &groups {
-        let count = items.len() as u64;
-        let Some(sev) = engine.severity(*ident, count) else {
+    for ((ident, ty), count) in counts {
+        let Some(sev) = engine.severity(ident, count) else {
             continue;
         };
+        let items = samples.get(&(ident, ty)).map(Vec::as_slice).unwrap_or(&[]);
         severity = severity.max(Some(sev));
-        additional |= items.len() > MAX_OCCURRENCES;
-        if let Some(c) = engine.custom_identifier(*ident) {
+        additional |= count > MAX_OCCURRENCES as u64;
+        if let Some(c) = engine.custom_identifier(ident) {
             custom_total += count;
             custom.push(json!({
                 "arn": c.arn.clone().unwrap_or_else(|| format!("custom-data-identifier/{}", c.name)),
@@ -97,7 +122,7 @@ pub fn finding(engine: &Engine, r: &FileResult) -> Option<Value> {
             }));
         } else {
             let e = categories
-                .entry(engine.category(*ident))
+                .entry(engine.category(ident))
                 .or_insert((0, Vec::new()));
             e.0 += count;
             e.1.push(json!({
@@ -317,13 +342,24 @@ impl Tally {
     /// Counts `dets`.
     pub fn add(&mut self, dets: &[Located]) {
         for l in dets {
-            let key = (l.detection.ident, l.detection.resolved);
-            match self.counts.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, n)) => *n += 1,
-                None => self.counts.push((key, 1)),
+            self.bump(l);
+        }
+    }
+
+    /// Counts one detection; returns how many of its kind were counted, it included.
+    fn bump(&mut self, l: &Located) -> u64 {
+        let key = (l.detection.ident, l.detection.resolved);
+        self.total += 1;
+        match self.counts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.counts.push((key, 1));
+                1
             }
         }
-        self.total += dets.len() as u64;
     }
 
     /// Whether nothing was counted.

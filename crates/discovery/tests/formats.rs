@@ -421,8 +421,15 @@ fn a_file_with_more_detections_than_a_batch_is_printed_in_order_and_counted_once
     assert_eq!(doc["summary"]["detectionsByType"]["EMAIL_ADDRESS"], 2 * n);
     assert_eq!(doc["summary"]["filesWithFindings"], 3);
     assert_eq!(doc["summary"]["filesScanned"], 3);
-    let a = &doc["findings"][0]["classificationDetails"]["result"]["sensitiveData"][0];
+    let result = &doc["findings"][0]["classificationDetails"]["result"];
+    let a = &result["sensitiveData"][0];
     assert_eq!(a["totalCount"], n);
+    // Only Macie's first 15 occurrences are kept of a streamed file, and they are the first.
+    let lines = &a["detections"][0]["occurrences"]["lineRanges"];
+    assert_eq!(lines.as_array().unwrap().len(), 15);
+    assert_eq!(lines[0]["start"], 1);
+    assert_eq!(lines[14]["start"], 15);
+    assert_eq!(result["additionalOccurrences"], true);
 }
 
 #[test]
