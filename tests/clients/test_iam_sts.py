@@ -513,3 +513,39 @@ def test_dev_mode_records_when_a_users_key_was_last_used(dev_server):
     assert "LastUsedDate" in used and used["ServiceName"] == "iam" and used["Region"] == "us-east-1"
     # The root user of --dev has no access keys of its own.
     assert iam.get_account_summary()["SummaryMap"]["AccountAccessKeysPresent"] == 0
+
+
+def test_list_policies_granting_service_access_names_the_policies_that_reach_each_service(server):
+    iam = server.client("iam")
+    arn = iam.create_user(UserName="lp")["User"]["Arn"]
+    iam.put_user_policy(UserName="lp", PolicyName="kms-list", PolicyDocument=policy(allow("kms:ListKeys")))
+    iam.create_group(GroupName="lpg")
+    iam.add_user_to_group(GroupName="lpg", UserName="lp")
+    iam.put_group_policy(GroupName="lpg", PolicyName="sm", PolicyDocument=policy(allow("secretsmanager:GetSecretValue")))
+    not_iam = policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+    managed = iam.create_policy(PolicyName="not-iam", PolicyDocument=not_iam)["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="lpg", PolicyArn=managed)
+    iam.put_user_policy(UserName="lp", PolicyName="deny-all", PolicyDocument=policy(
+        {"Effect": "Deny", "Action": "*", "Resource": "*"}))
+
+    got = iam.list_policies_granting_service_access(Arn=arn, ServiceNamespaces=["kms", "iam", "secretsmanager"])
+    by_ns = {e["ServiceNamespace"]: e["Policies"] for e in got["PoliciesGrantingServiceAccess"]}
+    assert by_ns["kms"] == [
+        {"PolicyName": "kms-list", "PolicyType": "INLINE", "EntityType": "USER", "EntityName": "lp"},
+        {"PolicyName": "not-iam", "PolicyType": "MANAGED", "PolicyArn": managed},
+    ]
+    assert by_ns["iam"] == [], "a Deny grants nothing and NotAction iam:* excludes IAM"
+    assert [p["PolicyName"] for p in by_ns["secretsmanager"]] == ["sm", "not-iam"]
+    assert by_ns["secretsmanager"][0]["EntityType"] == "GROUP"
+
+    role = iam.create_role(RoleName="lp-admin", AssumeRolePolicyDocument=policy(
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))["Role"]["Arn"]
+    iam.attach_role_policy(RoleName="lp-admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    got = iam.list_policies_granting_service_access(Arn=role, ServiceNamespaces=["iam"])
+    assert got["PoliciesGrantingServiceAccess"][0]["Policies"] == [{
+        "PolicyName": "AdministratorAccess", "PolicyType": "MANAGED",
+        "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}]
+
+    with pytest.raises(ClientError) as e:
+        iam.list_policies_granting_service_access(Arn=arn.replace("/lp", "/nobody"), ServiceNamespaces=["kms"])
+    assert error(e)["Code"] == "NoSuchEntity"

@@ -710,7 +710,56 @@ fn legacy_date_check(entries: &[ConditionEntry]) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// Whether the action pattern `pattern` (`service:action` with `*` and `?`, case-insensitive)
+/// matches some action of `service`: one of `actions` (the service's actions, lower-cased), or,
+/// for a service the reference does not list, any action at all.
+fn pattern_reaches(pattern: &str, service: &str, actions: &[String]) -> bool {
+    let pattern = pattern.to_lowercase();
+    let pieces = crate::pattern::glob_pieces(&pattern, true);
+    if actions.is_empty() {
+        let (svc, act) = pattern.split_once(':').unwrap_or((pattern.as_str(), ""));
+        let svc_ok = crate::pattern::matches(&crate::pattern::glob_pieces(svc, true), service);
+        return pattern == "*" || (svc_ok && !act.is_empty());
+    }
+    actions
+        .iter()
+        .any(|a| crate::pattern::matches(&pieces, &format!("{service}:{a}")))
+}
+
 impl Policy {
+    /// Whether an `Allow` statement can grant some action of `service` (a service prefix such as
+    /// `kms`), as IAM's `ListPoliciesGrantingServiceAccess` decides it: by the actions alone,
+    /// whatever the statement's resources and conditions; a `NotAction` statement grants the
+    /// service unless it excludes every one of its actions.
+    pub fn grants_service(&self, service: &str) -> bool {
+        let service = service.to_lowercase();
+        let actions: Vec<String> = crate::service_data::data()
+            .service(&service)
+            .map(|s| s.actions().map(str::to_lowercase).collect())
+            .unwrap_or_default();
+        self.statements
+            .iter()
+            .filter(|st| st.effect == Effect::Allow)
+            .any(|st| {
+                let patterns = &st.action.values;
+                if !st.action.negated {
+                    return patterns
+                        .iter()
+                        .any(|p| pattern_reaches(p, &service, &actions));
+                }
+                let excluded = |a: &str| {
+                    patterns.iter().any(|p| {
+                        let p = p.to_lowercase();
+                        crate::pattern::matches(&crate::pattern::glob_pieces(&p, true), a)
+                    })
+                };
+                if actions.is_empty() {
+                    return !excluded(&format!("{service}:*"));
+                }
+                actions.iter().any(|a| !excluded(&format!("{service}:{a}")))
+            })
+    }
+
     /// Parses and validates `json` as a policy of type `kind`, with the
     /// type's default size quota.
     pub fn parse(json: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
@@ -972,6 +1021,40 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grants(statements: &str, service: &str) -> bool {
+        let doc = format!(r#"{{"Version":"2012-10-17","Statement":{statements}}}"#);
+        Policy::parse(&doc, PolicyKind::Identity)
+            .unwrap()
+            .grants_service(service)
+    }
+
+    #[test]
+    fn a_policy_grants_a_service_when_an_allow_reaches_one_of_its_actions() {
+        let allow = |a: &str| format!(r#"{{"Effect":"Allow","Action":{a},"Resource":"*"}}"#);
+        assert!(grants(&allow(r#""kms:Decrypt""#), "kms"));
+        assert!(
+            grants(&allow(r#""KMS:de*""#), "kms"),
+            "case-insensitive, wildcards"
+        );
+        assert!(grants(&allow(r#""*""#), "secretsmanager"));
+        assert!(!grants(&allow(r#""kms:*""#), "iam"));
+        // A wildcard that names no action of the service reaches none.
+        assert!(!grants(&allow(r#""kms:NoSuchAction*""#), "kms"));
+        // A Deny grants nothing, whatever it names.
+        assert!(!grants(
+            r#"{"Effect":"Deny","Action":"*","Resource":"*"}"#,
+            "kms"
+        ));
+        // NotAction: every service it does not wholly exclude.
+        let not = |a: &str| format!(r#"{{"Effect":"Allow","NotAction":{a},"Resource":"*"}}"#);
+        assert!(grants(&not(r#""iam:*""#), "kms"));
+        assert!(!grants(&not(r#""iam:*""#), "iam"));
+        assert!(grants(&not(r#""iam:Delete*""#), "iam"));
+        // A service the reference does not list: judged by the service part of the pattern.
+        assert!(grants(&allow(r#""madeup:Do""#), "madeup"));
+        assert!(!grants(&not(r#""madeup:*""#), "madeup"));
+    }
 
     #[test]
     fn parses_a_simple_policy() {

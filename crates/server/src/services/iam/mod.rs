@@ -205,6 +205,9 @@ pub async fn handle(
         "SimulateCustomPolicy" => simulate::simulate_custom_policy(&cx, i),
         "GetContextKeysForCustomPolicy" => simulate::context_keys_for_custom_policy(i),
         "GetContextKeysForPrincipalPolicy" => simulate::context_keys_for_principal_policy(&cx, i),
+        "ListPoliciesGrantingServiceAccess" => {
+            simulate::list_policies_granting_service_access(&cx, i)
+        }
         other => Err(ApiError::new(
             "NotImplemented",
             format!("palisade does not implement iam:{other} yet"),

@@ -1,5 +1,7 @@
 //! The policy simulator and context-key discovery, on the same engine that authorizes requests.
 
+use std::collections::{BTreeMap, HashSet};
+
 use palisade_policy::{
     CompiledPolicy, Context, DecisionKind, EvaluationInput, Layer, Policy, PolicyKind, PolicySet,
     Principal, Request, Value as CtxValue, evaluate,
@@ -191,19 +193,20 @@ pub(crate) fn simulate_custom_policy(cx: &Cx<'_>, input: &Value) -> Result<Value
     )
 }
 
-pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let source = req(input, "PolicySourceArn")?;
-    let (kind, name) = source
+/// The user, role or group an ARN names (the name without its path).
+fn identity_of(arn: &str) -> Result<(IamKind, &str), ApiError> {
+    let (kind, name) = arn
         .split_once(":user/")
         .map(|(_, n)| (IamKind::User, n))
-        .or_else(|| source.split_once(":role/").map(|(_, n)| (IamKind::Role, n)))
-        .or_else(|| {
-            source
-                .split_once(":group/")
-                .map(|(_, n)| (IamKind::Group, n))
-        })
-        .ok_or_else(|| invalid_input(format!("Invalid ARN: {source}")))?;
-    let name = name.rsplit('/').next().unwrap_or(name);
+        .or_else(|| arn.split_once(":role/").map(|(_, n)| (IamKind::Role, n)))
+        .or_else(|| arn.split_once(":group/").map(|(_, n)| (IamKind::Group, n)))
+        .ok_or_else(|| invalid_input(format!("Invalid ARN: {arn}")))?;
+    Ok((kind, name.rsplit('/').next().unwrap_or(name)))
+}
+
+pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let source = req(input, "PolicySourceArn")?;
+    let (kind, name) = identity_of(source)?;
     let mut identity = PolicySet::new();
     let mut boundary = None;
     let principal_arn;
@@ -348,4 +351,78 @@ pub(crate) fn context_keys_for_principal_policy(
     })?;
     docs.extend(strings(input, "PolicyInputList"));
     Ok(json!({"ContextKeyNames": keys_of(&docs)?}))
+}
+
+/// `ListPoliciesGrantingServiceAccess`: for each service, the identity's permissions policies
+/// that allow one of its actions (a user's include its groups'; boundaries and resource
+/// policies are not considered, as in IAM).
+pub(crate) fn list_policies_granting_service_access(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let arn = req(input, "Arn")?;
+    let (kind, name) = identity_of(arn)?;
+    let kind_name = match kind {
+        IamKind::Role => "ROLE",
+        IamKind::Group => "GROUP",
+        _ => "USER",
+    };
+    // (entry as returned, document) of every policy that applies.
+    let policies = cx.state.iam.read(|d| {
+        let a = d.account(cx.account)?;
+        let (owner, inline, attached, groups) = match kind {
+            IamKind::Role => a
+                .role(name)
+                .map(|r| (&r.name, &r.inline, &r.attached, &[][..]))?,
+            IamKind::Group => a
+                .group(name)
+                .map(|g| (&g.name, &g.inline, &g.attached, &[][..]))?,
+            _ => a
+                .user(name)
+                .map(|u| (&u.name, &u.inline, &u.attached, u.groups.as_slice()))?,
+        };
+        let mut out: Vec<(Value, String)> = Vec::new();
+        let mut push_inline = |owner_kind: &str, owner: &str, inline: &BTreeMap<String, String>| {
+            for (n, doc) in inline {
+                let entry = json!({"PolicyName": n, "PolicyType": "INLINE", "EntityType": owner_kind, "EntityName": owner});
+                out.push((entry, doc.clone()));
+            }
+        };
+        push_inline(kind_name, owner, inline);
+        let group_records: Vec<_> = groups.iter().filter_map(|g| a.group(g)).collect();
+        for g in &group_records {
+            push_inline("GROUP", &g.name, &g.inline);
+        }
+        let mut arns: Vec<&String> = attached.iter().collect();
+        for g in &group_records {
+            arns.extend(g.attached.iter());
+        }
+        let mut seen = HashSet::new();
+        for p in arns {
+            if seen.insert(p.as_str())
+                && let Some(m) = d.managed_policy(p)
+            {
+                let entry = json!({"PolicyName": m.name(), "PolicyType": "MANAGED", "PolicyArn": p});
+                out.push((entry, m.document().to_owned()));
+            }
+        }
+        Some(out)
+    })?;
+    let policies = policies.ok_or_else(|| no_such_entity(format!("{arn} not found")))?;
+    let parsed: Vec<(Value, Option<Policy>)> = policies
+        .into_iter()
+        .map(|(entry, doc)| (entry, Policy::parse(&doc, PolicyKind::Identity).ok()))
+        .collect();
+    let entries: Vec<Value> = strings(input, "ServiceNamespaces")
+        .iter()
+        .map(|ns| {
+            let granting: Vec<&Value> = parsed
+                .iter()
+                .filter(|(_, p)| p.as_ref().is_some_and(|p| p.grants_service(ns)))
+                .map(|(entry, _)| entry)
+                .collect();
+            json!({"ServiceNamespace": ns, "Policies": granting})
+        })
+        .collect();
+    Ok(json!({"PoliciesGrantingServiceAccess": entries, "IsTruncated": false}))
 }
