@@ -549,3 +549,10 @@ def test_list_policies_granting_service_access_names_the_policies_that_reach_eac
     with pytest.raises(ClientError) as e:
         iam.list_policies_granting_service_access(Arn=arn.replace("/lp", "/nobody"), ServiceNamespaces=["kms"])
     assert error(e)["Code"] == "NoSuchEntity"
+
+
+def test_the_sts_token_version_preference_shows_in_the_account_summary(server):
+    iam = server.client("iam")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 1
+    iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v2Token")
+    assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 2

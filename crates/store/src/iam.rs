@@ -348,6 +348,10 @@ pub struct AccountSettingsRecord {
     /// The password policy.
     #[serde(default)]
     pub password_policy: Option<PasswordPolicyRecord>,
+    /// The version of the session tokens STS's global endpoint issues (1 or 2), set with
+    /// `SetSecurityTokenServicePreferences`; `None` is AWS's default, 1.
+    #[serde(default)]
+    pub global_endpoint_token_version: Option<u8>,
 }
 
 /// Any IAM entity the store keeps.

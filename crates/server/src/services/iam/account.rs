@@ -21,6 +21,22 @@ pub(crate) async fn create_account_alias(cx: &Cx<'_>, input: &Value) -> Result<V
         .await
 }
 
+/// `SetSecurityTokenServicePreferences`: the token version `GetAccountSummary` reports. Palisade
+/// has no Regions to enable, where the version matters in AWS, so it changes nothing else.
+pub(crate) async fn set_sts_preferences(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let version = match req(input, "GlobalEndpointTokenVersion")? {
+        "v2Token" => 2,
+        _ => 1,
+    };
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            tx.settings_mut().global_endpoint_token_version = Some(version);
+            Ok(json!({}))
+        })
+        .await
+}
+
 pub(crate) async fn delete_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let alias = req(input, "AccountAlias")?.to_owned();
     cx.state
@@ -89,7 +105,7 @@ pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> 
             "AccessKeysPerUserQuota": 2,
             "AssumeRolePolicySizeQuota": 2048,
             "VersionsPerPolicyQuota": 5,
-            "GlobalEndpointTokenVersion": 1,
+            "GlobalEndpointTokenVersion": a.settings.global_endpoint_token_version.unwrap_or(1),
         }})
     })
 }

@@ -197,6 +197,7 @@ pub async fn handle(
         "DeleteAccountAlias" => account::delete_account_alias(&cx, i).await,
         "ListAccountAliases" => account::list_account_aliases(&cx),
         "GetAccountSummary" => account::get_account_summary(&cx).await,
+        "SetSecurityTokenServicePreferences" => account::set_sts_preferences(&cx, i).await,
         "GenerateCredentialReport" => report::generate(&cx).await,
         "GetCredentialReport" => report::get(&cx),
         "GetAccountAuthorizationDetails" => account::get_account_authorization_details(&cx, i),
