@@ -288,3 +288,25 @@ def test_paginators_that_delete_each_page_as_they_go_delete_everything(server):
             revoked.add(g["GrantId"])
             kms.revoke_grant(KeyId=key, GrantId=g["GrantId"])
     assert revoked == grants
+
+
+def test_get_key_last_usage_reports_the_newest_successful_cryptographic_call(server):
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    fresh = kms.get_key_last_usage(KeyId=key["KeyId"])
+    assert "KeyLastUsage" not in fresh, "a new key has not been used"
+    assert fresh["KeyId"] == key["Arn"]
+    assert fresh["KeyCreationDate"] >= fresh["TrackingStartDate"]
+
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=blob)
+    # Neither a failed call nor a management call counts.
+    with pytest.raises(ClientError):
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "b"})
+    kms.describe_key(KeyId=key["KeyId"])
+    used = kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]
+    assert used["Operation"] == "Decrypt"
+    assert used["KmsRequestId"] and used["CloudTrailEventId"]
+    events = server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": used["CloudTrailEventId"]}])["Events"]
+    assert [e["EventName"] for e in events] == ["Decrypt"]

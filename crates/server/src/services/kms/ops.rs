@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use palisade_kms::{BlobHeader, EncryptionContext, KeySpec, KeyUsage, Material, MessageType};
+use palisade_store::{EventAttribute, EventQuery};
 use serde_json::{Value, json};
 
 use super::state::{
@@ -111,6 +112,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "GetParametersForImport" => get_parameters_for_import(cx, i).await,
         "ImportKeyMaterial" => import_key_material(cx, i).await,
         "DeleteImportedKeyMaterial" => delete_imported_material(cx, i).await,
+        "GetKeyLastUsage" => key_last_usage(cx, i).await,
         "ReplicateKey" => replicate_key(cx, i).await,
         "UpdatePrimaryRegion" => update_primary_region(cx, i).await,
         other => Err(err(
@@ -1431,6 +1433,99 @@ fn rotation_status(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         }
         Ok(out)
     })
+}
+
+/// The operations `GetKeyLastUsage` tracks (`KeyLastUsageTrackingOperation`).
+const TRACKED: &[&str] = &[
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncrypt",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+    "Encapsulate",
+    "Decapsulate",
+];
+
+/// `GetKeyLastUsage`, read from the audit trail: the newest successful cryptographic call that
+/// named the key. Tracking starts as far back as LookupEvents reaches (90 days), which is the
+/// `TrackingStartDate`; the trail is the record AWS's own tracking summarises.
+async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let (arn, account, created) = with_key(cx, i, |k| {
+        Ok((
+            k.record.arn.clone(),
+            k.record.account.clone(),
+            k.record.created,
+        ))
+    })?;
+    if account != cx.account {
+        return Err(not_found_key(&arn));
+    }
+    let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX);
+    let start_ms = now_ms - 90 * DAY * 1000;
+    let mut before = None;
+    let mut last = None;
+    // Newest first; most events that name a key are its cryptographic calls, so the first page
+    // usually has one.
+    'pages: loop {
+        let rows = cx
+            .state
+            .store
+            .lookup_events(&EventQuery {
+                account_id: account.clone(),
+                attribute: Some((EventAttribute::ResourceName, arn.clone())),
+                start_ms,
+                end_ms: now_ms,
+                before,
+                limit: 100,
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        let Some((oldest, _)) = rows.last() else {
+            break;
+        };
+        before = Some(*oldest);
+        for (_, row) in &rows {
+            if row.event_source == "kms.amazonaws.com"
+                && row.error_code.is_none()
+                && TRACKED.contains(&row.event_name.as_str())
+            {
+                last = Some(row.clone());
+                break 'pages;
+            }
+        }
+    }
+    let mut out = json!({
+        "KeyId": arn,
+        "TrackingStartDate": start_ms / 1000,
+        "KeyCreationDate": created,
+    });
+    if let Some(row) = last {
+        let request_id = serde_json::from_str::<Value>(&row.record)
+            .ok()
+            .and_then(|r| {
+                r.get("requestID")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        let mut usage = json!({
+            "Operation": row.event_name,
+            "Timestamp": row.event_time_ms as f64 / 1000.0,
+            "CloudTrailEventId": row.event_id,
+        });
+        if let Some(id) = request_id {
+            super::super::set(&mut usage, "KmsRequestId", json!(id));
+        }
+        super::super::set(&mut out, "KeyLastUsage", usage);
+    }
+    Ok(out)
 }
 
 /// Adds a material version to the key (a rotation).
