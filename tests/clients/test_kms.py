@@ -310,3 +310,37 @@ def test_get_key_last_usage_reports_the_newest_successful_cryptographic_call(ser
     events = server.client("cloudtrail").lookup_events(
         LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": used["CloudTrailEventId"]}])["Events"]
     assert [e["EventName"] for e in events] == ["Decrypt"]
+
+
+def test_ml_kem_keys_encapsulate_and_decapsulate_a_shared_secret(server):
+    kms = server.client("kms")
+    key = kms.create_key(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")["KeyMetadata"]
+    assert key["KeySpec"] == "ML_KEM_768" and key["EncapsulationAlgorithms"] == ["ML_KEM"]
+    public = kms.get_public_key(KeyId=key["KeyId"])
+    assert public["EncapsulationAlgorithms"] == ["ML_KEM"]
+    assert len(public["PublicKey"]) == 1184 + 22, "SubjectPublicKeyInfo around the 1,184-byte key"
+
+    out = kms.encapsulate(KeyId=key["KeyId"], EncapsulationAlgorithm="ML_KEM")
+    assert len(out["SharedSecret"]) == 32 and len(out["SharedSecretCiphertextBlob"]) == 1088
+    back = kms.decapsulate(KeyId=key["KeyId"], EncapsulationAlgorithm="ML_KEM",
+                           SharedSecretCiphertextBlob=out["SharedSecretCiphertextBlob"])
+    assert back["SharedSecret"] == out["SharedSecret"] and back["KeyId"] == key["Arn"]
+    # ML-KEM rejects implicitly: a changed ciphertext decapsulates to an unrelated secret.
+    changed = bytes([out["SharedSecretCiphertextBlob"][0] ^ 1]) + out["SharedSecretCiphertextBlob"][1:]
+    other = kms.decapsulate(KeyId=key["KeyId"], EncapsulationAlgorithm="ML_KEM", SharedSecretCiphertextBlob=changed)
+    assert other["SharedSecret"] != out["SharedSecret"]
+    with pytest.raises(ClientError) as e:
+        kms.decapsulate(KeyId=key["KeyId"], EncapsulationAlgorithm="ML_KEM",
+                        SharedSecretCiphertextBlob=out["SharedSecretCiphertextBlob"][:-1])
+    assert error(e)["Code"] == "InvalidCiphertextException"
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.encapsulate(KeyId=symmetric, EncapsulationAlgorithm="ML_KEM")
+    assert error(e)["Code"] == "InvalidKeyUsageException"
+    with pytest.raises(ClientError) as e:
+        kms.create_key(KeySpec="ML_KEM_512", KeyUsage="ENCRYPT_DECRYPT")
+    assert error(e)["Code"] == "ValidationException"
+    # The secret never reaches the audit trail.
+    records = [e["CloudTrailEvent"] for e in server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Encapsulate"}])["Events"]]
+    assert records and all(base64.b64encode(out["SharedSecret"]).decode() not in r for r in records)

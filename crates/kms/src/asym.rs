@@ -5,6 +5,7 @@ use aws_lc_rs::agreement;
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::hmac;
+use aws_lc_rs::kem::{self, DecapsulationKey, EncapsulationKey};
 use aws_lc_rs::key_wrap::{AES_128, AES_256, AesKek, KeyWrapPadded};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
@@ -37,6 +38,122 @@ fn ecdsa_signing(spec: KeySpec) -> Option<&'static EcdsaSigningAlgorithm> {
     }
 }
 
+fn ml_kem(spec: KeySpec) -> Option<&'static kem::Algorithm<kem::AlgorithmId>> {
+    match spec {
+        KeySpec::MlKem512 => Some(&kem::ML_KEM_512),
+        KeySpec::MlKem768 => Some(&kem::ML_KEM_768),
+        KeySpec::MlKem1024 => Some(&kem::ML_KEM_1024),
+        _ => None,
+    }
+}
+
+/// The last arc of the spec's NIST object identifier, 2.16.840.1.101.3.4.4.x (FIPS 203 via
+/// the LAMPS ML-KEM certificate profile).
+fn ml_kem_oid_arc(spec: KeySpec) -> u8 {
+    match spec {
+        KeySpec::MlKem512 => 1,
+        KeySpec::MlKem768 => 2,
+        _ => 3,
+    }
+}
+
+/// A DER length.
+fn der_len(n: usize, out: &mut Vec<u8>) {
+    match n {
+        0..=0x7f => out.push(n as u8),
+        0x80..=0xff => out.extend_from_slice(&[0x81, n as u8]),
+        _ => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+}
+
+/// The SubjectPublicKeyInfo of a raw ML-KEM encapsulation key: the algorithm identifier has
+/// the OID alone, without parameters.
+fn ml_kem_spki(spec: KeySpec, raw: &[u8]) -> Vec<u8> {
+    let oid = [
+        0x06,
+        0x09,
+        0x60,
+        0x86,
+        0x48,
+        0x01,
+        0x65,
+        0x03,
+        0x04,
+        0x04,
+        ml_kem_oid_arc(spec),
+    ];
+    let mut alg = vec![0x30];
+    der_len(oid.len(), &mut alg);
+    alg.extend_from_slice(&oid);
+    let mut bits = vec![0x03];
+    der_len(raw.len() + 1, &mut bits);
+    bits.push(0);
+    bits.extend_from_slice(raw);
+    let mut out = vec![0x30];
+    der_len(alg.len() + bits.len(), &mut out);
+    out.extend_from_slice(&alg);
+    out.extend_from_slice(&bits);
+    out
+}
+
+/// ML-KEM's decapsulation key from stored bytes (its expanded secret key).
+fn decapsulation_key(
+    spec: KeySpec,
+    bytes: &[u8],
+) -> Result<DecapsulationKey<kem::AlgorithmId>, KmsError> {
+    let alg = ml_kem(spec)
+        .ok_or_else(|| KmsError::InvalidKeyUsage(format!("{spec} is not an ML-KEM key spec")))?;
+    DecapsulationKey::new(alg, bytes).map_err(|_| {
+        KmsError::IncorrectKeyMaterial(format!("the key material is not a {spec} private key"))
+    })
+}
+
+/// The encapsulation (public) key inside an expanded ML-KEM decapsulation key, which FIPS 203
+/// lays out as `dk_pke (384·k) ‖ ek (384·k + 32) ‖ H(ek) ‖ z`: AWS-LC derives no public key
+/// from a secret key read back from bytes.
+fn encapsulation_key(
+    spec: KeySpec,
+    bytes: &[u8],
+) -> Result<EncapsulationKey<kem::AlgorithmId>, KmsError> {
+    let bad =
+        || KmsError::IncorrectKeyMaterial(format!("the key material is not a {spec} private key"));
+    let alg = ml_kem(spec).ok_or_else(bad)?;
+    let k = usize::from(ml_kem_oid_arc(spec)) + 1;
+    let raw = bytes.get(384 * k..768 * k + 32).ok_or_else(bad)?;
+    EncapsulationKey::new(alg, raw).map_err(|_| bad())
+}
+
+/// Encapsulate: a fresh shared secret and its ciphertext under the key's public half.
+pub(crate) fn encapsulate(spec: KeySpec, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), KmsError> {
+    let public = encapsulation_key(spec, bytes)?;
+    let (ciphertext, secret) = public
+        .encapsulate()
+        .map_err(|_| internal("encapsulation"))?;
+    Ok((ciphertext.as_ref().to_vec(), secret.as_ref().to_vec()))
+}
+
+/// Decapsulate. ML-KEM rejects implicitly: a tampered ciphertext of the right length yields an
+/// unrelated secret, not an error; one of the wrong length is refused.
+pub(crate) fn decapsulate(
+    spec: KeySpec,
+    bytes: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let key = decapsulation_key(spec, bytes)?;
+    // FIPS 203's ciphertext sizes.
+    let size = match spec {
+        KeySpec::MlKem512 => 768,
+        KeySpec::MlKem768 => 1088,
+        _ => 1568,
+    };
+    if ciphertext.len() != size {
+        return Err(KmsError::InvalidCiphertext);
+    }
+    key.decapsulate(kem::Ciphertext::from(ciphertext))
+        .map(|s| s.as_ref().to_vec())
+        .map_err(|_| KmsError::InvalidCiphertext)
+}
+
 fn internal(what: &str) -> KmsError {
     KmsError::Crypto(format!("{what} failed"))
 }
@@ -52,6 +169,11 @@ pub(crate) fn generate_private(spec: KeySpec) -> Result<Vec<u8>, KmsError> {
         let kp = EcdsaKeyPair::generate(alg).map_err(|_| internal("ec key generation"))?;
         let doc = kp.to_pkcs8v1().map_err(|_| internal("ec encoding"))?;
         return Ok(doc.as_ref().to_vec());
+    }
+    if let Some(alg) = ml_kem(spec) {
+        let key = DecapsulationKey::generate(alg).map_err(|_| internal("ml-kem key generation"))?;
+        let bytes = key.key_bytes().map_err(|_| internal("ml-kem encoding"))?;
+        return Ok(bytes.as_ref().to_vec());
     }
     Err(KmsError::Unsupported(format!("private keys of {spec}")))
 }
@@ -78,6 +200,10 @@ pub(crate) fn check_private(spec: KeySpec, der: &[u8]) -> Result<(), KmsError> {
             .map(|_| ())
             .map_err(|_| bad());
     }
+    if ml_kem(spec).is_some() {
+        decapsulation_key(spec, der)?;
+        return encapsulation_key(spec, der).map(|_| ());
+    }
     Err(bad())
 }
 
@@ -98,6 +224,13 @@ pub(crate) fn public_key_der(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>, KmsEr
             .as_der()
             .map_err(|_| internal("public key encoding"))?;
         return Ok(spki.as_ref().to_vec());
+    }
+    if ml_kem(spec).is_some() {
+        let public = encapsulation_key(spec, der)?;
+        let raw = public
+            .key_bytes()
+            .map_err(|_| internal("public key encoding"))?;
+        return Ok(ml_kem_spki(spec, raw.as_ref()));
     }
     Err(KmsError::InvalidKeyUsage(format!(
         "a {spec} key has no public key"

@@ -223,6 +223,16 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Vec<u8>, Vec<u8>), KmsEr
     Ok((private, public))
 }
 
+/// ML-KEM Encapsulate with an ENCAPSULATE_DECAPSULATE key: (ciphertext, shared secret).
+pub fn encapsulate(material: &Material) -> Result<(Vec<u8>, Vec<u8>), KmsError> {
+    asym::encapsulate(material.spec, &material.bytes)
+}
+
+/// ML-KEM Decapsulate: the shared secret a ciphertext of [`encapsulate`] carries.
+pub fn decapsulate(material: &Material, ciphertext: &[u8]) -> Result<Vec<u8>, KmsError> {
+    asym::decapsulate(material.spec, &material.bytes, ciphertext)
+}
+
 /// ECDH with a KEY_AGREEMENT key and the peer's SPKI DER public key (DeriveSharedSecret).
 pub fn derive_shared_secret(
     material: &Material,
@@ -275,6 +285,40 @@ impl Drop for Material {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ml_kem_shares_a_secret_through_its_ciphertext_for_every_spec() {
+        for (spec, public_len, ct_len, arc) in [
+            (KeySpec::MlKem512, 800, 768, 1u8),
+            (KeySpec::MlKem768, 1184, 1088, 2),
+            (KeySpec::MlKem1024, 1568, 1568, 3),
+        ] {
+            let m = Material::generate(spec).unwrap();
+            // Stored material reads back as the same key.
+            let m = Material::from_bytes(spec, m.as_bytes().to_vec()).unwrap();
+            let (ct, secret) = encapsulate(&m).unwrap();
+            assert_eq!((ct.len(), secret.len()), (ct_len, 32));
+            assert_eq!(decapsulate(&m, &ct).unwrap(), secret);
+            // Implicit rejection: a changed ciphertext gives another secret, not an error.
+            let mut bad = ct.clone();
+            bad[0] ^= 1;
+            assert_ne!(decapsulate(&m, &bad).unwrap(), secret);
+            assert!(matches!(
+                decapsulate(&m, &ct[1..]),
+                Err(KmsError::InvalidCiphertext)
+            ));
+            // SubjectPublicKeyInfo: the NIST OID 2.16.840.1.101.3.4.4.<arc>, then the raw key.
+            let spki = m.public_key_der().unwrap();
+            let oid = [
+                0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, arc,
+            ];
+            assert_eq!(spki[0], 0x30);
+            assert!(spki.windows(oid.len()).any(|w| w == oid));
+            assert_eq!(spki.len(), 4 + 2 + oid.len() + 4 + 1 + public_len);
+            assert_eq!(spec.usages(), &[KeyUsage::EncapsulateDecapsulate]);
+        }
+        assert!(Material::from_bytes(KeySpec::MlKem768, vec![0; 10]).is_err());
+    }
 
     #[test]
     fn signatures_verify_for_every_spec_and_algorithm_and_digest_mode() {

@@ -32,6 +32,12 @@ pub enum KeySpec {
     Hmac384,
     /// HMAC-SHA-512.
     Hmac512,
+    /// ML-KEM-512 (FIPS 203).
+    MlKem512,
+    /// ML-KEM-768 (FIPS 203).
+    MlKem768,
+    /// ML-KEM-1024 (FIPS 203).
+    MlKem1024,
 }
 
 const NAMES: &[(KeySpec, &str)] = &[
@@ -47,6 +53,9 @@ const NAMES: &[(KeySpec, &str)] = &[
     (KeySpec::Hmac256, "HMAC_256"),
     (KeySpec::Hmac384, "HMAC_384"),
     (KeySpec::Hmac512, "HMAC_512"),
+    (KeySpec::MlKem512, "ML_KEM_512"),
+    (KeySpec::MlKem768, "ML_KEM_768"),
+    (KeySpec::MlKem1024, "ML_KEM_1024"),
 ];
 
 impl KeySpec {
@@ -86,6 +95,11 @@ impl KeySpec {
         )
     }
 
+    /// ML_KEM_*.
+    pub fn is_ml_kem(self) -> bool {
+        matches!(self, Self::MlKem512 | Self::MlKem768 | Self::MlKem1024)
+    }
+
     /// The key usages AWS allows for the spec; the first is the default.
     pub fn usages(self) -> &'static [KeyUsage] {
         match self {
@@ -99,6 +113,9 @@ impl KeySpec {
             Self::EccSecgP256k1 => &[KeyUsage::SignVerify],
             Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => {
                 &[KeyUsage::GenerateVerifyMac]
+            }
+            Self::MlKem512 | Self::MlKem768 | Self::MlKem1024 => {
+                &[KeyUsage::EncapsulateDecapsulate]
             }
         }
     }
@@ -156,6 +173,17 @@ impl KeySpec {
     }
 }
 
+impl KeySpec {
+    /// `EncapsulationAlgorithms` of DescribeKey.
+    pub fn encapsulation_algorithms(self, usage: KeyUsage) -> &'static [&'static str] {
+        if usage == KeyUsage::EncapsulateDecapsulate {
+            &["ML_KEM"]
+        } else {
+            &[]
+        }
+    }
+}
+
 impl fmt::Display for KeySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -185,6 +213,8 @@ pub enum KeyUsage {
     GenerateVerifyMac,
     /// DeriveSharedSecret.
     KeyAgreement,
+    /// Encapsulate and Decapsulate (ML-KEM).
+    EncapsulateDecapsulate,
 }
 
 impl KeyUsage {
@@ -195,6 +225,7 @@ impl KeyUsage {
             Self::SignVerify => "SIGN_VERIFY",
             Self::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
             Self::KeyAgreement => "KEY_AGREEMENT",
+            Self::EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
         }
     }
 }
@@ -208,6 +239,7 @@ impl FromStr for KeyUsage {
             "SIGN_VERIFY" => Ok(Self::SignVerify),
             "GENERATE_VERIFY_MAC" => Ok(Self::GenerateVerifyMac),
             "KEY_AGREEMENT" => Ok(Self::KeyAgreement),
+            "ENCAPSULATE_DECAPSULATE" => Ok(Self::EncapsulateDecapsulate),
             _ => Err(KmsError::Unsupported(format!("key usage {s}"))),
         }
     }

@@ -78,6 +78,8 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "GenerateMac" => generate_mac(cx, i),
         "VerifyMac" => verify_mac(cx, i),
         "DeriveSharedSecret" => derive_shared_secret(cx, i),
+        "Encapsulate" => encapsulate(cx, i),
+        "Decapsulate" => decapsulate(cx, i),
         "EnableKeyRotation" => {
             no_alias(i)?;
             enable_rotation(cx, i).await
@@ -118,7 +120,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         other => Err(err(
             "UnsupportedOperationException",
             format!(
-                "palisade does not support {other}: custom key stores, ML-KEM and attestation are out of scope"
+                "palisade does not support {other}: custom key stores and attestation are out of scope"
             ),
         )),
     }
@@ -347,6 +349,10 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
     let agree = spec.key_agreement_algorithms(usage);
     if !agree.is_empty() {
         set("KeyAgreementAlgorithms", json!(agree));
+    }
+    let encap = spec.encapsulation_algorithms(usage);
+    if !encap.is_empty() {
+        set("EncapsulationAlgorithms", json!(encap));
     }
     if let Some(d) = r.deletion_date {
         set("DeletionDate", json!(d));
@@ -1325,6 +1331,10 @@ fn get_public_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 "KeyAgreementAlgorithms",
                 spec.key_agreement_algorithms(usage),
             ),
+            (
+                "EncapsulationAlgorithms",
+                spec.encapsulation_algorithms(usage),
+            ),
         ] {
             if !algs.is_empty() {
                 super::super::set(&mut out, member, json!(algs));
@@ -1370,6 +1380,46 @@ fn derive_shared_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 "SharedSecret": b64(&secret),
                 "KeyAgreementAlgorithm": alg,
                 "KeyOrigin": k.record.origin,
+            }))
+        },
+    )
+}
+
+/// ML-KEM's `Encapsulate`: a fresh shared secret and its ciphertext under the key's public key.
+fn encapsulate(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let alg = s(i, "EncapsulationAlgorithm").unwrap_or("ML_KEM");
+    with_usable_key(
+        cx,
+        i,
+        KeyUsage::EncapsulateDecapsulate,
+        "Encapsulate",
+        |k, m| {
+            let (ct, secret) = palisade_kms::encapsulate(m).map_err(from_kms)?;
+            Ok(json!({
+                "KeyId": k.record.arn,
+                "SharedSecret": b64(&secret),
+                "SharedSecretCiphertextBlob": b64(&ct),
+                "EncapsulationAlgorithm": alg,
+            }))
+        },
+    )
+}
+
+/// ML-KEM's `Decapsulate`: the shared secret an `Encapsulate` ciphertext carries.
+fn decapsulate(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let ct = blob(i, "SharedSecretCiphertextBlob")?.unwrap_or_default();
+    let alg = s(i, "EncapsulationAlgorithm").unwrap_or("ML_KEM");
+    with_usable_key(
+        cx,
+        i,
+        KeyUsage::EncapsulateDecapsulate,
+        "Decapsulate",
+        |k, m| {
+            let secret = palisade_kms::decapsulate(m, &ct).map_err(from_kms)?;
+            Ok(json!({
+                "KeyId": k.record.arn,
+                "SharedSecret": b64(&secret),
+                "EncapsulationAlgorithm": alg,
             }))
         },
     )
