@@ -344,3 +344,30 @@ def test_ml_kem_keys_encapsulate_and_decapsulate_a_shared_secret(server):
     records = [e["CloudTrailEvent"] for e in server.client("cloudtrail").lookup_events(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Encapsulate"}])["Events"]]
     assert records and all(base64.b64encode(out["SharedSecret"]).decode() not in r for r in records)
+
+
+def test_dry_run_checks_the_request_and_does_nothing(server):
+    # Regression: DryRun was ignored, so a dry-run CreateGrant or RevokeGrant changed the grants.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    me = server.client("sts").get_caller_identity()["Arn"]
+    with pytest.raises(ClientError) as e:
+        kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=["Decrypt"], DryRun=True)
+    assert error(e)["Code"] == "DryRunOperationException"
+    assert kms.list_grants(KeyId=key)["Grants"] == []
+    grant = kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=["Decrypt"])["GrantId"]
+    with pytest.raises(ClientError) as e:
+        kms.revoke_grant(KeyId=key, GrantId=grant, DryRun=True)
+    assert error(e)["Code"] == "DryRunOperationException"
+    assert [g["GrantId"] for g in kms.list_grants(KeyId=key)["Grants"]] == [grant]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x", DryRun=True)
+    assert error(e)["Code"] == "DryRunOperationException"
+    # What would fail still fails with its own error.
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key, Message=b"x", SigningAlgorithm="ECDSA_SHA_256", DryRun=True)
+    assert error(e)["Code"] == "InvalidKeyUsageException"
+    kms.disable_key(KeyId=key)
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x", DryRun=True)
+    assert error(e)["Code"] == "DisabledException"

@@ -18,6 +18,9 @@ use crate::state::AppState;
 const DAY: i64 = 86_400;
 
 pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiError> {
+    if i.get("DryRun").and_then(Value::as_bool) == Some(true) {
+        return dry_run(cx, op, i);
+    }
     match op {
         "CreateKey" => create_key(cx, i).await,
         "DescribeKey" => describe_key(cx, i),
@@ -124,6 +127,38 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
             ),
         )),
     }
+}
+
+/// `DryRun`: the caller was authorized (the pipeline does that before any handler) and the key
+/// it names is usable for the operation; nothing is done, not even a grant created or retired.
+fn dry_run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiError> {
+    let usage = match op {
+        "Sign" | "Verify" => Some(KeyUsage::SignVerify),
+        "GenerateMac" | "VerifyMac" => Some(KeyUsage::GenerateVerifyMac),
+        "DeriveSharedSecret" => Some(KeyUsage::KeyAgreement),
+        "Encapsulate" | "Decapsulate" => Some(KeyUsage::EncapsulateDecapsulate),
+        "Encrypt"
+        | "Decrypt"
+        | "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext"
+        | "GenerateDataKeyPair"
+        | "GenerateDataKeyPairWithoutPlaintext" => Some(KeyUsage::EncryptDecrypt),
+        // Grants, and ReEncrypt's two keys: the key only has to exist.
+        _ => None,
+    };
+    if s(i, "KeyId").is_some() {
+        with_key(cx, i, |k| match usage {
+            Some(u) => {
+                usable(k)?;
+                require_usage(k, u, op)
+            }
+            None => Ok(()),
+        })?;
+    }
+    Err(err(
+        "DryRunOperationException",
+        "The request would have succeeded, but the DryRun option is set.",
+    ))
 }
 
 // ---- keys and their resolution -----------------------------------------------------------
