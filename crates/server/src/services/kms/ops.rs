@@ -1520,23 +1520,15 @@ fn rotation_status(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     })
 }
 
-/// The operations `GetKeyLastUsage` tracks (`KeyLastUsageTrackingOperation`).
-const TRACKED: &[&str] = &[
-    "Decrypt",
-    "DeriveSharedSecret",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "ReEncrypt",
-    "Sign",
-    "Verify",
-    "VerifyMac",
-    "Encapsulate",
-    "Decapsulate",
-];
+/// Whether `GetKeyLastUsage` tracks the operation: the model's `KeyLastUsageTrackingOperation`.
+fn tracked(op: &str) -> bool {
+    palisade_model::schema::service_by_signing_name("kms")
+        .and_then(|kms| kms.shape_by_name("KeyLastUsageTrackingOperation"))
+        .is_some_and(|(_, shape)| {
+            matches!(&shape.kind, palisade_model::schema::ShapeKind::String { enum_values, .. }
+                if enum_values.contains(&op))
+        })
+}
 
 /// `GetKeyLastUsage`, read from the audit trail: the newest successful cryptographic call that
 /// named the key. Tracking starts as far back as LookupEvents reaches (90 days), which is the
@@ -1580,7 +1572,7 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         for (_, row) in &rows {
             if row.event_source == "kms.amazonaws.com"
                 && row.error_code.is_none()
-                && TRACKED.contains(&row.event_name.as_str())
+                && tracked(&row.event_name)
             {
                 last = Some(row.clone());
                 break 'pages;
