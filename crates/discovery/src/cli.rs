@@ -299,7 +299,7 @@ struct Printer<'a> {
     summary: Summary,
     /// The file whose parts are being printed.
     open: Option<Open>,
-    collected: Vec<FileResult>,
+    sarif: report::SarifWriter,
     findings: Vec<serde_json::Value>,
     skipped: Vec<serde_json::Value>,
     errors: Vec<String>,
@@ -342,16 +342,12 @@ impl Printer<'_> {
                             None
                         }
                     };
-                    match self.format {
-                        OutputFormat::Json => {
-                            self.findings.extend(match &streamed {
-                                Some(t) => report::finding_counted(self.engine, &r, t),
-                                None => report::finding(self.engine, &r),
-                            });
-                            self.skipped.extend(report::skipped(&r));
-                        }
-                        OutputFormat::Sarif => self.collected.push(r),
-                        _ => {}
+                    if self.format == OutputFormat::Json {
+                        self.findings.extend(match &streamed {
+                            Some(t) => report::finding_counted(self.engine, &r, t),
+                            None => report::finding(self.engine, &r),
+                        });
+                        self.skipped.extend(report::skipped(&r));
                     }
                 }
                 true
@@ -360,19 +356,15 @@ impl Printer<'_> {
     }
 
     /// Counts a streamed file's detections and keeps what the output written at the end needs:
-    /// a finding's first occurrences of each type (JSON), every result (SARIF), nothing else.
+    /// a finding's first occurrences of each type (JSON), nothing else.
     fn take_part(&self, open: &mut Open, dets: Vec<Located>) {
         match self.format {
             OutputFormat::Json => report::keep_occurrences(&mut open.tally, dets, &mut open.kept),
-            OutputFormat::Sarif => {
-                open.tally.add(&dets);
-                open.kept.extend(dets);
-            }
             _ => open.tally.add(&dets),
         }
     }
 
-    /// Writes the per-detection lines of `r` (jsonl, table).
+    /// Writes what `r` adds to the output as it arrives (jsonl and table lines, SARIF results).
     fn lines(&mut self, r: &FileResult) {
         if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
             self.found = true;
@@ -382,7 +374,8 @@ impl Printer<'_> {
             OutputFormat::Table => table_line(self.engine, r)
                 .iter()
                 .try_for_each(|l| writeln!(self.out, "{l}")),
-            _ => Ok(()),
+            OutputFormat::Sarif => self.sarif.add(self.engine, r, self.out),
+            OutputFormat::Json => Ok(()),
         };
         if let Err(e) = written {
             self.io_error.get_or_insert(e);
@@ -449,7 +442,7 @@ fn run_inner(
         out,
         summary: Summary::default(),
         open: None,
-        collected: Vec::new(),
+        sarif: report::SarifWriter::default(),
         findings: Vec::new(),
         skipped: Vec::new(),
         errors: Vec::new(),
@@ -527,7 +520,7 @@ fn run_inner(
     });
     let Printer {
         summary,
-        collected,
+        sarif,
         findings,
         skipped,
         errors: scan_errors,
@@ -569,10 +562,10 @@ fn run_inner(
             });
             write(out, serde_json::to_string_pretty(&doc).unwrap_or_default())?;
         }
-        OutputFormat::Sarif => write(
-            out,
-            serde_json::to_string_pretty(&report::sarif(&engine, &collected)).unwrap_or_default(),
-        )?,
+        OutputFormat::Sarif => sarif.finish(out).map_err(|source| Error::Io {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })?,
         OutputFormat::Jsonl => {
             // stdout carries detections only; the summary goes to a terminal's stderr.
             if progress {

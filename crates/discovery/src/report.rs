@@ -254,18 +254,38 @@ fn write_json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
     }
 }
 
-/// A SARIF 2.1.0 log of all detections.
-pub fn sarif(engine: &Engine, results: &[FileResult]) -> Value {
-    let mut rules: BTreeMap<String, Value> = BTreeMap::new();
-    let mut out = Vec::new();
-    for r in results {
-        let Ok(dets) = &r.outcome else { continue };
+/// SARIF 2.1.0, written as results arrive: the document's results come before its rules (its
+/// keys are written in sorted order, as `serde_json` writes them), so each result is written
+/// once and only the rules, one per identifier, are kept to the end.
+#[derive(Debug, Default)]
+pub struct SarifWriter {
+    rules: BTreeMap<String, Value>,
+    results: usize,
+}
+
+/// `v` pretty-printed as if nested `depth` levels deep: its lines after the first indented.
+fn pretty_at(v: &Value, depth: usize) -> String {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    text.replace('\n', &format!("\n{}", "  ".repeat(depth)))
+}
+
+impl SarifWriter {
+    /// Writes the results of `r`.
+    pub fn add(
+        &mut self,
+        engine: &Engine,
+        r: &FileResult,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let Ok(dets) = &r.outcome else {
+            return Ok(());
+        };
         for l in dets {
             let ty = engine.type_id(&l.detection).to_owned();
             let sev = engine
                 .severity(l.detection.ident, 1)
                 .unwrap_or(Severity::Medium);
-            rules.entry(ty.clone()).or_insert_with(|| {
+            self.rules.entry(ty.clone()).or_insert_with(|| {
                 json!({
                     "id": ty,
                     "shortDescription": {"text": format!("{ty} detected")},
@@ -300,17 +320,30 @@ pub fn sarif(engine: &Engine, results: &[FileResult]) -> Value {
             if let (Some(val), Value::Object(m)) = (&l.value, &mut res) {
                 m.insert("value".into(), Value::String(val.clone()));
             }
-            out.push(res);
+            let head: &[u8] = if self.results == 0 {
+                b"{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"runs\": [\n    {\n      \"results\": [\n        "
+            } else {
+                b",\n        "
+            };
+            out.write_all(head)?;
+            out.write_all(pretty_at(&res, 4).as_bytes())?;
+            self.results += 1;
         }
+        Ok(())
     }
-    json!({
-        "version": "2.1.0",
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "runs": [{
-            "tool": {"driver": {"name": "palisade-scan", "rules": rules.into_values().collect::<Vec<_>>()}},
-            "results": out,
-        }]
-    })
+
+    /// Writes the rest of the document: the rules of the identifiers found, and the version.
+    pub fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
+        let tool = json!({"driver": {"name": "palisade-scan", "rules": self.rules.into_values().collect::<Vec<_>>()}});
+        if self.results == 0 {
+            out.write_all(b"{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"runs\": [\n    {\n      \"results\": [],\n")?;
+        } else {
+            out.write_all(b"\n      ],\n")?;
+        }
+        out.write_all(b"      \"tool\": ")?;
+        out.write_all(pretty_at(&tool, 3).as_bytes())?;
+        out.write_all(b"\n    }\n  ],\n  \"version\": \"2.1.0\"\n}\n")
+    }
 }
 
 /// Counts by identifier and by file.

@@ -430,6 +430,26 @@ fn a_file_with_more_detections_than_a_batch_is_printed_in_order_and_counted_once
     assert_eq!(lines[0]["start"], 1);
     assert_eq!(lines[14]["start"], 15);
     assert_eq!(result["additionalOccurrences"], true);
+
+    // SARIF is written result by result too, and is still one valid document.
+    let (_, out, _) = run(&args(vec![dir.path().to_owned()], OutputFormat::Sarif));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2 * n + 1);
+    assert_eq!(results[n]["ruleId"], "USA_SOCIAL_SECURITY_NUMBER");
+    let rules: Vec<&str> = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["EMAIL_ADDRESS", "USA_SOCIAL_SECURITY_NUMBER"]);
+    std::fs::write(dir.path().join("b.txt"), "nothing here\n").unwrap();
+    let (code, out, _) = run(&args(vec![dir.path().join("b.txt")], OutputFormat::Sarif));
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["runs"][0]["results"], serde_json::json!([]));
+    assert_eq!(doc["version"], "2.1.0");
 }
 
 #[test]
