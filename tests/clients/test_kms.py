@@ -375,3 +375,27 @@ def test_dry_run_checks_the_request_and_does_nothing(server):
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=key, Plaintext=b"x", DryRun=True)
     assert error(e)["Code"] == "DisabledException"
+
+
+def test_ed25519_keys_sign_messages_that_any_ed25519_library_verifies(server):
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    kms = server.client("kms")
+    key = kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert key["SigningAlgorithms"] == ["ED25519_SHA_512"]
+    sig = kms.sign(KeyId=key["KeyId"], Message=b"release 1.2", MessageType="RAW",
+                   SigningAlgorithm="ED25519_SHA_512")["Signature"]
+    public = load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    public.verify(sig, b"release 1.2")  # raises if the signature is not Ed25519's
+    assert kms.verify(KeyId=key["KeyId"], Message=b"release 1.2", Signature=sig,
+                      SigningAlgorithm="ED25519_SHA_512")["SignatureValid"] is True
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key["KeyId"], Message=b"x" * 64, MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512")
+    assert error(e)["Code"] == "ValidationException"
+    # Data key pairs of the spec come as PKCS#8 and SubjectPublicKeyInfo.
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+    pair = kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="ECC_NIST_EDWARDS25519")
+    private = load_der_private_key(pair["PrivateKeyPlaintext"], password=None)
+    load_der_public_key(pair["PublicKey"]).verify(private.sign(b"m"), b"m")

@@ -13,8 +13,8 @@ use aws_lc_rs::rsa::{
     OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
 };
 use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair, ParsedPublicKey, RsaKeyPair,
-    VerificationAlgorithm,
+    self, EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, ParsedPublicKey,
+    RsaKeyPair, UnparsedPublicKey, VerificationAlgorithm,
 };
 
 use crate::{KeySpec, KmsError, MessageType};
@@ -170,6 +170,11 @@ pub(crate) fn generate_private(spec: KeySpec) -> Result<Vec<u8>, KmsError> {
         let doc = kp.to_pkcs8v1().map_err(|_| internal("ec encoding"))?;
         return Ok(doc.as_ref().to_vec());
     }
+    if spec == KeySpec::EccNistEdwards25519 {
+        let kp = Ed25519KeyPair::generate().map_err(|_| internal("ed25519 key generation"))?;
+        let doc = kp.to_pkcs8v1().map_err(|_| internal("ed25519 encoding"))?;
+        return Ok(doc.as_ref().to_vec());
+    }
     if let Some(alg) = ml_kem(spec) {
         let key = DecapsulationKey::generate(alg).map_err(|_| internal("ml-kem key generation"))?;
         let bytes = key.key_bytes().map_err(|_| internal("ml-kem encoding"))?;
@@ -200,6 +205,11 @@ pub(crate) fn check_private(spec: KeySpec, der: &[u8]) -> Result<(), KmsError> {
             .map(|_| ())
             .map_err(|_| bad());
     }
+    if spec == KeySpec::EccNistEdwards25519 {
+        return Ed25519KeyPair::from_pkcs8(der)
+            .map(|_| ())
+            .map_err(|_| bad());
+    }
     if ml_kem(spec).is_some() {
         decapsulation_key(spec, der)?;
         return encapsulation_key(spec, der).map(|_| ());
@@ -219,6 +229,14 @@ pub(crate) fn public_key_der(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>, KmsEr
     }
     if let Some(alg) = ecdsa_signing(spec) {
         let kp = EcdsaKeyPair::from_pkcs8(alg, der).map_err(|_| bad())?;
+        let spki: PublicKeyX509Der<'static> = kp
+            .public_key()
+            .as_der()
+            .map_err(|_| internal("public key encoding"))?;
+        return Ok(spki.as_ref().to_vec());
+    }
+    if spec == KeySpec::EccNistEdwards25519 {
+        let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| bad())?;
         let spki: PublicKeyX509Der<'static> = kp
             .public_key()
             .as_der()
@@ -427,6 +445,23 @@ fn message_digest(
     }
 }
 
+/// Ed25519 signs the message itself (PureEdDSA), so it takes RAW messages and its one
+/// algorithm.
+fn ed25519_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
+    if algorithm != "ED25519_SHA_512" {
+        return Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to \
+             satisfy constraint: Member must satisfy enum value set: ['ED25519_SHA_512']"
+        )));
+    }
+    if kind != MessageType::Raw {
+        return Err(KmsError::Validation(
+            "ED25519_SHA_512 signs the message itself: MessageType must be RAW".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn sign(
     spec: KeySpec,
     der: &[u8],
@@ -434,6 +469,11 @@ pub(crate) fn sign(
     kind: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
+    if spec == KeySpec::EccNistEdwards25519 {
+        ed25519_checks(algorithm, kind)?;
+        let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| internal("ed25519 key parsing"))?;
+        return Ok(kp.sign(message).as_ref().to_vec());
+    }
     let alg = signing_alg(spec, algorithm)?;
     let digest = message_digest(&alg, algorithm, kind, message)?;
     if let Some((enc, _)) = alg.rsa {
@@ -460,6 +500,12 @@ pub(crate) fn verify(
     message: &[u8],
     sig: &[u8],
 ) -> Result<bool, KmsError> {
+    if spec == KeySpec::EccNistEdwards25519 {
+        ed25519_checks(algorithm, kind)?;
+        let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| internal("ed25519 key parsing"))?;
+        let public = UnparsedPublicKey::new(&signature::ED25519, kp.public_key().as_ref());
+        return Ok(public.verify(message, sig).is_ok());
+    }
     let alg = signing_alg(spec, algorithm)?;
     let digest = message_digest(&alg, algorithm, kind, message)?;
     let spki = public_key_der(spec, der)?;

@@ -292,6 +292,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ed25519_signs_the_raw_message_and_refuses_digests_and_other_algorithms() {
+        let m = Material::generate(KeySpec::EccNistEdwards25519).unwrap();
+        let m = Material::from_bytes(KeySpec::EccNistEdwards25519, m.as_bytes().to_vec()).unwrap();
+        let sig = sign(&m, "ED25519_SHA_512", MessageType::Raw, b"hello").unwrap();
+        assert_eq!(sig.len(), 64);
+        assert!(verify(&m, "ED25519_SHA_512", MessageType::Raw, b"hello", &sig).unwrap());
+        assert!(!verify(&m, "ED25519_SHA_512", MessageType::Raw, b"hellO", &sig).unwrap());
+        // The SubjectPublicKeyInfo ends with the 32-byte key an outside verifier checks with.
+        let spki = m.public_key_der().unwrap();
+        assert_eq!(spki.len(), 44);
+        let outside = aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::ED25519,
+            &spki[12..],
+        );
+        assert!(outside.verify(b"hello", &sig).is_ok());
+        assert!(sign(&m, "ED25519_SHA_512", MessageType::Digest, &[0; 64]).is_err());
+        assert!(sign(&m, "ECDSA_SHA_256", MessageType::Raw, b"hello").is_err());
+        assert_eq!(
+            KeySpec::EccNistEdwards25519.signing_algorithms(KeyUsage::SignVerify),
+            &["ED25519_SHA_512"]
+        );
+    }
+
+    #[test]
     fn ml_kem_shares_a_secret_through_its_ciphertext_for_every_spec() {
         for (spec, public_len, ct_len, arc) in [
             (KeySpec::MlKem512, 800, 768, 1u8),

@@ -32,6 +32,8 @@ pub enum KeySpec {
     Hmac384,
     /// HMAC-SHA-512.
     Hmac512,
+    /// Ed25519 (RFC 8032).
+    EccNistEdwards25519,
     /// ML-KEM-512 (FIPS 203).
     MlKem512,
     /// ML-KEM-768 (FIPS 203).
@@ -53,6 +55,7 @@ const NAMES: &[(KeySpec, &str)] = &[
     (KeySpec::Hmac256, "HMAC_256"),
     (KeySpec::Hmac384, "HMAC_384"),
     (KeySpec::Hmac512, "HMAC_512"),
+    (KeySpec::EccNistEdwards25519, "ECC_NIST_EDWARDS25519"),
     (KeySpec::MlKem512, "ML_KEM_512"),
     (KeySpec::MlKem768, "ML_KEM_768"),
     (KeySpec::MlKem1024, "ML_KEM_1024"),
@@ -110,7 +113,7 @@ impl KeySpec {
             Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 => {
                 &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
             }
-            Self::EccSecgP256k1 => &[KeyUsage::SignVerify],
+            Self::EccSecgP256k1 | Self::EccNistEdwards25519 => &[KeyUsage::SignVerify],
             Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => {
                 &[KeyUsage::GenerateVerifyMac]
             }
@@ -148,6 +151,8 @@ impl KeySpec {
             Self::EccNistP256 | Self::EccSecgP256k1 => &["ECDSA_SHA_256"],
             Self::EccNistP384 => &["ECDSA_SHA_384"],
             Self::EccNistP521 => &["ECDSA_SHA_512"],
+            // Not ED25519_PH_SHA_512: aws-lc-rs offers pure Ed25519 only.
+            Self::EccNistEdwards25519 => &["ED25519_SHA_512"],
             _ => &[],
         }
     }
