@@ -556,3 +556,51 @@ def test_the_sts_token_version_preference_shows_in_the_account_summary(server):
     assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 1
     iam.set_security_token_service_preferences(GlobalEndpointTokenVersion="v2Token")
     assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 2
+
+
+def test_service_last_accessed_reports_what_each_identity_used_of_what_its_policies_allow(server):
+    root = server.client("iam")
+    root.create_group(GroupName="advg")
+    root.put_group_policy(GroupName="advg", PolicyName="use", PolicyDocument=policy(
+        allow("kms:*"), allow("secretsmanager:ListSecrets"), allow("cloudtrail:LookupEvents"),
+        allow("sts:AssumeRole")))
+    _, sts, key = new_user(server, "adv", groups=["advg"])
+    user_arn = root.get_user(UserName="adv")["User"]["Arn"]
+    role_arn = root.create_role(RoleName="advr", AssumeRolePolicyDocument=policy(
+        {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}))["Role"]["Arn"]
+    root.put_role_policy(RoleName="advr", PolicyName="keys", PolicyDocument=policy(allow("kms:ListKeys")))
+
+    as_user = dict(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    server.client("kms", **as_user).list_keys()
+    server.client("secretsmanager", region="eu-west-1", **as_user).list_secrets()
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="advisor")["Credentials"]
+    boto3.client("kms", endpoint_url=server.url, region_name="us-east-1",
+                 aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                 aws_session_token=creds["SessionToken"]).list_keys()
+
+    def report(arn, **kw):
+        job = root.generate_service_last_accessed_details(Arn=arn, **kw)["JobId"]
+        got = root.get_service_last_accessed_details(JobId=job)
+        assert got["JobStatus"] == "COMPLETED"
+        return job, {s["ServiceNamespace"]: s for s in got["ServicesLastAccessed"]}
+
+    _, by_ns = report(user_arn)
+    assert set(by_ns) == {"kms", "secretsmanager", "cloudtrail", "sts"}, "only what the policies allow"
+    assert by_ns["kms"]["ServiceName"] == "AWS Key Management Service"
+    assert by_ns["kms"]["LastAuthenticatedEntity"] == user_arn
+    assert by_ns["kms"]["TotalAuthenticatedEntities"] == 1
+    assert by_ns["secretsmanager"]["LastAuthenticatedRegion"] == "eu-west-1"
+    assert "LastAuthenticated" not in by_ns["cloudtrail"] and by_ns["cloudtrail"]["TotalAuthenticatedEntities"] == 0
+
+    _, by_ns = report(role_arn)
+    assert set(by_ns) == {"kms"} and by_ns["kms"]["LastAuthenticatedEntity"] == role_arn
+
+    job, by_ns = report(root.get_group(GroupName="advg")["Group"]["Arn"])
+    assert by_ns["kms"]["LastAuthenticatedEntity"] == user_arn
+    entities = root.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="kms")
+    assert [(e["EntityInfo"]["Name"], e["EntityInfo"]["Type"]) for e in entities["EntityDetailsList"]] == [("adv", "USER")]
+    assert "LastAuthenticated" in entities["EntityDetailsList"][0]
+
+    with pytest.raises(ClientError) as e:
+        root.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")
+    assert error(e)["Code"] == "NoSuchEntity"

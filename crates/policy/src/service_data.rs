@@ -185,6 +185,11 @@ impl ServiceData {
         self.services.get(prefix)
     }
 
+    /// The service prefixes, in no particular order.
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        self.services.keys().map(String::as_str)
+    }
+
     /// Number of services.
     pub fn service_count(&self) -> usize {
         self.services.len()

@@ -370,7 +370,13 @@ pub struct Iam {
     /// The last credential report of each account: when it was generated (epoch seconds) and
     /// its CSV. Kept in memory only, as AWS keeps a report for four hours.
     reports: RwLock<HashMap<String, CredentialReport>>,
+    /// Service-last-accessed reports by job id: (account, report). In memory, as AWS keeps a
+    /// report only for a while after it is generated.
+    advisor: RwLock<HashMap<String, (String, Arc<serde_json::Value>)>>,
 }
+
+/// The most service-last-accessed reports kept; beyond it the oldest go.
+const ADVISOR_JOBS_MAX: usize = 1_000;
 
 /// A generated credential report: when (epoch seconds) and its CSV.
 pub type CredentialReport = (i64, Arc<Vec<u8>>);
@@ -388,6 +394,7 @@ impl Iam {
             perms: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
             reports: RwLock::new(HashMap::new()),
+            advisor: RwLock::new(HashMap::new()),
         }
     }
 
@@ -401,6 +408,32 @@ impl Iam {
         if let Ok(mut r) = self.reports.write() {
             r.insert(account_id.to_owned(), (at, Arc::new(csv)));
         }
+    }
+
+    /// Keeps a service-last-accessed report under its job id.
+    pub fn set_advisor_job(&self, job_id: &str, account_id: &str, report: serde_json::Value) {
+        if let Ok(mut jobs) = self.advisor.write() {
+            if jobs.len() >= ADVISOR_JOBS_MAX {
+                let oldest = jobs
+                    .iter()
+                    .min_by_key(|(_, (_, r))| {
+                        r.get("JobCreationDate").and_then(serde_json::Value::as_i64)
+                    })
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = oldest {
+                    jobs.remove(&id);
+                }
+            }
+            jobs.insert(job_id.to_owned(), (account_id.to_owned(), Arc::new(report)));
+        }
+    }
+
+    /// The account's service-last-accessed report with that job id.
+    pub fn advisor_job(&self, job_id: &str, account_id: &str) -> Option<Arc<serde_json::Value>> {
+        let jobs = self.advisor.read().ok()?;
+        jobs.get(job_id)
+            .filter(|(account, _)| account == account_id)
+            .map(|(_, r)| r.clone())
     }
 
     /// Replaces the state in memory with what the store holds.

@@ -5,6 +5,7 @@
 //! built in the same form and encoded by the model's XML codec.
 
 mod account;
+mod advisor;
 mod certs;
 mod keys;
 mod login;
@@ -206,6 +207,9 @@ pub async fn handle(
         "SimulateCustomPolicy" => simulate::simulate_custom_policy(&cx, i),
         "GetContextKeysForCustomPolicy" => simulate::context_keys_for_custom_policy(i),
         "GetContextKeysForPrincipalPolicy" => simulate::context_keys_for_principal_policy(&cx, i),
+        "GenerateServiceLastAccessedDetails" => advisor::generate(&cx, i).await,
+        "GetServiceLastAccessedDetails" => advisor::get(&cx, i),
+        "GetServiceLastAccessedDetailsWithEntities" => advisor::get_with_entities(&cx, i),
         "ListPoliciesGrantingServiceAccess" => {
             simulate::list_policies_granting_service_access(&cx, i)
         }
