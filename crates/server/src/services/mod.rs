@@ -70,6 +70,13 @@ pub(crate) fn not_implemented(service: &str, operation: &str) -> ApiError {
     )
 }
 
+/// Now in epoch milliseconds: the audit trail's clock, so that a query up to now includes an
+/// event of this very second (whole seconds times 1000 would leave it out).
+pub(crate) fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
 /// Sets a member of a JSON object (no-op on anything else).
 pub(crate) fn set(target: &mut Value, key: &str, value: Value) {
     if let Some(map) = target.as_object_mut() {

@@ -172,7 +172,7 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
         targets(a, d, arn)
     })??;
     let services = granted(&docs);
-    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let now_ms = crate::services::now_ms();
     let created = secs(now_ms);
 
     // Per entity: the newest attempt per service, and per (service, action).

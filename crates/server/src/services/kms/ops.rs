@@ -1544,8 +1544,7 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     if account != cx.account {
         return Err(not_found_key(&arn));
     }
-    let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX);
+    let now_ms = crate::services::now_ms();
     let start_ms = now_ms - 90 * DAY * 1000;
     let mut before = None;
     let mut last = None;
