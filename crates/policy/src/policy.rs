@@ -747,12 +747,12 @@ impl Policy {
                         .iter()
                         .any(|p| pattern_reaches(p, &service, &actions));
                 }
-                let excluded = |a: &str| {
-                    patterns.iter().any(|p| {
-                        let p = p.to_lowercase();
-                        crate::pattern::matches(&crate::pattern::glob_pieces(&p, true), a)
-                    })
-                };
+                // Parsed once, not once per action of the service.
+                let pieces: Vec<_> = patterns
+                    .iter()
+                    .map(|p| crate::pattern::glob_pieces(&p.to_lowercase(), true))
+                    .collect();
+                let excluded = |a: &str| pieces.iter().any(|p| crate::pattern::matches(p, a));
                 if actions.is_empty() {
                     return !excluded(&format!("{service}:*"));
                 }

@@ -214,7 +214,8 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
                 if let Some(m) = by_service.get_mut(i) {
                     m.entry(ns.to_owned()).or_insert_with(|| last.clone());
                 }
-                if let Some(m) = by_action.get_mut(i) {
+                // Actions one by one only for the report that lists them.
+                if let Some(m) = by_action.get_mut(i).filter(|_| action_level) {
                     m.entry((ns.to_owned(), row.event_name.clone()))
                         .or_insert(last);
                 }
