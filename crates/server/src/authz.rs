@@ -305,7 +305,8 @@ fn decide(
     let mut identity: Option<Arc<crate::iam::Permissions>> = None;
     let mut session_set: Option<Arc<PolicySet>> = None;
     match caller.kind {
-        PrincipalKind::Root | PrincipalKind::Anonymous => {}
+        // A web identity has no policies of its own: the role's trust policy decides.
+        PrincipalKind::Root | PrincipalKind::Anonymous | PrincipalKind::WebIdentity => {}
         PrincipalKind::IamUser => {
             identity = caller
                 .user_name
@@ -415,10 +416,15 @@ pub fn access_denied(
     resource: &str,
     reason: &str,
 ) -> ApiError {
-    let message = format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {reason}",
-        caller.arn
-    );
+    // AWS names neither the token's holder nor the role to a web identity it turns away.
+    let message = if caller.kind == PrincipalKind::WebIdentity {
+        format!("Not authorized to perform {action}")
+    } else {
+        format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} {reason}",
+            caller.arn
+        )
+    };
     match protocol {
         WireProtocol::Query => ApiError::new("AccessDenied", message, http::StatusCode::FORBIDDEN),
         WireProtocol::Json => ApiError::bad_request("AccessDeniedException", message),
@@ -587,6 +593,19 @@ fn service_context(
                         .collect(),
                 );
             }
+            // The token's claims, as the trust policy of a web identity's role sees them
+            // (`token.actions.githubusercontent.com:sub`).
+            if let Some(w) = &caller.web_identity {
+                c.insert("aws:FederatedProvider", CtxValue::string(&w.provider_arn));
+                c.insert(&format!("{}:aud", w.issuer), CtxValue::string(&w.audience));
+                c.insert(&format!("{}:sub", w.issuer), CtxValue::string(&w.subject));
+                if !w.amr.is_empty() {
+                    c.insert_list(
+                        &format!("{}:amr", w.issuer),
+                        w.amr.iter().map(CtxValue::string).collect(),
+                    );
+                }
+            }
             // A valid MFA code presented with AssumeRole makes MFA present for the trust
             // policy; the handler then consumes the code.
             if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode"))
@@ -618,7 +637,7 @@ pub fn target(state: &AppState, caller: &Caller, route: Route, input: &Value) ->
     match route.service.signing_name {
         "iam" => iam_target(state, caller, route.operation.name, input),
         "sts" => match route.operation.name {
-            "AssumeRole" => {
+            "AssumeRole" | "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML" => {
                 let arn = s(input, "RoleArn").unwrap_or("*").to_owned();
                 let tags = arn
                     .split(':')

@@ -213,6 +213,8 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "PrivateKeyPlaintext",
     "SecretAccessKey",
     "SessionToken",
+    "WebIdentityToken",
+    "SAMLAssertion",
     "EncryptedKeyMaterial",
     "ImportToken",
     "SharedSecret",

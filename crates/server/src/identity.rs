@@ -22,6 +22,8 @@ pub enum PrincipalKind {
     FederatedUser,
     /// Nobody signed the request.
     Anonymous,
+    /// The holder of an OpenID Connect token calling `AssumeRoleWithWebIdentity`.
+    WebIdentity,
 }
 
 impl PrincipalKind {
@@ -33,6 +35,7 @@ impl PrincipalKind {
             Self::AssumedRole => "AssumedRole",
             Self::FederatedUser => "FederatedUser",
             Self::Anonymous => "Unknown",
+            Self::WebIdentity => "WebIdentityUser",
         }
     }
 
@@ -43,6 +46,7 @@ impl PrincipalKind {
             "IAMUser" => Self::IamUser,
             "AssumedRole" => Self::AssumedRole,
             "FederatedUser" => Self::FederatedUser,
+            "WebIdentityUser" => Self::WebIdentity,
             _ => Self::Anonymous,
         }
     }
@@ -65,6 +69,23 @@ pub struct Caller {
     pub user_name: Option<String>,
     /// For temporary credentials, the session they belong to.
     pub session: Option<Arc<crate::session::Session>>,
+    /// For `AssumeRoleWithWebIdentity`, the verified token's identity.
+    pub web_identity: Option<Arc<WebIdentity>>,
+}
+
+/// Who an OpenID Connect token says its holder is, once it has been verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentity {
+    /// The issuer as IAM names the provider: its URL without `https://`.
+    pub issuer: String,
+    /// The IAM OIDC provider's ARN.
+    pub provider_arn: String,
+    /// The audience that matched one of the provider's client ids.
+    pub audience: String,
+    /// The `sub` claim.
+    pub subject: String,
+    /// The `amr` claim's values, when it has any.
+    pub amr: Vec<String>,
 }
 
 /// The ARN of an account's root user, which is also how policies name the account as a whole.
@@ -83,6 +104,7 @@ impl Caller {
             access_key_id,
             user_name: None,
             session: None,
+            web_identity: None,
         }
     }
 
@@ -239,6 +261,7 @@ impl KeyRing {
                 access_key_id: Some(record.access_key_id.clone()),
                 user_name: record.user_name.clone(),
                 session: None,
+                web_identity: None,
             },
             secret: Arc::from(secret),
             active: record.status == "Active",

@@ -21,6 +21,7 @@ pub mod gateway;
 pub mod iam;
 pub mod identity;
 pub mod mfa;
+pub mod oidc;
 pub mod password;
 pub mod pipeline;
 pub mod protocol;

@@ -194,19 +194,27 @@ where
     let route = route::operation(service, &parts.headers, &params)?;
     ctx.route = Some(route);
 
-    // Authenticate.
-    let caller = auth::authenticate(
-        state,
-        parts,
-        &body,
-        claims.as_ref(),
-        route.service.protocol.into(),
-    )
-    .await?;
-    ctx.caller = Some(caller.clone());
-
-    let input = protocol::decode_input(route, &params, &body)?;
-    ctx.request_parameters = Some(redact_for_audit(&input));
+    // Authenticate: by the signature, or, for the call AWS takes unsigned, by its token.
+    let (caller, input) = if services::sts::is_unsigned(route) {
+        let input = protocol::decode_input(route, &params, &body)?;
+        ctx.request_parameters = Some(redact_for_audit(&input));
+        let caller = services::sts::web_identity_caller(state, &input).await?;
+        ctx.caller = Some(caller.clone());
+        (caller, input)
+    } else {
+        let caller = auth::authenticate(
+            state,
+            parts,
+            &body,
+            claims.as_ref(),
+            route.service.protocol.into(),
+        )
+        .await?;
+        ctx.caller = Some(caller.clone());
+        let input = protocol::decode_input(route, &params, &body)?;
+        ctx.request_parameters = Some(redact_for_audit(&input));
+        (caller, input)
+    };
 
     // Authorize.
     state

@@ -25,6 +25,8 @@ pub enum SessionSource {
     AssumeRole,
     /// `GetFederationToken`.
     Federation,
+    /// `AssumeRoleWithWebIdentity`.
+    WebIdentity,
 }
 
 /// A session tag.
@@ -106,6 +108,7 @@ impl Session {
             access_key_id: Some(access_key_id.to_owned()),
             user_name: self.user_name.clone(),
             session: Some(self.clone()),
+            web_identity: None,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub trails: crate::services::cloudtrail::Trails,
     /// Secrets Manager's state, in memory over the store.
     pub secrets: crate::services::secretsmanager::Secrets,
+    /// OpenID Connect providers' signing keys, as last fetched.
+    pub oidc_keys: crate::oidc::KeyCache,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             audit,
             authorizer: Box::new(PolicyAuthorizer { enforcement }),
             resource_policies,
+            oidc_keys: crate::oidc::KeyCache::default(),
         };
         (state, writer)
     }

@@ -106,6 +106,7 @@ async fn authorization_cost_per_request() {
         access_key_id: Some("AKIAEXAMPLEEXAMPLE01".into()),
         user_name: Some("bench".into()),
         session: None,
+        web_identity: None,
     };
     let iam = palisade_model::schema::service_by_signing_name("iam").unwrap();
     let route = Route {

@@ -6,7 +6,7 @@ pub(crate) mod iam;
 pub(crate) mod kms;
 mod paging;
 pub(crate) mod secretsmanager;
-mod sts;
+pub mod sts;
 
 use http::StatusCode;
 use palisade_seal::Purpose;

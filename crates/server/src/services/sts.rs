@@ -6,7 +6,9 @@ use palisade_policy::{PolicyKind, policy_size};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::identity::{Caller, PrincipalKind, new_key_pair, new_unique_id};
+use crate::identity::{Caller, PrincipalKind, WebIdentity, new_key_pair, new_unique_id};
+use crate::oidc::{Token, TokenError};
+use crate::route::Route;
 use crate::services::iam::mfa::verify_token_code;
 use crate::session::{self, Session, SessionSource, SessionTag};
 use crate::state::AppState;
@@ -21,6 +23,7 @@ pub async fn handle(
     match operation {
         "GetCallerIdentity" => Ok(get_caller_identity(caller)),
         "AssumeRole" => assume_role(state, caller, &input).await,
+        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(state, caller, &input).await,
         "GetSessionToken" => get_session_token(state, caller, &input).await,
         "GetFederationToken" => get_federation_token(state, caller, &input).await,
         "GetAccessKeyInfo" => get_access_key_info(state, caller, &input).await,
@@ -157,28 +160,60 @@ fn credentials(state: &AppState, session: &Session) -> Result<Value, ApiError> {
     }))
 }
 
-async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
-    let role_arn = s(input, "RoleArn").unwrap_or_default().to_owned();
-    let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
-    let account = role_arn.split(':').nth(4).unwrap_or_default().to_owned();
-    let role_name = role_arn.rsplit('/').next().unwrap_or_default().to_owned();
+/// The account and name of the role `RoleArn` names.
+fn role_arn_parts(input: &Value) -> Result<(String, String), ApiError> {
+    let role_arn = s(input, "RoleArn").unwrap_or_default();
+    let account = role_arn.split(':').nth(4).unwrap_or_default();
+    let role_name = role_arn.rsplit('/').next().unwrap_or_default();
     if account.is_empty() || !role_arn.contains(":role/") {
         return Err(validation(format!("{role_arn} is invalid")));
     }
-    let role = state
+    Ok((account.to_owned(), role_name.to_owned()))
+}
+
+/// The role to assume: its id, full ARN (with path), name and longest session.
+fn role_to_assume(
+    state: &AppState,
+    account: &str,
+    role_name: &str,
+) -> Result<Option<(String, String, String, i64)>, ApiError> {
+    state.iam.read_account(account, |a| {
+        a.role(role_name).map(|r| {
+            (
+                r.id.clone(),
+                crate::iam::role_arn(&r.account_id, &r.path, &r.name),
+                r.name.clone(),
+                r.max_session_duration,
+            )
+        })
+    })
+}
+
+/// Notes that a role was assumed, for `GetRole`'s `RoleLastUsed`.
+async fn note_role_used(state: &AppState, account: &str, role_name: &str, at: i64) {
+    let region = state.config.region.clone();
+    let _ = state
         .iam
-        .read_account(&account, |a| a.role(&role_name).cloned())?;
-    let (role_id, role_arn_full, role_name, max) = match role {
-        Some(r) => (
-            r.id.clone(),
-            crate::iam::role_arn(&r.account_id, &r.path, &r.name),
-            r.name.clone(),
-            r.max_session_duration,
-        ),
-        // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
-        // suites assume roles they never created.
-        None => (new_unique_id("AROA"), role_arn.clone(), role_name, 43_200),
-    };
+        .mutate(account, |tx| {
+            if let Some(r) = tx.role_mut(role_name) {
+                r.last_used = Some((at, region));
+            }
+            Ok(())
+        })
+        .await;
+}
+
+async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
+    let role_arn = s(input, "RoleArn").unwrap_or_default().to_owned();
+    let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
+    let (account, role_name) = role_arn_parts(input)?;
+    let (role_id, role_arn_full, role_name, max) =
+        match role_to_assume(state, &account, &role_name)? {
+            Some(r) => r,
+            // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
+            // suites assume roles they never created.
+            None => (new_unique_id("AROA"), role_arn.clone(), role_name, 43_200),
+        };
     // Role chaining is limited to one hour.
     let chained = caller.kind == PrincipalKind::AssumedRole;
     let max = if chained { 3600 } else { max };
@@ -270,16 +305,7 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
         source_identity: source_identity.clone(),
     };
     let creds = credentials(state, &session)?;
-    let region = state.config.region.clone();
-    let _ = state
-        .iam
-        .mutate(&account, |tx| {
-            if let Some(r) = tx.role_mut(&role_name) {
-                r.last_used = Some((issued, region));
-            }
-            Ok(())
-        })
-        .await;
+    note_role_used(state, &account, &role_name, issued).await;
     let mut out = json!({
         "Credentials": creds,
         "AssumedRoleUser": {
@@ -292,6 +318,180 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
         crate::services::set(&mut out, "SourceIdentity", json!(si));
     }
     Ok(out)
+}
+
+/// Whether a route is the STS call that AWS takes unsigned and authenticates by its token.
+pub fn is_unsigned(route: Route) -> bool {
+    route.service.signing_name == "sts" && route.operation.name == "AssumeRoleWithWebIdentity"
+}
+
+fn invalid_identity_token(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("InvalidIdentityToken", message)
+}
+
+/// Authenticates an `AssumeRoleWithWebIdentity` call by its OpenID Connect token: the issuer
+/// must be an OIDC provider of the role's account, the audience one of its client ids, the token
+/// current and signed by one of the issuer's published keys (in `--dev` the signature is not
+/// checked, so that tokens can be made up for local tests). Whether the holder may assume the
+/// role is the role's trust policy's to say, in the authorize step.
+pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Caller, ApiError> {
+    let (account, _) = role_arn_parts(input)?;
+    let token = Token::parse(s(input, "WebIdentityToken").unwrap_or_default())
+        .map_err(|e| invalid_identity_token(format!("The web identity token is malformed: {e}")))?;
+    let iss = token
+        .str("iss")
+        .ok_or_else(|| invalid_identity_token("The web identity token has no iss claim"))?;
+    let issuer = iss
+        .strip_prefix("https://")
+        .unwrap_or(iss)
+        .trim_end_matches('/')
+        .to_owned();
+    let provider_arn = format!("arn:aws:iam::{account}:oidc-provider/{issuer}");
+    let provider = state
+        .iam
+        .read_account(&account, |a| a.providers.get(&provider_arn).cloned())?
+        .ok_or_else(|| {
+            invalid_identity_token(format!(
+                "No OpenIDConnect provider found in your account for {iss}"
+            ))
+        })?;
+    let audience = token
+        .audiences()
+        .into_iter()
+        .find(|a| provider.client_ids.iter().any(|c| c == a))
+        .map(str::to_owned)
+        .ok_or_else(|| invalid_identity_token("Incorrect token audience"))?;
+    let now = now();
+    let expires_at = token
+        .time("exp")
+        .ok_or_else(|| invalid_identity_token("The web identity token has no exp claim"))?;
+    if now >= expires_at {
+        return Err(ApiError::bad_request(
+            "ExpiredTokenException",
+            format!(
+                "Token expired: current date/time {now} must be before the expiration date/time {expires_at}"
+            ),
+        ));
+    }
+    // A little leeway for the provider's clock.
+    if token.time("nbf").is_some_and(|nbf| nbf > now + 300) {
+        return Err(invalid_identity_token(
+            "The web identity token is not valid yet (nbf is in the future)",
+        ));
+    }
+    let subject = token
+        .str("sub")
+        .ok_or_else(|| invalid_identity_token("The web identity token has no sub claim"))?
+        .to_owned();
+    if !state.config.dev {
+        state
+            .oidc_keys
+            .verify(&token, &issuer, &provider.thumbprints)
+            .await
+            .map_err(|e| match e {
+                TokenError::Invalid(m) => invalid_identity_token(format!(
+                    "The web identity token that was passed could not be validated: {m}"
+                )),
+                TokenError::Unreachable(m) => ApiError::bad_request(
+                    "IDPCommunicationError",
+                    format!("Couldn't retrieve verification key from your identity provider: {m}"),
+                ),
+            })?;
+    }
+    let amr = match token.claims.get("amr") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Caller {
+        kind: PrincipalKind::WebIdentity,
+        account_id: account,
+        arn: provider_arn.clone(),
+        principal_id: format!("{issuer}:{audience}:{subject}"),
+        access_key_id: None,
+        user_name: Some(subject.clone()),
+        session: None,
+        web_identity: Some(std::sync::Arc::new(WebIdentity {
+            issuer,
+            provider_arn,
+            audience,
+            subject,
+            amr,
+        })),
+    })
+}
+
+/// `AssumeRoleWithWebIdentity`, once the token is verified and the trust policy has allowed it.
+async fn assume_role_with_web_identity(
+    state: &AppState,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let denied = || {
+        ApiError::new(
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            StatusCode::FORBIDDEN,
+        )
+    };
+    let Some(web) = caller.web_identity.as_deref() else {
+        return Err(denied());
+    };
+    let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
+    let (account, role_name) = role_arn_parts(input)?;
+    let Some((role_id, role_arn, role_name, max)) = role_to_assume(state, &account, &role_name)?
+    else {
+        return Err(denied());
+    };
+    let d = duration(
+        input,
+        3600,
+        900,
+        max,
+        "MaxSessionDuration set for this role",
+    )?;
+    let policy = s(input, "Policy").map(str::to_owned);
+    let arns = policy_arns(input);
+    let packed = check_session_policies(state, policy.as_deref(), &arns)?;
+    let issued = now();
+    let session_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}");
+    let session = Session {
+        source: SessionSource::WebIdentity,
+        issued_at: issued,
+        expires_at: issued + d,
+        mfa_at: None,
+        principal_type: PrincipalKind::AssumedRole.as_str().to_owned(),
+        account_id: account.clone(),
+        arn: session_arn.clone(),
+        principal_id: format!("{role_id}:{session_name}"),
+        user_name: None,
+        role_name: Some(role_name.clone()),
+        role_arn: Some(role_arn),
+        role_id: Some(role_id.clone()),
+        session_name: Some(session_name.clone()),
+        policy,
+        policy_arns: arns,
+        tags: vec![],
+        transitive_tag_keys: vec![],
+        source_identity: None,
+    };
+    let creds = credentials(state, &session)?;
+    note_role_used(state, &account, &role_name, issued).await;
+    Ok(json!({
+        "Credentials": creds,
+        "SubjectFromWebIdentityToken": web.subject,
+        "AssumedRoleUser": {
+            "AssumedRoleId": format!("{role_id}:{session_name}"),
+            "Arn": session_arn,
+        },
+        "PackedPolicySize": packed,
+        "Provider": web.issuer,
+        "Audience": web.audience,
+    }))
 }
 
 fn no_session_credentials(operation: &str) -> ApiError {

@@ -36,6 +36,7 @@ fn owner(cx: &Cx<'_>, input: &Value) -> Result<Caller, ApiError> {
                 access_key_id: None,
                 user_name: Some(u.name.clone()),
                 session: None,
+                web_identity: None,
             })
             .ok_or_else(|| no_such_user(&name))
     })?

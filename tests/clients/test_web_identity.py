@@ -1,0 +1,266 @@
+"""STS AssumeRoleWithWebIdentity against a real OpenID Connect provider: an HTTPS server on
+loopback with a self-signed certificate (trusted by its thumbprint, as IAM providers are),
+publishing its discovery document and signing keys, and RS256 ID tokens signed with them."""
+
+import base64
+import datetime
+import ipaddress
+import json
+import ssl
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import botocore
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+AUDIENCE = "sts.amazonaws.com"
+SUBJECT = "repo:acme/app:ref:refs/heads/main"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64int(n: int) -> str:
+    return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+
+class Idp:
+    """An OpenID Connect provider serving its keys over HTTPS on an ephemeral port."""
+
+    def __init__(self):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        tls_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(tls_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(tls_key, hashes.SHA256())
+        )
+        self.thumbprint = cert.fingerprint(hashes.SHA1()).hex()
+        self.dir = tempfile.TemporaryDirectory(prefix="palisade-idp-")
+        cert_path, key_path = Path(self.dir.name) / "cert.pem", Path(self.dir.name) / "key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            tls_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        idp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/.well-known/openid-configuration":
+                    body = {"issuer": idp.url, "jwks_uri": idp.url + "/jwks"}
+                elif self.path == "/jwks":
+                    body = {"keys": [idp.jwk()]}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"https://{self.host}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def jwk(self):
+        numbers = self.key.public_key().public_numbers()
+        return {"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": b64int(numbers.n), "e": b64int(numbers.e)}
+
+    def token(self, key=None, **claims):
+        now = int(time.time())
+        body = {"iss": self.url, "aud": AUDIENCE, "sub": SUBJECT, "iat": now, "exp": now + 600, **claims}
+        signed = f"{b64url(json.dumps({'alg': 'RS256', 'kid': 'k1', 'typ': 'JWT'}).encode())}.{b64url(json.dumps(body).encode())}"
+        signature = (key or self.key).sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signed}.{b64url(signature)}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.dir.cleanup()
+
+
+@pytest.fixture
+def idp():
+    p = Idp()
+    yield p
+    p.close()
+
+
+def error(excinfo):
+    e = excinfo.value.response["Error"]
+    return e["Code"], e["Message"]
+
+
+def unsigned_sts(server):
+    return boto3.client(
+        "sts",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
+    )
+
+
+def deploy_role(server, idp):
+    """A provider for `idp` and a role that its tokens for acme/app's main branch may assume."""
+    iam = server.client("iam")
+    provider = iam.create_open_id_connect_provider(
+        Url=idp.url, ClientIDList=[AUDIENCE], ThumbprintList=[idp.thumbprint]
+    )["OpenIDConnectProviderArn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {f"{idp.host}:aud": AUDIENCE},
+                    "StringLike": {f"{idp.host}:sub": "repo:acme/app:ref:refs/heads/main"},
+                },
+            }
+        ],
+    }
+    role = iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(
+        RoleName="deploy",
+        PolicyName="list-users",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}]}
+        ),
+    )
+    return provider, role["Arn"]
+
+
+def test_a_providers_token_assumes_the_role_its_trust_policy_names_with_the_roles_permissions(server, idp):
+    provider, role_arn = deploy_role(server, idp)
+    account = role_arn.split(":")[4]
+    token = idp.token()
+
+    out = unsigned_sts(server).assume_role_with_web_identity(
+        RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=token, DurationSeconds=900
+    )
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/deploy/ci"
+    assert out["SubjectFromWebIdentityToken"] == SUBJECT
+    assert out["Audience"] == AUDIENCE
+    assert out["Provider"] == idp.host
+    creds = out["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    lifetime = creds["Expiration"].timestamp() - time.time()
+    assert 800 < lifetime <= 900
+
+    # The session has the role's permissions and no more.
+    def client(service):
+        return server.client(
+            service, key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]
+        )
+
+    assert client("sts").get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]
+    client("iam").list_users()
+    with pytest.raises(ClientError) as e:
+        client("iam").list_roles()
+    assert error(e)[0] == "AccessDenied"
+
+    # The real aws CLI sends the call unsigned as well.
+    cli = server.aws(
+        "sts",
+        "assume-role-with-web-identity",
+        "--role-arn",
+        role_arn,
+        "--role-session-name",
+        "cli",
+        "--web-identity-token",
+        idp.token(),
+    )
+    assert json.loads(cli.stdout)["AssumedRoleUser"]["Arn"].endswith(":assumed-role/deploy/cli")
+
+    # The audit trail has the call, from the web identity, without its token.
+    events = [e for e in server.events() if e["eventName"] == "AssumeRoleWithWebIdentity"]
+    assert len(events) == 2 and all(e.get("errorCode") is None for e in events)
+    assert events[0]["userIdentity"]["type"] == "WebIdentityUser"
+    assert events[0]["userIdentity"]["userName"] == SUBJECT
+    assert token not in json.dumps(events)
+    assert events[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert creds["SecretAccessKey"] not in json.dumps(events)
+
+
+def test_tokens_that_must_not_pass_get_awss_errors(server, idp):
+    provider, role_arn = deploy_role(server, idp)
+    sts = unsigned_sts(server)
+
+    def attempt(token):
+        with pytest.raises(ClientError) as e:
+            sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=token)
+        return error(e)
+
+    # Signed by the provider, but for a branch the trust policy does not name.
+    assert attempt(idp.token(sub="repo:acme/app:ref:refs/heads/feature")) == (
+        "AccessDenied",
+        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+    )
+    # For another audience.
+    assert attempt(idp.token(aud="someone-else")) == ("InvalidIdentityToken", "Incorrect token audience")
+    # Expired.
+    code, message = attempt(idp.token(exp=int(time.time()) - 60))
+    assert code == "ExpiredTokenException" and message.startswith("Token expired: current date/time")
+    # Signed by a key the provider does not publish.
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    code, message = attempt(idp.token(key=forger))
+    assert code == "InvalidIdentityToken" and "signature does not verify" in message, message
+    # From an issuer that is not a provider of the account.
+    assert attempt(idp.token(iss="https://idp.example.com")) == (
+        "InvalidIdentityToken",
+        "No OpenIDConnect provider found in your account for https://idp.example.com",
+    )
+    # Not a token at all.
+    code, _ = attempt("not-a-jwt")
+    assert code == "InvalidIdentityToken"
+
+    # A provider whose thumbprint is not the server's certificate's is not trusted for keys.
+    server.client("iam").update_open_id_connect_provider_thumbprint(
+        OpenIDConnectProviderArn=provider, ThumbprintList=["0" * 40]
+    )
+    code, message = attempt(idp.token())
+    assert code == "IDPCommunicationError" and "TLS" in message, message
+
+    # Every refusal is audited with its error code.
+    codes = [e.get("errorCode") for e in server.events() if e["eventName"] == "AssumeRoleWithWebIdentity"]
+    assert codes == [
+        "AccessDenied",
+        "InvalidIdentityToken",
+        "ExpiredTokenException",
+        "InvalidIdentityToken",
+        "InvalidIdentityToken",
+        "InvalidIdentityToken",
+        "IDPCommunicationError",
+    ]
