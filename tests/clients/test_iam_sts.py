@@ -305,6 +305,45 @@ def test_assume_role_gives_expiring_session_credentials_with_the_roles_permissio
     assert error(e)["Code"] == "InvalidClientTokenId"
 
 
+def test_session_tags_and_source_identity_need_the_trust_policy_to_allow_them(server):
+    # Regression: tags and a source identity were set on any session the caller could assume,
+    # whatever the trust policy said of sts:TagSession and sts:SetSourceIdentity.
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:user/ida"}
+    trust = policy({"Effect": "Allow", "Principal": me, "Action": "sts:AssumeRole"})
+    role = root.create_role(RoleName="tagged", AssumeRolePolicyDocument=trust)["Role"]
+    # The role may read users only in sessions tagged for the identity team.
+    root.put_role_policy(
+        RoleName="tagged",
+        PolicyName="by-tag",
+        PolicyDocument=policy(allow("iam:ListUsers", Condition={"StringEquals": {"aws:PrincipalTag/team": "identity"}})),
+    )
+    _, sts, _ = new_user(server, "ida", allow(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"], role["Arn"]))
+    tags = [{"Key": "team", "Value": "identity"}]
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1", Tags=tags)
+    assert error(e)["Code"] == "AccessDenied"
+    assert f"is not authorized to perform: sts:TagSession on resource: {role['Arn']}" in error(e)["Message"]
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1", SourceIdentity="ida")
+    assert "sts:SetSourceIdentity" in error(e)["Message"]
+    sts.assume_role(RoleArn=role["Arn"], RoleSessionName="untagged")  # needs neither
+
+    root.update_assume_role_policy(
+        RoleName="tagged",
+        PolicyDocument=policy(
+            {"Effect": "Allow", "Principal": me, "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]}
+        ),
+    )
+    out = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1", Tags=tags, SourceIdentity="ida")
+    assert out["SourceIdentity"] == "ida"
+    session_client(server, "iam", out["Credentials"]).list_users()
+    other = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="t1", Tags=[{"Key": "team", "Value": "billing"}])
+    with pytest.raises(ClientError) as e:
+        session_client(server, "iam", other["Credentials"]).list_users()
+    assert error(e)["Code"] == "AccessDenied"
+
+
 def test_an_inline_session_policy_narrows_the_role(server):
     root = server.client("iam")
     trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/hal"}, "Action": "sts:AssumeRole"})

@@ -264,3 +264,47 @@ def test_tokens_that_must_not_pass_get_awss_errors(server, idp):
         "InvalidIdentityToken",
         "IDPCommunicationError",
     ]
+
+
+def test_session_tags_in_the_token_tag_the_session_when_the_trust_policy_allows_tagging(server, idp):
+    provider, role_arn = deploy_role(server, idp)
+    iam = server.client("iam")
+    iam.put_role_policy(
+        RoleName="deploy",
+        PolicyName="list-users",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:ListUsers",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:PrincipalTag/env": "prod"}},
+                    }
+                ],
+            }
+        ),
+    )
+    token = idp.token(
+        **{
+            "https://aws.amazon.com/tags": {"principal_tags": {"env": ["prod"]}, "transitive_tag_keys": ["env"]},
+            "https://aws.amazon.com/source_identity": "alice",
+        }
+    )
+    sts = unsigned_sts(server)
+    # The trust policy allows the assume but not tagging it or setting its source identity.
+    with pytest.raises(ClientError) as e:
+        sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=token)
+    assert error(e) == ("AccessDenied", "Not authorized to perform sts:TagSession")
+
+    trust = iam.get_role(RoleName="deploy")["Role"]["AssumeRolePolicyDocument"]  # parsed by boto3
+    trust["Statement"][0]["Action"] = ["sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"]
+    iam.update_assume_role_policy(RoleName="deploy", PolicyDocument=json.dumps(trust))
+    out = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=token)
+    assert out["SourceIdentity"] == "alice"
+    creds = out["Credentials"]
+    session = server.client(
+        "iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]
+    )
+    session.list_users()  # allowed only for sessions tagged env=prod

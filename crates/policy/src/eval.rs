@@ -181,15 +181,20 @@ pub enum ResourceTrust {
 }
 
 impl ResourceTrust {
-    /// The usual trust for an action: explicit for `kms:*` and
-    /// `sts:AssumeRole*`, implicit otherwise.
+    /// The usual trust for an action: explicit for `kms:*` and the actions
+    /// a role's trust policy governs (`sts:AssumeRole*`, `sts:TagSession`,
+    /// `sts:SetSourceIdentity`), implicit otherwise.
     pub fn for_action(action: &str) -> ResourceTrust {
         let starts = |p: &str| {
             action
                 .get(..p.len())
                 .is_some_and(|s| s.eq_ignore_ascii_case(p))
         };
-        if starts("kms:") || starts("sts:assumerole") {
+        if starts("kms:")
+            || starts("sts:assumerole")
+            || action.eq_ignore_ascii_case("sts:tagsession")
+            || action.eq_ignore_ascii_case("sts:setsourceidentity")
+        {
             ResourceTrust::Explicit
         } else {
             ResourceTrust::Implicit

@@ -88,7 +88,8 @@ impl Authorizer for RootOnly {
     }
 }
 
-/// Role trust policies: the resource policy of `sts:AssumeRole` on a role.
+/// Role trust policies: the resource policy of `sts:AssumeRole*`, `sts:TagSession` and
+/// `sts:SetSourceIdentity` on a role.
 #[derive(Debug, Default)]
 pub struct RoleTrust;
 
@@ -99,7 +100,11 @@ impl ResourcePolicySource for RoleTrust {
         action: &str,
         resource: &str,
     ) -> Option<Arc<CompiledPolicy>> {
-        if !action.to_ascii_lowercase().starts_with("sts:assumerole") {
+        let action = action.to_ascii_lowercase();
+        if !(action.starts_with("sts:assumerole")
+            || action == "sts:tagsession"
+            || action == "sts:setsourceidentity")
+        {
             return None;
         }
         let account = resource.split(':').nth(4)?;
@@ -240,9 +245,59 @@ fn decide(
     input: &Value,
     target: &Target,
 ) -> Result<(), Denial> {
+    let action = format!("{}:{}", route.service.signing_name, route.operation.name);
+    decide_action(state, caller, route, ctx, input, target, &action)?;
+    for extra in additional_actions(route, caller, input) {
+        decide_action(state, caller, route, ctx, input, target, extra)?;
+    }
+    Ok(())
+}
+
+/// The actions a call needs besides its own. AWS: a session given tags needs `sts:TagSession`,
+/// and one given a source identity `sts:SetSourceIdentity`, on the role, allowed by its trust
+/// policy (and, within an account, by the caller's own policies) like the assume itself.
+/// Transitive tags a session inherits from the one calling need no permission.
+fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'static str> {
+    if route.service.signing_name != "sts"
+        || !matches!(
+            route.operation.name,
+            "AssumeRole"
+                | "AssumeRoleWithWebIdentity"
+                | "AssumeRoleWithSAML"
+                | "GetFederationToken"
+        )
+    {
+        return Vec::new();
+    }
+    let given = |member: &str| {
+        input
+            .get(member)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    let web = caller.web_identity.as_deref();
+    let mut out = Vec::new();
+    if given("Tags") || given("TransitiveTagKeys") || web.is_some_and(|w| !w.tags.is_empty()) {
+        out.push("sts:TagSession");
+    }
+    if input.get("SourceIdentity").is_some() || web.is_some_and(|w| w.source_identity.is_some()) {
+        out.push("sts:SetSourceIdentity");
+    }
+    out
+}
+
+fn decide_action(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+    target: &Target,
+    action: &str,
+) -> Result<(), Denial> {
     let protocol: WireProtocol = route.service.protocol.into();
     let service = route.service.signing_name;
-    let action = format!("{service}:{}", route.operation.name);
+    let action = action.to_owned();
     let deny = |reason: String| -> Denial {
         (
             access_denied(protocol, caller, &action, &target.arn, &reason),
@@ -604,6 +659,22 @@ fn service_context(
                         &format!("{}:amr", w.issuer),
                         w.amr.iter().map(CtxValue::string).collect(),
                     );
+                }
+                // The token's session tags are the request's tags.
+                if !w.tags.is_empty() {
+                    for t in &w.tags {
+                        c.insert(
+                            &format!("aws:RequestTag/{}", t.key),
+                            CtxValue::string(&t.value),
+                        );
+                    }
+                    c.insert_list(
+                        "aws:TagKeys",
+                        w.tags.iter().map(|t| CtxValue::string(&t.key)).collect(),
+                    );
+                }
+                if let Some(si) = &w.source_identity {
+                    c.insert("sts:SourceIdentity", CtxValue::string(si));
                 }
             }
             // A valid MFA code presented with AssumeRole makes MFA present for the trust

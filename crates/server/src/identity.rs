@@ -86,6 +86,12 @@ pub struct WebIdentity {
     pub subject: String,
     /// The `amr` claim's values, when it has any.
     pub amr: Vec<String>,
+    /// Session tags from the `https://aws.amazon.com/tags` claim's `principal_tags`.
+    pub tags: Vec<crate::session::SessionTag>,
+    /// The tag keys the claim's `transitive_tag_keys` names.
+    pub transitive_tag_keys: Vec<String>,
+    /// The `https://aws.amazon.com/source_identity` claim.
+    pub source_identity: Option<String>,
 }
 
 /// The ARN of an account's root user, which is also how policies name the account as a whole.

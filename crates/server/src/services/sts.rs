@@ -398,6 +398,10 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
                 ),
             })?;
     }
+    let (tags, transitive_tag_keys) = token_tags(&token)?;
+    let source_identity = token
+        .str("https://aws.amazon.com/source_identity")
+        .map(str::to_owned);
     let amr = match token.claims.get("amr") {
         Some(Value::String(a)) => vec![a.clone()],
         Some(Value::Array(a)) => a
@@ -421,8 +425,53 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
             audience,
             subject,
             amr,
+            tags,
+            transitive_tag_keys,
+            source_identity,
         })),
     })
+}
+
+/// The session tags a token carries in its `https://aws.amazon.com/tags` claim:
+/// `{"principal_tags": {"Key": ["Value"]}, "transitive_tag_keys": ["Key"]}`.
+fn token_tags(token: &Token) -> Result<(Vec<SessionTag>, Vec<String>), ApiError> {
+    let Some(claim) = token.claims.get("https://aws.amazon.com/tags") else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let malformed = || {
+        invalid_identity_token(
+            "The https://aws.amazon.com/tags claim must be an object with principal_tags (an \
+             object of one-value lists) and transitive_tag_keys (a list)",
+        )
+    };
+    let mut tags = Vec::new();
+    if let Some(principal) = claim.get("principal_tags") {
+        for (key, value) in principal.as_object().ok_or_else(malformed)? {
+            let value = match value {
+                Value::String(v) => v.as_str(),
+                Value::Array(a) if a.len() == 1 => {
+                    a.first().and_then(Value::as_str).ok_or_else(malformed)?
+                }
+                _ => return Err(malformed()),
+            };
+            tags.push(SessionTag {
+                key: key.clone(),
+                value: value.to_owned(),
+            });
+        }
+    }
+    if tags.len() > 50 {
+        return Err(validation("Session tags are limited to 50."));
+    }
+    let transitive = match claim.get("transitive_tag_keys") {
+        None => Vec::new(),
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .map(|k| k.as_str().map(str::to_owned).ok_or_else(malformed))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(malformed()),
+    };
+    Ok((tags, transitive))
 }
 
 /// `AssumeRoleWithWebIdentity`, once the token is verified and the trust policy has allowed it.
@@ -475,13 +524,13 @@ async fn assume_role_with_web_identity(
         session_name: Some(session_name.clone()),
         policy,
         policy_arns: arns,
-        tags: vec![],
-        transitive_tag_keys: vec![],
-        source_identity: None,
+        tags: web.tags.clone(),
+        transitive_tag_keys: web.transitive_tag_keys.clone(),
+        source_identity: web.source_identity.clone(),
     };
     let creds = credentials(state, &session)?;
     note_role_used(state, &account, &role_name, issued).await;
-    Ok(json!({
+    let mut out = json!({
         "Credentials": creds,
         "SubjectFromWebIdentityToken": web.subject,
         "AssumedRoleUser": {
@@ -491,7 +540,11 @@ async fn assume_role_with_web_identity(
         "PackedPolicySize": packed,
         "Provider": web.issuer,
         "Audience": web.audience,
-    }))
+    });
+    if let Some(si) = &web.source_identity {
+        crate::services::set(&mut out, "SourceIdentity", json!(si));
+    }
+    Ok(out)
 }
 
 fn no_session_credentials(operation: &str) -> ApiError {
