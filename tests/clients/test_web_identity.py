@@ -209,6 +209,8 @@ def test_a_providers_token_assumes_the_role_its_trust_policy_names_with_the_role
     assert len(events) == 2 and all(e.get("errorCode") is None for e in events)
     assert events[0]["userIdentity"]["type"] == "WebIdentityUser"
     assert events[0]["userIdentity"]["userName"] == SUBJECT
+    assert events[0]["userIdentity"]["identityProvider"] == idp.host
+    assert events[0]["userIdentity"]["principalId"] == f"{idp.host}:{AUDIENCE}:{SUBJECT}"
     assert token not in json.dumps(events)
     assert events[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
     assert creds["SecretAccessKey"] not in json.dumps(events)

@@ -27,7 +27,8 @@ pub const EVENT_VERSION: &str = "1.11";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdentity {
-    /// `Root`, `IAMUser`, `AssumedRole`, `FederatedUser`, `AWSService` or `Unknown`.
+    /// `Root`, `IAMUser`, `AssumedRole`, `FederatedUser`, `WebIdentityUser`, `AWSService` or
+    /// `Unknown`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The principal's unique id (the account id for the root user).
@@ -48,6 +49,9 @@ pub struct UserIdentity {
     /// Session details for temporary credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_context: Option<Value>,
+    /// For a `WebIdentityUser`, the issuer of its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<String>,
 }
 
 /// TLS details of the connection the request came over.

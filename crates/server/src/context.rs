@@ -133,14 +133,17 @@ impl RequestContext {
         });
         match &self.caller {
             Some(c) => {
+                // CloudTrail names a web identity by its provider, with neither ARN nor account.
+                let web = c.web_identity.as_ref();
                 event.user_identity = UserIdentity {
                     kind: c.kind.as_str().to_owned(),
                     principal_id: Some(c.principal_id.clone()),
-                    arn: Some(c.arn.clone()),
-                    account_id: Some(c.account_id.clone()),
+                    arn: web.is_none().then(|| c.arn.clone()),
+                    account_id: web.is_none().then(|| c.account_id.clone()),
                     access_key_id: c.access_key_id.clone(),
                     user_name: c.user_name.clone(),
                     session_context: c.session.as_ref().map(|s| session_context(s)),
+                    identity_provider: web.map(|w| w.issuer.clone()),
                 };
                 event.recipient_account_id = c.account_id.clone();
             }
