@@ -361,7 +361,10 @@ fn decide_action(
     let mut session_set: Option<Arc<PolicySet>> = None;
     match caller.kind {
         // A web identity has no policies of its own: the role's trust policy decides.
-        PrincipalKind::Root | PrincipalKind::Anonymous | PrincipalKind::WebIdentity => {}
+        PrincipalKind::Root
+        | PrincipalKind::Anonymous
+        | PrincipalKind::WebIdentity
+        | PrincipalKind::SamlUser => {}
         PrincipalKind::IamUser => {
             identity = caller
                 .user_name
@@ -472,7 +475,10 @@ pub fn access_denied(
     reason: &str,
 ) -> ApiError {
     // AWS names neither the token's holder nor the role to a web identity it turns away.
-    let message = if caller.kind == PrincipalKind::WebIdentity {
+    let message = if matches!(
+        caller.kind,
+        PrincipalKind::WebIdentity | PrincipalKind::SamlUser
+    ) {
         format!("Not authorized to perform {action}")
     } else {
         format!(
@@ -652,8 +658,16 @@ fn service_context(
             // (`token.actions.githubusercontent.com:sub`).
             if let Some(w) = &caller.web_identity {
                 c.insert("aws:FederatedProvider", CtxValue::string(&w.provider_arn));
-                c.insert(&format!("{}:aud", w.issuer), CtxValue::string(&w.audience));
-                c.insert(&format!("{}:sub", w.issuer), CtxValue::string(&w.subject));
+                if let Some(saml) = &w.saml {
+                    c.insert("saml:aud", CtxValue::string(&w.audience));
+                    c.insert("saml:sub", CtxValue::string(&w.subject));
+                    c.insert("saml:sub_type", CtxValue::string(&saml.subject_type));
+                    c.insert("saml:iss", CtxValue::string(&w.issuer));
+                    c.insert("saml:namequalifier", CtxValue::string(&saml.name_qualifier));
+                } else {
+                    c.insert(&format!("{}:aud", w.issuer), CtxValue::string(&w.audience));
+                    c.insert(&format!("{}:sub", w.issuer), CtxValue::string(&w.subject));
+                }
                 if !w.amr.is_empty() {
                     c.insert_list(
                         &format!("{}:amr", w.issuer),

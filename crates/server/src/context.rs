@@ -143,7 +143,7 @@ impl RequestContext {
                     access_key_id: c.access_key_id.clone(),
                     user_name: c.user_name.clone(),
                     session_context: c.session.as_ref().map(|s| session_context(s)),
-                    identity_provider: web.map(|w| w.issuer.clone()),
+                    identity_provider: web.map(|w| w.identity_provider().to_owned()),
                 };
                 event.recipient_account_id = c.account_id.clone();
             }

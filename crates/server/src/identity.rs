@@ -24,6 +24,8 @@ pub enum PrincipalKind {
     Anonymous,
     /// The holder of an OpenID Connect token calling `AssumeRoleWithWebIdentity`.
     WebIdentity,
+    /// The subject of a SAML assertion calling `AssumeRoleWithSAML`.
+    SamlUser,
 }
 
 impl PrincipalKind {
@@ -36,6 +38,7 @@ impl PrincipalKind {
             Self::FederatedUser => "FederatedUser",
             Self::Anonymous => "Unknown",
             Self::WebIdentity => "WebIdentityUser",
+            Self::SamlUser => "SAMLUser",
         }
     }
 
@@ -47,6 +50,7 @@ impl PrincipalKind {
             "AssumedRole" => Self::AssumedRole,
             "FederatedUser" => Self::FederatedUser,
             "WebIdentityUser" => Self::WebIdentity,
+            "SAMLUser" => Self::SamlUser,
             _ => Self::Anonymous,
         }
     }
@@ -69,20 +73,24 @@ pub struct Caller {
     pub user_name: Option<String>,
     /// For temporary credentials, the session they belong to.
     pub session: Option<Arc<crate::session::Session>>,
-    /// For `AssumeRoleWithWebIdentity`, the verified token's identity.
+    /// For `AssumeRoleWithWebIdentity` and `AssumeRoleWithSAML`, the verified token's or
+    /// assertion's identity.
     pub web_identity: Option<Arc<WebIdentity>>,
 }
 
-/// Who an OpenID Connect token says its holder is, once it has been verified.
+/// Who an OpenID Connect token or a SAML assertion says its holder is, once it has been
+/// verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebIdentity {
-    /// The issuer as IAM names the provider: its URL without `https://`.
+    /// OIDC: the issuer as IAM names the provider, its URL without `https://`. SAML: the
+    /// assertion's `Issuer`.
     pub issuer: String,
-    /// The IAM OIDC provider's ARN.
+    /// The IAM OIDC or SAML provider's ARN.
     pub provider_arn: String,
-    /// The audience that matched one of the provider's client ids.
+    /// OIDC: the audience that matched one of the provider's client ids. SAML: the subject
+    /// confirmation's `Recipient` (`saml:aud`).
     pub audience: String,
-    /// The `sub` claim.
+    /// The `sub` claim, or the assertion's `NameID`.
     pub subject: String,
     /// The `amr` claim's values, when it has any.
     pub amr: Vec<String>,
@@ -90,8 +98,32 @@ pub struct WebIdentity {
     pub tags: Vec<crate::session::SessionTag>,
     /// The tag keys the claim's `transitive_tag_keys` names.
     pub transitive_tag_keys: Vec<String>,
-    /// The `https://aws.amazon.com/source_identity` claim.
+    /// The `https://aws.amazon.com/source_identity` claim (`SourceIdentity` attribute).
     pub source_identity: Option<String>,
+    /// What only a SAML assertion has.
+    pub saml: Option<SamlSession>,
+}
+
+/// The session a SAML assertion asks for, and how AWS names its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlSession {
+    /// The `RoleSessionName` attribute.
+    pub session_name: String,
+    /// The `SessionDuration` attribute.
+    pub duration: Option<i64>,
+    /// `persistent`, `transient` or the `NameID`'s format URI.
+    pub subject_type: String,
+    /// AWS's `NameQualifier`: BASE64(SHA1(issuer + account + "/" + provider name)).
+    pub name_qualifier: String,
+}
+
+impl WebIdentity {
+    /// CloudTrail's `identityProvider`: the OIDC issuer, or a SAML user's name qualifier.
+    pub fn identity_provider(&self) -> &str {
+        self.saml
+            .as_ref()
+            .map_or(&self.issuer, |s| &s.name_qualifier)
+    }
 }
 
 /// The ARN of an account's root user, which is also how policies name the account as a whole.

@@ -26,6 +26,7 @@ pub mod password;
 pub mod pipeline;
 pub mod protocol;
 pub mod route;
+pub mod saml;
 pub mod services;
 pub mod session;
 pub mod state;

@@ -194,11 +194,12 @@ where
     let route = route::operation(service, &parts.headers, &params)?;
     ctx.route = Some(route);
 
-    // Authenticate: by the signature, or, for the call AWS takes unsigned, by its token.
+    // Authenticate: by the signature, or, for the calls AWS takes unsigned, by their token or
+    // assertion.
     let (caller, input) = if services::sts::is_unsigned(route) {
         let input = protocol::decode_input(route, &params, &body)?;
         ctx.request_parameters = Some(redact_for_audit(&input));
-        let caller = services::sts::web_identity_caller(state, &input).await?;
+        let caller = services::sts::federated_caller(state, route, &input).await?;
         ctx.caller = Some(caller.clone());
         (caller, input)
     } else {

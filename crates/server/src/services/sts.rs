@@ -6,7 +6,11 @@ use palisade_policy::{PolicyKind, policy_size};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::identity::{Caller, PrincipalKind, WebIdentity, new_key_pair, new_unique_id};
+use base64::Engine as _;
+
+use crate::identity::{
+    Caller, PrincipalKind, SamlSession, WebIdentity, new_key_pair, new_unique_id,
+};
 use crate::oidc::{Token, TokenError};
 use crate::route::Route;
 use crate::services::iam::mfa::verify_token_code;
@@ -24,6 +28,7 @@ pub async fn handle(
         "GetCallerIdentity" => Ok(get_caller_identity(caller)),
         "AssumeRole" => assume_role(state, caller, &input).await,
         "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(state, caller, &input).await,
+        "AssumeRoleWithSAML" => assume_role_with_saml(state, caller, &input).await,
         "GetSessionToken" => get_session_token(state, caller, &input).await,
         "GetFederationToken" => get_federation_token(state, caller, &input).await,
         "GetAccessKeyInfo" => get_access_key_info(state, caller, &input).await,
@@ -320,9 +325,27 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     Ok(out)
 }
 
-/// Whether a route is the STS call that AWS takes unsigned and authenticates by its token.
+/// Whether a route is one of the STS calls that AWS takes unsigned and authenticates by their
+/// token or assertion.
 pub fn is_unsigned(route: Route) -> bool {
-    route.service.signing_name == "sts" && route.operation.name == "AssumeRoleWithWebIdentity"
+    route.service.signing_name == "sts"
+        && matches!(
+            route.operation.name,
+            "AssumeRoleWithWebIdentity" | "AssumeRoleWithSAML"
+        )
+}
+
+/// Authenticates a call AWS takes unsigned ([`is_unsigned`]) by its token or assertion.
+pub async fn federated_caller(
+    state: &AppState,
+    route: Route,
+    input: &Value,
+) -> Result<Caller, ApiError> {
+    if route.operation.name == "AssumeRoleWithSAML" {
+        saml_caller(state, input).await
+    } else {
+        web_identity_caller(state, input).await
+    }
 }
 
 fn invalid_identity_token(message: impl Into<String>) -> ApiError {
@@ -428,6 +451,7 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
             tags,
             transitive_tag_keys,
             source_identity,
+            saml: None,
         })),
     })
 }
@@ -474,35 +498,44 @@ fn token_tags(token: &Token) -> Result<(Vec<SessionTag>, Vec<String>), ApiError>
     Ok((tags, transitive))
 }
 
-/// `AssumeRoleWithWebIdentity`, once the token is verified and the trust policy has allowed it.
-async fn assume_role_with_web_identity(
+/// The session of a web identity or SAML user once its token or assertion is verified and the
+/// trust policy has allowed it: the credentials, and the response members both calls share.
+async fn federated_session(
     state: &AppState,
     caller: &Caller,
     input: &Value,
-) -> Result<Value, ApiError> {
+    operation: &str,
+) -> Result<(Value, String), ApiError> {
     let denied = || {
         ApiError::new(
             "AccessDenied",
-            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            format!("Not authorized to perform sts:{operation}"),
             StatusCode::FORBIDDEN,
         )
     };
     let Some(web) = caller.web_identity.as_deref() else {
         return Err(denied());
     };
-    let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
+    let saml = web.saml.as_ref();
+    let session_name = match saml {
+        Some(s) => s.session_name.clone(),
+        None => s(input, "RoleSessionName").unwrap_or_default().to_owned(),
+    };
     let (account, role_name) = role_arn_parts(input)?;
     let Some((role_id, role_arn, role_name, max)) = role_to_assume(state, &account, &role_name)?
     else {
         return Err(denied());
     };
+    // A SAML assertion's SessionDuration is the default, and a cap on what the call asks for.
+    let default = saml.and_then(|s| s.duration).unwrap_or(3600).min(max);
     let d = duration(
         input,
-        3600,
+        default,
         900,
         max,
         "MaxSessionDuration set for this role",
-    )?;
+    )?
+    .min(saml.and_then(|s| s.duration).unwrap_or(i64::MAX));
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
     let packed = check_session_policies(state, policy.as_deref(), &arns)?;
@@ -532,19 +565,201 @@ async fn assume_role_with_web_identity(
     note_role_used(state, &account, &role_name, issued).await;
     let mut out = json!({
         "Credentials": creds,
-        "SubjectFromWebIdentityToken": web.subject,
         "AssumedRoleUser": {
             "AssumedRoleId": format!("{role_id}:{session_name}"),
             "Arn": session_arn,
         },
         "PackedPolicySize": packed,
-        "Provider": web.issuer,
-        "Audience": web.audience,
     });
     if let Some(si) = &web.source_identity {
         crate::services::set(&mut out, "SourceIdentity", json!(si));
     }
+    Ok((out, account))
+}
+
+/// `AssumeRoleWithWebIdentity`, once the token is verified and the trust policy has allowed it.
+async fn assume_role_with_web_identity(
+    state: &AppState,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let (mut out, _) = federated_session(state, caller, input, "AssumeRoleWithWebIdentity").await?;
+    if let Some(web) = caller.web_identity.as_deref() {
+        crate::services::set(&mut out, "SubjectFromWebIdentityToken", json!(web.subject));
+        crate::services::set(&mut out, "Provider", json!(web.issuer));
+        crate::services::set(&mut out, "Audience", json!(web.audience));
+    }
     Ok(out)
+}
+
+/// `AssumeRoleWithSAML`, once the assertion is verified and the trust policy has allowed it.
+async fn assume_role_with_saml(
+    state: &AppState,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let (mut out, _) = federated_session(state, caller, input, "AssumeRoleWithSAML").await?;
+    if let Some(web) = caller.web_identity.as_deref()
+        && let Some(saml) = &web.saml
+    {
+        crate::services::set(&mut out, "Subject", json!(web.subject));
+        crate::services::set(&mut out, "SubjectType", json!(saml.subject_type));
+        crate::services::set(&mut out, "Issuer", json!(web.issuer));
+        crate::services::set(&mut out, "Audience", json!(web.audience));
+        crate::services::set(&mut out, "NameQualifier", json!(saml.name_qualifier));
+    }
+    Ok(out)
+}
+
+/// AWS's SAML attribute names.
+const SAML_ATTR: &str = "https://aws.amazon.com/SAML/Attributes/";
+
+/// Authenticates an `AssumeRoleWithSAML` call by its assertion: `PrincipalArn` must be a SAML
+/// provider of the role's account, the response signed by a certificate of the provider's
+/// metadata document, current, and its `Role` attribute must offer the requested role with that
+/// provider (in `--dev` the signature is not checked). The role's trust policy decides in the
+/// authorize step, with the `saml:*` keys.
+pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiError> {
+    let (account, _) = role_arn_parts(input)?;
+    let role_arn = s(input, "RoleArn").unwrap_or_default();
+    let provider_arn = s(input, "PrincipalArn").unwrap_or_default().to_owned();
+    let provider_name = provider_arn
+        .split_once(":saml-provider/")
+        .map(|(_, n)| n.to_owned())
+        .ok_or_else(|| validation(format!("{provider_arn} is not a SAML provider ARN")))?;
+    let metadata = state
+        .iam
+        .read_account(&account, |a| {
+            a.providers
+                .get(&provider_arn)
+                .filter(|p| p.protocol == "saml")
+                .and_then(|p| p.metadata.clone())
+        })?
+        .ok_or_else(|| {
+            invalid_identity_token(format!(
+                "No SAML provider {provider_arn} found in the account of {role_arn}"
+            ))
+        })?;
+    let assertion = crate::saml::verify(
+        s(input, "SAMLAssertion").unwrap_or_default(),
+        &metadata,
+        now(),
+        !state.config.dev,
+    )
+    .map_err(|e| match e {
+        crate::saml::SamlError::Invalid(m) => {
+            invalid_identity_token(format!("Invalid SAML response: {m}"))
+        }
+        crate::saml::SamlError::Expired(m) => ApiError::bad_request("ExpiredTokenException", m),
+    })?;
+    let offered = assertion
+        .attribute(&format!("{SAML_ATTR}Role"))
+        .iter()
+        .any(|pair| {
+            let mut parts = pair.split(',').map(str::trim);
+            let (a, b) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            (a == provider_arn && b == role_arn) || (b == provider_arn && a == role_arn)
+        });
+    if !offered {
+        return Err(ApiError::new(
+            "AccessDenied",
+            format!(
+                "Not authorized to perform sts:AssumeRoleWithSAML: the assertion's Role attribute does not offer {role_arn} with {provider_arn}"
+            ),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    let session_name = assertion
+        .attribute(&format!("{SAML_ATTR}RoleSessionName"))
+        .first()
+        .cloned()
+        .ok_or_else(|| {
+            invalid_identity_token(
+                "Invalid SAML response: RoleSessionName is required in AuthnResponse",
+            )
+        })?;
+    let duration = match assertion
+        .attribute(&format!("{SAML_ATTR}SessionDuration"))
+        .first()
+    {
+        None => None,
+        Some(d) => Some(
+            d.parse::<i64>()
+                .ok()
+                .filter(|d| (900..=43_200).contains(d))
+                .ok_or_else(|| {
+                    invalid_identity_token(format!(
+                        "Invalid SAML response: SessionDuration {d:?} is not 900 to 43200 seconds"
+                    ))
+                })?,
+        ),
+    };
+    let mut tags = Vec::new();
+    for (name, values) in &assertion.attributes {
+        if let Some(key) = name.strip_prefix(&format!("{SAML_ATTR}PrincipalTag:"))
+            && let Some(value) = values.first()
+        {
+            tags.push(SessionTag {
+                key: key.to_owned(),
+                value: value.clone(),
+            });
+        }
+    }
+    if tags.len() > 50 {
+        return Err(validation("Session tags are limited to 50."));
+    }
+    let transitive_tag_keys = assertion
+        .attribute(&format!("{SAML_ATTR}TransitiveTagKeys"))
+        .to_vec();
+    let source_identity = assertion
+        .attribute(&format!("{SAML_ATTR}SourceIdentity"))
+        .first()
+        .cloned();
+    let subject_type = match assertion.subject_format.as_deref() {
+        Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent") => "persistent".to_owned(),
+        Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient") => "transient".to_owned(),
+        Some(other) => other.to_owned(),
+        None => "unspecified".to_owned(),
+    };
+    // AWS: BASE64(SHA1(Issuer + account id + "/" + the provider's name)).
+    let name_qualifier =
+        base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            format!("{}{account}/{provider_name}", assertion.issuer).as_bytes(),
+        ));
+    let audience = assertion
+        .recipient
+        .clone()
+        .or_else(|| assertion.audiences.first().cloned())
+        .unwrap_or_default();
+    Ok(Caller {
+        kind: PrincipalKind::SamlUser,
+        account_id: account,
+        arn: provider_arn.clone(),
+        principal_id: format!("{name_qualifier}:{}", assertion.subject),
+        access_key_id: None,
+        user_name: Some(assertion.subject.clone()),
+        session: None,
+        web_identity: Some(std::sync::Arc::new(WebIdentity {
+            issuer: assertion.issuer,
+            provider_arn,
+            audience,
+            subject: assertion.subject,
+            amr: Vec::new(),
+            tags,
+            transitive_tag_keys,
+            source_identity,
+            saml: Some(SamlSession {
+                session_name,
+                duration,
+                subject_type,
+                name_qualifier,
+            }),
+        })),
+    })
 }
 
 fn no_session_credentials(operation: &str) -> ApiError {

@@ -1,0 +1,215 @@
+"""STS AssumeRoleWithSAML with SAML responses signed as identity providers sign them (signxml:
+enveloped RSA-SHA256 signatures, exclusive canonicalization), checked against the IAM SAML
+provider's metadata document."""
+
+import base64
+import datetime
+import hashlib
+import json
+import uuid
+
+import boto3
+import botocore
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from signxml import XMLSigner, methods
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+ISSUER = "https://idp.example.com/saml"
+AWS_SAML = "https://signin.aws.amazon.com/saml"
+
+
+def key_and_cert(name):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+class Idp:
+    def __init__(self):
+        self.key, self.cert = key_and_cert("idp.example.com")
+
+    def metadata(self):
+        der = base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
+        return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{ISSUER}">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing">
+      <ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
+    </md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"""
+
+    def response(self, roles, session_name="alice", lifetime=300, key=None, cert=None, tamper=None):
+        """A base64 SAMLResponse whose assertion is signed (by this IdP unless `key` is given)."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        fmt = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+        until = fmt(now + datetime.timedelta(seconds=lifetime))
+        aid = "_" + uuid.uuid4().hex
+        role_values = "".join(f"<saml:AttributeValue>{r}</saml:AttributeValue>" for r in roles)
+        assertion = f"""<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{aid}" IssueInstant="{fmt(now)}" Version="2.0">
+  <saml:Issuer>{ISSUER}</saml:Issuer>
+  <saml:Subject>
+    <saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">alice@example.com</saml:NameID>
+    <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
+      <saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{AWS_SAML}"/>
+    </saml:SubjectConfirmation>
+  </saml:Subject>
+  <saml:Conditions NotBefore="{fmt(now - datetime.timedelta(seconds=60))}" NotOnOrAfter="{until}">
+    <saml:AudienceRestriction><saml:Audience>{AWS_SAML}</saml:Audience></saml:AudienceRestriction>
+  </saml:Conditions>
+  <saml:AttributeStatement>
+    <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/Role">{role_values}</saml:Attribute>
+    <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/RoleSessionName"><saml:AttributeValue>{session_name}</saml:AttributeValue></saml:Attribute>
+    <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/SessionDuration"><saml:AttributeValue>1800</saml:AttributeValue></saml:Attribute>
+  </saml:AttributeStatement>
+</saml:Assertion>"""
+        signer = XMLSigner(
+            method=methods.enveloped,
+            signature_algorithm=SignatureMethod.RSA_SHA256,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        )
+        signed = signer.sign(
+            etree.fromstring(assertion.encode()),
+            key=(key or self.key).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            cert=(cert or self.cert).public_bytes(serialization.Encoding.PEM).decode(),
+            reference_uri=aid,
+        )
+        signed_xml = etree.tostring(signed).decode()
+        if tamper:
+            signed_xml = tamper(signed_xml)
+        response = f"""<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_{uuid.uuid4().hex}" Version="2.0" IssueInstant="{fmt(now)}" Destination="{AWS_SAML}"><saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">{ISSUER}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>{signed_xml}</samlp:Response>"""
+        return base64.b64encode(response.encode()).decode()
+
+
+def error(excinfo):
+    e = excinfo.value.response["Error"]
+    return e["Code"], e["Message"]
+
+
+def unsigned_sts(server):
+    return boto3.client(
+        "sts",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.fixture
+def federation(server):
+    """A SAML provider for a fresh IdP and a role its users may assume."""
+    idp = Idp()
+    iam = server.client("iam")
+    provider = iam.create_saml_provider(Name="corp-idp", SAMLMetadataDocument=idp.metadata())["SAMLProviderArn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithSAML",
+                "Condition": {"StringEquals": {"SAML:aud": AWS_SAML}},
+            }
+        ],
+    }
+    role = iam.create_role(RoleName="engineer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    return idp, provider, role
+
+
+def test_a_signed_assertion_assumes_the_role_it_offers(server, federation):
+    idp, provider, role = federation
+    account = role.split(":")[4]
+    assertion = idp.response([f"{provider},{role}"])
+    out = unsigned_sts(server).assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
+
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/engineer/alice"
+    assert out["Subject"] == "alice@example.com"
+    assert out["SubjectType"] == "persistent"
+    assert out["Issuer"] == ISSUER
+    assert out["Audience"] == AWS_SAML
+    qualifier = base64.b64encode(hashlib.sha1(f"{ISSUER}{account}/corp-idp".encode()).digest()).decode()
+    assert out["NameQualifier"] == qualifier
+    # The assertion's SessionDuration (30 minutes) is the session's length.
+    lifetime = out["Credentials"]["Expiration"].timestamp() - datetime.datetime.now().timestamp()
+    assert 1700 < lifetime <= 1800
+    creds = out["Credentials"]
+    sts = server.client(
+        "sts", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]
+    )
+    assert sts.get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]
+
+    # The role may also be offered second in the pair, as some identity providers write it.
+    unsigned_sts(server).assume_role_with_saml(
+        RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{role},{provider}"])
+    )
+
+    events = [e for e in server.events() if e["eventName"] == "AssumeRoleWithSAML"]
+    assert events[0]["userIdentity"]["type"] == "SAMLUser"
+    assert events[0]["userIdentity"]["identityProvider"] == qualifier
+    assert events[0]["userIdentity"]["userName"] == "alice@example.com"
+    assert assertion not in json.dumps(events)
+
+
+def test_assertions_that_must_not_pass_get_awss_errors(server, federation):
+    idp, provider, role = federation
+    sts = unsigned_sts(server)
+
+    def attempt(assertion, principal=provider):
+        with pytest.raises(ClientError) as e:
+            sts.assume_role_with_saml(RoleArn=role, PrincipalArn=principal, SAMLAssertion=assertion)
+        return error(e)
+
+    pair = [f"{provider},{role}"]
+    # Changed after signing: another session name.
+    code, message = attempt(idp.response(pair, tamper=lambda x: x.replace(">alice<", ">mallory<")))
+    assert code == "InvalidIdentityToken" and "digest does not match" in message, message
+    # Signed by a key the provider's metadata does not hold, whose certificate rides along in
+    # the response's KeyInfo: that certificate is not trusted.
+    other_key, other_cert = key_and_cert("attacker.example.com")
+    code, message = attempt(idp.response(pair, key=other_key, cert=other_cert))
+    assert code == "InvalidIdentityToken" and "does not verify" in message, message
+    # Expired.
+    code, _ = attempt(idp.response(pair, lifetime=-10))
+    assert code == "ExpiredTokenException"
+    # The assertion does not offer this role.
+    code, _ = attempt(idp.response([f"{provider},{role}-other"]))
+    assert code == "AccessDenied"
+    # Not a SAML response.
+    code, _ = attempt(base64.b64encode(b"<html/>").decode())
+    assert code == "InvalidIdentityToken"
+
+    # The trust policy decides: one that names another audience turns the user away.
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithSAML",
+                "Condition": {"StringEquals": {"SAML:aud": "https://elsewhere.example.com/saml"}},
+            }
+        ],
+    }
+    server.client("iam").update_assume_role_policy(RoleName="engineer", PolicyDocument=json.dumps(trust))
+    assert attempt(idp.response(pair)) == ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML")
