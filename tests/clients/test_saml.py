@@ -57,7 +57,9 @@ class Idp:
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>"""
 
-    def response(self, roles, session_name="alice", lifetime=300, key=None, cert=None, tamper=None):
+    def response(
+        self, roles, session_name="alice", lifetime=300, key=None, cert=None, tamper=None, audience=AWS_SAML
+    ):
         """A base64 SAMLResponse whose assertion is signed (by this IdP unless `key` is given)."""
         now = datetime.datetime.now(datetime.timezone.utc)
         fmt = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
@@ -73,7 +75,7 @@ class Idp:
     </saml:SubjectConfirmation>
   </saml:Subject>
   <saml:Conditions NotBefore="{fmt(now - datetime.timedelta(seconds=60))}" NotOnOrAfter="{until}">
-    <saml:AudienceRestriction><saml:Audience>{AWS_SAML}</saml:Audience></saml:AudienceRestriction>
+    <saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>
   </saml:Conditions>
   <saml:AttributeStatement>
     <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/Role">{role_values}</saml:Attribute>
@@ -195,6 +197,13 @@ def test_assertions_that_must_not_pass_get_awss_errors(server, federation):
     # The assertion does not offer this role.
     code, _ = attempt(idp.response([f"{provider},{role}-other"]))
     assert code == "AccessDenied"
+    # Made by the identity provider for another service.
+    code, message = attempt(idp.response(pair, audience="https://wiki.example.com/saml"))
+    assert code == "InvalidIdentityToken" and "not for AWS" in message, message
+    # Nested deep enough to exhaust a recursive canonicalizer, before anything is verified.
+    deep = "<x>" * 200 + "</x>" * 200
+    code, message = attempt(idp.response(pair, tamper=lambda x: x.replace(">alice<", f">alice{deep}<")))
+    assert code == "InvalidIdentityToken" and "nested deeper" in message, message
     # Not a SAML response.
     code, _ = attempt(base64.b64encode(b"<html/>").decode())
     assert code == "InvalidIdentityToken"
@@ -213,3 +222,15 @@ def test_assertions_that_must_not_pass_get_awss_errors(server, federation):
     }
     server.client("iam").update_assume_role_policy(RoleName="engineer", PolicyDocument=json.dumps(trust))
     assert attempt(idp.response(pair)) == ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML")
+
+
+def test_a_comment_inside_a_signed_value_does_not_cut_it_short(server, federation):
+    # Regression for the SAML comment-injection attack: a comment inserted after signing leaves
+    # the digest unchanged (canonicalization drops comments), and a reader taking only the first
+    # text node would read "alice" where "alice.evil" was signed.
+    idp, provider, role = federation
+    assertion = idp.response(
+        [f"{provider},{role}"], session_name="alice.evil", tamper=lambda x: x.replace(">alice.evil<", ">alice<!---->.evil<")
+    )
+    out = unsigned_sts(server).assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
+    assert out["AssumedRoleUser"]["Arn"].endswith("/engineer/alice.evil")

@@ -35,29 +35,52 @@ def b64int(n: int) -> str:
     return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
 
 
+def make_ca():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Root CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
 class Idp:
     """An OpenID Connect provider serving its keys over HTTPS on an ephemeral port."""
 
-    def __init__(self):
+    def __init__(self, ca=None, impostor_of=None):
+        """Self-signed by default; `ca=(key, cert)` serves a leaf that CA signed; `impostor_of=ca`
+        serves a self-signed leaf with that CA's (public) certificate sent alongside it."""
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         tls_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
         now = datetime.datetime.now(datetime.timezone.utc)
+        issuer_key, issuer_name = (ca[0], ca[1].subject) if ca else (tls_key, name)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
-            .issuer_name(name)
+            .issuer_name(issuer_name)
             .public_key(tls_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(tls_key, hashes.SHA256())
+            .sign(issuer_key, hashes.SHA256())
         )
+        chain = [cert] + ([ca[1]] if ca else []) + ([impostor_of[1]] if impostor_of else [])
         self.thumbprint = cert.fingerprint(hashes.SHA1()).hex()
         self.dir = tempfile.TemporaryDirectory(prefix="palisade-idp-")
         cert_path, key_path = Path(self.dir.name) / "cert.pem", Path(self.dir.name) / "key.pem"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cert_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
         key_path.write_bytes(
             tls_key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -310,3 +333,39 @@ def test_session_tags_in_the_token_tag_the_session_when_the_trust_policy_allows_
         "iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]
     )
     session.list_users()  # allowed only for sessions tagged env=prod
+
+
+def test_keys_come_only_from_a_server_that_chains_to_the_pinned_ca(server):
+    ca = make_ca()
+    ca_thumbprint = ca[1].fingerprint(hashes.SHA1()).hex()
+    iam = server.client("iam")
+    real, impostor = Idp(ca=ca), Idp(impostor_of=ca)
+    try:
+        for p in (real, impostor):
+            iam.create_open_id_connect_provider(Url=p.url, ClientIDList=[AUDIENCE], ThumbprintList=[ca_thumbprint])
+        for name, p in (("real", real), ("fake", impostor)):
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{p.host}"},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                    }
+                ],
+            }
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        sts = unsigned_sts(server)
+        # A leaf the pinned CA signed is trusted.
+        sts.assume_role_with_web_identity(
+            RoleArn="arn:aws:iam::123456789012:role/real", RoleSessionName="ci", WebIdentityToken=real.token()
+        )
+        # A self-signed leaf sent with the (public) pinned CA certificate beside it is not.
+        with pytest.raises(ClientError) as e:
+            sts.assume_role_with_web_identity(
+                RoleArn="arn:aws:iam::123456789012:role/fake", RoleSessionName="ci", WebIdentityToken=impostor.token()
+            )
+        assert error(e)[0] == "IDPCommunicationError", error(e)
+    finally:
+        real.close()
+        impostor.close()

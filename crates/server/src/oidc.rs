@@ -5,10 +5,10 @@
 //! # Why the keys are fetched the way they are
 //!
 //! The keys decide who may assume a role, so where they come from is the security of the whole
-//! exchange. They are fetched over TLS only, from a server whose certificate chain holds a
-//! certificate with one of the provider's `ThumbprintList` entries (the SHA-1 fingerprint IAM
-//! documents: of the top intermediate CA, or of a self-signed certificate), and whose leaf
-//! certificate names the issuer's host. Palisade carries no list of public root CAs (it is meant
+//! exchange. They are fetched over TLS only, from a server whose leaf certificate chains (valid
+//! dates, server authentication, signatures) to a CA certificate with one of the provider's
+//! `ThumbprintList` entries (the SHA-1 fingerprint IAM documents: of the top intermediate CA),
+//! or is itself pinned (a self-signed certificate); the leaf must name the issuer's host. Palisade carries no list of public root CAs (it is meant
 //! to run air-gapped, against an on-premises identity provider), so a provider without a matching
 //! thumbprint cannot be trusted and its tokens are refused. Redirects are not followed; answers
 //! are bounded in size and time (AWS gives the provider five seconds).
@@ -93,6 +93,12 @@ impl Token {
             ));
         };
         let header = b64_json(h, "header")?;
+        // RFC 7515: extensions marked critical must be understood, and none are.
+        if header.contains_key("crit") {
+            return Err(invalid(
+                "the token's header has critical extensions (crit), which are not supported",
+            ));
+        }
         let claims = b64_json(p, "payload")?;
         let signature = URL_SAFE_NO_PAD
             .decode(s)
@@ -159,8 +165,11 @@ impl Token {
         }
         let message = self.signed.as_bytes();
         for key in candidates {
-            if verify_jwk(key, &self.alg, message, &self.signature)? {
-                return Ok(());
+            match verify_jwk(key, &self.alg, message, &self.signature) {
+                Ok(true) => return Ok(()),
+                // A malformed key in the set is not this token's key; the others may be.
+                Ok(false) | Err(TokenError::Unreachable(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Err(invalid("the token's signature does not verify"))
@@ -319,7 +328,7 @@ async fn get_json(url: &str, thumbprints: &[String]) -> Result<Value, TokenError
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
-        let driver = tokio::spawn(conn);
+        let _driver = AbortOnDrop(tokio::spawn(conn));
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let authority = uri.authority().map_or(host.as_str(), |a| a.as_str());
         let request = http::Request::get(path)
@@ -333,7 +342,6 @@ async fn get_json(url: &str, thumbprints: &[String]) -> Result<Value, TokenError
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         if !response.status().is_success() {
-            driver.abort();
             return Err(unreachable(format!("status {}", response.status())));
         }
         let body = Limited::new(response.into_body(), MAX_DOCUMENT)
@@ -341,7 +349,6 @@ async fn get_json(url: &str, thumbprints: &[String]) -> Result<Value, TokenError
             .await
             .map_err(|e| unreachable(e.to_string()))?
             .to_bytes();
-        driver.abort();
         serde_json::from_slice(&body).map_err(|e| unreachable(format!("not JSON: {e}")))
     };
     tokio::time::timeout(FETCH_TIMEOUT, fetch)
@@ -349,8 +356,18 @@ async fn get_json(url: &str, thumbprints: &[String]) -> Result<Value, TokenError
         .map_err(|_| unreachable(format!("no answer within {}s", FETCH_TIMEOUT.as_secs())))?
 }
 
-/// Trusts a server whose chain holds a certificate with one of the provider's thumbprints and
-/// whose leaf names the host; the handshake's signatures are verified as usual.
+/// Stops the connection task however the fetch ends (an error, or the timeout dropping it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Trusts a server whose leaf certificate is pinned by one of the provider's thumbprints, or
+/// chains to a CA certificate that is; the leaf must name the host, and the handshake's
+/// signatures are verified as usual.
 #[derive(Debug)]
 struct Pinned {
     thumbprints: Vec<String>,
@@ -365,27 +382,47 @@ fn thumbprint(cert: &[u8]) -> String {
     ))
 }
 
+impl Pinned {
+    fn pins(&self, cert: &CertificateDer<'_>) -> bool {
+        let t = thumbprint(cert);
+        self.thumbprints.iter().any(|p| p.eq_ignore_ascii_case(&t))
+    }
+}
+
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let pinned = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| thumbprint(c))
-            .any(|t| self.thumbprints.iter().any(|p| p.eq_ignore_ascii_case(&t)));
-        if !pinned {
+        // A pinned leaf (a self-signed certificate, as IAM documents) is trusted as it is.
+        if self.pins(end_entity) {
+            let leaf = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_name(&leaf, server_name)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        // Otherwise the leaf must chain, validly and for this host, to a pinned CA the server
+        // sent. A pinned certificate merely sent alongside proves nothing: CA certificates are
+        // public, and an impostor could send the real one next to its own leaf.
+        let mut roots = rustls::RootCertStore::empty();
+        for c in intermediates.iter().filter(|c| self.pins(c)) {
+            roots.add(c.clone().into_owned())?;
+        }
+        if roots.is_empty() {
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             ));
         }
-        let leaf = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_name(&leaf, server_name)?;
-        Ok(ServerCertVerified::assertion())
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?
+        .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(

@@ -15,9 +15,13 @@
 //! * **One canonicalization.** Only exclusive XML canonicalization without comments
 //!   (`xml-exc-c14n#`, with an optional `InclusiveNamespaces` prefix list) and the
 //!   enveloped-signature transform are accepted: what SAML identity providers use. Comments are
-//!   left out of the digest, so they cannot change what the signature covers.
-//! * **No DTDs**, so no entity expansion (roxmltree refuses them by default), and the response is
-//!   bounded by the model's 100,000 characters before it is parsed.
+//!   left out of the digest, so values are read as the digest sees them: all their text, a
+//!   comment inside one does not cut it short.
+//! * **No DTDs**, so no entity expansion (roxmltree refuses them by default); the response is
+//!   bounded by the model's 100,000 characters, 20,000 nodes and 64 levels of nesting before it
+//!   is canonicalized, which is done before anything is authenticated.
+//! * The assertion must be for AWS (every `AudienceRestriction` names it) and say until when it
+//!   may be presented (`SubjectConfirmationData/@NotOnOrAfter`).
 //! * SHA-1 digests and RSA-SHA1 signatures are accepted, as AWS accepts them from older
 //!   identity providers; SHA-256 and SHA-512 are the usual ones.
 
@@ -38,6 +42,17 @@ const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 /// The clock skew allowed on `NotBefore`.
 const SKEW: i64 = 300;
+/// Limits that keep canonicalization (recursive, and per element proportional to the
+/// namespaces in scope) cheap on input nobody has authenticated yet.
+const MAX_NODES: u32 = 20_000;
+const MAX_DEPTH: usize = 64;
+const MAX_INCLUSIVE_PREFIXES: usize = 32;
+/// The audiences an assertion for AWS names (AWS's service provider entity id, and its sign-in
+/// endpoint).
+const AWS_AUDIENCES: &[&str] = &[
+    "urn:amazon:webservices",
+    "https://signin.aws.amazon.com/saml",
+];
 
 /// Why a response was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -79,15 +94,17 @@ impl Assertion {
 }
 
 /// The signing certificates (DER) and entity id of a SAML metadata document.
-pub fn metadata_signers(metadata: &str) -> Result<(Option<String>, Vec<Vec<u8>>), SamlError> {
+pub fn metadata_signers(metadata: &str) -> Result<(String, Vec<Vec<u8>>), SamlError> {
     let doc = Document::parse(metadata)
         .map_err(|e| invalid(format!("the provider's metadata document is not XML: {e}")))?;
+    // One entity: its id is the issuer to expect, and only its keys sign.
     let root = doc.root_element();
-    let entity = root
-        .descendants()
-        .find(|n| n.has_tag_name((NS_METADATA, "EntityDescriptor")))
-        .and_then(|n| n.attribute("entityID"))
-        .map(str::to_owned);
+    if !root.has_tag_name((NS_METADATA, "EntityDescriptor")) {
+        return Err(invalid(
+            "the provider's metadata document is not one md:EntityDescriptor",
+        ));
+    }
+    let entity = root.attribute("entityID").map(str::to_owned);
     let mut certs = Vec::new();
     for key in root
         .descendants()
@@ -107,12 +124,14 @@ pub fn metadata_signers(metadata: &str) -> Result<(Option<String>, Vec<Vec<u8>>)
             .descendants()
             .filter(|n| n.has_tag_name((NS_DSIG, "X509Certificate")))
         {
-            let text: String = cert.text().unwrap_or_default().split_whitespace().collect();
+            let text: String = full_text(cert).split_whitespace().collect();
             if let Ok(der) = STANDARD.decode(text) {
                 certs.push(der);
             }
         }
     }
+    let entity =
+        entity.ok_or_else(|| invalid("the provider's metadata document has no entityID"))?;
     Ok((entity, certs))
 }
 
@@ -130,8 +149,13 @@ pub fn verify(
         .decode(compact)
         .map_err(|e| invalid(format!("the SAML response is not base64: {e}")))?;
     let xml = String::from_utf8(bytes).map_err(|_| invalid("the SAML response is not UTF-8"))?;
-    let doc = Document::parse(&xml)
+    let options = roxmltree::ParsingOptions {
+        nodes_limit: MAX_NODES,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(&xml, options)
         .map_err(|e| invalid(format!("the SAML response is not well-formed XML: {e}")))?;
+    check_depth(&doc)?;
     let response = doc.root_element();
     if !response.has_tag_name((NS_PROTOCOL, "Response")) {
         return Err(invalid("the SAML document is not a samlp:Response"));
@@ -177,12 +201,9 @@ pub fn verify(
     }
 
     let issuer = text(assertion, "Issuer")
-        .and_then(|n| n.text())
-        .map(|t| t.trim().to_owned())
+        .map(|n| full_text(n).trim().to_owned())
         .ok_or_else(|| invalid("the assertion has no Issuer"))?;
-    if let Some(entity) = &entity
-        && entity != &issuer
-    {
+    if entity != issuer {
         return Err(invalid(format!(
             "the assertion's issuer {issuer} is not the provider's entity {entity}"
         )));
@@ -191,23 +212,32 @@ pub fn verify(
         text(assertion, "Subject").ok_or_else(|| invalid("the assertion has no Subject"))?;
     let name_id =
         text(subject_node, "NameID").ok_or_else(|| invalid("the assertion has no NameID"))?;
-    let subject = name_id.text().unwrap_or_default().trim().to_owned();
+    let subject = full_text(name_id).trim().to_owned();
     let subject_format = name_id.attribute("Format").map(str::to_owned);
+    // A bearer assertion must say until when it may be presented, or it could be replayed
+    // forever.
     let mut recipient = None;
+    let mut bounded = false;
     for confirmation in subject_node
         .children()
         .filter(|n| n.has_tag_name((NS_ASSERTION, "SubjectConfirmation")))
     {
         if let Some(data) = text(confirmation, "SubjectConfirmationData") {
-            if let Some(t) = data.attribute("NotOnOrAfter")
-                && now >= time_of(t)?
-            {
-                return Err(SamlError::Expired(format!(
-                    "Token expired: the subject confirmation was valid until {t}"
-                )));
+            if let Some(t) = data.attribute("NotOnOrAfter") {
+                bounded = true;
+                if now >= time_of(t)? {
+                    return Err(SamlError::Expired(format!(
+                        "Token expired: the subject confirmation was valid until {t}"
+                    )));
+                }
             }
             recipient = recipient.or_else(|| data.attribute("Recipient").map(str::to_owned));
         }
+    }
+    if !bounded {
+        return Err(invalid(
+            "the assertion's SubjectConfirmationData has no NotOnOrAfter",
+        ));
     }
     let mut audiences = Vec::new();
     if let Some(conditions) = text(assertion, "Conditions") {
@@ -223,11 +253,28 @@ pub fn verify(
                 "Token expired: the assertion was valid until {t}"
             )));
         }
-        for a in conditions
-            .descendants()
-            .filter(|n| n.has_tag_name((NS_ASSERTION, "Audience")))
+        // Every audience restriction must include AWS (they are ANDed): an assertion the
+        // identity provider made for another service is not one for this.
+        for restriction in conditions
+            .children()
+            .filter(|n| n.has_tag_name((NS_ASSERTION, "AudienceRestriction")))
         {
-            audiences.push(a.text().unwrap_or_default().trim().to_owned());
+            let these: Vec<String> = restriction
+                .children()
+                .filter(|n| n.has_tag_name((NS_ASSERTION, "Audience")))
+                .map(|a| full_text(a).trim().to_owned())
+                .collect();
+            if !these
+                .iter()
+                .any(|a| AWS_AUDIENCES.iter().any(|aws| a.starts_with(aws)))
+            {
+                return Err(invalid(format!(
+                    "the assertion is for the audience {} and not for AWS ({})",
+                    these.join(", "),
+                    AWS_AUDIENCES.join(" or ")
+                )));
+            }
+            audiences.extend(these);
         }
     }
     let mut attributes: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -247,7 +294,7 @@ pub fn verify(
                 .children()
                 .filter(|n| n.has_tag_name((NS_ASSERTION, "AttributeValue")))
             {
-                values.push(v.text().unwrap_or_default().trim().to_owned());
+                values.push(full_text(v).trim().to_owned());
             }
         }
     }
@@ -266,6 +313,34 @@ fn text<'a, 'i>(parent: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     parent
         .children()
         .find(|n| n.has_tag_name((NS_ASSERTION, name)))
+}
+
+/// Refuses documents nested deeper than [`MAX_DEPTH`].
+fn check_depth(doc: &Document<'_>) -> Result<(), SamlError> {
+    let mut stack = vec![(doc.root(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(invalid(format!(
+                "the SAML response is nested deeper than {MAX_DEPTH} elements"
+            )));
+        }
+        stack.extend(
+            node.children()
+                .filter(|c| c.is_element())
+                .map(|c| (c, depth + 1)),
+        );
+    }
+    Ok(())
+}
+
+/// All the text of an element, as canonicalization sees it: a comment splits a value into text
+/// nodes that the digest joins, so reading only the first would read another value than the
+/// one signed (`alice@corp.com<!---->.evil.io`).
+fn full_text(node: Node<'_, '_>) -> String {
+    node.descendants()
+        .filter(|d| d.is_text())
+        .filter_map(|d| d.text())
+        .collect()
 }
 
 fn time_of(t: &str) -> Result<i64, SamlError> {
@@ -289,13 +364,19 @@ fn child<'a, 'i>(parent: Node<'a, 'i>, ns: &str, name: &str) -> Result<Node<'a, 
 }
 
 /// The `InclusiveNamespaces` prefix list of a canonicalization method or transform.
-fn inclusive_prefixes(method: Node<'_, '_>) -> Vec<String> {
-    method
+fn inclusive_prefixes(method: Node<'_, '_>) -> Result<Vec<String>, SamlError> {
+    let list: Vec<String> = method
         .children()
         .find(|n| n.tag_name().name() == "InclusiveNamespaces")
         .and_then(|n| n.attribute("PrefixList"))
         .map(|l| l.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if list.len() > MAX_INCLUSIVE_PREFIXES {
+        return Err(invalid(format!(
+            "the InclusiveNamespaces PrefixList has more than {MAX_INCLUSIVE_PREFIXES} prefixes"
+        )));
+    }
+    Ok(list)
 }
 
 fn verify_signature(
@@ -365,7 +446,7 @@ fn verify_signature(
         {
             match t.attribute("Algorithm") {
                 Some(ENVELOPED) => {}
-                Some(EXC_C14N) => prefixes = inclusive_prefixes(t),
+                Some(EXC_C14N) => prefixes = inclusive_prefixes(t)?,
                 other => {
                     return Err(invalid(format!(
                         "the transform {:?} is not supported",
@@ -388,9 +469,7 @@ fn verify_signature(
             )));
         }
     };
-    let want: String = child(reference, NS_DSIG, "DigestValue")?
-        .text()
-        .unwrap_or_default()
+    let want: String = full_text(child(reference, NS_DSIG, "DigestValue")?)
         .split_whitespace()
         .collect();
     let canonical = canonicalize(element, Some(sig.id()), &prefixes);
@@ -400,15 +479,13 @@ fn verify_signature(
             "the signed element's digest does not match: it was changed after signing",
         ));
     }
-    let value: String = child(sig, NS_DSIG, "SignatureValue")?
-        .text()
-        .unwrap_or_default()
+    let value: String = full_text(child(sig, NS_DSIG, "SignatureValue")?)
         .split_whitespace()
         .collect();
     let value = STANDARD
         .decode(value)
         .map_err(|_| invalid("the SignatureValue is not base64"))?;
-    let info = canonicalize(signed_info, None, &inclusive_prefixes(c14n_method));
+    let info = canonicalize(signed_info, None, &inclusive_prefixes(c14n_method)?);
     for der in certs {
         let cert = rustls::pki_types::CertificateDer::from(der.as_slice());
         let Ok(parsed) = rustls::server::ParsedCertificate::try_from(&cert) else {

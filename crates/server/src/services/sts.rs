@@ -425,6 +425,12 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
     let source_identity = token
         .str("https://aws.amazon.com/source_identity")
         .map(str::to_owned);
+    check_federated_session(
+        None,
+        &tags,
+        &transitive_tag_keys,
+        source_identity.as_deref(),
+    )?;
     let amr = match token.claims.get("amr") {
         Some(Value::String(a)) => vec![a.clone()],
         Some(Value::Array(a)) => a
@@ -611,6 +617,62 @@ async fn assume_role_with_saml(
     Ok(out)
 }
 
+/// Checks what a token or assertion asks of the session as AWS checks the same members of
+/// `AssumeRole`: a session name and source identity of 2 to 64 of `[\w+=,.@-]`, tag keys of 1 to
+/// 128 and values of up to 256 characters, transitive keys among the tags. A session name with
+/// `/` or `:` would change the session's ARN.
+fn check_federated_session(
+    session_name: Option<&str>,
+    tags: &[SessionTag],
+    transitive: &[String],
+    source_identity: Option<&str>,
+) -> Result<(), ApiError> {
+    let name_like = |v: &str| {
+        (2..=64).contains(&v.chars().count())
+            && v.chars()
+                .all(|c| c.is_alphanumeric() || "_+=,.@-".contains(c))
+    };
+    let tag_chars = |v: &str| {
+        v.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    };
+    if let Some(n) = session_name
+        && !name_like(n)
+    {
+        return Err(invalid_identity_token(format!(
+            "The role session name {n:?} must be 2 to 64 letters, digits or _+=,.@-"
+        )));
+    }
+    if let Some(si) = source_identity
+        && !name_like(si)
+    {
+        return Err(invalid_identity_token(format!(
+            "The source identity {si:?} must be 2 to 64 letters, digits or _+=,.@-"
+        )));
+    }
+    for t in tags {
+        if t.key.is_empty()
+            || t.key.chars().count() > 128
+            || t.value.chars().count() > 256
+            || !tag_chars(&t.key)
+            || !tag_chars(&t.value)
+        {
+            return Err(invalid_identity_token(format!(
+                "The session tag {:?}={:?} is not a valid tag",
+                t.key, t.value
+            )));
+        }
+    }
+    for k in transitive {
+        if !tags.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
+            return Err(invalid_identity_token(format!(
+                "The transitive tag key {k:?} is not one of the session's tags"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// AWS's SAML attribute names.
 const SAML_ATTR: &str = "https://aws.amazon.com/SAML/Attributes/";
 
@@ -718,6 +780,12 @@ pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiE
         .attribute(&format!("{SAML_ATTR}SourceIdentity"))
         .first()
         .cloned();
+    check_federated_session(
+        Some(&session_name),
+        &tags,
+        &transitive_tag_keys,
+        source_identity.as_deref(),
+    )?;
     let subject_type = match assertion.subject_format.as_deref() {
         Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent") => "persistent".to_owned(),
         Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient") => "transient".to_owned(),
