@@ -15,6 +15,8 @@
 //!
 //! Keys are cached per issuer and thumbprint list for ten minutes; a token naming a key id the cache does not hold
 //! fetches them again (the provider has rotated its keys), at most once a minute per issuer.
+//! A failed fetch is remembered for thirty seconds: tokens come from anyone, and each must not
+//! make the server call out to a provider that is down.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,8 @@ const MAX_DOCUMENT: usize = 1 << 20;
 const KEYS_TTL: Duration = Duration::from_secs(600);
 /// The least time between two fetches for a key id that is not known.
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
+/// How long a failed fetch is answered from memory before the provider is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Tokens larger than this are refused without parsing (the model allows 20,000 characters).
 const MAX_TOKEN: usize = 20_000;
 
@@ -237,6 +241,9 @@ type Fetched = (Instant, Arc<Vec<Value>>);
 #[derive(Debug, Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<String, Fetched>>,
+    /// The last failed fetch per slot: anyone may send tokens, and each must not make the
+    /// server call out to a provider that is down (or made up).
+    failures: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl KeyCache {
@@ -263,7 +270,30 @@ impl KeyCache {
                 _ => {}
             }
         }
-        let keys = Arc::new(fetch_keys(issuer, thumbprints).await?);
+        let failed = self
+            .failures
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&slot).cloned())
+            .filter(|(at, _)| at.elapsed() < RETRY_AFTER);
+        if let Some((_, message)) = failed {
+            return Err(TokenError::Unreachable(format!(
+                "{message} (not retried for {}s)",
+                RETRY_AFTER.as_secs()
+            )));
+        }
+        let keys = match fetch_keys(issuer, thumbprints).await {
+            Ok(keys) => Arc::new(keys),
+            Err(e) => {
+                if let Ok(mut m) = self.failures.lock() {
+                    m.insert(slot, (Instant::now(), e.to_string()));
+                }
+                return Err(e);
+            }
+        };
+        if let Ok(mut m) = self.failures.lock() {
+            m.remove(&slot);
+        }
         if let Ok(mut m) = self.entries.lock() {
             m.insert(slot, (Instant::now(), keys.clone()));
         }
