@@ -13,10 +13,10 @@
 //! thumbprint cannot be trusted and its tokens are refused. Redirects are not followed; answers
 //! are bounded in size and time (AWS gives the provider five seconds).
 //!
-//! Keys are cached per issuer and thumbprint list for ten minutes; a token naming a key id the cache does not hold
-//! fetches them again (the provider has rotated its keys), at most once a minute per issuer.
-//! A failed fetch is remembered for thirty seconds: tokens come from anyone, and each must not
-//! make the server call out to a provider that is down.
+//! Keys are cached per issuer and thumbprint list for ten minutes; a token naming a key id the
+//! cache does not hold fetches them again (the provider has rotated its keys), at most once a
+//! minute per issuer. A failed fetch is remembered for thirty seconds: tokens come from anyone,
+//! and each must not make the server call out to a provider that is down.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
