@@ -377,6 +377,35 @@ def test_dry_run_checks_the_request_and_does_nothing(server):
     assert error(e)["Code"] == "DisabledException"
 
 
+def test_ml_dsa_keys_sign_messages_that_another_fips_204_implementation_verifies(server):
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    kms = server.client("kms")
+    for spec in ("ML_DSA_44", "ML_DSA_65", "ML_DSA_87"):
+        key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+        assert key["KeySpec"] == spec and key["SigningAlgorithms"] == ["ML_DSA_SHAKE_256"]
+        message = b"firmware image 7.1"
+        sig = kms.sign(KeyId=key["KeyId"], Message=message, MessageType="RAW",
+                       SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+        public = kms.get_public_key(KeyId=key["KeyId"])
+        assert public["SigningAlgorithms"] == ["ML_DSA_SHAKE_256"]
+        # pyca/cryptography's (OpenSSL's) ML-DSA verifies KMS's signature with the SPKI it hands out.
+        load_der_public_key(public["PublicKey"]).verify(sig, message)
+        assert kms.verify(KeyId=key["KeyId"], Message=message, Signature=sig,
+                          SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+        with pytest.raises(ClientError) as e:
+            kms.verify(KeyId=key["KeyId"], Message=message + b"!", Signature=sig, SigningAlgorithm="ML_DSA_SHAKE_256")
+        assert error(e)["Code"] == "KMSInvalidSignatureException"
+    # ML-DSA signs messages, not digests; an external mu is ML-DSA's alone.
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key["KeyId"], Message=b"x" * 64, MessageType="DIGEST", SigningAlgorithm="ML_DSA_SHAKE_256")
+    assert error(e)["Code"] == "ValidationException"
+    p256 = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=p256, Message=b"x" * 64, MessageType="EXTERNAL_MU", SigningAlgorithm="ECDSA_SHA_256")
+    assert error(e)["Code"] == "ValidationException"
+
+
 def test_ed25519_keys_sign_messages_that_any_ed25519_library_verifies(server):
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 

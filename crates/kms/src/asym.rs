@@ -14,7 +14,8 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, ParsedPublicKey,
-    RsaKeyPair, UnparsedPublicKey, VerificationAlgorithm,
+    PqdsaKeyPair, PqdsaSigningAlgorithm, PqdsaVerificationAlgorithm, RsaKeyPair, UnparsedPublicKey,
+    VerificationAlgorithm,
 };
 
 use crate::{KeySpec, KmsError, MessageType};
@@ -34,6 +35,20 @@ fn ecdsa_signing(spec: KeySpec) -> Option<&'static EcdsaSigningAlgorithm> {
         KeySpec::EccNistP384 => Some(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),
         KeySpec::EccNistP521 => Some(&signature::ECDSA_P521_SHA512_ASN1_SIGNING),
         KeySpec::EccSecgP256k1 => Some(&signature::ECDSA_P256K1_SHA256_ASN1_SIGNING),
+        _ => None,
+    }
+}
+
+fn ml_dsa(
+    spec: KeySpec,
+) -> Option<(
+    &'static PqdsaSigningAlgorithm,
+    &'static PqdsaVerificationAlgorithm,
+)> {
+    match spec {
+        KeySpec::MlDsa44 => Some((&signature::ML_DSA_44_SIGNING, &signature::ML_DSA_44)),
+        KeySpec::MlDsa65 => Some((&signature::ML_DSA_65_SIGNING, &signature::ML_DSA_65)),
+        KeySpec::MlDsa87 => Some((&signature::ML_DSA_87_SIGNING, &signature::ML_DSA_87)),
         _ => None,
     }
 }
@@ -175,6 +190,11 @@ pub(crate) fn generate_private(spec: KeySpec) -> Result<Vec<u8>, KmsError> {
         let doc = kp.to_pkcs8v1().map_err(|_| internal("ed25519 encoding"))?;
         return Ok(doc.as_ref().to_vec());
     }
+    if let Some((alg, _)) = ml_dsa(spec) {
+        let kp = PqdsaKeyPair::generate(alg).map_err(|_| internal("ml-dsa key generation"))?;
+        let doc = kp.to_pkcs8v1().map_err(|_| internal("ml-dsa encoding"))?;
+        return Ok(doc.as_ref().to_vec());
+    }
     if let Some(alg) = ml_kem(spec) {
         let key = DecapsulationKey::generate(alg).map_err(|_| internal("ml-kem key generation"))?;
         let bytes = key.key_bytes().map_err(|_| internal("ml-kem encoding"))?;
@@ -210,6 +230,11 @@ pub(crate) fn check_private(spec: KeySpec, der: &[u8]) -> Result<(), KmsError> {
             .map(|_| ())
             .map_err(|_| bad());
     }
+    if let Some((alg, _)) = ml_dsa(spec) {
+        return PqdsaKeyPair::from_pkcs8(alg, der)
+            .map(|_| ())
+            .map_err(|_| bad());
+    }
     if ml_kem(spec).is_some() {
         decapsulation_key(spec, der)?;
         return encapsulation_key(spec, der).map(|_| ());
@@ -237,6 +262,14 @@ pub(crate) fn public_key_der(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>, KmsEr
     }
     if spec == KeySpec::EccNistEdwards25519 {
         let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| bad())?;
+        let spki: PublicKeyX509Der<'static> = kp
+            .public_key()
+            .as_der()
+            .map_err(|_| internal("public key encoding"))?;
+        return Ok(spki.as_ref().to_vec());
+    }
+    if let Some((alg, _)) = ml_dsa(spec) {
+        let kp = PqdsaKeyPair::from_pkcs8(alg, der).map_err(|_| bad())?;
         let spki: PublicKeyX509Der<'static> = kp
             .public_key()
             .as_der()
@@ -442,6 +475,9 @@ fn message_digest(
                 ))
             })
         }
+        MessageType::ExternalMu => Err(KmsError::Validation(format!(
+            "MessageType EXTERNAL_MU is only valid for ML-DSA keys, not {algorithm}"
+        ))),
     }
 }
 
@@ -462,6 +498,40 @@ fn ed25519_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// ML-DSA signs the message itself with its one algorithm. AWS also takes an external µ
+/// (`EXTERNAL_MU`), which aws-lc-rs cannot sign or verify.
+fn ml_dsa_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
+    if algorithm != "ML_DSA_SHAKE_256" {
+        return Err(KmsError::Validation(format!(
+            "1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to \
+             satisfy constraint: Member must satisfy enum value set: ['ML_DSA_SHAKE_256']"
+        )));
+    }
+    match kind {
+        MessageType::Raw => Ok(()),
+        MessageType::Digest => Err(KmsError::Validation(
+            "ML_DSA_SHAKE_256 signs the message itself or its external mu: MessageType must \
+             be RAW or EXTERNAL_MU"
+                .to_owned(),
+        )),
+        MessageType::ExternalMu => Err(KmsError::Unsupported(
+            "ML-DSA signatures of an external mu (MessageType EXTERNAL_MU); send the message \
+             with MessageType RAW"
+                .to_owned(),
+        )),
+    }
+}
+
+/// `EXTERNAL_MU` is ML-DSA's alone.
+fn no_external_mu(spec: KeySpec, kind: MessageType) -> Result<(), KmsError> {
+    if kind == MessageType::ExternalMu && !spec.is_ml_dsa() {
+        return Err(KmsError::Validation(format!(
+            "MessageType EXTERNAL_MU is only valid for ML-DSA keys, not {spec}"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn sign(
     spec: KeySpec,
     der: &[u8],
@@ -469,6 +539,17 @@ pub(crate) fn sign(
     kind: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
+    no_external_mu(spec, kind)?;
+    if let Some((alg, _)) = ml_dsa(spec) {
+        ml_dsa_checks(algorithm, kind)?;
+        let kp = PqdsaKeyPair::from_pkcs8(alg, der).map_err(|_| internal("ml-dsa key parsing"))?;
+        let mut sig = vec![0u8; alg.signature_len()];
+        let n = kp
+            .sign(message, &mut sig)
+            .map_err(|_| internal("ml-dsa signing"))?;
+        sig.truncate(n);
+        return Ok(sig);
+    }
     if spec == KeySpec::EccNistEdwards25519 {
         ed25519_checks(algorithm, kind)?;
         let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| internal("ed25519 key parsing"))?;
@@ -500,6 +581,13 @@ pub(crate) fn verify(
     message: &[u8],
     sig: &[u8],
 ) -> Result<bool, KmsError> {
+    no_external_mu(spec, kind)?;
+    if let Some((alg, verification)) = ml_dsa(spec) {
+        ml_dsa_checks(algorithm, kind)?;
+        let kp = PqdsaKeyPair::from_pkcs8(alg, der).map_err(|_| internal("ml-dsa key parsing"))?;
+        let public = UnparsedPublicKey::new(verification, kp.public_key().as_ref());
+        return Ok(public.verify(message, sig).is_ok());
+    }
     if spec == KeySpec::EccNistEdwards25519 {
         ed25519_checks(algorithm, kind)?;
         let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|_| internal("ed25519 key parsing"))?;

@@ -156,6 +156,8 @@ pub enum MessageType {
     Raw,
     /// Already the digest of the algorithm's hash; its length must match.
     Digest,
+    /// ML-DSA's message representative µ, computed by the caller (FIPS 204, external µ).
+    ExternalMu,
 }
 
 /// Signs with an asymmetric key (`SigningAlgorithmSpec`). ECDSA signatures are DER, as KMS's.
@@ -290,6 +292,42 @@ impl Drop for Material {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ml_dsa_signs_the_raw_message_its_public_key_verifies_and_refuses_the_rest() {
+        for (spec, sig_len) in [
+            (KeySpec::MlDsa44, 2420),
+            (KeySpec::MlDsa65, 3309),
+            (KeySpec::MlDsa87, 4627),
+        ] {
+            // Stored as a PKCS#8 seed and read back, as the store does.
+            let m = Material::generate(spec).unwrap();
+            let m = Material::from_bytes(spec, m.as_bytes().to_vec()).unwrap();
+            let sig = sign(&m, "ML_DSA_SHAKE_256", MessageType::Raw, b"hello").unwrap();
+            assert_eq!(sig.len(), sig_len, "{spec}");
+            assert!(verify(&m, "ML_DSA_SHAKE_256", MessageType::Raw, b"hello", &sig).unwrap());
+            assert!(!verify(&m, "ML_DSA_SHAKE_256", MessageType::Raw, b"hellO", &sig).unwrap());
+            let verifier = match spec {
+                KeySpec::MlDsa44 => &aws_lc_rs::signature::ML_DSA_44,
+                KeySpec::MlDsa65 => &aws_lc_rs::signature::ML_DSA_65,
+                _ => &aws_lc_rs::signature::ML_DSA_87,
+            };
+            let spki = m.public_key_der().unwrap();
+            let outside = aws_lc_rs::signature::UnparsedPublicKey::new(verifier, &spki);
+            assert!(outside.verify(b"hello", &sig).is_ok());
+            assert!(sign(&m, "ML_DSA_SHAKE_256", MessageType::Digest, &[0; 64]).is_err());
+            assert!(matches!(
+                sign(&m, "ML_DSA_SHAKE_256", MessageType::ExternalMu, &[0; 64]),
+                Err(KmsError::Unsupported(_))
+            ));
+            assert!(sign(&m, "ECDSA_SHA_256", MessageType::Raw, b"hello").is_err());
+        }
+        let p256 = Material::generate(KeySpec::EccNistP256).unwrap();
+        assert!(matches!(
+            sign(&p256, "ECDSA_SHA_256", MessageType::ExternalMu, &[0; 64]),
+            Err(KmsError::Validation(_))
+        ));
+    }
 
     #[test]
     fn ed25519_signs_the_raw_message_and_refuses_digests_and_other_algorithms() {

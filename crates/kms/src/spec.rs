@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::KmsError;
 
-/// A key spec (`KeySpec`), minus SM2 (China Regions only) and the post-quantum specs.
+/// A key spec (`KeySpec`), minus SM2 (China Regions only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeySpec {
     /// AES-256-GCM.
@@ -40,6 +40,12 @@ pub enum KeySpec {
     MlKem768,
     /// ML-KEM-1024 (FIPS 203).
     MlKem1024,
+    /// ML-DSA-44 (FIPS 204).
+    MlDsa44,
+    /// ML-DSA-65 (FIPS 204).
+    MlDsa65,
+    /// ML-DSA-87 (FIPS 204).
+    MlDsa87,
 }
 
 const NAMES: &[(KeySpec, &str)] = &[
@@ -59,6 +65,9 @@ const NAMES: &[(KeySpec, &str)] = &[
     (KeySpec::MlKem512, "ML_KEM_512"),
     (KeySpec::MlKem768, "ML_KEM_768"),
     (KeySpec::MlKem1024, "ML_KEM_1024"),
+    (KeySpec::MlDsa44, "ML_DSA_44"),
+    (KeySpec::MlDsa65, "ML_DSA_65"),
+    (KeySpec::MlDsa87, "ML_DSA_87"),
 ];
 
 impl KeySpec {
@@ -103,6 +112,11 @@ impl KeySpec {
         matches!(self, Self::MlKem512 | Self::MlKem768 | Self::MlKem1024)
     }
 
+    /// ML_DSA_*.
+    pub fn is_ml_dsa(self) -> bool {
+        matches!(self, Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87)
+    }
+
     /// The key usages AWS allows for the spec; the first is the default.
     pub fn usages(self) -> &'static [KeyUsage] {
         match self {
@@ -113,7 +127,11 @@ impl KeySpec {
             Self::EccNistP256 | Self::EccNistP384 | Self::EccNistP521 => {
                 &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
             }
-            Self::EccSecgP256k1 | Self::EccNistEdwards25519 => &[KeyUsage::SignVerify],
+            Self::EccSecgP256k1
+            | Self::EccNistEdwards25519
+            | Self::MlDsa44
+            | Self::MlDsa65
+            | Self::MlDsa87 => &[KeyUsage::SignVerify],
             Self::Hmac224 | Self::Hmac256 | Self::Hmac384 | Self::Hmac512 => {
                 &[KeyUsage::GenerateVerifyMac]
             }
@@ -153,6 +171,7 @@ impl KeySpec {
             Self::EccNistP521 => &["ECDSA_SHA_512"],
             // Not ED25519_PH_SHA_512: aws-lc-rs offers pure Ed25519 only.
             Self::EccNistEdwards25519 => &["ED25519_SHA_512"],
+            Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &["ML_DSA_SHAKE_256"],
             _ => &[],
         }
     }

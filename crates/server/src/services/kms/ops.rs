@@ -1311,6 +1311,7 @@ fn with_usable_key<T>(
 fn message_type(i: &Value) -> MessageType {
     match s(i, "MessageType") {
         Some("DIGEST") => MessageType::Digest,
+        Some("EXTERNAL_MU") => MessageType::ExternalMu,
         _ => MessageType::Raw,
     }
 }
