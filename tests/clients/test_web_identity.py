@@ -369,3 +369,22 @@ def test_keys_come_only_from_a_server_that_chains_to_the_pinned_ca(server):
     finally:
         real.close()
         impostor.close()
+
+
+def test_the_aws_cli_assumes_a_role_from_a_token_file_as_it_does_in_kubernetes(server, idp, tmp_path):
+    # The IRSA / GitHub Actions flow: no keys at all, only AWS_WEB_IDENTITY_TOKEN_FILE and
+    # AWS_ROLE_ARN; the CLI's credential chain calls AssumeRoleWithWebIdentity by itself.
+    _, role_arn = deploy_role(server, idp)
+    token_file = tmp_path / "token"
+    token_file.write_text(idp.token())
+    env = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+        "AWS_ROLE_ARN": role_arn,
+        "AWS_ROLE_SESSION_NAME": "pod-1",
+        "AWS_ENDPOINT_URL": server.url,
+    }
+    out = server.aws("sts", "get-caller-identity", env=env)
+    assert json.loads(out.stdout)["Arn"].endswith(":assumed-role/deploy/pod-1")
+    out = server.aws("iam", "list-users", env=env)  # the role's permission, through the session
+    assert "Users" in json.loads(out.stdout)
