@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import boto3
+import botocore
 import pytest
 from botocore.config import Config
 
@@ -108,6 +109,16 @@ class Server:
             aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 1}),
             **kwargs,
+        )
+
+    def unsigned(self, service, region="us-east-1"):
+        """A client that signs nothing, as boto3 sends STS's AssumeRoleWithWebIdentity and
+        AssumeRoleWithSAML (retries off: botocore retries IDPCommunicationError)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
         )
 
     def aws(self, *args, env=None, check=True):

@@ -8,10 +8,7 @@ import hashlib
 import json
 import uuid
 
-import boto3
-import botocore
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -109,13 +106,15 @@ def error(excinfo):
     return e["Code"], e["Message"]
 
 
-def unsigned_sts(server):
-    return boto3.client(
-        "sts",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
-    )
+def trust(provider, audience):
+    """A trust policy letting the provider's users whose assertions are for `audience` in."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithSAML",
+        "Condition": {"StringEquals": {"SAML:aud": audience}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 @pytest.fixture
@@ -124,18 +123,7 @@ def federation(server):
     idp = Idp()
     iam = server.client("iam")
     provider = iam.create_saml_provider(Name="corp-idp", SAMLMetadataDocument=idp.metadata())["SAMLProviderArn"]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": provider},
-                "Action": "sts:AssumeRoleWithSAML",
-                "Condition": {"StringEquals": {"SAML:aud": AWS_SAML}},
-            }
-        ],
-    }
-    role = iam.create_role(RoleName="engineer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role = iam.create_role(RoleName="engineer", AssumeRolePolicyDocument=trust(provider, AWS_SAML))["Role"]["Arn"]
     return idp, provider, role
 
 
@@ -143,7 +131,7 @@ def test_a_signed_assertion_assumes_the_role_it_offers(server, federation):
     idp, provider, role = federation
     account = role.split(":")[4]
     assertion = idp.response([f"{provider},{role}"])
-    out = unsigned_sts(server).assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
+    out = server.unsigned("sts").assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
 
     assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/engineer/alice"
     assert out["Subject"] == "alice@example.com"
@@ -162,7 +150,7 @@ def test_a_signed_assertion_assumes_the_role_it_offers(server, federation):
     assert sts.get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]
 
     # The role may also be offered second in the pair, as some identity providers write it.
-    unsigned_sts(server).assume_role_with_saml(
+    server.unsigned("sts").assume_role_with_saml(
         RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{role},{provider}"])
     )
 
@@ -175,7 +163,7 @@ def test_a_signed_assertion_assumes_the_role_it_offers(server, federation):
 
 def test_assertions_that_must_not_pass_get_awss_errors(server, federation):
     idp, provider, role = federation
-    sts = unsigned_sts(server)
+    sts = server.unsigned("sts")
 
     def attempt(assertion, principal=provider):
         with pytest.raises(ClientError) as e:
@@ -209,18 +197,9 @@ def test_assertions_that_must_not_pass_get_awss_errors(server, federation):
     assert code == "InvalidIdentityToken"
 
     # The trust policy decides: one that names another audience turns the user away.
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": provider},
-                "Action": "sts:AssumeRoleWithSAML",
-                "Condition": {"StringEquals": {"SAML:aud": "https://elsewhere.example.com/saml"}},
-            }
-        ],
-    }
-    server.client("iam").update_assume_role_policy(RoleName="engineer", PolicyDocument=json.dumps(trust))
+    server.client("iam").update_assume_role_policy(
+        RoleName="engineer", PolicyDocument=trust(provider, "https://elsewhere.example.com/saml")
+    )
     assert attempt(idp.response(pair)) == ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithSAML")
 
 
@@ -232,5 +211,5 @@ def test_a_comment_inside_a_signed_value_does_not_cut_it_short(server, federatio
     assertion = idp.response(
         [f"{provider},{role}"], session_name="alice.evil", tamper=lambda x: x.replace(">alice.evil<", ">alice<!---->.evil<")
     )
-    out = unsigned_sts(server).assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
+    out = server.unsigned("sts").assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
     assert out["AssumedRoleUser"]["Arn"].endswith("/engineer/alice.evil")

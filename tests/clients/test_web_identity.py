@@ -13,10 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
-import botocore
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -145,15 +142,6 @@ def error(excinfo):
     return e["Code"], e["Message"]
 
 
-def unsigned_sts(server):
-    return boto3.client(
-        "sts",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
-    )
-
-
 def deploy_role(server, idp):
     """A provider for `idp` and a role that its tokens for acme/app's main branch may assume."""
     iam = server.client("iam")
@@ -190,7 +178,7 @@ def test_a_providers_token_assumes_the_role_its_trust_policy_names_with_the_role
     account = role_arn.split(":")[4]
     token = idp.token()
 
-    out = unsigned_sts(server).assume_role_with_web_identity(
+    out = server.unsigned("sts").assume_role_with_web_identity(
         RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=token, DurationSeconds=900
     )
     assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/deploy/ci"
@@ -241,7 +229,7 @@ def test_a_providers_token_assumes_the_role_its_trust_policy_names_with_the_role
 
 def test_tokens_that_must_not_pass_get_awss_errors(server, idp):
     provider, role_arn = deploy_role(server, idp)
-    sts = unsigned_sts(server)
+    sts = server.unsigned("sts")
 
     def attempt(token):
         with pytest.raises(ClientError) as e:
@@ -317,7 +305,7 @@ def test_session_tags_in_the_token_tag_the_session_when_the_trust_policy_allows_
             "https://aws.amazon.com/source_identity": "alice",
         }
     )
-    sts = unsigned_sts(server)
+    sts = server.unsigned("sts")
     # The trust policy allows the assume but not tagging it or setting its source identity.
     with pytest.raises(ClientError) as e:
         sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=token)
@@ -355,7 +343,7 @@ def test_keys_come_only_from_a_server_that_chains_to_the_pinned_ca(server):
                 ],
             }
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        sts = unsigned_sts(server)
+        sts = server.unsigned("sts")
         # A leaf the pinned CA signed is trusted.
         sts.assume_role_with_web_identity(
             RoleArn="arn:aws:iam::123456789012:role/real", RoleSessionName="ci", WebIdentityToken=real.token()

@@ -176,22 +176,90 @@ fn role_arn_parts(input: &Value) -> Result<(String, String), ApiError> {
     Ok((account.to_owned(), role_name.to_owned()))
 }
 
-/// The role to assume: its id, full ARN (with path), name and longest session.
+/// A role about to be assumed.
+struct RoleToAssume {
+    account: String,
+    id: String,
+    /// The full ARN, with the role's path.
+    arn: String,
+    name: String,
+    /// The longest session it allows, in seconds.
+    max_session: i64,
+}
+
+impl RoleToAssume {
+    /// A session of the role named `session_name`, from `issued` for `duration` seconds, with
+    /// what every way of assuming a role sets alike; callers add MFA, policies, tags.
+    fn session(
+        &self,
+        source: SessionSource,
+        session_name: &str,
+        issued: i64,
+        duration: i64,
+    ) -> Session {
+        let RoleToAssume {
+            account, id, name, ..
+        } = self;
+        Session {
+            source,
+            issued_at: issued,
+            expires_at: issued + duration,
+            mfa_at: None,
+            principal_type: PrincipalKind::AssumedRole.as_str().to_owned(),
+            account_id: account.clone(),
+            arn: format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}"),
+            principal_id: format!("{id}:{session_name}"),
+            user_name: None,
+            role_name: Some(name.clone()),
+            role_arn: Some(self.arn.clone()),
+            role_id: Some(id.clone()),
+            session_name: Some(session_name.to_owned()),
+            policy: None,
+            policy_arns: vec![],
+            tags: vec![],
+            transitive_tag_keys: vec![],
+            source_identity: None,
+        }
+    }
+}
+
+/// The role to assume.
 fn role_to_assume(
     state: &AppState,
     account: &str,
     role_name: &str,
-) -> Result<Option<(String, String, String, i64)>, ApiError> {
+) -> Result<Option<RoleToAssume>, ApiError> {
     state.iam.read_account(account, |a| {
-        a.role(role_name).map(|r| {
-            (
-                r.id.clone(),
-                crate::iam::role_arn(&r.account_id, &r.path, &r.name),
-                r.name.clone(),
-                r.max_session_duration,
-            )
+        a.role(role_name).map(|r| RoleToAssume {
+            account: account.to_owned(),
+            id: r.id.clone(),
+            arn: crate::iam::role_arn(&r.account_id, &r.path, &r.name),
+            name: r.name.clone(),
+            max_session: r.max_session_duration,
         })
     })
+}
+
+/// Issues a role session's credentials and notes the role's use: the members every
+/// `AssumeRole*` answers with.
+async fn issue_role_session(
+    state: &AppState,
+    session: &Session,
+    packed: i64,
+) -> Result<Value, ApiError> {
+    let creds = credentials(state, session)?;
+    if let Some(role) = &session.role_name {
+        note_role_used(state, &session.account_id, role, session.issued_at).await;
+    }
+    let mut out = json!({
+        "Credentials": creds,
+        "AssumedRoleUser": {"AssumedRoleId": session.principal_id, "Arn": session.arn},
+        "PackedPolicySize": packed,
+    });
+    if let Some(si) = &session.source_identity {
+        crate::services::set(&mut out, "SourceIdentity", json!(si));
+    }
+    Ok(out)
 }
 
 /// Notes that a role was assumed, for `GetRole`'s `RoleLastUsed`.
@@ -212,16 +280,21 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     let role_arn = s(input, "RoleArn").unwrap_or_default().to_owned();
     let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
     let (account, role_name) = role_arn_parts(input)?;
-    let (role_id, role_arn_full, role_name, max) =
-        match role_to_assume(state, &account, &role_name)? {
-            Some(r) => r,
-            // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
-            // suites assume roles they never created.
-            None => (new_unique_id("AROA"), role_arn.clone(), role_name, 43_200),
-        };
+    let role = match role_to_assume(state, &account, &role_name)? {
+        Some(r) => r,
+        // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
+        // suites assume roles they never created.
+        None => RoleToAssume {
+            account: account.clone(),
+            id: new_unique_id("AROA"),
+            arn: role_arn.clone(),
+            name: role_name,
+            max_session: 43_200,
+        },
+    };
     // Role chaining is limited to one hour.
     let chained = caller.kind == PrincipalKind::AssumedRole;
-    let max = if chained { 3600 } else { max };
+    let max = if chained { 3600 } else { role.max_session };
     let what = if chained {
         "1 hour session limit for roles assumed by role chaining"
     } else {
@@ -288,40 +361,16 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
             .and_then(|s| s.source_identity.clone())
     });
     let issued = now();
-    let session_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}");
     let session = Session {
-        source: SessionSource::AssumeRole,
-        issued_at: issued,
-        expires_at: issued + d,
         mfa_at: mfa_at.or(caller.session.as_ref().and_then(|s| s.mfa_at)),
-        principal_type: PrincipalKind::AssumedRole.as_str().to_owned(),
-        account_id: account.clone(),
-        arn: session_arn.clone(),
-        principal_id: format!("{role_id}:{session_name}"),
-        user_name: None,
-        role_name: Some(role_name.clone()),
-        role_arn: Some(role_arn_full),
-        role_id: Some(role_id.clone()),
-        session_name: Some(session_name.clone()),
         policy,
         policy_arns: arns,
         tags,
         transitive_tag_keys: transitive,
         source_identity: source_identity.clone(),
+        ..role.session(SessionSource::AssumeRole, &session_name, issued, d)
     };
-    let creds = credentials(state, &session)?;
-    note_role_used(state, &account, &role_name, issued).await;
-    let mut out = json!({
-        "Credentials": creds,
-        "AssumedRoleUser": {
-            "AssumedRoleId": format!("{role_id}:{session_name}"),
-            "Arn": session_arn,
-        },
-        "PackedPolicySize": packed,
-    });
-    if let Some(si) = source_identity {
-        crate::services::set(&mut out, "SourceIdentity", json!(si));
-    }
+    let out = issue_role_session(state, &session, packed).await?;
     Ok(out)
 }
 
@@ -528,10 +577,10 @@ async fn federated_session(
         None => s(input, "RoleSessionName").unwrap_or_default().to_owned(),
     };
     let (account, role_name) = role_arn_parts(input)?;
-    let Some((role_id, role_arn, role_name, max)) = role_to_assume(state, &account, &role_name)?
-    else {
+    let Some(role) = role_to_assume(state, &account, &role_name)? else {
         return Err(denied());
     };
+    let max = role.max_session;
     // A SAML assertion's SessionDuration is the default, and a cap on what the call asks for.
     let default = saml.and_then(|s| s.duration).unwrap_or(3600).min(max);
     let d = duration(
@@ -546,40 +595,15 @@ async fn federated_session(
     let arns = policy_arns(input);
     let packed = check_session_policies(state, policy.as_deref(), &arns)?;
     let issued = now();
-    let session_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}");
     let session = Session {
-        source: SessionSource::WebIdentity,
-        issued_at: issued,
-        expires_at: issued + d,
-        mfa_at: None,
-        principal_type: PrincipalKind::AssumedRole.as_str().to_owned(),
-        account_id: account.clone(),
-        arn: session_arn.clone(),
-        principal_id: format!("{role_id}:{session_name}"),
-        user_name: None,
-        role_name: Some(role_name.clone()),
-        role_arn: Some(role_arn),
-        role_id: Some(role_id.clone()),
-        session_name: Some(session_name.clone()),
         policy,
         policy_arns: arns,
         tags: web.tags.clone(),
         transitive_tag_keys: web.transitive_tag_keys.clone(),
         source_identity: web.source_identity.clone(),
+        ..role.session(SessionSource::WebIdentity, &session_name, issued, d)
     };
-    let creds = credentials(state, &session)?;
-    note_role_used(state, &account, &role_name, issued).await;
-    let mut out = json!({
-        "Credentials": creds,
-        "AssumedRoleUser": {
-            "AssumedRoleId": format!("{role_id}:{session_name}"),
-            "Arn": session_arn,
-        },
-        "PackedPolicySize": packed,
-    });
-    if let Some(si) = &web.source_identity {
-        crate::services::set(&mut out, "SourceIdentity", json!(si));
-    }
+    let out = issue_role_session(state, &session, packed).await?;
     Ok((out, account))
 }
 
