@@ -225,6 +225,11 @@ def test_a_providers_token_assumes_the_role_its_trust_policy_names_with_the_role
     assert token not in json.dumps(events)
     assert events[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
     assert creds["SecretAccessKey"] not in json.dumps(events)
+    # What the session then does names the provider it came from, as CloudTrail does.
+    listed = [e for e in server.events() if e["eventName"] == "ListUsers"]
+    context = listed[0]["userIdentity"]["sessionContext"]
+    assert context["webIdFederationData"]["federatedProvider"] == provider
+    assert context["sessionIssuer"]["arn"] == role_arn
 
 
 def test_tokens_that_must_not_pass_get_awss_errors(server, idp):

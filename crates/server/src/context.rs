@@ -201,6 +201,13 @@ fn session_context(s: &crate::session::Session) -> Value {
     if let Some(si) = &s.source_identity {
         crate::services::set(&mut out, "sourceIdentity", Value::String(si.clone()));
     }
+    if let Some(provider) = &s.federated_provider {
+        crate::services::set(
+            &mut out,
+            "webIdFederationData",
+            serde_json::json!({"federatedProvider": provider, "attributes": {}}),
+        );
+    }
     out
 }
 

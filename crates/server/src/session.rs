@@ -90,6 +90,10 @@ pub struct Session {
     /// `sts:SourceIdentity`.
     #[serde(default)]
     pub source_identity: Option<String>,
+    /// For a session from `AssumeRoleWithWebIdentity`, the OIDC provider's ARN (CloudTrail's
+    /// `webIdFederationData`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_provider: Option<String>,
 }
 
 impl Session {
@@ -192,6 +196,7 @@ mod tests {
             tags: vec![],
             transitive_tag_keys: vec![],
             source_identity: None,
+            federated_provider: None,
         }
     }
 

@@ -337,6 +337,7 @@ fn role_session(expires_at: i64) -> palisade_server::session::Session {
         tags: vec![],
         transitive_tag_keys: vec![],
         source_identity: None,
+        federated_provider: None,
     }
 }
 

@@ -219,6 +219,7 @@ impl RoleToAssume {
             tags: vec![],
             transitive_tag_keys: vec![],
             source_identity: None,
+            federated_provider: None,
         }
     }
 }
@@ -601,6 +602,7 @@ async fn federated_session(
         tags: web.tags.clone(),
         transitive_tag_keys: web.transitive_tag_keys.clone(),
         source_identity: web.source_identity.clone(),
+        federated_provider: saml.is_none().then(|| web.provider_arn.clone()),
         ..role.session(SessionSource::WebIdentity, &session_name, issued, d)
     };
     let out = issue_role_session(state, &session, packed).await?;
@@ -916,6 +918,7 @@ async fn get_session_token(
         tags: vec![],
         transitive_tag_keys: vec![],
         source_identity: None,
+        federated_provider: None,
     };
     Ok(json!({"Credentials": credentials(state, &session)?}))
 }
@@ -966,6 +969,7 @@ async fn get_federation_token(
         tags: session_tags(input),
         transitive_tag_keys: vec![],
         source_identity: None,
+        federated_provider: None,
     };
     Ok(json!({
         "Credentials": credentials(state, &session)?,
