@@ -334,8 +334,11 @@ def test_keys_come_only_from_a_server_that_chains_to_the_pinned_ca(server):
     iam = server.client("iam")
     real, impostor = Idp(ca=ca), Idp(impostor_of=ca)
     try:
-        for p in (real, impostor):
-            iam.create_open_id_connect_provider(Url=p.url, ClientIDList=[AUDIENCE], ThumbprintList=[ca_thumbprint])
+        # Without a ThumbprintList IAM records the top certificate the server presents: the CA.
+        created = iam.create_open_id_connect_provider(Url=real.url, ClientIDList=[AUDIENCE])
+        got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=created["OpenIDConnectProviderArn"])
+        assert got["ThumbprintList"] == [ca_thumbprint]
+        iam.create_open_id_connect_provider(Url=impostor.url, ClientIDList=[AUDIENCE], ThumbprintList=[ca_thumbprint])
         for name, p in (("real", real), ("fake", impostor)):
             trust = {
                 "Version": "2012-10-17",
@@ -381,3 +384,14 @@ def test_the_aws_cli_assumes_a_role_from_a_token_file_as_it_does_in_kubernetes(s
     assert json.loads(out.stdout)["Arn"].endswith(":assumed-role/deploy/pod-1")
     out = server.aws("iam", "list-users", env=env)  # the role's permission, through the session
     assert "Users" in json.loads(out.stdout)
+
+
+def test_a_provider_created_without_thumbprints_trusts_the_certificate_its_server_presents(server, idp):
+    iam = server.client("iam")
+    arn = iam.create_open_id_connect_provider(Url=idp.url, ClientIDList=[AUDIENCE])["OpenIDConnectProviderArn"]
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ThumbprintList"] == [idp.thumbprint]
+    # An issuer that cannot be reached is refused, naming what to give instead.
+    with pytest.raises(ClientError) as e:
+        iam.create_open_id_connect_provider(Url="https://127.0.0.1:9", ClientIDList=[AUDIENCE])
+    code, message = error(e)
+    assert code == "InvalidInput" and "ThumbprintList" in message, message

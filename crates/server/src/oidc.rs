@@ -318,42 +318,88 @@ async fn fetch_keys(issuer: &str, thumbprints: &[String]) -> Result<Vec<Value>, 
     }
 }
 
-/// GETs a JSON document over TLS from a server trusted by thumbprint.
-async fn get_json(url: &str, thumbprints: &[String]) -> Result<Value, TokenError> {
-    let unreachable = |e: String| TokenError::Unreachable(format!("fetching {url}: {e}"));
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| unreachable(format!("not a valid url: {e}")))?;
+/// Where a URL points: its parsed form, host, port and TLS server name.
+type Target = (http::Uri, String, u16, ServerName<'static>);
+
+fn target(url: &str) -> Result<Target, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("not a valid url: {e}"))?;
     if uri.scheme_str() != Some("https") {
-        return Err(unreachable("only https:// urls are fetched".to_owned()));
+        return Err("only https:// urls are fetched".to_owned());
     }
     let host = uri
         .host()
-        .ok_or_else(|| unreachable("no host".to_owned()))?
+        .ok_or_else(|| "no host".to_owned())?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
     let port = uri.port_u16().unwrap_or(443);
-    let server_name = ServerName::try_from(host.clone())
-        .map_err(|e| unreachable(format!("bad host name {host:?}: {e}")))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let server_name =
+        ServerName::try_from(host.clone()).map_err(|e| format!("bad host name {host:?}: {e}"))?;
+    Ok((uri, host, port, server_name))
+}
+
+/// A TLS connection to `host:port` whose certificate `verifier` accepted.
+async fn connect(
+    host: &str,
+    port: u16,
+    server_name: ServerName<'static>,
+    verifier: Arc<dyn ServerCertVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned {
-            thumbprints: thumbprints.to_vec(),
-            provider,
-        }))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| format!("TLS: {e}"))
+}
+
+/// What IAM records when a provider is created without thumbprints: the thumbprint of the top
+/// certificate the issuer's server presents (its top intermediate CA, or a self-signed leaf).
+/// The certificates are only read, and nothing is sent over the connection.
+pub async fn fetch_thumbprint(issuer: &str) -> Result<String, String> {
+    let url = format!("https://{issuer}");
+    let (_, host, port, server_name) = target(&url)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(Pinned {
+        thumbprints: None,
+        provider: provider.clone(),
+    });
+    let tls = tokio::time::timeout(
+        FETCH_TIMEOUT,
+        connect(&host, port, server_name, verifier, provider),
+    )
+    .await
+    .map_err(|_| format!("{url} did not answer within {}s", FETCH_TIMEOUT.as_secs()))??;
+    let top = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.last())
+        .ok_or_else(|| format!("{url} presented no certificate"))?;
+    Ok(thumbprint(top))
+}
+
+/// GETs a JSON document over TLS from a server trusted by thumbprint.
+async fn get_json(url: &str, thumbprints: &[String]) -> Result<Value, TokenError> {
+    let unreachable = |e: String| TokenError::Unreachable(format!("fetching {url}: {e}"));
+    let (uri, host, port, server_name) = target(url).map_err(unreachable)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(Pinned {
+        thumbprints: Some(thumbprints.to_vec()),
+        provider: provider.clone(),
+    });
     let fetch = async {
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        let tls = connect(&host, port, server_name, verifier, provider)
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| unreachable(format!("TLS: {e}")))?;
+            .map_err(unreachable)?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
                 .await
@@ -397,10 +443,11 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Trusts a server whose leaf certificate is pinned by one of the provider's thumbprints, or
 /// chains to a CA certificate that is; the leaf must name the host, and the handshake's
-/// signatures are verified as usual.
+/// signatures are verified as usual. Without thumbprints it accepts any certificate: that is
+/// only for reading a server's certificates ([`fetch_thumbprint`]), never for fetching data.
 #[derive(Debug)]
 struct Pinned {
-    thumbprints: Vec<String>,
+    thumbprints: Option<Vec<String>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -415,7 +462,10 @@ fn thumbprint(cert: &[u8]) -> String {
 impl Pinned {
     fn pins(&self, cert: &CertificateDer<'_>) -> bool {
         let t = thumbprint(cert);
-        self.thumbprints.iter().any(|p| p.eq_ignore_ascii_case(&t))
+        self.thumbprints
+            .iter()
+            .flatten()
+            .any(|p| p.eq_ignore_ascii_case(&t))
     }
 }
 
@@ -428,6 +478,9 @@ impl ServerCertVerifier for Pinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.thumbprints.is_none() {
+            return Ok(ServerCertVerified::assertion());
+        }
         // A pinned leaf (a self-signed certificate, as IAM documents) is trusted as it is.
         if self.pins(end_entity) {
             let leaf = rustls::server::ParsedCertificate::try_from(end_entity)?;

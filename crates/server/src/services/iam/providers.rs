@@ -82,12 +82,28 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 pub(crate) async fn create_oidc(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let issuer = oidc_issuer(cx, req(input, "Url")?)?;
     let client_ids = dedup(strings(input, "ClientIDList"));
-    let thumbprints = dedup(strings(input, "ThumbprintList"));
+    let mut thumbprints = dedup(strings(input, "ThumbprintList"));
     check_thumbprints(&thumbprints)?;
     check_client_ids(&client_ids)?;
     let tags = tags(input);
     check_tags(&tags)?;
     let arn = format!("arn:aws:iam::{}:oidc-provider/{issuer}", cx.account);
+    // AWS: without a ThumbprintList, IAM records the thumbprint of the top certificate the
+    // issuer's server presents. Without one Palisade, which carries no public root CAs, could
+    // never trust the provider's keys. (Not in --dev, whose providers are made up.)
+    let exists = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.providers.contains_key(&arn))?;
+    if thumbprints.is_empty() && !exists && !cx.state.config.dev {
+        let thumbprint = crate::oidc::fetch_thumbprint(&issuer).await.map_err(|e| {
+            invalid_input(format!(
+                "Could not retrieve the thumbprint of https://{issuer}: {e}; give the \
+                 provider's ThumbprintList"
+            ))
+        })?;
+        thumbprints.push(thumbprint);
+    }
     let account = cx.account.to_owned();
     cx.state
         .iam
