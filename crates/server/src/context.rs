@@ -99,9 +99,9 @@ impl RequestContext {
         })
     }
 
-    /// Builds the CloudTrail event for the outcome.
+    /// Builds the CloudTrail event for the outcome; the request's parameters move into it.
     pub fn to_event(
-        &self,
+        &mut self,
         outcome: Result<&Option<Value>, &ApiError>,
         default_account: &str,
     ) -> Event {
@@ -118,7 +118,7 @@ impl RequestContext {
         );
         event.source_ip_address = self.source_ip.clone();
         event.user_agent = self.user_agent.clone();
-        event.request_parameters = self.request_parameters.clone();
+        event.request_parameters = self.request_parameters.take();
         if let Some(arn) = &self.resource {
             event.resources = vec![Resource {
                 arn: arn.clone(),

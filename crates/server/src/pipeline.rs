@@ -82,7 +82,8 @@ where
     };
 
     // Audit: the event is durable before the client hears anything.
-    let event = || {
+    let additional = ctx.additional_event_data();
+    let mut event = || {
         ctx.to_event(
             outcome.as_ref().map(|(_, audit)| audit),
             &state.config.account_id,
@@ -90,18 +91,12 @@ where
     };
     let recorded = if refuse {
         // Not waited for: while the store fails, a refusal must not wait for it too.
-        if let Err(e) = state
-            .audit
-            .record_detached(event(), ctx.additional_event_data())
-        {
+        if let Err(e) = state.audit.record_detached(event(), additional) {
             tracing::error!(error = %e, request_id = %ctx.request_id, "audit event dropped");
         }
         Ok(())
     } else if state.config.audit_enabled {
-        state
-            .audit
-            .record_with(event(), ctx.additional_event_data())
-            .await
+        state.audit.record_with(event(), additional).await
     } else {
         Ok(())
     };
@@ -198,7 +193,7 @@ where
     // assertion.
     let (caller, input) = if services::sts::is_unsigned(route) {
         let input = protocol::decode_input(route, &params, &body)?;
-        ctx.request_parameters = Some(redact_for_audit(&input));
+        ctx.request_parameters = audited_parameters(state, &input);
         let caller = services::sts::federated_caller(state, route, &input).await?;
         ctx.caller = Some(caller.clone());
         (caller, input)
@@ -213,7 +208,7 @@ where
         .await?;
         ctx.caller = Some(caller.clone());
         let input = protocol::decode_input(route, &params, &body)?;
-        ctx.request_parameters = Some(redact_for_audit(&input));
+        ctx.request_parameters = audited_parameters(state, &input);
         (caller, input)
     };
 
@@ -224,6 +219,15 @@ where
 
     // Handle.
     let output = services::dispatch(state, &caller, &ctx.region, route, input).await?;
-    let audited = redact_for_audit(&output);
-    Ok((output, Some(audited)))
+    // CloudTrail records no response elements for read-only calls (KMS Encrypt,
+    // GetSecretValue, ...): redacting a copy of their output would be wasted.
+    let audited = (state.config.audit_enabled
+        && !palisade_audit::is_read_only(route.operation.name))
+    .then(|| redact_for_audit(&output));
+    Ok((output, audited))
+}
+
+/// The request as its audit event shows it, when events are recorded.
+fn audited_parameters(state: &AppState, input: &Value) -> Option<Value> {
+    state.config.audit_enabled.then(|| redact_for_audit(input))
 }
