@@ -522,7 +522,8 @@ fn global_context(
     ctx: &RequestContext,
     target: &Target,
 ) -> Context {
-    let mut c = Context::new();
+    // The global keys, the service's and the engine's own: about thirty.
+    let mut c = Context::with_capacity(32);
     if let Some(t) = CtxValue::date(&iso(ctx.time)) {
         c.insert("aws:CurrentTime", t);
     }
