@@ -99,6 +99,51 @@ def test_key_policy_must_allow_and_grants_allow_their_operations(server):
     assert error(e)["Code"] == "AccessDeniedException"
 
 
+def test_re_encrypt_needs_re_encrypt_from_on_the_source_key_and_re_encrypt_to_on_the_destination(server):
+    # Regression: ReEncrypt was authorized as one action on the destination key only, so a user
+    # who could encrypt under their own key could re-encrypt, and so read, what any other key
+    # protected.
+    root = server.client("kms")
+    secret_key = root.create_key(Description="payroll")["KeyMetadata"]["Arn"]
+    own_key = root.create_key(Description="eve's")["KeyMetadata"]["Arn"]
+    blob = root.encrypt(KeyId=secret_key, Plaintext=b"salaries", EncryptionContext={"app": "payroll"})["CiphertextBlob"]
+    eve, _ = user_clients(
+        server,
+        "eve",
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptTo"], "Resource": own_key},
+    )
+    with pytest.raises(ClientError) as e:
+        eve.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"app": "payroll"}, DestinationKeyId=own_key)
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert f"kms:ReEncryptFrom on resource: {secret_key}" in error(e)["Message"]
+
+    # Allowed on the source key, but only for its own encryption context: the condition sees
+    # the source context for ReEncryptFrom.
+    server.client("iam").put_user_policy(
+        UserName="eve",
+        PolicyName="from-payroll",
+        PolicyDocument=policy(
+            {
+                "Effect": "Allow",
+                "Action": "kms:ReEncryptFrom",
+                "Resource": secret_key,
+                "Condition": {"StringEquals": {"kms:EncryptionContext:app": "payroll"}},
+            }
+        ),
+    )
+    out = eve.re_encrypt(
+        CiphertextBlob=blob,
+        SourceEncryptionContext={"app": "payroll"},
+        DestinationKeyId=own_key,
+        DestinationEncryptionContext={"app": "copy"},
+    )
+    assert out["SourceKeyId"] == secret_key and out["KeyId"] == own_key
+    assert eve.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"app": "copy"})["Plaintext"] == b"salaries"
+    # An AWS-style kms:ReEncrypt* grant on every key covers both sides.
+    mallory, _ = user_clients(server, "mallory", {"Effect": "Allow", "Action": "kms:ReEncrypt*", "Resource": "*"})
+    mallory.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"app": "payroll"}, DestinationKeyId=own_key)
+
+
 def test_rotation_keeps_old_ciphertexts_readable_and_deletion_can_be_cancelled(server):
     kms = server.client("kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]

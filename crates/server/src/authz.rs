@@ -196,7 +196,7 @@ fn key_policy_denies(
         .get("kms")
         .and_then(|src| src.resource_policy(state, &action, &target.arn))?;
     let mut context = global_context(state, caller, ctx, target);
-    service_context(state, caller, route, input, &mut context, ctx);
+    service_context(state, caller, route, &action, input, &mut context, ctx);
     let request = Request::new(principal(caller), &action, &target.arn, None, context);
     let decision = evaluate(&EvaluationInput::new(&request).with_resource(&policy));
     (decision.decision == DecisionKind::ExplicitlyDenied).then(|| {
@@ -245,6 +245,24 @@ fn decide(
     input: &Value,
     target: &Target,
 ) -> Result<(), Denial> {
+    if route.service.signing_name == "kms" && route.operation.name == "ReEncrypt" {
+        // IAM has no kms:ReEncrypt: a re-encryption is decrypting under the source key
+        // (kms:ReEncryptFrom) and encrypting under the destination key (kms:ReEncryptTo), and
+        // both must be allowed, or anyone who may encrypt under some key could re-encrypt
+        // (read) what another key protects.
+        decide_action(state, caller, route, ctx, input, target, "kms:ReEncryptTo")?;
+        let source =
+            crate::services::kms::authz::target(state, caller, &ctx.region, "ReEncryptFrom", input);
+        return decide_action(
+            state,
+            caller,
+            route,
+            ctx,
+            input,
+            &source,
+            "kms:ReEncryptFrom",
+        );
+    }
     let action = format!("{}:{}", route.service.signing_name, route.operation.name);
     decide_action(state, caller, route, ctx, input, target, &action)?;
     for extra in additional_actions(route, caller, input) {
@@ -354,7 +372,7 @@ fn decide_action(
     // The principal and its policies.
     let principal = principal(caller);
     let mut context = global_context(state, caller, ctx, target);
-    service_context(state, caller, route, input, &mut context, ctx);
+    service_context(state, caller, route, &action, input, &mut context, ctx);
     let request = Request::new(principal, &action, &target.arn, None, context);
 
     let mut identity: Option<Arc<crate::iam::Permissions>> = None;
@@ -434,7 +452,7 @@ fn decide_action(
             state,
             caller,
             &ctx.region,
-            route.operation.name,
+            action_op(route, &action),
             input,
         )
     {
@@ -601,10 +619,19 @@ fn s<'a>(input: &'a Value, member: &str) -> Option<&'a str> {
 }
 
 /// Request tags and service-specific keys.
+/// The operation an action names (`kms:ReEncryptFrom` for ReEncrypt's source key): what the
+/// service's own condition keys and grants are about.
+fn action_op(route: Route, action: &str) -> &str {
+    action
+        .split_once(':')
+        .map_or(route.operation.name, |(_, op)| op)
+}
+
 fn service_context(
     state: &AppState,
     caller: &Caller,
     route: Route,
+    action: &str,
     input: &Value,
     c: &mut Context,
     ctx: &RequestContext,
@@ -702,7 +729,8 @@ fn service_context(
             }
         }
         "kms" => {
-            crate::services::kms::authz::context(state, caller, ctx, route.operation.name, input, c)
+            let op = action_op(route, action);
+            crate::services::kms::authz::context(state, caller, ctx, op, input, c)
         }
         "secretsmanager" => crate::services::secretsmanager::authz::context(
             state,

@@ -62,13 +62,16 @@ fn key_of(
         | "ListRetirableGrants"
         | "RetireGrant" => return None,
         "CreateAlias" | "UpdateAlias" => "TargetKeyId",
-        "ReEncrypt" => "DestinationKeyId",
+        // ReEncrypt's resource is its destination key; its source key is authorized as
+        // ReEncryptFrom.
+        "ReEncrypt" | "ReEncryptTo" => "DestinationKeyId",
+        "ReEncryptFrom" => "SourceKeyId",
         _ => "KeyId",
     };
     if let Some(id) = s(input, member) {
         return super::ops::resolve_arn(&cx, id).ok();
     }
-    if op == "Decrypt" || op == "ReEncrypt" {
+    if op == "Decrypt" || op == "ReEncryptFrom" {
         let blob = s(input, "CiphertextBlob")?;
         let bytes =
             base64::Engine::decode(&base64::engine::general_purpose::STANDARD, blob).ok()?;
@@ -100,6 +103,16 @@ pub fn target(state: &AppState, caller: &Caller, region: &str, op: &str, input: 
     }
 }
 
+/// The member holding the encryption context an operation is authorized with: a
+/// re-encryption's source context for its source key, its destination context for the other.
+fn context_member(op: &str) -> &'static str {
+    match op {
+        "ReEncryptFrom" => "SourceEncryptionContext",
+        "ReEncrypt" | "ReEncryptTo" => "DestinationEncryptionContext",
+        _ => "EncryptionContext",
+    }
+}
+
 /// The `kms:*` condition keys of a request.
 pub fn context(
     state: &AppState,
@@ -116,27 +129,21 @@ pub fn context(
     if let Some(via) = &ctx.via_service {
         c.insert("kms:ViaService", CtxValue::string(via.clone()));
     }
-    for member in [
-        "EncryptionContext",
-        "SourceEncryptionContext",
-        "DestinationEncryptionContext",
-    ] {
-        if let Some(m) = input.get(member).and_then(Value::as_object) {
-            let mut keys = Vec::new();
-            for (k, v) in m {
-                if let Some(v) = v.as_str() {
-                    c.insert(
-                        &format!("kms:EncryptionContext:{k}"),
-                        CtxValue::string(v.to_owned()),
-                    );
-                }
-                keys.push(k.clone());
+    if let Some(m) = input.get(context_member(op)).and_then(Value::as_object) {
+        let mut keys = Vec::new();
+        for (k, v) in m {
+            if let Some(v) = v.as_str() {
+                c.insert(
+                    &format!("kms:EncryptionContext:{k}"),
+                    CtxValue::string(v.to_owned()),
+                );
             }
-            c.insert_list(
-                "kms:EncryptionContextKeys",
-                keys.into_iter().map(CtxValue::string).collect(),
-            );
+            keys.push(k.clone());
         }
+        c.insert_list(
+            "kms:EncryptionContextKeys",
+            keys.into_iter().map(CtxValue::string).collect(),
+        );
     }
     // Only the facts the keys need: cloning the record would copy its policy and sealed
     // materials on every request.
@@ -240,7 +247,7 @@ pub fn grant_allows(
         return op == "RetireGrant";
     };
     let context: Vec<(String, String)> = input
-        .get("EncryptionContext")
+        .get(context_member(op))
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
