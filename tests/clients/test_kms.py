@@ -138,6 +138,9 @@ def test_re_encrypt_needs_re_encrypt_from_on_the_source_key_and_re_encrypt_to_on
         DestinationEncryptionContext={"app": "copy"},
     )
     assert out["SourceKeyId"] == secret_key and out["KeyId"] == own_key
+    # Its CloudTrail event names both keys, as CloudTrail's ReEncrypt events do.
+    event = [e for e in server.events() if e["eventName"] == "ReEncrypt" and "errorCode" not in e][-1]
+    assert sorted(r["ARN"] for r in event["resources"]) == sorted([secret_key, own_key])
     assert eve.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"app": "copy"})["Plaintext"] == b"salaries"
     # An AWS-style kms:ReEncrypt* grant on every key covers both sides.
     mallory, _ = user_clients(server, "mallory", {"Effect": "Allow", "Action": "kms:ReEncrypt*", "Resource": "*"})

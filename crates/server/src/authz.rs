@@ -146,7 +146,20 @@ impl Authorizer for PolicyAuthorizer {
         let target = resolve_target(state, caller, route, ctx, input);
         // CloudTrail's `resources` of the event.
         if target.arn != "*" {
-            ctx.resource = Some(target.arn.clone());
+            ctx.resources.push(target.arn.clone());
+        }
+        if route.service.signing_name == "kms"
+            && route.operation.name == "ReEncrypt"
+            && let Some(source) = crate::services::kms::authz::key_of(
+                state,
+                caller,
+                &ctx.region,
+                "ReEncryptFrom",
+                input,
+            )
+            && !ctx.resources.contains(&source)
+        {
+            ctx.resources.push(source);
         }
         if self.enforcement == Enforcement::Off {
             // Even with enforcement off (`--dev`), an explicit deny in a KMS key policy

@@ -59,8 +59,9 @@ pub struct RequestContext {
     /// KMS), the calling service's endpoint name, as `kms:ViaService` shows it. Never set from
     /// anything a client sends.
     pub via_service: Option<String>,
-    /// The ARN of the resource the request acts on, for the event's `resources`.
-    pub resource: Option<String>,
+    /// The ARNs of the resources the request acts on, for the event's `resources` (two for
+    /// KMS ReEncrypt: its destination and source keys).
+    pub resources: Vec<String>,
 }
 
 impl RequestContext {
@@ -80,7 +81,7 @@ impl RequestContext {
             request_parameters: None,
             would_be_denied: None,
             via_service: None,
-            resource: None,
+            resources: Vec::new(),
         }
     }
 }
@@ -119,13 +120,15 @@ impl RequestContext {
         event.source_ip_address = self.source_ip.clone();
         event.user_agent = self.user_agent.clone();
         event.request_parameters = self.request_parameters.take();
-        if let Some(arn) = &self.resource {
-            event.resources = vec![Resource {
+        event.resources = self
+            .resources
+            .iter()
+            .map(|arn| Resource {
                 arn: arn.clone(),
                 account_id: arn.split(':').nth(4).unwrap_or_default().to_owned(),
                 kind: resource_type(arn).to_owned(),
-            }];
-        }
+            })
+            .collect();
         event.tls_details = self.tls.as_ref().map(|t| TlsDetails {
             tls_version: t.version.clone(),
             cipher_suite: t.cipher_suite.clone(),

@@ -65,7 +65,7 @@ where
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
-        resource: None,
+        resources: Vec::new(),
     };
 
     // Fail closed: while events cannot be written, nothing else is done either.

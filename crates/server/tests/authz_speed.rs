@@ -38,7 +38,7 @@ fn ctx(route: Route, caller: &Caller) -> RequestContext {
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
-        resource: None,
+        resources: Vec::new(),
     }
 }
 

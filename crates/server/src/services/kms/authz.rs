@@ -46,7 +46,7 @@ fn cx<'a>(state: &'a AppState, caller: &'a Caller, region: &'a str) -> Cx<'a> {
 }
 
 /// The key ARN an operation acts on, or `None` for operations on no key.
-fn key_of(
+pub fn key_of(
     state: &AppState,
     caller: &Caller,
     region: &str,

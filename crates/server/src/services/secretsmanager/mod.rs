@@ -661,7 +661,7 @@ fn authorize_get(cx: &Cx<'_>, id: &str) -> Result<(), ApiError> {
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
-        resource: None,
+        resources: Vec::new(),
     };
     cx.state.authorizer.authorize(
         cx.state,
