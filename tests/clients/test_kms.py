@@ -258,6 +258,25 @@ def test_multi_region_ciphertexts_decrypt_in_a_replica_region(server):
     assert config["MultiRegionKeyType"] == "REPLICA" and config["PrimaryKey"]["Region"] == "eu-west-1"
 
 
+def test_replicating_a_key_needs_create_key_as_well_as_replicate_key(server):
+    # Regression: ReplicateKey was authorized on the primary key alone; AWS also needs
+    # kms:CreateKey (a replica is a key created in its Region) and kms:TagResource for its tags.
+    key = server.client("kms").create_key(MultiRegion=True)["KeyMetadata"]["Arn"]
+    kms, _ = user_clients(server, "rita", {"Effect": "Allow", "Action": "kms:ReplicateKey", "Resource": key})
+    with pytest.raises(ClientError) as e:
+        kms.replicate_key(KeyId=key, ReplicaRegion="eu-west-1")
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert "kms:CreateKey" in error(e)["Message"]
+    server.client("iam").put_user_policy(
+        UserName="rita", PolicyName="create", PolicyDocument=policy({"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"})
+    )
+    with pytest.raises(ClientError) as e:
+        kms.replicate_key(KeyId=key, ReplicaRegion="eu-west-1", Tags=[{"TagKey": "team", "TagValue": "a"}])
+    assert "kms:TagResource" in error(e)["Message"]
+    replica = kms.replicate_key(KeyId=key, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert replica["Arn"] == key.replace("us-east-1", "eu-west-1")
+
+
 def test_keys_survive_a_restart_and_the_aws_cli_works(start_server):
     s = start_server()
     kms = s.client("kms")

@@ -281,7 +281,59 @@ fn decide(
     for extra in additional_actions(route, caller, input) {
         decide_action(state, caller, route, ctx, input, target, extra)?;
     }
+    for (extra, other) in kms_other_resources(route, input, target) {
+        decide_action(state, caller, route, ctx, input, &other, extra)?;
+    }
     Ok(())
+}
+
+/// KMS calls that act in a second place, and what they need there (AWS's "required
+/// permissions"): a replica is a key created in its Region (`kms:CreateKey`, and
+/// `kms:TagResource` for its tags, in IAM policies), and a new primary Region is changed on the
+/// replica there as on the primary (`kms:UpdatePrimaryRegion` on both keys).
+fn kms_other_resources(
+    route: Route,
+    input: &Value,
+    target: &Target,
+) -> Vec<(&'static str, Target)> {
+    if route.service.signing_name != "kms" {
+        return Vec::new();
+    }
+    let anywhere = || Target {
+        arn: "*".to_owned(),
+        tags: vec![],
+    };
+    match route.operation.name {
+        "ReplicateKey" => {
+            let mut out = vec![("kms:CreateKey", anywhere())];
+            if input
+                .get("Tags")
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty())
+            {
+                out.push(("kms:TagResource", anywhere()));
+            }
+            out
+        }
+        "UpdatePrimaryRegion" => {
+            // The replica is the same key id in the new primary Region.
+            let mut parts: Vec<&str> = target.arn.split(':').collect();
+            match (parts.get_mut(3), s(input, "PrimaryRegion")) {
+                (Some(region), Some(new)) if target.arn != "*" => {
+                    *region = new;
+                    vec![(
+                        "kms:UpdatePrimaryRegion",
+                        Target {
+                            arn: parts.join(":"),
+                            tags: vec![],
+                        },
+                    )]
+                }
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The actions a call needs besides its own. AWS: a session given tags needs `sts:TagSession`,
