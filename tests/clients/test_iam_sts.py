@@ -344,6 +344,29 @@ def test_session_tags_and_source_identity_need_the_trust_policy_to_allow_them(se
     assert error(e)["Code"] == "AccessDenied"
 
 
+def test_creating_with_tags_needs_the_permission_to_tag(server):
+    # Regression: whoever could create a user, key or secret could also tag it, and tags are
+    # what attribute-based policies grant by; AWS also asks for the tagging action.
+    _, _, key = new_user(server, "tina", allow(["iam:CreateUser", "kms:CreateKey", "secretsmanager:CreateSecret"]))
+    iam = server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    kms = server.client("kms", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    sm = server.client("secretsmanager", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    attempts = [
+        ("iam:TagUser", lambda tags: iam.create_user(UserName="tagged", Tags=tags)),
+        ("kms:TagResource", lambda tags: kms.create_key(Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tags])),
+        ("secretsmanager:TagResource", lambda tags: sm.create_secret(Name="tagged", SecretString="s3cr3t", Tags=tags)),
+    ]
+    for action, create in attempts:
+        with pytest.raises(ClientError) as e:
+            create([{"Key": "team", "Value": "admins"}])
+        assert error(e)["Code"] in ("AccessDenied", "AccessDeniedException")
+        assert f"perform: {action}" in error(e)["Message"], error(e)["Message"]
+        create([])  # without tags the create itself is allowed
+    # Nothing half-made is left by the refused calls.
+    names = [s["Name"] for s in server.client("secretsmanager").list_secrets()["SecretList"]]
+    assert names == ["tagged"]
+
+
 def test_an_inline_session_policy_narrows_the_role(server):
     root = server.client("iam")
     trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/hal"}, "Action": "sts:AssumeRole"})

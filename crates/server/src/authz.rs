@@ -281,16 +281,61 @@ fn decide(
     for extra in additional_actions(route, caller, input) {
         decide_action(state, caller, route, ctx, input, target, extra)?;
     }
+    if let Some(tagging) = tag_on_create(route, input) {
+        decide_action(state, caller, route, ctx, input, target, tagging)?;
+    }
     for (extra, other) in kms_other_resources(route, input, target) {
         decide_action(state, caller, route, ctx, input, &other, extra)?;
     }
     Ok(())
 }
 
+/// Creating with tags also needs the service's permission to tag what is created (AWS's "tag on
+/// create"): without it, whoever may create could attach the tags that attribute-based policies
+/// grant access by.
+const TAG_ON_CREATE: &[(&str, &str, &str)] = &[
+    ("iam", "CreateUser", "iam:TagUser"),
+    ("iam", "CreateRole", "iam:TagRole"),
+    ("iam", "CreatePolicy", "iam:TagPolicy"),
+    ("iam", "CreateInstanceProfile", "iam:TagInstanceProfile"),
+    (
+        "iam",
+        "CreateOpenIDConnectProvider",
+        "iam:TagOpenIDConnectProvider",
+    ),
+    ("iam", "CreateSAMLProvider", "iam:TagSAMLProvider"),
+    ("iam", "CreateVirtualMFADevice", "iam:TagMFADevice"),
+    ("iam", "UploadServerCertificate", "iam:TagServerCertificate"),
+    ("kms", "CreateKey", "kms:TagResource"),
+    ("kms", "ReplicateKey", "kms:TagResource"),
+    (
+        "secretsmanager",
+        "CreateSecret",
+        "secretsmanager:TagResource",
+    ),
+];
+
+/// The tagging action a create call with tags also needs, if any.
+fn tag_on_create(route: Route, input: &Value) -> Option<&'static str> {
+    let tagged = input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
+    if !tagged {
+        return None;
+    }
+    TAG_ON_CREATE
+        .iter()
+        .find(|(service, op, _)| {
+            *service == route.service.signing_name && *op == route.operation.name
+        })
+        .map(|(_, _, action)| *action)
+}
+
 /// KMS calls that act in a second place, and what they need there (AWS's "required
-/// permissions"): a replica is a key created in its Region (`kms:CreateKey`, and
-/// `kms:TagResource` for its tags, in IAM policies), and a new primary Region is changed on the
-/// replica there as on the primary (`kms:UpdatePrimaryRegion` on both keys).
+/// permissions"): a replica is a key created in its Region (`kms:CreateKey` in IAM policies),
+/// and a new primary Region is changed on the replica there as on the primary
+/// (`kms:UpdatePrimaryRegion` on both keys).
 fn kms_other_resources(
     route: Route,
     input: &Value,
@@ -304,17 +349,7 @@ fn kms_other_resources(
         tags: vec![],
     };
     match route.operation.name {
-        "ReplicateKey" => {
-            let mut out = vec![("kms:CreateKey", anywhere())];
-            if input
-                .get("Tags")
-                .and_then(Value::as_array)
-                .is_some_and(|t| !t.is_empty())
-            {
-                out.push(("kms:TagResource", anywhere()));
-            }
-            out
-        }
+        "ReplicateKey" => vec![("kms:CreateKey", anywhere())],
         "UpdatePrimaryRegion" => {
             // The replica is the same key id in the new primary Region.
             let mut parts: Vec<&str> = target.arn.split(':').collect();
