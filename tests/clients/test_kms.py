@@ -277,6 +277,35 @@ def test_replicating_a_key_needs_create_key_as_well_as_replicate_key(server):
     assert replica["Arn"] == key.replace("us-east-1", "eu-west-1")
 
 
+def test_alias_operations_need_permission_on_the_alias_and_on_each_key_they_touch(server):
+    # Regression: alias operations were authorized on the target key alone (DeleteAlias on
+    # nothing at all), so a policy scoping aliases by name did not hold, and UpdateAlias could
+    # move an alias away from a key its caller had no rights on.
+    root = server.client("kms")
+    mine = root.create_key()["KeyMetadata"]["Arn"]
+    theirs = root.create_key()["KeyMetadata"]["Arn"]
+    root.create_alias(AliasName="alias/prod-db", TargetKeyId=theirs)
+    prefix = "arn:aws:kms:us-east-1:123456789012:alias/app-"
+    kms, _ = user_clients(
+        server,
+        "ana",
+        {"Effect": "Allow", "Action": ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"], "Resource": [prefix + "*", mine]},
+    )
+    kms.create_alias(AliasName="alias/app-one", TargetKeyId=mine)
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="alias/other", TargetKeyId=mine)
+    assert "kms:CreateAlias on resource: arn:aws:kms:us-east-1:123456789012:alias/other" in error(e)["Message"]
+    # Moving someone else's alias to her key needs rights on that alias and on the key it leaves.
+    with pytest.raises(ClientError) as e:
+        kms.update_alias(AliasName="alias/prod-db", TargetKeyId=mine)
+    assert error(e)["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        kms.delete_alias(AliasName="alias/prod-db")
+    assert error(e)["Code"] == "AccessDeniedException"
+    kms.delete_alias(AliasName="alias/app-one")
+    assert [a["AliasName"] for a in root.list_aliases(KeyId=theirs)["Aliases"]] == ["alias/prod-db"]
+
+
 def test_keys_survive_a_restart_and_the_aws_cli_works(start_server):
     s = start_server()
     kms = s.client("kms")

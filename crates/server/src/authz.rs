@@ -284,7 +284,7 @@ fn decide(
     if let Some(tagging) = tag_on_create(route, input) {
         decide_action(state, caller, route, ctx, input, target, tagging)?;
     }
-    for (extra, other) in kms_other_resources(route, input, target) {
+    for (extra, other) in kms_other_resources(state, caller, route, ctx, input, target) {
         decide_action(state, caller, route, ctx, input, &other, extra)?;
     }
     Ok(())
@@ -333,14 +333,20 @@ fn tag_on_create(route: Route, input: &Value) -> Option<&'static str> {
 }
 
 /// KMS calls that act in a second place, and what they need there (AWS's "required
-/// permissions"): a replica is a key created in its Region (`kms:CreateKey` in IAM policies),
-/// and a new primary Region is changed on the replica there as on the primary
-/// (`kms:UpdatePrimaryRegion` on both keys).
+/// permissions"): a replica is a key created in its Region (`kms:CreateKey` in IAM policies); a
+/// new primary Region is changed on the replica there as on the primary
+/// (`kms:UpdatePrimaryRegion` on both keys); an alias operation needs its permission on the
+/// alias (IAM policies) as well as on the keys it touches (key policies): for UpdateAlias, the
+/// key the alias leaves as well as the one it comes to.
 fn kms_other_resources(
+    state: &AppState,
+    caller: &Caller,
     route: Route,
+    ctx: &RequestContext,
     input: &Value,
     target: &Target,
 ) -> Vec<(&'static str, Target)> {
+    use crate::services::kms::authz::{alias_arn, aliased_key};
     if route.service.signing_name != "kms" {
         return Vec::new();
     }
@@ -348,7 +354,20 @@ fn kms_other_resources(
         arn: "*".to_owned(),
         tags: vec![],
     };
+    let bare = |arn: String| Target { arn, tags: vec![] };
+    let alias = || alias_arn(caller, &ctx.region, input).map(bare);
     match route.operation.name {
+        "CreateAlias" => alias()
+            .map(|a| vec![("kms:CreateAlias", a)])
+            .unwrap_or_default(),
+        "DeleteAlias" => alias()
+            .map(|a| vec![("kms:DeleteAlias", a)])
+            .unwrap_or_default(),
+        "UpdateAlias" => alias()
+            .into_iter()
+            .chain(aliased_key(state, caller, &ctx.region, input).map(bare))
+            .map(|t| ("kms:UpdateAlias", t))
+            .collect(),
         "ReplicateKey" => vec![("kms:CreateKey", anywhere())],
         "UpdatePrimaryRegion" => {
             // The replica is the same key id in the new primary Region.

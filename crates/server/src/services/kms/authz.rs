@@ -45,6 +45,24 @@ fn cx<'a>(state: &'a AppState, caller: &'a Caller, region: &'a str) -> Cx<'a> {
     }
 }
 
+/// The ARN of the alias a request names (`AliasName`), which IAM policies grant alias
+/// operations on.
+pub fn alias_arn(caller: &Caller, region: &str, input: &Value) -> Option<String> {
+    let name = s(input, "AliasName")?;
+    Some(format!("arn:aws:kms:{region}:{}:{name}", caller.account_id))
+}
+
+/// The key the request's `AliasName` names now.
+pub fn aliased_key(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    input: &Value,
+) -> Option<String> {
+    let name = s(input, "AliasName")?;
+    super::ops::resolve_arn(&cx(state, caller, region), name).ok()
+}
+
 /// The key ARN an operation acts on, or `None` for operations on no key.
 pub fn key_of(
     state: &AppState,
@@ -62,6 +80,8 @@ pub fn key_of(
         | "ListRetirableGrants"
         | "RetireGrant" => return None,
         "CreateAlias" | "UpdateAlias" => "TargetKeyId",
+        // DeleteAlias acts on the key its alias names (and on the alias: see `alias_arn`).
+        "DeleteAlias" => "AliasName",
         // ReEncrypt's resource is its destination key; its source key is authorized as
         // ReEncryptFrom.
         "ReEncrypt" | "ReEncryptTo" => "DestinationKeyId",
