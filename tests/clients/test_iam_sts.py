@@ -362,6 +362,10 @@ def test_creating_with_tags_needs_the_permission_to_tag(server):
         assert error(e)["Code"] in ("AccessDenied", "AccessDeniedException")
         assert f"perform: {action}" in error(e)["Message"], error(e)["Message"]
         create([])  # without tags the create itself is allowed
+    # A secret created with replicas is also replicated, which needs its own permission.
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="replicated", SecretString="x", AddReplicaRegions=[{"Region": "eu-west-1"}])
+    assert "perform: secretsmanager:ReplicateSecretToRegions" in error(e)["Message"]
     # Nothing half-made is left by the refused calls.
     names = [s["Name"] for s in server.client("secretsmanager").list_secrets()["SecretList"]]
     assert names == ["tagged"]

@@ -284,6 +284,17 @@ fn decide(
     if let Some(tagging) = tag_on_create(route, input) {
         decide_action(state, caller, route, ctx, input, target, tagging)?;
     }
+    // A secret created with replicas is also replicated (AWS's required permissions).
+    if route.service.signing_name == "secretsmanager"
+        && route.operation.name == "CreateSecret"
+        && input
+            .get("AddReplicaRegions")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty())
+    {
+        let action = "secretsmanager:ReplicateSecretToRegions";
+        decide_action(state, caller, route, ctx, input, target, action)?;
+    }
     for (extra, other) in kms_other_resources(state, caller, route, ctx, input, target) {
         decide_action(state, caller, route, ctx, input, &other, extra)?;
     }
