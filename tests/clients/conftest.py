@@ -65,6 +65,40 @@ def read_event_log(directory):
     return records
 
 
+def make_cert(common_name, issuer=None, ca=False, san_ip=None, days=30):
+    """A fresh RSA key and its certificate: self-signed, or signed by `issuer=(key, cert)`; a CA
+    certificate with `ca`, one naming an IP address with `san_ip`. Returns (key, cert)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    signer, issuer_name = (issuer[0], issuer[1].subject) if issuer else (key, name)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+    if san_ip:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(san_ip))]), False)
+    return key, builder.sign(signer, hashes.SHA256())
+
+
 class Server:
     """One running `palisade serve`."""
 

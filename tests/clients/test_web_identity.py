@@ -3,8 +3,6 @@ loopback with a self-signed certificate (trusted by its thumbprint, as IAM provi
 publishing its discovery document and signing keys, and RS256 ID tokens signed with them."""
 
 import base64
-import datetime
-import ipaddress
 import json
 import ssl
 import tempfile
@@ -15,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from cryptography import x509
+from conftest import make_cert
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 AUDIENCE = "sts.amazonaws.com"
 SUBJECT = "repo:acme/app:ref:refs/heads/main"
@@ -33,22 +30,7 @@ def b64int(n: int) -> str:
 
 
 def make_ca():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Root CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+    return make_cert("Test Root CA", ca=True)
 
 
 class Idp:
@@ -58,21 +40,7 @@ class Idp:
         """Self-signed by default; `ca=(key, cert)` serves a leaf that CA signed; `impostor_of=ca`
         serves a self-signed leaf with that CA's (public) certificate sent alongside it."""
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        tls_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        issuer_key, issuer_name = (ca[0], ca[1].subject) if ca else (tls_key, name)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer_name)
-            .public_key(tls_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(issuer_key, hashes.SHA256())
-        )
+        tls_key, cert = make_cert("127.0.0.1", issuer=ca, san_ip="127.0.0.1", days=1)
         chain = [cert] + ([ca[1]] if ca else []) + ([impostor_of[1]] if impostor_of else [])
         self.thumbprint = cert.fingerprint(hashes.SHA1()).hex()
         self.dir = tempfile.TemporaryDirectory(prefix="palisade-idp-")

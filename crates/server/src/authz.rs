@@ -287,10 +287,7 @@ fn decide(
     // A secret created with replicas is also replicated (AWS's required permissions).
     if route.service.signing_name == "secretsmanager"
         && route.operation.name == "CreateSecret"
-        && input
-            .get("AddReplicaRegions")
-            .and_then(Value::as_array)
-            .is_some_and(|r| !r.is_empty())
+        && given(input, "AddReplicaRegions")
     {
         let action = "secretsmanager:ReplicateSecretToRegions";
         decide_action(state, caller, route, ctx, input, target, action)?;
@@ -326,13 +323,17 @@ const TAG_ON_CREATE: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Whether the input has a non-empty list in `member`: an empty one asks for nothing.
+fn given(input: &Value, member: &str) -> bool {
+    input
+        .get(member)
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
 /// The tagging action a create call with tags also needs, if any.
 fn tag_on_create(route: Route, input: &Value) -> Option<&'static str> {
-    let tagged = input
-        .get("Tags")
-        .and_then(Value::as_array)
-        .is_some_and(|t| !t.is_empty());
-    if !tagged {
+    if !given(input, "Tags") {
         return None;
     }
     TAG_ON_CREATE
@@ -417,15 +418,12 @@ fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'sta
     {
         return Vec::new();
     }
-    let given = |member: &str| {
-        input
-            .get(member)
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-    };
     let web = caller.web_identity.as_deref();
     let mut out = Vec::new();
-    if given("Tags") || given("TransitiveTagKeys") || web.is_some_and(|w| !w.tags.is_empty()) {
+    if given(input, "Tags")
+        || given(input, "TransitiveTagKeys")
+        || web.is_some_and(|w| !w.tags.is_empty())
+    {
         out.push("sts:TagSession");
     }
     if input.get("SourceIdentity").is_some() || web.is_some_and(|w| w.source_identity.is_some()) {

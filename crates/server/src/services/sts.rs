@@ -561,7 +561,7 @@ async fn federated_session(
     caller: &Caller,
     input: &Value,
     operation: &str,
-) -> Result<(Value, String), ApiError> {
+) -> Result<Value, ApiError> {
     let denied = || {
         ApiError::new(
             "AccessDenied",
@@ -606,7 +606,7 @@ async fn federated_session(
         ..role.session(SessionSource::WebIdentity, &session_name, issued, d)
     };
     let out = issue_role_session(state, &session, packed).await?;
-    Ok((out, account))
+    Ok(out)
 }
 
 /// `AssumeRoleWithWebIdentity`, once the token is verified and the trust policy has allowed it.
@@ -615,7 +615,7 @@ async fn assume_role_with_web_identity(
     caller: &Caller,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let (mut out, _) = federated_session(state, caller, input, "AssumeRoleWithWebIdentity").await?;
+    let mut out = federated_session(state, caller, input, "AssumeRoleWithWebIdentity").await?;
     if let Some(web) = caller.web_identity.as_deref() {
         crate::services::set(&mut out, "SubjectFromWebIdentityToken", json!(web.subject));
         crate::services::set(&mut out, "Provider", json!(web.issuer));
@@ -630,7 +630,7 @@ async fn assume_role_with_saml(
     caller: &Caller,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let (mut out, _) = federated_session(state, caller, input, "AssumeRoleWithSAML").await?;
+    let mut out = federated_session(state, caller, input, "AssumeRoleWithSAML").await?;
     if let Some(web) = caller.web_identity.as_deref()
         && let Some(saml) = &web.saml
     {
