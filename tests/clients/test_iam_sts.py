@@ -100,6 +100,30 @@ def test_names_are_unique_case_insensitively_and_errors_are_awss(server):
     assert error(e)["Code"] == "MalformedPolicyDocument"
 
 
+def test_paths_that_are_not_paths_get_iams_own_message(server):
+    iam = server.client("iam")
+    bad_path = ("The specified value for path is invalid. It must begin and end with / and contain "
+                "only alphanumeric characters and/or / characters.")
+    for path in ("my-path", "/a//b/"):
+        with pytest.raises(ClientError) as e:
+            iam.create_user(UserName="u", Path=path)
+        assert error(e) == {**error(e), "Code": "ValidationError", "Message": bad_path}
+    iam.create_user(UserName="u", Path="/team/a/")
+    with pytest.raises(ClientError) as e:
+        iam.update_user(UserName="u", NewPath="team")
+    assert error(e)["Message"] == bad_path.replace("for path", "for newPath")
+    with pytest.raises(ClientError) as e:
+        iam.list_users(PathPrefix="team")
+    assert error(e)["Message"] == (
+        "The specified value for pathPrefix is invalid. It must begin with the / character and "
+        "contain only alphanumeric characters and/or / characters.")
+    # Too long is the front end's length constraint, worded as for any member.
+    with pytest.raises(ClientError) as e:
+        iam.create_user(UserName="v", Path="/" + "b" * 511 + "/")
+    assert "Member must have length less than or equal to 512" in error(e)["Message"]
+    assert [u["UserName"] for u in iam.list_users(PathPrefix="/team/")["Users"]] == ["u"]
+
+
 def test_at_most_two_access_keys_and_deleted_or_inactive_keys_stop_working(server):
     iam = server.client("iam")
     iam.create_user(UserName="kim")

@@ -48,6 +48,7 @@ pub(crate) fn validation_override(
     operation: &str,
     errors: &palisade_model::validate::ValidationErrors,
 ) -> Option<ApiError> {
+    const PATTERN: &str = "Member must satisfy regular expression pattern";
     let first = errors.0.first()?;
     let invalid = |m: &str| Some(ApiError::bad_request("InvalidParameterException", m));
     match (service, operation, first.path.as_str()) {
@@ -56,6 +57,12 @@ pub(crate) fn validation_override(
         }
         ("secretsmanager", "RotateSecret", "rotationRules.automaticallyAfterDays") => {
             invalid("RotationRules.AutomaticallyAfterDays must be within 1-1000.")
+        }
+        ("iam", _, member @ ("path" | "newPath")) if first.constraint.starts_with(PATTERN) => {
+            Some(iam::invalid_path(member))
+        }
+        ("iam", _, "pathPrefix") if first.constraint.starts_with(PATTERN) => {
+            Some(iam::invalid_path_prefix())
         }
         _ => None,
     }

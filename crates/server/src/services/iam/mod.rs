@@ -347,14 +347,33 @@ pub(crate) fn strings(input: &Value, member: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `Path` member, `/` by default.
+/// IAM's own answer to a path that is not one (`Path`, `NewPath`): IAM checks paths itself, with
+/// this wording, rather than reporting the model's pattern.
+pub(crate) fn invalid_path(member: &str) -> ApiError {
+    validation(format!(
+        "The specified value for {member} is invalid. It must begin and end with / and contain \
+         only alphanumeric characters and/or / characters."
+    ))
+}
+
+/// IAM's answer to a `PathPrefix` that is not one.
+pub(crate) fn invalid_path_prefix() -> ApiError {
+    validation(
+        "The specified value for pathPrefix is invalid. It must begin with the / character and \
+         contain only alphanumeric characters and/or / characters.",
+    )
+}
+
+/// The `Path` member, `/` by default. Besides the model's pattern (which the front end checks),
+/// IAM refuses an empty segment: `/a//b/` names no path.
 pub(crate) fn path(input: &Value, member: &str) -> Result<String, ApiError> {
     let p = s(input, member).unwrap_or("/");
-    if !p.starts_with('/') || !p.ends_with('/') {
-        return Err(validation(format!(
-            "The specified value for path is invalid. It must begin and end with / and contain \
-             only alphanumeric characters and/or / characters. (value: {p})"
-        )));
+    if !p.starts_with('/') || !p.ends_with('/') || p.contains("//") {
+        let mut wire = member.to_owned();
+        if let Some(first) = wire.get_mut(..1) {
+            first.make_ascii_lowercase();
+        }
+        return Err(invalid_path(&wire));
     }
     Ok(p.to_owned())
 }
