@@ -150,6 +150,18 @@ struct ServeArgs {
     /// segment changes).
     #[arg(long, hide = true, default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     audit_segment_bytes: u64,
+    /// The URL external services reach this server at: the base of each account's outbound
+    /// identity federation issuer (`GetWebIdentityToken`'s `iss`) [default: the listen address]
+    #[arg(long, env = "PALISADE_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    if s.starts_with("https://") || s.starts_with("http://") {
+        Ok(s.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("expected an http:// or https:// URL, got {s:?}"))
+    }
 }
 
 fn parse_webhook(s: &str) -> Result<(String, String), String> {
@@ -315,6 +327,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         audit_fail_closed: args.audit_fail_closed.unwrap_or(!args.dev),
         audit_enabled: !args.no_audit_benchmark_only,
         audit_segment_bytes: args.audit_segment_bytes,
+        public_url: args.public_url.unwrap_or_default(),
     };
     if args.no_audit_benchmark_only {
         eprintln!("WARNING: auditing is off (--no-audit-benchmark-only): nothing is recorded");

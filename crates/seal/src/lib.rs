@@ -73,6 +73,8 @@ pub enum Purpose {
     MfaSeed,
     /// A CloudTrail digest-signing key.
     AuditSigningKey,
+    /// A key that signs the JSON web tokens of `GetWebIdentityToken`.
+    WebIdentitySigningKey,
 }
 
 impl Purpose {
@@ -84,6 +86,7 @@ impl Purpose {
             Self::SessionToken => b"palisade/v1/session-token",
             Self::MfaSeed => b"palisade/v1/mfa-seed",
             Self::AuditSigningKey => b"palisade/v1/audit-signing-key",
+            Self::WebIdentitySigningKey => b"palisade/v1/web-identity-signing-key",
         }
     }
 }
@@ -103,7 +106,7 @@ pub enum KekSource {
 
 /// The unsealed root key: derives one AEAD key per [`Purpose`].
 pub struct Sealer {
-    keys: [LessSafeKey; 6],
+    keys: [LessSafeKey; 7],
     rng: SystemRandom,
 }
 
@@ -143,13 +146,14 @@ impl Sealer {
                 derive(kek, Purpose::SessionToken)?,
                 derive(kek, Purpose::MfaSeed)?,
                 derive(kek, Purpose::AuditSigningKey)?,
+                derive(kek, Purpose::WebIdentitySigningKey)?,
             ],
             rng: SystemRandom::new(),
         })
     }
 
     fn key(&self, purpose: Purpose) -> &LessSafeKey {
-        let [a, b, c, d, e, f] = &self.keys;
+        let [a, b, c, d, e, f, g] = &self.keys;
         match purpose {
             Purpose::AccessKeySecret => a,
             Purpose::KeyMaterial => b,
@@ -157,6 +161,7 @@ impl Sealer {
             Purpose::SessionToken => d,
             Purpose::MfaSeed => e,
             Purpose::AuditSigningKey => f,
+            Purpose::WebIdentitySigningKey => g,
         }
     }
 

@@ -1,11 +1,13 @@
-//! Palisade's own routes: `GET /_palisade/health`, and in `--dev` mode the state resets that
-//! moto's test suites call between tests (`POST /moto-api/reset`, `POST /_palisade/reset`).
+//! Palisade's own routes: `GET /_palisade/health`; each account's outbound identity federation
+//! issuer, public as OpenID Connect discovery is (`GET /_palisade/outbound/<id>/.well-known/
+//! openid-configuration` and `…/jwks.json`); and in `--dev` mode the state resets that moto's
+//! test suites call between tests (`POST /moto-api/reset`, `POST /_palisade/reset`).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -20,7 +22,13 @@ pub fn is_admin_path(path: &str) -> bool {
 
 /// The admin router.
 pub fn router(state: Arc<AppState>) -> Router {
-    let mut router = Router::new().route("/_palisade/health", get(health));
+    let mut router = Router::new()
+        .route("/_palisade/health", get(health))
+        .route(
+            "/_palisade/outbound/{id}/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/_palisade/outbound/{id}/.well-known/jwks.json", get(jwks));
     if state.config.dev {
         router = router
             .route("/_palisade/reset", post(reset))
@@ -38,6 +46,44 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
+/// The issuer `id` while its account has the feature on: a disabled issuer publishes nothing, as
+/// it issues nothing.
+async fn enabled_issuer(
+    state: &AppState,
+    id: &str,
+) -> Result<crate::outbound::Issuer, (StatusCode, Json<Value>)> {
+    match state.outbound.by_id(state, id).await {
+        Ok(Some(i)) if i.enabled => Ok((*i).clone()),
+        Ok(_) => Err((
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": format!("no outbound federation issuer {id}")})),
+        )),
+        Err(e) => {
+            tracing::error!(error = ?e, "reading outbound federation issuers failed");
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"message": "internal error"})),
+            ))
+        }
+    }
+}
+
+async fn openid_configuration(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let issuer = enabled_issuer(&state, &id).await?;
+    let url = crate::outbound::issuer_url(&state, &issuer.id);
+    Ok(Json(crate::outbound::openid_configuration(&url)))
+}
+
+async fn jwks(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    Ok(Json(enabled_issuer(&state, &id).await?.jwks()))
+}
+
 async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     match state.store.reset().await {
         Ok(()) => {
@@ -47,6 +93,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
             state.trails.clear();
             state.trails.delivery.clear().await;
             state.secrets.clear();
+            state.outbound.clear();
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({"status": "reset"})))
         }

@@ -314,6 +314,7 @@ const TAG_ON_CREATE: &[(&str, &str, &str)] = &[
     ("iam", "CreateSAMLProvider", "iam:TagSAMLProvider"),
     ("iam", "CreateVirtualMFADevice", "iam:TagMFADevice"),
     ("iam", "UploadServerCertificate", "iam:TagServerCertificate"),
+    ("sts", "GetWebIdentityToken", "sts:TagGetWebIdentityToken"),
     ("kms", "CreateKey", "kms:TagResource"),
     ("kms", "ReplicateKey", "kms:TagResource"),
     (
@@ -708,8 +709,26 @@ fn global_context(
             c.insert("aws:SourceIdentity", CtxValue::string(si.clone()));
         }
     }
-    // Principal tags: the user's or role's, overridden by session tags.
-    let base_tags = match (&caller.kind, &caller.session) {
+    for_each_principal_tag(state, caller, |k, v| {
+        c.insert(
+            &format!("aws:PrincipalTag/{k}"),
+            CtxValue::string(v.to_owned()),
+        );
+    });
+    for (k, v) in &target.tags {
+        c.insert(&format!("aws:ResourceTag/{k}"), CtxValue::string(v.clone()));
+    }
+    c
+}
+
+/// The caller's principal tags (`aws:PrincipalTag/*`): the user's or role's, then the session's,
+/// which override them (a later call with the same key wins).
+pub(crate) fn for_each_principal_tag(
+    state: &AppState,
+    caller: &Caller,
+    mut f: impl FnMut(&str, &str),
+) {
+    let base = match (&caller.kind, &caller.session) {
         (PrincipalKind::IamUser, _) => caller
             .user_name
             .as_deref()
@@ -720,26 +739,12 @@ fn global_context(
             .and_then(|r| state.iam.permissions(&caller.account_id, IamKind::Role, r)),
         _ => None,
     };
-    if let Some(p) = base_tags {
-        for t in &p.tags {
-            c.insert(
-                &format!("aws:PrincipalTag/{}", t.key),
-                CtxValue::string(t.value.clone()),
-            );
-        }
+    for t in base.iter().flat_map(|p| p.tags.iter()) {
+        f(&t.key, &t.value);
     }
-    if let Some(s) = &caller.session {
-        for t in &s.tags {
-            c.insert(
-                &format!("aws:PrincipalTag/{}", t.key),
-                CtxValue::string(t.value.clone()),
-            );
-        }
+    for t in caller.session.iter().flat_map(|s| s.tags.iter()) {
+        f(&t.key, &t.value);
     }
-    for (k, v) in &target.tags {
-        c.insert(&format!("aws:ResourceTag/{k}"), CtxValue::string(v.clone()));
-    }
-    c
 }
 
 fn s<'a>(input: &'a Value, member: &str) -> Option<&'a str> {
@@ -794,6 +799,27 @@ fn service_context(
         "sts" => {
             if let Some(v) = s(input, "ExternalId") {
                 c.insert("sts:ExternalId", CtxValue::string(v));
+            }
+            if route.operation.name == "GetWebIdentityToken" {
+                if let Some(aud) = input.get("Audience").and_then(Value::as_array) {
+                    c.insert_list(
+                        "sts:IdentityTokenAudience",
+                        aud.iter()
+                            .filter_map(Value::as_str)
+                            .map(CtxValue::string)
+                            .collect(),
+                    );
+                }
+                // The token's lifetime, the default one when none is asked for, so that a
+                // ceiling in a policy holds for requests that leave it out.
+                let seconds = input
+                    .get("DurationSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(300);
+                c.insert("sts:DurationSeconds", CtxValue::number(seconds as f64));
+                if let Some(v) = s(input, "SigningAlgorithm") {
+                    c.insert("sts:SigningAlgorithm", CtxValue::string(v));
+                }
             }
             if let Some(v) = s(input, "RoleSessionName") {
                 c.insert("sts:RoleSessionName", CtxValue::string(v));

@@ -110,6 +110,9 @@ pub struct Config {
     pub audit_enabled: bool,
     /// Size at which the audit event log starts a new segment file.
     pub audit_segment_bytes: u64,
+    /// The URL external services reach this server at, under which each account's outbound
+    /// federation issuer lives. Empty: the address the server listens on, set at start.
+    pub public_url: String,
 }
 
 impl Config {
@@ -137,6 +140,7 @@ impl Config {
             audit_fail_closed: true,
             audit_enabled: true,
             audit_segment_bytes: palisade_store::StoreOptions::default().event_segment_bytes,
+            public_url: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod iam;
 pub mod identity;
 pub mod mfa;
 pub mod oidc;
+pub mod outbound;
 pub mod password;
 pub mod pipeline;
 pub mod protocol;
@@ -109,7 +110,7 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Prepares the data directory, the root key, the store and the root credentials, and binds
     /// the listener.
-    pub async fn start(config: Config) -> Result<Self, StartError> {
+    pub async fn start(mut config: Config) -> Result<Self, StartError> {
         create_private_dir(&config.data_dir)?;
         let (kek, kek_source) = palisade_seal::load_kek(
             config.kek_file.as_deref(),
@@ -156,6 +157,9 @@ impl Server {
                 .await?,
             )
         };
+        if config.public_url.is_empty() {
+            config.public_url = gateway::endpoint_url(local_addr, tls.is_some());
+        }
         let (state, writer) = AppState::new(config, store, sealer);
         state.iam.load().await?;
         state.kms.load().await?;

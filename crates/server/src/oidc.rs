@@ -192,7 +192,12 @@ fn jwk_bytes(key: &Value, member: &str) -> Result<Vec<u8>, TokenError> {
 }
 
 /// Whether `signature` is `key`'s signature of `message` under the JWS algorithm `alg`.
-fn verify_jwk(key: &Value, alg: &str, message: &[u8], sig: &[u8]) -> Result<bool, TokenError> {
+pub(crate) fn verify_jwk(
+    key: &Value,
+    alg: &str,
+    message: &[u8],
+    sig: &[u8],
+) -> Result<bool, TokenError> {
     let kty = key.get("kty").and_then(Value::as_str).unwrap_or_default();
     let rsa: Option<&'static signature::RsaParameters> = match alg {
         "RS256" => Some(&signature::RSA_PKCS1_2048_8192_SHA256),

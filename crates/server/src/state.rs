@@ -40,6 +40,8 @@ pub struct AppState {
     pub secrets: crate::services::secretsmanager::Secrets,
     /// OpenID Connect providers' signing keys, as last fetched.
     pub oidc_keys: crate::oidc::KeyCache,
+    /// Each account's outbound identity federation issuer and signing keys.
+    pub outbound: crate::outbound::Outbound,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             authorizer: Box::new(PolicyAuthorizer { enforcement }),
             resource_policies,
             oidc_keys: crate::oidc::KeyCache::default(),
+            outbound: crate::outbound::Outbound::default(),
         };
         (state, writer)
     }

@@ -31,7 +31,7 @@ pub async fn dispatch(
 ) -> Result<Value, ApiError> {
     let operation = route.operation.name;
     match route.service.name {
-        "sts" => sts::handle(state, caller, operation, input).await,
+        "sts" => sts::handle(state, caller, region, operation, input).await,
         "iam" => iam::handle(state, caller, operation, input).await,
         "kms" => kms::handle(state, caller, region, operation, input).await,
         "secretsmanager" => secretsmanager::handle(state, caller, region, operation, input).await,

@@ -21,6 +21,7 @@ use crate::state::AppState;
 pub async fn handle(
     state: &AppState,
     caller: &Caller,
+    region: &str,
     operation: &str,
     input: Value,
 ) -> Result<Value, ApiError> {
@@ -32,6 +33,7 @@ pub async fn handle(
         "GetSessionToken" => get_session_token(state, caller, &input).await,
         "GetFederationToken" => get_federation_token(state, caller, &input).await,
         "GetAccessKeyInfo" => get_access_key_info(state, caller, &input).await,
+        "GetWebIdentityToken" => get_web_identity_token(state, caller, region, &input).await,
         "DecodeAuthorizationMessage" => Err(ApiError::bad_request(
             "InvalidAuthorizationMessageException",
             "The encoded authorization message is invalid. Palisade's denials carry their \
@@ -43,6 +45,119 @@ pub async fn handle(
             StatusCode::NOT_IMPLEMENTED,
         )),
     }
+}
+
+/// `GetWebIdentityToken`: a JSON web token naming the caller, signed with the account's
+/// outbound federation key (`crate::outbound`), for an external service that trusts the
+/// account's issuer. `sub` is the principal's ARN; for a role session the role's, as AWS's tokens
+/// have it, the session's own details going in the claims under `https://sts.amazonaws.com/`.
+async fn get_web_identity_token(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let issuer = match state.outbound.issuer(state, &caller.account_id).await? {
+        Some(i) if i.enabled => i,
+        _ => {
+            return Err(ApiError::new(
+                "OutboundWebIdentityFederationDisabledException",
+                "Outbound web identity federation is disabled for your account",
+                StatusCode::FORBIDDEN,
+            ));
+        }
+    };
+    let alg = input
+        .get("SigningAlgorithm")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !crate::outbound::ALGORITHMS.contains(&alg) {
+        return Err(ApiError::bad_request(
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value '{alg}' at 'signingAlgorithm' failed to \
+                 satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"
+            ),
+        ));
+    }
+    let audience: Vec<&str> = input
+        .get("Audience")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let duration = input
+        .get("DurationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(300);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expires = now + duration;
+    if let Some(s) = &caller.session
+        && expires > s.expires_at
+    {
+        return Err(ApiError::new(
+            "SessionDurationEscalationException",
+            format!(
+                "The requested token duration would extend the session beyond its original \
+                 expiration time: the token would expire {} seconds after the session",
+                expires - s.expires_at
+            ),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    let session = caller.session.as_deref();
+    let subject = session
+        .and_then(|s| s.role_arn.clone())
+        .unwrap_or_else(|| caller.arn.clone());
+    let mut aws = serde_json::Map::new();
+    aws.insert("aws_account".into(), json!(caller.account_id));
+    aws.insert("source_region".into(), json!(region));
+    let mut principal_tags = serde_json::Map::new();
+    crate::authz::for_each_principal_tag(state, caller, |k, v| {
+        principal_tags.insert(k.to_owned(), json!(v));
+    });
+    if !principal_tags.is_empty() {
+        aws.insert("principal_tags".into(), Value::Object(principal_tags));
+    }
+    if let Some(tags) = input.get("Tags").and_then(Value::as_array)
+        && !tags.is_empty()
+    {
+        let request_tags: serde_json::Map<String, Value> = tags
+            .iter()
+            .filter_map(|t| Some((t.get("Key")?.as_str()?.to_owned(), t.get("Value")?.clone())))
+            .collect();
+        aws.insert("request_tags".into(), Value::Object(request_tags));
+    }
+    if let Some(s) = session {
+        if s.role_arn.is_some()
+            && let Ok(exp) = time::OffsetDateTime::from_unix_timestamp(s.expires_at)
+            && let Ok(exp) = exp.format(&time::format_description::well_known::Rfc3339)
+        {
+            aws.insert("original_session_exp".into(), json!(exp));
+        }
+        if let Some(p) = &s.federated_provider {
+            aws.insert("federated_provider".into(), json!(p));
+        }
+        if let Some(si) = &s.source_identity {
+            aws.insert("source_identity".into(), json!(si));
+        }
+    }
+    let aud = match audience.as_slice() {
+        [one] => json!(one),
+        many => json!(many),
+    };
+    let claims = json!({
+        "aud": aud,
+        "sub": subject,
+        crate::outbound::CLAIMS_NAMESPACE: aws,
+        "iss": crate::outbound::issuer_url(state, &issuer.id),
+        "exp": expires,
+        "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    Ok(json!({
+        "WebIdentityToken": issuer.sign(alg, &claims)?,
+        "Expiration": expires,
+    }))
 }
 
 /// `GetCallerIdentity`: who signed the request. AWS allows it whatever the policies say.

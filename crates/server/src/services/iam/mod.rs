@@ -198,6 +198,19 @@ pub async fn handle(
         "DeleteAccountAlias" => account::delete_account_alias(&cx, i).await,
         "ListAccountAliases" => account::list_account_aliases(&cx),
         "GetAccountSummary" => account::get_account_summary(&cx).await,
+        // Outbound identity federation (tokens from STS GetWebIdentityToken).
+        "EnableOutboundWebIdentityFederation" => {
+            let issuer = state.outbound.enable(state, cx.account).await?;
+            Ok(json!({"IssuerIdentifier": issuer}))
+        }
+        "DisableOutboundWebIdentityFederation" => {
+            state.outbound.disable(state, cx.account).await?;
+            Ok(json!({}))
+        }
+        "GetOutboundWebIdentityFederationInfo" => {
+            let (issuer, enabled) = state.outbound.info(state, cx.account).await?;
+            Ok(json!({"IssuerIdentifier": issuer, "JwtVendingEnabled": enabled}))
+        }
         "SetSecurityTokenServicePreferences" => account::set_sts_preferences(&cx, i).await,
         "GenerateCredentialReport" => report::generate(&cx).await,
         "GetCredentialReport" => report::get(&cx),
