@@ -150,6 +150,55 @@ def test_at_most_two_access_keys_and_deleted_or_inactive_keys_stop_working(serve
     assert error(e)["Code"] == "InvalidClientTokenId"
 
 
+def test_service_specific_credentials_show_their_secret_once_and_keep_only_the_public_part(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="dev")
+    git = iam.create_service_specific_credential(UserName="dev", ServiceName="codecommit.amazonaws.com")
+    cred = git["ServiceSpecificCredential"]
+    assert cred["ServiceUserName"] == f"dev-at-{ACCOUNT}" and cred["Status"] == "Active"
+    assert cred["ServiceSpecificCredentialId"].startswith("ACCA") and len(cred["ServicePassword"]) == 44
+    key = iam.create_service_specific_credential(
+        UserName="dev", ServiceName="bedrock.amazonaws.com", CredentialAgeDays=30)["ServiceSpecificCredential"]
+    assert "ServiceCredentialSecret" in key and "ServicePassword" not in key
+    assert (key["ExpirationDate"] - key["CreateDate"]).days == 30
+    iam.create_service_specific_credential(UserName="dev", ServiceName="codecommit.amazonaws.com")
+    with pytest.raises(ClientError) as e:
+        iam.create_service_specific_credential(UserName="dev", ServiceName="codecommit.amazonaws.com")
+    assert error(e)["Code"] == "LimitExceeded"
+    with pytest.raises(ClientError) as e:
+        iam.create_service_specific_credential(UserName="dev", ServiceName="s3.amazonaws.com")
+    assert error(e)["Code"] == "NotSupportedService"
+
+    listed = iam.list_service_specific_credentials(UserName="dev", ServiceName="codecommit.amazonaws.com")
+    assert len(listed["ServiceSpecificCredentials"]) == 2
+    assert all("ServicePassword" not in c for c in listed["ServiceSpecificCredentials"])
+    cid = cred["ServiceSpecificCredentialId"]
+    iam.update_service_specific_credential(UserName="dev", ServiceSpecificCredentialId=cid, Status="Inactive")
+    reset = iam.reset_service_specific_credential(UserName="dev", ServiceSpecificCredentialId=cid)
+    assert reset["ServiceSpecificCredential"]["ServicePassword"] != cred["ServicePassword"]
+    assert reset["ServiceSpecificCredential"]["Status"] == "Inactive"
+    all_users = iam.list_service_specific_credentials(AllUsers=True)["ServiceSpecificCredentials"]
+    assert len(all_users) == 3
+
+    with pytest.raises(ClientError) as e:
+        iam.delete_user(UserName="dev")
+    assert error(e)["Code"] == "DeleteConflict"
+    for c in all_users:
+        iam.delete_service_specific_credential(UserName="dev", ServiceSpecificCredentialId=c["ServiceSpecificCredentialId"])
+    with pytest.raises(ClientError) as e:
+        iam.delete_service_specific_credential(UserName="dev", ServiceSpecificCredentialId=cid)
+    assert error(e)["Code"] == "NoSuchEntity"
+    iam.delete_user(UserName="dev")
+    # Shown once, kept nowhere: not in the store, the audit trail or the log.
+    secrets = [cred["ServicePassword"], reset["ServiceSpecificCredential"]["ServicePassword"],
+               key["ServiceCredentialSecret"]]
+    for path in server.data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in secrets), path
+    assert not any(s in server.log_path.read_text() for s in secrets)
+
+
 def test_iam_state_survives_a_restart(start_server):
     s = start_server()
     _, _, key = new_user(s, "persisted", allow("iam:GetUser"))

@@ -238,6 +238,8 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "AuthenticationCode2",
     "TokenCode",
     "RandomPassword",
+    "ServicePassword",
+    "ServiceCredentialSecret",
 ];
 
 /// CloudTrail's resource type for an ARN (`AWS::KMS::Key`, `AWS::IAM::User`, ...).

@@ -93,6 +93,7 @@ async fn authorization_cost_per_request() {
                 password_last_used: None,
                 ssh_keys: vec![],
                 signing_certificates: vec![],
+                service_credentials: vec![],
             });
             Ok(())
         })

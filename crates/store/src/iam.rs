@@ -62,6 +62,26 @@ pub struct UserCredentialRecord {
     pub uploaded_at: i64,
 }
 
+/// A user's service-specific credential (CodeCommit and Keyspaces passwords, Bedrock and
+/// CloudWatch Logs API keys). Its password or secret is shown once, when it is made, and is not
+/// kept: no service Palisade serves checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCredentialRecord {
+    /// `ACCA…`.
+    pub id: String,
+    /// The service it is for (`codecommit.amazonaws.com`, ...).
+    pub service: String,
+    /// The public part: `<user>-at-<account>` for passwords, the alias for API keys.
+    pub service_user: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// Creation time, epoch seconds.
+    pub created_at: i64,
+    /// For API keys made with an age, when they expire, epoch seconds.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
 /// An IAM user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -102,6 +122,9 @@ pub struct UserRecord {
     /// Signing certificates.
     #[serde(default)]
     pub signing_certificates: Vec<UserCredentialRecord>,
+    /// Service-specific credentials.
+    #[serde(default)]
+    pub service_credentials: Vec<ServiceCredentialRecord>,
 }
 
 /// An IAM group.

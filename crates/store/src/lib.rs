@@ -30,8 +30,8 @@ pub use event_log::read_events;
 pub use iam::{
     AccountSettingsRecord, GroupRecord, IamChange, IamKind, IamRecord, InstanceProfileRecord,
     LoginProfileRecord, ManagedPolicyRecord, MfaDeviceRecord, PasswordPolicyRecord,
-    PolicyVersionRecord, ProviderRecord, RoleRecord, ServerCertificateRecord, TagRecord,
-    UserCredentialRecord, UserRecord,
+    PolicyVersionRecord, ProviderRecord, RoleRecord, ServerCertificateRecord,
+    ServiceCredentialRecord, TagRecord, UserCredentialRecord, UserRecord,
 };
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.
@@ -1117,6 +1117,7 @@ mod tests {
             password_last_used: None,
             ssh_keys: vec![],
             signing_certificates: vec![],
+            service_credentials: vec![],
         })
     }
 

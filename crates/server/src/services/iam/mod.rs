@@ -14,6 +14,7 @@ mod policies;
 mod principals;
 mod providers;
 mod report;
+mod service_credentials;
 mod simulate;
 mod ssh;
 
@@ -180,6 +181,12 @@ pub async fn handle(
         "ListSSHPublicKeys" => ssh::list(&cx, i, ssh::Kind::Ssh),
         "UpdateSSHPublicKey" => ssh::update(&cx, i, ssh::Kind::Ssh).await,
         "DeleteSSHPublicKey" => ssh::delete(&cx, i, ssh::Kind::Ssh).await,
+        // Service-specific credentials.
+        "CreateServiceSpecificCredential" => service_credentials::create(&cx, i).await,
+        "ListServiceSpecificCredentials" => service_credentials::list(&cx, i),
+        "ResetServiceSpecificCredential" => service_credentials::reset(&cx, i).await,
+        "UpdateServiceSpecificCredential" => service_credentials::update(&cx, i).await,
+        "DeleteServiceSpecificCredential" => service_credentials::delete(&cx, i).await,
         "UploadSigningCertificate" => ssh::upload(&cx, i, ssh::Kind::Signing).await,
         "ListSigningCertificates" => ssh::list(&cx, i, ssh::Kind::Signing),
         "UpdateSigningCertificate" => ssh::update(&cx, i, ssh::Kind::Signing).await,

@@ -150,6 +150,7 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                 password_last_used: None,
                 ssh_keys: vec![],
                 signing_certificates: vec![],
+                service_credentials: vec![],
             };
             let out = json!({"User": user_json(&user, true)});
             tx.insert_user(user);
@@ -312,6 +313,8 @@ pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                 Some("Cannot delete entity, must delete signing certificates first.")
             } else if !user.ssh_keys.is_empty() {
                 Some("Cannot delete entity, must delete SSH public keys first.")
+            } else if !user.service_credentials.is_empty() {
+                Some("Cannot delete entity, must delete service specific credentials first.")
             } else {
                 None
             };
