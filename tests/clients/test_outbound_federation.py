@@ -134,11 +134,15 @@ def test_a_role_sessions_token_names_the_role_and_cannot_outlive_the_session(ser
     with pytest.raises(ClientError) as e:
         session.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="ES384", DurationSeconds=3600)
     assert error(e)["Code"] == "SessionDurationEscalationException"
+    with pytest.raises(ClientError) as e:
+        session.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256",
+                                       Tags=[{"Key": "job", "Value": "a"}, {"Key": "JOB", "Value": "b"}])
+    assert "Duplicate tag keys" in error(e)["Message"]
     token = session.get_web_identity_token(
         Audience=[AUDIENCE, "https://other.example"], SigningAlgorithm="ES384",
         Tags=[{"Key": "job", "Value": "etl"}])["WebIdentityToken"]
     _, claims = verify(token, issuer)
-    assert claims["sub"] == role["Arn"]
+    assert claims["sub"] == claims["principal_id"] == role["Arn"]
     assert claims["aud"] == [AUDIENCE, "https://other.example"]
     aws = claims["https://sts.amazonaws.com/"]
     assert aws["request_tags"] == {"job": "etl"}
@@ -148,3 +152,28 @@ def test_a_role_sessions_token_names_the_role_and_cannot_outlive_the_session(ser
     for path in server.data_dir.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_the_issuer_and_its_keys_survive_a_restart_under_the_public_url(start_server):
+    first = start_server("--public-url", "https://palisade.example.com/")
+    iam = first.client("iam")
+    issuer = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    assert issuer.startswith("https://palisade.example.com/_palisade/outbound/")
+    path = issuer.removeprefix("https://palisade.example.com")
+    jwks = get_json(f"{first.url}{path}/.well-known/jwks.json")
+    token = first.client("sts").get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256")
+    first.stop()
+    again = start_server("--public-url", "https://palisade.example.com", data_dir=first.data_dir)
+    assert again.client("iam").get_outbound_web_identity_federation_info()["IssuerIdentifier"] == issuer
+    assert get_json(f"{again.url}{path}/.well-known/jwks.json") == jwks
+    config = get_json(f"{again.url}{path}/.well-known/openid-configuration")
+    assert config["issuer"] == issuer and config["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
+    # A token from before the restart still verifies with what the issuer publishes now.
+    head, body, sig = token["WebIdentityToken"].split(".")
+    key = next(k for k in jwks["keys"] if k["kid"] == json.loads(b64d(head))["kid"])
+    num = lambda m: int.from_bytes(b64d(key[m]), "big")  # noqa: E731
+    rsa.RSAPublicNumbers(num("e"), num("n")).public_key().verify(
+        b64d(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    for bad in ("https://palisade.example.com/x?y=1", "ftp://palisade.example.com"):
+        with pytest.raises(RuntimeError, match="--public-url"):
+            start_server("--public-url", bad)

@@ -156,12 +156,17 @@ struct ServeArgs {
     public_url: Option<String>,
 }
 
+/// `--public-url`: a base URL, to which the issuer path is appended, so no query or fragment.
 fn parse_public_url(s: &str) -> Result<String, String> {
-    if s.starts_with("https://") || s.starts_with("http://") {
-        Ok(s.trim_end_matches('/').to_owned())
-    } else {
-        Err(format!("expected an http:// or https:// URL, got {s:?}"))
+    let uri: http::Uri = s.parse().map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+    if !scheme_ok || !host_ok || uri.query().is_some() || s.contains('#') {
+        return Err(format!(
+            "expected an http:// or https:// URL with a host and no query or fragment, got {s:?}"
+        ));
     }
+    Ok(s.trim_end_matches('/').to_owned())
 }
 
 fn parse_webhook(s: &str) -> Result<(String, String), String> {
@@ -300,6 +305,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => TlsMode::Off,
     };
     let data_dir_for_trails = args.data_dir.clone();
+    // An issuer URL on 0.0.0.0 names no host an external service can reach.
+    let unreachable_issuer = args.public_url.is_none() && args.listen.ip().is_unspecified();
     let config = Config {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -360,6 +367,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => tracing::warn!("--dev: any credentials are accepted and nothing is authorized"),
         }
         let url = server.endpoint_url();
+        if unreachable_issuer {
+            tracing::warn!(
+                endpoint = %url,
+                "listening on every address without --public-url: outbound federation issuers \
+                 (GetWebIdentityToken) will name {url}, which external services cannot reach"
+            );
+        }
         tracing::info!(endpoint = %url, mode = if dev { "dev" } else { "strict" }, "palisade is serving");
         // The line tests and scripts wait for; stdout, unlike the log.
         println!("palisade listening on {url}");

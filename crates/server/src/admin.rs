@@ -48,23 +48,16 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 /// The issuer `id` while its account has the feature on: a disabled issuer publishes nothing, as
 /// it issues nothing.
-async fn enabled_issuer(
+fn enabled_issuer(
     state: &AppState,
     id: &str,
 ) -> Result<crate::outbound::Issuer, (StatusCode, Json<Value>)> {
-    match state.outbound.by_id(state, id).await {
-        Ok(Some(i)) if i.enabled => Ok((*i).clone()),
-        Ok(_) => Err((
+    match state.outbound.by_id(id) {
+        Some(i) if i.enabled => Ok((*i).clone()),
+        _ => Err((
             StatusCode::NOT_FOUND,
-            Json(json!({"message": format!("no outbound federation issuer {id}")})),
+            Json(json!({"message": "no such outbound federation issuer"})),
         )),
-        Err(e) => {
-            tracing::error!(error = ?e, "reading outbound federation issuers failed");
-            Err((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"message": "internal error"})),
-            ))
-        }
     }
 }
 
@@ -72,7 +65,7 @@ async fn openid_configuration(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
-    let issuer = enabled_issuer(&state, &id).await?;
+    let issuer = enabled_issuer(&state, &id)?;
     let url = crate::outbound::issuer_url(&state, &issuer.id);
     Ok(Json(crate::outbound::openid_configuration(&url)))
 }
@@ -81,7 +74,7 @@ async fn jwks(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
-    Ok(Json(enabled_issuer(&state, &id).await?.jwks()))
+    Ok(Json(enabled_issuer(&state, &id)?.jwks()))
 }
 
 async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
@@ -93,7 +86,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) 
             state.trails.clear();
             state.trails.delivery.clear().await;
             state.secrets.clear();
-            state.outbound.clear();
+            state.outbound.clear().await;
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({"status": "reset"})))
         }

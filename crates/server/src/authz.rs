@@ -810,12 +810,13 @@ fn service_context(
                             .collect(),
                     );
                 }
-                // The token's lifetime, the default one when none is asked for, so that a
-                // ceiling in a policy holds for requests that leave it out.
+                // The token's lifetime, the default one when none is asked for (Palisade's
+                // choice: AWS does not say), so that a ceiling in a policy also holds for
+                // requests that leave it out.
                 let seconds = input
                     .get("DurationSeconds")
                     .and_then(Value::as_i64)
-                    .unwrap_or(300);
+                    .unwrap_or(crate::outbound::DEFAULT_TOKEN_SECONDS);
                 c.insert("sts:DurationSeconds", CtxValue::number(seconds as f64));
                 if let Some(v) = s(input, "SigningAlgorithm") {
                     c.insert("sts:SigningAlgorithm", CtxValue::string(v));

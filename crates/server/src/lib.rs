@@ -81,6 +81,10 @@ pub enum StartError {
     /// Only one of the root key variables was set.
     #[error("PALISADE_ROOT_ACCESS_KEY_ID and PALISADE_ROOT_SECRET_ACCESS_KEY must be set together")]
     HalfRootKey,
+    /// The stored outbound federation issuers cannot be read back (their keys do not open
+    /// under this root key, or a record is damaged).
+    #[error("cannot load the outbound federation issuers: {0}")]
+    Outbound(String),
 }
 
 /// A started server, bound and ready to serve.
@@ -165,6 +169,11 @@ impl Server {
         state.kms.load().await?;
         state.trails.load(state.store.as_ref()).await?;
         state.secrets.load().await?;
+        state
+            .outbound
+            .load(state.store.as_ref(), &state.sealer)
+            .await
+            .map_err(|e| StartError::Outbound(e.to_string()))?;
         let state = Arc::new(state);
         services::secretsmanager::rotation::start(&state);
         services::kms::start(&state);

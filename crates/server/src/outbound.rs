@@ -25,7 +25,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::StatusCode;
-use palisade_seal::Purpose;
+use palisade_seal::{Purpose, Sealer};
 use palisade_store::{Document, DocumentChange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,6 +45,36 @@ pub const CLAIMS_NAMESPACE: &str = "https://sts.amazonaws.com/";
 
 /// The JWS algorithms `GetWebIdentityToken` signs with.
 pub const ALGORITHMS: [&str; 2] = ["RS256", "ES384"];
+
+/// A token's lifetime when the request names none, in seconds.
+pub const DEFAULT_TOKEN_SECONDS: i64 = 300;
+
+/// One of [`ALGORITHMS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, the RSA 2048 key.
+    Rs256,
+    /// ECDSA P-384 with SHA-384, the EC key.
+    Es384,
+}
+
+impl Alg {
+    /// The algorithm a JWS `alg` names, if it is one of ours.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "RS256" => Some(Self::Rs256),
+            "ES384" => Some(Self::Es384),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es384 => "ES384",
+        }
+    }
+}
 
 /// An account's issuer: its id, whether tokens are issued, and its signing keys.
 #[derive(Clone)]
@@ -88,10 +118,14 @@ struct Stored {
 pub struct Outbound {
     /// By account id.
     issuers: RwLock<HashMap<String, Arc<Issuer>>>,
+    /// Held by whatever changes an issuer, from reading it to saving it.
+    writer: tokio::sync::Mutex<()>,
 }
 
-fn seal_id(account: &str, alg: &str) -> String {
-    format!("outbound-federation/{account}/{alg}")
+/// What a sealed key is bound to: its account, issuer and algorithm, so that no stored key can
+/// be moved to another of the three.
+fn seal_id(account: &str, issuer: &str, alg: &str) -> String {
+    format!("outbound-federation/{account}/{issuer}/{alg}")
 }
 
 /// The key ids, in the form AWS's issuers publish (one key per algorithm; a rotation would
@@ -121,6 +155,13 @@ impl Keys {
             .map_err(|_| ApiError::internal("web identity rsa key is not pkcs#8"))?;
         let ec = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, ec_der)
             .map_err(|_| ApiError::internal("web identity ec key is not pkcs#8"))?;
+        // The JWK's coordinates are cut from the uncompressed point: 04 || x || y.
+        let point = ec.public_key().as_ref().len();
+        if point != 97 {
+            return Err(ApiError::internal(format!(
+                "web identity ec public key is {point} bytes, not an uncompressed p-384 point"
+            )));
+        }
         Ok(Self {
             rsa,
             ec,
@@ -130,14 +171,18 @@ impl Keys {
     }
 
     /// Opens the sealed keys of `account`'s issuer.
-    fn unseal(state: &AppState, account: &str, sealed: (String, String)) -> Result<Self, ApiError> {
+    fn unseal(
+        sealer: &Sealer,
+        account: &str,
+        issuer: &str,
+        sealed: (String, String),
+    ) -> Result<Self, ApiError> {
         let open = |alg: &str, b64: &str| {
             let blob = STANDARD.decode(b64).map_err(ApiError::internal)?;
-            state
-                .sealer
+            sealer
                 .open(
                     Purpose::WebIdentitySigningKey,
-                    &seal_id(account, alg),
+                    &seal_id(account, issuer, alg),
                     &blob,
                 )
                 .map_err(ApiError::internal)
@@ -148,7 +193,7 @@ impl Keys {
     }
 
     /// Fresh keys for `account`, sealed.
-    fn generate(state: &AppState, account: &str) -> Result<Self, ApiError> {
+    fn generate(sealer: &Sealer, account: &str, issuer: &str) -> Result<Self, ApiError> {
         let rsa = RsaKeyPair::generate(KeySize::Rsa2048)
             .map_err(|_| ApiError::internal("rsa key generation failed"))?;
         let rsa_der: Pkcs8V1Der<'static> = rsa
@@ -160,9 +205,12 @@ impl Keys {
             .to_pkcs8v1()
             .map_err(|_| ApiError::internal("ec key encoding failed"))?;
         let seal = |alg: &str, der: &[u8]| {
-            state
-                .sealer
-                .seal(Purpose::WebIdentitySigningKey, &seal_id(account, alg), der)
+            sealer
+                .seal(
+                    Purpose::WebIdentitySigningKey,
+                    &seal_id(account, issuer, alg),
+                    der,
+                )
                 .map(|s| STANDARD.encode(s))
                 .map_err(ApiError::internal)
         };
@@ -186,18 +234,21 @@ impl Issuer {
         ]})
     }
 
-    /// A compact JWS of `claims` with algorithm `alg` (one of [`ALGORITHMS`]).
-    pub fn sign(&self, alg: &str, claims: &Value) -> Result<String, ApiError> {
+    /// A compact JWS of `claims` signed with `alg`'s key.
+    pub fn sign(&self, alg: Alg, claims: &Value) -> Result<String, ApiError> {
         let k = &self.keys;
-        let kid = if alg == "RS256" { RSA_KID } else { EC_KID };
-        let header = json!({"alg": alg, "kid": kid, "typ": "JWT"});
+        let kid = match alg {
+            Alg::Rs256 => RSA_KID,
+            Alg::Es384 => EC_KID,
+        };
+        let header = json!({"alg": alg.name(), "kid": kid, "typ": "JWT"});
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let rng = SystemRandom::new();
-        let sig = if alg == "RS256" {
+        let sig = if alg == Alg::Rs256 {
             let mut sig = vec![0u8; k.rsa.public_modulus_len()];
             k.rsa
                 .sign(
@@ -255,56 +306,22 @@ fn feature_disabled() -> ApiError {
 }
 
 impl Outbound {
-    /// Forgets everything (the store was reset).
-    pub fn clear(&self) {
-        if let Ok(mut m) = self.issuers.write() {
-            m.clear();
-        }
-    }
-
-    /// The account's issuer, if it ever enabled the feature.
-    pub async fn issuer(
+    /// Reads every account's issuer from the store, at start. From then on the map is the whole
+    /// truth: a lookup that misses reads nothing (the discovery routes are public, and an unknown
+    /// id must cost nothing).
+    pub async fn load(
         &self,
-        state: &AppState,
-        account: &str,
-    ) -> Result<Option<Arc<Issuer>>, ApiError> {
-        if let Some(i) = self
-            .issuers
-            .read()
-            .ok()
-            .and_then(|m| m.get(account).cloned())
-        {
-            return Ok(Some(i));
-        }
-        self.load(state).await?;
-        Ok(self
-            .issuers
-            .read()
-            .ok()
-            .and_then(|m| m.get(account).cloned()))
-    }
-
-    /// The issuer whose URL ends in `id`, enabled or not.
-    pub async fn by_id(&self, state: &AppState, id: &str) -> Result<Option<Arc<Issuer>>, ApiError> {
-        let find = |m: &HashMap<String, Arc<Issuer>>| m.values().find(|i| i.id == id).cloned();
-        if let Some(i) = self.issuers.read().ok().and_then(|m| find(&m)) {
-            return Ok(Some(i));
-        }
-        self.load(state).await?;
-        Ok(self.issuers.read().ok().and_then(|m| find(&m)))
-    }
-
-    /// Reads every account's issuer from the store.
-    async fn load(&self, state: &AppState) -> Result<(), ApiError> {
-        let docs = state
-            .store
+        store: &dyn palisade_store::Store,
+        sealer: &Sealer,
+    ) -> Result<(), ApiError> {
+        let docs = store
             .documents(COLLECTION)
             .await
             .map_err(ApiError::internal)?;
         let mut loaded = HashMap::new();
         for d in docs {
             let s: Stored = serde_json::from_slice(&d.body).map_err(ApiError::internal)?;
-            let keys = Keys::unseal(state, &d.key, (s.rs256, s.es384))?;
+            let keys = Keys::unseal(sealer, &d.key, &s.id, (s.rs256, s.es384))?;
             let issuer = Issuer {
                 id: s.id,
                 enabled: s.enabled,
@@ -316,6 +333,27 @@ impl Outbound {
             *m = loaded;
         }
         Ok(())
+    }
+
+    /// Forgets everything (the store was reset), after any change in progress.
+    pub async fn clear(&self) {
+        let _writing = self.writer.lock().await;
+        if let Ok(mut m) = self.issuers.write() {
+            m.clear();
+        }
+    }
+
+    /// The account's issuer, if it ever enabled the feature.
+    pub fn issuer(&self, account: &str) -> Option<Arc<Issuer>> {
+        self.issuers.read().ok()?.get(account).cloned()
+    }
+
+    /// The issuer whose URL ends in `id`, enabled or not.
+    pub fn by_id(&self, id: &str) -> Option<Arc<Issuer>> {
+        // Only what an issuer id can be reaches the map.
+        uuid::Uuid::parse_str(id).ok()?;
+        let m = self.issuers.read().ok()?;
+        m.values().find(|i| i.id == id).cloned()
     }
 
     async fn save(
@@ -349,17 +387,30 @@ impl Outbound {
     /// `EnableOutboundWebIdentityFederation`: turns the feature on, making the issuer and its
     /// keys the first time. Returns the issuer URL.
     pub async fn enable(&self, state: &AppState, account: &str) -> Result<String, ApiError> {
-        let issuer = match self.issuer(state, account).await? {
+        // One change at a time: two first enables must not make two issuers, one of whose
+        // URLs and tokens the other's save would orphan.
+        let _writing = self.writer.lock().await;
+        let issuer = match self.issuer(account) {
             Some(i) if i.enabled => return Err(feature_enabled()),
             Some(i) => Issuer {
                 enabled: true,
                 ..(*i).clone()
             },
-            None => Issuer {
-                id: uuid::Uuid::new_v4().to_string(),
-                enabled: true,
-                keys: Arc::new(Keys::generate(state, account)?),
-            },
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                let sealer = state.sealer.clone();
+                let (acct, kid) = (account.to_owned(), id.clone());
+                // RSA key generation takes long enough to stall a runtime thread.
+                let keys =
+                    tokio::task::spawn_blocking(move || Keys::generate(&sealer, &acct, &kid))
+                        .await
+                        .map_err(ApiError::internal)??;
+                Issuer {
+                    id,
+                    enabled: true,
+                    keys: Arc::new(keys),
+                }
+            }
         };
         let saved = self.save(state, account, issuer).await?;
         Ok(issuer_url(state, &saved.id))
@@ -367,7 +418,8 @@ impl Outbound {
 
     /// `DisableOutboundWebIdentityFederation`.
     pub async fn disable(&self, state: &AppState, account: &str) -> Result<(), ApiError> {
-        match self.issuer(state, account).await? {
+        let _writing = self.writer.lock().await;
+        match self.issuer(account) {
             Some(i) if i.enabled => {
                 let off = Issuer {
                     enabled: false,
@@ -382,8 +434,8 @@ impl Outbound {
 
     /// `GetOutboundWebIdentityFederationInfo`: the issuer URL and whether tokens are issued;
     /// `FeatureDisabled` when the account never enabled the feature.
-    pub async fn info(&self, state: &AppState, account: &str) -> Result<(String, bool), ApiError> {
-        match self.issuer(state, account).await? {
+    pub fn info(&self, state: &AppState, account: &str) -> Result<(String, bool), ApiError> {
+        match self.issuer(account) {
             Some(i) => Ok((issuer_url(state, &i.id), i.enabled)),
             None => Err(feature_disabled()),
         }
@@ -420,7 +472,9 @@ mod tests {
         let jwks = issuer.jwks();
         let keys = jwks["keys"].as_array().unwrap();
         for alg in ALGORITHMS {
-            let token = issuer.sign(alg, &json!({"sub": "s"})).unwrap();
+            let token = issuer
+                .sign(Alg::parse(alg).unwrap(), &json!({"sub": "s"}))
+                .unwrap();
             let mut parts = token.rsplitn(2, '.');
             let sig = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
             let signed = parts.next().unwrap();

@@ -57,7 +57,7 @@ async fn get_web_identity_token(
     region: &str,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let issuer = match state.outbound.issuer(state, &caller.account_id).await? {
+    let issuer = match state.outbound.issuer(&caller.account_id) {
         Some(i) if i.enabled => i,
         _ => {
             return Err(ApiError::new(
@@ -67,19 +67,19 @@ async fn get_web_identity_token(
             ));
         }
     };
-    let alg = input
+    let alg_name = input
         .get("SigningAlgorithm")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !crate::outbound::ALGORITHMS.contains(&alg) {
+    let Some(alg) = crate::outbound::Alg::parse(alg_name) else {
         return Err(ApiError::bad_request(
             "ValidationError",
             format!(
-                "1 validation error detected: Value '{alg}' at 'signingAlgorithm' failed to \
-                 satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"
+                "1 validation error detected: Value '{alg_name}' at 'signingAlgorithm' failed \
+                 to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"
             ),
         ));
-    }
+    };
     let audience: Vec<&str> = input
         .get("Audience")
         .and_then(Value::as_array)
@@ -88,7 +88,7 @@ async fn get_web_identity_token(
     let duration = input
         .get("DurationSeconds")
         .and_then(Value::as_i64)
-        .unwrap_or(300);
+        .unwrap_or(crate::outbound::DEFAULT_TOKEN_SECONDS);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expires = now + duration;
     if let Some(s) = &caller.session
@@ -111,8 +111,11 @@ async fn get_web_identity_token(
     let mut aws = serde_json::Map::new();
     aws.insert("aws_account".into(), json!(caller.account_id));
     aws.insert("source_region".into(), json!(region));
+    // Tag keys are case-insensitive in IAM: a session tag overrides a principal tag that
+    // differs only in case, and the token carries one of them, as authorization saw it.
     let mut principal_tags = serde_json::Map::new();
     crate::authz::for_each_principal_tag(state, caller, |k, v| {
+        principal_tags.retain(|have, _| !have.eq_ignore_ascii_case(k));
         principal_tags.insert(k.to_owned(), json!(v));
     });
     if !principal_tags.is_empty() {
@@ -121,10 +124,27 @@ async fn get_web_identity_token(
     if let Some(tags) = input.get("Tags").and_then(Value::as_array)
         && !tags.is_empty()
     {
-        let request_tags: serde_json::Map<String, Value> = tags
-            .iter()
-            .filter_map(|t| Some((t.get("Key")?.as_str()?.to_owned(), t.get("Value")?.clone())))
-            .collect();
+        let mut request_tags = serde_json::Map::new();
+        for t in tags {
+            let (Some(k), Some(v)) = (
+                t.get("Key").and_then(Value::as_str),
+                t.get("Value").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            // Two keys that differ only in case would let a relying party read a value the
+            // policy's aws:RequestTag condition never saw.
+            if request_tags.keys().any(|have| have.eq_ignore_ascii_case(k)) {
+                return Err(ApiError::bad_request(
+                    "InvalidParameterValue",
+                    format!(
+                        "Duplicate tag keys found. Please note that Tag keys are case \
+                         insensitive. (key: {k})"
+                    ),
+                ));
+            }
+            request_tags.insert(k.to_owned(), json!(v));
+        }
         aws.insert("request_tags".into(), Value::Object(request_tags));
     }
     if let Some(s) = session {
@@ -148,6 +168,8 @@ async fn get_web_identity_token(
     let claims = json!({
         "aud": aud,
         "sub": subject,
+        // AWS's tokens carry the principal once more, as `principal_id`.
+        "principal_id": subject,
         crate::outbound::CLAIMS_NAMESPACE: aws,
         "iss": crate::outbound::issuer_url(state, &issuer.id),
         "exp": expires,

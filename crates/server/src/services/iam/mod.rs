@@ -215,7 +215,7 @@ pub async fn handle(
             Ok(json!({}))
         }
         "GetOutboundWebIdentityFederationInfo" => {
-            let (issuer, enabled) = state.outbound.info(state, cx.account).await?;
+            let (issuer, enabled) = state.outbound.info(state, cx.account)?;
             Ok(json!({"IssuerIdentifier": issuer, "JwtVendingEnabled": enabled}))
         }
         "SetSecurityTokenServicePreferences" => account::set_sts_preferences(&cx, i).await,
