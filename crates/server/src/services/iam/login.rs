@@ -5,7 +5,9 @@ use http::StatusCode;
 use palisade_store::{LoginProfileRecord, PasswordPolicyRecord};
 use serde_json::{Value, json};
 
-use super::{Cx, already_exists, boolean, int, no_such_entity, no_such_user, now, req, s};
+use super::{
+    Cx, already_exists, boolean, int, mutate_user, no_such_entity, no_such_user, now, req, s,
+};
 use crate::error::ApiError;
 use crate::identity::PrincipalKind;
 use crate::password;
@@ -64,30 +66,25 @@ pub(crate) async fn create_login_profile(cx: &Cx<'_>, input: &Value) -> Result<V
     }
     password::check(policy(cx)?.as_ref(), &pw).map_err(violation)?;
     let hashed = hash(pw).await?;
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            if u.login.is_some() {
-                return Err(already_exists(format!(
-                    "Login Profile for user {user} already exists."
-                )));
-            }
-            let t = now();
-            let profile = LoginProfileRecord {
-                password_hash: hashed,
-                created_at: t,
-                reset_required: reset,
-                set_at: t,
-                previous_hashes: vec![],
-            };
-            let out = profile_json(&u.name, &profile);
-            u.login = Some(profile);
-            Ok(out)
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        if u.login.is_some() {
+            return Err(already_exists(format!(
+                "Login Profile for user {user} already exists."
+            )));
+        }
+        let t = now();
+        let profile = LoginProfileRecord {
+            password_hash: hashed,
+            created_at: t,
+            reset_required: reset,
+            set_at: t,
+            previous_hashes: vec![],
+        };
+        let out = profile_json(&u.name, &profile);
+        u.login = Some(profile);
+        Ok(out)
+    })
+    .await
 }
 
 pub(crate) fn get_login_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {

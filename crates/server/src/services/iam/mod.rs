@@ -398,6 +398,21 @@ pub(crate) fn path(input: &Value, member: &str) -> Result<String, ApiError> {
     Ok(p.to_owned())
 }
 
+/// Changes the record of user `name` in the caller's account, or answers `NoSuchEntity`.
+pub(crate) async fn mutate_user<T>(
+    cx: &Cx<'_>,
+    name: &str,
+    f: impl FnOnce(&mut palisade_store::UserRecord) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| match tx.user_mut(name) {
+            Some(u) => f(u),
+            None => Err(no_such_user(name)),
+        })
+        .await
+}
+
 /// The `Tags` member.
 pub(crate) fn tags(input: &Value) -> Vec<TagRecord> {
     input

@@ -11,8 +11,8 @@ use palisade_store::ServiceCredentialRecord;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, invalid_input, limit_exceeded, no_such_entity, no_such_user, now, page, paged, req, s,
-    target_user,
+    Cx, invalid_input, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page, paged,
+    req, s, target_user,
 };
 use crate::error::ApiError;
 use crate::identity::{new_unique_id, random_bytes};
@@ -95,44 +95,39 @@ pub(crate) async fn create(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError
     }
     let secret = secret()?;
     let account = cx.account.to_owned();
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let taken = u
-                .service_credentials
-                .iter()
-                .filter(|c| c.service == service)
-                .count();
-            if taken >= PER_USER_AND_SERVICE {
-                return Err(limit_exceeded(format!(
-                    "Cannot exceed quota for ServiceSpecificCredentialsPerUserPerService: \
+    mutate_user(cx, &user, |u| {
+        let taken = u
+            .service_credentials
+            .iter()
+            .filter(|c| c.service == service)
+            .count();
+        if taken >= PER_USER_AND_SERVICE {
+            return Err(limit_exceeded(format!(
+                "Cannot exceed quota for ServiceSpecificCredentialsPerUserPerService: \
                      {PER_USER_AND_SERVICE}"
-                )));
-            }
-            let created_at = now();
-            let id = new_unique_id("ACCA");
-            let service_user = if api_key {
-                // The user, which of the user's keys this is, and the account.
-                format!("{}+{}-at-{account}", u.name, taken + 1)
-            } else {
-                format!("{}-at-{account}", u.name)
-            };
-            let record = ServiceCredentialRecord {
-                id: id.get(..20).unwrap_or(&id).to_owned(),
-                service,
-                service_user,
-                status: "Active".to_owned(),
-                created_at,
-                expires_at: age_days.map(|d| created_at + d * 86_400),
-            };
-            let out = json!({"ServiceSpecificCredential": item(&u.name, &record, Some(&secret))});
-            u.service_credentials.push(record);
-            Ok(out)
-        })
-        .await
+            )));
+        }
+        let created_at = now();
+        let id = new_unique_id("ACCA");
+        let service_user = if api_key {
+            // The user, which of the user's keys this is, and the account.
+            format!("{}+{}-at-{account}", u.name, taken + 1)
+        } else {
+            format!("{}-at-{account}", u.name)
+        };
+        let record = ServiceCredentialRecord {
+            id: id.get(..20).unwrap_or(&id).to_owned(),
+            service,
+            service_user,
+            status: "Active".to_owned(),
+            created_at,
+            expires_at: age_days.map(|d| created_at + d * 86_400),
+        };
+        let out = json!({"ServiceSpecificCredential": item(&u.name, &record, Some(&secret))});
+        u.service_credentials.push(record);
+        Ok(out)
+    })
+    .await
 }
 
 /// `ListServiceSpecificCredentials`: one user's (the caller's by default), or with `AllUsers`
@@ -185,19 +180,14 @@ pub(crate) async fn reset(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError>
     let user = target_user(cx, input)?.to_owned();
     let id = req(input, "ServiceSpecificCredentialId")?.to_owned();
     let secret = secret()?;
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let name = u.name.clone();
-            let Some(c) = u.service_credentials.iter().find(|c| c.id == id) else {
-                return Err(no_such_credential(&id));
-            };
-            Ok(json!({"ServiceSpecificCredential": item(&name, c, Some(&secret))}))
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        let name = u.name.clone();
+        let Some(c) = u.service_credentials.iter().find(|c| c.id == id) else {
+            return Err(no_such_credential(&id));
+        };
+        Ok(json!({"ServiceSpecificCredential": item(&name, c, Some(&secret))}))
+    })
+    .await
 }
 
 /// `UpdateServiceSpecificCredential`: `Active` or `Inactive`.
@@ -210,37 +200,27 @@ pub(crate) async fn update(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError
             "a credential's status can be set to Active or Inactive, not Expired",
         ));
     }
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let Some(c) = u.service_credentials.iter_mut().find(|c| c.id == id) else {
-                return Err(no_such_credential(&id));
-            };
-            c.status = status;
-            Ok(json!({}))
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        let Some(c) = u.service_credentials.iter_mut().find(|c| c.id == id) else {
+            return Err(no_such_credential(&id));
+        };
+        c.status = status;
+        Ok(json!({}))
+    })
+    .await
 }
 
 /// `DeleteServiceSpecificCredential`.
 pub(crate) async fn delete(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let user = target_user(cx, input)?.to_owned();
     let id = req(input, "ServiceSpecificCredentialId")?.to_owned();
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let before = u.service_credentials.len();
-            u.service_credentials.retain(|c| c.id != id);
-            if u.service_credentials.len() == before {
-                return Err(no_such_credential(&id));
-            }
-            Ok(json!({}))
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        let before = u.service_credentials.len();
+        u.service_credentials.retain(|c| c.id != id);
+        if u.service_credentials.len() == before {
+            return Err(no_such_credential(&id));
+        }
+        Ok(json!({}))
+    })
+    .await
 }

@@ -7,7 +7,10 @@ use http::StatusCode;
 use palisade_store::UserCredentialRecord;
 use serde_json::{Value, json};
 
-use super::{Cx, limit_exceeded, no_such_entity, no_such_user, now, page, paged, req, target_user};
+use super::{
+    Cx, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page, paged, req,
+    target_user,
+};
 use crate::error::ApiError;
 use crate::identity::new_unique_id;
 
@@ -140,30 +143,25 @@ pub(crate) async fn upload(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Val
         check_certificate(&body)?;
     }
     let (max, quota) = kind.quota();
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let name = u.name.clone();
-            let list = kind.list(u);
-            if list.len() >= max {
-                return Err(limit_exceeded(format!(
-                    "Cannot exceed quota for {quota}: {max}"
-                )));
-            }
-            let record = UserCredentialRecord {
-                id: kind.new_id(),
-                body,
-                status: "Active".to_owned(),
-                uploaded_at: now(),
-            };
-            let out = wrap(kind, item_json(kind, &name, &record, true));
-            list.push(record);
-            Ok(out)
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        let name = u.name.clone();
+        let list = kind.list(u);
+        if list.len() >= max {
+            return Err(limit_exceeded(format!(
+                "Cannot exceed quota for {quota}: {max}"
+            )));
+        }
+        let record = UserCredentialRecord {
+            id: kind.new_id(),
+            body,
+            status: "Active".to_owned(),
+            uploaded_at: now(),
+        };
+        let out = wrap(kind, item_json(kind, &name, &record, true));
+        list.push(record);
+        Ok(out)
+    })
+    .await
 }
 
 pub(crate) fn get(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
@@ -206,37 +204,27 @@ pub(crate) async fn update(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Val
     let user = target_user(cx, input)?.to_owned();
     let id = req(input, kind.id_member())?.to_owned();
     let status = req(input, "Status")?.to_owned();
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let Some(c) = kind.list(u).iter_mut().find(|c| c.id == id) else {
-                return Err(kind.no_such(&id));
-            };
-            c.status = status;
-            Ok(json!({}))
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        let Some(c) = kind.list(u).iter_mut().find(|c| c.id == id) else {
+            return Err(kind.no_such(&id));
+        };
+        c.status = status;
+        Ok(json!({}))
+    })
+    .await
 }
 
 pub(crate) async fn delete(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
     let user = target_user(cx, input)?.to_owned();
     let id = req(input, kind.id_member())?.to_owned();
-    cx.state
-        .iam
-        .mutate(cx.account, |tx| {
-            let Some(u) = tx.user_mut(&user) else {
-                return Err(no_such_user(&user));
-            };
-            let list = kind.list(u);
-            let before = list.len();
-            list.retain(|c| c.id != id);
-            if list.len() == before {
-                return Err(kind.no_such(&id));
-            }
-            Ok(json!({}))
-        })
-        .await
+    mutate_user(cx, &user, |u| {
+        let list = kind.list(u);
+        let before = list.len();
+        list.retain(|c| c.id != id);
+        if list.len() == before {
+            return Err(kind.no_such(&id));
+        }
+        Ok(json!({}))
+    })
+    .await
 }
