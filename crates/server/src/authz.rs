@@ -721,6 +721,14 @@ fn global_context(
     c
 }
 
+/// Sets multi-valued key `key` to the strings of list `member`, when the input has that list.
+fn insert_strings(c: &mut Context, key: &str, input: &Value, member: &str) {
+    if let Some(items) = input.get(member).and_then(Value::as_array) {
+        let values = items.iter().filter_map(Value::as_str).map(CtxValue::string);
+        c.insert_list(key, values.collect());
+    }
+}
+
 /// The caller's principal tags (`aws:PrincipalTag/*`): the user's or role's, then the session's,
 /// which override them (a later call with the same key wins).
 pub(crate) fn for_each_principal_tag(
@@ -778,14 +786,8 @@ fn service_context(
             }
         }
         c.insert_list("aws:TagKeys", keys);
-    } else if let Some(keys) = input.get("TagKeys").and_then(Value::as_array) {
-        c.insert_list(
-            "aws:TagKeys",
-            keys.iter()
-                .filter_map(Value::as_str)
-                .map(CtxValue::string)
-                .collect(),
-        );
+    } else {
+        insert_strings(c, "aws:TagKeys", input, "TagKeys");
     }
     match route.service.signing_name {
         "iam" => {
@@ -801,15 +803,7 @@ fn service_context(
                 c.insert("sts:ExternalId", CtxValue::string(v));
             }
             if route.operation.name == "GetWebIdentityToken" {
-                if let Some(aud) = input.get("Audience").and_then(Value::as_array) {
-                    c.insert_list(
-                        "sts:IdentityTokenAudience",
-                        aud.iter()
-                            .filter_map(Value::as_str)
-                            .map(CtxValue::string)
-                            .collect(),
-                    );
-                }
+                insert_strings(c, "sts:IdentityTokenAudience", input, "Audience");
                 // The token's lifetime, the default one when none is asked for (Palisade's
                 // choice: AWS does not say), so that a ceiling in a policy also holds for
                 // requests that leave it out.
@@ -828,15 +822,7 @@ fn service_context(
             if let Some(v) = s(input, "SourceIdentity") {
                 c.insert("sts:SourceIdentity", CtxValue::string(v));
             }
-            if let Some(keys) = input.get("TransitiveTagKeys").and_then(Value::as_array) {
-                c.insert_list(
-                    "sts:TransitiveTagKeys",
-                    keys.iter()
-                        .filter_map(Value::as_str)
-                        .map(CtxValue::string)
-                        .collect(),
-                );
-            }
+            insert_strings(c, "sts:TransitiveTagKeys", input, "TransitiveTagKeys");
             // The token's claims, as the trust policy of a web identity's role sees them
             // (`token.actions.githubusercontent.com:sub`).
             if let Some(w) = &caller.web_identity {
