@@ -96,7 +96,46 @@ pub struct Session {
     pub federated_provider: Option<String>,
 }
 
+/// Who a session is for: the principal every session has, whatever made it.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    /// The kind of principal the session's calls are made as.
+    pub kind: PrincipalKind,
+    /// The account.
+    pub account_id: String,
+    /// The session's ARN.
+    pub arn: String,
+    /// `aws:userid`.
+    pub principal_id: String,
+}
+
 impl Session {
+    /// A session of `holder` from `issued` for `duration` seconds with nothing else: no MFA,
+    /// role, policies, tags or source identity, which each kind of session sets over this.
+    pub fn new(source: SessionSource, holder: Holder, issued: i64, duration: i64) -> Session {
+        Session {
+            source,
+            issued_at: issued,
+            expires_at: issued + duration,
+            mfa_at: None,
+            principal_type: holder.kind.as_str().to_owned(),
+            account_id: holder.account_id,
+            arn: holder.arn,
+            principal_id: holder.principal_id,
+            user_name: None,
+            role_name: None,
+            role_arn: None,
+            role_id: None,
+            session_name: None,
+            policy: None,
+            policy_arns: vec![],
+            tags: vec![],
+            transitive_tag_keys: vec![],
+            source_identity: None,
+            federated_provider: None,
+        }
+    }
+
     /// Whether the session was made with session policies (which then cap it).
     pub fn has_session_policies(&self) -> bool {
         self.policy.is_some() || !self.policy_arns.is_empty()
@@ -177,26 +216,18 @@ mod tests {
     use super::*;
 
     fn session(expires_at: i64) -> Session {
-        Session {
-            source: SessionSource::AssumeRole,
-            issued_at: 0,
-            expires_at,
-            mfa_at: None,
-            principal_type: "AssumedRole".into(),
+        let holder = Holder {
+            kind: PrincipalKind::AssumedRole,
             account_id: "123456789012".into(),
             arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
             principal_id: "AROAEXAMPLE:s".into(),
-            user_name: None,
+        };
+        Session {
             role_name: Some("r".into()),
             role_arn: Some("arn:aws:iam::123456789012:role/r".into()),
             role_id: Some("AROAEXAMPLE".into()),
             session_name: Some("s".into()),
-            policy: None,
-            policy_arns: vec![],
-            tags: vec![],
-            transitive_tag_keys: vec![],
-            source_identity: None,
-            federated_provider: None,
+            ..Session::new(SessionSource::AssumeRole, holder, 0, expires_at)
         }
     }
 

@@ -317,27 +317,20 @@ fn signed_with_token(key: &str, secret: &str, token: &str, body: &str) -> Reques
 }
 
 fn role_session(expires_at: i64) -> palisade_server::session::Session {
-    use palisade_server::session::{Session, SessionSource};
-    Session {
-        source: SessionSource::AssumeRole,
-        issued_at: expires_at - 900,
-        expires_at,
-        mfa_at: None,
-        principal_type: "AssumedRole".into(),
+    use palisade_server::identity::PrincipalKind;
+    use palisade_server::session::{Holder, Session, SessionSource};
+    let holder = Holder {
+        kind: PrincipalKind::AssumedRole,
         account_id: "123456789012".into(),
         arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
         principal_id: "AROAEXAMPLEEXAMPLE01:s".into(),
-        user_name: None,
+    };
+    Session {
         role_name: Some("r".into()),
         role_arn: Some("arn:aws:iam::123456789012:role/r".into()),
         role_id: Some("AROAEXAMPLEEXAMPLE01".into()),
         session_name: Some("s".into()),
-        policy: None,
-        policy_arns: vec![],
-        tags: vec![],
-        transitive_tag_keys: vec![],
-        source_identity: None,
-        federated_provider: None,
+        ..Session::new(SessionSource::AssumeRole, holder, expires_at - 900, 900)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::identity::{
 use crate::oidc::{Token, TokenError};
 use crate::route::Route;
 use crate::services::iam::mfa::verify_token_code;
-use crate::session::{self, Session, SessionSource, SessionTag};
+use crate::session::{self, Holder, Session, SessionSource, SessionTag};
 use crate::state::AppState;
 
 /// Runs an STS operation.
@@ -337,26 +337,18 @@ impl RoleToAssume {
         let RoleToAssume {
             account, id, name, ..
         } = self;
-        Session {
-            source,
-            issued_at: issued,
-            expires_at: issued + duration,
-            mfa_at: None,
-            principal_type: PrincipalKind::AssumedRole.as_str().to_owned(),
+        let holder = Holder {
+            kind: PrincipalKind::AssumedRole,
             account_id: account.clone(),
             arn: format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}"),
             principal_id: format!("{id}:{session_name}"),
-            user_name: None,
+        };
+        Session {
             role_name: Some(name.clone()),
             role_arn: Some(self.arn.clone()),
             role_id: Some(id.clone()),
             session_name: Some(session_name.to_owned()),
-            policy: None,
-            policy_arns: vec![],
-            tags: vec![],
-            transitive_tag_keys: vec![],
-            source_identity: None,
-            federated_provider: None,
+            ..Session::new(source, holder, issued, duration)
         }
     }
 }
@@ -1036,26 +1028,16 @@ async fn get_session_token(
         });
     }
     let issued = now();
-    let session = Session {
-        source: SessionSource::SessionToken,
-        issued_at: issued,
-        expires_at: issued + d,
-        mfa_at,
-        principal_type: caller.kind.as_str().to_owned(),
+    let holder = Holder {
+        kind: caller.kind,
         account_id: caller.account_id.clone(),
         arn: caller.arn.clone(),
         principal_id: caller.principal_id.clone(),
+    };
+    let session = Session {
+        mfa_at,
         user_name: caller.user_name.clone(),
-        role_name: None,
-        role_arn: None,
-        role_id: None,
-        session_name: None,
-        policy: None,
-        policy_arns: vec![],
-        tags: vec![],
-        transitive_tag_keys: vec![],
-        source_identity: None,
-        federated_provider: None,
+        ..Session::new(SessionSource::SessionToken, holder, issued, d)
     };
     Ok(json!({"Credentials": credentials(state, &session)?}))
 }
@@ -1087,26 +1069,19 @@ async fn get_federation_token(
     let issued = now();
     let arn = format!("arn:aws:sts::{}:federated-user/{name}", caller.account_id);
     let id = format!("{}:{name}", caller.account_id);
-    let session = Session {
-        source: SessionSource::Federation,
-        issued_at: issued,
-        expires_at: issued + d,
-        mfa_at: None,
-        principal_type: PrincipalKind::FederatedUser.as_str().to_owned(),
+    let holder = Holder {
+        kind: PrincipalKind::FederatedUser,
         account_id: caller.account_id.clone(),
         arn: arn.clone(),
         principal_id: id.clone(),
+    };
+    let session = Session {
         user_name: caller.user_name.clone(),
-        role_name: None,
-        role_arn: None,
-        role_id: None,
         session_name: Some(name),
         policy,
         policy_arns: arns,
         tags: session_tags(input),
-        transitive_tag_keys: vec![],
-        source_identity: None,
-        federated_provider: None,
+        ..Session::new(SessionSource::Federation, holder, issued, d)
     };
     Ok(json!({
         "Credentials": credentials(state, &session)?,
