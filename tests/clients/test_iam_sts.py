@@ -189,6 +189,22 @@ def test_service_specific_credentials_show_their_secret_once_and_keep_only_the_p
         iam.delete_service_specific_credential(UserName="dev", ServiceSpecificCredentialId=cid)
     assert error(e)["Code"] == "NoSuchEntity"
     iam.delete_user(UserName="dev")
+
+    # Self-service: a policy on the user's own ARN covers calls that leave UserName out, but not
+    # everyone's credentials; two API keys never share an alias, even after a deletion.
+    own = allow(["iam:CreateServiceSpecificCredential", "iam:ListServiceSpecificCredentials",
+                 "iam:DeleteServiceSpecificCredential"], "arn:aws:iam::*:user/${aws:username}")
+    me, _, _ = new_user(server, "self", own)
+    bedrock = "bedrock.amazonaws.com"
+    first = me.create_service_specific_credential(UserName="self", ServiceName=bedrock)["ServiceSpecificCredential"]
+    second = me.create_service_specific_credential(UserName="self", ServiceName=bedrock)["ServiceSpecificCredential"]
+    me.delete_service_specific_credential(ServiceSpecificCredentialId=first["ServiceSpecificCredentialId"])
+    third = me.create_service_specific_credential(UserName="self", ServiceName=bedrock)["ServiceSpecificCredential"]
+    assert third["ServiceCredentialAlias"] != second["ServiceCredentialAlias"]
+    assert len(me.list_service_specific_credentials()["ServiceSpecificCredentials"]) == 2
+    with pytest.raises(ClientError) as e:
+        me.list_service_specific_credentials(AllUsers=True)
+    assert error(e)["Code"] == "AccessDenied"
     # Shown once, kept nowhere: not in the store, the audit trail or the log.
     secrets = [cred["ServicePassword"], reset["ServiceSpecificCredential"]["ServicePassword"],
                key["ServiceCredentialSecret"]]

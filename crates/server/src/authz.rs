@@ -1050,7 +1050,20 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
             | "DeleteLoginProfile"
             | "ListMFADevices"
             | "ListUserTags"
-    );
+            | "ListSSHPublicKeys"
+            | "UploadSSHPublicKey"
+            | "UpdateSSHPublicKey"
+            | "DeleteSSHPublicKey"
+            | "ListSigningCertificates"
+            | "UploadSigningCertificate"
+            | "UpdateSigningCertificate"
+            | "DeleteSigningCertificate"
+            | "ResetServiceSpecificCredential"
+            | "UpdateServiceSpecificCredential"
+            | "DeleteServiceSpecificCredential"
+    ) || (op == "ListServiceSpecificCredentials"
+        // Every user's credentials are not the caller's own.
+        && input.get("AllUsers").and_then(Value::as_bool) != Some(true));
     match (&caller.user_name, caller.kind, own_user) {
         (Some(name), PrincipalKind::IamUser, true) => user(name),
         _ => none("*".to_owned()),

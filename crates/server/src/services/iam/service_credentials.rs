@@ -87,6 +87,8 @@ pub(crate) async fn create(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError
         return Err(not_supported(&service));
     }
     let age_days = input.get("CredentialAgeDays").and_then(Value::as_i64);
+    // AWS documents the age as valid for API keys only, not the error it gives otherwise:
+    // refusing it is Palisade's choice, so that no one believes a password will expire.
     if age_days.is_some() && !api_key {
         return Err(invalid_input(format!(
             "CredentialAgeDays applies only to API keys (Bedrock, CloudWatch Logs), not to \
@@ -110,8 +112,15 @@ pub(crate) async fn create(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError
         let created_at = now();
         let id = new_unique_id("ACCA");
         let service_user = if api_key {
-            // The user, which of the user's keys this is, and the account.
-            format!("{}+{}-at-{account}", u.name, taken + 1)
+            // The user, the key's number among the user's keys for the service (the lowest free
+            // one, so that no two keys share an alias), and the account.
+            let alias = |n: usize| format!("{}+{n}-at-{account}", u.name);
+            let free = (1..=PER_USER_AND_SERVICE).find(|&n| {
+                !u.service_credentials
+                    .iter()
+                    .any(|c| c.service == service && c.service_user == alias(n))
+            });
+            alias(free.unwrap_or(taken + 1))
         } else {
             format!("{}-at-{account}", u.name)
         };
@@ -137,10 +146,10 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
         .get("AllUsers")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if all && s(input, "UserName").is_some() {
-        return Err(invalid_input(
-            "AllUsers and UserName cannot be given together",
-        ));
+    if all && let Some(name) = s(input, "UserName") {
+        return Err(invalid_input(format!(
+            "AllUsers cannot be given with UserName {name}"
+        )));
     }
     let service = s(input, "ServiceName");
     if let Some(svc) = service
