@@ -177,3 +177,15 @@ def test_the_issuer_and_its_keys_survive_a_restart_under_the_public_url(start_se
     for bad in ("https://palisade.example.com/x?y=1", "ftp://palisade.example.com"):
         with pytest.raises(RuntimeError, match="--public-url"):
             start_server("--public-url", bad)
+
+
+def test_the_aws_cli_enables_the_feature_and_gets_a_token(server):
+    issuer = json.loads(server.aws("--profile", "palisade", "iam",
+                                   "enable-outbound-web-identity-federation").stdout)["IssuerIdentifier"]
+    # aws CLI v1 fetches parameters that look like URLs, so the audience here is not one.
+    out = json.loads(server.aws("--profile", "palisade", "sts", "get-web-identity-token",
+                                "--audience", "my-saas-api", "--signing-algorithm", "ES384",
+                                "--duration-seconds", "120").stdout)
+    _, claims = verify(out["WebIdentityToken"], issuer)
+    assert claims["aud"] == "my-saas-api" and claims["exp"] - claims["iat"] == 120
+    assert claims["sub"] == f"arn:aws:iam::{ACCOUNT}:root"
