@@ -431,6 +431,11 @@ def test_session_tags_and_source_identity_need_the_trust_policy_to_allow_them(se
     with pytest.raises(ClientError) as e:
         session_client(server, "iam", other["Credentials"]).list_users()
     assert error(e)["Code"] == "AccessDenied"
+    # Keys are case-insensitive: two that differ only in case are one key given twice.
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="t2",
+                        Tags=[{"Key": "team", "Value": "billing"}, {"Key": "TEAM", "Value": "data"}])
+    assert "Duplicate tag keys" in error(e)["Message"]
 
 
 def test_creating_with_tags_needs_the_permission_to_tag(server):

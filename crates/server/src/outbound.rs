@@ -10,8 +10,9 @@
 //!
 //! Two keys per account, made when the feature is first enabled: RSA 2048 for `RS256` and P-384
 //! for `ES384`, the two algorithms `GetWebIdentityToken` offers. Their private halves are stored
-//! only sealed under the root key (`Purpose::WebIdentitySigningKey`, bound to the account and the
-//! algorithm). Disabling keeps the issuer and the keys, so that enabling again does not change
+//! only sealed under the root key (`Purpose::WebIdentitySigningKey`, bound to the account, the issuer
+//! and the algorithm). The issuers are read once at start; the map in memory is then the whole
+//! truth, so a lookup by an id that is not one reads nothing (the discovery routes are public). Disabling keeps the issuer and the keys, so that enabling again does not change
 //! what external services were told to trust; tokens are not issued and the keys are not
 //! published while the feature is off.
 
@@ -86,7 +87,7 @@ pub struct Issuer {
     keys: Arc<Keys>,
 }
 
-/// An issuer's two key pairs, their key ids, and their sealed forms as stored.
+/// An issuer's two key pairs and their sealed forms as stored.
 struct Keys {
     rsa: RsaKeyPair,
     ec: EcdsaKeyPair,

@@ -72,13 +72,10 @@ async fn get_web_identity_token(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let Some(alg) = crate::outbound::Alg::parse(alg_name) else {
-        return Err(ApiError::bad_request(
-            "ValidationError",
-            format!(
-                "1 validation error detected: Value '{alg_name}' at 'signingAlgorithm' failed \
-                 to satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"
-            ),
-        ));
+        return Err(validation(format!(
+            "1 validation error detected: Value '{alg_name}' at 'signingAlgorithm' failed to \
+             satisfy constraint: Member must satisfy enum value set: [RS256, ES384]"
+        )));
     };
     let audience: Vec<&str> = input
         .get("Audience")
@@ -121,31 +118,10 @@ async fn get_web_identity_token(
     if !principal_tags.is_empty() {
         aws.insert("principal_tags".into(), Value::Object(principal_tags));
     }
-    if let Some(tags) = input.get("Tags").and_then(Value::as_array)
-        && !tags.is_empty()
-    {
-        let mut request_tags = serde_json::Map::new();
-        for t in tags {
-            let (Some(k), Some(v)) = (
-                t.get("Key").and_then(Value::as_str),
-                t.get("Value").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            // Two keys that differ only in case would let a relying party read a value the
-            // policy's aws:RequestTag condition never saw.
-            if request_tags.keys().any(|have| have.eq_ignore_ascii_case(k)) {
-                return Err(ApiError::bad_request(
-                    "InvalidParameterValue",
-                    format!(
-                        "Duplicate tag keys found. Please note that Tag keys are case \
-                         insensitive. (key: {k})"
-                    ),
-                ));
-            }
-            request_tags.insert(k.to_owned(), json!(v));
-        }
-        aws.insert("request_tags".into(), Value::Object(request_tags));
+    let request_tags = session_tags(input)?;
+    if !request_tags.is_empty() {
+        let map = request_tags.into_iter().map(|t| (t.key, json!(t.value)));
+        aws.insert("request_tags".into(), Value::Object(map.collect()));
     }
     if let Some(s) = session {
         if s.role_arn.is_some()
@@ -222,19 +198,32 @@ fn duration(input: &Value, default: i64, min: i64, max: i64, what: &str) -> Resu
     Ok(d)
 }
 
-fn session_tags(input: &Value) -> Vec<SessionTag> {
-    input
+/// The `Tags` member. Keys are case-insensitive: two that differ only in case would let whoever
+/// reads the tags see a value that the policy's `aws:RequestTag` condition never saw.
+fn session_tags(input: &Value) -> Result<Vec<SessionTag>, ApiError> {
+    let mut tags: Vec<SessionTag> = Vec::new();
+    for t in input
         .get("Tags")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|t| SessionTag {
-                    key: s(t, "Key").unwrap_or_default().to_owned(),
-                    value: s(t, "Value").unwrap_or_default().to_owned(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+    {
+        let key = s(t, "Key").unwrap_or_default();
+        if tags.iter().any(|have| have.key.eq_ignore_ascii_case(key)) {
+            return Err(ApiError::bad_request(
+                "InvalidParameterValue",
+                format!(
+                    "Duplicate tag keys found. Please note that Tag keys are case insensitive. \
+                     (key: {key})"
+                ),
+            ));
+        }
+        tags.push(SessionTag {
+            key: key.to_owned(),
+            value: s(t, "Value").unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(tags)
 }
 
 fn policy_arns(input: &Value) -> Vec<String> {
@@ -452,7 +441,7 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
         }
     }
     // Transitive tags of the calling session pass on and cannot be overridden.
-    let mut tags = session_tags(input);
+    let mut tags = session_tags(input)?;
     let mut transitive: Vec<String> = input
         .get("TransitiveTagKeys")
         .and_then(Value::as_array)
@@ -1080,7 +1069,7 @@ async fn get_federation_token(
         session_name: Some(name),
         policy,
         policy_arns: arns,
-        tags: session_tags(input),
+        tags: session_tags(input)?,
         ..Session::new(SessionSource::Federation, holder, issued, d)
     };
     Ok(json!({
