@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::outbound::PATH_PREFIX;
 use crate::services::SERVED;
 use crate::state::AppState;
 
@@ -25,10 +26,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route("/_palisade/health", get(health))
         .route(
-            "/_palisade/outbound/{id}/.well-known/openid-configuration",
+            &format!("{PATH_PREFIX}{{id}}/.well-known/openid-configuration"),
             get(openid_configuration),
         )
-        .route("/_palisade/outbound/{id}/.well-known/jwks.json", get(jwks));
+        .route(
+            &format!("{PATH_PREFIX}{{id}}/.well-known/jwks.json"),
+            get(jwks),
+        );
     if state.config.dev {
         router = router
             .route("/_palisade/reset", post(reset))
