@@ -20,7 +20,7 @@
 use crate::date::Timestamp;
 use crate::ip::Cidr;
 use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
-use crate::pattern::Template;
+use crate::pattern::{Piece, Template};
 use crate::policy::ConditionEntry;
 use crate::request::{Context, Entry, Value, parse_bool, parse_number};
 
@@ -30,6 +30,12 @@ use crate::request::{Context, Entry, Value, parse_bool, parse_number};
 pub(crate) enum ArnPattern {
     /// Six segment templates.
     Segments(Box<[Template; 6]>),
+    /// Six segment templates of a `Resource` ARN in which one of the first five segments ends
+    /// in `*`: that `*` may also span colons ("If the `*` wildcard is the last character of a
+    /// resource ARN segment, it can expand to match beyond the colon boundaries", IAM User
+    /// Guide, *Resource*), so `arn:aws:sqs:us-east-*:queue` covers
+    /// `arn:aws:sqs:us-east-1:111122223333:queue`.
+    Spanning(Box<[Template; 6]>),
     /// A value made of a variable whose segments are unknown until resolved
     /// (e.g. `${aws:PrincipalArn}`): matched as a whole.
     Whole(Template),
@@ -68,7 +74,10 @@ impl ArnPattern {
     /// `Arn*` operators do not).
     pub(crate) fn new(s: &str, variables: bool, lower_prefix: bool) -> ArnPattern {
         let parts = split_colons(s, 6);
-        if variables && parts.len() < 6 && s.contains("${") {
+        // A `Resource` takes variables only after the fifth colon ("You can't use a variable to
+        // replace parts of the ARN before the fifth colon", IAM User Guide, *Policy variables*):
+        // a short one keeps them as text, in the segments below.
+        if variables && !lower_prefix && parts.len() < 6 && s.contains("${") {
             return ArnPattern::Whole(Template::new(s, true, true));
         }
         let seg = |i: usize| -> Template {
@@ -86,7 +95,13 @@ impl ArnPattern {
                 Template::new(text, variables, true)
             }
         };
-        ArnPattern::Segments(Box::new([seg(0), seg(1), seg(2), seg(3), seg(4), seg(5)]))
+        let segs = Box::new([seg(0), seg(1), seg(2), seg(3), seg(4), seg(5)]);
+        let spans = |t: &Template| t.pieces.last() == Some(&Piece::Star);
+        if lower_prefix && segs.iter().take(5).any(spans) {
+            ArnPattern::Spanning(segs)
+        } else {
+            ArnPattern::Segments(segs)
+        }
     }
 
     /// Matches an ARN given as text.
@@ -99,6 +114,7 @@ impl ArnPattern {
                 segs.iter()
                     .all(|t| t.matches(it.next().unwrap_or(""), lookup))
             }
+            ArnPattern::Spanning(segs) => spanning_match(segs, text, ctx),
         }
     }
 
@@ -119,8 +135,75 @@ impl ArnPattern {
                 .iter()
                 .enumerate()
                 .all(|(i, t)| t.matches(seg(i).unwrap_or(""), lookup)),
+            ArnPattern::Spanning(segs) => {
+                // Segment by segment first: the common case, and no allocation.
+                if segs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, t)| t.matches(seg(i).unwrap_or(""), lookup))
+                {
+                    return true;
+                }
+                let text: Vec<&str> = (0..6).map(|i| seg(i).unwrap_or("")).collect();
+                spanning_match(segs, &text.join(":"), ctx)
+            }
         }
     }
+}
+
+/// ARNs with more colons are not searched for a spanning match: a bound on the work an odd
+/// resource name can cause.
+const MAX_SPANNING_UNITS: usize = 64;
+
+/// Matches `text` against six segment templates where a segment ending in `*` (among the first
+/// five) may take several colon-separated units of the text, and the sixth takes the rest.
+/// Each (segment, unit) pair is tried at most once.
+fn spanning_match(segs: &[Template; 6], text: &str, ctx: &Context) -> bool {
+    let lookup = |k: &str| ctx.variable(k);
+    // Start offsets of the colon-separated units; `starts.len()` is past the end.
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices(':').map(|(i, _)| i + 1))
+        .collect();
+    if starts.len() > MAX_SPANNING_UNITS {
+        return false;
+    }
+    let units = starts.len();
+    let unit_end = |k: usize| starts.get(k + 1).map_or(text.len(), |&n| n - 1);
+    let from = |k: usize| starts.get(k).copied().unwrap_or(text.len());
+    let mut failed = vec![false; 6 * (units + 1)];
+    // Depth-first over (segment, first unit), most units first is not needed: any split works.
+    let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
+    while let Some((i, k)) = stack.pop() {
+        let Some(t) = segs.get(i) else {
+            continue;
+        };
+        if let Some(f) = failed.get_mut(i * (units + 1) + k) {
+            if *f {
+                continue;
+            }
+            *f = true;
+        }
+        let start = from(k);
+        if i == 5 {
+            if t.matches(text.get(start..).unwrap_or(""), lookup) {
+                return true;
+            }
+            continue;
+        }
+        let last = if t.pieces.last() == Some(&Piece::Star) {
+            units.saturating_sub(1).max(k)
+        } else {
+            k
+        };
+        for e in k..=last {
+            let end = if k >= units { text.len() } else { unit_end(e) };
+            let cand = text.get(start.min(end)..end).unwrap_or("");
+            if t.matches(cand, lookup) {
+                stack.push((i + 1, (e + 1).min(units)));
+            }
+        }
+    }
+    false
 }
 
 #[derive(Debug, Clone)]

@@ -339,6 +339,22 @@ fn lower_key(key: &str) -> Box<str> {
     }
 }
 
+/// Whether a (lower-case) key carries tags, whose values the caller chooses: IAM takes an empty
+/// value of such a key as null ("For condition keys that are defined by the user, such as passing
+/// tags in a request, it is possible to include an empty string. In this case, the value in the
+/// request context is null", IAM User Guide, condition operators). So `Null: true` holds for a
+/// tag given with an empty value, and `ForAllValues` over `aws:TagKeys` of `[""]` holds as over
+/// no keys. Other keys keep their empty strings (`s3:prefix` of `""` is a real prefix).
+fn is_tag_key(key: &str) -> bool {
+    let Some((_, name)) = key.split_once(':') else {
+        return false;
+    };
+    name == "tagkeys"
+        || name.starts_with("requesttag/")
+        || name.starts_with("resourcetag/")
+        || name.starts_with("principaltag/")
+}
+
 impl Context {
     /// An empty context.
     pub fn new() -> Context {
@@ -355,13 +371,23 @@ impl Context {
 
     /// Sets a single-valued key.
     pub fn insert(&mut self, key: &str, value: Value) -> &mut Context {
-        self.entries.insert(lower_key(key), Entry::Single(value));
+        let key = lower_key(key);
+        let entry = if value.text.is_empty() && is_tag_key(&key) {
+            Entry::List(Vec::new())
+        } else {
+            Entry::Single(value)
+        };
+        self.entries.insert(key, entry);
         self
     }
 
     /// Sets a multi-valued key. An empty list behaves as an absent key.
-    pub fn insert_list(&mut self, key: &str, values: Vec<Value>) -> &mut Context {
-        self.entries.insert(lower_key(key), Entry::List(values));
+    pub fn insert_list(&mut self, key: &str, mut values: Vec<Value>) -> &mut Context {
+        let key = lower_key(key);
+        if is_tag_key(&key) {
+            values.retain(|v| !v.text.is_empty());
+        }
+        self.entries.insert(key, Entry::List(values));
         self
     }
 
