@@ -93,6 +93,16 @@ impl Authorizer for RootOnly {
 #[derive(Debug, Default)]
 pub struct RoleTrust;
 
+impl RoleTrust {
+    /// Whether a role's trust policy is the resource policy of `action`.
+    fn governs(action: &str) -> bool {
+        let action = action.to_ascii_lowercase();
+        action.starts_with("sts:assumerole")
+            || action == "sts:tagsession"
+            || action == "sts:setsourceidentity"
+    }
+}
+
 impl ResourcePolicySource for RoleTrust {
     fn resource_policy(
         &self,
@@ -100,11 +110,7 @@ impl ResourcePolicySource for RoleTrust {
         action: &str,
         resource: &str,
     ) -> Option<Arc<CompiledPolicy>> {
-        let action = action.to_ascii_lowercase();
-        if !(action.starts_with("sts:assumerole")
-            || action == "sts:tagsession"
-            || action == "sts:setsourceidentity")
-        {
+        if !RoleTrust::governs(action) {
             return None;
         }
         let account = resource.split(':').nth(4)?;
@@ -173,6 +179,11 @@ impl Authorizer for PolicyAuthorizer {
         }
         let outcome = decide(state, caller, route, ctx, input, &target);
         let Err((error, action, resource)) = outcome else {
+            if self.enforcement == Enforcement::Enforce
+                && let Some(e) = key_policy_locks_out(state, caller, route, ctx, input, &target)
+            {
+                return Err(e);
+            }
             return Ok(());
         };
         match self.enforcement {
@@ -219,6 +230,71 @@ fn key_policy_denies(
             &action,
             &target.arn,
             &reason(&decision, &action),
+        )
+    })
+}
+
+/// KMS's policy lockout safety check: a key policy given to CreateKey or PutKeyPolicy must let
+/// the caller call PutKeyPolicy on the key again, unless `BypassPolicyLockoutSafetyCheck` is set;
+/// otherwise no one could ever change it (the account's root user included, as KMS applies key
+/// policies to it too). Only when policies are enforced: in `--dev` they are not, and a key is
+/// never out of reach.
+fn key_policy_locks_out(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+    target: &Target,
+) -> Option<ApiError> {
+    if route.service.signing_name != "kms"
+        || !matches!(route.operation.name, "CreateKey" | "PutKeyPolicy")
+        || input
+            .get("BypassPolicyLockoutSafetyCheck")
+            .and_then(Value::as_bool)
+            == Some(true)
+    {
+        return None;
+    }
+    // A malformed policy is the handler's to refuse.
+    let doc = input.get("Policy").and_then(Value::as_str)?;
+    let limit = crate::services::kms::state::KEY_POLICY_MAX;
+    let policy =
+        palisade_policy::Policy::parse_with_limit(doc, PolicyKind::Resource, limit).ok()?;
+    let policy = CompiledPolicy::new(&policy);
+    // CreateKey's key has no ARN yet; statements name keys by `*` or their own ARN, so any
+    // key ARN of the account and Region stands for it.
+    let key_arn = if target.arn == "*" {
+        format!(
+            "arn:aws:kms:{}:{}:key/00000000-0000-0000-0000-000000000000",
+            ctx.region, caller.account_id
+        )
+    } else {
+        target.arn.clone()
+    };
+    let key = Target {
+        arn: key_arn,
+        tags: target.tags.clone(),
+    };
+    let action = "kms:PutKeyPolicy";
+    let mut context = global_context(state, caller, ctx, &key);
+    service_context(state, caller, route, action, input, &mut context, ctx);
+    let request = Request::new(principal(caller), action, &key.arn, None, context);
+    let (identity, session_set) = caller_policies(state, caller);
+    static EMPTY: PolicySet = PolicySet::new();
+    let mut ev = EvaluationInput::new(&request)
+        .with_identity(identity.as_ref().map_or(&EMPTY, |p| &p.identity))
+        .with_resource(&policy);
+    if let Some(b) = identity.as_ref().and_then(|p| p.boundary.as_ref()) {
+        ev = ev.with_boundary(b);
+    }
+    if let Some(set) = &session_set {
+        ev = ev.with_session(set);
+    }
+    (!evaluate(&ev).is_allowed()).then(|| {
+        crate::services::kms::err(
+            "MalformedPolicyDocumentException",
+            "The new key policy will not allow you to update the key policy in the future.",
         )
     })
 }
@@ -504,6 +580,66 @@ fn decide_action(
     service_context(state, caller, route, &action, input, &mut context, ctx);
     let request = Request::new(principal, &action, &target.arn, None, context);
 
+    let (identity, session_set) = caller_policies(state, caller);
+    static EMPTY: PolicySet = PolicySet::new();
+    let mut input_ev = EvaluationInput::new(&request)
+        .with_identity(identity.as_ref().map_or(&EMPTY, |p| &p.identity));
+    if let Some(b) = identity.as_ref().and_then(|p| p.boundary.as_ref()) {
+        input_ev = input_ev.with_boundary(b);
+    }
+    if let Some(s) = &session_set {
+        input_ev = input_ev.with_session(s);
+    }
+    let resource_policy = state
+        .resource_policies
+        .get(service)
+        .and_then(|src| src.resource_policy(state, &action, &target.arn));
+    match &resource_policy {
+        Some(p) => input_ev = input_ev.with_resource(p),
+        // A role is assumed only with its trust policy's permission: a role that does not exist
+        // has none, whatever the caller's own policies allow. (GetFederationToken's
+        // sts:TagSession acts on the federated user, which has no trust policy.)
+        None if service == "sts"
+            && RoleTrust::governs(&action)
+            && target.arn.contains(":role/") =>
+        {
+            return Err(deny(format!(
+                "because no resource-based policy allows the {action} action"
+            )));
+        }
+        // Without a resource policy (listing, creating, or a service that has none) the
+        // identity side decides, even for services whose resource policies must allow
+        // explicitly (KMS).
+        None => {
+            input_ev = input_ev.with_trust(palisade_policy::ResourceTrust::Implicit);
+        }
+    }
+    let decision = evaluate(&input_ev);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    // A KMS grant allows its operations to its grantee; an explicit deny still wins.
+    if service == "kms"
+        && decision.decision != DecisionKind::ExplicitlyDenied
+        && crate::services::kms::authz::grant_allows(
+            state,
+            caller,
+            &ctx.region,
+            action_op(route, &action),
+            input,
+        )
+    {
+        return Ok(());
+    }
+    Err(deny(reason(&decision, &action)))
+}
+
+/// The caller's identity-side policies: its own (a user's with its groups', or the role's) with
+/// its permissions boundary, and the session's policies, if any.
+fn caller_policies(
+    state: &AppState,
+    caller: &Caller,
+) -> (Option<Arc<crate::iam::Permissions>>, Option<Arc<PolicySet>>) {
     let mut identity: Option<Arc<crate::iam::Permissions>> = None;
     let mut session_set: Option<Arc<PolicySet>> = None;
     match caller.kind {
@@ -548,46 +684,7 @@ fn decide_action(
                 .session_policies(key, s.policy.as_deref(), &s.policy_arns),
         );
     }
-    static EMPTY: PolicySet = PolicySet::new();
-    let mut input_ev = EvaluationInput::new(&request)
-        .with_identity(identity.as_ref().map_or(&EMPTY, |p| &p.identity));
-    if let Some(b) = identity.as_ref().and_then(|p| p.boundary.as_ref()) {
-        input_ev = input_ev.with_boundary(b);
-    }
-    if let Some(s) = &session_set {
-        input_ev = input_ev.with_session(s);
-    }
-    let resource_policy = state
-        .resource_policies
-        .get(service)
-        .and_then(|src| src.resource_policy(state, &action, &target.arn));
-    match &resource_policy {
-        Some(p) => input_ev = input_ev.with_resource(p),
-        // Without a resource policy (listing, creating, or a service that has none) the
-        // identity side decides, even for services whose resource policies must allow
-        // explicitly (KMS).
-        None => {
-            input_ev = input_ev.with_trust(palisade_policy::ResourceTrust::Implicit);
-        }
-    }
-    let decision = evaluate(&input_ev);
-    if decision.is_allowed() {
-        return Ok(());
-    }
-    // A KMS grant allows its operations to its grantee; an explicit deny still wins.
-    if service == "kms"
-        && decision.decision != DecisionKind::ExplicitlyDenied
-        && crate::services::kms::authz::grant_allows(
-            state,
-            caller,
-            &ctx.region,
-            action_op(route, &action),
-            input,
-        )
-    {
-        return Ok(());
-    }
-    Err(deny(reason(&decision, &action)))
+    (identity, session_set)
 }
 
 /// AWS's reason phrase: "because no identity-based policy allows the X action", "with an

@@ -445,7 +445,11 @@ fn default_policy(account: &str) -> String {
 }
 
 fn check_policy(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
-    match palisade_policy::Policy::parse(doc, palisade_policy::PolicyKind::Resource) {
+    match palisade_policy::Policy::parse_with_limit(
+        doc,
+        palisade_policy::PolicyKind::Resource,
+        super::state::KEY_POLICY_MAX,
+    ) {
         Ok(_) => Ok(()),
         // `--dev` leniency for test suites that pass placeholder text as a policy: such a key
         // has no usable policy, which only matters when enforcement is on, and it is off in
@@ -1737,6 +1741,30 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
 
 // ---- grants -----------------------------------------------------------------------------------
 
+/// Whether a grant on a key of this spec and usage can allow `op` (AWS: a grant's operations
+/// must suit the key's type and usage, or CreateGrant fails with ValidationException; a grant
+/// for Sign on a symmetric encryption key is refused).
+fn grant_operation_fits(spec: KeySpec, usage: KeyUsage, op: &str) -> bool {
+    match op {
+        "Encrypt" | "Decrypt" | "ReEncryptFrom" | "ReEncryptTo" => {
+            usage == KeyUsage::EncryptDecrypt
+        }
+        "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext"
+        | "GenerateDataKeyPair"
+        | "GenerateDataKeyPairWithoutPlaintext" => {
+            usage == KeyUsage::EncryptDecrypt && spec.is_symmetric()
+        }
+        "Sign" | "Verify" => usage == KeyUsage::SignVerify,
+        "GenerateMac" | "VerifyMac" => usage == KeyUsage::GenerateVerifyMac,
+        "DeriveSharedSecret" => usage == KeyUsage::KeyAgreement,
+        "Encapsulate" | "Decapsulate" => usage == KeyUsage::EncapsulateDecapsulate,
+        "GetPublicKey" => !spec.is_symmetric() && !spec.is_hmac(),
+        // CreateGrant, RetireGrant, DescribeKey, and operations newer than this list.
+        _ => true,
+    }
+}
+
 async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let arn = resolve_arn(cx, key_id_of(i)?)?;
     let operations: Vec<String> = i
@@ -1747,6 +1775,28 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .filter_map(Value::as_str)
         .map(str::to_owned)
         .collect();
+    if operations.is_empty() {
+        return Err(err(
+            "ValidationException",
+            "A grant must allow at least one operation: Operations is empty.",
+        ));
+    }
+    with_key(cx, i, |k| {
+        let (spec, usage) = (k.record.spec(), k.record.usage());
+        match operations
+            .iter()
+            .find(|op| !grant_operation_fits(spec, usage, op))
+        {
+            Some(op) => Err(err(
+                "ValidationException",
+                format!(
+                    "{op} is not a valid grant operation for {}, a {} key with key usage {}.",
+                    k.record.arn, k.record.spec, k.record.usage
+                ),
+            )),
+            None => Ok(()),
+        }
+    })?;
     let grantee = s(i, "GranteePrincipal").unwrap_or_default().to_owned();
     let name = s(i, "Name").map(str::to_owned);
     let _guard = cx.state.kms.lock_writes().await;

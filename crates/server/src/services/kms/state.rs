@@ -361,6 +361,17 @@ pub(crate) struct Changes {
     pub deletes: Vec<(&'static str, String)>,
 }
 
+/// KMS's quota for a key policy document: 32 KB, above the 20,480 characters of other resource
+/// policies.
+pub(crate) const KEY_POLICY_MAX: usize = 32_768;
+
+/// A key policy as the policy engine evaluates it; `None` when it does not parse.
 pub(crate) fn compile_policy(doc: &str) -> Option<Arc<CompiledPolicy>> {
-    crate::iam::compile(doc, PolicyKind::Resource, "key policy").map(Arc::new)
+    match palisade_policy::Policy::parse_with_limit(doc, PolicyKind::Resource, KEY_POLICY_MAX) {
+        Ok(p) => Some(Arc::new(CompiledPolicy::new(&p).with_name("key policy"))),
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored key policy does not compile; ignored");
+            None
+        }
+    }
 }
