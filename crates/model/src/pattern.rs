@@ -12,8 +12,22 @@
 //! Look-around and back-references are unsupported by the `regex` crate: such patterns return
 //! `None` and are not enforced.
 
+/// Patterns of the served models that use look-around, rewritten without it. Each rewrite is
+/// equivalent within the shape's own length bounds, which are checked separately.
+const REWRITTEN: &[(&str, &str)] = &[
+    // IAM's account alias: lower-case letters, digits and single hyphens, not at either end
+    // (3 to 63 characters by the shape's min and max).
+    (
+        r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$",
+        r"^(?:[a-z0-9](?:-?[a-z0-9])+)$",
+    ),
+];
+
 /// Translates a botocore pattern; `None` if it uses unsupported constructs.
 pub fn translate(java: &str) -> Option<String> {
+    if let Some((_, rewritten)) = REWRITTEN.iter().find(|(p, _)| *p == java) {
+        return Some((*rewritten).to_owned());
+    }
     let chars: Vec<char> = java.chars().collect();
     let mut out = String::with_capacity(java.len() + 8);
     let mut in_class = false;
@@ -181,6 +195,21 @@ mod tests {
 
     #[test]
     fn lookaround_unsupported() {
-        assert_eq!(translate("^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$"), None);
+        assert_eq!(translate("^(?!aws:)[a-z]+$"), None);
+    }
+
+    /// Regression: the account alias pattern has a look-ahead, so it was not enforced and
+    /// `CreateAccountAlias` stored `a\x01b`, `$$$` and `UPPER`.
+    #[test]
+    fn the_account_alias_pattern_is_rewritten_without_lookahead() {
+        let re = full("^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$");
+        for ok in ["abc", "my-corp-1", "a-b", "0a0"] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "-ab", "ab-", "a--b", "UPPER", "$$$", "a\u{1}b", "a b", "ß-x",
+        ] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
     }
 }

@@ -240,6 +240,16 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "RandomPassword",
     "ServicePassword",
     "ServiceCredentialSecret",
+    // The rest of the members the served models mark `sensitive` (see the test below).
+    "Message",
+    "PrivateKey",
+    "AddPrivateKey",
+    "KeyStorePassword",
+    "XksProxyAuthenticationCredential",
+    "XksProxyConfiguration",
+    "RotationToken",
+    "TradeInToken",
+    "PublicKey",
 ];
 
 /// CloudTrail's resource type for an ARN (`AWS::KMS::Key`, `AWS::IAM::User`, ...).
@@ -297,6 +307,61 @@ fn lower_camel(name: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Regression: UploadServerCertificate's `PrivateKey` and CreateCustomKeyStore's
+    /// `KeyStorePassword` reached audit records in clear, because the list was written by hand.
+    /// Every member whose shape a served model marks `sensitive` is now on it (or inside one that
+    /// is).
+    #[test]
+    fn every_member_the_models_mark_sensitive_is_hidden() {
+        use palisade_model::schema::{ServiceInfo, ShapeId, ShapeKind};
+        fn walk(svc: &ServiceInfo, id: ShapeId, seen: &mut Vec<u16>, missing: &mut Vec<String>) {
+            if seen.contains(&id.0) {
+                return;
+            }
+            seen.push(id.0);
+            let Some(shape) = svc.shape(id) else { return };
+            match &shape.kind {
+                ShapeKind::Structure { members } => {
+                    for m in *members {
+                        if SENSITIVE_MEMBERS.contains(&m.name) {
+                            continue;
+                        }
+                        let target = svc.shape(m.target);
+                        let list_of_sensitive = match target.map(|t| &t.kind) {
+                            Some(ShapeKind::List { member, .. }) => {
+                                svc.shape(*member).is_some_and(|e| e.sensitive)
+                            }
+                            _ => false,
+                        };
+                        if target.is_some_and(|t| t.sensitive) || list_of_sensitive {
+                            missing.push(format!("{}: {}.{}", svc.name, shape.name, m.name));
+                        }
+                        walk(svc, m.target, seen, missing);
+                    }
+                }
+                ShapeKind::List { member, .. } => walk(svc, *member, seen, missing),
+                ShapeKind::Map { key, value, .. } => {
+                    walk(svc, *key, seen, missing);
+                    walk(svc, *value, seen, missing);
+                }
+                _ => {}
+            }
+        }
+        let mut missing = Vec::new();
+        for svc in palisade_model::all_services() {
+            let mut seen = Vec::new();
+            for op in svc.operations {
+                for id in [op.input, op.output].into_iter().flatten() {
+                    walk(svc, id, &mut seen, &mut missing);
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "sensitive members an audit record would show: {missing:?}"
+        );
+    }
 
     #[test]
     fn secrets_never_reach_the_audit_record() {

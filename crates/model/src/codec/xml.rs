@@ -7,9 +7,21 @@ use serde_json::Value;
 use crate::schema::{Member, OperationInfo, ServiceInfo, ShapeId, ShapeKind};
 
 /// Escapes XML text and attribute content.
+///
+/// Characters XML 1.0 cannot carry at all, even as references (C0 controls other than tab, line
+/// feed and carriage return; U+FFFE and U+FFFF), become U+FFFD: an error message echoing a value
+/// with a NUL must still be a document the client can parse.
 pub fn escape(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
+            '\u{0}'..='\u{8}'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{e}'..='\u{1f}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
+                out.push('\u{fffd}');
+            }
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -198,5 +210,19 @@ fn text(v: &Value, out: &mut String) {
         }
         Value::Null => {}
         other => escape(&other.to_string(), out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    /// Regression: `GetUser` with `UserName="a\x00b"` answered a ValidationError echoing the NUL,
+    /// which no XML parser accepts, so botocore raised ResponseParserError instead of the error.
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        let mut out = String::new();
+        escape("a\u{0}b\u{1}\tc\n\u{ffff}<", &mut out);
+        assert_eq!(out, "a\u{fffd}b\u{fffd}\tc\n\u{fffd}&lt;");
     }
 }

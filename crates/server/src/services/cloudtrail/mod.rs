@@ -215,7 +215,8 @@ pub async fn handle(
         "AddTags" | "RemoveTags" => {
             let add = operation == "AddTags";
             let tags = tags_list(i);
-            update(&cx, s(i, "ResourceId").unwrap_or_default(), |t| {
+            let id = tag_resource(s(i, "ResourceId").unwrap_or_default())?;
+            let updated = update(&cx, id, |t| {
                 for (k, v) in tags {
                     t.tags.retain(|(key, _)| *key != k);
                     if add {
@@ -230,7 +231,8 @@ pub async fn handle(
                 }
                 Ok(())
             })
-            .await?;
+            .await;
+            updated.map_err(|e| resource_not_found(e, id))?;
             Ok(json!({}))
         }
         "ListTags" => {
@@ -242,7 +244,8 @@ pub async fn handle(
                 .flatten()
                 .filter_map(Value::as_str)
             {
-                let t = find(&cx, id)?;
+                let id = tag_resource(id)?;
+                let t = find(&cx, id).map_err(|e| resource_not_found(e, id))?;
                 let tags: Vec<Value> = t
                     .tags
                     .iter()
@@ -339,6 +342,44 @@ fn not_found(cx: &Cx<'_>, name: &str) -> ApiError {
         "TrailNotFoundException",
         format!("Unknown trail: {arn} for the user: {}", cx.account),
     )
+}
+
+/// The tagging operations name a trail by its ARN only, and answer for an unknown one with their
+/// own errors (CloudTrailARNInvalidException, ResourceNotFoundException), not TrailNotFound.
+fn tag_resource(id: &str) -> Result<&str, ApiError> {
+    let mut parts = id.splitn(6, ':');
+    let ok = parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next() == Some("cloudtrail")
+        && parts.next().is_some_and(|r| !r.is_empty())
+        && parts
+            .next()
+            .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .and_then(|r| r.strip_prefix("trail/"))
+            .is_some_and(|n| !n.is_empty());
+    if ok {
+        Ok(id)
+    } else {
+        Err(err(
+            "CloudTrailARNInvalidException",
+            format!(
+                "{id} is not a valid trail ARN: the format is arn:aws:cloudtrail:region:account-id:trail/name."
+            ),
+        ))
+    }
+}
+
+fn resource_not_found(e: ApiError, arn: &str) -> ApiError {
+    if e.code == "TrailNotFoundException" {
+        err(
+            "ResourceNotFoundException",
+            format!("Resource not found: {arn}"),
+        )
+    } else {
+        e
+    }
 }
 
 /// Trails this Region shows: its own and every multi-Region trail of the account.

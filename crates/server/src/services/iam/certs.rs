@@ -31,7 +31,7 @@ fn malformed(what: &str) -> ApiError {
 }
 
 /// One DER element: (tag, contents, rest).
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(super) fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -102,24 +102,94 @@ fn not_after(cert: &[u8]) -> Option<i64> {
     der_time(tag, v)
 }
 
-/// The certificate's expiry. `--dev` accepts bodies that are not certificates (moto's suites
-/// upload `"certbody"`) and gives them a year.
+/// The certificate's subject public key: the contents of the SubjectPublicKeyInfo's BIT STRING
+/// (an RSAPublicKey in DER, or an EC point).
+fn subject_public_key(cert: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert, _) = der(cert)?;
+    let (_, tbs, _) = der(cert)?;
+    let (tag, _, mut rest) = der(tbs)?;
+    if tag == 0xa0 {
+        rest = der(rest)?.2;
+    }
+    let rest = der(rest)?.2; // signature algorithm
+    let rest = der(rest)?.2; // issuer
+    let rest = der(rest)?.2; // validity
+    let rest = der(rest)?.2; // subject
+    let (_, spki, _) = der(rest)?;
+    let (_, bits, _) = der(der(spki)?.2)?;
+    // The first byte counts unused bits: zero for keys.
+    Some(bits.get(1..)?.to_vec())
+}
+
+/// The public key of a private key in PEM (PKCS#1 or PKCS#8 RSA, SEC1 or PKCS#8 EC), in the form
+/// of [`subject_public_key`].
+fn public_key_of(item: &Item) -> Option<Vec<u8>> {
+    use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+        ECDSA_P521_SHA512_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
+    };
+    let curves = [
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &ECDSA_P384_SHA384_ASN1_SIGNING,
+        &ECDSA_P521_SHA512_ASN1_SIGNING,
+    ];
+    match item {
+        Item::Pkcs1Key(k) => RsaKeyPair::from_der(k.secret_pkcs1_der())
+            .ok()
+            .map(|k| k.public_key().as_ref().to_vec()),
+        Item::Pkcs8Key(k) => {
+            let der = k.secret_pkcs8_der();
+            RsaKeyPair::from_pkcs8(der)
+                .ok()
+                .map(|k| k.public_key().as_ref().to_vec())
+                .or_else(|| {
+                    curves.iter().find_map(|alg| {
+                        EcdsaKeyPair::from_pkcs8(alg, der)
+                            .ok()
+                            .map(|k| k.public_key().as_ref().to_vec())
+                    })
+                })
+        }
+        Item::Sec1Key(k) => curves.iter().find_map(|alg| {
+            EcdsaKeyPair::from_private_key_der(alg, k.secret_sec1_der())
+                .ok()
+                .map(|k| k.public_key().as_ref().to_vec())
+        }),
+        _ => None,
+    }
+}
+
+/// The certificate's expiry, once the certificate and its private key parse and belong together.
+/// `--dev` accepts bodies that are not certificates (moto's suites upload `"certbody"`) and gives
+/// them a year.
 fn check_certificate(cx: &Cx<'_>, body: &str, key: &str) -> Result<i64, ApiError> {
-    let expiry = rustls_pemfile::certs(&mut body.as_bytes())
+    let cert = rustls_pemfile::certs(&mut body.as_bytes())
         .next()
-        .and_then(Result::ok)
-        .and_then(|c| not_after(c.as_ref()));
-    let key_ok = matches!(
-        rustls_pemfile::read_one(&mut key.as_bytes()),
-        Ok(Some(
-            Item::Pkcs1Key(_) | Item::Pkcs8Key(_) | Item::Sec1Key(_)
-        ))
-    );
-    match expiry {
-        Some(e) if key_ok => Ok(e),
-        _ if cx.state.config.dev => Ok(now().saturating_add(365 * 24 * 3600)),
-        Some(_) => Err(malformed("the private key")),
-        None => Err(malformed("the certificate")),
+        .and_then(Result::ok);
+    let expiry = cert.as_ref().and_then(|c| not_after(c.as_ref()));
+    let item = match rustls_pemfile::read_one(&mut key.as_bytes()) {
+        Ok(Some(i @ (Item::Pkcs1Key(_) | Item::Pkcs8Key(_) | Item::Sec1Key(_)))) => Some(i),
+        _ => None,
+    };
+    let key_public = item.as_ref().and_then(public_key_of);
+    match (expiry, key_public) {
+        _ if cx.state.config.dev => {
+            Ok(expiry.unwrap_or_else(|| now().saturating_add(365 * 24 * 3600)))
+        }
+        (None, _) => Err(malformed("the certificate")),
+        (Some(_), None) => Err(malformed("the private key")),
+        (Some(e), Some(k)) => {
+            if cert.as_ref().and_then(|c| subject_public_key(c.as_ref())) == Some(k) {
+                Ok(e)
+            } else {
+                Err(ApiError::new(
+                    "KeyPairMismatch",
+                    "The private key does not match the certificate's public key.",
+                    StatusCode::BAD_REQUEST,
+                ))
+            }
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::principals::user_json;
 use super::{
-    Cx, already_exists, check_tags, delete_conflict, no_such_entity, no_such_user, now, page,
-    paged, path, req, s, tags, tags_json,
+    Cx, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
+    now, page, paged, path, req, s, tags, tags_json,
 };
 use crate::error::ApiError;
 use crate::identity::random_bytes;
@@ -56,7 +56,14 @@ pub(crate) async fn create_virtual_mfa_device(
         .map_err(ApiError::internal)?;
     let b32 = mfa::base32(&raw_seed);
     let uri = format!("otpauth://totp/{name}@{}?secret={b32}", cx.account);
-    let png = mfa::qr_png(&uri).ok_or_else(|| ApiError::internal("qr code"))?;
+    // The model sets no maximum on the name, but a QR code holds at most ~2,900 bytes: a name
+    // too long for one is the caller's error, not the server's.
+    let png = mfa::qr_png(&uri).ok_or_else(|| {
+        invalid_input(format!(
+            "the virtual MFA device name is too long for its QR code: {} characters",
+            name.chars().count()
+        ))
+    })?;
     let account = cx.account.to_owned();
     cx.state
         .iam

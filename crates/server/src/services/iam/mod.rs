@@ -64,7 +64,7 @@ pub async fn handle(
         "CreateRole" => principals::create_role(&cx, i).await,
         "CreateServiceLinkedRole" => principals::create_service_linked_role(&cx, i).await,
         "DeleteServiceLinkedRole" => principals::delete_service_linked_role(&cx, i).await,
-        "GetServiceLinkedRoleDeletionStatus" => Ok(json!({"Status": "SUCCEEDED"})),
+        "GetServiceLinkedRoleDeletionStatus" => principals::deletion_status(i),
         "GetRole" => principals::get_role(&cx, i),
         "ListRoles" => principals::list_roles(&cx, i),
         "UpdateRole" => principals::update_role(&cx, i).await,

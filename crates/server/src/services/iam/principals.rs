@@ -694,12 +694,30 @@ pub(crate) async fn delete_service_linked_role(
     cx.state
         .iam
         .mutate(cx.account, |tx| {
-            if tx.remove_role(&name).is_none() {
+            let Some(role) = tx.remove_role(&name) else {
                 return Err(no_such_role(&name));
-            }
-            Ok(json!({"DeletionTaskId": format!("task/aws-service-role/{name}/{}", uuid::Uuid::new_v4())}))
+            };
+            // AWS's form: task/aws-service-role/<service principal>/<role name>/<uuid>.
+            let id = format!("task{}{}/{}", role.path, role.name, uuid::Uuid::new_v4());
+            Ok(json!({"DeletionTaskId": id}))
         })
         .await
+}
+
+/// `GetServiceLinkedRoleDeletionStatus`: deletions finish before DeleteServiceLinkedRole
+/// answers, so every task it handed out has succeeded; an id it cannot have handed out is none.
+pub(crate) fn deletion_status(input: &Value) -> Result<Value, ApiError> {
+    let id = req(input, "DeletionTaskId")?;
+    let ours = id
+        .strip_prefix("task/aws-service-role/")
+        .and_then(|rest| rest.rsplit_once('/'))
+        .is_some_and(|(role, task)| !role.is_empty() && uuid::Uuid::parse_str(task).is_ok());
+    if !ours {
+        return Err(no_such_entity(format!(
+            "Deletion task not found for id {id}."
+        )));
+    }
+    Ok(json!({"Status": "SUCCEEDED"}))
 }
 
 pub(crate) fn get_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {

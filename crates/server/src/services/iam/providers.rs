@@ -44,7 +44,14 @@ fn oidc_issuer(cx: &Cx<'_>, url: &str) -> Result<String, ApiError> {
     let rest = rest
         .map(|r| r.split(['?', '#']).next().unwrap_or_default())
         .map(|r| r.trim_end_matches('/'))
-        .filter(|r| !r.is_empty() && !r.starts_with('/'));
+        .filter(|r| !r.is_empty() && !r.starts_with('/'))
+        // A host and path a URL can carry: no spaces, controls or `<>` (the issuer is echoed in
+        // XML and compared with tokens' `iss`).
+        .filter(|r| {
+            format!("https://{r}")
+                .parse::<http::Uri>()
+                .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
+        });
     rest.map(str::to_owned)
         .ok_or_else(|| invalid_input("Invalid Open ID Connect Provider URL"))
 }
@@ -247,9 +254,26 @@ fn valid_until(created_at: i64) -> i64 {
     created_at.saturating_add(365 * 24 * 3600)
 }
 
+/// A metadata document AssumeRoleWithSAML can use: one `md:EntityDescriptor` with an entity id
+/// and an identity provider's signing certificate. Not in `--dev`, whose test suites register
+/// placeholder text.
+fn check_saml_metadata(cx: &Cx<'_>, metadata: &str) -> Result<(), ApiError> {
+    if cx.state.config.dev {
+        return Ok(());
+    }
+    match crate::saml::metadata_signers(metadata) {
+        Ok((_, certs)) if certs.is_empty() => Err(invalid_input(
+            "Could not parse metadata: it names no signing certificate of an identity provider",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(invalid_input(format!("Could not parse metadata: {e}"))),
+    }
+}
+
 pub(crate) async fn create_saml(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "Name")?.to_owned();
     let metadata = req(input, "SAMLMetadataDocument")?.to_owned();
+    check_saml_metadata(cx, &metadata)?;
     let tags = tags(input);
     check_tags(&tags)?;
     let arn = format!("arn:aws:iam::{}:saml-provider/{name}", cx.account);
@@ -327,6 +351,7 @@ pub(crate) fn list_saml(cx: &Cx<'_>) -> Result<Value, ApiError> {
 pub(crate) async fn update_saml(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let arn = req(input, "SAMLProviderArn")?.to_owned();
     let metadata = req(input, "SAMLMetadataDocument")?.to_owned();
+    check_saml_metadata(cx, &metadata)?;
     cx.state
         .iam
         .mutate(cx.account, |tx| {

@@ -91,6 +91,120 @@ fn fingerprint(body: &str) -> String {
         .join(":")
 }
 
+/// The bits of an RSA modulus given as a big-endian integer (an SSH `mpint` or DER INTEGER,
+/// which may have a leading zero byte).
+fn modulus_bits(n: &[u8]) -> usize {
+    let n = match n.iter().position(|&b| b != 0) {
+        Some(i) => n.get(i..).unwrap_or_default(),
+        None => return 0,
+    };
+    n.first()
+        .map_or(0, |&b| n.len() * 8 - b.leading_zeros() as usize)
+}
+
+/// The modulus of an OpenSSH `ssh-rsa` key blob: string "ssh-rsa", mpint e, mpint n.
+fn ssh_rsa_modulus(blob: &[u8]) -> Option<&[u8]> {
+    fn field(b: &[u8]) -> Option<(&[u8], &[u8])> {
+        let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        Some((b.get(4..4 + len)?, b.get(4 + len..)?))
+    }
+    let (kind, rest) = field(blob)?;
+    let (_e, rest) = field(rest)?;
+    let (n, rest) = field(rest)?;
+    (kind == b"ssh-rsa" && rest.is_empty()).then_some(n)
+}
+
+/// The modulus of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1).
+fn pem_rsa_modulus(body: &str) -> Option<Vec<u8>> {
+    let (label, der) = pem_block(body)?;
+    let rsa_public_key = match label.as_str() {
+        "RSA PUBLIC KEY" => der,
+        "PUBLIC KEY" => {
+            // SEQUENCE { SEQUENCE { OID rsaEncryption, NULL }, BIT STRING }
+            let (_, spki, _) = super::certs::der(&der)?;
+            let (_, alg, rest) = super::certs::der(spki)?;
+            let (_, oid, _) = super::certs::der(alg)?;
+            if oid != [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01] {
+                return None;
+            }
+            let (tag, bits, _) = super::certs::der(rest)?;
+            (tag == 0x03).then(|| bits.get(1..).unwrap_or_default().to_vec())?
+        }
+        _ => return None,
+    };
+    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+    let (_, seq, _) = super::certs::der(&rsa_public_key)?;
+    let (tag, n, _) = super::certs::der(seq)?;
+    (tag == 0x02).then(|| n.to_vec())
+}
+
+/// The label and decoded contents of the first PEM block of `body`.
+fn pem_block(body: &str) -> Option<(String, Vec<u8>)> {
+    let start = body.find("-----BEGIN ")?;
+    let rest = body.get(start + 11..)?;
+    let label_end = rest.find("-----")?;
+    let label = rest.get(..label_end)?.to_owned();
+    let rest = rest.get(label_end + 5..)?;
+    let end = rest.find(&format!("-----END {label}-----"))?;
+    let b64: String = rest
+        .get(..end)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    Some((label, STANDARD.decode(b64).ok()?))
+}
+
+/// The smallest RSA key IAM takes for CodeCommit.
+const MIN_SSH_KEY_BITS: usize = 2048;
+
+/// An SSH public key as IAM takes it: RSA, in OpenSSH (`ssh-rsa AAAA…`) or PEM form, of at least
+/// 2,048 bits. Not in `--dev`, whose test suites upload certificates as keys.
+fn check_ssh_key(cx: &Cx<'_>, body: &str) -> Result<(), ApiError> {
+    if cx.state.config.dev {
+        return Ok(());
+    }
+    let trimmed = body.trim();
+    let modulus = if let Some(rest) = trimmed.strip_prefix("ssh-rsa ") {
+        let blob = rest
+            .split_whitespace()
+            .next()
+            .and_then(|b| STANDARD.decode(b).ok());
+        blob.as_deref()
+            .and_then(ssh_rsa_modulus)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(invalid_public_key)?
+    } else if trimmed.starts_with("-----BEGIN ") {
+        pem_rsa_modulus(trimmed).ok_or_else(invalid_public_key)?
+    } else {
+        return Err(ApiError::new(
+            "UnrecognizedPublicKeyEncoding",
+            "The public key encoding format is unsupported or unrecognized: give an ssh-rsa \
+             key in OpenSSH or PEM format.",
+            StatusCode::BAD_REQUEST,
+        ));
+    };
+    let bits = modulus_bits(&modulus);
+    if bits < MIN_SSH_KEY_BITS {
+        return Err(ApiError::new(
+            "InvalidPublicKey",
+            format!(
+                "The public key is invalid: {bits}-bit RSA, where at least {MIN_SSH_KEY_BITS} \
+                 bits are required."
+            ),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    Ok(())
+}
+
+fn invalid_public_key() -> ApiError {
+    ApiError::new(
+        "InvalidPublicKey",
+        "The public key is malformed or otherwise invalid.",
+        StatusCode::BAD_REQUEST,
+    )
+}
+
 fn check_certificate(body: &str) -> Result<(), ApiError> {
     let mut reader = body.as_bytes();
     let parsed: Vec<_> = rustls_pemfile::certs(&mut reader).collect();
@@ -139,8 +253,9 @@ fn wrap(kind: Kind, v: Value) -> Value {
 pub(crate) async fn upload(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
     let user = target_user(cx, input)?.to_owned();
     let body = req(input, kind.body_member())?.to_owned();
-    if kind == Kind::Signing {
-        check_certificate(&body)?;
+    match kind {
+        Kind::Signing => check_certificate(&body)?,
+        Kind::Ssh => check_ssh_key(cx, &body)?,
     }
     let (max, quota) = kind.quota();
     mutate_user(cx, &user, |u| {

@@ -1,0 +1,227 @@
+"""Regression tests for what black-box fuzzing of the server found (2026-12-03): input AWS refuses
+that Palisade took, answers clients could not parse, and a secret that reached the audit trail.
+Each test names the bug it pins. Strict mode throughout."""
+
+import json
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from conftest import make_cert
+
+ACCOUNT = "123456789012"
+
+
+def raw(server, service):
+    """A root client without botocore's own parameter checks, so the server's are what answers."""
+    key, secret = server.credentials()
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(parameter_validation=False, retries={"total_max_attempts": 1}),
+    )
+
+
+def code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def doc(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_assuming_a_role_that_does_not_exist_is_denied_whatever_the_callers_policy(server):
+    # Bug: with no role there was no trust policy to consult, so the caller's own
+    # `sts:AssumeRole` on `*` decided, and credentials for a role that does not exist came back.
+    iam = server.client("iam")
+    iam.create_user(UserName="u")
+    iam.put_user_policy(
+        UserName="u",
+        PolicyName="p",
+        PolicyDocument=doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}),
+    )
+    key = iam.create_access_key(UserName="u")["AccessKey"]
+    sts = server.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/does-not-exist", RoleSessionName="session")
+    assert code(e) == "AccessDenied"
+    assert "sts:AssumeRole" in e.value.response["Error"]["Message"]
+
+
+def test_a_server_certificates_private_key_never_reaches_the_audit_trail(server):
+    # Bug: the hand-written list of sensitive members missed UploadServerCertificate's
+    # PrivateKey, and LookupEvents showed the key to anyone allowed to read events.
+    from cryptography.hazmat.primitives import serialization
+
+    key, cert = make_cert("www.example.com")
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    server.client("iam").upload_server_certificate(
+        ServerCertificateName="www", CertificateBody=cert_pem, PrivateKey=key_pem
+    )
+    events = server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "UploadServerCertificate"}]
+    )["Events"]
+    record = json.loads(events[0]["CloudTrailEvent"])
+    assert record["requestParameters"]["privateKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    secret_line = key_pem.splitlines()[1]
+    assert secret_line not in events[0]["CloudTrailEvent"]
+    for f in (server.data_dir / "events").iterdir():
+        assert secret_line.encode() not in f.read_bytes()
+
+
+def test_a_server_certificate_needs_its_own_private_key(server):
+    # Bug: any PEM private key was taken with any certificate; IAM answers KeyPairMismatch.
+    from cryptography.hazmat.primitives import serialization
+
+    key, cert = make_cert("a.example.com")
+    other, _ = make_cert("b.example.com")
+    pem = lambda k: k.private_bytes(  # noqa: E731
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    body = cert.public_bytes(serialization.Encoding.PEM).decode()
+    iam = server.client("iam")
+    with pytest.raises(ClientError) as e:
+        iam.upload_server_certificate(ServerCertificateName="a", CertificateBody=body, PrivateKey=pem(other))
+    assert code(e) == "KeyPairMismatch"
+    iam.upload_server_certificate(ServerCertificateName="a", CertificateBody=body, PrivateKey=pem(key))
+
+
+def test_ssh_public_keys_must_be_rsa_of_2048_bits_in_openssh_or_pem_form(server):
+    # Bug: UploadSSHPublicKey stored any text, "garbage" included.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    iam = server.client("iam")
+    iam.create_user(UserName="dev")
+    openssh = lambda k: k.public_key().public_bytes(  # noqa: E731
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+    with pytest.raises(ClientError) as e:
+        iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody="garbage")
+    assert code(e) == "UnrecognizedPublicKeyEncoding"
+    with pytest.raises(ClientError) as e:
+        iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=openssh(ed25519.Ed25519PrivateKey.generate()))
+    assert code(e) == "UnrecognizedPublicKeyEncoding"
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with pytest.raises(ClientError) as e:
+        iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=openssh(small))
+    assert code(e) == "InvalidPublicKey"
+    good = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=openssh(good) + " dev@laptop")
+    pem = good.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=pem)
+    assert len(iam.list_ssh_public_keys(UserName="dev")["SSHPublicKeys"]) == 2
+
+
+def test_values_xml_cannot_carry_get_an_error_the_client_can_read(server):
+    # Bug: an error message echoing a NUL was not XML, so botocore raised ResponseParserError;
+    # and CreateAccountAlias stored "a\x01b" (its pattern's look-ahead was not enforced), which
+    # broke every ListAccountAliases after.
+    iam = raw(server, "iam")
+    with pytest.raises(ClientError) as e:
+        iam.get_user(UserName="a\x00b")
+    assert code(e) == "ValidationError"
+    for alias in ["a\x01b", "UPPER", "$$$", "a--b", "-ab"]:
+        with pytest.raises(ClientError) as e:
+            iam.create_account_alias(AccountAlias=alias)
+        assert code(e) == "ValidationError", alias
+    iam.create_account_alias(AccountAlias="my-corp-1")
+    assert iam.list_account_aliases()["AccountAliases"] == ["my-corp-1"]
+    with pytest.raises(ClientError) as e:
+        iam.create_open_id_connect_provider(Url="https://a\x01.example.com", ThumbprintList=["a" * 40])
+    assert code(e) == "InvalidInput"
+
+
+def test_a_key_policy_that_would_lock_its_author_out_is_refused_unless_bypassed(server):
+    # Bug: PutKeyPolicy took a policy that did not let the caller change it again, after which no
+    # one (root included) could manage the key; KMS's policy lockout safety check refuses it.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    someone_else = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/other"},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+        }
+    )
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=someone_else)
+    assert code(e) == "MalformedPolicyDocumentException"
+    assert "will not allow you to update the key policy in the future" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Policy=someone_else)
+    assert code(e) == "MalformedPolicyDocumentException"
+    kms.describe_key(KeyId=key)  # still manageable
+    # KMS takes key policies up to 32 KB, more than other resource policies' 20,480 characters.
+    big = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "s" + "a" * 25_000,
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(big))
+    kms.encrypt(KeyId=key, Plaintext=b"x")
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=someone_else, BypassPolicyLockoutSafetyCheck=True)
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId=key)
+    assert code(e) == "AccessDeniedException"
+
+
+def test_grants_allow_only_operations_the_key_can_do(server):
+    # Bug: CreateGrant took Operations=[] and Sign on a symmetric encryption key.
+    kms = raw(server, "kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    grantee = f"arn:aws:iam::{ACCOUNT}:role/app"
+    for ops in ([], ["Sign"], ["GenerateMac"]):
+        with pytest.raises(ClientError) as e:
+            kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=ops)
+        assert code(e) == "ValidationException", ops
+    kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Decrypt", "DescribeKey"])
+    signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    kms.create_grant(KeyId=signing, GranteePrincipal=grantee, Operations=["Sign", "GetPublicKey"])
+    with pytest.raises(ClientError) as e:
+        kms.create_grant(KeyId=signing, GranteePrincipal=grantee, Operations=["Decrypt"])
+    assert code(e) == "ValidationException"
+
+
+def test_odd_iam_input_gets_a_client_error_not_a_server_failure(server):
+    iam = raw(server, "iam")
+    # Bug: a name too long for the QR code answered 500 InternalFailure.
+    with pytest.raises(ClientError) as e:
+        iam.create_virtual_mfa_device(VirtualMFADeviceName="A" * 5000)
+    assert code(e) == "InvalidInput"
+    # Bug: SAML metadata that is not metadata was stored.
+    with pytest.raises(ClientError) as e:
+        iam.create_saml_provider(Name="idp", SAMLMetadataDocument="x" * 1200)
+    assert code(e) == "InvalidInput"
+    # Bug: any deletion task id was reported SUCCEEDED.
+    with pytest.raises(ClientError) as e:
+        iam.get_service_linked_role_deletion_status(DeletionTaskId="no-such-task")
+    assert code(e) == "NoSuchEntity"
+
+
+def test_cloudtrail_tagging_answers_with_its_own_errors(server):
+    # Bug: AddTags/ListTags answered TrailNotFoundException, which these operations do not have.
+    ct = server.client("cloudtrail")
+    with pytest.raises(ClientError) as e:
+        ct.add_tags(ResourceId="not-an-arn", TagsList=[{"Key": "k", "Value": "v"}])
+    assert code(e) == "CloudTrailARNInvalidException"
+    with pytest.raises(ClientError) as e:
+        ct.list_tags(ResourceIdList=[f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/none"])
+    assert code(e) == "ResourceNotFoundException"
