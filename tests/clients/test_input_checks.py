@@ -225,3 +225,33 @@ def test_cloudtrail_tagging_answers_with_its_own_errors(server):
     with pytest.raises(ClientError) as e:
         ct.list_tags(ResourceIdList=[f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/none"])
     assert code(e) == "ResourceNotFoundException"
+
+
+def test_trail_names_are_refused_with_the_rule_they_break(server):
+    # Bug: every invalid name got "must starts with a letter or number", even "ab" (too short).
+    ct = server.client("cloudtrail")
+    cases = {
+        "ab": "Trail name too short",
+        "a" * 129: "Trail name too long",
+        "-abc": "must starts with a letter or number",
+        "abc-": "must ends with a letter or number",
+        "a$bc": "can only contain",
+        "a..b": "adjacent periods",
+    }
+    for name, message in cases.items():
+        with pytest.raises(ClientError) as e:
+            ct.create_trail(Name=name, S3BucketName="bucket")
+        assert code(e) == "InvalidTrailNameException"
+        assert message in e.value.response["Error"]["Message"], name
+
+
+def test_the_policy_simulator_answers_an_unreadable_policy_with_invalid_input(server):
+    # Bug: SimulateCustomPolicy answered MalformedPolicyDocument, which its model does not have.
+    iam = server.client("iam")
+    for call in (
+        lambda: iam.simulate_custom_policy(PolicyInputList=['{"Statement": []}'], ActionNames=["s3:GetObject"]),
+        lambda: iam.get_context_keys_for_custom_policy(PolicyInputList=["not json"]),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "InvalidInput"

@@ -465,33 +465,44 @@ async fn update(
 
 /// CloudTrail's trail-name rules.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    let first_ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let last_ok = name
-        .chars()
-        .last()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    if (3..=128).contains(&name.len())
-        && ok_chars
-        && first_ok
-        && last_ok
-        && !name.contains("..")
-        && !name.contains("._")
-        && !name.contains("_.")
-        && !name.contains("-_")
-        && !name.contains("_-")
-    {
-        return Ok(());
+    // Each rule has its own message, in the order CloudTrail checks them.
+    let invalid = |m: String| Err(err("InvalidTrailNameException", m));
+    let len = name.chars().count();
+    if len < 3 {
+        return invalid(format!(
+            "Trail name too short. Minimum allowed length: 3 characters. Specified name length: {len} characters."
+        ));
     }
-    Err(err(
-        "InvalidTrailNameException",
-        "Trail name must starts with a letter or number.",
-    ))
+    if len > 128 {
+        return invalid(format!(
+            "Trail name too long. Maximum allowed length: 128 characters. Specified name length: {len} characters."
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return invalid("Trail name must starts with a letter or number.".to_owned());
+    }
+    if !name.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+        return invalid("Trail name must ends with a letter or number.".to_owned());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return invalid(
+            "Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, \
+             periods (.), hyphens (-), and underscores (_)."
+                .to_owned(),
+        );
+    }
+    if ["..", "._", "_.", "-_", "_-"]
+        .iter()
+        .any(|p| name.contains(p))
+    {
+        return invalid(format!(
+            "Trail name {name} has adjacent periods, or a period or hyphen next to an underscore."
+        ));
+    }
+    Ok(())
 }
 
 async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {

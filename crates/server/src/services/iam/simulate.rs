@@ -55,12 +55,18 @@ fn context(input: &Value) -> Result<Context, ApiError> {
     Ok(ctx)
 }
 
+/// The policy simulator and GetContextKeysFor* answer a policy they cannot read with
+/// InvalidInput, the one client error their model has, not MalformedPolicyDocument or
+/// LimitExceeded as the operations that store policies do.
+fn as_invalid_input(e: ApiError) -> ApiError {
+    invalid_input(e.message)
+}
+
 fn compile_inputs(docs: &[String], kind: PolicyKind, label: &str) -> Result<PolicySet, ApiError> {
     let mut set = PolicySet::new();
     for (i, doc) in docs.iter().enumerate() {
-        check_policy(doc, kind)?;
-        let p = CompiledPolicy::parse(doc, kind)
-            .map_err(|e| ApiError::bad_request(e.aws_code(), e.aws_message()))?;
+        check_policy(doc, kind).map_err(as_invalid_input)?;
+        let p = CompiledPolicy::parse(doc, kind).map_err(|e| invalid_input(e.aws_message()))?;
         set.push(p.with_name(format!("{label}.{}", i + 1)));
     }
     Ok(set)
@@ -89,10 +95,10 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources<'_>) -> Result<Value, ApiError>
     }
     let resource_policy = match s(input, "ResourcePolicy") {
         Some(doc) => {
-            check_policy(doc, PolicyKind::Resource)?;
+            check_policy(doc, PolicyKind::Resource).map_err(as_invalid_input)?;
             Some(
                 CompiledPolicy::parse(doc, PolicyKind::Resource)
-                    .map_err(|e| ApiError::bad_request(e.aws_code(), e.aws_message()))?
+                    .map_err(|e| invalid_input(e.aws_message()))?
                     .with_name("ResourcePolicy"),
             )
         }
@@ -251,7 +257,7 @@ pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Va
         }
     }
     for (i, doc) in strings(input, "PolicyInputList").iter().enumerate() {
-        check_policy(doc, PolicyKind::Identity)?;
+        check_policy(doc, PolicyKind::Identity).map_err(as_invalid_input)?;
         if let Some(c) = crate::iam::compile(
             doc,
             PolicyKind::Identity,
@@ -292,7 +298,7 @@ fn keys_of(docs: &[String]) -> Result<Vec<String>, ApiError> {
     for doc in docs {
         let policy = Policy::parse(doc, PolicyKind::Identity)
             .or_else(|_| Policy::parse(doc, PolicyKind::Resource))
-            .map_err(|e| ApiError::bad_request(e.aws_code(), e.aws_message()))?;
+            .map_err(|e| invalid_input(e.aws_message()))?;
         for st in &policy.statements {
             for c in &st.conditions {
                 if !keys.iter().any(|k| k.eq_ignore_ascii_case(&c.key)) {
