@@ -15,14 +15,14 @@
 //! * A policy value with an unresolved variable (absent key, no default)
 //!   matches nothing. A request value of the wrong type (e.g. `abc` under
 //!   `NumericEquals`) matches no policy value.
-//! * Numbers compare as `f64`.
+//! * Numbers compare exactly, as decimals of any length.
 
 use crate::date::Timestamp;
 use crate::ip::Cidr;
 use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
 use crate::pattern::{Piece, Template};
 use crate::policy::ConditionEntry;
-use crate::request::{Context, Entry, Value, parse_bool, parse_number};
+use crate::request::{Context, Entry, Number, Value, parse_bool, parse_number};
 
 /// An ARN pattern compared segment by segment: `*` never crosses a `:` in
 /// the first five segments; in the sixth (resource) part it spans anything.
@@ -210,7 +210,7 @@ fn spanning_match(segs: &[Template; 6], text: &str, ctx: &Context) -> bool {
 enum Values {
     Str(Vec<Template>),
     Fold(Vec<Template>),
-    Num(Vec<Option<f64>>),
+    Num(Vec<Option<Number>>),
     Date(Vec<Option<Timestamp>>),
     Bool(Vec<Template>),
     Bin(Vec<Option<Vec<u8>>>),

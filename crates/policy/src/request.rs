@@ -194,7 +194,7 @@ impl Principal {
 enum Typed {
     String,
     Bool(bool),
-    Number(f64),
+    Number(Number),
     Date(Timestamp),
     Ip(IpAddr),
     Binary(Vec<u8>),
@@ -224,11 +224,15 @@ impl Value {
             typed: Typed::Bool(b),
         }
     }
-    /// A number.
+    /// A number (a value that is not finite is kept as text and matches no numeric operator).
     pub fn number(n: f64) -> Value {
-        Value {
-            text: n.to_string().into_boxed_str(),
-            typed: Typed::Number(n),
+        let text = n.to_string();
+        match parse_number(&text) {
+            Some(parsed) => Value {
+                text: text.into_boxed_str(),
+                typed: Typed::Number(parsed),
+            },
+            None => Value::string(text),
         }
     }
     /// A date given as ISO 8601 or epoch seconds; `None` if invalid.
@@ -257,9 +261,9 @@ impl Value {
     pub fn as_str(&self) -> &str {
         &self.text
     }
-    pub(crate) fn as_number(&self) -> Option<f64> {
-        match self.typed {
-            Typed::Number(n) => Some(n),
+    pub(crate) fn as_number(&self) -> Option<Number> {
+        match &self.typed {
+            Typed::Number(n) => Some(n.clone()),
             _ => parse_number(&self.text),
         }
     }
@@ -289,9 +293,44 @@ impl Value {
     }
 }
 
+/// A decimal number compared exactly: IAM's numeric operators take integers and decimals of any
+/// length, and `f64` would make `9007199254740993` equal `9007199254740992`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Number {
+    negative: bool,
+    /// Digits before the point, without leading zeros.
+    int: Box<str>,
+    /// Digits after the point, without trailing zeros.
+    frac: Box<str>,
+}
+
+impl Ord for Number {
+    fn cmp(&self, other: &Number) -> std::cmp::Ordering {
+        let magnitude = self
+            .int
+            .len()
+            .cmp(&other.int.len())
+            .then_with(|| self.int.cmp(&other.int))
+            .then_with(|| self.frac.cmp(&other.frac));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (false, true) => std::cmp::Ordering::Greater,
+            (true, false) => std::cmp::Ordering::Less,
+        }
+    }
+}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, other: &Number) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// Parses a policy or context number: an optionally signed integer or
 /// decimal, no exponent, no surrounding space.
-pub(crate) fn parse_number(s: &str) -> Option<f64> {
+pub(crate) fn parse_number(s: &str) -> Option<Number> {
+    let negative = s.starts_with('-');
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let ok = !int.is_empty()
@@ -301,7 +340,14 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
     if !ok {
         return None;
     }
-    s.parse().ok()
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    Some(Number {
+        // Minus zero is zero.
+        negative: negative && !(int.is_empty() && frac.is_empty()),
+        int: int.into(),
+        frac: frac.into(),
+    })
 }
 
 /// `true`/`false`, in any case.
@@ -503,10 +549,8 @@ fn untyped(k: &str, v: &serde_json::Value) -> Result<Value, String> {
     match v {
         serde_json::Value::String(s) => Ok(Value::string(s.clone())),
         serde_json::Value::Bool(b) => Ok(Value::bool(*b)),
-        serde_json::Value::Number(n) => n
-            .as_f64()
-            .map(Value::number)
-            .ok_or_else(|| format!("context key {k:?}: number {n} out of range")),
+        serde_json::Value::Number(n) => typed(k, "numeric", v)
+            .map_err(|_| format!("context key {k:?}: number {n} is not an integer or decimal")),
         other => Err(format!(
             "context key {k:?}: values must be strings, booleans or numbers, found {other}"
         )),
@@ -523,7 +567,12 @@ fn typed(k: &str, ty: &str, v: &serde_json::Value) -> Result<Value, String> {
     let bad = || format!("context key {k:?}: {text:?} is not a valid {ty}");
     match ty {
         "string" => Ok(Value::string(text)),
-        "numeric" => parse_number(&text).map(Value::number).ok_or_else(bad),
+        "numeric" => parse_number(&text)
+            .map(|n| Value {
+                text: text.as_str().into(),
+                typed: Typed::Number(n),
+            })
+            .ok_or_else(bad),
         "boolean" => parse_bool(&text).map(Value::bool).ok_or_else(bad),
         "ip" => text.parse().map(Value::ip).map_err(|_| bad()),
         "binary" => crate::base64::decode(&text)
@@ -759,5 +808,27 @@ mod tests {
             r.context.get("AWS:USERNAME"),
             Some(Entry::Single(v)) if v.as_str() == "alice"
         ));
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::parse_number;
+
+    /// Regression: numbers compared as `f64`, so `9007199254740993` equalled
+    /// `9007199254740992` under NumericEquals.
+    #[test]
+    fn numbers_compare_exactly_as_decimals() {
+        let n = |s: &str| parse_number(s).unwrap_or_else(|| panic!("{s}"));
+        assert!(n("9007199254740993") > n("9007199254740992"));
+        assert_eq!(n("007.50"), n("7.5"));
+        assert_eq!(n("-0"), n("0.000"));
+        assert!(n("-2") < n("-1.5"));
+        assert!(n("-1") < n("0.1"));
+        assert!(n("10") > n("9.999"));
+        assert!(n("0.25") < n("0.3"));
+        for bad in ["", "1e5", "1.", ".5", " 1", "--1", "0x10"] {
+            assert!(parse_number(bad).is_none(), "{bad}");
+        }
     }
 }
