@@ -4,7 +4,7 @@
 //! keys*), with our decisions where it is silent:
 //!
 //! * Absent key (or empty list): `Null:true` holds; `ForAllValues:` holds;
-//!   `ForAnyValue:` fails unless `IfExists`; a plain operator holds only with
+//!   `ForAnyValue:` fails, with `IfExists` too; a plain operator holds only with
 //!   `IfExists` or when negated (`StringNotEquals`, `NotIpAddress`…).
 //! * Present key: a positive operator holds when some policy value matches the
 //!   request value; a negated one when none does.
@@ -281,7 +281,10 @@ impl CompiledCondition {
         match entry {
             None => match self.op.qualifier {
                 Some(SetQualifier::ForAllValues) => true,
-                Some(SetQualifier::ForAnyValue) => self.op.if_exists,
+                // `IfExists` tests each value inside the set operator, so it cannot make an
+                // absent key hold: AWS denies such a request ("For no matching key or a null
+                // dataset, the condition returns false"; re:Post QU9HFmDzP0QGuU-fd7rS6B7w).
+                Some(SetQualifier::ForAnyValue) => false,
                 None => self.op.if_exists || self.op.kind.is_negated(),
             },
             Some(Entry::Single(v)) => self.test(v, ctx),
