@@ -42,7 +42,7 @@ pub(crate) enum ArnPattern {
 }
 
 /// Splits at `:` outside `${…}`, into at most `max` parts.
-fn split_colons(s: &str, max: usize) -> Vec<&str> {
+pub(crate) fn split_colons(s: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;

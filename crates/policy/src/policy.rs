@@ -574,7 +574,8 @@ fn resource_format_error(r: &str) -> Option<PolicyError> {
             resource: r.to_string(),
         });
     };
-    let mut segs = after.splitn(4, ':');
+    // A variable's own colon (`${aws:PrincipalAccount}`) does not separate fields.
+    let mut segs = crate::condition::split_colons(after, 4).into_iter();
     let service = segs.next().unwrap_or("");
     if service.is_empty() || service.contains(['*', '?']) {
         return Some(PolicyError::ResourceVendor {
