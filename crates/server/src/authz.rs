@@ -115,9 +115,15 @@ impl ResourcePolicySource for RoleTrust {
         }
         let account = resource.split(':').nth(4)?;
         let name = resource.rsplit('/').next()?;
+        // Only the role's exact ARN names it (see `sts::role_to_assume`): the caller's policies
+        // were matched against this text.
         let doc = state
             .iam
-            .read_account(account, |a| a.role(name).map(|r| r.trust_policy.clone()))
+            .read_account(account, |a| {
+                a.role(name)
+                    .filter(|r| crate::iam::role_arn(&r.account_id, &r.path, &r.name) == resource)
+                    .map(|r| r.trust_policy.clone())
+            })
             .ok()
             .flatten()?;
         crate::iam::compile(&doc, PolicyKind::Trust, "trust policy").map(Arc::new)
@@ -359,6 +365,13 @@ fn decide(
     }
     if let Some(tagging) = tag_on_create(route, input) {
         decide_action(state, caller, route, ctx, input, target, tagging)?;
+    }
+    // Putting a role in an instance profile hands it to whatever runs with the profile: AWS
+    // requires iam:PassRole on the role ("The caller of this operation must be granted the
+    // PassRole permission on the IAM role").
+    if route.service.signing_name == "iam" && route.operation.name == "AddRoleToInstanceProfile" {
+        let role = iam_target(state, caller, "GetRole", input);
+        decide_action(state, caller, route, ctx, input, &role, "iam:PassRole")?;
     }
     // A secret created with replicas is also replicated (AWS's required permissions).
     if route.service.signing_name == "secretsmanager"
@@ -649,10 +662,19 @@ fn caller_policies(
         | PrincipalKind::WebIdentity
         | PrincipalKind::SamlUser => {}
         PrincipalKind::IamUser => {
+            // A GetSessionToken session names its user by unique id too: a user deleted and
+            // recreated under the same name is another user, whose policies the session of the
+            // old one does not get.
+            let session_user_id = caller
+                .session
+                .as_ref()
+                .map(|s| s.principal_id.as_str())
+                .filter(|id| id.starts_with("AIDA"));
             identity = caller
                 .user_name
                 .as_deref()
-                .and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u));
+                .and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u))
+                .filter(|p| session_user_id.is_none_or(|id| id == p.id));
         }
         PrincipalKind::AssumedRole => {
             if let Some(s) = &caller.session
@@ -1112,7 +1134,56 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
                 s(input, "VirtualMFADeviceName").unwrap_or_default()
             ));
         }
+        "CreateSAMLProvider" => {
+            let name = s(input, "Name").unwrap_or_default();
+            return none(format!("arn:aws:iam::{account}:saml-provider/{name}"));
+        }
+        "CreateOpenIDConnectProvider" => {
+            let url = s(input, "Url").unwrap_or_default();
+            let issuer = url
+                .split_once("://")
+                .map_or(url, |(_, rest)| rest)
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            return none(format!("arn:aws:iam::{account}:oidc-provider/{issuer}"));
+        }
         _ => {}
+    }
+    // Identity providers and server certificates are resources of their own, named by ARN (or,
+    // for certificates, by name and path), with their tags.
+    if let Some(arn) = s(input, "OpenIDConnectProviderArn").or_else(|| s(input, "SAMLProviderArn"))
+    {
+        let tags = state
+            .iam
+            .read_account(account, |a| {
+                a.providers.get(arn).map(|p| tag_pairs(&p.tags))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        return Target {
+            arn: arn.to_owned(),
+            tags,
+        };
+    }
+    if let Some(name) = s(input, "ServerCertificateName") {
+        let found = state
+            .iam
+            .read_account(account, |a| {
+                a.server_certificates
+                    .get(&name.to_lowercase())
+                    .map(|c| (c.path.clone(), c.name.clone(), tag_pairs(&c.tags)))
+            })
+            .ok()
+            .flatten();
+        let (cert_path, cert_name, tags) =
+            found.unwrap_or_else(|| (path("Path"), name.to_owned(), Vec::new()));
+        return Target {
+            arn: format!("arn:aws:iam::{account}:server-certificate{cert_path}{cert_name}"),
+            tags,
+        };
     }
     if let Some(u) = s(input, "UserName") {
         return user(u);

@@ -110,6 +110,13 @@ impl IamData {
     }
 
     /// A managed policy by ARN: AWS-managed or customer-managed in any account.
+    /// A managed policy `account` can attach, use as a boundary or as a session policy: AWS's,
+    /// or one of its own. Another account's policy is not attachable, though it exists.
+    pub fn attachable_policy(&self, arn: &str, account: &str) -> Option<PolicyRef<'_>> {
+        let p = self.managed_policy(arn)?;
+        (matches!(p, PolicyRef::Aws(_)) || arn.split(':').nth(4) == Some(account)).then_some(p)
+    }
+
     pub fn managed_policy(&self, arn: &str) -> Option<PolicyRef<'_>> {
         if let Some(p) = managed::by_arn(arn) {
             return Some(PolicyRef::Aws(p));

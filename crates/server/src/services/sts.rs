@@ -240,8 +240,11 @@ fn policy_arns(input: &Value) -> Vec<String> {
 }
 
 /// Checks the session policies; returns the packed size as a percentage of the quota.
+/// Checks the session policies of a session in `account` (the role's, or the federated user's):
+/// managed ones must be AWS's or that account's own.
 fn check_session_policies(
     state: &AppState,
+    account: &str,
     policy: Option<&str>,
     arns: &[String],
 ) -> Result<i64, ApiError> {
@@ -258,7 +261,9 @@ fn check_session_policies(
         ));
     }
     for arn in arns {
-        let exists = state.iam.read(|d| d.managed_policy(arn).is_some())?;
+        let exists = state
+            .iam
+            .read(|d| d.attachable_policy(arn, account).is_some())?;
         if !exists {
             return Err(validation(format!(
                 "Policy {arn} does not exist or is not attachable."
@@ -343,19 +348,26 @@ impl RoleToAssume {
 }
 
 /// The role to assume.
+/// The role `role_arn` names: only its exact ARN, path included, does. Policies are matched
+/// against the ARN the caller gives, so an ARN that merely ends in the role's name (another path,
+/// partition, Region or service) must name no role, or a caller allowed `role/dev/*` could
+/// assume `role/prod/admin` as `role/dev/admin`.
 fn role_to_assume(
     state: &AppState,
     account: &str,
     role_name: &str,
+    role_arn: &str,
 ) -> Result<Option<RoleToAssume>, ApiError> {
     state.iam.read_account(account, |a| {
-        a.role(role_name).map(|r| RoleToAssume {
-            account: account.to_owned(),
-            id: r.id.clone(),
-            arn: crate::iam::role_arn(&r.account_id, &r.path, &r.name),
-            name: r.name.clone(),
-            max_session: r.max_session_duration,
-        })
+        a.role(role_name)
+            .map(|r| RoleToAssume {
+                account: account.to_owned(),
+                id: r.id.clone(),
+                arn: crate::iam::role_arn(&r.account_id, &r.path, &r.name),
+                name: r.name.clone(),
+                max_session: r.max_session_duration,
+            })
+            .filter(|r| r.arn == role_arn)
     })
 }
 
@@ -399,7 +411,7 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     let role_arn = s(input, "RoleArn").unwrap_or_default().to_owned();
     let session_name = s(input, "RoleSessionName").unwrap_or_default().to_owned();
     let (account, role_name) = role_arn_parts(input)?;
-    let role = match role_to_assume(state, &account, &role_name)? {
+    let role = match role_to_assume(state, &account, &role_name, &role_arn)? {
         Some(r) => r,
         // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
         // suites assume roles they never created.
@@ -422,7 +434,7 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     let d = duration(input, 3600, 900, max, what)?;
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
-    let packed = check_session_policies(state, policy.as_deref(), &arns)?;
+    let packed = check_session_policies(state, &role.account, policy.as_deref(), &arns)?;
     let mut mfa_at = None;
     if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
         if state.config.dev {
@@ -473,12 +485,20 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     if tags.len() > 50 {
         return Err(validation("Session tags are limited to 50."));
     }
-    let source_identity = s(input, "SourceIdentity").map(str::to_owned).or_else(|| {
-        caller
-            .session
-            .as_ref()
-            .and_then(|s| s.source_identity.clone())
-    });
+    // A source identity, once set, persists across chained sessions and cannot be changed.
+    let inherited = caller
+        .session
+        .as_ref()
+        .and_then(|s| s.source_identity.clone());
+    let source_identity = match (inherited, s(input, "SourceIdentity")) {
+        (Some(old), Some(new)) if old != new => {
+            return Err(validation(format!(
+                "The source identity of this chained role session is {old} and cannot be changed to {new}."
+            )));
+        }
+        (Some(old), _) => Some(old),
+        (None, given) => given.map(str::to_owned),
+    };
     let issued = now();
     let session = Session {
         mfa_at: mfa_at.or(caller.session.as_ref().and_then(|s| s.mfa_at)),
@@ -696,7 +716,13 @@ async fn federated_session(
         None => s(input, "RoleSessionName").unwrap_or_default().to_owned(),
     };
     let (account, role_name) = role_arn_parts(input)?;
-    let Some(role) = role_to_assume(state, &account, &role_name)? else {
+    let Some(role) = role_to_assume(
+        state,
+        &account,
+        &role_name,
+        s(input, "RoleArn").unwrap_or_default(),
+    )?
+    else {
         return Err(denied());
     };
     let max = role.max_session;
@@ -712,7 +738,7 @@ async fn federated_session(
     .min(saml.and_then(|s| s.duration).unwrap_or(i64::MAX));
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
-    let packed = check_session_policies(state, policy.as_deref(), &arns)?;
+    let packed = check_session_policies(state, &role.account, policy.as_deref(), &arns)?;
     let issued = now();
     let session = Session {
         policy,
@@ -1054,7 +1080,7 @@ async fn get_federation_token(
     )?;
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
-    let packed = check_session_policies(state, policy.as_deref(), &arns)?;
+    let packed = check_session_policies(state, &caller.account_id, policy.as_deref(), &arns)?;
     let issued = now();
     let arn = format!("arn:aws:sts::{}:federated-user/{name}", caller.account_id);
     let id = format!("{}:{name}", caller.account_id);

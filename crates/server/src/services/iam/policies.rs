@@ -484,7 +484,10 @@ fn quota_name(entity: Entity) -> &'static str {
 pub(crate) async fn attach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PolicyArn")?.to_owned();
-    let exists = cx.state.iam.read(|d| d.managed_policy(&arn).is_some())?;
+    let exists = cx
+        .state
+        .iam
+        .read(|d| d.attachable_policy(&arn, cx.account).is_some())?;
     if !exists {
         return Err(not_attachable(&arn));
     }
@@ -717,7 +720,10 @@ pub(crate) async fn put_boundary(
 ) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PermissionsBoundary")?.to_owned();
-    let exists = cx.state.iam.read(|d| d.managed_policy(&arn).is_some())?;
+    let exists = cx
+        .state
+        .iam
+        .read(|d| d.attachable_policy(&arn, cx.account).is_some())?;
     if !exists {
         return Err(not_attachable(&arn));
     }

@@ -109,7 +109,10 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value 
 
 fn check_boundary_arn(cx: &Cx<'_>, arn: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(arn) = arn else { return Ok(None) };
-    let exists = cx.state.iam.read(|d| d.managed_policy(arn).is_some())?;
+    let exists = cx
+        .state
+        .iam
+        .read(|d| d.attachable_policy(arn, cx.account).is_some())?;
     if !exists {
         return Err(invalid_input(format!(
             "Value ({arn}) for parameter PermissionsBoundary is invalid."

@@ -262,9 +262,11 @@ pub fn grant_allows(
     op: &str,
     input: &Value,
 ) -> bool {
+    if op == "RetireGrant" {
+        return may_retire(state, caller, region, input);
+    }
     let Some(arn) = key_of(state, caller, region, op, input) else {
-        // RetireGrant names its grant by token; the handler checks the retiring principal.
-        return op == "RetireGrant";
+        return false;
     };
     let context: Vec<(String, String)> = input
         .get(context_member(op))
@@ -284,13 +286,109 @@ pub fn grant_allows(
         .read(|d| {
             d.grants.values().any(|g| {
                 g.key_arn == arn
-                    && (g.grantee == caller.arn
-                        || (op == "RetireGrant"
-                            && g.retiring.as_deref() == Some(caller.arn.as_str())))
-                    && g.operations
-                        .iter()
-                        .any(|o| o == op_name || (op == "RetireGrant"))
-                    && constraints_hold(g.constraints.as_ref(), &context)
+                    && is_grantee(&g.grantee, caller)
+                    && g.operations.iter().any(|o| o == op_name)
+                    && if op == "CreateGrant" {
+                        // A grant that allows CreateGrant lets its grantee pass on no more
+                        // than it has: a subset of its operations, under constraints at least
+                        // as strict (AWS: "limited in the grants that they can create").
+                        narrower(g, input)
+                    } else {
+                        constraints_hold(g.constraints.as_ref(), &context)
+                    }
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Whether `grantee` names the caller: its own ARN, or, for a role session, the role (AWS: a
+/// grant to a role "allows users who are authorized to assume the role" to use it).
+fn is_grantee(grantee: &str, caller: &Caller) -> bool {
+    grantee == caller.arn
+        || caller
+            .session
+            .as_ref()
+            .and_then(|s| s.role_arn.as_deref())
+            .is_some_and(|role| role == grantee)
+}
+
+/// Whether the grant CreateGrant asks for is within `parent`: its operations a subset of the
+/// parent's, and the parent's encryption-context constraint kept or narrowed.
+fn narrower(parent: &super::state::GrantRecord, input: &Value) -> bool {
+    let wanted = input.get("Operations").and_then(Value::as_array);
+    let ops_ok = wanted.is_some_and(|ops| {
+        ops.iter().all(|o| {
+            o.as_str()
+                .is_some_and(|o| parent.operations.iter().any(|p| p == o))
+        })
+    });
+    if !ops_ok {
+        return false;
+    }
+    let Some(pc) = &parent.constraints else {
+        return true;
+    };
+    let pairs = |c: Option<&Value>, member: &str| -> Option<Vec<(String, String)>> {
+        c.and_then(|c| c.get(member))
+            .and_then(Value::as_object)
+            .map(|m| {
+                let mut v: Vec<(String, String)> = m
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect();
+                v.sort();
+                v
+            })
+    };
+    let child = input.get("Constraints");
+    let (child_equals, child_subset) = (
+        pairs(child, "EncryptionContextEquals"),
+        pairs(child, "EncryptionContextSubset"),
+    );
+    if let Some(equals) = pairs(Some(pc), "EncryptionContextEquals")
+        && child_equals.as_ref() != Some(&equals)
+    {
+        return false;
+    }
+    if let Some(subset) = pairs(Some(pc), "EncryptionContextSubset") {
+        let covers = |c: &Option<Vec<(String, String)>>| {
+            c.as_ref()
+                .is_some_and(|c| subset.iter().all(|p| c.contains(p)))
+        };
+        if !(covers(&child_equals) || covers(&child_subset)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// RetireGrant, by grant: its retiring principal, its grantee when the grant allows RetireGrant,
+/// or the root user of the account that created it (AWS's "Retiring and revoking grants").
+/// Whoever else may retire is decided by policies, before this.
+fn may_retire(state: &AppState, caller: &Caller, region: &str, input: &Value) -> bool {
+    let token = input.get("GrantToken").and_then(Value::as_str);
+    let grant_id = input.get("GrantId").and_then(Value::as_str);
+    let key = if token.is_none() {
+        // key_of gives RetireGrant no key (its target is "*"); the KeyId names it here.
+        key_of(state, caller, region, "DescribeKey", input)
+    } else {
+        None
+    };
+    state
+        .kms
+        .read(|d| {
+            d.grants.values().any(|g| {
+                let this = match (token, grant_id, &key) {
+                    (Some(t), _, _) => g.token == t,
+                    (None, Some(id), Some(k)) => g.id == id && &g.key_arn == k,
+                    _ => false,
+                };
+                let issuer_account = g.issuer.split(':').nth(4).unwrap_or_default();
+                this && (g.retiring.as_deref().is_some_and(|r| is_grantee(r, caller))
+                    || (is_grantee(&g.grantee, caller)
+                        && g.operations.iter().any(|o| o == "RetireGrant"))
+                    || (caller.kind == crate::identity::PrincipalKind::Root
+                        && caller.account_id == issuer_account))
             })
         })
         .unwrap_or(false)

@@ -1,0 +1,248 @@
+"""Regression tests for authorization bypasses found by a strict-mode security review
+(2026-12-03). Each test names the hole it pins; all run in strict mode."""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+ACCOUNT = "123456789012"
+
+
+def doc(*statements, version="2012-10-17"):
+    return json.dumps({"Version": version, "Statement": list(statements)})
+
+
+def allow(action, resource="*"):
+    return {"Effect": "Allow", "Action": action, "Resource": resource}
+
+
+def trust_account():
+    return doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
+
+
+def user(server, name, *statements):
+    """A user with an inline policy; returns its (key id, secret)."""
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=doc(*statements))
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    return k["AccessKeyId"], k["SecretAccessKey"]
+
+
+def as_(server, service, creds):
+    return server.client(service, key=creds[0], secret=creds[1])
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def test_a_role_arn_must_be_the_roles_own_to_assume_it(server):
+    # Hole: AssumeRole looked the role up by the last segment of RoleArn, while policies were
+    # matched against the whole text, so a user allowed only `role/dev/*` assumed `/prod/admin`
+    # as `role/dev/admin` (or with another partition, Region or service in the ARN).
+    iam = server.client("iam")
+    iam.create_role(RoleName="admin", Path="/prod/", AssumeRolePolicyDocument=trust_account())
+    iam.attach_role_policy(RoleName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.create_role(RoleName="builder", Path="/dev/", AssumeRolePolicyDocument=trust_account())
+    dev = user(server, "dev", allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/dev/*"))
+    sts = as_(server, "sts", dev)
+    sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/dev/builder", RoleSessionName="ok")
+    for forged in [
+        f"arn:aws:iam::{ACCOUNT}:role/dev/admin",
+        f"arn:aws:iam::{ACCOUNT}:role/dev/x/admin",
+    ]:
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=forged, RoleSessionName="forged")
+        assert code(e) == "AccessDenied", forged
+    # A Deny on the role's real ARN holds whatever spelling names it.
+    root_allowed = user(
+        server,
+        "ops",
+        allow("sts:AssumeRole"),
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/prod/admin"},
+    )
+    ops = as_(server, "sts", root_allowed)
+    for variant in [
+        f"arn:aws:iam::{ACCOUNT}:role/admin",
+        f"arn:aws-cn:iam::{ACCOUNT}:role/prod/admin",
+        f"arn:aws:iam:us-east-1:{ACCOUNT}:role/prod/admin",
+        f"arn:aws:sts::{ACCOUNT}:role/prod/admin",
+    ]:
+        with pytest.raises(ClientError) as e:
+            ops.assume_role(RoleArn=variant, RoleSessionName="variant")
+        assert code(e) == "AccessDenied", variant
+
+
+def test_only_a_grants_retiring_principal_grantee_or_creator_account_retires_it(server):
+    # Hole: RetireGrant was allowed to anyone, policies or not.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    grantee = user(server, "app")
+    outsider = user(server, "outsider")
+    g = kms.create_grant(
+        KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:user/app", Operations=["Decrypt"]
+    )
+    out = as_(server, "kms", outsider)
+    with pytest.raises(ClientError) as e:
+        out.retire_grant(GrantToken=g["GrantToken"])
+    assert code(e) == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        out.retire_grant(KeyId=key, GrantId=g["GrantId"])
+    assert code(e) == "AccessDeniedException"
+    # The grantee may retire only a grant that allows RetireGrant.
+    with pytest.raises(ClientError) as e:
+        as_(server, "kms", grantee).retire_grant(GrantToken=g["GrantToken"])
+    assert code(e) == "AccessDeniedException"
+    g2 = kms.create_grant(
+        KeyId=key,
+        GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:user/app",
+        Operations=["Decrypt", "RetireGrant"],
+    )
+    as_(server, "kms", grantee).retire_grant(GrantToken=g2["GrantToken"])
+    g3 = kms.create_grant(
+        KeyId=key,
+        GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:user/app",
+        RetiringPrincipal=f"arn:aws:iam::{ACCOUNT}:user/outsider",
+        Operations=["Decrypt"],
+    )
+    out.retire_grant(KeyId=key, GrantId=g3["GrantId"])
+
+
+def test_a_grant_to_create_grants_passes_on_no_more_than_it_has(server):
+    # Hole: a grantee whose grant allowed only CreateGrant granted itself Decrypt.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    me = f"arn:aws:iam::{ACCOUNT}:user/delegate"
+    creds = user(server, "delegate")
+    kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=["CreateGrant", "Encrypt"])
+    mine = as_(server, "kms", creds)
+    with pytest.raises(ClientError) as e:
+        mine.create_grant(KeyId=key, GranteePrincipal=me, Operations=["Decrypt"])
+    assert code(e) == "AccessDeniedException"
+    mine.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:user/other", Operations=["Encrypt"])
+    # A constrained parent passes on its constraint or a stricter one, not a looser one.
+    kms.create_grant(
+        KeyId=key,
+        GranteePrincipal=me,
+        Operations=["CreateGrant", "Decrypt"],
+        Constraints={"EncryptionContextSubset": {"app": "billing"}},
+    )
+    with pytest.raises(ClientError):
+        mine.create_grant(KeyId=key, GranteePrincipal=me, Operations=["Decrypt"])
+    mine.create_grant(
+        KeyId=key,
+        GranteePrincipal=me,
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextEquals": {"app": "billing", "team": "x"}},
+    )
+
+
+def test_a_grant_to_a_role_covers_the_roles_sessions(server):
+    # Hole (a wrong denial): grants were matched against the session ARN only.
+    iam, kms = server.client("iam"), server.client("kms")
+    iam.create_role(RoleName="worker", AssumeRolePolicyDocument=trust_account())
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"hello")["CiphertextBlob"]
+    kms.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:role/worker", Operations=["Decrypt"])
+    caller = user(server, "runner", allow("sts:AssumeRole"))
+    c = as_(server, "sts", caller).assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/worker", RoleSessionName="job"
+    )["Credentials"]
+    session_kms = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    assert session_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"hello"
+
+
+def test_identity_providers_and_certificates_are_authorized_by_their_own_arn(server):
+    # Hole: these operations were authorized against "*", so a Deny on the provider's ARN was
+    # ignored and an Allow on it alone refused.
+    iam = server.client("iam")
+    arn = iam.create_open_id_connect_provider(Url="https://idp.example.com", ThumbprintList=["a" * 40])[
+        "OpenIDConnectProviderArn"
+    ]
+    denied = as_(
+        server,
+        "iam",
+        user(server, "almost-admin", allow("iam:*"), {"Effect": "Deny", "Action": "iam:*", "Resource": arn}),
+    )
+    for call in (
+        lambda: denied.get_open_id_connect_provider(OpenIDConnectProviderArn=arn),
+        lambda: denied.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDenied"
+    reader = as_(server, "iam", user(server, "reader", allow("iam:GetOpenIDConnectProvider", arn)))
+    assert reader.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["Url"] == "idp.example.com"
+
+
+def test_a_session_of_a_deleted_user_gets_nothing_from_a_new_user_of_the_same_name(server):
+    # Hole: sessions found their user by name, so GetSessionToken credentials of a deleted user
+    # carried the permissions of a new user given the same name.
+    iam = server.client("iam")
+    old = user(server, "temp")
+    c = as_(server, "sts", old).get_session_token()["Credentials"]
+    for k in iam.list_access_keys(UserName="temp")["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName="temp", AccessKeyId=k["AccessKeyId"])
+    iam.delete_user(UserName="temp")
+    iam.create_user(UserName="temp")
+    iam.put_user_policy(UserName="temp", PolicyName="p", PolicyDocument=doc(allow("kms:ListKeys")))
+    stale = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    with pytest.raises(ClientError) as e:
+        stale.list_keys()
+    assert code(e) == "AccessDeniedException"
+
+
+def test_a_source_identity_cannot_be_changed_by_chaining(server):
+    # Hole: a chained AssumeRole replaced the calling session's source identity.
+    iam = server.client("iam")
+    iam.create_role(
+        RoleName="r1",
+        AssumeRolePolicyDocument=doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            }
+        ),
+    )
+    iam.put_role_policy(RoleName="r1", PolicyName="p", PolicyDocument=doc(allow(["sts:AssumeRole", "sts:SetSourceIdentity"])))
+    caller = user(server, "alice", allow(["sts:AssumeRole", "sts:SetSourceIdentity"]))
+    c = as_(server, "sts", caller).assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r1", RoleSessionName="s1", SourceIdentity="alice"
+    )["Credentials"]
+    chained = server.client("sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    with pytest.raises(ClientError):
+        chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r1", RoleSessionName="s2", SourceIdentity="bob")
+    again = chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r1", RoleSessionName="s3")
+    assert again["SourceIdentity"] == "alice"
+
+
+def test_adding_a_role_to_an_instance_profile_needs_pass_role(server):
+    # Hole: AddRoleToInstanceProfile did not require iam:PassRole on the role.
+    iam = server.client("iam")
+    iam.create_role(RoleName="ec2", AssumeRolePolicyDocument=trust_account())
+    iam.create_instance_profile(InstanceProfileName="web")
+    no_pass = as_(server, "iam", user(server, "p1", allow("iam:AddRoleToInstanceProfile")))
+    with pytest.raises(ClientError) as e:
+        no_pass.add_role_to_instance_profile(InstanceProfileName="web", RoleName="ec2")
+    assert code(e) == "AccessDenied"
+    with_pass = as_(server, "iam", user(server, "p2", allow(["iam:AddRoleToInstanceProfile", "iam:PassRole"])))
+    with_pass.add_role_to_instance_profile(InstanceProfileName="web", RoleName="ec2")
+
+
+def test_another_accounts_managed_policy_is_not_attachable(server):
+    # Hole: managed policies were found by ARN in any account, so one account attached
+    # another's policy (and got its permissions), or used it as a session policy.
+    iam = server.client("iam")
+    iam.create_user(UserName="u")
+    foreign = "arn:aws:iam::111111111111:policy/theirs"
+    for call in (
+        lambda: iam.attach_user_policy(UserName="u", PolicyArn=foreign),
+        lambda: iam.put_user_permissions_boundary(UserName="u", PermissionsBoundary=foreign),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "NoSuchEntity"
