@@ -246,3 +246,13 @@ def test_another_accounts_managed_policy_is_not_attachable(server):
         with pytest.raises(ClientError) as e:
             call()
         assert code(e) == "NoSuchEntity"
+
+
+def test_a_key_arn_of_another_region_names_no_key(server):
+    # Hole: a us-east-1 key ARN worked through the eu-west-1 endpoint, which sidestepped
+    # policies conditioned on aws:RequestedRegion.
+    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    eu = server.client("kms", region="eu-west-1")
+    with pytest.raises(ClientError) as e:
+        eu.encrypt(KeyId=key, Plaintext=b"x")
+    assert code(e) == "NotFoundException"

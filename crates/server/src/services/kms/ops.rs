@@ -180,6 +180,16 @@ fn resolve_in(d: &KmsData, cx: &Cx<'_>, key_id: &str) -> Result<String, ApiError
         else {
             return Err(not_found_key(key_id));
         };
+        // Keys are regional: an ARN of another Region names no key here (multi-Region keys
+        // have a replica, with its own ARN, in each Region), so policies conditioned on
+        // aws:RequestedRegion cannot be sidestepped through another Region's ARN.
+        if *region != cx.region {
+            return Err(if resource.starts_with("alias/") {
+                not_found_alias(key_id)
+            } else {
+                not_found_key(key_id)
+            });
+        }
         if resource.starts_with("alias/") {
             let alias = d
                 .aliases
