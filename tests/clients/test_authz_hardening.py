@@ -256,3 +256,18 @@ def test_a_key_arn_of_another_region_names_no_key(server):
     with pytest.raises(ClientError) as e:
         eu.encrypt(KeyId=key, Plaintext=b"x")
     assert code(e) == "NotFoundException"
+
+
+def test_kms_request_alias_is_the_alias_a_call_names_its_key_by(server):
+    # Hole (a wrong denial): kms:RequestAlias was set only from AliasName, never for Encrypt.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/app", TargetKeyId=key)
+    statement = allow("kms:Encrypt")
+    statement["Condition"] = {"StringEquals": {"kms:RequestAlias": "alias/app"}}
+    app = as_(server, "kms", user(server, "app-user", statement))
+    app.encrypt(KeyId="alias/app", Plaintext=b"x")
+    app.encrypt(KeyId=f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/app", Plaintext=b"x")
+    with pytest.raises(ClientError) as e:
+        app.encrypt(KeyId=key, Plaintext=b"x")
+    assert code(e) == "AccessDeniedException"

@@ -251,6 +251,17 @@ pub fn context(
     }
     if let Some(alias) = s(input, "AliasName") {
         c.insert("kms:RequestAlias", CtxValue::string(alias.to_owned()));
+    } else if let Some(id) = s(input, "KeyId") {
+        // A key named by alias (name or alias ARN) in a cryptographic call, DescribeKey or
+        // GetPublicKey: policies may allow or deny by the alias used.
+        let alias = id
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split_once(":alias/"))
+            .map(|(_, name)| format!("alias/{name}"))
+            .or_else(|| id.starts_with("alias/").then(|| id.to_owned()));
+        if let Some(alias) = alias {
+            c.insert("kms:RequestAlias", CtxValue::string(alias));
+        }
     }
 }
 
