@@ -156,20 +156,56 @@ pub fn check_policy(doc: &str, block_public: bool) -> Result<(), ApiError> {
 }
 
 /// An Allow statement for every principal (`*` or `{"AWS": "*"}`), unconditioned, is public.
+/// Whether a resource policy grants access beyond fixed principals, as `BlockPublicPolicy`
+/// refuses: an Allow to everyone (`*`, or an ARN with a wildcard account or name) or to everyone
+/// but some (`NotPrincipal`), unless a condition pins the caller to fixed values of a key that
+/// identifies it or its network (the keys and rule of AWS's definition of a public policy: fixed
+/// values have no wildcard or variable). A condition on another key (`aws:SecureTransport`)
+/// narrows nothing.
 fn is_public(policy: &Policy) -> bool {
     policy.statements.iter().any(|st| {
         st.effect == Effect::Allow
-            && st.conditions.is_empty()
             && st.principal.as_ref().is_some_and(|p| {
-                !p.negated
-                    && match &p.values {
+                p.negated
+                    || match &p.values {
                         Principals::Wildcard => true,
-                        Principals::Map(m) => m
-                            .iter()
-                            .any(|(k, v)| *k == PrincipalKey::Aws && v.iter().any(|x| x == "*")),
+                        Principals::Map(m) => m.iter().any(|(k, v)| {
+                            *k == PrincipalKey::Aws && v.iter().any(|x| x.contains(['*', '?']))
+                        }),
                     }
             })
+            && !st.conditions.iter().any(pins_the_caller)
     })
+}
+
+/// Keys whose fixed values pin who (or from where) calls.
+const PINNING_KEYS: &[&str] = &[
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceowner",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceip",
+    "aws:userid",
+];
+
+fn pins_the_caller(c: &palisade_policy::policy::ConditionEntry) -> bool {
+    use palisade_policy::OperatorKind::*;
+    let op = c.operator;
+    let exact = matches!(
+        op.kind,
+        StringEquals | StringEqualsIgnoreCase | StringLike | ArnEquals | ArnLike | IpAddress
+    );
+    let fixed = |v: &String| !v.contains(['*', '?']) && !v.contains("${") && !v.ends_with("/0");
+    exact
+        && !op.if_exists
+        && op.qualifier != Some(palisade_policy::SetQualifier::ForAllValues)
+        && PINNING_KEYS.contains(&c.key.to_ascii_lowercase().as_str())
+        && !c.values.is_empty()
+        && c.values.iter().all(fixed)
 }
 
 #[cfg(test)]
@@ -186,6 +222,20 @@ mod tests {
         );
         assert!(check_policy(public, false).is_ok());
         assert!(check_policy(scoped, true).is_ok());
+        // Regression: a condition that narrows nothing, and NotPrincipal, passed the check.
+        for broad in [
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringLike":{"aws:PrincipalArn":"*"}}}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#,
+        ] {
+            assert_eq!(
+                check_policy(broad, true).map_err(|e| e.code),
+                Err("PublicPolicyException"),
+                "{broad}"
+            );
+        }
+        let pinned = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
+        assert!(check_policy(pinned, true).is_ok());
         assert_eq!(
             check_policy("{not json", false).map_err(|e| e.code),
             Err("MalformedPolicyDocumentException")
