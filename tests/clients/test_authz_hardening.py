@@ -195,6 +195,25 @@ def test_a_session_of_a_deleted_user_gets_nothing_from_a_new_user_of_the_same_na
     assert code(e) == "AccessDeniedException"
 
 
+def test_a_federated_session_of_a_deleted_user_gets_nothing_from_its_namesake(server):
+    # Hole: as above, for GetFederationToken sessions.
+    iam = server.client("iam")
+    old = user(server, "fed", allow("sts:GetFederationToken"))
+    c = as_(server, "sts", old).get_federation_token(Name="visitor", Policy=doc(allow("kms:ListKeys")))[
+        "Credentials"
+    ]
+    for k in iam.list_access_keys(UserName="fed")["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName="fed", AccessKeyId=k["AccessKeyId"])
+    iam.delete_user_policy(UserName="fed", PolicyName="p")
+    iam.delete_user(UserName="fed")
+    iam.create_user(UserName="fed")
+    iam.put_user_policy(UserName="fed", PolicyName="p", PolicyDocument=doc(allow("kms:ListKeys")))
+    stale = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    with pytest.raises(ClientError) as e:
+        stale.list_keys()
+    assert code(e) == "AccessDeniedException"
+
+
 def test_a_source_identity_cannot_be_changed_by_chaining(server):
     # Hole: a chained AssumeRole replaced the calling session's source identity.
     iam = server.client("iam")

@@ -692,7 +692,8 @@ fn caller_policies(
             {
                 identity = state
                     .iam
-                    .permissions(&caller.account_id, IamKind::User, user);
+                    .permissions(&caller.account_id, IamKind::User, user)
+                    .filter(|p| s.user_id.as_deref().is_none_or(|id| id == p.id));
             }
         }
     }

@@ -62,6 +62,10 @@ pub struct Session {
     /// The IAM user behind it (`GetSessionToken`, `GetFederationToken`).
     #[serde(default)]
     pub user_name: Option<String>,
+    /// That user's unique id: a user deleted and recreated under the same name is another
+    /// user, whose policies the session does not get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// For role sessions: the role's name.
     #[serde(default)]
     pub role_name: Option<String>,
@@ -123,6 +127,7 @@ impl Session {
             arn: holder.arn,
             principal_id: holder.principal_id,
             user_name: None,
+            user_id: None,
             role_name: None,
             role_arn: None,
             role_id: None,

@@ -1092,6 +1092,7 @@ async fn get_federation_token(
     };
     let session = Session {
         user_name: caller.user_name.clone(),
+        user_id: Some(caller.principal_id.clone()),
         session_name: Some(name),
         policy,
         policy_arns: arns,
