@@ -290,3 +290,20 @@ def test_kms_request_alias_is_the_alias_a_call_names_its_key_by(server):
     with pytest.raises(ClientError) as e:
         app.encrypt(KeyId=key, Plaintext=b"x")
     assert code(e) == "AccessDeniedException"
+
+
+def test_iam_permissions_boundary_is_the_targets_boundary_for_policy_changes(server):
+    # Hole (a wrong denial): iam:PermissionsBoundary was set only from a PermissionsBoundary
+    # member, so AWS's delegated-administrator pattern (manage users only if they keep the
+    # boundary) refused every call.
+    iam = server.client("iam")
+    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=doc(allow("s3:*")))["Policy"]["Arn"]
+    iam.create_user(UserName="bounded", PermissionsBoundary=boundary)
+    iam.create_user(UserName="free")
+    statement = allow("iam:PutUserPolicy")
+    statement["Condition"] = {"StringEquals": {"iam:PermissionsBoundary": boundary}}
+    admin = as_(server, "iam", user(server, "delegated", statement))
+    admin.put_user_policy(UserName="bounded", PolicyName="p", PolicyDocument=doc(allow("s3:GetObject")))
+    with pytest.raises(ClientError) as e:
+        admin.put_user_policy(UserName="free", PolicyName="p", PolicyDocument=doc(allow("s3:GetObject")))
+    assert code(e) == "AccessDenied"

@@ -916,6 +916,36 @@ fn service_context(
             }
             if let Some(arn) = s(input, "PermissionsBoundary") {
                 c.insert("iam:PermissionsBoundary", CtxValue::string(arn));
+            } else if matches!(
+                route.operation.name,
+                "AttachUserPolicy"
+                    | "DetachUserPolicy"
+                    | "PutUserPolicy"
+                    | "DeleteUserPolicy"
+                    | "DeleteUserPermissionsBoundary"
+                    | "AttachRolePolicy"
+                    | "DetachRolePolicy"
+                    | "PutRolePolicy"
+                    | "DeleteRolePolicy"
+                    | "DeleteRolePermissionsBoundary"
+            ) {
+                // The boundary the user or role has now: delegated administrators are allowed
+                // to manage only entities that keep a given boundary.
+                let account = caller.account_id.as_str();
+                let current = state
+                    .iam
+                    .read_account(account, |a| {
+                        match (s(input, "UserName"), s(input, "RoleName")) {
+                            (Some(u), _) => a.user(u).and_then(|u| u.boundary.clone()),
+                            (None, Some(r)) => a.role(r).and_then(|r| r.boundary.clone()),
+                            _ => None,
+                        }
+                    })
+                    .ok()
+                    .flatten();
+                if let Some(arn) = current {
+                    c.insert("iam:PermissionsBoundary", CtxValue::string(arn));
+                }
             }
         }
         "sts" => {
