@@ -178,39 +178,37 @@ def test_identity_providers_and_certificates_are_authorized_by_their_own_arn(ser
     assert reader.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["Url"] == "idp.example.com"
 
 
-def test_a_session_of_a_deleted_user_gets_nothing_from_a_new_user_of_the_same_name(server):
-    # Hole: sessions found their user by name, so GetSessionToken credentials of a deleted user
-    # carried the permissions of a new user given the same name.
+def recreate_and_use_old_session(server, name, start_session, *statements):
+    """Makes `name` with `statements`, opens a session with `start_session(sts)`, deletes the user
+    and makes a new one of the same name allowed kms:ListKeys; returns the old session's kms
+    client."""
     iam = server.client("iam")
-    old = user(server, "temp")
-    c = as_(server, "sts", old).get_session_token()["Credentials"]
-    for k in iam.list_access_keys(UserName="temp")["AccessKeyMetadata"]:
-        iam.delete_access_key(UserName="temp", AccessKeyId=k["AccessKeyId"])
-    iam.delete_user(UserName="temp")
-    iam.create_user(UserName="temp")
-    iam.put_user_policy(UserName="temp", PolicyName="p", PolicyDocument=doc(allow("kms:ListKeys")))
-    stale = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    c = start_session(as_(server, "sts", user(server, name, *statements)))["Credentials"]
+    for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=name, AccessKeyId=k["AccessKeyId"])
+    for p in iam.list_user_policies(UserName=name)["PolicyNames"]:
+        iam.delete_user_policy(UserName=name, PolicyName=p)
+    iam.delete_user(UserName=name)
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=doc(allow("kms:ListKeys")))
+    return server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+
+def test_a_session_of_a_deleted_user_gets_nothing_from_a_new_user_of_the_same_name(server):
+    # Hole: sessions found their user by name, so GetSessionToken and GetFederationToken
+    # credentials of a deleted user carried the permissions of a new user of the same name.
+    stale = recreate_and_use_old_session(server, "temp", lambda sts: sts.get_session_token())
     with pytest.raises(ClientError) as e:
         stale.list_keys()
     assert code(e) == "AccessDeniedException"
-
-
-def test_a_federated_session_of_a_deleted_user_gets_nothing_from_its_namesake(server):
-    # Hole: as above, for GetFederationToken sessions.
-    iam = server.client("iam")
-    old = user(server, "fed", allow("sts:GetFederationToken"))
-    c = as_(server, "sts", old).get_federation_token(Name="visitor", Policy=doc(allow("kms:ListKeys")))[
-        "Credentials"
-    ]
-    for k in iam.list_access_keys(UserName="fed")["AccessKeyMetadata"]:
-        iam.delete_access_key(UserName="fed", AccessKeyId=k["AccessKeyId"])
-    iam.delete_user_policy(UserName="fed", PolicyName="p")
-    iam.delete_user(UserName="fed")
-    iam.create_user(UserName="fed")
-    iam.put_user_policy(UserName="fed", PolicyName="p", PolicyDocument=doc(allow("kms:ListKeys")))
-    stale = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    federated = recreate_and_use_old_session(
+        server,
+        "fed",
+        lambda sts: sts.get_federation_token(Name="visitor", Policy=doc(allow("kms:ListKeys"))),
+        allow("sts:GetFederationToken"),
+    )
     with pytest.raises(ClientError) as e:
-        stale.list_keys()
+        federated.list_keys()
     assert code(e) == "AccessDeniedException"
 
 

@@ -225,9 +225,7 @@ fn key_policy_denies(
         .resource_policies
         .get("kms")
         .and_then(|src| src.resource_policy(state, &action, &target.arn))?;
-    let mut context = global_context(state, caller, ctx, target);
-    service_context(state, caller, route, &action, input, &mut context, ctx);
-    let request = Request::new(principal(caller), &action, &target.arn, None, context);
+    let request = request_for(state, caller, route, ctx, input, target, &action);
     let decision = evaluate(&EvaluationInput::new(&request).with_resource(&policy));
     (decision.decision == DecisionKind::ExplicitlyDenied).then(|| {
         access_denied(
@@ -283,26 +281,31 @@ fn key_policy_locks_out(
         tags: target.tags.clone(),
     };
     let action = "kms:PutKeyPolicy";
-    let mut context = global_context(state, caller, ctx, &key);
-    service_context(state, caller, route, action, input, &mut context, ctx);
-    let request = Request::new(principal(caller), action, &key.arn, None, context);
-    let (identity, session_set) = caller_policies(state, caller);
-    static EMPTY: PolicySet = PolicySet::new();
-    let mut ev = EvaluationInput::new(&request)
-        .with_identity(identity.as_ref().map_or(&EMPTY, |p| &p.identity))
-        .with_resource(&policy);
-    if let Some(b) = identity.as_ref().and_then(|p| p.boundary.as_ref()) {
-        ev = ev.with_boundary(b);
-    }
-    if let Some(set) = &session_set {
-        ev = ev.with_session(set);
-    }
+    let request = request_for(state, caller, route, ctx, input, &key, action);
+    let policies = caller_policies(state, caller);
+    let ev = policies.apply(EvaluationInput::new(&request).with_resource(&policy));
     (!evaluate(&ev).is_allowed()).then(|| {
         crate::services::kms::err(
             "MalformedPolicyDocumentException",
             "The new key policy will not allow you to update the key policy in the future.",
         )
     })
+}
+
+/// The request the policy engine decides: the caller as principal, `action` on the target,
+/// with the global and the service's condition keys.
+fn request_for(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+    target: &Target,
+    action: &str,
+) -> Request {
+    let mut context = global_context(state, caller, ctx, target);
+    service_context(state, caller, route, action, input, &mut context, ctx);
+    Request::new(principal(caller), action, &target.arn, None, context)
 }
 
 /// The resource a request acts on, whatever its service.
@@ -588,21 +591,10 @@ fn decide_action(
     }
 
     // The principal and its policies.
-    let principal = principal(caller);
-    let mut context = global_context(state, caller, ctx, target);
-    service_context(state, caller, route, &action, input, &mut context, ctx);
-    let request = Request::new(principal, &action, &target.arn, None, context);
+    let request = request_for(state, caller, route, ctx, input, target, &action);
 
-    let (identity, session_set) = caller_policies(state, caller);
-    static EMPTY: PolicySet = PolicySet::new();
-    let mut input_ev = EvaluationInput::new(&request)
-        .with_identity(identity.as_ref().map_or(&EMPTY, |p| &p.identity));
-    if let Some(b) = identity.as_ref().and_then(|p| p.boundary.as_ref()) {
-        input_ev = input_ev.with_boundary(b);
-    }
-    if let Some(s) = &session_set {
-        input_ev = input_ev.with_session(s);
-    }
+    let policies = caller_policies(state, caller);
+    let mut input_ev = policies.apply(EvaluationInput::new(&request));
     let resource_policy = state
         .resource_policies
         .get(service)
@@ -649,10 +641,27 @@ fn decide_action(
 
 /// The caller's identity-side policies: its own (a user's with its groups', or the role's) with
 /// its permissions boundary, and the session's policies, if any.
-fn caller_policies(
-    state: &AppState,
-    caller: &Caller,
-) -> (Option<Arc<crate::iam::Permissions>>, Option<Arc<PolicySet>>) {
+struct CallerPolicies {
+    identity: Option<Arc<crate::iam::Permissions>>,
+    session: Option<Arc<PolicySet>>,
+}
+
+impl CallerPolicies {
+    /// Adds them to an evaluation: identity policies (none is an empty set), boundary, session.
+    fn apply<'a>(&'a self, ev: EvaluationInput<'a>) -> EvaluationInput<'a> {
+        static EMPTY: PolicySet = PolicySet::new();
+        let mut ev = ev.with_identity(self.identity.as_ref().map_or(&EMPTY, |p| &p.identity));
+        if let Some(b) = self.identity.as_ref().and_then(|p| p.boundary.as_ref()) {
+            ev = ev.with_boundary(b);
+        }
+        if let Some(set) = &self.session {
+            ev = ev.with_session(set);
+        }
+        ev
+    }
+}
+
+fn caller_policies(state: &AppState, caller: &Caller) -> CallerPolicies {
     let mut identity: Option<Arc<crate::iam::Permissions>> = None;
     let mut session_set: Option<Arc<PolicySet>> = None;
     match caller.kind {
@@ -707,7 +716,10 @@ fn caller_policies(
                 .session_policies(key, s.policy.as_deref(), &s.policy_arns),
         );
     }
-    (identity, session_set)
+    CallerPolicies {
+        identity,
+        session: session_set,
+    }
 }
 
 /// AWS's reason phrase: "because no identity-based policy allows the X action", "with an

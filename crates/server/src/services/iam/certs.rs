@@ -85,8 +85,8 @@ fn der_time(tag: u8, v: &[u8]) -> Option<i64> {
     )
 }
 
-/// The notAfter of a DER certificate.
-fn not_after(cert: &[u8]) -> Option<i64> {
+/// The fields of a certificate's TBSCertificate from its validity on.
+fn from_validity(cert: &[u8]) -> Option<&[u8]> {
     let (_, cert, _) = der(cert)?;
     let (_, tbs, _) = der(cert)?;
     let (tag, _, mut rest) = der(tbs)?;
@@ -95,8 +95,12 @@ fn not_after(cert: &[u8]) -> Option<i64> {
         rest = der(rest)?.2;
     }
     let rest = der(rest)?.2; // signature algorithm
-    let rest = der(rest)?.2; // issuer
-    let (_, validity, _) = der(rest)?;
+    der(rest).map(|(_, _, rest)| rest) // after the issuer
+}
+
+/// The notAfter of a DER certificate.
+fn not_after(cert: &[u8]) -> Option<i64> {
+    let (_, validity, _) = der(from_validity(cert)?)?;
     let (_, _, after) = der(validity)?;
     let (tag, v, _) = der(after)?;
     der_time(tag, v)
@@ -105,15 +109,7 @@ fn not_after(cert: &[u8]) -> Option<i64> {
 /// The certificate's subject public key: the contents of the SubjectPublicKeyInfo's BIT STRING
 /// (an RSAPublicKey in DER, or an EC point).
 fn subject_public_key(cert: &[u8]) -> Option<Vec<u8>> {
-    let (_, cert, _) = der(cert)?;
-    let (_, tbs, _) = der(cert)?;
-    let (tag, _, mut rest) = der(tbs)?;
-    if tag == 0xa0 {
-        rest = der(rest)?.2;
-    }
-    let rest = der(rest)?.2; // signature algorithm
-    let rest = der(rest)?.2; // issuer
-    let rest = der(rest)?.2; // validity
+    let rest = der(from_validity(cert)?)?.2; // validity
     let rest = der(rest)?.2; // subject
     let (_, spki, _) = der(rest)?;
     let (_, bits, _) = der(der(spki)?.2)?;
