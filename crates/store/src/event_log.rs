@@ -33,7 +33,9 @@
 //! A group is acknowledged only after its frames are synced, so the only damage a crash leaves
 //! is a torn tail of unacknowledged frames in the newest segment: at open, each segment is read
 //! up to its first frame that is short, fails its checksum or is out of sequence, and the newest
-//! one is truncated there. A write that fails is never acknowledged either; the next group
+//! one is truncated there. A bad frame followed by an intact one is not a torn write but damage to
+//! acknowledged events: opening then fails instead of destroying them (and handing their
+//! positions, which trails have delivered, to new events). A write that fails is never acknowledged either; the next group
 //! truncates the segment back to the last acknowledged frame, or, when that fails too, starts a
 //! new segment, and a segment's frames count only below the first position of the next one, so
 //! frames of a failed write are never read back as events.
@@ -508,6 +510,18 @@ impl EventLog {
                     let mut tail = vec![0u8; usize::try_from(size - good).unwrap_or(0)];
                     let torn =
                         f.read_exact_at(&mut tail, good).is_err() || tail.iter().any(|b| *b != 0);
+                    if torn && intact_frame_follows(&f, good, next_seq) {
+                        // A torn write is the end of the file; a bad frame followed by a good one
+                        // is damage to acknowledged events, which truncating would destroy (and
+                        // whose positions new events would then take again).
+                        return Err(StoreError::Events(format!(
+                            "{}: the event at byte {good} is damaged but events after it are \
+                             intact; refusing to drop acknowledged audit events. Restore the \
+                             file from a backup (`palisade audit events` lists the events \
+                             before the damage)",
+                            path.display()
+                        )));
+                    }
                     if torn {
                         tracing::warn!(
                             path = %path.display(),
@@ -966,6 +980,39 @@ fn for_each_frame(
     }
 }
 
+/// Whether, after a frame at `at` that could not be read as position `seq`, the frame that its
+/// length field points to is intact and is position `seq + 1`.
+fn intact_frame_follows(file: &File, at: u64, seq: i64) -> bool {
+    let mut header = [0u8; HEADER];
+    if file.read_exact_at(&mut header, at).is_err() {
+        return false;
+    }
+    let Some(len) = le32(header.get(..4))
+        .map(|l| l as usize)
+        .filter(|l| *l <= MAX_FRAME)
+    else {
+        return false;
+    };
+    let next = at + (HEADER + len) as u64;
+    let mut next_header = [0u8; HEADER];
+    if file.read_exact_at(&mut next_header, next).is_err() {
+        return false;
+    }
+    let Some(next_len) = le32(next_header.get(..4))
+        .map(|l| l as usize)
+        .filter(|l| *l <= MAX_FRAME && *l > 0)
+    else {
+        return false;
+    };
+    let mut frame = vec![0u8; HEADER + next_len];
+    if file.read_exact_at(&mut frame, next).is_err() {
+        return false;
+    }
+    next_frame(&frame)
+        .and_then(|(body, _)| decode(body))
+        .is_some_and(|f| f.seq == seq + 1)
+}
+
 /// Reads a segment's frames into `state`; returns the length of its valid prefix.
 fn read_segment(
     file: &File,
@@ -1210,6 +1257,25 @@ mod tests {
         std::fs::write(&seg, &bytes).unwrap();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
         assert_eq!(ids(&log.after("1", 0, 0, 10).unwrap()), ["e1", "e2"]);
+    }
+
+    /// Regression: a changed byte in an early event was taken for a torn tail, and opening
+    /// truncated every acknowledged event after it; new events then took their positions again,
+    /// which trail delivery had already delivered, so delivery stopped.
+    #[test]
+    fn damage_before_intact_events_is_refused_not_truncated() {
+        let (dir, seg, mut bytes) = three_events_on_disk();
+        // Inside the first event's record (its JSON), far from its header.
+        let first_len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        bytes[HEADER + first_len - 2] ^= 1;
+        std::fs::write(&seg, &bytes).unwrap();
+        let err = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refusing to drop acknowledged audit events"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing was cut off");
     }
 
     #[test]
