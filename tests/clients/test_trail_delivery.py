@@ -119,7 +119,21 @@ def test_awscli_s_own_validator_accepts_our_digest_signatures(delivered):
         Sha256RSADigestValidator().validate("audit-logs", key, listed[0]["Value"], data, raw)
 
 
-@pytest.mark.parametrize("tamper", ["changed-byte", "truncated", "deleted-digest", "deleted-newest-log"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "changed-byte",
+        "truncated",
+        "deleted-digest",
+        "deleted-newest-log",
+        # Regressions: a log file in no digest was reported valid even when nothing covered it,
+        # so a forged or replayed file, or any edit after deleting the digests and checkpoints,
+        # passed.
+        "forged-next-file",
+        "replayed-under-another-day",
+        "evidence-deleted-then-edited",
+    ],
+)
 def test_the_validator_reports_tampering(delivered, tamper, tmp_path):
     _, root, keys = delivered
     copy = tmp_path / "trails"
@@ -136,9 +150,27 @@ def test_the_validator_reports_tampering(delivered, tamper, tmp_path):
     elif tamper == "deleted-digest":
         files(copy, "CloudTrail-Digest")[0].unlink()
         expect = "missing"
-    else:
+    elif tamper == "deleted-newest-log":
         logs[-1].unlink()
         expect = "missing"
+    elif tamper == "forged-next-file":
+        name = logs[-1].name
+        seq = int(name[-16:-8], 16) + 1
+        logs[-1].with_name(f"{name[:-16]}{seq:08x}.json.gz").write_bytes(logs[0].read_bytes())
+        expect = "unverified"
+    elif tamper == "replayed-under-another-day":
+        other_day = logs[0].parent.parent / "28"
+        other_day.mkdir(exist_ok=True)
+        (other_day / logs[0].name).write_bytes(logs[0].read_bytes())
+        expect = "modified"
+    else:
+        for area in ("CloudTrail-Digest", "Palisade-Checkpoint"):
+            for f in (copy / "audit-logs").rglob("*"):
+                if f.is_file() and f"/{area}/" in str(f):
+                    f.unlink()
+        body = gzip.decompress(logs[0].read_bytes()).replace(b"CreateKey", b"CreateKez", 1)
+        logs[0].write_bytes(gzip.compress(body))
+        expect = "unverified"
     code, report = validate(copy, keys)
     assert code == 1
     assert expect in {f[0] for f in findings(report)}, findings(report)

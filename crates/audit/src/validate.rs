@@ -14,7 +14,7 @@
 //! The public keys must come from a trusted source (ListPublicKeys), never from the directory
 //! under test: whoever can write there could otherwise sign their own history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -40,6 +40,9 @@ pub enum Status {
     Missing,
     /// Its signature does not verify, or no trusted key has its fingerprint.
     BadlySigned,
+    /// Nothing signed vouches for it: a log file in no digest that no verified checkpoint
+    /// covers (a forged or replayed file, or one whose evidence was deleted).
+    Unverified,
 }
 
 impl Status {
@@ -49,6 +52,7 @@ impl Status {
             Self::Modified => "modified",
             Self::Missing => "missing",
             Self::BadlySigned => "badly-signed",
+            Self::Unverified => "unverified",
         }
     }
 }
@@ -427,7 +431,17 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         }
     }
 
-    // Log files: as their digest judged them, or (not yet in a digest) whether they read.
+    let covered = check_trees(
+        dir,
+        &logs,
+        &contents,
+        &checkpoint_locs,
+        &by_path,
+        opts,
+        &mut report,
+    )?;
+
+    // Log files: as their digest judged them, or (not yet in a digest) as the checkpoints do.
     for l in &logs {
         if !in_window(log_name_time(&l.name), opts) {
             continue;
@@ -436,9 +450,14 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
             Some(v) => v,
             None => match contents.get(&l.rel) {
                 Some(Err(e)) => (Status::Modified, e.clone()),
-                _ => (
+                _ if covered.contains(&l.rel) => (
                     Status::Valid,
-                    "not yet in a digest; checked by the checkpoints".to_owned(),
+                    "not yet in a digest; its events are in a verified checkpoint's tree"
+                        .to_owned(),
+                ),
+                _ => (
+                    Status::Unverified,
+                    "in no digest, and no verified checkpoint covers it".to_owned(),
                 ),
             },
         };
@@ -449,16 +468,6 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     for (rel, (status, detail)) in missing {
         report.push(Kind::LogFile, &rel, status, detail);
     }
-
-    check_trees(
-        dir,
-        &logs,
-        &contents,
-        &checkpoint_locs,
-        &by_path,
-        opts,
-        &mut report,
-    )?;
     report.results.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
@@ -476,15 +485,28 @@ fn check_trees(
     digests: &HashMap<&str, &DigestOnDisk>,
     opts: &Options,
     report: &mut Report,
-) -> std::io::Result<()> {
+) -> std::io::Result<HashSet<String>> {
+    // The log files (paths) whose events a verified checkpoint covers.
+    let mut covered = HashSet::new();
     // (account, region, tag) → files by sequence.
     let mut groups: BTreeMap<Group, BTreeMap<u32, &Located>> = BTreeMap::new();
     for l in logs {
         if let Some((tag, seq)) = log_unique(&l.name) {
-            groups
+            let group = groups
                 .entry((l.account.clone(), l.region.clone(), tag))
-                .or_default()
-                .insert(seq, l);
+                .or_default();
+            if let Some(other) = group.insert(seq, l) {
+                // A trail delivers each sequence number once: a second file is a copy or a
+                // forgery, and which one is genuine is for the digests to say.
+                for rel in [&other.rel, &l.rel] {
+                    report.push(
+                        Kind::LogFile,
+                        rel,
+                        Status::Modified,
+                        format!("another log file has the same trail and sequence number {seq}"),
+                    );
+                }
+            }
         }
     }
     // Checkpoints, verified, per group; `None` path for a trusted one.
@@ -574,11 +596,13 @@ fn check_trees(
         let mut range = CompactRange::default();
         let mut broken: Option<String> = None;
         let mut pending = checkpoints.iter().peekable();
+        // Whether the checkpoint holds; reports it either way.
         let judge = |range: &CompactRange,
                      broken: &Option<String>,
                      rel: &Option<String>,
                      cp: &Checkpoint,
-                     report: &mut Report| {
+                     report: &mut Report|
+         -> bool {
             let shown = rel
                 .clone()
                 .unwrap_or_else(|| "(trusted checkpoint)".to_owned());
@@ -589,7 +613,9 @@ fn check_trees(
                     Status::Modified,
                     format!("the tree cannot be rebuilt: {why}"),
                 );
-            } else if range.root() != cp.root {
+                return false;
+            }
+            if range.root() != cp.root {
                 report.push(
                     Kind::Checkpoint,
                     &shown,
@@ -599,7 +625,9 @@ fn check_trees(
                         cp.size
                     ),
                 );
-            } else if let Some(d) = &cp.digest
+                return false;
+            }
+            if let Some(d) = &cp.digest
                 && !digests.keys().any(|k| k.ends_with(d.as_str()))
             {
                 report.push(
@@ -608,15 +636,18 @@ fn check_trees(
                     Status::Missing,
                     format!("the newest digest named by checkpoint {shown}"),
                 );
-                if rel.is_some() {
-                    report.push(Kind::Checkpoint, &shown, Status::Valid, "");
-                }
-            } else if rel.is_some() {
+            }
+            if rel.is_some() {
                 report.push(Kind::Checkpoint, &shown, Status::Valid, "");
             }
+            true
         };
+        // The newest log file a checkpoint that holds covers.
+        let mut verified_upto = 0u32;
         while let Some((rel, cp)) = pending.next_if(|(_, c)| c.size == 0) {
-            judge(&range, &broken, rel, cp, report);
+            if judge(&range, &broken, rel, cp, report) {
+                verified_upto = verified_upto.max(cp.last_file);
+            }
         }
         for (seq, l) in files {
             match contents.get(&l.rel) {
@@ -625,7 +656,9 @@ fn check_trees(
                         range.push(r);
                         while let Some((rel, cp)) = pending.next_if(|(_, c)| c.size == range.size())
                         {
-                            judge(&range, &broken, rel, cp, report);
+                            if judge(&range, &broken, rel, cp, report) {
+                                verified_upto = verified_upto.max(cp.last_file);
+                            }
                         }
                     }
                 }
@@ -656,8 +689,9 @@ fn check_trees(
             };
             report.push(Kind::Checkpoint, &shown, status, detail);
         }
+        covered.extend(files.range(..=verified_upto).map(|(_, l)| l.rel.clone()));
     }
-    Ok(())
+    Ok(covered)
 }
 
 #[cfg(test)]
