@@ -255,3 +255,14 @@ def test_the_policy_simulator_answers_an_unreadable_policy_with_invalid_input(se
         with pytest.raises(ClientError) as e:
             call()
         assert code(e) == "InvalidInput"
+
+
+def test_a_created_secrets_event_names_the_secret_it_got(server):
+    # Bug: CreateSecret's event named the secret by the `-??????` wildcard its authorization
+    # used, so LookupEvents by the secret's real ARN did not find its creation.
+    arn = server.client("secretsmanager").create_secret(Name="db/pass", SecretString="s3cr3t")["ARN"]
+    events = server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}]
+    )["Events"]
+    assert [e["EventName"] for e in events] == ["CreateSecret"]
+    assert events[0]["Resources"][0]["ResourceName"] == arn

@@ -120,13 +120,24 @@ impl RequestContext {
         event.source_ip_address = self.source_ip.clone();
         event.user_agent = self.user_agent.clone();
         event.request_parameters = self.request_parameters.take();
+        // A secret being created is authorized by its name with IAM's `-??????` wildcard for the
+        // suffix it does not have yet; the event names the secret it got.
+        let created = match outcome {
+            // The response elements, in CloudTrail's member casing (`aRN`).
+            Ok(Some(out)) => out.get("aRN").and_then(Value::as_str),
+            _ => None,
+        };
         event.resources = self
             .resources
             .iter()
+            .map(|arn| match created {
+                Some(real) if arn.ends_with("-??????") => real.to_owned(),
+                _ => arn.clone(),
+            })
             .map(|arn| Resource {
-                arn: arn.clone(),
                 account_id: arn.split(':').nth(4).unwrap_or_default().to_owned(),
-                kind: resource_type(arn).to_owned(),
+                kind: resource_type(&arn).to_owned(),
+                arn,
             })
             .collect();
         event.tls_details = self.tls.as_ref().map(|t| TlsDetails {
