@@ -82,6 +82,11 @@ def test_a_logging_trail_delivers_cloudtrail_files_that_validate(delivered):
     first = json.loads(gzip.decompress(digests[0].read_bytes()))
     assert first["previousDigestSignature"] is None
     assert first["logFiles"][0]["hashAlgorithm"] == "SHA-256"
+    # Regression: each digest's range began at its own oldest event, leaving gaps; they are
+    # consecutive (digest names sort by time).
+    ranges = [json.loads(gzip.decompress(d.read_bytes())) for d in digests]
+    for before, after in zip(ranges, ranges[1:]):
+        assert after["digestStartTime"] == before["digestEndTime"]
 
     status = s.client("cloudtrail").get_trail_status(Name="main")
     assert not status["IsLogging"]

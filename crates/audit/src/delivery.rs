@@ -41,6 +41,9 @@ pub struct LastDigest {
     pub hash: String,
     /// Its hex signature.
     pub signature: String,
+    /// Its `digestEndTime`, where the next digest's range starts.
+    #[serde(default)]
+    pub end_time: Option<String>,
 }
 
 /// A trail's delivery state in one Region.
@@ -172,7 +175,13 @@ pub fn deliver_digest(
     let files = std::mem::take(&mut state.pending);
     let digest = Digest {
         aws_account_id: spec.account.clone(),
-        digest_start_time: state.digest_start.take().unwrap_or_else(|| end.clone()),
+        // Digests cover consecutive ranges: each starts where the previous one ended (the
+        // first, at its oldest event).
+        digest_start_time: prev
+            .as_ref()
+            .and_then(|p| p.end_time.clone())
+            .or_else(|| state.digest_start.clone())
+            .unwrap_or_else(|| end.clone()),
         digest_end_time: end.clone(),
         digest_s3_bucket: spec.bucket.clone(),
         digest_s3_object: object.clone(),
@@ -200,11 +209,13 @@ pub fn deliver_digest(
         signature: signature.clone(),
         signature_algorithm: SIGNATURE_ALGORITHM.to_owned(),
     })?;
+    state.digest_start = None;
     state.last_digest = Some(LastDigest {
         bucket: spec.bucket.clone(),
         object: object.clone(),
         hash: sha256_hex(&body),
         signature,
+        end_time: Some(end.clone()),
     });
     Ok(vec![
         Artefact {
