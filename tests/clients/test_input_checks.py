@@ -266,3 +266,29 @@ def test_a_created_secrets_event_names_the_secret_it_got(server):
     )["Events"]
     assert [e["EventName"] for e in events] == ["CreateSecret"]
     assert events[0]["Resources"][0]["ResourceName"] == arn
+
+
+def test_lookup_events_names_root_and_role_sessions_as_cloudtrail_does(server):
+    # Bug: events of the root user and of role sessions had no Username, so the Username lookup
+    # attribute could not find them; CloudTrail shows `root` and the session's name.
+    iam = server.client("iam")
+    iam.create_role(
+        RoleName="auditor",
+        AssumeRolePolicyDocument=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    iam.put_role_policy(RoleName="auditor", PolicyName="p", PolicyDocument=doc({"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}))
+    iam.create_user(UserName="u")
+    iam.put_user_policy(UserName="u", PolicyName="p", PolicyDocument=doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}))
+    k = iam.create_access_key(UserName="u")["AccessKey"]
+    c = server.client("sts", key=k["AccessKeyId"], secret=k["SecretAccessKey"]).assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/auditor", RoleSessionName="night-shift"
+    )["Credentials"]
+    server.client("iam", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"]).list_roles()
+    ct = server.client("cloudtrail")
+    by = lambda name: ct.lookup_events(  # noqa: E731
+        LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": name}]
+    )["Events"]
+    assert "ListRoles" in [e["EventName"] for e in by("night-shift")]
+    assert "CreateRole" in [e["EventName"] for e in by("root")]

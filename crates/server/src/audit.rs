@@ -127,6 +127,7 @@ fn to_row(
     )
     .map(|t| t.unix_timestamp() * 1000)
     .unwrap_or_default();
+    let user_name = lookup_user_name(&event.user_identity);
     Ok(AuditRow {
         event_id: event.event_id,
         event_time_ms: time_ms,
@@ -135,7 +136,7 @@ fn to_row(
         event_name: event.event_name,
         read_only: event.read_only,
         access_key_id: event.user_identity.access_key_id,
-        user_name: event.user_identity.user_name,
+        user_name,
         error_code: event.error_code,
         record,
         resources: event
@@ -144,6 +145,24 @@ fn to_row(
             .map(|r| (r.arn, r.kind))
             .collect(),
     })
+}
+
+/// LookupEvents' `Username` (and its attribute): the IAM user's name; for a role or federated
+/// session, the session's name (the ARN's last part), as CloudTrail shows it; `root` for the
+/// root user.
+fn lookup_user_name(who: &palisade_audit::UserIdentity) -> Option<String> {
+    if who.user_name.is_some() {
+        return who.user_name.clone();
+    }
+    match who.kind.as_str() {
+        "Root" => Some("root".to_owned()),
+        "AssumedRole" | "FederatedUser" => who
+            .arn
+            .as_deref()
+            .and_then(|a| a.rsplit('/').next())
+            .map(str::to_owned),
+        _ => None,
+    }
 }
 
 async fn write_groups(
