@@ -283,3 +283,29 @@ def test_a_multi_region_trail_delivers_and_signs_per_region(start_server, tmp_pa
     both.write_text(json.dumps({"PublicKeyList": [{"Value": v} for v in keys.values()]}))
     code, report = validate(root, both)
     assert code == 0, findings(report)
+
+
+def test_a_log_file_not_yet_in_a_digest_cannot_be_changed_around_its_records(start_server, tmp_path):
+    # Regression: checkpoints hashed a file's records, not the file, so until its digest (hourly
+    # by default) a member added beside "Records" went unnoticed. They now sign the files too.
+    s = start_server("--trail-delivery-seconds", "1", "--trail-digest-seconds", "3600")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="main", S3BucketName="audit-logs", EnableLogFileValidation=True)
+    ct.start_logging(Name="main")
+    s.client("kms").create_key(Description="undigested")
+    time.sleep(2.5)
+    keys = tmp_path / "keys.json"
+    keys.write_text(s.aws("cloudtrail", "list-public-keys").stdout)
+    root = s.data_dir / "trails"
+    logs = files(root, "CloudTrail")
+    assert logs and validate(root, keys)[0] == 0
+    copy = tmp_path / "trails"
+    shutil.copytree(root, copy)
+    target = files(copy, "CloudTrail")[0]
+    body = json.loads(gzip.decompress(target.read_bytes()))
+    body["Injected"] = {"eventName": "DeleteTrail"}
+    target.write_bytes(gzip.compress(json.dumps(body).encode()))
+    code, report = validate(copy, keys)
+    assert code == 1
+    statuses = {f[0] for f in findings(report)}
+    assert "unverified" in statuses and "modified" in statuses, findings(report)

@@ -59,6 +59,10 @@ pub struct RegionState {
     pub digest_start: Option<String>,
     /// The last digest delivered.
     pub last_digest: Option<LastDigest>,
+    /// The chain of the log files delivered (`trail::chain_file`); `None` for a trail whose
+    /// earlier files were delivered before the chain existed, whose checkpoints then omit it.
+    #[serde(default)]
+    pub files_hash: Option<crate::merkle::Hash>,
 }
 
 /// One file to write: `<root>/<bucket>/<key>`.
@@ -89,6 +93,7 @@ fn checkpoint(
         last_file: state.seq,
         digest: state.last_digest.as_ref().map(|d| d.object.clone()),
         time: format_event_time(now),
+        files_hash: state.files_hash,
     };
     // Named after the newest file and the tree size; the one a digest adds says so, or it
     // would overwrite the checkpoint of the same file and size.
@@ -129,6 +134,13 @@ pub fn deliver_log_file(
         &unique_id(&tag, state.seq),
     );
     let body = log_file_body(records.iter().map(|(r, _)| *r));
+    // A trail's first file starts the chain; a trail older than the chain never gets one.
+    if state.seq == 1 {
+        state.files_hash = Some([0u8; 32]);
+    }
+    state.files_hash = state
+        .files_hash
+        .map(|h| crate::trail::chain_file(&h, body.as_bytes()));
     for (r, _) in records {
         state.tree.push(r.as_bytes());
     }

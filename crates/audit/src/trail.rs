@@ -382,6 +382,29 @@ pub struct Checkpoint {
     pub digest: Option<String>,
     /// When the checkpoint was made.
     pub time: String,
+    /// The chain of the bytes of every log file covered, in sequence ([`chain_file`]): the
+    /// tree covers records, this covers the files, so a log file not yet in a digest cannot be
+    /// changed in ways that keep its records (whitespace, an added member). Absent in
+    /// checkpoints written before it existed.
+    pub files_hash: Option<Hash>,
+}
+
+/// Extends the file chain: `SHA-256(previous || SHA-256(uncompressed log file))`, from 32 zero
+/// bytes.
+pub fn chain_file(previous: &Hash, uncompressed: &[u8]) -> Hash {
+    let mut file = [0u8; 32];
+    file.copy_from_slice(digest(&SHA256, uncompressed).as_ref());
+    chain_step(previous, &file)
+}
+
+/// [`chain_file`] given the file's SHA-256.
+pub fn chain_step(previous: &Hash, file_sha256: &Hash) -> Hash {
+    let mut both = [0u8; 64];
+    both[..32].copy_from_slice(previous);
+    both[32..].copy_from_slice(file_sha256);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, &both).as_ref());
+    out
 }
 
 impl Checkpoint {
@@ -394,14 +417,18 @@ impl Checkpoint {
     pub fn body(&self) -> String {
         use base64::Engine as _;
         format!(
-            "{}\n{}\n{}\nfiles {} {}\ndigest {}\ntime {}\n",
+            "{}\n{}\n{}\nfiles {} {}\ndigest {}\ntime {}\n{}",
             self.origin,
             self.size,
             base64::engine::general_purpose::STANDARD.encode(self.root),
             self.tag,
             self.last_file,
             self.digest.as_deref().unwrap_or("-"),
-            self.time
+            self.time,
+            self.files_hash.map_or(String::new(), |h| format!(
+                "filehash {}\n",
+                base64::engine::general_purpose::STANDARD.encode(h)
+            ))
         )
     }
 
@@ -438,6 +465,16 @@ impl Checkpoint {
             key => Some(key.to_owned()),
         };
         let time = lines.next()?.strip_prefix("time ")?.to_owned();
+        let files_hash = match lines.next() {
+            Some(l) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(l.strip_prefix("filehash ")?)
+                    .ok()?
+                    .try_into()
+                    .ok()?,
+            ),
+            None => None,
+        };
         let sig_line = sig_part.lines().next()?.strip_prefix("\u{2014} ")?;
         let (fp, sig) = sig_line.split_once(' ')?;
         let sig = base64::engine::general_purpose::STANDARD.decode(sig).ok()?;
@@ -449,6 +486,7 @@ impl Checkpoint {
             last_file,
             digest,
             time,
+            files_hash,
         };
         // The body must re-render to exactly the signed bytes.
         (cp.body() == body).then(|| (cp, fp.to_owned(), sig))
@@ -527,10 +565,23 @@ mod tests {
             last_file: 3,
             digest: Some("AWSLogs/x.json.gz".into()),
             time: "2026-11-24T10:00:00Z".into(),
+            files_hash: Some(chain_file(&[0u8; 32], b"{}")),
         };
         let note = cp.to_note(&key).unwrap();
         let (back, fp, sig) = Checkpoint::parse_note(&note).unwrap();
         assert_eq!(back, cp);
+        // A checkpoint from before the file chain still reads and verifies.
+        let old = Checkpoint {
+            files_hash: None,
+            ..cp.clone()
+        };
+        let (old_back, _, old_sig) = Checkpoint::parse_note(&old.to_note(&key).unwrap()).unwrap();
+        assert_eq!(old_back, old);
+        assert!(verify(
+            &key.public_pkcs1(),
+            old_back.body().as_bytes(),
+            &old_sig
+        ));
         assert_eq!(fp, key.fingerprint());
         assert!(verify(&key.public_pkcs1(), back.body().as_bytes(), &sig));
         let edited = note.replacen("\n42\n", "\n41\n", 1);

@@ -21,10 +21,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::merkle::CompactRange;
+use crate::merkle::{CompactRange, Hash};
 use crate::trail::{
-    Checkpoint, Digest, DigestMetadata, digest_string_to_sign, gunzip, log_file_records,
-    parse_unique_id, sha256_hex, verify,
+    Checkpoint, Digest, DigestMetadata, chain_step, digest_string_to_sign, gunzip,
+    log_file_records, parse_unique_id, sha256_hex, verify,
 };
 
 /// The outcome for one file or check.
@@ -592,6 +592,20 @@ fn check_trees(
                 );
             }
         }
+        // The file chain after each file, in sequence (`None` once a file is absent or
+        // unreadable): what checkpoints sign about the files themselves.
+        let mut chains: Vec<Option<Hash>> = vec![Some([0u8; 32])];
+        for seq in 1..=last_seq {
+            let step = chains.last().copied().flatten().and_then(|h| {
+                let l = files.get(&seq)?;
+                let Some(Ok((hex, _))) = contents.get(&l.rel) else {
+                    return None;
+                };
+                let bytes: Hash = hex::decode(hex).ok()?.try_into().ok()?;
+                Some(chain_step(&h, &bytes))
+            });
+            chains.push(step);
+        }
         // Rebuild the tree; compare at each checkpoint's size.
         let mut range = CompactRange::default();
         let mut broken: Option<String> = None;
@@ -623,6 +637,20 @@ fn check_trees(
                     format!(
                         "the first {} events no longer hash to the signed root",
                         cp.size
+                    ),
+                );
+                return false;
+            }
+            if let Some(want) = cp.files_hash
+                && chains.get(cp.last_file as usize).copied().flatten() != Some(want)
+            {
+                report.push(
+                    Kind::Checkpoint,
+                    &shown,
+                    Status::Modified,
+                    format!(
+                        "log files 1 to {} are not the files it signed (their bytes changed)",
+                        cp.last_file
                     ),
                 );
                 return false;
