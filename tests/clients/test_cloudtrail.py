@@ -42,7 +42,7 @@ def test_calls_appear_in_lookup_events_with_cloudtrails_fields(server):
     # Calls on a resource name it in `resources`, and LookupEvents finds them by it.
     kms.describe_key(KeyId=key_arn)
     on_key = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key_arn}])["Events"]
-    assert [e["EventName"] for e in on_key] == ["DescribeKey"]
+    assert [e["EventName"] for e in on_key] == ["DescribeKey", "CreateKey"]
     assert on_key[0]["Resources"] == [{"ResourceType": "AWS::KMS::Key", "ResourceName": key_arn}]
     by_type = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceType", "AttributeValue": "AWS::IAM::User"}])["Events"]
     assert "CreateUser" in [e["EventName"] for e in by_type]

@@ -292,3 +292,16 @@ def test_lookup_events_names_root_and_role_sessions_as_cloudtrail_does(server):
     )["Events"]
     assert "ListRoles" in [e["EventName"] for e in by("night-shift")]
     assert "CreateRole" in [e["EventName"] for e in by("root")]
+
+
+def test_created_keys_and_trails_are_the_resources_of_their_events(server):
+    # Bug: CreateKey and CreateTrail were authorized against "*" and their events named no
+    # resource, so LookupEvents by the new key's or trail's ARN did not find their creation.
+    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    trail = server.client("cloudtrail").create_trail(Name="trail-1", S3BucketName="logs")["TrailARN"]
+    ct = server.client("cloudtrail")
+    for arn, name in [(key, "CreateKey"), (trail, "CreateTrail")]:
+        events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}])[
+            "Events"
+        ]
+        assert name in [e["EventName"] for e in events], arn

@@ -127,6 +127,15 @@ impl RequestContext {
             Ok(Some(out)) => out.get("aRN").and_then(Value::as_str),
             _ => None,
         };
+        // A key or trail being created has no ARN to authorize against (`*`); the event names
+        // the one it got, as CloudTrail's does.
+        let new_resource = match outcome {
+            Ok(Some(out)) if self.resources.is_empty() => out
+                .pointer("/keyMetadata/arn")
+                .or_else(|| out.get("trailARN"))
+                .and_then(Value::as_str),
+            _ => None,
+        };
         event.resources = self
             .resources
             .iter()
@@ -134,6 +143,7 @@ impl RequestContext {
                 Some(real) if arn.ends_with("-??????") => real.to_owned(),
                 _ => arn.clone(),
             })
+            .chain(new_resource.map(str::to_owned))
             .map(|arn| Resource {
                 account_id: arn.split(':').nth(4).unwrap_or_default().to_owned(),
                 kind: resource_type(&arn).to_owned(),
