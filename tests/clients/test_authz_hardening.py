@@ -305,3 +305,13 @@ def test_iam_permissions_boundary_is_the_targets_boundary_for_policy_changes(ser
     with pytest.raises(ClientError) as e:
         admin.put_user_policy(UserName="free", PolicyName="p", PolicyDocument=doc(allow("s3:GetObject")))
     assert code(e) == "AccessDenied"
+
+
+def test_audit_enforcement_issues_no_session_for_a_role_that_does_not_exist(start_server):
+    # Hole: with `--enforcement audit` the would-be denial let the call through, and the handler
+    # made up a role for the session (a leniency meant for --dev only).
+    s = start_server("--enforcement", "audit")
+    creds = user(s, "probe", allow("sts:AssumeRole"))
+    with pytest.raises(ClientError) as e:
+        as_(s, "sts", creds).assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ghost", RoleSessionName="boo")
+    assert code(e) == "AccessDenied"

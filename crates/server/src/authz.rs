@@ -373,6 +373,7 @@ fn decide(
     // requires iam:PassRole on the role ("The caller of this operation must be granted the
     // PassRole permission on the IAM role").
     if route.service.signing_name == "iam" && route.operation.name == "AddRoleToInstanceProfile" {
+        // The role the call names, resolved as GetRole resolves it.
         let role = iam_target(state, caller, "GetRole", input);
         decide_action(state, caller, route, ctx, input, &role, "iam:PassRole")?;
     }

@@ -413,8 +413,18 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     let (account, role_name) = role_arn_parts(input)?;
     let role = match role_to_assume(state, &account, &role_name, &role_arn)? {
         Some(r) => r,
-        // Only reachable in --dev (the authorizer refuses a role that does not exist): moto's
-        // suites assume roles they never created.
+        // Enforcement refuses a role that does not exist before this; with enforcement in
+        // `audit` mode the call gets here and still gets no session for a role there is not.
+        None if !state.config.dev => {
+            return Err(crate::authz::access_denied(
+                crate::route::WireProtocol::Query,
+                caller,
+                "sts:AssumeRole",
+                &role_arn,
+                "because no resource-based policy allows the sts:AssumeRole action",
+            ));
+        }
+        // `--dev`: moto's suites assume roles they never created.
         None => RoleToAssume {
             account: account.clone(),
             id: new_unique_id("AROA"),
