@@ -315,3 +315,26 @@ def test_audit_enforcement_issues_no_session_for_a_role_that_does_not_exist(star
     with pytest.raises(ClientError) as e:
         as_(s, "sts", creds).assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ghost", RoleSessionName="boo")
     assert code(e) == "AccessDenied"
+
+
+def test_get_access_key_last_used_is_authorized_on_the_keys_user(server):
+    # Hole: it was authorized against "*", so a Deny on a user's ARN did not protect that user's
+    # keys, and a self-service policy on one's own user ARN did not allow one's own.
+    iam = server.client("iam")
+    alice_key = user(server, "alice")[0]
+    probe = user(
+        server,
+        "probe",
+        allow("iam:GetAccessKeyLastUsed"),
+        {"Effect": "Deny", "Action": "iam:GetAccessKeyLastUsed", "Resource": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+    )
+    with pytest.raises(ClientError) as e:
+        as_(server, "iam", probe).get_access_key_last_used(AccessKeyId=alice_key)
+    assert code(e) == "AccessDenied"
+    self_service = user(server, "self", allow("iam:GetAccessKeyLastUsed", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"))
+    mine = as_(server, "iam", self_service)
+    assert mine.get_access_key_last_used(AccessKeyId=self_service[0])["UserName"] == "self"
+    with pytest.raises(ClientError) as e:
+        mine.get_access_key_last_used(AccessKeyId=alice_key)
+    assert code(e) == "AccessDenied"
+    assert iam.get_access_key_last_used(AccessKeyId=alice_key)["UserName"] == "alice"

@@ -1270,6 +1270,7 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
             | "UploadSigningCertificate"
             | "UpdateSigningCertificate"
             | "DeleteSigningCertificate"
+            | "GetAccessKeyLastUsed"
             | "ResetServiceSpecificCredential"
             | "UpdateServiceSpecificCredential"
             | "DeleteServiceSpecificCredential"

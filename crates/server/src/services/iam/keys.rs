@@ -158,6 +158,9 @@ pub(crate) async fn get_access_key_last_used(
         .map_err(ApiError::internal)?
         .filter(|k| k.account_id == cx.account)
         .ok_or_else(|| no_such_key(id))?;
+    if let Some(owner) = &record.user_name {
+        authorize_on_owner(cx, owner)?;
+    }
     let used = cx
         .state
         .keys
@@ -173,4 +176,30 @@ pub(crate) async fn get_access_key_last_used(
         crate::services::set(&mut out, "UserName", json!(n));
     }
     Ok(out)
+}
+
+/// GetAccessKeyLastUsed acts on the user who owns the key, which the pipeline could not know
+/// before the key was read (it authorized the call on the caller's own user): the call is
+/// authorized again on that user, so that a policy naming (or denying) it decides.
+fn authorize_on_owner(cx: &Cx<'_>, owner: &str) -> Result<(), ApiError> {
+    if cx.caller.user_name.as_deref() == Some(owner) {
+        return Ok(());
+    }
+    let iam = palisade_model::schema::service_by_signing_name("iam")
+        .ok_or_else(|| ApiError::internal("the iam model is missing"))?;
+    let operation = iam
+        .operation("GetAccessKeyLastUsed")
+        .ok_or_else(|| ApiError::internal("the iam model has no GetAccessKeyLastUsed"))?;
+    let route = crate::route::Route {
+        service: iam,
+        operation,
+    };
+    let mut ctx = crate::context::RequestContext::internal(cx.caller, &cx.state.config.region);
+    cx.state.authorizer.authorize(
+        cx.state,
+        cx.caller,
+        route,
+        &mut ctx,
+        &json!({"UserName": owner}),
+    )
 }
