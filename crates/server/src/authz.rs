@@ -308,6 +308,32 @@ fn request_for(
     Request::new(principal(caller), action, &target.arn, None, context)
 }
 
+/// Authorizes, inside a request, an operation a handler needs authorized on the caller's behalf
+/// (another service's, or its own on a resource only the handler could find), through the same
+/// authorizer as requests, with an internal context (no connection details: conditions on
+/// `aws:SourceIp` or `aws:SecureTransport` do not match).
+pub(crate) fn authorize_internal(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    (signing_name, op): (&str, &str),
+    input: &Value,
+    via_service: Option<String>,
+) -> Result<(), ApiError> {
+    let service = palisade_model::schema::service_by_signing_name(signing_name)
+        .ok_or_else(|| ApiError::internal(format!("{signing_name} is missing from the model")))?;
+    let operation = service
+        .operation(op)
+        .ok_or_else(|| ApiError::internal(format!("the {signing_name} model has no {op}")))?;
+    let route = Route { service, operation };
+    let mut ctx = RequestContext::internal(caller, region);
+    ctx.route = Some(route);
+    ctx.via_service = via_service;
+    state
+        .authorizer
+        .authorize(state, caller, route, &mut ctx, input)
+}
+
 /// The resource a request acts on, whatever its service.
 fn resolve_target(
     state: &AppState,

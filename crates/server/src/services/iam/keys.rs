@@ -185,21 +185,12 @@ fn authorize_on_owner(cx: &Cx<'_>, owner: &str) -> Result<(), ApiError> {
     if cx.caller.user_name.as_deref() == Some(owner) {
         return Ok(());
     }
-    let iam = palisade_model::schema::service_by_signing_name("iam")
-        .ok_or_else(|| ApiError::internal("the iam model is missing"))?;
-    let operation = iam
-        .operation("GetAccessKeyLastUsed")
-        .ok_or_else(|| ApiError::internal("the iam model has no GetAccessKeyLastUsed"))?;
-    let route = crate::route::Route {
-        service: iam,
-        operation,
-    };
-    let mut ctx = crate::context::RequestContext::internal(cx.caller, &cx.state.config.region);
-    cx.state.authorizer.authorize(
+    crate::authz::authorize_internal(
         cx.state,
         cx.caller,
-        route,
-        &mut ctx,
+        &cx.state.config.region,
+        ("iam", "GetAccessKeyLastUsed"),
         &json!({"UserName": owner}),
+        None,
     )
 }

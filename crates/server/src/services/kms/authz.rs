@@ -442,22 +442,9 @@ pub(crate) fn check_for_service(
     service: &str,
     context: &palisade_kms::EncryptionContext,
 ) -> Result<(), ApiError> {
-    let Some(kms) = palisade_model::schema::service_by_signing_name("kms") else {
-        return Err(ApiError::internal("the kms model is missing"));
-    };
-    let Some(operation) = kms.operation(op) else {
-        return Err(ApiError::internal(format!("the kms model has no {op}")));
-    };
-    let route = crate::route::Route {
-        service: kms,
-        operation,
-    };
     let input = serde_json::json!({"KeyId": key_arn, "EncryptionContext": context});
-    let mut ctx = RequestContext::internal(cx.caller, cx.region);
-    ctx.via_service = Some(format!("{service}.{}.amazonaws.com", cx.region));
-    cx.state
-        .authorizer
-        .authorize(cx.state, cx.caller, route, &mut ctx, &input)
+    let via = Some(format!("{service}.{}.amazonaws.com", cx.region));
+    crate::authz::authorize_internal(cx.state, cx.caller, cx.region, ("kms", op), &input, via)
         .map_err(|e| match service {
             "secretsmanager" if op == "Decrypt" => ApiError::bad_request(
                 "DecryptionFailure",

@@ -636,39 +636,13 @@ async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 /// connection details are not at hand, so `aws:SourceIp` and `aws:SecureTransport` are absent
 /// for this check (conditions on them do not match).
 fn authorize_get(cx: &Cx<'_>, id: &str) -> Result<(), ApiError> {
-    let Some(service) = palisade_model::schema::service_by_signing_name("secretsmanager") else {
-        return Err(ApiError::internal(
-            "secretsmanager is missing from the model",
-        ));
-    };
-    let Some(operation) = service.operation("GetSecretValue") else {
-        return Err(ApiError::internal(
-            "GetSecretValue is missing from the model",
-        ));
-    };
-    let route = crate::route::Route { service, operation };
-    let mut ctx = crate::context::RequestContext {
-        request_id: String::new(),
-        time: time::OffsetDateTime::now_utc(),
-        source_ip: String::new(),
-        user_agent: String::new(),
-        host: String::new(),
-        tls: None,
-        region: cx.region.to_owned(),
-        route: Some(route),
-        caller: None,
-        claimed_access_key: None,
-        request_parameters: None,
-        would_be_denied: None,
-        via_service: None,
-        resources: Vec::new(),
-    };
-    cx.state.authorizer.authorize(
+    crate::authz::authorize_internal(
         cx.state,
         cx.caller,
-        route,
-        &mut ctx,
+        cx.region,
+        ("secretsmanager", "GetSecretValue"),
         &json!({"SecretId": id}),
+        None,
     )
 }
 
