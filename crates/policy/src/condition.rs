@@ -171,7 +171,7 @@ fn spanning_match(segs: &[Template; 6], text: &str, ctx: &Context) -> bool {
     let unit_end = |k: usize| starts.get(k + 1).map_or(text.len(), |&n| n - 1);
     let from = |k: usize| starts.get(k).copied().unwrap_or(text.len());
     let mut failed = vec![false; 6 * (units + 1)];
-    // Depth-first over (segment, first unit), most units first is not needed: any split works.
+    // Depth-first over (segment, first unit it starts at); any split that matches will do.
     let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
     while let Some((i, k)) = stack.pop() {
         let Some(t) = segs.get(i) else {

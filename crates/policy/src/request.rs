@@ -809,11 +809,6 @@ mod tests {
             Some(Entry::Single(v)) if v.as_str() == "alice"
         ));
     }
-}
-
-#[cfg(test)]
-mod number_tests {
-    use super::parse_number;
 
     /// Regression: numbers compared as `f64`, so `9007199254740993` equalled
     /// `9007199254740992` under NumericEquals.
