@@ -34,8 +34,17 @@ run() { # label data-parent extra-args...
   for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
   url=$(sed -n 's/.*listening on //p' "$dir/out")
   IFS=$'\t' read -r op body < <("$venv/bin/python" bench/fixture.py --endpoint "$url" --credentials "$parent/data/credentials" --service kms | head -1)
+  # The server's own CPU time per request (utime + stime, in clock ticks, from /proc): steadier
+  # than requests/s on a shared machine, where the load generator competes for the same cores.
+  local ticks0 ticks1
+  ticks0=$(awk '{print $14 + $15}' "/proc/$server/stat")
   "$bin/palisade-loadgen" --endpoint "$url" --credentials "$parent/data/credentials" --connections "$connections" \
-    --seconds "$seconds" --operation "$op" --body "$body" --label "$label" | tee -a "$dir/results"
+    --seconds "$seconds" --operation "$op" --body "$body" --label "$label" > "$dir/round"
+  ticks1=$(awk '{print $14 + $15}' "/proc/$server/stat")
+  python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+r["server_cpu_us_per_request"] = round((int(sys.argv[2]) - int(sys.argv[3])) * 1e6 / int(sys.argv[4]) / max(r["requests"], 1), 1)
+print(json.dumps(r))' "$dir/round" "$ticks1" "$ticks0" "$(getconf CLK_TCK)" | tee -a "$dir/results"
   kill "$server"; wait "$server" 2>/dev/null || true
   server=
 }
@@ -52,10 +61,15 @@ key = next(k for k in ("requests_per_second", "rps", "req_per_s") if k in rows[0
 def median(label):
     xs = [r[key] for r in rows if r["label"] == label]
     return statistics.median(xs) if xs else None
+def cpu(label):
+    xs = [r["server_cpu_us_per_request"] for r in rows if r["label"] == label]
+    return statistics.median(xs) if xs else None
 on, off, tmpfs = median("audit on"), median("audit off"), median("audit on (tmpfs)")
 out = {"audit_on_median": round(on), "audit_off_median": round(off), "audit_cost_percent": round(100 * (1 - on / off), 1)}
 if tmpfs:
     out["audit_on_tmpfs_median"] = round(tmpfs)
     out["cpu_cost_percent"] = round(100 * (1 - tmpfs / off), 1)
+# Server CPU per request, medians: what auditing adds to each request's work, disk and tmpfs.
+out["server_cpu_us_per_request"] = {"on": cpu("audit on"), "off": cpu("audit off"), "on_tmpfs": cpu("audit on (tmpfs)")}
 print(json.dumps(out))
 PY

@@ -46,11 +46,12 @@ def session_client(server, service, creds):
     )
 
 
-def new_user(server, name, *statements, groups=()):
-    """Creates a user with an inline policy of `statements`; returns (iam, sts) clients signed
-    with the user's new access key."""
+def new_user(server, name, *statements, groups=(), create=True):
+    """Creates a user (unless `create` is false: it exists) with an inline policy of
+    `statements`; returns (iam, sts) clients signed with the user's new access key."""
     iam = server.client("iam")
-    iam.create_user(UserName=name)
+    if create:
+        iam.create_user(UserName=name)
     if statements:
         iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=policy(*statements))
     for g in groups:
@@ -398,6 +399,8 @@ def test_session_tags_and_source_identity_need_the_trust_policy_to_allow_them(se
     # Regression: tags and a source identity were set on any session the caller could assume,
     # whatever the trust policy said of sts:TagSession and sts:SetSourceIdentity.
     root = server.client("iam")
+    # The user exists before a trust policy names it: IAM refuses a principal that names nobody.
+    root.create_user(UserName="ida")
     me = {"AWS": f"arn:aws:iam::{ACCOUNT}:user/ida"}
     trust = policy({"Effect": "Allow", "Principal": me, "Action": "sts:AssumeRole"})
     role = root.create_role(RoleName="tagged", AssumeRolePolicyDocument=trust)["Role"]
@@ -407,7 +410,7 @@ def test_session_tags_and_source_identity_need_the_trust_policy_to_allow_them(se
         PolicyName="by-tag",
         PolicyDocument=policy(allow("iam:ListUsers", Condition={"StringEquals": {"aws:PrincipalTag/team": "identity"}})),
     )
-    _, sts, _ = new_user(server, "ida", allow(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"], role["Arn"]))
+    _, sts, _ = new_user(server, "ida", allow(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"], role["Arn"]), create=False)
     tags = [{"Key": "team", "Value": "identity"}]
     with pytest.raises(ClientError) as e:
         sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1", Tags=tags)
@@ -467,10 +470,11 @@ def test_creating_with_tags_needs_the_permission_to_tag(server):
 
 def test_an_inline_session_policy_narrows_the_role(server):
     root = server.client("iam")
+    root.create_user(UserName="hal")
     trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/hal"}, "Action": "sts:AssumeRole"})
     role = root.create_role(RoleName="admin", AssumeRolePolicyDocument=trust)["Role"]
     root.attach_role_policy(RoleName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    _, sts, _ = new_user(server, "hal")
+    _, sts, _ = new_user(server, "hal", create=False)
     creds = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="narrow", Policy=policy(allow("iam:ListRoles")))["Credentials"]
     iam = session_client(server, "iam", creds)
     iam.list_roles()

@@ -146,6 +146,7 @@ def test_a_key_policy_that_would_lock_its_author_out_is_refused_unless_bypassed(
     # one (root included) could manage the key; KMS's policy lockout safety check refuses it.
     kms = server.client("kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]
+    server.client("iam").create_user(UserName="other")
     someone_else = doc(
         {
             "Effect": "Allow",

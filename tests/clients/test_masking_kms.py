@@ -40,7 +40,14 @@ def test_mask_and_unmask_with_keys_from_palisades_kms(server, tmp_path):
     assert masked.returncode == 0, masked.stderr
     text = (tmp_path / "masked.csv").read_text()
     assert "ann@example.com" not in text and "likes tea" not in text and "ann" in text
-    clear = run(["unmask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, "masked.csv", "-o", "clear.csv"], env, tmp_path)
+    # As the SDKs do, the tools also take keys from a profile of the shared credentials file,
+    # the only place the README's quickstart puts them (a bug: only variables were read).
+    profile_env = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(server.data_dir / "credentials"),
+        "AWS_PROFILE": "palisade",
+        "PATH": "/usr/bin:/bin",
+    }
+    clear = run(["unmask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, "masked.csv", "-o", "clear.csv"], profile_env, tmp_path)
     assert clear.returncode == 0, clear.stderr
     assert (tmp_path / "clear.csv").read_text() == (tmp_path / "people.csv").read_text()
     # Every KMS use was decided and audited by the server.

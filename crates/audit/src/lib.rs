@@ -52,6 +52,10 @@ pub struct UserIdentity {
     /// For a `WebIdentityUser`, the issuer of its token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_provider: Option<String>,
+    /// The service that made the call on the principal's behalf (Secrets Manager's calls to
+    /// KMS: `secretsmanager.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
 }
 
 /// TLS details of the connection the request came over.

@@ -136,21 +136,32 @@ impl KmsClient {
     }
 
     /// A client with credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN`.
+    /// `AWS_SESSION_TOKEN`, or else, as the AWS SDKs look for them, from the profile
+    /// `AWS_PROFILE` (`default`) of the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`,
+    /// `~/.aws/credentials`).
     pub fn from_env(endpoint: &str, region: &str) -> Result<Self, MaskError> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        let (Some(access_key_id), Some(secret_access_key)) =
-            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
-        else {
-            return Err(MaskError::Kms {
-                operation: "credentials",
-                message: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
-            });
-        };
-        let credentials = Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token: var("AWS_SESSION_TOKEN"),
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access_key_id), Some(secret_access_key)) => Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: var("AWS_SESSION_TOKEN"),
+            },
+            _ => {
+                let path = var("AWS_SHARED_CREDENTIALS_FILE")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| var("HOME").map(|h| Path::new(&h).join(".aws/credentials")));
+                let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+                path.and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|text| profile_credentials(&text, &profile))
+                    .ok_or_else(|| MaskError::Kms {
+                        operation: "credentials",
+                        message: format!(
+                            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE to a \
+                             profile of the shared credentials file (profile {profile:?} has no keys)"
+                        ),
+                    })?
+            }
         };
         let client = Self::new(endpoint, region, credentials)?;
         match var("AWS_CA_BUNDLE") {
@@ -354,8 +365,58 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
     Ok((status, body.to_vec()))
 }
 
+/// The keys of `profile` in a shared credentials file (INI: `[profile]` sections of
+/// `name = value` lines, `#` and `;` comments).
+fn profile_credentials(text: &str, profile: &str) -> Option<Credentials> {
+    let mut in_profile = false;
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_profile = section.trim() == profile;
+            continue;
+        }
+        if !in_profile {
+            continue;
+        }
+        if let Some((name, value)) = line.split_once('=') {
+            let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+            match name.trim() {
+                "aws_access_key_id" => id = value,
+                "aws_secret_access_key" => secret = value,
+                "aws_session_token" => token = value,
+                _ => {}
+            }
+        }
+    }
+    Some(Credentials {
+        access_key_id: id?,
+        secret_access_key: secret?,
+        session_token: token,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keys_are_read_from_the_named_profile_of_a_credentials_file() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n\
+                    # the server's\n[palisade]\naws_access_key_id=C\naws_secret_access_key = D\n";
+        let c = profile_credentials(text, "palisade").unwrap();
+        assert_eq!(
+            (c.access_key_id.as_str(), c.secret_access_key.as_str()),
+            ("C", "D")
+        );
+        assert_eq!(
+            profile_credentials(text, "default").unwrap().access_key_id,
+            "A"
+        );
+        assert!(profile_credentials(text, "missing").is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the AWS APIs (STS, and the services of later releases) on one port.
+    /// Serve the AWS APIs (IAM, STS, KMS, Secrets Manager, CloudTrail) on one port.
     Serve(ServeArgs),
     /// Find sensitive data in files the way Amazon Macie does (exit 0: none, 1: found, 2: error).
     Scan(palisade_discovery::cli::ScanArgs),
@@ -58,7 +58,8 @@ enum AuditCommand {
         /// Only this account's events.
         #[arg(long)]
         account: Option<String>,
-        /// Only events at or after this position (the `seq` of a previous run's last event + 1).
+        /// Only events at or after this position in the log: events are numbered from 1 in the
+        /// order they were recorded (without `--account`, the n-th line printed from 1 is event n).
         #[arg(long, default_value_t = 1)]
         from: i64,
     },

@@ -157,18 +157,7 @@ impl RequestContext {
         });
         match &self.caller {
             Some(c) => {
-                // CloudTrail names a web identity by its provider, with neither ARN nor account.
-                let web = c.web_identity.as_ref();
-                event.user_identity = UserIdentity {
-                    kind: c.kind.as_str().to_owned(),
-                    principal_id: Some(c.principal_id.clone()),
-                    arn: web.is_none().then(|| c.arn.clone()),
-                    account_id: web.is_none().then(|| c.account_id.clone()),
-                    access_key_id: c.access_key_id.clone(),
-                    user_name: c.user_name.clone(),
-                    session_context: c.session.as_ref().map(|s| session_context(s)),
-                    identity_provider: web.map(|w| w.identity_provider().to_owned()),
-                };
+                event.user_identity = user_identity(c);
                 event.recipient_account_id = c.account_id.clone();
             }
             None => {
@@ -179,8 +168,11 @@ impl RequestContext {
         match outcome {
             Ok(response) => {
                 // CloudTrail records no response elements for read-only calls.
+                // An operation without output has `null`, as CloudTrail shows it, not `{}`.
                 if !event.read_only {
-                    event.response_elements = response.clone();
+                    event.response_elements = response
+                        .clone()
+                        .filter(|r| r.as_object().is_none_or(|o| !o.is_empty()));
                 }
             }
             Err(e) => {
@@ -193,6 +185,64 @@ impl RequestContext {
 }
 
 /// CloudTrail's `sessionContext` for temporary credentials.
+/// CloudTrail's `userIdentity` of a caller.
+pub(crate) fn user_identity(c: &Caller) -> UserIdentity {
+    // CloudTrail names a web identity by its provider, with neither ARN nor account.
+    let web = c.web_identity.as_ref();
+    UserIdentity {
+        kind: c.kind.as_str().to_owned(),
+        principal_id: Some(c.principal_id.clone()),
+        arn: web.is_none().then(|| c.arn.clone()),
+        account_id: web.is_none().then(|| c.account_id.clone()),
+        access_key_id: c.access_key_id.clone(),
+        user_name: c.user_name.clone(),
+        session_context: c.session.as_ref().map(|s| session_context(s)),
+        identity_provider: web.map(|w| w.identity_provider().to_owned()),
+        invoked_by: None,
+    }
+}
+
+/// The event of a call that a service makes to another on the caller's behalf (Secrets
+/// Manager's GenerateDataKey and Decrypt): CloudTrail records it in the called service with the
+/// caller's identity, `invokedBy` and the calling service as source address and user agent.
+pub(crate) fn service_call_event(
+    caller: &Caller,
+    region: &str,
+    (service, operation): (&str, &str),
+    invoked_by: &str,
+    request_parameters: Value,
+    resource_arn: &str,
+    outcome: Result<(), &ApiError>,
+) -> Event {
+    let mut event = Event::api_call(
+        OffsetDateTime::now_utc(),
+        service,
+        operation,
+        region,
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    event.user_identity = user_identity(caller);
+    event.user_identity.invoked_by = Some(invoked_by.to_owned());
+    event.source_ip_address = invoked_by.to_owned();
+    event.user_agent = invoked_by.to_owned();
+    event.recipient_account_id = caller.account_id.clone();
+    event.request_parameters = Some(request_parameters);
+    event.resources = vec![Resource {
+        account_id: resource_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or_default()
+            .to_owned(),
+        kind: resource_type(resource_arn).to_owned(),
+        arn: resource_arn.to_owned(),
+    }];
+    if let Err(e) = outcome {
+        event.error_code = Some(e.code.to_owned());
+        event.error_message = Some(e.message.clone());
+    }
+    event
+}
+
 fn session_context(s: &crate::session::Session) -> Value {
     let iso = |t: i64| {
         OffsetDateTime::from_unix_timestamp(t)
@@ -273,6 +323,15 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "PublicKey",
 ];
 
+/// Binary members CloudTrail leaves out of records altogether: a Decrypt's record names the
+/// key, context and algorithm, not the ciphertext.
+const OMITTED_MEMBERS: &[&str] = &[
+    "CiphertextBlob",
+    "Signature",
+    "CiphertextForRecipient",
+    "AttestationDocument",
+];
+
 /// CloudTrail's resource type for an ARN (`AWS::KMS::Key`, `AWS::IAM::User`, ...).
 fn resource_type(arn: &str) -> &'static str {
     let mut parts = arn.splitn(6, ':');
@@ -301,6 +360,7 @@ pub fn redact_for_audit(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
+                .filter(|(k, _)| !OMITTED_MEMBERS.contains(&k.as_str()))
                 .map(|(k, v)| {
                     let v = if SENSITIVE_MEMBERS.contains(&k.as_str()) {
                         Value::String("HIDDEN_DUE_TO_SECURITY_REASONS".to_owned())

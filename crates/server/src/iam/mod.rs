@@ -109,6 +109,71 @@ impl IamData {
         self.accounts.get(account_id)
     }
 
+    /// The first `AWS` principal of a resource or trust policy that names an IAM user or role
+    /// that does not exist, in `own_account` or another account this server holds. AWS resolves
+    /// such principals when a policy is saved and refuses the policy when one names nobody, so
+    /// that a user created later under that name does not inherit the access. Principals of
+    /// accounts the server does not hold cannot be checked and pass.
+    pub fn missing_principal(&self, doc: &str, own_account: &str) -> Option<String> {
+        let doc: serde_json::Value = serde_json::from_str(doc).ok()?;
+        let statements = match doc.get("Statement")? {
+            serde_json::Value::Array(a) => a.iter().collect::<Vec<_>>(),
+            one => vec![one],
+        };
+        let principals = statements
+            .into_iter()
+            .flat_map(|st| [st.get("Principal"), st.get("NotPrincipal")])
+            .flatten()
+            .filter_map(|p| p.get("AWS"))
+            .flat_map(|aws| match aws {
+                serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+                other => other.as_str().into_iter().collect::<Vec<_>>(),
+            });
+        for arn in principals {
+            let mut parts = arn.splitn(6, ':');
+            let (Some("arn"), Some(_), Some(service), Some(_), Some(account), Some(resource)) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
+                continue;
+            };
+            let known = self.account(account);
+            if known.is_none() && account != own_account {
+                continue;
+            }
+            let exists = match (service, resource.split_once('/')) {
+                ("iam", Some(("user", rest))) => known
+                    .and_then(|a| {
+                        let name = rest.rsplit('/').next().unwrap_or(rest);
+                        a.user(name).filter(|u| {
+                            user_arn(account, &u.path, &u.name).eq_ignore_ascii_case(arn)
+                        })
+                    })
+                    .is_some(),
+                ("iam", Some(("role", rest))) => known
+                    .and_then(|a| {
+                        let name = rest.rsplit('/').next().unwrap_or(rest);
+                        a.role(name).filter(|r| {
+                            role_arn(account, &r.path, &r.name).eq_ignore_ascii_case(arn)
+                        })
+                    })
+                    .is_some(),
+                ("sts", Some(("assumed-role", rest))) => known
+                    .and_then(|a| a.role(rest.split('/').next().unwrap_or(rest)))
+                    .is_some(),
+                _ => true,
+            };
+            if !exists {
+                return Some(arn.to_owned());
+            }
+        }
+        None
+    }
+
     /// A managed policy by ARN: AWS-managed or customer-managed in any account.
     /// A managed policy `account` can attach, use as a boundary or as a session policy: AWS's,
     /// or one of its own. Another account's policy is not attachable, though it exists.

@@ -385,8 +385,10 @@ async fn issue_role_session(
     let mut out = json!({
         "Credentials": creds,
         "AssumedRoleUser": {"AssumedRoleId": session.principal_id, "Arn": session.arn},
-        "PackedPolicySize": packed,
     });
+    if packs_anything(session) {
+        crate::services::set(&mut out, "PackedPolicySize", json!(packed));
+    }
     if let Some(si) = &session.source_identity {
         crate::services::set(&mut out, "SourceIdentity", json!(si));
     }
@@ -1109,11 +1111,19 @@ async fn get_federation_token(
         tags: session_tags(input)?,
         ..Session::new(SessionSource::Federation, holder, issued, d)
     };
-    Ok(json!({
+    let mut out = json!({
         "Credentials": credentials(state, &session)?,
         "FederatedUser": {"FederatedUserId": id, "Arn": arn},
-        "PackedPolicySize": packed,
-    }))
+    });
+    if packs_anything(&session) {
+        crate::services::set(&mut out, "PackedPolicySize", json!(packed));
+    }
+    Ok(out)
+}
+
+/// Whether a request passed session policies or tags: STS reports `PackedPolicySize` only then.
+fn packs_anything(session: &Session) -> bool {
+    session.policy.is_some() || !session.policy_arns.is_empty() || !session.tags.is_empty()
 }
 
 async fn get_access_key_info(

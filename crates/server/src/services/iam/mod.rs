@@ -474,6 +474,25 @@ pub(crate) fn check_policy(doc: &str, kind: PolicyKind) -> Result<(), ApiError> 
         .map_err(|e| ApiError::new(e.aws_code(), e.aws_message(), policy_status(e.aws_code())))
 }
 
+/// Refuses a trust or resource policy naming an IAM user or role that does not exist, as IAM
+/// does when it saves one (strict mode; `--dev` stores what moto's suites send).
+pub(crate) fn check_principals(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
+    if cx.state.config.dev {
+        return Ok(());
+    }
+    match cx
+        .state
+        .iam
+        .read(|d| d.missing_principal(doc, cx.account))?
+    {
+        Some(arn) => Err(ApiError::bad_request(
+            "MalformedPolicyDocument",
+            format!("Invalid principal in policy: \"AWS\":\"{arn}\""),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn policy_status(code: &str) -> StatusCode {
     if code == "LimitExceeded" {
         StatusCode::CONFLICT

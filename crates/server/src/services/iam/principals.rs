@@ -567,6 +567,7 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     if !cx.state.config.dev {
         check_policy(&trust, PolicyKind::Trust)?;
     }
+    super::check_principals(cx, &trust)?;
     let max = super::int(input, "MaxSessionDuration").unwrap_or(3600);
     check_session_duration(max)?;
     let tags = tags(input);
@@ -791,6 +792,7 @@ pub(crate) async fn update_assume_role_policy(
     let name = req(input, "RoleName")?.to_owned();
     let doc = req(input, "PolicyDocument")?.to_owned();
     check_policy(&doc, PolicyKind::Trust)?;
+    super::check_principals(cx, &doc)?;
     cx.state
         .iam
         .mutate(cx.account, |tx| {

@@ -122,8 +122,12 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources<'_>) -> Result<Value, ApiError>
             if let Some(b) = src.boundary {
                 ev = ev.with_boundary(b);
             }
-            if let Some(p) = &resource_policy {
-                ev = ev.with_resource(p);
+            match &resource_policy {
+                Some(p) => ev = ev.with_resource(p),
+                // Without a resource policy the simulator evaluates identity-based policies
+                // alone, as IAM's does: a KMS action is not denied for want of a key policy
+                // that was never given.
+                None => ev = ev.with_trust(palisade_policy::ResourceTrust::Implicit),
             }
             let d = evaluate(&ev);
             let matched: Vec<Value> = d

@@ -445,15 +445,4 @@ pub(crate) fn check_for_service(
     let input = serde_json::json!({"KeyId": key_arn, "EncryptionContext": context});
     let via = Some(format!("{service}.{}.amazonaws.com", cx.region));
     crate::authz::authorize_internal(cx.state, cx.caller, cx.region, ("kms", op), &input, via)
-        .map_err(|e| match service {
-            "secretsmanager" if op == "Decrypt" => ApiError::bad_request(
-                "DecryptionFailure",
-                format!("Secrets Manager can't decrypt the protected secret text using the provided KMS key: {}", e.message),
-            ),
-            "secretsmanager" => ApiError::bad_request(
-                "EncryptionFailure",
-                format!("Secrets Manager can't encrypt the secret with the provided KMS key: {}", e.message),
-            ),
-            _ => e,
-        })
 }

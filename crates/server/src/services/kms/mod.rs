@@ -118,19 +118,71 @@ pub async fn generate_data_key_for_service(
         caller,
     };
     let arn = match key_id {
-        Some(id) => {
-            let arn = ops::resolve_arn(&cx, id)?;
-            authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)?;
-            arn
-        }
+        Some(id) => ops::resolve_arn(&cx, id)?,
         None => ops::aws_managed_key(&cx, service).await?,
     };
-    let (ciphertext, plaintext) = ops::data_key(&cx, &arn, context, 32)?;
+    let made = (|| {
+        if key_id.is_some() {
+            authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)?;
+        }
+        ops::data_key(&cx, &arn, context, 32)
+    })();
+    let params = serde_json::json!({
+        "keyId": key_id.unwrap_or(&arn),
+        "encryptionContext": context,
+        "keySpec": "AES_256",
+    });
+    record_service_call(
+        &cx,
+        "GenerateDataKey",
+        service,
+        params,
+        &arn,
+        made.as_ref().err(),
+    )
+    .await?;
+    let (ciphertext, plaintext) = made?;
     Ok(ServiceDataKey {
         plaintext,
         ciphertext,
         key_arn: arn,
     })
+}
+
+/// Records the KMS event of a call another service made on the caller's behalf, as CloudTrail
+/// does (`invokedBy`), durable before the call's result is used.
+async fn record_service_call(
+    cx: &Cx<'_>,
+    operation: &str,
+    service: &str,
+    params: Value,
+    key_arn: &str,
+    failed: Option<&ApiError>,
+) -> Result<(), ApiError> {
+    if !cx.state.config.audit_enabled {
+        return Ok(());
+    }
+    let event = crate::context::service_call_event(
+        cx.caller,
+        cx.region,
+        ("kms", operation),
+        &format!("{service}.amazonaws.com"),
+        params,
+        key_arn,
+        failed.map_or(Ok(()), Err),
+    );
+    match cx.state.audit.record(event).await {
+        Ok(()) => Ok(()),
+        Err(e) if cx.state.config.audit_fail_closed => Err(ApiError::new(
+            "ServiceUnavailable",
+            format!("the audit event could not be written: {e}"),
+            http::StatusCode::SERVICE_UNAVAILABLE,
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "audit event of a service call dropped");
+            Ok(())
+        }
+    }
 }
 
 /// Decrypt of a data key made by [`generate_data_key_for_service`], on behalf of `service` for
@@ -153,8 +205,14 @@ pub async fn decrypt_data_key_for_service(
     let arn = state
         .kms
         .read(|d| ops::arn_for_key_id(d, region, cx.account, &header.key_id))?;
-    authz::check_for_service(&cx, "Decrypt", &arn, service, context)?;
-    let (_, plaintext, _) = ops::decrypt_symmetric(&cx, ciphertext, context, None)?;
+    let opened = authz::check_for_service(&cx, "Decrypt", &arn, service, context)
+        .and_then(|()| ops::decrypt_symmetric(&cx, ciphertext, context, None));
+    let params = serde_json::json!({
+        "encryptionContext": context,
+        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    });
+    record_service_call(&cx, "Decrypt", service, params, &arn, opened.as_ref().err()).await?;
+    let (_, plaintext, _) = opened?;
     Ok(plaintext)
 }
 

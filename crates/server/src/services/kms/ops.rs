@@ -17,7 +17,42 @@ use crate::state::AppState;
 
 const DAY: i64 = 86_400;
 
+/// The operations whose `KeyId` is a key id or key ARN only, as the KMS API reference says;
+/// an alias there would name a different key once the alias moves.
+const KEY_ID_ONLY: &[&str] = &[
+    "CancelKeyDeletion",
+    "CreateGrant",
+    "DeleteImportedKeyMaterial",
+    "DisableKey",
+    "DisableKeyRotation",
+    "EnableKey",
+    "EnableKeyRotation",
+    "GetKeyLastUsage",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
+    "ListKeyRotations",
+    "ListResourceTags",
+    "PutKeyPolicy",
+    "ReplicateKey",
+    "RetireGrant",
+    "RevokeGrant",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "TagResource",
+    "UntagResource",
+    "UpdateKeyDescription",
+    "UpdatePrimaryRegion",
+];
+
 pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiError> {
+    if KEY_ID_ONLY.contains(&op) {
+        no_alias(i)?;
+    }
     if i.get("DryRun").and_then(Value::as_bool) == Some(true) {
         return dry_run(cx, op, i);
     }
@@ -34,26 +69,14 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         }
         "EnableKey" => update_key(cx, i, enable).await,
         "DisableKey" => update_key(cx, i, disable).await,
-        "ScheduleKeyDeletion" => {
-            no_alias(i)?;
-            schedule_deletion(cx, i).await
-        }
-        "CancelKeyDeletion" => {
-            no_alias(i)?;
-            cancel_deletion(cx, i).await
-        }
+        "ScheduleKeyDeletion" => schedule_deletion(cx, i).await,
+        "CancelKeyDeletion" => cancel_deletion(cx, i).await,
         "CreateAlias" => create_alias(cx, i).await,
         "UpdateAlias" => update_alias(cx, i).await,
         "DeleteAlias" => delete_alias(cx, i).await,
         "ListAliases" => list_aliases(cx, i),
-        "GetKeyPolicy" => {
-            no_alias(i)?;
-            get_key_policy(cx, i)
-        }
-        "PutKeyPolicy" => {
-            no_alias(i)?;
-            put_key_policy(cx, i).await
-        }
+        "GetKeyPolicy" => get_key_policy(cx, i),
+        "PutKeyPolicy" => put_key_policy(cx, i).await,
         "ListKeyPolicies" => {
             let key = with_key(cx, i, |k| Ok(k.record.arn.clone()))?;
             let _ = key;
@@ -83,12 +106,8 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "DeriveSharedSecret" => derive_shared_secret(cx, i),
         "Encapsulate" => encapsulate(cx, i),
         "Decapsulate" => decapsulate(cx, i),
-        "EnableKeyRotation" => {
-            no_alias(i)?;
-            enable_rotation(cx, i).await
-        }
+        "EnableKeyRotation" => enable_rotation(cx, i).await,
         "DisableKeyRotation" => {
-            no_alias(i)?;
             update_key(cx, i, |k| {
                 rotatable(k)?;
                 k.rotation_enabled = false;
@@ -97,18 +116,9 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
             })
             .await
         }
-        "GetKeyRotationStatus" => {
-            no_alias(i)?;
-            rotation_status(cx, i)
-        }
-        "RotateKeyOnDemand" => {
-            no_alias(i)?;
-            rotate_on_demand(cx, i).await
-        }
-        "ListKeyRotations" => {
-            no_alias(i)?;
-            list_rotations(cx, i)
-        }
+        "GetKeyRotationStatus" => rotation_status(cx, i),
+        "RotateKeyOnDemand" => rotate_on_demand(cx, i).await,
+        "ListKeyRotations" => list_rotations(cx, i),
         "CreateGrant" => create_grant(cx, i).await,
         "ListGrants" => list_grants(cx, i, false),
         "ListRetirableGrants" => list_grants(cx, i, true),
@@ -460,7 +470,19 @@ fn check_policy(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
         palisade_policy::PolicyKind::Resource,
         super::state::KEY_POLICY_MAX,
     ) {
-        Ok(_) => Ok(()),
+        // A principal naming a user or role that does not exist (strict mode, as IAM's check).
+        Ok(_) if cx.state.config.dev => Ok(()),
+        Ok(_) => match cx
+            .state
+            .iam
+            .read(|d| d.missing_principal(doc, cx.account))?
+        {
+            Some(_) => Err(err(
+                "MalformedPolicyDocumentException",
+                "Policy contains a statement with one or more invalid principals.",
+            )),
+            None => Ok(()),
+        },
         // `--dev` leniency for test suites that pass placeholder text as a policy: such a key
         // has no usable policy, which only matters when enforcement is on, and it is off in
         // `--dev`.
@@ -480,6 +502,12 @@ fn tags_of(i: &Value) -> Result<Vec<(String, String)>, ApiError> {
         let k = s(t, "TagKey").unwrap_or_default().to_owned();
         if k.starts_with("aws:") {
             return Err(err("TagException", "Tags beginning with aws: are reserved"));
+        }
+        if out.iter().any(|(seen, _)| *seen == k) {
+            return Err(err(
+                "TagException",
+                format!("Duplicate tag keys are not allowed: {k}"),
+            ));
         }
         out.push((k, s(t, "TagValue").unwrap_or_default().to_owned()));
     }
@@ -505,12 +533,9 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             format!("KeySpec {spec_name} is not supported in this Region."),
         )
     })?;
-    let default_usage = if spec.is_hmac() {
-        "GENERATE_VERIFY_MAC"
-    } else {
-        "ENCRYPT_DECRYPT"
-    };
-    let usage_name = s(i, "KeyUsage").unwrap_or(default_usage);
+    // KMS's default whatever the key spec: a key other than a symmetric encryption key must say
+    // what it is for, or it fails the compatibility test below.
+    let usage_name = s(i, "KeyUsage").unwrap_or("ENCRYPT_DECRYPT");
     let usage: KeyUsage = usage_name.parse().map_err(|_| {
         err(
             "ValidationException",
@@ -889,6 +914,30 @@ async fn update_alias(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .kms
         .read(|d| d.aliases.get(&arn).cloned())?
         .ok_or_else(|| not_found_alias(&arn))?;
+    // An alias keeps naming a key of the same type and usage, so that code using it does not
+    // start failing (or signing where it encrypted).
+    let shape = |id: &str| {
+        with_key_id(cx, id, |k| {
+            let family = match k.record.spec.as_str() {
+                "SYMMETRIC_DEFAULT" => "symmetric",
+                s if s.starts_with("HMAC_") => "HMAC",
+                _ => "asymmetric",
+            };
+            Ok((family, k.record.usage.clone()))
+        })
+    };
+    let (new_family, new_usage) = shape(&target)?;
+    if let Ok((old_family, old_usage)) = shape(&alias.target_key_id)
+        && (old_family, &old_usage) != (new_family, &new_usage)
+    {
+        return Err(err(
+            "ValidationException",
+            format!(
+                "{name} points to a {old_family} key with key usage {old_usage}; it cannot be \
+                 updated to a {new_family} key with key usage {new_usage}"
+            ),
+        ));
+    }
     alias.target_key_id = target;
     alias.updated = now();
     cx.state

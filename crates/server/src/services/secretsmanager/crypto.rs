@@ -36,7 +36,13 @@ fn aad(arn: &str, version: &str) -> Vec<u8> {
 
 fn kms_failure(code: &'static str, e: ApiError) -> ApiError {
     if e.code == "AccessDeniedException" {
-        return e;
+        // Secrets Manager's own answer; the KMS denial, naming the key and the reason, is in
+        // the KMS event of the call (`invokedBy`).
+        return ApiError::new(
+            "AccessDeniedException",
+            "Access to KMS is not allowed",
+            http::StatusCode::BAD_REQUEST,
+        );
     }
     let what = if code == "EncryptionFailure" {
         "encrypt"

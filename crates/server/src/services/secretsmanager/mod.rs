@@ -196,20 +196,22 @@ fn value_of(i: &Value) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
     })
 }
 
+/// The tags of a request; a key given twice keeps its last value, as TagResource does with a
+/// key the secret has.
 fn tags_of(i: &Value, key: &str) -> Vec<Tag> {
-    i.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| {
-                    Some(Tag {
-                        key: s(t, "Key")?.to_owned(),
-                        value: s(t, "Value").unwrap_or_default().to_owned(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut tags: Vec<Tag> = Vec::new();
+    for t in i.get(key).and_then(Value::as_array).into_iter().flatten() {
+        let Some(k) = s(t, "Key") else { continue };
+        let value = s(t, "Value").unwrap_or_default().to_owned();
+        match tags.iter_mut().find(|x| x.key == k) {
+            Some(x) => x.value = value,
+            None => tags.push(Tag {
+                key: k.to_owned(),
+                value,
+            }),
+        }
+    }
+    tags
 }
 
 fn tags_json(tags: &[Tag]) -> Value {
@@ -1253,6 +1255,17 @@ async fn put_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
         // compiles to no policy it grants nothing; enforcement is off in `--dev` anyway.
         Err(e) if e.code == "MalformedPolicyDocumentException" && cx.state.config.dev => {}
         Err(e) => return Err(e),
+    }
+    if !cx.state.config.dev
+        && let Some(arn) = cx
+            .state
+            .iam
+            .read(|d| d.missing_principal(doc, &secret.account))?
+    {
+        return Err(ApiError::bad_request(
+            "MalformedPolicyDocumentException",
+            format!("This resource policy contains an unsupported principal: {arn}"),
+        ));
     }
     secret.policy = Some(doc.to_owned());
     let out = json!({"ARN": secret.arn, "Name": secret.name});

@@ -1,0 +1,215 @@
+"""Regression tests for differences from AWS that a user-journey review found (2026-12-03): each
+test names what Palisade did and pins what AWS does."""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+ACCOUNT = "123456789012"
+
+
+def doc(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def message(e):
+    return e.value.response["Error"]["Message"]
+
+
+def user(server, name, *statements):
+    """A user with an inline policy of `statements`; returns its credentials."""
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=doc(*statements))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def test_kms_calls_secrets_manager_makes_for_the_caller_are_audited_as_kms_events(server):
+    # Bug: Secrets Manager's GenerateDataKey and Decrypt on a customer key left no KMS event, so
+    # the key's trail did not show who used it through Secrets Manager.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="db", SecretString="hunter2", KmsKeyId=key)
+    assert sm.get_secret_value(SecretId="db")["SecretString"] == "hunter2"
+    kms_events = [e for e in server.events() if e["eventSource"] == "kms.amazonaws.com"]
+    by_name = {e["eventName"]: e for e in kms_events}
+    assert {"GenerateDataKey", "Decrypt"} <= set(by_name)
+    for e in (by_name["GenerateDataKey"], by_name["Decrypt"]):
+        assert e["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com"
+        assert e["userIdentity"]["type"] == "Root"
+        assert e["sourceIPAddress"] == "secretsmanager.amazonaws.com"
+        assert e["resources"][0]["ARN"] == key
+        assert "hunter2" not in json.dumps(e)
+    assert by_name["Decrypt"]["requestParameters"]["encryptionContext"]["SecretARN"].startswith("arn:aws:secretsmanager:")
+
+
+def test_a_secret_whose_kms_key_denies_the_caller_answers_access_to_kms_is_not_allowed(server):
+    # Bug: DecryptionFailure with Secrets Manager's sentence written twice; AWS answers
+    # AccessDeniedException "Access to KMS is not allowed".
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    server.client("secretsmanager").create_secret(Name="s", SecretString="v", KmsKeyId=key)
+    reader = server.client(
+        "secretsmanager", *user(server, "reader", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    )
+    with pytest.raises(ClientError) as e:
+        reader.get_secret_value(SecretId="s")
+    assert code(e) == "AccessDeniedException"
+    assert message(e) == "Access to KMS is not allowed"
+    # The KMS event of the refused Decrypt says why.
+    denied = [e for e in server.events() if e["eventSource"] == "kms.amazonaws.com" and e.get("errorCode")]
+    assert denied and "reader" in denied[-1]["userIdentity"]["arn"]
+
+
+def test_policies_naming_a_user_that_does_not_exist_are_refused(server):
+    # Bug: a trust policy, key policy or secret policy naming `user/nobody` was stored; AWS
+    # refuses it, so that a user created later under that name gets nothing.
+    nobody = f"arn:aws:iam::{ACCOUNT}:user/nobody"
+    iam = server.client("iam")
+    with pytest.raises(ClientError) as e:
+        iam.create_role(
+            RoleName="r",
+            AssumeRolePolicyDocument=doc({"Effect": "Allow", "Principal": {"AWS": nobody}, "Action": "sts:AssumeRole"}),
+        )
+    assert code(e) == "MalformedPolicyDocument"
+    assert message(e) == f'Invalid principal in policy: "AWS":"{nobody}"'
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    root = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(
+            KeyId=key,
+            PolicyName="default",
+            Policy=doc(root, {"Effect": "Allow", "Principal": {"AWS": nobody}, "Action": "kms:Decrypt", "Resource": "*"}),
+        )
+    assert code(e) == "MalformedPolicyDocumentException"
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="s", SecretString="v")
+    with pytest.raises(ClientError) as e:
+        sm.put_resource_policy(
+            SecretId="s",
+            ResourcePolicy=doc({"Effect": "Allow", "Principal": {"AWS": nobody}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}),
+        )
+    assert code(e) == "MalformedPolicyDocumentException"
+    # Once the user exists, all three are taken; another account's principals cannot be checked.
+    iam.create_user(UserName="nobody")
+    iam.create_role(
+        RoleName="r",
+        AssumeRolePolicyDocument=doc(
+            {"Effect": "Allow", "Principal": {"AWS": [nobody, "arn:aws:iam::999999999999:user/x"]}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    kms.put_key_policy(
+        KeyId=key,
+        PolicyName="default",
+        Policy=doc(root, {"Effect": "Allow", "Principal": {"AWS": nobody}, "Action": "kms:Decrypt", "Resource": "*"}),
+    )
+
+
+def test_an_alias_keeps_naming_a_key_of_the_same_type_and_usage(server):
+    # Bug: UpdateAlias moved an alias from an encryption key to a signing key.
+    kms = server.client("kms")
+    enc = kms.create_key()["KeyMetadata"]["KeyId"]
+    enc2 = kms.create_key()["KeyMetadata"]["KeyId"]
+    sign = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/app", TargetKeyId=enc)
+    with pytest.raises(ClientError) as e:
+        kms.update_alias(AliasName="alias/app", TargetKeyId=sign)
+    assert code(e) == "ValidationException"
+    assert kms.describe_key(KeyId="alias/app")["KeyMetadata"]["KeyId"] == enc
+    kms.update_alias(AliasName="alias/app", TargetKeyId=enc2)
+    assert kms.describe_key(KeyId="alias/app")["KeyMetadata"]["KeyId"] == enc2
+
+
+def test_operations_that_take_a_key_id_or_arn_refuse_an_alias(server):
+    # Bug: DisableKey, TagResource and others acted on the key an alias named, where KMS takes
+    # only a key id or ARN.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/app", TargetKeyId=key)
+    for call in (
+        lambda: kms.disable_key(KeyId="alias/app"),
+        lambda: kms.tag_resource(KeyId="alias/app", Tags=[{"TagKey": "a", "TagValue": "b"}]),
+        lambda: kms.list_grants(KeyId="alias/app"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "NotFoundException"
+        assert message(e) == "Invalid keyId alias/app"
+    assert kms.describe_key(KeyId="alias/app")["KeyMetadata"]["Enabled"] is True
+    assert kms.encrypt(KeyId="alias/app", Plaintext=b"x")["KeyId"].endswith(key)
+
+
+def test_key_creation_follows_kms_defaults_and_tag_rules(server):
+    kms = server.client("kms")
+    # Bug: an HMAC key without KeyUsage was made a MAC key; KMS's default usage is
+    # ENCRYPT_DECRYPT, which an HMAC key cannot have.
+    with pytest.raises(ClientError) as e:
+        kms.create_key(KeySpec="HMAC_256")
+    assert code(e) == "ValidationException"
+    assert message(e) == "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256"
+    # Bug: a tag key given twice was stored twice.
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Tags=[{"TagKey": "env", "TagValue": "a"}, {"TagKey": "env", "TagValue": "b"}])
+    assert code(e) == "TagException"
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="t", SecretString="v", Tags=[{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}])
+    assert sm.describe_secret(SecretId="t")["Tags"] == [{"Key": "a", "Value": "2"}]
+
+
+def test_lookup_events_for_insights_returns_no_management_events(server):
+    # Bug: EventCategory=insight was ignored and every management event came back.
+    server.client("kms").create_key()
+    ct = server.client("cloudtrail")
+    assert ct.lookup_events(EventCategory="insight")["Events"] == []
+    assert ct.lookup_events()["Events"]
+
+
+def test_the_simulator_without_a_resource_policy_evaluates_identity_policies_alone(server):
+    # Bug: a KMS action allowed by the user's policy was simulated as implicitDeny (for want of
+    # a key policy that was never given), while listing the statement that allowed it.
+    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    user(server, "alice", {"Sid": "enc", "Effect": "Allow", "Action": "kms:Encrypt", "Resource": key})
+    out = server.client("iam").simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/alice", ActionNames=["kms:Encrypt", "kms:Decrypt"], ResourceArns=[key]
+    )["EvaluationResults"]
+    assert [r["EvalDecision"] for r in out] == ["allowed", "implicitDeny"]
+
+
+def test_audit_records_leave_out_ciphertexts_and_void_responses(server):
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"app": "a"})["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "a"})
+    kms.disable_key(KeyId=key)
+    events = server.events()
+    decrypt = [e for e in events if e["eventName"] == "Decrypt"][-1]
+    # Bug: the whole ciphertext was in the record; CloudTrail keeps the context and algorithm.
+    assert "ciphertextBlob" not in decrypt["requestParameters"]
+    assert decrypt["requestParameters"]["encryptionContext"] == {"app": "a"}
+    # Bug: an operation without output had `responseElements: {}`; CloudTrail writes null.
+    disable = [e for e in events if e["eventName"] == "DisableKey"][-1]
+    assert disable["responseElements"] is None
+
+
+def test_assume_role_reports_packed_policy_size_only_for_session_policies_or_tags(server):
+    # Bug: `PackedPolicySize: 0` came back when nothing was packed; STS leaves it out then.
+    creds = user(server, "u", {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"})
+    role = server.client("iam").create_role(
+        RoleName="r",
+        AssumeRolePolicyDocument=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/u"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
+        ),
+    )["Role"]["Arn"]
+    sts = server.client("sts", *creds)
+    assert "PackedPolicySize" not in sts.assume_role(RoleArn=role, RoleSessionName="plain")
+    tagged = sts.assume_role(RoleArn=role, RoleSessionName="tagged", Tags=[{"Key": "k", "Value": "v"}])
+    assert tagged["PackedPolicySize"] >= 0
