@@ -165,6 +165,22 @@ def test_key_creation_follows_kms_defaults_and_tag_rules(server):
     assert sm.describe_secret(SecretId="t")["Tags"] == [{"Key": "a", "Value": "2"}]
 
 
+def test_lookup_events_shows_the_events_of_the_region_asked(server):
+    # Bug: a lookup in eu-west-1 returned us-east-1's events; CloudTrail's event history is per
+    # Region (IAM's, a global service's, are in us-east-1).
+    server.client("kms").create_key()
+    server.client("kms", region="eu-west-1").create_key()
+    server.client("iam").create_user(UserName="global")
+    by_name = [{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]
+    for region in ("us-east-1", "eu-west-1"):
+        events = server.client("cloudtrail", region=region).lookup_events(LookupAttributes=by_name)["Events"]
+        assert [json.loads(e["CloudTrailEvent"])["awsRegion"] for e in events] == [region]
+    users = [{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}]
+    assert len(server.client("cloudtrail").lookup_events(LookupAttributes=users)["Events"]) == 1
+    assert server.client("cloudtrail", region="eu-west-1").lookup_events(LookupAttributes=users)["Events"] == []
+    assert server.client("cloudtrail", region="ap-south-1").lookup_events()["Events"] == []
+
+
 def test_lookup_events_for_insights_returns_no_management_events(server):
     # Bug: EventCategory=insight was ignored and every management event came back.
     server.client("kms").create_key()

@@ -103,8 +103,14 @@ struct Entry {
     len: u32,
     segment: u32,
     account: u32,
+    /// `awsRegion`, as an index into `State::regions` (`ANY_REGION` when unknown).
+    region: u16,
     read_only: bool,
 }
+
+/// The region of an entry whose record names none (or one past the table's size): it shows in
+/// every Region's lookups rather than in none.
+const ANY_REGION: u16 = u16::MAX;
 
 #[derive(Debug, Default)]
 struct State {
@@ -114,6 +120,8 @@ struct State {
     base: i64,
     accounts: Vec<String>,
     account_ids: HashMap<String, u32>,
+    regions: Vec<String>,
+    region_ids: HashMap<String, u16>,
     /// Event id hash → position; ids whose hash was already taken go to `id_collisions`.
     ids: HashMap<u64, i64>,
     id_collisions: Vec<(u64, i64)>,
@@ -226,6 +234,18 @@ fn encode(buf: &mut Vec<u8>, seq: i64, row: &AuditRow) {
     if let Some(h) = buf.get_mut(start..start + 4) {
         h.copy_from_slice(&len.to_le_bytes());
     }
+}
+
+/// The `awsRegion` of a record as this crate's callers write it (serde's compact JSON, whose
+/// first `"awsRegion":` is the top-level member: a key inside a string would have its quotes
+/// escaped). Read from the record so that the frame format stays as it is.
+fn record_region(record: &str) -> Option<&str> {
+    const KEY: &str = "\"awsRegion\":\"";
+    let at = record.find(KEY)? + KEY.len();
+    let rest = record.get(at..)?;
+    let value = rest.get(..rest.find('"')?)?;
+    // Regions are plain names; a value with an escape is no Region to scope by.
+    (!value.contains('\\')).then_some(value)
 }
 
 fn le32(bytes: Option<&[u8]>) -> Option<u32> {
@@ -355,9 +375,37 @@ impl State {
         id
     }
 
+    fn region_id(&mut self, region: Option<&str>) -> u16 {
+        let Some(region) = region else {
+            return ANY_REGION;
+        };
+        if let Some(id) = self.region_ids.get(region) {
+            return *id;
+        }
+        let Ok(id) = u16::try_from(self.regions.len()) else {
+            return ANY_REGION;
+        };
+        if id == ANY_REGION {
+            return ANY_REGION;
+        }
+        self.regions.push(region.to_owned());
+        self.region_ids.insert(region.to_owned(), id);
+        id
+    }
+
+    /// Whether the entry belongs to the Region a query asks for: `None` for any Region,
+    /// `Some(None)` for a Region no event names.
+    fn in_region(&self, e: &Entry, region: Option<Option<u16>>) -> bool {
+        match region {
+            None => true,
+            Some(r) => e.region == ANY_REGION || r == Some(e.region),
+        }
+    }
+
     /// Records the frame at `offset` of the newest segment.
     fn add(&mut self, frame: &Frame<'_>, offset: u64, len: usize) {
         let account = self.account_id(frame.account_id);
+        let region = self.region_id(record_region(frame.record));
         let segment = u32::try_from(self.segments.len().saturating_sub(1)).unwrap_or(0);
         if self.entries.is_empty() {
             self.base = frame.seq;
@@ -368,6 +416,7 @@ impl State {
             len: u32::try_from(len).unwrap_or(0),
             segment,
             account,
+            region,
             read_only: frame.read_only,
         });
         let h = id_hash(frame.event_id);
@@ -424,6 +473,7 @@ impl State {
                 len: 0,
                 segment: u32::MAX,
                 account: u32::MAX,
+                region: ANY_REGION,
                 read_only: false,
             });
         }
@@ -777,6 +827,7 @@ impl EventLog {
                 start_ms: q.start_ms.max(now_ms().saturating_sub(RETENTION_MS)),
                 ..q.clone()
             };
+            let region = q.region.as_ref().map(|r| state.region_ids.get(r).copied());
             let (lo, hi) = state.time_bounds(q.start_ms, q.end_ms);
             let hi = match q.before {
                 Some(b) => hi.min(usize::try_from(b.saturating_sub(state.base)).unwrap_or(0)),
@@ -786,7 +837,10 @@ impl EventLog {
             let hi_seq = state.seq_of(hi).saturating_sub(1);
             let in_range = |seq: i64| {
                 state.entry(seq).is_some_and(|(_, e)| {
-                    e.account == acc && e.time_ms >= q.start_ms && e.time_ms <= q.end_ms
+                    e.account == acc
+                        && e.time_ms >= q.start_ms
+                        && e.time_ms <= q.end_ms
+                        && state.in_region(e, region)
                 })
             };
             match &q.attribute {
@@ -826,6 +880,7 @@ impl EventLog {
                                     && e.account == acc
                                     && e.time_ms >= q.start_ms
                                     && e.time_ms <= q.end_ms
+                                    && state.in_region(e, region)
                             })
                         })
                         .take(limit)
@@ -859,7 +914,10 @@ impl EventLog {
                     .rev()
                     .filter(|i| {
                         state.entries.get(*i).is_some_and(|e| {
-                            e.account == acc && e.time_ms >= q.start_ms && e.time_ms <= q.end_ms
+                            e.account == acc
+                                && e.time_ms >= q.start_ms
+                                && e.time_ms <= q.end_ms
+                                && state.in_region(e, region)
                         })
                     })
                     .take(limit)
@@ -1137,6 +1195,7 @@ mod tests {
 
     fn query(attribute: Option<(EventAttribute, &str)>, before: Option<i64>) -> EventQuery {
         EventQuery {
+            region: None,
             account_id: "1".into(),
             attribute: attribute.map(|(a, v)| (a, v.to_owned())),
             start_ms: 0,
@@ -1310,6 +1369,51 @@ mod tests {
         assert_eq!(recent, ["c", "a"]);
         assert_eq!(ids(&log.after("2", 0, 0, 10).unwrap()), ["b"]);
         assert!(log.recent("3", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn lookups_are_scoped_to_the_region_asked_as_cloudtrails_event_history() {
+        // Bug: LookupEvents in eu-west-1 returned us-east-1's events.
+        let in_region = |id: &str, t: i64, region: &str| AuditRow {
+            record: format!(
+                r#"{{"eventID":"{id}","awsRegion":"{region}","requestParameters":{{"awsRegion":"x"}}}}"#
+            ),
+            ..row(id, t, "1")
+        };
+        let log = EventLog::in_memory();
+        log.append(EventLog::encode(&[
+            in_region("a", 1, "us-east-1"),
+            in_region("b", 2, "eu-west-1"),
+            in_region("c", 3, "us-east-1"),
+            row("d", 4, "1"),
+        ]))
+        .unwrap();
+        let lookup = |region: Option<&str>, attribute: Option<(EventAttribute, &str)>| {
+            ids(&log
+                .lookup(&EventQuery {
+                    region: region.map(str::to_owned),
+                    limit: 10,
+                    ..query(attribute, None)
+                })
+                .unwrap())
+        };
+        // `d` names no Region: it is shown everywhere rather than nowhere.
+        assert_eq!(lookup(Some("us-east-1"), None), ["d", "c", "a"]);
+        assert_eq!(lookup(Some("eu-west-1"), None), ["d", "b"]);
+        assert_eq!(lookup(Some("ap-south-1"), None), ["d"]);
+        assert_eq!(lookup(None, None), ["d", "c", "b", "a"]);
+        assert_eq!(
+            lookup(
+                Some("eu-west-1"),
+                Some((EventAttribute::EventName, "Encrypt"))
+            ),
+            ["d", "b"]
+        );
+        assert_eq!(
+            lookup(Some("us-east-1"), Some((EventAttribute::EventId, "b"))),
+            Vec::<String>::new()
+        );
+        assert_eq!(record_region(r#"{"awsRegion":"a\"b"}"#), None);
     }
 
     #[test]

@@ -187,6 +187,9 @@ pub struct EventQuery {
     pub before: Option<i64>,
     /// The most events to return.
     pub limit: i64,
+    /// Only events of this Region (`awsRegion`), as CloudTrail's event history is per Region;
+    /// `None` for every Region (IAM's last-accessed data, KMS key usage).
+    pub region: Option<String>,
 }
 
 /// The persistent state of a Palisade deployment.
@@ -1019,6 +1022,7 @@ mod tests {
             assert_eq!(left, 0);
             let by_resource = s
                 .lookup_events(&EventQuery {
+                    region: None,
                     account_id: "123456789012".into(),
                     attribute: Some((EventAttribute::ResourceName, "arn:k1".into())),
                     start_ms: 0,

@@ -749,6 +749,7 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             end_ms,
             before,
             limit: limit + 1,
+            region: Some(cx.region.to_owned()),
         })
         .await
         .map_err(ApiError::internal)?;

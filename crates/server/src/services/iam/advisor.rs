@@ -190,6 +190,7 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
                 end_ms: now_ms,
                 before,
                 limit: 1000,
+                region: None,
             })
             .await
             .map_err(ApiError::internal)?;

@@ -1625,6 +1625,7 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 end_ms: now_ms,
                 before,
                 limit: 100,
+                region: None,
             })
             .await
             .map_err(ApiError::internal)?;
