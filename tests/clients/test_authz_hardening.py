@@ -117,6 +117,7 @@ def test_a_grant_to_create_grants_passes_on_no_more_than_it_has(server):
     key = kms.create_key()["KeyMetadata"]["Arn"]
     me = f"arn:aws:iam::{ACCOUNT}:user/delegate"
     creds = user(server, "delegate")
+    user(server, "other")
     kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=["CreateGrant", "Encrypt"])
     mine = as_(server, "kms", creds)
     with pytest.raises(ClientError) as e:

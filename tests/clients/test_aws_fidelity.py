@@ -114,6 +114,19 @@ def test_policies_naming_a_user_that_does_not_exist_are_refused(server):
     )
 
 
+def test_a_grant_names_an_existing_principal_by_its_arn(server):
+    # Bug: CreateGrant took `alice`, `bogus` or the ARN of a user that does not exist.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    for grantee, retiring in (("alice", None), (f"arn:aws:iam::{ACCOUNT}:user/nobody", None), (f"arn:aws:iam::{ACCOUNT}:root", "bogus")):
+        extra = {"RetiringPrincipal": retiring} if retiring else {}
+        with pytest.raises(ClientError) as e:
+            kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Decrypt"], **extra)
+        assert code(e) == "InvalidArnException"
+    assert kms.list_grants(KeyId=key)["Grants"] == []
+    kms.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:root", Operations=["Decrypt"])
+
+
 def test_an_alias_keeps_naming_a_key_of_the_same_type_and_usage(server):
     # Bug: UpdateAlias moved an alias from an encryption key to a signing key.
     kms = server.client("kms")

@@ -128,50 +128,47 @@ impl IamData {
             .flat_map(|aws| match aws {
                 serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
                 other => other.as_str().into_iter().collect::<Vec<_>>(),
-            });
-        for arn in principals {
-            let mut parts = arn.splitn(6, ':');
-            let (Some("arn"), Some(_), Some(service), Some(_), Some(account), Some(resource)) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            ) else {
-                continue;
-            };
-            let known = self.account(account);
-            if known.is_none() && account != own_account {
-                continue;
-            }
-            let exists = match (service, resource.split_once('/')) {
-                ("iam", Some(("user", rest))) => known
-                    .and_then(|a| {
-                        let name = rest.rsplit('/').next().unwrap_or(rest);
-                        a.user(name).filter(|u| {
-                            user_arn(account, &u.path, &u.name).eq_ignore_ascii_case(arn)
-                        })
-                    })
-                    .is_some(),
-                ("iam", Some(("role", rest))) => known
-                    .and_then(|a| {
-                        let name = rest.rsplit('/').next().unwrap_or(rest);
-                        a.role(name).filter(|r| {
-                            role_arn(account, &r.path, &r.name).eq_ignore_ascii_case(arn)
-                        })
-                    })
-                    .is_some(),
-                ("sts", Some(("assumed-role", rest))) => known
-                    .and_then(|a| a.role(rest.split('/').next().unwrap_or(rest)))
-                    .is_some(),
-                _ => true,
-            };
-            if !exists {
-                return Some(arn.to_owned());
-            }
+            })
+            .collect::<Vec<_>>();
+        principals
+            .into_iter()
+            .find(|arn| !self.principal_exists(arn, own_account))
+            .map(str::to_owned)
+    }
+
+    /// Whether an `AWS` principal names something that exists: an IAM user or role (or a session
+    /// of a role) of `own_account` or of another account this server holds. Anything else (an
+    /// account, a principal of an account the server does not hold) cannot be checked and
+    /// passes.
+    pub fn principal_exists(&self, arn: &str, own_account: &str) -> bool {
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(_), Some(service), Some(_), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return true;
+        };
+        let known = self.account(account);
+        if known.is_none() && account != own_account {
+            return true;
         }
-        None
+        let last = |rest: &'_ str| rest.rsplit('/').next().unwrap_or(rest).to_owned();
+        match (service, resource.split_once('/')) {
+            ("iam", Some(("user", rest))) => known
+                .and_then(|a| a.user(&last(rest)))
+                .is_some_and(|u| user_arn(account, &u.path, &u.name).eq_ignore_ascii_case(arn)),
+            ("iam", Some(("role", rest))) => known
+                .and_then(|a| a.role(&last(rest)))
+                .is_some_and(|r| role_arn(account, &r.path, &r.name).eq_ignore_ascii_case(arn)),
+            ("sts", Some(("assumed-role", rest))) => known
+                .and_then(|a| a.role(rest.split('/').next().unwrap_or(rest)))
+                .is_some(),
+            _ => true,
+        }
     }
 
     /// A managed policy by ARN: AWS-managed or customer-managed in any account.

@@ -491,6 +491,35 @@ fn check_policy(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A grant's grantee or retiring principal: an AWS principal's ARN (an account, user, role,
+/// federated user or assumed-role session) or a service principal; in strict mode a user or role
+/// that does not exist is refused, as in a key policy.
+fn check_grant_principal(cx: &Cx<'_>, principal: &str) -> Result<(), ApiError> {
+    let service = principal.ends_with(".amazonaws.com") && !principal.contains(':');
+    let arn = principal.starts_with("arn:") && principal.split(':').count() >= 6;
+    if !service && !arn {
+        return Err(err(
+            "InvalidArnException",
+            format!(
+                "{principal} is not a valid principal: a grant names an AWS principal by its ARN"
+            ),
+        ));
+    }
+    if arn
+        && !cx.state.config.dev
+        && !cx
+            .state
+            .iam
+            .read(|d| d.principal_exists(principal, cx.account))?
+    {
+        return Err(err(
+            "InvalidArnException",
+            format!("{principal} names no principal that exists"),
+        ));
+    }
+    Ok(())
+}
+
 fn tags_of(i: &Value) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
     for t in i
@@ -1858,6 +1887,10 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         }
     })?;
     let grantee = s(i, "GranteePrincipal").unwrap_or_default().to_owned();
+    check_grant_principal(cx, &grantee)?;
+    if let Some(retiring) = s(i, "RetiringPrincipal") {
+        check_grant_principal(cx, retiring)?;
+    }
     let name = s(i, "Name").map(str::to_owned);
     let _guard = cx.state.kms.lock_writes().await;
     // A grant with the same name, key and permissions is returned again (idempotent retries).
