@@ -161,6 +161,22 @@ def test_operations_that_take_a_key_id_or_arn_refuse_an_alias(server):
     assert kms.encrypt(KeyId="alias/app", Plaintext=b"x")["KeyId"].endswith(key)
 
 
+def test_a_key_or_alias_that_does_not_exist_is_not_found_whoever_asks(server):
+    # Bug: a user without KMS permissions got AccessDeniedException on resource `*` for an alias
+    # that does not exist; KMS resolves the key before its policy and answers NotFoundException.
+    kms = server.client("kms", *user(server, "nokms"))
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId="alias/missing", Plaintext=b"x")
+    assert code(e) == "NotFoundException"
+    assert message(e) == f"Alias arn:aws:kms:us-east-1:{ACCOUNT}:alias/missing is not found."
+    # An existing key is still refused, and named.
+    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert code(e) == "AccessDeniedException"
+    assert key in message(e)
+
+
 def test_key_creation_follows_kms_defaults_and_tag_rules(server):
     kms = server.client("kms")
     # Bug: an HMAC key without KeyUsage was made a MAC key; KMS's default usage is

@@ -188,7 +188,7 @@ def test_grants_allow_only_operations_the_key_can_do(server):
     # Bug: CreateGrant took Operations=[] and Sign on a symmetric encryption key.
     kms = raw(server, "kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    grantee = f"arn:aws:iam::{ACCOUNT}:role/app"
+    grantee = f"arn:aws:iam::{ACCOUNT}:root"
     for ops in ([], ["Sign"], ["GenerateMac"]):
         with pytest.raises(ClientError) as e:
             kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=ops)

@@ -193,6 +193,16 @@ impl Authorizer for PolicyAuthorizer {
             return Ok(());
         };
         match self.enforcement {
+            Enforcement::Enforce if route.service.signing_name == "kms" && target.arn == "*" => {
+                Err(crate::services::kms::authz::missing_key(
+                    state,
+                    caller,
+                    &ctx.region,
+                    route.operation.name,
+                    input,
+                )
+                .unwrap_or(error))
+            }
             Enforcement::Enforce => Err(error),
             _ => {
                 tracing::warn!(

@@ -63,16 +63,9 @@ pub fn aliased_key(
     super::ops::resolve_arn(&cx(state, caller, region), name).ok()
 }
 
-/// The key ARN an operation acts on, or `None` for operations on no key.
-pub fn key_of(
-    state: &AppState,
-    caller: &Caller,
-    region: &str,
-    op: &str,
-    input: &Value,
-) -> Option<String> {
-    let cx = cx(state, caller, region);
-    let member = match op {
+/// The member naming the key an operation acts on, or `None` for operations on no key.
+fn key_member(op: &str) -> Option<&'static str> {
+    Some(match op {
         "CreateKey"
         | "ListKeys"
         | "ListAliases"
@@ -87,7 +80,36 @@ pub fn key_of(
         "ReEncrypt" | "ReEncryptTo" => "DestinationKeyId",
         "ReEncryptFrom" => "SourceKeyId",
         _ => "KeyId",
-    };
+    })
+}
+
+/// The error of a request naming a key or alias that does not exist: KMS resolves the key
+/// before it can read the key's policy, so such a request is answered NotFoundException
+/// whatever the caller may do, not AccessDeniedException on `*`. Used only to word a denial:
+/// the request is refused either way.
+pub fn missing_key(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    op: &str,
+    input: &Value,
+) -> Option<ApiError> {
+    let id = s(input, key_member(op)?)?;
+    super::ops::resolve_arn(&cx(state, caller, region), id)
+        .err()
+        .filter(|e| e.code == "NotFoundException")
+}
+
+/// The key ARN an operation acts on, or `None` for operations on no key.
+pub fn key_of(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    op: &str,
+    input: &Value,
+) -> Option<String> {
+    let cx = cx(state, caller, region);
+    let member = key_member(op)?;
     if let Some(id) = s(input, member) {
         return super::ops::resolve_arn(&cx, id).ok();
     }
