@@ -5,12 +5,9 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
+from test_authz_hardening import doc, user
 
 ACCOUNT = "123456789012"
-
-
-def doc(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def code(e):
@@ -19,16 +16,6 @@ def code(e):
 
 def message(e):
     return e.value.response["Error"]["Message"]
-
-
-def user(server, name, *statements):
-    """A user with an inline policy of `statements`; returns its credentials."""
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    if statements:
-        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=doc(*statements))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def test_kms_calls_secrets_manager_makes_for_the_caller_are_audited_as_kms_events(server):

@@ -141,17 +141,11 @@ impl IamData {
     /// account, a principal of an account the server does not hold) cannot be checked and
     /// passes.
     pub fn principal_exists(&self, arn: &str, own_account: &str) -> bool {
-        let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(_), Some(service), Some(_), Some(account), Some(resource)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let ["arn", _, service, _, account, resource] = parts.as_slice() else {
             return true;
         };
+        let (service, account, resource) = (*service, *account, *resource);
         let known = self.account(account);
         if known.is_none() && account != own_account {
             return true;
