@@ -245,3 +245,77 @@ def test_assume_role_reports_packed_policy_size_only_for_session_policies_or_tag
     assert "PackedPolicySize" not in sts.assume_role(RoleArn=role, RoleSessionName="plain")
     tagged = sts.assume_role(RoleArn=role, RoleSessionName="tagged", Tags=[{"Key": "k", "Value": "v"}])
     assert tagged["PackedPolicySize"] >= 0
+
+
+def test_federation_token_credentials_call_neither_iam_nor_sts(server):
+    # Hole: GetFederationToken credentials with an allow-everything session policy created IAM
+    # users and access keys and assumed roles; AWS allows them no IAM call and no STS call but
+    # GetCallerIdentity, whatever the policy says.
+    creds = user(server, "fedder", {"Effect": "Allow", "Action": "*", "Resource": "*"})
+    token = server.client("sts", *creds).get_federation_token(
+        Name="fed-all", Policy=doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    )["Credentials"]
+
+    def as_fed(service):
+        return server.client(
+            service, key=token["AccessKeyId"], secret=token["SecretAccessKey"], aws_session_token=token["SessionToken"]
+        )
+
+    with pytest.raises(ClientError) as e:
+        as_fed("iam").create_user(UserName="fedmade")
+    assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        as_fed("sts").get_session_token()
+    assert code(e) in ("AccessDenied", "AccessDeniedException")
+    assert as_fed("sts").get_caller_identity()["Arn"].endswith(":federated-user/fed-all")
+    as_fed("kms").create_key()  # other services follow the session policy
+    assert "fedmade" not in [u["UserName"] for u in server.client("iam").list_users()["Users"]]
+
+
+def test_aws_managed_policies_can_be_read(server):
+    # Bug: GetPolicy on arn:aws:iam::aws:policy/… was denied even to the root user, as if the
+    # policy were another account's resource.
+    iam = server.client("iam")
+    arn = "arn:aws:iam::aws:policy/AdministratorAccess"
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["PolicyName"] == "AdministratorAccess"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    assert iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    reader = server.client("iam", *user(server, "ro", {"Effect": "Allow", "Action": "iam:GetPolicy", "Resource": "*"}))
+    assert reader.get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn
+    nobody = server.client("iam", *user(server, "none"))
+    with pytest.raises(ClientError) as e:
+        nobody.get_policy(PolicyArn=arn)
+    assert code(e) == "AccessDenied"
+
+
+def test_awscurrent_can_be_moved_but_not_removed(server):
+    # Bug: UpdateSecretVersionStage removed AWSCURRENT with no version to move it to, leaving a
+    # secret that GetSecretValue could no longer read.
+    sm = server.client("secretsmanager")
+    current = sm.create_secret(Name="s", SecretString="v")["VersionId"]
+    with pytest.raises(ClientError) as e:
+        sm.update_secret_version_stage(SecretId="s", VersionStage="AWSCURRENT", RemoveFromVersionId=current)
+    assert code(e) == "InvalidParameterException"
+    assert sm.get_secret_value(SecretId="s")["SecretString"] == "v"
+
+
+def test_the_root_users_longer_sessions_are_cut_to_an_hour(server):
+    # Bug: root GetSessionToken with DurationSeconds=7200 was refused; STS gives it an hour.
+    import datetime
+
+    creds = server.client("sts").get_session_token(DurationSeconds=7200)["Credentials"]
+    left = creds["Expiration"] - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(minutes=55) < left <= datetime.timedelta(hours=1, minutes=1)
+
+
+def test_an_rsa_key_without_an_encryption_algorithm_is_refused_as_kms_does(server):
+    # Bug: ValidationException "EncryptionAlgorithm is required"; KMS applies its default,
+    # SYMMETRIC_DEFAULT, and refuses it for the key.
+    kms = server.client("kms")
+    key = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert code(e) == "InvalidKeyUsageException"
+    assert message(e) == "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048."
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    assert kms.decrypt(KeyId=key, CiphertextBlob=blob, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"x"

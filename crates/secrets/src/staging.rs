@@ -45,6 +45,12 @@ pub enum StagingError {
         /// The version holding it.
         version: String,
     },
+    /// AWSCURRENT removed without a version to move it to: a secret always has a current
+    /// version.
+    #[error(
+        "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed."
+    )]
+    CurrentRemoved,
     /// Too many labels on one version.
     #[error("a version can have at most 20 staging labels, {0} were given")]
     TooManyStages(usize),
@@ -122,6 +128,9 @@ pub fn move_stage<T: Staged>(
         if position(versions, id).is_none() {
             return Err(StagingError::NoSuchVersion(id.to_owned()));
         }
+    }
+    if stage == "AWSCURRENT" && remove_from.is_some() && move_to.is_none() {
+        return Err(StagingError::CurrentRemoved);
     }
     let current_holder = holder(versions, stage).map(str::to_owned);
     if let Some(from) = remove_from {

@@ -315,7 +315,11 @@ fn request_for(
 ) -> Request {
     let mut context = global_context(state, caller, ctx, target);
     service_context(state, caller, route, action, input, &mut context, ctx);
-    Request::new(principal(caller), action, &target.arn, None, context)
+    // AWS-managed policies (`arn:aws:iam::aws:policy/…`) belong to no account and every account
+    // reads and attaches them: the caller's own identity policies decide, as for its own
+    // resources, not a resource policy that an account of `aws` could never have.
+    let owner = (target.arn.split(':').nth(4) == Some("aws")).then(|| caller.account_id.clone());
+    Request::new(principal(caller), action, &target.arn, owner, context)
 }
 
 /// Authorizes, inside a request, an operation a handler needs authorized on the caller's behalf
@@ -608,6 +612,24 @@ fn decide_action(
             return Err(deny(
                 "because only sts:AssumeRole and sts:GetCallerIdentity may be called with \
                  GetSessionToken credentials"
+                    .to_owned(),
+            ));
+        }
+    }
+    // AWS: federated-user credentials "cannot call any IAM operations" nor "any STS operations
+    // except GetCallerIdentity", whatever the session policy allows.
+    if let Some(session) = &caller.session
+        && session.source == SessionSource::Federation
+    {
+        if service == "iam" {
+            return Err(deny(
+                "because IAM calls are not allowed with GetFederationToken credentials".to_owned(),
+            ));
+        }
+        if service == "sts" {
+            return Err(deny(
+                "because only sts:GetCallerIdentity may be called with GetFederationToken \
+                 credentials"
                     .to_owned(),
             ));
         }

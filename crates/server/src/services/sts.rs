@@ -1028,17 +1028,20 @@ async fn get_session_token(
     if caller.is_temporary() {
         return Err(no_session_credentials("GetSessionToken"));
     }
-    let (default, max) = match caller.kind {
-        PrincipalKind::Root => (3600, 3600),
-        _ => (43_200, 129_600),
-    };
+    // The root user's sessions last at most an hour: a longer duration is cut to one, as STS
+    // documents ("defaults to one hour"), not refused.
     let d = duration(
         input,
-        default,
+        43_200,
         900,
-        max,
+        129_600,
         "maximum of 36 hours (1 hour for root users)",
     )?;
+    let d = if caller.kind == PrincipalKind::Root {
+        d.min(3600)
+    } else {
+        d
+    };
     let mut mfa_at = None;
     if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
         mfa_at = Some(if state.config.dev {
@@ -1078,18 +1081,19 @@ async fn get_federation_token(
         return Err(no_session_credentials("GetFederationToken"));
     }
     let name = s(input, "Name").unwrap_or_default().to_owned();
-    let max = if caller.kind == PrincipalKind::Root {
-        3600
-    } else {
-        129_600
-    };
     let d = duration(
         input,
-        43_200.min(max),
+        43_200,
         900,
-        max,
+        129_600,
         "maximum of 36 hours (1 hour for root users)",
     )?;
+    // As GetSessionToken: the root user's longer durations are cut to an hour.
+    let d = if caller.kind == PrincipalKind::Root {
+        d.min(3600)
+    } else {
+        d
+    };
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
     let packed = check_session_policies(state, &caller.account_id, policy.as_deref(), &arns)?;

@@ -1164,12 +1164,17 @@ fn encrypt_with(
                 .map_err(from_kms)?;
             return Ok((blob, alg.to_owned()));
         }
-        let alg = algorithm.ok_or_else(|| {
-            err(
-                "ValidationException",
-                "EncryptionAlgorithm is required for asymmetric KMS keys",
-            )
-        })?;
+        // The algorithm defaults to SYMMETRIC_DEFAULT, which an RSA key cannot do.
+        let alg = algorithm.unwrap_or("SYMMETRIC_DEFAULT");
+        if alg == "SYMMETRIC_DEFAULT" {
+            return Err(err(
+                "InvalidKeyUsageException",
+                format!(
+                    "Algorithm {alg} is incompatible with key spec {}.",
+                    k.record.spec
+                ),
+            ));
+        }
         let blob = palisade_kms::rsa_encrypt(m, alg, plaintext).map_err(from_kms)?;
         Ok((blob, alg.to_owned()))
     })?
@@ -1234,12 +1239,24 @@ fn decrypt_any(
             .kms
             .read(|d| d.keys.get(arn).is_some_and(|k| k.record.spec().is_rsa()))?;
         if rsa {
-            let alg = algorithm.ok_or_else(|| {
-                err(
-                    "ValidationException",
-                    "EncryptionAlgorithm is required for asymmetric KMS keys",
-                )
-            })?;
+            let alg = match algorithm {
+                Some(alg) if alg != "SYMMETRIC_DEFAULT" => alg,
+                other => {
+                    let spec = cx.state.kms.read(|d| {
+                        d.keys
+                            .get(arn)
+                            .map(|k| k.record.spec.clone())
+                            .unwrap_or_default()
+                    })?;
+                    return Err(err(
+                        "InvalidKeyUsageException",
+                        format!(
+                            "Algorithm {} is incompatible with key spec {spec}.",
+                            other.unwrap_or("SYMMETRIC_DEFAULT")
+                        ),
+                    ));
+                }
+            };
             return cx.state.kms.read(|d| {
                 let k = d.keys.get(arn).ok_or_else(|| not_found_key(arn))?;
                 usable(k)?;
