@@ -228,6 +228,13 @@ def test_imported_material_works_and_never_reaches_the_data_dir(start_server):
     with pytest.raises(ClientError) as e:
         kms.decrypt(CiphertextBlob=blob)
     assert error(e)["Code"] == "KMSInvalidStateException"
+    # Other material is refused, even with the first one deleted (a bug: it was taken, and
+    # every ciphertext of the key became undecryptable).
+    params = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    other = serialization.load_der_public_key(params["PublicKey"]).encrypt(os.urandom(32), padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=params["ImportToken"], EncryptedKeyMaterial=other, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error(e)["Code"] == "IncorrectKeyMaterialException"
     # The same material imported again brings the ciphertexts back.
     params = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
     wrapped = serialization.load_der_public_key(params["PublicKey"]).encrypt(material, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))

@@ -636,6 +636,7 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         sealed,
         valid_to: None,
         import_wrapping: None,
+        imported_digest: None,
         import_token: None,
         import_expires: None,
     };
@@ -731,6 +732,7 @@ pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String
         sealed: vec![sealed],
         valid_to: None,
         import_wrapping: None,
+        imported_digest: None,
         import_token: None,
         import_expires: None,
     };
@@ -2136,14 +2138,41 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     let wrapping = Material::from_bytes(wrapping_spec, wrapping_bytes).map_err(from_kms)?;
     let material =
         palisade_kms::unwrap_imported(&wrapping, alg, &encrypted, r.spec()).map_err(from_kms)?;
-    // Re-importing must bring back the same material: ciphertexts depend on it.
-    if let Some(first) = key.materials.first()
-        && first.as_bytes() != material.as_bytes()
-    {
+    // Re-importing must bring back the same material: ciphertexts depend on it. The material
+    // itself may have been deleted since; its sealed digest stays with the key.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+    let digest_id = format!("{}#imported-digest", key.record.arn);
+    let same = match &key.record.imported_digest {
+        Some(sealed) => {
+            let first = cx
+                .state
+                .sealer
+                .open(palisade_seal::Purpose::KeyMaterial, &digest_id, sealed)
+                .map_err(ApiError::internal)?;
+            aws_lc_rs::constant_time::verify_slices_are_equal(&first, digest.as_ref()).is_ok()
+        }
+        None => key
+            .materials
+            .first()
+            .is_none_or(|first| first.as_bytes() == material.as_bytes()),
+    };
+    if !same {
         return Err(err(
             "IncorrectKeyMaterialException",
             "The key material you are trying to import is different from the key material previously imported into this KMS key.",
         ));
+    }
+    if key.record.imported_digest.is_none() {
+        key.record.imported_digest = Some(
+            cx.state
+                .sealer
+                .seal(
+                    palisade_seal::Purpose::KeyMaterial,
+                    &digest_id,
+                    digest.as_ref(),
+                )
+                .map_err(ApiError::internal)?,
+        );
     }
     if let Some(v) = i.get("ValidTo").and_then(Value::as_f64) {
         key.record.valid_to = Some(v as i64);

@@ -70,6 +70,11 @@ pub(crate) struct KeyRecord {
     pub import_token: Option<String>,
     #[serde(default)]
     pub import_expires: Option<i64>,
+    /// The SHA-256 of the first material imported, sealed: kept after
+    /// DeleteImportedKeyMaterial, so that a later import of other material is refused
+    /// (IncorrectKeyMaterialException) instead of leaving every ciphertext undecryptable.
+    #[serde(default, with = "sealed_opt")]
+    pub imported_digest: Option<Vec<u8>>,
 }
 
 mod sealed {
