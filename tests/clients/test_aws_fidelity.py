@@ -319,3 +319,22 @@ def test_an_rsa_key_without_an_encryption_algorithm_is_refused_as_kms_does(serve
     assert message(e) == "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048."
     blob = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
     assert kms.decrypt(KeyId=key, CiphertextBlob=blob, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"x"
+
+
+def test_account_authorization_details_come_in_pages(server):
+    # Bug: MaxItems and Marker were ignored; every entry came in one page, IsTruncated false.
+    iam = server.client("iam")
+    for n in range(5):
+        iam.create_user(UserName=f"u{n}")
+    iam.create_group(GroupName="g")
+    first = iam.get_account_authorization_details(Filter=["User", "Group"], MaxItems=3)
+    assert len(first["UserDetailList"]) == 3 and first["IsTruncated"] is True
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Group"], PaginationConfig={"PageSize": 2}
+    )
+    users, groups, count = [], [], 0
+    for page in pages:
+        count += 1
+        users += [u["UserName"] for u in page["UserDetailList"]]
+        groups += [g["GroupName"] for g in page["GroupDetailList"]]
+    assert sorted(users) == [f"u{n}" for n in range(5)] and groups == ["g"] and count == 3

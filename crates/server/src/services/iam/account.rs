@@ -136,7 +136,7 @@ pub(crate) fn get_account_authorization_details(
 ) -> Result<Value, ApiError> {
     let filter = strings(input, "Filter");
     let want = |f: &str| filter.is_empty() || filter.iter().any(|x| x == f);
-    cx.state.iam.read(|d| {
+    let lists = cx.state.iam.read(|d| {
         let empty = Default::default();
         let a = d.account(cx.account).unwrap_or(&empty);
         let users: Vec<Value> = if want("User") {
@@ -268,12 +268,31 @@ pub(crate) fn get_account_authorization_details(
                 }
             }
         }
+        (users, groups, roles, policies)
+    })?;
+    // One page across the four lists, in their order (MaxItems and Marker count their entries
+    // together, as IAM's paginator expects).
+    let (users, groups, roles, policies) = lists;
+    let items: Vec<(usize, Value)> = [users, groups, roles, policies]
+        .into_iter()
+        .enumerate()
+        .flat_map(|(k, list)| list.into_iter().map(move |v| (k, v)))
+        .collect();
+    let (items, marker) = super::page(items, input)?;
+    let mut lists: [Vec<Value>; 4] = Default::default();
+    for (k, v) in items {
+        if let Some(list) = lists.get_mut(k) {
+            list.push(v);
+        }
+    }
+    let [users, groups, roles, policies] = lists;
+    Ok(super::paged(
         json!({
             "UserDetailList": users,
             "GroupDetailList": groups,
             "RoleDetailList": roles,
             "Policies": policies,
-            "IsTruncated": false,
-        })
-    })
+        }),
+        marker,
+    ))
 }
