@@ -260,9 +260,25 @@ def test_multi_region_ciphertexts_decrypt_in_a_replica_region(server):
     blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"everywhere", EncryptionContext={"k": "v"})["CiphertextBlob"]
     out = west.decrypt(CiphertextBlob=blob, EncryptionContext={"k": "v"})
     assert out["Plaintext"] == b"everywhere" and out["KeyId"] == replica["Arn"]
+    # A rotation of the primary reaches its replicas (a bug: it did not, and what the primary
+    # encrypted after it no longer decrypted in the replica's Region); a replica does not
+    # rotate on its own.
+    east.rotate_key_on_demand(KeyId=key["KeyId"])
+    rotated = east.encrypt(KeyId=key["KeyId"], Plaintext=b"after")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=rotated)["Plaintext"] == b"after"
+    assert len(west.list_key_rotations(KeyId=key["KeyId"])["Rotations"]) == 1
+    for call in (west.rotate_key_on_demand, west.enable_key_rotation):
+        with pytest.raises(ClientError) as e:
+            call(KeyId=key["KeyId"])
+        assert error(e)["Code"] == "UnsupportedOperationException"
+    east.enable_key_rotation(KeyId=key["KeyId"])
+    assert west.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
     west.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="eu-west-1")
     config = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
     assert config["MultiRegionKeyType"] == "REPLICA" and config["PrimaryKey"]["Region"] == "eu-west-1"
+    west.rotate_key_on_demand(KeyId=key["KeyId"])
+    newest = west.encrypt(KeyId=key["KeyId"], Plaintext=b"newest")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=newest)["Plaintext"] == b"newest"
 
 
 def test_replicating_a_key_needs_create_key_as_well_as_replicate_key(server):

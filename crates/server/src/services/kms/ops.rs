@@ -1574,7 +1574,23 @@ fn decapsulate(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 
 // ---- rotation ---------------------------------------------------------------------------------
 
+/// Whether the key is a multi-Region replica (its primary is in another Region).
+fn is_replica(k: &KeyRecord) -> bool {
+    k.multi_region && k.primary_region.as_deref().is_some_and(|p| p != k.region)
+}
+
 fn rotatable(k: &KeyRecord) -> Result<(), ApiError> {
+    if is_replica(k) {
+        // Replicas share their primary's material, rotations included.
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "{} is a multi-Region replica key: rotation is managed on its primary key in {}.",
+                k.arn,
+                k.primary_region.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     if !k.spec().is_symmetric() || k.origin != "AWS_KMS" {
         return Err(err(
             "UnsupportedOperationException",
@@ -1615,21 +1631,30 @@ async fn enable_rotation(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 }
 
 fn rotation_status(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
-    with_key(cx, i, |k| {
-        let r = &k.record;
-        let mut out = json!({"KeyRotationEnabled": r.rotation_enabled, "KeyId": r.arn});
-        if r.rotation_enabled {
-            super::super::set(
-                &mut out,
-                "RotationPeriodInDays",
-                json!(r.rotation_period_days),
-            );
-            if let Some(n) = r.next_rotation {
-                super::super::set(&mut out, "NextRotationDate", json!(n));
-            }
+    let own = with_key(cx, i, |k| Ok(k.record.clone()))?;
+    // A replica rotates with its primary: it reports the primary's schedule.
+    let primary = if is_replica(&own) {
+        let region = own.primary_region.as_deref().unwrap_or_default();
+        let arn = key_arn(region, &own.account, &own.id);
+        cx.state
+            .kms
+            .read(|d| d.keys.get(&arn).map(|p| p.record.clone()))?
+    } else {
+        None
+    };
+    let r = primary.as_ref().unwrap_or(&own);
+    let mut out = json!({"KeyRotationEnabled": r.rotation_enabled, "KeyId": own.arn});
+    if r.rotation_enabled {
+        super::super::set(
+            &mut out,
+            "RotationPeriodInDays",
+            json!(r.rotation_period_days),
+        );
+        if let Some(n) = r.next_rotation {
+            super::super::set(&mut out, "NextRotationDate", json!(n));
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
 }
 
 /// Whether `GetKeyLastUsage` tracks the operation: the model's `KeyLastUsageTrackingOperation`.
@@ -1717,14 +1742,43 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(out)
 }
 
-/// Adds a material version to the key (a rotation).
-fn rotate(kms: &super::Kms, key: &mut Key, kind: &str, at: i64) -> Result<(), ApiError> {
-    let m = Material::generate(key.record.spec()).map_err(from_kms)?;
+/// Adds a material version to the key (a rotation), and the same version to each of its
+/// multi-Region replicas, which share its material: a ciphertext made under the new version in
+/// any Region decrypts in all of them. Returns the replicas, to be committed with the key.
+fn rotate(kms: &super::Kms, key: &mut Key, kind: &str, at: i64) -> Result<Vec<Key>, ApiError> {
+    let m = Arc::new(Material::generate(key.record.spec()).map_err(from_kms)?);
+    let replicas: Vec<Key> = kms.read(|d| {
+        key.record
+            .replica_regions
+            .iter()
+            .filter_map(|region| {
+                d.keys
+                    .get(&key_arn(region, &key.record.account, &key.record.id))
+                    .cloned()
+            })
+            .collect()
+    })?;
+    let mut out = Vec::with_capacity(replicas.len());
+    for mut replica in replicas {
+        add_material(kms, &mut replica, &m, kind, at)?;
+        out.push(replica);
+    }
+    add_material(kms, key, &m, kind, at)?;
+    Ok(out)
+}
+
+fn add_material(
+    kms: &super::Kms,
+    key: &mut Key,
+    m: &Arc<Material>,
+    kind: &str,
+    at: i64,
+) -> Result<(), ApiError> {
     let version = key.materials.len();
     key.record
         .sealed
-        .push(kms.seal(&key.record.arn, version, &m)?);
-    key.materials.push(Arc::new(m));
+        .push(kms.seal(&key.record.arn, version, m)?);
+    key.materials.push(m.clone());
     key.record.rotations.push(RotationRecord {
         material_version: u32::try_from(version).unwrap_or(u32::MAX),
         at,
@@ -1752,12 +1806,13 @@ async fn rotate_on_demand(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             ),
         ));
     }
-    rotate(&cx.state.kms, &mut key, "ON_DEMAND", now())?;
+    let mut keys = rotate(&cx.state.kms, &mut key, "ON_DEMAND", now())?;
     let arn = key.record.arn.clone();
+    keys.push(key);
     cx.state
         .kms
         .commit(Changes {
-            keys: vec![key],
+            keys,
             ..Changes::default()
         })
         .await?;
@@ -1804,6 +1859,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
                 k.record.rotation_enabled
                     && k.record.state == "Enabled"
                     && k.record.next_rotation.is_some_and(|x| x <= t)
+                    && !is_replica(&k.record)
             })
             .cloned()
             .collect();
@@ -1840,8 +1896,9 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         .deletes
         .extend(grants.into_iter().map(|g| (GRANTS, g)));
     for mut key in due_rotate {
-        rotate(kms, &mut key, "AUTOMATIC", t)?;
+        let replicas = rotate(kms, &mut key, "AUTOMATIC", t)?;
         key.record.next_rotation = Some(t + key.record.rotation_period_days * DAY);
+        changes.keys.extend(replicas);
         changes.keys.push(key);
     }
     kms.commit(changes).await
