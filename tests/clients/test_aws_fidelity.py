@@ -338,3 +338,31 @@ def test_account_authorization_details_come_in_pages(server):
         users += [u["UserName"] for u in page["UserDetailList"]]
         groups += [g["GroupName"] for g in page["GroupDetailList"]]
     assert sorted(users) == [f"u{n}" for n in range(5)] and groups == ["g"] and count == 3
+
+
+def test_a_replica_needs_a_kms_key_its_region_can_encrypt_with(server):
+    # Bug: a replica's KmsKeyId was never looked at: `alias/nope`, a key of another Region or a
+    # disabled key all reported "Replication succeeded".
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="r", SecretString="v")
+    east_key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    west = server.client("kms", region="eu-west-1")
+    disabled = west.create_key()["KeyMetadata"]["KeyId"]
+    west.disable_key(KeyId=disabled)
+    good = west.create_key()["KeyMetadata"]["Arn"]
+    out = sm.replicate_secret_to_regions(
+        SecretId="r",
+        AddReplicaRegions=[
+            {"Region": "eu-west-1", "KmsKeyId": "alias/nope"},
+            {"Region": "ap-south-1", "KmsKeyId": east_key},
+        ],
+    )["ReplicationStatus"]
+    assert [r["Status"] for r in out] == ["Failed", "Failed"]
+    assert "alias/nope" in out[0]["StatusMessage"]
+    sm.remove_regions_from_replication(SecretId="r", RemoveReplicaRegions=["eu-west-1", "ap-south-1"])
+    out = sm.replicate_secret_to_regions(SecretId="r", AddReplicaRegions=[{"Region": "eu-west-1", "KmsKeyId": disabled}])
+    assert out["ReplicationStatus"][0]["Status"] == "Failed"
+    sm.remove_regions_from_replication(SecretId="r", RemoveReplicaRegions=["eu-west-1"])
+    out = sm.replicate_secret_to_regions(SecretId="r", AddReplicaRegions=[{"Region": "eu-west-1", "KmsKeyId": good}])
+    assert out["ReplicationStatus"][0]["Status"] == "InSync"
+    assert server.client("secretsmanager", region="eu-west-1").get_secret_value(SecretId="r")["SecretString"] == "v"

@@ -149,6 +149,23 @@ pub async fn generate_data_key_for_service(
     })
 }
 
+/// The ARN of the enabled symmetric encryption key `key_id` names in `region` of the caller's
+/// account: a key another service can protect data with (Secrets Manager's replicas).
+pub fn service_key(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    key_id: &str,
+) -> Result<String, ApiError> {
+    let cx = Cx {
+        state,
+        account: caller.account_id.as_str(),
+        region,
+        caller,
+    };
+    ops::service_key(&cx, key_id)
+}
+
 /// Records the KMS event of a call another service made on the caller's behalf, as CloudTrail
 /// does (`invokedBy`), durable before the call's result is used.
 async fn record_service_call(

@@ -357,6 +357,22 @@ fn usable(k: &Key) -> Result<(), ApiError> {
     }
 }
 
+/// The ARN of the key `key_id` names in the caller's account and `cx.region`, when another
+/// service can protect data with it: an enabled symmetric encryption key.
+pub(crate) fn service_key(cx: &Cx<'_>, key_id: &str) -> Result<String, ApiError> {
+    with_key_id(cx, key_id, |k| {
+        usable(k)?;
+        require_usage(k, KeyUsage::EncryptDecrypt, "GenerateDataKey")?;
+        if !k.record.spec().is_symmetric() {
+            return Err(err(
+                "InvalidKeyUsageException",
+                format!("{} is not a symmetric encryption key.", k.record.arn),
+            ));
+        }
+        Ok(k.record.arn.clone())
+    })
+}
+
 fn require_usage(k: &Key, usage: KeyUsage, op: &str) -> Result<(), ApiError> {
     if k.record.usage() == usage {
         return Ok(());

@@ -548,7 +548,19 @@ fn add_replicas(
             .state
             .secrets
             .find(&secret.account, &region, &secret.name);
+        // The replica's key must be one the replica's Region has and can encrypt with.
+        let key_problem = kms.as_deref().and_then(|id| {
+            crate::services::kms::service_key(cx.state, cx.caller, &region, id).err()
+        });
         let (status, message) = match clash {
+            _ if key_problem.is_some() => (
+                "Failed".to_owned(),
+                format!(
+                    "Replication failed: the KMS key {} cannot encrypt in {region}: {}",
+                    kms.as_deref().unwrap_or_default(),
+                    key_problem.map(|e| e.message).unwrap_or_default()
+                ),
+            ),
             Some(other) if !force => {
                 let _ = other;
                 (
