@@ -366,3 +366,16 @@ def test_a_replica_needs_a_kms_key_its_region_can_encrypt_with(server):
     out = sm.replicate_secret_to_regions(SecretId="r", AddReplicaRegions=[{"Region": "eu-west-1", "KmsKeyId": good}])
     assert out["ReplicationStatus"][0]["Status"] == "InSync"
     assert server.client("secretsmanager", region="eu-west-1").get_secret_value(SecretId="r")["SecretString"] == "v"
+
+
+def test_policy_versions_are_listed_and_created_without_their_document(server):
+    # Bug: CreatePolicyVersion and ListPolicyVersions returned each version's document; IAM
+    # returns it from GetPolicyVersion (and GetAccountAuthorizationDetails) only.
+    iam = server.client("iam")
+    allow_all = doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    arn = iam.create_policy(PolicyName="p", PolicyDocument=allow_all)["Policy"]["Arn"]
+    created = iam.create_policy_version(PolicyArn=arn, PolicyDocument=allow_all, SetAsDefault=True)["PolicyVersion"]
+    assert "Document" not in created and created["VersionId"] == "v2"
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert [v["VersionId"] for v in versions] == ["v2", "v1"] and all("Document" not in v for v in versions)
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"]["Statement"]

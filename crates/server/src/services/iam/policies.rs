@@ -285,7 +285,9 @@ pub(crate) async fn create_policy_version(cx: &Cx<'_>, input: &Value) -> Result<
                 p.default_version.clone_from(&version.version_id);
                 p.updated_at = t;
             }
-            let out = json!({"PolicyVersion": version_json(p, &version, true)});
+            // CreatePolicyVersion and ListPolicyVersions return no Document (the model's
+            // documentation of PolicyVersion.Document); GetPolicyVersion does.
+            let out = json!({"PolicyVersion": version_json(p, &version, false)});
             p.versions.push(version);
             Ok(out)
         })
@@ -322,7 +324,6 @@ pub(crate) fn list_policy_versions(cx: &Cx<'_>, input: &Value) -> Result<Value, 
     let arn = req(input, "PolicyArn")?;
     let versions = cx.state.iam.read(|d| match d.managed_policy(arn) {
         Some(PolicyRef::Aws(p)) => Ok(vec![json!({
-            "Document": encode_document(p.document),
             "VersionId": p.version,
             "IsDefaultVersion": true,
             "CreateDate": managed::CREATED,
@@ -331,7 +332,7 @@ pub(crate) fn list_policy_versions(cx: &Cx<'_>, input: &Value) -> Result<Value, 
             .versions
             .iter()
             .rev()
-            .map(|v| version_json(p, v, true))
+            .map(|v| version_json(p, v, false))
             .collect()),
         None => Err(no_such_policy(arn)),
     })??;
