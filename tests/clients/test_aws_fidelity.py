@@ -379,3 +379,19 @@ def test_policy_versions_are_listed_and_created_without_their_document(server):
     versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
     assert [v["VersionId"] for v in versions] == ["v2", "v1"] and all("Document" not in v for v in versions)
     assert iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"]["Statement"]
+
+
+def test_a_rotation_cannot_reuse_the_token_of_an_old_version(server):
+    # Bug: RotateSecret with the ClientRequestToken of the first version made that version
+    # current again, reinstating the old password instead of rotating.
+    sm = server.client("secretsmanager")
+    first = sm.create_secret(Name="rot", SecretString=json.dumps({"password": "plain"}))["VersionId"]
+    sm.put_secret_value(SecretId="rot", SecretString=json.dumps({"password": "second"}))
+    rotator = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:palisade-rotator-random"
+    with pytest.raises(ClientError) as e:
+        sm.rotate_secret(SecretId="rot", ClientRequestToken=first, RotationLambdaARN=rotator, RotationRules={"AutomaticallyAfterDays": 30})
+    assert code(e) == "ResourceExistsException"
+    assert json.loads(sm.get_secret_value(SecretId="rot")["SecretString"])["password"] == "second"
+    out = sm.rotate_secret(SecretId="rot", RotationLambdaARN=rotator, RotationRules={"AutomaticallyAfterDays": 30})
+    assert json.loads(sm.get_secret_value(SecretId="rot")["SecretString"])["password"] not in ("plain", "second")
+    assert out["VersionId"] != first

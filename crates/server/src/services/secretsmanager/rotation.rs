@@ -171,6 +171,21 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             .filter(|_| failed_before)
             .or_else(|| s(i, "ClientRequestToken").map(str::to_owned))
             .unwrap_or_else(super::new_token);
+        // The token names the new version: an existing version that is not pending would be
+        // made current again with its old value (a rotation that reinstates an old password).
+        if secret
+            .versions
+            .iter()
+            .any(|v| v.id == token && !v.stages.iter().any(|x| x == AWSPENDING))
+        {
+            return Err(ApiError::bad_request(
+                "ResourceExistsException",
+                format!(
+                    "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {}.",
+                    secret.arn
+                ),
+            ));
+        }
         secret.rotation = Some(rot);
         secret.last_changed = t;
         if rotator.is_none() && immediately {
