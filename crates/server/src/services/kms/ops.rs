@@ -2147,16 +2147,7 @@ async fn get_parameters_for_import(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiE
     let token = palisade_kms::random_bytes(64).map_err(from_kms)?;
     let token_text = hex::encode(&token);
     let binding = format!("{}#import", key.record.arn);
-    key.record.import_wrapping = Some(
-        cx.state
-            .sealer
-            .seal(
-                palisade_seal::Purpose::KeyMaterial,
-                &binding,
-                wrapping.as_bytes(),
-            )
-            .map_err(ApiError::internal)?,
-    );
+    key.record.import_wrapping = Some(seal_bytes(cx, &binding, wrapping.as_bytes())?);
     key.record.import_token = Some(format!("{alg}:{spec}:{token_text}"));
     let valid_to = now() + DAY;
     key.record.import_expires = Some(valid_to);
@@ -2236,16 +2227,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
         ));
     }
     if key.record.imported_digest.is_none() {
-        key.record.imported_digest = Some(
-            cx.state
-                .sealer
-                .seal(
-                    palisade_seal::Purpose::KeyMaterial,
-                    &digest_id,
-                    digest.as_ref(),
-                )
-                .map_err(ApiError::internal)?,
-        );
+        key.record.imported_digest = Some(seal_bytes(cx, &digest_id, digest.as_ref())?);
     }
     if let Some(v) = i.get("ValidTo").and_then(Value::as_f64) {
         key.record.valid_to = Some(v as i64);
@@ -2269,6 +2251,15 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
         })
         .await?;
     Ok(json!({}))
+}
+
+/// Seals bytes that derive from key material (an import's wrapping key, an imported
+/// material's digest) under the root key, bound to `binding`.
+fn seal_bytes(cx: &Cx<'_>, binding: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
+    cx.state
+        .sealer
+        .seal(palisade_seal::Purpose::KeyMaterial, binding, bytes)
+        .map_err(ApiError::internal)
 }
 
 async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
