@@ -55,6 +55,17 @@ pub enum AuditError {
     Store(String),
 }
 
+impl AuditError {
+    /// The answer to a request whose event could not be recorded, in fail-closed mode.
+    pub fn unavailable(&self) -> crate::error::ApiError {
+        crate::error::ApiError::new(
+            "ServiceUnavailable",
+            format!("the audit event could not be written: {self}"),
+            http::StatusCode::SERVICE_UNAVAILABLE,
+        )
+    }
+}
+
 impl AuditSink {
     /// Starts the writer task over `store`.
     pub fn start(store: Arc<dyn Store>) -> (Self, AuditWriter) {

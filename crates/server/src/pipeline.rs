@@ -102,11 +102,7 @@ where
     };
     let outcome = match recorded {
         Ok(()) => outcome,
-        Err(e) if state.config.audit_fail_closed => Err(ApiError::new(
-            "ServiceUnavailable",
-            format!("the audit event could not be written: {e}"),
-            http::StatusCode::SERVICE_UNAVAILABLE,
-        )),
+        Err(e) if state.config.audit_fail_closed => Err(e.unavailable()),
         Err(e) => {
             tracing::error!(error = %e, request_id = %ctx.request_id, "audit event lost (fail-open)");
             outcome

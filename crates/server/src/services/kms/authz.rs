@@ -36,15 +36,6 @@ impl ResourcePolicySource for KeyPolicies {
     }
 }
 
-fn cx<'a>(state: &'a AppState, caller: &'a Caller, region: &'a str) -> Cx<'a> {
-    Cx {
-        state,
-        caller,
-        account: caller.account_id.as_str(),
-        region,
-    }
-}
-
 /// The ARN of the alias a request names (`AliasName`), which IAM policies grant alias
 /// operations on.
 pub fn alias_arn(caller: &Caller, region: &str, input: &Value) -> Option<String> {
@@ -60,7 +51,7 @@ pub fn aliased_key(
     input: &Value,
 ) -> Option<String> {
     let name = s(input, "AliasName")?;
-    super::ops::resolve_arn(&cx(state, caller, region), name).ok()
+    super::ops::resolve_arn(&Cx::of_caller(state, caller, region), name).ok()
 }
 
 /// The member naming the key an operation acts on, or `None` for operations on no key.
@@ -95,7 +86,7 @@ pub fn missing_key(
     input: &Value,
 ) -> Option<ApiError> {
     let id = s(input, key_member(op)?)?;
-    super::ops::resolve_arn(&cx(state, caller, region), id)
+    super::ops::resolve_arn(&Cx::of_caller(state, caller, region), id)
         .err()
         .filter(|e| e.code == "NotFoundException")
 }
@@ -108,7 +99,7 @@ pub fn key_of(
     op: &str,
     input: &Value,
 ) -> Option<String> {
-    let cx = cx(state, caller, region);
+    let cx = Cx::of_caller(state, caller, region);
     let member = key_member(op)?;
     if let Some(id) = s(input, member) {
         return super::ops::resolve_arn(&cx, id).ok();

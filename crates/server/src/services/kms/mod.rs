@@ -26,12 +26,7 @@ pub async fn handle(
     operation: &str,
     input: Value,
 ) -> Result<Value, ApiError> {
-    let cx = Cx {
-        state,
-        account: caller.account_id.as_str(),
-        region,
-        caller,
-    };
+    let cx = Cx::of_caller(state, caller, region);
     ops::run(&cx, operation, &input).await
 }
 
@@ -41,6 +36,18 @@ pub(crate) struct Cx<'a> {
     pub caller: &'a Caller,
     pub account: &'a str,
     pub region: &'a str,
+}
+
+impl<'a> Cx<'a> {
+    /// The context of a call in the caller's own account.
+    pub(crate) fn of_caller(state: &'a AppState, caller: &'a Caller, region: &'a str) -> Self {
+        Cx {
+            state,
+            caller,
+            account: caller.account_id.as_str(),
+            region,
+        }
+    }
 }
 
 pub(crate) fn now() -> i64 {
@@ -111,12 +118,7 @@ pub async fn generate_data_key_for_service(
     key_id: Option<&str>,
     context: &palisade_kms::EncryptionContext,
 ) -> Result<ServiceDataKey, ApiError> {
-    let cx = Cx {
-        state,
-        account: caller.account_id.as_str(),
-        region,
-        caller,
-    };
+    let cx = Cx::of_caller(state, caller, region);
     let arn = match key_id {
         Some(id) => ops::resolve_arn(&cx, id)?,
         None => ops::aws_managed_key(&cx, service).await?,
@@ -157,12 +159,7 @@ pub fn service_key(
     region: &str,
     key_id: &str,
 ) -> Result<String, ApiError> {
-    let cx = Cx {
-        state,
-        account: caller.account_id.as_str(),
-        region,
-        caller,
-    };
+    let cx = Cx::of_caller(state, caller, region);
     ops::service_key(&cx, key_id)
 }
 
@@ -190,11 +187,7 @@ async fn record_service_call(
     );
     match cx.state.audit.record(event).await {
         Ok(()) => Ok(()),
-        Err(e) if cx.state.config.audit_fail_closed => Err(ApiError::new(
-            "ServiceUnavailable",
-            format!("the audit event could not be written: {e}"),
-            http::StatusCode::SERVICE_UNAVAILABLE,
-        )),
+        Err(e) if cx.state.config.audit_fail_closed => Err(e.unavailable()),
         Err(e) => {
             tracing::error!(error = %e, "audit event of a service call dropped");
             Ok(())
@@ -212,12 +205,7 @@ pub async fn decrypt_data_key_for_service(
     ciphertext: &[u8],
     context: &palisade_kms::EncryptionContext,
 ) -> Result<Vec<u8>, ApiError> {
-    let cx = Cx {
-        state,
-        account: caller.account_id.as_str(),
-        region,
-        caller,
-    };
+    let cx = Cx::of_caller(state, caller, region);
     let header = palisade_kms::read_header(ciphertext).map_err(from_kms)?;
     let arn = state
         .kms
