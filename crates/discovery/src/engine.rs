@@ -796,6 +796,14 @@ impl EngineBuilder {
                 false
             }
         });
+        // Sorted only to merge duplicates above; the automaton's speed depends on the order.
+        let rank = |l: &str| {
+            crate::identifiers::TRIGGER_ORDER
+                .iter()
+                .position(|&t| t == l)
+                .unwrap_or(usize::MAX)
+        };
+        triggers.sort_by_key(|t| rank(t.0));
         let literal_extent = triggers.iter().map(|t| (t.1, t.2)).collect();
         let literal_triggers = if triggers.is_empty() {
             None
