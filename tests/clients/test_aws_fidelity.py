@@ -244,7 +244,11 @@ def test_assume_role_reports_packed_policy_size_only_for_session_policies_or_tag
     sts = server.client("sts", *creds)
     assert "PackedPolicySize" not in sts.assume_role(RoleArn=role, RoleSessionName="plain")
     tagged = sts.assume_role(RoleArn=role, RoleSessionName="tagged", Tags=[{"Key": "k", "Value": "v"}])
-    assert tagged["PackedPolicySize"] >= 0
+    # Bug: tags alone reported 0; they are packed into the same allotment as policies.
+    assert tagged["PackedPolicySize"] > 0
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role, RoleSessionName="reserved", Tags=[{"Key": "aws:x", "Value": "v"}])
+    assert code(e) == "InvalidParameterValue"
 
 
 def test_federation_token_credentials_call_neither_iam_nor_sts(server):
@@ -395,3 +399,109 @@ def test_a_rotation_cannot_reuse_the_token_of_an_old_version(server):
     out = sm.rotate_secret(SecretId="rot", RotationLambdaARN=rotator, RotationRules={"AutomaticallyAfterDays": 30})
     assert json.loads(sm.get_secret_value(SecretId="rot")["SecretString"])["password"] not in ("plain", "second")
     assert out["VersionId"] != first
+
+
+SLR_TRUST = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
+
+
+def test_service_linked_roles_are_only_the_services_to_change(server):
+    # Hole: DeleteServiceLinkedRole deleted an ordinary role with its policies attached, past an
+    # explicit deny of iam:DeleteRole; and a service-linked role's trust policy, permissions and
+    # boundary could be changed like any role's (a trust of "AWS": "*" let anyone act as the
+    # service).
+    iam = server.client("iam")
+    iam.create_role(RoleName="victim", AssumeRolePolicyDocument=SLR_TRUST)
+    iam.attach_role_policy(RoleName="victim", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    with pytest.raises(ClientError) as e:
+        iam.delete_service_linked_role(RoleName="victim")
+    assert code(e) == "NoSuchEntity"
+    assert iam.get_role(RoleName="victim")["Role"]["RoleName"] == "victim"
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="fake", Path="/aws-service-role/ecs.amazonaws.com/", AssumeRolePolicyDocument=SLR_TRUST)
+    assert code(e) == "InvalidInput"
+
+    name = iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")["Role"]["RoleName"]
+    attempts = [
+        lambda: iam.update_assume_role_policy(RoleName=name, PolicyDocument=SLR_TRUST),
+        lambda: iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"),
+        lambda: iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=doc({"Effect": "Allow", "Action": "*", "Resource": "*"})),
+        lambda: iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        lambda: iam.update_role(RoleName=name, MaxSessionDuration=7200),
+        lambda: iam.delete_role(RoleName=name),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ClientError) as e:
+            attempt()
+        assert code(e) == "UnmodifiableEntity"
+        assert message(e) == f"Cannot perform the operation on the protected role '{name}' - this role is only modifiable by AWS"
+    # Its description may change, and its service deletes it.
+    iam.update_role_description(RoleName=name, Description="scaling")
+    assert iam.delete_service_linked_role(RoleName=name)["DeletionTaskId"].startswith("task/aws-service-role/")
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName=name)
+    assert code(e) == "NoSuchEntity"
+
+
+def test_create_service_linked_role_is_authorized_on_the_role_it_creates(server):
+    # Bug: the request named resource `*` and no iam:AWSServiceName, so AWS's documented policy
+    # (the role's ARN, conditioned on the service) never allowed it.
+    creds = user(
+        server,
+        "ops",
+        {
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS*",
+            "Condition": {"StringLike": {"iam:AWSServiceName": "rds.amazonaws.com"}},
+        },
+    )
+    iam = server.client("iam", *creds)
+    assert iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")["Role"]["RoleName"] == "AWSServiceRoleForRDS"
+    with pytest.raises(ClientError) as e:
+        iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
+    assert code(e) == "AccessDenied"
+    assert "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS" in message(e)
+
+
+def test_the_password_policy_lets_users_change_their_own_password(server):
+    # Bug: AllowUsersToChangePassword was stored and returned but gave no permission.
+    iam = server.client("iam")
+    creds = user(server, "alice")
+    iam.create_login_profile(UserName="alice", Password="Initial-pass-1")
+    alice = server.client("iam", *creds)
+    with pytest.raises(ClientError) as e:
+        alice.change_password(OldPassword="Initial-pass-1", NewPassword="Second-pass-2")
+    assert code(e) == "AccessDenied"
+    iam.update_account_password_policy(AllowUsersToChangePassword=True, MinimumPasswordLength=8)
+    alice.change_password(OldPassword="Initial-pass-1", NewPassword="Second-pass-2")
+    assert alice.get_account_password_policy()["PasswordPolicy"]["AllowUsersToChangePassword"] is True
+    # Only their own password: administering others still needs a policy.
+    with pytest.raises(ClientError) as e:
+        alice.update_login_profile(UserName="alice", Password="Third-pass-3")
+    assert code(e) == "AccessDenied"
+
+
+def test_without_a_password_policy_passwords_meet_aws_default_policy(server):
+    # Bug: with no account policy six characters of one kind passed; AWS's default policy asks
+    # for eight, of three kinds of character.
+    iam = server.client("iam")
+    iam.create_user(UserName="bob")
+    for weak in ("abcdef", "abcdefgh", "ABCDEFG1"):
+        with pytest.raises(ClientError) as e:
+            iam.create_login_profile(UserName="bob", Password=weak)
+        assert code(e) == "PasswordPolicyViolation"
+    iam.create_login_profile(UserName="bob", Password="Abcdefg1")
+
+
+def test_iam_refuses_reserved_tag_keys_and_the_fifty_first_tag(server):
+    # Bug: tags keyed `aws:...` were stored; and the 51st tag got a validation message about the
+    # request instead of IAM's limit message.
+    iam = server.client("iam")
+    with pytest.raises(ClientError) as e:
+        iam.create_user(UserName="t", Tags=[{"Key": "AWS:owner", "Value": "me"}])
+    assert code(e) == "InvalidInput"
+    iam.create_user(UserName="t", Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    with pytest.raises(ClientError) as e:
+        iam.tag_user(UserName="t", Tags=[{"Key": "one-more", "Value": "v"}])
+    assert code(e) == "LimitExceeded"
+    assert message(e) == "The number of tags has reached the maximum limit."

@@ -682,6 +682,28 @@ fn decide_action(
     if decision.is_allowed() {
         return Ok(());
     }
+    // The account's password policy can itself give every IAM user iam:ChangePassword on their
+    // own user and iam:GetAccountPasswordPolicy (AllowUsersToChangePassword); an explicit deny
+    // still wins.
+    if service == "iam"
+        && caller.kind == PrincipalKind::IamUser
+        && matches!(
+            route.operation.name,
+            "ChangePassword" | "GetAccountPasswordPolicy"
+        )
+        && decision.decision != DecisionKind::ExplicitlyDenied
+        && state
+            .iam
+            .read_account(&caller.account_id, |a| {
+                a.settings
+                    .password_policy
+                    .as_ref()
+                    .is_some_and(|p| p.allow_users_to_change)
+            })
+            .unwrap_or(false)
+    {
+        return Ok(());
+    }
     // A KMS grant allows its operations to its grantee; an explicit deny still wins.
     if service == "kms"
         && decision.decision != DecisionKind::ExplicitlyDenied
@@ -985,6 +1007,11 @@ fn service_context(
             if let Some(arn) = s(input, "PolicyArn") {
                 c.insert("iam:PolicyARN", CtxValue::string(arn));
             }
+            if route.operation.name == "CreateServiceLinkedRole"
+                && let Some(service) = s(input, "AWSServiceName")
+            {
+                c.insert("iam:AWSServiceName", CtxValue::string(service));
+            }
             if let Some(arn) = s(input, "PermissionsBoundary") {
                 c.insert("iam:PermissionsBoundary", CtxValue::string(arn));
             } else if matches!(
@@ -1234,6 +1261,18 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
                 "arn:aws:iam::{account}:mfa{}{}",
                 path("Path"),
                 s(input, "VirtualMFADeviceName").unwrap_or_default()
+            ));
+        }
+        "CreateServiceLinkedRole" => {
+            // The role it would create, so that AWS's documented policies (a resource of
+            // `role/aws-service-role/SERVICE/NAME*`) match.
+            let service = s(input, "AWSServiceName").unwrap_or_default();
+            let name = crate::services::iam::principals::service_linked_role_name(
+                service,
+                s(input, "CustomSuffix"),
+            );
+            return none(format!(
+                "arn:aws:iam::{account}:role/aws-service-role/{service}/{name}"
             ));
         }
         "CreateSAMLProvider" => {

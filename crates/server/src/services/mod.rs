@@ -85,6 +85,11 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Sets a member of a JSON object (no-op on anything else).
+/// Whether a tag key is in the `aws:` namespace (any case), which AWS keeps for its own tags.
+pub(crate) fn is_reserved_tag_key(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
 pub(crate) fn set(target: &mut Value, key: &str, value: Value) {
     if let Some(map) = target.as_object_mut() {
         map.insert(key.to_owned(), value);

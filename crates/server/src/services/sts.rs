@@ -209,6 +209,12 @@ fn session_tags(input: &Value) -> Result<Vec<SessionTag>, ApiError> {
         .flatten()
     {
         let key = s(t, "Key").unwrap_or_default();
+        if crate::services::is_reserved_tag_key(key) {
+            return Err(ApiError::bad_request(
+                "InvalidParameterValue",
+                format!("Tag key {key} is reserved: keys beginning with aws: are for AWS's use."),
+            ));
+        }
         if tags.iter().any(|have| have.key.eq_ignore_ascii_case(key)) {
             return Err(ApiError::bad_request(
                 "InvalidParameterValue",
@@ -378,6 +384,18 @@ async fn issue_role_session(
     session: &Session,
     packed: i64,
 ) -> Result<Value, ApiError> {
+    // Session tags are packed with the session policies into the same allotment, so they count
+    // in the size reported. AWS compresses the packed form in a way it does not document: tags
+    // count uncompressed here, and are never the reason a session is refused (only policies
+    // over the quota are), so the figure stops at 100.
+    let tag_bytes: usize = session
+        .tags
+        .iter()
+        .map(|t| t.key.len() + t.value.len())
+        .chain(session.transitive_tag_keys.iter().map(String::len))
+        .sum();
+    let tag_share = i64::try_from((tag_bytes * 100).div_ceil(2048)).unwrap_or(100);
+    let packed = packed.saturating_add(tag_share).min(100);
     let creds = credentials(state, session)?;
     if let Some(role) = &session.role_name {
         note_role_used(state, &session.account_id, role, session.issued_at).await;

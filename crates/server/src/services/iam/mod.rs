@@ -11,7 +11,7 @@ mod keys;
 mod login;
 pub(crate) mod mfa;
 mod policies;
-mod principals;
+pub(crate) mod principals;
 mod providers;
 mod report;
 mod service_credentials;
@@ -41,6 +41,7 @@ pub async fn handle(
         account: caller.account_id.as_str(),
     };
     let i = &input;
+    principals::refuse_service_linked(&cx, operation, i)?;
     match operation {
         // Users.
         "CreateUser" => principals::create_user(&cx, i).await,
@@ -327,6 +328,17 @@ pub(crate) fn no_such_group(name: &str) -> ApiError {
     no_such_entity(format!("The group with name {name} cannot be found."))
 }
 
+/// A service-linked role belongs to its service: only the service changes or deletes it.
+pub(crate) fn unmodifiable_role(name: &str) -> ApiError {
+    ApiError::bad_request(
+        "UnmodifiableEntity",
+        format!(
+            "Cannot perform the operation on the protected role '{name}' - this role is only \
+             modifiable by AWS"
+        ),
+    )
+}
+
 pub(crate) fn no_such_role(name: &str) -> ApiError {
     no_such_entity(format!("The role with name {name} cannot be found."))
 }
@@ -439,6 +451,12 @@ pub(crate) fn check_tags(tags: &[TagRecord]) -> Result<(), ApiError> {
     }
     let mut seen = std::collections::HashSet::new();
     for t in tags {
+        if crate::services::is_reserved_tag_key(&t.key) {
+            return Err(invalid_input(format!(
+                "Tag key {} is reserved: keys beginning with aws: are for AWS's use.",
+                t.key
+            )));
+        }
         if !seen.insert(t.key.to_lowercase()) {
             return Err(invalid_input(
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.",

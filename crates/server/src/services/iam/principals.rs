@@ -561,6 +561,11 @@ fn check_session_duration(d: i64) -> Result<(), ApiError> {
 pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "RoleName")?.to_owned();
     let path = path(input, "Path")?;
+    if path.starts_with(SERVICE_ROLE_PATH) {
+        return Err(invalid_input(format!(
+            "Path prefix '{SERVICE_ROLE_PATH}' can only be used for AWS Service linked Roles"
+        )));
+    }
     let trust = req(input, "AssumeRolePolicyDocument")?.to_owned();
     // --dev stores any trust document, as moto does (its suites create roles with documents
     // like "some policy"); such a role cannot be assumed. Strict mode validates as IAM does.
@@ -608,10 +613,60 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .await
 }
 
+/// Where service-linked roles live; AWS refuses this path to `CreateRole`, so a role under it
+/// is one `CreateServiceLinkedRole` made.
+const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
+
+fn is_service_linked(role: &RoleRecord) -> bool {
+    role.path.starts_with(SERVICE_ROLE_PATH)
+}
+
+/// Refuses the operations that would change or delete a service-linked role: its trust policy
+/// and permissions are the service's, and a caller who could widen them (a trust policy of
+/// `"AWS": "*"`, AdministratorAccess attached) could act as the service. Only its description
+/// (and tags) may change, as in AWS.
+pub(crate) fn refuse_service_linked(
+    cx: &Cx<'_>,
+    operation: &str,
+    input: &Value,
+) -> Result<(), ApiError> {
+    let protected = match operation {
+        "DeleteRole"
+        | "UpdateAssumeRolePolicy"
+        | "AttachRolePolicy"
+        | "DetachRolePolicy"
+        | "PutRolePolicy"
+        | "DeleteRolePolicy"
+        | "PutRolePermissionsBoundary"
+        | "DeleteRolePermissionsBoundary" => true,
+        "UpdateRole" => input.get("MaxSessionDuration").is_some(),
+        _ => false,
+    };
+    let Some(name) = s(input, "RoleName").filter(|_| protected) else {
+        return Ok(());
+    };
+    let linked = cx
+        .state
+        .iam
+        .read_account(cx.account, |a| a.role(name).is_some_and(is_service_linked))?;
+    if linked {
+        return Err(super::unmodifiable_role(name));
+    }
+    Ok(())
+}
+
 /// The role name AWS gives a service's service-linked role, e.g. `AWSServiceRoleForAutoScaling`
 /// for `autoscaling.amazonaws.com`, from AWS's table for the common services; otherwise the
-/// service prefix as it is.
-fn service_linked_role_name(service: &str) -> String {
+/// service prefix as it is; `_suffix` appended when a custom suffix is given.
+pub(crate) fn service_linked_role_name(service: &str, custom_suffix: Option<&str>) -> String {
+    let name = service_role_base_name(service);
+    match custom_suffix {
+        Some(suffix) => format!("{name}_{suffix}"),
+        None => name,
+    }
+}
+
+fn service_role_base_name(service: &str) -> String {
     let prefix = service.strip_suffix(".amazonaws.com").unwrap_or(service);
     let suffix = match prefix {
         "autoscaling" => "AutoScaling",
@@ -648,10 +703,7 @@ pub(crate) async fn create_service_linked_role(
     if !service.ends_with(".amazonaws.com") {
         return Err(invalid_input(format!("Invalid service name: {service}")));
     }
-    let mut name = service_linked_role_name(&service);
-    if let Some(suffix) = s(input, "CustomSuffix") {
-        name = format!("{name}_{suffix}");
-    }
+    let name = service_linked_role_name(&service, s(input, "CustomSuffix"));
     let trust = json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": [service]}, "Action": ["sts:AssumeRole"]}]
@@ -698,6 +750,13 @@ pub(crate) async fn delete_service_linked_role(
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            // Only service-linked roles: an ordinary role is deleted by DeleteRole, which
+            // checks what is still attached to it.
+            if !tx.account.role(&name).is_some_and(is_service_linked) {
+                return Err(no_such_entity(format!(
+                    "The service-linked role with name {name} cannot be found."
+                )));
+            }
             let Some(role) = tx.remove_role(&name) else {
                 return Err(no_such_role(&name));
             };
@@ -1055,7 +1114,12 @@ pub(crate) async fn tag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
             };
             let mut merged = current.clone();
             merge_tags(&mut merged, new);
-            check_tags(&merged)?;
+            // The request's own tags passed: more than 50 now is the resource's limit.
+            if merged.len() > 50 {
+                return Err(super::limit_exceeded(
+                    "The number of tags has reached the maximum limit.",
+                ));
+            }
             *current = merged;
             Ok(json!({}))
         })
