@@ -537,6 +537,9 @@ pub struct Engine {
     /// Per trigger: how far after it a value may reach, and whether it ends at a space.
     literal_extent: Vec<(usize, bool)>,
     whole: Option<Group>,
+    /// Each custom identifier on its own: Macie runs every custom identifier over the whole
+    /// object and reports its matches whatever other identifiers found there.
+    custom: Vec<Group>,
     ipv6: Option<Anchored1>,
     /// The NAME identifier, when selected.
     name: Option<u32>,
@@ -727,6 +730,7 @@ impl EngineBuilder {
         let mut triggers: Vec<(&'static str, usize, bool)> = Vec::new();
         let mut ipv6 = None;
         let mut name = None;
+        let mut custom = Vec::new();
         for (i, id) in idents.iter().enumerate() {
             let i = i as u32;
             let required = match &id.kind {
@@ -743,7 +747,12 @@ impl EngineBuilder {
                         pass_of(m),
                     )
                 }
-                Kind::Custom(c) => (vec![c.regex.clone()], Pass::Whole),
+                Kind::Custom(c) => {
+                    if let Some(g) = group((vec![c.regex.clone()], vec![i]), Search::Prefiltered)? {
+                        custom.push(g);
+                    }
+                    continue;
+                }
             };
             let target = match pass {
                 Pass::Special => {
@@ -911,6 +920,7 @@ impl EngineBuilder {
             literal_triggers,
             literal_extent,
             whole,
+            custom,
             ipv6,
             name,
             name_bloom: crate::names::FIRST
@@ -960,9 +970,11 @@ impl Engine {
             windows: Vec::new(),
             literal: self.literal.as_ref().map(group_cache),
             whole: self.whole.as_ref().map(group_cache),
+            custom: self.custom.iter().map(group_cache).collect(),
             address: self.address.as_ref().map(group_cache),
             ipv6: self.ipv6.as_ref().map(|a| a.re.create_cache()),
             tmp: Vec::new(),
+            custom_found: Vec::new(),
             kw: KeywordHits::default(),
         }
     }
@@ -1325,9 +1337,11 @@ pub struct Scanner<'e> {
     windows: Vec<(usize, usize)>,
     literal: Option<GroupCache>,
     whole: Option<GroupCache>,
+    custom: Vec<GroupCache>,
     address: Option<GroupCache>,
     ipv6: Option<meta::Cache>,
     tmp: Vec<Detection>,
+    custom_found: Vec<Detection>,
     kw: KeywordHits,
 }
 
@@ -1901,7 +1915,9 @@ impl Scanner<'_> {
         }
         // Merge the passes: by offset, earlier identifiers first at one offset, no overlaps.
         // Each pass appends in offset order: a stable sort merges those runs in near-linear time.
-        tmp.sort_by_key(|d| (d.start, d.ident, std::cmp::Reverse(d.end)));
+        let key = |d: &Detection| (d.start, d.ident, std::cmp::Reverse(d.end));
+        tmp.sort_by_key(key);
+        let from = out.len();
         let mut last_end = 0usize;
         for d in tmp.drain(..) {
             if d.start >= last_end {
@@ -1910,6 +1926,29 @@ impl Scanner<'_> {
             }
         }
         self.tmp = tmp;
+        // Custom identifiers are reported whatever else matched the same text, as Macie does
+        // (a custom employee-number pattern is not hidden by a managed one).
+        let mut found = std::mem::take(&mut self.custom_found);
+        found.clear();
+        for (g, c) in engine.custom.iter().zip(self.custom.iter_mut()) {
+            scan_group(
+                engine,
+                g,
+                c,
+                data,
+                (0, data.len()),
+                structure,
+                &mut found,
+                &mut self.kw,
+            );
+        }
+        if !found.is_empty() {
+            out.extend(found.drain(..));
+            if let Some(mine) = out.get_mut(from..) {
+                mine.sort_by_key(key);
+            }
+        }
+        self.custom_found = found;
     }
 }
 

@@ -520,6 +520,42 @@ fn custom_keyword_distance() {
 }
 
 #[test]
+fn custom_identifiers_report_text_other_identifiers_also_matched() {
+    // Bug: detections were merged without overlaps across all identifiers, so of three custom
+    // identifiers matching the same employee number only the first was reported, and a custom
+    // SSN pattern was hidden by the managed SSN identifier. Macie runs each custom identifier
+    // over the whole object.
+    use palisade_discovery::{CustomIdentifier, EngineBuilder};
+    let mut b = EngineBuilder::new();
+    for (name, re) in [
+        ("empA", "EMP-[0-9]{6}"),
+        ("empB", "EMP-9+"),
+        ("empC", "MP-9"),
+        ("ssn", "[0-9]{3}-[0-9]{2}-[0-9]{4}"),
+    ] {
+        b = b.custom(CustomIdentifier::new(name, re));
+    }
+    let e = b.build().unwrap();
+    let text = b"employee EMP-999111, ssn 536-22-9999";
+    let mut found: Vec<(String, usize)> = e
+        .scan_bytes(text)
+        .iter()
+        .map(|d| (e.type_id(d).to_owned(), d.start))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("USA_SOCIAL_SECURITY_NUMBER".to_owned(), 25),
+            ("empA".to_owned(), 9),
+            ("empB".to_owned(), 9),
+            ("empC".to_owned(), 10),
+            ("ssn".to_owned(), 25),
+        ]
+    );
+}
+
+#[test]
 fn sampling_and_size_limit() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..50 {

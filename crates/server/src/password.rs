@@ -164,7 +164,10 @@ mod tests {
         // Without a policy: AWS's default one, or --dev's six characters.
         assert!(check(None, false, "abcdef").is_ok());
         assert!(check(None, false, "abc").is_err());
-        assert!(check(None, true, "abcdefgh").is_err(), "one kind of character");
+        assert!(
+            check(None, true, "abcdefgh").is_err(),
+            "one kind of character"
+        );
         assert!(check(None, true, "Abc1!").is_err(), "five characters");
         assert!(check(None, true, "abcdefg1!").is_ok());
     }
