@@ -1943,7 +1943,7 @@ impl Scanner<'_> {
             );
         }
         if !found.is_empty() {
-            out.extend(found.drain(..));
+            out.append(&mut found);
             if let Some(mine) = out.get_mut(from..) {
                 mine.sort_by_key(key);
             }
