@@ -132,3 +132,70 @@ def test_palisade_audit_events_prints_the_data_dirs_events_beside_a_running_serv
     # The server goes on serving and recording.
     server.client("sts").get_caller_identity()
     assert run()[-1]["eventName"] == "GetCallerIdentity"
+
+
+def test_trail_settings_cloudtrail_refuses(server):
+    # Bugs found by a user-journey review: these were all accepted and stored.
+    ct = server.client("cloudtrail")
+    cases = [
+        ({"Name": "10.0.0.1"}, "InvalidTrailNameException"),
+        ({"Name": "x--y"}, "InvalidTrailNameException"),
+        ({"Name": "trail1", "TagsList": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]}, "TagsLimitExceededException"),
+        ({"Name": "trail2", "KmsKeyId": "alias/nonexistent"}, "KmsKeyNotFoundException"),
+        ({"Name": "trail3", "IsOrganizationTrail": True}, "OrganizationsNotInUseException"),
+        ({"Name": "trail4", "CloudWatchLogsLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"}, "InvalidCloudWatchLogsRoleArnException"),
+    ]
+    for args, expected in cases:
+        with pytest.raises(ClientError) as e:
+            ct.create_trail(S3BucketName="bucket", **args)
+        assert error(e)["Code"] == expected, args
+    assert ct.describe_trails()["trailList"] == []
+
+    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    ct.create_trail(Name="good", S3BucketName="bucket", KmsKeyId=key, IsMultiRegionTrail=True)
+    # A multi-Region trail is deleted only in its home Region.
+    with pytest.raises(ClientError) as e:
+        server.client("cloudtrail", region="us-west-2").delete_trail(Name="good")
+    assert error(e)["Code"] == "InvalidHomeRegionException"
+    assert ct.get_trail(Name="good")["Trail"]["Name"] == "good"
+
+    for tags in ([{"Key": "k", "Value": "a"}, {"Key": "k", "Value": "b"}], [{"Key": "aws:x", "Value": "v"}]):
+        with pytest.raises(ClientError) as e:
+            ct.add_tags(ResourceId=ct.get_trail(Name="good")["Trail"]["TrailARN"], TagsList=tags)
+        assert error(e)["Code"] == "InvalidTagParameterException"
+
+    bad_selectors = [
+        {"EventSelectors": [{"ReadWriteType": "All"}] * 6},
+        {"EventSelectors": [{"DataResources": [{"Type": "AWS::Bogus::Thing", "Values": ["x"]}]}]},
+        {"EventSelectors": [{"DataResources": [{"Type": "AWS::S3::Object", "Values": ["notanarn"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventName", "Equals": ["GetObject"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Bogus"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "bogus", "Equals": ["x"]}]}]},
+    ]
+    for selectors in bad_selectors:
+        with pytest.raises(ClientError) as e:
+            ct.put_event_selectors(TrailName="good", **selectors)
+        assert error(e)["Code"] == "InvalidEventSelectorsException", selectors
+    ct.put_event_selectors(
+        TrailName="good",
+        AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}],
+    )
+
+
+def test_lookup_events_tokens_resume_only_their_own_query(server):
+    # Bug: a token of one query was taken by another and paged through other events; and
+    # ReadOnly=maybe was read as false.
+    sm = server.client("secretsmanager")
+    for n in range(3):
+        sm.create_secret(Name=f"s{n}", SecretString="v")
+    ct = server.client("cloudtrail")
+    by_name = [{"AttributeKey": "EventName", "AttributeValue": "CreateSecret"}]
+    first = ct.lookup_events(LookupAttributes=by_name, MaxResults=1)
+    second = ct.lookup_events(LookupAttributes=by_name, MaxResults=1, NextToken=first["NextToken"])
+    assert second["Events"][0]["EventId"] != first["Events"][0]["EventId"]
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(MaxResults=1, NextToken=first["NextToken"])
+    assert error(e)["Code"] == "InvalidNextTokenException"
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "maybe"}])
+    assert error(e)["Code"] == "InvalidLookupAttributesException"

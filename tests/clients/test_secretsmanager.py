@@ -289,6 +289,78 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     assert error(e)["Code"] == "ResourceNotFoundException"
 
 
+def test_cancel_rotate_secret_stops_a_running_rotation_between_steps(start_server):
+    # Bug: CancelRotateSecret answered while a rotation ran, and the rotation went on to
+    # testSecret and finishSecret and made the new version current.
+    hook = Webhook(None)
+    entered, release = threading.Event(), threading.Event()
+    plain_step = hook.step
+
+    def slow_step(event):
+        plain_step(event)
+        if event["Step"] == "setSecret":
+            entered.set()
+            release.wait(10)
+
+    hook.step = slow_step
+    s = start_server("--rotation-webhook", f"hook={hook.url}")
+    sm = hook.sm = s.client("secretsmanager")
+    sm.create_secret(Name="slow", SecretString="before")
+    outcome = {}
+
+    def rotate():
+        try:
+            outcome["out"] = sm.rotate_secret(SecretId="slow", RotationLambdaARN=LAMBDA + "hook")
+        except ClientError as e:
+            outcome["error"] = e
+
+    t = threading.Thread(target=rotate)
+    t.start()
+    assert entered.wait(10)
+    cancelled = sm.cancel_rotate_secret(SecretId="slow")
+    release.set()
+    t.join(10)
+    assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret"]
+    assert sm.get_secret_value(SecretId="slow")["SecretString"] == "before"
+    # The answer names the interrupted rotation's version, left AWSPENDING to examine.
+    assert stages(sm, "slow")[cancelled["VersionId"]] == ["AWSPENDING"]
+    assert sm.describe_secret(SecretId="slow")["RotationEnabled"] is False
+
+
+def test_rotation_schedules_and_functions_secrets_manager_refuses(server):
+    # Bugs: cron(* * * * ? *) was accepted and rotated every minute (AWS's floor is four
+    # hours); a function ARN of another Region or account reached this Region's webhook of the
+    # same name.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="r", SecretString="v")
+    for cron in ("cron(* * * * ? *)", "cron(0 * * * ? *)", "cron(0 0,2 * * ? *)"):
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(SecretId="r", RotationLambdaARN=LAMBDA + "palisade-rotator-random", RotationRules={"ScheduleExpression": cron})
+        assert error(e)["Code"] == "InvalidParameterException", cron
+    for arn in (
+        "arn:aws:lambda:eu-west-1:123456789012:function:palisade-rotator-random",
+        "arn:aws:lambda:us-east-1:999999999999:function:palisade-rotator-random",
+    ):
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(SecretId="r", RotationLambdaARN=arn)
+        assert error(e)["Code"] == "AccessDeniedException", arn
+    assert sm.get_secret_value(SecretId="r")["SecretString"] == "v"
+
+
+def test_a_secret_waiting_for_deletion_gets_no_replica_or_policy(server):
+    # Bug: ReplicateSecretToRegions and PutResourcePolicy succeeded on a deleted secret.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="gone", SecretString="v")
+    sm.delete_secret(SecretId="gone", RecoveryWindowInDays=7)
+    for call in (
+        lambda: sm.replicate_secret_to_regions(SecretId="gone", AddReplicaRegions=[{"Region": "us-west-2"}]),
+        lambda: sm.put_resource_policy(SecretId="gone", ResourcePolicy=policy({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"})),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "InvalidRequestException"
+
+
 @pytest.fixture
 def postgres():
     base = Path(tempfile.mkdtemp(prefix="palisade-pg-"))

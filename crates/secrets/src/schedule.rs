@@ -272,9 +272,24 @@ impl Cron {
                     .collect(),
             )
         };
+        let minutes = bits(min, 0, 59, &[], 0)?;
+        let hours = bits(hour, 0, 23, &[], 0)?;
+        // Secrets Manager rotates at most every four hours, whatever the expression (the same
+        // floor as `rate(4 hours)`): one minute of the hour, hours at least four apart, across
+        // midnight too.
+        let set: Vec<u32> = (0..24).filter(|&h| has(hours, h)).collect();
+        let gaps_ok = match (set.first(), set.last()) {
+            (Some(first), Some(last)) => {
+                set.windows(2).all(|w| matches!(w, [a, b] if b - a >= 4)) && first + 24 - last >= 4
+            }
+            _ => true,
+        };
+        if minutes.count_ones() > 1 || (set.len() > 1 && !gaps_ok) {
+            return Err("rotation can't be scheduled more often than every four hours".to_owned());
+        }
         Ok(Self {
-            minutes: bits(min, 0, 59, &[], 0)?,
-            hours: bits(hour, 0, 23, &[], 0)?,
+            minutes,
+            hours,
             dom,
             months: bits(month, 1, 12, &MONTHS, 1)?,
             dow,
@@ -383,6 +398,29 @@ mod tests {
             c.next_after(at("2026-01-01T00:00:00Z")),
             Some(at("2028-02-29T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn cron_schedules_at_most_every_four_hours() {
+        // Bug: cron(* * * * ? *) was accepted and rotated the secret every minute.
+        for too_often in [
+            "* * * * ? *",
+            "0 * * * ? *",
+            "0 */1 * * ? *",
+            "0 0,3 * * ? *",
+            "0/30 8 * * ? *",
+            "0 0,22 * * ? *",
+        ] {
+            assert!(Cron::parse(too_often).is_err(), "{too_often}");
+        }
+        for ok in [
+            "0 8 * * ? *",
+            "0 */4 * * ? *",
+            "15 0,4,8,12,16,20 * * ? *",
+            "0 2,20 ? * MON *",
+        ] {
+            assert!(Cron::parse(ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]

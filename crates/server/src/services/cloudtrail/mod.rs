@@ -107,12 +107,156 @@ fn tags_list(i: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What CloudTrail checks in event selectors beyond the model's shapes.
+fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
+    let invalid = |m: String| Err(err("InvalidEventSelectorsException", m));
+    let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    let basic = list(i.get("EventSelectors"));
+    if basic.len() > 5 {
+        return invalid(format!(
+            "A trail can have at most 5 event selectors; {} were given.",
+            basic.len()
+        ));
+    }
+    for sel in &basic {
+        for r in list(sel.get("DataResources")) {
+            let kind = s(&r, "Type").unwrap_or_default();
+            let prefix = match kind {
+                "AWS::S3::Object" => "arn:aws:s3",
+                "AWS::Lambda::Function" => "arn:aws:lambda",
+                "AWS::DynamoDB::Table" => "arn:aws:dynamodb",
+                other => return invalid(format!("Data resource type {other} is not valid.")),
+            };
+            for v in list(r.get("Values")) {
+                let v = v.as_str().unwrap_or_default();
+                if !v.starts_with(prefix) {
+                    return invalid(format!(
+                        "Value {v} is not valid for data resource type {kind}."
+                    ));
+                }
+            }
+        }
+    }
+    const FIELDS: &[&str] = &[
+        "eventCategory",
+        "eventSource",
+        "eventName",
+        "eventType",
+        "readOnly",
+        "resources.type",
+        "resources.ARN",
+        "errorCode",
+        "sessionCredentialFromConsole",
+        "userIdentity.arn",
+        "vpcEndpointId",
+    ];
+    for sel in list(i.get("AdvancedEventSelectors")) {
+        let fields = list(sel.get("FieldSelectors"));
+        for f in &fields {
+            let name = s(f, "Field").unwrap_or_default();
+            if !FIELDS.contains(&name) {
+                return invalid(format!(
+                    "Field {name} is not a valid advanced event selector field."
+                ));
+            }
+        }
+        let category = fields
+            .iter()
+            .find(|f| s(f, "Field") == Some("eventCategory"))
+            .map(|f| list(f.get("Equals")));
+        match category {
+            None => {
+                return invalid(
+                    "Each advanced event selector needs an eventCategory field selector."
+                        .to_owned(),
+                );
+            }
+            Some(values) => {
+                for v in values {
+                    let v = v.as_str().unwrap_or_default();
+                    if !matches!(v, "Management" | "Data" | "NetworkActivity") {
+                        return invalid(format!("eventCategory {v} is not valid."));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tags of one request: a key once, none in the `aws:` namespace, at most 50.
+fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
+    if tags.len() > 50 {
+        return Err(err(
+            "TagsLimitExceededException",
+            "A trail can have at most 50 tags.",
+        ));
+    }
+    for (n, (k, _)) in tags.iter().enumerate() {
+        if crate::services::is_reserved_tag_key(k) {
+            return Err(err(
+                "InvalidTagParameterException",
+                format!("Tag key {k} is reserved: keys beginning with aws: are for AWS's use."),
+            ));
+        }
+        if tags.iter().take(n).any(|(seen, _)| seen == k) {
+            return Err(err(
+                "InvalidTagParameterException",
+                format!("Tag key {k} is given more than once."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The KMS key a trail's log files would be encrypted with must exist in the trail's Region and
+/// be able to encrypt.
+fn check_kms_key(cx: &Cx<'_>, key_id: &str) -> Result<(), ApiError> {
+    crate::services::kms::service_key(cx.state, cx.caller, cx.region, key_id)
+        .map(|_| ())
+        .map_err(|e| {
+            let code = if e.code == "NotFoundException" {
+                "KmsKeyNotFoundException"
+            } else {
+                "KmsException"
+            };
+            err(code, e.message)
+        })
+}
+
+/// Settings CloudTrail checks on CreateTrail and UpdateTrail that Palisade cannot act on but
+/// must not accept silently.
+/// The KMS key is checked when it is given (`new_key`): one deleted since stays named.
+fn check_settings(cx: &Cx<'_>, t: &TrailRecord, new_key: bool) -> Result<(), ApiError> {
+    if let Some(k) = t.kms_key.as_ref().filter(|_| new_key) {
+        check_kms_key(cx, k)?;
+    }
+    if t.log_group.is_some() && t.log_role.is_none() {
+        return Err(err(
+            "InvalidCloudWatchLogsRoleArnException",
+            "CloudWatchLogsRoleArn is required when CloudWatchLogsLogGroupArn is given.",
+        ));
+    }
+    if t.organization {
+        // Palisade has no AWS Organizations: no account is in an organization.
+        return Err(err(
+            "OrganizationsNotInUseException",
+            format!(
+                "An organization trail cannot be created: account {} is not in an organization.",
+                t.account
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
 struct Cx<'a> {
     state: &'a AppState,
+    caller: &'a Caller,
     account: &'a str,
     region: &'a str,
 }
@@ -127,6 +271,7 @@ pub async fn handle(
 ) -> Result<Value, ApiError> {
     let cx = Cx {
         state,
+        caller,
         account: caller.account_id.as_str(),
         region,
     };
@@ -137,6 +282,9 @@ pub async fn handle(
         "UpdateTrail" => update_trail(&cx, i).await,
         "DeleteTrail" => {
             let t = find(&cx, s(i, "Name").unwrap_or_default())?;
+            // A multi-Region trail's copies in other Regions are shadows: only its home Region
+            // deletes it, as every other change.
+            in_home_region(&cx, &t)?;
             commit(&cx, None, Some(t.arn.clone())).await?;
             state.trails.delivery.forget(state, &t.arn).await?;
             Ok(json!({}))
@@ -200,6 +348,7 @@ pub async fn handle(
                     "EventSelectors and AdvancedEventSelectors cannot both be specified.",
                 ));
             }
+            check_event_selectors(i)?;
             let t = update(&cx, s(i, "TrailName").unwrap_or_default(), |t| {
                 t.event_selectors = i.get("EventSelectors").cloned();
                 t.advanced_event_selectors = i.get("AdvancedEventSelectors").cloned();
@@ -215,6 +364,9 @@ pub async fn handle(
         "AddTags" | "RemoveTags" => {
             let add = operation == "AddTags";
             let tags = tags_list(i);
+            if add {
+                check_tags(&tags)?;
+            }
             let id = tag_resource(s(i, "ResourceId").unwrap_or_default())?;
             let updated = update(&cx, id, |t| {
                 for (k, v) in tags {
@@ -449,6 +601,13 @@ async fn update(
 ) -> Result<TrailRecord, ApiError> {
     let _guard = cx.state.trails.writer.lock().await;
     let mut t = find(cx, name)?;
+    in_home_region(cx, &t)?;
+    f(&mut t)?;
+    commit(cx, Some(t.clone()), None).await?;
+    Ok(t)
+}
+
+fn in_home_region(cx: &Cx<'_>, t: &TrailRecord) -> Result<(), ApiError> {
     if t.home_region != cx.region {
         return Err(err(
             "InvalidHomeRegionException",
@@ -458,9 +617,7 @@ async fn update(
             ),
         ));
     }
-    f(&mut t)?;
-    commit(cx, Some(t.clone()), None).await?;
-    Ok(t)
+    Ok(())
 }
 
 /// CloudTrail's trail-name rules.
@@ -501,6 +658,16 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         return invalid(format!(
             "Trail name {name} has adjacent periods, or a period or hyphen next to an underscore."
         ));
+    }
+    // CloudTrail's documentation also rules out adjacent dashes or underscores, and names in IP
+    // address form.
+    if name.contains("--") || name.contains("__") {
+        return invalid(format!(
+            "Trail name {name} has adjacent hyphens or underscores."
+        ));
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return invalid(format!("Trail name {name} is in IP address format."));
     }
     Ok(())
 }
@@ -548,6 +715,8 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             "Multi-Region trail must include global service events.",
         ));
     }
+    check_tags(&t.tags)?;
+    check_settings(cx, &t, true)?;
     let out = created_json(&t);
     commit(cx, Some(t), None).await?;
     Ok(out)
@@ -590,7 +759,10 @@ async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 "Multi-Region trail must include global service events.",
             ));
         }
-        Ok(())
+        if let Some(b) = flag(i, "IsOrganizationTrail") {
+            t.organization = b;
+        }
+        check_settings(cx, t, s(i, "KmsKeyId").is_some())
     })
     .await?;
     Ok(created_json(&t))
@@ -702,6 +874,12 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                     ));
                 }
             };
+            if attr == EventAttribute::ReadOnly && !matches!(value.as_str(), "true" | "false") {
+                return Err(err(
+                    "InvalidLookupAttributesException",
+                    format!("ReadOnly must be true or false, not {value}."),
+                ));
+            }
             Some((attr, value))
         }
         Some(_) => {
@@ -730,13 +908,20 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // analyses call rates, which it does not do).
         return Ok(json!({"Events": []}));
     }
+    // A token resumes the query it came from: it carries a digest of the query's parameters.
+    let query = query_digest(i);
     let before = match s(i, "NextToken") {
-        Some(t) => Some(t.parse::<i64>().map_err(|_| {
-            err(
-                "InvalidNextTokenException",
-                format!("The next token {t} is not valid."),
-            )
-        })?),
+        Some(t) => Some(
+            t.split_once('.')
+                .filter(|(_, d)| *d == query)
+                .and_then(|(seq, _)| seq.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    err(
+                        "InvalidNextTokenException",
+                        format!("The next token {t} is not valid for this query."),
+                    )
+                })?,
+        ),
         None => None,
     };
     let rows = cx
@@ -787,7 +972,23 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .collect();
     let mut out = json!({"Events": events});
     if more && let Some(seq) = last {
-        crate::services::set(&mut out, "NextToken", json!(seq.to_string()));
+        crate::services::set(&mut out, "NextToken", json!(format!("{seq}.{query}")));
     }
     Ok(out)
+}
+
+/// A digest of what selects a LookupEvents query's events, for its tokens.
+fn query_digest(i: &Value) -> String {
+    let selects = json!([
+        i.get("LookupAttributes"),
+        i.get("StartTime"),
+        i.get("EndTime"),
+        i.get("EventCategory")
+    ]);
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, selects.to_string().as_bytes());
+    d.as_ref()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -1261,6 +1261,9 @@ async fn put_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     let _w = cx.state.secrets.writer.lock().await;
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
+    if secret.deleted.is_some() {
+        return Err(marked_deleted());
+    }
     match authz::check_policy(doc, b(i, "BlockPublicPolicy").unwrap_or(false)) {
         Ok(()) => {}
         // The same `--dev` leniency as KMS key policies: placeholder text is kept, and as it
@@ -1337,6 +1340,10 @@ async fn replicate_secret_to_regions(cx: &Cx<'_>, i: &Value) -> Result<Value, Ap
     let _w = cx.state.secrets.writer.lock().await;
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
+    // A secret waiting for deletion gets no new replicas, which it would take with it.
+    if secret.deleted.is_some() {
+        return Err(marked_deleted());
+    }
     let extra = add_replicas(
         cx,
         &mut secret,

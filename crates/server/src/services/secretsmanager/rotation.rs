@@ -135,6 +135,23 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             ));
         }
         if let Some(l) = s(i, "RotationLambdaARN") {
+            // The function is in the secret's own account and Region, or Secrets Manager
+            // cannot invoke it: the webhook a name selects is this Region's function, not
+            // every account's and Region's of that name.
+            let parts: Vec<&str> = l.splitn(7, ':').collect();
+            if let [_, _, "lambda", region, account, "function", _] = parts.as_slice()
+                && (*region != secret.region || *account != secret.account)
+            {
+                return Err(ApiError::new(
+                    "AccessDeniedException",
+                    format!(
+                        "Secrets Manager cannot invoke the specified Lambda function {l}: it \
+                         is not in account {} and Region {} of the secret.",
+                        secret.account, secret.region
+                    ),
+                    http::StatusCode::BAD_REQUEST,
+                ));
+            }
             rot.lambda_arn = Some(l.to_owned());
         }
         if let Some(r) = rules_in {
@@ -247,12 +264,29 @@ pub async fn cancel_rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
     rot.enabled = false;
     rot.next = None;
     rot.retry_at = None;
+    if is_rotating(cx.state, &secret.arn)
+        && let Ok(mut c) = cx.state.secrets.cancelled.lock()
+    {
+        c.insert(secret.arn.clone());
+    }
+    // AWS answers with the version the interrupted rotation created, for the caller to
+    // examine or remove: the one staged AWSPENDING.
     let mut out = json!({"ARN": secret.arn, "Name": secret.name});
-    if let Some(v) = secret.staged(AWSCURRENT) {
+    if let Some(v) = secret.staged(AWSPENDING) {
         super::super::set(&mut out, "VersionId", json!(v.id));
     }
     super::save(cx.state, secret).await?;
     Ok(out)
+}
+
+/// Whether CancelRotateSecret asked the running rotation of the secret to stop.
+fn cancelled(state: &AppState, secret: &Secret) -> bool {
+    state
+        .secrets
+        .cancelled
+        .lock()
+        .map(|c| c.contains(&secret.arn))
+        .unwrap_or(false)
 }
 
 fn is_rotating(state: &AppState, arn: &str) -> bool {
@@ -288,22 +322,36 @@ pub async fn run(
     };
     service_event(state, secret, "RotationStarted", token, None).await;
     let mut result = Ok(());
-    for step in steps {
+    for (n, step) in steps.iter().enumerate() {
+        // CancelRotateSecret stops a rotation between steps: what ran stays (AWSPENDING for the
+        // caller to examine), nothing further is invoked.
+        if n > 0 && cancelled(state, secret) {
+            result = Err(format!("cancelled before {step}"));
+            break;
+        }
         tracing::info!(secret = %secret.arn, %step, "rotation step");
         if let Err(e) = run_step(&cx, secret, token, rotator, step).await {
             result = Err(format!("{step} failed: {e}"));
             break;
         }
     }
+    if result.is_ok() && steps.contains(&"finishSecret") && cancelled(state, secret) {
+        result = Err("cancelled before the new version became AWSCURRENT".to_owned());
+    }
     if result.is_ok() && steps.contains(&"finishSecret") {
         result = finish(&cx, secret, token)
             .await
             .map_err(|e| format!("finishSecret failed: {e}"));
     }
+    let stopped = cancelled(state, secret);
+    if let Ok(mut c) = state.secrets.cancelled.lock() {
+        c.remove(&secret.arn);
+    }
     if let Ok(mut r) = state.secrets.rotating.lock() {
         r.remove(&secret.arn);
     }
-    if let Err(e) = record(&cx, secret, steps.contains(&"finishSecret"), &result).await {
+    let full = steps.contains(&"finishSecret");
+    if let Err(e) = record(&cx, secret, full, stopped, &result).await {
         tracing::error!(secret = %secret.arn, error = %e, "cannot record the rotation outcome");
     }
     let (name, reason) = match &result {
@@ -355,6 +403,7 @@ async fn record(
     cx: &Cx<'_>,
     secret: &Secret,
     full: bool,
+    cancelled: bool,
     result: &Result<(), String>,
 ) -> Result<(), ApiError> {
     let _w = cx.state.secrets.writer.lock().await;
@@ -381,7 +430,8 @@ async fn record(
         Err(e) => {
             rot.failures += 1;
             rot.last_error = Some(e.clone());
-            rot.retry_at = (rot.failures <= MAX_RETRIES)
+            // A cancelled rotation is not retried.
+            rot.retry_at = (rot.failures <= MAX_RETRIES && !cancelled)
                 .then(|| t + RETRY_BASE * (1i64 << rot.failures.min(10)));
         }
     }

@@ -261,6 +261,8 @@ pub struct Secrets {
     keys: RwLock<KeyCache>,
     /// Secrets whose rotation is running, by ARN: no second rotation may start.
     pub rotating: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Running rotations CancelRotateSecret asked to stop, by ARN.
+    pub cancelled: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Data keys by (bound ARN, version id).
@@ -278,6 +280,7 @@ impl Secrets {
             writer: tokio::sync::Mutex::new(()),
             keys: RwLock::default(),
             rotating: std::sync::Mutex::default(),
+            cancelled: std::sync::Mutex::default(),
         }
     }
 
