@@ -443,3 +443,17 @@ def test_a_paginator_that_deletes_each_page_as_it_goes_deletes_every_secret(serv
             sm.delete_secret(SecretId=s["ARN"], ForceDeleteWithoutRecovery=True)
     assert seen == names
     assert sm.list_secrets()["SecretList"] == []
+
+
+def test_a_regions_endpoint_does_not_serve_another_regions_arn(server):
+    # Bug: with a replica in us-west-2, the us-east-1 endpoint answered for the replica's ARN
+    # (and us-west-2 for the primary's) with the other Region's secret.
+    east, west = server.client("secretsmanager"), server.client("secretsmanager", region="us-west-2")
+    primary = east.create_secret(Name="both", SecretString="v")["ARN"]
+    east.replicate_secret_to_regions(SecretId="both", AddReplicaRegions=[{"Region": "us-west-2"}])
+    replica = primary.replace("us-east-1", "us-west-2")
+    assert west.get_secret_value(SecretId=replica)["SecretString"] == "v"
+    for client, arn in ((east, replica), (west, primary)):
+        with pytest.raises(ClientError) as e:
+            client.get_secret_value(SecretId=arn)
+        assert error(e)["Code"] == "ResourceNotFoundException"

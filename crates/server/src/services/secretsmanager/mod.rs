@@ -88,10 +88,13 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// The (account, region) a secret id refers to: an ARN names its own (cross-account
-    /// access needs the full ARN, as in AWS); a name is the caller's.
+    /// The (account, region) a secret id is looked up in: an ARN names its account (cross-
+    /// account access needs the full ARN, as in AWS), a name is the caller's. The Region is
+    /// always the request's: each Region's endpoint serves its own secrets, so the ARN of
+    /// another Region's secret (a replica's primary, say) is not found here.
     pub fn scope(&self, id: &str) -> (String, String) {
-        scope_of(&self.caller.account_id, self.region, id)
+        let (account, _) = scope_of(&self.caller.account_id, self.region, id);
+        (account, self.region.to_owned())
     }
 
     /// The secret named by `SecretId`.
