@@ -180,6 +180,15 @@ def test_trail_settings_cloudtrail_refuses(server):
         TrailName="good",
         AdvancedEventSelectors=[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}],
     )
+    # Basic selectors come back with every member, defaults filled in.
+    ct.put_event_selectors(TrailName="good", EventSelectors=[{"ReadWriteType": "WriteOnly"}])
+    assert ct.get_event_selectors(TrailName="good")["EventSelectors"] == [
+        {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True, "DataResources": [], "ExcludeManagementEventSources": []}
+    ]
+    # GetTrailStatus has CloudTrail's string members too.
+    ct.start_logging(Name="good")
+    status = ct.get_trail_status(Name="good")
+    assert status["TimeLoggingStarted"].endswith("Z") and status["TimeLoggingStopped"] == ""
 
 
 def test_lookup_events_tokens_resume_only_their_own_query(server):

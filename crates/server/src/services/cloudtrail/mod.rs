@@ -320,6 +320,26 @@ pub async fn handle(
             if let Some(e) = error {
                 crate::services::set(&mut out, "LatestDeliveryError", json!(e));
             }
+            // The older string members CloudTrail still returns beside the timestamps, empty
+            // when nothing happened (notifications: Palisade has no SNS).
+            let text = |t: Option<i64>| {
+                t.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default()
+            };
+            for (member, value) in [
+                ("TimeLoggingStarted", text(t.start_logging)),
+                ("TimeLoggingStopped", text(t.stop_logging)),
+                ("LatestDeliveryAttemptTime", text(delivered)),
+                ("LatestDeliveryAttemptSucceeded", text(delivered)),
+                ("LatestNotificationAttemptTime", String::new()),
+                ("LatestNotificationAttemptSucceeded", String::new()),
+            ] {
+                crate::services::set(&mut out, member, json!(value));
+            }
             Ok(out)
         }
         "StartLogging" | "StopLogging" => {
@@ -840,7 +860,22 @@ fn selectors(t: &TrailRecord) -> Value {
     let mut v = json!({"TrailARN": t.arn});
     match (&t.event_selectors, &t.advanced_event_selectors) {
         (_, Some(a)) => crate::services::set(&mut v, "AdvancedEventSelectors", a.clone()),
-        (Some(e), None) => crate::services::set(&mut v, "EventSelectors", e.clone()),
+        (Some(e), None) => {
+            // As CloudTrail stores them: every member present, with its default.
+            let filled: Vec<Value> = e
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|sel| {
+                    let mut full = json!({"ReadWriteType": "All", "IncludeManagementEvents": true, "DataResources": [], "ExcludeManagementEventSources": []});
+                    if let (Some(full), Some(given)) = (full.as_object_mut(), sel.as_object()) {
+                        full.extend(given.clone());
+                    }
+                    full
+                })
+                .collect();
+            crate::services::set(&mut v, "EventSelectors", Value::Array(filled));
+        }
         (None, None) => crate::services::set(
             &mut v,
             "EventSelectors",
