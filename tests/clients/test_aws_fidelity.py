@@ -505,3 +505,14 @@ def test_iam_refuses_reserved_tag_keys_and_the_fifty_first_tag(server):
         iam.tag_user(UserName="t", Tags=[{"Key": "one-more", "Value": "v"}])
     assert code(e) == "LimitExceeded"
     assert message(e) == "The number of tags has reached the maximum limit."
+
+
+def test_a_virtual_mfa_device_whose_serial_is_too_long_is_not_created(server):
+    # Bug: a 300-character name made a device whose serial number (over the model's 256) no
+    # other MFA operation accepts, so it could never be enabled or deleted.
+    iam = server.client("iam")
+    iam.meta.config.parameter_validation = False
+    with pytest.raises(ClientError) as e:
+        iam.create_virtual_mfa_device(VirtualMFADeviceName="a" * 300)
+    assert code(e) == "InvalidInput"
+    assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []

@@ -48,6 +48,13 @@ pub(crate) async fn create_virtual_mfa_device(
     let tags = tags(input);
     check_tags(&tags)?;
     let serial = format!("arn:aws:iam::{}:mfa{path}{name}", cx.account);
+    // Every other MFA operation takes the serial number, which the model limits to 256
+    // characters: a device with a longer one could never be enabled or deleted.
+    if serial.chars().count() > 256 {
+        return Err(invalid_input(format!(
+            "the virtual MFA device's serial number {serial} is longer than 256 characters"
+        )));
+    }
     let raw_seed = random_bytes(20).map_err(ApiError::internal)?;
     let sealed_seed = cx
         .state
