@@ -198,3 +198,42 @@ def test_a_comment_inside_a_signed_value_does_not_cut_it_short(server, federatio
     )
     out = server.unsigned("sts").assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=assertion)
     assert out["AssumedRoleUser"]["Arn"].endswith("/engineer/alice.evil")
+
+
+def test_saml_providers_report_their_metadata_and_refuse_metadata_without_a_certificate(server):
+    # Bugs: metadata whose only certificate was empty or not X.509 was accepted (no assertion
+    # could ever verify); ValidUntil ignored the metadata's validUntil; SAMLProviderUUID was
+    # missing; and saml:doc was not in the request context.
+    idp = Idp()
+    iam = server.client("iam")
+    der = base64.b64encode(idp.cert.public_bytes(serialization.Encoding.DER)).decode()
+    for junk in ("", "QUJD"):
+        with pytest.raises(ClientError) as e:
+            # (A comment keeps the document over the model's 1,000-character minimum.)
+            doc = idp.metadata().replace(der, junk) + "<!--" + "p" * 1000 + "-->"
+            iam.create_saml_provider(Name="bad", SAMLMetadataDocument=doc)
+        assert error(e)[0] == "InvalidInput"
+    dated = idp.metadata().replace(f'entityID="{ISSUER}"', f'entityID="{ISSUER}" validUntil="2031-05-01T00:00:00Z"')
+    provider = iam.create_saml_provider(Name="corp", SAMLMetadataDocument=dated)["SAMLProviderArn"]
+    got = iam.get_saml_provider(SAMLProviderArn=provider)
+    assert got["ValidUntil"].year == 2031
+    assert len(got["SAMLProviderUUID"]) == 36
+    account = provider.split(":")[4]
+    doc_trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider},
+                    "Action": "sts:AssumeRoleWithSAML",
+                    "Condition": {"StringEquals": {"saml:doc": f"{account}/corp"}},
+                }
+            ],
+        }
+    )
+    role = iam.create_role(RoleName="by-doc", AssumeRolePolicyDocument=doc_trust)["Role"]["Arn"]
+    out = server.unsigned("sts").assume_role_with_saml(
+        RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{provider},{role}"])
+    )
+    assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/by-doc/alice")

@@ -363,3 +363,25 @@ def test_a_provider_created_without_thumbprints_trusts_the_certificate_its_serve
         iam.create_open_id_connect_provider(Url="https://127.0.0.1:9", ClientIDList=[AUDIENCE])
     code, message = error(e)
     assert code == "InvalidInput" and "ThumbprintList" in message, message
+
+
+def test_provider_urls_and_thumbprints_iam_refuses(server, idp):
+    # Bugs: a query or fragment in the URL was silently dropped (and user information kept in
+    # the ARN), and thumbprints that are not hex were stored; an access token sent as the web
+    # identity token got Palisade's own words, not STS's.
+    iam = server.client("iam")
+    for url in ("https://idp.example.com/x?y=z", "https://idp.example.com/#f", "https://user:pw@idp.example.com"):
+        with pytest.raises(ClientError) as e:
+            iam.create_open_id_connect_provider(Url=url, ClientIDList=["a"], ThumbprintList=["a" * 40])
+        assert error(e)[0] == "InvalidInput", url
+    with pytest.raises(ClientError) as e:
+        iam.create_open_id_connect_provider(Url="https://idp.example.com", ClientIDList=["a"], ThumbprintList=["z" * 40])
+    assert error(e)[0] == "InvalidInput"
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+    provider, role_arn = deploy_role(server, idp)
+    with pytest.raises(ClientError) as e:
+        server.unsigned("sts").assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken="an-opaque-access-token")
+    assert error(e) == (
+        "InvalidIdentityToken",
+        "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)",
+    )

@@ -1081,6 +1081,12 @@ fn service_context(
                     c.insert("saml:sub_type", CtxValue::string(&saml.subject_type));
                     c.insert("saml:iss", CtxValue::string(&w.issuer));
                     c.insert("saml:namequalifier", CtxValue::string(&saml.name_qualifier));
+                    // `account-id/provider-name` of the provider the assertion came through.
+                    if let Some((head, name)) = w.provider_arn.split_once(":saml-provider/")
+                        && let Some(account) = head.rsplit(':').next()
+                    {
+                        c.insert("saml:doc", CtxValue::string(format!("{account}/{name}")));
+                    }
                 } else {
                     c.insert(&format!("{}:aud", w.issuer), CtxValue::string(&w.audience));
                     c.insert(&format!("{}:sub", w.issuer), CtxValue::string(&w.subject));

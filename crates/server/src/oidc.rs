@@ -51,6 +51,12 @@ pub enum TokenError {
     /// (`InvalidIdentityToken`).
     #[error("{0}")]
     Invalid(String),
+    /// Not a compact JWS at all, often an OAuth access token sent instead of an ID token
+    /// (`InvalidIdentityToken`, with STS's own sentence).
+    #[error(
+        "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)"
+    )]
+    NotJwt,
     /// The provider could not be reached, or its answers were not usable
     /// (`IDPCommunicationError`).
     #[error("{0}")]
@@ -92,9 +98,7 @@ impl Token {
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(invalid(
-                "the token is not a JWT of three dot-separated parts",
-            ));
+            return Err(TokenError::NotJwt);
         };
         let header = b64_json(h, "header")?;
         // RFC 7515: extensions marked critical must be understood, and none are.
@@ -617,8 +621,8 @@ mod tests {
     #[test]
     fn malformed_tokens_say_what_is_wrong() {
         for (token, want) in [
-            ("abc", "three dot-separated parts"),
-            ("a.b.c.d", "three dot-separated parts"),
+            ("abc", "not a valid JWT"),
+            ("a.b.c.d", "not a valid JWT"),
             ("!!.e30.", "header is not base64url"),
             ("e30.WzFd.", "payload is not a JSON object"),
         ] {

@@ -125,7 +125,15 @@ pub fn metadata_signers(metadata: &str) -> Result<(String, Vec<Vec<u8>>), SamlEr
             .filter(|n| n.has_tag_name((NS_DSIG, "X509Certificate")))
         {
             let text: String = full_text(cert).split_whitespace().collect();
-            if let Ok(der) = STANDARD.decode(text) {
+            // Only what is a certificate counts: metadata whose only "certificate" is empty or
+            // not X.509 names no key, and IAM refuses it rather than a provider none of whose
+            // assertions could verify.
+            if let Ok(der) = STANDARD.decode(text)
+                && rustls::server::ParsedCertificate::try_from(
+                    &rustls::pki_types::CertificateDer::from(der.as_slice()),
+                )
+                .is_ok()
+            {
                 certs.push(der);
             }
         }
@@ -133,6 +141,15 @@ pub fn metadata_signers(metadata: &str) -> Result<(String, Vec<Vec<u8>>), SamlEr
     let entity =
         entity.ok_or_else(|| invalid("the provider's metadata document has no entityID"))?;
     Ok((entity, certs))
+}
+
+/// The metadata's `validUntil` (epoch seconds), when it is a well-formed time.
+pub fn metadata_valid_until(metadata: &str) -> Option<i64> {
+    let doc = Document::parse(metadata).ok()?;
+    let at = doc.root_element().attribute("validUntil")?;
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
 }
 
 /// Verifies a base64 `SAMLResponse` with the provider's `metadata` at `now` (epoch seconds).

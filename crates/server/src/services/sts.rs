@@ -577,8 +577,11 @@ fn invalid_identity_token(message: impl Into<String>) -> ApiError {
 /// role is the role's trust policy's to say, in the authorize step.
 pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Caller, ApiError> {
     let (account, _) = role_arn_parts(input)?;
-    let token = Token::parse(s(input, "WebIdentityToken").unwrap_or_default())
-        .map_err(|e| invalid_identity_token(format!("The web identity token is malformed: {e}")))?;
+    let token =
+        Token::parse(s(input, "WebIdentityToken").unwrap_or_default()).map_err(|e| match e {
+            TokenError::NotJwt => invalid_identity_token(e.to_string()),
+            e => invalid_identity_token(format!("The web identity token is malformed: {e}")),
+        })?;
     let iss = token
         .str("iss")
         .ok_or_else(|| invalid_identity_token("The web identity token has no iss claim"))?;
@@ -633,6 +636,7 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
                 TokenError::Invalid(m) => invalid_identity_token(format!(
                     "The web identity token that was passed could not be validated: {m}"
                 )),
+                TokenError::NotJwt => invalid_identity_token(e.to_string()),
                 TokenError::Unreachable(m) => ApiError::bad_request(
                     "IDPCommunicationError",
                     format!("Couldn't retrieve verification key from your identity provider: {m}"),
@@ -938,11 +942,7 @@ pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiE
         .attribute(&format!("{SAML_ATTR}RoleSessionName"))
         .first()
         .cloned()
-        .ok_or_else(|| {
-            invalid_identity_token(
-                "Invalid SAML response: RoleSessionName is required in AuthnResponse",
-            )
-        })?;
+        .ok_or_else(|| invalid_identity_token("RoleSessionName is required in AuthnResponse"))?;
     let duration = match assertion
         .attribute(&format!("{SAML_ATTR}SessionDuration"))
         .first()

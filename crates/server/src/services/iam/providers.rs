@@ -41,6 +41,18 @@ fn oidc_issuer(cx: &Cx<'_>, url: &str) -> Result<String, ApiError> {
             None
         }
     });
+    // AWS refuses a query or fragment (and credentials before the host); --dev drops a query,
+    // as moto's suites expect.
+    if !cx.state.config.dev
+        && rest.is_some_and(|r| {
+            r.contains(['?', '#']) || r.split('/').next().is_some_and(|host| host.contains('@'))
+        })
+    {
+        return Err(invalid_input(format!(
+            "Invalid Open ID Connect Provider URL {url}: it may not carry a query, a fragment \
+             or user information"
+        )));
+    }
     let rest = rest
         .map(|r| r.split(['?', '#']).next().unwrap_or_default())
         .map(|r| r.trim_end_matches('/'))
@@ -61,6 +73,12 @@ fn check_thumbprints(t: &[String]) -> Result<(), ApiError> {
         return Err(invalid_input(
             "Thumbprint list must contain fewer than 5 entries.",
         ));
+    }
+    // A thumbprint is a certificate's SHA-1 in hex (the model checks only its length of 40).
+    if let Some(bad) = t.iter().find(|x| !x.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(invalid_input(format!(
+            "Thumbprint {bad} is not a hex-encoded SHA-1 fingerprint"
+        )));
     }
     Ok(())
 }
@@ -248,10 +266,25 @@ pub(crate) async fn remove_client_id(cx: &Cx<'_>, input: &Value) -> Result<Value
 
 // -- SAML -----------------------------------------------------------------------------------------
 
-/// SAML providers are valid for a year from their creation (AWS reads the metadata's
-/// `validUntil`; Palisade does not parse it).
-fn valid_until(created_at: i64) -> i64 {
-    created_at.saturating_add(365 * 24 * 3600)
+/// Until when a SAML provider is valid: its metadata's `validUntil`, as AWS reports it, or a
+/// year from its creation when the metadata sets none.
+fn valid_until(p: &ProviderRecord) -> i64 {
+    p.metadata
+        .as_deref()
+        .and_then(crate::saml::metadata_valid_until)
+        .unwrap_or_else(|| p.created_at.saturating_add(365 * 24 * 3600))
+}
+
+/// A stable id of the provider in AWS's UUID form (`SAMLProviderUUID`), from its ARN and
+/// creation time: a provider deleted and created again under its name gets another.
+fn provider_uuid(p: &ProviderRecord) -> String {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{} {}", p.arn, p.created_at).as_bytes(),
+    );
+    let mut b = [0u8; 16];
+    b.copy_from_slice(d.as_ref().get(..16).unwrap_or(&[0; 16]));
+    uuid::Builder::from_custom_bytes(b).into_uuid().to_string()
 }
 
 /// A metadata document AssumeRoleWithSAML can use: one `md:EntityDescriptor` with an entity id
@@ -322,7 +355,8 @@ pub(crate) fn get_saml(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
         let mut out = json!({
             "SAMLMetadataDocument": p.metadata,
             "CreateDate": p.created_at,
-            "ValidUntil": valid_until(p.created_at),
+            "ValidUntil": valid_until(p),
+            "SAMLProviderUUID": provider_uuid(p),
         });
         if !p.tags.is_empty() {
             crate::services::set(&mut out, "Tags", tags_json(&p.tags));
@@ -340,7 +374,7 @@ pub(crate) fn list_saml(cx: &Cx<'_>) -> Result<Value, ApiError> {
                 json!({
                     "Arn": p.arn,
                     "CreateDate": p.created_at,
-                    "ValidUntil": valid_until(p.created_at),
+                    "ValidUntil": valid_until(p),
                 })
             })
             .collect::<Vec<_>>()
