@@ -457,3 +457,16 @@ def test_a_regions_endpoint_does_not_serve_another_regions_arn(server):
         with pytest.raises(ClientError) as e:
             client.get_secret_value(SecretId=arn)
         assert error(e)["Code"] == "ResourceNotFoundException"
+
+
+def test_a_failed_replication_is_tried_again_when_asked_again(server):
+    # Bug: once a Region's replica had failed (a key of another Region), asking again with a
+    # usable key changed nothing; only removing and re-adding the Region recovered.
+    east, west = server.client("secretsmanager"), server.client("secretsmanager", region="us-west-2")
+    east_key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    east.create_secret(Name="retry", SecretString="v")
+    out = east.replicate_secret_to_regions(SecretId="retry", AddReplicaRegions=[{"Region": "us-west-2", "KmsKeyId": east_key}])
+    assert out["ReplicationStatus"][0]["Status"] == "Failed"
+    out = east.replicate_secret_to_regions(SecretId="retry", AddReplicaRegions=[{"Region": "us-west-2"}])
+    assert [r["Status"] for r in out["ReplicationStatus"]] == ["InSync"]
+    assert west.get_secret_value(SecretId="retry")["SecretString"] == "v"

@@ -543,9 +543,16 @@ fn add_replicas(
     }
     for r in regions {
         let region = s(r, "Region").unwrap_or_default().to_owned();
-        if secret.replicas.iter().any(|x| x.region == region) {
+        // A Region already replicated to is kept; one whose replication failed is tried
+        // again (with the key and overwrite choice of this request).
+        if secret
+            .replicas
+            .iter()
+            .any(|x| x.region == region && x.status != "Failed")
+        {
             continue;
         }
+        secret.replicas.retain(|x| x.region != region);
         let kms = s(r, "KmsKeyId").map(str::to_owned);
         let clash = cx
             .state
