@@ -242,7 +242,7 @@ fn report(summary: &Summary, quiet: bool, json: Option<&Path>) -> Result<(), Mas
 }
 
 /// Transforms `input` into `output` with compiled rules; the library entry point behind both
-/// commands. A partial output is removed on failure.
+/// commands. The output is replaced only when the run succeeds.
 pub fn run(
     rules: Vec<Rule>,
     input: &Path,
@@ -277,25 +277,67 @@ pub fn run_detected(
     strict_fields: bool,
     progress: bool,
 ) -> Result<Summary, MaskError> {
-    if input == output {
-        return Err(MaskError::Usage(
-            "input and output are the same file".into(),
-        ));
-    }
+    refuse_same_file(input, output)?;
     let mut masker = Masker::new(rules, detector, direction)?;
-    let result = run_with(
+    run_with(
         &mut masker,
         input,
         output,
         format,
         Options { strict_fields },
         progress,
-    );
-    if result.is_err() {
-        // A half-written output could be mistaken for a masked file.
-        let _ = std::fs::remove_file(output);
+    )?;
+    Ok(masker.summary())
+}
+
+/// Refuses an output that is the input under another name (`./s.csv`, an absolute path, a
+/// symlink or a hard link): writing it would destroy the input before it is read.
+fn refuse_same_file(input: &Path, output: &Path) -> Result<(), MaskError> {
+    let Ok(out_meta) = std::fs::metadata(output) else {
+        // No output yet (or a dangling link, which the rename replaces): nothing to destroy.
+        return Ok(());
+    };
+    let in_meta = std::fs::metadata(input).map_err(|e| MaskError::io(input, e))?;
+    #[cfg(unix)]
+    let same = {
+        use std::os::unix::fs::MetadataExt;
+        in_meta.dev() == out_meta.dev() && in_meta.ino() == out_meta.ino()
+    };
+    #[cfg(not(unix))]
+    let same = {
+        let _ = (in_meta, out_meta);
+        matches!(
+            (std::fs::canonicalize(input), std::fs::canonicalize(output)),
+            (Ok(a), Ok(b)) if a == b
+        )
+    };
+    if same {
+        return Err(MaskError::Usage(format!(
+            "output {} is the input file {}; write to another file",
+            output.display(),
+            input.display()
+        )));
     }
-    result.map(|()| masker.summary())
+    Ok(())
+}
+
+/// A temporary file beside `output`, renamed over it only when the run succeeds: a failed run
+/// leaves an existing output as it was and no half-written file that could pass for a masked
+/// one (the temporary file is removed when dropped).
+fn temporary_output(output: &Path) -> Result<tempfile::NamedTempFile, MaskError> {
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".palisade-mask-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The permissions File::create gives (0666 less the umask), not tempfile's 0600.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir).map_err(|e| MaskError::io(dir, e))
 }
 
 /// Runs a prepared [`Masker`] (custom detectors, e.g. palisade-discovery, plug in here).
@@ -312,30 +354,42 @@ pub fn run_with(
         .map_err(|e| MaskError::io(input, e))?
         .len();
     let mut bar = Progress::new(total, progress);
+    let tmp = temporary_output(output)?;
+    let out = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| MaskError::io(output, e))?;
     if format == Format::Parquet {
         #[cfg(feature = "parquet")]
         {
-            formats::parquet::run(masker, input, output, opts, &mut bar)?;
-            bar.finish(masker.summary().records);
-            return Ok(());
+            formats::parquet::run(masker, input, out, output, opts, &mut bar)?;
         }
         #[cfg(not(feature = "parquet"))]
-        return Err(MaskError::Usage(
-            "this build has no parquet support (feature `parquet`)".into(),
-        ));
-    }
-    let file = File::open(input).map_err(|e| MaskError::io(input, e))?;
-    let reader = BufReader::with_capacity(1 << 16, formats::Counting::new(file, bar.counter()));
-    let out = File::create(output).map_err(|e| MaskError::io(output, e))?;
-    let writer = BufWriter::with_capacity(1 << 16, out);
-    match format {
-        Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
-        Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
-        Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
-        Format::Text | Format::Parquet => {
-            formats::text::run(masker, reader, writer, input, output, &mut bar)?
+        {
+            drop(out);
+            return Err(MaskError::Usage(
+                "this build has no parquet support (feature `parquet`)".into(),
+            ));
+        }
+    } else {
+        let file = File::open(input).map_err(|e| MaskError::io(input, e))?;
+        let reader = BufReader::with_capacity(1 << 16, formats::Counting::new(file, bar.counter()));
+        let writer = BufWriter::with_capacity(1 << 16, out);
+        match format {
+            Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
+            Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
+            Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
+            Format::Text | Format::Parquet => {
+                formats::text::run(masker, reader, writer, input, output, &mut bar)?
+            }
         }
     }
+    // Durable before it replaces the destination, so a crash cannot leave an empty file there.
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| MaskError::io(output, e))?;
+    tmp.persist(output)
+        .map_err(|e| MaskError::io(output, e.error))?;
     bar.finish(masker.summary().records);
     Ok(())
 }

@@ -429,3 +429,77 @@ fn shuffle_permutes_within_the_column() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// Regression: `-o ./s.csv` (or an absolute path, or a symlink to the input) passed the
+/// string comparison, truncated the input, failed, and removed it: the input was lost.
+#[cfg(unix)]
+#[test]
+fn output_naming_the_input_another_way_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, CSV_RULES).unwrap();
+    let input = dir.path().join("s.csv");
+    std::fs::write(&input, CSV_IN).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let hard = dir.path().join("hard.csv");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let aliases = [dir.path().join("sub/../s.csv"), link, hard];
+    for output in &aliases {
+        let e = run_mask(&mask_args(&input, output, &rules, &keys))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is the input file"), "{}: {e}", output.display());
+        let e = run_unmask(&unmask_args(&input, output, &rules, &keys))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is the input file"), "{}: {e}", output.display());
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), CSV_IN);
+    }
+}
+
+/// Regression: `unmask ... -o keep.csv` with a wrong key failed and deleted the keep.csv that
+/// was there before the run.
+#[test]
+fn failed_run_leaves_an_existing_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, CSV_RULES).unwrap();
+    let input = dir.path().join("people.csv");
+    std::fs::write(&input, CSV_IN).unwrap();
+    let masked = dir.path().join("masked.csv");
+    run_mask(&mask_args(&input, &masked, &rules, &keys)).unwrap();
+
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"keys": {"pii": {"hex": "0000000000000000000000000000000000000000000000000000000000000000"},
+                     "other": {"hex": "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"}}}"#,
+    )
+    .unwrap();
+    let keep = dir.path().join("keep.csv");
+    std::fs::write(&keep, "precious\n").unwrap();
+    let e = run_unmask(&unmask_args(&masked, &keep, &rules, &wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("authentication"), "{e}");
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "precious\n");
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A successful run replaces it.
+    run_unmask(&unmask_args(&masked, &keep, &rules, &keys)).unwrap();
+    assert!(
+        std::fs::read_to_string(&keep)
+            .unwrap()
+            .contains("ann@example.com")
+    );
+}

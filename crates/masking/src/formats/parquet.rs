@@ -105,10 +105,11 @@ fn read_entity(
     }
 }
 
-/// Transforms `input` into `output`.
+/// Transforms `input` into `out` (`output` names it in errors).
 pub fn run(
     masker: &mut Masker,
     input: &Path,
+    out: File,
     output: &Path,
     opts: Options,
     progress: &mut Progress,
@@ -186,7 +187,6 @@ pub fn run(
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let out = File::create(output).map_err(|e| MaskError::io(output, e))?;
     let mut writer = SerializedFileWriter::new(out, schema.root_schema_ptr(), Arc::new(props))
         .map_err(|e| perr(output, e))?;
     let mut rows_done = 0u64;
