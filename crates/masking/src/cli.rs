@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use crate::detect::{Detector, RegexDetector};
+use crate::detect::{Detector, DiscoveryDetector, RegexDetector};
 use crate::error::MaskError;
 use crate::formats::{self, Format, Options, Progress};
 use crate::keys::{Envelope, Keys, envelope_path};
@@ -120,24 +120,61 @@ fn load_keys(args: &KeyArgs) -> Result<Keys, MaskError> {
     Ok(keys)
 }
 
-/// Runs `palisade mask` with the built-in detector, printing the summary to standard error.
+/// Runs `palisade mask`, detecting with the discovery engine (the identifiers the rules name),
+/// printing the summary to standard error.
 pub fn run_mask(args: &MaskArgs) -> Result<Summary, MaskError> {
-    run_mask_with(args, default_detector()?)
+    mask(args, None)
 }
 
 /// Runs `palisade unmask`, printing the summary to standard error.
 pub fn run_unmask(args: &UnmaskArgs) -> Result<Summary, MaskError> {
+    // Unmasking finds surrogates by their `TYPE(len):` prefix, not by detection.
     run_unmask_with(args, default_detector()?)
 }
 
-/// The built-in regex detector (email, credit card, US SSN, phone number).
+/// The built-in keyword-free regex detector (email, credit card, US SSN, phone number).
 pub fn default_detector() -> Result<Box<dyn Detector>, MaskError> {
     let d = RegexDetector::new().map_err(|e| MaskError::rule("detector", e.to_string()))?;
     Ok(Box::new(d))
 }
 
-/// Runs `palisade mask` with another [`Detector`] (e.g. an adapter over palisade-discovery).
+/// What detects for compiled rules: the discovery engine with the identifiers they name (all
+/// of them for a `*` rule), compiled once for the run; none when no rule detects.
+#[derive(Debug)]
+pub struct DetectorSource {
+    engine: Option<palisade_discovery::Engine>,
+}
+
+impl DetectorSource {
+    /// Compiles the engine the rules need.
+    pub fn for_rules(rules: &[Rule]) -> Result<Self, MaskError> {
+        let engine = if rules.iter().all(|r| r.identifiers.is_none()) {
+            None
+        } else {
+            let ids = crate::rules::selected_identifiers(rules);
+            Some(crate::detect::discovery_engine(ids).map_err(|e| MaskError::rule("detector", e))?)
+        };
+        Ok(Self { engine })
+    }
+
+    /// The detector for one run.
+    pub fn detector(&self) -> Result<Box<dyn Detector + '_>, MaskError> {
+        match &self.engine {
+            None => default_detector(),
+            Some(e) => Ok(Box::new(
+                DiscoveryDetector::new(e).map_err(|m| MaskError::rule("detector", m))?,
+            )),
+        }
+    }
+}
+
+/// Runs `palisade mask` with another [`Detector`] (a custom one; rules still name discovery's
+/// identifier IDs).
 pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Summary, MaskError> {
+    mask(args, Some(detector))
+}
+
+fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary, MaskError> {
     let mut keys = load_keys(&args.key_args)?;
     let (rules, strict) = match (&args.rules, &args.policies, &args.as_principal) {
         (Some(r), _, _) => (
@@ -165,6 +202,11 @@ pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Sum
                 "give --rules, or --policies with --as".into(),
             ));
         }
+    };
+    let detection = DetectorSource::for_rules(&rules)?;
+    let detector = match detector {
+        Some(d) => d,
+        None => detection.detector()?,
     };
     let summary = run_detected(
         rules,
@@ -252,7 +294,8 @@ pub fn run(
     strict_fields: bool,
     progress: bool,
 ) -> Result<Summary, MaskError> {
-    let detector = default_detector()?;
+    let detection = DetectorSource::for_rules(&rules)?;
+    let detector = detection.detector()?;
     run_detected(
         rules,
         detector,
@@ -269,7 +312,7 @@ pub fn run(
 #[allow(clippy::too_many_arguments)]
 pub fn run_detected(
     rules: Vec<Rule>,
-    detector: Box<dyn Detector>,
+    detector: Box<dyn Detector + '_>,
     input: &Path,
     output: &Path,
     format: Option<Format>,
