@@ -195,7 +195,9 @@ fn scan_file(
             None,
         );
     }
-    let mut reader = file.take(max + 1);
+    // One byte past the limit shows a file that grew after its size was read; `--max-file-size`
+    // may be u64::MAX.
+    let mut reader = file.take(max.saturating_add(1));
     // The first bytes say the format; text (most of what is scanned, and the largest files) is
     // streamed through a reused buffer instead of read whole.
     let mut data = Vec::with_capacity((len as usize).min(HEAD));

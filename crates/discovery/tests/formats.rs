@@ -573,3 +573,17 @@ fn streamed_text_is_located_as_the_whole_text() {
     assert_eq!(revealed[0].value.as_deref(), Some("user0@example.com"));
     assert_eq!(revealed[1].value.as_deref(), Some("192.168.7.9"));
 }
+
+/// Regression: `--max-file-size=18446744073709551615` panicked with "attempt to add with
+/// overflow" (the one-byte-over read limit).
+#[test]
+fn largest_max_file_size_scans_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pii.txt");
+    std::fs::write(&f, "mail alice@example.com\n").unwrap();
+    let mut a = args(vec![f], OutputFormat::Jsonl);
+    a.max_file_size = u64::MAX;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("EMAIL_ADDRESS"), "{out}");
+}
