@@ -1,6 +1,7 @@
 //! `palisade audit validate`: the offline validator as a command.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 
 use time::OffsetDateTime;
@@ -97,10 +98,17 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
     }
     let report = validate(&args.dir, &opts)
         .map_err(|e| format!("cannot read {}: {e}", args.dir.display()))?;
-    if args.format == "json" {
-        println!("{}", report.to_json());
+    let text = if args.format == "json" {
+        report.to_json() + "\n"
     } else {
-        print!("{}", report.to_table());
+        report.to_table()
+    };
+    let code = i32::from(!report.ok());
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(code),
+        // A closed pipe (`| head`) ends the output quietly; the verdict stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(format!("cannot write output: {e}")),
     }
-    Ok(i32::from(!report.ok()))
 }

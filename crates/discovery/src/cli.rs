@@ -101,8 +101,18 @@ pub fn run(args: ScanArgs) -> i32 {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let progress = !args.no_progress && std::io::stderr().is_terminal();
     let code = run_with(&args, &mut out, &mut std::io::stderr(), progress);
-    let _ = out.flush();
-    code
+    match out.flush() {
+        Ok(()) => code,
+        // A closed pipe (`| head`) is not worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            // Status 2 means run_with has already reported a failed write.
+            if code != 2 {
+                eprintln!("palisade scan: cannot write output: {e}");
+            }
+            2
+        }
+    }
 }
 
 /// Builds the engine from the arguments.

@@ -1,5 +1,6 @@
 //! `palisade`: the server and the offline tools.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -222,7 +223,6 @@ fn print_events(
     account: Option<&str>,
     from: i64,
 ) -> anyhow::Result<()> {
-    use std::io::Write;
     let dir = data_dir.join("events");
     anyhow::ensure!(
         dir.is_dir(),
@@ -255,17 +255,34 @@ fn print_events(
     }
 }
 
+/// Writes a command's output to standard output; returns the exit status when it cannot be
+/// written. A closed pipe (`| head`) ends the output quietly with `status_if_closed`, as ripgrep
+/// does; any other error is reported and is status 2.
+fn print_output(
+    command: &str,
+    status_if_closed: i32,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Option<i32> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Some(status_if_closed),
+        Err(e) => {
+            eprintln!("{command}: cannot write output: {e}");
+            Some(2)
+        }
+    }
+}
+
 fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
     match command {
         PolicyCommand::Simulate { file } => {
             let input = read_input(&file)?;
             match palisade_policy::simulate::simulate_cases(&input) {
-                Ok(results) => {
-                    for r in results {
-                        println!("{r}");
-                    }
-                    Ok(0)
-                }
+                Ok(results) => Ok(print_output("palisade policy simulate", 0, |out| {
+                    results.iter().try_for_each(|r| writeln!(out, "{r}"))
+                })
+                .unwrap_or(0)),
                 Err(e) => {
                     eprintln!("palisade policy simulate: {e}");
                     Ok(2)
@@ -282,12 +299,16 @@ fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
                 }
             };
             let findings = palisade_policy::lint::validate_policy(&input, kind);
-            if format == "json" {
-                println!("{}", palisade_policy::lint::findings_to_json(&findings));
+            let text = if format == "json" {
+                format!("{}\n", palisade_policy::lint::findings_to_json(&findings))
             } else {
-                print!("{}", palisade_policy::lint::render_table(&findings));
-            }
-            Ok(i32::from(palisade_policy::lint::has_errors(&findings)))
+                palisade_policy::lint::render_table(&findings)
+            };
+            let code = i32::from(palisade_policy::lint::has_errors(&findings));
+            Ok(print_output("palisade policy validate", code, |out| {
+                out.write_all(text.as_bytes())
+            })
+            .unwrap_or(code))
         }
     }
 }
