@@ -131,6 +131,37 @@ pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
     b.build()
 }
 
+/// Walks a path given on the command line. Unlike the entries found inside directories, it is
+/// followed when it is a symlink (as ripgrep does: the user named it), and one that does not
+/// resolve, or resolves to neither a file nor a directory (a FIFO, a device), is an error rather
+/// than silently nothing.
+fn walk_root(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    match std::fs::metadata(root) {
+        Err(e) => errors.push(format!("cannot read {}: {e}", root.display())),
+        Ok(m) if m.is_dir() => walk_dir(root, out, errors),
+        Ok(m) if m.is_file() => out.push(root.to_owned()),
+        Ok(_) => errors.push(format!(
+            "cannot scan {}: not a regular file or directory",
+            root.display()
+        )),
+    }
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(format!("cannot read {}: {e}", dir.display()));
+            return;
+        }
+    };
+    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    children.sort();
+    for c in children {
+        walk(&c, out, errors);
+    }
+}
+
 fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
     let meta = match std::fs::symlink_metadata(root) {
         Ok(m) => m,
@@ -140,18 +171,7 @@ fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
         }
     };
     if meta.is_dir() {
-        let entries = match std::fs::read_dir(root) {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("cannot read {}: {e}", root.display()));
-                return;
-            }
-        };
-        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        children.sort();
-        for c in children {
-            walk(&c, out, errors);
-        }
+        walk_dir(root, out, errors);
     } else if meta.is_file() {
         out.push(root.to_owned());
     } else if meta.file_type().is_symlink() {
@@ -425,7 +445,7 @@ fn run_inner(
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in &args.paths {
-        walk(p, &mut files, &mut errors);
+        walk_root(p, &mut files, &mut errors);
     }
     if let Some(p) = args.sample {
         let threshold = (p * 100.0) as u64;

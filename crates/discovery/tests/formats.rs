@@ -587,3 +587,37 @@ fn largest_max_file_size_scans_instead_of_panicking() {
     assert_eq!(code, 1, "{err}");
     assert!(out.contains("EMAIL_ADDRESS"), "{out}");
 }
+
+/// Regression: command-line paths that were symlinks to directories (`d1/ld`, no trailing
+/// slash), dangling symlinks, symlink loops or FIFOs were skipped: "0 files scanned", exit 0.
+/// A symlink named on the command line is followed; one that resolves to nothing scannable is
+/// an error (exit 2).
+#[cfg(unix)]
+#[test]
+fn command_line_symlinks_are_followed_and_unscannable_paths_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("pii.txt"), "mail alice@example.com\n").unwrap();
+    let link = dir.path().join("ld");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (code, out, err) = run(&args(vec![link], OutputFormat::Jsonl));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("EMAIL_ADDRESS"), "{out}");
+
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("missing"), &dangling).unwrap();
+    let looped = dir.path().join("loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for p in [dangling, looped, fifo] {
+        let (code, _, err) = run(&args(vec![p.clone()], OutputFormat::Table));
+        assert_eq!(code, 2, "{}: {err}", p.display());
+        assert!(err.contains(&p.display().to_string()), "{err}");
+    }
+}
