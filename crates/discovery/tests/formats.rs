@@ -621,3 +621,64 @@ fn command_line_symlinks_are_followed_and_unscannable_paths_are_errors() {
         assert!(err.contains(&p.display().to_string()), "{err}");
     }
 }
+
+/// Regression: after a line that is not JSON, JSON Lines record indexes shifted (the bad line
+/// counted one record per word: reported as record 4, the next record as 5 instead of 2).
+/// Records are lines, 0-based, and a bad line is scanned as text of its own record.
+#[test]
+fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
+    let e = engine();
+    let data = "{\"email\":\"alice@example.com\"}\nnot json here bob@example.com\n{\"c\":\"eve@example.com\"}\nan \"unclosed quote carol@example.com\n{\"d\":\"dan@example.com\"}\n";
+    let r = scan_object(&e, "r.jsonl", data.as_bytes(), false);
+    let got: Vec<(u64, Option<String>)> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| match &l.location {
+            Location::Record {
+                record_index,
+                json_path,
+            } => (*record_index, json_path.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let at = |i: u64, p: &str| (i, Some(p.to_owned()));
+    assert_eq!(
+        got,
+        vec![
+            at(0, "$.email"),
+            at(1, "$"),
+            at(2, "$.c"),
+            at(3, "$"),
+            at(4, "$.d")
+        ]
+    );
+}
+
+/// Regression: a key such as `weird key.with "quotes"` was reported as
+/// `$.users[1].weird key.with \"quotes\"`, indistinguishable from nested keys.
+#[test]
+fn json_keys_that_are_not_plain_names_use_bracket_notation() {
+    let e = engine();
+    let data = r#"{"users": [{}, {"weird key.with \"quotes\"": "jane@example.com", "it's\\": "bob@example.com", "first-name": "ann@example.com"}]}"#;
+    let r = scan_object(&e, "k.json", data.as_bytes(), false);
+    let paths: Vec<String> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter_map(|l| match &l.location {
+            Location::Record { json_path, .. } => json_path.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            r#"$.users[1]['weird key.with "quotes"']"#.to_owned(),
+            r"$.users[1]['it\'s\\']".to_owned(),
+            "$.users[1].first-name".to_owned(),
+        ]
+    );
+}
