@@ -37,7 +37,7 @@ pub struct ScanArgs {
     pub paths: Vec<PathBuf>,
     /// Managed identifiers: ALL, RECOMMENDED, NONE, a comma list of IDs, `-ID` to exclude
     /// (e.g. `RECOMMENDED,EMAIL_ADDRESS,-NAME`).
-    #[arg(long, default_value = "ALL")]
+    #[arg(long, default_value = "ALL", allow_hyphen_values = true)]
     pub identifiers: String,
     /// Custom data identifiers: JSON file with CreateCustomDataIdentifier-shaped objects.
     #[arg(long)]

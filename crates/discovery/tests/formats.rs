@@ -682,3 +682,95 @@ fn json_keys_that_are_not_plain_names_use_bracket_notation() {
         ]
     );
 }
+
+/// Regression: custom identifier and allow list errors said only "error parsing pattern 0" or
+/// "data did not match any variant of untagged enum OneOrMany", and a misspelt field
+/// (`keyword` for `keywords`) was ignored, dropping the keyword requirement. Errors now give
+/// the regex parser's reason and name the entry and the field; unknown fields are refused.
+#[test]
+fn custom_identifier_and_allow_list_errors_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "EMP-123456\n").unwrap();
+    let custom = dir.path().join("c.json");
+    let cases = [
+        (
+            r#"[{"name":"x","regex":"[abc"}]"#,
+            "unclosed character class",
+        ),
+        (
+            r#"{"name":"x","regex":"(?=a)b"}"#,
+            "look-around, including look-ahead and look-behind, is not supported",
+        ),
+        (
+            r#"{"name":"x","regex":"(a)\\1"}"#,
+            "backreferences are not supported",
+        ),
+        (
+            r#"[{"name":"x","regex":"a","maximumMatchDistance":-1}]"#,
+            "maximumMatchDistance -1 must be an integer 1-300",
+        ),
+        (
+            r#"[{"name":"ok","regex":"a"},{"regex":"a"}]"#,
+            "custom data identifier 1 in",
+        ),
+        (r#"[{"regex":"a"}]"#, "missing field `name`"),
+        (
+            r#"{"name":"x","regex":"EMP-[0-9]{6}","keyword":["employee"]}"#,
+            "unknown field `keyword`",
+        ),
+    ];
+    for (json, want) in cases {
+        std::fs::write(&custom, json).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.custom = vec![custom.clone()];
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert!(err.contains(want), "{json}: {err}");
+    }
+    // Macie's other request fields are accepted as they are.
+    std::fs::write(
+        &custom,
+        r#"{"name":"emp","regex":"EMP-[0-9]{6}","description":"ids","tags":{"team":"hr"},"clientToken":"t"}"#,
+    )
+    .unwrap();
+    let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+    a.custom = vec![custom.clone()];
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("\"emp\""), "{out}");
+
+    let allow = dir.path().join("a.json");
+    for (json, want) in [
+        (
+            r#"{"name":"w","criteria":{"regex":"(a"}}"#,
+            "unclosed group",
+        ),
+        (
+            r#"{"name":"w","criteria":{"regexp":"a"}}"#,
+            "unknown field `regexp`",
+        ),
+    ] {
+        std::fs::write(&allow, json).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.allow_list = vec![allow.clone()];
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert!(err.contains(want), "{json}: {err}");
+    }
+}
+
+/// Regression: `--identifiers ""` or `,` silently meant ALL.
+#[test]
+fn an_empty_identifier_selection_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "mail alice@example.com\n").unwrap();
+    for spec in ["", ",", " , "] {
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.identifiers = spec.into();
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 2, "{spec:?}: {out}");
+        assert!(err.contains("names no identifier"), "{spec:?}: {err}");
+    }
+}
