@@ -93,11 +93,31 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
         end: args.end_time.as_deref().map(parse_time).transpose()?,
         trusted_checkpoints: trusted,
     };
+    if let (Some(start), Some(end)) = (opts.start, opts.end)
+        && start > end
+    {
+        return Err(format!(
+            "--start-time {} is after --end-time {}",
+            args.start_time.as_deref().unwrap_or_default(),
+            args.end_time.as_deref().unwrap_or_default()
+        ));
+    }
     if !args.dir.is_dir() {
         return Err(format!("{} is not a directory", args.dir.display()));
     }
     let report = validate(&args.dir, &opts)
         .map_err(|e| format!("cannot read {}: {e}", args.dir.display()))?;
+    if report.results.is_empty() {
+        let window = if args.start_time.is_some() || args.end_time.is_some() {
+            " in the time window"
+        } else {
+            ""
+        };
+        eprintln!(
+            "palisade audit validate: no log files, digests or checkpoints found under {}{window}",
+            args.dir.display()
+        );
+    }
     let text = if args.format == "json" {
         report.to_json() + "\n"
     } else {
