@@ -261,12 +261,12 @@ pub fn rules_from_value(rules: &serde_json::Value, what: &str) -> Result<Vec<Rul
             .or_else(|| r.get("path").and_then(|c| c.as_str()).map(str::to_owned))
             .unwrap_or_else(|| format!("#{}", i + 1));
         let spec: RuleSpec = serde_json::from_value(r.clone()).map_err(|e| {
-            let field = if e.to_string().contains("variant") || r.get("transform").is_some() {
-                format!("{what} rule {label}")
+            // `what` names the policy a rule is in; a rules file's rules stand alone.
+            if what.is_empty() {
+                MaskError::rule(&label, e.to_string())
             } else {
-                label.clone()
-            };
-            MaskError::rule(&field, e.to_string())
+                MaskError::rule(what, format!("rule {label:?}: {e}"))
+            }
         })?;
         out.push(spec);
     }
@@ -534,6 +534,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(RulesFile::load(&y).unwrap(), RulesFile::load(&j).unwrap());
+    }
+
+    /// Regression: a rule's shape error read `rule " rule email": unknown field ...` (a leading
+    /// space, and "rule" twice).
+    #[test]
+    fn shape_errors_name_the_rule_once() {
+        let doc = serde_json::json!({"rules":[
+            {"column":"email","transform":{"type":"date_shift","key":"pii"}}]});
+        let e = RulesFile::from_value(&doc).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule \"email\": missing field `lower_days`"),
+            "{e}"
+        );
+        let doc = serde_json::json!({"rules":[{"column":"email","colour":"red","transform":{"type":"null"}}]});
+        let e = RulesFile::from_value(&doc).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule \"email\": unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]
