@@ -51,7 +51,8 @@ enum AuditCommand {
     /// modified, missing or badly signed (exit 0: all valid, 1: a finding, 2: error).
     Validate(palisade_audit::cli::ValidateArgs),
     /// Print the audit events recorded in a data directory, oldest first, one CloudTrail record
-    /// per line. Reads without changing anything, so it can run beside a serving Palisade.
+    /// per line. Reads without changing anything, so it can run beside a serving Palisade
+    /// (exit 2 when the data directory cannot be read).
     Events {
         /// The server's data directory.
         #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
@@ -68,12 +69,14 @@ enum AuditCommand {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case.
+    /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case
+    /// (exit 2 when the cases cannot be read or parsed).
     Simulate {
         /// The case file (`-` for standard input).
         file: PathBuf,
     },
-    /// Check a policy document the way IAM Access Analyzer's ValidatePolicy does.
+    /// Check a policy document the way IAM Access Analyzer's ValidatePolicy does (exit 0: no
+    /// errors, 1: errors found, 2: the document cannot be read or an option is wrong).
     Validate {
         /// The policy document (`-` for standard input).
         file: PathBuf,
@@ -198,11 +201,15 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             account,
             from,
-        }) => print_events(&data_dir, account.as_deref(), from),
-        Command::Policy(command) => {
-            let code = policy(command)?;
-            std::process::exit(code);
+        }) => {
+            // An unreadable data directory is an I/O error (2), as in scan and audit validate.
+            if let Err(e) = print_events(&data_dir, account.as_deref(), from) {
+                eprintln!("palisade audit events: {e:#}");
+                std::process::exit(2);
+            }
+            Ok(())
         }
+        Command::Policy(command) => std::process::exit(policy(command)),
     }
 }
 
@@ -217,7 +224,7 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// Runs a `palisade policy` command; returns the exit status.
+/// Prints the recorded audit events (`palisade audit events`).
 fn print_events(
     data_dir: &std::path::Path,
     account: Option<&str>,
@@ -274,29 +281,43 @@ fn print_output(
     }
 }
 
-fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
+/// Runs a `palisade policy` command; returns the exit status (2 when the input cannot be read
+/// or an argument is wrong, as in scan and audit validate).
+fn policy(command: PolicyCommand) -> i32 {
+    let read = |file: &std::path::Path, command: &str| {
+        read_input(file).map_err(|e| {
+            eprintln!("palisade policy {command}: {e:#}");
+            2
+        })
+    };
     match command {
         PolicyCommand::Simulate { file } => {
-            let input = read_input(&file)?;
+            let input = match read(&file, "simulate") {
+                Ok(text) => text,
+                Err(code) => return code,
+            };
             match palisade_policy::simulate::simulate_cases(&input) {
-                Ok(results) => Ok(print_output("palisade policy simulate", 0, |out| {
+                Ok(results) => print_output("palisade policy simulate", 0, |out| {
                     results.iter().try_for_each(|r| writeln!(out, "{r}"))
                 })
-                .unwrap_or(0)),
+                .unwrap_or(0),
                 Err(e) => {
                     eprintln!("palisade policy simulate: {e}");
-                    Ok(2)
+                    2
                 }
             }
         }
         PolicyCommand::Validate { file, kind, format } => {
-            let input = read_input(&file)?;
             let kind: palisade_policy::PolicyKind = match kind.parse() {
                 Ok(k) => k,
                 Err(e) => {
                     eprintln!("palisade policy validate: {e}");
-                    return Ok(2);
+                    return 2;
                 }
+            };
+            let input = match read(&file, "validate") {
+                Ok(text) => text,
+                Err(code) => return code,
             };
             let findings = palisade_policy::lint::validate_policy(&input, kind);
             let text = if format == "json" {
@@ -305,10 +326,10 @@ fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
                 palisade_policy::lint::render_table(&findings)
             };
             let code = i32::from(palisade_policy::lint::has_errors(&findings));
-            Ok(print_output("palisade policy validate", code, |out| {
+            print_output("palisade policy validate", code, |out| {
                 out.write_all(text.as_bytes())
             })
-            .unwrap_or(code))
+            .unwrap_or(code)
         }
     }
 }
