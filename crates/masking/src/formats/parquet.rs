@@ -3,8 +3,8 @@
 //! masked string (BYTE_ARRAY) columns have their values transformed on the way. Memory is
 //! bounded by a batch, plus one entity column of a row group when a date shift needs it.
 //!
-//! The output is Snappy-compressed; inputs may be uncompressed or Snappy (the codecs built
-//! in with the minimal `parquet` features).
+//! The output is Snappy-compressed; inputs may be uncompressed, Snappy, ZSTD, GZIP, LZ4 or
+//! Brotli (the codecs built in with the `parquet` features).
 
 use std::fs::File;
 use std::path::Path;
