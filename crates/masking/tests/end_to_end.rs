@@ -587,3 +587,27 @@ fn star_rule_masks_what_scan_finds() {
         "{masked}"
     );
 }
+
+/// Regression: plain text was masked line by line, so a PEM private key, which `palisade scan`
+/// reports as one value over many lines, stayed in clear text with `identifiers: ["*"]`.
+#[test]
+fn a_private_key_over_many_lines_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let body = pem.lines().nth(1).unwrap().to_owned();
+    let input = dir.path().join("notes.txt");
+    std::fs::write(&input, format!("before\n{pem}after bob@example.org\n")).unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - identifiers: [\"*\"]\n    transform: {type: replace}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.txt");
+    let s = run_mask(&mask_args(&input, &out, &rules, &keys)).unwrap();
+    let masked = std::fs::read_to_string(&out).unwrap();
+    assert!(!masked.contains(&body), "{masked}");
+    assert_eq!(masked, "before\n<PKCS>\nafter <EMAIL_ADDRESS>\n");
+    assert_eq!(s.records, u64::try_from(pem.lines().count()).unwrap() + 2);
+}
