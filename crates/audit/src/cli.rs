@@ -1,6 +1,7 @@
 //! `palisade audit validate`: the offline validator as a command.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 
 use time::OffsetDateTime;
@@ -92,15 +93,42 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
         end: args.end_time.as_deref().map(parse_time).transpose()?,
         trusted_checkpoints: trusted,
     };
+    if let (Some(start), Some(end)) = (opts.start, opts.end)
+        && start > end
+    {
+        return Err(format!(
+            "--start-time {} is after --end-time {}",
+            args.start_time.as_deref().unwrap_or_default(),
+            args.end_time.as_deref().unwrap_or_default()
+        ));
+    }
     if !args.dir.is_dir() {
         return Err(format!("{} is not a directory", args.dir.display()));
     }
     let report = validate(&args.dir, &opts)
         .map_err(|e| format!("cannot read {}: {e}", args.dir.display()))?;
-    if args.format == "json" {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_table());
+    if report.results.is_empty() {
+        let window = if args.start_time.is_some() || args.end_time.is_some() {
+            " in the time window"
+        } else {
+            ""
+        };
+        eprintln!(
+            "palisade audit validate: no log files, digests or checkpoints found under {}{window}",
+            args.dir.display()
+        );
     }
-    Ok(i32::from(!report.ok()))
+    let text = if args.format == "json" {
+        report.to_json() + "\n"
+    } else {
+        report.to_table()
+    };
+    let code = i32::from(!report.ok());
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(code),
+        // A closed pipe (`| head`) ends the output quietly; the verdict stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(format!("cannot write output: {e}")),
+    }
 }

@@ -456,4 +456,80 @@ mod tests {
             "{bad:?}"
         );
     }
+
+    /// Regression: a directory with no trail files (empty, not a trail, or every file deleted)
+    /// was reported "VALID: no files" (exit 0).
+    #[test]
+    fn nothing_to_validate_is_not_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a trail").unwrap();
+        let (opts, _) = {
+            let other = tempfile::tempdir().unwrap();
+            delivered(other.path())
+        };
+        let report = validate(dir.path(), &opts).unwrap();
+        assert!(!report.ok());
+        assert!(
+            report
+                .to_table()
+                .contains("INVALID: no log files, digests or checkpoints found"),
+            "{}",
+            report.to_table()
+        );
+    }
+
+    /// Regression: --start-time/--end-time filtered digests only; log files (missing ones
+    /// included) and checkpoints outside the window were reported too.
+    #[test]
+    fn the_time_window_chooses_log_files_and_checkpoints_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut opts, logs) = delivered(dir.path());
+        let all = validate(dir.path(), &opts).unwrap();
+        // The last round: its two log files, delivered 33 and 38 minutes after the first.
+        let start = OffsetDateTime::from_unix_timestamp(1_790_000_000 + 30 * 60).unwrap();
+        opts.start = Some(start);
+        let report = validate(dir.path(), &opts).unwrap();
+        assert!(report.ok(), "{}", report.to_table());
+        let shown =
+            |kind: crate::validate::Kind| report.results.iter().filter(|e| e.kind == kind).count();
+        let log_paths: Vec<&str> = report
+            .results
+            .iter()
+            .filter(|e| e.kind == crate::validate::Kind::LogFile)
+            .map(|e| e.path.as_str())
+            .collect();
+        assert_eq!(log_paths, [logs[6].as_str(), logs[7].as_str()]);
+        let checkpoints = shown(crate::validate::Kind::Checkpoint);
+        let all_checkpoints = all
+            .results
+            .iter()
+            .filter(|e| e.kind == crate::validate::Kind::Checkpoint)
+            .count();
+        assert!(
+            checkpoints > 0 && checkpoints < all_checkpoints,
+            "{checkpoints} of {all_checkpoints}"
+        );
+        // A window with nothing in it is the nothing-to-validate case.
+        let later = Options {
+            start: Some(start + time::Duration::days(1)),
+            public_keys: opts.public_keys.clone(),
+            ..Options::default()
+        };
+        let report = validate(dir.path(), &later).unwrap();
+        assert!(
+            report.results.is_empty() && !report.ok(),
+            "{}",
+            report.to_table()
+        );
+        // A log file deleted outside the window is not listed by name in it, but the gap in
+        // the sequence, which no time bounds, still is.
+        std::fs::remove_file(dir.path().join(&logs[0])).unwrap();
+        let report = validate(dir.path(), &opts).unwrap();
+        assert!(
+            !report.results.iter().any(|e| e.path == logs[0]),
+            "{}",
+            report.to_table()
+        );
+        assert!(!report.ok(), "{}", report.to_table());
+    }
 }

@@ -89,7 +89,8 @@ pub struct Options {
     /// Trusted public keys: fingerprint → PKCS#1 DER.
     pub public_keys: HashMap<String, Vec<u8>>,
     /// Only files from this time on (log files by the time in their name, digests by their end
-    /// time). The Merkle check always covers every file, as the tree does.
+    /// time, checkpoints by the time they were made). The Merkle check always covers every
+    /// file, as the tree does; the window only chooses which entries are reported.
     pub start: Option<OffsetDateTime>,
     /// Only files up to this time.
     pub end: Option<OffsetDateTime>,
@@ -105,9 +106,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether every entry is valid.
+    /// Whether there is something to validate and every entry is valid: a directory with no
+    /// trail files (the wrong directory, a window with nothing in it, or every file deleted)
+    /// proves nothing and is not valid.
     pub fn ok(&self) -> bool {
-        self.results.iter().all(|e| e.status == Status::Valid)
+        !self.results.is_empty() && self.results.iter().all(|e| e.status == Status::Valid)
     }
 
     /// Counts per status.
@@ -145,7 +148,7 @@ impl Report {
             "{}: {}\n",
             if self.ok() { "VALID" } else { "INVALID" },
             if summary.is_empty() {
-                "no files".to_owned()
+                "no log files, digests or checkpoints found".to_owned()
             } else {
                 summary.join(", ")
             }
@@ -431,6 +434,20 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         }
     }
 
+    // When each checkpoint was made, for the time window.
+    let mut checkpoint_times: HashMap<String, OffsetDateTime> = HashMap::new();
+    if opts.start.is_some() || opts.end.is_some() {
+        for c in &checkpoint_locs {
+            let made = std::fs::read_to_string(dir.join(&c.rel))
+                .ok()
+                .and_then(|text| Checkpoint::parse_note(&text))
+                .and_then(|(cp, _, _)| OffsetDateTime::parse(&cp.time, &Rfc3339).ok());
+            if let Some(t) = made {
+                checkpoint_times.insert(c.rel.clone(), t);
+            }
+        }
+    }
+
     let covered = check_trees(
         dir,
         &logs,
@@ -468,6 +485,16 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     for (rel, (status, detail)) in missing {
         report.push(Kind::LogFile, &rel, status, detail);
     }
+    // The window chooses the entries reported: the checks above have seen every file, so a
+    // file outside it still counts for the chain and the trees.
+    report.results.retain(|e| match e.kind {
+        Kind::LogFile => {
+            let name = e.path.rsplit('/').next().unwrap_or_default();
+            in_window(log_name_time(name), opts)
+        }
+        Kind::Checkpoint => in_window(checkpoint_times.get(&e.path).copied(), opts),
+        Kind::Digest => true,
+    });
     report.results.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }

@@ -37,7 +37,7 @@ pub struct ScanArgs {
     pub paths: Vec<PathBuf>,
     /// Managed identifiers: ALL, RECOMMENDED, NONE, a comma list of IDs, `-ID` to exclude
     /// (e.g. `RECOMMENDED,EMAIL_ADDRESS,-NAME`).
-    #[arg(long, default_value = "ALL")]
+    #[arg(long, default_value = "ALL", allow_hyphen_values = true)]
     pub identifiers: String,
     /// Custom data identifiers: JSON file with CreateCustomDataIdentifier-shaped objects.
     #[arg(long)]
@@ -101,8 +101,18 @@ pub fn run(args: ScanArgs) -> i32 {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let progress = !args.no_progress && std::io::stderr().is_terminal();
     let code = run_with(&args, &mut out, &mut std::io::stderr(), progress);
-    let _ = out.flush();
-    code
+    match out.flush() {
+        Ok(()) => code,
+        // A closed pipe (`| head`) is not worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            // Status 2 means run_with has already reported a failed write.
+            if code != 2 {
+                eprintln!("palisade scan: cannot write output: {e}");
+            }
+            2
+        }
+    }
 }
 
 /// Builds the engine from the arguments.
@@ -121,6 +131,37 @@ pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
     b.build()
 }
 
+/// Walks a path given on the command line. Unlike the entries found inside directories, it is
+/// followed when it is a symlink (as ripgrep does: the user named it), and one that does not
+/// resolve, or resolves to neither a file nor a directory (a FIFO, a device), is an error rather
+/// than silently nothing.
+fn walk_root(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    match std::fs::metadata(root) {
+        Err(e) => errors.push(format!("cannot read {}: {e}", root.display())),
+        Ok(m) if m.is_dir() => walk_dir(root, out, errors),
+        Ok(m) if m.is_file() => out.push(root.to_owned()),
+        Ok(_) => errors.push(format!(
+            "cannot scan {}: not a regular file or directory",
+            root.display()
+        )),
+    }
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(format!("cannot read {}: {e}", dir.display()));
+            return;
+        }
+    };
+    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    children.sort();
+    for c in children {
+        walk(&c, out, errors);
+    }
+}
+
 fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
     let meta = match std::fs::symlink_metadata(root) {
         Ok(m) => m,
@@ -130,18 +171,7 @@ fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
         }
     };
     if meta.is_dir() {
-        let entries = match std::fs::read_dir(root) {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("cannot read {}: {e}", root.display()));
-                return;
-            }
-        };
-        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        children.sort();
-        for c in children {
-            walk(&c, out, errors);
-        }
+        walk_dir(root, out, errors);
     } else if meta.is_file() {
         out.push(root.to_owned());
     } else if meta.file_type().is_symlink() {
@@ -195,7 +225,9 @@ fn scan_file(
             None,
         );
     }
-    let mut reader = file.take(max + 1);
+    // One byte past the limit shows a file that grew after its size was read; `--max-file-size`
+    // may be u64::MAX.
+    let mut reader = file.take(max.saturating_add(1));
     // The first bytes say the format; text (most of what is scanned, and the largest files) is
     // streamed through a reused buffer instead of read whole.
     let mut data = Vec::with_capacity((len as usize).min(HEAD));
@@ -413,7 +445,7 @@ fn run_inner(
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in &args.paths {
-        walk(p, &mut files, &mut errors);
+        walk_root(p, &mut files, &mut errors);
     }
     if let Some(p) = args.sample {
         let threshold = (p * 100.0) as u64;

@@ -1,6 +1,7 @@
 //! Custom data identifiers and allow lists, with Macie's shapes (CreateCustomDataIdentifier,
 //! CreateAllowList) and limits.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use crate::identifiers::Severity;
 
 /// One `severityLevels` entry.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SeverityLevel {
     /// Occurrences from which this severity applies.
     pub occurrences_threshold: u64,
@@ -31,9 +32,10 @@ fn de_severity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Se
     }
 }
 
-/// A custom data identifier, as Macie's CreateCustomDataIdentifier request.
+/// A custom data identifier, as Macie's CreateCustomDataIdentifier request. Unknown fields are
+/// refused: a misspelt `keyword` silently dropped would drop the keyword requirement.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomIdentifier {
     /// Name, reported as the detection type.
     pub name: String,
@@ -51,15 +53,36 @@ pub struct CustomIdentifier {
     #[serde(default)]
     pub ignore_words: Vec<String>,
     /// 1–300, default 50: from the end of the keyword to the end of the match.
-    #[serde(default = "default_distance")]
+    #[serde(default = "default_distance", deserialize_with = "de_distance")]
     pub maximum_match_distance: u32,
     /// Up to 3 thresholds; default: MEDIUM from 1 occurrence.
     #[serde(default)]
     pub severity_levels: Vec<SeverityLevel>,
+    /// Macie's request fields that do not change what is found, accepted so that a
+    /// CreateCustomDataIdentifier request can be used as it is.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// See `description`.
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// See `description`.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 fn default_distance() -> u32 {
     50
+}
+
+/// Names the field and the value, which serde's "expected u32" does not.
+fn de_distance<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
+    let v = serde_json::Number::deserialize(d)?;
+    v.as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| (1..=300).contains(n))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("maximumMatchDistance {v} must be an integer 1-300"))
+        })
 }
 
 impl CustomIdentifier {
@@ -73,6 +96,9 @@ impl CustomIdentifier {
             ignore_words: Vec::new(),
             maximum_match_distance: 50,
             severity_levels: Vec::new(),
+            description: None,
+            tags: None,
+            client_token: None,
         }
     }
 
@@ -191,11 +217,35 @@ impl AllowList {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany<T> {
-    Many(Vec<T>),
-    One(T),
+/// One object or an array of them, each deserialized on its own so that an error names the
+/// entry and the field (an untagged enum only says that nothing matched).
+fn entries<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8], what: &str) -> Result<Vec<T>> {
+    let doc: serde_json::Value = serde_json::from_slice(text).map_err(|source| Error::Json {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (items, one) = match doc {
+        serde_json::Value::Array(v) => (v, false),
+        other => (vec![other], true),
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let name = v.get("name").and_then(serde_json::Value::as_str);
+            let entry = match (one, name) {
+                (true, Some(n)) => format!("{what} {n:?}"),
+                (true, None) => what.to_owned(),
+                (false, Some(n)) => format!("{what} {i} ({n:?})"),
+                (false, None) => format!("{what} {i}"),
+            };
+            T::deserialize(&v).map_err(|source| Error::Entry {
+                path: path.to_owned(),
+                entry,
+                source,
+            })
+        })
+        .collect()
 }
 
 /// Reads custom identifiers from a JSON file: one CreateCustomDataIdentifier-shaped object or an
@@ -205,15 +255,7 @@ pub fn load_custom(path: &Path) -> Result<Vec<CustomIdentifier>> {
         path: path.to_owned(),
         source,
     })?;
-    let parsed: OneOrMany<CustomIdentifier> =
-        serde_json::from_slice(&text).map_err(|source| Error::Json {
-            path: path.to_owned(),
-            source,
-        })?;
-    let list = match parsed {
-        OneOrMany::Many(v) => v,
-        OneOrMany::One(x) => vec![x],
-    };
+    let list: Vec<CustomIdentifier> = entries(path, &text, "custom data identifier")?;
     for c in &list {
         c.validate()?;
     }
@@ -221,15 +263,25 @@ pub fn load_custom(path: &Path) -> Result<Vec<CustomIdentifier>> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AllowListJson {
     #[serde(default)]
     name: Option<String>,
     criteria: Criteria,
+    // Macie's CreateAllowList fields that do not change what is allowed.
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tags: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_token: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Criteria {
     #[serde(default)]
     regex: Option<String>,
@@ -247,15 +299,7 @@ pub fn load_allow_list(path: &Path) -> Result<Vec<AllowList>> {
     })?;
     let default_name = path.display().to_string();
     let lists = if path.extension().is_some_and(|e| e == "json") {
-        let parsed: OneOrMany<AllowListJson> =
-            serde_json::from_slice(&text).map_err(|source| Error::Json {
-                path: path.to_owned(),
-                source,
-            })?;
-        let items = match parsed {
-            OneOrMany::Many(v) => v,
-            OneOrMany::One(x) => vec![x],
-        };
+        let items: Vec<AllowListJson> = entries(path, &text, "allow list")?;
         let mut out = Vec::new();
         for it in items {
             let name = it.name.unwrap_or_else(|| default_name.clone());

@@ -52,6 +52,14 @@ impl Selection {
         let mut base: Option<Selection> = None;
         let mut add = Vec::new();
         let mut remove = Vec::new();
+        // `--identifiers ""` (an unset variable) would otherwise select everything.
+        if spec.split(',').all(|t| t.trim().is_empty()) {
+            return Err(Error::Argument {
+                option: "--identifiers",
+                value: spec.to_owned(),
+                reason: "names no identifier: give ALL, RECOMMENDED, NONE, IDs or -IDs",
+            });
+        }
         for tok in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             match tok.to_ascii_uppercase().as_str() {
                 "ALL" => base = Some(Selection::All),
@@ -177,7 +185,8 @@ pub trait Structure {
 
 enum Kind {
     Managed(&'static Managed),
-    Custom(CustomIdentifier),
+    // Boxed: a custom identifier is many times the size of a managed one's reference.
+    Custom(Box<CustomIdentifier>),
 }
 
 struct Ident {
@@ -712,10 +721,14 @@ impl EngineBuilder {
                 .build(&c.regex)
                 .map_err(|e| Error::CustomIdentifier {
                     name: c.name.clone(),
-                    reason: format!("regex {:?} does not compile: {e}", c.regex),
+                    reason: format!(
+                        "regex {:?} does not compile: {}",
+                        c.regex,
+                        crate::error::regex_reason(&e)
+                    ),
                 })?;
             idents.push(Ident {
-                kind: Kind::Custom(c),
+                kind: Kind::Custom(Box::new(c)),
                 only: None,
             });
         }
@@ -888,7 +901,10 @@ impl EngineBuilder {
                         .build(&regex)
                         .map_err(|e| Error::AllowList {
                             name: name.clone(),
-                            reason: format!("regex {regex:?} does not compile: {e}"),
+                            reason: format!(
+                                "regex {regex:?} does not compile: {}",
+                                crate::error::regex_reason(&e)
+                            ),
                         })?;
                     allow_patterns.push(format!("^(?:{regex})$"));
                 }

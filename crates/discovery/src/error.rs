@@ -22,7 +22,7 @@ pub enum Error {
         reason: String,
     },
     /// A regex does not compile.
-    #[error("invalid regex {pattern:?}: {source}")]
+    #[error("invalid regex {pattern:?}: {}", regex_reason(source))]
     Regex {
         /// The offending pattern.
         pattern: String,
@@ -45,6 +45,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An entry of a configuration file does not have the expected shape.
+    #[error("invalid {entry} in {}: {source}", path.display())]
+    Entry {
+        /// The file.
+        path: PathBuf,
+        /// Which entry: `custom data identifier 1 ("emp")`.
+        entry: String,
+        /// The missing, misspelt or wrong field.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A configuration file is not the JSON we expect.
     #[error("invalid JSON in {}: {source}", path.display())]
     Json {
@@ -64,6 +75,21 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
+}
+
+/// What is wrong with a regex: the parser's own reason (unclosed class, look-around or
+/// backreference not supported) and where, not only "error parsing pattern 0".
+pub fn regex_reason(e: &regex_automata::meta::BuildError) -> String {
+    match e.syntax_error() {
+        Some(regex_syntax::Error::Parse(p)) => {
+            format!("{} (at byte {})", p.kind(), p.span().start.offset)
+        }
+        Some(regex_syntax::Error::Translate(t)) => {
+            format!("{} (at byte {})", t.kind(), t.span().start.offset)
+        }
+        Some(other) => other.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// Result alias.

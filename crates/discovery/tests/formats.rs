@@ -609,3 +609,204 @@ fn streamed_text_is_located_as_the_whole_text() {
     assert_eq!(revealed[0].value.as_deref(), Some("user0@example.com"));
     assert_eq!(revealed[1].value.as_deref(), Some("192.168.7.9"));
 }
+
+/// Regression: `--max-file-size=18446744073709551615` panicked with "attempt to add with
+/// overflow" (the one-byte-over read limit).
+#[test]
+fn largest_max_file_size_scans_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pii.txt");
+    std::fs::write(&f, "mail alice@example.com\n").unwrap();
+    let mut a = args(vec![f], OutputFormat::Jsonl);
+    a.max_file_size = u64::MAX;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("EMAIL_ADDRESS"), "{out}");
+}
+
+/// Regression: command-line paths that were symlinks to directories (`d1/ld`, no trailing
+/// slash), dangling symlinks, symlink loops or FIFOs were skipped: "0 files scanned", exit 0.
+/// A symlink named on the command line is followed; one that resolves to nothing scannable is
+/// an error (exit 2).
+#[cfg(unix)]
+#[test]
+fn command_line_symlinks_are_followed_and_unscannable_paths_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("pii.txt"), "mail alice@example.com\n").unwrap();
+    let link = dir.path().join("ld");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (code, out, err) = run(&args(vec![link], OutputFormat::Jsonl));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("EMAIL_ADDRESS"), "{out}");
+
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("missing"), &dangling).unwrap();
+    let looped = dir.path().join("loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for p in [dangling, looped, fifo] {
+        let (code, _, err) = run(&args(vec![p.clone()], OutputFormat::Table));
+        assert_eq!(code, 2, "{}: {err}", p.display());
+        assert!(err.contains(&p.display().to_string()), "{err}");
+    }
+}
+
+/// Regression: after a line that is not JSON, JSON Lines record indexes shifted (the bad line
+/// counted one record per word: reported as record 4, the next record as 5 instead of 2).
+/// Records are lines, 0-based, and a bad line is scanned as text of its own record.
+#[test]
+fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
+    let e = engine();
+    let data = "{\"email\":\"alice@example.com\"}\nnot json here bob@example.com\n{\"c\":\"eve@example.com\"}\nan \"unclosed quote carol@example.com\n{\"d\":\"dan@example.com\"}\n";
+    let r = scan_object(&e, "r.jsonl", data.as_bytes(), false);
+    let got: Vec<(u64, Option<String>)> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| match &l.location {
+            Location::Record {
+                record_index,
+                json_path,
+            } => (*record_index, json_path.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let at = |i: u64, p: &str| (i, Some(p.to_owned()));
+    assert_eq!(
+        got,
+        vec![
+            at(0, "$.email"),
+            at(1, "$"),
+            at(2, "$.c"),
+            at(3, "$"),
+            at(4, "$.d")
+        ]
+    );
+}
+
+/// Regression: a key such as `weird key.with "quotes"` was reported as
+/// `$.users[1].weird key.with \"quotes\"`, indistinguishable from nested keys.
+#[test]
+fn json_keys_that_are_not_plain_names_use_bracket_notation() {
+    let e = engine();
+    let data = r#"{"users": [{}, {"weird key.with \"quotes\"": "jane@example.com", "it's\\": "bob@example.com", "first-name": "ann@example.com"}]}"#;
+    let r = scan_object(&e, "k.json", data.as_bytes(), false);
+    let paths: Vec<String> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter_map(|l| match &l.location {
+            Location::Record { json_path, .. } => json_path.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            r#"$.users[1]['weird key.with "quotes"']"#.to_owned(),
+            r"$.users[1]['it\'s\\']".to_owned(),
+            "$.users[1].first-name".to_owned(),
+        ]
+    );
+}
+
+/// Regression: custom identifier and allow list errors said only "error parsing pattern 0" or
+/// "data did not match any variant of untagged enum OneOrMany", and a misspelt field
+/// (`keyword` for `keywords`) was ignored, dropping the keyword requirement. Errors now give
+/// the regex parser's reason and name the entry and the field; unknown fields are refused.
+#[test]
+fn custom_identifier_and_allow_list_errors_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "EMP-123456\n").unwrap();
+    let custom = dir.path().join("c.json");
+    let cases = [
+        (
+            r#"[{"name":"x","regex":"[abc"}]"#,
+            "unclosed character class",
+        ),
+        (
+            r#"{"name":"x","regex":"(?=a)b"}"#,
+            "look-around, including look-ahead and look-behind, is not supported",
+        ),
+        (
+            r#"{"name":"x","regex":"(a)\\1"}"#,
+            "backreferences are not supported",
+        ),
+        (
+            r#"[{"name":"x","regex":"a","maximumMatchDistance":-1}]"#,
+            "maximumMatchDistance -1 must be an integer 1-300",
+        ),
+        (
+            r#"[{"name":"ok","regex":"a"},{"regex":"a"}]"#,
+            "custom data identifier 1 in",
+        ),
+        (r#"[{"regex":"a"}]"#, "missing field `name`"),
+        (
+            r#"{"name":"x","regex":"EMP-[0-9]{6}","keyword":["employee"]}"#,
+            "unknown field `keyword`",
+        ),
+    ];
+    for (json, want) in cases {
+        std::fs::write(&custom, json).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.custom = vec![custom.clone()];
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert!(err.contains(want), "{json}: {err}");
+    }
+    // Macie's other request fields are accepted as they are.
+    std::fs::write(
+        &custom,
+        r#"{"name":"emp","regex":"EMP-[0-9]{6}","description":"ids","tags":{"team":"hr"},"clientToken":"t"}"#,
+    )
+    .unwrap();
+    let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+    a.custom = vec![custom.clone()];
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("\"emp\""), "{out}");
+
+    let allow = dir.path().join("a.json");
+    for (json, want) in [
+        (
+            r#"{"name":"w","criteria":{"regex":"(a"}}"#,
+            "unclosed group",
+        ),
+        (
+            r#"{"name":"w","criteria":{"regexp":"a"}}"#,
+            "unknown field `regexp`",
+        ),
+    ] {
+        std::fs::write(&allow, json).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.allow_list = vec![allow.clone()];
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert!(err.contains(want), "{json}: {err}");
+    }
+}
+
+/// Regression: `--identifiers ""` or `,` silently meant ALL.
+#[test]
+fn an_empty_identifier_selection_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "mail alice@example.com\n").unwrap();
+    for spec in ["", ",", " , "] {
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.identifiers = spec.into();
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 2, "{spec:?}: {out}");
+        assert!(err.contains("names no identifier"), "{spec:?}: {err}");
+    }
+}

@@ -18,6 +18,10 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
 fn write(rows: &[(&str, &str)]) -> Vec<u8> {
+    write_with(rows, WriterProperties::new())
+}
+
+fn write_with(rows: &[(&str, &str)], props: WriterProperties) -> Vec<u8> {
     let schema = Arc::new(
         parse_message_type(
             "message m { required binary customer_ssn (UTF8); required binary note (UTF8); }",
@@ -26,8 +30,7 @@ fn write(rows: &[(&str, &str)]) -> Vec<u8> {
     );
     let mut buf = Vec::new();
     {
-        let mut w =
-            SerializedFileWriter::new(&mut buf, schema, Arc::new(WriterProperties::new())).unwrap();
+        let mut w = SerializedFileWriter::new(&mut buf, schema, Arc::new(props)).unwrap();
         let mut rg = w.next_row_group().unwrap();
         for col in 0..2 {
             let vals: Vec<ByteArray> = rows
@@ -89,4 +92,33 @@ fn corrupt_parquet_is_skipped() {
         r[0].outcome.as_ref().unwrap_err().reason,
         "INVALID_OR_CORRUPTED_FILE"
     );
+}
+
+/// Regression: Parquet compressed with ZSTD, GZIP, LZ4 or BROTLI (Spark's and pyarrow's usual
+/// codecs) was skipped: "Disabled feature at compile time: zstd".
+#[test]
+fn every_common_codec_is_read() {
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+    let e = Engine::with_defaults().unwrap();
+    for codec in [
+        Compression::ZSTD(ZstdLevel::default()),
+        Compression::GZIP(GzipLevel::default()),
+        Compression::LZ4,
+        Compression::LZ4_RAW,
+        Compression::BROTLI(BrotliLevel::default()),
+        Compression::SNAPPY,
+    ] {
+        let props = WriterProperties::builder().set_compression(codec).build();
+        let data = write_with(&[("536-22-8901", "mail jane@example.com")], props);
+        let r = scan_object(&e, "t.parquet", &data, false);
+        let dets = r[0]
+            .outcome
+            .as_ref()
+            .unwrap_or_else(|skip| panic!("{codec:?}: {skip:?}"));
+        assert!(
+            dets.iter()
+                .any(|l| e.type_id(&l.detection) == "EMAIL_ADDRESS"),
+            "{codec:?}: {dets:?}"
+        );
+    }
 }

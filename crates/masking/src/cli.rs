@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use crate::detect::{Detector, RegexDetector};
+use crate::detect::{Detector, DiscoveryDetector, RegexDetector};
 use crate::error::MaskError;
 use crate::formats::{self, Format, Options, Progress};
 use crate::keys::{Envelope, Keys, envelope_path};
@@ -120,24 +120,61 @@ fn load_keys(args: &KeyArgs) -> Result<Keys, MaskError> {
     Ok(keys)
 }
 
-/// Runs `palisade mask` with the built-in detector, printing the summary to standard error.
+/// Runs `palisade mask`, detecting with the discovery engine (the identifiers the rules name),
+/// printing the summary to standard error.
 pub fn run_mask(args: &MaskArgs) -> Result<Summary, MaskError> {
-    run_mask_with(args, default_detector()?)
+    mask(args, None)
 }
 
 /// Runs `palisade unmask`, printing the summary to standard error.
 pub fn run_unmask(args: &UnmaskArgs) -> Result<Summary, MaskError> {
+    // Unmasking finds surrogates by their `TYPE(len):` prefix, not by detection.
     run_unmask_with(args, default_detector()?)
 }
 
-/// The built-in regex detector (email, credit card, US SSN, phone number).
+/// The built-in keyword-free regex detector (email, credit card, US SSN, phone number).
 pub fn default_detector() -> Result<Box<dyn Detector>, MaskError> {
     let d = RegexDetector::new().map_err(|e| MaskError::rule("detector", e.to_string()))?;
     Ok(Box::new(d))
 }
 
-/// Runs `palisade mask` with another [`Detector`] (e.g. an adapter over palisade-discovery).
+/// What detects for compiled rules: the discovery engine with the identifiers they name (all
+/// of them for a `*` rule), compiled once for the run; none when no rule detects.
+#[derive(Debug)]
+pub struct DetectorSource {
+    engine: Option<palisade_discovery::Engine>,
+}
+
+impl DetectorSource {
+    /// Compiles the engine the rules need.
+    pub fn for_rules(rules: &[Rule]) -> Result<Self, MaskError> {
+        let engine = if rules.iter().all(|r| r.identifiers.is_none()) {
+            None
+        } else {
+            let ids = crate::rules::selected_identifiers(rules);
+            Some(crate::detect::discovery_engine(ids).map_err(|e| MaskError::rule("detector", e))?)
+        };
+        Ok(Self { engine })
+    }
+
+    /// The detector for one run.
+    pub fn detector(&self) -> Result<Box<dyn Detector + '_>, MaskError> {
+        match &self.engine {
+            None => default_detector(),
+            Some(e) => Ok(Box::new(
+                DiscoveryDetector::new(e).map_err(|m| MaskError::rule("detector", m))?,
+            )),
+        }
+    }
+}
+
+/// Runs `palisade mask` with another [`Detector`] (a custom one; rules still name discovery's
+/// identifier IDs).
 pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Summary, MaskError> {
+    mask(args, Some(detector))
+}
+
+fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary, MaskError> {
     let mut keys = load_keys(&args.key_args)?;
     let (rules, strict) = match (&args.rules, &args.policies, &args.as_principal) {
         (Some(r), _, _) => (
@@ -165,6 +202,11 @@ pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Sum
                 "give --rules, or --policies with --as".into(),
             ));
         }
+    };
+    let detection = DetectorSource::for_rules(&rules)?;
+    let detector = match detector {
+        Some(d) => d,
+        None => detection.detector()?,
     };
     let summary = run_detected(
         rules,
@@ -242,7 +284,7 @@ fn report(summary: &Summary, quiet: bool, json: Option<&Path>) -> Result<(), Mas
 }
 
 /// Transforms `input` into `output` with compiled rules; the library entry point behind both
-/// commands. A partial output is removed on failure.
+/// commands. The output is replaced only when the run succeeds.
 pub fn run(
     rules: Vec<Rule>,
     input: &Path,
@@ -252,7 +294,8 @@ pub fn run(
     strict_fields: bool,
     progress: bool,
 ) -> Result<Summary, MaskError> {
-    let detector = default_detector()?;
+    let detection = DetectorSource::for_rules(&rules)?;
+    let detector = detection.detector()?;
     run_detected(
         rules,
         detector,
@@ -269,7 +312,7 @@ pub fn run(
 #[allow(clippy::too_many_arguments)]
 pub fn run_detected(
     rules: Vec<Rule>,
-    detector: Box<dyn Detector>,
+    detector: Box<dyn Detector + '_>,
     input: &Path,
     output: &Path,
     format: Option<Format>,
@@ -277,25 +320,67 @@ pub fn run_detected(
     strict_fields: bool,
     progress: bool,
 ) -> Result<Summary, MaskError> {
-    if input == output {
-        return Err(MaskError::Usage(
-            "input and output are the same file".into(),
-        ));
-    }
+    refuse_same_file(input, output)?;
     let mut masker = Masker::new(rules, detector, direction)?;
-    let result = run_with(
+    run_with(
         &mut masker,
         input,
         output,
         format,
         Options { strict_fields },
         progress,
-    );
-    if result.is_err() {
-        // A half-written output could be mistaken for a masked file.
-        let _ = std::fs::remove_file(output);
+    )?;
+    Ok(masker.summary())
+}
+
+/// Refuses an output that is the input under another name (`./s.csv`, an absolute path, a
+/// symlink or a hard link): writing it would destroy the input before it is read.
+fn refuse_same_file(input: &Path, output: &Path) -> Result<(), MaskError> {
+    let Ok(out_meta) = std::fs::metadata(output) else {
+        // No output yet (or a dangling link, which the rename replaces): nothing to destroy.
+        return Ok(());
+    };
+    let in_meta = std::fs::metadata(input).map_err(|e| MaskError::io(input, e))?;
+    #[cfg(unix)]
+    let same = {
+        use std::os::unix::fs::MetadataExt;
+        in_meta.dev() == out_meta.dev() && in_meta.ino() == out_meta.ino()
+    };
+    #[cfg(not(unix))]
+    let same = {
+        let _ = (in_meta, out_meta);
+        matches!(
+            (std::fs::canonicalize(input), std::fs::canonicalize(output)),
+            (Ok(a), Ok(b)) if a == b
+        )
+    };
+    if same {
+        return Err(MaskError::Usage(format!(
+            "output {} is the input file {}; write to another file",
+            output.display(),
+            input.display()
+        )));
     }
-    result.map(|()| masker.summary())
+    Ok(())
+}
+
+/// A temporary file beside `output`, renamed over it only when the run succeeds: a failed run
+/// leaves an existing output as it was and no half-written file that could pass for a masked
+/// one (the temporary file is removed when dropped).
+fn temporary_output(output: &Path) -> Result<tempfile::NamedTempFile, MaskError> {
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".palisade-mask-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The permissions File::create gives (0666 less the umask), not tempfile's 0600.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir).map_err(|e| MaskError::io(dir, e))
 }
 
 /// Runs a prepared [`Masker`] (custom detectors, e.g. palisade-discovery, plug in here).
@@ -312,30 +397,42 @@ pub fn run_with(
         .map_err(|e| MaskError::io(input, e))?
         .len();
     let mut bar = Progress::new(total, progress);
+    let tmp = temporary_output(output)?;
+    let out = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| MaskError::io(output, e))?;
     if format == Format::Parquet {
         #[cfg(feature = "parquet")]
         {
-            formats::parquet::run(masker, input, output, opts, &mut bar)?;
-            bar.finish(masker.summary().records);
-            return Ok(());
+            formats::parquet::run(masker, input, out, output, opts, &mut bar)?;
         }
         #[cfg(not(feature = "parquet"))]
-        return Err(MaskError::Usage(
-            "this build has no parquet support (feature `parquet`)".into(),
-        ));
-    }
-    let file = File::open(input).map_err(|e| MaskError::io(input, e))?;
-    let reader = BufReader::with_capacity(1 << 16, formats::Counting::new(file, bar.counter()));
-    let out = File::create(output).map_err(|e| MaskError::io(output, e))?;
-    let writer = BufWriter::with_capacity(1 << 16, out);
-    match format {
-        Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
-        Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
-        Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
-        Format::Text | Format::Parquet => {
-            formats::text::run(masker, reader, writer, input, output, &mut bar)?
+        {
+            drop(out);
+            return Err(MaskError::Usage(
+                "this build has no parquet support (feature `parquet`)".into(),
+            ));
+        }
+    } else {
+        let file = File::open(input).map_err(|e| MaskError::io(input, e))?;
+        let reader = BufReader::with_capacity(1 << 16, formats::Counting::new(file, bar.counter()));
+        let writer = BufWriter::with_capacity(1 << 16, out);
+        match format {
+            Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
+            Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
+            Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
+            Format::Text | Format::Parquet => {
+                formats::text::run(masker, reader, writer, input, output, &mut bar)?
+            }
         }
     }
+    // Durable before it replaces the destination, so a crash cannot leave an empty file there.
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| MaskError::io(output, e))?;
+    tmp.persist(output)
+        .map_err(|e| MaskError::io(output, e.error))?;
     bar.finish(masker.summary().records);
     Ok(())
 }

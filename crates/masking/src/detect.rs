@@ -1,14 +1,23 @@
 //! Finding sensitive values in free text, so that rules can mask them by offset.
 //!
-//! [`Detector`] is the seam to the discovery engine (`palisade-discovery`): anything that
-//! returns (offset, length, identifier) spans can drive masking. [`RegexDetector`] is a small
-//! built-in one (email, credit card with Luhn, US SSN, phone number) so that masking works on
-//! its own.
+//! [`Detector`] is the seam: anything that returns (offset, length, identifier) spans can drive
+//! masking. [`DiscoveryDetector`] is the one `palisade mask` uses: the discovery engine behind
+//! `palisade scan` (so that what scan reports, mask masks), plus [`RegexDetector`], a small
+//! keyword-free detector (email, credit card with Luhn, US SSN, phone number) that also masks
+//! card and SSN values that stand without the keywords Macie's identifiers require.
+//!
+//! Rules name identifiers by the discovery engine's managed IDs (`EMAIL_ADDRESS`,
+//! `USA_SOCIAL_SECURITY_NUMBER`, …); the built-in detector's first names (`EMAIL`, `USA_SSN`,
+//! `CREDIT_CARD`) remain aliases ([`canonical_identifier`]).
 
+use std::sync::{Mutex, PoisonError};
+
+use palisade_discovery::engine::Scanner;
+use palisade_discovery::{Engine, EngineBuilder, Selection};
 use regex::Regex;
 
-/// A detected value: byte offset and byte length in the scanned text, and the identifier
-/// (`EMAIL`, `CREDIT_CARD`, `USA_SSN`, `PHONE_NUMBER`, or any discovery identifier id).
+/// A detected value: byte offset and byte length in the scanned text, and the identifier (a
+/// discovery managed ID such as `EMAIL_ADDRESS`, or a custom detector's own name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
     /// Byte offset of the first byte.
@@ -28,7 +37,85 @@ pub trait Detector: std::fmt::Debug + Send + Sync {
 
 type Validator = fn(&str) -> bool;
 
-/// The built-in detector.
+/// The built-in detector's first names, which rules written for it still use (README.md).
+const ALIASES: &[(&str, &str)] = &[
+    ("EMAIL", "EMAIL_ADDRESS"),
+    ("USA_SSN", "USA_SOCIAL_SECURITY_NUMBER"),
+    ("CREDIT_CARD", "CREDIT_CARD_NUMBER"),
+];
+
+/// The managed ID a rule's identifier names (case-insensitive, aliases resolved), or `None` when
+/// no identifier has that ID: such a rule would silently mask nothing.
+pub fn canonical_identifier(id: &str) -> Option<String> {
+    let up = id.trim().to_ascii_uppercase();
+    let id = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == up)
+        .map_or(up.as_str(), |(_, managed)| managed);
+    palisade_discovery::identifiers::find(id).map(|_| id.to_owned())
+}
+
+/// Whether a span found as `found` is one of `wanted` (a canonical ID): the same ID, or an ID
+/// the wanted identifier resolves to (an IBAN's country ID for `IBAN`, the no-keyword card ID
+/// for `CREDIT_CARD_NUMBER`).
+pub fn identifier_matches(wanted: &str, found: &str) -> bool {
+    wanted == found || palisade_discovery::identifiers::find(found).is_some_and(|m| m.id == wanted)
+}
+
+/// The discovery engine for the identifiers `ids` name (canonical IDs), or for every managed
+/// identifier with `None` (a `*` rule). Compiled once per run.
+pub fn discovery_engine(ids: Option<Vec<String>>) -> Result<Engine, String> {
+    let selection = ids.map_or(Selection::All, Selection::Include);
+    EngineBuilder::new()
+        .selection(selection)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The discovery engine, plus [`RegexDetector`].
+#[derive(Debug)]
+pub struct DiscoveryDetector<'e> {
+    engine: &'e Engine,
+    /// One scanner for the run: making one per value (its regex caches) cost more than the
+    /// scan of a short cell.
+    scanner: Mutex<Scanner<'e>>,
+    builtin: RegexDetector,
+}
+
+impl<'e> DiscoveryDetector<'e> {
+    /// A detector over a compiled engine.
+    pub fn new(engine: &'e Engine) -> Result<Self, String> {
+        let builtin = RegexDetector::new().map_err(|e| e.to_string())?;
+        Ok(Self {
+            engine,
+            scanner: Mutex::new(engine.scanner()),
+            builtin,
+        })
+    }
+}
+
+impl Detector for DiscoveryDetector<'_> {
+    fn detect(&self, text: &str) -> Vec<Span> {
+        let mut found = Vec::new();
+        // A panic elsewhere cannot leave the scanner's caches wrong, only stale.
+        let mut scanner = self.scanner.lock().unwrap_or_else(PoisonError::into_inner);
+        scanner.scan(text.as_bytes(), None, &mut found);
+        drop(scanner);
+        let mut out: Vec<Span> = found
+            .iter()
+            .filter(|d| text.is_char_boundary(d.start) && text.is_char_boundary(d.end))
+            .map(|d| Span {
+                offset: d.start,
+                length: d.len(),
+                identifier: self.engine.type_id(d).to_owned(),
+            })
+            .collect();
+        out.extend(self.builtin.detect(text));
+        out
+    }
+}
+
+/// The built-in keyword-free detector; it reports discovery's IDs.
 #[derive(Debug)]
 pub struct RegexDetector {
     patterns: Vec<(String, Regex, Option<Validator>)>,
@@ -40,17 +127,17 @@ impl RegexDetector {
     pub fn new() -> Result<Self, regex::Error> {
         let defs: [(&str, &str, Option<Validator>); 4] = [
             (
-                "CREDIT_CARD",
+                "CREDIT_CARD_NUMBER",
                 r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)",
                 Some(luhn_ok),
             ),
             (
-                "USA_SSN",
+                "USA_SOCIAL_SECURITY_NUMBER",
                 r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)",
                 Some(ssn_ok),
             ),
             (
-                "EMAIL",
+                "EMAIL_ADDRESS",
                 r"(?-u:\b)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?-u:\b)",
                 None,
             ),
@@ -163,9 +250,9 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                ("EMAIL", "ann.lee@example.co.uk"),
-                ("CREDIT_CARD", "4111 1111 1111 1111"),
-                ("USA_SSN", "123-45-6789"),
+                ("EMAIL_ADDRESS", "ann.lee@example.co.uk"),
+                ("CREDIT_CARD_NUMBER", "4111 1111 1111 1111"),
+                ("USA_SOCIAL_SECURITY_NUMBER", "123-45-6789"),
                 ("PHONE_NUMBER", "+1 415-555-0100"),
             ]
         );

@@ -8,29 +8,15 @@
 //! * [`detect`]: the [`detect::Detector`] seam for free text (palisade-discovery plugs in).
 //! * [`formats`] and [`cli`]: streaming file formats and the `palisade mask`/`unmask` commands.
 //!
-//! # Plugging in palisade-discovery
+//! # Detection
 //!
 //! Free-text masking (rules with `identifiers`, plain-text inputs) goes through the
-//! [`detect::Detector`] trait; the built-in [`detect::RegexDetector`] knows `EMAIL`,
-//! `CREDIT_CARD`, `USA_SSN` and `PHONE_NUMBER`. To mask what the discovery engine finds,
-//! wrap its engine and hand it to [`cli::run_mask_with`] (or [`cli::run_detected`]); rules
-//! then name discovery's identifier ids:
-//!
-//! ```text
-//! #[derive(Debug)]
-//! struct Discovery(palisade_discovery::Engine);
-//! impl palisade_masking::detect::Detector for Discovery {
-//!     fn detect(&self, text: &str) -> Vec<palisade_masking::detect::Span> {
-//!         self.0.scan_bytes(text.as_bytes()).iter()
-//!             .filter(|d| text.is_char_boundary(d.start) && text.is_char_boundary(d.end))
-//!             .map(|d| palisade_masking::detect::Span {
-//!                 offset: d.start, length: d.end - d.start,
-//!                 identifier: self.0.type_id(d).to_owned() })
-//!             .collect()
-//!     }
-//! }
-//! palisade_masking::cli::run_mask_with(&args, Box::new(Discovery(Engine::with_defaults()?)))
-//! ```
+//! [`detect::Detector`] trait. `palisade mask` uses [`detect::DiscoveryDetector`]: the
+//! `palisade-discovery` engine behind `palisade scan`, compiled once per run with the managed
+//! identifiers the rules name (all of them for `*`), so that what scan reports, mask masks.
+//! Rules name scan's IDs (`EMAIL_ADDRESS`, `AWS_CREDENTIALS`, …) or the aliases `EMAIL`,
+//! `USA_SSN`, `CREDIT_CARD`; an unknown ID is refused when the rules are loaded. Another
+//! detector plugs in with [`cli::run_mask_with`] or [`cli::run_detected`].
 //!
 //! # Keys
 //!

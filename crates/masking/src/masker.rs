@@ -69,20 +69,20 @@ impl std::fmt::Display for Summary {
 
 /// Rules plus a detector, for one direction.
 #[derive(Debug)]
-pub struct Masker {
+pub struct Masker<'d> {
     rules: Vec<Rule>,
-    detector: Box<dyn Detector>,
+    detector: Box<dyn Detector + 'd>,
     direction: Direction,
     stats: Vec<RuleStats>,
     surrogate_re: Regex,
     records: u64,
 }
 
-impl Masker {
+impl<'d> Masker<'d> {
     /// A masker over compiled rules.
     pub fn new(
         rules: Vec<Rule>,
-        detector: Box<dyn Detector>,
+        detector: Box<dyn Detector + 'd>,
         direction: Direction,
     ) -> Result<Self, MaskError> {
         let stats = rules
@@ -252,8 +252,10 @@ impl Masker {
                     let Some(rule) = self.rules.get(idx) else {
                         continue;
                     };
-                    let result = match rule.transform.apply_as(piece, None, Some(&span.identifier))
-                    {
+                    let label = rule
+                        .identifier_label(&span.identifier)
+                        .unwrap_or(&span.identifier);
+                    let result = match rule.transform.apply_as(piece, None, Some(label)) {
                         Ok(m) => m,
                         Err(message) => {
                             if let Some(s) = self.stats.get_mut(idx) {

@@ -299,13 +299,13 @@ impl PolicySet {
 
     /// A masker applying what `caller` may see of `table`. Read APIs mask each response
     /// document with [`crate::formats::jsonl::JsonPlan`] over it.
-    pub fn masker_for(
+    pub fn masker_for<'d>(
         &self,
         caller: &Caller,
         table: &str,
         keys: &mut crate::keys::Keys,
-        detector: Box<dyn crate::detect::Detector>,
-    ) -> Result<crate::masker::Masker, MaskError> {
+        detector: Box<dyn crate::detect::Detector + 'd>,
+    ) -> Result<crate::masker::Masker<'d>, MaskError> {
         let rules = self
             .rules_for(caller, table)
             .compile(keys, crate::transform::Direction::Mask)?;

@@ -198,9 +198,20 @@ pub struct Rule {
 impl Rule {
     /// Whether this rule applies to a detected identifier.
     pub fn matches_identifier(&self, id: &str) -> bool {
-        self.identifiers
-            .as_ref()
-            .is_some_and(|ids| ids.iter().any(|i| i == "*" || i == id))
+        self.identifier_label(id).is_some()
+    }
+
+    /// The name a span found as `found` goes by for this rule (`replace`'s `<TYPE>`): the
+    /// identifier as the rule wrote it, so `EMAIL` rules keep writing `<EMAIL>`, or the found ID
+    /// for `*`; `None` when the rule does not apply to it.
+    pub fn identifier_label<'a>(&'a self, found: &'a str) -> Option<&'a str> {
+        self.identifiers.as_ref()?.iter().find_map(|i| {
+            if i == "*" {
+                return Some(found);
+            }
+            let wanted = crate::detect::canonical_identifier(i)?;
+            crate::detect::identifier_matches(&wanted, found).then_some(i.as_str())
+        })
     }
 
     /// The label used in errors and the summary: the field, or the identifiers.
@@ -250,12 +261,12 @@ pub fn rules_from_value(rules: &serde_json::Value, what: &str) -> Result<Vec<Rul
             .or_else(|| r.get("path").and_then(|c| c.as_str()).map(str::to_owned))
             .unwrap_or_else(|| format!("#{}", i + 1));
         let spec: RuleSpec = serde_json::from_value(r.clone()).map_err(|e| {
-            let field = if e.to_string().contains("variant") || r.get("transform").is_some() {
-                format!("{what} rule {label}")
+            // `what` names the policy a rule is in; a rules file's rules stand alone.
+            if what.is_empty() {
+                MaskError::rule(&label, e.to_string())
             } else {
-                label.clone()
-            };
-            MaskError::rule(&field, e.to_string())
+                MaskError::rule(what, format!("rule {label:?}: {e}"))
+            }
         })?;
         out.push(spec);
     }
@@ -380,6 +391,10 @@ pub fn compile_rule(
             "needs a column, a path or identifiers",
         ));
     }
+    let identifiers = match &r.identifiers {
+        None => None,
+        Some(ids) => Some(checked_identifiers(ids).map_err(|m| MaskError::rule(&name, m))?),
+    };
     let info_type = r
         .info_type
         .clone()
@@ -413,12 +428,52 @@ pub fn compile_rule(
     Ok(Rule {
         name,
         field,
-        identifiers: r.identifiers.clone(),
+        identifiers,
         on_error: r.on_error,
         transform_name: r.transform.name(),
         transform,
         entity,
     })
+}
+
+/// The rule's identifiers, upper-cased as scan's `--identifiers` takes them; an ID no
+/// identifier has is refused, since the rule would silently mask nothing.
+fn checked_identifiers(ids: &[String]) -> Result<Vec<String>, String> {
+    ids.iter()
+        .map(|i| {
+            let id = i.trim().to_ascii_uppercase();
+            if id == "*" || crate::detect::canonical_identifier(&id).is_some() {
+                Ok(id)
+            } else {
+                Err(format!(
+                    "unknown identifier {i:?}: use a managed data identifier ID as `palisade scan` \
+                     reports it (EMAIL_ADDRESS, USA_SOCIAL_SECURITY_NUMBER, AWS_CREDENTIALS, …), \
+                     one of the aliases EMAIL, USA_SSN, CREDIT_CARD, or \"*\" for all"
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The canonical IDs the rules' identifiers name, for the detector's selection: `None` when a
+/// rule takes every identifier (`*`).
+pub fn selected_identifiers(rules: &[Rule]) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for id in rules
+        .iter()
+        .filter_map(|r| r.identifiers.as_ref())
+        .flatten()
+    {
+        if id == "*" {
+            return None;
+        }
+        if let Some(c) = crate::detect::canonical_identifier(id)
+            && !out.contains(&c)
+        {
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 fn field_text(field: &Option<Field>, r: &RuleSpec) -> String {
@@ -479,6 +534,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(RulesFile::load(&y).unwrap(), RulesFile::load(&j).unwrap());
+    }
+
+    /// Regression: a rule's shape error read `rule " rule email": unknown field ...` (a leading
+    /// space, and "rule" twice).
+    #[test]
+    fn shape_errors_name_the_rule_once() {
+        let doc = serde_json::json!({"rules":[
+            {"column":"email","transform":{"type":"date_shift","key":"pii"}}]});
+        let e = RulesFile::from_value(&doc).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule \"email\": missing field `lower_days`"),
+            "{e}"
+        );
+        let doc = serde_json::json!({"rules":[{"column":"email","colour":"red","transform":{"type":"null"}}]});
+        let e = RulesFile::from_value(&doc).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule \"email\": unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]

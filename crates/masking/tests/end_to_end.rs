@@ -281,15 +281,18 @@ fn text_detect_mask_unmask() {
         !m.contains("ann@example.com") && !m.contains("4111 1111") && !m.contains("123-45"),
         "{m}"
     );
+    // A `*` rule names what it replaced by the ID `palisade scan` reports.
     assert!(
-        m.contains("<USA_SSN>") && m.contains("CARD(19):") && m.contains("EMAIL("),
+        m.contains("<USA_SOCIAL_SECURITY_NUMBER>")
+            && m.contains("CARD(19):")
+            && m.contains("EMAIL("),
         "{m}"
     );
     let clear = dir.path().join("c.txt");
     run_unmask(&unmask_args(&masked, &clear, &rules, &keys)).unwrap();
     assert_eq!(
         std::fs::read_to_string(&clear).unwrap(),
-        text.replace("123-45-6789", "<USA_SSN>")
+        text.replace("123-45-6789", "<USA_SOCIAL_SECURITY_NUMBER>")
     );
 }
 
@@ -428,4 +431,183 @@ fn shuffle_permutes_within_the_column() {
     let mut want: Vec<String> = (0..60).map(|i| format!("n{i}")).collect();
     want.sort();
     assert_eq!(got, want);
+}
+
+/// Regression: `-o ./s.csv` (or an absolute path, or a symlink to the input) passed the
+/// string comparison, truncated the input, failed, and removed it: the input was lost.
+#[cfg(unix)]
+#[test]
+fn output_naming_the_input_another_way_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, CSV_RULES).unwrap();
+    let input = dir.path().join("s.csv");
+    std::fs::write(&input, CSV_IN).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let hard = dir.path().join("hard.csv");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let aliases = [dir.path().join("sub/../s.csv"), link, hard];
+    for output in &aliases {
+        let e = run_mask(&mask_args(&input, output, &rules, &keys))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is the input file"), "{}: {e}", output.display());
+        let e = run_unmask(&unmask_args(&input, output, &rules, &keys))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is the input file"), "{}: {e}", output.display());
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), CSV_IN);
+    }
+}
+
+/// Regression: `unmask ... -o keep.csv` with a wrong key failed and deleted the keep.csv that
+/// was there before the run.
+#[test]
+fn failed_run_leaves_an_existing_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, CSV_RULES).unwrap();
+    let input = dir.path().join("people.csv");
+    std::fs::write(&input, CSV_IN).unwrap();
+    let masked = dir.path().join("masked.csv");
+    run_mask(&mask_args(&input, &masked, &rules, &keys)).unwrap();
+
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"keys": {"pii": {"hex": "0000000000000000000000000000000000000000000000000000000000000000"},
+                     "other": {"hex": "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"}}}"#,
+    )
+    .unwrap();
+    let keep = dir.path().join("keep.csv");
+    std::fs::write(&keep, "precious\n").unwrap();
+    let e = run_unmask(&unmask_args(&masked, &keep, &rules, &wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("authentication"), "{e}");
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "precious\n");
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A successful run replaces it.
+    run_unmask(&unmask_args(&masked, &keep, &rules, &keys)).unwrap();
+    assert!(
+        std::fs::read_to_string(&keep)
+            .unwrap()
+            .contains("ann@example.com")
+    );
+}
+
+/// Regression: `identifiers: [EMAIL_ADDRESS]` (scan's ID), `NOT_AN_ID` or lowercase `email`
+/// were accepted and masked nothing, exit 0. Unknown IDs are refused at load; scan's IDs and the
+/// old short names (any case) mask.
+#[test]
+fn rule_identifiers_are_scan_ids_or_aliases_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let input = dir.path().join("notes.txt");
+    std::fs::write(&input, "mail bob@example.org, ssn 234-56-7890\n").unwrap();
+    let out = dir.path().join("out.txt");
+    let rules = dir.path().join("rules.yaml");
+    let with = |ids: &str| {
+        std::fs::write(
+            &rules,
+            format!(
+                "rules:\n  - name: pii\n    identifiers: {ids}\n    transform: {{type: replace}}\n"
+            ),
+        )
+        .unwrap();
+        run_mask(&mask_args(&input, &out, &rules, &keys))
+            .map(|_| std::fs::read_to_string(&out).unwrap())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        with("[EMAIL_ADDRESS, USA_SOCIAL_SECURITY_NUMBER]").unwrap(),
+        "mail <EMAIL_ADDRESS>, ssn <USA_SOCIAL_SECURITY_NUMBER>\n"
+    );
+    assert_eq!(
+        with("[EMAIL, USA_SSN]").unwrap(),
+        "mail <EMAIL>, ssn <USA_SSN>\n"
+    );
+    assert_eq!(with("[email]").unwrap(), "mail <EMAIL>, ssn 234-56-7890\n");
+    for bad in ["NOT_AN_ID", "EMAIL_ADRESS"] {
+        let e = with(&format!("[{bad}]")).unwrap_err();
+        assert!(
+            e.contains("rule \"pii\"") && e.contains(&format!("unknown identifier \"{bad}\"")),
+            "{e}"
+        );
+    }
+}
+
+/// Regression: mask had its own 4-pattern detector, so with `identifiers: ["*"]` an AWS secret
+/// key, an AKIA key id, a JWT, an IBAN and IP addresses stayed in clear text although
+/// `palisade scan` reports them. Mask now detects with scan's engine.
+#[test]
+fn star_rule_masks_what_scan_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let secrets = [
+        "AKIA2OGYBAH6QZK3TLM4",
+        "q8Zr3YdQ0xk5vJt9PbN2mW7sLcE1hGfA4uRiTyOp",
+        "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9.eyJzdWIiOiAiMTIzNDU2Nzg5MCIsICJuYW1lIjogIkpvaG4iLCAiaWF0IjogMTUxNjIzOTAyMn0.OtGWtycGd5wAjU5nLmRN4bXOHrES5K7900CQArVllW4",
+        "GB82 WEST 1234 5698 7654 32",
+        "192.168.1.10",
+        "8.8.8.8",
+    ];
+    let text = format!(
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n\
+         Authorization: Bearer {}\nIBAN {}\nIP {} and {}\n",
+        secrets[0], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5]
+    );
+    let input = dir.path().join("creds.txt");
+    std::fs::write(&input, &text).unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - identifiers: [\"*\"]\n    transform: {type: replace}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.txt");
+    run_mask(&mask_args(&input, &out, &rules, &keys)).unwrap();
+    let masked = std::fs::read_to_string(&out).unwrap();
+    for s in secrets {
+        assert!(!masked.contains(s), "{s} left in clear:\n{masked}");
+    }
+    assert!(
+        masked.contains("<AWS_CREDENTIALS>") && masked.contains("<JSON_WEB_TOKEN>"),
+        "{masked}"
+    );
+}
+
+/// Regression: plain text was masked line by line, so a PEM private key, which `palisade scan`
+/// reports as one value over many lines, stayed in clear text with `identifiers: ["*"]`.
+#[test]
+fn a_private_key_over_many_lines_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let body = pem.lines().nth(1).unwrap().to_owned();
+    let input = dir.path().join("notes.txt");
+    std::fs::write(&input, format!("before\n{pem}after bob@example.org\n")).unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - identifiers: [\"*\"]\n    transform: {type: replace}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.txt");
+    let s = run_mask(&mask_args(&input, &out, &rules, &keys)).unwrap();
+    let masked = std::fs::read_to_string(&out).unwrap();
+    assert!(!masked.contains(&body), "{masked}");
+    assert_eq!(masked, "before\n<PKCS>\nafter <EMAIL_ADDRESS>\n");
+    assert_eq!(s.records, u64::try_from(pem.lines().count()).unwrap() + 2);
 }

@@ -1,5 +1,6 @@
 //! `palisade`: the server and the offline tools.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -50,7 +51,8 @@ enum AuditCommand {
     /// modified, missing or badly signed (exit 0: all valid, 1: a finding, 2: error).
     Validate(palisade_audit::cli::ValidateArgs),
     /// Print the audit events recorded in a data directory, oldest first, one CloudTrail record
-    /// per line. Reads without changing anything, so it can run beside a serving Palisade.
+    /// per line. Reads without changing anything, so it can run beside a serving Palisade
+    /// (exit 2 when the data directory cannot be read).
     Events {
         /// The server's data directory.
         #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
@@ -67,12 +69,14 @@ enum AuditCommand {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case.
+    /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case
+    /// (exit 2 when the cases cannot be read or parsed).
     Simulate {
         /// The case file (`-` for standard input).
         file: PathBuf,
     },
-    /// Check a policy document the way IAM Access Analyzer's ValidatePolicy does.
+    /// Check a policy document the way IAM Access Analyzer's ValidatePolicy does (exit 0: no
+    /// errors, 1: errors found, 2: the document cannot be read or an option is wrong).
     Validate {
         /// The policy document (`-` for standard input).
         file: PathBuf,
@@ -197,11 +201,15 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             account,
             from,
-        }) => print_events(&data_dir, account.as_deref(), from),
-        Command::Policy(command) => {
-            let code = policy(command)?;
-            std::process::exit(code);
+        }) => {
+            // An unreadable data directory is an I/O error (2), as in scan and audit validate.
+            if let Err(e) = print_events(&data_dir, account.as_deref(), from) {
+                eprintln!("palisade audit events: {e:#}");
+                std::process::exit(2);
+            }
+            Ok(())
         }
+        Command::Policy(command) => std::process::exit(policy(command)),
     }
 }
 
@@ -216,13 +224,12 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// Runs a `palisade policy` command; returns the exit status.
+/// Prints the recorded audit events (`palisade audit events`).
 fn print_events(
     data_dir: &std::path::Path,
     account: Option<&str>,
     from: i64,
 ) -> anyhow::Result<()> {
-    use std::io::Write;
     let dir = data_dir.join("events");
     anyhow::ensure!(
         dir.is_dir(),
@@ -255,39 +262,74 @@ fn print_events(
     }
 }
 
-fn policy(command: PolicyCommand) -> anyhow::Result<i32> {
+/// Writes a command's output to standard output; returns the exit status when it cannot be
+/// written. A closed pipe (`| head`) ends the output quietly with `status_if_closed`, as ripgrep
+/// does; any other error is reported and is status 2.
+fn print_output(
+    command: &str,
+    status_if_closed: i32,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Option<i32> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Some(status_if_closed),
+        Err(e) => {
+            eprintln!("{command}: cannot write output: {e}");
+            Some(2)
+        }
+    }
+}
+
+/// Runs a `palisade policy` command; returns the exit status (2 when the input cannot be read
+/// or an argument is wrong, as in scan and audit validate).
+fn policy(command: PolicyCommand) -> i32 {
+    let read = |file: &std::path::Path, command: &str| {
+        read_input(file).map_err(|e| {
+            eprintln!("palisade policy {command}: {e:#}");
+            2
+        })
+    };
     match command {
         PolicyCommand::Simulate { file } => {
-            let input = read_input(&file)?;
+            let input = match read(&file, "simulate") {
+                Ok(text) => text,
+                Err(code) => return code,
+            };
             match palisade_policy::simulate::simulate_cases(&input) {
-                Ok(results) => {
-                    for r in results {
-                        println!("{r}");
-                    }
-                    Ok(0)
-                }
+                Ok(results) => print_output("palisade policy simulate", 0, |out| {
+                    results.iter().try_for_each(|r| writeln!(out, "{r}"))
+                })
+                .unwrap_or(0),
                 Err(e) => {
                     eprintln!("palisade policy simulate: {e}");
-                    Ok(2)
+                    2
                 }
             }
         }
         PolicyCommand::Validate { file, kind, format } => {
-            let input = read_input(&file)?;
             let kind: palisade_policy::PolicyKind = match kind.parse() {
                 Ok(k) => k,
                 Err(e) => {
                     eprintln!("palisade policy validate: {e}");
-                    return Ok(2);
+                    return 2;
                 }
             };
+            let input = match read(&file, "validate") {
+                Ok(text) => text,
+                Err(code) => return code,
+            };
             let findings = palisade_policy::lint::validate_policy(&input, kind);
-            if format == "json" {
-                println!("{}", palisade_policy::lint::findings_to_json(&findings));
+            let text = if format == "json" {
+                format!("{}\n", palisade_policy::lint::findings_to_json(&findings))
             } else {
-                print!("{}", palisade_policy::lint::render_table(&findings));
-            }
-            Ok(i32::from(palisade_policy::lint::has_errors(&findings)))
+                palisade_policy::lint::render_table(&findings)
+            };
+            let code = i32::from(palisade_policy::lint::has_errors(&findings));
+            print_output("palisade policy validate", code, |out| {
+                out.write_all(text.as_bytes())
+            })
+            .unwrap_or(code)
         }
     }
 }

@@ -44,7 +44,7 @@ pub enum PolicyError {
     /// `Version` is missing or `2008-10-17` in a policy type that requires
     /// `2012-10-17`. AWS: "Policy document must be version 2012-10-17 or
     /// greater."
-    #[error("policy version {found:?} is not accepted for {kind} policies: use \"2012-10-17\"")]
+    #[error("{} is not accepted for {kind} policies: use \"2012-10-17\"", version_text(found.as_deref()))]
     VersionTooOld {
         /// The `Version` found, if any.
         found: Option<String>,
@@ -262,5 +262,13 @@ impl PolicyError {
             }
             PolicyError::Unsupported { .. } => self.to_string(),
         }
+    }
+}
+
+/// The `Version` a policy has, as a person reads it (not Rust's `Some("…")`).
+fn version_text(found: Option<&str>) -> String {
+    match found {
+        Some(v) => format!("policy version \"{v}\""),
+        None => "a policy without a Version".to_owned(),
     }
 }

@@ -807,7 +807,10 @@ impl Policy {
                     version = Some(s.clone());
                 }
                 ("Version", other) => {
-                    return Err(syntax(format!("invalid Version {:?}", other.to_value())));
+                    return Err(syntax(format!(
+                        "invalid Version {}: use \"2012-10-17\"",
+                        other.to_value()
+                    )));
                 }
                 ("Id", Json::String(s)) => id = Some(s.clone()),
                 ("Id", other) => {

@@ -165,3 +165,41 @@ fn invalid_principals() {
         assert!(Policy::parse(&doc, PolicyKind::Resource).is_ok(), "{ok}");
     }
 }
+
+/// Regression: `policy validate` showed Rust debug output: `policy version None is not
+/// accepted`, `policy version Some("2008-10-17")`, `invalid Version String("2020-01-01")`.
+#[test]
+fn version_errors_show_values_plainly() {
+    let statement = r#""Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#;
+    let message = |version: &str| {
+        let doc = format!("{{{version}{statement}}}");
+        palisade_policy::lint::validate_policy(&doc, PolicyKind::Identity)
+            .into_iter()
+            .map(|f| f.message)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let cases = [
+        (
+            "",
+            "a policy without a Version is not accepted for identity policies",
+        ),
+        (
+            r#""Version":"2008-10-17","#,
+            r#"policy version "2008-10-17" is not accepted for identity policies"#,
+        ),
+        (
+            r#""Version":"2020-01-01","#,
+            r#"invalid Version "2020-01-01": use "2012-10-17""#,
+        ),
+        (r#""Version":5,"#, r#"invalid Version 5: use "2012-10-17""#),
+    ];
+    for (version, want) in cases {
+        let m = message(version);
+        assert!(m.contains(want), "{version}: {m}");
+        assert!(
+            !m.contains("Some(") && !m.contains("None") && !m.contains("String("),
+            "{m}"
+        );
+    }
+}

@@ -36,8 +36,22 @@ fn path_of(stack: &[Frame]) -> String {
     for f in stack {
         match f {
             Frame::Obj { key: Some(k), .. } => {
-                p.push('.');
-                p.extend(k.chars().take(240));
+                let name: String = k.chars().take(240).collect();
+                if is_plain_name(&name) {
+                    p.push('.');
+                    p.push_str(&name);
+                } else {
+                    // `$.a.b` would be read as two levels: bracket notation keeps a key such as
+                    // `weird key.with "quotes"` one name.
+                    p.push_str("['");
+                    for c in name.chars() {
+                        if matches!(c, '\'' | '\\') {
+                            p.push('\\');
+                        }
+                        p.push(c);
+                    }
+                    p.push_str("']");
+                }
             }
             Frame::Obj { key: None, .. } => {}
             Frame::Arr { idx } => {
@@ -51,6 +65,22 @@ fn path_of(stack: &[Frame]) -> String {
         p = p.chars().take(250).collect();
     }
     p
+}
+
+/// A key that dot notation shows unambiguously: an identifier (letters, digits, `_`, `-`, not
+/// starting with a digit or `-`).
+fn is_plain_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A key's text with its JSON escapes decoded (`\"` is `"`), from its quoted form; `raw` when
+/// it is unclosed or does not decode.
+fn key_text(quoted: Option<&[u8]>, raw: &[u8]) -> String {
+    quoted
+        .and_then(|q| serde_json::from_slice::<String>(q).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned())
 }
 
 fn keys_of(stack: &[Frame]) -> String {
@@ -70,7 +100,10 @@ struct Tokens {
     norm: Vec<u8>,
 }
 
-fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
+/// With `lines` (JSON Lines) a record is a line, 0-based as Macie's `recordIndex`: each line is
+/// tokenized on its own, so a line that is not JSON is scanned as text of its record (its
+/// words at `$`) and cannot shift the records after it.
+fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     let mut norm = data.to_vec();
     let mut spans = Vec::new();
     let mut masks: Vec<IdentSet> = Vec::new();
@@ -107,9 +140,14 @@ fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
             }
             b'}' | b']' => {
                 stack.pop();
-                if stack.is_empty() {
+                if stack.is_empty() && !lines {
                     record += 1;
                 }
+                i += 1;
+            }
+            b'\n' if lines => {
+                record += 1;
+                stack.clear();
                 i += 1;
             }
             b',' => {
@@ -141,12 +179,15 @@ fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
                         j += 2;
                         continue;
                     }
-                    if c == b'"' {
+                    // A JSON Lines string cannot hold a raw newline: an unclosed quote ends
+                    // with its line instead of swallowing the records after it.
+                    if c == b'"' || (lines && c == b'\n') {
                         break;
                     }
                     j += 1;
                 }
                 let end = j.min(data.len());
+                let closed = data.get(end) == Some(&b'"');
                 let is_key = matches!(
                     stack.last(),
                     Some(Frame::Obj {
@@ -155,8 +196,10 @@ fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
                     })
                 );
                 if is_key {
-                    let k =
-                        String::from_utf8_lossy(data.get(start..end).unwrap_or(&[])).into_owned();
+                    let k = key_text(
+                        data.get(i..end + 1).filter(|_| closed),
+                        data.get(start..end).unwrap_or_default(),
+                    );
                     let mask = mask_for(&stack, &mut masks);
                     spans.push(Span {
                         start,
@@ -180,11 +223,11 @@ fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
                         key: false,
                         mask,
                     });
-                    if stack.is_empty() {
+                    if stack.is_empty() && !lines {
                         record += 1;
                     }
                 }
-                i = end + 1;
+                i = if closed { end + 1 } else { end };
             }
             b' ' | b'\t' | b'\r' | b'\n' | b':' => i += 1,
             _ => {
@@ -204,7 +247,7 @@ fn tokenize(engine: &Engine, data: &[u8]) -> Result<Tokens, Skip> {
                     key: false,
                     mask,
                 });
-                if stack.is_empty() {
+                if stack.is_empty() && !lines {
                     record += 1;
                 }
                 i = i.max(start + 1);
@@ -239,9 +282,14 @@ impl Structure for Ctx<'_> {
     }
 }
 
-/// Scans JSON or JSON Lines.
-pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8]) -> Result<Vec<Located>, Skip> {
-    let t = tokenize(engine, data)?;
+/// Scans JSON, or JSON Lines with `lines`.
+pub fn scan(
+    engine: &Engine,
+    scanner: &mut Scanner<'_>,
+    data: &[u8],
+    lines: bool,
+) -> Result<Vec<Located>, Skip> {
+    let t = tokenize(engine, data, lines)?;
     let mut dets = Vec::new();
     scanner.scan(&t.norm, Some(&Ctx { t: &t }), &mut dets);
     Ok(dets

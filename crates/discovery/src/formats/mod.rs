@@ -148,7 +148,8 @@ pub fn scan_buffer(
         Format::Text => text::scan(scanner, data),
         Format::Csv => csv::scan(engine, scanner, data, b','),
         Format::Tsv => csv::scan(engine, scanner, data, b'\t'),
-        Format::Json | Format::JsonLines => json::scan(engine, scanner, data)?,
+        Format::Json => json::scan(engine, scanner, data, false)?,
+        Format::JsonLines => json::scan(engine, scanner, data, true)?,
         #[cfg(feature = "parquet")]
         Format::Parquet => parquet::scan(engine, scanner, data, reveal)?,
         #[cfg(not(feature = "parquet"))]

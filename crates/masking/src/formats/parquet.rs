@@ -3,8 +3,8 @@
 //! masked string (BYTE_ARRAY) columns have their values transformed on the way. Memory is
 //! bounded by a batch, plus one entity column of a row group when a date shift needs it.
 //!
-//! The output is Snappy-compressed; inputs may be uncompressed or Snappy (the codecs built
-//! in with the minimal `parquet` features).
+//! The output is Snappy-compressed; inputs may be uncompressed, Snappy, ZSTD, GZIP, LZ4 or
+//! Brotli (the codecs built in with the `parquet` features).
 
 use std::fs::File;
 use std::path::Path;
@@ -105,10 +105,11 @@ fn read_entity(
     }
 }
 
-/// Transforms `input` into `output`.
+/// Transforms `input` into `out` (`output` names it in errors).
 pub fn run(
     masker: &mut Masker,
     input: &Path,
+    out: File,
     output: &Path,
     opts: Options,
     progress: &mut Progress,
@@ -186,7 +187,6 @@ pub fn run(
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let out = File::create(output).map_err(|e| MaskError::io(output, e))?;
     let mut writer = SerializedFileWriter::new(out, schema.root_schema_ptr(), Arc::new(props))
         .map_err(|e| perr(output, e))?;
     let mut rows_done = 0u64;

@@ -25,6 +25,10 @@ pub fn run(
     }
     let mut line = String::new();
     let mut n = 0u64;
+    // The lines of an open `-----BEGIN … PRIVATE KEY-----` block, masked as one text: the
+    // discovery engine finds a private key only whole, and line by line it would stay in clear.
+    let mut block = String::new();
+    let mut block_first = 0u64;
     loop {
         line.clear();
         let read = input
@@ -34,6 +38,18 @@ pub fn run(
             break;
         }
         n += 1;
+        if block.is_empty() && line.contains("-----BEGIN ") && !line.contains("-----END ") {
+            block_first = n;
+            block.push_str(&line);
+            continue;
+        }
+        if !block.is_empty() {
+            block.push_str(&line);
+            if line.contains("-----END ") || block.len() > MAX_BLOCK {
+                write_block(masker, &mut block, block_first, n, &mut output, out_path)?;
+            }
+            continue;
+        }
         let out = masker.text(&line, n)?;
         output
             .write_all(out.as_bytes())
@@ -43,6 +59,31 @@ pub fn run(
             progress.tick(n);
         }
     }
+    if !block.is_empty() {
+        write_block(masker, &mut block, block_first, n, &mut output, out_path)?;
+    }
     output.flush().map_err(|e| MaskError::io(out_path, e))?;
+    Ok(())
+}
+
+/// The longest `-----BEGIN` block masked as one text (an RSA-16384 key in PEM is ~13 KiB): a
+/// BEGIN line without an END does not make memory grow with the file.
+const MAX_BLOCK: usize = 64 << 10;
+
+/// Masks the lines `first..=last` held in `block` as one text, and empties it.
+fn write_block(
+    masker: &mut Masker,
+    block: &mut String,
+    first: u64,
+    last: u64,
+    output: &mut impl Write,
+    out_path: &Path,
+) -> Result<(), MaskError> {
+    let out = masker.text(block, first)?;
+    output
+        .write_all(out.as_bytes())
+        .map_err(|e| MaskError::io(out_path, e))?;
+    masker.count_records(last + 1 - first);
+    block.clear();
     Ok(())
 }
