@@ -229,7 +229,7 @@ def test_openid_connect_providers_are_created_listed_and_deleted(start_server):
     s = start_server()
     iam = s.client("iam")
     arn = iam.create_open_id_connect_provider(
-        Url="https://token.example.com/issuer?x=1",
+        Url="https://token.example.com/issuer/",
         ClientIDList=["sts.amazonaws.com"],
         ThumbprintList=["a" * 40],
         Tags=[{"Key": "team", "Value": "auth"}],
