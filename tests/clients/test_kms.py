@@ -273,7 +273,8 @@ def test_multi_region_ciphertexts_decrypt_in_a_replica_region(server):
         assert error(e)["Code"] == "UnsupportedOperationException"
     east.enable_key_rotation(KeyId=key["KeyId"])
     assert west.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
-    west.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="eu-west-1")
+    # The current primary hands the role on, in its own Region.
+    east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="eu-west-1")
     config = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
     assert config["MultiRegionKeyType"] == "REPLICA" and config["PrimaryKey"]["Region"] == "eu-west-1"
     west.rotate_key_on_demand(KeyId=key["KeyId"])
@@ -547,3 +548,97 @@ def test_ed25519_keys_sign_messages_that_any_ed25519_library_verifies(server):
     pair = kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="ECC_NIST_EDWARDS25519")
     private = load_der_private_key(pair["PrivateKeyPlaintext"], password=None)
     load_der_public_key(pair["PublicKey"]).verify(private.sign(b"m"), b"m")
+
+
+def wrap_for(kms, key_id, material):
+    """Import parameters for `key_id` and `material` wrapped with them."""
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    public = serialization.load_der_public_key(params["PublicKey"])
+    wrapped = public.encrypt(material, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+    return params["ImportToken"], wrapped
+
+
+def test_imported_material_expires_and_must_match_across_a_multi_region_key(server):
+    # Bugs: ValidTo in the past (or years ahead, or beside KEY_MATERIAL_DOES_NOT_EXPIRE) was
+    # taken and material never expired; bytes the wrapping key does not unwrap got
+    # IncorrectKeyMaterialException; and a multi-Region replica took other material than its
+    # primary's, breaking every ciphertext there for good.
+    import time
+
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    now = time.time()
+    for extra in (
+        {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": now - 3600},
+        {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": now + 400 * 86400},
+        {"ExpirationModel": "KEY_MATERIAL_EXPIRES"},
+        {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ValidTo": now + 86400},
+    ):
+        token, wrapped = wrap_for(kms, key, material)
+        with pytest.raises(ClientError) as e:
+            kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, **extra)
+        assert error(e)["Code"] == "ValidationException", extra
+    token, _ = wrap_for(kms, key, material)
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=os.urandom(256), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error(e)["Code"] == "InvalidCiphertextException"
+    token, wrapped = wrap_for(kms, key, material)
+    kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)
+    assert kms.encrypt(KeyId=key, Plaintext=b"x")
+    time.sleep(3)
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert error(e)["Code"] == "KMSInvalidStateException"
+
+    mrk = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
+    token, wrapped = wrap_for(kms, mrk, material)
+    kms.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    west = server.client("kms", region="us-west-2")
+    token, wrapped = wrap_for(west, mrk, os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        west.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error(e)["Code"] == "IncorrectKeyMaterialException"
+    token, wrapped = wrap_for(west, mrk, material)
+    west.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = kms.encrypt(KeyId=mrk, Plaintext=b"everywhere")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"everywhere"
+
+
+def test_a_key_pending_deletion_takes_no_grant_tag_alias_or_description(server):
+    # Bug: CreateGrant, TagResource, UntagResource, UpdateKeyDescription, CreateAlias and
+    # UpdateAlias all succeeded on a key about to be destroyed.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/live", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    for call in (
+        lambda: kms.create_grant(KeyId=key, GranteePrincipal=key.split(":")[4].join(["arn:aws:iam::", ":root"]), Operations=["Decrypt"]),
+        lambda: kms.tag_resource(KeyId=key, Tags=[{"TagKey": "k", "TagValue": "v"}]),
+        lambda: kms.untag_resource(KeyId=key, TagKeys=["k"]),
+        lambda: kms.update_key_description(KeyId=key, Description="d"),
+        lambda: kms.create_alias(AliasName="alias/doomed", TargetKeyId=key),
+        lambda: kms.update_alias(AliasName="alias/live", TargetKeyId=key),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e) == {"Code": "KMSInvalidStateException", "Message": f"{key} is pending deletion."}
+
+
+def test_replicas_have_their_own_policy_description_and_tags_and_only_the_primary_moves(server):
+    # Bugs: ReplicateKey copied the primary's description, tags and key policy; and
+    # UpdatePrimaryRegion succeeded when called on a replica.
+    kms = server.client("kms")
+    mrk = kms.create_key(MultiRegion=True, Description="primary", Tags=[{"TagKey": "t", "TagValue": "1"}])["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1")
+    west = server.client("kms", region="us-west-2")
+    replica = west.describe_key(KeyId=mrk)["KeyMetadata"]
+    assert replica["Description"] == ""
+    assert west.list_resource_tags(KeyId=mrk)["Tags"] == []
+    with pytest.raises(ClientError) as e:
+        west.update_primary_region(KeyId=mrk, PrimaryRegion="eu-west-1")
+    assert error(e)["Code"] == "UnsupportedOperationException"
+    kms.update_primary_region(KeyId=mrk, PrimaryRegion="us-west-2")
+    assert west.describe_key(KeyId=mrk)["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"

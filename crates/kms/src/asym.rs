@@ -682,7 +682,7 @@ pub(crate) fn unwrap(
     encrypted: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
     let bad = || {
-        KmsError::IncorrectKeyMaterial(
+        KmsError::NotUnwrapped(
             "the imported key material could not be unwrapped with the import parameters".into(),
         )
     };

@@ -15,6 +15,11 @@ pub enum KmsError {
     /// Imported material that is malformed or does not fit: `IncorrectKeyMaterialException`.
     #[error("{0}")]
     IncorrectKeyMaterial(String),
+    /// Imported material that the import's wrapping key does not unwrap (another wrapping key,
+    /// another algorithm, corrupted bytes): `InvalidCiphertextException`, as KMS documents
+    /// for ImportKeyMaterial.
+    #[error("{0}")]
+    NotUnwrapped(String),
     /// Something this build does not do: `UnsupportedOperationException`.
     #[error("{0} is not supported")]
     Unsupported(String),
@@ -31,6 +36,7 @@ impl KmsError {
             Self::Validation(_) => "ValidationException",
             Self::InvalidKeyUsage(_) => "InvalidKeyUsageException",
             Self::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            Self::NotUnwrapped(_) => "InvalidCiphertextException",
             Self::Unsupported(_) => "UnsupportedOperationException",
             Self::Crypto(_) => "KMSInternalException",
         }

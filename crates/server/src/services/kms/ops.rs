@@ -62,6 +62,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "ListKeys" => list_keys(cx, i),
         "UpdateKeyDescription" => {
             update_key(cx, i, |k| {
+                not_pending_deletion(k)?;
                 k.description = s(i, "Description").unwrap_or_default().to_owned();
                 Ok(())
             })
@@ -345,9 +346,23 @@ fn invalid_state(arn: &str, what: &str) -> ApiError {
     err("KMSInvalidStateException", format!("{arn} is {what}."))
 }
 
+/// KMS's key-state table: a key pending deletion takes no new grants, tags, aliases or
+/// description, so that nothing comes to depend on a key about to be destroyed.
+fn not_pending_deletion(r: &KeyRecord) -> Result<(), ApiError> {
+    if r.state == "PendingDeletion" {
+        return Err(invalid_state(&r.arn, "pending deletion"));
+    }
+    Ok(())
+}
+
 /// A key that can run a cryptographic operation now.
 fn usable(k: &Key) -> Result<(), ApiError> {
     let r = &k.record;
+    // Imported material past its ValidTo is gone, whether or not the background task has
+    // removed it yet.
+    if r.valid_to.is_some_and(|v| v <= now()) {
+        return Err(invalid_state(&r.arn, "pending import"));
+    }
     match r.state.as_str() {
         "Enabled" => Ok(()),
         "Disabled" => Err(err("DisabledException", format!("{} is disabled.", r.arn))),
@@ -916,7 +931,10 @@ fn alias_target(cx: &Cx<'_>, i: &Value) -> Result<String, ApiError> {
             "Aliases must refer to keys. Not aliases",
         ));
     }
-    with_key_id(cx, target, |k| Ok(k.record.id.clone()))
+    with_key_id(cx, target, |k| {
+        not_pending_deletion(&k.record)?;
+        Ok(k.record.id.clone())
+    })
 }
 
 async fn create_alias(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
@@ -1091,6 +1109,7 @@ async fn put_key_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 async fn tag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let tags = tags_of(i)?;
     update_key(cx, i, |k| {
+        not_pending_deletion(k)?;
         for (key, value) in tags {
             match k.tags.iter_mut().find(|(t, _)| *t == key) {
                 Some(existing) => existing.1 = value,
@@ -1118,6 +1137,7 @@ async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .map(str::to_owned)
         .collect();
     update_key(cx, i, |k| {
+        not_pending_deletion(k)?;
         k.tags.retain(|(t, _)| !remove.contains(t));
         Ok(())
     })
@@ -1858,7 +1878,7 @@ fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     let kms = &state.kms;
     let _guard = kms.lock_writes().await;
-    let (due_delete, due_rotate, aliases, grants) = kms.read(|d| {
+    let (due_delete, due_rotate, aliases, grants, expired) = kms.read(|d| {
         let delete: Vec<String> = d
             .keys
             .values()
@@ -1867,6 +1887,14 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
                     && k.record.deletion_date.is_some_and(|x| x <= t)
             })
             .map(|k| k.record.arn.clone())
+            .collect();
+        let expired: Vec<Key> = d
+            .keys
+            .values()
+            .filter(|k| {
+                k.record.valid_to.is_some_and(|v| v <= t) && !delete.contains(&k.record.arn)
+            })
+            .cloned()
             .collect();
         let rotate: Vec<Key> = d
             .keys
@@ -1895,12 +1923,24 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             .filter(|g| delete.contains(&g.key_arn))
             .map(|g| g.id.clone())
             .collect();
-        (delete, rotate, aliases, grants)
+        (delete, rotate, aliases, grants, expired)
     })?;
-    if due_delete.is_empty() && due_rotate.is_empty() {
+    if due_delete.is_empty() && due_rotate.is_empty() && expired.is_empty() {
         return Ok(());
     }
     let mut changes = Changes::default();
+    for mut key in expired {
+        // KMS deletes imported material at its ValidTo: the key waits for it to be imported
+        // again (a key pending deletion stays so).
+        tracing::info!(key = %key.record.arn, "imported key material expired");
+        key.materials.clear();
+        key.record.sealed.clear();
+        key.record.valid_to = None;
+        if key.record.state != "PendingDeletion" {
+            "PendingImport".clone_into(&mut key.record.state);
+        }
+        changes.keys.push(key);
+    }
     for arn in due_delete {
         tracing::info!(key = %arn, "kms key deleted at the end of its waiting period");
         changes.deletes.push((KEYS, arn));
@@ -1963,6 +2003,7 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         ));
     }
     with_key(cx, i, |k| {
+        not_pending_deletion(&k.record)?;
         let (spec, usage) = (k.record.spec(), k.record.usage());
         match operations
             .iter()
@@ -2167,7 +2208,35 @@ async fn get_parameters_for_import(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiE
     }))
 }
 
+/// The ValidTo an import asks for: with `KEY_MATERIAL_EXPIRES` a time in the next 365 days,
+/// which is required; with `KEY_MATERIAL_DOES_NOT_EXPIRE` none. (Without ExpirationModel a
+/// ValidTo means the material expires, as before AWS required the model.)
+fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
+    let invalid = |m: String| Err(err("ValidationException", m));
+    let valid_to = i.get("ValidTo").and_then(Value::as_f64);
+    match (s(i, "ExpirationModel"), valid_to) {
+        (Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), Some(_)) => invalid(
+            "ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE."
+                .to_owned(),
+        ),
+        (Some("KEY_MATERIAL_EXPIRES"), None) => {
+            invalid("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.".to_owned())
+        }
+        (_, Some(v)) => {
+            let t = now();
+            if !(v > t as f64 && v <= (t + 365 * DAY) as f64) {
+                return invalid(format!(
+                    "ValidTo {v} must be in the future and at most 365 days from now."
+                ));
+            }
+            Ok(Some(v as i64))
+        }
+        (_, None) => Ok(None),
+    }
+}
+
 async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let valid_to = import_valid_to(i)?;
     let token = blob(i, "ImportToken")?.unwrap_or_default();
     let encrypted = blob(i, "EncryptedKeyMaterial")?.unwrap_or_default();
     let _guard = cx.state.kms.lock_writes().await;
@@ -2206,20 +2275,45 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     // itself may have been deleted since; its sealed digest stays with the key.
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
     let digest_id = format!("{}#imported-digest", key.record.arn);
-    let same = match &key.record.imported_digest {
-        Some(sealed) => {
-            let first = cx
-                .state
-                .sealer
-                .open(palisade_seal::Purpose::KeyMaterial, &digest_id, sealed)
-                .map_err(ApiError::internal)?;
-            aws_lc_rs::constant_time::verify_slices_are_equal(&first, digest.as_ref()).is_ok()
-        }
+    let matches = |arn: &str, sealed: &[u8]| -> Result<bool, ApiError> {
+        let first = cx
+            .state
+            .sealer
+            .open(
+                palisade_seal::Purpose::KeyMaterial,
+                &format!("{arn}#imported-digest"),
+                sealed,
+            )
+            .map_err(ApiError::internal)?;
+        Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&first, digest.as_ref()).is_ok())
+    };
+    let mut same = match &key.record.imported_digest {
+        Some(sealed) => matches(&key.record.arn, sealed)?,
         None => key
             .materials
             .first()
             .is_none_or(|first| first.as_bytes() == material.as_bytes()),
     };
+    // The keys of a multi-Region key share one material: what the primary or another replica
+    // holds is the only material any of them takes.
+    if key.record.multi_region {
+        let related: Vec<(String, Option<Vec<u8>>)> = cx.state.kms.read(|d| {
+            d.keys
+                .values()
+                .filter(|k| {
+                    k.record.id == key.record.id
+                        && k.record.account == key.record.account
+                        && k.record.arn != key.record.arn
+                })
+                .map(|k| (k.record.arn.clone(), k.record.imported_digest.clone()))
+                .collect()
+        })?;
+        for (arn, sealed) in related {
+            if let Some(sealed) = sealed {
+                same = same && matches(&arn, &sealed)?;
+            }
+        }
+    }
     if !same {
         return Err(err(
             "IncorrectKeyMaterialException",
@@ -2229,11 +2323,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     if key.record.imported_digest.is_none() {
         key.record.imported_digest = Some(seal_bytes(cx, &digest_id, digest.as_ref())?);
     }
-    if let Some(v) = i.get("ValidTo").and_then(Value::as_f64) {
-        key.record.valid_to = Some(v as i64);
-    } else {
-        key.record.valid_to = None;
-    }
+    key.record.valid_to = valid_to;
     if key.materials.is_empty() {
         let sealed = cx.state.kms.seal(&key.record.arn, 0, &material)?;
         key.record.sealed = vec![sealed];
@@ -2312,17 +2402,24 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     record.region.clone_from(&target);
     record.arn.clone_from(&replica_arn);
     record.created = now();
-    if let Some(p) = s(i, "Policy") {
-        check_policy(cx, p)?;
-        p.clone_into(&mut record.policy);
+    // A replica shares its primary's material and properties, not its key policy, description
+    // or tags: those are the request's, or KMS's defaults.
+    match s(i, "Policy") {
+        Some(p) => {
+            check_policy(cx, p)?;
+            p.clone_into(&mut record.policy);
+        }
+        None => record.policy = default_policy(&record.account),
     }
-    if let Some(d) = s(i, "Description") {
-        d.clone_into(&mut record.description);
-    }
-    if i.get("Tags").is_some() {
-        record.tags = tags_of(i)?;
-    }
+    record.description = s(i, "Description").unwrap_or_default().to_owned();
+    record.tags = if i.get("Tags").is_some() {
+        tags_of(i)?
+    } else {
+        Vec::new()
+    };
     record.replica_regions = vec![];
+    // Sealed under the primary's ARN; the replica's own is made at its first import.
+    record.imported_digest = None;
     record.sealed = primary
         .materials
         .iter()
@@ -2358,6 +2455,13 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
         return Err(err(
             "UnsupportedOperationException",
             format!("{} is not a multi-Region key", key.record.arn),
+        ));
+    }
+    // Only the primary hands its role on, from its own Region.
+    if is_replica(&key.record) {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!("{} is not a primary multi-Region key", key.record.arn),
         ));
     }
     let related: Vec<Key> = cx.state.kms.read(|d| {
