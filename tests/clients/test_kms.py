@@ -642,3 +642,26 @@ def test_replicas_have_their_own_policy_description_and_tags_and_only_the_primar
     assert error(e)["Code"] == "UnsupportedOperationException"
     kms.update_primary_region(KeyId=mrk, PrimaryRegion="us-west-2")
     assert west.describe_key(KeyId=mrk)["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"] == "PRIMARY"
+
+
+def test_a_primary_with_replicas_waits_for_them_before_its_deletion_starts(server):
+    # Bug: ScheduleKeyDeletion of a primary with replicas set PendingDeletion with its own
+    # date; KMS makes it PendingReplicaDeletion until the last replica is deleted.
+    kms = server.client("kms")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
+    out = kms.schedule_key_deletion(KeyId=mrk, PendingWindowInDays=7)
+    assert out["KeyState"] == "PendingReplicaDeletion" and "DeletionDate" not in out
+    meta = kms.describe_key(KeyId=mrk)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingReplicaDeletion" and "DeletionDate" not in meta
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=mrk, Plaintext=b"x")
+    assert error(e)["Code"] == "KMSInvalidStateException"
+    kms.cancel_key_deletion(KeyId=mrk)
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["KeyState"] == "Disabled"
+    with pytest.raises(ClientError) as e:
+        kms.cancel_key_deletion(KeyId=mrk)
+    assert error(e)["Message"].endswith(" is not pending deletion.")
+    # A key without replicas starts its waiting period at once.
+    single = kms.create_key()["KeyMetadata"]["KeyId"]
+    assert kms.schedule_key_deletion(KeyId=single, PendingWindowInDays=7)["KeyState"] == "PendingDeletion"

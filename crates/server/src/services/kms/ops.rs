@@ -349,10 +349,24 @@ fn invalid_state(arn: &str, what: &str) -> ApiError {
 /// KMS's key-state table: a key pending deletion takes no new grants, tags, aliases or
 /// description, so that nothing comes to depend on a key about to be destroyed.
 fn not_pending_deletion(r: &KeyRecord) -> Result<(), ApiError> {
-    if r.state == "PendingDeletion" {
-        return Err(invalid_state(&r.arn, "pending deletion"));
+    match r.state.as_str() {
+        "PendingDeletion" => Err(invalid_state(&r.arn, "pending deletion")),
+        "PendingReplicaDeletion" => Err(invalid_state(&r.arn, "pending replica deletion")),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// The other keys of a multi-Region key (its replicas, or its primary and sibling replicas).
+fn related_keys(state: &AppState, r: &KeyRecord) -> Result<Vec<String>, ApiError> {
+    state.kms.read(|d| {
+        d.keys
+            .values()
+            .filter(|k| {
+                k.record.id == r.id && k.record.account == r.account && k.record.arn != r.arn
+            })
+            .map(|k| k.record.arn.clone())
+            .collect()
+    })
 }
 
 /// A key that can run a cryptographic operation now.
@@ -367,6 +381,7 @@ fn usable(k: &Key) -> Result<(), ApiError> {
         "Enabled" => Ok(()),
         "Disabled" => Err(err("DisabledException", format!("{} is disabled.", r.arn))),
         "PendingDeletion" => Err(invalid_state(&r.arn, "pending deletion")),
+        "PendingReplicaDeletion" => Err(invalid_state(&r.arn, "pending replica deletion")),
         "PendingImport" => Err(invalid_state(&r.arn, "pending import")),
         other => Err(invalid_state(&r.arn, other)),
     }
@@ -851,21 +866,30 @@ async fn schedule_deletion(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     }
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
+    let has_replicas = !is_replica(&key.record)
+        && key.record.multi_region
+        && !related_keys(cx.state, &key.record)?.is_empty();
     let r = &mut key.record;
-    if r.state == "PendingDeletion" {
-        return Err(invalid_state(&r.arn, "pending deletion"));
-    }
+    not_pending_deletion(r)?;
     if r.aws_managed {
         return Err(err(
             "UnsupportedOperationException",
             format!("{} is an AWS managed key and cannot be deleted", r.arn),
         ));
     }
-    let date = now() + days * DAY;
-    "PendingDeletion".clone_into(&mut r.state);
-    r.deletion_date = Some(date);
     r.pending_window_days = Some(days);
-    let out = json!({"KeyId": r.arn, "DeletionDate": date, "KeyState": "PendingDeletion", "PendingWindowInDays": days});
+    // A primary outlives its replicas: its waiting period begins when the last of them is
+    // deleted (PendingReplicaDeletion, no date yet).
+    let out = if has_replicas {
+        "PendingReplicaDeletion".clone_into(&mut r.state);
+        r.deletion_date = None;
+        json!({"KeyId": r.arn, "KeyState": "PendingReplicaDeletion", "PendingWindowInDays": days})
+    } else {
+        let date = now() + days * DAY;
+        "PendingDeletion".clone_into(&mut r.state);
+        r.deletion_date = Some(date);
+        json!({"KeyId": r.arn, "DeletionDate": date, "KeyState": "PendingDeletion", "PendingWindowInDays": days})
+    };
     cx.state
         .kms
         .commit(Changes {
@@ -880,10 +904,10 @@ async fn cancel_deletion(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
     let r = &mut key.record;
-    if r.state != "PendingDeletion" {
+    if r.state != "PendingDeletion" && r.state != "PendingReplicaDeletion" {
         return Err(err(
             "KMSInvalidStateException",
-            format!("{} is {} and is not pending deletion.", r.arn, r.state),
+            format!("{} is not pending deletion.", r.arn),
         ));
     }
     // AWS: a key whose deletion is cancelled comes back disabled.
@@ -1888,6 +1912,21 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             })
             .map(|k| k.record.arn.clone())
             .collect();
+        // Primaries whose last replica is deleted now (or was): their waiting period starts.
+        let released: Vec<Key> = d
+            .keys
+            .values()
+            .filter(|k| k.record.state == "PendingReplicaDeletion")
+            .filter(|p| {
+                !d.keys.values().any(|k| {
+                    k.record.id == p.record.id
+                        && k.record.account == p.record.account
+                        && k.record.arn != p.record.arn
+                        && !delete.contains(&k.record.arn)
+                })
+            })
+            .cloned()
+            .collect();
         let expired: Vec<Key> = d
             .keys
             .values()
@@ -1923,12 +1962,19 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             .filter(|g| delete.contains(&g.key_arn))
             .map(|g| g.id.clone())
             .collect();
-        (delete, rotate, aliases, grants, expired)
+        (delete, rotate, aliases, grants, (expired, released))
     })?;
-    if due_delete.is_empty() && due_rotate.is_empty() && expired.is_empty() {
+    let (expired, released) = expired;
+    if due_delete.is_empty() && due_rotate.is_empty() && expired.is_empty() && released.is_empty() {
         return Ok(());
     }
     let mut changes = Changes::default();
+    for mut key in released {
+        let days = key.record.pending_window_days.unwrap_or(30);
+        "PendingDeletion".clone_into(&mut key.record.state);
+        key.record.deletion_date = Some(t + days * DAY);
+        changes.keys.push(key);
+    }
     for mut key in expired {
         // KMS deletes imported material at its ValidTo: the key waits for it to be imported
         // again (a key pending deletion stays so).
