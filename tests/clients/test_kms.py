@@ -636,6 +636,8 @@ def test_replicas_have_their_own_policy_description_and_tags_and_only_the_primar
     west = server.client("kms", region="us-west-2")
     replica = west.describe_key(KeyId=mrk)["KeyMetadata"]
     assert replica["Description"] == ""
+    # A replica lists all the replicas, itself included (it listed none).
+    assert sorted(r["Region"] for r in replica["MultiRegionConfiguration"]["ReplicaKeys"]) == ["eu-west-1", "us-west-2"]
     assert west.list_resource_tags(KeyId=mrk)["Tags"] == []
     with pytest.raises(ClientError) as e:
         west.update_primary_region(KeyId=mrk, PrimaryRegion="eu-west-1")
@@ -665,3 +667,14 @@ def test_a_primary_with_replicas_waits_for_them_before_its_deletion_starts(serve
     # A key without replicas starts its waiting period at once.
     single = kms.create_key()["KeyMetadata"]["KeyId"]
     assert kms.schedule_key_deletion(KeyId=single, PendingWindowInDays=7)["KeyState"] == "PendingDeletion"
+
+
+def test_a_made_up_grant_token_is_refused(server):
+    # Bug: any string was taken as a grant token.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=["garbage"])
+    assert error(e)["Code"] == "InvalidGrantTokenException"
+    token = kms.create_grant(KeyId=key, GranteePrincipal=key.split(":")[4].join(["arn:aws:iam::", ":root"]), Operations=["Encrypt"])["GrantToken"]
+    assert kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[token])["CiphertextBlob"]

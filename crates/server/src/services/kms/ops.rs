@@ -53,6 +53,28 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
     if KEY_ID_ONLY.contains(&op) {
         no_alias(i)?;
     }
+    // A grant token is one CreateGrant handed out: a made-up one is refused, as KMS does.
+    // (--dev takes any, as moto's suites pass placeholders.)
+    if !cx.state.config.dev {
+        for token in i
+            .get("GrantTokens")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !cx
+                .state
+                .kms
+                .read(|d| d.grants.values().any(|g| g.token == token))?
+            {
+                return Err(err(
+                    "InvalidGrantTokenException",
+                    "The grant token is not valid.",
+                ));
+            }
+        }
+    }
     if i.get("DryRun").and_then(Value::as_bool) == Some(true) {
         return dry_run(cx, op, i);
     }
@@ -807,7 +829,22 @@ pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String
 }
 
 fn describe_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
-    with_key(cx, i, |k| Ok(json!({"KeyMetadata": metadata(&k.record)})))
+    let mut record = with_key(cx, i, |k| Ok(k.record.clone()))?;
+    // A replica lists every replica of its key too (itself included), as its primary knows
+    // them.
+    if is_replica(&record)
+        && let Some(primary) = &record.primary_region
+    {
+        let primary_arn = key_arn(primary, &record.account, &record.id);
+        if let Some(regions) = cx.state.kms.read(|d| {
+            d.keys
+                .get(&primary_arn)
+                .map(|p| p.record.replica_regions.clone())
+        })? {
+            record.replica_regions = regions;
+        }
+    }
+    Ok(json!({"KeyMetadata": metadata(&record)}))
 }
 
 /// `Limit`/`Marker` paging: the page and the next marker; `key` names an item (see
