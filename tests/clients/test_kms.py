@@ -678,3 +678,22 @@ def test_a_made_up_grant_token_is_refused(server):
     assert error(e)["Code"] == "InvalidGrantTokenException"
     token = kms.create_grant(KeyId=key, GranteePrincipal=key.split(":")[4].join(["arn:aws:iam::", ":root"]), Operations=["Encrypt"])["GrantToken"]
     assert kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[token])["CiphertextBlob"]
+
+
+def test_key_material_ids_appear_where_the_current_model_has_them(server):
+    # Bug: ImportKeyMaterial answered {}, DescribeKey had no CurrentKeyMaterialId, and
+    # ListKeyRotations entries had no KeyMaterialId or KeyMaterialState.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    first = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+    kms.rotate_key_on_demand(KeyId=key)
+    second = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert len(first) == 64 and first != second
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in rotations] == [(second, "CURRENT")]
+    every = kms.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [r["KeyMaterialId"] for r in every] == [first, second]
+    imported = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    token, wrapped = wrap_for(kms, imported, os.urandom(32))
+    out = kms.import_key_material(KeyId=imported, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert out["KeyId"].endswith(imported) and out["KeyMaterialId"] == kms.describe_key(KeyId=imported)["KeyMetadata"]["CurrentKeyMaterialId"]

@@ -496,6 +496,12 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
             set("ValidTo", json!(v));
         }
     }
+    if r.spec().is_symmetric() && !r.sealed.is_empty() {
+        set(
+            "CurrentKeyMaterialId",
+            json!(material_id(r, r.sealed.len() - 1)),
+        );
+    }
     if r.multi_region {
         let primary_region = r.primary_region.clone().unwrap_or_else(|| r.region.clone());
         let primary =
@@ -515,6 +521,16 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
         );
     }
     m
+}
+
+/// The id of a key's material version (`KeyMaterialId`): 64 hex digits, the same for every key
+/// of a multi-Region key (they share their materials) and revealing nothing of the material.
+fn material_id(r: &KeyRecord, version: usize) -> String {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{}/{}:{version}", r.account, r.id).as_bytes(),
+    );
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn default_policy(account: &str) -> String {
@@ -1924,11 +1940,34 @@ fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 format!("{} does not support key rotation.", k.record.arn),
             ));
         }
-        Ok(k.record
-            .rotations
-            .iter()
-            .map(|r| json!({"KeyId": k.record.arn, "RotationDate": r.at, "RotationType": r.kind}))
-            .collect())
+        let current = k.record.sealed.len().saturating_sub(1);
+        let state = |v: usize| {
+            if v == current {
+                "CURRENT"
+            } else {
+                "NON_CURRENT"
+            }
+        };
+        let mut out = Vec::new();
+        // With ALL_KEY_MATERIAL the key's first material is listed before its rotations.
+        if s(i, "IncludeKeyMaterial") == Some("ALL_KEY_MATERIAL") && !k.record.sealed.is_empty() {
+            out.push(json!({
+                "KeyId": k.record.arn,
+                "KeyMaterialId": material_id(&k.record, 0),
+                "KeyMaterialState": state(0),
+            }));
+        }
+        out.extend(k.record.rotations.iter().map(|r| {
+            let v = r.material_version as usize;
+            json!({
+                "KeyId": k.record.arn,
+                "RotationDate": r.at,
+                "RotationType": r.kind,
+                "KeyMaterialId": material_id(&k.record, v),
+                "KeyMaterialState": state(v),
+            })
+        }));
+        Ok(out)
     })?;
     let (items, next) = page(rotations, |_| None, i)?;
     Ok(paged(json!({"Rotations": items}), next))
@@ -2416,6 +2455,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     key.record.import_token = None;
     key.record.import_wrapping = None;
     key.record.import_expires = None;
+    let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
     cx.state
         .kms
         .commit(Changes {
@@ -2423,7 +2463,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
             ..Changes::default()
         })
         .await?;
-    Ok(json!({}))
+    Ok(out)
 }
 
 /// Seals bytes that derive from key material (an import's wrapping key, an imported
@@ -2439,6 +2479,7 @@ async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
     importable(&key.record)?;
+    let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
     // The material is gone from memory and store; its ciphertexts stay undecryptable until the
     // same material is imported again.
     key.materials.clear();
@@ -2452,7 +2493,7 @@ async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
             ..Changes::default()
         })
         .await?;
-    Ok(json!({}))
+    Ok(out)
 }
 
 // ---- multi-Region keys ------------------------------------------------------------------------
