@@ -85,14 +85,26 @@ p1,4111-1111-1111-1234,ann@example.com,123-45-6789,1980-02-29,52000,94107,s3cret
 p2,5500 0000 0000 0004,bob@example.org,234-56-7890,1975-12-31,61000,10001,,plain\n\
 p1,4111-1111-1111-1234,ann@example.com,123-45-6789,1980-03-10,,94107,x,\n";
 
-#[test]
-fn csv_mask_and_unmask_round_trip() {
+/// A temporary directory with a key file, `CSV_RULES` and `CSV_IN` in it: (dir, keys, rules,
+/// input).
+fn csv_fixture() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let dir = tempfile::tempdir().unwrap();
     let keys = keyfile(dir.path());
     let rules = dir.path().join("rules.yaml");
     std::fs::write(&rules, CSV_RULES).unwrap();
     let input = dir.path().join("people.csv");
     std::fs::write(&input, CSV_IN).unwrap();
+    (dir, keys, rules, input)
+}
+
+#[test]
+fn csv_mask_and_unmask_round_trip() {
+    let (dir, keys, rules, input) = csv_fixture();
     let masked = dir.path().join("masked.csv");
     let summary = run_mask(&mask_args(&input, &masked, &rules, &keys)).unwrap();
     assert_eq!(summary.records, 3);
@@ -467,12 +479,7 @@ fn output_naming_the_input_another_way_is_refused_and_the_input_kept() {
 /// was there before the run.
 #[test]
 fn failed_run_leaves_an_existing_output_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyfile(dir.path());
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, CSV_RULES).unwrap();
-    let input = dir.path().join("people.csv");
-    std::fs::write(&input, CSV_IN).unwrap();
+    let (dir, keys, rules, input) = csv_fixture();
     let masked = dir.path().join("masked.csv");
     run_mask(&mask_args(&input, &masked, &rules, &keys)).unwrap();
 
