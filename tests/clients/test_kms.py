@@ -697,3 +697,15 @@ def test_key_material_ids_appear_where_the_current_model_has_them(server):
     token, wrapped = wrap_for(kms, imported, os.urandom(32))
     out = kms.import_key_material(KeyId=imported, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     assert out["KeyId"].endswith(imported) and out["KeyMaterialId"] == kms.describe_key(KeyId=imported)["KeyMetadata"]["CurrentKeyMaterialId"]
+
+
+def test_data_key_pairs_need_a_symmetric_encryption_key_and_say_so(server):
+    # Bug: GenerateDataKeyPair under a signing or HMAC key said the key was "not valid for
+    # Encrypt", an operation the caller never asked for.
+    kms = server.client("kms")
+    for args in ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}, {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}):
+        key = kms.create_key(**args)["KeyMetadata"]["Arn"]
+        with pytest.raises(ClientError) as e:
+            kms.generate_data_key_pair(KeyId=key, KeyPairSpec="RSA_2048")
+        assert error(e)["Code"] == "InvalidKeyUsageException"
+        assert "not valid for GenerateDataKeyPair" in error(e)["Message"]

@@ -1437,6 +1437,25 @@ fn re_encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     }))
 }
 
+/// Data keys (and data key pairs) are encrypted under symmetric encryption keys only; the
+/// error names the operation asked for, not the Encrypt it runs underneath.
+fn require_symmetric_encryption(cx: &Cx<'_>, arn: &str, op: &str) -> Result<(), ApiError> {
+    let fits = cx.state.kms.read(|d| {
+        d.keys
+            .get(arn)
+            .map(|k| k.record.spec().is_symmetric() && k.record.usage() == KeyUsage::EncryptDecrypt)
+    })?;
+    if fits == Some(false) {
+        return Err(err(
+            "InvalidKeyUsageException",
+            format!(
+                "{arn} key usage is not valid for {op}: data keys need a symmetric encryption KMS key."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A fresh data key of `n` bytes under the symmetric key `arn`: (blob, plaintext).
 pub(crate) fn data_key(
     cx: &Cx<'_>,
@@ -1444,18 +1463,7 @@ pub(crate) fn data_key(
     context: &EncryptionContext,
     n: usize,
 ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
-    let symmetric = cx
-        .state
-        .kms
-        .read(|d| d.keys.get(arn).map(|k| k.record.spec().is_symmetric()))?;
-    if symmetric == Some(false) {
-        return Err(err(
-            "InvalidKeyUsageException",
-            format!(
-                "{arn} key usage is not valid for GenerateDataKey: data keys need a symmetric encryption KMS key."
-            ),
-        ));
-    }
+    require_symmetric_encryption(cx, arn, "GenerateDataKey")?;
     let plain = palisade_kms::random_bytes(n).map_err(from_kms)?;
     let (ct, _) = encrypt_with(cx, arn, &plain, context, None)?;
     Ok((ct, plain))
@@ -1494,6 +1502,7 @@ fn generate_data_key_pair(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Resul
             format!("KeyPairSpec {pair_spec} is not supported"),
         )
     })?;
+    require_symmetric_encryption(cx, &arn, "GenerateDataKeyPair")?;
     let (private, public) = palisade_kms::generate_data_key_pair(spec).map_err(from_kms)?;
     let (ct, _) = encrypt_with(
         cx,
