@@ -378,14 +378,18 @@ fn not_pending_deletion(r: &KeyRecord) -> Result<(), ApiError> {
     }
 }
 
+/// Whether `other` is another key of the multi-Region key `r` is (its replica, its primary
+/// or a sibling replica): the same id in the same account, in another Region.
+fn is_sibling(r: &KeyRecord, other: &KeyRecord) -> bool {
+    other.id == r.id && other.account == r.account && other.arn != r.arn
+}
+
 /// The other keys of a multi-Region key (its replicas, or its primary and sibling replicas).
 fn related_keys(state: &AppState, r: &KeyRecord) -> Result<Vec<String>, ApiError> {
     state.kms.read(|d| {
         d.keys
             .values()
-            .filter(|k| {
-                k.record.id == r.id && k.record.account == r.account && k.record.arn != r.arn
-            })
+            .filter(|k| is_sibling(r, &k.record))
             .map(|k| k.record.arn.clone())
             .collect()
     })
@@ -2003,12 +2007,9 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             .values()
             .filter(|k| k.record.state == "PendingReplicaDeletion")
             .filter(|p| {
-                !d.keys.values().any(|k| {
-                    k.record.id == p.record.id
-                        && k.record.account == p.record.account
-                        && k.record.arn != p.record.arn
-                        && !delete.contains(&k.record.arn)
-                })
+                !d.keys
+                    .values()
+                    .any(|k| is_sibling(&p.record, &k.record) && !delete.contains(&k.record.arn))
             })
             .cloned()
             .collect();
@@ -2431,11 +2432,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
         let related: Vec<(String, Option<Vec<u8>>)> = cx.state.kms.read(|d| {
             d.keys
                 .values()
-                .filter(|k| {
-                    k.record.id == key.record.id
-                        && k.record.account == key.record.account
-                        && k.record.arn != key.record.arn
-                })
+                .filter(|k| is_sibling(&key.record, &k.record))
                 .map(|k| (k.record.arn.clone(), k.record.imported_digest.clone()))
                 .collect()
         })?;

@@ -264,10 +264,10 @@ pub async fn cancel_rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
     rot.enabled = false;
     rot.next = None;
     rot.retry_at = None;
-    if is_rotating(cx.state, &secret.arn)
-        && let Ok(mut c) = cx.state.secrets.cancelled.lock()
+    if let Ok(mut r) = cx.state.secrets.rotating.lock()
+        && let Some(stop) = r.get_mut(&secret.arn)
     {
-        c.insert(secret.arn.clone());
+        *stop = true;
     }
     // AWS answers with the version the interrupted rotation created, for the caller to
     // examine or remove: the one staged AWSPENDING.
@@ -283,9 +283,9 @@ pub async fn cancel_rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
 fn cancelled(state: &AppState, secret: &Secret) -> bool {
     state
         .secrets
-        .cancelled
+        .rotating
         .lock()
-        .map(|c| c.contains(&secret.arn))
+        .map(|r| r.get(&secret.arn).copied().unwrap_or(false))
         .unwrap_or(false)
 }
 
@@ -294,7 +294,7 @@ fn is_rotating(state: &AppState, arn: &str) -> bool {
         .secrets
         .rotating
         .lock()
-        .map(|r| r.contains(arn))
+        .map(|r| r.contains_key(arn))
         .unwrap_or(false)
 }
 
@@ -311,9 +311,10 @@ pub async fn run(
         let Ok(mut r) = state.secrets.rotating.lock() else {
             return Err("rotation registry unavailable".to_owned());
         };
-        if !r.insert(secret.arn.clone()) {
+        if r.contains_key(&secret.arn) {
             return Err("a rotation of this secret is already running".to_owned());
         }
+        r.insert(secret.arn.clone(), false);
     }
     let cx = Cx {
         state,
@@ -335,22 +336,23 @@ pub async fn run(
             break;
         }
     }
-    if result.is_ok() && steps.contains(&"finishSecret") && cancelled(state, secret) {
-        result = Err("cancelled before the new version became AWSCURRENT".to_owned());
-    }
-    if result.is_ok() && steps.contains(&"finishSecret") {
-        result = finish(&cx, secret, token)
-            .await
-            .map_err(|e| format!("finishSecret failed: {e}"));
-    }
-    let stopped = cancelled(state, secret);
-    if let Ok(mut c) = state.secrets.cancelled.lock() {
-        c.remove(&secret.arn);
-    }
-    if let Ok(mut r) = state.secrets.rotating.lock() {
-        r.remove(&secret.arn);
-    }
     let full = steps.contains(&"finishSecret");
+    if result.is_ok() && full {
+        result = if cancelled(state, secret) {
+            Err("cancelled before the new version became AWSCURRENT".to_owned())
+        } else {
+            finish(&cx, secret, token)
+                .await
+                .map_err(|e| format!("finishSecret failed: {e}"))
+        };
+    }
+    let stopped = state
+        .secrets
+        .rotating
+        .lock()
+        .ok()
+        .and_then(|mut r| r.remove(&secret.arn))
+        .unwrap_or(false);
     if let Err(e) = record(&cx, secret, full, stopped, &result).await {
         tracing::error!(secret = %secret.arn, error = %e, "cannot record the rotation outcome");
     }

@@ -259,10 +259,9 @@ pub struct Secrets {
     pub writer: tokio::sync::Mutex<()>,
     /// Decrypted data keys by (bound ARN, version id): memory only, never stored.
     keys: RwLock<KeyCache>,
-    /// Secrets whose rotation is running, by ARN: no second rotation may start.
-    pub rotating: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Running rotations CancelRotateSecret asked to stop, by ARN.
-    pub cancelled: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Secrets whose rotation is running, by ARN (no second rotation may start), each with
+    /// whether CancelRotateSecret has asked it to stop.
+    pub rotating: std::sync::Mutex<HashMap<String, bool>>,
 }
 
 /// Data keys by (bound ARN, version id).
@@ -280,7 +279,6 @@ impl Secrets {
             writer: tokio::sync::Mutex::new(()),
             keys: RwLock::default(),
             rotating: std::sync::Mutex::default(),
-            cancelled: std::sync::Mutex::default(),
         }
     }
 
