@@ -709,3 +709,48 @@ def test_data_key_pairs_need_a_symmetric_encryption_key_and_say_so(server):
             kms.generate_data_key_pair(KeyId=key, KeyPairSpec="RSA_2048")
         assert error(e)["Code"] == "InvalidKeyUsageException"
         assert "not valid for GenerateDataKeyPair" in error(e)["Message"]
+
+
+def test_another_account_may_use_a_key_its_policy_shares_but_never_administer_it(start_server):
+    # Regression: a key policy granting another account kms:* let that account put a new key
+    # policy (locking the owner out) and schedule the key's deletion. KMS allows only the
+    # cryptographic operations, DescribeKey, GetKeyRotationStatus, GetPublicKey and grants
+    # across accounts; everything else looks the key up in the caller's own account.
+    first = start_server("--account-id", "111111111111")
+    key_a, secret_a = first.credentials()
+    first.stop()
+    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    kms_a = s.client("kms", key=key_a, secret=secret_a)
+    shared = kms_a.create_key(
+        Policy=policy(
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:*", "Resource": "*"},
+        )
+    )["KeyMetadata"]["Arn"]
+    kms_a.create_alias(AliasName="alias/shared", TargetKeyId=shared)
+    kms_b = s.client("kms")
+    blob = kms_b.encrypt(KeyId=shared, Plaintext=b"from b")["CiphertextBlob"]
+    assert kms_b.decrypt(CiphertextBlob=blob)["Plaintext"] == b"from b"
+    assert kms_b.describe_key(KeyId=shared)["KeyMetadata"]["Arn"] == shared
+    assert kms_b.get_key_rotation_status(KeyId=shared)["KeyRotationEnabled"] is False
+    refused = [
+        lambda: kms_b.put_key_policy(KeyId=shared, PolicyName="default", Policy=policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:*", "Resource": "*"})),
+        lambda: kms_b.get_key_policy(KeyId=shared, PolicyName="default"),
+        lambda: kms_b.schedule_key_deletion(KeyId=shared, PendingWindowInDays=7),
+        lambda: kms_b.disable_key(KeyId=shared),
+        lambda: kms_b.tag_resource(KeyId=shared, Tags=[{"TagKey": "owner", "TagValue": "b"}]),
+        lambda: kms_b.update_key_description(KeyId=shared, Description="mine now"),
+        lambda: kms_b.enable_key_rotation(KeyId=shared),
+        lambda: kms_b.create_alias(AliasName="alias/stolen", TargetKeyId=shared),
+    ]
+    for call in refused:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "NotFoundException"
+        assert shared in error(e)["Message"]
+    with pytest.raises(ClientError) as e:
+        kms_b.list_resource_tags(KeyId="arn:aws:kms:us-east-1:111111111111:alias/shared")
+    assert error(e)["Code"] == "NotFoundException"
+    meta = kms_a.describe_key(KeyId=shared)["KeyMetadata"]
+    assert (meta["KeyState"], meta["Description"]) == ("Enabled", "")
+    assert "222222222222" in kms_a.get_key_policy(KeyId=shared, PolicyName="default")["Policy"]

@@ -86,6 +86,9 @@ pub fn missing_key(
     input: &Value,
 ) -> Option<ApiError> {
     let id = s(input, key_member(op)?)?;
+    if let Some(e) = super::ops::foreign_key_refused(&caller.account_id, op, id) {
+        return Some(e);
+    }
     super::ops::resolve_arn(&Cx::of_caller(state, caller, region), id)
         .err()
         .filter(|e| e.code == "NotFoundException")

@@ -27,6 +27,13 @@ pub async fn handle(
     input: Value,
 ) -> Result<Value, ApiError> {
     let cx = Cx::of_caller(state, caller, region);
+    for member in ["KeyId", "TargetKeyId", "DestinationKeyId", "SourceKeyId"] {
+        if let Some(e) = s(&input, member)
+            .and_then(|id| ops::foreign_key_refused(&caller.account_id, operation, id))
+        {
+            return Err(e);
+        }
+    }
     ops::run(&cx, operation, &input).await
 }
 

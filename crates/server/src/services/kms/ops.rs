@@ -204,6 +204,55 @@ fn not_found_alias(arn: &str) -> ApiError {
     err("NotFoundException", format!("Alias {arn} is not found."))
 }
 
+/// The operations another account's principal may call on a key, given the key's ARN and a key
+/// policy (or grant) that lets it: KMS's "Cross-account use: Yes". Every other operation
+/// (key administration, aliases, tags, policies, rotation settings, import, deletion) acts only
+/// on keys of the caller's own account, whatever a key policy says, so that an account cannot
+/// take over or delete another's key.
+const CROSS_ACCOUNT_OPERATIONS: &[&str] = &[
+    "CreateGrant",
+    "Decapsulate",
+    "Decrypt",
+    "DeriveSharedSecret",
+    "DescribeKey",
+    "Encapsulate",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "GetKeyRotationStatus",
+    "GetPublicKey",
+    "ListGrants",
+    "ReEncrypt",
+    "RetireGrant",
+    "RevokeGrant",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+];
+
+/// The answer to `op` naming, by ARN, a key or alias of another account when `op` is not one of
+/// [`CROSS_ACCOUNT_OPERATIONS`]: KMS looks such a key up in the caller's own account, where it
+/// does not exist.
+pub(crate) fn foreign_key_refused(caller_account: &str, op: &str, id: &str) -> Option<ApiError> {
+    if CROSS_ACCOUNT_OPERATIONS.contains(&op) {
+        return None;
+    }
+    let rest = id.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let account = parts.nth(3)?;
+    if account == caller_account {
+        return None;
+    }
+    Some(if parts.next().is_some_and(|r| r.starts_with("alias/")) {
+        not_found_alias(id)
+    } else {
+        not_found_key(id)
+    })
+}
+
 /// The key ARN a `KeyId` names: key id, key ARN, alias name or alias ARN.
 fn resolve_in(d: &KmsData, cx: &Cx<'_>, key_id: &str) -> Result<String, ApiError> {
     if let Some(rest) = key_id.strip_prefix("arn:") {
