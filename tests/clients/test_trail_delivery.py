@@ -38,6 +38,10 @@ def files(root, area, suffix=".json.gz"):
     return sorted(p for p in root.rglob(f"*{suffix}") if f"/{area}/" in str(p))
 
 
+def delivered_names(root):
+    return [r["eventName"] for p in files(root, "CloudTrail") for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+
+
 @pytest.fixture
 def delivered(start_server):
     """A trail that logged some calls, delivered and digested them, then stopped."""
@@ -54,6 +58,10 @@ def delivered(start_server):
         kms.describe_key(KeyId="alias/does-not-exist")
     time.sleep(1.5)  # another log file, not yet digested
     ct.stop_logging(Name="main")  # delivers and digests what is left
+    for _ in range(50):  # and, moments later, StopLogging's own event
+        if "StopLogging" in delivered_names(s.data_dir / "trails"):
+            break
+        time.sleep(0.2)
     keys = Path(s.dir.name) / "public-keys.json"
     keys.write_text(s.aws("cloudtrail", "list-public-keys").stdout)
     return s, s.data_dir / "trails", keys
@@ -96,6 +104,22 @@ def test_a_logging_trail_delivers_cloudtrail_files_that_validate(delivered):
     assert code == 0, findings(report)
     kinds = {r["kind"] for r in report["results"]}
     assert kinds == {"log-file", "digest", "checkpoint"}
+
+
+def test_a_stopped_trail_delivers_its_stop_and_nothing_recorded_after_it(delivered):
+    # Regression: StopLogging delivered before its own event was written, so no trail ever
+    # showed it; and a second StopLogging delivered what was recorded while the trail was
+    # stopped.
+    s, root, keys = delivered
+    ct = s.client("cloudtrail")
+    s.client("iam").list_users(MaxItems=77)
+    ct.stop_logging(Name="main")
+    time.sleep(3.5)  # past the final delivery of a first stop
+    names = delivered_names(root)
+    assert names.count("StopLogging") == 1 and names[-1] == "StopLogging"
+    assert "ListUsers" not in names
+    code, report = validate(root, keys)
+    assert code == 0, findings(report)
 
 
 def test_awscli_s_own_validator_accepts_our_digest_signatures(delivered):

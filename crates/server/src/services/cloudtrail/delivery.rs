@@ -44,7 +44,16 @@ struct TrailDelivery {
     last_delivery: Option<i64>,
     last_digest: Option<i64>,
     last_error: Option<String>,
+    /// The trail stopped logging and the events recorded up to then may not all have been
+    /// delivered: StopLogging's own event, for one, is written after its handler delivered.
+    #[serde(default)]
+    final_pending: bool,
 }
+
+/// How long after the second StopLogging was called in its final delivery waits (milliseconds),
+/// so that every event recorded up to the stop (StopLogging's own, and those of requests
+/// running beside it) is in the event log.
+const FINAL_DELIVERY_GRACE_MS: i64 = 1500;
 
 /// A Region's signing key as stored: the private half sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,14 +341,26 @@ pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiEr
         .read()
         .map_err(|_| ApiError::internal("trail lock poisoned"))?
         .values()
-        .filter(|t| t.logging || Some(t.arn.as_str()) == digest_now)
         .cloned()
         .collect();
     let delivery = &state.trails.delivery;
     let mut all = delivery.trails.lock().await;
     for t in trails {
         let mut d = all.get(&t.arn).cloned().unwrap_or_default();
-        let result = deliver_trail(state, &t, &mut d, Some(t.arn.as_str()) == digest_now).await;
+        let named = Some(t.arn.as_str()) == digest_now;
+        let final_due = d.final_pending
+            && t.stop_logging.is_some_and(|s| {
+                let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+                now_ms - i128::from(s) * 1000 >= i128::from(FINAL_DELIVERY_GRACE_MS)
+            });
+        if !(t.logging || named || final_due) {
+            continue;
+        }
+        if !t.logging {
+            // Delivered now (at StopLogging) and once more when the grace has passed.
+            d.final_pending = named;
+        }
+        let result = deliver_trail(state, &t, &mut d, named, final_due).await;
         d.last_error = result.as_ref().err().map(|e| e.message.clone());
         if let Err(e) = &result {
             tracing::warn!(trail = %t.arn, error = %e.message, "trail delivery failed");
@@ -363,10 +384,18 @@ async fn deliver_trail(
     t: &TrailRecord,
     d: &mut TrailDelivery,
     digest_now: bool,
+    final_run: bool,
 ) -> Result<(), ApiError> {
     let root = &state.config.trail_dir;
     let spec = spec(t);
+    // Event times have CloudTrail's one-second resolution, and so do these bounds.
     let min_time = t.start_logging.unwrap_or(0).saturating_mul(1000);
+    // A stopped trail delivers nothing recorded after the second it stopped in.
+    let max_time = match (t.logging, t.stop_logging) {
+        (false, Some(stop)) => stop.saturating_mul(1000).saturating_add(999),
+        _ => i64::MAX,
+    };
+    let mut delivered = false;
     loop {
         let rows = state
             .store
@@ -376,7 +405,7 @@ async fn deliver_trail(
         let Some((last, _)) = rows.last() else { break };
         let last = *last;
         let mut by_region: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
-        for (_, row) in &rows {
+        for (_, row) in rows.iter().filter(|(_, r)| r.event_time_ms <= max_time) {
             if let Some(region) = region_for(t, row) {
                 let time = palisade_audit::format_event_time(
                     OffsetDateTime::from_unix_timestamp(row.event_time_ms / 1000)
@@ -405,6 +434,7 @@ async fn deliver_trail(
         d.cursor = last;
         if !by_region.is_empty() {
             d.last_delivery = Some(now.unix_timestamp());
+            delivered = true;
         }
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
             break;
@@ -422,7 +452,9 @@ async fn deliver_trail(
             .as_secs()
             .try_into()
             .unwrap_or(i64::MAX);
-    if t.validation && (digest_now || due) {
+    // The final run after StopLogging digests the file it delivered, so that the trail's last
+    // file is in a digest.
+    if t.validation && (digest_now || due || (final_run && delivered)) {
         let mut regions = d.regions.clone();
         if regions.is_empty() {
             regions.insert(t.home_region.clone(), RegionState::default());

@@ -345,11 +345,16 @@ pub async fn handle(
         "StartLogging" | "StopLogging" => {
             let start = operation == "StartLogging";
             update(&cx, s(i, "Name").unwrap_or_default(), |t| {
-                t.logging = start;
-                if start {
-                    t.start_logging = Some(now());
-                } else {
-                    t.stop_logging = Some(now());
+                // Starting a logging trail or stopping a stopped one changes nothing: a second
+                // StopLogging must not move the end of what the trail delivers past the events
+                // recorded while it was stopped.
+                if t.logging != start {
+                    t.logging = start;
+                    if start {
+                        t.start_logging = Some(now());
+                    } else {
+                        t.stop_logging = Some(now());
+                    }
                 }
                 Ok(())
             })
@@ -725,6 +730,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         logging: false,
         start_logging: None,
         stop_logging: None,
+
         event_selectors: None,
         advanced_event_selectors: None,
         tags: tags_list(i),
