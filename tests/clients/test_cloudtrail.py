@@ -208,3 +208,26 @@ def test_lookup_events_tokens_resume_only_their_own_query(server):
     with pytest.raises(ClientError) as e:
         ct.lookup_events(LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "maybe"}])
     assert error(e)["Code"] == "InvalidLookupAttributesException"
+
+
+def test_kms_crypto_calls_are_recorded_as_kms_records_them(server):
+    # Regression: GenerateDataKey was recorded as a write, with its response (the key id and a
+    # hidden plaintext) in responseElements; Decrypt's record lacked the encryption algorithm
+    # and Encrypt's named a hidden plaintext. KMS's own records leave the plaintext out, always
+    # name the algorithm and mark the cryptographic operations read-only.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=blob)
+    kms.generate_data_key(KeyId=key, KeySpec="AES_256")
+    ct = server.client("cloudtrail")
+    records = {
+        json.loads(e["CloudTrailEvent"])["eventName"]: json.loads(e["CloudTrailEvent"])
+        for e in ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "kms.amazonaws.com"}])["Events"]
+    }
+    assert records["GenerateDataKey"]["readOnly"] is True
+    assert records["GenerateDataKey"].get("responseElements") is None
+    assert records["Decrypt"]["requestParameters"]["encryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    assert "plaintext" not in records["Encrypt"]["requestParameters"]
+    assert records["Encrypt"]["requestParameters"]["encryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    assert records["CreateKey"]["readOnly"] is False

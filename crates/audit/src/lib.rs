@@ -214,12 +214,22 @@ pub fn format_event_time(time: OffsetDateTime) -> String {
 /// compute (`Decrypt` is not among them: AWS records it as `readOnly: true`, so it is listed).
 pub fn is_read_only(operation: &str) -> bool {
     const READ_PREFIXES: [&str; 6] = ["Get", "List", "Describe", "Lookup", "Simulate", "Validate"];
-    const READ_OPS: [&str; 6] = [
+    // KMS's cryptographic operations change no resource: CloudTrail marks them read-only and
+    // records no response elements (the data key of GenerateDataKey, say).
+    const READ_OPS: [&str; 14] = [
         "Decrypt",
         "Encrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateMac",
         "GenerateRandom",
+        "Sign",
         "Verify",
         "VerifyMac",
+        "DeriveSharedSecret",
         "DecodeAuthorizationMessage",
     ];
     READ_PREFIXES.iter().any(|p| operation.starts_with(p)) || READ_OPS.contains(&operation)
@@ -251,5 +261,7 @@ mod tests {
         assert!(is_read_only("GetCallerIdentity"));
         assert!(!is_read_only("CreateKey"));
         assert!(!is_read_only("PutSecretValue"));
+        assert!(is_read_only("GenerateDataKey"));
+        assert!(is_read_only("Sign"));
     }
 }

@@ -19,7 +19,7 @@ use crate::auth;
 use crate::context::{ConnInfo, RequestContext, redact_for_audit};
 use crate::error::ApiError;
 use crate::protocol::{self, Body};
-use crate::route::{self, WireProtocol};
+use crate::route::{self, Route, WireProtocol};
 use crate::services;
 use crate::state::AppState;
 
@@ -189,7 +189,7 @@ where
     // assertion.
     let (caller, input) = if services::sts::is_unsigned(route) {
         let input = protocol::decode_input(route, &params, &body)?;
-        ctx.request_parameters = audited_parameters(state, &input);
+        ctx.request_parameters = audited_parameters(state, route, &input);
         let caller = services::sts::federated_caller(state, route, &input).await?;
         ctx.caller = Some(caller.clone());
         (caller, input)
@@ -204,7 +204,7 @@ where
         .await?;
         ctx.caller = Some(caller.clone());
         let input = protocol::decode_input(route, &params, &body)?;
-        ctx.request_parameters = audited_parameters(state, &input);
+        ctx.request_parameters = audited_parameters(state, route, &input);
         (caller, input)
     };
 
@@ -224,6 +224,22 @@ where
 }
 
 /// The request as its audit event shows it, when events are recorded.
-fn audited_parameters(state: &AppState, input: &Value) -> Option<Value> {
-    state.config.audit_enabled.then(|| redact_for_audit(input))
+fn audited_parameters(state: &AppState, route: Route, input: &Value) -> Option<Value> {
+    if !state.config.audit_enabled {
+        return None;
+    }
+    let mut params = redact_for_audit(input);
+    if route.service.signing_name == "kms"
+        && let Some(map) = params.as_object_mut()
+    {
+        // KMS's records leave the plaintext out altogether, and always name the encryption
+        // algorithm a call used, the default included (AWS KMS developer guide, "Decrypt" and
+        // "Encrypt" CloudTrail examples).
+        map.remove("plaintext");
+        if matches!(route.operation.name, "Encrypt" | "Decrypt") {
+            map.entry("encryptionAlgorithm")
+                .or_insert_with(|| Value::String("SYMMETRIC_DEFAULT".to_owned()));
+        }
+    }
+    Some(params)
 }
