@@ -18,8 +18,10 @@ pub struct ValidateArgs {
     pub dir: PathBuf,
     /// The trusted public keys: the JSON `aws cloudtrail list-public-keys` prints
     /// (`{"PublicKeyList": [{"Value": <base64 DER>, ...}]}`). Never take them from `--dir`.
-    #[arg(long)]
-    pub public_keys: PathBuf,
+    /// Repeatable: each Region signs its own digests, so a multi-Region trail needs the list of
+    /// every Region it delivers for.
+    #[arg(long, required = true)]
+    pub public_keys: Vec<PathBuf>,
     /// Only files from this time (RFC 3339, or YYYY-MM-DD).
     #[arg(long)]
     pub start_time: Option<String>,
@@ -87,8 +89,12 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
             std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
         );
     }
+    let mut public_keys = HashMap::new();
+    for p in &args.public_keys {
+        public_keys.extend(load_keys(p)?);
+    }
     let opts = Options {
-        public_keys: load_keys(&args.public_keys)?,
+        public_keys,
         start: args.start_time.as_deref().map(parse_time).transpose()?,
         end: args.end_time.as_deref().map(parse_time).transpose()?,
         trusted_checkpoints: trusted,

@@ -348,8 +348,15 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
                 None => Some((
                     Status::BadlySigned,
                     format!(
-                        "no trusted public key has fingerprint {}",
-                        digest.digest_public_key_fingerprint
+                        "no trusted public key has fingerprint {} (the digest is signed with the \
+                         key of {}: add that Region's list-public-keys with --public-keys)",
+                        digest.digest_public_key_fingerprint,
+                        digest
+                            .digest_s3_object
+                            .split('/')
+                            .skip_while(|p| *p != "CloudTrail-Digest")
+                            .nth(1)
+                            .unwrap_or("its Region")
                     ),
                 )),
                 Some(key) => {
