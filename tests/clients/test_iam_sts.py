@@ -312,8 +312,12 @@ def test_credential_reports_list_root_first_then_each_user(server):
     assert iam.generate_credential_report()["State"] == "COMPLETE"
     report = iam.get_credential_report()
     assert report["ReportFormat"] == "text/csv"
+    rows = list(csv.reader(report["Content"].decode().splitlines()))
+    # Regression: the root row stopped before the four certificate columns.
+    assert {len(r) for r in rows} == {22}
     rows = list(csv.DictReader(report["Content"].decode().splitlines()))
     assert rows[0]["user"] == "<root_account>"
+    assert (rows[0]["cert_1_active"], rows[0]["cert_2_last_rotated"]) == ("false", "N/A")
     henry = rows[1]
     assert henry["user"] == "henry" and henry["password_enabled"] == "true"
     assert henry["access_key_1_active"] == "true" and henry["access_key_2_active"] == "false"
@@ -567,6 +571,87 @@ def test_simulate_principal_policy_answers_as_enforcement_does(server):
         PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/sim", ActionNames=["iam:ListUsers", "iam:CreateUser", "iam:DeleteUser"]
     )["EvaluationResults"]
     assert [r["EvalDecision"] for r in results] == ["allowed", "implicitDeny", "explicitDeny"]
+
+
+def test_the_simulator_takes_scps_exclusions_and_reports_missing_context(server):
+    # Regression: OrderedOrganizationPolicyInputList and PolicyExclusionList were ignored (an
+    # SCP's deny came back "allowed"), MissingContextValues was always empty, and the global
+    # keys of a made-up caller answered conditions on aws:username.
+    iam = server.client("iam")
+    everything = policy(allow("*"))
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[everything],
+        ActionNames=["s3:GetObject", "kms:Decrypt"],
+        OrderedOrganizationPolicyInputList=[
+            {"ServiceControlPolicyInputList": [everything]},
+            {"ServiceControlPolicyInputList": [everything, policy(deny("s3:*"))]},
+        ],
+    )["EvaluationResults"]
+    assert [(r["EvalDecision"], r["OrganizationsDecisionDetail"]["AllowedByOrganizations"]) for r in out] == [
+        ("explicitDeny", False),
+        ("allowed", True),
+    ]
+    assert out[0]["MatchedStatements"][0]["SourcePolicyId"] == "OrderedOrganizationPolicyInputList.2.2"
+    conditional = policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*",
+                          "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    out = iam.simulate_custom_policy(PolicyInputList=[conditional], ActionNames=["s3:GetObject"])["EvaluationResults"][0]
+    assert out["EvalDecision"] == "implicitDeny"
+    assert out["MissingContextValues"] == ["aws:username", "aws:SourceIp"]
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[conditional],
+        ActionNames=["s3:GetObject"],
+        ResourceArns=["arn:aws:s3:::b/ann/report"],
+        ContextEntries=[
+            {"ContextKeyName": "aws:username", "ContextKeyValues": ["ann"], "ContextKeyType": "string"},
+            {"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"], "ContextKeyType": "ip"},
+        ],
+    )["EvaluationResults"][0]
+    assert (out["EvalDecision"], out["MissingContextValues"]) == ("allowed", [])
+    for bad in (
+        dict(ActionNames=["s3:*"]),
+        dict(ActionNames=["nocolon"]),
+        dict(ActionNames=["s3:GetObject"], CallerArn=f"arn:aws:sts::{ACCOUNT}:assumed-role/r/s"),
+        dict(ActionNames=["s3:GetObject"], ResourceOwner="garbage"),
+        dict(ActionNames=["s3:GetObject"], PermissionsBoundaryPolicyInputList=[everything, everything]),
+    ):
+        with pytest.raises(ClientError) as e:
+            iam.simulate_custom_policy(PolicyInputList=[everything], **bad)
+        assert error(e)["Code"] == "InvalidInput", bad
+
+    iam.create_group(GroupName="eng")
+    iam.put_group_policy(GroupName="eng", PolicyName="eng-read", PolicyDocument=policy(allow("sqs:*")))
+    iam.create_user(UserName="alice", Path="/eng/")
+    iam.add_user_to_group(GroupName="eng", UserName="alice")
+    managed = iam.create_policy(PolicyName="cm", PolicyDocument=policy(allow("sqs:SendMessage")))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="alice", PolicyArn=managed)
+    alice = f"arn:aws:iam::{ACCOUNT}:user/eng/alice"
+    out = iam.simulate_principal_policy(PolicySourceArn=alice, ActionNames=["sqs:SendMessage"])["EvaluationResults"][0]
+    assert out["EvalDecision"] == "allowed"
+    assert {(m["SourcePolicyId"], m["SourcePolicyType"]) for m in out["MatchedStatements"]} == {
+        ("eng-read", "group"),
+        ("cm", "user-managed"),
+    }
+    out = iam.simulate_principal_policy(
+        PolicySourceArn=alice,
+        ActionNames=["sqs:SendMessage"],
+        PolicyExclusionList=[
+            {"PolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/c*"},
+            {"InlinePolicyIdentifier": {"PolicyName": "eng-read", "AttachmentType": "group", "AttachmentName": "eng"}},
+        ],
+    )["EvaluationResults"][0]
+    assert out["EvalDecision"] == "implicitDeny"
+    with pytest.raises(ClientError) as e:
+        iam.simulate_principal_policy(PolicySourceArn=alice, ActionNames=["sqs:SendMessage"], PolicyExclusionList=[{"PolicyArn": "arn:aws:iam::123456789012:user/not-a-policy"}])
+    assert error(e)["Code"] == "InvalidInput"
+    for wrong in (f"arn:aws:iam::111111111111:user/eng/alice", f"arn:aws:iam::{ACCOUNT}:user/other/alice"):
+        with pytest.raises(ClientError) as e:
+            iam.simulate_principal_policy(PolicySourceArn=wrong, ActionNames=["sqs:SendMessage"])
+        assert error(e)["Code"] == "NoSuchEntity"
+        with pytest.raises(ClientError) as e:
+            iam.get_context_keys_for_principal_policy(PolicySourceArn=wrong)
+        assert error(e)["Code"] == "NoSuchEntity"
+    iam.put_user_policy(UserName="alice", PolicyName="own", PolicyDocument=conditional)
+    assert iam.get_context_keys_for_principal_policy(PolicySourceArn=alice)["ContextKeyNames"] == ["aws:username", "aws:SourceIp"]
 
 
 def test_dev_reset_wipes_iam(dev_server):

@@ -1006,6 +1006,48 @@ impl Policy {
         })
     }
 
+    /// The context keys the policy reads when `action` is requested (every statement when
+    /// `None`): the keys of its conditions and the policy variables (`${aws:username}`) in its
+    /// resources and condition values, as IAM's `GetContextKeysFor*Policy` and the simulator's
+    /// `MissingContextValues` report them. Each key once (case-insensitively), in the order
+    /// first seen.
+    pub fn context_keys(&self, action: Option<&str>) -> Vec<String> {
+        let action = action.map(str::to_lowercase);
+        let variables = self.variables_enabled();
+        let mut keys: Vec<String> = Vec::new();
+        let mut add = |k: &str| {
+            if !k.is_empty() && !keys.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                keys.push(k.to_owned());
+            }
+        };
+        for st in &self.statements {
+            if let Some(a) = &action {
+                let hit = st.action.values.iter().any(|p| {
+                    crate::pattern::matches(
+                        &crate::pattern::glob_pieces(&p.to_lowercase(), true),
+                        a,
+                    )
+                });
+                if hit == st.action.negated {
+                    continue;
+                }
+            }
+            let resources = st.resource.iter().flat_map(|r| r.values.iter());
+            let values = st.conditions.iter().flat_map(|c| c.values.iter());
+            if variables {
+                for text in resources.chain(values) {
+                    for k in variables_in(text) {
+                        add(k);
+                    }
+                }
+            }
+            for c in &st.conditions {
+                add(&c.key);
+            }
+        }
+        keys
+    }
+
     /// Whether policy variables are substituted (`Version` `2012-10-17`).
     pub fn variables_enabled(&self) -> bool {
         self.version.as_deref() == Some("2012-10-17")
@@ -1022,9 +1064,48 @@ impl Policy {
     }
 }
 
+/// The keys of the policy variables in `text` (`${aws:username}` and `${aws:PrincipalTag/team,
+/// 'none'}` name `aws:username` and `aws:PrincipalTag/team`); the escapes `${*}`, `${?}` and
+/// `${$}` name none.
+fn variables_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split("${").skip(1).filter_map(|rest| {
+        let body = rest.split('}').next()?;
+        let key = body.split(',').next()?.trim();
+        (!matches!(key, "*" | "?" | "$")).then_some(key)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_keys_are_condition_keys_and_variables_of_the_statements_that_apply() {
+        let p = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*",
+                 "Condition":{"StringLike":{"s3:prefix":"${aws:userid}/${*}"},"Bool":{"aws:SecureTransport":"true"}}},
+                {"Effect":"Allow","Action":"kms:*","Resource":"*",
+                 "Condition":{"StringEquals":{"aws:PrincipalTag/team":"${aws:PrincipalTag/Team, 'none'}"}}}]}"#,
+            PolicyKind::Identity,
+        )
+        .unwrap();
+        assert_eq!(
+            p.context_keys(None),
+            [
+                "aws:username",
+                "aws:userid",
+                "s3:prefix",
+                "aws:SecureTransport",
+                "aws:PrincipalTag/Team"
+            ]
+        );
+        assert_eq!(
+            p.context_keys(Some("KMS:Decrypt")),
+            ["aws:PrincipalTag/Team"]
+        );
+        assert!(p.context_keys(Some("iam:ListUsers")).is_empty());
+    }
 
     fn grants(statements: &str, service: &str) -> bool {
         let doc = format!(r#"{{"Version":"2012-10-17","Statement":{statements}}}"#);

@@ -427,6 +427,12 @@ impl Context {
         self
     }
 
+    /// Removes a key (case-insensitively).
+    pub fn remove(&mut self, key: &str) -> &mut Context {
+        self.entries.remove(&lower_key(key));
+        self
+    }
+
     /// Sets a multi-valued key. An empty list behaves as an absent key.
     pub fn insert_list(&mut self, key: &str, mut values: Vec<Value>) -> &mut Context {
         let key = lower_key(key);

@@ -108,7 +108,7 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
     let root_since = root_created.iter().map(|k| k.created_at).min();
     out.push_str(&format!(
         "<root_account>,{root_arn},{},not_supported,no_information,not_supported,\
-         not_supported,false,{}\n",
+         not_supported,false,{},false,N/A,false,N/A\n",
         root_since.map_or_else(|| "N/A".to_owned(), iso),
         key_columns(cx, &root_created).await,
     ));

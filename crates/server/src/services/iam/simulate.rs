@@ -62,14 +62,58 @@ fn as_invalid_input(e: ApiError) -> ApiError {
     invalid_input(e.message)
 }
 
-fn compile_inputs(docs: &[String], kind: PolicyKind, label: &str) -> Result<PolicySet, ApiError> {
-    let mut set = PolicySet::new();
-    for (i, doc) in docs.iter().enumerate() {
-        check_policy(doc, kind).map_err(as_invalid_input)?;
-        let p = CompiledPolicy::parse(doc, kind).map_err(|e| invalid_input(e.aws_message()))?;
-        set.push(p.with_name(format!("{label}.{}", i + 1)));
+/// A policy of the simulation, with how results name it.
+struct Source {
+    /// `SourcePolicyId`.
+    id: String,
+    /// `SourcePolicyType`.
+    kind: &'static str,
+    doc: String,
+    /// The ARN of a managed policy.
+    arn: Option<String>,
+    /// The entity an inline policy is embedded in: (`user`, `group` or `role`, its name).
+    embedded_in: Option<(&'static str, String)>,
+}
+
+impl Source {
+    fn input(doc: &str, id: String, kind: &'static str) -> Source {
+        Source {
+            id,
+            kind,
+            doc: doc.to_owned(),
+            arn: None,
+            embedded_in: None,
+        }
     }
-    Ok(set)
+}
+
+/// The policies of a simulation and what the simulator knows of their statements.
+struct Compiled {
+    set: PolicySet,
+    /// Parsed again for the context keys each action reads.
+    parsed: Vec<Policy>,
+}
+
+/// Compiles `sources` as `kind`; each compiled policy is named by its index in `sources`, so
+/// that matched statements can be traced back. A stored policy that no longer compiles is
+/// skipped as authorization skips it; an input one is InvalidInput.
+fn compile(sources: &[Source], kind: PolicyKind, stored: bool) -> Result<Compiled, ApiError> {
+    let mut set = PolicySet::new();
+    let mut parsed = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        if !stored {
+            check_policy(&src.doc, kind).map_err(as_invalid_input)?;
+        }
+        match CompiledPolicy::parse(&src.doc, kind) {
+            Ok(c) => set.push(c.with_name(i.to_string())),
+            Err(e) if !stored => return Err(invalid_input(e.aws_message())),
+            Err(_) => {}
+        }
+        if let Ok(p) = Policy::parse(&src.doc, kind) {
+            parsed.push(p);
+        }
+    }
+    Ok(Compiled { set, parsed })
 }
 
 fn decision_name(d: DecisionKind) -> &'static str {
@@ -80,49 +124,137 @@ fn decision_name(d: DecisionKind) -> &'static str {
     }
 }
 
-struct Sources<'a> {
+struct Sources {
     principal: Principal,
-    identity: &'a PolicySet,
-    boundary: Option<&'a PolicySet>,
-    identity_type: &'static str,
+    /// Whether the principal's own keys (`aws:username`, `aws:PrincipalArn`, ...) are known:
+    /// not for SimulateCustomPolicy without a `CallerArn`, whose caller is nobody in particular.
+    caller_known: bool,
+    identity: Vec<Source>,
+    boundary: Option<Source>,
+    /// Service control policies, one list per level of the organization (root first).
+    scps: Vec<Vec<Source>>,
 }
 
-fn run(cx: &Cx<'_>, input: &Value, src: &Sources<'_>) -> Result<Value, ApiError> {
+/// `ResourceOwner`: an account id or `arn:aws:iam::<account>:root`.
+fn resource_owner(input: &Value) -> Result<Option<String>, ApiError> {
+    let Some(o) = s(input, "ResourceOwner") else {
+        return Ok(None);
+    };
+    let account = o
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.strip_suffix(":root"))
+        .unwrap_or(o);
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid_input(format!(
+            "Invalid ResourceOwner {o}: expected an account id or arn:aws:iam::<account id>:root"
+        )));
+    }
+    Ok(Some(account.to_owned()))
+}
+
+/// `CallerArn`: the ARN of an IAM user, group or role, never of a session or a service.
+fn caller_principal(arn: &str) -> Result<Principal, ApiError> {
+    let entity = arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(':'))
+        .filter(|(account, rest)| {
+            account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && ["user/", "group/", "role/"]
+                    .iter()
+                    .any(|k| rest.starts_with(k) && rest.len() > k.len())
+        });
+    if entity.is_none() {
+        return Err(invalid_input(format!(
+            "Invalid CallerArn {arn}: the caller must be the ARN of an IAM user, group or role"
+        )));
+    }
+    Principal::parse(arn).map_err(|e| invalid_input(format!("Invalid CallerArn {arn}: {e}")))
+}
+
+fn run(cx: &Cx<'_>, input: &Value, src: &Sources) -> Result<Value, ApiError> {
     let actions = strings(input, "ActionNames");
+    if let Some(bad) = actions.iter().find(|a| !a.contains(':')) {
+        return Err(invalid_input(format!(
+            "Invalid action name {bad}: an action name must include its service prefix, such as iam:CreateUser"
+        )));
+    }
     let mut resources = strings(input, "ResourceArns");
     if resources.is_empty() {
         resources.push("*".to_owned());
     }
-    let resource_policy = match s(input, "ResourcePolicy") {
-        Some(doc) => {
-            check_policy(doc, PolicyKind::Resource).map_err(as_invalid_input)?;
-            Some(
-                CompiledPolicy::parse(doc, PolicyKind::Resource)
-                    .map_err(|e| invalid_input(e.aws_message()))?
-                    .with_name("ResourcePolicy"),
+    let resource_policy = s(input, "ResourcePolicy")
+        .map(|doc| {
+            compile(
+                &[Source::input(doc, "ResourcePolicy".to_owned(), "resource")],
+                PolicyKind::Resource,
+                false,
             )
-        }
-        None => None,
-    };
-    let owner = s(input, "ResourceOwner")
-        .map(|o| o.split(':').nth(4).unwrap_or(o).to_owned())
+        })
+        .transpose()?;
+    // Resources whose ARN names no account, and the resource policy, belong to the caller's
+    // account unless ResourceOwner says otherwise.
+    let owner = resource_owner(input)?
+        .or_else(|| src.principal.account.clone())
         .or_else(|| Some(cx.account.to_owned()));
+    let identity = compile(&src.identity, PolicyKind::Identity, true)?;
+    let boundary = src
+        .boundary
+        .as_ref()
+        .map(|b| compile(std::slice::from_ref(b), PolicyKind::Boundary, true))
+        .transpose()?;
+    let scps = src
+        .scps
+        .iter()
+        .map(|level| compile(level, PolicyKind::Scp, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let scp_sets: Vec<PolicySet> = scps.iter().map(|c| c.set.clone()).collect();
     let ctx = context(input)?;
+    let name_of = |m: &palisade_policy::MatchedStatement| -> (String, &'static str) {
+        let i = m
+            .policy_name
+            .as_deref()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX);
+        let found = match m.layer {
+            Layer::Resource => return ("ResourcePolicy".to_owned(), "resource"),
+            Layer::Boundary => src.boundary.as_ref(),
+            Layer::Scp => src.scps.get(m.level).and_then(|l| l.get(i)),
+            _ => src.identity.get(i),
+        };
+        found.map_or_else(|| (String::new(), "none"), |p| (p.id.clone(), p.kind))
+    };
     let mut results = Vec::new();
     for action in &actions {
-        for resource in &resources {
-            let request = Request::new(
+        for resource in resources.iter() {
+            let mut request = Request::new(
                 src.principal.clone(),
                 action,
                 resource,
                 owner.clone(),
                 ctx.clone(),
             );
-            let mut ev = EvaluationInput::new(&request).with_identity(src.identity);
-            if let Some(b) = src.boundary {
-                ev = ev.with_boundary(b);
+            if !src.caller_known {
+                for key in [
+                    "aws:principalarn",
+                    "aws:principalaccount",
+                    "aws:principaltype",
+                    "aws:username",
+                    "aws:userid",
+                ] {
+                    if !ctx.contains(key) {
+                        request.context.remove(key);
+                    }
+                }
             }
-            match &resource_policy {
+            let mut ev = EvaluationInput::new(&request).with_identity(&identity.set);
+            if let Some(b) = &boundary {
+                ev = ev.with_boundary(&b.set);
+            }
+            if !scp_sets.is_empty() {
+                ev = ev.with_scps(&scp_sets);
+            }
+            match resource_policy.as_ref().and_then(|r| r.set.iter().next()) {
                 Some(p) => ev = ev.with_resource(p),
                 // Without a resource policy the simulator evaluates identity-based policies
                 // alone, as IAM's does: a KMS action is not denied for want of a key policy
@@ -139,28 +271,47 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources<'_>) -> Result<Value, ApiError>
                         == (m.effect == palisade_policy::Effect::Deny)
                 })
                 .map(|m| {
-                    json!({
-                        "SourcePolicyId": m.policy_name.as_deref().unwrap_or_default(),
-                        "SourcePolicyType": match m.layer {
-                            Layer::Resource => "resource",
-                            Layer::Boundary => "permissions-boundary",
-                            _ => src.identity_type,
-                        },
-                    })
+                    let (id, kind) = name_of(m);
+                    json!({"SourcePolicyId": id, "SourcePolicyType": kind})
                 })
                 .collect();
+            // The keys the applicable statements read that neither the input nor the caller
+            // supplied: a decision that depends on them is not to be trusted.
+            let mut missing: Vec<String> = Vec::new();
+            let all = identity
+                .parsed
+                .iter()
+                .chain(boundary.iter().flat_map(|b| b.parsed.iter()))
+                .chain(resource_policy.iter().flat_map(|r| r.parsed.iter()))
+                .chain(scps.iter().flat_map(|l| l.parsed.iter()));
+            for p in all {
+                for k in p.context_keys(Some(action)) {
+                    if request.context.get(&k).is_none()
+                        && !missing.iter().any(|m| m.eq_ignore_ascii_case(&k))
+                    {
+                        missing.push(k);
+                    }
+                }
+            }
             let mut r = json!({
                 "EvalActionName": action,
                 "EvalResourceName": resource,
                 "EvalDecision": decision_name(d.decision),
                 "MatchedStatements": matched,
-                "MissingContextValues": [],
+                "MissingContextValues": missing,
             });
-            if src.boundary.is_some() {
+            if boundary.is_some() {
                 crate::services::set(
                     &mut r,
                     "PermissionsBoundaryDecisionDetail",
                     json!({"AllowedByPermissionsBoundary": !d.blocked_by.contains(&Layer::Boundary)}),
+                );
+            }
+            if !scp_sets.is_empty() {
+                crate::services::set(
+                    &mut r,
+                    "OrganizationsDecisionDetail",
+                    json!({"AllowedByOrganizations": !d.blocked_by.contains(&Layer::Scp)}),
                 );
             }
             results.push(r);
@@ -170,129 +321,342 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources<'_>) -> Result<Value, ApiError>
     Ok(paged(json!({"EvaluationResults": items}), marker))
 }
 
-pub(crate) fn simulate_custom_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let identity = compile_inputs(
-        &strings(input, "PolicyInputList"),
-        PolicyKind::Identity,
-        "PolicyInputList",
-    )?;
-    let boundary_docs = strings(input, "PermissionsBoundaryPolicyInputList");
-    let boundary = if boundary_docs.is_empty() {
-        None
-    } else {
-        Some(compile_inputs(
-            &boundary_docs,
-            PolicyKind::Boundary,
-            "PermissionsBoundaryPolicyInputList",
-        )?)
+/// `PermissionsBoundaryPolicyInputList`: at most one boundary, as an entity has at most one.
+fn boundary_input(input: &Value) -> Result<Option<Source>, ApiError> {
+    let docs = strings(input, "PermissionsBoundaryPolicyInputList");
+    if docs.len() > 1 {
+        return Err(invalid_input(format!(
+            "PermissionsBoundaryPolicyInputList has {} policies: a simulation takes at most one permissions boundary",
+            docs.len()
+        )));
+    }
+    let Some(doc) = docs.first() else {
+        return Ok(None);
     };
-    let caller = s(input, "CallerArn")
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("arn:aws:iam::{}:user/simulated-user", cx.account));
-    let principal =
-        Principal::parse(&caller).map_err(|e| invalid_input(format!("Invalid CallerArn: {e}")))?;
+    check_policy(doc, PolicyKind::Boundary).map_err(as_invalid_input)?;
+    Ok(Some(Source::input(
+        doc,
+        "PermissionsBoundaryPolicyInputList.1".to_owned(),
+        "permissions-boundary",
+    )))
+}
+
+fn inputs(input: &Value, kind: &'static str) -> Result<Vec<Source>, ApiError> {
+    strings(input, "PolicyInputList")
+        .iter()
+        .enumerate()
+        .map(|(i, doc)| {
+            check_policy(doc, PolicyKind::Identity).map_err(as_invalid_input)?;
+            Ok(Source::input(
+                doc,
+                format!("PolicyInputList.{}", i + 1),
+                kind,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn simulate_custom_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    if let Some(bad) = strings(input, "ActionNames")
+        .iter()
+        .find(|a| a.contains(['*', '?']))
+    {
+        return Err(invalid_input(format!(
+            "Invalid action name {bad}: SimulateCustomPolicy does not take wildcards in action names"
+        )));
+    }
+    let caller = s(input, "CallerArn");
+    if caller.is_none() && s(input, "ResourcePolicy").is_some() {
+        return Err(invalid_input(
+            "CallerArn is required when ResourcePolicy is given: the resource policy's Principal needs a caller to match",
+        ));
+    }
+    let principal = match caller {
+        Some(arn) => caller_principal(arn)?,
+        None => Principal::parse(&format!("arn:aws:iam::{}:user/simulated-user", cx.account))
+            .map_err(invalid_input)?,
+    };
+    let mut scps = Vec::new();
+    if let Some(levels) = input
+        .get("OrderedOrganizationPolicyInputList")
+        .and_then(Value::as_array)
+    {
+        for (l, level) in levels.iter().enumerate() {
+            let docs = strings(level, "ServiceControlPolicyInputList");
+            let mut sources = Vec::new();
+            for (i, doc) in docs.iter().enumerate() {
+                check_policy(doc, PolicyKind::Scp).map_err(as_invalid_input)?;
+                sources.push(Source::input(
+                    doc,
+                    format!("OrderedOrganizationPolicyInputList.{}.{}", l + 1, i + 1),
+                    "none",
+                ));
+            }
+            scps.push(sources);
+        }
+    }
     run(
         cx,
         input,
         &Sources {
             principal,
-            identity: &identity,
-            boundary: boundary.as_ref(),
-            identity_type: "IAM Policy",
+            caller_known: caller.is_some(),
+            identity: inputs(input, "IAM Policy")?,
+            boundary: boundary_input(input)?,
+            scps,
         },
     )
 }
 
-/// The user, role or group an ARN names (the name without its path).
-fn identity_of(arn: &str) -> Result<(IamKind, &str), ApiError> {
-    let (kind, name) = arn
+/// The user, role or group an ARN names: (kind, path, name).
+fn identity_of(arn: &str) -> Result<(IamKind, String, &str), ApiError> {
+    let (kind, rest) = arn
         .split_once(":user/")
         .map(|(_, n)| (IamKind::User, n))
         .or_else(|| arn.split_once(":role/").map(|(_, n)| (IamKind::Role, n)))
         .or_else(|| arn.split_once(":group/").map(|(_, n)| (IamKind::Group, n)))
         .ok_or_else(|| invalid_input(format!("Invalid ARN: {arn}")))?;
-    Ok((kind, name.rsplit('/').next().unwrap_or(name)))
+    Ok(match rest.rsplit_once('/') {
+        Some((path, name)) => (kind, format!("/{path}/"), name),
+        None => (kind, "/".to_owned(), rest),
+    })
+}
+
+/// An entity's ARN, its permissions policies and its permissions boundary.
+type EntityPolicies = (String, Vec<Source>, Option<Source>);
+
+/// The policies of a user (its own and its groups'), group or role as the simulator shows them,
+/// with its boundary and ARN; `None` when `arn` names none of this account's entities.
+fn entity_policies(cx: &Cx<'_>, arn: &str) -> Result<Option<EntityPolicies>, ApiError> {
+    let (kind, path, name) = identity_of(arn)?;
+    if arn.split(':').nth(4) != Some(cx.account) {
+        return Ok(None);
+    }
+    cx.state.iam.read(|d| {
+        let a = d.account(cx.account)?;
+        let mut out = Vec::new();
+        let inline = |out: &mut Vec<Source>,
+                      of: &'static str,
+                      owner: &str,
+                      docs: &BTreeMap<String, String>| {
+            for (n, doc) in docs {
+                out.push(Source {
+                    id: n.clone(),
+                    kind: of,
+                    doc: doc.clone(),
+                    arn: None,
+                    embedded_in: Some((of, owner.to_owned())),
+                });
+            }
+        };
+        let mut attached: Vec<&String> = Vec::new();
+        let (entity_path, boundary, entity_arn) = match kind {
+            IamKind::User => {
+                let u = a.user(name)?;
+                inline(&mut out, "user", &u.name, &u.inline);
+                attached.extend(&u.attached);
+                for g in u.groups.iter().filter_map(|g| a.group(g)) {
+                    inline(&mut out, "group", &g.name, &g.inline);
+                    attached.extend(&g.attached);
+                }
+                (
+                    u.path.clone(),
+                    u.boundary.clone(),
+                    crate::iam::user_arn(cx.account, &u.path, &u.name),
+                )
+            }
+            IamKind::Role => {
+                let r = a.role(name)?;
+                inline(&mut out, "role", &r.name, &r.inline);
+                attached.extend(&r.attached);
+                (
+                    r.path.clone(),
+                    r.boundary.clone(),
+                    crate::iam::role_arn(cx.account, &r.path, &r.name),
+                )
+            }
+            _ => {
+                let g = a.group(name)?;
+                inline(&mut out, "group", &g.name, &g.inline);
+                attached.extend(&g.attached);
+                (
+                    g.path.clone(),
+                    None,
+                    format!("arn:aws:iam::{}:group{}{}", cx.account, g.path, g.name),
+                )
+            }
+        };
+        if entity_path != path {
+            return None;
+        }
+        let mut seen = HashSet::new();
+        for p in attached {
+            if seen.insert(p.as_str())
+                && let Some(m) = d.managed_policy(p)
+            {
+                out.push(Source {
+                    id: m.name().to_owned(),
+                    kind: if p.contains(":aws:policy/") {
+                        "aws-managed"
+                    } else {
+                        "user-managed"
+                    },
+                    doc: m.document().to_owned(),
+                    arn: Some(p.clone()),
+                    embedded_in: None,
+                });
+            }
+        }
+        let boundary = boundary.and_then(|b| {
+            d.managed_policy(&b).map(|m| Source {
+                id: m.name().to_owned(),
+                kind: "permissions-boundary",
+                doc: m.document().to_owned(),
+                arn: Some(b.clone()),
+                embedded_in: None,
+            })
+        });
+        Some((entity_arn, out, boundary))
+    })
+}
+
+/// Whether `text` matches `pattern`, whose `*` matches any run and `?` one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    palisade_policy::pattern::matches(&palisade_policy::pattern::glob_pieces(pattern, true), text)
+}
+
+/// One entry of `PolicyExclusionList`, checked: which policies it takes out of the simulation.
+struct Exclusion<'a> {
+    kind: Option<&'a str>,
+    arn: Option<&'a str>,
+    inline: Option<(&'a str, &'a str, &'a str)>,
+}
+
+fn exclusions(input: &Value) -> Result<Vec<Exclusion<'_>>, ApiError> {
+    let mut out = Vec::new();
+    for e in input
+        .get("PolicyExclusionList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let arn = s(e, "PolicyArn");
+        if let Some(a) = arn {
+            let name = a
+                .strip_prefix("arn:aws:iam::")
+                .and_then(|r| r.split_once(":policy/"))
+                .filter(|(account, _)| {
+                    *account == "aws"
+                        || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .map(|(_, name)| name);
+            if name.is_none_or(|n| n.is_empty() || n.matches('*').count() > 1) {
+                return Err(invalid_input(format!(
+                    "Invalid PolicyArn {a} in PolicyExclusionList: expected a managed policy ARN with at most one * in its name"
+                )));
+            }
+        }
+        let inline = match e.get("InlinePolicyIdentifier") {
+            Some(i) => {
+                let (Some(n), Some(t), Some(on)) = (
+                    s(i, "PolicyName"),
+                    s(i, "AttachmentType"),
+                    s(i, "AttachmentName"),
+                ) else {
+                    return Err(invalid_input(
+                        "Invalid InlinePolicyIdentifier in PolicyExclusionList: PolicyName, AttachmentType and AttachmentName are required",
+                    ));
+                };
+                if on.matches('*').count() > 1 {
+                    return Err(invalid_input(format!(
+                        "Invalid AttachmentName {on} in PolicyExclusionList: at most one * is allowed"
+                    )));
+                }
+                Some((n, t, on))
+            }
+            None => None,
+        };
+        out.push(Exclusion {
+            kind: s(e, "PolicyType"),
+            arn,
+            inline,
+        });
+    }
+    Ok(out)
+}
+
+impl Exclusion<'_> {
+    fn excludes(&self, p: &Source) -> bool {
+        let by_kind = self.kind.is_some_and(|k| match k {
+            "inline" => p.embedded_in.is_some(),
+            "aws-managed" | "user-managed" => p.kind == k,
+            "permission-boundary" => p.kind == "permissions-boundary",
+            _ => false,
+        });
+        let by_arn = self
+            .arn
+            .zip(p.arn.as_deref())
+            .is_some_and(|(pattern, arn)| glob(pattern, arn));
+        let by_inline = self.inline.zip(p.embedded_in.as_ref()).is_some_and(
+            |((name, on_kind, on_name), (kind, owner))| {
+                name == p.id && on_kind == *kind && glob(on_name, owner)
+            },
+        );
+        by_kind || by_arn || by_inline
+    }
 }
 
 pub(crate) fn simulate_principal_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let source = req(input, "PolicySourceArn")?;
-    let (kind, name) = identity_of(source)?;
-    let mut identity = PolicySet::new();
-    let mut boundary = None;
-    let principal_arn;
-    match kind {
-        IamKind::Group => {
-            let docs = cx.state.iam.read(|d| {
-                let g = d.account(cx.account).and_then(|a| a.group(name))?;
-                let mut docs: Vec<(String, String)> = g
-                    .inline
-                    .iter()
-                    .map(|(n, d)| (n.clone(), d.clone()))
-                    .collect();
-                for arn in &g.attached {
-                    if let Some(p) = d.managed_policy(arn) {
-                        docs.push((p.name().to_owned(), p.document().to_owned()));
-                    }
-                }
-                Some(docs)
-            })?;
-            let docs = docs.ok_or_else(|| no_such_entity(format!("Group {name} not found")))?;
-            for (n, doc) in docs {
-                if let Some(c) = crate::iam::compile(&doc, PolicyKind::Identity, &n) {
-                    identity.push(c);
-                }
+    let (kind, _, _) = identity_of(source)?;
+    let excluded = exclusions(input)?;
+    let (principal_arn, mut identity, mut boundary) = entity_policies(cx, source)?
+        .ok_or_else(|| no_such_entity(format!("{source} not found")))?;
+    identity.retain(|p| !excluded.iter().any(|e| e.excludes(p)));
+    if boundary
+        .as_ref()
+        .is_some_and(|b| excluded.iter().any(|e| e.excludes(b)))
+    {
+        boundary = None;
+    }
+    let own_kind = match kind {
+        IamKind::Role => "role",
+        IamKind::Group => "group",
+        _ => "user",
+    };
+    identity.extend(inputs(input, own_kind)?);
+    if let Some(b) = boundary_input(input)? {
+        boundary = Some(b);
+    }
+    let caller = match s(input, "CallerArn") {
+        Some(arn) => caller_principal(arn)?,
+        None => {
+            if kind == IamKind::Group && s(input, "ResourcePolicy").is_some() {
+                return Err(invalid_input(
+                    "CallerArn is required when ResourcePolicy is given and PolicySourceArn is a group",
+                ));
             }
-            principal_arn = format!(
-                "arn:aws:iam::{}:user/simulated-member-of-{name}",
-                cx.account
-            );
+            let arn = if kind == IamKind::Group {
+                format!(
+                    "arn:aws:iam::{}:user/simulated-member-of-{}",
+                    cx.account,
+                    source.rsplit('/').next().unwrap_or(source)
+                )
+            } else {
+                principal_arn
+            };
+            Principal::parse(&arn).map_err(invalid_input)?
         }
-        _ => {
-            let perms = cx
-                .state
-                .iam
-                .permissions(cx.account, kind, name)
-                .ok_or_else(|| no_such_entity(format!("{source} not found")))?;
-            for p in perms.identity.iter() {
-                identity.push(p.clone());
-            }
-            boundary = perms.boundary.clone();
-            principal_arn = perms.arn.clone();
-        }
-    }
-    for (i, doc) in strings(input, "PolicyInputList").iter().enumerate() {
-        check_policy(doc, PolicyKind::Identity).map_err(as_invalid_input)?;
-        if let Some(c) = crate::iam::compile(
-            doc,
-            PolicyKind::Identity,
-            &format!("PolicyInputList.{}", i + 1),
-        ) {
-            identity.push(c);
-        }
-    }
-    let boundary_docs = strings(input, "PermissionsBoundaryPolicyInputList");
-    if !boundary_docs.is_empty() {
-        boundary = Some(compile_inputs(
-            &boundary_docs,
-            PolicyKind::Boundary,
-            "PermissionsBoundaryPolicyInputList",
-        )?);
-    }
-    let caller = s(input, "CallerArn").unwrap_or(&principal_arn);
-    let principal =
-        Principal::parse(caller).map_err(|e| invalid_input(format!("Invalid CallerArn: {e}")))?;
+    };
     run(
         cx,
         input,
         &Sources {
-            principal,
-            identity: &identity,
-            boundary: boundary.as_ref(),
-            identity_type: match kind {
-                IamKind::Role => "role",
-                IamKind::Group => "group",
-                _ => "user",
-            },
+            principal: caller,
+            caller_known: true,
+            identity,
+            boundary,
+            scps: Vec::new(),
         },
     )
 }
@@ -303,11 +667,9 @@ fn keys_of(docs: &[String]) -> Result<Vec<String>, ApiError> {
         let policy = Policy::parse(doc, PolicyKind::Identity)
             .or_else(|_| Policy::parse(doc, PolicyKind::Resource))
             .map_err(|e| invalid_input(e.aws_message()))?;
-        for st in &policy.statements {
-            for c in &st.conditions {
-                if !keys.iter().any(|k| k.eq_ignore_ascii_case(&c.key)) {
-                    keys.push(c.key.clone());
-                }
+        for k in policy.context_keys(None) {
+            if !keys.iter().any(|x| x.eq_ignore_ascii_case(&k)) {
+                keys.push(k);
             }
         }
     }
@@ -323,42 +685,9 @@ pub(crate) fn context_keys_for_principal_policy(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let source = req(input, "PolicySourceArn")?;
-    let name = source.rsplit('/').next().unwrap_or(source);
-    let mut docs: Vec<String> = cx.state.iam.read(|d| {
-        let Some(a) = d.account(cx.account) else {
-            return vec![];
-        };
-        let (inline, attached, groups) = if source.contains(":user/") {
-            match a.user(name) {
-                Some(u) => (u.inline.clone(), u.attached.clone(), u.groups.clone()),
-                None => return vec![],
-            }
-        } else if source.contains(":role/") {
-            match a.role(name) {
-                Some(r) => (r.inline.clone(), r.attached.clone(), vec![]),
-                None => return vec![],
-            }
-        } else {
-            match a.group(name) {
-                Some(g) => (g.inline.clone(), g.attached.clone(), vec![]),
-                None => return vec![],
-            }
-        };
-        let mut docs: Vec<String> = inline.into_values().collect();
-        let mut arns = attached;
-        for g in groups {
-            if let Some(g) = a.group(&g) {
-                docs.extend(g.inline.values().cloned());
-                arns.extend(g.attached.iter().cloned());
-            }
-        }
-        for arn in arns {
-            if let Some(p) = d.managed_policy(&arn) {
-                docs.push(p.document().to_owned());
-            }
-        }
-        docs
-    })?;
+    let (_, mut policies, _) = entity_policies(cx, source)?
+        .ok_or_else(|| no_such_entity(format!("{source} not found")))?;
+    let mut docs: Vec<String> = policies.drain(..).map(|p| p.doc).collect();
     docs.extend(strings(input, "PolicyInputList"));
     Ok(json!({"ContextKeyNames": keys_of(&docs)?}))
 }
@@ -371,7 +700,7 @@ pub(crate) fn list_policies_granting_service_access(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let arn = req(input, "Arn")?;
-    let (kind, name) = identity_of(arn)?;
+    let (kind, _, name) = identity_of(arn)?;
     let kind_name = match kind {
         IamKind::Role => "ROLE",
         IamKind::Group => "GROUP",
