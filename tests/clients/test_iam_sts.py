@@ -654,6 +654,28 @@ def test_the_simulator_takes_scps_exclusions_and_reports_missing_context(server)
     assert iam.get_context_keys_for_principal_policy(PolicySourceArn=alice)["ContextKeyNames"] == ["aws:username", "aws:SourceIp"]
 
 
+def test_list_entities_for_policy_pages_and_filters_by_path(server):
+    # Regression: MaxItems and PathPrefix were ignored (everything came back, never truncated),
+    # and a policy ARN that is no ARN was "not found" instead of invalid.
+    iam = server.client("iam")
+    arn = iam.create_policy(PolicyName="shared", PolicyDocument=policy(allow("sqs:*")))["Policy"]["Arn"]
+    iam.create_user(UserName="u1", Path="/eng/")
+    iam.create_group(GroupName="g1")
+    iam.create_role(RoleName="r1", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}))
+    iam.attach_user_policy(UserName="u1", PolicyArn=arn)
+    iam.attach_group_policy(GroupName="g1", PolicyArn=arn)
+    iam.attach_role_policy(RoleName="r1", PolicyArn=arn)
+    first = iam.list_entities_for_policy(PolicyArn=arn, MaxItems=2)
+    assert first["IsTruncated"] and len(first["PolicyUsers"] + first["PolicyGroups"] + first["PolicyRoles"]) == 2
+    rest = iam.list_entities_for_policy(PolicyArn=arn, MaxItems=2, Marker=first["Marker"])
+    assert not rest["IsTruncated"] and [r["RoleName"] for r in rest["PolicyRoles"]] == ["r1"]
+    eng = iam.list_entities_for_policy(PolicyArn=arn, PathPrefix="/eng/")
+    assert ([u["UserName"] for u in eng["PolicyUsers"]], eng["PolicyGroups"], eng["PolicyRoles"]) == (["u1"], [], [])
+    with pytest.raises(ClientError) as e:
+        iam.get_policy(PolicyArn="bogus-arn-that-is-long-enough")
+    assert (error(e)["Code"], error(e)["Message"]) == ("InvalidInput", "ARN bogus-arn-that-is-long-enough is not valid.")
+
+
 def test_dev_reset_wipes_iam(dev_server):
     iam = dev_server.client("iam", key="testing", secret="testing")
     iam.create_user(UserName="temp")

@@ -128,7 +128,20 @@ fn not_attachable(arn: &str) -> ApiError {
     no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
+/// The error for a policy ARN that names no policy: InvalidInput when it is not a managed
+/// policy's ARN at all, as IAM answers (`ARN bogus is not valid.`).
 fn no_such_policy(arn: &str) -> ApiError {
+    let well_formed = arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(":policy/"))
+        .is_some_and(|(account, name)| {
+            !name.is_empty()
+                && (account == "aws"
+                    || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+        });
+    if !well_formed {
+        return invalid_input(format!("ARN {arn} is not valid."));
+    }
     no_such_entity(format!("Policy {arn} was not found."))
 }
 
@@ -410,43 +423,56 @@ pub(crate) fn list_entities_for_policy(cx: &Cx<'_>, input: &Value) -> Result<Val
             Some("AWSManagedPolicy") => aws_managed,
             Some(x) => x == f,
         };
-        let (mut users, mut groups, mut roles) = (vec![], vec![], vec![]);
+        // One list, users then groups then roles, so that MaxItems and Marker page across
+        // all three as IAM does.
+        let prefix = s(input, "PathPrefix").unwrap_or("/");
+        let mut entities: Vec<(&str, Value)> = Vec::new();
         if let Some(a) = d.account(cx.account) {
             let uses = |attached: &Vec<String>, boundary: Option<&String>| {
                 (as_policy && attached.iter().any(|x| x == arn))
                     || (as_boundary && boundary.is_some_and(|b| b == arn))
             };
             if want("User") {
-                users = a
-                    .users
-                    .values()
-                    .filter(|u| uses(&u.attached, u.boundary.as_ref()))
-                    .map(|u| json!({"UserName": u.name, "UserId": u.id}))
-                    .collect();
+                entities.extend(
+                    a.users
+                        .values()
+                        .filter(|u| u.path.starts_with(prefix))
+                        .filter(|u| uses(&u.attached, u.boundary.as_ref()))
+                        .map(|u| ("PolicyUsers", json!({"UserName": u.name, "UserId": u.id}))),
+                );
             }
             if want("Group") {
-                groups = a
-                    .groups
-                    .values()
-                    .filter(|g| uses(&g.attached, None))
-                    .map(|g| json!({"GroupName": g.name, "GroupId": g.id}))
-                    .collect();
+                entities.extend(
+                    a.groups
+                        .values()
+                        .filter(|g| g.path.starts_with(prefix))
+                        .filter(|g| uses(&g.attached, None))
+                        .map(|g| {
+                            (
+                                "PolicyGroups",
+                                json!({"GroupName": g.name, "GroupId": g.id}),
+                            )
+                        }),
+                );
             }
             if want("Role") {
-                roles = a
-                    .roles
-                    .values()
-                    .filter(|r| uses(&r.attached, r.boundary.as_ref()))
-                    .map(|r| json!({"RoleName": r.name, "RoleId": r.id}))
-                    .collect();
+                entities.extend(
+                    a.roles
+                        .values()
+                        .filter(|r| r.path.starts_with(prefix))
+                        .filter(|r| uses(&r.attached, r.boundary.as_ref()))
+                        .map(|r| ("PolicyRoles", json!({"RoleName": r.name, "RoleId": r.id}))),
+                );
             }
         }
-        Ok(json!({
-            "PolicyUsers": users,
-            "PolicyGroups": groups,
-            "PolicyRoles": roles,
-            "IsTruncated": false,
-        }))
+        let (items, marker) = page(entities, input)?;
+        let mut out = json!({"PolicyUsers": [], "PolicyGroups": [], "PolicyRoles": []});
+        for (list, entity) in items {
+            if let Some(Value::Array(v)) = out.get_mut(list) {
+                v.push(entity);
+            }
+        }
+        Ok(paged(out, marker))
     })?
 }
 
