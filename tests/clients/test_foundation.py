@@ -71,6 +71,25 @@ def test_restart_keeps_the_same_root_key(start_server):
     assert again.client("sts").get_caller_identity()["Account"] == "123456789012"
 
 
+def test_a_second_account_keeps_the_first_accounts_root_key_in_the_credentials_file(start_server):
+    # Regression: starting the server with another --account-id rewrote the credentials file
+    # with only the new account's root key, and the first account's key was lost to its user.
+    first = start_server("--account-id", "111111111111")
+    key_a = first.credentials()
+    first.stop()
+    second = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    assert second.credentials("account-111111111111") == key_a
+    assert second.credentials() == second.credentials("account-222222222222") != key_a
+    arn = lambda key: second.client("sts", key=key[0], secret=key[1]).get_caller_identity()["Arn"]
+    assert arn(key_a) == "arn:aws:iam::111111111111:root"
+    assert arn(second.credentials()) == "arn:aws:iam::222222222222:root"
+    second.stop()
+    # Started again as the first account, its key is the default once more.
+    third = start_server("--account-id", "111111111111", data_dir=first.data_dir)
+    assert third.credentials() == key_a
+    assert third.credentials("account-222222222222") != key_a
+
+
 def test_root_key_from_environment(start_server):
     s = start_server(
         env={

@@ -441,25 +441,77 @@ pub async fn bootstrap_root(
     let root = Caller::root(account_id, None);
     if let Some((id, secret)) = env_key {
         keys.put(&root, id, secret).await?;
-        write_credentials(&path, id, secret)?;
+        write_credentials(&path, account_id, id, secret)?;
         return Ok(Bootstrap::FromEnvironment(path));
     }
     let existing = store.access_keys_of(account_id, &root.arn).await?;
     if !existing.is_empty() && path.exists() {
+        // The account's own profile, written when it was created, becomes the default again.
+        let profiles = read_profiles(&path);
+        if let Some((_, pairs)) = profiles
+            .iter()
+            .find(|(n, _)| *n == account_profile(account_id))
+            && let (Some(id), Some(secret)) = (
+                pairs.iter().find(|(k, _)| k == "aws_access_key_id"),
+                pairs.iter().find(|(k, _)| k == "aws_secret_access_key"),
+            )
+        {
+            let (id, secret) = (id.1.clone(), secret.1.clone());
+            write_credentials(&path, account_id, &id, &secret)?;
+        }
         return Ok(Bootstrap::Existing(path));
     }
     let (id, secret) = new_access_key()?;
     keys.put(&root, &id, &secret).await?;
-    write_credentials(&path, &id, &secret)?;
+    write_credentials(&path, account_id, &id, &secret)?;
     Ok(Bootstrap::Created(path))
 }
 
-fn write_credentials(path: &Path, id: &str, secret: &str) -> Result<(), KeyError> {
+/// The profile that keeps an account's root key in the credentials file.
+fn account_profile(account_id: &str) -> String {
+    format!("account-{account_id}")
+}
+
+/// The profiles of a shared-credentials file: (name, key = value pairs), in file order.
+fn read_profiles(path: &Path) -> Vec<(String, Vec<(String, String)>)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push((name.trim().to_owned(), Vec::new()));
+        } else if let (Some((k, v)), Some((_, pairs))) = (line.split_once('='), out.last_mut()) {
+            pairs.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// Writes the root key of the account being started as the `palisade` and `default` profiles
+/// and as its own `account-<id>` profile, keeping the other accounts' profiles: a second account
+/// started on the same data directory must not lose the first one's root key.
+fn write_credentials(
+    path: &Path,
+    account_id: &str,
+    id: &str,
+    secret: &str,
+) -> Result<(), KeyError> {
+    let own = account_profile(account_id);
+    let kept: Vec<_> = read_profiles(path)
+        .into_iter()
+        .filter(|(n, _)| n != "palisade" && n != "default" && *n != own)
+        .collect();
     let mut text = String::new();
-    for profile in ["palisade", "default"] {
+    for profile in ["palisade", "default", own.as_str()] {
         text.push_str(&format!(
             "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n\n"
         ));
+    }
+    for (name, pairs) in kept {
+        text.push_str(&format!("[{name}]\n"));
+        for (k, v) in pairs {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        text.push('\n');
     }
     palisade_seal::write_private(path, text.as_bytes()).map_err(|source| KeyError::Io {
         path: path.display().to_string(),
