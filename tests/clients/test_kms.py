@@ -754,3 +754,16 @@ def test_another_account_may_use_a_key_its_policy_shares_but_never_administer_it
     meta = kms_a.describe_key(KeyId=shared)["KeyMetadata"]
     assert (meta["KeyState"], meta["Description"]) == ("Enabled", "")
     assert "222222222222" in kms_a.get_key_policy(KeyId=shared, PolicyName="default")["Policy"]
+    # B's use of A's key is recorded in both accounts under one sharedEventID; B's refused
+    # calls only in B's.
+    def records(client, name):
+        events = client.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+        return [json.loads(e["CloudTrailEvent"]) for e in events]
+
+    ct_a = s.client("cloudtrail", key=key_a, secret=secret_a)
+    ct_b = s.client("cloudtrail")
+    [in_a], [in_b] = records(ct_a, "Encrypt"), records(ct_b, "Encrypt")
+    assert in_a["sharedEventID"] == in_b["sharedEventID"] and in_a["eventID"] != in_b["eventID"]
+    assert (in_a["recipientAccountId"], in_b["recipientAccountId"]) == ("111111111111", "222222222222")
+    assert in_a["userIdentity"]["accountId"] == "222222222222"
+    assert records(ct_a, "ScheduleKeyDeletion") == [] and len(records(ct_b, "ScheduleKeyDeletion")) == 1

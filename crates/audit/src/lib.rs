@@ -147,6 +147,14 @@ pub struct Event {
     pub management_event: bool,
     /// The account the event is delivered to.
     pub recipient_account_id: String,
+    /// Set when one call is recorded in two accounts (the caller's and the resource owner's,
+    /// for a cross-account call): the same value in both events, whose `eventID`s differ.
+    #[serde(
+        rename = "sharedEventID",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub shared_event_id: Option<String>,
     /// `Management` or `Data`.
     pub event_category: String,
     /// Present when the request came over TLS.
@@ -189,6 +197,7 @@ impl Event {
             management_event: true,
             recipient_account_id: String::new(),
             event_category: "Management".to_owned(),
+            shared_event_id: None,
             tls_details: None,
         }
     }

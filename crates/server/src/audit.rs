@@ -97,6 +97,30 @@ impl AuditSink {
         self.tx.try_send((row, ack)).map_err(|_| AuditError::Closed)
     }
 
+    /// Records one event, and the resource owner's copy of it when the call crossed accounts
+    /// (see [`crate::context::owner_copy`]), and waits until both are durable.
+    pub async fn record_call(
+        &self,
+        mut event: Event,
+        additional: Option<serde_json::Value>,
+    ) -> Result<(), AuditError> {
+        let Some(copy) = crate::context::owner_copy(&mut event) else {
+            return self.record_with(event, additional).await;
+        };
+        let row = to_row(copy, additional.clone())?;
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((row, ack))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        self.record_with(event, additional).await?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AuditError::Store(e)),
+            Err(_) => Err(AuditError::Closed),
+        }
+    }
+
     /// Records one event with CloudTrail's `additionalEventData` and waits until it is durable.
     pub async fn record_with(
         &self,

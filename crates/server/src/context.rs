@@ -184,6 +184,30 @@ impl RequestContext {
     }
 }
 
+/// The copy of a successful cross-account call's event for the account that owns its resource:
+/// CloudTrail records such a call in both accounts, under one `sharedEventID` and two
+/// `eventID`s. A refused or failed call is recorded in the caller's account only.
+pub(crate) fn owner_copy(event: &mut Event) -> Option<Event> {
+    if event.error_code.is_some() {
+        return None;
+    }
+    let owner = event
+        .resources
+        .iter()
+        .map(|r| r.account_id.as_str())
+        .find(|a| {
+            a.len() == 12
+                && a.bytes().all(|b| b.is_ascii_digit())
+                && *a != event.recipient_account_id
+        })?
+        .to_owned();
+    event.shared_event_id = Some(uuid::Uuid::new_v4().to_string());
+    let mut copy = event.clone();
+    copy.recipient_account_id = owner;
+    copy.event_id = uuid::Uuid::new_v4().to_string();
+    Some(copy)
+}
+
 /// CloudTrail's `sessionContext` for temporary credentials.
 /// CloudTrail's `userIdentity` of a caller.
 pub(crate) fn user_identity(c: &Caller) -> UserIdentity {

@@ -103,8 +103,8 @@ pub async fn serve(
                         cipher_suite: session
                             .negotiated_cipher_suite()
                             .and_then(|s| s.suite().as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
+                            .map(cipher_suite_name)
+                            .unwrap_or_default(),
                     };
                     let conn = ConnInfo {
                         remote,
@@ -132,6 +132,29 @@ fn tls_version_name(v: rustls::ProtocolVersion) -> &'static str {
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
         _ => "unknown",
     }
+}
+
+/// A cipher suite as CloudTrail's `tlsDetails.cipherSuite` names it: TLS 1.3 suites by their
+/// IANA name (`TLS_AES_128_GCM_SHA256`), TLS 1.2 ones by OpenSSL's (`ECDHE-RSA-AES128-GCM-SHA256`);
+/// rustls calls them `TLS13_AES_128_GCM_SHA256` and `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`.
+fn cipher_suite_name(rustls_name: &str) -> String {
+    if let Some(rest) = rustls_name.strip_prefix("TLS13_") {
+        return format!("TLS_{rest}");
+    }
+    let Some((kx, cipher)) = rustls_name
+        .strip_prefix("TLS_")
+        .and_then(|r| r.split_once("_WITH_"))
+    else {
+        return rustls_name.to_owned();
+    };
+    let kx = kx.replace('_', "-");
+    let cipher = match cipher {
+        "AES_128_GCM_SHA256" => "AES128-GCM-SHA256",
+        "AES_256_GCM_SHA384" => "AES256-GCM-SHA384",
+        "CHACHA20_POLY1305_SHA256" => "CHACHA20-POLY1305",
+        other => return format!("{kx}-{}", other.replace('_', "-")),
+    };
+    format!("{kx}-{cipher}")
 }
 
 /// Serves one connection until it closes or shutdown drains it.
@@ -177,4 +200,25 @@ async fn serve_connection<I>(
 /// The address to print, with the scheme clients should use.
 pub fn endpoint_url(addr: SocketAddr, tls: bool) -> String {
     format!("{}://{addr}", if tls { "https" } else { "http" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cipher_suite_name;
+
+    #[test]
+    fn cipher_suites_are_named_as_cloudtrail_names_them() {
+        assert_eq!(
+            cipher_suite_name("TLS13_AES_256_GCM_SHA384"),
+            "TLS_AES_256_GCM_SHA384"
+        );
+        assert_eq!(
+            cipher_suite_name("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+            "ECDHE-RSA-AES128-GCM-SHA256"
+        );
+        assert_eq!(
+            cipher_suite_name("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+            "ECDHE-ECDSA-CHACHA20-POLY1305"
+        );
+    }
 }

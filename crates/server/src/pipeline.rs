@@ -96,7 +96,7 @@ where
         }
         Ok(())
     } else if state.config.audit_enabled {
-        state.audit.record_with(event(), additional).await
+        state.audit.record_call(event(), additional).await
     } else {
         Ok(())
     };

@@ -192,7 +192,7 @@ async fn record_service_call(
         key_arn,
         failed.map_or(Ok(()), Err),
     );
-    match cx.state.audit.record(event).await {
+    match cx.state.audit.record_call(event, None).await {
         Ok(()) => Ok(()),
         Err(e) if cx.state.config.audit_fail_closed => Err(e.unavailable()),
         Err(e) => {
