@@ -231,3 +231,19 @@ def test_kms_crypto_calls_are_recorded_as_kms_records_them(server):
     assert "plaintext" not in records["Encrypt"]["requestParameters"]
     assert records["Encrypt"]["requestParameters"]["encryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     assert records["CreateKey"]["readOnly"] is False
+
+
+def test_dates_in_response_elements_are_written_as_cloudtrail_writes_them(server):
+    # Regression: CreateUser's createDate and CreateKey's creationDate were epoch numbers in
+    # responseElements; CloudTrail writes "Dec 3, 2026, 12:37:05 PM".
+    import re
+
+    server.client("iam").create_user(UserName="dated")
+    server.client("kms").create_key()
+    ct = server.client("cloudtrail")
+    def record(name):
+        [e] = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+        return json.loads(e["CloudTrailEvent"])["responseElements"]
+    date = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}:\d{2} [AP]M$")
+    assert date.match(record("CreateUser")["user"]["createDate"])
+    assert date.match(record("CreateKey")["keyMetadata"]["creationDate"])

@@ -400,6 +400,89 @@ pub fn redact_for_audit(value: &Value) -> Value {
     }
 }
 
+/// A response as CloudTrail's `responseElements` show it: [`redact_for_audit`], with the
+/// timestamps of the operation's output written as CloudTrail writes them (`"Dec 3, 2026,
+/// 12:37:05 PM"`), not as the epoch seconds the wire protocols carry.
+pub fn audit_response(route: crate::route::Route, output: &Value) -> Value {
+    let mut out = output.clone();
+    if let Some(shape) = route.operation.output {
+        cloudtrail_dates(route.service, shape, &mut out, 0);
+    }
+    redact_for_audit(&out)
+}
+
+fn cloudtrail_dates(
+    svc: &palisade_model::schema::ServiceInfo,
+    id: palisade_model::schema::ShapeId,
+    v: &mut Value,
+    depth: usize,
+) {
+    use palisade_model::schema::ShapeKind;
+    // Recursive shapes (policy documents are strings, but some models nest) end somewhere.
+    if depth > 32 {
+        return;
+    }
+    let Some(shape) = svc.shape(id) else { return };
+    match (&shape.kind, v) {
+        (ShapeKind::Structure { members }, Value::Object(map)) => {
+            for m in members.iter() {
+                if let Some(x) = map.get_mut(m.name) {
+                    cloudtrail_dates(svc, m.target, x, depth + 1);
+                }
+            }
+        }
+        (ShapeKind::List { member, .. }, Value::Array(items)) => {
+            for x in items {
+                cloudtrail_dates(svc, *member, x, depth + 1);
+            }
+        }
+        (ShapeKind::Map { value, .. }, Value::Object(map)) => {
+            for x in map.values_mut() {
+                cloudtrail_dates(svc, *value, x, depth + 1);
+            }
+        }
+        (ShapeKind::Timestamp { .. }, v @ Value::Number(_)) => {
+            if let Some(t) = v
+                .as_f64()
+                .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs.floor() as i64).ok())
+            {
+                *v = Value::String(cloudtrail_date(t));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `Dec 3, 2026, 12:37:05 PM`: how CloudTrail writes dates inside response elements.
+fn cloudtrail_date(t: OffsetDateTime) -> String {
+    let month = match t.month() {
+        time::Month::January => "Jan",
+        time::Month::February => "Feb",
+        time::Month::March => "Mar",
+        time::Month::April => "Apr",
+        time::Month::May => "May",
+        time::Month::June => "Jun",
+        time::Month::July => "Jul",
+        time::Month::August => "Aug",
+        time::Month::September => "Sep",
+        time::Month::October => "Oct",
+        time::Month::November => "Nov",
+        time::Month::December => "Dec",
+    };
+    let hour = match t.hour() % 12 {
+        0 => 12,
+        h => h,
+    };
+    let half = if t.hour() < 12 { "AM" } else { "PM" };
+    format!(
+        "{month} {}, {}, {hour}:{:02}:{:02} {half}",
+        t.day(),
+        t.year(),
+        t.minute(),
+        t.second()
+    )
+}
+
 fn lower_camel(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
@@ -412,6 +495,23 @@ fn lower_camel(name: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn response_dates_are_written_as_cloudtrail_writes_them() {
+        let t = |s| OffsetDateTime::from_unix_timestamp(s).unwrap();
+        assert_eq!(
+            cloudtrail_date(t(1_796_299_953)),
+            "Dec 3, 2026, 12:12:33 PM"
+        );
+        assert_eq!(
+            cloudtrail_date(t(1_796_299_953 - 3600 * 12)),
+            "Dec 3, 2026, 12:12:33 AM"
+        );
+        assert_eq!(
+            cloudtrail_date(t(1_796_299_953 + 3600 * 13)),
+            "Dec 4, 2026, 1:12:33 AM"
+        );
+    }
 
     /// Regression: UploadServerCertificate's `PrivateKey` and CreateCustomKeyStore's
     /// `KeyStorePassword` reached audit records in clear, because the list was written by hand.

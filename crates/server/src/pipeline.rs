@@ -219,7 +219,7 @@ where
     // GetSecretValue, ...): redacting a copy of their output would be wasted.
     let audited = (state.config.audit_enabled
         && !palisade_audit::is_read_only(route.operation.name))
-    .then(|| redact_for_audit(&output));
+    .then(|| crate::context::audit_response(route, &output));
     Ok((output, audited))
 }
 
