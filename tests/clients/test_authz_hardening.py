@@ -339,3 +339,27 @@ def test_get_access_key_last_used_is_authorized_on_the_keys_user(server):
         mine.get_access_key_last_used(AccessKeyId=alice_key)
     assert code(e) == "AccessDenied"
     assert iam.get_access_key_last_used(AccessKeyId=alice_key)["UserName"] == "alice"
+
+
+def test_a_trust_policy_does_not_trust_a_new_user_with_a_deleted_users_name(server):
+    # Hole: trust policies matched principals by ARN only, so after a trusted user was deleted,
+    # anyone who created a user of the same name (in the trusted account) could assume the role.
+    # IAM ties the policy to the principal's unique id and shows that id once it is deleted.
+    iam = server.client("iam")
+    frank = f"arn:aws:iam::{ACCOUNT}:user/frank"
+    creds = user(server, "frank", allow("sts:AssumeRole"))
+    old_id = iam.get_user(UserName="frank")["User"]["UserId"]
+    role = iam.create_role(
+        RoleName="trusts-frank",
+        AssumeRolePolicyDocument=doc({"Effect": "Allow", "Principal": {"AWS": frank}, "Action": "sts:AssumeRole"}),
+    )["Role"]["Arn"]
+    as_(server, "sts", creds).assume_role(RoleArn=role, RoleSessionName="first")
+    iam.delete_access_key(UserName="frank", AccessKeyId=creds[0])
+    iam.delete_user_policy(UserName="frank", PolicyName="p")
+    iam.delete_user(UserName="frank")
+    trust = iam.get_role(RoleName="trusts-frank")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["AWS"] == old_id
+    again = user(server, "frank", allow("sts:AssumeRole"))
+    with pytest.raises(ClientError) as e:
+        as_(server, "sts", again).assume_role(RoleArn=role, RoleSessionName="second")
+    assert code(e) == "AccessDenied"

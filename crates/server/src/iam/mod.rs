@@ -551,6 +551,47 @@ impl Iam {
         self.mutate_locked(account_id, f).await
     }
 
+    /// After a user or role is deleted: every role trust policy, in any account, that names it
+    /// by ARN names its unique id instead, as IAM shows such policies. The policy then no longer
+    /// lets anyone in, not even a new user or role created with the same name: trust was given
+    /// to the principal that was, not to whoever takes its name next. The caller holds
+    /// [`Iam::lock_writes`].
+    pub async fn orphan_principal_locked(
+        &self,
+        arn: &str,
+        unique_id: &str,
+    ) -> Result<(), ApiError> {
+        let quoted = format!("\"{arn}\"");
+        let replacement = format!("\"{unique_id}\"");
+        let naming: Vec<(String, Vec<String>)> = self.read(|d| {
+            d.accounts
+                .iter()
+                .map(|(account, a)| {
+                    let roles = a
+                        .roles
+                        .values()
+                        .filter(|r| r.trust_policy.contains(&quoted))
+                        .map(|r| r.name.clone())
+                        .collect::<Vec<_>>();
+                    (account.clone(), roles)
+                })
+                .filter(|(_, roles)| !roles.is_empty())
+                .collect()
+        })?;
+        for (account, roles) in naming {
+            self.mutate_locked(&account, |tx| {
+                for name in &roles {
+                    if let Some(r) = tx.role_mut(name) {
+                        r.trust_policy = r.trust_policy.replace(&quoted, &replacement);
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// [`Iam::mutate`] for a caller that already holds [`Iam::lock_writes`].
     pub async fn mutate_locked<T>(
         &self,

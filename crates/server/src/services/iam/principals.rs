@@ -277,11 +277,11 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
 
 pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "UserName")?.to_owned();
-    let arn = cx.state.iam.read_account(cx.account, |a| {
+    let found = cx.state.iam.read_account(cx.account, |a| {
         a.user(&name)
-            .map(|u| user_arn(&u.account_id, &u.path, &u.name))
+            .map(|u| (user_arn(&u.account_id, &u.path, &u.name), u.id.clone()))
     })?;
-    let Some(arn) = arn else {
+    let Some((arn, id)) = found else {
         return Err(no_such_user(&name));
     };
     let _guard = cx.state.iam.lock_writes().await;
@@ -327,7 +327,9 @@ pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
             tx.remove_user(&name);
             Ok(json!({}))
         })
-        .await
+        .await?;
+    cx.state.iam.orphan_principal_locked(&arn, &id).await?;
+    Ok(json!({}))
 }
 
 // -- groups ---------------------------------------------------------------------------------------
@@ -866,12 +868,18 @@ pub(crate) async fn update_assume_role_policy(
 
 pub(crate) async fn delete_role(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "RoleName")?.to_owned();
-    cx.state
+    let _guard = cx.state.iam.lock_writes().await;
+    let (arn, id) = cx
+        .state
         .iam
-        .mutate(cx.account, |tx| {
+        .mutate_locked(cx.account, |tx| {
             let Some(role) = tx.account.role(&name) else {
                 return Err(no_such_role(&name));
             };
+            let gone = (
+                crate::iam::role_arn(&role.account_id, &role.path, &role.name),
+                role.id.clone(),
+            );
             if tx
                 .account
                 .instance_profiles
@@ -893,9 +901,11 @@ pub(crate) async fn delete_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                 ));
             }
             tx.remove_role(&name);
-            Ok(json!({}))
+            Ok(gone)
         })
-        .await
+        .await?;
+    cx.state.iam.orphan_principal_locked(&arn, &id).await?;
+    Ok(json!({}))
 }
 
 // -- instance profiles ----------------------------------------------------------------------------
