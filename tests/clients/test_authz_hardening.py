@@ -354,12 +354,24 @@ def test_a_trust_policy_does_not_trust_a_new_user_with_a_deleted_users_name(serv
         AssumeRolePolicyDocument=doc({"Effect": "Allow", "Principal": {"AWS": frank}, "Action": "sts:AssumeRole"}),
     )["Role"]["Arn"]
     as_(server, "sts", creds).assume_role(RoleArn=role, RoleSessionName="first")
+    kms = server.client("kms")
+    key = kms.create_key(
+        Policy=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": frank}, "Action": "kms:Encrypt", "Resource": "*"},
+        )
+    )["KeyMetadata"]["Arn"]
+    as_(server, "kms", creds).encrypt(KeyId=key, Plaintext=b"x")
     iam.delete_access_key(UserName="frank", AccessKeyId=creds[0])
     iam.delete_user_policy(UserName="frank", PolicyName="p")
     iam.delete_user(UserName="frank")
     trust = iam.get_role(RoleName="trusts-frank")["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"]["AWS"] == old_id
-    again = user(server, "frank", allow("sts:AssumeRole"))
+    assert old_id in kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    again = user(server, "frank", allow("sts:AssumeRole"), allow("kms:Encrypt"))
     with pytest.raises(ClientError) as e:
         as_(server, "sts", again).assume_role(RoleArn=role, RoleSessionName="second")
     assert code(e) == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        as_(server, "kms", again).encrypt(KeyId=key, Plaintext=b"x")
+    assert code(e) == "AccessDeniedException"

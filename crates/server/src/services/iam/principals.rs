@@ -275,6 +275,15 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     Ok(json!({}))
 }
 
+/// Key policies and secret resource policies that named a deleted user or role name its unique
+/// id from now on, as role trust policies do (after IAM's own lock is released: those services
+/// take their own).
+async fn orphan_elsewhere(cx: &Cx<'_>, arn: &str, id: &str) -> Result<(), ApiError> {
+    let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
+    crate::services::kms::orphan_principal(cx.state, &quoted_arn, &quoted_id).await?;
+    crate::services::secretsmanager::orphan_principal(cx.state, &quoted_arn, &quoted_id).await
+}
+
 pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = req(input, "UserName")?.to_owned();
     let found = cx.state.iam.read_account(cx.account, |a| {
@@ -329,6 +338,8 @@ pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         })
         .await?;
     cx.state.iam.orphan_principal_locked(&arn, &id).await?;
+    drop(_guard);
+    orphan_elsewhere(cx, &arn, &id).await?;
     Ok(json!({}))
 }
 
@@ -905,6 +916,8 @@ pub(crate) async fn delete_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         })
         .await?;
     cx.state.iam.orphan_principal_locked(&arn, &id).await?;
+    drop(_guard);
+    orphan_elsewhere(cx, &arn, &id).await?;
     Ok(json!({}))
 }
 

@@ -37,6 +37,40 @@ pub async fn handle(
     ops::run(&cx, operation, &input).await
 }
 
+/// After an IAM user or role is deleted: key policies that named it by ARN name its unique id
+/// instead (see [`crate::iam::Iam::orphan_principal_locked`]).
+pub async fn orphan_principal(
+    state: &AppState,
+    quoted_arn: &str,
+    quoted_id: &str,
+) -> Result<(), ApiError> {
+    let _guard = state.kms.lock_writes().await;
+    let keys: Vec<state::Key> = state.kms.read(|d| {
+        d.keys
+            .values()
+            .filter(|k| k.record.policy.contains(quoted_arn))
+            .cloned()
+            .collect()
+    })?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys = keys
+        .into_iter()
+        .map(|mut k| {
+            k.record.policy = k.record.policy.replace(quoted_arn, quoted_id);
+            k
+        })
+        .collect();
+    state
+        .kms
+        .commit(state::Changes {
+            keys,
+            ..state::Changes::default()
+        })
+        .await
+}
+
 /// What every handler works with.
 pub(crate) struct Cx<'a> {
     pub state: &'a AppState,

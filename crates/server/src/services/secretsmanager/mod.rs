@@ -281,6 +281,28 @@ fn replica_arn(arn: &str, from: &str, to: &str) -> String {
 }
 
 /// Writes a primary secret and its in-sync replicas.
+/// After an IAM user or role is deleted: secret resource policies that named it by ARN name its
+/// unique id instead (see [`crate::iam::Iam::orphan_principal_locked`]).
+pub async fn orphan_principal(
+    state: &AppState,
+    quoted_arn: &str,
+    quoted_id: &str,
+) -> Result<(), ApiError> {
+    let _w = state.secrets.writer.lock().await;
+    let naming: Vec<Secret> = state
+        .secrets
+        .all()
+        .into_iter()
+        .filter(|s| s.primary_region.is_none())
+        .filter(|s| s.policy.as_deref().is_some_and(|p| p.contains(quoted_arn)))
+        .collect();
+    for mut secret in naming {
+        secret.policy = secret.policy.map(|p| p.replace(quoted_arn, quoted_id));
+        save(state, secret).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn save(state: &AppState, secret: Secret) -> Result<(), ApiError> {
     let mut changes = Vec::new();
     for r in &secret.replicas {
