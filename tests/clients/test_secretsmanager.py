@@ -470,3 +470,31 @@ def test_a_failed_replication_is_tried_again_when_asked_again(server):
     out = east.replicate_secret_to_regions(SecretId="retry", AddReplicaRegions=[{"Region": "us-west-2"}])
     assert [r["Status"] for r in out["ReplicationStatus"]] == ["InSync"]
     assert west.get_secret_value(SecretId="retry")["SecretString"] == "v"
+
+
+def test_labels_stay_on_one_version_and_reserved_tags_are_refused(server):
+    # Regressions: VersionStages ["AWSCURRENT", "AWSPREVIOUS"] left AWSPREVIOUS on two versions
+    # and a repeated label was stored twice; the 20-label quota was counted per version; a
+    # user could set the reserved aws:secretsmanager:owningService tag (faking OwningService);
+    # and a negated tag-key filter passed secrets that had the key.
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="labels", SecretString="1")["ARN"]
+    sm.put_secret_value(SecretId=arn, SecretString="2", VersionStages=["AWSCURRENT", "AWSPREVIOUS", "X", "X"])
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert sorted(stages.values()) == [["AWSCURRENT", "AWSPREVIOUS", "X"]]
+    for i in range(17):  # 20 labels in all
+        sm.update_secret_version_stage(SecretId=arn, VersionStage=f"L{i}", MoveToVersionId=next(iter(stages)))
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId=arn, SecretString="3", VersionStages=["one-too-many"])
+    assert error(e)["Code"] == "LimitExceededException"
+    with pytest.raises(ClientError) as e:
+        sm.tag_resource(SecretId=arn, Tags=[{"Key": "aws:secretsmanager:owningService", "Value": "rds"}])
+    assert error(e)["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="too-many-tags", SecretString="x", Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert error(e)["Code"] == "InvalidParameterException"
+    assert "OwningService" not in sm.describe_secret(SecretId=arn)
+    sm.tag_resource(SecretId=arn, Tags=[{"Key": "Env", "Value": "a"}, {"Key": "Team", "Value": "b"}])
+    sm.create_secret(Name="untagged", SecretString="x")
+    names = [s["Name"] for s in sm.list_secrets(Filters=[{"Key": "tag-key", "Values": ["!Env"]}])["SecretList"]]
+    assert names == ["untagged"]

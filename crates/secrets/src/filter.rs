@@ -1,9 +1,10 @@
 //! `ListSecrets` / `BatchGetSecretValue` filters.
 //!
-//! AWS's documented behaviour: `name`, `tag-key` and `tag-value` are case-sensitive prefix
-//! matches; `description`, `owning-service` and `all` break the value into words (on `/_+=.@-`
-//! and on lower-to-upper case changes) and match word prefixes case-insensitively. A value
-//! starting with `!` negates. Values of one key are OR-ed, keys are AND-ed.
+//! AWS's documented behaviour: `name`, `tag-key`, `tag-value`, `owning-service` and
+//! `primary-region` are case-sensitive prefix matches; `description` and `all` break the value
+//! into words (on `/_+=.@-` and on lower-to-upper case changes) and match word prefixes
+//! case-insensitively. A value starting with `!` negates: the secret passes when no attribute
+//! matches. Values of one key are OR-ed, keys are AND-ed.
 
 /// What filters look at in a secret.
 #[derive(Debug, Clone, Copy)]
@@ -79,14 +80,17 @@ pub fn matches(filters: &[(String, Vec<String>)], s: &SecretView<'_>) -> bool {
                 &s.description.into_iter().collect::<Vec<_>>(),
                 Mode::Words,
             ),
+            // Case-sensitive prefixes, as AWS documents these two.
             "owning-service" => any_value(
                 values,
                 &s.owning_service.into_iter().collect::<Vec<_>>(),
-                Mode::Words,
+                Mode::Prefix,
             ),
-            "primary-region" => s
-                .primary_region
-                .is_some_and(|r| values.iter().any(|v| v == r)),
+            "primary-region" => any_value(
+                values,
+                &s.primary_region.into_iter().collect::<Vec<_>>(),
+                Mode::Prefix,
+            ),
             "all" => {
                 let mut attrs = vec![s.name];
                 attrs.extend(s.description);
@@ -105,9 +109,12 @@ enum Mode {
     Words,
 }
 
+/// Whether one of `values` matches: a plain value when some attribute matches it, a negated
+/// one (`!Env`) when none does (a secret without tags passes `tag-key` `!Env`; one with tags
+/// `Env` and `Team` does not).
 fn any_value(values: &[String], attrs: &[&str], mode: Mode) -> bool {
     values.iter().any(|v| match v.strip_prefix('!') {
-        Some(neg) => attrs.iter().any(|a| !one(neg, a, mode)),
+        Some(neg) => !attrs.iter().any(|a| one(neg, a, mode)),
         None => attrs.iter().any(|a| one(v, a, mode)),
     })
 }
@@ -221,6 +228,26 @@ mod tests {
             &[f("tag-key", &["Env"]), f("tag-value", &["Dev"])],
             &s
         ));
+    }
+
+    #[test]
+    fn a_negated_value_passes_secrets_where_nothing_matches_it() {
+        // Regression: `tag-key` `!Env` passed a secret tagged Env and Team (Team does not start
+        // with Env) and never an untagged one.
+        let both = vec![
+            ("Env".to_owned(), "x".to_owned()),
+            ("Team".to_owned(), "y".to_owned()),
+        ];
+        assert!(!matches(
+            &[f("tag-key", &["!Env"])],
+            &view("a", None, &both)
+        ));
+        assert!(matches(&[f("tag-key", &["!Env"])], &view("c", None, &[])));
+        assert!(matches(&[f("description", &["!x"])], &view("c", None, &[])));
+        let mut replica = view("r", None, &[]);
+        replica.primary_region = Some("us-east-1");
+        assert!(matches(&[f("primary-region", &["us-east"])], &replica));
+        assert!(!matches(&[f("primary-region", &["US-EAST-1"])], &replica));
     }
 
     #[test]

@@ -56,8 +56,8 @@ pub fn replay(existing_value: Option<&[u8]>, new_value: &[u8]) -> Replay {
 
 /// The largest secret value AWS stores (SecretString or SecretBinary), in bytes.
 pub const MAX_VALUE_BYTES: usize = 65_536;
-/// The most staging labels one version can carry.
-pub const MAX_STAGES_PER_VERSION: usize = 20;
+/// The most staging labels a secret's versions can carry together.
+pub const MAX_STAGES_PER_SECRET: usize = 20;
 /// How many versions AWS keeps; older versions without labels are removed.
 pub const MAX_VERSIONS: usize = 100;
 /// The smallest and largest recovery window of `DeleteSecret`, in days.

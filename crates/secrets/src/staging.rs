@@ -51,8 +51,11 @@ pub enum StagingError {
         "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed."
     )]
     CurrentRemoved,
-    /// Too many labels on one version.
-    #[error("a version can have at most 20 staging labels, {0} were given")]
+    /// Too many labels on the secret's versions together (AWS's quota counts them across the
+    /// secret, not per version).
+    #[error(
+        "a secret can have at most 20 staging labels across its versions; this request would make {0}"
+    )]
     TooManyStages(usize),
 }
 
@@ -87,16 +90,29 @@ pub fn holder<'a, T: Staged>(versions: &'a [T], stage: &str) -> Option<&'a str> 
 /// always gets `AWSCURRENT`). Its labels leave the versions that had them, and if it takes
 /// `AWSCURRENT`, `AWSPREVIOUS` moves to the version that lost it.
 pub fn add_version<T: Staged>(versions: &mut Vec<T>, mut new: T) -> Result<(), StagingError> {
+    // A label named twice is one label.
+    let mut seen = std::collections::HashSet::new();
+    new.stages_mut().retain(|s| seen.insert(s.clone()));
     if versions.iter().all(|v| v.stages().is_empty())
         && !new.stages().iter().any(|s| s == AWSCURRENT)
     {
         new.stages_mut().push(AWSCURRENT.to_owned());
     }
-    let n = new.stages().len();
-    if n > crate::MAX_STAGES_PER_VERSION {
-        return Err(StagingError::TooManyStages(n));
-    }
     let labels: Vec<String> = new.stages().to_vec();
+    let takes_current = labels.iter().any(|l| l == AWSCURRENT);
+    let takes_previous = labels.iter().any(|l| l == AWSPREVIOUS);
+    let mut after: std::collections::HashSet<&str> = versions
+        .iter()
+        .flat_map(|v| v.stages())
+        .map(String::as_str)
+        .chain(labels.iter().map(String::as_str))
+        .collect();
+    if takes_current && holder(versions, AWSCURRENT).is_some() {
+        after.insert(AWSPREVIOUS);
+    }
+    if after.len() > crate::MAX_STAGES_PER_SECRET {
+        return Err(StagingError::TooManyStages(after.len()));
+    }
     let mut lost_current = None;
     for label in &labels {
         let from = detach(versions, label, None);
@@ -104,7 +120,9 @@ pub fn add_version<T: Staged>(versions: &mut Vec<T>, mut new: T) -> Result<(), S
             lost_current = from;
         }
     }
-    if let Some(old) = lost_current {
+    // AWSPREVIOUS follows the version that lost AWSCURRENT, unless the new version was given
+    // AWSPREVIOUS itself: a label is on one version only.
+    if let Some(old) = lost_current.filter(|_| !takes_previous) {
         detach(versions, AWSPREVIOUS, None);
         if let Some(i) = position(versions, &old)
             && let Some(v) = versions.get_mut(i)
@@ -148,12 +166,15 @@ pub fn move_stage<T: Staged>(
             version: h.clone(),
         });
     }
-    if let Some(to) = move_to
-        && let Some(v) = versions.iter().find(|v| v.version_id() == to)
-        && v.stages().len() >= crate::MAX_STAGES_PER_VERSION
-        && !v.stages().iter().any(|s| s == stage)
-    {
-        return Err(StagingError::TooManyStages(v.stages().len() + 1));
+    if move_to.is_some() && current_holder.is_none() {
+        let labels: std::collections::HashSet<&str> = versions
+            .iter()
+            .flat_map(|v| v.stages())
+            .map(String::as_str)
+            .collect();
+        if labels.len() >= crate::MAX_STAGES_PER_SECRET {
+            return Err(StagingError::TooManyStages(labels.len() + 1));
+        }
     }
     detach(versions, stage, move_to);
     if let Some(to) = move_to
@@ -181,12 +202,16 @@ pub fn rotation_in_progress<T: Staged>(versions: &[T]) -> bool {
     })
 }
 
-/// Drops the oldest versions without labels beyond [`crate::MAX_VERSIONS`]; `versions` is in
+/// Drops the oldest versions without labels beyond [`crate::MAX_VERSIONS`], but never one
+/// `old_enough` refuses (AWS keeps every version for its first 24 hours); `versions` is in
 /// creation order. Returns the ids removed.
-pub fn prune<T: Staged>(versions: &mut Vec<T>) -> Vec<String> {
+pub fn prune<T: Staged>(versions: &mut Vec<T>, old_enough: impl Fn(&T) -> bool) -> Vec<String> {
     let mut removed = Vec::new();
     while versions.len() > crate::MAX_VERSIONS {
-        let Some(i) = versions.iter().position(|v| v.stages().is_empty()) else {
+        let Some(i) = versions
+            .iter()
+            .position(|v| v.stages().is_empty() && old_enough(v))
+        else {
             break;
         };
         removed.push(versions.remove(i).version_id().to_owned());
@@ -275,10 +300,44 @@ mod tests {
     fn pruning_keeps_labelled_versions() {
         let mut vs: Vec<V> = (0..105).map(|i| v(&format!("{i}"), &[])).collect();
         vs.push(v("cur", &[AWSCURRENT]));
-        let removed = prune(&mut vs);
+        let removed = prune(&mut vs, |x| x.0 != "3");
         assert_eq!(removed.len(), 6);
         assert_eq!(vs.len(), 100);
         assert!(vs.iter().any(|x| x.0 == "cur"));
+        // Regression: versions were removed in their first 24 hours too.
+        assert!(vs.iter().any(|x| x.0 == "3"));
+        assert!(prune(&mut vs, |_| false).is_empty());
+    }
+
+    #[test]
+    fn a_label_given_twice_or_with_awsprevious_stays_on_one_version() {
+        // Regression: ["AWSCURRENT", "AWSPREVIOUS"] left AWSPREVIOUS on two versions, and
+        // ["AWSCURRENT", "AWSCURRENT"] stored the label twice and dropped the old version's
+        // AWSPREVIOUS.
+        let mut vs = vec![];
+        add_version(&mut vs, v("a", &[])).unwrap();
+        add_version(&mut vs, v("b", &[AWSCURRENT, AWSPREVIOUS])).unwrap();
+        assert_eq!(stages_of(&vs, "b"), vec![AWSCURRENT, AWSPREVIOUS]);
+        assert!(stages_of(&vs, "a").is_empty());
+        add_version(&mut vs, v("c", &[AWSCURRENT, AWSCURRENT, "X", "X"])).unwrap();
+        assert_eq!(stages_of(&vs, "c"), vec![AWSCURRENT, "X"]);
+        assert_eq!(stages_of(&vs, "b"), vec![AWSPREVIOUS]);
+    }
+
+    #[test]
+    fn twenty_labels_are_counted_across_the_secret() {
+        let mut vs = vec![];
+        let many: Vec<String> = (0..19).map(|i| format!("L{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        add_version(&mut vs, v("a", &refs)).unwrap();
+        assert_eq!(
+            add_version(&mut vs, v("b", &["extra"])),
+            Err(StagingError::TooManyStages(21))
+        );
+        assert_eq!(
+            move_stage(&mut vs, "extra", None, Some("a")),
+            Err(StagingError::TooManyStages(21))
+        );
     }
 
     proptest! {
@@ -294,6 +353,10 @@ mod tests {
                 if op == 0 || vs.is_empty() {
                     n += 1;
                     add_version(&mut vs, v(&format!("v{n}"), &[label])).unwrap();
+                } else if op == 1 {
+                    n += 1;
+                    let other = [AWSPREVIOUS, label, AWSCURRENT][b % 3];
+                    add_version(&mut vs, v(&format!("v{n}"), &[label, other])).unwrap();
                 } else {
                     let from = holder(&vs, label).map(str::to_owned);
                     let to = vs[b % vs.len()].0.clone();

@@ -139,6 +139,9 @@ impl RequestContext {
         event.resources = self
             .resources
             .iter()
+            // A list call is authorized on a resource type with no name (`user/`), which
+            // CloudTrail does not show as a resource.
+            .filter(|arn| !arn.ends_with('/') && arn.as_str() != "*")
             .map(|arn| match created {
                 Some(real) if arn.ends_with("-??????") => real.to_owned(),
                 _ => arn.clone(),

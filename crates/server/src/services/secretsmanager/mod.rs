@@ -217,6 +217,30 @@ fn tags_of(i: &Value, key: &str) -> Vec<Tag> {
     tags
 }
 
+/// Tags a request may set: at most 50 on a secret, and, in strict mode, no key in the `aws:`
+/// namespace, which AWS reserves (`aws:secretsmanager:owningService` would otherwise let
+/// anyone make a secret look managed by another service). `--dev` takes them, as moto's
+/// tests set that key to mark a secret as another service's.
+fn check_tags(cx: &Cx<'_>, tags: &[Tag]) -> Result<(), ApiError> {
+    if tags.len() > 50 {
+        return Err(invalid_parameter(format!(
+            "a secret can have at most 50 tags; this request would give it {}",
+            tags.len()
+        )));
+    }
+    if !cx.state.config.dev
+        && let Some(t) = tags
+            .iter()
+            .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
+    {
+        return Err(invalid_parameter(format!(
+            "Invalid tag key {}: tag keys that start with aws: are reserved for AWS use.",
+            t.key
+        )));
+    }
+    Ok(())
+}
+
 fn tags_json(tags: &[Tag]) -> Value {
     Value::Array(
         tags.iter()
@@ -357,7 +381,7 @@ pub(crate) async fn add_value(
             }
             let from = secret_holder(&secret.versions, st);
             staging::move_stage(&mut secret.versions, st, from.as_deref(), Some(id))
-                .map_err(|e| invalid_parameter(e.to_string()))?;
+                .map_err(staging_error)?;
         }
         return Ok(());
     }
@@ -371,11 +395,22 @@ pub(crate) async fn add_value(
             value: Some(sealed),
         },
     )
-    .map_err(|e| invalid_parameter(e.to_string()))?;
-    for gone in staging::prune(&mut secret.versions) {
+    .map_err(staging_error)?;
+    for gone in staging::prune(&mut secret.versions, |v| t - v.created >= 86_400) {
         tracing::debug!(version = %gone, "deprecated version removed");
     }
     Ok(())
+}
+
+/// A refused label change: the labels quota is LimitExceededException, as Secrets Manager's
+/// quotas are; the rest InvalidParameterException.
+fn staging_error(e: staging::StagingError) -> ApiError {
+    match e {
+        staging::StagingError::TooManyStages(_) => {
+            ApiError::bad_request("LimitExceededException", e.to_string())
+        }
+        other => invalid_parameter(other.to_string()),
+    }
 }
 
 fn secret_holder(versions: &[Version], stage: &str) -> Option<String> {
@@ -455,6 +490,7 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         )));
     }
     let value = value_of(i)?;
+    check_tags(cx, &tags_of(i, "Tags"))?;
     let token = match s(i, "ClientRequestToken") {
         Some(t) => {
             palisade_secrets::validate_token(t).map_err(token_error)?;
@@ -1129,7 +1165,7 @@ async fn update_secret_version_stage(cx: &Cx<'_>, i: &Value) -> Result<Value, Ap
         s(i, "RemoveFromVersionId"),
         s(i, "MoveToVersionId"),
     )
-    .map_err(|e| invalid_parameter(e.to_string()))?;
+    .map_err(staging_error)?;
     secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
@@ -1244,12 +1280,7 @@ async fn tag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             None => secret.tags.push(t),
         }
     }
-    if secret.tags.len() > 50 {
-        return Err(invalid_parameter(format!(
-            "a secret can have at most 50 tags; this request would give it {}",
-            secret.tags.len()
-        )));
-    }
+    check_tags(cx, &secret.tags)?;
     save(cx.state, secret).await?;
     Ok(json!({}))
 }
@@ -1260,6 +1291,15 @@ async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    if !cx.state.config.dev
+        && let Some(k) = keys
+            .iter()
+            .find(|k| k.to_ascii_lowercase().starts_with("aws:"))
+    {
+        return Err(invalid_parameter(format!(
+            "Invalid tag key {k}: tag keys that start with aws: are reserved for AWS use."
+        )));
+    }
     let _w = cx.state.secrets.writer.lock().await;
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
