@@ -98,3 +98,41 @@ def test_validate_reads_standard_input_and_knows_policy_types():
     r = run("validate", "-", "--type", "trust", "--format", "json", stdin=json.dumps(trust))
     assert r.returncode == 1
     assert "ERROR" in r.stdout
+
+
+def test_simulate_evaluates_date_conditions_at_the_current_time(tmp_path):
+    # Regression: aws:CurrentTime was never set, so a Deny conditioned on it never applied
+    # (AWS includes the request time in every request).
+    c = case("10.1.2.3")
+    c["identityPolicies"] = [
+        ALLOW_GET,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}}
+            ],
+        },
+    ]
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(c))
+    assert json.loads(run("simulate", str(path)).stdout)["decision"] == "ExplicitlyDenied"
+    c["request"]["context"]["aws:CurrentTime"] = "2019-06-01T00:00:00Z"
+    path.write_text(json.dumps(c))
+    assert json.loads(run("simulate", str(path)).stdout)["decision"] == "Allowed"
+
+
+def test_validate_refuses_what_iam_refuses_in_sids_and_trust_policies(tmp_path):
+    # Regressions: a Sid with a space was only a warning (IAM refuses it), and a trust policy
+    # allowing s3:GetObject passed.
+    sid = {"Version": "2012-10-17", "Statement": [{"Sid": "a b", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    path = tmp_path / "sid.json"
+    path.write_text(json.dumps(sid))
+    r = run("validate", str(path), "--format", "json")
+    assert r.returncode == 1
+    assert any(f["issueCode"] == "UNSUPPORTED_SID" and f["findingType"] == "ERROR" for f in json.loads(r.stdout))
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "s3:GetObject"}]}
+    path = tmp_path / "trust.json"
+    path.write_text(json.dumps(trust))
+    r = run("validate", str(path), "--type", "trust", "--format", "json")
+    assert r.returncode == 1
+    assert "AssumeRole policy may only specify STS AssumeRole actions." in r.stdout

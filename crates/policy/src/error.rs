@@ -177,6 +177,13 @@ pub enum PolicyError {
         /// What is unsupported, naming the value.
         detail: String,
     },
+    /// A trust policy action that is not STS's: a trust policy only says who may assume the
+    /// role (and tag the session, set its source identity), nothing else.
+    #[error("trust policy action {action:?} is not an sts: action")]
+    TrustAction {
+        /// The offending action.
+        action: String,
+    },
 }
 
 impl PolicyError {
@@ -261,6 +268,9 @@ impl PolicyError {
                 format!("Invalid principal in policy: \"{key}\":\"{value}\"")
             }
             PolicyError::Unsupported { .. } => self.to_string(),
+            PolicyError::TrustAction { .. } => {
+                "AssumeRole policy may only specify STS AssumeRole actions.".to_string()
+            }
         }
     }
 }

@@ -173,7 +173,7 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             return vec![Finding {
                 severity: Severity::Error,
                 code,
-                message: format!("{} ({e})", e.aws_message()),
+                message: crate::simulate::with_detail(&e),
                 path: String::new(),
             }];
         }
@@ -281,7 +281,9 @@ fn lint_statement(
             );
         } else if policy.kind.iam_stored() && !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
             l.add(
-                Severity::Warning,
+                // IAM refuses such a Sid in the policies it stores; Access Analyzer reports it
+                // as an error.
+                Severity::Error,
                 "UNSUPPORTED_SID",
                 format!("{base}.Sid"),
                 format!("Sid {sid:?} should only contain [0-9A-Za-z]"),

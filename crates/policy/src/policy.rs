@@ -911,6 +911,22 @@ impl Policy {
             }
         }
 
+        // 8b. A trust policy's actions are STS's (`sts:AssumeRole*`, `sts:TagSession`,
+        // `sts:SetSourceIdentity`, ...), or every action.
+        if kind == PolicyKind::Trust {
+            for st in &raw_statements {
+                if let Some(a) = st.action.as_ref().filter(|a| !a.negated)
+                    && let Some(bad) = a.values.iter().find(|v| {
+                        *v != "*" && !v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sts:"))
+                    })
+                {
+                    return Err(PolicyError::TrustAction {
+                        action: bad.clone(),
+                    });
+                }
+            }
+        }
+
         // 9. Resources present or prohibited.
         for (i, st) in raw_statements.iter().enumerate() {
             if kind == PolicyKind::Trust {

@@ -123,8 +123,8 @@ fn policy(j: &Json, kind: PolicyKind, field: &str) -> Result<CompiledPolicy, Sim
     // Simulation checks semantics, not quotas: allow the largest quota of
     // any resource policy (KMS key policies, 32 KB).
     let limit = kind.size_limit().max(32_768);
-    let p = Policy::parse_with_limit(&text, kind, limit)
-        .map_err(|e| err(field, format!("{} ({e})", e.aws_message())))?;
+    let p =
+        Policy::parse_with_limit(&text, kind, limit).map_err(|e| err(field, with_detail(&e)))?;
     Ok(CompiledPolicy::new(&p))
 }
 
@@ -269,10 +269,23 @@ fn run_case(case: &Json) -> Result<Decision, SimulateError> {
     let resource = string_field(req_json, "resource", "request")?.unwrap_or("*");
     let resource_account =
         string_field(req_json, "resourceAccount", "request")?.map(str::to_string);
-    let context = match req_json.get("context") {
+    let mut context = match req_json.get("context") {
         None | Some(Json::Null) => Context::new(),
         Some(c) => Context::from_json(&c.to_value()).map_err(|e| err("request.context", e))?,
     };
+    // AWS includes the request's time in every request; a case that does not set it is
+    // evaluated now, so that date conditions are not silently skipped.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if !context.contains("aws:CurrentTime")
+        && let Some(v) = crate::Value::date(&now.to_string())
+    {
+        context.insert("aws:CurrentTime", v);
+    }
+    if !context.contains("aws:EpochTime") {
+        context.insert("aws:EpochTime", crate::Value::number(now as f64));
+    }
     let trust = match string_field(req_json, "trust", "request")? {
         None => ResourceTrust::for_action(action),
         Some("explicit") => ResourceTrust::Explicit,
@@ -415,6 +428,17 @@ pub fn simulate_cases(input: &str) -> Result<Vec<JsonValue>, SimulateError> {
         .iter()
         .map(decision_to_json)
         .collect())
+}
+
+/// An engine error as the tools print it: AWS's message, then our fuller one when it says more.
+pub(crate) fn with_detail(e: &crate::PolicyError) -> String {
+    let aws = e.aws_message();
+    let ours = e.to_string();
+    if aws == ours {
+        aws
+    } else {
+        format!("{aws} ({ours})")
+    }
 }
 
 #[cfg(test)]

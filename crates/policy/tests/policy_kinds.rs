@@ -111,6 +111,29 @@ fn rcp_restrictions() {
 }
 
 #[test]
+fn trust_policies_take_only_sts_actions() {
+    // Regression: a trust policy allowing s3:GetObject was accepted.
+    let trust = |action: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"123456789012"}},"Action":{action}}}}}"#
+        )
+    };
+    for ok in [
+        r#""sts:AssumeRole""#,
+        r#"["sts:AssumeRole","STS:TagSession"]"#,
+        r#""*""#,
+    ] {
+        assert!(Policy::parse(&trust(ok), PolicyKind::Trust).is_ok(), "{ok}");
+    }
+    let e = Policy::parse(&trust(r#""s3:GetObject""#), PolicyKind::Trust).unwrap_err();
+    assert!(matches!(&e, PolicyError::TrustAction { action } if action == "s3:GetObject"));
+    assert_eq!(
+        e.aws_message(),
+        "AssumeRole policy may only specify STS AssumeRole actions."
+    );
+}
+
+#[test]
 fn size_quotas_count_non_whitespace() {
     let pad = " ".repeat(10_000);
     let spaced = IDENTITY.replacen('{', &format!("{{{pad}"), 1);
