@@ -498,3 +498,27 @@ def test_labels_stay_on_one_version_and_reserved_tags_are_refused(server):
     sm.create_secret(Name="untagged", SecretString="x")
     names = [s["Name"] for s in sm.list_secrets(Filters=[{"Key": "tag-key", "Values": ["!Env"]}])["SecretList"]]
     assert names == ["untagged"]
+
+
+def test_a_new_kms_key_encrypts_the_labelled_versions_again(server):
+    # Regression: UpdateSecret's KmsKeyId was only stored: the versions stayed under the old
+    # key, a key that could not encrypt was accepted (and broke every later write), and an
+    # empty KmsKeyId was kept as the key's name.
+    sm, kms = server.client("secretsmanager"), server.client("kms")
+    old_key = kms.create_key()["KeyMetadata"]["Arn"]
+    new_key = kms.create_key()["KeyMetadata"]["Arn"]
+    arn = sm.create_secret(Name="rekeyed", SecretString="one", KmsKeyId=old_key)["ARN"]
+    sm.put_secret_value(SecretId=arn, SecretString="two")
+    sm.update_secret(SecretId=arn, KmsKeyId=new_key)
+    versions = sm.list_secret_version_ids(SecretId=arn)["Versions"]
+    assert {k for v in versions for k in v["KmsKeyIds"]} == {new_key}
+    kms.disable_key(KeyId=old_key)
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "two"
+    assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "one"
+    with pytest.raises(ClientError):
+        sm.update_secret(SecretId=arn, KmsKeyId="alias/does-not-exist")
+    assert sm.describe_secret(SecretId=arn)["KmsKeyId"] == new_key
+    sm.update_secret(SecretId=arn, KmsKeyId="")
+    assert "KmsKeyId" not in sm.describe_secret(SecretId=arn)
+    sm.put_secret_value(SecretId=arn, SecretString="three")
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "three"

@@ -986,7 +986,12 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         secret.description = Some(d.to_owned());
     }
     if let Some(k) = s(i, "KmsKeyId") {
-        secret.kms_key_id = Some(k.to_owned());
+        // An empty KmsKeyId means the AWS-managed key again.
+        let new_key = Some(k.to_owned()).filter(|k| !k.is_empty());
+        if new_key != secret.kms_key_id {
+            rekey(cx, &mut secret, new_key.as_deref()).await?;
+            secret.kms_key_id = new_key;
+        }
     }
     secret.last_changed = now();
     let mut out = json!({"ARN": secret.arn, "Name": secret.name});
@@ -1004,6 +1009,47 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     }
     save(cx.state, secret).await?;
     Ok(out)
+}
+
+/// UpdateSecret's new `KmsKeyId`: the versions labelled AWSCURRENT, AWSPENDING or AWSPREVIOUS
+/// are encrypted again under the new key (AWS does so; other versions keep theirs), so that a
+/// key that cannot encrypt fails the update instead of every later write. The caller needs to
+/// decrypt with the old key and encrypt with the new one, as in AWS.
+async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result<(), ApiError> {
+    let cached = crypto::may_use_cache(cx.caller, &secret.account, secret.kms_key_id.as_deref());
+    let mut resealed = Vec::new();
+    for v in &secret.versions {
+        let labelled = v
+            .stages
+            .iter()
+            .any(|s| matches!(s.as_str(), AWSCURRENT | "AWSPENDING" | "AWSPREVIOUS"));
+        let Some(sealed) = v.value.as_ref().filter(|_| labelled) else {
+            continue;
+        };
+        let key =
+            crypto::data_key(cx.state, cx.caller, &secret.region, sealed, &v.id, cached).await?;
+        let plain = crypto::open_with(&key, sealed, &v.id)?;
+        let (new, _) = crypto::seal(
+            cx.state,
+            cx.caller,
+            &secret.region,
+            &secret.arn,
+            &v.id,
+            key_id,
+            &plain,
+            sealed.binary,
+        )
+        .await?;
+        resealed.push((v.id.clone(), new));
+    }
+    // The data keys cached for the old encryption no longer open anything.
+    cx.state.secrets.forget_keys(&secret.arn);
+    for (id, new) in resealed {
+        if let Some(v) = secret.versions.iter_mut().find(|v| v.id == id) {
+            v.value = Some(new);
+        }
+    }
+    Ok(())
 }
 
 fn rotation_rules_json(r: &state::Rotation) -> Value {
