@@ -522,3 +522,23 @@ def test_a_new_kms_key_encrypts_the_labelled_versions_again(server):
     assert "KmsKeyId" not in sm.describe_secret(SecretId=arn)
     sm.put_secret_value(SecretId=arn, SecretString="three")
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "three"
+
+
+def test_last_accessed_dates_are_per_version_and_survive_a_restart(start_server):
+    # Regression: a second version read on the same day got no LastAccessedDate, and the dates
+    # lived in memory only.
+    s = start_server()
+    sm = s.client("secretsmanager")
+    arn = sm.create_secret(Name="read", SecretString="1")["ARN"]
+    sm.put_secret_value(SecretId=arn, SecretString="2")
+    sm.get_secret_value(SecretId=arn)
+    sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")
+    dates = lambda client: {
+        tuple(v["VersionStages"]): "LastAccessedDate" in v for v in client.list_secret_version_ids(SecretId=arn)["Versions"]
+    }
+    assert dates(sm) == {("AWSCURRENT",): True, ("AWSPREVIOUS",): True}
+    s.stop()
+    again = start_server(data_dir=s.data_dir)
+    sm2 = again.client("secretsmanager")
+    assert "LastAccessedDate" in sm2.describe_secret(SecretId=arn)
+    assert dates(sm2) == {("AWSCURRENT",): True, ("AWSPREVIOUS",): True}

@@ -693,9 +693,19 @@ async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     };
     let key = crypto::data_key(cx.state, cx.caller, &sec_region, &sealed, &vid, cached).await?;
     let plain = crypto::open_with(&key, &sealed, &vid)?;
-    cx.state
+    if cx
+        .state
         .secrets
-        .touch(&account, &region, &name, &vid, day(now()));
+        .touch(&account, &region, &name, &vid, day(now()))
+        .is_some()
+    {
+        // Once a day per version: the access dates are written through, under the writer's
+        // lock and from the secret as it is now, so that no concurrent change is lost.
+        let _w = cx.state.secrets.writer.lock().await;
+        if let Some(current) = cx.state.secrets.find(&account, &region, &name) {
+            cx.state.secrets.apply(vec![Change::Put(current)]).await?;
+        }
+    }
     let mut out = Map::new();
     out.insert("ARN".into(), json!(arn));
     out.insert("Name".into(), json!(name));

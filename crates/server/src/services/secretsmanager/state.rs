@@ -387,14 +387,26 @@ impl Secrets {
 
     /// Records a read's day on the secret and version, in memory only (AWS keeps the date,
     /// not the time; it is written with the secret's next change).
-    pub fn touch(&self, account: &str, region: &str, name: &str, version: &str, day: i64) {
+    /// Returns the secret when this changed it: the first read of a version on a new day, which
+    /// the caller writes through so that the dates survive a restart.
+    pub fn touch(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        version: &str,
+        day: i64,
+    ) -> Option<Secret> {
         let stale = self.read(account, region, |r| {
-            r.by_name
-                .get(name)
-                .is_some_and(|s| s.last_accessed != Some(day))
+            r.by_name.get(name).is_some_and(|s| {
+                s.last_accessed != Some(day)
+                    || s.versions
+                        .iter()
+                        .any(|v| v.id == version && v.last_accessed != Some(day))
+            })
         });
         if !stale {
-            return;
+            return None;
         }
         if let Ok(mut d) = self.data.write()
             && let Some(s) = d
@@ -405,7 +417,9 @@ impl Secrets {
             if let Some(v) = s.versions.iter_mut().find(|v| v.id == version) {
                 v.last_accessed = Some(day);
             }
+            return Some(s.clone());
         }
+        None
     }
 
     /// A cached data key.
