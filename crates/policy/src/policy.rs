@@ -1052,8 +1052,8 @@ impl Policy {
             let values = st.conditions.iter().flat_map(|c| c.values.iter());
             if variables {
                 for text in resources.chain(values) {
-                    for k in variables_in(text) {
-                        add(k);
+                    for v in crate::pattern::variables(text) {
+                        add(&v.key);
                     }
                 }
             }
@@ -1078,17 +1078,6 @@ impl Policy {
             "Statement".to_string()
         }
     }
-}
-
-/// The keys of the policy variables in `text` (`${aws:username}` and `${aws:PrincipalTag/team,
-/// 'none'}` name `aws:username` and `aws:PrincipalTag/team`); the escapes `${*}`, `${?}` and
-/// `${$}` name none.
-fn variables_in(text: &str) -> impl Iterator<Item = &str> {
-    text.split("${").skip(1).filter_map(|rest| {
-        let body = rest.split('}').next()?;
-        let key = body.split(',').next()?.trim();
-        (!matches!(key, "*" | "?" | "$")).then_some(key)
-    })
 }
 
 #[cfg(test)]
