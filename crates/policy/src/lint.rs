@@ -460,8 +460,25 @@ fn lint_statement(
         }
     }
     // Conditions.
-    for c in &st.conditions {
+    for (i, c) in st.conditions.iter().enumerate() {
         let path = format!("{base}.Condition.{}.{}", c.operator_name, c.key);
+        // Keys are case-insensitive: two spellings of one key in one operator block are one
+        // key given twice, and which value wins is not defined.
+        if st.conditions.iter().take(i).any(|d| {
+            d.operator_name == c.operator_name
+                && d.key != c.key
+                && d.key.eq_ignore_ascii_case(&c.key)
+        }) {
+            l.add(
+                Severity::Error,
+                "DUPLICATE_KEYS_WITH_DIFFERENT_CASE",
+                path.clone(),
+                format!(
+                    "condition key {} appears twice in {} with different case",
+                    c.key, c.operator_name
+                ),
+            );
+        }
         lint_condition(l, policy, c, path);
     }
 }
@@ -497,6 +514,59 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
             format!("{r:?} has fewer than six colon-separated fields"),
         );
         return;
+    }
+    let field = |i: usize| parts.get(i).copied().unwrap_or("");
+    let literal = |f: &str| !f.contains(['*', '?']) && !f.contains("${");
+    if field(0) != "arn" {
+        l.add(
+            Severity::Error,
+            "INVALID_ARN_PREFIX",
+            path,
+            format!("{r:?} does not start with arn:"),
+        );
+        return;
+    }
+    if literal(field(2)) && field(2) != field(2).to_lowercase() {
+        l.add(
+            Severity::Error,
+            "INVALID_ARN_SERVICE_CASE",
+            path.clone(),
+            format!("the service {:?} in {r:?} must be lower case", field(2)),
+        );
+    }
+    let region = field(3);
+    let region_ok = |r: &str| {
+        let pieces: Vec<&str> = r.split('-').collect();
+        pieces.len() >= 3
+            && pieces.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && pieces
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if literal(region) && !region.is_empty() && !region_ok(region) {
+        l.add(
+            Severity::Error,
+            "INVALID_REGION",
+            path.clone(),
+            format!("{region:?} in {r:?} is not a Region"),
+        );
+    }
+    let account = field(4);
+    if literal(account)
+        && !account.is_empty()
+        && account != "aws"
+        && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+    {
+        l.add(
+            Severity::Error,
+            "INVALID_ARN_ACCOUNT",
+            path.clone(),
+            format!("{account:?} in {r:?} is not a 12-digit account id"),
+        );
     }
     let service = parts.get(2).copied().unwrap_or("").to_lowercase();
     let Some(svc) = l.data.service(&service) else {
@@ -545,6 +615,47 @@ fn placeholder_glob(f: &str) -> String {
 }
 
 fn check_variables(l: &mut Linter<'_>, text: &str, path: String) {
+    // The syntax first: what `pattern::variables` skips as malformed.
+    for (i, _) in text.match_indices("${") {
+        let after = text.get(i + 2..).unwrap_or("");
+        let Some(end) = after.find('}') else {
+            l.add(
+                Severity::Error,
+                "MISSING_BRACE_IN_VARIABLE",
+                path.clone(),
+                format!("{text:?} has a variable without its closing brace"),
+            );
+            continue;
+        };
+        let inner = after.get(..end).unwrap_or("");
+        let (key, default) = match inner.split_once(',') {
+            Some((k, d)) => (k, Some(d.trim())),
+            None => (inner, None),
+        };
+        let (code, what) = if inner.is_empty() {
+            ("EMPTY_VARIABLE", "an empty variable")
+        } else if key != key.trim() || key.contains(' ') {
+            (
+                "UNSUPPORTED_SPACE_IN_VARIABLE",
+                "a space in a variable's name",
+            )
+        } else if default
+            .is_some_and(|d| !(d.len() >= 2 && d.starts_with('\'') && d.ends_with('\'')))
+        {
+            (
+                "MISSING_QUOTE_IN_VARIABLE",
+                "a default value not in single quotes",
+            )
+        } else {
+            continue;
+        };
+        l.add(
+            Severity::Error,
+            code,
+            path.clone(),
+            format!("{text:?} has {what}: ${{{inner}}}"),
+        );
+    }
     for v in pattern::variables(text) {
         if let Some(t) = l.data.key_type(&v.key)
             && t.multi
@@ -651,6 +762,18 @@ fn lint_condition(
                 format!("aws:SourceIp never carries the private address {v}: use aws:VpcSourceIp"),
             );
         }
+    }
+    if op.kind == OperatorKind::Bool && c.values.len() > 1 {
+        l.add(
+            Severity::Error,
+            "INVALID_CONDITION_MULTIPLE_BOOLEAN",
+            path.clone(),
+            format!(
+                "Bool on {} has {} values: a boolean key holds one value",
+                c.key,
+                c.values.len()
+            ),
+        );
     }
     if op.kind == OperatorKind::Null && op.qualifier.is_some() {
         l.add(
@@ -785,6 +908,67 @@ mod tests {
         ] {
             assert!(c.contains(&want), "{want} missing from {c:?}");
         }
+    }
+
+    #[test]
+    fn reports_access_analyzers_syntax_errors_in_conditions_variables_and_arns() {
+        // Regression: each of these passed with no findings.
+        let with = |resource: &str, condition: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":{resource},"Condition":{condition}}}]}}"#
+            )
+        };
+        let cases = [
+            (
+                r#""arn:aws:s3:::b/${aws:username""#,
+                "{}",
+                "MISSING_BRACE_IN_VARIABLE",
+            ),
+            (r#""arn:aws:s3:::b/${}""#, "{}", "EMPTY_VARIABLE"),
+            (
+                r#""arn:aws:s3:::b/${ aws:username }""#,
+                "{}",
+                "UNSUPPORTED_SPACE_IN_VARIABLE",
+            ),
+            (
+                r#""arn:aws:s3:::b/${aws:username, \"x\"}""#,
+                "{}",
+                "MISSING_QUOTE_IN_VARIABLE",
+            ),
+            (
+                r#""arn:aws:ec2:us-east-99x:123456789012:instance/i-1""#,
+                "{}",
+                "INVALID_REGION",
+            ),
+            (
+                r#""arn:aws:iam::12345:user/x""#,
+                "{}",
+                "INVALID_ARN_ACCOUNT",
+            ),
+            (r#""arn:aws:S3:::b""#, "{}", "INVALID_ARN_SERVICE_CASE"),
+            (
+                r#""*""#,
+                r#"{"Bool":{"aws:SecureTransport":["true","false"]}}"#,
+                "INVALID_CONDITION_MULTIPLE_BOOLEAN",
+            ),
+            (
+                r#""*""#,
+                r#"{"StringEquals":{"aws:username":"a","AWS:UserName":"b"}}"#,
+                "DUPLICATE_KEYS_WITH_DIFFERENT_CASE",
+            ),
+        ];
+        for (resource, condition, want) in cases {
+            let c = codes(&with(resource, condition), PolicyKind::Identity);
+            assert!(
+                c.contains(&want),
+                "{want} missing from {c:?} for {resource} {condition}"
+            );
+        }
+        let clean = with(
+            r#"["arn:aws:s3:::b/${aws:username}/*","arn:aws:s3:::b/${aws:PrincipalTag/team, 'none'}/${*}"]"#,
+            "{}",
+        );
+        assert!(codes(&clean, PolicyKind::Identity).is_empty());
     }
 
     #[test]
