@@ -502,6 +502,20 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         Kind::Checkpoint => in_window(checkpoint_times.get(&e.path).copied(), opts),
         Kind::Digest => true,
     });
+    // A log file that a digest lists as missing is also a gap in its sequence: one finding
+    // (the digest's, with the full path) is enough.
+    let listed: Vec<String> = report
+        .results
+        .iter()
+        .filter(|e| e.kind == Kind::LogFile && e.status == Status::Missing && !e.path.contains('…'))
+        .map(|e| e.path.clone())
+        .collect();
+    report.results.retain(|e| {
+        let Some((_, tail)) = e.path.split_once('…') else {
+            return true;
+        };
+        !(e.kind == Kind::LogFile && listed.iter().any(|p| p.ends_with(tail)))
+    });
     report.results.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
