@@ -1,8 +1,10 @@
 """The foundation as a user sees it: a strict-mode server that really authenticates, answers in
 AWS's wire formats, and audits every request."""
 
+import base64
 import json
 import os
+import subprocess
 import stat
 import urllib.request
 
@@ -11,6 +13,8 @@ import botocore.awsrequest
 import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
+
+from conftest import binary
 
 
 def error_code(excinfo):
@@ -393,3 +397,41 @@ def test_concurrent_clients_are_all_served_and_audited(server):
         accounts = list(pool.map(call, range(200)))
     assert accounts == ["123456789012"] * 200
     assert len(server.events()) == 200
+
+
+def refused_start(data_dir, env=None):
+    """Runs `palisade serve` expected to refuse to start; returns (exit status, stderr)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    full_env.update(env or {})
+    r = subprocess.run(
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=60, env=full_env,
+    )
+    return r.returncode, r.stderr
+
+
+def test_a_missing_or_wrong_kek_refuses_to_start_instead_of_losing_the_keys(start_server):
+    # Regression: with <data-dir>/kek gone a new KEK was generated, and with another
+    # PALISADE_KEK the server started anyway: every key and secret was unreadable and new ones
+    # were sealed under the wrong KEK.
+    s = start_server()
+    s.client("kms").create_key(Description="sealed")
+    s.stop()
+    kek = (s.data_dir / "kek").read_bytes()
+    (s.data_dir / "kek").rename(s.data_dir.parent / "kek.moved")
+    code, err = refused_start(s.data_dir)
+    assert code != 0 and "kek is missing" in err
+    assert not (s.data_dir / "kek").exists()
+    code, err = refused_start(s.data_dir, env={"PALISADE_KEK": base64.b64encode(os.urandom(32)).decode()})
+    assert code != 0 and "is not the one" in err and "PALISADE_KEK" in err
+    (s.data_dir / "kek").write_bytes(kek)
+    again = start_server(data_dir=s.data_dir)
+    assert [k["KeyId"] for k in again.client("kms").list_keys()["Keys"]]
+
+
+def test_a_second_server_on_the_same_data_directory_refuses_to_start(server):
+    # Regression: two servers on one data directory overwrote each other's state and
+    # interleaved the audit log until neither could start.
+    code, err = refused_start(server.data_dir)
+    assert code != 0 and "another palisade server is using the data directory" in err
+    assert server.client("sts").get_caller_identity()["Account"] == "123456789012"

@@ -56,6 +56,64 @@ pub enum SealError {
     /// The system random source failed.
     #[error("the system random number generator failed")]
     Random,
+    /// The data directory holds a store sealed under a KEK, but no KEK was given and its `kek`
+    /// file is gone. Generating a new one would make every sealed record unreadable and seal new
+    /// ones under a key the old ones do not share.
+    #[error(
+        "{data_dir} holds a store sealed under a key-encryption key, but {data_dir}/kek is missing: restore it, or give the KEK with --kek-file or PALISADE_KEK"
+    )]
+    KekMissing {
+        /// The data directory.
+        data_dir: String,
+    },
+    /// The KEK given does not open the data directory's check record: it is not the key the
+    /// store was sealed under.
+    #[error(
+        "the key-encryption key from {source_name} is not the one {data_dir} was sealed under (its {KEK_CHECK_FILE} does not open): give the KEK this data directory was created with"
+    )]
+    WrongKek {
+        /// Where the key came from.
+        source_name: String,
+        /// The data directory.
+        data_dir: String,
+    },
+}
+
+/// The record in the data directory that a KEK must open: proof, at every start, that the KEK
+/// is the one the store was sealed under.
+pub const KEK_CHECK_FILE: &str = "kek-check";
+
+/// The database file whose presence means the data directory already holds a store.
+const STORE_FILE: &str = "palisade.db";
+
+const KEK_CHECK_RECORD: &str = "palisade:kek-check";
+
+/// Checks that `sealer`'s KEK is the one `data_dir` was sealed under, by opening
+/// `<data-dir>/kek-check`; writes that record on a data directory's first start (and on the
+/// first start of a data directory made before the record existed). `source_name` names the
+/// KEK's origin in the error.
+pub fn verify_kek(sealer: &Sealer, data_dir: &Path, source_name: &str) -> Result<(), SealError> {
+    let path = data_dir.join(KEK_CHECK_FILE);
+    match fs::read(&path) {
+        Ok(blob) => sealer
+            .open(Purpose::KeyMaterial, KEK_CHECK_RECORD, &blob)
+            .map(|_| ())
+            .map_err(|_| SealError::WrongKek {
+                source_name: source_name.to_owned(),
+                data_dir: data_dir.display().to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let blob = sealer.seal(Purpose::KeyMaterial, KEK_CHECK_RECORD, b"palisade")?;
+            write_private(&path, &blob).map_err(|source| SealError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+        Err(source) => Err(SealError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// What a sealed blob is for. Each purpose has its own derived key.
@@ -256,6 +314,11 @@ pub fn load_kek(
             KekSource::DataDir,
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if data_dir.join(KEK_CHECK_FILE).exists() || data_dir.join(STORE_FILE).exists() {
+                return Err(SealError::KekMissing {
+                    data_dir: data_dir.display().to_string(),
+                });
+            }
             let mut kek = [0u8; KEK_LEN];
             SystemRandom::new()
                 .fill(&mut kek)

@@ -85,6 +85,9 @@ pub enum StartError {
     /// under this root key, or a record is damaged).
     #[error("cannot load the outbound federation issuers: {0}")]
     Outbound(String),
+    /// Another server is running on the data directory.
+    #[error("another palisade server is using the data directory {0} (its lock file is held)")]
+    Locked(String),
 }
 
 /// A started server, bound and ready to serve.
@@ -99,6 +102,8 @@ pub struct Server {
     pub bootstrap: Option<Bootstrap>,
     /// Where the root key came from.
     pub kek_source: KekSource,
+    /// The data directory's lock, held while the server lives.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Server {
@@ -116,12 +121,46 @@ impl Server {
     /// the listener.
     pub async fn start(mut config: Config) -> Result<Self, StartError> {
         create_private_dir(&config.data_dir)?;
+        // One server per data directory: two would each keep the store and the event log in
+        // memory, overwrite each other's writes and interleave frames in the same segment.
+        let lock_path = config.data_dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StartError::DataDir {
+                path: lock_path.display().to_string(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StartError::Locked(config.data_dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StartError::DataDir {
+                    path: lock_path.display().to_string(),
+                    source,
+                });
+            }
+        }
         let (kek, kek_source) = palisade_seal::load_kek(
             config.kek_file.as_deref(),
             config.kek_env.as_deref(),
             &config.data_dir,
         )?;
         let sealer = Arc::new(Sealer::new(&kek)?);
+        // Before the store is opened: a KEK that is not the data directory's would otherwise
+        // start a server that can read none of its keys and seals new ones under the wrong KEK.
+        let kek_name = match &kek_source {
+            KekSource::File(f) => f.clone(),
+            KekSource::Environment => "PALISADE_KEK".to_owned(),
+            KekSource::DataDir | KekSource::Generated => {
+                config.data_dir.join("kek").display().to_string()
+            }
+        };
+        palisade_seal::verify_kek(&sealer, &config.data_dir, &kek_name)?;
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open_with(
                 &config.data_dir,
@@ -186,6 +225,7 @@ impl Server {
             local_addr,
             bootstrap,
             kek_source,
+            _lock: lock,
         })
     }
 
