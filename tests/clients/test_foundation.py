@@ -435,3 +435,19 @@ def test_a_second_server_on_the_same_data_directory_refuses_to_start(server):
     code, err = refused_start(server.data_dir)
     assert code != 0 and "another palisade server is using the data directory" in err
     assert server.client("sts").get_caller_identity()["Account"] == "123456789012"
+
+
+def test_health_says_what_enforcement_does_and_bad_account_or_region_flags_are_refused(start_server, tmp_path):
+    # Regressions: with --enforcement off, health and the log still said "strict" and nothing
+    # more; --account-id abc created account "abc" and --region took any text.
+    s = start_server("--enforcement", "audit")
+    with urllib.request.urlopen(s.url + "/_palisade/health") as r:
+        health = json.loads(r.read())
+    assert (health["mode"], health["enforcement"]) == ("strict", "audit")
+    for flag, value in (("--account-id", "abc"), ("--region", "not a region!")):
+        r = subprocess.run(
+            [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"), flag, value],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode != 0 and f"invalid {flag}" in r.stderr
+        assert not (tmp_path / "d").exists()

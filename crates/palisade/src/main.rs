@@ -342,6 +342,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // A typo here would silently create another account, or a Region no client names.
+    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!(
+            "invalid --account-id {:?}: an account id is 12 digits",
+            args.account_id
+        );
+    }
+    let region_ok = args.region.split('-').count() >= 2
+        && args.region.split('-').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && args
+            .region
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase());
+    if !region_ok {
+        anyhow::bail!(
+            "invalid --region {:?}: a Region name is lower-case words and digits joined by -, such as us-east-1",
+            args.region
+        );
+    }
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
         (_, _, true) => TlsMode::SelfSigned,
@@ -417,7 +441,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                  (GetWebIdentityToken) will name {url}, which external services cannot reach"
             );
         }
-        tracing::info!(endpoint = %url, mode = if dev { "dev" } else { "strict" }, "palisade is serving");
+        let enforcement = if dev { "off" } else { server.enforcement() };
+        if !dev && enforcement != "enforce" {
+            tracing::warn!(
+                enforcement,
+                "--enforcement {enforcement}: requests the policies deny are not refused"
+            );
+        }
+        tracing::info!(endpoint = %url, mode = if dev { "dev" } else { "strict" }, enforcement, "palisade is serving");
         // The line tests and scripts wait for; stdout, unlike the log.
         println!("palisade listening on {url}");
         server.serve(shutdown_signal()).await;

@@ -46,6 +46,9 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "mode": if state.config.dev { "dev" } else { "strict" },
+        // What authorization does, which `mode` alone does not say: strict mode with
+        // `--enforcement audit` or `off` refuses nothing.
+        "enforcement": if state.config.dev { "off" } else { state.config.enforcement.as_str() },
         "services": SERVED,
     }))
 }

@@ -49,6 +49,17 @@ pub enum Enforcement {
     Off,
 }
 
+impl Enforcement {
+    /// The flag's value: `enforce`, `audit` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "enforce",
+            Enforcement::Audit => "audit",
+            Enforcement::Off => "off",
+        }
+    }
+}
+
 impl std::str::FromStr for Enforcement {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

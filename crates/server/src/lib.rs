@@ -229,6 +229,15 @@ impl Server {
         })
     }
 
+    /// What authorization does: `enforce`, `audit` or `off`.
+    pub fn enforcement(&self) -> &'static str {
+        if self.state.config.dev {
+            "off"
+        } else {
+            self.state.config.enforcement.as_str()
+        }
+    }
+
     /// The URL clients should use.
     pub fn endpoint_url(&self) -> String {
         gateway::endpoint_url(self.local_addr, self.tls.is_some())
