@@ -451,3 +451,34 @@ def test_health_says_what_enforcement_does_and_bad_account_or_region_flags_are_r
         )
         assert r.returncode != 0 and f"invalid {flag}" in r.stderr
         assert not (tmp_path / "d").exists()
+
+
+def test_root_keys_are_not_minted_behind_the_operators_back_and_env_keys_are_checked(start_server):
+    # Regressions: deleting the credentials file (or the root's keys, as AWS advises) made every
+    # restart mint another root key in plaintext; PALISADE_ROOT_* took an empty key, or another
+    # user's key id; and --dev on a strict data directory let anyone reset it.
+    s = start_server()
+    iam = s.client("iam")
+    iam.create_user(UserName="alice")
+    alice_key = iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    keys_before = iam.list_access_keys()["AccessKeyMetadata"]
+    s.stop()
+    (s.data_dir / "credentials").rename(s.data_dir.parent / "credentials.kept")
+    again = start_server(data_dir=s.data_dir)
+    assert not (s.data_dir / "credentials").exists()
+    again.stop()
+    for env in (
+        {"PALISADE_ROOT_ACCESS_KEY_ID": "", "PALISADE_ROOT_SECRET_ACCESS_KEY": ""},
+        {"PALISADE_ROOT_ACCESS_KEY_ID": alice_key, "PALISADE_ROOT_SECRET_ACCESS_KEY": "x" * 40},
+    ):
+        code, err = refused_start(s.data_dir, env=env)
+        assert code != 0 and "invalid root access key" in err
+    (s.data_dir.parent / "credentials.kept").rename(s.data_dir / "credentials")
+    third = start_server(data_dir=s.data_dir)
+    assert third.client("iam").list_access_keys()["AccessKeyMetadata"] == keys_before
+    third.stop()
+    r = subprocess.run(
+        [binary(), "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", str(s.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode != 0 and "created in strict mode" in r.stderr

@@ -428,6 +428,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(Bootstrap::FromEnvironment(path)) => {
                 tracing::info!(path = %path.display(), "installed the root access key from the environment")
             }
+            Some(Bootstrap::Withheld(path)) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the root user's access keys are not in the credentials file and no new one was made: \
+                     use the key you kept, or set PALISADE_ROOT_ACCESS_KEY_ID and PALISADE_ROOT_SECRET_ACCESS_KEY"
+                )
+            }
             Some(Bootstrap::Existing(path)) => {
                 tracing::info!(path = %path.display(), "root credentials are in the credentials file")
             }

@@ -183,6 +183,10 @@ pub enum KeyError {
     /// sealed with.
     #[error("the secret of access key {0} cannot be unsealed: is this the data directory's kek?")]
     Unseal(String),
+    /// The root key given in PALISADE_ROOT_ACCESS_KEY_ID / PALISADE_ROOT_SECRET_ACCESS_KEY is
+    /// not one an AWS client can use, or its id belongs to another principal.
+    #[error("invalid root access key from the environment: {0}")]
+    BadRootKey(String),
     /// Writing the credentials file failed.
     #[error("cannot write the credentials file {path}: {source}")]
     Io {
@@ -425,6 +429,9 @@ pub enum Bootstrap {
     FromEnvironment(PathBuf),
     /// The account already had its root key; the credentials file was left as it is.
     Existing(PathBuf),
+    /// The account's root user has keys (or had them, and they were deleted), but the
+    /// credentials file does not hold one: no new key is minted behind the operator's back.
+    Withheld(PathBuf),
 }
 
 /// Makes sure the account and its root user's access key exist, and that the credentials file
@@ -440,11 +447,45 @@ pub async fn bootstrap_root(
     let path = data_dir.join("credentials");
     let root = Caller::root(account_id, None);
     if let Some((id, secret)) = env_key {
+        if !(16..=128).contains(&id.len())
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(KeyError::BadRootKey(format!(
+                "access key id {id:?} must be 16 to 128 upper-case letters and digits, such as AKIA..."
+            )));
+        }
+        if secret.len() < 16
+            || secret
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || !b.is_ascii())
+        {
+            return Err(KeyError::BadRootKey(
+                "the secret access key must be at least 16 printable ASCII characters".to_owned(),
+            ));
+        }
+        if let Some(other) = store.access_key(id).await?
+            && other.principal_arn != root.arn
+        {
+            return Err(KeyError::BadRootKey(format!(
+                "access key id {id} already belongs to {}",
+                other.principal_arn
+            )));
+        }
         keys.put(&root, id, secret).await?;
         write_credentials(&path, account_id, id, secret)?;
         return Ok(Bootstrap::FromEnvironment(path));
     }
     let existing = store.access_keys_of(account_id, &root.arn).await?;
+    let has_profile = read_profiles(&path)
+        .iter()
+        .any(|(n, _)| *n == account_profile(account_id));
+    // The root user has keys that are not in the file (it was deleted), or had keys that the
+    // operator deleted through IAM, as AWS advises: neither is a reason to mint another.
+    if (!existing.is_empty() && !path.exists()) || (existing.is_empty() && has_profile) {
+        return Ok(Bootstrap::Withheld(path));
+    }
     if !existing.is_empty() && path.exists() {
         // The account's own profile, written when it was created, becomes the default again.
         let profiles = read_profiles(&path);

@@ -85,6 +85,11 @@ pub enum StartError {
     /// under this root key, or a record is damaged).
     #[error("cannot load the outbound federation issuers: {0}")]
     Outbound(String),
+    /// `--dev` on a data directory created in strict mode.
+    #[error(
+        "{0} was created in strict mode (it holds root credentials): --dev would let any request reset it; use another --data-dir for --dev"
+    )]
+    DevOnStrictData(String),
     /// Another server is running on the data directory.
     #[error("another palisade server is using the data directory {0} (its lock file is held)")]
     Locked(String),
@@ -121,6 +126,13 @@ impl Server {
     /// the listener.
     pub async fn start(mut config: Config) -> Result<Self, StartError> {
         create_private_dir(&config.data_dir)?;
+        // `--dev` lets any request reset the store, audit log included: never on a data
+        // directory a strict server created (and wrote root credentials into).
+        if config.dev && config.data_dir.join("credentials").exists() {
+            return Err(StartError::DevOnStrictData(
+                config.data_dir.display().to_string(),
+            ));
+        }
         // One server per data directory: two would each keep the store and the event log in
         // memory, overwrite each other's writes and interleave frames in the same segment.
         let lock_path = config.data_dir.join("lock");
