@@ -347,6 +347,15 @@ def test_self_signed_tls_serves_aws_clients(start_server):
     assert ident["Account"] == "123456789012"
     event = s.events()[-1]
     assert event["tlsDetails"]["tlsVersion"] == "TLSv1.3"
+    assert event["tlsDetails"]["cipherSuite"].startswith("TLS_")
+    # Regression: the certificate changed at every start, breaking the clients told to trust
+    # it. It is kept, its private key sealed under the KEK (never in plaintext).
+    pem = cert.read_bytes()
+    s.stop()
+    again = start_server("--tls-self-signed", data_dir=s.data_dir)
+    assert cert.read_bytes() == pem
+    assert again.client("sts", verify=str(cert)).get_caller_identity()["Account"] == "123456789012"
+    assert b"PRIVATE KEY" not in (s.data_dir / "tls" / "key.sealed").read_bytes()
 
 
 def test_sigterm_shuts_down_cleanly(start_server):

@@ -187,8 +187,8 @@ impl Server {
             (None, None) => None,
             _ => return Err(StartError::HalfRootKey),
         };
-        let tls =
-            tls::server_config(&config.tls, &config.data_dir)?.map(tokio_rustls::TlsAcceptor::from);
+        let tls = tls::server_config(&config.tls, &config.data_dir, &sealer)?
+            .map(tokio_rustls::TlsAcceptor::from);
         let addr = config.listen;
         let listener = TcpListener::bind(addr)
             .await

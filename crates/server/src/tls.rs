@@ -48,6 +48,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 pub fn server_config(
     mode: &TlsMode,
     data_dir: &Path,
+    sealer: &palisade_seal::Sealer,
 ) -> Result<Option<Arc<ServerConfig>>, TlsError> {
     let (certs, key) = match mode {
         TlsMode::Off => return Ok(None),
@@ -78,27 +79,7 @@ pub fn server_config(
                 })?;
             (certs, private)
         }
-        TlsMode::SelfSigned => {
-            let generated = rcgen::generate_simple_self_signed(vec![
-                "localhost".to_owned(),
-                "127.0.0.1".to_owned(),
-                "::1".to_owned(),
-            ])
-            .map_err(|e| TlsError::Generate(e.to_string()))?;
-            let dir = data_dir.join("tls");
-            std::fs::create_dir_all(&dir).map_err(|source| TlsError::Read {
-                path: dir.display().to_string(),
-                source,
-            })?;
-            let cert_path = dir.join("cert.pem");
-            std::fs::write(&cert_path, generated.cert.pem()).map_err(|source| TlsError::Read {
-                path: cert_path.display().to_string(),
-                source,
-            })?;
-            let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
-                .map_err(|e| TlsError::Generate(e.to_owned()))?;
-            (vec![generated.cert.der().clone()], key)
-        }
+        TlsMode::SelfSigned => self_signed(data_dir, sealer)?,
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -107,4 +88,55 @@ pub fn server_config(
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Some(Arc::new(config)))
+}
+
+/// The record id the self-signed certificate's private key is sealed under.
+const SELF_SIGNED_KEY: &str = "tls:self-signed";
+
+/// The self-signed certificate of `<data-dir>/tls/cert.pem`, made on the first start and kept:
+/// clients told to trust it (`AWS_CA_BUNDLE`) keep working across restarts. Its private key is
+/// kept sealed under the KEK (`tls/key.sealed`), never in plaintext.
+fn self_signed(
+    data_dir: &Path,
+    sealer: &palisade_seal::Sealer,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let dir = data_dir.join("tls");
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.sealed");
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| TlsError::Read { path, source }
+    };
+    if cert_path.exists() && key_path.exists() {
+        let cert_pem = read(&cert_path)?;
+        let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(io(&cert_path))?;
+        let der = sealer
+            .open(
+                palisade_seal::Purpose::KeyMaterial,
+                SELF_SIGNED_KEY,
+                &read(&key_path)?,
+            )
+            .map_err(|e| TlsError::Generate(format!("{}: {e}", key_path.display())))?;
+        let key = PrivateKeyDer::try_from(der).map_err(|e| TlsError::Generate(e.to_owned()))?;
+        if !certs.is_empty() {
+            return Ok((certs, key));
+        }
+    }
+    let generated = rcgen::generate_simple_self_signed(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])
+    .map_err(|e| TlsError::Generate(e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let der = generated.signing_key.serialize_der();
+    let sealed = sealer
+        .seal(palisade_seal::Purpose::KeyMaterial, SELF_SIGNED_KEY, &der)
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    palisade_seal::write_private(&key_path, &sealed).map_err(io(&key_path))?;
+    std::fs::write(&cert_path, generated.cert.pem()).map_err(io(&cert_path))?;
+    let key = PrivateKeyDer::try_from(der).map_err(|e| TlsError::Generate(e.to_owned()))?;
+    Ok((vec![generated.cert.der().clone()], key))
 }
