@@ -52,8 +52,12 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(state.config.max_connections.max(1)));
     tokio::pin!(shutdown);
+    // The connections' tasks, so that those still open when the drain times out are really
+    // closed (each holds the state, and with it the audit writer's queue, open).
+    let mut connections = tokio::task::JoinSet::new();
 
     loop {
+        while connections.try_join_next().is_some() {}
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
@@ -76,7 +80,7 @@ pub async fn serve(
         let builder = builder.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _permit = permit;
             match tls {
                 None => {
@@ -121,9 +125,15 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+            tracing::warn!(
+                connections = connections.len(),
+                "connections still open after {DRAIN_TIMEOUT:?}; closing them"
+            );
         }
     }
+    // What is left: connections past the drain, and ones still in their TLS handshake.
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 fn tls_version_name(v: rustls::ProtocolVersion) -> &'static str {
