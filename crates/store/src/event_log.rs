@@ -1127,19 +1127,35 @@ pub fn read_events(
     mut visit: impl FnMut(i64, AuditRow) -> bool,
 ) -> Result<(), StoreError> {
     let segments = segment_files(dir)?;
+    // Damage is reported after every readable event was visited: a torn tail (the newest
+    // frames of a crash, never acknowledged) is not damage, but a bad frame with intact ones
+    // after it is lost acknowledged events, as the server sees it when it refuses to start.
+    let mut damage = Vec::new();
     for (i, (first, path)) in segments.iter().enumerate() {
         let limit = segments.get(i + 1).map_or(i64::MAX, |(f, _)| *f);
         let file = File::open(path).map_err(|e| io_error("opening", path, e))?;
         let mut more = true;
-        for_each_frame(&file, path, *first, limit, |f, _, _| {
+        let mut next = *first;
+        let end = for_each_frame(&file, path, *first, limit, |f, _, _| {
             more = visit(f.seq, f.to_row());
+            next = f.seq + 1;
             Ok(more)
         })?;
         if !more {
             break;
         }
+        if next < limit && intact_frame_follows(&file, end, next) {
+            damage.push(format!(
+                "{}: the event at byte {end} (position {next}) is damaged and intact events follow it",
+                path.display()
+            ));
+        }
     }
-    Ok(())
+    if damage.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Events(damage.join("; ")))
+    }
 }
 
 /// Fills `buf`; false at end of file (or a partial read there).
@@ -1335,6 +1351,13 @@ mod tests {
             "{err}"
         );
         assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing was cut off");
+        // Regression: the offline reader printed nothing of it and said all was well.
+        let err = read_events(dir.path(), |_, _| true).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is damaged and intact events follow it"),
+            "{err}"
+        );
     }
 
     #[test]
