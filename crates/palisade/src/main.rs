@@ -341,6 +341,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in a log file or journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // A typo here would silently create another account, or a Region no client names.
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
@@ -385,9 +387,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_header_bytes: args.max_header_bytes,
         max_connections: args.max_connections,
         root_access_key_id: std::env::var("PALISADE_ROOT_ACCESS_KEY_ID").ok(),
-        root_secret_access_key: std::env::var("PALISADE_ROOT_SECRET_ACCESS_KEY").ok(),
+        root_secret_access_key: std::env::var("PALISADE_ROOT_SECRET_ACCESS_KEY")
+            .ok()
+            .map(palisade_server::config::Redacted),
         kek_file: args.kek_file,
-        kek_env: std::env::var("PALISADE_KEK").ok(),
+        kek_env: std::env::var("PALISADE_KEK")
+            .ok()
+            .map(palisade_server::config::Redacted),
         enforcement: args
             .enforcement
             .parse()

@@ -270,16 +270,18 @@ impl Sealer {
 }
 
 fn parse_kek(bytes: &[u8], source_name: &str) -> Result<[u8; KEK_LEN], SealError> {
-    if let Ok(raw) = <[u8; KEK_LEN]>::try_from(bytes) {
-        return Ok(raw);
-    }
     let text = String::from_utf8_lossy(bytes);
-    let decoded = STANDARD
-        .decode(text.trim())
-        .map_err(|_| SealError::BadKekLength {
-            source_name: source_name.to_owned(),
-            len: bytes.len(),
-        })?;
+    // Base64 first: 32 characters of base64 (`openssl rand -base64 24`) are 24 bytes of key,
+    // not 32 raw bytes; random raw bytes are almost never all base64 characters.
+    let decoded = match STANDARD.decode(text.trim()) {
+        Ok(decoded) => decoded,
+        Err(_) => {
+            return <[u8; KEK_LEN]>::try_from(bytes).map_err(|_| SealError::BadKekLength {
+                source_name: source_name.to_owned(),
+                len: bytes.len(),
+            });
+        }
+    };
     <[u8; KEK_LEN]>::try_from(decoded.as_slice()).map_err(|_| SealError::BadKekLength {
         source_name: source_name.to_owned(),
         len: decoded.len(),
@@ -401,6 +403,39 @@ mod tests {
             assert!(s.open(Purpose::KeyMaterial, "k", &t).is_err(), "byte {i}");
         }
         assert!(s.open(Purpose::KeyMaterial, "k", &blob[..5]).is_err());
+    }
+
+    #[test]
+    fn a_kek_of_base64_text_is_read_as_base64_whatever_its_length() {
+        // Regression: 32 characters of base64 (24 bytes of key) were taken as a raw key.
+        let short = STANDARD.encode([7u8; 24]);
+        assert_eq!(short.len(), 32);
+        assert!(matches!(
+            parse_kek(short.as_bytes(), "t"),
+            Err(SealError::BadKekLength { len: 24, .. })
+        ));
+        assert_eq!(
+            parse_kek(STANDARD.encode([7u8; 32]).as_bytes(), "t").unwrap(),
+            [7u8; 32]
+        );
+        assert_eq!(parse_kek(&[0xffu8; 32], "t").unwrap(), [0xffu8; 32]);
+    }
+
+    #[test]
+    fn a_data_directory_with_a_store_and_no_kek_is_refused_and_a_wrong_kek_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k, _) = load_kek(None, None, dir.path()).unwrap();
+        verify_kek(&Sealer::new(&k).unwrap(), dir.path(), "t").unwrap();
+        verify_kek(&Sealer::new(&k).unwrap(), dir.path(), "t").unwrap();
+        assert!(matches!(
+            verify_kek(&Sealer::new(&[1u8; 32]).unwrap(), dir.path(), "t"),
+            Err(SealError::WrongKek { .. })
+        ));
+        std::fs::remove_file(dir.path().join("kek")).unwrap();
+        assert!(matches!(
+            load_kek(None, None, dir.path()),
+            Err(SealError::KekMissing { .. })
+        ));
     }
 
     #[test]

@@ -74,6 +74,17 @@ impl std::str::FromStr for Enforcement {
     }
 }
 
+/// A secret setting (the root secret access key, the KEK): its `Debug` never shows it, so that
+/// printing a [`Config`] cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Everything `palisade serve` can be told.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -98,11 +109,11 @@ pub struct Config {
     /// Root access key id given in the environment, replacing the generated one.
     pub root_access_key_id: Option<String>,
     /// Root secret access key given in the environment.
-    pub root_secret_access_key: Option<String>,
+    pub root_secret_access_key: Option<Redacted>,
     /// A file holding the key-encryption key.
     pub kek_file: Option<PathBuf>,
     /// The key-encryption key given in the environment (base64).
-    pub kek_env: Option<String>,
+    pub kek_env: Option<Redacted>,
     /// Whether denials are enforced or only audited; `--dev` turns authorization off whatever
     /// this says.
     pub enforcement: Enforcement,

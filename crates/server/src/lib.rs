@@ -159,7 +159,7 @@ impl Server {
         }
         let (kek, kek_source) = palisade_seal::load_kek(
             config.kek_file.as_deref(),
-            config.kek_env.as_deref(),
+            config.kek_env.as_ref().map(|k| k.0.as_str()),
             &config.data_dir,
         )?;
         let sealer = Arc::new(Sealer::new(&kek)?);
@@ -183,7 +183,7 @@ impl Server {
             .await?,
         );
         let root_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
-            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+            (Some(id), Some(secret)) => Some((id.clone(), secret.0.clone())),
             (None, None) => None,
             _ => return Err(StartError::HalfRootKey),
         };
