@@ -223,9 +223,18 @@ async fn write_groups(
             }
         }
         let result = store.append_events(&rows).await.map_err(|e| e.to_string());
-        healthy.store(result.is_ok(), Ordering::Relaxed);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, events = rows.len(), "audit events were not recorded");
+        let was_healthy = healthy.swap(result.is_ok(), Ordering::Relaxed);
+        // One error when writing starts to fail and one line when it works again, not a line
+        // per group while a disk stays full.
+        match (&result, was_healthy) {
+            (Err(e), true) => {
+                tracing::error!(error = %e, events = rows.len(), "audit events are not being recorded");
+            }
+            (Err(e), false) => {
+                tracing::debug!(error = %e, events = rows.len(), "audit events were not recorded");
+            }
+            (Ok(()), false) => tracing::warn!("audit events are being recorded again"),
+            (Ok(()), true) => {}
         }
         for ack in acks.drain(..) {
             // A handler that gave up waiting (client gone) is not an error.
