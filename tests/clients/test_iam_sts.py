@@ -514,6 +514,8 @@ def test_assume_role_across_accounts_needs_the_trust_policy_and_the_external_id(
         sts.assume_role(RoleArn=role["Arn"], RoleSessionName="no-id")
     assert error(e)["Code"] == "AccessDenied"
     assert f"perform: sts:AssumeRole on resource: {role['Arn']}" in error(e)["Message"]
+    # As STS words it: no "because ..." telling which policy refused.
+    assert error(e)["Message"].endswith(role["Arn"])
     out = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="with-id", ExternalId="the-secret-handshake")
     me = session_client(s, "sts", out["Credentials"]).get_caller_identity()
     assert me["Account"] == "111111111111"

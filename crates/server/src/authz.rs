@@ -840,6 +840,13 @@ pub fn access_denied(
         PrincipalKind::WebIdentity | PrincipalKind::SamlUser
     ) {
         format!("Not authorized to perform {action}")
+    } else if action.starts_with("sts:AssumeRole") {
+        // STS does not say which side refused a role: a caller in another account learns
+        // nothing about the role's trust policy from the message.
+        format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource}",
+            caller.arn
+        )
     } else {
         format!(
             "User: {} is not authorized to perform: {action} on resource: {resource} {reason}",
