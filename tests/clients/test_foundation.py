@@ -55,6 +55,12 @@ def test_first_start_writes_private_credentials_for_both_profiles(server):
     assert (key, secret) == server.credentials("default")
     assert key.startswith("AKIA") and len(key) == 20
     assert len(secret) == 40
+    # Regression: with the usual umask the store was 0644 and the event log 0755/0644.
+    server.client("sts").get_caller_identity()
+    events = server.data_dir / "events"
+    assert stat.S_IMODE(os.stat(events).st_mode) == 0o700
+    for p in [server.data_dir / "palisade.db", *events.iterdir()]:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
 
 
 def test_secret_access_key_is_not_stored_in_plaintext(server):

@@ -340,13 +340,17 @@ fn segment_name(first_seq: i64) -> String {
 /// must survive a crash as surely as the frames that will be in it.
 fn create_segment(dir: &Path, first_seq: i64) -> Result<(Arc<File>, Segment), StoreError> {
     let path = dir.join(segment_name(first_seq));
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(|e| io_error("creating", &path, e))?;
+    // Owner only, whatever the umask: the events name every caller and resource.
+    let f = std::os::unix::fs::OpenOptionsExt::mode(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o600,
+    )
+    .open(&path)
+    .map_err(|e| io_error("creating", &path, e))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error("syncing", dir, e))?;
@@ -524,7 +528,9 @@ impl EventLog {
 
     /// Opens the log in `dir`, creating it, and reads every segment back (recovering a torn tail).
     pub(crate) fn open(dir: &Path, segment_bytes: u64) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(|e| io_error("creating", dir, e))?;
         let firsts = segment_files(dir)?;
         let mut state = State::default();
         let mut next_seq = 1i64;

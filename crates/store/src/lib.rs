@@ -423,8 +423,16 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with options.
     pub async fn open_with(data_dir: &Path, opts: &StoreOptions) -> Result<Self, StoreError> {
+        // Created owner-only before SQLite opens it (SQLite's own files follow its mode).
+        let db = data_dir.join("palisade.db");
+        std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(&db)
+        .map_err(|e| StoreError::Events(format!("creating {}: {e}", db.display())))?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(data_dir.join("palisade.db"))
+            .filename(&db)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: every commit fsyncs the write-ahead log, so an acknowledged request's audit
