@@ -157,6 +157,15 @@ impl Server {
                 });
             }
         }
+        // Bound before anything is created in the data directory: a port in use fails the
+        // start with nothing left behind.
+        let addr = config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         let (kek, kek_source) = palisade_seal::load_kek(
             config.kek_file.as_deref(),
             config.kek_env.as_ref().map(|k| k.0.as_str()),
@@ -189,13 +198,6 @@ impl Server {
         };
         let tls = tls::server_config(&config.tls, &config.data_dir, &sealer)?
             .map(tokio_rustls::TlsAcceptor::from);
-        let addr = config.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
         let bootstrap = if config.dev {
             store.ensure_account(&config.account_id).await?;
             None
