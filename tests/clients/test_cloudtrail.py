@@ -247,3 +247,12 @@ def test_dates_in_response_elements_are_written_as_cloudtrail_writes_them(server
     date = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}:\d{2} [AP]M$")
     assert date.match(record("CreateUser")["user"]["createDate"])
     assert date.match(record("CreateKey")["keyMetadata"]["creationDate"])
+
+
+def test_a_region_lists_its_public_key_before_any_digest(server):
+    # Regression: ListPublicKeys was empty until the first digest was signed; CloudTrail always
+    # has a key per Region.
+    ct = server.client("cloudtrail", region="eu-west-1")
+    [key] = ct.list_public_keys()["PublicKeyList"]
+    assert len(key["Fingerprint"]) == 32 and key["Value"]
+    assert ct.list_public_keys()["PublicKeyList"] == [key]

@@ -136,6 +136,17 @@ impl Delivery {
         self.public.read().ok()?.get(region).cloned()
     }
 
+    /// The Region's public key, making the Region's signing key first if it has none yet: as
+    /// in CloudTrail, a Region always has a key to list, before any digest is signed.
+    pub async fn ensure_public_key(
+        &self,
+        state: &AppState,
+        region: &str,
+    ) -> Result<Option<PublicKey>, ApiError> {
+        self.signing_key(state, region).await?;
+        Ok(self.public_key(region))
+    }
+
     /// When a trail last delivered a log file and a digest, and its last error.
     pub async fn status(&self, arn: &str) -> (Option<i64>, Option<i64>, Option<String>) {
         let t = self.trails.lock().await;

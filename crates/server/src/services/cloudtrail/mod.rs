@@ -432,19 +432,20 @@ pub async fn handle(
             }
             Ok(json!({"ResourceTagList": list}))
         }
-        "ListPublicKeys" => list_public_keys(&cx, i),
+        "ListPublicKeys" => list_public_keys(&cx, i).await,
         other => Err(super::not_implemented("cloudtrail", other)),
     }
 }
 
-/// The Region's digest-signing key, if it has signed anything in the requested window.
-fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+/// The Region's digest-signing key (made on first use: a Region always has one to list), when it was valid in the requested window.
+async fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let end = i.get("EndTime").and_then(Value::as_f64);
     let keys: Vec<Value> = cx
         .state
         .trails
         .delivery
-        .public_key(cx.region)
+        .ensure_public_key(cx.state, cx.region)
+        .await?
         .into_iter()
         .filter(|k| end.is_none_or(|e| k.valid_from as f64 <= e))
         .map(|k| {
