@@ -80,11 +80,6 @@ impl AuditSink {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// Records one event and waits until it is durable.
-    pub async fn record(&self, event: Event) -> Result<(), AuditError> {
-        self.record_with(event, None).await
-    }
-
     /// Queues one event without waiting for it: for requests refused because the store is
     /// failing, whose events are written when it works again (and show that it does).
     pub fn record_detached(
@@ -107,18 +102,10 @@ impl AuditSink {
         let Some(copy) = crate::context::owner_copy(&mut event) else {
             return self.record_with(event, additional).await;
         };
-        let row = to_row(copy, additional.clone())?;
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send((row, ack))
-            .await
-            .map_err(|_| AuditError::Closed)?;
+        // Both queued before either is awaited, so that one group usually holds the two.
+        let copy_done = self.enqueue(to_row(copy, additional.clone())?).await?;
         self.record_with(event, additional).await?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AuditError::Store(e)),
-            Err(_) => Err(AuditError::Closed),
-        }
+        durable(copy_done).await
     }
 
     /// Records one event with CloudTrail's `additionalEventData` and waits until it is durable.
@@ -127,17 +114,29 @@ impl AuditSink {
         event: Event,
         additional: Option<serde_json::Value>,
     ) -> Result<(), AuditError> {
-        let row = to_row(event, additional)?;
+        let done = self.enqueue(to_row(event, additional)?).await?;
+        durable(done).await
+    }
+
+    /// Queues a row for the writer; the receiver hears when its group was written.
+    async fn enqueue(&self, row: AuditRow) -> Result<Done, AuditError> {
         let (ack, done) = oneshot::channel();
         self.tx
             .send((row, ack))
             .await
             .map_err(|_| AuditError::Closed)?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AuditError::Store(e)),
-            Err(_) => Err(AuditError::Closed),
-        }
+        Ok(done)
+    }
+}
+
+type Done = oneshot::Receiver<Result<(), String>>;
+
+/// Waits for a queued row's group to be written.
+async fn durable(done: Done) -> Result<(), AuditError> {
+    match done.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(AuditError::Store(e)),
+        Err(_) => Err(AuditError::Closed),
     }
 }
 

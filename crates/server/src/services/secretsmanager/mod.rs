@@ -228,17 +228,20 @@ fn check_tags(cx: &Cx<'_>, tags: &[Tag]) -> Result<(), ApiError> {
             tags.len()
         )));
     }
-    if !cx.state.config.dev
-        && let Some(t) = tags
-            .iter()
-            .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
-    {
-        return Err(invalid_parameter(format!(
-            "Invalid tag key {}: tag keys that start with aws: are reserved for AWS use.",
-            t.key
-        )));
+    reserved_tag_keys(cx, tags.iter().map(|t| t.key.as_str()))
+}
+
+/// In strict mode, refuses a tag key in AWS's reserved `aws:` namespace (see [`check_tags`]).
+fn reserved_tag_keys<'a>(
+    cx: &Cx<'_>,
+    mut keys: impl Iterator<Item = &'a str>,
+) -> Result<(), ApiError> {
+    match keys.find(|k| k.to_ascii_lowercase().starts_with("aws:")) {
+        Some(k) if !cx.state.config.dev => Err(invalid_parameter(format!(
+            "Invalid tag key {k}: tag keys that start with aws: are reserved for AWS use."
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn tags_json(tags: &[Tag]) -> Value {
@@ -1347,15 +1350,7 @@ async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if !cx.state.config.dev
-        && let Some(k) = keys
-            .iter()
-            .find(|k| k.to_ascii_lowercase().starts_with("aws:"))
-    {
-        return Err(invalid_parameter(format!(
-            "Invalid tag key {k}: tag keys that start with aws: are reserved for AWS use."
-        )));
-    }
+    reserved_tag_keys(cx, keys.iter().copied())?;
     let _w = cx.state.secrets.writer.lock().await;
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
