@@ -145,6 +145,16 @@ class Server:
             **kwargs,
         )
 
+    def user_client(self, name, service, policy_document=None, region="us-east-1"):
+        """Creates IAM user `name` with an inline policy (JSON text) and returns a `service`
+        client signed with its new access key."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        if policy_document:
+            iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=policy_document)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return self.client(service, key=key["AccessKeyId"], secret=key["SecretAccessKey"], region=region)
+
     def unsigned(self, service, region="us-east-1"):
         """A client that signs nothing, as boto3 sends STS's AssumeRoleWithWebIdentity and
         AssumeRoleWithSAML (retries off: botocore retries IDPCommunicationError)."""

@@ -81,7 +81,13 @@ def test_deleted_secrets_are_unreadable_until_restored_and_force_delete_removes_
     assert deleted["DeletionDate"].timestamp() - time.time() > 6 * 86400
     with pytest.raises(ClientError) as e:
         sm.get_secret_value(SecretId="old")
-    assert error(e)["Code"] == "InvalidRequestException"
+    # AWS's words, which clients match on (bug: GetSecretValue answered with moto's).
+    assert error(e) == {
+        "Code": "InvalidRequestException",
+        "Message": "You can't perform this operation on the secret because it was marked for deletion.",
+    }
+    batch = sm.batch_get_secret_value(SecretIdList=["old"])
+    assert batch["Errors"][0]["Message"] == error(e)["Message"]
     assert sm.list_secrets()["SecretList"] == []
     assert [s["Name"] for s in sm.list_secrets(IncludePlannedDeletion=True)["SecretList"]] == ["old"]
     sm.restore_secret(SecretId="old")
@@ -203,7 +209,7 @@ def test_random_rotator_replaces_the_password_and_keeps_the_previous_value(serve
     assert sm.get_secret_value(SecretId="svc")["VersionId"] == out["VersionId"]
     d = sm.describe_secret(SecretId="svc")
     assert d["RotationEnabled"] is True
-    assert d["RotationRules"] == {"ScheduleExpression": "rate(10 days)", "Duration": "3h"}
+    assert d["RotationRules"] == {"AutomaticallyAfterDays": 10, "ScheduleExpression": "rate(10 days)", "Duration": "3h"}
     assert 9 * 86400 < d["NextRotationDate"].timestamp() - time.time() <= 10 * 86400
     assert "AWSPENDING" not in str(stages(sm, "svc"))
     sm.cancel_rotate_secret(SecretId="svc")
@@ -214,7 +220,7 @@ class Webhook:
     """A rotation function behind HTTP: calls back into Secrets Manager like a Lambda."""
 
     def __init__(self, sm, fail_step=None):
-        self.sm, self.fail_step, self.calls = sm, fail_step, []
+        self.sm, self.fail_step, self.calls, self.errors = sm, fail_step, [], []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -223,7 +229,11 @@ class Webhook:
                 hook.calls.append(event)
                 status = 500 if event["Step"] == hook.fail_step else 200
                 if status == 200:
-                    hook.step(event)
+                    try:
+                        hook.step(event)
+                    except Exception as e:  # a failing rotation function, as a Lambda fails
+                        hook.errors.append(str(e))
+                        status = 500
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"{}")
@@ -237,6 +247,15 @@ class Webhook:
 
     def step(self, event):
         arn, token = event["SecretId"], event["ClientRequestToken"]
+        # AWS's rotation templates begin every step by checking that Secrets Manager made the
+        # token an AWSPENDING version (bug: Palisade made none, so they failed at once).
+        versions = self.sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+        if token not in versions:
+            raise ValueError(f"secret version {token} has no stage for rotation")
+        if "AWSCURRENT" in versions[token]:
+            return
+        if "AWSPENDING" not in versions[token]:
+            raise ValueError(f"secret version {token} not set as AWSPENDING for rotation")
         if event["Step"] == "createSecret":
             # As AWS's templates: a retried rotation keeps the pending value it already made.
             try:
@@ -263,6 +282,7 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     sm.create_secret(Name="hooked", SecretString="before")
     out = sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 30})
     assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert hook.errors == []
     assert all(set(c) == {"Step", "SecretId", "ClientRequestToken", "RotationToken"} for c in hook.calls)
     assert {c["ClientRequestToken"] for c in hook.calls} == {out["VersionId"]}
     value = sm.get_secret_value(SecretId="hooked")
@@ -274,11 +294,20 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     assert [c["Step"] for c in failing.calls] == ["createSecret", "setSecret", "testSecret"]
     assert sm.get_secret_value(SecretId="fragile")["SecretString"] == "stays"
     assert stages(sm, "fragile")[out["VersionId"]] == ["AWSPENDING"]
-    # A new RotateSecret reattempts the failed rotation with its token.
+    # Bug: another RotateSecret was accepted while the failed one held AWSPENDING, and one
+    # naming another function promoted the value whose setSecret had failed. AWS refuses it
+    # (its own retries reattempt the failed rotation), whatever the call changes.
     failing.fail_step = None
+    for change in ({}, {"RotationLambdaARN": LAMBDA + "palisade-rotator-random"}, {"RotationRules": {"AutomaticallyAfterDays": 7}, "RotateImmediately": False}):
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(SecretId="fragile", **change)
+        assert error(e) == {"Code": "InvalidRequestException", "Message": "A previous rotation isn't complete. That rotation will be reattempted."}
+    assert sm.get_secret_value(SecretId="fragile")["SecretString"] == "stays"
+    # Removing the label abandons the failed rotation; the next one starts afresh.
+    sm.update_secret_version_stage(SecretId="fragile", VersionStage="AWSPENDING", RemoveFromVersionId=out["VersionId"])
     again = sm.rotate_secret(SecretId="fragile")
-    assert again["VersionId"] == out["VersionId"]
-    assert sm.get_secret_value(SecretId="fragile")["VersionId"] == out["VersionId"]
+    assert again["VersionId"] != out["VersionId"]
+    assert sm.get_secret_value(SecretId="fragile")["VersionId"] == again["VersionId"]
     # Each rotation leaves CloudTrail service events.
     names = [e["eventName"] for e in s.events() if e["eventType"] == "AwsServiceEvent"]
     assert names.count("RotationStarted") == 3 and names.count("RotationFailed") == 1
@@ -345,6 +374,80 @@ def test_rotation_schedules_and_functions_secrets_manager_refuses(server):
             sm.rotate_secret(SecretId="r", RotationLambdaARN=arn)
         assert error(e)["Code"] == "AccessDeniedException", arn
     assert sm.get_secret_value(SecretId="r")["SecretString"] == "v"
+
+
+def test_rotation_needs_lambda_invoke_and_a_test_run_leaves_no_version(start_server):
+    # Bugs: RotateSecret did not need lambda:InvokeFunction on the rotation function (AWS's
+    # required permissions); RotateImmediately=false left no version for the function's test,
+    # so a template-style function failed it.
+    hook = Webhook(None)
+    s = start_server("--rotation-webhook", f"hook={hook.url}")
+    sm = hook.sm = s.client("secretsmanager")
+    sm.create_secret(Name="guarded", SecretString="v0")
+    rotator = s.user_client(
+        "rotator",
+        "secretsmanager",
+        policy(
+            {"Effect": "Allow", "Action": ["secretsmanager:RotateSecret", "secretsmanager:DescribeSecret"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "lambda:InvokeFunction", "Resource": "*"},
+        ),
+    )
+    with pytest.raises(ClientError) as e:
+        rotator.rotate_secret(SecretId="guarded", RotationLambdaARN=LAMBDA + "palisade-rotator-random")
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert "lambda:InvokeFunction" in error(e)["Message"]
+    assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v0"
+
+    out = sm.rotate_secret(SecretId="guarded", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 5}, RotateImmediately=False)
+    assert [c["Step"] for c in hook.calls] == ["testSecret"] and hook.errors == []
+    # The test's version is gone again; nothing was rotated.
+    assert out["VersionId"] not in stages(sm, "guarded")
+    assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v0"
+    sm.rotate_secret(SecretId="guarded")
+    assert sm.get_secret_value(SecretId="guarded")["SecretString"] != "v0" and hook.errors == []
+
+
+def test_the_random_rotator_keeps_what_it_does_not_replace(server):
+    # Bug: the random rotator replaced a JSON object without a password member (and a binary
+    # secret) with a bare string, and re-serialised JSON: keys reordered, big numbers rounded.
+    sm = server.client("secretsmanager")
+    fn = LAMBDA + "palisade-rotator-random"
+    text = '{"user":"x","big":12345678901234567890123,"password":"old","extra":[1, 2]}'
+    sm.create_secret(Name="json", SecretString=text)
+    sm.rotate_secret(SecretId="json", RotationLambdaARN=fn)
+    new = sm.get_secret_value(SecretId="json")["SecretString"]
+    password = json.loads(new)["password"]
+    assert password != "old"
+    assert new == text.replace('"old"', json.dumps(password))
+
+    sm.create_secret(Name="keys", SecretString='{"user":"x","api_key":"k"}')
+    sm.rotate_secret(SecretId="keys", RotationLambdaARN=fn)
+    # Nothing to replace: the rotation fails and the value stays as it was.
+    assert sm.get_secret_value(SecretId="keys")["SecretString"] == '{"user":"x","api_key":"k"}'
+
+    blob = os.urandom(48)
+    sm.create_secret(Name="bin", SecretBinary=blob)
+    sm.rotate_secret(SecretId="bin", RotationLambdaARN=fn)
+    value = sm.get_secret_value(SecretId="bin")
+    assert "SecretString" not in value and len(value["SecretBinary"]) == 48 and value["SecretBinary"] != blob
+
+
+def test_rotation_windows_and_calculated_days(server):
+    # Bugs: a Duration running into the next window or the next UTC day was accepted; after a
+    # rotation on a ScheduleExpression, DescribeSecret lacked the AutomaticallyAfterDays that
+    # AWS calculates from the schedule.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="w", SecretString="v")
+    fn = LAMBDA + "palisade-rotator-random"
+    for rules in ({"ScheduleExpression": "rate(4 hours)", "Duration": "5h"}, {"ScheduleExpression": "cron(0 23 * * ? *)", "Duration": "3h"}):
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules=rules)
+        assert error(e)["Code"] == "InvalidParameterException", rules
+    sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules={"ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"})
+    rules = sm.describe_secret(SecretId="w")["RotationRules"]
+    assert rules == {"AutomaticallyAfterDays": 7, "ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"}
+    listed = next(x for x in sm.list_secrets()["SecretList"] if x["Name"] == "w")
+    assert listed["RotationRules"]["AutomaticallyAfterDays"] == 7
 
 
 def test_a_secret_waiting_for_deletion_gets_no_replica_or_policy(server):

@@ -22,6 +22,12 @@ pub enum ScheduleError {
     /// A malformed or out-of-range duration.
     #[error("Invalid Duration {0:?}: must be 1h to 24h")]
     Duration(String),
+    /// A window that runs into the next one or into the next UTC day, which AWS's
+    /// `RotationRules` forbid.
+    #[error(
+        "Invalid Duration {0:?}: the rotation window must not extend into the next rotation window or the next UTC day"
+    )]
+    Window(String),
 }
 
 /// When rotations are due.
@@ -62,7 +68,27 @@ impl RotationRules {
             }
         };
         let window = duration.map(parse_duration).transpose()?;
-        Ok(Self { schedule, window })
+        let rules = Self { schedule, window };
+        if let (Some(d), Some(w)) = (duration, window)
+            && !rules.window_fits(w)
+        {
+            return Err(ScheduleError::Window(d.to_owned()));
+        }
+        Ok(rules)
+    }
+
+    /// Whether a window of `len` seconds ends before the next window opens and before the end
+    /// of the UTC day it opened in.
+    fn window_fits(&self, len: i64) -> bool {
+        match &self.schedule {
+            // Day schedules open at midnight: any Duration (at most 24h) ends by the next one.
+            Schedule::Days(_) => true,
+            Schedule::Hours(n) => len <= i64::from(*n) * HOUR,
+            Schedule::Cron(c) => c.starts_in_day().windows(2).all(|w| match w {
+                [a, b] => a + len <= *b,
+                _ => true,
+            }),
+        }
     }
 
     /// The start of the next rotation window after a rotation (or the enabling of rotation)
@@ -76,20 +102,38 @@ impl RotationRules {
         }
     }
 
-    /// How long a window stays open: `Duration`, or by default until the end of the day for
-    /// day schedules and the interval for hourly ones.
-    pub fn window_len(&self) -> i64 {
-        self.window.unwrap_or(match &self.schedule {
-            Schedule::Hours(n) => i64::from(*n) * HOUR,
-            _ => DAY,
-        })
+    /// When the window that opened at `start` closes: after `Duration`, or, as AWS documents
+    /// its default, after one hour for a schedule in hours and at the end of the UTC day for one
+    /// in days.
+    pub fn window_end(&self, start: i64) -> i64 {
+        if let Some(w) = self.window {
+            return start + w;
+        }
+        let hourly = match &self.schedule {
+            Schedule::Hours(_) => true,
+            Schedule::Cron(c) => c.starts_in_day().len() > 2,
+            Schedule::Days(_) => false,
+        };
+        if hourly {
+            start + HOUR
+        } else {
+            start.div_euclid(DAY) * DAY + DAY
+        }
     }
 
-    /// The rules back in the form `DescribeSecret` shows.
-    pub fn automatically_after_days(&self) -> Option<i64> {
-        match self.schedule {
-            Schedule::Days(n) => Some(i64::from(n)),
-            _ => None,
+    /// `AutomaticallyAfterDays` as `DescribeSecret` shows it after a rotation at `last`: the
+    /// days of a day schedule, or for a cron expression the days between its next two windows
+    /// (AWS: "calculated from the rotation schedule after every successful rotation"). None
+    /// for schedules in hours, which no number of days describes.
+    pub fn automatically_after_days(&self, last: i64) -> Option<i64> {
+        match &self.schedule {
+            Schedule::Days(n) => Some(i64::from(*n)),
+            Schedule::Hours(_) => None,
+            Schedule::Cron(c) => {
+                let next = c.next_after(last)?;
+                let after = c.next_after(next)?;
+                Some(((after - next) + DAY - 1).div_euclid(DAY).max(1))
+            }
         }
     }
 }
@@ -297,6 +341,17 @@ impl Cron {
         })
     }
 
+    /// The seconds after midnight at which windows open on a matching day, then the next
+    /// midnight (as the bound every window must end by).
+    fn starts_in_day(&self) -> Vec<i64> {
+        let minute = (0..60).find(|&m| has(self.minutes, m)).map_or(0, i64::from);
+        (0..24u32)
+            .filter(|&h| has(self.hours, h))
+            .map(|h| i64::from(h) * HOUR + minute * 60)
+            .chain(std::iter::once(DAY))
+            .collect()
+    }
+
     fn day_matches(&self, d: Date) -> bool {
         if let Some(ys) = &self.years
             && !ys
@@ -362,7 +417,51 @@ mod tests {
             r.next_after(at("2026-01-01T13:45:00Z")),
             Some(at("2026-01-31T00:00:00Z"))
         );
-        assert_eq!(r.window_len(), 86_400);
+        let start = at("2026-01-31T00:00:00Z");
+        assert_eq!(r.window_end(start), at("2026-02-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn default_windows_close_as_aws_documents() {
+        // In hours: after one hour; in days: at the end of the UTC day.
+        let hourly = RotationRules::parse(None, Some("rate(6 hours)"), None).unwrap();
+        let start = at("2026-01-01T13:30:00Z");
+        assert_eq!(hourly.window_end(start), at("2026-01-01T14:30:00Z"));
+        let daily = RotationRules::parse(None, Some("cron(0 16 * * ? *)"), None).unwrap();
+        assert_eq!(
+            daily.window_end(at("2026-01-01T16:00:00Z")),
+            at("2026-01-02T00:00:00Z")
+        );
+        let given = RotationRules::parse(None, Some("cron(0 16 * * ? *)"), Some("3h")).unwrap();
+        assert_eq!(
+            given.window_end(at("2026-01-01T16:00:00Z")),
+            at("2026-01-01T19:00:00Z")
+        );
+    }
+
+    #[test]
+    fn windows_may_not_run_into_the_next_window_or_the_next_day() {
+        let refused = |e: &str, d: &str| {
+            RotationRules::parse(None, Some(e), Some(d)) == Err(ScheduleError::Window(d.into()))
+        };
+        assert!(refused("rate(4 hours)", "5h"));
+        assert!(refused("cron(0 23 * * ? *)", "3h"));
+        assert!(refused("cron(0 1,9,17 * * ? *)", "9h"));
+        assert!(RotationRules::parse(None, Some("rate(4 hours)"), Some("4h")).is_ok());
+        assert!(RotationRules::parse(None, Some("cron(0 21 * * ? *)"), Some("3h")).is_ok());
+        assert!(RotationRules::parse(None, Some("cron(0 1,9,17 * * ? *)"), Some("7h")).is_ok());
+        assert!(RotationRules::parse(Some(30), None, Some("24h")).is_ok());
+    }
+
+    #[test]
+    fn automatically_after_days_is_calculated_from_the_schedule() {
+        let last = at("2026-01-01T16:05:00Z");
+        let rate = RotationRules::parse(None, Some("rate(10 days)"), None).unwrap();
+        assert_eq!(rate.automatically_after_days(last), Some(10));
+        let weekly = RotationRules::parse(None, Some("cron(0 16 ? * MON *)"), None).unwrap();
+        assert_eq!(weekly.automatically_after_days(last), Some(7));
+        let hourly = RotationRules::parse(None, Some("rate(6 hours)"), None).unwrap();
+        assert_eq!(hourly.automatically_after_days(last), None);
     }
 
     #[test]

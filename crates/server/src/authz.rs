@@ -425,6 +425,29 @@ fn decide(
         let action = "secretsmanager:ReplicateSecretToRegions";
         decide_action(state, caller, route, ctx, input, target, action)?;
     }
+    if route.service.signing_name == "secretsmanager"
+        && route.operation.name == "RotateSecret"
+        && let Some(function) = crate::services::secretsmanager::authz::rotation_function(
+            state,
+            caller,
+            &ctx.region,
+            input,
+        )
+    {
+        let function = Target {
+            arn: function,
+            tags: vec![],
+        };
+        decide_action(
+            state,
+            caller,
+            route,
+            ctx,
+            input,
+            &function,
+            "lambda:InvokeFunction",
+        )?;
+    }
     for (extra, other) in kms_other_resources(state, caller, route, ctx, input, target) {
         decide_action(state, caller, route, ctx, input, &other, extra)?;
     }

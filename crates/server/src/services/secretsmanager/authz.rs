@@ -43,6 +43,32 @@ pub fn target(state: &AppState, caller: &Caller, region: &str, op: &str, input: 
     }
 }
 
+/// The rotation function a `RotateSecret` call invokes, as a Lambda function ARN: the one it
+/// names, or the one the secret has. Secrets Manager invokes it with the caller's authority, so
+/// AWS requires `lambda:InvokeFunction` on it as well as `secretsmanager:RotateSecret`.
+pub fn rotation_function(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    input: &Value,
+) -> Option<String> {
+    let id = s(input, "SecretId")?;
+    let (account, reg) = scope_of(&caller.account_id, region, id);
+    let named = s(input, "RotationLambdaARN")
+        .map(str::to_owned)
+        .or_else(|| {
+            state.secrets.read(&account, &reg, |r| {
+                r.resolve(id)
+                    .and_then(|sec| sec.rotation.as_ref()?.lambda_arn.clone())
+            })
+        })?;
+    if named.starts_with("arn:") {
+        return Some(named);
+    }
+    // A bare function name is the function of that name in the secret's account and Region.
+    Some(format!("arn:aws:lambda:{reg}:{account}:function:{named}"))
+}
+
 /// The `secretsmanager:*` condition keys of a request.
 pub fn context(
     state: &AppState,

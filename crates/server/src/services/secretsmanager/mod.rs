@@ -686,9 +686,9 @@ async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         return Err(not_found());
     };
     if deleted {
-        return Err(invalid_request(
-            "You tried to perform the operation on a secret that's currently marked deleted.",
-        ));
+        // AWS's wording, which clients match on (external-secrets tells a secret scheduled for
+        // deletion from a missing one by "was marked for deletion").
+        return Err(marked_deleted());
     }
     let (vid, stages, created, sealed) = version?;
     let Some(sealed) = sealed else {
@@ -1067,7 +1067,15 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
 
 fn rotation_rules_json(r: &state::Rotation) -> Value {
     let mut rules = Map::new();
-    if let Some(d) = r.after_days {
+    // For a ScheduleExpression, AWS fills AutomaticallyAfterDays in from the schedule after
+    // each successful rotation.
+    let calculated = || {
+        let last = r.last_rotated?;
+        palisade_secrets::RotationRules::parse(None, r.expression.as_deref(), None)
+            .ok()?
+            .automatically_after_days(last)
+    };
+    if let Some(d) = r.after_days.or_else(calculated) {
         rules.insert("AutomaticallyAfterDays".into(), json!(d));
     }
     if let Some(e) = &r.expression {

@@ -123,13 +123,11 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             return Err(marked_deleted());
         }
         let mut rot = secret.rotation.clone().unwrap_or_default();
-        let failed_before = rot.failures > 0;
-        if staging::rotation_in_progress(&secret.versions) && !failed_before {
-            return Err(invalid_request(
-                "A previous rotation isn't complete. That rotation will be reattempted.",
-            ));
-        }
-        if is_rotating(cx.state, &secret.arn) {
+        // AWSPENDING on a version that is not AWSCURRENT is a rotation that has not finished:
+        // AWS refuses another (its own retries reattempt that one) rather than let a new call
+        // change the function or the rules under it, or promote a value its setSecret never
+        // applied. Removing the label (UpdateSecretVersionStage) abandons it.
+        if staging::rotation_in_progress(&secret.versions) || is_rotating(cx.state, &secret.arn) {
             return Err(invalid_request(
                 "A previous rotation isn't complete. That rotation will be reattempted.",
             ));
@@ -174,19 +172,12 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         rot.enabled = rules.is_some();
         let t = now();
         rot.next = rules.as_ref().and_then(|r| r.next_after(t));
-        // A failed rotation is reattempted with its own token, as AWS does.
-        let pending = secret
-            .versions
-            .iter()
-            .find(|v| {
-                v.stages.iter().any(|x| x == AWSPENDING)
-                    && !v.stages.iter().any(|x| x == AWSCURRENT)
-            })
-            .map(|v| v.id.clone());
-        // SDKs always send a token, so a recorded failure decides: reattempt it.
-        let token = pending
-            .filter(|_| failed_before)
-            .or_else(|| s(i, "ClientRequestToken").map(str::to_owned))
+        // A new rotation starts afresh: the count of a failed one (abandoned by removing its
+        // AWSPENDING label) no longer applies.
+        rot.failures = 0;
+        rot.retry_at = None;
+        let token = s(i, "ClientRequestToken")
+            .map(str::to_owned)
             .unwrap_or_else(super::new_token);
         // The token names the new version: an existing version that is not pending would be
         // made current again with its old value (a rotation that reinstates an old password).
@@ -321,6 +312,12 @@ pub async fn run(
         caller,
         region: &secret.region,
     };
+    if let Err(e) = prepare_pending(&cx, secret, token).await {
+        if let Ok(mut r) = state.secrets.rotating.lock() {
+            r.remove(&secret.arn);
+        }
+        return Err(format!("cannot create the AWSPENDING version: {e}"));
+    }
     service_event(state, secret, "RotationStarted", token, None).await;
     let mut result = Ok(());
     for (n, step) in steps.iter().enumerate() {
@@ -353,7 +350,7 @@ pub async fn run(
         .ok()
         .and_then(|mut r| r.remove(&secret.arn))
         .unwrap_or(false);
-    if let Err(e) = record(&cx, secret, full, stopped, &result).await {
+    if let Err(e) = record(&cx, secret, token, full, stopped, &result).await {
         tracing::error!(secret = %secret.arn, error = %e, "cannot record the rotation outcome");
     }
     let (name, reason) = match &result {
@@ -401,9 +398,42 @@ async fn service_event(
     }
 }
 
+/// Creates the rotation's version `token`, labelled AWSPENDING and without a value, before any
+/// step runs, as AWS does: a rotation function checks first that its token names an AWSPENDING
+/// version (AWS's templates raise otherwise), and its createSecret then finds no AWSPENDING
+/// value (`ResourceNotFoundException`) and puts one with the token.
+async fn prepare_pending(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<(), String> {
+    let _w = cx.state.secrets.writer.lock().await;
+    let mut sec = cx
+        .state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+        .ok_or("the secret no longer exists")?;
+    if sec
+        .version(token)
+        .is_some_and(|v| v.stages.iter().any(|x| x == AWSPENDING))
+    {
+        return Ok(());
+    }
+    if sec.version(token).is_none() {
+        sec.versions.push(super::state::Version {
+            id: token.to_owned(),
+            stages: Vec::new(),
+            created: now(),
+            last_accessed: None,
+            value: None,
+        });
+    }
+    let from = staging::holder(&sec.versions, AWSPENDING).map(str::to_owned);
+    staging::move_stage(&mut sec.versions, AWSPENDING, from.as_deref(), Some(token))
+        .map_err(|e| e.to_string())?;
+    super::save(cx.state, sec).await.map_err(|e| e.message)
+}
+
 async fn record(
     cx: &Cx<'_>,
     secret: &Secret,
+    token: &str,
     full: bool,
     cancelled: bool,
     result: &Result<(), String>,
@@ -417,6 +447,17 @@ async fn record(
         return Ok(());
     };
     let t = now();
+    if !full {
+        // A test run (RotateImmediately false) removes the version it created, whatever the
+        // outcome, as AWS's does: nothing was rotated, and a label left behind would hold every
+        // later rotation up as unfinished.
+        sec.versions.retain(|v| {
+            v.id != token
+                || v.stages
+                    .iter()
+                    .any(|x| x == AWSCURRENT || x == palisade_secrets::AWSPREVIOUS)
+        });
+    }
     let rot = sec.rotation.get_or_insert_with(Rotation::default);
     match result {
         Ok(()) if full => {
@@ -432,8 +473,8 @@ async fn record(
         Err(e) => {
             rot.failures += 1;
             rot.last_error = Some(e.clone());
-            // A cancelled rotation is not retried.
-            rot.retry_at = (rot.failures <= MAX_RETRIES && !cancelled)
+            // A cancelled rotation is not retried, and a failed test has nothing to retry.
+            rot.retry_at = (rot.failures <= MAX_RETRIES && !cancelled && full)
                 .then(|| t + RETRY_BASE * (1i64 << rot.failures.min(10)));
         }
     }
@@ -441,6 +482,16 @@ async fn record(
 }
 
 async fn current_json(cx: &Cx<'_>, secret: &Secret, stage: &str) -> Result<Option<Value>, String> {
+    let value = current_value(cx, secret, stage).await?;
+    Ok(value.and_then(|(bytes, _)| serde_json::from_slice(&bytes).ok()))
+}
+
+/// The value labelled `stage` and whether it is binary.
+async fn current_value(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    stage: &str,
+) -> Result<Option<(Vec<u8>, bool)>, String> {
     let Some(sec) = cx
         .state
         .secrets
@@ -451,10 +502,59 @@ async fn current_json(cx: &Cx<'_>, secret: &Secret, stage: &str) -> Result<Optio
     let Some(v) = sec.staged(stage).cloned() else {
         return Ok(None);
     };
-    let value = super::read_value(cx, &sec, &v)
-        .await
-        .map_err(|e| e.message)?;
-    Ok(value.and_then(|(bytes, _)| serde_json::from_slice(&bytes).ok()))
+    super::read_value(cx, &sec, &v).await.map_err(|e| e.message)
+}
+
+/// A JSON object's members in their order, each value as its original text.
+struct RawMembers(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for RawMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = RawMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawMembers, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(RawMembers(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// `json` with its top-level `password` member set to `password`; None when `json` is not an
+/// object with such a member. The other members keep their order and their exact text: a
+/// rotation that re-serialised the secret would reorder it and round numbers beyond `f64`
+/// (`12345678901234567890123` read back as `1.2345678901234568e+22`).
+fn with_password(json: &[u8], password: &str) -> Option<String> {
+    let RawMembers(members) = serde_json::from_slice(json).ok()?;
+    if !members.iter().any(|(k, _)| k == "password") {
+        return None;
+    }
+    let mut out = String::from("{");
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).ok()?);
+        out.push(':');
+        if key == "password" {
+            out.push_str(&serde_json::to_string(password).ok()?);
+        } else {
+            out.push_str(value.get());
+        }
+    }
+    out.push('}');
+    Some(out)
 }
 
 async fn version_value(
@@ -484,6 +584,7 @@ async fn put_pending(
     secret: &Secret,
     token: &str,
     value: &[u8],
+    binary: bool,
 ) -> Result<(), String> {
     let _w = cx.state.secrets.writer.lock().await;
     let mut sec = cx
@@ -496,7 +597,7 @@ async fn put_pending(
         &mut sec,
         token,
         value,
-        false,
+        binary,
         vec![AWSPENDING.to_owned()],
     )
     .await
@@ -528,14 +629,34 @@ async fn run_step(
             if step != "createSecret" || version_value(cx, secret, token).await?.is_some() {
                 return Ok(());
             }
-            let new = match current_json(cx, secret, AWSCURRENT).await? {
-                Some(Value::Object(mut m)) if m.contains_key("password") => {
-                    m.insert("password".into(), json!(password("")?));
-                    Value::Object(m).to_string()
+            let current = current_value(cx, secret, AWSCURRENT).await?;
+            let (new, binary) = match current {
+                Some((bytes, true)) => {
+                    // A binary secret stays binary: new random bytes of its length.
+                    let mut new = vec![0u8; bytes.len().clamp(16, 65_536)];
+                    aws_lc_rs::rand::fill(&mut new)
+                        .map_err(|_| "the random generator failed".to_owned())?;
+                    (new, true)
                 }
-                _ => password("")?,
+                Some((bytes, false)) => match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(Value::Object(_)) => {
+                        let new = with_password(&bytes, &password("")?).ok_or(
+                            "the secret is a JSON object without a \"password\" member; the \
+                             random rotator replaces only that member and leaves the rest as \
+                             it is",
+                        )?;
+                        (new.into_bytes(), false)
+                    }
+                    Ok(Value::Array(_)) => {
+                        return Err("the secret is a JSON array; the random rotator replaces \
+                             a plain value or the \"password\" member of a JSON object"
+                            .to_owned());
+                    }
+                    _ => (password("")?.into_bytes(), false),
+                },
+                None => (password("")?.into_bytes(), false),
             };
-            put_pending(cx, secret, token, new.as_bytes()).await
+            put_pending(cx, secret, token, &new, binary).await
         }
         Rotator::Postgres => postgres_step(cx, secret, token, step).await,
     }
@@ -615,7 +736,7 @@ async fn webhook_step(
         && let Some(new) = v.get("SecretString").and_then(Value::as_str)
         && version_value(cx, secret, token).await?.is_none()
     {
-        put_pending(cx, secret, token, new.as_bytes()).await?;
+        put_pending(cx, secret, token, new.as_bytes(), false).await?;
     }
     Ok(())
 }
@@ -699,13 +820,17 @@ async fn postgres_step(
             if version_value(cx, secret, token).await?.is_some() {
                 return Ok(());
             }
-            let Some(Value::Object(mut cur)) = current_json(cx, secret, AWSCURRENT).await? else {
+            let Some((bytes, false)) = current_value(cx, secret, AWSCURRENT).await? else {
                 return Err("the AWSCURRENT value is not a JSON object".to_owned());
             };
-            creds(&Value::Object(cur.clone()))?;
+            let Ok(cur @ Value::Object(_)) = serde_json::from_slice::<Value>(&bytes) else {
+                return Err("the AWSCURRENT value is not a JSON object".to_owned());
+            };
+            creds(&cur)?;
             // As AWS's template: no characters that need quoting in SQL or URLs.
-            cur.insert("password".into(), json!(password("/@\"'\\ ")?));
-            put_pending(cx, secret, token, Value::Object(cur).to_string().as_bytes()).await
+            let new = with_password(&bytes, &password("/@\"'\\ ")?)
+                .ok_or("the AWSCURRENT value has no password")?;
+            put_pending(cx, secret, token, new.as_bytes(), false).await
         }
         "setSecret" => {
             let pending = pg_value(cx, secret, token).await?;
@@ -813,7 +938,7 @@ pub async fn run_due(state: &AppState) {
         if due
             && !retry
             && let (Some(rules), Some(start)) = (rules_of(rot), rot.next)
-            && t >= start + rules.window_len()
+            && t >= rules.window_end(start)
         {
             if let Err(e) = skip_window(state, &sec, rules.next_after(t)).await {
                 tracing::warn!(secret = %sec.arn, error = %e, "cannot move a missed rotation window");
@@ -859,6 +984,19 @@ mod tests {
             "hook"
         );
         assert_eq!(function_name("hook"), "hook");
+    }
+
+    #[test]
+    fn rotating_a_json_password_keeps_the_other_members_as_they_were() {
+        let before = br#"{"user":"x","big":12345678901234567890123,"password":"old","a":[1, 2]}"#;
+        let after = with_password(before, "new\"pw").unwrap();
+        assert_eq!(
+            after,
+            r#"{"user":"x","big":12345678901234567890123,"password":"new\"pw","a":[1, 2]}"#
+        );
+        assert!(with_password(br#"{"user":"x"}"#, "p").is_none());
+        assert!(with_password(b"[1]", "p").is_none());
+        assert!(with_password(b"plain", "p").is_none());
     }
 
     #[test]
