@@ -166,11 +166,14 @@ def test_a_key_or_alias_that_does_not_exist_is_not_found_whoever_asks(server):
 
 def test_key_creation_follows_kms_defaults_and_tag_rules(server):
     kms = server.client("kms")
-    # Bug: an HMAC key without KeyUsage was made a MAC key; KMS's default usage is
-    # ENCRYPT_DECRYPT, which an HMAC key cannot have.
+    # Bug: an HMAC key without KeyUsage was made a MAC key; KMS wants the usage of every key
+    # but a symmetric encryption key.
     with pytest.raises(ClientError) as e:
         kms.create_key(KeySpec="HMAC_256")
     assert code(e) == "ValidationException"
+    assert message(e) == "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+    with pytest.raises(ClientError) as e:
+        kms.create_key(KeySpec="HMAC_256", KeyUsage="ENCRYPT_DECRYPT")
     assert message(e) == "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256"
     # Bug: a tag key given twice was stored twice.
     with pytest.raises(ClientError) as e:

@@ -590,6 +590,17 @@ def test_imported_material_expires_and_must_match_across_a_multi_region_key(serv
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=key, Plaintext=b"x")
     assert error(e)["Code"] == "KMSInvalidStateException"
+    # Bug: DescribeKey showed the key Enabled with its past ValidTo until the background task
+    # ran; KMS shows the key waiting for its material again.
+    shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert (shown["KeyState"], shown["Enabled"]) == ("PendingImport", False)
+    assert "ExpirationModel" not in shown and "ValidTo" not in shown
+    # Bug: an import with neither ExpirationModel nor ValidTo was taken as never expiring;
+    # the model's default is KEY_MATERIAL_EXPIRES, which needs a ValidTo.
+    token, wrapped = wrap_for(kms, key, material)
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped)
+    assert error(e) == {"Code": "ValidationException", "Message": "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"}
 
     mrk = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
     kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
@@ -767,3 +778,65 @@ def test_another_account_may_use_a_key_its_policy_shares_but_never_administer_it
     assert (in_a["recipientAccountId"], in_b["recipientAccountId"]) == ("111111111111", "222222222222")
     assert in_a["userIdentity"]["accountId"] == "222222222222"
     assert records(ct_a, "ScheduleKeyDeletion") == [] and len(records(ct_b, "ScheduleKeyDeletion")) == 1
+
+
+def test_condition_keys_with_default_values_are_set_when_the_parameter_is_left_out(server):
+    # Bug: kms:MessageType, kms:EncryptionAlgorithm and kms:DataKeyPairSpec were set only when
+    # the request named them, so leaving a parameter at its default slipped past a Deny on it.
+    kms = server.client("kms")
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    user, _ = user_clients(
+        server,
+        "defaults",
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "kms:Sign", "Resource": "*", "Condition": {"StringEquals": {"kms:MessageType": "RAW"}}},
+        {"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}},
+        {"Effect": "Deny", "Action": "kms:GenerateDataKeyPair", "Resource": "*", "Condition": {"StringEquals": {"kms:DataKeyPairSpec": "RSA_2048"}}},
+    )
+    for call in (
+        lambda: user.sign(KeyId=signer, Message=b"m", SigningAlgorithm="ECDSA_SHA_256"),
+        lambda: user.encrypt(KeyId=sym, Plaintext=b"x"),
+        lambda: user.generate_data_key_pair(KeyId=sym, KeyPairSpec="RSA_2048"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "AccessDeniedException"
+    digest = bytes(32)
+    assert user.sign(KeyId=signer, Message=digest, MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    assert user.generate_data_key_pair(KeyId=sym, KeyPairSpec="ECC_NIST_P256")["PublicKey"]
+
+
+def test_grant_constraints_apply_only_where_an_encryption_context_is_taken(server):
+    # Bugs: a constrained grant refused DescribeKey and every operation of an asymmetric key,
+    # and compared the constraint's keys case-sensitively (AWS: keys are not, values are).
+    kms = server.client("kms")
+    sym = kms.create_key()["KeyMetadata"]["KeyId"]
+    signer = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    grantee, arn = user_clients(server, "grantee")
+    kms.create_grant(KeyId=sym, GranteePrincipal=arn, Operations=["Encrypt", "DescribeKey"], Constraints={"EncryptionContextSubset": {"dept": "a"}})
+    kms.create_grant(KeyId=signer, GranteePrincipal=arn, Operations=["Sign"], Constraints={"EncryptionContextSubset": {"dept": "a"}})
+    assert grantee.describe_key(KeyId=sym)["KeyMetadata"]["KeyId"]
+    assert grantee.encrypt(KeyId=sym, Plaintext=b"x", EncryptionContext={"DEPT": "a"})["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        grantee.encrypt(KeyId=sym, Plaintext=b"x", EncryptionContext={"dept": "A"})
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert grantee.sign(KeyId=signer, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+
+
+def test_requests_kms_refuses_for_missing_parameters_and_replica_answers(server):
+    # Bugs: CreateKey of an RSA key without KeyUsage made an encryption key, GenerateRandom
+    # without NumberOfBytes returned 32 bytes, and ReplicateKey's answer listed no replica.
+    kms = server.client("kms")
+    with pytest.raises(ClientError) as e:
+        kms.create_key(KeySpec="RSA_2048")
+    assert error(e) == {"Code": "ValidationException", "Message": "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."}
+    with pytest.raises(ClientError) as e:
+        kms.generate_random()
+    assert error(e) == {"Code": "ValidationException", "Message": "NumberOfBytes is required."}
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    replica = kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")["ReplicaKeyMetadata"]
+    assert [r["Region"] for r in replica["MultiRegionConfiguration"]["ReplicaKeys"]] == ["us-west-2"]
+    single = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=single, PendingWindowInDays=7)
+    assert "PendingDeletionWindowInDays" not in kms.describe_key(KeyId=single)["KeyMetadata"]

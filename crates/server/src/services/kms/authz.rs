@@ -249,6 +249,35 @@ pub fn context(
             c.insert(key, CtxValue::string(v.to_owned()));
         }
     }
+    // AWS sets these keys when the parameter is left out, to its default ("they work even when
+    // the parameter doesn't appear in the request"): a Deny on the default value must not be
+    // bypassed by omitting it, nor an Allow on it be missed.
+    let defaults: &[(&str, &str)] = match op {
+        "Sign" | "Verify" => &[("kms:MessageType", "RAW")],
+        "Encrypt"
+        | "Decrypt"
+        | "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext"
+        | "GenerateDataKeyPair"
+        | "GenerateDataKeyPairWithoutPlaintext" => {
+            &[("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")]
+        }
+        "ReEncrypt" => &[("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")],
+        _ => &[],
+    };
+    for (key, value) in defaults {
+        if !c.contains(key) {
+            c.insert(key, CtxValue::string((*value).to_owned()));
+        }
+    }
+    if let Some(spec) = s(input, "KeyPairSpec") {
+        c.insert("kms:DataKeyPairSpec", CtxValue::string(spec.to_owned()));
+    }
+    if op == "ReEncrypt"
+        && let Some(a) = s(input, "DestinationEncryptionAlgorithm")
+    {
+        c.insert("kms:EncryptionAlgorithm", CtxValue::string(a.to_owned()));
+    }
     if op == "CreateGrant" {
         let ops: Vec<String> = input
             .get("Operations")
@@ -311,6 +340,23 @@ pub fn grant_allows(
     state
         .kms
         .read(|d| {
+            // AWS applies grant constraints only to operations that take an encryption
+            // context, which only symmetric encryption keys do: not to DescribeKey or
+            // RetireGrant, nor to asymmetric or HMAC keys' operations.
+            let constrained = matches!(
+                op_name,
+                "Encrypt"
+                    | "Decrypt"
+                    | "GenerateDataKey"
+                    | "GenerateDataKeyWithoutPlaintext"
+                    | "GenerateDataKeyPair"
+                    | "GenerateDataKeyPairWithoutPlaintext"
+                    | "ReEncryptFrom"
+                    | "ReEncryptTo"
+            ) && d
+                .keys
+                .get(&arn)
+                .is_some_and(|k| k.record.spec == "SYMMETRIC_DEFAULT");
             d.grants.values().any(|g| {
                 g.key_arn == arn
                     && is_grantee(&g.grantee, caller)
@@ -321,7 +367,7 @@ pub fn grant_allows(
                         // as strict (AWS: "limited in the grants that they can create").
                         narrower(g, input)
                     } else {
-                        constraints_hold(g.constraints.as_ref(), &context)
+                        !constrained || constraints_hold(g.constraints.as_ref(), &context)
                     }
             })
         })
@@ -432,17 +478,24 @@ fn constraints_hold(constraints: Option<&Value>, context: &[(String, String)]) -
                 .collect()
         })
     };
-    if let Some(equals) = pairs("EncryptionContextEquals") {
-        let mut a = equals;
-        let mut b = context.to_vec();
-        a.sort();
-        b.sort();
-        if a != b {
-            return false;
-        }
+    // In a grant constraint the keys are not case-sensitive; the values are (AWS's
+    // GrantConstraints).
+    let folded = |pairs: &[(String, String)]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), v.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let context = folded(context);
+    if let Some(equals) = pairs("EncryptionContextEquals")
+        && folded(&equals) != context
+    {
+        return false;
     }
     if let Some(subset) = pairs("EncryptionContextSubset")
-        && !subset.iter().all(|p| context.contains(p))
+        && !folded(&subset).iter().all(|p| context.contains(p))
     {
         return false;
     }

@@ -116,7 +116,9 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "GenerateDataKeyPair" => generate_data_key_pair(cx, i, true),
         "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair(cx, i, false),
         "GenerateRandom" => {
-            let n = i.get("NumberOfBytes").and_then(Value::as_u64).unwrap_or(32);
+            let Some(n) = i.get("NumberOfBytes").and_then(Value::as_u64) else {
+                return Err(err("ValidationException", "NumberOfBytes is required."));
+            };
             let n = usize::try_from(n).unwrap_or(usize::MAX);
             let bytes = palisade_kms::random_bytes(n).map_err(from_kms)?;
             Ok(json!({"Plaintext": b64(&bytes)}))
@@ -494,15 +496,23 @@ fn require_usage(k: &Key, usage: KeyUsage, op: &str) -> Result<(), ApiError> {
 pub(crate) fn metadata(r: &KeyRecord) -> Value {
     let spec = r.spec();
     let usage = r.usage();
+    // Imported material past its ValidTo is deleted (the background task catches up within a
+    // minute): the key is already waiting for an import, as KMS shows it.
+    let expired = r.valid_to.is_some_and(|v| v <= now());
+    let state = if expired && r.state != "PendingDeletion" {
+        "PendingImport"
+    } else {
+        r.state.as_str()
+    };
     let mut m = json!({
         "AWSAccountId": r.account,
         "KeyId": r.id,
         "Arn": r.arn,
         "CreationDate": r.created,
-        "Enabled": r.state == "Enabled",
+        "Enabled": state == "Enabled",
         "Description": r.description,
         "KeyUsage": r.usage,
-        "KeyState": r.state,
+        "KeyState": state,
         "Origin": r.origin,
         "KeyManager": if r.aws_managed { "AWS" } else { "CUSTOMER" },
         "CustomerMasterKeySpec": r.spec,
@@ -533,10 +543,15 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
     if let Some(d) = r.deletion_date {
         set("DeletionDate", json!(d));
     }
-    if let Some(w) = r.pending_window_days {
+    // The model: present only while a primary waits for its replicas' deletion.
+    if let Some(w) = r
+        .pending_window_days
+        .filter(|_| r.state == "PendingReplicaDeletion")
+    {
         set("PendingDeletionWindowInDays", json!(w));
     }
-    if r.origin == "EXTERNAL" {
+    // The expiration model is the imported material's: a key without any has none.
+    if r.origin == "EXTERNAL" && !r.sealed.is_empty() && !expired {
         set(
             "ExpirationModel",
             json!(if r.valid_to.is_some() {
@@ -699,8 +714,12 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             format!("KeySpec {spec_name} is not supported in this Region."),
         )
     })?;
-    // KMS's default whatever the key spec: a key other than a symmetric encryption key must say
-    // what it is for, or it fails the compatibility test below.
+    if s(i, "KeyUsage").is_none() && spec != KeySpec::SymmetricDefault {
+        return Err(err(
+            "ValidationException",
+            "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
+        ));
+    }
     let usage_name = s(i, "KeyUsage").unwrap_or("ENCRYPT_DECRYPT");
     let usage: KeyUsage = usage_name.parse().map_err(|_| {
         err(
@@ -2335,7 +2354,7 @@ fn importable(r: &KeyRecord) -> Result<(), ApiError> {
         return Err(err(
             "UnsupportedOperationException",
             format!(
-                "{} origin is {}, which is not valid for this operation.",
+                "{} origin is {} which is not valid for this operation.",
                 r.arn, r.origin
             ),
         ));
@@ -2389,9 +2408,8 @@ async fn get_parameters_for_import(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiE
     }))
 }
 
-/// The ValidTo an import asks for: with `KEY_MATERIAL_EXPIRES` a time in the next 365 days,
-/// which is required; with `KEY_MATERIAL_DOES_NOT_EXPIRE` none. (Without ExpirationModel a
-/// ValidTo means the material expires, as before AWS required the model.)
+/// The ValidTo an import asks for: with `KEY_MATERIAL_EXPIRES`, the default, a time in the next
+/// 365 days, which is required; with `KEY_MATERIAL_DOES_NOT_EXPIRE` none.
 fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
     let invalid = |m: String| Err(err("ValidationException", m));
     let valid_to = i.get("ValidTo").and_then(Value::as_f64);
@@ -2400,9 +2418,12 @@ fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
             "ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE."
                 .to_owned(),
         ),
-        (Some("KEY_MATERIAL_EXPIRES"), None) => {
-            invalid("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.".to_owned())
-        }
+        // AWS's words; an import that leaves both out gets them too, since the model's
+        // default is KEY_MATERIAL_EXPIRES.
+        (Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), None) => Ok(None),
+        (_, None) => invalid(
+            "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".to_owned(),
+        ),
         (_, Some(v)) => {
             let t = now();
             if !(v > t as f64 && v <= (t + 365 * DAY) as f64) {
@@ -2412,7 +2433,6 @@ fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
             }
             Ok(Some(v as i64))
         }
-        (_, None) => Ok(None),
     }
 }
 
@@ -2567,7 +2587,7 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     if r.primary_region.as_deref() != Some(r.region.as_str()) {
         return Err(err(
             "UnsupportedOperationException",
-            format!("{} is not a primary multi-Region key", r.arn),
+            format!("{} is not a multi-region primary key.", r.arn),
         ));
     }
     let replica_arn = key_arn(&target, &r.account, &r.id);
@@ -2611,8 +2631,14 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         materials: primary.materials.clone(),
         policy: None,
     };
+    // The answer's configuration lists every replica, the new one included (as DescribeKey
+    // of the replica does).
+    let mut shown = replica.record.clone();
+    shown
+        .replica_regions
+        .clone_from(&primary.record.replica_regions);
     let out = json!({
-        "ReplicaKeyMetadata": metadata(&replica.record),
+        "ReplicaKeyMetadata": metadata(&shown),
         "ReplicaPolicy": replica.record.policy,
         "ReplicaTags": replica.record.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>(),
     });
@@ -2640,7 +2666,7 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
     if is_replica(&key.record) {
         return Err(err(
             "UnsupportedOperationException",
-            format!("{} is not a primary multi-Region key", key.record.arn),
+            format!("{} is not a multi-region primary key.", key.record.arn),
         ));
     }
     let related: Vec<Key> = cx.state.kms.read(|d| {
