@@ -877,3 +877,99 @@ def test_service_last_accessed_reports_what_each_identity_used_of_what_its_polic
     with pytest.raises(ClientError) as e:
         root.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")
     assert error(e)["Code"] == "NoSuchEntity"
+
+
+def test_a_boundary_confines_a_user_whom_a_trust_policy_names(server):
+    # Bug: a trust policy naming the user's ARN let a user whose boundary allows only iam:Get*
+    # assume the role (AWS: the boundary must allow sts:AssumeRole).
+    root = server.client("iam")
+    root.create_policy(PolicyName="get-only", PolicyDocument=policy(allow("iam:Get*")))
+    root.create_user(UserName="gina", PermissionsBoundary=f"arn:aws:iam::{ACCOUNT}:policy/get-only")
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/gina"}, "Action": "sts:AssumeRole"})
+    role = root.create_role(RoleName="escape", AssumeRolePolicyDocument=trust)["Role"]
+    _, sts, _ = new_user(server, "gina", allow("sts:*"), create=False)
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
+    assert error(e)["Code"] == "AccessDenied"
+    assert error(e)["Message"].startswith(f"User: arn:aws:iam::{ACCOUNT}:user/gina is not authorized to perform: sts:AssumeRole")
+
+
+def test_a_chained_session_needs_the_trust_policy_to_take_its_source_identity(server):
+    # Bug: a session with a source identity assumed a role whose trust policy does not allow
+    # sts:SetSourceIdentity, carrying the identity on.
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    first = root.create_role(
+        RoleName="first", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": me, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]})
+    )["Role"]
+    root.put_role_policy(RoleName="first", PolicyName="hop", PolicyDocument=policy(allow("sts:AssumeRole")))
+    plain = {"Effect": "Allow", "Principal": {"AWS": first["Arn"]}, "Action": "sts:AssumeRole"}
+    second = root.create_role(RoleName="second", AssumeRolePolicyDocument=policy(plain))["Role"]
+    _, sts, _ = new_user(server, "dave", allow(["sts:AssumeRole", "sts:SetSourceIdentity"]))
+    a = sts.assume_role(RoleArn=first["Arn"], RoleSessionName="sa", SourceIdentity="dave-si")["Credentials"]
+    hop = session_client(server, "sts", a)
+    with pytest.raises(ClientError) as e:
+        hop.assume_role(RoleArn=second["Arn"], RoleSessionName="sb")
+    assert "sts:SetSourceIdentity" in error(e)["Message"]
+    root.update_assume_role_policy(RoleName="second", PolicyDocument=policy(dict(plain, Action=["sts:AssumeRole", "sts:SetSourceIdentity"])))
+    assert hop.assume_role(RoleArn=second["Arn"], RoleSessionName="sb")["SourceIdentity"] == "dave-si"
+
+
+def test_session_policy_limits_and_mfa_answers_follow_sts(server):
+    # Bugs: an inline session policy over 2,048 characters was accepted; a SerialNumber without
+    # a TokenCode returned credentials without MFA; a serial that is not the caller's and a
+    # wrong code on a role whose trust wants MFA got other messages than STS's.
+    root = server.client("iam")
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole",
+                    "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}})
+    role = root.create_role(RoleName="guarded", AssumeRolePolicyDocument=trust)["Role"]
+    _, sts, _ = new_user(server, "mo", allow("sts:AssumeRole"))
+    padded = json.dumps({"Version": "2012-10-17", "Statement": [allow("s3:GetObject")]}, indent=150)
+    assert len(padded) > 2048
+    with pytest.raises(ClientError) as e:
+        sts.get_federation_token(Name="fed", Policy=padded)
+    assert error(e)["Code"] == "ValidationError"
+    with pytest.raises(ClientError) as e:
+        sts.get_session_token(SerialNumber=f"arn:aws:iam::{ACCOUNT}:mfa/none")
+    assert error(e)["Message"] == "MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code."
+    with pytest.raises(ClientError) as e:
+        sts.get_session_token(SerialNumber=f"arn:aws:iam::{ACCOUNT}:mfa/none", TokenCode="123456")
+    assert error(e)["Message"].startswith("MultiFactorAuthentication failed, unable to validate MFA code.")
+    device = root.create_virtual_mfa_device(VirtualMFADeviceName="mo-phone")["VirtualMFADevice"]
+    seed, serial = device["Base32StringSeed"].decode(), device["SerialNumber"]
+    step = int(time.time()) // 30
+    root.enable_mfa_device(UserName="mo", SerialNumber=serial, AuthenticationCode1=totp(seed, step - 2), AuthenticationCode2=totp(seed, step - 1))
+    wrong = "123456" if totp(seed, step) != "123456" else "654321"
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", SerialNumber=serial, TokenCode=wrong)
+    assert error(e)["Message"].startswith("MultiFactorAuthentication failed with invalid MFA one time pass code.")
+    assert sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", SerialNumber=serial, TokenCode=totp(seed, step))["Credentials"]
+
+
+def test_a_root_federation_token_has_its_session_policy_and_cloudtrail_names_the_issuer(server):
+    # Bugs: a federated user whose token the root user got was allowed nothing whatever its
+    # session policy; CloudTrail named no sessionIssuer for federated users; a chained
+    # AssumeRole's record lacked incomingTransitiveTags.
+    fed = server.client("sts").get_federation_token(Name="rootfed", Policy=policy(allow("kms:*")))["Credentials"]
+    kms = session_client(server, "kms", fed)
+    kms.list_keys()
+    with pytest.raises(ClientError) as e:
+        session_client(server, "secretsmanager", fed).list_secrets()
+    assert error(e)["Code"] == "AccessDeniedException"
+    record = next(e for e in reversed(server.events()) if e["eventName"] == "ListKeys")
+    who = record["userIdentity"]
+    assert who["type"] == "FederatedUser" and "userName" not in who
+    assert who["sessionContext"]["sessionIssuer"] == {
+        "type": "Root", "principalId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root", "accountId": ACCOUNT,
+    }
+
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    a = root.create_role(RoleName="tag-a", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": me, "Action": ["sts:AssumeRole", "sts:TagSession"]}))["Role"]
+    root.put_role_policy(RoleName="tag-a", PolicyName="hop", PolicyDocument=policy(allow("sts:AssumeRole")))
+    b = root.create_role(RoleName="tag-b", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"AWS": a["Arn"]}, "Action": ["sts:AssumeRole", "sts:TagSession"]}))["Role"]
+    _, sts, _ = new_user(server, "tagger", allow(["sts:AssumeRole", "sts:TagSession"]))
+    first = sts.assume_role(RoleArn=a["Arn"], RoleSessionName="sa", Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["team"])
+    session_client(server, "sts", first["Credentials"]).assume_role(RoleArn=b["Arn"], RoleSessionName="sb")
+    chained = next(e for e in reversed(server.events()) if e["eventName"] == "AssumeRole")
+    assert chained["requestParameters"]["incomingTransitiveTags"] == {"team": "blue"}

@@ -776,7 +776,8 @@ def test_another_account_may_use_a_key_its_policy_shares_but_never_administer_it
     [in_a], [in_b] = records(ct_a, "Encrypt"), records(ct_b, "Encrypt")
     assert in_a["sharedEventID"] == in_b["sharedEventID"] and in_a["eventID"] != in_b["eventID"]
     assert (in_a["recipientAccountId"], in_b["recipientAccountId"]) == ("111111111111", "222222222222")
-    assert in_a["userIdentity"]["accountId"] == "222222222222"
+    # Bug: A's copy showed B's user, its ARN and access key; the owner sees another account.
+    assert in_a["userIdentity"] == {"type": "AWSAccount", "principalId": in_b["userIdentity"]["principalId"], "accountId": "222222222222"}
     assert records(ct_a, "ScheduleKeyDeletion") == [] and len(records(ct_b, "ScheduleKeyDeletion")) == 1
 
 

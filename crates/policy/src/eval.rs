@@ -180,6 +180,16 @@ pub enum ResourceTrust {
     Explicit,
 }
 
+/// The actions a role's trust policy governs: `sts:AssumeRole*`, `sts:TagSession` and
+/// `sts:SetSourceIdentity`.
+fn is_trust_action(action: &str) -> bool {
+    action
+        .get(..14)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sts:assumerole"))
+        || action.eq_ignore_ascii_case("sts:tagsession")
+        || action.eq_ignore_ascii_case("sts:setsourceidentity")
+}
+
 impl ResourceTrust {
     /// The usual trust for an action: explicit for `kms:*` and the actions
     /// a role's trust policy governs (`sts:AssumeRole*`, `sts:TagSession`,
@@ -190,11 +200,7 @@ impl ResourceTrust {
                 .get(..p.len())
                 .is_some_and(|s| s.eq_ignore_ascii_case(p))
         };
-        if starts("kms:")
-            || starts("sts:assumerole")
-            || action.eq_ignore_ascii_case("sts:tagsession")
-            || action.eq_ignore_ascii_case("sts:setsourceidentity")
-        {
+        if starts("kms:") || is_trust_action(action) {
             ResourceTrust::Explicit
         } else {
             ResourceTrust::Implicit
@@ -463,13 +469,18 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Decision {
         let ceilings_ok = pb_ok && session_ok;
         let identity_side = identity_ok && ceilings_ok;
         let explicit = input.trust == ResourceTrust::Explicit;
+        // A resource policy that names a user passes over the user's boundary, except a role's
+        // trust policy: AWS's "if a user is listed in a trust policy and has a permissions
+        // boundary, it must allow the sts:AssumeRole action" (else a boundary-confined user
+        // named in a trust policy would escape into the role's permissions).
+        let direct_ok = !is_trust_action(req.action()) || pb_ok;
         let allowed = if same_account {
             let via_identity = identity_side && (!explicit || res_grant.is_some());
             let via_resource = match res_grant {
-                Some(Grant::Direct) => true,
+                Some(Grant::Direct) => direct_ok,
                 Some(Grant::Base) => ceilings_ok,
                 Some(Grant::Wildcard) => match p.kind {
-                    PrincipalType::User | PrincipalType::Root => true,
+                    PrincipalType::User | PrincipalType::Root => direct_ok,
                     _ => ceilings_ok,
                 },
                 Some(Grant::Account) | None => false,

@@ -583,7 +583,16 @@ fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'sta
     {
         out.push("sts:TagSession");
     }
-    if input.get("SourceIdentity").is_some() || web.is_some_and(|w| w.source_identity.is_some()) {
+    // A chained session carries its source identity on, which the target role's trust policy
+    // must allow as if it were set anew (AWS: "Otherwise, the assume role operation will fail").
+    let inherited = caller
+        .session
+        .as_ref()
+        .is_some_and(|s| s.source_identity.is_some());
+    if input.get("SourceIdentity").is_some()
+        || inherited
+        || web.is_some_and(|w| w.source_identity.is_some())
+    {
         out.push("sts:SetSourceIdentity");
     }
     out
@@ -655,6 +664,19 @@ fn decide_action(
                  credentials"
                     .to_owned(),
             ));
+        }
+    }
+    // STS checks an MFA code before the trust policy: a wrong code gets the MFA refusal, not
+    // a denial that sends the caller looking at the trust policy.
+    if service == "sts" && route.operation.name == "AssumeRole" && action == "sts:AssumeRole" {
+        let checked = crate::services::mfa_input(input).and_then(|pair| match pair {
+            Some((serial, code)) if !state.config.dev => {
+                crate::services::check_mfa_code(state, caller, serial, code, ctx.time)
+            }
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
+            return Err((e, action, target.arn.clone()));
         }
     }
     if service == "sts"
@@ -800,13 +822,16 @@ fn caller_policies(state: &AppState, caller: &Caller) -> CallerPolicies {
             }
         }
         PrincipalKind::FederatedUser => {
-            if let Some(s) = &caller.session
-                && let Some(user) = &s.user_name
-            {
-                identity = state
-                    .iam
-                    .permissions(&caller.account_id, IamKind::User, user)
-                    .filter(|p| s.user_id.as_deref().is_none_or(|id| id == p.id));
+            if let Some(s) = &caller.session {
+                identity = match &s.user_name {
+                    Some(user) => state
+                        .iam
+                        .permissions(&caller.account_id, IamKind::User, user)
+                        .filter(|p| s.user_id.as_deref().is_none_or(|id| id == p.id)),
+                    // Issued by the root user, whose permissions are everything: the session
+                    // policies alone decide (bug: such a session was allowed nothing).
+                    None => Some(root_permissions(caller)),
+                };
             }
         }
     }
@@ -824,6 +849,23 @@ fn caller_policies(state: &AppState, caller: &Caller) -> CallerPolicies {
         identity,
         session: session_set,
     }
+}
+
+/// The root user's permissions as identity policies, for the sessions it issues: everything.
+fn root_permissions(caller: &Caller) -> Arc<crate::iam::Permissions> {
+    static ALL: std::sync::LazyLock<PolicySet> = std::sync::LazyLock::new(|| {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        palisade_policy::Policy::parse(doc, palisade_policy::PolicyKind::Identity)
+            .map(|p| PolicySet::from(palisade_policy::CompiledPolicy::new(&p)))
+            .unwrap_or_default()
+    });
+    Arc::new(crate::iam::Permissions {
+        identity: ALL.clone(),
+        boundary: None,
+        tags: Vec::new(),
+        arn: crate::identity::root_arn(&caller.account_id),
+        id: caller.account_id.clone(),
+    })
 }
 
 /// AWS's reason phrase: "because no identity-based policy allows the X action", "with an
@@ -1146,7 +1188,7 @@ fn service_context(
             }
             // A valid MFA code presented with AssumeRole makes MFA present for the trust
             // policy; the handler then consumes the code.
-            if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode"))
+            if let Ok(Some((serial, code))) = crate::services::mfa_input(input)
                 && crate::services::mfa_code_is_valid(state, caller, serial, code, ctx.time)
             {
                 c.insert("aws:MultiFactorAuthPresent", CtxValue::bool(true));

@@ -208,6 +208,15 @@ pub(crate) fn owner_copy(event: &mut Event) -> Option<Event> {
     let mut copy = event.clone();
     copy.recipient_account_id = owner;
     copy.event_id = uuid::Uuid::new_v4().to_string();
+    // The owner sees who called as CloudTrail shows it there: another account, by principal
+    // id, with neither the caller's ARN, user name nor access key (those stay in the caller's
+    // own trail).
+    copy.user_identity = UserIdentity {
+        kind: "AWSAccount".to_owned(),
+        principal_id: copy.user_identity.principal_id.take(),
+        account_id: copy.user_identity.account_id.take(),
+        ..UserIdentity::default()
+    };
     Some(copy)
 }
 
@@ -222,7 +231,12 @@ pub(crate) fn user_identity(c: &Caller) -> UserIdentity {
         arn: web.is_none().then(|| c.arn.clone()),
         account_id: web.is_none().then(|| c.account_id.clone()),
         access_key_id: c.access_key_id.clone(),
-        user_name: c.user_name.clone(),
+        // A federated user is not the IAM user that issued its session (that one is the
+        // session's issuer).
+        user_name: c
+            .user_name
+            .clone()
+            .filter(|_| c.kind != crate::identity::PrincipalKind::FederatedUser),
         session_context: c.session.as_ref().map(|s| session_context(s)),
         identity_provider: web.map(|w| w.identity_provider().to_owned()),
         invoked_by: None,
@@ -298,6 +312,26 @@ fn session_context(s: &crate::session::Session) -> Value {
                 "userName": name,
             }),
         );
+    }
+    // A federated user's session was issued by an IAM user or the root user, which CloudTrail
+    // names as the issuer.
+    if s.source == crate::session::SessionSource::Federation {
+        let issuer = match &s.user_name {
+            Some(name) => serde_json::json!({
+                "type": "IAMUser",
+                "principalId": s.user_id,
+                "arn": crate::iam::user_arn(&s.account_id, "/", name),
+                "accountId": s.account_id,
+                "userName": name,
+            }),
+            None => serde_json::json!({
+                "type": "Root",
+                "principalId": s.account_id,
+                "arn": crate::identity::root_arn(&s.account_id),
+                "accountId": s.account_id,
+            }),
+        };
+        crate::services::set(&mut out, "sessionIssuer", issuer);
     }
     if let Some(si) = &s.source_identity {
         crate::services::set(&mut out, "sourceIdentity", Value::String(si.clone()));

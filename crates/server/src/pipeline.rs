@@ -205,6 +205,7 @@ where
         ctx.caller = Some(caller.clone());
         let input = protocol::decode_input(route, &params, &body)?;
         ctx.request_parameters = audited_parameters(state, route, &input);
+        incoming_transitive_tags(&caller, route, ctx.request_parameters.as_mut());
         (caller, input)
     };
 
@@ -224,6 +225,32 @@ where
 }
 
 /// The request as its audit event shows it, when events are recorded.
+/// A role session that assumes another role passes its transitive tags on; CloudTrail records
+/// them in the AssumeRole event as `incomingTransitiveTags`.
+fn incoming_transitive_tags(
+    caller: &crate::identity::Caller,
+    route: Route,
+    params: Option<&mut Value>,
+) {
+    let (Some(session), Some(params)) = (caller.session.as_ref(), params) else {
+        return;
+    };
+    if route.service.signing_name != "sts" || route.operation.name != "AssumeRole" {
+        return;
+    }
+    let incoming: serde_json::Map<String, Value> = session
+        .transitive_tag_keys
+        .iter()
+        .filter_map(|k| {
+            let tag = session.tags.iter().find(|t| &t.key == k)?;
+            Some((tag.key.clone(), Value::String(tag.value.clone())))
+        })
+        .collect();
+    if !incoming.is_empty() {
+        crate::services::set(params, "incomingTransitiveTags", Value::Object(incoming));
+    }
+}
+
 fn audited_parameters(state: &AppState, route: Route, input: &Value) -> Option<Value> {
     if !state.config.audit_enabled {
         return None;

@@ -105,8 +105,54 @@ pub fn mfa_code_is_valid(
     code: &str,
     now: OffsetDateTime,
 ) -> bool {
+    check_mfa_code(state, caller, serial, code, now).is_ok()
+}
+
+/// STS's refusal of an MFA device that is not the caller's (or does not exist).
+pub fn mfa_unknown_device() -> ApiError {
+    ApiError::new(
+        "AccessDenied",
+        "MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA \
+         serial number is valid and associated with this user.",
+        http::StatusCode::FORBIDDEN,
+    )
+}
+
+/// STS's refusal of a code that is wrong, stale or already used.
+pub fn mfa_bad_code() -> ApiError {
+    ApiError::new(
+        "AccessDenied",
+        "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+        http::StatusCode::FORBIDDEN,
+    )
+}
+
+/// The MFA serial number and code of an STS request: both or neither.
+pub fn mfa_input(input: &Value) -> Result<Option<(&str, &str)>, ApiError> {
+    let get = |m: &str| input.get(m).and_then(Value::as_str);
+    match (get("SerialNumber"), get("TokenCode")) {
+        (Some(serial), Some(code)) => Ok(Some((serial, code))),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::new(
+            "AccessDenied",
+            "MultiFactorAuthentication failed, must provide both MFA serial number and one time \
+             pass code.",
+            http::StatusCode::FORBIDDEN,
+        )),
+    }
+}
+
+/// Checks an MFA code of the calling user's device `serial` without consuming it: AWS's
+/// refusal when the device is not the caller's or the code is not a current unused one.
+pub fn check_mfa_code(
+    state: &AppState,
+    caller: &Caller,
+    serial: &str,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
     let Some(user) = caller.user_name.as_deref() else {
-        return false;
+        return Err(mfa_unknown_device());
     };
     let device = state
         .iam
@@ -118,13 +164,15 @@ pub fn mfa_code_is_valid(
             .as_deref()
             .is_some_and(|u| u.eq_ignore_ascii_case(user))
     }) else {
-        return false;
+        return Err(mfa_unknown_device());
     };
     let Ok(seed) = state
         .sealer
         .open(Purpose::MfaSeed, &device.serial, &device.sealed_seed)
     else {
-        return false;
+        return Err(mfa_bad_code());
     };
-    crate::mfa::accept(&seed, code, now.unix_timestamp(), device.last_step).is_some()
+    crate::mfa::accept(&seed, code, now.unix_timestamp(), device.last_step)
+        .map(|_| ())
+        .ok_or_else(mfa_bad_code)
 }

@@ -256,8 +256,18 @@ fn check_session_policies(
 ) -> Result<i64, ApiError> {
     let mut size = 0usize;
     if let Some(doc) = policy {
-        palisade_policy::Policy::parse(doc, PolicyKind::Session)
-            .map_err(|e| ApiError::bad_request("MalformedPolicyDocument", e.aws_message()))?;
+        // AWS: "The plaintext that you use for both inline and managed session policies can't
+        // exceed 2,048 characters", whatever the packed form's share.
+        if doc.chars().count() > 2048 {
+            return Err(validation(
+                "1 validation error detected: Value at 'policy' failed to satisfy constraint: \
+                 Member must have length less than or equal to 2048",
+            ));
+        }
+        palisade_policy::Policy::parse(doc, PolicyKind::Session).map_err(|e| match e {
+            palisade_policy::PolicyError::TooLarge { .. } => packed_too_large(policy_size(doc)),
+            e => ApiError::bad_request("MalformedPolicyDocument", e.aws_message()),
+        })?;
         size += policy_size(doc);
     }
     if arns.len() > 10 {
@@ -278,15 +288,19 @@ fn check_session_policies(
         size += arn.len();
     }
     if size > 2048 {
-        return Err(ApiError::bad_request(
-            "PackedPolicyTooLarge",
-            format!(
-                "Packed policy consumes {}% of allotted space, please use smaller policy.",
-                size * 100 / 2048
-            ),
-        ));
+        return Err(packed_too_large(size));
     }
     Ok(i64::try_from(size * 100 / 2048).unwrap_or(100))
+}
+
+fn packed_too_large(size: usize) -> ApiError {
+    ApiError::bad_request(
+        "PackedPolicyTooLarge",
+        format!(
+            "Packed policy consumes {}% of allotted space, please use smaller policy.",
+            size * 100 / 2048
+        ),
+    )
 }
 
 /// Issues the credentials of a session.
@@ -466,7 +480,7 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     let arns = policy_arns(input);
     let packed = check_session_policies(state, &role.account, policy.as_deref(), &arns)?;
     let mut mfa_at = None;
-    if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
+    if let Some((serial, code)) = crate::services::mfa_input(input)? {
         if state.config.dev {
             mfa_at = Some(now());
         } else {
@@ -1061,7 +1075,7 @@ async fn get_session_token(
         d
     };
     let mut mfa_at = None;
-    if let (Some(serial), Some(code)) = (s(input, "SerialNumber"), s(input, "TokenCode")) {
+    if let Some((serial, code)) = crate::services::mfa_input(input)? {
         mfa_at = Some(if state.config.dev {
             now()
         } else {

@@ -292,22 +292,16 @@ pub(crate) async fn verify_token_code(
     let device = state
         .iam
         .read_account(account, |a| a.mfa.get(serial).cloned())?;
-    let denied = || {
-        ApiError::new(
-            "AccessDenied",
-            "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
-            StatusCode::FORBIDDEN,
-        )
-    };
+    let denied = crate::services::mfa_bad_code;
     let Some(device) = device else {
-        return Err(denied());
+        return Err(crate::services::mfa_unknown_device());
     };
     let owner_ok = match (user, device.user.as_deref()) {
         (Some(u), Some(owner)) => u.eq_ignore_ascii_case(owner),
         _ => false,
     };
     if !owner_ok {
-        return Err(denied());
+        return Err(crate::services::mfa_unknown_device());
     }
     let seed = seed(state, &device)?;
     let t = now();
