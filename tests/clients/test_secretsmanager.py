@@ -645,3 +645,33 @@ def test_last_accessed_dates_are_per_version_and_survive_a_restart(start_server)
     sm2 = again.client("secretsmanager")
     assert "LastAccessedDate" in sm2.describe_secret(SecretId=arn)
     assert dates(sm2) == {("AWSCURRENT",): True, ("AWSPREVIOUS",): True}
+
+
+def test_a_replica_is_protected_by_its_own_regions_key(server):
+    # Bug: a replica kept the primary's encrypted data keys: the replica Region's KmsKeyId
+    # protected nothing (disabling it changed nothing), and disabling the primary's key broke
+    # the replica too.
+    east, west = server.client("secretsmanager"), server.client("secretsmanager", region="us-west-2")
+    kms_east, kms_west = server.client("kms"), server.client("kms", region="us-west-2")
+    east_key = kms_east.create_key()["KeyMetadata"]["Arn"]
+    west_key = kms_west.create_key()["KeyMetadata"]["Arn"]
+    east.create_secret(Name="mirrored", SecretString="v1", KmsKeyId=east_key)
+    east.replicate_secret_to_regions(SecretId="mirrored", AddReplicaRegions=[{"Region": "us-west-2", "KmsKeyId": west_key}])
+    assert west.get_secret_value(SecretId="mirrored")["SecretString"] == "v1"
+    assert west.describe_secret(SecretId="mirrored")["KmsKeyId"] == west_key
+    [version] = west.list_secret_version_ids(SecretId="mirrored")["Versions"]
+    assert version["KmsKeyIds"] == [west_key]
+    # The primary Region's key going away leaves the replica readable...
+    kms_east.disable_key(KeyId=east_key)
+    assert west.get_secret_value(SecretId="mirrored")["SecretString"] == "v1"
+    kms_east.enable_key(KeyId=east_key)
+    # ...and the replica Region's key controls the replica.
+    kms_west.disable_key(KeyId=west_key)
+    with pytest.raises(ClientError) as e:
+        west.get_secret_value(SecretId="mirrored")
+    assert error(e)["Code"] == "DecryptionFailure"
+    assert east.get_secret_value(SecretId="mirrored")["SecretString"] == "v1"
+    # A new value the replica's key cannot take fails the replication, not the write.
+    east.put_secret_value(SecretId="mirrored", SecretString="v2")
+    [status] = east.describe_secret(SecretId="mirrored")["ReplicationStatus"]
+    assert status["Status"] == "Failed" and status["StatusMessage"].startswith("Replication failed:")

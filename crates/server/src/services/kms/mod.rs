@@ -192,6 +192,39 @@ pub async fn generate_data_key_for_service(
     })
 }
 
+/// Encrypt of a data key another service already holds, on behalf of `service` for `caller`:
+/// under `key_id`, or the AWS-managed key `alias/aws/<service>` of `region` when `None`
+/// (Secrets Manager's replicas, whose values each replica Region's key protects). Returns the
+/// encrypted key and the ARN of the key that encrypted it.
+pub async fn encrypt_data_key_for_service(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    service: &str,
+    key_id: Option<&str>,
+    plaintext: &[u8],
+    context: &palisade_kms::EncryptionContext,
+) -> Result<(Vec<u8>, String), ApiError> {
+    let cx = Cx::of_caller(state, caller, region);
+    let arn = match key_id {
+        Some(id) => ops::resolve_arn(&cx, id)?,
+        None => ops::aws_managed_key(&cx, service).await?,
+    };
+    let made = (|| {
+        if key_id.is_some() {
+            authz::check_for_service(&cx, "Encrypt", &arn, service, context)?;
+        }
+        ops::encrypt_for_service(&cx, &arn, plaintext, context)
+    })();
+    let params = serde_json::json!({
+        "keyId": key_id.unwrap_or(&arn),
+        "encryptionContext": context,
+        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    });
+    record_service_call(&cx, "Encrypt", service, params, &arn, made.as_ref().err()).await?;
+    Ok((made?, arn))
+}
+
 /// The ARN of the enabled symmetric encryption key `key_id` names in `region` of the caller's
 /// account: a key another service can protect data with (Secrets Manager's replicas).
 pub fn service_key(

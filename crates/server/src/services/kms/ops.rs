@@ -1319,6 +1319,16 @@ fn context_of(i: &Value, member: &str) -> EncryptionContext {
 }
 
 /// Encrypts under the key `arn` (symmetric or RSA): (blob, algorithm).
+/// Encrypt for another service's use (its data keys): the ciphertext blob.
+pub(crate) fn encrypt_for_service(
+    cx: &Cx<'_>,
+    arn: &str,
+    plaintext: &[u8],
+    context: &EncryptionContext,
+) -> Result<Vec<u8>, ApiError> {
+    encrypt_with(cx, arn, plaintext, context, None).map(|(ct, _)| ct)
+}
+
 fn encrypt_with(
     cx: &Cx<'_>,
     arn: &str,

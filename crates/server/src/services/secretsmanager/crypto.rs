@@ -150,6 +150,37 @@ pub async fn data_key(
     Ok(key)
 }
 
+/// The same sealed value with its data key protected by `key_id` in `region` instead (the AWS
+/// managed key there when `None`): a replica's values are the primary's ciphertexts, each
+/// Region's key protecting their data keys, so that a replica Region's key controls its copy
+/// and the replica does not depend on the primary Region's KMS.
+pub async fn rewrap(
+    state: &AppState,
+    caller: &Caller,
+    sealed: &Sealed,
+    version: &str,
+    (region, key_id): (&str, Option<&str>),
+    cached: bool,
+) -> Result<Sealed, ApiError> {
+    let key = data_key(state, caller, region, sealed, version, cached).await?;
+    let (ciphertext, key_arn) = crate::services::kms::encrypt_data_key_for_service(
+        state,
+        caller,
+        region,
+        SERVICE,
+        key_id,
+        &key,
+        &context(&sealed.bound_arn, version),
+    )
+    .await
+    .map_err(|e| kms_failure("EncryptionFailure", e))?;
+    Ok(Sealed {
+        key_arn,
+        data_key: B64.encode(ciphertext),
+        ..sealed.clone()
+    })
+}
+
 /// Decrypts a sealed value with its data key.
 pub fn open_with(key: &[u8], sealed: &Sealed, version: &str) -> Result<Vec<u8>, ApiError> {
     let failure = || {

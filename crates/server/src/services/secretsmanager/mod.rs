@@ -293,14 +293,76 @@ fn day(t: i64) -> i64 {
 // ---------------------------------------------------------------------------------------------
 // Saving: a primary's changes are copied to its in-sync replicas.
 
-fn replica_copy(primary: &Secret, region: &str) -> Secret {
+/// The replica of `primary` in `replica`'s Region: the same versions, their data keys protected
+/// by the replica's own KMS key there. A version the replica already holds keeps its wrapping,
+/// so only new values cost a KMS call.
+async fn replica_copy(
+    state: &AppState,
+    primary: &Secret,
+    replica: &Replica,
+) -> Result<Secret, ApiError> {
+    let region = replica.region.as_str();
     let mut r = primary.clone();
     r.region = region.to_owned();
     r.arn = replica_arn(&primary.arn, &primary.region, region);
     r.primary_region = Some(primary.region.clone());
     r.replicas = vec![];
     r.policy = None;
-    r
+    r.kms_key_id.clone_from(&replica.kms_key_id);
+    let existing = state.secrets.find(&primary.account, region, &r.arn);
+    // Secrets Manager itself keeps replicas in step, for the secret's owner.
+    let owner = Caller::root(&primary.account, None);
+    let cached = crypto::may_use_cache(&owner, &primary.account, primary.kms_key_id.as_deref());
+    for v in &mut r.versions {
+        let Some(sealed) = &mut v.value else {
+            continue;
+        };
+        let held = existing
+            .as_ref()
+            .and_then(|e| e.version(&v.id))
+            .and_then(|old| old.value.as_ref())
+            .filter(|old| old.ciphertext == sealed.ciphertext && old.nonce == sealed.nonce);
+        *sealed = match held {
+            Some(old) => old.clone(),
+            None => {
+                crypto::rewrap(
+                    state,
+                    &owner,
+                    sealed,
+                    &v.id,
+                    (region, replica.kms_key_id.as_deref()),
+                    cached,
+                )
+                .await?
+            }
+        };
+    }
+    Ok(r)
+}
+
+/// The writes that bring `secret`'s in-sync replicas up to date. A replica whose key cannot
+/// take the new values is marked failed (with the reason, as ReplicationStatus shows it) and
+/// keeps what it had.
+async fn replica_changes(state: &AppState, secret: &mut Secret) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut failed = Vec::new();
+    for (i, r) in secret.replicas.iter().enumerate() {
+        if r.status != "InSync" {
+            continue;
+        }
+        match replica_copy(state, secret, r).await {
+            Ok(copy) => changes.push(Change::Put(copy)),
+            Err(e) => failed.push((i, e.message)),
+        }
+    }
+    for (i, why) in failed {
+        if let Some(r) = secret.replicas.get_mut(i) {
+            tracing::warn!(secret = %secret.arn, region = %r.region, error = %why, "replication failed");
+            "Failed".clone_into(&mut r.status);
+            r.message = format!("Replication failed: {why}");
+        }
+    }
+    changes
 }
 
 fn replica_arn(arn: &str, from: &str, to: &str) -> String {
@@ -330,13 +392,8 @@ pub async fn orphan_principal(
     Ok(())
 }
 
-pub(crate) async fn save(state: &AppState, secret: Secret) -> Result<(), ApiError> {
-    let mut changes = Vec::new();
-    for r in &secret.replicas {
-        if r.status == "InSync" {
-            changes.push(Change::Put(replica_copy(&secret, &r.region)));
-        }
-    }
+pub(crate) async fn save(state: &AppState, mut secret: Secret) -> Result<(), ApiError> {
+    let mut changes = replica_changes(state, &mut secret).await;
     changes.insert(0, Change::Put(secret));
     state.secrets.apply(changes).await
 }
@@ -568,6 +625,7 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             b(i, "ForceOverwriteReplicaSecret").unwrap_or(false),
         )?;
     }
+    let copies = replica_changes(cx.state, &mut secret).await;
     let mut out = json!({"ARN": secret.arn, "Name": secret.name});
     if value.is_some() {
         super::set(&mut out, "VersionId", json!(token));
@@ -576,12 +634,6 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         super::set(&mut out, "ReplicationStatus", replication_json(&secret));
     }
     let mut changes: Vec<Change> = extra;
-    let copies: Vec<Change> = secret
-        .replicas
-        .iter()
-        .filter(|r| r.status == "InSync")
-        .map(|r| Change::Put(replica_copy(&secret, &r.region)))
-        .collect();
     changes.extend(copies);
     changes.insert(0, Change::Put(secret));
     cx.state.secrets.apply(changes).await?;
@@ -1481,11 +1533,13 @@ async fn replicate_secret_to_regions(cx: &Cx<'_>, i: &Value) -> Result<Value, Ap
         &regions,
         b(i, "ForceOverwriteReplicaSecret").unwrap_or(false),
     )?;
-    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
     if !extra.is_empty() {
         cx.state.secrets.apply(extra).await?;
     }
-    save(cx.state, secret).await?;
+    let mut changes = replica_changes(cx.state, &mut secret).await;
+    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
+    changes.insert(0, Change::Put(secret));
+    cx.state.secrets.apply(changes).await?;
     Ok(out)
 }
 
