@@ -708,6 +708,12 @@ def test_key_material_ids_appear_where_the_current_model_has_them(server):
     token, wrapped = wrap_for(kms, imported, os.urandom(32))
     out = kms.import_key_material(KeyId=imported, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     assert out["KeyId"].endswith(imported) and out["KeyMaterialId"] == kms.describe_key(KeyId=imported)["KeyMetadata"]["CurrentKeyMaterialId"]
+    # Bug: deleting the imported material dropped CurrentKeyMaterialId, which KMS keeps naming
+    # (the same material is imported again); a key never imported into has no material id.
+    kms.delete_imported_key_material(KeyId=imported)
+    assert kms.describe_key(KeyId=imported)["KeyMetadata"]["CurrentKeyMaterialId"] == out["KeyMaterialId"]
+    fresh = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert "CurrentKeyMaterialId" not in fresh and "ExpirationModel" not in fresh
 
 
 def test_data_key_pairs_need_a_symmetric_encryption_key_and_say_so(server):

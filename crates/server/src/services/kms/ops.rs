@@ -564,10 +564,12 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
             set("ValidTo", json!(v));
         }
     }
-    if r.spec().is_symmetric() && !r.sealed.is_empty() {
+    // Imported material that was deleted (or expired) is still the key's current material, to
+    // be imported again: KMS keeps naming it.
+    if r.spec().is_symmetric() && (!r.sealed.is_empty() || r.imported_digest.is_some()) {
         set(
             "CurrentKeyMaterialId",
-            json!(material_id(r, r.sealed.len() - 1)),
+            json!(material_id(r, r.sealed.len().saturating_sub(1))),
         );
     }
     if r.multi_region {
