@@ -167,6 +167,21 @@ impl<'d> Masker<'d> {
         }
     }
 
+    /// What field rule `i` makes of a whole JSON object or array: `Some` when its transform
+    /// does not look at the value (a `redact` removes the member whatever it holds), `None`
+    /// when it applies to the container's leaves one by one.
+    pub fn container(&mut self, i: usize) -> Option<Masked> {
+        let rule = self.rules.get(i)?;
+        if rule.identifiers.is_some() || self.direction != Direction::Mask {
+            return None;
+        }
+        let m = rule.transform.whole_value()?;
+        if let Some(s) = self.stats.get_mut(i) {
+            s.transformed += 1;
+        }
+        Some(m)
+    }
+
     /// Applies field rule `i` to one non-empty value of record `record`.
     pub fn value(
         &mut self,

@@ -607,6 +607,17 @@ impl Transform {
         matches!(self.op, Op::Shuffle)
     }
 
+    /// The result for any value when it does not depend on the value (`redact`, `null`):
+    /// such transforms apply to a JSON object or array as a whole, where the others apply
+    /// to its leaves.
+    pub fn whole_value(&self) -> Option<Masked> {
+        match self.op {
+            Op::Redact => Some(Masked::Remove),
+            Op::Null => Some(Masked::Null),
+            _ => None,
+        }
+    }
+
     /// The entity field a date shift depends on.
     pub fn entity(&self) -> Option<&str> {
         match &self.op {

@@ -618,3 +618,97 @@ fn a_private_key_over_many_lines_is_masked() {
     assert_eq!(masked, "before\n<PKCS>\nafter <EMAIL_ADDRESS>\n");
     assert_eq!(s.records, u64::try_from(pem.lines().count()).unwrap() + 2);
 }
+
+fn mask_jsonl(rules: &str, lines: &[&str]) -> (String, palisade_masking::masker::Summary) {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules_path = dir.path().join("rules.yaml");
+    std::fs::write(&rules_path, rules).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let summary = run_mask(&mask_args(&input, &out, &rules_path, &keys)).unwrap();
+    (std::fs::read_to_string(&out).unwrap(), summary)
+}
+
+#[test]
+fn jsonl_rule_on_an_object_or_array_member_masks_it_instead_of_passing_it_through() {
+    let input = r#"{"user":{"name":"John Smith"},"tags":["a@b.org","c@d.org"]}"#;
+    let (out, summary) = mask_jsonl(
+        "rules:\n  - {column: user, transform: {type: redact}}\n  - {column: tags, transform: {type: replace}}\n",
+        &[input, r#"{"user":"John Smith"}"#],
+    );
+    assert_eq!(out, "{\"tags\":[\"<TAGS>\",\"<TAGS>\"]}\n{}\n", "{out}");
+    assert_eq!(summary.rule("user").unwrap().transformed, 2);
+    assert_eq!(summary.rule("tags").unwrap().transformed, 2);
+
+    // Value transforms reach every leaf, however deep.
+    let (out, _) = mask_jsonl(
+        "rules:\n  - {path: $.user, transform: {type: hash, key: pii}}\n  - {column: tags, transform: {type: deterministic_encrypt, key: pii, surrogate: PII}}\n",
+        &[r#"{"user":{"name":"John Smith","ids":[{"ssn":"536-22-8741"}]},"tags":["a@b.org"]}"#],
+    );
+    for clear in ["John Smith", "536-22-8741", "a@b.org"] {
+        assert!(!out.contains(clear), "{clear} left in {out}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(doc["user"]["name"].as_str().unwrap().len(), 64);
+    assert!(doc["tags"][0].as_str().unwrap().starts_with("PII("));
+
+    // `null` takes the container whole.
+    let (out, _) = mask_jsonl(
+        "rules:\n  - {column: user, transform: {type: 'null'}}\n",
+        &[input],
+    );
+    assert_eq!(out, "{\"user\":null,\"tags\":[\"a@b.org\",\"c@d.org\"]}\n");
+}
+
+#[test]
+fn jsonl_mask_keeps_numbers_member_order_and_untouched_records_byte_for_byte() {
+    let lines = [
+        r#"{"z":1,"big":12345678901234567890123,"amount":0.30000000000000004441, "n": 1.0e5}"#,
+        r#"  {"b" : "\u00e9", "a":[1, 2.50]}  "#,
+        r#"{"z":1,"email":"ann@example.com","big":12345678901234567890123,"list":[1.0e5,"x"]}"#,
+        r#"{"z":1,"tags":["a@b.org", 1.10, "c@d.org"]}"#,
+    ];
+    let (out, _) = mask_jsonl(
+        "rules:\n  - {column: email, transform: {type: replace}}\n  - {path: '$.tags[*]', identifiers: [EMAIL], transform: {type: redact}}\n",
+        &lines,
+    );
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got[0], lines[0]);
+    assert_eq!(got[1], lines[1]);
+    assert_eq!(
+        got[2],
+        r#"{"z":1,"email":"<EMAIL>","big":12345678901234567890123,"list":[1.0e5,"x"]}"#
+    );
+    assert_eq!(got[3], r#"{"z":1,"tags":["", 1.10, ""]}"#);
+}
+
+#[test]
+fn jsonl_repeated_key_does_not_bring_back_an_unmasked_earlier_value() {
+    let (out, _) = mask_jsonl(
+        "rules:\n  - {path: $.a.ssn, transform: {type: redact}}\n",
+        &[r#"{"a":{"ssn":"536-22-8741"},"a":{"x":1}}"#],
+    );
+    assert!(!out.contains("536-22-8741"), "{out}");
+}
+
+#[test]
+fn jsonl_crlf_line_endings_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - {column: email, transform: {type: replace}}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"email\":\"a@b.org\"}\r\n{\"x\":1}\r\n{\"x\":2}").unwrap();
+    let out = dir.path().join("out.jsonl");
+    run_mask(&mask_args(&input, &out, &rules, &keys)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\"email\":\"<EMAIL>\"}\r\n{\"x\":1}\r\n{\"x\":2}"
+    );
+}

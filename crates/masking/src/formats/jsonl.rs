@@ -11,7 +11,9 @@ use crate::masker::Masker;
 use crate::rules::{Field, Seg};
 use crate::transform::Masked;
 
-/// Transforms `input` to `output`.
+/// Transforms `input` to `output`. A record no rule changes is written as it was read, byte
+/// for byte; a changed one keeps its member order, spacing and the text of every value the
+/// rules left alone (serde_json's `Value` would round big numbers and sort the members).
 pub fn run(
     masker: &mut Masker,
     mut input: impl BufRead,
@@ -21,17 +23,20 @@ pub fn run(
     progress: &mut Progress,
 ) -> Result<(), MaskError> {
     let plan = JsonPlan::new(masker)?;
-    let mut line = String::new();
     let mut n = 0u64;
     // Documents are transformed in batches so that `shuffle` can permute within a batch;
     // blank lines are kept as they were (None).
-    let mut batch: Vec<Option<Value>> = Vec::with_capacity(BATCH);
+    let mut lines: Vec<String> = Vec::with_capacity(BATCH);
+    let mut before: Vec<Option<Value>> = Vec::with_capacity(BATCH);
+    let mut after: Vec<Option<Value>> = Vec::with_capacity(BATCH);
     let mut done = false;
     while !done {
-        batch.clear();
+        lines.clear();
+        before.clear();
+        after.clear();
         let first = n + 1;
-        while batch.len() < BATCH {
-            line.clear();
+        while lines.len() < BATCH {
+            let mut line = String::new();
             let read = input
                 .read_line(&mut line)
                 .map_err(|e| MaskError::io(path, e))?;
@@ -42,7 +47,9 @@ pub fn run(
             n += 1;
             let trimmed = line.trim_end_matches(['\n', '\r']);
             if trimmed.trim().is_empty() {
-                batch.push(None);
+                before.push(None);
+                after.push(None);
+                lines.push(line);
                 continue;
             }
             let mut doc: Value = serde_json::from_str(trimmed).map_err(|e| MaskError::Input {
@@ -50,28 +57,329 @@ pub fn run(
                 record: n,
                 message: e.to_string(),
             })?;
+            let orig = doc.clone();
             plan.apply(masker, &mut doc, n)?;
-            batch.push(Some(doc));
+            before.push(Some(orig));
+            after.push(Some(doc));
+            lines.push(line);
         }
-        plan.shuffle(masker, &mut batch);
-        for (i, doc) in batch.iter().enumerate() {
-            let mut out = match doc {
-                None => String::new(),
-                Some(d) => serde_json::to_string(d).map_err(|e| MaskError::Input {
-                    path: path.to_owned(),
-                    record: first + i as u64,
-                    message: e.to_string(),
-                })?,
+        plan.shuffle(masker, &mut after);
+        for (i, line) in lines.iter().enumerate() {
+            let (Some(Some(old)), Some(Some(new))) = (before.get(i), after.get(i)) else {
+                output
+                    .write_all(line.as_bytes())
+                    .map_err(|e| MaskError::io(out_path, e))?;
+                continue;
             };
-            out.push('\n');
+            let body = line.trim_end_matches(['\n', '\r']);
+            let ending = line.get(body.len()..).unwrap_or("");
+            let mut spans = Spans {
+                text: body,
+                at: 0,
+                duplicate_keys: false,
+            };
+            let root = spans.node();
+            let serialize_err = |e: serde_json::Error| MaskError::Input {
+                path: path.to_owned(),
+                record: first + i as u64,
+                message: e.to_string(),
+            };
+            let mut out = String::with_capacity(line.len());
+            match root {
+                // A repeated key's earlier values never reached the rules (`Value` keeps the
+                // last), so the original text must not be reused: the record is written as
+                // the rules saw it.
+                Some(_) if spans.duplicate_keys => {
+                    out.push_str(&serde_json::to_string(new).map_err(serialize_err)?);
+                }
+                Some(_) if old == new => {
+                    output
+                        .write_all(line.as_bytes())
+                        .map_err(|e| MaskError::io(out_path, e))?;
+                    continue;
+                }
+                Some(root) => {
+                    out.push_str(body.get(..root.start).unwrap_or(""));
+                    emit(body, &root, old, new, &mut out).map_err(serialize_err)?;
+                    out.push_str(body.get(root.end..).unwrap_or(""));
+                }
+                // Unreachable for a line serde_json parsed; a plain serialization is correct.
+                None => out.push_str(&serde_json::to_string(new).map_err(serialize_err)?),
+            }
+            out.push_str(if ending.is_empty() { "\n" } else { ending });
             output
                 .write_all(out.as_bytes())
                 .map_err(|e| MaskError::io(out_path, e))?;
         }
-        masker.count_records(batch.iter().filter(|d| d.is_some()).count() as u64);
+        masker.count_records(after.iter().filter(|d| d.is_some()).count() as u64);
         progress.tick(n);
     }
     output.flush().map_err(|e| MaskError::io(out_path, e))?;
+    Ok(())
+}
+
+/// Where a JSON value lies in its line, with the same for its members or elements.
+#[derive(Debug)]
+struct Node {
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Scalar,
+    /// Members in written order; `tail` is the text between the last value and `}`.
+    Object {
+        members: Vec<Member>,
+        tail: (usize, usize),
+    },
+    Array {
+        items: Vec<Item>,
+        tail: (usize, usize),
+    },
+}
+
+#[derive(Debug)]
+struct Member {
+    /// The text before the key: the separating comma and spacing.
+    gap: (usize, usize),
+    /// The key as written, the colon and the spacing up to the value.
+    head: (usize, usize),
+    key: String,
+    value: Node,
+}
+
+#[derive(Debug)]
+struct Item {
+    gap: (usize, usize),
+    value: Node,
+}
+
+/// Locates the values of a line that serde_json has already accepted: it only finds
+/// boundaries and returns `None` on anything unexpected rather than validating again.
+struct Spans<'a> {
+    text: &'a str,
+    at: usize,
+    /// Whether an object repeats a key.
+    duplicate_keys: bool,
+}
+
+impl Spans<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn string_end(&mut self) -> Option<()> {
+        self.at += 1;
+        loop {
+            match self.peek()? {
+                b'\\' => self.at += 2,
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    fn node(&mut self) -> Option<Node> {
+        self.skip_ws();
+        let start = self.at;
+        let kind = match self.peek()? {
+            b'{' => {
+                self.at += 1;
+                let mut members = Vec::new();
+                loop {
+                    let gap_start = self.at;
+                    self.skip_ws();
+                    match self.peek()? {
+                        b'}' => {
+                            let tail = (gap_start, self.at);
+                            self.at += 1;
+                            let mut keys: Vec<&str> =
+                                members.iter().map(|m: &Member| m.key.as_str()).collect();
+                            keys.sort_unstable();
+                            if keys.windows(2).any(|w| w.first() == w.last()) {
+                                self.duplicate_keys = true;
+                            }
+                            break Kind::Object { members, tail };
+                        }
+                        b',' => {
+                            self.at += 1;
+                            self.skip_ws();
+                        }
+                        _ => {}
+                    }
+                    let key_start = self.at;
+                    self.string_end()?;
+                    let key: String =
+                        serde_json::from_str(self.text.get(key_start..self.at)?).ok()?;
+                    self.skip_ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.at += 1;
+                    self.skip_ws();
+                    let head = (key_start, self.at);
+                    let value = self.node()?;
+                    members.push(Member {
+                        gap: (gap_start, key_start),
+                        head,
+                        key,
+                        value,
+                    });
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                let mut items = Vec::new();
+                loop {
+                    let gap_start = self.at;
+                    self.skip_ws();
+                    match self.peek()? {
+                        b']' => {
+                            let tail = (gap_start, self.at);
+                            self.at += 1;
+                            break Kind::Array { items, tail };
+                        }
+                        b',' => {
+                            self.at += 1;
+                            self.skip_ws();
+                        }
+                        _ => {}
+                    }
+                    let value_start = self.at;
+                    let value = self.node()?;
+                    items.push(Item {
+                        gap: (gap_start, value_start),
+                        value,
+                    });
+                }
+            }
+            b'"' => {
+                self.string_end()?;
+                Kind::Scalar
+            }
+            _ => {
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.at += 1;
+                }
+                Kind::Scalar
+            }
+        };
+        Some(Node {
+            start,
+            end: self.at,
+            kind,
+        })
+    }
+}
+
+fn slice(text: &str, (from, to): (usize, usize)) -> &str {
+    text.get(from..to).unwrap_or("")
+}
+
+/// Writes `new`, the masked form of the value `old` read at `node` of `text`, reusing `text`
+/// for every part the rules did not change.
+fn emit(
+    text: &str,
+    node: &Node,
+    old: &Value,
+    new: &Value,
+    out: &mut String,
+) -> Result<(), serde_json::Error> {
+    if old == new {
+        out.push_str(slice(text, (node.start, node.end)));
+        return Ok(());
+    }
+    match (&node.kind, old, new) {
+        (Kind::Object { members, tail }, Value::Object(o), Value::Object(n)) => {
+            out.push('{');
+            let lead = members.first().map(|m| m.gap);
+            let mut first = true;
+            let mut written = std::collections::BTreeSet::new();
+            for m in members {
+                let Some(nv) = n.get(&m.key) else { continue };
+                let ov = o.get(&m.key).unwrap_or(&Value::Null);
+                let gap = if first { lead.unwrap_or(m.gap) } else { m.gap };
+                out.push_str(slice(text, gap));
+                out.push_str(slice(text, m.head));
+                emit(text, &m.value, ov, nv, out)?;
+                written.insert(m.key.as_str());
+                first = false;
+            }
+            for (k, v) in n {
+                if written.contains(k.as_str()) {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k)?);
+                out.push(':');
+                out.push_str(&serde_json::to_string(v)?);
+                first = false;
+            }
+            out.push_str(slice(text, *tail));
+            out.push('}');
+        }
+        (Kind::Array { items, tail }, Value::Array(o), Value::Array(n)) => {
+            out.push('[');
+            let lead = items.first().map(|m| m.gap);
+            if o.len() == n.len() && items.len() == o.len() {
+                for (i, ((item, ov), nv)) in items.iter().zip(o).zip(n).enumerate() {
+                    let gap = if i == 0 {
+                        lead.unwrap_or(item.gap)
+                    } else {
+                        item.gap
+                    };
+                    out.push_str(slice(text, gap));
+                    emit(text, &item.value, ov, nv, out)?;
+                }
+            } else {
+                // Elements were removed: an element equal to one still ahead in the original
+                // keeps its text, any other is written anew.
+                let mut next = 0usize;
+                for (i, nv) in n.iter().enumerate() {
+                    let found = (next..o.len().min(items.len()))
+                        .find(|&k| o.get(k).is_some_and(|ov| ov == nv));
+                    let gap = match (i, found.and_then(|k| items.get(k))) {
+                        (0, _) => lead,
+                        (_, Some(item)) => Some(item.gap),
+                        (_, None) => None,
+                    };
+                    match gap {
+                        Some(g) if i == 0 || slice(text, g).contains(',') => {
+                            out.push_str(slice(text, g));
+                        }
+                        _ if i == 0 => {}
+                        _ => out.push(','),
+                    }
+                    match found.and_then(|k| items.get(k).map(|item| (k, item))) {
+                        Some((k, item)) => {
+                            out.push_str(slice(text, (item.value.start, item.value.end)));
+                            next = k + 1;
+                        }
+                        None => out.push_str(&serde_json::to_string(nv)?),
+                    }
+                }
+            }
+            out.push_str(slice(text, *tail));
+            out.push(']');
+        }
+        _ => out.push_str(&serde_json::to_string(new)?),
+    }
     Ok(())
 }
 
@@ -107,16 +415,16 @@ impl JsonPlan {
         })
     }
 
-    /// Applies the `shuffle` rules across `docs`: the scalar values at each rule's path are
+    /// Applies the `shuffle` rules across `docs`: the values at each rule's path are
     /// permuted between the documents (a single document is left as it is).
     pub fn shuffle(&self, masker: &mut Masker, docs: &mut [Option<Value>]) {
         for (ri, segs) in &self.shuffles {
             let mut values = Vec::new();
             for doc in docs.iter_mut().flatten() {
+                // Objects and arrays move whole, like scalars: a shuffle permutes the values
+                // at the path between records, whatever they hold.
                 visit(doc, segs, &mut |v: &mut Value| {
-                    if !matches!(v, Value::Array(_) | Value::Object(_)) {
-                        values.push(v.take());
-                    }
+                    values.push(v.take());
                     Action::Keep
                 });
             }
@@ -124,9 +432,7 @@ impl JsonPlan {
             let mut it = values.into_iter();
             for doc in docs.iter_mut().flatten() {
                 visit(doc, segs, &mut |v: &mut Value| {
-                    if !matches!(v, Value::Array(_) | Value::Object(_)) {
-                        *v = it.next().unwrap_or(Value::Null);
-                    }
+                    *v = it.next().unwrap_or(Value::Null);
                     Action::Keep
                 });
             }
@@ -150,35 +456,8 @@ impl JsonPlan {
                 if failure.is_some() {
                     return Action::Keep;
                 }
-                let (text, was_number) = match v {
-                    Value::String(s) if s.is_empty() => {
-                        masker.note_empty(*ri);
-                        return Action::Keep;
-                    }
-                    Value::String(s) => (s.clone(), false),
-                    Value::Number(x) => (x.to_string(), true),
-                    Value::Bool(b) => (b.to_string(), false),
-                    Value::Null => {
-                        masker.note_empty(*ri);
-                        return Action::Keep;
-                    }
-                    // Objects and arrays are containers; address their leaves with a path.
-                    Value::Array(_) | Value::Object(_) => return Action::Keep,
-                };
-                match masker.value(*ri, &text, ent.as_deref(), record) {
-                    Ok(Masked::Value(s)) => {
-                        *v = match serde_json::from_str::<serde_json::Number>(&s) {
-                            Ok(num) if was_number => Value::Number(num),
-                            _ => Value::String(s),
-                        };
-                        Action::Keep
-                    }
-                    Ok(Masked::Null) => {
-                        *v = Value::Null;
-                        Action::Keep
-                    }
-                    Ok(Masked::Remove) => Action::Remove,
-                    Ok(Masked::Keep) => Action::Keep,
+                match mask_value(masker, *ri, v, ent.as_deref(), record) {
+                    Ok(action) => action,
                     Err(e) => {
                         failure = Some(e);
                         Action::Keep
@@ -194,6 +473,86 @@ impl JsonPlan {
         }
         Ok(())
     }
+}
+
+/// Applies field rule `ri` to the value at its path. An object or array is not skipped: a
+/// transform that ignores the value (`redact`, `null`) takes it whole, any other applies to
+/// each leaf inside it, so nothing at a rule's path is written out untransformed.
+fn mask_value(
+    masker: &mut Masker,
+    ri: usize,
+    v: &mut Value,
+    ent: Option<&str>,
+    record: u64,
+) -> Result<Action, MaskError> {
+    let (text, was_number) = match v {
+        Value::String(s) if s.is_empty() => {
+            masker.note_empty(ri);
+            return Ok(Action::Keep);
+        }
+        Value::String(s) => (s.clone(), false),
+        Value::Number(x) => (x.to_string(), true),
+        Value::Bool(b) => (b.to_string(), false),
+        Value::Null => {
+            masker.note_empty(ri);
+            return Ok(Action::Keep);
+        }
+        Value::Array(_) | Value::Object(_) => {
+            if let Some(whole) = masker.container(ri) {
+                return Ok(match whole {
+                    Masked::Remove => Action::Remove,
+                    Masked::Null => {
+                        *v = Value::Null;
+                        Action::Keep
+                    }
+                    Masked::Value(s) => {
+                        *v = Value::String(s);
+                        Action::Keep
+                    }
+                    Masked::Keep => Action::Keep,
+                });
+            }
+            match v {
+                Value::Array(items) => {
+                    let mut kept = Vec::with_capacity(items.len());
+                    for mut x in std::mem::take(items) {
+                        if mask_value(masker, ri, &mut x, ent, record)? == Action::Keep {
+                            kept.push(x);
+                        }
+                    }
+                    *items = kept;
+                }
+                Value::Object(members) => {
+                    let mut removed = Vec::new();
+                    for (k, x) in members.iter_mut() {
+                        if mask_value(masker, ri, x, ent, record)? == Action::Remove {
+                            removed.push(k.clone());
+                        }
+                    }
+                    for k in removed {
+                        members.remove(&k);
+                    }
+                }
+                _ => {}
+            }
+            return Ok(Action::Keep);
+        }
+    };
+    Ok(match masker.value(ri, &text, ent, record)? {
+        Masked::Value(s) => {
+            *v = match serde_json::from_str::<serde_json::Number>(&s) {
+                Ok(num) if was_number => Value::Number(num),
+                _ => Value::String(s),
+            };
+            Action::Keep
+        }
+        Masked::Null => {
+            *v = Value::Null;
+            Action::Keep
+        }
+        Masked::Remove => Action::Remove,
+        Masked::Keep => Action::Keep,
+    })
 }
 
 /// Free-text rules apply to every string in the document.
