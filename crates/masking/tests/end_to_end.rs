@@ -712,3 +712,62 @@ fn jsonl_crlf_line_endings_are_kept() {
         "{\"email\":\"<EMAIL>\"}\r\n{\"x\":1}\r\n{\"x\":2}"
     );
 }
+
+fn mask_csv_bytes(rules: &str, input: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules_path = dir.path().join("rules.yaml");
+    std::fs::write(&rules_path, rules).unwrap();
+    let in_path = dir.path().join("in.csv");
+    std::fs::write(&in_path, input).unwrap();
+    let out = dir.path().join("out.csv");
+    run_mask(&mask_args(&in_path, &out, &rules_path, &keys)).unwrap();
+    std::fs::read(&out).unwrap()
+}
+
+#[test]
+fn csv_every_column_of_a_repeated_name_is_masked() {
+    let out = mask_csv_bytes(
+        "rules:\n  - {column: email, transform: {type: redact}}\n",
+        b"id,email,email\n1,a@b.org,c@d.org\n",
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), "id,email,email\n1,,\n");
+}
+
+#[test]
+fn csv_mask_keeps_bom_crlf_and_quoted_cells_of_untouched_columns() {
+    let input = b"\xef\xbb\xbfid,email,note,n\r\n1,a@b.org,\"\",x\r\n2,\"e@f.org\",\"q \"\"x\"\"\",\r\n\r\n3,g@h.org,\"multi\r\nline\",y";
+    let out = mask_csv_bytes(
+        "rules:\n  - {column: email, transform: {type: replace}}\n  - {column: n, transform: {type: 'null'}}\n",
+        input,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "\u{feff}id,email,note,n\r\n1,<EMAIL>,\"\",\r\n2,\"<EMAIL>\",\"q \"\"x\"\"\",\r\n\r\n3,<EMAIL>,\"multi\r\nline\","
+    );
+    // A rule that changes nothing leaves the file as it was, byte for byte.
+    let out = mask_csv_bytes(
+        "rules:\n  - {column: email, transform: {type: keep}}\n",
+        input,
+    );
+    assert_eq!(out, input);
+    let terminated = [input.as_slice(), b"\r\n"].concat();
+    let out = mask_csv_bytes(
+        "rules:\n  - {column: email, transform: {type: replace}}\n",
+        &terminated,
+    );
+    assert!(
+        out.ends_with(b",y\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[test]
+fn csv_nulled_cell_is_written_bare_even_where_the_value_was_quoted() {
+    let out = mask_csv_bytes(
+        "rules:\n  - {column: ssn, transform: {type: 'null'}}\n  - {column: name, transform: {type: mask}}\n",
+        b"ssn,name\n\"536-22-8741\",\"Ann\"\n",
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), "ssn,name\n,\"***\"\n");
+}

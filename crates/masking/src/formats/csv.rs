@@ -1,32 +1,38 @@
 //! CSV and TSV: a header row, then records; masked columns are rewritten in batches.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::error::MaskError;
 use crate::formats::{BATCH, Options, Progress};
 use crate::masker::Masker;
 use crate::transform::Masked;
 
-/// Transforms `input` to `output` (`path` names the input in errors).
+/// Transforms `input` to `output` (`path` names the input in errors). Rows are written from
+/// the bytes they were read from, so the BOM, line terminators and quoting of every cell no
+/// rule changed stay as they were (a quoted empty `""` is not a NULL to PostgreSQL's COPY,
+/// a bare empty cell is).
 pub fn run(
     masker: &mut Masker,
     input: impl Read,
-    output: impl Write,
+    mut output: impl Write,
     delimiter: u8,
     path: &Path,
     opts: Options,
     progress: &mut Progress,
 ) -> Result<(), MaskError> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
     let mut reader = ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
         .flexible(false)
-        .from_reader(input);
-    let mut writer = ::csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .from_writer(output);
+        .from_reader(Tee {
+            inner: input,
+            seen: Rc::clone(&seen),
+        });
     let input_err = |record: u64, e: ::csv::Error| MaskError::Input {
         path: path.to_owned(),
         record,
@@ -34,6 +40,15 @@ pub fn run(
     };
     let headers = reader.headers().map_err(|e| input_err(1, e))?.clone();
     let index = |name: &str| headers.iter().position(|h| h == name);
+    // Every column of a rule's name: a header may repeat a name, and each copy holds data.
+    let columns_named = |name: &str| -> Vec<usize> {
+        headers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| *h == name)
+            .map(|(i, _)| i)
+            .collect()
+    };
     let order = masker.field_order();
     // Column of each rule in `order`, and of its date-shift entity.
     let mut plan: Vec<(usize, usize, Option<usize>)> = Vec::new();
@@ -42,16 +57,20 @@ pub fn run(
             continue;
         };
         let Some(field) = &rule.field else { continue };
-        let col = match field.column_name().as_deref().and_then(index) {
-            Some(c) => c,
-            None if opts.strict_fields => {
+        let cols = field
+            .column_name()
+            .as_deref()
+            .map(columns_named)
+            .unwrap_or_default();
+        if cols.is_empty() {
+            if opts.strict_fields {
                 return Err(MaskError::rule(
                     &rule.name,
                     format!("column {field} is not in the header of {}", path.display()),
                 ));
             }
-            None => continue,
-        };
+            continue;
+        }
         let entity = match &rule.entity {
             None => None,
             Some(e) => Some(e.column_name().as_deref().and_then(index).ok_or_else(|| {
@@ -64,20 +83,33 @@ pub fn run(
                 )
             })?),
         };
-        plan.push((ri, col, entity));
+        plan.extend(cols.into_iter().map(|col| (ri, col, entity)));
     }
-    writer
-        .write_record(&headers)
-        .map_err(|e| MaskError::io(path, std::io::Error::other(e)))?;
+    let header_end = reader.position().byte();
+    {
+        let mut buf = seen.borrow_mut();
+        let end = usize::try_from(header_end)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        output
+            .write_all(buf.get(..end).unwrap_or(&[]))
+            .map_err(|e| MaskError::io(path, e))?;
+        buf.drain(..end);
+    }
+    // Absolute offset of `seen[0]`: the bytes of rows already written are dropped.
+    let mut base = header_end;
 
     let ncols = headers.len();
     // Records are reused across batches so that reading allocates only while buffers grow.
     let mut batch: Vec<::csv::StringRecord> = Vec::with_capacity(BATCH);
+    // Where each record of the batch ends in the input (its terminator included).
+    let mut ends: Vec<u64> = Vec::with_capacity(BATCH);
     let mut filled;
     let mut first_record = 2u64; // line numbers: the header is record 1
     let mut done = false;
     while !done {
         filled = 0usize;
+        ends.clear();
         while filled < BATCH {
             if batch.len() == filled {
                 batch.push(::csv::StringRecord::new());
@@ -86,7 +118,10 @@ pub fn run(
                 break;
             };
             match reader.read_record(rec) {
-                Ok(true) => filled += 1,
+                Ok(true) => {
+                    filled += 1;
+                    ends.push(reader.position().byte());
+                }
                 Ok(false) => {
                     done = true;
                     break;
@@ -100,6 +135,8 @@ pub fn run(
         }
         // Current values of the touched columns; untouched values stay borrowed.
         let mut columns: Vec<Option<Vec<Cow<'_, str>>>> = vec![None; ncols];
+        // Cells nulled or removed: written bare, never as a quoted empty string.
+        let mut nulls = std::collections::HashSet::new();
         for &(ri, col, entity) in &plan {
             let entities: Option<Vec<String>> =
                 entity.map(|ec| match columns.get(ec).and_then(Option::as_ref) {
@@ -136,31 +173,208 @@ pub fn run(
                     .map(String::as_str);
                 match masker.value(ri, v, ent, first_record + row as u64)? {
                     Masked::Value(s) => *v = Cow::Owned(s),
-                    Masked::Null | Masked::Remove => *v = Cow::Borrowed(""),
+                    Masked::Null | Masked::Remove => {
+                        *v = Cow::Borrowed("");
+                        nulls.insert((col, row));
+                    }
                     Masked::Keep => {}
                 }
             }
         }
+        let buf = seen.borrow();
+        let mut start = base;
+        let mut line = Vec::new();
         for (row, rec) in rows.iter().enumerate() {
-            let fields = rec.iter().enumerate().map(|(c, orig)| {
-                match columns
-                    .get(c)
-                    .and_then(Option::as_ref)
-                    .and_then(|v| v.get(row))
-                {
-                    Some(new) => new.as_ref(),
-                    None => orig,
-                }
-            });
-            writer
-                .write_record(fields)
-                .map_err(|e| MaskError::io(path, std::io::Error::other(e)))?;
+            let end = ends.get(row).copied().unwrap_or(start);
+            let at = |o: u64| usize::try_from(o.saturating_sub(base)).unwrap_or(usize::MAX);
+            let raw = buf.get(at(start)..at(end)).unwrap_or(&[]);
+            start = end;
+            let changed: Vec<Option<Cell>> = (0..rec.len())
+                .map(|c| {
+                    if nulls.contains(&(c, row)) {
+                        return Some(Cell::Null);
+                    }
+                    let new = columns.get(c).and_then(Option::as_ref)?.get(row)?;
+                    (Some(new.as_ref()) != rec.get(c)).then_some(Cell::Value(new.as_ref()))
+                })
+                .collect();
+            line.clear();
+            frame_row(raw, rec, &changed, delimiter, &mut line);
+            output
+                .write_all(&line)
+                .map_err(|e| MaskError::io(path, e))?;
         }
+        drop(buf);
+        let mut buf = seen.borrow_mut();
+        let used = usize::try_from(start.saturating_sub(base))
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        buf.drain(..used);
+        base = start;
+        drop(buf);
         let n = filled as u64;
         masker.count_records(n);
         first_record += n;
         progress.tick(first_record - 2);
     }
-    writer.flush().map_err(|e| MaskError::io(path, e))?;
+    // The reader ends a CRLF row at its `\r`; the last row's `\n` is still unwritten.
+    let tail = seen.borrow();
+    if tail.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+        output
+            .write_all(&tail)
+            .map_err(|e| MaskError::io(path, e))?;
+    }
+    output.flush().map_err(|e| MaskError::io(path, e))?;
     Ok(())
+}
+
+/// A changed cell.
+#[derive(Debug, Clone, Copy)]
+enum Cell<'a> {
+    Value(&'a str),
+    /// Nulled or removed: an empty cell that is not quoted.
+    Null,
+}
+
+/// Keeps a copy of what the CSV reader reads, so that rows can be written from their bytes.
+struct Tee<R> {
+    inner: R,
+    seen: Rc<RefCell<Vec<u8>>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen
+            .borrow_mut()
+            .extend_from_slice(buf.get(..n).unwrap_or(&[]));
+        Ok(n)
+    }
+}
+
+/// Writes one row: `raw` is its text as read (with any blank lines before it and its
+/// terminator), `changed` the new value of each cell a rule changed. Unchanged cells keep
+/// their bytes, changed ones keep their quoting when they had it. When `raw` does not split
+/// into the cells the reader found, the row is written from the values alone.
+fn frame_row(
+    raw: &[u8],
+    rec: &::csv::StringRecord,
+    changed: &[Option<Cell<'_>>],
+    delimiter: u8,
+    out: &mut Vec<u8>,
+) {
+    let body_start = raw
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(raw.len());
+    let (prefix, rest) = raw.split_at(body_start);
+    let term_len = if rest.ends_with(b"\r\n") {
+        2
+    } else if rest.ends_with(b"\n") || rest.ends_with(b"\r") {
+        1
+    } else {
+        0
+    };
+    let (body, terminator) = rest.split_at(rest.len().saturating_sub(term_len));
+    if changed.iter().all(Option::is_none) && split_cells(body, delimiter).is_some() {
+        out.extend_from_slice(raw);
+        return;
+    }
+    out.extend_from_slice(prefix);
+    let cells = split_cells(body, delimiter)
+        .filter(|cells| cells.len() == rec.len())
+        .filter(|cells| {
+            cells
+                .iter()
+                .zip(rec.iter())
+                .all(|(cell, value)| unquote(cell) == value.as_bytes())
+        });
+    for (c, value) in rec.iter().enumerate() {
+        if c > 0 {
+            out.push(delimiter);
+        }
+        let cell = cells.as_ref().and_then(|cells| cells.get(c).copied());
+        let was_quoted = cell.is_some_and(|cell| cell.first() == Some(&b'"'));
+        match (changed.get(c).copied().flatten(), cell) {
+            (None, Some(cell)) => out.extend_from_slice(cell),
+            (None, None) => write_cell(value, was_quoted, delimiter, rec.len(), out),
+            (Some(Cell::Value(new)), _) => write_cell(new, was_quoted, delimiter, rec.len(), out),
+            (Some(Cell::Null), _) => write_cell("", false, delimiter, rec.len(), out),
+        }
+    }
+    out.extend_from_slice(terminator);
+}
+
+/// Splits a row's text into its cells as written (quotes included); `None` when it is not
+/// plain RFC 4180 (then the row is written from its values).
+fn split_cells(body: &[u8], delimiter: u8) -> Option<Vec<&[u8]>> {
+    let mut cells = Vec::new();
+    let mut i = 0usize;
+    loop {
+        let start = i;
+        if body.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                match body.get(i)? {
+                    b'"' if body.get(i + 1) == Some(&b'"') => i += 2,
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+        // A quote past a cell's start is literal, as the reader takes it.
+        while body.get(i).is_some_and(|b| *b != delimiter) {
+            i += 1;
+        }
+        cells.push(body.get(start..i)?);
+        if i >= body.len() {
+            return Some(cells);
+        }
+        i += 1;
+    }
+}
+
+/// A cell's value: quotes removed and `""` undoubled when it is quoted.
+fn unquote(cell: &[u8]) -> Cow<'_, [u8]> {
+    match cell.strip_prefix(b"\"").and_then(|c| c.strip_suffix(b"\"")) {
+        Some(inner) if !inner.contains(&b'"') => Cow::Borrowed(inner),
+        Some(inner) => {
+            let mut out = Vec::with_capacity(inner.len());
+            let mut prev_quote = false;
+            for &b in inner {
+                if b == b'"' && prev_quote {
+                    prev_quote = false;
+                    continue;
+                }
+                prev_quote = b == b'"';
+                out.push(b);
+            }
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(cell),
+    }
+}
+
+/// Writes a new cell value, quoted when it was quoted or when it must be.
+fn write_cell(value: &str, was_quoted: bool, delimiter: u8, ncols: usize, out: &mut Vec<u8>) {
+    let must = value
+        .bytes()
+        .any(|b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n'))
+        // A row of one empty cell would be a blank line, which readers skip.
+        || (ncols == 1 && value.is_empty());
+    if !(was_quoted || must) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for b in value.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
 }
