@@ -390,6 +390,22 @@ fn nino(s: &[u8]) -> Option<Check> {
 }
 
 fn email(s: &[u8]) -> Option<Check> {
+    // A string prefix of Python and friends (b'ann@example.com') is not part of the address,
+    // where a name's apostrophe (o'connor@example.ie) is.
+    const STRING_PREFIXES: [&[u8]; 8] = [b"b", b"r", b"u", b"f", b"br", b"rb", b"fr", b"rf"];
+    let start = match s.iter().position(|&b| b == b'\'') {
+        Some(q)
+            if s.get(..q)
+                .is_some_and(|p| STRING_PREFIXES.iter().any(|x| p.eq_ignore_ascii_case(x))) =>
+        {
+            q + 1
+        }
+        _ => 0,
+    };
+    let s = s.get(start..)?;
+    if !s.first().is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
     let at = s.iter().position(|&b| b == b'@')?;
     let (local, domain) = (s.get(..at)?, s.get(at + 1..)?);
     let ok = (1..=64).contains(&local.len())
@@ -399,7 +415,11 @@ fn email(s: &[u8]) -> Option<Check> {
         && !domain.starts_with(b"-")
         && !local.windows(2).any(|w| w == b"..")
         && !domain.windows(2).any(|w| w == b"..");
-    Check::whole_if(ok, s)
+    Check::whole_if(ok, s).map(|c| Check {
+        start: c.start + start,
+        end: c.end + start,
+        ..c
+    })
 }
 
 fn ip(s: &[u8]) -> Option<Check> {
@@ -1018,7 +1038,8 @@ pub static MANAGED: &[Managed] = &[
         no_keyword_id: None,
         keywords: &[],
         patterns: &[
-            r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?-u:\b)",
+            // `'` is atext (RFC 5322): o'connor.sean@example.ie is one address.
+            r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9._%+'-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?-u:\b)",
         ],
         validate: email,
         recommended: false,

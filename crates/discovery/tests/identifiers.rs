@@ -419,3 +419,21 @@ fn recommended_set_extras() {
         "ITALY_NATIONAL_IDENTIFICATION_NUMBER",
     );
 }
+
+#[test]
+fn email_with_an_apostrophe_in_the_local_part_is_found_whole() {
+    has(
+        "write to o'connor.sean@example.ie today",
+        "EMAIL_ADDRESS",
+        "o'connor.sean@example.ie",
+    );
+    has(
+        "'d'angelo@example.it'",
+        "EMAIL_ADDRESS",
+        "d'angelo@example.it",
+    );
+    // A string literal's prefix and quotes are not part of the address.
+    has("x = b'ann@example.com'", "EMAIL_ADDRESS", "ann@example.com");
+    has("rb'ann@example.com'", "EMAIL_ADDRESS", "ann@example.com");
+    has("'ann@example.com'", "EMAIL_ADDRESS", "ann@example.com");
+}
