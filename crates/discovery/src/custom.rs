@@ -255,7 +255,8 @@ pub fn load_custom(path: &Path) -> Result<Vec<CustomIdentifier>> {
         path: path.to_owned(),
         source,
     })?;
-    let list: Vec<CustomIdentifier> = entries(path, &text, "custom data identifier")?;
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+    let list: Vec<CustomIdentifier> = entries(path, text, "custom data identifier")?;
     for c in &list {
         c.validate()?;
     }
@@ -297,9 +298,11 @@ pub fn load_allow_list(path: &Path) -> Result<Vec<AllowList>> {
         path: path.to_owned(),
         source,
     })?;
+    // Windows editors write a BOM, which would otherwise be part of the first word.
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
     let default_name = path.display().to_string();
     let lists = if path.extension().is_some_and(|e| e == "json") {
-        let items: Vec<AllowListJson> = entries(path, &text, "allow list")?;
+        let items: Vec<AllowListJson> = entries(path, text, "allow list")?;
         let mut out = Vec::new();
         for it in items {
             let name = it.name.unwrap_or_else(|| default_name.clone());
@@ -316,7 +319,7 @@ pub fn load_allow_list(path: &Path) -> Result<Vec<AllowList>> {
         }
         out
     } else {
-        let words = String::from_utf8_lossy(&text)
+        let words = String::from_utf8_lossy(text)
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())

@@ -810,3 +810,66 @@ fn an_empty_identifier_selection_is_refused() {
         assert!(err.contains("names no identifier"), "{spec:?}: {err}");
     }
 }
+
+fn ssn_cells(name: &str, data: &[u8]) -> Vec<(u64, u64, String)> {
+    let e = engine();
+    let r = scan_object(&e, name, data, true);
+    r[0].outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|l| e.type_id(&l.detection) == "USA_SOCIAL_SECURITY_NUMBER")
+        .map(|l| match &l.location {
+            Location::Cell {
+                row,
+                column,
+                column_name,
+            } => (*row, *column, column_name.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn csv_stray_quote_inside_an_unquoted_cell_does_not_shift_later_rows() {
+    let want = vec![
+        (2, 3, "ssn".to_owned()),
+        (3, 3, "ssn".to_owned()),
+        (4, 3, "ssn".to_owned()),
+    ];
+    let data = "id,note,ssn\n1,size 5\" screen,536-22-8741\n2,fine,234-56-7890\n3,ok,321-54-9876\n";
+    assert_eq!(ssn_cells("q.csv", data.as_bytes()), want);
+    let tsv = data.replace(',', "\t");
+    assert_eq!(ssn_cells("q.tsv", tsv.as_bytes()), want);
+    // Quoted cells still hold delimiters, newlines and doubled quotes.
+    let data = "id,note,ssn\n1,\"a, \"\"b\"\"\nc\",536-22-8741\n2,x\"y,234-56-7890\n";
+    assert_eq!(
+        ssn_cells("q.csv", data.as_bytes()),
+        vec![(2, 3, "ssn".to_owned()), (3, 3, "ssn".to_owned())]
+    );
+}
+
+#[test]
+fn csv_bom_is_not_part_of_the_first_column_name() {
+    assert_eq!(
+        ssn_cells("b.csv", b"\xEF\xBB\xBFssn,x\r\n536-22-8741,1\r\n"),
+        vec![(2, 1, "ssn".to_owned())]
+    );
+    assert_eq!(
+        ssn_cells("b.csv", b"\xEF\xBB\xBF\"ssn\",x\r\n536-22-8741,1\r\n"),
+        vec![(2, 1, "ssn".to_owned())]
+    );
+}
+
+#[test]
+fn allow_list_file_with_a_bom_keeps_its_first_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "mail a@b.example.com\n").unwrap();
+    let allow = dir.path().join("allow.txt");
+    std::fs::write(&allow, "\u{feff}a@b.example.com\n").unwrap();
+    let mut a = args(vec![data], OutputFormat::Jsonl);
+    a.allow_list = vec![allow];
+    let (code, out, _) = run(&a);
+    assert_eq!(code, 0, "{out}");
+}

@@ -14,14 +14,55 @@ struct Table {
     masks: Vec<IdentSet>,
 }
 
-fn row_starts(data: &[u8]) -> Vec<usize> {
+/// A separator found by [`next_separator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sep {
+    Delim,
+    Newline,
+}
+
+/// The offset after a UTF-8 BOM at the start of the buffer: it is not part of the first cell.
+fn content_start(data: &[u8]) -> usize {
+    if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    }
+}
+
+/// The next delimiter or newline outside quotes from `i`, a cell start, and its offset. As
+/// Python's csv and the csv crate read it, a quote opens a quoted cell only as the cell's first
+/// byte; elsewhere (`size 5" screen`) it is literal, so it cannot swallow the rest of the file.
+fn next_separator(data: &[u8], mut i: usize, delim: u8) -> Option<(usize, Sep)> {
+    if data.get(i) == Some(&b'"') {
+        i += 1;
+        loop {
+            match data.get(i)? {
+                b'"' if data.get(i + 1) == Some(&b'"') => i += 2,
+                b'"' => {
+                    i += 1;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    loop {
+        match *data.get(i)? {
+            b'\n' => return Some((i, Sep::Newline)),
+            b if b == delim => return Some((i, Sep::Delim)),
+            _ => i += 1,
+        }
+    }
+}
+
+fn row_starts(data: &[u8], delim: u8) -> Vec<usize> {
     let mut rows = vec![0];
-    let mut quoted = false;
-    for (i, &b) in data.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted && i + 1 < data.len() => rows.push(i + 1),
-            _ => {}
+    let mut i = content_start(data);
+    while let Some((at, sep)) = next_separator(data, i, delim) {
+        i = at + 1;
+        if sep == Sep::Newline && i < data.len() {
+            rows.push(i);
         }
     }
     rows
@@ -30,21 +71,22 @@ fn row_starts(data: &[u8]) -> Vec<usize> {
 /// Cells of one row: (start, end) byte offsets, quotes included.
 fn row_cells(data: &[u8], start: usize, delim: u8) -> Vec<(usize, usize)> {
     let mut cells = Vec::new();
-    let mut quoted = false;
-    let mut cell_start = start;
-    let mut i = start;
-    while let Some(&b) = data.get(i) {
-        if b == b'"' {
-            quoted = !quoted;
-        } else if !quoted && b == delim {
-            cells.push((cell_start, i));
-            cell_start = i + 1;
-        } else if !quoted && b == b'\n' {
-            break;
+    let mut cell_start = if start == 0 {
+        content_start(data)
+    } else {
+        start
+    };
+    let end = loop {
+        match next_separator(data, cell_start, delim) {
+            Some((at, Sep::Delim)) => {
+                cells.push((cell_start, at));
+                cell_start = at + 1;
+            }
+            Some((at, Sep::Newline)) => break at,
+            None => break data.len(),
         }
-        i += 1;
-    }
-    let mut end = i;
+    };
+    let mut end = end;
     if end > cell_start && data.get(end - 1) == Some(&b'\r') {
         end -= 1;
     }
@@ -63,7 +105,7 @@ fn unquote(raw: &[u8]) -> String {
 
 impl Table {
     fn new(engine: &Engine, data: &[u8], delim: u8) -> Table {
-        let rows = row_starts(data);
+        let rows = row_starts(data, delim);
         let header: Vec<String> = row_cells(data, 0, delim)
             .iter()
             .map(|&(s, e)| unquote(data.get(s..e).unwrap_or(&[])))
