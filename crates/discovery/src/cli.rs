@@ -135,23 +135,51 @@ pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
 /// followed when it is a symlink (as ripgrep does: the user named it), and one that does not
 /// resolve, or resolves to neither a file nor a directory (a FIFO, a device), is an error rather
 /// than silently nothing.
-fn walk_root(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
-    match std::fs::metadata(root) {
-        Err(e) => errors.push(format!("cannot read {}: {e}", root.display())),
-        Ok(m) if m.is_dir() => walk_dir(root, out, errors),
-        Ok(m) if m.is_file() => out.push(root.to_owned()),
-        Ok(_) => errors.push(format!(
-            "cannot scan {}: not a regular file or directory",
-            root.display()
-        )),
+/// Content that could not be scanned at all: reported as skipped, with Macie's reason, and an
+/// error for the exit status.
+#[derive(Debug)]
+struct Unscanned {
+    path: String,
+    /// What failed: "cannot read", "cannot scan".
+    action: &'static str,
+    reason: &'static str,
+    detail: String,
+}
+
+impl Unscanned {
+    fn io(path: &Path, e: &std::io::Error) -> Self {
+        Self {
+            path: path.display().to_string(),
+            reason: if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "PERMISSION_DENIED"
+            } else {
+                "OBJECT_UNAVAILABLE"
+            },
+            action: "cannot read",
+            detail: e.to_string(),
+        }
     }
 }
 
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+fn walk_root(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Unscanned>) {
+    match std::fs::metadata(root) {
+        Err(e) => errors.push(Unscanned::io(root, &e)),
+        Ok(m) if m.is_dir() => walk_dir(root, out, errors),
+        Ok(m) if m.is_file() => out.push(root.to_owned()),
+        Ok(_) => errors.push(Unscanned {
+            path: root.display().to_string(),
+            action: "cannot scan",
+            reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
+            detail: "not a regular file or directory".into(),
+        }),
+    }
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Unscanned>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(r) => r,
         Err(e) => {
-            errors.push(format!("cannot read {}: {e}", dir.display()));
+            errors.push(Unscanned::io(dir, &e));
             return;
         }
     };
@@ -162,11 +190,11 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
     }
 }
 
-fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Unscanned>) {
     let meta = match std::fs::symlink_metadata(root) {
         Ok(m) => m,
         Err(e) => {
-            errors.push(format!("cannot read {}: {e}", root.display()));
+            errors.push(Unscanned::io(root, &e));
             return;
         }
     };
@@ -202,7 +230,7 @@ fn scan_file(
     opts: &Options,
     max: u64,
     part: &mut dyn FnMut(FileResult),
-) -> (Vec<FileResult>, Option<String>) {
+) -> (Vec<FileResult>, Option<Unscanned>) {
     let name = path.display().to_string();
     let skipped = |reason, detail: String, size| FileResult {
         path: name.clone(),
@@ -212,7 +240,7 @@ fn scan_file(
     };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) => return (Vec::new(), Some(format!("cannot read {name}: {e}"))),
+        Err(e) => return (Vec::new(), Some(Unscanned::io(path, &e))),
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len > max {
@@ -232,7 +260,7 @@ fn scan_file(
     // streamed through a reused buffer instead of read whole.
     let mut data = Vec::with_capacity((len as usize).min(HEAD));
     if let Err(e) = (&mut reader).take(HEAD as u64).read_to_end(&mut data) {
-        return (Vec::new(), Some(format!("cannot read {name}: {e}")));
+        return (Vec::new(), Some(Unscanned::io(path, &e)));
     }
     if crate::formats::detect(&name, &data) == Format::Text {
         let stream = std::io::Cursor::new(&data).chain(reader);
@@ -253,12 +281,12 @@ fn scan_file(
             });
         return match scanned {
             Ok(()) => (vec![result(len, held)], None),
-            Err(e) => (Vec::new(), Some(format!("cannot read {name}: {e}"))),
+            Err(e) => (Vec::new(), Some(Unscanned::io(path, &e))),
         };
     }
     data.reserve((len as usize).saturating_sub(data.len()));
     if let Err(e) = reader.read_to_end(&mut data) {
-        return (Vec::new(), Some(format!("cannot read {name}: {e}")));
+        return (Vec::new(), Some(Unscanned::io(path, &e)));
     }
     let mut out = Vec::new();
     scan_any(
@@ -312,7 +340,7 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
 /// finds them (`Part`), then the file's results and the error that stopped it, if any.
 enum Msg {
     Part(FileResult),
-    Done(Vec<FileResult>, Option<String>),
+    Done(Vec<FileResult>, Option<Unscanned>),
 }
 
 /// A streamed file's detections so far.
@@ -334,7 +362,9 @@ struct Printer<'a> {
     sarif: report::SarifWriter,
     findings: Vec<serde_json::Value>,
     skipped: Vec<serde_json::Value>,
-    errors: Vec<String>,
+    errors: Vec<Unscanned>,
+    /// Files and members skipped unscanned for a reason other than their type.
+    incomplete: Vec<String>,
     found: bool,
     io_error: Option<std::io::Error>,
 }
@@ -360,6 +390,14 @@ impl Printer<'_> {
                 let mut open = self.open.take();
                 for mut r in results {
                     self.lines(&r);
+                    // Binary files are not what a scan is for; anything else skipped may hold
+                    // what the scan is looking for.
+                    if let Err(s) = &r.outcome
+                        && s.reason != "UNSUPPORTED_FILE_TYPE_EXCEPTION"
+                    {
+                        self.incomplete
+                            .push(format!("skipped {}: {} ({})", r.path, s.reason, s.detail));
+                    }
                     let streamed = match (open.take(), &mut r.outcome) {
                         (Some(mut o), Ok(last)) => {
                             self.take_part(&mut o, std::mem::take(last));
@@ -478,6 +516,7 @@ fn run_inner(
         findings: Vec::new(),
         skipped: Vec::new(),
         errors: Vec::new(),
+        incomplete: Vec::new(),
         found: false,
         io_error: None,
     };
@@ -551,16 +590,28 @@ fn run_inner(
         }
     });
     let Printer {
-        summary,
+        mut summary,
         sarif,
         findings,
-        skipped,
+        mut skipped,
         errors: scan_errors,
+        incomplete,
         found,
         io_error,
         ..
     } = printer;
     errors.extend(scan_errors);
+    // What could not be read is skipped content too: listed and counted with the rest.
+    for e in &errors {
+        *summary.skipped.entry(e.reason).or_default() += 1;
+        if args.format == OutputFormat::Json {
+            skipped.push(serde_json::json!({
+                "path": e.path,
+                "status": {"code": "SKIPPED", "reason": e.reason},
+                "detail": e.detail,
+            }));
+        }
+    }
     if progress {
         let _ = write!(err, "\r\x1b[K");
     }
@@ -606,9 +657,14 @@ fn run_inner(
         }
     }
     for e in &errors {
-        let _ = writeln!(err, "palisade scan: {e}");
+        let _ = writeln!(err, "palisade scan: {} {}: {}", e.action, e.path, e.detail);
     }
-    Ok(if !errors.is_empty() {
+    for m in &incomplete {
+        let _ = writeln!(err, "palisade scan: {m}");
+    }
+    // Content left unscanned fails the run like an unreadable file: a CI gate must not pass
+    // what it did not look at.
+    Ok(if !errors.is_empty() || !incomplete.is_empty() {
         2
     } else if found {
         1

@@ -569,7 +569,8 @@ fn sampling_and_size_limit() {
     let mut a = args(vec![dir.path().to_owned()], OutputFormat::Json);
     a.max_file_size = 4;
     let (code, out, _) = run(&a);
-    assert_eq!(code, 0);
+    // Files left unscanned fail the run, whichever limit left them out.
+    assert_eq!(code, 2);
     assert!(out.contains("FILE_EXCEEDS_SIZE_LIMIT"));
 }
 
@@ -871,5 +872,40 @@ fn allow_list_file_with_a_bom_keeps_its_first_entry() {
     let mut a = args(vec![data], OutputFormat::Jsonl);
     a.allow_list = vec![allow];
     let (code, out, _) = run(&a);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn content_skipped_unscanned_is_reported_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // An archive nested past --max-archive-depth hides what it holds.
+    let inner = zip_of(&[("ssn.txt", b"SSN: 536-22-8901\n")]);
+    let outer = zip_of(&[("inner.zip", &inner)]);
+    std::fs::write(dir.path().join("nested.zip"), outer).unwrap();
+    let mut a = args(vec![dir.path().join("nested.zip")], OutputFormat::Json);
+    a.max_archive_depth = 1;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 2, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["skipped"][0]["status"]["reason"], "ARCHIVE_NESTING_LEVEL_OVER_LIMIT",
+        "{out}"
+    );
+    assert!(err.contains("ARCHIVE_NESTING_LEVEL_OVER_LIMIT"), "{err}");
+
+    // A path that cannot be read is in the report and the table's count, not only on stderr.
+    let missing = dir.path().join("missing.csv");
+    let (code, out, _) = run(&args(vec![missing.clone()], OutputFormat::Json));
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["skipped"][0]["path"], missing.display().to_string());
+    assert_eq!(doc["skipped"][0]["status"]["reason"], "OBJECT_UNAVAILABLE");
+    let (code, out, _) = run(&args(vec![missing], OutputFormat::Table));
+    assert_eq!(code, 2);
+    assert!(out.contains("1 skipped (OBJECT_UNAVAILABLE: 1)"), "{out}");
+
+    // Binary files of a type scan does not read are listed but do not fail the run.
+    std::fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1, 2]).unwrap();
+    let (code, out, _) = run(&args(vec![dir.path().join("blob.bin")], OutputFormat::Json));
     assert_eq!(code, 0, "{out}");
 }
