@@ -1322,7 +1322,8 @@ pub static MANAGED: &[Managed] = &[
         no_keyword_id: None,
         keywords: KW_PHONE,
         patterns: &[
-            r"(?:\+39 ?|(?-u:\b))(?:3[0-9]{2}|0[0-9]{1,3})[ .-]?[0-9]{3}[ .-]?[0-9]{3,4}(?-u:\b)",
+            // Landlines group their subscriber digits 4+4 as often as 3+4 (+39 06 1234 5678).
+            r"(?:\+39 ?|(?-u:\b))(?:3[0-9]{2}[ .-]?[0-9]{3}|0[0-9]{1,3}[ .-]?[0-9]{3,4})[ .-]?[0-9]{3,4}(?-u:\b)",
         ],
         validate: phone_intl,
         recommended: false,

@@ -437,3 +437,31 @@ fn email_with_an_apostrophe_in_the_local_part_is_found_whole() {
     has("rb'ann@example.com'", "EMAIL_ADDRESS", "ann@example.com");
     has("'ann@example.com'", "EMAIL_ADDRESS", "ann@example.com");
 }
+
+#[test]
+fn italian_landline_is_italy_phone_number_with_its_prefix_not_a_french_number() {
+    has(
+        "Call Sofia at +39 06 1234 5678 tomorrow",
+        "ITALY_PHONE_NUMBER",
+        "+39 06 1234 5678",
+    );
+    lacks(
+        "Call Sofia at +39 06 1234 5678 tomorrow",
+        "FRANCE_PHONE_NUMBER",
+    );
+    has(
+        "Telefono: +39 02 8765 4321",
+        "ITALY_PHONE_NUMBER",
+        "+39 02 8765 4321",
+    );
+    has(
+        "mobile +39 347 123 4567",
+        "ITALY_PHONE_NUMBER",
+        "+39 347 123 4567",
+    );
+    has(
+        "phone +33 1 23 45 67 89",
+        "FRANCE_PHONE_NUMBER",
+        "+33 1 23 45 67 89",
+    );
+}
