@@ -125,6 +125,19 @@ fn json_paths_and_records() {
 }
 
 #[test]
+fn json_unicode_escapes_do_not_glue_to_the_value() {
+    // Bug: Go's JSON encoder writes `<` as `\u003c`, and the email was reported as
+    // `u003cbob.jones@example.com`.
+    let e = engine();
+    let data = "{\"to\":\"John \\u003cbob.jones@example.com\\u003e\"}\n";
+    let r = scan_object(&e, "a.jsonl", data.as_bytes(), false);
+    let dets = r[0].outcome.as_ref().unwrap();
+    assert_eq!(types(&e, &r[0]), vec!["EMAIL_ADDRESS"]);
+    let d = &dets[0].detection;
+    assert_eq!(&data[d.start..d.end], "bob.jones@example.com");
+}
+
+#[test]
 fn jsonl_record_index_and_key_names() {
     let e = engine();
     let data = "{\"a\": 1}\n{\"b\": \"x\"}\n{\"jane@example.com\": \"k\", \"ip\": \"10.1.2.3\"}\n";

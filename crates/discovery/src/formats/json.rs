@@ -166,17 +166,25 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                 let mut j = start;
                 while let Some(&c) = data.get(j) {
                     if c == b'\\' {
-                        // Blank the escape so `\n4111…` does not glue an `n` to the value.
+                        // Blank the escape so `\n4111…` does not glue an `n` to the value, and
+                        // a `\uXXXX` whole: JSON encoders (Go's by default) write `<` and `>` as
+                        // `\u003c`/`\u003e`, and `u003cbob@example.com` is no address.
                         let next = data.get(j + 1).copied();
-                        if let Some(x) = norm.get_mut(j) {
+                        let len = match next {
+                            Some(b'n' | b't' | b'r' | b'b' | b'f') => 2,
+                            Some(b'u')
+                                if data
+                                    .get(j + 2..j + 6)
+                                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                            {
+                                6
+                            }
+                            _ => 1,
+                        };
+                        for x in norm.iter_mut().skip(j).take(len) {
                             *x = b' ';
                         }
-                        if matches!(next, Some(b'n' | b't' | b'r' | b'b' | b'f'))
-                            && let Some(x) = norm.get_mut(j + 1)
-                        {
-                            *x = b' ';
-                        }
-                        j += 2;
+                        j += if len == 6 { 6 } else { 2 };
                         continue;
                     }
                     // A JSON Lines string cannot hold a raw newline: an unclosed quote ends
