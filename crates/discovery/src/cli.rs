@@ -262,31 +262,32 @@ fn scan_file(
     if let Err(e) = (&mut reader).take(HEAD as u64).read_to_end(&mut data) {
         return (Vec::new(), Some(Unscanned::io(path, &e)));
     }
-    if crate::formats::detect(&name, &data) == Format::Text {
+    let format = crate::formats::detect(&name, &data);
+    if format == Format::Text {
         let stream = std::io::Cursor::new(&data).chain(reader);
-        let result = |size, found| FileResult {
-            path: name.clone(),
-            size,
-            format: Format::Text,
-            outcome: Ok(found),
-        };
-        // One batch is held back: it is the returned result's if no other follows.
-        let mut held = Vec::new();
-        let scanned =
-            crate::formats::text::scan_stream_batches(scanner, stream, opts.reveal, |b| {
-                let previous = std::mem::replace(&mut held, std::mem::take(b));
-                if !previous.is_empty() {
-                    part(result(0, previous));
-                }
-            });
-        return match scanned {
-            Ok(()) => (vec![result(len, held)], None),
+        return match stream_text(scanner, &name, stream, opts.reveal, part) {
+            Ok(held) => (vec![text_result(&name, len, held)], None),
             Err(e) => (Vec::new(), Some(Unscanned::io(path, &e))),
         };
     }
-    data.reserve((len as usize).saturating_sub(data.len()));
-    if let Err(e) = reader.read_to_end(&mut data) {
-        return (Vec::new(), Some(Unscanned::io(path, &e)));
+    if format == Format::Gzip && opts.limits.max_depth > 0 {
+        // A gzipped log (the usual rotated log) is streamed too, decompressed as it is
+        // scanned, rather than expanded whole in memory; other contents are read as before.
+        match scan_gzip_text(scanner, &name, (data, reader, len), opts, part) {
+            Ok(done) => return done,
+            Err(d) => data = d,
+        }
+        data.clear();
+        let again = std::fs::File::open(path).map(|f| f.take(max.saturating_add(1)));
+        match again.and_then(|mut f| f.read_to_end(&mut data)) {
+            Ok(_) => {}
+            Err(e) => return (Vec::new(), Some(Unscanned::io(path, &e))),
+        }
+    } else {
+        data.reserve((len as usize).saturating_sub(data.len()));
+        if let Err(e) = reader.read_to_end(&mut data) {
+            return (Vec::new(), Some(Unscanned::io(path, &e)));
+        }
     }
     let mut out = Vec::new();
     scan_any(
@@ -300,6 +301,119 @@ fn scan_file(
         &mut out,
     );
     (out, None)
+}
+
+/// A text file's (or gzip member's) result: the detections not already handed out.
+fn text_result(name: &str, size: u64, found: Vec<Located>) -> FileResult {
+    FileResult {
+        path: name.to_owned(),
+        size,
+        format: Format::Text,
+        outcome: Ok(found),
+    }
+}
+
+/// Streams text through the scanner, handing all batches of detections but the last to
+/// `part` (in results of size 0); returns the last.
+fn stream_text<R: Read>(
+    scanner: &mut crate::engine::Scanner<'_>,
+    name: &str,
+    stream: R,
+    reveal: bool,
+    part: &mut dyn FnMut(FileResult),
+) -> std::io::Result<Vec<Located>> {
+    // One batch is held back: it is the returned result's if no other follows.
+    let mut held = Vec::new();
+    crate::formats::text::scan_stream_batches(scanner, stream, reveal, |b| {
+        let previous = std::mem::replace(&mut held, std::mem::take(b));
+        if !previous.is_empty() {
+            part(text_result(name, 0, previous));
+        }
+    })?;
+    Ok(held)
+}
+
+/// Scans a gzip file whose content is text as a stream under the archive limits; gives the
+/// compressed head back (`Err`) when the content is something else, to be read whole.
+fn scan_gzip_text<R: Read>(
+    scanner: &mut crate::engine::Scanner<'_>,
+    name: &str,
+    (head, reader, compressed): (Vec<u8>, R, u64),
+    opts: &Options,
+    part: &mut dyn FnMut(FileResult),
+) -> std::result::Result<(Vec<FileResult>, Option<Unscanned>), Vec<u8>> {
+    let mut dec = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(&head).chain(reader));
+    let mut inner_head = Vec::with_capacity(HEAD);
+    // A corrupt stream is left to the whole-file path, which reports it.
+    if (&mut dec)
+        .take(HEAD as u64)
+        .read_to_end(&mut inner_head)
+        .is_err()
+    {
+        return Err(head);
+    }
+    let inner_name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".gzip"))
+        .unwrap_or(name);
+    let inner = crate::formats::detect(inner_name, &inner_head);
+    if !matches!(inner, Format::Text | Format::Binary) {
+        return Err(head);
+    }
+    let mut capped = crate::formats::archive::Capped::new(
+        std::io::Cursor::new(inner_head).chain(dec),
+        compressed,
+        &opts.limits,
+    );
+    if inner == Format::Binary {
+        // Nothing to scan, but a bomb is still a bomb: it is decompressed (and dropped) only
+        // as far as the limits allow, to report it as such.
+        let drained = std::io::copy(&mut capped, &mut std::io::sink());
+        let why = match (capped.over(), drained) {
+            (Some(why), _) => why.clone(),
+            (None, Err(e)) => Skip {
+                reason: "INVALID_OR_CORRUPTED_FILE",
+                detail: format!("cannot decompress: {e}"),
+            },
+            (None, Ok(_)) => Skip {
+                reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
+                detail: "binary content".into(),
+            },
+        };
+        let skipped = FileResult {
+            path: name.to_owned(),
+            size: capped.read_bytes(),
+            format: Format::Binary,
+            outcome: Err(why),
+        };
+        return Ok((vec![skipped], None));
+    }
+    let scanned = stream_text(scanner, name, &mut capped, opts.reveal, part);
+    let size = capped.read_bytes();
+    Ok(match (scanned, capped.over()) {
+        (_, Some(why)) => (
+            vec![FileResult {
+                path: name.to_owned(),
+                size,
+                format: Format::Gzip,
+                outcome: Err(why.clone()),
+            }],
+            None,
+        ),
+        (Ok(held), None) => (vec![text_result(name, size, held)], None),
+        (Err(e), None) => (
+            vec![FileResult {
+                path: name.to_owned(),
+                size,
+                format: Format::Gzip,
+                outcome: Err(Skip {
+                    reason: "INVALID_OR_CORRUPTED_FILE",
+                    detail: format!("cannot decompress: {e}"),
+                }),
+            }],
+            None,
+        ),
+    })
 }
 
 fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {

@@ -922,3 +922,40 @@ fn content_skipped_unscanned_is_reported_and_fails_the_run() {
     let (code, out, _) = run(&args(vec![dir.path().join("blob.bin")], OutputFormat::Json));
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn gzipped_text_files_are_streamed_with_offsets_in_the_decompressed_text_and_bombs_caught() {
+    // Bug: a .log.gz was decompressed whole into memory (a 52 MB log peaked at 320 MB, a
+    // 200 MB bomb at 500 MB before it was refused); text inside a gzip is now streamed.
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    let gz = |bytes: &[u8]| {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = "INFO nothing here\n".repeat(100_000);
+    let at = text.len();
+    text.push_str("mail bob.jones@example.com\n");
+    std::fs::write(dir.path().join("app.log.gz"), gz(text.as_bytes())).unwrap();
+    let mut a = args(vec![dir.path().join("app.log.gz")], OutputFormat::Jsonl);
+    a.max_file_size = 64 << 20;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(line["type"], "EMAIL_ADDRESS");
+    assert_eq!(line["offset"], at + 5);
+    assert_eq!(line["location"]["lineRanges"][0]["start"], 100_001);
+
+    std::fs::write(dir.path().join("zeros.gz"), gz(&vec![0u8; 40 << 20])).unwrap();
+    let mut a = args(vec![dir.path().join("zeros.gz")], OutputFormat::Json);
+    a.max_file_size = 64 << 20;
+    let (code, out, _) = run(&a);
+    assert_eq!(code, 2, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["skipped"][0]["status"]["reason"],
+        "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT"
+    );
+}

@@ -80,36 +80,109 @@ fn read_limited<R: Read>(r: R, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     })
 }
 
+/// How far a member of `compressed` bytes may expand, and what to report when it goes further:
+/// the tightest of the member size, total and ratio limits.
+fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
+    let remaining = l.max_total_bytes.saturating_sub(budget.total);
+    let by_ratio = compressed.saturating_mul(l.max_ratio).max(l.ratio_floor);
+    let limit = l.max_member_bytes.min(remaining).min(by_ratio);
+    let why = if limit == by_ratio {
+        skip(
+            "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT",
+            format!(
+                "expands past {} times its compressed size of {compressed} bytes",
+                l.max_ratio
+            ),
+        )
+    } else if limit == remaining {
+        skip(
+            "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
+            format!("more than {} bytes extracted in total", l.max_total_bytes),
+        )
+    } else {
+        skip(
+            "FILE_EXCEEDS_SIZE_LIMIT",
+            format!("decompresses past {} bytes", l.max_member_bytes),
+        )
+    };
+    (limit, why)
+}
+
+/// A decompressing reader cut off at a member's limit: reading past it is an error (a bomb is
+/// found while streaming, before it is held anywhere), which [`Capped::over`] then names.
+pub struct Capped<R> {
+    inner: R,
+    limit: u64,
+    left: u64,
+    over: Option<Skip>,
+    why: Skip,
+}
+
+impl<R> std::fmt::Debug for Capped<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capped")
+            .field("limit", &self.limit)
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> Capped<R> {
+    /// `inner`, decompressing `compressed` bytes, under `limits`.
+    pub fn new(inner: R, compressed: u64, limits: &Limits) -> Self {
+        let (left, why) = member_limit(compressed, limits, &Budget::default());
+        Capped {
+            inner,
+            limit: left,
+            left,
+            over: None,
+            why,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.limit - self.left
+    }
+
+    /// Why reading stopped early, if it did.
+    pub fn over(&self) -> Option<&Skip> {
+        self.over.as_ref()
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            let mut one = [0u8; 1];
+            if self.inner.read(&mut one)? == 0 {
+                return Ok(0);
+            }
+            self.over = Some(self.why.clone());
+            return Err(std::io::Error::other(self.why.detail.clone()));
+        }
+        let n = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let got = self.inner.read(buf.get_mut(..n).unwrap_or_default())?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
 fn extract<R: Read>(
     r: R,
     compressed: u64,
     opts: &Options,
     budget: &mut Budget,
 ) -> Result<Vec<u8>, Skip> {
-    let l = &opts.limits;
-    let remaining = l.max_total_bytes.saturating_sub(budget.total);
-    let by_ratio = compressed.saturating_mul(l.max_ratio).max(l.ratio_floor);
-    let limit = l.max_member_bytes.min(remaining).min(by_ratio);
+    let (limit, why) = member_limit(compressed, &opts.limits, budget);
     match read_limited(r, limit) {
         Ok(Some(v)) => {
             budget.total += v.len() as u64;
             Ok(v)
         }
-        Ok(None) if limit == by_ratio => Err(skip(
-            "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT",
-            format!(
-                "expands past {} times its compressed size of {compressed} bytes",
-                l.max_ratio
-            ),
-        )),
-        Ok(None) if limit == remaining => Err(skip(
-            "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
-            format!("more than {} bytes extracted in total", l.max_total_bytes),
-        )),
-        Ok(None) => Err(skip(
-            "FILE_EXCEEDS_SIZE_LIMIT",
-            format!("decompresses past {} bytes", l.max_member_bytes),
-        )),
+        Ok(None) => Err(why),
         Err(e) => Err(skip(
             "INVALID_OR_CORRUPTED_FILE",
             format!("cannot decompress: {e}"),
