@@ -312,7 +312,7 @@ impl SarifWriter {
                 "level": match sev { Severity::High => "error", Severity::Medium => "warning", Severity::Low => "note" },
                 "message": {"text": format!("{ty} detected")},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": r.path},
+                    "artifactLocation": {"uri": sarif_uri(&r.path)},
                     "region": region,
                 }}],
                 "properties": {"location": l.location},
@@ -504,5 +504,36 @@ impl Summary {
         }
         s.push('\n');
         s
+    }
+}
+
+/// A path as a SARIF `uri` (a URI reference): bytes other than a path's unreserved and
+/// sub-delimiter characters are percent-encoded, so that `my file#1 é.txt` is one path and not a
+/// path with a fragment.
+fn sarif_uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod sarif_uri_tests {
+    #[test]
+    fn sarif_uris_percent_encode_what_a_path_may_not_hold() {
+        // Bug: `sp/my file#1 é.txt` was written as is, so `#1 é.txt` read as a fragment.
+        assert_eq!(
+            super::sarif_uri("sp/my file#1 é.txt"),
+            "sp/my%20file%231%20%C3%A9.txt"
+        );
+        assert_eq!(
+            super::sarif_uri("bundle.zip!exports/customers.csv.gz"),
+            "bundle.zip!exports/customers.csv.gz"
+        );
     }
 }
