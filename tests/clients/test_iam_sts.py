@@ -973,3 +973,68 @@ def test_a_root_federation_token_has_its_session_policy_and_cloudtrail_names_the
     session_client(server, "sts", first["Credentials"]).assume_role(RoleArn=b["Arn"], RoleSessionName="sb")
     chained = next(e for e in reversed(server.events()) if e["eventName"] == "AssumeRole")
     assert chained["requestParameters"]["incomingTransitiveTags"] == {"team": "blue"}
+
+
+def test_iam_resource_tags_and_renames_are_authorized_as_aws_does(server):
+    # Bugs: iam:ResourceTag/* was never set, so a Deny guarding tagged users and roles did not
+    # bind; UpdateUser and UpdateGroup checked the old name only, so a caller limited to
+    # user/dev-* could rename a user to admin-x.
+    root = server.client("iam")
+    root.create_role(RoleName="prod", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+                     Tags=[{"Key": "protected", "Value": "true"}])
+    root.create_user(UserName="dev-x")
+    root.create_group(GroupName="dev-g")
+    iam, _, _ = new_user(
+        server,
+        "operator",
+        allow("iam:AttachRolePolicy"),
+        allow(["iam:UpdateUser"], f"arn:aws:iam::{ACCOUNT}:user/dev-*"),
+        allow(["iam:UpdateGroup"], f"arn:aws:iam::{ACCOUNT}:group/dev-*"),
+        {"Effect": "Deny", "Action": "iam:AttachRolePolicy", "Resource": "*", "Condition": {"StringEquals": {"iam:ResourceTag/protected": "true"}}},
+    )
+    with pytest.raises(ClientError) as e:
+        iam.attach_role_policy(RoleName="prod", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    assert error(e)["Code"] == "AccessDenied" and "explicit deny" in error(e)["Message"]
+    with pytest.raises(ClientError) as e:
+        iam.update_user(UserName="dev-x", NewUserName="admin-x")
+    assert error(e)["Code"] == "AccessDenied" and f"user/admin-x" in error(e)["Message"]
+    with pytest.raises(ClientError) as e:
+        iam.update_group(GroupName="dev-g", NewGroupName="admins")
+    assert error(e)["Code"] == "AccessDenied"
+    iam.update_user(UserName="dev-x", NewUserName="dev-y")
+    assert root.get_user(UserName="dev-y")["User"]["UserName"] == "dev-y"
+
+
+def test_inline_policies_deletion_conflicts_and_policy_dates_follow_iam(server):
+    # Bugs: one role inline policy over 6,144 characters was refused (a role's inline quota is
+    # 10,240); an inline policy without Version was refused; DeleteUser dropped the user's group
+    # memberships; CreatePolicyVersion left UpdateDate alone; a Sid with a space was accepted.
+    root = server.client("iam")
+    root.create_role(RoleName="big", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    actions = [f"kms:Describe{'K' * 20}{i}" for i in range(250)]
+    doc = policy(allow(actions))
+    assert 6144 < len(doc.replace(" ", "")) < 10240
+    root.put_role_policy(RoleName="big", PolicyName="big", PolicyDocument=doc)
+    with pytest.raises(ClientError) as e:
+        root.put_role_policy(RoleName="big", PolicyName="more", PolicyDocument=doc)
+    assert error(e) == {"Type": "Sender", "Code": "LimitExceeded", "Message": "Maximum policy size of 10240 bytes exceeded for role big"}
+    root.create_user(UserName="old-style")
+    root.put_user_policy(UserName="old-style", PolicyName="legacy", PolicyDocument=json.dumps({"Statement": [allow("iam:GetUser")]}))
+    root.create_group(GroupName="team")
+    root.add_user_to_group(GroupName="team", UserName="old-style")
+    root.delete_user_policy(UserName="old-style", PolicyName="legacy")
+    with pytest.raises(ClientError) as e:
+        root.delete_user(UserName="old-style")
+    assert error(e)["Code"] == "DeleteConflict"
+    assert error(e)["Message"] == "Cannot delete entity, must remove users from group first."
+    root.remove_user_from_group(GroupName="team", UserName="old-style")
+    root.delete_user(UserName="old-style")
+
+    arn = root.create_policy(PolicyName="dated", PolicyDocument=policy(allow("iam:GetUser")))["Policy"]["Arn"]
+    first = root.get_policy(PolicyArn=arn)["Policy"]["UpdateDate"]
+    time.sleep(1.1)
+    root.create_policy_version(PolicyArn=arn, PolicyDocument=policy(allow("iam:ListUsers")))
+    assert root.get_policy(PolicyArn=arn)["Policy"]["UpdateDate"] > first
+    with pytest.raises(ClientError) as e:
+        root.create_policy(PolicyName="sid", PolicyDocument=policy(dict(allow("iam:GetUser"), Sid="a b-")))
+    assert error(e)["Message"].startswith("Statement IDs (SID) must be alpha-numeric.")

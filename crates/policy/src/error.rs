@@ -66,6 +66,14 @@ pub enum PolicyError {
         /// The repeated Sid.
         sid: String,
     },
+    /// A `Sid` with characters IAM does not take (spaces, hyphens, punctuation) in a policy
+    /// IAM stores. AWS: "Statement IDs (SID) must be alpha-numeric. Check that your input
+    /// satisfies the regular expression [0-9A-Za-z]*". (`_` is accepted, as IAM does.)
+    #[error("statement id {sid:?} is not alphanumeric")]
+    InvalidSid {
+        /// The Sid.
+        sid: String,
+    },
     /// A statement without `Action`/`NotAction` (or with an empty list). AWS:
     /// "Policy statement must contain actions."
     #[error("statement {statement} has no Action or NotAction")]
@@ -220,6 +228,9 @@ impl PolicyError {
             PolicyError::DuplicateSid { .. } => {
                 "Statement IDs (SID) in a single policy must be unique.".to_string()
             }
+            PolicyError::InvalidSid { .. } => "Statement IDs (SID) must be alpha-numeric. Check \
+                that your input satisfies the regular expression [0-9A-Za-z]*"
+                .to_string(),
             PolicyError::MissingAction { .. } => {
                 "Policy statement must contain actions.".to_string()
             }

@@ -168,6 +168,7 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
                 PolicyError::InvalidPrincipal { .. } => "INVALID_PRINCIPAL",
                 PolicyError::VersionTooOld { .. } => "INVALID_VERSION",
                 PolicyError::DuplicateSid { .. } => "UNIQUE_SIDS_REQUIRED",
+                PolicyError::InvalidSid { .. } => "UNSUPPORTED_SID",
                 _ => "MALFORMED_POLICY_DOCUMENT",
             };
             return vec![Finding {

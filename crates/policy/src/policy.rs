@@ -11,8 +11,9 @@
 //! 3. version (types that need `2012-10-17`);
 //! 4. "legacy parsing": `Effect` exactly `Allow`/`Deny`, truncated ARNs in a
 //!    known partition, invalid `Date*` values;
-//! 5. unique non-empty `Sid`s (IAM accepts `_` in a `Sid`, despite the
-//!    documented `[0-9A-Za-z]`; moto vector 39 pins it, lint warns);
+//! 5. `Sid`s of the characters IAM takes in the policies it stores (`[0-9A-Za-z]`, and `_`,
+//!    which IAM accepts despite the documented pattern; moto vector 39 pins it, lint warns),
+//!    unique when non-empty;
 //! 6. every statement has actions;
 //! 7. resource formats (first error wins): ARN shape, partition, service,
 //!    region of global services, IAM resource paths;
@@ -774,6 +775,22 @@ impl Policy {
         kind: PolicyKind,
         limit: usize,
     ) -> Result<Policy, PolicyError> {
+        Policy::parse_checked(json, kind, limit, kind.requires_2012())
+    }
+
+    /// Parses an inline identity policy (PutUserPolicy, PutGroupPolicy, PutRolePolicy) under its
+    /// entity's quota. Unlike a managed policy it may leave `Version` out or say `2008-10-17`
+    /// (AWS: the version then defaults to 2008-10-17, and policy variables are literal text).
+    pub fn parse_inline(json: &str, limit: usize) -> Result<Policy, PolicyError> {
+        Policy::parse_checked(json, PolicyKind::Identity, limit, false)
+    }
+
+    fn parse_checked(
+        json: &str,
+        kind: PolicyKind,
+        limit: usize,
+        requires_2012: bool,
+    ) -> Result<Policy, PolicyError> {
         let size = policy_size(json);
         if size > limit {
             return Err(PolicyError::TooLarge { kind, size, limit });
@@ -846,7 +863,7 @@ impl Policy {
         };
 
         // 3. Version.
-        if kind.requires_2012() && version.as_deref() != Some("2012-10-17") {
+        if requires_2012 && version.as_deref() != Some("2012-10-17") {
             return Err(PolicyError::VersionTooOld {
                 found: version,
                 kind,
@@ -874,6 +891,17 @@ impl Policy {
         }
 
         // 5. Sids.
+        if kind.iam_stored()
+            && let Some(sid) = raw_statements.iter().find_map(|st| {
+                st.sid
+                    .as_deref()
+                    .filter(|s| !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            })
+        {
+            return Err(PolicyError::InvalidSid {
+                sid: sid.to_string(),
+            });
+        }
         for (i, st) in raw_statements.iter().enumerate() {
             if let Some(sid) = st.sid.as_deref().filter(|s| !s.is_empty())
                 && raw_statements

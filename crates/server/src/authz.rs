@@ -417,6 +417,20 @@ fn decide(
         let role = iam_target(state, caller, "GetRole", input);
         decide_action(state, caller, route, ctx, input, &role, "iam:PassRole")?;
     }
+    // A rename or move needs the permission on the new name and path too (AWS: "the requester
+    // must have permission on both the source object and the target object"), or a caller
+    // limited to `user/dev-*` could make a `user/admin-x`.
+    if route.service.signing_name == "iam"
+        && matches!(route.operation.name, "UpdateUser" | "UpdateGroup")
+        && let Some(renamed) = renamed_arn(&target.arn, input)
+    {
+        let renamed = Target {
+            arn: renamed,
+            tags: target.tags.clone(),
+        };
+        let action = format!("iam:{}", route.operation.name);
+        decide_action(state, caller, route, ctx, input, &renamed, &action)?;
+    }
     // A secret created with replicas is also replicated (AWS's required permissions).
     if route.service.signing_name == "secretsmanager"
         && route.operation.name == "CreateSecret"
@@ -452,6 +466,28 @@ fn decide(
         decide_action(state, caller, route, ctx, input, &other, extra)?;
     }
     Ok(())
+}
+
+/// The ARN a user or group gets from UpdateUser/UpdateGroup's `NewUserName`/`NewGroupName` and
+/// `NewPath`; None when the call renames and moves nothing.
+fn renamed_arn(arn: &str, input: &Value) -> Option<String> {
+    let new_name = input
+        .get("NewUserName")
+        .or_else(|| input.get("NewGroupName"))
+        .and_then(Value::as_str);
+    let new_path = input.get("NewPath").and_then(Value::as_str);
+    if new_name.is_none() && new_path.is_none() {
+        return None;
+    }
+    let (head, resource) = arn.rsplit_once(':')?;
+    let (kind, rest) = resource.split_once('/')?;
+    let (path, name) = match rest.rsplit_once('/') {
+        Some((p, n)) => (format!("/{p}/"), n),
+        None => ("/".to_owned(), rest),
+    };
+    let path = new_path.unwrap_or(&path);
+    let name = new_name.unwrap_or(name);
+    Some(format!("{head}:{kind}{path}{name}"))
 }
 
 /// Creating with tags also needs the service's permission to tag what is created (AWS's "tag on
@@ -1002,6 +1038,17 @@ fn global_context(
     });
     for (k, v) in &target.tags {
         c.insert(&format!("aws:ResourceTag/{k}"), CtxValue::string(v.clone()));
+    }
+    // IAM's own spelling of a user's or role's tags: guardrails written with it must bind.
+    let iam_entity = target
+        .arn
+        .split(':')
+        .nth(5)
+        .is_some_and(|r| r.starts_with("user/") || r.starts_with("role/"));
+    if target.arn.starts_with("arn:aws:iam::") && iam_entity {
+        for (k, v) in &target.tags {
+            c.insert(&format!("iam:ResourceTag/{k}"), CtxValue::string(v.clone()));
+        }
     }
     c
 }

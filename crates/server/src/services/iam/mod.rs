@@ -511,7 +511,7 @@ pub(crate) fn check_principals(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
     }
 }
 
-fn policy_status(code: &str) -> StatusCode {
+pub(crate) fn policy_status(code: &str) -> StatusCode {
     if code == "LimitExceeded" {
         StatusCode::CONFLICT
     } else {

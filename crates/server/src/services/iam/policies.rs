@@ -296,8 +296,10 @@ pub(crate) async fn create_policy_version(cx: &Cx<'_>, input: &Value) -> Result<
             p.next_version = p.next_version.saturating_add(1);
             if set_default {
                 p.default_version.clone_from(&version.version_id);
-                p.updated_at = t;
             }
+            // The model: with several versions, UpdateDate is when the newest was created,
+            // whether or not it is the default.
+            p.updated_at = t;
             // CreatePolicyVersion and ListPolicyVersions return no Document (the model's
             // documentation of PolicyVersion.Document); GetPolicyVersion does.
             let out = json!({"PolicyVersion": version_json(p, &version, false)});
@@ -670,7 +672,15 @@ pub(crate) async fn put_inline(
     let name = req(input, entity.name_member())?.to_owned();
     let policy = req(input, "PolicyName")?.to_owned();
     let doc = req(input, "PolicyDocument")?.to_owned();
-    check_policy(&doc, PolicyKind::Identity)?;
+    // One inline policy may use its entity's whole quota (a role's 10,240 characters), not the
+    // 6,144 of a managed policy: the quota check below words it as IAM does.
+    palisade_policy::Policy::parse_inline(&doc, usize::MAX).map_err(|e| {
+        ApiError::new(
+            e.aws_code(),
+            e.aws_message(),
+            super::policy_status(e.aws_code()),
+        )
+    })?;
     cx.state
         .iam
         .mutate(cx.account, |tx| {

@@ -327,6 +327,9 @@ pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                 Some("Cannot delete entity, must delete SSH public keys first.")
             } else if !user.service_credentials.is_empty() {
                 Some("Cannot delete entity, must delete service specific credentials first.")
+            } else if !user.groups.is_empty() {
+                // AWS leaves group membership to the caller too.
+                Some("Cannot delete entity, must remove users from group first.")
             } else {
                 None
             };
