@@ -55,8 +55,21 @@ pub struct RuleSpec {
     /// Failure handling.
     #[serde(default)]
     pub on_error: OnError,
-    /// The transform.
+    /// The transform: `{type: mask, keep_last: 4}`, or a transform without parameters by
+    /// name alone (`transform: redact`).
+    #[serde(deserialize_with = "transform_spec")]
     pub transform: TransformSpec,
+}
+
+/// A transform given by name alone is the transform of that type with its defaults.
+fn transform_spec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TransformSpec, D::Error> {
+    use serde::Deserialize;
+    let v = serde_json::Value::deserialize(d)?;
+    let v = match v {
+        serde_json::Value::String(name) => serde_json::json!({ "type": name }),
+        other => other,
+    };
+    TransformSpec::deserialize(v).map_err(serde::de::Error::custom)
 }
 
 /// A rules file.

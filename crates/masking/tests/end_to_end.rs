@@ -771,3 +771,17 @@ fn csv_nulled_cell_is_written_bare_even_where_the_value_was_quoted() {
     );
     assert_eq!(String::from_utf8(out).unwrap(), "ssn,name\n,\"***\"\n");
 }
+
+#[test]
+fn csv_rows_of_another_length_are_masked_for_the_columns_they_have() {
+    // Bug: one short row failed the whole file ("found record with 2 fields"), leaving the
+    // export unmasked; a transform without parameters also had to be written as a map.
+    let out = mask_csv_bytes(
+        "rules:\n  - {column: email, transform: redact}\n",
+        b"id,email,note\n1,a@b.org,x\n2,c@d.org\n3,e@f.org,y,extra\n4\n",
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "id,email,note\n1,,x\n2,\n3,,y,extra\n4\n"
+    );
+}

@@ -28,7 +28,9 @@ pub fn run(
     let mut reader = ::csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
-        .flexible(false)
+        // A short or long row is masked for the columns it has (and written back with the
+        // fields it had): refusing the file would leave a whole export unmasked for one row.
+        .flexible(true)
         .from_reader(Tee {
             inner: input,
             seen: Rc::clone(&seen),
