@@ -346,10 +346,18 @@ impl<'d> Masker<'d> {
                             if let Some(s) = self.stats.get_mut(idx) {
                                 s.errors += 1;
                             }
-                            match handle_error(rule, record, message)? {
-                                Masked::Value(v) => v,
-                                Masked::Keep => piece.to_owned(),
-                                Masked::Null | Masked::Remove => String::new(),
+                            // In free text, something shaped like a surrogate that does not
+                            // open (authenticated encryption says so) is most likely text the
+                            // original already held: it stays as it is, counted in the
+                            // errors, instead of failing the whole file.
+                            if rule.on_error == OnError::Fail {
+                                piece.to_owned()
+                            } else {
+                                match handle_error(rule, record, message)? {
+                                    Masked::Value(v) => v,
+                                    Masked::Keep => piece.to_owned(),
+                                    Masked::Null | Masked::Remove => String::new(),
+                                }
                             }
                         }
                     };

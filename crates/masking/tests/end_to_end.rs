@@ -785,3 +785,25 @@ fn csv_rows_of_another_length_are_masked_for_the_columns_they_have() {
         "id,email,note\n1,,x\n2,\n3,,y,extra\n4\n"
     );
 }
+
+#[test]
+fn unmask_leaves_text_that_only_looks_like_a_surrogate() {
+    // Bug: a line of the original that happened to read `EMAIL(4):abcd` made unmask fail the
+    // whole file; what does not open as a surrogate is the original's own text.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - identifiers: [EMAIL]\n    transform: {type: deterministic_encrypt, key: pii, surrogate: EMAIL}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("notes.txt");
+    let text = "mail ann@example.com\nthe format is EMAIL(4):abcd, see docs\n";
+    std::fs::write(&input, text).unwrap();
+    let masked = dir.path().join("m.txt");
+    run_mask(&mask_args(&input, &masked, &rules, &keys)).unwrap();
+    let clear = dir.path().join("c.txt");
+    run_unmask(&unmask_args(&masked, &clear, &rules, &keys)).unwrap();
+    assert_eq!(std::fs::read_to_string(&clear).unwrap(), text);
+}
