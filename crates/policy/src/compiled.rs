@@ -253,7 +253,16 @@ impl CompiledStatement {
     ///
     /// `wildcard_resource` is set for actions without resource-level
     /// permissions: only `"Resource": "*"` covers them.
-    pub(crate) fn matches(&self, req: &Request, wildcard_resource: bool) -> Option<Option<Grant>> {
+    ///
+    /// `boundary` says whether the principal has a permissions boundary: a `Deny` with
+    /// `NotPrincipal` then applies to it whatever the element lists (AWS: "The NotPrincipal
+    /// element with a Deny effect will always deny any IAM principal that has a permissions
+    /// boundary policy attached").
+    pub(crate) fn matches(
+        &self,
+        req: &Request,
+        (wildcard_resource, boundary): (bool, bool),
+    ) -> Option<Option<Grant>> {
         let action_hit = self.actions.iter().any(|a| a.matches(req));
         if action_hit == self.not_action {
             return None;
@@ -273,7 +282,8 @@ impl CompiledStatement {
         let grant = match &self.principal {
             None => None,
             Some(p) if p.negated => {
-                if p.excludes(&req.principal) {
+                let always = boundary && self.effect == Effect::Deny;
+                if !always && p.excludes(&req.principal) {
                     return None;
                 }
                 Some(Grant::Wildcard)
@@ -376,7 +386,7 @@ impl CompiledPolicy {
     pub(crate) fn for_each_match(
         &self,
         req: &Request,
-        wildcard_resource: bool,
+        scope: (bool, bool),
         mut f: impl FnMut(usize, &CompiledStatement, Option<Grant>),
     ) {
         let specific: &[u32] = self
@@ -396,7 +406,7 @@ impl CompiledPolicy {
             let Some(&i) = next else { break };
             let i = i as usize;
             if let Some(st) = self.statements.get(i)
-                && let Some(grant) = st.matches(req, wildcard_resource)
+                && let Some(grant) = st.matches(req, scope)
             {
                 f(i, st, grant);
             }

@@ -219,6 +219,20 @@ enum Values {
     Null(Vec<Option<bool>>),
 }
 
+impl Values {
+    fn is_empty(&self) -> bool {
+        match self {
+            Values::Str(v) | Values::Fold(v) | Values::Bool(v) => v.is_empty(),
+            Values::Num(v) => v.is_empty(),
+            Values::Date(v) => v.is_empty(),
+            Values::Bin(v) => v.is_empty(),
+            Values::Ip(v) => v.is_empty(),
+            Values::Arn(v) => v.is_empty(),
+            Values::Null(v) => v.is_empty(),
+        }
+    }
+}
+
 /// One compiled `Operator: {key: values}` entry.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledCondition {
@@ -273,7 +287,24 @@ impl CompiledCondition {
 
     /// Whether the condition holds in `ctx`.
     pub(crate) fn eval(&self, ctx: &Context) -> bool {
-        let entry = ctx.get_lower(&self.key);
+        // A condition with an empty value list holds for nothing, whatever the operator: the
+        // statement "provides no permissions" (Access Analyzer's EMPTY_ARRAY_CONDITION), and a
+        // negated operator must not turn `[]` into a grant to everyone.
+        if self.values.is_empty() {
+            return false;
+        }
+        let mut entry = ctx.get_lower(&self.key);
+        // For the set operators an empty string is a null data set, as an absent key is (AWS:
+        // ForAllValues "returns true … if the key values resolve to a null data set, such as an
+        // empty string"; ForAnyValue false "for no matching key or a null dataset").
+        let null_set = match entry {
+            Some(Entry::Single(v)) => v.as_str().is_empty(),
+            Some(Entry::List(vs)) => vs.iter().all(|v| v.as_str().is_empty()),
+            None => false,
+        };
+        if self.op.qualifier.is_some() && null_set {
+            entry = None;
+        }
         if let Values::Null(wants) = &self.values {
             let absent = entry.is_none();
             return wants.contains(&Some(absent));

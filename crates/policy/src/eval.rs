@@ -303,6 +303,8 @@ struct LayerResult {
 struct Evaluator<'a> {
     req: &'a Request,
     wildcard_resource: bool,
+    /// The principal has a permissions boundary (see `CompiledStatement::matches`).
+    boundary: bool,
     matched: Vec<MatchedStatement>,
 }
 
@@ -316,24 +318,28 @@ impl Evaluator<'_> {
         r: &mut LayerResult,
     ) {
         let matched = &mut self.matched;
-        p.for_each_match(self.req, self.wildcard_resource, |i, st, grant| {
-            match st.effect {
-                Effect::Allow => {
-                    r.allow = true;
-                    r.grant = r.grant.max(grant);
+        p.for_each_match(
+            self.req,
+            (self.wildcard_resource, self.boundary),
+            |i, st, grant| {
+                match st.effect {
+                    Effect::Allow => {
+                        r.allow = true;
+                        r.grant = r.grant.max(grant);
+                    }
+                    Effect::Deny => r.deny = true,
                 }
-                Effect::Deny => r.deny = true,
-            }
-            matched.push(MatchedStatement {
-                layer,
-                level,
-                policy: index,
-                policy_name: p.name().cloned(),
-                statement: i,
-                sid: st.sid.clone(),
-                effect: st.effect,
-            });
-        });
+                matched.push(MatchedStatement {
+                    layer,
+                    level,
+                    policy: index,
+                    policy_name: p.name().cloned(),
+                    statement: i,
+                    sid: st.sid.clone(),
+                    effect: st.effect,
+                });
+            },
+        );
     }
 
     fn set(&mut self, layer: Layer, level: usize, set: &PolicySet) -> LayerResult {
@@ -366,6 +372,7 @@ pub fn evaluate(input: &EvaluationInput<'_>) -> Decision {
     let mut ev = Evaluator {
         req,
         wildcard_resource: data.is_wildcard_only(req.service(), req.action_name()),
+        boundary: input.boundary.is_some(),
         matched: Vec::new(),
     };
     let account_identity = p.kind.is_account_identity();
