@@ -42,6 +42,18 @@ impl ApiError {
         )
     }
 
+    /// A change the store could not write (a full disk, an I/O error): nothing was changed,
+    /// and the caller may retry once the operator has made room, so it is the service being
+    /// unavailable rather than an unknown failure.
+    pub fn store_write(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "a change could not be stored");
+        Self::new(
+            "ServiceUnavailable",
+            format!("the change could not be stored: {detail}"),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+    }
+
     /// A request body larger than the configured limit.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

@@ -19,7 +19,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
 
 mod event_index;
 mod event_log;
@@ -587,6 +587,111 @@ impl SqliteStore {
     }
 }
 
+/// IAM changes in one transaction on `conn`.
+async fn apply_iam_on(conn: &mut SqliteConnection, changes: &[IamChange]) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    for change in changes {
+        match change {
+            IamChange::Put(record) => {
+                let key = record.key();
+                let body =
+                    serde_json::to_string(record).map_err(|source| StoreError::Record {
+                        key: key.clone(),
+                        source,
+                    })?;
+                sqlx::query(
+                    "INSERT INTO iam_entities (account_id, kind, entity_key, body, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (account_id, kind, entity_key) DO UPDATE SET \
+                     body = excluded.body, updated_at = excluded.updated_at",
+                )
+                .bind(record.account_id())
+                .bind(record.kind().as_str())
+                .bind(&key)
+                .bind(&body)
+                .bind(now_secs())
+                .execute(&mut *tx)
+                .await?;
+            }
+            IamChange::Delete {
+                account_id,
+                kind,
+                key,
+            } => {
+                sqlx::query(
+                    "DELETE FROM iam_entities WHERE account_id = $1 AND kind = $2 \
+                     AND entity_key = $3",
+                )
+                .bind(account_id)
+                .bind(kind.as_str())
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            IamChange::DeleteAccessKey(id) => {
+                sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Document changes in one transaction on `conn`.
+async fn apply_documents_on(
+    conn: &mut SqliteConnection,
+    changes: &[DocumentChange],
+) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    for change in changes {
+        match change {
+            DocumentChange::Put(doc) => {
+                sqlx::query(
+                    "INSERT INTO documents (collection, doc_key, body, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (collection, doc_key) DO UPDATE \
+                     SET body = excluded.body, updated_at = excluded.updated_at",
+                )
+                .bind(&doc.collection)
+                .bind(&doc.key)
+                .bind(&doc.body)
+                .bind(now_secs())
+                .execute(&mut *tx)
+                .await?;
+            }
+            DocumentChange::Delete { collection, key } => {
+                sqlx::query("DELETE FROM documents WHERE collection = $1 AND doc_key = $2")
+                    .bind(collection)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives a write's connection back to the pool when the write succeeded, and closes it when it
+/// failed. A COMMIT that fails (a full disk: SQLITE_FULL) can leave SQLite and the driver
+/// disagreeing on whether a transaction is open; such a connection, back in the pool, ran later
+/// writes inside a transaction that never committed (acknowledged, then lost) while holding the
+/// write lock from the other connections. A new connection starts clean.
+async fn settle<T>(
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if result.is_err() {
+        // Closing rolls back whatever the connection still had open.
+        if let Err(e) = conn.close().await {
+            tracing::debug!(error = %e, "closing a failed write's connection");
+        }
+    }
+    result
+}
+
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -819,55 +924,9 @@ impl Store for SqliteStore {
 
     fn apply_iam<'a>(&'a self, changes: &'a [IamChange]) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            for change in changes {
-                match change {
-                    IamChange::Put(record) => {
-                        let key = record.key();
-                        let body =
-                            serde_json::to_string(record).map_err(|source| StoreError::Record {
-                                key: key.clone(),
-                                source,
-                            })?;
-                        sqlx::query(
-                            "INSERT INTO iam_entities (account_id, kind, entity_key, body, \
-                             updated_at) VALUES ($1, $2, $3, $4, $5) \
-                             ON CONFLICT (account_id, kind, entity_key) DO UPDATE SET \
-                             body = excluded.body, updated_at = excluded.updated_at",
-                        )
-                        .bind(record.account_id())
-                        .bind(record.kind().as_str())
-                        .bind(&key)
-                        .bind(&body)
-                        .bind(now_secs())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    IamChange::Delete {
-                        account_id,
-                        kind,
-                        key,
-                    } => {
-                        sqlx::query(
-                            "DELETE FROM iam_entities WHERE account_id = $1 AND kind = $2 \
-                             AND entity_key = $3",
-                        )
-                        .bind(account_id)
-                        .bind(kind.as_str())
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    IamChange::DeleteAccessKey(id) => {
-                        sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
-            tx.commit().await?;
-            Ok(())
+            let mut conn = self.pool.acquire().await?;
+            let applied = apply_iam_on(&mut conn, changes).await;
+            settle(conn, applied).await
         })
     }
 
@@ -900,33 +959,9 @@ impl Store for SqliteStore {
         changes: &'a [DocumentChange],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            for change in changes {
-                match change {
-                    DocumentChange::Put(doc) => {
-                        sqlx::query(
-                            "INSERT INTO documents (collection, doc_key, body, updated_at) \
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (collection, doc_key) DO UPDATE \
-                             SET body = excluded.body, updated_at = excluded.updated_at",
-                        )
-                        .bind(&doc.collection)
-                        .bind(&doc.key)
-                        .bind(&doc.body)
-                        .bind(now_secs())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    DocumentChange::Delete { collection, key } => {
-                        sqlx::query("DELETE FROM documents WHERE collection = $1 AND doc_key = $2")
-                            .bind(collection)
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
-            tx.commit().await?;
-            Ok(())
+            let mut conn = self.pool.acquire().await?;
+            let applied = apply_documents_on(&mut conn, changes).await;
+            settle(conn, applied).await
         })
     }
 }

@@ -619,7 +619,7 @@ impl Iam {
         {
             // Memory is ahead of the store: start again from what is durable.
             self.reload().await;
-            return Err(ApiError::internal(e));
+            return Err(ApiError::store_write(e));
         }
         Ok(out)
     }

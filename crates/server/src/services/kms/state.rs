@@ -325,7 +325,7 @@ impl Kms {
         self.store
             .apply_documents(&docs)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::store_write)?;
         let mut d = self
             .data
             .write()

@@ -364,7 +364,7 @@ impl Secrets {
         self.store
             .apply_documents(&docs)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::store_write)?;
         let mut data = self
             .data
             .write()

@@ -1,0 +1,52 @@
+"""Durability when the disk fills, black-box: the data directory on a small tmpfs (the test mounts
+one, and is skipped where it may not)."""
+
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+@pytest.fixture
+def small_disk():
+    mount = tempfile.mkdtemp(prefix="palisade-full-")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], capture_output=True)
+    if mounted.returncode != 0:
+        os.rmdir(mount)
+        pytest.skip("cannot mount a tmpfs here: " + mounted.stderr.decode(errors="replace").strip())
+    yield mount
+    subprocess.run(["umount", "-l", mount], capture_output=True)
+    os.rmdir(mount)
+
+
+def test_writes_acknowledged_around_a_full_disk_survive_a_restart(start_server, small_disk):
+    # Bug: a COMMIT that failed on a full disk left its connection in the pool believing a
+    # transaction was open; later writes on it were acknowledged (200, with their audit events)
+    # but never committed, and were gone after a restart, while the other connections waited
+    # on the write lock it held.
+    data = os.path.join(small_disk, "data")
+    s = start_server(data_dir=data)
+    kms = s.client("kms")
+    filler = os.path.join(small_disk, "filler")
+    acked, refused = [], set()
+    for cycle in range(3):
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1k"], capture_output=True)
+        for n in range(12):
+            try:
+                acked.append(kms.create_key(Description=f"full-{cycle}-{n}")["KeyMetadata"]["KeyId"])
+            except ClientError as e:
+                refused.add(e.response["Error"]["Code"])
+        os.remove(filler)
+        time.sleep(0.5)
+        for n in range(4):
+            acked.append(kms.create_key(Description=f"after-{cycle}-{n}")["KeyMetadata"]["KeyId"])
+    # A full disk is the service being unavailable, not an unknown failure.
+    assert refused <= {"ServiceUnavailable"}, refused
+    s.stop()
+    again = start_server(data_dir=data)
+    kms = again.client("kms")
+    for key in acked:
+        assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyId"] == key
