@@ -1,6 +1,7 @@
 """Durability when the disk fills, black-box: the data directory on a small tmpfs (the test mounts
 one, and is skipped where it may not)."""
 
+import json
 import os
 import subprocess
 import tempfile
@@ -50,3 +51,31 @@ def test_writes_acknowledged_around_a_full_disk_survive_a_restart(start_server, 
     kms = again.client("kms")
     for key in acked:
         assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyId"] == key
+
+
+def test_a_full_disk_never_leaves_a_change_without_its_event(start_server, small_disk):
+    # Bugs: on a full disk the request whose event first failed had made its change anyway (a
+    # key with no CreateKey event, answered 503, so a retry made a second key); the first
+    # request after space was freed was refused too.
+    data = os.path.join(small_disk, "data")
+    s = start_server(data_dir=data)
+    kms, ct = s.client("kms"), s.client("cloudtrail")
+    filler = os.path.join(small_disk, "filler")
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1k"], capture_output=True)
+    acked = []
+    for n in range(30):
+        try:
+            acked.append(kms.create_key(Description=f"k{n}")["KeyMetadata"]["KeyId"])
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "ServiceUnavailable"
+    os.remove(filler)
+    kms.list_keys()  # the first request after room was made is served
+    keys = {k["KeyId"] for k in kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]}
+    assert keys == set(acked)
+    created = set()
+    for page in ct.get_paginator("lookup_events").paginate(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]):
+        for e in page["Events"]:
+            record = json.loads(e["CloudTrailEvent"])
+            if "errorCode" not in record:
+                created.add(record["responseElements"]["keyMetadata"]["keyId"])
+    assert created == keys

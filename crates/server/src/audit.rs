@@ -23,6 +23,7 @@ type Ack = oneshot::Sender<Result<(), String>>;
 #[derive(Debug, Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<(AuditRow, Ack)>,
+    store: Arc<dyn Store>,
     /// Whether the last group was written: fail-closed mode refuses requests while it is not,
     /// and each refused request's own event is the probe that finds the store working again.
     healthy: Arc<AtomicBool>,
@@ -70,14 +71,33 @@ impl AuditSink {
     /// Starts the writer task over `store`.
     pub fn start(store: Arc<dyn Store>) -> (Self, AuditWriter) {
         let (tx, rx) = mpsc::channel(MAX_GROUP * 8);
-        let healthy = Arc::new(AtomicBool::new(true));
-        let handle = tokio::spawn(write_groups(store, rx, healthy.clone()));
-        (Self { tx, healthy }, AuditWriter(handle))
+        let healthy = Arc::new(AtomicBool::new(!store.audit_space_low()));
+        let handle = tokio::spawn(write_groups(store.clone(), rx, healthy.clone()));
+        (Self { tx, store, healthy }, AuditWriter(handle))
     }
 
     /// Whether events are being written.
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// While events cannot be written, whether they can be again: the store is asked to make
+    /// room for them now, so that the first request after an operator freed space is served
+    /// rather than refused.
+    pub async fn recovered(&self) -> bool {
+        match self.store.audit_make_room().await {
+            Ok(true) => {
+                if !self.healthy.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("audit events can be recorded again");
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "audit log still unwritable");
+                false
+            }
+        }
     }
 
     /// Queues one event without waiting for it: for requests refused because the store is
@@ -222,18 +242,25 @@ async fn write_groups(
             }
         }
         let result = store.append_events(&rows).await.map_err(|e| e.to_string());
-        let was_healthy = healthy.swap(result.is_ok(), Ordering::Relaxed);
+        // This group is written, but no room could be made for the next ones: stop taking
+        // requests now, while the events of those under way still fit.
+        let low = result.is_ok() && store.audit_space_low();
+        let now_healthy = result.is_ok() && !low;
+        let was_healthy = healthy.swap(now_healthy, Ordering::Relaxed);
         // One error when writing starts to fail and one line when it works again, not a line
         // per group while a disk stays full.
-        match (&result, was_healthy) {
-            (Err(e), true) => {
+        match (&result, was_healthy, now_healthy) {
+            (Err(e), true, _) => {
                 tracing::error!(error = %e, events = rows.len(), "audit events are not being recorded");
             }
-            (Err(e), false) => {
+            (Err(e), false, _) => {
                 tracing::debug!(error = %e, events = rows.len(), "audit events were not recorded");
             }
-            (Ok(()), false) => tracing::warn!("audit events are being recorded again"),
-            (Ok(()), true) => {}
+            (Ok(()), true, false) => tracing::error!(
+                "the audit log's disk is full: requests are refused until there is room"
+            ),
+            (Ok(()), false, true) => tracing::warn!("audit events are being recorded again"),
+            (Ok(()), _, _) => {}
         }
         for ack in acks.drain(..) {
             // A handler that gave up waiting (client gone) is not an error.

@@ -69,8 +69,10 @@ where
     };
 
     // Fail closed: while events cannot be written, nothing else is done either.
-    let refuse =
-        state.config.audit_enabled && state.config.audit_fail_closed && !state.audit.healthy();
+    let refuse = state.config.audit_enabled
+        && state.config.audit_fail_closed
+        && !state.audit.healthy()
+        && !state.audit.recovered().await;
     let outcome = if refuse {
         Err(ApiError::new(
             "ServiceUnavailable",

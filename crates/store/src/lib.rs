@@ -215,6 +215,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Vec<AccessKeyRecord>, StoreError>>;
     /// Appends audit events in one transaction: all are durable when this returns, or none are.
     fn append_events<'a>(&'a self, rows: &'a [AuditRow]) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Whether the audit log's room for the next events could not be made at the last append
+    /// (a full disk): the appends so far succeeded, but new requests should wait.
+    fn audit_space_low(&self) -> bool {
+        false
+    }
+    /// Tries again to make room for audit events; true when there is room now.
+    fn audit_make_room(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Ok(true) })
+    }
     /// The newest `limit` events of an account, newest first.
     fn recent_events<'a>(
         &'a self,
@@ -588,17 +597,19 @@ impl SqliteStore {
 }
 
 /// IAM changes in one transaction on `conn`.
-async fn apply_iam_on(conn: &mut SqliteConnection, changes: &[IamChange]) -> Result<(), StoreError> {
+async fn apply_iam_on(
+    conn: &mut SqliteConnection,
+    changes: &[IamChange],
+) -> Result<(), StoreError> {
     let mut tx = conn.begin().await?;
     for change in changes {
         match change {
             IamChange::Put(record) => {
                 let key = record.key();
-                let body =
-                    serde_json::to_string(record).map_err(|source| StoreError::Record {
-                        key: key.clone(),
-                        source,
-                    })?;
+                let body = serde_json::to_string(record).map_err(|source| StoreError::Record {
+                    key: key.clone(),
+                    source,
+                })?;
                 sqlx::query(
                     "INSERT INTO iam_entities (account_id, kind, entity_key, body, \
                      updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -812,6 +823,14 @@ impl Store for SqliteStore {
             let frames = event_log::EventLog::encode(rows);
             self.blocking(move |log| log.append(frames)).await
         })
+    }
+
+    fn audit_space_low(&self) -> bool {
+        self.events.space_low()
+    }
+
+    fn audit_make_room(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.blocking(|log| log.make_room()))
     }
 
     fn recent_events<'a>(
