@@ -450,6 +450,11 @@ def test_a_second_server_on_the_same_data_directory_refuses_to_start(server):
     code, err = refused_start(server.data_dir)
     assert code != 0 and "another palisade server is using the data directory" in err
     assert server.client("sts").get_caller_identity()["Account"] == "123456789012"
+    # Bug: the lock was a file in the directory; deleting it as a "stale lock" let a second
+    # server in, and both wrote audit events at the same positions.
+    (server.data_dir / "lock").unlink(missing_ok=True)
+    code, err = refused_start(server.data_dir)
+    assert code != 0 and "another palisade server is using the data directory" in err
 
 
 def test_health_says_what_enforcement_does_and_bad_account_or_region_flags_are_refused(start_server, tmp_path):

@@ -83,6 +83,10 @@ def test_a_logging_trail_delivers_cloudtrail_files_that_validate(delivered):
     assert failed and failed[0]["errorCode"] == "NotFoundException"
     for p in logs:
         assert b"plaintext-that-must-not-be-delivered" not in gzip.decompress(p.read_bytes())
+    # Bug: trail files were 0644 in 0755 directories, readable by every local user.
+    for p in logs + digests:
+        assert p.stat().st_mode & 0o777 == 0o600, p
+        assert p.parent.stat().st_mode & 0o777 == 0o700, p.parent
     digest = json.loads(gzip.decompress(digests[-1].read_bytes()))
     assert digest["digestSignatureAlgorithm"] == "SHA256withRSA"
     assert digest["digestS3Bucket"] == "audit-logs"

@@ -91,7 +91,9 @@ pub enum StartError {
     )]
     DevOnStrictData(String),
     /// Another server is running on the data directory.
-    #[error("another palisade server is using the data directory {0} (its lock file is held)")]
+    #[error(
+        "another palisade server is using the data directory {0} (it holds the directory's lock)"
+    )]
     Locked(String),
 }
 
@@ -134,17 +136,14 @@ impl Server {
             ));
         }
         // One server per data directory: two would each keep the store and the event log in
-        // memory, overwrite each other's writes and interleave frames in the same segment.
-        let lock_path = config.data_dir.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| StartError::DataDir {
-                path: lock_path.display().to_string(),
-                source,
-            })?;
+        // memory, overwrite each other's writes and interleave frames in the same segment. The
+        // directory itself is locked, not a file in it that an operator could take for a stale
+        // lock after a crash and delete (which let a second server in).
+        let lock_path = config.data_dir.clone();
+        let lock = std::fs::File::open(&lock_path).map_err(|source| StartError::DataDir {
+            path: lock_path.display().to_string(),
+            source,
+        })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -317,12 +317,27 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
         let dir = path
             .parent()
             .ok_or_else(|| ApiError::internal(format!("no directory for {}", path.display())))?;
-        tokio::fs::create_dir_all(dir)
+        // Owner-only, as the data directory: the logs name every caller and resource.
+        tokio::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .await
             .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
         // Written aside and renamed: a reader (or a crash) never sees half a file.
         let tmp = path.with_extension("partial");
-        tokio::fs::write(&tmp, &a.bytes)
+        let written = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, &a.bytes).await?;
+            tokio::io::AsyncWriteExt::flush(&mut f).await
+        };
+        written
             .await
             .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", tmp.display())))?;
         tokio::fs::rename(&tmp, &path)
