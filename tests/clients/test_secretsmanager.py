@@ -675,3 +675,13 @@ def test_a_replica_is_protected_by_its_own_regions_key(server):
     east.put_secret_value(SecretId="mirrored", SecretString="v2")
     [status] = east.describe_secret(SecretId="mirrored")["ReplicationStatus"]
     assert status["Status"] == "Failed" and status["StatusMessage"].startswith("Replication failed:")
+
+
+def test_the_aws_managed_key_may_be_named_before_it_exists(server):
+    # Bug: KmsKeyId alias/aws/secretsmanager failed (EncryptionFailure, alias not found) until
+    # some secret had been created without a key; AWS makes the managed key on first use.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="named", SecretString="v", KmsKeyId="alias/aws/secretsmanager")
+    assert sm.get_secret_value(SecretId="named")["SecretString"] == "v"
+    aliases = server.client("kms").list_aliases()["Aliases"]
+    assert any(a["AliasName"] == "alias/aws/secretsmanager" and a.get("TargetKeyId") for a in aliases)

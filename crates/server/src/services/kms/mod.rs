@@ -160,6 +160,10 @@ pub async fn generate_data_key_for_service(
     context: &palisade_kms::EncryptionContext,
 ) -> Result<ServiceDataKey, ApiError> {
     let cx = Cx::of_caller(state, caller, region);
+    // The service's AWS-managed key named explicitly is that key, made on first use as when
+    // no key is named (bug: `--kms-key-id alias/aws/secretsmanager` failed until some secret
+    // had been created without a key).
+    let key_id = key_id.filter(|id| !names_managed_key(id, service));
     let arn = match key_id {
         Some(id) => ops::resolve_arn(&cx, id)?,
         None => ops::aws_managed_key(&cx, service).await?,
@@ -192,6 +196,12 @@ pub async fn generate_data_key_for_service(
     })
 }
 
+/// Whether `key_id` names `service`'s AWS-managed key by its alias (name or alias ARN).
+fn names_managed_key(key_id: &str, service: &str) -> bool {
+    let alias = format!("alias/aws/{service}");
+    key_id == alias || key_id.ends_with(&format!(":{alias}"))
+}
+
 /// Encrypt of a data key another service already holds, on behalf of `service` for `caller`:
 /// under `key_id`, or the AWS-managed key `alias/aws/<service>` of `region` when `None`
 /// (Secrets Manager's replicas, whose values each replica Region's key protects). Returns the
@@ -206,6 +216,7 @@ pub async fn encrypt_data_key_for_service(
     context: &palisade_kms::EncryptionContext,
 ) -> Result<(Vec<u8>, String), ApiError> {
     let cx = Cx::of_caller(state, caller, region);
+    let key_id = key_id.filter(|id| !names_managed_key(id, service));
     let arn = match key_id {
         Some(id) => ops::resolve_arn(&cx, id)?,
         None => ops::aws_managed_key(&cx, service).await?,
