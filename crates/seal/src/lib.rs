@@ -351,11 +351,16 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&tmp)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    let done = written.and_then(|()| fs::rename(&tmp, path));
+    if done.is_err() {
+        // Nothing half-written is left behind (a full disk left an empty `.tmp` file).
+        let _ = fs::remove_file(&tmp);
+    }
+    done
 }
 
 #[cfg(test)]
@@ -364,6 +369,17 @@ mod tests {
 
     fn sealer() -> Sealer {
         Sealer::new(&[7u8; KEK_LEN]).unwrap()
+    }
+
+    #[test]
+    fn a_failed_private_write_leaves_no_temporary_file() {
+        // Bug: a start on a full disk left an empty `credentials.tmp` behind.
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("credentials");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inside"), b"x").unwrap();
+        assert!(write_private(&target, b"secret").is_err());
+        assert!(!dir.path().join("credentials.tmp").exists());
     }
 
     #[test]
