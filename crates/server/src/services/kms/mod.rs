@@ -160,14 +160,7 @@ pub async fn generate_data_key_for_service(
     context: &palisade_kms::EncryptionContext,
 ) -> Result<ServiceDataKey, ApiError> {
     let cx = Cx::of_caller(state, caller, region);
-    // The service's AWS-managed key named explicitly is that key, made on first use as when
-    // no key is named (bug: `--kms-key-id alias/aws/secretsmanager` failed until some secret
-    // had been created without a key).
-    let key_id = key_id.filter(|id| !names_managed_key(id, service));
-    let arn = match key_id {
-        Some(id) => ops::resolve_arn(&cx, id)?,
-        None => ops::aws_managed_key(&cx, service).await?,
-    };
+    let (key_id, arn) = key_for_service(&cx, service, key_id).await?;
     let made = (|| {
         if key_id.is_some() {
             authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)?;
@@ -196,10 +189,22 @@ pub async fn generate_data_key_for_service(
     })
 }
 
-/// Whether `key_id` names `service`'s AWS-managed key by its alias (name or alias ARN).
-fn names_managed_key(key_id: &str, service: &str) -> bool {
+/// The key a service call uses: the one `key_id` names, or `service`'s AWS-managed key (made on
+/// first use) when it names none, or names that key by its alias (bug: `--kms-key-id
+/// alias/aws/secretsmanager` failed until some secret had been created without a key). Returns
+/// the customer key named, if any (whose use the caller must be allowed), and the key's ARN.
+async fn key_for_service<'k>(
+    cx: &Cx<'_>,
+    service: &str,
+    key_id: Option<&'k str>,
+) -> Result<(Option<&'k str>, String), ApiError> {
     let alias = format!("alias/aws/{service}");
-    key_id == alias || key_id.ends_with(&format!(":{alias}"))
+    let key_id = key_id.filter(|id| *id != alias && !id.ends_with(&format!(":{alias}")));
+    let arn = match key_id {
+        Some(id) => ops::resolve_arn(cx, id)?,
+        None => ops::aws_managed_key(cx, service).await?,
+    };
+    Ok((key_id, arn))
 }
 
 /// Encrypt of a data key another service already holds, on behalf of `service` for `caller`:
@@ -216,11 +221,7 @@ pub async fn encrypt_data_key_for_service(
     context: &palisade_kms::EncryptionContext,
 ) -> Result<(Vec<u8>, String), ApiError> {
     let cx = Cx::of_caller(state, caller, region);
-    let key_id = key_id.filter(|id| !names_managed_key(id, service));
-    let arn = match key_id {
-        Some(id) => ops::resolve_arn(&cx, id)?,
-        None => ops::aws_managed_key(&cx, service).await?,
-    };
+    let (key_id, arn) = key_for_service(&cx, service, key_id).await?;
     let made = (|| {
         if key_id.is_some() {
             authz::check_for_service(&cx, "Encrypt", &arn, service, context)?;

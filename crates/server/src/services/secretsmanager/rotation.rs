@@ -404,11 +404,7 @@ async fn service_event(
 /// value (`ResourceNotFoundException`) and puts one with the token.
 async fn prepare_pending(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<(), String> {
     let _w = cx.state.secrets.writer.lock().await;
-    let mut sec = cx
-        .state
-        .secrets
-        .find(&secret.account, &secret.region, &secret.arn)
-        .ok_or("the secret no longer exists")?;
+    let mut sec = now_of(cx, secret)?;
     if sec
         .version(token)
         .is_some_and(|v| v.stages.iter().any(|x| x == AWSPENDING))
@@ -492,13 +488,7 @@ async fn current_value(
     secret: &Secret,
     stage: &str,
 ) -> Result<Option<(Vec<u8>, bool)>, String> {
-    let Some(sec) = cx
-        .state
-        .secrets
-        .find(&secret.account, &secret.region, &secret.arn)
-    else {
-        return Err("the secret no longer exists".to_owned());
-    };
+    let sec = now_of(cx, secret)?;
     let Some(v) = sec.staged(stage).cloned() else {
         return Ok(None);
     };
@@ -562,13 +552,7 @@ async fn version_value(
     secret: &Secret,
     token: &str,
 ) -> Result<Option<Vec<u8>>, String> {
-    let Some(sec) = cx
-        .state
-        .secrets
-        .find(&secret.account, &secret.region, &secret.arn)
-    else {
-        return Err("the secret no longer exists".to_owned());
-    };
+    let sec = now_of(cx, secret)?;
     let Some(v) = sec.version(token).cloned() else {
         return Ok(None);
     };
@@ -576,6 +560,14 @@ async fn version_value(
         .await
         .map_err(|e| e.message)?
         .map(|(b, _)| b))
+}
+
+/// The secret as it is now: a rotation's steps run while callers change it.
+fn now_of(cx: &Cx<'_>, secret: &Secret) -> Result<Secret, String> {
+    cx.state
+        .secrets
+        .find(&secret.account, &secret.region, &secret.arn)
+        .ok_or_else(|| "the secret no longer exists".to_owned())
 }
 
 /// Stores `value` as the AWSPENDING version `token`.
@@ -587,11 +579,7 @@ async fn put_pending(
     binary: bool,
 ) -> Result<(), String> {
     let _w = cx.state.secrets.writer.lock().await;
-    let mut sec = cx
-        .state
-        .secrets
-        .find(&secret.account, &secret.region, &secret.arn)
-        .ok_or("the secret no longer exists")?;
+    let mut sec = now_of(cx, secret)?;
     super::add_value(
         cx,
         &mut sec,
@@ -666,11 +654,7 @@ async fn run_step(
 /// AWSPENDING.
 async fn finish(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<(), String> {
     let _w = cx.state.secrets.writer.lock().await;
-    let mut sec = cx
-        .state
-        .secrets
-        .find(&secret.account, &secret.region, &secret.arn)
-        .ok_or("the secret no longer exists")?;
+    let mut sec = now_of(cx, secret)?;
     let Some(v) = sec.version(token) else {
         return Err(format!("createSecret made no version {token}"));
     };
