@@ -189,3 +189,18 @@ def test_the_aws_cli_enables_the_feature_and_gets_a_token(server):
     _, claims = verify(out["WebIdentityToken"], issuer)
     assert claims["aud"] == "my-saas-api" and claims["exp"] - claims["iat"] == 120
     assert claims["sub"] == f"arn:aws:iam::{ACCOUNT}:root"
+
+
+def test_an_outbound_token_is_no_way_back_in(server):
+    # Bug: a token from GetWebIdentityToken was accepted by AssumeRoleWithWebIdentity (its
+    # issuer registered as an OIDC provider): a session could mint itself a 12-hour one, and an
+    # account vouch for another's principals. AWS refuses its outbound tokens there.
+    iam = server.client("iam")
+    iam.enable_outbound_web_identity_federation()
+    token = server.client("sts").get_web_identity_token(Audience=["sts.amazonaws.com"], SigningAlgorithm="RS256")["WebIdentityToken"]
+    with pytest.raises(ClientError) as e:
+        server.unsigned("sts").assume_role_with_web_identity(
+            RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="back-in", WebIdentityToken=token
+        )
+    assert error(e)["Code"] == "InvalidIdentityToken"
+    assert "GetWebIdentityToken" in error(e)["Message"]

@@ -40,7 +40,8 @@ class Idp:
 </md:EntityDescriptor>"""
 
     def response(
-        self, roles, session_name="alice", lifetime=300, key=None, cert=None, tamper=None, audience=AWS_SAML
+        self, roles, session_name="alice", lifetime=300, key=None, cert=None, tamper=None, audience=AWS_SAML,
+        recipient=AWS_SAML, session_duration="1800", session_not_after=None, confirmations=1,
     ):
         """A base64 SAMLResponse whose assertion is signed (by this IdP unless `key` is given)."""
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -48,21 +49,32 @@ class Idp:
         until = fmt(now + datetime.timedelta(seconds=lifetime))
         aid = "_" + uuid.uuid4().hex
         role_values = "".join(f"<saml:AttributeValue>{r}</saml:AttributeValue>" for r in roles)
+        confirmation = f"""<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
+      <saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{recipient}"/>
+    </saml:SubjectConfirmation>"""
+        authn = ""
+        if session_not_after is not None:
+            sna = fmt(now + datetime.timedelta(seconds=session_not_after))
+            authn = f"""<saml:AuthnStatement AuthnInstant="{fmt(now)}" SessionNotOnOrAfter="{sna}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"""
+        duration = (
+            f"""<saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/SessionDuration"><saml:AttributeValue>{session_duration}</saml:AttributeValue></saml:Attribute>"""
+            if session_duration
+            else ""
+        )
         assertion = f"""<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{aid}" IssueInstant="{fmt(now)}" Version="2.0">
   <saml:Issuer>{ISSUER}</saml:Issuer>
   <saml:Subject>
     <saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">alice@example.com</saml:NameID>
-    <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
-      <saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{AWS_SAML}"/>
-    </saml:SubjectConfirmation>
+    {confirmation * confirmations}
   </saml:Subject>
   <saml:Conditions NotBefore="{fmt(now - datetime.timedelta(seconds=60))}" NotOnOrAfter="{until}">
     <saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>
   </saml:Conditions>
+  {authn}
   <saml:AttributeStatement>
     <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/Role">{role_values}</saml:Attribute>
     <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/RoleSessionName"><saml:AttributeValue>{session_name}</saml:AttributeValue></saml:Attribute>
-    <saml:Attribute Name="https://aws.amazon.com/SAML/Attributes/SessionDuration"><saml:AttributeValue>1800</saml:AttributeValue></saml:Attribute>
+    {duration}
   </saml:AttributeStatement>
 </saml:Assertion>"""
         signer = XMLSigner(
@@ -237,3 +249,28 @@ def test_saml_providers_report_their_metadata_and_refuse_metadata_without_a_cert
         RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{provider},{role}"])
     )
     assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/by-doc/alice")
+
+
+def test_sessions_end_with_the_idps_session_and_assertions_are_for_aws(server, federation):
+    # Bugs: SessionNotOnOrAfter was ignored (credentials outlived the IdP's session); a
+    # Recipient that is not AWS's endpoint was accepted, and with two SubjectConfirmations the
+    # second was read; SessionDuration lengthened API sessions past the one-hour default.
+    idp, provider, role = federation
+    iam = server.client("iam")
+    iam.update_role(RoleName="engineer", MaxSessionDuration=7200)
+    sts = server.unsigned("sts")
+
+    def lifetime(out):
+        return out["Credentials"]["Expiration"].timestamp() - datetime.datetime.now().timestamp()
+
+    out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{provider},{role}"], session_duration=None, session_not_after=1000))
+    assert 900 < lifetime(out) <= 1000
+    out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{provider},{role}"], session_duration="7200"))
+    assert 3500 < lifetime(out) <= 3600
+    for bad in (dict(recipient="https://wiki.example.com/acs"), dict(confirmations=2)):
+        with pytest.raises(ClientError) as e:
+            sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=idp.response([f"{provider},{role}"], **bad))
+        assert error(e)[0] == "InvalidIdentityToken", bad
+    regional = idp.response([f"{provider},{role}"], recipient="https://eu-west-1.signin.aws.amazon.com/saml", audience="https://eu-west-1.signin.aws.amazon.com/saml")
+    iam.update_assume_role_policy(RoleName="engineer", PolicyDocument=trust(provider, "https://eu-west-1.signin.aws.amazon.com/saml"))
+    assert sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=regional)["Credentials"]

@@ -111,6 +111,8 @@ pub struct SamlSession {
     pub session_name: String,
     /// The `SessionDuration` attribute.
     pub duration: Option<i64>,
+    /// The `AuthnStatement`'s `SessionNotOnOrAfter` (epoch seconds): no session outlives it.
+    pub not_after: Option<i64>,
     /// `persistent`, `transient` or the `NameID`'s format URI.
     pub subject_type: String,
     /// AWS's `NameQualifier`: BASE64(SHA1(issuer + account + "/" + provider name)).

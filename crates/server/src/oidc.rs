@@ -126,6 +126,11 @@ impl Token {
         })
     }
 
+    /// Whether the token has claim `name`, whatever its value.
+    pub fn has(&self, name: &str) -> bool {
+        self.claims.contains_key(name)
+    }
+
     /// A string claim.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)

@@ -48,7 +48,7 @@ const MAX_NODES: u32 = 20_000;
 const MAX_DEPTH: usize = 64;
 const MAX_INCLUSIVE_PREFIXES: usize = 32;
 /// The audiences an assertion for AWS names (AWS's service provider entity id, and its sign-in
-/// endpoint).
+/// endpoint; its regional endpoints too, see `is_aws_saml_endpoint`).
 const AWS_AUDIENCES: &[&str] = &[
     "urn:amazon:webservices",
     "https://signin.aws.amazon.com/saml",
@@ -82,6 +82,8 @@ pub struct Assertion {
     pub recipient: Option<String>,
     /// The audiences of the conditions.
     pub audiences: Vec<String>,
+    /// The `AuthnStatement`'s `SessionNotOnOrAfter` (epoch seconds), if any.
+    pub session_not_on_or_after: Option<i64>,
     /// The attribute statement: values by attribute name, in document order.
     pub attributes: BTreeMap<String, Vec<String>>,
 }
@@ -235,10 +237,19 @@ pub fn verify(
     // forever.
     let mut recipient = None;
     let mut bounded = false;
-    for confirmation in subject_node
+    let confirmations: Vec<_> = subject_node
         .children()
         .filter(|n| n.has_tag_name((NS_ASSERTION, "SubjectConfirmation")))
-    {
+        .collect();
+    // AWS: "There must be exactly one SubjectConfirmation"; with two, which one a reader takes
+    // decides what it checks.
+    if confirmations.len() != 1 {
+        return Err(invalid(format!(
+            "the assertion's Subject has {} SubjectConfirmation elements; exactly one is required",
+            confirmations.len()
+        )));
+    }
+    for confirmation in confirmations {
         if let Some(data) = text(confirmation, "SubjectConfirmationData") {
             if let Some(t) = data.attribute("NotOnOrAfter") {
                 bounded = true;
@@ -256,6 +267,28 @@ pub fn verify(
             "the assertion's SubjectConfirmationData has no NotOnOrAfter",
         ));
     }
+    // The bearer confirmation is for AWS's sign-in endpoint ("must match the AWS endpoint"),
+    // not for another service the identity provider sends the same user to.
+    match recipient.as_deref() {
+        Some(r) if is_aws_saml_endpoint(r) => {}
+        Some(r) => {
+            return Err(invalid(format!(
+                "the subject confirmation's Recipient {r} is not AWS's SAML endpoint \
+                 (https://signin.aws.amazon.com/saml)"
+            )));
+        }
+        None => {
+            return Err(invalid(
+                "the subject confirmation has no Recipient (AWS's SAML endpoint)",
+            ));
+        }
+    }
+    let session_not_on_or_after = assertion
+        .children()
+        .filter(|n| n.has_tag_name((NS_ASSERTION, "AuthnStatement")))
+        .find_map(|n| n.attribute("SessionNotOnOrAfter"))
+        .map(time_of)
+        .transpose()?;
     let mut audiences = Vec::new();
     if let Some(conditions) = text(assertion, "Conditions") {
         if let Some(t) = conditions.attribute("NotBefore")
@@ -281,10 +314,9 @@ pub fn verify(
                 .filter(|n| n.has_tag_name((NS_ASSERTION, "Audience")))
                 .map(|a| full_text(a).trim().to_owned())
                 .collect();
-            if !these
-                .iter()
-                .any(|a| AWS_AUDIENCES.iter().any(|aws| a.starts_with(aws)))
-            {
+            if !these.iter().any(|a| {
+                AWS_AUDIENCES.iter().any(|aws| a.starts_with(aws)) || is_aws_saml_endpoint(a)
+            }) {
                 return Err(invalid(format!(
                     "the assertion is for the audience {} and not for AWS ({})",
                     these.join(", "),
@@ -321,6 +353,7 @@ pub fn verify(
         subject_format,
         recipient,
         audiences,
+        session_not_on_or_after,
         attributes,
     })
 }
@@ -358,6 +391,35 @@ fn full_text(node: Node<'_, '_>) -> String {
         .filter(|d| d.is_text())
         .filter_map(|d| d.text())
         .collect()
+}
+
+/// AWS's SAML sign-in endpoints: global or regional, in each partition, `/saml` or
+/// `/static/saml`.
+fn is_aws_saml_endpoint(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let partition = [
+        "signin.aws.amazon.com",
+        "signin.amazonaws-us-gov.com",
+        "signin.amazonaws.cn",
+    ]
+    .iter()
+    .any(|base| {
+        host == *base
+            || host
+                .strip_suffix(base)
+                .and_then(|r| r.strip_suffix('.'))
+                .is_some_and(|region| {
+                    !region.is_empty()
+                        && region
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+    });
+    partition && matches!(path, "saml" | "static/saml" | "saml/")
 }
 
 fn time_of(t: &str) -> Result<i64, SamlError> {

@@ -599,6 +599,15 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
     let iss = token
         .str("iss")
         .ok_or_else(|| invalid_identity_token("The web identity token has no iss claim"))?;
+    // AWS: tokens from GetWebIdentityToken "cannot be used for OpenID Connect (OIDC)
+    // federation into AWS (via the AssumeRoleWithWebIdentity API)". Accepting them would let a
+    // session mint itself a longer one, and one account vouch for another's principals.
+    let own_issuer = crate::outbound::issuer_url(state, "");
+    if token.has(crate::outbound::CLAIMS_NAMESPACE) || iss.starts_with(&own_issuer) {
+        return Err(invalid_identity_token(
+            "Tokens from GetWebIdentityToken cannot be used with AssumeRoleWithWebIdentity",
+        ));
+    }
     let issuer = iss
         .strip_prefix("https://")
         .unwrap_or(iss)
@@ -651,10 +660,12 @@ pub async fn web_identity_caller(state: &AppState, input: &Value) -> Result<Call
                     "The web identity token that was passed could not be validated: {m}"
                 )),
                 TokenError::NotJwt => invalid_identity_token(e.to_string()),
-                TokenError::Unreachable(m) => ApiError::bad_request(
-                    "IDPCommunicationError",
-                    format!("Couldn't retrieve verification key from your identity provider: {m}"),
-                ),
+                // AWS answers an identity provider it cannot reach with InvalidIdentityToken
+                // (which SDKs do not retry), not IDPCommunicationError.
+                TokenError::Unreachable(m) => invalid_identity_token(format!(
+                    "Couldn't retrieve verification key from your identity provider, please \
+                     reference AssumeRoleWithWebIdentity documentation for requirements ({m})"
+                )),
             })?;
     }
     let (tags, transitive_tag_keys) = token_tags(&token)?;
@@ -774,16 +785,27 @@ async fn federated_session(
         return Err(denied());
     };
     let max = role.max_session;
-    // A SAML assertion's SessionDuration is the default, and a cap on what the call asks for.
-    let default = saml.and_then(|s| s.duration).unwrap_or(3600).min(max);
+    // A session lasts DurationSeconds (an hour by default), or until the assertion's
+    // SessionNotOnOrAfter if that comes first (AWS's API reference). Its SessionDuration
+    // attribute is for console sessions: it may shorten an API session, never lengthen it.
     let d = duration(
         input,
-        default,
+        3600.min(max),
         900,
         max,
         "MaxSessionDuration set for this role",
     )?
-    .min(saml.and_then(|s| s.duration).unwrap_or(i64::MAX));
+    .min(saml.and_then(|s| s.duration).unwrap_or(i64::MAX))
+    .min(
+        saml.and_then(|s| s.not_after)
+            .map_or(i64::MAX, |t| t.saturating_sub(now())),
+    );
+    if d <= 0 {
+        return Err(ApiError::bad_request(
+            "ExpiredTokenException",
+            "Token expired: the assertion's SessionNotOnOrAfter has passed",
+        ));
+    }
     let policy = s(input, "Policy").map(str::to_owned);
     let arns = policy_arns(input);
     let packed = check_session_policies(state, &role.account, policy.as_deref(), &arns)?;
@@ -1037,6 +1059,7 @@ pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiE
             saml: Some(SamlSession {
                 session_name,
                 duration,
+                not_after: assertion.session_not_on_or_after,
                 subject_type,
                 name_qualifier,
             }),
