@@ -295,6 +295,18 @@ def test_session_tags_in_the_token_tag_the_session_when_the_trust_policy_allows_
         "iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"]
     )
     session.list_users()  # allowed only for sessions tagged env=prod
+    # Bug: a token's tags escaped STS's tag rules (aws: keys, a key twice in two cases, plain
+    # strings instead of AWS's one-value lists, a claim that is no object).
+    for claim in (
+        {"principal_tags": {"aws:env": ["prod"]}},
+        {"principal_tags": {"env": ["prod"], "ENV": ["dev"]}},
+        {"principal_tags": {"env": "prod"}},
+        "env=prod",
+    ):
+        bad = idp.token(**{"https://aws.amazon.com/tags": claim})
+        with pytest.raises(ClientError) as e:
+            sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ci", WebIdentityToken=bad)
+        assert error(e)[0] in ("InvalidParameterValue", "InvalidIdentityToken"), claim
 
 
 def test_keys_come_only_from_a_server_that_chains_to_the_pinned_ca(server):

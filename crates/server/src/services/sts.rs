@@ -209,27 +209,34 @@ fn session_tags(input: &Value) -> Result<Vec<SessionTag>, ApiError> {
         .flatten()
     {
         let key = s(t, "Key").unwrap_or_default();
-        if crate::services::is_reserved_tag_key(key) {
-            return Err(ApiError::bad_request(
-                "InvalidParameterValue",
-                format!("Tag key {key} is reserved: keys beginning with aws: are for AWS's use."),
-            ));
-        }
-        if tags.iter().any(|have| have.key.eq_ignore_ascii_case(key)) {
-            return Err(ApiError::bad_request(
-                "InvalidParameterValue",
-                format!(
-                    "Duplicate tag keys found. Please note that Tag keys are case insensitive. \
-                     (key: {key})"
-                ),
-            ));
-        }
-        tags.push(SessionTag {
-            key: key.to_owned(),
-            value: s(t, "Value").unwrap_or_default().to_owned(),
-        });
+        push_tag(&mut tags, key, s(t, "Value").unwrap_or_default())?;
     }
     Ok(tags)
+}
+
+/// Adds a session tag, with STS's rules whatever the tag came from (the call, a web identity
+/// token, a SAML assertion): no `aws:` keys, and no key twice in any case.
+fn push_tag(tags: &mut Vec<SessionTag>, key: &str, value: &str) -> Result<(), ApiError> {
+    if crate::services::is_reserved_tag_key(key) {
+        return Err(ApiError::bad_request(
+            "InvalidParameterValue",
+            format!("Tag key {key} is reserved: keys beginning with aws: are for AWS's use."),
+        ));
+    }
+    if tags.iter().any(|have| have.key.eq_ignore_ascii_case(key)) {
+        return Err(ApiError::bad_request(
+            "InvalidParameterValue",
+            format!(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive. \
+                 (key: {key})"
+            ),
+        ));
+    }
+    tags.push(SessionTag {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    });
+    Ok(())
 }
 
 fn policy_arns(input: &Value) -> Vec<String> {
@@ -721,20 +728,20 @@ fn token_tags(token: &Token) -> Result<(Vec<SessionTag>, Vec<String>), ApiError>
              object of one-value lists) and transitive_tag_keys (a list)",
         )
     };
+    if !claim.is_object() {
+        return Err(malformed());
+    }
     let mut tags = Vec::new();
     if let Some(principal) = claim.get("principal_tags") {
         for (key, value) in principal.as_object().ok_or_else(malformed)? {
+            // AWS's format: each value a list of one string.
             let value = match value {
-                Value::String(v) => v.as_str(),
                 Value::Array(a) if a.len() == 1 => {
                     a.first().and_then(Value::as_str).ok_or_else(malformed)?
                 }
                 _ => return Err(malformed()),
             };
-            tags.push(SessionTag {
-                key: key.clone(),
-                value: value.to_owned(),
-            });
+            push_tag(&mut tags, key, value)?;
         }
     }
     if tags.len() > 50 {
@@ -1000,10 +1007,7 @@ pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiE
         if let Some(key) = name.strip_prefix(&format!("{SAML_ATTR}PrincipalTag:"))
             && let Some(value) = values.first()
         {
-            tags.push(SessionTag {
-                key: key.to_owned(),
-                value: value.clone(),
-            });
+            push_tag(&mut tags, key, value)?;
         }
     }
     if tags.len() > 50 {
