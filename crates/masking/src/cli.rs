@@ -191,6 +191,13 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
             });
             let caller = crate::policy::Caller::from_arn(arn)
                 .map_err(|m| MaskError::Usage(format!("--as {arn:?}: {m}")))?;
+            if let Some(pattern) = set.path_pattern_for_session(&caller) {
+                return Err(MaskError::Usage(format!(
+                    "--as {arn:?} is a role session, whose ARN does not say the role's path, \
+                     and the policies name roles by path ({pattern:?}): give the role's ARN with \
+                     its path (arn:aws:iam::ACCOUNT:role/PATH/NAME)"
+                )));
+            }
             (
                 set.rules_for(&caller, &table)
                     .compile(&mut keys, Direction::Mask)?,
@@ -208,6 +215,13 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         Some(d) => d,
         None => detection.detector()?,
     };
+    let manifest = args
+        .envelope
+        .clone()
+        .unwrap_or_else(|| envelope_path(&args.output));
+    if rules.iter().any(|r| r.transform.is_envelope()) {
+        Envelope::check_writable(&manifest)?;
+    }
     let summary = run_detected(
         rules,
         detector,
@@ -219,11 +233,7 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         !args.no_progress,
     )?;
     if !keys.envelope().data_keys.is_empty() {
-        let path = args
-            .envelope
-            .clone()
-            .unwrap_or_else(|| envelope_path(&args.output));
-        keys.envelope().save(&path)?;
+        keys.envelope().save(&manifest)?;
     }
     report(&summary, args.quiet, args.summary_json.as_deref())?;
     Ok(summary)
@@ -367,7 +377,10 @@ fn refuse_same_file(input: &Path, output: &Path) -> Result<(), MaskError> {
 /// A temporary file beside `output`, renamed over it only when the run succeeds: a failed run
 /// leaves an existing output as it was and no half-written file that could pass for a masked
 /// one (the temporary file is removed when dropped).
-fn temporary_output(output: &Path) -> Result<tempfile::NamedTempFile, MaskError> {
+fn temporary_output(
+    output: &Path,
+    direction: Direction,
+) -> Result<tempfile::NamedTempFile, MaskError> {
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -375,9 +388,12 @@ fn temporary_output(output: &Path) -> Result<tempfile::NamedTempFile, MaskError>
     let mut builder = tempfile::Builder::new();
     builder.prefix(".palisade-mask-").suffix(".tmp");
     #[cfg(unix)]
-    {
+    if direction == Direction::Mask {
         use std::os::unix::fs::PermissionsExt;
-        // The permissions File::create gives (0666 less the umask), not tempfile's 0600.
+        // The permissions File::create gives (0666 less the umask), not tempfile's 0600. An
+        // unmasked output keeps tempfile's owner-only 0600: it holds the clear values, and a
+        // run killed by a signal (which skips the removal on drop) must not leave them
+        // readable by others.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir).map_err(|e| MaskError::io(dir, e))
@@ -397,7 +413,7 @@ pub fn run_with(
         .map_err(|e| MaskError::io(input, e))?
         .len();
     let mut bar = Progress::new(total, progress);
-    let tmp = temporary_output(output)?;
+    let tmp = temporary_output(output, masker.direction())?;
     let out = tmp
         .as_file()
         .try_clone()

@@ -110,13 +110,44 @@ impl Envelope {
         })
     }
 
-    /// Writes a manifest.
+    /// Writes a manifest. One that exists keeps its data keys beside the new ones: a
+    /// manifest shared by several outputs must go on opening all of them.
     pub fn save(&self, path: &Path) -> Result<(), MaskError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| MaskError::Parse {
+        let mut all = if path.exists() {
+            Envelope::load(path)?
+        } else {
+            Envelope::default()
+        };
+        all.version = self.version.max(1);
+        for k in &self.data_keys {
+            if !all.data_keys.iter().any(|have| have.key_ref == k.key_ref) {
+                all.data_keys.push(k.clone());
+            }
+        }
+        let text = serde_json::to_string_pretty(&all).map_err(|e| MaskError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        std::fs::write(path, text + "\n").map_err(|e| MaskError::io(path, e))
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text + "\n")
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                MaskError::io(path, e)
+            })
+    }
+
+    /// Checks, before a run, that a manifest can be written at `path`: a run that masked its
+    /// output and then could not save the data keys would leave it unrecoverable.
+    pub fn check_writable(path: &Path) -> Result<(), MaskError> {
+        let tmp = path.with_extension("tmp");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .and_then(|_| std::fs::remove_file(&tmp))
+            .map_err(|e| MaskError::io(path, e))
     }
 }
 
@@ -148,9 +179,16 @@ impl Keys {
     /// Loads a key file.
     pub fn load(path: &Path) -> Result<Self, MaskError> {
         let text = std::fs::read_to_string(path).map_err(|e| MaskError::io(path, e))?;
+        // Not the parser's message: it quotes the value it could not read, which in a key file
+        // is key material (and error output ends up in CI logs).
         let file: KeyFile = serde_json::from_str(&text).map_err(|e| MaskError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: format!(
+                "not a key file at line {}, column {}: expected {{\"keys\": {{NAME: {{\"raw\": \
+                 BASE64}} | {{\"hex\": HEX}} | {{\"kms_key\": …}} | {{\"kms_wrapped\": …}}}}}}",
+                e.line(),
+                e.column()
+            ),
         })?;
         let mut keys = Self::new();
         keys.specs = file.keys;

@@ -249,6 +249,30 @@ impl PolicySet {
         Ok(())
     }
 
+    /// A role ARN pattern with a path that decides for an assumed-role session: such a
+    /// session's ARN does not carry its role's path, so whether `role/team/*` covers it cannot
+    /// be told offline, and guessing either way can show clear values (bug: the session of
+    /// `role/team/analyst` saw what the role's policy masks). Callers refuse to guess.
+    pub fn path_pattern_for_session(&self, caller: &Caller) -> Option<&str> {
+        if !caller.principal_arn.contains(":assumed-role/") {
+            return None;
+        }
+        let with_path = |p: &str| {
+            p.split_once(":role/")
+                .is_some_and(|(_, rest)| rest.contains('/'))
+        };
+        self.exempt
+            .iter()
+            .map(String::as_str)
+            .chain(self.policies.iter().flat_map(|p| {
+                p.attachments
+                    .iter()
+                    .flat_map(|a| a.role.iter().chain(a.principal.iter()))
+                    .map(String::as_str)
+            }))
+            .find(|p| with_path(p))
+    }
+
     /// Whether the caller is exempt.
     pub fn is_exempt(&self, caller: &Caller) -> bool {
         self.exempt.iter().any(|e| {

@@ -607,6 +607,11 @@ impl Transform {
         matches!(self.op, Op::Shuffle)
     }
 
+    /// Whether this is envelope encryption (`encrypt`), whose data keys a manifest keeps.
+    pub fn is_envelope(&self) -> bool {
+        matches!(self.op, Op::Encrypt { .. })
+    }
+
     /// The result for any value when it does not depend on the value (`redact`, `null`):
     /// such transforms apply to a JSON object or array as a whole, where the others apply
     /// to its leaves.

@@ -807,3 +807,90 @@ fn unmask_leaves_text_that_only_looks_like_a_surrogate() {
     run_unmask(&unmask_args(&masked, &clear, &rules, &keys)).unwrap();
     assert_eq!(std::fs::read_to_string(&clear).unwrap(), text);
 }
+
+#[test]
+fn key_file_errors_never_quote_key_material() {
+    // Bug: a key given as a bare string was echoed in the parse error (and so in CI logs).
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    let secret = "c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwYWI=";
+    std::fs::write(&keys, format!(r#"{{"keys": {{"pii": "{secret}"}}}}"#)).unwrap();
+    let rules = dir.path().join("r.yml");
+    std::fs::write(&rules, "rules:\n  - {column: email, transform: redact}\n").unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "email\na@b.org\n").unwrap();
+    let err = run_mask(&mask_args(&input, &dir.path().join("o.csv"), &rules, &keys))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(secret), "{err}");
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn an_envelope_manifest_is_checked_first_and_shared_manifests_keep_every_key() {
+    // Bugs: a manifest path that could not be written failed the run after the output was
+    // already replaced (its data key lost for good); a second run with the same --envelope
+    // replaced the manifest, so the first output could no longer be unmasked.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("r.yml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - {column: note, transform: {type: encrypt, key: pii}}\n",
+    )
+    .unwrap();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&a, "id,note\n1,first secret\n").unwrap();
+    std::fs::write(&b, "id,note\n2,second secret\n").unwrap();
+    let shared = dir.path().join("shared.json");
+
+    let mut bad = mask_args(&a, &dir.path().join("never.csv"), &rules, &keys);
+    bad.envelope = Some(dir.path().join("missing-dir").join("e.json"));
+    assert!(run_mask(&bad).is_err());
+    assert!(!dir.path().join("never.csv").exists());
+
+    for (input, output) in [(&a, "ma.csv"), (&b, "mb.csv")] {
+        let mut args = mask_args(input, &dir.path().join(output), &rules, &keys);
+        args.envelope = Some(shared.clone());
+        run_mask(&args).unwrap();
+    }
+    for (masked, clear) in [("ma.csv", &a), ("mb.csv", &b)] {
+        let out = dir.path().join(format!("u-{masked}"));
+        let mut args = unmask_args(&dir.path().join(masked), &out, &rules, &keys);
+        args.envelope = Some(shared.clone());
+        run_unmask(&args).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            std::fs::read_to_string(clear).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_role_session_is_refused_where_policies_name_roles_by_path() {
+    // Bug: a policy attached to role/team/* did not cover the session of role/team/analyst
+    // (a session's ARN has no path), which saw clear values.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let policies = dir.path().join("p.yml");
+    std::fs::write(
+        &policies,
+        "policies:\n  - name: hide\n    rules:\n      - {column: email, transform: redact}\n    attachments:\n      - role: \"arn:aws:iam::123456789012:role/team/*\"\n",
+    )
+    .unwrap();
+    let input = dir.path().join("t.csv");
+    std::fs::write(&input, "email\na@b.org\n").unwrap();
+    let mut args = mask_args(&input, &dir.path().join("v.csv"), &policies, &keys);
+    args.rules = None;
+    args.policies = Some(policies.clone());
+    args.as_principal = Some("arn:aws:sts::123456789012:assumed-role/analyst/s1".into());
+    let err = run_mask(&args).unwrap_err().to_string();
+    assert!(err.contains("role session"), "{err}");
+    args.as_principal = Some("arn:aws:iam::123456789012:role/team/analyst".into());
+    run_mask(&args).unwrap();
+    assert!(
+        !std::fs::read_to_string(dir.path().join("v.csv"))
+            .unwrap()
+            .contains("a@b.org")
+    );
+}
