@@ -30,22 +30,25 @@ fn content_start(data: &[u8]) -> usize {
     }
 }
 
+/// Where the quoted cell that opens at `data[start]` (a `"`) ends: just past its closing quote,
+/// `""` inside being an escaped quote; None when it is never closed.
+pub fn quoted_end(data: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match data.get(i)? {
+            b'"' if data.get(i + 1) == Some(&b'"') => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
 /// The next delimiter or newline outside quotes from `i`, a cell start, and its offset. As
 /// Python's csv and the csv crate read it, a quote opens a quoted cell only as the cell's first
 /// byte; elsewhere (`size 5" screen`) it is literal, so it cannot swallow the rest of the file.
 fn next_separator(data: &[u8], mut i: usize, delim: u8) -> Option<(usize, Sep)> {
     if data.get(i) == Some(&b'"') {
-        i += 1;
-        loop {
-            match data.get(i)? {
-                b'"' if data.get(i + 1) == Some(&b'"') => i += 2,
-                b'"' => {
-                    i += 1;
-                    break;
-                }
-                _ => i += 1,
-            }
-        }
+        i = quoted_end(data, i)?;
     }
     loop {
         match *data.get(i)? {

@@ -315,17 +315,7 @@ fn split_cells(body: &[u8], delimiter: u8) -> Option<Vec<&[u8]>> {
     loop {
         let start = i;
         if body.get(i) == Some(&b'"') {
-            i += 1;
-            loop {
-                match body.get(i)? {
-                    b'"' if body.get(i + 1) == Some(&b'"') => i += 2,
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    _ => i += 1,
-                }
-            }
+            i = palisade_discovery::formats::csv::quoted_end(body, i)?;
         }
         // A quote past a cell's start is literal, as the reader takes it.
         while body.get(i).is_some_and(|b| *b != delimiter) {
