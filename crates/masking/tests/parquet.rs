@@ -297,3 +297,66 @@ fn parquet_numeric_and_date_columns() {
         "{e}"
     );
 }
+
+#[test]
+fn a_rule_on_a_struct_column_masks_every_leaf_under_it() {
+    // Bug: a rule (or masking policy) naming a group column such as `address` matched no leaf
+    // (`address.street`, `address.city`): the rules refused it and policies left it in clear.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.parquet");
+    let schema = Arc::new(
+        parse_message_type(
+            "message people {
+  required binary id (UTF8);
+  required group address {
+    required binary street (UTF8);
+    required binary city (UTF8);
+  }
+}",
+        )
+        .unwrap(),
+    );
+    let mut w = SerializedFileWriter::new(
+        std::fs::File::create(&input).unwrap(),
+        schema,
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    for values in [
+        ["p1", "p2"],
+        ["1 Main St", "2 High St"],
+        ["Springfield", "Shelbyville"],
+    ] {
+        let mut c = rg.next_column().unwrap().unwrap();
+        let vals: Vec<ByteArray> = values.iter().map(|v| ByteArray::from(*v)).collect();
+        c.typed::<ByteArrayType>()
+            .write_batch(&vals, None, None)
+            .unwrap();
+        c.close().unwrap();
+    }
+    rg.close().unwrap();
+    w.close().unwrap();
+    let rules = RulesFile::from_value(
+        &serde_json::json!({"rules": [{"column": "address", "transform": {"type": "replace"}}]}),
+    )
+    .unwrap();
+    let compiled = rules.compile(&mut Keys::new(), Direction::Mask).unwrap();
+    let masked = dir.path().join("masked.parquet");
+    run(
+        compiled,
+        &input,
+        &masked,
+        None,
+        Direction::Mask,
+        true,
+        false,
+    )
+    .unwrap();
+    let out = rows(&masked).join("\n");
+    assert!(
+        !out.contains("Main St") && !out.contains("Springfield"),
+        "{out}"
+    );
+    assert!(out.contains("p1"), "{out}");
+}

@@ -129,10 +129,22 @@ pub fn run(
         };
         let Some(field) = &rule.field else { continue };
         let name = field.column_name();
-        let Some(col) = name
+        // A rule on a group column (a struct, list or map) applies to every leaf under it, as a
+        // rule on a JSON object applies to its leaves: matching leaves only by their whole path
+        // left `address.street` and `tags.list.element` in clear.
+        let cols: Vec<usize> = name
             .as_deref()
-            .and_then(|n| columns.iter().position(|c| c == n))
-        else {
+            .map(|n| {
+                let group = format!("{n}.");
+                columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| *c == n || c.starts_with(&group))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if cols.is_empty() {
             if opts.strict_fields {
                 return Err(MaskError::rule(
                     &rule.name,
@@ -140,47 +152,50 @@ pub fn run(
                 ));
             }
             continue;
-        };
-        let descr = schema.column(col);
-        if !matches!(
-            descr.physical_type(),
-            PhysicalType::BYTE_ARRAY
-                | PhysicalType::INT32
-                | PhysicalType::INT64
-                | PhysicalType::DOUBLE
-        ) {
-            return Err(MaskError::rule(
-                &rule.name,
-                format!(
-                    "column {field} is {} in parquet; string, int32 (and date), int64 and double columns can be masked",
-                    descr.physical_type()
-                ),
-            ));
         }
-        let entity = match &rule.entity {
-            None => None,
-            Some(e) => {
-                let n = e.column_name();
-                let ec = n
-                    .as_deref()
-                    .and_then(|n| columns.iter().position(|c| c == n))
-                    .ok_or_else(|| {
-                        MaskError::rule(
-                            &rule.name,
-                            format!("entity column {e} is not in {}", input.display()),
-                        )
-                    })?;
-                if schema.column(ec).max_rep_level() > 0 || descr.max_rep_level() > 0 {
-                    return Err(MaskError::rule(
-                        &rule.name,
-                        "date shift with an entity needs flat (non-repeated) columns",
-                    ));
-                }
-                Some(ec)
+        for col in cols {
+            let descr = schema.column(col);
+            if !matches!(
+                descr.physical_type(),
+                PhysicalType::BYTE_ARRAY
+                    | PhysicalType::INT32
+                    | PhysicalType::INT64
+                    | PhysicalType::DOUBLE
+            ) {
+                return Err(MaskError::rule(
+                    &rule.name,
+                    format!(
+                        "column {} is {} in parquet; string, int32 (and date), int64 and double columns can be masked",
+                        descr.path().string(),
+                        descr.physical_type()
+                    ),
+                ));
             }
-        };
-        if let Some(p) = plan.get_mut(col) {
-            p.push((ri, entity));
+            let entity = match &rule.entity {
+                None => None,
+                Some(e) => {
+                    let n = e.column_name();
+                    let ec = n
+                        .as_deref()
+                        .and_then(|n| columns.iter().position(|c| c == n))
+                        .ok_or_else(|| {
+                            MaskError::rule(
+                                &rule.name,
+                                format!("entity column {e} is not in {}", input.display()),
+                            )
+                        })?;
+                    if schema.column(ec).max_rep_level() > 0 || descr.max_rep_level() > 0 {
+                        return Err(MaskError::rule(
+                            &rule.name,
+                            "date shift with an entity needs flat (non-repeated) columns",
+                        ));
+                    }
+                    Some(ec)
+                }
+            };
+            if let Some(p) = plan.get_mut(col) {
+                p.push((ri, entity));
+            }
         }
     }
 
