@@ -101,6 +101,19 @@ fn rows(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Compiles `rules` for `direction` and runs them from `input` to `output` (strict fields, no
+/// progress bar).
+fn apply(
+    rules: &RulesFile,
+    keys: &mut Keys,
+    input: &Path,
+    output: &Path,
+    direction: Direction,
+) -> Result<palisade_masking::masker::Summary, palisade_masking::error::MaskError> {
+    let compiled = rules.compile(keys, direction).unwrap();
+    run(compiled, input, output, None, direction, true, false)
+}
+
 fn rules() -> RulesFile {
     RulesFile::from_value(&serde_json::json!({"rules": [
         {"column": "email", "transform": {"type": "deterministic_encrypt", "key": "k", "context": "email"}},
@@ -119,17 +132,7 @@ fn parquet_mask_unmask_keeps_schema_and_levels() {
     let mut keys = Keys::new();
     keys.insert_raw("k", &[5u8; 32]);
     let masked = dir.path().join("masked.parquet");
-    let compiled = rules().compile(&mut keys, Direction::Mask).unwrap();
-    let s = run(
-        compiled,
-        &input,
-        &masked,
-        None,
-        Direction::Mask,
-        true,
-        false,
-    )
-    .unwrap();
+    let s = apply(&rules(), &mut keys, &input, &masked, Direction::Mask).unwrap();
     assert_eq!(s.records, 30_000);
 
     let src = SerializedFileReader::new(std::fs::File::open(&input).unwrap()).unwrap();
@@ -162,18 +165,8 @@ fn parquet_mask_unmask_keeps_schema_and_levels() {
             .filter(|r| r.transform.reversible())
             .collect(),
     };
-    let compiled = reversible.compile(&mut keys, Direction::Unmask).unwrap();
     let clear = dir.path().join("clear.parquet");
-    run(
-        compiled,
-        &masked,
-        &clear,
-        None,
-        Direction::Unmask,
-        true,
-        false,
-    )
-    .unwrap();
+    apply(&reversible, &mut keys, &masked, &clear, Direction::Unmask).unwrap();
     let back = rows(&clear);
     for (b, a) in before.iter().zip(&back) {
         // Everything but the nulled note comes back.
@@ -228,16 +221,7 @@ fn parquet_numeric_and_date_columns() {
     let mut keys = Keys::new();
     keys.insert_raw("k", &[5u8; 32]);
     let masked = dir.path().join("masked.parquet");
-    run(
-        rules.compile(&mut keys, Direction::Mask).unwrap(),
-        &input,
-        &masked,
-        None,
-        Direction::Mask,
-        true,
-        false,
-    )
-    .unwrap();
+    apply(&rules, &mut keys, &input, &masked, Direction::Mask).unwrap();
     let out = rows(&masked);
     // 19000 days is 2022-01-08; shifted by exactly one day.
     assert!(out[0].starts_with("{visit: 2022-01-09"), "{}", out[0]);
@@ -260,16 +244,7 @@ fn parquet_numeric_and_date_columns() {
             .collect(),
     };
     let clear = dir.path().join("clear.parquet");
-    run(
-        reversible.compile(&mut keys, Direction::Unmask).unwrap(),
-        &masked,
-        &clear,
-        None,
-        Direction::Unmask,
-        true,
-        false,
-    )
-    .unwrap();
+    apply(&reversible, &mut keys, &masked, &clear, Direction::Unmask).unwrap();
     let back = rows(&clear);
     assert!(
         back[0].starts_with("{visit: 2022-01-08, account: 1234567890"),
@@ -281,14 +256,12 @@ fn parquet_numeric_and_date_columns() {
     let bad = RulesFile::from_value(&serde_json::json!({"rules": [
         {"name": "acct", "column": "account", "transform": {"type": "bucket", "size": 1000}}]}))
     .unwrap();
-    let e = run(
-        bad.compile(&mut keys, Direction::Mask).unwrap(),
+    let e = apply(
+        &bad,
+        &mut keys,
         &input,
         &dir.path().join("x.parquet"),
-        None,
         Direction::Mask,
-        true,
-        false,
     )
     .unwrap_err()
     .to_string();
@@ -341,18 +314,8 @@ fn a_rule_on_a_struct_column_masks_every_leaf_under_it() {
         &serde_json::json!({"rules": [{"column": "address", "transform": {"type": "replace"}}]}),
     )
     .unwrap();
-    let compiled = rules.compile(&mut Keys::new(), Direction::Mask).unwrap();
     let masked = dir.path().join("masked.parquet");
-    run(
-        compiled,
-        &input,
-        &masked,
-        None,
-        Direction::Mask,
-        true,
-        false,
-    )
-    .unwrap();
+    apply(&rules, &mut Keys::new(), &input, &masked, Direction::Mask).unwrap();
     let out = rows(&masked).join("\n");
     assert!(
         !out.contains("Main St") && !out.contains("Springfield"),
