@@ -847,3 +847,85 @@ def test_requests_kms_refuses_for_missing_parameters_and_replica_answers(server)
     single = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.schedule_key_deletion(KeyId=single, PendingWindowInDays=7)
     assert "PendingDeletionWindowInDays" not in kms.describe_key(KeyId=single)["KeyMetadata"]
+
+
+def test_another_account_cannot_list_or_retire_grants_it_is_not_named_in(start_server):
+    # Regression: RetireGrant was authorized on "*" by the caller's own IAM policy alone, so
+    # any account allowing itself kms:RetireGrant deleted other accounts' grants (and its event
+    # named no key, so the key's owner never saw it); ListRetirableGrants listed grants for a
+    # principal of another account. AWS: the grant decides who retires it; kms:RetireGrant
+    # in IAM counts only in the key's account or the account named as retiring principal.
+    first = start_server("--account-id", "111111111111")
+    key_a, secret_a = first.credentials()
+    first.stop()
+    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    kms_a = s.client("kms", key=key_a, secret=secret_a)
+    key = kms_a.create_key()["KeyMetadata"]["Arn"]
+    s.client("iam", key=key_a, secret=secret_a).create_user(UserName="alice")
+    alice = "arn:aws:iam::111111111111:user/alice"
+    grant = kms_a.create_grant(KeyId=key, GranteePrincipal=alice, RetiringPrincipal=alice, Operations=["Decrypt"])
+    iam_b = s.client("iam")
+    iam_b.create_user(UserName="mallory")
+    iam_b.put_user_policy(UserName="mallory", PolicyName="p", PolicyDocument=policy({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))
+    k = iam_b.create_access_key(UserName="mallory")["AccessKey"]
+    kms_b = s.client("kms", key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        kms_b.list_retirable_grants(RetiringPrincipal=alice)
+    assert error(e)["Code"] == "AccessDeniedException"
+    for call in (
+        lambda: kms_b.retire_grant(KeyId=key, GrantId=grant["GrantId"]),
+        lambda: kms_b.retire_grant(GrantToken=grant["GrantToken"]),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "AccessDeniedException"
+        assert key in error(e)["Message"]
+    assert [g["GrantId"] for g in kms_a.list_grants(KeyId=key)["Grants"]] == [grant["GrantId"]]
+    # A grant whose retiring principal is account B: B's IAM policy delegates retiring it, and
+    # the key's owner gets a copy of the event naming the key.
+    shared = kms_a.create_grant(KeyId=key, GranteePrincipal=alice, RetiringPrincipal="arn:aws:iam::222222222222:root", Operations=["Encrypt"])
+    kms_b.retire_grant(KeyId=key, GrantId=shared["GrantId"])
+    ct_a = s.client("cloudtrail", key=key_a, secret=secret_a)
+    events = ct_a.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "RetireGrant"}])["Events"]
+    assert [r["ResourceName"] for e in events for r in e["Resources"]] == [key]
+    # An unknown token is InvalidGrantTokenException, not a denial.
+    with pytest.raises(ClientError) as e:
+        kms_b.retire_grant(GrantToken="bm90IGEgdG9rZW4=")
+    assert error(e)["Code"] == "InvalidGrantTokenException"
+    # The creating account retires by the grant alone; its grant token never reaches the trail.
+    kms_a.retire_grant(GrantToken=grant["GrantToken"])
+    created = ct_a.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateGrant"}])["Events"]
+    record = json.loads(created[0]["CloudTrailEvent"])
+    assert set(record["responseElements"]) == {"grantId", "keyId"} and record["responseElements"]["keyId"] == key
+    assert grant["GrantToken"] not in json.dumps([e["CloudTrailEvent"] for e in created])
+
+
+def test_encryption_context_keys_reach_the_audit_record_as_given(server):
+    # Regression: context keys were rewritten like member names (Purpose -> purpose, merging
+    # with a given `purpose`) and a key named Signature was dropped from the record.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    context = {"Purpose": "a", "purpose": "b", "Signature": "zz"}
+    kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext=context)
+    [event] = [e for e in server.events() if e["eventName"] == "Encrypt"]
+    assert event["requestParameters"]["encryptionContext"] == context
+
+
+def test_a_create_grant_retry_with_other_constraints_makes_a_new_grant(server):
+    # Regression: the idempotency match compared only key, name, operations and grantee, so a
+    # retry adding constraints or a retiring principal got the unconstrained grant back.
+    kms = server.client("kms")
+    server.client("iam").create_user(UserName="ops")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    ops = "arn:aws:iam::123456789012:user/ops"
+    first = kms.create_grant(KeyId=key, GranteePrincipal=ops, Operations=["Decrypt", "Encrypt"], Name="tight")
+    again = kms.create_grant(KeyId=key, GranteePrincipal=ops, Operations=["Encrypt", "Decrypt"], Name="tight")
+    assert again["GrantId"] == first["GrantId"]
+    tighter = kms.create_grant(
+        KeyId=key, GranteePrincipal=ops, Operations=["Decrypt", "Encrypt"], Name="tight",
+        Constraints={"EncryptionContextEquals": {"tenant": "a"}}, RetiringPrincipal=ops,
+    )
+    assert tighter["GrantId"] != first["GrantId"]
+    grants = {g["GrantId"]: g for g in kms.list_grants(KeyId=key)["Grants"]}
+    assert grants[tighter["GrantId"]]["Constraints"] == {"EncryptionContextEquals": {"tenant": "a"}}
+    assert grants[tighter["GrantId"]]["RetiringPrincipal"] == ops

@@ -731,7 +731,14 @@ fn decide_action(
     }
 
     // The principal and its policies.
-    let request = request_for(state, caller, route, ctx, input, target, &action);
+    let mut request = request_for(state, caller, route, ctx, input, target, &action);
+    // An account named as a grant's retiring principal delegates retiring it with its own IAM
+    // policies: for that decision the grant is its own, whoever owns the key.
+    let retire_delegated = action == "kms:RetireGrant"
+        && crate::services::kms::authz::retire_delegated(state, caller, &ctx.region, input);
+    if retire_delegated {
+        request.resource_account = Some(caller.account_id.clone());
+    }
 
     let policies = caller_policies(state, caller);
     let mut input_ev = policies.apply(EvaluationInput::new(&request));
@@ -760,7 +767,7 @@ fn decide_action(
         }
     }
     let decision = evaluate(&input_ev);
-    if decision.is_allowed() {
+    if decision.is_allowed() && (action != "kms:RetireGrant" || retire_delegated) {
         return Ok(());
     }
     // The account's password policy can itself give every IAM user iam:ChangePassword on their

@@ -416,28 +416,71 @@ fn resource_type(arn: &str) -> &'static str {
 }
 
 /// Turns an input or output into CloudTrail's form: lowerCamelCase member names, sensitive
-/// values replaced by `HIDDEN_DUE_TO_SECURITY_REASONS` as CloudTrail does.
-pub fn redact_for_audit(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
+/// values replaced by `HIDDEN_DUE_TO_SECURITY_REASONS` as CloudTrail does, guided by the
+/// value's shape (without one every object is taken for a structure): the keys of a map (an encryption context,
+/// grant constraints) are the caller's data and are recorded verbatim, as CloudTrail records
+/// them. Taking them for member names rewrote `Purpose` to `purpose`, merged it with a
+/// `purpose` given beside it, and dropped a key named `Signature` (bug: a caller could hide
+/// context pairs from the audit trail).
+pub fn redact_shaped(
+    svc: &'static palisade_model::schema::ServiceInfo,
+    shape: Option<palisade_model::schema::ShapeId>,
+    value: &Value,
+) -> Value {
+    redact(shape.map(|id| (svc, id)), value, 0)
+}
+
+type Shaped = Option<(
+    &'static palisade_model::schema::ServiceInfo,
+    palisade_model::schema::ShapeId,
+)>;
+
+fn redact(shape: Shaped, value: &Value, depth: usize) -> Value {
+    use palisade_model::schema::ShapeKind;
+    // Recursive shapes end somewhere; below this depth the shape no longer guides.
+    let kind = shape
+        .filter(|_| depth < 32)
+        .and_then(|(svc, id)| svc.shape(id).map(|s| (svc, &s.kind)));
+    match (value, kind) {
+        (Value::Object(map), Some((svc, ShapeKind::Map { value: v, .. }))) => Value::Object(
             map.iter()
-                .filter(|(k, _)| !OMITTED_MEMBERS.contains(&k.as_str()))
-                .map(|(k, v)| {
-                    let v = if SENSITIVE_MEMBERS.contains(&k.as_str()) {
-                        Value::String("HIDDEN_DUE_TO_SECURITY_REASONS".to_owned())
-                    } else {
-                        redact_for_audit(v)
-                    };
-                    (lower_camel(k), v)
-                })
+                .map(|(k, x)| (k.clone(), redact(Some((svc, *v)), x, depth + 1)))
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(redact_for_audit).collect()),
-        other => other.clone(),
+        (Value::Object(map), kind) => {
+            let members = match kind {
+                Some((svc, ShapeKind::Structure { members })) => Some((svc, *members)),
+                _ => None,
+            };
+            Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !OMITTED_MEMBERS.contains(&k.as_str()))
+                    .map(|(k, v)| {
+                        let v = if SENSITIVE_MEMBERS.contains(&k.as_str()) {
+                            Value::String("HIDDEN_DUE_TO_SECURITY_REASONS".to_owned())
+                        } else {
+                            let inner = members.and_then(|(svc, ms)| {
+                                ms.iter().find(|m| m.name == k).map(|m| (svc, m.target))
+                            });
+                            redact(inner, v, depth + 1)
+                        };
+                        (lower_camel(k), v)
+                    })
+                    .collect(),
+            )
+        }
+        (Value::Array(items), kind) => {
+            let inner = match kind {
+                Some((svc, ShapeKind::List { member, .. })) => Some((svc, *member)),
+                _ => None,
+            };
+            Value::Array(items.iter().map(|x| redact(inner, x, depth + 1)).collect())
+        }
+        (other, _) => other.clone(),
     }
 }
 
-/// A response as CloudTrail's `responseElements` show it: [`redact_for_audit`], with the
+/// A response as CloudTrail's `responseElements` show it: [`redact_shaped`], with the
 /// timestamps of the operation's output written as CloudTrail writes them (`"Dec 3, 2026,
 /// 12:37:05 PM"`), not as the epoch seconds the wire protocols carry.
 pub fn audit_response(route: crate::route::Route, output: &Value) -> Value {
@@ -445,7 +488,7 @@ pub fn audit_response(route: crate::route::Route, output: &Value) -> Value {
     if let Some(shape) = route.operation.output {
         cloudtrail_dates(route.service, shape, &mut out, 0);
     }
-    redact_for_audit(&out)
+    redact_shaped(route.service, route.operation.output, &out)
 }
 
 fn cloudtrail_dates(
@@ -606,9 +649,38 @@ mod tests {
     }
 
     #[test]
+    fn encryption_context_keys_are_recorded_as_given() {
+        // Regression: map keys were taken for member names, so `Purpose` and `purpose` merged
+        // and a context key named `Signature` vanished from the record.
+        let kms = palisade_model::all_services()
+            .iter()
+            .copied()
+            .find(|s| s.name == "kms")
+            .unwrap();
+        let op = kms.operation("Encrypt").unwrap();
+        let v = json!({"KeyId": "k", "Plaintext": "cGxhaW4=",
+            "EncryptionContext": {"Purpose": "a", "purpose": "b", "Signature": "zz", "SecretARN": "s"}});
+        let r = redact_shaped(kms, op.input, &v);
+        assert_eq!(
+            r["encryptionContext"],
+            json!({"Purpose": "a", "purpose": "b", "Signature": "zz", "SecretARN": "s"})
+        );
+        assert_eq!(r["keyId"], "k");
+        assert_eq!(r["plaintext"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+        let grant = kms.operation("CreateGrant").unwrap();
+        let v =
+            json!({"KeyId": "k", "Constraints": {"EncryptionContextSubset": {"Department": "IT"}}});
+        let r = redact_shaped(kms, grant.input, &v);
+        assert_eq!(
+            r["constraints"]["encryptionContextSubset"],
+            json!({"Department": "IT"})
+        );
+    }
+
+    #[test]
     fn secrets_never_reach_the_audit_record() {
         let v = json!({"SecretId": "db", "SecretString": "hunter2", "Tags": [{"Key": "a", "Password": "p"}]});
-        let r = redact_for_audit(&v);
+        let r = redact(None, &v, 0);
         assert_eq!(r["secretId"], "db");
         assert_eq!(r["secretString"], "HIDDEN_DUE_TO_SECURITY_REASONS");
         assert_eq!(r["tags"][0]["key"], "a");

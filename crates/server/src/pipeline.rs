@@ -16,7 +16,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::auth;
-use crate::context::{ConnInfo, RequestContext, redact_for_audit};
+use crate::context::{ConnInfo, RequestContext};
 use crate::error::ApiError;
 use crate::protocol::{self, Body};
 use crate::route::{self, Route, WireProtocol};
@@ -220,9 +220,20 @@ where
     let output = services::dispatch(state, &caller, &ctx.region, route, input).await?;
     // CloudTrail records no response elements for read-only calls (KMS Encrypt,
     // GetSecretValue, ...): redacting a copy of their output would be wasted.
-    let audited = (state.config.audit_enabled
+    let mut audited = (state.config.audit_enabled
         && !palisade_audit::is_read_only(route.operation.name))
     .then(|| crate::context::audit_response(route, &output));
+    if route.service.signing_name == "kms"
+        && route.operation.name == "CreateGrant"
+        && let Some(map) = audited.as_mut().and_then(Value::as_object_mut)
+    {
+        // A grant token is a bearer credential (RetireGrant takes it alone): CloudTrail records
+        // the grant's id and key instead (KMS developer guide, "CreateGrant" CloudTrail example).
+        map.remove("grantToken");
+        if let Some(key) = ctx.resources.first() {
+            map.insert("keyId".to_owned(), Value::String(key.clone()));
+        }
+    }
     Ok((output, audited))
 }
 
@@ -257,7 +268,7 @@ fn audited_parameters(state: &AppState, route: Route, input: &Value) -> Option<V
     if !state.config.audit_enabled {
         return None;
     }
-    let mut params = redact_for_audit(input);
+    let mut params = crate::context::redact_shaped(route.service, route.operation.input, input);
     if route.service.signing_name == "kms"
         && let Some(map) = params.as_object_mut()
     {

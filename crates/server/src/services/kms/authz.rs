@@ -25,9 +25,14 @@ impl ResourcePolicySource for KeyPolicies {
     fn resource_policy(
         &self,
         state: &AppState,
-        _action: &str,
+        action: &str,
         resource: &str,
     ) -> Option<Arc<CompiledPolicy>> {
+        // AWS: "The kms:RetireGrant permission is not effective in a key policy": the grant
+        // decides who retires it, IAM policies only delegate (see `retire_delegated`).
+        if action == "kms:RetireGrant" {
+            return None;
+        }
         state
             .kms
             .read(|d| d.keys.get(resource).and_then(|k| k.policy.clone()))
@@ -57,12 +62,9 @@ pub fn aliased_key(
 /// The member naming the key an operation acts on, or `None` for operations on no key.
 fn key_member(op: &str) -> Option<&'static str> {
     Some(match op {
-        "CreateKey"
-        | "ListKeys"
-        | "ListAliases"
-        | "GenerateRandom"
-        | "ListRetirableGrants"
-        | "RetireGrant" => return None,
+        "CreateKey" | "ListKeys" | "ListAliases" | "GenerateRandom" | "ListRetirableGrants" => {
+            return None;
+        }
         "CreateAlias" | "UpdateAlias" => "TargetKeyId",
         // DeleteAlias acts on the key its alias names (and on the alias: see `alias_arn`).
         "DeleteAlias" => "AliasName",
@@ -85,6 +87,15 @@ pub fn missing_key(
     op: &str,
     input: &Value,
 ) -> Option<ApiError> {
+    if op == "RetireGrant"
+        && s(input, "GrantToken").is_some()
+        && key_of(state, caller, region, op, input).is_none()
+    {
+        return Some(ApiError::bad_request(
+            "InvalidGrantTokenException",
+            "The grant token is not valid.",
+        ));
+    }
     let id = s(input, key_member(op)?)?;
     if let Some(e) = super::ops::foreign_key_refused(&caller.account_id, op, id) {
         return Some(e);
@@ -104,6 +115,21 @@ pub fn key_of(
 ) -> Option<String> {
     let cx = Cx::of_caller(state, caller, region);
     let member = key_member(op)?;
+    if op == "RetireGrant"
+        && let Some(token) = s(input, "GrantToken")
+    {
+        // A token names its grant, and so the key, in any account.
+        return state
+            .kms
+            .read(|d| {
+                d.grants
+                    .values()
+                    .find(|g| g.token == token)
+                    .map(|g| g.key_arn.clone())
+            })
+            .ok()
+            .flatten();
+    }
     if let Some(id) = s(input, member) {
         return super::ops::resolve_arn(&cx, id).ok();
     }
@@ -435,36 +461,57 @@ fn narrower(parent: &super::state::GrantRecord, input: &Value) -> bool {
     true
 }
 
+/// Whether an IAM policy's `kms:RetireGrant` may count for this grant: AWS lets the key's own
+/// account delegate retiring to its principals, and an account named as the retiring principal
+/// delegate it to its own. Anywhere else the permission alone retires nothing (bug: any account
+/// whose policy allowed kms:RetireGrant on "*" could delete another account's grants).
+pub fn retire_delegated(state: &AppState, caller: &Caller, region: &str, input: &Value) -> bool {
+    let Some(grant) = named_grant(state, caller, region, input) else {
+        return false;
+    };
+    let key_account = grant.key_arn.split(':').nth(4).unwrap_or_default();
+    let caller_root = format!("arn:aws:iam::{}:root", caller.account_id);
+    key_account == caller.account_id || grant.retiring.as_deref() == Some(caller_root.as_str())
+}
+
+/// The grant a RetireGrant names: by its token, or by its id and key.
+fn named_grant(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    input: &Value,
+) -> Option<super::state::GrantRecord> {
+    let token = input.get("GrantToken").and_then(Value::as_str);
+    let grant_id = input.get("GrantId").and_then(Value::as_str);
+    let key = key_of(state, caller, region, "RetireGrant", input);
+    state
+        .kms
+        .read(|d| {
+            d.grants
+                .values()
+                .find(|g| match (token, grant_id, &key) {
+                    (Some(t), _, _) => g.token == t,
+                    (None, Some(id), Some(k)) => g.id == id && &g.key_arn == k,
+                    _ => false,
+                })
+                .cloned()
+        })
+        .ok()
+        .flatten()
+}
+
 /// RetireGrant, by grant: its retiring principal, its grantee when the grant allows RetireGrant,
 /// or the root user of the account that created it (AWS's "Retiring and revoking grants").
 /// Whoever else may retire is decided by policies, before this.
 fn may_retire(state: &AppState, caller: &Caller, region: &str, input: &Value) -> bool {
-    let token = input.get("GrantToken").and_then(Value::as_str);
-    let grant_id = input.get("GrantId").and_then(Value::as_str);
-    let key = if token.is_none() {
-        // key_of gives RetireGrant no key (its target is "*"); the KeyId names it here.
-        key_of(state, caller, region, "DescribeKey", input)
-    } else {
-        None
+    let Some(g) = named_grant(state, caller, region, input) else {
+        return false;
     };
-    state
-        .kms
-        .read(|d| {
-            d.grants.values().any(|g| {
-                let this = match (token, grant_id, &key) {
-                    (Some(t), _, _) => g.token == t,
-                    (None, Some(id), Some(k)) => g.id == id && &g.key_arn == k,
-                    _ => false,
-                };
-                let issuer_account = g.issuer.split(':').nth(4).unwrap_or_default();
-                this && (g.retiring.as_deref().is_some_and(|r| is_grantee(r, caller))
-                    || (is_grantee(&g.grantee, caller)
-                        && g.operations.iter().any(|o| o == "RetireGrant"))
-                    || (caller.kind == crate::identity::PrincipalKind::Root
-                        && caller.account_id == issuer_account))
-            })
-        })
-        .unwrap_or(false)
+    let issuer_account = g.issuer.split(':').nth(4).unwrap_or_default();
+    g.retiring.as_deref().is_some_and(|r| is_grantee(r, caller))
+        || (is_grantee(&g.grantee, caller) && g.operations.iter().any(|o| o == "RetireGrant"))
+        || (caller.kind == crate::identity::PrincipalKind::Root
+            && caller.account_id == issuer_account)
 }
 
 fn constraints_hold(constraints: Option<&Value>, context: &[(String, String)]) -> bool {

@@ -2238,7 +2238,13 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     }
     let name = s(i, "Name").map(str::to_owned);
     let _guard = cx.state.kms.lock_writes().await;
-    // A grant with the same name, key and permissions is returned again (idempotent retries).
+    // A retry with the same name and identical parameters gets the grant it created (AWS's
+    // idempotent retries); any other parameter differing makes a new grant (bug: a retry adding
+    // constraints or a retiring principal got the unconstrained grant back, reported as made).
+    let same_ops =
+        |g: &[String]| g.len() == operations.len() && operations.iter().all(|o| g.contains(o));
+    let retiring = s(i, "RetiringPrincipal");
+    let constraints = i.get("Constraints").filter(|c| !c.is_null());
     if let Some(n) = &name
         && let Some(existing) = cx.state.kms.read(|d| {
             d.grants
@@ -2246,8 +2252,10 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 .find(|g| {
                     g.key_arn == arn
                         && g.name.as_ref() == Some(n)
-                        && g.operations == operations
+                        && same_ops(&g.operations)
                         && g.grantee == grantee
+                        && g.retiring.as_deref() == retiring
+                        && g.constraints.as_ref().filter(|c| !c.is_null()) == constraints
                 })
                 .cloned()
         })?
@@ -2305,6 +2313,17 @@ fn grant_entry(g: &super::state::GrantRecord) -> Value {
 fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiError> {
     let entries: Vec<Value> = if retirable {
         let principal = s(i, "RetiringPrincipal").unwrap_or_default();
+        // AWS: "You must specify a principal in your AWS account" (bug: naming another
+        // account's principal listed its grants, tokens' ids and keys included).
+        if principal.split(':').nth(4) != Some(cx.caller.account_id.as_str()) {
+            return Err(crate::authz::access_denied(
+                crate::route::WireProtocol::Json,
+                cx.caller,
+                "kms:ListRetirableGrants",
+                principal,
+                "because the retiring principal is not in the caller's account",
+            ));
+        }
         cx.state.kms.read(|d| {
             d.grants
                 .values()
