@@ -685,3 +685,65 @@ def test_the_aws_managed_key_may_be_named_before_it_exists(server):
     assert sm.get_secret_value(SecretId="named")["SecretString"] == "v"
     aliases = server.client("kms").list_aliases()["Aliases"]
     assert any(a["AliasName"] == "alias/aws/secretsmanager" and a.get("TargetKeyId") for a in aliases)
+
+
+def test_a_deny_of_kms_decrypt_applies_to_every_read_and_each_read_is_a_kms_decrypt_event(server):
+    # Regression: a read served from the data-key cache (after anyone had read the secret
+    # under aws/secretsmanager) skipped the caller's kms:Decrypt check and left no KMS Decrypt
+    # event, so an explicit Deny of kms:Decrypt held only until the cache was warm.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="prod/fresh", SecretString="fresh1")
+    assert sm.get_secret_value(SecretId="prod/fresh")["SecretString"] == "fresh1"
+    ops = server.user_client(
+        "ops",
+        "secretsmanager",
+        policy(
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+            {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"},
+        ),
+    )
+    for _ in range(2):
+        with pytest.raises(ClientError) as e:
+            ops.get_secret_value(SecretId="prod/fresh")
+        assert error(e)["Code"] == "AccessDeniedException"
+        assert error(e)["Message"] == "Access to KMS is not allowed"
+    sm.get_secret_value(SecretId="prod/fresh")
+    decrypts = [e for e in server.events() if e["eventName"] == "Decrypt"]
+    # One per read: root's two and ops's two refused ones, each naming who read.
+    assert [(d["userIdentity"]["arn"].rsplit(":", 1)[1], d.get("errorCode")) for d in decrypts] == [
+        ("root", None),
+        ("user/ops", "AccessDeniedException"),
+        ("user/ops", "AccessDeniedException"),
+        ("root", None),
+    ]
+    assert all(d["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com" for d in decrypts)
+
+
+def test_batch_get_secret_value_applies_source_ip_conditions_and_records_each_read(server):
+    # Regression: the batch's per-secret checks had no source address or user agent, so a
+    # Deny on aws:SourceIp did not apply to it; and it recorded no GetSecretValue per secret.
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="walled", SecretString="inside")["ARN"]
+    open_arn = sm.create_secret(Name="open", SecretString="outside")["ARN"]
+    sm.put_resource_policy(
+        SecretId="walled",
+        ResourcePolicy=policy(
+            {"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+             "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+        ),
+    )
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId=arn)
+    assert error(e)["Code"] == "AccessDeniedException"
+    out = sm.batch_get_secret_value(SecretIdList=[arn, open_arn])
+    assert [v["Name"] for v in out["SecretValues"]] == ["open"]
+    assert [x["ErrorCode"] for x in out["Errors"]] == ["AccessDeniedException"]
+    events = server.events()
+    batch_at = next(i for i, e in enumerate(events) if e["eventName"] == "BatchGetSecretValue")
+    reads = [e for e in events[:batch_at] if e["eventName"] == "GetSecretValue" and "invokedBy" in e["userIdentity"]]
+    assert [(r["resources"][0]["ARN"], r.get("errorCode")) for r in reads] == [
+        (arn, "AccessDeniedException"),
+        (open_arn, None),
+    ]
+    [batch] = [e for e in server.events() if e["eventName"] == "BatchGetSecretValue"]
+    assert batch["readOnly"] is True

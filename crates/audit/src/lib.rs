@@ -222,7 +222,9 @@ pub fn format_event_time(time: OffsetDateTime) -> String {
 /// Palisade serves: reads are `Get*`, `List*`, `Describe*`, `Lookup*` and the few verbs that only
 /// compute (`Decrypt` is not among them: AWS records it as `readOnly: true`, so it is listed).
 pub fn is_read_only(operation: &str) -> bool {
-    const READ_PREFIXES: [&str; 6] = ["Get", "List", "Describe", "Lookup", "Simulate", "Validate"];
+    const READ_PREFIXES: [&str; 7] = [
+        "Get", "BatchGet", "List", "Describe", "Lookup", "Simulate", "Validate",
+    ];
     // KMS's cryptographic operations change no resource: CloudTrail marks them read-only and
     // records no response elements (the data key of GenerateDataKey, say).
     const READ_OPS: [&str; 14] = [

@@ -128,6 +128,18 @@ impl AuditSink {
         durable(copy_done).await
     }
 
+    /// Queues an event that the request's own event follows, without waiting for it: the
+    /// writer takes events in order and writes groups one after another, so the request's
+    /// event being durable means this one was written too (or its group failed, which turns
+    /// fail-closed mode on). Spares a request that records two events a second group commit.
+    pub async fn record_before_own(&self, mut event: Event) -> Result<(), AuditError> {
+        if let Some(copy) = crate::context::owner_copy(&mut event) {
+            self.enqueue(to_row(copy, None)?).await?;
+        }
+        self.enqueue(to_row(event, None)?).await?;
+        Ok(())
+    }
+
     /// Records one event with CloudTrail's `additionalEventData` and waits until it is durable.
     pub async fn record_with(
         &self,

@@ -340,7 +340,12 @@ pub(crate) fn authorize_internal(
         .operation(op)
         .ok_or_else(|| ApiError::internal(format!("the {signing_name} model has no {op}")))?;
     let route = Route { service, operation };
-    let mut ctx = RequestContext::internal(caller, region);
+    // A check on another service's behalf carries no connection facts (AWS leaves
+    // aws:SourceIp out of forward access sessions); one of the caller's own has them.
+    let mut ctx = match via_service {
+        Some(_) => RequestContext::internal(caller, region),
+        None => RequestContext::callers_own(caller, region),
+    };
     ctx.route = Some(route);
     ctx.via_service = via_service;
     state

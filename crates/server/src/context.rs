@@ -86,7 +86,53 @@ impl RequestContext {
     }
 }
 
+/// The connection facts of the request being handled, for the checks a handler makes as part
+/// of the caller's own request (BatchGetSecretValue authorizes GetSecretValue per secret),
+/// whose `aws:SourceIp`, `aws:UserAgent` and `aws:SecureTransport` are the request's.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The client's address.
+    pub source_ip: String,
+    /// The client's User-Agent.
+    pub user_agent: String,
+    /// TLS details, if any.
+    pub tls: Option<TlsInfo>,
+    /// When the request arrived.
+    pub time: OffsetDateTime,
+}
+
+tokio::task_local! {
+    /// Set by the pipeline around a request's handler.
+    pub static ORIGIN: Origin;
+}
+
+impl Origin {
+    /// The facts of `ctx`'s request.
+    pub fn of(ctx: &RequestContext) -> Self {
+        Origin {
+            source_ip: ctx.source_ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            tls: ctx.tls.clone(),
+            time: ctx.time,
+        }
+    }
+}
+
 impl RequestContext {
+    /// The context of a check a handler makes as part of the caller's own request: the
+    /// request's connection facts when there is one (bug: BatchGetSecretValue's checks had no
+    /// source address or user agent, so a Deny conditioned on them did not apply to it).
+    pub fn callers_own(caller: &Caller, region: &str) -> Self {
+        let mut c = Self::internal(caller, region);
+        let _ = ORIGIN.try_with(|o| {
+            c.source_ip = o.source_ip.clone();
+            c.user_agent = o.user_agent.clone();
+            c.tls = o.tls.clone();
+            c.time = o.time;
+        });
+        c
+    }
+
     /// Whether the request came over TLS (`aws:SecureTransport`).
     pub fn secure_transport(&self) -> bool {
         self.tls.is_some()

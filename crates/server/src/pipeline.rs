@@ -217,7 +217,13 @@ where
         .authorize(state, &caller, route, ctx, &input)?;
 
     // Handle.
-    let output = services::dispatch(state, &caller, &ctx.region, route, input).await?;
+    let origin = crate::context::Origin::of(ctx);
+    let output = crate::context::ORIGIN
+        .scope(
+            origin,
+            services::dispatch(state, &caller, &ctx.region, route, input),
+        )
+        .await?;
     // CloudTrail records no response elements for read-only calls (KMS Encrypt,
     // GetSecretValue, ...): redacting a copy of their output would be wasted.
     let mut audited = (state.config.audit_enabled

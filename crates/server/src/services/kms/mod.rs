@@ -281,6 +281,44 @@ async fn record_service_call(
     }
 }
 
+/// The Decrypt that a service's read of a data key it holds in memory stands for: AWS's
+/// service decrypts on every read, so the caller's policies (an explicit deny of `kms:Decrypt`
+/// among them) decide each read and each is recorded as a KMS Decrypt event (bug: a read served
+/// from Secrets Manager's key cache skipped both). The event is queued ahead of the request's
+/// own, which the caller waits for.
+pub async fn authorize_cached_decrypt_for_service(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    service: &str,
+    key_arn: &str,
+    context: &palisade_kms::EncryptionContext,
+) -> Result<(), ApiError> {
+    let cx = Cx::of_caller(state, caller, region);
+    let checked = authz::check_for_service(&cx, "Decrypt", key_arn, service, context);
+    if state.config.audit_enabled {
+        let params = serde_json::json!({
+            "encryptionContext": context,
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        });
+        let event = crate::context::service_call_event(
+            caller,
+            region,
+            ("kms", "Decrypt"),
+            &format!("{service}.amazonaws.com"),
+            params,
+            key_arn,
+            checked.as_ref().map(|_| ()),
+        );
+        if let Err(e) = state.audit.record_before_own(event).await
+            && state.config.audit_fail_closed
+        {
+            return Err(e.unavailable());
+        }
+    }
+    checked
+}
+
 /// Decrypt of a data key made by [`generate_data_key_for_service`], on behalf of `service` for
 /// `caller` (who needs `kms:Decrypt` on a customer key). Returns the plaintext key.
 pub async fn decrypt_data_key_for_service(

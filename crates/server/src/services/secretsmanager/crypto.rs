@@ -109,8 +109,9 @@ pub async fn seal(
 }
 
 /// Whether a caller may use the cached data key of a secret: only under the AWS-managed key and
-/// from the secret's own account, where AWS needs no `kms:Decrypt` of the caller. With a
-/// customer key every read goes to KMS, which checks the caller's `kms:Decrypt`.
+/// from the secret's own account, whose key policy allows every principal of the account
+/// through Secrets Manager. Each read from the cache is still authorized and recorded as the
+/// KMS Decrypt it stands for ([`data_key`]). With a customer key every read goes to KMS.
 pub fn may_use_cache(caller: &Caller, secret_account: &str, kms_key_id: Option<&str>) -> bool {
     kms_key_id.is_none_or(|k| k == "alias/aws/secretsmanager")
         && caller.account_id == secret_account
@@ -128,6 +129,17 @@ pub async fn data_key(
 ) -> Result<Arc<Vec<u8>>, ApiError> {
     let secrets = &state.secrets;
     if cached && let Some(k) = secrets.cached_key(&sealed.bound_arn, version) {
+        let kms_region = sealed.key_arn.split(':').nth(3).unwrap_or(region);
+        crate::services::kms::authorize_cached_decrypt_for_service(
+            state,
+            caller,
+            kms_region,
+            SERVICE,
+            &sealed.key_arn,
+            &context(&sealed.bound_arn, version),
+        )
+        .await
+        .map_err(|e| kms_failure("DecryptionFailure", e))?;
         return Ok(k);
     }
     let ct = B64

@@ -779,9 +779,8 @@ async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 }
 
 /// Authorizes `secretsmanager:GetSecretValue` on one secret of a batch, through the same
-/// authorizer as a request (identity, resource policy, cross-account rules). The batch's own
-/// connection details are not at hand, so `aws:SourceIp` and `aws:SecureTransport` are absent
-/// for this check (conditions on them do not match).
+/// authorizer as a request (identity, resource policy, cross-account rules), with the batch
+/// request's connection facts.
 fn authorize_get(cx: &Cx<'_>, id: &str) -> Result<(), ApiError> {
     crate::authz::authorize_internal(
         cx.state,
@@ -959,14 +958,16 @@ async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
     let mut errors = Vec::new();
     for id in targets {
         // As in AWS, the batch reads only what the caller may read one by one.
-        if let Err(e) = authorize_get(cx, &id) {
-            errors.push(json!({"SecretId": id, "ErrorCode": e.code, "Message": e.message}));
-            continue;
-        }
-        match get_secret_value(cx, &json!({"SecretId": id})).await {
+        let authorized = authorize_get(cx, &id);
+        let got = match authorized {
+            Ok(()) => get_secret_value(cx, &json!({"SecretId": id})).await,
+            Err(ref e) => Err(e.clone()),
+        };
+        record_batch_read(cx, &id, &got).await?;
+        match got {
             Ok(v) => values.push(v),
             // Filters only select secrets that exist; one without a value fails the call.
-            Err(e) if has_filters => return Err(e),
+            Err(e) if has_filters && authorized.is_ok() => return Err(e),
             Err(e) => {
                 errors.push(json!({"SecretId": id, "ErrorCode": e.code, "Message": e.message}))
             }
@@ -977,6 +978,38 @@ async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
         super::set(&mut out, "NextToken", json!(t));
     }
     Ok(out)
+}
+
+/// AWS: "Secrets Manager generates CloudTrail GetSecretValue log entries for each secret you
+/// request" with BatchGetSecretValue (bug: the batch left one event naming no secret, so a
+/// secret's reads, and its owner's copy of another account's read, went unrecorded). Queued
+/// ahead of the batch's own event.
+async fn record_batch_read(
+    cx: &Cx<'_>,
+    id: &str,
+    got: &Result<Value, ApiError>,
+) -> Result<(), ApiError> {
+    if !cx.state.config.audit_enabled {
+        return Ok(());
+    }
+    let arn = match got {
+        Ok(v) => s(v, "ARN").map(str::to_owned),
+        Err(_) => None,
+    }
+    .unwrap_or_else(|| id.to_owned());
+    let event = crate::context::service_call_event(
+        cx.caller,
+        cx.region,
+        ("secretsmanager", "GetSecretValue"),
+        "secretsmanager.amazonaws.com",
+        json!({"secretId": id}),
+        &arn,
+        got.as_ref().map(|_| ()),
+    );
+    match cx.state.audit.record_before_own(event).await {
+        Err(e) if cx.state.config.audit_fail_closed => Err(e.unavailable()),
+        _ => Ok(()),
+    }
 }
 
 async fn put_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
