@@ -747,3 +747,36 @@ def test_batch_get_secret_value_applies_source_ip_conditions_and_records_each_re
     ]
     [batch] = [e for e in server.events() if e["eventName"] == "BatchGetSecretValue"]
     assert batch["readOnly"] is True
+
+
+def test_denials_name_the_resource_as_secrets_manager_does(server):
+    # Bug: ListSecrets' denial said "on resource: *" and a missing secret's named the
+    # `-??????` pattern; Secrets Manager names no resource for the first and the id as given
+    # for the second.
+    sm = server.user_client("nobody", "secretsmanager")
+    with pytest.raises(ClientError) as e:
+        sm.list_secrets()
+    assert error(e)["Message"] == (
+        "User: arn:aws:iam::123456789012:user/nobody is not authorized to perform: "
+        "secretsmanager:ListSecrets because no identity-based policy allows the "
+        "secretsmanager:ListSecrets action"
+    )
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId="prod/nonexist")
+    assert "secretsmanager:GetSecretValue on resource: prod/nonexist because" in error(e)["Message"]
+
+
+def test_validate_resource_policy_refuses_what_put_resource_policy_refuses(server):
+    # Bug: a policy naming a principal that does not exist passed ValidateResourcePolicy, then
+    # PutResourcePolicy refused it; a CI check that validates first was misled.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="checked", SecretString="v")
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/doesnotexist"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    for call in (
+        lambda: sm.validate_resource_policy(SecretId="checked", ResourcePolicy=doc),
+        lambda: sm.put_resource_policy(SecretId="checked", ResourcePolicy=doc),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "MalformedPolicyDocumentException"
+        assert "role/doesnotexist" in error(e)["Message"]

@@ -939,6 +939,23 @@ pub fn reason(decision: &Decision, action: &str) -> String {
     }
 }
 
+/// The message's ` on resource: …`. Secrets Manager names no resource for actions on none
+/// (`ListSecrets`), and a secret that does not exist by the id the caller gave, not by the
+/// `-??????` pattern its policies are matched against.
+fn on_resource(action: &str, resource: &str) -> String {
+    if !action.starts_with("secretsmanager:") {
+        return format!(" on resource: {resource}");
+    }
+    if resource == "*" {
+        return String::new();
+    }
+    let given = resource
+        .strip_suffix("-??????")
+        .and_then(|r| r.split_once(":secret:"))
+        .map_or(resource, |(_, name)| name);
+    format!(" on resource: {given}")
+}
+
 /// AWS's access-denied error, naming the principal, the action, the resource and the reason.
 pub fn access_denied(
     protocol: WireProtocol,
@@ -962,8 +979,9 @@ pub fn access_denied(
         )
     } else {
         format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource} {reason}",
-            caller.arn
+            "User: {} is not authorized to perform: {action}{} {reason}",
+            caller.arn,
+            on_resource(action, resource)
         )
     };
     match protocol {
