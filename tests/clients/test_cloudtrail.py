@@ -256,3 +256,43 @@ def test_a_region_lists_its_public_key_before_any_digest(server):
     [key] = ct.list_public_keys()["PublicKeyList"]
     assert len(key["Fingerprint"]) == 32 and key["Value"]
     assert ct.list_public_keys()["PublicKeyList"] == [key]
+
+
+def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
+    # Regression: every CloudTrail action was authorized on "*", so a Deny of StopLogging on
+    # the security trail did not bind, and an Allow on one trail did not allow anything.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="main", S3BucketName="audit-bucket")
+    ct.create_trail(Name="plain", S3BucketName="audit-bucket")
+    main = "arn:aws:cloudtrail:us-east-1:123456789012:trail/main"
+    plain = "arn:aws:cloudtrail:us-east-1:123456789012:trail/plain"
+    ops = server.user_client(
+        "ops",
+        "cloudtrail",
+        json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail"], "Resource": main},
+        ]}),
+    )
+    ct.start_logging(Name="main")
+    with pytest.raises(ClientError) as e:
+        ops.stop_logging(Name="main")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"cloudtrail:StopLogging on resource: {main} with an explicit deny" in e.value.response["Error"]["Message"]
+    assert ct.get_trail_status(Name="main")["IsLogging"] is True
+    ops.stop_logging(Name=plain)
+    narrow = server.user_client(
+        "narrow",
+        "cloudtrail",
+        json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"], "Resource": plain},
+        ]}),
+    )
+    narrow.start_logging(Name="plain")
+    assert narrow.get_trail_status(Name="plain")["IsLogging"] is True
+    with pytest.raises(ClientError) as e:
+        narrow.get_trail_status(Name="main")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # The event names the trail, so a lookup by its ARN finds the call.
+    found = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": plain}])["Events"]
+    assert {"StopLogging", "StartLogging"} <= {e["EventName"] for e in found}

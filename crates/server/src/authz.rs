@@ -376,6 +376,13 @@ fn resolve_target(
             route.operation.name,
             input,
         ),
+        "cloudtrail" => crate::services::cloudtrail::authz::target(
+            state,
+            caller,
+            &ctx.region,
+            route.operation.name,
+            input,
+        ),
         _ => target(state, caller, route, input),
     }
 }

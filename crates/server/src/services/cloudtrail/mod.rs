@@ -4,6 +4,7 @@
 //! Trails are kept as documents (`cloudtrail.trail`); [`delivery`] writes their log files,
 //! digests and checkpoints, and `ListPublicKeys` serves the keys that sign them.
 
+pub mod authz;
 pub mod delivery;
 
 use std::collections::BTreeMap;
