@@ -959,3 +959,40 @@ fn gzipped_text_files_are_streamed_with_offsets_in_the_decompressed_text_and_bom
         "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT"
     );
 }
+
+/// Regression: members refused for their size never counted toward the archive's total, so a
+/// zip of 16 zips of 16 members of 1 GB of zeros inflated 64 GB, all reported
+/// FILE_EXCEEDS_SIZE_LIMIT and never ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT. What a refused
+/// member decompressed counts, and the archive stops there, nested archives included.
+#[test]
+fn refused_members_count_toward_the_archive_total_and_stop_it() {
+    let big = vec![0u8; 200 << 10];
+    let inner = zip_of(&[("a.txt", &big), ("b.txt", &big), ("c.txt", &big)]);
+    let outer = zip_of(&[
+        ("one.zip", &inner),
+        ("two.zip", &inner),
+        ("three.zip", &inner),
+    ]);
+    let limits = Limits {
+        max_member_bytes: 100 << 10,
+        max_total_bytes: 350 << 10,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "outer.zip", &outer);
+    let reasons: Vec<(&str, &str)> = r
+        .iter()
+        .map(|x| (x.path.as_str(), x.outcome.as_ref().unwrap_err().reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("outer.zip!one.zip!a.txt", "FILE_EXCEEDS_SIZE_LIMIT"),
+            ("outer.zip!one.zip!b.txt", "FILE_EXCEEDS_SIZE_LIMIT"),
+            ("outer.zip!one.zip!c.txt", "FILE_EXCEEDS_SIZE_LIMIT"),
+            (
+                "outer.zip!two.zip!a.txt",
+                "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT"
+            ),
+        ]
+    );
+}

@@ -56,6 +56,13 @@ pub struct Budget {
     entries: u64,
 }
 
+impl Budget {
+    /// Counts `n` bytes extracted.
+    pub(crate) fn add(&mut self, n: u64) {
+        self.total = self.total.saturating_add(n);
+    }
+}
+
 /// Options shared by a scan.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -69,20 +76,9 @@ fn skip(reason: &'static str, detail: String) -> Skip {
     Skip { reason, detail }
 }
 
-/// Reads at most `limit` bytes of a decompressor: `Ok(None)` when there was more.
-fn read_limited<R: Read>(r: R, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let mut out = Vec::new();
-    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
-    Ok(if out.len() as u64 > limit {
-        None
-    } else {
-        Some(out)
-    })
-}
-
 /// How far a member of `compressed` bytes may expand, and what to report when it goes further:
 /// the tightest of the member size, total and ratio limits.
-fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
+pub(crate) fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
     let remaining = l.max_total_bytes.saturating_sub(budget.total);
     let by_ratio = compressed.saturating_mul(l.max_ratio).max(l.ratio_floor);
     let limit = l.max_member_bytes.min(remaining).min(by_ratio);
@@ -95,10 +91,7 @@ fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
             ),
         )
     } else if limit == remaining {
-        skip(
-            "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
-            format!("more than {} bytes extracted in total", l.max_total_bytes),
-        )
+        total_skip(l)
     } else {
         skip(
             "FILE_EXCEEDS_SIZE_LIMIT",
@@ -177,17 +170,34 @@ fn extract<R: Read>(
     budget: &mut Budget,
 ) -> Result<Vec<u8>, Skip> {
     let (limit, why) = member_limit(compressed, &opts.limits, budget);
-    match read_limited(r, limit) {
-        Ok(Some(v)) => {
-            budget.total += v.len() as u64;
-            Ok(v)
-        }
-        Ok(None) => Err(why),
+    let mut out = Vec::new();
+    // One byte past the limit shows there was more.
+    let read = r.take(limit.saturating_add(1)).read_to_end(&mut out);
+    // What a refused or corrupt member decompressed was extracted too: counted, so that an
+    // archive of many members each just past a limit still meets the total.
+    budget.add(out.len() as u64);
+    match read {
+        Ok(_) if out.len() as u64 > limit => Err(why),
+        Ok(_) => Ok(out),
         Err(e) => Err(skip(
             "INVALID_OR_CORRUPTED_FILE",
             format!("cannot decompress: {e}"),
         )),
     }
+}
+
+/// Whether `budget` has used up the total bytes an archive may extract: nothing more is
+/// decompressed from it, at any nesting level.
+fn exhausted(budget: &Budget, l: &Limits) -> bool {
+    budget.total >= l.max_total_bytes
+}
+
+/// The skip of an archive whose members are left unread past the total limit.
+fn total_skip(l: &Limits) -> Skip {
+    skip(
+        "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
+        format!("more than {} bytes extracted in total", l.max_total_bytes),
+    )
 }
 
 /// Scans a buffer of any supported format, descending into archives; appends one result per file
@@ -266,6 +276,14 @@ pub fn scan_any(
                 }
             };
             for i in 0..zip.len() {
+                if exhausted(budget, &opts.limits) {
+                    // Reported once, by the member that reached the limit or else here.
+                    let said = out.last().and_then(|r: &FileResult| r.outcome.as_ref().err());
+                    if said.is_none_or(|s| s.reason != "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT") {
+                        out.push(result(format, data.len(), Err(total_skip(&opts.limits))));
+                    }
+                    return;
+                }
                 budget.entries += 1;
                 if budget.entries > opts.limits.max_entries {
                     out.push(result(
@@ -323,7 +341,7 @@ pub fn scan_any(
             }
         }
         _ => {
-            let outcome = formats::scan_buffer(engine, scanner, format, data, opts.reveal);
+            let outcome = formats::scan_buffer(engine, scanner, format, data, opts, budget);
             out.push(result(format, data.len(), outcome));
         }
     }

@@ -136,14 +136,17 @@ pub struct Skip {
     pub detail: String,
 }
 
-/// Scans a non-archive buffer in the given format.
+/// Scans a non-archive buffer in the given format. What a format expands to in memory (Parquet's
+/// values) is held to the archive limits and counted in `budget`.
 pub fn scan_buffer(
     engine: &Engine,
     scanner: &mut Scanner<'_>,
     format: Format,
     data: &[u8],
-    reveal: bool,
+    opts: &archive::Options,
+    budget: &mut archive::Budget,
 ) -> Result<Vec<Located>, Skip> {
+    let reveal = opts.reveal;
     let mut out = match format {
         Format::Text => text::scan(scanner, data),
         Format::Csv => csv::scan(engine, scanner, data, b','),
@@ -151,9 +154,15 @@ pub fn scan_buffer(
         Format::Json => json::scan(engine, scanner, data, false)?,
         Format::JsonLines => json::scan(engine, scanner, data, true)?,
         #[cfg(feature = "parquet")]
-        Format::Parquet => parquet::scan(engine, scanner, data, reveal)?,
+        Format::Parquet => {
+            let cap = archive::member_limit(data.len() as u64, &opts.limits, budget);
+            let (found, expanded) = parquet::scan(engine, scanner, data, reveal, cap)?;
+            budget.add(expanded);
+            found
+        }
         #[cfg(not(feature = "parquet"))]
         Format::Parquet => {
+            let _ = budget;
             return Err(Skip {
                 reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
                 detail: "built without the parquet feature".into(),
