@@ -319,6 +319,7 @@ fn args(paths: Vec<std::path::PathBuf>, format: OutputFormat) -> ScanArgs {
         no_progress: true,
         max_archive_depth: 10,
         max_compression_ratio: 1000,
+        follow: false,
     }
 }
 
@@ -993,6 +994,52 @@ fn refused_members_count_toward_the_archive_total_and_stop_it() {
                 "outer.zip!two.zip!a.txt",
                 "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT"
             ),
+        ]
+    );
+}
+
+/// Regression: a symlink to `../outside/creds` inside the scanned directory was scanned, and a
+/// link to a file inside the tree scanned that file a second time. As ripgrep: links found
+/// inside directories are left out unless `--follow`, which scans what each reaches once.
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_directories_are_not_followed_unless_asked_and_nothing_is_scanned_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(outside.join("creds"), "mail out@example.com\n").unwrap();
+    std::fs::write(tree.join("in.txt"), "mail in@example.com\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("creds"), tree.join("creds")).unwrap();
+    std::os::unix::fs::symlink(tree.join("in.txt"), tree.join("again.txt")).unwrap();
+    // A loop back to the top of the tree.
+    std::os::unix::fs::symlink(&tree, tree.join("sub").join("up")).unwrap();
+    let paths = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["path"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+
+    let (code, out, err) = run(&args(vec![tree.clone()], OutputFormat::Jsonl));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(paths(&out), [tree.join("in.txt").display().to_string()]);
+
+    let mut a = args(vec![tree.clone(), tree.join("in.txt")], OutputFormat::Jsonl);
+    a.follow = true;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    let mut found = paths(&out);
+    found.sort();
+    // `again.txt` sorts first and is the name in.txt is reached by first.
+    assert_eq!(
+        found,
+        [
+            tree.join("again.txt").display().to_string(),
+            tree.join("creds").display().to_string(),
         ]
     );
 }
