@@ -1043,3 +1043,21 @@ fn symlinks_inside_directories_are_not_followed_unless_asked_and_nothing_is_scan
         ]
     );
 }
+
+/// Regression: a semicolon- or tab-delimited `.csv` was read as one column: every detection's
+/// columnName was the whole header, "id;name;ssn;email", and the column keyword rule was lost.
+/// The delimiter is taken from the header line.
+#[test]
+fn semicolon_and_tab_delimited_csv_files_are_split_into_columns() {
+    for d in [";", "\t"] {
+        let data = format!("id{d}name{d}ssn{d}email\n1{d}Jane{d}536-22-8901{d}jane@example.com\n");
+        let cells = ssn_cells("people.csv", data.as_bytes());
+        assert_eq!(cells, [(2, 3, "ssn".to_owned())], "{d:?}");
+    }
+    // A comma header with a semicolon inside a quoted name stays comma-delimited.
+    let cells = ssn_cells(
+        "people.csv",
+        b"\"id;x\",\"a;b;c\",ssn\n1,2,536-22-8901\n",
+    );
+    assert_eq!(cells, [(2, 3, "ssn".to_owned())]);
+}

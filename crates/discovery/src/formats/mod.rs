@@ -78,7 +78,7 @@ pub struct Located {
 pub enum Format {
     /// Any text.
     Text,
-    /// Comma-separated, header-aware.
+    /// Delimited by commas, or by semicolons or tabs as its header line shows; header-aware.
     Csv,
     /// Tab-separated, header-aware.
     Tsv,
@@ -149,7 +149,7 @@ pub fn scan_buffer(
     let reveal = opts.reveal;
     let mut out = match format {
         Format::Text => text::scan(scanner, data),
-        Format::Csv => csv::scan(engine, scanner, data, b','),
+        Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data)),
         Format::Tsv => csv::scan(engine, scanner, data, b'\t'),
         Format::Json => json::scan(engine, scanner, data, false)?,
         Format::JsonLines => json::scan(engine, scanner, data, true)?,
