@@ -24,6 +24,7 @@ fn mime(format: Format) -> &'static str {
         Format::Parquet => "application/vnd.apache.parquet",
         Format::Gzip => "application/gzip",
         Format::Zip => "application/zip",
+        Format::Tar => "application/x-tar",
         Format::Binary => "application/octet-stream",
     }
 }

@@ -1061,3 +1061,76 @@ fn semicolon_and_tab_delimited_csv_files_are_split_into_columns() {
     );
     assert_eq!(cells, [(2, 3, "ssn".to_owned())]);
 }
+
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Regression: a tar (or tar.gz) of a .txt holding an SSN was skipped as
+/// UNSUPPORTED_FILE_TYPE_EXCEPTION ("binary content") and the run passed with exit 0. Tar
+/// archives are read like zip, member by member, under the same limits.
+#[test]
+fn tar_and_tar_gz_members_are_scanned_under_the_archive_limits() {
+    let e = engine();
+    let ssn = b"ssn 536-22-8901\n";
+    let inner = zip_of(&[("inner.csv", b"email\nann@example.com\n")]);
+    let t = tar_of(&[("dir/notes.txt", ssn), ("nested.zip", &inner)]);
+    for (name, data) in [
+        ("a.tar", t.clone()),
+        ("a.tar.gz", gzip(&t)),
+        ("a.tgz", gzip(&t)),
+    ] {
+        let r = scan_object(&e, name, &data, false);
+        let paths: Vec<&str> = r.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("{name}!dir/notes.txt"),
+                format!("{name}!nested.zip!inner.csv")
+            ],
+            "{name}"
+        );
+        assert_eq!(types(&e, &r[0]), ["USA_SOCIAL_SECURITY_NUMBER"], "{name}");
+        assert_eq!(types(&e, &r[1]), ["EMAIL_ADDRESS"], "{name}");
+    }
+
+    let big = vec![b'a'; 200 << 10];
+    let t = tar_of(&[("big.txt", &big), ("small.txt", ssn)]);
+    let limits = Limits {
+        max_member_bytes: 100 << 10,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "b.tar", &t);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "FILE_EXCEEDS_SIZE_LIMIT"
+    );
+    assert_eq!(types(&e, &r[1]), ["USA_SOCIAL_SECURITY_NUMBER"]);
+    let limits = Limits {
+        max_total_bytes: 100 << 10,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "b.tar", &t);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT"
+    );
+
+    // A broken header: the archive is reported corrupt, and the run fails.
+    let mut bad = tar_of(&[("x.txt", ssn)]);
+    for b in bad.iter_mut().skip(100).take(60) {
+        *b = b'z';
+    }
+    let r = scan_object(&e, "bad.tar", &bad, false);
+    let skip = r.last().unwrap().outcome.as_ref().unwrap_err();
+    assert_eq!(skip.reason, "INVALID_OR_CORRUPTED_FILE", "{r:?}");
+}

@@ -1,4 +1,4 @@
-//! gzip and zip, nested, with limits against decompression bombs. Every member becomes its own
+//! gzip, zip and tar, nested, with limits against decompression bombs. Every member becomes its own
 //! result (`outer.zip!inner.csv`); a member that is not analysed is reported with the reason.
 
 use std::io::{Cursor, Read};
@@ -192,6 +192,34 @@ fn exhausted(budget: &Budget, l: &Limits) -> bool {
     budget.total >= l.max_total_bytes
 }
 
+/// Counts the next member of an archive, or says why to stop reading the archive instead: the
+/// total bytes or members it may extract are used up (`Err(Some)`), or the total was reached
+/// and the member that reached it, the last result, says so already (`Err(None)`).
+fn next_member(budget: &mut Budget, l: &Limits, out: &[FileResult]) -> Result<(), Option<Skip>> {
+    if exhausted(budget, l) {
+        let said = out.last().and_then(|r| r.outcome.as_ref().err());
+        return Err(said
+            .is_none_or(|s| s.reason != "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT")
+            .then(|| total_skip(l)));
+    }
+    budget.entries += 1;
+    if budget.entries > l.max_entries {
+        return Err(Some(skip(
+            "ARCHIVE_TOTAL_DOCUMENTS_PROCESSED_OVER_LIMIT",
+            format!("more than {} members", l.max_entries),
+        )));
+    }
+    Ok(())
+}
+
+fn corrupt_tar(i: usize) -> Skip {
+    // The tar crate's messages quote header bytes: the file's, not ours to print.
+    skip(
+        "INVALID_OR_CORRUPTED_FILE",
+        format!("cannot read tar: header of member {i} is corrupt"),
+    )
+}
+
 /// The skip of an archive whose members are left unread past the total limit.
 fn total_skip(l: &Limits) -> Skip {
     skip(
@@ -221,7 +249,7 @@ pub fn scan_any(
         outcome,
     };
     match format {
-        Format::Gzip | Format::Zip if depth >= opts.limits.max_depth => out.push(result(
+        Format::Gzip | Format::Zip | Format::Tar if depth >= opts.limits.max_depth => out.push(result(
             format,
             data.len(),
             Err(skip(
@@ -235,10 +263,12 @@ pub fn scan_any(
                 Ok(inner) => {
                     // The member is named by the file without `.gz`, for format detection; results
                     // keep the archive's path since a gzip holds one member.
-                    let inner_name = path
-                        .strip_suffix(".gz")
-                        .or_else(|| path.strip_suffix(".gzip"))
-                        .unwrap_or(path);
+                    let tgz = path.strip_suffix(".tgz").map(|p| format!("{p}.tar"));
+                    let inner_name = tgz.as_deref().unwrap_or_else(|| {
+                        path.strip_suffix(".gz")
+                            .or_else(|| path.strip_suffix(".gzip"))
+                            .unwrap_or(path)
+                    });
                     let mut sub = Vec::new();
                     scan_any(
                         engine,
@@ -276,24 +306,8 @@ pub fn scan_any(
                 }
             };
             for i in 0..zip.len() {
-                if exhausted(budget, &opts.limits) {
-                    // Reported once, by the member that reached the limit or else here.
-                    let said = out.last().and_then(|r: &FileResult| r.outcome.as_ref().err());
-                    if said.is_none_or(|s| s.reason != "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT") {
-                        out.push(result(format, data.len(), Err(total_skip(&opts.limits))));
-                    }
-                    return;
-                }
-                budget.entries += 1;
-                if budget.entries > opts.limits.max_entries {
-                    out.push(result(
-                        format,
-                        data.len(),
-                        Err(skip(
-                            "ARCHIVE_TOTAL_DOCUMENTS_PROCESSED_OVER_LIMIT",
-                            format!("more than {} members", opts.limits.max_entries),
-                        )),
-                    ));
+                if let Err(why) = next_member(budget, &opts.limits, out) {
+                    out.extend(why.map(|s| result(format, data.len(), Err(s))));
                     return;
                 }
                 let mut entry = match zip.by_index(i) {
@@ -334,6 +348,55 @@ pub fn scan_any(
                     Err(s) => out.push(FileResult {
                         path: member,
                         size: entry.size(),
+                        format: Format::Binary,
+                        outcome: Err(s),
+                    }),
+                }
+            }
+        }
+        Format::Tar => {
+            let mut tar = tar::Archive::new(Cursor::new(data));
+            let entries = match tar.entries() {
+                Ok(e) => e,
+                Err(_) => {
+                    out.push(result(format, data.len(), Err(corrupt_tar(0))));
+                    return;
+                }
+            };
+            for (i, entry) in entries.enumerate() {
+                if let Err(why) = next_member(budget, &opts.limits, out) {
+                    out.extend(why.map(|s| result(format, data.len(), Err(s))));
+                    return;
+                }
+                // A bad header leaves no way to find the next one.
+                let Ok(mut entry) = entry else {
+                    out.push(result(format, data.len(), Err(corrupt_tar(i))));
+                    return;
+                };
+                // Directories, links and devices hold no content of their own.
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let member = format!(
+                    "{path}!{}",
+                    String::from_utf8_lossy(&entry.path_bytes())
+                );
+                let size = entry.size();
+                // Stored, not compressed: the ratio limit does not apply, the others do.
+                match extract(&mut entry, size, opts, budget) {
+                    Ok(inner) => scan_any(
+                        engine,
+                        scanner,
+                        &member,
+                        &inner,
+                        depth + 1,
+                        opts,
+                        budget,
+                        out,
+                    ),
+                    Err(s) => out.push(FileResult {
+                        path: member,
+                        size,
                         format: Format::Binary,
                         outcome: Err(s),
                     }),

@@ -92,6 +92,8 @@ pub enum Format {
     Gzip,
     /// zip archive.
     Zip,
+    /// tar archive (`.tar.gz` is a gzip stream of one).
+    Tar,
     /// Not analysed (images, executables, …).
     Binary,
 }
@@ -108,6 +110,10 @@ pub fn detect(name: &str, head: &[u8]) -> Format {
     }
     if head.starts_with(b"PAR1") {
         return Format::Parquet;
+    }
+    // POSIX and GNU tar headers say `ustar` at 257; a pre-POSIX tar is known by its name.
+    if head.get(257..262) == Some(b"ustar") || ext == "tar" {
+        return Format::Tar;
     }
     match ext {
         "csv" => Format::Csv,
@@ -168,7 +174,7 @@ pub fn scan_buffer(
                 detail: "built without the parquet feature".into(),
             });
         }
-        Format::Binary | Format::Gzip | Format::Zip => {
+        Format::Binary | Format::Gzip | Format::Zip | Format::Tar => {
             return Err(Skip {
                 reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
                 detail: "binary content".into(),
