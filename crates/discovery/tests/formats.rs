@@ -1134,3 +1134,38 @@ fn tar_and_tar_gz_members_are_scanned_under_the_archive_limits() {
     let skip = r.last().unwrap().outcome.as_ref().unwrap_err();
     assert_eq!(skip.reason, "INVALID_OR_CORRUPTED_FILE", "{r:?}");
 }
+
+/// Regression: SARIF results of CSV and JSON files had no region.startLine (Parquet's had an
+/// empty region), which GitHub code scanning requires. The cell's or record's line is given,
+/// or 1 where values have no line.
+#[test]
+fn every_sarif_result_has_a_start_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        "id,email\n1,\"x\ny\"\n2,bob@example.org\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.jsonl"),
+        "{\"a\":1}\n{\"email\":\"ann@example.com\"}\n",
+    )
+    .unwrap();
+    let (_, out, err) = run(&args(vec![dir.path().to_owned()], OutputFormat::Sarif));
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let lines: Vec<(String, u64)> = doc["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            (
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].0.ends_with("a.csv") && lines[0].1 == 4, "{lines:?}");
+    assert!(lines[1].0.ends_with("b.jsonl") && lines[1].1 == 2, "{lines:?}");
+}

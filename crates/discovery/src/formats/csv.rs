@@ -200,6 +200,7 @@ pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8], delim: u8) 
     };
     let mut dets = Vec::new();
     scanner.scan(data, Some(&ctx), &mut dets);
+    let mut lines = crate::formats::text::LineMap::new(data);
     dets.into_iter()
         .map(|d| {
             let (row, col) = table.cell_of(data, d.start);
@@ -210,6 +211,7 @@ pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8], delim: u8) 
                     column_name: table.header.get(col).cloned().unwrap_or_default(),
                 },
                 offset: Some(d.start as u64),
+                line: lines.line_of(&d),
                 detection: d,
                 value: None,
             }

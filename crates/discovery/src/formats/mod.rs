@@ -71,6 +71,10 @@ pub struct Located {
     pub offset: Option<u64>,
     /// Matched bytes (kept only with `--reveal`).
     pub value: Option<String>,
+    /// 1-based line of the file the detection starts on, where the location does not say it
+    /// (cells and records of CSV and JSON: SARIF needs a line); `None` for text, whose location
+    /// has it, and for Parquet, whose values have none.
+    pub line: Option<u64>,
 }
 
 /// How a buffer is read.

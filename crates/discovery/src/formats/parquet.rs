@@ -418,6 +418,7 @@ pub fn scan(
                     .then(|| c.buf.get(d.start..d.end))
                     .flatten()
                     .map(|b| String::from_utf8_lossy(b).into_owned()),
+                line: None,
                 detection: d,
             }
         })
