@@ -123,8 +123,19 @@ pub fn run(args: ScanArgs) -> i32 {
 /// Builds the engine from the arguments.
 pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
     let mut b = EngineBuilder::new().selection(Selection::parse(&args.identifiers)?);
+    // Names identify custom identifiers in findings, across all the --custom files.
+    let mut names = std::collections::HashSet::new();
     for f in &args.custom {
         for c in load_custom(f)? {
+            if !names.insert(c.name.clone()) {
+                return Err(Error::CustomIdentifier {
+                    name: c.name,
+                    reason: format!(
+                        "another custom data identifier has this name (in {})",
+                        f.display()
+                    ),
+                });
+            }
             b = b.custom(c);
         }
     }

@@ -1169,3 +1169,56 @@ fn every_sarif_result_has_a_start_line() {
     assert!(lines[0].0.ends_with("a.csv") && lines[0].1 == 4, "{lines:?}");
     assert!(lines[1].0.ends_with("b.jsonl") && lines[1].1 == 2, "{lines:?}");
 }
+
+/// Regression: custom identifiers that Macie refuses were accepted: severity levels out of
+/// ascending order, a severity given twice, an occurrencesThreshold of 0, and two identifiers
+/// of the same name.
+#[test]
+fn custom_identifiers_break_no_severity_or_name_rule_macie_enforces() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "EMP-123456\n").unwrap();
+    let custom = dir.path().join("c.json");
+    let level = |t: u64, s: &str| format!(r#"{{"occurrencesThreshold":{t},"severity":"{s}"}}"#);
+    let with = |levels: Vec<String>| {
+        format!(
+            r#"{{"name":"emp","regex":"EMP-[0-9]{{6}}","severityLevels":[{}]}}"#,
+            levels.join(",")
+        )
+    };
+    let cases = [
+        (
+            with(vec![level(10, "LOW"), level(5, "HIGH")]),
+            "occurrencesThreshold 10 for LOW is not below 5 for HIGH",
+        ),
+        (
+            with(vec![level(1, "LOW"), level(5, "LOW")]),
+            "severity LOW is given twice",
+        ),
+        (
+            with(vec![level(0, "MEDIUM")]),
+            "occurrencesThreshold of severity MEDIUM is 0",
+        ),
+        (
+            r#"[{"name":"emp","regex":"a"},{"name":"emp","regex":"b"}]"#.to_owned(),
+            "another custom data identifier has this name",
+        ),
+    ];
+    for (json, want) in cases {
+        std::fs::write(&custom, &json).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.custom = vec![custom.clone()];
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert!(err.contains(want), "{json}: {err}");
+    }
+    std::fs::write(
+        &custom,
+        with(vec![level(50, "MEDIUM"), level(1, "LOW"), level(100, "HIGH")]),
+    )
+    .unwrap();
+    let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+    a.custom = vec![custom.clone()];
+    let (code, _, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+}
