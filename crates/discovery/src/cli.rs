@@ -227,8 +227,7 @@ impl Walker<'_> {
                 return;
             }
         };
-        let mut children: Vec<PathBuf> =
-            entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         children.sort();
         for c in children {
             self.entry(&c);

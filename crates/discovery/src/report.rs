@@ -21,7 +21,7 @@ fn mime(format: Format) -> &'static str {
         Format::Tsv => "text/tab-separated-values",
         Format::Json => "application/json",
         Format::JsonLines => "application/x-ndjson",
-        Format::Parquet => "application/vnd.apache.parquet",
+        Format::Parquet => "application/parquet",
         Format::Gzip => "application/gzip",
         Format::Zip => "application/zip",
         Format::Tar => "application/x-tar",

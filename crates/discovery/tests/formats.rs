@@ -1055,10 +1055,7 @@ fn semicolon_and_tab_delimited_csv_files_are_split_into_columns() {
         assert_eq!(cells, [(2, 3, "ssn".to_owned())], "{d:?}");
     }
     // A comma header with a semicolon inside a quoted name stays comma-delimited.
-    let cells = ssn_cells(
-        "people.csv",
-        b"\"id;x\",\"a;b;c\",ssn\n1,2,536-22-8901\n",
-    );
+    let cells = ssn_cells("people.csv", b"\"id;x\",\"a;b;c\",ssn\n1,2,536-22-8901\n");
     assert_eq!(cells, [(2, 3, "ssn".to_owned())]);
 }
 
@@ -1152,7 +1149,8 @@ fn every_sarif_result_has_a_start_line() {
     )
     .unwrap();
     let (_, out, err) = run(&args(vec![dir.path().to_owned()], OutputFormat::Sarif));
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
     let lines: Vec<(String, u64)> = doc["runs"][0]["results"]
         .as_array()
         .unwrap()
@@ -1166,8 +1164,14 @@ fn every_sarif_result_has_a_start_line() {
         })
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].0.ends_with("a.csv") && lines[0].1 == 4, "{lines:?}");
-    assert!(lines[1].0.ends_with("b.jsonl") && lines[1].1 == 2, "{lines:?}");
+    assert!(
+        lines[0].0.ends_with("a.csv") && lines[0].1 == 4,
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].0.ends_with("b.jsonl") && lines[1].1 == 2,
+        "{lines:?}"
+    );
 }
 
 /// Regression: custom identifiers that Macie refuses were accepted: severity levels out of
@@ -1214,7 +1218,11 @@ fn custom_identifiers_break_no_severity_or_name_rule_macie_enforces() {
     }
     std::fs::write(
         &custom,
-        with(vec![level(50, "MEDIUM"), level(1, "LOW"), level(100, "HIGH")]),
+        with(vec![
+            level(50, "MEDIUM"),
+            level(1, "LOW"),
+            level(100, "HIGH"),
+        ]),
     )
     .unwrap();
     let mut a = args(vec![text.clone()], OutputFormat::Jsonl);

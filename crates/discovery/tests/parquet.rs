@@ -155,17 +155,18 @@ fn a_string_that_is_not_utf8_neither_leaks_nor_skips_the_file() {
     let e = Engine::with_defaults().unwrap();
     let mut bad = b"secretperson@example.com".to_vec();
     bad[3] = 0xFF;
-    let schema = Arc::new(
-        parse_message_type("message m { required binary note (UTF8); }").unwrap(),
-    );
+    let schema =
+        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
     let mut data = Vec::new();
     {
-        let mut w =
-            SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
-                .unwrap();
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
+            .unwrap();
         let mut rg = w.next_row_group().unwrap();
         let mut c = rg.next_column().unwrap().unwrap();
-        let vals = [ByteArray::from(bad), ByteArray::from("mail jane@example.com")];
+        let vals = [
+            ByteArray::from(bad),
+            ByteArray::from("mail jane@example.com"),
+        ];
         c.typed::<ByteArrayType>()
             .write_batch(&vals, None, None)
             .unwrap();
@@ -222,9 +223,8 @@ fn repeated(rows: usize, len: usize) -> Vec<u8> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let schema = Arc::new(
-        parse_message_type("message m { required binary note (UTF8); }").unwrap(),
-    );
+    let schema =
+        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
     let mut data = Vec::new();
     {
         let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(props)).unwrap();
@@ -284,9 +284,8 @@ fn nanosecond_timestamps_are_rendered_as_dates() {
     );
     let mut data = Vec::new();
     {
-        let mut w =
-            SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
-                .unwrap();
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
+            .unwrap();
         let mut rg = w.next_row_group().unwrap();
         let mut c = rg.next_column().unwrap().unwrap();
         c.typed::<Int64Type>()
@@ -302,5 +301,22 @@ fn nanosecond_timestamps_are_rendered_as_dates() {
         .iter()
         .find(|l| e.type_id(&l.detection) == "DATE_OF_BIRTH")
         .unwrap_or_else(|| panic!("{dets:?}"));
-    assert!(dob.value.as_deref().unwrap_or("").contains("1980"), "{dob:?}");
+    assert!(
+        dob.value.as_deref().unwrap_or("").contains("1980"),
+        "{dob:?}"
+    );
+}
+
+/// Regression: Parquet findings had mimeType application/vnd.apache.parquet; Macie says
+/// application/parquet.
+#[test]
+fn parquet_findings_have_macies_mime_type() {
+    let e = Engine::with_defaults().unwrap();
+    let data = write(&[("536-22-8901", "mail jane@example.com")]);
+    let r = scan_object(&e, "t.parquet", &data, false);
+    let f = palisade_discovery::report::finding(&e, &r[0]).unwrap();
+    assert_eq!(
+        f["classificationDetails"]["result"]["mimeType"],
+        "application/parquet"
+    );
 }

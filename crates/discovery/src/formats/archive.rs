@@ -249,14 +249,16 @@ pub fn scan_any(
         outcome,
     };
     match format {
-        Format::Gzip | Format::Zip | Format::Tar if depth >= opts.limits.max_depth => out.push(result(
-            format,
-            data.len(),
-            Err(skip(
-                "ARCHIVE_NESTING_LEVEL_OVER_LIMIT",
-                format!("archives nested deeper than {}", opts.limits.max_depth),
-            )),
-        )),
+        Format::Gzip | Format::Zip | Format::Tar if depth >= opts.limits.max_depth => {
+            out.push(result(
+                format,
+                data.len(),
+                Err(skip(
+                    "ARCHIVE_NESTING_LEVEL_OVER_LIMIT",
+                    format!("archives nested deeper than {}", opts.limits.max_depth),
+                )),
+            ))
+        }
         Format::Gzip => {
             let dec = flate2::read::MultiGzDecoder::new(data);
             match extract(dec, data.len() as u64, opts, budget) {
@@ -377,10 +379,7 @@ pub fn scan_any(
                 if !entry.header().entry_type().is_file() {
                     continue;
                 }
-                let member = format!(
-                    "{path}!{}",
-                    String::from_utf8_lossy(&entry.path_bytes())
-                );
+                let member = format!("{path}!{}", String::from_utf8_lossy(&entry.path_bytes()));
                 let size = entry.size();
                 // Stored, not compressed: the ratio limit does not apply, the others do.
                 match extract(&mut entry, size, opts, budget) {

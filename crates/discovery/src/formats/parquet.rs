@@ -119,8 +119,10 @@ fn list_element(t: &Type) -> Option<&Type> {
     if t.is_primitive() {
         return Some(t);
     }
-    let is_list = matches!(t.get_basic_info().logical_type_ref(), Some(LogicalType::List))
-        || t.get_basic_info().converted_type() == ConvertedType::LIST;
+    let is_list = matches!(
+        t.get_basic_info().logical_type_ref(),
+        Some(LogicalType::List)
+    ) || t.get_basic_info().converted_type() == ConvertedType::LIST;
     if !is_list {
         return Some(t);
     }
@@ -236,12 +238,11 @@ fn readable(d: &ColumnDescPtr) -> Result<ColumnDescPtr, ParquetError> {
     }
     let t = d.self_type();
     let plain = Type::primitive_type_builder(t.name(), t.get_physical_type())
-        .with_repetition(
-            t.get_basic_info()
-                .has_repetition()
-                .then(|| t.get_basic_info().repetition())
-                .unwrap_or(Repetition::REQUIRED),
-        )
+        .with_repetition(if t.get_basic_info().has_repetition() {
+            t.get_basic_info().repetition()
+        } else {
+            Repetition::REQUIRED
+        })
         .with_length(d.type_length())
         .build()?;
     Ok(Arc::new(ColumnDescriptor::new(
@@ -293,9 +294,9 @@ fn readable_row_group(rg: &RowGroupMetaData) -> Result<RowGroupMetaData, Parquet
 /// string it could not decode is quoted byte by byte).
 fn what(e: &ParquetError) -> &'static str {
     match e {
-        ParquetError::EOF(_) | ParquetError::NeedMoreData(_) | ParquetError::NeedMoreDataRange(_) => {
-            "truncated"
-        }
+        ParquetError::EOF(_)
+        | ParquetError::NeedMoreData(_)
+        | ParquetError::NeedMoreDataRange(_) => "truncated",
         ParquetError::NYI(_) => "uses a feature that is not supported",
         _ => "corrupt",
     }
