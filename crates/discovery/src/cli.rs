@@ -69,6 +69,11 @@ pub struct ScanArgs {
     /// Largest decompressed/compressed ratio of an archive member.
     #[arg(long, default_value_t = 1000)]
     pub max_compression_ratio: u64,
+    /// Follow symlinks found inside directories, to files and directories alike (as `rg -L`);
+    /// a file or directory reached more than once is scanned once. Without it they are left
+    /// out. Paths named on the command line are always followed.
+    #[arg(long, short = 'L')]
+    pub follow: bool,
 }
 
 /// Parses `123`, `64K`, `256M`, `2G` (powers of 1024).
@@ -118,8 +123,19 @@ pub fn run(args: ScanArgs) -> i32 {
 /// Builds the engine from the arguments.
 pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
     let mut b = EngineBuilder::new().selection(Selection::parse(&args.identifiers)?);
+    // Names identify custom identifiers in findings, across all the --custom files.
+    let mut names = std::collections::HashSet::new();
     for f in &args.custom {
         for c in load_custom(f)? {
+            if !names.insert(c.name.clone()) {
+                return Err(Error::CustomIdentifier {
+                    name: c.name,
+                    reason: format!(
+                        "another custom data identifier has this name (in {})",
+                        f.display()
+                    ),
+                });
+            }
             b = b.custom(c);
         }
     }
@@ -131,10 +147,6 @@ pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
     b.build()
 }
 
-/// Walks a path given on the command line. Unlike the entries found inside directories, it is
-/// followed when it is a symlink (as ripgrep does: the user named it), and one that does not
-/// resolve, or resolves to neither a file nor a directory (a FIFO, a device), is an error rather
-/// than silently nothing.
 /// Content that could not be scanned at all: reported as skipped, with Macie's reason, and an
 /// error for the exit status.
 #[derive(Debug)]
@@ -161,51 +173,91 @@ impl Unscanned {
     }
 }
 
-fn walk_root(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Unscanned>) {
-    match std::fs::metadata(root) {
-        Err(e) => errors.push(Unscanned::io(root, &e)),
-        Ok(m) if m.is_dir() => walk_dir(root, out, errors),
-        Ok(m) if m.is_file() => out.push(root.to_owned()),
-        Ok(_) => errors.push(Unscanned {
-            path: root.display().to_string(),
-            action: "cannot scan",
-            reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
-            detail: "not a regular file or directory".into(),
-        }),
-    }
+/// Collects the files to scan. As ripgrep: a path named on the command line is followed when it
+/// is a symlink (the user named it), and one that does not resolve, or resolves to neither a file
+/// nor a directory (a FIFO, a device), is an error rather than silently nothing; symlinks found
+/// inside directories are left out unless `--follow`, since one can lead out of the tree being
+/// scanned or to a file scanned already under its own name.
+struct Walker<'a> {
+    follow: bool,
+    /// Canonical paths of the files and directories reached through a followed link or named
+    /// on the command line, so that none is scanned twice and a link loop ends.
+    seen: std::collections::HashSet<PathBuf>,
+    out: &'a mut Vec<PathBuf>,
+    errors: &'a mut Vec<Unscanned>,
 }
 
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Unscanned>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(r) => r,
-        Err(e) => {
-            errors.push(Unscanned::io(dir, &e));
-            return;
+impl Walker<'_> {
+    /// Whether `path` (which resolves) is reached for the first time.
+    fn first_visit(&mut self, path: &Path) -> bool {
+        match std::fs::canonicalize(path) {
+            Ok(c) => self.seen.insert(c),
+            // Gone since it was listed: reading it reports the error.
+            Err(_) => true,
         }
-    };
-    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    children.sort();
-    for c in children {
-        walk(&c, out, errors);
     }
-}
 
-fn walk(root: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<Unscanned>) {
-    let meta = match std::fs::symlink_metadata(root) {
-        Ok(m) => m,
-        Err(e) => {
-            errors.push(Unscanned::io(root, &e));
-            return;
+    fn root(&mut self, root: &Path) {
+        match std::fs::metadata(root) {
+            Err(e) => self.errors.push(Unscanned::io(root, &e)),
+            Ok(m) if m.is_dir() => {
+                if self.first_visit(root) {
+                    self.dir(root);
+                }
+            }
+            Ok(m) if m.is_file() => {
+                if self.first_visit(root) {
+                    self.out.push(root.to_owned());
+                }
+            }
+            Ok(_) => self.errors.push(Unscanned {
+                path: root.display().to_string(),
+                action: "cannot scan",
+                reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
+                detail: "not a regular file or directory".into(),
+            }),
         }
-    };
-    if meta.is_dir() {
-        walk_dir(root, out, errors);
-    } else if meta.is_file() {
-        out.push(root.to_owned());
-    } else if meta.file_type().is_symlink() {
-        // Files behind symlinks are scanned; directories are not followed, so loops cannot happen.
-        if std::fs::metadata(root).is_ok_and(|m| m.is_file()) {
-            out.push(root.to_owned());
+    }
+
+    fn dir(&mut self, dir: &Path) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                self.errors.push(Unscanned::io(dir, &e));
+                return;
+            }
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort();
+        for c in children {
+            self.entry(&c);
+        }
+    }
+
+    fn entry(&mut self, path: &Path) {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.errors.push(Unscanned::io(path, &e));
+                return;
+            }
+        };
+        if meta.is_dir() {
+            // Reached once without links, unless a followed link reached it first.
+            if !self.follow || self.first_visit(path) {
+                self.dir(path);
+            }
+        } else if meta.is_file() {
+            if !self.follow || self.first_visit(path) {
+                self.out.push(path.to_owned());
+            }
+        } else if meta.file_type().is_symlink() && self.follow {
+            // A dangling link, or one to a FIFO or device, is nothing to scan, as in ripgrep.
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_dir() && self.first_visit(path) => self.dir(path),
+                Ok(m) if m.is_file() && self.first_visit(path) => self.out.push(path.to_owned()),
+                _ => {}
+            }
         }
     }
 }
@@ -596,8 +648,14 @@ fn run_inner(
     let engine = build_engine(args)?;
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let mut walker = Walker {
+        follow: args.follow,
+        seen: std::collections::HashSet::new(),
+        out: &mut files,
+        errors: &mut errors,
+    };
     for p in &args.paths {
-        walk_root(p, &mut files, &mut errors);
+        walker.root(p);
     }
     if let Some(p) = args.sample {
         let threshold = (p * 100.0) as u64;

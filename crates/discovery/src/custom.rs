@@ -153,6 +153,39 @@ impl CustomIdentifier {
                 self.severity_levels.len()
             )));
         }
+        // Macie's rules: each severity once, every threshold at least 1, and thresholds that
+        // rise with the severity (otherwise which severity a count gets is ambiguous).
+        if let Some(l) = self
+            .severity_levels
+            .iter()
+            .find(|l| l.occurrences_threshold == 0)
+        {
+            return Err(bad(format!(
+                "occurrencesThreshold of severity {} is 0; it must be at least 1",
+                l.severity.as_str().to_uppercase()
+            )));
+        }
+        let mut levels: Vec<&SeverityLevel> = self.severity_levels.iter().collect();
+        levels.sort_by_key(|l| l.severity);
+        for pair in levels.windows(2) {
+            let [lo, hi] = pair else { continue };
+            if lo.severity == hi.severity {
+                return Err(bad(format!(
+                    "severity {} is given twice",
+                    lo.severity.as_str().to_uppercase()
+                )));
+            }
+            if lo.occurrences_threshold >= hi.occurrences_threshold {
+                return Err(bad(format!(
+                    "occurrencesThreshold {} for {} is not below {} for {}; thresholds must rise \
+                     from LOW to HIGH",
+                    lo.occurrences_threshold,
+                    lo.severity.as_str().to_uppercase(),
+                    hi.occurrences_threshold,
+                    hi.severity.as_str().to_uppercase()
+                )));
+            }
+        }
         Ok(())
     }
 

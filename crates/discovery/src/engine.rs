@@ -1266,6 +1266,12 @@ impl Engine {
         if ve <= vs {
             return None;
         }
+        if matches!(id.kind, Kind::Managed(_)) && fraction_at(data, vs) {
+            // `0.5943208249263128`: the digits after a number's decimal point are not a card
+            // number, an account or any other identifier (about 3% of random doubles passed
+            // the Luhn check and were reported as cards).
+            return None;
+        }
         if let Kind::Managed(m) = &id.kind
             && m.id == "IP_ADDRESS"
             && version_before(data, vs)
@@ -1453,6 +1459,14 @@ fn skip_word(data: &[u8], s: usize) -> usize {
         }
     }
     next
+}
+
+/// Whether a digit at `at` starts the fraction of a decimal number: it follows `<digit>.`.
+fn fraction_at(data: &[u8], at: usize) -> bool {
+    data.get(at).is_some_and(u8::is_ascii_digit)
+        && at >= 2
+        && data.get(at - 1) == Some(&b'.')
+        && data.get(at - 2).is_some_and(u8::is_ascii_digit)
 }
 
 /// Whether the words just before `at` announce a version number.

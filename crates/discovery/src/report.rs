@@ -21,9 +21,10 @@ fn mime(format: Format) -> &'static str {
         Format::Tsv => "text/tab-separated-values",
         Format::Json => "application/json",
         Format::JsonLines => "application/x-ndjson",
-        Format::Parquet => "application/vnd.apache.parquet",
+        Format::Parquet => "application/parquet",
         Format::Gzip => "application/gzip",
         Format::Zip => "application/zip",
+        Format::Tar => "application/x-tar",
         Format::Binary => "application/octet-stream",
     }
 }
@@ -302,6 +303,10 @@ impl SarifWriter {
                 region.insert("startLine".into(), json!(start));
                 region.insert("endLine".into(), json!(end));
                 region.insert("startColumn".into(), json!(start_column));
+            } else {
+                // GitHub code scanning rejects a region without a line: the cell's or record's
+                // line where the file has lines, else the first.
+                region.insert("startLine".into(), json!(l.line.unwrap_or(1)));
             }
             if let Some(off) = l.offset {
                 region.insert("byteOffset".into(), json!(off));

@@ -319,6 +319,7 @@ fn args(paths: Vec<std::path::PathBuf>, format: OutputFormat) -> ScanArgs {
         no_progress: true,
         max_archive_depth: 10,
         max_compression_ratio: 1000,
+        follow: false,
     }
 }
 
@@ -958,4 +959,274 @@ fn gzipped_text_files_are_streamed_with_offsets_in_the_decompressed_text_and_bom
         doc["skipped"][0]["status"]["reason"],
         "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT"
     );
+}
+
+/// Regression: members refused for their size never counted toward the archive's total, so a
+/// zip of 16 zips of 16 members of 1 GB of zeros inflated 64 GB, all reported
+/// FILE_EXCEEDS_SIZE_LIMIT and never ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT. What a refused
+/// member decompressed counts, and the archive stops there, nested archives included.
+#[test]
+fn refused_members_count_toward_the_archive_total_and_stop_it() {
+    let big = vec![0u8; 200 << 10];
+    let inner = zip_of(&[("a.txt", &big), ("b.txt", &big), ("c.txt", &big)]);
+    let outer = zip_of(&[
+        ("one.zip", &inner),
+        ("two.zip", &inner),
+        ("three.zip", &inner),
+    ]);
+    let limits = Limits {
+        max_member_bytes: 100 << 10,
+        max_total_bytes: 350 << 10,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "outer.zip", &outer);
+    let reasons: Vec<(&str, &str)> = r
+        .iter()
+        .map(|x| (x.path.as_str(), x.outcome.as_ref().unwrap_err().reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("outer.zip!one.zip!a.txt", "FILE_EXCEEDS_SIZE_LIMIT"),
+            ("outer.zip!one.zip!b.txt", "FILE_EXCEEDS_SIZE_LIMIT"),
+            ("outer.zip!one.zip!c.txt", "FILE_EXCEEDS_SIZE_LIMIT"),
+            (
+                "outer.zip!two.zip!a.txt",
+                "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT"
+            ),
+        ]
+    );
+}
+
+/// Regression: a symlink to `../outside/creds` inside the scanned directory was scanned, and a
+/// link to a file inside the tree scanned that file a second time. As ripgrep: links found
+/// inside directories are left out unless `--follow`, which scans what each reaches once.
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_directories_are_not_followed_unless_asked_and_nothing_is_scanned_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(outside.join("creds"), "mail out@example.com\n").unwrap();
+    std::fs::write(tree.join("in.txt"), "mail in@example.com\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("creds"), tree.join("creds")).unwrap();
+    std::os::unix::fs::symlink(tree.join("in.txt"), tree.join("again.txt")).unwrap();
+    // A loop back to the top of the tree.
+    std::os::unix::fs::symlink(&tree, tree.join("sub").join("up")).unwrap();
+    let paths = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["path"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+
+    let (code, out, err) = run(&args(vec![tree.clone()], OutputFormat::Jsonl));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(paths(&out), [tree.join("in.txt").display().to_string()]);
+
+    let mut a = args(vec![tree.clone(), tree.join("in.txt")], OutputFormat::Jsonl);
+    a.follow = true;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    let mut found = paths(&out);
+    found.sort();
+    // `again.txt` sorts first and is the name in.txt is reached by first.
+    assert_eq!(
+        found,
+        [
+            tree.join("again.txt").display().to_string(),
+            tree.join("creds").display().to_string(),
+        ]
+    );
+}
+
+/// Regression: a semicolon- or tab-delimited `.csv` was read as one column: every detection's
+/// columnName was the whole header, "id;name;ssn;email", and the column keyword rule was lost.
+/// The delimiter is taken from the header line.
+#[test]
+fn semicolon_and_tab_delimited_csv_files_are_split_into_columns() {
+    for d in [";", "\t"] {
+        let data = format!("id{d}name{d}ssn{d}email\n1{d}Jane{d}536-22-8901{d}jane@example.com\n");
+        let cells = ssn_cells("people.csv", data.as_bytes());
+        assert_eq!(cells, [(2, 3, "ssn".to_owned())], "{d:?}");
+    }
+    // A comma header with a semicolon inside a quoted name stays comma-delimited.
+    let cells = ssn_cells("people.csv", b"\"id;x\",\"a;b;c\",ssn\n1,2,536-22-8901\n");
+    assert_eq!(cells, [(2, 3, "ssn".to_owned())]);
+}
+
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Regression: a tar (or tar.gz) of a .txt holding an SSN was skipped as
+/// UNSUPPORTED_FILE_TYPE_EXCEPTION ("binary content") and the run passed with exit 0. Tar
+/// archives are read like zip, member by member, under the same limits.
+#[test]
+fn tar_and_tar_gz_members_are_scanned_under_the_archive_limits() {
+    let e = engine();
+    let ssn = b"ssn 536-22-8901\n";
+    let inner = zip_of(&[("inner.csv", b"email\nann@example.com\n")]);
+    let t = tar_of(&[("dir/notes.txt", ssn), ("nested.zip", &inner)]);
+    for (name, data) in [
+        ("a.tar", t.clone()),
+        ("a.tar.gz", gzip(&t)),
+        ("a.tgz", gzip(&t)),
+    ] {
+        let r = scan_object(&e, name, &data, false);
+        let paths: Vec<&str> = r.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("{name}!dir/notes.txt"),
+                format!("{name}!nested.zip!inner.csv")
+            ],
+            "{name}"
+        );
+        assert_eq!(types(&e, &r[0]), ["USA_SOCIAL_SECURITY_NUMBER"], "{name}");
+        assert_eq!(types(&e, &r[1]), ["EMAIL_ADDRESS"], "{name}");
+    }
+
+    let big = vec![b'a'; 200 << 10];
+    let t = tar_of(&[("big.txt", &big), ("small.txt", ssn)]);
+    let limits = Limits {
+        max_member_bytes: 100 << 10,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "b.tar", &t);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "FILE_EXCEEDS_SIZE_LIMIT"
+    );
+    assert_eq!(types(&e, &r[1]), ["USA_SOCIAL_SECURITY_NUMBER"]);
+    let limits = Limits {
+        max_total_bytes: 100 << 10,
+        ..Limits::default()
+    };
+    let r = scan_with(limits, "b.tar", &t);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT"
+    );
+
+    // A broken header: the archive is reported corrupt, and the run fails.
+    let mut bad = tar_of(&[("x.txt", ssn)]);
+    for b in bad.iter_mut().skip(100).take(60) {
+        *b = b'z';
+    }
+    let r = scan_object(&e, "bad.tar", &bad, false);
+    let skip = r.last().unwrap().outcome.as_ref().unwrap_err();
+    assert_eq!(skip.reason, "INVALID_OR_CORRUPTED_FILE", "{r:?}");
+}
+
+/// Regression: SARIF results of CSV and JSON files had no region.startLine (Parquet's had an
+/// empty region), which GitHub code scanning requires. The cell's or record's line is given,
+/// or 1 where values have no line.
+#[test]
+fn every_sarif_result_has_a_start_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        "id,email\n1,\"x\ny\"\n2,bob@example.org\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.jsonl"),
+        "{\"a\":1}\n{\"email\":\"ann@example.com\"}\n",
+    )
+    .unwrap();
+    let (_, out, err) = run(&args(vec![dir.path().to_owned()], OutputFormat::Sarif));
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let lines: Vec<(String, u64)> = doc["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            (
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].0.ends_with("a.csv") && lines[0].1 == 4,
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].0.ends_with("b.jsonl") && lines[1].1 == 2,
+        "{lines:?}"
+    );
+}
+
+/// Regression: custom identifiers that Macie refuses were accepted: severity levels out of
+/// ascending order, a severity given twice, an occurrencesThreshold of 0, and two identifiers
+/// of the same name.
+#[test]
+fn custom_identifiers_break_no_severity_or_name_rule_macie_enforces() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, "EMP-123456\n").unwrap();
+    let custom = dir.path().join("c.json");
+    let level = |t: u64, s: &str| format!(r#"{{"occurrencesThreshold":{t},"severity":"{s}"}}"#);
+    let with = |levels: Vec<String>| {
+        format!(
+            r#"{{"name":"emp","regex":"EMP-[0-9]{{6}}","severityLevels":[{}]}}"#,
+            levels.join(",")
+        )
+    };
+    let cases = [
+        (
+            with(vec![level(10, "LOW"), level(5, "HIGH")]),
+            "occurrencesThreshold 10 for LOW is not below 5 for HIGH",
+        ),
+        (
+            with(vec![level(1, "LOW"), level(5, "LOW")]),
+            "severity LOW is given twice",
+        ),
+        (
+            with(vec![level(0, "MEDIUM")]),
+            "occurrencesThreshold of severity MEDIUM is 0",
+        ),
+        (
+            r#"[{"name":"emp","regex":"a"},{"name":"emp","regex":"b"}]"#.to_owned(),
+            "another custom data identifier has this name",
+        ),
+    ];
+    for (json, want) in cases {
+        std::fs::write(&custom, &json).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.custom = vec![custom.clone()];
+        let (code, _, err) = run(&a);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert!(err.contains(want), "{json}: {err}");
+    }
+    std::fs::write(
+        &custom,
+        with(vec![
+            level(50, "MEDIUM"),
+            level(1, "LOW"),
+            level(100, "HIGH"),
+        ]),
+    )
+    .unwrap();
+    let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+    a.custom = vec![custom.clone()];
+    let (code, _, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
 }

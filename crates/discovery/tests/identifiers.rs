@@ -465,3 +465,37 @@ fn italian_landline_is_italy_phone_number_with_its_prefix_not_a_french_number() 
         "+33 1 23 45 67 89",
     );
 }
+
+/// Regression: the digits after a number's decimal point were reported as a card number
+/// (`1,0.5943208249263128` gave CREDIT_CARD_NUMBER_(NO_KEYWORD); ~3% of random doubles), in
+/// text, CSV, JSON Lines and Parquet float columns alike. A digit run after `<digit>.` is a
+/// fraction, not an identifier.
+#[test]
+fn decimal_fractions_are_not_card_numbers() {
+    let e = engine();
+    // The same digits stand alone: a card (no keyword), so only the fraction is excluded.
+    has(
+        "ref 5943208249263128",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+        "5943208249263128",
+    );
+    for text in [
+        "amount 0.5943208249263128",
+        "id,amount\n1,0.5943208249263128\n",
+        "{\"amount\":12.5943208249263128}\n",
+        "card 0.5943208249263128",
+    ] {
+        let f = found(&e, text);
+        assert!(
+            !f.iter().any(|(t, _)| t.starts_with("CREDIT_CARD_NUMBER")),
+            "{text:?}: {f:?}"
+        );
+    }
+    for (name, data) in [
+        ("a.csv", &b"id,amount\n1,0.5943208249263128\n"[..]),
+        ("a.jsonl", &b"{\"amount\":0.5943208249263128}\n"[..]),
+    ] {
+        let r = palisade_discovery::formats::archive::scan_object(&e, name, data, false);
+        assert_eq!(r[0].outcome.as_ref().map(Vec::len), Ok(0), "{name}");
+    }
+}

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use palisade_discovery::Engine;
 use palisade_discovery::formats::Location;
-use palisade_discovery::formats::archive::scan_object;
+use palisade_discovery::formats::archive::{
+    Budget, FileResult, Limits, Options, scan_any, scan_object,
+};
 use parquet::data_type::{ByteArray, ByteArrayType};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -121,4 +123,200 @@ fn every_common_codec_is_read() {
             "{codec:?}: {dets:?}"
         );
     }
+}
+
+fn scan_limited(name: &str, data: &[u8], limits: Limits) -> Vec<FileResult> {
+    let e = Engine::with_defaults().unwrap();
+    let mut s = e.scanner();
+    let mut out = Vec::new();
+    let opts = Options {
+        limits,
+        reveal: false,
+    };
+    scan_any(
+        &e,
+        &mut s,
+        name,
+        data,
+        0,
+        &opts,
+        &mut Budget::default(),
+        &mut out,
+    );
+    out
+}
+
+/// Regression: one string that was not UTF-8 ("secretperson@example.com" with one byte 0xFF)
+/// skipped the whole file as INVALID_OR_CORRUPTED_FILE, with the parquet crate's error as the
+/// skip's detail: "Error reading BYTE_ARRAY as String. Bytes: [115, 101, 99, 255, …]", the
+/// value spelled out without --reveal. Strings are read as bytes: the file is scanned.
+#[test]
+fn a_string_that_is_not_utf8_neither_leaks_nor_skips_the_file() {
+    let e = Engine::with_defaults().unwrap();
+    let mut bad = b"secretperson@example.com".to_vec();
+    bad[3] = 0xFF;
+    let schema =
+        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
+    let mut data = Vec::new();
+    {
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
+            .unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut c = rg.next_column().unwrap().unwrap();
+        let vals = [
+            ByteArray::from(bad),
+            ByteArray::from("mail jane@example.com"),
+        ];
+        c.typed::<ByteArrayType>()
+            .write_batch(&vals, None, None)
+            .unwrap();
+        c.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    let r = scan_object(&e, "bad.parquet", &data, false);
+    let dets = r[0]
+        .outcome
+        .as_ref()
+        .unwrap_or_else(|s| panic!("skipped: {s:?}"));
+    let records: Vec<u64> = dets
+        .iter()
+        .filter(|l| e.type_id(&l.detection) == "EMAIL_ADDRESS")
+        .map(|l| match l.location {
+            Location::Record { record_index, .. } => record_index,
+            _ => u64::MAX,
+        })
+        .collect();
+    assert_eq!(records, [0, 1], "{dets:?}");
+    assert!(dets.iter().all(|l| l.value.is_none()));
+}
+
+/// A file cut short is skipped with a detail that names what failed, never the library's text
+/// (which can quote values).
+#[test]
+fn corrupt_parquet_details_hold_no_library_text() {
+    let e = Engine::with_defaults().unwrap();
+    let data = write(&[("536-22-8901", "mail jane@example.com")]);
+    // Page bytes overwritten, footer intact.
+    let mut broken = data.clone();
+    for b in broken.iter_mut().skip(4).take(40) {
+        *b = 0xEE;
+    }
+    for d in [&broken[..], b"PAR1garbage"] {
+        let r = scan_object(&e, "bad.parquet", d, false);
+        let skip = r[0].outcome.as_ref().unwrap_err();
+        assert_eq!(skip.reason, "INVALID_OR_CORRUPTED_FILE");
+        assert!(skip.detail.starts_with("cannot read parquet "), "{skip:?}");
+        assert!(
+            ["corrupt", "truncated", "not supported"]
+                .iter()
+                .any(|w| skip.detail.ends_with(w)),
+            "{skip:?}"
+        );
+    }
+}
+
+/// A small file of one long string repeated in every row (dictionary encoded, so a few KB).
+fn repeated(rows: usize, len: usize) -> Vec<u8> {
+    use parquet::basic::{Compression, ZstdLevel};
+    let long = "x".repeat(len);
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let schema =
+        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
+    let mut data = Vec::new();
+    {
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(props)).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut c = rg.next_column().unwrap().unwrap();
+        let vals: Vec<ByteArray> = (0..rows).map(|_| ByteArray::from(long.as_str())).collect();
+        c.typed::<ByteArrayType>()
+            .write_batch(&vals, None, None)
+            .unwrap();
+        c.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    data
+}
+
+/// Regression: a 62 KB Parquet file of 10M rows of one dictionary-encoded 1000-character string
+/// expanded into one buffer until the allocation failed (abort, exit 134): no limit applied to
+/// Parquet. Its values are held to the archive limits and refused as they pass them.
+#[test]
+fn a_parquet_expansion_bomb_is_refused_by_the_archive_limits() {
+    let data = repeated(20_000, 1000);
+    assert!(data.len() < 64 << 10, "{} bytes", data.len());
+    let r = scan_limited(
+        "bomb.parquet",
+        &data,
+        Limits {
+            max_member_bytes: 4 << 20,
+            max_ratio: u64::MAX,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "FILE_EXCEEDS_SIZE_LIMIT"
+    );
+    let r = scan_limited("bomb.parquet", &data, Limits::default());
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap_err().reason,
+        "ARCHIVE_COMPRESSION_RATIO_OVER_LIMIT"
+    );
+    // Within the limits, the same shape is scanned.
+    let small = repeated(100, 1000);
+    let r = scan_limited("ok.parquet", &small, Limits::default());
+    assert!(r[0].outcome.is_ok(), "{:?}", r[0].outcome);
+}
+
+/// Regression: dates of birth in a timestamp[ns] column were rendered as 327369600000000000
+/// (the record API reads nanoseconds as a plain integer) and missed; milliseconds and
+/// microseconds were found.
+#[test]
+fn nanosecond_timestamps_are_rendered_as_dates() {
+    use parquet::data_type::Int64Type;
+    let e = Engine::with_defaults().unwrap();
+    let schema = Arc::new(
+        parse_message_type("message m { required int64 dob (TIMESTAMP(NANOS,true)); }").unwrap(),
+    );
+    let mut data = Vec::new();
+    {
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
+            .unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>()
+            .write_batch(&[327_369_600_000_000_000], None, None)
+            .unwrap();
+        c.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    let r = scan_object(&e, "people.parquet", &data, true);
+    let dets = r[0].outcome.as_ref().unwrap();
+    let dob = dets
+        .iter()
+        .find(|l| e.type_id(&l.detection) == "DATE_OF_BIRTH")
+        .unwrap_or_else(|| panic!("{dets:?}"));
+    assert!(
+        dob.value.as_deref().unwrap_or("").contains("1980"),
+        "{dob:?}"
+    );
+}
+
+/// Regression: Parquet findings had mimeType application/vnd.apache.parquet; Macie says
+/// application/parquet.
+#[test]
+fn parquet_findings_have_macies_mime_type() {
+    let e = Engine::with_defaults().unwrap();
+    let data = write(&[("536-22-8901", "mail jane@example.com")]);
+    let r = scan_object(&e, "t.parquet", &data, false);
+    let f = palisade_discovery::report::finding(&e, &r[0]).unwrap();
+    assert_eq!(
+        f["classificationDetails"]["result"]["mimeType"],
+        "application/parquet"
+    );
 }

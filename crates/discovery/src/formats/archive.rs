@@ -1,4 +1,4 @@
-//! gzip and zip, nested, with limits against decompression bombs. Every member becomes its own
+//! gzip, zip and tar, nested, with limits against decompression bombs. Every member becomes its own
 //! result (`outer.zip!inner.csv`); a member that is not analysed is reported with the reason.
 
 use std::io::{Cursor, Read};
@@ -56,6 +56,13 @@ pub struct Budget {
     entries: u64,
 }
 
+impl Budget {
+    /// Counts `n` bytes extracted.
+    pub(crate) fn add(&mut self, n: u64) {
+        self.total = self.total.saturating_add(n);
+    }
+}
+
 /// Options shared by a scan.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -69,20 +76,9 @@ fn skip(reason: &'static str, detail: String) -> Skip {
     Skip { reason, detail }
 }
 
-/// Reads at most `limit` bytes of a decompressor: `Ok(None)` when there was more.
-fn read_limited<R: Read>(r: R, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let mut out = Vec::new();
-    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
-    Ok(if out.len() as u64 > limit {
-        None
-    } else {
-        Some(out)
-    })
-}
-
 /// How far a member of `compressed` bytes may expand, and what to report when it goes further:
 /// the tightest of the member size, total and ratio limits.
-fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
+pub(crate) fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
     let remaining = l.max_total_bytes.saturating_sub(budget.total);
     let by_ratio = compressed.saturating_mul(l.max_ratio).max(l.ratio_floor);
     let limit = l.max_member_bytes.min(remaining).min(by_ratio);
@@ -95,10 +91,7 @@ fn member_limit(compressed: u64, l: &Limits, budget: &Budget) -> (u64, Skip) {
             ),
         )
     } else if limit == remaining {
-        skip(
-            "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
-            format!("more than {} bytes extracted in total", l.max_total_bytes),
-        )
+        total_skip(l)
     } else {
         skip(
             "FILE_EXCEEDS_SIZE_LIMIT",
@@ -177,17 +170,62 @@ fn extract<R: Read>(
     budget: &mut Budget,
 ) -> Result<Vec<u8>, Skip> {
     let (limit, why) = member_limit(compressed, &opts.limits, budget);
-    match read_limited(r, limit) {
-        Ok(Some(v)) => {
-            budget.total += v.len() as u64;
-            Ok(v)
-        }
-        Ok(None) => Err(why),
+    let mut out = Vec::new();
+    // One byte past the limit shows there was more.
+    let read = r.take(limit.saturating_add(1)).read_to_end(&mut out);
+    // What a refused or corrupt member decompressed was extracted too: counted, so that an
+    // archive of many members each just past a limit still meets the total.
+    budget.add(out.len() as u64);
+    match read {
+        Ok(_) if out.len() as u64 > limit => Err(why),
+        Ok(_) => Ok(out),
         Err(e) => Err(skip(
             "INVALID_OR_CORRUPTED_FILE",
             format!("cannot decompress: {e}"),
         )),
     }
+}
+
+/// Whether `budget` has used up the total bytes an archive may extract: nothing more is
+/// decompressed from it, at any nesting level.
+fn exhausted(budget: &Budget, l: &Limits) -> bool {
+    budget.total >= l.max_total_bytes
+}
+
+/// Counts the next member of an archive, or says why to stop reading the archive instead: the
+/// total bytes or members it may extract are used up (`Err(Some)`), or the total was reached
+/// and the member that reached it, the last result, says so already (`Err(None)`).
+fn next_member(budget: &mut Budget, l: &Limits, out: &[FileResult]) -> Result<(), Option<Skip>> {
+    if exhausted(budget, l) {
+        let said = out.last().and_then(|r| r.outcome.as_ref().err());
+        return Err(said
+            .is_none_or(|s| s.reason != "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT")
+            .then(|| total_skip(l)));
+    }
+    budget.entries += 1;
+    if budget.entries > l.max_entries {
+        return Err(Some(skip(
+            "ARCHIVE_TOTAL_DOCUMENTS_PROCESSED_OVER_LIMIT",
+            format!("more than {} members", l.max_entries),
+        )));
+    }
+    Ok(())
+}
+
+fn corrupt_tar(i: usize) -> Skip {
+    // The tar crate's messages quote header bytes: the file's, not ours to print.
+    skip(
+        "INVALID_OR_CORRUPTED_FILE",
+        format!("cannot read tar: header of member {i} is corrupt"),
+    )
+}
+
+/// The skip of an archive whose members are left unread past the total limit.
+fn total_skip(l: &Limits) -> Skip {
+    skip(
+        "ARCHIVE_TOTAL_BYTES_EXTRACTED_OVER_LIMIT",
+        format!("more than {} bytes extracted in total", l.max_total_bytes),
+    )
 }
 
 /// Scans a buffer of any supported format, descending into archives; appends one result per file
@@ -211,24 +249,28 @@ pub fn scan_any(
         outcome,
     };
     match format {
-        Format::Gzip | Format::Zip if depth >= opts.limits.max_depth => out.push(result(
-            format,
-            data.len(),
-            Err(skip(
-                "ARCHIVE_NESTING_LEVEL_OVER_LIMIT",
-                format!("archives nested deeper than {}", opts.limits.max_depth),
-            )),
-        )),
+        Format::Gzip | Format::Zip | Format::Tar if depth >= opts.limits.max_depth => {
+            out.push(result(
+                format,
+                data.len(),
+                Err(skip(
+                    "ARCHIVE_NESTING_LEVEL_OVER_LIMIT",
+                    format!("archives nested deeper than {}", opts.limits.max_depth),
+                )),
+            ))
+        }
         Format::Gzip => {
             let dec = flate2::read::MultiGzDecoder::new(data);
             match extract(dec, data.len() as u64, opts, budget) {
                 Ok(inner) => {
                     // The member is named by the file without `.gz`, for format detection; results
                     // keep the archive's path since a gzip holds one member.
-                    let inner_name = path
-                        .strip_suffix(".gz")
-                        .or_else(|| path.strip_suffix(".gzip"))
-                        .unwrap_or(path);
+                    let tgz = path.strip_suffix(".tgz").map(|p| format!("{p}.tar"));
+                    let inner_name = tgz.as_deref().unwrap_or_else(|| {
+                        path.strip_suffix(".gz")
+                            .or_else(|| path.strip_suffix(".gzip"))
+                            .unwrap_or(path)
+                    });
                     let mut sub = Vec::new();
                     scan_any(
                         engine,
@@ -266,16 +308,8 @@ pub fn scan_any(
                 }
             };
             for i in 0..zip.len() {
-                budget.entries += 1;
-                if budget.entries > opts.limits.max_entries {
-                    out.push(result(
-                        format,
-                        data.len(),
-                        Err(skip(
-                            "ARCHIVE_TOTAL_DOCUMENTS_PROCESSED_OVER_LIMIT",
-                            format!("more than {} members", opts.limits.max_entries),
-                        )),
-                    ));
+                if let Err(why) = next_member(budget, &opts.limits, out) {
+                    out.extend(why.map(|s| result(format, data.len(), Err(s))));
                     return;
                 }
                 let mut entry = match zip.by_index(i) {
@@ -322,8 +356,54 @@ pub fn scan_any(
                 }
             }
         }
+        Format::Tar => {
+            let mut tar = tar::Archive::new(Cursor::new(data));
+            let entries = match tar.entries() {
+                Ok(e) => e,
+                Err(_) => {
+                    out.push(result(format, data.len(), Err(corrupt_tar(0))));
+                    return;
+                }
+            };
+            for (i, entry) in entries.enumerate() {
+                if let Err(why) = next_member(budget, &opts.limits, out) {
+                    out.extend(why.map(|s| result(format, data.len(), Err(s))));
+                    return;
+                }
+                // A bad header leaves no way to find the next one.
+                let Ok(mut entry) = entry else {
+                    out.push(result(format, data.len(), Err(corrupt_tar(i))));
+                    return;
+                };
+                // Directories, links and devices hold no content of their own.
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let member = format!("{path}!{}", String::from_utf8_lossy(&entry.path_bytes()));
+                let size = entry.size();
+                // Stored, not compressed: the ratio limit does not apply, the others do.
+                match extract(&mut entry, size, opts, budget) {
+                    Ok(inner) => scan_any(
+                        engine,
+                        scanner,
+                        &member,
+                        &inner,
+                        depth + 1,
+                        opts,
+                        budget,
+                        out,
+                    ),
+                    Err(s) => out.push(FileResult {
+                        path: member,
+                        size,
+                        format: Format::Binary,
+                        outcome: Err(s),
+                    }),
+                }
+            }
+        }
         _ => {
-            let outcome = formats::scan_buffer(engine, scanner, format, data, opts.reveal);
+            let outcome = formats::scan_buffer(engine, scanner, format, data, opts, budget);
             out.push(result(format, data.len(), outcome));
         }
     }

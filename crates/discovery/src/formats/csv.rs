@@ -160,6 +160,37 @@ impl Structure for Ctx<'_> {
     }
 }
 
+/// The delimiter of a `.csv` file, from its header line: `,`, or `;` (what spreadsheets write
+/// where the comma is the decimal separator) or a tab when the header holds more of those than
+/// of commas. Quoted header cells are skipped over.
+pub fn sniff_delimiter(data: &[u8]) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut i = content_start(data);
+    // A header is short; this bounds the sniffing of a file with no newline at all.
+    let end = data.len().min(i + (64 << 10));
+    while i < end {
+        match data.get(i) {
+            Some(b'"') => match quoted_end(data, i) {
+                Some(after) => i = after,
+                None => break,
+            },
+            Some(b'\n') | None => break,
+            Some(&b) => {
+                if let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
+                    c.1 += 1;
+                }
+                i += 1;
+            }
+        }
+    }
+    // The first of the most frequent: a comma wins ties.
+    let best = counts.iter().map(|c| c.1).max().unwrap_or(0);
+    counts
+        .iter()
+        .find(|c| c.1 == best && best > 0)
+        .map_or(b',', |c| c.0)
+}
+
 /// Scans a delimited buffer.
 pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8], delim: u8) -> Vec<Located> {
     let table = Table::new(engine, data, delim);
@@ -169,6 +200,7 @@ pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8], delim: u8) 
     };
     let mut dets = Vec::new();
     scanner.scan(data, Some(&ctx), &mut dets);
+    let mut lines = crate::formats::text::LineMap::new(data);
     dets.into_iter()
         .map(|d| {
             let (row, col) = table.cell_of(data, d.start);
@@ -179,6 +211,7 @@ pub fn scan(engine: &Engine, scanner: &mut Scanner<'_>, data: &[u8], delim: u8) 
                     column_name: table.header.get(col).cloned().unwrap_or_default(),
                 },
                 offset: Some(d.start as u64),
+                line: lines.line_of(&d),
                 detection: d,
                 value: None,
             }

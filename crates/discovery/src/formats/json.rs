@@ -300,6 +300,7 @@ pub fn scan(
     let t = tokenize(engine, data, lines)?;
     let mut dets = Vec::new();
     scanner.scan(&t.norm, Some(&Ctx { t: &t }), &mut dets);
+    let mut lines = crate::formats::text::LineMap::new(data);
     Ok(dets
         .into_iter()
         .map(|d| {
@@ -311,6 +312,7 @@ pub fn scan(
             Located {
                 location,
                 offset: Some(d.start as u64),
+                line: lines.line_of(&d),
                 detection: d,
                 value: None,
             }

@@ -71,6 +71,10 @@ pub struct Located {
     pub offset: Option<u64>,
     /// Matched bytes (kept only with `--reveal`).
     pub value: Option<String>,
+    /// 1-based line of the file the detection starts on, where the location does not say it
+    /// (cells and records of CSV and JSON: SARIF needs a line); `None` for text, whose location
+    /// has it, and for Parquet, whose values have none.
+    pub line: Option<u64>,
 }
 
 /// How a buffer is read.
@@ -78,7 +82,7 @@ pub struct Located {
 pub enum Format {
     /// Any text.
     Text,
-    /// Comma-separated, header-aware.
+    /// Delimited by commas, or by semicolons or tabs as its header line shows; header-aware.
     Csv,
     /// Tab-separated, header-aware.
     Tsv,
@@ -92,6 +96,8 @@ pub enum Format {
     Gzip,
     /// zip archive.
     Zip,
+    /// tar archive (`.tar.gz` is a gzip stream of one).
+    Tar,
     /// Not analysed (images, executables, …).
     Binary,
 }
@@ -108,6 +114,10 @@ pub fn detect(name: &str, head: &[u8]) -> Format {
     }
     if head.starts_with(b"PAR1") {
         return Format::Parquet;
+    }
+    // POSIX and GNU tar headers say `ustar` at 257; a pre-POSIX tar is known by its name.
+    if head.get(257..262) == Some(b"ustar") || ext == "tar" {
+        return Format::Tar;
     }
     match ext {
         "csv" => Format::Csv,
@@ -136,30 +146,39 @@ pub struct Skip {
     pub detail: String,
 }
 
-/// Scans a non-archive buffer in the given format.
+/// Scans a non-archive buffer in the given format. What a format expands to in memory (Parquet's
+/// values) is held to the archive limits and counted in `budget`.
 pub fn scan_buffer(
     engine: &Engine,
     scanner: &mut Scanner<'_>,
     format: Format,
     data: &[u8],
-    reveal: bool,
+    opts: &archive::Options,
+    budget: &mut archive::Budget,
 ) -> Result<Vec<Located>, Skip> {
+    let reveal = opts.reveal;
     let mut out = match format {
         Format::Text => text::scan(scanner, data),
-        Format::Csv => csv::scan(engine, scanner, data, b','),
+        Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data)),
         Format::Tsv => csv::scan(engine, scanner, data, b'\t'),
         Format::Json => json::scan(engine, scanner, data, false)?,
         Format::JsonLines => json::scan(engine, scanner, data, true)?,
         #[cfg(feature = "parquet")]
-        Format::Parquet => parquet::scan(engine, scanner, data, reveal)?,
+        Format::Parquet => {
+            let cap = archive::member_limit(data.len() as u64, &opts.limits, budget);
+            let (found, expanded) = parquet::scan(engine, scanner, data, reveal, cap)?;
+            budget.add(expanded);
+            found
+        }
         #[cfg(not(feature = "parquet"))]
         Format::Parquet => {
+            let _ = budget;
             return Err(Skip {
                 reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
                 detail: "built without the parquet feature".into(),
             });
         }
-        Format::Binary | Format::Gzip | Format::Zip => {
+        Format::Binary | Format::Gzip | Format::Zip | Format::Tar => {
             return Err(Skip {
                 reason: "UNSUPPORTED_FILE_TYPE_EXCEPTION",
                 detail: "binary content".into(),

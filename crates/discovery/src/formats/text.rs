@@ -78,6 +78,14 @@ impl<'a> LineMap<'a> {
         self.cursor = to;
         self.at.locate(self.data.get(d.start..d.end).unwrap_or(&[]))
     }
+
+    /// The line a detection starts on.
+    pub fn line_of(&mut self, d: &Detection) -> Option<u64> {
+        match self.locate(d) {
+            Location::Line { start, .. } => Some(start),
+            _ => None,
+        }
+    }
 }
 
 /// Scans text.
@@ -91,6 +99,7 @@ pub fn scan(scanner: &mut Scanner<'_>, data: &[u8]) -> Vec<Located> {
             offset: Some(d.start as u64),
             detection: d,
             value: None,
+            line: None,
         })
         .collect()
 }
@@ -139,6 +148,7 @@ pub fn scan_stream_batches<R: Read>(
                     ..*d
                 },
                 value: reveal.then(|| String::from_utf8_lossy(value).into_owned()),
+                line: None,
             });
             if batch.len() >= BATCH {
                 emit(&mut batch);
