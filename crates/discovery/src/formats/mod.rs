@@ -166,7 +166,15 @@ pub fn scan_buffer(
         #[cfg(feature = "parquet")]
         Format::Parquet => {
             let cap = archive::member_limit(data.len() as u64, &opts.limits, budget);
-            let (found, expanded) = parquet::scan(engine, scanner, data, reveal, cap)?;
+            // The parquet crate panics on some malformed files instead of failing; a crafted
+            // file must cost its own scan, not the run (a worker's panic ends every scan).
+            let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                parquet::scan(engine, scanner, data, reveal, cap)
+            }));
+            let (found, expanded) = scanned.map_err(|_| Skip {
+                reason: "INVALID_OR_CORRUPTED_FILE",
+                detail: "the parquet reader failed on malformed metadata or pages".into(),
+            })??;
             budget.add(expanded);
             found
         }
