@@ -345,3 +345,69 @@ def test_a_log_file_not_yet_in_a_digest_cannot_be_changed_around_its_records(sta
     assert code == 1
     statuses = {f[0] for f in findings(report)}
     assert "unverified" in statuses and "modified" in statuses, findings(report)
+
+
+def wait_for_stop(root, name="StopLogging"):
+    for _ in range(50):
+        if name in delivered_names(root):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was never delivered")
+
+
+def test_event_selectors_leave_out_the_sources_they_exclude(start_server):
+    # Regression: ExcludeManagementEventSources and advanced eventSource NotEquals were
+    # accepted and ignored, so KMS events were still delivered.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="basic", S3BucketName="basic-logs")
+    ct.put_event_selectors(
+        TrailName="basic",
+        EventSelectors=[{"IncludeManagementEvents": True, "ExcludeManagementEventSources": ["kms.amazonaws.com"]}],
+    )
+    ct.create_trail(Name="advanced", S3BucketName="advanced-logs")
+    ct.put_event_selectors(
+        TrailName="advanced",
+        AdvancedEventSelectors=[
+            {
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Management"]},
+                    {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]},
+                ]
+            }
+        ],
+    )
+    ct.start_logging(Name="basic")
+    ct.start_logging(Name="advanced")
+    s.client("kms").create_key(Description="not for these trails")
+    s.client("sts").get_caller_identity()
+    ct.stop_logging(Name="basic")
+    ct.stop_logging(Name="advanced")
+    root = s.data_dir / "trails"
+    for bucket in ("basic-logs", "advanced-logs"):
+        wait_for_stop(root / bucket)
+        names = delivered_names(root / bucket)
+        assert "GetCallerIdentity" in names and "CreateKey" not in names, (bucket, names)
+
+
+def test_event_selectors_cloudtrail_refuses_are_refused(server):
+    # Regression: eventSource Equals (a trail narrowed to one service's management events),
+    # which CloudTrail refuses, was accepted.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="narrow", S3BucketName="narrow-logs")
+    management = {"Field": "eventCategory", "Equals": ["Management"]}
+    for selectors in [
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "eventSource", "Equals": ["kms.amazonaws.com"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "eventSource", "NotEquals": ["iam.amazonaws.com"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "eventName", "Equals": ["Decrypt"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "NotEquals": ["Data"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "readOnly", "NotEquals": ["true"]}]}]},
+        {"EventSelectors": [{"ExcludeManagementEventSources": ["iam.amazonaws.com"]}]},
+    ]:
+        with pytest.raises(ClientError) as e:
+            ct.put_event_selectors(TrailName="narrow", **selectors)
+        assert e.value.response["Error"]["Code"] == "InvalidEventSelectorsException", selectors
+    ct.put_event_selectors(
+        TrailName="narrow",
+        AdvancedEventSelectors=[{"FieldSelectors": [management, {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com", "rdsdata.amazonaws.com"]}]}],
+    )

@@ -119,6 +119,16 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
         ));
     }
     for sel in &basic {
+        // CloudTrail can leave out the management events of these two sources only.
+        for source in list(sel.get("ExcludeManagementEventSources")) {
+            let source = source.as_str().unwrap_or_default();
+            if !EXCLUDABLE_SOURCES.contains(&source) {
+                return invalid(format!(
+                    "ExcludeManagementEventSources value {source} is not valid: only \
+                     kms.amazonaws.com and rdsdata.amazonaws.com can be excluded."
+                ));
+            }
+        }
         for r in list(sel.get("DataResources")) {
             let kind = s(&r, "Type").unwrap_or_default();
             let prefix = match kind {
@@ -150,6 +160,14 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
         "userIdentity.arn",
         "vpcEndpointId",
     ];
+    const OPERATORS: &[&str] = &[
+        "Equals",
+        "StartsWith",
+        "EndsWith",
+        "NotEquals",
+        "NotStartsWith",
+        "NotEndsWith",
+    ];
     for sel in list(i.get("AdvancedEventSelectors")) {
         let fields = list(sel.get("FieldSelectors"));
         for f in &fields {
@@ -159,25 +177,105 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
                     "Field {name} is not a valid advanced event selector field."
                 ));
             }
+            let used: Vec<&str> = OPERATORS
+                .iter()
+                .copied()
+                .filter(|op| f.get(*op).is_some())
+                .collect();
+            if used.is_empty() {
+                return invalid(format!("Field selector {name} has no operator."));
+            }
+            // These fields take Equals only (API_AdvancedFieldSelector).
+            if matches!(name, "eventCategory" | "readOnly" | "resources.type")
+                && let Some(op) = used.iter().find(|op| **op != "Equals")
+            {
+                return invalid(format!(
+                    "Field {name} only supports the Equals operator, not {op}."
+                ));
+            }
+            if name == "readOnly" {
+                for v in list(f.get("Equals")) {
+                    let v = v.as_str().unwrap_or_default();
+                    if !matches!(v, "true" | "false") {
+                        return invalid(format!("readOnly {v} is not valid: use true or false."));
+                    }
+                }
+            }
         }
         let category = fields
             .iter()
             .find(|f| s(f, "Field") == Some("eventCategory"))
             .map(|f| list(f.get("Equals")));
-        match category {
+        let values = match category {
             None => {
                 return invalid(
                     "Each advanced event selector needs an eventCategory field selector."
                         .to_owned(),
                 );
             }
-            Some(values) => {
-                for v in values {
-                    let v = v.as_str().unwrap_or_default();
-                    if !matches!(v, "Management" | "Data" | "NetworkActivity") {
-                        return invalid(format!("eventCategory {v} is not valid."));
+            Some(values) => values,
+        };
+        for v in &values {
+            let v = v.as_str().unwrap_or_default();
+            if !matches!(v, "Management" | "Data" | "NetworkActivity") {
+                return invalid(format!("eventCategory {v} is not valid."));
+            }
+        }
+        if values.iter().any(|v| v.as_str() == Some("Management")) {
+            check_management_selector(&fields)?;
+        }
+    }
+    Ok(())
+}
+
+/// The management event sources a trail can leave out (basic `ExcludeManagementEventSources`,
+/// advanced `eventSource NotEquals`).
+const EXCLUDABLE_SOURCES: &[&str] = &["kms.amazonaws.com", "rdsdata.amazonaws.com"];
+
+/// A trail's management-event selector may name eventCategory, readOnly and eventSource only,
+/// and eventSource only to leave out KMS or RDS Data API events (NotEquals): a trail cannot be
+/// narrowed to one service's management events.
+fn check_management_selector(fields: &[Value]) -> Result<(), ApiError> {
+    let invalid = |m: String| Err(err("InvalidEventSelectorsException", m));
+    for f in fields {
+        let name = s(f, "Field").unwrap_or_default();
+        match name {
+            "eventCategory" | "readOnly" => {}
+            "eventSource" => {
+                for op in [
+                    "Equals",
+                    "StartsWith",
+                    "EndsWith",
+                    "NotStartsWith",
+                    "NotEndsWith",
+                ] {
+                    if f.get(op).is_some() {
+                        return invalid(format!(
+                            "Field eventSource of management events only supports the \
+                             NotEquals operator, not {op}."
+                        ));
                     }
                 }
+                for v in f
+                    .get("NotEquals")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let v = v.as_str().unwrap_or_default();
+                    if !EXCLUDABLE_SOURCES.contains(&v) {
+                        return invalid(format!(
+                            "eventSource {v} is not valid for management events: only \
+                             kms.amazonaws.com and rdsdata.amazonaws.com can be excluded."
+                        ));
+                    }
+                }
+            }
+            other => {
+                return invalid(format!(
+                    "Field {other} is not supported for management events on a trail: use \
+                     eventCategory, readOnly or eventSource."
+                ));
             }
         }
     }
