@@ -411,3 +411,25 @@ def test_event_selectors_cloudtrail_refuses_are_refused(server):
         TrailName="narrow",
         AdvancedEventSelectors=[{"FieldSelectors": [management, {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com", "rdsdata.amazonaws.com"]}]}],
     )
+
+
+def test_events_of_the_second_logging_starts_or_stops_in_stay_out(start_server):
+    # Regression: start and stop were kept in whole seconds, so a call made in the same second
+    # just before StartLogging, or just after StopLogging, was delivered.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="edges", S3BucketName="edge-logs")
+    iam = s.client("iam")
+    iam.list_users(MaxItems=11)
+    ct.start_logging(Name="edges")
+    iam.list_users(MaxItems=22)
+    ct.stop_logging(Name="edges")
+    iam.list_users(MaxItems=33)
+    root = s.data_dir / "trails"
+    wait_for_stop(root)
+    time.sleep(2.5)
+    records = [r for p in files(root, "CloudTrail") for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+    listed = [r["requestParameters"]["maxItems"] for r in records if r["eventName"] == "ListUsers"]
+    assert listed == [22], listed
+    names = [r["eventName"] for r in records]
+    assert names.count("StartLogging") == 1 and names[-1] == "StopLogging", names

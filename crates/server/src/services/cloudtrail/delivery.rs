@@ -48,6 +48,10 @@ struct TrailDelivery {
     /// delivered: StopLogging's own event, for one, is written after its handler delivered.
     #[serde(default)]
     final_pending: bool,
+    /// The stop (its event-log position) whose StopLogging event was delivered: that event
+    /// is written after the stop and delivered once, a later StopLogging's never.
+    #[serde(default)]
+    stop_event_delivered: Option<i64>,
 }
 
 /// How long after the second StopLogging was called in its final delivery waits (milliseconds),
@@ -402,6 +406,7 @@ fn spec(t: &TrailRecord) -> TrailSpec {
         arn: t.arn.clone(),
         bucket: t.bucket.clone(),
         prefix: t.key_prefix.clone(),
+
     }
 }
 
@@ -461,13 +466,23 @@ async fn deliver_trail(
 ) -> Result<(), ApiError> {
     let root = &state.config.trail_dir;
     let spec = spec(t);
-    // Event times have CloudTrail's one-second resolution, and so do these bounds.
-    let min_time = t.start_logging.unwrap_or(0).saturating_mul(1000);
-    // A stopped trail delivers nothing recorded after the second it stopped in.
-    let max_time = match (t.logging, t.stop_logging) {
-        (false, Some(stop)) => stop.saturating_mul(1000).saturating_add(999),
+    // Trails stored before positions were kept bound what they deliver by whole seconds.
+    let min_time = match t.start_position {
+        Some(_) => 0,
+        None => t.start_logging.unwrap_or(0).saturating_mul(1000),
+    };
+    let max_time = match (t.logging, t.stop_logging, t.stop_position) {
+        (false, Some(stop), None) => stop.saturating_mul(1000).saturating_add(999),
         _ => i64::MAX,
     };
+    // Nothing written before logging started is delivered.
+    if let Some(p) = t.start_position
+        && d.cursor < p
+    {
+        d.cursor = p;
+    }
+    // A stopped trail delivers what was written up to the stop, and StopLogging's own event.
+    let stop = t.stop_position.filter(|_| !t.logging);
     let mut delivered = false;
     loop {
         let rows = state
@@ -478,7 +493,18 @@ async fn deliver_trail(
         let Some((last, _)) = rows.last() else { break };
         let last = *last;
         let mut by_region: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
-        for (_, row) in rows.iter().filter(|(_, r)| r.event_time_ms <= max_time) {
+        for (position, row) in &rows {
+            if row.event_time_ms > max_time {
+                continue;
+            }
+            if let Some(stop) = stop
+                && *position > stop
+            {
+                if d.stop_event_delivered == Some(stop) || !stops(t, row) {
+                    continue;
+                }
+                d.stop_event_delivered = Some(stop);
+            }
             if let Some(region) = region_for(t, row) {
                 let time = palisade_audit::format_event_time(
                     OffsetDateTime::from_unix_timestamp(row.event_time_ms / 1000)

@@ -40,6 +40,14 @@ struct TrailRecord {
     logging: bool,
     start_logging: Option<i64>,
     stop_logging: Option<i64>,
+    /// The event log's newest position when logging last started and stopped: the trail
+    /// delivers the events written after the start and up to the stop (and StopLogging's own,
+    /// written just after). Whole-second times cannot tell apart events of the same second.
+    /// `None` in trails stored before positions were kept, which fall back to the times.
+    #[serde(default)]
+    start_position: Option<i64>,
+    #[serde(default)]
+    stop_position: Option<i64>,
     event_selectors: Option<Value>,
     advanced_event_selectors: Option<Value>,
     tags: Vec<(String, String)>,
@@ -442,6 +450,13 @@ pub async fn handle(
         }
         "StartLogging" | "StopLogging" => {
             let start = operation == "StartLogging";
+            // Read before the change: this call's own event is written after it, and so lands
+            // after the start (delivered) or is the one event after the stop that is.
+            let position = state
+                .store
+                .last_event_position()
+                .await
+                .map_err(ApiError::internal)?;
             update(&cx, s(i, "Name").unwrap_or_default(), |t| {
                 // Starting a logging trail or stopping a stopped one changes nothing: a second
                 // StopLogging must not move the end of what the trail delivers past the events
@@ -450,8 +465,10 @@ pub async fn handle(
                     t.logging = start;
                     if start {
                         t.start_logging = Some(now());
+                        t.start_position = Some(position);
                     } else {
                         t.stop_logging = Some(now());
+                        t.stop_position = Some(position);
                     }
                 }
                 Ok(())
@@ -576,6 +593,7 @@ fn check_bucket(bucket: &str) -> Result<(), ApiError> {
             .last()
             .is_some_and(|b| b.is_ascii_alphanumeric())
         && !bucket.contains("..");
+
     if ok {
         Ok(())
     } else {
@@ -829,7 +847,8 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         logging: false,
         start_logging: None,
         stop_logging: None,
-
+        start_position: None,
+        stop_position: None,
         event_selectors: None,
         advanced_event_selectors: None,
         tags: tags_list(i),
@@ -846,6 +865,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     commit(cx, Some(t), None).await?;
     Ok(out)
 }
+
 
 async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let t = update(cx, s(i, "Name").unwrap_or_default(), |t| {
