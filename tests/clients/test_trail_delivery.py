@@ -433,3 +433,29 @@ def test_events_of_the_second_logging_starts_or_stops_in_stay_out(start_server):
     assert listed == [22], listed
     names = [r["eventName"] for r in records]
     assert names.count("StartLogging") == 1 and names[-1] == "StopLogging", names
+
+
+def test_a_trail_created_again_under_its_old_name_leaves_the_old_history_valid(start_server):
+    # Regression: the recreated trail's files took the first one's names (file tags came from
+    # the ARN alone and the sequence restarted), so the untouched old history was reported as
+    # tampered with.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    root = s.data_dir / "trails"
+    for round in range(2):
+        ct.create_trail(Name="again", S3BucketName="again-logs", EnableLogFileValidation=True)
+        ct.start_logging(Name="again")
+        s.client("sts").get_caller_identity()
+        ct.stop_logging(Name="again")
+        for _ in range(50):
+            if delivered_names(root).count("StopLogging") == round + 1:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        if round == 0:
+            ct.delete_trail(Name="again")
+    keys = Path(s.dir.name) / "public-keys.json"
+    keys.write_text(s.aws("cloudtrail", "list-public-keys").stdout)
+    assert delivered_names(root).count("StopLogging") == 2
+    code, report = validate(root, keys)
+    assert code == 0, findings(report)

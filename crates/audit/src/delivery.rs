@@ -10,7 +10,7 @@ use crate::merkle::CompactRange;
 use crate::trail::{
     Checkpoint, Digest, DigestLogFile, DigestMetadata, SIGNATURE_ALGORITHM, SigningKey, TrailError,
     checkpoint_object_key, digest_object_key, digest_string_to_sign, gzip, log_file_body,
-    log_object_key, sha256_hex, trail_tag, unique_id,
+    log_object_key, sha256_hex, trail_tag_of, unique_id,
 };
 
 /// The trail a delivery is for.
@@ -28,6 +28,16 @@ pub struct TrailSpec {
     pub bucket: String,
     /// The key prefix, if any.
     pub prefix: Option<String>,
+    /// Drawn when the trail was created (`None` for a trail made before generations): part of
+    /// the tag in file names, so that a trail created again under the same name has its own.
+    pub generation: Option<String>,
+}
+
+impl TrailSpec {
+    /// The trail's tag in file names.
+    pub fn tag(&self) -> String {
+        trail_tag_of(&self.arn, self.generation.as_deref())
+    }
 }
 
 /// The last digest delivered, which the next one chains to.
@@ -84,7 +94,7 @@ fn checkpoint(
     key: &SigningKey,
     after_digest: bool,
 ) -> Result<Artefact, TrailError> {
-    let tag = trail_tag(&spec.arn);
+    let tag = spec.tag();
     let cp = Checkpoint {
         origin: Checkpoint::origin_for(&spec.account, region, &spec.name),
         size: state.tree.size(),
@@ -124,7 +134,7 @@ pub fn deliver_log_file(
     now: OffsetDateTime,
     key: &SigningKey,
 ) -> Result<Vec<Artefact>, TrailError> {
-    let tag = trail_tag(&spec.arn);
+    let tag = spec.tag();
     state.seq += 1;
     let object = log_object_key(
         spec.prefix.as_deref(),
@@ -260,6 +270,7 @@ mod tests {
             arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
             bucket: "audit-bucket".into(),
             prefix: Some("org".into()),
+            generation: Some("first".into()),
         }
     }
 
@@ -531,5 +542,35 @@ mod tests {
             report.to_table()
         );
         assert!(!report.ok(), "{}", report.to_table());
+    }
+
+    /// Regression: a trail deleted and created again under the same name and bucket reused
+    /// the first one's file tag, so its files and checkpoints took the old ones' names.
+    #[test]
+    fn a_trail_created_again_has_a_tag_of_its_own() {
+        let again = TrailSpec {
+            generation: Some("second".into()),
+            ..spec()
+        };
+        let key = SigningKey::generate().unwrap();
+        let t = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let names = |spec: &TrailSpec| {
+            let mut st = RegionState::default();
+            deliver_log_file(
+                spec,
+                "us-east-1",
+                &mut st,
+                &[("{}", "2026-09-21T14:00:00Z")],
+                t,
+                &key,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|a| a.key)
+            .collect::<Vec<_>>()
+        };
+        let (old, new) = (names(&spec()), names(&again));
+        assert!(old.iter().all(|k| !new.contains(k)), "{old:?} {new:?}");
+        assert_ne!(spec().tag(), again.tag());
     }
 }

@@ -406,7 +406,7 @@ fn spec(t: &TrailRecord) -> TrailSpec {
         arn: t.arn.clone(),
         bucket: t.bucket.clone(),
         prefix: t.key_prefix.clone(),
-
+        generation: t.generation.clone(),
     }
 }
 

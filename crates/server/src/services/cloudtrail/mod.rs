@@ -48,6 +48,10 @@ struct TrailRecord {
     start_position: Option<i64>,
     #[serde(default)]
     stop_position: Option<i64>,
+    /// Drawn at CreateTrail, and part of the trail's tag in file names: a trail deleted and
+    /// created again with the same name and bucket does not reuse the first one's file names.
+    #[serde(default)]
+    generation: Option<String>,
     event_selectors: Option<Value>,
     advanced_event_selectors: Option<Value>,
     tags: Vec<(String, String)>,
@@ -849,6 +853,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         stop_logging: None,
         start_position: None,
         stop_position: None,
+        generation: Some(generation()?),
         event_selectors: None,
         advanced_event_selectors: None,
         tags: tags_list(i),
@@ -866,6 +871,13 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(out)
 }
 
+/// A fresh trail generation: 16 random hex digits.
+fn generation() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| ApiError::internal("no random bytes for a trail generation"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
 async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let t = update(cx, s(i, "Name").unwrap_or_default(), |t| {
