@@ -227,7 +227,8 @@ def test_a_key_not_from_list_public_keys_is_badly_signed(delivered, tmp_path):
 
 def test_bucket_names_that_are_not_s3_names_are_refused(server):
     ct = server.client("cloudtrail")
-    for bad in ["../escape", "UPPER", "a"]:
+    # Regression: an IP address was taken as a bucket name.
+    for bad in ["../escape", "UPPER", "a", "192.168.1.1"]:
         with pytest.raises(ClientError) as e:
             ct.create_trail(Name="trail-one", S3BucketName=bad)
         assert e.value.response["Error"]["Code"] == "InvalidS3BucketNameException"

@@ -10,7 +10,7 @@ use crate::merkle::CompactRange;
 use crate::trail::{
     Checkpoint, Digest, DigestLogFile, DigestMetadata, SIGNATURE_ALGORITHM, SigningKey, TrailError,
     checkpoint_object_key, digest_object_key, digest_string_to_sign, gzip, log_file_body,
-    log_object_key, sha256_hex, trail_tag_of, unique_id,
+    log_object_key, second_stamp, sha256_hex, trail_tag_of, unique_id,
 };
 
 /// The trail a delivery is for.
@@ -92,7 +92,7 @@ fn checkpoint(
     state: &RegionState,
     now: OffsetDateTime,
     key: &SigningKey,
-    after_digest: bool,
+    after_digest: Option<&str>,
 ) -> Result<Artefact, TrailError> {
     let tag = spec.tag();
     let cp = Checkpoint {
@@ -105,11 +105,13 @@ fn checkpoint(
         time: format_event_time(now),
         files_hash: state.files_hash,
     };
-    // Named after the newest file and the tree size; the one a digest adds says so, or it
-    // would overwrite the checkpoint of the same file and size.
+    // Named after the newest file and the tree size; the one a digest adds names the digest's
+    // time too, or it would overwrite the checkpoint of the same file and size (that of the
+    // file, or of an earlier digest with no log file since).
     let mut unique = format!("{}_{:010}", unique_id(&tag, state.seq), state.tree.size());
-    if after_digest {
+    if let Some(stamp) = after_digest {
         unique.push_str("_digest");
+        unique.push_str(stamp);
     }
     Ok(Artefact {
         bucket: spec.bucket.clone(),
@@ -172,7 +174,7 @@ pub fn deliver_log_file(
         key: object,
         bytes: gzip(body.as_bytes())?,
     };
-    Ok(vec![log, checkpoint(spec, region, state, now, key, false)?])
+    Ok(vec![log, checkpoint(spec, region, state, now, key, None)?])
 }
 
 /// Delivers the digest of the log files since the last one (possibly none, as CloudTrail
@@ -250,7 +252,7 @@ pub fn deliver_digest(
             key: format!("{object}.metadata"),
             bytes: metadata,
         },
-        checkpoint(spec, region, state, now, key, true)?,
+        checkpoint(spec, region, state, now, key, Some(&second_stamp(now)))?,
     ])
 }
 
@@ -542,6 +544,33 @@ mod tests {
             report.to_table()
         );
         assert!(!report.ok(), "{}", report.to_table());
+    }
+
+    /// Regression: two digests with no log file between them named their checkpoints alike,
+    /// so the second overwrote the first.
+    #[test]
+    fn back_to_back_digests_keep_both_checkpoints() {
+        let key = SigningKey::generate().unwrap();
+        let spec = spec();
+        let mut st = RegionState::default();
+        let t = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let first = deliver_digest(&spec, "us-east-1", &mut st, t, &key).unwrap();
+        let second = deliver_digest(
+            &spec,
+            "us-east-1",
+            &mut st,
+            t + time::Duration::seconds(1),
+            &key,
+        )
+        .unwrap();
+        let cp = |arts: &[Artefact]| {
+            arts.iter()
+                .find(|a| a.key.ends_with(".txt"))
+                .unwrap()
+                .key
+                .clone()
+        };
+        assert_ne!(cp(&first), cp(&second));
     }
 
     /// Regression: a trail deleted and created again under the same name and bucket reused

@@ -104,7 +104,7 @@ fn minute_stamp(t: OffsetDateTime) -> String {
 }
 
 /// `YYYYMMDDTHHMMSSZ`, as in digest file names.
-fn second_stamp(t: OffsetDateTime) -> String {
+pub fn second_stamp(t: OffsetDateTime) -> String {
     let f = format_description!("[year][month][day]T[hour][minute][second]Z");
     t.format(&f).unwrap_or_default()
 }

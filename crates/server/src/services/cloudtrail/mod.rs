@@ -596,8 +596,15 @@ fn check_bucket(bucket: &str) -> Result<(), ApiError> {
             .bytes()
             .last()
             .is_some_and(|b| b.is_ascii_alphanumeric())
-        && !bucket.contains("..");
-
+        && !bucket.contains("..")
+        // S3 refuses names in IP address form and its reserved prefixes and suffixes.
+        && bucket.parse::<std::net::Ipv4Addr>().is_err()
+        && !["xn--", "sthree-", "amzn-s3-demo-"]
+            .iter()
+            .any(|p| bucket.starts_with(p))
+        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|x| bucket.ends_with(x));
     if ok {
         Ok(())
     } else {
