@@ -602,4 +602,56 @@ mod tests {
         assert!(old.iter().all(|k| !new.contains(k)), "{old:?} {new:?}");
         assert_ne!(spec().tag(), again.tag());
     }
+
+    /// Regression: a non-UTF-8 byte appended to a checkpoint aborted the validator (exit 2,
+    /// no report).
+    #[test]
+    fn a_checkpoint_that_is_not_text_is_modified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let cp_dir = dir
+            .path()
+            .join("audit-bucket/org/AWSLogs/123456789012/Palisade-Checkpoint/us-east-1");
+        let victim = std::fs::read_dir(&cp_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&victim).unwrap();
+        bytes.push(0xff);
+        std::fs::write(&victim, bytes).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter().any(|(s, p, d)| *s == Status::Modified
+                && victim.ends_with(p)
+                && d.contains("UTF-8")),
+            "{bad:?}"
+        );
+    }
+
+    /// Regression: with a log file deleted in the middle, the tree was rebuilt without it, so
+    /// every intact checkpoint after it was reported modified.
+    #[test]
+    fn a_gap_in_the_middle_stops_the_tree_without_blaming_later_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        std::fs::remove_file(dir.path().join(&logs[3])).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter()
+                .any(|(s, p, _)| *s == Status::Missing && p == &logs[3]),
+            "{bad:?}"
+        );
+        assert!(
+            !bad.iter().any(|(s, _, _)| *s == Status::Modified),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter().any(|(s, p, d)| *s == Status::Unverified
+                && p == &logs[7]
+                && d.contains("log file 4 is missing")),
+            "{bad:?}"
+        );
+    }
 }

@@ -41,7 +41,8 @@ pub enum Status {
     /// Its signature does not verify, or no trusted key has its fingerprint.
     BadlySigned,
     /// Nothing signed vouches for it: a log file in no digest that no verified checkpoint
-    /// covers (a forged or replayed file, or one whose evidence was deleted).
+    /// covers (a forged or replayed file, or one whose evidence was deleted), or a checkpoint
+    /// past a missing or unreadable log file, which the tree cannot be rebuilt to.
     Unverified,
 }
 
@@ -455,7 +456,7 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         }
     }
 
-    let covered = check_trees(
+    let (covered, blocked) = check_trees(
         dir,
         &logs,
         &contents,
@@ -481,7 +482,13 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
                 ),
                 _ => (
                     Status::Unverified,
-                    "in no digest, and no verified checkpoint covers it".to_owned(),
+                    match blocked.get(&l.rel) {
+                        Some(why) => format!(
+                            "in no digest, and no verified checkpoint covers it: the tree \
+                             stops where {why}"
+                        ),
+                        None => "in no digest, and no verified checkpoint covers it".to_owned(),
+                    },
                 ),
             },
         };
@@ -533,9 +540,11 @@ fn check_trees(
     digests: &HashMap<&str, &DigestOnDisk>,
     opts: &Options,
     report: &mut Report,
-) -> std::io::Result<HashSet<String>> {
+) -> std::io::Result<(HashSet<String>, HashMap<String, String>)> {
     // The log files (paths) whose events a verified checkpoint covers.
     let mut covered = HashSet::new();
+    // The log files after a missing or unreadable one, with why the tree stops before them.
+    let mut blocked = HashMap::new();
     // (account, region, tag) → files by sequence.
     let mut groups: BTreeMap<Group, BTreeMap<u32, &Located>> = BTreeMap::new();
     for l in logs {
@@ -561,10 +570,15 @@ fn check_trees(
     let mut cps: BTreeMap<Group, Vec<(Option<String>, Checkpoint)>> = BTreeMap::new();
     let mut notes: Vec<(Option<String>, String)> = Vec::new();
     for c in checkpoint_locs {
-        notes.push((
-            Some(c.rel.clone()),
-            std::fs::read_to_string(dir.join(&c.rel))?,
-        ));
+        // A checkpoint that cannot be read as text is one more modified file, not a reason to
+        // abandon the report.
+        let text = std::fs::read(dir.join(&c.rel))
+            .map_err(|e| format!("cannot be read: {e}"))
+            .and_then(|b| String::from_utf8(b).map_err(|e| format!("is not UTF-8 text: {e}")));
+        match text {
+            Ok(text) => notes.push((Some(c.rel.clone()), text)),
+            Err(why) => report.push(Kind::Checkpoint, &c.rel, Status::Modified, why),
+        }
     }
     for t in &opts.trusted_checkpoints {
         notes.push((None, t.clone()));
@@ -725,7 +739,17 @@ fn check_trees(
                 verified_upto = verified_upto.max(cp.last_file);
             }
         }
-        for (seq, l) in files {
+        for seq in 1..=last_seq {
+            // The tree is rebuilt in sequence: past a missing file, the events of the files
+            // after it cannot be placed, so it stops there as at an unreadable file.
+            // A tail of missing files is not a gap: the checkpoints past it are reported as
+            // covering events that were removed.
+            let Some(l) = files.get(&seq) else {
+                if files.range(seq..).next().is_some() {
+                    broken = Some(format!("log file {seq} is missing"));
+                }
+                break;
+            };
             match contents.get(&l.rel) {
                 Some(Ok((_, records))) => {
                     for r in records {
@@ -750,24 +774,32 @@ fn check_trees(
             let shown = rel
                 .clone()
                 .unwrap_or_else(|| "(trusted checkpoint)".to_owned());
-            let detail = match &broken {
-                Some(why) => format!("the tree cannot be rebuilt: {why}"),
-                None => format!(
-                    "it covers {} events but the log files hold {}: events were removed",
-                    cp.size,
-                    range.size()
+            // Past a missing or unreadable file the checkpoint cannot be checked, which says
+            // nothing against it: that file is the finding.
+            let (status, detail) = match &broken {
+                Some(why) => (
+                    Status::Unverified,
+                    format!("cannot be checked: the tree stops where {why}"),
                 ),
-            };
-            let status = if broken.is_some() {
-                Status::Modified
-            } else {
-                Status::Missing
+                None => (
+                    Status::Missing,
+                    format!(
+                        "it covers {} events but the log files hold {}: events were removed",
+                        cp.size,
+                        range.size()
+                    ),
+                ),
             };
             report.push(Kind::Checkpoint, &shown, status, detail);
         }
         covered.extend(files.range(..=verified_upto).map(|(_, l)| l.rel.clone()));
+        if let Some(why) = &broken {
+            for (_, l) in files.range(verified_upto.saturating_add(1)..) {
+                blocked.insert(l.rel.clone(), why.clone());
+            }
+        }
     }
-    Ok(covered)
+    Ok((covered, blocked))
 }
 
 #[cfg(test)]
