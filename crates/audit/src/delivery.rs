@@ -654,4 +654,38 @@ mod tests {
             "{bad:?}"
         );
     }
+
+    /// Regression: a log file moved to another day's directory was reported valid, and with
+    /// a time window the finding disappeared.
+    #[test]
+    fn a_moved_log_file_is_modified_whatever_the_window() {
+        for victim in [1, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut opts, logs) = delivered(dir.path());
+            let from = dir.path().join(&logs[victim]);
+            let to = dir
+                .path()
+                .join(logs[victim].replace("/2026/09/21/", "/2026/09/20/"));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::rename(&from, &to).unwrap();
+            let moved = to
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            for start in [
+                None,
+                Some(OffsetDateTime::from_unix_timestamp(1_790_000_000 + 30 * 60).unwrap()),
+            ] {
+                opts.start = start;
+                let bad = statuses(dir.path(), &opts);
+                assert!(
+                    bad.iter().any(|(s, p, d)| *s == Status::Modified
+                        && *p == moved
+                        && d.contains("moved")),
+                    "{victim} {start:?}: {bad:?}"
+                );
+            }
+        }
+    }
 }

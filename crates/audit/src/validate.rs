@@ -227,6 +227,28 @@ fn log_name_time(name: &str) -> Option<OffsetDateTime> {
         .map(time::PrimitiveDateTime::assume_utc)
 }
 
+/// Why a log file is not where its name puts it (`AWSLogs/<account>/CloudTrail/<region>/
+/// YYYY/MM/DD/<account>_CloudTrail_<region>_<time>_…`), if it is not. A name without a time is
+/// left to the other checks (it is in no digest and no tree).
+fn misplaced(l: &Located) -> Option<String> {
+    let t = log_name_time(&l.name)?;
+    let dir = format!(
+        "AWSLogs/{acct}/CloudTrail/{region}/{:04}/{:02}/{:02}/",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        acct = l.account,
+        region = l.region,
+    );
+    let in_place = l
+        .rel
+        .strip_suffix(&l.name)
+        .is_some_and(|d| d.ends_with(&dir))
+        && l.name
+            .starts_with(&format!("{}_CloudTrail_{}_", l.account, l.region));
+    (!in_place).then(|| format!("has been moved: its name puts it in …/{dir}"))
+}
+
 fn log_unique(name: &str) -> Option<(String, u32)> {
     let stem = name.strip_suffix(".json.gz")?;
     parse_unique_id(stem.rsplit('_').next()?)
@@ -291,6 +313,8 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     }
     // The outcome of each log file as its digest judged it.
     let mut judged: HashMap<String, (Status, String)> = HashMap::new();
+    // Where the digests put each log file: (account, Region, trail tag, sequence) → path.
+    let mut listed_at: HashMap<(String, String, String, u32), String> = HashMap::new();
 
     // Digests: format, location, signature, then the log files each lists.
     let mut digests: Vec<DigestOnDisk> = Vec::new();
@@ -402,6 +426,11 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
                 ),
                 Some(Ok(_)) => (Status::Valid, String::new()),
             };
+            if let Some(at) = locate(&lrel, "CloudTrail")
+                && let Some((tag, seq)) = log_unique(&at.name)
+            {
+                listed_at.insert((at.account, at.region, tag, seq), lrel.clone());
+            }
             judged.insert(lrel, verdict);
         }
         digests.push(DigestOnDisk {
@@ -467,7 +496,24 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     )?;
 
     // Log files: as their digest judged them, or (not yet in a digest) as the checkpoints do.
+    // A moved file is reported whatever the window: the time in its name may be the part moved.
+    let mut moved_files: HashSet<String> = HashSet::new();
     for l in &logs {
+        let moved = if judged.contains_key(&l.rel) {
+            None
+        } else {
+            log_unique(&l.name)
+                .and_then(|(tag, seq)| {
+                    listed_at.get(&(l.account.clone(), l.region.clone(), tag, seq))
+                })
+                .map(|p| format!("has been moved from its original location {p}"))
+                .or_else(|| misplaced(l))
+        };
+        if let Some(why) = moved {
+            moved_files.insert(l.rel.clone());
+            report.push(Kind::LogFile, &l.rel, Status::Modified, why);
+            continue;
+        }
         if !in_window(log_name_time(&l.name), opts) {
             continue;
         }
@@ -502,6 +548,7 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     // The window chooses the entries reported: the checks above have seen every file, so a
     // file outside it still counts for the chain and the trees.
     report.results.retain(|e| match e.kind {
+        Kind::LogFile if moved_files.contains(&e.path) => true,
         Kind::LogFile => {
             let name = e.path.rsplit('/').next().unwrap_or_default();
             in_window(log_name_time(name), opts)
