@@ -688,4 +688,20 @@ mod tests {
             }
         }
     }
+
+    /// Regression: a directory one level too deep (a bucket directory) flooded the report
+    /// with moved digests and missing files, with no word of the cause.
+    #[test]
+    fn a_bucket_directory_given_as_the_root_is_named_with_its_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let report = validate(&dir.path().join("audit-bucket"), &opts).unwrap();
+        let hint = report.hint.unwrap_or_default();
+        assert!(
+            hint.contains("inside a bucket directory")
+                && hint.ends_with(&dir.path().display().to_string()),
+            "{hint}"
+        );
+        assert!(validate(dir.path(), &opts).unwrap().hint.is_none());
+    }
 }

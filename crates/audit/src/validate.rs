@@ -104,6 +104,11 @@ pub struct Options {
 pub struct Report {
     /// One entry per file or failed check, in path order.
     pub results: Vec<Entry>,
+    /// Set when the directory is not one a validation can be run on (it is inside a bucket
+    /// directory, so every digest looks moved): what to give instead. The results then mean
+    /// nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl Report {
@@ -318,6 +323,7 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
 
     // Digests: format, location, signature, then the log files each lists.
     let mut digests: Vec<DigestOnDisk> = Vec::new();
+    let mut above: Vec<Option<(String, String)>> = Vec::new();
     for loc in digest_locs {
         let path = dir.join(&loc.rel);
         let raw = std::fs::read(&path)?;
@@ -363,6 +369,13 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         let end = OffsetDateTime::parse(&digest.digest_end_time, &Rfc3339).ok();
         let shown = in_window(end, opts);
         let expected = format!("{}/{}", digest.digest_s3_bucket, digest.digest_s3_object);
+        // What of its `<bucket>/<key>` the directory leaves out, when it is inside the bucket.
+        above.push(
+            expected
+                .strip_suffix(&loc.rel)
+                .filter(|a| !a.is_empty() && a.ends_with('/'))
+                .map(|a| (a.to_owned(), loc.rel.clone())),
+        );
         let status = if !loc.rel.ends_with(&expected) {
             Some((
                 Status::Modified,
@@ -438,6 +451,15 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
             signature,
             digest: Some(digest),
         });
+    }
+
+    // Only when every digest says so: one digest moved up a level is tampering, to report.
+    if let Some(Some((first, digest))) = above.first()
+        && above
+            .iter()
+            .all(|a| a.as_ref().is_some_and(|(a, _)| a == first))
+    {
+        report.hint = Some(too_deep(dir, first, digest));
     }
 
     // The chain: each digest's predecessor must exist and carry the signature it names.
@@ -572,6 +594,23 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     });
     report.results.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
+}
+
+/// The hint for a `--dir` inside a bucket directory: `above` is the part of a digest's
+/// `<bucket>/<key>` that the directory leaves out.
+fn too_deep(dir: &Path, above: &str, digest: &str) -> String {
+    let mut parent = dir.to_path_buf();
+    for part in above.trim_end_matches('/').rsplit('/') {
+        if parent.file_name().and_then(|n| n.to_str()) != Some(part) || !parent.pop() {
+            break;
+        }
+    }
+    format!(
+        "{} is inside a bucket directory (digest {digest} was delivered under {above}): give \
+         the directory that holds the bucket directories (the server's --trail-dir), {}",
+        dir.display(),
+        parent.display()
+    )
 }
 
 /// A trail's files in one Region: (account, Region, trail tag).
