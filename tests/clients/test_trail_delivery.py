@@ -227,7 +227,8 @@ def test_a_key_not_from_list_public_keys_is_badly_signed(delivered, tmp_path):
 
 def test_bucket_names_that_are_not_s3_names_are_refused(server):
     ct = server.client("cloudtrail")
-    for bad in ["../escape", "UPPER", "a"]:
+    # Regression: an IP address was taken as a bucket name.
+    for bad in ["../escape", "UPPER", "a", "192.168.1.1"]:
         with pytest.raises(ClientError) as e:
             ct.create_trail(Name="trail-one", S3BucketName=bad)
         assert e.value.response["Error"]["Code"] == "InvalidS3BucketNameException"
@@ -345,3 +346,117 @@ def test_a_log_file_not_yet_in_a_digest_cannot_be_changed_around_its_records(sta
     assert code == 1
     statuses = {f[0] for f in findings(report)}
     assert "unverified" in statuses and "modified" in statuses, findings(report)
+
+
+def wait_for_stop(root, name="StopLogging"):
+    for _ in range(50):
+        if name in delivered_names(root):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was never delivered")
+
+
+def test_event_selectors_leave_out_the_sources_they_exclude(start_server):
+    # Regression: ExcludeManagementEventSources and advanced eventSource NotEquals were
+    # accepted and ignored, so KMS events were still delivered.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="basic", S3BucketName="basic-logs")
+    ct.put_event_selectors(
+        TrailName="basic",
+        EventSelectors=[{"IncludeManagementEvents": True, "ExcludeManagementEventSources": ["kms.amazonaws.com"]}],
+    )
+    ct.create_trail(Name="advanced", S3BucketName="advanced-logs")
+    ct.put_event_selectors(
+        TrailName="advanced",
+        AdvancedEventSelectors=[
+            {
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Management"]},
+                    {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]},
+                ]
+            }
+        ],
+    )
+    ct.start_logging(Name="basic")
+    ct.start_logging(Name="advanced")
+    s.client("kms").create_key(Description="not for these trails")
+    s.client("sts").get_caller_identity()
+    ct.stop_logging(Name="basic")
+    ct.stop_logging(Name="advanced")
+    root = s.data_dir / "trails"
+    for bucket in ("basic-logs", "advanced-logs"):
+        wait_for_stop(root / bucket)
+        names = delivered_names(root / bucket)
+        assert "GetCallerIdentity" in names and "CreateKey" not in names, (bucket, names)
+
+
+def test_event_selectors_cloudtrail_refuses_are_refused(server):
+    # Regression: eventSource Equals (a trail narrowed to one service's management events),
+    # which CloudTrail refuses, was accepted.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="narrow", S3BucketName="narrow-logs")
+    management = {"Field": "eventCategory", "Equals": ["Management"]}
+    for selectors in [
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "eventSource", "Equals": ["kms.amazonaws.com"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "eventSource", "NotEquals": ["iam.amazonaws.com"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "eventName", "Equals": ["Decrypt"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "NotEquals": ["Data"]}]}]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [management, {"Field": "readOnly", "NotEquals": ["true"]}]}]},
+        {"EventSelectors": [{"ExcludeManagementEventSources": ["iam.amazonaws.com"]}]},
+    ]:
+        with pytest.raises(ClientError) as e:
+            ct.put_event_selectors(TrailName="narrow", **selectors)
+        assert e.value.response["Error"]["Code"] == "InvalidEventSelectorsException", selectors
+    ct.put_event_selectors(
+        TrailName="narrow",
+        AdvancedEventSelectors=[{"FieldSelectors": [management, {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com", "rdsdata.amazonaws.com"]}]}],
+    )
+
+
+def test_events_of_the_second_logging_starts_or_stops_in_stay_out(start_server):
+    # Regression: start and stop were kept in whole seconds, so a call made in the same second
+    # just before StartLogging, or just after StopLogging, was delivered.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="edges", S3BucketName="edge-logs")
+    iam = s.client("iam")
+    iam.list_users(MaxItems=11)
+    ct.start_logging(Name="edges")
+    iam.list_users(MaxItems=22)
+    ct.stop_logging(Name="edges")
+    iam.list_users(MaxItems=33)
+    root = s.data_dir / "trails"
+    wait_for_stop(root)
+    time.sleep(2.5)
+    records = [r for p in files(root, "CloudTrail") for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+    listed = [r["requestParameters"]["maxItems"] for r in records if r["eventName"] == "ListUsers"]
+    assert listed == [22], listed
+    names = [r["eventName"] for r in records]
+    assert names.count("StartLogging") == 1 and names[-1] == "StopLogging", names
+
+
+def test_a_trail_created_again_under_its_old_name_leaves_the_old_history_valid(start_server):
+    # Regression: the recreated trail's files took the first one's names (file tags came from
+    # the ARN alone and the sequence restarted), so the untouched old history was reported as
+    # tampered with.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    root = s.data_dir / "trails"
+    for round in range(2):
+        ct.create_trail(Name="again", S3BucketName="again-logs", EnableLogFileValidation=True)
+        ct.start_logging(Name="again")
+        s.client("sts").get_caller_identity()
+        ct.stop_logging(Name="again")
+        for _ in range(50):
+            if delivered_names(root).count("StopLogging") == round + 1:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        if round == 0:
+            ct.delete_trail(Name="again")
+    keys = Path(s.dir.name) / "public-keys.json"
+    keys.write_text(s.aws("cloudtrail", "list-public-keys").stdout)
+    assert delivered_names(root).count("StopLogging") == 2
+    code, report = validate(root, keys)
+    assert code == 0, findings(report)

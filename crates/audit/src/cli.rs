@@ -25,7 +25,7 @@ pub struct ValidateArgs {
     /// Only files from this time (RFC 3339, or YYYY-MM-DD).
     #[arg(long)]
     pub start_time: Option<String>,
-    /// Only files up to this time.
+    /// Only files up to this time (a date: up to the end of that day).
     #[arg(long)]
     pub end_time: Option<String>,
     /// A checkpoint kept outside the directory (repeatable): the tree must still extend it.
@@ -36,14 +36,22 @@ pub struct ValidateArgs {
     pub format: String,
 }
 
-fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+/// A time, or a date: its first instant, or with `end` its last, so that `--end-time
+/// 2026-12-03` takes in all of that day.
+fn parse_time(text: &str, end: bool) -> Result<OffsetDateTime, String> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(t);
     }
     let f = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &f)
-        .map(|d| d.midnight().assume_utc())
-        .map_err(|_| format!("invalid time {text:?}: expected RFC 3339 or YYYY-MM-DD"))
+    let day = time::Date::parse(text, &f)
+        .map_err(|_| format!("invalid time {text:?}: expected RFC 3339 or YYYY-MM-DD"))?;
+    let at = if end {
+        day.with_hms_nano(23, 59, 59, 999_999_999)
+            .map_err(|e| format!("invalid time {text:?}: {e}"))?
+    } else {
+        day.midnight()
+    };
+    Ok(at.assume_utc())
 }
 
 fn load_keys(path: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String> {
@@ -95,8 +103,16 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
     }
     let opts = Options {
         public_keys,
-        start: args.start_time.as_deref().map(parse_time).transpose()?,
-        end: args.end_time.as_deref().map(parse_time).transpose()?,
+        start: args
+            .start_time
+            .as_deref()
+            .map(|t| parse_time(t, false))
+            .transpose()?,
+        end: args
+            .end_time
+            .as_deref()
+            .map(|t| parse_time(t, true))
+            .transpose()?,
         trusted_checkpoints: trusted,
     };
     if let (Some(start), Some(end)) = (opts.start, opts.end)
@@ -113,6 +129,9 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
     }
     let report = validate(&args.dir, &opts)
         .map_err(|e| format!("cannot read {}: {e}", args.dir.display()))?;
+    if let Some(hint) = &report.hint {
+        return Err(hint.clone());
+    }
     if report.results.is_empty() {
         let window = if args.start_time.is_some() || args.end_time.is_some() {
             " in the time window"
@@ -136,5 +155,24 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
         // A closed pipe (`| head`) ends the output quietly; the verdict stands.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
         Err(e) => Err(format!("cannot write output: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `--end-time 2026-12-03` meant the first instant of that day, leaving the
+    /// rest of the day out of the window.
+    #[test]
+    fn an_end_date_takes_in_the_whole_day() {
+        let end = parse_time("2026-12-03", true).unwrap();
+        let late = OffsetDateTime::parse("2026-12-03T23:59:00Z", &Rfc3339).unwrap();
+        assert!(late <= end);
+        assert!(end < OffsetDateTime::parse("2026-12-04T00:00:00Z", &Rfc3339).unwrap());
+        assert_eq!(
+            parse_time("2026-12-03", false).unwrap(),
+            OffsetDateTime::parse("2026-12-03T00:00:00Z", &Rfc3339).unwrap()
+        );
     }
 }

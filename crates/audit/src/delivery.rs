@@ -10,7 +10,7 @@ use crate::merkle::CompactRange;
 use crate::trail::{
     Checkpoint, Digest, DigestLogFile, DigestMetadata, SIGNATURE_ALGORITHM, SigningKey, TrailError,
     checkpoint_object_key, digest_object_key, digest_string_to_sign, gzip, log_file_body,
-    log_object_key, sha256_hex, trail_tag, unique_id,
+    log_object_key, second_stamp, sha256_hex, trail_tag_of, unique_id,
 };
 
 /// The trail a delivery is for.
@@ -28,6 +28,16 @@ pub struct TrailSpec {
     pub bucket: String,
     /// The key prefix, if any.
     pub prefix: Option<String>,
+    /// Drawn when the trail was created (`None` for a trail made before generations): part of
+    /// the tag in file names, so that a trail created again under the same name has its own.
+    pub generation: Option<String>,
+}
+
+impl TrailSpec {
+    /// The trail's tag in file names.
+    pub fn tag(&self) -> String {
+        trail_tag_of(&self.arn, self.generation.as_deref())
+    }
 }
 
 /// The last digest delivered, which the next one chains to.
@@ -82,9 +92,9 @@ fn checkpoint(
     state: &RegionState,
     now: OffsetDateTime,
     key: &SigningKey,
-    after_digest: bool,
+    after_digest: Option<&str>,
 ) -> Result<Artefact, TrailError> {
-    let tag = trail_tag(&spec.arn);
+    let tag = spec.tag();
     let cp = Checkpoint {
         origin: Checkpoint::origin_for(&spec.account, region, &spec.name),
         size: state.tree.size(),
@@ -95,11 +105,13 @@ fn checkpoint(
         time: format_event_time(now),
         files_hash: state.files_hash,
     };
-    // Named after the newest file and the tree size; the one a digest adds says so, or it
-    // would overwrite the checkpoint of the same file and size.
+    // Named after the newest file and the tree size; the one a digest adds names the digest's
+    // time too, or it would overwrite the checkpoint of the same file and size (that of the
+    // file, or of an earlier digest with no log file since).
     let mut unique = format!("{}_{:010}", unique_id(&tag, state.seq), state.tree.size());
-    if after_digest {
+    if let Some(stamp) = after_digest {
         unique.push_str("_digest");
+        unique.push_str(stamp);
     }
     Ok(Artefact {
         bucket: spec.bucket.clone(),
@@ -124,7 +136,7 @@ pub fn deliver_log_file(
     now: OffsetDateTime,
     key: &SigningKey,
 ) -> Result<Vec<Artefact>, TrailError> {
-    let tag = trail_tag(&spec.arn);
+    let tag = spec.tag();
     state.seq += 1;
     let object = log_object_key(
         spec.prefix.as_deref(),
@@ -162,7 +174,7 @@ pub fn deliver_log_file(
         key: object,
         bytes: gzip(body.as_bytes())?,
     };
-    Ok(vec![log, checkpoint(spec, region, state, now, key, false)?])
+    Ok(vec![log, checkpoint(spec, region, state, now, key, None)?])
 }
 
 /// Delivers the digest of the log files since the last one (possibly none, as CloudTrail
@@ -240,7 +252,7 @@ pub fn deliver_digest(
             key: format!("{object}.metadata"),
             bytes: metadata,
         },
-        checkpoint(spec, region, state, now, key, true)?,
+        checkpoint(spec, region, state, now, key, Some(&second_stamp(now)))?,
     ])
 }
 
@@ -260,6 +272,7 @@ mod tests {
             arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
             bucket: "audit-bucket".into(),
             prefix: Some("org".into()),
+            generation: Some("first".into()),
         }
     }
 
@@ -531,5 +544,164 @@ mod tests {
             report.to_table()
         );
         assert!(!report.ok(), "{}", report.to_table());
+    }
+
+    /// Regression: two digests with no log file between them named their checkpoints alike,
+    /// so the second overwrote the first.
+    #[test]
+    fn back_to_back_digests_keep_both_checkpoints() {
+        let key = SigningKey::generate().unwrap();
+        let spec = spec();
+        let mut st = RegionState::default();
+        let t = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let first = deliver_digest(&spec, "us-east-1", &mut st, t, &key).unwrap();
+        let second = deliver_digest(
+            &spec,
+            "us-east-1",
+            &mut st,
+            t + time::Duration::seconds(1),
+            &key,
+        )
+        .unwrap();
+        let cp = |arts: &[Artefact]| {
+            arts.iter()
+                .find(|a| a.key.ends_with(".txt"))
+                .unwrap()
+                .key
+                .clone()
+        };
+        assert_ne!(cp(&first), cp(&second));
+    }
+
+    /// Regression: a trail deleted and created again under the same name and bucket reused
+    /// the first one's file tag, so its files and checkpoints took the old ones' names.
+    #[test]
+    fn a_trail_created_again_has_a_tag_of_its_own() {
+        let again = TrailSpec {
+            generation: Some("second".into()),
+            ..spec()
+        };
+        let key = SigningKey::generate().unwrap();
+        let t = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let names = |spec: &TrailSpec| {
+            let mut st = RegionState::default();
+            deliver_log_file(
+                spec,
+                "us-east-1",
+                &mut st,
+                &[("{}", "2026-09-21T14:00:00Z")],
+                t,
+                &key,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|a| a.key)
+            .collect::<Vec<_>>()
+        };
+        let (old, new) = (names(&spec()), names(&again));
+        assert!(old.iter().all(|k| !new.contains(k)), "{old:?} {new:?}");
+        assert_ne!(spec().tag(), again.tag());
+    }
+
+    /// Regression: a non-UTF-8 byte appended to a checkpoint aborted the validator (exit 2,
+    /// no report).
+    #[test]
+    fn a_checkpoint_that_is_not_text_is_modified() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let cp_dir = dir
+            .path()
+            .join("audit-bucket/org/AWSLogs/123456789012/Palisade-Checkpoint/us-east-1");
+        let victim = std::fs::read_dir(&cp_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&victim).unwrap();
+        bytes.push(0xff);
+        std::fs::write(&victim, bytes).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter().any(|(s, p, d)| *s == Status::Modified
+                && victim.ends_with(p)
+                && d.contains("UTF-8")),
+            "{bad:?}"
+        );
+    }
+
+    /// Regression: with a log file deleted in the middle, the tree was rebuilt without it, so
+    /// every intact checkpoint after it was reported modified.
+    #[test]
+    fn a_gap_in_the_middle_stops_the_tree_without_blaming_later_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        std::fs::remove_file(dir.path().join(&logs[3])).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter()
+                .any(|(s, p, _)| *s == Status::Missing && p == &logs[3]),
+            "{bad:?}"
+        );
+        assert!(
+            !bad.iter().any(|(s, _, _)| *s == Status::Modified),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter().any(|(s, p, d)| *s == Status::Unverified
+                && p == &logs[7]
+                && d.contains("log file 4 is missing")),
+            "{bad:?}"
+        );
+    }
+
+    /// Regression: a log file moved to another day's directory was reported valid, and with
+    /// a time window the finding disappeared.
+    #[test]
+    fn a_moved_log_file_is_modified_whatever_the_window() {
+        for victim in [1, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut opts, logs) = delivered(dir.path());
+            let from = dir.path().join(&logs[victim]);
+            let to = dir
+                .path()
+                .join(logs[victim].replace("/2026/09/21/", "/2026/09/20/"));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::rename(&from, &to).unwrap();
+            let moved = to
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            for start in [
+                None,
+                Some(OffsetDateTime::from_unix_timestamp(1_790_000_000 + 30 * 60).unwrap()),
+            ] {
+                opts.start = start;
+                let bad = statuses(dir.path(), &opts);
+                assert!(
+                    bad.iter().any(|(s, p, d)| *s == Status::Modified
+                        && *p == moved
+                        && d.contains("moved")),
+                    "{victim} {start:?}: {bad:?}"
+                );
+            }
+        }
+    }
+
+    /// Regression: a directory one level too deep (a bucket directory) flooded the report
+    /// with moved digests and missing files, with no word of the cause.
+    #[test]
+    fn a_bucket_directory_given_as_the_root_is_named_with_its_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let report = validate(&dir.path().join("audit-bucket"), &opts).unwrap();
+        let hint = report.hint.unwrap_or_default();
+        assert!(
+            hint.contains("inside a bucket directory")
+                && hint.ends_with(&dir.path().display().to_string()),
+            "{hint}"
+        );
+        assert!(validate(dir.path(), &opts).unwrap().hint.is_none());
     }
 }

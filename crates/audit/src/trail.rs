@@ -11,7 +11,7 @@
 //! ```
 //!
 //! CloudTrail's 16-character unique id is, in Palisade, an 8-hex-digit tag of the trail's ARN
-//! followed by the 8-hex-digit delivery sequence of the file in its Region. The validator needs
+//! and generation followed by the 8-hex-digit delivery sequence of the file in its Region. The validator needs
 //! both: the tag separates trails that share a bucket and prefix, and the sequence orders the
 //! files (the leaves of the Merkle tree) and reveals a missing one.
 //!
@@ -53,9 +53,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(digest(&SHA256, bytes))
 }
 
-/// The first 8 hex digits of SHA-256(trail ARN): the trail's tag in file names.
+/// The first 8 hex digits of SHA-256(trail ARN): the tag in file names of a trail made before
+/// trails had generations.
 pub fn trail_tag(trail_arn: &str) -> String {
     sha256_hex(trail_arn.as_bytes()).chars().take(8).collect()
+}
+
+/// A trail's tag in file names: of its ARN and its generation (a value drawn when the trail was
+/// created), so that a trail deleted and created again under the same name, bucket and prefix
+/// starts a sequence of its own instead of overwriting the first one's files and checkpoints.
+pub fn trail_tag_of(trail_arn: &str, generation: Option<&str>) -> String {
+    match generation {
+        None => trail_tag(trail_arn),
+        Some(g) => sha256_hex(format!("{trail_arn}\n{g}").as_bytes())
+            .chars()
+            .take(8)
+            .collect(),
+    }
 }
 
 /// CloudTrail's unique id part of a log or checkpoint file name.
@@ -90,7 +104,7 @@ fn minute_stamp(t: OffsetDateTime) -> String {
 }
 
 /// `YYYYMMDDTHHMMSSZ`, as in digest file names.
-fn second_stamp(t: OffsetDateTime) -> String {
+pub fn second_stamp(t: OffsetDateTime) -> String {
     let f = format_description!("[year][month][day]T[hour][minute][second]Z");
     t.format(&f).unwrap_or_default()
 }

@@ -41,7 +41,8 @@ pub enum Status {
     /// Its signature does not verify, or no trusted key has its fingerprint.
     BadlySigned,
     /// Nothing signed vouches for it: a log file in no digest that no verified checkpoint
-    /// covers (a forged or replayed file, or one whose evidence was deleted).
+    /// covers (a forged or replayed file, or one whose evidence was deleted), or a checkpoint
+    /// past a missing or unreadable log file, which the tree cannot be rebuilt to.
     Unverified,
 }
 
@@ -103,6 +104,11 @@ pub struct Options {
 pub struct Report {
     /// One entry per file or failed check, in path order.
     pub results: Vec<Entry>,
+    /// Set when the directory is not one a validation can be run on (it is inside a bucket
+    /// directory, so every digest looks moved): what to give instead. The results then mean
+    /// nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl Report {
@@ -226,6 +232,28 @@ fn log_name_time(name: &str) -> Option<OffsetDateTime> {
         .map(time::PrimitiveDateTime::assume_utc)
 }
 
+/// Why a log file is not where its name puts it (`AWSLogs/<account>/CloudTrail/<region>/
+/// YYYY/MM/DD/<account>_CloudTrail_<region>_<time>_…`), if it is not. A name without a time is
+/// left to the other checks (it is in no digest and no tree).
+fn misplaced(l: &Located) -> Option<String> {
+    let t = log_name_time(&l.name)?;
+    let dir = format!(
+        "AWSLogs/{acct}/CloudTrail/{region}/{:04}/{:02}/{:02}/",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        acct = l.account,
+        region = l.region,
+    );
+    let in_place = l
+        .rel
+        .strip_suffix(&l.name)
+        .is_some_and(|d| d.ends_with(&dir))
+        && l.name
+            .starts_with(&format!("{}_CloudTrail_{}_", l.account, l.region));
+    (!in_place).then(|| format!("has been moved: its name puts it in …/{dir}"))
+}
+
 fn log_unique(name: &str) -> Option<(String, u32)> {
     let stem = name.strip_suffix(".json.gz")?;
     parse_unique_id(stem.rsplit('_').next()?)
@@ -290,9 +318,12 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     }
     // The outcome of each log file as its digest judged it.
     let mut judged: HashMap<String, (Status, String)> = HashMap::new();
+    // Where the digests put each log file: (account, Region, trail tag, sequence) → path.
+    let mut listed_at: HashMap<(String, String, String, u32), String> = HashMap::new();
 
     // Digests: format, location, signature, then the log files each lists.
     let mut digests: Vec<DigestOnDisk> = Vec::new();
+    let mut above: Vec<Option<(String, String)>> = Vec::new();
     for loc in digest_locs {
         let path = dir.join(&loc.rel);
         let raw = std::fs::read(&path)?;
@@ -338,6 +369,13 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         let end = OffsetDateTime::parse(&digest.digest_end_time, &Rfc3339).ok();
         let shown = in_window(end, opts);
         let expected = format!("{}/{}", digest.digest_s3_bucket, digest.digest_s3_object);
+        // What of its `<bucket>/<key>` the directory leaves out, when it is inside the bucket.
+        above.push(
+            expected
+                .strip_suffix(&loc.rel)
+                .filter(|a| !a.is_empty() && a.ends_with('/'))
+                .map(|a| (a.to_owned(), loc.rel.clone())),
+        );
         let status = if !loc.rel.ends_with(&expected) {
             Some((
                 Status::Modified,
@@ -401,6 +439,11 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
                 ),
                 Some(Ok(_)) => (Status::Valid, String::new()),
             };
+            if let Some(at) = locate(&lrel, "CloudTrail")
+                && let Some((tag, seq)) = log_unique(&at.name)
+            {
+                listed_at.insert((at.account, at.region, tag, seq), lrel.clone());
+            }
             judged.insert(lrel, verdict);
         }
         digests.push(DigestOnDisk {
@@ -408,6 +451,15 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
             signature,
             digest: Some(digest),
         });
+    }
+
+    // Only when every digest says so: one digest moved up a level is tampering, to report.
+    if let Some(Some((first, digest))) = above.first()
+        && above
+            .iter()
+            .all(|a| a.as_ref().is_some_and(|(a, _)| a == first))
+    {
+        report.hint = Some(too_deep(dir, first, digest));
     }
 
     // The chain: each digest's predecessor must exist and carry the signature it names.
@@ -455,7 +507,7 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         }
     }
 
-    let covered = check_trees(
+    let (covered, blocked) = check_trees(
         dir,
         &logs,
         &contents,
@@ -466,7 +518,24 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     )?;
 
     // Log files: as their digest judged them, or (not yet in a digest) as the checkpoints do.
+    // A moved file is reported whatever the window: the time in its name may be the part moved.
+    let mut moved_files: HashSet<String> = HashSet::new();
     for l in &logs {
+        let moved = if judged.contains_key(&l.rel) {
+            None
+        } else {
+            log_unique(&l.name)
+                .and_then(|(tag, seq)| {
+                    listed_at.get(&(l.account.clone(), l.region.clone(), tag, seq))
+                })
+                .map(|p| format!("has been moved from its original location {p}"))
+                .or_else(|| misplaced(l))
+        };
+        if let Some(why) = moved {
+            moved_files.insert(l.rel.clone());
+            report.push(Kind::LogFile, &l.rel, Status::Modified, why);
+            continue;
+        }
         if !in_window(log_name_time(&l.name), opts) {
             continue;
         }
@@ -481,7 +550,13 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
                 ),
                 _ => (
                     Status::Unverified,
-                    "in no digest, and no verified checkpoint covers it".to_owned(),
+                    match blocked.get(&l.rel) {
+                        Some(why) => format!(
+                            "in no digest, and no verified checkpoint covers it: the tree \
+                             stops where {why}"
+                        ),
+                        None => "in no digest, and no verified checkpoint covers it".to_owned(),
+                    },
                 ),
             },
         };
@@ -495,6 +570,7 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     // The window chooses the entries reported: the checks above have seen every file, so a
     // file outside it still counts for the chain and the trees.
     report.results.retain(|e| match e.kind {
+        Kind::LogFile if moved_files.contains(&e.path) => true,
         Kind::LogFile => {
             let name = e.path.rsplit('/').next().unwrap_or_default();
             in_window(log_name_time(name), opts)
@@ -520,6 +596,23 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// The hint for a `--dir` inside a bucket directory: `above` is the part of a digest's
+/// `<bucket>/<key>` that the directory leaves out.
+fn too_deep(dir: &Path, above: &str, digest: &str) -> String {
+    let mut parent = dir.to_path_buf();
+    for part in above.trim_end_matches('/').rsplit('/') {
+        if parent.file_name().and_then(|n| n.to_str()) != Some(part) || !parent.pop() {
+            break;
+        }
+    }
+    format!(
+        "{} is inside a bucket directory (digest {digest} was delivered under {above}): give \
+         the directory that holds the bucket directories (the server's --trail-dir), {}",
+        dir.display(),
+        parent.display()
+    )
+}
+
 /// A trail's files in one Region: (account, Region, trail tag).
 type Group = (String, String, String);
 
@@ -533,9 +626,11 @@ fn check_trees(
     digests: &HashMap<&str, &DigestOnDisk>,
     opts: &Options,
     report: &mut Report,
-) -> std::io::Result<HashSet<String>> {
+) -> std::io::Result<(HashSet<String>, HashMap<String, String>)> {
     // The log files (paths) whose events a verified checkpoint covers.
     let mut covered = HashSet::new();
+    // The log files after a missing or unreadable one, with why the tree stops before them.
+    let mut blocked = HashMap::new();
     // (account, region, tag) → files by sequence.
     let mut groups: BTreeMap<Group, BTreeMap<u32, &Located>> = BTreeMap::new();
     for l in logs {
@@ -561,10 +656,15 @@ fn check_trees(
     let mut cps: BTreeMap<Group, Vec<(Option<String>, Checkpoint)>> = BTreeMap::new();
     let mut notes: Vec<(Option<String>, String)> = Vec::new();
     for c in checkpoint_locs {
-        notes.push((
-            Some(c.rel.clone()),
-            std::fs::read_to_string(dir.join(&c.rel))?,
-        ));
+        // A checkpoint that cannot be read as text is one more modified file, not a reason to
+        // abandon the report.
+        let text = std::fs::read(dir.join(&c.rel))
+            .map_err(|e| format!("cannot be read: {e}"))
+            .and_then(|b| String::from_utf8(b).map_err(|e| format!("is not UTF-8 text: {e}")));
+        match text {
+            Ok(text) => notes.push((Some(c.rel.clone()), text)),
+            Err(why) => report.push(Kind::Checkpoint, &c.rel, Status::Modified, why),
+        }
     }
     for t in &opts.trusted_checkpoints {
         notes.push((None, t.clone()));
@@ -725,7 +825,17 @@ fn check_trees(
                 verified_upto = verified_upto.max(cp.last_file);
             }
         }
-        for (seq, l) in files {
+        for seq in 1..=last_seq {
+            // The tree is rebuilt in sequence: past a missing file, the events of the files
+            // after it cannot be placed, so it stops there as at an unreadable file.
+            // A tail of missing files is not a gap: the checkpoints past it are reported as
+            // covering events that were removed.
+            let Some(l) = files.get(&seq) else {
+                if files.range(seq..).next().is_some() {
+                    broken = Some(format!("log file {seq} is missing"));
+                }
+                break;
+            };
             match contents.get(&l.rel) {
                 Some(Ok((_, records))) => {
                     for r in records {
@@ -750,24 +860,32 @@ fn check_trees(
             let shown = rel
                 .clone()
                 .unwrap_or_else(|| "(trusted checkpoint)".to_owned());
-            let detail = match &broken {
-                Some(why) => format!("the tree cannot be rebuilt: {why}"),
-                None => format!(
-                    "it covers {} events but the log files hold {}: events were removed",
-                    cp.size,
-                    range.size()
+            // Past a missing or unreadable file the checkpoint cannot be checked, which says
+            // nothing against it: that file is the finding.
+            let (status, detail) = match &broken {
+                Some(why) => (
+                    Status::Unverified,
+                    format!("cannot be checked: the tree stops where {why}"),
                 ),
-            };
-            let status = if broken.is_some() {
-                Status::Modified
-            } else {
-                Status::Missing
+                None => (
+                    Status::Missing,
+                    format!(
+                        "it covers {} events but the log files hold {}: events were removed",
+                        cp.size,
+                        range.size()
+                    ),
+                ),
             };
             report.push(Kind::Checkpoint, &shown, status, detail);
         }
         covered.extend(files.range(..=verified_upto).map(|(_, l)| l.rel.clone()));
+        if let Some(why) = &broken {
+            for (_, l) in files.range(verified_upto.saturating_add(1)..) {
+                blocked.insert(l.rel.clone(), why.clone());
+            }
+        }
     }
-    Ok(covered)
+    Ok((covered, blocked))
 }
 
 #[cfg(test)]

@@ -830,6 +830,12 @@ impl EventLog {
         Ok(out)
     }
 
+    /// The position of the newest event written (below every future position).
+    pub(crate) fn last_position(&self) -> Result<i64, StoreError> {
+        let state = self.state.read().map_err(|_| StoreError::Poisoned)?;
+        Ok(state.last_seq())
+    }
+
     /// The newest `limit` events of an account, newest first.
     pub(crate) fn recent(&self, account: &str, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
         let seqs: Vec<i64> = {

@@ -230,6 +230,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         account_id: &'a str,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>>;
+    /// The position of the newest event written: every event written later has a greater one.
+    fn last_event_position(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
     /// An account's events after position `after_seq` and at or after `min_time_ms`, oldest
     /// first, each with its position: what a trail delivers next.
     fn events_after<'a>(
@@ -841,6 +843,10 @@ impl Store for SqliteStore {
         let account = account_id.to_owned();
         let limit = usize::try_from(limit).unwrap_or(0);
         Box::pin(self.blocking(move |log| log.recent(&account, limit)))
+    }
+
+    fn last_event_position(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(self.blocking(|log| log.last_position()))
     }
 
     fn events_after<'a>(

@@ -48,6 +48,10 @@ struct TrailDelivery {
     /// delivered: StopLogging's own event, for one, is written after its handler delivered.
     #[serde(default)]
     final_pending: bool,
+    /// The stop (its event-log position) whose StopLogging event was delivered: that event
+    /// is written after the stop and delivered once, a later StopLogging's never.
+    #[serde(default)]
+    stop_event_delivered: Option<i64>,
 }
 
 /// How long after the second StopLogging was called in its final delivery waits (milliseconds),
@@ -247,8 +251,9 @@ impl Delivery {
     }
 }
 
-/// Whether the trail's basic or advanced event selectors keep a management event.
-fn selected(t: &TrailRecord, read_only: bool) -> bool {
+/// Whether the trail's basic or advanced event selectors keep a management event (every event
+/// Palisade records is one). An event is kept when any selector keeps it.
+fn selected(t: &TrailRecord, row: &AuditRow) -> bool {
     if let Some(selectors) = t.event_selectors.as_ref().and_then(Value::as_array) {
         return selectors.iter().any(|s| {
             let management = s
@@ -259,10 +264,17 @@ fn selected(t: &TrailRecord, read_only: bool) -> bool {
                 .get("ReadWriteType")
                 .and_then(Value::as_str)
                 .unwrap_or("All");
+            let excluded = s
+                .get("ExcludeManagementEventSources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|v| v.as_str() == Some(row.event_source.as_str()));
             management
+                && !excluded
                 && match rw {
-                    "ReadOnly" => read_only,
-                    "WriteOnly" => !read_only,
+                    "ReadOnly" => row.read_only,
+                    "WriteOnly" => !row.read_only,
                     _ => true,
                 }
         });
@@ -277,21 +289,45 @@ fn selected(t: &TrailRecord, read_only: bool) -> bool {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .all(|f| match f.get("Field").and_then(Value::as_str) {
-                    Some("eventCategory") => equals(f, "Management"),
-                    Some("readOnly") => equals(f, if read_only { "true" } else { "false" }),
-                    _ => true,
-                })
+                .all(|f| field_matches(f, row))
         });
     }
     true
 }
 
-fn equals(field: &Value, value: &str) -> bool {
-    match field.get("Equals").and_then(Value::as_array) {
-        Some(list) => list.iter().any(|v| v.as_str() == Some(value)),
+/// An operator's test of an event's value against one of the selector's.
+type Test = fn(&str, &str) -> bool;
+
+/// Whether an event meets one advanced field selector: every operator given holds (a positive
+/// one when some value matches, a negative one when none does). A field a management event does
+/// not have (`resources.type`, …) is never met, so data-event selectors keep no management
+/// event.
+fn field_matches(f: &Value, row: &AuditRow) -> bool {
+    let read_only = if row.read_only { "true" } else { "false" };
+    let value = match f.get("Field").and_then(Value::as_str) {
+        Some("eventCategory") => "Management",
+        Some("readOnly") => read_only,
+        Some("eventSource") => row.event_source.as_str(),
+        Some("eventName") => row.event_name.as_str(),
+        _ => return false,
+    };
+    let values = |op: &str| {
+        f.get(op)
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+    };
+    let tests: [(&str, Test, bool); 6] = [
+        ("Equals", |v, p| v == p, true),
+        ("StartsWith", |v, p| v.starts_with(p), true),
+        ("EndsWith", |v, p| v.ends_with(p), true),
+        ("NotEquals", |v, p| v == p, false),
+        ("NotStartsWith", |v, p| v.starts_with(p), false),
+        ("NotEndsWith", |v, p| v.ends_with(p), false),
+    ];
+    tests.iter().all(|(op, test, positive)| match values(op) {
         None => true,
-    }
+        Some(list) => list.iter().any(|p| test(value, p)) == *positive,
+    })
 }
 
 /// The Region an event was recorded in, and whether the trail takes it.
@@ -308,7 +344,22 @@ fn region_for(t: &TrailRecord, row: &AuditRow) -> Option<String> {
     if !t.include_global && row.event_source == "iam.amazonaws.com" {
         return None;
     }
-    selected(t, row.read_only).then_some(region)
+    selected(t, row).then_some(region)
+}
+
+/// Whether an event is a successful StopLogging of the trail.
+fn stops(t: &TrailRecord, row: &AuditRow) -> bool {
+    if row.event_name != "StopLogging"
+        || row.event_source != "cloudtrail.amazonaws.com"
+        || row.error_code.is_some()
+    {
+        return false;
+    }
+    let record: Value = serde_json::from_str(&row.record).unwrap_or(Value::Null);
+    record
+        .pointer("/requestParameters/name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n == t.name || n == t.arn)
 }
 
 async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError> {
@@ -355,6 +406,7 @@ fn spec(t: &TrailRecord) -> TrailSpec {
         arn: t.arn.clone(),
         bucket: t.bucket.clone(),
         prefix: t.key_prefix.clone(),
+        generation: t.generation.clone(),
     }
 }
 
@@ -414,13 +466,23 @@ async fn deliver_trail(
 ) -> Result<(), ApiError> {
     let root = &state.config.trail_dir;
     let spec = spec(t);
-    // Event times have CloudTrail's one-second resolution, and so do these bounds.
-    let min_time = t.start_logging.unwrap_or(0).saturating_mul(1000);
-    // A stopped trail delivers nothing recorded after the second it stopped in.
-    let max_time = match (t.logging, t.stop_logging) {
-        (false, Some(stop)) => stop.saturating_mul(1000).saturating_add(999),
+    // Trails stored before positions were kept bound what they deliver by whole seconds.
+    let min_time = match t.start_position {
+        Some(_) => 0,
+        None => t.start_logging.unwrap_or(0).saturating_mul(1000),
+    };
+    let max_time = match (t.logging, t.stop_logging, t.stop_position) {
+        (false, Some(stop), None) => stop.saturating_mul(1000).saturating_add(999),
         _ => i64::MAX,
     };
+    // Nothing written before logging started is delivered.
+    if let Some(p) = t.start_position
+        && d.cursor < p
+    {
+        d.cursor = p;
+    }
+    // A stopped trail delivers what was written up to the stop, and StopLogging's own event.
+    let stop = t.stop_position.filter(|_| !t.logging);
     let mut delivered = false;
     loop {
         let rows = state
@@ -431,7 +493,18 @@ async fn deliver_trail(
         let Some((last, _)) = rows.last() else { break };
         let last = *last;
         let mut by_region: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
-        for (_, row) in rows.iter().filter(|(_, r)| r.event_time_ms <= max_time) {
+        for (position, row) in &rows {
+            if row.event_time_ms > max_time {
+                continue;
+            }
+            if let Some(stop) = stop
+                && *position > stop
+            {
+                if d.stop_event_delivered == Some(stop) || !stops(t, row) {
+                    continue;
+                }
+                d.stop_event_delivered = Some(stop);
+            }
             if let Some(region) = region_for(t, row) {
                 let time = palisade_audit::format_event_time(
                     OffsetDateTime::from_unix_timestamp(row.event_time_ms / 1000)

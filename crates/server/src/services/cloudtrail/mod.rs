@@ -41,6 +41,18 @@ struct TrailRecord {
     logging: bool,
     start_logging: Option<i64>,
     stop_logging: Option<i64>,
+    /// The event log's newest position when logging last started and stopped: the trail
+    /// delivers the events written after the start and up to the stop (and StopLogging's own,
+    /// written just after). Whole-second times cannot tell apart events of the same second.
+    /// `None` in trails stored before positions were kept, which fall back to the times.
+    #[serde(default)]
+    start_position: Option<i64>,
+    #[serde(default)]
+    stop_position: Option<i64>,
+    /// Drawn at CreateTrail, and part of the trail's tag in file names: a trail deleted and
+    /// created again with the same name and bucket does not reuse the first one's file names.
+    #[serde(default)]
+    generation: Option<String>,
     event_selectors: Option<Value>,
     advanced_event_selectors: Option<Value>,
     tags: Vec<(String, String)>,
@@ -120,6 +132,16 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
         ));
     }
     for sel in &basic {
+        // CloudTrail can leave out the management events of these two sources only.
+        for source in list(sel.get("ExcludeManagementEventSources")) {
+            let source = source.as_str().unwrap_or_default();
+            if !EXCLUDABLE_SOURCES.contains(&source) {
+                return invalid(format!(
+                    "ExcludeManagementEventSources value {source} is not valid: only \
+                     kms.amazonaws.com and rdsdata.amazonaws.com can be excluded."
+                ));
+            }
+        }
         for r in list(sel.get("DataResources")) {
             let kind = s(&r, "Type").unwrap_or_default();
             let prefix = match kind {
@@ -151,6 +173,14 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
         "userIdentity.arn",
         "vpcEndpointId",
     ];
+    const OPERATORS: &[&str] = &[
+        "Equals",
+        "StartsWith",
+        "EndsWith",
+        "NotEquals",
+        "NotStartsWith",
+        "NotEndsWith",
+    ];
     for sel in list(i.get("AdvancedEventSelectors")) {
         let fields = list(sel.get("FieldSelectors"));
         for f in &fields {
@@ -160,25 +190,105 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
                     "Field {name} is not a valid advanced event selector field."
                 ));
             }
+            let used: Vec<&str> = OPERATORS
+                .iter()
+                .copied()
+                .filter(|op| f.get(*op).is_some())
+                .collect();
+            if used.is_empty() {
+                return invalid(format!("Field selector {name} has no operator."));
+            }
+            // These fields take Equals only (API_AdvancedFieldSelector).
+            if matches!(name, "eventCategory" | "readOnly" | "resources.type")
+                && let Some(op) = used.iter().find(|op| **op != "Equals")
+            {
+                return invalid(format!(
+                    "Field {name} only supports the Equals operator, not {op}."
+                ));
+            }
+            if name == "readOnly" {
+                for v in list(f.get("Equals")) {
+                    let v = v.as_str().unwrap_or_default();
+                    if !matches!(v, "true" | "false") {
+                        return invalid(format!("readOnly {v} is not valid: use true or false."));
+                    }
+                }
+            }
         }
         let category = fields
             .iter()
             .find(|f| s(f, "Field") == Some("eventCategory"))
             .map(|f| list(f.get("Equals")));
-        match category {
+        let values = match category {
             None => {
                 return invalid(
                     "Each advanced event selector needs an eventCategory field selector."
                         .to_owned(),
                 );
             }
-            Some(values) => {
-                for v in values {
-                    let v = v.as_str().unwrap_or_default();
-                    if !matches!(v, "Management" | "Data" | "NetworkActivity") {
-                        return invalid(format!("eventCategory {v} is not valid."));
+            Some(values) => values,
+        };
+        for v in &values {
+            let v = v.as_str().unwrap_or_default();
+            if !matches!(v, "Management" | "Data" | "NetworkActivity") {
+                return invalid(format!("eventCategory {v} is not valid."));
+            }
+        }
+        if values.iter().any(|v| v.as_str() == Some("Management")) {
+            check_management_selector(&fields)?;
+        }
+    }
+    Ok(())
+}
+
+/// The management event sources a trail can leave out (basic `ExcludeManagementEventSources`,
+/// advanced `eventSource NotEquals`).
+const EXCLUDABLE_SOURCES: &[&str] = &["kms.amazonaws.com", "rdsdata.amazonaws.com"];
+
+/// A trail's management-event selector may name eventCategory, readOnly and eventSource only,
+/// and eventSource only to leave out KMS or RDS Data API events (NotEquals): a trail cannot be
+/// narrowed to one service's management events.
+fn check_management_selector(fields: &[Value]) -> Result<(), ApiError> {
+    let invalid = |m: String| Err(err("InvalidEventSelectorsException", m));
+    for f in fields {
+        let name = s(f, "Field").unwrap_or_default();
+        match name {
+            "eventCategory" | "readOnly" => {}
+            "eventSource" => {
+                for op in [
+                    "Equals",
+                    "StartsWith",
+                    "EndsWith",
+                    "NotStartsWith",
+                    "NotEndsWith",
+                ] {
+                    if f.get(op).is_some() {
+                        return invalid(format!(
+                            "Field eventSource of management events only supports the \
+                             NotEquals operator, not {op}."
+                        ));
                     }
                 }
+                for v in f
+                    .get("NotEquals")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let v = v.as_str().unwrap_or_default();
+                    if !EXCLUDABLE_SOURCES.contains(&v) {
+                        return invalid(format!(
+                            "eventSource {v} is not valid for management events: only \
+                             kms.amazonaws.com and rdsdata.amazonaws.com can be excluded."
+                        ));
+                    }
+                }
+            }
+            other => {
+                return invalid(format!(
+                    "Field {other} is not supported for management events on a trail: use \
+                     eventCategory, readOnly or eventSource."
+                ));
             }
         }
     }
@@ -345,6 +455,13 @@ pub async fn handle(
         }
         "StartLogging" | "StopLogging" => {
             let start = operation == "StartLogging";
+            // Read before the change: this call's own event is written after it, and so lands
+            // after the start (delivered) or is the one event after the stop that is.
+            let position = state
+                .store
+                .last_event_position()
+                .await
+                .map_err(ApiError::internal)?;
             update(&cx, s(i, "Name").unwrap_or_default(), |t| {
                 // Starting a logging trail or stopping a stopped one changes nothing: a second
                 // StopLogging must not move the end of what the trail delivers past the events
@@ -353,8 +470,10 @@ pub async fn handle(
                     t.logging = start;
                     if start {
                         t.start_logging = Some(now());
+                        t.start_position = Some(position);
                     } else {
                         t.stop_logging = Some(now());
+                        t.stop_position = Some(position);
                     }
                 }
                 Ok(())
@@ -478,7 +597,15 @@ fn check_bucket(bucket: &str) -> Result<(), ApiError> {
             .bytes()
             .last()
             .is_some_and(|b| b.is_ascii_alphanumeric())
-        && !bucket.contains("..");
+        && !bucket.contains("..")
+        // S3 refuses names in IP address form and its reserved prefixes and suffixes.
+        && bucket.parse::<std::net::Ipv4Addr>().is_err()
+        && !["xn--", "sthree-", "amzn-s3-demo-"]
+            .iter()
+            .any(|p| bucket.starts_with(p))
+        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|x| bucket.ends_with(x));
     if ok {
         Ok(())
     } else {
@@ -732,7 +859,9 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         logging: false,
         start_logging: None,
         stop_logging: None,
-
+        start_position: None,
+        stop_position: None,
+        generation: Some(generation()?),
         event_selectors: None,
         advanced_event_selectors: None,
         tags: tags_list(i),
@@ -748,6 +877,14 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let out = created_json(&t);
     commit(cx, Some(t), None).await?;
     Ok(out)
+}
+
+/// A fresh trail generation: 16 random hex digits.
+fn generation() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| ApiError::internal("no random bytes for a trail generation"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
