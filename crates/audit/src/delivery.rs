@@ -424,6 +424,26 @@ mod tests {
     }
 
     #[test]
+    fn a_forged_sequence_number_near_the_top_is_one_finding_not_billions() {
+        // Regression: the validator walked every number up to the highest sequence number a
+        // file name claimed, one finding per absent file: a copy named ...fffffff0 made it
+        // run for hours and fill memory.
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        let newest = logs.last().unwrap();
+        let stem = newest.strip_suffix(".json.gz").unwrap();
+        let forged = format!("{}fffffff0.json.gz", &stem[..stem.len() - 8]);
+        std::fs::copy(dir.path().join(newest), dir.path().join(&forged)).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert!(bad.len() < 20, "{bad:?}");
+        assert!(
+            bad.iter().any(|(s, _, d)| *s == Status::Missing
+                && d.ends_with("to 4294967279 of the sequence are absent")),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
     fn a_trusted_checkpoint_exposes_a_truncated_tail_with_its_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let (mut opts, logs) = delivered(dir.path());

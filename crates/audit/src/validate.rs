@@ -730,20 +730,46 @@ fn check_trees(
             .unwrap_or(0)
             .max(newest_file);
         let (account, region, tag) = &key;
-        for seq in 1..=last_seq {
-            if !files.contains_key(&seq) {
+        // Gaps are walked from file to file, not number by number: a forged name or checkpoint
+        // with a sequence number near u32::MAX must not make billions of findings. A long run
+        // of absent files is one finding.
+        let mut expected = 1u32;
+        let present = files.keys().copied().chain(
+            (newest_file > files.keys().next_back().copied().unwrap_or(0))
+                .then_some(newest_file.saturating_add(1)),
+        );
+        for next in present {
+            let gap = next.saturating_sub(expected);
+            if gap > 0 && gap <= 16 {
+                for seq in expected..next {
+                    report.push(
+                        Kind::LogFile,
+                        &format!("AWSLogs/{account}/CloudTrail/{region}/…_{tag}{seq:08x}.json.gz"),
+                        Status::Missing,
+                        format!("log file {seq} of the sequence is absent"),
+                    );
+                }
+            } else if gap > 16 {
+                let last = next - 1;
                 report.push(
                     Kind::LogFile,
-                    &format!("AWSLogs/{account}/CloudTrail/{region}/…_{tag}{seq:08x}.json.gz"),
+                    &format!(
+                        "AWSLogs/{account}/CloudTrail/{region}/…_{tag}{expected:08x}….json.gz"
+                    ),
                     Status::Missing,
-                    format!("log file {seq} of the sequence is absent"),
+                    format!("log files {expected} to {last} of the sequence are absent"),
                 );
             }
+            expected = next.saturating_add(1);
         }
         // The file chain after each file, in sequence (`None` once a file is absent or
         // unreadable): what checkpoints sign about the files themselves.
         let mut chains: Vec<Option<Hash>> = vec![Some([0u8; 32])];
+        // Past the first absent file every chain is None: `chains.get` answers that for them.
         for seq in 1..=last_seq {
+            if chains.last().copied().flatten().is_none() {
+                break;
+            }
             let step = chains.last().copied().flatten().and_then(|h| {
                 let l = files.get(&seq)?;
                 let Some(Ok((hex, _))) = contents.get(&l.rel) else {
