@@ -593,7 +593,8 @@ def test_the_simulator_takes_scps_exclusions_and_reports_missing_context(server)
         ("explicitDeny", False),
         ("allowed", True),
     ]
-    assert out[0]["MatchedStatements"][0]["SourcePolicyId"] == "OrderedOrganizationPolicyInputList.2.2"
+    # MatchedStatements has identity-based and resource-based statements only (the model).
+    assert out[0]["MatchedStatements"] == []
     conditional = policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*",
                           "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
     out = iam.simulate_custom_policy(PolicyInputList=[conditional], ActionNames=["s3:GetObject"])["EvaluationResults"][0]
@@ -1038,3 +1039,34 @@ def test_inline_policies_deletion_conflicts_and_policy_dates_follow_iam(server):
     with pytest.raises(ClientError) as e:
         root.create_policy(PolicyName="sid", PolicyDocument=policy(dict(allow("iam:GetUser"), Sid="a b-")))
     assert error(e)["Message"].startswith("Statement IDs (SID) must be alpha-numeric.")
+
+
+def test_the_simulator_reports_each_layers_own_verdict(server):
+    # Regression: AllowedByPermissionsBoundary and AllowedByOrganizations were read off the
+    # denying layers of an explicit deny, so a boundary or SCP that allows nothing of the
+    # action was reported as allowing it whenever an identity policy denied it; a boolean
+    # context value other than true/false was taken for false.
+    iam = server.client("iam")
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[policy(deny("s3:GetObject"))],
+        ActionNames=["s3:GetObject"],
+        PermissionsBoundaryPolicyInputList=[policy(allow("iam:*"))],
+        OrderedOrganizationPolicyInputList=[{"ServiceControlPolicyInputList": [policy(allow("ec2:*"))]}],
+    )["EvaluationResults"][0]
+    assert out["EvalDecision"] == "explicitDeny"
+    assert out["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": False}
+    assert out["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[policy(allow("s3:GetObject"))],
+        ActionNames=["s3:GetObject"],
+        PermissionsBoundaryPolicyInputList=[policy(allow("s3:*"))],
+    )["EvaluationResults"][0]
+    assert out["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": True}
+    assert [m["SourcePolicyId"] for m in out["MatchedStatements"]] == ["PolicyInputList.1"]
+    with pytest.raises(ClientError) as e:
+        iam.simulate_custom_policy(
+            PolicyInputList=[policy(allow("s3:GetObject"))],
+            ActionNames=["s3:GetObject"],
+            ContextEntries=[{"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["yes"], "ContextKeyType": "boolean"}],
+        )
+    assert error(e)["Code"] == "InvalidInput"

@@ -35,7 +35,11 @@ fn context(input: &Value) -> Result<Context, ApiError> {
             };
             Ok(match base {
                 "numeric" => CtxValue::number(v.parse::<f64>().map_err(|_| bad())?),
-                "boolean" => CtxValue::bool(v.eq_ignore_ascii_case("true")),
+                // Bug: any text but "true" was taken for false, so a typo simulated a
+                // different request than the one meant.
+                "boolean" if v.eq_ignore_ascii_case("true") => CtxValue::bool(true),
+                "boolean" if v.eq_ignore_ascii_case("false") => CtxValue::bool(false),
+                "boolean" => return Err(bad()),
                 "date" => CtxValue::date(v).ok_or_else(bad)?,
                 "ip" => CtxValue::ip(v.parse().map_err(|_| bad())?),
                 "binary" => CtxValue::binary(palisade_policy::base64::decode(v).ok_or_else(bad)?),
@@ -266,9 +270,13 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources) -> Result<Value, ApiError> {
                 .matched
                 .iter()
                 .filter(|m| {
-                    // AWS lists the statements that decided: the denies, or the allows.
-                    (d.decision == DecisionKind::ExplicitlyDenied)
-                        == (m.effect == palisade_policy::Effect::Deny)
+                    // AWS lists the statements that decided: the denies, or the allows (none
+                    // for an implicit deny), and only identity-based and resource-based ones
+                    // (the model: "doesn't include statements from service control policies").
+                    matches!(m.layer, Layer::Identity | Layer::Resource)
+                        && d.decision != DecisionKind::ImplicitlyDenied
+                        && (d.decision == DecisionKind::ExplicitlyDenied)
+                            == (m.effect == palisade_policy::Effect::Deny)
                 })
                 .map(|m| {
                     let (id, kind) = name_of(m);
@@ -300,18 +308,28 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources) -> Result<Value, ApiError> {
                 "MatchedStatements": matched,
                 "MissingContextValues": missing,
             });
-            if boundary.is_some() {
+            // Each layer's own verdict, evaluated alone: the decision's `blocked_by` names only
+            // the denying layers of an explicit deny, so reading it said a boundary or SCP
+            // that allows nothing allowed the action whenever an identity policy denied it.
+            let alone = |ev: EvaluationInput<'_>| {
+                evaluate(&ev.with_trust(palisade_policy::ResourceTrust::Implicit)).is_allowed()
+            };
+            if let Some(b) = &boundary {
                 crate::services::set(
                     &mut r,
                     "PermissionsBoundaryDecisionDetail",
-                    json!({"AllowedByPermissionsBoundary": !d.blocked_by.contains(&Layer::Boundary)}),
+                    json!({"AllowedByPermissionsBoundary": alone(EvaluationInput::new(&request).with_identity(&b.set))}),
                 );
             }
             if !scp_sets.is_empty() {
                 crate::services::set(
                     &mut r,
                     "OrganizationsDecisionDetail",
-                    json!({"AllowedByOrganizations": !d.blocked_by.contains(&Layer::Scp)}),
+                    json!({"AllowedByOrganizations": alone(
+                        EvaluationInput::new(&request)
+                            .with_identity(allow_all())
+                            .with_scps(&scp_sets)
+                    )}),
                 );
             }
             results.push(r);
@@ -319,6 +337,17 @@ fn run(cx: &Cx<'_>, input: &Value, src: &Sources) -> Result<Value, ApiError> {
     }
     let (items, marker) = page(results, input)?;
     Ok(paged(json!({"EvaluationResults": items}), marker))
+}
+
+/// An identity policy allowing everything, to evaluate another layer on its own.
+fn allow_all() -> &'static PolicySet {
+    static ALL: std::sync::LazyLock<PolicySet> = std::sync::LazyLock::new(|| {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        Policy::parse(doc, PolicyKind::Identity)
+            .map(|p| PolicySet::from(CompiledPolicy::new(&p)))
+            .unwrap_or_default()
+    });
+    &ALL
 }
 
 /// `PermissionsBoundaryPolicyInputList`: at most one boundary, as an entity has at most one.
