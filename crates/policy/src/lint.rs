@@ -2,9 +2,10 @@
 //! Analyzer's `ValidatePolicy`.
 //!
 //! A document that IAM would reject gives one `ERROR` with AWS's message and
-//! a code naming the failed check (`INVALID_CONDITION_OPERATOR`,
-//! `INVALID_ACTION`, `INVALID_ARN`, `POLICY_SIZE_EXCEEDS_QUOTA`…, else
-//! `MALFORMED_POLICY_DOCUMENT`). A valid document is then checked against the Service
+//! Access Analyzer's code for the failed check (`JSON_SYNTAX_ERROR`,
+//! `INVALID_CONDITION_OPERATOR`, `MISSING_PRINCIPAL`, `INVALID_ACTION`,
+//! `POLICY_SIZE_EXCEEDS_QUOTA`…; `INVALID_ARN` and `MALFORMED_POLICY_DOCUMENT`
+//! where it has none). A valid document is then checked against the Service
 //! Authorization Reference and for risky or redundant constructs. Each
 //! finding carries a JSON path such as `Statement[0].Action[1]`.
 
@@ -144,26 +145,55 @@ fn item_path(base: &str, st: Option<&Json>, elem: &str, j: usize) -> String {
     }
 }
 
+/// Access Analyzer's code for a syntax error, by what the parser found.
+fn syntax_code(detail: &str) -> &'static str {
+    let starts = |p: &str| detail.starts_with(p);
+    if starts("unknown condition operator") && detail.contains("\"NullIfExists\"") {
+        "NULL_WITH_IF_EXISTS"
+    } else if starts("unknown condition operator") {
+        "INVALID_CONDITION_OPERATOR"
+    } else if starts("invalid json") {
+        "JSON_SYNTAX_ERROR"
+    } else if starts("invalid Effect") || starts("Effect must be") {
+        "INVALID_EFFECT"
+    } else if detail.ends_with("has no Effect") {
+        "MISSING_EFFECT"
+    } else if starts("invalid Version") {
+        "INVALID_VERSION"
+    } else if starts("statement has both") {
+        "UNSUPPORTED_ELEMENT_COMBINATION"
+    } else if starts("unknown statement element") || starts("unknown policy element") {
+        "INVALID_POLICY_ELEMENT"
+    } else if starts("policy has no Statement") || starts("Statement is an empty array") {
+        "MISSING_STATEMENT"
+    } else {
+        "MALFORMED_POLICY_DOCUMENT"
+    }
+}
+
 /// Validates `json` as a policy of type `kind` and returns the findings,
 /// most severe first.
 pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
     let policy = match Policy::parse(json, kind) {
         Ok(p) => p,
         Err(e) => {
+            // Access Analyzer's own issue codes wherever one names the check, so that CI
+            // filters written for ValidatePolicy's output match (bug: most of these came out
+            // as MALFORMED_POLICY_DOCUMENT or INVALID_ARN).
             let code = match &e {
                 PolicyError::TooLarge { .. } => "POLICY_SIZE_EXCEEDS_QUOTA",
-                PolicyError::Syntax { detail }
-                    if detail.starts_with("unknown condition operator") =>
-                {
-                    "INVALID_CONDITION_OPERATOR"
-                }
+                PolicyError::Syntax { detail } => syntax_code(detail),
                 PolicyError::ActionMissingVendor { .. }
                 | PolicyError::InvalidVendor { .. }
                 | PolicyError::ActionTooManyColons { .. } => "INVALID_ACTION",
+                PolicyError::InvalidPartition { .. } => "INVALID_PARTITION",
+                PolicyError::RegionNotAllowed { .. } => "ARN_REGION_NOT_ALLOWED",
+                PolicyError::MissingPrincipal { .. } => "MISSING_PRINCIPAL",
+                PolicyError::PrincipalNotAllowed { .. } => "UNSUPPORTED_PRINCIPAL",
+                PolicyError::MissingAction { .. } => "MISSING_ACTION",
+                PolicyError::MissingResource { .. } => "MISSING_RESOURCE",
                 PolicyError::ResourceNotArn { .. }
-                | PolicyError::InvalidPartition { .. }
                 | PolicyError::ResourceVendor { .. }
-                | PolicyError::RegionNotAllowed { .. }
                 | PolicyError::IamResourcePath { .. } => "INVALID_ARN",
                 PolicyError::InvalidPrincipal { .. } => "INVALID_PRINCIPAL",
                 PolicyError::VersionTooOld { .. } => "INVALID_VERSION",
@@ -831,7 +861,7 @@ fn lint_condition(
     if !kt.multi && op.qualifier == Some(SetQualifier::ForAllValues) {
         l.add(
             Severity::SecurityWarning,
-            "FOR_ALL_VALUES_WITH_SINGLE_VALUED_KEY",
+            "FORALLVALUES_WITH_SINGLE_VALUED_KEY",
             path.clone(),
             format!(
                 "ForAllValues on the single-valued key {key} also holds when the key is absent"
@@ -882,8 +912,40 @@ mod tests {
     fn reports_malformed_documents() {
         let f = validate_policy("{}", PolicyKind::Identity);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, "MALFORMED_POLICY_DOCUMENT");
+        assert_eq!(f[0].code, "MISSING_STATEMENT");
         assert!(has_errors(&f));
+        // Access Analyzer's issue codes (bug: these were MALFORMED_POLICY_DOCUMENT or
+        // INVALID_ARN, which no ValidatePolicy filter matches).
+        let st = |extra: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"{extra}}}}}"#
+            )
+        };
+        for (doc, kind, code) in [
+            ("{".to_owned(), PolicyKind::Identity, "JSON_SYNTAX_ERROR"),
+            (st(r#","Principal":"*""#), PolicyKind::Identity, "UNSUPPORTED_PRINCIPAL"),
+            (st(""), PolicyKind::Resource, "MISSING_PRINCIPAL"),
+            (st(r#","NotAction":"s3:Put*""#), PolicyKind::Identity, "UNSUPPORTED_ELEMENT_COMBINATION"),
+            (st(r#","Foo":"x""#), PolicyKind::Identity, "INVALID_POLICY_ELEMENT"),
+            (st(r#","Condition":{"NullIfExists":{"aws:TokenIssueTime":"true"}}"#), PolicyKind::Identity, "NULL_WITH_IF_EXISTS"),
+            (
+                r#"{"Version":"2012-10-18","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#.to_owned(),
+                PolicyKind::Identity,
+                "INVALID_VERSION",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allo","Action":"s3:GetObject","Resource":"*"}}"#.to_owned(),
+                PolicyKind::Identity,
+                "INVALID_EFFECT",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:GetUser","Resource":"arn:aws:iam:us-east-1:123456789012:user/a"}}"#.to_owned(),
+                PolicyKind::Identity,
+                "ARN_REGION_NOT_ALLOWED",
+            ),
+        ] {
+            assert_eq!(codes(&doc, kind), vec![code], "{doc}");
+        }
         let f = validate_policy(
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqual":{"s3:prefix":"a"}}}}"#,
             PolicyKind::Identity,
@@ -904,7 +966,7 @@ mod tests {
             "INVALID_GLOBAL_CONDITION_KEY",
             "INVALID_SERVICE_CONDITION_KEY",
             "DATA_TYPE_MISMATCH",
-            "FOR_ALL_VALUES_WITH_SINGLE_VALUED_KEY",
+            "FORALLVALUES_WITH_SINGLE_VALUED_KEY",
             "MISSING_QUALIFIER",
         ] {
             assert!(c.contains(&want), "{want} missing from {c:?}");
