@@ -1230,3 +1230,25 @@ fn custom_identifiers_break_no_severity_or_name_rule_macie_enforces() {
     let (code, _, err) = run(&a);
     assert_eq!(code, 1, "{err}");
 }
+
+#[test]
+fn long_json_paths_are_cut_from_the_front_as_macie_cuts_them() {
+    // Regression: the first 240 characters of a long name and the first 250 of a long path
+    // were kept, so the leaf holding the value was cut off; Macie removes characters from the
+    // beginning of a name and elements from the beginning of a path.
+    let e = engine();
+    let long = "k".repeat(300);
+    let data = format!(r#"{{"level_one": {{"{long}": {{"leaf": "jane@example.com"}}}}}}"#);
+    let r = scan_object(&e, "a.json", data.as_bytes(), false);
+    let dets = r[0].outcome.as_ref().unwrap();
+    let Location::Record {
+        json_path: Some(path),
+        ..
+    } = &dets[0].location
+    else {
+        panic!("{dets:?}")
+    };
+    assert!(path.ends_with(".leaf"), "{path}");
+    assert!(path.chars().count() <= 250, "{path}");
+    assert_eq!(path, &format!("$.{}.leaf", "k".repeat(240)));
+}

@@ -30,39 +30,58 @@ enum Frame {
     },
 }
 
-/// Macie truncates element names at 240 characters and the path at 250.
+/// Macie truncates an element name longer than 240 characters "by removing characters from the
+/// beginning of the name", and a path longer than 250 "starting with the first element in the
+/// path" (Record.jsonPath): the end of a path, where the value is, is what stays (bug: the
+/// beginnings were kept, so a long key lost the leaf the value was under).
 fn path_of(stack: &[Frame]) -> String {
-    let mut p = String::from("$");
+    let mut segments: Vec<String> = Vec::with_capacity(stack.len());
     for f in stack {
+        let mut seg = String::new();
         match f {
             Frame::Obj { key: Some(k), .. } => {
-                let name: String = k.chars().take(240).collect();
+                let skip = k.chars().count().saturating_sub(240);
+                let name: String = k.chars().skip(skip).collect();
                 if is_plain_name(&name) {
-                    p.push('.');
-                    p.push_str(&name);
+                    seg.push('.');
+                    seg.push_str(&name);
                 } else {
                     // `$.a.b` would be read as two levels: bracket notation keeps a key such as
                     // `weird key.with "quotes"` one name.
-                    p.push_str("['");
+                    seg.push_str("['");
                     for c in name.chars() {
                         if matches!(c, '\'' | '\\') {
-                            p.push('\\');
+                            seg.push('\\');
                         }
-                        p.push(c);
+                        seg.push(c);
                     }
-                    p.push_str("']");
+                    seg.push_str("']");
                 }
             }
-            Frame::Obj { key: None, .. } => {}
+            Frame::Obj { key: None, .. } => continue,
             Frame::Arr { idx } => {
-                p.push('[');
-                p.push_str(&idx.to_string());
-                p.push(']');
+                seg.push('[');
+                seg.push_str(&idx.to_string());
+                seg.push(']');
             }
         }
+        segments.push(seg);
     }
-    if p.chars().count() > 250 {
-        p = p.chars().take(250).collect();
+    let len = |segs: &[String]| 1 + segs.iter().map(|s| s.chars().count()).sum::<usize>();
+    let mut first = 0;
+    while first + 1 < segments.len() && segments.get(first..).map_or(0, len) > 250 {
+        first += 1;
+    }
+    let mut p = String::from("$");
+    for seg in segments.iter().skip(first) {
+        p.push_str(seg);
+    }
+    let over = p.chars().count().saturating_sub(250);
+    if over > 0 {
+        // One element longer than the whole budget (a bracketed name with escapes).
+        p = std::iter::once('$')
+            .chain(p.chars().skip(1 + over))
+            .collect();
     }
     p
 }
