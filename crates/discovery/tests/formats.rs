@@ -1252,3 +1252,28 @@ fn long_json_paths_are_cut_from_the_front_as_macie_cuts_them() {
     assert!(path.chars().count() <= 250, "{path}");
     assert_eq!(path, &format!("$.{}.leaf", "k".repeat(240)));
 }
+
+#[test]
+fn a_zip_member_the_reader_cannot_open_is_named_and_unsupported() {
+    // Regression: a member compressed with a method the reader lacks (bzip2 here) was reported
+    // as `zip!#0` and as a corrupted file.
+    let mut data = zip_of(&[("notes.txt", b"nothing here" as &[u8])]);
+    // Rewrite the compression method (stored, 0) to bzip2 (12) in both headers.
+    let local = data.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    data[local + 8] = 12;
+    let central = data.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    data[central + 10] = 12;
+    let e = engine();
+    let r = scan_object(&e, "a.zip", &data, false);
+    let skipped: Vec<_> = r
+        .iter()
+        .filter_map(|f| f.outcome.as_ref().err().map(|s| (f.path.clone(), s.reason)))
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![(
+            "a.zip!notes.txt".to_owned(),
+            "UNSUPPORTED_FILE_TYPE_EXCEPTION"
+        )]
+    );
+}

@@ -179,6 +179,11 @@ fn extract<R: Read>(
     match read {
         Ok(_) if out.len() as u64 > limit => Err(why),
         Ok(_) => Ok(out),
+        // A method this reader lacks (bzip2, LZMA in zip) or an encrypted member is not damage.
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Err(skip(
+            "UNSUPPORTED_FILE_TYPE_EXCEPTION",
+            format!("cannot decompress: {e}"),
+        )),
         Err(e) => Err(skip(
             "INVALID_OR_CORRUPTED_FILE",
             format!("cannot decompress: {e}"),
@@ -312,17 +317,28 @@ pub fn scan_any(
                     out.extend(why.map(|s| result(format, data.len(), Err(s))));
                     return;
                 }
+                // A member that cannot be opened is still named by its name (bug: `zip!#3`),
+                // and one this reader cannot open (encrypted, or compressed with bzip2, LZMA…)
+                // is unsupported, not corrupted.
+                let named = match zip.name_for_index(i) {
+                    Some(Ok(n)) => format!("{path}!{n}"),
+                    _ => format!("{path}!#{i}"),
+                };
                 let mut entry = match zip.by_index(i) {
                     Ok(e) => e,
                     Err(e) => {
+                        let reason = match e {
+                            zip::result::ZipError::UnsupportedArchive(_)
+                            | zip::result::ZipError::CompressionMethodNotSupported(_) => {
+                                "UNSUPPORTED_FILE_TYPE_EXCEPTION"
+                            }
+                            _ => "INVALID_OR_CORRUPTED_FILE",
+                        };
                         out.push(FileResult {
-                            path: format!("{path}!#{i}"),
+                            path: named,
                             size: 0,
                             format: Format::Binary,
-                            outcome: Err(skip(
-                                "INVALID_OR_CORRUPTED_FILE",
-                                format!("cannot read member {i}: {e}"),
-                            )),
+                            outcome: Err(skip(reason, format!("cannot read member {i}: {e}"))),
                         });
                         continue;
                     }
