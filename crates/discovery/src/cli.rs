@@ -315,7 +315,8 @@ fn scan_file(
         return (Vec::new(), Some(Unscanned::io(path, &e)));
     }
     let format = crate::formats::detect(&name, &data);
-    if format == Format::Text {
+    // UTF-16 text is read whole and decoded (`formats::scan_buffer`), not streamed as bytes.
+    if format == Format::Text && crate::formats::utf16_order(&data).is_none() {
         let stream = std::io::Cursor::new(&data).chain(reader);
         return match stream_text(scanner, &name, stream, opts.reveal, part) {
             Ok(held) => (vec![text_result(&name, len, held)], None),

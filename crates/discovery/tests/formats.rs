@@ -1277,3 +1277,38 @@ fn a_zip_member_the_reader_cannot_open_is_named_and_unsupported() {
         )]
     );
 }
+
+#[test]
+fn utf16_exports_are_scanned_as_the_text_they_hold() {
+    // Regression: a UTF-16 CSV (as Excel and PowerShell export) was scanned as raw bytes and
+    // reported clean; a UTF-16 text file was taken for binary.
+    let e = engine();
+    let utf16 = |s: &str, little: bool| -> Vec<u8> {
+        let mut out = if little {
+            vec![0xff, 0xfe]
+        } else {
+            vec![0xfe, 0xff]
+        };
+        for u in s.encode_utf16() {
+            out.extend(if little {
+                u.to_le_bytes()
+            } else {
+                u.to_be_bytes()
+            });
+        }
+        out
+    };
+    for (name, little) in [
+        ("people.csv", true),
+        ("notes.txt", true),
+        ("notes.txt", false),
+    ] {
+        let data = utf16("name,ssn\nann,536-22-8901\n", little);
+        let r = scan_object(&e, name, &data, false);
+        assert_eq!(
+            types(&e, &r[0]),
+            vec!["USA_SOCIAL_SECURITY_NUMBER"],
+            "{name} {little}"
+        );
+    }
+}

@@ -119,6 +119,11 @@ pub fn detect(name: &str, head: &[u8]) -> Format {
     if head.get(257..262) == Some(b"ustar") || ext == "tar" {
         return Format::Tar;
     }
+    if utf16_order(head).is_some()
+        && !matches!(ext, "csv" | "tsv" | "tab" | "json" | "jsonl" | "ndjson")
+    {
+        return Format::Text;
+    }
     match ext {
         "csv" => Format::Csv,
         "tsv" | "tab" => Format::Tsv,
@@ -134,6 +139,32 @@ pub fn detect(name: &str, head: &[u8]) -> Format {
             }
         }
     }
+}
+
+/// The byte order a UTF-16 byte-order mark at the start of `data` announces (true: little
+/// endian), as Windows tools write CSV and text exports.
+pub fn utf16_order(data: &[u8]) -> Option<bool> {
+    match data.get(..2) {
+        Some([0xff, 0xfe]) => Some(true),
+        Some([0xfe, 0xff]) => Some(false),
+        _ => None,
+    }
+}
+
+/// `data` after a UTF-16 byte-order mark, as UTF-8 (unpaired surrogates become U+FFFD).
+fn utf16_to_utf8(data: &[u8], little: bool) -> String {
+    let units = data
+        .get(2..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|p| match p {
+            [a, b] if little => u16::from_le_bytes([*a, *b]),
+            [a, b] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        });
+    char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
 }
 
 /// Why a file (or archive member) was not analysed, with Macie's `status.reason` values where
@@ -157,6 +188,20 @@ pub fn scan_buffer(
     budget: &mut archive::Budget,
 ) -> Result<Vec<Located>, Skip> {
     let reveal = opts.reveal;
+    // UTF-16 text is scanned as the UTF-8 it decodes to (bug: a UTF-16 CSV export was scanned
+    // as its raw bytes, where no identifier matches, and reported clean); offsets are then in
+    // the decoded text.
+    let decoded;
+    let data: &[u8] = match (format, utf16_order(data)) {
+        (
+            Format::Text | Format::Csv | Format::Tsv | Format::Json | Format::JsonLines,
+            Some(little),
+        ) => {
+            decoded = utf16_to_utf8(data, little);
+            decoded.as_bytes()
+        }
+        _ => data,
+    };
     let mut out = match format {
         Format::Text => text::scan(scanner, data),
         Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data)),
