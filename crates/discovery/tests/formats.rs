@@ -1312,3 +1312,34 @@ fn utf16_exports_are_scanned_as_the_text_they_hold() {
         );
     }
 }
+
+#[test]
+fn json_lines_past_a_batch_keep_their_record_offset_and_line() {
+    // JSON Lines are scanned in batches of whole lines (memory follows a batch): what is found
+    // in a later batch must still be named by its record, byte offset and line in the file.
+    let e = engine();
+    let mut data = String::new();
+    let filler = "x".repeat(200);
+    let mut n = 0;
+    while data.len() < 9 << 20 {
+        data.push_str(&format!("{{\"id\": {n}, \"note\": \"{filler}\"}}\n"));
+        n += 1;
+    }
+    let at = data.len();
+    data.push_str("{\"id\": 0, \"contact\": \"jane@example.com\"}\n");
+    let r = scan_object(&e, "big.jsonl", data.as_bytes(), false);
+    let dets = r[0].outcome.as_ref().unwrap();
+    assert_eq!(dets.len(), 1, "{dets:?}");
+    assert_eq!(
+        dets[0].location,
+        Location::Record {
+            record_index: n,
+            json_path: Some("$.contact".into())
+        }
+    );
+    assert_eq!(
+        dets[0].offset,
+        Some((at + data[at..].find("jane").unwrap()) as u64)
+    );
+    assert_eq!(dets[0].line, Some(n + 1));
+}
