@@ -946,6 +946,87 @@ def test_session_policy_limits_and_mfa_answers_follow_sts(server):
     assert sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", SerialNumber=serial, TokenCode=totp(seed, step))["Credentials"]
 
 
+def enabled_device(root, user, name):
+    """Creates virtual MFA device `name`, enables it for `user` and returns (serial, seed, step
+    of the second code)."""
+    device = root.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    seed, serial = device["Base32StringSeed"].decode(), device["SerialNumber"]
+    step = int(time.time()) // 30
+    root.enable_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1=totp(seed, step - 2), AuthenticationCode2=totp(seed, step - 1))
+    return serial, seed, step
+
+
+def test_deactivate_mfa_device_without_a_user_name_is_about_the_callers_own_device(server):
+    # Bug: DeactivateMFADevice without UserName deactivated whoever's device it named, and was
+    # authorized on the device's ARN: a user allowed on mfa/* switched off another user's MFA,
+    # while a user allowed on their own user (AWS's self-manage MFA policy) was denied their own.
+    root = server.client("iam")
+    root.create_user(UserName="vic")
+    vic_serial, _, _ = enabled_device(root, "vic", "vic-phone")
+    on_devices, _, _ = new_user(server, "atk", allow("iam:DeactivateMFADevice", "arn:aws:iam::*:mfa/*"))
+    with pytest.raises(ClientError) as e:
+        on_devices.deactivate_mfa_device(SerialNumber=vic_serial)
+    assert error(e)["Code"] == "AccessDenied"
+    assert f"on resource: arn:aws:iam::{ACCOUNT}:user/atk" in error(e)["Message"]
+
+    self_manage, _, _ = new_user(
+        server, "sam",
+        allow(["iam:DeactivateMFADevice", "iam:EnableMFADevice", "iam:ResyncMFADevice"], "arn:aws:iam::*:user/${aws:username}"),
+        allow(["iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice"], "arn:aws:iam::*:mfa/*"),
+    )
+    with pytest.raises(ClientError) as e:
+        self_manage.deactivate_mfa_device(SerialNumber=vic_serial)
+    assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"MFA Device with serial number {vic_serial} is not enabled for user sam."}
+    with pytest.raises(ClientError) as e:
+        self_manage.deactivate_mfa_device(UserName="vic", SerialNumber=vic_serial)
+    assert error(e)["Code"] == "AccessDenied"
+    assert [d["SerialNumber"] for d in root.list_mfa_devices(UserName="vic")["MFADevices"]] == [vic_serial]
+
+    own_serial, _, _ = enabled_device(self_manage, "sam", "sam-phone")
+    self_manage.deactivate_mfa_device(SerialNumber=own_serial)
+    assert root.list_mfa_devices(UserName="sam")["MFADevices"] == []
+    self_manage.delete_virtual_mfa_device(SerialNumber=own_serial)
+    # The root user has no default user to deactivate for.
+    with pytest.raises(ClientError) as e:
+        root.deactivate_mfa_device(SerialNumber=vic_serial)
+    assert error(e)["Code"] == "ValidationError"
+    root.deactivate_mfa_device(UserName="vic", SerialNumber=vic_serial)
+    assert root.list_mfa_devices(UserName="vic")["MFADevices"] == []
+
+
+def test_resync_mfa_device_needs_the_named_user_to_own_the_device_and_never_revives_a_spent_code(server):
+    # Bug: ResyncMFADevice ignored UserName: it resynced a device for a user who does not exist,
+    # a device no longer enabled, and (authorized on the named user) anyone's device for a
+    # user allowed to resync only their own; and a resync moved the device back in time, so a
+    # code GetSessionToken had already accepted was accepted again.
+    root = server.client("iam")
+    _, vic_sts, _ = new_user(server, "vic")
+    serial, seed, step = enabled_device(root, "vic", "vic-phone")
+    codes = {"AuthenticationCode1": totp(seed, step - 6), "AuthenticationCode2": totp(seed, step - 5)}
+    with pytest.raises(ClientError) as e:
+        root.resync_mfa_device(UserName="nobody", SerialNumber=serial, **codes)
+    assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": "The user with name nobody cannot be found."}
+    atk, _, _ = new_user(server, "atk", allow("iam:ResyncMFADevice", "arn:aws:iam::*:user/${aws:username}"))
+    with pytest.raises(ClientError) as e:
+        atk.resync_mfa_device(UserName="atk", SerialNumber=serial, **codes)
+    assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"MFA Device with serial number {serial} is not enabled for user atk."}
+    with pytest.raises(ClientError) as e:
+        atk.resync_mfa_device(UserName="vic", SerialNumber=serial, **codes)
+    assert error(e)["Code"] == "AccessDenied"
+
+    code = totp(seed, step)
+    assert vic_sts.get_session_token(SerialNumber=serial, TokenCode=code)["Credentials"]
+    root.resync_mfa_device(UserName="vic", SerialNumber=serial, **codes)
+    with pytest.raises(ClientError) as e:
+        vic_sts.get_session_token(SerialNumber=serial, TokenCode=code)
+    assert error(e)["Code"] == "AccessDenied"
+
+    root.deactivate_mfa_device(UserName="vic", SerialNumber=serial)
+    with pytest.raises(ClientError) as e:
+        root.resync_mfa_device(UserName="vic", SerialNumber=serial, **codes)
+    assert error(e)["Message"] == f"MFA Device with serial number {serial} is not enabled for user vic."
+
+
 def test_a_root_federation_token_has_its_session_policy_and_cloudtrail_names_the_issuer(server):
     # Bugs: a federated user whose token the root user got was allowed nothing whatever its
     # session policy; CloudTrail named no sessionIssuer for federated users; a chained

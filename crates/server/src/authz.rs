@@ -1503,7 +1503,12 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
     if let Some(arn) = s(input, "PolicyArn") {
         return none(arn.to_owned());
     }
-    if let Some(serial) = s(input, "SerialNumber") {
+    // DeactivateMFADevice and ResyncMFADevice act on a user (their resource type in IAM's
+    // authorization reference), never on the device's ARN: a user allowed on
+    // `user/${aws:username}` manages their own device, one allowed on `mfa/*` nobody's.
+    if let Some(serial) = s(input, "SerialNumber")
+        && !matches!(op, "DeactivateMFADevice" | "ResyncMFADevice")
+    {
         return none(serial.to_owned());
     }
     // Operations on the caller's own user.
@@ -1520,6 +1525,7 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
             | "UpdateLoginProfile"
             | "DeleteLoginProfile"
             | "ListMFADevices"
+            | "DeactivateMFADevice"
             | "ListUserTags"
             | "ListSSHPublicKeys"
             | "UploadSSHPublicKey"
