@@ -324,6 +324,21 @@ def test_credential_reports_list_root_first_then_each_user(server):
     assert henry["access_key_1_last_used_date"] == "N/A"
 
 
+def test_a_user_name_or_path_with_commas_or_quotes_cannot_shift_credential_report_columns(server):
+    # Bug: the report was written unquoted, so UserName "x,true" with Path "/a,b,c/" made a
+    # 26-field row whose mfa_active column a user creator chose.
+    iam = server.client("iam")
+    iam.create_user(UserName="x,true", Path='/a,b,"c"/')
+    iam.generate_credential_report()
+    content = iam.get_credential_report()["Content"].decode()
+    rows = list(csv.reader(content.splitlines()))
+    assert {len(r) for r in rows} == {22}
+    row = list(csv.DictReader(content.splitlines()))[1]
+    assert row["user"] == "x,true"
+    assert row["arn"] == f'arn:aws:iam::{ACCOUNT}:user/a,b,"c"/x,true'
+    assert row["mfa_active"] == "false"
+
+
 def test_a_permissions_boundary_caps_an_admin_policy(server):
     root = server.client("iam")
     boundary = root.create_policy(PolicyName="only-read", PolicyDocument=policy(allow(["iam:Get*", "iam:List*"])))
