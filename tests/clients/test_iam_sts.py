@@ -382,6 +382,23 @@ def test_passwords_follow_the_account_policy_and_are_not_stored_in_clear(server)
     assert "Correct-Horse-42" not in server.log_path.read_text()
 
 
+def test_an_iam_policy_lets_a_user_change_their_password_when_the_account_policy_does_not(server):
+    # Bug: with AllowUsersToChangePassword false, ChangePassword was refused even to a user
+    # whose IAM policy grants iam:ChangePassword; the flag only adds an implicit grant.
+    root = server.client("iam")
+    root.update_account_password_policy(MinimumPasswordLength=8, AllowUsersToChangePassword=False)
+    granted, _, _ = new_user(server, "dave", allow("iam:ChangePassword", "arn:aws:iam::*:user/${aws:username}"))
+    root.create_login_profile(UserName="dave", Password="Passw0rd!x")
+    granted.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+    not_granted, _, _ = new_user(server, "erin")
+    root.create_login_profile(UserName="erin", Password="Passw0rd!x")
+    with pytest.raises(ClientError) as e:
+        not_granted.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+    assert error(e)["Code"] == "AccessDenied"
+    root.update_account_password_policy(MinimumPasswordLength=8, AllowUsersToChangePassword=True)
+    not_granted.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+
+
 # -- STS -----------------------------------------------------------------------------------------
 
 
