@@ -413,6 +413,23 @@ def test_iam_user_change_password_lets_a_user_with_a_path_change_their_password(
     carol.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
 
 
+def test_only_iams_own_symbols_satisfy_require_symbols(server):
+    # Bug: any ASCII punctuation counted as a symbol, for RequireSymbols and for the default
+    # policy's three kinds; IAM counts only ! @ # $ % ^ & * ( ) _ + - = [ ] { } | '.
+    root = server.client("iam")
+    root.create_user(UserName="sym")
+    with pytest.raises(ClientError) as e:
+        root.create_login_profile(UserName="sym", Password="abcdefg1.")
+    assert error(e)["Code"] == "PasswordPolicyViolation"
+    root.update_account_password_policy(MinimumPasswordLength=8, RequireSymbols=True)
+    for password in ["Abcdefgh1.", "Abcdefgh1~", "Abcdefgh1/", "Abcdefgh1 "]:
+        with pytest.raises(ClientError) as e:
+            root.create_login_profile(UserName="sym", Password=password)
+        assert error(e)["Code"] == "PasswordPolicyViolation", password
+        assert "at least one symbol" in error(e)["Message"], password
+    root.create_login_profile(UserName="sym", Password="Abcdefgh1'")
+
+
 # -- STS -----------------------------------------------------------------------------------------
 
 
