@@ -550,6 +550,26 @@ def test_an_inline_session_policy_narrows_the_role(server):
     assert error(e)["Message"].endswith("because no session policy allows the iam:ListUsers action")
 
 
+def test_an_account_alias_belongs_to_one_account_on_the_server(start_server):
+    # Bug: two accounts on one server could both take the same alias; AWS's aliases are unique
+    # in the partition.
+    first = start_server("--account-id", "111111111111")
+    key_a, secret_a = first.credentials()
+    first.stop()
+    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    root_a = s.client("iam", key=key_a, secret=secret_a)
+    root_b = s.client("iam")
+    root_a.create_account_alias(AccountAlias="acme-prod")
+    with pytest.raises(ClientError) as e:
+        root_b.create_account_alias(AccountAlias="acme-prod")
+    assert error(e) == {"Type": "Sender", "Code": "EntityAlreadyExists", "Message": "The account alias acme-prod already exists."}
+    assert root_b.list_account_aliases()["AccountAliases"] == []
+    root_a.create_account_alias(AccountAlias="acme-prod")
+    root_a.delete_account_alias(AccountAlias="acme-prod")
+    root_b.create_account_alias(AccountAlias="acme-prod")
+    assert root_b.list_account_aliases()["AccountAliases"] == ["acme-prod"]
+
+
 def test_assume_role_across_accounts_needs_the_trust_policy_and_the_external_id(start_server):
     # Accounts are created when `palisade serve --account-id N` first starts on a data
     # directory; a server answers for every account in its store.

@@ -4,16 +4,30 @@ use serde_json::{Value, json};
 
 use super::policies::{PolicyView, customer_policy_json};
 use super::principals::{group_json, role_json, user_json};
-use super::{Cx, encode_document, no_such_entity, req, strings};
+use super::{Cx, already_exists, encode_document, no_such_entity, req, strings};
 use crate::error::ApiError;
 use crate::iam::managed;
 use crate::iam::{IamData, PolicyRef, instance_profile_arn};
 
 pub(crate) async fn create_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let alias = req(input, "AccountAlias")?.to_owned();
+    // An alias names one account in the partition (it is the sign-in URL's host name), so one
+    // held by another account on this server is taken. Checked under the write lock, so two
+    // accounts cannot take the same alias at once.
+    let _guard = cx.state.iam.lock_writes().await;
+    let taken = cx.state.iam.read(|d| {
+        d.accounts
+            .iter()
+            .any(|(id, a)| id != cx.account && a.settings.aliases.contains(&alias))
+    })?;
+    if taken {
+        return Err(already_exists(format!(
+            "The account alias {alias} already exists."
+        )));
+    }
     cx.state
         .iam
-        .mutate(cx.account, |tx| {
+        .mutate_locked(cx.account, |tx| {
             // An account has at most one alias: a new one replaces it.
             tx.settings_mut().aliases = vec![alias];
             Ok(json!({}))
