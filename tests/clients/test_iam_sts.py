@@ -854,6 +854,21 @@ def test_a_paginator_that_deletes_each_page_as_it_goes_deletes_everything(server
     assert [g["GroupName"] for p in pages for g in p["Groups"]] == [f"g{i}" for i in range(5)]
 
 
+def test_get_access_key_last_used_on_the_root_users_key_is_authorized_on_the_root_user(server):
+    # Bug: the owner check was skipped for the root user's key, so a user allowed only on their
+    # own user read when the root user's key was last used.
+    root_key, _ = server.credentials()
+    self_only, _, key = new_user(server, "selfonly", allow("iam:GetAccessKeyLastUsed", "arn:aws:iam::*:user/${aws:username}"))
+    assert self_only.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["UserName"] == "selfonly"
+    with pytest.raises(ClientError) as e:
+        self_only.get_access_key_last_used(AccessKeyId=root_key)
+    assert error(e)["Code"] == "AccessDenied"
+    assert f"on resource: arn:aws:iam::{ACCOUNT}:root" in error(e)["Message"]
+    anyone, _, _ = new_user(server, "auditor", allow("iam:GetAccessKeyLastUsed"))
+    assert "AccessKeyLastUsed" in anyone.get_access_key_last_used(AccessKeyId=root_key)
+    assert "AccessKeyLastUsed" in server.client("iam").get_access_key_last_used(AccessKeyId=root_key)
+
+
 def test_the_account_summary_says_whether_the_root_user_has_access_keys(server):
     # Regression: AccountAccessKeysPresent was always 1.
     assert server.client("iam").get_account_summary()["SummaryMap"]["AccountAccessKeysPresent"] == 1

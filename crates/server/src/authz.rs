@@ -1334,6 +1334,11 @@ fn tag_pairs(tags: &[palisade_store::TagRecord]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A member of the input of GetAccessKeyLastUsed's second authorization (see
+/// `services::iam::keys`) saying the key is the root user's: the resource is then the root
+/// user. The query decoder drops members the model does not have, so no request can set it.
+pub(crate) const ROOT_KEY_OWNER: &str = "@RootKeyOwner";
+
 fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Target {
     let account = caller.account_id.as_str();
     let none = |arn: String| Target { arn, tags: vec![] };
@@ -1393,6 +1398,9 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
         }
     };
     match op {
+        "GetAccessKeyLastUsed" if input.get(ROOT_KEY_OWNER).is_some() => {
+            return none(crate::identity::root_arn(account));
+        }
         // Listing operations name the type's ARN prefix, as AWS's denials do.
         "ListUsers" => return none(format!("arn:aws:iam::{account}:user/")),
         "ListRoles" => return none(format!("arn:aws:iam::{account}:role/")),
