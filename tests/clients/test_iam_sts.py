@@ -977,6 +977,33 @@ def test_service_last_accessed_reports_what_each_identity_used_of_what_its_polic
     assert error(e)["Code"] == "NoSuchEntity"
 
 
+def test_service_last_accessed_jobs_name_exactly_one_identity_and_belong_to_who_started_them(server):
+    # Bug: the report looked entities up by name only, so another account's (or another path's)
+    # user/adv reported on the local user adv; and any principal could read any job's report.
+    root = server.client("iam")
+    root.create_user(UserName="adv", Path="/team/")
+    root.put_user_policy(UserName="adv", PolicyName="use", PolicyDocument=policy(allow("kms:*")))
+    real = root.get_user(UserName="adv")["User"]["Arn"]
+    for wrong in ["arn:aws:iam::999999999999:user/team/adv", f"arn:aws:iam::{ACCOUNT}:user/adv",
+                  f"arn:aws:iam::{ACCOUNT}:user/other/adv", "arn:aws:iam::999999999999:policy/p"]:
+        with pytest.raises(ClientError) as e:
+            root.generate_service_last_accessed_details(Arn=wrong)
+        assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"{wrong} not found"}
+    job = root.generate_service_last_accessed_details(Arn=real.replace("adv", "ADV"))["JobId"]
+    assert root.get_service_last_accessed_details(JobId=job)["JobStatus"] == "COMPLETED"
+
+    reader = allow(["iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails",
+                    "iam:GetServiceLastAccessedDetailsWithEntities"])
+    other, _, _ = new_user(server, "other", reader)
+    for call in [lambda: other.get_service_last_accessed_details(JobId=job),
+                 lambda: other.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="kms")]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"The job with ID {job} cannot be found."}
+    own = other.generate_service_last_accessed_details(Arn=real)["JobId"]
+    assert other.get_service_last_accessed_details(JobId=own)["JobStatus"] == "COMPLETED"
+
+
 def test_a_boundary_confines_a_user_whom_a_trust_policy_names(server):
     # Bug: a trust policy naming the user's ARN let a user whose boundary allows only iam:Get*
     # assume the role (AWS: the boundary must allow sts:AssumeRole).
