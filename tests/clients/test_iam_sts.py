@@ -1004,6 +1004,21 @@ def test_service_last_accessed_jobs_name_exactly_one_identity_and_belong_to_who_
     assert other.get_service_last_accessed_details(JobId=own)["JobStatus"] == "COMPLETED"
 
 
+def test_authorization_details_count_the_uses_of_aws_managed_policies(server):
+    # Bug: AWS-managed entries of GetAccountAuthorizationDetails had no AttachmentCount or
+    # PermissionsBoundaryUsageCount, which customer-managed ones (and AWS) have.
+    root = server.client("iam")
+    arn = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
+    root.create_user(UserName="reader")
+    root.attach_user_policy(UserName="reader", PolicyArn=arn)
+    root.create_user(UserName="bounded", PermissionsBoundary=arn)
+    root.attach_user_policy(UserName="bounded", PolicyArn=arn)
+    details = root.get_account_authorization_details(Filter=["AWSManagedPolicy"])["Policies"]
+    entry = next(p for p in details if p["Arn"] == arn)
+    assert (entry["AttachmentCount"], entry["PermissionsBoundaryUsageCount"]) == (2, 1)
+    assert entry["PolicyVersionList"][0]["IsDefaultVersion"] is True
+
+
 def test_a_boundary_confines_a_user_whom_a_trust_policy_names(server):
     # Bug: a trust policy naming the user's ARN let a user whose boundary allows only iam:Get*
     # assume the role (AWS: the boundary must allow sts:AssumeRole).

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::policies::{PolicyView, customer_policy_json};
+use super::policies::{PolicyView, aws_policy_json, customer_policy_json};
 use super::principals::{group_json, role_json, user_json};
 use super::{Cx, already_exists, encode_document, no_such_entity, req, strings};
 use crate::error::ApiError;
@@ -263,22 +263,19 @@ pub(crate) fn get_account_authorization_details(
                 if used(&arn)
                     && let Some(PolicyRef::Aws(p)) = d.managed_policy(&arn)
                 {
-                    policies.push(json!({
-                        "PolicyName": p.name,
-                        "PolicyId": p.id,
-                        "Arn": arn,
-                        "Path": p.path,
-                        "DefaultVersionId": p.version,
-                        "IsAttachable": true,
-                        "CreateDate": managed::CREATED,
-                        "UpdateDate": managed::CREATED,
-                        "PolicyVersionList": [{
+                    // The same fields as a customer-managed entry, counts included.
+                    let mut v = aws_policy_json(p, Some(a), PolicyView::Details);
+                    crate::services::set(
+                        &mut v,
+                        "PolicyVersionList",
+                        json!([{
                             "Document": encode_document(p.document),
                             "VersionId": p.version,
                             "IsDefaultVersion": true,
                             "CreateDate": managed::CREATED,
-                        }],
-                    }));
+                        }]),
+                    );
+                    policies.push(v);
                 }
             }
         }
