@@ -324,6 +324,21 @@ def test_credential_reports_list_root_first_then_each_user(server):
     assert henry["access_key_1_last_used_date"] == "N/A"
 
 
+def test_a_user_name_or_path_with_commas_or_quotes_cannot_shift_credential_report_columns(server):
+    # Bug: the report was written unquoted, so UserName "x,true" with Path "/a,b,c/" made a
+    # 26-field row whose mfa_active column a user creator chose.
+    iam = server.client("iam")
+    iam.create_user(UserName="x,true", Path='/a,b,"c"/')
+    iam.generate_credential_report()
+    content = iam.get_credential_report()["Content"].decode()
+    rows = list(csv.reader(content.splitlines()))
+    assert {len(r) for r in rows} == {22}
+    row = list(csv.DictReader(content.splitlines()))[1]
+    assert row["user"] == "x,true"
+    assert row["arn"] == f'arn:aws:iam::{ACCOUNT}:user/a,b,"c"/x,true'
+    assert row["mfa_active"] == "false"
+
+
 def test_a_permissions_boundary_caps_an_admin_policy(server):
     root = server.client("iam")
     boundary = root.create_policy(PolicyName="only-read", PolicyDocument=policy(allow(["iam:Get*", "iam:List*"])))
@@ -365,6 +380,54 @@ def test_passwords_follow_the_account_policy_and_are_not_stored_in_clear(server)
         if path.is_file():
             assert b"Correct-Horse-42" not in path.read_bytes(), path
     assert "Correct-Horse-42" not in server.log_path.read_text()
+
+
+def test_an_iam_policy_lets_a_user_change_their_password_when_the_account_policy_does_not(server):
+    # Bug: with AllowUsersToChangePassword false, ChangePassword was refused even to a user
+    # whose IAM policy grants iam:ChangePassword; the flag only adds an implicit grant.
+    root = server.client("iam")
+    root.update_account_password_policy(MinimumPasswordLength=8, AllowUsersToChangePassword=False)
+    granted, _, _ = new_user(server, "dave", allow("iam:ChangePassword", "arn:aws:iam::*:user/${aws:username}"))
+    root.create_login_profile(UserName="dave", Password="Passw0rd!x")
+    granted.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+    not_granted, _, _ = new_user(server, "erin")
+    root.create_login_profile(UserName="erin", Password="Passw0rd!x")
+    with pytest.raises(ClientError) as e:
+        not_granted.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+    assert error(e)["Code"] == "AccessDenied"
+    root.update_account_password_policy(MinimumPasswordLength=8, AllowUsersToChangePassword=True)
+    not_granted.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+
+
+def test_iam_user_change_password_lets_a_user_with_a_path_change_their_password(server):
+    # Bug: the built-in IAMUserChangePassword was AWS's v2, whose only resource
+    # user/${aws:username} does not match a user with a path; AWS's v3 adds user/*/${aws:username}.
+    root = server.client("iam")
+    root.update_account_password_policy(MinimumPasswordLength=8, AllowUsersToChangePassword=False)
+    arn = "arn:aws:iam::aws:policy/IAMUserChangePassword"
+    assert root.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v3"
+    root.create_user(UserName="carol", Path="/eng/")
+    root.attach_user_policy(UserName="carol", PolicyArn=arn)
+    carol, _, _ = new_user(server, "carol", create=False)
+    root.create_login_profile(UserName="carol", Password="Passw0rd!x")
+    carol.change_password(OldPassword="Passw0rd!x", NewPassword="Passw0rd!y")
+
+
+def test_only_iams_own_symbols_satisfy_require_symbols(server):
+    # Bug: any ASCII punctuation counted as a symbol, for RequireSymbols and for the default
+    # policy's three kinds; IAM counts only ! @ # $ % ^ & * ( ) _ + - = [ ] { } | '.
+    root = server.client("iam")
+    root.create_user(UserName="sym")
+    with pytest.raises(ClientError) as e:
+        root.create_login_profile(UserName="sym", Password="abcdefg1.")
+    assert error(e)["Code"] == "PasswordPolicyViolation"
+    root.update_account_password_policy(MinimumPasswordLength=8, RequireSymbols=True)
+    for password in ["Abcdefgh1.", "Abcdefgh1~", "Abcdefgh1/", "Abcdefgh1 "]:
+        with pytest.raises(ClientError) as e:
+            root.create_login_profile(UserName="sym", Password=password)
+        assert error(e)["Code"] == "PasswordPolicyViolation", password
+        assert "at least one symbol" in error(e)["Message"], password
+    root.create_login_profile(UserName="sym", Password="Abcdefgh1'")
 
 
 # -- STS -----------------------------------------------------------------------------------------
@@ -485,6 +548,26 @@ def test_an_inline_session_policy_narrows_the_role(server):
     with pytest.raises(ClientError) as e:
         iam.list_users()
     assert error(e)["Message"].endswith("because no session policy allows the iam:ListUsers action")
+
+
+def test_an_account_alias_belongs_to_one_account_on_the_server(start_server):
+    # Bug: two accounts on one server could both take the same alias; AWS's aliases are unique
+    # in the partition.
+    first = start_server("--account-id", "111111111111")
+    key_a, secret_a = first.credentials()
+    first.stop()
+    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    root_a = s.client("iam", key=key_a, secret=secret_a)
+    root_b = s.client("iam")
+    root_a.create_account_alias(AccountAlias="acme-prod")
+    with pytest.raises(ClientError) as e:
+        root_b.create_account_alias(AccountAlias="acme-prod")
+    assert error(e) == {"Type": "Sender", "Code": "EntityAlreadyExists", "Message": "The account alias acme-prod already exists."}
+    assert root_b.list_account_aliases()["AccountAliases"] == []
+    root_a.create_account_alias(AccountAlias="acme-prod")
+    root_a.delete_account_alias(AccountAlias="acme-prod")
+    root_b.create_account_alias(AccountAlias="acme-prod")
+    assert root_b.list_account_aliases()["AccountAliases"] == ["acme-prod"]
 
 
 def test_assume_role_across_accounts_needs_the_trust_policy_and_the_external_id(start_server):
@@ -772,6 +855,21 @@ def test_a_paginator_that_deletes_each_page_as_it_goes_deletes_everything(server
     assert [g["GroupName"] for p in pages for g in p["Groups"]] == [f"g{i}" for i in range(5)]
 
 
+def test_get_access_key_last_used_on_the_root_users_key_is_authorized_on_the_root_user(server):
+    # Bug: the owner check was skipped for the root user's key, so a user allowed only on their
+    # own user read when the root user's key was last used.
+    root_key, _ = server.credentials()
+    self_only, _, key = new_user(server, "selfonly", allow("iam:GetAccessKeyLastUsed", "arn:aws:iam::*:user/${aws:username}"))
+    assert self_only.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["UserName"] == "selfonly"
+    with pytest.raises(ClientError) as e:
+        self_only.get_access_key_last_used(AccessKeyId=root_key)
+    assert error(e)["Code"] == "AccessDenied"
+    assert f"on resource: arn:aws:iam::{ACCOUNT}:root" in error(e)["Message"]
+    anyone, _, _ = new_user(server, "auditor", allow("iam:GetAccessKeyLastUsed"))
+    assert "AccessKeyLastUsed" in anyone.get_access_key_last_used(AccessKeyId=root_key)
+    assert "AccessKeyLastUsed" in server.client("iam").get_access_key_last_used(AccessKeyId=root_key)
+
+
 def test_the_account_summary_says_whether_the_root_user_has_access_keys(server):
     # Regression: AccountAccessKeysPresent was always 1.
     assert server.client("iam").get_account_summary()["SummaryMap"]["AccountAccessKeysPresent"] == 1
@@ -880,6 +978,48 @@ def test_service_last_accessed_reports_what_each_identity_used_of_what_its_polic
     assert error(e)["Code"] == "NoSuchEntity"
 
 
+def test_service_last_accessed_jobs_name_exactly_one_identity_and_belong_to_who_started_them(server):
+    # Bug: the report looked entities up by name only, so another account's (or another path's)
+    # user/adv reported on the local user adv; and any principal could read any job's report.
+    root = server.client("iam")
+    root.create_user(UserName="adv", Path="/team/")
+    root.put_user_policy(UserName="adv", PolicyName="use", PolicyDocument=policy(allow("kms:*")))
+    real = root.get_user(UserName="adv")["User"]["Arn"]
+    for wrong in ["arn:aws:iam::999999999999:user/team/adv", f"arn:aws:iam::{ACCOUNT}:user/adv",
+                  f"arn:aws:iam::{ACCOUNT}:user/other/adv", "arn:aws:iam::999999999999:policy/p"]:
+        with pytest.raises(ClientError) as e:
+            root.generate_service_last_accessed_details(Arn=wrong)
+        assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"{wrong} not found"}
+    job = root.generate_service_last_accessed_details(Arn=real.replace("adv", "ADV"))["JobId"]
+    assert root.get_service_last_accessed_details(JobId=job)["JobStatus"] == "COMPLETED"
+
+    reader = allow(["iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails",
+                    "iam:GetServiceLastAccessedDetailsWithEntities"])
+    other, _, _ = new_user(server, "other", reader)
+    for call in [lambda: other.get_service_last_accessed_details(JobId=job),
+                 lambda: other.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="kms")]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"The job with ID {job} cannot be found."}
+    own = other.generate_service_last_accessed_details(Arn=real)["JobId"]
+    assert other.get_service_last_accessed_details(JobId=own)["JobStatus"] == "COMPLETED"
+
+
+def test_authorization_details_count_the_uses_of_aws_managed_policies(server):
+    # Bug: AWS-managed entries of GetAccountAuthorizationDetails had no AttachmentCount or
+    # PermissionsBoundaryUsageCount, which customer-managed ones (and AWS) have.
+    root = server.client("iam")
+    arn = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
+    root.create_user(UserName="reader")
+    root.attach_user_policy(UserName="reader", PolicyArn=arn)
+    root.create_user(UserName="bounded", PermissionsBoundary=arn)
+    root.attach_user_policy(UserName="bounded", PolicyArn=arn)
+    details = root.get_account_authorization_details(Filter=["AWSManagedPolicy"])["Policies"]
+    entry = next(p for p in details if p["Arn"] == arn)
+    assert (entry["AttachmentCount"], entry["PermissionsBoundaryUsageCount"]) == (2, 1)
+    assert entry["PolicyVersionList"][0]["IsDefaultVersion"] is True
+
+
 def test_a_boundary_confines_a_user_whom_a_trust_policy_names(server):
     # Bug: a trust policy naming the user's ARN let a user whose boundary allows only iam:Get*
     # assume the role (AWS: the boundary must allow sts:AssumeRole).
@@ -945,6 +1085,87 @@ def test_session_policy_limits_and_mfa_answers_follow_sts(server):
         sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", SerialNumber=serial, TokenCode=wrong)
     assert error(e)["Message"].startswith("MultiFactorAuthentication failed with invalid MFA one time pass code.")
     assert sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", SerialNumber=serial, TokenCode=totp(seed, step))["Credentials"]
+
+
+def enabled_device(root, user, name):
+    """Creates virtual MFA device `name`, enables it for `user` and returns (serial, seed, step
+    of the second code)."""
+    device = root.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    seed, serial = device["Base32StringSeed"].decode(), device["SerialNumber"]
+    step = int(time.time()) // 30
+    root.enable_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1=totp(seed, step - 2), AuthenticationCode2=totp(seed, step - 1))
+    return serial, seed, step
+
+
+def test_deactivate_mfa_device_without_a_user_name_is_about_the_callers_own_device(server):
+    # Bug: DeactivateMFADevice without UserName deactivated whoever's device it named, and was
+    # authorized on the device's ARN: a user allowed on mfa/* switched off another user's MFA,
+    # while a user allowed on their own user (AWS's self-manage MFA policy) was denied their own.
+    root = server.client("iam")
+    root.create_user(UserName="vic")
+    vic_serial, _, _ = enabled_device(root, "vic", "vic-phone")
+    on_devices, _, _ = new_user(server, "atk", allow("iam:DeactivateMFADevice", "arn:aws:iam::*:mfa/*"))
+    with pytest.raises(ClientError) as e:
+        on_devices.deactivate_mfa_device(SerialNumber=vic_serial)
+    assert error(e)["Code"] == "AccessDenied"
+    assert f"on resource: arn:aws:iam::{ACCOUNT}:user/atk" in error(e)["Message"]
+
+    self_manage, _, _ = new_user(
+        server, "sam",
+        allow(["iam:DeactivateMFADevice", "iam:EnableMFADevice", "iam:ResyncMFADevice"], "arn:aws:iam::*:user/${aws:username}"),
+        allow(["iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice"], "arn:aws:iam::*:mfa/*"),
+    )
+    with pytest.raises(ClientError) as e:
+        self_manage.deactivate_mfa_device(SerialNumber=vic_serial)
+    assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"MFA Device with serial number {vic_serial} is not enabled for user sam."}
+    with pytest.raises(ClientError) as e:
+        self_manage.deactivate_mfa_device(UserName="vic", SerialNumber=vic_serial)
+    assert error(e)["Code"] == "AccessDenied"
+    assert [d["SerialNumber"] for d in root.list_mfa_devices(UserName="vic")["MFADevices"]] == [vic_serial]
+
+    own_serial, _, _ = enabled_device(self_manage, "sam", "sam-phone")
+    self_manage.deactivate_mfa_device(SerialNumber=own_serial)
+    assert root.list_mfa_devices(UserName="sam")["MFADevices"] == []
+    self_manage.delete_virtual_mfa_device(SerialNumber=own_serial)
+    # The root user has no default user to deactivate for.
+    with pytest.raises(ClientError) as e:
+        root.deactivate_mfa_device(SerialNumber=vic_serial)
+    assert error(e)["Code"] == "ValidationError"
+    root.deactivate_mfa_device(UserName="vic", SerialNumber=vic_serial)
+    assert root.list_mfa_devices(UserName="vic")["MFADevices"] == []
+
+
+def test_resync_mfa_device_needs_the_named_user_to_own_the_device_and_never_revives_a_spent_code(server):
+    # Bug: ResyncMFADevice ignored UserName: it resynced a device for a user who does not exist,
+    # a device no longer enabled, and (authorized on the named user) anyone's device for a
+    # user allowed to resync only their own; and a resync moved the device back in time, so a
+    # code GetSessionToken had already accepted was accepted again.
+    root = server.client("iam")
+    _, vic_sts, _ = new_user(server, "vic")
+    serial, seed, step = enabled_device(root, "vic", "vic-phone")
+    codes = {"AuthenticationCode1": totp(seed, step - 6), "AuthenticationCode2": totp(seed, step - 5)}
+    with pytest.raises(ClientError) as e:
+        root.resync_mfa_device(UserName="nobody", SerialNumber=serial, **codes)
+    assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": "The user with name nobody cannot be found."}
+    atk, _, _ = new_user(server, "atk", allow("iam:ResyncMFADevice", "arn:aws:iam::*:user/${aws:username}"))
+    with pytest.raises(ClientError) as e:
+        atk.resync_mfa_device(UserName="atk", SerialNumber=serial, **codes)
+    assert error(e) == {"Type": "Sender", "Code": "NoSuchEntity", "Message": f"MFA Device with serial number {serial} is not enabled for user atk."}
+    with pytest.raises(ClientError) as e:
+        atk.resync_mfa_device(UserName="vic", SerialNumber=serial, **codes)
+    assert error(e)["Code"] == "AccessDenied"
+
+    code = totp(seed, step)
+    assert vic_sts.get_session_token(SerialNumber=serial, TokenCode=code)["Credentials"]
+    root.resync_mfa_device(UserName="vic", SerialNumber=serial, **codes)
+    with pytest.raises(ClientError) as e:
+        vic_sts.get_session_token(SerialNumber=serial, TokenCode=code)
+    assert error(e)["Code"] == "AccessDenied"
+
+    root.deactivate_mfa_device(UserName="vic", SerialNumber=serial)
+    with pytest.raises(ClientError) as e:
+        root.resync_mfa_device(UserName="vic", SerialNumber=serial, **codes)
+    assert error(e)["Message"] == f"MFA Device with serial number {serial} is not enabled for user vic."
 
 
 def test_a_root_federation_token_has_its_session_policy_and_cloudtrail_names_the_issuer(server):

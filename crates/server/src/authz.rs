@@ -1334,6 +1334,11 @@ fn tag_pairs(tags: &[palisade_store::TagRecord]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A member of the input of GetAccessKeyLastUsed's second authorization (see
+/// `services::iam::keys`) saying the key is the root user's: the resource is then the root
+/// user. The query decoder drops members the model does not have, so no request can set it.
+pub(crate) const ROOT_KEY_OWNER: &str = "@RootKeyOwner";
+
 fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Target {
     let account = caller.account_id.as_str();
     let none = |arn: String| Target { arn, tags: vec![] };
@@ -1393,6 +1398,9 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
         }
     };
     match op {
+        "GetAccessKeyLastUsed" if input.get(ROOT_KEY_OWNER).is_some() => {
+            return none(crate::identity::root_arn(account));
+        }
         // Listing operations name the type's ARN prefix, as AWS's denials do.
         "ListUsers" => return none(format!("arn:aws:iam::{account}:user/")),
         "ListRoles" => return none(format!("arn:aws:iam::{account}:role/")),
@@ -1503,7 +1511,12 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
     if let Some(arn) = s(input, "PolicyArn") {
         return none(arn.to_owned());
     }
-    if let Some(serial) = s(input, "SerialNumber") {
+    // DeactivateMFADevice and ResyncMFADevice act on a user (their resource type in IAM's
+    // authorization reference), never on the device's ARN: a user allowed on
+    // `user/${aws:username}` manages their own device, one allowed on `mfa/*` nobody's.
+    if let Some(serial) = s(input, "SerialNumber")
+        && !matches!(op, "DeactivateMFADevice" | "ResyncMFADevice")
+    {
         return none(serial.to_owned());
     }
     // Operations on the caller's own user.
@@ -1520,6 +1533,7 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
             | "UpdateLoginProfile"
             | "DeleteLoginProfile"
             | "ListMFADevices"
+            | "DeactivateMFADevice"
             | "ListUserTags"
             | "ListSSHPublicKeys"
             | "UploadSSHPublicKey"

@@ -76,6 +76,14 @@ pub fn verify(password: &str, phc: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(&out, &expected).is_ok()
 }
 
+/// The characters IAM counts as symbols (UpdateAccountPasswordPolicy's RequireSymbols): other
+/// punctuation such as `.`, `~` or `/` is allowed in a password but does not satisfy the rule.
+const SYMBOLS: &str = "!@#$%^&*()_+-=[]{}|'";
+
+fn is_symbol(c: char) -> bool {
+    SYMBOLS.contains(c)
+}
+
 /// Checks a password against the account's policy. Without one, IAM applies AWS's default
 /// password policy (`aws_default`): at least 8 characters, of at least three of the four kinds
 /// (uppercase, lowercase, numbers, symbols); `--dev` asks only for the 6 characters IAM asked
@@ -98,7 +106,7 @@ pub fn check(
             password.chars().any(|c| c.is_ascii_uppercase()),
             password.chars().any(|c| c.is_ascii_lowercase()),
             password.chars().any(|c| c.is_ascii_digit()),
-            password.chars().any(|c| c.is_ascii_punctuation()),
+            password.chars().any(is_symbol),
         ];
         if kinds.iter().filter(|&&k| k).count() < 3 {
             problems.push(
@@ -109,7 +117,7 @@ pub fn check(
         }
     }
     if let Some(p) = policy {
-        if p.require_symbols && !password.chars().any(|c| c.is_ascii_punctuation()) {
+        if p.require_symbols && !password.chars().any(is_symbol) {
             problems.push("Password should have at least one symbol".to_owned());
         }
         if p.require_numbers && !password.chars().any(|c| c.is_ascii_digit()) {
@@ -170,5 +178,12 @@ mod tests {
         );
         assert!(check(None, true, "Abc1!").is_err(), "five characters");
         assert!(check(None, true, "abcdefg1!").is_ok());
+        // Regression: any ASCII punctuation counted as a symbol; IAM counts only its own set.
+        assert!(check(None, true, "abcdefg1.").is_err(), "'.' is no symbol");
+        assert!(check(None, true, "abcdefg1'").is_ok());
+        for not_symbol in [".", "~", "/", " ", "\"", ":", ";", "<", ",", "?", "`", "\\"] {
+            let e = check(Some(&p), true, &format!("Abcdefgh1{not_symbol}")).unwrap_err();
+            assert!(e.contains("symbol"), "{not_symbol:?}: {e}");
+        }
     }
 }

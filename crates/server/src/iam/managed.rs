@@ -94,8 +94,8 @@ pub static POLICIES: &[AwsPolicy] = &[
         path: "/",
         id: "ANPAJ4L4MM2A7QIEB56MS",
         description: "Provides the ability for an IAM user to change their own password.",
-        version: "v2",
-        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ChangePassword"],"Resource":["arn:aws:iam::*:user/${aws:username}"]},{"Effect":"Allow","Action":["iam:GetAccountPasswordPolicy"],"Resource":"*"}]}"#,
+        version: "v3",
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ChangePassword"],"Resource":["arn:aws:iam::*:user/${aws:username}","arn:aws:iam::*:user/*/${aws:username}"]},{"Effect":"Allow","Action":["iam:GetAccountPasswordPolicy"],"Resource":"*"}]}"#,
     },
     AwsPolicy {
         name: "AWSKeyManagementServicePowerUser",

@@ -433,8 +433,8 @@ pub struct Iam {
     /// The last credential report of each account: when it was generated (epoch seconds) and
     /// its CSV. Kept in memory only, as AWS keeps a report for four hours.
     reports: RwLock<HashMap<String, CredentialReport>>,
-    /// Service-last-accessed reports by job id: (account, report). In memory, as AWS keeps a
-    /// report only for a while after it is generated.
+    /// Service-last-accessed reports by job id: (the ARN of the principal that generated it,
+    /// report). In memory, as AWS keeps a report only for a while after it is generated.
     advisor: RwLock<HashMap<String, (String, Arc<serde_json::Value>)>>,
 }
 
@@ -473,8 +473,9 @@ impl Iam {
         }
     }
 
-    /// Keeps a service-last-accessed report under its job id.
-    pub fn set_advisor_job(&self, job_id: &str, account_id: &str, report: serde_json::Value) {
+    /// Keeps a service-last-accessed report under its job id, for the principal `owner` (an
+    /// ARN) that generated it.
+    pub fn set_advisor_job(&self, job_id: &str, owner: &str, report: serde_json::Value) {
         if let Ok(mut jobs) = self.advisor.write() {
             if jobs.len() >= ADVISOR_JOBS_MAX {
                 let oldest = jobs
@@ -487,15 +488,17 @@ impl Iam {
                     jobs.remove(&id);
                 }
             }
-            jobs.insert(job_id.to_owned(), (account_id.to_owned(), Arc::new(report)));
+            jobs.insert(job_id.to_owned(), (owner.to_owned(), Arc::new(report)));
         }
     }
 
-    /// The account's service-last-accessed report with that job id.
-    pub fn advisor_job(&self, job_id: &str, account_id: &str) -> Option<Arc<serde_json::Value>> {
+    /// The service-last-accessed report with that job id, if `owner` (an ARN) generated it.
+    /// AWS lets only the user, or the role session, that started a job read it: a job id is no
+    /// capability to pass around.
+    pub fn advisor_job(&self, job_id: &str, owner: &str) -> Option<Arc<serde_json::Value>> {
         let jobs = self.advisor.read().ok()?;
         jobs.get(job_id)
-            .filter(|(account, _)| account == account_id)
+            .filter(|(generated_by, _)| generated_by == owner)
             .map(|(_, r)| r.clone())
     }
 

@@ -2,18 +2,32 @@
 
 use serde_json::{Value, json};
 
-use super::policies::{PolicyView, customer_policy_json};
+use super::policies::{PolicyView, aws_policy_json, customer_policy_json};
 use super::principals::{group_json, role_json, user_json};
-use super::{Cx, encode_document, no_such_entity, req, strings};
+use super::{Cx, already_exists, encode_document, no_such_entity, req, strings};
 use crate::error::ApiError;
 use crate::iam::managed;
 use crate::iam::{IamData, PolicyRef, instance_profile_arn};
 
 pub(crate) async fn create_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let alias = req(input, "AccountAlias")?.to_owned();
+    // An alias names one account in the partition (it is the sign-in URL's host name), so one
+    // held by another account on this server is taken. Checked under the write lock, so two
+    // accounts cannot take the same alias at once.
+    let _guard = cx.state.iam.lock_writes().await;
+    let taken = cx.state.iam.read(|d| {
+        d.accounts
+            .iter()
+            .any(|(id, a)| id != cx.account && a.settings.aliases.contains(&alias))
+    })?;
+    if taken {
+        return Err(already_exists(format!(
+            "The account alias {alias} already exists."
+        )));
+    }
     cx.state
         .iam
-        .mutate(cx.account, |tx| {
+        .mutate_locked(cx.account, |tx| {
             // An account has at most one alias: a new one replaces it.
             tx.settings_mut().aliases = vec![alias];
             Ok(json!({}))
@@ -249,22 +263,19 @@ pub(crate) fn get_account_authorization_details(
                 if used(&arn)
                     && let Some(PolicyRef::Aws(p)) = d.managed_policy(&arn)
                 {
-                    policies.push(json!({
-                        "PolicyName": p.name,
-                        "PolicyId": p.id,
-                        "Arn": arn,
-                        "Path": p.path,
-                        "DefaultVersionId": p.version,
-                        "IsAttachable": true,
-                        "CreateDate": managed::CREATED,
-                        "UpdateDate": managed::CREATED,
-                        "PolicyVersionList": [{
+                    // The same fields as a customer-managed entry, counts included.
+                    let mut v = aws_policy_json(p, Some(a), PolicyView::Details);
+                    crate::services::set(
+                        &mut v,
+                        "PolicyVersionList",
+                        json!([{
                             "Document": encode_document(p.document),
                             "VersionId": p.version,
                             "IsDefaultVersion": true,
                             "CreateDate": managed::CREATED,
-                        }],
-                    }));
+                        }]),
+                    );
+                    policies.push(v);
                 }
             }
         }

@@ -51,7 +51,12 @@ fn entity(kind: &str, arn: String, name: &str, id: &str, path: &str) -> Value {
 
 /// The identities an ARN names for the report, and the policy documents that say which services
 /// they may use.
-fn targets(a: &AccountIam, d: &IamData, arn: &str) -> Result<(Vec<Entity>, Vec<String>), ApiError> {
+fn targets(
+    a_id: &str,
+    a: &AccountIam,
+    d: &IamData,
+    arn: &str,
+) -> Result<(Vec<Entity>, Vec<String>), ApiError> {
     let missing = || no_such_entity(format!("{arn} not found"));
     let user_entity = |u: &palisade_store::UserRecord| {
         let uarn = user_arn(&u.account_id, &u.path, &u.name);
@@ -68,8 +73,18 @@ fn targets(a: &AccountIam, d: &IamData, arn: &str) -> Result<(Vec<Entity>, Vec<S
             .collect()
     };
     let name = arn.rsplit('/').next().unwrap_or(arn);
+    // Entities are found by name, so the ARN's account and path must be checked too: another
+    // account's `user/adv`, or `user/other-path/adv`, is not this account's user adv.
+    let account = arn.split(':').nth(4).unwrap_or_default();
+    let named = |real: &str| {
+        let prefix_len = real.len().saturating_sub(name.len());
+        real.len() == arn.len() && real.get(..prefix_len) == arn.get(..prefix_len)
+    };
     if arn.contains(":user/") {
-        let u = a.user(name).ok_or_else(missing)?;
+        let u = a
+            .user(name)
+            .filter(|u| named(&user_arn(&u.account_id, &u.path, &u.name)))
+            .ok_or_else(missing)?;
         let mut docs: Vec<String> = u.inline.values().cloned().collect();
         docs.extend(managed(&u.attached));
         for g in u.groups.iter().filter_map(|g| a.group(g)) {
@@ -79,7 +94,10 @@ fn targets(a: &AccountIam, d: &IamData, arn: &str) -> Result<(Vec<Entity>, Vec<S
         return Ok((vec![user_entity(u)], docs));
     }
     if arn.contains(":role/") {
-        let r = a.role(name).ok_or_else(missing)?;
+        let r = a
+            .role(name)
+            .filter(|r| named(&role_arn(&r.account_id, &r.path, &r.name)))
+            .ok_or_else(missing)?;
         let rarn = role_arn(&r.account_id, &r.path, &r.name);
         let mut docs: Vec<String> = r.inline.values().cloned().collect();
         docs.extend(managed(&r.attached));
@@ -98,7 +116,10 @@ fn targets(a: &AccountIam, d: &IamData, arn: &str) -> Result<(Vec<Entity>, Vec<S
             .collect()
     };
     if arn.contains(":group/") {
-        let g = a.group(name).ok_or_else(missing)?;
+        let g = a
+            .group(name)
+            .filter(|g| named(&group_arn(&g.account_id, &g.path, &g.name)))
+            .ok_or_else(missing)?;
         let mut docs: Vec<String> = g.inline.values().cloned().collect();
         docs.extend(managed(&g.attached));
         return Ok((
@@ -107,6 +128,10 @@ fn targets(a: &AccountIam, d: &IamData, arn: &str) -> Result<(Vec<Entity>, Vec<S
         ));
     }
     if arn.contains(":policy/") {
+        // AWS-managed, or this account's: another account's policy is not reported on.
+        if account != "aws" && account != a_id {
+            return Err(missing());
+        }
         let p = d.managed_policy(arn).ok_or_else(missing)?;
         let docs = vec![p.document().to_owned()];
         let has = |attached: &[String]| attached.iter().any(|x| x == arn);
@@ -169,7 +194,7 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
     let (entities, docs) = cx.state.iam.read(|d| {
         let empty = AccountIam::default();
         let a = d.account(cx.account).unwrap_or(&empty);
-        targets(a, d, arn)
+        targets(cx.account, a, d, arn)
     })??;
     let services = granted(&docs);
     let now_ms = crate::services::now_ms();
@@ -311,7 +336,9 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
         "Services": report_services,
         "Entities": report_entities,
     });
-    cx.state.iam.set_advisor_job(&job_id, cx.account, report);
+    cx.state
+        .iam
+        .set_advisor_job(&job_id, &cx.caller.arn, report);
     Ok(json!({"JobId": job_id}))
 }
 
@@ -324,7 +351,7 @@ fn job(cx: &Cx<'_>, input: &Value) -> Result<std::sync::Arc<Value>, ApiError> {
     let id = req(input, "JobId")?;
     cx.state
         .iam
-        .advisor_job(id, cx.account)
+        .advisor_job(id, &cx.caller.arn)
         .ok_or_else(|| no_such_entity(format!("The job with ID {id} cannot be found.")))
 }
 

@@ -158,9 +158,7 @@ pub(crate) async fn get_access_key_last_used(
         .map_err(ApiError::internal)?
         .filter(|k| k.account_id == cx.account)
         .ok_or_else(|| no_such_key(id))?;
-    if let Some(owner) = &record.user_name {
-        authorize_on_owner(cx, owner)?;
-    }
+    authorize_on_owner(cx, record.user_name.as_deref())?;
     let used = cx
         .state
         .keys
@@ -178,19 +176,24 @@ pub(crate) async fn get_access_key_last_used(
     Ok(out)
 }
 
-/// GetAccessKeyLastUsed acts on the user who owns the key, which the pipeline could not know
-/// before the key was read (it authorized the call on the caller's own user): the call is
-/// authorized again on that user, so that a policy naming (or denying) it decides.
-fn authorize_on_owner(cx: &Cx<'_>, owner: &str) -> Result<(), ApiError> {
-    if cx.caller.user_name.as_deref() == Some(owner) {
-        return Ok(());
-    }
+/// GetAccessKeyLastUsed acts on the user who owns the key (`None`: the root user), which the
+/// pipeline could not know before the key was read (it authorized the call on the caller's own
+/// user): the call is authorized again on that user, so that a policy naming (or denying) it
+/// decides. The root user's key is no exception: a user allowed only on their own user may not
+/// read when the root user's key was last used.
+fn authorize_on_owner(cx: &Cx<'_>, owner: Option<&str>) -> Result<(), ApiError> {
+    let input = match owner {
+        Some(owner) if cx.caller.user_name.as_deref() == Some(owner) => return Ok(()),
+        Some(owner) => json!({"UserName": owner}),
+        None if cx.caller.kind == PrincipalKind::Root => return Ok(()),
+        None => json!({crate::authz::ROOT_KEY_OWNER: true}),
+    };
     crate::authz::authorize_internal(
         cx.state,
         cx.caller,
         &cx.state.config.region,
         ("iam", "GetAccessKeyLastUsed"),
-        &json!({"UserName": owner}),
+        &input,
         None,
     )
 }

@@ -210,24 +210,14 @@ pub(crate) async fn change_password(cx: &Cx<'_>, input: &Value) -> Result<Value,
     };
     let old = req(input, "OldPassword")?.to_owned();
     let new = req(input, "NewPassword")?.to_owned();
-    let (hash_now, allowed) = cx.state.iam.read_account(cx.account, |a| {
-        (
-            a.user(&user)
-                .and_then(|u| u.login.as_ref())
-                .map(|l| l.password_hash.clone()),
-            a.settings
-                .password_policy
-                .as_ref()
-                .is_none_or(|p| p.allow_users_to_change),
-        )
+    // AllowUsersToChangePassword is an extra implicit grant, applied by the authorizer: when
+    // it is off, an IAM policy granting iam:ChangePassword (IAMUserChangePassword) still lets
+    // the user change their password, so it is not checked again here.
+    let hash_now = cx.state.iam.read_account(cx.account, |a| {
+        a.user(&user)
+            .and_then(|u| u.login.as_ref())
+            .map(|l| l.password_hash.clone())
     })?;
-    if !allowed {
-        return Err(ApiError::new(
-            "AccessDenied",
-            "The account password policy does not allow users to change their own password.",
-            StatusCode::FORBIDDEN,
-        ));
-    }
     let Some(hash_now) = hash_now else {
         return Err(no_such_profile(&user));
     };

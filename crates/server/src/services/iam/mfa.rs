@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::principals::user_json;
 use super::{
     Cx, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
-    now, page, paged, path, req, s, tags, tags_json,
+    now, page, paged, path, req, s, tags, tags_json, target_user,
 };
 use crate::error::ApiError;
 use crate::identity::random_bytes;
@@ -138,29 +138,56 @@ pub(crate) async fn enable_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Valu
             };
             d.user = Some(user_name);
             d.enabled_at = Some(now());
-            d.last_step = Some(step);
+            // A device deactivated and enabled again keeps its spent codes spent.
+            d.last_step = Some(d.last_step.map_or(step, |l| l.max(step)));
             Ok(json!({}))
         })
         .await
 }
 
+fn not_enabled_for(serial: &str, user: &str) -> ApiError {
+    no_such_entity(format!(
+        "MFA Device with serial number {serial} is not enabled for user {user}."
+    ))
+}
+
 pub(crate) async fn resync_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+    let user = req(input, "UserName")?.to_owned();
     let serial = req(input, "SerialNumber")?.to_owned();
     let code1 = req(input, "AuthenticationCode1")?.to_owned();
     let code2 = req(input, "AuthenticationCode2")?.to_owned();
-    let device = cx
-        .state
-        .iam
-        .read_account(cx.account, |a| a.mfa.get(&serial).cloned())?
-        .ok_or_else(|| no_such_device(&serial))?;
+    // The call is authorized on the named user, so the device must be that user's: otherwise
+    // anyone allowed to resync their own device could resync (and rewind) anyone's.
+    let device = cx.state.iam.read_account(cx.account, |a| {
+        let owner = a.user(&user).map(|u| u.name.clone());
+        (owner, a.mfa.get(&serial).cloned())
+    })?;
+    let device = match device {
+        (None, _) => return Err(no_such_user(&user)),
+        (Some(_), None) => return Err(no_such_device(&serial)),
+        (Some(owner), Some(d))
+            if d.user
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(&owner)) =>
+        {
+            d
+        }
+        (Some(_), Some(_)) => return Err(not_enabled_for(&serial, &user)),
+    };
     let seed = seed(cx.state, &device)?;
     let step = mfa::find_consecutive(&seed, &code1, &code2, now()).ok_or_else(invalid_code)?;
     cx.state
         .iam
         .mutate(cx.account, |tx| {
-            if let Some(d) = tx.mfa_mut(&serial) {
-                d.last_step = Some(step);
+            let Some(d) = tx.mfa_mut(&serial) else {
+                return Err(no_such_device(&serial));
+            };
+            // Checked again under the lock: the device may have been deactivated meanwhile.
+            if d.user != device.user {
+                return Err(not_enabled_for(&serial, &user));
             }
+            // Never backwards: a code STS has already accepted must stay spent.
+            d.last_step = Some(d.last_step.map_or(step, |l| l.max(step)));
             Ok(json!({}))
         })
         .await
@@ -168,23 +195,24 @@ pub(crate) async fn resync_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Valu
 
 pub(crate) async fn deactivate_mfa_device(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let serial = req(input, "SerialNumber")?.to_owned();
-    let user = s(input, "UserName").map(str::to_owned);
+    // Without a user name the device must be the caller's own (AWS: it defaults to the
+    // principal making the request), never whichever user it happens to belong to.
+    let user = target_user(cx, input)?.to_owned();
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            let Some(owner) = tx.account.user(&user).map(|u| u.name.clone()) else {
+                return Err(no_such_user(&user));
+            };
             let Some(d) = tx.mfa_mut(&serial) else {
                 return Err(no_such_device(&serial));
             };
-            let matches = match (&user, &d.user) {
-                (Some(u), Some(owner)) => u.eq_ignore_ascii_case(owner),
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            if !matches {
-                return Err(no_such_entity(format!(
-                    "MFA Device with serial number {serial} is not enabled for user {}.",
-                    user.as_deref().unwrap_or_default()
-                )));
+            if !d
+                .user
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(&owner))
+            {
+                return Err(not_enabled_for(&serial, &user));
             }
             d.user = None;
             d.enabled_at = None;

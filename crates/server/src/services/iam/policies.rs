@@ -93,7 +93,7 @@ pub(crate) fn customer_policy_json(
     v
 }
 
-fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>, view: PolicyView) -> Value {
+pub(crate) fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>, view: PolicyView) -> Value {
     let arn = p.arn();
     let (attached, boundary) = usage(acct, &arn);
     let mut v = json!({

@@ -106,12 +106,20 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
         .await
         .map_err(ApiError::internal)?;
     let root_since = root_created.iter().map(|k| k.created_at).min();
-    out.push_str(&format!(
-        "<root_account>,{root_arn},{},not_supported,no_information,not_supported,\
-         not_supported,false,{},false,N/A,false,N/A\n",
-        root_since.map_or_else(|| "N/A".to_owned(), iso),
-        key_columns(cx, &root_created).await,
-    ));
+    let root_since = root_since.map_or_else(|| "N/A".to_owned(), iso);
+    let mut root_row = vec![
+        "<root_account>".to_owned(),
+        root_arn,
+        root_since,
+        "not_supported".to_owned(),
+        "no_information".to_owned(),
+        "not_supported".to_owned(),
+        "not_supported".to_owned(),
+        "false".to_owned(),
+    ];
+    root_row.extend(key_columns(cx, &root_created).await);
+    root_row.extend(["false", "N/A", "false", "N/A"].map(str::to_owned));
+    push_row(&mut out, &root_row);
     for (user, mfa) in users {
         let arn = user_arn(account, &user.path, &user.name);
         let keys = cx
@@ -142,32 +150,55 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
                 "N/A".to_owned(),
             ),
         };
-        let cert = |i: usize| {
-            user.signing_certificates.get(i).map_or_else(
-                || "false,N/A".to_owned(),
-                |c| format!("{},{}", c.status == "Active", iso(c.uploaded_at)),
-            )
-        };
-        out.push_str(&format!(
-            "{},{arn},{},{enabled},{last_used},{changed},{next},{mfa},{},{},{}\n",
-            user.name,
+        let mut row = vec![
+            user.name.clone(),
+            arn,
             iso(user.created_at),
-            key_columns(cx, &keys).await,
-            cert(0),
-            cert(1),
-        ));
+            enabled.to_owned(),
+            last_used,
+            changed,
+            next,
+            mfa.to_string(),
+        ];
+        row.extend(key_columns(cx, &keys).await);
+        for i in 0..2 {
+            match user.signing_certificates.get(i) {
+                Some(c) => row.extend([(c.status == "Active").to_string(), iso(c.uploaded_at)]),
+                None => row.extend(["false", "N/A"].map(str::to_owned)),
+            }
+        }
+        push_row(&mut out, &row);
     }
     Ok(out.into_bytes())
 }
 
+/// Appends one CSV record. A user name may hold a comma and a path a comma or a quote, so a
+/// field is quoted as RFC 4180 says: unquoted, `x,true` would shift every later column and
+/// could forge `mfa_active`.
+fn push_row(out: &mut String, fields: &[String]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if f.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(f);
+        }
+    }
+    out.push('\n');
+}
+
 /// The ten columns of a principal's first two access keys, in creation order.
-async fn key_columns(cx: &Cx<'_>, keys: &[palisade_store::AccessKeyRecord]) -> String {
+async fn key_columns(cx: &Cx<'_>, keys: &[palisade_store::AccessKeyRecord]) -> Vec<String> {
     let mut keys: Vec<_> = keys.iter().collect();
     keys.sort_by_key(|k| k.created_at);
-    let mut cols = Vec::with_capacity(2);
+    let mut cols = Vec::with_capacity(10);
     for i in 0..2 {
         let Some(k) = keys.get(i) else {
-            cols.push("false,N/A,N/A,N/A,N/A".to_owned());
+            cols.extend(["false", "N/A", "N/A", "N/A", "N/A"].map(str::to_owned));
             continue;
         };
         let used = cx
@@ -181,11 +212,13 @@ async fn key_columns(cx: &Cx<'_>, keys: &[palisade_store::AccessKeyRecord]) -> S
             || ("N/A".to_owned(), "N/A".to_owned(), "N/A".to_owned()),
             |u| (iso(u.at), u.region, u.service),
         );
-        cols.push(format!(
-            "{},{},{date},{region},{service}",
-            k.status == "Active",
-            iso(k.created_at)
-        ));
+        cols.extend([
+            (k.status == "Active").to_string(),
+            iso(k.created_at),
+            date,
+            region,
+            service,
+        ]);
     }
-    cols.join(",")
+    cols
 }
