@@ -835,3 +835,33 @@ def test_kms_key_arn_primary_region_and_rotation_function_keys_bind(server):
     denied(lambda: user_west.get_secret_value(SecretId="local"))
     assert user.get_secret_value(SecretId="plain")["SecretString"] == "v1"
     denied(lambda: user.get_secret_value(SecretId="rotated"))
+
+
+def test_kms_calls_secrets_manager_makes_for_the_caller_are_via_an_aws_service(server):
+    # Regression: the KMS calls Secrets Manager makes with the caller's identity had
+    # aws:ViaAWSService false and no aws:CalledVia, so the usual guardrail "no direct use of
+    # KMS" (Deny kms:* unless via a service) broke every secret ("Access to KMS is not allowed").
+    key = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    guardrail = policy(
+        {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "kms:*", "Resource": "*", "Condition": {"Bool": {"aws:ViaAWSService": "false"}}},
+    )
+    only_via_secrets_manager = policy(
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Condition": {
+            "ForAnyValue:StringEquals": {"aws:CalledVia": "secretsmanager.amazonaws.com"},
+            "StringEquals": {"aws:CalledViaFirst": "secretsmanager.amazonaws.com", "aws:CalledViaLast": "secretsmanager.amazonaws.com"},
+        }},
+    )
+    for name, document in (("guarded", guardrail), ("via", only_via_secrets_manager)):
+        iam = server.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
+        creds = iam.create_access_key(UserName=name)["AccessKey"]
+        sm, kms = (server.client(s, key=creds["AccessKeyId"], secret=creds["SecretAccessKey"]) for s in ("secretsmanager", "kms"))
+        sm.create_secret(Name=name, SecretString="v1", KmsKeyId=key)
+        sm.put_secret_value(SecretId=name, SecretString="v2")
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "v2"
+        with pytest.raises(ClientError) as e:
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        assert error(e)["Code"] == "AccessDeniedException", name
