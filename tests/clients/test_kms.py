@@ -929,3 +929,117 @@ def test_a_create_grant_retry_with_other_constraints_makes_a_new_grant(server):
     grants = {g["GrantId"]: g for g in kms.list_grants(KeyId=key)["Grants"]}
     assert grants[tighter["GrantId"]]["Constraints"] == {"EncryptionContextEquals": {"tenant": "a"}}
     assert grants[tighter["GrantId"]]["RetiringPrincipal"] == ops
+
+
+ALLOW_KMS = {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}
+
+
+def deny_kms_when(condition, action="kms:*"):
+    return {"Effect": "Deny", "Action": action, "Resource": "*", "Condition": condition}
+
+
+def denied(call):
+    with pytest.raises(ClientError) as e:
+        call()
+    assert error(e)["Code"] == "AccessDeniedException", error(e)
+
+
+def test_kms_resource_aliases_binds_a_deny_on_the_keys_aliases(server):
+    # Regression: kms:ResourceAliases was never set, so a Deny on keys with a prod alias let
+    # encrypt through with such a key.
+    root = server.client("kms")
+    prod = root.create_key()["KeyMetadata"]["KeyId"]
+    root.create_alias(AliasName="alias/prod-payments", TargetKeyId=prod)
+    root.create_alias(AliasName="alias/billing", TargetKeyId=prod)
+    dev = root.create_key()["KeyMetadata"]["KeyId"]
+    root.create_alias(AliasName="alias/dev-payments", TargetKeyId=dev)
+    bare = root.create_key()["KeyMetadata"]["KeyId"]
+    kms, _ = user_clients(
+        server, "alice", ALLOW_KMS,
+        deny_kms_when({"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/prod-*"}}),
+    )
+    denied(lambda: kms.encrypt(KeyId=prod, Plaintext=b"x"))
+    denied(lambda: kms.generate_data_key(KeyId="alias/billing", KeySpec="AES_256"))
+    kms.encrypt(KeyId=dev, Plaintext=b"x")
+    kms.encrypt(KeyId=bare, Plaintext=b"x")
+    # Aliases moved or removed stop binding the key at once.
+    root.update_alias(AliasName="alias/prod-payments", TargetKeyId=bare)
+    kms.encrypt(KeyId=prod, Plaintext=b"x")
+    denied(lambda: kms.encrypt(KeyId=bare, Plaintext=b"x"))
+    root.delete_alias(AliasName="alias/prod-payments")
+    kms.encrypt(KeyId=bare, Plaintext=b"x")
+
+
+def test_kms_lockout_bypass_deletion_window_and_rotation_period_keys_bind(server):
+    # Regression: kms:BypassPolicyLockoutSafetyCheck, kms:ScheduleKeyDeletionPendingWindowInDays
+    # and kms:RotationPeriodInDays were never set, so AWS's recommended guardrails let every
+    # such call through.
+    kms, me = user_clients(
+        server, "alice", ALLOW_KMS,
+        deny_kms_when({"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}),
+        deny_kms_when({"NumericLessThan": {"kms:ScheduleKeyDeletionPendingWindowInDays": "30"}}),
+        deny_kms_when({"NumericLessThan": {"kms:RotationPeriodInDays": "365"}}),
+    )
+    denied(lambda: kms.create_key(BypassPolicyLockoutSafetyCheck=True))
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"})
+    denied(lambda: kms.put_key_policy(KeyId=key, PolicyName="default", Policy=doc, BypassPolicyLockoutSafetyCheck=True))
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=doc)
+    denied(lambda: kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90))
+    kms.enable_key_rotation(KeyId=key)  # the default, 365 days
+    assert kms.get_key_rotation_status(KeyId=key)["RotationPeriodInDays"] == 365
+    denied(lambda: kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7))
+    assert kms.schedule_key_deletion(KeyId=key)["PendingWindowInDays"] == 30
+
+
+def test_kms_multi_region_key_type_grant_constraint_type_and_reencrypt_on_same_key_bind(server):
+    # Regression: kms:MultiRegionKeyType, kms:GrantConstraintType and kms:ReEncryptOnSameKey were
+    # never set.
+    root = server.client("kms")
+    primary = root.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    single = root.create_key()["KeyMetadata"]["KeyId"]
+    other = root.create_key()["KeyMetadata"]["KeyId"]
+    root.create_alias(AliasName="alias/other", TargetKeyId=other)
+    server.client("iam").create_user(UserName="ops")
+    kms, _ = user_clients(
+        server, "alice", ALLOW_KMS,
+        deny_kms_when({"StringEquals": {"kms:MultiRegionKeyType": "PRIMARY"}}, ["kms:Encrypt", "kms:CreateKey"]),
+        deny_kms_when({"Null": {"kms:GrantConstraintType": "true"}}, "kms:CreateGrant"),
+        deny_kms_when({"Bool": {"kms:ReEncryptOnSameKey": "true"}}, "kms:ReEncrypt*"),
+        deny_kms_when({"StringEquals": {"kms:RequestAlias": "alias/other"}}, "kms:ReEncryptTo"),
+    )
+    denied(lambda: kms.encrypt(KeyId=primary, Plaintext=b"x"))
+    denied(lambda: kms.create_key(MultiRegion=True))
+    blob = kms.encrypt(KeyId=single, Plaintext=b"x")["CiphertextBlob"]
+    kms.create_key()
+    ops = "arn:aws:iam::123456789012:user/ops"
+    denied(lambda: kms.create_grant(KeyId=single, GranteePrincipal=ops, Operations=["Decrypt"]))
+    kms.create_grant(KeyId=single, GranteePrincipal=ops, Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"app": "a"}})
+    # The same key, however it is named (the source is read from the ciphertext).
+    denied(lambda: kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=single))
+    arn = f"arn:aws:kms:us-east-1:123456789012:key/{single}"
+    denied(lambda: kms.re_encrypt(CiphertextBlob=blob, SourceKeyId=single, DestinationKeyId=arn))
+    # kms:RequestAlias of a re-encryption's destination is the alias it names it by.
+    denied(lambda: kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId="alias/other"))
+    kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=other)
+
+
+def test_kms_import_expiration_model_and_valid_to_bind(server):
+    # Regression: kms:ExpirationModel and kms:ValidTo were never set, so a Deny on key material
+    # that never expires (or expires too late) let ImportKeyMaterial through.
+    import time
+    root = server.client("kms")
+    key = root.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    late = int(time.time()) + 60 * 86400
+    kms, _ = user_clients(
+        server, "alice", ALLOW_KMS,
+        deny_kms_when({"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}}),
+        deny_kms_when({"NumericGreaterThan": {"kms:ValidTo": str(late - 86400)}}),
+    )
+    bogus = {"KeyId": key, "ImportToken": b"not a token", "EncryptedKeyMaterial": b"x" * 32}
+    denied(lambda: kms.import_key_material(**bogus, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"))
+    denied(lambda: kms.import_key_material(**bogus, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=late))
+    # Allowed, then refused for the bogus token by the operation itself.
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(**bogus, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=late - 30 * 86400)
+    assert error(e)["Code"] != "AccessDeniedException"

@@ -136,3 +136,20 @@ def test_validate_refuses_what_iam_refuses_in_sids_and_trust_policies(tmp_path):
     r = run("validate", str(path), "--type", "trust", "--format", "json")
     assert r.returncode == 1
     assert "AssumeRole policy may only specify STS AssumeRole actions." in r.stdout
+
+
+def test_validate_refuses_a_github_actions_trust_policy_without_a_scoped_subject():
+    # Regression: validate passed a trust policy that IAM refuses, one letting any GitHub
+    # workflow assume the role.
+    provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    statement = {"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
+                 "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}}
+    trust = {"Version": "2012-10-17", "Statement": [statement]}
+    r = run("validate", "-", "--type", "trust", "--format", "json", stdin=json.dumps(trust))
+    assert r.returncode == 1
+    [finding] = [f for f in json.loads(r.stdout) if f["findingType"] == "ERROR"]
+    assert finding["issueCode"] == "MALFORMED_POLICY_DOCUMENT"
+    assert "token.actions.githubusercontent.com:sub which is not scoped to all" in finding["message"], finding
+    statement["Condition"]["StringLike"] = {"token.actions.githubusercontent.com:sub": "repo:o/r:*"}
+    r = run("validate", "-", "--type", "trust", "--format", "json", stdin=json.dumps(trust))
+    assert r.returncode == 0, r.stdout

@@ -780,3 +780,88 @@ def test_validate_resource_policy_refuses_what_put_resource_policy_refuses(serve
             call()
         assert error(e)["Code"] == "MalformedPolicyDocumentException"
         assert "role/doesnotexist" in error(e)["Message"]
+
+
+def test_kms_key_arn_primary_region_and_rotation_function_keys_bind(server):
+    # Regression: secretsmanager:KmsKeyArn, secretsmanager:SecretPrimaryRegion and
+    # secretsmanager:resource/AllowRotationLambdaArn were never set: an Allow of CreateSecret
+    # pinned to a key's ARN refused creating a secret under that very key, and conditions on a
+    # secret's primary Region or rotation function never matched.
+    kms = server.client("kms")
+    pinned = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/pinned", TargetKeyId=pinned["KeyId"])
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    west = server.client("kms", region="us-west-2").create_key()["KeyMetadata"]["Arn"]
+    root = server.client("secretsmanager")
+    root.create_secret(Name="mirrored", SecretString="v1")
+    root.replicate_secret_to_regions(SecretId="mirrored", AddReplicaRegions=[{"Region": "us-west-2", "KmsKeyId": west}])
+    server.client("secretsmanager", region="us-west-2").create_secret(Name="local", SecretString="v1")
+    root.create_secret(Name="rotated", SecretString=json.dumps({"password": "p"}))
+    root.rotate_secret(SecretId="rotated", RotationLambdaARN=LAMBDA + "palisade-rotator-random", RotationRules={"AutomaticallyAfterDays": 30})
+    root.create_secret(Name="plain", SecretString="v1")
+    statements = [
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": ["secretsmanager:CreateSecret", "secretsmanager:GetSecretValue"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "secretsmanager:CreateSecret", "Resource": "*",
+         "Condition": {"StringEquals": {"secretsmanager:KmsKeyArn": pinned["Arn"]}}},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+         "Condition": {"StringEquals": {"secretsmanager:SecretPrimaryRegion": "us-east-1"}}},
+        {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+         "Condition": {"StringLike": {"secretsmanager:resource/AllowRotationLambdaArn": "*:function:palisade-rotator-*"}}},
+    ]
+    iam = server.client("iam")
+    iam.create_user(UserName="alice")
+    iam.put_user_policy(UserName="alice", PolicyName="p", PolicyDocument=policy(*statements))
+    key = iam.create_access_key(UserName="alice")["AccessKey"]
+    user, user_west = (
+        server.client("secretsmanager", key=key["AccessKeyId"], secret=key["SecretAccessKey"], region=region)
+        for region in ("us-east-1", "us-west-2")
+    )
+
+    def denied(call):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "AccessDeniedException", error(e)
+
+    # The key however it is named: id, alias, ARN.
+    user.create_secret(Name="a", SecretString="x", KmsKeyId=pinned["KeyId"])
+    user.create_secret(Name="b", SecretString="x", KmsKeyId="alias/pinned")
+    user.create_secret(Name="c", SecretString="x", KmsKeyId=pinned["Arn"])
+    denied(lambda: user.create_secret(Name="d", SecretString="x", KmsKeyId=other))
+    denied(lambda: user.create_secret(Name="e", SecretString="x"))
+    # A replica's primary Region is its primary's.
+    assert user.get_secret_value(SecretId="mirrored")["SecretString"] == "v1"
+    assert user_west.get_secret_value(SecretId="mirrored")["SecretString"] == "v1"
+    denied(lambda: user_west.get_secret_value(SecretId="local"))
+    assert user.get_secret_value(SecretId="plain")["SecretString"] == "v1"
+    denied(lambda: user.get_secret_value(SecretId="rotated"))
+
+
+def test_kms_calls_secrets_manager_makes_for_the_caller_are_via_an_aws_service(server):
+    # Regression: the KMS calls Secrets Manager makes with the caller's identity had
+    # aws:ViaAWSService false and no aws:CalledVia, so the usual guardrail "no direct use of
+    # KMS" (Deny kms:* unless via a service) broke every secret ("Access to KMS is not allowed").
+    key = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    guardrail = policy(
+        {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "kms:*", "Resource": "*", "Condition": {"Bool": {"aws:ViaAWSService": "false"}}},
+    )
+    only_via_secrets_manager = policy(
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Condition": {
+            "ForAnyValue:StringEquals": {"aws:CalledVia": "secretsmanager.amazonaws.com"},
+            "StringEquals": {"aws:CalledViaFirst": "secretsmanager.amazonaws.com", "aws:CalledViaLast": "secretsmanager.amazonaws.com"},
+        }},
+    )
+    for name, document in (("guarded", guardrail), ("via", only_via_secrets_manager)):
+        iam = server.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
+        creds = iam.create_access_key(UserName=name)["AccessKey"]
+        sm, kms = (server.client(s, key=creds["AccessKeyId"], secret=creds["SecretAccessKey"]) for s in ("secretsmanager", "kms"))
+        sm.create_secret(Name=name, SecretString="v1", KmsKeyId=key)
+        sm.put_secret_value(SecretId=name, SecretString="v2")
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "v2"
+        with pytest.raises(ClientError) as e:
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        assert error(e)["Code"] == "AccessDeniedException", name

@@ -398,3 +398,39 @@ def test_provider_urls_and_thumbprints_iam_refuses(server, idp):
         "InvalidIdentityToken",
         "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)",
     )
+
+
+def test_a_trust_policy_for_github_actions_must_scope_the_tokens_subject(server):
+    # Regression: a role trusting GitHub's OIDC provider with no sub condition, only an aud
+    # one, or sub "*" was accepted: any workflow of any repository on GitHub could assume it.
+    iam = server.client("iam")
+    provider = iam.create_open_id_connect_provider(
+        Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40],
+    )["OpenIDConnectProviderArn"]
+    aud = {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}
+
+    def trust(condition=None):
+        statement = {"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity"}
+        if condition is not None:
+            statement["Condition"] = condition
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    message = (
+        f"Trust policy with trusted principal {provider} must evaluate, using StringEquals, StringLike or "
+        "StringEqualsIgnoreCase, token.actions.githubusercontent.com:sub which is not scoped to all."
+    )
+    unscoped = [None, aud, {**aud, "StringLike": {"token.actions.githubusercontent.com:sub": "*"}},
+                {"StringNotEquals": {"token.actions.githubusercontent.com:sub": "repo:evil/*"}}]
+    for condition in unscoped:
+        with pytest.raises(ClientError) as e:
+            iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=trust(condition))
+        assert error(e) == ("MalformedPolicyDocument", message), condition
+    scoped = {**aud, "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"}}
+    iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=trust(scoped))
+    for condition in unscoped:
+        with pytest.raises(ClientError) as e:
+            iam.update_assume_role_policy(RoleName="deploy", PolicyDocument=trust(condition))
+        assert error(e) == ("MalformedPolicyDocument", message), condition
+    iam.update_assume_role_policy(
+        RoleName="deploy", PolicyDocument=trust({"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:ref:refs/heads/main"}}),
+    )

@@ -219,6 +219,19 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
         data: service_data::data(),
         out: Vec::new(),
     };
+    // IAM refuses this trust policy when it is saved (CreateRole, UpdateAssumeRolePolicy).
+    if policy.kind == PolicyKind::Trust
+        && let Some((i, provider, key)) = policy.unscoped_github_subject()
+    {
+        l.add(
+            Severity::Error,
+            "MALFORMED_POLICY_DOCUMENT",
+            format!("{}.Condition", policy.statement_path(i)),
+            format!(
+                "Trust policy with trusted principal {provider} must evaluate, using StringEquals, StringLike or StringEqualsIgnoreCase, {key} which is not scoped to all."
+            ),
+        );
+    }
     if policy.version.is_none() {
         l.add(
             Severity::Warning,

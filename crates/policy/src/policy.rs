@@ -1106,6 +1106,50 @@ impl Policy {
             "Statement".to_string()
         }
     }
+
+    /// The first Allow statement trusting GitHub Actions' OpenID Connect provider
+    /// (`oidc-provider/token.actions.githubusercontent.com`, or an enterprise's
+    /// `…/token.actions.githubusercontent.com/<slug>`) without scoping the token's `sub`: IAM
+    /// refuses such a trust policy, since GitHub signs tokens for every repository with the same
+    /// keys and the role would be open to any workflow on GitHub. Scoped means a
+    /// `StringEquals`, `StringLike` or `StringEqualsIgnoreCase` condition on `<issuer>:sub`
+    /// none of whose values is only wildcards. Returns the statement's index, the provider
+    /// ARN and the `sub` key to name in IAM's message.
+    pub fn unscoped_github_subject(&self) -> Option<(usize, String, String)> {
+        use crate::operator::OperatorKind::{StringEquals, StringEqualsIgnoreCase, StringLike};
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.effect == Effect::Allow)
+            .find_map(|(i, st)| {
+                let p = st.principal.as_ref().filter(|p| !p.negated)?;
+                let Principals::Map(map) = &p.values else {
+                    return None;
+                };
+                map.iter()
+                    .filter(|(k, _)| *k == PrincipalKey::Federated)
+                    .flat_map(|(_, v)| v)
+                    .find_map(|arn| {
+                        let (_, issuer) = arn.split_once(":oidc-provider/")?;
+                        let host = issuer.split('/').next()?;
+                        if !host.eq_ignore_ascii_case("token.actions.githubusercontent.com") {
+                            return None;
+                        }
+                        let key = format!("{issuer}:sub");
+                        let scoped = st.conditions.iter().any(|c| {
+                            matches!(
+                                c.operator.kind,
+                                StringEquals | StringLike | StringEqualsIgnoreCase
+                            ) && c.key.eq_ignore_ascii_case(&key)
+                                && !c.values.is_empty()
+                                && c.values
+                                    .iter()
+                                    .all(|v| !v.chars().all(|ch| ch == '*' || ch == '?'))
+                        });
+                        (!scoped).then(|| (i, arn.clone(), key))
+                    })
+            })
+    }
 }
 
 #[cfg(test)]

@@ -1045,7 +1045,23 @@ fn global_context(
     );
     c.insert("aws:RequestedRegion", CtxValue::string(ctx.region.clone()));
     c.insert("aws:UserAgent", CtxValue::string(ctx.user_agent.clone()));
-    c.insert("aws:ViaAWSService", CtxValue::bool(false));
+    // A call another service makes with the caller's identity (a forward access session:
+    // Secrets Manager asking KMS for a data key) is made "via an AWS service", and CalledVia
+    // names that service's principal (`secretsmanager.amazonaws.com`), so that a guardrail
+    // denying direct use of KMS does not also break the service's use of it. `via_service` is
+    // set only by the server, never from a request.
+    match ctx.via_service.as_deref().and_then(|v| v.split('.').next()) {
+        Some(service) => {
+            let principal = format!("{service}.amazonaws.com");
+            c.insert("aws:ViaAWSService", CtxValue::bool(true));
+            c.insert_list("aws:CalledVia", vec![CtxValue::string(principal.clone())]);
+            c.insert("aws:CalledViaFirst", CtxValue::string(principal.clone()));
+            c.insert("aws:CalledViaLast", CtxValue::string(principal));
+        }
+        None => {
+            c.insert("aws:ViaAWSService", CtxValue::bool(false));
+        }
+    }
     if let Some(s) = &caller.session {
         // These keys exist only for temporary credentials, as in AWS.
         c.insert(

@@ -492,6 +492,24 @@ pub(crate) fn check_policy(doc: &str, kind: PolicyKind) -> Result<(), ApiError> 
         .map_err(|e| ApiError::new(e.aws_code(), e.aws_message(), policy_status(e.aws_code())))
 }
 
+/// Refuses a trust policy that lets GitHub Actions' OpenID Connect provider in without scoping
+/// the token's `sub`, with IAM's words: any workflow of any repository on GitHub could assume
+/// the role.
+pub(crate) fn check_github_trust(doc: &str) -> Result<(), ApiError> {
+    let Ok(policy) = Policy::parse(doc, PolicyKind::Trust) else {
+        return Ok(());
+    };
+    match policy.unscoped_github_subject() {
+        Some((_, provider, key)) => Err(ApiError::bad_request(
+            "MalformedPolicyDocument",
+            format!(
+                "Trust policy with trusted principal {provider} must evaluate, using StringEquals, StringLike or StringEqualsIgnoreCase, {key} which is not scoped to all."
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a trust or resource policy naming an IAM user or role that does not exist, as IAM
 /// does when it saves one (strict mode; `--dev` stores what moto's suites send).
 pub(crate) fn check_principals(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {

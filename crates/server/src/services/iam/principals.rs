@@ -587,6 +587,7 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     // like "some policy"); such a role cannot be assumed. Strict mode validates as IAM does.
     if !cx.state.config.dev {
         check_policy(&trust, PolicyKind::Trust)?;
+        super::check_github_trust(&trust)?;
     }
     super::check_principals(cx, &trust)?;
     let max = super::int(input, "MaxSessionDuration").unwrap_or(3600);
@@ -867,6 +868,7 @@ pub(crate) async fn update_assume_role_policy(
     let name = req(input, "RoleName")?.to_owned();
     let doc = req(input, "PolicyDocument")?.to_owned();
     check_policy(&doc, PolicyKind::Trust)?;
+    super::check_github_trust(&doc)?;
     super::check_principals(cx, &doc)?;
     cx.state
         .iam

@@ -215,25 +215,40 @@ pub fn context(
             .read(|d| {
                 d.keys.get(&arn).map(|k| {
                     let r = &k.record;
-                    (
-                        r.spec.clone(),
-                        r.usage.clone(),
-                        r.origin.clone(),
-                        r.multi_region,
-                    )
+                    KeyFacts {
+                        spec: r.spec.clone(),
+                        usage: r.usage.clone(),
+                        origin: r.origin.clone(),
+                        multi_region: r.multi_region,
+                        primary: r.primary_region.as_deref().is_none_or(|p| p == r.region),
+                        // Most keys have no alias: then this is a look-up in an empty map.
+                        aliases: d.key_aliases.get(&arn).cloned().unwrap_or_default(),
+                    }
                 })
             })
             .ok()
             .flatten()
     });
     match facts {
-        Some((spec, usage, origin, multi_region)) => {
-            c.insert("kms:KeySpec", CtxValue::string(spec.clone()));
-            c.insert("kms:CustomerMasterKeySpec", CtxValue::string(spec));
-            c.insert("kms:KeyUsage", CtxValue::string(usage.clone()));
-            c.insert("kms:CustomerMasterKeyUsage", CtxValue::string(usage));
-            c.insert("kms:KeyOrigin", CtxValue::string(origin));
-            c.insert("kms:MultiRegion", CtxValue::bool(multi_region));
+        Some(f) => {
+            c.insert("kms:KeySpec", CtxValue::string(f.spec.clone()));
+            c.insert("kms:CustomerMasterKeySpec", CtxValue::string(f.spec));
+            c.insert("kms:KeyUsage", CtxValue::string(f.usage.clone()));
+            c.insert("kms:CustomerMasterKeyUsage", CtxValue::string(f.usage));
+            c.insert("kms:KeyOrigin", CtxValue::string(f.origin));
+            c.insert("kms:MultiRegion", CtxValue::bool(f.multi_region));
+            if f.multi_region {
+                let kind = if f.primary { "PRIMARY" } else { "REPLICA" };
+                c.insert("kms:MultiRegionKeyType", CtxValue::string(kind));
+            }
+            // Multi-valued, and absent for a key without aliases, so that a
+            // `ForAnyValue:StringLike` Deny binds only keys with a matching alias.
+            if !f.aliases.is_empty() {
+                c.insert_list(
+                    "kms:ResourceAliases",
+                    f.aliases.into_iter().map(CtxValue::string).collect(),
+                );
+            }
         }
         None if op == "CreateKey" => {
             let spec = s(input, "KeySpec").unwrap_or("SYMMETRIC_DEFAULT");
@@ -246,17 +261,28 @@ pub fn context(
                 "kms:KeyOrigin",
                 CtxValue::string(s(input, "Origin").unwrap_or("AWS_KMS").to_owned()),
             );
-            c.insert(
-                "kms:MultiRegion",
-                CtxValue::bool(
-                    input
-                        .get("MultiRegion")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                ),
-            );
+            let multi_region = input
+                .get("MultiRegion")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            c.insert("kms:MultiRegion", CtxValue::bool(multi_region));
+            if multi_region {
+                // CreateKey makes primaries; replicas come from ReplicateKey.
+                c.insert("kms:MultiRegionKeyType", CtxValue::string("PRIMARY"));
+            }
         }
         None => {}
+    }
+    request_parameter_keys(op, input, c);
+    if matches!(op, "ReEncryptFrom" | "ReEncryptTo") {
+        // The key the ciphertext was encrypted under (named, or read from the blob's header)
+        // against the destination key, both resolved: the same key named once by alias and
+        // once by ARN is the same key.
+        let region = &ctx.region;
+        let same = key_of(state, caller, region, "ReEncryptFrom", input).is_some_and(|src| {
+            key_of(state, caller, region, "ReEncryptTo", input).is_some_and(|dst| dst == src)
+        });
+        c.insert("kms:ReEncryptOnSameKey", CtxValue::bool(same));
     }
     for (member, key) in [
         ("SigningAlgorithm", "kms:SigningAlgorithm"),
@@ -322,9 +348,10 @@ pub fn context(
     }
     if let Some(alias) = s(input, "AliasName") {
         c.insert("kms:RequestAlias", CtxValue::string(alias.to_owned()));
-    } else if let Some(id) = s(input, "KeyId") {
+    } else if let Some(id) = key_member(op).and_then(|m| s(input, m)) {
         // A key named by alias (name or alias ARN) in a cryptographic call, DescribeKey or
-        // GetPublicKey: policies may allow or deny by the alias used.
+        // GetPublicKey: policies may allow or deny by the alias used. A re-encryption's is the
+        // alias it names the key of this half by (`SourceKeyId` or `DestinationKeyId`).
         let alias = id
             .strip_prefix("arn:")
             .and_then(|rest| rest.split_once(":alias/"))
@@ -333,6 +360,72 @@ pub fn context(
         if let Some(alias) = alias {
             c.insert("kms:RequestAlias", CtxValue::string(alias));
         }
+    }
+}
+
+/// What the key-property condition keys say of the key a request acts on.
+struct KeyFacts {
+    spec: String,
+    usage: String,
+    origin: String,
+    multi_region: bool,
+    /// A multi-Region key in its primary's Region, or any other key.
+    primary: bool,
+    aliases: Vec<String>,
+}
+
+/// The condition keys that only some operations' parameters set; each is computed only for
+/// the operations it applies to. AWS sets them to the parameter's default when it is left out
+/// ("this type of condition works even when the parameter doesn't appear in the request"), so
+/// that a Deny on the default cannot be bypassed by omitting the parameter.
+fn request_parameter_keys(op: &str, input: &Value, c: &mut Context) {
+    match op {
+        "CreateKey" | "PutKeyPolicy" => {
+            let bypass = input
+                .get("BypassPolicyLockoutSafetyCheck")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            c.insert("kms:BypassPolicyLockoutSafetyCheck", CtxValue::bool(bypass));
+        }
+        "ScheduleKeyDeletion" => {
+            let days = input
+                .get("PendingWindowInDays")
+                .and_then(Value::as_i64)
+                .unwrap_or(30);
+            c.insert(
+                "kms:ScheduleKeyDeletionPendingWindowInDays",
+                CtxValue::number(days as f64),
+            );
+        }
+        "EnableKeyRotation" => {
+            let days = input
+                .get("RotationPeriodInDays")
+                .and_then(Value::as_i64)
+                .unwrap_or(365);
+            c.insert("kms:RotationPeriodInDays", CtxValue::number(days as f64));
+        }
+        "CreateGrant" => {
+            let constraints = input.get("Constraints");
+            for kind in ["EncryptionContextEquals", "EncryptionContextSubset"] {
+                if constraints.and_then(|k| k.get(kind)).is_some() {
+                    c.insert("kms:GrantConstraintType", CtxValue::string(kind));
+                }
+            }
+        }
+        "ImportKeyMaterial" => {
+            let model = s(input, "ExpirationModel").unwrap_or("KEY_MATERIAL_EXPIRES");
+            c.insert("kms:ExpirationModel", CtxValue::string(model));
+            // A Date key holding epoch seconds: date operators and numeric ones (on the text)
+            // both compare it.
+            if let Some(v) = input
+                .get("ValidTo")
+                .and_then(Value::as_f64)
+                .and_then(|t| CtxValue::date(&(t as i64).to_string()))
+            {
+                c.insert("kms:ValidTo", v);
+            }
+        }
+        _ => {}
     }
 }
 

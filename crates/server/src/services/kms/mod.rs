@@ -249,6 +249,18 @@ pub fn service_key(
     ops::service_key(&cx, key_id)
 }
 
+/// The ARN of the key `key_id` (key id, alias name or ARN, key ARN) names for the caller in
+/// `region`, if it exists: another service's condition keys name keys by ARN
+/// (`secretsmanager:KmsKeyArn`).
+pub(crate) fn key_arn_of(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    key_id: &str,
+) -> Option<String> {
+    ops::resolve_arn(&Cx::of_caller(state, caller, region), key_id).ok()
+}
+
 /// Records the KMS event of a call another service made on the caller's behalf, as CloudTrail
 /// does (`invokedBy`), durable before the call's result is used.
 async fn record_service_call(

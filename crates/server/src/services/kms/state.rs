@@ -166,6 +166,22 @@ pub(crate) struct KmsData {
     pub aliases: BTreeMap<String, AliasRecord>,
     /// By grant id.
     pub grants: BTreeMap<String, GrantRecord>,
+    /// The alias names of each key that has any, by key ARN: `kms:ResourceAliases` is set on
+    /// every request on a key, and scanning `aliases` there would cost every Encrypt a walk of
+    /// the account's aliases. Rebuilt whenever aliases change, which is rare.
+    pub key_aliases: HashMap<String, Vec<String>>,
+}
+
+impl KmsData {
+    fn index_aliases(&mut self) {
+        self.key_aliases.clear();
+        for a in self.aliases.values() {
+            self.key_aliases
+                .entry(key_arn(&a.region, &a.account, &a.target_key_id))
+                .or_default()
+                .push(a.name.clone());
+        }
+    }
 }
 
 /// KMS's state.
@@ -237,6 +253,7 @@ impl Kms {
                 fresh.grants.insert(g.id.clone(), g);
             }
         }
+        fresh.index_aliases();
         if let Ok(mut d) = self.data.write() {
             *d = fresh;
         }
@@ -330,6 +347,8 @@ impl Kms {
             .data
             .write()
             .map_err(|_| ApiError::internal("kms state lock poisoned"))?;
+        let aliases_changed =
+            !changes.aliases.is_empty() || changes.deletes.iter().any(|(c, _)| *c == ALIASES);
         for (collection, key) in changes.deletes {
             match collection {
                 KEYS => {
@@ -352,6 +371,9 @@ impl Kms {
         }
         for g in changes.grants {
             d.grants.insert(g.id.clone(), g);
+        }
+        if aliases_changed {
+            d.index_aliases();
         }
         Ok(())
     }

@@ -88,6 +88,40 @@ pub fn context(
             CtxValue::string(v.clone()),
         );
     }
+    // The secret's own keys (the Secret resource type's), for a secret that exists: only the
+    // small facts, read under one lock, not the secret.
+    if t.arn.starts_with("arn:")
+        && let (Some(reg), Some(account)) = (t.arn.split(':').nth(3), t.arn.split(':').nth(4))
+        && let Some((primary, lambda)) = state.secrets.read(account, reg, |r| {
+            r.resolve(&t.arn).map(|sec| {
+                (
+                    sec.primary_region
+                        .clone()
+                        .unwrap_or_else(|| sec.region.clone()),
+                    sec.rotation.as_ref().and_then(|r| r.lambda_arn.clone()),
+                )
+            })
+        })
+    {
+        c.insert(
+            "secretsmanager:SecretPrimaryRegion",
+            CtxValue::string(primary),
+        );
+        if let Some(lambda) = lambda {
+            c.insert(
+                "secretsmanager:resource/AllowRotationLambdaArn",
+                CtxValue::string(lambda),
+            );
+        }
+    }
+    // The key a new value is to be encrypted under, as an ARN however the caller names it
+    // (key id, alias name or ARN): a policy pinning the key by ARN must match all of them.
+    if matches!(op, "CreateSecret" | "UpdateSecret")
+        && let Some(id) = s(input, "KmsKeyId").filter(|id| !id.is_empty())
+        && let Some(arn) = crate::services::kms::key_arn_of(state, caller, region, id)
+    {
+        c.insert("secretsmanager:KmsKeyArn", CtxValue::string(arn));
+    }
     for (member, key) in [
         ("Name", "secretsmanager:Name"),
         ("Description", "secretsmanager:Description"),
@@ -95,6 +129,7 @@ pub fn context(
         ("RotationLambdaARN", "secretsmanager:RotationLambdaARN"),
         ("VersionId", "secretsmanager:VersionId"),
         ("VersionStage", "secretsmanager:VersionStage"),
+        ("Type", "secretsmanager:Type"),
     ] {
         if let Some(v) = s(input, member) {
             c.insert(key, CtxValue::string(v));
