@@ -191,6 +191,45 @@ fn extract<R: Read>(
     }
 }
 
+/// An archive member about to be extracted: its path as reported, its stored and expanded
+/// sizes, and its nesting depth.
+struct Member {
+    path: String,
+    compressed: u64,
+    size: u64,
+    depth: usize,
+}
+
+/// Extracts a member under the limits and scans what it holds, or reports why not.
+fn scan_member<R: Read>(
+    engine: &Engine,
+    scanner: &mut Scanner<'_>,
+    member: Member,
+    reader: R,
+    opts: &Options,
+    budget: &mut Budget,
+    out: &mut Vec<FileResult>,
+) {
+    match extract(reader, member.compressed, opts, budget) {
+        Ok(inner) => scan_any(
+            engine,
+            scanner,
+            &member.path,
+            &inner,
+            member.depth,
+            opts,
+            budget,
+            out,
+        ),
+        Err(s) => out.push(FileResult {
+            path: member.path,
+            size: member.size,
+            format: Format::Binary,
+            outcome: Err(s),
+        }),
+    }
+}
+
 /// Whether `budget` has used up the total bytes an archive may extract: nothing more is
 /// decompressed from it, at any nesting level.
 fn exhausted(budget: &Budget, l: &Limits) -> bool {
@@ -346,30 +385,14 @@ pub fn scan_any(
                 if entry.is_dir() {
                     continue;
                 }
-                let entry_name = entry
-                    .name()
-                    .map(|n| n.into_owned())
-                    .unwrap_or_else(|_| format!("#{i}"));
-                let member = format!("{path}!{entry_name}");
-                let compressed = entry.compressed_size();
-                match extract(&mut entry, compressed, opts, budget) {
-                    Ok(inner) => scan_any(
-                        engine,
-                        scanner,
-                        &member,
-                        &inner,
-                        depth + 1,
-                        opts,
-                        budget,
-                        out,
-                    ),
-                    Err(s) => out.push(FileResult {
-                        path: member,
-                        size: entry.size(),
-                        format: Format::Binary,
-                        outcome: Err(s),
-                    }),
-                }
+                let (compressed, size) = (entry.compressed_size(), entry.size());
+                let member = Member {
+                    path: named,
+                    compressed,
+                    size,
+                    depth: depth + 1,
+                };
+                scan_member(engine, scanner, member, &mut entry, opts, budget, out);
             }
         }
         Format::Tar => {
@@ -395,27 +418,15 @@ pub fn scan_any(
                 if !entry.header().entry_type().is_file() {
                     continue;
                 }
-                let member = format!("{path}!{}", String::from_utf8_lossy(&entry.path_bytes()));
                 let size = entry.size();
                 // Stored, not compressed: the ratio limit does not apply, the others do.
-                match extract(&mut entry, size, opts, budget) {
-                    Ok(inner) => scan_any(
-                        engine,
-                        scanner,
-                        &member,
-                        &inner,
-                        depth + 1,
-                        opts,
-                        budget,
-                        out,
-                    ),
-                    Err(s) => out.push(FileResult {
-                        path: member,
-                        size,
-                        format: Format::Binary,
-                        outcome: Err(s),
-                    }),
-                }
+                let member = Member {
+                    path: format!("{path}!{}", String::from_utf8_lossy(&entry.path_bytes())),
+                    compressed: size,
+                    size,
+                    depth: depth + 1,
+                };
+                scan_member(engine, scanner, member, &mut entry, opts, budget, out);
             }
         }
         _ => {
