@@ -244,3 +244,12 @@ def start_server():
     yield start
     for s in started:
         s.close()
+
+
+@pytest.fixture
+def two_accounts(start_server):
+    """One server holding two accounts: 222222222222 under the default profile, and
+    111111111111, whose root key is under the profile `account-111111111111`."""
+    first = start_server("--account-id", "111111111111")
+    first.stop()
+    return start_server("--account-id", "222222222222", data_dir=first.data_dir)

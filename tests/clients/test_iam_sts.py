@@ -550,13 +550,11 @@ def test_an_inline_session_policy_narrows_the_role(server):
     assert error(e)["Message"].endswith("because no session policy allows the iam:ListUsers action")
 
 
-def test_an_account_alias_belongs_to_one_account_on_the_server(start_server):
+def test_an_account_alias_belongs_to_one_account_on_the_server(two_accounts):
     # Bug: two accounts on one server could both take the same alias; AWS's aliases are unique
     # in the partition.
-    first = start_server("--account-id", "111111111111")
-    key_a, secret_a = first.credentials()
-    first.stop()
-    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
     root_a = s.client("iam", key=key_a, secret=secret_a)
     root_b = s.client("iam")
     root_a.create_account_alias(AccountAlias="acme-prod")
@@ -570,13 +568,11 @@ def test_an_account_alias_belongs_to_one_account_on_the_server(start_server):
     assert root_b.list_account_aliases()["AccountAliases"] == ["acme-prod"]
 
 
-def test_assume_role_across_accounts_needs_the_trust_policy_and_the_external_id(start_server):
+def test_assume_role_across_accounts_needs_the_trust_policy_and_the_external_id(two_accounts):
     # Accounts are created when `palisade serve --account-id N` first starts on a data
     # directory; a server answers for every account in its store.
-    first = start_server("--account-id", "111111111111")
-    key_a, secret_a = first.credentials()
-    first.stop()
-    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
     root_a = s.client("iam", key=key_a, secret=secret_a)
     root_b = s.client("iam")
     assert s.client("sts").get_caller_identity()["Account"] == "222222222222"

@@ -728,15 +728,13 @@ def test_data_key_pairs_need_a_symmetric_encryption_key_and_say_so(server):
         assert "not valid for GenerateDataKeyPair" in error(e)["Message"]
 
 
-def test_another_account_may_use_a_key_its_policy_shares_but_never_administer_it(start_server):
+def test_another_account_may_use_a_key_its_policy_shares_but_never_administer_it(two_accounts):
     # Regression: a key policy granting another account kms:* let that account put a new key
     # policy (locking the owner out) and schedule the key's deletion. KMS allows only the
     # cryptographic operations, DescribeKey, GetKeyRotationStatus, GetPublicKey and grants
     # across accounts; everything else looks the key up in the caller's own account.
-    first = start_server("--account-id", "111111111111")
-    key_a, secret_a = first.credentials()
-    first.stop()
-    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
     kms_a = s.client("kms", key=key_a, secret=secret_a)
     shared = kms_a.create_key(
         Policy=policy(
@@ -849,16 +847,14 @@ def test_requests_kms_refuses_for_missing_parameters_and_replica_answers(server)
     assert "PendingDeletionWindowInDays" not in kms.describe_key(KeyId=single)["KeyMetadata"]
 
 
-def test_another_account_cannot_list_or_retire_grants_it_is_not_named_in(start_server):
+def test_another_account_cannot_list_or_retire_grants_it_is_not_named_in(two_accounts):
     # Regression: RetireGrant was authorized on "*" by the caller's own IAM policy alone, so
     # any account allowing itself kms:RetireGrant deleted other accounts' grants (and its event
     # named no key, so the key's owner never saw it); ListRetirableGrants listed grants for a
     # principal of another account. AWS: the grant decides who retires it; kms:RetireGrant
     # in IAM counts only in the key's account or the account named as retiring principal.
-    first = start_server("--account-id", "111111111111")
-    key_a, secret_a = first.credentials()
-    first.stop()
-    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
     kms_a = s.client("kms", key=key_a, secret=secret_a)
     key = kms_a.create_key()["KeyMetadata"]["Arn"]
     s.client("iam", key=key_a, secret=secret_a).create_user(UserName="alice")

@@ -128,11 +128,9 @@ def test_secret_values_survive_a_restart_and_never_reach_the_data_dir_or_the_aud
     assert sm2.get_secret_value(SecretId="canary-bin")["SecretBinary"] == binary
 
 
-def test_resource_policies_grant_other_accounts_and_public_ones_can_be_blocked(start_server):
-    first = start_server("--account-id", "111111111111")
-    key_a, secret_a = first.credentials()
-    first.stop()
-    s = start_server("--account-id", "222222222222", data_dir=first.data_dir)
+def test_resource_policies_grant_other_accounts_and_public_ones_can_be_blocked(two_accounts):
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
     sm_a = s.client("secretsmanager", key=key_a, secret=secret_a)
     # As in AWS, another account can read a secret only under a customer key whose policy lets
     # it decrypt: the AWS-managed key serves its own account only.
