@@ -12,7 +12,7 @@ use palisade_discovery::Engine;
 use palisade_discovery::cli::{OutputFormat, ScanArgs, run_with};
 use palisade_discovery::formats::Location;
 use palisade_discovery::formats::archive::{
-    Budget, FileResult, Limits, Options, scan_any, scan_object,
+    FileResult, Limits, Options, scan_object, scan_object_with,
 };
 
 fn engine() -> Engine {
@@ -223,24 +223,11 @@ fn gzip_and_nested_zip() {
 }
 
 fn scan_with(limits: Limits, name: &str, data: &[u8]) -> Vec<FileResult> {
-    let e = engine();
-    let mut s = e.scanner();
-    let mut out = Vec::new();
     let opts = Options {
         limits,
         reveal: false,
     };
-    scan_any(
-        &e,
-        &mut s,
-        name,
-        data,
-        0,
-        &opts,
-        &mut Budget::default(),
-        &mut out,
-    );
-    out
+    scan_object_with(&engine(), name, data, &opts)
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use palisade_discovery::Engine;
 use palisade_discovery::formats::Location;
 use palisade_discovery::formats::archive::{
-    Budget, FileResult, Limits, Options, scan_any, scan_object,
+    FileResult, Limits, Options, scan_object, scan_object_with,
 };
 use parquet::data_type::{ByteArray, ByteArrayType};
 use parquet::file::properties::WriterProperties;
@@ -127,23 +127,11 @@ fn every_common_codec_is_read() {
 
 fn scan_limited(name: &str, data: &[u8], limits: Limits) -> Vec<FileResult> {
     let e = Engine::with_defaults().unwrap();
-    let mut s = e.scanner();
-    let mut out = Vec::new();
     let opts = Options {
         limits,
         reveal: false,
     };
-    scan_any(
-        &e,
-        &mut s,
-        name,
-        data,
-        0,
-        &opts,
-        &mut Budget::default(),
-        &mut out,
-    );
-    out
+    scan_object_with(&e, name, data, &opts)
 }
 
 /// Regression: one string that was not UTF-8 ("secretperson@example.com" with one byte 0xFF)

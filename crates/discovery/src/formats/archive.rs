@@ -438,19 +438,29 @@ pub fn scan_any(
 
 /// Scans an in-memory object (an S3 object's bytes, a file's contents) with default limits.
 pub fn scan_object(engine: &Engine, name: &str, data: &[u8], reveal: bool) -> Vec<FileResult> {
-    let mut scanner = engine.scanner();
-    let mut out = Vec::new();
     let opts = Options {
         limits: Limits::default(),
         reveal,
     };
+    scan_object_with(engine, name, data, &opts)
+}
+
+/// [`scan_object`] under the given limits.
+pub fn scan_object_with(
+    engine: &Engine,
+    name: &str,
+    data: &[u8],
+    opts: &Options,
+) -> Vec<FileResult> {
+    let mut scanner = engine.scanner();
+    let mut out = Vec::new();
     scan_any(
         engine,
         &mut scanner,
         name,
         data,
         0,
-        &opts,
+        opts,
         &mut Budget::default(),
         &mut out,
     );
