@@ -1039,3 +1039,17 @@ def test_kms_import_expiration_model_and_valid_to_bind(server):
     with pytest.raises(ClientError) as e:
         kms.import_key_material(**bogus, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=late - 30 * 86400)
     assert error(e)["Code"] != "AccessDeniedException"
+
+
+def test_retire_grant_of_an_unknown_id_is_not_found_and_a_bad_principal_is_invalid_arn(server):
+    # Bug: RetireGrant naming a grant id the key does not have was refused as AccessDenied
+    # ("no identity-based policy allows", even to the root user), and ListRetirableGrants with
+    # a principal that is not an ARN answered as a cross-account denial.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        kms.retire_grant(KeyId=key, GrantId="0" * 64)
+    assert (error(e)["Code"], error(e)["Message"]) == ("NotFoundException", f"Grant ID {'0' * 64} not found")
+    with pytest.raises(ClientError) as e:
+        kms.list_retirable_grants(RetiringPrincipal="notanarn")
+    assert error(e)["Code"] == "InvalidArnException"

@@ -1461,12 +1461,29 @@ fn skip_word(data: &[u8], s: usize) -> usize {
     next
 }
 
-/// Whether a digit at `at` starts the fraction of a decimal number: it follows `<digit>.`.
+/// Whether a digit at `at` starts the fraction of a decimal number: it follows `<digit>.`, a
+/// `.` that starts a number (`.59`, `-.59`, a cell's `.59`), or the decimal comma of a number
+/// below one (`0,59`, as European exports write it; only after a lone `0`, since `1,4111…` in a
+/// comma-separated row is an id and a card number).
 fn fraction_at(data: &[u8], at: usize) -> bool {
-    data.get(at).is_some_and(u8::is_ascii_digit)
-        && at >= 2
-        && data.get(at - 1) == Some(&b'.')
-        && data.get(at - 2).is_some_and(u8::is_ascii_digit)
+    let before = |n: usize| at.checked_sub(n).and_then(|i| data.get(i)).copied();
+    let starts_number = |b: Option<u8>| {
+        b.is_none_or(|b| {
+            b.is_ascii_whitespace()
+                || matches!(
+                    b,
+                    b'-' | b'+' | b',' | b';' | b'"' | b'\'' | b'(' | b'=' | b':'
+                )
+        })
+    };
+    if !data.get(at).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    match before(1) {
+        Some(b'.') => before(2).is_some_and(|b| b.is_ascii_digit()) || starts_number(before(2)),
+        Some(b',') => before(2) == Some(b'0') && starts_number(before(3)),
+        _ => false,
+    }
 }
 
 /// Whether the words just before `at` announce a version number.

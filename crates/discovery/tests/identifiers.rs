@@ -484,6 +484,11 @@ fn decimal_fractions_are_not_card_numbers() {
         "id,amount\n1,0.5943208249263128\n",
         "{\"amount\":12.5943208249263128}\n",
         "card 0.5943208249263128",
+        // Found by a user the day after: the decimal comma of European exports, and fractions
+        // written without their leading zero.
+        "id;score\n1;0,5943208249263128\n",
+        "id,score\n1,.5943208249263128\n2,-.5943208249263128\n",
+        "visa 0,5943208249263128",
     ] {
         let f = found(&e, text);
         assert!(
@@ -491,8 +496,15 @@ fn decimal_fractions_are_not_card_numbers() {
             "{text:?}: {f:?}"
         );
     }
+    // A card after an id in a comma-separated row is still a card.
+    has(
+        "id,card\n1,5943208249263128\n",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+        "5943208249263128",
+    );
     for (name, data) in [
         ("a.csv", &b"id,amount\n1,0.5943208249263128\n"[..]),
+        ("eu.csv", &b"id;score\n1;0,5943208249263128\n"[..]),
         ("a.jsonl", &b"{\"amount\":0.5943208249263128}\n"[..]),
     ] {
         let r = palisade_discovery::formats::archive::scan_object(&e, name, data, false);

@@ -203,6 +203,14 @@ impl Authorizer for PolicyAuthorizer {
                 )
                 .unwrap_or(error))
             }
+            Enforcement::Enforce
+                if route.service.signing_name == "kms" && route.operation.name == "RetireGrant" =>
+            {
+                Err(
+                    crate::services::kms::authz::missing_grant(state, caller, &ctx.region, input)
+                        .unwrap_or(error),
+                )
+            }
             Enforcement::Enforce => Err(error),
             _ => {
                 tracing::warn!(

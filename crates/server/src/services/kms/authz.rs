@@ -593,6 +593,25 @@ fn named_grant(
         .flatten()
 }
 
+/// The error of a RetireGrant naming, by id, a grant the key does not have: KMS answers it
+/// NotFoundException, not a denial that sends the key's own account looking at its policies.
+pub fn missing_grant(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    input: &Value,
+) -> Option<ApiError> {
+    let id = s(input, "GrantId")?;
+    if s(input, "GrantToken").is_some()
+        || key_of(state, caller, region, "RetireGrant", input).is_none()
+    {
+        return None;
+    }
+    named_grant(state, caller, region, input)
+        .is_none()
+        .then(|| ApiError::bad_request("NotFoundException", format!("Grant ID {id} not found")))
+}
+
 /// RetireGrant, by grant: its retiring principal, its grantee when the grant allows RetireGrant,
 /// or the root user of the account that created it (AWS's "Retiring and revoking grants").
 /// Whoever else may retire is decided by policies, before this.

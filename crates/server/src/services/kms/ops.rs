@@ -2313,6 +2313,12 @@ fn grant_entry(g: &super::state::GrantRecord) -> Value {
 fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiError> {
     let entries: Vec<Value> = if retirable {
         let principal = s(i, "RetiringPrincipal").unwrap_or_default();
+        if principal.split(':').count() < 6 || !principal.starts_with("arn:") {
+            return Err(err(
+                "InvalidArnException",
+                format!("retiring principal {principal:?} is not an arn"),
+            ));
+        }
         // AWS: "You must specify a principal in your AWS account" (bug: naming another
         // account's principal listed its grants, tokens' ids and keys included).
         if principal.split(':').nth(4) != Some(cx.caller.account_id.as_str()) {
