@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import stat
+import time
 import urllib.request
 
 import botocore.auth
@@ -502,3 +503,29 @@ def test_root_keys_are_not_minted_behind_the_operators_back_and_env_keys_are_che
         capture_output=True, text=True, timeout=60,
     )
     assert r.returncode != 0 and "created in strict mode" in r.stderr
+
+
+def test_silent_connections_do_not_lock_other_clients_out(start_server):
+    # Regression: a client that connected and sent nothing, or sent a head and stopped in its
+    # body, held its connection slot forever (hyper's head timeout starts with the first byte):
+    # --max-connections silent sockets locked every other client out.
+    import socket
+
+    s = start_server("--max-connections", "2", "--idle-timeout", "2")
+    host, port = s.url.removeprefix("http://").rsplit(":", 1)
+    silent = socket.create_connection((host, int(port)))
+    stalled = socket.create_connection((host, int(port)))
+    stalled.sendall(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        b"X-Amz-Target: TrentService.ListKeys\r\nContent-Length: 100\r\n\r\n{"
+    )
+    try:
+        started = time.monotonic()
+        with urllib.request.urlopen(s.url + "/_palisade/health", timeout=60) as r:
+            assert r.status == 200
+        # The silent one is let go after the idle timeout; the stalled body after its own.
+        assert time.monotonic() - started < 45
+        assert silent.recv(1) == b""
+    finally:
+        silent.close()
+        stalled.close()

@@ -124,6 +124,9 @@ struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Seconds a connection with no request under way may stay silent before it is closed.
+    #[arg(long, default_value_t = palisade_server::config::DEFAULT_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    idle_timeout: u64,
     /// File holding the 32-byte key-encryption key (raw or base64).
     #[arg(long)]
     kek_file: Option<PathBuf>,
@@ -386,6 +389,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_header_bytes: args.max_header_bytes,
         max_connections: args.max_connections,
+        idle_timeout_secs: args.idle_timeout,
         root_access_key_id: std::env::var("PALISADE_ROOT_ACCESS_KEY_ID").ok(),
         root_secret_access_key: std::env::var("PALISADE_ROOT_SECRET_ACCESS_KEY")
             .ok()

@@ -14,6 +14,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest request head (request line and headers) accepted by default.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How many connections are served at once by default; further ones wait in the accept queue.
+/// Default of `--idle-timeout`: a client that connects and sends nothing is let go after this.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// How the server speaks TLS.
@@ -106,6 +108,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// How many connections are served at once.
     pub max_connections: usize,
+    /// Seconds a connection with no request under way may move no byte before it is closed.
+    pub idle_timeout_secs: u64,
     /// Root access key id given in the environment, replacing the generated one.
     pub root_access_key_id: Option<String>,
     /// Root secret access key given in the environment.
@@ -151,6 +155,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             root_access_key_id: None,
             root_secret_access_key: None,
             kek_file: None,

@@ -15,6 +15,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -85,8 +90,7 @@ pub async fn serve(
             match tls {
                 None => {
                     let conn = ConnInfo { remote, tls: None };
-                    serve_connection(&builder, TokioIo::new(stream), state, admin, conn, watcher)
-                        .await;
+                    serve_connection(&builder, stream, state, admin, conn, watcher).await;
                 }
                 Some(acceptor) => {
                     let stream =
@@ -114,8 +118,7 @@ pub async fn serve(
                         remote,
                         tls: Some(info),
                     };
-                    serve_connection(&builder, TokioIo::new(stream), state, admin, conn, watcher)
-                        .await;
+                    serve_connection(&builder, stream, state, admin, conn, watcher).await;
                 }
             }
         });
@@ -167,24 +170,138 @@ fn cipher_suite_name(rustls_name: &str) -> String {
     format!("{kx}-{cipher}")
 }
 
-/// Serves one connection until it closes or shutdown drains it.
-async fn serve_connection<I>(
+/// A stream that notes when it last moved a byte.
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+/// What a connection's watchdog looks at.
+struct Activity {
+    start: Instant,
+    /// Milliseconds after `start` of the last byte read or written.
+    last_ms: AtomicU64,
+    /// Requests being handled: a handler may run a while without moving a byte.
+    busy: AtomicUsize,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Counts a request as under way until dropped (also when its future is dropped).
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(activity.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// Serves one connection until it closes, shutdown drains it, or it sits idle (no request under
+/// way, no byte moved) for `--idle-timeout`. hyper's head timeout starts only with a head's
+/// first byte, so without this a client that connects (or finishes a TLS handshake) and sends
+/// nothing held a connection slot forever, and `--max-connections` silent sockets locked
+/// everyone out.
+async fn serve_connection<S>(
     builder: &Builder<TokioExecutor>,
-    io: I,
+    stream: S,
     state: Arc<AppState>,
     admin: axum::Router,
     conn: ConnInfo,
     watcher: Watcher,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs.max(1));
+    let activity = Arc::new(Activity {
+        start: Instant::now(),
+        last_ms: AtomicU64::new(0),
+        busy: AtomicUsize::new(0),
+    });
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
     let remote = conn.remote;
     let conn = Arc::new(conn);
+    let requests = activity.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let state = state.clone();
         let mut admin = admin.clone();
         let conn = conn.clone();
+        let busy = Busy::new(&requests);
         async move {
+            let _busy = busy;
             if admin::is_admin_path(request.uri().path()) {
                 let response = match admin.call(request).await {
                     Ok(r) => r,
@@ -201,9 +318,26 @@ async fn serve_connection<I>(
             Ok(pipeline::handle(&state, &conn, request).await)
         }
     });
-    let connection = builder.serve_connection(io, service);
-    if let Err(e) = watcher.watch(connection.into_owned()).await {
-        tracing::debug!(error = %e, %remote, "connection ended with an error");
+    let connection = watcher.watch(builder.serve_connection(io, service).into_owned());
+    tokio::pin!(connection);
+    loop {
+        let check = idle_timeout
+            .saturating_sub(activity.idle())
+            .max(Duration::from_millis(200));
+        tokio::select! {
+            ended = &mut connection => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep(check) => {
+                if activity.busy.load(Ordering::Relaxed) == 0 && activity.idle() >= idle_timeout {
+                    tracing::debug!(%remote, "idle connection closed");
+                    return;
+                }
+            }
+        }
     }
 }
 

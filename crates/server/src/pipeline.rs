@@ -23,6 +23,9 @@ use crate::route::{self, Route, WireProtocol};
 use crate::services;
 use crate::state::AppState;
 
+/// How long a request's body may take to arrive once its head has.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A fresh v4 request id. Its random bytes come from AWS-LC's user-space DRBG: `Uuid::new_v4`
 /// asks the kernel (one `getrandom` syscall) for every request, which cost more than
 /// verifying the signature.
@@ -152,9 +155,21 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let body = Limited::new(body, limit)
-        .collect()
+    // A body that stops arriving is given up on (bug: a client that sent a head and part of
+    // its body held its connection, and a connection slot, forever).
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect())
         .await
+        .map_err(|_| {
+            ApiError::new(
+                "RequestTimeout",
+                format!(
+                    "the request body was not received within {} seconds",
+                    BODY_TIMEOUT.as_secs()
+                ),
+                http::StatusCode::REQUEST_TIMEOUT,
+            )
+        })?;
+    let body = collected
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
