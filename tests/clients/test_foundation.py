@@ -529,3 +529,30 @@ def test_silent_connections_do_not_lock_other_clients_out(start_server):
     finally:
         silent.close()
         stalled.close()
+
+
+def test_a_certificate_that_does_not_match_its_key_creates_nothing(tmp_path):
+    # Regression: the start failed after the KEK, the store and the event log were created in
+    # the data directory, against "a failed start leaves nothing behind".
+    from cryptography.hazmat.primitives import serialization
+
+    from conftest import make_cert
+
+    _, cert = make_cert("localhost", san_ip="127.0.0.1")
+    other_key, _ = make_cert("localhost")
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(
+        other_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    out = subprocess.run(
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data),
+         "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode != 0
+    assert "KeyMismatch" in out.stderr or "does not match" in out.stderr, out.stderr
+    assert sorted(p.name for p in data.iterdir()) == []

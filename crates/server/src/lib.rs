@@ -165,6 +165,7 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        let given_tls = tls::given_config(&config.tls)?;
         let (kek, kek_source) = palisade_seal::load_kek(
             config.kek_file.as_deref(),
             config.kek_env.as_ref().map(|k| k.0.as_str()),
@@ -195,8 +196,11 @@ impl Server {
             (None, None) => None,
             _ => return Err(StartError::HalfRootKey),
         };
-        let tls = tls::server_config(&config.tls, &config.data_dir, &sealer)?
-            .map(tokio_rustls::TlsAcceptor::from);
+        let tls = match given_tls {
+            Some(c) => Some(c),
+            None => tls::server_config(&config.tls, &config.data_dir, &sealer)?,
+        }
+        .map(tokio_rustls::TlsAcceptor::from);
         let bootstrap = if config.dev {
             store.ensure_account(&config.account_id).await?;
             None

@@ -50,8 +50,22 @@ pub fn server_config(
     data_dir: &Path,
     sealer: &palisade_seal::Sealer,
 ) -> Result<Option<Arc<ServerConfig>>, TlsError> {
+    match mode {
+        TlsMode::SelfSigned => {
+            let (certs, key) = self_signed(data_dir, sealer)?;
+            with_cert(certs, key).map(Some)
+        }
+        other => given_config(other),
+    }
+}
+
+/// The configuration of TLS from given certificate and key files (`None` without TLS): it
+/// needs nothing of the data directory, so a server checks it before it creates anything
+/// there (bug: a certificate and key that did not match failed the start after the KEK, the
+/// store and the event log had been created).
+pub fn given_config(mode: &TlsMode) -> Result<Option<Arc<ServerConfig>>, TlsError> {
     let (certs, key) = match mode {
-        TlsMode::Off => return Ok(None),
+        TlsMode::Off | TlsMode::SelfSigned => return Ok(None),
         TlsMode::Files { cert, key } => {
             let cert_pem = read(cert)?;
             let certs: Vec<CertificateDer<'static>> =
@@ -79,15 +93,21 @@ pub fn server_config(
                 })?;
             (certs, private)
         }
-        TlsMode::SelfSigned => self_signed(data_dir, sealer)?,
     };
+    with_cert(certs, key).map(Some)
+}
+
+fn with_cert(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 /// The record id the self-signed certificate's private key is sealed under.
