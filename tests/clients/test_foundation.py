@@ -556,3 +556,21 @@ def test_a_certificate_that_does_not_match_its_key_creates_nothing(tmp_path):
     assert out.returncode != 0
     assert "KeyMismatch" in out.stderr or "does not match" in out.stderr, out.stderr
     assert sorted(p.name for p in data.iterdir()) == []
+
+
+def test_an_expired_certificate_is_named_at_start(start_server, tmp_path):
+    # Bug: an expired certificate was taken in silence; every client then failed with an error
+    # naming neither the server nor the file.
+    from cryptography.hazmat.primitives import serialization
+
+    from conftest import make_cert
+
+    key, cert = make_cert("localhost", san_ip="127.0.0.1", days=-0.5)
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    s = start_server("--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem"))
+    assert s.url.startswith("https://")
+    log = s.log_path.read_text()
+    assert "the tls certificate is not valid now" in log and "c.pem" in log

@@ -81,6 +81,7 @@ pub fn given_config(mode: &TlsMode) -> Result<Option<Arc<ServerConfig>>, TlsErro
                     what: "certificate",
                 });
             }
+            warn_if_not_valid_now(&certs, cert);
             let key_pem = read(key)?;
             let private = rustls_pemfile::private_key(&mut key_pem.as_slice())
                 .map_err(|source| TlsError::Read {
@@ -95,6 +96,27 @@ pub fn given_config(mode: &TlsMode) -> Result<Option<Arc<ServerConfig>>, TlsErro
         }
     };
     with_cert(certs, key).map(Some)
+}
+
+/// A certificate outside its validity period starts the server, as other servers do, but every
+/// client then refuses it with an error that names neither the server nor the file: say so at
+/// start (bug: an expired certificate was taken in silence).
+fn warn_if_not_valid_now(certs: &[CertificateDer<'static>], path: &Path) {
+    let Some(Ok((_, parsed))) = certs
+        .first()
+        .map(|c| x509_parser::parse_x509_certificate(c.as_ref()))
+    else {
+        return;
+    };
+    let validity = parsed.validity();
+    if !validity.is_valid() {
+        tracing::warn!(
+            path = %path.display(),
+            not_before = %validity.not_before,
+            not_after = %validity.not_after,
+            "the tls certificate is not valid now: clients will refuse it"
+        );
+    }
 }
 
 fn with_cert(
