@@ -51,6 +51,25 @@ fn write_with(rows: &[(&str, &str)], props: WriterProperties) -> Vec<u8> {
     buf
 }
 
+/// A file of one required string column `note` holding `vals`, one row group.
+fn notes(vals: &[ByteArray], props: WriterProperties) -> Vec<u8> {
+    let schema =
+        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
+    let mut data = Vec::new();
+    {
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(props)).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<ByteArrayType>()
+            .write_batch(vals, None, None)
+            .unwrap();
+        c.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    data
+}
+
 #[test]
 fn rows_paths_and_column_keywords() {
     let e = Engine::with_defaults().unwrap();
@@ -143,25 +162,11 @@ fn a_string_that_is_not_utf8_neither_leaks_nor_skips_the_file() {
     let e = Engine::with_defaults().unwrap();
     let mut bad = b"secretperson@example.com".to_vec();
     bad[3] = 0xFF;
-    let schema =
-        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
-    let mut data = Vec::new();
-    {
-        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
-            .unwrap();
-        let mut rg = w.next_row_group().unwrap();
-        let mut c = rg.next_column().unwrap().unwrap();
-        let vals = [
-            ByteArray::from(bad),
-            ByteArray::from("mail jane@example.com"),
-        ];
-        c.typed::<ByteArrayType>()
-            .write_batch(&vals, None, None)
-            .unwrap();
-        c.close().unwrap();
-        rg.close().unwrap();
-        w.close().unwrap();
-    }
+    let vals = [
+        ByteArray::from(bad),
+        ByteArray::from("mail jane@example.com"),
+    ];
+    let data = notes(&vals, WriterProperties::new());
     let r = scan_object(&e, "bad.parquet", &data, false);
     let dets = r[0]
         .outcome
@@ -211,22 +216,8 @@ fn repeated(rows: usize, len: usize) -> Vec<u8> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let schema =
-        Arc::new(parse_message_type("message m { required binary note (UTF8); }").unwrap());
-    let mut data = Vec::new();
-    {
-        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(props)).unwrap();
-        let mut rg = w.next_row_group().unwrap();
-        let mut c = rg.next_column().unwrap().unwrap();
-        let vals: Vec<ByteArray> = (0..rows).map(|_| ByteArray::from(long.as_str())).collect();
-        c.typed::<ByteArrayType>()
-            .write_batch(&vals, None, None)
-            .unwrap();
-        c.close().unwrap();
-        rg.close().unwrap();
-        w.close().unwrap();
-    }
-    data
+    let vals: Vec<ByteArray> = (0..rows).map(|_| ByteArray::from(long.as_str())).collect();
+    notes(&vals, props)
 }
 
 /// Regression: a 62 KB Parquet file of 10M rows of one dictionary-encoded 1000-character string
