@@ -174,11 +174,11 @@ pub async fn generate_data_key_for_service(
     });
     record_service_call(
         &cx,
-        "GenerateDataKey",
-        service,
+        ("GenerateDataKey", service),
         params,
         &arn,
         made.as_ref().err(),
+        Durable::Now,
     )
     .await?;
     let (ciphertext, plaintext) = made?;
@@ -233,7 +233,15 @@ pub async fn encrypt_data_key_for_service(
         "encryptionContext": context,
         "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
     });
-    record_service_call(&cx, "Encrypt", service, params, &arn, made.as_ref().err()).await?;
+    record_service_call(
+        &cx,
+        ("Encrypt", service),
+        params,
+        &arn,
+        made.as_ref().err(),
+        Durable::Now,
+    )
+    .await?;
     Ok((made?, arn))
 }
 
@@ -261,15 +269,24 @@ pub(crate) fn key_arn_of(
     ops::resolve_arn(&Cx::of_caller(state, caller, region), key_id).ok()
 }
 
+/// How a service call's event is recorded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    /// Durable before the call's result is used.
+    Now,
+    /// Queued ahead of the request's own event, which the caller waits for.
+    WithRequest,
+}
+
 /// Records the KMS event of a call another service made on the caller's behalf, as CloudTrail
-/// does (`invokedBy`), durable before the call's result is used.
+/// does (`invokedBy`).
 async fn record_service_call(
     cx: &Cx<'_>,
-    operation: &str,
-    service: &str,
+    (operation, service): (&str, &str),
     params: Value,
     key_arn: &str,
     failed: Option<&ApiError>,
+    durable: Durable,
 ) -> Result<(), ApiError> {
     if !cx.state.config.audit_enabled {
         return Ok(());
@@ -283,7 +300,11 @@ async fn record_service_call(
         key_arn,
         failed.map_or(Ok(()), Err),
     );
-    match cx.state.audit.record_call(event, None).await {
+    let recorded = match durable {
+        Durable::Now => cx.state.audit.record_call(event, None).await,
+        Durable::WithRequest => cx.state.audit.record_before_own(event).await,
+    };
+    match recorded {
         Ok(()) => Ok(()),
         Err(e) if cx.state.config.audit_fail_closed => Err(e.unavailable()),
         Err(e) => {
@@ -308,27 +329,24 @@ pub async fn authorize_cached_decrypt_for_service(
 ) -> Result<(), ApiError> {
     let cx = Cx::of_caller(state, caller, region);
     let checked = authz::check_for_service(&cx, "Decrypt", key_arn, service, context);
-    if state.config.audit_enabled {
-        let params = serde_json::json!({
-            "encryptionContext": context,
-            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
-        });
-        let event = crate::context::service_call_event(
-            caller,
-            region,
-            ("kms", "Decrypt"),
-            &format!("{service}.amazonaws.com"),
-            params,
-            key_arn,
-            checked.as_ref().map(|_| ()),
-        );
-        if let Err(e) = state.audit.record_before_own(event).await
-            && state.config.audit_fail_closed
-        {
-            return Err(e.unavailable());
-        }
-    }
+    record_service_call(
+        &cx,
+        ("Decrypt", service),
+        decrypt_params(context),
+        key_arn,
+        checked.as_ref().err(),
+        Durable::WithRequest,
+    )
+    .await?;
     checked
+}
+
+/// A service's Decrypt as CloudTrail records it.
+fn decrypt_params(context: &palisade_kms::EncryptionContext) -> Value {
+    serde_json::json!({
+        "encryptionContext": context,
+        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    })
 }
 
 /// Decrypt of a data key made by [`generate_data_key_for_service`], on behalf of `service` for
@@ -348,11 +366,15 @@ pub async fn decrypt_data_key_for_service(
         .read(|d| ops::arn_for_key_id(d, region, cx.account, &header.key_id))?;
     let opened = authz::check_for_service(&cx, "Decrypt", &arn, service, context)
         .and_then(|()| ops::decrypt_symmetric(&cx, ciphertext, context, None));
-    let params = serde_json::json!({
-        "encryptionContext": context,
-        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
-    });
-    record_service_call(&cx, "Decrypt", service, params, &arn, opened.as_ref().err()).await?;
+    record_service_call(
+        &cx,
+        ("Decrypt", service),
+        decrypt_params(context),
+        &arn,
+        opened.as_ref().err(),
+        Durable::Now,
+    )
+    .await?;
     let (_, plaintext, _) = opened?;
     Ok(plaintext)
 }
