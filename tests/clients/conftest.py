@@ -111,7 +111,7 @@ class Server:
         full_env.setdefault("PALISADE_LOG", "info")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir), *args],
+            [binary(), "serve", *([] if "--listen" in args else ["--listen", "127.0.0.1:0"]), "--data-dir", str(self.data_dir), *args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             env=full_env,

@@ -375,3 +375,119 @@ def test_a_trust_policy_does_not_trust_a_new_user_with_a_deleted_users_name(serv
     with pytest.raises(ClientError) as e:
         as_(server, "kms", again).encrypt(KeyId=key, Plaintext=b"x")
     assert code(e) == "AccessDeniedException"
+
+
+def test_an_inline_policy_without_version_still_denies(server):
+    # Regression: an inline policy without "Version" (or with 2008-10-17), which IAM accepts,
+    # was dropped at evaluation for want of 2012-10-17: its Deny denied nothing.
+    creds = user(server, "versionless", allow("kms:*"))
+    iam = server.client("iam")
+    iam.put_user_policy(
+        UserName="versionless",
+        PolicyName="deny-list",
+        PolicyDocument=json.dumps({"Statement": [{"Effect": "Deny", "Action": "kms:ListKeys", "Resource": "*"}]}),
+    )
+    iam.create_group(GroupName="old-style")
+    iam.add_user_to_group(GroupName="old-style", UserName="versionless")
+    iam.put_group_policy(
+        GroupName="old-style",
+        PolicyName="deny-aliases",
+        PolicyDocument=doc({"Effect": "Deny", "Action": "kms:ListAliases", "Resource": "*"}, version="2008-10-17"),
+    )
+    kms = as_(server, "kms", creds)
+    kms.create_key()
+    for call in (kms.list_keys, kms.list_aliases):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDeniedException"
+        assert "explicit deny in an identity-based policy" in e.value.response["Error"]["Message"]
+
+
+def test_a_role_inline_policy_over_6144_characters_still_denies(server):
+    # Regression: a role's inline policies may total 10,240 characters, and IAM stored one of
+    # about 7,200; evaluation held it to the 6,144 of a managed policy and ignored it.
+    iam = server.client("iam")
+    iam.create_role(RoleName="big-inline", AssumeRolePolicyDocument=trust_account())
+    iam.put_role_policy(RoleName="big-inline", PolicyName="allow", PolicyDocument=doc(allow("kms:*")))
+    padding = [f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{i:08d}-0000-0000-0000-000000000000" for i in range(90)]
+    big = doc({"Effect": "Deny", "Action": "kms:ListKeys", "Resource": ["*", *padding]})
+    assert len("".join(big.split())) > 6144
+    iam.put_role_policy(RoleName="big-inline", PolicyName="deny", PolicyDocument=big)
+    sts = as_(server, "sts", user(server, "assumer", allow("sts:AssumeRole")))
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/big-inline", RoleSessionName="session")["Credentials"]
+    kms = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    kms.list_aliases()
+    with pytest.raises(ClientError) as e:
+        kms.list_keys()
+    assert code(e) == "AccessDeniedException"
+
+
+def test_kms_tag_conditions_see_the_tags_of_create_key_and_tag_resource(server):
+    # Regression: KMS's tags are TagKey/TagValue; the request context read Key/Value only, so
+    # aws:TagKeys and aws:RequestTag conditions on CreateKey and TagResource never matched.
+    only_team = {"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}
+    creds = user(
+        server,
+        "tagger",
+        {"Effect": "Allow", "Action": ["kms:CreateKey", "kms:TagResource"], "Resource": "*", "Condition": only_team},
+        {"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*", "Condition": {"StringEquals": {"aws:RequestTag/team": "red"}}},
+    )
+    kms = as_(server, "kms", creds)
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Tags=[{"TagKey": "admin", "TagValue": "true"}])
+    assert code(e) == "AccessDeniedException"
+    key = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "red"}])["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.tag_resource(KeyId=key, Tags=[{"TagKey": "admin", "TagValue": "true"}])
+    assert code(e) == "AccessDeniedException"
+    kms.tag_resource(KeyId=key, Tags=[{"TagKey": "team", "TagValue": "blue"}])
+    tags = server.client("kms").list_resource_tags(KeyId=key)["Tags"]
+    assert tags == [{"TagKey": "team", "TagValue": "blue"}]
+
+
+def test_an_ipv4_client_of_a_dual_stack_listener_is_evaluated_as_ipv4(start_server):
+    # Regression: on `--listen [::]:PORT` an IPv4 client's aws:SourceIp was `::ffff:127.0.0.1`,
+    # which no IPv4 range matches: a Deny by address failed open, and the record showed the
+    # mapped form.
+    try:
+        server = start_server("--listen", "[::]:0")
+    except RuntimeError as e:
+        pytest.skip(f"no IPv6 on this machine: {e}")
+    port = server.url.rsplit(":", 1)[1]
+    server.url = f"http://127.0.0.1:{port}"
+    creds = user(
+        server,
+        "from-loopback",
+        allow("kms:*"),
+        {"Effect": "Deny", "Action": "kms:ListKeys", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+    )
+    kms = as_(server, "kms", creds)
+    with pytest.raises(ClientError) as e:
+        kms.list_keys()
+    assert code(e) == "AccessDeniedException"
+    records = [json.loads(e["CloudTrailEvent"]) for e in server.client("cloudtrail").lookup_events(MaxResults=5)["Events"]]
+    assert {r["sourceIPAddress"] for r in records} == {"127.0.0.1"}
+
+
+def test_a_managed_session_policy_is_not_held_to_the_inline_limit_and_follows_its_default_version(server):
+    # Regression: a managed policy passed in PolicyArns was cut at the 2,048 characters of an
+    # inline session policy (the session got nothing from it), and a session kept the policy
+    # version it started with after SetAsDefault.
+    iam = server.client("iam")
+    iam.create_role(RoleName="scoped", AssumeRolePolicyDocument=trust_account())
+    iam.put_role_policy(RoleName="scoped", PolicyName="all", PolicyDocument=doc(allow("kms:*")))
+    padding = [f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/padding-{i:04d}" for i in range(70)]
+    big = doc(allow(["kms:ListKeys", "kms:ListAliases"], ["*", *padding]))
+    assert len("".join(big.split())) > 2048
+    arn = iam.create_policy(PolicyName="session-scope", PolicyDocument=big)["Policy"]["Arn"]
+    sts = as_(server, "sts", user(server, "assumer", allow("sts:AssumeRole")))
+    c = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/scoped", RoleSessionName="session", PolicyArns=[{"arn": arn}]
+    )["Credentials"]
+    kms = server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    kms.list_keys()
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("kms:ListAliases")), SetAsDefault=True)
+    kms.list_aliases()
+    with pytest.raises(ClientError) as e:
+        kms.list_keys()
+    assert code(e) == "AccessDeniedException"

@@ -296,3 +296,76 @@ def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
     # The event names the trail, so a lookup by its ARN finds the call.
     found = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": plain}])["Events"]
     assert {"StopLogging", "StartLogging"} <= {e["EventName"] for e in found}
+
+
+def records_named(server, name, region="us-east-1"):
+    ct = server.client("cloudtrail", region=region)
+    events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+    return [json.loads(e["CloudTrailEvent"]) for e in events]
+
+
+def test_iam_calls_are_recorded_in_us_east_1_whatever_region_signed_them(server):
+    # Regression: an IAM call signed for another Region (any name, `moon-1` too) was filed in
+    # that Region, out of sight of the us-east-1 event history and of home-Region trails.
+    server.client("iam", region="moon-1").create_user(UserName="hidden-admin")
+    server.client("iam", region="eu-west-1").list_users()
+    [created] = records_named(server, "CreateUser")
+    assert created["awsRegion"] == "us-east-1"
+    assert created["requestParameters"] == {"userName": "hidden-admin"}
+    [listed] = records_named(server, "ListUsers")
+    assert listed["awsRegion"] == "us-east-1"
+    assert records_named(server, "CreateUser", region="moon-1") == []
+
+
+def test_records_of_issued_credentials_name_the_key_without_its_secret(server):
+    # Regression: GetFederationToken and GetSessionToken were recorded with
+    # `responseElements: null` (an issued ASIA key could not be traced to its issuance) and
+    # GetFederationToken as read-only; AssumeRole's and CreateAccessKey's records carried a
+    # `secretAccessKey` placeholder that CloudTrail's do not have.
+    sts = server.client("sts")
+    fed = sts.get_federation_token(
+        Name="fed1",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+    )["Credentials"]
+    iam = server.client("iam")
+    iam.create_user(UserName="issuer")
+    key = iam.create_access_key(UserName="issuer")["AccessKey"]
+    session = server.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"]).get_session_token(DurationSeconds=900)["Credentials"]
+    [fed_record] = records_named(server, "GetFederationToken")
+    assert fed_record["readOnly"] is False
+    assert fed_record["responseElements"]["credentials"]["accessKeyId"] == fed["AccessKeyId"]
+    assert fed_record["responseElements"]["federatedUser"]["arn"].endswith(":federated-user/fed1")
+    [session_record] = records_named(server, "GetSessionToken")
+    assert session_record["responseElements"]["credentials"]["accessKeyId"] == session["AccessKeyId"]
+    [create_key] = records_named(server, "CreateAccessKey")
+    assert create_key["responseElements"]["accessKey"]["accessKeyId"] == key["AccessKeyId"]
+    for record in (fed_record, session_record, create_key):
+        text = json.dumps(record)
+        assert "secretAccessKey" not in text
+        assert fed["SecretAccessKey"] not in text and session["SecretAccessKey"] not in text
+        assert key["SecretAccessKey"] not in text
+    # A call without input records `requestParameters: null`, as CloudTrail does.
+    sts.get_caller_identity()
+    [who] = records_named(server, "GetCallerIdentity")
+    assert who["requestParameters"] is None
+
+
+def test_reencrypt_record_names_the_source_key_first_and_both_algorithms(server):
+    # Regression: ReEncrypt's `resources` listed the destination key before the source key and
+    # its parameters left out the algorithms (KMS developer guide, ReEncrypt's record).
+    kms = server.client("kms")
+    source = kms.create_key()["KeyMetadata"]["Arn"]
+    destination = kms.create_key()["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=source, Plaintext=b"x", EncryptionContext={"Project": "Alpha"})["CiphertextBlob"]
+    kms.re_encrypt(
+        CiphertextBlob=blob,
+        SourceEncryptionContext={"Project": "Alpha"},
+        DestinationKeyId=destination,
+        DestinationEncryptionContext={"Level": "3A"},
+    )
+    [record] = records_named(server, "ReEncrypt")
+    assert [r["ARN"] for r in record["resources"]] == [source, destination]
+    params = record["requestParameters"]
+    assert params["sourceEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    assert params["destinationEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    assert params["destinationEncryptionContext"] == {"Level": "3A"}

@@ -222,6 +222,11 @@ pub fn format_event_time(time: OffsetDateTime) -> String {
 /// Palisade serves: reads are `Get*`, `List*`, `Describe*`, `Lookup*` and the few verbs that only
 /// compute (`Decrypt` is not among them: AWS records it as `readOnly: true`, so it is listed).
 pub fn is_read_only(operation: &str) -> bool {
+    // GetFederationToken mints credentials for a new principal: CloudTrail records it as a
+    // write (`"readOnly": false`), so a search for writes finds this persistence technique.
+    if operation == "GetFederationToken" {
+        return false;
+    }
     const READ_PREFIXES: [&str; 7] = [
         "Get", "BatchGet", "List", "Describe", "Lookup", "Simulate", "Validate",
     ];
@@ -244,6 +249,18 @@ pub fn is_read_only(operation: &str) -> bool {
         "DecodeAuthorizationMessage",
     ];
     READ_PREFIXES.iter().any(|p| operation.starts_with(p)) || READ_OPS.contains(&operation)
+}
+
+/// Whether the record of a successful `operation` keeps its response in `responseElements`.
+/// CloudTrail leaves it out for read-only calls, except the identity of credentials or a token
+/// issued (the access key id, the token id; never a secret): without it a temporary key seen
+/// in later records cannot be traced back to the call that issued it.
+pub fn records_response(operation: &str) -> bool {
+    !is_read_only(operation)
+        || matches!(
+            operation,
+            "GetSessionToken" | "GetFederationToken" | "GetWebIdentityToken"
+        )
 }
 
 #[cfg(test)]

@@ -354,6 +354,14 @@ impl CompiledPolicy {
         Ok(CompiledPolicy::new(&Policy::parse(json, kind)?))
     }
 
+    /// Compiles a stored document (see [`Policy::parse_stored`]).
+    pub fn parse_stored(
+        json: &str,
+        kind: PolicyKind,
+    ) -> Result<CompiledPolicy, crate::PolicyError> {
+        Ok(CompiledPolicy::new(&Policy::parse_stored(json, kind)?))
+    }
+
     /// Attaches a name (e.g. the policy ARN) reported in matched statements.
     pub fn with_name(mut self, name: impl Into<Arc<str>>) -> CompiledPolicy {
         self.name = Some(name.into());

@@ -785,6 +785,16 @@ impl Policy {
         Policy::parse_checked(json, PolicyKind::Identity, limit, false)
     }
 
+    /// Parses a document that was validated when it was stored, for evaluation. The quotas
+    /// and the `Version` rule belong to the operation that stored it (an inline policy may
+    /// leave `Version` out, a role's inline policies share 10,240 characters, a managed policy
+    /// passed as a session policy is not held to the 2,048 of an inline one): applying the
+    /// type's defaults again here dropped such a policy from evaluation, so a Deny in it
+    /// denied nothing (bug).
+    pub fn parse_stored(json: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+        Policy::parse_checked(json, kind, usize::MAX, false)
+    }
+
     fn parse_checked(
         json: &str,
         kind: PolicyKind,

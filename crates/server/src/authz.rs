@@ -156,10 +156,8 @@ impl Authorizer for PolicyAuthorizer {
         input: &Value,
     ) -> Result<(), ApiError> {
         let target = resolve_target(state, caller, route, ctx, input);
-        // CloudTrail's `resources` of the event.
-        if target.arn != "*" {
-            ctx.resources.push(target.arn.clone());
-        }
+        // CloudTrail's `resources` of the event. ReEncrypt's name the source key, then the
+        // destination key (KMS developer guide, "ReEncrypt" CloudTrail example).
         if route.service.signing_name == "kms"
             && route.operation.name == "ReEncrypt"
             && let Some(source) = crate::services::kms::authz::key_of(
@@ -172,6 +170,9 @@ impl Authorizer for PolicyAuthorizer {
             && !ctx.resources.contains(&source)
         {
             ctx.resources.push(source);
+        }
+        if target.arn != "*" && !ctx.resources.contains(&target.arn) {
+            ctx.resources.push(target.arn.clone());
         }
         if self.enforcement == Enforcement::Off {
             // Even with enforcement off (`--dev`), an explicit deny in a KMS key policy
@@ -1173,10 +1174,16 @@ fn service_context(
     if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
         let mut keys = Vec::with_capacity(tags.len());
         for t in tags {
-            if let (Some(k), Some(v)) = (s(t, "Key"), s(t, "Value")) {
-                c.insert(&format!("aws:RequestTag/{k}"), CtxValue::string(v));
-                keys.push(CtxValue::string(k));
-            }
+            // KMS names the members TagKey and TagValue (bug: its tags were not seen, so
+            // aws:TagKeys and aws:RequestTag conditions on CreateKey and TagResource did not
+            // bind). A tag without a value still has its key in aws:TagKeys: skipping it let a
+            // `{"Key": "forbidden"}` tag past a Deny on that key.
+            let Some(k) = s(t, "Key").or_else(|| s(t, "TagKey")) else {
+                continue;
+            };
+            let v = s(t, "Value").or_else(|| s(t, "TagValue")).unwrap_or("");
+            c.insert(&format!("aws:RequestTag/{k}"), CtxValue::string(v));
+            keys.push(CtxValue::string(k));
         }
         c.insert_list("aws:TagKeys", keys);
     } else {

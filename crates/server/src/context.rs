@@ -165,7 +165,11 @@ impl RequestContext {
         );
         event.source_ip_address = self.source_ip.clone();
         event.user_agent = self.user_agent.clone();
-        event.request_parameters = self.request_parameters.take();
+        // A call without input has `null`, as CloudTrail records GetCallerIdentity's, not `{}`.
+        event.request_parameters = self
+            .request_parameters
+            .take()
+            .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()));
         // A secret being created is authorized by its name with IAM's `-??????` wildcard for the
         // suffix it does not have yet; the event names the secret it got.
         let created = match outcome {
@@ -216,9 +220,8 @@ impl RequestContext {
         }
         match outcome {
             Ok(response) => {
-                // CloudTrail records no response elements for read-only calls.
                 // An operation without output has `null`, as CloudTrail shows it, not `{}`.
-                if !event.read_only {
+                if palisade_audit::records_response(operation) {
                     event.response_elements = response
                         .clone()
                         .filter(|r| r.as_object().is_none_or(|o| !o.is_empty()));
@@ -388,6 +391,9 @@ fn session_context(s: &crate::session::Session) -> Value {
             "webIdFederationData",
             serde_json::json!({"federatedProvider": provider, "attributes": {}}),
         );
+    } else if out.get("sessionIssuer").is_some() {
+        // CloudTrail's role and federated-user sessions carry the member empty.
+        crate::services::set(&mut out, "webIdFederationData", serde_json::json!({}));
     }
     out
 }
@@ -402,7 +408,6 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "NewPassword",
     "OldPassword",
     "PrivateKeyPlaintext",
-    "SecretAccessKey",
     "SessionToken",
     "WebIdentityToken",
     "SAMLAssertion",
@@ -430,9 +435,11 @@ const SENSITIVE_MEMBERS: &[&str] = &[
     "PublicKey",
 ];
 
-/// Binary members CloudTrail leaves out of records altogether: a Decrypt's record names the
-/// key, context and algorithm, not the ciphertext.
+/// Members CloudTrail leaves out of records altogether: a Decrypt's record names the key,
+/// context and algorithm, not the ciphertext; the credentials of AssumeRole's or
+/// CreateAccessKey's record have no secret key at all, not a placeholder for one.
 const OMITTED_MEMBERS: &[&str] = &[
+    "SecretAccessKey",
     "CiphertextBlob",
     "Signature",
     "CiphertextForRecipient",
@@ -655,7 +662,8 @@ mod tests {
             match &shape.kind {
                 ShapeKind::Structure { members } => {
                     for m in *members {
-                        if SENSITIVE_MEMBERS.contains(&m.name) {
+                        if SENSITIVE_MEMBERS.contains(&m.name) || OMITTED_MEMBERS.contains(&m.name)
+                        {
                             continue;
                         }
                         let target = svc.shape(m.target);

@@ -57,7 +57,10 @@ where
     let mut ctx = RequestContext {
         request_id: request_id(),
         time: OffsetDateTime::now_utc(),
-        source_ip: conn.remote.ip().to_string(),
+        // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`; AWS evaluates
+        // and records it as IPv4 (bug: `aws:SourceIp` IPv4 ranges did not match it, so a Deny
+        // by address failed open).
+        source_ip: conn.remote.ip().to_canonical().to_string(),
         user_agent: header(http::header::USER_AGENT),
         host: header(http::header::HOST),
         tls: conn.tls.clone(),
@@ -201,6 +204,12 @@ where
     )?;
     let route = route::operation(service, &parts.headers, &params)?;
     ctx.route = Some(route);
+    if route.service.signing_name == "iam" {
+        // IAM is global: AWS records its calls, and sets `aws:RequestedRegion`, as us-east-1
+        // whatever Region the client signed for (bug: a call signed for any other Region name
+        // was filed there, out of sight of the us-east-1 event history and its trails).
+        ctx.region = IAM_REGION.to_owned();
+    }
 
     // Authenticate: by the signature, or, for the calls AWS takes unsigned, by their token or
     // assertion.
@@ -242,7 +251,7 @@ where
     // CloudTrail records no response elements for read-only calls (KMS Encrypt,
     // GetSecretValue, ...): redacting a copy of their output would be wasted.
     let mut audited = (state.config.audit_enabled
-        && !palisade_audit::is_read_only(route.operation.name))
+        && palisade_audit::records_response(route.operation.name))
     .then(|| crate::context::audit_response(route, &output));
     if route.service.signing_name == "kms"
         && route.operation.name == "CreateGrant"
@@ -285,6 +294,9 @@ fn incoming_transitive_tags(
     }
 }
 
+/// The Region IAM's calls are made in, whatever Region the client signed for.
+const IAM_REGION: &str = "us-east-1";
+
 fn audited_parameters(state: &AppState, route: Route, input: &Value) -> Option<Value> {
     if !state.config.audit_enabled {
         return None;
@@ -297,8 +309,16 @@ fn audited_parameters(state: &AppState, route: Route, input: &Value) -> Option<V
         // algorithm a call used, the default included (AWS KMS developer guide, "Decrypt" and
         // "Encrypt" CloudTrail examples).
         map.remove("plaintext");
-        if matches!(route.operation.name, "Encrypt" | "Decrypt") {
-            map.entry("encryptionAlgorithm")
+        let algorithms: &[&str] = match route.operation.name {
+            "Encrypt" | "Decrypt" => &["encryptionAlgorithm"],
+            "ReEncrypt" => &[
+                "sourceEncryptionAlgorithm",
+                "destinationEncryptionAlgorithm",
+            ],
+            _ => &[],
+        };
+        for a in algorithms {
+            map.entry(*a)
                 .or_insert_with(|| Value::String("SYMMETRIC_DEFAULT".to_owned()));
         }
     }

@@ -639,9 +639,6 @@ impl Iam {
             *data = IamData::default();
         }
         self.invalidate();
-        if let Ok(mut s) = self.sessions.write() {
-            s.clear();
-        }
         if let Ok(mut r) = self.reports.write() {
             r.clear();
         }
@@ -650,6 +647,11 @@ impl Iam {
     fn invalidate(&self) {
         if let Ok(mut p) = self.perms.write() {
             p.clear();
+        }
+        // A session's managed session policies are read at each request, as AWS reads a
+        // managed policy's default version (bug: a session kept the version it started with).
+        if let Ok(mut s) = self.sessions.write() {
+            s.clear();
         }
     }
 
@@ -716,10 +718,11 @@ impl Iam {
     }
 }
 
-/// Compiles a stored document; a document the engine no longer accepts is skipped (and
-/// logged) rather than failing every request of its principal.
+/// Compiles a stored document under the rules it was stored with (`parse_stored`); a
+/// document the engine no longer accepts is skipped (and logged) rather than failing every
+/// request of its principal.
 pub fn compile(doc: &str, kind: PolicyKind, name: &str) -> Option<CompiledPolicy> {
-    match CompiledPolicy::parse(doc, kind) {
+    match CompiledPolicy::parse_stored(doc, kind) {
         Ok(p) => Some(p.with_name(name.to_owned())),
         Err(e) => {
             tracing::warn!(policy = name, error = %e, "a stored policy does not compile; ignored");

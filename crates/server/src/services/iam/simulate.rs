@@ -108,13 +108,18 @@ fn compile(sources: &[Source], kind: PolicyKind, stored: bool) -> Result<Compile
         if !stored {
             check_policy(&src.doc, kind).map_err(as_invalid_input)?;
         }
-        match CompiledPolicy::parse(&src.doc, kind) {
-            Ok(c) => set.push(c.with_name(i.to_string())),
+        let parsed_doc = if stored {
+            Policy::parse_stored(&src.doc, kind)
+        } else {
+            Policy::parse(&src.doc, kind)
+        };
+        match parsed_doc {
+            Ok(p) => {
+                set.push(CompiledPolicy::new(&p).with_name(i.to_string()));
+                parsed.push(p);
+            }
             Err(e) if !stored => return Err(invalid_input(e.aws_message())),
             Err(_) => {}
-        }
-        if let Ok(p) = Policy::parse(&src.doc, kind) {
-            parsed.push(p);
         }
     }
     Ok(Compiled { set, parsed })
