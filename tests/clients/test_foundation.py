@@ -574,3 +574,99 @@ def test_an_expired_certificate_is_named_at_start(start_server, tmp_path):
     assert s.url.startswith("https://")
     log = s.log_path.read_text()
     assert "the tls certificate is not valid now" in log and "c.pem" in log
+
+
+# -- wire front end, regressions of a protocol review (2026-12-03) ---------------------------
+
+
+def test_a_date_header_with_an_overlong_number_gets_an_error_not_a_dropped_connection(server):
+    # Regression: `Date: Sun, 99999999999 Aug 2015 ...` overflowed a u32 while parsing and
+    # panicked the worker: the client got an empty reply and no event was recorded.
+    request = signed_request(server, "sts", STS_BODY, STS_FORM)
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "x-amz-date"}
+    headers["Date"] = "Sun, 99999999999 Aug 2015 12:36:00 GMT"
+    raw = urllib.request.Request(request.url, data=STS_BODY.encode(), method="POST", headers=headers)
+    try:
+        urllib.request.urlopen(raw, timeout=30)
+        raise AssertionError("accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+        assert b"<Code>IncompleteSignature</Code>" in e.read()
+    assert "panicked" not in server.log_path.read_text()
+
+
+def test_a_credential_scope_region_that_is_no_region_name_is_refused(server):
+    # Regression: the scope's Region was taken as given and named the directories trail files
+    # go to; an unauthenticated request with a 300-character Region broke trail delivery.
+    for region in ("q" * 300, "moon-1"):
+        request = signed_request(server, "sts", STS_BODY, STS_FORM, region=region)
+        status, body = send(server, request)
+        assert status == 403
+        assert "<Code>SignatureDoesNotMatch</Code>" in body
+        assert f"Credential should be scoped to a valid region, not &apos;{region}&apos;" in body
+    # A request that fails authentication is filed in the server's Region, not the one it
+    # claims, so nobody can make the server keep events for Regions of their choosing.
+    request = signed_request(server, "sts", STS_BODY, STS_FORM, key="AKIAIOSFODNN7EXAMPLE", secret="x" * 40, region="ap-south-2")
+    assert send(server, request)[0] == 403
+    events = [e for e in server.events() if e.get("errorCode") == "InvalidClientTokenId"]
+    assert events and {e["awsRegion"] for e in events} == {"us-east-1"}
+
+
+def test_x_amz_target_must_be_signed(server):
+    # Regression: a KMS request whose X-Amz-Target was added after signing was served: a
+    # captured request could be replayed as another operation on the same body.
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    request = signed_request(server, "kms", "{}", headers)
+    request.headers["X-Amz-Target"] = "TrentService.ListAliases"
+    status, body = send(server, request)
+    assert status == 400
+    assert "IncompleteSignature" in body and "X-Amz-Target" in body
+    signed = signed_request(server, "kms", "{}", {**headers, "X-Amz-Target": "TrentService.ListAliases"})
+    assert send(server, signed)[0] == 200
+
+
+def test_signed_requests_over_http2_are_verified_with_the_authority_as_host(server):
+    # Regression: HTTP/2 carries the host as `:authority`; it was not signed as `host`, so
+    # every signed HTTP/2 request failed with SignatureDoesNotMatch.
+    import shutil
+
+    curl = shutil.which("curl")
+    if curl is None or "HTTP2" not in subprocess.run([curl, "--version"], capture_output=True, text=True).stdout:
+        pytest.skip("no curl with HTTP/2 on this machine")
+    request = signed_request(server, "sts", STS_BODY, STS_FORM)
+    args = [curl, "-s", "--http2-prior-knowledge", "-X", "POST", "--data-binary", STS_BODY, "-w", "\n%{http_code} %{http_version}"]
+    for k, v in request.headers.items():
+        if k.lower() != "content-length":
+            args += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*args, request.url], capture_output=True, text=True, timeout=30).stdout
+    assert out.rstrip().endswith("200 2"), out
+    assert "<GetCallerIdentityResult>" in out
+
+
+def test_unknown_members_never_reach_the_audit_record(server):
+    # Regression: members outside the operation's shape were recorded verbatim: a
+    # `secretString` beside `SecretString` put the value in clear in the record, in place of
+    # the hidden one, and a megabyte of unknown input was stored with every call.
+    body = json.dumps({"Name": "leaktest1", "SecretString": "real-value", "secretString": "hunter2-plaintext", "Junk": "x" * 100000})
+    request = signed_request(server, "secretsmanager", body, {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "secretsmanager.CreateSecret"})
+    status, _ = send(server, request)
+    assert status == 200
+    [event] = [e for e in server.events() if e["eventName"] == "CreateSecret"]
+    text = json.dumps(event)
+    assert "hunter2" not in text and "real-value" not in text and "xxxxxxxxxx" not in text
+    assert event["requestParameters"]["secretString"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert event["requestParameters"]["name"] == "leaktest1"
+
+
+def test_a_query_action_needs_the_apis_version(server):
+    # Regression: awsQuery requests were served whatever their Version said, or without one;
+    # AWS finds an operation only in its API's version.
+    for body, version in (
+        ("Action=GetCallerIdentity", "NO_VERSION_SPECIFIED"),
+        ("Action=GetCallerIdentity&Version=2010-05-08", "2010-05-08"),
+    ):
+        status, text = send(server, signed_request(server, "sts", body, STS_FORM))
+        assert status == 400
+        assert "<Code>InvalidAction</Code>" in text
+        assert f"Could not find operation GetCallerIdentity for version {version}" in text
+    assert send(server, signed_request(server, "sts", STS_BODY, STS_FORM))[0] == 200

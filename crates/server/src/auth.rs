@@ -38,11 +38,19 @@ impl Claims {
 }
 
 fn header_pairs(parts: &http::request::Parts) -> Vec<(&str, &str)> {
-    parts
+    let mut pairs: Vec<(&str, &str)> = parts
         .headers
         .iter()
         .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
-        .collect()
+        .collect();
+    // HTTP/2 carries the host as the `:authority` pseudo-header, which hyper keeps in the URI:
+    // SigV4 signs it as `host` (bug: every signed HTTP/2 request failed its signature).
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+    {
+        pairs.push(("host", authority.as_str()));
+    }
+    pairs
 }
 
 fn sigv4_request<'a>(

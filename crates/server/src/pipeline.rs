@@ -195,7 +195,6 @@ where
     let claims = auth::parse(parts, protocol)?;
     if let Some(c) = &claims {
         ctx.claimed_access_key = Some(c.access_key_id().to_owned());
-        ctx.region = c.region().to_owned();
     }
     let service = route::service(
         claims.as_ref().map(|c| c.service()),
@@ -204,16 +203,11 @@ where
     )?;
     let route = route::operation(service, &parts.headers, &params)?;
     ctx.route = Some(route);
-    if route.service.signing_name == "iam" {
-        // IAM is global: AWS records its calls, and sets `aws:RequestedRegion`, as us-east-1
-        // whatever Region the client signed for (bug: a call signed for any other Region name
-        // was filed there, out of sight of the us-east-1 event history and its trails).
-        ctx.region = IAM_REGION.to_owned();
-    }
 
     // Authenticate: by the signature, or, for the calls AWS takes unsigned, by their token or
     // assertion.
     let (caller, input) = if services::sts::is_unsigned(route) {
+        route::check_version(route, &params)?;
         let input = protocol::decode_input(route, &params, &body)?;
         ctx.request_parameters = audited_parameters(state, route, &input);
         let caller = services::sts::federated_caller(state, route, &input).await?;
@@ -229,11 +223,26 @@ where
         )
         .await?;
         ctx.caller = Some(caller.clone());
+        // The signed Region is the caller's word only once the signature proves it: a request
+        // that fails authentication is filed in the server's Region, so that anyone cannot
+        // make the server keep events (and trail keys and directories) for Regions of their
+        // choosing.
+        if let Some(c) = &claims {
+            ctx.region = c.region().to_owned();
+        }
+        route::check_version(route, &params)?;
         let input = protocol::decode_input(route, &params, &body)?;
         ctx.request_parameters = audited_parameters(state, route, &input);
         incoming_transitive_tags(&caller, route, ctx.request_parameters.as_mut());
         (caller, input)
     };
+
+    if route.service.signing_name == "iam" {
+        // IAM is global: AWS records its calls, and sets `aws:RequestedRegion`, as us-east-1
+        // whatever Region the client signed for (bug: a call signed for any other Region name
+        // was filed there, out of sight of the us-east-1 event history and its trails).
+        ctx.region = IAM_REGION.to_owned();
+    }
 
     // Authorize.
     state

@@ -143,6 +143,27 @@ pub fn operation(
     }
 }
 
+/// A query API's operations exist in its one API version: AWS refuses an action asked of
+/// another version, or of none (bug: any Version was served). Checked once the request is
+/// authenticated, so that a tampered body is refused as a signature mismatch first.
+pub fn check_version(route: Route, params: &[(String, String)]) -> Result<(), ApiError> {
+    if route.service.protocol != Protocol::Query {
+        return Ok(());
+    }
+    let version = param(params, "Version");
+    if version == Some(route.service.api_version) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        "InvalidAction",
+        format!(
+            "Could not find operation {} for version {}",
+            route.operation.name,
+            version.unwrap_or("NO_VERSION_SPECIFIED")
+        ),
+    ))
+}
+
 fn unknown_service(protocol: WireProtocol, what: &str) -> ApiError {
     let message = format!("palisade does not serve {what}");
     match protocol {

@@ -394,9 +394,15 @@ pub(crate) fn write_string_to_sign(
     push_hex(out, creq_hash);
 }
 
+/// The number `s` spells, or `None` when it is not all digits or does not fit: a `Date`
+/// header is the client's text, and an unchecked multiplication panicked on
+/// `Sun, 99999999999 Aug 2015` (bug: overflow checks are on in release builds).
 fn digits(s: &[u8]) -> Option<u32> {
     s.iter().try_fold(0u32, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
     })
 }
 

@@ -189,6 +189,14 @@ fn split_credential<'a>(credential: Cow<'a, str>) -> Result<Credential<'a>, SigV
     if akid.is_empty() || date.is_empty() || region.is_empty() || service.is_empty() {
         return Err(bad());
     }
+    if !is_region_name(region) {
+        // The Region names where the request's events are filed and trails write their files:
+        // any text there reached the file system (bug: `..`, a newline or 300 characters were
+        // taken as a Region, and one broke trail delivery for the account).
+        return Err(SigV4Error::InvalidCredentialScope(format!(
+            "Credential should be scoped to a valid region, not '{region}'. "
+        )));
+    }
     Ok(match &credential {
         Cow::Borrowed(c) => {
             // Re-split the borrowed original so the parts keep its lifetime, not the local's.
@@ -210,6 +218,28 @@ fn split_credential<'a>(credential: Cow<'a, str>) -> Result<Credential<'a>, SigV
     })
 }
 
+/// Whether `r` is spelled as AWS's Region names are (`us-east-1`, `us-gov-west-1`,
+/// `cn-northwest-1`, `us-isob-east-1`, `eusc-de-east-1`): a 2 to 4 letter prefix, one or more
+/// lowercase words and a number, each joined by `-`; or `aws-global`, which SDKs sign a global
+/// service's calls with when no Region is configured.
+pub fn is_region_name(r: &str) -> bool {
+    if r == "aws-global" {
+        return true;
+    }
+    let parts: Vec<&str> = r.split('-').collect();
+    let lower = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    match parts.as_slice() {
+        [first, words @ .., number] if !words.is_empty() => {
+            (2..=4).contains(&first.len())
+                && lower(first)
+                && words.iter().all(|w| lower(w) && w.len() <= 16)
+                && (1..=2).contains(&number.len())
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
 fn check_scope_date(cred: &Credential<'_>, timestamp: OffsetDateTime) -> Result<(), SigV4Error> {
     let mut day = String::with_capacity(8);
     crate::canonical::write_scope_date(&mut day, timestamp);
@@ -223,10 +253,19 @@ fn check_scope_date(cred: &Credential<'_>, timestamp: OffsetDateTime) -> Result<
     Ok(())
 }
 
-fn check_signed_headers(signed: &str) -> Result<(), SigV4Error> {
-    if !signed.split(';').any(|h| h.eq_ignore_ascii_case("host")) {
+fn check_signed_headers(request: &Request<'_>, signed: &str) -> Result<(), SigV4Error> {
+    let is_signed = |name: &str| signed.split(';').any(|h| h.eq_ignore_ascii_case(name));
+    if !is_signed("host") {
         return Err(SigV4Error::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
+    }
+    // The JSON protocols name the operation in X-Amz-Target: unsigned, a captured request
+    // could be replayed within the skew window as another operation on the same body
+    // (DescribeKey turned into ScheduleKeyDeletion). Every SDK signs it.
+    if request.header("x-amz-target").is_some() && !is_signed("x-amz-target") {
+        return Err(SigV4Error::IncompleteSignature(
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
         ));
     }
     Ok(())
@@ -302,7 +341,7 @@ fn parse_header<'a>(request: &Request<'a>, header: &'a str) -> Result<ParsedAuth
     };
     let cred = split_credential(Cow::Borrowed(credential))?;
     check_scope_date(&cred, timestamp)?;
-    check_signed_headers(signed_headers)?;
+    check_signed_headers(request, signed_headers)?;
     // The date the signature covers must itself be signed, or it could be replayed later
     // with a fresh date.
     if !signed_headers
@@ -415,7 +454,7 @@ fn parse_query<'a>(request: &Request<'a>) -> Result<ParsedAuth<'a>, SigV4Error> 
     let cred = split_credential(decode(credential))?;
     check_scope_date(&cred, timestamp)?;
     let signed_headers = decode(signed_headers);
-    check_signed_headers(&signed_headers)?;
+    check_signed_headers(request, &signed_headers)?;
     let signature = parse_signature(&decode(signature))?;
     let security_token = match token {
         Some(t) => Some(decode(t)),

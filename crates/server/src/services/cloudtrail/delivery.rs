@@ -338,6 +338,13 @@ fn region_for(t: &TrailRecord, row: &AuditRow) -> Option<String> {
         region: String,
     }
     let region = serde_json::from_str::<Head>(&row.record).ok()?.region;
+    // The Region names a directory. Requests are refused unless their Region is spelled as
+    // AWS's are, but an event log written before that check may hold a `..` or a name too long
+    // for the file system, which stopped the account's delivery for good (bug): skip it.
+    if !palisade_sigv4::is_region_name(&region) {
+        tracing::warn!(region = %region.escape_debug(), "an event's region is no region name; not delivered to trails");
+        return None;
+    }
     if !t.multi_region && region != t.home_region {
         return None;
     }
