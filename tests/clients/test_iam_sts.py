@@ -1287,3 +1287,32 @@ def test_the_simulator_reports_each_layers_own_verdict(server):
             ContextEntries=[{"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["yes"], "ContextKeyType": "boolean"}],
         )
     assert error(e)["Code"] == "InvalidInput"
+
+
+def test_transitive_tag_keys_must_name_requested_tags_in_any_case(server):
+    # Bug: TransitiveTagKeys were matched to tags case-sensitively and never checked: a key
+    # naming no tag (or given without Tags) was accepted, and `TEAM` for the tag `team` lost
+    # the tag at the next hop, which could then set `team` to anything.
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+    role = root.create_role(RoleName="tt", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": me, "Action": actions}))["Role"]
+    root.put_role_policy(RoleName="tt", PolicyName="hop", PolicyDocument=policy(allow(actions)))
+    _, sts, _ = new_user(server, "tt-user", allow(actions))
+    for extra in ({"TransitiveTagKeys": ["b"]}, {"Tags": [{"Key": "a", "Value": "1"}], "TransitiveTagKeys": ["a", "b"]}):
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=role["Arn"], RoleSessionName="bad", **extra)
+        assert error(e)["Code"] == "InvalidParameterValue"
+        assert error(e)["Message"] == "The specified transitive tag key must be included in the requested tags."
+    first = sts.assume_role(
+        RoleArn=role["Arn"], RoleSessionName="one", Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["TEAM"]
+    )["Credentials"]
+    chained = session_client(server, "sts", first)
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=role["Arn"], RoleSessionName="two", Tags=[{"Key": "team", "Value": "other"}])
+    assert error(e)["Code"] == "InvalidParameterValue"
+    second = chained.assume_role(RoleArn=role["Arn"], RoleSessionName="two")
+    # The chained session carries the tag on, as `team`, whatever case made it transitive.
+    record = next(e for e in reversed(server.events()) if e["eventName"] == "AssumeRole")
+    assert record["requestParameters"]["incomingTransitiveTags"] == {"team": "blue"}
+    assert second["AssumedRoleUser"]["Arn"].endswith("/tt/two")

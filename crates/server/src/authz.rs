@@ -619,7 +619,11 @@ fn kms_other_resources(
 /// The actions a call needs besides its own. AWS: a session given tags needs `sts:TagSession`,
 /// and one given a source identity `sts:SetSourceIdentity`, on the role, allowed by its trust
 /// policy (and, within an account, by the caller's own policies) like the assume itself.
-/// Transitive tags a session inherits from the one calling need no permission.
+/// Transitive tags a chained session inherits from the one calling need `sts:TagSession` too
+/// (bug: they needed none, so a role whose trust policy allows only `sts:AssumeRole` got a
+/// session whose `aws:PrincipalTag` values an earlier hop chose). AWS does the same: with
+/// `sts:TagSession` taken out of the next role's trust policy, a chain carrying transitive tags
+/// fails even when the call passes no tags.
 fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'static str> {
     if route.service.signing_name != "sts"
         || !matches!(
@@ -634,9 +638,14 @@ fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'sta
     }
     let web = caller.web_identity.as_deref();
     let mut out = Vec::new();
+    let inherits_tags = caller
+        .session
+        .as_ref()
+        .is_some_and(|s| s.transitive_tags().next().is_some());
     if given(input, "Tags")
         || given(input, "TransitiveTagKeys")
         || web.is_some_and(|w| !w.tags.is_empty())
+        || inherits_tags
     {
         out.push("sts:TagSession");
     }
@@ -986,9 +995,14 @@ pub fn access_denied(
         PrincipalKind::WebIdentity | PrincipalKind::SamlUser
     ) {
         format!("Not authorized to perform {action}")
-    } else if action.starts_with("sts:AssumeRole") {
+    } else if action.starts_with("sts:AssumeRole")
+        || action == "sts:TagSession"
+        || action == "sts:SetSourceIdentity"
+    {
         // STS does not say which side refused a role: a caller in another account learns
-        // nothing about the role's trust policy from the message.
+        // nothing about the role's trust policy from the message. The same goes for the
+        // permissions an assume needs besides its own (bug: their denials said "because no
+        // resource-based policy allows the sts:TagSession action").
         format!(
             "User: {} is not authorized to perform: {action} on resource: {resource}",
             caller.arn
@@ -1258,6 +1272,11 @@ fn service_context(
                 c.insert("sts:SourceIdentity", CtxValue::string(v));
             }
             insert_strings(c, "sts:TransitiveTagKeys", input, "TransitiveTagKeys");
+            if route.operation.name == "AssumeRole"
+                && let Some(parent) = &caller.session
+            {
+                inherited_tags_context(parent, input, c);
+            }
             // The token's claims, as the trust policy of a web identity's role sees them
             // (`token.actions.githubusercontent.com:sub`).
             if let Some(w) = &caller.web_identity {
@@ -1324,6 +1343,55 @@ fn service_context(
         ),
         _ => {}
     }
+}
+
+/// The transitive tags a chained `AssumeRole` carries on, as the next role's trust policy sees
+/// them: among the request's tags (`aws:RequestTag/*`, `aws:TagKeys`) and transitive keys
+/// (`sts:TransitiveTagKeys`), as if the call had passed them itself, since the new session gets
+/// them as its own. AWS does not document whether an `sts:TagSession` condition on these keys
+/// binds inherited tags; Palisade makes it bind (fail-closed), so a trust policy that limits the
+/// tag keys or values a session may carry also limits those it inherits (bug: the keys held only
+/// the request's own tags, and `ForAllValues:StringEquals` on `aws:TagKeys` let any inherited
+/// key through).
+fn inherited_tags_context(parent: &crate::session::Session, input: &Value, c: &mut Context) {
+    let inherited: Vec<&crate::session::SessionTag> = parent.transitive_tags().collect();
+    if inherited.is_empty() {
+        return;
+    }
+    let given = |member: &str, field: &str| -> Vec<String> {
+        input
+            .get(member)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                if field.is_empty() {
+                    t.as_str()
+                } else {
+                    s(t, field)
+                }
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut keys = given("Tags", "Key");
+    let mut transitive = given("TransitiveTagKeys", "");
+    for t in &inherited {
+        c.insert(
+            &format!("aws:RequestTag/{}", t.key),
+            CtxValue::string(&t.value),
+        );
+        keys.push(t.key.clone());
+        transitive.push(t.key.clone());
+    }
+    c.insert_list(
+        "aws:TagKeys",
+        keys.into_iter().map(CtxValue::string).collect(),
+    );
+    c.insert_list(
+        "sts:TransitiveTagKeys",
+        transitive.into_iter().map(CtxValue::string).collect(),
+    );
 }
 
 /// The resource of an operation, from its input.
