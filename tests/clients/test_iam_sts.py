@@ -633,11 +633,14 @@ def test_an_mfa_protected_action_needs_a_session_with_a_totp_code(server):
     assert error(e)["Code"] == "AccessDenied"
     creds = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, step), DurationSeconds=900)["Credentials"]
     assert "ivy" in [u["UserName"] for u in session_client(server, "iam", creds).list_users()["Users"]]
-    # Without MFA, GetSessionToken credentials may not call IAM at all.
+    # Without MFA, GetSessionToken credentials may not call IAM at all: IAM answers as AWS's
+    # does, as for a token it does not know (bug: an AccessDenied blaming policies).
     plain = sts.get_session_token()["Credentials"]
     with pytest.raises(ClientError) as e:
         session_client(server, "iam", plain).list_users()
-    assert error(e)["Code"] == "AccessDenied"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error(e)["Code"] == "InvalidClientTokenId"
+    assert error(e)["Message"] == "The security token included in the request is invalid"
     # The seed is not stored in clear.
     for path in server.data_dir.rglob("*"):
         if path.is_file():
@@ -1287,6 +1290,32 @@ def test_the_simulator_reports_each_layers_own_verdict(server):
             ContextEntries=[{"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["yes"], "ContextKeyType": "boolean"}],
         )
     assert error(e)["Code"] == "InvalidInput"
+
+
+def test_temporary_credentials_of_any_kind_cannot_call_get_federation_token(server):
+    # Bug: a GetSessionToken session calling GetFederationToken got a policy-style denial
+    # ("because only sts:AssumeRole and sts:GetCallerIdentity may ..."), a role session AWS's
+    # "Cannot call GetFederationToken with session credentials"; AWS answers the latter to any
+    # temporary credentials.
+    root = server.client("iam")
+    _, sts, _ = new_user(server, "fed-maker", allow("*"))
+    plain = sts.get_session_token()["Credentials"]
+    fed = sts.get_federation_token(Name="fed", Policy=policy(allow("*")))["Credentials"]
+    role = root.create_role(
+        RoleName="any-temp",
+        AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}),
+    )["Role"]
+    root.put_role_policy(RoleName="any-temp", PolicyName="all", PolicyDocument=policy(allow("*")))
+    assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="temp")["Credentials"]
+    for creds in (plain, fed, assumed):
+        for call in ("get_federation_token", "get_session_token"):
+            client = session_client(server, "sts", creds)
+            args = {"Name": "again"} if call == "get_federation_token" else {}
+            with pytest.raises(ClientError) as e:
+                getattr(client, call)(**args)
+            assert error(e)["Code"] == "AccessDenied"
+            op = "GetFederationToken" if call == "get_federation_token" else "GetSessionToken"
+            assert error(e)["Message"] == f"Cannot call {op} with session credentials"
 
 
 def test_transitive_tag_keys_must_name_requested_tags_in_any_case(server):

@@ -684,9 +684,25 @@ fn decide_action(
         )
     };
 
-    // Rules of STS that are not policies. GetSessionToken needs no permission (AWS: "No
-    // permissions are required for users to perform this operation"); it still cannot be
-    // called with temporary credentials (the handler refuses that).
+    // Rules of STS that are not policies. Temporary credentials of any kind cannot call
+    // GetSessionToken or GetFederationToken, whatever the policies say, and STS says so in the
+    // same words for every kind (bug: a GetSessionToken session calling GetFederationToken got
+    // a policy-style denial, as if a policy could allow it).
+    if service == "sts"
+        && matches!(
+            route.operation.name,
+            "GetSessionToken" | "GetFederationToken"
+        )
+        && caller.is_temporary()
+    {
+        return Err((
+            crate::services::sts::no_session_credentials(route.operation.name),
+            action,
+            target.arn.clone(),
+        ));
+    }
+    // GetSessionToken needs no permission (AWS: "No permissions are required for users to
+    // perform this operation").
     if service == "sts" && route.operation.name == "GetSessionToken" {
         return Ok(());
     }
@@ -699,13 +715,24 @@ fn decide_action(
     if let Some(session) = &caller.session
         && session.source == SessionSource::SessionToken
     {
+        // IAM does not take GetSessionToken credentials obtained without MFA at all: it answers
+        // as for a token it does not know (aws-vault #15, aws-cli #8918: 403
+        // InvalidClientTokenId), not with a denial naming a policy (bug: Palisade's own
+        // AccessDenied told scripts to look at policies that could never help).
         if service == "iam" && session.mfa_at.is_none() {
-            return Err(deny(
-                "because IAM calls are not allowed with GetSessionToken credentials obtained \
-                 without MFA"
-                    .to_owned(),
+            return Err((
+                ApiError::new(
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid",
+                    http::StatusCode::FORBIDDEN,
+                ),
+                action,
+                target.arn.clone(),
             ));
         }
+        // AWS documents that these credentials call no STS API but AssumeRole and
+        // GetCallerIdentity, not what the others answer: Palisade denies them (fail-closed)
+        // with an AccessDenied that says why.
         if service == "sts" && !matches!(route.operation.name, "AssumeRole" | "GetCallerIdentity") {
             return Err(deny(
                 "because only sts:AssumeRole and sts:GetCallerIdentity may be called with \

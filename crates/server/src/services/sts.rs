@@ -1098,7 +1098,7 @@ pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiE
     })
 }
 
-fn no_session_credentials(operation: &str) -> ApiError {
+pub(crate) fn no_session_credentials(operation: &str) -> ApiError {
     ApiError::new(
         "AccessDenied",
         format!("Cannot call {operation} with session credentials"),
