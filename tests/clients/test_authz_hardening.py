@@ -570,3 +570,35 @@ def test_sts_tag_session_conditions_bind_inherited_transitive_tags(server, condi
     c = chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/abac2", RoleSessionName="two")["Credentials"]
     iam = server.client("iam", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
     iam.list_users()
+
+
+def test_a_federated_user_has_its_iam_users_tags_as_principal_tags(server):
+    # Hole: a GetFederationToken session had only its session tags as aws:PrincipalTag, not its
+    # IAM user's (AWS: "the session's principal tags include the user's tags and the passed
+    # session tags", session tags overriding a user tag of the same key).
+    iam = server.client("iam")
+    tagged = {"StringEquals": {"aws:PrincipalTag/team": "blue"}}
+    creds = user(
+        server,
+        "fed-src",
+        allow(["sts:GetFederationToken", "sts:TagSession"]),
+        {"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*", "Condition": tagged},
+    )
+    iam.tag_user(UserName="fed-src", Tags=[{"Key": "team", "Value": "blue"}])
+    sts = as_(server, "sts", creds)
+    everything = doc(allow("*"))
+
+    def kms_of(fed):
+        c = fed["Credentials"]
+        return server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+    kms_of(sts.get_federation_token(Name="plain", Policy=everything)).list_keys()
+    overridden = sts.get_federation_token(Name="red", Policy=everything, Tags=[{"Key": "TEAM", "Value": "red"}])
+    with pytest.raises(ClientError) as e:
+        kms_of(overridden).list_keys()
+    assert code(e) == "AccessDeniedException"
+    # A GetSessionToken session of the user has the user's tags too.
+    plain = sts.get_session_token()["Credentials"]
+    server.client(
+        "kms", key=plain["AccessKeyId"], secret=plain["SecretAccessKey"], aws_session_token=plain["SessionToken"]
+    ).list_keys()

@@ -1171,15 +1171,32 @@ pub(crate) fn for_each_principal_tag(
     caller: &Caller,
     mut f: impl FnMut(&str, &str),
 ) {
+    let user = |name: Option<&str>, id: Option<&str>| {
+        name.and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u))
+            // A user deleted and recreated under the same name is another user, whose tags
+            // the old one's sessions do not get, as with its policies.
+            .filter(|p| id.is_none_or(|id| id == p.id))
+    };
     let base = match (&caller.kind, &caller.session) {
-        (PrincipalKind::IamUser, _) => caller
-            .user_name
-            .as_deref()
-            .and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u)),
+        // A GetSessionToken session names its user by unique id too.
+        (PrincipalKind::IamUser, session) => user(
+            caller.user_name.as_deref(),
+            session
+                .as_ref()
+                .map(|s| s.principal_id.as_str())
+                .filter(|id| id.starts_with("AIDA")),
+        ),
         (PrincipalKind::AssumedRole, Some(s)) => s
             .role_name
             .as_deref()
-            .and_then(|r| state.iam.permissions(&caller.account_id, IamKind::Role, r)),
+            .and_then(|r| state.iam.permissions(&caller.account_id, IamKind::Role, r))
+            .filter(|p| s.role_id.as_deref().is_none_or(|id| id == p.id)),
+        // A federated user's principal tags are its IAM user's with the session's over them
+        // (AWS, GetFederationToken: "session tags override a user tag with the same key"; bug:
+        // the user's tags were missing, so ABAC on them denied every federated user).
+        (PrincipalKind::FederatedUser, Some(s)) => {
+            user(s.user_name.as_deref(), s.user_id.as_deref())
+        }
         _ => None,
     };
     for t in base.iter().flat_map(|p| p.tags.iter()) {
