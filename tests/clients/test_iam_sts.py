@@ -1318,6 +1318,33 @@ def test_temporary_credentials_of_any_kind_cannot_call_get_federation_token(serv
             assert error(e)["Message"] == f"Cannot call {op} with session credentials"
 
 
+def test_chaining_messages_are_awss(server):
+    # Bug: changing the source identity and re-setting an inherited transitive tag while
+    # chaining were refused with Palisade's own wording, not AWS's.
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    actions = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    role = root.create_role(RoleName="words", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": me, "Action": actions}))["Role"]
+    root.put_role_policy(RoleName="words", PolicyName="hop", PolicyDocument=policy(allow(actions)))
+    _, sts, _ = new_user(server, "wordy", allow(actions))
+    first = sts.assume_role(
+        RoleArn=role["Arn"], RoleSessionName="first", SourceIdentity="alice",
+        Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["team"],
+    )["Credentials"]
+    chained = session_client(server, "sts", first)
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=role["Arn"], RoleSessionName="second", SourceIdentity="bob")
+    assert error(e)["Code"] == "ValidationError"
+    assert error(e)["Message"] == "The source identity is already set for this assume role session"
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=role["Arn"], RoleSessionName="third", Tags=[{"Key": "Team", "Value": "red"}])
+    assert error(e)["Code"] == "InvalidParameterValue"
+    assert error(e)["Message"] == (
+        "One of the specified transitive tag keys can't be set because it conflicts with a "
+        "transitive tag key from the calling session."
+    )
+
+
 def test_transitive_tag_keys_must_name_requested_tags_in_any_case(server):
     # Bug: TransitiveTagKeys were matched to tags case-sensitively and never checked: a key
     # naming no tag (or given without Tags) was accepted, and `TEAM` for the tag `team` lost

@@ -519,9 +519,9 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
         .and_then(|s| s.source_identity.clone());
     let source_identity = match (inherited, s(input, "SourceIdentity")) {
         (Some(old), Some(new)) if old != new => {
-            return Err(validation(format!(
-                "The source identity of this chained role session is {old} and cannot be changed to {new}."
-            )));
+            return Err(validation(
+                "The source identity is already set for this assume role session",
+            ));
         }
         (Some(old), _) => Some(old),
         (None, given) => given.map(str::to_owned),
