@@ -1372,3 +1372,25 @@ def test_transitive_tag_keys_must_name_requested_tags_in_any_case(server):
     record = next(e for e in reversed(server.events()) if e["eventName"] == "AssumeRole")
     assert record["requestParameters"]["incomingTransitiveTags"] == {"team": "blue"}
     assert second["AssumedRoleUser"]["Arn"].endswith("/tt/two")
+
+
+def test_get_access_key_info_names_the_account_of_another_accounts_session_key(two_accounts):
+    # Bug: session keys are never stored, so GetAccessKeyInfo answered the caller's own account
+    # for a temporary key of another account's role session; AWS answers the key's account.
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
+    root_a = s.client("iam", key=key_a, secret=secret_a)
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole"})
+    role = root_a.create_role(RoleName="own", AssumeRolePolicyDocument=trust)["Role"]
+    root_a.create_user(UserName="hopper")
+    root_a.put_user_policy(UserName="hopper", PolicyName="hop", PolicyDocument=policy(allow("sts:AssumeRole", role["Arn"])))
+    k = root_a.create_access_key(UserName="hopper")["AccessKey"]
+    hopper = s.client("sts", key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    theirs = hopper.assume_role(RoleArn=role["Arn"], RoleSessionName="a-session")
+    temp = theirs["Credentials"]["AccessKeyId"]
+    assert temp.startswith("ASIA") and len(temp) == 20
+    sts_b = s.client("sts")
+    assert sts_b.get_access_key_info(AccessKeyId=temp)["Account"] == "111111111111"
+    mine = sts_b.get_session_token()["Credentials"]["AccessKeyId"]
+    assert sts_b.get_access_key_info(AccessKeyId=mine)["Account"] == "222222222222"
+    assert sts_b.get_access_key_info(AccessKeyId=key_a)["Account"] == "111111111111"

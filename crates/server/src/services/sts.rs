@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use base64::Engine as _;
 
-use crate::identity::{
-    Caller, PrincipalKind, SamlSession, WebIdentity, new_key_pair, new_unique_id,
-};
+use crate::identity::{Caller, PrincipalKind, SamlSession, WebIdentity, new_unique_id};
 use crate::oidc::{Token, TokenError};
 use crate::route::Route;
 use crate::services::iam::mfa::verify_token_code;
@@ -312,7 +310,8 @@ fn packed_too_large(size: usize) -> ApiError {
 
 /// Issues the credentials of a session.
 fn credentials(state: &AppState, session: &Session) -> Result<Value, ApiError> {
-    let (id, secret) = new_key_pair("ASIA").map_err(ApiError::internal)?;
+    let (id, secret) =
+        crate::identity::new_session_key_pair(&session.account_id).map_err(ApiError::internal)?;
     let token =
         session::seal_token(&state.sealer, &id, &secret, session).map_err(ApiError::internal)?;
     Ok(json!({
@@ -1222,12 +1221,21 @@ async fn get_access_key_info(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let id = s(input, "AccessKeyId").unwrap_or_default();
-    let account = state
+    let stored = state
         .store
         .access_key(id)
         .await
         .map_err(ApiError::internal)?
-        .map_or_else(|| caller.account_id.clone(), |k| k.account_id);
+        .map(|k| k.account_id);
+    // A temporary key is never stored: its id carries its account, as AWS's do. Other ids
+    // Palisade did not issue name no account it knows, and get the caller's, as before.
+    let account = stored
+        .or_else(|| {
+            id.starts_with("ASIA")
+                .then(|| crate::identity::key_id_account(id))
+                .flatten()
+        })
+        .unwrap_or_else(|| caller.account_id.clone());
     Ok(json!({"Account": account}))
 }
 
