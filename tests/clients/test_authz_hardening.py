@@ -491,3 +491,114 @@ def test_a_managed_session_policy_is_not_held_to_the_inline_limit_and_follows_it
     with pytest.raises(ClientError) as e:
         kms.list_keys()
     assert code(e) == "AccessDeniedException"
+
+
+def _chain_roles(server, second_trust_actions, second_condition=None):
+    """Role `abac` (assumable by the account with tags) and role `abac2`, trusting `abac` with
+    `second_trust_actions`, that may list users only with aws:PrincipalTag/team = sess."""
+    iam = server.client("iam")
+    iam.create_role(
+        RoleName="abac",
+        AssumeRolePolicyDocument=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
+        ),
+    )
+    iam.put_role_policy(RoleName="abac", PolicyName="p", PolicyDocument=doc(allow("sts:AssumeRole")))
+    iam.create_role(RoleName="abac2", AssumeRolePolicyDocument=trust_of_abac(second_trust_actions, second_condition))
+    iam.put_role_policy(
+        RoleName="abac2",
+        PolicyName="p",
+        PolicyDocument=doc(
+            {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "sess"}}}
+        ),
+    )
+    caller = user(server, "chainer", allow(["sts:AssumeRole", "sts:TagSession"]))
+    first = as_(server, "sts", caller).assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/abac",
+        RoleSessionName="one",
+        Tags=[{"Key": "team", "Value": "sess"}],
+        TransitiveTagKeys=["team"],
+    )["Credentials"]
+    return server.client("sts", key=first["AccessKeyId"], secret=first["SecretAccessKey"], aws_session_token=first["SessionToken"])
+
+
+def trust_of_abac(actions, condition=None):
+    statements = [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/abac"}, "Action": "sts:AssumeRole"}]
+    if "sts:TagSession" in actions:
+        tag = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/abac"}, "Action": "sts:TagSession"}
+        if condition:
+            tag["Condition"] = condition
+        statements.append(tag)
+    return doc(*statements)
+
+
+def test_inherited_transitive_tags_need_the_next_roles_sts_tag_session(server):
+    # Hole: a chained session inherited the calling session's transitive tags without the next
+    # role's trust policy allowing sts:TagSession, so a role trusting only sts:AssumeRole got a
+    # session whose aws:PrincipalTag/team an earlier hop chose, and ABAC on it granted access.
+    chained = _chain_roles(server, ["sts:AssumeRole"])
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/abac2", RoleSessionName="two")
+    assert code(e) == "AccessDenied"
+    message = e.value.response["Error"]["Message"]
+    assert "sts:TagSession" in message
+    # STS says no more of a refused sts:TagSession than of a refused sts:AssumeRole: not which
+    # side refused (bug: "because no resource-based policy allows the sts:TagSession action").
+    assert "because" not in message and message.endswith(f"on resource: arn:aws:iam::{ACCOUNT}:role/abac2")
+
+
+@pytest.mark.parametrize(
+    "condition, allowed",
+    [
+        (None, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["dept"]}}, False),
+        ({"StringEquals": {"aws:RequestTag/team": "other"}}, False),
+        ({"StringEquals": {"aws:RequestTag/team": "sess"}}, True),
+        ({"ForAllValues:StringEquals": {"sts:TransitiveTagKeys": ["dept"]}}, False),
+    ],
+)
+def test_sts_tag_session_conditions_bind_inherited_transitive_tags(server, condition, allowed):
+    # Hole: aws:TagKeys and aws:RequestTag held only the request's own tags, so a trust policy
+    # limiting the tags a session may carry let any inherited transitive tag through.
+    chained = _chain_roles(server, ["sts:AssumeRole", "sts:TagSession"], condition)
+    if not allowed:
+        with pytest.raises(ClientError) as e:
+            chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/abac2", RoleSessionName="two")
+        assert code(e) == "AccessDenied"
+        return
+    c = chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/abac2", RoleSessionName="two")["Credentials"]
+    iam = server.client("iam", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    iam.list_users()
+
+
+def test_a_federated_user_has_its_iam_users_tags_as_principal_tags(server):
+    # Hole: a GetFederationToken session had only its session tags as aws:PrincipalTag, not its
+    # IAM user's (AWS: "the session's principal tags include the user's tags and the passed
+    # session tags", session tags overriding a user tag of the same key).
+    iam = server.client("iam")
+    tagged = {"StringEquals": {"aws:PrincipalTag/team": "blue"}}
+    creds = user(
+        server,
+        "fed-src",
+        allow(["sts:GetFederationToken", "sts:TagSession"]),
+        {"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*", "Condition": tagged},
+    )
+    iam.tag_user(UserName="fed-src", Tags=[{"Key": "team", "Value": "blue"}])
+    sts = as_(server, "sts", creds)
+    everything = doc(allow("*"))
+
+    def kms_of(fed):
+        c = fed["Credentials"]
+        return server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+    kms_of(sts.get_federation_token(Name="plain", Policy=everything)).list_keys()
+    overridden = sts.get_federation_token(Name="red", Policy=everything, Tags=[{"Key": "TEAM", "Value": "red"}])
+    with pytest.raises(ClientError) as e:
+        kms_of(overridden).list_keys()
+    assert code(e) == "AccessDeniedException"
+    # A GetSessionToken session of the user has the user's tags too.
+    plain = sts.get_session_token()["Credentials"]
+    server.client(
+        "kms", key=plain["AccessKeyId"], secret=plain["SecretAccessKey"], aws_session_token=plain["SessionToken"]
+    ).list_keys()

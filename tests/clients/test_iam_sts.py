@@ -633,11 +633,14 @@ def test_an_mfa_protected_action_needs_a_session_with_a_totp_code(server):
     assert error(e)["Code"] == "AccessDenied"
     creds = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, step), DurationSeconds=900)["Credentials"]
     assert "ivy" in [u["UserName"] for u in session_client(server, "iam", creds).list_users()["Users"]]
-    # Without MFA, GetSessionToken credentials may not call IAM at all.
+    # Without MFA, GetSessionToken credentials may not call IAM at all: IAM answers as AWS's
+    # does, as for a token it does not know (bug: an AccessDenied blaming policies).
     plain = sts.get_session_token()["Credentials"]
     with pytest.raises(ClientError) as e:
         session_client(server, "iam", plain).list_users()
-    assert error(e)["Code"] == "AccessDenied"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error(e)["Code"] == "InvalidClientTokenId"
+    assert error(e)["Message"] == "The security token included in the request is invalid"
     # The seed is not stored in clear.
     for path in server.data_dir.rglob("*"):
         if path.is_file():
@@ -1287,3 +1290,107 @@ def test_the_simulator_reports_each_layers_own_verdict(server):
             ContextEntries=[{"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["yes"], "ContextKeyType": "boolean"}],
         )
     assert error(e)["Code"] == "InvalidInput"
+
+
+def test_temporary_credentials_of_any_kind_cannot_call_get_federation_token(server):
+    # Bug: a GetSessionToken session calling GetFederationToken got a policy-style denial
+    # ("because only sts:AssumeRole and sts:GetCallerIdentity may ..."), a role session AWS's
+    # "Cannot call GetFederationToken with session credentials"; AWS answers the latter to any
+    # temporary credentials.
+    root = server.client("iam")
+    _, sts, _ = new_user(server, "fed-maker", allow("*"))
+    plain = sts.get_session_token()["Credentials"]
+    fed = sts.get_federation_token(Name="fed", Policy=policy(allow("*")))["Credentials"]
+    role = root.create_role(
+        RoleName="any-temp",
+        AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}),
+    )["Role"]
+    root.put_role_policy(RoleName="any-temp", PolicyName="all", PolicyDocument=policy(allow("*")))
+    assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="temp")["Credentials"]
+    for creds in (plain, fed, assumed):
+        for call in ("get_federation_token", "get_session_token"):
+            client = session_client(server, "sts", creds)
+            args = {"Name": "again"} if call == "get_federation_token" else {}
+            with pytest.raises(ClientError) as e:
+                getattr(client, call)(**args)
+            assert error(e)["Code"] == "AccessDenied"
+            op = "GetFederationToken" if call == "get_federation_token" else "GetSessionToken"
+            assert error(e)["Message"] == f"Cannot call {op} with session credentials"
+
+
+def test_chaining_messages_are_awss(server):
+    # Bug: changing the source identity and re-setting an inherited transitive tag while
+    # chaining were refused with Palisade's own wording, not AWS's.
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    actions = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    role = root.create_role(RoleName="words", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": me, "Action": actions}))["Role"]
+    root.put_role_policy(RoleName="words", PolicyName="hop", PolicyDocument=policy(allow(actions)))
+    _, sts, _ = new_user(server, "wordy", allow(actions))
+    first = sts.assume_role(
+        RoleArn=role["Arn"], RoleSessionName="first", SourceIdentity="alice",
+        Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["team"],
+    )["Credentials"]
+    chained = session_client(server, "sts", first)
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=role["Arn"], RoleSessionName="second", SourceIdentity="bob")
+    assert error(e)["Code"] == "ValidationError"
+    assert error(e)["Message"] == "The source identity is already set for this assume role session"
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=role["Arn"], RoleSessionName="third", Tags=[{"Key": "Team", "Value": "red"}])
+    assert error(e)["Code"] == "InvalidParameterValue"
+    assert error(e)["Message"] == (
+        "One of the specified transitive tag keys can't be set because it conflicts with a "
+        "transitive tag key from the calling session."
+    )
+
+
+def test_transitive_tag_keys_must_name_requested_tags_in_any_case(server):
+    # Bug: TransitiveTagKeys were matched to tags case-sensitively and never checked: a key
+    # naming no tag (or given without Tags) was accepted, and `TEAM` for the tag `team` lost
+    # the tag at the next hop, which could then set `team` to anything.
+    root = server.client("iam")
+    me = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+    role = root.create_role(RoleName="tt", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": me, "Action": actions}))["Role"]
+    root.put_role_policy(RoleName="tt", PolicyName="hop", PolicyDocument=policy(allow(actions)))
+    _, sts, _ = new_user(server, "tt-user", allow(actions))
+    for extra in ({"TransitiveTagKeys": ["b"]}, {"Tags": [{"Key": "a", "Value": "1"}], "TransitiveTagKeys": ["a", "b"]}):
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=role["Arn"], RoleSessionName="bad", **extra)
+        assert error(e)["Code"] == "InvalidParameterValue"
+        assert error(e)["Message"] == "The specified transitive tag key must be included in the requested tags."
+    first = sts.assume_role(
+        RoleArn=role["Arn"], RoleSessionName="one", Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["TEAM"]
+    )["Credentials"]
+    chained = session_client(server, "sts", first)
+    with pytest.raises(ClientError) as e:
+        chained.assume_role(RoleArn=role["Arn"], RoleSessionName="two", Tags=[{"Key": "team", "Value": "other"}])
+    assert error(e)["Code"] == "InvalidParameterValue"
+    second = chained.assume_role(RoleArn=role["Arn"], RoleSessionName="two")
+    # The chained session carries the tag on, as `team`, whatever case made it transitive.
+    record = next(e for e in reversed(server.events()) if e["eventName"] == "AssumeRole")
+    assert record["requestParameters"]["incomingTransitiveTags"] == {"team": "blue"}
+    assert second["AssumedRoleUser"]["Arn"].endswith("/tt/two")
+
+
+def test_get_access_key_info_names_the_account_of_another_accounts_session_key(two_accounts):
+    # Bug: session keys are never stored, so GetAccessKeyInfo answered the caller's own account
+    # for a temporary key of another account's role session; AWS answers the key's account.
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
+    root_a = s.client("iam", key=key_a, secret=secret_a)
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole"})
+    role = root_a.create_role(RoleName="own", AssumeRolePolicyDocument=trust)["Role"]
+    root_a.create_user(UserName="hopper")
+    root_a.put_user_policy(UserName="hopper", PolicyName="hop", PolicyDocument=policy(allow("sts:AssumeRole", role["Arn"])))
+    k = root_a.create_access_key(UserName="hopper")["AccessKey"]
+    hopper = s.client("sts", key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    theirs = hopper.assume_role(RoleArn=role["Arn"], RoleSessionName="a-session")
+    temp = theirs["Credentials"]["AccessKeyId"]
+    assert temp.startswith("ASIA") and len(temp) == 20
+    sts_b = s.client("sts")
+    assert sts_b.get_access_key_info(AccessKeyId=temp)["Account"] == "111111111111"
+    mine = sts_b.get_session_token()["Credentials"]["AccessKeyId"]
+    assert sts_b.get_access_key_info(AccessKeyId=mine)["Account"] == "222222222222"
+    assert sts_b.get_access_key_info(AccessKeyId=key_a)["Account"] == "111111111111"

@@ -619,7 +619,11 @@ fn kms_other_resources(
 /// The actions a call needs besides its own. AWS: a session given tags needs `sts:TagSession`,
 /// and one given a source identity `sts:SetSourceIdentity`, on the role, allowed by its trust
 /// policy (and, within an account, by the caller's own policies) like the assume itself.
-/// Transitive tags a session inherits from the one calling need no permission.
+/// Transitive tags a chained session inherits from the one calling need `sts:TagSession` too
+/// (bug: they needed none, so a role whose trust policy allows only `sts:AssumeRole` got a
+/// session whose `aws:PrincipalTag` values an earlier hop chose). AWS does the same: with
+/// `sts:TagSession` taken out of the next role's trust policy, a chain carrying transitive tags
+/// fails even when the call passes no tags.
 fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'static str> {
     if route.service.signing_name != "sts"
         || !matches!(
@@ -634,9 +638,14 @@ fn additional_actions(route: Route, caller: &Caller, input: &Value) -> Vec<&'sta
     }
     let web = caller.web_identity.as_deref();
     let mut out = Vec::new();
+    let inherits_tags = caller
+        .session
+        .as_ref()
+        .is_some_and(|s| s.transitive_tags().next().is_some());
     if given(input, "Tags")
         || given(input, "TransitiveTagKeys")
         || web.is_some_and(|w| !w.tags.is_empty())
+        || inherits_tags
     {
         out.push("sts:TagSession");
     }
@@ -675,9 +684,25 @@ fn decide_action(
         )
     };
 
-    // Rules of STS that are not policies. GetSessionToken needs no permission (AWS: "No
-    // permissions are required for users to perform this operation"); it still cannot be
-    // called with temporary credentials (the handler refuses that).
+    // Rules of STS that are not policies. Temporary credentials of any kind cannot call
+    // GetSessionToken or GetFederationToken, whatever the policies say, and STS says so in the
+    // same words for every kind (bug: a GetSessionToken session calling GetFederationToken got
+    // a policy-style denial, as if a policy could allow it).
+    if service == "sts"
+        && matches!(
+            route.operation.name,
+            "GetSessionToken" | "GetFederationToken"
+        )
+        && caller.is_temporary()
+    {
+        return Err((
+            crate::services::sts::no_session_credentials(route.operation.name),
+            action,
+            target.arn.clone(),
+        ));
+    }
+    // GetSessionToken needs no permission (AWS: "No permissions are required for users to
+    // perform this operation").
     if service == "sts" && route.operation.name == "GetSessionToken" {
         return Ok(());
     }
@@ -690,13 +715,24 @@ fn decide_action(
     if let Some(session) = &caller.session
         && session.source == SessionSource::SessionToken
     {
+        // IAM does not take GetSessionToken credentials obtained without MFA at all: it answers
+        // as for a token it does not know (aws-vault #15, aws-cli #8918: 403
+        // InvalidClientTokenId), not with a denial naming a policy (bug: Palisade's own
+        // AccessDenied told scripts to look at policies that could never help).
         if service == "iam" && session.mfa_at.is_none() {
-            return Err(deny(
-                "because IAM calls are not allowed with GetSessionToken credentials obtained \
-                 without MFA"
-                    .to_owned(),
+            return Err((
+                ApiError::new(
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid",
+                    http::StatusCode::FORBIDDEN,
+                ),
+                action,
+                target.arn.clone(),
             ));
         }
+        // AWS documents that these credentials call no STS API but AssumeRole and
+        // GetCallerIdentity, not what the others answer: Palisade denies them (fail-closed)
+        // with an AccessDenied that says why.
         if service == "sts" && !matches!(route.operation.name, "AssumeRole" | "GetCallerIdentity") {
             return Err(deny(
                 "because only sts:AssumeRole and sts:GetCallerIdentity may be called with \
@@ -986,9 +1022,14 @@ pub fn access_denied(
         PrincipalKind::WebIdentity | PrincipalKind::SamlUser
     ) {
         format!("Not authorized to perform {action}")
-    } else if action.starts_with("sts:AssumeRole") {
+    } else if action.starts_with("sts:AssumeRole")
+        || action == "sts:TagSession"
+        || action == "sts:SetSourceIdentity"
+    {
         // STS does not say which side refused a role: a caller in another account learns
-        // nothing about the role's trust policy from the message.
+        // nothing about the role's trust policy from the message. The same goes for the
+        // permissions an assume needs besides its own (bug: their denials said "because no
+        // resource-based policy allows the sts:TagSession action").
         format!(
             "User: {} is not authorized to perform: {action} on resource: {resource}",
             caller.arn
@@ -1130,15 +1171,32 @@ pub(crate) fn for_each_principal_tag(
     caller: &Caller,
     mut f: impl FnMut(&str, &str),
 ) {
+    let user = |name: Option<&str>, id: Option<&str>| {
+        name.and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u))
+            // A user deleted and recreated under the same name is another user, whose tags
+            // the old one's sessions do not get, as with its policies.
+            .filter(|p| id.is_none_or(|id| id == p.id))
+    };
     let base = match (&caller.kind, &caller.session) {
-        (PrincipalKind::IamUser, _) => caller
-            .user_name
-            .as_deref()
-            .and_then(|u| state.iam.permissions(&caller.account_id, IamKind::User, u)),
+        // A GetSessionToken session names its user by unique id too.
+        (PrincipalKind::IamUser, session) => user(
+            caller.user_name.as_deref(),
+            session
+                .as_ref()
+                .map(|s| s.principal_id.as_str())
+                .filter(|id| id.starts_with("AIDA")),
+        ),
         (PrincipalKind::AssumedRole, Some(s)) => s
             .role_name
             .as_deref()
-            .and_then(|r| state.iam.permissions(&caller.account_id, IamKind::Role, r)),
+            .and_then(|r| state.iam.permissions(&caller.account_id, IamKind::Role, r))
+            .filter(|p| s.role_id.as_deref().is_none_or(|id| id == p.id)),
+        // A federated user's principal tags are its IAM user's with the session's over them
+        // (AWS, GetFederationToken: "session tags override a user tag with the same key"; bug:
+        // the user's tags were missing, so ABAC on them denied every federated user).
+        (PrincipalKind::FederatedUser, Some(s)) => {
+            user(s.user_name.as_deref(), s.user_id.as_deref())
+        }
         _ => None,
     };
     for t in base.iter().flat_map(|p| p.tags.iter()) {
@@ -1258,6 +1316,11 @@ fn service_context(
                 c.insert("sts:SourceIdentity", CtxValue::string(v));
             }
             insert_strings(c, "sts:TransitiveTagKeys", input, "TransitiveTagKeys");
+            if route.operation.name == "AssumeRole"
+                && let Some(parent) = &caller.session
+            {
+                inherited_tags_context(parent, input, c);
+            }
             // The token's claims, as the trust policy of a web identity's role sees them
             // (`token.actions.githubusercontent.com:sub`).
             if let Some(w) = &caller.web_identity {
@@ -1324,6 +1387,55 @@ fn service_context(
         ),
         _ => {}
     }
+}
+
+/// The transitive tags a chained `AssumeRole` carries on, as the next role's trust policy sees
+/// them: among the request's tags (`aws:RequestTag/*`, `aws:TagKeys`) and transitive keys
+/// (`sts:TransitiveTagKeys`), as if the call had passed them itself, since the new session gets
+/// them as its own. AWS does not document whether an `sts:TagSession` condition on these keys
+/// binds inherited tags; Palisade makes it bind (fail-closed), so a trust policy that limits the
+/// tag keys or values a session may carry also limits those it inherits (bug: the keys held only
+/// the request's own tags, and `ForAllValues:StringEquals` on `aws:TagKeys` let any inherited
+/// key through).
+fn inherited_tags_context(parent: &crate::session::Session, input: &Value, c: &mut Context) {
+    let inherited: Vec<&crate::session::SessionTag> = parent.transitive_tags().collect();
+    if inherited.is_empty() {
+        return;
+    }
+    let given = |member: &str, field: &str| -> Vec<String> {
+        input
+            .get(member)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                if field.is_empty() {
+                    t.as_str()
+                } else {
+                    s(t, field)
+                }
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut keys = given("Tags", "Key");
+    let mut transitive = given("TransitiveTagKeys", "");
+    for t in &inherited {
+        c.insert(
+            &format!("aws:RequestTag/{}", t.key),
+            CtxValue::string(&t.value),
+        );
+        keys.push(t.key.clone());
+        transitive.push(t.key.clone());
+    }
+    c.insert_list(
+        "aws:TagKeys",
+        keys.into_iter().map(CtxValue::string).collect(),
+    );
+    c.insert_list(
+        "sts:TransitiveTagKeys",
+        transitive.into_iter().map(CtxValue::string).collect(),
+    );
 }
 
 /// The resource of an operation, from its input.

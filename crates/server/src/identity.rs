@@ -401,6 +401,53 @@ pub fn new_key_pair(prefix: &str) -> Result<(String, String), KeyError> {
     ))
 }
 
+/// The bits of a key id's 80 (its 16 base32 characters after the prefix) that hold the account,
+/// where AWS's key ids hold it: bits 7 to 46 of the first 48.
+const ACCOUNT_SHIFT: u32 = 32 + 7;
+const ACCOUNT_MASK: u128 = (1 << 40) - 1;
+
+/// A new temporary (`ASIA`) key id that carries `account`, and a secret. Nothing about a session
+/// is stored, so `GetAccessKeyInfo` reads the account from the id, as AWS's ids carry it (bug:
+/// it answered the caller's own account for another account's role session). The other 40 bits
+/// are random, so ids stay unguessable; an account that is not 12 digits gets a random id.
+pub fn new_session_key_pair(account: &str) -> Result<(String, String), KeyError> {
+    let number = account
+        .parse::<u64>()
+        .ok()
+        .filter(|n| account.len() == 12 && *n <= 999_999_999_999);
+    let Some(number) = number else {
+        return new_key_pair("ASIA");
+    };
+    let random = random_bytes(10)?;
+    let mut bits = random
+        .iter()
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    bits &= !(ACCOUNT_MASK << ACCOUNT_SHIFT);
+    bits |= u128::from(number) << ACCOUNT_SHIFT;
+    let mut id = String::with_capacity(20);
+    id.push_str("ASIA");
+    for i in (0..16).rev() {
+        let index = usize::try_from((bits >> (i * 5)) & 0x1f).unwrap_or_default();
+        if let Some(c) = KEY_ID_ALPHABET.get(index) {
+            id.push(char::from(*c));
+        }
+    }
+    Ok((id, random_string("", 40, SECRET_ALPHABET)?))
+}
+
+/// The account a key id carries ([`new_session_key_pair`]), if it is a 20-character key id of
+/// base32 characters holding a 12-digit account.
+pub fn key_id_account(key_id: &str) -> Option<String> {
+    let body = key_id.get(4..).filter(|b| b.len() == 16)?;
+    let mut bits = 0u128;
+    for c in body.bytes() {
+        let value = KEY_ID_ALPHABET.iter().position(|a| *a == c)?;
+        bits = (bits << 5) | u128::try_from(value).ok()?;
+    }
+    let number = (bits >> ACCOUNT_SHIFT) & ACCOUNT_MASK;
+    (number <= 999_999_999_999).then(|| format!("{number:012}"))
+}
+
 /// A new unique id as IAM makes them: a four-letter prefix (`AIDA` users, `AROA` roles,
 /// `AGPA` groups, `ANPA` policies, `AIPA` instance profiles) and 17 characters.
 pub fn new_unique_id(prefix: &str) -> String {
@@ -577,5 +624,28 @@ mod tests {
         );
         assert_eq!(secret.len(), 40);
         assert_ne!(new_access_key().unwrap().0, id);
+    }
+
+    #[test]
+    fn session_key_ids_carry_their_account_as_aws_ids_do() {
+        for account in [
+            "123456789012",
+            "000000000001",
+            "999999999999",
+            "111111111111",
+        ] {
+            let (id, secret) = new_session_key_pair(account).unwrap();
+            assert_eq!(id.len(), 20);
+            assert!(id.starts_with("ASIA"));
+            assert_eq!(secret.len(), 40);
+            assert_eq!(key_id_account(&id).as_deref(), Some(account));
+            assert_ne!(new_session_key_pair(account).unwrap().0, id);
+        }
+        // Ids that are not 16 base32 characters after the prefix carry no account.
+        assert!(key_id_account("ASIA").is_none());
+        assert!(key_id_account("ASIAabcdefghijklmnop").is_none());
+        assert!(key_id_account("ASIA0000000000000000").is_none());
+        // An account that is not 12 digits gets a plain random id.
+        assert!(new_session_key_pair("local").unwrap().0.starts_with("ASIA"));
     }
 }

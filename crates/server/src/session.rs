@@ -141,6 +141,18 @@ impl Session {
         }
     }
 
+    /// The tags that pass on to a session this one assumes: those whose key is one of the
+    /// transitive keys, compared without regard to case as IAM compares tag keys (bug: an exact
+    /// comparison dropped a tag named `team` set transitive as `TEAM`, and the next hop could
+    /// then set it anew).
+    pub fn transitive_tags(&self) -> impl Iterator<Item = &SessionTag> {
+        self.tags.iter().filter(|t| {
+            self.transitive_tag_keys
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&t.key))
+        })
+    }
+
     /// Whether the session was made with session policies (which then cap it).
     pub fn has_session_policies(&self) -> bool {
         self.policy.is_some() || !self.policy_arns.is_empty()
@@ -234,6 +246,21 @@ mod tests {
             session_name: Some("s".into()),
             ..Session::new(SessionSource::AssumeRole, holder, 0, expires_at)
         }
+    }
+
+    #[test]
+    fn transitive_tags_match_their_keys_in_any_case() {
+        let tag = |k: &str, v: &str| SessionTag {
+            key: k.into(),
+            value: v.into(),
+        };
+        let s = Session {
+            tags: vec![tag("team", "blue"), tag("cost", "1"), tag("env", "prod")],
+            transitive_tag_keys: vec!["TEAM".into(), "env".into()],
+            ..session(100)
+        };
+        let keys: Vec<&str> = s.transitive_tags().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["team", "env"]);
     }
 
     #[test]

@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use base64::Engine as _;
 
-use crate::identity::{
-    Caller, PrincipalKind, SamlSession, WebIdentity, new_key_pair, new_unique_id,
-};
+use crate::identity::{Caller, PrincipalKind, SamlSession, WebIdentity, new_unique_id};
 use crate::oidc::{Token, TokenError};
 use crate::route::Route;
 use crate::services::iam::mfa::verify_token_code;
@@ -312,7 +310,8 @@ fn packed_too_large(size: usize) -> ApiError {
 
 /// Issues the credentials of a session.
 fn credentials(state: &AppState, session: &Session) -> Result<Value, ApiError> {
-    let (id, secret) = new_key_pair("ASIA").map_err(ApiError::internal)?;
+    let (id, secret) =
+        crate::identity::new_session_key_pair(&session.account_id).map_err(ApiError::internal)?;
     let token =
         session::seal_token(&state.sealer, &id, &secret, session).map_err(ApiError::internal)?;
     Ok(json!({
@@ -505,33 +504,9 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     }
     // Transitive tags of the calling session pass on and cannot be overridden.
     let mut tags = session_tags(input)?;
-    let mut transitive: Vec<String> = input
-        .get("TransitiveTagKeys")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut transitive = transitive_tag_keys(input, &tags)?;
     if let Some(parent) = &caller.session {
-        for key in &parent.transitive_tag_keys {
-            if let Some(t) = parent.tags.iter().find(|t| &t.key == key) {
-                if tags.iter().any(|x| x.key.eq_ignore_ascii_case(key)) {
-                    return Err(ApiError::bad_request(
-                        "InvalidParameterValue",
-                        format!(
-                            "The tag key {key} is a transitive tag of the calling session and cannot be set again."
-                        ),
-                    ));
-                }
-                tags.push(t.clone());
-                if !transitive.contains(key) {
-                    transitive.push(key.clone());
-                }
-            }
-        }
+        inherit_transitive_tags(parent, &mut tags, &mut transitive)?;
     }
     if tags.len() > 50 {
         return Err(validation("Session tags are limited to 50."));
@@ -543,9 +518,9 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
         .and_then(|s| s.source_identity.clone());
     let source_identity = match (inherited, s(input, "SourceIdentity")) {
         (Some(old), Some(new)) if old != new => {
-            return Err(validation(format!(
-                "The source identity of this chained role session is {old} and cannot be changed to {new}."
-            )));
+            return Err(validation(
+                "The source identity is already set for this assume role session",
+            ));
         }
         (Some(old), _) => Some(old),
         (None, given) => given.map(str::to_owned),
@@ -562,6 +537,57 @@ async fn assume_role(state: &AppState, caller: &Caller, input: &Value) -> Result
     };
     let out = issue_role_session(state, &session, packed).await?;
     Ok(out)
+}
+
+/// The `TransitiveTagKeys` member, each key spelled as the tag it names. AWS: a transitive key
+/// "must be included in the requested tags" (bug: keys naming no tag, or naming one in another
+/// case, were taken as given, so the tag was not passed on and a later hop could set it anew).
+/// Keys compare without regard to case, as IAM's tag keys do; a key given twice counts once.
+fn transitive_tag_keys(input: &Value, tags: &[SessionTag]) -> Result<Vec<String>, ApiError> {
+    let mut keys: Vec<String> = Vec::new();
+    let requested = input
+        .get("TransitiveTagKeys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for key in requested {
+        let Some(tag) = tags.iter().find(|t| t.key.eq_ignore_ascii_case(key)) else {
+            return Err(ApiError::bad_request(
+                "InvalidParameterValue",
+                "The specified transitive tag key must be included in the requested tags.",
+            ));
+        };
+        if !keys.iter().any(|k| k.eq_ignore_ascii_case(&tag.key)) {
+            keys.push(tag.key.clone());
+        }
+    }
+    Ok(keys)
+}
+
+/// Adds the calling session's transitive tags to a chained session's, still transitive. A tag
+/// the request sets with the key of one of them, in any case, is refused with AWS's error: the
+/// value a trust policy's `aws:PrincipalTag` checks was fixed by the first hop, and no later hop
+/// may change it.
+fn inherit_transitive_tags(
+    parent: &Session,
+    tags: &mut Vec<SessionTag>,
+    transitive: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    for t in parent.transitive_tags() {
+        if tags.iter().any(|x| x.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(ApiError::bad_request(
+                "InvalidParameterValue",
+                "One of the specified transitive tag keys can't be set because it conflicts with \
+                 a transitive tag key from the calling session.",
+            ));
+        }
+        tags.push(t.clone());
+        if !transitive.iter().any(|k| k.eq_ignore_ascii_case(&t.key)) {
+            transitive.push(t.key.clone());
+        }
+    }
+    Ok(())
 }
 
 /// Whether a route is one of the STS calls that AWS takes unsigned and authenticates by their
@@ -1071,7 +1097,7 @@ pub async fn saml_caller(state: &AppState, input: &Value) -> Result<Caller, ApiE
     })
 }
 
-fn no_session_credentials(operation: &str) -> ApiError {
+pub(crate) fn no_session_credentials(operation: &str) -> ApiError {
     ApiError::new(
         "AccessDenied",
         format!("Cannot call {operation} with session credentials"),
@@ -1195,11 +1221,81 @@ async fn get_access_key_info(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let id = s(input, "AccessKeyId").unwrap_or_default();
-    let account = state
+    let stored = state
         .store
         .access_key(id)
         .await
         .map_err(ApiError::internal)?
-        .map_or_else(|| caller.account_id.clone(), |k| k.account_id);
+        .map(|k| k.account_id);
+    // A temporary key is never stored: its id carries its account, as AWS's do. Other ids
+    // Palisade did not issue name no account it knows, and get the caller's, as before.
+    let account = stored
+        .or_else(|| {
+            id.starts_with("ASIA")
+                .then(|| crate::identity::key_id_account(id))
+                .flatten()
+        })
+        .unwrap_or_else(|| caller.account_id.clone());
     Ok(json!({"Account": account}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Holder;
+
+    fn tag(key: &str, value: &str) -> SessionTag {
+        SessionTag {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn transitive_keys_must_name_requested_tags_in_any_case() {
+        let tags = vec![tag("team", "blue"), tag("cost", "1")];
+        let keys = transitive_tag_keys(&json!({"TransitiveTagKeys": ["TEAM", "team"]}), &tags)
+            .expect("a key naming a tag in another case is the tag's");
+        assert_eq!(keys, ["team"]);
+        for (input, tags) in [
+            (json!({"TransitiveTagKeys": ["b"]}), tags.as_slice()),
+            (json!({"TransitiveTagKeys": ["team", "b"]}), tags.as_slice()),
+            (json!({"TransitiveTagKeys": ["team"]}), &[][..]),
+        ] {
+            let e = transitive_tag_keys(&input, tags).expect_err("a key naming no tag");
+            assert_eq!(e.code, "InvalidParameterValue");
+            assert_eq!(
+                e.message,
+                "The specified transitive tag key must be included in the requested tags."
+            );
+        }
+        assert!(transitive_tag_keys(&json!({}), &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn inherited_transitive_tags_cannot_be_set_again_in_any_case() {
+        let holder = Holder {
+            kind: PrincipalKind::AssumedRole,
+            account_id: "123456789012".into(),
+            arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
+            principal_id: "AROAEXAMPLE:s".into(),
+        };
+        let parent = Session {
+            tags: vec![tag("team", "blue"), tag("cost", "1")],
+            transitive_tag_keys: vec!["TEAM".into()],
+            ..Session::new(SessionSource::AssumeRole, holder, 0, 3600)
+        };
+        let mut tags = vec![tag("env", "prod")];
+        let mut transitive = vec!["env".to_owned()];
+        inherit_transitive_tags(&parent, &mut tags, &mut transitive).unwrap();
+        assert_eq!(tags, [tag("env", "prod"), tag("team", "blue")]);
+        assert_eq!(transitive, ["env", "team"]);
+        let mut tags = vec![tag("Team", "red")];
+        let e = inherit_transitive_tags(&parent, &mut tags, &mut Vec::new()).unwrap_err();
+        assert_eq!(e.code, "InvalidParameterValue");
+        assert!(
+            e.message
+                .contains("conflicts with a transitive tag key from the calling session")
+        );
+    }
 }
