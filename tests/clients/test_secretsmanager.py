@@ -14,7 +14,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
@@ -201,6 +203,7 @@ def test_random_rotator_replaces_the_password_and_keeps_the_previous_value(serve
         RotationLambdaARN=LAMBDA + "palisade-rotator-random",
         RotationRules={"ScheduleExpression": "rate(10 days)", "Duration": "3h"},
     )
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     current = json.loads(sm.get_secret_value(SecretId="svc")["SecretString"])
     assert current["username"] == "svc" and current["password"] != "initial" and len(current["password"]) == 32
     assert sm.get_secret_value(SecretId="svc", VersionStage="AWSPREVIOUS")["SecretString"].find("initial") > 0
@@ -279,6 +282,7 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     hook.sm = failing.sm = sm
     sm.create_secret(Name="hooked", SecretString="before")
     out = sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 30})
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
     assert hook.errors == []
     assert all(set(c) == {"Step", "SecretId", "ClientRequestToken", "RotationToken"} for c in hook.calls)
@@ -289,6 +293,7 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
 
     sm.create_secret(Name="fragile", SecretString="stays")
     out = sm.rotate_secret(SecretId="fragile", RotationLambdaARN=LAMBDA + "broken")
+    assert s.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert [c["Step"] for c in failing.calls] == ["createSecret", "setSecret", "testSecret"]
     assert sm.get_secret_value(SecretId="fragile")["SecretString"] == "stays"
     assert stages(sm, "fragile")[out["VersionId"]] == ["AWSPENDING"]
@@ -304,6 +309,7 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     # Removing the label abandons the failed rotation; the next one starts afresh.
     sm.update_secret_version_stage(SecretId="fragile", VersionStage="AWSPENDING", RemoveFromVersionId=out["VersionId"])
     again = sm.rotate_secret(SecretId="fragile")
+    assert s.rotation_outcome(again["VersionId"]) == "RotationSucceeded"
     assert again["VersionId"] != out["VersionId"]
     assert sm.get_secret_value(SecretId="fragile")["VersionId"] == again["VersionId"]
     # Each rotation leaves CloudTrail service events.
@@ -333,25 +339,61 @@ def test_cancel_rotate_secret_stops_a_running_rotation_between_steps(start_serve
     s = start_server("--rotation-webhook", f"hook={hook.url}")
     sm = hook.sm = s.client("secretsmanager")
     sm.create_secret(Name="slow", SecretString="before")
-    outcome = {}
-
-    def rotate():
-        try:
-            outcome["out"] = sm.rotate_secret(SecretId="slow", RotationLambdaARN=LAMBDA + "hook")
-        except ClientError as e:
-            outcome["error"] = e
-
-    t = threading.Thread(target=rotate)
-    t.start()
+    out = sm.rotate_secret(SecretId="slow", RotationLambdaARN=LAMBDA + "hook")
     assert entered.wait(10)
     cancelled = sm.cancel_rotate_secret(SecretId="slow")
     release.set()
-    t.join(10)
+    assert s.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret"]
     assert sm.get_secret_value(SecretId="slow")["SecretString"] == "before"
     # The answer names the interrupted rotation's version, left AWSPENDING to examine.
     assert stages(sm, "slow")[cancelled["VersionId"]] == ["AWSPENDING"]
     assert sm.describe_secret(SecretId="slow")["RotationEnabled"] is False
+
+
+def test_rotate_secret_answers_at_once_and_a_client_that_gives_up_cannot_stop_the_rotation(start_server):
+    # Bug: RotateSecret ran the rotation inside the request. A client whose read timeout was
+    # shorter than the rotation function dropped the connection, which killed the rotation
+    # between steps (no finishSecret, no RotationSucceeded or RotationFailed event); its retry
+    # was refused as "a previous rotation", and the secret stayed marked as rotating, so no
+    # RotateSecret or scheduled rotation ran for it again until a restart. AWS starts the
+    # rotation and answers at once.
+    hook = Webhook(None)
+    plain_step = hook.step
+
+    def slow_test(event):
+        plain_step(event)
+        if event["Step"] == "testSecret":
+            time.sleep(3)
+
+    hook.step = slow_test
+    s = start_server("--rotation-webhook", f"slowrot={hook.url}")
+    key, secret = s.credentials()
+    impatient = boto3.client(
+        "secretsmanager",
+        endpoint_url=s.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(read_timeout=1, retries={"max_attempts": 3}),
+    )
+    hook.sm = s.client("secretsmanager")
+    impatient.create_secret(Name="slow1", SecretString="before")
+    started = time.monotonic()
+    out = impatient.rotate_secret(SecretId="slow1", RotationLambdaARN=LAMBDA + "slowrot")
+    assert time.monotonic() - started < 2.5
+    # While it runs, another rotation is refused, as AWS refuses it.
+    with pytest.raises(ClientError) as e:
+        impatient.rotate_secret(SecretId="slow1")
+    assert error(e)["Message"] == "A previous rotation isn't complete. That rotation will be reattempted."
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
+    assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert impatient.get_secret_value(SecretId="slow1")["VersionId"] == out["VersionId"]
+    # Once it has ended, the secret rotates again.
+    hook.step = plain_step
+    again = impatient.rotate_secret(SecretId="slow1")
+    assert s.rotation_outcome(again["VersionId"]) == "RotationSucceeded"
+    assert impatient.get_secret_value(SecretId="slow1")["VersionId"] == again["VersionId"]
 
 
 def test_rotation_schedules_and_functions_secrets_manager_refuses(server):
@@ -397,11 +439,13 @@ def test_rotation_needs_lambda_invoke_and_a_test_run_leaves_no_version(start_ser
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v0"
 
     out = sm.rotate_secret(SecretId="guarded", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 5}, RotateImmediately=False)
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert [c["Step"] for c in hook.calls] == ["testSecret"] and hook.errors == []
     # The test's version is gone again; nothing was rotated.
     assert out["VersionId"] not in stages(sm, "guarded")
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v0"
-    sm.rotate_secret(SecretId="guarded")
+    out = sm.rotate_secret(SecretId="guarded")
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] != "v0" and hook.errors == []
 
 
@@ -412,20 +456,23 @@ def test_the_random_rotator_keeps_what_it_does_not_replace(server):
     fn = LAMBDA + "palisade-rotator-random"
     text = '{"user":"x","big":12345678901234567890123,"password":"old","extra":[1, 2]}'
     sm.create_secret(Name="json", SecretString=text)
-    sm.rotate_secret(SecretId="json", RotationLambdaARN=fn)
+    out = sm.rotate_secret(SecretId="json", RotationLambdaARN=fn)
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     new = sm.get_secret_value(SecretId="json")["SecretString"]
     password = json.loads(new)["password"]
     assert password != "old"
     assert new == text.replace('"old"', json.dumps(password))
 
     sm.create_secret(Name="keys", SecretString='{"user":"x","api_key":"k"}')
-    sm.rotate_secret(SecretId="keys", RotationLambdaARN=fn)
+    out = sm.rotate_secret(SecretId="keys", RotationLambdaARN=fn)
+    assert server.rotation_outcome(out["VersionId"]) == "RotationFailed"
     # Nothing to replace: the rotation fails and the value stays as it was.
     assert sm.get_secret_value(SecretId="keys")["SecretString"] == '{"user":"x","api_key":"k"}'
 
     blob = os.urandom(48)
     sm.create_secret(Name="bin", SecretBinary=blob)
-    sm.rotate_secret(SecretId="bin", RotationLambdaARN=fn)
+    out = sm.rotate_secret(SecretId="bin", RotationLambdaARN=fn)
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     value = sm.get_secret_value(SecretId="bin")
     assert "SecretString" not in value and len(value["SecretBinary"]) == 48 and value["SecretBinary"] != blob
 
@@ -441,7 +488,8 @@ def test_rotation_windows_and_calculated_days(server):
         with pytest.raises(ClientError) as e:
             sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules=rules)
         assert error(e)["Code"] == "InvalidParameterException", rules
-    sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules={"ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"})
+    out = sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules={"ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     rules = sm.describe_secret(SecretId="w")["RotationRules"]
     assert rules == {"AutomaticallyAfterDays": 7, "ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"}
     listed = next(x for x in sm.list_secrets()["SecretList"] if x["Name"] == "w")
@@ -496,7 +544,8 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     sm = server.client("secretsmanager")
     creds = {"engine": "postgres", "host": "127.0.0.1", "port": postgres, "username": "app", "password": "first-password", "dbname": "postgres"}
     sm.create_secret(Name="db/app", SecretString=json.dumps(creds))
-    sm.rotate_secret(SecretId="db/app", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user", RotationRules={"AutomaticallyAfterDays": 1})
+    out = sm.rotate_secret(SecretId="db/app", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user", RotationRules={"AutomaticallyAfterDays": 1})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     new = json.loads(sm.get_secret_value(SecretId="db/app")["SecretString"])
     assert new["password"] != "first-password"
     assert psql(postgres, "app", new["password"], "SELECT current_user").stdout.strip() == "app"
@@ -505,7 +554,8 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     # A secret whose credentials do not work fails to rotate and keeps its value.
     bad = dict(creds, password="wrong")
     sm.create_secret(Name="db/bad", SecretString=json.dumps(bad))
-    sm.rotate_secret(SecretId="db/bad", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
+    out = sm.rotate_secret(SecretId="db/bad", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
+    assert server.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert json.loads(sm.get_secret_value(SecretId="db/bad")["SecretString"])["password"] == "wrong"
     assert "database password" not in server.log_path.read_text()
 
@@ -795,7 +845,8 @@ def test_kms_key_arn_primary_region_and_rotation_function_keys_bind(server):
     root.replicate_secret_to_regions(SecretId="mirrored", AddReplicaRegions=[{"Region": "us-west-2", "KmsKeyId": west}])
     server.client("secretsmanager", region="us-west-2").create_secret(Name="local", SecretString="v1")
     root.create_secret(Name="rotated", SecretString=json.dumps({"password": "p"}))
-    root.rotate_secret(SecretId="rotated", RotationLambdaARN=LAMBDA + "palisade-rotator-random", RotationRules={"AutomaticallyAfterDays": 30})
+    out = root.rotate_secret(SecretId="rotated", RotationLambdaARN=LAMBDA + "palisade-rotator-random", RotationRules={"AutomaticallyAfterDays": 30})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     root.create_secret(Name="plain", SecretString="v1")
     statements = [
         {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},

@@ -1721,6 +1721,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rotation_cut_short_leaves_the_secret_free_to_rotate_again() {
+        // Regression: the running-rotation entry was removed only by a run that went to its
+        // end; a rotation whose task was dropped (a client dropping the connection dropped it)
+        // left the secret refusing every rotation until a restart.
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(app(dir.path()).await);
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-abcdef";
+        let held = rotation::Running::claim(&state, arn).unwrap();
+        assert!(rotation::Running::claim(&state, arn).is_none());
+        let task = tokio::spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(rotation::Running::claim(&state, arn).is_some());
+    }
+
+    #[tokio::test]
     async fn due_rotations_run_in_the_background_and_move_awscurrent() {
         let dir = tempfile::tempdir().unwrap();
         let state = app(dir.path()).await;

@@ -128,9 +128,7 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // change the function or the rules under it, or promote a value its setSecret never
         // applied. Removing the label (UpdateSecretVersionStage) abandons it.
         if staging::rotation_in_progress(&secret.versions) || is_rotating(cx.state, &secret.arn) {
-            return Err(invalid_request(
-                "A previous rotation isn't complete. That rotation will be reattempted.",
-            ));
+            return Err(previous_not_complete());
         }
         if let Some(l) = s(i, "RotationLambdaARN") {
             // The function is in the secret's own account and Region, or Secrets Manager
@@ -216,23 +214,113 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 r.last_rotated = Some(t);
             }
         }
+        // The rotation is claimed before the secret is saved, under the writer's lock: a
+        // second RotateSecret arriving before the rotation's task has started is refused
+        // rather than run beside it.
+        let running = match rotator {
+            Some(_) => {
+                Some(Running::claim(cx.state, &secret.arn).ok_or_else(previous_not_complete)?)
+            }
+            None => None,
+        };
         super::save(cx.state, secret.clone()).await?;
-        (secret, token, rotator)
+        (secret, token, rotator.zip(running))
     };
     let out = json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token});
-    let Some(rotator) = rotator else {
+    let Some((rotator, running)) = rotator else {
         return Ok(out);
     };
-    let steps: &[&str] = if immediately {
+    let steps: &'static [&'static str] = if immediately {
         &STEPS
     } else {
         // Without an immediate rotation AWS only runs testSecret, to check the function.
         &["testSecret"]
     };
-    if let Err(e) = run(cx.state, cx.caller, &secret, &token, &rotator, steps).await {
-        tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+    // As in AWS, RotateSecret starts the rotation and answers: the rotation runs in a task of
+    // its own, which neither a slow rotation function nor a client that gives up and drops the
+    // connection can cut short (bug: it ran inside the request, so a client's read timeout
+    // killed it between steps, and its retry was refused as "a previous rotation").
+    match cx
+        .state
+        .secrets
+        .app
+        .get()
+        .and_then(std::sync::Weak::upgrade)
+    {
+        Some(app) => {
+            let caller = cx.caller.clone();
+            tokio::spawn(async move {
+                if let Err(e) = run(&app, &caller, &secret, &token, &rotator, steps, running).await
+                {
+                    tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+                }
+            });
+        }
+        // No background task (in-process tests that never started one): run it here.
+        None => {
+            if let Err(e) = run(
+                cx.state, cx.caller, &secret, &token, &rotator, steps, running,
+            )
+            .await
+            {
+                tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+            }
+        }
     }
     Ok(out)
+}
+
+fn previous_not_complete() -> ApiError {
+    invalid_request("A previous rotation isn't complete. That rotation will be reattempted.")
+}
+
+/// A secret's entry in [`super::Secrets::rotating`] while its rotation runs. Dropping it
+/// removes the entry whatever ended the rotation: a step's error, the end of the run, or the
+/// task being dropped half-way (bug: the entry was removed only at the end of a run that went
+/// to completion, and a rotation cut short left the secret unrotatable until a restart).
+#[derive(Debug)]
+pub struct Running {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
+    arn: String,
+}
+
+impl Running {
+    /// Claims the rotation of `arn`; None when one is already running.
+    pub fn claim(state: &AppState, arn: &str) -> Option<Self> {
+        let map = state.secrets.rotating.clone();
+        {
+            let mut r = map.lock().ok()?;
+            if r.contains_key(arn) {
+                return None;
+            }
+            r.insert(arn.to_owned(), false);
+        }
+        Some(Self {
+            map,
+            arn: arn.to_owned(),
+        })
+    }
+
+    /// Ends the claim; whether CancelRotateSecret had asked the rotation to stop.
+    fn release(self) -> bool {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(&self.arn))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A poisoned lock is recovered rather than skipped: a stale entry would block the
+        // secret's rotations for good.
+        let mut r = match self.map.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        r.remove(&self.arn);
+    }
 }
 
 /// `CancelRotateSecret`.
@@ -289,7 +377,7 @@ fn is_rotating(state: &AppState, arn: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `steps` of a rotation, recording the outcome on the secret.
+/// Runs `steps` of a rotation claimed by `running`, recording the outcome on the secret.
 pub async fn run(
     state: &AppState,
     caller: &Caller,
@@ -297,25 +385,14 @@ pub async fn run(
     token: &str,
     rotator: &Rotator,
     steps: &[&str],
+    running: Running,
 ) -> Result<(), String> {
-    {
-        let Ok(mut r) = state.secrets.rotating.lock() else {
-            return Err("rotation registry unavailable".to_owned());
-        };
-        if r.contains_key(&secret.arn) {
-            return Err("a rotation of this secret is already running".to_owned());
-        }
-        r.insert(secret.arn.clone(), false);
-    }
     let cx = Cx {
         state,
         caller,
         region: &secret.region,
     };
     if let Err(e) = prepare_pending(&cx, secret, token).await {
-        if let Ok(mut r) = state.secrets.rotating.lock() {
-            r.remove(&secret.arn);
-        }
         return Err(format!("cannot create the AWSPENDING version: {e}"));
     }
     service_event(state, secret, "RotationStarted", token, None).await;
@@ -343,13 +420,7 @@ pub async fn run(
                 .map_err(|e| format!("finishSecret failed: {e}"))
         };
     }
-    let stopped = state
-        .secrets
-        .rotating
-        .lock()
-        .ok()
-        .and_then(|mut r| r.remove(&secret.arn))
-        .unwrap_or(false);
+    let stopped = running.release();
     if let Err(e) = record(&cx, secret, token, full, stopped, &result).await {
         tracing::error!(secret = %secret.arn, error = %e, "cannot record the rotation outcome");
     }
@@ -879,6 +950,7 @@ fn quote_literal(s: &str) -> String {
 /// up.
 pub fn start(state: &Arc<AppState>) {
     let weak: Weak<AppState> = Arc::downgrade(state);
+    let _ = state.secrets.app.set(weak.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         loop {
@@ -945,9 +1017,12 @@ pub async fn run_due(state: &AppState) {
             })
             .map(|v| v.id.clone())
             .unwrap_or_else(super::new_token);
+        let Some(running) = Running::claim(state, &sec.arn) else {
+            continue;
+        };
         // Scheduled rotations act as Secrets Manager itself, for the secret's owner.
         let caller = Caller::root(&sec.account, None);
-        if let Err(e) = run(state, &caller, &sec, &token, &rotator, &STEPS).await {
+        if let Err(e) = run(state, &caller, &sec, &token, &rotator, &STEPS, running).await {
             tracing::warn!(secret = %sec.arn, error = %e, "scheduled rotation failed");
         }
     }

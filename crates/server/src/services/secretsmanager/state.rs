@@ -260,8 +260,14 @@ pub struct Secrets {
     /// Decrypted data keys by (bound ARN, version id): memory only, never stored.
     keys: RwLock<KeyCache>,
     /// Secrets whose rotation is running, by ARN (no second rotation may start), each with
-    /// whether CancelRotateSecret has asked it to stop.
-    pub rotating: std::sync::Mutex<HashMap<String, bool>>,
+    /// whether CancelRotateSecret has asked it to stop. Entries are held by a
+    /// [`super::rotation::Running`] guard, so a rotation that ends in any way (its task aborted
+    /// included) leaves no entry behind to block the secret's rotations for good.
+    pub rotating: Arc<std::sync::Mutex<HashMap<String, bool>>>,
+    /// The state itself, for rotations to run in tasks of their own: set by
+    /// [`super::rotation::start`] (a RotateSecret request only starts its rotation, as AWS's
+    /// does, and a client that drops the connection cannot cut it short).
+    pub app: std::sync::OnceLock<std::sync::Weak<crate::state::AppState>>,
 }
 
 /// Data keys by (bound ARN, version id).
@@ -278,7 +284,8 @@ impl Secrets {
             data: RwLock::default(),
             writer: tokio::sync::Mutex::new(()),
             keys: RwLock::default(),
-            rotating: std::sync::Mutex::default(),
+            rotating: Arc::default(),
+            app: std::sync::OnceLock::new(),
         }
     }
 
