@@ -914,3 +914,18 @@ def test_kms_calls_secrets_manager_makes_for_the_caller_are_via_an_aws_service(s
         with pytest.raises(ClientError) as e:
             kms.encrypt(KeyId=key, Plaintext=b"x")
         assert error(e)["Code"] == "AccessDeniedException", name
+
+
+def test_a_secret_holds_at_most_one_hundred_versions(server):
+    # Bug: versions were never limited; AWS keeps every version of the last 24 hours against a
+    # quota of 100 per secret, and refuses writes beyond it with LimitExceededException.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="busy", SecretString="v0")
+    for n in range(1, 100):
+        sm.put_secret_value(SecretId="busy", SecretString=f"v{n}")
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId="busy", SecretString="v100")
+    assert error(e)["Code"] == "LimitExceededException"
+    versions = sm.list_secret_version_ids(SecretId="busy", IncludeDeprecated=True)["Versions"]
+    assert len(versions) == 100
+    assert sm.get_secret_value(SecretId="busy")["SecretString"] == "v99"

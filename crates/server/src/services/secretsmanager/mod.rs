@@ -456,8 +456,29 @@ pub(crate) async fn add_value(
         },
     )
     .map_err(staging_error)?;
+    prune_versions(secret, t)
+}
+
+/// Removes the oldest versions without labels beyond AWS's 100, except those created in the
+/// last 24 hours, which AWS keeps; a secret that would still hold more than 100 has reached
+/// the quota, and the write is refused (bug: versions were never limited, and as every write
+/// stores the whole secret, each write grew slower and the store's log without bound).
+pub(crate) fn prune_versions(secret: &mut Secret, t: i64) -> Result<(), ApiError> {
     for gone in staging::prune(&mut secret.versions, |v| t - v.created >= 86_400) {
         tracing::debug!(version = %gone, "deprecated version removed");
+    }
+    if secret.versions.len() > palisade_secrets::MAX_VERSIONS {
+        return Err(ApiError::bad_request(
+            "LimitExceededException",
+            format!(
+                "You have reached the quota of {} versions for secret {}. Secrets Manager \
+                 removes versions without staging labels when there are more than {}, but not \
+                 versions created in the last 24 hours.",
+                palisade_secrets::MAX_VERSIONS,
+                secret.name,
+                palisade_secrets::MAX_VERSIONS
+            ),
+        ));
     }
     Ok(())
 }
@@ -1738,6 +1759,65 @@ mod tests {
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
         assert!(rotation::Running::claim(&state, arn).is_some());
+    }
+
+    #[tokio::test]
+    async fn versions_are_limited_to_aws_quota_of_one_hundred() {
+        // Regression: versions were never limited (versions under 24 hours old are never
+        // removed), so a secret written in a loop grew without bound, and with it every write.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "busy", "SecretString": "v0"}),
+        )
+        .await
+        .unwrap();
+        for n in 1..100 {
+            call(
+                &state,
+                "PutSecretValue",
+                json!({"SecretId": "busy", "SecretString": format!("v{n}")}),
+            )
+            .await
+            .unwrap();
+        }
+        let refused = call(
+            &state,
+            "PutSecretValue",
+            json!({"SecretId": "busy", "SecretString": "v100"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, "LimitExceededException");
+        let get = || call(&state, "GetSecretValue", json!({"SecretId": "busy"}));
+        assert_eq!(get().await.unwrap()["SecretString"], "v99");
+        // Once the deprecated versions are a day old, the oldest make room for new ones.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "busy")
+            .unwrap();
+        assert_eq!(s.versions.len(), 100);
+        for v in &mut s.versions {
+            v.created -= 2 * 86_400;
+        }
+        let oldest = s.versions[0].id.clone();
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        call(
+            &state,
+            "UpdateSecret",
+            json!({"SecretId": "busy", "SecretString": "v100"}),
+        )
+        .await
+        .unwrap();
+        let s = state
+            .secrets
+            .find("123456789012", "us-east-1", "busy")
+            .unwrap();
+        assert_eq!(s.versions.len(), 100);
+        assert!(s.version(&oldest).is_none());
+        assert_eq!(get().await.unwrap()["SecretString"], "v100");
     }
 
     #[tokio::test]

@@ -494,6 +494,8 @@ async fn prepare_pending(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<()
     let from = staging::holder(&sec.versions, AWSPENDING).map(str::to_owned);
     staging::move_stage(&mut sec.versions, AWSPENDING, from.as_deref(), Some(token))
         .map_err(|e| e.to_string())?;
+    // The rotation's version counts against the quota of versions like any other.
+    super::prune_versions(&mut sec, now()).map_err(|e| e.message)?;
     super::save(cx.state, sec).await.map_err(|e| e.message)
 }
 
