@@ -929,3 +929,35 @@ def test_a_secret_holds_at_most_one_hundred_versions(server):
     versions = sm.list_secret_version_ids(SecretId="busy", IncludeDeprecated=True)["Versions"]
     assert len(versions) == 100
     assert sm.get_secret_value(SecretId="busy")["SecretString"] == "v99"
+
+
+def test_a_new_kms_key_the_caller_cannot_encrypt_with_leaves_the_versions_under_the_old_key(server):
+    # Bug: UpdateSecret with a KmsKeyId the caller could not encrypt with failed as a whole
+    # (AccessDeniedException). AWS: "If you don't have kms:Encrypt permission to the new key,
+    # Secrets Manager does not re-encrypt existing secret versions with the new key": the
+    # update stands, the versions keep their key, and new values need the new key.
+    kms = server.client("kms")
+    old_key = kms.create_key()["KeyMetadata"]["Arn"]
+    new_key = kms.create_key()["KeyMetadata"]["Arn"]
+    user = server.user_client(
+        "rekeyer",
+        "secretsmanager",
+        policy(
+            {"Effect": "Allow", "Action": ["secretsmanager:*", "kms:*"], "Resource": "*"},
+            {"Effect": "Deny", "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": new_key},
+        ),
+    )
+    arn = user.create_secret(Name="kept-key", SecretString="one", KmsKeyId=old_key)["ARN"]
+    user.update_secret(SecretId=arn, KmsKeyId=new_key, Description="moved")
+    described = user.describe_secret(SecretId=arn)
+    assert described["KmsKeyId"] == new_key and described["Description"] == "moved"
+    versions = user.list_secret_version_ids(SecretId=arn)["Versions"]
+    assert [v["KmsKeyIds"] for v in versions] == [[old_key]]
+    assert user.get_secret_value(SecretId=arn)["SecretString"] == "one"
+    with pytest.raises(ClientError) as e:
+        user.put_secret_value(SecretId=arn, SecretString="two")
+    assert error(e)["Code"] == "AccessDeniedException"
+    sm = server.client("secretsmanager")
+    sm.put_secret_value(SecretId=arn, SecretString="two")
+    current = next(v for v in sm.list_secret_version_ids(SecretId=arn)["Versions"] if "AWSCURRENT" in v["VersionStages"])
+    assert current["KmsKeyIds"] == [new_key]

@@ -1132,8 +1132,9 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 
 /// UpdateSecret's new `KmsKeyId`: the versions labelled AWSCURRENT, AWSPENDING or AWSPREVIOUS
 /// are encrypted again under the new key (AWS does so; other versions keep theirs), so that a
-/// key that cannot encrypt fails the update instead of every later write. The caller needs to
-/// decrypt with the old key and encrypt with the new one, as in AWS.
+/// key that cannot encrypt (one that does not exist, or is disabled) fails the update instead
+/// of every later write. A caller denied encryption with the new key still updates the secret,
+/// and the versions keep their old key, as AWS documents.
 async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result<(), ApiError> {
     let cached = crypto::may_use_cache(cx.caller, &secret.account, secret.kms_key_id.as_deref());
     let mut resealed = Vec::new();
@@ -1148,7 +1149,7 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
         let key =
             crypto::data_key(cx.state, cx.caller, &secret.region, sealed, &v.id, cached).await?;
         let plain = crypto::open_with(&key, sealed, &v.id)?;
-        let (new, _) = crypto::seal(
+        let new = match crypto::seal(
             cx.state,
             cx.caller,
             &secret.region,
@@ -1158,7 +1159,22 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
             &plain,
             sealed.binary,
         )
-        .await?;
+        .await
+        {
+            Ok((new, _)) => new,
+            // AWS: "If you don't have kms:Encrypt permission to the new key, Secrets Manager
+            // does not re-encrypt existing secret versions with the new key." The update
+            // stands and the versions stay under their old key (bug: the whole UpdateSecret
+            // failed). New values still need the new key, as every write seals with it.
+            Err(e) if e.code == "AccessDeniedException" => {
+                tracing::info!(
+                    secret = %secret.arn,
+                    "the caller cannot encrypt with the new KMS key; existing versions keep their key"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         resealed.push((v.id.clone(), new));
     }
     // The data keys cached for the old encryption no longer open anything.
