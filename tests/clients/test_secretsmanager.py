@@ -961,3 +961,18 @@ def test_a_new_kms_key_the_caller_cannot_encrypt_with_leaves_the_versions_under_
     sm.put_secret_value(SecretId=arn, SecretString="two")
     current = next(v for v in sm.list_secret_version_ids(SecretId=arn)["Versions"] if "AWSCURRENT" in v["VersionStages"])
     assert current["KmsKeyIds"] == [new_key]
+
+
+def test_an_invalid_name_gets_aws_validation_exception(server):
+    # Bug: an invalid name got InvalidParameterException with a text of Palisade's own, which
+    # left out the "!" it accepts; AWS answers ValidationException with this text.
+    sm = server.client("secretsmanager")
+    for name in ("with space", "semi;colon", "tab\tname"):
+        with pytest.raises(ClientError) as e:
+            sm.create_secret(Name=name, SecretString="v")
+        assert error(e) == {
+            "Code": "ValidationException",
+            "Message": "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+        }, name
+    assert sm.create_secret(Name="rds!cluster-1", SecretString="v")["Name"] == "rds!cluster-1"
+

@@ -566,9 +566,12 @@ fn replication_json(secret: &Secret) -> Value {
 async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let name = s(i, "Name").unwrap_or_default().to_owned();
     if !palisade_secrets::valid_name(&name) {
-        return Err(invalid_parameter(format!(
-            "Invalid name {name:?}: a secret name can contain only ASCII letters, digits and /_+=.@-"
-        )));
+        // AWS's code and text, which clients match on (bug: InvalidParameterException with a
+        // text of Palisade's own that left out the `!` it accepts).
+        return Err(ApiError::bad_request(
+            "ValidationException",
+            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+        ));
     }
     let value = value_of(i)?;
     check_tags(cx, &tags_of(i, "Tags"))?;
