@@ -222,6 +222,7 @@ class Webhook:
 
     def __init__(self, sm, fail_step=None):
         self.sm, self.fail_step, self.calls, self.errors = sm, fail_step, [], []
+        self.fail_body = b"{}"
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -237,7 +238,7 @@ class Webhook:
                         status = 500
                 self.send_response(status)
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(b"{}" if status == 200 else hook.fail_body)
 
             def log_message(self, *args):
                 pass
@@ -976,3 +977,24 @@ def test_an_invalid_name_gets_aws_validation_exception(server):
         }, name
     assert sm.create_secret(Name="rds!cluster-1", SecretString="v")["Name"] == "rds!cluster-1"
 
+
+def test_a_rotation_functions_error_text_reaches_no_log_or_event(start_server):
+    # Bug: the first 200 characters of a failing webhook's answer went verbatim into the
+    # RotationFailed event's errorMessage, the server log and the secret's record; a rotation
+    # function whose error quoted the new password leaked it. Only the status and a
+    # Lambda-style errorType are kept.
+    leak = "Hunter2-new-password"
+    hook = Webhook(None, fail_step="setSecret")
+    hook.fail_body = json.dumps({"errorType": "ValueError", "errorMessage": f"cannot set {leak}"}).encode()
+    s = start_server("--rotation-webhook", f"echo={hook.url}?token=webhook-token")
+    sm = hook.sm = s.client("secretsmanager")
+    sm.create_secret(Name="echoed", SecretString="v")
+    out = sm.rotate_secret(SecretId="echoed", RotationLambdaARN=LAMBDA + "echo")
+    assert s.rotation_outcome(out["VersionId"]) == "RotationFailed"
+    failed = next(e for e in s.events() if e["eventName"] == "RotationFailed")
+    assert failed["errorMessage"].endswith("answered 500 Internal Server Error (ValueError)"), failed["errorMessage"]
+    everything = json.dumps(s.events()) + s.log_path.read_text()
+    assert leak not in everything and "webhook-token" not in everything
+    for path in s.data_dir.rglob("*"):
+        if path.is_file():
+            assert leak.encode() not in path.read_bytes(), path

@@ -766,27 +766,24 @@ async fn webhook_step(
     });
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
+    let name = webhook_name(url);
     let req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("bad webhook url {url:?}: {e}"))?;
+        .map_err(|_| format!("bad webhook url {name}"))?;
     let resp = tokio::time::timeout(Duration::from_secs(60), client.request(req))
         .await
-        .map_err(|_| format!("webhook {url} did not answer within 60s"))?
-        .map_err(|e| format!("webhook {url} unreachable: {e}"))?;
+        .map_err(|_| format!("webhook {name} did not answer within 60s"))?
+        .map_err(|e| format!("webhook {name} unreachable: {e}"))?;
     let status = resp.status();
     let bytes = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("webhook {url} answer unreadable: {e}"))?
+        .map_err(|e| format!("webhook {name} answer unreadable: {e}"))?
         .to_bytes();
     if !status.is_success() {
-        let text = String::from_utf8_lossy(&bytes);
-        return Err(format!(
-            "webhook {url} answered {status}: {}",
-            text.chars().take(200).collect::<String>()
-        ));
+        return Err(webhook_failure(&name, status, &bytes));
     }
     if step == "createSecret"
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
@@ -796,6 +793,47 @@ async fn webhook_step(
         put_pending(cx, secret, token, new.as_bytes(), false).await?;
     }
     Ok(())
+}
+
+/// A webhook's URL as failures name it: scheme, host, port and path, without credentials or a
+/// query, which may hold a token.
+fn webhook_name(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(u) => {
+            format!(
+                "{}://{}{}",
+                u.scheme_str().unwrap_or("http"),
+                u.host().unwrap_or_default(),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + u.path()
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// The failure of a webhook's non-2xx answer: its status, and the `errorType` of a Lambda-style
+/// error body (`{"errorType": "...", "errorMessage": "..."}`) when it looks like a type name.
+/// Never the body's text: a rotation function's error may quote the new password, and this
+/// text goes to the log, the secret's record and the RotationFailed event (bug: the body's
+/// first 200 characters went to all three).
+fn webhook_failure(name: &str, status: http::StatusCode, body: &[u8]) -> String {
+    let kind = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errorType")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= 64
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.:$".contains(c))
+        });
+    match kind {
+        Some(k) => format!("webhook {name} answered {status} ({k})"),
+        None => format!("webhook {name} answered {status}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1058,6 +1096,26 @@ mod tests {
         assert!(with_password(br#"{"user":"x"}"#, "p").is_none());
         assert!(with_password(b"[1]", "p").is_none());
         assert!(with_password(b"plain", "p").is_none());
+    }
+
+    #[test]
+    fn a_webhook_failure_names_its_status_and_error_type_never_its_text() {
+        // Regression: the first 200 characters of the answer went into the log, the secret's
+        // record and the RotationFailed event; a function echoing the new password leaked it.
+        let name = webhook_name("http://user:pw@127.0.0.1:8080/rotate?token=t0k3n");
+        assert_eq!(name, "http://127.0.0.1:8080/rotate");
+        let lambda = br#"{"errorType":"ValueError","errorMessage":"password Hunter2! rejected"}"#;
+        let e = webhook_failure(&name, http::StatusCode::INTERNAL_SERVER_ERROR, lambda);
+        assert_eq!(
+            e,
+            "webhook http://127.0.0.1:8080/rotate answered 500 Internal Server Error (ValueError)"
+        );
+        let plain = b"new password is Hunter2!";
+        let e = webhook_failure(&name, http::StatusCode::BAD_REQUEST, plain);
+        assert!(!e.contains("Hunter2"), "{e}");
+        let odd = br#"{"errorType":"pw Hunter2!"}"#;
+        let e = webhook_failure(&name, http::StatusCode::BAD_REQUEST, odd);
+        assert!(!e.contains("Hunter2"), "{e}");
     }
 
     #[test]
