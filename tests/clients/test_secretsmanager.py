@@ -998,3 +998,22 @@ def test_a_rotation_functions_error_text_reaches_no_log_or_event(start_server):
     for path in s.data_dir.rglob("*"):
         if path.is_file():
             assert leak.encode() not in path.read_bytes(), path
+
+
+def test_validate_resource_policy_needs_put_resource_policy_too(server):
+    # Bug: secretsmanager:ValidateResourcePolicy alone sufficed; AWS's required permissions
+    # are "secretsmanager:ValidateResourcePolicy and secretsmanager:PutResourcePolicy".
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="validated", SecretString="v")["ARN"]
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    only = server.user_client("validator", "secretsmanager", policy({"Effect": "Allow", "Action": "secretsmanager:ValidateResourcePolicy", "Resource": "*"}))
+    with pytest.raises(ClientError) as e:
+        only.validate_resource_policy(SecretId=arn, ResourcePolicy=doc)
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert "secretsmanager:PutResourcePolicy" in error(e)["Message"]
+    both = server.user_client(
+        "validator2",
+        "secretsmanager",
+        policy({"Effect": "Allow", "Action": ["secretsmanager:ValidateResourcePolicy", "secretsmanager:PutResourcePolicy"], "Resource": "*"}),
+    )
+    assert both.validate_resource_policy(SecretId=arn, ResourcePolicy=doc)["PolicyValidationPassed"] is True
