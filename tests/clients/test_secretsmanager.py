@@ -1017,3 +1017,23 @@ def test_validate_resource_policy_needs_put_resource_policy_too(server):
         policy({"Effect": "Allow", "Action": ["secretsmanager:ValidateResourcePolicy", "secretsmanager:PutResourcePolicy"], "Resource": "*"}),
     )
     assert both.validate_resource_policy(SecretId=arn, ResourcePolicy=doc)["PolicyValidationPassed"] is True
+
+
+def test_tags_policies_deletion_and_restoration_move_last_changed_date(server):
+    # Bug: TagResource, UntagResource, Put/DeleteResourcePolicy, DeleteSecret and RestoreSecret
+    # left LastChangedDate as it was; AWS: "modified in any way".
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="changing", SecretString="v")
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    for change in (
+        lambda: sm.tag_resource(SecretId="changing", Tags=[{"Key": "k", "Value": "v"}]),
+        lambda: sm.untag_resource(SecretId="changing", TagKeys=["k"]),
+        lambda: sm.put_resource_policy(SecretId="changing", ResourcePolicy=doc),
+        lambda: sm.delete_resource_policy(SecretId="changing"),
+        lambda: sm.delete_secret(SecretId="changing", RecoveryWindowInDays=7),
+        lambda: sm.restore_secret(SecretId="changing"),
+    ):
+        before = sm.describe_secret(SecretId="changing")["LastChangedDate"]
+        time.sleep(1.05)
+        change()
+        assert sm.describe_secret(SecretId="changing")["LastChangedDate"] > before

@@ -1419,8 +1419,10 @@ async fn delete_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             .await?;
         return Ok(json!({"ARN": out_arn, "Name": out_name, "DeletionDate": now()}));
     }
-    let when = now() + window.unwrap_or(30) * 86_400;
+    let t = now();
+    let when = t + window.unwrap_or(30) * 86_400;
     secret.deleted = Some(when);
+    secret.last_changed = t;
     save(cx.state, secret).await?;
     Ok(json!({"ARN": out_arn, "Name": out_name, "DeletionDate": when}))
 }
@@ -1430,6 +1432,7 @@ async fn restore_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     secret.deleted = None;
+    secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1473,6 +1476,7 @@ async fn tag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         }
     }
     check_tags(cx, &secret.tags)?;
+    secret.last_changed = now();
     save(cx.state, secret).await?;
     Ok(json!({}))
 }
@@ -1488,6 +1492,7 @@ async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     secret.tags.retain(|t| !keys.contains(&t.key.as_str()));
+    secret.last_changed = now();
     save(cx.state, secret).await?;
     Ok(json!({}))
 }
@@ -1531,6 +1536,7 @@ async fn put_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
         return Err(e);
     }
     secret.policy = Some(doc.to_owned());
+    secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1559,6 +1565,7 @@ async fn delete_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     secret.policy = None;
+    secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1837,6 +1844,52 @@ mod tests {
         assert_eq!(s.versions.len(), 100);
         assert!(s.version(&oldest).is_none());
         assert_eq!(get().await.unwrap()["SecretString"], "v100");
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_change_moves_last_changed_date() {
+        // Regression: tags, resource policies, DeleteSecret and RestoreSecret left
+        // LastChangedDate where it was; AWS: "modified in any way".
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "c", "SecretString": "v"}),
+        )
+        .await
+        .unwrap();
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        .to_string();
+        let changes = [
+            (
+                "TagResource",
+                json!({"SecretId": "c", "Tags": [{"Key": "k", "Value": "v"}]}),
+            ),
+            ("UntagResource", json!({"SecretId": "c", "TagKeys": ["k"]})),
+            (
+                "PutResourcePolicy",
+                json!({"SecretId": "c", "ResourcePolicy": policy}),
+            ),
+            ("DeleteResourcePolicy", json!({"SecretId": "c"})),
+            ("DeleteSecret", json!({"SecretId": "c"})),
+            ("RestoreSecret", json!({"SecretId": "c"})),
+        ];
+        for (op, input) in changes {
+            let mut s = state
+                .secrets
+                .find("123456789012", "us-east-1", "c")
+                .unwrap();
+            s.last_changed = 1_000;
+            state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+            call(&state, op, input).await.unwrap();
+            let d = call(&state, "DescribeSecret", json!({"SecretId": "c"}))
+                .await
+                .unwrap();
+            assert!(d["LastChangedDate"].as_i64().unwrap() > now() - 60, "{op}");
+        }
     }
 
     #[tokio::test]

@@ -145,7 +145,8 @@ pub struct Secret {
     /// Whether tags were ever set (AWS then shows `Tags`, even empty).
     #[serde(default)]
     pub tagged: bool,
-    /// Last change.
+    /// Last change of any kind (AWS: "modified in any way"): value, labels, settings, tags,
+    /// policy, rotation, deletion and restoration.
     pub last_changed: i64,
     /// The day it was last read.
     #[serde(default)]
