@@ -1037,3 +1037,24 @@ def test_tags_policies_deletion_and_restoration_move_last_changed_date(server):
         time.sleep(1.05)
         change()
         assert sm.describe_secret(SecretId="changing")["LastChangedDate"] > before
+
+
+def test_deprecated_versions_unscheduled_rotations_and_oversized_values_answer_as_aws(dev_server):
+    # Bugs: a deprecated version answered "VersionStages": [] (the model's list holds at least
+    # one label; AWS leaves it out), RotateSecret without RotationRules left "RotationRules": {}
+    # in DescribeSecret, and a value over 65536 bytes got a message of Palisade's own.
+    sm = dev_server.client("secretsmanager", "testing", "testing")
+    first = sm.create_secret(Name="old", SecretString="v1")["VersionId"]
+    sm.put_secret_value(SecretId="old", SecretString="v2")
+    sm.put_secret_value(SecretId="old", SecretString="v3")
+    assert "VersionStages" not in sm.get_secret_value(SecretId="old", VersionId=first)
+    listed = sm.list_secret_version_ids(SecretId="old", IncludeDeprecated=True)["Versions"]
+    assert "VersionStages" not in next(v for v in listed if v["VersionId"] == first)
+    sm.rotate_secret(SecretId="old")
+    assert "RotationRules" not in sm.describe_secret(SecretId="old")
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId="old", SecretString="é" * 40000)
+    assert error(e) == {
+        "Code": "ValidationException",
+        "Message": "1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to 65536",
+    }

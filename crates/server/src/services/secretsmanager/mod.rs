@@ -189,12 +189,18 @@ fn value_of(i: &Value) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
         (None, None) => Ok(None),
     }
     .and_then(|v| match v {
-        Some((bytes, _)) if bytes.len() > palisade_secrets::MAX_VALUE_BYTES => {
-            Err(invalid_parameter(format!(
-                "the secret value is {} bytes; the limit is 65536",
-                bytes.len()
-            )))
-        }
+        // The model's limit, checked in bytes (a string of 65536 characters can be longer),
+        // reported in the model validator's words, as AWS's front end reports it; the value
+        // itself is sensitive and not echoed.
+        Some((ref bytes, binary)) if bytes.len() > palisade_secrets::MAX_VALUE_BYTES => Err(ApiError::bad_request(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value at '{}' failed to satisfy constraint: \
+                 Member must have length less than or equal to {}",
+                if binary { "secretBinary" } else { "secretString" },
+                palisade_secrets::MAX_VALUE_BYTES
+            ),
+        )),
         other => Ok(other),
     })
 }
@@ -797,7 +803,11 @@ async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             json!(String::from_utf8_lossy(&plain)),
         );
     }
-    out.insert("VersionStages".into(), json!(stages));
+    // The model's VersionStages holds at least one label: a deprecated version has none, and
+    // AWS leaves the member out rather than send an empty list.
+    if !stages.is_empty() {
+        out.insert("VersionStages".into(), json!(stages));
+    }
     out.insert("CreatedDate".into(), json!(created));
     Ok(Value::Object(out))
 }
@@ -1227,7 +1237,12 @@ fn describe(sec: &Secret, list: bool) -> Value {
         if let Some(l) = &r.lambda_arn {
             o.insert("RotationLambdaARN".into(), json!(l));
         }
-        o.insert("RotationRules".into(), rotation_rules_json(r));
+        // A rotation configured without a schedule has no rules to show: AWS leaves the member
+        // out rather than answer an empty object.
+        let rules = rotation_rules_json(r);
+        if rules.as_object().is_some_and(|m| !m.is_empty()) {
+            o.insert("RotationRules".into(), rules);
+        }
         if let Some(t) = r.last_rotated {
             o.insert("LastRotatedDate".into(), json!(t));
         }
@@ -1324,8 +1339,11 @@ fn list_secret_version_ids(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .iter()
         .filter(|v| deprecated || !v.stages.is_empty())
         .map(|v| {
-            let mut e =
-                json!({"VersionId": v.id, "VersionStages": v.stages, "CreatedDate": v.created});
+            let mut e = json!({"VersionId": v.id, "CreatedDate": v.created});
+            // As GetSecretValue: no empty VersionStages for a deprecated version.
+            if !v.stages.is_empty() {
+                super::set(&mut e, "VersionStages", json!(v.stages));
+            }
             if let Some(t) = v.last_accessed {
                 super::set(&mut e, "LastAccessedDate", json!(t));
             }
@@ -1890,6 +1908,74 @@ mod tests {
                 .unwrap();
             assert!(d["LastChangedDate"].as_i64().unwrap() > now() - 60, "{op}");
         }
+    }
+
+    #[tokio::test]
+    async fn deprecated_versions_and_unscheduled_rotations_have_no_empty_members() {
+        // Regression: a deprecated version answered "VersionStages": [] (the model's list holds
+        // at least one label), RotateSecret without rules left "RotationRules": {}, and a
+        // value over 65536 bytes got a message of Palisade's own.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let first = call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "d", "SecretString": "v1"}),
+        )
+        .await
+        .unwrap()["VersionId"]
+            .clone();
+        for v in ["v2", "v3"] {
+            call(
+                &state,
+                "PutSecretValue",
+                json!({"SecretId": "d", "SecretString": v}),
+            )
+            .await
+            .unwrap();
+        }
+        let old = call(
+            &state,
+            "GetSecretValue",
+            json!({"SecretId": "d", "VersionId": first}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(old["SecretString"], "v1");
+        assert!(old.get("VersionStages").is_none(), "{old}");
+        let listed = call(
+            &state,
+            "ListSecretVersionIds",
+            json!({"SecretId": "d", "IncludeDeprecated": true}),
+        )
+        .await
+        .unwrap();
+        let versions = listed["Versions"].as_array().unwrap();
+        assert_eq!(versions.len(), 3);
+        let deprecated = versions.iter().find(|v| v["VersionId"] == first).unwrap();
+        assert!(deprecated.get("VersionStages").is_none(), "{deprecated}");
+        // --dev without a rotator: the rotation re-issues the current value.
+        call(&state, "RotateSecret", json!({"SecretId": "d"}))
+            .await
+            .unwrap();
+        let d = call(&state, "DescribeSecret", json!({"SecretId": "d"}))
+            .await
+            .unwrap();
+        assert!(d.get("RotationRules").is_none(), "{d}");
+        let big = "é".repeat(40_000);
+        let e = call(
+            &state,
+            "PutSecretValue",
+            json!({"SecretId": "d", "SecretString": big}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value at 'secretString' failed to satisfy constraint: \
+             Member must have length less than or equal to 65536"
+        );
     }
 
     #[tokio::test]
