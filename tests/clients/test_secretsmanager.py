@@ -314,9 +314,16 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     assert again["VersionId"] != out["VersionId"]
     assert sm.get_secret_value(SecretId="fragile")["VersionId"] == again["VersionId"]
     # Each rotation leaves CloudTrail service events.
-    names = [e["eventName"] for e in s.events() if e["eventType"] == "AwsServiceEvent"]
+    service_events = [e for e in s.events() if e["eventType"] == "AwsServiceEvent"]
+    names = [e["eventName"] for e in service_events]
     assert names.count("RotationStarted") == 3 and names.count("RotationFailed") == 1
     assert names.count("RotationSucceeded") == 2
+    # As AWS writes them, Secrets Manager's own (bug: sourceIPAddress and userAgent were empty
+    # and userIdentity had no invokedBy).
+    for e in service_events:
+        assert e["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com"
+        assert e["userIdentity"]["accountId"] == "123456789012"
+        assert e["sourceIPAddress"] == e["userAgent"] == "secretsmanager.amazonaws.com"
     # An unknown function name is refused.
     with pytest.raises(ClientError) as e:
         sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "nope")

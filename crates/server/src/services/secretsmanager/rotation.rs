@@ -449,8 +449,15 @@ async fn service_event(
         &secret.region,
         &uuid::Uuid::new_v4().to_string(),
     );
+    // AWS's rotation events are Secrets Manager's own: `invokedBy`, `sourceIPAddress` and
+    // `userAgent` all name the service (bug: the last two were empty and `invokedBy` absent,
+    // so trail consumers could not tell who acted).
+    const SERVICE: &str = "secretsmanager.amazonaws.com";
     event.user_identity.kind = "AWSService".to_owned();
     event.user_identity.account_id = Some(secret.account.clone());
+    event.user_identity.invoked_by = Some(SERVICE.to_owned());
+    SERVICE.clone_into(&mut event.source_ip_address);
+    SERVICE.clone_into(&mut event.user_agent);
     event.event_type = "AwsServiceEvent".to_owned();
     event.read_only = false;
     event.recipient_account_id = secret.account.clone();
