@@ -924,19 +924,28 @@ def test_kms_calls_secrets_manager_makes_for_the_caller_are_via_an_aws_service(s
         assert error(e)["Code"] == "AccessDeniedException", name
 
 
-def test_a_secret_holds_at_most_one_hundred_versions(server):
-    # Bug: versions were never limited; AWS keeps every version of the last 24 hours against a
-    # quota of 100 per secret, and refuses writes beyond it with LimitExceededException.
+def test_a_secret_holds_at_most_one_hundred_versions_and_a_write_stores_only_its_value(server):
+    # Bugs: versions were never limited (AWS keeps every version of the last 24 hours against a
+    # quota of 100 per secret, and refuses writes beyond it with LimitExceededException); and
+    # every write stored every version's value again, so 300 writes of 64 KiB grew the store's
+    # log to gigabytes.
     sm = server.client("secretsmanager")
-    sm.create_secret(Name="busy", SecretString="v0")
+    pad = "x" * 60000
+    sm.create_secret(Name="busy", SecretString=f"v0{pad}")
     for n in range(1, 100):
-        sm.put_secret_value(SecretId="busy", SecretString=f"v{n}")
+        sm.put_secret_value(SecretId="busy", SecretString=f"v{n}{pad}")
     with pytest.raises(ClientError) as e:
-        sm.put_secret_value(SecretId="busy", SecretString="v100")
+        sm.put_secret_value(SecretId="busy", SecretString=f"v100{pad}")
     assert error(e)["Code"] == "LimitExceededException"
     versions = sm.list_secret_version_ids(SecretId="busy", IncludeDeprecated=True)["Versions"]
     assert len(versions) == 100
-    assert sm.get_secret_value(SecretId="busy")["SecretString"] == "v99"
+    assert sm.get_secret_value(SecretId="busy")["SecretString"] == f"v99{pad}"
+    for _ in range(20):
+        sm.update_secret(SecretId="busy", Description="only the description")
+    # 100 values of ~80 KiB sealed: each stored once, not once per later write (~80 MiB here).
+    stored = sum(p.stat().st_size for p in server.data_dir.glob("*.db*"))
+    assert stored > 0
+    assert stored < 32 * 1024 * 1024, stored
 
 
 def test_a_new_kms_key_the_caller_cannot_encrypt_with_leaves_the_versions_under_the_old_key(server):

@@ -1979,6 +1979,103 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_stores_only_the_values_it_adds() {
+        // Regression: versions' values lived in the secret's document, so every write stored
+        // all of them again (300 writes of 64 KiB values grew the store's log to gigabytes).
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let values = || async {
+            state
+                .store
+                .documents(state::VALUES)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.key)
+                .collect::<Vec<_>>()
+        };
+        let big = "x".repeat(60_000);
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "big", "SecretString": big}),
+        )
+        .await
+        .unwrap();
+        for _ in 0..3 {
+            call(
+                &state,
+                "PutSecretValue",
+                json!({"SecretId": "big", "SecretString": big}),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(values().await.len(), 4);
+        let secret_doc = &state.store.documents(state::COLLECTION).await.unwrap()[0];
+        assert!(secret_doc.body.len() < 4_096, "{}", secret_doc.body.len());
+        // A change without a new value writes the secret's document alone.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "big")
+            .unwrap();
+        s.description = Some("d".into());
+        let docs = state.secrets.documents_of(&mut [Change::Put(s)]).unwrap();
+        assert_eq!(docs.len(), 1);
+        // A new value adds one document; a pruned version's goes.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "big")
+            .unwrap();
+        let first = s.versions.remove(0).id;
+        let docs = state.secrets.documents_of(&mut [Change::Put(s)]).unwrap();
+        assert!(
+            matches!(&docs[0], palisade_store::DocumentChange::Delete { key, .. } if key.ends_with(&first))
+        );
+        // What is stored reads back after a restart, old documents with inline values too.
+        let mut legacy = state
+            .secrets
+            .find("123456789012", "us-east-1", "big")
+            .unwrap();
+        legacy.name = "legacy".into();
+        legacy.arn = legacy.arn.replace(":big-", ":legacy-");
+        state
+            .store
+            .apply_documents(&[palisade_store::DocumentChange::Put(
+                palisade_store::Document {
+                    collection: state::COLLECTION.to_owned(),
+                    key: "123456789012/us-east-1/legacy".into(),
+                    body: serde_json::to_vec(&legacy).unwrap(),
+                },
+            )])
+            .await
+            .unwrap();
+        state.secrets.load().await.unwrap();
+        let get = |id: &'static str| call(&state, "GetSecretValue", json!({"SecretId": id}));
+        assert_eq!(get("big").await.unwrap()["SecretString"], big.as_str());
+        assert_eq!(values().await.len(), 8);
+        let docs = state.store.documents(state::COLLECTION).await.unwrap();
+        assert!(docs.iter().all(|d| d.body.len() < 4_096));
+        state.secrets.load().await.unwrap();
+        // The legacy copy is bound to the original ARN, so it opens only under it; what matters
+        // is that its values were kept (moved to their own documents).
+        let l = state
+            .secrets
+            .find("123456789012", "us-east-1", "legacy")
+            .unwrap();
+        assert!(l.versions.iter().all(|v| v.value.is_some()));
+        // A deleted secret takes its values with it.
+        call(
+            &state,
+            "DeleteSecret",
+            json!({"SecretId": "big", "ForceDeleteWithoutRecovery": true}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(values().await.len(), 4);
+    }
+
+    #[tokio::test]
     async fn due_rotations_run_in_the_background_and_move_awscurrent() {
         let dir = tempfile::tempdir().unwrap();
         let state = app(dir.path()).await;
