@@ -202,6 +202,23 @@ class Server:
         """Every audit event in the store, oldest first, as parsed CloudTrail records."""
         return [json.loads(r) for r in read_event_log(self.data_dir / "events")]
 
+    def rotation_outcome(self, version_id, timeout=30):
+        """Waits for the rotation that makes `version_id` to end and returns its outcome,
+        `RotationSucceeded` or `RotationFailed`: RotateSecret only starts a rotation, as in
+        AWS, and a client learns how it went afterwards (here, from the service event)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events():
+                if (
+                    e.get("eventType") == "AwsServiceEvent"
+                    and e.get("eventName") in ("RotationSucceeded", "RotationFailed")
+                    and (e.get("additionalEventData") or {}).get("VersionId") == version_id
+                ):
+                    return e["eventName"]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the rotation of version {version_id} did not end within {timeout}s")
+            time.sleep(0.05)
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -400,6 +400,7 @@ def test_a_rotation_cannot_reuse_the_token_of_an_old_version(server):
     assert code(e) == "ResourceExistsException"
     assert json.loads(sm.get_secret_value(SecretId="rot")["SecretString"])["password"] == "second"
     out = sm.rotate_secret(SecretId="rot", RotationLambdaARN=rotator, RotationRules={"AutomaticallyAfterDays": 30})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert json.loads(sm.get_secret_value(SecretId="rot")["SecretString"])["password"] not in ("plain", "second")
     assert out["VersionId"] != first
 

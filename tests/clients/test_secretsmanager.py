@@ -14,7 +14,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
@@ -201,6 +203,7 @@ def test_random_rotator_replaces_the_password_and_keeps_the_previous_value(serve
         RotationLambdaARN=LAMBDA + "palisade-rotator-random",
         RotationRules={"ScheduleExpression": "rate(10 days)", "Duration": "3h"},
     )
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     current = json.loads(sm.get_secret_value(SecretId="svc")["SecretString"])
     assert current["username"] == "svc" and current["password"] != "initial" and len(current["password"]) == 32
     assert sm.get_secret_value(SecretId="svc", VersionStage="AWSPREVIOUS")["SecretString"].find("initial") > 0
@@ -219,6 +222,7 @@ class Webhook:
 
     def __init__(self, sm, fail_step=None):
         self.sm, self.fail_step, self.calls, self.errors = sm, fail_step, [], []
+        self.fail_body = b"{}"
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -234,7 +238,7 @@ class Webhook:
                         status = 500
                 self.send_response(status)
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(b"{}" if status == 200 else hook.fail_body)
 
             def log_message(self, *args):
                 pass
@@ -279,6 +283,7 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     hook.sm = failing.sm = sm
     sm.create_secret(Name="hooked", SecretString="before")
     out = sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 30})
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
     assert hook.errors == []
     assert all(set(c) == {"Step", "SecretId", "ClientRequestToken", "RotationToken"} for c in hook.calls)
@@ -289,6 +294,7 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
 
     sm.create_secret(Name="fragile", SecretString="stays")
     out = sm.rotate_secret(SecretId="fragile", RotationLambdaARN=LAMBDA + "broken")
+    assert s.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert [c["Step"] for c in failing.calls] == ["createSecret", "setSecret", "testSecret"]
     assert sm.get_secret_value(SecretId="fragile")["SecretString"] == "stays"
     assert stages(sm, "fragile")[out["VersionId"]] == ["AWSPENDING"]
@@ -304,12 +310,20 @@ def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurre
     # Removing the label abandons the failed rotation; the next one starts afresh.
     sm.update_secret_version_stage(SecretId="fragile", VersionStage="AWSPENDING", RemoveFromVersionId=out["VersionId"])
     again = sm.rotate_secret(SecretId="fragile")
+    assert s.rotation_outcome(again["VersionId"]) == "RotationSucceeded"
     assert again["VersionId"] != out["VersionId"]
     assert sm.get_secret_value(SecretId="fragile")["VersionId"] == again["VersionId"]
     # Each rotation leaves CloudTrail service events.
-    names = [e["eventName"] for e in s.events() if e["eventType"] == "AwsServiceEvent"]
+    service_events = [e for e in s.events() if e["eventType"] == "AwsServiceEvent"]
+    names = [e["eventName"] for e in service_events]
     assert names.count("RotationStarted") == 3 and names.count("RotationFailed") == 1
     assert names.count("RotationSucceeded") == 2
+    # As AWS writes them, Secrets Manager's own (bug: sourceIPAddress and userAgent were empty
+    # and userIdentity had no invokedBy).
+    for e in service_events:
+        assert e["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com"
+        assert e["userIdentity"]["accountId"] == "123456789012"
+        assert e["sourceIPAddress"] == e["userAgent"] == "secretsmanager.amazonaws.com"
     # An unknown function name is refused.
     with pytest.raises(ClientError) as e:
         sm.rotate_secret(SecretId="hooked", RotationLambdaARN=LAMBDA + "nope")
@@ -333,25 +347,61 @@ def test_cancel_rotate_secret_stops_a_running_rotation_between_steps(start_serve
     s = start_server("--rotation-webhook", f"hook={hook.url}")
     sm = hook.sm = s.client("secretsmanager")
     sm.create_secret(Name="slow", SecretString="before")
-    outcome = {}
-
-    def rotate():
-        try:
-            outcome["out"] = sm.rotate_secret(SecretId="slow", RotationLambdaARN=LAMBDA + "hook")
-        except ClientError as e:
-            outcome["error"] = e
-
-    t = threading.Thread(target=rotate)
-    t.start()
+    out = sm.rotate_secret(SecretId="slow", RotationLambdaARN=LAMBDA + "hook")
     assert entered.wait(10)
     cancelled = sm.cancel_rotate_secret(SecretId="slow")
     release.set()
-    t.join(10)
+    assert s.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret"]
     assert sm.get_secret_value(SecretId="slow")["SecretString"] == "before"
     # The answer names the interrupted rotation's version, left AWSPENDING to examine.
     assert stages(sm, "slow")[cancelled["VersionId"]] == ["AWSPENDING"]
     assert sm.describe_secret(SecretId="slow")["RotationEnabled"] is False
+
+
+def test_rotate_secret_answers_at_once_and_a_client_that_gives_up_cannot_stop_the_rotation(start_server):
+    # Bug: RotateSecret ran the rotation inside the request. A client whose read timeout was
+    # shorter than the rotation function dropped the connection, which killed the rotation
+    # between steps (no finishSecret, no RotationSucceeded or RotationFailed event); its retry
+    # was refused as "a previous rotation", and the secret stayed marked as rotating, so no
+    # RotateSecret or scheduled rotation ran for it again until a restart. AWS starts the
+    # rotation and answers at once.
+    hook = Webhook(None)
+    plain_step = hook.step
+
+    def slow_test(event):
+        plain_step(event)
+        if event["Step"] == "testSecret":
+            time.sleep(3)
+
+    hook.step = slow_test
+    s = start_server("--rotation-webhook", f"slowrot={hook.url}")
+    key, secret = s.credentials()
+    impatient = boto3.client(
+        "secretsmanager",
+        endpoint_url=s.url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(read_timeout=1, retries={"max_attempts": 3}),
+    )
+    hook.sm = s.client("secretsmanager")
+    impatient.create_secret(Name="slow1", SecretString="before")
+    started = time.monotonic()
+    out = impatient.rotate_secret(SecretId="slow1", RotationLambdaARN=LAMBDA + "slowrot")
+    assert time.monotonic() - started < 2.5
+    # While it runs, another rotation is refused, as AWS refuses it.
+    with pytest.raises(ClientError) as e:
+        impatient.rotate_secret(SecretId="slow1")
+    assert error(e)["Message"] == "A previous rotation isn't complete. That rotation will be reattempted."
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
+    assert [c["Step"] for c in hook.calls] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert impatient.get_secret_value(SecretId="slow1")["VersionId"] == out["VersionId"]
+    # Once it has ended, the secret rotates again.
+    hook.step = plain_step
+    again = impatient.rotate_secret(SecretId="slow1")
+    assert s.rotation_outcome(again["VersionId"]) == "RotationSucceeded"
+    assert impatient.get_secret_value(SecretId="slow1")["VersionId"] == again["VersionId"]
 
 
 def test_rotation_schedules_and_functions_secrets_manager_refuses(server):
@@ -397,11 +447,13 @@ def test_rotation_needs_lambda_invoke_and_a_test_run_leaves_no_version(start_ser
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v0"
 
     out = sm.rotate_secret(SecretId="guarded", RotationLambdaARN=LAMBDA + "hook", RotationRules={"AutomaticallyAfterDays": 5}, RotateImmediately=False)
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert [c["Step"] for c in hook.calls] == ["testSecret"] and hook.errors == []
     # The test's version is gone again; nothing was rotated.
     assert out["VersionId"] not in stages(sm, "guarded")
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v0"
-    sm.rotate_secret(SecretId="guarded")
+    out = sm.rotate_secret(SecretId="guarded")
+    assert s.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] != "v0" and hook.errors == []
 
 
@@ -412,20 +464,23 @@ def test_the_random_rotator_keeps_what_it_does_not_replace(server):
     fn = LAMBDA + "palisade-rotator-random"
     text = '{"user":"x","big":12345678901234567890123,"password":"old","extra":[1, 2]}'
     sm.create_secret(Name="json", SecretString=text)
-    sm.rotate_secret(SecretId="json", RotationLambdaARN=fn)
+    out = sm.rotate_secret(SecretId="json", RotationLambdaARN=fn)
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     new = sm.get_secret_value(SecretId="json")["SecretString"]
     password = json.loads(new)["password"]
     assert password != "old"
     assert new == text.replace('"old"', json.dumps(password))
 
     sm.create_secret(Name="keys", SecretString='{"user":"x","api_key":"k"}')
-    sm.rotate_secret(SecretId="keys", RotationLambdaARN=fn)
+    out = sm.rotate_secret(SecretId="keys", RotationLambdaARN=fn)
+    assert server.rotation_outcome(out["VersionId"]) == "RotationFailed"
     # Nothing to replace: the rotation fails and the value stays as it was.
     assert sm.get_secret_value(SecretId="keys")["SecretString"] == '{"user":"x","api_key":"k"}'
 
     blob = os.urandom(48)
     sm.create_secret(Name="bin", SecretBinary=blob)
-    sm.rotate_secret(SecretId="bin", RotationLambdaARN=fn)
+    out = sm.rotate_secret(SecretId="bin", RotationLambdaARN=fn)
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     value = sm.get_secret_value(SecretId="bin")
     assert "SecretString" not in value and len(value["SecretBinary"]) == 48 and value["SecretBinary"] != blob
 
@@ -441,7 +496,8 @@ def test_rotation_windows_and_calculated_days(server):
         with pytest.raises(ClientError) as e:
             sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules=rules)
         assert error(e)["Code"] == "InvalidParameterException", rules
-    sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules={"ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"})
+    out = sm.rotate_secret(SecretId="w", RotationLambdaARN=fn, RotationRules={"ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     rules = sm.describe_secret(SecretId="w")["RotationRules"]
     assert rules == {"AutomaticallyAfterDays": 7, "ScheduleExpression": "cron(0 16 ? * MON *)", "Duration": "2h"}
     listed = next(x for x in sm.list_secrets()["SecretList"] if x["Name"] == "w")
@@ -496,7 +552,8 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     sm = server.client("secretsmanager")
     creds = {"engine": "postgres", "host": "127.0.0.1", "port": postgres, "username": "app", "password": "first-password", "dbname": "postgres"}
     sm.create_secret(Name="db/app", SecretString=json.dumps(creds))
-    sm.rotate_secret(SecretId="db/app", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user", RotationRules={"AutomaticallyAfterDays": 1})
+    out = sm.rotate_secret(SecretId="db/app", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user", RotationRules={"AutomaticallyAfterDays": 1})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     new = json.loads(sm.get_secret_value(SecretId="db/app")["SecretString"])
     assert new["password"] != "first-password"
     assert psql(postgres, "app", new["password"], "SELECT current_user").stdout.strip() == "app"
@@ -505,7 +562,8 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     # A secret whose credentials do not work fails to rotate and keeps its value.
     bad = dict(creds, password="wrong")
     sm.create_secret(Name="db/bad", SecretString=json.dumps(bad))
-    sm.rotate_secret(SecretId="db/bad", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
+    out = sm.rotate_secret(SecretId="db/bad", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
+    assert server.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert json.loads(sm.get_secret_value(SecretId="db/bad")["SecretString"])["password"] == "wrong"
     assert "database password" not in server.log_path.read_text()
 
@@ -795,7 +853,8 @@ def test_kms_key_arn_primary_region_and_rotation_function_keys_bind(server):
     root.replicate_secret_to_regions(SecretId="mirrored", AddReplicaRegions=[{"Region": "us-west-2", "KmsKeyId": west}])
     server.client("secretsmanager", region="us-west-2").create_secret(Name="local", SecretString="v1")
     root.create_secret(Name="rotated", SecretString=json.dumps({"password": "p"}))
-    root.rotate_secret(SecretId="rotated", RotationLambdaARN=LAMBDA + "palisade-rotator-random", RotationRules={"AutomaticallyAfterDays": 30})
+    out = root.rotate_secret(SecretId="rotated", RotationLambdaARN=LAMBDA + "palisade-rotator-random", RotationRules={"AutomaticallyAfterDays": 30})
+    assert server.rotation_outcome(out["VersionId"]) == "RotationSucceeded"
     root.create_secret(Name="plain", SecretString="v1")
     statements = [
         {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
@@ -863,3 +922,155 @@ def test_kms_calls_secrets_manager_makes_for_the_caller_are_via_an_aws_service(s
         with pytest.raises(ClientError) as e:
             kms.encrypt(KeyId=key, Plaintext=b"x")
         assert error(e)["Code"] == "AccessDeniedException", name
+
+
+def test_a_secret_holds_at_most_one_hundred_versions_and_a_write_stores_only_its_value(server):
+    # Bugs: versions were never limited (AWS keeps every version of the last 24 hours against a
+    # quota of 100 per secret, and refuses writes beyond it with LimitExceededException); and
+    # every write stored every version's value again, so 300 writes of 64 KiB grew the store's
+    # log to gigabytes.
+    sm = server.client("secretsmanager")
+    pad = "x" * 60000
+    sm.create_secret(Name="busy", SecretString=f"v0{pad}")
+    for n in range(1, 100):
+        sm.put_secret_value(SecretId="busy", SecretString=f"v{n}{pad}")
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId="busy", SecretString=f"v100{pad}")
+    assert error(e)["Code"] == "LimitExceededException"
+    versions = sm.list_secret_version_ids(SecretId="busy", IncludeDeprecated=True)["Versions"]
+    assert len(versions) == 100
+    assert sm.get_secret_value(SecretId="busy")["SecretString"] == f"v99{pad}"
+    for _ in range(20):
+        sm.update_secret(SecretId="busy", Description="only the description")
+    # 100 values of ~80 KiB sealed: each stored once, not once per later write (~80 MiB here).
+    stored = sum(p.stat().st_size for p in server.data_dir.glob("*.db*"))
+    assert stored > 0
+    assert stored < 32 * 1024 * 1024, stored
+
+
+def test_a_new_kms_key_the_caller_cannot_encrypt_with_leaves_the_versions_under_the_old_key(server):
+    # Bug: UpdateSecret with a KmsKeyId the caller could not encrypt with failed as a whole
+    # (AccessDeniedException). AWS: "If you don't have kms:Encrypt permission to the new key,
+    # Secrets Manager does not re-encrypt existing secret versions with the new key": the
+    # update stands, the versions keep their key, and new values need the new key.
+    kms = server.client("kms")
+    old_key = kms.create_key()["KeyMetadata"]["Arn"]
+    new_key = kms.create_key()["KeyMetadata"]["Arn"]
+    user = server.user_client(
+        "rekeyer",
+        "secretsmanager",
+        policy(
+            {"Effect": "Allow", "Action": ["secretsmanager:*", "kms:*"], "Resource": "*"},
+            {"Effect": "Deny", "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": new_key},
+        ),
+    )
+    arn = user.create_secret(Name="kept-key", SecretString="one", KmsKeyId=old_key)["ARN"]
+    user.update_secret(SecretId=arn, KmsKeyId=new_key, Description="moved")
+    described = user.describe_secret(SecretId=arn)
+    assert described["KmsKeyId"] == new_key and described["Description"] == "moved"
+    versions = user.list_secret_version_ids(SecretId=arn)["Versions"]
+    assert [v["KmsKeyIds"] for v in versions] == [[old_key]]
+    assert user.get_secret_value(SecretId=arn)["SecretString"] == "one"
+    with pytest.raises(ClientError) as e:
+        user.put_secret_value(SecretId=arn, SecretString="two")
+    assert error(e)["Code"] == "AccessDeniedException"
+    sm = server.client("secretsmanager")
+    sm.put_secret_value(SecretId=arn, SecretString="two")
+    current = next(v for v in sm.list_secret_version_ids(SecretId=arn)["Versions"] if "AWSCURRENT" in v["VersionStages"])
+    assert current["KmsKeyIds"] == [new_key]
+
+
+def test_an_invalid_name_gets_aws_validation_exception(server):
+    # Bug: an invalid name got InvalidParameterException with a text of Palisade's own, which
+    # left out the "!" it accepts; AWS answers ValidationException with this text.
+    sm = server.client("secretsmanager")
+    for name in ("with space", "semi;colon", "tab\tname"):
+        with pytest.raises(ClientError) as e:
+            sm.create_secret(Name=name, SecretString="v")
+        assert error(e) == {
+            "Code": "ValidationException",
+            "Message": "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+        }, name
+    assert sm.create_secret(Name="rds!cluster-1", SecretString="v")["Name"] == "rds!cluster-1"
+
+
+def test_a_rotation_functions_error_text_reaches_no_log_or_event(start_server):
+    # Bug: the first 200 characters of a failing webhook's answer went verbatim into the
+    # RotationFailed event's errorMessage, the server log and the secret's record; a rotation
+    # function whose error quoted the new password leaked it. Only the status and a
+    # Lambda-style errorType are kept.
+    leak = "Hunter2-new-password"
+    hook = Webhook(None, fail_step="setSecret")
+    hook.fail_body = json.dumps({"errorType": "ValueError", "errorMessage": f"cannot set {leak}"}).encode()
+    s = start_server("--rotation-webhook", f"echo={hook.url}?token=webhook-token")
+    sm = hook.sm = s.client("secretsmanager")
+    sm.create_secret(Name="echoed", SecretString="v")
+    out = sm.rotate_secret(SecretId="echoed", RotationLambdaARN=LAMBDA + "echo")
+    assert s.rotation_outcome(out["VersionId"]) == "RotationFailed"
+    failed = next(e for e in s.events() if e["eventName"] == "RotationFailed")
+    assert failed["errorMessage"].endswith("answered 500 Internal Server Error (ValueError)"), failed["errorMessage"]
+    everything = json.dumps(s.events()) + s.log_path.read_text()
+    assert leak not in everything and "webhook-token" not in everything
+    for path in s.data_dir.rglob("*"):
+        if path.is_file():
+            assert leak.encode() not in path.read_bytes(), path
+
+
+def test_validate_resource_policy_needs_put_resource_policy_too(server):
+    # Bug: secretsmanager:ValidateResourcePolicy alone sufficed; AWS's required permissions
+    # are "secretsmanager:ValidateResourcePolicy and secretsmanager:PutResourcePolicy".
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="validated", SecretString="v")["ARN"]
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    only = server.user_client("validator", "secretsmanager", policy({"Effect": "Allow", "Action": "secretsmanager:ValidateResourcePolicy", "Resource": "*"}))
+    with pytest.raises(ClientError) as e:
+        only.validate_resource_policy(SecretId=arn, ResourcePolicy=doc)
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert "secretsmanager:PutResourcePolicy" in error(e)["Message"]
+    both = server.user_client(
+        "validator2",
+        "secretsmanager",
+        policy({"Effect": "Allow", "Action": ["secretsmanager:ValidateResourcePolicy", "secretsmanager:PutResourcePolicy"], "Resource": "*"}),
+    )
+    assert both.validate_resource_policy(SecretId=arn, ResourcePolicy=doc)["PolicyValidationPassed"] is True
+
+
+def test_tags_policies_deletion_and_restoration_move_last_changed_date(server):
+    # Bug: TagResource, UntagResource, Put/DeleteResourcePolicy, DeleteSecret and RestoreSecret
+    # left LastChangedDate as it was; AWS: "modified in any way".
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="changing", SecretString="v")
+    doc = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    for change in (
+        lambda: sm.tag_resource(SecretId="changing", Tags=[{"Key": "k", "Value": "v"}]),
+        lambda: sm.untag_resource(SecretId="changing", TagKeys=["k"]),
+        lambda: sm.put_resource_policy(SecretId="changing", ResourcePolicy=doc),
+        lambda: sm.delete_resource_policy(SecretId="changing"),
+        lambda: sm.delete_secret(SecretId="changing", RecoveryWindowInDays=7),
+        lambda: sm.restore_secret(SecretId="changing"),
+    ):
+        before = sm.describe_secret(SecretId="changing")["LastChangedDate"]
+        time.sleep(1.05)
+        change()
+        assert sm.describe_secret(SecretId="changing")["LastChangedDate"] > before
+
+
+def test_deprecated_versions_unscheduled_rotations_and_oversized_values_answer_as_aws(dev_server):
+    # Bugs: a deprecated version answered "VersionStages": [] (the model's list holds at least
+    # one label; AWS leaves it out), RotateSecret without RotationRules left "RotationRules": {}
+    # in DescribeSecret, and a value over 65536 bytes got a message of Palisade's own.
+    sm = dev_server.client("secretsmanager", "testing", "testing")
+    first = sm.create_secret(Name="old", SecretString="v1")["VersionId"]
+    sm.put_secret_value(SecretId="old", SecretString="v2")
+    sm.put_secret_value(SecretId="old", SecretString="v3")
+    assert "VersionStages" not in sm.get_secret_value(SecretId="old", VersionId=first)
+    listed = sm.list_secret_version_ids(SecretId="old", IncludeDeprecated=True)["Versions"]
+    assert "VersionStages" not in next(v for v in listed if v["VersionId"] == first)
+    sm.rotate_secret(SecretId="old")
+    assert "RotationRules" not in sm.describe_secret(SecretId="old")
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId="old", SecretString="é" * 40000)
+    assert error(e) == {
+        "Code": "ValidationException",
+        "Message": "1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to 65536",
+    }

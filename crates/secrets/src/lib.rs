@@ -63,7 +63,8 @@ pub const MAX_VERSIONS: usize = 100;
 /// The smallest and largest recovery window of `DeleteSecret`, in days.
 pub const RECOVERY_WINDOW_DAYS: std::ops::RangeInclusive<i64> = 7..=30;
 
-/// Checks a secret name: 1–512 characters of ASCII letters, digits and `/_+=.@-`. Names ending
+/// Checks a secret name: 1–512 characters of ASCII letters, digits and `/_+=.@-!` (`!` is in
+/// the names AWS gives the secrets other services manage, `rds!cluster-...`). Names ending
 /// in a hyphen and six characters are refused by AWS's console only, so they pass here.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -98,6 +99,7 @@ mod tests {
     #[test]
     fn names_allow_aws_characters_only() {
         assert!(valid_name("prod/db+main=1.x@y-z_"));
+        assert!(valid_name("rds!cluster-1a96bebc"));
         assert!(!valid_name(""));
         assert!(!valid_name("with space"));
         assert!(!valid_name(&"a".repeat(513)));

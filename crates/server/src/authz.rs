@@ -460,6 +460,15 @@ fn decide(
         let action = "secretsmanager:ReplicateSecretToRegions";
         decide_action(state, caller, route, ctx, input, target, action)?;
     }
+    // AWS's required permissions for ValidateResourcePolicy are "secretsmanager:
+    // ValidateResourcePolicy and secretsmanager:PutResourcePolicy" (bug: the first alone
+    // sufficed).
+    if route.service.signing_name == "secretsmanager"
+        && route.operation.name == "ValidateResourcePolicy"
+    {
+        let action = "secretsmanager:PutResourcePolicy";
+        decide_action(state, caller, route, ctx, input, target, action)?;
+    }
     if route.service.signing_name == "secretsmanager"
         && route.operation.name == "RotateSecret"
         && let Some(function) = crate::services::secretsmanager::authz::rotation_function(

@@ -189,12 +189,18 @@ fn value_of(i: &Value) -> Result<Option<(Vec<u8>, bool)>, ApiError> {
         (None, None) => Ok(None),
     }
     .and_then(|v| match v {
-        Some((bytes, _)) if bytes.len() > palisade_secrets::MAX_VALUE_BYTES => {
-            Err(invalid_parameter(format!(
-                "the secret value is {} bytes; the limit is 65536",
-                bytes.len()
-            )))
-        }
+        // The model's limit, checked in bytes (a string of 65536 characters can be longer),
+        // reported in the model validator's words, as AWS's front end reports it; the value
+        // itself is sensitive and not echoed.
+        Some((ref bytes, binary)) if bytes.len() > palisade_secrets::MAX_VALUE_BYTES => Err(ApiError::bad_request(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value at '{}' failed to satisfy constraint: \
+                 Member must have length less than or equal to {}",
+                if binary { "secretBinary" } else { "secretString" },
+                palisade_secrets::MAX_VALUE_BYTES
+            ),
+        )),
         other => Ok(other),
     })
 }
@@ -456,8 +462,29 @@ pub(crate) async fn add_value(
         },
     )
     .map_err(staging_error)?;
+    prune_versions(secret, t)
+}
+
+/// Removes the oldest versions without labels beyond AWS's 100, except those created in the
+/// last 24 hours, which AWS keeps; a secret that would still hold more than 100 has reached
+/// the quota, and the write is refused (bug: versions were never limited, and as every write
+/// stores the whole secret, each write grew slower and the store's log without bound).
+pub(crate) fn prune_versions(secret: &mut Secret, t: i64) -> Result<(), ApiError> {
     for gone in staging::prune(&mut secret.versions, |v| t - v.created >= 86_400) {
         tracing::debug!(version = %gone, "deprecated version removed");
+    }
+    if secret.versions.len() > palisade_secrets::MAX_VERSIONS {
+        return Err(ApiError::bad_request(
+            "LimitExceededException",
+            format!(
+                "You have reached the quota of {} versions for secret {}. Secrets Manager \
+                 removes versions without staging labels when there are more than {}, but not \
+                 versions created in the last 24 hours.",
+                palisade_secrets::MAX_VERSIONS,
+                secret.name,
+                palisade_secrets::MAX_VERSIONS
+            ),
+        ));
     }
     Ok(())
 }
@@ -545,9 +572,12 @@ fn replication_json(secret: &Secret) -> Value {
 async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let name = s(i, "Name").unwrap_or_default().to_owned();
     if !palisade_secrets::valid_name(&name) {
-        return Err(invalid_parameter(format!(
-            "Invalid name {name:?}: a secret name can contain only ASCII letters, digits and /_+=.@-"
-        )));
+        // AWS's code and text, which clients match on (bug: InvalidParameterException with a
+        // text of Palisade's own that left out the `!` it accepts).
+        return Err(ApiError::bad_request(
+            "ValidationException",
+            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+        ));
     }
     let value = value_of(i)?;
     check_tags(cx, &tags_of(i, "Tags"))?;
@@ -773,7 +803,11 @@ async fn get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             json!(String::from_utf8_lossy(&plain)),
         );
     }
-    out.insert("VersionStages".into(), json!(stages));
+    // The model's VersionStages holds at least one label: a deprecated version has none, and
+    // AWS leaves the member out rather than send an empty list.
+    if !stages.is_empty() {
+        out.insert("VersionStages".into(), json!(stages));
+    }
     out.insert("CreatedDate".into(), json!(created));
     Ok(Value::Object(out))
 }
@@ -1111,8 +1145,9 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 
 /// UpdateSecret's new `KmsKeyId`: the versions labelled AWSCURRENT, AWSPENDING or AWSPREVIOUS
 /// are encrypted again under the new key (AWS does so; other versions keep theirs), so that a
-/// key that cannot encrypt fails the update instead of every later write. The caller needs to
-/// decrypt with the old key and encrypt with the new one, as in AWS.
+/// key that cannot encrypt (one that does not exist, or is disabled) fails the update instead
+/// of every later write. A caller denied encryption with the new key still updates the secret,
+/// and the versions keep their old key, as AWS documents.
 async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result<(), ApiError> {
     let cached = crypto::may_use_cache(cx.caller, &secret.account, secret.kms_key_id.as_deref());
     let mut resealed = Vec::new();
@@ -1127,7 +1162,7 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
         let key =
             crypto::data_key(cx.state, cx.caller, &secret.region, sealed, &v.id, cached).await?;
         let plain = crypto::open_with(&key, sealed, &v.id)?;
-        let (new, _) = crypto::seal(
+        let new = match crypto::seal(
             cx.state,
             cx.caller,
             &secret.region,
@@ -1137,7 +1172,22 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
             &plain,
             sealed.binary,
         )
-        .await?;
+        .await
+        {
+            Ok((new, _)) => new,
+            // AWS: "If you don't have kms:Encrypt permission to the new key, Secrets Manager
+            // does not re-encrypt existing secret versions with the new key." The update
+            // stands and the versions stay under their old key (bug: the whole UpdateSecret
+            // failed). New values still need the new key, as every write seals with it.
+            Err(e) if e.code == "AccessDeniedException" => {
+                tracing::info!(
+                    secret = %secret.arn,
+                    "the caller cannot encrypt with the new KMS key; existing versions keep their key"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         resealed.push((v.id.clone(), new));
     }
     // The data keys cached for the old encryption no longer open anything.
@@ -1187,7 +1237,12 @@ fn describe(sec: &Secret, list: bool) -> Value {
         if let Some(l) = &r.lambda_arn {
             o.insert("RotationLambdaARN".into(), json!(l));
         }
-        o.insert("RotationRules".into(), rotation_rules_json(r));
+        // A rotation configured without a schedule has no rules to show: AWS leaves the member
+        // out rather than answer an empty object.
+        let rules = rotation_rules_json(r);
+        if rules.as_object().is_some_and(|m| !m.is_empty()) {
+            o.insert("RotationRules".into(), rules);
+        }
         if let Some(t) = r.last_rotated {
             o.insert("LastRotatedDate".into(), json!(t));
         }
@@ -1284,8 +1339,11 @@ fn list_secret_version_ids(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .iter()
         .filter(|v| deprecated || !v.stages.is_empty())
         .map(|v| {
-            let mut e =
-                json!({"VersionId": v.id, "VersionStages": v.stages, "CreatedDate": v.created});
+            let mut e = json!({"VersionId": v.id, "CreatedDate": v.created});
+            // As GetSecretValue: no empty VersionStages for a deprecated version.
+            if !v.stages.is_empty() {
+                super::set(&mut e, "VersionStages", json!(v.stages));
+            }
             if let Some(t) = v.last_accessed {
                 super::set(&mut e, "LastAccessedDate", json!(t));
             }
@@ -1379,8 +1437,10 @@ async fn delete_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             .await?;
         return Ok(json!({"ARN": out_arn, "Name": out_name, "DeletionDate": now()}));
     }
-    let when = now() + window.unwrap_or(30) * 86_400;
+    let t = now();
+    let when = t + window.unwrap_or(30) * 86_400;
     secret.deleted = Some(when);
+    secret.last_changed = t;
     save(cx.state, secret).await?;
     Ok(json!({"ARN": out_arn, "Name": out_name, "DeletionDate": when}))
 }
@@ -1390,6 +1450,7 @@ async fn restore_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     secret.deleted = None;
+    secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1433,6 +1494,7 @@ async fn tag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         }
     }
     check_tags(cx, &secret.tags)?;
+    secret.last_changed = now();
     save(cx.state, secret).await?;
     Ok(json!({}))
 }
@@ -1448,6 +1510,7 @@ async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     secret.tags.retain(|t| !keys.contains(&t.key.as_str()));
+    secret.last_changed = now();
     save(cx.state, secret).await?;
     Ok(json!({}))
 }
@@ -1491,6 +1554,7 @@ async fn put_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
         return Err(e);
     }
     secret.policy = Some(doc.to_owned());
+    secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1519,6 +1583,7 @@ async fn delete_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     secret.policy = None;
+    secret.last_changed = now();
     let out = json!({"ARN": secret.arn, "Name": secret.name});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1718,6 +1783,296 @@ mod tests {
                 .find("123456789012", "us-east-1", "kept")
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn a_rotation_cut_short_leaves_the_secret_free_to_rotate_again() {
+        // Regression: the running-rotation entry was removed only by a run that went to its
+        // end; a rotation whose task was dropped (a client dropping the connection dropped it)
+        // left the secret refusing every rotation until a restart.
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(app(dir.path()).await);
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-abcdef";
+        let held = rotation::Running::claim(&state, arn).unwrap();
+        assert!(rotation::Running::claim(&state, arn).is_none());
+        let task = tokio::spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(rotation::Running::claim(&state, arn).is_some());
+    }
+
+    #[tokio::test]
+    async fn versions_are_limited_to_aws_quota_of_one_hundred() {
+        // Regression: versions were never limited (versions under 24 hours old are never
+        // removed), so a secret written in a loop grew without bound, and with it every write.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "busy", "SecretString": "v0"}),
+        )
+        .await
+        .unwrap();
+        for n in 1..100 {
+            call(
+                &state,
+                "PutSecretValue",
+                json!({"SecretId": "busy", "SecretString": format!("v{n}")}),
+            )
+            .await
+            .unwrap();
+        }
+        let refused = call(
+            &state,
+            "PutSecretValue",
+            json!({"SecretId": "busy", "SecretString": "v100"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, "LimitExceededException");
+        let get = || call(&state, "GetSecretValue", json!({"SecretId": "busy"}));
+        assert_eq!(get().await.unwrap()["SecretString"], "v99");
+        // Once the deprecated versions are a day old, the oldest make room for new ones.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "busy")
+            .unwrap();
+        assert_eq!(s.versions.len(), 100);
+        for v in &mut s.versions {
+            v.created -= 2 * 86_400;
+        }
+        let oldest = s.versions[0].id.clone();
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        call(
+            &state,
+            "UpdateSecret",
+            json!({"SecretId": "busy", "SecretString": "v100"}),
+        )
+        .await
+        .unwrap();
+        let s = state
+            .secrets
+            .find("123456789012", "us-east-1", "busy")
+            .unwrap();
+        assert_eq!(s.versions.len(), 100);
+        assert!(s.version(&oldest).is_none());
+        assert_eq!(get().await.unwrap()["SecretString"], "v100");
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_change_moves_last_changed_date() {
+        // Regression: tags, resource policies, DeleteSecret and RestoreSecret left
+        // LastChangedDate where it was; AWS: "modified in any way".
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "c", "SecretString": "v"}),
+        )
+        .await
+        .unwrap();
+        let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        .to_string();
+        let changes = [
+            (
+                "TagResource",
+                json!({"SecretId": "c", "Tags": [{"Key": "k", "Value": "v"}]}),
+            ),
+            ("UntagResource", json!({"SecretId": "c", "TagKeys": ["k"]})),
+            (
+                "PutResourcePolicy",
+                json!({"SecretId": "c", "ResourcePolicy": policy}),
+            ),
+            ("DeleteResourcePolicy", json!({"SecretId": "c"})),
+            ("DeleteSecret", json!({"SecretId": "c"})),
+            ("RestoreSecret", json!({"SecretId": "c"})),
+        ];
+        for (op, input) in changes {
+            let mut s = state
+                .secrets
+                .find("123456789012", "us-east-1", "c")
+                .unwrap();
+            s.last_changed = 1_000;
+            state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+            call(&state, op, input).await.unwrap();
+            let d = call(&state, "DescribeSecret", json!({"SecretId": "c"}))
+                .await
+                .unwrap();
+            assert!(d["LastChangedDate"].as_i64().unwrap() > now() - 60, "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn deprecated_versions_and_unscheduled_rotations_have_no_empty_members() {
+        // Regression: a deprecated version answered "VersionStages": [] (the model's list holds
+        // at least one label), RotateSecret without rules left "RotationRules": {}, and a
+        // value over 65536 bytes got a message of Palisade's own.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let first = call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "d", "SecretString": "v1"}),
+        )
+        .await
+        .unwrap()["VersionId"]
+            .clone();
+        for v in ["v2", "v3"] {
+            call(
+                &state,
+                "PutSecretValue",
+                json!({"SecretId": "d", "SecretString": v}),
+            )
+            .await
+            .unwrap();
+        }
+        let old = call(
+            &state,
+            "GetSecretValue",
+            json!({"SecretId": "d", "VersionId": first}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(old["SecretString"], "v1");
+        assert!(old.get("VersionStages").is_none(), "{old}");
+        let listed = call(
+            &state,
+            "ListSecretVersionIds",
+            json!({"SecretId": "d", "IncludeDeprecated": true}),
+        )
+        .await
+        .unwrap();
+        let versions = listed["Versions"].as_array().unwrap();
+        assert_eq!(versions.len(), 3);
+        let deprecated = versions.iter().find(|v| v["VersionId"] == first).unwrap();
+        assert!(deprecated.get("VersionStages").is_none(), "{deprecated}");
+        // --dev without a rotator: the rotation re-issues the current value.
+        call(&state, "RotateSecret", json!({"SecretId": "d"}))
+            .await
+            .unwrap();
+        let d = call(&state, "DescribeSecret", json!({"SecretId": "d"}))
+            .await
+            .unwrap();
+        assert!(d.get("RotationRules").is_none(), "{d}");
+        let big = "é".repeat(40_000);
+        let e = call(
+            &state,
+            "PutSecretValue",
+            json!({"SecretId": "d", "SecretString": big}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value at 'secretString' failed to satisfy constraint: \
+             Member must have length less than or equal to 65536"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_stores_only_the_values_it_adds() {
+        // Regression: versions' values lived in the secret's document, so every write stored
+        // all of them again (300 writes of 64 KiB values grew the store's log to gigabytes).
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let values = || async {
+            state
+                .store
+                .documents(state::VALUES)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.key)
+                .collect::<Vec<_>>()
+        };
+        let big = "x".repeat(60_000);
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "big", "SecretString": big}),
+        )
+        .await
+        .unwrap();
+        for _ in 0..3 {
+            call(
+                &state,
+                "PutSecretValue",
+                json!({"SecretId": "big", "SecretString": big}),
+            )
+            .await
+            .unwrap();
+        }
+        assert_eq!(values().await.len(), 4);
+        let secret_doc = &state.store.documents(state::COLLECTION).await.unwrap()[0];
+        assert!(secret_doc.body.len() < 4_096, "{}", secret_doc.body.len());
+        // A change without a new value writes the secret's document alone.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "big")
+            .unwrap();
+        s.description = Some("d".into());
+        let docs = state.secrets.documents_of(&mut [Change::Put(s)]).unwrap();
+        assert_eq!(docs.len(), 1);
+        // A new value adds one document; a pruned version's goes.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "big")
+            .unwrap();
+        let first = s.versions.remove(0).id;
+        let docs = state.secrets.documents_of(&mut [Change::Put(s)]).unwrap();
+        assert!(
+            matches!(&docs[0], palisade_store::DocumentChange::Delete { key, .. } if key.ends_with(&first))
+        );
+        // What is stored reads back after a restart, old documents with inline values too.
+        let mut legacy = state
+            .secrets
+            .find("123456789012", "us-east-1", "big")
+            .unwrap();
+        legacy.name = "legacy".into();
+        legacy.arn = legacy.arn.replace(":big-", ":legacy-");
+        state
+            .store
+            .apply_documents(&[palisade_store::DocumentChange::Put(
+                palisade_store::Document {
+                    collection: state::COLLECTION.to_owned(),
+                    key: "123456789012/us-east-1/legacy".into(),
+                    body: serde_json::to_vec(&legacy).unwrap(),
+                },
+            )])
+            .await
+            .unwrap();
+        state.secrets.load().await.unwrap();
+        let get = |id: &'static str| call(&state, "GetSecretValue", json!({"SecretId": id}));
+        assert_eq!(get("big").await.unwrap()["SecretString"], big.as_str());
+        assert_eq!(values().await.len(), 8);
+        let docs = state.store.documents(state::COLLECTION).await.unwrap();
+        assert!(docs.iter().all(|d| d.body.len() < 4_096));
+        state.secrets.load().await.unwrap();
+        // The legacy copy is bound to the original ARN, so it opens only under it; what matters
+        // is that its values were kept (moved to their own documents).
+        let l = state
+            .secrets
+            .find("123456789012", "us-east-1", "legacy")
+            .unwrap();
+        assert!(l.versions.iter().all(|v| v.value.is_some()));
+        // A deleted secret takes its values with it.
+        call(
+            &state,
+            "DeleteSecret",
+            json!({"SecretId": "big", "ForceDeleteWithoutRecovery": true}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(values().await.len(), 4);
     }
 
     #[tokio::test]

@@ -128,9 +128,7 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // change the function or the rules under it, or promote a value its setSecret never
         // applied. Removing the label (UpdateSecretVersionStage) abandons it.
         if staging::rotation_in_progress(&secret.versions) || is_rotating(cx.state, &secret.arn) {
-            return Err(invalid_request(
-                "A previous rotation isn't complete. That rotation will be reattempted.",
-            ));
+            return Err(previous_not_complete());
         }
         if let Some(l) = s(i, "RotationLambdaARN") {
             // The function is in the secret's own account and Region, or Secrets Manager
@@ -216,23 +214,113 @@ pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 r.last_rotated = Some(t);
             }
         }
+        // The rotation is claimed before the secret is saved, under the writer's lock: a
+        // second RotateSecret arriving before the rotation's task has started is refused
+        // rather than run beside it.
+        let running = match rotator {
+            Some(_) => {
+                Some(Running::claim(cx.state, &secret.arn).ok_or_else(previous_not_complete)?)
+            }
+            None => None,
+        };
         super::save(cx.state, secret.clone()).await?;
-        (secret, token, rotator)
+        (secret, token, rotator.zip(running))
     };
     let out = json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token});
-    let Some(rotator) = rotator else {
+    let Some((rotator, running)) = rotator else {
         return Ok(out);
     };
-    let steps: &[&str] = if immediately {
+    let steps: &'static [&'static str] = if immediately {
         &STEPS
     } else {
         // Without an immediate rotation AWS only runs testSecret, to check the function.
         &["testSecret"]
     };
-    if let Err(e) = run(cx.state, cx.caller, &secret, &token, &rotator, steps).await {
-        tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+    // As in AWS, RotateSecret starts the rotation and answers: the rotation runs in a task of
+    // its own, which neither a slow rotation function nor a client that gives up and drops the
+    // connection can cut short (bug: it ran inside the request, so a client's read timeout
+    // killed it between steps, and its retry was refused as "a previous rotation").
+    match cx
+        .state
+        .secrets
+        .app
+        .get()
+        .and_then(std::sync::Weak::upgrade)
+    {
+        Some(app) => {
+            let caller = cx.caller.clone();
+            tokio::spawn(async move {
+                if let Err(e) = run(&app, &caller, &secret, &token, &rotator, steps, running).await
+                {
+                    tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+                }
+            });
+        }
+        // No background task (in-process tests that never started one): run it here.
+        None => {
+            if let Err(e) = run(
+                cx.state, cx.caller, &secret, &token, &rotator, steps, running,
+            )
+            .await
+            {
+                tracing::warn!(secret = %secret.arn, error = %e, "rotation failed");
+            }
+        }
     }
     Ok(out)
+}
+
+fn previous_not_complete() -> ApiError {
+    invalid_request("A previous rotation isn't complete. That rotation will be reattempted.")
+}
+
+/// A secret's entry in [`super::Secrets::rotating`] while its rotation runs. Dropping it
+/// removes the entry whatever ended the rotation: a step's error, the end of the run, or the
+/// task being dropped half-way (bug: the entry was removed only at the end of a run that went
+/// to completion, and a rotation cut short left the secret unrotatable until a restart).
+#[derive(Debug)]
+pub struct Running {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
+    arn: String,
+}
+
+impl Running {
+    /// Claims the rotation of `arn`; None when one is already running.
+    pub fn claim(state: &AppState, arn: &str) -> Option<Self> {
+        let map = state.secrets.rotating.clone();
+        {
+            let mut r = map.lock().ok()?;
+            if r.contains_key(arn) {
+                return None;
+            }
+            r.insert(arn.to_owned(), false);
+        }
+        Some(Self {
+            map,
+            arn: arn.to_owned(),
+        })
+    }
+
+    /// Ends the claim; whether CancelRotateSecret had asked the rotation to stop.
+    fn release(self) -> bool {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(&self.arn))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A poisoned lock is recovered rather than skipped: a stale entry would block the
+        // secret's rotations for good.
+        let mut r = match self.map.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        r.remove(&self.arn);
+    }
 }
 
 /// `CancelRotateSecret`.
@@ -289,7 +377,7 @@ fn is_rotating(state: &AppState, arn: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `steps` of a rotation, recording the outcome on the secret.
+/// Runs `steps` of a rotation claimed by `running`, recording the outcome on the secret.
 pub async fn run(
     state: &AppState,
     caller: &Caller,
@@ -297,25 +385,14 @@ pub async fn run(
     token: &str,
     rotator: &Rotator,
     steps: &[&str],
+    running: Running,
 ) -> Result<(), String> {
-    {
-        let Ok(mut r) = state.secrets.rotating.lock() else {
-            return Err("rotation registry unavailable".to_owned());
-        };
-        if r.contains_key(&secret.arn) {
-            return Err("a rotation of this secret is already running".to_owned());
-        }
-        r.insert(secret.arn.clone(), false);
-    }
     let cx = Cx {
         state,
         caller,
         region: &secret.region,
     };
     if let Err(e) = prepare_pending(&cx, secret, token).await {
-        if let Ok(mut r) = state.secrets.rotating.lock() {
-            r.remove(&secret.arn);
-        }
         return Err(format!("cannot create the AWSPENDING version: {e}"));
     }
     service_event(state, secret, "RotationStarted", token, None).await;
@@ -343,13 +420,7 @@ pub async fn run(
                 .map_err(|e| format!("finishSecret failed: {e}"))
         };
     }
-    let stopped = state
-        .secrets
-        .rotating
-        .lock()
-        .ok()
-        .and_then(|mut r| r.remove(&secret.arn))
-        .unwrap_or(false);
+    let stopped = running.release();
     if let Err(e) = record(&cx, secret, token, full, stopped, &result).await {
         tracing::error!(secret = %secret.arn, error = %e, "cannot record the rotation outcome");
     }
@@ -378,8 +449,15 @@ async fn service_event(
         &secret.region,
         &uuid::Uuid::new_v4().to_string(),
     );
+    // AWS's rotation events are Secrets Manager's own: `invokedBy`, `sourceIPAddress` and
+    // `userAgent` all name the service (bug: the last two were empty and `invokedBy` absent,
+    // so trail consumers could not tell who acted).
+    const SERVICE: &str = "secretsmanager.amazonaws.com";
     event.user_identity.kind = "AWSService".to_owned();
     event.user_identity.account_id = Some(secret.account.clone());
+    event.user_identity.invoked_by = Some(SERVICE.to_owned());
+    SERVICE.clone_into(&mut event.source_ip_address);
+    SERVICE.clone_into(&mut event.user_agent);
     event.event_type = "AwsServiceEvent".to_owned();
     event.read_only = false;
     event.recipient_account_id = secret.account.clone();
@@ -423,6 +501,8 @@ async fn prepare_pending(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<()
     let from = staging::holder(&sec.versions, AWSPENDING).map(str::to_owned);
     staging::move_stage(&mut sec.versions, AWSPENDING, from.as_deref(), Some(token))
         .map_err(|e| e.to_string())?;
+    // The rotation's version counts against the quota of versions like any other.
+    super::prune_versions(&mut sec, now()).map_err(|e| e.message)?;
     super::save(cx.state, sec).await.map_err(|e| e.message)
 }
 
@@ -693,27 +773,24 @@ async fn webhook_step(
     });
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
+    let name = webhook_name(url);
     let req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("bad webhook url {url:?}: {e}"))?;
+        .map_err(|_| format!("bad webhook url {name}"))?;
     let resp = tokio::time::timeout(Duration::from_secs(60), client.request(req))
         .await
-        .map_err(|_| format!("webhook {url} did not answer within 60s"))?
-        .map_err(|e| format!("webhook {url} unreachable: {e}"))?;
+        .map_err(|_| format!("webhook {name} did not answer within 60s"))?
+        .map_err(|e| format!("webhook {name} unreachable: {e}"))?;
     let status = resp.status();
     let bytes = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("webhook {url} answer unreadable: {e}"))?
+        .map_err(|e| format!("webhook {name} answer unreadable: {e}"))?
         .to_bytes();
     if !status.is_success() {
-        let text = String::from_utf8_lossy(&bytes);
-        return Err(format!(
-            "webhook {url} answered {status}: {}",
-            text.chars().take(200).collect::<String>()
-        ));
+        return Err(webhook_failure(&name, status, &bytes));
     }
     if step == "createSecret"
         && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
@@ -723,6 +800,47 @@ async fn webhook_step(
         put_pending(cx, secret, token, new.as_bytes(), false).await?;
     }
     Ok(())
+}
+
+/// A webhook's URL as failures name it: scheme, host, port and path, without credentials or a
+/// query, which may hold a token.
+fn webhook_name(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(u) => {
+            format!(
+                "{}://{}{}",
+                u.scheme_str().unwrap_or("http"),
+                u.host().unwrap_or_default(),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + u.path()
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// The failure of a webhook's non-2xx answer: its status, and the `errorType` of a Lambda-style
+/// error body (`{"errorType": "...", "errorMessage": "..."}`) when it looks like a type name.
+/// Never the body's text: a rotation function's error may quote the new password, and this
+/// text goes to the log, the secret's record and the RotationFailed event (bug: the body's
+/// first 200 characters went to all three).
+fn webhook_failure(name: &str, status: http::StatusCode, body: &[u8]) -> String {
+    let kind = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errorType")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= 64
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.:$".contains(c))
+        });
+    match kind {
+        Some(k) => format!("webhook {name} answered {status} ({k})"),
+        None => format!("webhook {name} answered {status}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -879,6 +997,7 @@ fn quote_literal(s: &str) -> String {
 /// up.
 pub fn start(state: &Arc<AppState>) {
     let weak: Weak<AppState> = Arc::downgrade(state);
+    let _ = state.secrets.app.set(weak.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(TICK);
         loop {
@@ -945,9 +1064,12 @@ pub async fn run_due(state: &AppState) {
             })
             .map(|v| v.id.clone())
             .unwrap_or_else(super::new_token);
+        let Some(running) = Running::claim(state, &sec.arn) else {
+            continue;
+        };
         // Scheduled rotations act as Secrets Manager itself, for the secret's owner.
         let caller = Caller::root(&sec.account, None);
-        if let Err(e) = run(state, &caller, &sec, &token, &rotator, &STEPS).await {
+        if let Err(e) = run(state, &caller, &sec, &token, &rotator, &STEPS, running).await {
             tracing::warn!(secret = %sec.arn, error = %e, "scheduled rotation failed");
         }
     }
@@ -981,6 +1103,26 @@ mod tests {
         assert!(with_password(br#"{"user":"x"}"#, "p").is_none());
         assert!(with_password(b"[1]", "p").is_none());
         assert!(with_password(b"plain", "p").is_none());
+    }
+
+    #[test]
+    fn a_webhook_failure_names_its_status_and_error_type_never_its_text() {
+        // Regression: the first 200 characters of the answer went into the log, the secret's
+        // record and the RotationFailed event; a function echoing the new password leaked it.
+        let name = webhook_name("http://user:pw@127.0.0.1:8080/rotate?token=t0k3n");
+        assert_eq!(name, "http://127.0.0.1:8080/rotate");
+        let lambda = br#"{"errorType":"ValueError","errorMessage":"password Hunter2! rejected"}"#;
+        let e = webhook_failure(&name, http::StatusCode::INTERNAL_SERVER_ERROR, lambda);
+        assert_eq!(
+            e,
+            "webhook http://127.0.0.1:8080/rotate answered 500 Internal Server Error (ValueError)"
+        );
+        let plain = b"new password is Hunter2!";
+        let e = webhook_failure(&name, http::StatusCode::BAD_REQUEST, plain);
+        assert!(!e.contains("Hunter2"), "{e}");
+        let odd = br#"{"errorType":"pw Hunter2!"}"#;
+        let e = webhook_failure(&name, http::StatusCode::BAD_REQUEST, odd);
+        assert!(!e.contains("Hunter2"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Secrets Manager's state: every secret of every (account, region) in memory, written through
-//! to the store's document collection `secretsmanager.secret` (one document per secret, values
-//! sealed), and loaded at start.
+//! to the store's document collections and loaded at start: `secretsmanager.secret` holds one
+//! document per secret without its values, `secretsmanager.value` one per version's sealed
+//! value, so that a write stores the values it adds and not every version's again.
 //!
 //! Reads (GetSecretValue is the hot path) take a read lock and never touch the store. Writes are
 //! serialised by one async mutex: the handler builds the new record, the store commits it, and
@@ -16,6 +17,30 @@ use crate::error::ApiError;
 
 /// The store collection of secrets.
 pub const COLLECTION: &str = "secretsmanager.secret";
+/// The store collection of the versions' sealed values, keyed `<secret's key>#<version id>`
+/// (a secret's name has no `#`). Bug: the values lived in the secret's document, so every
+/// write, a description or a tag included, stored all of them again; with 100 versions of
+/// 64 KiB each that is megabytes per call, and the store's log grew by gigabytes.
+pub const VALUES: &str = "secretsmanager.value";
+
+fn value_key(secret_key: &str, version: &str) -> String {
+    format!("{secret_key}#{version}")
+}
+
+/// What tells one sealing of a value from another: the data key and nonce are new each time.
+fn fingerprint(s: &Sealed) -> (&str, &str) {
+    (&s.data_key, &s.nonce)
+}
+
+/// The secret's document body: the secret without its versions' values.
+fn body_without_values(s: &mut Secret) -> serde_json::Result<Vec<u8>> {
+    let values: Vec<Option<Sealed>> = s.versions.iter_mut().map(|v| v.value.take()).collect();
+    let body = serde_json::to_vec(s);
+    for (v, value) in s.versions.iter_mut().zip(values) {
+        v.value = value;
+    }
+    body
+}
 
 /// A tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,7 +170,8 @@ pub struct Secret {
     /// Whether tags were ever set (AWS then shows `Tags`, even empty).
     #[serde(default)]
     pub tagged: bool,
-    /// Last change.
+    /// Last change of any kind (AWS: "modified in any way"): value, labels, settings, tags,
+    /// policy, rotation, deletion and restoration.
     pub last_changed: i64,
     /// The day it was last read.
     #[serde(default)]
@@ -162,6 +188,35 @@ pub struct Secret {
     pub replicas: Vec<Replica>,
     /// For a replica, the primary's region.
     pub primary_region: Option<String>,
+}
+
+/// The value fingerprints by version id of the secret as stored (memory matches the store).
+fn stored_values(
+    data: &HashMap<(String, String), Region>,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> HashMap<String, (String, String)> {
+    data.get(&(account.to_owned(), region.to_owned()))
+        .and_then(|r| r.by_name.get(name))
+        .map(|s| {
+            s.versions
+                .iter()
+                .filter_map(|v| {
+                    let (dk, nonce) = fingerprint(v.value.as_ref()?);
+                    Some((v.id.clone(), (dk.to_owned(), nonce.to_owned())))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn value_put(secret_key: &str, version: &str, sealed: &Sealed) -> Result<DocumentChange, ApiError> {
+    Ok(DocumentChange::Put(Document {
+        collection: VALUES.to_owned(),
+        key: value_key(secret_key, version),
+        body: serde_json::to_vec(sealed).map_err(ApiError::internal)?,
+    }))
 }
 
 impl Secret {
@@ -260,8 +315,14 @@ pub struct Secrets {
     /// Decrypted data keys by (bound ARN, version id): memory only, never stored.
     keys: RwLock<KeyCache>,
     /// Secrets whose rotation is running, by ARN (no second rotation may start), each with
-    /// whether CancelRotateSecret has asked it to stop.
-    pub rotating: std::sync::Mutex<HashMap<String, bool>>,
+    /// whether CancelRotateSecret has asked it to stop. Entries are held by a
+    /// [`super::rotation::Running`] guard, so a rotation that ends in any way (its task aborted
+    /// included) leaves no entry behind to block the secret's rotations for good.
+    pub rotating: Arc<std::sync::Mutex<HashMap<String, bool>>>,
+    /// The state itself, for rotations to run in tasks of their own: set by
+    /// [`super::rotation::start`] (a RotateSecret request only starts its rotation, as AWS's
+    /// does, and a client that drops the connection cannot cut it short).
+    pub app: std::sync::OnceLock<std::sync::Weak<crate::state::AppState>>,
 }
 
 /// Data keys by (bound ARN, version id).
@@ -278,24 +339,77 @@ impl Secrets {
             data: RwLock::default(),
             writer: tokio::sync::Mutex::new(()),
             keys: RwLock::default(),
-            rotating: std::sync::Mutex::default(),
+            rotating: Arc::default(),
+            app: std::sync::OnceLock::new(),
         }
     }
 
     /// Reads every secret from the store.
     pub async fn load(&self) -> Result<(), StoreError> {
         let docs = self.store.documents(COLLECTION).await?;
+        let mut values: HashMap<String, Sealed> = HashMap::new();
+        for d in self.store.documents(VALUES).await? {
+            match serde_json::from_slice::<Sealed>(&d.body) {
+                Ok(v) => {
+                    values.insert(d.key, v);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %d.key, error = %e, "unreadable secret value skipped")
+                }
+            }
+        }
         let mut fresh: HashMap<(String, String), Region> = HashMap::new();
+        // Documents of older versions hold their values inline: written again in the new form.
+        let mut inline = Vec::new();
         for d in docs {
             match serde_json::from_slice::<Secret>(&d.body) {
-                Ok(s) => fresh
-                    .entry((s.account.clone(), s.region.clone()))
-                    .or_default()
-                    .put(s),
+                Ok(mut s) => {
+                    let key = s.doc_key();
+                    let mut old_form = false;
+                    for v in &mut s.versions {
+                        match v.value {
+                            Some(_) => old_form = true,
+                            None => v.value = values.remove(&value_key(&key, &v.id)),
+                        }
+                    }
+                    if old_form {
+                        inline.push(s.clone());
+                    }
+                    fresh
+                        .entry((s.account.clone(), s.region.clone()))
+                        .or_default()
+                        .put(s)
+                }
                 Err(e) => {
                     tracing::warn!(key = %d.key, error = %e, "unreadable secret record skipped")
                 }
             }
+        }
+        if !inline.is_empty() {
+            let mut changes = Vec::new();
+            for mut s in inline {
+                let key = s.doc_key();
+                let record = |source| StoreError::Record {
+                    key: key.clone(),
+                    source,
+                };
+                for v in &s.versions {
+                    if let Some(sealed) = &v.value {
+                        changes.push(DocumentChange::Put(Document {
+                            collection: VALUES.to_owned(),
+                            key: value_key(&key, &v.id),
+                            body: serde_json::to_vec(sealed).map_err(record)?,
+                        }));
+                    }
+                }
+                let body = body_without_values(&mut s).map_err(record)?;
+                changes.push(DocumentChange::Put(Document {
+                    collection: COLLECTION.to_owned(),
+                    key,
+                    body,
+                }));
+            }
+            self.store.apply_documents(&changes).await?;
         }
         if let Ok(mut data) = self.data.write() {
             *data = fresh;
@@ -342,25 +456,8 @@ impl Secrets {
     }
 
     /// Commits changes to the store, then to memory. Callers hold [`Secrets::writer`].
-    pub async fn apply(&self, changes: Vec<Change>) -> Result<(), ApiError> {
-        let docs: Vec<DocumentChange> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Put(s) => serde_json::to_vec(s)
-                    .map(|body| {
-                        DocumentChange::Put(Document {
-                            collection: COLLECTION.to_owned(),
-                            key: s.doc_key(),
-                            body,
-                        })
-                    })
-                    .map_err(ApiError::internal),
-                Change::Delete(a, r, n) => Ok(DocumentChange::Delete {
-                    collection: COLLECTION.to_owned(),
-                    key: doc_key(a, r, n),
-                }),
-            })
-            .collect::<Result<_, _>>()?;
+    pub async fn apply(&self, mut changes: Vec<Change>) -> Result<(), ApiError> {
+        let docs = self.documents_of(&mut changes)?;
         self.store
             .apply_documents(&docs)
             .await
@@ -383,6 +480,74 @@ impl Secrets {
             }
         }
         Ok(())
+    }
+
+    /// The document changes that make the store hold `changes`: each secret's document, and
+    /// the values that are new or gone compared with what is stored (memory holds what is
+    /// durable; a change earlier in the same batch counts as stored).
+    pub(super) fn documents_of(
+        &self,
+        changes: &mut [Change],
+    ) -> Result<Vec<DocumentChange>, ApiError> {
+        let data = self
+            .data
+            .read()
+            .map_err(|_| ApiError::internal("secrets state lock poisoned"))?;
+        // Per secret's key: each version's value fingerprint as stored once this batch is in.
+        let mut batch: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
+        let mut docs = Vec::new();
+        for c in changes.iter_mut() {
+            match c {
+                Change::Put(s) => {
+                    let key = s.doc_key();
+                    let stored = batch
+                        .remove(&key)
+                        .unwrap_or_else(|| stored_values(&data, &s.account, &s.region, &s.name));
+                    let mut now = HashMap::new();
+                    for v in &s.versions {
+                        let Some(sealed) = &v.value else { continue };
+                        let (dk, nonce) = fingerprint(sealed);
+                        let same = stored
+                            .get(&v.id)
+                            .is_some_and(|(d, n)| d == dk && n == nonce);
+                        if !same {
+                            docs.push(value_put(&key, &v.id, sealed)?);
+                        }
+                        now.insert(v.id.clone(), (dk.to_owned(), nonce.to_owned()));
+                    }
+                    for gone in stored.keys().filter(|id| !now.contains_key(*id)) {
+                        docs.push(DocumentChange::Delete {
+                            collection: VALUES.to_owned(),
+                            key: value_key(&key, gone),
+                        });
+                    }
+                    docs.push(DocumentChange::Put(Document {
+                        collection: COLLECTION.to_owned(),
+                        key: key.clone(),
+                        body: body_without_values(s).map_err(ApiError::internal)?,
+                    }));
+                    batch.insert(key, now);
+                }
+                Change::Delete(a, r, n) => {
+                    let key = doc_key(a, r, n);
+                    let stored = batch
+                        .remove(&key)
+                        .unwrap_or_else(|| stored_values(&data, a, r, n));
+                    for id in stored.keys() {
+                        docs.push(DocumentChange::Delete {
+                            collection: VALUES.to_owned(),
+                            key: value_key(&key, id),
+                        });
+                    }
+                    docs.push(DocumentChange::Delete {
+                        collection: COLLECTION.to_owned(),
+                        key: key.clone(),
+                    });
+                    batch.insert(key, HashMap::new());
+                }
+            }
+        }
+        Ok(docs)
     }
 
     /// Records a read's day on the secret and version, in memory only (AWS keeps the date,
