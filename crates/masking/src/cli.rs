@@ -443,6 +443,7 @@ pub fn run_with(
             }
         }
     }
+    masker.unopened_surrogates()?;
     // Durable before it replaces the destination, so a crash cannot leave an empty file there.
     tmp.as_file()
         .sync_all()

@@ -76,6 +76,8 @@ pub struct Masker<'d> {
     stats: Vec<RuleStats>,
     surrogate_re: Regex,
     records: u64,
+    /// Per rule, the surrogates found in text that opened (unmasking).
+    opened: Vec<u64>,
 }
 
 impl<'d> Masker<'d> {
@@ -94,6 +96,7 @@ impl<'d> Masker<'d> {
                 ..RuleStats::default()
             })
             .collect();
+        let stats_len = rules.len();
         let surrogate_re = Regex::new(r"(?-u:\b)([A-Z][A-Z0-9_]*)\(([0-9]{1,6})\):")
             .map_err(|e| MaskError::rule("surrogate", e.to_string()))?;
         Ok(Self {
@@ -103,6 +106,7 @@ impl<'d> Masker<'d> {
             stats,
             surrogate_re,
             records: 0,
+            opened: vec![0; stats_len],
         })
     }
 
@@ -127,6 +131,31 @@ impl<'d> Masker<'d> {
             records: self.records,
             rules: self.stats.clone(),
         }
+    }
+
+    /// After an unmask run: fails when a rule under `on_error: fail` found surrogates in text
+    /// and not one of them opened. That is a wrong key or context (or rules the file was not
+    /// masked with), not the odd text that looks like a surrogate, and writing the
+    /// surrogates back unchanged with a success status would pass for an unmasked file.
+    pub fn unopened_surrogates(&self) -> Result<(), MaskError> {
+        if self.direction != Direction::Unmask {
+            return Ok(());
+        }
+        for ((rule, stats), opened) in self.rules.iter().zip(&self.stats).zip(&self.opened) {
+            if rule.on_error == OnError::Fail && stats.errors > 0 && *opened == 0 {
+                return Err(MaskError::Value {
+                    rule: rule.name.clone(),
+                    field: rule.field_label(),
+                    message: format!(
+                        "none of the {} surrogates found opened (ciphertext failed \
+                         authentication): wrong key, wrong context, or not the rules the file \
+                         was masked with",
+                        stats.errors
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Indices of field rules in the order they must run: a date shift reads its entity
@@ -339,18 +368,19 @@ impl<'d> Masker<'d> {
                     let Some(rule) = self.rules.get(idx) else {
                         continue;
                     };
-                    let plain = match rule.transform.invert(piece, None) {
-                        Ok(Masked::Value(v)) => v,
-                        Ok(_) => piece.to_owned(),
+                    let (plain, opened) = match rule.transform.invert(piece, None) {
+                        Ok(Masked::Value(v)) => (v, true),
+                        Ok(_) => (piece.to_owned(), true),
                         Err(message) => {
                             if let Some(s) = self.stats.get_mut(idx) {
                                 s.errors += 1;
                             }
-                            // In free text, something shaped like a surrogate that does not
+                            // In free text, one thing shaped like a surrogate that does not
                             // open (authenticated encryption says so) is most likely text the
                             // original already held: it stays as it is, counted in the
-                            // errors, instead of failing the whole file.
-                            if rule.on_error == OnError::Fail {
+                            // errors. When none opens at all, the key or context is wrong:
+                            // `unopened_surrogates` fails the run then.
+                            let kept = if rule.on_error == OnError::Fail {
                                 piece.to_owned()
                             } else {
                                 match handle_error(rule, record, message)? {
@@ -358,18 +388,25 @@ impl<'d> Masker<'d> {
                                     Masked::Keep => piece.to_owned(),
                                     Masked::Null | Masked::Remove => String::new(),
                                 }
-                            }
+                            };
+                            (kept, false)
                         }
                     };
                     out.push_str(before);
                     out.push_str(&plain);
+                    last = end;
+                    if !opened {
+                        continue;
+                    }
+                    if let Some(n) = self.opened.get_mut(idx) {
+                        *n += 1;
+                    }
                     if only.is_none()
                         && let Some(s) = self.stats.get_mut(idx)
                     {
                         s.transformed += 1;
                     }
                     changed += 1;
-                    last = end;
                 }
             }
         }
