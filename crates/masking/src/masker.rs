@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::detect::{Detector, resolve};
 use crate::error::MaskError;
-use crate::rules::{OnError, Rule};
+use crate::rules::{Field, OnError, Rule};
 use crate::transform::{Direction, Masked};
 
 /// Counts for one rule.
@@ -223,8 +223,12 @@ impl<'d> Masker<'d> {
             return Ok(Masked::Keep);
         };
         if rule.identifiers.is_some() {
-            // Only the detected spans inside the field.
-            let (out, n) = self.spans(value, record, Some(i))?;
+            // Only the detected spans inside the field. The field's names go to the detector
+            // as scan's structure: a `dob` column satisfies DATE_OF_BIRTH's keyword as it does
+            // for scan.
+            let names = rule.field.as_ref().map(Field::names).unwrap_or_default();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (out, n) = self.spans(value, record, Some(i), &names)?;
             if let Some(s) = self.stats.get_mut(i) {
                 s.transformed += n;
             }
@@ -259,7 +263,18 @@ impl<'d> Masker<'d> {
 
     /// Masks (or unmasks) the free text `text` with the free-text rules.
     pub fn text(&mut self, text: &str, record: u64) -> Result<String, MaskError> {
-        Ok(self.spans(text, record, None)?.0)
+        Ok(self.spans(text, record, None, &[])?.0)
+    }
+
+    /// Masks (or unmasks) with the free-text rules the value of a field named by `names` (a
+    /// column name, the members of a JSON path), whose keywords count as scan counts them.
+    pub fn text_in(
+        &mut self,
+        text: &str,
+        record: u64,
+        names: &[&str],
+    ) -> Result<String, MaskError> {
+        Ok(self.spans(text, record, None, names)?.0)
     }
 
     /// Transforms the detected spans (or, unmasking, the surrogates) in `text`. With
@@ -270,13 +285,14 @@ impl<'d> Masker<'d> {
         text: &str,
         record: u64,
         only: Option<usize>,
+        names: &[&str],
     ) -> Result<(String, u64), MaskError> {
         let mut out = String::with_capacity(text.len());
         let mut last = 0usize;
         let mut changed = 0u64;
         match self.direction {
             Direction::Mask => {
-                let spans = resolve(self.detector.detect(text));
+                let spans = resolve(self.detector.detect_field(text, names));
                 for span in spans {
                     let candidates = |r: &Rule| r.matches_identifier(&span.identifier);
                     let idx = match only {

@@ -121,6 +121,20 @@ impl Field {
         }
     }
 
+    /// The names a detector may read keywords in: the column, or the path's members.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Self::Column(c) => vec![c.clone()],
+            Self::Path(segs) => segs
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Key(k) => Some(k.clone()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
     /// The path form (a column is a one-member path).
     pub fn segments(&self) -> Vec<Seg> {
         match self {
