@@ -323,3 +323,34 @@ fn a_rule_on_a_struct_column_masks_every_leaf_under_it() {
     );
     assert!(out.contains("p1"), "{out}");
 }
+
+/// Review defect 2: a free-text identifier rule (`identifiers: ["*"]`, no column) did nothing
+/// on Parquet and exited 0; it now reads every string column, as scan does.
+#[test]
+fn defect_2_free_text_rule_masks_every_string_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.parquet");
+    write_input(&input, 1, 30);
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"identifiers": ["*"], "transform": "replace"}
+    ]}))
+    .unwrap();
+    let masked = dir.path().join("masked.parquet");
+    let s = apply(&rules, &mut Keys::new(), &input, &masked, Direction::Mask).unwrap();
+    // 20 emails, and 30 dates of birth: the column `dob` is the keyword scan requires.
+    assert_eq!(s.rules[0].transformed, 50);
+    let before = rows(&input);
+    let after = rows(&masked);
+    assert!(before[0].contains("user0@example.com"), "{}", before[0]);
+    assert!(
+        after
+            .iter()
+            .all(|r| !r.contains("@example.com") && r.contains("note ")),
+        "{after:?}"
+    );
+    assert!(after[0].contains("<EMAIL_ADDRESS>"), "{}", after[0]);
+    assert!(after[0].contains("<DATE_OF_BIRTH>"), "{}", after[0]);
+    // Columns without findings are copied as they were.
+    let strip = |s: &str| s.split(", email:").next().unwrap().to_owned();
+    assert_eq!(strip(&before[1]), strip(&after[1]));
+}

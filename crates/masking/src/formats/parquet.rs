@@ -199,6 +199,11 @@ pub fn run(
         }
     }
 
+    // Free-text rules (identifiers without a column) read every string column, as scan does.
+    let text_columns: Vec<bool> = (0..columns.len())
+        .map(|c| masker.has_text_rules() && is_text_column(&schema.column(c)))
+        .collect();
+
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -214,7 +219,8 @@ pub fn run(
             let descr = schema.column(col);
             let rules = plan.get(col).cloned().unwrap_or_default();
             let creader = rg.get_column_reader(col).map_err(|e| perr(input, e))?;
-            let job = if rules.is_empty() {
+            let text = text_columns.get(col).copied().unwrap_or(false);
+            let job = if rules.is_empty() && !text {
                 None
             } else {
                 let entities: Vec<Option<Vec<Option<String>>>> = rules
@@ -235,6 +241,7 @@ pub fn run(
                     first_row: rows_done,
                     path: input,
                     column: columns.get(col).cloned().unwrap_or_default(),
+                    text,
                 })
             };
             let is_date = matches!(descr.logical_type_ref(), Some(LogicalType::Date))
@@ -354,6 +361,22 @@ struct Job<'a> {
     first_row: u64,
     path: &'a Path,
     column: String,
+    /// Whether the free-text rules read this (string) column.
+    text: bool,
+}
+
+/// Whether a column holds text: a BYTE_ARRAY annotated as a string, enum or JSON, or not
+/// annotated at all (older writers left strings unannotated).
+fn is_text_column(descr: &parquet::schema::types::ColumnDescriptor) -> bool {
+    descr.physical_type() == PhysicalType::BYTE_ARRAY
+        && match descr.logical_type_ref() {
+            Some(LogicalType::String | LogicalType::Enum | LogicalType::Json) => true,
+            Some(_) => false,
+            None => matches!(
+                descr.converted_type(),
+                ConvertedType::NONE | ConvertedType::UTF8 | ConvertedType::ENUM | ConvertedType::JSON
+            ),
+        }
 }
 
 /// A DATE (days since the Unix epoch) as `YYYY-MM-DD`.
@@ -444,6 +467,31 @@ fn mask_column<T: DataType>(
                 }
             }
         }
+        // A text-only job keeps the bytes of every value its rules left unchanged (a value
+        // that is not UTF-8 went through a lossy conversion to be read).
+        let before = (job.text && job.rules.is_empty()).then(|| texts.clone());
+        if job.text {
+            let names = [job.column.as_str()];
+            for (t, &vr) in texts.iter_mut().zip(&value_rows) {
+                let Some(v) = t else { continue };
+                if v.is_empty() {
+                    continue;
+                }
+                let out = masker.text_in(v, job.first_row + vr as u64 + 1, &names)?;
+                if out != *v {
+                    *v = out;
+                }
+            }
+        }
+        let texts: Vec<Result<Option<String>, T::T>> = match before {
+            None => texts.into_iter().map(Ok).collect(),
+            Some(before) => texts
+                .into_iter()
+                .zip(before)
+                .zip(vals.iter())
+                .map(|((t, b), v)| if t == b { Err(v.clone()) } else { Ok(t) })
+                .collect(),
+        };
         // Values nulled by a transform become nulls in the definition levels.
         let mut new_vals = Vec::with_capacity(texts.len());
         let mut it = texts.into_iter().zip(value_rows.iter());
@@ -464,13 +512,17 @@ fn mask_column<T: DataType>(
         };
         if def.is_empty() {
             for (t, &vr) in it {
-                new_vals.push(convert(t.unwrap_or_default(), vr)?);
+                match t {
+                    Err(unchanged) => new_vals.push(unchanged),
+                    Ok(t) => new_vals.push(convert(t.unwrap_or_default(), vr)?),
+                }
             }
         } else {
             for d in def.iter_mut() {
                 if *d == max_def {
                     match it.next() {
-                        Some((Some(s), &vr)) => new_vals.push(convert(s, vr)?),
+                        Some((Err(unchanged), _)) => new_vals.push(unchanged),
+                        Some((Ok(Some(s)), &vr)) => new_vals.push(convert(s, vr)?),
                         _ => *d = max_def - 1,
                     }
                 }
