@@ -437,7 +437,12 @@ pub fn run_with(
         match format {
             Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
             Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
-            Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
+            Format::Jsonl => {
+                formats::jsonl::run(masker, reader, writer, input, output, opts, &mut bar)?
+            }
+            Format::Json => formats::jsonl::run_document(
+                masker, reader, writer, input, output, opts, &mut bar,
+            )?,
             Format::Text | Format::Parquet => {
                 formats::text::run(masker, reader, writer, input, output, &mut bar)?
             }
