@@ -37,7 +37,7 @@ pub struct KeyArgs {
 pub struct MaskArgs {
     /// Input file (CSV, TSV, JSON Lines, Parquet or plain text).
     pub input: PathBuf,
-    /// Output file.
+    /// Output file; `-` is standard output (a FIFO or device is written in place).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Rules file (JSON, or YAML for .yaml/.yml).
@@ -82,7 +82,7 @@ pub struct MaskArgs {
 pub struct UnmaskArgs {
     /// Masked input file.
     pub input: PathBuf,
-    /// Output file.
+    /// Output file; `-` is standard output (a FIFO or device is written in place).
     #[arg(short, long)]
     pub output: PathBuf,
     /// The rules file the input was masked with; reversible rules are inverted.
@@ -215,11 +215,20 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         Some(d) => d,
         None => detection.detector()?,
     };
-    let manifest = args
-        .envelope
-        .clone()
-        .unwrap_or_else(|| envelope_path(&args.output));
-    if rules.iter().any(|r| r.transform.is_envelope()) {
+    let envelope_needed = rules.iter().any(|r| r.transform.is_envelope());
+    let manifest = match &args.envelope {
+        Some(p) => p.clone(),
+        // `/dev/stdout.keys.json` or `-.keys.json` is no place for the data keys.
+        None if envelope_needed && is_stream(&args.output) => {
+            return Err(MaskError::Usage(format!(
+                "output {} is not a regular file: give --envelope for the encrypt rules' \
+                 data keys",
+                args.output.display()
+            )));
+        }
+        None => envelope_path(&args.output),
+    };
+    if envelope_needed {
         Envelope::check_writable(&manifest)?;
     }
     let summary = run_detected(
@@ -374,6 +383,91 @@ fn refuse_same_file(input: &Path, output: &Path) -> Result<(), MaskError> {
     Ok(())
 }
 
+/// Whether `output` is written in place rather than through a temporary file renamed over
+/// it: `-` (standard output), a path under `/dev/` or `/proc/` (`/dev/stdout`, `/dev/null`),
+/// or an existing file that is not a regular one (a FIFO, a device, a socket). Renaming a
+/// file over those would replace the device node or pipe itself, and the reader at the other
+/// end would get nothing.
+fn is_stream(output: &Path) -> bool {
+    if output == Path::new("-") || output.starts_with("/dev") || output.starts_with("/proc") {
+        return true;
+    }
+    std::fs::metadata(output).is_ok_and(|m| !m.is_file())
+}
+
+/// Where the output goes.
+enum Destination {
+    /// A temporary file beside the output, renamed over it on success.
+    Replace(tempfile::NamedTempFile),
+    /// The output itself, written as the run goes (see [`is_stream`]).
+    Stream(File),
+}
+
+impl Destination {
+    fn open(output: &Path, direction: Direction) -> Result<Self, MaskError> {
+        if !is_stream(output) {
+            return temporary_output(output, direction).map(Self::Replace);
+        }
+        // Standard output itself (not a new open of /dev/stdout, which would start at offset
+        // 0 of a file the shell opened for appending).
+        #[cfg(unix)]
+        let standard = {
+            use std::os::fd::AsFd as _;
+            let fd = if output == Path::new("-") || output == Path::new("/dev/stdout") {
+                Some(std::io::stdout().as_fd().try_clone_to_owned())
+            } else if output == Path::new("/dev/stderr") {
+                Some(std::io::stderr().as_fd().try_clone_to_owned())
+            } else {
+                None
+            };
+            fd.map(|fd| fd.map(File::from).map_err(|e| MaskError::io(output, e)))
+                .transpose()?
+        };
+        #[cfg(not(unix))]
+        let standard: Option<File> = if output == Path::new("-") {
+            return Err(MaskError::Usage(
+                "-o - (standard output) needs a unix system; give a file".into(),
+            ));
+        } else {
+            None
+        };
+        let file = if let Some(f) = standard {
+            f
+        } else {
+            // No create, no truncate: a FIFO or device that exists is written as it is.
+            File::options()
+                .write(true)
+                .open(output)
+                .map_err(|e| MaskError::io(output, e))?
+        };
+        Ok(Self::Stream(file))
+    }
+
+    fn file(&self) -> &File {
+        match self {
+            Self::Replace(tmp) => tmp.as_file(),
+            Self::Stream(f) => f,
+        }
+    }
+
+    /// Makes the output final: the temporary file, durable, replaces the destination.
+    fn finish(self, output: &Path) -> Result<(), MaskError> {
+        match self {
+            Self::Replace(tmp) => {
+                // Durable before it replaces the destination, so a crash cannot leave an
+                // empty file there.
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| MaskError::io(output, e))?;
+                tmp.persist(output)
+                    .map_err(|e| MaskError::io(output, e.error))?;
+                Ok(())
+            }
+            Self::Stream(_) => Ok(()),
+        }
+    }
+}
+
 /// A temporary file beside `output`, renamed over it only when the run succeeds: a failed run
 /// leaves an existing output as it was and no half-written file that could pass for a masked
 /// one (the temporary file is removed when dropped).
@@ -413,9 +507,9 @@ pub fn run_with(
         .map_err(|e| MaskError::io(input, e))?
         .len();
     let mut bar = Progress::new(total, progress);
-    let tmp = temporary_output(output, masker.direction())?;
+    let tmp = Destination::open(output, masker.direction())?;
     let out = tmp
-        .as_file()
+        .file()
         .try_clone()
         .map_err(|e| MaskError::io(output, e))?;
     if format == Format::Parquet {
@@ -449,12 +543,7 @@ pub fn run_with(
         }
     }
     masker.unopened_surrogates()?;
-    // Durable before it replaces the destination, so a crash cannot leave an empty file there.
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| MaskError::io(output, e))?;
-    tmp.persist(output)
-        .map_err(|e| MaskError::io(output, e.error))?;
+    tmp.finish(output)?;
     bar.finish(masker.summary().records);
     Ok(())
 }
