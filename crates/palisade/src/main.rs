@@ -191,12 +191,22 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Scan(args) => std::process::exit(palisade_discovery::cli::run(args)),
-        Command::Mask(args) => palisade_masking::cli::run_mask(&args)
-            .map(drop)
-            .context("palisade mask failed"),
-        Command::Unmask(args) => palisade_masking::cli::run_unmask(&args)
-            .map(drop)
-            .context("palisade unmask failed"),
+        // Any failure is 2, as in scan and audit validate (and clap's usage errors): the
+        // commands have no "found something" outcome that 1 would stand for.
+        Command::Mask(args) => {
+            if let Err(e) = palisade_masking::cli::run_mask(&args) {
+                eprintln!("palisade mask: {e}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Unmask(args) => {
+            if let Err(e) = palisade_masking::cli::run_unmask(&args) {
+                eprintln!("palisade unmask: {e}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Audit(AuditCommand::Validate(args)) => {
             std::process::exit(palisade_audit::cli::run(&args))
         }
