@@ -534,9 +534,9 @@ pub fn run_with(
             Format::Jsonl => {
                 formats::jsonl::run(masker, reader, writer, input, output, opts, &mut bar)?
             }
-            Format::Json => formats::jsonl::run_document(
-                masker, reader, writer, input, output, opts, &mut bar,
-            )?,
+            Format::Json => {
+                formats::jsonl::run_document(masker, reader, writer, input, output, opts, &mut bar)?
+            }
             Format::Text | Format::Parquet => {
                 formats::text::run(masker, reader, writer, input, output, &mut bar)?
             }

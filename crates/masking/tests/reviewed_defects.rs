@@ -61,10 +61,7 @@ fn mask(
     name: &str,
     rules: &str,
     input: &[u8],
-) -> (
-    Result<Summary, palisade_masking::MaskError>,
-    Option<String>,
-) {
+) -> (Result<Summary, palisade_masking::MaskError>, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let keys = keyfile(dir.path(), KEY);
     let rules_path = dir.path().join("rules.yaml");
@@ -168,7 +165,8 @@ fn defect_3_jsonl_rules_that_match_nothing_are_refused() {
 #[test]
 fn defect_3_json_array_document_elements_are_records() {
     let rules = "rules: [{column: email, transform: replace}]\n";
-    let input = b"[\n  {\"id\": 1, \"email\": \"ann@x.com\"},\n  {\"id\": 2, \"email\": \"cy@x.com\"}\n]\n";
+    let input =
+        b"[\n  {\"id\": 1, \"email\": \"ann@x.com\"},\n  {\"id\": 2, \"email\": \"cy@x.com\"}\n]\n";
     let (r, out) = mask("people.json", rules, input);
     let s = r.unwrap();
     assert_eq!(s.records, 2);
@@ -266,7 +264,10 @@ fn defect_6_json_numbers_are_masked_as_written() {
     };
     let (a, b) = (account(docs[0]), account(docs[1]));
     assert_eq!(a.len(), 23, "{m}");
-    assert!(a.bytes().all(|c| c.is_ascii_digit()), "written as a number: {m}");
+    assert!(
+        a.bytes().all(|c| c.is_ascii_digit()),
+        "written as a number: {m}"
+    );
     assert_ne!(a, b, "{m}");
     let clear = dir.path().join("c.jsonl");
     run_unmask(&unmask_args(&masked, &clear, &rules, &keys)).unwrap();

@@ -52,7 +52,12 @@ fn defect_5_stdout_and_devices_are_written_in_place() {
     let out = mask(dir.path(), "/dev/null");
     assert_eq!(out.status.code(), Some(0));
     assert!(Path::new("/dev/null").exists());
-    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
     assert!(leftovers(dir.path()).is_empty());
 }
 

@@ -48,7 +48,10 @@ pub fn run(
             .unwrap_or(usize::MAX)
             .min(buf.len());
         let header = buf.get(..end).unwrap_or(&[]);
-        if ends_in_quotes(header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header), delimiter) {
+        if ends_in_quotes(
+            header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header),
+            delimiter,
+        ) {
             return Err(unclosed_quote(path, 1));
         }
     }

@@ -173,7 +173,15 @@ pub fn run_document(
                 .into_iter::<serde::de::IgnoredAny>()
                 .all(|v| v.is_ok()) =>
         {
-            return run(masker, text.as_bytes(), output, path, out_path, opts, progress);
+            return run(
+                masker,
+                text.as_bytes(),
+                output,
+                path,
+                out_path,
+                opts,
+                progress,
+            );
         }
         Err(e) => return Err(input_err(1, e.to_string())),
     };
@@ -233,10 +241,12 @@ impl<'a> Lit<'a> {
     /// The member `key` of an object node (the last one of that key, as serde_json keeps).
     fn member(self, key: &str) -> Option<Lit<'a>> {
         match &self.node.kind {
-            Kind::Object { members, .. } => members.iter().rev().find(|m| m.key == key).map(|m| Lit {
-                text: self.text,
-                node: &m.value,
-            }),
+            Kind::Object { members, .. } => {
+                members.iter().rev().find(|m| m.key == key).map(|m| Lit {
+                    text: self.text,
+                    node: &m.value,
+                })
+            }
             _ => None,
         }
     }
@@ -584,7 +594,11 @@ impl JsonPlan {
                 continue;
             }
             if let Some(rule) = masker.rules().get(ri) {
-                let field = rule.field.as_ref().map(ToString::to_string).unwrap_or_default();
+                let field = rule
+                    .field
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 return Err(MaskError::rule(
                     &rule.name,
                     format!(

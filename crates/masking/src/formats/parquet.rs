@@ -374,7 +374,10 @@ fn is_text_column(descr: &parquet::schema::types::ColumnDescriptor) -> bool {
             Some(_) => false,
             None => matches!(
                 descr.converted_type(),
-                ConvertedType::NONE | ConvertedType::UTF8 | ConvertedType::ENUM | ConvertedType::JSON
+                ConvertedType::NONE
+                    | ConvertedType::UTF8
+                    | ConvertedType::ENUM
+                    | ConvertedType::JSON
             ),
         }
 }
