@@ -176,6 +176,8 @@ pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Sum
 
 fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary, MaskError> {
     let mut keys = load_keys(&args.key_args)?;
+    // A policies view with no rule for the caller (an exempt principal) is the clear data.
+    let mut clear_view = false;
     let (rules, strict) = match (&args.rules, &args.policies, &args.as_principal) {
         (Some(r), _, _) => (
             RulesFile::load(r)?.compile(&mut keys, Direction::Mask)?,
@@ -198,11 +200,11 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
                      its path (arn:aws:iam::ACCOUNT:role/PATH/NAME)"
                 )));
             }
-            (
-                set.rules_for(&caller, &table)
-                    .compile(&mut keys, Direction::Mask)?,
-                false,
-            )
+            let rules = set
+                .rules_for(&caller, &table)
+                .compile(&mut keys, Direction::Mask)?;
+            clear_view = rules.is_empty();
+            (rules, false)
         }
         _ => {
             return Err(MaskError::Usage(
@@ -231,16 +233,20 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
     if envelope_needed {
         Envelope::check_writable(&manifest)?;
     }
-    let summary = run_detected(
-        rules,
-        detector,
+    refuse_same_file(&args.input, &args.output)?;
+    let mut masker = Masker::new(rules, detector, Direction::Mask)?;
+    run_with(
+        &mut masker,
         &args.input,
         &args.output,
         args.format,
-        Direction::Mask,
-        strict,
+        Options {
+            strict_fields: strict,
+            clear_output: clear_view,
+        },
         !args.no_progress,
     )?;
+    let summary = masker.summary();
     if !keys.envelope().data_keys.is_empty() {
         keys.envelope().save(&manifest)?;
     }
@@ -346,7 +352,10 @@ pub fn run_detected(
         input,
         output,
         format,
-        Options { strict_fields },
+        Options {
+            strict_fields,
+            clear_output: direction == Direction::Unmask,
+        },
         progress,
     )?;
     Ok(masker.summary())
@@ -404,9 +413,9 @@ enum Destination {
 }
 
 impl Destination {
-    fn open(output: &Path, direction: Direction) -> Result<Self, MaskError> {
+    fn open(output: &Path, clear: bool) -> Result<Self, MaskError> {
         if !is_stream(output) {
-            return temporary_output(output, direction).map(Self::Replace);
+            return temporary_output(output, clear).map(Self::Replace);
         }
         // Standard output itself (not a new open of /dev/stdout, which would start at offset
         // 0 of a file the shell opened for appending).
@@ -471,10 +480,7 @@ impl Destination {
 /// A temporary file beside `output`, renamed over it only when the run succeeds: a failed run
 /// leaves an existing output as it was and no half-written file that could pass for a masked
 /// one (the temporary file is removed when dropped).
-fn temporary_output(
-    output: &Path,
-    direction: Direction,
-) -> Result<tempfile::NamedTempFile, MaskError> {
+fn temporary_output(output: &Path, clear: bool) -> Result<tempfile::NamedTempFile, MaskError> {
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -482,12 +488,12 @@ fn temporary_output(
     let mut builder = tempfile::Builder::new();
     builder.prefix(".palisade-mask-").suffix(".tmp");
     #[cfg(unix)]
-    if direction == Direction::Mask {
+    if !clear {
         use std::os::unix::fs::PermissionsExt;
         // The permissions File::create gives (0666 less the umask), not tempfile's 0600. An
-        // unmasked output keeps tempfile's owner-only 0600: it holds the clear values, and a
-        // run killed by a signal (which skips the removal on drop) must not leave them
-        // readable by others.
+        // unmasked output (and the clear view of an exempt principal) keeps tempfile's
+        // owner-only 0600: it holds the clear values, and a run killed by a signal (which
+        // skips the removal on drop) must not leave them readable by others.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir).map_err(|e| MaskError::io(dir, e))
@@ -507,7 +513,8 @@ pub fn run_with(
         .map_err(|e| MaskError::io(input, e))?
         .len();
     let mut bar = Progress::new(total, progress);
-    let tmp = Destination::open(output, masker.direction())?;
+    let clear = opts.clear_output || masker.direction() == Direction::Unmask;
+    let tmp = Destination::open(output, clear)?;
     let out = tmp
         .file()
         .try_clone()

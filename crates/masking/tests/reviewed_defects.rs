@@ -307,3 +307,35 @@ fn defect_7_unmask_with_a_wrong_key_fails_for_surrogate_rules() {
         assert_eq!(std::fs::read_to_string(&clear).unwrap(), text);
     }
 }
+
+/// Review defect 12: the clear view an exempt `--policies` principal gets was written 0644,
+/// although unmasked output is owner-only.
+#[cfg(unix)]
+#[test]
+fn defect_12_an_exempt_principals_clear_view_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path(), KEY);
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(
+        &policies,
+        "exempt: ['arn:aws:iam::111122223333:role/admin']\npolicies:\n  - name: everyone\n    \
+         attachments: [{public: true, priority: 0}]\n    rules:\n      - {column: card, transform: replace}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("customers.csv");
+    std::fs::write(&input, "name,card\nann,4111111111111111\n").unwrap();
+    let mode = |arn: &str| {
+        let out = dir.path().join("view.csv");
+        let _ = std::fs::remove_file(&out);
+        let mut a = mask_args(&input, &out, &keys, &keys);
+        a.rules = None;
+        a.policies = Some(policies.clone());
+        a.as_principal = Some(arn.into());
+        run_mask(&a).unwrap();
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode("arn:aws:iam::111122223333:role/admin"), 0o600);
+    // A masked view keeps the ordinary permissions (0666 less the umask).
+    assert_ne!(mode("arn:aws:iam::111122223333:user/bob") & 0o044, 0);
+}

@@ -59,6 +59,9 @@ pub struct Options {
     /// Fail when a rule names a column the input does not have (rules files); policies
     /// leave such columns alone.
     pub strict_fields: bool,
+    /// The output holds clear values (unmasking, or the policies view of an exempt
+    /// principal): it is created owner-only.
+    pub clear_output: bool,
 }
 
 /// A reader that counts the bytes read, for the progress bar.
