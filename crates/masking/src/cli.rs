@@ -27,9 +27,10 @@ pub struct KeyArgs {
     /// `palisade serve --tls-self-signed` writes.
     #[arg(long, env = "AWS_CA_BUNDLE")]
     pub kms_ca_bundle: Option<PathBuf>,
-    /// Region for signing KMS requests.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
+    /// Region for signing KMS requests [default: AWS_DEFAULT_REGION, else the profile's
+    /// region in ~/.aws/config (AWS_CONFIG_FILE, AWS_PROFILE), else us-east-1].
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
 }
 
 /// `palisade mask`.
@@ -111,7 +112,8 @@ fn load_keys(args: &KeyArgs) -> Result<Keys, MaskError> {
         None => Keys::new(),
     };
     if let Some(endpoint) = &args.kms_endpoint {
-        let mut client = crate::kms::KmsClient::from_env(endpoint, &args.region)?;
+        let region = crate::kms::resolve_region(args.region.as_deref());
+        let mut client = crate::kms::KmsClient::from_env(endpoint, &region)?;
         if let Some(ca) = &args.kms_ca_bundle {
             client = client.with_ca_bundle(ca)?;
         }

@@ -21,7 +21,7 @@ fn key_args(keys: &Path) -> KeyArgs {
         keys: Some(keys.to_owned()),
         kms_endpoint: None,
         kms_ca_bundle: None,
-        region: "us-east-1".into(),
+        region: Some("us-east-1".into()),
     }
 }
 
