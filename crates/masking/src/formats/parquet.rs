@@ -246,6 +246,16 @@ pub fn run(
             };
             let is_date = matches!(descr.logical_type_ref(), Some(LogicalType::Date))
                 || descr.converted_type() == ConvertedType::DATE;
+            // A TIMESTAMP column is read as an ISO date-time for the date transforms (a date
+            // shift of its integer was "value is not an ISO date"); other transforms keep
+            // seeing the integer, as before.
+            let date_rules = rules.iter().any(|(ri, _)| {
+                masker
+                    .rules()
+                    .get(*ri)
+                    .is_some_and(|r| matches!(r.transform_name, "date_shift" | "date_truncate"))
+            });
+            let timestamp = timestamp_unit(&descr).filter(|_| date_rules);
             match (creader, cw.untyped()) {
                 (
                     ColumnReader::ByteArrayColumnReader(r),
@@ -285,9 +295,20 @@ pub fn run(
                 (ColumnReader::Int64ColumnReader(r), ColumnWriter::Int64ColumnWriter(w))
                     if job.is_some() =>
                 {
-                    mask_column::<Int64Type>(masker, r, w, job.as_ref(), i64::to_string, |s| {
-                        s.parse().map_err(|_| "an int64")
-                    })?
+                    mask_column::<Int64Type>(
+                        masker,
+                        r,
+                        w,
+                        job.as_ref(),
+                        |v| match timestamp {
+                            Some(per_second) => timestamp_text(*v, per_second),
+                            None => v.to_string(),
+                        },
+                        |s| match timestamp {
+                            Some(per_second) => timestamp_value(&s, per_second),
+                            None => s.parse().map_err(|_| "an int64"),
+                        },
+                    )?
                 }
                 (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
                     if job.is_some() =>
@@ -391,10 +412,112 @@ fn date_text(days: i32) -> String {
     }
 }
 
+/// A date written back to a DATE column: `YYYY-MM-DD`, or the first day of what
+/// `date_truncate` leaves (`YYYY-MM`, `YYYY`).
 fn date_days(s: &str) -> Result<i32, &'static str> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s, &fmt).map_err(|_| "a YYYY-MM-DD date")?;
-    Ok(d.to_julian_day() - 2_440_588)
+    let d = parse_date_prefix(s)
+        .ok_or("a YYYY-MM-DD date (or YYYY-MM, YYYY)")?
+        .0;
+    if d.1.len() != s.len() {
+        return Err("a YYYY-MM-DD date (or YYYY-MM, YYYY)");
+    }
+    Ok(d.0.to_julian_day() - 2_440_588)
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM` or `YYYY` at the start of `s`: the date (the first day of a month
+/// or year) and the text it took, and what follows.
+fn parse_date_prefix(s: &str) -> Option<((time::Date, &str), &str)> {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let year_text = s.get(..4).filter(|t| digits(t))?;
+    let year: i32 = year_text.parse().ok()?;
+    let (month, day, used) = match (s.get(4..5), s.get(5..7), s.get(7..8), s.get(8..10)) {
+        (Some("-"), Some(m), Some("-"), Some(d)) if digits(m) && digits(d) => {
+            (m.parse().ok()?, d.parse().ok()?, 10)
+        }
+        (Some("-"), Some(m), _, _) if digits(m) => (m.parse().ok()?, 1, 7),
+        _ => (1, 1, 4),
+    };
+    let month = time::Month::try_from(month).ok()?;
+    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    Some(((date, s.get(..used)?), s.get(used..)?))
+}
+
+/// Units per second of a TIMESTAMP column (INT64), or `None` for another column.
+fn timestamp_unit(descr: &parquet::schema::types::ColumnDescriptor) -> Option<i64> {
+    use parquet::basic::TimeUnit;
+    if descr.physical_type() != PhysicalType::INT64 {
+        return None;
+    }
+    match descr.logical_type_ref() {
+        Some(LogicalType::Timestamp(t)) => Some(match t.unit {
+            TimeUnit::MILLIS => 1_000,
+            TimeUnit::MICROS => 1_000_000,
+            TimeUnit::NANOS => 1_000_000_000,
+        }),
+        Some(_) => None,
+        None => match descr.converted_type() {
+            ConvertedType::TIMESTAMP_MILLIS => Some(1_000),
+            ConvertedType::TIMESTAMP_MICROS => Some(1_000_000),
+            _ => None,
+        },
+    }
+}
+
+/// A timestamp as `YYYY-MM-DDTHH:MM:SS.fff…` (as many fraction digits as its unit has).
+fn timestamp_text(v: i64, per_second: i64) -> String {
+    let nanos = i128::from(v) * i128::from(1_000_000_000 / per_second);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+        return v.to_string();
+    };
+    let digits = match per_second {
+        1_000 => 3,
+        1_000_000 => 6,
+        _ => 9,
+    };
+    let fraction = t.nanosecond() / 10u32.pow(9 - digits);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{fraction:0width$}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        width = digits as usize
+    )
+}
+
+/// A timestamp written back: `YYYY-MM-DD` (or `YYYY-MM`, `YYYY`, from `date_truncate`, at
+/// midnight), optionally followed by `THH:MM:SS` and a fraction.
+fn timestamp_value(s: &str, per_second: i64) -> Result<i64, &'static str> {
+    const WHAT: &str = "a YYYY-MM-DDTHH:MM:SS timestamp";
+    let ((date, _), rest) = parse_date_prefix(s).ok_or(WHAT)?;
+    let mut nanos_of_day = 0i64;
+    if let Some(clock) = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' ')) {
+        let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+        let mut parts = hms.split(':');
+        let mut field = |max: i64| -> Result<i64, &'static str> {
+            let p = parts.next().ok_or(WHAT)?;
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(WHAT);
+            }
+            p.parse::<i64>().ok().filter(|n| *n <= max).ok_or(WHAT)
+        };
+        let (h, m, sec) = (field(23)?, field(59)?, field(60)?);
+        if parts.next().is_some()
+            || fraction.len() > 9
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(WHAT);
+        }
+        let frac: i64 = format!("{fraction:0<9}").parse().map_err(|_| WHAT)?;
+        nanos_of_day = ((h * 60 + m) * 60 + sec) * 1_000_000_000 + frac;
+    } else if !rest.is_empty() {
+        return Err(WHAT);
+    }
+    let days = i64::from(date.to_julian_day() - 2_440_588);
+    let nanos = i128::from(days) * 86_400_000_000_000 + i128::from(nanos_of_day);
+    i64::try_from(nanos / i128::from(1_000_000_000 / per_second)).map_err(|_| WHAT)
 }
 
 /// Transforms one column chunk; values go through text (`to_text`, `from_text`) so that every
