@@ -228,7 +228,7 @@ impl<'d> Masker<'d> {
             // for scan.
             let names = rule.field.as_ref().map(Field::names).unwrap_or_default();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let (out, n) = self.spans(value, record, Some(i), &names)?;
+            let (out, n, _) = self.spans(value, record, Some(i), &names, None)?;
             if let Some(s) = self.stats.get_mut(i) {
                 s.transformed += n;
             }
@@ -263,7 +263,24 @@ impl<'d> Masker<'d> {
 
     /// Masks (or unmasks) the free text `text` with the free-text rules.
     pub fn text(&mut self, text: &str, record: u64) -> Result<String, MaskError> {
-        Ok(self.spans(text, record, None, &[])?.0)
+        Ok(self.spans(text, record, None, &[], None)?.0)
+    }
+
+    /// Masks (or unmasks) one step of a long text line with the free-text rules: values are
+    /// detected in all of `text` (the context before `from` and after `limit` lets keywords
+    /// and values that cross the step's edges be found), but only those starting in
+    /// `from..limit` are transformed. Returns the output for `text[from..consumed]` and
+    /// `consumed`: `limit`, or the end of a value that runs past it. `from` and `limit` must
+    /// fall on character boundaries.
+    pub fn text_window(
+        &mut self,
+        text: &str,
+        record: u64,
+        from: usize,
+        limit: usize,
+    ) -> Result<(String, usize), MaskError> {
+        let (out, _, consumed) = self.spans(text, record, None, &[], Some((from, limit)))?;
+        Ok((out, consumed))
     }
 
     /// Masks (or unmasks) with the free-text rules the value of a field named by `names` (a
@@ -274,7 +291,7 @@ impl<'d> Masker<'d> {
         record: u64,
         names: &[&str],
     ) -> Result<String, MaskError> {
-        Ok(self.spans(text, record, None, names)?.0)
+        Ok(self.spans(text, record, None, names, None)?.0)
     }
 
     /// Transforms the detected spans (or, unmasking, the surrogates) in `text`. With
@@ -286,14 +303,24 @@ impl<'d> Masker<'d> {
         record: u64,
         only: Option<usize>,
         names: &[&str],
-    ) -> Result<(String, u64), MaskError> {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0usize;
+        window: Option<(usize, usize)>,
+    ) -> Result<(String, u64, usize), MaskError> {
+        let (from, limit) = window.unwrap_or((0, usize::MAX));
+        let mut out = String::with_capacity(text.len().min(limit.saturating_sub(from)));
+        let mut last = from;
         let mut changed = 0u64;
         match self.direction {
             Direction::Mask => {
                 let spans = resolve(self.detector.detect_field(text, names));
                 for span in spans {
+                    // Spans are sorted: before `from` they were handled by the previous step
+                    // of a long line, from `limit` on they belong to the next.
+                    if span.offset < from {
+                        continue;
+                    }
+                    if span.offset >= limit {
+                        break;
+                    }
                     let candidates = |r: &Rule| r.matches_identifier(&span.identifier);
                     let idx = match only {
                         Some(i) => self.rules.get(i).filter(|r| candidates(r)).map(|_| i),
@@ -357,6 +384,9 @@ impl<'d> Masker<'d> {
                     })
                     .collect();
                 for (start, end, ty) in found {
+                    if start >= limit {
+                        break;
+                    }
                     if start < last {
                         continue;
                     }
@@ -426,8 +456,12 @@ impl<'d> Masker<'d> {
                 }
             }
         }
-        out.push_str(text.get(last..).unwrap_or(""));
-        Ok((out, changed))
+        let end = match window {
+            None => text.len(),
+            Some(_) => last.max(limit).min(text.len()),
+        };
+        out.push_str(text.get(last..end).unwrap_or(""));
+        Ok((out, changed, end))
     }
 }
 

@@ -339,3 +339,50 @@ fn defect_12_an_exempt_principals_clear_view_is_owner_only() {
     // A masked view keeps the ordinary permissions (0666 less the umask).
     assert_ne!(mode("arn:aws:iam::111122223333:user/bob") & 0o044, 0);
 }
+
+/// Review defect 10: a text line was read whole (a 120 MB line took 2.6 GB); a long line is
+/// now masked in 1 MiB steps with context around them, and values across the steps' edges
+/// are masked as when the line is masked whole.
+#[test]
+fn defect_10_a_long_line_is_masked_in_steps_without_missing_values() {
+    const STEP: usize = palisade_masking::formats::text::STEP;
+    let mut line = String::new();
+    let mut emails = 0usize;
+    // Filler with multi-byte characters, and emails every ~97 KB and across each step edge.
+    let filler = "é word ";
+    let mut k = 0usize;
+    for edge in 1..=3usize {
+        while line.len() < edge * STEP - 9 {
+            if line.len() % 97_000 < filler.len() {
+                line.push_str(&format!("u{k}@example.com "));
+                emails += 1;
+                k += 1;
+            } else {
+                line.push_str(filler);
+            }
+        }
+        line.push_str(&format!("edge{edge}@example.com "));
+        emails += 1;
+    }
+    line.push_str("tail@example.org\n");
+    emails += 1;
+    let text = format!("first a@example.com\n{line}last b@example.com\n");
+    let (r, out) = mask(
+        "long.txt",
+        "rules: [{identifiers: [EMAIL], transform: replace}]\n",
+        text.as_bytes(),
+    );
+    let s = r.unwrap();
+    let out = out.unwrap();
+    assert_eq!(s.records, 3);
+    assert_eq!(s.rules[0].transformed, emails as u64 + 2);
+    assert!(!out.contains("@example"), "an email was left");
+    let expected = {
+        let re = regex::Regex::new(r"[a-z0-9]+@example\.(com|org)").unwrap();
+        re.replace_all(&text, "<EMAIL>").into_owned()
+    };
+    assert!(
+        out == expected,
+        "the output differs from masking the line whole"
+    );
+}
