@@ -406,6 +406,46 @@ fn is_stream(output: &Path) -> bool {
     std::fs::metadata(output).is_ok_and(|m| !m.is_file())
 }
 
+/// The temporary output of the run under way, for [`remove_pending_output`]. A process
+/// killed by a signal skips the removal on drop, and an unmask's temporary file holds clear
+/// values.
+static PENDING_OUTPUT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+fn set_pending_output(path: Option<PathBuf>) {
+    *PENDING_OUTPUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = path;
+}
+
+/// Removes the temporary output of the run under way, if any (whether there was one): for a
+/// handler of SIGINT and SIGTERM, which then ends the process (the binary installs one for
+/// mask and unmask).
+pub fn remove_pending_output() -> bool {
+    let pending = PENDING_OUTPUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match pending {
+        Some(path) => {
+            // Nothing more can be done about a file that cannot be removed as the process
+            // ends.
+            let _ = std::fs::remove_file(path);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Forgets the pending output when a run ends, however it ends (the temporary file is then
+/// renamed, or removed on drop).
+struct PendingGuard;
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        set_pending_output(None);
+    }
+}
+
 /// Where the output goes.
 enum Destination {
     /// A temporary file beside the output, renamed over it on success.
@@ -417,7 +457,9 @@ enum Destination {
 impl Destination {
     fn open(output: &Path, clear: bool) -> Result<Self, MaskError> {
         if !is_stream(output) {
-            return temporary_output(output, clear).map(Self::Replace);
+            let tmp = temporary_output(output, clear)?;
+            set_pending_output(Some(tmp.path().to_owned()));
+            return Ok(Self::Replace(tmp));
         }
         // Standard output itself (not a new open of /dev/stdout, which would start at offset
         // 0 of a file the shell opened for appending).
@@ -516,6 +558,7 @@ pub fn run_with(
         .len();
     let mut bar = Progress::new(total, progress);
     let clear = opts.clear_output || masker.direction() == Direction::Unmask;
+    let _pending = PendingGuard;
     let tmp = Destination::open(output, clear)?;
     let out = tmp
         .file()

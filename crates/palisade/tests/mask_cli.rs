@@ -101,3 +101,57 @@ fn defect_12_errors_exit_2() {
     assert!(!dir.path().join("masked.csv").exists());
     assert!(leftovers(dir.path()).is_empty());
 }
+
+/// Review defect 8: Ctrl-C (or SIGTERM) during a run left the hidden temporary output beside
+/// the destination, with partial clear values for unmask. The run is stopped while it waits
+/// for more input from a FIFO.
+#[cfg(target_os = "linux")]
+#[test]
+fn defect_8_an_interrupted_run_leaves_no_temporary_output() {
+    use std::io::Write as _;
+    for (signal, status) in [("-INT", 130), ("-TERM", 143)] {
+        let dir = fixture();
+        let input = dir.path().join("in.csv");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&input)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["mask", "--rules", "rules.yaml", "in.csv", "-o", "out.csv"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The writer keeps the FIFO open: the run waits for the rest of the input.
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&input)
+            .unwrap();
+        writer.write_all(b"id,email\n1,ann@x.com\n").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while leftovers(dir.path()).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no temporary output");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        drop(writer);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(status), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+        assert!(!dir.path().join("out.csv").exists());
+    }
+}
