@@ -107,7 +107,6 @@ pub fn run(
         let end = usize::try_from(header_end)
             .unwrap_or(usize::MAX)
             .min(buf.len());
-
         output
             .write_all(buf.get(..end).unwrap_or(&[]))
             .map_err(|e| MaskError::io(path, e))?;
