@@ -27,9 +27,10 @@ pub struct KeyArgs {
     /// `palisade serve --tls-self-signed` writes.
     #[arg(long, env = "AWS_CA_BUNDLE")]
     pub kms_ca_bundle: Option<PathBuf>,
-    /// Region for signing KMS requests.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
+    /// Region for signing KMS requests [default: AWS_DEFAULT_REGION, else the profile's
+    /// region in ~/.aws/config (AWS_CONFIG_FILE, AWS_PROFILE), else us-east-1].
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
 }
 
 /// `palisade mask`.
@@ -37,7 +38,7 @@ pub struct KeyArgs {
 pub struct MaskArgs {
     /// Input file (CSV, TSV, JSON Lines, Parquet or plain text).
     pub input: PathBuf,
-    /// Output file.
+    /// Output file; `-` is standard output (a FIFO or device is written in place).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Rules file (JSON, or YAML for .yaml/.yml).
@@ -82,7 +83,7 @@ pub struct MaskArgs {
 pub struct UnmaskArgs {
     /// Masked input file.
     pub input: PathBuf,
-    /// Output file.
+    /// Output file; `-` is standard output (a FIFO or device is written in place).
     #[arg(short, long)]
     pub output: PathBuf,
     /// The rules file the input was masked with; reversible rules are inverted.
@@ -111,7 +112,8 @@ fn load_keys(args: &KeyArgs) -> Result<Keys, MaskError> {
         None => Keys::new(),
     };
     if let Some(endpoint) = &args.kms_endpoint {
-        let mut client = crate::kms::KmsClient::from_env(endpoint, &args.region)?;
+        let region = crate::kms::resolve_region(args.region.as_deref());
+        let mut client = crate::kms::KmsClient::from_env(endpoint, &region)?;
         if let Some(ca) = &args.kms_ca_bundle {
             client = client.with_ca_bundle(ca)?;
         }
@@ -176,6 +178,8 @@ pub fn run_mask_with(args: &MaskArgs, detector: Box<dyn Detector>) -> Result<Sum
 
 fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary, MaskError> {
     let mut keys = load_keys(&args.key_args)?;
+    // A policies view with no rule for the caller (an exempt principal) is the clear data.
+    let mut clear_view = false;
     let (rules, strict) = match (&args.rules, &args.policies, &args.as_principal) {
         (Some(r), _, _) => (
             RulesFile::load(r)?.compile(&mut keys, Direction::Mask)?,
@@ -198,11 +202,11 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
                      its path (arn:aws:iam::ACCOUNT:role/PATH/NAME)"
                 )));
             }
-            (
-                set.rules_for(&caller, &table)
-                    .compile(&mut keys, Direction::Mask)?,
-                false,
-            )
+            let rules = set
+                .rules_for(&caller, &table)
+                .compile(&mut keys, Direction::Mask)?;
+            clear_view = rules.is_empty();
+            (rules, false)
         }
         _ => {
             return Err(MaskError::Usage(
@@ -215,23 +219,36 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         Some(d) => d,
         None => detection.detector()?,
     };
-    let manifest = args
-        .envelope
-        .clone()
-        .unwrap_or_else(|| envelope_path(&args.output));
-    if rules.iter().any(|r| r.transform.is_envelope()) {
+    let envelope_needed = rules.iter().any(|r| r.transform.is_envelope());
+    let manifest = match &args.envelope {
+        Some(p) => p.clone(),
+        // `/dev/stdout.keys.json` or `-.keys.json` is no place for the data keys.
+        None if envelope_needed && is_stream(&args.output) => {
+            return Err(MaskError::Usage(format!(
+                "output {} is not a regular file: give --envelope for the encrypt rules' \
+                 data keys",
+                args.output.display()
+            )));
+        }
+        None => envelope_path(&args.output),
+    };
+    if envelope_needed {
         Envelope::check_writable(&manifest)?;
     }
-    let summary = run_detected(
-        rules,
-        detector,
+    refuse_same_file(&args.input, &args.output)?;
+    let mut masker = Masker::new(rules, detector, Direction::Mask)?;
+    run_with(
+        &mut masker,
         &args.input,
         &args.output,
         args.format,
-        Direction::Mask,
-        strict,
+        Options {
+            strict_fields: strict,
+            clear_output: clear_view,
+        },
         !args.no_progress,
     )?;
+    let summary = masker.summary();
     if !keys.envelope().data_keys.is_empty() {
         keys.envelope().save(&manifest)?;
     }
@@ -337,7 +354,10 @@ pub fn run_detected(
         input,
         output,
         format,
-        Options { strict_fields },
+        Options {
+            strict_fields,
+            clear_output: direction == Direction::Unmask,
+        },
         progress,
     )?;
     Ok(masker.summary())
@@ -374,13 +394,137 @@ fn refuse_same_file(input: &Path, output: &Path) -> Result<(), MaskError> {
     Ok(())
 }
 
+/// Whether `output` is written in place rather than through a temporary file renamed over
+/// it: `-` (standard output), a path under `/dev/` or `/proc/` (`/dev/stdout`, `/dev/null`),
+/// or an existing file that is not a regular one (a FIFO, a device, a socket). Renaming a
+/// file over those would replace the device node or pipe itself, and the reader at the other
+/// end would get nothing.
+fn is_stream(output: &Path) -> bool {
+    if output == Path::new("-") || output.starts_with("/dev") || output.starts_with("/proc") {
+        return true;
+    }
+    std::fs::metadata(output).is_ok_and(|m| !m.is_file())
+}
+
+/// The temporary output of the run under way, for [`remove_pending_output`]. A process
+/// killed by a signal skips the removal on drop, and an unmask's temporary file holds clear
+/// values.
+static PENDING_OUTPUT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+fn set_pending_output(path: Option<PathBuf>) {
+    *PENDING_OUTPUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = path;
+}
+
+/// Removes the temporary output of the run under way, if any (whether there was one): for a
+/// handler of SIGINT and SIGTERM, which then ends the process (the binary installs one for
+/// mask and unmask).
+pub fn remove_pending_output() -> bool {
+    let pending = PENDING_OUTPUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match pending {
+        Some(path) => {
+            // Nothing more can be done about a file that cannot be removed as the process
+            // ends.
+            let _ = std::fs::remove_file(path);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Forgets the pending output when a run ends, however it ends (the temporary file is then
+/// renamed, or removed on drop).
+struct PendingGuard;
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        set_pending_output(None);
+    }
+}
+
+/// Where the output goes.
+enum Destination {
+    /// A temporary file beside the output, renamed over it on success.
+    Replace(tempfile::NamedTempFile),
+    /// The output itself, written as the run goes (see [`is_stream`]).
+    Stream(File),
+}
+
+impl Destination {
+    fn open(output: &Path, clear: bool) -> Result<Self, MaskError> {
+        if !is_stream(output) {
+            let tmp = temporary_output(output, clear)?;
+            set_pending_output(Some(tmp.path().to_owned()));
+            return Ok(Self::Replace(tmp));
+        }
+        // Standard output itself (not a new open of /dev/stdout, which would start at offset
+        // 0 of a file the shell opened for appending).
+        #[cfg(unix)]
+        let standard = {
+            use std::os::fd::AsFd as _;
+            let fd = if output == Path::new("-") || output == Path::new("/dev/stdout") {
+                Some(std::io::stdout().as_fd().try_clone_to_owned())
+            } else if output == Path::new("/dev/stderr") {
+                Some(std::io::stderr().as_fd().try_clone_to_owned())
+            } else {
+                None
+            };
+            fd.map(|fd| fd.map(File::from).map_err(|e| MaskError::io(output, e)))
+                .transpose()?
+        };
+        #[cfg(not(unix))]
+        let standard: Option<File> = if output == Path::new("-") {
+            return Err(MaskError::Usage(
+                "-o - (standard output) needs a unix system; give a file".into(),
+            ));
+        } else {
+            None
+        };
+        let file = if let Some(f) = standard {
+            f
+        } else {
+            // No create, no truncate: a FIFO or device that exists is written as it is.
+            File::options()
+                .write(true)
+                .open(output)
+                .map_err(|e| MaskError::io(output, e))?
+        };
+        Ok(Self::Stream(file))
+    }
+
+    fn file(&self) -> &File {
+        match self {
+            Self::Replace(tmp) => tmp.as_file(),
+            Self::Stream(f) => f,
+        }
+    }
+
+    /// Makes the output final: the temporary file, durable, replaces the destination.
+    fn finish(self, output: &Path) -> Result<(), MaskError> {
+        match self {
+            Self::Replace(tmp) => {
+                // Durable before it replaces the destination, so a crash cannot leave an
+                // empty file there.
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| MaskError::io(output, e))?;
+                tmp.persist(output)
+                    .map_err(|e| MaskError::io(output, e.error))?;
+                Ok(())
+            }
+            Self::Stream(_) => Ok(()),
+        }
+    }
+}
+
 /// A temporary file beside `output`, renamed over it only when the run succeeds: a failed run
 /// leaves an existing output as it was and no half-written file that could pass for a masked
 /// one (the temporary file is removed when dropped).
-fn temporary_output(
-    output: &Path,
-    direction: Direction,
-) -> Result<tempfile::NamedTempFile, MaskError> {
+fn temporary_output(output: &Path, clear: bool) -> Result<tempfile::NamedTempFile, MaskError> {
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -388,12 +532,12 @@ fn temporary_output(
     let mut builder = tempfile::Builder::new();
     builder.prefix(".palisade-mask-").suffix(".tmp");
     #[cfg(unix)]
-    if direction == Direction::Mask {
+    if !clear {
         use std::os::unix::fs::PermissionsExt;
         // The permissions File::create gives (0666 less the umask), not tempfile's 0600. An
-        // unmasked output keeps tempfile's owner-only 0600: it holds the clear values, and a
-        // run killed by a signal (which skips the removal on drop) must not leave them
-        // readable by others.
+        // unmasked output (and the clear view of an exempt principal) keeps tempfile's
+        // owner-only 0600: it holds the clear values, and a run killed by a signal (which
+        // skips the removal on drop) must not leave them readable by others.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir).map_err(|e| MaskError::io(dir, e))
@@ -413,9 +557,11 @@ pub fn run_with(
         .map_err(|e| MaskError::io(input, e))?
         .len();
     let mut bar = Progress::new(total, progress);
-    let tmp = temporary_output(output, masker.direction())?;
+    let clear = opts.clear_output || masker.direction() == Direction::Unmask;
+    let _pending = PendingGuard;
+    let tmp = Destination::open(output, clear)?;
     let out = tmp
-        .as_file()
+        .file()
         .try_clone()
         .map_err(|e| MaskError::io(output, e))?;
     if format == Format::Parquet {
@@ -437,18 +583,19 @@ pub fn run_with(
         match format {
             Format::Csv => formats::csv::run(masker, reader, writer, b',', input, opts, &mut bar)?,
             Format::Tsv => formats::csv::run(masker, reader, writer, b'\t', input, opts, &mut bar)?,
-            Format::Jsonl => formats::jsonl::run(masker, reader, writer, input, output, &mut bar)?,
+            Format::Jsonl => {
+                formats::jsonl::run(masker, reader, writer, input, output, opts, &mut bar)?
+            }
+            Format::Json => {
+                formats::jsonl::run_document(masker, reader, writer, input, output, opts, &mut bar)?
+            }
             Format::Text | Format::Parquet => {
                 formats::text::run(masker, reader, writer, input, output, &mut bar)?
             }
         }
     }
-    // Durable before it replaces the destination, so a crash cannot leave an empty file there.
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| MaskError::io(output, e))?;
-    tmp.persist(output)
-        .map_err(|e| MaskError::io(output, e.error))?;
+    masker.unopened_surrogates()?;
+    tmp.finish(output)?;
     bar.finish(masker.summary().records);
     Ok(())
 }

@@ -10,9 +10,10 @@
 //! `USA_SOCIAL_SECURITY_NUMBER`, …); the built-in detector's first names (`EMAIL`, `USA_SSN`,
 //! `CREDIT_CARD`) remain aliases ([`canonical_identifier`]).
 
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use palisade_discovery::engine::Scanner;
+use palisade_discovery::engine::{IdentSet, Scanner, Structure};
 use palisade_discovery::{Engine, EngineBuilder, Selection};
 use regex::Regex;
 
@@ -33,6 +34,15 @@ pub trait Detector: std::fmt::Debug + Send + Sync {
     /// Spans found in `text`; they may overlap and come in any order (masking sorts them and
     /// keeps the first of overlapping spans). Offsets must fall on character boundaries.
     fn detect(&self, text: &str) -> Vec<Span>;
+
+    /// Spans found in `text`, the value of a field named by `names` (a column name, or the
+    /// members of a JSON path): scan counts a keyword in a column name or path as the keyword
+    /// an identifier requires (Macie's rule for structured data), so mask must too. A detector
+    /// without keywords ignores the names.
+    fn detect_field(&self, text: &str, names: &[&str]) -> Vec<Span> {
+        let _ = names;
+        self.detect(text)
+    }
 }
 
 type Validator = fn(&str) -> bool;
@@ -80,6 +90,22 @@ pub struct DiscoveryDetector<'e> {
     /// scan of a short cell.
     scanner: Mutex<Scanner<'e>>,
     builtin: RegexDetector,
+    /// The identifiers whose keywords each field's names carry, computed once per field: a
+    /// file has few distinct columns or paths and many values.
+    field_keywords: Mutex<HashMap<Vec<String>, IdentSet>>,
+}
+
+/// A field's names as the engine's structure: every offset of the value is in that field.
+struct FieldNames<'a>(&'a IdentSet);
+
+impl Structure for FieldNames<'_> {
+    fn keywords_at(&self, _offset: usize) -> Option<&IdentSet> {
+        Some(self.0)
+    }
+
+    fn has_keywords(&self) -> bool {
+        !self.0.is_empty()
+    }
 }
 
 impl<'e> DiscoveryDetector<'e> {
@@ -90,16 +116,15 @@ impl<'e> DiscoveryDetector<'e> {
             engine,
             scanner: Mutex::new(engine.scanner()),
             builtin,
+            field_keywords: Mutex::new(HashMap::new()),
         })
     }
-}
 
-impl Detector for DiscoveryDetector<'_> {
-    fn detect(&self, text: &str) -> Vec<Span> {
+    fn scan(&self, text: &str, structure: Option<&dyn Structure>) -> Vec<Span> {
         let mut found = Vec::new();
         // A panic elsewhere cannot leave the scanner's caches wrong, only stale.
         let mut scanner = self.scanner.lock().unwrap_or_else(PoisonError::into_inner);
-        scanner.scan(text.as_bytes(), None, &mut found);
+        scanner.scan(text.as_bytes(), structure, &mut found);
         drop(scanner);
         let mut out: Vec<Span> = found
             .iter()
@@ -112,6 +137,29 @@ impl Detector for DiscoveryDetector<'_> {
             .collect();
         out.extend(self.builtin.detect(text));
         out
+    }
+}
+
+impl Detector for DiscoveryDetector<'_> {
+    fn detect(&self, text: &str) -> Vec<Span> {
+        self.scan(text, None)
+    }
+
+    fn detect_field(&self, text: &str, names: &[&str]) -> Vec<Span> {
+        if names.is_empty() {
+            return self.scan(text, None);
+        }
+        let key: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut cache = self
+            .field_keywords
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let set = cache
+            .entry(key)
+            .or_insert_with(|| self.engine.keywords_in_names(names))
+            .clone();
+        drop(cache);
+        self.scan(text, Some(&FieldNames(&set)))
     }
 }
 

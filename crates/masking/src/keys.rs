@@ -9,6 +9,10 @@
 //!     "tokens":   { "kms_wrapped": { "key_id": "alias/masking", "ciphertext_blob": "<base64>" } },
 //!     "envelope": { "kms_key": "alias/masking" } } }
 //! ```
+//! Both KMS forms take an encryption context: `"kms_wrapped": {…, "encryption_context":
+//! {"purpose": "masking"}}` (the context the key was wrapped under) and `"kms_key": {"key_id":
+//! "alias/masking", "encryption_context": {…}}` (recorded in the envelope manifest, so that
+//! `unmask` decrypts with it).
 //! `raw` keys are used directly; `kms_wrapped` keys are unwrapped with KMS `Decrypt` (so the
 //! key policy decides who may mask and unmask, and every use is audited); `kms_key` entries
 //! only serve the `encrypt` transform, which asks KMS `GenerateDataKey` for a fresh data key
@@ -29,13 +33,75 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CryptoError, MaskError};
 
+/// A KMS encryption context: authenticated with the ciphertext (Decrypt needs the same one),
+/// recorded in the audit event, and available to key policies as `kms:EncryptionContext:KEY`.
+pub type EncryptionContext = BTreeMap<String, String>;
+
 /// The KMS operations masking needs; implemented over HTTP by [`crate::kms::KmsClient`] and by
 /// fakes in tests.
 pub trait Kms: std::fmt::Debug {
-    /// `GenerateDataKey` with `KeySpec: AES_256`: (plaintext, ciphertext blob).
-    fn generate_data_key(&self, key_id: &str) -> Result<(Vec<u8>, Vec<u8>), MaskError>;
-    /// `Decrypt` of a ciphertext blob made by this KMS.
-    fn decrypt(&self, key_id: Option<&str>, ciphertext_blob: &[u8]) -> Result<Vec<u8>, MaskError>;
+    /// `GenerateDataKey` with `KeySpec: AES_256` and the encryption context (none when
+    /// empty): (plaintext, ciphertext blob).
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<(Vec<u8>, Vec<u8>), MaskError>;
+    /// `Decrypt` of a ciphertext blob made by this KMS under `context`.
+    fn decrypt(
+        &self,
+        key_id: Option<&str>,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, MaskError>;
+}
+
+/// A `kms_key` entry: a key id, or a key id with the encryption context of the data keys
+/// `encrypt` generates under it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum KmsKeyRef {
+    /// `"kms_key": "alias/masking"`.
+    Id(String),
+    /// `"kms_key": {"key_id": "alias/masking", "encryption_context": {"purpose": "masking"}}`.
+    WithContext {
+        /// The KMS key id, ARN or alias.
+        key_id: String,
+        /// The encryption context.
+        #[serde(default)]
+        encryption_context: EncryptionContext,
+    },
+}
+
+impl KmsKeyRef {
+    /// The key id.
+    pub fn key_id(&self) -> &str {
+        match self {
+            Self::Id(k) | Self::WithContext { key_id: k, .. } => k,
+        }
+    }
+
+    /// The encryption context (empty for none).
+    pub fn context(&self) -> EncryptionContext {
+        match self {
+            Self::Id(_) => EncryptionContext::new(),
+            Self::WithContext {
+                encryption_context, ..
+            } => encryption_context.clone(),
+        }
+    }
+}
+
+impl From<&str> for KmsKeyRef {
+    fn from(key_id: &str) -> Self {
+        Self::Id(key_id.to_owned())
+    }
+}
+
+impl From<String> for KmsKeyRef {
+    fn from(key_id: String) -> Self {
+        Self::Id(key_id)
+    }
 }
 
 /// One entry of the key file.
@@ -52,9 +118,12 @@ pub enum KeySpec {
         key_id: String,
         /// The wrapped key, base64.
         ciphertext_blob: String,
+        /// The encryption context it was wrapped under (passed to Decrypt).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encryption_context: Option<EncryptionContext>,
     },
     /// A KMS key under which `encrypt` generates data keys.
-    KmsKey(String),
+    KmsKey(KmsKeyRef),
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +155,9 @@ pub struct WrappedDataKey {
     /// The KMS key id, for `kms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The encryption context the data key was generated under, for `kms` (Decrypt needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context: Option<EncryptionContext>,
     /// The wrapped key, base64.
     pub ciphertext_blob: String,
 }
@@ -252,11 +324,13 @@ impl Keys {
             KeySpec::KmsWrapped {
                 key_id,
                 ciphertext_blob,
+                encryption_context,
             } => {
                 let blob = B64
                     .decode(ciphertext_blob.trim())
                     .map_err(|e| err(format!("bad base64 ciphertext_blob: {e}")))?;
-                self.kms(name)?.decrypt(Some(key_id), &blob)?
+                let context = encryption_context.clone().unwrap_or_default();
+                self.kms(name)?.decrypt(Some(key_id), &blob, &context)?
             }
             KeySpec::KmsKey(_) => {
                 return Err(err(
@@ -306,13 +380,15 @@ impl Keys {
             .cloned()
             .ok_or_else(|| err(self.missing()))?;
         let (plain, wrapped) = match &spec {
-            KeySpec::KmsKey(key_id) => {
-                let (plain, blob) = self.kms(name)?.generate_data_key(key_id)?;
+            KeySpec::KmsKey(key) => {
+                let context = key.context();
+                let (plain, blob) = self.kms(name)?.generate_data_key(key.key_id(), &context)?;
                 let w = WrappedDataKey {
                     key_ref: String::new(),
                     key: name.to_owned(),
                     source: "kms".into(),
-                    key_id: Some(key_id.clone()),
+                    key_id: Some(key.key_id().to_owned()),
+                    encryption_context: (!context.is_empty()).then_some(context),
                     ciphertext_blob: B64.encode(&blob),
                 };
                 (plain, w)
@@ -329,6 +405,7 @@ impl Keys {
                     key: name.to_owned(),
                     source: "local".into(),
                     key_id: None,
+                    encryption_context: None,
                     ciphertext_blob: B64.encode(&blob),
                 };
                 (plain, w)
@@ -372,7 +449,11 @@ impl Keys {
                 continue;
             }
             let plain = match w.source.as_str() {
-                "kms" => self.kms(&w.key)?.decrypt(w.key_id.as_deref(), &blob)?,
+                "kms" => {
+                    let context = w.encryption_context.clone().unwrap_or_default();
+                    self.kms(&w.key)?
+                        .decrypt(w.key_id.as_deref(), &blob, &context)?
+                }
                 "local" => {
                     let kek = self.derive(&w.key, "wrap", b"", 32)?;
                     gcm_open(&kek, WRAP_AAD, &blob)

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
 use crate::error::MaskError;
-use crate::keys::Kms;
+use crate::keys::{EncryptionContext, Kms};
 
 /// Credentials for signing.
 #[derive(Clone)]
@@ -53,6 +53,55 @@ pub struct KmsClient {
 }
 
 const LIMIT: usize = 1 << 20;
+
+/// The User-Agent of KMS requests.
+pub const USER_AGENT: &str = concat!("palisade-mask/", env!("CARGO_PKG_VERSION"));
+
+/// The region to sign KMS requests for, as the AWS SDKs find it: `given` (`--region` or
+/// `AWS_REGION`), else `AWS_DEFAULT_REGION`, else the `region` of the profile `AWS_PROFILE`
+/// (`default`) in the shared config file (`AWS_CONFIG_FILE`, `~/.aws/config`), else
+/// `us-east-1`.
+pub fn resolve_region(given: Option<&str>) -> String {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+    if let Some(r) = given.filter(|r| !r.trim().is_empty()) {
+        return r.trim().to_owned();
+    }
+    if let Some(r) = var("AWS_DEFAULT_REGION") {
+        return r.trim().to_owned();
+    }
+    let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+    var("AWS_CONFIG_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| var("HOME").map(|h| Path::new(&h).join(".aws/config")))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|text| profile_region(&text, &profile))
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
+/// The `region` of `profile` in a shared config file, whose sections are `[default]` and
+/// `[profile NAME]`.
+fn profile_region(text: &str, profile: &str) -> Option<String> {
+    let mut in_profile = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let section = section.trim();
+            let name = section.strip_prefix("profile ").map_or(section, str::trim);
+            in_profile = name == profile;
+            continue;
+        }
+        if in_profile
+            && let Some((name, value)) = line.split_once('=')
+            && name.trim() == "region"
+        {
+            return Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        }
+    }
+    None
+}
 
 impl KmsClient {
     /// A client for `endpoint` (`http://host[:port][/path]` or `https://…`; an https client
@@ -205,6 +254,8 @@ impl KmsClient {
         for (n, v) in headers.iter().copied().chain(signed.headers()) {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
+        // CloudTrail's userAgent (and `aws:UserAgent` in policies) says which tool called.
+        head.push_str(&format!("user-agent: {USER_AGENT}\r\n"));
         head.push_str(&format!(
             "content-length: {}\r\nconnection: close\r\n\r\n",
             body.len()
@@ -275,19 +326,40 @@ fn b64_field(v: &Value, name: &str, operation: &'static str) -> Result<Vec<u8>, 
     })
 }
 
+/// Adds `EncryptionContext` to a request when there is one (KMS refuses an empty map no more
+/// than it needs one, but an absent member keeps requests as they were).
+fn with_context(mut req: Value, context: &EncryptionContext) -> Value {
+    if !context.is_empty()
+        && let Some(o) = req.as_object_mut()
+    {
+        o.insert("EncryptionContext".into(), json!(context));
+    }
+    req
+}
+
 impl Kms for KmsClient {
-    fn generate_data_key(&self, key_id: &str) -> Result<(Vec<u8>, Vec<u8>), MaskError> {
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<(Vec<u8>, Vec<u8>), MaskError> {
         let op = "GenerateDataKey";
-        let r = self.call(op, &json!({"KeyId": key_id, "KeySpec": "AES_256"}))?;
+        let req = with_context(json!({"KeyId": key_id, "KeySpec": "AES_256"}), context);
+        let r = self.call(op, &req)?;
         Ok((
             b64_field(&r, "Plaintext", op)?,
             b64_field(&r, "CiphertextBlob", op)?,
         ))
     }
 
-    fn decrypt(&self, key_id: Option<&str>, blob: &[u8]) -> Result<Vec<u8>, MaskError> {
+    fn decrypt(
+        &self,
+        key_id: Option<&str>,
+        blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, MaskError> {
         let op = "Decrypt";
-        let mut req = json!({"CiphertextBlob": B64.encode(blob)});
+        let mut req = with_context(json!({"CiphertextBlob": B64.encode(blob)}), context);
         if let (Some(k), Some(o)) = (key_id, req.as_object_mut()) {
             o.insert("KeyId".into(), Value::String(k.to_owned()));
         }
@@ -418,6 +490,23 @@ mod tests {
     }
 
     use super::*;
+
+    /// Review defect 11: only AWS_REGION was read; the profile's region in the config file
+    /// (and AWS_DEFAULT_REGION, which `resolve_region` reads before it) was ignored.
+    #[test]
+    fn defect_11_region_comes_from_the_profile_of_the_config_file() {
+        let text = "[default]\nregion = eu-west-1\n\n[profile palisade]\noutput = json\nregion=ap-south-1\n";
+        assert_eq!(
+            profile_region(text, "default").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            profile_region(text, "palisade").as_deref(),
+            Some("ap-south-1")
+        );
+        assert_eq!(profile_region(text, "other"), None);
+        assert_eq!(resolve_region(Some("us-west-2")), "us-west-2");
+    }
 
     #[test]
     fn parses_responses() {

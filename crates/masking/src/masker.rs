@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::detect::{Detector, resolve};
 use crate::error::MaskError;
-use crate::rules::{OnError, Rule};
+use crate::rules::{Field, OnError, Rule};
 use crate::transform::{Direction, Masked};
 
 /// Counts for one rule.
@@ -76,6 +76,8 @@ pub struct Masker<'d> {
     stats: Vec<RuleStats>,
     surrogate_re: Regex,
     records: u64,
+    /// Per rule, the surrogates found in text that opened (unmasking).
+    opened: Vec<u64>,
 }
 
 impl<'d> Masker<'d> {
@@ -94,6 +96,7 @@ impl<'d> Masker<'d> {
                 ..RuleStats::default()
             })
             .collect();
+        let stats_len = rules.len();
         let surrogate_re = Regex::new(r"(?-u:\b)([A-Z][A-Z0-9_]*)\(([0-9]{1,6})\):")
             .map_err(|e| MaskError::rule("surrogate", e.to_string()))?;
         Ok(Self {
@@ -103,6 +106,7 @@ impl<'d> Masker<'d> {
             stats,
             surrogate_re,
             records: 0,
+            opened: vec![0; stats_len],
         })
     }
 
@@ -127,6 +131,31 @@ impl<'d> Masker<'d> {
             records: self.records,
             rules: self.stats.clone(),
         }
+    }
+
+    /// After an unmask run: fails when a rule under `on_error: fail` found surrogates in text
+    /// and not one of them opened. That is a wrong key or context (or rules the file was not
+    /// masked with), not the odd text that looks like a surrogate, and writing the
+    /// surrogates back unchanged with a success status would pass for an unmasked file.
+    pub fn unopened_surrogates(&self) -> Result<(), MaskError> {
+        if self.direction != Direction::Unmask {
+            return Ok(());
+        }
+        for ((rule, stats), opened) in self.rules.iter().zip(&self.stats).zip(&self.opened) {
+            if rule.on_error == OnError::Fail && stats.errors > 0 && *opened == 0 {
+                return Err(MaskError::Value {
+                    rule: rule.name.clone(),
+                    field: rule.field_label(),
+                    message: format!(
+                        "none of the {} surrogates found opened (ciphertext failed \
+                         authentication): wrong key, wrong context, or not the rules the file \
+                         was masked with",
+                        stats.errors
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Indices of field rules in the order they must run: a date shift reads its entity
@@ -194,8 +223,12 @@ impl<'d> Masker<'d> {
             return Ok(Masked::Keep);
         };
         if rule.identifiers.is_some() {
-            // Only the detected spans inside the field.
-            let (out, n) = self.spans(value, record, Some(i))?;
+            // Only the detected spans inside the field. The field's names go to the detector
+            // as scan's structure: a `dob` column satisfies DATE_OF_BIRTH's keyword as it does
+            // for scan.
+            let names = rule.field.as_ref().map(Field::names).unwrap_or_default();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (out, n, _) = self.spans(value, record, Some(i), &names, None)?;
             if let Some(s) = self.stats.get_mut(i) {
                 s.transformed += n;
             }
@@ -230,7 +263,35 @@ impl<'d> Masker<'d> {
 
     /// Masks (or unmasks) the free text `text` with the free-text rules.
     pub fn text(&mut self, text: &str, record: u64) -> Result<String, MaskError> {
-        Ok(self.spans(text, record, None)?.0)
+        Ok(self.spans(text, record, None, &[], None)?.0)
+    }
+
+    /// Masks (or unmasks) one step of a long text line with the free-text rules: values are
+    /// detected in all of `text` (the context before `from` and after `limit` lets keywords
+    /// and values that cross the step's edges be found), but only those starting in
+    /// `from..limit` are transformed. Returns the output for `text[from..consumed]` and
+    /// `consumed`: `limit`, or the end of a value that runs past it. `from` and `limit` must
+    /// fall on character boundaries.
+    pub fn text_window(
+        &mut self,
+        text: &str,
+        record: u64,
+        from: usize,
+        limit: usize,
+    ) -> Result<(String, usize), MaskError> {
+        let (out, _, consumed) = self.spans(text, record, None, &[], Some((from, limit)))?;
+        Ok((out, consumed))
+    }
+
+    /// Masks (or unmasks) with the free-text rules the value of a field named by `names` (a
+    /// column name, the members of a JSON path), whose keywords count as scan counts them.
+    pub fn text_in(
+        &mut self,
+        text: &str,
+        record: u64,
+        names: &[&str],
+    ) -> Result<String, MaskError> {
+        Ok(self.spans(text, record, None, names, None)?.0)
     }
 
     /// Transforms the detected spans (or, unmasking, the surrogates) in `text`. With
@@ -241,14 +302,25 @@ impl<'d> Masker<'d> {
         text: &str,
         record: u64,
         only: Option<usize>,
-    ) -> Result<(String, u64), MaskError> {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0usize;
+        names: &[&str],
+        window: Option<(usize, usize)>,
+    ) -> Result<(String, u64, usize), MaskError> {
+        let (from, limit) = window.unwrap_or((0, usize::MAX));
+        let mut out = String::with_capacity(text.len().min(limit.saturating_sub(from)));
+        let mut last = from;
         let mut changed = 0u64;
         match self.direction {
             Direction::Mask => {
-                let spans = resolve(self.detector.detect(text));
+                let spans = resolve(self.detector.detect_field(text, names));
                 for span in spans {
+                    // Spans are sorted: before `from` they were handled by the previous step
+                    // of a long line, from `limit` on they belong to the next.
+                    if span.offset < from {
+                        continue;
+                    }
+                    if span.offset >= limit {
+                        break;
+                    }
                     let candidates = |r: &Rule| r.matches_identifier(&span.identifier);
                     let idx = match only {
                         Some(i) => self.rules.get(i).filter(|r| candidates(r)).map(|_| i),
@@ -312,6 +384,9 @@ impl<'d> Masker<'d> {
                     })
                     .collect();
                 for (start, end, ty) in found {
+                    if start >= limit {
+                        break;
+                    }
                     if start < last {
                         continue;
                     }
@@ -339,18 +414,19 @@ impl<'d> Masker<'d> {
                     let Some(rule) = self.rules.get(idx) else {
                         continue;
                     };
-                    let plain = match rule.transform.invert(piece, None) {
-                        Ok(Masked::Value(v)) => v,
-                        Ok(_) => piece.to_owned(),
+                    let (plain, opened) = match rule.transform.invert(piece, None) {
+                        Ok(Masked::Value(v)) => (v, true),
+                        Ok(_) => (piece.to_owned(), true),
                         Err(message) => {
                             if let Some(s) = self.stats.get_mut(idx) {
                                 s.errors += 1;
                             }
-                            // In free text, something shaped like a surrogate that does not
+                            // In free text, one thing shaped like a surrogate that does not
                             // open (authenticated encryption says so) is most likely text the
                             // original already held: it stays as it is, counted in the
-                            // errors, instead of failing the whole file.
-                            if rule.on_error == OnError::Fail {
+                            // errors. When none opens at all, the key or context is wrong:
+                            // `unopened_surrogates` fails the run then.
+                            let kept = if rule.on_error == OnError::Fail {
                                 piece.to_owned()
                             } else {
                                 match handle_error(rule, record, message)? {
@@ -358,23 +434,34 @@ impl<'d> Masker<'d> {
                                     Masked::Keep => piece.to_owned(),
                                     Masked::Null | Masked::Remove => String::new(),
                                 }
-                            }
+                            };
+                            (kept, false)
                         }
                     };
                     out.push_str(before);
                     out.push_str(&plain);
+                    last = end;
+                    if !opened {
+                        continue;
+                    }
+                    if let Some(n) = self.opened.get_mut(idx) {
+                        *n += 1;
+                    }
                     if only.is_none()
                         && let Some(s) = self.stats.get_mut(idx)
                     {
                         s.transformed += 1;
                     }
                     changed += 1;
-                    last = end;
                 }
             }
         }
-        out.push_str(text.get(last..).unwrap_or(""));
-        Ok((out, changed))
+        let end = match window {
+            None => text.len(),
+            Some(_) => last.max(limit).min(text.len()),
+        };
+        out.push_str(text.get(last..end).unwrap_or(""));
+        Ok((out, changed, end))
     }
 }
 

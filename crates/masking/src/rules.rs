@@ -67,7 +67,23 @@ fn transform_spec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TransformSpe
     let v = serde_json::Value::deserialize(d)?;
     let v = match v {
         serde_json::Value::String(name) => serde_json::json!({ "type": name }),
-        other => other,
+        serde_json::Value::Object(o) => serde_json::Value::Object(o),
+        // serde's own message ("invalid type: null, expected internally tagged enum") names
+        // neither the field nor what to write; YAML's `transform: null` or `transform:` is
+        // the likeliest way to get here.
+        other => {
+            let what = match other {
+                serde_json::Value::Null => "empty (null)",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                _ => "a list",
+            };
+            return Err(serde::de::Error::custom(format!(
+                "transform is {what}: give a transform name (`transform: redact`) or a map \
+                 with its type (`transform: {{type: mask, keep_last: 4}}`); a transform that \
+                 writes null is `transform: \"null\"` (quoted in YAML)"
+            )));
+        }
     };
     TransformSpec::deserialize(v).map_err(serde::de::Error::custom)
 }
@@ -118,6 +134,20 @@ impl Field {
                     .collect();
                 names.map(|n| n.join("."))
             }
+        }
+    }
+
+    /// The names a detector may read keywords in: the column, or the path's members.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Self::Column(c) => vec![c.clone()],
+            Self::Path(segs) => segs
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Key(k) => Some(k.clone()),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 
@@ -405,6 +435,14 @@ pub fn compile_rule(
         ));
     }
     let identifiers = match &r.identifiers {
+        // `identifiers: []` on a column would detect nothing and mask nothing.
+        Some(ids) if ids.is_empty() => {
+            return Err(MaskError::rule(
+                &name,
+                "identifiers is empty: name the identifiers to mask, use \"*\" for all, or \
+                 leave identifiers out to transform the whole field",
+            ));
+        }
         None => None,
         Some(ids) => Some(checked_identifiers(ids).map_err(|m| MaskError::rule(&name, m))?),
     };
@@ -564,6 +602,36 @@ mod tests {
         let e = RulesFile::from_value(&doc).unwrap_err().to_string();
         assert!(
             e.starts_with("rule \"email\": unknown field `colour`"),
+            "{e}"
+        );
+    }
+
+    /// Review defect 12: `transform: null` gave serde's "invalid type: null, expected
+    /// internally tagged enum", and `identifiers: []` on a column silently masked nothing.
+    #[test]
+    fn defect_12_null_transform_and_empty_identifiers_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let y = dir.path().join("r.yaml");
+        std::fs::write(&y, "rules:\n  - column: email\n    transform: null\n").unwrap();
+        let e = RulesFile::load(&y).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule \"email\": transform is empty (null): give a transform name"),
+            "{e}"
+        );
+        assert!(!e.contains("internally tagged"), "{e}");
+        // The quoted name is the `null` transform.
+        std::fs::write(&y, "rules:\n  - column: email\n    transform: \"null\"\n").unwrap();
+        RulesFile::load(&y).unwrap();
+
+        let doc = serde_json::json!({"rules":[
+            {"column":"email","identifiers":[],"transform":"replace"}]});
+        let e = RulesFile::from_value(&doc)
+            .unwrap()
+            .compile(&mut Keys::new(), Direction::Mask)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("email") && e.contains("identifiers is empty"),
             "{e}"
         );
     }

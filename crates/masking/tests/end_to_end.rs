@@ -30,7 +30,7 @@ fn mask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> MaskArgs
             keys: Some(keys.to_owned()),
             kms_endpoint: None,
             kms_ca_bundle: None,
-            region: "us-east-1".into(),
+            region: Some("us-east-1".into()),
         },
         no_progress: true,
         quiet: true,
@@ -49,7 +49,7 @@ fn unmask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> Unmask
             keys: Some(keys.to_owned()),
             kms_endpoint: None,
             kms_ca_bundle: None,
-            region: "us-east-1".into(),
+            region: Some("us-east-1".into()),
         },
         no_progress: true,
         quiet: true,
@@ -688,7 +688,12 @@ fn jsonl_mask_keeps_numbers_member_order_and_untouched_records_byte_for_byte() {
 fn jsonl_repeated_key_does_not_bring_back_an_unmasked_earlier_value() {
     let (out, _) = mask_jsonl(
         "rules:\n  - {path: $.a.ssn, transform: {type: redact}}\n",
-        &[r#"{"a":{"ssn":"536-22-8741"},"a":{"x":1}}"#],
+        // The second record gives the rule a value to reach: a rule that reaches none is
+        // refused (jsonl_rules_that_match_nothing_are_refused).
+        &[
+            r#"{"a":{"ssn":"536-22-8741"},"a":{"x":1}}"#,
+            r#"{"a":{"ssn":"1"}}"#,
+        ],
     );
     assert!(!out.contains("536-22-8741"), "{out}");
 }

@@ -83,6 +83,11 @@ fn serve_one(mut stream: impl Read + Write, log: &CallLog) {
     };
     let auth = h("authorization");
     let target = h("x-amz-target");
+    // Review defect 11: requests had no User-Agent (CloudTrail's userAgent was "").
+    assert_eq!(
+        h("user-agent"),
+        concat!("palisade-mask/", env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!(h("content-type"), "application/x-amz-json-1.1");
     assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential="), "{auth}");
     assert!(auth.contains("/us-east-1/kms/aws4_request"), "{auth}");
@@ -110,9 +115,11 @@ fn serve_one(mut stream: impl Read + Write, log: &CallLog) {
     } else if target == "TrentService.GenerateDataKey" {
         assert_eq!(req["KeySpec"], "AES_256");
         let plain: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(7)).collect();
+        // The blob carries the encryption context, which Decrypt must be given again.
         let blob = format!(
-            "fake:{}:{}",
+            "fake:{}:{}:{}",
             req["KeyId"].as_str().unwrap(),
+            B64.encode(req["EncryptionContext"].to_string()),
             B64.encode(&plain)
         );
         (
@@ -122,8 +129,21 @@ fn serve_one(mut stream: impl Read + Write, log: &CallLog) {
     } else if target == "TrentService.Decrypt" {
         let blob = String::from_utf8(B64.decode(req["CiphertextBlob"].as_str().unwrap()).unwrap())
             .unwrap();
-        let plain = blob.rsplit(':').next().unwrap().to_owned();
-        (200, json!({"Plaintext": plain, "KeyId": "k"}))
+        let parts: Vec<&str> = blob.split(':').collect();
+        let context = match parts.len() {
+            4 => String::from_utf8(B64.decode(parts[2]).unwrap()).unwrap(),
+            _ => "null".to_owned(),
+        };
+        let plain = parts.last().unwrap().to_string();
+        let context: Value = serde_json::from_str(&context).unwrap();
+        if req["EncryptionContext"] == context {
+            (200, json!({"Plaintext": plain, "KeyId": "k"}))
+        } else {
+            (
+                400,
+                json!({"__type": "InvalidCiphertextException", "message": ""}),
+            )
+        }
     } else {
         (
             400,
@@ -171,6 +191,7 @@ fn keys(endpoint: &str, access_key: &str) -> Keys {
         KeySpec::KmsWrapped {
             key_id: "alias/masking".into(),
             ciphertext_blob: B64.encode(wrapped),
+            encryption_context: None,
         },
     );
     k.set_kms(Box::new(client(endpoint, access_key)));
@@ -285,7 +306,7 @@ fn kms_over_https_with_a_ca_bundle() {
 
     // Without the bundle an https endpoint is refused before connecting.
     let plain = KmsClient::new(&endpoint, "us-east-1", creds()).unwrap();
-    let e = palisade_masking::keys::Kms::generate_data_key(&plain, "alias/x")
+    let e = palisade_masking::keys::Kms::generate_data_key(&plain, "alias/x", &Default::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("ca bundle"), "{e}");
@@ -295,10 +316,11 @@ fn kms_over_https_with_a_ca_bundle() {
         .with_ca_bundle(&ca)
         .unwrap();
     let (plain_key, blob) =
-        palisade_masking::keys::Kms::generate_data_key(&client, "alias/x").unwrap();
+        palisade_masking::keys::Kms::generate_data_key(&client, "alias/x", &Default::default())
+            .unwrap();
     assert_eq!(plain_key.len(), 32);
     assert_eq!(
-        palisade_masking::keys::Kms::decrypt(&client, None, &blob).unwrap(),
+        palisade_masking::keys::Kms::decrypt(&client, None, &blob, &Default::default()).unwrap(),
         plain_key
     );
     assert_eq!(log.lock().unwrap().len(), 2);
@@ -311,8 +333,82 @@ fn kms_over_https_with_a_ca_bundle() {
         .unwrap()
         .with_ca_bundle(&other_ca)
         .unwrap();
-    let e = palisade_masking::keys::Kms::generate_data_key(&client, "alias/x")
+    let e = palisade_masking::keys::Kms::generate_data_key(&client, "alias/x", &Default::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("GenerateDataKey"), "{e}");
+}
+
+/// Review defect 11: kms_wrapped and kms_key entries had no encryption context; it now goes to
+/// GenerateDataKey and Decrypt (the envelope manifest keeps a data key's context for unmask).
+#[test]
+fn defect_11_encryption_context_reaches_kms() {
+    let (endpoint, _log) = fake_kms(16);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "card,email\n4111111111111111,ann@example.com\n").unwrap();
+    let context =
+        |v: &str| std::collections::BTreeMap::from([("purpose".to_owned(), v.to_owned())]);
+    let keys_file = dir.path().join("keys.json");
+    let wrapped_ctx = B64.encode(json!({"purpose": "tokens"}).to_string());
+    let wrapped = format!("fake:alias/masking:{wrapped_ctx}:{}", B64.encode([9u8; 32]));
+    std::fs::write(
+        &keys_file,
+        json!({"keys": {
+            "envelope": {"kms_key": {"key_id": "alias/masking", "encryption_context": {"purpose": "masking"}}},
+            "wrapped": {"kms_wrapped": {"key_id": "alias/masking", "ciphertext_blob": B64.encode(wrapped),
+                        "encryption_context": {"purpose": "tokens"}}}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let load = |access: &str| {
+        let mut k = Keys::load(&keys_file).unwrap();
+        k.set_kms(Box::new(client(&endpoint, access)));
+        k
+    };
+    let masked = dir.path().join("m.csv");
+    let mut k = load("AKIDTEST");
+    let compiled = rules().compile(&mut k, Direction::Mask).unwrap();
+    run(
+        compiled,
+        &input,
+        &masked,
+        None,
+        Direction::Mask,
+        true,
+        false,
+    )
+    .unwrap();
+    k.envelope().save(&envelope_path(&masked)).unwrap();
+    let env = Envelope::load(&envelope_path(&masked)).unwrap();
+    assert_eq!(
+        env.data_keys[0].encryption_context,
+        Some(context("masking"))
+    );
+
+    let mut k = load("AKIDTEST");
+    k.add_envelope(&env).unwrap();
+    let compiled = rules().compile(&mut k, Direction::Unmask).unwrap();
+    let clear = dir.path().join("c.csv");
+    run(
+        compiled,
+        &masked,
+        &clear,
+        None,
+        Direction::Unmask,
+        true,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&clear).unwrap(),
+        std::fs::read_to_string(&input).unwrap()
+    );
+
+    // Without the context, KMS refuses to decrypt the wrapped key.
+    let mut env = env;
+    env.data_keys[0].encryption_context = None;
+    let e = load("AKIDTEST").add_envelope(&env).unwrap_err().to_string();
+    assert!(e.contains("InvalidCiphertextException"), "{e}");
 }

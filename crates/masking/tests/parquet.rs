@@ -323,3 +323,124 @@ fn a_rule_on_a_struct_column_masks_every_leaf_under_it() {
     );
     assert!(out.contains("p1"), "{out}");
 }
+
+/// Review defect 2: a free-text identifier rule (`identifiers: ["*"]`, no column) did nothing
+/// on Parquet and exited 0; it now reads every string column, as scan does.
+#[test]
+fn defect_2_free_text_rule_masks_every_string_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.parquet");
+    write_input(&input, 1, 30);
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"identifiers": ["*"], "transform": "replace"}
+    ]}))
+    .unwrap();
+    let masked = dir.path().join("masked.parquet");
+    let s = apply(&rules, &mut Keys::new(), &input, &masked, Direction::Mask).unwrap();
+    // 20 emails, and 30 dates of birth: the column `dob` is the keyword scan requires.
+    assert_eq!(s.rules[0].transformed, 50);
+    let before = rows(&input);
+    let after = rows(&masked);
+    assert!(before[0].contains("user0@example.com"), "{}", before[0]);
+    assert!(
+        after
+            .iter()
+            .all(|r| !r.contains("@example.com") && r.contains("note ")),
+        "{after:?}"
+    );
+    assert!(after[0].contains("<EMAIL_ADDRESS>"), "{}", after[0]);
+    assert!(after[0].contains("<DATE_OF_BIRTH>"), "{}", after[0]);
+    // Columns without findings are copied as they were.
+    let strip = |s: &str| s.split(", email:").next().unwrap().to_owned();
+    assert_eq!(strip(&before[1]), strip(&after[1]));
+}
+
+/// Review defect 9: a TIMESTAMP column could not be date-shifted (its integer was "value is
+/// not an ISO date"), and `date_truncate` to a year on a DATE column failed ("output is not
+/// a YYYY-MM-DD date").
+#[test]
+fn defect_9_timestamp_columns_shift_and_dates_truncate() {
+    use parquet::data_type::Int32Type;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.parquet");
+    let schema = Arc::new(
+        parse_message_type(
+            "message events {
+              required int64 at (TIMESTAMP(MICROS,true));
+              required int64 ms (TIMESTAMP_MILLIS);
+              required int32 day (DATE);
+              required int64 n;
+            }",
+        )
+        .unwrap(),
+    );
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(&input).unwrap(), schema, props).unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    // 2022-01-08T12:34:56.789012Z, and 2022-01-08T00:00:00.123Z.
+    let at = 1_641_645_296_789_012i64;
+    for values in [[at], [1_641_600_000_123i64]] {
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>()
+            .write_batch(&values, None, None)
+            .unwrap();
+        c.close().unwrap();
+    }
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int32Type>()
+        .write_batch(&[19000], None, None)
+        .unwrap();
+    c.close().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int64Type>()
+        .write_batch(&[7], None, None)
+        .unwrap();
+    c.close().unwrap();
+    rg.close().unwrap();
+    w.close().unwrap();
+
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"column": "at", "transform": {"type": "date_shift", "key": "k", "lower_days": 2, "upper_days": 2}},
+        {"column": "ms", "transform": {"type": "date_truncate", "to": "month"}},
+        {"column": "day", "transform": {"type": "date_truncate", "to": "year"}}
+    ]}))
+    .unwrap();
+    let mut keys = Keys::new();
+    keys.insert_raw("k", &[5u8; 32]);
+    let masked = dir.path().join("masked.parquet");
+    apply(&rules, &mut keys, &input, &masked, Direction::Mask).unwrap();
+    let r = SerializedFileReader::new(std::fs::File::open(&masked).unwrap()).unwrap();
+    let rg = r.get_row_group(0).unwrap();
+    let int64 = |col: usize| {
+        let mut reader = match rg.get_column_reader(col).unwrap() {
+            parquet::column::reader::ColumnReader::Int64ColumnReader(r) => r,
+            _ => panic!("not int64"),
+        };
+        let mut vals = Vec::new();
+        reader.read_records(10, None, None, &mut vals).unwrap();
+        vals
+    };
+    // Two days later, the time of day kept to the microsecond.
+    assert_eq!(int64(0), vec![at + 2 * 86_400_000_000]);
+    // 2022-01-01T00:00:00.000Z.
+    assert_eq!(int64(1), vec![1_640_995_200_000]);
+    let out = rows(&masked);
+    assert!(out[0].contains("day: 2022-01-01"), "{}", out[0]);
+
+    // And back.
+    let reversible = RulesFile {
+        version: None,
+        rules: vec![rules.rules[0].clone()],
+    };
+    let clear = dir.path().join("clear.parquet");
+    apply(&reversible, &mut keys, &masked, &clear, Direction::Unmask).unwrap();
+    let r = SerializedFileReader::new(std::fs::File::open(&clear).unwrap()).unwrap();
+    let mut reader = match r.get_row_group(0).unwrap().get_column_reader(0).unwrap() {
+        parquet::column::reader::ColumnReader::Int64ColumnReader(r) => r,
+        _ => panic!("not int64"),
+    };
+    let mut vals = Vec::new();
+    reader.read_records(10, None, None, &mut vals).unwrap();
+    assert_eq!(vals, vec![at]);
+}

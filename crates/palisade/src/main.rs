@@ -191,12 +191,24 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Scan(args) => std::process::exit(palisade_discovery::cli::run(args)),
-        Command::Mask(args) => palisade_masking::cli::run_mask(&args)
-            .map(drop)
-            .context("palisade mask failed"),
-        Command::Unmask(args) => palisade_masking::cli::run_unmask(&args)
-            .map(drop)
-            .context("palisade unmask failed"),
+        // Any failure is 2, as in scan and audit validate (and clap's usage errors): the
+        // commands have no "found something" outcome that 1 would stand for.
+        Command::Mask(args) => {
+            remove_output_on_signal("mask");
+            if let Err(e) = palisade_masking::cli::run_mask(&args) {
+                eprintln!("palisade mask: {e}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Unmask(args) => {
+            remove_output_on_signal("unmask");
+            if let Err(e) = palisade_masking::cli::run_unmask(&args) {
+                eprintln!("palisade unmask: {e}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Audit(AuditCommand::Validate(args)) => {
             std::process::exit(palisade_audit::cli::run(&args))
         }
@@ -473,6 +485,55 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// On SIGINT or SIGTERM, removes the temporary output of `mask` or `unmask` and exits with
+/// 128 + the signal's number. Without this the signal ended the process before the temporary
+/// file's removal on drop, leaving a hidden `.palisade-mask-*.tmp` with partial output (clear
+/// values, for unmask) beside the destination. The handlers are registered before this
+/// returns, so no signal falls between.
+#[cfg(unix)]
+fn remove_output_on_signal(command: &'static str) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        eprintln!(
+            "palisade {command}: cannot listen for signals; an interrupted run may leave its temporary output"
+        );
+        return;
+    };
+    let listeners = {
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    let (Ok(mut interrupt), Ok(mut terminate)) = listeners else {
+        eprintln!(
+            "palisade {command}: cannot listen for signals; an interrupted run may leave its temporary output"
+        );
+        return;
+    };
+    std::thread::spawn(move || {
+        let status = runtime.block_on(async {
+            tokio::select! {
+                _ = interrupt.recv() => 130,
+                _ = terminate.recv() => 143,
+            }
+        });
+        if palisade_masking::cli::remove_pending_output() {
+            eprintln!("palisade {command}: interrupted; the output was not written");
+        } else {
+            eprintln!("palisade {command}: interrupted");
+        }
+        std::process::exit(status);
+    });
+}
+
+#[cfg(not(unix))]
+fn remove_output_on_signal(_command: &'static str) {}
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

@@ -38,9 +38,23 @@ pub fn run(
     let input_err = |record: u64, e: ::csv::Error| MaskError::Input {
         path: path.to_owned(),
         record,
-        message: e.to_string(),
+        message: parse_error_message(&e),
     };
     let headers = reader.headers().map_err(|e| input_err(1, e))?.clone();
+    {
+        // Checked first: a header with an unclosed quote swallowed the whole file.
+        let buf = seen.borrow();
+        let end = usize::try_from(reader.position().byte())
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let header = buf.get(..end).unwrap_or(&[]);
+        if ends_in_quotes(
+            header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header),
+            delimiter,
+        ) {
+            return Err(unclosed_quote(path, 1));
+        }
+    }
     let index = |name: &str| headers.iter().position(|h| h == name);
     // Every column of a rule's name: a header may repeat a name, and each copy holds data.
     let columns_named = |name: &str| -> Vec<usize> {
@@ -139,6 +153,11 @@ pub fn run(
         let mut columns: Vec<Option<Vec<Cow<'_, str>>>> = vec![None; ncols];
         // Cells nulled or removed: written bare, never as a quoted empty string.
         let mut nulls = std::collections::HashSet::new();
+        // Cells past the header's columns (a long row) are read by text rules too.
+        let width = rows.iter().map(::csv::StringRecord::len).max().unwrap_or(0);
+        if columns.len() < width {
+            columns.resize(width, None);
+        }
         for &(ri, col, entity) in &plan {
             let entities: Option<Vec<String>> =
                 entity.map(|ec| match columns.get(ec).and_then(Option::as_ref) {
@@ -183,6 +202,28 @@ pub fn run(
                 }
             }
         }
+        if masker.has_text_rules() {
+            // Free-text rules (identifiers without a column) read every cell, as scan does,
+            // after the column rules; the column's name counts for keywords as in scan.
+            for (col, slot) in columns.iter_mut().enumerate() {
+                let name = headers.get(col);
+                let names: Vec<&str> = name.into_iter().collect();
+                let values = slot.get_or_insert_with(|| {
+                    rows.iter()
+                        .map(|r| Cow::Borrowed(r.get(col).unwrap_or("")))
+                        .collect()
+                });
+                for (row, v) in values.iter_mut().enumerate() {
+                    if v.is_empty() || nulls.contains(&(col, row)) {
+                        continue;
+                    }
+                    let out = masker.text_in(v, first_record + row as u64, &names)?;
+                    if out != v.as_ref() {
+                        *v = Cow::Owned(out);
+                    }
+                }
+            }
+        }
         let buf = seen.borrow();
         let mut start = base;
         let mut line = Vec::new();
@@ -191,6 +232,10 @@ pub fn run(
             let at = |o: u64| usize::try_from(o.saturating_sub(base)).unwrap_or(usize::MAX);
             let raw = buf.get(at(start)..at(end)).unwrap_or(&[]);
             start = end;
+            // Checked before the row is written: its unclosed quote swallowed every later row.
+            if ends_in_quotes(raw, delimiter) {
+                return Err(unclosed_quote(path, first_record + row as u64));
+            }
             let changed: Vec<Option<Cell>> = (0..rec.len())
                 .map(|c| {
                     if nulls.contains(&(c, row)) {
@@ -228,6 +273,60 @@ pub fn run(
     }
     output.flush().map_err(|e| MaskError::io(path, e))?;
     Ok(())
+}
+
+/// The error for a record whose quoted field is never closed.
+fn unclosed_quote(path: &Path, record: u64) -> MaskError {
+    MaskError::Input {
+        path: path.to_owned(),
+        record,
+        message: "a quoted field is not closed before the end of the file (everything after \
+                  its opening quote would be one cell)"
+            .into(),
+    }
+}
+
+/// A parse error's message without the reader's own record and line numbers, which count
+/// differently from the record number the error is reported with (the header is record 1).
+fn parse_error_message(e: &::csv::Error) -> String {
+    match e.kind() {
+        ::csv::ErrorKind::Utf8 { err, .. } => format!(
+            "field {} is not valid UTF-8 (invalid byte at offset {} of the field)",
+            err.field() + 1,
+            err.valid_up_to()
+        ),
+        ::csv::ErrorKind::Io(io) => format!("cannot read: {io}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Whether `raw`, a row's text as the reader consumed it, ends inside a quoted field. The
+/// reader takes a quote that is never closed to run to the end of the file without an error,
+/// so the rest of the file would be one cell no column rule reads: the file is refused. The
+/// states follow the reader's: a quote opens a field only at its start, `""` inside quotes is
+/// a quote, and after the closing quote the field continues unquoted.
+fn ends_in_quotes(raw: &[u8], delimiter: u8) -> bool {
+    #[derive(PartialEq, Eq, Clone, Copy)]
+    enum State {
+        Start,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let ends_field = |b: u8| b == delimiter || b == b'\n' || b == b'\r';
+    let mut state = State::Start;
+    for &b in raw {
+        state = match state {
+            State::Start if b == b'"' => State::Quoted,
+            State::Start | State::Unquoted | State::QuoteInQuoted if ends_field(b) => State::Start,
+            State::Start | State::Unquoted => State::Unquoted,
+            State::Quoted if b == b'"' => State::QuoteInQuoted,
+            State::Quoted => State::Quoted,
+            State::QuoteInQuoted if b == b'"' => State::Quoted,
+            State::QuoteInQuoted => State::Unquoted,
+        };
+    }
+    state == State::Quoted
 }
 
 /// A changed cell.

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::MaskError;
-use crate::formats::{BATCH, Progress};
+use crate::formats::{BATCH, Options, Progress};
 use crate::masker::Masker;
 use crate::rules::{Field, Seg};
 use crate::transform::Masked;
@@ -20,9 +20,11 @@ pub fn run(
     mut output: impl Write,
     path: &Path,
     out_path: &Path,
+    opts: Options,
     progress: &mut Progress,
 ) -> Result<(), MaskError> {
     let plan = JsonPlan::new(masker)?;
+    let mut hits = plan.counters();
     let mut n = 0u64;
     // Documents are transformed in batches so that `shuffle` can permute within a batch;
     // blank lines are kept as they were (None).
@@ -58,12 +60,22 @@ pub fn run(
                 message: e.to_string(),
             })?;
             let orig = doc.clone();
-            plan.apply(masker, &mut doc, n)?;
+            let mut spans = Spans {
+                text: trimmed,
+                at: 0,
+                duplicate_keys: false,
+            };
+            let root = spans.node();
+            let lit = root.as_ref().map(|node| Lit {
+                text: trimmed,
+                node,
+            });
+            plan.apply_counted(masker, &mut doc, n, lit, &mut hits)?;
             before.push(Some(orig));
             after.push(Some(doc));
             lines.push(line);
         }
-        plan.shuffle(masker, &mut after);
+        plan.shuffle_counted(masker, &mut after, &mut hits);
         for (i, line) in lines.iter().enumerate() {
             let (Some(Some(old)), Some(Some(new))) = (before.get(i), after.get(i)) else {
                 output
@@ -73,38 +85,17 @@ pub fn run(
             };
             let body = line.trim_end_matches(['\n', '\r']);
             let ending = line.get(body.len()..).unwrap_or("");
-            let mut spans = Spans {
-                text: body,
-                at: 0,
-                duplicate_keys: false,
-            };
-            let root = spans.node();
             let serialize_err = |e: serde_json::Error| MaskError::Input {
                 path: path.to_owned(),
                 record: first + i as u64,
                 message: e.to_string(),
             };
             let mut out = String::with_capacity(line.len());
-            match root {
-                // A repeated key's earlier values never reached the rules (`Value` keeps the
-                // last), so the original text must not be reused: the record is written as
-                // the rules saw it.
-                Some(_) if spans.duplicate_keys => {
-                    out.push_str(&serde_json::to_string(new).map_err(serialize_err)?);
-                }
-                Some(_) if old == new => {
-                    output
-                        .write_all(line.as_bytes())
-                        .map_err(|e| MaskError::io(out_path, e))?;
-                    continue;
-                }
-                Some(root) => {
-                    out.push_str(body.get(..root.start).unwrap_or(""));
-                    emit(body, &root, old, new, &mut out).map_err(serialize_err)?;
-                    out.push_str(body.get(root.end..).unwrap_or(""));
-                }
-                // Unreachable for a line serde_json parsed; a plain serialization is correct.
-                None => out.push_str(&serde_json::to_string(new).map_err(serialize_err)?),
+            if !write_changed(body, old, new, &mut out).map_err(serialize_err)? {
+                output
+                    .write_all(line.as_bytes())
+                    .map_err(|e| MaskError::io(out_path, e))?;
+                continue;
             }
             out.push_str(if ending.is_empty() { "\n" } else { ending });
             output
@@ -114,8 +105,170 @@ pub fn run(
         masker.count_records(after.iter().filter(|d| d.is_some()).count() as u64);
         progress.tick(n);
     }
+    if opts.strict_fields && masker.summary().records > 0 {
+        plan.check_matched(masker, &hits, path)?;
+    }
     output.flush().map_err(|e| MaskError::io(out_path, e))?;
     Ok(())
+}
+
+/// Writes `new`, the masked form of `old` read from `body`, reusing `body`'s text for every
+/// part the rules left alone; `false` (and nothing written) when `body` itself is the output.
+fn write_changed(
+    body: &str,
+    old: &Value,
+    new: &Value,
+    out: &mut String,
+) -> Result<bool, serde_json::Error> {
+    let mut spans = Spans {
+        text: body,
+        at: 0,
+        duplicate_keys: false,
+    };
+    match spans.node() {
+        // A repeated key's earlier values never reached the rules (`Value` keeps the last),
+        // so the original text must not be reused, even when the rules changed nothing: the
+        // record is written as the rules saw it.
+        Some(_) if spans.duplicate_keys => out.push_str(&serde_json::to_string(new)?),
+        Some(_) if old == new => return Ok(false),
+        Some(root) => {
+            out.push_str(body.get(..root.start).unwrap_or(""));
+            emit(body, &root, old, new, out)?;
+            out.push_str(body.get(root.end..).unwrap_or(""));
+        }
+        // Unreachable for a text serde_json parsed; a plain serialization is correct.
+        None => out.push_str(&serde_json::to_string(new)?),
+    }
+    Ok(true)
+}
+
+/// Transforms a JSON document (`.json`): an array whose elements are the records (as a
+/// JSON Lines file's lines are), or a single record. The document is read whole.
+pub fn run_document(
+    masker: &mut Masker,
+    mut input: impl std::io::Read,
+    mut output: impl Write,
+    path: &Path,
+    out_path: &Path,
+    opts: Options,
+    progress: &mut Progress,
+) -> Result<(), MaskError> {
+    let plan = JsonPlan::new(masker)?;
+    let mut hits = plan.counters();
+    let mut text = String::new();
+    input
+        .read_to_string(&mut text)
+        .map_err(|e| MaskError::io(path, e))?;
+    let input_err = |record: u64, message: String| MaskError::Input {
+        path: path.to_owned(),
+        record,
+        message,
+    };
+    let old: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        // Several values one after another: a JSON Lines file named `.json`, which was read
+        // as JSON Lines before `.json` meant one document.
+        Err(_)
+            if serde_json::Deserializer::from_str(&text)
+                .into_iter::<serde::de::IgnoredAny>()
+                .all(|v| v.is_ok()) =>
+        {
+            return run(
+                masker,
+                text.as_bytes(),
+                output,
+                path,
+                out_path,
+                opts,
+                progress,
+            );
+        }
+        Err(e) => return Err(input_err(1, e.to_string())),
+    };
+    let mut spans = Spans {
+        text: &text,
+        at: 0,
+        duplicate_keys: false,
+    };
+    let root = spans.node();
+    let new = match (&old, root.as_ref().map(|r| &r.kind)) {
+        (Value::Array(items), Some(Kind::Array { items: nodes, .. })) => {
+            let mut docs: Vec<Option<Value>> = items.iter().cloned().map(Some).collect();
+            for (i, doc) in docs.iter_mut().enumerate() {
+                let Some(doc) = doc else { continue };
+                let lit = nodes.get(i).map(|item| Lit {
+                    text: &text,
+                    node: &item.value,
+                });
+                plan.apply_counted(masker, doc, i as u64 + 1, lit, &mut hits)?;
+            }
+            plan.shuffle_counted(masker, &mut docs, &mut hits);
+            masker.count_records(docs.len() as u64);
+            Value::Array(docs.into_iter().flatten().collect())
+        }
+        _ => {
+            let mut doc = old.clone();
+            let lit = root.as_ref().map(|node| Lit { text: &text, node });
+            plan.apply_counted(masker, &mut doc, 1, lit, &mut hits)?;
+            masker.count_records(1);
+            doc
+        }
+    };
+    if opts.strict_fields && masker.summary().records > 0 {
+        plan.check_matched(masker, &hits, path)?;
+    }
+    progress.tick(masker.summary().records);
+    let mut out = String::with_capacity(text.len());
+    let changed =
+        write_changed(&text, &old, &new, &mut out).map_err(|e| input_err(1, e.to_string()))?;
+    let out = if changed { out.as_str() } else { text.as_str() };
+    output
+        .write_all(out.as_bytes())
+        .map_err(|e| MaskError::io(out_path, e))?;
+    output.flush().map_err(|e| MaskError::io(out_path, e))?;
+    Ok(())
+}
+
+/// A value's node in the text it was parsed from, so that a number is read as written
+/// (`serde_json::Number` rounds what an `f64` cannot hold, and `19.90` prints as `19.9`).
+#[derive(Clone, Copy)]
+struct Lit<'a> {
+    text: &'a str,
+    node: &'a Node,
+}
+
+impl<'a> Lit<'a> {
+    /// The member `key` of an object node (the last one of that key, as serde_json keeps).
+    fn member(self, key: &str) -> Option<Lit<'a>> {
+        match &self.node.kind {
+            Kind::Object { members, .. } => {
+                members.iter().rev().find(|m| m.key == key).map(|m| Lit {
+                    text: self.text,
+                    node: &m.value,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Element `i` of an array node.
+    fn item(self, i: usize) -> Option<Lit<'a>> {
+        match &self.node.kind {
+            Kind::Array { items, .. } => items.get(i).map(|it| Lit {
+                text: self.text,
+                node: &it.value,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The number as written, when this node still holds `n` (an earlier rule may have
+    /// changed or moved the value since the text was read).
+    fn number(self, n: &serde_json::Number) -> Option<&'a str> {
+        let written = self.text.get(self.node.start..self.node.end)?;
+        let parsed: serde_json::Number = serde_json::from_str(written).ok()?;
+        (parsed == *n).then_some(written)
+    }
 }
 
 /// Where a JSON value lies in its line, with the same for its members or elements.
@@ -378,9 +531,16 @@ fn emit(
             out.push_str(slice(text, *tail));
             out.push(']');
         }
+        // A number a rule transformed keeps the digits the transform wrote (see `mask_value`).
+        (_, Value::Number(_), Value::String(s)) if is_number_literal(s) => out.push_str(s),
         _ => out.push_str(&serde_json::to_string(new)?),
     }
     Ok(())
+}
+
+/// Whether `s` is exactly a JSON number.
+fn is_number_literal(s: &str) -> bool {
+    s.trim() == s && serde_json::from_str::<serde_json::Number>(s).is_ok()
 }
 
 /// The field rules of a [`Masker`] resolved to JSON paths: masks one document at a time, for
@@ -415,10 +575,51 @@ impl JsonPlan {
         })
     }
 
+    /// Per field rule (fields, then shuffles), how many values its path reached.
+    fn counters(&self) -> Vec<u64> {
+        vec![0; self.fields.len() + self.shuffles.len()]
+    }
+
+    /// Refuses a field rule whose path reached no value in any record: a misspelt member
+    /// (`emial`) would leave the file unmasked with a success status, where a CSV or Parquet
+    /// file refuses a column that is not in its header.
+    fn check_matched(&self, masker: &Masker, hits: &[u64], path: &Path) -> Result<(), MaskError> {
+        let rules = self
+            .fields
+            .iter()
+            .map(|(ri, _, _)| *ri)
+            .chain(self.shuffles.iter().map(|(ri, _)| *ri));
+        for (ri, n) in rules.zip(hits) {
+            if *n > 0 {
+                continue;
+            }
+            if let Some(rule) = masker.rules().get(ri) {
+                let field = rule
+                    .field
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                return Err(MaskError::rule(
+                    &rule.name,
+                    format!(
+                        "path {field} matches no value in any record of {}",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the `shuffle` rules across `docs`: the values at each rule's path are
     /// permuted between the documents (a single document is left as it is).
     pub fn shuffle(&self, masker: &mut Masker, docs: &mut [Option<Value>]) {
-        for (ri, segs) in &self.shuffles {
+        let mut hits = self.counters();
+        self.shuffle_counted(masker, docs, &mut hits);
+    }
+
+    fn shuffle_counted(&self, masker: &mut Masker, docs: &mut [Option<Value>], hits: &mut [u64]) {
+        for (k, (ri, segs)) in self.shuffles.iter().enumerate() {
             let mut values = Vec::new();
             for doc in docs.iter_mut().flatten() {
                 // Objects and arrays move whole, like scalars: a shuffle permutes the values
@@ -427,6 +628,9 @@ impl JsonPlan {
                     values.push(v.take());
                     Action::Keep
                 });
+            }
+            if let Some(h) = hits.get_mut(self.fields.len() + k) {
+                *h += values.len() as u64;
             }
             masker.shuffle(*ri, &mut values);
             let mut it = values.into_iter();
@@ -446,17 +650,33 @@ impl JsonPlan {
         doc: &mut Value,
         record: u64,
     ) -> Result<(), MaskError> {
-        for (ri, segs, entity) in &self.fields {
+        let mut hits = self.counters();
+        self.apply_counted(masker, doc, record, None, &mut hits)
+    }
+
+    /// [`JsonPlan::apply`] with the document's text (numbers are read as written) and the
+    /// count of values each field rule reached.
+    fn apply_counted(
+        &self,
+        masker: &mut Masker,
+        doc: &mut Value,
+        record: u64,
+        lit: Option<Lit<'_>>,
+        hits: &mut [u64],
+    ) -> Result<(), MaskError> {
+        for (k, (ri, segs, entity)) in self.fields.iter().enumerate() {
             let ent = entity
                 .as_ref()
                 .and_then(|e| lookup(doc, e))
                 .map(scalar_text);
             let mut failure = None;
-            visit(doc, segs, &mut |v: &mut Value| {
+            let mut reached = 0u64;
+            visit_lit(doc, lit, segs, &mut |v: &mut Value, lit| {
+                reached += 1;
                 if failure.is_some() {
                     return Action::Keep;
                 }
-                match mask_value(masker, *ri, v, ent.as_deref(), record) {
+                match mask_value(masker, *ri, v, lit, ent.as_deref(), record) {
                     Ok(action) => action,
                     Err(e) => {
                         failure = Some(e);
@@ -464,12 +684,15 @@ impl JsonPlan {
                     }
                 }
             });
+            if let Some(h) = hits.get_mut(k) {
+                *h += reached;
+            }
             if let Some(e) = failure {
                 return Err(e);
             }
         }
         if self.text_rules {
-            mask_strings(masker, doc, record)?;
+            mask_strings(masker, doc, record, &mut Vec::new())?;
         }
         Ok(())
     }
@@ -482,6 +705,7 @@ fn mask_value(
     masker: &mut Masker,
     ri: usize,
     v: &mut Value,
+    lit: Option<Lit<'_>>,
     ent: Option<&str>,
     record: u64,
 ) -> Result<Action, MaskError> {
@@ -491,7 +715,13 @@ fn mask_value(
             return Ok(Action::Keep);
         }
         Value::String(s) => (s.clone(), false),
-        Value::Number(x) => (x.to_string(), true),
+        // As written: `12345678901234567890123` and `…124` are one f64, and a transform of the
+        // rounded number would give both the same token and unmask to neither.
+        Value::Number(x) => (
+            lit.and_then(|l| l.number(x))
+                .map_or_else(|| x.to_string(), str::to_owned),
+            true,
+        ),
         Value::Bool(b) => (b.to_string(), false),
         Value::Null => {
             masker.note_empty(ri);
@@ -515,8 +745,9 @@ fn mask_value(
             match v {
                 Value::Array(items) => {
                     let mut kept = Vec::with_capacity(items.len());
-                    for mut x in std::mem::take(items) {
-                        if mask_value(masker, ri, &mut x, ent, record)? == Action::Keep {
+                    for (i, mut x) in std::mem::take(items).into_iter().enumerate() {
+                        let l = lit.and_then(|l| l.item(i));
+                        if mask_value(masker, ri, &mut x, l, ent, record)? == Action::Keep {
                             kept.push(x);
                         }
                     }
@@ -525,7 +756,8 @@ fn mask_value(
                 Value::Object(members) => {
                     let mut removed = Vec::new();
                     for (k, x) in members.iter_mut() {
-                        if mask_value(masker, ri, x, ent, record)? == Action::Remove {
+                        let l = lit.and_then(|l| l.member(k));
+                        if mask_value(masker, ri, x, l, ent, record)? == Action::Remove {
                             removed.push(k.clone());
                         }
                     }
@@ -541,7 +773,10 @@ fn mask_value(
     Ok(match masker.value(ri, &text, ent, record)? {
         Masked::Value(s) => {
             *v = match serde_json::from_str::<serde_json::Number>(&s) {
-                Ok(num) if was_number => Value::Number(num),
+                // A number `Number` holds exactly stays one.
+                Ok(num) if was_number && num.to_string() == s => Value::Number(num),
+                // One it would round is kept as its text, which `emit` writes as a number.
+                Ok(_) if was_number && is_number_literal(&s) => Value::String(s),
                 _ => Value::String(s),
             };
             Action::Keep
@@ -555,21 +790,57 @@ fn mask_value(
     })
 }
 
-/// Free-text rules apply to every string in the document.
-fn mask_strings(masker: &mut Masker, v: &mut Value, record: u64) -> Result<(), MaskError> {
+/// Free-text rules apply to every string in the document, object keys included (scan reads
+/// keys too; an email used as a key is an email); `names` are the members leading to `v`,
+/// whose keywords count as scan counts them.
+fn mask_strings(
+    masker: &mut Masker,
+    v: &mut Value,
+    record: u64,
+    names: &mut Vec<String>,
+) -> Result<(), MaskError> {
     match v {
         Value::String(s) => {
-            let out = masker.text(s, record)?;
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let out = masker.text_in(s, record, &refs)?;
             *s = out;
         }
         Value::Array(a) => {
             for x in a {
-                mask_strings(masker, x, record)?;
+                mask_strings(masker, x, record, names)?;
             }
         }
         Value::Object(o) => {
-            for (_, x) in o.iter_mut() {
-                mask_strings(masker, x, record)?;
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut renames = Vec::new();
+            for k in o.keys() {
+                let masked = masker.text_in(k, record, &refs)?;
+                if masked != *k {
+                    renames.push((k.clone(), masked));
+                }
+            }
+            for (old, new) in renames {
+                if let Some(x) = o.remove(&old) {
+                    if o.contains_key(&new) {
+                        // Merging would drop one member's value without a word.
+                        return Err(MaskError::Value {
+                            rule: "identifiers".into(),
+                            field: "object key".into(),
+                            message: format!(
+                                "record {record}: two keys of one object mask to the same key \
+                                 {new:?}; use a transform that keeps them apart \
+                                 (hash, deterministic_encrypt)"
+                            ),
+                        });
+                    }
+                    o.insert(new, x);
+                }
+            }
+            for (k, x) in o.iter_mut() {
+                names.push(k.clone());
+                let r = mask_strings(masker, x, record, names);
+                names.pop();
+                r?;
             }
         }
         _ => {}
@@ -605,6 +876,73 @@ pub enum Action {
     Keep,
     /// Remove it from its parent.
     Remove,
+}
+
+/// [`visit`] with the text each value was read from, where it is known.
+fn visit_lit(
+    v: &mut Value,
+    lit: Option<Lit<'_>>,
+    segs: &[Seg],
+    f: &mut dyn FnMut(&mut Value, Option<Lit<'_>>) -> Action,
+) {
+    let Some((first, rest)) = segs.split_first() else {
+        if f(v, lit) == Action::Remove {
+            *v = Value::Null;
+        }
+        return;
+    };
+    let last = rest.is_empty();
+    match (first, v) {
+        (Seg::Key(k), Value::Object(o)) => {
+            let l = lit.and_then(|l| l.member(k));
+            if last {
+                let remove = o.get_mut(k).is_some_and(|x| f(x, l) == Action::Remove);
+                if remove {
+                    o.remove(k);
+                }
+            } else if let Some(x) = o.get_mut(k) {
+                visit_lit(x, l, rest, f);
+            }
+        }
+        (Seg::Index(i), Value::Array(a)) => {
+            let l = lit.and_then(|l| l.item(*i));
+            if let Some(x) = a.get_mut(*i) {
+                if last {
+                    // Removing would shift the indexes of the other elements; null instead.
+                    if f(x, l) == Action::Remove {
+                        *x = Value::Null;
+                    }
+                } else {
+                    visit_lit(x, l, rest, f);
+                }
+            }
+        }
+        (Seg::All, Value::Array(a)) => {
+            // `retain_mut` visits the elements in order, so `i` is each one's index as read.
+            let mut i = 0usize;
+            if last {
+                a.retain_mut(|x| {
+                    let l = lit.and_then(|l| l.item(i));
+                    i += 1;
+                    f(x, l) != Action::Remove
+                });
+            } else {
+                for (i, x) in a.iter_mut().enumerate() {
+                    visit_lit(x, lit.and_then(|l| l.item(i)), rest, f);
+                }
+            }
+        }
+        (Seg::All, Value::Object(o)) => {
+            if last {
+                o.retain(|k, x| f(x, lit.and_then(|l| l.member(k))) != Action::Remove);
+            } else {
+                for (k, x) in o.iter_mut() {
+                    visit_lit(x, lit.and_then(|l| l.member(k)), rest, f);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Calls `f` on every value at `segs`; removes those for which it returns [`Action::Remove`].

@@ -25,6 +25,8 @@ pub enum Format {
     Tsv,
     /// One JSON value per line.
     Jsonl,
+    /// One JSON document: an array whose elements are the records, or a single record.
+    Json,
     /// Apache Parquet.
     Parquet,
     /// Plain text: detected values are masked in place.
@@ -42,7 +44,9 @@ impl Format {
         match ext.as_str() {
             "csv" => Self::Csv,
             "tsv" | "tab" => Self::Tsv,
-            "jsonl" | "ndjson" | "json" => Self::Jsonl,
+            "jsonl" | "ndjson" => Self::Jsonl,
+            // A `.json` file is often one document (an array of records) over many lines.
+            "json" => Self::Json,
             "parquet" | "parq" => Self::Parquet,
             _ => Self::Text,
         }
@@ -55,6 +59,9 @@ pub struct Options {
     /// Fail when a rule names a column the input does not have (rules files); policies
     /// leave such columns alone.
     pub strict_fields: bool,
+    /// The output holds clear values (unmasking, or the policies view of an exempt
+    /// principal): it is created owner-only.
+    pub clear_output: bool,
 }
 
 /// A reader that counts the bytes read, for the progress bar.

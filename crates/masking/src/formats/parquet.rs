@@ -199,6 +199,11 @@ pub fn run(
         }
     }
 
+    // Free-text rules (identifiers without a column) read every string column, as scan does.
+    let text_columns: Vec<bool> = (0..columns.len())
+        .map(|c| masker.has_text_rules() && is_text_column(&schema.column(c)))
+        .collect();
+
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -214,7 +219,8 @@ pub fn run(
             let descr = schema.column(col);
             let rules = plan.get(col).cloned().unwrap_or_default();
             let creader = rg.get_column_reader(col).map_err(|e| perr(input, e))?;
-            let job = if rules.is_empty() {
+            let text = text_columns.get(col).copied().unwrap_or(false);
+            let job = if rules.is_empty() && !text {
                 None
             } else {
                 let entities: Vec<Option<Vec<Option<String>>>> = rules
@@ -235,10 +241,21 @@ pub fn run(
                     first_row: rows_done,
                     path: input,
                     column: columns.get(col).cloned().unwrap_or_default(),
+                    text,
                 })
             };
             let is_date = matches!(descr.logical_type_ref(), Some(LogicalType::Date))
                 || descr.converted_type() == ConvertedType::DATE;
+            // A TIMESTAMP column is read as an ISO date-time for the date transforms (a date
+            // shift of its integer was "value is not an ISO date"); other transforms keep
+            // seeing the integer, as before.
+            let date_rules = rules.iter().any(|(ri, _)| {
+                masker
+                    .rules()
+                    .get(*ri)
+                    .is_some_and(|r| matches!(r.transform_name, "date_shift" | "date_truncate"))
+            });
+            let timestamp = timestamp_unit(&descr).filter(|_| date_rules);
             match (creader, cw.untyped()) {
                 (
                     ColumnReader::ByteArrayColumnReader(r),
@@ -278,9 +295,20 @@ pub fn run(
                 (ColumnReader::Int64ColumnReader(r), ColumnWriter::Int64ColumnWriter(w))
                     if job.is_some() =>
                 {
-                    mask_column::<Int64Type>(masker, r, w, job.as_ref(), i64::to_string, |s| {
-                        s.parse().map_err(|_| "an int64")
-                    })?
+                    mask_column::<Int64Type>(
+                        masker,
+                        r,
+                        w,
+                        job.as_ref(),
+                        |v| match timestamp {
+                            Some(per_second) => timestamp_text(*v, per_second),
+                            None => v.to_string(),
+                        },
+                        |s| match timestamp {
+                            Some(per_second) => timestamp_value(&s, per_second),
+                            None => s.parse().map_err(|_| "an int64"),
+                        },
+                    )?
                 }
                 (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
                     if job.is_some() =>
@@ -354,6 +382,25 @@ struct Job<'a> {
     first_row: u64,
     path: &'a Path,
     column: String,
+    /// Whether the free-text rules read this (string) column.
+    text: bool,
+}
+
+/// Whether a column holds text: a BYTE_ARRAY annotated as a string, enum or JSON, or not
+/// annotated at all (older writers left strings unannotated).
+fn is_text_column(descr: &parquet::schema::types::ColumnDescriptor) -> bool {
+    descr.physical_type() == PhysicalType::BYTE_ARRAY
+        && match descr.logical_type_ref() {
+            Some(LogicalType::String | LogicalType::Enum | LogicalType::Json) => true,
+            Some(_) => false,
+            None => matches!(
+                descr.converted_type(),
+                ConvertedType::NONE
+                    | ConvertedType::UTF8
+                    | ConvertedType::ENUM
+                    | ConvertedType::JSON
+            ),
+        }
 }
 
 /// A DATE (days since the Unix epoch) as `YYYY-MM-DD`.
@@ -365,10 +412,112 @@ fn date_text(days: i32) -> String {
     }
 }
 
+/// A date written back to a DATE column: `YYYY-MM-DD`, or the first day of what
+/// `date_truncate` leaves (`YYYY-MM`, `YYYY`).
 fn date_days(s: &str) -> Result<i32, &'static str> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s, &fmt).map_err(|_| "a YYYY-MM-DD date")?;
-    Ok(d.to_julian_day() - 2_440_588)
+    let d = parse_date_prefix(s)
+        .ok_or("a YYYY-MM-DD date (or YYYY-MM, YYYY)")?
+        .0;
+    if d.1.len() != s.len() {
+        return Err("a YYYY-MM-DD date (or YYYY-MM, YYYY)");
+    }
+    Ok(d.0.to_julian_day() - 2_440_588)
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM` or `YYYY` at the start of `s`: the date (the first day of a month
+/// or year) and the text it took, and what follows.
+fn parse_date_prefix(s: &str) -> Option<((time::Date, &str), &str)> {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let year_text = s.get(..4).filter(|t| digits(t))?;
+    let year: i32 = year_text.parse().ok()?;
+    let (month, day, used) = match (s.get(4..5), s.get(5..7), s.get(7..8), s.get(8..10)) {
+        (Some("-"), Some(m), Some("-"), Some(d)) if digits(m) && digits(d) => {
+            (m.parse().ok()?, d.parse().ok()?, 10)
+        }
+        (Some("-"), Some(m), _, _) if digits(m) => (m.parse().ok()?, 1, 7),
+        _ => (1, 1, 4),
+    };
+    let month = time::Month::try_from(month).ok()?;
+    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    Some(((date, s.get(..used)?), s.get(used..)?))
+}
+
+/// Units per second of a TIMESTAMP column (INT64), or `None` for another column.
+fn timestamp_unit(descr: &parquet::schema::types::ColumnDescriptor) -> Option<i64> {
+    use parquet::basic::TimeUnit;
+    if descr.physical_type() != PhysicalType::INT64 {
+        return None;
+    }
+    match descr.logical_type_ref() {
+        Some(LogicalType::Timestamp(t)) => Some(match t.unit {
+            TimeUnit::MILLIS => 1_000,
+            TimeUnit::MICROS => 1_000_000,
+            TimeUnit::NANOS => 1_000_000_000,
+        }),
+        Some(_) => None,
+        None => match descr.converted_type() {
+            ConvertedType::TIMESTAMP_MILLIS => Some(1_000),
+            ConvertedType::TIMESTAMP_MICROS => Some(1_000_000),
+            _ => None,
+        },
+    }
+}
+
+/// A timestamp as `YYYY-MM-DDTHH:MM:SS.fff…` (as many fraction digits as its unit has).
+fn timestamp_text(v: i64, per_second: i64) -> String {
+    let nanos = i128::from(v) * i128::from(1_000_000_000 / per_second);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+        return v.to_string();
+    };
+    let digits = match per_second {
+        1_000 => 3,
+        1_000_000 => 6,
+        _ => 9,
+    };
+    let fraction = t.nanosecond() / 10u32.pow(9 - digits);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{fraction:0width$}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        width = digits as usize
+    )
+}
+
+/// A timestamp written back: `YYYY-MM-DD` (or `YYYY-MM`, `YYYY`, from `date_truncate`, at
+/// midnight), optionally followed by `THH:MM:SS` and a fraction.
+fn timestamp_value(s: &str, per_second: i64) -> Result<i64, &'static str> {
+    const WHAT: &str = "a YYYY-MM-DDTHH:MM:SS timestamp";
+    let ((date, _), rest) = parse_date_prefix(s).ok_or(WHAT)?;
+    let mut nanos_of_day = 0i64;
+    if let Some(clock) = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' ')) {
+        let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+        let mut parts = hms.split(':');
+        let mut field = |max: i64| -> Result<i64, &'static str> {
+            let p = parts.next().ok_or(WHAT)?;
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(WHAT);
+            }
+            p.parse::<i64>().ok().filter(|n| *n <= max).ok_or(WHAT)
+        };
+        let (h, m, sec) = (field(23)?, field(59)?, field(60)?);
+        if parts.next().is_some()
+            || fraction.len() > 9
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(WHAT);
+        }
+        let frac: i64 = format!("{fraction:0<9}").parse().map_err(|_| WHAT)?;
+        nanos_of_day = ((h * 60 + m) * 60 + sec) * 1_000_000_000 + frac;
+    } else if !rest.is_empty() {
+        return Err(WHAT);
+    }
+    let days = i64::from(date.to_julian_day() - 2_440_588);
+    let nanos = i128::from(days) * 86_400_000_000_000 + i128::from(nanos_of_day);
+    i64::try_from(nanos / i128::from(1_000_000_000 / per_second)).map_err(|_| WHAT)
 }
 
 /// Transforms one column chunk; values go through text (`to_text`, `from_text`) so that every
@@ -444,6 +593,31 @@ fn mask_column<T: DataType>(
                 }
             }
         }
+        // A text-only job keeps the bytes of every value its rules left unchanged (a value
+        // that is not UTF-8 went through a lossy conversion to be read).
+        let before = (job.text && job.rules.is_empty()).then(|| texts.clone());
+        if job.text {
+            let names = [job.column.as_str()];
+            for (t, &vr) in texts.iter_mut().zip(&value_rows) {
+                let Some(v) = t else { continue };
+                if v.is_empty() {
+                    continue;
+                }
+                let out = masker.text_in(v, job.first_row + vr as u64 + 1, &names)?;
+                if out != *v {
+                    *v = out;
+                }
+            }
+        }
+        let texts: Vec<Result<Option<String>, T::T>> = match before {
+            None => texts.into_iter().map(Ok).collect(),
+            Some(before) => texts
+                .into_iter()
+                .zip(before)
+                .zip(vals.iter())
+                .map(|((t, b), v)| if t == b { Err(v.clone()) } else { Ok(t) })
+                .collect(),
+        };
         // Values nulled by a transform become nulls in the definition levels.
         let mut new_vals = Vec::with_capacity(texts.len());
         let mut it = texts.into_iter().zip(value_rows.iter());
@@ -464,13 +638,17 @@ fn mask_column<T: DataType>(
         };
         if def.is_empty() {
             for (t, &vr) in it {
-                new_vals.push(convert(t.unwrap_or_default(), vr)?);
+                match t {
+                    Err(unchanged) => new_vals.push(unchanged),
+                    Ok(t) => new_vals.push(convert(t.unwrap_or_default(), vr)?),
+                }
             }
         } else {
             for d in def.iter_mut() {
                 if *d == max_def {
                     match it.next() {
-                        Some((Some(s), &vr)) => new_vals.push(convert(s, vr)?),
+                        Some((Err(unchanged), _)) => new_vals.push(unchanged),
+                        Some((Ok(Some(s)), &vr)) => new_vals.push(convert(s, vr)?),
                         _ => *d = max_def - 1,
                     }
                 }
