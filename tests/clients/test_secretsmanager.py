@@ -1074,3 +1074,84 @@ def test_deprecated_versions_unscheduled_rotations_and_oversized_values_answer_a
         "Code": "ValidationException",
         "Message": "1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to 65536",
     }
+
+
+def user_clients(server, name, document, regions):
+    """IAM user `name` with inline policy `document`, and a Secrets Manager client of its key
+    in each of `regions`."""
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName=f"{name}-inline", PolicyDocument=document)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return [server.client("secretsmanager", key=key["AccessKeyId"], secret=key["SecretAccessKey"], region=r) for r in regions]
+
+
+def test_a_replica_carries_its_primarys_resource_policy(server):
+    # Bug (security): replicas never got the primary's resource policy, so a Deny in it was
+    # bypassed by reading the replica in its Region; and GetResourcePolicy refused replicas.
+    s1, s2 = server.client("secretsmanager"), server.client("secretsmanager", region="eu-west-1")
+    arn = s1.create_secret(Name="guarded", SecretString="topsecret", AddReplicaRegions=[{"Region": "eu-west-1"}])["ARN"]
+    u1, u2 = user_clients(
+        server,
+        "reader",
+        policy({"Effect": "Allow", "Action": ["secretsmanager:*", "kms:Decrypt"], "Resource": "*"}),
+        ["us-east-1", "eu-west-1"],
+    )
+    assert u2.get_secret_value(SecretId="guarded")["SecretString"] == "topsecret"
+    user_arn = f"arn:aws:iam::{arn.split(':')[4]}:user/reader"
+    doc = policy({"Effect": "Deny", "Principal": {"AWS": user_arn}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    s1.put_resource_policy(SecretId="guarded", ResourcePolicy=doc)
+    for client in (u1, u2):
+        with pytest.raises(ClientError) as e:
+            client.get_secret_value(SecretId="guarded")
+        assert error(e)["Code"] == "AccessDeniedException"
+    # The replica shows the policy it carries; changing it stays the primary's.
+    assert json.loads(s2.get_resource_policy(SecretId="guarded")["ResourcePolicy"]) == json.loads(doc)
+    with pytest.raises(ClientError) as e:
+        s2.delete_resource_policy(SecretId="guarded")
+    assert error(e)["Code"] == "InvalidParameterException"
+    # Removing it on the primary lifts it everywhere.
+    s1.delete_resource_policy(SecretId="guarded")
+    assert "ResourcePolicy" not in s2.get_resource_policy(SecretId="guarded")
+    assert u2.get_secret_value(SecretId="guarded")["SecretString"] == "topsecret"
+
+
+def test_a_failed_replica_is_retried_and_removed_with_its_region(server):
+    # Bug: a replica whose replication had failed once was never refreshed by later writes
+    # (serving its stale value), and RemoveRegionsFromReplication left it behind, still
+    # readable after the primary was deleted, and undeletable as a replica.
+    s1, s2 = server.client("secretsmanager"), server.client("secretsmanager", region="eu-west-1")
+    k2 = server.client("kms", region="eu-west-1")
+    eukey = k2.create_key()["KeyMetadata"]["Arn"]
+    s1.create_secret(Name="flaky", SecretString="v1", AddReplicaRegions=[{"Region": "eu-west-1", "KmsKeyId": eukey}])
+    k2.disable_key(KeyId=eukey)
+    s1.put_secret_value(SecretId="flaky", SecretString="v2")
+    [status] = s1.describe_secret(SecretId="flaky")["ReplicationStatus"]
+    assert status["Status"] == "Failed"
+    k2.enable_key(KeyId=eukey)
+    # The next write brings the failed replica up to date again.
+    s1.put_secret_value(SecretId="flaky", SecretString="v3")
+    [status] = s1.describe_secret(SecretId="flaky")["ReplicationStatus"]
+    assert status["Status"] == "InSync"
+    assert s2.get_secret_value(SecretId="flaky")["SecretString"] == "v3"
+    # Failed again, then removed: the replica goes with its Region.
+    k2.disable_key(KeyId=eukey)
+    s1.put_secret_value(SecretId="flaky", SecretString="v4")
+    k2.enable_key(KeyId=eukey)
+    out = s1.remove_regions_from_replication(SecretId="flaky", RemoveReplicaRegions=["eu-west-1"])
+    assert out["ReplicationStatus"] == []
+    with pytest.raises(ClientError) as e:
+        s2.get_secret_value(SecretId="flaky")
+    assert error(e)["Code"] == "ResourceNotFoundException"
+    s1.delete_secret(SecretId="flaky", ForceDeleteWithoutRecovery=True)
+
+
+def test_removing_a_region_keeps_an_unrelated_secret_of_the_same_name(server):
+    # Guard for the fix above: a replication that failed on a name clash removes nothing there.
+    s1, s2 = server.client("secretsmanager"), server.client("secretsmanager", region="eu-west-1")
+    s2.create_secret(Name="clash", SecretString="theirs")
+    s1.create_secret(Name="clash", SecretString="ours", AddReplicaRegions=[{"Region": "eu-west-1"}])
+    s1.put_secret_value(SecretId="clash", SecretString="ours2")
+    assert s2.get_secret_value(SecretId="clash")["SecretString"] == "theirs"
+    s1.remove_regions_from_replication(SecretId="clash", RemoveReplicaRegions=["eu-west-1"])
+    assert s2.get_secret_value(SecretId="clash")["SecretString"] == "theirs"

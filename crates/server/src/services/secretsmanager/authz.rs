@@ -191,9 +191,26 @@ impl ResourcePolicySource for SecretPolicies {
         }
         let parts: Vec<&str> = resource.split(':').collect();
         let (region, account) = (parts.get(3)?, parts.get(4)?);
-        let doc = state.secrets.read(account, region, |r| {
-            r.resolve(resource).and_then(|s| s.policy.clone())
+        let (own, primary) = state.secrets.read(account, region, |r| {
+            r.resolve(resource).map(|s| {
+                let primary = s.primary_region.clone().map(|p| (p, s.name.clone()));
+                (s.policy.clone(), primary)
+            })
         })?;
+        // A replica is governed by its primary's current policy: its own copy can lag behind
+        // when its replication failed (its Region's key disabled, say), and a Deny added to the
+        // primary must hold in every Region at once.
+        let doc = match primary {
+            Some((primary_region, name)) => state
+                .secrets
+                .read(account, &primary_region, |r| {
+                    r.resolve(&name)
+                        .filter(|p| p.replicas.iter().any(|x| x.region == **region))
+                        .map(|p| p.policy.clone())
+                })
+                .unwrap_or(own),
+            None => own,
+        }?;
         crate::iam::compile(&doc, PolicyKind::Resource, "secret resource policy").map(Arc::new)
     }
 }

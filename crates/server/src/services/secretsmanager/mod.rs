@@ -313,7 +313,8 @@ async fn replica_copy(
     r.arn = replica_arn(&primary.arn, &primary.region, region);
     r.primary_region = Some(primary.region.clone());
     r.replicas = vec![];
-    r.policy = None;
+    // The resource policy is replicated with the secret, as AWS does (bug: replicas had none,
+    // so a Deny in the primary's policy could be bypassed by reading the replica).
     r.kms_key_id.clone_from(&replica.kms_key_id);
     let existing = state.secrets.find(&primary.account, region, &r.arn);
     // Secrets Manager itself keeps replicas in step, for the secret's owner.
@@ -346,26 +347,53 @@ async fn replica_copy(
     Ok(r)
 }
 
-/// The writes that bring `secret`'s in-sync replicas up to date. A replica whose key cannot
-/// take the new values is marked failed (with the reason, as ReplicationStatus shows it) and
-/// keeps what it had.
+/// Whether `found`, the secret with `primary`'s name in another Region, is `primary`'s replica
+/// (and not an unrelated secret that happens to share the name).
+fn is_replica_of(found: &Secret, primary: &Secret) -> bool {
+    found.primary_region.as_deref() == Some(primary.region.as_str())
+        && found.arn == replica_arn(&primary.arn, &primary.region, &found.region)
+}
+
+/// The writes that bring `secret`'s replicas up to date. A replica whose key cannot take the
+/// new values is marked failed (with the reason, as ReplicationStatus shows it) and keeps what
+/// it had. A failed replica is tried again on every write (bug: one failure was permanent, and
+/// the replica went on serving its stale value and policy), unless the failure was a name
+/// clash: a secret there that is not this one's replica is never overwritten without
+/// `ForceOverwriteReplicaSecret`.
 async fn replica_changes(state: &AppState, secret: &mut Secret) -> Vec<Change> {
     let mut changes = Vec::new();
-    let mut failed = Vec::new();
+    let mut outcome = Vec::new();
     for (i, r) in secret.replicas.iter().enumerate() {
-        if r.status != "InSync" {
+        if r.status != "InSync"
+            && state
+                .secrets
+                .find(&secret.account, &r.region, &secret.name)
+                .is_some_and(|found| !is_replica_of(&found, secret))
+        {
             continue;
         }
         match replica_copy(state, secret, r).await {
-            Ok(copy) => changes.push(Change::Put(copy)),
-            Err(e) => failed.push((i, e.message)),
+            Ok(copy) => {
+                changes.push(Change::Put(copy));
+                outcome.push((i, None));
+            }
+            Err(e) => outcome.push((i, Some(e.message))),
         }
     }
-    for (i, why) in failed {
-        if let Some(r) = secret.replicas.get_mut(i) {
-            tracing::warn!(secret = %secret.arn, region = %r.region, error = %why, "replication failed");
-            "Failed".clone_into(&mut r.status);
-            r.message = format!("Replication failed: {why}");
+    for (i, failure) in outcome {
+        let Some(r) = secret.replicas.get_mut(i) else {
+            continue;
+        };
+        match failure {
+            Some(why) => {
+                tracing::warn!(secret = %secret.arn, region = %r.region, error = %why, "replication failed");
+                "Failed".clone_into(&mut r.status);
+                r.message = format!("Replication failed: {why}");
+            }
+            None => {
+                "InSync".clone_into(&mut r.status);
+                "Replication succeeded".clone_into(&mut r.message);
+            }
         }
     }
     changes
@@ -1515,9 +1543,10 @@ async fn untag_resource(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
+/// Reading a replica's policy is allowed (only changing it is the primary's): the replica
+/// carries its primary's policy, and callers need to see what governs it.
 fn get_resource_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let sec = cx.secret(secret_id(i))?;
-    writable(&sec)?;
     let mut out = json!({"ARN": sec.arn, "Name": sec.name});
     if let Some(p) = &sec.policy {
         super::set(&mut out, "ResourcePolicy", json!(p));
@@ -1672,20 +1701,29 @@ async fn remove_regions_from_replication(cx: &Cx<'_>, i: &Value) -> Result<Value
     let mut secret = cx.secret(secret_id(i))?;
     writable(&secret)?;
     let mut changes = Vec::new();
-    secret.replicas.retain(|r| {
-        if regions.contains(&r.region) {
-            if r.status == "InSync" {
-                changes.push(Change::Delete(
-                    secret.account.clone(),
-                    r.region.clone(),
-                    secret.name.clone(),
-                ));
-            }
-            false
-        } else {
-            true
+    // Whatever its status, a Region's replica goes with its Region (bug: a replica whose
+    // replication had failed once was left behind, still readable, and, being a replica,
+    // undeletable); a secret there that is not this one's replica (a name clash) stays.
+    for r in secret
+        .replicas
+        .iter()
+        .filter(|r| regions.contains(&r.region))
+    {
+        if let Some(found) = cx
+            .state
+            .secrets
+            .find(&secret.account, &r.region, &secret.name)
+            && is_replica_of(&found, &secret)
+        {
+            cx.state.secrets.forget_keys(&found.arn);
+            changes.push(Change::Delete(
+                found.account.clone(),
+                found.region.clone(),
+                found.name.clone(),
+            ));
         }
-    });
+    }
+    secret.replicas.retain(|r| !regions.contains(&r.region));
     let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
     changes.insert(0, Change::Put(secret.clone()));
     cx.state.secrets.apply(changes).await?;
