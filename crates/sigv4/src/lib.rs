@@ -63,7 +63,9 @@ mod verify;
 
 pub use canonical::{Canonicalization, UriEncoding};
 pub use error::{ErrorKind, SigV4Error, SignError};
-pub use parse::{MAX_PRESIGN_EXPIRES, ParsedAuth, Request, is_region_name, is_signed, parse};
+pub use parse::{
+    MAX_PRESIGN_EXPIRES, ParsedAuth, Request, is_region_name, is_signed, parse, region_partition,
+};
 pub use sign::{SigningOutput, SigningParams, presign, sign};
 pub use verify::{Settings, Verifier, derive_signing_key};
 

@@ -218,6 +218,31 @@ fn split_credential<'a>(credential: Cow<'a, str>) -> Result<Credential<'a>, SigV
     })
 }
 
+/// The partition a Region belongs to (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`,
+/// `aws-iso-e`, `aws-iso-f`, `aws-eusc`), by the Region name prefixes of AWS's partitions
+/// table; `None` for a name no partition has (`xx-foo-1`) or one not spelled as a Region.
+/// Operations that reach another Region (multi-Region keys, secret replicas) stay within
+/// their partition.
+pub fn region_partition(r: &str) -> Option<&'static str> {
+    if r == "aws-global" || !is_region_name(r) {
+        return None;
+    }
+    let mut words = r.split('-');
+    let (first, second) = (words.next()?, words.next()?);
+    // The longer prefixes first: `us-gov-` and `us-iso-` are not the `aws` partition's `us-`.
+    Some(match (first, second) {
+        ("us", "gov") => "aws-us-gov",
+        ("us", "iso") => "aws-iso",
+        ("us", "isob") => "aws-iso-b",
+        ("eu", "isoe") => "aws-iso-e",
+        ("us", "isof") => "aws-iso-f",
+        ("cn", _) => "aws-cn",
+        ("eusc", _) => "aws-eusc",
+        ("us" | "eu" | "ap" | "sa" | "ca" | "me" | "af" | "il" | "mx", _) => "aws",
+        _ => return None,
+    })
+}
+
 /// Whether `r` is spelled as AWS's Region names are (`us-east-1`, `us-gov-west-1`,
 /// `cn-northwest-1`, `us-isob-east-1`, `eusc-de-east-1`): a 2 to 4 letter prefix, one or more
 /// lowercase words and a number, each joined by `-`; or `aws-global`, which SDKs sign a global

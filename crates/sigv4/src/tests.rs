@@ -72,3 +72,28 @@ fn region_names_are_awss_spelling() {
         assert!(!is_region_name(bad), "{bad:?}");
     }
 }
+
+/// Regression (multi-Region keys and secret replicas): a replica Region was any string,
+/// `xx-foo-1` or another partition's `cn-north-1`; the partition of a Region decides.
+#[test]
+fn regions_belong_to_their_partition() {
+    use crate::region_partition;
+    for (region, partition) in [
+        ("us-east-1", Some("aws")),
+        ("eu-west-1", Some("aws")),
+        ("il-central-1", Some("aws")),
+        ("cn-north-1", Some("aws-cn")),
+        ("us-gov-west-1", Some("aws-us-gov")),
+        ("us-iso-east-1", Some("aws-iso")),
+        ("us-isob-east-1", Some("aws-iso-b")),
+        ("eu-isoe-west-1", Some("aws-iso-e")),
+        ("us-isof-south-1", Some("aws-iso-f")),
+        ("eusc-de-east-1", Some("aws-eusc")),
+        ("xx-foo-1", None),
+        ("aws-global", None),
+        ("us-east", None),
+        ("", None),
+    ] {
+        assert_eq!(region_partition(region), partition, "{region}");
+    }
+}
