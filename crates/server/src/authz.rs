@@ -257,9 +257,9 @@ fn key_policy_denies(
     })
 }
 
-/// KMS's policy lockout safety check: a key policy given to CreateKey or PutKeyPolicy must let
-/// the caller call PutKeyPolicy on the key again, unless `BypassPolicyLockoutSafetyCheck` is set;
-/// otherwise no one could ever change it (the account's root user included, as KMS applies key
+/// KMS's policy lockout safety check: a key policy given to CreateKey, PutKeyPolicy or
+/// ReplicateKey must let the caller call PutKeyPolicy on the key again, unless
+/// `BypassPolicyLockoutSafetyCheck` is set; otherwise no one could ever change it (the account's root user included, as KMS applies key
 /// policies to it too). Only when policies are enforced: in `--dev` they are not, and a key is
 /// never out of reach.
 fn key_policy_locks_out(
@@ -271,7 +271,10 @@ fn key_policy_locks_out(
     target: &Target,
 ) -> Option<ApiError> {
     if route.service.signing_name != "kms"
-        || !matches!(route.operation.name, "CreateKey" | "PutKeyPolicy")
+        || !matches!(
+            route.operation.name,
+            "CreateKey" | "PutKeyPolicy" | "ReplicateKey"
+        )
         || input
             .get("BypassPolicyLockoutSafetyCheck")
             .and_then(Value::as_bool)
@@ -287,11 +290,22 @@ fn key_policy_locks_out(
     let policy = CompiledPolicy::new(&policy);
     // CreateKey's key has no ARN yet; statements name keys by `*` or their own ARN, so any
     // key ARN of the account and Region stands for it.
+    // ReplicateKey's policy is the new replica's, whose ARN is the primary's in the replica
+    // Region (bug: ReplicateKey skipped this check, so its Policy could lock everyone out).
+    let replica_region = input.get("ReplicaRegion").and_then(Value::as_str);
     let key_arn = if target.arn == "*" {
         format!(
             "arn:aws:kms:{}:{}:key/00000000-0000-0000-0000-000000000000",
             ctx.region, caller.account_id
         )
+    } else if route.operation.name == "ReplicateKey"
+        && let Some(region) = replica_region
+    {
+        let mut parts: Vec<&str> = target.arn.split(':').collect();
+        if let Some(r) = parts.get_mut(3) {
+            *r = region;
+        }
+        parts.join(":")
     } else {
         target.arn.clone()
     };
