@@ -1053,3 +1053,92 @@ def test_retire_grant_of_an_unknown_id_is_not_found_and_a_bad_principal_is_inval
     with pytest.raises(ClientError) as e:
         kms.list_retirable_grants(RetiringPrincipal="notanarn")
     assert error(e)["Code"] == "InvalidArnException"
+
+
+def test_replicate_key_policy_must_pass_the_lockout_safety_check(server):
+    # Bug: ReplicateKey skipped KMS's policy lockout safety check that CreateKey and
+    # PutKeyPolicy make, so its Policy could leave the replica's policy unchangeable.
+    kms = server.client("kms")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    locked = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:Decrypt", "Resource": "*"})
+    with pytest.raises(ClientError) as e:
+        kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1", Policy=locked)
+    assert error(e) == {"Code": "MalformedPolicyDocumentException", "Message": "The new key policy will not allow you to update the key policy in the future."}
+    out = kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1", Policy=locked, BypassPolicyLockoutSafetyCheck=True)
+    assert json.loads(out["ReplicaPolicy"]) == json.loads(locked)
+
+
+def test_a_replica_of_imported_material_waits_for_the_same_material(server):
+    # Bug: the replica of an EXTERNAL multi-Region key got its primary's material and was
+    # Enabled at once; KMS creates it without material (PendingImport), to be imported.
+    kms, k2 = server.client("kms"), server.client("kms", region="eu-west-1")
+    mrk = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    token, wrapped = wrap_for(kms, mrk, material)
+    kms.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    replica = kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert (replica["KeyState"], replica["Enabled"]) == ("PendingImport", False)
+    with pytest.raises(ClientError) as e:
+        k2.encrypt(KeyId=mrk, Plaintext=b"x")
+    assert error(e)["Code"] == "KMSInvalidStateException"
+    token, wrapped = wrap_for(k2, mrk, os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        k2.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error(e)["Code"] == "IncorrectKeyMaterialException"
+    token, wrapped = wrap_for(k2, mrk, material)
+    k2.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = kms.encrypt(KeyId=mrk, Plaintext=b"both")["CiphertextBlob"]
+    assert k2.decrypt(CiphertextBlob=blob)["Plaintext"] == b"both"
+
+
+def test_replicate_key_takes_no_state_from_the_primary(server):
+    # Bug: the replica copied its primary's state: a disabled primary gave a disabled replica,
+    # and a primary pending deletion (or pending replica deletion) could still be replicated.
+    kms, k2 = server.client("kms"), server.client("kms", region="eu-west-1")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["Arn"]
+    kms.disable_key(KeyId=mrk)
+    replica = kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    assert (replica["KeyState"], replica["Enabled"]) == ("Enabled", True)
+    assert "DeletionDate" not in replica
+    assert k2.encrypt(KeyId=replica["Arn"], Plaintext=b"x")
+    kms.enable_key(KeyId=mrk)
+    # With a replica, the primary waits for it (PendingReplicaDeletion); alone, PendingDeletion.
+    kms.schedule_key_deletion(KeyId=mrk, PendingWindowInDays=7)
+    lone = kms.create_key(MultiRegion=True)["KeyMetadata"]["Arn"]
+    kms.schedule_key_deletion(KeyId=lone, PendingWindowInDays=7)
+    for key in (mrk, lone):
+        with pytest.raises(ClientError) as e:
+            kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+        assert error(e)["Code"] == "KMSInvalidStateException", key
+
+
+def test_update_primary_region_needs_both_keys_enabled_and_keeps_rotation(server):
+    # Bugs: UpdatePrimaryRegion took keys in any state (AWS: "Both the primary key and the
+    # replica key must be in the Enabled key state"), and turned automatic rotation off, the
+    # new primary keeping its stale replica settings.
+    kms, k2 = server.client("kms"), server.client("kms", region="eu-west-1")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=mrk, RotationPeriodInDays=100)
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1")
+    replica = mrk.replace("us-east-1", "eu-west-1")
+    for client, key in ((k2, replica), (kms, mrk)):
+        client.disable_key(KeyId=key)
+        with pytest.raises(ClientError) as e:
+            kms.update_primary_region(KeyId=mrk, PrimaryRegion="eu-west-1")
+        assert error(e) == {"Code": "KMSInvalidStateException", "Message": f"{key} is disabled."}
+        client.enable_key(KeyId=key)
+    kms.update_primary_region(KeyId=mrk, PrimaryRegion="eu-west-1")
+    status = k2.get_key_rotation_status(KeyId=replica)
+    assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 100)
+    assert kms.get_key_rotation_status(KeyId=mrk)["KeyRotationEnabled"] is True
+
+
+def test_replica_regions_must_be_regions_of_the_primarys_partition(server):
+    # Bug: any ReplicaRegion was taken: a misspelt one, or another partition's.
+    kms = server.client("kms")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    for region in ("xx-foo-1", "cn-north-1", "us-gov-west-1"):
+        with pytest.raises(ClientError) as e:
+            kms.replicate_key(KeyId=mrk, ReplicaRegion=region)
+        assert error(e)["Code"] == "ValidationException", region
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["MultiRegionConfiguration"]["ReplicaKeys"] == []

@@ -2627,6 +2627,10 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             format!("{} is not a multi-region primary key.", r.arn),
         ));
     }
+    replica_region_fits(&target, &r.region)?;
+    // A key waiting for deletion cannot be replicated (AWS's ScheduleKeyDeletion: such a key
+    // "cannot be replicated"); a disabled one can, its state being its own.
+    not_pending_deletion(r)?;
     let replica_arn = key_arn(&target, &r.account, &r.id);
     if target == r.region || cx.state.kms.read(|d| d.keys.contains_key(&replica_arn))? {
         return Err(err(
@@ -2654,10 +2658,27 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         Vec::new()
     };
     record.replica_regions = vec![];
+    // Key state is not shared (bug: the primary's was copied, so a disabled primary gave a
+    // disabled replica and a deletion date came along): a new replica is enabled, or, with
+    // imported material, waits for it.
+    record.deletion_date = None;
+    record.pending_window_days = None;
+    record.import_wrapping = None;
+    record.import_token = None;
+    record.import_expires = None;
+    record.valid_to = None;
     // Sealed under the primary's ARN; the replica's own is made at its first import.
     record.imported_digest = None;
-    record.sealed = primary
-        .materials
+    // A replica of a key with imported material gets none: the same material must be imported
+    // into it (bug: it got the primary's and was usable at once, which AWS never allows).
+    let materials = if record.origin == "EXTERNAL" {
+        "PendingImport".clone_into(&mut record.state);
+        Vec::new()
+    } else {
+        "Enabled".clone_into(&mut record.state);
+        primary.materials.clone()
+    };
+    record.sealed = materials
         .iter()
         .enumerate()
         .map(|(v, m)| cx.state.kms.seal(&replica_arn, v, m))
@@ -2665,7 +2686,7 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     primary.record.replica_regions.push(target);
     let replica = Key {
         record,
-        materials: primary.materials.clone(),
+        materials,
         policy: None,
     };
     // The answer's configuration lists every replica, the new one included (as DescribeKey
@@ -2687,6 +2708,23 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         })
         .await?;
     Ok(out)
+}
+
+/// Whether `target` can hold a replica of a key in `primary`: a Region of the same partition
+/// (bug: any string was taken, `xx-foo-1`, or `cn-north-1` for a key in `us-east-1`).
+fn replica_region_fits(target: &str, primary: &str) -> Result<(), ApiError> {
+    let partition = palisade_sigv4::region_partition(target);
+    if partition.is_some() && partition == palisade_sigv4::region_partition(primary) {
+        return Ok(());
+    }
+    Err(err(
+        "ValidationException",
+        format!(
+            "1 validation error detected: Value '{target}' at 'replicaRegion' failed to satisfy \
+             constraint: Member must be a Region in the same partition as the primary key's \
+             Region {primary}"
+        ),
+    ))
 }
 
 async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
@@ -2720,8 +2758,29 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
             format!("There is no replica of {} in {new_primary}", key.record.arn),
         ));
     }
+    // AWS (multi-region-update): "Both the primary key and the replica key must be in the
+    // Enabled key state" (bug: any state was taken).
+    for k in related
+        .iter()
+        .filter(|k| k.record.region == key.record.region || k.record.region == new_primary)
+    {
+        let what = match k.record.state.as_str() {
+            "Enabled" => continue,
+            "Disabled" => "disabled",
+            "PendingImport" => "pending import",
+            "PendingDeletion" => "pending deletion",
+            "PendingReplicaDeletion" => "pending replica deletion",
+            _ => "not enabled",
+        };
+        return Err(invalid_state(&k.record.arn, what));
+    }
     let mut changes = Changes::default();
     for mut k in related {
+        // Automatic rotation is a shared property, held by the primary (bug: the new primary
+        // kept its own stale replica settings, so the swap turned rotation off).
+        k.record.rotation_enabled = key.record.rotation_enabled;
+        k.record.rotation_period_days = key.record.rotation_period_days;
+        k.record.next_rotation = key.record.next_rotation;
         k.record.primary_region = Some(new_primary.clone());
         k.record.replica_regions = if k.record.region == new_primary {
             regions
