@@ -1155,3 +1155,28 @@ def test_removing_a_region_keeps_an_unrelated_secret_of_the_same_name(server):
     assert s2.get_secret_value(SecretId="clash")["SecretString"] == "theirs"
     s1.remove_regions_from_replication(SecretId="clash", RemoveReplicaRegions=["eu-west-1"])
     assert s2.get_secret_value(SecretId="clash")["SecretString"] == "theirs"
+
+
+def test_replica_regions_must_be_other_regions_of_the_primarys_partition(server):
+    # Bug: any Region was taken and reported InSync: a misspelt one, or another partition's.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="local", SecretString="v")
+    for region in ("xx-foo-1", "cn-north-1", "us-gov-west-1", "us-east-1"):
+        with pytest.raises(ClientError) as e:
+            sm.replicate_secret_to_regions(SecretId="local", AddReplicaRegions=[{"Region": region}])
+        assert error(e) == {"Code": "InvalidParameterException", "Message": "Invalid replica region."}, region
+        with pytest.raises(ClientError) as e:
+            sm.create_secret(Name=f"new-{region}", SecretString="v", AddReplicaRegions=[{"Region": region}])
+        assert error(e)["Code"] == "InvalidParameterException", region
+    assert "ReplicationStatus" not in sm.describe_secret(SecretId="local")
+
+
+def test_a_replica_may_name_the_aws_managed_key_before_it_exists_there(server):
+    # Bug: KmsKeyId alias/aws/secretsmanager on a replica failed replication in a Region where
+    # that AWS-managed key had not been made yet; AWS makes it on first use.
+    s1, s2 = server.client("secretsmanager"), server.client("secretsmanager", region="eu-west-1")
+    out = s1.create_secret(
+        Name="managed", SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1", "KmsKeyId": "alias/aws/secretsmanager"}]
+    )
+    assert [r["Status"] for r in out["ReplicationStatus"]] == ["InSync"]
+    assert s2.get_secret_value(SecretId="managed")["SecretString"] == "v"

@@ -585,7 +585,7 @@ fn replication_json(secret: &Secret) -> Value {
             .map(|r| {
                 json!({
                     "Region": r.region,
-                    "KmsKeyId": r.kms_key_id.clone().unwrap_or_else(|| "alias/aws/secretsmanager".to_owned()),
+                    "KmsKeyId": r.kms_key_id.clone().unwrap_or_else(|| MANAGED_KEY.to_owned()),
                     "Status": r.status,
                     "StatusMessage": r.message,
                 })
@@ -698,6 +698,9 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(out)
 }
 
+/// The alias of Secrets Manager's AWS-managed key.
+const MANAGED_KEY: &str = "alias/aws/secretsmanager";
+
 /// Adds replicas to a primary; returns the changes to other regions' secrets (overwrites).
 fn add_replicas(
     cx: &Cx<'_>,
@@ -708,7 +711,13 @@ fn add_replicas(
     let mut changes = Vec::new();
     for r in regions {
         let region = s(r, "Region").unwrap_or_default();
-        if region == secret.region {
+        // A replica Region is another Region of the primary's partition (bug: any string was
+        // taken and reported InSync: `xx-foo-1`, or `cn-north-1` for a secret in `us-east-1`).
+        let partition = palisade_sigv4::region_partition(region);
+        if region == secret.region
+            || partition.is_none()
+            || partition != palisade_sigv4::region_partition(&secret.region)
+        {
             return Err(invalid_parameter("Invalid replica region."));
         }
     }
@@ -730,7 +739,10 @@ fn add_replicas(
             .secrets
             .find(&secret.account, &region, &secret.name);
         // The replica's key must be one the replica's Region has and can encrypt with.
-        let key_problem = kms.as_deref().and_then(|id| {
+        // The AWS-managed key is made in the replica's Region on first use, as in the primary's
+        // (bug: naming it failed replication where no secret had used it yet).
+        let managed = |id: &&str| *id == MANAGED_KEY || id.ends_with(&format!(":{MANAGED_KEY}"));
+        let key_problem = kms.as_deref().filter(|id| !managed(id)).and_then(|id| {
             crate::services::kms::service_key(cx.state, cx.caller, &region, id).err()
         });
         let (status, message) = match clash {
