@@ -1180,3 +1180,22 @@ def test_a_replica_may_name_the_aws_managed_key_before_it_exists_there(server):
     )
     assert [r["Status"] for r in out["ReplicationStatus"]] == ["InSync"]
     assert s2.get_secret_value(SecretId="managed")["SecretString"] == "v"
+
+
+def test_replication_status_shows_replica_access_and_delete_names_replicas_as_aws_does(server):
+    # Bugs: ReplicationStatus had no LastAccessedDate; the refusal to delete a replicated
+    # primary named the secret as given (not its ARN), joined Regions with "," and had no period.
+    s1, s2 = server.client("secretsmanager"), server.client("secretsmanager", region="eu-west-1")
+    arn = s1.create_secret(Name="seen", SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}, {"Region": "us-west-2"}])["ARN"]
+    [first, second] = s1.describe_secret(SecretId="seen")["ReplicationStatus"]
+    assert "LastAccessedDate" not in first and "LastAccessedDate" not in second
+    s2.get_secret_value(SecretId="seen")
+    status = {r["Region"]: r for r in s1.describe_secret(SecretId="seen")["ReplicationStatus"]}
+    assert "LastAccessedDate" in status["eu-west-1"] and "LastAccessedDate" not in status["us-west-2"]
+    assert "LastAccessedDate" not in s1.describe_secret(SecretId="seen")
+    with pytest.raises(ClientError) as e:
+        s1.delete_secret(SecretId="seen")
+    assert error(e) == {
+        "Code": "InvalidParameterException",
+        "Message": f"You can't delete secret {arn} that still has replica regions [eu-west-1, us-west-2].",
+    }

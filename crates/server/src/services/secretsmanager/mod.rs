@@ -317,6 +317,8 @@ async fn replica_copy(
     // so a Deny in the primary's policy could be bypassed by reading the replica).
     r.kms_key_id.clone_from(&replica.kms_key_id);
     let existing = state.secrets.find(&primary.account, region, &r.arn);
+    // Reads are the replica's own: its last access is not the primary's.
+    r.last_accessed = existing.as_ref().and_then(|e| e.last_accessed);
     // Secrets Manager itself keeps replicas in step, for the secret's owner.
     let owner = Caller::root(&primary.account, None);
     let cached = crypto::may_use_cache(&owner, &primary.account, primary.kms_key_id.as_deref());
@@ -577,18 +579,30 @@ async fn replay_of(
     Ok(r)
 }
 
-fn replication_json(secret: &Secret) -> Value {
+/// A primary's ReplicationStatus: each replica with its key, status and, once read there, the
+/// day its replica was last accessed (bug: LastAccessedDate was never shown).
+fn replication_json(state: &AppState, secret: &Secret) -> Value {
     Value::Array(
         secret
             .replicas
             .iter()
             .map(|r| {
-                json!({
+                let mut out = json!({
                     "Region": r.region,
                     "KmsKeyId": r.kms_key_id.clone().unwrap_or_else(|| MANAGED_KEY.to_owned()),
                     "Status": r.status,
                     "StatusMessage": r.message,
-                })
+                });
+                let accessed = state.secrets.read(&secret.account, &r.region, |there| {
+                    there
+                        .resolve(&secret.name)
+                        .filter(|found| is_replica_of(found, secret))
+                        .and_then(|found| found.last_accessed)
+                });
+                if let Some(t) = accessed {
+                    super::set(&mut out, "LastAccessedDate", json!(t));
+                }
+                out
             })
             .collect(),
     )
@@ -689,7 +703,11 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         super::set(&mut out, "VersionId", json!(token));
     }
     if !secret.replicas.is_empty() {
-        super::set(&mut out, "ReplicationStatus", replication_json(&secret));
+        super::set(
+            &mut out,
+            "ReplicationStatus",
+            replication_json(cx.state, &secret),
+        );
     }
     let mut changes: Vec<Change> = extra;
     changes.extend(copies);
@@ -1262,7 +1280,7 @@ fn rotation_rules_json(r: &state::Rotation) -> Value {
     Value::Object(rules)
 }
 
-fn describe(sec: &Secret, list: bool) -> Value {
+fn describe(state: &AppState, sec: &Secret, list: bool) -> Value {
     let mut o = Map::new();
     o.insert("ARN".into(), json!(sec.arn));
     o.insert("Name".into(), json!(sec.name));
@@ -1327,14 +1345,14 @@ fn describe(sec: &Secret, list: bool) -> Value {
         o.insert("PrimaryRegion".into(), json!(sec.region));
     }
     if !list && !sec.replicas.is_empty() {
-        o.insert("ReplicationStatus".into(), replication_json(sec));
+        o.insert("ReplicationStatus".into(), replication_json(state, sec));
     }
     Value::Object(o)
 }
 
 fn describe_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let sec = cx.secret(secret_id(i))?;
-    Ok(describe(&sec, false))
+    Ok(describe(cx.state, &sec, false))
 }
 
 fn list_secrets(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
@@ -1363,8 +1381,7 @@ fn list_secrets(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         found.reverse();
     }
     let (items, next) = page(found, |x| Some(key(x)), i, 100)?;
-    let mut out =
-        json!({"SecretList": items.iter().map(|x| describe(x, true)).collect::<Vec<_>>()});
+    let mut out = json!({"SecretList": items.iter().map(|x| describe(cx.state, x, true)).collect::<Vec<_>>()});
     if let Some(t) = next {
         super::set(&mut out, "NextToken", json!(t));
     }
@@ -1456,8 +1473,9 @@ async fn delete_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     if !secret.replicas.is_empty() {
         let regions: Vec<&str> = secret.replicas.iter().map(|r| r.region.as_str()).collect();
         return Err(invalid_parameter(format!(
-            "You can't delete secret {id} that still has replica regions [{}]",
-            regions.join(",")
+            "You can't delete secret {} that still has replica regions [{}].",
+            secret.arn,
+            regions.join(", ")
         )));
     }
     if secret.deleted.is_some() && !force {
@@ -1692,7 +1710,7 @@ async fn replicate_secret_to_regions(cx: &Cx<'_>, i: &Value) -> Result<Value, Ap
         cx.state.secrets.apply(extra).await?;
     }
     let mut changes = replica_changes(cx.state, &mut secret).await;
-    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
+    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(cx.state, &secret)});
     changes.insert(0, Change::Put(secret));
     cx.state.secrets.apply(changes).await?;
     Ok(out)
@@ -1736,7 +1754,7 @@ async fn remove_regions_from_replication(cx: &Cx<'_>, i: &Value) -> Result<Value
         }
     }
     secret.replicas.retain(|r| !regions.contains(&r.region));
-    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(&secret)});
+    let out = json!({"ARN": secret.arn, "ReplicationStatus": replication_json(cx.state, &secret)});
     changes.insert(0, Change::Put(secret.clone()));
     cx.state.secrets.apply(changes).await?;
     save(cx.state, secret).await?;
