@@ -1142,3 +1142,38 @@ def test_replica_regions_must_be_regions_of_the_primarys_partition(server):
             kms.replicate_key(KeyId=mrk, ReplicaRegion=region)
         assert error(e)["Code"] == "ValidationException", region
     assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["MultiRegionConfiguration"]["ReplicaKeys"] == []
+
+
+def test_multi_region_calls_are_recorded_in_each_affected_region(server):
+    # Bugs: ReplicateKey left no CreateKey event in the replica's Region (AWS: "a ReplicateKey
+    # operation and a CreateKey operation"), and UpdatePrimaryRegion was recorded only in the
+    # caller's Region, without the key ARN as responseElements.keyId.
+    kms = server.client("kms")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["Arn"]
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1")
+    replica = mrk.replace("us-east-1", "eu-west-1")
+    kms.update_primary_region(KeyId=mrk, PrimaryRegion="eu-west-1")
+    events = server.events()
+    [created] = [e for e in events if e["eventName"] == "CreateKey" and e["awsRegion"] == "eu-west-1"]
+    assert created["resources"][0]["ARN"] == replica
+    assert created["userIdentity"]["invokedBy"] == "kms.amazonaws.com"
+    updates = {e["awsRegion"]: e for e in events if e["eventName"] == "UpdatePrimaryRegion"}
+    assert set(updates) == {"us-east-1", "eu-west-1"}
+    assert updates["us-east-1"]["responseElements"] == {"keyId": mrk}
+    assert updates["eu-west-1"]["responseElements"] == {"keyId": replica}
+    assert updates["eu-west-1"]["requestParameters"]["primaryRegion"] == "eu-west-1"
+    lookup = server.client("cloudtrail", region="eu-west-1").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "UpdatePrimaryRegion"}]
+    )["Events"]
+    assert len(lookup) == 1
+
+
+def test_replicate_key_answer_leaves_out_what_was_not_given(server):
+    # Bug: ReplicateKey answered ReplicaTags [] without Tags, and named the new replica's
+    # CurrentKeyMaterialId while KMS was still creating it.
+    kms = server.client("kms")
+    mrk = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    out = kms.replicate_key(KeyId=mrk, ReplicaRegion="eu-west-1")
+    assert "ReplicaTags" not in out and "CurrentKeyMaterialId" not in out["ReplicaKeyMetadata"]
+    out = kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2", Tags=[{"TagKey": "team", "TagValue": "a"}])
+    assert out["ReplicaTags"] == [{"TagKey": "team", "TagValue": "a"}]

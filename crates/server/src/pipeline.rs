@@ -273,6 +273,14 @@ where
             map.insert("keyId".to_owned(), Value::String(key.clone()));
         }
     }
+    if route.service.signing_name == "kms"
+        && route.operation.name == "UpdatePrimaryRegion"
+        && let Some(key) = ctx.resources.first()
+    {
+        // UpdatePrimaryRegion returns nothing, but CloudTrail records the affected key's ARN
+        // as responseElements.keyId (KMS developer guide, "UpdatePrimaryRegion").
+        audited = audited.map(|_| serde_json::json!({"keyId": key}));
+    }
     Ok((output, audited))
 }
 

@@ -278,6 +278,26 @@ enum Durable {
     WithRequest,
 }
 
+/// Records the event a multi-Region operation writes in another Region than the request's
+/// (ReplicateKey's CreateKey in the replica's Region, UpdatePrimaryRegion's entry in the new
+/// primary's), queued ahead of the request's own event, which the caller waits for.
+pub(super) async fn record_other_region(
+    cx: &Cx<'_>,
+    event: palisade_audit::Event,
+) -> Result<(), ApiError> {
+    if !cx.state.config.audit_enabled {
+        return Ok(());
+    }
+    match cx.state.audit.record_before_own(event).await {
+        Ok(()) => Ok(()),
+        Err(e) if cx.state.config.audit_fail_closed => Err(e.unavailable()),
+        Err(e) => {
+            tracing::error!(error = %e, "audit event of another Region dropped");
+            Ok(())
+        }
+    }
+}
+
 /// Records the KMS event of a call another service made on the caller's behalf, as CloudTrail
 /// does (`invokedBy`).
 async fn record_service_call(

@@ -2695,11 +2695,50 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     shown
         .replica_regions
         .clone_from(&primary.record.replica_regions);
-    let out = json!({
-        "ReplicaKeyMetadata": metadata(&shown),
+    let mut shown = metadata(&shown);
+    // The replica is still being created when KMS answers: its material is not named yet.
+    if let Some(m) = shown.as_object_mut() {
+        m.remove("CurrentKeyMaterialId");
+    }
+    let mut out = json!({
+        "ReplicaKeyMetadata": shown,
         "ReplicaPolicy": replica.record.policy,
-        "ReplicaTags": replica.record.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>(),
     });
+    // ReplicaTags echoes the request's Tags; KMS leaves it out when none were given (bug: `[]`).
+    if i.get("Tags").is_some() {
+        super::super::set(
+            &mut out,
+            "ReplicaTags",
+            replica
+                .record
+                .tags
+                .iter()
+                .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
+                .collect(),
+        );
+    }
+    // AWS: a ReplicateKey request is also a CreateKey in the replica's Region, which KMS makes
+    // on the caller's behalf (bug: the replica's Region recorded nothing).
+    let mut created = crate::context::service_call_event(
+        cx.caller,
+        &replica.record.region,
+        ("kms", "CreateKey"),
+        "kms.amazonaws.com",
+        json!({
+            "keySpec": replica.record.spec,
+            "keyUsage": replica.record.usage,
+            "origin": replica.record.origin,
+            "multiRegion": true,
+            "description": replica.record.description,
+        }),
+        &replica.record.arn,
+        Ok(()),
+    );
+    created.response_elements = Some(json!({"keyMetadata": {
+        "aWSAccountId": replica.record.account,
+        "keyId": replica.record.id,
+        "arn": replica.record.arn,
+    }}));
     cx.state
         .kms
         .commit(Changes {
@@ -2707,6 +2746,7 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             ..Changes::default()
         })
         .await?;
+    super::record_other_region(cx, created).await?;
     Ok(out)
 }
 
@@ -2794,5 +2834,26 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
         changes.keys.push(k);
     }
     cx.state.kms.commit(changes).await?;
+    // AWS writes an entry in each affected Region, the new primary's too, with that Region's
+    // key ARN as responseElements.keyId (bug: only the caller's Region recorded the call).
+    let arn = key_arn(&new_primary, &key.record.account, &key.record.id);
+    let mut other = crate::context::service_call_event(
+        cx.caller,
+        &new_primary,
+        ("kms", "UpdatePrimaryRegion"),
+        "kms.amazonaws.com",
+        json!({"keyId": s(i, "KeyId").unwrap_or_default(), "primaryRegion": new_primary}),
+        &arn,
+        Ok(()),
+    );
+    // The caller's own call, not one KMS made for it: its address, and AWS's agent for the
+    // entry it writes in the other Region.
+    other.user_identity.invoked_by = None;
+    if let Ok(ip) = crate::context::ORIGIN.try_with(|o| o.source_ip.clone()) {
+        other.source_ip_address = ip;
+    }
+    "AWS Internal".clone_into(&mut other.user_agent);
+    other.response_elements = Some(json!({"keyId": arn}));
+    super::record_other_region(cx, other).await?;
     Ok(json!({}))
 }
