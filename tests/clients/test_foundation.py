@@ -670,3 +670,17 @@ def test_a_query_action_needs_the_apis_version(server):
         assert "<Code>InvalidAction</Code>" in text
         assert f"Could not find operation GetCallerIdentity for version {version}" in text
     assert send(server, signed_request(server, "sts", STS_BODY, STS_FORM))[0] == 200
+
+
+def test_aws_global_is_a_region_for_iam_and_sts_only(server):
+    # Regression: `aws-global`, the SDKs' name for IAM's and STS's partition-wide endpoint,
+    # was taken as a Region by every service: a KMS key or a secret could be made "in" it.
+    with pytest.raises(ClientError) as e:
+        server.client("kms", region="aws-global").create_key()
+    assert "Credential should be scoped to a valid region, not 'aws-global'" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError):
+        server.client("secretsmanager", region="aws-global").list_secrets()
+    server.client("sts", region="aws-global").get_caller_identity()
+    server.client("iam", region="aws-global").list_users()
+    regions = {e["awsRegion"] for e in server.events() if e["eventName"] in ("GetCallerIdentity", "ListUsers")}
+    assert regions == {"us-east-1"}

@@ -192,6 +192,29 @@ fn invalid_token(protocol: WireProtocol) -> ApiError {
 }
 
 /// A verification failure in the form of the service's protocol.
+/// The Region a request authenticated for `signing_name` is made in. `aws-global` is the
+/// SDKs' name for the partition-wide endpoint of IAM and STS, whose calls AWS records in
+/// us-east-1; no other service has one (bug: a KMS key or a secret could be made "in"
+/// `aws-global`).
+pub fn request_region(
+    signed: &str,
+    signing_name: &str,
+    protocol: WireProtocol,
+) -> Result<String, ApiError> {
+    if signed != "aws-global" {
+        return Ok(signed.to_owned());
+    }
+    if matches!(signing_name, "iam" | "sts") {
+        return Ok(crate::config::DEFAULT_REGION.to_owned());
+    }
+    Err(sigv4_error(
+        &SigV4Error::InvalidCredentialScope(format!(
+            "Credential should be scoped to a valid region, not '{signed}'. "
+        )),
+        protocol,
+    ))
+}
+
 fn sigv4_error(e: &SigV4Error, protocol: WireProtocol) -> ApiError {
     match protocol {
         WireProtocol::Query => ApiError::new(

@@ -228,7 +228,11 @@ where
         // make the server keep events (and trail keys and directories) for Regions of their
         // choosing.
         if let Some(c) = &claims {
-            ctx.region = c.region().to_owned();
+            ctx.region = auth::request_region(
+                c.region(),
+                route.service.signing_name,
+                route.service.protocol.into(),
+            )?;
         }
         route::check_version(route, &params)?;
         let input = protocol::decode_input(route, &params, &body)?;
