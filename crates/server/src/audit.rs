@@ -61,7 +61,15 @@ impl AuditError {
     pub fn unavailable(&self) -> crate::error::ApiError {
         crate::error::ApiError::new(
             "ServiceUnavailable",
-            format!("the audit event could not be written: {self}"),
+            // Plain words only: the cause's text names paths and OS errors (logged instead).
+            match self {
+                Self::Store(detail) => format!(
+                    "the audit event could not be written: {}",
+                    crate::error::storage_cause(detail)
+                ),
+                Self::Encode(_) => "the audit event could not be serialised".to_owned(),
+                Self::Closed => "the audit writer has stopped".to_owned(),
+            },
             http::StatusCode::SERVICE_UNAVAILABLE,
         )
     }

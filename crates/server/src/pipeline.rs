@@ -110,7 +110,11 @@ where
     };
     let outcome = match recorded {
         Ok(()) => outcome,
-        Err(e) if state.config.audit_fail_closed => Err(e.unavailable()),
+        Err(e) if state.config.audit_fail_closed => {
+            // The client hears the cause in plain words; the detail is for the operator.
+            tracing::error!(error = %e, request_id = %ctx.request_id, "audit event not written");
+            Err(e.unavailable())
+        }
         Err(e) => {
             tracing::error!(error = %e, request_id = %ctx.request_id, "audit event lost (fail-open)");
             outcome
