@@ -79,3 +79,28 @@ def test_a_full_disk_never_leaves_a_change_without_its_event(start_server, small
             if "errorCode" not in record:
                 created.add(record["responseElements"]["keyMetadata"]["keyId"])
     assert created == keys
+
+
+def test_refusals_on_a_full_disk_keep_the_connection_and_name_the_operation(start_server, small_disk):
+    # Bugs: while refusing requests (fail-closed) the server never read their bodies, and hyper
+    # dropped each keep-alive connection without a word: clients saw BrokenPipe or
+    # ConnectionClosedError instead of the 503. And the refusals were recorded as eventName
+    # "Unknown" from unknown.amazonaws.com, though the request named its operation and key.
+    data = os.path.join(small_disk, "data")
+    s = start_server(data_dir=data)
+    kms, ct = s.client("kms"), s.client("cloudtrail")  # the fixture's clients do not retry
+    kms.list_keys()
+    filler = os.path.join(small_disk, "filler")
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1k"], capture_output=True)
+    codes = []
+    for n in range(40):
+        try:
+            kms.create_key(Description=f"refused-{n}" + "x" * 4000)
+        except ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+    # Every answer is an AWS error (a dropped connection raises something else and fails here).
+    assert codes and set(codes) == {"ServiceUnavailable"}, codes
+    os.remove(filler)
+    kms.list_keys()
+    unknown = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Unknown"}])
+    assert unknown["Events"] == []
