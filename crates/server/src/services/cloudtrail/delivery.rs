@@ -369,7 +369,15 @@ fn stops(t: &TrailRecord, row: &AuditRow) -> bool {
         .is_some_and(|n| n == t.name || n == t.arn)
 }
 
+/// Writes each artefact aside, syncs it, renames it into place, then syncs the directories that
+/// gained a name. Durability order (bug: nothing was synced, so a power loss after the delivery
+/// state was committed could leave a delivered file empty, missing or half written, and the
+/// validator then reported a log file or digest the trail had signed as modified or missing):
+/// 1. the bytes are synced before the rename, so the name never points at data still in cache;
+/// 2. the directories are synced after the renames, so the names survive;
+/// 3. only then does the caller commit the delivery state that says the files exist.
 async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError> {
+    let mut dirs = std::collections::BTreeSet::new();
     for a in arts {
         let path = root.join(&a.bucket).join(&a.key);
         let dir = path
@@ -393,7 +401,8 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
                 .open(&tmp)
                 .await?;
             tokio::io::AsyncWriteExt::write_all(&mut f, &a.bytes).await?;
-            tokio::io::AsyncWriteExt::flush(&mut f).await
+            tokio::io::AsyncWriteExt::flush(&mut f).await?;
+            f.sync_all().await
         };
         written
             .await
@@ -401,8 +410,50 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", path.display())))?;
+        // Directories created above are synced by their own parents' entries only once their
+        // parents are synced too: every level up to the root, once per run.
+        let mut d = dir;
+        while d.starts_with(root) && dirs.insert(d.to_path_buf()) {
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+    }
+    for dir in dirs {
+        let synced = async { tokio::fs::File::open(&dir).await?.sync_all().await };
+        synced
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot sync {}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+/// Removes the `.partial` files a crash left in the trail directory (a file being written when
+/// the process died): they are never renamed into place, and would otherwise stay for good
+/// beside the delivered files. A delivered file is never named `.partial`.
+fn remove_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            remove_partials(&path);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "partial") {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a partly written trail file")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a partly written trail file")
+                }
+            }
+        }
+    }
 }
 
 fn spec(t: &TrailRecord) -> TrailSpec {
@@ -590,7 +641,10 @@ async fn deliver_trail(
 pub fn start(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);
     let every = state.config.trail_delivery_interval;
+    let trail_dir = state.config.trail_dir.clone();
     tokio::spawn(async move {
+        // Before the first delivery, which writes `.partial` files of its own.
+        let _ = tokio::task::spawn_blocking(move || remove_partials(&trail_dir)).await;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -601,4 +655,43 @@ pub fn start(state: &Arc<AppState>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a `.partial` left by a kill -9 in the middle of writing a digest stayed in the
+    /// trail directory for good.
+    #[test]
+    fn partial_files_left_by_a_crash_are_removed_and_delivered_files_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let day = root
+            .path()
+            .join("bucket/AWSLogs/1/CloudTrail-Digest/us-east-1/2026/12/03");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("d.json.partial"), b"half").unwrap();
+        std::fs::write(day.join("d.json.gz"), b"whole").unwrap();
+        remove_partials(root.path());
+        assert!(!day.join("d.json.partial").exists());
+        assert!(day.join("d.json.gz").exists());
+    }
+
+    /// Files are synced and renamed into place (the sync order itself is argued at
+    /// `write_artefacts`; a power loss cannot be simulated here).
+    #[tokio::test]
+    async fn artefacts_are_written_whole_with_no_partial_left() {
+        let root = tempfile::tempdir().unwrap();
+        let arts = [Artefact {
+            bucket: "b".into(),
+            key: "AWSLogs/1/CloudTrail/us-east-1/2026/12/03/f.json.gz".into(),
+            bytes: b"data".to_vec(),
+        }];
+        write_artefacts(root.path(), &arts).await.unwrap();
+        let path = root
+            .path()
+            .join("b/AWSLogs/1/CloudTrail/us-east-1/2026/12/03/f.json.gz");
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        assert!(!path.with_extension("partial").exists());
+    }
 }
