@@ -79,11 +79,38 @@ where
         && state.config.audit_fail_closed
         && !state.audit.healthy()
         && !state.audit.recovered().await;
-    let outcome = if refuse {
+    // Room in the event log for this request's events is promised before it runs: refused now,
+    // nothing is changed; once its handler has made a change, its event must fit (bug: a burst
+    // of requests under way when the disk filled outgrew the room, and their changes were kept
+    // without events while they were answered 503).
+    let mut promise = None;
+    let refusal = if refuse {
+        Some("the audit trail cannot be written, so requests are refused (--audit-fail-closed)")
+    } else if state.config.audit_enabled && state.config.audit_fail_closed {
+        let limit = state.config.max_body_bytes;
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(limit, |n| n.min(limit));
+        promise = state
+            .audit
+            .promise(crate::audit::event_bound(declared as u64))
+            .await;
+        promise.is_none().then_some(
+            "the audit trail has no room for this request's event, so it is refused before it \
+             runs (--audit-fail-closed)",
+        )
+    } else {
+        None
+    };
+    let refuse = refusal.is_some();
+    let outcome = if let Some(message) = refusal {
         read_refused(state, &mut ctx, &parts, body).await;
         Err(ApiError::new(
             "ServiceUnavailable",
-            "the audit trail cannot be written, so requests are refused (--audit-fail-closed)",
+            message,
             http::StatusCode::SERVICE_UNAVAILABLE,
         ))
     } else {
@@ -101,7 +128,7 @@ where
     let recorded = if refuse {
         // Not waited for: while the store fails, a refusal must not wait for it too.
         if let Err(e) = state.audit.record_detached(event(), additional) {
-            tracing::error!(error = %e, request_id = %ctx.request_id, "audit event dropped");
+            tracing::debug!(error = %e, request_id = %ctx.request_id, "audit event of a refused request dropped");
         }
         Ok(())
     } else if state.config.audit_enabled {
@@ -109,6 +136,8 @@ where
     } else {
         Ok(())
     };
+    // Released once the events are durable (or failed): their room is taken or free again.
+    drop(promise);
     let outcome = match recorded {
         Ok(()) => outcome,
         Err(e) if state.config.audit_fail_closed => {

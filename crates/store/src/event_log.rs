@@ -142,13 +142,21 @@ struct Writer {
     allocated: u64,
 }
 
-/// Below this much zeroed room ahead of the last frame, a group writes more zeros after it.
-const RESERVE_LOW: u64 = ZEROS.len() as u64 / 2;
+/// The room kept ahead of the last frame: zeros written after it, whose blocks the file system
+/// has allocated, so that the events of requests already under way can be written when the disk
+/// fills. The server promises this room to requests before their handlers run
+/// (`Store::audit_room`) and refuses a request, before it changes anything, when the room cannot
+/// cover it (bug: 256 KiB, of which a fill triggered refusals only below 128 KiB, was less than
+/// two dozen concurrent requests with large policies wrote, so their changes were kept without
+/// their events).
+pub(crate) const RESERVE: u64 = 2 << 20;
 
-/// Zeros written after a group when it reaches the end of the file. A sync of frames written
-/// over them changes no metadata (the file's size), and took a third less time on this project's
-/// disks (median 127 µs against 190 µs per 16 KiB group, extensions included).
+/// Zeros written after a group when the room ahead falls a chunk below [`RESERVE`]: one write
+/// per 256 KiB of events on the hot path, as before. A sync of frames written over them changes
+/// no metadata (the file's size), and took a third less time on this project's disks (median
+/// 127 µs against 190 µs per 16 KiB group, extensions included).
 static ZEROS: [u8; 256 << 10] = [0; 256 << 10];
+const CHUNK: u64 = ZEROS.len() as u64;
 
 /// The audit event log.
 #[derive(Debug)]
@@ -162,6 +170,9 @@ pub(crate) struct EventLog {
     /// requests before a group finds no room at all, when the changes of its requests would
     /// already be made without their events.
     space_low: std::sync::atomic::AtomicBool,
+    /// Bytes of zeros ahead of the last acknowledged frame in the newest segment: what the
+    /// next events can take without allocating. Read per request (an atomic load, no syscall).
+    room: std::sync::atomic::AtomicU64,
 }
 
 /// A frame's fields, borrowed from its bytes.
@@ -342,6 +353,32 @@ fn id_hash(event_id: &str) -> u64 {
 
 fn segment_name(first_seq: i64) -> String {
     format!("{first_seq:020}.log")
+}
+
+/// Starts the segment whose first position is `first_seq` with [`RESERVE`] bytes of room. The
+/// outer error is a segment that could not be created; the inner one, no room for it (a full
+/// disk), after which nothing is left behind (an empty segment would hide the frames that the
+/// previous one goes on taking at these positions).
+type NewSegment = Result<(Arc<File>, Segment), StoreError>;
+
+fn new_segment(dir: &Path, first_seq: i64) -> Result<NewSegment, StoreError> {
+    let (f, segment) = create_segment(dir, first_seq)?;
+    let mut at = 0;
+    let mut written = Ok(());
+    while at < RESERVE && written.is_ok() {
+        written = f.write_all_at(&ZEROS, at);
+        at += CHUNK;
+    }
+    match written.and_then(|()| f.sync_data()) {
+        Ok(()) => Ok(Ok((f, segment))),
+        Err(e) => {
+            let path = dir.join(segment_name(first_seq));
+            std::fs::remove_file(&path)
+                .and_then(|()| File::open(dir)?.sync_all())
+                .map_err(|e| io_error("removing", &path, e))?;
+            Ok(Err(io_error("making room in", &path, e)))
+        }
+    }
 }
 
 /// Creates (or empties) the segment whose first position is `first_seq`, durably: the new name
@@ -532,6 +569,7 @@ impl EventLog {
             }),
             state: RwLock::default(),
             space_low: Default::default(),
+            room: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 
@@ -615,10 +653,11 @@ impl EventLog {
             }),
             state: RwLock::new(state),
             space_low: Default::default(),
+            room: Default::default(),
         };
         // Room for the first events is made now: a server started on a full disk refuses
         // requests (fail-closed) instead of making their changes and failing their events.
-        if !log.make_room()? {
+        if !log.make_room(RESERVE)? {
             tracing::warn!(dir = %dir.display(), "no room for audit events");
             log.space_low
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -685,7 +724,22 @@ impl EventLog {
         }
         w.next_seq = seq;
         w.len = offset + frames.len() as u64;
+        self.publish_room(&w);
         Ok(())
+    }
+
+    fn publish_room(&self, w: &Writer) {
+        if self.dir.is_some() {
+            self.room.store(
+                w.allocated.saturating_sub(w.len),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Bytes the next events can take without the file growing (see [`RESERVE`]).
+    pub(crate) fn room(&self) -> u64 {
+        self.room.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn append_memory(&self, frames: &[u8]) -> Result<u64, StoreError> {
@@ -719,12 +773,13 @@ impl EventLog {
         // Room is made ahead of need: a failure to make more does not fail this group (its
         // frames are written), it says the disk is filling while there is still room to write
         // the events of requests already under way.
-        let extend = w.allocated.saturating_sub(end) < RESERVE_LOW;
-        let extended = extend && f.write_all_at(&ZEROS, end).is_ok();
+        let extend = w.allocated.saturating_sub(end) + CHUNK <= RESERVE;
+        let from = w.allocated.max(end);
+        let extended = extend && f.write_all_at(&ZEROS, from).is_ok();
         f.sync_data()
             .map_err(|e| StoreError::Events(format!("writing audit events: {e}")))?;
         if extended {
-            w.allocated = end + ZEROS.len() as u64;
+            w.allocated = from + CHUNK;
         } else {
             w.allocated = w.allocated.max(end);
         }
@@ -747,15 +802,27 @@ impl EventLog {
             w.allocated = w.len;
             w.damaged = false;
         }
-        if w.file.is_none() || w.len >= self.segment_bytes {
-            let (f, segment) = create_segment(dir, w.next_seq)?;
+        let full = w.file.is_some() && w.len >= self.segment_bytes;
+        if w.file.is_none() || full {
+            // The new segment gets its room before it takes a frame. When that fails (a full
+            // disk) the full segment goes on taking frames: its room is what was promised to
+            // the requests under way, and a new segment without room would fail their events.
+            let (f, segment) = match new_segment(dir, w.next_seq)? {
+                Ok(made) => made,
+                Err(e) if full => {
+                    tracing::warn!(error = %e, "audit log: no room for a new segment; the current one grows past its size");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             let mut state = self.state.write().map_err(|_| StoreError::Poisoned)?;
             state.segments.push(segment);
             state.prune(now_ms().saturating_sub(RETENTION_MS));
             drop(state);
             w.file = Some(f);
             w.len = 0;
-            w.allocated = 0;
+            w.allocated = RESERVE;
+            self.publish_room(w);
         }
         Ok(())
     }
@@ -765,10 +832,11 @@ impl EventLog {
         self.space_low.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Makes room ahead of the last frame (at open, and while events cannot be written): the
-    /// newest segment made ready (started if there is none), then zeros written after its last
-    /// frame. True when there is room now.
-    pub(crate) fn make_room(&self) -> Result<bool, StoreError> {
+    /// Makes at least `need` bytes of room ahead of the last frame (at open,
+    /// while events cannot be written, and when more is promised to requests under way than
+    /// there is): the newest segment made ready (started if there is none), then zeros written
+    /// after its last frame. True when there is that much room now.
+    pub(crate) fn make_room(&self, need: u64) -> Result<bool, StoreError> {
         let Some(dir) = &self.dir else {
             return Ok(true);
         };
@@ -776,19 +844,31 @@ impl EventLog {
         if self.ready(&mut w, dir).is_err() {
             return Ok(false);
         }
-        let Some(f) = &w.file else {
+        let Some(f) = w.file.clone() else {
             return Ok(false);
         };
-        let ok = f
-            .write_all_at(&ZEROS, w.len)
-            .and_then(|()| f.sync_data())
-            .is_ok();
+        let target = w.len.saturating_add(need.max(CHUNK));
+        // Zeros already allocated ahead are not written again.
+        let mut at = w.allocated.max(w.len);
+        let wrote = at < target;
+        let mut ok = true;
+        while at < target {
+            if f.write_all_at(&ZEROS, at).is_err() {
+                ok = false;
+                break;
+            }
+            at += CHUNK;
+        }
+        ok = ok && (!wrote || f.sync_data().is_ok());
+        // Zeros written count as room even when a later chunk failed: their blocks are
+        // allocated (a write that returns has its space, even before a sync).
+        w.allocated = w.allocated.max(at);
         if ok {
-            w.allocated = w.allocated.max(w.len + ZEROS.len() as u64);
             self.space_low
                 .store(false, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(ok)
+        self.publish_room(&w);
+        Ok(ok && w.allocated.saturating_sub(w.len) >= need)
     }
 
     /// Reads the events at `seqs`, in that order; positions no longer in memory are skipped.
@@ -1370,6 +1450,30 @@ mod tests {
         // Appending continues the numbering.
         group(&log, 21, 1);
         assert_eq!(log.after("1", 20, 0, 10).unwrap()[0].0, 21);
+    }
+
+    /// Regression: the room kept ahead of the last event (256 KiB, refusals from 128 KiB) was
+    /// smaller than what the requests under way could write when the disk filled. The room is
+    /// now RESERVE, published for the server to promise to requests without I/O, kept as
+    /// events are written, made larger on demand, and ready in a new segment before its first
+    /// frame.
+    #[test]
+    fn room_ahead_covers_the_reserve_and_is_published_for_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), 100 << 10).unwrap();
+        assert!(log.room() >= RESERVE, "room made at open: {}", log.room());
+        for g in 0..40 {
+            group(&log, g * 50 + 1, 50);
+            assert!(log.room() + CHUNK >= RESERVE, "room kept: {}", log.room());
+        }
+        assert!(segments(dir.path()).len() > 1, "segments rolled over");
+        let seg = segments(dir.path()).pop().unwrap();
+        let len = std::fs::metadata(&seg).unwrap().len();
+        assert!(len >= RESERVE, "a new segment has its room before frames");
+        // More than the reserve, when promised to a burst of large requests.
+        assert!(log.make_room(3 * RESERVE).unwrap());
+        assert!(log.room() >= 3 * RESERVE);
+        assert_eq!(EventLog::in_memory().room(), u64::MAX);
     }
 
     #[test]

@@ -220,9 +220,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn audit_space_low(&self) -> bool {
         false
     }
-    /// Tries again to make room for audit events; true when there is room now.
-    fn audit_make_room(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+    /// Tries to make at least `need` bytes of room for audit events (again, after a full disk;
+    /// or more, when requests under way were promised more); true when there is room now.
+    fn audit_make_room(&self, need: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let _ = need;
         Box::pin(async { Ok(true) })
+    }
+    /// Bytes the next audit events can take without the log growing: the room promised to
+    /// requests before they make changes. Cheap (no I/O); unbounded for stores without a limit.
+    fn audit_room(&self) -> u64 {
+        u64::MAX
     }
     /// The newest `limit` events of an account, newest first.
     fn recent_events<'a>(
@@ -831,8 +838,12 @@ impl Store for SqliteStore {
         self.events.space_low()
     }
 
-    fn audit_make_room(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(self.blocking(|log| log.make_room()))
+    fn audit_make_room(&self, need: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.blocking(move |log| log.make_room(need)))
+    }
+
+    fn audit_room(&self) -> u64 {
+        self.events.room()
     }
 
     fn recent_events<'a>(
