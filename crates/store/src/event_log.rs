@@ -42,7 +42,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -58,6 +58,10 @@ const MAX_FRAME: usize = 16 << 20;
 
 const HEADER: usize = 8;
 const ABSENT: u32 = u32::MAX;
+
+/// The smallest frame `encode` writes (a header; position, time, flags; four empty strings,
+/// three absent ones, no resources, an empty record): bounds how many frames some bytes can hold.
+const MIN_FRAME: u64 = (HEADER + 8 + 8 + 1 + 4 * 4 + 4 * 3 + 4 + 4) as u64;
 
 /// CloudTrail looks events up over the last 90 days; older ones stay in the segment files (for
 /// `palisade audit events`) but leave memory, which bounds it by a window of time instead of
@@ -458,6 +462,9 @@ impl State {
         let segment = u32::try_from(self.segments.len().saturating_sub(1)).unwrap_or(0);
         if self.entries.is_empty() {
             self.base = frame.seq;
+        } else if frame.seq > self.seq_of(self.entries.len()) {
+            // Positions skipped after a dropped tail stay empty: entries are indexed by position.
+            self.fill_gap(frame.seq);
         }
         self.entries.push(Entry {
             time_ms: frame.time_ms,
@@ -583,6 +590,7 @@ impl EventLog {
         let mut next_seq = 1i64;
         let mut len = 0u64;
         let mut file = None;
+        let mut skipped = false;
         let count = firsts.len();
         for (i, (first, path)) in firsts.iter().enumerate() {
             // A segment's frames count only below the next segment's first position.
@@ -611,26 +619,42 @@ impl EventLog {
                 if size > good {
                     // Zeros written ahead are expected; anything else is a torn write.
                     let mut tail = vec![0u8; usize::try_from(size - good).unwrap_or(0)];
-                    let torn =
-                        f.read_exact_at(&mut tail, good).is_err() || tail.iter().any(|b| *b != 0);
-                    if torn && intact_frame_follows(&f, good, next_seq) {
+                    f.read_exact_at(&mut tail, good)
+                        .map_err(|e| io_error("reading", path, e))?;
+                    let written = tail.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+                    let torn = written > 0;
+                    // Every later offset is tried, not only where the bad frame's length field
+                    // points (bug: two damaged length bytes made acknowledged events after them
+                    // look like a torn tail, which was cut off and their positions reused).
+                    if torn && let Some((at, seq)) = find_intact_frame(&tail, 1, next_seq) {
                         // A torn write is the end of the file; a bad frame followed by a good one
                         // is damage to acknowledged events, which truncating would destroy (and
                         // whose positions new events would then take again).
                         return Err(StoreError::Events(format!(
                             "{}: the event at byte {good} is damaged but events after it are \
-                             intact; refusing to drop acknowledged audit events. Restore the \
-                             file from a backup (`palisade audit events` lists the events \
-                             before the damage)",
-                            path.display()
+                             intact (position {seq} at byte {}); refusing to drop acknowledged \
+                             audit events. Restore the file from a backup (`palisade audit \
+                             events` lists the events before the damage)",
+                            path.display(),
+                            good + at as u64
                         )));
                     }
                     if torn {
+                        // The bytes cut off may hold events that were acknowledged (damage to
+                        // the newest ones) and delivered by trails, whose cursors are past
+                        // them: new events never take those positions again (bug: they did, and
+                        // trails never delivered the new events). As many positions are skipped
+                        // as the bytes could hold frames, and the next group starts a segment
+                        // named by the first position after them.
+                        let skip = (written as u64).div_ceil(MIN_FRAME);
+                        next_seq = next_seq.saturating_add(i64::try_from(skip).unwrap_or(i64::MAX));
+                        skipped = true;
                         tracing::warn!(
                             path = %path.display(),
                             kept = good,
-                            dropped = size - good,
-                            "audit log: dropping a torn tail of unacknowledged events"
+                            dropped = written,
+                            next_position = next_seq,
+                            "audit log: dropping a torn tail of unacknowledged events; its positions are not reused"
                         );
                     }
                     f.set_len(good)
@@ -638,7 +662,7 @@ impl EventLog {
                         .map_err(|e| io_error("truncating", path, e))?;
                 }
                 len = good;
-                file = Some(f);
+                file = (!skipped).then_some(f);
             }
         }
         let log = Self {
@@ -1188,37 +1212,23 @@ fn for_each_frame(
     }
 }
 
-/// Whether, after a frame at `at` that could not be read as position `seq`, the frame that its
-/// length field points to is intact and is position `seq + 1`.
-fn intact_frame_follows(file: &File, at: u64, seq: i64) -> bool {
-    let mut header = [0u8; HEADER];
-    if file.read_exact_at(&mut header, at).is_err() {
-        return false;
-    }
-    let Some(len) = le32(header.get(..4))
-        .map(|l| l as usize)
-        .filter(|l| *l <= MAX_FRAME)
-    else {
-        return false;
-    };
-    let next = at + (HEADER + len) as u64;
-    let mut next_header = [0u8; HEADER];
-    if file.read_exact_at(&mut next_header, next).is_err() {
-        return false;
-    }
-    let Some(next_len) = le32(next_header.get(..4))
-        .map(|l| l as usize)
-        .filter(|l| *l <= MAX_FRAME && *l > 0)
-    else {
-        return false;
-    };
-    let mut frame = vec![0u8; HEADER + next_len];
-    if file.read_exact_at(&mut frame, next).is_err() {
-        return false;
-    }
-    next_frame(&frame)
-        .and_then(|(body, _)| decode(body))
-        .is_some_and(|f| f.seq == seq + 1)
+/// The first intact frame in `bytes` at or after offset `from` whose position is `min_seq` or
+/// later: its offset and position. Every offset is tried, so that one damaged length field
+/// cannot hide the frames after it. Cheap on zeros and noise: a frame's position is checked
+/// before its checksum.
+fn find_intact_frame(bytes: &[u8], from: usize, min_seq: i64) -> Option<(usize, i64)> {
+    (from..bytes.len()).find_map(|at| {
+        let rest = bytes.get(at..)?;
+        let seq = rest
+            .get(HEADER..HEADER + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_le_bytes)?;
+        if seq < min_seq {
+            return None;
+        }
+        let (body, _) = next_frame(rest)?;
+        decode(body).filter(|f| f.seq == seq).map(|f| (at, f.seq))
+    })
 }
 
 /// Reads a segment's frames into `state`; returns the length of its valid prefix.
@@ -1294,10 +1304,22 @@ pub fn read_events(
         if !more {
             break;
         }
-        if next < limit && intact_frame_follows(&file, end, next) {
+        // The rest of the segment is searched for any intact frame (bug: only the one where
+        // the damaged length pointed was tried, so a damaged length field hid every
+        // acknowledged event after it and this reader said all was well).
+        let mut rest = Vec::new();
+        (&file)
+            .seek(std::io::SeekFrom::Start(end))
+            .and_then(|_| (&file).read_to_end(&mut rest))
+            .map_err(|e| io_error("reading", path, e))?;
+        if next < limit
+            && let Some((at, seq)) =
+                find_intact_frame(&rest, 1, next).filter(|(_, seq)| *seq < limit)
+        {
             damage.push(format!(
-                "{}: the event at byte {end} (position {next}) is damaged and intact events follow it",
-                path.display()
+                "{}: the event at byte {end} (position {next}) is damaged and intact events follow it (position {seq} at byte {})",
+                path.display(),
+                end + at as u64
             ));
         }
     }
@@ -1534,6 +1556,73 @@ mod tests {
             err.to_string()
                 .contains("is damaged and intact events follow it"),
             "{err}"
+        );
+    }
+
+    /// Regression: two damaged bytes (the length field of event 3 of 6) made events 3-6 look
+    /// like a torn tail: opening cut them off and reused their positions, and `palisade audit
+    /// events` printed two events and exited 0. Intact frames anywhere after the damage are
+    /// found now, not only where the damaged length points.
+    #[test]
+    fn a_damaged_length_field_before_intact_events_is_refused_not_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        group(&log, 1, 6);
+        drop(log);
+        let seg = segments(dir.path()).pop().unwrap();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let mut at = 0;
+        for _ in 0..2 {
+            at += HEADER + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        }
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0x7f]);
+        std::fs::write(&seg, &bytes).unwrap();
+        let err = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refusing to drop acknowledged audit events"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing was cut off");
+        let mut seen = Vec::new();
+        let err = read_events(dir.path(), |seq, _| {
+            seen.push(seq);
+            true
+        })
+        .unwrap_err();
+        assert_eq!(seen, [1, 2]);
+        assert!(
+            err.to_string()
+                .contains("is damaged and intact events follow it (position 4"),
+            "{err}"
+        );
+    }
+
+    /// Regression: damage to the newest event (acknowledged, and delivered by a trail whose
+    /// cursor is past it) was cut off as a torn tail and its position handed to the next
+    /// event, which trails then never delivered. Positions of a dropped tail are never reused.
+    #[test]
+    fn positions_of_a_dropped_tail_are_never_handed_out_again() {
+        let (dir, seg, mut bytes) = three_events_on_disk();
+        let at = frames_end(&bytes) - 3;
+        bytes[at] ^= 1;
+        std::fs::write(&seg, &bytes).unwrap();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        assert_eq!(ids(&log.after("1", 0, 0, 10).unwrap()), ["e1", "e2"]);
+        group(&log, 4, 1);
+        let after = log.after("1", 2, 0, 10).unwrap();
+        assert_eq!(ids(&after), ["e4"]);
+        assert!(after[0].0 > 3, "position 3 reused: {}", after[0].0);
+        drop(log);
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        let all = log.after("1", 0, 0, 10).unwrap();
+        assert_eq!(ids(&all), ["e1", "e2", "e4"]);
+        group(&log, 5, 1);
+        assert!(
+            log.after("1", 0, 0, 10)
+                .unwrap()
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0)
         );
     }
 
