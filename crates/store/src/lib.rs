@@ -391,20 +391,36 @@ struct RecordResource {
 async fn checkpoint_wal(pool: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One line when checkpoints start failing and one when they work again (bug: a line every
+    // second for as long as the disk stayed full).
+    let mut failing = false;
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
-            if pool.is_closed() {
-                return;
+            Err(e) => {
+                if pool.is_closed() {
+                    return;
+                }
+                // Not fatal: the log only grows until the next checkpoint succeeds.
+                if failing {
+                    tracing::debug!(error = %e, "wal checkpoint failed");
+                } else {
+                    tracing::warn!(error = %e, "wal checkpoint failed; retried every second, logged again when it succeeds");
+                }
+                failing = true;
             }
-            // Not fatal: the log only grows until the next checkpoint succeeds.
-            tracing::warn!(error = %e, "wal checkpoint failed");
+            Ok(_) => {
+                if failing {
+                    tracing::info!("wal checkpoints succeed again");
+                }
+                failing = false;
+            }
         }
     }
 }
