@@ -5,9 +5,11 @@
 //! The formats are `palisade_audit::{trail, delivery}`; this module chooses the events (the
 //! trail's account, Regions, global-service setting and event selectors), writes the files and
 //! keeps the per-trail state (`cloudtrail.delivery`: the last event delivered, and per Region
-//! the file sequence, the Merkle tree and the digest chain). The state is saved only after every
-//! file of a step is on disk, so a crash between the two re-delivers rather than loses events
-//! (CloudTrail documents duplicate delivery as possible too).
+//! the file sequence, the Merkle tree and the digest chain). Each step's state is committed
+//! first, holding the step's files as pending, and the files are written (synced, renamed, their
+//! directories synced) after: a crash between the two writes the same bytes again at the next
+//! run, so a delivered file never changes content under its name (which the validator would
+//! report as tampering for good).
 //!
 //! Signing keys are RSA-2048, one per Region, generated on first use and stored sealed under
 //! the root key (`cloudtrail.signing_key`); ListPublicKeys serves their public halves.
@@ -52,6 +54,87 @@ struct TrailDelivery {
     /// is written after the stop and delivered once, a later StopLogging's never.
     #[serde(default)]
     stop_event_delivered: Option<i64>,
+    /// Files this state says are delivered, committed with it before they are written: after
+    /// a crash (or a failed write) they are written again, byte for byte, before anything new.
+    /// A file is never written before the state that accounts for it is committed (bug: files
+    /// were renamed into place first, and a crash before the commit made the next run write
+    /// the same sequence numbers with other content, which the validator reports as tampering
+    /// for good).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingFile>,
+}
+
+/// A file to deliver, kept in the delivery state until it is on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingFile {
+    bucket: String,
+    key: String,
+    /// Base64 of the bytes.
+    bytes: String,
+}
+
+impl PendingFile {
+    fn of(a: &Artefact) -> Self {
+        Self {
+            bucket: a.bucket.clone(),
+            key: a.key.clone(),
+            bytes: b64(&a.bytes),
+        }
+    }
+
+    fn artefact(&self) -> Result<Artefact, ApiError> {
+        Ok(Artefact {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            bytes: unb64(&self.bytes)
+                .ok_or_else(|| ApiError::internal("a pending trail file is not base64"))?,
+        })
+    }
+}
+
+/// Commits `d` (holding `arts` as pending) and then writes `arts`: whatever is on disk is what a
+/// committed state accounts for. Cleared from `d` once written.
+async fn commit_then_write(
+    state: &AppState,
+    arn: &str,
+    d: &mut TrailDelivery,
+    arts: &[Artefact],
+) -> Result<(), ApiError> {
+    if arts.is_empty() {
+        return Ok(());
+    }
+    d.pending = arts.iter().map(PendingFile::of).collect();
+    save(state, arn, d).await?;
+    write_artefacts(&state.config.trail_dir, arts).await?;
+    d.pending.clear();
+    Ok(())
+}
+
+/// Writes the files a committed state still holds as pending (a crash or a failed write).
+async fn write_pending(state: &AppState, d: &mut TrailDelivery) -> Result<(), ApiError> {
+    if d.pending.is_empty() {
+        return Ok(());
+    }
+    let arts = d
+        .pending
+        .iter()
+        .map(PendingFile::artefact)
+        .collect::<Result<Vec<_>, _>>()?;
+    write_artefacts(&state.config.trail_dir, &arts).await?;
+    d.pending.clear();
+    Ok(())
+}
+
+async fn save(state: &AppState, arn: &str, d: &TrailDelivery) -> Result<(), ApiError> {
+    state
+        .store
+        .apply_documents(&[DocumentChange::Put(Document {
+            collection: DELIVERY.to_owned(),
+            key: arn.to_owned(),
+            body: serde_json::to_vec(d).map_err(ApiError::internal)?,
+        })])
+        .await
+        .map_err(ApiError::store_write)
 }
 
 /// How long after the second StopLogging was called in its final delivery waits (milliseconds),
@@ -496,20 +579,27 @@ pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiEr
             // Delivered now (at StopLogging) and once more when the grace has passed.
             d.final_pending = named;
         }
-        let result = deliver_trail(state, &t, &mut d, named, final_due).await;
+        let result = match write_pending(state, &mut d).await {
+            Ok(()) => deliver_trail(state, &t, &mut d, named, final_due).await,
+            Err(e) => Err(e),
+        };
         d.last_error = result.as_ref().err().map(|e| e.message.clone());
         if let Err(e) = &result {
             tracing::warn!(trail = %t.arn, error = %e.message, "trail delivery failed");
         }
-        state
-            .store
-            .apply_documents(&[DocumentChange::Put(Document {
-                collection: DELIVERY.to_owned(),
-                key: t.arn.clone(),
-                body: serde_json::to_vec(&d).map_err(ApiError::internal)?,
-            })])
-            .await
-            .map_err(ApiError::internal)?;
+        if let Err(e) = save(state, &t.arn, &d).await {
+            // The state in memory must never run ahead of, or behind, the committed one (a
+            // step may have committed before this failure): read it back.
+            if let Ok(docs) = state.store.documents(DELIVERY).await
+                && let Some(committed) = docs
+                    .into_iter()
+                    .find(|doc| doc.key == t.arn)
+                    .and_then(|doc| serde_json::from_slice::<TrailDelivery>(&doc.body).ok())
+            {
+                all.insert(t.arn.clone(), committed);
+            }
+            return Err(e);
+        }
         all.insert(t.arn.clone(), d);
     }
     Ok(())
@@ -522,7 +612,6 @@ async fn deliver_trail(
     digest_now: bool,
     final_run: bool,
 ) -> Result<(), ApiError> {
-    let root = &state.config.trail_dir;
     let spec = spec(t);
     // Trails stored before positions were kept bound what they deliver by whole seconds.
     let min_time = match t.start_position {
@@ -586,13 +675,13 @@ async fn deliver_trail(
                     .map_err(ApiError::internal)?,
             );
         }
-        write_artefacts(root, &arts).await?;
         d.regions = regions;
         d.cursor = last;
         if !by_region.is_empty() {
             d.last_delivery = Some(now.unix_timestamp());
             delivered = true;
         }
+        commit_then_write(state, &t.arn, d, &arts).await?;
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
             break;
         }
@@ -630,9 +719,9 @@ async fn deliver_trail(
             let key = state.trails.delivery.signing_key(state, region).await?;
             arts.extend(deliver_digest(&spec, region, rs, at, &key).map_err(ApiError::internal)?);
         }
-        write_artefacts(root, &arts).await?;
         d.regions = regions;
         d.last_digest = Some(at.unix_timestamp());
+        commit_then_write(state, &t.arn, d, &arts).await?;
     }
     Ok(())
 }
@@ -675,6 +764,32 @@ mod tests {
         remove_partials(root.path());
         assert!(!day.join("d.json.partial").exists());
         assert!(day.join("d.json.gz").exists());
+    }
+
+    /// Regression (defect 4): the delivery state holding pending files round-trips, so that a
+    /// restart writes the same bytes again rather than new content under the same names.
+    #[test]
+    fn pending_files_are_kept_in_the_committed_state_byte_for_byte() {
+        let art = Artefact {
+            bucket: "b".into(),
+            key: "k.json.gz".into(),
+            bytes: vec![0, 1, 2, 255],
+        };
+        let d = TrailDelivery {
+            cursor: 7,
+            pending: vec![PendingFile::of(&art)],
+            ..TrailDelivery::default()
+        };
+        let back: TrailDelivery = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+        assert_eq!(back.cursor, 7);
+        let again = back.pending[0].artefact().unwrap();
+        assert_eq!(
+            (again.bucket, again.key, again.bytes),
+            (art.bucket, art.key, art.bytes)
+        );
+        // Nothing pending is not written out at all (older states read the same).
+        let empty = serde_json::to_value(TrailDelivery::default()).unwrap();
+        assert!(empty.get("pending").is_none());
     }
 
     /// Files are synced and renamed into place (the sync order itself is argued at
