@@ -79,3 +79,109 @@ def test_a_full_disk_never_leaves_a_change_without_its_event(start_server, small
             if "errorCode" not in record:
                 created.add(record["responseElements"]["keyMetadata"]["keyId"])
     assert created == keys
+
+
+def test_refusals_on_a_full_disk_keep_the_connection_and_name_the_operation(start_server, small_disk):
+    # Bugs: while refusing requests (fail-closed) the server never read their bodies, and hyper
+    # dropped each keep-alive connection without a word: clients saw BrokenPipe or
+    # ConnectionClosedError instead of the 503. And the refusals were recorded as eventName
+    # "Unknown" from unknown.amazonaws.com, though the request named its operation and key.
+    data = os.path.join(small_disk, "data")
+    s = start_server(data_dir=data)
+    kms, ct = s.client("kms"), s.client("cloudtrail")  # the fixture's clients do not retry
+    kms.list_keys()
+    filler = os.path.join(small_disk, "filler")
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1k"], capture_output=True)
+    codes = []
+    for n in range(40):
+        try:
+            kms.create_key(Description=f"refused-{n}" + "x" * 4000)
+        except ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+    # Every answer is an AWS error (a dropped connection raises something else and fails here).
+    assert codes and set(codes) == {"ServiceUnavailable"}, codes
+    os.remove(filler)
+    kms.list_keys()
+    unknown = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Unknown"}])
+    assert unknown["Events"] == []
+
+
+@pytest.fixture
+def disk_20m():
+    mount = tempfile.mkdtemp(prefix="palisade-full-")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", mount], capture_output=True)
+    if mounted.returncode != 0:
+        os.rmdir(mount)
+        pytest.skip("cannot mount a tmpfs here: " + mounted.stderr.decode(errors="replace").strip())
+    yield mount
+    subprocess.run(["umount", "-l", mount], capture_output=True)
+    os.rmdir(mount)
+
+
+def test_a_burst_of_large_changes_on_a_full_disk_never_outgrows_the_audit_room(start_server, disk_20m):
+    # Bug: requests under way when the disk filled wrote more than the event log's room
+    # (24 CreateKey calls with 31 KB policies at once): some were answered 503 "the audit
+    # event could not be written" while their keys were kept, with no CreateKey event. Room
+    # is now promised to each request before it runs, and one that does not fit is refused
+    # before it changes anything. (The reviewer's timing is hard to hit on every machine:
+    # this asserts the invariant under the same conditions; the room accounting itself is
+    # tested in the event log's unit tests.)
+    import threading
+
+    data = os.path.join(disk_20m, "data")
+    s = start_server(data_dir=data)
+    root = "arn:aws:iam::123456789012:root"
+    stmts = [{"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}]
+    while len(json.dumps({"Version": "2012-10-17", "Statement": stmts})) < 31000:
+        stmts.append({"Sid": f"S{len(stmts)}", "Effect": "Allow", "Principal": {"AWS": root},
+                      "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"})
+    policy = json.dumps({"Version": "2012-10-17", "Statement": stmts})
+    clients = [s.client("kms") for _ in range(24)]
+    for c in clients:
+        c.list_aliases(Limit=1)
+    # SQLite's write-ahead log grown first, as a busy server's is: the store then has room to
+    # reuse when the disk is full, and the changes go through while the event log fills.
+    grow = clients[0].create_key()["KeyMetadata"]["KeyId"]
+    grown = []
+
+    def put_policies(c):
+        for _ in range(3):
+            c.put_key_policy(KeyId=grow, PolicyName="default", Policy=policy)
+        grown.append(c)
+
+    threads = [threading.Thread(target=put_policies, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    acked_before = {grow}
+    filler = os.path.join(disk_20m, "filler")
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1k"], capture_output=True)
+    barrier = threading.Barrier(len(clients))
+    acked, codes = [], []
+
+    def create(c):
+        barrier.wait()
+        try:
+            acked.append(c.create_key(Policy=policy)["KeyMetadata"]["KeyId"])
+        except ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=create, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(codes) <= {"ServiceUnavailable"}, codes
+    os.remove(filler)
+    kms, ct = s.client("kms"), s.client("cloudtrail")
+    kms.list_keys()
+    keys = {k["KeyId"] for k in kms.get_paginator("list_keys").paginate().build_full_result()["Keys"]}
+    assert keys == set(acked) | acked_before
+    created = set()
+    for page in ct.get_paginator("lookup_events").paginate(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]):
+        for e in page["Events"]:
+            record = json.loads(e["CloudTrailEvent"])
+            if "errorCode" not in record:
+                created.add(record["responseElements"]["keyMetadata"]["keyId"])
+    assert created == keys

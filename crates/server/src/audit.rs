@@ -7,7 +7,7 @@
 //! latency is one commit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use palisade_audit::Event;
 use palisade_store::{AuditRow, Store};
@@ -27,6 +27,34 @@ pub struct AuditSink {
     /// Whether the last group was written: fail-closed mode refuses requests while it is not,
     /// and each refused request's own event is the probe that finds the store working again.
     healthy: Arc<AtomicBool>,
+    /// Bytes of the event log's room promised to requests under way (see [`AuditSink::promise`]).
+    promised: Arc<AtomicU64>,
+}
+
+/// Room never promised: for the events of requests that hold no promise (refused before they
+/// run, or failed before their body was read), which carry no request body.
+const UNPROMISED: u64 = 256 << 10;
+
+/// An upper bound of what a request's events take in the event log, from its body's length: its
+/// parameters are at most the body re-encoded as JSON (twice its size covers the escapes of a
+/// percent-encoded form), a call across accounts records a second copy, and the rest of a
+/// record (identity, TLS details, resources, response elements) stays within 16 KiB.
+pub fn event_bound(body_len: u64) -> u64 {
+    body_len.saturating_mul(4).saturating_add(16 << 10)
+}
+
+/// Room in the event log promised to one request until its events are durable; released when
+/// dropped.
+#[derive(Debug)]
+pub struct Promise {
+    promised: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Drop for Promise {
+    fn drop(&mut self) {
+        self.promised.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// The writer task; await it after dropping every [`AuditSink`] to flush the queue on shutdown.
@@ -61,7 +89,15 @@ impl AuditError {
     pub fn unavailable(&self) -> crate::error::ApiError {
         crate::error::ApiError::new(
             "ServiceUnavailable",
-            format!("the audit event could not be written: {self}"),
+            // Plain words only: the cause's text names paths and OS errors (logged instead).
+            match self {
+                Self::Store(detail) => format!(
+                    "the audit event could not be written: {}",
+                    crate::error::storage_cause(detail)
+                ),
+                Self::Encode(_) => "the audit event could not be serialised".to_owned(),
+                Self::Closed => "the audit writer has stopped".to_owned(),
+            },
             http::StatusCode::SERVICE_UNAVAILABLE,
         )
     }
@@ -73,7 +109,44 @@ impl AuditSink {
         let (tx, rx) = mpsc::channel(MAX_GROUP * 8);
         let healthy = Arc::new(AtomicBool::new(!store.audit_space_low()));
         let handle = tokio::spawn(write_groups(store.clone(), rx, healthy.clone()));
-        (Self { tx, store, healthy }, AuditWriter(handle))
+        (
+            Self {
+                tx,
+                store,
+                healthy,
+                promised: Arc::default(),
+            },
+            AuditWriter(handle),
+        )
+    }
+
+    /// Promises `bytes` of the event log's room to a request before it runs; None when the room
+    /// (made larger first, if the disk allows) cannot cover it beside what requests under way
+    /// were promised: the request must then be refused before it changes anything, as a change
+    /// is never made without its event. Costs two atomic operations while there is room (no
+    /// I/O on the request path); the log is extended here only when a burst of large requests
+    /// outgrows the room kept ahead.
+    pub async fn promise(&self, bytes: u64) -> Option<Promise> {
+        let total = self
+            .promised
+            .fetch_add(bytes, Ordering::Relaxed)
+            .saturating_add(bytes);
+        let promise = Promise {
+            promised: self.promised.clone(),
+            bytes,
+        };
+        let need = total.saturating_add(UNPROMISED);
+        if need <= self.store.audit_room() {
+            return Some(promise);
+        }
+        match self.store.audit_make_room(need).await {
+            Ok(true) => Some(promise),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "no room for audit events");
+                None
+            }
+        }
     }
 
     /// Whether events are being written.
@@ -85,7 +158,9 @@ impl AuditSink {
     /// room for them now, so that the first request after an operator freed space is served
     /// rather than refused.
     pub async fn recovered(&self) -> bool {
-        match self.store.audit_make_room().await {
+        // Room for the refused requests' events and a few more: requests are then promised
+        // what there is, and the log keeps its full reserve once the disk allows.
+        match self.store.audit_make_room(4 * UNPROMISED).await {
             Ok(true) => {
                 if !self.healthy.swap(true, Ordering::Relaxed) {
                     tracing::warn!("audit events can be recorded again");
@@ -107,6 +182,17 @@ impl AuditSink {
         event: Event,
         additional: Option<serde_json::Value>,
     ) -> Result<(), AuditError> {
+        // Only within the room nobody was promised: a group that outgrew the room would fail
+        // with it the events of requests whose changes are made.
+        let free = self
+            .store
+            .audit_room()
+            .saturating_sub(self.promised.load(Ordering::Relaxed));
+        if free < UNPROMISED {
+            return Err(AuditError::Store(
+                "no room for the events of refused requests".into(),
+            ));
+        }
         let row = to_row(event, additional)?;
         let (ack, _done) = oneshot::channel();
         self.tx.try_send((row, ack)).map_err(|_| AuditError::Closed)

@@ -377,7 +377,7 @@ impl Outbound {
                 body: serde_json::to_vec(&stored).map_err(ApiError::internal)?,
             })])
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::store_write)?;
         let issuer = Arc::new(issuer);
         if let Ok(mut m) = self.issuers.write() {
             m.insert(account.to_owned(), issuer.clone());

@@ -79,10 +79,38 @@ where
         && state.config.audit_fail_closed
         && !state.audit.healthy()
         && !state.audit.recovered().await;
-    let outcome = if refuse {
+    // Room in the event log for this request's events is promised before it runs: refused now,
+    // nothing is changed; once its handler has made a change, its event must fit (bug: a burst
+    // of requests under way when the disk filled outgrew the room, and their changes were kept
+    // without events while they were answered 503).
+    let mut promise = None;
+    let refusal = if refuse {
+        Some("the audit trail cannot be written, so requests are refused (--audit-fail-closed)")
+    } else if state.config.audit_enabled && state.config.audit_fail_closed {
+        let limit = state.config.max_body_bytes;
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(limit, |n| n.min(limit));
+        promise = state
+            .audit
+            .promise(crate::audit::event_bound(declared as u64))
+            .await;
+        promise.is_none().then_some(
+            "the audit trail has no room for this request's event, so it is refused before it \
+             runs (--audit-fail-closed)",
+        )
+    } else {
+        None
+    };
+    let refuse = refusal.is_some();
+    let outcome = if let Some(message) = refusal {
+        read_refused(state, &mut ctx, &parts, body).await;
         Err(ApiError::new(
             "ServiceUnavailable",
-            "the audit trail cannot be written, so requests are refused (--audit-fail-closed)",
+            message,
             http::StatusCode::SERVICE_UNAVAILABLE,
         ))
     } else {
@@ -100,7 +128,7 @@ where
     let recorded = if refuse {
         // Not waited for: while the store fails, a refusal must not wait for it too.
         if let Err(e) = state.audit.record_detached(event(), additional) {
-            tracing::error!(error = %e, request_id = %ctx.request_id, "audit event dropped");
+            tracing::debug!(error = %e, request_id = %ctx.request_id, "audit event of a refused request dropped");
         }
         Ok(())
     } else if state.config.audit_enabled {
@@ -108,9 +136,15 @@ where
     } else {
         Ok(())
     };
+    // Released once the events are durable (or failed): their room is taken or free again.
+    drop(promise);
     let outcome = match recorded {
         Ok(()) => outcome,
-        Err(e) if state.config.audit_fail_closed => Err(e.unavailable()),
+        Err(e) if state.config.audit_fail_closed => {
+            // The client hears the cause in plain words; the detail is for the operator.
+            tracing::error!(error = %e, request_id = %ctx.request_id, "audit event not written");
+            Err(e.unavailable())
+        }
         Err(e) => {
             tracing::error!(error = %e, request_id = %ctx.request_id, "audit event lost (fail-open)");
             outcome
@@ -133,6 +167,60 @@ where
             );
             protocol::encode_error(protocol, route.map(|r| r.service), &error, &ctx.request_id)
         }
+    }
+}
+
+/// How long a refused request's body may take to arrive: the refusal waits for nothing else.
+const REFUSED_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the body of a request refused before it runs (fail-closed), bounded in size and time,
+/// and takes from it what the refusal's event can name: the operation and the claimed access
+/// key. Unread, the body made hyper drop the keep-alive connection without a word (bug: clients
+/// saw BrokenPipe or ConnectionClosedError instead of the 503), and the event said only
+/// `Unknown`. Nothing is authenticated: the key is recorded as claimed, the Region is the
+/// server's.
+async fn read_refused<B>(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    parts: &http::request::Parts,
+    body: B,
+) where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limit = state.config.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        // Not read, as any body over the limit: hyper closes the connection after the answer.
+        return;
+    }
+    let Ok(Ok(collected)) =
+        tokio::time::timeout(REFUSED_BODY_TIMEOUT, Limited::new(body, limit).collect()).await
+    else {
+        return;
+    };
+    let body = collected.to_bytes();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let params = protocol::params(parts.uri.query(), content_type, &body);
+    let protocol = route::wire_protocol(&parts.headers);
+    let claims = auth::parse(parts, protocol).ok().flatten();
+    if let Some(c) = &claims {
+        ctx.claimed_access_key = Some(c.access_key_id().to_owned());
+    }
+    if let Ok(service) = route::service(
+        claims.as_ref().map(|c| c.service()),
+        &parts.headers,
+        &params,
+    ) && let Ok(route) = route::operation(service, &parts.headers, &params)
+    {
+        ctx.route = Some(route);
     }
 }
 

@@ -42,7 +42,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -58,6 +58,10 @@ const MAX_FRAME: usize = 16 << 20;
 
 const HEADER: usize = 8;
 const ABSENT: u32 = u32::MAX;
+
+/// The smallest frame `encode` writes (a header; position, time, flags; four empty strings,
+/// three absent ones, no resources, an empty record): bounds how many frames some bytes can hold.
+const MIN_FRAME: u64 = (HEADER + 8 + 8 + 1 + 4 * 4 + 4 * 3 + 4 + 4) as u64;
 
 /// CloudTrail looks events up over the last 90 days; older ones stay in the segment files (for
 /// `palisade audit events`) but leave memory, which bounds it by a window of time instead of
@@ -142,13 +146,21 @@ struct Writer {
     allocated: u64,
 }
 
-/// Below this much zeroed room ahead of the last frame, a group writes more zeros after it.
-const RESERVE_LOW: u64 = ZEROS.len() as u64 / 2;
+/// The room kept ahead of the last frame: zeros written after it, whose blocks the file system
+/// has allocated, so that the events of requests already under way can be written when the disk
+/// fills. The server promises this room to requests before their handlers run
+/// (`Store::audit_room`) and refuses a request, before it changes anything, when the room cannot
+/// cover it (bug: 256 KiB, of which a fill triggered refusals only below 128 KiB, was less than
+/// two dozen concurrent requests with large policies wrote, so their changes were kept without
+/// their events).
+pub(crate) const RESERVE: u64 = 2 << 20;
 
-/// Zeros written after a group when it reaches the end of the file. A sync of frames written
-/// over them changes no metadata (the file's size), and took a third less time on this project's
-/// disks (median 127 µs against 190 µs per 16 KiB group, extensions included).
+/// Zeros written after a group when the room ahead falls a chunk below [`RESERVE`]: one write
+/// per 256 KiB of events on the hot path, as before. A sync of frames written over them changes
+/// no metadata (the file's size), and took a third less time on this project's disks (median
+/// 127 µs against 190 µs per 16 KiB group, extensions included).
 static ZEROS: [u8; 256 << 10] = [0; 256 << 10];
+const CHUNK: u64 = ZEROS.len() as u64;
 
 /// The audit event log.
 #[derive(Debug)]
@@ -162,6 +174,9 @@ pub(crate) struct EventLog {
     /// requests before a group finds no room at all, when the changes of its requests would
     /// already be made without their events.
     space_low: std::sync::atomic::AtomicBool,
+    /// Bytes of zeros ahead of the last acknowledged frame in the newest segment: what the
+    /// next events can take without allocating. Read per request (an atomic load, no syscall).
+    room: std::sync::atomic::AtomicU64,
 }
 
 /// A frame's fields, borrowed from its bytes.
@@ -344,6 +359,32 @@ fn segment_name(first_seq: i64) -> String {
     format!("{first_seq:020}.log")
 }
 
+/// Starts the segment whose first position is `first_seq` with [`RESERVE`] bytes of room. The
+/// outer error is a segment that could not be created; the inner one, no room for it (a full
+/// disk), after which nothing is left behind (an empty segment would hide the frames that the
+/// previous one goes on taking at these positions).
+type NewSegment = Result<(Arc<File>, Segment), StoreError>;
+
+fn new_segment(dir: &Path, first_seq: i64) -> Result<NewSegment, StoreError> {
+    let (f, segment) = create_segment(dir, first_seq)?;
+    let mut at = 0;
+    let mut written = Ok(());
+    while at < RESERVE && written.is_ok() {
+        written = f.write_all_at(&ZEROS, at);
+        at += CHUNK;
+    }
+    match written.and_then(|()| f.sync_data()) {
+        Ok(()) => Ok(Ok((f, segment))),
+        Err(e) => {
+            let path = dir.join(segment_name(first_seq));
+            std::fs::remove_file(&path)
+                .and_then(|()| File::open(dir)?.sync_all())
+                .map_err(|e| io_error("removing", &path, e))?;
+            Ok(Err(io_error("making room in", &path, e)))
+        }
+    }
+}
+
 /// Creates (or empties) the segment whose first position is `first_seq`, durably: the new name
 /// must survive a crash as surely as the frames that will be in it.
 fn create_segment(dir: &Path, first_seq: i64) -> Result<(Arc<File>, Segment), StoreError> {
@@ -421,6 +462,9 @@ impl State {
         let segment = u32::try_from(self.segments.len().saturating_sub(1)).unwrap_or(0);
         if self.entries.is_empty() {
             self.base = frame.seq;
+        } else if frame.seq > self.seq_of(self.entries.len()) {
+            // Positions skipped after a dropped tail stay empty: entries are indexed by position.
+            self.fill_gap(frame.seq);
         }
         self.entries.push(Entry {
             time_ms: frame.time_ms,
@@ -532,6 +576,7 @@ impl EventLog {
             }),
             state: RwLock::default(),
             space_low: Default::default(),
+            room: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 
@@ -545,6 +590,7 @@ impl EventLog {
         let mut next_seq = 1i64;
         let mut len = 0u64;
         let mut file = None;
+        let mut skipped = false;
         let count = firsts.len();
         for (i, (first, path)) in firsts.iter().enumerate() {
             // A segment's frames count only below the next segment's first position.
@@ -573,26 +619,42 @@ impl EventLog {
                 if size > good {
                     // Zeros written ahead are expected; anything else is a torn write.
                     let mut tail = vec![0u8; usize::try_from(size - good).unwrap_or(0)];
-                    let torn =
-                        f.read_exact_at(&mut tail, good).is_err() || tail.iter().any(|b| *b != 0);
-                    if torn && intact_frame_follows(&f, good, next_seq) {
+                    f.read_exact_at(&mut tail, good)
+                        .map_err(|e| io_error("reading", path, e))?;
+                    let written = tail.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+                    let torn = written > 0;
+                    // Every later offset is tried, not only where the bad frame's length field
+                    // points (bug: two damaged length bytes made acknowledged events after them
+                    // look like a torn tail, which was cut off and their positions reused).
+                    if torn && let Some((at, seq)) = find_intact_frame(&tail, 1, next_seq) {
                         // A torn write is the end of the file; a bad frame followed by a good one
                         // is damage to acknowledged events, which truncating would destroy (and
                         // whose positions new events would then take again).
                         return Err(StoreError::Events(format!(
                             "{}: the event at byte {good} is damaged but events after it are \
-                             intact; refusing to drop acknowledged audit events. Restore the \
-                             file from a backup (`palisade audit events` lists the events \
-                             before the damage)",
-                            path.display()
+                             intact (position {seq} at byte {}); refusing to drop acknowledged \
+                             audit events. Restore the file from a backup (`palisade audit \
+                             events` lists the events before the damage)",
+                            path.display(),
+                            good + at as u64
                         )));
                     }
                     if torn {
+                        // The bytes cut off may hold events that were acknowledged (damage to
+                        // the newest ones) and delivered by trails, whose cursors are past
+                        // them: new events never take those positions again (bug: they did, and
+                        // trails never delivered the new events). As many positions are skipped
+                        // as the bytes could hold frames, and the next group starts a segment
+                        // named by the first position after them.
+                        let skip = (written as u64).div_ceil(MIN_FRAME);
+                        next_seq = next_seq.saturating_add(i64::try_from(skip).unwrap_or(i64::MAX));
+                        skipped = true;
                         tracing::warn!(
                             path = %path.display(),
                             kept = good,
-                            dropped = size - good,
-                            "audit log: dropping a torn tail of unacknowledged events"
+                            dropped = written,
+                            next_position = next_seq,
+                            "audit log: dropping a torn tail of unacknowledged events; its positions are not reused"
                         );
                     }
                     f.set_len(good)
@@ -600,7 +662,7 @@ impl EventLog {
                         .map_err(|e| io_error("truncating", path, e))?;
                 }
                 len = good;
-                file = Some(f);
+                file = (!skipped).then_some(f);
             }
         }
         let log = Self {
@@ -615,10 +677,11 @@ impl EventLog {
             }),
             state: RwLock::new(state),
             space_low: Default::default(),
+            room: Default::default(),
         };
         // Room for the first events is made now: a server started on a full disk refuses
         // requests (fail-closed) instead of making their changes and failing their events.
-        if !log.make_room()? {
+        if !log.make_room(RESERVE)? {
             tracing::warn!(dir = %dir.display(), "no room for audit events");
             log.space_low
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -685,7 +748,22 @@ impl EventLog {
         }
         w.next_seq = seq;
         w.len = offset + frames.len() as u64;
+        self.publish_room(&w);
         Ok(())
+    }
+
+    fn publish_room(&self, w: &Writer) {
+        if self.dir.is_some() {
+            self.room.store(
+                w.allocated.saturating_sub(w.len),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Bytes the next events can take without the file growing (see [`RESERVE`]).
+    pub(crate) fn room(&self) -> u64 {
+        self.room.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn append_memory(&self, frames: &[u8]) -> Result<u64, StoreError> {
@@ -719,12 +797,13 @@ impl EventLog {
         // Room is made ahead of need: a failure to make more does not fail this group (its
         // frames are written), it says the disk is filling while there is still room to write
         // the events of requests already under way.
-        let extend = w.allocated.saturating_sub(end) < RESERVE_LOW;
-        let extended = extend && f.write_all_at(&ZEROS, end).is_ok();
+        let extend = w.allocated.saturating_sub(end) + CHUNK <= RESERVE;
+        let from = w.allocated.max(end);
+        let extended = extend && f.write_all_at(&ZEROS, from).is_ok();
         f.sync_data()
             .map_err(|e| StoreError::Events(format!("writing audit events: {e}")))?;
         if extended {
-            w.allocated = end + ZEROS.len() as u64;
+            w.allocated = from + CHUNK;
         } else {
             w.allocated = w.allocated.max(end);
         }
@@ -747,15 +826,27 @@ impl EventLog {
             w.allocated = w.len;
             w.damaged = false;
         }
-        if w.file.is_none() || w.len >= self.segment_bytes {
-            let (f, segment) = create_segment(dir, w.next_seq)?;
+        let full = w.file.is_some() && w.len >= self.segment_bytes;
+        if w.file.is_none() || full {
+            // The new segment gets its room before it takes a frame. When that fails (a full
+            // disk) the full segment goes on taking frames: its room is what was promised to
+            // the requests under way, and a new segment without room would fail their events.
+            let (f, segment) = match new_segment(dir, w.next_seq)? {
+                Ok(made) => made,
+                Err(e) if full => {
+                    tracing::warn!(error = %e, "audit log: no room for a new segment; the current one grows past its size");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             let mut state = self.state.write().map_err(|_| StoreError::Poisoned)?;
             state.segments.push(segment);
             state.prune(now_ms().saturating_sub(RETENTION_MS));
             drop(state);
             w.file = Some(f);
             w.len = 0;
-            w.allocated = 0;
+            w.allocated = RESERVE;
+            self.publish_room(w);
         }
         Ok(())
     }
@@ -765,10 +856,11 @@ impl EventLog {
         self.space_low.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Makes room ahead of the last frame (at open, and while events cannot be written): the
-    /// newest segment made ready (started if there is none), then zeros written after its last
-    /// frame. True when there is room now.
-    pub(crate) fn make_room(&self) -> Result<bool, StoreError> {
+    /// Makes at least `need` bytes of room ahead of the last frame (at open,
+    /// while events cannot be written, and when more is promised to requests under way than
+    /// there is): the newest segment made ready (started if there is none), then zeros written
+    /// after its last frame. True when there is that much room now.
+    pub(crate) fn make_room(&self, need: u64) -> Result<bool, StoreError> {
         let Some(dir) = &self.dir else {
             return Ok(true);
         };
@@ -776,19 +868,31 @@ impl EventLog {
         if self.ready(&mut w, dir).is_err() {
             return Ok(false);
         }
-        let Some(f) = &w.file else {
+        let Some(f) = w.file.clone() else {
             return Ok(false);
         };
-        let ok = f
-            .write_all_at(&ZEROS, w.len)
-            .and_then(|()| f.sync_data())
-            .is_ok();
+        let target = w.len.saturating_add(need.max(CHUNK));
+        // Zeros already allocated ahead are not written again.
+        let mut at = w.allocated.max(w.len);
+        let wrote = at < target;
+        let mut ok = true;
+        while at < target {
+            if f.write_all_at(&ZEROS, at).is_err() {
+                ok = false;
+                break;
+            }
+            at += CHUNK;
+        }
+        ok = ok && (!wrote || f.sync_data().is_ok());
+        // Zeros written count as room even when a later chunk failed: their blocks are
+        // allocated (a write that returns has its space, even before a sync).
+        w.allocated = w.allocated.max(at);
         if ok {
-            w.allocated = w.allocated.max(w.len + ZEROS.len() as u64);
             self.space_low
                 .store(false, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(ok)
+        self.publish_room(&w);
+        Ok(ok && w.allocated.saturating_sub(w.len) >= need)
     }
 
     /// Reads the events at `seqs`, in that order; positions no longer in memory are skipped.
@@ -1108,37 +1212,23 @@ fn for_each_frame(
     }
 }
 
-/// Whether, after a frame at `at` that could not be read as position `seq`, the frame that its
-/// length field points to is intact and is position `seq + 1`.
-fn intact_frame_follows(file: &File, at: u64, seq: i64) -> bool {
-    let mut header = [0u8; HEADER];
-    if file.read_exact_at(&mut header, at).is_err() {
-        return false;
-    }
-    let Some(len) = le32(header.get(..4))
-        .map(|l| l as usize)
-        .filter(|l| *l <= MAX_FRAME)
-    else {
-        return false;
-    };
-    let next = at + (HEADER + len) as u64;
-    let mut next_header = [0u8; HEADER];
-    if file.read_exact_at(&mut next_header, next).is_err() {
-        return false;
-    }
-    let Some(next_len) = le32(next_header.get(..4))
-        .map(|l| l as usize)
-        .filter(|l| *l <= MAX_FRAME && *l > 0)
-    else {
-        return false;
-    };
-    let mut frame = vec![0u8; HEADER + next_len];
-    if file.read_exact_at(&mut frame, next).is_err() {
-        return false;
-    }
-    next_frame(&frame)
-        .and_then(|(body, _)| decode(body))
-        .is_some_and(|f| f.seq == seq + 1)
+/// The first intact frame in `bytes` at or after offset `from` whose position is `min_seq` or
+/// later: its offset and position. Every offset is tried, so that one damaged length field
+/// cannot hide the frames after it. Cheap on zeros and noise: a frame's position is checked
+/// before its checksum.
+fn find_intact_frame(bytes: &[u8], from: usize, min_seq: i64) -> Option<(usize, i64)> {
+    (from..bytes.len()).find_map(|at| {
+        let rest = bytes.get(at..)?;
+        let seq = rest
+            .get(HEADER..HEADER + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_le_bytes)?;
+        if seq < min_seq {
+            return None;
+        }
+        let (body, _) = next_frame(rest)?;
+        decode(body).filter(|f| f.seq == seq).map(|f| (at, f.seq))
+    })
 }
 
 /// Reads a segment's frames into `state`; returns the length of its valid prefix.
@@ -1214,10 +1304,22 @@ pub fn read_events(
         if !more {
             break;
         }
-        if next < limit && intact_frame_follows(&file, end, next) {
+        // The rest of the segment is searched for any intact frame (bug: only the one where
+        // the damaged length pointed was tried, so a damaged length field hid every
+        // acknowledged event after it and this reader said all was well).
+        let mut rest = Vec::new();
+        (&file)
+            .seek(std::io::SeekFrom::Start(end))
+            .and_then(|_| (&file).read_to_end(&mut rest))
+            .map_err(|e| io_error("reading", path, e))?;
+        if next < limit
+            && let Some((at, seq)) =
+                find_intact_frame(&rest, 1, next).filter(|(_, seq)| *seq < limit)
+        {
             damage.push(format!(
-                "{}: the event at byte {end} (position {next}) is damaged and intact events follow it",
-                path.display()
+                "{}: the event at byte {end} (position {next}) is damaged and intact events follow it (position {seq} at byte {})",
+                path.display(),
+                end + at as u64
             ));
         }
     }
@@ -1372,6 +1474,30 @@ mod tests {
         assert_eq!(log.after("1", 20, 0, 10).unwrap()[0].0, 21);
     }
 
+    /// Regression: the room kept ahead of the last event (256 KiB, refusals from 128 KiB) was
+    /// smaller than what the requests under way could write when the disk filled. The room is
+    /// now RESERVE, published for the server to promise to requests without I/O, kept as
+    /// events are written, made larger on demand, and ready in a new segment before its first
+    /// frame.
+    #[test]
+    fn room_ahead_covers_the_reserve_and_is_published_for_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), 100 << 10).unwrap();
+        assert!(log.room() >= RESERVE, "room made at open: {}", log.room());
+        for g in 0..40 {
+            group(&log, g * 50 + 1, 50);
+            assert!(log.room() + CHUNK >= RESERVE, "room kept: {}", log.room());
+        }
+        assert!(segments(dir.path()).len() > 1, "segments rolled over");
+        let seg = segments(dir.path()).pop().unwrap();
+        let len = std::fs::metadata(&seg).unwrap().len();
+        assert!(len >= RESERVE, "a new segment has its room before frames");
+        // More than the reserve, when promised to a burst of large requests.
+        assert!(log.make_room(3 * RESERVE).unwrap());
+        assert!(log.room() >= 3 * RESERVE);
+        assert_eq!(EventLog::in_memory().room(), u64::MAX);
+    }
+
     #[test]
     fn a_torn_tail_is_dropped_at_open_and_writing_goes_on() {
         let (dir, seg, mut bytes) = three_events_on_disk();
@@ -1430,6 +1556,73 @@ mod tests {
             err.to_string()
                 .contains("is damaged and intact events follow it"),
             "{err}"
+        );
+    }
+
+    /// Regression: two damaged bytes (the length field of event 3 of 6) made events 3-6 look
+    /// like a torn tail: opening cut them off and reused their positions, and `palisade audit
+    /// events` printed two events and exited 0. Intact frames anywhere after the damage are
+    /// found now, not only where the damaged length points.
+    #[test]
+    fn a_damaged_length_field_before_intact_events_is_refused_not_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        group(&log, 1, 6);
+        drop(log);
+        let seg = segments(dir.path()).pop().unwrap();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let mut at = 0;
+        for _ in 0..2 {
+            at += HEADER + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        }
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0x7f]);
+        std::fs::write(&seg, &bytes).unwrap();
+        let err = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refusing to drop acknowledged audit events"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing was cut off");
+        let mut seen = Vec::new();
+        let err = read_events(dir.path(), |seq, _| {
+            seen.push(seq);
+            true
+        })
+        .unwrap_err();
+        assert_eq!(seen, [1, 2]);
+        assert!(
+            err.to_string()
+                .contains("is damaged and intact events follow it (position 4"),
+            "{err}"
+        );
+    }
+
+    /// Regression: damage to the newest event (acknowledged, and delivered by a trail whose
+    /// cursor is past it) was cut off as a torn tail and its position handed to the next
+    /// event, which trails then never delivered. Positions of a dropped tail are never reused.
+    #[test]
+    fn positions_of_a_dropped_tail_are_never_handed_out_again() {
+        let (dir, seg, mut bytes) = three_events_on_disk();
+        let at = frames_end(&bytes) - 3;
+        bytes[at] ^= 1;
+        std::fs::write(&seg, &bytes).unwrap();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        assert_eq!(ids(&log.after("1", 0, 0, 10).unwrap()), ["e1", "e2"]);
+        group(&log, 4, 1);
+        let after = log.after("1", 2, 0, 10).unwrap();
+        assert_eq!(ids(&after), ["e4"]);
+        assert!(after[0].0 > 3, "position 3 reused: {}", after[0].0);
+        drop(log);
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        let all = log.after("1", 0, 0, 10).unwrap();
+        assert_eq!(ids(&all), ["e1", "e2", "e4"]);
+        group(&log, 5, 1);
+        assert!(
+            log.after("1", 0, 0, 10)
+                .unwrap()
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0)
         );
     }
 

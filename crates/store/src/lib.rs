@@ -220,9 +220,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn audit_space_low(&self) -> bool {
         false
     }
-    /// Tries again to make room for audit events; true when there is room now.
-    fn audit_make_room(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+    /// Tries to make at least `need` bytes of room for audit events (again, after a full disk;
+    /// or more, when requests under way were promised more); true when there is room now.
+    fn audit_make_room(&self, need: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let _ = need;
         Box::pin(async { Ok(true) })
+    }
+    /// Bytes the next audit events can take without the log growing: the room promised to
+    /// requests before they make changes. Cheap (no I/O); unbounded for stores without a limit.
+    fn audit_room(&self) -> u64 {
+        u64::MAX
     }
     /// The newest `limit` events of an account, newest first.
     fn recent_events<'a>(
@@ -384,20 +391,36 @@ struct RecordResource {
 async fn checkpoint_wal(pool: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One line when checkpoints start failing and one when they work again (bug: a line every
+    // second for as long as the disk stayed full).
+    let mut failing = false;
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
-            if pool.is_closed() {
-                return;
+            Err(e) => {
+                if pool.is_closed() {
+                    return;
+                }
+                // Not fatal: the log only grows until the next checkpoint succeeds.
+                if failing {
+                    tracing::debug!(error = %e, "wal checkpoint failed");
+                } else {
+                    tracing::warn!(error = %e, "wal checkpoint failed; retried every second, logged again when it succeeds");
+                }
+                failing = true;
             }
-            // Not fatal: the log only grows until the next checkpoint succeeds.
-            tracing::warn!(error = %e, "wal checkpoint failed");
+            Ok(_) => {
+                if failing {
+                    tracing::info!("wal checkpoints succeed again");
+                }
+                failing = false;
+            }
         }
     }
 }
@@ -831,8 +854,12 @@ impl Store for SqliteStore {
         self.events.space_low()
     }
 
-    fn audit_make_room(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(self.blocking(|log| log.make_room()))
+    fn audit_make_room(&self, need: u64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.blocking(move |log| log.make_room(need)))
+    }
+
+    fn audit_room(&self) -> u64 {
+        self.events.room()
     }
 
     fn recent_events<'a>(

@@ -5,9 +5,11 @@
 //! The formats are `palisade_audit::{trail, delivery}`; this module chooses the events (the
 //! trail's account, Regions, global-service setting and event selectors), writes the files and
 //! keeps the per-trail state (`cloudtrail.delivery`: the last event delivered, and per Region
-//! the file sequence, the Merkle tree and the digest chain). The state is saved only after every
-//! file of a step is on disk, so a crash between the two re-delivers rather than loses events
-//! (CloudTrail documents duplicate delivery as possible too).
+//! the file sequence, the Merkle tree and the digest chain). Each step's state is committed
+//! first, holding the step's files as pending, and the files are written (synced, renamed, their
+//! directories synced) after: a crash between the two writes the same bytes again at the next
+//! run, so a delivered file never changes content under its name (which the validator would
+//! report as tampering for good).
 //!
 //! Signing keys are RSA-2048, one per Region, generated on first use and stored sealed under
 //! the root key (`cloudtrail.signing_key`); ListPublicKeys serves their public halves.
@@ -52,6 +54,87 @@ struct TrailDelivery {
     /// is written after the stop and delivered once, a later StopLogging's never.
     #[serde(default)]
     stop_event_delivered: Option<i64>,
+    /// Files this state says are delivered, committed with it before they are written: after
+    /// a crash (or a failed write) they are written again, byte for byte, before anything new.
+    /// A file is never written before the state that accounts for it is committed (bug: files
+    /// were renamed into place first, and a crash before the commit made the next run write
+    /// the same sequence numbers with other content, which the validator reports as tampering
+    /// for good).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingFile>,
+}
+
+/// A file to deliver, kept in the delivery state until it is on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingFile {
+    bucket: String,
+    key: String,
+    /// Base64 of the bytes.
+    bytes: String,
+}
+
+impl PendingFile {
+    fn of(a: &Artefact) -> Self {
+        Self {
+            bucket: a.bucket.clone(),
+            key: a.key.clone(),
+            bytes: b64(&a.bytes),
+        }
+    }
+
+    fn artefact(&self) -> Result<Artefact, ApiError> {
+        Ok(Artefact {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            bytes: unb64(&self.bytes)
+                .ok_or_else(|| ApiError::internal("a pending trail file is not base64"))?,
+        })
+    }
+}
+
+/// Commits `d` (holding `arts` as pending) and then writes `arts`: whatever is on disk is what a
+/// committed state accounts for. Cleared from `d` once written.
+async fn commit_then_write(
+    state: &AppState,
+    arn: &str,
+    d: &mut TrailDelivery,
+    arts: &[Artefact],
+) -> Result<(), ApiError> {
+    if arts.is_empty() {
+        return Ok(());
+    }
+    d.pending = arts.iter().map(PendingFile::of).collect();
+    save(state, arn, d).await?;
+    write_artefacts(&state.config.trail_dir, arts).await?;
+    d.pending.clear();
+    Ok(())
+}
+
+/// Writes the files a committed state still holds as pending (a crash or a failed write).
+async fn write_pending(state: &AppState, d: &mut TrailDelivery) -> Result<(), ApiError> {
+    if d.pending.is_empty() {
+        return Ok(());
+    }
+    let arts = d
+        .pending
+        .iter()
+        .map(PendingFile::artefact)
+        .collect::<Result<Vec<_>, _>>()?;
+    write_artefacts(&state.config.trail_dir, &arts).await?;
+    d.pending.clear();
+    Ok(())
+}
+
+async fn save(state: &AppState, arn: &str, d: &TrailDelivery) -> Result<(), ApiError> {
+    state
+        .store
+        .apply_documents(&[DocumentChange::Put(Document {
+            collection: DELIVERY.to_owned(),
+            key: arn.to_owned(),
+            body: serde_json::to_vec(d).map_err(ApiError::internal)?,
+        })])
+        .await
+        .map_err(ApiError::store_write)
 }
 
 /// How long after the second StopLogging was called in its final delivery waits (milliseconds),
@@ -369,7 +452,15 @@ fn stops(t: &TrailRecord, row: &AuditRow) -> bool {
         .is_some_and(|n| n == t.name || n == t.arn)
 }
 
+/// Writes each artefact aside, syncs it, renames it into place, then syncs the directories that
+/// gained a name. Durability order (bug: nothing was synced, so a power loss after the delivery
+/// state was committed could leave a delivered file empty, missing or half written, and the
+/// validator then reported a log file or digest the trail had signed as modified or missing):
+/// 1. the bytes are synced before the rename, so the name never points at data still in cache;
+/// 2. the directories are synced after the renames, so the names survive;
+/// 3. only then does the caller commit the delivery state that says the files exist.
 async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError> {
+    let mut dirs = std::collections::BTreeSet::new();
     for a in arts {
         let path = root.join(&a.bucket).join(&a.key);
         let dir = path
@@ -393,7 +484,8 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
                 .open(&tmp)
                 .await?;
             tokio::io::AsyncWriteExt::write_all(&mut f, &a.bytes).await?;
-            tokio::io::AsyncWriteExt::flush(&mut f).await
+            tokio::io::AsyncWriteExt::flush(&mut f).await?;
+            f.sync_all().await
         };
         written
             .await
@@ -401,8 +493,50 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", path.display())))?;
+        // Directories created above are synced by their own parents' entries only once their
+        // parents are synced too: every level up to the root, once per run.
+        let mut d = dir;
+        while d.starts_with(root) && dirs.insert(d.to_path_buf()) {
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
+    }
+    for dir in dirs {
+        let synced = async { tokio::fs::File::open(&dir).await?.sync_all().await };
+        synced
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot sync {}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+/// Removes the `.partial` files a crash left in the trail directory (a file being written when
+/// the process died): they are never renamed into place, and would otherwise stay for good
+/// beside the delivered files. A delivered file is never named `.partial`.
+fn remove_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            remove_partials(&path);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "partial") {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a partly written trail file")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a partly written trail file")
+                }
+            }
+        }
+    }
 }
 
 fn spec(t: &TrailRecord) -> TrailSpec {
@@ -445,20 +579,27 @@ pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiEr
             // Delivered now (at StopLogging) and once more when the grace has passed.
             d.final_pending = named;
         }
-        let result = deliver_trail(state, &t, &mut d, named, final_due).await;
+        let result = match write_pending(state, &mut d).await {
+            Ok(()) => deliver_trail(state, &t, &mut d, named, final_due).await,
+            Err(e) => Err(e),
+        };
         d.last_error = result.as_ref().err().map(|e| e.message.clone());
         if let Err(e) = &result {
             tracing::warn!(trail = %t.arn, error = %e.message, "trail delivery failed");
         }
-        state
-            .store
-            .apply_documents(&[DocumentChange::Put(Document {
-                collection: DELIVERY.to_owned(),
-                key: t.arn.clone(),
-                body: serde_json::to_vec(&d).map_err(ApiError::internal)?,
-            })])
-            .await
-            .map_err(ApiError::internal)?;
+        if let Err(e) = save(state, &t.arn, &d).await {
+            // The state in memory must never run ahead of, or behind, the committed one (a
+            // step may have committed before this failure): read it back.
+            if let Ok(docs) = state.store.documents(DELIVERY).await
+                && let Some(committed) = docs
+                    .into_iter()
+                    .find(|doc| doc.key == t.arn)
+                    .and_then(|doc| serde_json::from_slice::<TrailDelivery>(&doc.body).ok())
+            {
+                all.insert(t.arn.clone(), committed);
+            }
+            return Err(e);
+        }
         all.insert(t.arn.clone(), d);
     }
     Ok(())
@@ -471,7 +612,6 @@ async fn deliver_trail(
     digest_now: bool,
     final_run: bool,
 ) -> Result<(), ApiError> {
-    let root = &state.config.trail_dir;
     let spec = spec(t);
     // Trails stored before positions were kept bound what they deliver by whole seconds.
     let min_time = match t.start_position {
@@ -535,13 +675,13 @@ async fn deliver_trail(
                     .map_err(ApiError::internal)?,
             );
         }
-        write_artefacts(root, &arts).await?;
         d.regions = regions;
         d.cursor = last;
         if !by_region.is_empty() {
             d.last_delivery = Some(now.unix_timestamp());
             delivered = true;
         }
+        commit_then_write(state, &t.arn, d, &arts).await?;
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
             break;
         }
@@ -579,9 +719,9 @@ async fn deliver_trail(
             let key = state.trails.delivery.signing_key(state, region).await?;
             arts.extend(deliver_digest(&spec, region, rs, at, &key).map_err(ApiError::internal)?);
         }
-        write_artefacts(root, &arts).await?;
         d.regions = regions;
         d.last_digest = Some(at.unix_timestamp());
+        commit_then_write(state, &t.arn, d, &arts).await?;
     }
     Ok(())
 }
@@ -590,7 +730,10 @@ async fn deliver_trail(
 pub fn start(state: &Arc<AppState>) {
     let weak = Arc::downgrade(state);
     let every = state.config.trail_delivery_interval;
+    let trail_dir = state.config.trail_dir.clone();
     tokio::spawn(async move {
+        // Before the first delivery, which writes `.partial` files of its own.
+        let _ = tokio::task::spawn_blocking(move || remove_partials(&trail_dir)).await;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -601,4 +744,69 @@ pub fn start(state: &Arc<AppState>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a `.partial` left by a kill -9 in the middle of writing a digest stayed in the
+    /// trail directory for good.
+    #[test]
+    fn partial_files_left_by_a_crash_are_removed_and_delivered_files_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let day = root
+            .path()
+            .join("bucket/AWSLogs/1/CloudTrail-Digest/us-east-1/2026/12/03");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("d.json.partial"), b"half").unwrap();
+        std::fs::write(day.join("d.json.gz"), b"whole").unwrap();
+        remove_partials(root.path());
+        assert!(!day.join("d.json.partial").exists());
+        assert!(day.join("d.json.gz").exists());
+    }
+
+    /// Regression (defect 4): the delivery state holding pending files round-trips, so that a
+    /// restart writes the same bytes again rather than new content under the same names.
+    #[test]
+    fn pending_files_are_kept_in_the_committed_state_byte_for_byte() {
+        let art = Artefact {
+            bucket: "b".into(),
+            key: "k.json.gz".into(),
+            bytes: vec![0, 1, 2, 255],
+        };
+        let d = TrailDelivery {
+            cursor: 7,
+            pending: vec![PendingFile::of(&art)],
+            ..TrailDelivery::default()
+        };
+        let back: TrailDelivery = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+        assert_eq!(back.cursor, 7);
+        let again = back.pending[0].artefact().unwrap();
+        assert_eq!(
+            (again.bucket, again.key, again.bytes),
+            (art.bucket, art.key, art.bytes)
+        );
+        // Nothing pending is not written out at all (older states read the same).
+        let empty = serde_json::to_value(TrailDelivery::default()).unwrap();
+        assert!(empty.get("pending").is_none());
+    }
+
+    /// Files are synced and renamed into place (the sync order itself is argued at
+    /// `write_artefacts`; a power loss cannot be simulated here).
+    #[tokio::test]
+    async fn artefacts_are_written_whole_with_no_partial_left() {
+        let root = tempfile::tempdir().unwrap();
+        let arts = [Artefact {
+            bucket: "b".into(),
+            key: "AWSLogs/1/CloudTrail/us-east-1/2026/12/03/f.json.gz".into(),
+            bytes: b"data".to_vec(),
+        }];
+        write_artefacts(root.path(), &arts).await.unwrap();
+        let path = root
+            .path()
+            .join("b/AWSLogs/1/CloudTrail/us-east-1/2026/12/03/f.json.gz");
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        assert!(!path.with_extension("partial").exists());
+    }
 }

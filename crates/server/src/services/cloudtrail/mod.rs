@@ -732,7 +732,7 @@ async fn commit(
         .store
         .apply_documents(&changes)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store_write)?;
     let mut d = cx
         .state
         .trails

@@ -67,7 +67,7 @@ pub(crate) async fn create_access_key(cx: &Cx<'_>, input: &Value) -> Result<Valu
         .keys
         .put(&owner, &id, &secret)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store_write)?;
     let mut key = json!({
         "AccessKeyId": id,
         "Status": "Active",
@@ -118,7 +118,7 @@ pub(crate) async fn update_access_key(cx: &Cx<'_>, input: &Value) -> Result<Valu
         .store
         .put_access_key(&key)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store_write)?;
     cx.state.keys.forget(id);
     Ok(json!({}))
 }

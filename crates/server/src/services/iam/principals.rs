@@ -268,7 +268,7 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                 .store
                 .put_access_key(&k)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::store_write)?;
             cx.state.keys.forget(&k.access_key_id);
         }
     }
