@@ -189,11 +189,7 @@ async fn read_refused<B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let limit = state.config.max_body_bytes;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(parts);
     if declared.is_some_and(|n| n > limit) {
         // Not read, as any body over the limit: hyper closes the connection after the answer.
         return;
@@ -204,10 +200,7 @@ async fn read_refused<B>(
         return;
     };
     let body = collected.to_bytes();
-    let content_type = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = header_str(parts, http::header::CONTENT_TYPE);
     let params = protocol::params(parts.uri.query(), content_type, &body);
     let protocol = route::wire_protocol(&parts.headers);
     let claims = auth::parse(parts, protocol).ok().flatten();
@@ -224,6 +217,15 @@ async fn read_refused<B>(
     }
 }
 
+/// The body length the request declares, if it says one.
+fn declared_length(parts: &http::request::Parts) -> Option<usize> {
+    header_str(parts, http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok())
+}
+
+fn header_str(parts: &http::request::Parts, name: http::header::HeaderName) -> Option<&str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 /// Decode, authenticate, authorize and handle. Returns the output and what of it the audit record
 /// may show.
 async fn run<B>(
@@ -238,11 +240,7 @@ where
 {
     // Decode: the body (bounded), the signature's claims, the route.
     let limit = state.config.max_body_bytes;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(parts);
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
@@ -274,10 +272,7 @@ where
             }
         })?
         .to_bytes();
-    let content_type = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = header_str(parts, http::header::CONTENT_TYPE);
     let params = protocol::params(parts.uri.query(), content_type, &body);
     let protocol = route::wire_protocol(&parts.headers);
     let claims = auth::parse(parts, protocol)?;
