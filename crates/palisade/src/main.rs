@@ -61,7 +61,8 @@ enum AuditCommand {
         #[arg(long)]
         account: Option<String>,
         /// Only events at or after this position in the log: events are numbered from 1 in the
-        /// order they were recorded (without `--account`, the n-th line printed from 1 is event n).
+        /// order they were recorded (positions skipped after a torn tail was cut off are never
+        /// used, so lines and positions can differ after a crash).
         #[arg(long, default_value_t = 1)]
         from: i64,
     },

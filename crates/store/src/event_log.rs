@@ -586,6 +586,7 @@ impl EventLog {
             .create(dir)
             .map_err(|e| io_error("creating", dir, e))?;
         let firsts = segment_files(dir)?;
+        let mut skips = skipped_ranges(dir)?;
         let mut state = State::default();
         let mut next_seq = 1i64;
         let mut len = 0u64;
@@ -608,7 +609,7 @@ impl EventLog {
                     path: path.clone(),
                 },
             });
-            let good = read_segment(&f, path, *first, limit, &mut state)?;
+            let good = read_segment(&f, path, *first, limit, &skips, &mut state)?;
             state.prune(now_ms().saturating_sub(RETENTION_MS));
             next_seq = next_seq.max(*first).max(state.last_seq().saturating_add(1));
             if newest {
@@ -647,8 +648,14 @@ impl EventLog {
                         // as the bytes could hold frames, and the next group starts a segment
                         // named by the first position after them.
                         let skip = (written as u64).div_ceil(MIN_FRAME);
+                        let from = next_seq;
                         next_seq = next_seq.saturating_add(i64::try_from(skip).unwrap_or(i64::MAX));
                         skipped = true;
+                        // The skipped positions are recorded, so that later opens know the gap
+                        // for what it is (bug: every start after a torn tail logged them as
+                        // lost events, an alarm that never went away).
+                        record_skip(dir, from, next_seq.saturating_sub(1))?;
+                        skips.push((from, next_seq.saturating_sub(1)));
                         tracing::warn!(
                             path = %path.display(),
                             kept = good,
@@ -1237,6 +1244,7 @@ fn read_segment(
     path: &Path,
     first: i64,
     limit: i64,
+    skips: &[(i64, i64)],
     state: &mut State,
 ) -> Result<u64, StoreError> {
     for_each_frame(file, path, first, limit, |f, offset, len| {
@@ -1244,13 +1252,22 @@ fn read_segment(
         if state.entries.is_empty() {
             state.base = f.seq;
         } else if f.seq > next {
-            // An older segment lost events (damage on disk): the positions stay, empty.
-            tracing::error!(
-                path = %path.display(),
-                from = next,
-                to = f.seq - 1,
-                "audit log: events are missing"
-            );
+            if gap_is_skipped(skips, next, f.seq - 1) {
+                tracing::info!(
+                    path = %path.display(),
+                    from = next,
+                    to = f.seq - 1,
+                    "audit log: positions skipped after a torn tail was cut off"
+                );
+            } else {
+                // An older segment lost events (damage on disk): the positions stay, empty.
+                tracing::error!(
+                    path = %path.display(),
+                    from = next,
+                    to = f.seq - 1,
+                    "audit log: events are missing"
+                );
+            }
             state.fill_gap(f.seq);
         } else if f.seq < next {
             return Err(StoreError::Events(format!(
@@ -1262,6 +1279,50 @@ fn read_segment(
         state.add(f, offset, len);
         Ok(true)
     })
+}
+
+/// The name of the marker of positions `from..=to` skipped after a torn tail.
+fn skip_marker(from: i64, to: i64) -> String {
+    format!("skipped-{from:020}-{to:020}")
+}
+
+/// Records that positions `from..=to` were skipped, durably (file and directory synced) before
+/// any event takes a later position.
+fn record_skip(dir: &Path, from: i64, to: i64) -> Result<(), StoreError> {
+    let path = dir.join(skip_marker(from, to));
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| File::open(dir)?.sync_all())
+        .map_err(|e| io_error("writing", &path, e))
+}
+
+/// The position ranges recorded as skipped after torn tails.
+fn skipped_ranges(dir: &Path) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| io_error("listing", dir, e))?
+        .filter_map(Result::ok)
+        .filter_map(|d| {
+            let name = d.file_name();
+            let (from, to) = name.to_str()?.strip_prefix("skipped-")?.split_once('-')?;
+            Some((from.parse().ok()?, to.parse().ok()?))
+        })
+        .collect())
+}
+
+/// Whether the missing positions `from..=to` are all ones skipped on purpose.
+fn gap_is_skipped(skips: &[(i64, i64)], from: i64, to: i64) -> bool {
+    let mut at = from;
+    while at <= to {
+        match skips.iter().find(|(a, b)| *a <= at && at <= *b) {
+            Some((_, b)) => at = b.saturating_add(1),
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The segment files in `dir` with their first positions, oldest first.
@@ -1624,6 +1685,32 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].0 < w[1].0)
         );
+    }
+
+    /// Regression: after a torn tail was cut off, every later start logged its skipped
+    /// positions as lost events ("events are missing"), an alarm that never went away.
+    #[test]
+    fn skipped_positions_are_recorded_and_not_taken_for_lost_events() {
+        let (dir, seg, mut bytes) = three_events_on_disk();
+        let at = frames_end(&bytes) - 3;
+        bytes[at] ^= 1;
+        std::fs::write(&seg, &bytes).unwrap();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        group(&log, 4, 1);
+        let after = log.after("1", 2, 0, 10).unwrap();
+        let first_new = after[0].0;
+        drop(log);
+        let skips = skipped_ranges(dir.path()).unwrap();
+        assert_eq!(skips.len(), 1);
+        assert!(
+            gap_is_skipped(&skips, 3, first_new - 1),
+            "{skips:?} {first_new}"
+        );
+        assert!(!gap_is_skipped(&skips, 2, first_new - 1));
+        assert!(!gap_is_skipped(&skips, 3, first_new));
+        // Reopening again neither fails nor records another skip.
+        drop(EventLog::open(dir.path(), SEGMENT_BYTES).unwrap());
+        assert_eq!(skipped_ranges(dir.path()).unwrap(), skips);
     }
 
     #[test]
