@@ -162,7 +162,7 @@ impl AuditSink {
         // what there is, and the log keeps its full reserve once the disk allows.
         match self.store.audit_make_room(4 * UNPROMISED).await {
             Ok(true) => {
-                if !self.healthy.swap(true, Ordering::Relaxed) {
+                if !self.healthy.swap(true, Ordering::Relaxed) && once_a_minute(&RECOVERED_LOGGED) {
                     tracing::warn!("audit events can be recorded again");
                 }
                 true
@@ -354,10 +354,14 @@ async fn write_groups(
             (Err(e), false, _) => {
                 tracing::debug!(error = %e, events = rows.len(), "audit events were not recorded");
             }
-            (Ok(()), true, false) => tracing::error!(
+            // On a disk that frees a little room at a time the state can flip with each group:
+            // the flips are logged at most once a minute (bug: hundreds of lines a minute).
+            (Ok(()), true, false) if once_a_minute(&FULL_LOGGED) => tracing::error!(
                 "the audit log's disk is full: requests are refused until there is room"
             ),
-            (Ok(()), false, true) => tracing::warn!("audit events are being recorded again"),
+            (Ok(()), false, true) if once_a_minute(&RECOVERED_LOGGED) => {
+                tracing::warn!("audit events are being recorded again")
+            }
             (Ok(()), _, _) => {}
         }
         for ack in acks.drain(..) {
@@ -365,5 +369,35 @@ async fn write_groups(
             let _ = ack.send(result.clone());
         }
         rows.clear();
+    }
+}
+
+static FULL_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RECOVERED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether a minute has passed since `last` (seconds since the epoch) was set; sets it if so.
+fn once_a_minute(last: &std::sync::atomic::AtomicU64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let prev = last.load(Ordering::Relaxed);
+    now.saturating_sub(prev) >= 60
+        && last
+            .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: on a full disk that freed a little room at a time, every group flipped the
+    /// log's state and logged a line: hundreds a minute.
+    #[test]
+    fn state_flips_are_logged_at_most_once_a_minute() {
+        let last = std::sync::atomic::AtomicU64::new(0);
+        assert!(once_a_minute(&last));
+        assert!(!once_a_minute(&last));
+        assert!(!once_a_minute(&last));
     }
 }
