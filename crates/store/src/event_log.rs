@@ -1455,6 +1455,15 @@ mod tests {
     }
 
     /// A closed log of events e1–e3 in one segment: its directory, the segment and its bytes.
+    /// Three events on disk, one byte of the newest changed.
+    fn newest_of_three_events_damaged() -> tempfile::TempDir {
+        let (dir, seg, mut bytes) = three_events_on_disk();
+        let at = frames_end(&bytes) - 3;
+        bytes[at] ^= 1;
+        std::fs::write(&seg, &bytes).unwrap();
+        dir
+    }
+
     fn three_events_on_disk() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
@@ -1586,10 +1595,7 @@ mod tests {
 
     #[test]
     fn a_changed_byte_is_never_read_back_as_an_event() {
-        let (dir, seg, mut bytes) = three_events_on_disk();
-        let at = frames_end(&bytes) - 3;
-        bytes[at] ^= 1;
-        std::fs::write(&seg, &bytes).unwrap();
+        let dir = newest_of_three_events_damaged();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
         assert_eq!(ids(&log.after("1", 0, 0, 10).unwrap()), ["e1", "e2"]);
     }
@@ -1664,10 +1670,7 @@ mod tests {
     /// event, which trails then never delivered. Positions of a dropped tail are never reused.
     #[test]
     fn positions_of_a_dropped_tail_are_never_handed_out_again() {
-        let (dir, seg, mut bytes) = three_events_on_disk();
-        let at = frames_end(&bytes) - 3;
-        bytes[at] ^= 1;
-        std::fs::write(&seg, &bytes).unwrap();
+        let dir = newest_of_three_events_damaged();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
         assert_eq!(ids(&log.after("1", 0, 0, 10).unwrap()), ["e1", "e2"]);
         group(&log, 4, 1);
@@ -1691,10 +1694,7 @@ mod tests {
     /// positions as lost events ("events are missing"), an alarm that never went away.
     #[test]
     fn skipped_positions_are_recorded_and_not_taken_for_lost_events() {
-        let (dir, seg, mut bytes) = three_events_on_disk();
-        let at = frames_end(&bytes) - 3;
-        bytes[at] ^= 1;
-        std::fs::write(&seg, &bytes).unwrap();
+        let dir = newest_of_three_events_damaged();
         let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
         group(&log, 4, 1);
         let after = log.after("1", 2, 0, 10).unwrap();
