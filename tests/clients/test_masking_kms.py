@@ -13,6 +13,19 @@ def run(args, env, cwd):
     return subprocess.run([binary(), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
 
 
+def write_inputs(tmp_path, keys):
+    """The keys file, rules (a deterministic token for email, an envelope for note) and CSV."""
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n"
+        "  - column: email\n"
+        "    transform: {type: deterministic_encrypt, key: pii, context: email}\n"
+        "  - column: note\n"
+        "    transform: {type: encrypt, key: envelope, context: note}\n"
+    )
+    (tmp_path / "people.csv").write_text("name,email,note\nann,ann@example.com,likes tea\n")
+
+
 def test_mask_and_unmask_with_keys_from_palisades_kms(server, tmp_path):
     kms = server.client("kms")
     key = kms.create_key(Description="masking")["KeyMetadata"]["Arn"]
@@ -24,15 +37,7 @@ def test_mask_and_unmask_with_keys_from_palisades_kms(server, tmp_path):
             "envelope": {"kms_key": "alias/masking"},
         }
     }
-    (tmp_path / "keys.json").write_text(json.dumps(keys))
-    (tmp_path / "rules.yaml").write_text(
-        "rules:\n"
-        "  - column: email\n"
-        "    transform: {type: deterministic_encrypt, key: pii, context: email}\n"
-        "  - column: note\n"
-        "    transform: {type: encrypt, key: envelope, context: note}\n"
-    )
-    (tmp_path / "people.csv").write_text("name,email,note\nann,ann@example.com,likes tea\n")
+    write_inputs(tmp_path, keys)
     access, secret = server.credentials()
     env = {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "PATH": "/usr/bin:/bin"}
     endpoint = ["--kms-endpoint", server.url]
@@ -92,15 +97,7 @@ def test_encryption_context_user_agent_and_default_region(server, tmp_path):
             "envelope": {"kms_key": {"key_id": key, "encryption_context": {"purpose": "envelope"}}},
         }
     }
-    (tmp_path / "keys.json").write_text(json.dumps(keys))
-    (tmp_path / "rules.yaml").write_text(
-        "rules:\n"
-        "  - column: email\n"
-        "    transform: {type: deterministic_encrypt, key: pii, context: email}\n"
-        "  - column: note\n"
-        "    transform: {type: encrypt, key: envelope, context: note}\n"
-    )
-    (tmp_path / "people.csv").write_text("name,email,note\nann,ann@example.com,likes tea\n")
+    write_inputs(tmp_path, keys)
     access, secret = server.credentials()
     env = {
         "AWS_ACCESS_KEY_ID": access,
