@@ -1644,14 +1644,18 @@ fn is_hex_or_colon(b: u8) -> bool {
 }
 
 impl Scanner<'_> {
-    /// Scans a stream in chunks of a few MiB with an overlap, so that memory stays bounded for
-    /// any size and the buffer is reused; `visit` gets each chunk with its detections.
+    /// Scans a stream in chunks of 1 MiB with an overlap, so that memory stays bounded for any
+    /// size and the buffer is reused; `visit` gets each chunk with its detections.
     pub fn scan_stream<R: Read>(
         &mut self,
         mut r: R,
         mut visit: impl FnMut(StreamChunk<'_>),
     ) -> std::io::Result<()> {
-        const CHUNK: usize = 4 << 20;
+        // Every pass (digit runs, names, literal triggers, keywords) reads the whole chunk: one
+        // that fits in a core's L2 cache is read from there each time. Measured on text without
+        // PII, 4 MiB → 1 MiB: 12% less CPU time; PII-dense text, where the overlap is scanned
+        // twice, unchanged; 256 KiB was slower on both.
+        const CHUNK: usize = 1 << 20;
         // Longer than any managed match we care to split (PEM blocks excepted) plus the keyword
         // window on both sides.
         const OVERLAP: usize = 64 << 10;
