@@ -1177,3 +1177,50 @@ def test_replicate_key_answer_leaves_out_what_was_not_given(server):
     assert "ReplicaTags" not in out and "CurrentKeyMaterialId" not in out["ReplicaKeyMetadata"]
     out = kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2", Tags=[{"TagKey": "team", "TagValue": "a"}])
     assert out["ReplicaTags"] == [{"TagKey": "team", "TagValue": "a"}]
+
+
+def test_a_grant_is_its_principals_and_not_a_namesakes_created_after_its_deletion(server):
+    # Security bug: grants named their grantee and retiring principal by ARN, so a user or role
+    # deleted and created again under the same name (and every session of the new role) got the
+    # old one's grants. AWS holds them by unique id, which ListGrants shows once the principal
+    # is gone.
+    kms, iam = server.client("kms"), server.client("iam")
+    signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    sign = dict(KeyId=signer, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+    old, arn = user_clients(server, "temp1")
+    grant = kms.create_grant(KeyId=signer, GranteePrincipal=arn, RetiringPrincipal=arn, Operations=["Sign"])
+    assert old.sign(**sign)["Signature"]
+    for k in iam.list_access_keys(UserName="temp1")["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName="temp1", AccessKeyId=k["AccessKeyId"])
+    iam.delete_user(UserName="temp1")
+    [listed] = kms.list_grants(KeyId=signer)["Grants"]
+    assert listed["GranteePrincipal"].startswith("AIDA") and listed["RetiringPrincipal"] == listed["GranteePrincipal"]
+    namesake, same_arn = user_clients(server, "temp1")
+    assert same_arn == arn
+    for call in (lambda: namesake.sign(**sign), lambda: namesake.retire_grant(KeyId=signer, GrantId=grant["GrantId"])):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "AccessDeniedException"
+    assert kms.list_retirable_grants(RetiringPrincipal=arn)["Grants"] == []
+    # A role: its sessions use the grant; a role of the same name made later does not.
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"})
+    role_arn = iam.create_role(RoleName="signer", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    kms.create_grant(KeyId=signer, GranteePrincipal=role_arn, Operations=["Sign"])
+    iam.create_user(UserName="assumer")
+    iam.put_user_policy(UserName="assumer", PolicyName="p", PolicyDocument=policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}))
+    k = iam.create_access_key(UserName="assumer")["AccessKey"]
+    sts = server.client("sts", key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+
+    def session_kms():
+        c = sts.assume_role(RoleArn=role_arn, RoleSessionName="signing")["Credentials"]
+        return server.client("kms", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+    before = session_kms()
+    assert before.sign(**sign)["Signature"]
+    iam.delete_role(RoleName="signer")
+    iam.create_role(RoleName="signer", AssumeRolePolicyDocument=trust)
+    for client in (session_kms(), before):
+        with pytest.raises(ClientError) as e:
+            client.sign(**sign)
+        assert error(e)["Code"] == "AccessDeniedException"
+    assert sorted(g["GranteePrincipal"][:4] for g in kms.list_grants(KeyId=signer)["Grants"]) == ["AIDA", "AROA"]

@@ -165,6 +165,36 @@ impl IamData {
         }
     }
 
+    /// The unique id of the IAM user or role an ARN names (`AIDA…`, `AROA…`), or, for an
+    /// assumed-role session's ARN, its role's id with the session name (`AROA…:name`, the
+    /// session's `aws:userid`). `None` for anything else: accounts, federated users, principals
+    /// that do not exist or of accounts the server does not hold. What names a principal by this
+    /// id (a KMS grant) names that principal only, not one created later under the same name.
+    pub fn principal_unique_id(&self, arn: &str) -> Option<String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let ["arn", _, service, _, account, resource] = parts.as_slice() else {
+            return None;
+        };
+        let (service, account, resource) = (*service, *account, *resource);
+        let known = self.account(account)?;
+        let last = |rest: &'_ str| rest.rsplit('/').next().unwrap_or(rest).to_owned();
+        match (service, resource.split_once('/')) {
+            ("iam", Some(("user", rest))) => known
+                .user(&last(rest))
+                .filter(|u| user_arn(account, &u.path, &u.name).eq_ignore_ascii_case(arn))
+                .map(|u| u.id.clone()),
+            ("iam", Some(("role", rest))) => known
+                .role(&last(rest))
+                .filter(|r| role_arn(account, &r.path, &r.name).eq_ignore_ascii_case(arn))
+                .map(|r| r.id.clone()),
+            ("sts", Some(("assumed-role", rest))) => {
+                let (role, session) = rest.split_once('/')?;
+                known.role(role).map(|r| format!("{}:{session}", r.id))
+            }
+            _ => None,
+        }
+    }
+
     /// A managed policy by ARN: AWS-managed or customer-managed in any account.
     /// A managed policy `account` can attach, use as a boundary or as a session policy: AWS's,
     /// or one of its own. Another account's policy is not attachable, though it exists.

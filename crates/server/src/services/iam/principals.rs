@@ -275,12 +275,12 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     Ok(json!({}))
 }
 
-/// Key policies and secret resource policies that named a deleted user or role name its unique
-/// id from now on, as role trust policies do (after IAM's own lock is released: those services
+/// Key policies, KMS grants and secret resource policies that named a deleted user or role name
+/// its unique id from now on, as role trust policies do (after IAM's own lock is released: those services
 /// take their own).
 async fn orphan_elsewhere(cx: &Cx<'_>, arn: &str, id: &str) -> Result<(), ApiError> {
+    crate::services::kms::orphan_principal(cx.state, arn, id).await?;
     let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
-    crate::services::kms::orphan_principal(cx.state, &quoted_arn, &quoted_id).await?;
     crate::services::secretsmanager::orphan_principal(cx.state, &quoted_arn, &quoted_id).await
 }
 

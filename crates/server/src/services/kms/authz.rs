@@ -14,7 +14,7 @@ use super::{Cx, s};
 use crate::authz::{ResourcePolicySource, Target};
 use crate::context::RequestContext;
 use crate::error::ApiError;
-use crate::identity::Caller;
+use crate::identity::{Caller, PrincipalKind};
 use crate::state::AppState;
 
 /// Key policies, by key ARN.
@@ -478,7 +478,7 @@ pub fn grant_allows(
                 .is_some_and(|k| k.record.spec == "SYMMETRIC_DEFAULT");
             d.grants.values().any(|g| {
                 g.key_arn == arn
-                    && is_grantee(&g.grantee, caller)
+                    && is_grantee(&g.grantee, g.grantee_id.as_deref(), caller)
                     && g.operations.iter().any(|o| o == op_name)
                     && if op == "CreateGrant" {
                         // A grant that allows CreateGrant lets its grantee pass on no more
@@ -493,15 +493,33 @@ pub fn grant_allows(
         .unwrap_or(false)
 }
 
-/// Whether `grantee` names the caller: its own ARN, or, for a role session, the role (AWS: a
-/// grant to a role "allows users who are authorized to assume the role" to use it).
-fn is_grantee(grantee: &str, caller: &Caller) -> bool {
-    grantee == caller.arn
-        || caller
-            .session
-            .as_ref()
-            .and_then(|s| s.role_arn.as_deref())
-            .is_some_and(|role| role == grantee)
+/// Whether a grant's grantee (or retiring principal) names the caller: its own ARN, or, for a
+/// role session, the role (AWS: a grant to a role "allows users who are authorized to assume
+/// the role" to use it). A principal the grant holds by unique id (`unique_id`) is matched by
+/// that id alone, as AWS stores grantees: a user or role deleted and created again under the
+/// same name is another principal, whose sessions the grant does not serve (bug: grants were
+/// matched by ARN, so they passed to whoever took the name next). Once that principal is
+/// deleted the grant names its id instead of an ARN and serves nobody, not even sessions that
+/// outlive their role.
+fn is_grantee(principal: &str, unique_id: Option<&str>, caller: &Caller) -> bool {
+    let session = caller.session.as_ref();
+    match unique_id {
+        Some(_) if !principal.starts_with("arn:") => false,
+        Some(id) => match caller.kind {
+            PrincipalKind::IamUser => caller.principal_id == id,
+            // A grant to the role (its id) or to this very session (`AROA…:name`).
+            PrincipalKind::AssumedRole => {
+                caller.principal_id == id || session.and_then(|s| s.role_id.as_deref()) == Some(id)
+            }
+            _ => false,
+        },
+        None => {
+            principal == caller.arn
+                || session
+                    .and_then(|s| s.role_arn.as_deref())
+                    .is_some_and(|role| role == principal)
+        }
+    }
 }
 
 /// Whether the grant CreateGrant asks for is within `parent`: its operations a subset of the
@@ -620,10 +638,12 @@ fn may_retire(state: &AppState, caller: &Caller, region: &str, input: &Value) ->
         return false;
     };
     let issuer_account = g.issuer.split(':').nth(4).unwrap_or_default();
-    g.retiring.as_deref().is_some_and(|r| is_grantee(r, caller))
-        || (is_grantee(&g.grantee, caller) && g.operations.iter().any(|o| o == "RetireGrant"))
-        || (caller.kind == crate::identity::PrincipalKind::Root
-            && caller.account_id == issuer_account)
+    g.retiring
+        .as_deref()
+        .is_some_and(|r| is_grantee(r, g.retiring_id.as_deref(), caller))
+        || (is_grantee(&g.grantee, g.grantee_id.as_deref(), caller)
+            && g.operations.iter().any(|o| o == "RetireGrant"))
+        || (caller.kind == PrincipalKind::Root && caller.account_id == issuer_account)
 }
 
 fn constraints_hold(constraints: Option<&Value>, context: &[(String, String)]) -> bool {

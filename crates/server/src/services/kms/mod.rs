@@ -37,28 +37,53 @@ pub async fn handle(
     ops::run(&cx, operation, &input).await
 }
 
-/// After an IAM user or role is deleted: key policies that named it by ARN name its unique id
-/// instead (see [`crate::iam::Iam::orphan_principal_locked`]).
-pub async fn orphan_principal(
-    state: &AppState,
-    quoted_arn: &str,
-    quoted_id: &str,
-) -> Result<(), ApiError> {
+/// After the IAM user or role `arn` (unique id `id`) is deleted: key policies that named it by
+/// ARN name its unique id instead (see [`crate::iam::Iam::orphan_principal_locked`]), and so do
+/// grants whose grantee or retiring principal it was (or a session of it), as ListGrants shows
+/// them; such a grant serves nobody from then on (see `authz::is_grantee`).
+pub async fn orphan_principal(state: &AppState, arn: &str, id: &str) -> Result<(), ApiError> {
+    let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
     let _guard = state.kms.lock_writes().await;
-    let keys: Vec<state::Key> = state.kms.read(|d| {
-        d.keys
+    let (keys, grants) = state.kms.read(|d| {
+        let keys: Vec<state::Key> = d
+            .keys
             .values()
-            .filter(|k| k.record.policy.contains(quoted_arn))
+            .filter(|k| k.record.policy.contains(&quoted_arn))
             .cloned()
-            .collect()
+            .collect();
+        let grants: Vec<state::GrantRecord> = d
+            .grants
+            .values()
+            .filter_map(|g| {
+                let mut g = g.clone();
+                let grantee = orphaned(&g.grantee, g.grantee_id.as_deref(), arn, id);
+                let retiring = g
+                    .retiring
+                    .as_deref()
+                    .and_then(|r| orphaned(r, g.retiring_id.as_deref(), arn, id));
+                if grantee.is_none() && retiring.is_none() {
+                    return None;
+                }
+                if let Some(uid) = grantee {
+                    g.grantee.clone_from(&uid);
+                    g.grantee_id = Some(uid);
+                }
+                if let Some(uid) = retiring {
+                    g.retiring = Some(uid.clone());
+                    g.retiring_id = Some(uid);
+                }
+                Some(g)
+            })
+            .collect();
+        (keys, grants)
     })?;
-    if keys.is_empty() {
+    if keys.is_empty() && grants.is_empty() {
         return Ok(());
     }
     let keys = keys
         .into_iter()
         .map(|mut k| {
-            k.record.policy = k.record.policy.replace(quoted_arn, quoted_id);
+            k.record.policy = k.record.policy.replace(&quoted_arn, &quoted_id);
             k
         })
         .collect();
@@ -66,9 +91,42 @@ pub async fn orphan_principal(
         .kms
         .commit(state::Changes {
             keys,
+            grants,
             ..state::Changes::default()
         })
         .await
+}
+
+/// The unique id a grant's principal is named by once the user or role `arn` (unique id `id`)
+/// is deleted, if that principal was it or one of its sessions: `id`, or `id:session`. A grant
+/// made before grants kept unique ids names the principal by ARN alone.
+fn orphaned(principal: &str, principal_id: Option<&str>, arn: &str, id: &str) -> Option<String> {
+    if !principal.starts_with("arn:") {
+        // Orphaned already.
+        return None;
+    }
+    match principal_id {
+        Some(pid) if pid == id => Some(pid.to_owned()),
+        Some(pid) => pid
+            .strip_prefix(id)
+            .is_some_and(|rest| rest.starts_with(':'))
+            .then(|| pid.to_owned()),
+        None if principal.eq_ignore_ascii_case(arn) => Some(id.to_owned()),
+        None => {
+            // A session of the deleted role: `arn:aws:sts::<account>:assumed-role/<role>/<name>`
+            // against `arn:aws:iam::<account>:role/<path><role>`.
+            let (account, role) = arn
+                .strip_prefix("arn:aws:iam::")
+                .and_then(|r| r.split_once(":role/"))?;
+            let role = role.rsplit('/').next().unwrap_or(role);
+            let (session_account, rest) = principal
+                .strip_prefix("arn:aws:sts::")
+                .and_then(|r| r.split_once(":assumed-role/"))?;
+            let (session_role, session) = rest.split_once('/')?;
+            (session_account == account && session_role.eq_ignore_ascii_case(role))
+                .then(|| format!("{id}:{session}"))
+        }
+    }
 }
 
 /// What every handler works with.
@@ -419,4 +477,43 @@ pub fn start(state: &std::sync::Arc<AppState>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::orphaned;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/team/app";
+
+    #[test]
+    fn a_deleted_principals_grants_name_its_unique_id_and_no_one_elses_do() {
+        // Held by id: the id itself, or a session of the role.
+        assert_eq!(
+            orphaned(ROLE, Some("AROA1"), ROLE, "AROA1").as_deref(),
+            Some("AROA1")
+        );
+        let session = "arn:aws:sts::123456789012:assumed-role/app/s1";
+        assert_eq!(
+            orphaned(session, Some("AROA1:s1"), ROLE, "AROA1").as_deref(),
+            Some("AROA1:s1")
+        );
+        // Another principal's grant, one with a longer id that merely starts alike, and one
+        // orphaned before are left alone.
+        assert_eq!(orphaned(ROLE, Some("AROA2"), ROLE, "AROA1"), None);
+        assert_eq!(orphaned(session, Some("AROA12:s1"), ROLE, "AROA1"), None);
+        assert_eq!(orphaned("AROA1", Some("AROA1"), ROLE, "AROA1"), None);
+        // Grants stored by ARN alone: the ARN, or a session of the role in its account.
+        assert_eq!(
+            orphaned(ROLE, None, ROLE, "AROA1").as_deref(),
+            Some("AROA1")
+        );
+        assert_eq!(
+            orphaned(session, None, ROLE, "AROA1").as_deref(),
+            Some("AROA1:s1")
+        );
+        let elsewhere = "arn:aws:sts::210987654321:assumed-role/app/s1";
+        assert_eq!(orphaned(elsewhere, None, ROLE, "AROA1"), None);
+        let user = "arn:aws:iam::123456789012:user/app";
+        assert_eq!(orphaned(user, None, ROLE, "AROA1"), None);
+    }
 }

@@ -2267,13 +2267,22 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         palisade_kms::random_bytes(48).map_err(from_kms)?,
     );
+    // The grant is the principals' that exist now, by their unique ids (see `GrantRecord`).
+    let (grantee_id, retiring_id) = cx.state.iam.read(|d| {
+        (
+            d.principal_unique_id(&grantee),
+            retiring.and_then(|r| d.principal_unique_id(r)),
+        )
+    })?;
     let grant = super::state::GrantRecord {
         id: id.clone(),
         token: token.clone(),
         key_arn: arn,
         name,
         grantee,
-        retiring: s(i, "RetiringPrincipal").map(str::to_owned),
+        grantee_id,
+        retiring: retiring.map(str::to_owned),
+        retiring_id,
         issuer: cx.caller.arn.clone(),
         operations,
         constraints: i.get("Constraints").cloned(),

@@ -150,8 +150,19 @@ pub(crate) struct GrantRecord {
     pub token: String,
     pub key_arn: String,
     pub name: Option<String>,
+    /// The grantee as CreateGrant named it (an ARN), or, once that principal is deleted, its
+    /// unique id, as ListGrants shows it from then on.
     pub grantee: String,
+    /// The unique id of the IAM user or role (or role session) `grantee` named when the grant
+    /// was made: the grant is that principal's, and a user or role created later under the same
+    /// name does not get it (bug: grants were matched by ARN alone). `None` for principals that
+    /// have none (accounts, federated users, service principals, other servers' accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantee_id: Option<String>,
     pub retiring: Option<String>,
+    /// `grantee_id`'s counterpart for the retiring principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_id: Option<String>,
     pub issuer: String,
     pub operations: Vec<String>,
     pub constraints: Option<serde_json::Value>,
