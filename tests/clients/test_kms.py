@@ -820,13 +820,49 @@ def test_grant_constraints_apply_only_where_an_encryption_context_is_taken(serve
     signer = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     grantee, arn = user_clients(server, "grantee")
     kms.create_grant(KeyId=sym, GranteePrincipal=arn, Operations=["Encrypt", "DescribeKey"], Constraints={"EncryptionContextSubset": {"dept": "a"}})
-    kms.create_grant(KeyId=signer, GranteePrincipal=arn, Operations=["Sign"], Constraints={"EncryptionContextSubset": {"dept": "a"}})
+    # An asymmetric key's grant may carry one only for operations it does not apply to.
+    kms.create_grant(KeyId=signer, GranteePrincipal=arn, Operations=["DescribeKey"], Constraints={"EncryptionContextSubset": {"dept": "a"}})
     assert grantee.describe_key(KeyId=sym)["KeyMetadata"]["KeyId"]
+    assert grantee.describe_key(KeyId=signer)["KeyMetadata"]["KeyId"]
     assert grantee.encrypt(KeyId=sym, Plaintext=b"x", EncryptionContext={"DEPT": "a"})["CiphertextBlob"]
     with pytest.raises(ClientError) as e:
         grantee.encrypt(KeyId=sym, Plaintext=b"x", EncryptionContext={"dept": "A"})
     assert error(e)["Code"] == "AccessDeniedException"
-    assert grantee.sign(KeyId=signer, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+
+
+def test_encryption_context_grant_constraints_need_a_symmetric_key_and_stay_within_awss_limits(server):
+    # Bug: CreateGrant took encryption-context constraints for an asymmetric or HMAC key's
+    # cryptographic operations (AWS: "You cannot use an encryption context grant constraint for
+    # cryptographic operations with asymmetric KMS keys or HMAC KMS keys"), which then never
+    # applied, and constraints of 9 pairs or with a 385-character value (AWS: at most 8 pairs,
+    # values of at most 384 characters).
+    kms = server.client("kms")
+    me = "arn:aws:iam::123456789012:root"
+    cases = [
+        ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}, ["Sign"]),
+        ({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}, ["Decrypt"]),
+        ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"}, ["DeriveSharedSecret"]),
+        ({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}, ["GenerateMac", "DescribeKey"]),
+    ]
+    for spec, operations in cases:
+        key = kms.create_key(**spec)["KeyMetadata"]["Arn"]
+        for kind in ("EncryptionContextEquals", "EncryptionContextSubset"):
+            with pytest.raises(ClientError) as e:
+                kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=operations, Constraints={kind: {"a": "b"}})
+            assert error(e) == {
+                "Code": "ValidationException",
+                "Message": "You cannot use an encryption context grant constraint for cryptographic operations with asymmetric KMS keys or HMAC KMS keys.",
+            }, (spec, kind)
+        assert kms.list_grants(KeyId=key)["Grants"] == []
+    sym = kms.create_key()["KeyMetadata"]["Arn"]
+    eight = {str(n): "v" for n in range(8)}
+    kms.create_grant(KeyId=sym, GranteePrincipal=me, Operations=["Encrypt"], Constraints={"EncryptionContextSubset": eight})
+    kms.create_grant(KeyId=sym, GranteePrincipal=me, Operations=["Encrypt"], Constraints={"EncryptionContextEquals": {"k": "v" * 384}})
+    for constraints in ({"EncryptionContextSubset": {**eight, "8": "v"}}, {"EncryptionContextEquals": {"k": "v" * 385}}):
+        with pytest.raises(ClientError) as e:
+            kms.create_grant(KeyId=sym, GranteePrincipal=me, Operations=["Encrypt"], Constraints=constraints)
+        assert error(e)["Code"] == "ValidationException"
+    assert len(kms.list_grants(KeyId=sym)["Grants"]) == 2
 
 
 def test_requests_kms_refuses_for_missing_parameters_and_replica_answers(server):

@@ -2198,6 +2198,67 @@ fn grant_operation_fits(spec: KeySpec, usage: KeyUsage, op: &str) -> bool {
     }
 }
 
+/// The most encryption context pairs a grant constraint holds, and the longest value in one
+/// (CreateGrant: "Each constraint value can include up to 8 encryption context pairs. The
+/// encryption context value in each constraint cannot exceed 384 characters.").
+const CONSTRAINT_PAIRS_MAX: usize = 8;
+const CONSTRAINT_VALUE_MAX: usize = 384;
+
+/// A grant's encryption-context constraints: within AWS's limits, and only on a grant whose
+/// operations take an encryption context, which no operation of an asymmetric or HMAC key does
+/// (bug: such grants were made, their constraint silently never applied). The management
+/// operations a constraint does not apply to (DescribeKey, RetireGrant, CreateGrant) may be
+/// granted with one on any key.
+fn check_grant_constraints(
+    spec: KeySpec,
+    operations: &[String],
+    constraints: Option<&Value>,
+) -> Result<(), ApiError> {
+    let maps: Vec<&serde_json::Map<String, Value>> =
+        ["EncryptionContextEquals", "EncryptionContextSubset"]
+            .iter()
+            .filter_map(|member| {
+                constraints
+                    .and_then(|c| c.get(*member))
+                    .and_then(Value::as_object)
+            })
+            .collect();
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let cryptographic = operations
+        .iter()
+        .any(|op| !matches!(op.as_str(), "DescribeKey" | "RetireGrant" | "CreateGrant"));
+    if !spec.is_symmetric() && cryptographic {
+        return Err(err(
+            "ValidationException",
+            "You cannot use an encryption context grant constraint for cryptographic operations with asymmetric KMS keys or HMAC KMS keys.",
+        ));
+    }
+    for m in maps {
+        if m.len() > CONSTRAINT_PAIRS_MAX {
+            return Err(err(
+                "ValidationException",
+                format!(
+                    "Each constraint value can include up to {CONSTRAINT_PAIRS_MAX} encryption context pairs."
+                ),
+            ));
+        }
+        if m.values()
+            .filter_map(Value::as_str)
+            .any(|v| v.chars().count() > CONSTRAINT_VALUE_MAX)
+        {
+            return Err(err(
+                "ValidationException",
+                format!(
+                    "The encryption context value in each constraint cannot exceed {CONSTRAINT_VALUE_MAX} characters."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let arn = resolve_arn(cx, key_id_of(i)?)?;
     let operations: Vec<String> = i
@@ -2229,7 +2290,8 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                 ),
             )),
             None => Ok(()),
-        }
+        }?;
+        check_grant_constraints(spec, &operations, i.get("Constraints"))
     })?;
     let grantee = s(i, "GranteePrincipal").unwrap_or_default().to_owned();
     check_grant_principal(cx, &grantee)?;
