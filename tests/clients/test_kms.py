@@ -1260,3 +1260,51 @@ def test_a_grant_is_its_principals_and_not_a_namesakes_created_after_its_deletio
             client.sign(**sign)
         assert error(e)["Code"] == "AccessDeniedException"
     assert sorted(g["GranteePrincipal"][:4] for g in kms.list_grants(KeyId=signer)["Grants"]) == ["AIDA", "AROA"]
+
+
+def test_dry_run_fails_as_the_request_would_and_succeeds_only_when_it_would(server):
+    # Bug: DryRun checked only that the key existed, was usable and had the operation's usage,
+    # so requests that fail (an algorithm unfit for the key, a grant to nobody or of an
+    # operation the key cannot do, an RSA encryption without its algorithm or of too much data,
+    # a revocation of no grant, a data key pair under an RSA key) were answered
+    # DryRunOperationException. AWS: DryRun verifies the parameters too.
+    kms = server.client("kms")
+    sym = kms.create_key()["KeyMetadata"]["Arn"]
+    p256 = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
+    me = "arn:aws:iam::123456789012:root"
+    failing = [
+        (kms.sign, dict(KeyId=p256, Message=b"m", SigningAlgorithm="ECDSA_SHA_384")),
+        (kms.create_grant, dict(KeyId=sym, GranteePrincipal=me, Operations=["Sign"])),
+        (kms.create_grant, dict(KeyId=sym, GranteePrincipal="arn:aws:iam::123456789012:user/nobody", Operations=["Encrypt"])),
+        (kms.encrypt, dict(KeyId=rsa, Plaintext=b"x")),
+        (kms.encrypt, dict(KeyId=rsa, Plaintext=b"x" * 191, EncryptionAlgorithm="RSAES_OAEP_SHA_256")),
+        (kms.revoke_grant, dict(KeyId=sym, GrantId="0" * 64)),
+        (kms.generate_data_key_pair, dict(KeyId=rsa, KeyPairSpec="RSA_2048")),
+        (kms.decrypt, dict(CiphertextBlob=b"\x01" * 64)),
+    ]
+    for call, args in failing:
+        with pytest.raises(ClientError) as real:
+            call(**args)
+        with pytest.raises(ClientError) as dry:
+            call(**args, DryRun=True)
+        assert error(dry) == error(real), (call, args)
+        assert error(real)["Code"] != "DryRunOperationException"
+    assert kms.list_grants(KeyId=sym)["Grants"] == []
+    blob = kms.encrypt(KeyId=sym, Plaintext=b"x")["CiphertextBlob"]
+    grant = kms.create_grant(KeyId=sym, GranteePrincipal=me, Operations=["Decrypt"])
+    succeeding = [
+        (kms.sign, dict(KeyId=p256, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")),
+        (kms.encrypt, dict(KeyId=rsa, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")),
+        (kms.decrypt, dict(CiphertextBlob=blob)),
+        # Without a ciphertext to check, only the key and the permission are.
+        (kms.decrypt, dict(KeyId=sym, CiphertextBlob=b"\x01" * 64, DryRunModifiers=["IGNORE_CIPHERTEXT"])),
+        (kms.create_grant, dict(KeyId=sym, GranteePrincipal=me, Operations=["Encrypt"])),
+        (kms.retire_grant, dict(GrantToken=grant["GrantToken"])),
+        (kms.revoke_grant, dict(KeyId=sym, GrantId=grant["GrantId"])),
+    ]
+    for call, args in succeeding:
+        with pytest.raises(ClientError) as dry:
+            call(**args, DryRun=True)
+        assert error(dry)["Code"] == "DryRunOperationException", (call, args)
+    assert [g["GrantId"] for g in kms.list_grants(KeyId=sym)["Grants"]] == [grant["GrantId"]]

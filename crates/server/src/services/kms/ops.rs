@@ -75,10 +75,12 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
             }
         }
     }
-    if i.get("DryRun").and_then(Value::as_bool) == Some(true) {
-        return dry_run(cx, op, i);
+    let dry_run =
+        DRY_RUN_OPERATIONS.contains(&op) && i.get("DryRun").and_then(Value::as_bool) == Some(true);
+    if dry_run && ignores_ciphertext(i) {
+        return dry_run_ignoring_ciphertext(cx, op, i);
     }
-    match op {
+    let out = match op {
         "CreateKey" => create_key(cx, i).await,
         "DescribeKey" => describe_key(cx, i),
         "ListKeys" => list_keys(cx, i),
@@ -144,11 +146,11 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "GetKeyRotationStatus" => rotation_status(cx, i),
         "RotateKeyOnDemand" => rotate_on_demand(cx, i).await,
         "ListKeyRotations" => list_rotations(cx, i),
-        "CreateGrant" => create_grant(cx, i).await,
+        "CreateGrant" => create_grant(cx, i, dry_run).await,
         "ListGrants" => list_grants(cx, i, false),
         "ListRetirableGrants" => list_grants(cx, i, true),
-        "RetireGrant" => retire_grant(cx, i, false).await,
-        "RevokeGrant" => retire_grant(cx, i, true).await,
+        "RetireGrant" => retire_grant(cx, i, false, dry_run).await,
+        "RevokeGrant" => retire_grant(cx, i, true, dry_run).await,
         "GetParametersForImport" => get_parameters_for_import(cx, i).await,
         "ImportKeyMaterial" => import_key_material(cx, i).await,
         "DeleteImportedKeyMaterial" => delete_imported_material(cx, i).await,
@@ -161,39 +163,80 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
                 "palisade does not support {other}: custom key stores and attestation are out of scope"
             ),
         )),
+    };
+    if dry_run {
+        // The operations that change something (grants) stopped before the change; the others
+        // ran in full, their answer dropped.
+        out?;
+        return Err(dry_run_succeeded());
     }
+    out
 }
 
-/// `DryRun`: the caller was authorized (the pipeline does that before any handler) and the key
-/// it names is usable for the operation; nothing is done, not even a grant created or retired.
-fn dry_run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiError> {
-    let usage = match op {
-        "Sign" | "Verify" => Some(KeyUsage::SignVerify),
-        "GenerateMac" | "VerifyMac" => Some(KeyUsage::GenerateVerifyMac),
-        "DeriveSharedSecret" => Some(KeyUsage::KeyAgreement),
-        "Encapsulate" | "Decapsulate" => Some(KeyUsage::EncapsulateDecapsulate),
-        "Encrypt"
-        | "Decrypt"
-        | "GenerateDataKey"
-        | "GenerateDataKeyWithoutPlaintext"
-        | "GenerateDataKeyPair"
-        | "GenerateDataKeyPairWithoutPlaintext" => Some(KeyUsage::EncryptDecrypt),
-        // Grants, and ReEncrypt's two keys: the key only has to exist.
-        _ => None,
-    };
-    if s(i, "KeyId").is_some() {
-        with_key(cx, i, |k| match usage {
-            Some(u) => {
-                usable(k)?;
-                require_usage(k, u, op)
-            }
-            None => Ok(()),
-        })?;
-    }
-    Err(err(
+/// The operations that take `DryRun` (the model's), which are cryptographic operations and
+/// grant operations.
+const DRY_RUN_OPERATIONS: &[&str] = &[
+    "CreateGrant",
+    "Decapsulate",
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encapsulate",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncrypt",
+    "RetireGrant",
+    "RevokeGrant",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+];
+
+/// `DryRun`'s answer to a request that would have succeeded. AWS: DryRun verifies "that you
+/// have the necessary permissions" and "that you have specified the parameters in the call
+/// correctly", so a request is answered this only once it has passed every check the real call
+/// makes (bug: only the key's existence, state and usage were checked, so a signing algorithm
+/// unfit for the key or a grant to nobody passed). The pipeline authorized it before any
+/// handler ran; the grant operations stop before their change, the others run in full and
+/// their answer is dropped (they change nothing).
+fn dry_run_succeeded() -> ApiError {
+    err(
         "DryRunOperationException",
         "The request would have succeeded, but the DryRun option is set.",
-    ))
+    )
+}
+
+/// `DryRunModifiers: [IGNORE_CIPHERTEXT]`: Decrypt and ReEncrypt check the caller's permission
+/// without a ciphertext to check.
+fn ignores_ciphertext(i: &Value) -> bool {
+    i.get("DryRunModifiers")
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|v| v.as_str() == Some("IGNORE_CIPHERTEXT")))
+}
+
+/// A dry run that ignores the ciphertext: the keys the request names (which it must name, as
+/// there is no ciphertext to read one from) are usable for decryption and encryption.
+fn dry_run_ignoring_ciphertext(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiError> {
+    let members: &[&str] = match op {
+        "ReEncrypt" => &["SourceKeyId", "DestinationKeyId"],
+        _ => &["KeyId"],
+    };
+    for member in members {
+        let id = s(i, member).ok_or_else(|| {
+            err(
+                "ValidationException",
+                format!("{member} is required when DryRunModifiers is IGNORE_CIPHERTEXT"),
+            )
+        })?;
+        with_key_id(cx, id, |k| {
+            usable(k)?;
+            require_usage(k, KeyUsage::EncryptDecrypt, op)
+        })?;
+    }
+    Err(dry_run_succeeded())
 }
 
 // ---- keys and their resolution -----------------------------------------------------------
@@ -2259,7 +2302,7 @@ fn check_grant_constraints(
     Ok(())
 }
 
-async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, ApiError> {
     let arn = resolve_arn(cx, key_id_of(i)?)?;
     let operations: Vec<String> = i
         .get("Operations")
@@ -2297,6 +2340,9 @@ async fn create_grant(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     check_grant_principal(cx, &grantee)?;
     if let Some(retiring) = s(i, "RetiringPrincipal") {
         check_grant_principal(cx, retiring)?;
+    }
+    if dry_run {
+        return Err(dry_run_succeeded());
     }
     let name = s(i, "Name").map(str::to_owned);
     let _guard = cx.state.kms.lock_writes().await;
@@ -2424,7 +2470,12 @@ fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiErro
     Ok(paged(json!({"Grants": items}), next))
 }
 
-async fn retire_grant(cx: &Cx<'_>, i: &Value, revoke: bool) -> Result<Value, ApiError> {
+async fn retire_grant(
+    cx: &Cx<'_>,
+    i: &Value,
+    revoke: bool,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let grant = if let (false, Some(token)) = (revoke, s(i, "GrantToken")) {
         cx.state
@@ -2444,6 +2495,9 @@ async fn retire_grant(cx: &Cx<'_>, i: &Value, revoke: bool) -> Result<Value, Api
             .read(|d| d.grants.get(id).filter(|g| g.key_arn == arn).cloned())?
             .ok_or_else(|| err("NotFoundException", format!("Grant ID {id} not found")))?
     };
+    if dry_run {
+        return Err(dry_run_succeeded());
+    }
     cx.state
         .kms
         .commit(Changes {
