@@ -1308,3 +1308,30 @@ def test_dry_run_fails_as_the_request_would_and_succeeds_only_when_it_would(serv
             call(**args, DryRun=True)
         assert error(dry)["Code"] == "DryRunOperationException", (call, args)
     assert [g["GrantId"] for g in kms.list_grants(KeyId=sym)["Grants"]] == [grant["GrantId"]]
+
+
+def test_an_encryption_context_with_an_rsa_key_is_refused_not_ignored(server):
+    # Bug: Encrypt, Decrypt and ReEncrypt with an RSA key ignored the encryption context, so a
+    # caller believed it bound a ciphertext it did not. AWS: "You cannot specify an encryption
+    # context in a cryptographic operation with an asymmetric KMS key".
+    kms = server.client("kms")
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
+    sym = kms.create_key()["KeyMetadata"]["Arn"]
+    alg = "RSAES_OAEP_SHA_256"
+    blob = kms.encrypt(KeyId=rsa, Plaintext=b"x", EncryptionAlgorithm=alg)["CiphertextBlob"]
+    sym_blob = kms.encrypt(KeyId=sym, Plaintext=b"x")["CiphertextBlob"]
+    context = {"app": "billing"}
+    for call in (
+        lambda: kms.encrypt(KeyId=rsa, Plaintext=b"x", EncryptionAlgorithm=alg, EncryptionContext=context),
+        lambda: kms.decrypt(KeyId=rsa, CiphertextBlob=blob, EncryptionAlgorithm=alg, EncryptionContext=context),
+        lambda: kms.re_encrypt(CiphertextBlob=blob, SourceKeyId=rsa, SourceEncryptionAlgorithm=alg, SourceEncryptionContext=context, DestinationKeyId=sym),
+        lambda: kms.re_encrypt(CiphertextBlob=sym_blob, DestinationKeyId=rsa, DestinationEncryptionAlgorithm=alg, DestinationEncryptionContext=context),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e) == {
+            "Code": "ValidationException",
+            "Message": "You cannot specify an encryption context in a cryptographic operation with an asymmetric KMS key or an HMAC KMS key.",
+        }
+    # An empty one is none.
+    assert kms.decrypt(KeyId=rsa, CiphertextBlob=blob, EncryptionAlgorithm=alg, EncryptionContext={})["Plaintext"] == b"x"

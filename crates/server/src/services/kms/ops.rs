@@ -1406,6 +1406,7 @@ fn encrypt_with(
                 .map_err(from_kms)?;
             return Ok((blob, alg.to_owned()));
         }
+        no_context_for_asymmetric(context)?;
         // The algorithm defaults to SYMMETRIC_DEFAULT, which an RSA key cannot do.
         let alg = algorithm.unwrap_or("SYMMETRIC_DEFAULT");
         if alg == "SYMMETRIC_DEFAULT" {
@@ -1420,6 +1421,19 @@ fn encrypt_with(
         let blob = palisade_kms::rsa_encrypt(m, alg, plaintext).map_err(from_kms)?;
         Ok((blob, alg.to_owned()))
     })?
+}
+
+/// RSA encryption binds no encryption context, so one given with an asymmetric key would be
+/// ignored, and the caller left believing it bound the ciphertext (bug: it was). AWS refuses
+/// it; an empty context is no context.
+fn no_context_for_asymmetric(context: &EncryptionContext) -> Result<(), ApiError> {
+    if context.is_empty() {
+        return Ok(());
+    }
+    Err(err(
+        "ValidationException",
+        "You cannot specify an encryption context in a cryptographic operation with an asymmetric KMS key or an HMAC KMS key.",
+    ))
 }
 
 fn encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
@@ -1481,6 +1495,7 @@ fn decrypt_any(
             .kms
             .read(|d| d.keys.get(arn).is_some_and(|k| k.record.spec().is_rsa()))?;
         if rsa {
+            no_context_for_asymmetric(context)?;
             let alg = match algorithm {
                 Some(alg) if alg != "SYMMETRIC_DEFAULT" => alg,
                 other => {
