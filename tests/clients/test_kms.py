@@ -1335,3 +1335,20 @@ def test_an_encryption_context_with_an_rsa_key_is_refused_not_ignored(server):
         }
     # An empty one is none.
     assert kms.decrypt(KeyId=rsa, CiphertextBlob=blob, EncryptionAlgorithm=alg, EncryptionContext={})["Plaintext"] == b"x"
+
+
+def test_a_signing_algorithm_the_key_spec_cannot_do_is_invalid_key_usage(server):
+    # Bug: Sign and Verify with a model algorithm unfit for the key's spec answered a
+    # ValidationException on the member's enum; AWS: InvalidKeyUsageException, "Algorithm
+    # ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256.", as for encryption algorithms.
+    kms = server.client("kms")
+    cases = [("ECC_NIST_P256", "ECDSA_SHA_384"), ("RSA_2048", "ECDSA_SHA_256"), ("ECC_NIST_P384", "RSASSA_PSS_SHA_256"), ("ECC_NIST_P256", "ED25519_SHA_512")]
+    for spec, alg in cases:
+        key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        for call in (
+            lambda: kms.sign(KeyId=key, Message=b"m", SigningAlgorithm=alg),
+            lambda: kms.verify(KeyId=key, Message=b"m", SigningAlgorithm=alg, Signature=b"s" * 64),
+        ):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert error(e) == {"Code": "InvalidKeyUsageException", "Message": f"Algorithm {alg} is incompatible with key spec {spec}."}

@@ -428,6 +428,10 @@ fn signing_alg(spec: KeySpec, algorithm: &str) -> Result<SigningAlg, KmsError> {
             KeySpec::EccNistP521,
             &signature::ECDSA_P521_SHA512_ASN1,
         ),
+        // The model's algorithms of other key specs.
+        "SM2DSA" | "ML_DSA_SHAKE_256" | "ED25519_SHA_512" | "ED25519_PH_SHA_512" => {
+            return Err(incompatible(algorithm, spec));
+        }
         other => {
             return Err(KmsError::Validation(format!(
                 "1 validation error detected: Value '{other}' at 'signingAlgorithm' failed to \
@@ -440,19 +444,19 @@ fn signing_alg(spec: KeySpec, algorithm: &str) -> Result<SigningAlg, KmsError> {
         None => rsa_size(spec).is_some(),
     };
     if !fits {
-        // AWS words this as a constraint on the member, listing the key's algorithms.
-        let valid: Vec<String> = spec
-            .signing_algorithms(crate::KeyUsage::SignVerify)
-            .iter()
-            .map(|a| format!("'{a}'"))
-            .collect();
-        return Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to \
-             satisfy constraint: Member must satisfy enum value set: [{}]",
-            valid.join(", ")
-        )));
+        return Err(incompatible(algorithm, spec));
     }
     Ok(alg)
+}
+
+/// A signing algorithm of the model's that the key's spec cannot do: InvalidKeyUsageException
+/// in AWS's words ("Algorithm ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256."), as
+/// for encryption and MAC algorithms (bug: it was a ValidationException on the member's enum,
+/// which the algorithm satisfies).
+fn incompatible(algorithm: &str, spec: KeySpec) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "Algorithm {algorithm} is incompatible with key spec {spec}."
+    ))
 }
 
 fn message_digest(
@@ -482,13 +486,19 @@ fn message_digest(
 }
 
 /// Ed25519 signs the message itself (PureEdDSA), so it takes RAW messages and its one
-/// algorithm.
+/// algorithm. AWS's other one for these keys, HashEdDSA over a digest (`ED25519_PH_SHA_512`),
+/// is not supported (aws-lc-rs signs PureEdDSA only), which is said as such rather than as an
+/// algorithm the key cannot do.
 fn ed25519_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
+    if algorithm == "ED25519_PH_SHA_512" {
+        return Err(KmsError::Unsupported(
+            "ED25519_PH_SHA_512 (HashEdDSA) signatures; sign the message itself with \
+             ED25519_SHA_512"
+                .to_owned(),
+        ));
+    }
     if algorithm != "ED25519_SHA_512" {
-        return Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to \
-             satisfy constraint: Member must satisfy enum value set: ['ED25519_SHA_512']"
-        )));
+        return Err(incompatible(algorithm, KeySpec::EccNistEdwards25519));
     }
     if kind != MessageType::Raw {
         return Err(KmsError::Validation(
@@ -500,12 +510,9 @@ fn ed25519_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
 
 /// ML-DSA signs the message itself with its one algorithm. AWS also takes an external µ
 /// (`EXTERNAL_MU`), which aws-lc-rs cannot sign or verify.
-fn ml_dsa_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
+fn ml_dsa_checks(spec: KeySpec, algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
     if algorithm != "ML_DSA_SHAKE_256" {
-        return Err(KmsError::Validation(format!(
-            "1 validation error detected: Value '{algorithm}' at 'SigningAlgorithm' failed to \
-             satisfy constraint: Member must satisfy enum value set: ['ML_DSA_SHAKE_256']"
-        )));
+        return Err(incompatible(algorithm, spec));
     }
     match kind {
         MessageType::Raw => Ok(()),
@@ -541,7 +548,7 @@ pub(crate) fn sign(
 ) -> Result<Vec<u8>, KmsError> {
     no_external_mu(spec, kind)?;
     if let Some((alg, _)) = ml_dsa(spec) {
-        ml_dsa_checks(algorithm, kind)?;
+        ml_dsa_checks(spec, algorithm, kind)?;
         let kp = PqdsaKeyPair::from_pkcs8(alg, der).map_err(|_| internal("ml-dsa key parsing"))?;
         let mut sig = vec![0u8; alg.signature_len()];
         let n = kp
@@ -583,7 +590,7 @@ pub(crate) fn verify(
 ) -> Result<bool, KmsError> {
     no_external_mu(spec, kind)?;
     if let Some((alg, verification)) = ml_dsa(spec) {
-        ml_dsa_checks(algorithm, kind)?;
+        ml_dsa_checks(spec, algorithm, kind)?;
         let kp = PqdsaKeyPair::from_pkcs8(alg, der).map_err(|_| internal("ml-dsa key parsing"))?;
         let public = UnparsedPublicKey::new(verification, kp.public_key().as_ref());
         return Ok(public.verify(message, sig).is_ok());

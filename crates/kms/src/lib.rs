@@ -435,12 +435,27 @@ mod tests {
         }
         let p256 = Material::generate(KeySpec::EccNistP256).unwrap();
         let e = sign(&p256, "ECDSA_SHA_384", MessageType::Raw, b"m").unwrap_err();
-        assert_eq!(e.code(), "ValidationException");
+        // Bug: a ValidationException on the member's enum, which the algorithm satisfies.
+        assert_eq!(e.code(), "InvalidKeyUsageException");
         assert_eq!(
             e.to_string(),
-            "1 validation error detected: Value 'ECDSA_SHA_384' at 'SigningAlgorithm' failed to \
-             satisfy constraint: Member must satisfy enum value set: ['ECDSA_SHA_256']"
+            "Algorithm ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256."
         );
+        for (spec, alg) in [
+            (KeySpec::Rsa2048, "ECDSA_SHA_256"),
+            (KeySpec::EccSecgP256k1, "RSASSA_PSS_SHA_256"),
+            (KeySpec::EccNistEdwards25519, "ECDSA_SHA_256"),
+            (KeySpec::MlDsa44, "ED25519_SHA_512"),
+        ] {
+            let m = Material::generate(spec).unwrap();
+            let e = verify(&m, alg, MessageType::Raw, b"m", &[0; 64]).unwrap_err();
+            assert_eq!(
+                e,
+                KmsError::InvalidKeyUsage(format!(
+                    "Algorithm {alg} is incompatible with key spec {spec}."
+                ))
+            );
+        }
     }
 
     #[test]
