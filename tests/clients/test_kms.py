@@ -1352,3 +1352,26 @@ def test_a_signing_algorithm_the_key_spec_cannot_do_is_invalid_key_usage(server)
             with pytest.raises(ClientError) as e:
                 call()
             assert error(e) == {"Code": "InvalidKeyUsageException", "Message": f"Algorithm {alg} is incompatible with key spec {spec}."}
+
+
+def test_a_recipient_is_refused_rather_than_answered_in_the_clear(server):
+    # Bug: Recipient (a Nitro attestation document, for the answer's secret to be encrypted to
+    # the enclave's key) was ignored, so Decrypt, GenerateDataKeyPair and DeriveSharedSecret
+    # returned the plaintext in the clear to whoever called. Attestation is out of scope.
+    kms = server.client("kms")
+    sym = kms.create_key()["KeyMetadata"]["Arn"]
+    agree = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=sym, Plaintext=b"secret")["CiphertextBlob"]
+    peer = kms.get_public_key(KeyId=agree)["PublicKey"]
+    recipient = {"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": b"\xd2\x84attestation"}
+    for call in (
+        lambda: kms.decrypt(CiphertextBlob=blob, Recipient=recipient),
+        lambda: kms.generate_data_key(KeyId=sym, KeySpec="AES_256", Recipient=recipient),
+        lambda: kms.generate_data_key_pair(KeyId=sym, KeyPairSpec="ECC_NIST_P256", Recipient=recipient),
+        lambda: kms.derive_shared_secret(KeyId=agree, KeyAgreementAlgorithm="ECDH", PublicKey=peer, Recipient=recipient),
+        lambda: kms.generate_random(NumberOfBytes=32, Recipient=recipient),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "UnsupportedOperationException"
+        assert "Recipient" in error(e)["Message"]

@@ -75,6 +75,18 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
             }
         }
     }
+    // A Recipient asks for the answer's secret encrypted to an attested enclave's public key
+    // instead of in the clear. Attestation is out of scope, and answering in the clear would
+    // hand the secret to whoever called outside the enclave (bug: the member was ignored).
+    if i.get("Recipient").is_some_and(|r| !r.is_null()) {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "palisade does not support Recipient in {op}: attestation (Nitro Enclaves, \
+                 NitroTPM) is out of scope, and the plaintext is never returned in its place"
+            ),
+        ));
+    }
     let dry_run =
         DRY_RUN_OPERATIONS.contains(&op) && i.get("DryRun").and_then(Value::as_bool) == Some(true);
     if dry_run && ignores_ciphertext(i) {
