@@ -1375,3 +1375,32 @@ def test_a_recipient_is_refused_rather_than_answered_in_the_clear(server):
             call()
         assert error(e)["Code"] == "UnsupportedOperationException"
         assert "Recipient" in error(e)["Message"]
+
+
+def test_derive_shared_secret_takes_a_der_public_key_of_its_curve_and_says_what_else_is_wrong(server):
+    # Bug: DeriveSharedSecret took a bare X9.62 point, where AWS takes only a DER-encoded X.509
+    # SubjectPublicKeyInfo, and answered every bad peer key (another curve, PEM, an RSA key)
+    # with a bare "key agreement failed".
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    kms = server.client("kms")
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["Arn"]
+    peer = ec.generate_private_key(ec.SECP256R1())
+    der = peer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ours = serialization.load_der_public_key(kms.get_public_key(KeyId=key)["PublicKey"])
+    secret = kms.derive_shared_secret(KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=der)["SharedSecret"]
+    assert secret == peer.exchange(ec.ECDH(), ours)
+    point = peer.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    pem = peer.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    rsa_der = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    for public, says in [
+        (point, "a bare elliptic curve point is not one"),
+        (pem, "the public key is PEM"),
+        (p384, "the public key's curve is that of ECC_NIST_P384, not ECC_NIST_P256"),
+        (rsa_der, "the public key is not an elliptic curve key"),
+    ]:
+        with pytest.raises(ClientError) as e:
+            kms.derive_shared_secret(KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=public)
+        assert error(e)["Code"] == "ValidationException"
+        assert says in error(e)["Message"]

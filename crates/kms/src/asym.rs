@@ -671,15 +671,116 @@ fn agreement_alg(spec: KeySpec) -> Result<&'static agreement::Algorithm, KmsErro
 
 pub(crate) fn derive(spec: KeySpec, der: &[u8], peer_spki: &[u8]) -> Result<Vec<u8>, KmsError> {
     let alg = agreement_alg(spec)?;
+    let point = peer_point(spec, peer_spki)?;
     let private = agreement::PrivateKey::from_private_key_der(alg, der)
         .map_err(|_| internal("ec key parsing"))?;
-    let peer = agreement::UnparsedPublicKey::new(alg, peer_spki);
+    let peer = agreement::UnparsedPublicKey::new(alg, point);
     agreement::agree(
         &private,
         peer,
-        KmsError::Validation("key agreement failed".into()),
+        KmsError::Validation(format!(
+            "the public key is not a valid point on the curve of {spec}"
+        )),
         |k| Ok(k.to_vec()),
     )
+}
+
+/// The DER contents of `id-ecPublicKey`'s OID (1.2.840.10045.2.1).
+const EC_PUBLIC_KEY_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// The named curves of EC SubjectPublicKeyInfos, by their OIDs' DER contents: P-256
+/// (1.2.840.10045.3.1.7), P-384 (1.3.132.0.34), P-521 (1.3.132.0.35), secp256k1 (1.3.132.0.10).
+const CURVE_OIDS: &[(&[u8], KeySpec)] = &[
+    (
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        KeySpec::EccNistP256,
+    ),
+    (&[0x2b, 0x81, 0x04, 0x00, 0x22], KeySpec::EccNistP384),
+    (&[0x2b, 0x81, 0x04, 0x00, 0x23], KeySpec::EccNistP521),
+    (&[0x2b, 0x81, 0x04, 0x00, 0x0a], KeySpec::EccSecgP256k1),
+];
+
+/// One DER element of `input`: its tag, its contents and what follows it. Lengths up to two
+/// bytes long: a public key is at most 8 KiB (the model's `PublicKeyType`).
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let (bytes, rest) = rest.split_at_checked(usize::from(first & 0x7f))?;
+        if bytes.is_empty() || bytes.len() > 2 {
+            return None;
+        }
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, rest)
+    };
+    let (contents, rest) = rest.split_at_checked(len)?;
+    Some((tag, contents, rest))
+}
+
+/// The peer's point from its public key, which must be what the model asks for: a DER-encoded
+/// X.509 SubjectPublicKeyInfo (RFC 5280) of an EC key on the KMS key's curve. Each other input
+/// gets its own ValidationException (bug: a bare X9.62 point was taken, as aws-lc-rs takes
+/// one, and every failure was a bare "key agreement failed").
+fn peer_point(spec: KeySpec, spki: &[u8]) -> Result<&[u8], KmsError> {
+    if spki.starts_with(b"-----BEGIN") {
+        return Err(KmsError::Validation(
+            "the public key is PEM: DeriveSharedSecret takes the DER-encoded X.509 public key \
+             (SubjectPublicKeyInfo, RFC 5280), the PEM's base64 body decoded"
+                .to_owned(),
+        ));
+    }
+    let not_spki = || {
+        KmsError::Validation(
+            "the public key must be a DER-encoded X.509 public key (SubjectPublicKeyInfo, \
+             RFC 5280), as GetPublicKey returns; a bare elliptic curve point is not one"
+                .to_owned(),
+        )
+    };
+    let element = |input, want| match der_element(input) {
+        Some((tag, contents, rest)) if tag == want => Ok((contents, rest)),
+        _ => Err(not_spki()),
+    };
+    let (body, rest) = element(spki, 0x30)?;
+    let (algorithm, body) = element(body, 0x30)?;
+    let (bits, trailing) = element(body, 0x03)?;
+    let (oid, parameters) = element(algorithm, 0x06)?;
+    if !rest.is_empty() || !trailing.is_empty() {
+        return Err(not_spki());
+    }
+    if oid != EC_PUBLIC_KEY_OID {
+        return Err(KmsError::Validation(format!(
+            "the public key is not an elliptic curve key: key agreement with {spec} needs a \
+             public key on its curve"
+        )));
+    }
+    let curve = element(parameters, 0x06)
+        .ok()
+        .and_then(|(curve, _)| CURVE_OIDS.iter().find(|(oid, _)| *oid == curve))
+        .map(|(_, s)| *s);
+    match curve {
+        Some(curve) if curve == spec => {}
+        Some(curve) => {
+            return Err(KmsError::Validation(format!(
+                "the public key's curve is that of {curve}, not {spec}: key agreement needs \
+                 both keys on one curve"
+            )));
+        }
+        None => {
+            return Err(KmsError::Validation(format!(
+                "the public key's curve is none KMS supports, not {spec}: key agreement needs \
+                 both keys on one curve"
+            )));
+        }
+    }
+    // A BIT STRING of whole bytes: its first byte counts the unused bits, none here.
+    match bits.split_first() {
+        Some((0, point)) if !point.is_empty() => Ok(point),
+        _ => Err(not_spki()),
+    }
 }
 
 /// Unwraps imported key material (see [`crate::unwrap_imported`]).

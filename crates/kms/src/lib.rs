@@ -485,6 +485,37 @@ mod tests {
         let s2 = derive_shared_secret(&b, &a.public_key_der().unwrap()).unwrap();
         assert_eq!(s1, s2);
         assert_eq!(s1.len(), 32);
+        // The peer's key is a DER SubjectPublicKeyInfo of the same curve, nothing else (bug: a
+        // bare X9.62 point was taken, and every failure said only "key agreement failed").
+        let spki = b.public_key_der().unwrap();
+        let point = &spki[spki.len() - 65..];
+        let refused = |peer: &[u8]| match derive_shared_secret(&a, peer) {
+            Err(KmsError::Validation(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(refused(point).contains("a bare elliptic curve point is not one"));
+        assert!(refused(b"-----BEGIN PUBLIC KEY-----\nMFkw").contains("PEM"));
+        let mut trailing = spki.clone();
+        trailing.push(0);
+        assert!(refused(&trailing).contains("SubjectPublicKeyInfo"));
+        let p384 = Material::generate(KeySpec::EccNistP384).unwrap();
+        assert_eq!(
+            refused(&p384.public_key_der().unwrap()),
+            "the public key's curve is that of ECC_NIST_P384, not ECC_NIST_P256: key agreement \
+             needs both keys on one curve"
+        );
+        let rsa = Material::generate(KeySpec::Rsa2048).unwrap();
+        assert!(
+            refused(&rsa.public_key_der().unwrap())
+                .starts_with("the public key is not an elliptic curve key")
+        );
+        let mut off_curve = spki.clone();
+        let last = off_curve.len() - 1;
+        off_curve[last] ^= 1;
+        assert_eq!(
+            refused(&off_curve),
+            "the public key is not a valid point on the curve of ECC_NIST_P256"
+        );
         let (private, public) = generate_data_key_pair(KeySpec::EccNistP384).unwrap();
         let m = Material::from_bytes(KeySpec::EccNistP384, private).unwrap();
         assert_eq!(m.public_key_der().unwrap(), public);
