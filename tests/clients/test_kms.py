@@ -1404,3 +1404,26 @@ def test_derive_shared_secret_takes_a_der_public_key_of_its_curve_and_says_what_
             kms.derive_shared_secret(KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=public)
         assert error(e)["Code"] == "ValidationException"
         assert says in error(e)["Message"]
+
+
+def test_data_key_errors_name_the_operation_asked_for(server):
+    # Bug: GenerateDataKeyWithoutPlaintext and GenerateDataKeyPairWithoutPlaintext under an
+    # unfit key said the key was not valid for GenerateDataKey / GenerateDataKeyPair. AWS:
+    # "<arn> key usage is SIGN_VERIFY which is not valid for GenerateDataKeyWithoutPlaintext."
+    kms = server.client("kms")
+    signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
+    calls = {
+        "GenerateDataKey": lambda key: kms.generate_data_key(KeyId=key, KeySpec="AES_256"),
+        "GenerateDataKeyWithoutPlaintext": lambda key: kms.generate_data_key_without_plaintext(KeyId=key, KeySpec="AES_256"),
+        "GenerateDataKeyPair": lambda key: kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256"),
+        "GenerateDataKeyPairWithoutPlaintext": lambda key: kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="ECC_NIST_P256"),
+    }
+    for op, call in calls.items():
+        with pytest.raises(ClientError) as e:
+            call(signer)
+        assert error(e) == {"Code": "InvalidKeyUsageException", "Message": f"{signer} key usage is SIGN_VERIFY which is not valid for {op}."}
+        with pytest.raises(ClientError) as e:
+            call(rsa)
+        assert error(e)["Code"] == "InvalidKeyUsageException"
+        assert error(e)["Message"].startswith(f"{rsa} key spec is RSA_2048 which is not valid for {op}:")

@@ -223,7 +223,7 @@ pub async fn generate_data_key_for_service(
         if key_id.is_some() {
             authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)?;
         }
-        ops::data_key(&cx, &arn, context, 32)
+        ops::data_key(&cx, "GenerateDataKey", &arn, context, 32)
     })();
     let params = serde_json::json!({
         "keyId": key_id.unwrap_or(&arn),

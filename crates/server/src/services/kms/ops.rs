@@ -1592,32 +1592,45 @@ fn re_encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 }
 
 /// Data keys (and data key pairs) are encrypted under symmetric encryption keys only; the
-/// error names the operation asked for, not the Encrypt it runs underneath.
+/// error names the operation asked for (`op`), not the Encrypt it runs underneath nor another
+/// data-key operation (bug: GenerateDataKeyWithoutPlaintext's said GenerateDataKey): a key of
+/// another usage in AWS's words ("<arn> key usage is SIGN_VERIFY which is not valid for
+/// GenerateDataKeyWithoutPlaintext."), an asymmetric encryption key by its spec.
 fn require_symmetric_encryption(cx: &Cx<'_>, arn: &str, op: &str) -> Result<(), ApiError> {
-    let fits = cx.state.kms.read(|d| {
-        d.keys
-            .get(arn)
-            .map(|k| k.record.spec().is_symmetric() && k.record.usage() == KeyUsage::EncryptDecrypt)
+    let facts = cx.state.kms.read(|d| {
+        d.keys.get(arn).map(|k| {
+            (
+                k.record.usage() == KeyUsage::EncryptDecrypt,
+                k.record.spec().is_symmetric(),
+                k.record.usage.clone(),
+                k.record.spec.clone(),
+            )
+        })
     })?;
-    if fits == Some(false) {
-        return Err(err(
+    match facts {
+        Some((false, _, usage, _)) => Err(err(
+            "InvalidKeyUsageException",
+            format!("{arn} key usage is {usage} which is not valid for {op}."),
+        )),
+        Some((true, false, _, spec)) => Err(err(
             "InvalidKeyUsageException",
             format!(
-                "{arn} key usage is not valid for {op}: data keys need a symmetric encryption KMS key."
+                "{arn} key spec is {spec} which is not valid for {op}: data keys need a symmetric encryption KMS key."
             ),
-        ));
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A fresh data key of `n` bytes under the symmetric key `arn`: (blob, plaintext).
 pub(crate) fn data_key(
     cx: &Cx<'_>,
+    op: &str,
     arn: &str,
     context: &EncryptionContext,
     n: usize,
 ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
-    require_symmetric_encryption(cx, arn, "GenerateDataKey")?;
+    require_symmetric_encryption(cx, arn, op)?;
     let plain = palisade_kms::random_bytes(n).map_err(from_kms)?;
     let (ct, _) = encrypt_with(cx, arn, &plain, context, None)?;
     Ok((ct, plain))
@@ -1639,7 +1652,12 @@ fn generate_data_key(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Result<Val
         (Some(_), None) => 32,
         (None, Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
     };
-    let (ct, plain) = data_key(cx, &arn, &context_of(i, "EncryptionContext"), n)?;
+    let op = if with_plaintext {
+        "GenerateDataKey"
+    } else {
+        "GenerateDataKeyWithoutPlaintext"
+    };
+    let (ct, plain) = data_key(cx, op, &arn, &context_of(i, "EncryptionContext"), n)?;
     let mut out = json!({"CiphertextBlob": b64(&ct), "KeyId": arn});
     if with_plaintext {
         super::super::set(&mut out, "Plaintext", b64(&plain));
@@ -1656,7 +1674,12 @@ fn generate_data_key_pair(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Resul
             format!("KeyPairSpec {pair_spec} is not supported"),
         )
     })?;
-    require_symmetric_encryption(cx, &arn, "GenerateDataKeyPair")?;
+    let op = if with_plaintext {
+        "GenerateDataKeyPair"
+    } else {
+        "GenerateDataKeyPairWithoutPlaintext"
+    };
+    require_symmetric_encryption(cx, &arn, op)?;
     let (private, public) = palisade_kms::generate_data_key_pair(spec).map_err(from_kms)?;
     let (ct, _) = encrypt_with(
         cx,
