@@ -1427,3 +1427,26 @@ def test_data_key_errors_name_the_operation_asked_for(server):
             call(rsa)
         assert error(e)["Code"] == "InvalidKeyUsageException"
         assert error(e)["Message"].startswith(f"{rsa} key spec is RSA_2048 which is not valid for {op}:")
+
+
+def test_each_create_grant_answer_has_its_own_token_and_retire_grant_must_name_its_grant(server):
+    # Bugs: a CreateGrant retried with the same Name returned the first answer's GrantToken
+    # again (AWS: each request gets a token of its own, all naming the grant), and RetireGrant
+    # naming no grant was refused as access denied on "*", even to the root user, where it is
+    # invalid.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    me = "arn:aws:iam::123456789012:root"
+    first, second = (kms.create_grant(KeyId=key, GranteePrincipal=me, Operations=["Encrypt"], Name="retried") for _ in range(2))
+    assert first["GrantId"] == second["GrantId"] and first["GrantToken"] != second["GrantToken"]
+    for token in (first["GrantToken"], second["GrantToken"]):
+        assert kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[token])["CiphertextBlob"]
+    for args in ({}, {"GrantId": first["GrantId"]}, {"KeyId": key}):
+        with pytest.raises(ClientError) as e:
+            kms.retire_grant(**args)
+        assert error(e)["Code"] == "ValidationException", args
+    kms.retire_grant(GrantToken=second["GrantToken"])
+    assert kms.list_grants(KeyId=key)["Grants"] == []
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[first["GrantToken"]])
+    assert error(e)["Code"] == "InvalidGrantTokenException"

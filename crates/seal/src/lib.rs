@@ -133,6 +133,9 @@ pub enum Purpose {
     AuditSigningKey,
     /// A key that signs the JSON web tokens of `GetWebIdentityToken`.
     WebIdentitySigningKey,
+    /// A KMS grant token: the grant's id, sealed afresh for each CreateGrant answer, so that a
+    /// token names its grant without being stored.
+    GrantToken,
 }
 
 impl Purpose {
@@ -145,6 +148,7 @@ impl Purpose {
             Self::MfaSeed => b"palisade/v1/mfa-seed",
             Self::AuditSigningKey => b"palisade/v1/audit-signing-key",
             Self::WebIdentitySigningKey => b"palisade/v1/web-identity-signing-key",
+            Self::GrantToken => b"palisade/v1/kms-grant-token",
         }
     }
 }
@@ -164,7 +168,7 @@ pub enum KekSource {
 
 /// The unsealed root key: derives one AEAD key per [`Purpose`].
 pub struct Sealer {
-    keys: [LessSafeKey; 7],
+    keys: [LessSafeKey; 8],
     rng: SystemRandom,
 }
 
@@ -205,13 +209,14 @@ impl Sealer {
                 derive(kek, Purpose::MfaSeed)?,
                 derive(kek, Purpose::AuditSigningKey)?,
                 derive(kek, Purpose::WebIdentitySigningKey)?,
+                derive(kek, Purpose::GrantToken)?,
             ],
             rng: SystemRandom::new(),
         })
     }
 
     fn key(&self, purpose: Purpose) -> &LessSafeKey {
-        let [a, b, c, d, e, f, g] = &self.keys;
+        let [a, b, c, d, e, f, g, h] = &self.keys;
         match purpose {
             Purpose::AccessKeySecret => a,
             Purpose::KeyMaterial => b,
@@ -220,6 +225,7 @@ impl Sealer {
             Purpose::MfaSeed => e,
             Purpose::AuditSigningKey => f,
             Purpose::WebIdentitySigningKey => g,
+            Purpose::GrantToken => h,
         }
     }
 

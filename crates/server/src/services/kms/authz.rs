@@ -78,8 +78,9 @@ fn key_member(op: &str) -> Option<&'static str> {
 
 /// The error of a request naming a key or alias that does not exist: KMS resolves the key
 /// before it can read the key's policy, so such a request is answered NotFoundException
-/// whatever the caller may do, not AccessDeniedException on `*`. Used only to word a denial:
-/// the request is refused either way.
+/// whatever the caller may do, not AccessDeniedException on `*`; nor is a RetireGrant that
+/// names no grant, which is invalid. Used only to word a denial: the request is refused either
+/// way.
 pub fn missing_key(
     state: &AppState,
     caller: &Caller,
@@ -87,6 +88,11 @@ pub fn missing_key(
     op: &str,
     input: &Value,
 ) -> Option<ApiError> {
+    if op == "RetireGrant"
+        && let Some(e) = super::ops::retire_grant_unnamed(input)
+    {
+        return Some(e);
+    }
     if op == "RetireGrant"
         && s(input, "GrantToken").is_some()
         && key_of(state, caller, region, op, input).is_none()
@@ -121,14 +127,10 @@ pub fn key_of(
         // A token names its grant, and so the key, in any account.
         return state
             .kms
-            .read(|d| {
-                d.grants
-                    .values()
-                    .find(|g| g.token == token)
-                    .map(|g| g.key_arn.clone())
-            })
+            .grant_by_token(token)
             .ok()
-            .flatten();
+            .flatten()
+            .map(|g| g.key_arn);
     }
     if let Some(id) = s(input, member) {
         return super::ops::resolve_arn(&cx, id).ok();
@@ -592,33 +594,30 @@ fn named_grant(
     region: &str,
     input: &Value,
 ) -> Option<super::state::GrantRecord> {
-    let token = input.get("GrantToken").and_then(Value::as_str);
-    let grant_id = input.get("GrantId").and_then(Value::as_str);
-    let key = key_of(state, caller, region, "RetireGrant", input);
+    if let Some(token) = input.get("GrantToken").and_then(Value::as_str) {
+        return state.kms.grant_by_token(token).ok().flatten();
+    }
+    let grant_id = input.get("GrantId").and_then(Value::as_str)?;
+    let key = key_of(state, caller, region, "RetireGrant", input)?;
     state
         .kms
-        .read(|d| {
-            d.grants
-                .values()
-                .find(|g| match (token, grant_id, &key) {
-                    (Some(t), _, _) => g.token == t,
-                    (None, Some(id), Some(k)) => g.id == id && &g.key_arn == k,
-                    _ => false,
-                })
-                .cloned()
-        })
+        .read(|d| d.grants.get(grant_id).filter(|g| g.key_arn == key).cloned())
         .ok()
         .flatten()
 }
 
 /// The error of a RetireGrant naming, by id, a grant the key does not have: KMS answers it
-/// NotFoundException, not a denial that sends the key's own account looking at its policies.
+/// NotFoundException, not a denial that sends the key's own account looking at its policies;
+/// and of one naming a key but no grant, which is invalid.
 pub fn missing_grant(
     state: &AppState,
     caller: &Caller,
     region: &str,
     input: &Value,
 ) -> Option<ApiError> {
+    if let Some(e) = super::ops::retire_grant_unnamed(input) {
+        return Some(e);
+    }
     let id = s(input, "GrantId")?;
     if s(input, "GrantToken").is_some()
         || key_of(state, caller, region, "RetireGrant", input).is_none()

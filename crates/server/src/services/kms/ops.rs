@@ -63,11 +63,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
             .flatten()
             .filter_map(Value::as_str)
         {
-            if !cx
-                .state
-                .kms
-                .read(|d| d.grants.values().any(|g| g.token == token))?
-            {
+            if cx.state.kms.grant_by_token(token)?.is_none() {
                 return Err(err(
                     "InvalidGrantTokenException",
                     "The grant token is not valid.",
@@ -2418,13 +2414,11 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
                 .cloned()
         })?
     {
-        return Ok(json!({"GrantToken": existing.token, "GrantId": existing.id}));
+        let token = cx.state.kms.grant_token(&existing.id)?;
+        return Ok(json!({"GrantToken": token, "GrantId": existing.id}));
     }
     let id = hex::encode(palisade_kms::random_bytes(32).map_err(from_kms)?);
-    let token = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        palisade_kms::random_bytes(48).map_err(from_kms)?,
-    );
+    let token = cx.state.kms.grant_token(&id)?;
     // The grant is the principals' that exist now, by their unique ids (see `GrantRecord`).
     let (grantee_id, retiring_id) = cx.state.iam.read(|d| {
         (
@@ -2520,23 +2514,39 @@ fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiErro
     Ok(paged(json!({"Grants": items}), next))
 }
 
+/// RetireGrant names its grant by token, or by grant id and key ("To identify the grant to
+/// retire, use a grant token, or both the grant ID and a key identifier"); a request naming it
+/// neither way is invalid, before anyone's permission is looked at (bug: it was refused as
+/// access denied on "*", even to the account's root user).
+pub(crate) fn retire_grant_unnamed(i: &Value) -> Option<ApiError> {
+    let named =
+        s(i, "GrantToken").is_some() || (s(i, "GrantId").is_some() && s(i, "KeyId").is_some());
+    (!named).then(|| {
+        err(
+            "ValidationException",
+            "a grant to retire is identified by its grant token, or by both its grant ID and a \
+             key identifier (key ID or key ARN) of its KMS key",
+        )
+    })
+}
+
 async fn retire_grant(
     cx: &Cx<'_>,
     i: &Value,
     revoke: bool,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
+    if let Some(e) = retire_grant_unnamed(i).filter(|_| !revoke) {
+        return Err(e);
+    }
     let _guard = cx.state.kms.lock_writes().await;
     let grant = if let (false, Some(token)) = (revoke, s(i, "GrantToken")) {
-        cx.state
-            .kms
-            .read(|d| d.grants.values().find(|g| g.token == token).cloned())?
-            .ok_or_else(|| {
-                err(
-                    "InvalidGrantTokenException",
-                    "The grant token is not valid.",
-                )
-            })?
+        cx.state.kms.grant_by_token(token)?.ok_or_else(|| {
+            err(
+                "InvalidGrantTokenException",
+                "The grant token is not valid.",
+            )
+        })?
     } else {
         let arn = resolve_arn(cx, key_id_of(i)?)?;
         let id = s(i, "GrantId").unwrap_or_default();

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 pub(crate) const KEYS: &str = "kms.key";
 pub(crate) const ALIASES: &str = "kms.alias";
 pub(crate) const GRANTS: &str = "kms.grant";
+/// What grant tokens are sealed bound to.
+const GRANT_TOKEN_BINDING: &str = "kms.grant-token";
 
 /// One rotation of a key's material.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +149,8 @@ pub(crate) struct AliasRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct GrantRecord {
     pub id: String,
+    /// The token of a grant made before tokens named their grant (see [`Kms::grant_token`]),
+    /// matched as it is; a newer grant's first token, never compared.
     pub token: String,
     pub key_arn: String,
     pub name: Option<String>,
@@ -315,6 +319,42 @@ impl Kms {
                 m.as_bytes(),
             )
             .map_err(ApiError::internal)
+    }
+
+    /// A fresh grant token for the grant `grant_id`: the id sealed with a random nonce, so that
+    /// each CreateGrant answer, an idempotent retry's included, has a token of its own, as in
+    /// AWS (bug: a retry got the first answer's token again), and any of them names the grant
+    /// without being stored.
+    pub(crate) fn grant_token(&self, grant_id: &str) -> Result<String, ApiError> {
+        let sealed = self
+            .sealer
+            .seal(
+                Purpose::GrantToken,
+                GRANT_TOKEN_BINDING,
+                grant_id.as_bytes(),
+            )
+            .map_err(ApiError::internal)?;
+        Ok(base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            sealed,
+        ))
+    }
+
+    /// The grant a grant token names, while it exists: one [`Kms::grant_token`] made, or the
+    /// stored token of a grant made before those.
+    pub(crate) fn grant_by_token(&self, token: &str) -> Result<Option<GrantRecord>, ApiError> {
+        let id = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token)
+            .ok()
+            .and_then(|sealed| {
+                self.sealer
+                    .open(Purpose::GrantToken, GRANT_TOKEN_BINDING, &sealed)
+                    .ok()
+            })
+            .and_then(|id| String::from_utf8(id).ok());
+        self.read(|d| match id {
+            Some(id) => d.grants.get(&id).cloned(),
+            None => d.grants.values().find(|g| g.token == token).cloned(),
+        })
     }
 
     /// Reads the state.
