@@ -29,7 +29,8 @@
 //!
 //! ```text
 //! simulate::simulate_cases(input: &str) -> Result<Vec<serde_json::Value>, SimulateError>
-//! lint::validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding>
+//! lint::validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding>   // every finding, with paths
+//! Policy::check(json: &str, kind: PolicyKind) -> Checked  // all of IAM's failed checks, not only the first
 //! lint::findings_to_json(&[Finding]) -> serde_json::Value
 //! lint::render_table(&[Finding]) -> String
 //! lint::has_errors(&[Finding]) -> bool                // exit status 1 when true
@@ -108,6 +109,7 @@
 #![warn(missing_docs)]
 
 pub mod base64;
+pub mod check;
 pub mod compiled;
 pub mod condition;
 pub mod date;

@@ -1,15 +1,13 @@
 //! `palisade policy validate`: findings in the style of IAM Access
 //! Analyzer's `ValidatePolicy`.
 //!
-//! A document that IAM would reject gives one `ERROR` with AWS's message and
-//! Access Analyzer's code for the failed check (`JSON_SYNTAX_ERROR`,
-//! `INVALID_CONDITION_OPERATOR`, `MISSING_PRINCIPAL`, `INVALID_ACTION`,
-//! `POLICY_SIZE_EXCEEDS_QUOTA`…; `INVALID_ARN` and `MALFORMED_POLICY_DOCUMENT`
-//! where it has none). A valid document is then checked against the Service
-//! Authorization Reference and for risky or redundant constructs. Each
-//! finding carries a JSON path such as `Statement[0].Action[1]`.
+//! Every check IAM makes on the document is run to the end (`crate::check`): each failure is
+//! an `ERROR` with AWS's message and Access Analyzer's code for the check (`JSON_SYNTAX_ERROR`,
+//! `INVALID_CONDITION_OPERATOR`, `MISSING_PRINCIPAL`, `INVALID_ACTION`…; `INVALID_ARN` and
+//! `MALFORMED_POLICY_DOCUMENT` where it has none), at the element it is about. What could be
+//! read is then checked against the Service Authorization Reference and for risky or redundant
+//! constructs. Each finding carries a JSON path such as `Statement[0].Action[1]`.
 
-use crate::error::PolicyError;
 use crate::ip::Cidr;
 use crate::json::Json;
 use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
@@ -18,6 +16,7 @@ use crate::policy::{Effect, Policy, PolicyKind, Principals, Statement};
 use crate::request::{parse_bool, parse_number};
 use crate::service_data::{self, ServiceData};
 use serde_json::{Value as JsonValue, json};
+use std::collections::HashSet;
 use std::fmt;
 
 /// How serious a finding is, in Access Analyzer's four classes.
@@ -123,6 +122,8 @@ pub fn render_table(findings: &[Finding]) -> String {
 struct Linter<'a> {
     data: &'a ServiceData,
     out: Vec<Finding>,
+    /// Paths of the problems IAM's checks found: the element checks below skip them.
+    flagged: HashSet<String>,
 }
 
 impl Linter<'_> {
@@ -136,78 +137,34 @@ impl Linter<'_> {
     }
 }
 
-/// Path of item `j` of element `elem` in statement JSON `st`: `…Action[1]`
+/// Path of value `j` of element `elem` in statement JSON `st`: `…Action[1]`
 /// for arrays, `…Action` for a single string.
 fn item_path(base: &str, st: Option<&Json>, elem: &str, j: usize) -> String {
-    match st.and_then(|s| s.get(elem)) {
-        Some(Json::Array(_)) => format!("{base}.{elem}[{j}]"),
-        _ => format!("{base}.{elem}"),
-    }
-}
-
-/// Access Analyzer's code for a syntax error, by what the parser found.
-fn syntax_code(detail: &str) -> &'static str {
-    let starts = |p: &str| detail.starts_with(p);
-    if starts("unknown condition operator") && detail.contains("\"NullIfExists\"") {
-        "NULL_WITH_IF_EXISTS"
-    } else if starts("unknown condition operator") {
-        "INVALID_CONDITION_OPERATOR"
-    } else if starts("invalid json") {
-        "JSON_SYNTAX_ERROR"
-    } else if starts("invalid Effect") || starts("Effect must be") {
-        "INVALID_EFFECT"
-    } else if detail.ends_with("has no Effect") {
-        "MISSING_EFFECT"
-    } else if starts("invalid Version") {
-        "INVALID_VERSION"
-    } else if starts("statement has both") {
-        "UNSUPPORTED_ELEMENT_COMBINATION"
-    } else if starts("unknown statement element") || starts("unknown policy element") {
-        "INVALID_POLICY_ELEMENT"
-    } else if starts("policy has no Statement") || starts("Statement is an empty array") {
-        "MISSING_STATEMENT"
-    } else {
-        "MALFORMED_POLICY_DOCUMENT"
-    }
+    crate::check::value_path(&format!("{base}.{elem}"), st.and_then(|s| s.get(elem)), j)
 }
 
 /// Validates `json` as a policy of type `kind` and returns the findings,
 /// most severe first.
 pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
-    let policy = match Policy::parse(json, kind) {
-        Ok(p) => p,
-        Err(e) => {
-            // Access Analyzer's own issue codes wherever one names the check, so that CI
-            // filters written for ValidatePolicy's output match (bug: most of these came out
-            // as MALFORMED_POLICY_DOCUMENT or INVALID_ARN).
-            let code = match &e {
-                PolicyError::TooLarge { .. } => "POLICY_SIZE_EXCEEDS_QUOTA",
-                PolicyError::Syntax { detail } => syntax_code(detail),
-                PolicyError::ActionMissingVendor { .. }
-                | PolicyError::InvalidVendor { .. }
-                | PolicyError::ActionTooManyColons { .. } => "INVALID_ACTION",
-                PolicyError::InvalidPartition { .. } => "INVALID_PARTITION",
-                PolicyError::RegionNotAllowed { .. } => "ARN_REGION_NOT_ALLOWED",
-                PolicyError::MissingPrincipal { .. } => "MISSING_PRINCIPAL",
-                PolicyError::PrincipalNotAllowed { .. } => "UNSUPPORTED_PRINCIPAL",
-                PolicyError::MissingAction { .. } => "MISSING_ACTION",
-                PolicyError::MissingResource { .. } => "MISSING_RESOURCE",
-                PolicyError::ResourceNotArn { .. }
-                | PolicyError::ResourceVendor { .. }
-                | PolicyError::IamResourcePath { .. } => "INVALID_ARN",
-                PolicyError::InvalidPrincipal { .. } => "INVALID_PRINCIPAL",
-                PolicyError::VersionTooOld { .. } => "INVALID_VERSION",
-                PolicyError::DuplicateSid { .. } => "UNIQUE_SIDS_REQUIRED",
-                PolicyError::InvalidSid { .. } => "UNSUPPORTED_SID",
-                _ => "MALFORMED_POLICY_DOCUMENT",
-            };
-            return vec![Finding {
-                severity: Severity::Error,
-                code,
-                message: crate::simulate::with_detail(&e),
-                path: String::new(),
-            }];
-        }
+    let checked =
+        crate::check::check_document(json, kind, Some(kind.size_limit()), kind.requires_2012());
+    let mut l = Linter {
+        data: service_data::data(),
+        out: Vec::new(),
+        flagged: checked.problems.iter().map(|p| p.path.clone()).collect(),
+    };
+    // Every check IAM makes, each failure at its element, with Access Analyzer's issue code
+    // (bug: the first failure stopped validation, and came without its path).
+    for p in &checked.problems {
+        l.add(
+            Severity::Error,
+            p.code,
+            p.path.clone(),
+            crate::simulate::with_detail(&p.error),
+        );
+    }
+    let Some(policy) = checked.policy else {
+        return finish(l.out);
     };
     let doc = Json::parse(json).ok();
     let stmts_json: Vec<&Json> = match doc.as_ref().and_then(|d| d.get("Statement")) {
@@ -215,10 +172,8 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
         Some(other) => vec![other],
         None => Vec::new(),
     };
-    let mut l = Linter {
-        data: service_data::data(),
-        out: Vec::new(),
-    };
+    // A statement that is not an object was reported; there is nothing in it to check.
+    let readable = |i: usize| matches!(stmts_json.get(i), Some(Json::Object(_)));
     // IAM refuses this trust policy when it is saved (CreateRole, UpdateAssumeRolePolicy).
     if policy.kind == PolicyKind::Trust
         && let Some((i, provider, key)) = policy.unscoped_github_subject()
@@ -232,7 +187,8 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             ),
         );
     }
-    if policy.version.is_none() {
+    // A Version that is missing where one is required, or invalid, was reported as an error.
+    if policy.version.is_none() && !checked.problems.iter().any(|p| p.code == "INVALID_VERSION") {
         l.add(
             Severity::Warning,
             "MISSING_VERSION",
@@ -242,6 +198,9 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
         );
     }
     for (i, st) in policy.statements.iter().enumerate() {
+        if !readable(i) {
+            continue;
+        }
         let base = policy.statement_path(i);
         let sj = stmts_json.get(i).copied();
         lint_statement(&mut l, &policy, st, &base, sj);
@@ -272,18 +231,15 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
     }
     // Redundant statements: same content, Sid aside.
     for (i, a) in policy.statements.iter().enumerate() {
-        for b in policy.statements.iter().skip(i + 1) {
-            let same = a.effect == b.effect
+        for (j, b) in policy.statements.iter().enumerate().skip(i + 1) {
+            let same = readable(i)
+                && readable(j)
+                && a.effect == b.effect
                 && a.action == b.action
                 && a.resource == b.resource
                 && a.principal == b.principal
                 && a.conditions == b.conditions;
             if same {
-                let j = policy
-                    .statements
-                    .iter()
-                    .position(|s| std::ptr::eq(s, b))
-                    .unwrap_or(0);
                 l.add(
                     Severity::Suggestion,
                     "REDUNDANT_STATEMENT",
@@ -293,8 +249,15 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             }
         }
     }
-    l.out.sort_by_key(|f| f.severity);
-    l.out
+    finish(l.out)
+}
+
+/// The findings without repeats, most severe first (in the order found within a severity).
+fn finish(mut out: Vec<Finding>) -> Vec<Finding> {
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|f| seen.insert((f.code, f.path.clone(), f.message.clone())));
+    out.sort_by_key(|f| f.severity);
+    out
 }
 
 /// Whether glob `pattern` matches `text` (wildcards in `text` are taken
@@ -323,7 +286,10 @@ fn lint_statement(
                 format!("{base}.Sid"),
                 "empty Sid: remove it or give it a value".to_string(),
             );
-        } else if policy.kind.iam_stored() && !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        } else if policy.kind.iam_stored()
+            && !sid.chars().all(|c| c.is_ascii_alphanumeric())
+            && !l.flagged.contains(&format!("{base}.Sid"))
+        {
             l.add(
                 // IAM refuses such a Sid in the policies it stores; Access Analyzer reports it
                 // as an error.
@@ -337,6 +303,9 @@ fn lint_statement(
     // Actions.
     for (j, a) in st.action.values.iter().enumerate() {
         let path = item_path(base, sj, elem, j);
+        if l.flagged.contains(&path) {
+            continue;
+        }
         if a.contains("${") {
             l.add(
                 Severity::Error,
@@ -415,7 +384,10 @@ fn lint_statement(
             "Resource"
         };
         for (j, r) in res.values.iter().enumerate() {
-            lint_resource(l, policy, r, item_path(base, sj, relem, j));
+            let path = item_path(base, sj, relem, j);
+            if !l.flagged.contains(&path) {
+                lint_resource(l, policy, r, path);
+            }
         }
         for (j, r) in res.values.iter().enumerate() {
             if let Some(k) = res.values.iter().enumerate().position(|(k, o)| {
@@ -762,7 +734,8 @@ fn lint_condition(
         }
         let ok = match vt {
             ValueType::Numeric => parse_number(v).is_some(),
-            ValueType::Date => crate::date::parse(v).is_some(),
+            // IAM's own check (`crate::check`) reports a date it cannot read.
+            ValueType::Date => true,
             ValueType::Bool | ValueType::Null => parse_bool(v).is_some(),
             ValueType::Binary => crate::base64::decode(v).is_some(),
             ValueType::Ip => Cidr::parse(v).is_some(),
@@ -924,8 +897,10 @@ mod tests {
     #[test]
     fn reports_malformed_documents() {
         let f = validate_policy("{}", PolicyKind::Identity);
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, "MISSING_STATEMENT");
+        assert_eq!(
+            codes("{}", PolicyKind::Identity),
+            ["MISSING_STATEMENT", "INVALID_VERSION"]
+        );
         assert!(has_errors(&f));
         // Access Analyzer's issue codes (bug: these were MALFORMED_POLICY_DOCUMENT or
         // INVALID_ARN, which no ValidatePolicy filter matches).
@@ -965,6 +940,73 @@ mod tests {
         );
         assert_eq!(f[0].code, "INVALID_CONDITION_OPERATOR");
         assert!(f[0].message.contains("StringEqual"), "{}", f[0].message);
+    }
+
+    /// (code, path) of every finding.
+    fn located(doc: &str, kind: PolicyKind) -> Vec<(&'static str, String)> {
+        validate_policy(doc, kind)
+            .into_iter()
+            .map(|f| (f.code, f.path))
+            .collect()
+    }
+
+    #[test]
+    fn a_parse_level_error_does_not_hide_the_other_findings_or_its_path() {
+        // Regression: validation stopped at the first error IAM's parser found, reported it
+        // without a path ("-"), and never reached the statements after it.
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqualz":{"s3:prefix":"a"}}},
+            {"Effect":"Allow","Action":"iam:PassRole","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:GetObjekt","Resource":"notanarn"}]}"#;
+        let got = located(doc, PolicyKind::Identity);
+        for want in [
+            (
+                "INVALID_CONDITION_OPERATOR",
+                "Statement[1].Condition.StringEqualz",
+            ),
+            ("PASS_ROLE_WITH_STAR_IN_RESOURCE", "Statement[2].Resource"),
+            ("INVALID_ARN", "Statement[3].Resource"),
+            ("INVALID_ACTION", "Statement[3].Action"),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {got:?}"
+            );
+        }
+        // Each of IAM's checks, at its element, beside the rest.
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"a b","Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Allow","Resource":"*"},
+            {"Effect":"Allow","Action":["s3:GetObject","s3:Nope"],"Resource":"*"},
+            {"Sid":"a b","Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+        let got = located(doc, PolicyKind::Identity);
+        for want in [
+            ("UNSUPPORTED_SID", "Statement[0].Sid"),
+            ("MISSING_ACTION", "Statement[1]"),
+            ("INVALID_ACTION", "Statement[2].Action[1]"),
+            ("UNIQUE_SIDS_REQUIRED", "Statement[3].Sid"),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {got:?}"
+            );
+        }
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":{"AWS":["111122223333","arn:aws:iam::*:root"]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        let got = located(doc, PolicyKind::Resource);
+        for want in [
+            ("INVALID_PRINCIPAL", "Statement[0].Principal.AWS[1]"),
+            ("MISSING_PRINCIPAL", "Statement[1]"),
+            ("PUBLIC_ACCESS", "Statement[2].Principal"),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {got:?}"
+            );
+        }
     }
 
     #[test]
