@@ -143,14 +143,71 @@ fn item_path(base: &str, st: Option<&Json>, elem: &str, j: usize) -> String {
     crate::check::value_path(&format!("{base}.{elem}"), st.and_then(|s| s.get(elem)), j)
 }
 
+/// The finding for a document over its type's quota. Access Analyzer's are general warnings:
+/// the quota depends on where the policy goes (a role's inline policies share 10,240
+/// characters, a KMS key policy has 32,768, a trust policy's quota can be raised), so the
+/// other checks still run (bug: an `ERROR` that stopped them all). Organizations' quota for
+/// SCPs and RCPs is fixed, and Access Analyzer's SCP finding an error.
+fn size_finding(json: &str, kind: PolicyKind) -> Option<Finding> {
+    let size = crate::policy::policy_size(json);
+    let limit = kind.size_limit();
+    if size <= limit {
+        return None;
+    }
+    let (severity, code, quota) = match kind {
+        PolicyKind::Identity | PolicyKind::Boundary => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            "the quota of a managed policy (a user's inline policies share 2,048, a group's \
+             5,120, a role's 10,240)",
+        ),
+        PolicyKind::Session => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            "the quota of an inline session policy (STS also limits the packed size of \
+             session policies and tags together)",
+        ),
+        PolicyKind::Trust => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_ROLE_TRUST_POLICY_QUOTA",
+            "the default quota of a role trust policy (ignore this if the account's quota was \
+             raised)",
+        ),
+        PolicyKind::Resource | PolicyKind::VpcEndpoint => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_RESOURCE_POLICY_QUOTA",
+            "the quota of S3 bucket, Secrets Manager and endpoint policies (KMS key policies \
+             allow 32,768)",
+        ),
+        PolicyKind::Scp => (
+            Severity::Error,
+            "POLICY_SIZE_EXCEEDS_SCP_QUOTA",
+            "the quota of a service control policy",
+        ),
+        PolicyKind::Rcp => (
+            Severity::Error,
+            "POLICY_SIZE_EXCEEDS_RCP_QUOTA",
+            "the quota of a resource control policy",
+        ),
+    };
+    Some(Finding {
+        severity,
+        code,
+        message: format!(
+            "the policy has {size} non-whitespace characters, over the {limit} of {quota}: \
+             split it into smaller policies"
+        ),
+        path: String::new(),
+    })
+}
+
 /// Validates `json` as a policy of type `kind` and returns the findings,
 /// most severe first.
 pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
-    let checked =
-        crate::check::check_document(json, kind, Some(kind.size_limit()), kind.requires_2012());
+    let checked = Policy::check(json, kind);
     let mut l = Linter {
         data: service_data::data(),
-        out: Vec::new(),
+        out: size_finding(json, kind).into_iter().collect(),
         flagged: checked.problems.iter().map(|p| p.path.clone()).collect(),
     };
     // Every check IAM makes, each failure at its element, with Access Analyzer's issue code
@@ -1007,6 +1064,84 @@ mod tests {
                 "{want:?} missing from {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_oversized_policy_is_a_warning_with_access_analyzers_code_and_checks_go_on() {
+        // Regression: size was an ERROR against a fixed per-type quota that stopped every
+        // other check, though a role's inline policies may have 10,240 characters, a KMS key
+        // policy 32,768, and a trust policy's quota can be raised.
+        let big = |kind: PolicyKind, extra: &str| {
+            let resources: Vec<String> = (0..kind.size_limit() / 30)
+                .map(|i| format!("\"arn:aws:s3:::bucket-{i:08}/*\""))
+                .collect();
+            let principal = if kind.requires_principal() {
+                r#""Principal":{"AWS":"111122223333"},"#
+            } else {
+                ""
+            };
+            let (action, resource) = if kind == PolicyKind::Trust {
+                (r#""sts:AssumeRole""#.to_owned(), String::new())
+            } else {
+                (
+                    r#""s3:GetObjekt""#.to_owned(),
+                    format!(r#","Resource":[{}]"#, resources.join(",")),
+                )
+            };
+            let condition = if kind == PolicyKind::Trust {
+                format!(
+                    r#","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":[{}]}}}}"#,
+                    resources.join(",")
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",{principal}"Action":{action}{resource}{condition}{extra}}}]}}"#
+            )
+        };
+        for (kind, code) in [
+            (
+                PolicyKind::Identity,
+                "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            ),
+            (
+                PolicyKind::Trust,
+                "POLICY_SIZE_EXCEEDS_ROLE_TRUST_POLICY_QUOTA",
+            ),
+            (
+                PolicyKind::Resource,
+                "POLICY_SIZE_EXCEEDS_RESOURCE_POLICY_QUOTA",
+            ),
+        ] {
+            let doc = big(kind, "");
+            assert!(crate::policy::policy_size(&doc) > kind.size_limit());
+            let f = validate_policy(&doc, kind);
+            let size = f.iter().find(|f| f.code == code);
+            assert!(
+                size.is_some_and(|f| f.severity == Severity::Warning && f.path.is_empty()),
+                "{kind}: {}",
+                render_table(&f)
+            );
+            if kind == PolicyKind::Trust {
+                assert!(!has_errors(&f), "{kind}: {}", render_table(&f));
+            } else {
+                // The other checks ran.
+                assert!(
+                    f.iter().any(|f| f.code == "INVALID_ACTION"),
+                    "{kind}: {}",
+                    render_table(&f)
+                );
+            }
+        }
+        // Organizations' quota is fixed: an error, as Access Analyzer's for SCPs.
+        let f = validate_policy(&big(PolicyKind::Scp, ""), PolicyKind::Scp);
+        assert!(
+            f.iter()
+                .any(|f| f.code == "POLICY_SIZE_EXCEEDS_SCP_QUOTA" && f.severity == Severity::Error),
+            "{}",
+            render_table(&f)
+        );
     }
 
     #[test]
