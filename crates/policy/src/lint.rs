@@ -462,35 +462,8 @@ fn lint_statement(
             }
         }
     }
-    // iam:PassRole with broad resources.
-    let passrole = !st.action.negated
-        && st
-            .action
-            .values
-            .iter()
-            .any(|a| a == "*" || action_matches(&a.to_lowercase(), "iam:passrole"));
-    if st.effect == Effect::Allow && passrole {
-        let star_action = st.action.values.iter().any(|a| a.contains('*'));
-        match &st.resource {
-            Some(r) if r.negated => l.add(
-                Severity::SecurityWarning,
-                "PASS_ROLE_WITH_NOT_RESOURCE",
-                format!("{base}.NotResource"),
-                "iam:PassRole with NotResource lets any other role be passed".to_string(),
-            ),
-            Some(r) if r.values.iter().any(|v| v == "*") => l.add(
-                Severity::SecurityWarning,
-                if star_action {
-                    "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE"
-                } else {
-                    "PASS_ROLE_WITH_STAR_IN_RESOURCE"
-                },
-                format!("{base}.Resource"),
-                "iam:PassRole with \"Resource\": \"*\" lets any role be passed to any service"
-                    .to_string(),
-            ),
-            _ => {}
-        }
+    if st.effect == Effect::Allow {
+        lint_pass_role(l, st, base, sj);
     }
     // Principals.
     if let Some(p) = &st.principal {
@@ -554,6 +527,129 @@ fn lint_statement(
         }
         lint_condition(l, policy, c, path);
     }
+}
+
+/// Whether resource pattern `r` has a wildcard and can name IAM roles: `*`, or an ARN whose
+/// service is `iam` (or a wildcard) and whose resource part, up to its first wildcard, can
+/// begin a role's (`role/…`). Missing trailing fields are `*`, as AWS pads short ARNs.
+fn wildcard_role_resource(r: &str) -> bool {
+    if !r.contains(['*', '?']) {
+        return false;
+    }
+    let parts = crate::condition::split_colons(r, 6);
+    let service = parts.get(2).copied().unwrap_or("*").to_lowercase();
+    let resource = parts.get(5).copied().unwrap_or("*");
+    let literal = resource
+        .find(['*', '?'])
+        .and_then(|i| resource.get(..i))
+        .unwrap_or(resource);
+    action_matches(&service, "iam")
+        && ("role/".starts_with(literal) || literal.starts_with("role/"))
+}
+
+/// Access Analyzer's `iam:PassRole` checks. An `Allow` reaches `iam:PassRole` through an
+/// action that matches it (`iam:PassRole`, `iam:Pass*`, `*`) or a `NotAction` that does not
+/// exclude it; it passes roles too broadly with a wildcard in a resource that can name roles,
+/// or with `NotResource`, which allows every role it does not list (bug: only an `Action` and
+/// a `"*"` resource were looked at, so `NotAction`, `arn:aws:iam::*:role/*` and
+/// `"Action": "*"` with `NotResource` went unreported or misnamed).
+fn lint_pass_role(l: &mut Linter<'_>, st: &Statement, base: &str, sj: Option<&Json>) {
+    const PASS_ROLE: &str = "iam:passrole";
+    let reaching: Vec<&String> = st
+        .action
+        .values
+        .iter()
+        .filter(|a| action_matches(&a.to_lowercase(), PASS_ROLE))
+        .collect();
+    let star_action = if st.action.negated {
+        if !reaching.is_empty() {
+            return;
+        }
+        None
+    } else {
+        let Some(first) = reaching.first() else {
+            return;
+        };
+        Some(
+            reaching
+                .iter()
+                .find(|a| a.contains(['*', '?']))
+                .unwrap_or(first),
+        )
+    };
+    let Some(res) = &st.resource else {
+        return;
+    };
+    if res.negated {
+        // A NotResource that leaves out every role grants none.
+        let excluded = |arn: &str| res.values.iter().any(|r| action_matches(r, arn));
+        if excluded("arn:aws:iam::111122223333:role/a")
+            && excluded("arn:aws:iam::444455556666:role/b/c")
+        {
+            return;
+        }
+        let (code, what) = match star_action {
+            None => (
+                "PASS_ROLE_WITH_NOT_ACTION_AND_NOT_RESOURCE",
+                "NotAction that does not exclude iam:PassRole".to_string(),
+            ),
+            Some(a) if a.contains(['*', '?']) => (
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_NOT_RESOURCE",
+                format!("the action {a:?}"),
+            ),
+            Some(a) => ("PASS_ROLE_WITH_NOT_RESOURCE", format!("the action {a:?}")),
+        };
+        l.add(
+            Severity::SecurityWarning,
+            code,
+            format!("{base}.NotResource"),
+            format!(
+                "{what} with NotResource allows iam:PassRole on every role NotResource does not \
+                 list: name the roles in Resource instead"
+            ),
+        );
+        return;
+    }
+    // iam:PassedToService limits the services a role can be passed to, which is the other fix
+    // Access Analyzer offers.
+    if st
+        .conditions
+        .iter()
+        .any(|c| c.key.eq_ignore_ascii_case("iam:PassedToService"))
+    {
+        return;
+    }
+    let Some((j, r)) = res
+        .values
+        .iter()
+        .enumerate()
+        .find(|(_, r)| wildcard_role_resource(r))
+    else {
+        return;
+    };
+    let (code, what) = match star_action {
+        None => (
+            "PASS_ROLE_WITH_STAR_IN_RESOURCE_AND_NOT_ACTION",
+            "NotAction that does not exclude iam:PassRole".to_string(),
+        ),
+        Some(a) if a.contains(['*', '?']) => (
+            "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE",
+            format!("the action {a:?}"),
+        ),
+        Some(_) => (
+            "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+            "iam:PassRole".to_string(),
+        ),
+    };
+    l.add(
+        Severity::SecurityWarning,
+        code,
+        item_path(base, sj, "Resource", j),
+        format!(
+            "{what} on {r:?} allows passing any matching role to any service: name the roles, \
+             or add an iam:PassedToService condition"
+        ),
+    );
 }
 
 fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
@@ -1142,6 +1238,65 @@ mod tests {
             "{}",
             render_table(&f)
         );
+    }
+
+    #[test]
+    fn pass_role_checks_cover_not_action_not_resource_and_wildcard_role_arns() {
+        // Regression: only `Action` with an exact "*" resource was checked.
+        let one = |statement: &str| {
+            let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#);
+            validate_policy(&doc, PolicyKind::Identity)
+                .into_iter()
+                .filter(|f| f.code.starts_with("PASS_ROLE"))
+                .map(|f| (f.code, f.path))
+                .collect::<Vec<_>>()
+        };
+        let cases = [
+            (
+                r#"{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}"#,
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE_AND_NOT_ACTION",
+                "Statement[0].Resource",
+            ),
+            (
+                r#"{"Effect":"Allow","NotAction":"s3:*","NotResource":"arn:aws:s3:::b"}"#,
+                "PASS_ROLE_WITH_NOT_ACTION_AND_NOT_RESOURCE",
+                "Statement[0].NotResource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::*:role/*"}"#,
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+                "Statement[0].Resource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"*","NotResource":"arn:aws:s3:::b"}"#,
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_NOT_RESOURCE",
+                "Statement[0].NotResource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"iam:PassRole","NotResource":"arn:aws:iam::111122223333:role/admin"}"#,
+                "PASS_ROLE_WITH_NOT_RESOURCE",
+                "Statement[0].NotResource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":["s3:GetObject","iam:Pass*"],"Resource":["arn:aws:s3:::b/*","arn:aws:iam::111122223333:role/app-*"]}"#,
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE",
+                "Statement[0].Resource[1]",
+            ),
+        ];
+        for (statement, code, path) in cases {
+            assert_eq!(one(statement), [(code, path.to_owned())], "{statement}");
+        }
+        for quiet in [
+            // Excluded, named, limited to a service, on no role, denied.
+            r#"{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/app"}"#,
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#,
+            r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b/*"}"#,
+            r#"{"Effect":"Allow","Action":"*","NotResource":"*"}"#,
+            r#"{"Effect":"Deny","Action":"iam:PassRole","Resource":"*"}"#,
+        ] {
+            assert_eq!(one(quiet), [], "{quiet}");
+        }
     }
 
     #[test]
