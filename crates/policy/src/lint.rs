@@ -12,7 +12,7 @@ use crate::ip::Cidr;
 use crate::json::Json;
 use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
 use crate::pattern;
-use crate::policy::{Effect, Policy, PolicyKind, Principals, Statement};
+use crate::policy::{Effect, Policy, PolicyKind, PrincipalKey, Principals, Statement};
 use crate::request::{parse_bool, parse_number};
 use crate::service_data::{self, ServiceData};
 use serde_json::{Value as JsonValue, json};
@@ -464,6 +464,9 @@ fn lint_statement(
     }
     if st.effect == Effect::Allow {
         lint_pass_role(l, st, base, sj);
+        if policy.kind == PolicyKind::Trust {
+            lint_federated_trust(l, st, base, sj);
+        }
     }
     // Principals.
     if let Some(p) = &st.principal {
@@ -650,6 +653,155 @@ fn lint_pass_role(l: &mut Linter<'_>, st: &Statement, base: &str, sj: Option<&Js
              or add an iam:PassedToService condition"
         ),
     );
+}
+
+/// What a `Federated` principal is: a SAML provider, or an OpenID Connect issuer (an IAM
+/// `oidc-provider/<issuer>`, or a web identity provider named directly, such as
+/// `accounts.google.com` or `cognito-identity.amazonaws.com`), whose condition keys start with
+/// `<issuer>:`.
+enum Federation<'a> {
+    Saml,
+    Oidc { issuer: &'a str },
+}
+
+fn federation(principal: &str) -> Federation<'_> {
+    if principal.contains(":saml-provider/") {
+        Federation::Saml
+    } else {
+        Federation::Oidc {
+            issuer: principal
+                .split_once(":oidc-provider/")
+                .map_or(principal, |(_, issuer)| issuer),
+        }
+    }
+}
+
+fn is_github(issuer: &str) -> bool {
+    issuer
+        .split('/')
+        .next()
+        .is_some_and(|host| host.eq_ignore_ascii_case("token.actions.githubusercontent.com"))
+}
+
+/// Whether a GitHub `sub` pattern names its repository literally (`repo:owner/name:…`), so that
+/// a wildcard can only widen it to that repository's branches, environments or events.
+fn names_github_repository(sub: &str) -> bool {
+    sub.strip_prefix("repo:")
+        .map(|rest| rest.split(':').next().unwrap_or(rest))
+        .and_then(|repo| repo.split_once('/'))
+        .is_some_and(|(owner, name)| {
+            !owner.is_empty() && !name.is_empty() && !format!("{owner}{name}").contains(['*', '?'])
+        })
+}
+
+/// Access Analyzer's checks of an `Allow` in a role trust policy that federates: the action
+/// must suit the provider (`sts:AssumeRoleWithSAML` a SAML provider,
+/// `sts:AssumeRoleWithWebIdentity` an OpenID Connect one), an OIDC provider needs a condition on
+/// its own keys (anyone its issuer signs a token for could assume the role otherwise), and a
+/// GitHub `sub` pattern should name the repository (bug: none of these was checked).
+fn lint_federated_trust(l: &mut Linter<'_>, st: &Statement, base: &str, sj: Option<&Json>) {
+    let Some(Principals::Map(map)) = st
+        .principal
+        .as_ref()
+        .filter(|p| !p.negated)
+        .map(|p| &p.values)
+    else {
+        return;
+    };
+    let federated: Vec<&String> = map
+        .iter()
+        .filter(|(k, _)| *k == PrincipalKey::Federated)
+        .flat_map(|(_, v)| v)
+        .collect();
+    let principals: Vec<&String> = map.iter().flat_map(|(_, v)| v).collect();
+    // Mismatched actions: only literal ones say which call the statement is for.
+    if !st.action.negated {
+        for (j, a) in st.action.values.iter().enumerate() {
+            let saml = a.eq_ignore_ascii_case("sts:AssumeRoleWithSAML");
+            if !saml && !a.eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity") {
+                continue;
+            }
+            let suits = federated
+                .iter()
+                .any(|p| matches!(federation(p), Federation::Saml) == saml);
+            if !suits {
+                let names: Vec<&str> = principals.iter().map(|p| p.as_str()).collect();
+                l.add(
+                    Severity::Error,
+                    "MISMATCHED_ACTION_FOR_PRINCIPAL",
+                    item_path(base, sj, "Action", j),
+                    format!(
+                        "{a} cannot be called by {}: it takes {} in Principal.Federated",
+                        names.join(", "),
+                        if saml {
+                            "a SAML provider (saml-provider/…)"
+                        } else {
+                            "an OpenID Connect provider (oidc-provider/…, or a web identity \
+                             provider such as accounts.google.com)"
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    let web_identity = {
+        let hit = st
+            .action
+            .values
+            .iter()
+            .any(|a| action_matches(&a.to_lowercase(), "sts:assumerolewithwebidentity"));
+        hit != st.action.negated
+    };
+    if !web_identity {
+        return;
+    }
+    let federated_json = sj
+        .and_then(|s| s.get("Principal"))
+        .and_then(|p| p.get("Federated"));
+    for (j, p) in federated.iter().enumerate() {
+        let Federation::Oidc { issuer } = federation(p) else {
+            continue;
+        };
+        let prefix = format!("{}:", issuer.to_lowercase());
+        if is_github(issuer) {
+            // No `sub` condition at all is IAM's own refusal, reported above; a pattern that
+            // does not name the repository lets other owners' workflows in.
+            let sub = format!("{issuer}:sub");
+            for c in st.conditions.iter().filter(|c| {
+                c.operator.kind == OperatorKind::StringLike && c.key.eq_ignore_ascii_case(&sub)
+            }) {
+                for v in c.values.iter().filter(|v| {
+                    v.contains(['*', '?'])
+                        && !v.chars().all(|ch| ch == '*' || ch == '?')
+                        && !names_github_repository(v)
+                }) {
+                    l.add(
+                        Severity::Warning,
+                        "SPECIFIC_GITHUB_REPO_AND_BRANCH_RECOMMENDED",
+                        format!("{base}.Condition.{}.{}", c.operator_name, c.key),
+                        format!(
+                            "{v:?} lets workflows of repositories you do not own assume the \
+                             role: name the repository and branch, e.g. repo:owner/name:ref:refs/heads/main"
+                        ),
+                    );
+                }
+            }
+        } else if !st
+            .conditions
+            .iter()
+            .any(|c| c.key.to_lowercase().starts_with(&prefix))
+        {
+            l.add(
+                Severity::SecurityWarning,
+                "MISSING_CONDITION_KEY_FOR_OIDC_PRINCIPAL",
+                crate::check::value_path(&format!("{base}.Principal.Federated"), federated_json, j),
+                format!(
+                    "{p} is trusted without a condition on its {issuer}: keys (aud, sub…): \
+                     anyone it issues a token to can assume the role"
+                ),
+            );
+        }
+    }
 }
 
 fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
@@ -1297,6 +1449,69 @@ mod tests {
         ] {
             assert_eq!(one(quiet), [], "{quiet}");
         }
+    }
+
+    #[test]
+    fn federated_trust_policies_are_checked_for_their_provider_and_conditions() {
+        // Regression: an OIDC provider without a condition, a SAML provider with the web
+        // identity action and a GitHub subject of any repository passed without a finding.
+        let trust = |principal: &str, action: &str, condition: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Federated":{principal}}},"Action":{action}{condition}}}]}}"#
+            );
+            located(&doc, PolicyKind::Trust)
+        };
+        let oidc =
+            r#""arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC""#;
+        let saml = r#""arn:aws:iam::111122223333:saml-provider/corp""#;
+        let github =
+            r#""arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com""#;
+        let web = r#""sts:AssumeRoleWithWebIdentity""#;
+        assert_eq!(
+            trust(oidc, web, ""),
+            [(
+                "MISSING_CONDITION_KEY_FOR_OIDC_PRINCIPAL",
+                "Statement[0].Principal.Federated".to_owned()
+            )]
+        );
+        let scoped = r#","Condition":{"StringEquals":{"oidc.eks.us-east-1.amazonaws.com/id/ABC:sub":"system:serviceaccount:ns:app"}}"#;
+        assert_eq!(trust(oidc, web, scoped), []);
+        assert_eq!(
+            trust(saml, web, ""),
+            [(
+                "MISMATCHED_ACTION_FOR_PRINCIPAL",
+                "Statement[0].Action".to_owned()
+            )]
+        );
+        assert_eq!(
+            trust(
+                oidc,
+                r#"["sts:AssumeRoleWithSAML","sts:AssumeRoleWithWebIdentity"]"#,
+                scoped
+            ),
+            [(
+                "MISMATCHED_ACTION_FOR_PRINCIPAL",
+                "Statement[0].Action[0]".to_owned()
+            )]
+        );
+        assert_eq!(trust(saml, r#""sts:AssumeRoleWithSAML""#, ""), []);
+        let sub = |v: &str| {
+            format!(
+                r#","Condition":{{"StringEquals":{{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}},"StringLike":{{"token.actions.githubusercontent.com:sub":"{v}"}}}}"#
+            )
+        };
+        for any_repo in ["repo:*", "repo:org/*", "repo:*/app:ref:refs/heads/main"] {
+            assert_eq!(
+                trust(github, web, &sub(any_repo)),
+                [(
+                    "SPECIFIC_GITHUB_REPO_AND_BRANCH_RECOMMENDED",
+                    "Statement[0].Condition.StringLike.token.actions.githubusercontent.com:sub"
+                        .to_owned()
+                )],
+                "{any_repo}"
+            );
+        }
+        assert_eq!(trust(github, web, &sub("repo:org/app:*")), []);
     }
 
     #[test]
