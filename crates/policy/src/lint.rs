@@ -1515,6 +1515,13 @@ mod tests {
     }
 
     #[test]
+    fn the_actions_the_server_authorizes_are_valid() {
+        // Regression: kms:Encapsulate and kms:Decapsulate were INVALID_ACTION (exit 1).
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encapsulate","kms:Decapsulate","secretsmanager:ListResourcePolicies"],"Resource":"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}"#;
+        assert_eq!(located(doc, PolicyKind::Identity), []);
+    }
+
+    #[test]
     fn reports_unknown_services_actions_and_keys() {
         let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObjekt","nosuch:Get","s3:Get*","s3:GetObject"],"Resource":"arn:aws:s3:::b/*",
             "Condition":{"StringEquals":{"aws:SourceIpp":"x","s3:nonsense":"y"},"NumericLessThan":{"aws:PrincipalTag/x":"1"},"ForAllValues:StringEquals":{"aws:username":"a"},"StringLike":{"aws:TagKeys":"a"}}}]}"#;
