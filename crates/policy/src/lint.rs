@@ -808,7 +808,9 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
     if r == "*" {
         return;
     }
-    let parts: Vec<&str> = r.splitn(6, ':').collect();
+    // A variable's own colon (`${aws:RequestedRegion}`) does not separate fields (bug: the
+    // fields after it were read one off, and the account was called invalid).
+    let parts: Vec<&str> = crate::condition::split_colons(r, 6);
     if r.contains("${") {
         if !policy.variables_enabled() {
             l.add(
@@ -899,6 +901,21 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
         );
         return;
     };
+    // A service whose every resource type is regional needs the Region, wildcards or not.
+    let regional = !svc.resource_formats.is_empty()
+        && svc
+            .resource_formats
+            .iter()
+            .all(|f| f.split(':').nth(1).is_some_and(|r| !r.is_empty()));
+    if region.is_empty() && regional {
+        l.add(
+            Severity::Error,
+            "MISSING_ARN_REGION",
+            path,
+            format!("{r:?} has no Region: {service} resources are regional"),
+        );
+        return;
+    }
     // Only fully literal ARNs are compared to the resource formats.
     if r.contains(['*', '?']) || r.contains("${") || svc.resource_formats.is_empty() {
         return;
@@ -919,13 +936,14 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
 }
 
 /// Turns a reference ARN format (`s3:::${BucketName}/${ObjectName}`) into a
-/// glob (`s3:::*/*`).
+/// glob (`s3:::?*/?*`): a placeholder stands for at least one character (bug: as `*` it
+/// matched nothing too, so `arn:aws:s3:::` passed as a bucket).
 fn placeholder_glob(f: &str) -> String {
     let mut out = String::new();
     let mut rest = f;
     while let Some(i) = rest.find("${") {
         out.push_str(rest.get(..i).unwrap_or(""));
-        out.push('*');
+        out.push_str("?*");
         rest = match rest.get(i..).and_then(|t| t.find('}')) {
             Some(j) => rest.get(i + j + 1..).unwrap_or(""),
             None => "",
@@ -1519,6 +1537,39 @@ mod tests {
         // Regression: kms:Encapsulate and kms:Decapsulate were INVALID_ACTION (exit 1).
         let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encapsulate","kms:Decapsulate","secretsmanager:ListResourcePolicies"],"Resource":"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}"#;
         assert_eq!(located(doc, PolicyKind::Identity), []);
+    }
+
+    #[test]
+    fn arn_fields_are_read_around_variables_and_must_not_be_empty() {
+        // Regression: an empty bucket and a KMS key without a Region passed; a Region variable
+        // shifted the fields, so the account was called invalid.
+        let resource = |r: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"{r}"}}]}}"#
+            );
+            located(&doc, PolicyKind::Identity)
+                .into_iter()
+                .map(|(code, _)| code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(resource("arn:aws:s3:::"), ["INVALID_ARN_RESOURCE"]);
+        assert_eq!(resource("arn:aws:kms:::key/abc"), ["MISSING_ARN_REGION"]);
+        assert_eq!(
+            resource("arn:aws:kms::111122223333:key/*"),
+            ["MISSING_ARN_REGION"]
+        );
+        assert_eq!(
+            resource("arn:aws:ec2:${aws:RequestedRegion}:123456789012:instance/*"),
+            ["VARIABLE_UNSUPPORTED_IN_ELEMENT"]
+        );
+        for fine in [
+            "arn:aws:s3:::b",
+            "arn:aws:kms:us-east-1:111122223333:key/abc",
+            "arn:aws:iam::111122223333:role/x",
+            "arn:aws:s3:::b/${aws:username}/*",
+        ] {
+            assert_eq!(resource(fine), Vec::<&str>::new(), "{fine}");
+        }
     }
 
     #[test]
