@@ -497,15 +497,31 @@ fn lint_statement(
                     .to_string(),
             );
         }
-        if let Principals::Map(m) = &p.values
-            && m.is_empty()
-        {
-            l.add(
-                Severity::Suggestion,
-                "EMPTY_OBJECT_PRINCIPAL",
-                format!("{base}.Principal"),
-                "empty Principal object matches nobody".to_string(),
-            );
+        if let Principals::Map(m) = &p.values {
+            let elem = if p.negated {
+                "NotPrincipal"
+            } else {
+                "Principal"
+            };
+            if m.is_empty() {
+                l.add(
+                    Severity::Suggestion,
+                    "EMPTY_OBJECT_PRINCIPAL",
+                    format!("{base}.{elem}"),
+                    format!("empty {elem} object matches nobody"),
+                );
+            }
+            for (key, _) in m.iter().filter(|(_, v)| v.is_empty()) {
+                l.add(
+                    Severity::Suggestion,
+                    "EMPTY_ARRAY_PRINCIPAL",
+                    format!("{base}.{elem}.{}", key.name()),
+                    format!(
+                        "{elem}.{} is an empty array: it names nobody, so it adds nothing to the statement",
+                        key.name()
+                    ),
+                );
+            }
         }
     }
     // Conditions.
@@ -1087,6 +1103,43 @@ fn lint_condition(
                 ),
             );
         }
+        if let Some(cidr) = Cidr::parse(v).filter(|_| vt == ValueType::Ip)
+            && cidr.network() != cidr
+        {
+            l.add(
+                Severity::Suggestion,
+                "IMPROVE_IP_RANGE",
+                path.clone(),
+                format!(
+                    "the bits of {v} past its /{} prefix are ignored: write {}",
+                    cidr.prefix(),
+                    cidr.network()
+                ),
+            );
+        }
+        if vt == ValueType::String && !v.contains(['*', '?']) {
+            let vpc = |prefix: &str| {
+                v.strip_prefix(prefix).is_some_and(|id| {
+                    matches!(id.len(), 8 | 17) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
+            };
+            if c.key.eq_ignore_ascii_case("aws:SourceVpc") && !vpc("vpc-") {
+                l.add(
+                    Severity::Error,
+                    "INVALID_VPC_FORMAT",
+                    path.clone(),
+                    format!("{v:?} is not a VPC id: vpc- and 8 or 17 letters and digits"),
+                );
+            }
+            if c.key.eq_ignore_ascii_case("aws:SourceVpce") && !vpc("vpce-") {
+                l.add(
+                    Severity::Error,
+                    "INVALID_VPCE_FORMAT",
+                    path.clone(),
+                    format!("{v:?} is not a VPC endpoint id: vpce- and 8 or 17 letters and digits"),
+                );
+            }
+        }
         if vt == ValueType::Ip
             && c.key.eq_ignore_ascii_case("aws:SourceIp")
             && Cidr::parse(v).is_some_and(|c| c.is_private())
@@ -1115,6 +1168,38 @@ fn lint_condition(
             ),
         );
     }
+    // Any value holds where the greatest (least) does: one is enough.
+    let bound = match op.kind {
+        OperatorKind::NumericLessThan | OperatorKind::NumericLessThanEquals => Some("greatest"),
+        OperatorKind::NumericGreaterThan | OperatorKind::NumericGreaterThanEquals => Some("least"),
+        _ => None,
+    };
+    let numbers: Vec<_> = c
+        .values
+        .iter()
+        .filter_map(|v| parse_number(v).map(|n| (n, v)))
+        .collect();
+    if let Some(which) = bound
+        && numbers.len() > 1
+        && numbers.len() == c.values.len()
+    {
+        let best = if which == "greatest" {
+            numbers.iter().max_by(|a, b| a.0.cmp(&b.0))
+        } else {
+            numbers.iter().min_by(|a, b| a.0.cmp(&b.0))
+        };
+        if let Some((_, v)) = best {
+            l.add(
+                Severity::Suggestion,
+                "REDUNDANT_CONDITION_VALUE_NUM",
+                path.clone(),
+                format!(
+                    "{} holds for {} when it holds for any of its values: {v} alone, the {which}, says the same",
+                    op.kind, c.key
+                ),
+            );
+        }
+    }
     if op.kind == OperatorKind::Null && op.qualifier.is_some() {
         l.add(
             Severity::Suggestion,
@@ -1137,6 +1222,38 @@ fn lint_condition(
         return;
     };
     let spec = l.data.key_spec(key);
+    // A tag key template (`aws:PrincipalTag/${TagKey}`) left without its tag key: nothing is
+    // ever set under it (bug: `aws:PrincipalTag/` passed, its template's glob matching it).
+    let tag_template = |spec: Option<&crate::service_data::KeySpec>| {
+        spec.is_some_and(|s| s.is_templated() && s.name.to_lowercase().contains("tag/"))
+    };
+    let untagged = if key.ends_with('/') {
+        tag_template(spec)
+    } else {
+        spec.is_none() && tag_template(l.data.key_spec(&format!("{key}/k")))
+    };
+    if untagged {
+        l.add(
+            Severity::Error,
+            "MISSING_TAG_KEY_IN_CONDITION",
+            path,
+            format!(
+                "{key} names no tag: use {}/<tag-key>",
+                key.trim_end_matches('/')
+            ),
+        );
+        return;
+    }
+    // Still honoured by IAM, but replaced (Access Analyzer warns, it does not fail the policy).
+    if key.eq_ignore_ascii_case("aws:ARN") {
+        l.add(
+            Severity::Warning,
+            "DEPRECATED_GLOBAL_CONDITION_KEY",
+            path,
+            format!("{key} is deprecated: use aws:PrincipalArn"),
+        );
+        return;
+    }
     let Some(spec) = spec else {
         if prefix.eq_ignore_ascii_case("aws") {
             l.add(
@@ -1570,6 +1687,107 @@ mod tests {
         ] {
             assert_eq!(resource(fine), Vec::<&str>::new(), "{fine}");
         }
+    }
+
+    #[test]
+    fn condition_keys_values_and_effects_get_access_analyzers_findings() {
+        // Regressions: an empty tag key and malformed VPC ids passed; aws:ARN failed the policy
+        // though IAM still honours it; a bad date came without a path, under another code than
+        // a bad number; "allow" was MALFORMED_POLICY_DOCUMENT; no suggestions were made.
+        let with = |principal: &str, condition: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow"{principal},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{condition}}}]}}"#
+            );
+            let kind = if principal.is_empty() {
+                PolicyKind::Identity
+            } else {
+                PolicyKind::Resource
+            };
+            validate_policy(&doc, kind)
+                .into_iter()
+                .map(|f| (f.severity, f.code, f.path))
+                .collect::<Vec<_>>()
+        };
+        let one = |condition: &str, severity, code: &str, path: &str| {
+            let got = with("", condition);
+            assert_eq!(got, [(severity, code, path.to_owned())], "{condition}");
+        };
+        one(
+            r#"{"StringEquals":{"aws:PrincipalTag/":"x"}}"#,
+            Severity::Error,
+            "MISSING_TAG_KEY_IN_CONDITION",
+            "Statement[0].Condition.StringEquals.aws:PrincipalTag/",
+        );
+        one(
+            r#"{"StringEquals":{"aws:ResourceTag":"x"}}"#,
+            Severity::Error,
+            "MISSING_TAG_KEY_IN_CONDITION",
+            "Statement[0].Condition.StringEquals.aws:ResourceTag",
+        );
+        one(
+            r#"{"StringEquals":{"aws:SourceVpc":"notavpc"}}"#,
+            Severity::Error,
+            "INVALID_VPC_FORMAT",
+            "Statement[0].Condition.StringEquals.aws:SourceVpc",
+        );
+        one(
+            r#"{"StringEquals":{"aws:SourceVpce":"vpc-123"}}"#,
+            Severity::Error,
+            "INVALID_VPCE_FORMAT",
+            "Statement[0].Condition.StringEquals.aws:SourceVpce",
+        );
+        one(
+            r#"{"ArnLike":{"aws:ARN":"arn:aws:iam::111122223333:user/*"}}"#,
+            Severity::Warning,
+            "DEPRECATED_GLOBAL_CONDITION_KEY",
+            "Statement[0].Condition.ArnLike.aws:ARN",
+        );
+        one(
+            r#"{"DateGreaterThan":{"aws:CurrentTime":"yesterday"}}"#,
+            Severity::Error,
+            "INVALID_CONDITION_DATA_TYPE",
+            "Statement[0].Condition.DateGreaterThan.aws:CurrentTime",
+        );
+        one(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"soon"}}"#,
+            Severity::Error,
+            "INVALID_CONDITION_DATA_TYPE",
+            "Statement[0].Condition.NumericLessThan.aws:MultiFactorAuthAge",
+        );
+        one(
+            r#"{"IpAddress":{"aws:SourceIp":"203.0.113.7/8"}}"#,
+            Severity::Suggestion,
+            "IMPROVE_IP_RANGE",
+            "Statement[0].Condition.IpAddress.aws:SourceIp",
+        );
+        one(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":["10","20"]}}"#,
+            Severity::Suggestion,
+            "REDUNDANT_CONDITION_VALUE_NUM",
+            "Statement[0].Condition.NumericLessThan.aws:MultiFactorAuthAge",
+        );
+        for fine in [
+            r#"{"StringEquals":{"aws:SourceVpc":["vpc-12345678","vpc-11223344556677889"],"aws:SourceVpce":"vpce-1a2b3c4d"}}"#,
+            r#"{"StringLike":{"aws:SourceVpc":"vpc-*"}}"#,
+            r#"{"IpAddress":{"aws:SourceIp":["203.0.113.0/24","203.0.113.7","2001:db8::/32"]}}"#,
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#,
+        ] {
+            assert_eq!(with("", fine), [], "{fine}");
+        }
+        let f = with(r#","Principal":{"AWS":[]}"#, "{}");
+        assert_eq!(
+            f,
+            [(
+                Severity::Suggestion,
+                "EMPTY_ARRAY_PRINCIPAL",
+                "Statement[0].Principal.AWS".to_owned()
+            )]
+        );
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        assert_eq!(
+            located(doc, PolicyKind::Identity),
+            [("INVALID_EFFECT", "Statement[0].Effect".to_owned())]
+        );
     }
 
     #[test]

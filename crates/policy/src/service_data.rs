@@ -101,6 +101,12 @@ impl KeySpec {
         }
     }
 
+    /// Whether the name is a template (`aws:ResourceTag/${TagKey}`), whose placeholder a
+    /// policy fills in.
+    pub fn is_templated(&self) -> bool {
+        self.glob.is_some()
+    }
+
     fn matches(&self, key_lower: &str) -> bool {
         match &self.glob {
             Some(g) => pattern::matches(g, key_lower),
