@@ -558,6 +558,35 @@ def test_a_certificate_that_does_not_match_its_key_creates_nothing(tmp_path):
     assert sorted(p.name for p in data.iterdir()) == []
 
 
+def test_a_missing_certificate_file_leaves_no_data_directory_and_says_why_once(tmp_path):
+    # Regression: `serve --tls-cert nope.pem` exited 1 but left an empty data directory behind,
+    # and printed the cause twice (in the message and again under "Caused by").
+    (tmp_path / "k.pem").write_text("x")
+    data = tmp_path / "d4"
+    r = subprocess.run(
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data),
+         "--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", str(tmp_path / "k.pem")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "RUST_BACKTRACE": "0"},
+    )
+    assert r.returncode == 1
+    assert not data.exists()
+    assert "nope.pem" in r.stderr
+    assert r.stderr.count("No such file or directory") == 1, r.stderr
+    # A start that fails later (the port is taken) leaves no empty directory either.
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(
+            [binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert r.returncode == 1 and "cannot listen" in r.stderr, r.stderr
+    assert not data.exists()
+
+
 def test_an_expired_certificate_is_named_at_start(start_server, tmp_path):
     # Bug: an expired certificate was taken in silence; every client then failed with an error
     # naming neither the server nor the file.

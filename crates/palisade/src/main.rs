@@ -190,7 +190,13 @@ fn parse_webhook(s: &str) -> Result<(String, String), String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => {
+            if let Err(e) = serve(args) {
+                eprintln!("palisade serve: {}", error_chain(&e));
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Scan(args) => std::process::exit(palisade_discovery::cli::run(args)),
         // Any failure is 2, as in scan and audit validate (and clap's usage errors): the
         // commands have no "found something" outcome that 1 would stand for.
@@ -227,6 +233,24 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Policy(command) => std::process::exit(policy(command)),
     }
+}
+
+/// An error and its causes on one line, each cause once: many errors name their cause in
+/// their own message, and printing the chain repeated it (bug: `serve --tls-cert nope.pem`
+/// printed "No such file or directory" twice, under "Caused by").
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
