@@ -401,6 +401,26 @@ def test_oversized_request_head_is_refused(server):
     assert status == 200
 
 
+def test_max_header_bytes_below_hypers_buffer_floor_is_honoured(start_server):
+    # Regression: hyper's HTTP/1.1 buffer cannot be under 8 KiB, so --max-header-bytes 1024
+    # served 2,000- and 5,000-byte heads; 431 started at about 9,000.
+    s = start_server("--max-header-bytes", "1024")
+    for pad in (2_000, 5_000):
+        status, _, _ = s.http("GET", "/_palisade/health", headers={"X-Pad": "a" * pad})
+        assert status == 431, pad
+    status, _, _ = s.http("GET", "/_palisade/health", headers={"X-Pad": "a" * 500})
+    assert status == 200
+    assert s.client("sts").get_caller_identity()["Account"] == "123456789012"
+    # An API request over the limit is refused before it is served.
+    before = len(s.events())
+    status, _, _ = s.http(
+        "POST", "/", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Pad": "a" * 2_000},
+    )
+    assert status == 431
+    assert len(s.events()) == before
+
+
 def test_concurrent_clients_are_all_served_and_audited(server):
     from concurrent.futures import ThreadPoolExecutor
 
