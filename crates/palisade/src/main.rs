@@ -40,7 +40,8 @@ enum Command {
     /// Evaluate and validate IAM policies offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Work with delivered audit trails offline.
+    /// Read audit records offline: check a trail's delivered files, or print the events a data
+    /// directory recorded.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -52,19 +53,24 @@ enum AuditCommand {
     Validate(palisade_audit::cli::ValidateArgs),
     /// Print the audit events recorded in a data directory, oldest first, one CloudTrail record
     /// per line. Reads without changing anything, so it can run beside a serving Palisade
-    /// (exit 2 when the data directory cannot be read).
+    /// (exit 2 when the data directory cannot be read or its event log is damaged, after the
+    /// events before the damage).
     Events {
         /// The server's data directory.
         #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
         data_dir: PathBuf,
-        /// Only this account's events.
-        #[arg(long)]
+        /// Only this account's events (a 12-digit account id).
+        #[arg(long, value_parser = parse_account)]
         account: Option<String>,
         /// Only events at or after this position in the log: events are numbered from 1 in the
         /// order they were recorded (positions skipped after a torn tail was cut off are never
-        /// used, so lines and positions can differ after a crash).
-        #[arg(long, default_value_t = 1)]
+        /// used, so lines and positions can differ after a crash). --positions prints them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
         from: i64,
+        /// Print each event as {"position": N, "record": {CloudTrail record}}, so that a later
+        /// run can go on with --from N+1.
+        #[arg(long)]
+        positions: bool,
     },
 }
 
@@ -223,10 +229,11 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             account,
             from,
+            positions,
         }) => {
             // An unreadable data directory is an I/O error (2), as in scan and audit validate.
-            if let Err(e) = print_events(&data_dir, account.as_deref(), from) {
-                eprintln!("palisade audit events: {e:#}");
+            if let Err(e) = print_events(&data_dir, account.as_deref(), from, positions) {
+                eprintln!("palisade audit events: {}", error_chain(&e));
                 std::process::exit(2);
             }
             Ok(())
@@ -264,11 +271,25 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// Prints the recorded audit events (`palisade audit events`).
+/// `--account`: an account id, so that a typo is an error rather than an empty listing.
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not an account id: an account id is 12 digits"
+        ))
+    }
+}
+
+/// Prints the recorded audit events (`palisade audit events`): each CloudTrail record as it was
+/// recorded, or with `positions` inside `{"position":N,"record":…}` (the record's text is
+/// already JSON, so it is embedded, not parsed again).
 fn print_events(
     data_dir: &std::path::Path,
     account: Option<&str>,
     from: i64,
+    positions: bool,
 ) -> anyhow::Result<()> {
     let dir = data_dir.join("events");
     anyhow::ensure!(
@@ -283,7 +304,12 @@ fn print_events(
         if seq < from || account.is_some_and(|a| a != row.account_id) {
             return true;
         }
-        match writeln!(out, "{}", row.record) {
+        let written = if positions {
+            writeln!(out, "{{\"position\":{seq},\"record\":{}}}", row.record)
+        } else {
+            writeln!(out, "{}", row.record)
+        };
+        match written {
             Ok(()) => true,
             Err(e) => {
                 // A closed pipe (`| head`) ends the listing; other errors are reported.
