@@ -4,10 +4,13 @@ AWS's wire formats, and audits every request."""
 import base64
 import json
 import os
+import re
 import subprocess
 import stat
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import botocore.auth
 import botocore.awsrequest
@@ -15,7 +18,7 @@ import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import binary
+from conftest import REPO, binary
 
 
 def error_code(excinfo):
@@ -363,6 +366,25 @@ def test_self_signed_tls_serves_aws_clients(start_server):
     assert cert.read_bytes() == pem
     assert again.client("sts", verify=str(cert)).get_caller_identity()["Account"] == "123456789012"
     assert b"PRIVATE KEY" not in (s.data_dir / "tls" / "key.sealed").read_bytes()
+
+
+def test_the_readmes_first_aws_command_works_on_a_fresh_machine(server, tmp_path):
+    # Regression: the quickstart's first aws command failed with "You must specify a region."
+    # on a machine without an AWS configuration: the README set AWS_DEFAULT_REGION only later.
+    readme = (REPO / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", quickstart, re.S)
+    [block] = [b for b in blocks if "sts get-caller-identity" in b]
+    script = (
+        block.replace("palisade-data/credentials", str(server.data_dir / "credentials"))
+        .replace("http://127.0.0.1:4566", server.url)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A fresh machine: no ~/.aws, the aws CLI on the PATH.
+    env.update({"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"})
+    r = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["Arn"] == "arn:aws:iam::123456789012:root"
 
 
 def test_sigterm_shuts_down_cleanly(start_server):
