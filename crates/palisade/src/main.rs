@@ -78,6 +78,7 @@ enum AuditCommand {
 enum PolicyCommand {
     /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case
     /// (exit 2 when the cases cannot be read or parsed).
+    #[command(after_long_help = SIMULATE_CASE_FORMAT)]
     Simulate {
         /// The case file (`-` for standard input).
         file: PathBuf,
@@ -88,12 +89,70 @@ enum PolicyCommand {
         /// The policy document (`-` for standard input).
         file: PathBuf,
         /// The policy's type.
-        #[arg(long = "type", default_value = "identity")]
+        #[arg(long = "type", default_value = "identity", value_parser = policy_types())]
         kind: String,
         /// Output format.
         #[arg(long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
     },
+}
+
+/// What `policy simulate --help` says of the input (bug: the format, its optional fields and
+/// their defaults were only in the source).
+const SIMULATE_CASE_FORMAT: &str = r#"A case (every field but principal and action optional):
+
+  {"request": {
+     "principal": "arn:aws:iam::111111111111:user/alice",
+         (or "anonymous", or a service principal such as "lambda.amazonaws.com")
+     "action": "s3:GetObject",
+     "resource": "arn:aws:s3:::bucket/key",             default "*"
+     "resourceAccount": "111111111111",
+         default: the resource ARN's account, else the principal's
+     "principalArn": "arn:aws:iam::111111111111:role/path/R",
+         for a role session: the role's ARN with its path
+     "userId": "AROAEXAMPLE:session",                     aws:userid
+     "trust": "explicit" | "implicit",
+         whether the resource policy must allow its own account's callers too;
+         default explicit for kms:* and the role trust actions
+     "context": {"aws:SourceIp": "10.1.2.3", "aws:TagKeys": ["a", "b"],
+                 "aws:CurrentTime": {"type": "date", "value": "2030-01-01T00:00:00Z"},
+                 "aws:SourceVpc": {"type": "stringList", "values": ["vpc-1", "vpc-2"]}}},
+         typed values: string, numeric, boolean, ip, binary (base64), date, each also …List;
+         without aws:CurrentTime or aws:EpochTime the case is evaluated now
+   "identityPolicies": [POLICY, ...],
+   "resourcePolicy": POLICY,
+   "resourcePolicyType": "resource" | "trust",          default trust for sts:AssumeRole*
+   "permissionsBoundaries": [POLICY, ...],
+   "sessionPolicy": POLICY,
+   "serviceControlPolicies": [[ROOT, ...], [OU, ...], [ACCOUNT, ...]],
+   "resourceControlPolicies": [[ROOT, ...], ...],
+   "endpointPolicies": [POLICY, ...]}
+
+A POLICY is a policy document, as a JSON object or a string; "name", "description" and
+"expect" are ignored. A result:
+
+  {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied",
+   "blockedBy": ["scp", ...], "matched": [{"layer", "level", "policy", "statement", "sid", "effect"}]}"#;
+
+/// `policy validate --type`: the types, each with what it is, listed by `--help` (bug: the
+/// help did not say which there are). The aliases map to the canonical name.
+fn policy_types() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("identity").help("a user's, group's or role's policy"),
+        PossibleValue::new("resource")
+            .help("a resource's own policy (KMS key, secret, S3 bucket, ...)"),
+        PossibleValue::new("trust").help("a role's trust policy"),
+        PossibleValue::new("boundary")
+            .alias("permissions-boundary")
+            .help("a permissions boundary"),
+        PossibleValue::new("session").help("a session policy passed to AssumeRole*"),
+        PossibleValue::new("scp").help("a service control policy"),
+        PossibleValue::new("rcp").help("a resource control policy"),
+        PossibleValue::new("endpoint")
+            .aliases(["vpce", "vpc-endpoint"])
+            .help("a VPC endpoint policy"),
+    ])
 }
 
 #[derive(clap::Args, Debug)]
