@@ -286,11 +286,21 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             }
         }
     }
-    // Redundant statements: same content, Sid aside.
+    // Redundant statements: same content, Sid aside. A statement with an error is compared
+    // as written, not as read: what could not be read is missing from it.
+    let intact = |i: usize| {
+        let base = policy.statement_path(i);
+        readable(i)
+            && !checked.problems.iter().any(|p| {
+                p.path
+                    .strip_prefix(&base)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            })
+    };
     for (i, a) in policy.statements.iter().enumerate() {
         for (j, b) in policy.statements.iter().enumerate().skip(i + 1) {
-            let same = readable(i)
-                && readable(j)
+            let same = intact(i)
+                && intact(j)
                 && a.effect == b.effect
                 && a.action == b.action
                 && a.resource == b.resource
@@ -1400,6 +1410,11 @@ mod tests {
             {"Effect":"Allow","Action":"iam:PassRole","Resource":"*"},
             {"Effect":"Allow","Action":"s3:GetObjekt","Resource":"notanarn"}]}"#;
         let got = located(doc, PolicyKind::Identity);
+        // Statement 1 without its unreadable condition is not statement 0 again.
+        assert!(
+            !got.iter().any(|(code, _)| *code == "REDUNDANT_STATEMENT"),
+            "{got:?}"
+        );
         for want in [
             (
                 "INVALID_CONDITION_OPERATOR",
