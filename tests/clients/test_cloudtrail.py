@@ -132,6 +132,34 @@ def test_palisade_audit_events_prints_the_data_dirs_events_beside_a_running_serv
     # The server goes on serving and recording.
     server.client("sts").get_caller_identity()
     assert run()[-1]["eventName"] == "GetCallerIdentity"
+    # Regression: the records came without their positions, so --from could not resume.
+    positioned = run("--positions")
+    assert [p["record"] for p in positioned] == run()
+    last = positioned[-1]["position"]
+    assert run("--from", str(last)) == [positioned[-1]["record"]]
+    assert run("--from", str(last + 1)) == []
+
+
+def test_palisade_audit_events_refuses_bad_flags_and_reports_a_damaged_segment(tmp_path):
+    # Regressions: --account abc and --from=-5 were taken silently (listing nothing), and a
+    # segment of random bytes printed nothing and exited 0.
+    import random
+    import subprocess
+
+    from conftest import binary
+
+    def run(*args):
+        return subprocess.run([binary(), "audit", "events", "--data-dir", str(tmp_path), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    (tmp_path / "events").mkdir()
+    for args, says in ((("--account", "abc"), "12 digits"), (("--from=-5",), "-5")):
+        r = run(*args)
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+    (tmp_path / "events" / f"{1:020}.log").write_bytes(random.Random(7).randbytes(100_000))
+    r = run()
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == "" and "(position 1) is damaged" in r.stderr, r.stderr
 
 
 def test_trail_settings_cloudtrail_refuses(server):

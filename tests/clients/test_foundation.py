@@ -4,10 +4,13 @@ AWS's wire formats, and audits every request."""
 import base64
 import json
 import os
+import re
 import subprocess
 import stat
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import botocore.auth
 import botocore.awsrequest
@@ -15,7 +18,7 @@ import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import binary
+from conftest import REPO, binary
 
 
 def error_code(excinfo):
@@ -365,6 +368,25 @@ def test_self_signed_tls_serves_aws_clients(start_server):
     assert b"PRIVATE KEY" not in (s.data_dir / "tls" / "key.sealed").read_bytes()
 
 
+def test_the_readmes_first_aws_command_works_on_a_fresh_machine(server, tmp_path):
+    # Regression: the quickstart's first aws command failed with "You must specify a region."
+    # on a machine without an AWS configuration: the README set AWS_DEFAULT_REGION only later.
+    readme = (REPO / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", quickstart, re.S)
+    [block] = [b for b in blocks if "sts get-caller-identity" in b]
+    script = (
+        block.replace("palisade-data/credentials", str(server.data_dir / "credentials"))
+        .replace("http://127.0.0.1:4566", server.url)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A fresh machine: no ~/.aws, the aws CLI on the PATH.
+    env.update({"HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"})
+    r = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["Arn"] == "arn:aws:iam::123456789012:root"
+
+
 def test_sigterm_shuts_down_cleanly(start_server):
     s = start_server()
     s.client("sts").get_caller_identity()
@@ -399,6 +421,26 @@ def test_oversized_request_head_is_refused(server):
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer[:100]
     status, _, _ = server.http("GET", "/_palisade/health")
     assert status == 200
+
+
+def test_max_header_bytes_below_hypers_buffer_floor_is_honoured(start_server):
+    # Regression: hyper's HTTP/1.1 buffer cannot be under 8 KiB, so --max-header-bytes 1024
+    # served 2,000- and 5,000-byte heads; 431 started at about 9,000.
+    s = start_server("--max-header-bytes", "1024")
+    for pad in (2_000, 5_000):
+        status, _, _ = s.http("GET", "/_palisade/health", headers={"X-Pad": "a" * pad})
+        assert status == 431, pad
+    status, _, _ = s.http("GET", "/_palisade/health", headers={"X-Pad": "a" * 500})
+    assert status == 200
+    assert s.client("sts").get_caller_identity()["Account"] == "123456789012"
+    # An API request over the limit is refused before it is served.
+    before = len(s.events())
+    status, _, _ = s.http(
+        "POST", "/", body=b"Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Pad": "a" * 2_000},
+    )
+    assert status == 431
+    assert len(s.events()) == before
 
 
 def test_concurrent_clients_are_all_served_and_audited(server):
@@ -556,6 +598,35 @@ def test_a_certificate_that_does_not_match_its_key_creates_nothing(tmp_path):
     assert out.returncode != 0
     assert "KeyMismatch" in out.stderr or "does not match" in out.stderr, out.stderr
     assert sorted(p.name for p in data.iterdir()) == []
+
+
+def test_a_missing_certificate_file_leaves_no_data_directory_and_says_why_once(tmp_path):
+    # Regression: `serve --tls-cert nope.pem` exited 1 but left an empty data directory behind,
+    # and printed the cause twice (in the message and again under "Caused by").
+    (tmp_path / "k.pem").write_text("x")
+    data = tmp_path / "d4"
+    r = subprocess.run(
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data),
+         "--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", str(tmp_path / "k.pem")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "RUST_BACKTRACE": "0"},
+    )
+    assert r.returncode == 1
+    assert not data.exists()
+    assert "nope.pem" in r.stderr
+    assert r.stderr.count("No such file or directory") == 1, r.stderr
+    # A start that fails later (the port is taken) leaves no empty directory either.
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(
+            [binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert r.returncode == 1 and "cannot listen" in r.stderr, r.stderr
+    assert not data.exists()
 
 
 def test_an_expired_certificate_is_named_at_start(start_server, tmp_path):

@@ -153,3 +153,42 @@ def test_validate_refuses_a_github_actions_trust_policy_without_a_scoped_subject
     statement["Condition"]["StringLike"] = {"token.actions.githubusercontent.com:sub": "repo:o/r:*"}
     r = run("validate", "-", "--type", "trust", "--format", "json", stdin=json.dumps(trust))
     assert r.returncode == 0, r.stdout
+
+
+def test_validate_reports_every_finding_with_its_path(tmp_path):
+    # Regression: validation stopped at the first error IAM's parser found (here the misspelt
+    # operator), printed it with PATH "-", and never reached the later statements.
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringEqualz": {"s3:prefix": "a"}}},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "notanarn"},
+        ],
+    }
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    r = run("validate", str(path), "--format", "json")
+    assert r.returncode == 1, r.stderr
+    found = {(f["issueCode"], f["path"]) for f in json.loads(r.stdout)}
+    assert {
+        ("INVALID_CONDITION_OPERATOR", "Statement[1].Condition.StringEqualz"),
+        ("PASS_ROLE_WITH_STAR_IN_RESOURCE", "Statement[2].Resource"),
+        ("INVALID_ARN", "Statement[3].Resource"),
+        ("INVALID_ACTION", "Statement[3].Action"),
+    } <= found, found
+    table = run("validate", str(path)).stdout
+    assert "Statement[1].Condition.StringEqualz" in table and "\n-" not in table
+
+
+def test_validate_knows_the_kms_actions_the_server_authorizes():
+    # Regression: kms:Encapsulate and kms:Decapsulate were INVALID_ACTION (exit 1).
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["kms:Encapsulate", "kms:Decapsulate"],
+                       "Resource": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],
+    }
+    r = run("validate", "-", "--format", "json", stdin=json.dumps(doc))
+    assert r.returncode == 0, r.stdout
+    assert json.loads(r.stdout) == []

@@ -40,7 +40,8 @@ enum Command {
     /// Evaluate and validate IAM policies offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Work with delivered audit trails offline.
+    /// Read audit records offline: check a trail's delivered files, or print the events a data
+    /// directory recorded.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -52,19 +53,24 @@ enum AuditCommand {
     Validate(palisade_audit::cli::ValidateArgs),
     /// Print the audit events recorded in a data directory, oldest first, one CloudTrail record
     /// per line. Reads without changing anything, so it can run beside a serving Palisade
-    /// (exit 2 when the data directory cannot be read).
+    /// (exit 2 when the data directory cannot be read or its event log is damaged, after the
+    /// events before the damage).
     Events {
         /// The server's data directory.
         #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
         data_dir: PathBuf,
-        /// Only this account's events.
-        #[arg(long)]
+        /// Only this account's events (a 12-digit account id).
+        #[arg(long, value_parser = parse_account)]
         account: Option<String>,
         /// Only events at or after this position in the log: events are numbered from 1 in the
         /// order they were recorded (positions skipped after a torn tail was cut off are never
-        /// used, so lines and positions can differ after a crash).
-        #[arg(long, default_value_t = 1)]
+        /// used, so lines and positions can differ after a crash). --positions prints them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
         from: i64,
+        /// Print each event as {"position": N, "record": {CloudTrail record}}, so that a later
+        /// run can go on with --from N+1.
+        #[arg(long)]
+        positions: bool,
     },
 }
 
@@ -72,6 +78,7 @@ enum AuditCommand {
 enum PolicyCommand {
     /// Evaluate one JSON case, or a JSON array of cases, and print one JSON result per case
     /// (exit 2 when the cases cannot be read or parsed).
+    #[command(after_long_help = SIMULATE_CASE_FORMAT)]
     Simulate {
         /// The case file (`-` for standard input).
         file: PathBuf,
@@ -82,12 +89,70 @@ enum PolicyCommand {
         /// The policy document (`-` for standard input).
         file: PathBuf,
         /// The policy's type.
-        #[arg(long = "type", default_value = "identity")]
+        #[arg(long = "type", default_value = "identity", value_parser = policy_types())]
         kind: String,
         /// Output format.
         #[arg(long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
     },
+}
+
+/// What `policy simulate --help` says of the input (bug: the format, its optional fields and
+/// their defaults were only in the source).
+const SIMULATE_CASE_FORMAT: &str = r#"A case (every field but principal and action optional):
+
+  {"request": {
+     "principal": "arn:aws:iam::111111111111:user/alice",
+         (or "anonymous", or a service principal such as "lambda.amazonaws.com")
+     "action": "s3:GetObject",
+     "resource": "arn:aws:s3:::bucket/key",             default "*"
+     "resourceAccount": "111111111111",
+         default: the resource ARN's account, else the principal's
+     "principalArn": "arn:aws:iam::111111111111:role/path/R",
+         for a role session: the role's ARN with its path
+     "userId": "AROAEXAMPLE:session",                     aws:userid
+     "trust": "explicit" | "implicit",
+         whether the resource policy must allow its own account's callers too;
+         default explicit for kms:* and the role trust actions
+     "context": {"aws:SourceIp": "10.1.2.3", "aws:TagKeys": ["a", "b"],
+                 "aws:CurrentTime": {"type": "date", "value": "2030-01-01T00:00:00Z"},
+                 "aws:SourceVpc": {"type": "stringList", "values": ["vpc-1", "vpc-2"]}}},
+         typed values: string, numeric, boolean, ip, binary (base64), date, each also …List;
+         without aws:CurrentTime or aws:EpochTime the case is evaluated now
+   "identityPolicies": [POLICY, ...],
+   "resourcePolicy": POLICY,
+   "resourcePolicyType": "resource" | "trust",          default trust for sts:AssumeRole*
+   "permissionsBoundaries": [POLICY, ...],
+   "sessionPolicy": POLICY,
+   "serviceControlPolicies": [[ROOT, ...], [OU, ...], [ACCOUNT, ...]],
+   "resourceControlPolicies": [[ROOT, ...], ...],
+   "endpointPolicies": [POLICY, ...]}
+
+A POLICY is a policy document, as a JSON object or a string; "name", "description" and
+"expect" are ignored. A result:
+
+  {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied",
+   "blockedBy": ["scp", ...], "matched": [{"layer", "level", "policy", "statement", "sid", "effect"}]}"#;
+
+/// `policy validate --type`: the types, each with what it is, listed by `--help` (bug: the
+/// help did not say which there are). The aliases map to the canonical name.
+fn policy_types() -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("identity").help("a user's, group's or role's policy"),
+        PossibleValue::new("resource")
+            .help("a resource's own policy (KMS key, secret, S3 bucket, ...)"),
+        PossibleValue::new("trust").help("a role's trust policy"),
+        PossibleValue::new("boundary")
+            .alias("permissions-boundary")
+            .help("a permissions boundary"),
+        PossibleValue::new("session").help("a session policy passed to AssumeRole*"),
+        PossibleValue::new("scp").help("a service control policy"),
+        PossibleValue::new("rcp").help("a resource control policy"),
+        PossibleValue::new("endpoint")
+            .aliases(["vpce", "vpc-endpoint"])
+            .help("a VPC endpoint policy"),
+    ])
 }
 
 #[derive(clap::Args, Debug)]
@@ -190,7 +255,13 @@ fn parse_webhook(s: &str) -> Result<(String, String), String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => {
+            if let Err(e) = serve(args) {
+                eprintln!("palisade serve: {}", error_chain(&e));
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Scan(args) => std::process::exit(palisade_discovery::cli::run(args)),
         // Any failure is 2, as in scan and audit validate (and clap's usage errors): the
         // commands have no "found something" outcome that 1 would stand for.
@@ -217,16 +288,35 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             account,
             from,
+            positions,
         }) => {
             // An unreadable data directory is an I/O error (2), as in scan and audit validate.
-            if let Err(e) = print_events(&data_dir, account.as_deref(), from) {
-                eprintln!("palisade audit events: {e:#}");
+            if let Err(e) = print_events(&data_dir, account.as_deref(), from, positions) {
+                eprintln!("palisade audit events: {}", error_chain(&e));
                 std::process::exit(2);
             }
             Ok(())
         }
         Command::Policy(command) => std::process::exit(policy(command)),
     }
+}
+
+/// An error and its causes on one line, each cause once: many errors name their cause in
+/// their own message, and printing the chain repeated it (bug: `serve --tls-cert nope.pem`
+/// printed "No such file or directory" twice, under "Caused by").
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
@@ -240,11 +330,25 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// Prints the recorded audit events (`palisade audit events`).
+/// `--account`: an account id, so that a typo is an error rather than an empty listing.
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not an account id: an account id is 12 digits"
+        ))
+    }
+}
+
+/// Prints the recorded audit events (`palisade audit events`): each CloudTrail record as it was
+/// recorded, or with `positions` inside `{"position":N,"record":…}` (the record's text is
+/// already JSON, so it is embedded, not parsed again).
 fn print_events(
     data_dir: &std::path::Path,
     account: Option<&str>,
     from: i64,
+    positions: bool,
 ) -> anyhow::Result<()> {
     let dir = data_dir.join("events");
     anyhow::ensure!(
@@ -259,7 +363,12 @@ fn print_events(
         if seq < from || account.is_some_and(|a| a != row.account_id) {
             return true;
         }
-        match writeln!(out, "{}", row.record) {
+        let written = if positions {
+            writeln!(out, "{{\"position\":{seq},\"record\":{}}}", row.record)
+        } else {
+            writeln!(out, "{}", row.record)
+        };
+        match written {
             Ok(()) => true,
             Err(e) => {
                 // A closed pipe (`| head`) ends the listing; other errors are reported.

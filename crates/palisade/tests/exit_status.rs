@@ -43,3 +43,51 @@ fn unreadable_input_exits_2_and_says_what() {
     let (code, stderr) = run(&["policy", "validate", bad.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");
 }
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Regression: `policy validate --help` did not list the policy types, and `policy simulate
+/// --help` did not describe a case.
+#[test]
+fn policy_help_lists_the_types_and_the_case_format() {
+    let validate = help(&["policy", "validate", "--help"]);
+    for kind in [
+        "identity", "resource", "trust", "boundary", "session", "scp", "rcp", "endpoint",
+    ] {
+        assert!(
+            validate.contains(&format!("- {kind}:")),
+            "{kind}: {validate}"
+        );
+    }
+    let simulate = help(&["policy", "simulate", "--help"]);
+    for field in [
+        "resourceAccount",
+        "principalArn",
+        "userId",
+        "\"trust\"",
+        "resourcePolicyType",
+        "{\"type\": \"date\", \"value\"",
+        "serviceControlPolicies",
+    ] {
+        assert!(simulate.contains(field), "{field}: {simulate}");
+    }
+    // An alias still selects its type; an unknown one is a usage error (2).
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("p.json");
+    std::fs::write(
+        &doc,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}]}"#,
+    )
+    .unwrap();
+    let doc = doc.to_str().unwrap();
+    assert_eq!(
+        run(&["policy", "validate", doc, "--type", "vpce"]).0,
+        Some(0)
+    );
+    let (code, stderr) = run(&["policy", "validate", doc, "--type", "bogus"]);
+    assert_eq!(code, Some(2), "{stderr}");
+}

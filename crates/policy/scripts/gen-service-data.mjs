@@ -9,7 +9,8 @@
 // validator use: per service the action names (a leading `*` marks actions
 // without resource-level permissions), the resource ARN formats and the
 // condition keys with their types; the global condition keys; the services
-// that support RCPs.
+// that support RCPs. Actions of the vendored botocore models that the package
+// lacks are kept in data/service_data_overlay.json, merged at load time.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";

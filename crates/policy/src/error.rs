@@ -152,7 +152,7 @@ pub enum PolicyError {
         field: &'static str,
     },
     /// A statement without `Principal` in a policy type that needs one.
-    #[error("statement {statement} of a {kind} policy has no Principal")]
+    #[error("statement {statement} has no Principal, which {kind} policies require")]
     MissingPrincipal {
         /// The policy type.
         kind: PolicyKind,

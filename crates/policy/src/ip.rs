@@ -63,6 +63,19 @@ impl Cidr {
         self.v6
     }
 
+    /// The block with the address bits past the prefix cleared (`203.0.0.0/8` for
+    /// `203.0.113.7/8`): those bits are ignored when matching.
+    pub fn network(&self) -> Cidr {
+        let width: u32 = if self.v6 { 128 } else { 32 };
+        let host = width - u32::from(self.prefix);
+        let addr = if host >= 128 {
+            0
+        } else {
+            (self.addr >> host) << host
+        };
+        Cidr { addr, ..*self }
+    }
+
     /// Whether the block lies inside private or loopback space (RFC 1918,
     /// 127/8, fc00::/7, ::1), which `aws:SourceIp` never carries.
     pub fn is_private(&self) -> bool {
@@ -84,6 +97,18 @@ impl Cidr {
         ]
         .iter()
         .any(|n| inside(n))
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    /// `a.b.c.d/n` or `x:…/n`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.v6 {
+            write!(f, "{}/{}", std::net::Ipv6Addr::from(self.addr), self.prefix)
+        } else {
+            let v4 = u32::try_from(self.addr).unwrap_or(u32::MAX);
+            write!(f, "{}/{}", std::net::Ipv4Addr::from(v4), self.prefix)
+        }
     }
 }
 
@@ -118,5 +143,16 @@ mod tests {
         assert!(Cidr::parse("1.2.3/8").is_none());
         assert!(Cidr::parse("10.0.0.0/16").unwrap().is_private());
         assert!(!Cidr::parse("8.8.0.0/16").unwrap().is_private());
+        let c = Cidr::parse("203.0.113.7/8").unwrap();
+        assert_eq!(c.network().to_string(), "203.0.0.0/8");
+        assert_eq!(c.network().network(), c.network());
+        assert_eq!(
+            Cidr::parse("2001:db8::1/32").unwrap().network().to_string(),
+            "2001:db8::/32"
+        );
+        assert_eq!(
+            Cidr::parse("1.2.3.4/0").unwrap().network().to_string(),
+            "0.0.0.0/0"
+        );
     }
 }

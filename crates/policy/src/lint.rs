@@ -1,23 +1,22 @@
 //! `palisade policy validate`: findings in the style of IAM Access
 //! Analyzer's `ValidatePolicy`.
 //!
-//! A document that IAM would reject gives one `ERROR` with AWS's message and
-//! Access Analyzer's code for the failed check (`JSON_SYNTAX_ERROR`,
-//! `INVALID_CONDITION_OPERATOR`, `MISSING_PRINCIPAL`, `INVALID_ACTION`,
-//! `POLICY_SIZE_EXCEEDS_QUOTA`…; `INVALID_ARN` and `MALFORMED_POLICY_DOCUMENT`
-//! where it has none). A valid document is then checked against the Service
-//! Authorization Reference and for risky or redundant constructs. Each
-//! finding carries a JSON path such as `Statement[0].Action[1]`.
+//! Every check IAM makes on the document is run to the end (`crate::check`): each failure is
+//! an `ERROR` with AWS's message and Access Analyzer's code for the check (`JSON_SYNTAX_ERROR`,
+//! `INVALID_CONDITION_OPERATOR`, `MISSING_PRINCIPAL`, `INVALID_ACTION`…; `INVALID_ARN` and
+//! `MALFORMED_POLICY_DOCUMENT` where it has none), at the element it is about. What could be
+//! read is then checked against the Service Authorization Reference and for risky or redundant
+//! constructs. Each finding carries a JSON path such as `Statement[0].Action[1]`.
 
-use crate::error::PolicyError;
 use crate::ip::Cidr;
 use crate::json::Json;
 use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
 use crate::pattern;
-use crate::policy::{Effect, Policy, PolicyKind, Principals, Statement};
+use crate::policy::{Effect, Policy, PolicyKind, PrincipalKey, Principals, Statement};
 use crate::request::{parse_bool, parse_number};
 use crate::service_data::{self, ServiceData};
 use serde_json::{Value as JsonValue, json};
+use std::collections::HashSet;
 use std::fmt;
 
 /// How serious a finding is, in Access Analyzer's four classes.
@@ -123,6 +122,8 @@ pub fn render_table(findings: &[Finding]) -> String {
 struct Linter<'a> {
     data: &'a ServiceData,
     out: Vec<Finding>,
+    /// Paths of the problems IAM's checks found: the element checks below skip them.
+    flagged: HashSet<String>,
 }
 
 impl Linter<'_> {
@@ -136,78 +137,91 @@ impl Linter<'_> {
     }
 }
 
-/// Path of item `j` of element `elem` in statement JSON `st`: `…Action[1]`
+/// Path of value `j` of element `elem` in statement JSON `st`: `…Action[1]`
 /// for arrays, `…Action` for a single string.
 fn item_path(base: &str, st: Option<&Json>, elem: &str, j: usize) -> String {
-    match st.and_then(|s| s.get(elem)) {
-        Some(Json::Array(_)) => format!("{base}.{elem}[{j}]"),
-        _ => format!("{base}.{elem}"),
-    }
+    crate::check::value_path(&format!("{base}.{elem}"), st.and_then(|s| s.get(elem)), j)
 }
 
-/// Access Analyzer's code for a syntax error, by what the parser found.
-fn syntax_code(detail: &str) -> &'static str {
-    let starts = |p: &str| detail.starts_with(p);
-    if starts("unknown condition operator") && detail.contains("\"NullIfExists\"") {
-        "NULL_WITH_IF_EXISTS"
-    } else if starts("unknown condition operator") {
-        "INVALID_CONDITION_OPERATOR"
-    } else if starts("invalid json") {
-        "JSON_SYNTAX_ERROR"
-    } else if starts("invalid Effect") || starts("Effect must be") {
-        "INVALID_EFFECT"
-    } else if detail.ends_with("has no Effect") {
-        "MISSING_EFFECT"
-    } else if starts("invalid Version") {
-        "INVALID_VERSION"
-    } else if starts("statement has both") {
-        "UNSUPPORTED_ELEMENT_COMBINATION"
-    } else if starts("unknown statement element") || starts("unknown policy element") {
-        "INVALID_POLICY_ELEMENT"
-    } else if starts("policy has no Statement") || starts("Statement is an empty array") {
-        "MISSING_STATEMENT"
-    } else {
-        "MALFORMED_POLICY_DOCUMENT"
+/// The finding for a document over its type's quota. Access Analyzer's are general warnings:
+/// the quota depends on where the policy goes (a role's inline policies share 10,240
+/// characters, a KMS key policy has 32,768, a trust policy's quota can be raised), so the
+/// other checks still run (bug: an `ERROR` that stopped them all). Organizations' quota for
+/// SCPs and RCPs is fixed, and Access Analyzer's SCP finding an error.
+fn size_finding(json: &str, kind: PolicyKind) -> Option<Finding> {
+    let size = crate::policy::policy_size(json);
+    let limit = kind.size_limit();
+    if size <= limit {
+        return None;
     }
+    let (severity, code, quota) = match kind {
+        PolicyKind::Identity | PolicyKind::Boundary => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            "the quota of a managed policy (a user's inline policies share 2,048, a group's \
+             5,120, a role's 10,240)",
+        ),
+        PolicyKind::Session => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            "the quota of an inline session policy (STS also limits the packed size of \
+             session policies and tags together)",
+        ),
+        PolicyKind::Trust => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_ROLE_TRUST_POLICY_QUOTA",
+            "the default quota of a role trust policy (ignore this if the account's quota was \
+             raised)",
+        ),
+        PolicyKind::Resource | PolicyKind::VpcEndpoint => (
+            Severity::Warning,
+            "POLICY_SIZE_EXCEEDS_RESOURCE_POLICY_QUOTA",
+            "the quota of S3 bucket, Secrets Manager and endpoint policies (KMS key policies \
+             allow 32,768)",
+        ),
+        PolicyKind::Scp => (
+            Severity::Error,
+            "POLICY_SIZE_EXCEEDS_SCP_QUOTA",
+            "the quota of a service control policy",
+        ),
+        PolicyKind::Rcp => (
+            Severity::Error,
+            "POLICY_SIZE_EXCEEDS_RCP_QUOTA",
+            "the quota of a resource control policy",
+        ),
+    };
+    Some(Finding {
+        severity,
+        code,
+        message: format!(
+            "the policy has {size} non-whitespace characters, over the {limit} of {quota}: \
+             split it into smaller policies"
+        ),
+        path: String::new(),
+    })
 }
 
 /// Validates `json` as a policy of type `kind` and returns the findings,
 /// most severe first.
 pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
-    let policy = match Policy::parse(json, kind) {
-        Ok(p) => p,
-        Err(e) => {
-            // Access Analyzer's own issue codes wherever one names the check, so that CI
-            // filters written for ValidatePolicy's output match (bug: most of these came out
-            // as MALFORMED_POLICY_DOCUMENT or INVALID_ARN).
-            let code = match &e {
-                PolicyError::TooLarge { .. } => "POLICY_SIZE_EXCEEDS_QUOTA",
-                PolicyError::Syntax { detail } => syntax_code(detail),
-                PolicyError::ActionMissingVendor { .. }
-                | PolicyError::InvalidVendor { .. }
-                | PolicyError::ActionTooManyColons { .. } => "INVALID_ACTION",
-                PolicyError::InvalidPartition { .. } => "INVALID_PARTITION",
-                PolicyError::RegionNotAllowed { .. } => "ARN_REGION_NOT_ALLOWED",
-                PolicyError::MissingPrincipal { .. } => "MISSING_PRINCIPAL",
-                PolicyError::PrincipalNotAllowed { .. } => "UNSUPPORTED_PRINCIPAL",
-                PolicyError::MissingAction { .. } => "MISSING_ACTION",
-                PolicyError::MissingResource { .. } => "MISSING_RESOURCE",
-                PolicyError::ResourceNotArn { .. }
-                | PolicyError::ResourceVendor { .. }
-                | PolicyError::IamResourcePath { .. } => "INVALID_ARN",
-                PolicyError::InvalidPrincipal { .. } => "INVALID_PRINCIPAL",
-                PolicyError::VersionTooOld { .. } => "INVALID_VERSION",
-                PolicyError::DuplicateSid { .. } => "UNIQUE_SIDS_REQUIRED",
-                PolicyError::InvalidSid { .. } => "UNSUPPORTED_SID",
-                _ => "MALFORMED_POLICY_DOCUMENT",
-            };
-            return vec![Finding {
-                severity: Severity::Error,
-                code,
-                message: crate::simulate::with_detail(&e),
-                path: String::new(),
-            }];
-        }
+    let checked = Policy::check(json, kind);
+    let mut l = Linter {
+        data: service_data::data(),
+        out: size_finding(json, kind).into_iter().collect(),
+        flagged: checked.problems.iter().map(|p| p.path.clone()).collect(),
+    };
+    // Every check IAM makes, each failure at its element, with Access Analyzer's issue code
+    // (bug: the first failure stopped validation, and came without its path).
+    for p in &checked.problems {
+        l.add(
+            Severity::Error,
+            p.code,
+            p.path.clone(),
+            crate::simulate::with_detail(&p.error),
+        );
+    }
+    let Some(policy) = checked.policy else {
+        return finish(l.out);
     };
     let doc = Json::parse(json).ok();
     let stmts_json: Vec<&Json> = match doc.as_ref().and_then(|d| d.get("Statement")) {
@@ -215,10 +229,8 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
         Some(other) => vec![other],
         None => Vec::new(),
     };
-    let mut l = Linter {
-        data: service_data::data(),
-        out: Vec::new(),
-    };
+    // A statement that is not an object was reported; there is nothing in it to check.
+    let readable = |i: usize| matches!(stmts_json.get(i), Some(Json::Object(_)));
     // IAM refuses this trust policy when it is saved (CreateRole, UpdateAssumeRolePolicy).
     if policy.kind == PolicyKind::Trust
         && let Some((i, provider, key)) = policy.unscoped_github_subject()
@@ -232,7 +244,8 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             ),
         );
     }
-    if policy.version.is_none() {
+    // A Version that is missing where one is required, or invalid, was reported as an error.
+    if policy.version.is_none() && !checked.problems.iter().any(|p| p.code == "INVALID_VERSION") {
         l.add(
             Severity::Warning,
             "MISSING_VERSION",
@@ -242,6 +255,9 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
         );
     }
     for (i, st) in policy.statements.iter().enumerate() {
+        if !readable(i) {
+            continue;
+        }
         let base = policy.statement_path(i);
         let sj = stmts_json.get(i).copied();
         lint_statement(&mut l, &policy, st, &base, sj);
@@ -270,20 +286,27 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             }
         }
     }
-    // Redundant statements: same content, Sid aside.
+    // Redundant statements: same content, Sid aside. A statement with an error is compared
+    // as written, not as read: what could not be read is missing from it.
+    let intact = |i: usize| {
+        let base = policy.statement_path(i);
+        readable(i)
+            && !checked.problems.iter().any(|p| {
+                p.path
+                    .strip_prefix(&base)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            })
+    };
     for (i, a) in policy.statements.iter().enumerate() {
-        for b in policy.statements.iter().skip(i + 1) {
-            let same = a.effect == b.effect
+        for (j, b) in policy.statements.iter().enumerate().skip(i + 1) {
+            let same = intact(i)
+                && intact(j)
+                && a.effect == b.effect
                 && a.action == b.action
                 && a.resource == b.resource
                 && a.principal == b.principal
                 && a.conditions == b.conditions;
             if same {
-                let j = policy
-                    .statements
-                    .iter()
-                    .position(|s| std::ptr::eq(s, b))
-                    .unwrap_or(0);
                 l.add(
                     Severity::Suggestion,
                     "REDUNDANT_STATEMENT",
@@ -293,8 +316,15 @@ pub fn validate_policy(json: &str, kind: PolicyKind) -> Vec<Finding> {
             }
         }
     }
-    l.out.sort_by_key(|f| f.severity);
-    l.out
+    finish(l.out)
+}
+
+/// The findings without repeats, most severe first (in the order found within a severity).
+fn finish(mut out: Vec<Finding>) -> Vec<Finding> {
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|f| seen.insert((f.code, f.path.clone(), f.message.clone())));
+    out.sort_by_key(|f| f.severity);
+    out
 }
 
 /// Whether glob `pattern` matches `text` (wildcards in `text` are taken
@@ -323,7 +353,10 @@ fn lint_statement(
                 format!("{base}.Sid"),
                 "empty Sid: remove it or give it a value".to_string(),
             );
-        } else if policy.kind.iam_stored() && !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        } else if policy.kind.iam_stored()
+            && !sid.chars().all(|c| c.is_ascii_alphanumeric())
+            && !l.flagged.contains(&format!("{base}.Sid"))
+        {
             l.add(
                 // IAM refuses such a Sid in the policies it stores; Access Analyzer reports it
                 // as an error.
@@ -337,6 +370,9 @@ fn lint_statement(
     // Actions.
     for (j, a) in st.action.values.iter().enumerate() {
         let path = item_path(base, sj, elem, j);
+        if l.flagged.contains(&path) {
+            continue;
+        }
         if a.contains("${") {
             l.add(
                 Severity::Error,
@@ -415,7 +451,10 @@ fn lint_statement(
             "Resource"
         };
         for (j, r) in res.values.iter().enumerate() {
-            lint_resource(l, policy, r, item_path(base, sj, relem, j));
+            let path = item_path(base, sj, relem, j);
+            if !l.flagged.contains(&path) {
+                lint_resource(l, policy, r, path);
+            }
         }
         for (j, r) in res.values.iter().enumerate() {
             if let Some(k) = res.values.iter().enumerate().position(|(k, o)| {
@@ -433,34 +472,10 @@ fn lint_statement(
             }
         }
     }
-    // iam:PassRole with broad resources.
-    let passrole = !st.action.negated
-        && st
-            .action
-            .values
-            .iter()
-            .any(|a| a == "*" || action_matches(&a.to_lowercase(), "iam:passrole"));
-    if st.effect == Effect::Allow && passrole {
-        let star_action = st.action.values.iter().any(|a| a.contains('*'));
-        match &st.resource {
-            Some(r) if r.negated => l.add(
-                Severity::SecurityWarning,
-                "PASS_ROLE_WITH_NOT_RESOURCE",
-                format!("{base}.NotResource"),
-                "iam:PassRole with NotResource lets any other role be passed".to_string(),
-            ),
-            Some(r) if r.values.iter().any(|v| v == "*") => l.add(
-                Severity::SecurityWarning,
-                if star_action {
-                    "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE"
-                } else {
-                    "PASS_ROLE_WITH_STAR_IN_RESOURCE"
-                },
-                format!("{base}.Resource"),
-                "iam:PassRole with \"Resource\": \"*\" lets any role be passed to any service"
-                    .to_string(),
-            ),
-            _ => {}
+    if st.effect == Effect::Allow {
+        lint_pass_role(l, st, base, sj);
+        if policy.kind == PolicyKind::Trust {
+            lint_federated_trust(l, st, base, sj);
         }
     }
     // Principals.
@@ -492,15 +507,31 @@ fn lint_statement(
                     .to_string(),
             );
         }
-        if let Principals::Map(m) = &p.values
-            && m.is_empty()
-        {
-            l.add(
-                Severity::Suggestion,
-                "EMPTY_OBJECT_PRINCIPAL",
-                format!("{base}.Principal"),
-                "empty Principal object matches nobody".to_string(),
-            );
+        if let Principals::Map(m) = &p.values {
+            let elem = if p.negated {
+                "NotPrincipal"
+            } else {
+                "Principal"
+            };
+            if m.is_empty() {
+                l.add(
+                    Severity::Suggestion,
+                    "EMPTY_OBJECT_PRINCIPAL",
+                    format!("{base}.{elem}"),
+                    format!("empty {elem} object matches nobody"),
+                );
+            }
+            for (key, _) in m.iter().filter(|(_, v)| v.is_empty()) {
+                l.add(
+                    Severity::Suggestion,
+                    "EMPTY_ARRAY_PRINCIPAL",
+                    format!("{base}.{elem}.{}", key.name()),
+                    format!(
+                        "{elem}.{} is an empty array: it names nobody, so it adds nothing to the statement",
+                        key.name()
+                    ),
+                );
+            }
         }
     }
     // Conditions.
@@ -527,11 +558,285 @@ fn lint_statement(
     }
 }
 
+/// Whether resource pattern `r` has a wildcard and can name IAM roles: `*`, or an ARN whose
+/// service is `iam` (or a wildcard) and whose resource part, up to its first wildcard, can
+/// begin a role's (`role/…`). Missing trailing fields are `*`, as AWS pads short ARNs.
+fn wildcard_role_resource(r: &str) -> bool {
+    if !r.contains(['*', '?']) {
+        return false;
+    }
+    let parts = crate::condition::split_colons(r, 6);
+    let service = parts.get(2).copied().unwrap_or("*").to_lowercase();
+    let resource = parts.get(5).copied().unwrap_or("*");
+    let literal = resource
+        .find(['*', '?'])
+        .and_then(|i| resource.get(..i))
+        .unwrap_or(resource);
+    action_matches(&service, "iam")
+        && ("role/".starts_with(literal) || literal.starts_with("role/"))
+}
+
+/// Access Analyzer's `iam:PassRole` checks. An `Allow` reaches `iam:PassRole` through an
+/// action that matches it (`iam:PassRole`, `iam:Pass*`, `*`) or a `NotAction` that does not
+/// exclude it; it passes roles too broadly with a wildcard in a resource that can name roles,
+/// or with `NotResource`, which allows every role it does not list (bug: only an `Action` and
+/// a `"*"` resource were looked at, so `NotAction`, `arn:aws:iam::*:role/*` and
+/// `"Action": "*"` with `NotResource` went unreported or misnamed).
+fn lint_pass_role(l: &mut Linter<'_>, st: &Statement, base: &str, sj: Option<&Json>) {
+    const PASS_ROLE: &str = "iam:passrole";
+    let reaching: Vec<&String> = st
+        .action
+        .values
+        .iter()
+        .filter(|a| action_matches(&a.to_lowercase(), PASS_ROLE))
+        .collect();
+    let star_action = if st.action.negated {
+        if !reaching.is_empty() {
+            return;
+        }
+        None
+    } else {
+        let Some(first) = reaching.first() else {
+            return;
+        };
+        Some(
+            reaching
+                .iter()
+                .find(|a| a.contains(['*', '?']))
+                .unwrap_or(first),
+        )
+    };
+    let Some(res) = &st.resource else {
+        return;
+    };
+    if res.negated {
+        // A NotResource that leaves out every role grants none.
+        let excluded = |arn: &str| res.values.iter().any(|r| action_matches(r, arn));
+        if excluded("arn:aws:iam::111122223333:role/a")
+            && excluded("arn:aws:iam::444455556666:role/b/c")
+        {
+            return;
+        }
+        let (code, what) = match star_action {
+            None => (
+                "PASS_ROLE_WITH_NOT_ACTION_AND_NOT_RESOURCE",
+                "NotAction that does not exclude iam:PassRole".to_string(),
+            ),
+            Some(a) if a.contains(['*', '?']) => (
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_NOT_RESOURCE",
+                format!("the action {a:?}"),
+            ),
+            Some(a) => ("PASS_ROLE_WITH_NOT_RESOURCE", format!("the action {a:?}")),
+        };
+        l.add(
+            Severity::SecurityWarning,
+            code,
+            format!("{base}.NotResource"),
+            format!(
+                "{what} with NotResource allows iam:PassRole on every role NotResource does not \
+                 list: name the roles in Resource instead"
+            ),
+        );
+        return;
+    }
+    // iam:PassedToService limits the services a role can be passed to, which is the other fix
+    // Access Analyzer offers.
+    if st
+        .conditions
+        .iter()
+        .any(|c| c.key.eq_ignore_ascii_case("iam:PassedToService"))
+    {
+        return;
+    }
+    let Some((j, r)) = res
+        .values
+        .iter()
+        .enumerate()
+        .find(|(_, r)| wildcard_role_resource(r))
+    else {
+        return;
+    };
+    let (code, what) = match star_action {
+        None => (
+            "PASS_ROLE_WITH_STAR_IN_RESOURCE_AND_NOT_ACTION",
+            "NotAction that does not exclude iam:PassRole".to_string(),
+        ),
+        Some(a) if a.contains(['*', '?']) => (
+            "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE",
+            format!("the action {a:?}"),
+        ),
+        Some(_) => (
+            "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+            "iam:PassRole".to_string(),
+        ),
+    };
+    l.add(
+        Severity::SecurityWarning,
+        code,
+        item_path(base, sj, "Resource", j),
+        format!(
+            "{what} on {r:?} allows passing any matching role to any service: name the roles, \
+             or add an iam:PassedToService condition"
+        ),
+    );
+}
+
+/// What a `Federated` principal is: a SAML provider, or an OpenID Connect issuer (an IAM
+/// `oidc-provider/<issuer>`, or a web identity provider named directly, such as
+/// `accounts.google.com` or `cognito-identity.amazonaws.com`), whose condition keys start with
+/// `<issuer>:`.
+enum Federation<'a> {
+    Saml,
+    Oidc { issuer: &'a str },
+}
+
+fn federation(principal: &str) -> Federation<'_> {
+    if principal.contains(":saml-provider/") {
+        Federation::Saml
+    } else {
+        Federation::Oidc {
+            issuer: principal
+                .split_once(":oidc-provider/")
+                .map_or(principal, |(_, issuer)| issuer),
+        }
+    }
+}
+
+fn is_github(issuer: &str) -> bool {
+    issuer
+        .split('/')
+        .next()
+        .is_some_and(|host| host.eq_ignore_ascii_case("token.actions.githubusercontent.com"))
+}
+
+/// Whether a GitHub `sub` pattern names its repository literally (`repo:owner/name:…`), so that
+/// a wildcard can only widen it to that repository's branches, environments or events.
+fn names_github_repository(sub: &str) -> bool {
+    sub.strip_prefix("repo:")
+        .map(|rest| rest.split(':').next().unwrap_or(rest))
+        .and_then(|repo| repo.split_once('/'))
+        .is_some_and(|(owner, name)| {
+            !owner.is_empty() && !name.is_empty() && !format!("{owner}{name}").contains(['*', '?'])
+        })
+}
+
+/// Access Analyzer's checks of an `Allow` in a role trust policy that federates: the action
+/// must suit the provider (`sts:AssumeRoleWithSAML` a SAML provider,
+/// `sts:AssumeRoleWithWebIdentity` an OpenID Connect one), an OIDC provider needs a condition on
+/// its own keys (anyone its issuer signs a token for could assume the role otherwise), and a
+/// GitHub `sub` pattern should name the repository (bug: none of these was checked).
+fn lint_federated_trust(l: &mut Linter<'_>, st: &Statement, base: &str, sj: Option<&Json>) {
+    let Some(Principals::Map(map)) = st
+        .principal
+        .as_ref()
+        .filter(|p| !p.negated)
+        .map(|p| &p.values)
+    else {
+        return;
+    };
+    let federated: Vec<&String> = map
+        .iter()
+        .filter(|(k, _)| *k == PrincipalKey::Federated)
+        .flat_map(|(_, v)| v)
+        .collect();
+    let principals: Vec<&String> = map.iter().flat_map(|(_, v)| v).collect();
+    // Mismatched actions: only literal ones say which call the statement is for.
+    if !st.action.negated {
+        for (j, a) in st.action.values.iter().enumerate() {
+            let saml = a.eq_ignore_ascii_case("sts:AssumeRoleWithSAML");
+            if !saml && !a.eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity") {
+                continue;
+            }
+            let suits = federated
+                .iter()
+                .any(|p| matches!(federation(p), Federation::Saml) == saml);
+            if !suits {
+                let names: Vec<&str> = principals.iter().map(|p| p.as_str()).collect();
+                l.add(
+                    Severity::Error,
+                    "MISMATCHED_ACTION_FOR_PRINCIPAL",
+                    item_path(base, sj, "Action", j),
+                    format!(
+                        "{a} cannot be called by {}: it takes {} in Principal.Federated",
+                        names.join(", "),
+                        if saml {
+                            "a SAML provider (saml-provider/…)"
+                        } else {
+                            "an OpenID Connect provider (oidc-provider/…, or a web identity \
+                             provider such as accounts.google.com)"
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    let web_identity = {
+        let hit = st
+            .action
+            .values
+            .iter()
+            .any(|a| action_matches(&a.to_lowercase(), "sts:assumerolewithwebidentity"));
+        hit != st.action.negated
+    };
+    if !web_identity {
+        return;
+    }
+    let federated_json = sj
+        .and_then(|s| s.get("Principal"))
+        .and_then(|p| p.get("Federated"));
+    for (j, p) in federated.iter().enumerate() {
+        let Federation::Oidc { issuer } = federation(p) else {
+            continue;
+        };
+        let prefix = format!("{}:", issuer.to_lowercase());
+        if is_github(issuer) {
+            // No `sub` condition at all is IAM's own refusal, reported above; a pattern that
+            // does not name the repository lets other owners' workflows in.
+            let sub = format!("{issuer}:sub");
+            for c in st.conditions.iter().filter(|c| {
+                c.operator.kind == OperatorKind::StringLike && c.key.eq_ignore_ascii_case(&sub)
+            }) {
+                for v in c.values.iter().filter(|v| {
+                    v.contains(['*', '?'])
+                        && !v.chars().all(|ch| ch == '*' || ch == '?')
+                        && !names_github_repository(v)
+                }) {
+                    l.add(
+                        Severity::Warning,
+                        "SPECIFIC_GITHUB_REPO_AND_BRANCH_RECOMMENDED",
+                        format!("{base}.Condition.{}.{}", c.operator_name, c.key),
+                        format!(
+                            "{v:?} lets workflows of repositories you do not own assume the \
+                             role: name the repository and branch, e.g. repo:owner/name:ref:refs/heads/main"
+                        ),
+                    );
+                }
+            }
+        } else if !st
+            .conditions
+            .iter()
+            .any(|c| c.key.to_lowercase().starts_with(&prefix))
+        {
+            l.add(
+                Severity::SecurityWarning,
+                "MISSING_CONDITION_KEY_FOR_OIDC_PRINCIPAL",
+                crate::check::value_path(&format!("{base}.Principal.Federated"), federated_json, j),
+                format!(
+                    "{p} is trusted without a condition on its {issuer}: keys (aud, sub…): \
+                     anyone it issues a token to can assume the role"
+                ),
+            );
+        }
+    }
+}
+
 fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
     if r == "*" {
         return;
     }
-    let parts: Vec<&str> = r.splitn(6, ':').collect();
+    // A variable's own colon (`${aws:RequestedRegion}`) does not separate fields (bug: the
+    // fields after it were read one off, and the account was called invalid).
+    let parts: Vec<&str> = crate::condition::split_colons(r, 6);
     if r.contains("${") {
         if !policy.variables_enabled() {
             l.add(
@@ -622,6 +927,21 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
         );
         return;
     };
+    // A service whose every resource type is regional needs the Region, wildcards or not.
+    let regional = !svc.resource_formats.is_empty()
+        && svc
+            .resource_formats
+            .iter()
+            .all(|f| f.split(':').nth(1).is_some_and(|r| !r.is_empty()));
+    if region.is_empty() && regional {
+        l.add(
+            Severity::Error,
+            "MISSING_ARN_REGION",
+            path,
+            format!("{r:?} has no Region: {service} resources are regional"),
+        );
+        return;
+    }
     // Only fully literal ARNs are compared to the resource formats.
     if r.contains(['*', '?']) || r.contains("${") || svc.resource_formats.is_empty() {
         return;
@@ -642,13 +962,14 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
 }
 
 /// Turns a reference ARN format (`s3:::${BucketName}/${ObjectName}`) into a
-/// glob (`s3:::*/*`).
+/// glob (`s3:::?*/?*`): a placeholder stands for at least one character (bug: as `*` it
+/// matched nothing too, so `arn:aws:s3:::` passed as a bucket).
 fn placeholder_glob(f: &str) -> String {
     let mut out = String::new();
     let mut rest = f;
     while let Some(i) = rest.find("${") {
         out.push_str(rest.get(..i).unwrap_or(""));
-        out.push('*');
+        out.push_str("?*");
         rest = match rest.get(i..).and_then(|t| t.find('}')) {
             Some(j) => rest.get(i + j + 1..).unwrap_or(""),
             None => "",
@@ -762,7 +1083,8 @@ fn lint_condition(
         }
         let ok = match vt {
             ValueType::Numeric => parse_number(v).is_some(),
-            ValueType::Date => crate::date::parse(v).is_some(),
+            // IAM's own check (`crate::check`) reports a date it cannot read.
+            ValueType::Date => true,
             ValueType::Bool | ValueType::Null => parse_bool(v).is_some(),
             ValueType::Binary => crate::base64::decode(v).is_some(),
             ValueType::Ip => Cidr::parse(v).is_some(),
@@ -790,6 +1112,43 @@ fn lint_condition(
                     op.kind
                 ),
             );
+        }
+        if let Some(cidr) = Cidr::parse(v).filter(|_| vt == ValueType::Ip)
+            && cidr.network() != cidr
+        {
+            l.add(
+                Severity::Suggestion,
+                "IMPROVE_IP_RANGE",
+                path.clone(),
+                format!(
+                    "the bits of {v} past its /{} prefix are ignored: write {}",
+                    cidr.prefix(),
+                    cidr.network()
+                ),
+            );
+        }
+        if vt == ValueType::String && !v.contains(['*', '?']) {
+            let vpc = |prefix: &str| {
+                v.strip_prefix(prefix).is_some_and(|id| {
+                    matches!(id.len(), 8 | 17) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
+            };
+            if c.key.eq_ignore_ascii_case("aws:SourceVpc") && !vpc("vpc-") {
+                l.add(
+                    Severity::Error,
+                    "INVALID_VPC_FORMAT",
+                    path.clone(),
+                    format!("{v:?} is not a VPC id: vpc- and 8 or 17 letters and digits"),
+                );
+            }
+            if c.key.eq_ignore_ascii_case("aws:SourceVpce") && !vpc("vpce-") {
+                l.add(
+                    Severity::Error,
+                    "INVALID_VPCE_FORMAT",
+                    path.clone(),
+                    format!("{v:?} is not a VPC endpoint id: vpce- and 8 or 17 letters and digits"),
+                );
+            }
         }
         if vt == ValueType::Ip
             && c.key.eq_ignore_ascii_case("aws:SourceIp")
@@ -819,6 +1178,38 @@ fn lint_condition(
             ),
         );
     }
+    // Any value holds where the greatest (least) does: one is enough.
+    let bound = match op.kind {
+        OperatorKind::NumericLessThan | OperatorKind::NumericLessThanEquals => Some("greatest"),
+        OperatorKind::NumericGreaterThan | OperatorKind::NumericGreaterThanEquals => Some("least"),
+        _ => None,
+    };
+    let numbers: Vec<_> = c
+        .values
+        .iter()
+        .filter_map(|v| parse_number(v).map(|n| (n, v)))
+        .collect();
+    if let Some(which) = bound
+        && numbers.len() > 1
+        && numbers.len() == c.values.len()
+    {
+        let best = if which == "greatest" {
+            numbers.iter().max_by(|a, b| a.0.cmp(&b.0))
+        } else {
+            numbers.iter().min_by(|a, b| a.0.cmp(&b.0))
+        };
+        if let Some((_, v)) = best {
+            l.add(
+                Severity::Suggestion,
+                "REDUNDANT_CONDITION_VALUE_NUM",
+                path.clone(),
+                format!(
+                    "{} holds for {} when it holds for any of its values: {v} alone, the {which}, says the same",
+                    op.kind, c.key
+                ),
+            );
+        }
+    }
     if op.kind == OperatorKind::Null && op.qualifier.is_some() {
         l.add(
             Severity::Suggestion,
@@ -841,6 +1232,38 @@ fn lint_condition(
         return;
     };
     let spec = l.data.key_spec(key);
+    // A tag key template (`aws:PrincipalTag/${TagKey}`) left without its tag key: nothing is
+    // ever set under it (bug: `aws:PrincipalTag/` passed, its template's glob matching it).
+    let tag_template = |spec: Option<&crate::service_data::KeySpec>| {
+        spec.is_some_and(|s| s.is_templated() && s.name.to_lowercase().contains("tag/"))
+    };
+    let untagged = if key.ends_with('/') {
+        tag_template(spec)
+    } else {
+        spec.is_none() && tag_template(l.data.key_spec(&format!("{key}/k")))
+    };
+    if untagged {
+        l.add(
+            Severity::Error,
+            "MISSING_TAG_KEY_IN_CONDITION",
+            path,
+            format!(
+                "{key} names no tag: use {}/<tag-key>",
+                key.trim_end_matches('/')
+            ),
+        );
+        return;
+    }
+    // Still honoured by IAM, but replaced (Access Analyzer warns, it does not fail the policy).
+    if key.eq_ignore_ascii_case("aws:ARN") {
+        l.add(
+            Severity::Warning,
+            "DEPRECATED_GLOBAL_CONDITION_KEY",
+            path,
+            format!("{key} is deprecated: use aws:PrincipalArn"),
+        );
+        return;
+    }
     let Some(spec) = spec else {
         if prefix.eq_ignore_ascii_case("aws") {
             l.add(
@@ -924,8 +1347,10 @@ mod tests {
     #[test]
     fn reports_malformed_documents() {
         let f = validate_policy("{}", PolicyKind::Identity);
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, "MISSING_STATEMENT");
+        assert_eq!(
+            codes("{}", PolicyKind::Identity),
+            ["MISSING_STATEMENT", "INVALID_VERSION"]
+        );
         assert!(has_errors(&f));
         // Access Analyzer's issue codes (bug: these were MALFORMED_POLICY_DOCUMENT or
         // INVALID_ARN, which no ValidatePolicy filter matches).
@@ -965,6 +1390,419 @@ mod tests {
         );
         assert_eq!(f[0].code, "INVALID_CONDITION_OPERATOR");
         assert!(f[0].message.contains("StringEqual"), "{}", f[0].message);
+    }
+
+    /// (code, path) of every finding.
+    fn located(doc: &str, kind: PolicyKind) -> Vec<(&'static str, String)> {
+        validate_policy(doc, kind)
+            .into_iter()
+            .map(|f| (f.code, f.path))
+            .collect()
+    }
+
+    #[test]
+    fn a_parse_level_error_does_not_hide_the_other_findings_or_its_path() {
+        // Regression: validation stopped at the first error IAM's parser found, reported it
+        // without a path ("-"), and never reached the statements after it.
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqualz":{"s3:prefix":"a"}}},
+            {"Effect":"Allow","Action":"iam:PassRole","Resource":"*"},
+            {"Effect":"Allow","Action":"s3:GetObjekt","Resource":"notanarn"}]}"#;
+        let got = located(doc, PolicyKind::Identity);
+        // Statement 1 without its unreadable condition is not statement 0 again.
+        assert!(
+            !got.iter().any(|(code, _)| *code == "REDUNDANT_STATEMENT"),
+            "{got:?}"
+        );
+        for want in [
+            (
+                "INVALID_CONDITION_OPERATOR",
+                "Statement[1].Condition.StringEqualz",
+            ),
+            ("PASS_ROLE_WITH_STAR_IN_RESOURCE", "Statement[2].Resource"),
+            ("INVALID_ARN", "Statement[3].Resource"),
+            ("INVALID_ACTION", "Statement[3].Action"),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {got:?}"
+            );
+        }
+        // Each of IAM's checks, at its element, beside the rest.
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"a b","Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Allow","Resource":"*"},
+            {"Effect":"Allow","Action":["s3:GetObject","s3:Nope"],"Resource":"*"},
+            {"Sid":"a b","Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+        let got = located(doc, PolicyKind::Identity);
+        for want in [
+            ("UNSUPPORTED_SID", "Statement[0].Sid"),
+            ("MISSING_ACTION", "Statement[1]"),
+            ("INVALID_ACTION", "Statement[2].Action[1]"),
+            ("UNIQUE_SIDS_REQUIRED", "Statement[3].Sid"),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {got:?}"
+            );
+        }
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":{"AWS":["111122223333","arn:aws:iam::*:root"]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        let got = located(doc, PolicyKind::Resource);
+        for want in [
+            ("INVALID_PRINCIPAL", "Statement[0].Principal.AWS[1]"),
+            ("MISSING_PRINCIPAL", "Statement[1]"),
+            ("PUBLIC_ACCESS", "Statement[2].Principal"),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversized_policy_is_a_warning_with_access_analyzers_code_and_checks_go_on() {
+        // Regression: size was an ERROR against a fixed per-type quota that stopped every
+        // other check, though a role's inline policies may have 10,240 characters, a KMS key
+        // policy 32,768, and a trust policy's quota can be raised.
+        let big = |kind: PolicyKind, extra: &str| {
+            let resources: Vec<String> = (0..kind.size_limit() / 30)
+                .map(|i| format!("\"arn:aws:s3:::bucket-{i:08}/*\""))
+                .collect();
+            let principal = if kind.requires_principal() {
+                r#""Principal":{"AWS":"111122223333"},"#
+            } else {
+                ""
+            };
+            let (action, resource) = if kind == PolicyKind::Trust {
+                (r#""sts:AssumeRole""#.to_owned(), String::new())
+            } else {
+                (
+                    r#""s3:GetObjekt""#.to_owned(),
+                    format!(r#","Resource":[{}]"#, resources.join(",")),
+                )
+            };
+            let condition = if kind == PolicyKind::Trust {
+                format!(
+                    r#","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":[{}]}}}}"#,
+                    resources.join(",")
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",{principal}"Action":{action}{resource}{condition}{extra}}}]}}"#
+            )
+        };
+        for (kind, code) in [
+            (
+                PolicyKind::Identity,
+                "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            ),
+            (
+                PolicyKind::Trust,
+                "POLICY_SIZE_EXCEEDS_ROLE_TRUST_POLICY_QUOTA",
+            ),
+            (
+                PolicyKind::Resource,
+                "POLICY_SIZE_EXCEEDS_RESOURCE_POLICY_QUOTA",
+            ),
+        ] {
+            let doc = big(kind, "");
+            assert!(crate::policy::policy_size(&doc) > kind.size_limit());
+            let f = validate_policy(&doc, kind);
+            let size = f.iter().find(|f| f.code == code);
+            assert!(
+                size.is_some_and(|f| f.severity == Severity::Warning && f.path.is_empty()),
+                "{kind}: {}",
+                render_table(&f)
+            );
+            if kind == PolicyKind::Trust {
+                assert!(!has_errors(&f), "{kind}: {}", render_table(&f));
+            } else {
+                // The other checks ran.
+                assert!(
+                    f.iter().any(|f| f.code == "INVALID_ACTION"),
+                    "{kind}: {}",
+                    render_table(&f)
+                );
+            }
+        }
+        // Organizations' quota is fixed: an error, as Access Analyzer's for SCPs.
+        let f = validate_policy(&big(PolicyKind::Scp, ""), PolicyKind::Scp);
+        assert!(
+            f.iter()
+                .any(|f| f.code == "POLICY_SIZE_EXCEEDS_SCP_QUOTA" && f.severity == Severity::Error),
+            "{}",
+            render_table(&f)
+        );
+    }
+
+    #[test]
+    fn pass_role_checks_cover_not_action_not_resource_and_wildcard_role_arns() {
+        // Regression: only `Action` with an exact "*" resource was checked.
+        let one = |statement: &str| {
+            let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#);
+            validate_policy(&doc, PolicyKind::Identity)
+                .into_iter()
+                .filter(|f| f.code.starts_with("PASS_ROLE"))
+                .map(|f| (f.code, f.path))
+                .collect::<Vec<_>>()
+        };
+        let cases = [
+            (
+                r#"{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}"#,
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE_AND_NOT_ACTION",
+                "Statement[0].Resource",
+            ),
+            (
+                r#"{"Effect":"Allow","NotAction":"s3:*","NotResource":"arn:aws:s3:::b"}"#,
+                "PASS_ROLE_WITH_NOT_ACTION_AND_NOT_RESOURCE",
+                "Statement[0].NotResource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::*:role/*"}"#,
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+                "Statement[0].Resource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"*","NotResource":"arn:aws:s3:::b"}"#,
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_NOT_RESOURCE",
+                "Statement[0].NotResource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"iam:PassRole","NotResource":"arn:aws:iam::111122223333:role/admin"}"#,
+                "PASS_ROLE_WITH_NOT_RESOURCE",
+                "Statement[0].NotResource",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":["s3:GetObject","iam:Pass*"],"Resource":["arn:aws:s3:::b/*","arn:aws:iam::111122223333:role/app-*"]}"#,
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE",
+                "Statement[0].Resource[1]",
+            ),
+        ];
+        for (statement, code, path) in cases {
+            assert_eq!(one(statement), [(code, path.to_owned())], "{statement}");
+        }
+        for quiet in [
+            // Excluded, named, limited to a service, on no role, denied.
+            r#"{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/app"}"#,
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#,
+            r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b/*"}"#,
+            r#"{"Effect":"Allow","Action":"*","NotResource":"*"}"#,
+            r#"{"Effect":"Deny","Action":"iam:PassRole","Resource":"*"}"#,
+        ] {
+            assert_eq!(one(quiet), [], "{quiet}");
+        }
+    }
+
+    #[test]
+    fn federated_trust_policies_are_checked_for_their_provider_and_conditions() {
+        // Regression: an OIDC provider without a condition, a SAML provider with the web
+        // identity action and a GitHub subject of any repository passed without a finding.
+        let trust = |principal: &str, action: &str, condition: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Federated":{principal}}},"Action":{action}{condition}}}]}}"#
+            );
+            located(&doc, PolicyKind::Trust)
+        };
+        let oidc =
+            r#""arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC""#;
+        let saml = r#""arn:aws:iam::111122223333:saml-provider/corp""#;
+        let github =
+            r#""arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com""#;
+        let web = r#""sts:AssumeRoleWithWebIdentity""#;
+        assert_eq!(
+            trust(oidc, web, ""),
+            [(
+                "MISSING_CONDITION_KEY_FOR_OIDC_PRINCIPAL",
+                "Statement[0].Principal.Federated".to_owned()
+            )]
+        );
+        let scoped = r#","Condition":{"StringEquals":{"oidc.eks.us-east-1.amazonaws.com/id/ABC:sub":"system:serviceaccount:ns:app"}}"#;
+        assert_eq!(trust(oidc, web, scoped), []);
+        assert_eq!(
+            trust(saml, web, ""),
+            [(
+                "MISMATCHED_ACTION_FOR_PRINCIPAL",
+                "Statement[0].Action".to_owned()
+            )]
+        );
+        assert_eq!(
+            trust(
+                oidc,
+                r#"["sts:AssumeRoleWithSAML","sts:AssumeRoleWithWebIdentity"]"#,
+                scoped
+            ),
+            [(
+                "MISMATCHED_ACTION_FOR_PRINCIPAL",
+                "Statement[0].Action[0]".to_owned()
+            )]
+        );
+        assert_eq!(trust(saml, r#""sts:AssumeRoleWithSAML""#, ""), []);
+        let sub = |v: &str| {
+            format!(
+                r#","Condition":{{"StringEquals":{{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}},"StringLike":{{"token.actions.githubusercontent.com:sub":"{v}"}}}}"#
+            )
+        };
+        for any_repo in ["repo:*", "repo:org/*", "repo:*/app:ref:refs/heads/main"] {
+            assert_eq!(
+                trust(github, web, &sub(any_repo)),
+                [(
+                    "SPECIFIC_GITHUB_REPO_AND_BRANCH_RECOMMENDED",
+                    "Statement[0].Condition.StringLike.token.actions.githubusercontent.com:sub"
+                        .to_owned()
+                )],
+                "{any_repo}"
+            );
+        }
+        assert_eq!(trust(github, web, &sub("repo:org/app:*")), []);
+    }
+
+    #[test]
+    fn the_actions_the_server_authorizes_are_valid() {
+        // Regression: kms:Encapsulate and kms:Decapsulate were INVALID_ACTION (exit 1).
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encapsulate","kms:Decapsulate","secretsmanager:ListResourcePolicies"],"Resource":"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}"#;
+        assert_eq!(located(doc, PolicyKind::Identity), []);
+    }
+
+    #[test]
+    fn arn_fields_are_read_around_variables_and_must_not_be_empty() {
+        // Regression: an empty bucket and a KMS key without a Region passed; a Region variable
+        // shifted the fields, so the account was called invalid.
+        let resource = |r: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"{r}"}}]}}"#
+            );
+            located(&doc, PolicyKind::Identity)
+                .into_iter()
+                .map(|(code, _)| code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(resource("arn:aws:s3:::"), ["INVALID_ARN_RESOURCE"]);
+        assert_eq!(resource("arn:aws:kms:::key/abc"), ["MISSING_ARN_REGION"]);
+        assert_eq!(
+            resource("arn:aws:kms::111122223333:key/*"),
+            ["MISSING_ARN_REGION"]
+        );
+        assert_eq!(
+            resource("arn:aws:ec2:${aws:RequestedRegion}:123456789012:instance/*"),
+            ["VARIABLE_UNSUPPORTED_IN_ELEMENT"]
+        );
+        for fine in [
+            "arn:aws:s3:::b",
+            "arn:aws:kms:us-east-1:111122223333:key/abc",
+            "arn:aws:iam::111122223333:role/x",
+            "arn:aws:s3:::b/${aws:username}/*",
+        ] {
+            assert_eq!(resource(fine), Vec::<&str>::new(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn condition_keys_values_and_effects_get_access_analyzers_findings() {
+        // Regressions: an empty tag key and malformed VPC ids passed; aws:ARN failed the policy
+        // though IAM still honours it; a bad date came without a path, under another code than
+        // a bad number; "allow" was MALFORMED_POLICY_DOCUMENT; no suggestions were made.
+        let with = |principal: &str, condition: &str| {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow"{principal},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{condition}}}]}}"#
+            );
+            let kind = if principal.is_empty() {
+                PolicyKind::Identity
+            } else {
+                PolicyKind::Resource
+            };
+            validate_policy(&doc, kind)
+                .into_iter()
+                .map(|f| (f.severity, f.code, f.path))
+                .collect::<Vec<_>>()
+        };
+        let one = |condition: &str, severity, code: &str, path: &str| {
+            let got = with("", condition);
+            assert_eq!(got, [(severity, code, path.to_owned())], "{condition}");
+        };
+        one(
+            r#"{"StringEquals":{"aws:PrincipalTag/":"x"}}"#,
+            Severity::Error,
+            "MISSING_TAG_KEY_IN_CONDITION",
+            "Statement[0].Condition.StringEquals.aws:PrincipalTag/",
+        );
+        one(
+            r#"{"StringEquals":{"aws:ResourceTag":"x"}}"#,
+            Severity::Error,
+            "MISSING_TAG_KEY_IN_CONDITION",
+            "Statement[0].Condition.StringEquals.aws:ResourceTag",
+        );
+        one(
+            r#"{"StringEquals":{"aws:SourceVpc":"notavpc"}}"#,
+            Severity::Error,
+            "INVALID_VPC_FORMAT",
+            "Statement[0].Condition.StringEquals.aws:SourceVpc",
+        );
+        one(
+            r#"{"StringEquals":{"aws:SourceVpce":"vpc-123"}}"#,
+            Severity::Error,
+            "INVALID_VPCE_FORMAT",
+            "Statement[0].Condition.StringEquals.aws:SourceVpce",
+        );
+        one(
+            r#"{"ArnLike":{"aws:ARN":"arn:aws:iam::111122223333:user/*"}}"#,
+            Severity::Warning,
+            "DEPRECATED_GLOBAL_CONDITION_KEY",
+            "Statement[0].Condition.ArnLike.aws:ARN",
+        );
+        one(
+            r#"{"DateGreaterThan":{"aws:CurrentTime":"yesterday"}}"#,
+            Severity::Error,
+            "INVALID_CONDITION_DATA_TYPE",
+            "Statement[0].Condition.DateGreaterThan.aws:CurrentTime",
+        );
+        one(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"soon"}}"#,
+            Severity::Error,
+            "INVALID_CONDITION_DATA_TYPE",
+            "Statement[0].Condition.NumericLessThan.aws:MultiFactorAuthAge",
+        );
+        one(
+            r#"{"IpAddress":{"aws:SourceIp":"203.0.113.7/8"}}"#,
+            Severity::Suggestion,
+            "IMPROVE_IP_RANGE",
+            "Statement[0].Condition.IpAddress.aws:SourceIp",
+        );
+        one(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":["10","20"]}}"#,
+            Severity::Suggestion,
+            "REDUNDANT_CONDITION_VALUE_NUM",
+            "Statement[0].Condition.NumericLessThan.aws:MultiFactorAuthAge",
+        );
+        for fine in [
+            r#"{"StringEquals":{"aws:SourceVpc":["vpc-12345678","vpc-11223344556677889"],"aws:SourceVpce":"vpce-1a2b3c4d"}}"#,
+            r#"{"StringLike":{"aws:SourceVpc":"vpc-*"}}"#,
+            r#"{"IpAddress":{"aws:SourceIp":["203.0.113.0/24","203.0.113.7","2001:db8::/32"]}}"#,
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#,
+        ] {
+            assert_eq!(with("", fine), [], "{fine}");
+        }
+        let f = with(r#","Principal":{"AWS":[]}"#, "{}");
+        assert_eq!(
+            f,
+            [(
+                Severity::Suggestion,
+                "EMPTY_ARRAY_PRINCIPAL",
+                "Statement[0].Principal.AWS".to_owned()
+            )]
+        );
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        assert_eq!(
+            located(doc, PolicyKind::Identity),
+            [("INVALID_EFFECT", "Statement[0].Effect".to_owned())]
+        );
     }
 
     #[test]

@@ -21,14 +21,17 @@
 //! 9. resources present (or absent, for trust policies);
 //! 10. principal rules of the policy type, then SCP/RCP restrictions.
 //!
+//! The checks themselves are in [`crate::check`], which runs them all and keeps every failure
+//! with its JSON path (for `palisade policy validate`); [`Policy::parse`] returns the first
+//! failure of the earliest step, the one IAM reports.
+//!
 //! Decisions where AWS is silent: duplicate JSON keys are a syntax error
 //! (two readers could otherwise disagree on which one counts); `null` items
 //! in `Action`/`Resource` arrays are ignored (IAM accepts them); element and
 //! operator names are case-sensitive.
 
 use crate::error::PolicyError;
-use crate::json::Json;
-use crate::operator::{Operator, ValueType};
+use crate::operator::Operator;
 use std::fmt;
 use std::str::FromStr;
 
@@ -301,226 +304,13 @@ pub fn policy_size(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
-fn syntax(detail: impl Into<String>) -> PolicyError {
-    PolicyError::Syntax {
-        detail: detail.into(),
-    }
-}
-
-fn check_duplicates(members: &[(String, Json)], at: &str) -> Result<(), PolicyError> {
-    for (i, (k, _)) in members.iter().enumerate() {
-        if members.iter().skip(i + 1).any(|(k2, _)| k2 == k) {
-            return Err(syntax(format!("duplicate key {k:?} in {at}")));
-        }
-    }
-    Ok(())
-}
-
-fn string_list(v: &Json, what: &str) -> Result<Vec<String>, PolicyError> {
-    match v {
-        Json::String(s) => Ok(vec![s.clone()]),
-        Json::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Json::String(s) => out.push(s.clone()),
-                    Json::Null => {}
-                    other => {
-                        return Err(syntax(format!(
-                            "{what} items must be strings, found {}",
-                            other.type_name()
-                        )));
-                    }
-                }
-            }
-            Ok(out)
-        }
-        other => Err(syntax(format!(
-            "{what} must be a string or an array, found {}",
-            other.type_name()
-        ))),
-    }
-}
-
-fn scalar_text(v: &Json, what: &str) -> Result<String, PolicyError> {
-    match v {
-        Json::String(s) | Json::Number(s) => Ok(s.clone()),
-        Json::Bool(b) => Ok(b.to_string()),
-        other => Err(syntax(format!(
-            "{what} values must be strings, numbers or booleans, found {}",
-            other.type_name()
-        ))),
-    }
-}
-
-fn parse_principals(v: &Json, field: &str) -> Result<Principals, PolicyError> {
-    match v {
-        Json::String(s) if s == "*" => Ok(Principals::Wildcard),
-        Json::String(s) => Err(PolicyError::InvalidPrincipal {
-            key: field.to_string(),
-            value: s.clone(),
-        }),
-        Json::Object(members) => {
-            check_duplicates(members, field)?;
-            let mut out = Vec::with_capacity(members.len());
-            for (k, val) in members {
-                let key = match k.as_str() {
-                    "AWS" => PrincipalKey::Aws,
-                    "Service" => PrincipalKey::Service,
-                    "Federated" => PrincipalKey::Federated,
-                    "CanonicalUser" => PrincipalKey::CanonicalUser,
-                    other => return Err(syntax(format!("unknown principal type {other:?}"))),
-                };
-                out.push((key, string_list(val, field)?));
-            }
-            Ok(Principals::Map(out))
-        }
-        other => Err(syntax(format!(
-            "{field} must be \"*\" or an object, found {}",
-            other.type_name()
-        ))),
-    }
-}
-
-/// The raw statement between the syntax pass and the later checks.
-struct RawStatement {
-    sid: Option<String>,
-    effect: String,
-    principal: Option<Negatable<Principals>>,
-    action: Option<Negatable<Vec<String>>>,
-    resource: Option<Negatable<Vec<String>>>,
-    conditions: Vec<ConditionEntry>,
-}
-
-fn parse_statement(v: &Json, index: usize) -> Result<RawStatement, PolicyError> {
-    let Json::Object(members) = v else {
-        return Err(syntax(format!(
-            "statement {index} must be an object, found {}",
-            v.type_name()
-        )));
-    };
-    check_duplicates(members, "statement")?;
-    let mut st = RawStatement {
-        sid: None,
-        effect: String::new(),
-        principal: None,
-        action: None,
-        resource: None,
-        conditions: Vec::new(),
-    };
-    let mut has_effect = false;
-    for (k, val) in members {
-        match k.as_str() {
-            "Sid" => match val {
-                Json::String(s) => st.sid = Some(s.clone()),
-                other => {
-                    return Err(syntax(format!(
-                        "Sid must be a string, found {}",
-                        other.type_name()
-                    )));
-                }
-            },
-            "Effect" => match val {
-                Json::String(s)
-                    if s.eq_ignore_ascii_case("allow") || s.eq_ignore_ascii_case("deny") =>
-                {
-                    st.effect = s.clone();
-                    has_effect = true;
-                }
-                Json::String(s) => return Err(syntax(format!("invalid Effect {s:?}"))),
-                other => {
-                    return Err(syntax(format!(
-                        "Effect must be a string, found {}",
-                        other.type_name()
-                    )));
-                }
-            },
-            "Principal" | "NotPrincipal" => {
-                if st.principal.is_some() {
-                    return Err(syntax("statement has both Principal and NotPrincipal"));
-                }
-                st.principal = Some(Negatable {
-                    negated: k == "NotPrincipal",
-                    values: parse_principals(val, k)?,
-                });
-            }
-            "Action" | "NotAction" => {
-                if st.action.is_some() {
-                    return Err(syntax("statement has both Action and NotAction"));
-                }
-                st.action = Some(Negatable {
-                    negated: k == "NotAction",
-                    values: string_list(val, k)?,
-                });
-            }
-            "Resource" | "NotResource" => {
-                if st.resource.is_some() {
-                    return Err(syntax("statement has both Resource and NotResource"));
-                }
-                st.resource = Some(Negatable {
-                    negated: k == "NotResource",
-                    values: string_list(val, k)?,
-                });
-            }
-            "Condition" => st.conditions = parse_condition(val)?,
-            other => return Err(syntax(format!("unknown statement element {other:?}"))),
-        }
-    }
-    if !has_effect {
-        return Err(syntax(format!("statement {index} has no Effect")));
-    }
-    Ok(st)
-}
-
-fn parse_condition(v: &Json) -> Result<Vec<ConditionEntry>, PolicyError> {
-    let Json::Object(ops) = v else {
-        return Err(syntax(format!(
-            "Condition must be an object, found {}",
-            v.type_name()
-        )));
-    };
-    check_duplicates(ops, "Condition")?;
-    let mut out = Vec::new();
-    for (op_name, block) in ops {
-        let Json::Object(keys) = block else {
-            return Err(syntax(format!(
-                "condition operator {op_name:?} must map to an object, found {}",
-                block.type_name()
-            )));
-        };
-        check_duplicates(keys, op_name)?;
-        if keys.is_empty() {
-            // IAM accepts an empty block even under an unknown operator.
-            continue;
-        }
-        let operator = Operator::parse(op_name)
-            .ok_or_else(|| syntax(format!("unknown condition operator {op_name:?}")))?;
-        for (key, vals) in keys {
-            let values = match vals {
-                Json::Array(items) => items
-                    .iter()
-                    .map(|i| scalar_text(i, "condition"))
-                    .collect::<Result<Vec<_>, _>>()?,
-                other => vec![scalar_text(other, "condition")?],
-            };
-            out.push(ConditionEntry {
-                operator,
-                operator_name: op_name.clone(),
-                key: key.clone(),
-                values,
-            });
-        }
-    }
-    Ok(out)
-}
-
 fn valid_partition(p: &str) -> bool {
     PARTITIONS.contains(&p)
 }
 
 /// IAM's older parser rejects truncated ARNs (in a known partition): fewer
 /// than five colons with an empty segment, or an empty service.
-fn legacy_resource_ok(r: &str) -> bool {
+pub(crate) fn legacy_resource_ok(r: &str) -> bool {
     if r == "*" {
         return true;
     }
@@ -536,7 +326,7 @@ fn legacy_resource_ok(r: &str) -> bool {
     !matches!(parts.get(2), Some(s) if s.is_empty())
 }
 
-fn resource_format_error(r: &str) -> Option<PolicyError> {
+pub(crate) fn resource_format_error(r: &str) -> Option<PolicyError> {
     if r == "*" {
         return None;
     }
@@ -618,7 +408,7 @@ fn valid_vendor(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | '?'))
 }
 
-fn action_error(a: &str) -> Option<PolicyError> {
+pub(crate) fn action_error(a: &str) -> Option<PolicyError> {
     if a == "*" {
         return None;
     }
@@ -681,7 +471,7 @@ pub fn valid_aws_principal(v: &str) -> bool {
     }
 }
 
-fn valid_principal_value(key: PrincipalKey, v: &str) -> bool {
+pub(crate) fn valid_principal_value(key: PrincipalKey, v: &str) -> bool {
     match key {
         PrincipalKey::Aws => valid_aws_principal(v),
         PrincipalKey::Service => {
@@ -695,21 +485,6 @@ fn valid_principal_value(key: PrincipalKey, v: &str) -> bool {
             v == "*" || (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         }
     }
-}
-
-fn legacy_date_check(entries: &[ConditionEntry]) -> Result<(), PolicyError> {
-    for e in entries {
-        if e.operator.kind.value_type() == ValueType::Date {
-            for v in &e.values {
-                if crate::date::parse(v).is_none() {
-                    return Err(PolicyError::LegacyParsing {
-                        detail: format!("invalid date {v:?} for condition key {:?}", e.key),
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Whether the action pattern `pattern` (`service:action` with `*` and `?`, case-insensitive)
@@ -801,262 +576,12 @@ impl Policy {
         limit: usize,
         requires_2012: bool,
     ) -> Result<Policy, PolicyError> {
-        let size = policy_size(json);
-        if size > limit {
-            return Err(PolicyError::TooLarge { kind, size, limit });
+        let checked = crate::check::check_document(json, kind, Some(limit), requires_2012);
+        if let Some(first) = checked.first() {
+            return Err(first.error.clone());
         }
-        if kind.iam_stored()
-            && let Some(ch) = json
-                .chars()
-                .find(|c| !matches!(*c, '\t' | '\n' | '\r' | '\u{20}'..='\u{ff}'))
-        {
-            return Err(PolicyError::InvalidCharacter {
-                ch,
-                code: u32::from(ch),
-            });
-        }
-        let doc = Json::parse(json).map_err(|e| syntax(format!("invalid json: {e}")))?;
-
-        // 2. Syntax.
-        let Json::Object(top) = &doc else {
-            return Err(syntax(format!(
-                "policy must be a json object, found {}",
-                doc.type_name()
-            )));
-        };
-        check_duplicates(top, "policy")?;
-        let mut version = None;
-        let mut id = None;
-        let mut statement_json = None;
-        for (k, v) in top {
-            match (k.as_str(), v) {
-                ("Version", Json::String(s)) if s == "2012-10-17" || s == "2008-10-17" => {
-                    version = Some(s.clone());
-                }
-                ("Version", other) => {
-                    return Err(syntax(format!(
-                        "invalid Version {}: use \"2012-10-17\"",
-                        other.to_value()
-                    )));
-                }
-                ("Id", Json::String(s)) => id = Some(s.clone()),
-                ("Id", other) => {
-                    return Err(syntax(format!(
-                        "Id must be a string, found {}",
-                        other.type_name()
-                    )));
-                }
-                ("Statement", v) => statement_json = Some(v),
-                (other, _) => return Err(syntax(format!("unknown policy element {other:?}"))),
-            }
-        }
-        let (raw_statements, statement_is_array) = match statement_json {
-            None => return Err(syntax("policy has no Statement")),
-            Some(Json::Array(items)) if items.is_empty() => {
-                return Err(syntax("Statement is an empty array"));
-            }
-            Some(Json::Array(items)) => (
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| parse_statement(s, i))
-                    .collect::<Result<Vec<_>, _>>()?,
-                true,
-            ),
-            Some(obj @ Json::Object(_)) => (vec![parse_statement(obj, 0)?], false),
-            Some(other) => {
-                return Err(syntax(format!(
-                    "Statement must be an object or an array, found {}",
-                    other.type_name()
-                )));
-            }
-        };
-
-        // 3. Version.
-        if requires_2012 && version.as_deref() != Some("2012-10-17") {
-            return Err(PolicyError::VersionTooOld {
-                found: version,
-                kind,
-            });
-        }
-
-        // 4. Legacy parsing.
-        for st in &raw_statements {
-            if st.effect != "Allow" && st.effect != "Deny" {
-                return Err(PolicyError::LegacyParsing {
-                    detail: format!(
-                        "Effect {:?} must be spelled \"Allow\" or \"Deny\"",
-                        st.effect
-                    ),
-                });
-            }
-            if let Some(res) = &st.resource
-                && let Some(bad) = res.values.iter().find(|r| !legacy_resource_ok(r))
-            {
-                return Err(PolicyError::LegacyParsing {
-                    detail: format!("truncated resource {bad:?}"),
-                });
-            }
-            legacy_date_check(&st.conditions)?;
-        }
-
-        // 5. Sids.
-        if kind.iam_stored()
-            && let Some(sid) = raw_statements.iter().find_map(|st| {
-                st.sid
-                    .as_deref()
-                    .filter(|s| !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            })
-        {
-            return Err(PolicyError::InvalidSid {
-                sid: sid.to_string(),
-            });
-        }
-        for (i, st) in raw_statements.iter().enumerate() {
-            if let Some(sid) = st.sid.as_deref().filter(|s| !s.is_empty())
-                && raw_statements
-                    .iter()
-                    .skip(i + 1)
-                    .any(|o| o.sid.as_deref() == Some(sid))
-            {
-                return Err(PolicyError::DuplicateSid {
-                    sid: sid.to_string(),
-                });
-            }
-        }
-        // 6. Actions present.
-        for (i, st) in raw_statements.iter().enumerate() {
-            if st.action.as_ref().is_none_or(|a| a.values.is_empty()) {
-                return Err(PolicyError::MissingAction { statement: i });
-            }
-        }
-
-        // 7. Resource formats.
-        for st in &raw_statements {
-            if let Some(res) = &st.resource
-                && let Some(e) = res.values.iter().find_map(|r| resource_format_error(r))
-            {
-                return Err(e);
-            }
-        }
-
-        // 8. Action prefixes.
-        for st in &raw_statements {
-            if let Some(a) = &st.action
-                && let Some(e) = a.values.iter().find_map(|a| action_error(a))
-            {
-                return Err(e);
-            }
-        }
-
-        // 8b. A trust policy's actions are STS's (`sts:AssumeRole*`, `sts:TagSession`,
-        // `sts:SetSourceIdentity`, ...), or every action.
-        if kind == PolicyKind::Trust {
-            for st in &raw_statements {
-                if let Some(a) = st.action.as_ref().filter(|a| !a.negated)
-                    && let Some(bad) = a.values.iter().find(|v| {
-                        *v != "*" && !v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sts:"))
-                    })
-                {
-                    return Err(PolicyError::TrustAction {
-                        action: bad.clone(),
-                    });
-                }
-            }
-        }
-
-        // 9. Resources present or prohibited.
-        for (i, st) in raw_statements.iter().enumerate() {
-            if kind == PolicyKind::Trust {
-                if let Some(r) = &st.resource {
-                    return Err(PolicyError::ProhibitedField {
-                        kind,
-                        field: if r.negated { "NotResource" } else { "Resource" },
-                    });
-                }
-            } else if st.resource.as_ref().is_none_or(|r| r.values.is_empty()) {
-                return Err(PolicyError::MissingResource { statement: i });
-            }
-        }
-
-        // 10. Principals and policy-type restrictions.
-        for (i, st) in raw_statements.iter().enumerate() {
-            match &st.principal {
-                Some(p) if kind.forbids_principal() => {
-                    return Err(PolicyError::PrincipalNotAllowed {
-                        kind,
-                        field: if p.negated {
-                            "NotPrincipal"
-                        } else {
-                            "Principal"
-                        },
-                    });
-                }
-                None if kind.requires_principal() => {
-                    return Err(PolicyError::MissingPrincipal { kind, statement: i });
-                }
-                Some(p) => {
-                    if p.negated && matches!(kind, PolicyKind::Trust | PolicyKind::Rcp) {
-                        return Err(PolicyError::ProhibitedField {
-                            kind,
-                            field: "NotPrincipal",
-                        });
-                    }
-                    if let Principals::Map(map) = &p.values {
-                        for (key, vals) in map {
-                            if let Some(bad) = vals.iter().find(|v| !valid_principal_value(*key, v))
-                            {
-                                return Err(PolicyError::InvalidPrincipal {
-                                    key: key.name().to_string(),
-                                    value: bad.clone(),
-                                });
-                            }
-                        }
-                    }
-                    if kind == PolicyKind::Rcp && p.values != Principals::Wildcard {
-                        return Err(PolicyError::Unsupported {
-                            kind,
-                            detail: "a Principal other than \"*\"".to_string(),
-                        });
-                    }
-                }
-                None => {}
-            }
-            if kind == PolicyKind::Rcp && st.effect == "Allow" {
-                return Err(PolicyError::Unsupported {
-                    kind,
-                    detail: format!(
-                        "Allow statements (statement {i}): only the AWS-managed RCPFullAWSAccess allows"
-                    ),
-                });
-            }
-        }
-
-        let statements = raw_statements
-            .into_iter()
-            .map(|st| Statement {
-                sid: st.sid,
-                effect: if st.effect == "Allow" {
-                    Effect::Allow
-                } else {
-                    Effect::Deny
-                },
-                principal: st.principal,
-                action: st.action.unwrap_or(Negatable {
-                    negated: false,
-                    values: Vec::new(),
-                }),
-                resource: st.resource,
-                conditions: st.conditions,
-            })
-            .collect();
-        Ok(Policy {
-            kind,
-            version,
-            id,
-            statements,
-            statement_is_array,
-            size,
+        checked.policy.ok_or_else(|| PolicyError::Syntax {
+            detail: "policy must be a json object".to_owned(),
         })
     }
 

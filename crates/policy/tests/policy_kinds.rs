@@ -47,6 +47,14 @@ fn principal_is_required_in_resource_types() {
     }
     assert!(Policy::parse(WITH_PRINCIPAL, PolicyKind::Resource).is_ok());
     assert!(Policy::parse(WITH_PRINCIPAL, PolicyKind::VpcEndpoint).is_ok());
+    // Regression: our message said "a endpoint policy", "a rcp policy".
+    for kind in [PolicyKind::VpcEndpoint, PolicyKind::Rcp] {
+        let e = Policy::parse(IDENTITY, kind).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("statement 0 has no Principal, which {kind} policies require")
+        );
+    }
 }
 
 #[test]

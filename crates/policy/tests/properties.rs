@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-use palisade_policy::lint::validate_policy;
+use palisade_policy::lint::{has_errors, validate_policy};
 use palisade_policy::pattern::{Template, glob_pieces, matches};
 use palisade_policy::simulate::simulate_cases;
 use palisade_policy::{
@@ -57,10 +57,18 @@ proptest! {
     #[test]
     fn structured_garbage_never_panics(doc in json_like()) {
         for kind in PolicyKind::ALL {
-            if let Ok(p) = Policy::parse(&doc, kind) {
-                let _ = CompiledPolicy::new(&p);
+            let parsed = Policy::parse(&doc, kind);
+            if let Ok(p) = &parsed {
+                let _ = CompiledPolicy::new(p);
             }
-            let _ = validate_policy(&doc, kind);
+            let findings = validate_policy(&doc, kind);
+            // The validator reports all of IAM's checks, the parser the first failure: a
+            // document IAM refuses is never passed (size aside, a warning where the quota
+            // depends on where the policy goes).
+            if let Err(e) = &parsed {
+                let size = matches!(e, palisade_policy::PolicyError::TooLarge { .. });
+                prop_assert!(size || has_errors(&findings), "{kind} {doc}: {e}");
+            }
         }
     }
 

@@ -126,7 +126,24 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Prepares the data directory, the root key, the store and the root credentials, and binds
     /// the listener.
-    pub async fn start(mut config: Config) -> Result<Self, StartError> {
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        // Given TLS files need nothing of the data directory: checked before it is created.
+        let given_tls = tls::given_config(&config.tls)?;
+        let data_dir = config.data_dir.clone();
+        let created = !data_dir.exists();
+        let started = Self::start_with(config, given_tls).await;
+        if started.is_err() && created {
+            // A start that fails leaves no trace (bug: an empty data directory was left
+            // behind); `remove_dir` removes nothing that was written into it.
+            let _ = std::fs::remove_dir(&data_dir);
+        }
+        started
+    }
+
+    async fn start_with(
+        mut config: Config,
+        given_tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self, StartError> {
         create_private_dir(&config.data_dir)?;
         // `--dev` lets any request reset the store, audit log included: never on a data
         // directory a strict server created (and wrote root credentials into).
@@ -165,7 +182,6 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let given_tls = tls::given_config(&config.tls)?;
         let (kek, kek_source) = palisade_seal::load_kek(
             config.kek_file.as_deref(),
             config.kek_env.as_ref().map(|k| k.0.as_str()),

@@ -1382,12 +1382,58 @@ pub fn read_events(
                 path.display(),
                 end + at as u64
             ));
+        } else if next < limit
+            && let Some(why) = not_a_torn_tail(&rest, next, i + 1 == segments.len())
+        {
+            damage.push(format!(
+                "{}: the event at byte {end} (position {next}) is damaged: {why}",
+                path.display()
+            ));
         }
     }
     if damage.is_empty() {
         Ok(())
     } else {
         Err(StoreError::Events(damage.join("; ")))
+    }
+}
+
+/// Why the bytes after a segment's valid frames, which `next` would begin, cannot be a torn
+/// tail (`None` when they can be one, or are the zeros written ahead). A torn tail is the end
+/// of the newest segment, where a group was being written: its first frame header is still the
+/// zeros written ahead, or declares a length a frame can have and, once the position is
+/// written, position `next` (bug: a segment of random bytes was taken for a torn tail, and
+/// `palisade audit events` printed nothing and exited 0). Opening truncates older segments
+/// back to their last good frame, so anything left after one is damage.
+fn not_a_torn_tail(rest: &[u8], next: i64, newest: bool) -> Option<String> {
+    let written = rest.iter().filter(|b| **b != 0).count();
+    if written == 0 {
+        return None;
+    }
+    if !newest {
+        return Some(format!(
+            "{written} bytes after it in a segment that later ones follow are not events"
+        ));
+    }
+    let header = rest.get(..HEADER).unwrap_or(rest);
+    if header.iter().all(|b| *b == 0) {
+        return None;
+    }
+    let len = le32(rest.get(..4)).map_or(0, |l| l as usize);
+    if len > MAX_FRAME {
+        return Some(format!(
+            "its length field says {len} bytes, more than any event (not a torn write)"
+        ));
+    }
+    let seq = rest
+        .get(HEADER..HEADER + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_le_bytes);
+    match seq {
+        Some(seq) if seq != 0 && seq != next => {
+            Some(format!("it says it is position {seq} (not a torn write)"))
+        }
+        _ => None,
     }
 }
 
@@ -1663,6 +1709,50 @@ mod tests {
                 .contains("is damaged and intact events follow it (position 4"),
             "{err}"
         );
+    }
+
+    /// Regression: a segment of random bytes was taken for a torn tail: `palisade audit events`
+    /// printed nothing and exited 0. A real torn tail (a partly written newest frame) still is
+    /// one.
+    #[test]
+    fn bytes_that_cannot_be_a_torn_tail_are_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        // Deterministic noise (an LCG): a length field far over the largest frame.
+        let mut x: u32 = 0xDEAD_BEEF;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(dir.path().join(segment_name(1)), &noise).unwrap();
+        let err = read_events(dir.path(), |_, _| true).unwrap_err();
+        assert!(err.to_string().contains("(position 1) is damaged"), "{err}");
+        // A header giving a plausible length but another position.
+        let (dir, seg, bytes) = three_events_on_disk();
+        let mut wrong = bytes.clone();
+        let end = frames_end(&wrong);
+        let mut frame = EventLog::encode(&[row("x", 9, "1")]);
+        frame[HEADER..HEADER + 8].copy_from_slice(&77i64.to_le_bytes());
+        wrong.splice(end..end + frame.len(), frame);
+        std::fs::write(&seg, &wrong).unwrap();
+        let err = read_events(dir.path(), |_, _| true).unwrap_err();
+        assert!(err.to_string().contains("position 77"), "{err}");
+        // The newest frame half written: a torn tail, the events before it listed.
+        let mut torn = bytes.clone();
+        let end = frames_end(&torn);
+        let mut frame = EventLog::encode(&[row("x", 9, "1")]);
+        frame[HEADER..HEADER + 8].copy_from_slice(&4i64.to_le_bytes());
+        frame.truncate(frame.len() / 2);
+        torn.splice(end..end + frame.len(), frame);
+        std::fs::write(&seg, &torn).unwrap();
+        let mut seen = 0;
+        read_events(dir.path(), |_, _| {
+            seen += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, 3);
     }
 
     /// Regression: damage to the newest event (acknowledged, and delivered by a trail whose
