@@ -29,9 +29,14 @@ struct ServiceEntry {
     operations: Vec<String>,
 }
 
-/// Workspace root (two levels above this crate).
+/// Workspace root (two levels above this crate). `cargo run` sets `CARGO_MANIFEST_DIR` at run
+/// time too; preferring it keeps a binary built in another checkout that shares the target dir
+/// (a CI clone) from reading and writing that checkout's files.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.join("../..")
 }
 
 /// Formats Rust source with rustfmt using the workspace `rustfmt.toml`.

@@ -205,7 +205,8 @@ fn case_dirs(root: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn classic_aws_sigv4_test_suite() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws-sig-v4-test-suite");
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("tests/aws-sig-v4-test-suite");
     let mut checked = 0;
     let mut signer_checked = 0;
     for dir in case_dirs(&root) {
@@ -275,7 +276,8 @@ fn classic_aws_sigv4_test_suite() {
 
 #[test]
 fn aws_c_auth_signing_test_suite() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws-signing-test-suite/v4");
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("tests/aws-signing-test-suite/v4");
     let mut checked = 0;
     for dir in case_dirs(&root) {
         let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
@@ -349,7 +351,8 @@ fn aws_c_auth_signing_test_suite() {
 
 #[test]
 fn double_encoding_cases() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws-signing-test-suite/v4");
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("tests/aws-signing-test-suite/v4");
     for name in ["double-encode-path", "double-url-encode"] {
         let dir = root.join(name);
         let unsigned = RawRequest::parse(read(&dir.join("request.txt")).trim_end());
