@@ -1394,3 +1394,88 @@ def test_get_access_key_info_names_the_account_of_another_accounts_session_key(t
     mine = sts_b.get_session_token()["Credentials"]["AccessKeyId"]
     assert sts_b.get_access_key_info(AccessKeyId=mine)["Account"] == "222222222222"
     assert sts_b.get_access_key_info(AccessKeyId=key_a)["Account"] == "111111111111"
+
+
+def test_a_key_created_while_its_user_is_deleted_never_outlives_the_user(server):
+    """Bug: CreateAccessKey looked its user up before taking the write lock, so a DeleteUser
+    finishing in between left a working key for a user that no longer existed, and the next
+    user created under that name found the key in its list and lent it its permissions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam = server.client("iam")
+    created = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for round_ in range(12):
+            name = f"racer{round_}"
+            iam.create_user(UserName=name)
+            clients = [server.client("iam") for _ in range(4)]
+
+            def delete(c=clients[0], name=name):
+                try:
+                    c.delete_user(UserName=name)
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] in ("DeleteConflict", "NoSuchEntity")
+
+            def create(c, name=name):
+                try:
+                    created.append((name, c.create_access_key(UserName=name)["AccessKey"]))
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] in ("NoSuchEntity", "LimitExceeded")
+
+            list(pool.map(lambda f: f(), [delete] + [lambda c=c: create(c) for c in clients[1:]]))
+    for round_ in range(12):
+        name = f"racer{round_}"
+        exists = True
+        try:
+            keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "NoSuchEntity"
+            exists = False
+        if not exists:
+            # A namesake starts with no keys, and the old user's keys serve nobody.
+            iam.create_user(UserName=name)
+            assert iam.list_access_keys(UserName=name)["AccessKeyMetadata"] == []
+            iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+            for owner, key in created:
+                if owner != name:
+                    continue
+                c = server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+                with pytest.raises(ClientError) as e:
+                    c.list_users()
+                assert e.value.response["Error"]["Code"] in ("InvalidClientTokenId", "AccessDenied")
+        else:
+            assert len(keys) <= 2
+
+
+def test_a_deactivated_key_is_refused_even_while_it_was_in_use(server):
+    """Bug: a lookup of a key that read the store just before UpdateAccessKey/DeleteAccessKey
+    put the old record back into the key cache after the change had cleared it, and the key
+    stayed accepted until its next change. The window is narrow: this pins the promise, and
+    catches the race only now and then."""
+    from concurrent.futures import ThreadPoolExecutor
+    import threading
+
+    iam = server.client("iam")
+    sts = server.user_client("busy", "sts")
+    key_id = iam.list_access_keys(UserName="busy")["AccessKeyMetadata"][0]["AccessKeyId"]
+    for _ in range(15):
+        stop = threading.Event()
+
+        def hammer():
+            while not stop.is_set():
+                try:
+                    sts.get_caller_identity()
+                except ClientError:
+                    pass
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            for _ in range(6):
+                pool.submit(hammer)
+            # Each change empties the cache, so the requests in flight look the key up again.
+            for _ in range(4):
+                iam.update_access_key(UserName="busy", AccessKeyId=key_id, Status="Active")
+            iam.update_access_key(UserName="busy", AccessKeyId=key_id, Status="Inactive")
+            stop.set()
+        with pytest.raises(ClientError) as e:
+            sts.get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"

@@ -920,14 +920,15 @@ fn caller_policies(state: &AppState, caller: &Caller) -> CallerPolicies {
         | PrincipalKind::WebIdentity
         | PrincipalKind::SamlUser => {}
         PrincipalKind::IamUser => {
-            // A GetSessionToken session names its user by unique id too: a user deleted and
-            // recreated under the same name is another user, whose policies the session of the
-            // old one does not get.
+            // The user is named by unique id: a user deleted and recreated under the same name
+            // is another user, whose policies neither a GetSessionToken session nor a key of
+            // the old one gets (bug: a key created while its user was being deleted outlived
+            // the user and served the namesake created next).
             let session_user_id = caller
                 .session
                 .as_ref()
-                .map(|s| s.principal_id.as_str())
-                .filter(|id| id.starts_with("AIDA"));
+                .map_or(caller.principal_id.as_str(), |s| s.principal_id.as_str());
+            let session_user_id = Some(session_user_id).filter(|id| id.starts_with("AIDA"));
             identity = caller
                 .user_name
                 .as_deref()

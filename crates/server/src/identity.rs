@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -206,6 +207,11 @@ pub struct KeyRing {
     store: Arc<dyn Store>,
     sealer: Arc<Sealer>,
     cache: RwLock<HashMap<String, ActiveKey>>,
+    /// Bumped, under the cache's lock, whenever a key is forgotten: a lookup that read the
+    /// store before a change caches what it read only if no change came since (bug: a key
+    /// deleted or deactivated while a lookup of it was reading the store was put back in the
+    /// cache after `forget`, and accepted until its next change).
+    generation: AtomicU64,
     /// Last use of each key, and when it was last written to the store.
     last_used: RwLock<HashMap<String, (KeyLastUsed, i64)>>,
 }
@@ -221,6 +227,7 @@ impl KeyRing {
             store,
             sealer,
             cache: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             last_used: RwLock::new(HashMap::new()),
         }
     }
@@ -275,11 +282,14 @@ impl KeyRing {
         {
             return Ok(Some(key.clone()));
         }
+        let seen = self.generation.load(Ordering::Acquire);
         let Some(record) = self.store.access_key(access_key_id).await? else {
             return Ok(None);
         };
         let key = self.unseal(&record)?;
-        if let Ok(mut cache) = self.cache.write() {
+        if let Ok(mut cache) = self.cache.write()
+            && self.generation.load(Ordering::Acquire) == seen
+        {
             cache.insert(access_key_id.to_owned(), key.clone());
         }
         Ok(Some(key))
@@ -346,6 +356,7 @@ impl KeyRing {
     pub fn forget(&self, access_key_id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(access_key_id);
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -360,6 +371,7 @@ impl KeyRing {
     pub fn clear(&self) {
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
         if let Ok(mut map) = self.last_used.write() {
             map.clear();

@@ -11,6 +11,7 @@
 pub mod managed;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use palisade_policy::{CompiledPolicy, PolicyKind, PolicySet};
@@ -460,6 +461,10 @@ pub struct Iam {
     writer: tokio::sync::Mutex<()>,
     perms: RwLock<HashMap<String, Arc<Permissions>>>,
     sessions: RwLock<HashMap<String, Arc<PolicySet>>>,
+    /// Bumped by `invalidate`: permissions built from the state as it was before a change are
+    /// cached only if no change came while they were built (a detach racing a request could
+    /// otherwise leave the old permissions cached until the next change).
+    generation: AtomicU64,
     /// The last credential report of each account: when it was generated (epoch seconds) and
     /// its CSV. Kept in memory only, as AWS keeps a report for four hours.
     reports: RwLock<HashMap<String, CredentialReport>>,
@@ -485,6 +490,7 @@ impl Iam {
             data: RwLock::new(IamData::default()),
             writer: tokio::sync::Mutex::new(()),
             perms: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             sessions: RwLock::new(HashMap::new()),
             reports: RwLock::new(HashMap::new()),
             advisor: RwLock::new(HashMap::new()),
@@ -677,6 +683,7 @@ impl Iam {
     fn invalidate(&self) {
         if let Ok(mut p) = self.perms.write() {
             p.clear();
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
         // A session's managed session policies are read at each request, as AWS reads a
         // managed policy's default version (bug: a session kept the version it started with).
@@ -698,12 +705,15 @@ impl Iam {
         {
             return Some(found.clone());
         }
+        let seen = self.generation.load(Ordering::Acquire);
         let built = self
             .read(|d| build_permissions(d, account_id, kind, name))
             .ok()
             .flatten()?;
         let built = Arc::new(built);
-        if let Ok(mut p) = self.perms.write() {
+        if let Ok(mut p) = self.perms.write()
+            && self.generation.load(Ordering::Acquire) == seen
+        {
             p.insert(cache_key, built.clone());
         }
         Some(built)
@@ -722,6 +732,7 @@ impl Iam {
         {
             return found.clone();
         }
+        let seen = self.generation.load(Ordering::Acquire);
         let mut set = PolicySet::new();
         if let Some(doc) = inline
             && let Some(p) = compile(doc, PolicyKind::Session, "session policy")
@@ -738,7 +749,9 @@ impl Iam {
             }
         }
         let set = Arc::new(set);
-        if let Ok(mut s) = self.sessions.write() {
+        if let Ok(mut s) = self.sessions.write()
+            && self.generation.load(Ordering::Acquire) == seen
+        {
             if s.len() >= SESSION_CACHE_MAX {
                 s.clear();
             }

@@ -55,8 +55,11 @@ fn no_such_key(id: &str) -> ApiError {
 }
 
 pub(crate) async fn create_access_key(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let owner = owner(cx, input)?;
+    // The owner is looked up under the write lock: a DeleteUser finishing between the lookup
+    // and the write left a key for a user that no longer existed, which the next user of that
+    // name found in its list (bug).
     let _guard = cx.state.iam.lock_writes().await;
+    let owner = owner(cx, input)?;
     if keys_of(cx, &owner).await?.len() >= MAX_KEYS {
         return Err(limit_exceeded(format!(
             "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS}"
@@ -102,10 +105,10 @@ pub(crate) async fn list_access_keys(cx: &Cx<'_>, input: &Value) -> Result<Value
 }
 
 pub(crate) async fn update_access_key(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let owner = owner(cx, input)?;
     let id = req(input, "AccessKeyId")?;
     let status = req(input, "Status")?;
     let _guard = cx.state.iam.lock_writes().await;
+    let owner = owner(cx, input)?;
     let Some(mut key) = keys_of(cx, &owner)
         .await?
         .into_iter()
@@ -124,9 +127,9 @@ pub(crate) async fn update_access_key(cx: &Cx<'_>, input: &Value) -> Result<Valu
 }
 
 pub(crate) async fn delete_access_key(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let owner = owner(cx, input)?;
     let id = req(input, "AccessKeyId")?.to_owned();
     let _guard = cx.state.iam.lock_writes().await;
+    let owner = owner(cx, input)?;
     if !keys_of(cx, &owner)
         .await?
         .iter()
