@@ -2392,6 +2392,9 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
     }
     let name = s(i, "Name").map(str::to_owned);
     let _guard = cx.state.kms.lock_writes().await;
+    // Again under the lock: a ScheduleKeyDeletion that finished while it was awaited must not
+    // get a new grant on its key.
+    with_key(cx, i, |k| not_pending_deletion(&k.record))?;
     // A retry with the same name and identical parameters gets the grant it created (AWS's
     // idempotent retries); any other parameter differing makes a new grant (bug: a retry adding
     // constraints or a retiring principal got the unconstrained grant back, reported as made).

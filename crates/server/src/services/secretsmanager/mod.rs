@@ -1517,16 +1517,21 @@ async fn restore_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 /// Deletes secrets whose recovery window has passed. Called by the background task.
 pub async fn purge_due(state: &AppState) -> Result<usize, ApiError> {
     let t = now();
-    let due: Vec<Secret> = state
-        .secrets
-        .all()
-        .into_iter()
-        .filter(|s| s.deleted.is_some_and(|d| d <= t))
-        .collect();
-    if due.is_empty() {
+    let due = || -> Vec<Secret> {
+        state
+            .secrets
+            .all()
+            .into_iter()
+            .filter(|s| s.deleted.is_some_and(|d| d <= t))
+            .collect()
+    };
+    if due().is_empty() {
         return Ok(0);
     }
     let _w = state.secrets.writer.lock().await;
+    // Chosen again under the lock: a RestoreSecret that finished while the lock was awaited
+    // would otherwise see its secret purged right after it answered.
+    let due = due();
     let changes: Vec<Change> = due
         .iter()
         .map(|s| Change::Delete(s.account.clone(), s.region.clone(), s.name.clone()))
