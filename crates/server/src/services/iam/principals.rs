@@ -210,10 +210,13 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         Some(_) => Some(path(input, "NewPath")?),
         None => None,
     };
+    // Held until the trust policies follow the new ARN, so that no other change to IAM sees
+    // the user renamed while a trust policy still names the old ARN.
+    let guard = cx.state.iam.lock_writes().await;
     let (old_arn, new_arn, final_name) = cx
         .state
         .iam
-        .mutate(cx.account, |tx| {
+        .mutate_locked(cx.account, |tx| {
             let Some(user) = tx.account.user(&name).cloned() else {
                 return Err(no_such_user(&name));
             };
@@ -253,25 +256,37 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
             Ok((old_arn, new_arn, final_name))
         })
         .await?;
-    if old_arn != new_arn {
-        // The user's access keys name the principal by ARN.
-        let keys = cx
-            .state
-            .store
-            .access_keys_of(cx.account, &old_arn)
-            .await
-            .map_err(ApiError::internal)?;
-        for mut k in keys {
-            k.principal_arn.clone_from(&new_arn);
-            k.user_name = Some(final_name.clone());
-            cx.state
-                .store
-                .put_access_key(&k)
-                .await
-                .map_err(ApiError::store_write)?;
-            cx.state.keys.forget(&k.access_key_id);
-        }
+    if old_arn == new_arn {
+        return Ok(json!({}));
     }
+    // The user's access keys name the principal by ARN.
+    let keys = cx
+        .state
+        .store
+        .access_keys_of(cx.account, &old_arn)
+        .await
+        .map_err(ApiError::internal)?;
+    for mut k in keys {
+        k.principal_arn.clone_from(&new_arn);
+        k.user_name = Some(final_name.clone());
+        cx.state
+            .store
+            .put_access_key(&k)
+            .await
+            .map_err(ApiError::store_write)?;
+        cx.state.keys.forget(&k.access_key_id);
+    }
+    // Policies that name the user as principal hold its unique id in AWS, and show its
+    // current ARN: they follow the rename, so that the renamed user keeps the access they
+    // give and a new user created under the old name does not inherit it.
+    cx.state
+        .iam
+        .rename_principal_locked(&old_arn, &new_arn)
+        .await?;
+    drop(guard);
+    crate::services::kms::rename_principal(cx.state, &old_arn, &new_arn).await?;
+    let (quoted_old, quoted_new) = (format!("\"{old_arn}\""), format!("\"{new_arn}\""));
+    crate::services::secretsmanager::replace_principal(cx.state, &quoted_old, &quoted_new).await?;
     Ok(json!({}))
 }
 
@@ -281,7 +296,7 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
 async fn orphan_elsewhere(cx: &Cx<'_>, arn: &str, id: &str) -> Result<(), ApiError> {
     crate::services::kms::orphan_principal(cx.state, arn, id).await?;
     let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
-    crate::services::secretsmanager::orphan_principal(cx.state, &quoted_arn, &quoted_id).await
+    crate::services::secretsmanager::replace_principal(cx.state, &quoted_arn, &quoted_id).await
 }
 
 pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
