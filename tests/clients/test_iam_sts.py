@@ -854,6 +854,58 @@ def test_a_paginator_that_deletes_each_page_as_it_goes_deletes_everything(server
     assert [g["GroupName"] for p in pages for g in p["Groups"]] == [f"g{i}" for i in range(5)]
 
 
+def test_every_iam_listing_lets_a_paginator_delete_each_page_as_it_goes(server):
+    # Regression: ListEntitiesForPolicy, ListVirtualMFADevices, ListPolicyVersions, the tag
+    # listings and the other small listings still paged by index, so detaching or deleting each
+    # page before asking for the next skipped items (4 of 6 entities detached).
+    iam = server.client("iam")
+    arn = iam.create_policy(PolicyName="shared", PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]["Arn"]
+    for i in range(3):
+        iam.create_user(UserName=f"pu{i}")
+        iam.attach_user_policy(UserName=f"pu{i}", PolicyArn=arn)
+        iam.create_group(GroupName=f"pg{i}")
+        iam.attach_group_policy(GroupName=f"pg{i}", PolicyArn=arn)
+    detached = []
+    for page in iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn, PaginationConfig={"PageSize": 2}):
+        for u in page["PolicyUsers"]:
+            detached.append(u["UserName"])
+            iam.detach_user_policy(UserName=u["UserName"], PolicyArn=arn)
+        for g in page["PolicyGroups"]:
+            detached.append(g["GroupName"])
+            iam.detach_group_policy(GroupName=g["GroupName"], PolicyArn=arn)
+    assert sorted(detached) == ["pg0", "pg1", "pg2", "pu0", "pu1", "pu2"]
+    for i in range(6):
+        iam.create_virtual_mfa_device(VirtualMFADeviceName=f"mfa{i}")
+    deleted = []
+    for page in iam.get_paginator("list_virtual_mfa_devices").paginate(PaginationConfig={"PageSize": 2}):
+        for d in page["VirtualMFADevices"]:
+            deleted.append(d["SerialNumber"])
+            iam.delete_virtual_mfa_device(SerialNumber=d["SerialNumber"])
+    assert len(deleted) == 6 and iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
+    for _ in range(4):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=policy(allow("kms:ListAliases")))
+    deleted = []
+    for page in iam.get_paginator("list_policy_versions").paginate(PolicyArn=arn, PaginationConfig={"PageSize": 2}):
+        for v in page["Versions"]:
+            if not v["IsDefaultVersion"]:
+                deleted.append(v["VersionId"])
+                iam.delete_policy_version(PolicyArn=arn, VersionId=v["VersionId"])
+    assert sorted(deleted) == ["v2", "v3", "v4", "v5"]
+    iam.tag_user(UserName="pu0", Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(6)])
+    removed = []
+    for page in iam.get_paginator("list_user_tags").paginate(UserName="pu0", PaginationConfig={"PageSize": 2}):
+        for t in page["Tags"]:
+            removed.append(t["Key"])
+            iam.untag_user(UserName="pu0", TagKeys=[t["Key"]])
+    assert len(removed) == 6 and iam.list_user_tags(UserName="pu0")["Tags"] == []
+    # Without deletions every entry comes once, across the lists of the details.
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Group"], PaginationConfig={"PageSize": 2}
+    )
+    names = [e.get("UserName") or e["GroupName"] for p in pages for e in p["UserDetailList"] + p["GroupDetailList"]]
+    assert names == ["pu0", "pu1", "pu2", "pg0", "pg1", "pg2"]
+
+
 def test_get_access_key_last_used_on_the_root_users_key_is_authorized_on_the_root_user(server):
     # Bug: the owner check was skipped for the root user's key, so a user allowed only on their
     # own user read when the root user's key was last used.

@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use super::principals::user_json;
 use super::{
     Cx, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
-    now, page, paged, path, req, s, tags, tags_json, target_user,
+    now, page_by, paged, path, req, s, tags, tags_json, target_user,
 };
 use crate::error::ApiError;
 use crate::identity::random_bytes;
 use crate::mfa;
+use crate::services::paging::member;
 use crate::state::AppState;
 
 fn invalid_code() -> ApiError {
@@ -264,7 +265,7 @@ pub(crate) fn list_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiE
             })
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(devices, input)?;
+    let (items, marker) = page_by(devices, member("SerialNumber"), input)?;
     Ok(paged(json!({"MFADevices": items}), marker))
 }
 
@@ -291,7 +292,9 @@ pub(crate) fn list_virtual_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Val
             })
             .collect::<Vec<_>>()
     })?;
-    let (items, marker) = page(devices, input)?;
+    // Keyed by serial number, the order they are listed in: a clean-up deleting each page's
+    // devices before asking for the next skips none.
+    let (items, marker) = page_by(devices, member("SerialNumber"), input)?;
     Ok(paged(json!({"VirtualMFADevices": items}), marker))
 }
 

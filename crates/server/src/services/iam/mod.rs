@@ -547,8 +547,9 @@ pub(crate) fn encode_document(doc: &str) -> String {
     utf8_percent_encode(doc, SET).to_string()
 }
 
-/// A list page of items that have no identity to page by (small lists whose order AWS fixes):
-/// see [`page_by`].
+/// A list page of items that have no identity to page by and do not change between pages (a
+/// simulation's results, a last-accessed report): see [`page_by`], which every listing of
+/// things a client can delete uses.
 pub(crate) fn page<T>(items: Vec<T>, input: &Value) -> Result<(Vec<T>, Option<String>), ApiError> {
     page_by(items, |_| None, input)
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{
     Cx, Entity, already_exists, check_policy, check_tags, delete_conflict, encode_document,
     invalid_input, merge_tags, no_such_entity, no_such_group, no_such_role, no_such_user, now,
-    page, page_by, paged, path, req, s, strings, tags, tags_json, validation,
+    page_by, paged, path, req, s, strings, tags, tags_json, validation,
 };
 use crate::error::ApiError;
 use crate::iam::{AccountIam, group_arn, instance_profile_arn, role_arn, user_arn};
@@ -1209,6 +1209,6 @@ pub(crate) fn list_tags(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
     let Some(found) = found else {
         return Err(no_such(entity, key));
     };
-    let (items, marker) = page(found, input)?;
+    let (items, marker) = page_by(found, |t| Some(t.key.clone()), input)?;
     Ok(paged(json!({"Tags": tags_json(&items)}), marker))
 }

@@ -8,7 +8,7 @@ use palisade_store::UserCredentialRecord;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page, paged, req,
+    Cx, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page_by, paged, req,
     target_user,
 };
 use crate::error::ApiError;
@@ -307,7 +307,11 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiE
                 .collect::<Vec<_>>(),
         )
     })??;
-    let (items, marker) = page(items, input)?;
+    let (items, marker) = page_by(
+        items,
+        crate::services::paging::member(kind.id_member()),
+        input,
+    )?;
     let member = match kind {
         Kind::Ssh => "SSHPublicKeys",
         Kind::Signing => "Certificates",
