@@ -792,6 +792,33 @@ def test_managed_policies_show_the_attributes_each_operation_returns_in_aws(serv
     assert all("Description" not in p and "Tags" not in p for p in listed)
 
 
+def test_list_policies_filters_by_how_a_policy_is_used(server):
+    # Bug: ListPolicies ignored PolicyUsageFilter, and OnlyAttached counted attachments only,
+    # so OnlyAttached=True with PermissionsBoundary missed every policy used as a boundary.
+    iam = server.client("iam")
+    arns = {
+        name: iam.create_policy(PolicyName=name, PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]["Arn"]
+        for name in ("attached", "boundary", "unused")
+    }
+    iam.create_user(UserName="used", PermissionsBoundary=arns["boundary"])
+    iam.attach_user_policy(UserName="used", PolicyArn=arns["attached"])
+
+    def names(**kw):
+        return {p["PolicyName"] for p in iam.list_policies(Scope="Local", **kw)["Policies"]}
+
+    assert names() == {"attached", "boundary", "unused"}
+    assert names(OnlyAttached=True) == {"attached"}
+    assert names(OnlyAttached=True, PolicyUsageFilter="PermissionsBoundary") == {"boundary"}
+    assert names(OnlyAttached=True, PolicyUsageFilter="PermissionsPolicy") == {"attached"}
+    assert names(PolicyUsageFilter="PermissionsBoundary") == {"boundary"}
+    assert names(PolicyUsageFilter="PermissionsPolicy") == {"attached"}
+    aws = iam.list_policies(Scope="AWS", OnlyAttached=True, PolicyUsageFilter="PermissionsBoundary")["Policies"]
+    assert aws == []
+    iam.put_user_permissions_boundary(UserName="used", PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    aws = iam.list_policies(Scope="AWS", OnlyAttached=True, PolicyUsageFilter="PermissionsBoundary")["Policies"]
+    assert [(p["PolicyName"], p["PermissionsBoundaryUsageCount"]) for p in aws] == [("ReadOnlyAccess", 1)]
+
+
 def test_entities_of_a_policy_filtered_by_the_policys_kind(server):
     # Regression: EntityFilter=LocalManagedPolicy returned nothing for a customer policy.
     iam = server.client("iam")

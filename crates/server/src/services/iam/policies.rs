@@ -205,13 +205,25 @@ pub(crate) fn get_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
 pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let scope = s(input, "Scope").unwrap_or("All");
     let only_attached = boolean(input, "OnlyAttached").unwrap_or(false);
+    let usage_filter = s(input, "PolicyUsageFilter");
     let prefix = s(input, "PathPrefix").unwrap_or("/");
+    // PolicyUsageFilter lists the policies used that way: attached as permissions policies
+    // (AttachmentCount), or used as permissions boundaries (PermissionsBoundaryUsageCount);
+    // OnlyAttached alone, the policies attached as permissions policies.
+    let listed = |acct: Option<&AccountIam>, arn: &str| {
+        let (attached, boundary) = usage(acct, arn);
+        match usage_filter {
+            Some("PermissionsBoundary") => boundary > 0,
+            Some(_) => attached > 0,
+            None => !only_attached || attached > 0,
+        }
+    };
     let all: Vec<Value> = cx.state.iam.read(|d| {
         let acct = d.account(cx.account);
         let mut out = Vec::new();
         if scope != "Local" {
             for p in managed::POLICIES {
-                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn()).0 > 0) {
+                if p.path.starts_with(prefix) && listed(acct, &p.arn()) {
                     out.push(aws_policy_json(p, acct, PolicyView::List));
                 }
             }
@@ -220,7 +232,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
             && let Some(a) = acct
         {
             for p in a.policies.values() {
-                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn).0 > 0) {
+                if p.path.starts_with(prefix) && listed(acct, &p.arn) {
                     out.push(customer_policy_json(p, acct, PolicyView::List));
                 }
             }
