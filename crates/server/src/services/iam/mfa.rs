@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::principals::user_json;
 use super::{
-    Cx, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
+    Cx, Entity, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
     now, page_by, paged, path, req, s, tags, tags_json, target_user,
 };
 use crate::error::ApiError;
@@ -47,7 +47,7 @@ pub(crate) async fn create_virtual_mfa_device(
     let name = req(input, "VirtualMFADeviceName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::MfaDevice)?;
     let serial = format!("arn:aws:iam::{}:mfa{path}{name}", cx.account);
     // Every other MFA operation takes the serial number, which the model limits to 256
     // characters: a device with a longer one could never be enabled or deleted.

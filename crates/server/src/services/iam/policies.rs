@@ -151,7 +151,7 @@ pub(crate) async fn create_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, A
     let doc = req(input, "PolicyDocument")?.to_owned();
     check_policy(&doc, PolicyKind::Identity)?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::Policy)?;
     let description = s(input, "Description").map(str::to_owned);
     let account = cx.account.to_owned();
     cx.state

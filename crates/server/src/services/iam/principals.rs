@@ -127,7 +127,7 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let name = req(input, "UserName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::User)?;
     let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
     let account = cx.account.to_owned();
     cx.state
@@ -608,7 +608,7 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let max = super::int(input, "MaxSessionDuration").unwrap_or(3600);
     check_session_duration(max)?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::Role)?;
     let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
     let account = cx.account.to_owned();
     let description = s(input, "Description").map(str::to_owned);
@@ -951,7 +951,7 @@ pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Resul
     let name = req(input, "InstanceProfileName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::InstanceProfile)?;
     let account = cx.account.to_owned();
     cx.state
         .iam
@@ -1148,7 +1148,7 @@ fn no_such(entity: Entity, key: &str) -> ApiError {
 pub(crate) async fn tag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
     let key = req(input, entity.name_member())?.to_owned();
     let new = tags(input);
-    check_tags(&new)?;
+    check_tags(&new, entity)?;
     cx.state
         .iam
         .mutate(cx.account, |tx| {
@@ -1156,7 +1156,7 @@ pub(crate) async fn tag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
                 return Err(no_such(entity, &key));
             };
             let mut merged = current.clone();
-            merge_tags(&mut merged, new);
+            merge_tags(&mut merged, new, entity);
             // The request's own tags passed: more than 50 now is the resource's limit.
             if merged.len() > 50 {
                 return Err(super::limit_exceeded(
@@ -1178,7 +1178,7 @@ pub(crate) async fn untag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<
             let Some(current) = entity_tags(tx, entity, &key) else {
                 return Err(no_such(entity, &key));
             };
-            current.retain(|t| !remove.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            current.retain(|t| !remove.iter().any(|k| entity.same_tag_key(k, &t.key)));
             Ok(json!({}))
         })
         .await
