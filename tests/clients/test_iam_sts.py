@@ -324,6 +324,23 @@ def test_credential_reports_list_root_first_then_each_user(server):
     assert henry["access_key_1_last_used_date"] == "N/A"
 
 
+def test_get_user_as_root_shows_the_root_user_as_aws_does(server):
+    # Bug: GetUser without UserName as root answered UserName "", Path "/" and a CreateDate of
+    # 1970. AWS leaves UserName and Path out for the root user and dates it from the account's
+    # creation, which the credential report's root row shows too.
+    iam = server.client("iam")
+    before = time.time()
+    root = iam.get_user()["User"]
+    assert "UserName" not in root and "Path" not in root
+    assert root["UserId"] == ACCOUNT and root["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    created = root["CreateDate"].timestamp()
+    assert before - 600 < created <= time.time()
+    iam.generate_credential_report()
+    row = next(csv.DictReader(iam.get_credential_report()["Content"].decode().splitlines()))
+    assert row["user"] == "<root_account>"
+    assert row["user_creation_time"] == root["CreateDate"].isoformat()
+
+
 def test_a_user_name_or_path_with_commas_or_quotes_cannot_shift_credential_report_columns(server):
     # Bug: the report was written unquoted, so UserName "x,true" with Path "/a,b,c/" made a
     # 26-field row whose mfa_active column a user creator chose.

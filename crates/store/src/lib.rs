@@ -257,6 +257,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The accounts, in creation order.
     fn accounts(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+    /// When an account was created (epoch seconds), if it exists: its root user's creation
+    /// date, as IAM reports it.
+    fn account_created_at<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>>;
     /// Every access key (to index them by principal at start).
     fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>>;
     /// Records the last use of an access key.
@@ -923,6 +929,20 @@ impl Store for SqliteStore {
         })
     }
 
+    fn account_created_at<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
+        Box::pin(async move {
+            Ok(
+                sqlx::query_scalar("SELECT created_at FROM accounts WHERE account_id = $1")
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        })
+    }
+
     fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query(AssertSqlSafe(format!(
@@ -1074,6 +1094,9 @@ mod tests {
                 .unwrap();
         }
         let s = SqliteStore::open(dir.path()).await.unwrap();
+        let created = s.account_created_at("123456789012").await.unwrap();
+        assert!(created.is_some_and(|t| t > 0 && t <= now_secs()));
+        assert_eq!(s.account_created_at("210987654321").await.unwrap(), None);
         assert_eq!(s.access_key("AKIA1").await.unwrap(), Some(key("AKIA1")));
         assert_eq!(s.access_key("AKIA2").await.unwrap(), None);
         let evs = s.recent_events("123456789012", 10).await.unwrap();

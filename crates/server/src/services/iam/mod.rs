@@ -45,7 +45,7 @@ pub async fn handle(
     match operation {
         // Users.
         "CreateUser" => principals::create_user(&cx, i).await,
-        "GetUser" => principals::get_user(&cx, i),
+        "GetUser" => principals::get_user(&cx, i).await,
         "ListUsers" => principals::list_users(&cx, i),
         "UpdateUser" => principals::update_user(&cx, i).await,
         "DeleteUser" => principals::delete_user(&cx, i).await,

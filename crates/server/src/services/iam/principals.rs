@@ -162,18 +162,20 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .await
 }
 
-pub(crate) fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(crate) async fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = match s(input, "UserName") {
         Some(n) => n,
         None => match cx.caller.user_name.as_deref() {
             Some(n) => n,
             None if cx.caller.kind == PrincipalKind::Root => {
+                // The root user is no IAM user: AWS shows no UserName or Path for it, and its
+                // creation date is the account's (Palisade has no root password, so there is
+                // no PasswordLastUsed either).
+                let created = root_created_at(cx).await?;
                 return Ok(json!({"User": {
                     "UserId": cx.account,
                     "Arn": crate::identity::root_arn(cx.account),
-                    "CreateDate": 0,
-                    "Path": "/",
-                    "UserName": "",
+                    "CreateDate": created,
                 }}));
             }
             None => {
@@ -188,6 +190,18 @@ pub(crate) fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .map(|u| json!({"User": user_json(u, true)}))
             .ok_or_else(|| no_such_user(name))
     })?
+}
+
+/// When the caller's account, and so its root user, was created (epoch seconds). An account the
+/// store has not recorded (`--dev` serves any account id) is taken as created now.
+pub(crate) async fn root_created_at(cx: &Cx<'_>) -> Result<i64, ApiError> {
+    let created = cx
+        .state
+        .store
+        .account_created_at(cx.account)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(created.unwrap_or_else(now))
 }
 
 pub(crate) fn list_users(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {

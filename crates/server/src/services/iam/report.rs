@@ -99,14 +99,13 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
     out.push_str(HEADER);
     out.push('\n');
     let root_arn = crate::identity::root_arn(account);
-    let root_created = cx
+    let root_keys = cx
         .state
         .store
         .access_keys_of(account, &root_arn)
         .await
         .map_err(ApiError::internal)?;
-    let root_since = root_created.iter().map(|k| k.created_at).min();
-    let root_since = root_since.map_or_else(|| "N/A".to_owned(), iso);
+    let root_since = iso(super::principals::root_created_at(cx).await?);
     let mut root_row = vec![
         "<root_account>".to_owned(),
         root_arn,
@@ -117,7 +116,7 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
         "not_supported".to_owned(),
         "false".to_owned(),
     ];
-    root_row.extend(key_columns(cx, &root_created).await);
+    root_row.extend(key_columns(cx, &root_keys).await);
     root_row.extend(["false", "N/A", "false", "N/A"].map(str::to_owned));
     push_row(&mut out, &root_row);
     for (user, mfa) in users {
