@@ -541,6 +541,21 @@ def test_iam_tag_keys_are_case_insensitive_only_for_users_and_roles(server):
     assert code(e) == "InvalidInput"
 
 
+def test_list_virtual_mfa_devices_and_list_instance_profiles_return_no_tags(server):
+    # Bug: both listings returned each item's Tags; the model says they do not (the resource's
+    # Get or List*Tags operation does), as ListPolicies and ListServerCertificates already did.
+    iam = server.client("iam")
+    tags = [{"Key": "team", "Value": "sec"}]
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="m", Tags=tags)["VirtualMFADevice"]["SerialNumber"]
+    iam.create_instance_profile(InstanceProfileName="ip", Tags=tags)
+    [device] = iam.list_virtual_mfa_devices()["VirtualMFADevices"]
+    assert device["SerialNumber"] == serial and "Tags" not in device
+    [profile] = iam.list_instance_profiles()["InstanceProfiles"]
+    assert profile["InstanceProfileName"] == "ip" and "Tags" not in profile
+    assert iam.get_instance_profile(InstanceProfileName="ip")["InstanceProfile"]["Tags"] == tags
+    assert iam.list_mfa_device_tags(SerialNumber=serial)["Tags"] == tags
+
+
 def test_a_virtual_mfa_device_whose_serial_is_too_long_is_not_created(server):
     # Bug: a 300-character name made a device whose serial number (over the model's 256) no
     # other MFA operation accepts, so it could never be enabled or deleted.

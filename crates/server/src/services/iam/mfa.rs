@@ -285,9 +285,8 @@ pub(crate) fn list_virtual_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Val
                     crate::services::set(&mut v, "User", user_json(u, false));
                     crate::services::set(&mut v, "EnableDate", json!(d.enabled_at));
                 }
-                if !d.tags.is_empty() {
-                    crate::services::set(&mut v, "Tags", tags_json(&d.tags));
-                }
+                // No Tags: the model says this listing does not return them (ListMFADeviceTags
+                // does).
                 v
             })
             .collect::<Vec<_>>()

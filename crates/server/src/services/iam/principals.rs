@@ -86,7 +86,9 @@ pub(crate) fn role_json(r: &RoleRecord, full: bool) -> Value {
     v
 }
 
-fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value {
+/// An instance profile in the output form; `with_tags` adds its tags, which ListInstanceProfiles
+/// leaves out (the model: listings return a subset of a resource's attributes, not its tags).
+fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord, with_tags: bool) -> Value {
     let roles: Vec<Value> = p
         .roles
         .iter()
@@ -101,7 +103,7 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value 
         "CreateDate": p.created_at,
         "Roles": roles,
     });
-    if !p.tags.is_empty() {
+    if with_tags && !p.tags.is_empty() {
         crate::services::set(&mut v, "Tags", tags_json(&p.tags));
     }
     v
@@ -988,7 +990,7 @@ pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Resul
                 roles: vec![],
                 tags,
             };
-            let out = json!({"InstanceProfile": instance_profile_json(tx.account, &p)});
+            let out = json!({"InstanceProfile": instance_profile_json(tx.account, &p, true)});
             tx.insert_instance_profile(p);
             Ok(out)
         })
@@ -1000,7 +1002,7 @@ pub(crate) fn get_instance_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, 
     cx.state.iam.read_account(cx.account, |a| {
         a.instance_profiles
             .get(&name.to_lowercase())
-            .map(|p| json!({"InstanceProfile": instance_profile_json(a, p)}))
+            .map(|p| json!({"InstanceProfile": instance_profile_json(a, p, true)}))
             .ok_or_else(|| no_such_instance_profile(name))
     })?
 }
@@ -1011,7 +1013,7 @@ pub(crate) fn list_instance_profiles(cx: &Cx<'_>, input: &Value) -> Result<Value
         a.instance_profiles
             .values()
             .filter(|p| p.path.starts_with(prefix))
-            .map(|p| instance_profile_json(a, p))
+            .map(|p| instance_profile_json(a, p, false))
             .collect()
     })?;
     let (items, marker) = page_by(all, lowercase_member("InstanceProfileName"), input)?;
@@ -1030,7 +1032,7 @@ pub(crate) fn list_instance_profiles_for_role(
         Ok(a.instance_profiles
             .values()
             .filter(|p| p.roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
-            .map(|p| instance_profile_json(a, p))
+            .map(|p| instance_profile_json(a, p, true))
             .collect::<Vec<_>>())
     })??;
     let (items, marker) = page_by(all, lowercase_member("InstanceProfileName"), input)?;
