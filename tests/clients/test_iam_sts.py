@@ -341,6 +341,36 @@ def test_get_user_as_root_shows_the_root_user_as_aws_does(server):
     assert row["user_creation_time"] == root["CreateDate"].isoformat()
 
 
+def test_the_root_user_manages_its_own_signing_certificates(server):
+    # Bug: Upload/List/Update/DeleteSigningCertificate without UserName as root answered
+    # ValidationError, and GetAccountSummary's AccountSigningCertificatesPresent was always 0.
+    # The model: the user is taken from the signing key, root included.
+    from cryptography.hazmat.primitives import serialization
+
+    from conftest import make_cert
+
+    iam = server.client("iam")
+    body = make_cert("root-signing")[1].public_bytes(serialization.Encoding.PEM).decode()
+    assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 0
+    cert = iam.upload_signing_certificate(CertificateBody=body)["Certificate"]
+    assert cert["Status"] == "Active" and "UserName" not in cert
+    [listed] = iam.list_signing_certificates()["Certificates"]
+    assert listed["CertificateId"] == cert["CertificateId"]
+    assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 1
+    iam.update_signing_certificate(CertificateId=cert["CertificateId"], Status="Inactive")
+    iam.generate_credential_report()
+    row = next(csv.DictReader(iam.get_credential_report()["Content"].decode().splitlines()))
+    assert row["user"] == "<root_account>" and row["cert_1_active"] == "false"
+    assert row["cert_1_last_rotated"] != "N/A"
+    # A user's certificates are still the user's, apart from the root user's.
+    iam.create_user(UserName="signer")
+    iam.upload_signing_certificate(UserName="signer", CertificateBody=body)
+    assert len(iam.list_signing_certificates(UserName="signer")["Certificates"]) == 1
+    iam.delete_signing_certificate(CertificateId=cert["CertificateId"])
+    assert iam.list_signing_certificates()["Certificates"] == []
+    assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 0
+
+
 def test_a_user_name_or_path_with_commas_or_quotes_cannot_shift_credential_report_columns(server):
     # Bug: the report was written unquoted, so UserName "x,true" with Path "/a,b,c/" made a
     # 26-field row whose mfa_active column a user creator chose.

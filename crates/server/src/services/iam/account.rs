@@ -101,7 +101,9 @@ pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> 
             "MFADevicesInUse": in_use,
             "AccountMFAEnabled": 0,
             "AccountAccessKeysPresent": usize::from(!root_keys.is_empty()),
-            "AccountSigningCertificatesPresent": 0,
+            "AccountSigningCertificatesPresent": usize::from(
+                !a.settings.root_signing_certificates.is_empty()
+            ),
             "AttachedPoliciesPerGroupQuota": 10,
             "AttachedPoliciesPerRoleQuota": 10,
             "AttachedPoliciesPerUserQuota": 10,
