@@ -371,6 +371,24 @@ def test_the_root_user_manages_its_own_signing_certificates(server):
     assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 0
 
 
+def test_credential_report_keeps_access_keys_made_in_one_second_in_creation_order(server):
+    # Bug: access_key_1 and access_key_2 were ordered by creation time in whole seconds, and
+    # keys made in the same second by their random ids, so the two could swap between reports.
+    iam = server.client("iam")
+    users = [f"twins{i}" for i in range(8)]
+    for name in users:
+        iam.create_user(UserName=name)
+        first = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+        second = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+        iam.update_access_key(UserName=name, AccessKeyId=first, Status="Inactive")
+        listed = [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]]
+        assert listed == [first, second]
+    iam.generate_credential_report()
+    rows = {r["user"]: r for r in csv.DictReader(iam.get_credential_report()["Content"].decode().splitlines())}
+    for name in users:
+        assert (rows[name]["access_key_1_active"], rows[name]["access_key_2_active"]) == ("false", "true"), name
+
+
 def test_a_user_name_or_path_with_commas_or_quotes_cannot_shift_credential_report_columns(server):
     # Bug: the report was written unquoted, so UserName "x,true" with Path "/a,b,c/" made a
     # 26-field row whose mfa_active column a user creator chose.

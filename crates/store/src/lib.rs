@@ -207,7 +207,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         &'a self,
         access_key_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<AccessKeyRecord>, StoreError>>;
-    /// Lists the access keys of one principal.
+    /// Lists the access keys of one principal, in the order they were created (keys created in
+    /// the same second too: the credential report's access_key_1 is the first of them).
     fn access_keys_of<'a>(
         &'a self,
         account_id: &'a str,
@@ -837,9 +838,13 @@ impl Store for SqliteStore {
         principal_arn: &'a str,
     ) -> BoxFuture<'a, Result<Vec<AccessKeyRecord>, StoreError>> {
         Box::pin(async move {
+            // Ties within a second are broken by rowid, which SQLite assigns ascending as rows
+            // are inserted and an upsert keeps (only VACUUM could renumber rows, and the store
+            // runs none): creation order, where the random key ids would flip two keys made in
+            // the same second.
             let rows = sqlx::query(AssertSqlSafe(format!(
                 "SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = $1 AND principal_arn = $2 \
-                 ORDER BY created_at, access_key_id"
+                 ORDER BY created_at, rowid"
             )))
             .bind(account_id)
             .bind(principal_arn)
@@ -946,7 +951,7 @@ impl Store for SqliteStore {
     fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {KEY_COLUMNS} FROM access_keys ORDER BY created_at, access_key_id"
+                "SELECT {KEY_COLUMNS} FROM access_keys ORDER BY created_at, rowid"
             )))
             .fetch_all(&self.pool)
             .await?;
@@ -1055,6 +1060,26 @@ mod tests {
             created_at: 1,
             last_used: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_principals_keys_come_in_creation_order_within_one_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        s.ensure_account("123456789012").await.unwrap();
+        for id in ["AKIAZZZZ", "AKIAAAAA", "AKIAMMMM"] {
+            s.put_access_key(&key(id)).await.unwrap();
+        }
+        // Updating a key (a status change, a rename) keeps its place.
+        let mut first = key("AKIAZZZZ");
+        first.status = "Inactive".into();
+        s.put_access_key(&first).await.unwrap();
+        let keys = s
+            .access_keys_of("123456789012", "arn:aws:iam::123456789012:root")
+            .await
+            .unwrap();
+        let ids: Vec<_> = keys.iter().map(|k| k.access_key_id.as_str()).collect();
+        assert_eq!(ids, ["AKIAZZZZ", "AKIAAAAA", "AKIAMMMM"]);
     }
 
     /// `t` ms after a moment an hour ago: within the 90 days the event log keeps in memory.

@@ -197,10 +197,10 @@ fn cert_columns(certs: &[palisade_store::UserCredentialRecord]) -> Vec<String> {
     cols
 }
 
-/// The ten columns of a principal's first two access keys, in creation order.
+/// The ten columns of a principal's first two access keys, in creation order: the store's order
+/// (`Store::access_keys_of`), which also orders keys created in the same second, where sorting
+/// by the creation time in seconds let two such keys swap places between reports.
 async fn key_columns(cx: &Cx<'_>, keys: &[palisade_store::AccessKeyRecord]) -> Vec<String> {
-    let mut keys: Vec<_> = keys.iter().collect();
-    keys.sort_by_key(|k| k.created_at);
     let mut cols = Vec::with_capacity(10);
     for i in 0..2 {
         let Some(k) = keys.get(i) else {
