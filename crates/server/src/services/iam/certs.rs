@@ -7,8 +7,8 @@ use rustls_pemfile::Item;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, Entity, already_exists, check_tags, limit_exceeded, no_such_entity, now, page_by, paged, path, req,
-    s, tags, tags_json,
+    Cx, Entity, already_exists, check_tags, limit_exceeded, no_such_entity, now, page_by, paged,
+    path, req, s, tags, tags_json,
 };
 use crate::error::ApiError;
 use crate::identity::new_unique_id;

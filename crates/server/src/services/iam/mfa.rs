@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::principals::user_json;
 use super::{
-    Cx, Entity, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
-    now, page_by, paged, path, req, s, tags, tags_json, target_user,
+    Cx, Entity, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity,
+    no_such_user, now, page_by, paged, path, req, s, tags, tags_json, target_user,
 };
 use crate::error::ApiError;
 use crate::identity::random_bytes;

@@ -479,7 +479,10 @@ pub(crate) fn check_tags(tags: &[TagRecord], entity: Entity) -> Result<(), ApiEr
 /// is replaced, key included, as IAM keeps the case of the key it was last given.
 pub(crate) fn merge_tags(tags: &mut Vec<TagRecord>, new: Vec<TagRecord>, entity: Entity) {
     for t in new {
-        match tags.iter_mut().find(|e| entity.same_tag_key(&e.key, &t.key)) {
+        match tags
+            .iter_mut()
+            .find(|e| entity.same_tag_key(&e.key, &t.key))
+        {
             Some(e) => *e = t,
             None => tags.push(t),
         }

@@ -5,8 +5,8 @@ use palisade_store::ProviderRecord;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, Entity, already_exists, check_tags, invalid_input, limit_exceeded, no_such_entity, now, req,
-    strings, tags, tags_json,
+    Cx, Entity, already_exists, check_tags, invalid_input, limit_exceeded, no_such_entity, now,
+    req, strings, tags, tags_json,
 };
 use crate::error::ApiError;
 

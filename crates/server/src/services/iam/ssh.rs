@@ -340,7 +340,10 @@ pub(crate) fn get(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .iter()
             .find(|k| k.id == id)
             .ok_or_else(|| Kind::Ssh.no_such(id))?;
-        Ok(wrap(Kind::Ssh, item_json(Kind::Ssh, Some(&u.name), c, true)))
+        Ok(wrap(
+            Kind::Ssh,
+            item_json(Kind::Ssh, Some(&u.name), c, true),
+        ))
     })?
 }
 
