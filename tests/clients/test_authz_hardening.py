@@ -377,6 +377,62 @@ def test_a_trust_policy_does_not_trust_a_new_user_with_a_deleted_users_name(serv
     assert code(e) == "AccessDeniedException"
 
 
+def test_renaming_a_user_moves_it_in_the_policies_that_name_it_as_principal(server):
+    # Hole: UpdateUser (NewUserName, or NewPath alone) re-keyed the user's access keys and MFA
+    # devices only: role trust policies, key policies and secret policies kept the old ARN, so
+    # the renamed user lost the access they gave and a new user created under the old name
+    # inherited it. IAM updates policies naming a user as principal (they hold its unique id).
+    iam = server.client("iam")
+    old = f"arn:aws:iam::{ACCOUNT}:user/gina"
+    creds = user(server, "gina", allow("sts:AssumeRole"))
+    role = iam.create_role(
+        RoleName="trusts-gina",
+        AssumeRolePolicyDocument=doc({"Effect": "Allow", "Principal": {"AWS": old}, "Action": "sts:AssumeRole"}),
+    )["Role"]["Arn"]
+    kms = server.client("kms")
+    key = kms.create_key(
+        Policy=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": [old]}, "Action": "kms:Encrypt", "Resource": "*"},
+        )
+    )["KeyMetadata"]["Arn"]
+    sm = server.client("secretsmanager")
+    secret = sm.create_secret(Name="for-gina", SecretString="s3cret")["ARN"]
+    sm.put_resource_policy(
+        SecretId=secret,
+        ResourcePolicy=doc({"Effect": "Allow", "Principal": {"AWS": old}, "Action": "secretsmanager:DescribeSecret", "Resource": "*"}),
+    )
+
+    def reaches_all(creds):
+        as_(server, "sts", creds).assume_role(RoleArn=role, RoleSessionName="ss")
+        as_(server, "kms", creds).encrypt(KeyId=key, Plaintext=b"x")
+        as_(server, "secretsmanager", creds).describe_secret(SecretId=secret)
+
+    def reaches_none(creds):
+        for call in (
+            lambda: as_(server, "sts", creds).assume_role(RoleArn=role, RoleSessionName="ss"),
+            lambda: as_(server, "kms", creds).encrypt(KeyId=key, Plaintext=b"x"),
+            lambda: as_(server, "secretsmanager", creds).describe_secret(SecretId=secret),
+        ):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert code(e) in ("AccessDenied", "AccessDeniedException")
+
+    reaches_all(creds)
+    for change, arn in (
+        ({"NewPath": "/ops/"}, f"arn:aws:iam::{ACCOUNT}:user/ops/gina"),
+        ({"NewUserName": "gina2"}, f"arn:aws:iam::{ACCOUNT}:user/ops/gina2"),
+    ):
+        current = iam.list_users(PathPrefix="/")["Users"][0]["UserName"]
+        iam.update_user(UserName=current, **change)
+        trust = iam.get_role(RoleName="trusts-gina")["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"]["AWS"] == arn
+        assert json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])["Statement"][1]["Principal"]["AWS"] == [arn]
+        assert arn in sm.get_resource_policy(SecretId=secret)["ResourcePolicy"]
+        reaches_all(creds)
+    reaches_none(user(server, "gina", allow("sts:AssumeRole")))
+
+
 def test_an_inline_policy_without_version_still_denies(server):
     # Regression: an inline policy without "Version" (or with 2008-10-17), which IAM accepts,
     # was dropped at evaluation for want of 2012-10-17: its Deny denied nothing.

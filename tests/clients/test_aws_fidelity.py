@@ -511,6 +511,51 @@ def test_iam_refuses_reserved_tag_keys_and_the_fifty_first_tag(server):
     assert message(e) == "The number of tags has reached the maximum limit."
 
 
+def test_iam_tag_keys_are_case_insensitive_only_for_users_and_roles(server):
+    # Bug: every IAM resource folded tag keys' case. IAM does so for users and roles only; for
+    # customer managed policies, instance profiles, identity providers, server certificates and
+    # virtual MFA devices, Costcenter and costcenter are two keys (IAM User Guide, tagging).
+    iam = server.client("iam")
+    pair = [{"Key": "Costcenter", "Value": "1234"}, {"Key": "costcenter", "Value": "5678"}]
+    arn = iam.create_policy(PolicyName="p", PolicyDocument=doc({"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}), Tags=pair)["Policy"]["Arn"]
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == pair
+    iam.create_instance_profile(InstanceProfileName="ip", Tags=pair[:1])
+    iam.tag_instance_profile(InstanceProfileName="ip", Tags=pair[1:])
+    assert iam.list_instance_profile_tags(InstanceProfileName="ip")["Tags"] == pair
+    iam.untag_instance_profile(InstanceProfileName="ip", TagKeys=["COSTCENTER", "costcenter"])
+    assert iam.list_instance_profile_tags(InstanceProfileName="ip")["Tags"] == pair[:1]
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="m", Tags=pair)["VirtualMFADevice"]["SerialNumber"]
+    assert iam.list_mfa_device_tags(SerialNumber=serial)["Tags"] == pair
+    # Users and roles: one key whatever its case; the last one given wins, key and value.
+    with pytest.raises(ClientError) as e:
+        iam.create_user(UserName="u", Tags=pair)
+    assert code(e) == "InvalidInput" and "Duplicate tag keys" in message(e)
+    iam.create_user(UserName="u", Tags=pair[:1])
+    iam.tag_user(UserName="u", Tags=pair[1:])
+    assert iam.list_user_tags(UserName="u")["Tags"] == pair[1:]
+    iam.untag_user(UserName="u", TagKeys=["COSTCENTER"])
+    assert iam.list_user_tags(UserName="u")["Tags"] == []
+    # Exactly the same key twice is a duplicate for every resource.
+    with pytest.raises(ClientError) as e:
+        iam.tag_policy(PolicyArn=arn, Tags=[pair[0], pair[0]])
+    assert code(e) == "InvalidInput"
+
+
+def test_list_virtual_mfa_devices_and_list_instance_profiles_return_no_tags(server):
+    # Bug: both listings returned each item's Tags; the model says they do not (the resource's
+    # Get or List*Tags operation does), as ListPolicies and ListServerCertificates already did.
+    iam = server.client("iam")
+    tags = [{"Key": "team", "Value": "sec"}]
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="m", Tags=tags)["VirtualMFADevice"]["SerialNumber"]
+    iam.create_instance_profile(InstanceProfileName="ip", Tags=tags)
+    [device] = iam.list_virtual_mfa_devices()["VirtualMFADevices"]
+    assert device["SerialNumber"] == serial and "Tags" not in device
+    [profile] = iam.list_instance_profiles()["InstanceProfiles"]
+    assert profile["InstanceProfileName"] == "ip" and "Tags" not in profile
+    assert iam.get_instance_profile(InstanceProfileName="ip")["InstanceProfile"]["Tags"] == tags
+    assert iam.list_mfa_device_tags(SerialNumber=serial)["Tags"] == tags
+
+
 def test_a_virtual_mfa_device_whose_serial_is_too_long_is_not_created(server):
     # Bug: a 300-character name made a device whose serial number (over the model's 256) no
     # other MFA operation accepts, so it could never be enabled or deleted.

@@ -324,6 +324,71 @@ def test_credential_reports_list_root_first_then_each_user(server):
     assert henry["access_key_1_last_used_date"] == "N/A"
 
 
+def test_get_user_as_root_shows_the_root_user_as_aws_does(server):
+    # Bug: GetUser without UserName as root answered UserName "", Path "/" and a CreateDate of
+    # 1970. AWS leaves UserName and Path out for the root user and dates it from the account's
+    # creation, which the credential report's root row shows too.
+    iam = server.client("iam")
+    before = time.time()
+    root = iam.get_user()["User"]
+    assert "UserName" not in root and "Path" not in root
+    assert root["UserId"] == ACCOUNT and root["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    created = root["CreateDate"].timestamp()
+    assert before - 600 < created <= time.time()
+    iam.generate_credential_report()
+    row = next(csv.DictReader(iam.get_credential_report()["Content"].decode().splitlines()))
+    assert row["user"] == "<root_account>"
+    assert row["user_creation_time"] == root["CreateDate"].isoformat()
+
+
+def test_the_root_user_manages_its_own_signing_certificates(server):
+    # Bug: Upload/List/Update/DeleteSigningCertificate without UserName as root answered
+    # ValidationError, and GetAccountSummary's AccountSigningCertificatesPresent was always 0.
+    # The model: the user is taken from the signing key, root included.
+    from cryptography.hazmat.primitives import serialization
+
+    from conftest import make_cert
+
+    iam = server.client("iam")
+    body = make_cert("root-signing")[1].public_bytes(serialization.Encoding.PEM).decode()
+    assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 0
+    cert = iam.upload_signing_certificate(CertificateBody=body)["Certificate"]
+    assert cert["Status"] == "Active" and "UserName" not in cert
+    [listed] = iam.list_signing_certificates()["Certificates"]
+    assert listed["CertificateId"] == cert["CertificateId"]
+    assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 1
+    iam.update_signing_certificate(CertificateId=cert["CertificateId"], Status="Inactive")
+    iam.generate_credential_report()
+    row = next(csv.DictReader(iam.get_credential_report()["Content"].decode().splitlines()))
+    assert row["user"] == "<root_account>" and row["cert_1_active"] == "false"
+    assert row["cert_1_last_rotated"] != "N/A"
+    # A user's certificates are still the user's, apart from the root user's.
+    iam.create_user(UserName="signer")
+    iam.upload_signing_certificate(UserName="signer", CertificateBody=body)
+    assert len(iam.list_signing_certificates(UserName="signer")["Certificates"]) == 1
+    iam.delete_signing_certificate(CertificateId=cert["CertificateId"])
+    assert iam.list_signing_certificates()["Certificates"] == []
+    assert iam.get_account_summary()["SummaryMap"]["AccountSigningCertificatesPresent"] == 0
+
+
+def test_credential_report_keeps_access_keys_made_in_one_second_in_creation_order(server):
+    # Bug: access_key_1 and access_key_2 were ordered by creation time in whole seconds, and
+    # keys made in the same second by their random ids, so the two could swap between reports.
+    iam = server.client("iam")
+    users = [f"twins{i}" for i in range(8)]
+    for name in users:
+        iam.create_user(UserName=name)
+        first = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+        second = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+        iam.update_access_key(UserName=name, AccessKeyId=first, Status="Inactive")
+        listed = [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]]
+        assert listed == [first, second]
+    iam.generate_credential_report()
+    rows = {r["user"]: r for r in csv.DictReader(iam.get_credential_report()["Content"].decode().splitlines())}
+    for name in users:
+        assert (rows[name]["access_key_1_active"], rows[name]["access_key_2_active"]) == ("false", "true"), name
+
+
 def test_a_user_name_or_path_with_commas_or_quotes_cannot_shift_credential_report_columns(server):
     # Bug: the report was written unquoted, so UserName "x,true" with Path "/a,b,c/" made a
     # 26-field row whose mfa_active column a user creator chose.
@@ -792,6 +857,33 @@ def test_managed_policies_show_the_attributes_each_operation_returns_in_aws(serv
     assert all("Description" not in p and "Tags" not in p for p in listed)
 
 
+def test_list_policies_filters_by_how_a_policy_is_used(server):
+    # Bug: ListPolicies ignored PolicyUsageFilter, and OnlyAttached counted attachments only,
+    # so OnlyAttached=True with PermissionsBoundary missed every policy used as a boundary.
+    iam = server.client("iam")
+    arns = {
+        name: iam.create_policy(PolicyName=name, PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]["Arn"]
+        for name in ("attached", "boundary", "unused")
+    }
+    iam.create_user(UserName="used", PermissionsBoundary=arns["boundary"])
+    iam.attach_user_policy(UserName="used", PolicyArn=arns["attached"])
+
+    def names(**kw):
+        return {p["PolicyName"] for p in iam.list_policies(Scope="Local", **kw)["Policies"]}
+
+    assert names() == {"attached", "boundary", "unused"}
+    assert names(OnlyAttached=True) == {"attached"}
+    assert names(OnlyAttached=True, PolicyUsageFilter="PermissionsBoundary") == {"boundary"}
+    assert names(OnlyAttached=True, PolicyUsageFilter="PermissionsPolicy") == {"attached"}
+    assert names(PolicyUsageFilter="PermissionsBoundary") == {"boundary"}
+    assert names(PolicyUsageFilter="PermissionsPolicy") == {"attached"}
+    aws = iam.list_policies(Scope="AWS", OnlyAttached=True, PolicyUsageFilter="PermissionsBoundary")["Policies"]
+    assert aws == []
+    iam.put_user_permissions_boundary(UserName="used", PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    aws = iam.list_policies(Scope="AWS", OnlyAttached=True, PolicyUsageFilter="PermissionsBoundary")["Policies"]
+    assert [(p["PolicyName"], p["PermissionsBoundaryUsageCount"]) for p in aws] == [("ReadOnlyAccess", 1)]
+
+
 def test_entities_of_a_policy_filtered_by_the_policys_kind(server):
     # Regression: EntityFilter=LocalManagedPolicy returned nothing for a customer policy.
     iam = server.client("iam")
@@ -852,6 +944,58 @@ def test_a_paginator_that_deletes_each_page_as_it_goes_deletes_everything(server
         iam.create_group(GroupName=f"g{i}")
     pages = iam.get_paginator("list_groups").paginate(PaginationConfig={"PageSize": 2})
     assert [g["GroupName"] for p in pages for g in p["Groups"]] == [f"g{i}" for i in range(5)]
+
+
+def test_every_iam_listing_lets_a_paginator_delete_each_page_as_it_goes(server):
+    # Regression: ListEntitiesForPolicy, ListVirtualMFADevices, ListPolicyVersions, the tag
+    # listings and the other small listings still paged by index, so detaching or deleting each
+    # page before asking for the next skipped items (4 of 6 entities detached).
+    iam = server.client("iam")
+    arn = iam.create_policy(PolicyName="shared", PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]["Arn"]
+    for i in range(3):
+        iam.create_user(UserName=f"pu{i}")
+        iam.attach_user_policy(UserName=f"pu{i}", PolicyArn=arn)
+        iam.create_group(GroupName=f"pg{i}")
+        iam.attach_group_policy(GroupName=f"pg{i}", PolicyArn=arn)
+    detached = []
+    for page in iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn, PaginationConfig={"PageSize": 2}):
+        for u in page["PolicyUsers"]:
+            detached.append(u["UserName"])
+            iam.detach_user_policy(UserName=u["UserName"], PolicyArn=arn)
+        for g in page["PolicyGroups"]:
+            detached.append(g["GroupName"])
+            iam.detach_group_policy(GroupName=g["GroupName"], PolicyArn=arn)
+    assert sorted(detached) == ["pg0", "pg1", "pg2", "pu0", "pu1", "pu2"]
+    for i in range(6):
+        iam.create_virtual_mfa_device(VirtualMFADeviceName=f"mfa{i}")
+    deleted = []
+    for page in iam.get_paginator("list_virtual_mfa_devices").paginate(PaginationConfig={"PageSize": 2}):
+        for d in page["VirtualMFADevices"]:
+            deleted.append(d["SerialNumber"])
+            iam.delete_virtual_mfa_device(SerialNumber=d["SerialNumber"])
+    assert len(deleted) == 6 and iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
+    for _ in range(4):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=policy(allow("kms:ListAliases")))
+    deleted = []
+    for page in iam.get_paginator("list_policy_versions").paginate(PolicyArn=arn, PaginationConfig={"PageSize": 2}):
+        for v in page["Versions"]:
+            if not v["IsDefaultVersion"]:
+                deleted.append(v["VersionId"])
+                iam.delete_policy_version(PolicyArn=arn, VersionId=v["VersionId"])
+    assert sorted(deleted) == ["v2", "v3", "v4", "v5"]
+    iam.tag_user(UserName="pu0", Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(6)])
+    removed = []
+    for page in iam.get_paginator("list_user_tags").paginate(UserName="pu0", PaginationConfig={"PageSize": 2}):
+        for t in page["Tags"]:
+            removed.append(t["Key"])
+            iam.untag_user(UserName="pu0", TagKeys=[t["Key"]])
+    assert len(removed) == 6 and iam.list_user_tags(UserName="pu0")["Tags"] == []
+    # Without deletions every entry comes once, across the lists of the details.
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Group"], PaginationConfig={"PageSize": 2}
+    )
+    names = [e.get("UserName") or e["GroupName"] for p in pages for e in p["UserDetailList"] + p["GroupDetailList"]]
+    assert names == ["pu0", "pu1", "pu2", "pg0", "pg1", "pg2"]
 
 
 def test_get_access_key_last_used_on_the_root_users_key_is_authorized_on_the_root_user(server):

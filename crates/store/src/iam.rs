@@ -375,6 +375,10 @@ pub struct AccountSettingsRecord {
     /// `SetSecurityTokenServicePreferences`; `None` is AWS's default, 1.
     #[serde(default)]
     pub global_endpoint_token_version: Option<u8>,
+    /// The root user's signing certificates: IAM manages them as a user's, without a user
+    /// record to keep them on.
+    #[serde(default)]
+    pub root_signing_certificates: Vec<UserCredentialRecord>,
 }
 
 /// Any IAM entity the store keeps.

@@ -207,7 +207,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         &'a self,
         access_key_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<AccessKeyRecord>, StoreError>>;
-    /// Lists the access keys of one principal.
+    /// Lists the access keys of one principal, in the order they were created (keys created in
+    /// the same second too: the credential report's access_key_1 is the first of them).
     fn access_keys_of<'a>(
         &'a self,
         account_id: &'a str,
@@ -257,6 +258,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn reset(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The accounts, in creation order.
     fn accounts(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+    /// When an account was created (epoch seconds), if it exists: its root user's creation
+    /// date, as IAM reports it.
+    fn account_created_at<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>>;
     /// Every access key (to index them by principal at start).
     fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>>;
     /// Records the last use of an access key.
@@ -831,9 +838,13 @@ impl Store for SqliteStore {
         principal_arn: &'a str,
     ) -> BoxFuture<'a, Result<Vec<AccessKeyRecord>, StoreError>> {
         Box::pin(async move {
+            // Ties within a second are broken by rowid, which SQLite assigns ascending as rows
+            // are inserted and an upsert keeps (only VACUUM could renumber rows, and the store
+            // runs none): creation order, where the random key ids would flip two keys made in
+            // the same second.
             let rows = sqlx::query(AssertSqlSafe(format!(
                 "SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = $1 AND principal_arn = $2 \
-                 ORDER BY created_at, access_key_id"
+                 ORDER BY created_at, rowid"
             )))
             .bind(account_id)
             .bind(principal_arn)
@@ -923,10 +934,24 @@ impl Store for SqliteStore {
         })
     }
 
+    fn account_created_at<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
+        Box::pin(async move {
+            Ok(
+                sqlx::query_scalar("SELECT created_at FROM accounts WHERE account_id = $1")
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        })
+    }
+
     fn all_access_keys(&self) -> BoxFuture<'_, Result<Vec<AccessKeyRecord>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {KEY_COLUMNS} FROM access_keys ORDER BY created_at, access_key_id"
+                "SELECT {KEY_COLUMNS} FROM access_keys ORDER BY created_at, rowid"
             )))
             .fetch_all(&self.pool)
             .await?;
@@ -1037,6 +1062,26 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_principals_keys_come_in_creation_order_within_one_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).await.unwrap();
+        s.ensure_account("123456789012").await.unwrap();
+        for id in ["AKIAZZZZ", "AKIAAAAA", "AKIAMMMM"] {
+            s.put_access_key(&key(id)).await.unwrap();
+        }
+        // Updating a key (a status change, a rename) keeps its place.
+        let mut first = key("AKIAZZZZ");
+        first.status = "Inactive".into();
+        s.put_access_key(&first).await.unwrap();
+        let keys = s
+            .access_keys_of("123456789012", "arn:aws:iam::123456789012:root")
+            .await
+            .unwrap();
+        let ids: Vec<_> = keys.iter().map(|k| k.access_key_id.as_str()).collect();
+        assert_eq!(ids, ["AKIAZZZZ", "AKIAAAAA", "AKIAMMMM"]);
+    }
+
     /// `t` ms after a moment an hour ago: within the 90 days the event log keeps in memory.
     fn recent_ms(t: i64) -> i64 {
         now_secs() * 1000 - 3_600_000 + t
@@ -1074,6 +1119,9 @@ mod tests {
                 .unwrap();
         }
         let s = SqliteStore::open(dir.path()).await.unwrap();
+        let created = s.account_created_at("123456789012").await.unwrap();
+        assert!(created.is_some_and(|t| t > 0 && t <= now_secs()));
+        assert_eq!(s.account_created_at("210987654321").await.unwrap(), None);
         assert_eq!(s.access_key("AKIA1").await.unwrap(), Some(key("AKIA1")));
         assert_eq!(s.access_key("AKIA2").await.unwrap(), None);
         let evs = s.recent_events("123456789012", 10).await.unwrap();

@@ -600,8 +600,26 @@ impl Iam {
         arn: &str,
         unique_id: &str,
     ) -> Result<(), ApiError> {
-        let quoted = format!("\"{arn}\"");
-        let replacement = format!("\"{unique_id}\"");
+        self.replace_principal_locked(arn, unique_id).await
+    }
+
+    /// After a user is renamed or moved to another path: every role trust policy, in any
+    /// account, that names it by its old ARN names it by the new one, as IAM updates the
+    /// policies that name a user as principal (they hold its unique id). Otherwise the renamed
+    /// user would lose the trust and a new user created under the old name would inherit it.
+    /// The caller holds [`Iam::lock_writes`].
+    pub async fn rename_principal_locked(
+        &self,
+        old_arn: &str,
+        new_arn: &str,
+    ) -> Result<(), ApiError> {
+        self.replace_principal_locked(old_arn, new_arn).await
+    }
+
+    /// Replaces the JSON string `from` (a principal's ARN) with `to` in every role trust policy.
+    async fn replace_principal_locked(&self, from: &str, to: &str) -> Result<(), ApiError> {
+        let quoted = format!("\"{from}\"");
+        let replacement = format!("\"{to}\"");
         let naming: Vec<(String, Vec<String>)> = self.read(|d| {
             d.accounts
                 .iter()

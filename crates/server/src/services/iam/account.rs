@@ -101,7 +101,9 @@ pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> 
             "MFADevicesInUse": in_use,
             "AccountMFAEnabled": 0,
             "AccountAccessKeysPresent": usize::from(!root_keys.is_empty()),
-            "AccountSigningCertificatesPresent": 0,
+            "AccountSigningCertificatesPresent": usize::from(
+                !a.settings.root_signing_certificates.is_empty()
+            ),
             "AttachedPoliciesPerGroupQuota": 10,
             "AttachedPoliciesPerRoleQuota": 10,
             "AttachedPoliciesPerUserQuota": 10,
@@ -142,6 +144,24 @@ fn attached_list(d: &IamData, arns: &[String]) -> Value {
             })
             .collect(),
     )
+}
+
+/// The paging key of a GetAccountAuthorizationDetails entry: its list (users, groups, roles,
+/// policies) and its lower-cased name, or its ARN for a policy.
+fn details_key((list, v): &(usize, Value)) -> Option<String> {
+    let id = match list {
+        0 => v.get("UserName"),
+        1 => v.get("GroupName"),
+        2 => v.get("RoleName"),
+        _ => v.get("Arn"),
+    }
+    .and_then(Value::as_str)?;
+    let id = if *list < 3 {
+        id.to_lowercase()
+    } else {
+        id.to_owned()
+    };
+    Some(format!("{list}/{id}"))
 }
 
 pub(crate) fn get_account_authorization_details(
@@ -289,7 +309,9 @@ pub(crate) fn get_account_authorization_details(
         .enumerate()
         .flat_map(|(k, list)| list.into_iter().map(move |v| (k, v)))
         .collect();
-    let (items, marker) = super::page(items, input)?;
+    // Keyed by list and name (ARN for policies), so that a client changing what it has listed
+    // while paging neither skips nor repeats entries.
+    let (items, marker) = super::page_by(items, details_key, input)?;
     let mut lists: [Vec<Value>; 4] = Default::default();
     for (k, v) in items {
         if let Some(list) = lists.get_mut(k) {

@@ -7,8 +7,8 @@ use rustls_pemfile::Item;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, already_exists, check_tags, limit_exceeded, no_such_entity, now, page, paged, path, req, s,
-    tags, tags_json,
+    Cx, Entity, already_exists, check_tags, limit_exceeded, no_such_entity, now, page_by, paged,
+    path, req, s, tags, tags_json,
 };
 use crate::error::ApiError;
 use crate::identity::new_unique_id;
@@ -207,7 +207,7 @@ pub(crate) async fn upload(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError
     let chain = s(input, "CertificateChain").map(str::to_owned);
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::ServerCertificate)?;
     let expires_at = check_certificate(cx, &body, key)?;
     let account = cx.account.to_owned();
     cx.state
@@ -278,7 +278,11 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .map(|c| metadata(cx.account, c))
             .collect::<Vec<_>>()
     })?;
-    let (items, marker) = page(items, input)?;
+    let (items, marker) = page_by(
+        items,
+        crate::services::paging::lowercase_member("ServerCertificateName"),
+        input,
+    )?;
     Ok(paged(
         json!({"ServerCertificateMetadataList": items}),
         marker,

@@ -3,7 +3,7 @@
 use palisade_store::AccessKeyRecord;
 use serde_json::{Value, json};
 
-use super::{Cx, limit_exceeded, no_such_entity, no_such_user, now, page, paged, req, s};
+use super::{Cx, limit_exceeded, no_such_entity, no_such_user, now, page_by, paged, req, s};
 use crate::error::ApiError;
 use crate::iam::user_arn;
 use crate::identity::{Caller, PrincipalKind, new_access_key};
@@ -100,7 +100,7 @@ pub(crate) async fn list_access_keys(cx: &Cx<'_>, input: &Value) -> Result<Value
             v
         })
         .collect();
-    let (items, marker) = page(keys, input)?;
+    let (items, marker) = page_by(keys, crate::services::paging::member("AccessKeyId"), input)?;
     Ok(paged(json!({"AccessKeyMetadata": items}), marker))
 }
 

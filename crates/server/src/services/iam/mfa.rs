@@ -10,12 +10,13 @@ use serde_json::{Value, json};
 
 use super::principals::user_json;
 use super::{
-    Cx, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity, no_such_user,
-    now, page, paged, path, req, s, tags, tags_json, target_user,
+    Cx, Entity, already_exists, check_tags, delete_conflict, invalid_input, no_such_entity,
+    no_such_user, now, page_by, paged, path, req, s, tags, tags_json, target_user,
 };
 use crate::error::ApiError;
 use crate::identity::random_bytes;
 use crate::mfa;
+use crate::services::paging::member;
 use crate::state::AppState;
 
 fn invalid_code() -> ApiError {
@@ -46,7 +47,7 @@ pub(crate) async fn create_virtual_mfa_device(
     let name = req(input, "VirtualMFADeviceName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::MfaDevice)?;
     let serial = format!("arn:aws:iam::{}:mfa{path}{name}", cx.account);
     // Every other MFA operation takes the serial number, which the model limits to 256
     // characters: a device with a longer one could never be enabled or deleted.
@@ -264,7 +265,7 @@ pub(crate) fn list_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiE
             })
             .collect::<Vec<_>>())
     })??;
-    let (items, marker) = page(devices, input)?;
+    let (items, marker) = page_by(devices, member("SerialNumber"), input)?;
     Ok(paged(json!({"MFADevices": items}), marker))
 }
 
@@ -284,14 +285,15 @@ pub(crate) fn list_virtual_mfa_devices(cx: &Cx<'_>, input: &Value) -> Result<Val
                     crate::services::set(&mut v, "User", user_json(u, false));
                     crate::services::set(&mut v, "EnableDate", json!(d.enabled_at));
                 }
-                if !d.tags.is_empty() {
-                    crate::services::set(&mut v, "Tags", tags_json(&d.tags));
-                }
+                // No Tags: the model says this listing does not return them (ListMFADeviceTags
+                // does).
                 v
             })
             .collect::<Vec<_>>()
     })?;
-    let (items, marker) = page(devices, input)?;
+    // Keyed by serial number, the order they are listed in: a clean-up deleting each page's
+    // devices before asking for the next skips none.
+    let (items, marker) = page_by(devices, member("SerialNumber"), input)?;
     Ok(paged(json!({"VirtualMFADevices": items}), marker))
 }
 

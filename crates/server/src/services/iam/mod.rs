@@ -45,7 +45,7 @@ pub async fn handle(
     match operation {
         // Users.
         "CreateUser" => principals::create_user(&cx, i).await,
-        "GetUser" => principals::get_user(&cx, i),
+        "GetUser" => principals::get_user(&cx, i).await,
         "ListUsers" => principals::list_users(&cx, i),
         "UpdateUser" => principals::update_user(&cx, i).await,
         "DeleteUser" => principals::delete_user(&cx, i).await,
@@ -278,6 +278,14 @@ impl Entity {
             Self::ServerCertificate => "ServerCertificateName",
         }
     }
+    /// Whether two tag keys of this entity are the same key. IAM users' and roles' tag keys are
+    /// case-insensitive (case is kept, but `department` replaces `Department`); every other
+    /// taggable IAM resource's are case-sensitive, so `Costcenter` and `costcenter` are two
+    /// keys (IAM User Guide, "Tagging IAM resources", Case sensitivity). Case is folded as IAM
+    /// folds names, by Unicode lower case: tag keys may hold any letter.
+    pub(crate) fn same_tag_key(self, a: &str, b: &str) -> bool {
+        a == b || (matches!(self, Self::User | Self::Role) && a.to_lowercase() == b.to_lowercase())
+    }
     /// How AWS names the entity in NoSuchEntity messages.
     fn noun(self) -> &'static str {
         match self {
@@ -441,23 +449,24 @@ pub(crate) fn tags(input: &Value) -> Vec<TagRecord> {
         .unwrap_or_default()
 }
 
-/// Checks tags against IAM's rules: at most 50, unique keys (case-insensitively).
-pub(crate) fn check_tags(tags: &[TagRecord]) -> Result<(), ApiError> {
+/// Checks the tags given for `entity` against IAM's rules: at most 50, no `aws:` key, unique
+/// keys (case-insensitively for users and roles: see [`Entity::same_tag_key`]).
+pub(crate) fn check_tags(tags: &[TagRecord], entity: Entity) -> Result<(), ApiError> {
     if tags.len() > 50 {
         return Err(limit_exceeded(
             "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member \
              must have length less than or equal to 50.",
         ));
     }
-    let mut seen = std::collections::HashSet::new();
-    for t in tags {
+    for (i, t) in tags.iter().enumerate() {
         if crate::services::is_reserved_tag_key(&t.key) {
             return Err(invalid_input(format!(
                 "Tag key {} is reserved: keys beginning with aws: are for AWS's use.",
                 t.key
             )));
         }
-        if !seen.insert(t.key.to_lowercase()) {
+        let earlier = tags.get(..i).unwrap_or_default();
+        if earlier.iter().any(|e| entity.same_tag_key(&e.key, &t.key)) {
             return Err(invalid_input(
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
             ));
@@ -466,10 +475,14 @@ pub(crate) fn check_tags(tags: &[TagRecord]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Merges `new` into `tags` (same key, case-insensitively, is replaced).
-pub(crate) fn merge_tags(tags: &mut Vec<TagRecord>, new: Vec<TagRecord>) {
+/// Merges `new` into the tags of `entity`: a tag of the same key (see [`Entity::same_tag_key`])
+/// is replaced, key included, as IAM keeps the case of the key it was last given.
+pub(crate) fn merge_tags(tags: &mut Vec<TagRecord>, new: Vec<TagRecord>, entity: Entity) {
     for t in new {
-        match tags.iter_mut().find(|e| e.key.eq_ignore_ascii_case(&t.key)) {
+        match tags
+            .iter_mut()
+            .find(|e| entity.same_tag_key(&e.key, &t.key))
+        {
             Some(e) => *e = t,
             None => tags.push(t),
         }
@@ -547,8 +560,9 @@ pub(crate) fn encode_document(doc: &str) -> String {
     utf8_percent_encode(doc, SET).to_string()
 }
 
-/// A list page of items that have no identity to page by (small lists whose order AWS fixes):
-/// see [`page_by`].
+/// A list page of items that have no identity to page by and do not change between pages (a
+/// simulation's results, a last-accessed report): see [`page_by`], which every listing of
+/// things a client can delete uses.
 pub(crate) fn page<T>(items: Vec<T>, input: &Value) -> Result<(Vec<T>, Option<String>), ApiError> {
     page_by(items, |_| None, input)
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{
     Cx, Entity, already_exists, boolean, check_policy, check_tags, delete_conflict,
     encode_document, invalid_input, limit_exceeded, no_such_entity, no_such_group, no_such_role,
-    no_such_user, now, page, page_by, paged, path, req, s, tags, tags_json,
+    no_such_user, now, page_by, paged, path, req, s, tags, tags_json,
 };
 use crate::error::ApiError;
 use crate::iam::managed::{self, AwsPolicy};
@@ -151,7 +151,7 @@ pub(crate) async fn create_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, A
     let doc = req(input, "PolicyDocument")?.to_owned();
     check_policy(&doc, PolicyKind::Identity)?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::Policy)?;
     let description = s(input, "Description").map(str::to_owned);
     let account = cx.account.to_owned();
     cx.state
@@ -205,13 +205,25 @@ pub(crate) fn get_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> 
 pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let scope = s(input, "Scope").unwrap_or("All");
     let only_attached = boolean(input, "OnlyAttached").unwrap_or(false);
+    let usage_filter = s(input, "PolicyUsageFilter");
     let prefix = s(input, "PathPrefix").unwrap_or("/");
+    // PolicyUsageFilter lists the policies used that way: attached as permissions policies
+    // (AttachmentCount), or used as permissions boundaries (PermissionsBoundaryUsageCount);
+    // OnlyAttached alone, the policies attached as permissions policies.
+    let listed = |acct: Option<&AccountIam>, arn: &str| {
+        let (attached, boundary) = usage(acct, arn);
+        match usage_filter {
+            Some("PermissionsBoundary") => boundary > 0,
+            Some(_) => attached > 0,
+            None => !only_attached || attached > 0,
+        }
+    };
     let all: Vec<Value> = cx.state.iam.read(|d| {
         let acct = d.account(cx.account);
         let mut out = Vec::new();
         if scope != "Local" {
             for p in managed::POLICIES {
-                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn()).0 > 0) {
+                if p.path.starts_with(prefix) && listed(acct, &p.arn()) {
                     out.push(aws_policy_json(p, acct, PolicyView::List));
                 }
             }
@@ -220,7 +232,7 @@ pub(crate) fn list_policies(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErro
             && let Some(a) = acct
         {
             for p in a.policies.values() {
-                if p.path.starts_with(prefix) && (!only_attached || usage(acct, &p.arn).0 > 0) {
+                if p.path.starts_with(prefix) && listed(acct, &p.arn) {
                     out.push(customer_policy_json(p, acct, PolicyView::List));
                 }
             }
@@ -351,8 +363,33 @@ pub(crate) fn list_policy_versions(cx: &Cx<'_>, input: &Value) -> Result<Value, 
             .collect()),
         None => Err(no_such_policy(arn)),
     })??;
-    let (items, marker) = page(versions, input)?;
+    // Newest first, keyed by the version's number (zero-padded, so that the keys descend as
+    // the list does): a client deleting versions as it pages skips none.
+    let (items, marker) = page_by(versions, version_key, input)?;
     Ok(paged(json!({"Versions": items}), marker))
+}
+
+/// The paging key of a listed policy version: its number, zero-padded (`v12` → `0000000012`).
+fn version_key(v: &Value) -> Option<String> {
+    let number: u64 = v
+        .get("VersionId")
+        .and_then(Value::as_str)?
+        .strip_prefix('v')?
+        .parse()
+        .ok()?;
+    Some(format!("{number:010}"))
+}
+
+/// The paging key of an entity ListEntitiesForPolicy lists: its list (users, groups, roles, in
+/// that order) and its lower-cased name.
+fn entity_key((list, v): &(&str, Value)) -> Option<String> {
+    let (rank, member) = match *list {
+        "PolicyUsers" => (0, "UserName"),
+        "PolicyGroups" => (1, "GroupName"),
+        _ => (2, "RoleName"),
+    };
+    let name = v.get(member).and_then(Value::as_str)?;
+    Some(format!("{rank}/{}", name.to_lowercase()))
 }
 
 pub(crate) async fn delete_policy_version(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
@@ -467,7 +504,9 @@ pub(crate) fn list_entities_for_policy(cx: &Cx<'_>, input: &Value) -> Result<Val
                 );
             }
         }
-        let (items, marker) = page(entities, input)?;
+        // Keyed by list and lower-cased name, the order they are listed in: a client
+        // detaching each page's entities before asking for the next skips none.
+        let (items, marker) = page_by(entities, entity_key, input)?;
         let mut out = json!({"PolicyUsers": [], "PolicyGroups": [], "PolicyRoles": []});
         for (list, entity) in items {
             if let Some(Value::Array(v)) = out.get_mut(list) {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{
     Cx, Entity, already_exists, check_policy, check_tags, delete_conflict, encode_document,
     invalid_input, merge_tags, no_such_entity, no_such_group, no_such_role, no_such_user, now,
-    page, page_by, paged, path, req, s, strings, tags, tags_json, validation,
+    page_by, paged, path, req, s, strings, tags, tags_json, validation,
 };
 use crate::error::ApiError;
 use crate::iam::{AccountIam, group_arn, instance_profile_arn, role_arn, user_arn};
@@ -86,7 +86,9 @@ pub(crate) fn role_json(r: &RoleRecord, full: bool) -> Value {
     v
 }
 
-fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value {
+/// An instance profile in the output form; `with_tags` adds its tags, which ListInstanceProfiles
+/// leaves out (the model: listings return a subset of a resource's attributes, not its tags).
+fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord, with_tags: bool) -> Value {
     let roles: Vec<Value> = p
         .roles
         .iter()
@@ -101,7 +103,7 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord) -> Value 
         "CreateDate": p.created_at,
         "Roles": roles,
     });
-    if !p.tags.is_empty() {
+    if with_tags && !p.tags.is_empty() {
         crate::services::set(&mut v, "Tags", tags_json(&p.tags));
     }
     v
@@ -127,7 +129,7 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let name = req(input, "UserName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::User)?;
     let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
     let account = cx.account.to_owned();
     cx.state
@@ -162,18 +164,20 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .await
 }
 
-pub(crate) fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(crate) async fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = match s(input, "UserName") {
         Some(n) => n,
         None => match cx.caller.user_name.as_deref() {
             Some(n) => n,
             None if cx.caller.kind == PrincipalKind::Root => {
+                // The root user is no IAM user: AWS shows no UserName or Path for it, and its
+                // creation date is the account's (Palisade has no root password, so there is
+                // no PasswordLastUsed either).
+                let created = root_created_at(cx).await?;
                 return Ok(json!({"User": {
                     "UserId": cx.account,
                     "Arn": crate::identity::root_arn(cx.account),
-                    "CreateDate": 0,
-                    "Path": "/",
-                    "UserName": "",
+                    "CreateDate": created,
                 }}));
             }
             None => {
@@ -188,6 +192,18 @@ pub(crate) fn get_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .map(|u| json!({"User": user_json(u, true)}))
             .ok_or_else(|| no_such_user(name))
     })?
+}
+
+/// When the caller's account, and so its root user, was created (epoch seconds). An account the
+/// store has not recorded (`--dev` serves any account id) is taken as created now.
+pub(crate) async fn root_created_at(cx: &Cx<'_>) -> Result<i64, ApiError> {
+    let created = cx
+        .state
+        .store
+        .account_created_at(cx.account)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(created.unwrap_or_else(now))
 }
 
 pub(crate) fn list_users(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
@@ -210,10 +226,13 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         Some(_) => Some(path(input, "NewPath")?),
         None => None,
     };
+    // Held until the trust policies follow the new ARN, so that no other change to IAM sees
+    // the user renamed while a trust policy still names the old ARN.
+    let guard = cx.state.iam.lock_writes().await;
     let (old_arn, new_arn, final_name) = cx
         .state
         .iam
-        .mutate(cx.account, |tx| {
+        .mutate_locked(cx.account, |tx| {
             let Some(user) = tx.account.user(&name).cloned() else {
                 return Err(no_such_user(&name));
             };
@@ -253,25 +272,37 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
             Ok((old_arn, new_arn, final_name))
         })
         .await?;
-    if old_arn != new_arn {
-        // The user's access keys name the principal by ARN.
-        let keys = cx
-            .state
-            .store
-            .access_keys_of(cx.account, &old_arn)
-            .await
-            .map_err(ApiError::internal)?;
-        for mut k in keys {
-            k.principal_arn.clone_from(&new_arn);
-            k.user_name = Some(final_name.clone());
-            cx.state
-                .store
-                .put_access_key(&k)
-                .await
-                .map_err(ApiError::store_write)?;
-            cx.state.keys.forget(&k.access_key_id);
-        }
+    if old_arn == new_arn {
+        return Ok(json!({}));
     }
+    // The user's access keys name the principal by ARN.
+    let keys = cx
+        .state
+        .store
+        .access_keys_of(cx.account, &old_arn)
+        .await
+        .map_err(ApiError::internal)?;
+    for mut k in keys {
+        k.principal_arn.clone_from(&new_arn);
+        k.user_name = Some(final_name.clone());
+        cx.state
+            .store
+            .put_access_key(&k)
+            .await
+            .map_err(ApiError::store_write)?;
+        cx.state.keys.forget(&k.access_key_id);
+    }
+    // Policies that name the user as principal hold its unique id in AWS, and show its
+    // current ARN: they follow the rename, so that the renamed user keeps the access they
+    // give and a new user created under the old name does not inherit it.
+    cx.state
+        .iam
+        .rename_principal_locked(&old_arn, &new_arn)
+        .await?;
+    drop(guard);
+    crate::services::kms::rename_principal(cx.state, &old_arn, &new_arn).await?;
+    let (quoted_old, quoted_new) = (format!("\"{old_arn}\""), format!("\"{new_arn}\""));
+    crate::services::secretsmanager::replace_principal(cx.state, &quoted_old, &quoted_new).await?;
     Ok(json!({}))
 }
 
@@ -281,7 +312,7 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
 async fn orphan_elsewhere(cx: &Cx<'_>, arn: &str, id: &str) -> Result<(), ApiError> {
     crate::services::kms::orphan_principal(cx.state, arn, id).await?;
     let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
-    crate::services::secretsmanager::orphan_principal(cx.state, &quoted_arn, &quoted_id).await
+    crate::services::secretsmanager::replace_principal(cx.state, &quoted_arn, &quoted_id).await
 }
 
 pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
@@ -593,7 +624,7 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let max = super::int(input, "MaxSessionDuration").unwrap_or(3600);
     check_session_duration(max)?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::Role)?;
     let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
     let account = cx.account.to_owned();
     let description = s(input, "Description").map(str::to_owned);
@@ -936,7 +967,7 @@ pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Resul
     let name = req(input, "InstanceProfileName")?.to_owned();
     let path = path(input, "Path")?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::InstanceProfile)?;
     let account = cx.account.to_owned();
     cx.state
         .iam
@@ -959,7 +990,7 @@ pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Resul
                 roles: vec![],
                 tags,
             };
-            let out = json!({"InstanceProfile": instance_profile_json(tx.account, &p)});
+            let out = json!({"InstanceProfile": instance_profile_json(tx.account, &p, true)});
             tx.insert_instance_profile(p);
             Ok(out)
         })
@@ -971,7 +1002,7 @@ pub(crate) fn get_instance_profile(cx: &Cx<'_>, input: &Value) -> Result<Value, 
     cx.state.iam.read_account(cx.account, |a| {
         a.instance_profiles
             .get(&name.to_lowercase())
-            .map(|p| json!({"InstanceProfile": instance_profile_json(a, p)}))
+            .map(|p| json!({"InstanceProfile": instance_profile_json(a, p, true)}))
             .ok_or_else(|| no_such_instance_profile(name))
     })?
 }
@@ -982,7 +1013,7 @@ pub(crate) fn list_instance_profiles(cx: &Cx<'_>, input: &Value) -> Result<Value
         a.instance_profiles
             .values()
             .filter(|p| p.path.starts_with(prefix))
-            .map(|p| instance_profile_json(a, p))
+            .map(|p| instance_profile_json(a, p, false))
             .collect()
     })?;
     let (items, marker) = page_by(all, lowercase_member("InstanceProfileName"), input)?;
@@ -1001,7 +1032,7 @@ pub(crate) fn list_instance_profiles_for_role(
         Ok(a.instance_profiles
             .values()
             .filter(|p| p.roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
-            .map(|p| instance_profile_json(a, p))
+            .map(|p| instance_profile_json(a, p, true))
             .collect::<Vec<_>>())
     })??;
     let (items, marker) = page_by(all, lowercase_member("InstanceProfileName"), input)?;
@@ -1133,7 +1164,7 @@ fn no_such(entity: Entity, key: &str) -> ApiError {
 pub(crate) async fn tag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
     let key = req(input, entity.name_member())?.to_owned();
     let new = tags(input);
-    check_tags(&new)?;
+    check_tags(&new, entity)?;
     cx.state
         .iam
         .mutate(cx.account, |tx| {
@@ -1141,7 +1172,7 @@ pub(crate) async fn tag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
                 return Err(no_such(entity, &key));
             };
             let mut merged = current.clone();
-            merge_tags(&mut merged, new);
+            merge_tags(&mut merged, new, entity);
             // The request's own tags passed: more than 50 now is the resource's limit.
             if merged.len() > 50 {
                 return Err(super::limit_exceeded(
@@ -1163,7 +1194,7 @@ pub(crate) async fn untag(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<
             let Some(current) = entity_tags(tx, entity, &key) else {
                 return Err(no_such(entity, &key));
             };
-            current.retain(|t| !remove.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            current.retain(|t| !remove.iter().any(|k| entity.same_tag_key(k, &t.key)));
             Ok(json!({}))
         })
         .await
@@ -1194,6 +1225,6 @@ pub(crate) fn list_tags(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Va
     let Some(found) = found else {
         return Err(no_such(entity, key));
     };
-    let (items, marker) = page(found, input)?;
+    let (items, marker) = page_by(found, |t| Some(t.key.clone()), input)?;
     Ok(paged(json!({"Tags": tags_json(&items)}), marker))
 }

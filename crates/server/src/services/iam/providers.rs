@@ -5,8 +5,8 @@ use palisade_store::ProviderRecord;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, already_exists, check_tags, invalid_input, limit_exceeded, no_such_entity, now, req,
-    strings, tags, tags_json,
+    Cx, Entity, already_exists, check_tags, invalid_input, limit_exceeded, no_such_entity, now,
+    req, strings, tags, tags_json,
 };
 use crate::error::ApiError;
 
@@ -111,7 +111,7 @@ pub(crate) async fn create_oidc(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     check_thumbprints(&thumbprints)?;
     check_client_ids(&client_ids)?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::OidcProvider)?;
     let arn = format!("arn:aws:iam::{}:oidc-provider/{issuer}", cx.account);
     // AWS: without a ThumbprintList, IAM records the thumbprint of the top certificate the
     // issuer's server presents. Without one Palisade, which carries no public root CAs, could
@@ -308,7 +308,7 @@ pub(crate) async fn create_saml(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let metadata = req(input, "SAMLMetadataDocument")?.to_owned();
     check_saml_metadata(cx, &metadata)?;
     let tags = tags(input);
-    check_tags(&tags)?;
+    check_tags(&tags, Entity::SamlProvider)?;
     let arn = format!("arn:aws:iam::{}:saml-provider/{name}", cx.account);
     let account = cx.account.to_owned();
     cx.state

@@ -74,7 +74,7 @@ fn iso(epoch: i64) -> String {
 /// The CSV: the root user first, as AWS lists it, then every IAM user in name order.
 async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
     let account = cx.account;
-    let (users, max_age) = cx.state.iam.read_account(account, |a| {
+    let (users, max_age, root_certs) = cx.state.iam.read_account(account, |a| {
         let users: Vec<_> = a
             .users
             .values()
@@ -93,20 +93,19 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
             .password_policy
             .as_ref()
             .and_then(|p| p.max_age_days);
-        (users, max_age)
+        (users, max_age, a.settings.root_signing_certificates.clone())
     })?;
     let mut out = String::with_capacity(256 * (users.len() + 2));
     out.push_str(HEADER);
     out.push('\n');
     let root_arn = crate::identity::root_arn(account);
-    let root_created = cx
+    let root_keys = cx
         .state
         .store
         .access_keys_of(account, &root_arn)
         .await
         .map_err(ApiError::internal)?;
-    let root_since = root_created.iter().map(|k| k.created_at).min();
-    let root_since = root_since.map_or_else(|| "N/A".to_owned(), iso);
+    let root_since = iso(super::principals::root_created_at(cx).await?);
     let mut root_row = vec![
         "<root_account>".to_owned(),
         root_arn,
@@ -117,8 +116,8 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
         "not_supported".to_owned(),
         "false".to_owned(),
     ];
-    root_row.extend(key_columns(cx, &root_created).await);
-    root_row.extend(["false", "N/A", "false", "N/A"].map(str::to_owned));
+    root_row.extend(key_columns(cx, &root_keys).await);
+    root_row.extend(cert_columns(&root_certs));
     push_row(&mut out, &root_row);
     for (user, mfa) in users {
         let arn = user_arn(account, &user.path, &user.name);
@@ -161,12 +160,7 @@ async fn build(cx: &Cx<'_>) -> Result<Vec<u8>, ApiError> {
             mfa.to_string(),
         ];
         row.extend(key_columns(cx, &keys).await);
-        for i in 0..2 {
-            match user.signing_certificates.get(i) {
-                Some(c) => row.extend([(c.status == "Active").to_string(), iso(c.uploaded_at)]),
-                None => row.extend(["false", "N/A"].map(str::to_owned)),
-            }
-        }
+        row.extend(cert_columns(&user.signing_certificates));
         push_row(&mut out, &row);
     }
     Ok(out.into_bytes())
@@ -191,10 +185,22 @@ fn push_row(out: &mut String, fields: &[String]) {
     out.push('\n');
 }
 
-/// The ten columns of a principal's first two access keys, in creation order.
+/// The four columns of a principal's first two signing certificates, in upload order.
+fn cert_columns(certs: &[palisade_store::UserCredentialRecord]) -> Vec<String> {
+    let mut cols = Vec::with_capacity(4);
+    for i in 0..2 {
+        match certs.get(i) {
+            Some(c) => cols.extend([(c.status == "Active").to_string(), iso(c.uploaded_at)]),
+            None => cols.extend(["false", "N/A"].map(str::to_owned)),
+        }
+    }
+    cols
+}
+
+/// The ten columns of a principal's first two access keys, in creation order: the store's order
+/// (`Store::access_keys_of`), which also orders keys created in the same second, where sorting
+/// by the creation time in seconds let two such keys swap places between reports.
 async fn key_columns(cx: &Cx<'_>, keys: &[palisade_store::AccessKeyRecord]) -> Vec<String> {
-    let mut keys: Vec<_> = keys.iter().collect();
-    keys.sort_by_key(|k| k.created_at);
     let mut cols = Vec::with_capacity(10);
     for i in 0..2 {
         let Some(k) = keys.get(i) else {

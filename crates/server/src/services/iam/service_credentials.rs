@@ -11,8 +11,8 @@ use palisade_store::ServiceCredentialRecord;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, invalid_input, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page, paged,
-    req, s, target_user,
+    Cx, invalid_input, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page_by,
+    paged, req, s, target_user,
 };
 use crate::error::ApiError;
 use crate::identity::{new_unique_id, random_bytes};
@@ -180,7 +180,11 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
                 .collect::<Vec<_>>(),
         )
     })??;
-    let (items, marker) = page(items, input)?;
+    let (items, marker) = page_by(
+        items,
+        crate::services::paging::member("ServiceSpecificCredentialId"),
+        input,
+    )?;
     Ok(paged(json!({"ServiceSpecificCredentials": items}), marker))
 }
 

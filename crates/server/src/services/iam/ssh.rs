@@ -8,11 +8,11 @@ use palisade_store::UserCredentialRecord;
 use serde_json::{Value, json};
 
 use super::{
-    Cx, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page, paged, req,
+    Cx, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page_by, paged, req,
     target_user,
 };
 use crate::error::ApiError;
-use crate::identity::new_unique_id;
+use crate::identity::{PrincipalKind, new_unique_id};
 
 /// Which of a user's uploaded credentials an operation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,11 +218,12 @@ fn check_certificate(body: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn item_json(kind: Kind, user: &str, c: &UserCredentialRecord, full: bool) -> Value {
-    match kind {
+/// A key or certificate in the output form; `user` is `None` for the root user's, which, as no
+/// IAM user's, name no user (as the root user's access keys do).
+fn item_json(kind: Kind, user: Option<&str>, c: &UserCredentialRecord, full: bool) -> Value {
+    let mut v = match kind {
         Kind::Ssh => {
             let mut v = json!({
-                "UserName": user,
                 "SSHPublicKeyId": c.id,
                 "Status": c.status,
                 "UploadDate": c.uploaded_at,
@@ -234,12 +235,64 @@ fn item_json(kind: Kind, user: &str, c: &UserCredentialRecord, full: bool) -> Va
             v
         }
         Kind::Signing => json!({
-            "UserName": user,
             "CertificateId": c.id,
             "CertificateBody": c.body,
             "Status": c.status,
             "UploadDate": c.uploaded_at,
         }),
+    };
+    if let Some(user) = user {
+        crate::services::set(&mut v, "UserName", json!(user));
+    }
+    v
+}
+
+/// Whose keys or certificates an operation is about.
+enum Owner<'a> {
+    /// An IAM user, by name.
+    User(&'a str),
+    /// The root user, which manages its own signing certificates (without `UserName`, with its
+    /// own credentials), as the model says IAM lets it.
+    Root,
+}
+
+/// The owner an operation names: `UserName`, else the calling user, else, for signing
+/// certificates, the calling root user.
+fn owner<'a>(cx: &'a Cx<'_>, input: &'a Value, kind: Kind) -> Result<Owner<'a>, ApiError> {
+    if kind == Kind::Signing
+        && input.get("UserName").is_none()
+        && cx.caller.user_name.is_none()
+        && cx.caller.kind == PrincipalKind::Root
+    {
+        return Ok(Owner::Root);
+    }
+    target_user(cx, input).map(Owner::User)
+}
+
+/// Changes the owner's list of `kind`: `f` gets the user's name (`None` for the root user) and
+/// the list.
+async fn mutate_list<T>(
+    cx: &Cx<'_>,
+    owner: &Owner<'_>,
+    kind: Kind,
+    f: impl FnOnce(Option<&str>, &mut Vec<UserCredentialRecord>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match owner {
+        Owner::User(name) => {
+            mutate_user(cx, name, |u| {
+                let name = u.name.clone();
+                f(Some(&name), kind.list(u))
+            })
+            .await
+        }
+        Owner::Root => {
+            cx.state
+                .iam
+                .mutate(cx.account, |tx| {
+                    f(None, &mut tx.settings_mut().root_signing_certificates)
+                })
+                .await
+        }
     }
 }
 
@@ -251,16 +304,14 @@ fn wrap(kind: Kind, v: Value) -> Value {
 }
 
 pub(crate) async fn upload(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
-    let user = target_user(cx, input)?.to_owned();
+    let owner = owner(cx, input, kind)?;
     let body = req(input, kind.body_member())?.to_owned();
     match kind {
         Kind::Signing => check_certificate(&body)?,
         Kind::Ssh => check_ssh_key(cx, &body)?,
     }
     let (max, quota) = kind.quota();
-    mutate_user(cx, &user, |u| {
-        let name = u.name.clone();
-        let list = kind.list(u);
+    mutate_list(cx, &owner, kind, |name, list| {
         if list.len() >= max {
             return Err(limit_exceeded(format!(
                 "Cannot exceed quota for {quota}: {max}"
@@ -272,7 +323,7 @@ pub(crate) async fn upload(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Val
             status: "Active".to_owned(),
             uploaded_at: now(),
         };
-        let out = wrap(kind, item_json(kind, &name, &record, true));
+        let out = wrap(kind, item_json(kind, name, &record, true));
         list.push(record);
         Ok(out)
     })
@@ -289,25 +340,38 @@ pub(crate) fn get(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .iter()
             .find(|k| k.id == id)
             .ok_or_else(|| Kind::Ssh.no_such(id))?;
-        Ok(wrap(Kind::Ssh, item_json(Kind::Ssh, &u.name, c, true)))
+        Ok(wrap(
+            Kind::Ssh,
+            item_json(Kind::Ssh, Some(&u.name), c, true),
+        ))
     })?
 }
 
 pub(crate) fn list(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
-    let user = target_user(cx, input)?;
+    let owner = owner(cx, input, kind)?;
     let items = cx.state.iam.read_account(cx.account, |a| {
-        let u = a.user(user).ok_or_else(|| no_such_user(user))?;
-        let list = match kind {
-            Kind::Ssh => &u.ssh_keys,
-            Kind::Signing => &u.signing_certificates,
+        let (name, list) = match owner {
+            Owner::Root => (None, &a.settings.root_signing_certificates),
+            Owner::User(user) => {
+                let u = a.user(user).ok_or_else(|| no_such_user(user))?;
+                let list = match kind {
+                    Kind::Ssh => &u.ssh_keys,
+                    Kind::Signing => &u.signing_certificates,
+                };
+                (Some(u.name.as_str()), list)
+            }
         };
         Ok::<_, ApiError>(
             list.iter()
-                .map(|c| item_json(kind, &u.name, c, false))
+                .map(|c| item_json(kind, name, c, false))
                 .collect::<Vec<_>>(),
         )
     })??;
-    let (items, marker) = page(items, input)?;
+    let (items, marker) = page_by(
+        items,
+        crate::services::paging::member(kind.id_member()),
+        input,
+    )?;
     let member = match kind {
         Kind::Ssh => "SSHPublicKeys",
         Kind::Signing => "Certificates",
@@ -316,11 +380,11 @@ pub(crate) fn list(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiE
 }
 
 pub(crate) async fn update(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
-    let user = target_user(cx, input)?.to_owned();
+    let owner = owner(cx, input, kind)?;
     let id = req(input, kind.id_member())?.to_owned();
     let status = req(input, "Status")?.to_owned();
-    mutate_user(cx, &user, |u| {
-        let Some(c) = kind.list(u).iter_mut().find(|c| c.id == id) else {
+    mutate_list(cx, &owner, kind, |_, list| {
+        let Some(c) = list.iter_mut().find(|c| c.id == id) else {
             return Err(kind.no_such(&id));
         };
         c.status = status;
@@ -330,10 +394,9 @@ pub(crate) async fn update(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Val
 }
 
 pub(crate) async fn delete(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
-    let user = target_user(cx, input)?.to_owned();
+    let owner = owner(cx, input, kind)?;
     let id = req(input, kind.id_member())?.to_owned();
-    mutate_user(cx, &user, |u| {
-        let list = kind.list(u);
+    mutate_list(cx, &owner, kind, |_, list| {
         let before = list.len();
         list.retain(|c| c.id != id);
         if list.len() == before {

@@ -97,6 +97,40 @@ pub async fn orphan_principal(state: &AppState, arn: &str, id: &str) -> Result<(
         .await
 }
 
+/// After the IAM user `old_arn` is renamed or moved to `new_arn`: key policies that named it by
+/// ARN name the new one, as IAM updates the policies that name a user as principal (see
+/// [`crate::iam::Iam::rename_principal_locked`]). Grants need nothing: those that hold the
+/// grantee's unique id still serve the renamed user and nobody else.
+pub async fn rename_principal(
+    state: &AppState,
+    old_arn: &str,
+    new_arn: &str,
+) -> Result<(), ApiError> {
+    let (quoted_old, quoted_new) = (format!("\"{old_arn}\""), format!("\"{new_arn}\""));
+    let _guard = state.kms.lock_writes().await;
+    let keys: Vec<state::Key> = state.kms.read(|d| {
+        d.keys
+            .values()
+            .filter(|k| k.record.policy.contains(&quoted_old))
+            .cloned()
+            .map(|mut k| {
+                k.record.policy = k.record.policy.replace(&quoted_old, &quoted_new);
+                k
+            })
+            .collect()
+    })?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    state
+        .kms
+        .commit(state::Changes {
+            keys,
+            ..state::Changes::default()
+        })
+        .await
+}
+
 /// The unique id a grant's principal is named by once the user or role `arn` (unique id `id`)
 /// is deleted, if that principal was it or one of its sessions: `id`, or `id:session`. A grant
 /// made before grants kept unique ids names the principal by ARN alone.

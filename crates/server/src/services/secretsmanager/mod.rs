@@ -405,13 +405,14 @@ fn replica_arn(arn: &str, from: &str, to: &str) -> String {
     arn.replacen(&format!(":{from}:"), &format!(":{to}:"), 1)
 }
 
-/// Writes a primary secret and its in-sync replicas.
 /// After an IAM user or role is deleted: secret resource policies that named it by ARN name its
-/// unique id instead (see [`crate::iam::Iam::orphan_principal_locked`]).
-pub async fn orphan_principal(
+/// unique id instead (see [`crate::iam::Iam::orphan_principal_locked`]); after a user is renamed
+/// or moved, they name its new ARN (see [`crate::iam::Iam::rename_principal_locked`]). Both are
+/// the JSON string `quoted_from` (the old ARN, quoted) replaced by `quoted_to`.
+pub async fn replace_principal(
     state: &AppState,
-    quoted_arn: &str,
-    quoted_id: &str,
+    quoted_from: &str,
+    quoted_to: &str,
 ) -> Result<(), ApiError> {
     let _w = state.secrets.writer.lock().await;
     let naming: Vec<Secret> = state
@@ -419,15 +420,16 @@ pub async fn orphan_principal(
         .all()
         .into_iter()
         .filter(|s| s.primary_region.is_none())
-        .filter(|s| s.policy.as_deref().is_some_and(|p| p.contains(quoted_arn)))
+        .filter(|s| s.policy.as_deref().is_some_and(|p| p.contains(quoted_from)))
         .collect();
     for mut secret in naming {
-        secret.policy = secret.policy.map(|p| p.replace(quoted_arn, quoted_id));
+        secret.policy = secret.policy.map(|p| p.replace(quoted_from, quoted_to));
         save(state, secret).await?;
     }
     Ok(())
 }
 
+/// Writes a primary secret and its in-sync replicas.
 pub(crate) async fn save(state: &AppState, mut secret: Secret) -> Result<(), ApiError> {
     let mut changes = replica_changes(state, &mut secret).await;
     changes.insert(0, Change::Put(secret));
