@@ -640,6 +640,18 @@ impl EventLog {
                             good + at as u64
                         )));
                     }
+                    // Bytes no torn write leaves (a length no frame has, another position)
+                    // are damage, which the offline reader reports too (bug: opening cut off a
+                    // segment's worth of random bytes as a torn tail while `palisade audit
+                    // events` called it damage).
+                    if torn && let Some(why) = not_a_torn_tail(&tail, next_seq, true) {
+                        return Err(StoreError::Events(format!(
+                            "{}: the bytes after the event ending at byte {good} are not a torn \
+                             write: {why}; refusing to cut them off. Restore the file from a \
+                             backup (`palisade audit events` lists the events before them)",
+                            path.display()
+                        )));
+                    }
                     if torn {
                         // The bytes cut off may hold events that were acknowledged (damage to
                         // the newest ones) and delivered by trails, whose cursors are past
@@ -1637,6 +1649,21 @@ mod tests {
             ids(&log.after("1", 0, 0, 10).unwrap()),
             ["e1", "e2", "e3", "e4"]
         );
+    }
+
+    /// Regression: random bytes after the newest segment's events were cut off at open as a
+    /// torn tail, while `palisade audit events` reported them as damage.
+    #[test]
+    fn bytes_no_torn_write_leaves_are_refused_at_open() {
+        let (dir, seg, mut bytes) = three_events_on_disk();
+        let good = frames_end(&bytes);
+        // A length field no frame can have.
+        bytes[good..good + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&seg, &bytes).unwrap();
+        let err = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap_err();
+        assert!(err.to_string().contains("are not a torn write"), "{err}");
+        assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing was cut off");
+        assert!(read_events(dir.path(), |_, _| true).is_err());
     }
 
     #[test]
