@@ -1199,3 +1199,95 @@ def test_replication_status_shows_replica_access_and_delete_names_replicas_as_aw
         "Code": "InvalidParameterException",
         "Message": f"You can't delete secret {arn} that still has replica regions [eu-west-1, us-west-2].",
     }
+
+
+def foreign_arns(account, name):
+    """ARNs that end in `:secret:<name>` but name no secret of us-east-1's endpoint: another
+    Region, a made-up Region, another partition and another service."""
+    return [
+        f"arn:aws:secretsmanager:eu-west-1:{account}:secret:{name}",
+        f"arn:aws:secretsmanager:xx-nowhere-9:{account}:secret:{name}",
+        f"arn:aws-cn:secretsmanager:us-east-1:{account}:secret:{name}",
+        f"arn:aws:kms:us-east-1:{account}:secret:{name}",
+    ]
+
+
+def test_an_arn_naming_another_region_partition_or_service_does_not_reach_this_regions_secret(server):
+    # Bug (security): a partial ARN (no random suffix) naming another Region, partition or
+    # service acted on this Region's secret of that name, while authorization looked in the
+    # ARN's Region, found nothing and so applied neither the secret's resource policy nor IAM's
+    # scoping: a Deny was bypassed for reads, writes and deletes.
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="locked", SecretString="crown-jewels")["ARN"]
+    account = arn.split(":")[4]
+    sm.put_resource_policy(
+        SecretId="locked",
+        ResourcePolicy=policy(
+            {"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{account}:root"}}},
+        ),
+    )
+    user = server.user_client(
+        "mallory", "secretsmanager",
+        policy({"Effect": "Allow", "Action": ["secretsmanager:*", "kms:*"], "Resource": "*"}),
+    )
+    for same in ("locked", arn, arn[:-7]):
+        with pytest.raises(ClientError) as e:
+            user.get_secret_value(SecretId=same)
+        assert error(e)["Code"] == "AccessDeniedException", same
+    # The owner still reaches it by its own partial ARN, and the event names the secret.
+    assert sm.get_secret_value(SecretId=arn[:-7])["SecretString"] == "crown-jewels"
+    reads = [e for e in server.events() if e["eventName"] == "GetSecretValue" and "errorCode" not in e]
+    assert reads[-1]["resources"][0]["ARN"] == arn
+    for foreign in foreign_arns(account, "locked"):
+        calls = [
+            lambda: user.get_secret_value(SecretId=foreign),
+            lambda: user.put_secret_value(SecretId=foreign, SecretString="overwritten"),
+            lambda: user.delete_resource_policy(SecretId=foreign),
+            lambda: user.describe_secret(SecretId=foreign),
+            lambda: user.update_secret(SecretId=foreign, Description="mine"),
+            lambda: user.tag_resource(SecretId=foreign, Tags=[{"Key": "k", "Value": "v"}]),
+            lambda: user.delete_secret(SecretId=foreign),
+        ]
+        for call in calls:
+            with pytest.raises(ClientError) as e:
+                call()
+            assert error(e)["Code"] == "ResourceNotFoundException", foreign
+        # A forced delete of a secret that is not there succeeds, as in AWS, and deletes nothing.
+        out = user.delete_secret(SecretId=foreign, ForceDeleteWithoutRecovery=True)
+        assert out["ARN"] != arn
+        batch = user.batch_get_secret_value(SecretIdList=[foreign])
+        assert batch["SecretValues"] == []
+        assert [x["ErrorCode"] for x in batch["Errors"]] == ["ResourceNotFoundException"]
+        assert all(arn not in json.dumps(e.get("resources", [])) for e in server.events()[-3:])
+    assert sm.get_secret_value(SecretId="locked")["SecretString"] == "crown-jewels"
+    assert "ResourcePolicy" in sm.get_resource_policy(SecretId="locked")
+    assert sm.describe_secret(SecretId="locked").get("Description") is None
+
+
+def test_iam_scoped_to_another_region_does_not_reach_this_regions_secrets_by_arn(server):
+    # Bug (security): a user allowed only on us-west-2's secrets overwrote and deleted
+    # us-east-1's at the us-east-1 endpoint by naming them with a us-west-2 partial ARN.
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="east", SecretString="original")["ARN"]
+    account = arn.split(":")[4]
+    west_only = f"arn:aws:secretsmanager:us-west-2:{account}:secret:*"
+    user = server.user_client(
+        "westie", "secretsmanager",
+        policy({"Effect": "Allow", "Action": ["secretsmanager:*", "kms:*"], "Resource": [west_only, "arn:aws:kms:*"]}),
+    )
+    with pytest.raises(ClientError) as e:
+        user.get_secret_value(SecretId="east")
+    assert error(e)["Code"] == "AccessDeniedException"
+    disguised = f"arn:aws:secretsmanager:us-west-2:{account}:secret:east"
+    for call in (
+        lambda: user.get_secret_value(SecretId=disguised),
+        lambda: user.put_secret_value(SecretId=disguised, SecretString="overwritten"),
+        lambda: user.delete_secret(SecretId=disguised),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "ResourceNotFoundException"
+    user.delete_secret(SecretId=disguised, ForceDeleteWithoutRecovery=True)
+    assert sm.get_secret_value(SecretId="east")["SecretString"] == "original"
+    assert sm.describe_secret(SecretId="east").get("DeletedDate") is None

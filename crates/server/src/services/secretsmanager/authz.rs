@@ -28,6 +28,8 @@ pub fn target(state: &AppState, caller: &Caller, region: &str, op: &str, input: 
     let Some(id) = id else {
         return none("*".to_owned());
     };
+    // The same lookup as the handler's (`Cx::secret`): a policy decides on the secret the
+    // operation then acts on, or on an ARN that acts on nothing.
     let (account, reg) = scope_of(&caller.account_id, region, id);
     match state.secrets.read(&account, &reg, |r| {
         r.resolve(id).map(|sec| Target {
@@ -88,11 +90,11 @@ pub fn context(
             CtxValue::string(v.clone()),
         );
     }
-    // The secret's own keys (the Secret resource type's), for a secret that exists: only the
-    // small facts, read under one lock, not the secret.
+    // The secret's own keys (the Secret resource type's), for a secret that exists here: only
+    // the small facts, read under one lock, not the secret.
     if t.arn.starts_with("arn:")
-        && let (Some(reg), Some(account)) = (t.arn.split(':').nth(3), t.arn.split(':').nth(4))
-        && let Some((primary, lambda)) = state.secrets.read(account, reg, |r| {
+        && let (account, reg) = scope_of(&caller.account_id, region, &t.arn)
+        && let Some((primary, lambda)) = state.secrets.read(&account, &reg, |r| {
             r.resolve(&t.arn).map(|sec| {
                 (
                     sec.primary_region

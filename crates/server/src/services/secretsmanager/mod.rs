@@ -88,13 +88,9 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// The (account, region) a secret id is looked up in: an ARN names its account (cross-
-    /// account access needs the full ARN, as in AWS), a name is the caller's. The Region is
-    /// always the request's: each Region's endpoint serves its own secrets, so the ARN of
-    /// another Region's secret (a replica's primary, say) is not found here.
+    /// The (account, region) a secret id is looked up in (see [`scope_of`]).
     pub fn scope(&self, id: &str) -> (String, String) {
-        let (account, _) = scope_of(&self.caller.account_id, self.region, id);
-        (account, self.region.to_owned())
+        scope_of(&self.caller.account_id, self.region, id)
     }
 
     /// The secret named by `SecretId`.
@@ -104,16 +100,18 @@ impl Cx<'_> {
     }
 }
 
-/// The (account, region) of a secret id.
+/// The (account, region) a secret id is looked up in, by authorization and handlers alike (so
+/// that both decide on the same secret): an ARN names its account (cross-account access needs
+/// the ARN, as in AWS), a name is the caller's. The Region is always the request's: each
+/// Region's endpoint serves its own secrets, so the ARN of another Region's secret (a replica's
+/// primary, say) is not found here; [`state::Region::resolve`] then requires the rest of an ARN
+/// (partition, service, Region, account) to be the secret's own.
 pub fn scope_of(account: &str, region: &str, id: &str) -> (String, String) {
-    if id.starts_with("arn:") {
-        let parts: Vec<&str> = id.split(':').collect();
-        if let (Some(r), Some(a)) = (parts.get(3), parts.get(4))
-            && !r.is_empty()
-            && !a.is_empty()
-        {
-            return ((*a).to_owned(), (*r).to_owned());
-        }
+    if id.starts_with("arn:")
+        && let Some(a) = id.split(':').nth(4)
+        && !a.is_empty()
+    {
+        return (a.to_owned(), region.to_owned());
     }
     (account.to_owned(), region.to_owned())
 }
@@ -1463,8 +1461,18 @@ async fn delete_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             // AWS answers a forced delete of an unknown secret with success.
             let (account, region) = cx.scope(id);
             let name = id.rsplit(":secret:").next().unwrap_or(id);
+            // An ARN is answered as given: one naming another Region or partition must not
+            // read as this Region's secret of that name having been deleted.
+            let arn = if id.starts_with("arn:") {
+                id.to_owned()
+            } else {
+                format!(
+                    "arn:aws:secretsmanager:{region}:{account}:secret:{name}-{}",
+                    random_suffix()
+                )
+            };
             return Ok(json!({
-                "ARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:{name}-{}", random_suffix()),
+                "ARN": arn,
                 "Name": name,
                 "DeletionDate": now(),
             }));

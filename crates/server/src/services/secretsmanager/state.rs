@@ -267,19 +267,25 @@ pub struct Region {
 
 impl Region {
     /// Finds a secret by name, full ARN or partial ARN (the ARN without its random suffix).
+    /// A partial ARN must be the secret's own ARN up to the suffix, partition, service, Region
+    /// and account included. Bug: only the text after `:secret:` was looked up, so the ARN of
+    /// another Region, partition or service (`arn:aws:kms:…:secret:NAME`) found this Region's
+    /// secret in the handler while authorization, looking in the ARN's Region, found none and
+    /// decided on the ARN as given, past the secret's resource policy and IAM's scoping.
     pub fn resolve(&self, id: &str) -> Option<&Secret> {
         if let Some(name) = self.by_arn.get(id) {
             return self.by_name.get(name);
         }
-        if let Some(s) = self.by_name.get(id) {
-            return Some(s);
+        if !id.starts_with("arn:") {
+            return self.by_name.get(id);
         }
-        if id.starts_with("arn:")
-            && let Some((_, rest)) = id.split_once(":secret:")
-        {
-            return self.by_name.get(rest);
-        }
-        None
+        let (_, name) = id.split_once(":secret:")?;
+        self.by_name.get(name).filter(|s| {
+            s.arn
+                .strip_prefix(id)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|suffix| suffix.len() == 6)
+        })
     }
 
     fn put(&mut self, s: Secret) {
