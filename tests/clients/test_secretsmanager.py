@@ -1291,3 +1291,47 @@ def test_iam_scoped_to_another_region_does_not_reach_this_regions_secrets_by_arn
     user.delete_secret(SecretId=disguised, ForceDeleteWithoutRecovery=True)
     assert sm.get_secret_value(SecretId="east")["SecretString"] == "original"
     assert sm.describe_secret(SecretId="east").get("DeletedDate") is None
+
+
+def test_batch_get_secret_value_with_filters_needs_list_secrets(server):
+    # Bug: BatchGetSecretValue with Filters did not require secretsmanager:ListSecrets (AWS's
+    # required permissions do), and its Errors named every secret's ARN to a caller denied it.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="listed-a", SecretString="a")
+    document = policy(
+        {"Effect": "Allow", "Action": ["secretsmanager:BatchGetSecretValue", "secretsmanager:GetSecretValue", "kms:Decrypt"], "Resource": "*"},
+    )
+    user = server.user_client("batcher", "secretsmanager", document)
+    for filters in ([{"Key": "name", "Values": ["listed"]}], []):
+        with pytest.raises(ClientError) as e:
+            user.batch_get_secret_value(Filters=filters)
+        assert error(e)["Code"] == "AccessDeniedException"
+        assert "secretsmanager:ListSecrets" in error(e)["Message"]
+    # By id it needs no ListSecrets.
+    assert [v["SecretString"] for v in user.batch_get_secret_value(SecretIdList=["listed-a"])["SecretValues"]] == ["a"]
+    server.client("iam").put_user_policy(
+        UserName="batcher", PolicyName="list",
+        PolicyDocument=policy({"Effect": "Allow", "Action": "secretsmanager:ListSecrets", "Resource": "*"}),
+    )
+    out = user.batch_get_secret_value(Filters=[{"Key": "name", "Values": ["listed"]}])
+    assert [v["SecretString"] for v in out["SecretValues"]] == ["a"]
+
+
+def test_batch_get_secret_value_with_filters_lists_a_secret_without_a_value_as_an_error(server):
+    # Bug: one filtered secret without an AWSCURRENT value failed the whole call
+    # (ResourceNotFoundException) and the other secrets' values were lost.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="batch-full", SecretString="x")
+    empty = sm.create_secret(Name="batch-empty")["ARN"]
+    out = sm.batch_get_secret_value(Filters=[{"Key": "name", "Values": ["batch-"]}])
+    assert [v["Name"] for v in out["SecretValues"]] == ["batch-full"]
+    assert [(x["SecretId"], x["ErrorCode"]) for x in out["Errors"]] == [(empty, "ResourceNotFoundException")]
+
+
+def test_batch_get_secret_value_needs_filters_or_a_secret_id_list(server):
+    # Bug: a call with neither answered an empty success; the model: "You must include
+    # Filters or SecretIdList, but not both."
+    sm = server.client("secretsmanager")
+    with pytest.raises(ClientError) as e:
+        sm.batch_get_secret_value()
+    assert error(e)["Code"] == "InvalidParameterException"

@@ -483,6 +483,17 @@ fn decide(
         let action = "secretsmanager:PutResourcePolicy";
         decide_action(state, caller, route, ctx, input, target, action)?;
     }
+    // BatchGetSecretValue's required permissions: "If you use filters, you must also have
+    // secretsmanager:ListSecrets" (bug: without it a caller denied ListSecrets listed every
+    // secret's ARN through the batch's Errors).
+    if route.service.signing_name == "secretsmanager"
+        && route.operation.name == "BatchGetSecretValue"
+        // Present, even empty: the handler then selects by filters (every secret for none).
+        && input.get("Filters").is_some()
+    {
+        let action = "secretsmanager:ListSecrets";
+        decide_action(state, caller, route, ctx, input, target, action)?;
+    }
     if route.service.signing_name == "secretsmanager"
         && route.operation.name == "RotateSecret"
         && let Some(function) = crate::services::secretsmanager::authz::rotation_function(
