@@ -1335,3 +1335,13 @@ def test_batch_get_secret_value_needs_filters_or_a_secret_id_list(server):
     with pytest.raises(ClientError) as e:
         sm.batch_get_secret_value()
     assert error(e)["Code"] == "InvalidParameterException"
+
+
+def test_get_random_password_with_a_space_keeps_every_required_type(server):
+    # Bug: with IncludeSpace the space took one of the forced positions, so a password as long
+    # as the required types (PasswordLength 4) always lacked one of them.
+    sm = server.client("secretsmanager")
+    for _ in range(20):
+        p = sm.get_random_password(PasswordLength=4, IncludeSpace=True)["RandomPassword"]
+        assert any(c.islower() for c in p) and any(c.isupper() for c in p), p
+        assert any(c.isdigit() for c in p) and any(not c.isalnum() and c != " " for c in p), p

@@ -70,10 +70,6 @@ pub fn generate_password(
             .collect()
     };
     let mut groups: Vec<Vec<char>> = Vec::new();
-    // The space goes first so that a short password that asks for it gets it.
-    if spec.include_space {
-        groups.push(keep(" "));
-    }
     if !spec.exclude_lowercase {
         groups.push(keep(LOWER));
     }
@@ -85,6 +81,13 @@ pub fn generate_password(
     }
     if !spec.exclude_punctuation {
         groups.push(keep(PUNCTUATION));
+    }
+    // The space comes last: `RequireEachIncludedType` requires "at least one upper and
+    // lowercase letter, one number, and one punctuation", and with `IncludeSpace` the password
+    // only "can contain" spaces, so the space gets a position only when one is left over. Bug:
+    // it came first, so a password as long as the required types (4 with a space) lacked one.
+    if spec.include_space {
+        groups.push(keep(" "));
     }
     groups.retain(|g| !g.is_empty());
     let all: Vec<char> = groups.iter().flatten().copied().collect();
@@ -153,6 +156,23 @@ mod tests {
             generate_password(&spec, &mut rng(2)),
             Err(PasswordError::TooShort)
         );
+    }
+
+    #[test]
+    fn a_space_never_takes_a_required_types_place() {
+        // Regression: PasswordLength 4 with IncludeSpace lacked one of the four types.
+        for seed in 0..500 {
+            let spec = PasswordSpec {
+                length: 4,
+                include_space: true,
+                ..PasswordSpec::default()
+            };
+            let p = generate_password(&spec, &mut rng(seed)).unwrap();
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()), "{p:?}");
+            assert!(p.chars().any(|c| c.is_ascii_uppercase()), "{p:?}");
+            assert!(p.chars().any(|c| c.is_ascii_digit()), "{p:?}");
+            assert!(p.chars().any(|c| c.is_ascii_punctuation()), "{p:?}");
+        }
     }
 
     #[test]
