@@ -554,6 +554,23 @@ fn spec(t: &TrailRecord) -> TrailSpec {
 /// Delivers every logging trail's new events; digests those whose period is over, or every
 /// trail named in `digest_now` whatever its period (StopLogging).
 pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiError> {
+    run_with(state, digest_now, None).await
+}
+
+/// Delivers at once what the stopped trail `arn` still owes from its last stop (the events up
+/// to the stop and StopLogging's own event), without waiting for the grace: StartLogging calls
+/// it before it moves the trail's start past them. Bug: a StartLogging before the final
+/// delivery's tick moved the cursor to the new start, so StopLogging's event was never
+/// delivered (the files showed StartLogging twice in a row).
+pub async fn flush_stopped(state: &AppState, arn: &str) -> Result<(), ApiError> {
+    run_with(state, None, Some(arn)).await
+}
+
+async fn run_with(
+    state: &AppState,
+    digest_now: Option<&str>,
+    final_now: Option<&str>,
+) -> Result<(), ApiError> {
     let trails: Vec<TrailRecord> = state
         .trails
         .data
@@ -568,10 +585,12 @@ pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiEr
         let mut d = all.get(&t.arn).cloned().unwrap_or_default();
         let named = Some(t.arn.as_str()) == digest_now;
         let final_due = d.final_pending
-            && t.stop_logging.is_some_and(|s| {
-                let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-                now_ms - i128::from(s) * 1000 >= i128::from(FINAL_DELIVERY_GRACE_MS)
-            });
+            && !t.logging
+            && (final_now == Some(t.arn.as_str())
+                || t.stop_logging.is_some_and(|s| {
+                    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+                    now_ms - i128::from(s) * 1000 >= i128::from(FINAL_DELIVERY_GRACE_MS)
+                }));
         if !(t.logging || named || final_due) {
             continue;
         }

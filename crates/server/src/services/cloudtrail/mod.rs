@@ -455,6 +455,16 @@ pub async fn handle(
         }
         "StartLogging" | "StopLogging" => {
             let start = operation == "StartLogging";
+            // A stopped trail first delivers what its stop still owes (StopLogging's own event
+            // is delivered moments after the stop): the start below moves its cursor past it.
+            // Before the position is read, so that the flush reads nothing the start leaves
+            // out.
+            if start
+                && let Ok(t) = find(&cx, s(i, "Name").unwrap_or_default())
+                && !t.logging
+            {
+                delivery::flush_stopped(state, &t.arn).await?;
+            }
             // Read before the change: this call's own event is written after it, and so lands
             // after the start (delivered) or is the one event after the stop that is.
             let position = state
