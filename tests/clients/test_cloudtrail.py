@@ -326,6 +326,31 @@ def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
     assert {"StopLogging", "StartLogging"} <= {e["EventName"] for e in found}
 
 
+def test_list_tags_is_decided_on_each_trail_it_lists(server):
+    # Regression: ListTags was authorized on "*", so a Deny on a trail's ARN (or on its tags)
+    # did not keep its tags from being listed.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="open", S3BucketName="audit-bucket", TagsList=[{"Key": "team", "Value": "a"}])
+    ct.create_trail(Name="secret", S3BucketName="audit-bucket", TagsList=[{"Key": "class", "Value": "restricted"}])
+    open_arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/open"
+    secret = "arn:aws:cloudtrail:us-east-1:123456789012:trail/secret"
+    reader = server.user_client(
+        "tag-reader",
+        "cloudtrail",
+        json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "cloudtrail:ListTags", "Resource": "*"},
+            {"Effect": "Deny", "Action": "cloudtrail:ListTags", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/class": "restricted"}}},
+        ]}),
+    )
+    assert reader.list_tags(ResourceIdList=[open_arn])["ResourceTagList"][0]["ResourceId"] == open_arn
+    for ids in ([secret], [open_arn, secret]):
+        with pytest.raises(ClientError) as e:
+            reader.list_tags(ResourceIdList=ids)
+        assert error(e)["Code"] == "AccessDeniedException"
+        assert f"cloudtrail:ListTags on resource: {secret}" in error(e)["Message"]
+
+
 def records_named(server, name, region="us-east-1"):
     ct = server.client("cloudtrail", region=region)
     events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]

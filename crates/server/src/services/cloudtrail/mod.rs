@@ -544,15 +544,28 @@ pub async fn handle(
         }
         "ListTags" => {
             let mut list = Vec::new();
-            for id in i
+            for (n, id) in i
                 .get("ResourceIdList")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
+                .enumerate()
             {
                 let id = tag_resource(id)?;
                 let t = find(&cx, id).map_err(|e| resource_not_found(e, id))?;
+                // The request was authorized on the first trail; every other one is decided on
+                // its own (`authz::target`).
+                if n > 0 {
+                    crate::authz::authorize_internal(
+                        state,
+                        caller,
+                        region,
+                        ("cloudtrail", "ListTags"),
+                        &json!({"ResourceIdList": [t.arn]}),
+                        None,
+                    )?;
+                }
                 let tags: Vec<Value> = t
                     .tags
                     .iter()
