@@ -46,6 +46,9 @@ struct TrailDelivery {
     last_delivery: Option<i64>,
     last_digest: Option<i64>,
     last_error: Option<String>,
+    /// When a delivery last failed: the latest attempt GetTrailStatus reports.
+    #[serde(default)]
+    last_failure: Option<i64>,
     /// The trail stopped logging and the events recorded up to then may not all have been
     /// delivered: StopLogging's own event, for one, is written after its handler delivered.
     #[serde(default)]
@@ -122,7 +125,27 @@ async fn write_pending(state: &AppState, d: &mut TrailDelivery) -> Result<(), Ap
         .collect::<Result<Vec<_>, _>>()?;
     write_artefacts(&state.config.trail_dir, &arts).await?;
     d.pending.clear();
+    // A log file a failed step left is delivered only now.
+    if arts.iter().any(|a| !is_digest(a)) {
+        d.last_delivery = Some(OffsetDateTime::now_utc().unix_timestamp());
+    }
     Ok(())
+}
+
+fn is_digest(a: &Artefact) -> bool {
+    a.key.contains("/CloudTrail-Digest/")
+}
+
+/// A delivery failure as GetTrailStatus's LatestDeliveryError shows it: what could not be done
+/// and the system's reason in words ("not a directory", "no storage space"), without the host's
+/// paths, which go to the log (bug: every failure read as an unknown error).
+fn write_failed(what: &str, path: &Path, e: &std::io::Error) -> ApiError {
+    tracing::error!(path = %path.display(), error = %e, "cannot {what}");
+    ApiError::new(
+        "InternalFailure",
+        format!("cannot {what}: {}", e.kind()),
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    )
 }
 
 async fn save(state: &AppState, arn: &str, d: &TrailDelivery) -> Result<(), ApiError> {
@@ -160,6 +183,15 @@ pub struct PublicKey {
     pub fingerprint: String,
     /// When the key started signing (epoch seconds).
     pub valid_from: i64,
+}
+
+/// What GetTrailStatus reports of a trail's deliveries (epoch seconds).
+#[derive(Debug, Default)]
+pub struct DeliveryStatus {
+    pub delivered: Option<i64>,
+    pub attempted: Option<i64>,
+    pub digested: Option<i64>,
+    pub error: Option<String>,
 }
 
 /// The delivery state of every trail, and the signing keys.
@@ -234,11 +266,15 @@ impl Delivery {
         Ok(self.public_key(region))
     }
 
-    /// When a trail last delivered a log file and a digest, and its last error.
-    pub async fn status(&self, arn: &str) -> (Option<i64>, Option<i64>, Option<String>) {
+    /// When a trail last delivered a log file, last attempted a delivery (failed or not) and
+    /// last delivered a digest, and its last error.
+    pub async fn status(&self, arn: &str) -> DeliveryStatus {
         let t = self.trails.lock().await;
-        t.get(arn).map_or((None, None, None), |d| {
-            (d.last_delivery, d.last_digest, d.last_error.clone())
+        t.get(arn).map_or_else(DeliveryStatus::default, |d| DeliveryStatus {
+            delivered: d.last_delivery,
+            attempted: d.last_delivery.max(d.last_failure),
+            digested: d.last_digest,
+            error: d.last_error.clone(),
         })
     }
 
@@ -462,6 +498,11 @@ fn stops(t: &TrailRecord, row: &AuditRow) -> bool {
 async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError> {
     let mut dirs = std::collections::BTreeSet::new();
     for a in arts {
+        let what = if is_digest(a) {
+            "write the digest file"
+        } else {
+            "write the log file"
+        };
         let path = root.join(&a.bucket).join(&a.key);
         let dir = path
             .parent()
@@ -472,7 +513,7 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             .mode(0o700)
             .create(dir)
             .await
-            .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| write_failed("create the delivery folder", dir, &e))?;
         // Written aside and renamed: a reader (or a crash) never sees half a file.
         let tmp = path.with_extension("partial");
         let written = async {
@@ -489,10 +530,10 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
         };
         written
             .await
-            .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", tmp.display())))?;
+            .map_err(|e| write_failed(what, &tmp, &e))?;
         tokio::fs::rename(&tmp, &path)
             .await
-            .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| write_failed(what, &path, &e))?;
         // Directories created above are synced by their own parents' entries only once their
         // parents are synced too: every level up to the root, once per run.
         let mut d = dir;
@@ -507,7 +548,7 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
         let synced = async { tokio::fs::File::open(&dir).await?.sync_all().await };
         synced
             .await
-            .map_err(|e| ApiError::internal(format!("cannot sync {}: {e}", dir.display())))?;
+            .map_err(|e| write_failed("sync the delivery folder", &dir, &e))?;
     }
     Ok(())
 }
@@ -604,6 +645,7 @@ async fn run_with(
         };
         d.last_error = result.as_ref().err().map(|e| e.message.clone());
         if let Err(e) = &result {
+            d.last_failure = Some(OffsetDateTime::now_utc().unix_timestamp());
             tracing::warn!(trail = %t.arn, error = %e.message, "trail delivery failed");
         }
         if let Err(e) = save(state, &t.arn, &d).await {
@@ -696,11 +738,13 @@ async fn deliver_trail(
         }
         d.regions = regions;
         d.cursor = last;
+        commit_then_write(state, &t.arn, d, &arts).await?;
+        // Only once the file is on disk (bug: set before the write, so a failed delivery was
+        // reported as the latest successful one).
         if !by_region.is_empty() {
             d.last_delivery = Some(now.unix_timestamp());
             delivered = true;
         }
-        commit_then_write(state, &t.arn, d, &arts).await?;
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
             break;
         }

@@ -421,7 +421,12 @@ pub async fn handle(
             if let Some(at) = t.stop_logging {
                 crate::services::set(&mut out, "StopLoggingTime", json!(at));
             }
-            let (delivered, digested, error) = state.trails.delivery.status(&t.arn).await;
+            let delivery::DeliveryStatus {
+                delivered,
+                attempted,
+                digested,
+                error,
+            } = state.trails.delivery.status(&t.arn).await;
             if let Some(at) = delivered {
                 crate::services::set(&mut out, "LatestDeliveryTime", json!(at));
             }
@@ -444,7 +449,7 @@ pub async fn handle(
             for (member, value) in [
                 ("TimeLoggingStarted", text(t.start_logging)),
                 ("TimeLoggingStopped", text(t.stop_logging)),
-                ("LatestDeliveryAttemptTime", text(delivered)),
+                ("LatestDeliveryAttemptTime", text(attempted)),
                 ("LatestDeliveryAttemptSucceeded", text(delivered)),
                 ("LatestNotificationAttemptTime", String::new()),
                 ("LatestNotificationAttemptSucceeded", String::new()),
