@@ -351,6 +351,75 @@ def test_list_tags_is_decided_on_each_trail_it_lists(server):
         assert f"cloudtrail:ListTags on resource: {secret}" in error(e)["Message"]
 
 
+def test_a_region_holds_five_trails_shadows_included(server):
+    # Regression: CloudTrail's quota of 5 trails per Region (shadows of multi-Region trails
+    # counted) was not enforced.
+    east = server.client("cloudtrail")
+    west = server.client("cloudtrail", region="us-west-2")
+    west.create_trail(Name="everywhere", S3BucketName="audit-bucket", IsMultiRegionTrail=True)
+    for n in range(4):
+        east.create_trail(Name=f"east-{n}", S3BucketName="audit-bucket")
+    with pytest.raises(ClientError) as e:
+        east.create_trail(Name="east-4", S3BucketName="audit-bucket")
+    assert error(e)["Code"] == "MaximumNumberOfTrailsExceededException"
+    assert error(e)["Message"] == "User: 123456789012 already has 5 trails in us-east-1."
+    # A multi-Region trail needs room in every Region, even where it is made.
+    west.create_trail(Name="west-only", S3BucketName="audit-bucket")
+    with pytest.raises(ClientError) as e:
+        west.update_trail(Name="west-only", IsMultiRegionTrail=True)
+    assert error(e)["Code"] == "MaximumNumberOfTrailsExceededException"
+    east.delete_trail(Name="east-3")
+    west.update_trail(Name="west-only", IsMultiRegionTrail=True)
+
+
+def test_a_trail_made_multi_region_cannot_shadow_another_of_its_name(server):
+    # Regression: UpdateTrail IsMultiRegionTrail=True over a same-named trail of another Region
+    # succeeded, leaving two trails of one name in that Region (CreateTrail refuses it).
+    server.client("cloudtrail", region="eu-west-1").create_trail(Name="audit", S3BucketName="audit-bucket")
+    east = server.client("cloudtrail")
+    east.create_trail(Name="audit", S3BucketName="audit-bucket")
+    with pytest.raises(ClientError) as e:
+        east.update_trail(Name="audit", IsMultiRegionTrail=True)
+    assert error(e)["Code"] == "TrailAlreadyExistsException"
+    # Nor can a new multi-Region trail, made in a third Region.
+    with pytest.raises(ClientError) as e:
+        server.client("cloudtrail", region="us-west-2").create_trail(
+            Name="audit", S3BucketName="audit-bucket", IsMultiRegionTrail=True
+        )
+    assert error(e)["Code"] == "TrailAlreadyExistsException"
+    assert [t["Name"] for t in server.client("cloudtrail", region="eu-west-1").describe_trails()["trailList"]] == ["audit"]
+
+
+def test_put_event_selectors_needs_one_to_five_selectors_within_the_quotas(server):
+    # Regression: a call with neither kind of selector reset the trail to the default, an
+    # empty list was kept (and the trail delivered nothing), and the 250 data-resource and 500
+    # condition-value quotas were not enforced.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="sel", S3BucketName="audit-bucket")
+    ct.put_event_selectors(TrailName="sel", EventSelectors=[{"ReadWriteType": "ReadOnly"}])
+    management = {"Field": "eventCategory", "Equals": ["Management"]}
+    for selectors in [
+        {},
+        {"EventSelectors": []},
+        {"EventSelectors": [{"ReadWriteType": "All"}] * 6},
+        {"AdvancedEventSelectors": []},
+        {"EventSelectors": [{}], "AdvancedEventSelectors": [{"FieldSelectors": [management]}]},
+        {"EventSelectors": [
+            {"DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::b{n}/" for n in range(130)]}]},
+            {"DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::c{n}/" for n in range(130)]}]},
+        ]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "resources.ARN", "StartsWith": [f"arn:aws:s3:::b{n}/" for n in range(499)]},
+        ]}]},
+    ]:
+        with pytest.raises(ClientError) as e:
+            ct.put_event_selectors(TrailName="sel", **selectors)
+        assert error(e)["Code"] == "InvalidEventSelectorsException", selectors
+    assert ct.get_event_selectors(TrailName="sel")["EventSelectors"][0]["ReadWriteType"] == "ReadOnly"
+
+
 def records_named(server, name, region="us-east-1"):
     ct = server.client("cloudtrail", region=region)
     events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])["Events"]

@@ -124,11 +124,59 @@ fn tags_list(i: &Value) -> Vec<(String, String)> {
 fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
     let invalid = |m: String| Err(err("InvalidEventSelectorsException", m));
     let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    // One of the two, not both (InvalidParameterCombinationException is not among
+    // PutEventSelectors' errors: its own exception covers "the combination of event selectors
+    // or advanced event selectors"), and not neither, nor an empty list (bug: a call with
+    // neither reset the trail to the default, and an empty list was kept and the trail
+    // delivered nothing).
+    match (i.get("EventSelectors"), i.get("AdvancedEventSelectors")) {
+        (Some(_), Some(_)) => {
+            return invalid(
+                "EventSelectors and AdvancedEventSelectors cannot both be specified.".to_owned(),
+            );
+        }
+        (None, None) => {
+            return invalid("Either EventSelectors or AdvancedEventSelectors must be specified.".to_owned());
+        }
+        _ => {}
+    }
     let basic = list(i.get("EventSelectors"));
-    if basic.len() > 5 {
+    let advanced = list(i.get("AdvancedEventSelectors"));
+    if i.get("EventSelectors").is_some() && !(1..=5).contains(&basic.len()) {
         return invalid(format!(
-            "A trail can have at most 5 event selectors; {} were given.",
+            "A trail can have 1 to 5 event selectors; {} were given.",
             basic.len()
+        ));
+    }
+    if i.get("AdvancedEventSelectors").is_some() && advanced.is_empty() {
+        return invalid("A trail needs at least one advanced event selector.".to_owned());
+    }
+    // CloudTrail's quotas (WhatIsCloudTrail-Limits): 250 data resources across a trail's event
+    // selectors, 500 condition values across its advanced event selectors.
+    // Each value of a data resource is one resource.
+    let resources: usize = basic
+        .iter()
+        .flat_map(|sel| list(sel.get("DataResources")))
+        .map(|r| list(r.get("Values")).len())
+        .sum();
+    if resources > 250 {
+        return invalid(format!(
+            "A trail can have at most 250 data resources across its event selectors; {resources} were given."
+        ));
+    }
+    let values: usize = advanced
+        .iter()
+        .flat_map(|sel| list(sel.get("FieldSelectors")))
+        .map(|f| {
+            OPERATORS
+                .iter()
+                .map(|op| list(f.get(*op)).len())
+                .sum::<usize>()
+        })
+        .sum();
+    if values > 500 {
+        return invalid(format!(
+            "A trail can have at most 500 values for all conditions in all advanced event selectors; {values} were given."
         ));
     }
     for sel in &basic {
@@ -173,15 +221,7 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
         "userIdentity.arn",
         "vpcEndpointId",
     ];
-    const OPERATORS: &[&str] = &[
-        "Equals",
-        "StartsWith",
-        "EndsWith",
-        "NotEquals",
-        "NotStartsWith",
-        "NotEndsWith",
-    ];
-    for sel in list(i.get("AdvancedEventSelectors")) {
+    for sel in advanced {
         let fields = list(sel.get("FieldSelectors"));
         for f in &fields {
             let name = s(f, "Field").unwrap_or_default();
@@ -240,6 +280,16 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The operators of an advanced field selector.
+const OPERATORS: &[&str] = &[
+    "Equals",
+    "StartsWith",
+    "EndsWith",
+    "NotEquals",
+    "NotStartsWith",
+    "NotEndsWith",
+];
 
 /// The management event sources a trail can leave out (basic `ExcludeManagementEventSources`,
 /// advanced `eventSource NotEquals`).
@@ -502,12 +552,6 @@ pub async fn handle(
             Ok(json!({}))
         }
         "PutEventSelectors" => {
-            if i.get("EventSelectors").is_some() && i.get("AdvancedEventSelectors").is_some() {
-                return Err(err(
-                    "InvalidParameterCombinationException",
-                    "EventSelectors and AdvancedEventSelectors cannot both be specified.",
-                ));
-            }
             check_event_selectors(i)?;
             let t = update(&cx, s(i, "TrailName").unwrap_or_default(), |t| {
                 t.event_selectors = i.get("EventSelectors").cloned();
@@ -802,6 +846,66 @@ fn in_home_region(cx: &Cx<'_>, t: &TrailRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The most trails a Region can have, shadows of multi-Region trails included
+/// (WhatIsCloudTrail-Limits: "Trails per Region: 5", not adjustable).
+const MAX_TRAILS_PER_REGION: usize = 5;
+
+/// Whether the account can have a trail `name` (multi-Region or not) beside its others, `except`
+/// the trail being changed: no Region it would be seen in may have a trail of that name
+/// (TrailAlreadyExistsException) or its five trails already (MaximumNumberOfTrailsExceeded).
+/// Bug: trails were not counted, and a trail could be made multi-Region over another Region's
+/// trail of the same name.
+fn check_room(
+    cx: &Cx<'_>,
+    name: &str,
+    multi_region: bool,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let d = cx
+        .state
+        .trails
+        .data
+        .read()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
+    let others: Vec<&TrailRecord> = d
+        .values()
+        .filter(|t| t.account == cx.account && Some(t.arn.as_str()) != except)
+        .collect();
+    // Two trails share a Region when either is multi-Region or both have the same home.
+    if others
+        .iter()
+        .any(|t| t.name == name && (multi_region || t.multi_region || t.home_region == cx.region))
+    {
+        return Err(err(
+            "TrailAlreadyExistsException",
+            format!("Trail {name} already exists for customer: {}", cx.account),
+        ));
+    }
+    // The Regions the new trail is seen in that hold trails: its home, and, if multi-Region,
+    // every Region where the account has trails (the others hold only the shadows of
+    // multi-Region trails, fewer than here).
+    let mut regions = std::collections::BTreeSet::from([cx.region]);
+    if multi_region {
+        regions.extend(others.iter().map(|t| t.home_region.as_str()));
+    }
+    for region in regions {
+        let count = others
+            .iter()
+            .filter(|t| t.home_region == region || t.multi_region)
+            .count();
+        if count >= MAX_TRAILS_PER_REGION {
+            return Err(err(
+                "MaximumNumberOfTrailsExceededException",
+                format!(
+                    "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
+                    cx.account
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// CloudTrail's trail-name rules.
 fn check_name(name: &str) -> Result<(), ApiError> {
     // Each rule has its own message, in the order CloudTrail checks them.
@@ -863,12 +967,8 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         check_prefix(p)?;
     }
     let _guard = cx.state.trails.writer.lock().await;
-    if visible(cx)?.iter().any(|t| t.name == name) {
-        return Err(err(
-            "TrailAlreadyExistsException",
-            format!("Trail {name} already exists for customer: {}", cx.account),
-        ));
-    }
+    let multi_region = flag(i, "IsMultiRegionTrail").unwrap_or(false);
+    check_room(cx, name, multi_region, None)?;
     let t = TrailRecord {
         account: cx.account.to_owned(),
         home_region: cx.region.to_owned(),
@@ -878,7 +978,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         key_prefix: s(i, "S3KeyPrefix").map(str::to_owned),
         sns_topic: s(i, "SnsTopicName").map(str::to_owned),
         include_global: flag(i, "IncludeGlobalServiceEvents").unwrap_or(true),
-        multi_region: flag(i, "IsMultiRegionTrail").unwrap_or(false),
+        multi_region,
         validation: flag(i, "EnableLogFileValidation").unwrap_or(false),
         log_group: s(i, "CloudWatchLogsLogGroupArn").map(str::to_owned),
         log_role: s(i, "CloudWatchLogsRoleArn").map(str::to_owned),
@@ -932,6 +1032,12 @@ async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             t.include_global = b;
         }
         if let Some(b) = flag(i, "IsMultiRegionTrail") {
+            // Becoming multi-Region puts a shadow of the trail in every Region: the same name
+            // must not be in use there, and each Region must have room for it (bug: only
+            // CreateTrail checked, so an update made two trails of one name in a Region).
+            if b && !t.multi_region {
+                check_room(cx, &t.name, true, Some(&t.arn))?;
+            }
             t.multi_region = b;
         }
         if let Some(b) = flag(i, "EnableLogFileValidation") {
