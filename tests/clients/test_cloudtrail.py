@@ -286,6 +286,41 @@ def test_a_region_lists_its_public_key_before_any_digest(server):
     assert ct.list_public_keys()["PublicKeyList"] == [key]
 
 
+def test_list_public_keys_keeps_to_the_time_window(server):
+    # Regression: StartTime was ignored (a window after a key's validity still listed it) and a
+    # window ending before it began was not refused.
+    import datetime
+
+    ct = server.client("cloudtrail")
+    [key] = ct.list_public_keys()["PublicKeyList"]
+    after = key["ValidityEndTime"] + datetime.timedelta(days=1)
+    assert ct.list_public_keys(StartTime=after, EndTime=after + datetime.timedelta(days=1))["PublicKeyList"] == []
+    assert ct.list_public_keys(StartTime=key["ValidityStartTime"])["PublicKeyList"] == [key]
+    with pytest.raises(ClientError) as e:
+        ct.list_public_keys(StartTime=after, EndTime=key["ValidityStartTime"])
+    assert error(e)["Code"] == "InvalidTimeRangeException"
+
+
+def test_names_find_this_regions_trails_and_arns_any_regions(server):
+    # Regression: DescribeTrails and GetTrailStatus found a shadow trail by its name (AWS wants
+    # its ARN), and DescribeTrails could not find another Region's trail by its ARN.
+    server.client("cloudtrail", region="eu-west-1").create_trail(Name="home-eu", S3BucketName="audit-bucket")
+    server.client("cloudtrail", region="eu-west-1").create_trail(
+        Name="global", S3BucketName="audit-bucket", IsMultiRegionTrail=True
+    )
+    ct = server.client("cloudtrail")
+    eu = "arn:aws:cloudtrail:eu-west-1:123456789012:trail/home-eu"
+    shadow = "arn:aws:cloudtrail:eu-west-1:123456789012:trail/global"
+    assert ct.describe_trails(trailNameList=["home-eu", "global"])["trailList"] == []
+    found = ct.describe_trails(trailNameList=[eu, shadow])["trailList"]
+    assert sorted(t["TrailARN"] for t in found) == [shadow, eu]
+    assert [t["Name"] for t in ct.describe_trails()["trailList"]] == ["global"]
+    with pytest.raises(ClientError) as e:
+        ct.get_trail_status(Name="global")
+    assert error(e)["Code"] == "TrailNotFoundException"
+    assert ct.get_trail_status(Name=shadow)["IsLogging"] is False
+
+
 def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
     # Regression: every CloudTrail action was authorized on "*", so a Deny of StopLogging on
     # the security trail did not bind, and an Allow on one trail did not allow anything.

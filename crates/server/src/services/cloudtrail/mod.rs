@@ -463,7 +463,13 @@ pub async fn handle(
             Ok(json!({"Trails": trails}))
         }
         "GetTrailStatus" => {
-            let t = find(&cx, s(i, "Name").unwrap_or_default())?;
+            // AWS: "To get the status of a shadow trail (a replication of the trail in another
+            // Region), you must specify its ARN" (bug: its name found it).
+            let name = s(i, "Name").unwrap_or_default();
+            let t = find(&cx, name)?;
+            if t.home_region != cx.region && t.arn != name {
+                return Err(not_found(&cx, name));
+            }
             let mut out = json!({"IsLogging": t.logging});
             if let Some(at) = t.start_logging {
                 crate::services::set(&mut out, "StartLoggingTime", json!(at));
@@ -631,7 +637,16 @@ pub async fn handle(
 
 /// The Region's digest-signing key (made on first use: a Region always has one to list), when it was valid in the requested window.
 async fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let start = i.get("StartTime").and_then(Value::as_f64);
     let end = i.get("EndTime").and_then(Value::as_f64);
+    if let (Some(start), Some(end)) = (start, end)
+        && start > end
+    {
+        return Err(err(
+            "InvalidTimeRangeException",
+            "Start time must be earlier than end time.",
+        ));
+    }
     let keys: Vec<Value> = cx
         .state
         .trails
@@ -639,19 +654,28 @@ async fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .ensure_public_key(cx.state, cx.region)
         .await?
         .into_iter()
-        .filter(|k| end.is_none_or(|e| k.valid_from as f64 <= e))
+        // A key whose validity overlaps the window (bug: StartTime was ignored).
+        .filter(|k| {
+            end.is_none_or(|e| k.valid_from as f64 <= e)
+                && start.is_none_or(|s| s <= key_valid_until(k) as f64)
+        })
         .map(|k| {
             use base64::Engine as _;
             json!({
                 "Value": base64::engine::general_purpose::STANDARD.encode(&k.der),
                 "ValidityStartTime": k.valid_from,
-                // Keys are not rotated yet: valid until replaced.
-                "ValidityEndTime": k.valid_from + 10 * 365 * 86_400,
+                "ValidityEndTime": key_valid_until(&k),
                 "Fingerprint": k.fingerprint,
             })
         })
         .collect();
     Ok(json!({"PublicKeyList": keys}))
+}
+
+/// When a signing key stops being valid: keys are not rotated yet, so valid until replaced,
+/// shown as ten years.
+fn key_valid_until(k: &delivery::PublicKey) -> i64 {
+    k.valid_from.saturating_add(10 * 365 * 86_400)
 }
 
 /// S3's bucket-name rules (the trail delivers into a directory of that name, so nothing else
@@ -770,6 +794,20 @@ fn visible(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
         .map_err(|_| ApiError::internal("trail lock poisoned"))?;
     Ok(d.values()
         .filter(|t| t.account == cx.account && (t.home_region == cx.region || t.multi_region))
+        .cloned()
+        .collect())
+}
+
+/// Every trail of the account, whatever its Region.
+fn account_trails(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
+    let d = cx
+        .state
+        .trails
+        .data
+        .read()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
+    Ok(d.values()
+        .filter(|t| t.account == cx.account)
         .cloned()
         .collect())
 }
@@ -1126,10 +1164,24 @@ fn describe_trails(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .filter_map(Value::as_str)
         .collect();
     let shadows = flag(i, "includeShadowTrails").unwrap_or(true);
-    let list: Vec<Value> = visible(cx)?
+    // AWS: named trails are "trails belonging only to the current Region"; "to return
+    // information about a trail in another Region, you must specify its trail ARN" (bug: a
+    // name found a shadow, and another Region's trail could not be found by its ARN).
+    let trails = if names.is_empty() {
+        visible(cx)?
+    } else {
+        account_trails(cx)?
+            .into_iter()
+            .filter(|t| {
+                names
+                    .iter()
+                    .any(|n| *n == t.arn || (*n == t.name && t.home_region == cx.region))
+            })
+            .collect()
+    };
+    let list: Vec<Value> = trails
         .iter()
-        .filter(|t| names.is_empty() || names.iter().any(|n| *n == t.name || *n == t.arn))
-        .filter(|t| shadows || t.home_region == cx.region)
+        .filter(|t| shadows || t.home_region == cx.region || !t.multi_region)
         .map(trail_json)
         .collect();
     Ok(json!({"trailList": list}))
