@@ -321,6 +321,26 @@ def test_names_find_this_regions_trails_and_arns_any_regions(server):
     assert ct.get_trail_status(Name=shadow)["IsLogging"] is False
 
 
+def test_names_and_arns_no_trail_can_have_and_tokens_of_another_region_are_refused(server):
+    # Regression: a name no trail can have, and an ARN that is no trail's, were answered
+    # TrailNotFoundException; a LookupEvents NextToken of one Region was taken in another.
+    ct = server.client("cloudtrail")
+    for call in (ct.get_trail, ct.delete_trail, ct.get_trail_status):
+        with pytest.raises(ClientError) as e:
+            call(Name="a b")
+        assert error(e)["Code"] == "InvalidTrailNameException"
+    with pytest.raises(ClientError) as e:
+        ct.get_trail_status(Name="arn:aws:kms:us-east-1:123456789012:key/abc")
+    assert error(e)["Code"] == "CloudTrailARNInvalidException"
+    sts = server.client("sts", region="eu-west-1")
+    for _ in range(3):
+        sts.get_caller_identity()
+    token = server.client("cloudtrail", region="eu-west-1").lookup_events(MaxResults=1)["NextToken"]
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(MaxResults=1, NextToken=token)
+    assert error(e)["Code"] == "InvalidNextTokenException"
+
+
 def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
     # Regression: every CloudTrail action was authorized on "*", so a Deny of StopLogging on
     # the security trail did not bind, and an Allow on one trail did not allow anything.

@@ -813,6 +813,13 @@ fn account_trails(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
 }
 
 fn find(cx: &Cx<'_>, name: &str) -> Result<TrailRecord, ApiError> {
+    // A name no trail can have, or an ARN that is no trail's, is refused as such rather than
+    // looked up (bug: TrailNotFoundException for both).
+    if name.starts_with("arn:") {
+        tag_resource(name)?;
+    } else {
+        check_name(name)?;
+    }
     visible(cx)?
         .into_iter()
         .find(|t| t.name == name || t.arn == name)
@@ -1275,7 +1282,7 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         return Ok(json!({"Events": []}));
     }
     // A token resumes the query it came from: it carries a digest of the query's parameters.
-    let query = query_digest(i);
+    let query = query_digest(i, cx.region);
     let before = match s(i, "NextToken") {
         Some(t) => Some(
             t.split_once('.')
@@ -1344,8 +1351,11 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 }
 
 /// A digest of what selects a LookupEvents query's events, for its tokens.
-fn query_digest(i: &Value) -> String {
+/// What a NextToken is bound to: the query, and the Region it pages (bug: a token of one
+/// Region's history was taken in another's).
+fn query_digest(i: &Value, region: &str) -> String {
     let selects = json!([
+        region,
         i.get("LookupAttributes"),
         i.get("StartTime"),
         i.get("EndTime"),
