@@ -270,12 +270,13 @@ impl Delivery {
     /// last delivered a digest, and its last error.
     pub async fn status(&self, arn: &str) -> DeliveryStatus {
         let t = self.trails.lock().await;
-        t.get(arn).map_or_else(DeliveryStatus::default, |d| DeliveryStatus {
-            delivered: d.last_delivery,
-            attempted: d.last_delivery.max(d.last_failure),
-            digested: d.last_digest,
-            error: d.last_error.clone(),
-        })
+        t.get(arn)
+            .map_or_else(DeliveryStatus::default, |d| DeliveryStatus {
+                delivered: d.last_delivery,
+                attempted: d.last_delivery.max(d.last_failure),
+                digested: d.last_digest,
+                error: d.last_error.clone(),
+            })
     }
 
     /// Forgets a deleted trail's progress.
@@ -528,9 +529,7 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             tokio::io::AsyncWriteExt::flush(&mut f).await?;
             f.sync_all().await
         };
-        written
-            .await
-            .map_err(|e| write_failed(what, &tmp, &e))?;
+        written.await.map_err(|e| write_failed(what, &tmp, &e))?;
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(|e| write_failed(what, &path, &e))?;

@@ -136,7 +136,9 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
             );
         }
         (None, None) => {
-            return invalid("Either EventSelectors or AdvancedEventSelectors must be specified.".to_owned());
+            return invalid(
+                "Either EventSelectors or AdvancedEventSelectors must be specified.".to_owned(),
+            );
         }
         _ => {}
     }
