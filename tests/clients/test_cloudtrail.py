@@ -286,6 +286,61 @@ def test_a_region_lists_its_public_key_before_any_digest(server):
     assert ct.list_public_keys()["PublicKeyList"] == [key]
 
 
+def test_list_public_keys_keeps_to_the_time_window(server):
+    # Regression: StartTime was ignored (a window after a key's validity still listed it) and a
+    # window ending before it began was not refused.
+    import datetime
+
+    ct = server.client("cloudtrail")
+    [key] = ct.list_public_keys()["PublicKeyList"]
+    after = key["ValidityEndTime"] + datetime.timedelta(days=1)
+    assert ct.list_public_keys(StartTime=after, EndTime=after + datetime.timedelta(days=1))["PublicKeyList"] == []
+    assert ct.list_public_keys(StartTime=key["ValidityStartTime"])["PublicKeyList"] == [key]
+    with pytest.raises(ClientError) as e:
+        ct.list_public_keys(StartTime=after, EndTime=key["ValidityStartTime"])
+    assert error(e)["Code"] == "InvalidTimeRangeException"
+
+
+def test_names_find_this_regions_trails_and_arns_any_regions(server):
+    # Regression: DescribeTrails and GetTrailStatus found a shadow trail by its name (AWS wants
+    # its ARN), and DescribeTrails could not find another Region's trail by its ARN.
+    server.client("cloudtrail", region="eu-west-1").create_trail(Name="home-eu", S3BucketName="audit-bucket")
+    server.client("cloudtrail", region="eu-west-1").create_trail(
+        Name="global", S3BucketName="audit-bucket", IsMultiRegionTrail=True
+    )
+    ct = server.client("cloudtrail")
+    eu = "arn:aws:cloudtrail:eu-west-1:123456789012:trail/home-eu"
+    shadow = "arn:aws:cloudtrail:eu-west-1:123456789012:trail/global"
+    assert ct.describe_trails(trailNameList=["home-eu", "global"])["trailList"] == []
+    found = ct.describe_trails(trailNameList=[eu, shadow])["trailList"]
+    assert sorted(t["TrailARN"] for t in found) == [shadow, eu]
+    assert [t["Name"] for t in ct.describe_trails()["trailList"]] == ["global"]
+    with pytest.raises(ClientError) as e:
+        ct.get_trail_status(Name="global")
+    assert error(e)["Code"] == "TrailNotFoundException"
+    assert ct.get_trail_status(Name=shadow)["IsLogging"] is False
+
+
+def test_names_and_arns_no_trail_can_have_and_tokens_of_another_region_are_refused(server):
+    # Regression: a name no trail can have, and an ARN that is no trail's, were answered
+    # TrailNotFoundException; a LookupEvents NextToken of one Region was taken in another.
+    ct = server.client("cloudtrail")
+    for call in (ct.get_trail, ct.delete_trail, ct.get_trail_status):
+        with pytest.raises(ClientError) as e:
+            call(Name="a b")
+        assert error(e)["Code"] == "InvalidTrailNameException"
+    with pytest.raises(ClientError) as e:
+        ct.get_trail_status(Name="arn:aws:kms:us-east-1:123456789012:key/abc")
+    assert error(e)["Code"] == "CloudTrailARNInvalidException"
+    sts = server.client("sts", region="eu-west-1")
+    for _ in range(3):
+        sts.get_caller_identity()
+    token = server.client("cloudtrail", region="eu-west-1").lookup_events(MaxResults=1)["NextToken"]
+    with pytest.raises(ClientError) as e:
+        ct.lookup_events(MaxResults=1, NextToken=token)
+    assert error(e)["Code"] == "InvalidNextTokenException"
+
+
 def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
     # Regression: every CloudTrail action was authorized on "*", so a Deny of StopLogging on
     # the security trail did not bind, and an Allow on one trail did not allow anything.
@@ -324,6 +379,100 @@ def test_iam_policies_that_name_a_trail_decide_calls_on_it(server):
     # The event names the trail, so a lookup by its ARN finds the call.
     found = ct.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": plain}])["Events"]
     assert {"StopLogging", "StartLogging"} <= {e["EventName"] for e in found}
+
+
+def test_list_tags_is_decided_on_each_trail_it_lists(server):
+    # Regression: ListTags was authorized on "*", so a Deny on a trail's ARN (or on its tags)
+    # did not keep its tags from being listed.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="open", S3BucketName="audit-bucket", TagsList=[{"Key": "team", "Value": "a"}])
+    ct.create_trail(Name="secret", S3BucketName="audit-bucket", TagsList=[{"Key": "class", "Value": "restricted"}])
+    open_arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/open"
+    secret = "arn:aws:cloudtrail:us-east-1:123456789012:trail/secret"
+    reader = server.user_client(
+        "tag-reader",
+        "cloudtrail",
+        json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "cloudtrail:ListTags", "Resource": "*"},
+            {"Effect": "Deny", "Action": "cloudtrail:ListTags", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/class": "restricted"}}},
+        ]}),
+    )
+    assert reader.list_tags(ResourceIdList=[open_arn])["ResourceTagList"][0]["ResourceId"] == open_arn
+    for ids in ([secret], [open_arn, secret]):
+        with pytest.raises(ClientError) as e:
+            reader.list_tags(ResourceIdList=ids)
+        assert error(e)["Code"] == "AccessDeniedException"
+        assert f"cloudtrail:ListTags on resource: {secret}" in error(e)["Message"]
+
+
+def test_a_region_holds_five_trails_shadows_included(server):
+    # Regression: CloudTrail's quota of 5 trails per Region (shadows of multi-Region trails
+    # counted) was not enforced.
+    east = server.client("cloudtrail")
+    west = server.client("cloudtrail", region="us-west-2")
+    west.create_trail(Name="everywhere", S3BucketName="audit-bucket", IsMultiRegionTrail=True)
+    for n in range(4):
+        east.create_trail(Name=f"east-{n}", S3BucketName="audit-bucket")
+    with pytest.raises(ClientError) as e:
+        east.create_trail(Name="east-4", S3BucketName="audit-bucket")
+    assert error(e)["Code"] == "MaximumNumberOfTrailsExceededException"
+    assert error(e)["Message"] == "User: 123456789012 already has 5 trails in us-east-1."
+    # A multi-Region trail needs room in every Region, even where it is made.
+    west.create_trail(Name="west-only", S3BucketName="audit-bucket")
+    with pytest.raises(ClientError) as e:
+        west.update_trail(Name="west-only", IsMultiRegionTrail=True)
+    assert error(e)["Code"] == "MaximumNumberOfTrailsExceededException"
+    east.delete_trail(Name="east-3")
+    west.update_trail(Name="west-only", IsMultiRegionTrail=True)
+
+
+def test_a_trail_made_multi_region_cannot_shadow_another_of_its_name(server):
+    # Regression: UpdateTrail IsMultiRegionTrail=True over a same-named trail of another Region
+    # succeeded, leaving two trails of one name in that Region (CreateTrail refuses it).
+    server.client("cloudtrail", region="eu-west-1").create_trail(Name="audit", S3BucketName="audit-bucket")
+    east = server.client("cloudtrail")
+    east.create_trail(Name="audit", S3BucketName="audit-bucket")
+    with pytest.raises(ClientError) as e:
+        east.update_trail(Name="audit", IsMultiRegionTrail=True)
+    assert error(e)["Code"] == "TrailAlreadyExistsException"
+    # Nor can a new multi-Region trail, made in a third Region.
+    with pytest.raises(ClientError) as e:
+        server.client("cloudtrail", region="us-west-2").create_trail(
+            Name="audit", S3BucketName="audit-bucket", IsMultiRegionTrail=True
+        )
+    assert error(e)["Code"] == "TrailAlreadyExistsException"
+    assert [t["Name"] for t in server.client("cloudtrail", region="eu-west-1").describe_trails()["trailList"]] == ["audit"]
+
+
+def test_put_event_selectors_needs_one_to_five_selectors_within_the_quotas(server):
+    # Regression: a call with neither kind of selector reset the trail to the default, an
+    # empty list was kept (and the trail delivered nothing), and the 250 data-resource and 500
+    # condition-value quotas were not enforced.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="sel", S3BucketName="audit-bucket")
+    ct.put_event_selectors(TrailName="sel", EventSelectors=[{"ReadWriteType": "ReadOnly"}])
+    management = {"Field": "eventCategory", "Equals": ["Management"]}
+    for selectors in [
+        {},
+        {"EventSelectors": []},
+        {"EventSelectors": [{"ReadWriteType": "All"}] * 6},
+        {"AdvancedEventSelectors": []},
+        {"EventSelectors": [{}], "AdvancedEventSelectors": [{"FieldSelectors": [management]}]},
+        {"EventSelectors": [
+            {"DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::b{n}/" for n in range(130)]}]},
+            {"DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::c{n}/" for n in range(130)]}]},
+        ]},
+        {"AdvancedEventSelectors": [{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "resources.ARN", "StartsWith": [f"arn:aws:s3:::b{n}/" for n in range(499)]},
+        ]}]},
+    ]:
+        with pytest.raises(ClientError) as e:
+            ct.put_event_selectors(TrailName="sel", **selectors)
+        assert error(e)["Code"] == "InvalidEventSelectorsException", selectors
+    assert ct.get_event_selectors(TrailName="sel")["EventSelectors"][0]["ReadWriteType"] == "ReadOnly"
 
 
 def records_named(server, name, region="us-east-1"):

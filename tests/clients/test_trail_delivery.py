@@ -460,3 +460,55 @@ def test_a_trail_created_again_under_its_old_name_leaves_the_old_history_valid(s
     assert delivered_names(root).count("StopLogging") == 2
     code, report = validate(root, keys)
     assert code == 0, findings(report)
+
+
+def test_a_restart_right_after_a_stop_still_delivers_the_stop(start_server):
+    # Regression: StopLogging's own event is delivered moments after the stop; a StartLogging
+    # before that delivery moved the trail past it, so the files showed StartLogging twice in a
+    # row and never the StopLogging.
+    s = start_server("--trail-delivery-seconds", "5")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="flip", S3BucketName="flip-logs")
+    ct.start_logging(Name="flip")
+    ct.stop_logging(Name="flip")
+    ct.start_logging(Name="flip")
+    s.client("sts").get_caller_identity()
+    ct.stop_logging(Name="flip")
+    root = s.data_dir / "trails"
+    for _ in range(100):
+        if delivered_names(root).count("StopLogging") == 2:
+            break
+        time.sleep(0.2)
+    names = [n for n in delivered_names(root) if n in ("StartLogging", "StopLogging", "GetCallerIdentity")]
+    assert names == ["StartLogging", "StopLogging", "StartLogging", "GetCallerIdentity", "StopLogging"], names
+
+
+def test_a_failed_delivery_is_not_reported_as_delivered(start_server):
+    # Regression: LatestDeliveryTime and LatestDeliveryAttemptSucceeded were set before the
+    # files were written, so a delivery that failed read as the latest success; and the error
+    # was a generic unknown failure.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    root = s.data_dir / "trails"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "blocked-logs").write_text("a file where the bucket's folder should be")
+    ct.create_trail(Name="blocked", S3BucketName="blocked-logs")
+    ct.start_logging(Name="blocked")
+    s.client("sts").get_caller_identity()
+    for _ in range(50):
+        status = ct.get_trail_status(Name="blocked")
+        if "LatestDeliveryError" in status:
+            break
+        time.sleep(0.2)
+    assert "not a directory" in status["LatestDeliveryError"], status
+    assert str(root) not in status["LatestDeliveryError"]
+    assert "LatestDeliveryTime" not in status and status["LatestDeliveryAttemptSucceeded"] == ""
+    assert status["LatestDeliveryAttemptTime"] != ""
+    (root / "blocked-logs").unlink()
+    for _ in range(50):
+        status = ct.get_trail_status(Name="blocked")
+        if "LatestDeliveryTime" in status:
+            break
+        time.sleep(0.2)
+    assert "LatestDeliveryError" not in status and status["LatestDeliveryAttemptSucceeded"] != ""
+    assert "GetCallerIdentity" in delivered_names(root)

@@ -9,7 +9,8 @@ use crate::identity::Caller;
 use crate::state::AppState;
 
 /// The member naming the trail an operation acts on; `None` for operations on no one trail
-/// (DescribeTrails, ListTrails, LookupEvents, ListPublicKeys, ListTags).
+/// (DescribeTrails, ListTrails, LookupEvents, ListPublicKeys). ListTags names a list of trails:
+/// see [`target`].
 fn trail_member(op: &str) -> Option<&'static str> {
     Some(match op {
         "CreateTrail" | "UpdateTrail" | "DeleteTrail" | "GetTrail" | "GetTrailStatus"
@@ -30,10 +31,18 @@ fn trail_member(op: &str) -> Option<&'static str> {
 /// security trail did not stop anyone whose policy allowed cloudtrail:* elsewhere.
 pub fn target(state: &AppState, caller: &Caller, region: &str, op: &str, input: &Value) -> Target {
     let none = |arn: String| Target { arn, tags: vec![] };
-    let Some(name) = trail_member(op)
-        .and_then(|m| input.get(m))
-        .and_then(Value::as_str)
-    else {
+    // ListTags acts on each trail of its ResourceIdList (the trail resource type, in the
+    // Service Authorization Reference): the request is decided on the first, and the handler
+    // decides each other one (bug: it was decided on "*", so a Deny on a trail, or on its
+    // tags, did not keep its tags from being listed).
+    let name = match op {
+        "ListTags" => input
+            .get("ResourceIdList")
+            .and_then(Value::as_array)
+            .and_then(|l| l.first()),
+        _ => trail_member(op).and_then(|m| input.get(m)),
+    };
+    let Some(name) = name.and_then(Value::as_str) else {
         return none("*".to_owned());
     };
     let found = state.trails.data.read().ok().and_then(|d| {

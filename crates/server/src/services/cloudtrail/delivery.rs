@@ -46,6 +46,9 @@ struct TrailDelivery {
     last_delivery: Option<i64>,
     last_digest: Option<i64>,
     last_error: Option<String>,
+    /// When a delivery last failed: the latest attempt GetTrailStatus reports.
+    #[serde(default)]
+    last_failure: Option<i64>,
     /// The trail stopped logging and the events recorded up to then may not all have been
     /// delivered: StopLogging's own event, for one, is written after its handler delivered.
     #[serde(default)]
@@ -122,7 +125,27 @@ async fn write_pending(state: &AppState, d: &mut TrailDelivery) -> Result<(), Ap
         .collect::<Result<Vec<_>, _>>()?;
     write_artefacts(&state.config.trail_dir, &arts).await?;
     d.pending.clear();
+    // A log file a failed step left is delivered only now.
+    if arts.iter().any(|a| !is_digest(a)) {
+        d.last_delivery = Some(OffsetDateTime::now_utc().unix_timestamp());
+    }
     Ok(())
+}
+
+fn is_digest(a: &Artefact) -> bool {
+    a.key.contains("/CloudTrail-Digest/")
+}
+
+/// A delivery failure as GetTrailStatus's LatestDeliveryError shows it: what could not be done
+/// and the system's reason in words ("not a directory", "no storage space"), without the host's
+/// paths, which go to the log (bug: every failure read as an unknown error).
+fn write_failed(what: &str, path: &Path, e: &std::io::Error) -> ApiError {
+    tracing::error!(path = %path.display(), error = %e, "cannot {what}");
+    ApiError::new(
+        "InternalFailure",
+        format!("cannot {what}: {}", e.kind()),
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    )
 }
 
 async fn save(state: &AppState, arn: &str, d: &TrailDelivery) -> Result<(), ApiError> {
@@ -160,6 +183,15 @@ pub struct PublicKey {
     pub fingerprint: String,
     /// When the key started signing (epoch seconds).
     pub valid_from: i64,
+}
+
+/// What GetTrailStatus reports of a trail's deliveries (epoch seconds).
+#[derive(Debug, Default)]
+pub struct DeliveryStatus {
+    pub delivered: Option<i64>,
+    pub attempted: Option<i64>,
+    pub digested: Option<i64>,
+    pub error: Option<String>,
 }
 
 /// The delivery state of every trail, and the signing keys.
@@ -234,12 +266,17 @@ impl Delivery {
         Ok(self.public_key(region))
     }
 
-    /// When a trail last delivered a log file and a digest, and its last error.
-    pub async fn status(&self, arn: &str) -> (Option<i64>, Option<i64>, Option<String>) {
+    /// When a trail last delivered a log file, last attempted a delivery (failed or not) and
+    /// last delivered a digest, and its last error.
+    pub async fn status(&self, arn: &str) -> DeliveryStatus {
         let t = self.trails.lock().await;
-        t.get(arn).map_or((None, None, None), |d| {
-            (d.last_delivery, d.last_digest, d.last_error.clone())
-        })
+        t.get(arn)
+            .map_or_else(DeliveryStatus::default, |d| DeliveryStatus {
+                delivered: d.last_delivery,
+                attempted: d.last_delivery.max(d.last_failure),
+                digested: d.last_digest,
+                error: d.last_error.clone(),
+            })
     }
 
     /// Forgets a deleted trail's progress.
@@ -462,6 +499,11 @@ fn stops(t: &TrailRecord, row: &AuditRow) -> bool {
 async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError> {
     let mut dirs = std::collections::BTreeSet::new();
     for a in arts {
+        let what = if is_digest(a) {
+            "write the digest file"
+        } else {
+            "write the log file"
+        };
         let path = root.join(&a.bucket).join(&a.key);
         let dir = path
             .parent()
@@ -472,7 +514,7 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             .mode(0o700)
             .create(dir)
             .await
-            .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| write_failed("create the delivery folder", dir, &e))?;
         // Written aside and renamed: a reader (or a crash) never sees half a file.
         let tmp = path.with_extension("partial");
         let written = async {
@@ -487,12 +529,10 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             tokio::io::AsyncWriteExt::flush(&mut f).await?;
             f.sync_all().await
         };
-        written
-            .await
-            .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", tmp.display())))?;
+        written.await.map_err(|e| write_failed(what, &tmp, &e))?;
         tokio::fs::rename(&tmp, &path)
             .await
-            .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| write_failed(what, &path, &e))?;
         // Directories created above are synced by their own parents' entries only once their
         // parents are synced too: every level up to the root, once per run.
         let mut d = dir;
@@ -507,7 +547,7 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
         let synced = async { tokio::fs::File::open(&dir).await?.sync_all().await };
         synced
             .await
-            .map_err(|e| ApiError::internal(format!("cannot sync {}: {e}", dir.display())))?;
+            .map_err(|e| write_failed("sync the delivery folder", &dir, &e))?;
     }
     Ok(())
 }
@@ -554,6 +594,23 @@ fn spec(t: &TrailRecord) -> TrailSpec {
 /// Delivers every logging trail's new events; digests those whose period is over, or every
 /// trail named in `digest_now` whatever its period (StopLogging).
 pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiError> {
+    run_with(state, digest_now, None).await
+}
+
+/// Delivers at once what the stopped trail `arn` still owes from its last stop (the events up
+/// to the stop and StopLogging's own event), without waiting for the grace: StartLogging calls
+/// it before it moves the trail's start past them. Bug: a StartLogging before the final
+/// delivery's tick moved the cursor to the new start, so StopLogging's event was never
+/// delivered (the files showed StartLogging twice in a row).
+pub async fn flush_stopped(state: &AppState, arn: &str) -> Result<(), ApiError> {
+    run_with(state, None, Some(arn)).await
+}
+
+async fn run_with(
+    state: &AppState,
+    digest_now: Option<&str>,
+    final_now: Option<&str>,
+) -> Result<(), ApiError> {
     let trails: Vec<TrailRecord> = state
         .trails
         .data
@@ -568,10 +625,12 @@ pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiEr
         let mut d = all.get(&t.arn).cloned().unwrap_or_default();
         let named = Some(t.arn.as_str()) == digest_now;
         let final_due = d.final_pending
-            && t.stop_logging.is_some_and(|s| {
-                let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-                now_ms - i128::from(s) * 1000 >= i128::from(FINAL_DELIVERY_GRACE_MS)
-            });
+            && !t.logging
+            && (final_now == Some(t.arn.as_str())
+                || t.stop_logging.is_some_and(|s| {
+                    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+                    now_ms - i128::from(s) * 1000 >= i128::from(FINAL_DELIVERY_GRACE_MS)
+                }));
         if !(t.logging || named || final_due) {
             continue;
         }
@@ -585,6 +644,7 @@ pub async fn run(state: &AppState, digest_now: Option<&str>) -> Result<(), ApiEr
         };
         d.last_error = result.as_ref().err().map(|e| e.message.clone());
         if let Err(e) = &result {
+            d.last_failure = Some(OffsetDateTime::now_utc().unix_timestamp());
             tracing::warn!(trail = %t.arn, error = %e.message, "trail delivery failed");
         }
         if let Err(e) = save(state, &t.arn, &d).await {
@@ -677,11 +737,13 @@ async fn deliver_trail(
         }
         d.regions = regions;
         d.cursor = last;
+        commit_then_write(state, &t.arn, d, &arts).await?;
+        // Only once the file is on disk (bug: set before the write, so a failed delivery was
+        // reported as the latest successful one).
         if !by_region.is_empty() {
             d.last_delivery = Some(now.unix_timestamp());
             delivered = true;
         }
-        commit_then_write(state, &t.arn, d, &arts).await?;
         if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
             break;
         }

@@ -124,11 +124,61 @@ fn tags_list(i: &Value) -> Vec<(String, String)> {
 fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
     let invalid = |m: String| Err(err("InvalidEventSelectorsException", m));
     let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    // One of the two, not both (InvalidParameterCombinationException is not among
+    // PutEventSelectors' errors: its own exception covers "the combination of event selectors
+    // or advanced event selectors"), and not neither, nor an empty list (bug: a call with
+    // neither reset the trail to the default, and an empty list was kept and the trail
+    // delivered nothing).
+    match (i.get("EventSelectors"), i.get("AdvancedEventSelectors")) {
+        (Some(_), Some(_)) => {
+            return invalid(
+                "EventSelectors and AdvancedEventSelectors cannot both be specified.".to_owned(),
+            );
+        }
+        (None, None) => {
+            return invalid(
+                "Either EventSelectors or AdvancedEventSelectors must be specified.".to_owned(),
+            );
+        }
+        _ => {}
+    }
     let basic = list(i.get("EventSelectors"));
-    if basic.len() > 5 {
+    let advanced = list(i.get("AdvancedEventSelectors"));
+    if i.get("EventSelectors").is_some() && !(1..=5).contains(&basic.len()) {
         return invalid(format!(
-            "A trail can have at most 5 event selectors; {} were given.",
+            "A trail can have 1 to 5 event selectors; {} were given.",
             basic.len()
+        ));
+    }
+    if i.get("AdvancedEventSelectors").is_some() && advanced.is_empty() {
+        return invalid("A trail needs at least one advanced event selector.".to_owned());
+    }
+    // CloudTrail's quotas (WhatIsCloudTrail-Limits): 250 data resources across a trail's event
+    // selectors, 500 condition values across its advanced event selectors.
+    // Each value of a data resource is one resource.
+    let resources: usize = basic
+        .iter()
+        .flat_map(|sel| list(sel.get("DataResources")))
+        .map(|r| list(r.get("Values")).len())
+        .sum();
+    if resources > 250 {
+        return invalid(format!(
+            "A trail can have at most 250 data resources across its event selectors; {resources} were given."
+        ));
+    }
+    let values: usize = advanced
+        .iter()
+        .flat_map(|sel| list(sel.get("FieldSelectors")))
+        .map(|f| {
+            OPERATORS
+                .iter()
+                .map(|op| list(f.get(*op)).len())
+                .sum::<usize>()
+        })
+        .sum();
+    if values > 500 {
+        return invalid(format!(
+            "A trail can have at most 500 values for all conditions in all advanced event selectors; {values} were given."
         ));
     }
     for sel in &basic {
@@ -173,15 +223,7 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
         "userIdentity.arn",
         "vpcEndpointId",
     ];
-    const OPERATORS: &[&str] = &[
-        "Equals",
-        "StartsWith",
-        "EndsWith",
-        "NotEquals",
-        "NotStartsWith",
-        "NotEndsWith",
-    ];
-    for sel in list(i.get("AdvancedEventSelectors")) {
+    for sel in advanced {
         let fields = list(sel.get("FieldSelectors"));
         for f in &fields {
             let name = s(f, "Field").unwrap_or_default();
@@ -240,6 +282,16 @@ fn check_event_selectors(i: &Value) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The operators of an advanced field selector.
+const OPERATORS: &[&str] = &[
+    "Equals",
+    "StartsWith",
+    "EndsWith",
+    "NotEquals",
+    "NotStartsWith",
+    "NotEndsWith",
+];
 
 /// The management event sources a trail can leave out (basic `ExcludeManagementEventSources`,
 /// advanced `eventSource NotEquals`).
@@ -413,7 +465,13 @@ pub async fn handle(
             Ok(json!({"Trails": trails}))
         }
         "GetTrailStatus" => {
-            let t = find(&cx, s(i, "Name").unwrap_or_default())?;
+            // AWS: "To get the status of a shadow trail (a replication of the trail in another
+            // Region), you must specify its ARN" (bug: its name found it).
+            let name = s(i, "Name").unwrap_or_default();
+            let t = find(&cx, name)?;
+            if t.home_region != cx.region && t.arn != name {
+                return Err(not_found(&cx, name));
+            }
             let mut out = json!({"IsLogging": t.logging});
             if let Some(at) = t.start_logging {
                 crate::services::set(&mut out, "StartLoggingTime", json!(at));
@@ -421,7 +479,12 @@ pub async fn handle(
             if let Some(at) = t.stop_logging {
                 crate::services::set(&mut out, "StopLoggingTime", json!(at));
             }
-            let (delivered, digested, error) = state.trails.delivery.status(&t.arn).await;
+            let delivery::DeliveryStatus {
+                delivered,
+                attempted,
+                digested,
+                error,
+            } = state.trails.delivery.status(&t.arn).await;
             if let Some(at) = delivered {
                 crate::services::set(&mut out, "LatestDeliveryTime", json!(at));
             }
@@ -444,7 +507,7 @@ pub async fn handle(
             for (member, value) in [
                 ("TimeLoggingStarted", text(t.start_logging)),
                 ("TimeLoggingStopped", text(t.stop_logging)),
-                ("LatestDeliveryAttemptTime", text(delivered)),
+                ("LatestDeliveryAttemptTime", text(attempted)),
                 ("LatestDeliveryAttemptSucceeded", text(delivered)),
                 ("LatestNotificationAttemptTime", String::new()),
                 ("LatestNotificationAttemptSucceeded", String::new()),
@@ -455,6 +518,16 @@ pub async fn handle(
         }
         "StartLogging" | "StopLogging" => {
             let start = operation == "StartLogging";
+            // A stopped trail first delivers what its stop still owes (StopLogging's own event
+            // is delivered moments after the stop): the start below moves its cursor past it.
+            // Before the position is read, so that the flush reads nothing the start leaves
+            // out.
+            if start
+                && let Ok(t) = find(&cx, s(i, "Name").unwrap_or_default())
+                && !t.logging
+            {
+                delivery::flush_stopped(state, &t.arn).await?;
+            }
             // Read before the change: this call's own event is written after it, and so lands
             // after the start (delivered) or is the one event after the stop that is.
             let position = state
@@ -487,12 +560,6 @@ pub async fn handle(
             Ok(json!({}))
         }
         "PutEventSelectors" => {
-            if i.get("EventSelectors").is_some() && i.get("AdvancedEventSelectors").is_some() {
-                return Err(err(
-                    "InvalidParameterCombinationException",
-                    "EventSelectors and AdvancedEventSelectors cannot both be specified.",
-                ));
-            }
             check_event_selectors(i)?;
             let t = update(&cx, s(i, "TrailName").unwrap_or_default(), |t| {
                 t.event_selectors = i.get("EventSelectors").cloned();
@@ -534,15 +601,28 @@ pub async fn handle(
         }
         "ListTags" => {
             let mut list = Vec::new();
-            for id in i
+            for (n, id) in i
                 .get("ResourceIdList")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
+                .enumerate()
             {
                 let id = tag_resource(id)?;
                 let t = find(&cx, id).map_err(|e| resource_not_found(e, id))?;
+                // The request was authorized on the first trail; every other one is decided on
+                // its own (`authz::target`).
+                if n > 0 {
+                    crate::authz::authorize_internal(
+                        state,
+                        caller,
+                        region,
+                        ("cloudtrail", "ListTags"),
+                        &json!({"ResourceIdList": [t.arn]}),
+                        None,
+                    )?;
+                }
                 let tags: Vec<Value> = t
                     .tags
                     .iter()
@@ -559,7 +639,16 @@ pub async fn handle(
 
 /// The Region's digest-signing key (made on first use: a Region always has one to list), when it was valid in the requested window.
 async fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
+    let start = i.get("StartTime").and_then(Value::as_f64);
     let end = i.get("EndTime").and_then(Value::as_f64);
+    if let (Some(start), Some(end)) = (start, end)
+        && start > end
+    {
+        return Err(err(
+            "InvalidTimeRangeException",
+            "Start time must be earlier than end time.",
+        ));
+    }
     let keys: Vec<Value> = cx
         .state
         .trails
@@ -567,19 +656,28 @@ async fn list_public_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .ensure_public_key(cx.state, cx.region)
         .await?
         .into_iter()
-        .filter(|k| end.is_none_or(|e| k.valid_from as f64 <= e))
+        // A key whose validity overlaps the window (bug: StartTime was ignored).
+        .filter(|k| {
+            end.is_none_or(|e| k.valid_from as f64 <= e)
+                && start.is_none_or(|s| s <= key_valid_until(k) as f64)
+        })
         .map(|k| {
             use base64::Engine as _;
             json!({
                 "Value": base64::engine::general_purpose::STANDARD.encode(&k.der),
                 "ValidityStartTime": k.valid_from,
-                // Keys are not rotated yet: valid until replaced.
-                "ValidityEndTime": k.valid_from + 10 * 365 * 86_400,
+                "ValidityEndTime": key_valid_until(&k),
                 "Fingerprint": k.fingerprint,
             })
         })
         .collect();
     Ok(json!({"PublicKeyList": keys}))
+}
+
+/// When a signing key stops being valid: keys are not rotated yet, so valid until replaced,
+/// shown as ten years.
+fn key_valid_until(k: &delivery::PublicKey) -> i64 {
+    k.valid_from.saturating_add(10 * 365 * 86_400)
 }
 
 /// S3's bucket-name rules (the trail delivers into a directory of that name, so nothing else
@@ -702,7 +800,28 @@ fn visible(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
         .collect())
 }
 
+/// Every trail of the account, whatever its Region.
+fn account_trails(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
+    let d = cx
+        .state
+        .trails
+        .data
+        .read()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
+    Ok(d.values()
+        .filter(|t| t.account == cx.account)
+        .cloned()
+        .collect())
+}
+
 fn find(cx: &Cx<'_>, name: &str) -> Result<TrailRecord, ApiError> {
+    // A name no trail can have, or an ARN that is no trail's, is refused as such rather than
+    // looked up (bug: TrailNotFoundException for both).
+    if name.starts_with("arn:") {
+        tag_resource(name)?;
+    } else {
+        check_name(name)?;
+    }
     visible(cx)?
         .into_iter()
         .find(|t| t.name == name || t.arn == name)
@@ -774,6 +893,66 @@ fn in_home_region(cx: &Cx<'_>, t: &TrailRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The most trails a Region can have, shadows of multi-Region trails included
+/// (WhatIsCloudTrail-Limits: "Trails per Region: 5", not adjustable).
+const MAX_TRAILS_PER_REGION: usize = 5;
+
+/// Whether the account can have a trail `name` (multi-Region or not) beside its others, `except`
+/// the trail being changed: no Region it would be seen in may have a trail of that name
+/// (TrailAlreadyExistsException) or its five trails already (MaximumNumberOfTrailsExceeded).
+/// Bug: trails were not counted, and a trail could be made multi-Region over another Region's
+/// trail of the same name.
+fn check_room(
+    cx: &Cx<'_>,
+    name: &str,
+    multi_region: bool,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let d = cx
+        .state
+        .trails
+        .data
+        .read()
+        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
+    let others: Vec<&TrailRecord> = d
+        .values()
+        .filter(|t| t.account == cx.account && Some(t.arn.as_str()) != except)
+        .collect();
+    // Two trails share a Region when either is multi-Region or both have the same home.
+    if others
+        .iter()
+        .any(|t| t.name == name && (multi_region || t.multi_region || t.home_region == cx.region))
+    {
+        return Err(err(
+            "TrailAlreadyExistsException",
+            format!("Trail {name} already exists for customer: {}", cx.account),
+        ));
+    }
+    // The Regions the new trail is seen in that hold trails: its home, and, if multi-Region,
+    // every Region where the account has trails (the others hold only the shadows of
+    // multi-Region trails, fewer than here).
+    let mut regions = std::collections::BTreeSet::from([cx.region]);
+    if multi_region {
+        regions.extend(others.iter().map(|t| t.home_region.as_str()));
+    }
+    for region in regions {
+        let count = others
+            .iter()
+            .filter(|t| t.home_region == region || t.multi_region)
+            .count();
+        if count >= MAX_TRAILS_PER_REGION {
+            return Err(err(
+                "MaximumNumberOfTrailsExceededException",
+                format!(
+                    "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
+                    cx.account
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// CloudTrail's trail-name rules.
 fn check_name(name: &str) -> Result<(), ApiError> {
     // Each rule has its own message, in the order CloudTrail checks them.
@@ -835,12 +1014,8 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         check_prefix(p)?;
     }
     let _guard = cx.state.trails.writer.lock().await;
-    if visible(cx)?.iter().any(|t| t.name == name) {
-        return Err(err(
-            "TrailAlreadyExistsException",
-            format!("Trail {name} already exists for customer: {}", cx.account),
-        ));
-    }
+    let multi_region = flag(i, "IsMultiRegionTrail").unwrap_or(false);
+    check_room(cx, name, multi_region, None)?;
     let t = TrailRecord {
         account: cx.account.to_owned(),
         home_region: cx.region.to_owned(),
@@ -850,7 +1025,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         key_prefix: s(i, "S3KeyPrefix").map(str::to_owned),
         sns_topic: s(i, "SnsTopicName").map(str::to_owned),
         include_global: flag(i, "IncludeGlobalServiceEvents").unwrap_or(true),
-        multi_region: flag(i, "IsMultiRegionTrail").unwrap_or(false),
+        multi_region,
         validation: flag(i, "EnableLogFileValidation").unwrap_or(false),
         log_group: s(i, "CloudWatchLogsLogGroupArn").map(str::to_owned),
         log_role: s(i, "CloudWatchLogsRoleArn").map(str::to_owned),
@@ -904,6 +1079,12 @@ async fn update_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             t.include_global = b;
         }
         if let Some(b) = flag(i, "IsMultiRegionTrail") {
+            // Becoming multi-Region puts a shadow of the trail in every Region: the same name
+            // must not be in use there, and each Region must have room for it (bug: only
+            // CreateTrail checked, so an update made two trails of one name in a Region).
+            if b && !t.multi_region {
+                check_room(cx, &t.name, true, Some(&t.arn))?;
+            }
             t.multi_region = b;
         }
         if let Some(b) = flag(i, "EnableLogFileValidation") {
@@ -992,10 +1173,24 @@ fn describe_trails(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .filter_map(Value::as_str)
         .collect();
     let shadows = flag(i, "includeShadowTrails").unwrap_or(true);
-    let list: Vec<Value> = visible(cx)?
+    // AWS: named trails are "trails belonging only to the current Region"; "to return
+    // information about a trail in another Region, you must specify its trail ARN" (bug: a
+    // name found a shadow, and another Region's trail could not be found by its ARN).
+    let trails = if names.is_empty() {
+        visible(cx)?
+    } else {
+        account_trails(cx)?
+            .into_iter()
+            .filter(|t| {
+                names
+                    .iter()
+                    .any(|n| *n == t.arn || (*n == t.name && t.home_region == cx.region))
+            })
+            .collect()
+    };
+    let list: Vec<Value> = trails
         .iter()
-        .filter(|t| names.is_empty() || names.iter().any(|n| *n == t.name || *n == t.arn))
-        .filter(|t| shadows || t.home_region == cx.region)
+        .filter(|t| shadows || t.home_region == cx.region || !t.multi_region)
         .map(trail_json)
         .collect();
     Ok(json!({"trailList": list}))
@@ -1089,7 +1284,7 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         return Ok(json!({"Events": []}));
     }
     // A token resumes the query it came from: it carries a digest of the query's parameters.
-    let query = query_digest(i);
+    let query = query_digest(i, cx.region);
     let before = match s(i, "NextToken") {
         Some(t) => Some(
             t.split_once('.')
@@ -1158,8 +1353,11 @@ async fn lookup_events(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 }
 
 /// A digest of what selects a LookupEvents query's events, for its tokens.
-fn query_digest(i: &Value) -> String {
+/// What a NextToken is bound to: the query, and the Region it pages (bug: a token of one
+/// Region's history was taken in another's).
+fn query_digest(i: &Value, region: &str) -> String {
     let selects = json!([
+        region,
         i.get("LookupAttributes"),
         i.get("StartTime"),
         i.get("EndTime"),
