@@ -485,7 +485,10 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
                     row,
                     column,
                     column_name,
-                } => format!("row {row} col {column} ({column_name})"),
+                } => match column_name {
+                    Some(name) => format!("row {row} col {column} ({name})"),
+                    None => format!("row {row} col {column}"),
+                },
                 crate::formats::Location::Record {
                     record_index,
                     json_path,

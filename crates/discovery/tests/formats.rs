@@ -63,7 +63,7 @@ fn csv_cells_and_column_keywords() {
         Location::Cell {
             row: 2,
             column: 2,
-            column_name: "ssn".into()
+            column_name: Some("ssn".into())
         }
     );
     assert_eq!(ssn[0].value.as_deref(), Some("536-22-8901"));
@@ -82,7 +82,7 @@ fn tsv_cells() {
         Location::Cell {
             row: 2,
             column: 2,
-            column_name: "email".into()
+            column_name: Some("email".into())
         }
     );
 }
@@ -826,7 +826,7 @@ fn ssn_cells(name: &str, data: &[u8]) -> Vec<(u64, u64, String)> {
                 row,
                 column,
                 column_name,
-            } => (*row, *column, column_name.clone()),
+            } => (*row, *column, column_name.clone().unwrap_or_default()),
             other => panic!("{other:?}"),
         })
         .collect()
@@ -1329,4 +1329,68 @@ fn json_lines_past_a_batch_keep_their_record_offset_and_line() {
         Some((at + data[at..].find("jane").unwrap()) as u64)
     );
     assert_eq!(dets[0].line, Some(n + 1));
+}
+
+#[test]
+fn json_path_is_omitted_under_a_key_that_is_sensitive_data() {
+    let e = engine();
+    let data =
+        br#"{"users": {"leaky.key@example.com": {"ssn": "536-22-8741"}}, "ssn": "234-56-7890"}"#;
+    for (name, data) in [
+        ("k.json", data.to_vec()),
+        ("k.jsonl", [&data[..], b"\n"].concat()),
+    ] {
+        let r = scan_object(&e, name, &data, false);
+        let found: Vec<(String, Option<String>)> = r[0]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|l| match &l.location {
+                Location::Record { json_path, .. } => {
+                    (e.type_id(&l.detection).to_owned(), json_path.clone())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("EMAIL_ADDRESS".to_owned(), None),
+                ("USA_SOCIAL_SECURITY_NUMBER".to_owned(), None),
+                (
+                    "USA_SOCIAL_SECURITY_NUMBER".to_owned(),
+                    Some("$.ssn".to_owned())
+                ),
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn csv_column_name_is_omitted_when_the_header_is_sensitive_data() {
+    let e = engine();
+    let data = b"id,leaky.header@example.com,email\n1,x,bob@example.org\n2,a@example.net,y\n";
+    let r = scan_object(&e, "h.csv", data, false);
+    let cells: Vec<Location> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| l.location.clone())
+        .collect();
+    let cell = |row, column, name: Option<&str>| Location::Cell {
+        row,
+        column,
+        column_name: name.map(str::to_owned),
+    };
+    assert_eq!(
+        cells,
+        vec![
+            cell(1, 2, None),
+            cell(2, 3, Some("email")),
+            cell(3, 2, None),
+        ]
+    );
 }
