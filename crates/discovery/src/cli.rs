@@ -122,7 +122,22 @@ pub fn run(args: ScanArgs) -> i32 {
 
 /// Builds the engine from the arguments.
 pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
-    let mut b = EngineBuilder::new().selection(Selection::parse(&args.identifiers)?);
+    let selection = Selection::parse(&args.identifiers)?;
+    // Nothing to look for would report every file clean (bug: it did, exit 0); Macie's NONE
+    // is for jobs that use custom data identifiers only.
+    let nothing = match &selection {
+        Selection::None => true,
+        Selection::Include(ids) => ids.is_empty(),
+        _ => false,
+    };
+    if nothing && args.custom.is_empty() {
+        return Err(Error::Argument {
+            option: "--identifiers",
+            value: args.identifiers.clone(),
+            reason: "selects no managed identifier (NONE) and needs --custom",
+        });
+    }
+    let mut b = EngineBuilder::new().selection(selection);
     // Names identify custom identifiers in findings, across all the --custom files.
     let mut names = std::collections::HashSet::new();
     for f in &args.custom {
@@ -535,8 +550,59 @@ struct Printer<'a> {
     errors: Vec<Unscanned>,
     /// Files and members skipped unscanned for a reason other than their type.
     incomplete: Vec<String>,
-    found: bool,
+    gate: Gate,
     io_error: Option<std::io::Error>,
+}
+
+/// Holds back the streamed detections of custom identifiers whose lowest `occurrencesThreshold`
+/// the file (or member) has not reached yet: below it Macie makes no finding, so none may be
+/// printed (bug: they were, with SARIF level warning, and made the exit status 1). At most
+/// threshold − 1 detections per identifier are held.
+#[derive(Default)]
+struct Gate {
+    path: String,
+    counts: std::collections::HashMap<u32, u64>,
+    pending: std::collections::HashMap<u32, Vec<Located>>,
+}
+
+impl Gate {
+    /// What of `r` may be printed now; `None` when that is all of it.
+    fn pass(&mut self, engine: &Engine, r: &FileResult) -> Option<FileResult> {
+        let Ok(dets) = &r.outcome else {
+            return None;
+        };
+        let held = |l: &Located| engine.severity(l.detection.ident, 1).is_none();
+        if self.path != r.path {
+            self.path.clone_from(&r.path);
+            self.counts.clear();
+            self.pending.clear();
+        }
+        if !dets.iter().any(held) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(dets.len());
+        for l in dets {
+            let ident = l.detection.ident;
+            if !held(l) {
+                out.push(l.clone());
+                continue;
+            }
+            let n = self.counts.entry(ident).or_default();
+            *n += 1;
+            if engine.severity(ident, *n).is_some() {
+                out.extend(self.pending.remove(&ident).unwrap_or_default());
+                out.push(l.clone());
+            } else {
+                self.pending.entry(ident).or_default().push(l.clone());
+            }
+        }
+        Some(FileResult {
+            path: r.path.clone(),
+            size: r.size,
+            format: r.format,
+            outcome: Ok(out),
+        })
+    }
 }
 
 impl Printer<'_> {
@@ -606,9 +672,8 @@ impl Printer<'_> {
 
     /// Writes what `r` adds to the output as it arrives (jsonl and table lines, SARIF results).
     fn lines(&mut self, r: &FileResult) {
-        if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
-            self.found = true;
-        }
+        let gated = self.gate.pass(self.engine, r);
+        let r = gated.as_ref().unwrap_or(r);
         let written = match self.format {
             OutputFormat::Jsonl => report::write_jsonl(self.engine, r, self.out),
             OutputFormat::Table => table_line(self.engine, r)
@@ -693,7 +758,7 @@ fn run_inner(
         skipped: Vec::new(),
         errors: Vec::new(),
         incomplete: Vec::new(),
-        found: false,
+        gate: Gate::default(),
         io_error: None,
     };
     let total = files.len();
@@ -772,7 +837,6 @@ fn run_inner(
         mut skipped,
         errors: scan_errors,
         incomplete,
-        found,
         io_error,
         ..
     } = printer;
@@ -842,7 +906,9 @@ fn run_inner(
     // what it did not look at.
     Ok(if !errors.is_empty() || !incomplete.is_empty() {
         2
-    } else if found {
+    } else if !summary.by_file.is_empty() {
+        // A file with findings: detections below every threshold of their custom identifier
+        // make none.
         1
     } else {
         0

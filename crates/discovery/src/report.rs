@@ -283,8 +283,18 @@ impl SarifWriter {
         };
         for l in dets {
             let ty = engine.type_id(&l.detection).to_owned();
+            // A custom identifier's detections are printed once its lowest threshold is met
+            // (`cli::Gate`): that threshold's severity.
             let sev = engine
                 .severity(l.detection.ident, 1)
+                .or_else(|| {
+                    let c = engine.custom_identifier(l.detection.ident)?;
+                    let lowest = c
+                        .severity_levels
+                        .iter()
+                        .min_by_key(|v| v.occurrences_threshold)?;
+                    Some(lowest.severity)
+                })
                 .unwrap_or(Severity::Medium);
             self.rules.entry(ty.clone()).or_insert_with(|| {
                 json!({
@@ -446,15 +456,23 @@ impl Summary {
                 .entry((ident, engine.type_name(ident, resolved)))
                 .or_default() += n;
         }
-        let mut severity = None;
+        // Only what makes a finding is counted: custom detections below their identifier's
+        // lowest threshold make none (bug: the file was listed with severity "-" and counted
+        // in filesWithFindings).
+        let (mut severity, mut total) = (None, 0);
         for ((ident, ty), n) in per_type {
+            let Some(sev) = engine.severity(ident, n) else {
+                continue;
+            };
             let e = self.by_type.entry(ty.to_owned()).or_default();
             e.0 += n;
             e.1 += 1;
-            severity = severity.max(engine.severity(ident, n));
+            total += n;
+            severity = severity.max(Some(sev));
         }
-        self.by_file
-            .insert(path.to_owned(), (tally.total, severity));
+        if severity.is_some() {
+            self.by_file.insert(path.to_owned(), (total, severity));
+        }
     }
 
     /// The two summary tables.

@@ -1394,3 +1394,68 @@ fn csv_column_name_is_omitted_when_the_header_is_sensitive_data() {
         ]
     );
 }
+
+#[test]
+fn identifiers_none_without_custom_is_an_argument_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "a@b.example.com EMP-123456\n").unwrap();
+    let mut a = args(vec![data], OutputFormat::Jsonl);
+    a.identifiers = "NONE".into();
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("--identifiers") && err.contains("--custom"),
+        "{err}"
+    );
+    let custom = dir.path().join("c.json");
+    std::fs::write(&custom, r#"[{"name": "EMP", "regex": "EMP-[0-9]{6}"}]"#).unwrap();
+    a.custom = vec![custom];
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("EMP") && !out.contains("EMAIL_ADDRESS"),
+        "{out}"
+    );
+}
+
+#[test]
+fn custom_detections_below_the_lowest_threshold_make_no_finding_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "EMP-123456 EMP-234567\n").unwrap();
+    let custom = dir.path().join("c.json");
+    std::fs::write(
+        &custom,
+        r#"[{"name": "EMP", "regex": "EMP-[0-9]{6}",
+             "severityLevels": [{"occurrencesThreshold": 3, "severity": "HIGH"}]}]"#,
+    )
+    .unwrap();
+    for format in [
+        OutputFormat::Json,
+        OutputFormat::Jsonl,
+        OutputFormat::Table,
+        OutputFormat::Sarif,
+    ] {
+        let mut a = args(vec![data.clone()], format);
+        a.identifiers = "NONE".into();
+        a.custom = vec![custom.clone()];
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 0, "{format:?}: {out}{err}");
+        assert!(
+            !out.contains("EMP-") && !out.contains("d.txt"),
+            "{format:?}: {out}"
+        );
+        if format == OutputFormat::Json {
+            assert!(out.contains("\"filesWithFindings\": 0"), "{out}");
+        }
+    }
+    // At the threshold, every detection is printed, at the threshold's severity.
+    std::fs::write(&data, "EMP-123456 EMP-234567 EMP-345678\n").unwrap();
+    let mut a = args(vec![data.clone()], OutputFormat::Sarif);
+    a.identifiers = "NONE".into();
+    a.custom = vec![custom.clone()];
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(out.matches("\"level\": \"error\"").count(), 3, "{out}");
+}
