@@ -1459,3 +1459,36 @@ fn custom_detections_below_the_lowest_threshold_make_no_finding_anywhere() {
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(out.matches("\"level\": \"error\"").count(), 3, "{out}");
 }
+
+#[test]
+fn json_and_jsonl_with_a_utf8_bom_keep_paths_records_and_keywords() {
+    let e = engine();
+    let doc = r#"{"card_number": "4532015112830366", "email": "bob@example.org"}"#;
+    for (name, data, record) in [
+        ("b.json", format!("\u{feff}{doc}"), 0),
+        ("b.jsonl", format!("\u{feff}{{\"n\": 1}}\n{doc}\n"), 1),
+        // Several documents in one .json file: Macie's recordIndex is still 0.
+        ("c.json", format!("{{\"n\": 1}}\n{doc}\n"), 0),
+    ] {
+        let r = scan_object(&e, name, data.as_bytes(), false);
+        let found: Vec<(String, Location)> = r[0]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|l| (e.type_id(&l.detection).to_owned(), l.location.clone()))
+            .collect();
+        let at = |path: &str| Location::Record {
+            record_index: record,
+            json_path: Some(path.into()),
+        };
+        assert_eq!(
+            found,
+            vec![
+                ("CREDIT_CARD_NUMBER".to_owned(), at("$.card_number")),
+                ("EMAIL_ADDRESS".to_owned(), at("$.email")),
+            ],
+            "{name}"
+        );
+    }
+}

@@ -156,8 +156,16 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     let mut masks: Vec<IdentSet> = Vec::new();
     let mut mask_ids: HashMap<String, u32> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
+    // Macie's recordIndex of a JSON file is always 0, whatever documents it holds; in JSON
+    // Lines it is the line.
     let mut record = 0u64;
-    let mut i = 0usize;
+    // A UTF-8 BOM (Windows tools write one) is not a value: read as one, it moved the records
+    // after it and left the document at `$` (bug).
+    let mut i = if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let mut mask_for = |stack: &[Frame], masks: &mut Vec<IdentSet>| -> u32 {
         let k = keys_of(stack);
         *mask_ids.entry(k).or_insert_with_key(|k| {
@@ -188,9 +196,6 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
             }
             b'}' | b']' => {
                 stack.pop();
-                if stack.is_empty() && !lines {
-                    record += 1;
-                }
                 i += 1;
             }
             b'\n' if lines => {
@@ -293,9 +298,6 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                         mask,
                         parent: parent_key(&stack),
                     });
-                    if stack.is_empty() && !lines {
-                        record += 1;
-                    }
                 }
                 i = if closed { end + 1 } else { end };
             }
@@ -318,9 +320,6 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                     mask,
                     parent: parent_key(&stack),
                 });
-                if stack.is_empty() && !lines {
-                    record += 1;
-                }
                 i = i.max(start + 1);
             }
         }
