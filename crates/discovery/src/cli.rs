@@ -195,8 +195,8 @@ impl Unscanned {
 /// scanned or to a file scanned already under its own name.
 struct Walker<'a> {
     follow: bool,
-    /// Canonical paths of the files and directories reached through a followed link or named
-    /// on the command line, so that none is scanned twice and a link loop ends.
+    /// Canonical paths of the files and directories reached, so that none is scanned twice
+    /// and a link loop ends.
     seen: std::collections::HashSet<PathBuf>,
     out: &'a mut Vec<PathBuf>,
     errors: &'a mut Vec<Unscanned>,
@@ -257,13 +257,14 @@ impl Walker<'_> {
                 return;
             }
         };
+        // Recorded with or without `--follow`: overlapping command-line paths (`share
+        // share/sub/deep.txt`) reach the same file twice (bug: it was scanned and reported twice).
         if meta.is_dir() {
-            // Reached once without links, unless a followed link reached it first.
-            if !self.follow || self.first_visit(path) {
+            if self.first_visit(path) {
                 self.dir(path);
             }
         } else if meta.is_file() {
-            if !self.follow || self.first_visit(path) {
+            if self.first_visit(path) {
                 self.out.push(path.to_owned());
             }
         } else if meta.file_type().is_symlink() && self.follow {

@@ -1492,3 +1492,21 @@ fn json_and_jsonl_with_a_utf8_bom_keep_paths_records_and_keywords() {
         );
     }
 }
+
+#[test]
+fn overlapping_paths_are_scanned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let deep = sub.join("deep.txt");
+    std::fs::write(&deep, "deep.person@example.com\n").unwrap();
+    for paths in [
+        vec![dir.path().to_owned(), deep.clone()],
+        vec![deep.clone(), dir.path().to_owned()],
+        vec![sub.clone(), dir.path().to_owned(), sub.join("../sub")],
+    ] {
+        let (code, out, err) = run(&args(paths, OutputFormat::Jsonl));
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(out.lines().count(), 1, "{out}");
+    }
+}
