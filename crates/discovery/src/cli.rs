@@ -14,7 +14,7 @@ use crate::engine::{Engine, EngineBuilder, Selection};
 use crate::error::{Error, Result};
 use crate::formats::archive::{Budget, FileResult, Limits, Options, scan_any};
 use crate::formats::{Format, Located, Skip};
-use crate::report::{self, Summary, Tally};
+use crate::report::{self, Summary, Tally, printable};
 
 /// Output shapes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -489,6 +489,7 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
     let Ok(dets) = &r.outcome else {
         return Vec::new();
     };
+    let path = printable(&r.path);
     dets.iter()
         .map(|l| {
             let loc = match &l.location {
@@ -515,8 +516,8 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
             };
             let ty = engine.type_id(&l.detection);
             match &l.value {
-                Some(v) => format!("{}\t{ty}\t{loc}\t{v}", r.path),
-                None => format!("{}\t{ty}\t{loc}", r.path),
+                Some(v) => format!("{path}\t{ty}\t{}\t{}", printable(&loc), printable(v)),
+                None => format!("{path}\t{ty}\t{}", printable(&loc)),
             }
         })
         .collect()
@@ -632,8 +633,12 @@ impl Printer<'_> {
                     if let Err(s) = &r.outcome
                         && s.reason != "UNSUPPORTED_FILE_TYPE_EXCEPTION"
                     {
-                        self.incomplete
-                            .push(format!("skipped {}: {} ({})", r.path, s.reason, s.detail));
+                        self.incomplete.push(format!(
+                            "skipped {}: {} ({})",
+                            printable(&r.path),
+                            s.reason,
+                            printable(&s.detail)
+                        ));
                     }
                     let streamed = match (open.take(), &mut r.outcome) {
                         (Some(mut o), Ok(last)) => {
@@ -898,7 +903,8 @@ fn run_inner(
         }
     }
     for e in &errors {
-        let _ = writeln!(err, "palisade scan: {} {}: {}", e.action, e.path, e.detail);
+        let (path, detail) = (printable(&e.path), printable(&e.detail));
+        let _ = writeln!(err, "palisade scan: {} {path}: {detail}", e.action);
     }
     for m in &incomplete {
         let _ = writeln!(err, "palisade scan: {m}");

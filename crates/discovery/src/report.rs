@@ -57,6 +57,26 @@ fn occurrences(items: &[&Located]) -> Value {
     json!(by_kind)
 }
 
+/// `s` as it may be written to a terminal: control characters (escape sequences, newlines, a
+/// member name's `\r`) and bidirectional overrides escaped, since archive member names, column
+/// names and paths come from the data scanned (bug: they were printed raw).
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Per detection type of one file: (identifier index, type ID) → detections.
 fn group<'a>(
     engine: &'a Engine,
@@ -490,12 +510,13 @@ impl Summary {
             "IDENTIFIER", "DETECTIONS", "FILES"
         ));
         for (t, (n, f)) in &self.by_type {
+            let t = printable(t);
             s.push_str(&format!("{t:<w$}  {n:>10}  {f:>6}\n"));
         }
         let w = self
             .by_file
             .keys()
-            .map(|p| p.chars().count())
+            .map(|p| printable(p).chars().count())
             .max()
             .unwrap_or(0)
             .max(4);
@@ -504,6 +525,7 @@ impl Summary {
             "FILE", "DETECTIONS"
         ));
         for (p, (n, sev)) in &self.by_file {
+            let p = printable(p);
             s.push_str(&format!(
                 "{p:<w$}  {n:>10}  {}\n",
                 sev.map(Severity::as_str).unwrap_or("-")

@@ -1510,3 +1510,29 @@ fn overlapping_paths_are_scanned_once() {
         assert_eq!(out.lines().count(), 1, "{out}");
     }
 }
+
+#[test]
+fn archive_member_names_are_escaped_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = dir.path().join("a.zip");
+    std::fs::write(
+        &z,
+        zip_of(&[
+            ("evil\x1b[2J\nname.txt", b"mail a@b.example.com\n"),
+            ("x\x1b]0;t\x07.bin", b"\x00\x01\x02 nothing"),
+        ]),
+    )
+    .unwrap();
+    let (code, out, err) = run(&args(vec![z], OutputFormat::Table));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        !out.contains('\x1b') && !err.contains('\x1b'),
+        "{out:?}{err:?}"
+    );
+    assert!(out.contains("evil\\u{1b}[2J\\nname.txt"), "{out}");
+    // One line per detection, whatever the name holds.
+    assert_eq!(
+        out.lines().filter(|l| l.contains("EMAIL_ADDRESS")).count(),
+        2
+    );
+}
