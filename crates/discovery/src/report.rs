@@ -352,7 +352,9 @@ impl SarifWriter {
                 }}],
                 "properties": {"location": l.location},
             });
-            if let (Some(val), Value::Object(m)) = (&l.value, &mut res) {
+            // A result has no `value` property in SARIF 2.1.0: the revealed value goes in its
+            // property bag (bug: it was a top-level property, which the schema rejects).
+            if let (Some(val), Some(Value::Object(m))) = (&l.value, res.get_mut("properties")) {
                 m.insert("value".into(), Value::String(val.clone()));
             }
             let head: &[u8] = if self.results == 0 {
@@ -375,6 +377,9 @@ impl SarifWriter {
         } else {
             out.write_all(b"\n      ],\n")?;
         }
+        // Columns count Unicode code points (`startColumn`); without this readers assume
+        // UTF-16 code units.
+        out.write_all(b"      \"columnKind\": \"unicodeCodePoints\",\n")?;
         out.write_all(b"      \"tool\": ")?;
         out.write_all(pretty_at(&tool, 3).as_bytes())?;
         out.write_all(b"\n    }\n  ],\n  \"version\": \"2.1.0\"\n}\n")

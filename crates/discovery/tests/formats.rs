@@ -1536,3 +1536,24 @@ fn archive_member_names_are_escaped_on_the_terminal() {
         2
     );
 }
+
+#[test]
+fn sarif_revealed_value_is_a_property_and_columns_are_code_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "h\u{e9} a@b.example.com\n").unwrap();
+    let mut a = args(vec![data], OutputFormat::Sarif);
+    a.reveal = true;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run0 = &doc["runs"][0];
+    assert_eq!(run0["columnKind"], "unicodeCodePoints");
+    let res = &run0["results"][0];
+    assert!(res.get("value").is_none(), "{res}");
+    assert_eq!(res["properties"]["value"], "a@b.example.com");
+    assert_eq!(
+        res["locations"][0]["physicalLocation"]["region"]["startColumn"],
+        4
+    );
+}
