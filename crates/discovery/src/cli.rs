@@ -14,7 +14,7 @@ use crate::engine::{Engine, EngineBuilder, Selection};
 use crate::error::{Error, Result};
 use crate::formats::archive::{Budget, FileResult, Limits, Options, scan_any};
 use crate::formats::{Format, Located, Skip};
-use crate::report::{self, Summary, Tally};
+use crate::report::{self, Summary, Tally, printable};
 
 /// Output shapes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -122,7 +122,22 @@ pub fn run(args: ScanArgs) -> i32 {
 
 /// Builds the engine from the arguments.
 pub fn build_engine(args: &ScanArgs) -> Result<Engine> {
-    let mut b = EngineBuilder::new().selection(Selection::parse(&args.identifiers)?);
+    let selection = Selection::parse(&args.identifiers)?;
+    // Nothing to look for would report every file clean (bug: it did, exit 0); Macie's NONE
+    // is for jobs that use custom data identifiers only.
+    let nothing = match &selection {
+        Selection::None => true,
+        Selection::Include(ids) => ids.is_empty(),
+        _ => false,
+    };
+    if nothing && args.custom.is_empty() {
+        return Err(Error::Argument {
+            option: "--identifiers",
+            value: args.identifiers.clone(),
+            reason: "selects no managed identifier (NONE) and needs --custom",
+        });
+    }
+    let mut b = EngineBuilder::new().selection(selection);
     // Names identify custom identifiers in findings, across all the --custom files.
     let mut names = std::collections::HashSet::new();
     for f in &args.custom {
@@ -180,8 +195,8 @@ impl Unscanned {
 /// scanned or to a file scanned already under its own name.
 struct Walker<'a> {
     follow: bool,
-    /// Canonical paths of the files and directories reached through a followed link or named
-    /// on the command line, so that none is scanned twice and a link loop ends.
+    /// Canonical paths of the files and directories reached, so that none is scanned twice
+    /// and a link loop ends.
     seen: std::collections::HashSet<PathBuf>,
     out: &'a mut Vec<PathBuf>,
     errors: &'a mut Vec<Unscanned>,
@@ -242,13 +257,14 @@ impl Walker<'_> {
                 return;
             }
         };
+        // Recorded with or without `--follow`: overlapping command-line paths (`share
+        // share/sub/deep.txt`) reach the same file twice (bug: it was scanned and reported twice).
         if meta.is_dir() {
-            // Reached once without links, unless a followed link reached it first.
-            if !self.follow || self.first_visit(path) {
+            if self.first_visit(path) {
                 self.dir(path);
             }
         } else if meta.is_file() {
-            if !self.follow || self.first_visit(path) {
+            if self.first_visit(path) {
                 self.out.push(path.to_owned());
             }
         } else if meta.file_type().is_symlink() && self.follow {
@@ -473,6 +489,7 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
     let Ok(dets) = &r.outcome else {
         return Vec::new();
     };
+    let path = printable(&r.path);
     dets.iter()
         .map(|l| {
             let loc = match &l.location {
@@ -485,7 +502,10 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
                     row,
                     column,
                     column_name,
-                } => format!("row {row} col {column} ({column_name})"),
+                } => match column_name {
+                    Some(name) => format!("row {row} col {column} ({name})"),
+                    None => format!("row {row} col {column}"),
+                },
                 crate::formats::Location::Record {
                     record_index,
                     json_path,
@@ -496,8 +516,8 @@ fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
             };
             let ty = engine.type_id(&l.detection);
             match &l.value {
-                Some(v) => format!("{}\t{ty}\t{loc}\t{v}", r.path),
-                None => format!("{}\t{ty}\t{loc}", r.path),
+                Some(v) => format!("{path}\t{ty}\t{}\t{}", printable(&loc), printable(v)),
+                None => format!("{path}\t{ty}\t{}", printable(&loc)),
             }
         })
         .collect()
@@ -532,8 +552,59 @@ struct Printer<'a> {
     errors: Vec<Unscanned>,
     /// Files and members skipped unscanned for a reason other than their type.
     incomplete: Vec<String>,
-    found: bool,
+    gate: Gate,
     io_error: Option<std::io::Error>,
+}
+
+/// Holds back the streamed detections of custom identifiers whose lowest `occurrencesThreshold`
+/// the file (or member) has not reached yet: below it Macie makes no finding, so none may be
+/// printed (bug: they were, with SARIF level warning, and made the exit status 1). At most
+/// threshold − 1 detections per identifier are held.
+#[derive(Default)]
+struct Gate {
+    path: String,
+    counts: std::collections::HashMap<u32, u64>,
+    pending: std::collections::HashMap<u32, Vec<Located>>,
+}
+
+impl Gate {
+    /// What of `r` may be printed now; `None` when that is all of it.
+    fn pass(&mut self, engine: &Engine, r: &FileResult) -> Option<FileResult> {
+        let Ok(dets) = &r.outcome else {
+            return None;
+        };
+        let held = |l: &Located| engine.severity(l.detection.ident, 1).is_none();
+        if self.path != r.path {
+            self.path.clone_from(&r.path);
+            self.counts.clear();
+            self.pending.clear();
+        }
+        if !dets.iter().any(held) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(dets.len());
+        for l in dets {
+            let ident = l.detection.ident;
+            if !held(l) {
+                out.push(l.clone());
+                continue;
+            }
+            let n = self.counts.entry(ident).or_default();
+            *n += 1;
+            if engine.severity(ident, *n).is_some() {
+                out.extend(self.pending.remove(&ident).unwrap_or_default());
+                out.push(l.clone());
+            } else {
+                self.pending.entry(ident).or_default().push(l.clone());
+            }
+        }
+        Some(FileResult {
+            path: r.path.clone(),
+            size: r.size,
+            format: r.format,
+            outcome: Ok(out),
+        })
+    }
 }
 
 impl Printer<'_> {
@@ -562,8 +633,12 @@ impl Printer<'_> {
                     if let Err(s) = &r.outcome
                         && s.reason != "UNSUPPORTED_FILE_TYPE_EXCEPTION"
                     {
-                        self.incomplete
-                            .push(format!("skipped {}: {} ({})", r.path, s.reason, s.detail));
+                        self.incomplete.push(format!(
+                            "skipped {}: {} ({})",
+                            printable(&r.path),
+                            s.reason,
+                            printable(&s.detail)
+                        ));
                     }
                     let streamed = match (open.take(), &mut r.outcome) {
                         (Some(mut o), Ok(last)) => {
@@ -603,9 +678,8 @@ impl Printer<'_> {
 
     /// Writes what `r` adds to the output as it arrives (jsonl and table lines, SARIF results).
     fn lines(&mut self, r: &FileResult) {
-        if matches!(&r.outcome, Ok(d) if !d.is_empty()) {
-            self.found = true;
-        }
+        let gated = self.gate.pass(self.engine, r);
+        let r = gated.as_ref().unwrap_or(r);
         let written = match self.format {
             OutputFormat::Jsonl => report::write_jsonl(self.engine, r, self.out),
             OutputFormat::Table => table_line(self.engine, r)
@@ -690,7 +764,7 @@ fn run_inner(
         skipped: Vec::new(),
         errors: Vec::new(),
         incomplete: Vec::new(),
-        found: false,
+        gate: Gate::default(),
         io_error: None,
     };
     let total = files.len();
@@ -769,7 +843,6 @@ fn run_inner(
         mut skipped,
         errors: scan_errors,
         incomplete,
-        found,
         io_error,
         ..
     } = printer;
@@ -830,7 +903,8 @@ fn run_inner(
         }
     }
     for e in &errors {
-        let _ = writeln!(err, "palisade scan: {} {}: {}", e.action, e.path, e.detail);
+        let (path, detail) = (printable(&e.path), printable(&e.detail));
+        let _ = writeln!(err, "palisade scan: {} {path}: {detail}", e.action);
     }
     for m in &incomplete {
         let _ = writeln!(err, "palisade scan: {m}");
@@ -839,7 +913,9 @@ fn run_inner(
     // what it did not look at.
     Ok(if !errors.is_empty() || !incomplete.is_empty() {
         2
-    } else if found {
+    } else if !summary.by_file.is_empty() {
+        // A file with findings: detections below every threshold of their custom identifier
+        // make none.
         1
     } else {
         0

@@ -1225,8 +1225,26 @@ impl Engine {
     }
 
     /// Validates a candidate `[s, e)` of pattern `pid`: validator, keyword rule, ignore words,
-    /// allow lists, selection.
+    /// selection, then allow lists. `Err(Some(end))`: the value is allowed, and its text up to
+    /// `end` is consumed, so that no match is searched inside it again (bug: an allowed
+    /// `alice.smith@example.com` was dropped and its tail `smith@example.com` reported).
     fn confirm(
+        &self,
+        data: &[u8],
+        span: (usize, usize),
+        ident: u32,
+        structure: Option<&dyn Structure>,
+        kw: &mut KeywordHits,
+    ) -> Result<Detection, Option<usize>> {
+        let d = self.check(data, span, ident, structure, kw).ok_or(None)?;
+        if self.allowed(data.get(d.start..d.end).ok_or(None)?) {
+            return Err(Some(d.end));
+        }
+        Ok(d)
+    }
+
+    /// [`Engine::confirm`] without the allow lists.
+    fn check(
         &self,
         data: &[u8],
         (s, e): (usize, usize),
@@ -1306,9 +1324,6 @@ impl Engine {
             if !only.contains(rid) {
                 return None;
             }
-        }
-        if self.allowed(data.get(vs..ve)?) {
-            return None;
         }
         Some(Detection {
             ident,
@@ -1402,11 +1417,15 @@ fn scan_group(
         };
         let (s, e, pid) = (m.start(), m.end(), m.pattern().as_usize());
         let ident = |p: usize| g.pattern_ident.get(p).copied();
+        let mut allowed_end = None;
         let mut found = match ident(pid) {
-            Some(i) if e > s => engine.confirm(data, (s, e), i, structure, kw),
+            Some(i) if e > s => engine
+                .confirm(data, (s, e), i, structure, kw)
+                .map_err(|end| allowed_end = end)
+                .ok(),
             _ => None,
         };
-        if found.is_none() {
+        if found.is_none() && allowed_end.is_none() {
             // Leftmost-first reported one pattern at `s`; a later pattern may match here and
             // validate (a 9-digit number failing one identifier may be another's).
             // One overlapping anchored pass says which patterns match at `s`; only those are
@@ -1432,7 +1451,7 @@ fn scan_group(
                 if let Some(m2) = g.re.search_with(cache, &input)
                     && m2.end() > m2.start()
                     && let Some(i) = ident(q)
-                    && let Some(d) = engine.confirm(data, (m2.start(), m2.end()), i, structure, kw)
+                    && let Ok(d) = engine.confirm(data, (m2.start(), m2.end()), i, structure, kw)
                 {
                     found = Some(d);
                     break;
@@ -1444,7 +1463,7 @@ fn scan_group(
                 pos = d.end.max(s + 1);
                 out.push(d);
             }
-            None => pos = skip_word(data, s),
+            None => pos = allowed_end.map_or_else(|| skip_word(data, s), |end| end.max(s + 1)),
         }
     }
 }
@@ -1953,7 +1972,7 @@ impl Scanner<'_> {
                     .span(st..data.len())
                     .anchored(Anchored::Yes);
                 if let Some(m) = a.re.search_with(c, &input)
-                    && let Some(d) =
+                    && let Ok(d) =
                         engine.confirm(data, (m.start(), m.end()), a.ident, structure, kw)
                 {
                     next = d.end;
@@ -2046,7 +2065,7 @@ fn scan_names(
                 continue;
             }
             if let Some(e) = name_at(data, s)
-                && let Some(d) = engine.confirm(data, (s, e), ident, structure, kw)
+                && let Ok(d) = engine.confirm(data, (s, e), ident, structure, kw)
             {
                 resume = d.end;
                 out.push(d);

@@ -57,6 +57,26 @@ fn occurrences(items: &[&Located]) -> Value {
     json!(by_kind)
 }
 
+/// `s` as it may be written to a terminal: control characters (escape sequences, newlines, a
+/// member name's `\r`) and bidirectional overrides escaped, since archive member names, column
+/// names and paths come from the data scanned (bug: they were printed raw).
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Per detection type of one file: (identifier index, type ID) → detections.
 fn group<'a>(
     engine: &'a Engine,
@@ -283,8 +303,18 @@ impl SarifWriter {
         };
         for l in dets {
             let ty = engine.type_id(&l.detection).to_owned();
+            // A custom identifier's detections are printed once its lowest threshold is met
+            // (`cli::Gate`): that threshold's severity.
             let sev = engine
                 .severity(l.detection.ident, 1)
+                .or_else(|| {
+                    let c = engine.custom_identifier(l.detection.ident)?;
+                    let lowest = c
+                        .severity_levels
+                        .iter()
+                        .min_by_key(|v| v.occurrences_threshold)?;
+                    Some(lowest.severity)
+                })
                 .unwrap_or(Severity::Medium);
             self.rules.entry(ty.clone()).or_insert_with(|| {
                 json!({
@@ -322,7 +352,9 @@ impl SarifWriter {
                 }}],
                 "properties": {"location": l.location},
             });
-            if let (Some(val), Value::Object(m)) = (&l.value, &mut res) {
+            // A result has no `value` property in SARIF 2.1.0: the revealed value goes in its
+            // property bag (bug: it was a top-level property, which the schema rejects).
+            if let (Some(val), Some(Value::Object(m))) = (&l.value, res.get_mut("properties")) {
                 m.insert("value".into(), Value::String(val.clone()));
             }
             let head: &[u8] = if self.results == 0 {
@@ -345,6 +377,9 @@ impl SarifWriter {
         } else {
             out.write_all(b"\n      ],\n")?;
         }
+        // Columns count Unicode code points (`startColumn`); without this readers assume
+        // UTF-16 code units.
+        out.write_all(b"      \"columnKind\": \"unicodeCodePoints\",\n")?;
         out.write_all(b"      \"tool\": ")?;
         out.write_all(pretty_at(&tool, 3).as_bytes())?;
         out.write_all(b"\n    }\n  ],\n  \"version\": \"2.1.0\"\n}\n")
@@ -446,15 +481,23 @@ impl Summary {
                 .entry((ident, engine.type_name(ident, resolved)))
                 .or_default() += n;
         }
-        let mut severity = None;
+        // Only what makes a finding is counted: custom detections below their identifier's
+        // lowest threshold make none (bug: the file was listed with severity "-" and counted
+        // in filesWithFindings).
+        let (mut severity, mut total) = (None, 0);
         for ((ident, ty), n) in per_type {
+            let Some(sev) = engine.severity(ident, n) else {
+                continue;
+            };
             let e = self.by_type.entry(ty.to_owned()).or_default();
             e.0 += n;
             e.1 += 1;
-            severity = severity.max(engine.severity(ident, n));
+            total += n;
+            severity = severity.max(Some(sev));
         }
-        self.by_file
-            .insert(path.to_owned(), (tally.total, severity));
+        if severity.is_some() {
+            self.by_file.insert(path.to_owned(), (total, severity));
+        }
     }
 
     /// The two summary tables.
@@ -472,12 +515,13 @@ impl Summary {
             "IDENTIFIER", "DETECTIONS", "FILES"
         ));
         for (t, (n, f)) in &self.by_type {
+            let t = printable(t);
             s.push_str(&format!("{t:<w$}  {n:>10}  {f:>6}\n"));
         }
         let w = self
             .by_file
             .keys()
-            .map(|p| p.chars().count())
+            .map(|p| printable(p).chars().count())
             .max()
             .unwrap_or(0)
             .max(4);
@@ -486,6 +530,7 @@ impl Summary {
             "FILE", "DETECTIONS"
         ));
         for (p, (n, sev)) in &self.by_file {
+            let p = printable(p);
             s.push_str(&format!(
                 "{p:<w$}  {n:>10}  {}\n",
                 sev.map(Severity::as_str).unwrap_or("-")

@@ -63,7 +63,7 @@ fn csv_cells_and_column_keywords() {
         Location::Cell {
             row: 2,
             column: 2,
-            column_name: "ssn".into()
+            column_name: Some("ssn".into())
         }
     );
     assert_eq!(ssn[0].value.as_deref(), Some("536-22-8901"));
@@ -82,7 +82,7 @@ fn tsv_cells() {
         Location::Cell {
             row: 2,
             column: 2,
-            column_name: "email".into()
+            column_name: Some("email".into())
         }
     );
 }
@@ -826,7 +826,7 @@ fn ssn_cells(name: &str, data: &[u8]) -> Vec<(u64, u64, String)> {
                 row,
                 column,
                 column_name,
-            } => (*row, *column, column_name.clone()),
+            } => (*row, *column, column_name.clone().unwrap_or_default()),
             other => panic!("{other:?}"),
         })
         .collect()
@@ -1329,4 +1329,231 @@ fn json_lines_past_a_batch_keep_their_record_offset_and_line() {
         Some((at + data[at..].find("jane").unwrap()) as u64)
     );
     assert_eq!(dets[0].line, Some(n + 1));
+}
+
+#[test]
+fn json_path_is_omitted_under_a_key_that_is_sensitive_data() {
+    let e = engine();
+    let data =
+        br#"{"users": {"leaky.key@example.com": {"ssn": "536-22-8741"}}, "ssn": "234-56-7890"}"#;
+    for (name, data) in [
+        ("k.json", data.to_vec()),
+        ("k.jsonl", [&data[..], b"\n"].concat()),
+    ] {
+        let r = scan_object(&e, name, &data, false);
+        let found: Vec<(String, Option<String>)> = r[0]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|l| match &l.location {
+                Location::Record { json_path, .. } => {
+                    (e.type_id(&l.detection).to_owned(), json_path.clone())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("EMAIL_ADDRESS".to_owned(), None),
+                ("USA_SOCIAL_SECURITY_NUMBER".to_owned(), None),
+                (
+                    "USA_SOCIAL_SECURITY_NUMBER".to_owned(),
+                    Some("$.ssn".to_owned())
+                ),
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn csv_column_name_is_omitted_when_the_header_is_sensitive_data() {
+    let e = engine();
+    let data = b"id,leaky.header@example.com,email\n1,x,bob@example.org\n2,a@example.net,y\n";
+    let r = scan_object(&e, "h.csv", data, false);
+    let cells: Vec<Location> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| l.location.clone())
+        .collect();
+    let cell = |row, column, name: Option<&str>| Location::Cell {
+        row,
+        column,
+        column_name: name.map(str::to_owned),
+    };
+    assert_eq!(
+        cells,
+        vec![
+            cell(1, 2, None),
+            cell(2, 3, Some("email")),
+            cell(3, 2, None),
+        ]
+    );
+}
+
+#[test]
+fn identifiers_none_without_custom_is_an_argument_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "a@b.example.com EMP-123456\n").unwrap();
+    let mut a = args(vec![data], OutputFormat::Jsonl);
+    a.identifiers = "NONE".into();
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("--identifiers") && err.contains("--custom"),
+        "{err}"
+    );
+    let custom = dir.path().join("c.json");
+    std::fs::write(&custom, r#"[{"name": "EMP", "regex": "EMP-[0-9]{6}"}]"#).unwrap();
+    a.custom = vec![custom];
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("EMP") && !out.contains("EMAIL_ADDRESS"),
+        "{out}"
+    );
+}
+
+#[test]
+fn custom_detections_below_the_lowest_threshold_make_no_finding_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "EMP-123456 EMP-234567\n").unwrap();
+    let custom = dir.path().join("c.json");
+    std::fs::write(
+        &custom,
+        r#"[{"name": "EMP", "regex": "EMP-[0-9]{6}",
+             "severityLevels": [{"occurrencesThreshold": 3, "severity": "HIGH"}]}]"#,
+    )
+    .unwrap();
+    for format in [
+        OutputFormat::Json,
+        OutputFormat::Jsonl,
+        OutputFormat::Table,
+        OutputFormat::Sarif,
+    ] {
+        let mut a = args(vec![data.clone()], format);
+        a.identifiers = "NONE".into();
+        a.custom = vec![custom.clone()];
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 0, "{format:?}: {out}{err}");
+        assert!(
+            !out.contains("EMP-") && !out.contains("d.txt"),
+            "{format:?}: {out}"
+        );
+        if format == OutputFormat::Json {
+            assert!(out.contains("\"filesWithFindings\": 0"), "{out}");
+        }
+    }
+    // At the threshold, every detection is printed, at the threshold's severity.
+    std::fs::write(&data, "EMP-123456 EMP-234567 EMP-345678\n").unwrap();
+    let mut a = args(vec![data.clone()], OutputFormat::Sarif);
+    a.identifiers = "NONE".into();
+    a.custom = vec![custom.clone()];
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(out.matches("\"level\": \"error\"").count(), 3, "{out}");
+}
+
+#[test]
+fn json_and_jsonl_with_a_utf8_bom_keep_paths_records_and_keywords() {
+    let e = engine();
+    let doc = r#"{"card_number": "4532015112830366", "email": "bob@example.org"}"#;
+    for (name, data, record) in [
+        ("b.json", format!("\u{feff}{doc}"), 0),
+        ("b.jsonl", format!("\u{feff}{{\"n\": 1}}\n{doc}\n"), 1),
+        // Several documents in one .json file: Macie's recordIndex is still 0.
+        ("c.json", format!("{{\"n\": 1}}\n{doc}\n"), 0),
+    ] {
+        let r = scan_object(&e, name, data.as_bytes(), false);
+        let found: Vec<(String, Location)> = r[0]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|l| (e.type_id(&l.detection).to_owned(), l.location.clone()))
+            .collect();
+        let at = |path: &str| Location::Record {
+            record_index: record,
+            json_path: Some(path.into()),
+        };
+        assert_eq!(
+            found,
+            vec![
+                ("CREDIT_CARD_NUMBER".to_owned(), at("$.card_number")),
+                ("EMAIL_ADDRESS".to_owned(), at("$.email")),
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn overlapping_paths_are_scanned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let deep = sub.join("deep.txt");
+    std::fs::write(&deep, "deep.person@example.com\n").unwrap();
+    for paths in [
+        vec![dir.path().to_owned(), deep.clone()],
+        vec![deep.clone(), dir.path().to_owned()],
+        vec![sub.clone(), dir.path().to_owned(), sub.join("../sub")],
+    ] {
+        let (code, out, err) = run(&args(paths, OutputFormat::Jsonl));
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(out.lines().count(), 1, "{out}");
+    }
+}
+
+#[test]
+fn archive_member_names_are_escaped_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = dir.path().join("a.zip");
+    std::fs::write(
+        &z,
+        zip_of(&[
+            ("evil\x1b[2J\nname.txt", b"mail a@b.example.com\n"),
+            ("x\x1b]0;t\x07.bin", b"\x00\x01\x02 nothing"),
+        ]),
+    )
+    .unwrap();
+    let (code, out, err) = run(&args(vec![z], OutputFormat::Table));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        !out.contains('\x1b') && !err.contains('\x1b'),
+        "{out:?}{err:?}"
+    );
+    assert!(out.contains("evil\\u{1b}[2J\\nname.txt"), "{out}");
+    // One line per detection, whatever the name holds.
+    assert_eq!(
+        out.lines().filter(|l| l.contains("EMAIL_ADDRESS")).count(),
+        2
+    );
+}
+
+#[test]
+fn sarif_revealed_value_is_a_property_and_columns_are_code_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.txt");
+    std::fs::write(&data, "h\u{e9} a@b.example.com\n").unwrap();
+    let mut a = args(vec![data], OutputFormat::Sarif);
+    a.reveal = true;
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run0 = &doc["runs"][0];
+    assert_eq!(run0["columnKind"], "unicodeCodePoints");
+    let res = &run0["results"][0];
+    assert!(res.get("value").is_none(), "{res}");
+    assert_eq!(res["properties"]["value"], "a@b.example.com");
+    assert_eq!(
+        res["locations"][0]["physicalLocation"]["region"]["startColumn"],
+        4
+    );
 }

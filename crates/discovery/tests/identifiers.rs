@@ -511,3 +511,21 @@ fn decimal_fractions_are_not_card_numbers() {
         assert_eq!(r[0].outcome.as_ref().map(Vec::len), Ok(0), "{name}");
     }
 }
+
+#[test]
+fn allowed_email_with_a_dotted_local_part_does_not_leave_its_tail_reported() {
+    for allow in [
+        palisade_discovery::custom::AllowList::Words {
+            name: "ok".into(),
+            words: vec!["alice.smith@example.com".into()],
+        },
+        palisade_discovery::custom::AllowList::Regex {
+            name: "ok".into(),
+            regex: "alice\\.smith@example\\.com".into(),
+        },
+    ] {
+        let e = EngineBuilder::new().allow_list(allow).build().unwrap();
+        let f = found(&e, "alice.smith@example.com and bob.jones@example.com");
+        assert_eq!(f.len(), 1, "{f:?}");
+    }
+}

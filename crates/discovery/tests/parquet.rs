@@ -299,3 +299,76 @@ fn parquet_findings_have_macies_mime_type() {
         "application/parquet"
     );
 }
+
+/// One row of a `map<string,string>` column `attrs` holding `entries`.
+fn map_file(entries: &[(&str, &str)]) -> Vec<u8> {
+    let schema = Arc::new(
+        parse_message_type(
+            "message m { required group attrs (MAP) { repeated group key_value { \
+             required binary key (UTF8); optional binary value (UTF8); } } }",
+        )
+        .unwrap(),
+    );
+    let n = entries.len();
+    let rep: Vec<i16> = (0..n).map(|i| i16::from(i > 0)).collect();
+    let mut buf = Vec::new();
+    {
+        let mut w =
+            SerializedFileWriter::new(&mut buf, schema, Arc::new(WriterProperties::new())).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        for col in 0..2 {
+            let vals: Vec<ByteArray> = entries
+                .iter()
+                .map(|e| ByteArray::from(if col == 0 { e.0 } else { e.1 }))
+                .collect();
+            let def = vec![col as i16 + 1; n];
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<ByteArrayType>()
+                .write_batch(&vals, Some(&def), Some(&rep))
+                .unwrap();
+            c.close().unwrap();
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    buf
+}
+
+#[test]
+fn map_key_is_scanned_and_never_shown_in_a_path() {
+    let e = Engine::with_defaults().unwrap();
+    let data = map_file(&[
+        ("mk.person@example.com", "ssn 536-22-8741"),
+        ("plain.key", "other@example.org"),
+    ]);
+    let r = scan_object(&e, "m.parquet", &data, false);
+    let found: Vec<(String, Option<String>)> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| match &l.location {
+            Location::Record { json_path, .. } => {
+                (e.type_id(&l.detection).to_owned(), json_path.clone())
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // The key is found (no path: it is in a name), the SSN under it has no path either, and a
+    // dotted key that is not sensitive is quoted as one element.
+    assert!(found.contains(&("EMAIL_ADDRESS".into(), None)), "{found:?}");
+    assert!(
+        found.contains(&("USA_SOCIAL_SECURITY_NUMBER".into(), None)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("EMAIL_ADDRESS".into(), Some("$.attrs['plain.key']".into()))),
+        "{found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|(_, p)| p.as_deref().is_some_and(|p| p.contains("mk.person"))),
+        "{found:?}"
+    );
+}

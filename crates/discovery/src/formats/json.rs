@@ -18,11 +18,33 @@ struct Span {
     path: String,
     key: bool,
     mask: u32,
+    /// Index in `spans` of the innermost key this span is under ([`NO_KEY`] at the top): a
+    /// detection in any of them hides the path of everything below it.
+    parent: u32,
+}
+
+/// [`Span::parent`] of a span under no key.
+const NO_KEY: u32 = u32::MAX;
+
+/// The innermost key span in `stack`.
+fn parent_key(stack: &[Frame]) -> u32 {
+    stack
+        .iter()
+        .rev()
+        .find_map(|f| match f {
+            Frame::Obj {
+                key_span: Some(k), ..
+            } => Some(*k),
+            _ => None,
+        })
+        .unwrap_or(NO_KEY)
 }
 
 enum Frame {
     Obj {
         key: Option<String>,
+        /// Index in `spans` of `key`'s span.
+        key_span: Option<u32>,
         expect_key: bool,
     },
     Arr {
@@ -42,21 +64,7 @@ fn path_of(stack: &[Frame]) -> String {
             Frame::Obj { key: Some(k), .. } => {
                 let skip = k.chars().count().saturating_sub(240);
                 let name: String = k.chars().skip(skip).collect();
-                if is_plain_name(&name) {
-                    seg.push('.');
-                    seg.push_str(&name);
-                } else {
-                    // `$.a.b` would be read as two levels: bracket notation keeps a key such as
-                    // `weird key.with "quotes"` one name.
-                    seg.push_str("['");
-                    for c in name.chars() {
-                        if matches!(c, '\'' | '\\') {
-                            seg.push('\\');
-                        }
-                        seg.push(c);
-                    }
-                    seg.push_str("']");
-                }
+                push_element(&mut seg, &name);
             }
             Frame::Obj { key: None, .. } => continue,
             Frame::Arr { idx } => {
@@ -84,6 +92,26 @@ fn path_of(stack: &[Frame]) -> String {
             .collect();
     }
     p
+}
+
+/// Appends the path element of a member `name`: `.name`, or bracket notation where dot
+/// notation would be ambiguous.
+pub(crate) fn push_element(seg: &mut String, name: &str) {
+    if is_plain_name(name) {
+        seg.push('.');
+        seg.push_str(name);
+    } else {
+        // `$.a.b` would be read as two levels: bracket notation keeps a key such as
+        // `weird key.with "quotes"` one name.
+        seg.push_str("['");
+        for c in name.chars() {
+            if matches!(c, '\'' | '\\') {
+                seg.push('\\');
+            }
+            seg.push(c);
+        }
+        seg.push_str("']");
+    }
 }
 
 /// A key that dot notation shows unambiguously: an identifier (letters, digits, `_`, `-`, not
@@ -128,8 +156,16 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     let mut masks: Vec<IdentSet> = Vec::new();
     let mut mask_ids: HashMap<String, u32> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
+    // Macie's recordIndex of a JSON file is always 0, whatever documents it holds; in JSON
+    // Lines it is the line.
     let mut record = 0u64;
-    let mut i = 0usize;
+    // A UTF-8 BOM (Windows tools write one) is not a value: read as one, it moved the records
+    // after it and left the document at `$` (bug).
+    let mut i = if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let mut mask_for = |stack: &[Frame], masks: &mut Vec<IdentSet>| -> u32 {
         let k = keys_of(stack);
         *mask_ids.entry(k).or_insert_with_key(|k| {
@@ -150,6 +186,7 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                 stack.push(if b == b'{' {
                     Frame::Obj {
                         key: None,
+                        key_span: None,
                         expect_key: true,
                     }
                 } else {
@@ -159,9 +196,6 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
             }
             b'}' | b']' => {
                 stack.pop();
-                if stack.is_empty() && !lines {
-                    record += 1;
-                }
                 i += 1;
             }
             b'\n' if lines => {
@@ -172,8 +206,13 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
             b',' => {
                 match stack.last_mut() {
                     Some(Frame::Arr { idx }) => *idx += 1,
-                    Some(Frame::Obj { key, expect_key }) => {
+                    Some(Frame::Obj {
+                        key,
+                        key_span,
+                        expect_key,
+                    }) => {
                         *key = None;
+                        *key_span = None;
                         *expect_key = true;
                     }
                     None => {}
@@ -228,6 +267,7 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                         data.get(start..end).unwrap_or_default(),
                     );
                     let mask = mask_for(&stack, &mut masks);
+                    let index = spans.len() as u32;
                     spans.push(Span {
                         start,
                         end,
@@ -235,9 +275,16 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                         path: String::new(),
                         key: true,
                         mask,
+                        parent: parent_key(&stack),
                     });
-                    if let Some(Frame::Obj { key, expect_key }) = stack.last_mut() {
+                    if let Some(Frame::Obj {
+                        key,
+                        key_span,
+                        expect_key,
+                    }) = stack.last_mut()
+                    {
                         *key = Some(k);
+                        *key_span = Some(index);
                         *expect_key = false;
                     }
                 } else {
@@ -249,10 +296,8 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                         path: path_of(&stack),
                         key: false,
                         mask,
+                        parent: parent_key(&stack),
                     });
-                    if stack.is_empty() && !lines {
-                        record += 1;
-                    }
                 }
                 i = if closed { end + 1 } else { end };
             }
@@ -273,10 +318,8 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                     path: path_of(&stack),
                     key: false,
                     mask,
+                    parent: parent_key(&stack),
                 });
-                if stack.is_empty() && !lines {
-                    record += 1;
-                }
                 i = i.max(start + 1);
             }
         }
@@ -284,11 +327,33 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     Ok(Tokens { spans, masks, norm })
 }
 
+fn span_index(spans: &[Span], offset: usize) -> Option<usize> {
+    spans.partition_point(|s| s.start <= offset).checked_sub(1)
+}
+
 fn span_at(spans: &[Span], offset: usize) -> Option<&Span> {
-    let idx = spans
-        .partition_point(|s| s.start <= offset)
-        .checked_sub(1)?;
-    spans.get(idx)
+    spans.get(span_index(spans, offset)?)
+}
+
+/// Whether a key `span` is under (or is itself) holds a detection: Macie then omits the
+/// record's `jsonPath`, which would show that key (bug: only the key's own detection lost its
+/// path, so an SSN under an email-address key was reported at `$.users['a.b@example.com'].ssn`).
+fn under_leaky_key(spans: &[Span], leaky: &[u32], span: &Span) -> bool {
+    if leaky.is_empty() {
+        return false;
+    }
+    let mut at = span.parent;
+    // Bounded by the nesting limit; a key's parent always comes before it.
+    while at != NO_KEY {
+        if leaky.binary_search(&at).is_ok() {
+            return true;
+        }
+        match spans.get(at as usize) {
+            Some(k) if k.parent < at || k.parent == NO_KEY => at = k.parent,
+            _ => break,
+        }
+    }
+    false
 }
 
 struct Ctx<'a> {
@@ -365,13 +430,23 @@ fn scan_part(
     let t = tokenize(engine, data, lines)?;
     let mut dets = Vec::new();
     scanner.scan(&t.norm, Some(&Ctx { t: &t }), &mut dets);
+    let mut leaky: Vec<u32> = dets
+        .iter()
+        .filter_map(|d| span_index(&t.spans, d.start))
+        .filter(|&i| t.spans.get(i).is_some_and(|s| s.key))
+        .map(|i| i as u32)
+        .collect();
+    leaky.sort_unstable();
+    leaky.dedup();
     Ok(dets
         .into_iter()
         .map(|mut d| {
             let s = span_at(&t.spans, d.start);
             let location = Location::Record {
                 record_index: first_record + s.map(|s| s.record).unwrap_or(0),
-                json_path: s.filter(|s| !s.key).map(|s| s.path.clone()),
+                json_path: s
+                    .filter(|s| !s.key && !under_leaky_key(&t.spans, &leaky, s))
+                    .map(|s| s.path.clone()),
             };
             d.start += base;
             d.end += base;

@@ -32,9 +32,9 @@ pub enum Location {
         row: u64,
         /// Column.
         column: u64,
-        /// Header of the column.
-        #[serde(rename = "columnName")]
-        column_name: String,
+        /// Header of the column; `None` where the header is sensitive data itself.
+        #[serde(rename = "columnName", skip_serializing_if = "Option::is_none")]
+        column_name: Option<String>,
     },
     /// JSON, JSON Lines, Parquet: 0-based record index and a JSON path (omitted when the data is
     /// in a key name).

@@ -28,6 +28,8 @@ struct Leaf {
     end: usize,
     row: u64,
     path: u32,
+    /// A map key (its `path` is that of the key's value).
+    key: bool,
 }
 
 struct Collected {
@@ -43,6 +45,10 @@ struct Collected {
 
 impl Collected {
     fn push(&mut self, row: u64, path: &str, value: &[u8]) {
+        self.push_leaf(row, path, value, false);
+    }
+
+    fn push_leaf(&mut self, row: u64, path: &str, value: &[u8], key: bool) {
         if self.over {
             return;
         }
@@ -70,6 +76,7 @@ impl Collected {
             end,
             row,
             path: id,
+            key,
         });
     }
 
@@ -96,7 +103,12 @@ impl Collected {
                         Field::Bytes(b) => String::from_utf8_lossy(b.data()).into_owned(),
                         other => render(other, None),
                     };
-                    self.field(row, &format!("{path}.{key}"), v, value);
+                    // Quoted as JSON keys are (bug: `mk.person@example.com` went into the path
+                    // as three levels), and scanned as the values are: a map key is data.
+                    let mut at = path.to_owned();
+                    crate::formats::json::push_element(&mut at, &key);
+                    self.push_leaf(row, &at, key.as_bytes(), true);
+                    self.field(row, &at, v, value);
                 }
             }
             other => self.push(row, path, render(other, ty).as_bytes()),
@@ -405,6 +417,25 @@ pub fn scan(
         }),
         &mut dets,
     );
+    // Paths whose map key holds a detection: Macie omits the `jsonPath` of anything under
+    // such a key, which would show it.
+    let leaky: std::collections::HashSet<&str> = dets
+        .iter()
+        .filter_map(|d| leaf_at(&c.leaves, d.start))
+        .filter(|l| l.key)
+        .filter_map(|l| c.paths.get(l.path as usize).map(String::as_str))
+        .collect();
+    // Each prefix that ends before a `.` or `[` is looked up (one inside a quoted name can only
+    // hide more, never show a key).
+    let shown = |path: &str| {
+        leaky.is_empty()
+            || !path
+                .char_indices()
+                .filter(|&(_, ch)| matches!(ch, '.' | '['))
+                .map(|(i, _)| i)
+                .chain(std::iter::once(path.len()))
+                .any(|i| path.get(..i).is_some_and(|p| leaky.contains(p)))
+    };
     let found = dets
         .into_iter()
         .map(|d| {
@@ -412,7 +443,10 @@ pub fn scan(
             Located {
                 location: Location::Record {
                     record_index: leaf.map(|l| l.row).unwrap_or(0),
-                    json_path: leaf.and_then(|l| c.paths.get(l.path as usize).cloned()),
+                    json_path: leaf
+                        .and_then(|l| c.paths.get(l.path as usize))
+                        .filter(|p| shown(p))
+                        .cloned(),
                 },
                 offset: None,
                 value: reveal

@@ -11,31 +11,77 @@ use crate::formats::{Located, Location};
 struct LineCounter {
     /// 1-based line.
     line: u64,
-    /// Characters (UTF-8 lead bytes) since the line's start.
+    /// Characters since the line's start.
     column: u64,
+    /// Continuation bytes still expected by a UTF-8 sequence the last segment ended inside.
+    pending: u8,
 }
 
 impl Default for LineCounter {
     fn default() -> Self {
-        LineCounter { line: 1, column: 0 }
+        LineCounter {
+            line: 1,
+            column: 0,
+            pending: 0,
+        }
     }
 }
 
-/// Characters in `b`: bytes that are not UTF-8 continuation bytes.
-fn chars(b: &[u8]) -> u64 {
+/// Characters in valid UTF-8: bytes that are not continuation bytes (a count that vectorizes).
+fn utf8_chars(b: &[u8]) -> u64 {
     b.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64
 }
 
 impl LineCounter {
+    /// Counts the characters of `seg` as a lossy UTF-8 decoder sees them: a valid sequence is
+    /// one, and so is each byte that is not part of one (bug: Latin-1 bytes 0x80–0xBF were
+    /// taken for continuation bytes and not counted, so columns of Latin-1 text came short).
+    /// A sequence may be split between segments (stream chunks).
+    fn chars(&mut self, seg: &[u8]) -> u64 {
+        let mut i = 0;
+        while self.pending > 0 {
+            match seg.get(i) {
+                Some(b) if b & 0xC0 == 0x80 => {
+                    self.pending -= 1;
+                    i += 1;
+                }
+                Some(_) => self.pending = 0,
+                None => return 0,
+            }
+        }
+        let rest = seg.get(i..).unwrap_or_default();
+        let Err(e) = std::str::from_utf8(rest) else {
+            return utf8_chars(rest);
+        };
+        let (valid, bad) = rest.split_at(e.valid_up_to());
+        let mut n = utf8_chars(valid);
+        for &b in bad {
+            if self.pending > 0 && b & 0xC0 == 0x80 {
+                self.pending -= 1;
+                continue;
+            }
+            n += 1;
+            self.pending = match b {
+                0xC2..=0xDF => 1,
+                0xE0..=0xEF => 2,
+                0xF0..=0xF4 => 3,
+                _ => 0,
+            };
+        }
+        n
+    }
+
     /// Moves past `seg`.
     fn feed(&mut self, seg: &[u8]) {
         match memchr::memrchr(b'\n', seg) {
             Some(last) => {
                 let head = seg.get(..last).unwrap_or(&[]);
                 self.line += 1 + memchr::memchr_iter(b'\n', head).count() as u64;
-                self.column = chars(seg.get(last + 1..).unwrap_or(&[]));
+                // A newline ends any sequence.
+                self.pending = 0;
+                self.column = self.chars(seg.get(last + 1..).unwrap_or(&[]));
             }
-            None => self.column += chars(seg),
+            None => self.column += self.chars(seg),
         }
     }
 
@@ -161,4 +207,35 @@ pub fn scan_stream_batches<R: Read>(
         emit(&mut batch);
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::LineCounter;
+
+    fn column(parts: &[&[u8]]) -> u64 {
+        let mut c = LineCounter::default();
+        for p in parts {
+            c.feed(p);
+        }
+        c.column + 1
+    }
+
+    #[test]
+    fn start_column_counts_latin1_and_invalid_bytes_as_one_character_each() {
+        // Latin-1: `Pr\xe9nom \xa3\xb0\xb0 email: ` is 18 characters.
+        assert_eq!(column(&[b"Pr\xe9nom \xa3\xb0\xb0 email: "]), 19);
+        assert_eq!(column(&[b"\x80\x80x"]), 4);
+        // Valid UTF-8, whole or split between segments anywhere: one per character.
+        let s = "h\u{e9}llo \u{20ac}\u{1f600} ".as_bytes();
+        assert_eq!(column(&[s]), 10);
+        for cut in 0..=s.len() {
+            let (a, b) = s.split_at(cut);
+            assert_eq!(column(&[a, b]), 10, "{cut}");
+        }
+        // A truncated sequence is one character, as a lossy decoder shows it.
+        assert_eq!(column(&[b"\xe2\x82A"]), 3);
+        assert_eq!(column(&[b"x\n\xe2", b"\x82\x82"]), 2);
+    }
 }
