@@ -338,6 +338,21 @@ impl RawStatement<'_> {
         self.given.contains(&element)
     }
 
+    /// Records `element` (or its `Not` form) as given; false, after reporting it at `at`, when
+    /// the other form came first.
+    fn claim(&mut self, c: &mut Checker, at: &str, element: &'static str) -> bool {
+        if self.has(element) {
+            c.syntax(
+                at.to_owned(),
+                "UNSUPPORTED_ELEMENT_COMBINATION",
+                format!("statement has both {element} and Not{element}"),
+            );
+            return false;
+        }
+        self.given.push(element);
+        true
+    }
+
     /// The JSON of element `name`.
     fn element(&self, name: &str) -> Option<&Json> {
         self.json.and_then(|j| j.get(name))
@@ -413,45 +428,27 @@ fn parse_statement<'a>(
                 }
             }
             "Principal" | "NotPrincipal" => {
-                if st.has("Principal") {
-                    c.syntax(
-                        at,
-                        "UNSUPPORTED_ELEMENT_COMBINATION",
-                        "statement has both Principal and NotPrincipal".to_owned(),
-                    );
+                if !st.claim(c, &at, "Principal") {
                     continue;
                 }
-                st.given.push("Principal");
                 st.principal = parse_principals(c, val, k, &at).map(|values| Negatable {
                     negated: k == "NotPrincipal",
                     values,
                 });
             }
             "Action" | "NotAction" => {
-                if st.has("Action") {
-                    c.syntax(
-                        at,
-                        "UNSUPPORTED_ELEMENT_COMBINATION",
-                        "statement has both Action and NotAction".to_owned(),
-                    );
+                if !st.claim(c, &at, "Action") {
                     continue;
                 }
-                st.given.push("Action");
                 st.action = string_list(c, val, k, &at).map(|values| Negatable {
                     negated: k == "NotAction",
                     values,
                 });
             }
             "Resource" | "NotResource" => {
-                if st.has("Resource") {
-                    c.syntax(
-                        at,
-                        "UNSUPPORTED_ELEMENT_COMBINATION",
-                        "statement has both Resource and NotResource".to_owned(),
-                    );
+                if !st.claim(c, &at, "Resource") {
                     continue;
                 }
-                st.given.push("Resource");
                 st.resource = string_list(c, val, k, &at).map(|values| Negatable {
                     negated: k == "NotResource",
                     values,

@@ -788,16 +788,9 @@ fn resource_not_found(e: ApiError, arn: &str) -> ApiError {
 
 /// Trails this Region shows: its own and every multi-Region trail of the account.
 fn visible(cx: &Cx<'_>) -> Result<Vec<TrailRecord>, ApiError> {
-    let d = cx
-        .state
-        .trails
-        .data
-        .read()
-        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
-    Ok(d.values()
-        .filter(|t| t.account == cx.account && (t.home_region == cx.region || t.multi_region))
-        .cloned()
-        .collect())
+    let mut trails = account_trails(cx)?;
+    trails.retain(|t| t.home_region == cx.region || t.multi_region);
+    Ok(trails)
 }
 
 /// Every trail of the account, whatever its Region.
