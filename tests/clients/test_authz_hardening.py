@@ -433,6 +433,56 @@ def test_renaming_a_user_moves_it_in_the_policies_that_name_it_as_principal(serv
     reaches_none(user(server, "gina", allow("sts:AssumeRole")))
 
 
+def test_a_deny_conditioned_on_a_users_arn_still_binds_its_namesake_after_rename_or_delete(server):
+    # Hole: renaming or deleting a user rewrote its ARN everywhere in key and secret policies,
+    # conditions included, so a Deny on `aws:PrincipalArn` = the user's ARN came to name the
+    # renamed user (or the deleted one's unique id) and a new user of that name was let in. AWS
+    # rewrites principals only; a condition holds a name and stays as written.
+    iam = server.client("iam")
+    name_arn = f"arn:aws:iam::{ACCOUNT}:user/contractor"
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalArn": name_arn}},
+    }
+    kms = server.client("kms")
+    key = kms.create_key(
+        Policy=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+            deny,
+        )
+    )["KeyMetadata"]["Arn"]
+    sm = server.client("secretsmanager")
+    secret = sm.create_secret(Name="not-for-contractors", SecretString="s3cret")["ARN"]
+    sm.put_resource_policy(SecretId=secret, ResourcePolicy=doc(deny))
+    for step in ("rename", "delete"):
+        creds = user(server, "contractor", allow(["kms:*", "secretsmanager:*"]))
+        if step == "rename":
+            iam.update_user(UserName="contractor", NewUserName=f"contractor-{step}")
+        else:
+            for k in iam.list_access_keys(UserName="contractor")["AccessKeyMetadata"]:
+                iam.delete_access_key(UserName="contractor", AccessKeyId=k["AccessKeyId"])
+            iam.delete_user_policy(UserName="contractor", PolicyName="p")
+            iam.delete_user(UserName="contractor")
+        assert name_arn in kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+        assert name_arn in sm.get_resource_policy(SecretId=secret)["ResourcePolicy"]
+        namesake = user(server, "contractor", allow(["kms:*", "secretsmanager:*"]))
+        for call in (
+            lambda: as_(server, "kms", namesake).describe_key(KeyId=key),
+            lambda: as_(server, "secretsmanager", namesake).get_secret_value(SecretId=secret),
+        ):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert code(e) in ("AccessDenied", "AccessDeniedException")
+        # Clean up the namesake so that the next step creates the user afresh.
+        for k in iam.list_access_keys(UserName="contractor")["AccessKeyMetadata"]:
+            iam.delete_access_key(UserName="contractor", AccessKeyId=k["AccessKeyId"])
+        iam.delete_user_policy(UserName="contractor", PolicyName="p")
+        iam.delete_user(UserName="contractor")
+
+
 def test_an_inline_policy_without_version_still_denies(server):
     # Regression: an inline policy without "Version" (or with 2008-10-17), which IAM accepts,
     # was dropped at evaluation for want of 2012-10-17: its Deny denied nothing.

@@ -123,6 +123,7 @@ pub mod lint;
 pub mod operator;
 pub mod pattern;
 pub mod policy;
+pub mod rename;
 pub mod request;
 pub mod service_data;
 pub mod simulate;

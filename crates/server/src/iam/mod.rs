@@ -616,19 +616,20 @@ impl Iam {
         self.replace_principal_locked(old_arn, new_arn).await
     }
 
-    /// Replaces the JSON string `from` (a principal's ARN) with `to` in every role trust policy.
+    /// Replaces the principal `from` (an ARN) with `to` in every role trust policy that names it
+    /// as a principal (`palisade_policy::rename`: conditions naming it stay as written).
     async fn replace_principal_locked(&self, from: &str, to: &str) -> Result<(), ApiError> {
-        let quoted = format!("\"{from}\"");
-        let replacement = format!("\"{to}\"");
-        let naming: Vec<(String, Vec<String>)> = self.read(|d| {
+        let naming: Vec<(String, Vec<(String, String)>)> = self.read(|d| {
             d.accounts
                 .iter()
                 .map(|(account, a)| {
                     let roles = a
                         .roles
                         .values()
-                        .filter(|r| r.trust_policy.contains(&quoted))
-                        .map(|r| r.name.clone())
+                        .filter_map(|r| {
+                            palisade_policy::rename::replace_principal(&r.trust_policy, from, to)
+                                .map(|doc| (r.name.clone(), doc))
+                        })
                         .collect::<Vec<_>>();
                     (account.clone(), roles)
                 })
@@ -637,9 +638,9 @@ impl Iam {
         })?;
         for (account, roles) in naming {
             self.mutate_locked(&account, |tx| {
-                for name in &roles {
+                for (name, doc) in &roles {
                     if let Some(r) = tx.role_mut(name) {
-                        r.trust_policy = r.trust_policy.replace(&quoted, &replacement);
+                        r.trust_policy.clone_from(doc);
                     }
                 }
                 Ok(())

@@ -301,8 +301,7 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
         .await?;
     drop(guard);
     crate::services::kms::rename_principal(cx.state, &old_arn, &new_arn).await?;
-    let (quoted_old, quoted_new) = (format!("\"{old_arn}\""), format!("\"{new_arn}\""));
-    crate::services::secretsmanager::replace_principal(cx.state, &quoted_old, &quoted_new).await?;
+    crate::services::secretsmanager::replace_principal(cx.state, &old_arn, &new_arn).await?;
     Ok(json!({}))
 }
 
@@ -311,8 +310,7 @@ pub(crate) async fn update_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
 /// take their own).
 async fn orphan_elsewhere(cx: &Cx<'_>, arn: &str, id: &str) -> Result<(), ApiError> {
     crate::services::kms::orphan_principal(cx.state, arn, id).await?;
-    let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
-    crate::services::secretsmanager::replace_principal(cx.state, &quoted_arn, &quoted_id).await
+    crate::services::secretsmanager::replace_principal(cx.state, arn, id).await
 }
 
 pub(crate) async fn delete_user(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {

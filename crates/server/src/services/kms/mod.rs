@@ -42,14 +42,17 @@ pub async fn handle(
 /// grants whose grantee or retiring principal it was (or a session of it), as ListGrants shows
 /// them; such a grant serves nobody from then on (see `authz::is_grantee`).
 pub async fn orphan_principal(state: &AppState, arn: &str, id: &str) -> Result<(), ApiError> {
-    let (quoted_arn, quoted_id) = (format!("\"{arn}\""), format!("\"{id}\""));
     let _guard = state.kms.lock_writes().await;
     let (keys, grants) = state.kms.read(|d| {
         let keys: Vec<state::Key> = d
             .keys
             .values()
-            .filter(|k| k.record.policy.contains(&quoted_arn))
-            .cloned()
+            .filter_map(|k| {
+                let policy = palisade_policy::rename::replace_principal(&k.record.policy, arn, id)?;
+                let mut k = k.clone();
+                k.record.policy = policy;
+                Some(k)
+            })
             .collect();
         let grants: Vec<state::GrantRecord> = d
             .grants
@@ -80,13 +83,6 @@ pub async fn orphan_principal(state: &AppState, arn: &str, id: &str) -> Result<(
     if keys.is_empty() && grants.is_empty() {
         return Ok(());
     }
-    let keys = keys
-        .into_iter()
-        .map(|mut k| {
-            k.record.policy = k.record.policy.replace(&quoted_arn, &quoted_id);
-            k
-        })
-        .collect();
     state
         .kms
         .commit(state::Changes {
@@ -106,16 +102,16 @@ pub async fn rename_principal(
     old_arn: &str,
     new_arn: &str,
 ) -> Result<(), ApiError> {
-    let (quoted_old, quoted_new) = (format!("\"{old_arn}\""), format!("\"{new_arn}\""));
     let _guard = state.kms.lock_writes().await;
     let keys: Vec<state::Key> = state.kms.read(|d| {
         d.keys
             .values()
-            .filter(|k| k.record.policy.contains(&quoted_old))
-            .cloned()
-            .map(|mut k| {
-                k.record.policy = k.record.policy.replace(&quoted_old, &quoted_new);
-                k
+            .filter_map(|k| {
+                let policy =
+                    palisade_policy::rename::replace_principal(&k.record.policy, old_arn, new_arn)?;
+                let mut k = k.clone();
+                k.record.policy = policy;
+                Some(k)
             })
             .collect()
     })?;

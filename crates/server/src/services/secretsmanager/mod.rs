@@ -406,22 +406,22 @@ fn replica_arn(arn: &str, from: &str, to: &str) -> String {
 /// After an IAM user or role is deleted: secret resource policies that named it by ARN name its
 /// unique id instead (see [`crate::iam::Iam::orphan_principal_locked`]); after a user is renamed
 /// or moved, they name its new ARN (see [`crate::iam::Iam::rename_principal_locked`]). Both are
-/// the JSON string `quoted_from` (the old ARN, quoted) replaced by `quoted_to`.
-pub async fn replace_principal(
-    state: &AppState,
-    quoted_from: &str,
-    quoted_to: &str,
-) -> Result<(), ApiError> {
+/// the principal `from` (the old ARN) replaced by `to` where a statement names it as a
+/// principal (`palisade_policy::rename`: conditions naming it stay as written).
+pub async fn replace_principal(state: &AppState, from: &str, to: &str) -> Result<(), ApiError> {
     let _w = state.secrets.writer.lock().await;
-    let naming: Vec<Secret> = state
+    let naming: Vec<(Secret, String)> = state
         .secrets
         .all()
         .into_iter()
         .filter(|s| s.primary_region.is_none())
-        .filter(|s| s.policy.as_deref().is_some_and(|p| p.contains(quoted_from)))
+        .filter_map(|s| {
+            let doc = palisade_policy::rename::replace_principal(s.policy.as_deref()?, from, to)?;
+            Some((s, doc))
+        })
         .collect();
-    for mut secret in naming {
-        secret.policy = secret.policy.map(|p| p.replace(quoted_from, quoted_to));
+    for (mut secret, doc) in naming {
+        secret.policy = Some(doc);
         save(state, secret).await?;
     }
     Ok(())
