@@ -11,16 +11,21 @@ import pytest
 from botocore.exceptions import ClientError
 
 
-@pytest.fixture
-def small_disk():
+def tmpfs(size):
+    """A tmpfs of `size` mounted for one test (skipped where mounting is not allowed)."""
     mount = tempfile.mkdtemp(prefix="palisade-full-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mount], capture_output=True)
     if mounted.returncode != 0:
         os.rmdir(mount)
         pytest.skip("cannot mount a tmpfs here: " + mounted.stderr.decode(errors="replace").strip())
     yield mount
     subprocess.run(["umount", "-l", mount], capture_output=True)
     os.rmdir(mount)
+
+
+@pytest.fixture
+def small_disk():
+    yield from tmpfs("4m")
 
 
 def test_writes_acknowledged_around_a_full_disk_survive_a_restart(start_server, small_disk):
@@ -108,14 +113,7 @@ def test_refusals_on_a_full_disk_keep_the_connection_and_name_the_operation(star
 
 @pytest.fixture
 def disk_20m():
-    mount = tempfile.mkdtemp(prefix="palisade-full-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", mount], capture_output=True)
-    if mounted.returncode != 0:
-        os.rmdir(mount)
-        pytest.skip("cannot mount a tmpfs here: " + mounted.stderr.decode(errors="replace").strip())
-    yield mount
-    subprocess.run(["umount", "-l", mount], capture_output=True)
-    os.rmdir(mount)
+    yield from tmpfs("20m")
 
 
 def test_a_burst_of_large_changes_on_a_full_disk_never_outgrows_the_audit_room(start_server, disk_20m):
