@@ -901,16 +901,8 @@ fn check_room(
     multi_region: bool,
     except: Option<&str>,
 ) -> Result<(), ApiError> {
-    let d = cx
-        .state
-        .trails
-        .data
-        .read()
-        .map_err(|_| ApiError::internal("trail lock poisoned"))?;
-    let others: Vec<&TrailRecord> = d
-        .values()
-        .filter(|t| t.account == cx.account && Some(t.arn.as_str()) != except)
-        .collect();
+    let mut others = account_trails(cx)?;
+    others.retain(|t| Some(t.arn.as_str()) != except);
     // Two trails share a Region when either is multi-Region or both have the same home.
     if others
         .iter()
