@@ -269,7 +269,7 @@ def test_malformed_json_is_a_serialization_exception(server):
 
 
 def test_oversized_body_is_refused_without_reading_it(start_server):
-    s = start_server("--max-body-bytes", "1000")
+    s = start_server("--max-body-bytes", "1024")
     status, _, body = s.http("POST", "/", b"A" * 5000, STS_FORM)
     assert status == 413
     assert b"RequestEntityTooLarge" in body
@@ -627,6 +627,19 @@ def test_a_missing_certificate_file_leaves_no_data_directory_and_says_why_once(t
         )
     assert r.returncode == 1 and "cannot listen" in r.stderr, r.stderr
     assert not data.exists()
+
+
+def test_limits_that_would_refuse_every_request_are_refused_at_start(tmp_path):
+    # Bug: `serve --max-header-bytes 10` started, and then answered every request with 431.
+    for flag, value in [("--max-header-bytes", "10"), ("--max-body-bytes", "0"), ("--max-connections", "0")]:
+        data = tmp_path / "d"
+        r = subprocess.run(
+            [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data), flag, value],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode == 2, (flag, r.stderr)
+        assert flag in r.stderr and "below the minimum" in r.stderr, r.stderr
+        assert not data.exists()
 
 
 def test_an_expired_certificate_is_named_at_start(start_server, tmp_path):

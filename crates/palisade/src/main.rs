@@ -181,14 +181,14 @@ struct ServeArgs {
     /// Serve TLS with a certificate generated at start (written to <data-dir>/tls/cert.pem).
     #[arg(long)]
     tls_self_signed: bool,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_BODY_BYTES)]
+    /// Largest request body accepted, in bytes (at least 1024).
+    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_BODY_BYTES, value_parser = at_least::<1024>)]
     max_body_bytes: usize,
-    /// Largest request head (request line and headers) accepted, in bytes.
-    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_HEADER_BYTES)]
+    /// Largest request head (request line and headers) accepted, in bytes (at least 1024).
+    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_HEADER_BYTES, value_parser = at_least::<1024>)]
     max_header_bytes: usize,
     /// Connections served at once; more wait to be accepted.
-    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_CONNECTIONS, value_parser = at_least::<1>)]
     max_connections: usize,
     /// Seconds a connection with no request under way may stay silent before it is closed.
     #[arg(long, default_value_t = palisade_server::config::DEFAULT_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86400))]
@@ -228,6 +228,19 @@ struct ServeArgs {
     /// identity federation issuer (`GetWebIdentityToken`'s `iss`) [default: the listen address]
     #[arg(long, env = "PALISADE_PUBLIC_URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+}
+
+/// A size or count option with a floor: below it the server would start and then refuse every
+/// request (a signed request's head alone is several hundred bytes), which is worse than
+/// refusing the option.
+fn at_least<const MIN: usize>(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a whole number: {e}"))?;
+    if n < MIN {
+        return Err(format!("{n} is below the minimum of {MIN}"));
+    }
+    Ok(n)
 }
 
 /// `--public-url`: a base URL, to which the issuer path is appended, so no query or fragment.
