@@ -104,6 +104,26 @@ def test_trails_are_created_started_stopped_tagged_and_deleted(server):
     assert error(e)["Code"] == "TrailNotFoundException"
 
 
+def test_a_trails_insights_read_as_not_enabled_and_cannot_be_turned_on(server):
+    # Bug: GetInsightSelectors answered NotImplemented, so readers of a trail that ask for its
+    # Insights as part of reading it (Terraform's aws_cloudtrail, Prowler) failed on every trail.
+    ct = server.client("cloudtrail")
+    arn = ct.create_trail(Name="insightful", S3BucketName="audit-logs")["TrailARN"]
+    with pytest.raises(ClientError) as e:
+        ct.get_insight_selectors(TrailName="insightful")
+    assert error(e)["Code"] == "InsightNotEnabledException"
+    assert arn in error(e)["Message"]
+    off = ct.put_insight_selectors(TrailName=arn, InsightSelectors=[])
+    assert off["TrailARN"] == arn and off["InsightSelectors"] == []
+    with pytest.raises(ClientError) as e:
+        ct.put_insight_selectors(TrailName="insightful", InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    assert error(e)["Code"] == "UnsupportedOperationException"
+    assert ct.describe_trails()["trailList"][0]["HasInsightSelectors"] is False
+    with pytest.raises(ClientError) as e:
+        ct.get_insight_selectors(TrailName="missing")
+    assert error(e)["Code"] == "TrailNotFoundException"
+
+
 def test_palisade_audit_events_prints_the_data_dirs_events_beside_a_running_server(server):
     """Operators read the local audit log offline: `palisade audit events` prints one CloudTrail
     record per line, oldest first, without disturbing the server that is appending to it."""

@@ -216,6 +216,17 @@ def test_service_specific_credentials_show_their_secret_once_and_keep_only_the_p
     assert not any(s in server.log_path.read_text() for s in secrets)
 
 
+def test_an_account_outside_any_organization_answers_the_organization_calls_as_aws(server):
+    # Bug: these answered NotImplemented; an account in no organization gets AWS's own answers.
+    iam = server.client("iam")
+    with pytest.raises(ClientError) as e:
+        iam.list_organizations_features()
+    assert e.value.response["Error"]["Code"] == "OrganizationNotFoundException"
+    assert iam.get_account_properties()["Properties"] == {}
+    listed = iam.list_delegation_requests()
+    assert listed["DelegationRequests"] == [] and listed["isTruncated"] is False
+
+
 def test_iam_state_survives_a_restart(start_server):
     s = start_server()
     _, _, key = new_user(s, "persisted", allow("iam:GetUser"))

@@ -633,8 +633,49 @@ pub async fn handle(
             Ok(json!({"ResourceTagList": list}))
         }
         "ListPublicKeys" => list_public_keys(&cx, i).await,
+        "GetInsightSelectors" | "PutInsightSelectors" => insight_selectors(&cx, operation, i),
         other => Err(super::not_implemented("cloudtrail", other)),
     }
+}
+
+/// Insights on a trail. Palisade does not analyse call rates, so no trail has Insights: Get
+/// answers `InsightNotEnabledException` as AWS does for such a trail (Terraform's and Prowler's
+/// readers of a trail expect exactly that), Put accepts turning Insights off and refuses turning
+/// them on rather than keep selectors that would never produce an Insights event.
+fn insight_selectors(cx: &Cx<'_>, operation: &str, i: &Value) -> Result<Value, ApiError> {
+    match (s(i, "TrailName"), i.get("EventDataStore")) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "InvalidParameterCombinationException",
+                "You cannot specify both TrailName and EventDataStore.",
+            ));
+        }
+        (None, Some(_)) => return Err(super::not_implemented("cloudtrail", "event data stores")),
+        _ => {}
+    }
+    let t = find(cx, s(i, "TrailName").unwrap_or_default())?;
+    if operation == "GetInsightSelectors" {
+        return Err(err(
+            "InsightNotEnabledException",
+            format!("Trail {} does not have Insights enabled.", t.arn),
+        ));
+    }
+    in_home_region(cx, &t)?;
+    let asked = i
+        .get("InsightSelectors")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if asked > 0 {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "palisade does not generate CloudTrail Insights events, so Insights cannot be \
+                 enabled on trail {}",
+                t.arn
+            ),
+        ));
+    }
+    Ok(json!({"TrailARN": t.arn, "InsightSelectors": []}))
 }
 
 /// The Region's digest-signing key (made on first use: a Region always has one to list), when it was valid in the requested window.

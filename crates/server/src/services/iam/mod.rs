@@ -234,6 +234,18 @@ pub async fn handle(
         "ListPoliciesGrantingServiceAccess" => {
             simulate::list_policies_granting_service_access(&cx, i)
         }
+        // Palisade's accounts belong to no organization, so centralized root access has
+        // nothing to act on, and no partner files delegation requests with it.
+        "ListOrganizationsFeatures"
+        | "EnableOrganizationsRootCredentialsManagement"
+        | "DisableOrganizationsRootCredentialsManagement"
+        | "EnableOrganizationsRootSessions"
+        | "DisableOrganizationsRootSessions" => Err(ApiError::bad_request(
+            "OrganizationNotFoundException",
+            "The request was rejected because no organization is associated with your account.",
+        )),
+        "ListDelegationRequests" => Ok(json!({"DelegationRequests": [], "isTruncated": false})),
+        "GetAccountProperties" => Ok(json!({"Properties": {}})),
         other => Err(ApiError::new(
             "NotImplemented",
             format!("palisade does not implement iam:{other} yet"),
