@@ -1450,3 +1450,58 @@ def test_each_create_grant_answer_has_its_own_token_and_retire_grant_must_name_i
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=key, Plaintext=b"x", GrantTokens=[first["GrantToken"]])
     assert error(e)["Code"] == "InvalidGrantTokenException"
+
+
+ROOT_STATEMENT = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+
+
+def test_key_policies_are_checked_as_kms_checks_them(server):
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    # The default policy reads as KMS writes it (its layout and member order).
+    text = kms.get_key_policy(KeyId=key)["Policy"]
+    assert text.startswith('{\n  "Version" : "2012-10-17",\n  "Id" : "key-default-1",\n  "Statement" : [ {\n')
+    assert json.loads(text)["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    # Bug: a statement without Action or without Resource was refused; KMS accepts it and it
+    # has no effect.
+    no_action = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Resource": "*"}
+    no_resource = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:*"}
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(ROOT_STATEMENT, no_action, no_resource))
+    assert kms.encrypt(KeyId=key, Plaintext=b"x")["KeyId"].endswith(key)
+    # Bug: the quota counted characters other than whitespace and answered
+    # MalformedPolicyDocumentException; KMS counts the document's 32 KB and answers
+    # LimitExceededException.
+    padded = policy(ROOT_STATEMENT) + " " * 33000
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=padded)
+    assert error(e)["Code"] == "LimitExceededException"
+    assert "32768" in error(e)["Message"]
+    # RAM's policy cannot be set by anyone.
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=key, PolicyName="AWS_RAM", Policy=policy(ROOT_STATEMENT))
+    assert error(e)["Code"] == "ValidationException"
+
+
+def test_kms_policy_name_reaches_key_policy_conditions(server):
+    # Bug: kms:PolicyName was never set, so a Deny of reading the default policy denied nothing.
+    kms = server.client("kms")
+    deny_read = {
+        "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:GetKeyPolicy", "Resource": "*",
+        "Condition": {"StringEquals": {"kms:PolicyName": "default"}},
+    }
+    key = kms.create_key(Policy=policy(ROOT_STATEMENT, deny_read))["KeyMetadata"]["KeyId"]
+    denied(lambda: kms.get_key_policy(KeyId=key))
+    denied(lambda: kms.get_key_policy(KeyId=key, PolicyName="default"))
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyId"] == key
+
+
+def test_alias_operations_carry_no_request_alias(server):
+    # Bug: kms:RequestAlias was set from CreateAlias's AliasName, so a Deny meant for calls that
+    # name a key by alias refused creating that alias, which AWS allows.
+    root = server.client("kms")
+    key = root.create_key()["KeyMetadata"]["KeyId"]
+    kms, _ = user_clients(server, "alias-admin", ALLOW_KMS, deny_kms_when({"StringEquals": {"kms:RequestAlias": "alias/guarded"}}))
+    kms.create_alias(AliasName="alias/guarded", TargetKeyId=key)
+    denied(lambda: kms.encrypt(KeyId="alias/guarded", Plaintext=b"x"))
+    kms.encrypt(KeyId=key, Plaintext=b"x")
+    kms.delete_alias(AliasName="alias/guarded")

@@ -284,9 +284,7 @@ fn key_policy_locks_out(
     }
     // A malformed policy is the handler's to refuse.
     let doc = input.get("Policy").and_then(Value::as_str)?;
-    let limit = crate::services::kms::state::KEY_POLICY_MAX;
-    let policy =
-        palisade_policy::Policy::parse_with_limit(doc, PolicyKind::Resource, limit).ok()?;
+    let policy = crate::services::kms::state::parse_key_policy(doc).ok()?;
     let policy = CompiledPolicy::new(&policy);
     // CreateKey's key has no ARN yet; statements name keys by `*` or their own ARN, so any
     // key ARN of the account and Region stands for it.

@@ -348,12 +348,16 @@ pub fn context(
         // Only AWS services integrated with KMS set this; direct callers never do.
         c.insert("kms:GrantIsForAWSResource", CtxValue::bool(false));
     }
-    if let Some(alias) = s(input, "AliasName") {
-        c.insert("kms:RequestAlias", CtxValue::string(alias.to_owned()));
-    } else if let Some(id) = key_member(op).and_then(|m| s(input, m)) {
-        // A key named by alias (name or alias ARN) in a cryptographic call, DescribeKey or
-        // GetPublicKey: policies may allow or deny by the alias used. A re-encryption's is the
-        // alias it names the key of this half by (`SourceKeyId` or `DestinationKeyId`).
+    // A key named by alias (name or alias ARN) in a cryptographic call, DescribeKey or
+    // GetPublicKey: policies may allow or deny by the alias used. A re-encryption's is the
+    // alias it names the key of this half by (`SourceKeyId` or `DestinationKeyId`). The alias
+    // operations' `AliasName` is not a request alias (AWS sets the key only for the calls
+    // above; bug: a Deny on kms:RequestAlias refused CreateAlias, which AWS lets through).
+    let alias_op = matches!(op, "CreateAlias" | "UpdateAlias" | "DeleteAlias");
+    if let Some(id) = key_member(op)
+        .filter(|_| !alias_op)
+        .and_then(|m| s(input, m))
+    {
         let alias = id
             .strip_prefix("arn:")
             .and_then(|rest| rest.split_once(":alias/"))
@@ -382,12 +386,26 @@ struct KeyFacts {
 /// that a Deny on the default cannot be bypassed by omitting the parameter.
 fn request_parameter_keys(op: &str, input: &Value, c: &mut Context) {
     match op {
-        "CreateKey" | "PutKeyPolicy" => {
+        "CreateKey" => {
             let bypass = input
                 .get("BypassPolicyLockoutSafetyCheck")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             c.insert("kms:BypassPolicyLockoutSafetyCheck", CtxValue::bool(bypass));
+        }
+        // Which of a key's policies the call reads or sets: `default` when left out, so a
+        // Deny on the default cannot be bypassed by omitting the name (bug: never set, so
+        // such a Deny denied nothing).
+        "GetKeyPolicy" | "PutKeyPolicy" => {
+            let name = s(input, "PolicyName").unwrap_or("default");
+            c.insert("kms:PolicyName", CtxValue::string(name.to_owned()));
+            if op == "PutKeyPolicy" {
+                let bypass = input
+                    .get("BypassPolicyLockoutSafetyCheck")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                c.insert("kms:BypassPolicyLockoutSafetyCheck", CtxValue::bool(bypass));
+            }
         }
         "ScheduleKeyDeletion" => {
             let days = input

@@ -654,27 +654,21 @@ fn material_id(r: &KeyRecord, version: usize) -> String {
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The default key policy, in the text KMS returns for it (its own layout, members in this
+/// order), so that tools comparing GetKeyPolicy's text with AWS's see the same document.
 fn default_policy(account: &str) -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [{
-            "Sid": "Enable IAM User Permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": crate::identity::root_arn(account)},
-            "Action": "kms:*",
-            "Resource": "*",
-        }],
-    })
-    .to_string()
+    let root = crate::identity::root_arn(account);
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \
+         \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \
+         \"Principal\" : {{\n      \"AWS\" : \"{root}\"\n    }},\n    \"Action\" : \"kms:*\",\n    \
+         \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
 }
 
 fn check_policy(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
-    match palisade_policy::Policy::parse_with_limit(
-        doc,
-        palisade_policy::PolicyKind::Resource,
-        super::state::KEY_POLICY_MAX,
-    ) {
+    use super::state::KeyPolicyError;
+    match super::state::parse_key_policy(doc) {
         // A principal naming a user or role that does not exist (strict mode, as IAM's check).
         Ok(_) if cx.state.config.dev => Ok(()),
         Ok(_) => match cx
@@ -691,8 +685,17 @@ fn check_policy(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
         // `--dev` leniency for test suites that pass placeholder text as a policy: such a key
         // has no usable policy, which only matters when enforcement is on, and it is off in
         // `--dev`.
-        Err(_) if cx.state.config.dev => Ok(()),
-        Err(e) => Err(err("MalformedPolicyDocumentException", e.to_string())),
+        Err(KeyPolicyError::Malformed(_)) if cx.state.config.dev => Ok(()),
+        Err(KeyPolicyError::TooLarge(size)) => Err(err(
+            "LimitExceededException",
+            format!(
+                "the key policy is {size} bytes long; a key policy can be at most {} bytes",
+                super::state::KEY_POLICY_MAX
+            ),
+        )),
+        Err(KeyPolicyError::Malformed(e)) => {
+            Err(err("MalformedPolicyDocumentException", e.to_string()))
+        }
     }
 }
 
@@ -1293,6 +1296,14 @@ fn get_key_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 
 async fn put_key_policy(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let name = s(i, "PolicyName").unwrap_or("default");
+    if name == "AWS_RAM" {
+        // RAM keeps that policy; no caller can set it (the PutKeyPolicy reference).
+        return Err(err(
+            "ValidationException",
+            "the AWS_RAM key policy is managed by AWS RAM and cannot be set; only the default \
+             key policy can",
+        ));
+    }
     if name != "default" {
         return Err(err(
             "NotFoundException",

@@ -443,12 +443,61 @@ pub(crate) struct Changes {
 /// policies.
 pub(crate) const KEY_POLICY_MAX: usize = 32_768;
 
+/// Why a key policy is refused.
+#[derive(Debug)]
+pub(crate) enum KeyPolicyError {
+    /// Over [`KEY_POLICY_MAX`] bytes: KMS answers `LimitExceededException`.
+    TooLarge(usize),
+    /// Anything else: `MalformedPolicyDocumentException`.
+    Malformed(palisade_policy::PolicyError),
+}
+
+/// Parses a key policy as KMS does, which is not quite as IAM does: the quota is 32 KB of the
+/// document as sent (IAM counts characters other than whitespace), and a statement without
+/// `Action` or without `Resource` is accepted and has no effect (the PutKeyPolicy reference:
+/// "the PutKeyPolicy API request succeeds, even though the policy statement is ineffective"),
+/// so such statements are left out of what is evaluated.
+pub(crate) fn parse_key_policy(doc: &str) -> Result<palisade_policy::Policy, KeyPolicyError> {
+    if doc.len() > KEY_POLICY_MAX {
+        return Err(KeyPolicyError::TooLarge(doc.len()));
+    }
+    let effective = without_ineffective_statements(doc);
+    palisade_policy::Policy::parse_with_limit(
+        effective.as_deref().unwrap_or(doc),
+        PolicyKind::Resource,
+        usize::MAX,
+    )
+    .map_err(KeyPolicyError::Malformed)
+}
+
+/// The document without its statements that lack an action or a resource element, when it has
+/// such statements and is otherwise a policy object; `None` leaves the document as it is (the
+/// parser then reports whatever is wrong with it).
+fn without_ineffective_statements(doc: &str) -> Option<String> {
+    let mut v: serde_json::Value = serde_json::from_str(doc).ok()?;
+    let effective = |st: &serde_json::Value| {
+        let has = |a: &str, b: &str| st.get(a).is_some() || st.get(b).is_some();
+        has("Action", "NotAction") && has("Resource", "NotResource")
+    };
+    let statements = v.get_mut("Statement")?;
+    match statements {
+        serde_json::Value::Array(list) if !list.iter().all(effective) => {
+            list.retain(effective);
+        }
+        serde_json::Value::Object(_) if !effective(statements) => {
+            *statements = serde_json::Value::Array(vec![]);
+        }
+        _ => return None,
+    }
+    Some(v.to_string())
+}
+
 /// A key policy as the policy engine evaluates it; `None` when it does not parse.
 pub(crate) fn compile_policy(doc: &str) -> Option<Arc<CompiledPolicy>> {
-    match palisade_policy::Policy::parse_with_limit(doc, PolicyKind::Resource, KEY_POLICY_MAX) {
+    match parse_key_policy(doc) {
         Ok(p) => Some(Arc::new(CompiledPolicy::new(&p).with_name("key policy"))),
         Err(e) => {
-            tracing::warn!(error = %e, "a stored key policy does not compile; ignored");
+            tracing::warn!(error = ?e, "a stored key policy does not compile; ignored");
             None
         }
     }
