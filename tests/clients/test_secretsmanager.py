@@ -1345,3 +1345,21 @@ def test_get_random_password_with_a_space_keeps_every_required_type(server):
         p = sm.get_random_password(PasswordLength=4, IncludeSpace=True)["RandomPassword"]
         assert any(c.islower() for c in p) and any(c.isupper() for c in p), p
         assert any(c.isdigit() for c in p) and any(not c.isalnum() and c != " " for c in p), p
+
+
+def test_secret_records_name_the_arn_as_cloudtrail_does_and_no_wildcard_resources(server):
+    # Bugs: responseElements spelt the ARN `aRN` (CloudTrail's spelling before February 2024;
+    # rules keyed on `responseElements.arn` missed it), and a failed create or a read of a
+    # missing secret listed the authorization wildcard `...:secret:NAME-??????` as a resource.
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="recorded", SecretString="v1")["ARN"]
+    sm.put_secret_value(SecretId="recorded", SecretString="v2")
+    with pytest.raises(ClientError):
+        sm.get_secret_value(SecretId="nosuch")
+    with pytest.raises(ClientError):
+        sm.create_secret(Name="recorded", SecretString="again")
+    events = server.events()
+    for name in ("CreateSecret", "PutSecretValue"):
+        ok = [e for e in events if e["eventName"] == name and "errorCode" not in e][-1]
+        assert ok["responseElements"]["arn"] == arn and "aRN" not in ok["responseElements"]
+    assert "??????" not in json.dumps(events)

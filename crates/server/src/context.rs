@@ -173,8 +173,8 @@ impl RequestContext {
         // A secret being created is authorized by its name with IAM's `-??????` wildcard for the
         // suffix it does not have yet; the event names the secret it got.
         let created = match outcome {
-            // The response elements, in CloudTrail's member casing (`aRN`).
-            Ok(Some(out)) => out.get("aRN").and_then(Value::as_str),
+            // The response elements, in CloudTrail's member casing (`arn`).
+            Ok(Some(out)) => out.get("arn").and_then(Value::as_str),
             _ => None,
         };
         // A key or trail being created has no ARN to authorize against (`*`); the event names
@@ -192,9 +192,13 @@ impl RequestContext {
             // A list call is authorized on a resource type with no name (`user/`), which
             // CloudTrail does not show as a resource.
             .filter(|arn| !arn.ends_with('/') && arn.as_str() != "*")
-            .map(|arn| match created {
-                Some(real) if arn.ends_with("-??????") => real.to_owned(),
-                _ => arn.clone(),
+            // A secret named by a name that found none (a failed create, a missing secret) is
+            // no resource: the wildcard ARN it was authorized by is not a secret's ARN (bug: the
+            // record listed `...:secret:nosuch-??????`).
+            .filter_map(|arn| match created {
+                Some(real) if arn.ends_with("-??????") => Some(real.to_owned()),
+                _ if arn.ends_with("-??????") => None,
+                _ => Some(arn.clone()),
             })
             .chain(new_resource.map(str::to_owned))
             .map(|arn| Resource {
@@ -624,7 +628,13 @@ fn cloudtrail_date(t: OffsetDateTime) -> String {
     )
 }
 
+/// A member's name as CloudTrail records it: the first letter in lower case (`secretId`), and a
+/// name all in capitals in lower case (`arn`, as Secrets Manager's records spell it since
+/// February 2024; bug: `aRN`, which rules keyed on `responseElements.arn` do not match).
 fn lower_camel(name: &str) -> String {
+    if name.len() > 1 && name.bytes().all(|b| b.is_ascii_uppercase()) {
+        return name.to_ascii_lowercase();
+    }
     let mut chars = name.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
