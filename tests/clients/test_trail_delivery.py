@@ -211,6 +211,103 @@ def test_the_validator_reports_tampering(delivered, tamper, tmp_path):
     assert validate(root, keys)[0] == 0
 
 
+def run_validate(dir, keys, *extra):
+    """The validator's exit status, JSON output (or None) and error text, whatever the status."""
+    result = subprocess.run(
+        [binary(), "audit", "validate", "--dir", str(dir), "--public-keys", str(keys), "--format", "json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, json.loads(result.stdout) if result.stdout else None, result.stderr
+
+
+def remove_area(root, area):
+    for f in list(root.rglob("*")):
+        if f.is_file() and f"/{area}/" in str(f):
+            f.unlink()
+
+
+def test_a_digest_that_fails_its_signature_vouches_for_no_log_file(delivered, tmp_path):
+    # Bug: log files were judged against a digest whose signature failed: a log file edited,
+    # its new hash written into its digest and the checkpoints deleted read as valid; and with
+    # no trusted key at all every log file was valid.
+    _, root, keys = delivered
+    copy = tmp_path / "trails"
+    shutil.copytree(root, copy)
+    remove_area(copy, "Palisade-Checkpoint")
+    digest = files(copy, "CloudTrail-Digest")[0]
+    data = json.loads(gzip.decompress(digest.read_bytes()))
+    listed = data["logFiles"][0]
+    target = copy / listed["s3Bucket"] / listed["s3Object"]
+    body = gzip.decompress(target.read_bytes()).replace(b"CreateKey", b"DeleteKey", 1)
+    target.write_bytes(gzip.compress(body))
+    import hashlib
+
+    listed["hashValue"] = hashlib.sha256(body).hexdigest()
+    digest.write_bytes(gzip.compress(json.dumps(data).encode()))
+    code, report = validate(copy, keys)
+    assert code == 1
+    by_path = {r["path"]: r["status"] for r in report["results"]}
+    assert by_path[str(target.relative_to(copy))] == "unverified", findings(report)
+    assert by_path[str(digest.relative_to(copy))] == "badly-signed", findings(report)
+
+    none = tmp_path / "none.json"
+    none.write_text(json.dumps({"PublicKeyList": []}))
+    code, report = validate(root, none)
+    assert code == 1
+    logs = [r for r in report["results"] if r["kind"] == "log-file"]
+    assert logs and all(r["status"] == "unverified" for r in logs), findings(report)
+
+
+def test_deleted_checkpoints_are_missing(delivered, tmp_path):
+    # Bug: removing every checkpoint went unnoticed (VALID, exit 0), though the trail writes
+    # one after each digest.
+    _, root, keys = delivered
+    copy = tmp_path / "trails"
+    shutil.copytree(root, copy)
+    remove_area(copy, "Palisade-Checkpoint")
+    code, report = validate(copy, keys)
+    assert code == 1
+    assert [(f[0], f[1]) for f in findings(report)] == [
+        ("missing", f"audit-logs/org/AWSLogs/{ACCOUNT}/Palisade-Checkpoint/us-east-1/")
+    ], findings(report)
+
+
+def test_a_deleted_digest_is_one_finding_under_its_own_path(delivered, tmp_path):
+    # Bug: a deleted digest was reported twice, once under a path without its bucket.
+    _, root, keys = delivered
+    copy = tmp_path / "trails"
+    shutil.copytree(root, copy)
+    for victim in (files(copy, "CloudTrail-Digest")[0], files(copy, "CloudTrail-Digest")[-1]):
+        saved = victim.read_bytes()
+        victim.unlink()
+        code, report = validate(copy, keys)
+        assert code == 1
+        assert [(f[0], f[1]) for f in findings(report)] == [("missing", str(victim.relative_to(copy)))], findings(report)
+        victim.write_bytes(saved)
+
+
+def test_usage_errors_name_what_to_give_instead(delivered, tmp_path):
+    # Bugs: --dir at or below AWSLogs read as an empty directory (exit 1), and a key list whose
+    # key is not an RSA key was accepted, making every digest badly signed.
+    _, root, keys = delivered
+    for below in ("AWSLogs", f"AWSLogs/{ACCOUNT}", f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1"):
+        code, out, err = run_validate(root / "audit-logs" / "org" / below, keys)
+        assert code == 2 and out is None, err
+        assert err.rstrip().endswith(f"(the server's --trail-dir), {root.resolve()}"), err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"PublicKeyList": [{"Value": "AAAA"}]}))
+    code, out, err = run_validate(root, bad)
+    assert code == 2 and "PublicKeyList[0]" in err and '"AAAA"' in err, err
+    # Nothing to validate: the JSON says why, not only stderr.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run_validate(empty, keys)
+    assert code == 1 and out["valid"] is False
+    assert out["reason"] == "no log files, digests or checkpoints found", out
+
+
 def test_a_key_not_from_list_public_keys_is_badly_signed(delivered, tmp_path):
     _, root, _ = delivered
     from cryptography.hazmat.primitives import serialization

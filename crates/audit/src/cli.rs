@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::trail::fingerprint;
+use crate::trail::{fingerprint, parse_public_key};
 use crate::validate::{Options, validate};
 
 /// `palisade audit validate` arguments.
@@ -65,14 +65,31 @@ fn load_keys(path: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String>
         .and_then(serde_json::Value::as_array)
         .ok_or_else(|| format!("{} has no PublicKeyList", path.display()))?;
     let mut keys = HashMap::new();
-    for k in list {
+    for (i, k) in list.iter().enumerate() {
         let value = k
             .get("Value")
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| format!("a key in {} has no Value", path.display()))?;
+            .ok_or_else(|| format!("PublicKeyList[{i}] in {} has no Value", path.display()))?;
+        // The value is quoted short: it can be a whole file's worth of junk.
+        let shown: String = value.chars().take(40).collect();
+        let ellipsis = if shown.len() < value.len() { "..." } else { "" };
         let der = base64::engine::general_purpose::STANDARD
             .decode(value)
-            .map_err(|e| format!("a key in {} is not base64: {e}", path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "PublicKeyList[{i}] in {} is not base64 ({shown:?}{ellipsis}): {e}",
+                    path.display()
+                )
+            })?;
+        // A key that cannot verify anything would make every digest read as badly signed,
+        // hiding the real mistake (the wrong file).
+        let der = parse_public_key(&der).ok_or_else(|| {
+            format!(
+                "PublicKeyList[{i}] in {} is not an RSA public key of 2048 to 8192 bits in \
+                 DER ({shown:?}{ellipsis})",
+                path.display()
+            )
+        })?;
         // The fingerprint is recomputed, not trusted from the file.
         keys.insert(fingerprint(&der), der);
     }
@@ -161,6 +178,34 @@ fn try_run(args: &ValidateArgs) -> Result<i32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bug: a key list whose entry is not an RSA public key was accepted, so every digest
+    /// read as badly signed instead of the list being refused.
+    #[test]
+    fn a_key_that_is_not_an_rsa_public_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let key = crate::trail::SigningKey::generate().unwrap();
+        use base64::Engine as _;
+        let good = base64::engine::general_purpose::STANDARD.encode(key.public_pkcs1());
+        std::fs::write(
+            &path,
+            format!(r#"{{"PublicKeyList":[{{"Value":"{good}"}},{{"Value":"AAAA"}}]}}"#),
+        )
+        .unwrap();
+        let err = load_keys(&path).unwrap_err();
+        assert!(
+            err.contains("PublicKeyList[1]") && err.contains("\"AAAA\""),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            format!(r#"{{"PublicKeyList":[{{"Value":"{good}"}}]}}"#),
+        )
+        .unwrap();
+        let keys = load_keys(&path).unwrap();
+        assert_eq!(keys.get(&key.fingerprint()), Some(&key.public_pkcs1()));
+    }
 
     /// Regression: `--end-time 2026-12-03` meant the first instant of that day, leaving the
     /// rest of the day out of the window.

@@ -709,6 +709,285 @@ mod tests {
         }
     }
 
+    /// Every file under `root` whose path contains `area` and ends with `suffix`, sorted.
+    fn area_files(root: &Path, area: &str, suffix: &str) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                let text = p.to_string_lossy().to_string();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if text.contains(&format!("/{area}/")) && text.ends_with(suffix) {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Rewrites the log file at `rel` with `from` replaced by `to`, and (with `digest`) the
+    /// hash the digest that lists it gives, leaving the digest's signature as it was.
+    fn forge(root: &Path, rel: &str, from: &str, to: &str, digest: bool) {
+        let p = root.join(rel);
+        let body = String::from_utf8(crate::trail::gunzip(&std::fs::read(&p).unwrap()).unwrap())
+            .unwrap()
+            .replace(from, to);
+        std::fs::write(&p, gzip(body.as_bytes()).unwrap()).unwrap();
+        if !digest {
+            return;
+        }
+        let key = rel.split_once('/').unwrap().1;
+        for d in area_files(root, "CloudTrail-Digest", ".json.gz") {
+            let raw = crate::trail::gunzip(&std::fs::read(&d).unwrap()).unwrap();
+            let mut json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            let mut hit = false;
+            for lf in json["logFiles"].as_array_mut().unwrap() {
+                if lf["s3Object"] == key {
+                    lf["hashValue"] = sha256_hex(body.as_bytes()).into();
+                    hit = true;
+                }
+            }
+            if hit {
+                let bytes = serde_json::to_vec(&json).unwrap();
+                std::fs::write(&d, gzip(&bytes).unwrap()).unwrap();
+            }
+        }
+    }
+
+    fn remove_all(root: &Path, area: &str) {
+        for f in area_files(root, area, "") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+
+    fn status_of(root: &Path, opts: &Options, path: &str) -> Vec<Status> {
+        validate(root, opts)
+            .unwrap()
+            .results
+            .into_iter()
+            .filter(|e| e.path == path)
+            .map(|e| e.status)
+            .collect()
+    }
+
+    /// Bug: a log file was judged against its digest even when the digest's signature failed,
+    /// so a forged log file with its new hash written into the digest read as valid.
+    #[test]
+    fn a_digest_whose_signature_fails_vouches_for_no_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        remove_all(dir.path(), "Palisade-Checkpoint");
+        forge(dir.path(), &logs[2], "Encrypt", "Encrypu", true);
+        let bad = statuses(dir.path(), &opts);
+        assert!(
+            bad.iter().any(|(s, p, d)| *s == Status::BadlySigned
+                && d.contains("does not verify")
+                && p.contains("CloudTrail-Digest")),
+            "{bad:?}"
+        );
+        assert_eq!(status_of(dir.path(), &opts, &logs[2]), [Status::Unverified]);
+        // Untouched, and in the same untrusted digest: nothing vouches for it either.
+        assert_eq!(status_of(dir.path(), &opts, &logs[3]), [Status::Unverified]);
+        // In a digest that verifies: still valid.
+        assert_eq!(status_of(dir.path(), &opts, &logs[0]), [Status::Valid]);
+    }
+
+    /// Bug: with no trusted key (an empty list, or another server's), every digest was badly
+    /// signed but every log file it listed was still valid.
+    #[test]
+    fn without_the_right_key_no_log_file_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, logs) = delivered(dir.path());
+        let other = SigningKey::generate().unwrap();
+        for public_keys in [
+            HashMap::new(),
+            HashMap::from([(other.fingerprint(), other.public_pkcs1())]),
+        ] {
+            let opts = Options {
+                public_keys,
+                ..Options::default()
+            };
+            let report = validate(dir.path(), &opts).unwrap();
+            for l in &logs {
+                let entry = report.results.iter().find(|e| &e.path == l).unwrap();
+                assert_eq!(entry.status, Status::Unverified, "{}", report.to_table());
+            }
+        }
+    }
+
+    /// Bug: a digest with one hash changed (its signature then fails) reported the untouched
+    /// log file as modified, though the checkpoints vouch for it.
+    #[test]
+    fn a_log_file_a_bad_digest_lists_is_valid_when_checkpoints_vouch_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        // The hash of a file that is not there: the digest changes, the log file does not.
+        let p = dir.path().join(&logs[2]);
+        let saved = std::fs::read(&p).unwrap();
+        forge(dir.path(), &logs[2], "Encrypt", "Encrypu", true);
+        std::fs::write(&p, saved).unwrap();
+        let bad = statuses(dir.path(), &opts);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(bad[0].0, Status::BadlySigned, "{bad:?}");
+        assert_eq!(status_of(dir.path(), &opts, &logs[2]), [Status::Valid]);
+    }
+
+    /// Bug: deleting every checkpoint (and with them the newest log files and digests) went
+    /// unnoticed: the trail writes one after each digest, so their absence is a finding.
+    #[test]
+    fn deleted_checkpoints_are_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, logs) = delivered(dir.path());
+        remove_all(dir.path(), "Palisade-Checkpoint");
+        let cp_dir = "audit-bucket/org/AWSLogs/123456789012/Palisade-Checkpoint/us-east-1/";
+        let report = validate(dir.path(), &opts).unwrap();
+        assert!(!report.ok(), "{}", report.to_table());
+        assert_eq!(status_of(dir.path(), &opts, cp_dir), [Status::Missing]);
+        // The newest log files and digest deleted too: what is left is still consistent, but
+        // for the checkpoints.
+        for l in &logs[4..] {
+            std::fs::remove_file(dir.path().join(l)).unwrap();
+        }
+        let digests = area_files(dir.path(), "CloudTrail-Digest", "");
+        for d in digests.iter().filter(|d| {
+            d.to_string_lossy().contains(
+                digests
+                    .last()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .trim_end_matches(".metadata"),
+            )
+        }) {
+            std::fs::remove_file(d).unwrap();
+        }
+        let bad = statuses(dir.path(), &opts);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!((bad[0].0, bad[0].1.as_str()), (Status::Missing, cp_dir));
+    }
+
+    /// Bug: one finding was reported several times: a deleted digest once by its successor's
+    /// link and once per checkpoint naming it (under a path without its bucket), a digest
+    /// with a changed signature as both badly signed and modified.
+    #[test]
+    fn each_file_is_reported_once_under_its_real_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let digests = area_files(dir.path(), "CloudTrail-Digest", ".json.gz");
+        let rel = |p: &Path| {
+            p.strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .to_string()
+        };
+        for victim in [&digests[1], &digests[2]] {
+            let saved = std::fs::read(victim).unwrap();
+            std::fs::remove_file(victim).unwrap();
+            let bad = statuses(dir.path(), &opts);
+            assert_eq!(bad.len(), 1, "{bad:?}");
+            assert_eq!(
+                (bad[0].0, bad[0].1.as_str()),
+                (Status::Missing, rel(victim).as_str())
+            );
+            std::fs::write(victim, saved).unwrap();
+        }
+        let meta = digests[1].with_file_name(format!(
+            "{}.metadata",
+            digests[1].file_name().unwrap().to_string_lossy()
+        ));
+        let saved = std::fs::read(&meta).unwrap();
+        let flipped = String::from_utf8(saved.clone()).unwrap().replacen(
+            "\"signature\":\"",
+            "\"signature\":\"00",
+            1,
+        );
+        for edit in [Some(flipped.into_bytes()), None] {
+            match edit {
+                Some(bytes) => std::fs::write(&meta, bytes).unwrap(),
+                None => std::fs::remove_file(&meta).unwrap(),
+            }
+            let bad = statuses(dir.path(), &opts);
+            assert_eq!(bad.len(), 1, "{bad:?}");
+            assert_eq!(
+                (bad[0].0, bad[0].1.as_str()),
+                (Status::BadlySigned, rel(&digests[1]).as_str())
+            );
+        }
+    }
+
+    /// Bug: a log file copied into another day's directory was listed twice, and the genuine
+    /// original was reported modified as well.
+    #[test]
+    fn a_copy_under_another_day_is_one_finding_and_the_original_stays_valid() {
+        for victim in [1, 7] {
+            let dir = tempfile::tempdir().unwrap();
+            let (opts, logs) = delivered(dir.path());
+            let copy = logs[victim].replace("/2026/09/21/", "/2026/09/22/");
+            std::fs::create_dir_all(dir.path().join(&copy).parent().unwrap()).unwrap();
+            std::fs::copy(dir.path().join(&logs[victim]), dir.path().join(&copy)).unwrap();
+            let bad = statuses(dir.path(), &opts);
+            assert_eq!(bad.len(), 1, "{victim}: {bad:?}");
+            assert_eq!(
+                (bad[0].0, bad[0].1.as_str()),
+                (Status::Modified, copy.as_str())
+            );
+            assert_eq!(status_of(dir.path(), &opts, &logs[victim]), [Status::Valid]);
+        }
+    }
+
+    /// Bug: a directory at or below AWSLogs looked empty ("no log files found", exit 1)
+    /// instead of naming the directory to give.
+    #[test]
+    fn a_directory_below_awslogs_is_named_with_the_trail_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opts, _) = delivered(dir.path());
+        let top = dir.path().canonicalize().unwrap();
+        let base = top.join("audit-bucket/org/AWSLogs");
+        for below in [
+            "",
+            "123456789012",
+            "123456789012/CloudTrail-Digest",
+            "123456789012/Palisade-Checkpoint/us-east-1",
+        ] {
+            let report = validate(&base.join(below), &opts).unwrap();
+            let hint = report.hint.unwrap_or_default();
+            assert!(
+                hint.ends_with(&format!("(the server's --trail-dir), {}", top.display())),
+                "{below}: {hint}"
+            );
+        }
+        // Log files alone do not say how deep the prefix is: the hint says where to look.
+        let report = validate(&base.join("123456789012/CloudTrail"), &opts).unwrap();
+        let hint = report.hint.unwrap_or_default();
+        assert!(
+            hint.contains("above ") && hint.contains("AWSLogs"),
+            "{hint}"
+        );
+        // A directory merely named AWSLogs that holds trails is validated as usual.
+        let named = tempfile::tempdir().unwrap();
+        let trails = named.path().join("AWSLogs/trails");
+        let (opts, _) = delivered(&trails);
+        assert!(validate(&trails, &opts).unwrap().ok());
+    }
+
+    /// Bug: with nothing to validate the JSON said `"valid": false` and nothing of why.
+    #[test]
+    fn nothing_to_validate_says_why_in_the_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = validate(dir.path(), &Options::default()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["valid"], false);
+        assert_eq!(json["reason"], "no log files, digests or checkpoints found");
+        let (opts, _) = delivered(dir.path());
+        let json: serde_json::Value =
+            serde_json::from_str(&validate(dir.path(), &opts).unwrap().to_json()).unwrap();
+        assert!(json.get("reason").is_none(), "{json}");
+    }
+
     /// Regression: a directory one level too deep (a bucket directory) flooded the report
     /// with moved digests and missing files, with no word of the cause.
     #[test]

@@ -370,6 +370,20 @@ pub fn fingerprint(public_pkcs1: &[u8]) -> String {
     sha256_hex(public_pkcs1).chars().take(32).collect()
 }
 
+/// The PKCS#1 DER of an RSA public key given as PKCS#1 or X.509 SubjectPublicKeyInfo DER, or
+/// `None` when it is not an RSA public key that digests could be signed with (2048 to 8192
+/// bits).
+pub fn parse_public_key(der: &[u8]) -> Option<Vec<u8>> {
+    let key = aws_lc_rs::rsa::PublicKey::from_der(der).ok()?;
+    let pkcs1 = key.as_ref().to_vec();
+    // The size check `verify` applies, so that a key too small to verify anything is refused
+    // up front rather than reading as a bad signature on every file.
+    let components = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(&key);
+    (2048..=8192)
+        .contains(&(components.n.len() * 8))
+        .then_some(pkcs1)
+}
+
 /// Whether `signature` is a valid SHA256withRSA signature of `message` under the PKCS#1 key.
 pub fn verify(public_pkcs1: &[u8], message: &[u8], signature: &[u8]) -> bool {
     UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, public_pkcs1)

@@ -5,11 +5,14 @@
 //! What each check catches:
 //! - a digest's signature (SHA256withRSA over CloudTrail's string to sign) catches any edit of
 //!   the digest; its `previousDigestSignature` link catches a deleted or replaced earlier digest;
-//! - a digest's `hashValue` catches any edit of a log file it lists, including truncation;
+//! - a digest's `hashValue` catches any edit of a log file it lists, including truncation (only
+//!   a digest whose signature verifies is believed: a failing one vouches for nothing);
 //! - the log-file sequence in file names catches a deleted file in the middle;
 //! - the Merkle checkpoints catch what the chain cannot see: the newest log files (not yet in a
 //!   digest) deleted or edited, and the newest digest deleted. A checkpoint kept elsewhere
-//!   (`trusted`) catches even the removal of the newest checkpoints themselves.
+//!   (`trusted`) catches even the removal of the newest checkpoints themselves. A trail writes
+//!   a checkpoint after each digest, so a signed digest no checkpoint names shows checkpoints
+//!   deleted.
 //!
 //! The public keys must come from a trusted source (ListPublicKeys), never from the directory
 //! under test: whoever can write there could otherwise sign their own history.
@@ -40,8 +43,9 @@ pub enum Status {
     Missing,
     /// Its signature does not verify, or no trusted key has its fingerprint.
     BadlySigned,
-    /// Nothing signed vouches for it: a log file in no digest that no verified checkpoint
-    /// covers (a forged or replayed file, or one whose evidence was deleted), or a checkpoint
+    /// Nothing signed vouches for it: a log file in no digest, or listed only by digests whose
+    /// signature fails, that no verified checkpoint covers (a forged or replayed file, or one
+    /// whose evidence was deleted), or a checkpoint
     /// past a missing or unreadable log file, which the tree cannot be rebuilt to.
     Unverified,
 }
@@ -109,6 +113,10 @@ pub struct Report {
     /// nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Why the report proves nothing when it has no entries (no trail files, or none in the
+    /// time window), so that machines reading the JSON see it too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Report {
@@ -154,7 +162,9 @@ impl Report {
             "{}: {}\n",
             if self.ok() { "VALID" } else { "INVALID" },
             if summary.is_empty() {
-                "no log files, digests or checkpoints found".to_owned()
+                self.reason
+                    .clone()
+                    .unwrap_or_else(|| "no log files, digests or checkpoints found".to_owned())
             } else {
                 summary.join(", ")
             }
@@ -164,12 +174,15 @@ impl Report {
 
     /// JSON for machines.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "valid": self.ok(),
             "summary": self.summary(),
             "results": self.results,
-        })
-        .to_string()
+        });
+        if let (Some(reason), Some(map)) = (&self.reason, json.as_object_mut()) {
+            map.insert("reason".to_owned(), reason.clone().into());
+        }
+        json.to_string()
     }
 
     fn push(&mut self, kind: Kind, path: &str, status: Status, detail: impl Into<String>) {
@@ -312,13 +325,29 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
     digest_locs.sort_by(|a, b| a.rel.cmp(&b.rel));
 
     let mut report = Report::default();
+    // Below `AWSLogs` no file has CloudTrail's layout relative to the directory, so it would
+    // look empty: say which directory to give instead.
+    if logs.is_empty() && digest_locs.is_empty() && checkpoint_locs.is_empty() {
+        report.hint = below_awslogs(dir, &files);
+        if report.hint.is_some() {
+            return Ok(report);
+        }
+    }
     let mut contents: HashMap<String, LogContents> = HashMap::new();
     for l in &logs {
         contents.insert(l.rel.clone(), read_log(&dir.join(&l.rel)));
     }
     // The outcome of each log file as its digest judged it.
     let mut judged: HashMap<String, (Status, String)> = HashMap::new();
-    // Where the digests put each log file: (account, Region, trail tag, sequence) → path.
+    // Log files listed only by digests that are not trusted: path → the digest.
+    let mut untrusted_listed: HashMap<String, String> = HashMap::new();
+    // Trusted digests, with the area their trail delivers to: a Palisade trail writes a
+    // checkpoint naming each one.
+    let mut signed_digests: Vec<(Area, String, String)> = Vec::new();
+    // The areas that hold a Palisade trail's files (its log files carry its tag and sequence).
+    let mut palisade_areas: HashSet<Area> = HashSet::new();
+    // Where the trusted digests put each log file: (account, Region, trail tag, sequence) →
+    // path.
     let mut listed_at: HashMap<(String, String, String, u32), String> = HashMap::new();
 
     // Digests: format, location, signature, then the log files each lists.
@@ -417,6 +446,9 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         } else {
             Some((Status::BadlySigned, "no signature metadata".to_owned()))
         };
+        // Only a digest in place whose signature verifies under a trusted key speaks for the
+        // log files it lists: anyone who can write the directory can write a digest.
+        let trusted = status.is_none();
         if shown {
             match status {
                 Some((s, d)) => report.push(Kind::Digest, &loc.rel, s, d),
@@ -425,8 +457,33 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         }
         // The bucket root: the digest's path minus its bucket and key.
         let root = loc.rel.strip_suffix(&expected).unwrap_or("").to_owned();
+        if let Some(base) = awslogs_base(&loc.rel) {
+            let area = (base.to_owned(), loc.account.clone(), loc.region.clone());
+            if digest.log_files.iter().any(|lf| {
+                lf.s3_object
+                    .rsplit('/')
+                    .next()
+                    .and_then(log_unique)
+                    .is_some()
+            }) {
+                palisade_areas.insert(area.clone());
+            }
+            if trusted && shown {
+                signed_digests.push((area, loc.rel.clone(), digest.digest_s3_object.clone()));
+            }
+        }
         for lf in &digest.log_files {
             let lrel = format!("{root}{}/{}", lf.s3_bucket, lf.s3_object);
+            if !trusted {
+                // Its list may be forged: neither a hash it gives nor a file it names as
+                // missing is evidence. The file is judged as one in no digest (by the
+                // checkpoints), and a file it names that is absent is left to the sequence
+                // and tree checks.
+                untrusted_listed
+                    .entry(lrel)
+                    .or_insert_with(|| loc.rel.clone());
+                continue;
+            }
             let verdict = match contents.get(&lrel) {
                 None => (Status::Missing, format!("listed in digest {}", loc.rel)),
                 Some(Err(e)) => (Status::Modified, e.clone()),
@@ -507,15 +564,71 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         }
     }
 
-    let (covered, blocked) = check_trees(
+    for l in &logs {
+        if log_unique(&l.name).is_some()
+            && let Some(base) = awslogs_base(&l.rel)
+        {
+            palisade_areas.insert((base.to_owned(), l.account.clone(), l.region.clone()));
+        }
+    }
+    for c in &checkpoint_locs {
+        if let Some(base) = awslogs_base(&c.rel) {
+            palisade_areas.insert((base.to_owned(), c.account.clone(), c.region.clone()));
+        }
+    }
+
+    let trees = check_trees(
         dir,
         &logs,
-        &contents,
         &checkpoint_locs,
-        &by_path,
+        &Seen {
+            contents: &contents,
+            digests: &by_path,
+            judged: &judged,
+        },
         opts,
         &mut report,
     )?;
+    let TreeOutcome {
+        covered,
+        blocked,
+        named_digests,
+        duplicates,
+    } = trees;
+
+    // A Palisade trail writes a checkpoint after each digest, naming it, so a trusted digest
+    // that no checkpoint names means checkpoints were deleted (all of them, or the newest,
+    // which would otherwise expose the newest log files and digests deleted). One finding
+    // per checkpoint directory.
+    let mut unnamed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ((base, account, region), rel, object) in &signed_digests {
+        if palisade_areas.contains(&(base.clone(), account.clone(), region.clone()))
+            && !named_digests.contains(object)
+        {
+            unnamed
+                .entry(format!(
+                    "{base}AWSLogs/{account}/Palisade-Checkpoint/{region}/"
+                ))
+                .or_default()
+                .push(rel.rsplit('/').next().unwrap_or(rel).to_owned());
+        }
+    }
+    for (cp_dir, mut names) in unnamed {
+        names.sort();
+        let detail = match (names.first(), names.last()) {
+            (Some(first), Some(last)) if names.len() > 1 => format!(
+                "no checkpoint names the {} digests from {first} to {last}: the trail writes \
+                 one after each digest, so checkpoints were deleted",
+                names.len()
+            ),
+            _ => format!(
+                "no checkpoint names digest {}: the trail writes one after each digest, so \
+                 checkpoints were deleted",
+                names.join(", ")
+            ),
+        };
+        report.push(Kind::Checkpoint, &cp_dir, Status::Missing, detail);
+    }
 
     // Log files: as their digest judged them, or (not yet in a digest) as the checkpoints do.
     // A moved file is reported whatever the window: the time in its name may be the part moved.
@@ -539,28 +652,55 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         if !in_window(log_name_time(&l.name), opts) {
             continue;
         }
+        let untrusted = untrusted_listed.get(&l.rel);
         let (status, detail) = match judged.remove(&l.rel) {
             Some(v) => v,
             None => match contents.get(&l.rel) {
                 Some(Err(e)) => (Status::Modified, e.clone()),
                 _ if covered.contains(&l.rel) => (
                     Status::Valid,
-                    "not yet in a digest; its events are in a verified checkpoint's tree"
-                        .to_owned(),
-                ),
-                _ => (
-                    Status::Unverified,
-                    match blocked.get(&l.rel) {
-                        Some(why) => format!(
-                            "in no digest, and no verified checkpoint covers it: the tree \
-                             stops where {why}"
+                    match untrusted {
+                        Some(d) => format!(
+                            "digest {d} is not trusted, but its events and bytes are in a \
+                             verified checkpoint's tree"
                         ),
-                        None => "in no digest, and no verified checkpoint covers it".to_owned(),
+                        None => "not yet in a digest; its events are in a verified \
+                                 checkpoint's tree"
+                            .to_owned(),
                     },
                 ),
+                _ => {
+                    let digest = match untrusted {
+                        Some(d) => format!("listed only by digest {d}, which is not trusted"),
+                        None => "in no digest".to_owned(),
+                    };
+                    (
+                        Status::Unverified,
+                        match blocked.get(&l.rel) {
+                            Some(why) => format!(
+                                "{digest}, and no verified checkpoint covers it: the tree \
+                                 stops where {why}"
+                            ),
+                            None => format!("{digest}, and no verified checkpoint covers it"),
+                        },
+                    )
+                }
             },
         };
         report.push(Kind::LogFile, &l.rel, status, detail);
+        // A trail delivers each sequence number once: a second file is a copy or a forgery.
+        // The one the tree was rebuilt with (a trusted digest's, else the one in place) is
+        // only blamed when nothing vouches for it.
+        if let Some(&(seq, kept)) = duplicates.get(&l.rel)
+            && (!kept || status != Status::Valid)
+        {
+            report.push(
+                Kind::LogFile,
+                &l.rel,
+                Status::Modified,
+                format!("another log file has the same trail and sequence number {seq}"),
+            );
+        }
     }
     let mut missing: Vec<(String, (Status, String))> = judged.into_iter().collect();
     missing.sort();
@@ -592,8 +732,79 @@ pub fn validate(dir: &Path, opts: &Options) -> std::io::Result<Report> {
         };
         !(e.kind == Kind::LogFile && listed.iter().any(|p| p.ends_with(tail)))
     });
-    report.results.sort_by(|a, b| a.path.cmp(&b.path));
+    report.results = merge(std::mem::take(&mut report.results));
+    if report.results.is_empty() {
+        let window = if opts.start.is_some() || opts.end.is_some() {
+            " in the time window"
+        } else {
+            ""
+        };
+        report.reason = Some(format!(
+            "no log files, digests or checkpoints found{window}"
+        ));
+    }
     Ok(report)
+}
+
+/// How bad a finding is, to keep one per file: what is gone, then a signature that fails (a
+/// digest's own, which its successor's link only repeats), then what provably changed, then
+/// what cannot be checked.
+fn severity(s: Status) -> u8 {
+    match s {
+        Status::Valid => 0,
+        Status::Unverified => 1,
+        Status::Modified => 2,
+        Status::BadlySigned => 3,
+        Status::Missing => 4,
+    }
+}
+
+/// One entry per file, in path order: several checks can find the same file (a digest's
+/// signature and its successor's link; a copy that is moved and a duplicate), and a file
+/// listed twice reads as two files. It keeps the worst status, with the other findings'
+/// reasons after its own.
+fn merge(mut entries: Vec<Entry>) -> Vec<Entry> {
+    entries.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then_with(|| severity(b.status).cmp(&severity(a.status)))
+    });
+    let mut out: Vec<Entry> = Vec::with_capacity(entries.len());
+    for e in entries {
+        match out.last_mut() {
+            Some(prev) if prev.path == e.path && prev.kind == e.kind => {
+                if e.status != Status::Valid
+                    && !e.detail.is_empty()
+                    && !prev.detail.contains(&e.detail)
+                {
+                    if !prev.detail.is_empty() {
+                        prev.detail.push_str("; also ");
+                    }
+                    prev.detail.push_str(&e.detail);
+                }
+            }
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
+/// The part of a path before its last `AWSLogs` component: `<bucket>/<prefix>/` below the
+/// root directory.
+fn awslogs_base(rel: &str) -> Option<&str> {
+    if rel.starts_with("AWSLogs/") {
+        return Some("");
+    }
+    rel.rfind("/AWSLogs/").and_then(|at| rel.get(..=at))
+}
+
+/// The path of the digest with object key `key`, delivered beside the file at `near` (which
+/// gives the root and bucket the key leaves out); the key itself when `near` does not fit.
+fn digest_path(near: Option<&str>, key: &str) -> String {
+    let key_base = awslogs_base(key).unwrap_or("");
+    near.and_then(awslogs_base)
+        .and_then(|base| base.strip_suffix(key_base))
+        .map_or_else(|| key.to_owned(), |root| format!("{root}{key}"))
 }
 
 /// The hint for a `--dir` inside a bucket directory: `above` is the part of a digest's
@@ -613,45 +824,174 @@ fn too_deep(dir: &Path, above: &str, digest: &str) -> String {
     )
 }
 
+/// The hint for a `--dir` at or below an `AWSLogs` directory of CloudTrail's layout: the
+/// directory to give instead, exact when a digest's own bucket and key say where it was
+/// delivered.
+fn below_awslogs(dir: &Path, files: &[PathBuf]) -> Option<String> {
+    let full = dir.canonicalize().ok()?;
+    let awslogs = full
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "AWSLogs"))?;
+    // A directory merely named AWSLogs above a trail directory is not the layout's: below the
+    // layout's comes an account id.
+    if let Some(next) = full
+        .strip_prefix(awslogs)
+        .ok()
+        .and_then(|r| r.components().next())
+    {
+        let next = next.as_os_str().to_string_lossy();
+        if next.len() != 12 || !next.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    }
+    // A few digests are enough: each one names its own place.
+    let trail_dir = files
+        .iter()
+        .filter(|f| {
+            f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("_CloudTrail-Digest_") && n.ends_with(".json.gz"))
+        })
+        .take(3)
+        .find_map(|f| {
+            let digest: Digest =
+                serde_json::from_slice(&gunzip(&std::fs::read(f).ok()?).ok()?).ok()?;
+            let at = full.join(f.strip_prefix(dir).ok()?);
+            let at = at.to_string_lossy();
+            let expected = format!("/{}/{}", digest.digest_s3_bucket, digest.digest_s3_object);
+            at.strip_suffix(&expected).map(str::to_owned)
+        })
+        .or_else(|| {
+            // A checkpoint names its newest digest's key, which gives the prefix; the bucket is
+            // the one directory above it.
+            files
+                .iter()
+                .filter(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.contains("_Palisade-Checkpoint_") && n.ends_with(".txt"))
+                })
+                .take(3)
+                .find_map(|f| {
+                    let (cp, _, _) = Checkpoint::parse_note(&std::fs::read_to_string(f).ok()?)?;
+                    let prefix = awslogs_base(cp.digest.as_deref()?)?;
+                    let mut at = awslogs.parent()?.to_path_buf();
+                    for part in prefix.trim_end_matches('/').rsplit('/') {
+                        if part.is_empty() {
+                            continue;
+                        }
+                        if at.file_name().is_none_or(|n| n != part) || !at.pop() {
+                            return None;
+                        }
+                    }
+                    at.pop().then(|| at.display().to_string())
+                })
+        });
+    let parent = awslogs.parent().unwrap_or(awslogs).display();
+    Some(match trail_dir {
+        Some(trail_dir) => format!(
+            "{} is at or below {}, inside a bucket directory: give the directory that holds \
+             the bucket directories (the server's --trail-dir), {trail_dir}",
+            dir.display(),
+            awslogs.display()
+        ),
+        None => format!(
+            "{} is at or below {}, inside a bucket directory: give the directory that holds \
+             the bucket directories (the server's --trail-dir), above {parent}",
+            dir.display(),
+            awslogs.display()
+        ),
+    })
+}
+
 /// A trail's files in one Region: (account, Region, trail tag).
 type Group = (String, String, String);
+
+/// Where trails deliver in one Region: (the path before `AWSLogs/`, account, Region).
+type Area = (String, String, String);
+
+/// What the digest checks found, for the Merkle check.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    /// Each log file's hash and records, or why it cannot be read.
+    contents: &'a HashMap<String, LogContents>,
+    /// The digests on disk, by path.
+    digests: &'a HashMap<&'a str, &'a DigestOnDisk>,
+    /// The log files trusted digests list, as they judged them.
+    judged: &'a HashMap<String, (Status, String)>,
+}
+
+/// What the Merkle check found beside its report entries.
+struct TreeOutcome {
+    /// The log files (paths) whose events a verified checkpoint covers.
+    covered: HashSet<String>,
+    /// The log files after a missing or unreadable one, with why the tree stops before them.
+    blocked: HashMap<String, String>,
+    /// The object keys of the digests that checkpoints with a verified signature name.
+    named_digests: HashSet<String>,
+    /// Log files that share their trail and sequence number with another: path → (sequence,
+    /// whether the tree was rebuilt with this one).
+    duplicates: HashMap<String, (u32, bool)>,
+}
 
 /// The Merkle check, per trail and Region: the log files in sequence order rebuild the tree
 /// that every checkpoint signed.
 fn check_trees(
     dir: &Path,
     logs: &[Located],
-    contents: &HashMap<String, LogContents>,
     checkpoint_locs: &[Located],
-    digests: &HashMap<&str, &DigestOnDisk>,
+    seen: &Seen<'_>,
     opts: &Options,
     report: &mut Report,
-) -> std::io::Result<(HashSet<String>, HashMap<String, String>)> {
-    // The log files (paths) whose events a verified checkpoint covers.
+) -> std::io::Result<TreeOutcome> {
+    let Seen {
+        contents,
+        digests,
+        judged,
+    } = *seen;
     let mut covered = HashSet::new();
-    // The log files after a missing or unreadable one, with why the tree stops before them.
     let mut blocked = HashMap::new();
+    let mut named_digests = HashSet::new();
+    // Files that share their group and sequence number with another.
+    let mut shared: HashMap<&str, (Group, u32)> = HashMap::new();
     // (account, region, tag) → files by sequence.
     let mut groups: BTreeMap<Group, BTreeMap<u32, &Located>> = BTreeMap::new();
+    // Which of two files with one sequence number is genuine is for a trusted digest to say,
+    // else the one where its name puts it is more likely so.
+    let rank = |l: &Located| {
+        (
+            judged.get(&l.rel).is_some_and(|(s, _)| *s == Status::Valid),
+            misplaced(l).is_none(),
+        )
+    };
     for l in logs {
         if let Some((tag, seq)) = log_unique(&l.name) {
-            let group = groups
-                .entry((l.account.clone(), l.region.clone(), tag))
-                .or_default();
-            if let Some(other) = group.insert(seq, l) {
-                // A trail delivers each sequence number once: a second file is a copy or a
-                // forgery, and which one is genuine is for the digests to say.
-                for rel in [&other.rel, &l.rel] {
-                    report.push(
-                        Kind::LogFile,
-                        rel,
-                        Status::Modified,
-                        format!("another log file has the same trail and sequence number {seq}"),
-                    );
+            let key = (l.account.clone(), l.region.clone(), tag);
+            let group = groups.entry(key.clone()).or_default();
+            match group.get(&seq).copied() {
+                None => {
+                    group.insert(seq, l);
+                }
+                Some(other) => {
+                    if rank(l) > rank(other) {
+                        group.insert(seq, l);
+                    }
+                    shared.insert(&other.rel, (key.clone(), seq));
+                    shared.insert(&l.rel, (key, seq));
                 }
             }
         }
     }
+    let duplicates: HashMap<String, (u32, bool)> = shared
+        .into_iter()
+        .map(|(rel, (key, seq))| {
+            let kept = groups
+                .get(&key)
+                .and_then(|g| g.get(&seq))
+                .is_some_and(|k| k.rel == rel);
+            (rel.to_owned(), (seq, kept))
+        })
+        .collect();
     // Checkpoints, verified, per group; `None` path for a trusted one.
     let mut cps: BTreeMap<Group, Vec<(Option<String>, Checkpoint)>> = BTreeMap::new();
     let mut notes: Vec<(Option<String>, String)> = Vec::new();
@@ -700,6 +1040,9 @@ fn check_trees(
             );
             continue;
         }
+        if let Some(d) = &cp.digest {
+            named_digests.insert(d.clone());
+        }
         let mut parts = cp.origin.rsplitn(3, '/');
         let _trail = parts.next();
         let region = parts.next().unwrap_or_default().to_owned();
@@ -740,11 +1083,21 @@ fn check_trees(
         );
         for next in present {
             let gap = next.saturating_sub(expected);
+            // The name of an absent file is not known (it holds a time), but where it was is:
+            // beside the file before it.
+            let base = files
+                .range(..next)
+                .next_back()
+                .or_else(|| files.iter().next())
+                .and_then(|(_, l)| awslogs_base(&l.rel))
+                .unwrap_or("");
             if gap > 0 && gap <= 16 {
                 for seq in expected..next {
                     report.push(
                         Kind::LogFile,
-                        &format!("AWSLogs/{account}/CloudTrail/{region}/…_{tag}{seq:08x}.json.gz"),
+                        &format!(
+                            "{base}AWSLogs/{account}/CloudTrail/{region}/…_{tag}{seq:08x}.json.gz"
+                        ),
                         Status::Missing,
                         format!("log file {seq} of the sequence is absent"),
                     );
@@ -754,7 +1107,7 @@ fn check_trees(
                 report.push(
                     Kind::LogFile,
                     &format!(
-                        "AWSLogs/{account}/CloudTrail/{region}/…_{tag}{expected:08x}….json.gz"
+                        "{base}AWSLogs/{account}/CloudTrail/{region}/…_{tag}{expected:08x}….json.gz"
                     ),
                     Status::Missing,
                     format!("log files {expected} to {last} of the sequence are absent"),
@@ -832,9 +1185,14 @@ fn check_trees(
             if let Some(d) = &cp.digest
                 && !digests.keys().any(|k| k.ends_with(d.as_str()))
             {
+                // A trusted checkpoint has no place of its own: the trail's files give the
+                // root and bucket.
+                let near = rel
+                    .as_deref()
+                    .or_else(|| files.values().next().map(|l| l.rel.as_str()));
                 report.push(
                     Kind::Digest,
-                    &format!("…/{d}"),
+                    &digest_path(near, d),
                     Status::Missing,
                     format!("the newest digest named by checkpoint {shown}"),
                 );
@@ -911,7 +1269,12 @@ fn check_trees(
             }
         }
     }
-    Ok((covered, blocked))
+    Ok(TreeOutcome {
+        covered,
+        blocked,
+        named_digests,
+        duplicates,
+    })
 }
 
 #[cfg(test)]
