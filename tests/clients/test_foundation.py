@@ -9,6 +9,7 @@ import subprocess
 import stat
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -143,6 +144,28 @@ def test_presigned_get_caller_identity(server):
     with urllib.request.urlopen(url, timeout=30) as r:
         body = r.read().decode()
     assert "<Arn>arn:aws:iam::123456789012:root</Arn>" in body
+
+
+def test_a_presigned_identity_proof_answers_in_json_when_asked_and_lives_fifteen_minutes(server):
+    # Bugs: STS answered XML whatever the Accept header, so aws-iam-authenticator (EKS), which
+    # verifies a presigned GetCallerIdentity with `Accept: application/json`, could not parse
+    # it; and a presigned STS URL lived for its X-Amz-Expires (up to a week, or one second)
+    # where STS gives every one 15 minutes.
+    url = server.client("sts").generate_presigned_url("get_caller_identity", ExpiresIn=1, HttpMethod="GET")
+    time.sleep(2)
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        assert r.headers["Content-Type"] == "application/json"
+        body = json.loads(r.read())
+    result = body["GetCallerIdentityResponse"]["GetCallerIdentityResult"]
+    assert result == {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:root", "UserId": "123456789012"}
+    assert len(body["GetCallerIdentityResponse"]["ResponseMetadata"]["RequestId"]) == 36
+    # An error in the same form.
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(tampered, headers={"Accept": "application/json"}), timeout=30)
+    error = json.loads(e.value.read())
+    assert error["Error"]["Type"] == "Sender" and error["Error"]["Code"] and error["RequestId"]
 
 
 # -- authentication failures -----------------------------------------------------------------

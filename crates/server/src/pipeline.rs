@@ -152,20 +152,25 @@ where
     };
 
     // Encode.
+    let json = protocol::accepts_json(&parts.headers);
     match (outcome, ctx.route) {
-        (Ok((output, _)), Some(route)) => protocol::encode_output(route, &output, &ctx.request_id),
+        (Ok((output, _)), Some(route)) => {
+            protocol::encode_output(route, &output, &ctx.request_id, json)
+        }
         (Ok(_), None) => protocol::encode_error(
             route::wire_protocol(&parts.headers),
             None,
             &ApiError::internal("a response without a route"),
             &ctx.request_id,
+            json,
         ),
         (Err(error), route) => {
             let protocol = route.map_or_else(
                 || route::wire_protocol(&parts.headers),
                 |r| WireProtocol::from(r.service.protocol),
             );
-            protocol::encode_error(protocol, route.map(|r| r.service), &error, &ctx.request_id)
+            let service = route.map(|r| r.service);
+            protocol::encode_error(protocol, service, &error, &ctx.request_id, json)
         }
     }
 }

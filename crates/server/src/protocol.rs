@@ -86,10 +86,34 @@ pub fn decode_input(
     Ok(value)
 }
 
-/// Encodes a successful response.
-pub fn encode_output(route: Route, output: &Value, request_id: &str) -> Response<Body> {
+/// Whether an awsQuery request asks for its answer in JSON (`Accept: application/json`), which
+/// the query services honour.
+pub fn accepts_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("application/json"))
+}
+
+/// Encodes a successful response; `json` asks an awsQuery service for its JSON form.
+pub fn encode_output(route: Route, output: &Value, request_id: &str, json: bool) -> Response<Body> {
     let service = route.service;
     match service.protocol {
+        Protocol::Query if json => {
+            let body = palisade_model::codec::xml::encode_query_json_response(
+                service,
+                route.operation,
+                output,
+                request_id,
+            );
+            respond(
+                StatusCode::OK,
+                "application/json",
+                body.into_bytes(),
+                request_id,
+            )
+        }
         Protocol::Query => {
             let xml = palisade_model::codec::xml::encode_query_response(
                 service,
@@ -112,14 +136,29 @@ pub fn encode_output(route: Route, output: &Value, request_id: &str) -> Response
 }
 
 /// Encodes an error in the protocol of the service (or of the request, when the service is not
-/// known).
+/// known); `json` asks for awsQuery's JSON form.
 pub fn encode_error(
     protocol: WireProtocol,
     service: Option<&'static ServiceInfo>,
     error: &ApiError,
     request_id: &str,
+    json: bool,
 ) -> Response<Body> {
     match protocol {
+        WireProtocol::Query if json => {
+            let body = palisade_model::codec::xml::encode_query_json_error(
+                error.code,
+                &error.message,
+                error.sender_fault,
+                request_id,
+            );
+            respond(
+                error.status,
+                "application/json",
+                body.into_bytes(),
+                request_id,
+            )
+        }
         WireProtocol::Query => {
             // A request for no known service is answered in STS's namespace: any awsQuery client
             // reads the error from it.

@@ -54,6 +54,9 @@ impl Settings {
 
 const SHARDS: usize = 16;
 
+/// How long a presigned STS request is good for, whatever its `X-Amz-Expires` says.
+const STS_PRESIGNED_LIFETIME_SECS: u32 = 15 * 60;
+
 /// The cache key already is a uniformly distributed SHA-256, so hashing it again is waste.
 #[derive(Clone, Copy, Debug, Default)]
 struct PrehashedKey;
@@ -214,7 +217,7 @@ impl Verifier {
 
     /// Checks the request time against `now`: the clock-skew window for header
     /// authentication; for presigned requests, not before `X-Amz-Date` minus the skew and
-    /// not after `X-Amz-Date` plus `X-Amz-Expires`.
+    /// not after `X-Amz-Date` plus `X-Amz-Expires` (for STS, plus 15 minutes).
     pub fn check_time(
         &self,
         parsed: &ParsedAuth<'_>,
@@ -231,7 +234,15 @@ impl Verifier {
                 amz_date(now)
             )));
         }
-        match parsed.expires {
+        // STS takes no account of `X-Amz-Expires`: a presigned STS URL is good for 15 minutes
+        // from `X-Amz-Date`, whatever it asks for. Such URLs are bearer proofs of identity
+        // (aws-iam-authenticator, Vault's AWS auth), so honouring a week-long `X-Amz-Expires`
+        // would let a leaked one be replayed for a week (bug).
+        let expires = match parsed.expires {
+            Some(_) if parsed.service == "sts" => Some(STS_PRESIGNED_LIFETIME_SECS),
+            other => other,
+        };
+        match expires {
             Some(expires) => {
                 let expires = Duration::seconds(i64::from(expires));
                 if now - ts > expires {

@@ -187,18 +187,13 @@ fn clock_skew_window_is_fifteen_minutes_both_ways() {
 
 #[test]
 fn presigned_expiry_window() {
-    let headers = [("Host", "sts.amazonaws.com")];
-    let r = req(
-        "GET",
-        "/",
-        "Action=GetCallerIdentity&Version=2011-06-15",
-        &headers,
-    );
+    let headers = [("Host", "iam.amazonaws.com")];
+    let r = req("GET", "/", "Action=ListUsers&Version=2010-05-08", &headers);
     let query = presign(
         &r,
         b"",
         &SigningParams {
-            service: "sts",
+            service: "iam",
             ..params(T)
         },
         60,
@@ -222,6 +217,40 @@ fn presigned_expiry_window() {
     assert_eq!(early.kind(), ErrorKind::Expired);
     // The presigned request must not also be accepted with a different body hash rule.
     assert!(v.verify(&parsed, &signed, b"x", SECRET, T).is_err());
+}
+
+#[test]
+fn presigned_sts_requests_are_good_for_fifteen_minutes_whatever_they_ask() {
+    // Bug: STS honoured X-Amz-Expires up to a week, while STS gives every presigned URL 15
+    // minutes; these URLs are bearer proofs of identity (aws-iam-authenticator, Vault).
+    let headers = [("Host", "sts.amazonaws.com")];
+    let r = req(
+        "GET",
+        "/",
+        "Action=GetCallerIdentity&Version=2011-06-15",
+        &headers,
+    );
+    let v = Verifier::default();
+    for asked in [1, 604_800] {
+        let query = presign(
+            &r,
+            b"",
+            &SigningParams {
+                service: "sts",
+                ..params(T)
+            },
+            asked,
+        )
+        .unwrap();
+        let signed = req("GET", "/", &query, &headers);
+        let parsed = parse(&signed).unwrap();
+        v.verify(&parsed, &signed, b"", SECRET, T + Duration::minutes(15))
+            .unwrap();
+        let late = v
+            .verify(&parsed, &signed, b"", SECRET, T + Duration::minutes(16))
+            .unwrap_err();
+        assert_eq!(late.kind(), ErrorKind::Expired);
+    }
 }
 
 #[test]

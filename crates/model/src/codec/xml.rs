@@ -93,6 +93,85 @@ pub fn encode_xml_error(
     out
 }
 
+/// The JSON form of an awsQuery response, which the query services (STS, IAM) send instead of
+/// XML when the request says `Accept: application/json`:
+/// `{"<Op>Response": {"<Op>Result": {...}, "ResponseMetadata": {"RequestId": "..."}}}`, with
+/// the output's modelled members under their model names, lists as arrays and timestamps as
+/// epoch seconds. aws-iam-authenticator (EKS) reads a presigned GetCallerIdentity this way.
+pub fn encode_query_json_response(
+    service: &ServiceInfo,
+    op: &OperationInfo,
+    output: &Value,
+    request_id: &str,
+) -> String {
+    let mut response = serde_json::Map::new();
+    if let Some(shape) = op.output {
+        let wrapper = op
+            .result_wrapper
+            .map_or_else(|| format!("{}Result", op.name), str::to_owned);
+        response.insert(wrapper, shaped(service, shape, output, 0));
+    }
+    response.insert(
+        "ResponseMetadata".to_owned(),
+        serde_json::json!({ "RequestId": request_id }),
+    );
+    let mut top = serde_json::Map::new();
+    top.insert(format!("{}Response", op.name), Value::Object(response));
+    Value::Object(top).to_string()
+}
+
+/// The JSON form of an awsQuery error (`Accept: application/json`):
+/// `{"Error": {"Code", "Message", "Type"}, "RequestId"}`.
+pub fn encode_query_json_error(
+    code: &str,
+    message: &str,
+    sender_fault: bool,
+    request_id: &str,
+) -> String {
+    serde_json::json!({
+        "Error": {
+            "Code": code,
+            "Message": message,
+            "Type": if sender_fault { "Sender" } else { "Receiver" },
+        },
+        "RequestId": request_id,
+    })
+    .to_string()
+}
+
+/// A value cut to its shape: a structure's modelled, non-null members; lists and maps item by
+/// item. Shapes nest only as deep as the model does; the bound guards a recursive shape.
+fn shaped(service: &ServiceInfo, id: ShapeId, v: &Value, depth: usize) -> Value {
+    let Some(shape) = service.shape(id).filter(|_| depth < 64) else {
+        return Value::Null;
+    };
+    match (&shape.kind, v) {
+        (ShapeKind::Structure { members }, Value::Object(obj)) => Value::Object(
+            members
+                .iter()
+                .filter_map(|m| {
+                    let x = obj.get(m.name).filter(|x| !x.is_null())?;
+                    Some((m.name.to_owned(), shaped(service, m.target, x, depth + 1)))
+                })
+                .collect(),
+        ),
+        (ShapeKind::List { member, .. }, Value::Array(items)) => Value::Array(
+            items
+                .iter()
+                .filter(|x| !x.is_null())
+                .map(|x| shaped(service, *member, x, depth + 1))
+                .collect(),
+        ),
+        (ShapeKind::Map { value, .. }, Value::Object(obj)) => Value::Object(
+            obj.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), shaped(service, *value, x, depth + 1)))
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
+}
+
 struct Encoder<'s> {
     service: &'s ServiceInfo,
 }
