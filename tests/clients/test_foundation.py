@@ -171,6 +171,24 @@ def test_a_presigned_identity_proof_answers_in_json_when_asked_and_lives_fifteen
 # -- authentication failures -----------------------------------------------------------------
 
 
+def test_a_request_signed_for_another_partitions_region_is_refused(server, tmp_path):
+    # Bug: a key signed for cn-north-1 or us-gov-west-1 was served, and made resources whose
+    # arn:aws: ARNs no such Region has; those partitions refuse a commercial key.
+    for region in ("cn-north-1", "us-gov-west-1"):
+        with pytest.raises(ClientError) as e:
+            server.client("sts", region=region).get_caller_identity()
+        assert error_code(e) == "InvalidClientTokenId"
+        with pytest.raises(ClientError) as e:
+            server.client("kms", region=region).create_key()
+        assert error_code(e) == "UnrecognizedClientException"
+    assert server.client("kms").list_keys()["Keys"] == []
+    r = subprocess.run(
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"), "--region", "cn-north-1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 1 and "aws-cn partition" in r.stderr, r.stderr
+
+
 def test_wrong_secret_is_signature_does_not_match(server):
     key, _ = server.credentials()
     with pytest.raises(ClientError) as e:

@@ -1505,3 +1505,13 @@ def test_alias_operations_carry_no_request_alias(server):
     denied(lambda: kms.encrypt(KeyId="alias/guarded", Plaintext=b"x"))
     kms.encrypt(KeyId=key, Plaintext=b"x")
     kms.delete_alias(AliasName="alias/guarded")
+
+
+def test_a_key_arn_of_another_region_is_an_invalid_arn_as_kms_says(server):
+    # KMS names the Region of the ARN it cannot use here (users quote `Invalid arn us-east-1`).
+    arn = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    west = server.client("kms", region="eu-west-1")
+    for call in (lambda: west.describe_key(KeyId=arn), lambda: west.encrypt(KeyId=arn, Plaintext=b"x")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e) == {"Code": "NotFoundException", "Message": "Invalid arn us-east-1"}

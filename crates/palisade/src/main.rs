@@ -506,6 +506,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.region
         );
     }
+    if let Some(partition) = palisade_server::auth::region_partition(&args.region)
+        .filter(|p| *p != palisade_server::auth::SERVED_PARTITION)
+    {
+        anyhow::bail!(
+            "invalid --region {:?}: it is in the {partition} partition, and palisade serves the {} partition's Regions only (its ARNs begin arn:{}:)",
+            args.region,
+            palisade_server::auth::SERVED_PARTITION,
+            palisade_server::auth::SERVED_PARTITION
+        );
+    }
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
         (_, _, true) => TlsMode::SelfSigned,

@@ -106,6 +106,13 @@ pub async fn authenticate(
     let Some(claims) = claims else {
         return Err(sigv4_error(&SigV4Error::MissingAuthentication, protocol));
     };
+    // Palisade's accounts are in the `aws` partition, and an access key belongs to its
+    // partition: a request signed for a Region of another (cn-north-1, us-gov-west-1) is
+    // refused as that partition's endpoints refuse a commercial key. Bug: it was served, and
+    // made resources with `arn:aws:` ARNs that no such Region could have.
+    if palisade_sigv4::region_partition(claims.region()).is_some_and(|p| p != SERVED_PARTITION) {
+        return Err(invalid_token(protocol));
+    }
     let Some((caller, secret)) = resolve(state, claims, now, protocol).await? else {
         return Err(invalid_token(protocol));
     };
@@ -171,6 +178,11 @@ fn expired_token(protocol: WireProtocol) -> ApiError {
         WireProtocol::Json => ApiError::bad_request("ExpiredTokenException", message),
     }
 }
+
+/// The partition Palisade's accounts and ARNs are in.
+pub const SERVED_PARTITION: &str = "aws";
+
+pub use palisade_sigv4::region_partition;
 
 /// The caller in `--dev` mode when the credentials are not known.
 fn dev_caller(access_key_id: Option<&str>, default_account: &str) -> Caller {

@@ -318,12 +318,10 @@ fn resolve_in(d: &KmsData, cx: &Cx<'_>, key_id: &str) -> Result<String, ApiError
         // Keys are regional: an ARN of another Region names no key here (multi-Region keys
         // have a replica, with its own ARN, in each Region), so policies conditioned on
         // aws:RequestedRegion cannot be sidestepped through another Region's ARN.
+        // KMS answers `Invalid arn <region>` (users quote it in kube-aws#1041 and
+        // pulumi#17022).
         if *region != cx.region {
-            return Err(if resource.starts_with("alias/") {
-                not_found_alias(key_id)
-            } else {
-                not_found_key(key_id)
-            });
+            return Err(err("NotFoundException", format!("Invalid arn {region}")));
         }
         if resource.starts_with("alias/") {
             let alias = d
