@@ -73,6 +73,35 @@ fn csv_cells_and_column_keywords() {
 }
 
 #[test]
+fn a_custom_match_running_across_two_csv_cells_is_no_value() {
+    // Bug: `\d{3},\d{3}` matched `123,456` across two cells and was reported at the first;
+    // Macie matches each cell on its own. Inside one (quoted) cell it is still a value.
+    use palisade_discovery::{CustomIdentifier, EngineBuilder, Selection};
+    let e = EngineBuilder::new()
+        .selection(Selection::None)
+        .custom(CustomIdentifier::new("PAIR", r"[0-9]{3},[0-9]{3}"))
+        .build()
+        .unwrap();
+    let r = scan_object(&e, "t.csv", b"a,b,c\n123,456,x\n\"789,012\",y,z\n", false);
+    let found: Vec<_> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| l.location.clone())
+        .collect();
+    assert_eq!(
+        found,
+        [Location::Cell {
+            row: 3,
+            column: 1,
+            column_name: Some("a".into())
+        }],
+        "{found:?}"
+    );
+}
+
+#[test]
 fn tsv_cells() {
     let e = engine();
     let r = scan_object(&e, "t.tsv", b"id\temail\n1\tbob@example.org\n", false);
