@@ -221,7 +221,8 @@ impl Envelope {
             .and_then(|()| tmp.write_all(b"\n"))
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| MaskError::io(path, e))?;
-        tmp.persist(path).map_err(|e| MaskError::io(path, e.error))?;
+        tmp.persist(path)
+            .map_err(|e| MaskError::io(path, e.error))?;
         Ok(())
     }
 
@@ -276,9 +277,7 @@ fn manifest_temp(path: &Path) -> Result<tempfile::NamedTempFile, MaskError> {
         // it was written through a temporary file: it holds wrapped keys only.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    builder
-        .tempfile_in(dir)
-        .map_err(|e| MaskError::io(path, e))
+    builder.tempfile_in(dir).map_err(|e| MaskError::io(path, e))
 }
 
 /// The named keys of a run, with their unwrapped material cached.

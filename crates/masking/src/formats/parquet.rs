@@ -171,6 +171,23 @@ pub fn run(
                     ),
                 ));
             }
+            // A number column keeps a number only: FF1 over digits is walked until its output
+            // is one the column's type writes back the same (`Masker::value_within`), which
+            // an alphabet with letters, or a surrogate prefix, would never be.
+            if rule.transform_name == "fpe"
+                && descr.physical_type() != PhysicalType::BYTE_ARRAY
+                && !rule.transform.is_decimal_fpe()
+            {
+                return Err(MaskError::rule(
+                    &rule.name,
+                    format!(
+                        "column {} is {} in parquet; fpe on a number column needs the numeric \
+                         alphabet (radix 10) and no surrogate, so that its output is a number",
+                        descr.path().string(),
+                        descr.physical_type()
+                    ),
+                ));
+            }
             let entity = match &rule.entity {
                 None => None,
                 Some(e) => {
@@ -265,6 +282,7 @@ pub fn run(
                     r,
                     w,
                     job.as_ref(),
+                    false,
                     |v| String::from_utf8_lossy(v.data()).into_owned(),
                     |s| Ok(ByteArray::from(s.into_bytes())),
                 )?,
@@ -276,6 +294,7 @@ pub fn run(
                         r,
                         w,
                         job.as_ref(),
+                        true,
                         |v| {
                             if is_date {
                                 date_text(*v)
@@ -300,6 +319,7 @@ pub fn run(
                         r,
                         w,
                         job.as_ref(),
+                        true,
                         |v| match timestamp {
                             Some(per_second) => timestamp_text(*v, per_second),
                             None => v.to_string(),
@@ -313,9 +333,15 @@ pub fn run(
                 (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
                     if job.is_some() =>
                 {
-                    mask_column::<DoubleType>(masker, r, w, job.as_ref(), f64::to_string, |s| {
-                        s.parse().map_err(|_| "a double")
-                    })?
+                    mask_column::<DoubleType>(
+                        masker,
+                        r,
+                        w,
+                        job.as_ref(),
+                        true,
+                        f64::to_string,
+                        |s| s.parse().map_err(|_| "a double"),
+                    )?
                 }
                 (ColumnReader::BoolColumnReader(r), ColumnWriter::BoolColumnWriter(w)) => {
                     copy(r, w, input)?
@@ -521,16 +547,19 @@ fn timestamp_value(s: &str, per_second: i64) -> Result<i64, &'static str> {
 }
 
 /// Transforms one column chunk; values go through text (`to_text`, `from_text`) so that every
-/// transform works on every supported physical type.
+/// transform works on every supported physical type. With `exact` (number columns), reversible
+/// transforms may only write text that `from_text` and `to_text` give back unchanged.
 fn mask_column<T: DataType>(
     masker: &mut Masker,
     mut reader: ColumnReaderImpl<T>,
     writer: &mut ColumnWriterImpl<'_, T>,
     job: Option<&Job<'_>>,
+    exact: bool,
     to_text: impl Fn(&T::T) -> String,
     from_text: impl Fn(String) -> Result<T::T, &'static str>,
 ) -> Result<(), MaskError> {
     let Some(job) = job else { return Ok(()) };
+    let kept_exactly = |s: &str| from_text(s.to_owned()).is_ok_and(|v| to_text(&v) == s);
     let (path, max_def) = (job.path, job.max_def);
     let (mut def, mut rep, mut vals) = (Vec::new(), Vec::new(), Vec::<T::T>::new());
     let mut row_base = 0usize;
@@ -585,7 +614,13 @@ fn mask_column<T: DataType>(
                     .as_ref()
                     .and_then(|e| e.get(vr))
                     .and_then(Option::as_deref);
-                match masker.value(*ri, v, ent, job.first_row + vr as u64 + 1)? {
+                let record = job.first_row + vr as u64 + 1;
+                let masked = if exact {
+                    masker.value_within(*ri, v, ent, record, &kept_exactly)?
+                } else {
+                    masker.value(*ri, v, ent, record)?
+                };
+                match masked {
                     Masked::Value(s) => *v = s,
                     Masked::Null | Masked::Remove if job.optional => *t = None,
                     Masked::Null | Masked::Remove => v.clear(),
