@@ -329,6 +329,24 @@ impl<'d> Masker<'d> {
         }
     }
 
+    /// [`Self::value_within`] for a value read again as the entity of a date shift, as the
+    /// entity's own rule leaves it (unmasking, its clear value), without counting it again:
+    /// the rule of the entity's own field counts it.
+    pub fn entity_value(
+        &mut self,
+        i: usize,
+        value: &str,
+        record: u64,
+        accept: &dyn Fn(&str) -> bool,
+    ) -> Result<Masked, MaskError> {
+        let saved = self.stats.get(i).cloned();
+        let result = self.value_within(i, value, None, record, accept);
+        if let (Some(s), Some(saved)) = (self.stats.get_mut(i), saved) {
+            *s = saved;
+        }
+        result
+    }
+
     /// Masks (or unmasks) the free text `text` with the free-text rules.
     pub fn text(&mut self, text: &str, record: u64) -> Result<String, MaskError> {
         Ok(self.spans(text, record, None, &[], None)?.0)

@@ -105,6 +105,59 @@ fn read_entity(
     }
 }
 
+/// The rules of an entity column (`entity_rules`, in run order) that run before rule `rule`:
+/// unmasking, all but the date shifts, which run last.
+fn earlier_rules(
+    order: &[usize],
+    entity_rules: Option<&Vec<(usize, Option<usize>)>>,
+    rule: usize,
+) -> Vec<usize> {
+    let at = |r: usize| order.iter().position(|&o| o == r);
+    let Some(here) = at(rule) else {
+        return Vec::new();
+    };
+    entity_rules
+        .into_iter()
+        .flatten()
+        .map(|&(r, _)| r)
+        .filter(|&r| at(r).is_some_and(|p| p < here))
+        .collect()
+}
+
+/// A date shift's entity values as the rules that run before it leave them, as CSV and JSON
+/// Lines see them: unmasking, an entity column that was itself reversibly masked is read in
+/// clear. Reading the input's (masked) entity shifted every date by the wrong amount.
+fn entity_as_seen(
+    masker: &mut Masker,
+    rules: &[usize],
+    mut values: Vec<Option<String>>,
+    physical: PhysicalType,
+    first_row: u64,
+) -> Result<Vec<Option<String>>, MaskError> {
+    if rules.is_empty() {
+        return Ok(values);
+    }
+    // As the entity's own column is written: a number column keeps only canonical numbers.
+    let accept = |s: &str| match physical {
+        PhysicalType::INT32 => s.parse::<i32>().is_ok_and(|v| v.to_string() == s),
+        PhysicalType::INT64 => s.parse::<i64>().is_ok_and(|v| v.to_string() == s),
+        _ => true,
+    };
+    for &ri in rules {
+        for (row, slot) in values.iter_mut().enumerate() {
+            let Some(v) = slot.as_deref().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            match masker.entity_value(ri, v, first_row + row as u64 + 1, &accept)? {
+                Masked::Value(s) => *slot = Some(s),
+                Masked::Null | Masked::Remove => *slot = None,
+                Masked::Keep => {}
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// Transforms `input` into `out` (`output` names it in errors).
 pub fn run(
     masker: &mut Masker,
@@ -242,9 +295,17 @@ pub fn run(
             } else {
                 let entities: Vec<Option<Vec<Option<String>>>> = rules
                     .iter()
-                    .map(|(_, e)| {
+                    .map(|&(ri, e)| {
                         e.map(|ec| {
-                            read_entity(rg.as_ref(), ec, schema.column(ec).max_def_level(), input)
+                            let raw = read_entity(
+                                rg.as_ref(),
+                                ec,
+                                schema.column(ec).max_def_level(),
+                                input,
+                            )?;
+                            let earlier = earlier_rules(&order, plan.get(ec), ri);
+                            let descr = schema.column(ec);
+                            entity_as_seen(masker, &earlier, raw, descr.physical_type(), rows_done)
                         })
                         .transpose()
                     })
