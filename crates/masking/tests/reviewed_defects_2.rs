@@ -133,3 +133,58 @@ fn an_unreadable_manifest_fails_before_any_output() {
     assert!(e.contains("shared.json"), "{e}");
     assert!(!out.exists());
 }
+
+/// Bug: FF1 on a JSON number whose output started with 0 wrote it as a string
+/// (`{"n": 100001}` → `{"n": "028364"}`), and unmask gave back the string `"100001"`: the
+/// record was not restored byte for byte and the field changed type.
+#[test]
+fn fpe_on_json_numbers_keeps_them_numbers_and_round_trips_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - {column: n, transform: {type: fpe, key: pii}}\n  \
+         - {column: x, transform: {type: fpe, key: pii, context: x}}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("nums.jsonl");
+    let text: String = (0..200)
+        .map(|i| {
+            format!(
+                "{{\"n\": {}, \"x\": {}.500, \"s\": \"{i}\"}}\n",
+                100_000 + i,
+                if i % 3 == 0 { -(1000 + i) } else { 1000 + i }
+            )
+        })
+        .collect();
+    std::fs::write(&input, &text).unwrap();
+    let masked = dir.path().join("m.jsonl");
+    run_mask(&mask_args(&input, &masked, &rules, &keys)).unwrap();
+    let m = std::fs::read_to_string(&masked).unwrap();
+    for line in m.lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(doc["n"].is_number() && doc["x"].is_number(), "{line}");
+    }
+    assert_ne!(m, text);
+    let clear = dir.path().join("c.jsonl");
+    run_unmask(&unmask_args(&masked, &clear, &rules, &keys)).unwrap();
+    assert_eq!(std::fs::read_to_string(&clear).unwrap(), text);
+
+    // An alphabet with letters (or a surrogate) cannot write a number: refused, naming the
+    // rule and the field, instead of turning the number into a string.
+    std::fs::write(
+        &rules,
+        "rules:\n  - {name: n36, column: n, transform: {type: fpe, key: pii, radix: 36}}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("never.jsonl");
+    let e = run_mask(&mask_args(&input, &out, &rules, &keys))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("n36") && e.contains("JSON number") && e.contains("radix 10"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
