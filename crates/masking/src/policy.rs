@@ -27,7 +27,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::MaskError;
-use crate::rules::{RuleSpec, RulesFile, read_document, rules_from_value};
+use crate::rules::{RuleSpec, RulesFile, Seg, parse_path, read_document, rules_from_value};
 
 /// The IAM identity a policy is evaluated for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,11 +148,38 @@ struct RawPolicy {
     attachments: Vec<Attachment>,
 }
 
+/// The field a rule covers, one key however it is written: `column: email`, `path: $.email`
+/// and `path: email` are one field, whose highest-priority policy wins (comparing the raw
+/// strings let a lower priority's `path: $.email` override a higher one's `column: email`,
+/// and missed their priority conflict). A member whose name holds `.`, `[`, `]` or `"` is
+/// written `["a.b"]`, so that it stays apart from the path `$.a.b`.
 fn field_key(r: &RuleSpec) -> String {
-    r.column
-        .clone()
-        .or_else(|| r.path.clone())
-        .unwrap_or_default()
+    let segs = match (&r.column, &r.path) {
+        (Some(c), _) => vec![Seg::Key(c.clone())],
+        (None, Some(p)) => match parse_path(p) {
+            Ok(segs) => segs,
+            // Compiling the rule reports the bad path; until then it is a field of its own.
+            Err(_) => return p.clone(),
+        },
+        (None, None) => return String::new(),
+    };
+    let mut key = String::from("$");
+    for seg in segs {
+        match seg {
+            Seg::Key(k) if k.contains(['.', '[', ']', '"']) => {
+                key.push('[');
+                key.push_str(&serde_json::Value::String(k).to_string());
+                key.push(']');
+            }
+            Seg::Key(k) => {
+                key.push('.');
+                key.push_str(&k);
+            }
+            Seg::Index(i) => key.push_str(&format!("[{i}]")),
+            Seg::All => key.push_str("[*]"),
+        }
+    }
+    key
 }
 
 impl PolicySet {
@@ -238,7 +265,7 @@ impl PolicySet {
                             &format!("policy {}", p.name),
                             format!(
                                 "field {} has priority {prio} in policy {other} too; priorities on one field must differ",
-                                key.1
+                                r.column.as_deref().or(r.path.as_deref()).unwrap_or(&key.1)
                             ),
                         ));
                     }
@@ -305,10 +332,12 @@ impl PolicySet {
                 let better = best.get(&key).is_none_or(|(_, _, bp, _)| prio > *bp);
                 if better {
                     let mut rule = r.clone();
+                    // Named as the policy writes the field, as before.
+                    let written = r.column.clone().or_else(|| r.path.clone());
                     rule.name = Some(format!(
                         "{}/{}",
                         p.name,
-                        r.name.clone().unwrap_or_else(|| key.clone())
+                        r.name.clone().or(written).unwrap_or_else(|| key.clone())
                     ));
                     let pos = best.get(&key).map_or(order, |b| b.0);
                     best.insert(key, (pos, p.name.clone(), prio, rule));
@@ -471,6 +500,44 @@ mod tests {
         assert_eq!(doc["customer"]["card"], "************1111");
         assert_eq!(doc["customer"]["email"].as_str().unwrap().len(), 64);
         assert_eq!(doc["total"], 3);
+    }
+
+    #[test]
+    fn a_column_and_a_path_naming_one_field_are_one_field() {
+        // Bug: `column: email` and `path: $.email` were two fields, so a public policy's
+        // `path: $.email` replaced what the analyst's higher-priority `column: email` kept,
+        // and two policies giving them one priority were not refused.
+        let s = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "analyst_clear_email", "attachments": [{"role": "analyst", "priority": 20}],
+             "rules": [{"column": "email", "transform": "keep"}]},
+            {"name": "public_redact", "attachments": [{"public": true}],
+             "rules": [{"path": "$.email", "transform": {"type": "replace", "value": "HIDDEN"}},
+                       {"path": "card", "transform": "redact"},
+                       {"column": "a.b", "transform": "redact"},
+                       {"path": "$.a.b", "transform": "null"}]}]}))
+        .unwrap();
+        let analyst = "arn:aws:iam::111122223333:role/analyst";
+        assert_eq!(
+            transforms(&s, analyst, "t"),
+            vec![
+                ("email".into(), "keep"),
+                ("card".into(), "redact"),
+                ("a.b".into(), "redact"),
+                ("$.a.b".into(), "null")
+            ]
+        );
+        let other = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(transforms(&s, other, "t")[0], ("$.email".into(), "replace"));
+        let e = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "a", "attachments": [{"public": true, "priority": 3}], "rules": [{"column": "email", "transform": "null"}]},
+            {"name": "b", "attachments": [{"role": "r", "priority": 3}], "rules": [{"path": "$.email", "transform": "redact"}]}
+        ]}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("policy b") && e.contains("field $.email") && e.contains("policy a"),
+            "{e}"
+        );
     }
 
     #[test]
