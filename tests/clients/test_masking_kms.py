@@ -123,4 +123,48 @@ def test_encryption_context_user_agent_and_default_region(server, tmp_path):
     wrong = run(["mask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, "people.csv", "-o", "again.csv"], env, tmp_path)
     assert wrong.returncode == 2, wrong.stderr
     assert "Decrypt" in wrong.stderr
+    # KMS's InvalidCiphertextException has an empty message: the tool says what to check.
+    assert "InvalidCiphertextException" in wrong.stderr and "encryption_context" in wrong.stderr, wrong.stderr
     assert not (tmp_path / "again.csv").exists()
+
+
+def test_concurrent_runs_sharing_an_envelope_manifest_keep_every_data_key(server, tmp_path):
+    """Bug: runs sharing one --envelope manifest read, merged and replaced it without a lock,
+    through one fixed temporary name, so some outputs lost their KMS data key (mask exited 0,
+    unmask failed "data key … is not in the envelope manifest") and some runs failed with a
+    misleading "No such file or directory"."""
+    kms = server.client("kms")
+    key = kms.create_key(Description="shared envelope")["KeyMetadata"]["KeyId"]
+    wrapped = kms.generate_data_key(KeyId=key, KeySpec="AES_256")["CiphertextBlob"]
+    keys = {
+        "keys": {
+            "pii": {"kms_wrapped": {"key_id": key, "ciphertext_blob": base64.b64encode(wrapped).decode()}},
+            "envelope": {"kms_key": key},
+        }
+    }
+    write_inputs(tmp_path, keys)
+    access, secret = server.credentials()
+    env = {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "PATH": "/usr/bin:/bin"}
+    endpoint = ["--kms-endpoint", server.url]
+    runs = 8
+    for i in range(runs):
+        (tmp_path / f"p{i}.csv").write_text(f"name,email,note\nn{i},u{i}@example.com,secret {i}\n")
+    procs = [
+        subprocess.Popen(
+            [binary(), "mask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, f"p{i}.csv", "-o", f"m{i}.csv",
+             "--envelope", "shared.json", "--no-progress", "-q"],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(runs)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    manifest = json.loads((tmp_path / "shared.json").read_text())
+    assert len(manifest["data_keys"]) == runs
+    for i in range(runs):
+        clear = run(["unmask", "--rules", "rules.yaml", "--keys", "keys.json", *endpoint, f"m{i}.csv", "-o", f"c{i}.csv",
+                     "--envelope", "shared.json"], env, tmp_path)
+        assert clear.returncode == 0, clear.stderr
+        assert (tmp_path / f"c{i}.csv").read_text() == (tmp_path / f"p{i}.csv").read_text()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -232,10 +232,12 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         }
         None => envelope_path(&args.output),
     };
-    if envelope_needed {
-        Envelope::check_writable(&manifest)?;
-    }
     refuse_same_file(&args.input, &args.output)?;
+    if envelope_needed {
+        // The data keys were generated when the rules compiled: saved before the run, no
+        // output can hold a ciphertext whose key the manifest lacks, whatever happens next.
+        keys.envelope().save(&manifest)?;
+    }
     let mut masker = Masker::new(rules, detector, Direction::Mask)?;
     run_with(
         &mut masker,
@@ -249,9 +251,6 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         !args.no_progress,
     )?;
     let summary = masker.summary();
-    if !keys.envelope().data_keys.is_empty() {
-        keys.envelope().save(&manifest)?;
-    }
     report(&summary, args.quiet, args.summary_json.as_deref())?;
     Ok(summary)
 }

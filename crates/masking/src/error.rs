@@ -71,6 +71,14 @@ pub enum MaskError {
         /// What is wrong.
         message: String,
     },
+    /// A masking policy, or the policies file itself (an empty name), is invalid.
+    #[error("{}: {message}", policy_label(policy))]
+    Policy {
+        /// The policy's name (or `#N` for an unnamed one), empty for the file as a whole.
+        policy: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The rules or policies file cannot be parsed.
     #[error("cannot parse {path}: {message}")]
     Parse {
@@ -119,7 +127,22 @@ pub enum MaskError {
     Usage(String),
 }
 
+fn policy_label(policy: &str) -> String {
+    if policy.is_empty() {
+        "policies file".to_owned()
+    } else {
+        format!("policy {policy:?}")
+    }
+}
+
 impl MaskError {
+    pub(crate) fn policy(policy: &str, message: impl Into<String>) -> Self {
+        Self::Policy {
+            policy: policy.to_owned(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn rule(rule: &str, message: impl Into<String>) -> Self {
         Self::Rule {
             rule: rule.to_owned(),

@@ -185,42 +185,99 @@ impl Envelope {
     /// Writes a manifest. One that exists keeps its data keys beside the new ones: a
     /// manifest shared by several outputs must go on opening all of them.
     pub fn save(&self, path: &Path) -> Result<(), MaskError> {
-        let mut all = if path.exists() {
-            Envelope::load(path)?
-        } else {
-            Envelope::default()
+        // Runs that share a manifest each read, merge and replace it: without the lock, two
+        // runs read the same old manifest and the second rename drops the first run's key,
+        // leaving its output impossible to unmask.
+        let _lock = lock_manifest(path)?;
+        let mut all = match std::fs::metadata(path) {
+            Ok(_) => Envelope::load(path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Envelope::default(),
+            Err(e) => return Err(MaskError::io(path, e)),
         };
         all.version = self.version.max(1);
+        let before = all.data_keys.len();
         for k in &self.data_keys {
             if !all.data_keys.iter().any(|have| have.key_ref == k.key_ref) {
                 all.data_keys.push(k.clone());
             }
         }
+        if before == all.data_keys.len() && before > 0 {
+            return Ok(());
+        }
         let text = serde_json::to_string_pretty(&all).map_err(|e| MaskError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                MaskError::io(path, e)
-            })
+        // A temporary name of its own per run: a fixed `manifest.tmp` was truncated, renamed
+        // or removed by a concurrent run in the middle of this one's write.
+        let mut tmp = manifest_temp(path)?;
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            // The manifest keeps the permissions it was given, not the temporary file's 0600.
+            let _ = tmp.as_file().set_permissions(meta.permissions());
+        }
+        use std::io::Write as _;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.write_all(b"\n"))
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| MaskError::io(path, e))?;
+        tmp.persist(path)
+            .map_err(|e| MaskError::io(path, e.error))?;
+        Ok(())
     }
 
-    /// Checks, before a run, that a manifest can be written at `path`: a run that masked its
-    /// output and then could not save the data keys would leave it unrecoverable.
+    /// Checks, before a run, that a manifest can be written at `path` (its directory takes
+    /// new files and its lock file opens) and that one already there is readable: a run that
+    /// masked its output and then could not save the data keys would leave it unrecoverable.
     pub fn check_writable(path: &Path) -> Result<(), MaskError> {
-        let tmp = path.with_extension("tmp");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|_| std::fs::remove_file(&tmp))
-            .map_err(|e| MaskError::io(path, e))
+        let _lock = lock_manifest(path)?;
+        if path.exists() {
+            Envelope::load(path)?;
+        }
+        // Dropped (and removed) at once: only whether it can be created matters.
+        manifest_temp(path).map(drop)
     }
+}
+
+/// The lock file beside a manifest (`shared.json.lock`), held exclusively while a run merges
+/// its data keys into the manifest. The manifest itself cannot be the lock: it is replaced by
+/// a rename, and a run waiting on the old file would then merge into a stale copy. The lock
+/// file is left in place, since removing it would let a waiting run lock an unlinked file.
+pub fn manifest_lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn lock_manifest(path: &Path) -> Result<std::fs::File, MaskError> {
+    let lock_path = manifest_lock_path(path);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| MaskError::io(&lock_path, e))?;
+    file.lock().map_err(|e| MaskError::io(&lock_path, e))?;
+    Ok(file)
+}
+
+/// A uniquely named temporary file in the manifest's directory, removed when dropped.
+fn manifest_temp(path: &Path) -> Result<tempfile::NamedTempFile, MaskError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".palisade-envelope-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // A new manifest gets what File::create gives (0666 less the umask), as it did before
+        // it was written through a temporary file: it holds wrapped keys only.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir).map_err(|e| MaskError::io(path, e))
 }
 
 /// The named keys of a run, with their unwrapped material cached.

@@ -306,7 +306,16 @@ impl KmsClient {
                 .or_else(|| json.get("Message"))
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            return Err(err(format!("http {status}: {ty}: {msg}")));
+            // KMS says nothing more of a blob that does not open, and an empty message left
+            // the user guessing which of the two inputs was wrong.
+            let hint = if ty == "InvalidCiphertextException" {
+                " (the ciphertext_blob does not open: check that it is the CiphertextBlob \
+                 GenerateDataKey returned, unchanged, and that encryption_context is the one it \
+                 was generated with)"
+            } else {
+                ""
+            };
+            return Err(err(format!("http {status}: {ty}: {msg}{hint}")));
         }
         Ok(json)
     }

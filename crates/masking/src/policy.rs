@@ -27,7 +27,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::MaskError;
-use crate::rules::{RuleSpec, RulesFile, read_document, rules_from_value};
+use crate::rules::{RuleSpec, RulesFile, Seg, parse_path, read_document, rules_from_value};
 
 /// The IAM identity a policy is evaluated for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +44,24 @@ pub struct Caller {
 impl Caller {
     /// Parses an IAM or STS principal ARN.
     pub fn from_arn(arn: &str) -> Result<Self, String> {
+        const EXPECTED: &str = "give an iam user or role arn (arn:aws:iam::ACCOUNT:user/NAME, \
+             arn:aws:iam::ACCOUNT:role/NAME) or an sts role session arn \
+             (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION)";
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let [prefix, partition, service, _region, account, resource] = parts.as_slice() else {
-            return Err("not an arn (arn:partition:service:region:account:resource)".into());
+            return Err(format!("not an arn; {EXPECTED}"));
         };
-        if *prefix != "arn" || account.is_empty() {
-            return Err("not an arn (arn:partition:service:region:account:resource)".into());
+        if *prefix != "arn" {
+            return Err(format!("not an arn; {EXPECTED}"));
+        }
+        // Policies attach to principals: an s3 or kms ARN names a resource.
+        if !matches!(*service, "iam" | "sts") {
+            return Err(format!(
+                "names a {service:?} resource, not a principal; {EXPECTED}"
+            ));
+        }
+        if account.is_empty() {
+            return Err(format!("has no account; {EXPECTED}"));
         }
         let mut roles = Vec::new();
         match (*service, resource.split_once('/')) {
@@ -64,8 +76,7 @@ impl Caller {
                     name.to_owned(),
                 ));
             }
-            ("iam" | "sts", _) => {}
-            (s, _) => return Err(format!("service {s:?} is not iam or sts")),
+            _ => {}
         }
         Ok(Self {
             principal_arn: arn.to_owned(),
@@ -148,11 +159,38 @@ struct RawPolicy {
     attachments: Vec<Attachment>,
 }
 
+/// The field a rule covers, one key however it is written: `column: email`, `path: $.email`
+/// and `path: email` are one field, whose highest-priority policy wins (comparing the raw
+/// strings let a lower priority's `path: $.email` override a higher one's `column: email`,
+/// and missed their priority conflict). A member whose name holds `.`, `[`, `]` or `"` is
+/// written `["a.b"]`, so that it stays apart from the path `$.a.b`.
 fn field_key(r: &RuleSpec) -> String {
-    r.column
-        .clone()
-        .or_else(|| r.path.clone())
-        .unwrap_or_default()
+    let segs = match (&r.column, &r.path) {
+        (Some(c), _) => vec![Seg::Key(c.clone())],
+        (None, Some(p)) => match parse_path(p) {
+            Ok(segs) => segs,
+            // Compiling the rule reports the bad path; until then it is a field of its own.
+            Err(_) => return p.clone(),
+        },
+        (None, None) => return String::new(),
+    };
+    let mut key = String::from("$");
+    for seg in segs {
+        match seg {
+            Seg::Key(k) if k.contains(['.', '[', ']', '"']) => {
+                key.push('[');
+                key.push_str(&serde_json::Value::String(k).to_string());
+                key.push(']');
+            }
+            Seg::Key(k) => {
+                key.push('.');
+                key.push_str(&k);
+            }
+            Seg::Index(i) => key.push_str(&format!("[{i}]")),
+            Seg::All => key.push_str("[*]"),
+        }
+    }
+    key
 }
 
 impl PolicySet {
@@ -165,25 +203,25 @@ impl PolicySet {
     pub fn from_value(doc: &serde_json::Value) -> Result<Self, MaskError> {
         let obj = doc
             .as_object()
-            .ok_or_else(|| MaskError::rule("policies", "expected an object"))?;
+            .ok_or_else(|| MaskError::policy("", "expected an object"))?;
         if let Some(k) = obj
             .keys()
             .find(|k| !matches!(k.as_str(), "policies" | "exempt" | "version"))
         {
-            return Err(MaskError::rule(
-                "policies",
+            return Err(MaskError::policy(
+                "",
                 format!("unknown top-level field {k:?}"),
             ));
         }
         let exempt: Vec<String> = match obj.get("exempt") {
             None => Vec::new(),
             Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| MaskError::rule("exempt", e.to_string()))?,
+                .map_err(|e| MaskError::policy("", format!("exempt: {e}")))?,
         };
         let list = obj
             .get("policies")
             .and_then(serde_json::Value::as_array)
-            .ok_or_else(|| MaskError::rule("policies", "missing policies list"))?;
+            .ok_or_else(|| MaskError::policy("", "missing policies list"))?;
         let mut policies = Vec::with_capacity(list.len());
         for (i, p) in list.iter().enumerate() {
             let label = p
@@ -191,12 +229,12 @@ impl PolicySet {
                 .and_then(|n| n.as_str())
                 .map_or_else(|| format!("#{}", i + 1), str::to_owned);
             let raw: RawPolicy = serde_json::from_value(p.clone())
-                .map_err(|e| MaskError::rule(&format!("policy {label}"), e.to_string()))?;
-            let rules = rules_from_value(&raw.rules, &format!("policy {label}"))?;
+                .map_err(|e| MaskError::policy(&label, e.to_string()))?;
+            let rules = rules_from_value(&raw.rules, &label)?;
             for r in &rules {
                 if r.column.is_none() && r.path.is_none() {
-                    return Err(MaskError::rule(
-                        &format!("policy {label}"),
+                    return Err(MaskError::policy(
+                        &label,
                         "every rule needs a column or path",
                     ));
                 }
@@ -204,8 +242,8 @@ impl PolicySet {
             if raw.attachments.iter().any(|a| {
                 !a.public && a.principal.is_none() && a.role.is_none() && a.account.is_none()
             }) {
-                return Err(MaskError::rule(
-                    &format!("policy {label}"),
+                return Err(MaskError::policy(
+                    &label,
                     "an attachment needs principal, role, account or public: true",
                 ));
             }
@@ -234,11 +272,11 @@ impl PolicySet {
                     if let Some(other) = seen.get(&key)
                         && *other != p.name
                     {
-                        return Err(MaskError::rule(
-                            &format!("policy {}", p.name),
+                        return Err(MaskError::policy(
+                            &p.name,
                             format!(
-                                "field {} has priority {prio} in policy {other} too; priorities on one field must differ",
-                                key.1
+                                "field {} has priority {prio} in policy {other:?} too; priorities on one field must differ",
+                                r.column.as_deref().or(r.path.as_deref()).unwrap_or(&key.1)
                             ),
                         ));
                     }
@@ -305,10 +343,12 @@ impl PolicySet {
                 let better = best.get(&key).is_none_or(|(_, _, bp, _)| prio > *bp);
                 if better {
                     let mut rule = r.clone();
+                    // Named as the policy writes the field, as before.
+                    let written = r.column.clone().or_else(|| r.path.clone());
                     rule.name = Some(format!(
                         "{}/{}",
                         p.name,
-                        r.name.clone().unwrap_or_else(|| key.clone())
+                        r.name.clone().or(written).unwrap_or_else(|| key.clone())
                     ));
                     let pos = best.get(&key).map_or(order, |b| b.0);
                     best.insert(key, (pos, p.name.clone(), prio, rule));
@@ -474,6 +514,44 @@ mod tests {
     }
 
     #[test]
+    fn a_column_and_a_path_naming_one_field_are_one_field() {
+        // Bug: `column: email` and `path: $.email` were two fields, so a public policy's
+        // `path: $.email` replaced what the analyst's higher-priority `column: email` kept,
+        // and two policies giving them one priority were not refused.
+        let s = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "analyst_clear_email", "attachments": [{"role": "analyst", "priority": 20}],
+             "rules": [{"column": "email", "transform": "keep"}]},
+            {"name": "public_redact", "attachments": [{"public": true}],
+             "rules": [{"path": "$.email", "transform": {"type": "replace", "value": "HIDDEN"}},
+                       {"path": "card", "transform": "redact"},
+                       {"column": "a.b", "transform": "redact"},
+                       {"path": "$.a.b", "transform": "null"}]}]}))
+        .unwrap();
+        let analyst = "arn:aws:iam::111122223333:role/analyst";
+        assert_eq!(
+            transforms(&s, analyst, "t"),
+            vec![
+                ("email".into(), "keep"),
+                ("card".into(), "redact"),
+                ("a.b".into(), "redact"),
+                ("$.a.b".into(), "null")
+            ]
+        );
+        let other = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(transforms(&s, other, "t")[0], ("$.email".into(), "replace"));
+        let e = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "a", "attachments": [{"public": true, "priority": 3}], "rules": [{"column": "email", "transform": "null"}]},
+            {"name": "b", "attachments": [{"role": "r", "priority": 3}], "rules": [{"path": "$.email", "transform": "redact"}]}
+        ]}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("policy \"b\": field $.email") && e.contains("policy \"a\" too"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn equal_priorities_on_a_field_are_refused() {
         let e = PolicySet::from_value(&serde_json::json!({"policies": [
             {"name": "a", "attachments": [{"public": true, "priority": 1}], "rules": [{"column": "c", "transform": {"type": "null"}}]},
@@ -482,7 +560,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("policy b") && e.contains("field c") && e.contains("policy a"),
+            e.contains("policy \"b\": field c") && e.contains("policy \"a\" too"),
             "{e}"
         );
         let e = PolicySet::from_value(&serde_json::json!({"policies": [
@@ -490,7 +568,24 @@ mod tests {
         ]}))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("policy a"), "{e}");
+        assert!(e.starts_with("policy \"a\": "), "{e}");
+    }
+
+    #[test]
+    fn a_caller_that_is_not_a_principal_arn_is_told_what_to_give() {
+        // Bug: `--as arn:aws:s3:::bucket` said only "not an arn".
+        let e = Caller::from_arn("arn:aws:s3:::bucket").unwrap_err();
+        assert!(
+            e.contains("\"s3\" resource, not a principal") && e.contains("role/NAME"),
+            "{e}"
+        );
+        let e = Caller::from_arn("analyst").unwrap_err();
+        assert!(
+            e.starts_with("not an arn; give an iam user or role arn"),
+            "{e}"
+        );
+        let e = Caller::from_arn("arn:aws:iam:::role/x").unwrap_err();
+        assert!(e.starts_with("has no account"), "{e}");
     }
 
     #[test]

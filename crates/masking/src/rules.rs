@@ -291,9 +291,13 @@ pub fn read_document(path: &Path) -> Result<serde_json::Value, MaskError> {
 
 /// Deserializes rule specs one by one so that an error names the rule it is in.
 pub fn rules_from_value(rules: &serde_json::Value, what: &str) -> Result<Vec<RuleSpec>, MaskError> {
-    let list = rules
-        .as_array()
-        .ok_or_else(|| MaskError::rule(what, "rules must be a list"))?;
+    let list = rules.as_array().ok_or_else(|| {
+        if what.is_empty() {
+            MaskError::rule(what, "rules must be a list")
+        } else {
+            MaskError::policy(what, "rules must be a list")
+        }
+    })?;
     let mut out = Vec::with_capacity(list.len());
     for (i, r) in list.iter().enumerate() {
         let label = r
@@ -308,7 +312,7 @@ pub fn rules_from_value(rules: &serde_json::Value, what: &str) -> Result<Vec<Rul
             if what.is_empty() {
                 MaskError::rule(&label, e.to_string())
             } else {
-                MaskError::rule(what, format!("rule {label:?}: {e}"))
+                MaskError::policy(what, format!("rule {label:?}: {e}"))
             }
         })?;
         out.push(spec);

@@ -631,6 +631,19 @@ impl Transform {
         }
     }
 
+    /// Whether this is a format-preserving encryption whose output is a decimal number
+    /// whenever its input is: the ten digits as its alphabet, and no surrogate prefix.
+    pub fn is_decimal_fpe(&self) -> bool {
+        match &self.op {
+            Op::Fpe {
+                alphabet,
+                surrogate: None,
+                ..
+            } => alphabet.chars.len() == 10 && alphabet.chars.iter().all(char::is_ascii_digit),
+            _ => false,
+        }
+    }
+
     /// The surrogate info type this transform emits, if any.
     pub fn surrogate(&self) -> Option<&str> {
         match &self.op {

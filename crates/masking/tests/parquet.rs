@@ -444,3 +444,173 @@ fn defect_9_timestamp_columns_shift_and_dates_truncate() {
     reader.read_records(10, None, None, &mut vals).unwrap();
     assert_eq!(vals, vec![at]);
 }
+
+/// Bug: FF1 on a number column wrote its output through the column's type, so an output
+/// starting with 0 (about one in ten) lost digits (`1000000004` came back as `79817581`, with
+/// unmask exiting 0) and a double whose output ended in 0 could not be unmasked at all
+/// ("value has 5 encryptable characters").
+#[test]
+fn fpe_on_number_columns_round_trips_every_value() {
+    use parquet::data_type::{DoubleType, Int32Type};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("nums.parquet");
+    let schema = Arc::new(
+        parse_message_type(
+            "message nums {
+  required int64 acct;
+  required int32 big32;
+  optional double x;
+}",
+        )
+        .unwrap(),
+    );
+    let n = 300i64;
+    // Negative values keep their sign; 2147483600.. are 10-digit int32 values, whose walk is
+    // the longest (few 10-digit strings fit an int32).
+    let accts: Vec<i64> = (0..n)
+        .map(|i| {
+            if i % 5 == 0 {
+                -(1_000_000_000 + i)
+            } else {
+                1_000_000_000 + i
+            }
+        })
+        .collect();
+    let bigs: Vec<i32> = (0..n).map(|i| 2_147_483_600 - i as i32 * 7).collect();
+    let xs: Vec<f64> = (0..n).map(|i| 100.001 + i as f64).collect();
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(&input).unwrap(), schema, props).unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int64Type>()
+        .write_batch(&accts, None, None)
+        .unwrap();
+    c.close().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int32Type>()
+        .write_batch(&bigs, None, None)
+        .unwrap();
+    c.close().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<DoubleType>()
+        .write_batch(&xs, Some(&vec![1; n as usize]), None)
+        .unwrap();
+    c.close().unwrap();
+    rg.close().unwrap();
+    w.close().unwrap();
+
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"column": "acct", "transform": {"type": "fpe", "key": "k"}},
+        {"column": "big32", "transform": {"type": "fpe", "key": "k", "context": "b"}},
+        {"column": "x", "transform": {"type": "fpe", "key": "k", "context": "x"}}
+    ]}))
+    .unwrap();
+    let mut keys = Keys::new();
+    keys.insert_raw("k", &[5u8; 32]);
+    let masked = dir.path().join("masked.parquet");
+    apply(&rules, &mut keys, &input, &masked, Direction::Mask).unwrap();
+    let before = rows(&input);
+    let out = rows(&masked);
+    // Every value changed and kept its digit count.
+    let digits = |row: &str| row.chars().filter(char::is_ascii_digit).count();
+    for (b, m) in before.iter().zip(&out) {
+        assert_ne!(b, m);
+        assert_eq!(digits(b), digits(m), "{b} -> {m}");
+    }
+    let clear = dir.path().join("clear.parquet");
+    apply(&rules, &mut keys, &masked, &clear, Direction::Unmask).unwrap();
+    assert_eq!(rows(&clear), before);
+
+    // An alphabet with letters (or a surrogate) could never write a number: refused before
+    // anything is written, naming the rule, the column and its type.
+    for transform in [
+        serde_json::json!({"type": "fpe", "key": "k", "radix": 16}),
+        serde_json::json!({"type": "fpe", "key": "k", "surrogate": "ACCT"}),
+    ] {
+        let bad = RulesFile::from_value(&serde_json::json!({"rules": [
+            {"name": "hexacct", "column": "acct", "transform": transform}]}))
+        .unwrap();
+        let out = dir.path().join("never.parquet");
+        let e = apply(&bad, &mut keys, &input, &out, Direction::Mask)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hexacct") && e.contains("acct is INT64") && e.contains("radix 10"),
+            "{e}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// Bug: unmasking a Parquet date shift read its entity column as the input holds it, masked
+/// when the entity is itself reversibly masked, so dates came back shifted by the wrong amount
+/// (1980-02-29 → 1979-07-26) with exit 0; CSV and JSON Lines read the entity in clear.
+#[test]
+fn date_shift_unmask_reads_a_masked_entity_in_clear() {
+    use parquet::data_type::Int32Type;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("e.parquet");
+    let schema = Arc::new(
+        parse_message_type(
+            "message e {
+  required binary pid (UTF8);
+  required int64 acct;
+  optional int32 dob (DATE);
+  optional int32 visit (DATE);
+}",
+        )
+        .unwrap(),
+    );
+    let n = 60usize;
+    let pids: Vec<ByteArray> = (0..n)
+        .map(|i| ByteArray::from(format!("{}", 1_000_001 + i).as_str()))
+        .collect();
+    let accts: Vec<i64> = (0..n as i64).map(|i| 5_000_000_000 + i).collect();
+    // 3711 days is 1980-02-29.
+    let days: Vec<i32> = (0..n as i32).map(|i| 3711 + i * 97).collect();
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(&input).unwrap(), schema, props).unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<ByteArrayType>()
+        .write_batch(&pids, None, None)
+        .unwrap();
+    c.close().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    c.typed::<Int64Type>()
+        .write_batch(&accts, None, None)
+        .unwrap();
+    c.close().unwrap();
+    for _ in 0..2 {
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<Int32Type>()
+            .write_batch(&days, Some(&vec![1; n]), None)
+            .unwrap();
+        c.close().unwrap();
+    }
+    rg.close().unwrap();
+    w.close().unwrap();
+
+    // The date rules come first and last, so that neither rule order nor column order decides.
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"column": "dob", "transform": {"type": "date_shift", "key": "k", "lower_days": -300, "upper_days": 300, "entity": "pid"}},
+        {"column": "pid", "transform": {"type": "fpe", "key": "k"}},
+        {"column": "acct", "transform": {"type": "fpe", "key": "k"}},
+        {"column": "visit", "transform": {"type": "date_shift", "key": "k", "lower_days": -300, "upper_days": 300, "entity": "acct"}}
+    ]}))
+    .unwrap();
+    let mut keys = Keys::new();
+    keys.insert_raw("k", &[5u8; 32]);
+    let masked = dir.path().join("m.parquet");
+    let summary = apply(&rules, &mut keys, &input, &masked, Direction::Mask).unwrap();
+    assert_ne!(rows(&masked), rows(&input));
+    let clear = dir.path().join("u.parquet");
+    let back = apply(&rules, &mut keys, &masked, &clear, Direction::Unmask).unwrap();
+    assert_eq!(rows(&clear), rows(&input));
+    // Reading an entity again does not count its values twice.
+    for s in [&summary, &back] {
+        assert!(s.rules.iter().all(|r| r.transformed == n as u64), "{s:?}");
+    }
+}

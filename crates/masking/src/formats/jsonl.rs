@@ -770,7 +770,31 @@ fn mask_value(
             return Ok(Action::Keep);
         }
     };
-    Ok(match masker.value(ri, &text, ent, record)? {
+    let masked = if was_number {
+        // FF1 keeps a number a number: its output is walked until it is a JSON number literal
+        // (`028364` is not one, and written as a string it came back from unmask as the
+        // string "100001"), and the literal is written as it is, so unmask reads the same
+        // digits back.
+        if let Some(rule) = masker
+            .rules()
+            .get(ri)
+            .filter(|r| r.transform_name == "fpe" && !r.transform.is_decimal_fpe())
+        {
+            return Err(MaskError::Value {
+                rule: rule.name.clone(),
+                field: rule.field_label(),
+                message: format!(
+                    "record {record}: the value is a JSON number; fpe on numbers needs the \
+                     numeric alphabet (radix 10) and no surrogate, so that its output is a \
+                     number (quote the numbers to encrypt them as strings)"
+                ),
+            });
+        }
+        masker.value_within(ri, &text, ent, record, &is_number_literal)?
+    } else {
+        masker.value(ri, &text, ent, record)?
+    };
+    Ok(match masked {
         Masked::Value(s) => {
             *v = match serde_json::from_str::<serde_json::Number>(&s) {
                 // A number `Number` holds exactly stays one.

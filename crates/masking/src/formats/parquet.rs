@@ -105,6 +105,59 @@ fn read_entity(
     }
 }
 
+/// The rules of an entity column (`entity_rules`, in run order) that run before rule `rule`:
+/// unmasking, all but the date shifts, which run last.
+fn earlier_rules(
+    order: &[usize],
+    entity_rules: Option<&Vec<(usize, Option<usize>)>>,
+    rule: usize,
+) -> Vec<usize> {
+    let at = |r: usize| order.iter().position(|&o| o == r);
+    let Some(here) = at(rule) else {
+        return Vec::new();
+    };
+    entity_rules
+        .into_iter()
+        .flatten()
+        .map(|&(r, _)| r)
+        .filter(|&r| at(r).is_some_and(|p| p < here))
+        .collect()
+}
+
+/// A date shift's entity values as the rules that run before it leave them, as CSV and JSON
+/// Lines see them: unmasking, an entity column that was itself reversibly masked is read in
+/// clear. Reading the input's (masked) entity shifted every date by the wrong amount.
+fn entity_as_seen(
+    masker: &mut Masker,
+    rules: &[usize],
+    mut values: Vec<Option<String>>,
+    physical: PhysicalType,
+    first_row: u64,
+) -> Result<Vec<Option<String>>, MaskError> {
+    if rules.is_empty() {
+        return Ok(values);
+    }
+    // As the entity's own column is written: a number column keeps only canonical numbers.
+    let accept = |s: &str| match physical {
+        PhysicalType::INT32 => s.parse::<i32>().is_ok_and(|v| v.to_string() == s),
+        PhysicalType::INT64 => s.parse::<i64>().is_ok_and(|v| v.to_string() == s),
+        _ => true,
+    };
+    for &ri in rules {
+        for (row, slot) in values.iter_mut().enumerate() {
+            let Some(v) = slot.as_deref().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            match masker.entity_value(ri, v, first_row + row as u64 + 1, &accept)? {
+                Masked::Value(s) => *slot = Some(s),
+                Masked::Null | Masked::Remove => *slot = None,
+                Masked::Keep => {}
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// Transforms `input` into `out` (`output` names it in errors).
 pub fn run(
     masker: &mut Masker,
@@ -171,6 +224,23 @@ pub fn run(
                     ),
                 ));
             }
+            // A number column keeps a number only: FF1 over digits is walked until its output
+            // is one the column's type writes back the same (`Masker::value_within`), which
+            // an alphabet with letters, or a surrogate prefix, would never be.
+            if rule.transform_name == "fpe"
+                && descr.physical_type() != PhysicalType::BYTE_ARRAY
+                && !rule.transform.is_decimal_fpe()
+            {
+                return Err(MaskError::rule(
+                    &rule.name,
+                    format!(
+                        "column {} is {} in parquet; fpe on a number column needs the numeric \
+                         alphabet (radix 10) and no surrogate, so that its output is a number",
+                        descr.path().string(),
+                        descr.physical_type()
+                    ),
+                ));
+            }
             let entity = match &rule.entity {
                 None => None,
                 Some(e) => {
@@ -225,9 +295,17 @@ pub fn run(
             } else {
                 let entities: Vec<Option<Vec<Option<String>>>> = rules
                     .iter()
-                    .map(|(_, e)| {
+                    .map(|&(ri, e)| {
                         e.map(|ec| {
-                            read_entity(rg.as_ref(), ec, schema.column(ec).max_def_level(), input)
+                            let raw = read_entity(
+                                rg.as_ref(),
+                                ec,
+                                schema.column(ec).max_def_level(),
+                                input,
+                            )?;
+                            let earlier = earlier_rules(&order, plan.get(ec), ri);
+                            let descr = schema.column(ec);
+                            entity_as_seen(masker, &earlier, raw, descr.physical_type(), rows_done)
                         })
                         .transpose()
                     })
@@ -265,6 +343,7 @@ pub fn run(
                     r,
                     w,
                     job.as_ref(),
+                    false,
                     |v| String::from_utf8_lossy(v.data()).into_owned(),
                     |s| Ok(ByteArray::from(s.into_bytes())),
                 )?,
@@ -276,6 +355,7 @@ pub fn run(
                         r,
                         w,
                         job.as_ref(),
+                        true,
                         |v| {
                             if is_date {
                                 date_text(*v)
@@ -300,6 +380,7 @@ pub fn run(
                         r,
                         w,
                         job.as_ref(),
+                        true,
                         |v| match timestamp {
                             Some(per_second) => timestamp_text(*v, per_second),
                             None => v.to_string(),
@@ -313,9 +394,15 @@ pub fn run(
                 (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
                     if job.is_some() =>
                 {
-                    mask_column::<DoubleType>(masker, r, w, job.as_ref(), f64::to_string, |s| {
-                        s.parse().map_err(|_| "a double")
-                    })?
+                    mask_column::<DoubleType>(
+                        masker,
+                        r,
+                        w,
+                        job.as_ref(),
+                        true,
+                        f64::to_string,
+                        |s| s.parse().map_err(|_| "a double"),
+                    )?
                 }
                 (ColumnReader::BoolColumnReader(r), ColumnWriter::BoolColumnWriter(w)) => {
                     copy(r, w, input)?
@@ -521,16 +608,19 @@ fn timestamp_value(s: &str, per_second: i64) -> Result<i64, &'static str> {
 }
 
 /// Transforms one column chunk; values go through text (`to_text`, `from_text`) so that every
-/// transform works on every supported physical type.
+/// transform works on every supported physical type. With `exact` (number columns), reversible
+/// transforms may only write text that `from_text` and `to_text` give back unchanged.
 fn mask_column<T: DataType>(
     masker: &mut Masker,
     mut reader: ColumnReaderImpl<T>,
     writer: &mut ColumnWriterImpl<'_, T>,
     job: Option<&Job<'_>>,
+    exact: bool,
     to_text: impl Fn(&T::T) -> String,
     from_text: impl Fn(String) -> Result<T::T, &'static str>,
 ) -> Result<(), MaskError> {
     let Some(job) = job else { return Ok(()) };
+    let kept_exactly = |s: &str| from_text(s.to_owned()).is_ok_and(|v| to_text(&v) == s);
     let (path, max_def) = (job.path, job.max_def);
     let (mut def, mut rep, mut vals) = (Vec::new(), Vec::new(), Vec::<T::T>::new());
     let mut row_base = 0usize;
@@ -585,7 +675,13 @@ fn mask_column<T: DataType>(
                     .as_ref()
                     .and_then(|e| e.get(vr))
                     .and_then(Option::as_deref);
-                match masker.value(*ri, v, ent, job.first_row + vr as u64 + 1)? {
+                let record = job.first_row + vr as u64 + 1;
+                let masked = if exact {
+                    masker.value_within(*ri, v, ent, record, &kept_exactly)?
+                } else {
+                    masker.value(*ri, v, ent, record)?
+                };
+                match masked {
                     Masked::Value(s) => *v = s,
                     Masked::Null | Masked::Remove if job.optional => *t = None,
                     Masked::Null | Masked::Remove => v.clear(),
