@@ -181,6 +181,13 @@ pub trait Structure {
     /// Whether any column name or path carries a keyword (then keyword-required identifiers are
     /// searched everywhere, not only near keywords in the text).
     fn has_keywords(&self) -> bool;
+
+    /// Whether offsets `a` and `b` are in the same value (cell, JSON string, Parquet value): in
+    /// structured data Macie takes a keyword from the value itself, its column name or its
+    /// path, never from a neighbouring value within the distance.
+    fn same_value(&self, _a: usize, _b: usize) -> bool {
+        true
+    }
 }
 
 enum Kind {
@@ -1154,7 +1161,8 @@ impl Engine {
                 Some(dist) => ke <= s && e - ke <= dist,
                 None => ke + KEYWORD_DISTANCE >= s && ks <= e + KEYWORD_DISTANCE,
             };
-            if ok {
+            // Bug: a keyword in the next cell or field within the distance counted.
+            if ok && structure.is_none_or(|st| st.same_value(ks, s)) {
                 return true;
             }
         }

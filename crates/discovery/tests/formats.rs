@@ -102,6 +102,28 @@ fn a_custom_match_running_across_two_csv_cells_is_no_value() {
 }
 
 #[test]
+fn a_keyword_in_a_neighbouring_cell_or_field_does_not_count() {
+    // Bug: "ssn" in the cell (or JSON field) beside a number within 30 characters met the
+    // keyword rule; Macie takes the keyword from the value, its column name or its path.
+    let e = engine();
+    let ssn = |name: &str, data: &[u8]| {
+        let r = scan_object(&e, name, data, false);
+        types(&e, &r[0])
+            .iter()
+            .filter(|t| *t == "USA_SOCIAL_SECURITY_NUMBER")
+            .count()
+    };
+    assert_eq!(ssn("a.csv", b"note,value\nssn next,536-22-8901\n"), 0);
+    assert_eq!(ssn("a.csv", b"note,value\nx,ssn 536-22-8901\n"), 1);
+    assert_eq!(ssn("a.json", br#"{"note": "ssn", "v": "536-22-8901"}"#), 0);
+    assert_eq!(
+        ssn("a.json", br#"{"note": "x", "v": "ssn 536-22-8901"}"#),
+        1
+    );
+    assert_eq!(ssn("a.txt", b"ssn next, 536-22-8901\n"), 1);
+}
+
+#[test]
 fn tsv_cells() {
     let e = engine();
     let r = scan_object(&e, "t.tsv", b"id\temail\n1\tbob@example.org\n", false);

@@ -183,6 +183,10 @@ impl Structure for Ctx<'_> {
     fn has_keywords(&self) -> bool {
         self.table.masks.iter().any(|m| !m.is_empty())
     }
+
+    fn same_value(&self, a: usize, b: usize) -> bool {
+        self.table.cell_of(a) == self.table.cell_of(b)
+    }
 }
 
 /// The delimiter of a `.csv` file, from its header line: `,`, or `;` (what spreadsheets write

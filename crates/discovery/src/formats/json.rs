@@ -372,6 +372,10 @@ impl Structure for Ctx<'_> {
     fn has_keywords(&self) -> bool {
         self.t.masks.iter().any(|m| !m.is_empty())
     }
+
+    fn same_value(&self, a: usize, b: usize) -> bool {
+        span_index(&self.t.spans, a) == span_index(&self.t.spans, b)
+    }
 }
 
 /// JSON Lines are tokenized and scanned in batches of whole lines of about this size: memory

@@ -336,6 +336,11 @@ impl Structure for Ctx<'_> {
     fn has_keywords(&self) -> bool {
         self.masks.iter().any(|m| !m.is_empty())
     }
+
+    fn same_value(&self, a: usize, b: usize) -> bool {
+        let at = |o: usize| leaf_at(self.leaves, o).map(|l| l.start);
+        at(a) == at(b)
+    }
 }
 
 /// Scans a Parquet file held in memory. Its values may expand to at most `limit` bytes (`over`
