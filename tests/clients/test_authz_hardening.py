@@ -708,3 +708,35 @@ def test_a_federated_user_has_its_iam_users_tags_as_principal_tags(server):
     server.client(
         "kms", key=plain["AccessKeyId"], secret=plain["SecretAccessKey"], aws_session_token=plain["SessionToken"]
     ).list_keys()
+
+
+def test_simulating_a_principal_is_authorized_on_that_principal(server):
+    # Hole: SimulatePrincipalPolicy and GetContextKeysForPrincipalPolicy were decided on "*",
+    # so a Deny on simulating alice did not stop carol from reading alice's permissions, and a
+    # policy allowing `user/${aws:username}` did not let bob simulate himself.
+    alice = f"arn:aws:iam::{ACCOUNT}:user/alice"
+    server.client("iam").create_user(UserName="alice")
+    carol = as_(server, "iam", user(
+        server, "carol",
+        allow(["iam:SimulatePrincipalPolicy", "iam:GetContextKeysForPrincipalPolicy"]),
+        {"Effect": "Deny", "Action": "iam:*", "Resource": alice},
+    ))
+    with pytest.raises(ClientError) as e:
+        carol.simulate_principal_policy(PolicySourceArn=alice, ActionNames=["s3:GetObject"])
+    assert code(e) == "AccessDenied" and alice in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        carol.get_context_keys_for_principal_policy(PolicySourceArn=alice)
+    assert code(e) == "AccessDenied"
+    assert carol.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/carol", ActionNames=["s3:GetObject"]
+    )["EvaluationResults"]
+    own = f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"
+    bob = as_(server, "iam", user(server, "bob", allow("iam:SimulatePrincipalPolicy", own)))
+    result = bob.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/bob", ActionNames=["iam:SimulatePrincipalPolicy"],
+        ResourceArns=[f"arn:aws:iam::{ACCOUNT}:user/bob"],
+    )["EvaluationResults"]
+    assert result[0]["EvalDecision"] == "allowed"
+    with pytest.raises(ClientError) as e:
+        bob.simulate_principal_policy(PolicySourceArn=alice, ActionNames=["s3:GetObject"])
+    assert code(e) == "AccessDenied"

@@ -1590,6 +1590,34 @@ fn iam_target(state: &AppState, caller: &Caller, op: &str, input: &Value) -> Tar
                 return group(g);
             }
         }
+        // These act on the user, group, role (or policy) their ARN names, the resource types
+        // IAM's authorization reference gives them. Bug: they were decided on "*", so a Deny of
+        // simulating another user's permissions did not stop anyone, and a policy allowing
+        // `user/${aws:username}` did not let a user simulate themselves.
+        "SimulatePrincipalPolicy"
+        | "GetContextKeysForPrincipalPolicy"
+        | "GenerateServiceLastAccessedDetails"
+        | "ListPoliciesGrantingServiceAccess" => {
+            let member = if op.starts_with("Simulate") || op.starts_with("GetContextKeys") {
+                "PolicySourceArn"
+            } else {
+                "Arn"
+            };
+            if let Some(arn) = s(input, member) {
+                let own = arn.split(':').nth(4).is_some_and(|a| a == account);
+                let resource = arn.split(':').nth(5).unwrap_or_default();
+                let name = resource.rsplit('/').next().unwrap_or_default();
+                // Another account's principal is no principal here: the handler answers
+                // NoSuchEntity, as for a name that finds no one.
+                return match resource.split('/').next() {
+                    Some("user") if own => user(name),
+                    Some("role") if own => role(name),
+                    Some("group") if own => group(name),
+                    _ if own => none(arn.to_owned()),
+                    _ => none("*".to_owned()),
+                };
+            }
+        }
         "AddRoleToInstanceProfile" | "RemoveRoleFromInstanceProfile" => {
             if let Some(p) = s(input, "InstanceProfileName") {
                 return instance_profile(p);
