@@ -1447,6 +1447,139 @@ def test_the_simulator_reports_each_layers_own_verdict(server):
     assert error(e)["Code"] == "InvalidInput"
 
 
+def test_the_simulator_answers_one_result_per_action_with_each_resource_inside(server):
+    # Bug: one EvaluationResult per (action, resource), EvalResourceName the given ARN and no
+    # ResourceSpecificResults; AWS answers one result per action with the most restrictive
+    # decision, the resource type's ARN format, and each resource's own result inside.
+    iam = server.client("iam")
+    doc = policy(allow("s3:GetObject", "arn:aws:s3:::b/open/*"),
+                 {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*",
+                  "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[doc], ActionNames=["s3:GetObject", "s3:PutObject"],
+        ResourceArns=["arn:aws:s3:::b/open/x", "arn:aws:s3:::b/secret/y"],
+    )["EvaluationResults"]
+    assert [r["EvalActionName"] for r in out] == ["s3:GetObject", "s3:PutObject"]
+    get = out[0]
+    assert get["EvalResourceName"] == "arn:${Partition}:s3:::${BucketName}/${ObjectName}"
+    assert get["EvalDecision"] == "implicitDeny"
+    assert get["MatchedStatements"] == []
+    assert get["MissingContextValues"] == ["aws:SecureTransport"]
+    assert get["EvalDecisionDetails"] == {}
+    per = {r["EvalResourceName"]: r for r in get["ResourceSpecificResults"]}
+    assert per["arn:aws:s3:::b/open/x"]["EvalResourceDecision"] == "allowed"
+    assert [m["SourcePolicyId"] for m in per["arn:aws:s3:::b/open/x"]["MatchedStatements"]] == ["PolicyInputList.1"]
+    assert per["arn:aws:s3:::b/secret/y"]["EvalResourceDecision"] == "implicitDeny"
+    assert per["arn:aws:s3:::b/secret/y"]["MissingContextValues"] == ["aws:SecureTransport"]
+    # An explicit deny on any resource is the action's decision.
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[doc], ActionNames=["s3:GetObject"],
+        ResourceArns=["arn:aws:s3:::b/open/x", "arn:aws:s3:::b/secret/y"],
+        ContextEntries=[{"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["false"], "ContextKeyType": "boolean"}],
+    )["EvaluationResults"]
+    assert len(out) == 1
+    assert out[0]["EvalDecision"] == "explicitDeny"
+    assert [m["SourcePolicyId"] for m in out[0]["MatchedStatements"]] == ["PolicyInputList.1"]
+    # Without ResourceArns: "*", no per-resource results, no EvalDecisionDetails.
+    out = iam.simulate_custom_policy(PolicyInputList=[doc], ActionNames=["s3:GetObject"])["EvaluationResults"][0]
+    assert out["EvalResourceName"] == "*"
+    assert "ResourceSpecificResults" not in out and "EvalDecisionDetails" not in out
+
+
+def test_the_simulator_places_matched_statements_in_their_documents(server):
+    # Bug: MatchedStatements had no StartPosition/EndPosition. AWS's CLI example: this one-line
+    # policy's statement answered with line 1, columns 38 and 167.
+    iam = server.client("iam")
+    doc = ('{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*",'
+           '"Condition":{"DateGreaterThan":{"aws:CurrentTime":"2018-08-16T12:00:00Z"}}}}')
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[doc], ActionNames=["dynamodb:CreateBackup"],
+        ContextEntries=[{"ContextKeyName": "aws:CurrentTime", "ContextKeyValues": ["2019-04-25T11:00:00Z"], "ContextKeyType": "date"}],
+    )["EvaluationResults"][0]
+    assert out["EvalDecision"] == "allowed"
+    assert out["MatchedStatements"] == [{
+        "SourcePolicyId": "PolicyInputList.1", "SourcePolicyType": "IAM Policy",
+        "StartPosition": {"Line": 1, "Column": 38}, "EndPosition": {"Line": 1, "Column": 167},
+    }]
+    # A stored, pretty-printed policy: the second statement, on lines 4 to 8.
+    iam.create_user(UserName="placed")
+    stored = json.dumps({"Version": "2012-10-17", "Statement": [allow("iam:ListUsers"), deny("iam:GetUser")]}, indent=2)
+    iam.put_user_policy(UserName="placed", PolicyName="p", PolicyDocument=stored)
+    out = iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/placed", ActionNames=["iam:GetUser"]
+    )["EvaluationResults"][0]
+    [m] = out["MatchedStatements"]
+    lines = stored.split("\n")
+    start, end = m["StartPosition"], m["EndPosition"]
+    assert lines[start["Line"] - 1][start["Column"] - 2] == "{"
+    assert lines[end["Line"] - 1][end["Column"] - 2] == "}"
+    assert '"Deny"' in "\n".join(lines[start["Line"] - 1:end["Line"]])
+
+
+def test_the_simulator_details_each_policy_type_across_accounts(server):
+    # Bug: EvalDecisionDetails was never returned; AWS fills it for cross-account simulations.
+    iam = server.client("iam")
+    identity = policy(allow("s3:GetObject"))
+    other = "arn:aws:iam::999999999999:user/ext"
+    names_other = policy({"Effect": "Allow", "Principal": {"AWS": other}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bk/*"})
+    names_alice = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bk/*"})
+    common = dict(PolicyInputList=[identity], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::bk/o"],
+                  CallerArn=other, ResourceOwner=f"arn:aws:iam::{ACCOUNT}:root")
+    out = iam.simulate_custom_policy(ResourcePolicy=names_other, **common)["EvaluationResults"][0]
+    assert out["EvalDecision"] == "allowed"
+    assert out["EvalDecisionDetails"] == {"IAM Policy": "allowed", "Resource Policy": "allowed"}
+    assert out["ResourceSpecificResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "allowed", "Resource Policy": "allowed"}
+    out = iam.simulate_custom_policy(ResourcePolicy=names_alice, **common)["EvaluationResults"][0]
+    assert out["EvalDecision"] == "implicitDeny"
+    assert out["EvalDecisionDetails"] == {"IAM Policy": "allowed", "Resource Policy": "implicitDeny"}
+    # Same account with a resource named: present but empty, and not per resource.
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[identity], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::bk/o"],
+        ResourcePolicy=names_alice, CallerArn=f"arn:aws:iam::{ACCOUNT}:user/alice",
+    )["EvaluationResults"][0]
+    assert out["EvalDecisionDetails"] == {}
+    assert "EvalDecisionDetails" not in out["ResourceSpecificResults"][0]
+
+
+def test_simulating_a_group_leaves_the_members_name_unknown(server):
+    # Bug: a group was simulated as a made-up member "simulated-member-of-<group>" whose name
+    # answered ${aws:username}, so a self-service group policy was denied with nothing missing;
+    # a group ARN as CallerArn was refused with a message saying groups are accepted.
+    iam = server.client("iam")
+    iam.create_group(GroupName="selfserve")
+    iam.put_group_policy(GroupName="selfserve", PolicyName="self", PolicyDocument=policy(
+        allow("iam:ListAccessKeys", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}")))
+    group = f"arn:aws:iam::{ACCOUNT}:group/selfserve"
+    out = iam.simulate_principal_policy(
+        PolicySourceArn=group, ActionNames=["iam:ListAccessKeys"], ResourceArns=[f"arn:aws:iam::{ACCOUNT}:user/gina"],
+    )["EvaluationResults"][0]
+    assert (out["EvalDecision"], out["MissingContextValues"]) == ("implicitDeny", ["aws:username"])
+    out = iam.simulate_principal_policy(
+        PolicySourceArn=group, ActionNames=["iam:ListAccessKeys"], ResourceArns=[f"arn:aws:iam::{ACCOUNT}:user/gina"],
+        ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["gina"], "ContextKeyType": "string"}],
+    )["EvaluationResults"][0]
+    assert (out["EvalDecision"], out["MissingContextValues"]) == ("allowed", [])
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[policy(allow("iam:ListAccessKeys", f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"))],
+        ActionNames=["iam:ListAccessKeys"], ResourceArns=[f"arn:aws:iam::{ACCOUNT}:user/gina"], CallerArn=group,
+    )["EvaluationResults"][0]
+    assert (out["EvalDecision"], out["MissingContextValues"]) == ("implicitDeny", ["aws:username"])
+
+
+def test_the_simulators_errors_say_what_aws_says(server):
+    # Bug: a source ARN naming no entity answered "Invalid ARN: ..."; GetContextKeysForCustomPolicy
+    # reported an old-version document as "Missing required field Principal".
+    iam = server.client("iam")
+    with pytest.raises(ClientError) as e:
+        iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:policy/p", ActionNames=["s3:GetObject"])
+    assert error(e)["Message"] == f"Invalid Entity Arn: arn:aws:iam::{ACCOUNT}:policy/p does not clearly define entity type and name."
+    old = json.dumps({"Version": "2008-10-17", "Statement": [allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}")]})
+    with pytest.raises(ClientError) as e:
+        iam.get_context_keys_for_custom_policy(PolicyInputList=[old])
+    assert error(e)["Code"] == "InvalidInput"
+    assert error(e)["Message"].startswith("Policy document must be version 2012-10-17 or greater.")
+
+
 def test_temporary_credentials_of_any_kind_cannot_call_get_federation_token(server):
     # Bug: a GetSessionToken session calling GetFederationToken got a policy-style denial
     # ("because only sts:AssumeRole and sts:GetCallerIdentity may ..."), a role session AWS's

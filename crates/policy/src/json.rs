@@ -299,6 +299,157 @@ impl Parser<'_> {
     }
 }
 
+/// A place in a document as IAM's policy simulator reports it: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+/// Where each statement of a policy document starts and ends, in the order of its `Statement`
+/// (an object alone is one statement), as the simulator's `StartPosition`/`EndPosition`: the
+/// place just after the statement's `{` and just after its `}` (AWS's own example has a one-line
+/// policy whose statement's `{` is the 37th character answered with columns 38 and 167).
+/// Empty when the text is no object with a `Statement` of objects.
+pub fn statement_positions(text: &str) -> Vec<(Position, Position)> {
+    let bytes = text.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let Some(stmt) = top_member(bytes, "Statement") else {
+        return Vec::new();
+    };
+    let mut pos = skip_ws(bytes, stmt);
+    match bytes.get(pos) {
+        Some(b'{') => {
+            if let Some(end) = skip_value(bytes, pos, 0) {
+                spans.push((pos, end));
+            }
+        }
+        Some(b'[') => {
+            pos += 1;
+            loop {
+                pos = skip_ws(bytes, pos);
+                match bytes.get(pos) {
+                    Some(b'{') => {
+                        let Some(end) = skip_value(bytes, pos, 0) else {
+                            break;
+                        };
+                        spans.push((pos, end));
+                        pos = skip_ws(bytes, end);
+                        if bytes.get(pos) == Some(&b',') {
+                            pos += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+        _ => {}
+    }
+    // `end` is the offset after `}`: the place after it is one character further.
+    spans
+        .into_iter()
+        .map(|(start, end)| (position_at(text, start + 1), position_at(text, end)))
+        .collect()
+}
+
+/// The 1-based position of the character at byte `offset`, lines ending at `\n`.
+fn position_at(text: &str, offset: usize) -> Position {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
+    Position { line, column }
+}
+
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while bytes.get(pos).is_some_and(|b| b.is_ascii_whitespace()) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The offset of the value of the top-level object's first member named `name`.
+fn top_member(bytes: &[u8], name: &str) -> Option<usize> {
+    let mut pos = skip_ws(bytes, 0);
+    if bytes.get(pos) != Some(&b'{') {
+        return None;
+    }
+    pos += 1;
+    loop {
+        pos = skip_ws(bytes, pos);
+        if bytes.get(pos) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(bytes, pos)?;
+        let key = bytes.get(pos + 1..key_end - 1)?;
+        pos = skip_ws(bytes, key_end);
+        if bytes.get(pos) != Some(&b':') {
+            return None;
+        }
+        pos = skip_ws(bytes, pos + 1);
+        // Keys of the policy grammar have no escapes, so comparing raw bytes is enough.
+        if key == name.as_bytes() {
+            return Some(pos);
+        }
+        pos = skip_ws(bytes, skip_value(bytes, pos, 0)?);
+        if bytes.get(pos) != Some(&b',') {
+            return None;
+        }
+        pos += 1;
+    }
+}
+
+/// The offset just after the string starting at `pos` (its opening quote).
+fn skip_string(bytes: &[u8], pos: usize) -> Option<usize> {
+    let mut i = pos + 1;
+    loop {
+        match bytes.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The offset just after the value starting at `pos`.
+fn skip_value(bytes: &[u8], pos: usize, depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match bytes.get(pos)? {
+        b'"' => skip_string(bytes, pos),
+        open @ (b'{' | b'[') => {
+            let close = if *open == b'{' { b'}' } else { b']' };
+            let mut i = skip_ws(bytes, pos + 1);
+            if bytes.get(i) == Some(&close) {
+                return Some(i + 1);
+            }
+            loop {
+                i = skip_value(bytes, i, depth + 1)?;
+                i = skip_ws(bytes, i);
+                match bytes.get(i)? {
+                    b':' | b',' => i = skip_ws(bytes, i + 1),
+                    c if *c == close => return Some(i + 1),
+                    _ => return None,
+                }
+            }
+        }
+        _ => {
+            let mut i = pos;
+            while bytes.get(i).is_some_and(|b| {
+                !matches!(b, b',' | b'}' | b']' | b':') && !b.is_ascii_whitespace()
+            }) {
+                i += 1;
+            }
+            (i > pos).then_some(i)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +474,52 @@ mod tests {
     fn decodes_escapes() {
         let j = Json::parse(r#""a\u00e9\ud83d\ude00\n""#).unwrap();
         assert_eq!(j, Json::String("aé😀\n".to_string()));
+    }
+    #[test]
+    fn statement_positions_follow_aws_example() {
+        // Bug: MatchedStatements had no StartPosition/EndPosition; AWS's CLI example answers
+        // this one-line policy with line 1, columns 38 and 167.
+        let doc = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*","Condition":{"DateGreaterThan":{"aws:CurrentTime":"2018-08-16T12:00:00Z"}}}}"#;
+        let p = statement_positions(doc);
+        assert_eq!(
+            p,
+            vec![(
+                Position {
+                    line: 1,
+                    column: 38
+                },
+                Position {
+                    line: 1,
+                    column: 167
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn statement_positions_of_an_array_over_lines() {
+        let doc = "{\n \"Statement\": [\n  {\"Effect\":\"Deny\",\"Action\":\"a:b\",\"Resource\":\"}\"},\n  {\"Sid\": \"x\"}\n ],\n \"Version\": \"2012-10-17\"\n}";
+        let p = statement_positions(doc);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].0, Position { line: 3, column: 4 });
+        assert_eq!(
+            p[0].1,
+            Position {
+                line: 3,
+                column: 50
+            }
+        );
+        assert_eq!(
+            p[1],
+            (
+                Position { line: 4, column: 4 },
+                Position {
+                    line: 4,
+                    column: 15
+                }
+            )
+        );
+        assert!(statement_positions("[1]").is_empty());
+        assert!(statement_positions("{\"Statement\": {").is_empty());
     }
 }

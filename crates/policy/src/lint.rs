@@ -948,7 +948,7 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
     }
     let tail = parts.get(2..).map(|p| p.join(":")).unwrap_or_default();
     let ok = svc.resource_formats.iter().any(|f| {
-        let pat = placeholder_glob(f);
+        let pat = crate::service_data::placeholder_glob(f);
         pattern::matches(&pattern::glob_pieces(&pat, true), &tail)
     });
     if !ok {
@@ -959,24 +959,6 @@ fn lint_resource(l: &mut Linter<'_>, policy: &Policy, r: &str, path: String) {
             format!("{r:?} matches no resource type of service {service}"),
         );
     }
-}
-
-/// Turns a reference ARN format (`s3:::${BucketName}/${ObjectName}`) into a
-/// glob (`s3:::?*/?*`): a placeholder stands for at least one character (bug: as `*` it
-/// matched nothing too, so `arn:aws:s3:::` passed as a bucket).
-fn placeholder_glob(f: &str) -> String {
-    let mut out = String::new();
-    let mut rest = f;
-    while let Some(i) = rest.find("${") {
-        out.push_str(rest.get(..i).unwrap_or(""));
-        out.push_str("?*");
-        rest = match rest.get(i..).and_then(|t| t.find('}')) {
-            Some(j) => rest.get(i + j + 1..).unwrap_or(""),
-            None => "",
-        };
-    }
-    out.push_str(rest);
-    out
 }
 
 fn check_variables(l: &mut Linter<'_>, text: &str, path: String) {

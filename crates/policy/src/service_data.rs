@@ -263,11 +263,59 @@ impl ServiceData {
             .find(|k| k.matches(&lower))
     }
 
+    /// The ARN format (`arn:${Partition}:s3:::${BucketName}/${ObjectName}`) of the resource type
+    /// of `service` that `arn` is one of: the most specific that matches, as a bucket's ARN
+    /// also matches the object format's prefix. `None` when none matches.
+    pub fn resource_format(&self, service: &str, arn: &str) -> Option<String> {
+        let tail = arn.splitn(3, ':').nth(2)?;
+        let literal_len = |f: &str| {
+            let mut n = 0;
+            let mut rest = f;
+            while let Some(i) = rest.find("${") {
+                n += i;
+                rest = rest
+                    .get(i..)
+                    .and_then(|t| t.find('}').and_then(|j| t.get(j + 1..)))
+                    .unwrap_or("");
+            }
+            n + rest.len()
+        };
+        self.services
+            .get(service)?
+            .resource_formats
+            .iter()
+            .filter(|f| pattern::matches(&pattern::glob_pieces(&placeholder_glob(f), true), tail))
+            // The first of equally specific formats, as the reference lists them.
+            .fold(None::<&String>, |best, f| match best {
+                Some(b) if literal_len(b) >= literal_len(f) => Some(b),
+                _ => Some(f),
+            })
+            .map(|f| format!("arn:${{Partition}}:{f}"))
+    }
+
     /// Whether a key is one of the global `aws:` keys.
     pub fn is_global_key(&self, key: &str) -> bool {
         let lower = key.to_lowercase();
         self.global_keys.iter().any(|k| k.matches(&lower))
     }
+}
+
+/// Turns a reference ARN format (`s3:::${BucketName}/${ObjectName}`) into a
+/// glob (`s3:::?*/?*`): a placeholder stands for at least one character (bug: as `*` it
+/// matched nothing too, so `arn:aws:s3:::` passed as a bucket).
+pub(crate) fn placeholder_glob(f: &str) -> String {
+    let mut out = String::new();
+    let mut rest = f;
+    while let Some(i) = rest.find("${") {
+        out.push_str(rest.get(..i).unwrap_or(""));
+        out.push_str("?*");
+        rest = match rest.get(i..).and_then(|t| t.find('}')) {
+            Some(j) => rest.get(i + j + 1..).unwrap_or(""),
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -363,5 +411,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn resource_format_picks_the_most_specific_type() {
+        // Bug: the simulator's top-level EvalResourceName was the given ARN, not its type's
+        // ARN format as AWS answers.
+        let d = data();
+        assert_eq!(
+            d.resource_format("s3", "arn:aws:s3:::bk/o").as_deref(),
+            Some("arn:${Partition}:s3:::${BucketName}/${ObjectName}")
+        );
+        assert_eq!(
+            d.resource_format("s3", "arn:aws:s3:::bk").as_deref(),
+            Some("arn:${Partition}:s3:::${BucketName}")
+        );
+        assert_eq!(
+            d.resource_format("s3", "arn:aws:iam::123456789012:user/a"),
+            None
+        );
+        assert_eq!(d.resource_format("nosuch", "arn:aws:s3:::bk"), None);
     }
 }
