@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use palisade_masking::cli::{KeyArgs, MaskArgs, UnmaskArgs, run_mask, run_unmask};
+mod common;
+
+use common::{mask_args, unmask_args};
+use palisade_masking::cli::{run_mask, run_unmask};
 
 fn keyfile(dir: &Path) -> PathBuf {
     let p = dir.join("keys.json");
@@ -14,46 +17,6 @@ fn keyfile(dir: &Path) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn mask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> MaskArgs {
-    MaskArgs {
-        input: input.to_owned(),
-        output: output.to_owned(),
-        rules: Some(rules.to_owned()),
-        policies: None,
-        as_principal: None,
-        table: None,
-        format: None,
-        envelope: None,
-        key_args: KeyArgs {
-            keys: Some(keys.to_owned()),
-            kms_endpoint: None,
-            kms_ca_bundle: None,
-            region: Some("us-east-1".into()),
-        },
-        no_progress: true,
-        quiet: true,
-        summary_json: None,
-    }
-}
-
-fn unmask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> UnmaskArgs {
-    UnmaskArgs {
-        input: input.to_owned(),
-        output: output.to_owned(),
-        rules: rules.to_owned(),
-        format: None,
-        envelope: None,
-        key_args: KeyArgs {
-            keys: Some(keys.to_owned()),
-            kms_endpoint: None,
-            kms_ca_bundle: None,
-            region: Some("us-east-1".into()),
-        },
-        no_progress: true,
-        quiet: true,
-    }
 }
 
 const CSV_RULES: &str = r#"

@@ -4,7 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use palisade_masking::cli::{KeyArgs, MaskArgs, UnmaskArgs, run_mask, run_unmask};
+mod common;
+
+use common::KEY;
+use common::{mask_args, unmask_args};
+use palisade_masking::cli::{run_mask, run_unmask};
 use palisade_masking::masker::Summary;
 
 fn keyfile(dir: &Path, raw: &str) -> PathBuf {
@@ -13,47 +17,7 @@ fn keyfile(dir: &Path, raw: &str) -> PathBuf {
     p
 }
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const OTHER_KEY: &str = "HxwdHh8YGRobFBUWFxAREhMMDQ4PCAkKCwQFBgcAAQI=";
-
-fn key_args(keys: &Path) -> KeyArgs {
-    KeyArgs {
-        keys: Some(keys.to_owned()),
-        kms_endpoint: None,
-        kms_ca_bundle: None,
-        region: Some("us-east-1".into()),
-    }
-}
-
-fn mask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> MaskArgs {
-    MaskArgs {
-        input: input.to_owned(),
-        output: output.to_owned(),
-        rules: Some(rules.to_owned()),
-        policies: None,
-        as_principal: None,
-        table: None,
-        format: None,
-        envelope: None,
-        key_args: key_args(keys),
-        no_progress: true,
-        quiet: true,
-        summary_json: None,
-    }
-}
-
-fn unmask_args(input: &Path, output: &Path, rules: &Path, keys: &Path) -> UnmaskArgs {
-    UnmaskArgs {
-        input: input.to_owned(),
-        output: output.to_owned(),
-        rules: rules.to_owned(),
-        format: None,
-        envelope: None,
-        key_args: key_args(keys),
-        no_progress: true,
-        quiet: true,
-    }
-}
 
 /// Masks `input` (written to a file named `name`) with `rules`: the result and the output
 /// text, if any was written.
