@@ -242,23 +242,7 @@ impl<'d> Masker<'d> {
             Direction::Mask => rule.transform.apply(value, entity),
             Direction::Unmask => rule.transform.invert(value, entity),
         };
-        let stats = self.stats.get_mut(i);
-        match result {
-            Ok(m) => {
-                if let Some(s) = stats
-                    && m != Masked::Keep
-                {
-                    s.transformed += 1;
-                }
-                Ok(m)
-            }
-            Err(message) => {
-                if let Some(s) = stats {
-                    s.errors += 1;
-                }
-                handle_error(rule, record, message)
-            }
-        }
+        tally(self.stats.get_mut(i), rule, record, result)
     }
 
     /// [`Self::value`] for a field that keeps only the text `accept` takes: a Parquet number
@@ -310,23 +294,7 @@ impl<'d> Masker<'d> {
                 other => break other,
             }
         };
-        let stats = self.stats.get_mut(i);
-        match result {
-            Ok(m) => {
-                if let Some(s) = stats
-                    && m != Masked::Keep
-                {
-                    s.transformed += 1;
-                }
-                Ok(m)
-            }
-            Err(message) => {
-                if let Some(s) = stats {
-                    s.errors += 1;
-                }
-                handle_error(rule, record, message)
-            }
-        }
+        tally(self.stats.get_mut(i), rule, record, result)
     }
 
     /// [`Self::value_within`] for a value read again as the entity of a date shift, as the
@@ -548,6 +516,32 @@ impl<'d> Masker<'d> {
         };
         out.push_str(text.get(last..end).unwrap_or(""));
         Ok((out, changed, end))
+    }
+}
+
+/// Counts a rule's outcome on one value in its statistics, and turns a failure into what the
+/// rule's `on_error` asks for.
+fn tally(
+    stats: Option<&mut RuleStats>,
+    rule: &Rule,
+    record: u64,
+    result: Result<Masked, String>,
+) -> Result<Masked, MaskError> {
+    match result {
+        Ok(m) => {
+            if let Some(s) = stats
+                && m != Masked::Keep
+            {
+                s.transformed += 1;
+            }
+            Ok(m)
+        }
+        Err(message) => {
+            if let Some(s) = stats {
+                s.errors += 1;
+            }
+            handle_error(rule, record, message)
+        }
     }
 }
 
