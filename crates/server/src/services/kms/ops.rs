@@ -443,24 +443,60 @@ async fn update_key(
 }
 
 fn enable(k: &mut KeyRecord) -> Result<(), ApiError> {
-    match k.state.as_str() {
-        "PendingDeletion" => Err(invalid_state(&k.arn, "pending deletion")),
-        "PendingImport" => Err(invalid_state(&k.arn, "pending import")),
-        _ => {
-            "Enabled".clone_into(&mut k.state);
-            Ok(())
-        }
-    }
+    set_enabled(k, "Enabled")
 }
 
 fn disable(k: &mut KeyRecord) -> Result<(), ApiError> {
-    match k.state.as_str() {
-        "PendingDeletion" => Err(invalid_state(&k.arn, "pending deletion")),
-        "PendingImport" => Err(invalid_state(&k.arn, "pending import")),
-        _ => {
-            "Disabled".clone_into(&mut k.state);
+    set_enabled(k, "Disabled")
+}
+
+/// EnableKey and DisableKey: only a key with usable material that is not pending deletion
+/// changes; the check is on the state KMS shows, so that material past its ValidTo counts as
+/// gone before the background task has removed it.
+fn set_enabled(k: &mut KeyRecord, to: &str) -> Result<(), ApiError> {
+    match key_state(k) {
+        "Enabled" | "Disabled" => {
+            to.clone_into(&mut k.state);
             Ok(())
         }
+        other => Err(invalid_state(&k.arn, state_words(other))),
+    }
+}
+
+/// Whether the key waits for its own deletion or for its replicas'. KMS keeps such a key in
+/// that state whatever happens to its material, so that the deletion is never lost.
+fn pending_deletion(r: &KeyRecord) -> bool {
+    matches!(
+        r.state.as_str(),
+        "PendingDeletion" | "PendingReplicaDeletion"
+    )
+}
+
+/// Whether the key has no material it can use now: never imported, deleted, or imported
+/// material past its ValidTo (gone whether or not the background task has removed it yet).
+fn material_gone(r: &KeyRecord, t: i64) -> bool {
+    r.sealed.is_empty() || r.valid_to.is_some_and(|v| v <= t)
+}
+
+/// The key's state as KMS shows and enforces it, the one every operation checks: a key whose
+/// material is gone waits for an import, unless it is pending deletion.
+fn key_state(r: &KeyRecord) -> &str {
+    if material_gone(r, now()) && !pending_deletion(r) {
+        "PendingImport"
+    } else {
+        r.state.as_str()
+    }
+}
+
+/// A key state in the words of KMSInvalidStateException's message.
+fn state_words(state: &str) -> &str {
+    match state {
+        "Enabled" => "enabled",
+        "Disabled" => "disabled",
+        "PendingImport" => "pending import",
+        "PendingDeletion" => "pending deletion",
+        "PendingReplicaDeletion" => "pending replica deletion",
+        other => other,
     }
 }
 
@@ -498,18 +534,10 @@ fn related_keys(state: &AppState, r: &KeyRecord) -> Result<Vec<String>, ApiError
 /// A key that can run a cryptographic operation now.
 fn usable(k: &Key) -> Result<(), ApiError> {
     let r = &k.record;
-    // Imported material past its ValidTo is gone, whether or not the background task has
-    // removed it yet.
-    if r.valid_to.is_some_and(|v| v <= now()) {
-        return Err(invalid_state(&r.arn, "pending import"));
-    }
-    match r.state.as_str() {
+    match key_state(r) {
         "Enabled" => Ok(()),
         "Disabled" => Err(err("DisabledException", format!("{} is disabled.", r.arn))),
-        "PendingDeletion" => Err(invalid_state(&r.arn, "pending deletion")),
-        "PendingReplicaDeletion" => Err(invalid_state(&r.arn, "pending replica deletion")),
-        "PendingImport" => Err(invalid_state(&r.arn, "pending import")),
-        other => Err(invalid_state(&r.arn, other)),
+        other => Err(invalid_state(&r.arn, state_words(other))),
     }
 }
 
@@ -548,11 +576,7 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
     // Imported material past its ValidTo is deleted (the background task catches up within a
     // minute): the key is already waiting for an import, as KMS shows it.
     let expired = r.valid_to.is_some_and(|v| v <= now());
-    let state = if expired && r.state != "PendingDeletion" {
-        "PendingImport"
-    } else {
-        r.state.as_str()
-    };
+    let state = key_state(r);
     let mut m = json!({
         "AWSAccountId": r.account,
         "KeyId": r.id,
@@ -1089,8 +1113,15 @@ async fn cancel_deletion(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             format!("{} is not pending deletion.", r.arn),
         ));
     }
-    // AWS: a key whose deletion is cancelled comes back disabled.
-    "Disabled".clone_into(&mut r.state);
+    // AWS: a key whose deletion is cancelled comes back disabled, or waiting for its material
+    // when it has none (bug: a key never imported came back Disabled, and EnableKey then
+    // "enabled" a key with no material).
+    let to = if material_gone(r, now()) {
+        "PendingImport"
+    } else {
+        "Disabled"
+    };
+    to.clone_into(&mut r.state);
     r.deletion_date = None;
     r.pending_window_days = None;
     let out = json!({"KeyId": r.arn});
@@ -1904,10 +1935,11 @@ fn rotatable(k: &KeyRecord) -> Result<(), ApiError> {
             ),
         ));
     }
-    match k.state.as_str() {
+    // Bug: a primary waiting for its replicas' deletion was rotated.
+    match key_state(k) {
+        "Enabled" => Ok(()),
         "Disabled" => Err(err("DisabledException", format!("{} is disabled.", k.arn))),
-        "PendingDeletion" => Err(invalid_state(&k.arn, "pending deletion")),
-        _ => Ok(()),
+        other => Err(invalid_state(&k.arn, state_words(other))),
     }
 }
 
@@ -1947,8 +1979,11 @@ fn rotation_status(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         None
     };
     let r = primary.as_ref().unwrap_or(&own);
-    let mut out = json!({"KeyRotationEnabled": r.rotation_enabled, "KeyId": own.arn});
-    if r.rotation_enabled {
+    // The API reference: while a key is pending deletion its rotation status is false; it
+    // returns when the deletion is cancelled, so the stored setting is kept.
+    let enabled = r.rotation_enabled && !pending_deletion(&own) && !pending_deletion(r);
+    let mut out = json!({"KeyRotationEnabled": enabled, "KeyId": own.arn});
+    if enabled {
         super::super::set(
             &mut out,
             "RotationPeriodInDays",
@@ -2241,12 +2276,12 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     }
     for mut key in expired {
         // KMS deletes imported material at its ValidTo: the key waits for it to be imported
-        // again (a key pending deletion stays so).
+        // again (a key pending deletion, its own or its replicas', stays so).
         tracing::info!(key = %key.record.arn, "imported key material expired");
         key.materials.clear();
         key.record.sealed.clear();
         key.record.valid_to = None;
-        if key.record.state != "PendingDeletion" {
+        if !pending_deletion(&key.record) {
             "PendingImport".clone_into(&mut key.record.state);
         }
         changes.keys.push(key);
@@ -2582,8 +2617,8 @@ async fn retire_grant(
 
 // ---- import -----------------------------------------------------------------------------------
 
-/// Import operations need a key of EXTERNAL origin that is not pending deletion.
-fn importable(r: &KeyRecord) -> Result<(), ApiError> {
+/// Import operations need a key of EXTERNAL origin.
+fn external(r: &KeyRecord) -> Result<(), ApiError> {
     if r.origin != "EXTERNAL" {
         return Err(err(
             "UnsupportedOperationException",
@@ -2593,8 +2628,16 @@ fn importable(r: &KeyRecord) -> Result<(), ApiError> {
             ),
         ));
     }
-    if r.state == "PendingDeletion" {
-        return Err(invalid_state(&r.arn, "pending deletion"));
+    Ok(())
+}
+
+/// GetParametersForImport and ImportKeyMaterial need a key of EXTERNAL origin that is not
+/// pending deletion (its own or its replicas'): the key-state table refuses them, and an
+/// import must never bring a key back from a deletion that only CancelKeyDeletion may cancel.
+fn importable(r: &KeyRecord) -> Result<(), ApiError> {
+    external(r)?;
+    if pending_deletion(r) {
+        return Err(invalid_state(&r.arn, state_words(&r.state)));
     }
     Ok(())
 }
@@ -2677,10 +2720,16 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
     let r = &key.record;
+    // Hole: the import ignored the key's state and always enabled it, so a caller allowed only
+    // ImportKeyMaterial could enable a disabled key or undo a scheduled deletion.
+    importable(r)?;
     let bad_token = || {
         err(
             "InvalidImportTokenException",
-            "Import token is invalid or expired.",
+            format!(
+                "The import token is invalid or is associated with a different KMS key than {}.",
+                r.arn
+            ),
         )
     };
     let stored = r.import_token.clone().ok_or_else(bad_token)?;
@@ -2689,8 +2738,23 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     else {
         return Err(bad_token());
     };
-    if want.as_bytes() != token.as_slice() || r.import_expires.is_none_or(|t| t < now()) {
+    if want.as_bytes() != token.as_slice() {
         return Err(bad_token());
+    }
+    // The model has an exception of its own for a token past its ParametersValidTo, which
+    // tells the caller to get new parameters rather than look for a wrong key.
+    match r.import_expires {
+        Some(t) if t >= now() => {}
+        Some(t) => {
+            return Err(err(
+                "ExpiredImportTokenException",
+                format!(
+                    "The import token for {} expired at {t}; call GetParametersForImport for a new one.",
+                    r.arn
+                ),
+            ));
+        }
+        None => return Err(bad_token()),
     }
     let sealed = r.import_wrapping.clone().ok_or_else(bad_token)?;
     let wrapping_bytes = cx
@@ -2754,13 +2818,18 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     if key.record.imported_digest.is_none() {
         key.record.imported_digest = Some(seal_bytes(cx, &digest_id, digest.as_ref())?);
     }
+    // Only a key waiting for its material becomes Enabled; a disabled key stays disabled,
+    // as only EnableKey may enable it.
+    let waiting = key_state(&key.record) == "PendingImport";
     key.record.valid_to = valid_to;
     if key.materials.is_empty() {
         let sealed = cx.state.kms.seal(&key.record.arn, 0, &material)?;
         key.record.sealed = vec![sealed];
         key.materials = vec![Arc::new(material)];
     }
-    "Enabled".clone_into(&mut key.record.state);
+    if waiting {
+        "Enabled".clone_into(&mut key.record.state);
+    }
     key.record.import_token = None;
     key.record.import_wrapping = None;
     key.record.import_expires = None;
@@ -2787,13 +2856,17 @@ fn seal_bytes(cx: &Cx<'_>, binding: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiEr
 async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
-    importable(&key.record)?;
+    external(&key.record)?;
     let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
     // The material is gone from memory and store; its ciphertexts stay undecryptable until the
     // same material is imported again.
     key.materials.clear();
     key.record.sealed.clear();
-    "PendingImport".clone_into(&mut key.record.state);
+    // The API reference: a key pending deletion keeps its state (bug: this was refused, and a
+    // primary waiting for its replicas' deletion lost its scheduled deletion here).
+    if !pending_deletion(&key.record) {
+        "PendingImport".clone_into(&mut key.record.state);
+    }
     key.record.valid_to = None;
     cx.state
         .kms
@@ -3001,15 +3074,10 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
         .iter()
         .filter(|k| k.record.region == key.record.region || k.record.region == new_primary)
     {
-        let what = match k.record.state.as_str() {
+        match key_state(&k.record) {
             "Enabled" => continue,
-            "Disabled" => "disabled",
-            "PendingImport" => "pending import",
-            "PendingDeletion" => "pending deletion",
-            "PendingReplicaDeletion" => "pending replica deletion",
-            _ => "not enabled",
-        };
-        return Err(invalid_state(&k.record.arn, what));
+            other => return Err(invalid_state(&k.record.arn, state_words(other))),
+        }
     }
     let mut changes = Changes::default();
     for mut k in related {
