@@ -1654,3 +1654,31 @@ def test_imported_material_of_a_key_pending_deletion_can_be_deleted_and_the_stat
     assert shown["KeyState"] == "PendingDeletion" and "DeletionDate" in shown
     kms.cancel_key_deletion(KeyId=key)
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_expired_material_is_deleted_by_kms_and_recorded_as_its_service_event(start_server):
+    # Bug: the background task's expiry of imported material (like its deletions and
+    # rotations) left no audit event; CloudTrail records DeleteExpiredKeyMaterial as an
+    # AwsServiceEvent of KMS naming the key and its material.
+    import time
+
+    server = start_server("--kms-task-seconds", "1")
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    material_id = import_material(kms, key["KeyId"], os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)["KeyMaterialId"]
+    deadline = time.time() + 20
+    events = []
+    while not events and time.time() < deadline:
+        time.sleep(1)
+        events = server.client("cloudtrail").lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DeleteExpiredKeyMaterial"}]
+        )["Events"]
+    assert len(events) == 1
+    record = json.loads(events[0]["CloudTrailEvent"])
+    assert record["eventType"] == "AwsServiceEvent" and record["eventSource"] == "kms.amazonaws.com"
+    assert record["userIdentity"]["accountId"] == "123456789012"
+    assert record["userIdentity"]["invokedBy"] == "kms.amazonaws.com"
+    assert record["serviceEventDetails"] == {"keyId": key["KeyId"], "keyMaterialId": material_id}
+    assert record["resources"] == [{"accountId": "123456789012", "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
+    assert record["recipientAccountId"] == "123456789012" and record["readOnly"] is False
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"

@@ -492,13 +492,14 @@ pub async fn run_due(state: &AppState, now: i64) -> Result<(), ApiError> {
     ops::run_due(state, now).await
 }
 
-/// Starts the task that runs [`run_due`] every minute.
+/// Starts the task that runs [`run_due`] every `kms_task_interval` (a minute).
 pub fn start(state: &std::sync::Arc<AppState>) {
     // A weak reference: the state (and with it the audit sink) must go away at shutdown so
     // that the audit writer can drain.
     let weak = std::sync::Arc::downgrade(state);
+    let every = state.config.kms_task_interval;
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { break };
@@ -511,7 +512,78 @@ pub fn start(state: &std::sync::Arc<AppState>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::orphaned;
+    use crate::config::Config;
+    use crate::identity::Caller;
+    use crate::state::AppState;
+    use palisade_store::{SqliteStore, Store};
+
+    const ACCOUNT: &str = "123456789012";
+
+    #[tokio::test]
+    async fn the_background_tasks_deletions_and_rotations_are_recorded_as_kms_service_events() {
+        // Bug: keys deleted at the end of their waiting period and automatic rotations left no
+        // audit event; CloudTrail records DeleteKey and RotateKey as AwsServiceEvents of KMS.
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
+        let mut config = Config::new(dir.path().to_path_buf());
+        config.dev = true;
+        let state = AppState::new(config, store, sealer).0;
+        let caller = Caller::root(ACCOUNT, None);
+        let call = |op: &'static str, input: serde_json::Value| {
+            super::handle(&state, &caller, "us-east-1", op, input)
+        };
+        let rotated = call("CreateKey", json!({})).await.unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            "EnableKeyRotation",
+            json!({"KeyId": rotated, "RotationPeriodInDays": 90}),
+        )
+        .await
+        .unwrap();
+        let deleted = call("CreateKey", json!({})).await.unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            "ScheduleKeyDeletion",
+            json!({"KeyId": deleted, "PendingWindowInDays": 7}),
+        )
+        .await
+        .unwrap();
+        super::run_due(&state, super::now() + 91 * 86_400)
+            .await
+            .unwrap();
+        let rows = state.store.recent_events(ACCOUNT, 10).await.unwrap();
+        let record = |name: &str| -> serde_json::Value {
+            let row = rows.iter().find(|r| r.event_name == name).unwrap();
+            serde_json::from_str(&row.record).unwrap()
+        };
+        let delete = record("DeleteKey");
+        assert_eq!(delete["eventType"], "AwsServiceEvent");
+        assert_eq!(delete["userIdentity"]["invokedBy"], "kms.amazonaws.com");
+        assert_eq!(delete["userIdentity"]["accountId"], ACCOUNT);
+        assert_eq!(delete["responseElements"], json!({"keyId": deleted}));
+        assert_eq!(delete["resources"][0]["ARN"], json!(deleted));
+        let rotate = record("RotateKey");
+        assert_eq!(rotate["eventType"], "AwsServiceEvent");
+        assert_eq!(rotate["resources"][0]["ARN"], json!(rotated));
+        let details = &rotate["serviceEventDetails"];
+        assert_eq!(details["rotationType"], "AUTOMATIC");
+        assert_eq!(details["keyOrigin"], "AWS_KMS");
+        assert_ne!(
+            details["previousKeyMaterialId"],
+            details["currentKeyMaterialId"]
+        );
+        assert_eq!(rows.len(), 2);
+    }
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/team/app";
 

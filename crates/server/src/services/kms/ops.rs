@@ -2205,15 +2205,16 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     let kms = &state.kms;
     let _guard = kms.lock_writes().await;
     let (due_delete, due_rotate, aliases, grants, expired) = kms.read(|d| {
-        let delete: Vec<String> = d
+        let delete: Vec<KeyRecord> = d
             .keys
             .values()
             .filter(|k| {
                 k.record.state == "PendingDeletion"
                     && k.record.deletion_date.is_some_and(|x| x <= t)
             })
-            .map(|k| k.record.arn.clone())
+            .map(|k| k.record.clone())
             .collect();
+        let deleted = |arn: &str| delete.iter().any(|k| k.arn == arn);
         // Primaries whose last replica is deleted now (or was): their waiting period starts.
         let released: Vec<Key> = d
             .keys
@@ -2222,16 +2223,14 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             .filter(|p| {
                 !d.keys
                     .values()
-                    .any(|k| is_sibling(&p.record, &k.record) && !delete.contains(&k.record.arn))
+                    .any(|k| is_sibling(&p.record, &k.record) && !deleted(&k.record.arn))
             })
             .cloned()
             .collect();
         let expired: Vec<Key> = d
             .keys
             .values()
-            .filter(|k| {
-                k.record.valid_to.is_some_and(|v| v <= t) && !delete.contains(&k.record.arn)
-            })
+            .filter(|k| k.record.valid_to.is_some_and(|v| v <= t) && !deleted(&k.record.arn))
             .cloned()
             .collect();
         let rotate: Vec<Key> = d
@@ -2248,17 +2247,13 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         let aliases: Vec<String> = d
             .aliases
             .values()
-            .filter(|a| {
-                delete
-                    .iter()
-                    .any(|arn| *arn == key_arn(&a.region, &a.account, &a.target_key_id))
-            })
+            .filter(|a| deleted(&key_arn(&a.region, &a.account, &a.target_key_id)))
             .map(|a| a.arn.clone())
             .collect();
         let grants: Vec<String> = d
             .grants
             .values()
-            .filter(|g| delete.contains(&g.key_arn))
+            .filter(|g| deleted(&g.key_arn))
             .map(|g| g.id.clone())
             .collect();
         (delete, rotate, aliases, grants, (expired, released))
@@ -2268,6 +2263,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         return Ok(());
     }
     let mut changes = Changes::default();
+    let mut events = Vec::new();
     for mut key in released {
         let days = key.record.pending_window_days.unwrap_or(30);
         "PendingDeletion".clone_into(&mut key.record.state);
@@ -2278,6 +2274,13 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         // KMS deletes imported material at its ValidTo: the key waits for it to be imported
         // again (a key pending deletion, its own or its replicas', stays so).
         tracing::info!(key = %key.record.arn, "imported key material expired");
+        let material = material_id(&key.record, key.record.sealed.len().saturating_sub(1));
+        events.push(service_event(
+            "DeleteExpiredKeyMaterial",
+            &key.record,
+            Some(json!({"keyId": key.record.id, "keyMaterialId": material})),
+            None,
+        ));
         key.materials.clear();
         key.record.sealed.clear();
         key.record.valid_to = None;
@@ -2286,8 +2289,16 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         }
         changes.keys.push(key);
     }
-    for arn in due_delete {
+    for key in due_delete {
+        let arn = key.arn.clone();
         tracing::info!(key = %arn, "kms key deleted at the end of its waiting period");
+        // CloudTrail names the deleted key in responseElements though DeleteKey answers nobody.
+        events.push(service_event(
+            "DeleteKey",
+            &key,
+            None,
+            Some(json!({"keyId": arn})),
+        ));
         changes.deletes.push((KEYS, arn));
     }
     changes
@@ -2297,12 +2308,70 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         .deletes
         .extend(grants.into_iter().map(|g| (GRANTS, g)));
     for mut key in due_rotate {
+        let previous = material_id(&key.record, key.record.sealed.len().saturating_sub(1));
         let replicas = rotate(kms, &mut key, "AUTOMATIC", t)?;
+        events.push(service_event(
+            "RotateKey",
+            &key.record,
+            Some(json!({
+                "rotationType": "AUTOMATIC",
+                "keyOrigin": key.record.origin,
+                "previousKeyMaterialId": previous,
+                "currentKeyMaterialId": material_id(&key.record, key.record.sealed.len().saturating_sub(1)),
+            })),
+            None,
+        ));
         key.record.next_rotation = Some(t + key.record.rotation_period_days * DAY);
         changes.keys.extend(replicas);
         changes.keys.push(key);
     }
-    kms.commit(changes).await
+    kms.commit(changes).await?;
+    drop(_guard);
+    // Bug: the background task's deletions, expiries and rotations left no trace in the audit
+    // trail; CloudTrail records each as a KMS service event. Recorded once the change is
+    // committed, so that no event tells of a change that did not happen.
+    if state.config.audit_enabled {
+        for event in events {
+            if let Err(e) = state.audit.record_with(event, None).await {
+                tracing::error!(error = %e, "audit event of the kms background task dropped");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The CloudTrail record of work KMS does on its own (an `AwsServiceEvent`): no caller, the
+/// key's account as the identity, KMS as the one who acted.
+fn service_event(
+    name: &str,
+    key: &KeyRecord,
+    details: Option<Value>,
+    response: Option<Value>,
+) -> palisade_audit::Event {
+    const SERVICE: &str = "kms.amazonaws.com";
+    let mut event = palisade_audit::Event::api_call(
+        time::OffsetDateTime::now_utc(),
+        "kms",
+        name,
+        &key.region,
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    event.user_identity.kind = "AWSService".to_owned();
+    event.user_identity.account_id = Some(key.account.clone());
+    event.user_identity.invoked_by = Some(SERVICE.to_owned());
+    SERVICE.clone_into(&mut event.source_ip_address);
+    SERVICE.clone_into(&mut event.user_agent);
+    "AwsServiceEvent".clone_into(&mut event.event_type);
+    event.read_only = false;
+    key.account.clone_into(&mut event.recipient_account_id);
+    event.resources = vec![palisade_audit::Resource {
+        arn: key.arn.clone(),
+        account_id: key.account.clone(),
+        kind: "AWS::KMS::Key".to_owned(),
+    }];
+    event.service_event_details = details;
+    event.response_elements = response;
+    event
 }
 
 // ---- grants -----------------------------------------------------------------------------------
