@@ -1682,3 +1682,45 @@ def test_expired_material_is_deleted_by_kms_and_recorded_as_its_service_event(st
     assert record["resources"] == [{"accountId": "123456789012", "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
     assert record["recipientAccountId"] == "123456789012" and record["readOnly"] is False
     assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_key_material_ids_must_name_the_keys_material_and_on_demand_rotation_says_what_it_lacks(server):
+    # Bugs: DeleteImportedKeyMaterial deleted the current material whatever KeyMaterialId it
+    # named; ImportKeyMaterial took any KeyMaterialId, and one beside ImportType
+    # NEW_KEY_MATERIAL, which the model forbids; RotateKeyOnDemand of an imported key said it
+    # did not support *automatic* rotation.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    current = import_material(kms, key, material)["KeyMaterialId"]
+    other = "0" * 64
+    with pytest.raises(ClientError) as e:
+        kms.delete_imported_key_material(KeyId=key, KeyMaterialId=other)
+    assert error(e)["Code"] == "NotFoundException" and other in error(e)["Message"]
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.encrypt(KeyId=key, Plaintext=b"x")
+    token, wrapped = wrap_for(kms, key, material)
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=other)
+    assert error(e)["Code"] == "NotFoundException"
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=current, ImportType="NEW_KEY_MATERIAL")
+    assert error(e)["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.rotate_key_on_demand(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException" and "automatic" not in error(e)["Message"]
+    kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=current)
+    assert kms.delete_imported_key_material(KeyId=key, KeyMaterialId=current)["KeyMaterialId"] == current
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
+    # Bug: every refused token got "Import token is invalid or expired."; the model has
+    # ExpiredImportTokenException for an expired one, so an invalid one says only that.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    _, wrapped = wrap_for(kms, key["KeyId"], os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=b"not the token", EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error(e)["Code"] == "InvalidImportTokenException" and key["Arn"] in error(e)["Message"]
+    assert "expired" not in error(e)["Message"]

@@ -524,16 +524,63 @@ mod tests {
 
     const ACCOUNT: &str = "123456789012";
 
+    async fn app(dir: &std::path::Path) -> AppState {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.unwrap());
+        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
+        let mut config = Config::new(dir.to_path_buf());
+        config.dev = true;
+        AppState::new(config, store, sealer).0
+    }
+
+    #[tokio::test]
+    async fn an_import_token_past_its_parameters_valid_to_is_expired_not_invalid() {
+        // Bug: an expired import token got InvalidImportTokenException; the model has
+        // ExpiredImportTokenException, which tells the caller to get new parameters.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let caller = Caller::root(ACCOUNT, None);
+        let call = |op: &'static str, input: serde_json::Value| {
+            super::handle(&state, &caller, "us-east-1", op, input)
+        };
+        let arn = call("CreateKey", json!({"Origin": "EXTERNAL"}))
+            .await
+            .unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let params = call("GetParametersForImport", json!({"KeyId": arn}))
+            .await
+            .unwrap();
+        let mut key = state
+            .kms
+            .read(|d| d.keys.get(&arn).cloned())
+            .unwrap()
+            .unwrap();
+        key.record.import_expires = Some(super::now() - 1);
+        state
+            .kms
+            .commit(super::state::Changes {
+                keys: vec![key],
+                ..super::state::Changes::default()
+            })
+            .await
+            .unwrap();
+        let import = json!({
+            "KeyId": arn,
+            "ImportToken": params["ImportToken"],
+            "EncryptedKeyMaterial": "AAAA",
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        });
+        let e = call("ImportKeyMaterial", import).await.unwrap_err();
+        assert_eq!(e.code, "ExpiredImportTokenException");
+    }
+
     #[tokio::test]
     async fn the_background_tasks_deletions_and_rotations_are_recorded_as_kms_service_events() {
         // Bug: keys deleted at the end of their waiting period and automatic rotations left no
         // audit event; CloudTrail records DeleteKey and RotateKey as AwsServiceEvents of KMS.
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
-        let mut config = Config::new(dir.path().to_path_buf());
-        config.dev = true;
-        let state = AppState::new(config, store, sealer).0;
+        let state = app(dir.path()).await;
         let caller = Caller::root(ACCOUNT, None);
         let call = |op: &'static str, input: serde_json::Value| {
             super::handle(&state, &caller, "us-east-1", op, input)

@@ -144,7 +144,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "EnableKeyRotation" => enable_rotation(cx, i).await,
         "DisableKeyRotation" => {
             update_key(cx, i, |k| {
-                rotatable(k)?;
+                rotatable(k, Rotation::Automatic)?;
                 k.rotation_enabled = false;
                 k.next_rotation = None;
                 Ok(())
@@ -1914,7 +1914,14 @@ fn is_replica(k: &KeyRecord) -> bool {
     k.multi_region && k.primary_region.as_deref().is_some_and(|p| p != k.region)
 }
 
-fn rotatable(k: &KeyRecord) -> Result<(), ApiError> {
+/// Which rotation a request asks about: the two differ in which keys support them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rotation {
+    Automatic,
+    OnDemand,
+}
+
+fn rotatable(k: &KeyRecord, kind: Rotation) -> Result<(), ApiError> {
     if is_replica(k) {
         // Replicas share their primary's material, rotations included.
         return Err(err(
@@ -1926,14 +1933,30 @@ fn rotatable(k: &KeyRecord) -> Result<(), ApiError> {
             ),
         ));
     }
-    if !k.spec().is_symmetric() || k.origin != "AWS_KMS" {
-        return Err(err(
-            "UnsupportedOperationException",
-            format!(
+    let unsupported = |m: String| Err(err("UnsupportedOperationException", m));
+    match kind {
+        _ if k.spec().is_symmetric() && k.origin == "AWS_KMS" => {}
+        Rotation::Automatic => {
+            return unsupported(format!(
                 "{} does not support automatic key rotation: only symmetric encryption keys with AWS_KMS origin do.",
                 k.arn
-            ),
-        ));
+            ));
+        }
+        // Bug: the on-demand refusal spoke of automatic rotation. AWS rotates imported
+        // symmetric keys on demand into new material imported for it (ImportType
+        // NEW_KEY_MATERIAL), which Palisade does not keep.
+        Rotation::OnDemand if k.spec().is_symmetric() => {
+            return unsupported(format!(
+                "{} has imported key material: on-demand rotation needs new key material imported with ImportType NEW_KEY_MATERIAL, which is not supported.",
+                k.arn
+            ));
+        }
+        Rotation::OnDemand => {
+            return unsupported(format!(
+                "{} does not support on-demand key rotation: only symmetric encryption keys do.",
+                k.arn
+            ));
+        }
     }
     // Bug: a primary waiting for its replicas' deletion was rotated.
     match key_state(k) {
@@ -1957,7 +1980,7 @@ async fn enable_rotation(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         ));
     }
     update_key(cx, i, |k| {
-        rotatable(k)?;
+        rotatable(k, Rotation::Automatic)?;
         k.rotation_enabled = true;
         k.rotation_period_days = days;
         k.next_rotation = Some(now() + days * DAY);
@@ -2129,7 +2152,7 @@ fn add_material(
 async fn rotate_on_demand(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
-    rotatable(&key.record)?;
+    rotatable(&key.record, Rotation::OnDemand)?;
     let on_demand = key
         .record
         .rotations
@@ -2782,8 +2805,33 @@ fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// The key's only material id, when material was ever imported into it (deleted or expired
+/// material is still the key's, to be imported again).
+fn imported_material_id(r: &KeyRecord) -> Option<String> {
+    (!r.sealed.is_empty() || r.imported_digest.is_some()).then(|| material_id(r, 0))
+}
+
+/// A KeyMaterialId the request names must be one of the key's materials; Palisade keeps one
+/// per imported key (bug: any id was taken, and DeleteImportedKeyMaterial deleted the current
+/// material whatever id it named).
+fn named_material(r: &KeyRecord, i: &Value) -> Result<(), ApiError> {
+    match s(i, "KeyMaterialId") {
+        Some(id) if imported_material_id(r).as_deref() != Some(id) => Err(err(
+            "NotFoundException",
+            format!("Key material {id} is not associated with {}.", r.arn),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let valid_to = import_valid_to(i)?;
+    if s(i, "ImportType") == Some("NEW_KEY_MATERIAL") && s(i, "KeyMaterialId").is_some() {
+        return Err(err(
+            "ValidationException",
+            "You cannot specify a key material ID with ImportType set to NEW_KEY_MATERIAL.",
+        ));
+    }
     let token = blob(i, "ImportToken")?.unwrap_or_default();
     let encrypted = blob(i, "EncryptedKeyMaterial")?.unwrap_or_default();
     let _guard = cx.state.kms.lock_writes().await;
@@ -2792,6 +2840,18 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     // Hole: the import ignored the key's state and always enabled it, so a caller allowed only
     // ImportKeyMaterial could enable a disabled key or undo a scheduled deletion.
     importable(r)?;
+    named_material(r, i)?;
+    if s(i, "ImportType") == Some("NEW_KEY_MATERIAL")
+        && let Some(id) = imported_material_id(r)
+    {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "{} already has key material {id}: importing new key material for on-demand rotation is not supported; re-import it with ImportType EXISTING_KEY_MATERIAL.",
+                r.arn
+            ),
+        ));
+    }
     let bad_token = || {
         err(
             "InvalidImportTokenException",
@@ -2926,6 +2986,7 @@ async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
     external(&key.record)?;
+    named_material(&key.record, i)?;
     let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
     // The material is gone from memory and store; its ciphertexts stay undecryptable until the
     // same material is imported again.
