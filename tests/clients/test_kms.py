@@ -1515,3 +1515,212 @@ def test_a_key_arn_of_another_region_is_an_invalid_arn_as_kms_says(server):
         with pytest.raises(ClientError) as e:
             call()
         assert error(e) == {"Code": "NotFoundException", "Message": "Invalid arn us-east-1"}
+
+
+def import_material(kms, key_id, material, **expiry):
+    token, wrapped = wrap_for(kms, key_id, material)
+    expiry = expiry or {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+    return kms.import_key_material(KeyId=key_id, ImportToken=token, EncryptedKeyMaterial=wrapped, **expiry)
+
+
+def invalid_state(call):
+    with pytest.raises(ClientError) as e:
+        call()
+    assert error(e)["Code"] == "KMSInvalidStateException", error(e)
+    return error(e)["Message"]
+
+
+def test_import_key_material_neither_enables_a_disabled_key_nor_cancels_its_deletion(server):
+    # Hole: ImportKeyMaterial ignored the key's state and always set it Enabled, so a caller
+    # allowed only to import, and denied EnableKey and CancelKeyDeletion, could enable a
+    # disabled key, and undo a scheduled deletion with a token obtained before it.
+    root = server.client("kms")
+    kms, _ = user_clients(
+        server,
+        "importer",
+        {"Effect": "Allow", "Action": ["kms:GetParametersForImport", "kms:ImportKeyMaterial", "kms:DescribeKey"], "Resource": "*"},
+        {"Effect": "Deny", "Action": ["kms:EnableKey", "kms:CancelKeyDeletion"], "Resource": "*"},
+    )
+    key = root.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    import_material(root, key, material)
+    root.disable_key(KeyId=key)
+    # A re-import of the same material is allowed and may change the expiry; the state stays.
+    import_material(kms, key, material)
+    shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert (shown["KeyState"], shown["Enabled"]) == ("Disabled", False)
+    token, wrapped = wrap_for(kms, key, material)
+    root.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    message = invalid_state(lambda: kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"))
+    assert message.endswith(" is pending deletion.")
+    invalid_state(lambda: kms.get_parameters_for_import(KeyId=key, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"))
+    shown = root.describe_key(KeyId=key)["KeyMetadata"]
+    assert shown["KeyState"] == "PendingDeletion" and "DeletionDate" in shown
+    # A key waiting for its material is still enabled by its import.
+    root.cancel_key_deletion(KeyId=key)
+    root.enable_key(KeyId=key)
+    root.delete_imported_key_material(KeyId=key)
+    import_material(kms, key, material)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_a_primary_waiting_for_its_replicas_deletion_keeps_it_whatever_happens_to_its_material(server):
+    # Bug: a primary in PendingReplicaDeletion became PendingImport when its material was
+    # deleted (or expired) and Enabled when it was imported again, its deletion forgotten;
+    # it could be rotated on demand, and GetKeyRotationStatus said rotation was on.
+    import time
+
+    kms = server.client("kms")
+    mrk = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    import_material(kms, mrk, material)
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
+    assert kms.schedule_key_deletion(KeyId=mrk, PendingWindowInDays=7)["KeyState"] == "PendingReplicaDeletion"
+    kms.delete_imported_key_material(KeyId=mrk)
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["KeyState"] == "PendingReplicaDeletion"
+    invalid_state(lambda: kms.get_parameters_for_import(KeyId=mrk, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"))
+    # Cancelled, a key without material waits for it again.
+    kms.cancel_key_deletion(KeyId=mrk)
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["KeyState"] == "PendingImport"
+    import_material(kms, mrk, material, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["KeyState"] == "Enabled"
+    kms.schedule_key_deletion(KeyId=mrk, PendingWindowInDays=7)
+    time.sleep(3)
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["KeyState"] == "PendingReplicaDeletion"
+    kms.cancel_key_deletion(KeyId=mrk)
+    assert kms.describe_key(KeyId=mrk)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+    generated = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=generated)
+    kms.replicate_key(KeyId=generated, ReplicaRegion="us-west-2")
+    kms.schedule_key_deletion(KeyId=generated, PendingWindowInDays=7)
+    assert invalid_state(lambda: kms.rotate_key_on_demand(KeyId=generated)).endswith(" is pending replica deletion.")
+    assert kms.get_key_rotation_status(KeyId=generated)["KeyRotationEnabled"] is False
+    assert server.client("kms", region="us-west-2").get_key_rotation_status(KeyId=generated)["KeyRotationEnabled"] is False
+
+
+def test_rotation_status_is_off_while_a_key_is_pending_deletion_and_back_when_cancelled(server):
+    # Bug: GetKeyRotationStatus of a key pending deletion said true with a NextRotationDate;
+    # the API reference says false while pending deletion, true again once cancelled.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key, RotationPeriodInDays=90)
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    status = kms.get_key_rotation_status(KeyId=key)
+    assert status["KeyRotationEnabled"] is False and "NextRotationDate" not in status
+    kms.cancel_key_deletion(KeyId=key)
+    status = kms.get_key_rotation_status(KeyId=key)
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 90
+
+
+def test_a_key_without_material_comes_back_from_deletion_waiting_for_it(server):
+    # Bug: CancelKeyDeletion of a key never imported into made it Disabled, and EnableKey then
+    # showed it Enabled though it could encrypt nothing; KMS makes it PendingImport.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=key)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert invalid_state(lambda: kms.enable_key(KeyId=key)).endswith(" is pending import.")
+    invalid_state(lambda: kms.disable_key(KeyId=key))
+
+
+def test_enable_and_disable_key_see_expired_material_before_the_background_task_does(server):
+    # Bug: DescribeKey showed PendingImport once ValidTo had passed, but EnableKey and
+    # DisableKey went by the stored state and succeeded until the background task ran.
+    import time
+
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    import_material(kms, key, material, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)
+    time.sleep(3)
+    assert invalid_state(lambda: kms.disable_key(KeyId=key)).endswith(" is pending import.")
+    invalid_state(lambda: kms.enable_key(KeyId=key))
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    import_material(kms, key, material)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_imported_material_of_a_key_pending_deletion_can_be_deleted_and_the_state_stays(server):
+    # Bug: DeleteImportedKeyMaterial of a key pending deletion was refused; the API reference
+    # allows it and leaves the key's state as it is.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    import_material(kms, key, os.urandom(32))
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    kms.delete_imported_key_material(KeyId=key)
+    shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert shown["KeyState"] == "PendingDeletion" and "DeletionDate" in shown
+    kms.cancel_key_deletion(KeyId=key)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_expired_material_is_deleted_by_kms_and_recorded_as_its_service_event(start_server):
+    # Bug: the background task's expiry of imported material (like its deletions and
+    # rotations) left no audit event; CloudTrail records DeleteExpiredKeyMaterial as an
+    # AwsServiceEvent of KMS naming the key and its material.
+    import time
+
+    server = start_server("--kms-task-seconds", "1")
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    material_id = import_material(kms, key["KeyId"], os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)["KeyMaterialId"]
+    deadline = time.time() + 20
+    events = []
+    while not events and time.time() < deadline:
+        time.sleep(1)
+        events = server.client("cloudtrail").lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DeleteExpiredKeyMaterial"}]
+        )["Events"]
+    assert len(events) == 1
+    record = json.loads(events[0]["CloudTrailEvent"])
+    assert record["eventType"] == "AwsServiceEvent" and record["eventSource"] == "kms.amazonaws.com"
+    assert record["userIdentity"]["accountId"] == "123456789012"
+    assert record["userIdentity"]["invokedBy"] == "kms.amazonaws.com"
+    assert record["serviceEventDetails"] == {"keyId": key["KeyId"], "keyMaterialId": material_id}
+    assert record["resources"] == [{"accountId": "123456789012", "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
+    assert record["recipientAccountId"] == "123456789012" and record["readOnly"] is False
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_key_material_ids_must_name_the_keys_material_and_on_demand_rotation_says_what_it_lacks(server):
+    # Bugs: DeleteImportedKeyMaterial deleted the current material whatever KeyMaterialId it
+    # named; ImportKeyMaterial took any KeyMaterialId, and one beside ImportType
+    # NEW_KEY_MATERIAL, which the model forbids; RotateKeyOnDemand of an imported key said it
+    # did not support *automatic* rotation.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    current = import_material(kms, key, material)["KeyMaterialId"]
+    other = "0" * 64
+    with pytest.raises(ClientError) as e:
+        kms.delete_imported_key_material(KeyId=key, KeyMaterialId=other)
+    assert error(e)["Code"] == "NotFoundException" and other in error(e)["Message"]
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.encrypt(KeyId=key, Plaintext=b"x")
+    token, wrapped = wrap_for(kms, key, material)
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=other)
+    assert error(e)["Code"] == "NotFoundException"
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=current, ImportType="NEW_KEY_MATERIAL")
+    assert error(e)["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.rotate_key_on_demand(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException" and "automatic" not in error(e)["Message"]
+    kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=current)
+    assert kms.delete_imported_key_material(KeyId=key, KeyMaterialId=current)["KeyMaterialId"] == current
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
+    # Bug: every refused token got "Import token is invalid or expired."; the model has
+    # ExpiredImportTokenException for an expired one, so an invalid one says only that.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    _, wrapped = wrap_for(kms, key["KeyId"], os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=b"not the token", EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert error(e)["Code"] == "InvalidImportTokenException" and key["Arn"] in error(e)["Message"]
+    assert "expired" not in error(e)["Message"]

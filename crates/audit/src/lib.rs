@@ -147,6 +147,10 @@ pub struct Event {
     pub management_event: bool,
     /// The account the event is delivered to.
     pub recipient_account_id: String,
+    /// What a service's own event (`AwsServiceEvent`) did, in the service's words: KMS's
+    /// expired material, rotations.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service_event_details: Option<Value>,
     /// Set when one call is recorded in two accounts (the caller's and the resource owner's,
     /// for a cross-account call): the same value in both events, whose `eventID`s differ.
     #[serde(
@@ -196,6 +200,7 @@ impl Event {
             event_type: "AwsApiCall".to_owned(),
             management_event: true,
             recipient_account_id: String::new(),
+            service_event_details: None,
             event_category: "Management".to_owned(),
             shared_event_id: None,
             tls_details: None,

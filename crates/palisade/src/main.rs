@@ -213,6 +213,10 @@ struct ServeArgs {
     /// Seconds between digest files (CloudTrail: one hour).
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     trail_digest_seconds: u64,
+    /// Seconds between runs of KMS's background task (key deletion, expiry of imported
+    /// material, automatic rotation); tests shorten it to see expiry without waiting.
+    #[arg(long, hide = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    kms_task_seconds: u64,
     /// Refuse requests while audit events cannot be written [default: true in strict mode,
     /// false with --dev].
     #[arg(long, value_name = "BOOL")]
@@ -553,6 +557,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| data_dir_for_trails.join("trails")),
         trail_delivery_interval: std::time::Duration::from_secs(args.trail_delivery_seconds),
         trail_digest_interval: std::time::Duration::from_secs(args.trail_digest_seconds),
+        kms_task_interval: std::time::Duration::from_secs(args.kms_task_seconds),
         audit_fail_closed: args.audit_fail_closed.unwrap_or(!args.dev),
         audit_enabled: !args.no_audit_benchmark_only,
         audit_segment_bytes: args.audit_segment_bytes,

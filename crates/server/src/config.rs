@@ -130,6 +130,8 @@ pub struct Config {
     pub trail_delivery_interval: std::time::Duration,
     /// How often trails with log-file validation deliver a digest.
     pub trail_digest_interval: std::time::Duration,
+    /// How often KMS's background task deletes keys, expires imported material and rotates.
+    pub kms_task_interval: std::time::Duration,
     /// Refuse requests while audit events cannot be written (the default in strict mode).
     pub audit_fail_closed: bool,
     /// Whether requests are audited at all: off only to measure what auditing costs.
@@ -164,6 +166,7 @@ impl Config {
             rotation_webhooks: Vec::new(),
             trail_delivery_interval: std::time::Duration::from_secs(300),
             trail_digest_interval: std::time::Duration::from_secs(3600),
+            kms_task_interval: std::time::Duration::from_secs(60),
             audit_fail_closed: true,
             audit_enabled: true,
             audit_segment_bytes: palisade_store::StoreOptions::default().event_segment_bytes,

@@ -492,13 +492,14 @@ pub async fn run_due(state: &AppState, now: i64) -> Result<(), ApiError> {
     ops::run_due(state, now).await
 }
 
-/// Starts the task that runs [`run_due`] every minute.
+/// Starts the task that runs [`run_due`] every `kms_task_interval` (a minute).
 pub fn start(state: &std::sync::Arc<AppState>) {
     // A weak reference: the state (and with it the audit sink) must go away at shutdown so
     // that the audit writer can drain.
     let weak = std::sync::Arc::downgrade(state);
+    let every = state.config.kms_task_interval;
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { break };
@@ -511,7 +512,125 @@ pub fn start(state: &std::sync::Arc<AppState>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::orphaned;
+    use crate::config::Config;
+    use crate::identity::Caller;
+    use crate::state::AppState;
+    use palisade_store::{SqliteStore, Store};
+
+    const ACCOUNT: &str = "123456789012";
+
+    async fn app(dir: &std::path::Path) -> AppState {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.unwrap());
+        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
+        let mut config = Config::new(dir.to_path_buf());
+        config.dev = true;
+        AppState::new(config, store, sealer).0
+    }
+
+    #[tokio::test]
+    async fn an_import_token_past_its_parameters_valid_to_is_expired_not_invalid() {
+        // Bug: an expired import token got InvalidImportTokenException; the model has
+        // ExpiredImportTokenException, which tells the caller to get new parameters.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let caller = Caller::root(ACCOUNT, None);
+        let call = |op: &'static str, input: serde_json::Value| {
+            super::handle(&state, &caller, "us-east-1", op, input)
+        };
+        let arn = call("CreateKey", json!({"Origin": "EXTERNAL"}))
+            .await
+            .unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let params = call("GetParametersForImport", json!({"KeyId": arn}))
+            .await
+            .unwrap();
+        let mut key = state
+            .kms
+            .read(|d| d.keys.get(&arn).cloned())
+            .unwrap()
+            .unwrap();
+        key.record.import_expires = Some(super::now() - 1);
+        state
+            .kms
+            .commit(super::state::Changes {
+                keys: vec![key],
+                ..super::state::Changes::default()
+            })
+            .await
+            .unwrap();
+        let import = json!({
+            "KeyId": arn,
+            "ImportToken": params["ImportToken"],
+            "EncryptedKeyMaterial": "AAAA",
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        });
+        let e = call("ImportKeyMaterial", import).await.unwrap_err();
+        assert_eq!(e.code, "ExpiredImportTokenException");
+    }
+
+    #[tokio::test]
+    async fn the_background_tasks_deletions_and_rotations_are_recorded_as_kms_service_events() {
+        // Bug: keys deleted at the end of their waiting period and automatic rotations left no
+        // audit event; CloudTrail records DeleteKey and RotateKey as AwsServiceEvents of KMS.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let caller = Caller::root(ACCOUNT, None);
+        let call = |op: &'static str, input: serde_json::Value| {
+            super::handle(&state, &caller, "us-east-1", op, input)
+        };
+        let rotated = call("CreateKey", json!({})).await.unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            "EnableKeyRotation",
+            json!({"KeyId": rotated, "RotationPeriodInDays": 90}),
+        )
+        .await
+        .unwrap();
+        let deleted = call("CreateKey", json!({})).await.unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            "ScheduleKeyDeletion",
+            json!({"KeyId": deleted, "PendingWindowInDays": 7}),
+        )
+        .await
+        .unwrap();
+        super::run_due(&state, super::now() + 91 * 86_400)
+            .await
+            .unwrap();
+        let rows = state.store.recent_events(ACCOUNT, 10).await.unwrap();
+        let record = |name: &str| -> serde_json::Value {
+            let row = rows.iter().find(|r| r.event_name == name).unwrap();
+            serde_json::from_str(&row.record).unwrap()
+        };
+        let delete = record("DeleteKey");
+        assert_eq!(delete["eventType"], "AwsServiceEvent");
+        assert_eq!(delete["userIdentity"]["invokedBy"], "kms.amazonaws.com");
+        assert_eq!(delete["userIdentity"]["accountId"], ACCOUNT);
+        assert_eq!(delete["responseElements"], json!({"keyId": deleted}));
+        assert_eq!(delete["resources"][0]["ARN"], json!(deleted));
+        let rotate = record("RotateKey");
+        assert_eq!(rotate["eventType"], "AwsServiceEvent");
+        assert_eq!(rotate["resources"][0]["ARN"], json!(rotated));
+        let details = &rotate["serviceEventDetails"];
+        assert_eq!(details["rotationType"], "AUTOMATIC");
+        assert_eq!(details["keyOrigin"], "AWS_KMS");
+        assert_ne!(
+            details["previousKeyMaterialId"],
+            details["currentKeyMaterialId"]
+        );
+        assert_eq!(rows.len(), 2);
+    }
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/team/app";
 

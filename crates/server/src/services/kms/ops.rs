@@ -144,7 +144,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "EnableKeyRotation" => enable_rotation(cx, i).await,
         "DisableKeyRotation" => {
             update_key(cx, i, |k| {
-                rotatable(k)?;
+                rotatable(k, Rotation::Automatic)?;
                 k.rotation_enabled = false;
                 k.next_rotation = None;
                 Ok(())
@@ -443,24 +443,60 @@ async fn update_key(
 }
 
 fn enable(k: &mut KeyRecord) -> Result<(), ApiError> {
-    match k.state.as_str() {
-        "PendingDeletion" => Err(invalid_state(&k.arn, "pending deletion")),
-        "PendingImport" => Err(invalid_state(&k.arn, "pending import")),
-        _ => {
-            "Enabled".clone_into(&mut k.state);
-            Ok(())
-        }
-    }
+    set_enabled(k, "Enabled")
 }
 
 fn disable(k: &mut KeyRecord) -> Result<(), ApiError> {
-    match k.state.as_str() {
-        "PendingDeletion" => Err(invalid_state(&k.arn, "pending deletion")),
-        "PendingImport" => Err(invalid_state(&k.arn, "pending import")),
-        _ => {
-            "Disabled".clone_into(&mut k.state);
+    set_enabled(k, "Disabled")
+}
+
+/// EnableKey and DisableKey: only a key with usable material that is not pending deletion
+/// changes; the check is on the state KMS shows, so that material past its ValidTo counts as
+/// gone before the background task has removed it.
+fn set_enabled(k: &mut KeyRecord, to: &str) -> Result<(), ApiError> {
+    match key_state(k) {
+        "Enabled" | "Disabled" => {
+            to.clone_into(&mut k.state);
             Ok(())
         }
+        other => Err(invalid_state(&k.arn, state_words(other))),
+    }
+}
+
+/// Whether the key waits for its own deletion or for its replicas'. KMS keeps such a key in
+/// that state whatever happens to its material, so that the deletion is never lost.
+fn pending_deletion(r: &KeyRecord) -> bool {
+    matches!(
+        r.state.as_str(),
+        "PendingDeletion" | "PendingReplicaDeletion"
+    )
+}
+
+/// Whether the key has no material it can use now: never imported, deleted, or imported
+/// material past its ValidTo (gone whether or not the background task has removed it yet).
+fn material_gone(r: &KeyRecord, t: i64) -> bool {
+    r.sealed.is_empty() || r.valid_to.is_some_and(|v| v <= t)
+}
+
+/// The key's state as KMS shows and enforces it, the one every operation checks: a key whose
+/// material is gone waits for an import, unless it is pending deletion.
+fn key_state(r: &KeyRecord) -> &str {
+    if material_gone(r, now()) && !pending_deletion(r) {
+        "PendingImport"
+    } else {
+        r.state.as_str()
+    }
+}
+
+/// A key state in the words of KMSInvalidStateException's message.
+fn state_words(state: &str) -> &str {
+    match state {
+        "Enabled" => "enabled",
+        "Disabled" => "disabled",
+        "PendingImport" => "pending import",
+        "PendingDeletion" => "pending deletion",
+        "PendingReplicaDeletion" => "pending replica deletion",
+        other => other,
     }
 }
 
@@ -498,18 +534,10 @@ fn related_keys(state: &AppState, r: &KeyRecord) -> Result<Vec<String>, ApiError
 /// A key that can run a cryptographic operation now.
 fn usable(k: &Key) -> Result<(), ApiError> {
     let r = &k.record;
-    // Imported material past its ValidTo is gone, whether or not the background task has
-    // removed it yet.
-    if r.valid_to.is_some_and(|v| v <= now()) {
-        return Err(invalid_state(&r.arn, "pending import"));
-    }
-    match r.state.as_str() {
+    match key_state(r) {
         "Enabled" => Ok(()),
         "Disabled" => Err(err("DisabledException", format!("{} is disabled.", r.arn))),
-        "PendingDeletion" => Err(invalid_state(&r.arn, "pending deletion")),
-        "PendingReplicaDeletion" => Err(invalid_state(&r.arn, "pending replica deletion")),
-        "PendingImport" => Err(invalid_state(&r.arn, "pending import")),
-        other => Err(invalid_state(&r.arn, other)),
+        other => Err(invalid_state(&r.arn, state_words(other))),
     }
 }
 
@@ -548,11 +576,7 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
     // Imported material past its ValidTo is deleted (the background task catches up within a
     // minute): the key is already waiting for an import, as KMS shows it.
     let expired = r.valid_to.is_some_and(|v| v <= now());
-    let state = if expired && r.state != "PendingDeletion" {
-        "PendingImport"
-    } else {
-        r.state.as_str()
-    };
+    let state = key_state(r);
     let mut m = json!({
         "AWSAccountId": r.account,
         "KeyId": r.id,
@@ -1089,8 +1113,15 @@ async fn cancel_deletion(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             format!("{} is not pending deletion.", r.arn),
         ));
     }
-    // AWS: a key whose deletion is cancelled comes back disabled.
-    "Disabled".clone_into(&mut r.state);
+    // AWS: a key whose deletion is cancelled comes back disabled, or waiting for its material
+    // when it has none (bug: a key never imported came back Disabled, and EnableKey then
+    // "enabled" a key with no material).
+    let to = if material_gone(r, now()) {
+        "PendingImport"
+    } else {
+        "Disabled"
+    };
+    to.clone_into(&mut r.state);
     r.deletion_date = None;
     r.pending_window_days = None;
     let out = json!({"KeyId": r.arn});
@@ -1883,7 +1914,14 @@ fn is_replica(k: &KeyRecord) -> bool {
     k.multi_region && k.primary_region.as_deref().is_some_and(|p| p != k.region)
 }
 
-fn rotatable(k: &KeyRecord) -> Result<(), ApiError> {
+/// Which rotation a request asks about: the two differ in which keys support them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rotation {
+    Automatic,
+    OnDemand,
+}
+
+fn rotatable(k: &KeyRecord, kind: Rotation) -> Result<(), ApiError> {
     if is_replica(k) {
         // Replicas share their primary's material, rotations included.
         return Err(err(
@@ -1895,19 +1933,36 @@ fn rotatable(k: &KeyRecord) -> Result<(), ApiError> {
             ),
         ));
     }
-    if !k.spec().is_symmetric() || k.origin != "AWS_KMS" {
-        return Err(err(
-            "UnsupportedOperationException",
-            format!(
+    let unsupported = |m: String| Err(err("UnsupportedOperationException", m));
+    match kind {
+        _ if k.spec().is_symmetric() && k.origin == "AWS_KMS" => {}
+        Rotation::Automatic => {
+            return unsupported(format!(
                 "{} does not support automatic key rotation: only symmetric encryption keys with AWS_KMS origin do.",
                 k.arn
-            ),
-        ));
+            ));
+        }
+        // Bug: the on-demand refusal spoke of automatic rotation. AWS rotates imported
+        // symmetric keys on demand into new material imported for it (ImportType
+        // NEW_KEY_MATERIAL), which Palisade does not keep.
+        Rotation::OnDemand if k.spec().is_symmetric() => {
+            return unsupported(format!(
+                "{} has imported key material: on-demand rotation needs new key material imported with ImportType NEW_KEY_MATERIAL, which is not supported.",
+                k.arn
+            ));
+        }
+        Rotation::OnDemand => {
+            return unsupported(format!(
+                "{} does not support on-demand key rotation: only symmetric encryption keys do.",
+                k.arn
+            ));
+        }
     }
-    match k.state.as_str() {
+    // Bug: a primary waiting for its replicas' deletion was rotated.
+    match key_state(k) {
+        "Enabled" => Ok(()),
         "Disabled" => Err(err("DisabledException", format!("{} is disabled.", k.arn))),
-        "PendingDeletion" => Err(invalid_state(&k.arn, "pending deletion")),
-        _ => Ok(()),
+        other => Err(invalid_state(&k.arn, state_words(other))),
     }
 }
 
@@ -1925,7 +1980,7 @@ async fn enable_rotation(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         ));
     }
     update_key(cx, i, |k| {
-        rotatable(k)?;
+        rotatable(k, Rotation::Automatic)?;
         k.rotation_enabled = true;
         k.rotation_period_days = days;
         k.next_rotation = Some(now() + days * DAY);
@@ -1947,8 +2002,11 @@ fn rotation_status(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         None
     };
     let r = primary.as_ref().unwrap_or(&own);
-    let mut out = json!({"KeyRotationEnabled": r.rotation_enabled, "KeyId": own.arn});
-    if r.rotation_enabled {
+    // The API reference: while a key is pending deletion its rotation status is false; it
+    // returns when the deletion is cancelled, so the stored setting is kept.
+    let enabled = r.rotation_enabled && !pending_deletion(&own) && !pending_deletion(r);
+    let mut out = json!({"KeyRotationEnabled": enabled, "KeyId": own.arn});
+    if enabled {
         super::super::set(
             &mut out,
             "RotationPeriodInDays",
@@ -2094,7 +2152,7 @@ fn add_material(
 async fn rotate_on_demand(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
-    rotatable(&key.record)?;
+    rotatable(&key.record, Rotation::OnDemand)?;
     let on_demand = key
         .record
         .rotations
@@ -2170,15 +2228,16 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     let kms = &state.kms;
     let _guard = kms.lock_writes().await;
     let (due_delete, due_rotate, aliases, grants, expired) = kms.read(|d| {
-        let delete: Vec<String> = d
+        let delete: Vec<KeyRecord> = d
             .keys
             .values()
             .filter(|k| {
                 k.record.state == "PendingDeletion"
                     && k.record.deletion_date.is_some_and(|x| x <= t)
             })
-            .map(|k| k.record.arn.clone())
+            .map(|k| k.record.clone())
             .collect();
+        let deleted = |arn: &str| delete.iter().any(|k| k.arn == arn);
         // Primaries whose last replica is deleted now (or was): their waiting period starts.
         let released: Vec<Key> = d
             .keys
@@ -2187,16 +2246,14 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             .filter(|p| {
                 !d.keys
                     .values()
-                    .any(|k| is_sibling(&p.record, &k.record) && !delete.contains(&k.record.arn))
+                    .any(|k| is_sibling(&p.record, &k.record) && !deleted(&k.record.arn))
             })
             .cloned()
             .collect();
         let expired: Vec<Key> = d
             .keys
             .values()
-            .filter(|k| {
-                k.record.valid_to.is_some_and(|v| v <= t) && !delete.contains(&k.record.arn)
-            })
+            .filter(|k| k.record.valid_to.is_some_and(|v| v <= t) && !deleted(&k.record.arn))
             .cloned()
             .collect();
         let rotate: Vec<Key> = d
@@ -2213,17 +2270,13 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         let aliases: Vec<String> = d
             .aliases
             .values()
-            .filter(|a| {
-                delete
-                    .iter()
-                    .any(|arn| *arn == key_arn(&a.region, &a.account, &a.target_key_id))
-            })
+            .filter(|a| deleted(&key_arn(&a.region, &a.account, &a.target_key_id)))
             .map(|a| a.arn.clone())
             .collect();
         let grants: Vec<String> = d
             .grants
             .values()
-            .filter(|g| delete.contains(&g.key_arn))
+            .filter(|g| deleted(&g.key_arn))
             .map(|g| g.id.clone())
             .collect();
         (delete, rotate, aliases, grants, (expired, released))
@@ -2233,6 +2286,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         return Ok(());
     }
     let mut changes = Changes::default();
+    let mut events = Vec::new();
     for mut key in released {
         let days = key.record.pending_window_days.unwrap_or(30);
         "PendingDeletion".clone_into(&mut key.record.state);
@@ -2241,18 +2295,33 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     }
     for mut key in expired {
         // KMS deletes imported material at its ValidTo: the key waits for it to be imported
-        // again (a key pending deletion stays so).
+        // again (a key pending deletion, its own or its replicas', stays so).
         tracing::info!(key = %key.record.arn, "imported key material expired");
+        let material = material_id(&key.record, key.record.sealed.len().saturating_sub(1));
+        events.push(service_event(
+            "DeleteExpiredKeyMaterial",
+            &key.record,
+            Some(json!({"keyId": key.record.id, "keyMaterialId": material})),
+            None,
+        ));
         key.materials.clear();
         key.record.sealed.clear();
         key.record.valid_to = None;
-        if key.record.state != "PendingDeletion" {
+        if !pending_deletion(&key.record) {
             "PendingImport".clone_into(&mut key.record.state);
         }
         changes.keys.push(key);
     }
-    for arn in due_delete {
+    for key in due_delete {
+        let arn = key.arn.clone();
         tracing::info!(key = %arn, "kms key deleted at the end of its waiting period");
+        // CloudTrail names the deleted key in responseElements though DeleteKey answers nobody.
+        events.push(service_event(
+            "DeleteKey",
+            &key,
+            None,
+            Some(json!({"keyId": arn})),
+        ));
         changes.deletes.push((KEYS, arn));
     }
     changes
@@ -2262,12 +2331,70 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         .deletes
         .extend(grants.into_iter().map(|g| (GRANTS, g)));
     for mut key in due_rotate {
+        let previous = material_id(&key.record, key.record.sealed.len().saturating_sub(1));
         let replicas = rotate(kms, &mut key, "AUTOMATIC", t)?;
+        events.push(service_event(
+            "RotateKey",
+            &key.record,
+            Some(json!({
+                "rotationType": "AUTOMATIC",
+                "keyOrigin": key.record.origin,
+                "previousKeyMaterialId": previous,
+                "currentKeyMaterialId": material_id(&key.record, key.record.sealed.len().saturating_sub(1)),
+            })),
+            None,
+        ));
         key.record.next_rotation = Some(t + key.record.rotation_period_days * DAY);
         changes.keys.extend(replicas);
         changes.keys.push(key);
     }
-    kms.commit(changes).await
+    kms.commit(changes).await?;
+    drop(_guard);
+    // Bug: the background task's deletions, expiries and rotations left no trace in the audit
+    // trail; CloudTrail records each as a KMS service event. Recorded once the change is
+    // committed, so that no event tells of a change that did not happen.
+    if state.config.audit_enabled {
+        for event in events {
+            if let Err(e) = state.audit.record_with(event, None).await {
+                tracing::error!(error = %e, "audit event of the kms background task dropped");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The CloudTrail record of work KMS does on its own (an `AwsServiceEvent`): no caller, the
+/// key's account as the identity, KMS as the one who acted.
+fn service_event(
+    name: &str,
+    key: &KeyRecord,
+    details: Option<Value>,
+    response: Option<Value>,
+) -> palisade_audit::Event {
+    const SERVICE: &str = "kms.amazonaws.com";
+    let mut event = palisade_audit::Event::api_call(
+        time::OffsetDateTime::now_utc(),
+        "kms",
+        name,
+        &key.region,
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    event.user_identity.kind = "AWSService".to_owned();
+    event.user_identity.account_id = Some(key.account.clone());
+    event.user_identity.invoked_by = Some(SERVICE.to_owned());
+    SERVICE.clone_into(&mut event.source_ip_address);
+    SERVICE.clone_into(&mut event.user_agent);
+    "AwsServiceEvent".clone_into(&mut event.event_type);
+    event.read_only = false;
+    key.account.clone_into(&mut event.recipient_account_id);
+    event.resources = vec![palisade_audit::Resource {
+        arn: key.arn.clone(),
+        account_id: key.account.clone(),
+        kind: "AWS::KMS::Key".to_owned(),
+    }];
+    event.service_event_details = details;
+    event.response_elements = response;
+    event
 }
 
 // ---- grants -----------------------------------------------------------------------------------
@@ -2582,8 +2709,8 @@ async fn retire_grant(
 
 // ---- import -----------------------------------------------------------------------------------
 
-/// Import operations need a key of EXTERNAL origin that is not pending deletion.
-fn importable(r: &KeyRecord) -> Result<(), ApiError> {
+/// Import operations need a key of EXTERNAL origin.
+fn external(r: &KeyRecord) -> Result<(), ApiError> {
     if r.origin != "EXTERNAL" {
         return Err(err(
             "UnsupportedOperationException",
@@ -2593,8 +2720,16 @@ fn importable(r: &KeyRecord) -> Result<(), ApiError> {
             ),
         ));
     }
-    if r.state == "PendingDeletion" {
-        return Err(invalid_state(&r.arn, "pending deletion"));
+    Ok(())
+}
+
+/// GetParametersForImport and ImportKeyMaterial need a key of EXTERNAL origin that is not
+/// pending deletion (its own or its replicas'): the key-state table refuses them, and an
+/// import must never bring a key back from a deletion that only CancelKeyDeletion may cancel.
+fn importable(r: &KeyRecord) -> Result<(), ApiError> {
+    external(r)?;
+    if pending_deletion(r) {
+        return Err(invalid_state(&r.arn, state_words(&r.state)));
     }
     Ok(())
 }
@@ -2670,17 +2805,60 @@ fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// The key's only material id, when material was ever imported into it (deleted or expired
+/// material is still the key's, to be imported again).
+fn imported_material_id(r: &KeyRecord) -> Option<String> {
+    (!r.sealed.is_empty() || r.imported_digest.is_some()).then(|| material_id(r, 0))
+}
+
+/// A KeyMaterialId the request names must be one of the key's materials; Palisade keeps one
+/// per imported key (bug: any id was taken, and DeleteImportedKeyMaterial deleted the current
+/// material whatever id it named).
+fn named_material(r: &KeyRecord, i: &Value) -> Result<(), ApiError> {
+    match s(i, "KeyMaterialId") {
+        Some(id) if imported_material_id(r).as_deref() != Some(id) => Err(err(
+            "NotFoundException",
+            format!("Key material {id} is not associated with {}.", r.arn),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let valid_to = import_valid_to(i)?;
+    if s(i, "ImportType") == Some("NEW_KEY_MATERIAL") && s(i, "KeyMaterialId").is_some() {
+        return Err(err(
+            "ValidationException",
+            "You cannot specify a key material ID with ImportType set to NEW_KEY_MATERIAL.",
+        ));
+    }
     let token = blob(i, "ImportToken")?.unwrap_or_default();
     let encrypted = blob(i, "EncryptedKeyMaterial")?.unwrap_or_default();
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
     let r = &key.record;
+    // Hole: the import ignored the key's state and always enabled it, so a caller allowed only
+    // ImportKeyMaterial could enable a disabled key or undo a scheduled deletion.
+    importable(r)?;
+    named_material(r, i)?;
+    if s(i, "ImportType") == Some("NEW_KEY_MATERIAL")
+        && let Some(id) = imported_material_id(r)
+    {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "{} already has key material {id}: importing new key material for on-demand rotation is not supported; re-import it with ImportType EXISTING_KEY_MATERIAL.",
+                r.arn
+            ),
+        ));
+    }
     let bad_token = || {
         err(
             "InvalidImportTokenException",
-            "Import token is invalid or expired.",
+            format!(
+                "The import token is invalid or is associated with a different KMS key than {}.",
+                r.arn
+            ),
         )
     };
     let stored = r.import_token.clone().ok_or_else(bad_token)?;
@@ -2689,8 +2867,23 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     else {
         return Err(bad_token());
     };
-    if want.as_bytes() != token.as_slice() || r.import_expires.is_none_or(|t| t < now()) {
+    if want.as_bytes() != token.as_slice() {
         return Err(bad_token());
+    }
+    // The model has an exception of its own for a token past its ParametersValidTo, which
+    // tells the caller to get new parameters rather than look for a wrong key.
+    match r.import_expires {
+        Some(t) if t >= now() => {}
+        Some(t) => {
+            return Err(err(
+                "ExpiredImportTokenException",
+                format!(
+                    "The import token for {} expired at {t}; call GetParametersForImport for a new one.",
+                    r.arn
+                ),
+            ));
+        }
+        None => return Err(bad_token()),
     }
     let sealed = r.import_wrapping.clone().ok_or_else(bad_token)?;
     let wrapping_bytes = cx
@@ -2754,13 +2947,18 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     if key.record.imported_digest.is_none() {
         key.record.imported_digest = Some(seal_bytes(cx, &digest_id, digest.as_ref())?);
     }
+    // Only a key waiting for its material becomes Enabled; a disabled key stays disabled,
+    // as only EnableKey may enable it.
+    let waiting = key_state(&key.record) == "PendingImport";
     key.record.valid_to = valid_to;
     if key.materials.is_empty() {
         let sealed = cx.state.kms.seal(&key.record.arn, 0, &material)?;
         key.record.sealed = vec![sealed];
         key.materials = vec![Arc::new(material)];
     }
-    "Enabled".clone_into(&mut key.record.state);
+    if waiting {
+        "Enabled".clone_into(&mut key.record.state);
+    }
     key.record.import_token = None;
     key.record.import_wrapping = None;
     key.record.import_expires = None;
@@ -2787,13 +2985,18 @@ fn seal_bytes(cx: &Cx<'_>, binding: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiEr
 async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
-    importable(&key.record)?;
+    external(&key.record)?;
+    named_material(&key.record, i)?;
     let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
     // The material is gone from memory and store; its ciphertexts stay undecryptable until the
     // same material is imported again.
     key.materials.clear();
     key.record.sealed.clear();
-    "PendingImport".clone_into(&mut key.record.state);
+    // The API reference: a key pending deletion keeps its state (bug: this was refused, and a
+    // primary waiting for its replicas' deletion lost its scheduled deletion here).
+    if !pending_deletion(&key.record) {
+        "PendingImport".clone_into(&mut key.record.state);
+    }
     key.record.valid_to = None;
     cx.state
         .kms
@@ -3001,15 +3204,10 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
         .iter()
         .filter(|k| k.record.region == key.record.region || k.record.region == new_primary)
     {
-        let what = match k.record.state.as_str() {
+        match key_state(&k.record) {
             "Enabled" => continue,
-            "Disabled" => "disabled",
-            "PendingImport" => "pending import",
-            "PendingDeletion" => "pending deletion",
-            "PendingReplicaDeletion" => "pending replica deletion",
-            _ => "not enabled",
-        };
-        return Err(invalid_state(&k.record.arn, what));
+            other => return Err(invalid_state(&k.record.arn, state_words(other))),
+        }
     }
     let mut changes = Changes::default();
     for mut k in related {
