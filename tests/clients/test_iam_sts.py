@@ -335,6 +335,21 @@ def test_credential_reports_list_root_first_then_each_user(server):
     assert henry["access_key_1_last_used_date"] == "N/A"
 
 
+def test_a_credential_report_survives_a_restart(start_server):
+    # Bug: reports were kept in memory only, so a restart within the four hours AWS keeps one
+    # answered ReportNotPresent.
+    first = start_server()
+    iam = first.client("iam")
+    iam.create_user(UserName="ivy")
+    iam.generate_credential_report()
+    before = iam.get_credential_report()
+    first.stop()
+    again = start_server(data_dir=first.data_dir).client("iam")
+    after = again.get_credential_report()
+    assert (after["Content"], after["GeneratedTime"]) == (before["Content"], before["GeneratedTime"])
+    assert again.generate_credential_report()["State"] == "COMPLETE"
+
+
 def test_get_user_as_root_shows_the_root_user_as_aws_does(server):
     # Bug: GetUser without UserName as root answered UserName "", Path "/" and a CreateDate of
     # 1970. AWS leaves UserName and Path out for the root user and dates it from the account's

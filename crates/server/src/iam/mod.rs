@@ -466,7 +466,8 @@ pub struct Iam {
     /// otherwise leave the old permissions cached until the next change).
     generation: AtomicU64,
     /// The last credential report of each account: when it was generated (epoch seconds) and
-    /// its CSV. Kept in memory only, as AWS keeps a report for four hours.
+    /// its CSV; in the store too (collection [`REPORTS`]), so that a restart within the four
+    /// hours AWS keeps a report does not lose it.
     reports: RwLock<HashMap<String, CredentialReport>>,
     /// Service-last-accessed reports by job id: (the ARN of the principal that generated it,
     /// report). In memory, as AWS keeps a report only for a while after it is generated.
@@ -478,6 +479,10 @@ const ADVISOR_JOBS_MAX: usize = 1_000;
 
 /// A generated credential report: when (epoch seconds) and its CSV.
 pub type CredentialReport = (i64, Arc<Vec<u8>>);
+
+/// The store collection of credential reports, one per account: the generation time as 8
+/// big-endian bytes, then the CSV (user names, ARNs and dates; no secret).
+const REPORTS: &str = "iam.credential-report";
 
 /// The most compiled session policies kept; beyond it the cache starts over.
 const SESSION_CACHE_MAX: usize = 10_000;
@@ -502,11 +507,28 @@ impl Iam {
         self.reports.read().ok()?.get(account_id).cloned()
     }
 
-    /// Keeps a freshly generated credential report.
-    pub fn set_credential_report(&self, account_id: &str, at: i64, csv: Vec<u8>) {
+    /// Keeps a freshly generated credential report, in memory and in the store.
+    pub async fn set_credential_report(
+        &self,
+        account_id: &str,
+        at: i64,
+        csv: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let mut body = at.to_be_bytes().to_vec();
+        body.extend_from_slice(&csv);
+        self.store
+            .apply_documents(&[palisade_store::DocumentChange::Put(
+                palisade_store::Document {
+                    collection: REPORTS.to_owned(),
+                    key: account_id.to_owned(),
+                    body,
+                },
+            )])
+            .await?;
         if let Ok(mut r) = self.reports.write() {
             r.insert(account_id.to_owned(), (at, Arc::new(csv)));
         }
+        Ok(())
     }
 
     /// Keeps a service-last-accessed report under its job id, for the principal `owner` (an
@@ -548,6 +570,15 @@ impl Iam {
             *data = fresh;
         }
         self.invalidate();
+        let mut reports = HashMap::new();
+        for doc in self.store.documents(REPORTS).await? {
+            if let Some((at, csv)) = doc.body.split_first_chunk::<8>() {
+                reports.insert(doc.key, (i64::from_be_bytes(*at), Arc::new(csv.to_vec())));
+            }
+        }
+        if let Ok(mut r) = self.reports.write() {
+            *r = reports;
+        }
         Ok(())
     }
 

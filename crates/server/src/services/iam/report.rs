@@ -34,7 +34,11 @@ pub(crate) async fn generate(cx: &Cx<'_>) -> Result<Value, ApiError> {
         return Ok(json!({"State": "COMPLETE"}));
     }
     let csv = build(cx).await?;
-    cx.state.iam.set_credential_report(cx.account, now, csv);
+    cx.state
+        .iam
+        .set_credential_report(cx.account, now, csv)
+        .await
+        .map_err(ApiError::store_write)?;
     Ok(json!({
         "State": "STARTED",
         "Description": "No report exists. Starting a new report generation task",
