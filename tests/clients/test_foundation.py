@@ -363,6 +363,7 @@ def test_health_names_version_and_services(server):
     health = json.loads(body)
     assert health["status"] == "ok"
     assert health["mode"] == "strict"
+    assert (health["enforcement"], health["audit"]) == ("enforce", True)
     assert "sts" in health["services"]
     assert health["version"]
 
@@ -586,6 +587,36 @@ def test_root_keys_are_not_minted_behind_the_operators_back_and_env_keys_are_che
         capture_output=True, text=True, timeout=60,
     )
     assert r.returncode != 0 and "created in strict mode" in r.stderr
+    # Bug: the guard read only the credentials file, so deleting it let --dev start on the
+    # strict store and any request reset it; the store now records that a strict server ran.
+    (s.data_dir / "credentials").unlink()
+    r = subprocess.run(
+        [binary(), "serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", str(s.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode != 0 and "created in strict mode" in r.stderr
+    # Bug: installing a root key from the environment on an account whose root user had two
+    # already left three working keys (IAM allows two).
+    first = {"PALISADE_ROOT_ACCESS_KEY_ID": "AKIAPALISADEROOT0001", "PALISADE_ROOT_SECRET_ACCESS_KEY": "y" * 40}
+    fourth = start_server(data_dir=s.data_dir, env=first)
+    assert len(fourth.client("iam").list_access_keys()["AccessKeyMetadata"]) == 2
+    fourth.stop()
+    code, err = refused_start(
+        s.data_dir, env={"PALISADE_ROOT_ACCESS_KEY_ID": "AKIAPALISADEROOT0002", "PALISADE_ROOT_SECRET_ACCESS_KEY": "z" * 40}
+    )
+    assert code != 0 and "already has two access keys" in err and "AKIAPALISADEROOT0001" in err
+
+
+def test_serve_refuses_dev_with_enforcement_and_a_region_aws_has_not(tmp_path):
+    # Bugs: `--dev --enforcement enforce` started with enforcement off without a word, and
+    # `--region mars-1` started although every request signed for it is refused.
+    for args, needle in [(["--dev", "--enforcement", "enforce"], "--enforcement"), (["--region", "mars-1"], "mars-1")]:
+        r = subprocess.run(
+            [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"), *args],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode != 0 and needle in r.stderr, r.stderr
+        assert not (tmp_path / "d").exists()
 
 
 def test_silent_connections_do_not_lock_other_clients_out(start_server):

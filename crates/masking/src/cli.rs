@@ -193,6 +193,16 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
+            // A table no policy names masks nothing, and a clear copy written with exit 0 is
+            // the worst way to find out that the file's name is not the table's (bug: the
+            // README's own example, people.csv against `table: customers`).
+            if !set.covers_table(&table) {
+                return Err(MaskError::Usage(format!(
+                    "no policy in {} applies to table {table:?} (taken from the input's file \
+                     name unless --table gives it)",
+                    p.display()
+                )));
+            }
             let caller = crate::policy::Caller::from_arn(arn)
                 .map_err(|m| MaskError::Usage(format!("--as {arn:?}: {m}")))?;
             if let Some(pattern) = set.path_pattern_for_session(&caller) {

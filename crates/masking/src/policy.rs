@@ -319,6 +319,13 @@ impl PolicySet {
     }
 
     /// Per field, the winning (policy name, priority, rule) for `caller` on `table`.
+    /// Whether any policy applies to `table` (a policy without a table applies to every one).
+    pub fn covers_table(&self, table: &str) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.table.as_deref().is_none_or(|t| glob(t, table)))
+    }
+
     pub fn evaluate(&self, caller: &Caller, table: &str) -> Vec<(String, i64, RuleSpec)> {
         if self.is_exempt(caller) {
             return Vec::new();

@@ -151,3 +151,38 @@ fn fpe_on_json_numbers_keeps_them_numbers_and_round_trips_byte_for_byte() {
     );
     assert!(!out.exists());
 }
+
+/// Bug: a `--policies` run on a table no policy names (the README's own example, `people.csv`
+/// against `table: customers`) wrote a clear copy and exited 0.
+#[test]
+fn a_table_no_policy_applies_to_is_refused_not_copied_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(
+        &policies,
+        "policies:\n  - name: last4\n    table: customers\n    \
+         attachments: [{public: true}]\n    rules:\n      - {column: card, transform: replace}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("people.csv");
+    std::fs::write(&input, "name,card\nann,4111111111111111\n").unwrap();
+    let out = dir.path().join("view.csv");
+    let mut a = mask_args(&input, &out, &keys, &keys);
+    a.rules = None;
+    a.policies = Some(policies);
+    a.as_principal = Some("arn:aws:iam::111122223333:role/analyst".into());
+    let err = run_mask(&a).unwrap_err().to_string();
+    assert!(
+        err.contains("\"people\"") && err.contains("--table"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    a.table = Some("customers".into());
+    run_mask(&a).unwrap();
+    assert!(
+        !std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("4111111111111111")
+    );
+}

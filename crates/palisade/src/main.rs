@@ -128,8 +128,8 @@ const SIMULATE_CASE_FORMAT: &str = r#"A case (every field but principal and acti
    "resourceControlPolicies": [[ROOT, ...], ...],
    "endpointPolicies": [POLICY, ...]}
 
-A POLICY is a policy document, as a JSON object or a string; "name", "description" and
-"expect" are ignored. A result:
+A POLICY is a policy document, as a JSON object or a string. A case may carry "name",
+"description" and "expect", which are ignored. A result:
 
   {"decision": "Allowed" | "ImplicitlyDenied" | "ExplicitlyDenied",
    "blockedBy": ["scp", ...], "matched": [{"layer", "level", "policy", "statement", "sid", "effect"}]}"#;
@@ -198,7 +198,7 @@ struct ServeArgs {
     kek_file: Option<PathBuf>,
     /// Authorization in strict mode: `enforce` refuses what the policies do not allow; `audit`
     /// only logs and audits would-be denials; `off` skips authorization (`--dev` implies it).
-    #[arg(long, default_value = "enforce", value_parser = ["enforce", "audit", "off"])]
+    #[arg(long, default_value = "enforce", value_parser = ["enforce", "audit", "off"], conflicts_with = "dev")]
     enforcement: String,
     /// A Secrets Manager rotation webhook, NAME=URL (repeatable): a secret whose
     /// RotationLambdaARN names function NAME rotates by POSTing each step to URL.
@@ -493,20 +493,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.account_id
         );
     }
-    let region_ok = args.region.split('-').count() >= 2
-        && args.region.split('-').all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && args
-            .region
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase());
+    let region_ok = palisade_server::auth::region_partition(&args.region).is_some();
     if !region_ok {
         anyhow::bail!(
-            "invalid --region {:?}: a Region name is lower-case words and digits joined by -, such as us-east-1",
+            "invalid --region {:?}: not an AWS Region name, such as us-east-1 or eu-west-3",
             args.region
         );
     }

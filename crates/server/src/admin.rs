@@ -49,6 +49,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         // What authorization does, which `mode` alone does not say: strict mode with
         // `--enforcement audit` or `off` refuses nothing.
         "enforcement": if state.config.dev { "off" } else { state.config.enforcement.as_str() },
+        // Whether every call is recorded; off only for measuring what auditing costs.
+        "audit": state.config.audit_enabled,
         "services": SERVED,
     }))
 }

@@ -534,6 +534,17 @@ pub async fn bootstrap_root(
                 other.principal_arn
             )));
         }
+        // IAM's quota of two access keys holds for the root user too: installing a third
+        // would leave an old key working that the operator meant to replace (bug).
+        let existing = store.access_keys_of(account_id, &root.arn).await?;
+        if existing.len() >= 2 && !existing.iter().any(|k| k.access_key_id == id) {
+            let ids: Vec<&str> = existing.iter().map(|k| k.access_key_id.as_str()).collect();
+            return Err(KeyError::BadRootKey(format!(
+                "the root user already has two access keys ({}), IAM's limit: delete one \
+                 (aws iam delete-access-key --access-key-id ...) before installing {id}",
+                ids.join(", ")
+            )));
+        }
         keys.put(&root, id, secret).await?;
         write_credentials(&path, account_id, id, secret)?;
         return Ok(Bootstrap::FromEnvironment(path));

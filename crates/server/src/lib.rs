@@ -207,6 +207,26 @@ impl Server {
             )
             .await?,
         );
+        // The store says whether a strict server ever ran on it: the credentials file alone
+        // is no proof, as an operator may delete it once the key is kept elsewhere (bug:
+        // `--dev` then started on the strict store and let any request reset it).
+        let strict_marked = !store.documents(STRICT_MARKER).await?.is_empty();
+        if config.dev && strict_marked {
+            return Err(StartError::DevOnStrictData(
+                config.data_dir.display().to_string(),
+            ));
+        }
+        if !config.dev && !strict_marked {
+            store
+                .apply_documents(&[palisade_store::DocumentChange::Put(
+                    palisade_store::Document {
+                        collection: STRICT_MARKER.to_owned(),
+                        key: "strict".to_owned(),
+                        body: Vec::new(),
+                    },
+                )])
+                .await?;
+        }
         let root_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
             (Some(id), Some(secret)) => Some((id.clone(), secret.0.clone())),
             (None, None) => None,
@@ -296,6 +316,9 @@ impl Server {
         }
     }
 }
+
+/// The store collection whose one document records that a strict server ran on the store.
+const STRICT_MARKER: &str = "server.strict";
 
 fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
     let wrap = |source| StartError::DataDir {
