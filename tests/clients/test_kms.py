@@ -1468,6 +1468,22 @@ def test_key_policies_are_checked_as_kms_checks_them(server):
     no_resource = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:*"}
     kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(ROOT_STATEMENT, no_action, no_resource))
     assert kms.encrypt(KeyId=key, Plaintext=b"x")["KeyId"].endswith(key)
+    # Bug: such a statement skipped every other check; only the missing element is forgiven.
+    for bad in (
+        {"Effect": "Maybe", "Principal": {"AWS": "*"}, "Resource": "*"},
+        {"Effect": "Allow", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Resource": "*", "Condition": {"StringEqualz": {"aws:username": "x"}}},
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Resource": "*", "Foo": 1},
+    ):
+        with pytest.raises(ClientError) as e:
+            kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(ROOT_STATEMENT, bad))
+        assert error(e)["Code"] == "MalformedPolicyDocumentException", bad
+    # A policy of ineffective statements only locks everyone out: the lockout check says so, and
+    # with the check bypassed it is taken.
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(no_action))
+    assert error(e)["Code"] == "MalformedPolicyDocumentException"
+    assert "empty" not in error(e)["Message"]
     # Bug: the quota counted characters other than whitespace and answered
     # MalformedPolicyDocumentException; KMS counts the document's 32 KB and answers
     # LimitExceededException.

@@ -455,13 +455,15 @@ pub(crate) enum KeyPolicyError {
 /// Parses a key policy as KMS does, which is not quite as IAM does: the quota is 32 KB of the
 /// document as sent (IAM counts characters other than whitespace), and a statement without
 /// `Action` or without `Resource` is accepted and has no effect (the PutKeyPolicy reference:
-/// "the PutKeyPolicy API request succeeds, even though the policy statement is ineffective"),
-/// so such statements are left out of what is evaluated.
+/// "the PutKeyPolicy API request succeeds, even though the policy statement is ineffective").
+/// Such a statement is given `NotAction: "*"` (or `NotResource: "*"`), which nothing matches,
+/// so that every other rule still applies to it (bug: it was dropped before the checks, and a
+/// statement with no Action took any Effect, Principal or condition operator).
 pub(crate) fn parse_key_policy(doc: &str) -> Result<palisade_policy::Policy, KeyPolicyError> {
     if doc.len() > KEY_POLICY_MAX {
         return Err(KeyPolicyError::TooLarge(doc.len()));
     }
-    let effective = without_ineffective_statements(doc);
+    let effective = with_ineffective_statements_matching_nothing(doc);
     palisade_policy::Policy::parse_with_limit(
         effective.as_deref().unwrap_or(doc),
         PolicyKind::Resource,
@@ -470,26 +472,31 @@ pub(crate) fn parse_key_policy(doc: &str) -> Result<palisade_policy::Policy, Key
     .map_err(KeyPolicyError::Malformed)
 }
 
-/// The document without its statements that lack an action or a resource element, when it has
-/// such statements and is otherwise a policy object; `None` leaves the document as it is (the
-/// parser then reports whatever is wrong with it).
-fn without_ineffective_statements(doc: &str) -> Option<String> {
+/// The document with `NotAction`/`NotResource` `"*"` in each statement that lacks an action or
+/// a resource element, when it has such statements and is otherwise a policy object; `None`
+/// leaves the document as it is (the parser then reports whatever is wrong with it).
+fn with_ineffective_statements_matching_nothing(doc: &str) -> Option<String> {
     let mut v: serde_json::Value = serde_json::from_str(doc).ok()?;
-    let effective = |st: &serde_json::Value| {
-        let has = |a: &str, b: &str| st.get(a).is_some() || st.get(b).is_some();
-        has("Action", "NotAction") && has("Resource", "NotResource")
+    let fill = |st: &mut serde_json::Value| -> bool {
+        let Some(obj) = st.as_object_mut() else {
+            return false;
+        };
+        let mut changed = false;
+        for (a, b) in [("Action", "NotAction"), ("Resource", "NotResource")] {
+            if !obj.contains_key(a) && !obj.contains_key(b) {
+                obj.insert(b.to_owned(), serde_json::Value::String("*".to_owned()));
+                changed = true;
+            }
+        }
+        changed
     };
-    let statements = v.get_mut("Statement")?;
-    match statements {
-        serde_json::Value::Array(list) if !list.iter().all(effective) => {
-            list.retain(effective);
-        }
-        serde_json::Value::Object(_) if !effective(statements) => {
-            *statements = serde_json::Value::Array(vec![]);
-        }
-        _ => return None,
-    }
-    Some(v.to_string())
+    let changed = match v.get_mut("Statement")? {
+        // Every statement is filled: counted, not `any`, which would stop at the first.
+        serde_json::Value::Array(list) => list.iter_mut().map(fill).filter(|c| *c).count() > 0,
+        st @ serde_json::Value::Object(_) => fill(st),
+        _ => false,
+    };
+    changed.then(|| v.to_string())
 }
 
 /// A key policy as the policy engine evaluates it; `None` when it does not parse.
