@@ -81,3 +81,14 @@ impl AppState {
         (state, writer)
     }
 }
+
+/// A `--dev` state over a fresh store in `dir`, for the services' in-process tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) async fn test_app(dir: &std::path::Path) -> AppState {
+    let store: Arc<dyn Store> = Arc::new(palisade_store::SqliteStore::open(dir).await.unwrap());
+    let sealer = Arc::new(Sealer::new(&[9u8; 32]).unwrap());
+    let mut config = Config::new(dir.to_path_buf());
+    config.dev = true;
+    AppState::new(config, store, sealer).0
+}

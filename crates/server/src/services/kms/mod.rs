@@ -512,25 +512,13 @@ pub fn start(state: &std::sync::Arc<AppState>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::orphaned;
-    use crate::config::Config;
     use crate::identity::Caller;
-    use crate::state::AppState;
-    use palisade_store::{SqliteStore, Store};
+    use crate::state::test_app as app;
 
     const ACCOUNT: &str = "123456789012";
-
-    async fn app(dir: &std::path::Path) -> AppState {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.unwrap());
-        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
-        let mut config = Config::new(dir.to_path_buf());
-        config.dev = true;
-        AppState::new(config, store, sealer).0
-    }
 
     #[tokio::test]
     async fn an_import_token_past_its_parameters_valid_to_is_expired_not_invalid() {

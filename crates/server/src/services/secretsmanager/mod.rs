@@ -1813,16 +1813,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::Config;
-    use palisade_store::{SqliteStore, Store};
-
-    async fn app(dir: &std::path::Path) -> AppState {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.unwrap());
-        let sealer = Arc::new(palisade_seal::Sealer::new(&[9u8; 32]).unwrap());
-        let mut config = Config::new(dir.to_path_buf());
-        config.dev = true;
-        AppState::new(config, store, sealer).0
-    }
+    use crate::state::test_app as app;
 
     async fn call(state: &AppState, op: &str, input: Value) -> Result<Value, ApiError> {
         let caller = Caller::root("123456789012", None);
