@@ -85,9 +85,9 @@ pub enum StartError {
     /// under this root key, or a record is damaged).
     #[error("cannot load the outbound federation issuers: {0}")]
     Outbound(String),
-    /// `--dev` on a data directory created in strict mode.
+    /// `--dev` on a data directory a strict server has run on.
     #[error(
-        "{0} was created in strict mode (it holds root credentials): --dev would let any request reset it; use another --data-dir for --dev"
+        "{0} was created in strict mode (a strict server has run on it): --dev would let any request reset it; use another --data-dir for --dev"
     )]
     DevOnStrictData(String),
     /// Another server is running on the data directory.
