@@ -26,7 +26,14 @@ const SCHEMA: &str = "message people {
 
 fn write_input(path: &Path, groups: usize, rows: usize) {
     let schema = Arc::new(parse_message_type(SCHEMA).unwrap());
-    let props = Arc::new(WriterProperties::builder().build());
+    // As Arrow writers leave their schema (`ARROW:schema`) for readers.
+    let kv =
+        parquet::file::metadata::KeyValue::new("origin".to_owned(), "palisade-test".to_owned());
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![kv]))
+            .build(),
+    );
     let mut w =
         SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, props).unwrap();
     for g in 0..groups {
@@ -142,6 +149,18 @@ fn parquet_mask_unmask_keeps_schema_and_levels() {
         dst.metadata().file_metadata().schema_descr().root_schema()
     );
     assert_eq!(dst.metadata().num_row_groups(), 3);
+    // Bug: the key-value metadata (with it Arrow's schema: `large_string` became `string`)
+    // was dropped.
+    assert_eq!(
+        src.metadata().file_metadata().key_value_metadata(),
+        dst.metadata().file_metadata().key_value_metadata()
+    );
+    assert!(
+        src.metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .is_some()
+    );
     let before = rows(&input);
     let after = rows(&masked);
     assert_eq!(before.len(), after.len());

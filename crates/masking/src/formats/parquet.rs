@@ -274,8 +274,11 @@ pub fn run(
         .map(|c| masker.has_text_rules() && is_text_column(&schema.column(c)))
         .collect();
 
+    // The file's key-value metadata goes along (bug: it was dropped, and with it the Arrow
+    // schema, so a `large_string` column came back as `string`): the columns keep their types.
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(meta.file_metadata().key_value_metadata().cloned())
         .build();
     let mut writer = SerializedFileWriter::new(out, schema.root_schema_ptr(), Arc::new(props))
         .map_err(|e| perr(output, e))?;
