@@ -64,14 +64,6 @@ fn load_keys(path: &std::path::Path) -> Result<HashMap<String, Vec<u8>>, String>
         .get("PublicKeyList")
         .and_then(serde_json::Value::as_array)
         .ok_or_else(|| format!("{} has no PublicKeyList", path.display()))?;
-    // An empty list would make every digest and checkpoint "badly signed": the file is the
-    // mistake, not the trail (what `list-public-keys` answers for a window with no key).
-    if list.is_empty() {
-        return Err(format!(
-            "{} lists no public key (PublicKeyList is empty): ask ListPublicKeys for a window the trail's digests were signed in",
-            path.display()
-        ));
-    }
     let mut keys = HashMap::new();
     for (i, k) in list.iter().enumerate() {
         let value = k
@@ -213,13 +205,6 @@ mod tests {
         .unwrap();
         let keys = load_keys(&path).unwrap();
         assert_eq!(keys.get(&key.fingerprint()), Some(&key.public_pkcs1()));
-        // Bug: an empty list was taken, and every digest then read as badly signed.
-        std::fs::write(&path, r#"{"PublicKeyList":[]}"#).unwrap();
-        assert!(
-            load_keys(&path)
-                .unwrap_err()
-                .contains("lists no public key")
-        );
     }
 
     /// Regression: `--end-time 2026-12-03` meant the first instant of that day, leaving the
