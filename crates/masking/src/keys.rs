@@ -225,18 +225,6 @@ impl Envelope {
             .map_err(|e| MaskError::io(path, e.error))?;
         Ok(())
     }
-
-    /// Checks, before a run, that a manifest can be written at `path` (its directory takes
-    /// new files and its lock file opens) and that one already there is readable: a run that
-    /// masked its output and then could not save the data keys would leave it unrecoverable.
-    pub fn check_writable(path: &Path) -> Result<(), MaskError> {
-        let _lock = lock_manifest(path)?;
-        if path.exists() {
-            Envelope::load(path)?;
-        }
-        // Dropped (and removed) at once: only whether it can be created matters.
-        manifest_temp(path).map(drop)
-    }
 }
 
 /// The lock file beside a manifest (`shared.json.lock`), held exclusively while a run merges
