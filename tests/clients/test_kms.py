@@ -1478,6 +1478,12 @@ def test_key_policies_are_checked_as_kms_checks_them(server):
         with pytest.raises(ClientError) as e:
             kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(ROOT_STATEMENT, bad))
         assert error(e)["Code"] == "MalformedPolicyDocumentException", bad
+    # Bug: with a statement lacking Action the document was rewritten before the checks, and a
+    # duplicate key (two Effects) passed.
+    twice = '{"Version": "2012-10-17", "Statement": [%s, {"Effect": "Deny", "Effect": "Allow", "Principal": {"AWS": "*"}, "Resource": "*"}]}' % json.dumps(ROOT_STATEMENT)
+    with pytest.raises(ClientError) as e:
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=twice)
+    assert error(e)["Code"] == "MalformedPolicyDocumentException"
     # A policy of ineffective statements only locks everyone out: the lockout check says so, and
     # with the check bypassed it is taken.
     with pytest.raises(ClientError) as e:

@@ -140,6 +140,13 @@ pub struct Policy {
     pub attachments: Vec<Attachment>,
 }
 
+impl Policy {
+    /// Whether the policy applies to `table` (one without a table applies to every one).
+    pub fn applies_to(&self, table: &str) -> bool {
+        self.table.as_deref().is_none_or(|t| glob(t, table))
+    }
+}
+
 /// A policies file.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
@@ -318,14 +325,12 @@ impl PolicySet {
         })
     }
 
-    /// Per field, the winning (policy name, priority, rule) for `caller` on `table`.
-    /// Whether any policy applies to `table` (a policy without a table applies to every one).
+    /// Whether any policy applies to `table`.
     pub fn covers_table(&self, table: &str) -> bool {
-        self.policies
-            .iter()
-            .any(|p| p.table.as_deref().is_none_or(|t| glob(t, table)))
+        self.policies.iter().any(|p| p.applies_to(table))
     }
 
+    /// Per field, the winning (policy name, priority, rule) for `caller` on `table`.
     pub fn evaluate(&self, caller: &Caller, table: &str) -> Vec<(String, i64, RuleSpec)> {
         if self.is_exempt(caller) {
             return Vec::new();
@@ -333,7 +338,7 @@ impl PolicySet {
         let mut best: BTreeMap<String, (usize, String, i64, RuleSpec)> = BTreeMap::new();
         let mut order = 0usize;
         for p in &self.policies {
-            if p.table.as_deref().is_some_and(|t| !glob(t, table)) {
+            if !p.applies_to(table) {
                 continue;
             }
             let Some(prio) = p

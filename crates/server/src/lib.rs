@@ -146,7 +146,8 @@ impl Server {
     ) -> Result<Self, StartError> {
         create_private_dir(&config.data_dir)?;
         // `--dev` lets any request reset the store, audit log included: never on a data
-        // directory a strict server created (and wrote root credentials into).
+        // directory a strict server created (and wrote root credentials into). The file
+        // stands for stores made before the store's own mark (below).
         if config.dev && config.data_dir.join("credentials").exists() {
             return Err(StartError::DevOnStrictData(
                 config.data_dir.display().to_string(),
@@ -216,17 +217,6 @@ impl Server {
                 config.data_dir.display().to_string(),
             ));
         }
-        if !config.dev && !strict_marked {
-            store
-                .apply_documents(&[palisade_store::DocumentChange::Put(
-                    palisade_store::Document {
-                        collection: STRICT_MARKER.to_owned(),
-                        key: "strict".to_owned(),
-                        body: Vec::new(),
-                    },
-                )])
-                .await?;
-        }
         let root_key = match (&config.root_access_key_id, &config.root_secret_access_key) {
             (Some(id), Some(secret)) => Some((id.clone(), secret.0.clone())),
             (None, None) => None,
@@ -253,6 +243,19 @@ impl Server {
                 .await?,
             )
         };
+        // Marked once the strict start has got this far (a start refused earlier, such as for
+        // half a root key, leaves the store as `--dev` may still use it).
+        if !config.dev && !strict_marked {
+            store
+                .apply_documents(&[palisade_store::DocumentChange::Put(
+                    palisade_store::Document {
+                        collection: STRICT_MARKER.to_owned(),
+                        key: "strict".to_owned(),
+                        body: Vec::new(),
+                    },
+                )])
+                .await?;
+        }
         if config.public_url.is_empty() {
             config.public_url = gateway::endpoint_url(local_addr, tls.is_some());
         }

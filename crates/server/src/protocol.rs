@@ -89,11 +89,12 @@ pub fn decode_input(
 /// Whether an awsQuery request asks for its answer in JSON (`Accept: application/json`), which
 /// the query services honour.
 pub fn accepts_json(headers: &http::HeaderMap) -> bool {
-    headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("application/json"))
+    const JSON: &[u8] = b"application/json";
+    headers.get_all(http::header::ACCEPT).iter().any(|v| {
+        v.as_bytes()
+            .windows(JSON.len())
+            .any(|w| w.eq_ignore_ascii_case(JSON))
+    })
 }
 
 /// Encodes a successful response; `json` asks an awsQuery service for its JSON form.

@@ -385,27 +385,20 @@ struct KeyFacts {
 /// ("this type of condition works even when the parameter doesn't appear in the request"), so
 /// that a Deny on the default cannot be bypassed by omitting the parameter.
 fn request_parameter_keys(op: &str, input: &Value, c: &mut Context) {
+    // Which of a key's policies the call reads or sets: `default` when left out, so a Deny on
+    // the default cannot be bypassed by omitting the name (bug: never set, so such a Deny
+    // denied nothing).
+    if matches!(op, "GetKeyPolicy" | "PutKeyPolicy") {
+        let name = s(input, "PolicyName").unwrap_or("default");
+        c.insert("kms:PolicyName", CtxValue::string(name.to_owned()));
+    }
     match op {
-        "CreateKey" => {
+        "CreateKey" | "PutKeyPolicy" => {
             let bypass = input
                 .get("BypassPolicyLockoutSafetyCheck")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             c.insert("kms:BypassPolicyLockoutSafetyCheck", CtxValue::bool(bypass));
-        }
-        // Which of a key's policies the call reads or sets: `default` when left out, so a
-        // Deny on the default cannot be bypassed by omitting the name (bug: never set, so
-        // such a Deny denied nothing).
-        "GetKeyPolicy" | "PutKeyPolicy" => {
-            let name = s(input, "PolicyName").unwrap_or("default");
-            c.insert("kms:PolicyName", CtxValue::string(name.to_owned()));
-            if op == "PutKeyPolicy" {
-                let bypass = input
-                    .get("BypassPolicyLockoutSafetyCheck")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                c.insert("kms:BypassPolicyLockoutSafetyCheck", CtxValue::bool(bypass));
-            }
         }
         "ScheduleKeyDeletion" => {
             let days = input

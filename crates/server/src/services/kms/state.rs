@@ -463,13 +463,23 @@ pub(crate) fn parse_key_policy(doc: &str) -> Result<palisade_policy::Policy, Key
     if doc.len() > KEY_POLICY_MAX {
         return Err(KeyPolicyError::TooLarge(doc.len()));
     }
-    let effective = with_ineffective_statements_matching_nothing(doc);
-    palisade_policy::Policy::parse_with_limit(
-        effective.as_deref().unwrap_or(doc),
-        PolicyKind::Resource,
-        usize::MAX,
-    )
-    .map_err(KeyPolicyError::Malformed)
+    let parse = |text: &str| {
+        palisade_policy::Policy::parse_with_limit(text, PolicyKind::Resource, usize::MAX)
+            .map_err(KeyPolicyError::Malformed)
+    };
+    // The text as sent first: its JSON errors (a duplicate key, with offsets into it) and the
+    // checks before the action's are reported as for any policy; only a missing action or
+    // resource sends it through the rewrite.
+    match parse(doc) {
+        Err(KeyPolicyError::Malformed(
+            palisade_policy::PolicyError::MissingAction { .. }
+            | palisade_policy::PolicyError::MissingResource { .. },
+        )) => match with_ineffective_statements_matching_nothing(doc) {
+            Some(effective) => parse(&effective),
+            None => parse(doc),
+        },
+        other => other,
+    }
 }
 
 /// The document with `NotAction`/`NotResource` `"*"` in each statement that lacks an action or
