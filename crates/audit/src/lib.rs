@@ -207,6 +207,30 @@ impl Event {
         }
     }
 
+    /// Starts an event for what service `service` did on its own (`AwsServiceEvent`): a
+    /// rotation, a key's deletion when due. As in AWS's records, the identity, source address
+    /// and user agent all name the service, and `resource` is what it acted on.
+    pub fn service_event(service: &str, name: &str, region: &str, resource: Resource) -> Self {
+        let host = format!("{service}.amazonaws.com");
+        let mut event = Self::api_call(
+            OffsetDateTime::now_utc(),
+            service,
+            name,
+            region,
+            &uuid::Uuid::new_v4().to_string(),
+        );
+        event.user_identity.kind = "AWSService".to_owned();
+        event.user_identity.account_id = Some(resource.account_id.clone());
+        event.user_identity.invoked_by = Some(host.clone());
+        event.source_ip_address.clone_from(&host);
+        event.user_agent = host;
+        "AwsServiceEvent".clone_into(&mut event.event_type);
+        event.read_only = false;
+        event.recipient_account_id.clone_from(&resource.account_id);
+        event.resources = vec![resource];
+        event
+    }
+
     /// Whether the call was refused or failed.
     pub fn is_error(&self) -> bool {
         self.error_code.is_some()

@@ -2371,27 +2371,16 @@ fn service_event(
     details: Option<Value>,
     response: Option<Value>,
 ) -> palisade_audit::Event {
-    const SERVICE: &str = "kms.amazonaws.com";
-    let mut event = palisade_audit::Event::api_call(
-        time::OffsetDateTime::now_utc(),
+    let mut event = palisade_audit::Event::service_event(
         "kms",
         name,
         &key.region,
-        &uuid::Uuid::new_v4().to_string(),
+        palisade_audit::Resource {
+            arn: key.arn.clone(),
+            account_id: key.account.clone(),
+            kind: "AWS::KMS::Key".to_owned(),
+        },
     );
-    event.user_identity.kind = "AWSService".to_owned();
-    event.user_identity.account_id = Some(key.account.clone());
-    event.user_identity.invoked_by = Some(SERVICE.to_owned());
-    SERVICE.clone_into(&mut event.source_ip_address);
-    SERVICE.clone_into(&mut event.user_agent);
-    "AwsServiceEvent".clone_into(&mut event.event_type);
-    event.read_only = false;
-    key.account.clone_into(&mut event.recipient_account_id);
-    event.resources = vec![palisade_audit::Resource {
-        arn: key.arn.clone(),
-        account_id: key.account.clone(),
-        kind: "AWS::KMS::Key".to_owned(),
-    }];
     event.service_event_details = details;
     event.response_elements = response;
     event

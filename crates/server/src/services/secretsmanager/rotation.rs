@@ -442,30 +442,19 @@ async fn service_event(
     token: &str,
     reason: Option<&str>,
 ) {
-    let mut event = palisade_audit::Event::api_call(
-        time::OffsetDateTime::now_utc(),
-        "secretsmanager",
-        name,
-        &secret.region,
-        &uuid::Uuid::new_v4().to_string(),
-    );
     // AWS's rotation events are Secrets Manager's own: `invokedBy`, `sourceIPAddress` and
     // `userAgent` all name the service (bug: the last two were empty and `invokedBy` absent,
     // so trail consumers could not tell who acted).
-    const SERVICE: &str = "secretsmanager.amazonaws.com";
-    event.user_identity.kind = "AWSService".to_owned();
-    event.user_identity.account_id = Some(secret.account.clone());
-    event.user_identity.invoked_by = Some(SERVICE.to_owned());
-    SERVICE.clone_into(&mut event.source_ip_address);
-    SERVICE.clone_into(&mut event.user_agent);
-    event.event_type = "AwsServiceEvent".to_owned();
-    event.read_only = false;
-    event.recipient_account_id = secret.account.clone();
-    event.resources = vec![palisade_audit::Resource {
-        arn: secret.arn.clone(),
-        account_id: secret.account.clone(),
-        kind: "AWS::SecretsManager::Secret".to_owned(),
-    }];
+    let mut event = palisade_audit::Event::service_event(
+        "secretsmanager",
+        name,
+        &secret.region,
+        palisade_audit::Resource {
+            arn: secret.arn.clone(),
+            account_id: secret.account.clone(),
+            kind: "AWS::SecretsManager::Secret".to_owned(),
+        },
+    );
     if let Some(r) = reason {
         event.error_code = Some("RotationFailed".to_owned());
         event.error_message = Some(r.to_owned());
