@@ -525,24 +525,22 @@ fn aggregate(action: &str, outcomes: &[Outcome], named: bool) -> Value {
         "MatchedStatements": matched,
         "MissingContextValues": missing,
     });
-    if let Some(allowed) = outcomes
-        .iter()
-        .map(|o| o.boundary_allows)
-        .reduce(|a, b| a.zip(b).map(|(a, b)| a && b))
-        .flatten()
-    {
+    // Whether a layer allows on every resource; `None` when the layer took no part.
+    let all = |part: fn(&_) -> Option<bool>| {
+        outcomes
+            .iter()
+            .map(part)
+            .reduce(|a, b| a.zip(b).map(|(a, b)| a && b))
+            .flatten()
+    };
+    if let Some(allowed) = all(|o| o.boundary_allows) {
         crate::services::set(
             &mut r,
             "PermissionsBoundaryDecisionDetail",
             json!({"AllowedByPermissionsBoundary": allowed}),
         );
     }
-    if let Some(allowed) = outcomes
-        .iter()
-        .map(|o| o.orgs_allow)
-        .reduce(|a, b| a.zip(b).map(|(a, b)| a && b))
-        .flatten()
-    {
+    if let Some(allowed) = all(|o| o.orgs_allow) {
         crate::services::set(
             &mut r,
             "OrganizationsDecisionDetail",
