@@ -511,7 +511,7 @@ def test_a_secret_waiting_for_deletion_gets_no_replica_or_policy(server):
     sm.delete_secret(SecretId="gone", RecoveryWindowInDays=7)
     for call in (
         lambda: sm.replicate_secret_to_regions(SecretId="gone", AddReplicaRegions=[{"Region": "us-west-2"}]),
-        lambda: sm.put_resource_policy(SecretId="gone", ResourcePolicy=policy({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"})),
+        lambda: sm.put_resource_policy(SecretId="gone", ResourcePolicy=policy({"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
     ):
         with pytest.raises(ClientError) as e:
             call()
@@ -1033,6 +1033,30 @@ def test_validate_resource_policy_needs_put_resource_policy_too(server):
         policy({"Effect": "Allow", "Action": ["secretsmanager:ValidateResourcePolicy", "secretsmanager:PutResourcePolicy"], "Resource": "*"}),
     )
     assert both.validate_resource_policy(SecretId=arn, ResourcePolicy=doc)["PolicyValidationPassed"] is True
+
+
+def test_a_resource_policy_that_would_lock_the_caller_out_is_refused(server):
+    # Bug: PutResourcePolicy stored, and ValidateResourcePolicy passed, a policy denying
+    # secretsmanager:* to everyone (the user guide's "Lockout" example); the secret's policy
+    # could then never be changed or removed again, not even by the account's root user.
+    sm = server.client("secretsmanager")
+    sm.create_secret(Name="guarded", SecretString="v")
+    lockout = policy({"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*", "Resource": "*"})
+    for call in (
+        lambda: sm.validate_resource_policy(SecretId="guarded", ResourcePolicy=lockout),
+        lambda: sm.validate_resource_policy(ResourcePolicy=lockout),
+        lambda: sm.put_resource_policy(SecretId="guarded", ResourcePolicy=lockout),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "MalformedPolicyDocumentException"
+        assert "will not allow you to manage this secret in the future" in error(e)["Message"]
+    assert "ResourcePolicy" not in sm.get_resource_policy(SecretId="guarded")
+    # Denying everything but the policy's own management stays possible.
+    reads_denied = policy({"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    assert sm.validate_resource_policy(SecretId="guarded", ResourcePolicy=reads_denied)["PolicyValidationPassed"] is True
+    sm.put_resource_policy(SecretId="guarded", ResourcePolicy=reads_denied)
+    sm.delete_resource_policy(SecretId="guarded")
 
 
 def test_tags_policies_deletion_and_restoration_move_last_changed_date(server):

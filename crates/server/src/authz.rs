@@ -188,6 +188,7 @@ impl Authorizer for PolicyAuthorizer {
         let Err((error, action, resource)) = outcome else {
             if self.enforcement == Enforcement::Enforce
                 && let Some(e) = key_policy_locks_out(state, caller, route, ctx, input, &target)
+                    .or_else(|| secret_policy_locks_out(state, caller, route, ctx, input, &target))
             {
                 return Err(e);
             }
@@ -319,6 +320,58 @@ fn key_policy_locks_out(
         crate::services::kms::err(
             "MalformedPolicyDocumentException",
             "The new key policy will not allow you to update the key policy in the future.",
+        )
+    })
+}
+
+/// Secrets Manager's lockout check ("Verifies the policy does not lock out a caller", in
+/// ValidateResourcePolicy's reference; the user guide's "Lockout" error): a resource policy
+/// given to PutResourcePolicy or ValidateResourcePolicy must leave the caller able to call
+/// PutResourcePolicy on the secret, or no one could change or remove it again (an explicit
+/// deny in it binds the account's root user too, and Palisade has no support desk to undo it).
+fn secret_policy_locks_out(
+    state: &AppState,
+    caller: &Caller,
+    route: Route,
+    ctx: &RequestContext,
+    input: &Value,
+    target: &Target,
+) -> Option<ApiError> {
+    if route.service.signing_name != "secretsmanager"
+        || !matches!(
+            route.operation.name,
+            "PutResourcePolicy" | "ValidateResourcePolicy"
+        )
+    {
+        return None;
+    }
+    // A malformed policy is the handler's to refuse.
+    let doc = input.get("ResourcePolicy").and_then(Value::as_str)?;
+    let policy = palisade_policy::Policy::parse(doc, palisade_policy::PolicyKind::Resource).ok()?;
+    let policy = CompiledPolicy::new(&policy);
+    // ValidateResourcePolicy may name no secret: any secret of the caller's account and Region
+    // stands for the one the policy is meant for.
+    let placeholder;
+    let target = if target.arn == "*" {
+        placeholder = Target {
+            arn: format!(
+                "arn:aws:secretsmanager:{}:{}:secret:placeholder-000000",
+                ctx.region, caller.account_id
+            ),
+            tags: vec![],
+        };
+        &placeholder
+    } else {
+        target
+    };
+    let action = "secretsmanager:PutResourcePolicy";
+    let request = request_for(state, caller, route, ctx, input, target, action);
+    let policies = caller_policies(state, caller);
+    let ev = policies.apply(EvaluationInput::new(&request).with_resource(&policy));
+    (!evaluate(&ev).is_allowed()).then(|| {
+        ApiError::bad_request(
+            "MalformedPolicyDocumentException",
+            "Your requested changes will not allow you to manage this secret in the future.",
         )
     })
 }
