@@ -243,6 +243,11 @@ pub fn check_policy(doc: &str, block_public: bool) -> Result<(), ApiError> {
 /// values have no wildcard or variable). A condition on another key (`aws:SecureTransport`)
 /// narrows nothing.
 fn is_public(policy: &Policy) -> bool {
+    // A Deny to everyone outside fixed callers fences every Allow in, as AWS's reasoning over
+    // the whole policy sees (bug: an Allow to `*` beside such a Deny was called public).
+    if policy.statements.iter().any(fences_everyone_else) {
+        return false;
+    }
     policy.statements.iter().any(|st| {
         st.effect == Effect::Allow
             && st.principal.as_ref().is_some_and(|p| {
@@ -256,6 +261,49 @@ fn is_public(policy: &Policy) -> bool {
             })
             && !st.conditions.iter().any(pins_the_caller)
     })
+}
+
+/// A Deny of every Secrets Manager action on every resource to every principal whose one
+/// condition is the negation of a pin (`StringNotEquals aws:PrincipalAccount 111122223333`):
+/// whoever the condition does not pin is denied everything, so no Allow reaches further.
+fn fences_everyone_else(st: &palisade_policy::policy::Statement) -> bool {
+    use palisade_policy::OperatorKind::*;
+    let everyone = st.principal.as_ref().is_some_and(|p| {
+        !p.negated
+            && match &p.values {
+                Principals::Wildcard => true,
+                Principals::Map(m) => m
+                    .iter()
+                    .any(|(k, v)| *k == PrincipalKey::Aws && v.iter().any(|x| x == "*")),
+            }
+    });
+    let every_action = !st.action.negated
+        && st
+            .action
+            .values
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case("secretsmanager:*"));
+    let every_resource = st
+        .resource
+        .as_ref()
+        .is_none_or(|r| !r.negated && r.values.iter().any(|x| x == "*"));
+    let [c] = st.conditions.as_slice() else {
+        return false;
+    };
+    let fixed = |v: &String| !v.contains(['*', '?']) && !v.contains("${") && !v.ends_with("/0");
+    let negated_pin = matches!(
+        c.operator.kind,
+        StringNotEquals
+            | StringNotEqualsIgnoreCase
+            | StringNotLike
+            | ArnNotEquals
+            | ArnNotLike
+            | NotIpAddress
+    ) && c.operator.qualifier.is_none()
+        && PINNING_KEYS.contains(&c.key.to_ascii_lowercase().as_str())
+        && !c.values.is_empty()
+        && c.values.iter().all(fixed);
+    st.effect == Effect::Deny && everyone && every_action && every_resource && negated_pin
 }
 
 /// Keys whose fixed values pin who (or from where) calls.
@@ -316,6 +364,26 @@ mod tests {
         }
         let pinned = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
         assert!(check_policy(pinned, true).is_ok());
+        // Regression: an Allow to everyone fenced in by a Deny to everyone outside one account
+        // was called public.
+        let fenced = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
+        assert!(check_policy(fenced, true).is_ok());
+        // A fence with a hole (a wildcard value, one action only, a second condition that may
+        // not hold) fences nothing.
+        for leaky in [
+            r#"{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringNotLike":{"aws:PrincipalAccount":"1111*"}}}"#,
+            r#"{"Effect":"Deny","Principal":"*","Action":"secretsmanager:DeleteSecret","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}"#,
+            r#"{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"},"Bool":{"aws:SecureTransport":"false"}}}"#,
+        ] {
+            let doc = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}},{leaky}]}}"#
+            );
+            assert_eq!(
+                check_policy(&doc, true).map_err(|e| e.code),
+                Err("PublicPolicyException"),
+                "{leaky}"
+            );
+        }
         assert_eq!(
             check_policy("{not json", false).map_err(|e| e.code),
             Err("MalformedPolicyDocumentException")
