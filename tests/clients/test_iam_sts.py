@@ -1099,6 +1099,26 @@ def test_the_sts_token_version_preference_shows_in_the_account_summary(server):
     assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 2
 
 
+def test_policy_versions_in_use_counts_attachments(server):
+    # Bug: GetAccountSummary counted the stored versions of the account's policies, attached or
+    # not; a policy's default version is in use once for each user, group or role it is attached to.
+    iam = server.client("iam")
+    count = lambda: iam.get_account_summary()["SummaryMap"]["PolicyVersionsInUse"]
+    before = count()
+    arn = iam.create_policy(PolicyName="counted", PolicyDocument=policy(allow("kms:ListKeys")))["Policy"]["Arn"]
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=policy(allow("kms:ListAliases")), SetAsDefault=True)
+    assert count() == before
+    iam.create_user(UserName="counted")
+    iam.create_group(GroupName="counted")
+    iam.create_role(RoleName="counted", AssumeRolePolicyDocument=policy(
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    iam.attach_user_policy(UserName="counted", PolicyArn=arn)
+    iam.attach_group_policy(GroupName="counted", PolicyArn=arn)
+    iam.attach_role_policy(RoleName="counted", PolicyArn=arn)
+    iam.attach_role_policy(RoleName="counted", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert count() == before + 4
+
+
 def test_service_last_accessed_reports_what_each_identity_used_of_what_its_policies_allow(server):
     root = server.client("iam")
     root.create_group(GroupName="advg")
@@ -1131,7 +1151,8 @@ def test_service_last_accessed_reports_what_each_identity_used_of_what_its_polic
     assert by_ns["kms"]["LastAuthenticatedEntity"] == user_arn
     assert by_ns["kms"]["TotalAuthenticatedEntities"] == 1
     assert by_ns["secretsmanager"]["LastAuthenticatedRegion"] == "eu-west-1"
-    assert "LastAuthenticated" not in by_ns["cloudtrail"] and by_ns["cloudtrail"]["TotalAuthenticatedEntities"] == 0
+    # The model: TotalAuthenticatedEntities "is null if no principals attempted to access the service".
+    assert "LastAuthenticated" not in by_ns["cloudtrail"] and "TotalAuthenticatedEntities" not in by_ns["cloudtrail"]
 
     _, by_ns = report(role_arn)
     assert set(by_ns) == {"kms"} and by_ns["kms"]["LastAuthenticatedEntity"] == role_arn
@@ -1141,6 +1162,25 @@ def test_service_last_accessed_reports_what_each_identity_used_of_what_its_polic
     entities = root.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="kms")
     assert [(e["EntityInfo"]["Name"], e["EntityInfo"]["Type"]) for e in entities["EntityDetailsList"]] == [("adv", "USER")]
     assert "LastAuthenticated" in entities["EntityDetailsList"][0]
+
+    # Bug: a policy's report credited its entities' use of a service through other policies.
+    # The role's kms:ListKeys went through its inline policy, not through this one.
+    only_sm = root.create_policy(PolicyName="advsm", PolicyDocument=policy(allow("kms:Encrypt")))["Policy"]["Arn"]
+    root.attach_role_policy(RoleName="advr", PolicyArn=only_sm)
+    _, by_ns = report(only_sm)
+    assert set(by_ns) == {"kms"} and "LastAuthenticated" not in by_ns["kms"], by_ns
+
+    # Bugs: services were listed by name (Palisade's own first), entities by name; AWS sorts
+    # services by namespace and entities newest first.
+    root.put_group_policy(GroupName="advg", PolicyName="wide", PolicyDocument=policy(allow("*")))
+    _, second, key2 = new_user(server, "adv2", groups=["advg"])
+    time.sleep(1.1)  # the report's dates are in seconds
+    server.client("kms", key=key2["AccessKeyId"], secret=key2["SecretAccessKey"]).list_keys()
+    job = root.generate_service_last_accessed_details(Arn=root.get_group(GroupName="advg")["Group"]["Arn"])["JobId"]
+    listed = [s["ServiceNamespace"] for s in root.get_service_last_accessed_details(JobId=job)["ServicesLastAccessed"]]
+    assert listed == sorted(listed) and len(listed) > 5
+    entities = root.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="kms")["EntityDetailsList"]
+    assert [e["EntityInfo"]["Name"] for e in entities] == ["adv2", "adv"]
 
     with pytest.raises(ClientError) as e:
         root.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")

@@ -537,6 +537,24 @@ impl Policy {
             })
     }
 
+    /// Whether an `Allow` statement names `action` (`service:Action`) by its actions alone,
+    /// whatever its resources and conditions: what a policy can have been used for.
+    pub fn grants_action(&self, action: &str) -> bool {
+        let action = action.to_lowercase();
+        self.statements
+            .iter()
+            .filter(|st| st.effect == Effect::Allow)
+            .any(|st| {
+                let named = st.action.values.iter().any(|p| {
+                    crate::pattern::matches(
+                        &crate::pattern::glob_pieces(&p.to_lowercase(), true),
+                        &action,
+                    )
+                });
+                named != st.action.negated
+            })
+    }
+
     /// Parses and validates `json` as a policy of type `kind`, with the
     /// type's default size quota.
     pub fn parse(json: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
@@ -724,6 +742,25 @@ mod tests {
         Policy::parse(&doc, PolicyKind::Identity)
             .unwrap()
             .grants_service(service)
+    }
+
+    #[test]
+    fn a_policy_grants_an_action_its_allows_name() {
+        let doc = |st: &str| {
+            Policy::parse(
+                &format!(r#"{{"Version":"2012-10-17","Statement":[{st}]}}"#),
+                PolicyKind::Identity,
+            )
+            .unwrap()
+        };
+        let p = doc(r#"{"Effect":"Allow","Action":["kms:En*","iam:ListUsers"],"Resource":"*"}"#);
+        assert!(p.grants_action("kms:Encrypt") && p.grants_action("IAM:listusers"));
+        assert!(!p.grants_action("kms:ListKeys"));
+        let not = doc(r#"{"Effect":"Allow","NotAction":"kms:*","Resource":"*"}"#);
+        assert!(not.grants_action("sts:AssumeRole") && !not.grants_action("kms:Decrypt"));
+        assert!(
+            !doc(r#"{"Effect":"Deny","Action":"*","Resource":"*"}"#).grants_action("kms:Decrypt")
+        );
     }
 
     #[test]

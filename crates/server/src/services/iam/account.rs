@@ -84,7 +84,13 @@ pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> 
         .map_err(ApiError::internal)?;
     cx.state.iam.read_account(cx.account, |a| {
         let in_use = a.mfa.values().filter(|d| d.user.is_some()).count();
-        let versions: usize = a.policies.values().map(|p| p.versions.len()).sum();
+        // Versions in use are attachments: each attached managed policy (AWS's or the
+        // account's) puts its default version to use once per user, group or role (bug: stored
+        // versions were counted, attached or not; the quota, 10,000, exceeds the 7,500 versions
+        // an account can store).
+        let versions: usize = a.users.values().map(|u| u.attached.len()).sum::<usize>()
+            + a.groups.values().map(|g| g.attached.len()).sum::<usize>()
+            + a.roles.values().map(|r| r.attached.len()).sum::<usize>();
         let providers = a.providers.len();
         json!({"SummaryMap": {
             "Users": a.users.len(),

@@ -197,6 +197,15 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
         targets(cx.account, a, d, arn)
     })??;
     let services = granted(&docs);
+    // A group's or a policy's report counts only what its policies can have allowed (AWS: "only
+    // the service last access data for members that used the group's policies"; a policy's
+    // report names "the user or role that last used the policy"): a member's use of a service
+    // through its other policies is not this one's (bug: it was credited).
+    let through_docs = !(arn.contains(":user/") || arn.contains(":role/"));
+    let doc_policies: Vec<Policy> = docs
+        .iter()
+        .filter_map(|d| Policy::parse(d, PolicyKind::Identity).ok())
+        .collect();
     let now_ms = crate::services::now_ms();
     let created = secs(now_ms);
 
@@ -229,6 +238,12 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
             let role = at("/userIdentity/sessionContext/sessionIssuer/arn");
             let ns = row.event_source.split('.').next().unwrap_or_default();
             let region = at("/awsRegion").unwrap_or_default();
+            if through_docs {
+                let action = format!("{ns}:{}", row.event_name);
+                if !doc_policies.iter().any(|p| p.grants_action(&action)) {
+                    continue;
+                }
+            }
             for (i, e) in entities.iter().enumerate() {
                 let hit = user.is_some_and(|u| e.users.iter().any(|x| x == u))
                     || role.is_some_and(|r| e.roles.iter().any(|x| x == r));
@@ -270,8 +285,11 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
         let mut entry = json!({
             "ServiceName": name_of(ns),
             "ServiceNamespace": ns,
-            "TotalAuthenticatedEntities": hits.len(),
         });
+        // The model: "This field is null if no principals attempted to access the service."
+        if !hits.is_empty() {
+            crate::services::set(&mut entry, "TotalAuthenticatedEntities", json!(hits.len()));
+        }
         if let Some((e, (at, region))) = hits.iter().max_by_key(|(_, (at, _))| *at) {
             crate::services::set(&mut entry, "LastAuthenticated", json!(secs(*at)));
             crate::services::set(&mut entry, "LastAuthenticatedEntity", json!(e.arn));
@@ -304,29 +322,41 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
                     })
                 })
                 .collect();
-            crate::services::set(&mut entry, "TrackedActionsLastAccessed", json!(tracked));
+            // Null, as the model says, when none of the tracked actions was used.
+            if !tracked.is_empty() {
+                crate::services::set(&mut entry, "TrackedActionsLastAccessed", json!(tracked));
+            }
         }
         report_services.push(entry);
-        let details: Vec<Value> = entities
+        // "By default, the list of associated entities is sorted by date, with the most recent
+        // access listed first"; entities that never used the service come last, in name order.
+        let mut dated: Vec<(Option<i64>, &Entity)> = entities
             .iter()
             .zip(&by_service)
-            .map(|(e, m)| {
+            .map(|(e, m)| (m.get(ns).map(|(at, _)| *at), e))
+            .collect();
+        dated.sort_by(|(a, x), (b, y)| b.cmp(a).then_with(|| x.arn.cmp(&y.arn)));
+        let details: Vec<Value> = dated
+            .into_iter()
+            .map(|(at, e)| {
                 let mut d = json!({"EntityInfo": e.info});
-                if let Some((at, _)) = m.get(ns) {
-                    crate::services::set(&mut d, "LastAuthenticated", json!(secs(*at)));
+                if let Some(at) = at {
+                    crate::services::set(&mut d, "LastAuthenticated", json!(secs(at)));
                 }
                 d
             })
             .collect();
         report_entities.insert(ns.clone(), json!(details));
     }
+    // The model: "By default, the list is sorted by service namespace" (bug: by name, which put
+    // the five services Palisade names ahead of the rest).
     report_services.sort_by(|a, b| {
-        let name = |v: &Value| {
-            v.get("ServiceName")
+        let ns = |v: &Value| {
+            v.get("ServiceNamespace")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        name(a).cmp(&name(b))
+        ns(a).cmp(&ns(b))
     });
     let job_id = uuid::Uuid::new_v4().to_string();
     let report = json!({
