@@ -1736,6 +1736,160 @@ def test_key_material_ids_must_name_the_keys_material_and_on_demand_rotation_say
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
 
 
+def test_imported_keys_rotate_on_demand_into_new_imported_material(server):
+    # AWS's on-demand rotation of imported keys (2025): new material imported with ImportType
+    # NEW_KEY_MATERIAL waits in PENDING_ROTATION until RotateKeyOnDemand makes it current;
+    # every material stays the key's, each to be imported again once deleted.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first_material, second_material = os.urandom(32), os.urandom(32)
+    first = import_material(kms, key, first_material)["KeyMaterialId"]
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"] == first
+    old = kms.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
+    # Nothing to rotate into yet.
+    with pytest.raises(ClientError) as e:
+        kms.rotate_key_on_demand(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException" and "PENDING_ROTATION" in error(e)["Message"]
+    # New material must be new.
+    token, wrapped = wrap_for(kms, key, first_material)
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+    assert error(e)["Code"] == "IncorrectKeyMaterialException"
+    token, wrapped = wrap_for(kms, key, second_material)
+    second = kms.import_key_material(
+        KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL",
+        KeyMaterialDescription="second one", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )["KeyMaterialId"]
+    assert len(second) == 64 and second != first
+    every = kms.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"], r["ImportState"]) for r in every] == [
+        (first, "CURRENT", "IMPORTED"), (second, "PENDING_ROTATION", "IMPORTED")]
+    assert every[1]["KeyMaterialDescription"] == "second one" and "RotationDate" not in every[1]
+    assert every[1]["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    assert kms.list_key_rotations(KeyId=key)["Rotations"] == []
+    # Pending material is used for nothing, and at most one waits.
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"] == first
+    token, wrapped = wrap_for(kms, key, os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+    assert error(e)["Code"] == "KMSInvalidStateException" and second in error(e)["Message"]
+
+    assert kms.rotate_key_on_demand(KeyId=key)["KeyId"].endswith(key)
+    shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert (shown["CurrentKeyMaterialId"], shown["KeyState"]) == (second, "Enabled")
+    new = kms.encrypt(KeyId=key, Plaintext=b"new")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"new"
+    rotations = kms.list_key_rotations(KeyId=key)["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"], r["RotationType"]) for r in rotations] == [(second, "CURRENT", "ON_DEMAND")]
+    every = kms.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in every] == [(first, "NON_CURRENT"), (second, "CURRENT")]
+    # Automatic rotation stays for keys KMS makes the material of.
+    with pytest.raises(ClientError) as e:
+        kms.enable_key_rotation(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException"
+
+    # Deleting the non-current material: it is still the key's, and the key waits for it.
+    out = kms.delete_imported_key_material(KeyId=key, KeyMaterialId=first)
+    assert out["KeyMaterialId"] == first
+    shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("PendingImport", second)
+    every = kms.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["ImportState"]) for r in every] == [(first, "PENDING_IMPORT"), (second, "IMPORTED")]
+    for call in (lambda: kms.decrypt(CiphertextBlob=old), lambda: kms.encrypt(KeyId=key, Plaintext=b"x")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "KMSInvalidStateException"
+    # Only that material comes back under its id.
+    token, wrapped = wrap_for(kms, key, second_material)
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=first)
+    assert error(e)["Code"] == "IncorrectKeyMaterialException"
+    token, wrapped = wrap_for(kms, key, first_material)
+    assert kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=first)["KeyMaterialId"] == first
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    assert kms.decrypt(CiphertextBlob=new)["Plaintext"] == b"new"
+
+    # Without a KeyMaterialId, DeleteImportedKeyMaterial deletes the current material, and an
+    # import is of the current material.
+    assert kms.delete_imported_key_material(KeyId=key)["KeyMaterialId"] == second
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert import_material(kms, key, second_material)["KeyMaterialId"] == second
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # Pending material that is deleted is gone, without changing the key's state; other
+    # material can take its place.
+    token, wrapped = wrap_for(kms, key, os.urandom(32))
+    third = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    assert kms.delete_imported_key_material(KeyId=key, KeyMaterialId=third)["KeyMaterialId"] == third
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    every = kms.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [r["KeyMaterialId"] for r in every] == [first, second]
+    with pytest.raises(ClientError) as e:
+        kms.delete_imported_key_material(KeyId=key, KeyMaterialId=third)
+    assert error(e)["Code"] == "NotFoundException"
+    token, wrapped = wrap_for(kms, key, os.urandom(32))
+    fourth = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    assert fourth not in (first, second, third)
+    kms.rotate_key_on_demand(KeyId=key)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"] == fourth
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+
+
+def test_asymmetric_and_hmac_imported_keys_hold_one_material(server):
+    # AWS: only symmetric encryption keys take new key material; others keep their first.
+    kms = server.client("kms")
+    key = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    import_material(kms, key, os.urandom(32))
+    token, wrapped = wrap_for(kms, key, os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+    assert error(e)["Code"] == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as e:
+        kms.rotate_key_on_demand(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException"
+
+
+def test_new_imported_material_of_a_multi_region_key_goes_into_the_primary_then_each_replica(server):
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    key = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+    first_material, second_material = os.urandom(32), os.urandom(32)
+    first = import_material(kms, key, first_material)["KeyMaterialId"]
+    assert import_material(west, key, first_material)["KeyMaterialId"] == first
+    # A replica takes no new material of its own.
+    token, wrapped = wrap_for(west, key, second_material)
+    with pytest.raises(ClientError) as e:
+        west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+    assert error(e)["Code"] == "UnsupportedOperationException"
+    token, wrapped = wrap_for(kms, key, second_material)
+    second = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    listed = west.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"], r["ImportState"]) for r in listed] == [
+        (first, "CURRENT", "IMPORTED"), (second, "PENDING_ROTATION", "PENDING_IMPORT")]
+    # Not rotated until every replica has it; a replica takes only the primary's material.
+    with pytest.raises(ClientError) as e:
+        kms.rotate_key_on_demand(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException" and "us-west-2" in error(e)["Message"]
+    token, wrapped = wrap_for(west, key, os.urandom(32))
+    with pytest.raises(ClientError) as e:
+        west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=second)
+    assert error(e)["Code"] == "IncorrectKeyMaterialException"
+    token, wrapped = wrap_for(west, key, second_material)
+    west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=second)
+    with pytest.raises(ClientError) as e:
+        west.rotate_key_on_demand(KeyId=key)
+    assert error(e)["Code"] == "UnsupportedOperationException"
+    kms.rotate_key_on_demand(KeyId=key)
+    assert west.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"] == second
+    blob = kms.encrypt(KeyId=key, Plaintext=b"everywhere")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"everywhere"
+    blob = west.encrypt(KeyId=key, Plaintext=b"back")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"back"
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

@@ -7,8 +7,8 @@ use palisade_store::{EventAttribute, EventQuery};
 use serde_json::{Value, json};
 
 use super::state::{
-    ALIASES, AliasRecord, Changes, GRANTS, KEYS, Key, KeyRecord, KmsData, RotationRecord,
-    alias_arn, key_arn,
+    ALIASES, AliasRecord, Changes, GRANTS, ImportedMaterial, KEYS, Key, KeyRecord, KmsData,
+    RotationRecord, alias_arn, digest_binding, key_arn, version_material_id,
 };
 use super::{Cx, b64, blob, err, from_kms, now, s};
 use crate::error::ApiError;
@@ -472,10 +472,23 @@ fn pending_deletion(r: &KeyRecord) -> bool {
     )
 }
 
-/// Whether the key has no material it can use now: never imported, deleted, or imported
-/// material past its ValidTo (gone whether or not the background task has removed it yet).
+/// Whether the key has no material it can use now: never imported, or any material permanently
+/// associated with it deleted or past its ValidTo (gone whether or not the background task has
+/// removed it yet). Material waiting for a rotation on demand counts for nothing.
 fn material_gone(r: &KeyRecord, t: i64) -> bool {
-    r.sealed.is_empty() || r.valid_to.is_some_and(|v| v <= t)
+    if r.origin != "EXTERNAL" {
+        return r.sealed.is_empty();
+    }
+    r.imported.is_empty()
+        || r.imported
+            .iter()
+            .filter(|m| !m.pending_rotation)
+            .any(|m| !m.present || past_valid_to(m, t))
+}
+
+/// Whether imported material is past its ValidTo.
+fn past_valid_to(m: &ImportedMaterial, t: i64) -> bool {
+    m.valid_to.is_some_and(|v| v <= t)
 }
 
 /// The key's state as KMS shows and enforces it, the one every operation checks: a key whose
@@ -573,9 +586,6 @@ fn require_usage(k: &Key, usage: KeyUsage, op: &str) -> Result<(), ApiError> {
 pub(crate) fn metadata(r: &KeyRecord) -> Value {
     let spec = r.spec();
     let usage = r.usage();
-    // Imported material past its ValidTo is deleted (the background task catches up within a
-    // minute): the key is already waiting for an import, as KMS shows it.
-    let expired = r.valid_to.is_some_and(|v| v <= now());
     let state = key_state(r);
     let mut m = json!({
         "AWSAccountId": r.account,
@@ -623,26 +633,34 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
     {
         set("PendingDeletionWindowInDays", json!(w));
     }
-    // The expiration model is the imported material's: a key without any has none.
-    if r.origin == "EXTERNAL" && !r.sealed.is_empty() && !expired {
+    // The expiration model is the imported materials': a key without them all has none
+    // (imported material past its ValidTo is deleted, the background task catching up within a
+    // minute). ValidTo is the earliest of the materials permanently associated with the key.
+    if r.origin == "EXTERNAL" && !material_gone(r, now()) {
+        let valid_to = r
+            .imported
+            .iter()
+            .filter(|m| !m.pending_rotation)
+            .filter_map(|m| m.valid_to)
+            .min();
         set(
             "ExpirationModel",
-            json!(if r.valid_to.is_some() {
+            json!(if valid_to.is_some() {
                 "KEY_MATERIAL_EXPIRES"
             } else {
                 "KEY_MATERIAL_DOES_NOT_EXPIRE"
             }),
         );
-        if let Some(v) = r.valid_to {
+        if let Some(v) = valid_to {
             set("ValidTo", json!(v));
         }
     }
     // Imported material that was deleted (or expired) is still the key's current material, to
     // be imported again: KMS keeps naming it.
-    if r.spec().is_symmetric() && (!r.sealed.is_empty() || r.imported_digest.is_some()) {
+    if r.spec().is_symmetric() && (!r.sealed.is_empty() || !r.imported.is_empty()) {
         set(
             "CurrentKeyMaterialId",
-            json!(material_id(r, r.sealed.len().saturating_sub(1))),
+            json!(material_id(r, r.current_version())),
         );
     }
     if r.multi_region {
@@ -668,12 +686,12 @@ pub(crate) fn metadata(r: &KeyRecord) -> Value {
 
 /// The id of a key's material version (`KeyMaterialId`): 64 hex digits, the same for every key
 /// of a multi-Region key (they share their materials) and revealing nothing of the material.
+/// An imported material's is the one it was given at its import.
 fn material_id(r: &KeyRecord, version: usize) -> String {
-    let d = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!("{}/{}:{version}", r.account, r.id).as_bytes(),
-    );
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    match r.imported.get(version) {
+        Some(m) => m.id.clone(),
+        None => version_material_id(&r.account, &r.id, version),
+    }
 }
 
 /// The default key policy, in the text KMS returns for it (its own layout, members in this
@@ -837,7 +855,7 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     } else {
         let m = Material::generate(spec).map_err(from_kms)?;
         let sealed = cx.state.kms.seal(&arn, 0, &m)?;
-        (vec![Arc::new(m)], vec![sealed])
+        (vec![Some(Arc::new(m))], vec![sealed])
     };
     let record = KeyRecord {
         account: cx.account.to_owned(),
@@ -873,6 +891,7 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         imported_digest: None,
         import_token: None,
         import_expires: None,
+        imported: vec![],
     };
     let meta = metadata(&record);
     let _guard = cx.state.kms.lock_writes().await;
@@ -969,6 +988,7 @@ pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String
         imported_digest: None,
         import_token: None,
         import_expires: None,
+        imported: vec![],
     };
     let alias_rec = AliasRecord {
         account: account.to_owned(),
@@ -984,7 +1004,7 @@ pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String
         .commit(Changes {
             keys: vec![Key {
                 record,
-                materials: vec![Arc::new(m)],
+                materials: vec![Some(Arc::new(m))],
                 policy: None,
             }],
             aliases: vec![alias_rec],
@@ -1434,8 +1454,7 @@ fn encrypt_with(
         usable(k)?;
         require_usage(k, KeyUsage::EncryptDecrypt, "Encrypt")?;
         let m = k
-            .materials
-            .last()
+            .current()
             .ok_or_else(|| invalid_state(arn, "pending import"))?;
         let spec = k.record.spec();
         if spec.is_symmetric() {
@@ -1448,7 +1467,7 @@ fn encrypt_with(
             }
             let header = BlobHeader {
                 key_id: k.record.id.clone(),
-                material_version: u32::try_from(k.materials.len().saturating_sub(1)).unwrap_or(0),
+                material_version: u32::try_from(k.record.current_version()).unwrap_or(0),
             };
             let blob = palisade_kms::encrypt_symmetric(&header, m, plaintext, context)
                 .map_err(from_kms)?;
@@ -1520,8 +1539,7 @@ pub(crate) fn decrypt_symmetric(
         usable(k)?;
         let v = usize::try_from(header.material_version).unwrap_or(usize::MAX);
         let m = k
-            .materials
-            .get(v)
+            .material(v)
             .ok_or_else(|| err("InvalidCiphertextException", ""))?;
         let plain = palisade_kms::decrypt_symmetric(ciphertext, m, context).map_err(from_kms)?;
         Ok((arn.clone(), plain, header.material_version))
@@ -1567,8 +1585,7 @@ fn decrypt_any(
                 usable(k)?;
                 require_usage(k, KeyUsage::EncryptDecrypt, "Decrypt")?;
                 let m = k
-                    .materials
-                    .last()
+                    .current()
                     .ok_or_else(|| invalid_state(arn, "pending import"))?;
                 let plain = palisade_kms::rsa_decrypt(m, alg, ciphertext).map_err(from_kms)?;
                 Ok((arn.clone(), plain, alg.to_owned()))
@@ -1747,8 +1764,7 @@ fn with_usable_key<T>(
         usable(k)?;
         require_usage(k, usage, op)?;
         let m = k
-            .materials
-            .last()
+            .current()
             .ok_or_else(|| invalid_state(&k.record.arn, "pending import"))?;
         f(k, m)
     })
@@ -1794,8 +1810,7 @@ fn get_public_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             ));
         }
         let m = k
-            .materials
-            .last()
+            .current()
             .ok_or_else(|| invalid_state(&k.record.arn, "pending import"))?;
         let public = m.public_key_der().map_err(from_kms)?;
         let usage = k.record.usage();
@@ -1936,18 +1951,12 @@ fn rotatable(k: &KeyRecord, kind: Rotation) -> Result<(), ApiError> {
     let unsupported = |m: String| Err(err("UnsupportedOperationException", m));
     match kind {
         _ if k.spec().is_symmetric() && k.origin == "AWS_KMS" => {}
+        // AWS rotates imported symmetric keys on demand into new material imported for it
+        // (ImportType NEW_KEY_MATERIAL); `rotate_on_demand` checks that it is there.
+        Rotation::OnDemand if k.spec().is_symmetric() && k.origin == "EXTERNAL" => {}
         Rotation::Automatic => {
             return unsupported(format!(
                 "{} does not support automatic key rotation: only symmetric encryption keys with AWS_KMS origin do.",
-                k.arn
-            ));
-        }
-        // Bug: the on-demand refusal spoke of automatic rotation. AWS rotates imported
-        // symmetric keys on demand into new material imported for it (ImportType
-        // NEW_KEY_MATERIAL), which Palisade does not keep.
-        Rotation::OnDemand if k.spec().is_symmetric() => {
-            return unsupported(format!(
-                "{} has imported key material: on-demand rotation needs new key material imported with ImportType NEW_KEY_MATERIAL, which is not supported.",
                 k.arn
             ));
         }
@@ -2140,7 +2149,7 @@ fn add_material(
     key.record
         .sealed
         .push(kms.seal(&key.record.arn, version, m)?);
-    key.materials.push(m.clone());
+    key.materials.push(Some(m.clone()));
     key.record.rotations.push(RotationRecord {
         material_version: u32::try_from(version).unwrap_or(u32::MAX),
         at,
@@ -2168,7 +2177,11 @@ async fn rotate_on_demand(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             ),
         ));
     }
-    let mut keys = rotate(&cx.state.kms, &mut key, "ON_DEMAND", now())?;
+    let mut keys = if key.record.origin == "EXTERNAL" {
+        rotate_into_imported(cx, &mut key, now())?
+    } else {
+        rotate(&cx.state.kms, &mut key, "ON_DEMAND", now())?
+    };
     let arn = key.record.arn.clone();
     keys.push(key);
     cx.state
@@ -2181,41 +2194,133 @@ async fn rotate_on_demand(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(json!({"KeyId": arn}))
 }
 
+/// RotateKeyOnDemand of an imported key: the material imported for it (`PENDING_ROTATION`)
+/// becomes current, in the key and in each of its multi-Region replicas, which must all have
+/// imported it first. Returns the replicas, to be committed with the key.
+fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>, ApiError> {
+    let r = &key.record;
+    let pending = r
+        .imported
+        .last()
+        .filter(|m| m.pending_rotation && m.present)
+        .map(|m| m.id.clone());
+    let Some(id) = pending else {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "{} has no key material in PENDING_ROTATION state: import new key material with ImportType NEW_KEY_MATERIAL before rotating it on demand.",
+                r.arn
+            ),
+        ));
+    };
+    let version = r.imported.len().saturating_sub(1);
+    let mut replicas: Vec<Key> = cx.state.kms.read(|d| {
+        r.replica_regions
+            .iter()
+            .filter_map(|region| d.keys.get(&key_arn(region, &r.account, &r.id)).cloned())
+            .collect()
+    })?;
+    // The model's PENDING_MULTI_REGION_IMPORT_AND_ROTATION: not every replica has it yet.
+    if let Some(missing) = replicas.iter().find(|k| {
+        k.record
+            .imported
+            .get(version)
+            .is_none_or(|m| m.id != id || !m.present)
+    }) {
+        return Err(err(
+            "UnsupportedOperationException",
+            format!(
+                "Key material {id} is not imported into the replica key {} yet: import it into every replica key before rotating {} on demand.",
+                missing.record.arn, r.arn
+            ),
+        ));
+    }
+    for k in replicas.iter_mut().chain(std::iter::once(&mut *key)) {
+        if let Some(m) = k.record.imported.get_mut(version) {
+            m.pending_rotation = false;
+        }
+        k.record.rotations.push(RotationRecord {
+            material_version: u32::try_from(version).unwrap_or(u32::MAX),
+            at,
+            kind: "ON_DEMAND".to_owned(),
+        });
+    }
+    Ok(replicas)
+}
+
+/// One entry of ListKeyRotations; an imported key's tell also how its material stands.
+fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecord>) -> Value {
+    let current = r.current_version();
+    let imported = r.imported.get(version);
+    let state = match imported {
+        Some(m) if m.pending_rotation => "PENDING_ROTATION",
+        _ if version == current => "CURRENT",
+        _ => "NON_CURRENT",
+    };
+    let mut out = json!({
+        "KeyId": r.arn,
+        "KeyMaterialId": material_id(r, version),
+        "KeyMaterialState": state,
+    });
+    let mut set = |k: &str, v: Value| super::super::set(&mut out, k, v);
+    if let Some(rot) = rotation {
+        set("RotationDate", json!(rot.at));
+        set("RotationType", json!(rot.kind));
+    }
+    if let Some(m) = imported {
+        if let Some(d) = &m.description {
+            set("KeyMaterialDescription", json!(d));
+        }
+        let present = m.present && !past_valid_to(m, now());
+        set(
+            "ImportState",
+            json!(if present {
+                "IMPORTED"
+            } else {
+                "PENDING_IMPORT"
+            }),
+        );
+        if present {
+            set(
+                "ExpirationModel",
+                json!(if m.valid_to.is_some() {
+                    "KEY_MATERIAL_EXPIRES"
+                } else {
+                    "KEY_MATERIAL_DOES_NOT_EXPIRE"
+                }),
+            );
+            if let Some(v) = m.valid_to {
+                set("ValidTo", json!(v));
+            }
+        }
+    }
+    out
+}
+
 fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let rotations: Vec<Value> = with_key(cx, i, |k| {
-        if !k.record.spec().is_symmetric() {
+        let r = &k.record;
+        if !r.spec().is_symmetric() {
             return Err(err(
                 "UnsupportedOperationException",
-                format!("{} does not support key rotation.", k.record.arn),
+                format!("{} does not support key rotation.", r.arn),
             ));
         }
-        let current = k.record.sealed.len().saturating_sub(1);
-        let state = |v: usize| {
-            if v == current {
-                "CURRENT"
-            } else {
-                "NON_CURRENT"
-            }
-        };
+        let all = s(i, "IncludeKeyMaterial") == Some("ALL_KEY_MATERIAL");
         let mut out = Vec::new();
-        // With ALL_KEY_MATERIAL the key's first material is listed before its rotations.
-        if s(i, "IncludeKeyMaterial") == Some("ALL_KEY_MATERIAL") && !k.record.sealed.is_empty() {
-            out.push(json!({
-                "KeyId": k.record.arn,
-                "KeyMaterialId": material_id(&k.record, 0),
-                "KeyMaterialState": state(0),
-            }));
+        // With ALL_KEY_MATERIAL the key's first material is listed before its rotations, and
+        // imported material waiting for a rotation after them.
+        if all && (!r.sealed.is_empty() || !r.imported.is_empty()) {
+            out.push(rotation_entry(r, 0, None));
         }
-        out.extend(k.record.rotations.iter().map(|r| {
-            let v = r.material_version as usize;
-            json!({
-                "KeyId": k.record.arn,
-                "RotationDate": r.at,
-                "RotationType": r.kind,
-                "KeyMaterialId": material_id(&k.record, v),
-                "KeyMaterialState": state(v),
-            })
-        }));
+        out.extend(
+            r.rotations
+                .iter()
+                .map(|rot| rotation_entry(r, rot.material_version as usize, Some(rot))),
+        );
+        if all && let Some(v) = r.imported.iter().rposition(|m| m.pending_rotation) {
+            out.push(rotation_entry(r, v, None));
+        }
         Ok(out)
     })?;
     let (items, next) = page(rotations, |_| None, i)?;
@@ -2253,7 +2358,13 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         let expired: Vec<Key> = d
             .keys
             .values()
-            .filter(|k| k.record.valid_to.is_some_and(|v| v <= t) && !deleted(&k.record.arn))
+            .filter(|k| {
+                k.record
+                    .imported
+                    .iter()
+                    .any(|m| m.present && past_valid_to(m, t))
+                    && !deleted(&k.record.arn)
+            })
             .cloned()
             .collect();
         let rotate: Vec<Key> = d
@@ -2295,20 +2406,28 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     }
     for mut key in expired {
         // KMS deletes imported material at its ValidTo: the key waits for it to be imported
-        // again (a key pending deletion, its own or its replicas', stays so).
+        // again (a key pending deletion, its own or its replicas', stays so); material waiting
+        // for a rotation is gone without changing the key's state.
         tracing::info!(key = %key.record.arn, "imported key material expired");
-        let material = material_id(&key.record, key.record.sealed.len().saturating_sub(1));
-        events.push(service_event(
-            "DeleteExpiredKeyMaterial",
-            &key.record,
-            Some(json!({"keyId": key.record.id, "keyMaterialId": material})),
-            None,
-        ));
-        key.materials.clear();
-        key.record.sealed.clear();
-        key.record.valid_to = None;
-        if !pending_deletion(&key.record) {
-            "PendingImport".clone_into(&mut key.record.state);
+        let due: Vec<usize> = key
+            .record
+            .imported
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.present && past_valid_to(m, t))
+            .map(|(v, _)| v)
+            .collect();
+        // Newest first, so that dropping a pending material leaves the others' versions.
+        for v in due.into_iter().rev() {
+            let material = material_id(&key.record, v);
+            events.push(service_event(
+                "DeleteExpiredKeyMaterial",
+                &key.record,
+                Some(json!({"keyId": key.record.id, "keyMaterialId": material})),
+                None,
+            ));
+            let replica = is_replica(&key.record);
+            drop_material(&mut key, v, replica);
         }
         changes.keys.push(key);
     }
@@ -2331,7 +2450,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         .deletes
         .extend(grants.into_iter().map(|g| (GRANTS, g)));
     for mut key in due_rotate {
-        let previous = material_id(&key.record, key.record.sealed.len().saturating_sub(1));
+        let previous = material_id(&key.record, key.record.current_version());
         let replicas = rotate(kms, &mut key, "AUTOMATIC", t)?;
         events.push(service_event(
             "RotateKey",
@@ -2340,7 +2459,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
                 "rotationType": "AUTOMATIC",
                 "keyOrigin": key.record.origin,
                 "previousKeyMaterialId": previous,
-                "currentKeyMaterialId": material_id(&key.record, key.record.sealed.len().saturating_sub(1)),
+                "currentKeyMaterialId": material_id(&key.record, key.record.current_version()),
             })),
             None,
         ));
@@ -2794,33 +2913,91 @@ fn import_valid_to(i: &Value) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// The key's only material id, when material was ever imported into it (deleted or expired
-/// material is still the key's, to be imported again).
-fn imported_material_id(r: &KeyRecord) -> Option<String> {
-    (!r.sealed.is_empty() || r.imported_digest.is_some()).then(|| material_id(r, 0))
-}
-
-/// A KeyMaterialId the request names must be one of the key's materials; Palisade keeps one
-/// per imported key (bug: any id was taken, and DeleteImportedKeyMaterial deleted the current
-/// material whatever id it named).
-fn named_material(r: &KeyRecord, i: &Value) -> Result<(), ApiError> {
-    match s(i, "KeyMaterialId") {
-        Some(id) if imported_material_id(r).as_deref() != Some(id) => Err(err(
+/// The version of the key's imported material a `KeyMaterialId` names.
+fn named_version(r: &KeyRecord, id: &str) -> Result<usize, ApiError> {
+    r.imported.iter().position(|m| m.id == id).ok_or_else(|| {
+        err(
             "NotFoundException",
             format!("Key material {id} is not associated with {}.", r.arn),
-        )),
-        _ => Ok(()),
+        )
+    })
+}
+
+/// Where an import puts its material.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ImportTarget {
+    /// The key's first material (version 0), permanently associated with it.
+    First,
+    /// Material the key already has (held or not): it must be the same.
+    Existing(usize),
+    /// New material for a rotation on demand (`NEW_KEY_MATERIAL`): it must differ from the
+    /// key's others, and waits for the rotation.
+    New,
+}
+
+/// Which material an import is for, or why it cannot be: `NEW_KEY_MATERIAL` only into a
+/// symmetric key that has material, is not a multi-Region replica (new material goes into the
+/// primary, then into each replica as existing material) and has no other material waiting for
+/// a rotation; `EXISTING_KEY_MATERIAL` (the default once a key has material) the one its
+/// `KeyMaterialId` names, or the current one.
+fn import_target(r: &KeyRecord, new: bool, named: Option<&str>) -> Result<ImportTarget, ApiError> {
+    if let Some(id) = named {
+        return Ok(ImportTarget::Existing(named_version(r, id)?));
+    }
+    if r.imported.is_empty() {
+        return Ok(ImportTarget::First);
+    }
+    if !new {
+        return Ok(ImportTarget::Existing(r.current_version()));
+    }
+    let unsupported = |m: String| Err(err("UnsupportedOperationException", m));
+    if !r.spec().is_symmetric() {
+        return unsupported(format!(
+            "{} is not a symmetric encryption key: its key material cannot be rotated, and only the same key material can be imported again, with ImportType EXISTING_KEY_MATERIAL.",
+            r.arn
+        ));
+    }
+    if is_replica(r) {
+        return unsupported(format!(
+            "{} is a multi-Region replica key: new key material is imported into its primary key in {}, then into each replica key with ImportType EXISTING_KEY_MATERIAL and its KeyMaterialId.",
+            r.arn,
+            r.primary_region.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some(m) = r.imported.last().filter(|m| m.pending_rotation) {
+        return Err(err(
+            "KMSInvalidStateException",
+            format!(
+                "{} already has key material {} in PENDING_ROTATION state: rotate the key on demand, or delete that key material, before importing other new key material.",
+                r.arn, m.id
+            ),
+        ));
+    }
+    Ok(ImportTarget::New)
+}
+
+/// Makes `version` a slot of the key's materials, empty when new.
+fn ensure_slot(key: &mut Key, version: usize) {
+    let len = version.saturating_add(1);
+    if key.record.sealed.len() < len {
+        key.record.sealed.resize(len, Vec::new());
+    }
+    if key.materials.len() < len {
+        key.materials.resize(len, None);
     }
 }
 
 async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let valid_to = import_valid_to(i)?;
-    if s(i, "ImportType") == Some("NEW_KEY_MATERIAL") && s(i, "KeyMaterialId").is_some() {
+    let new = s(i, "ImportType") == Some("NEW_KEY_MATERIAL");
+    let named = s(i, "KeyMaterialId");
+    if new && named.is_some() {
         return Err(err(
             "ValidationException",
             "You cannot specify a key material ID with ImportType set to NEW_KEY_MATERIAL.",
         ));
     }
+    let description = s(i, "KeyMaterialDescription").map(str::to_owned);
     let token = blob(i, "ImportToken")?.unwrap_or_default();
     let encrypted = blob(i, "EncryptedKeyMaterial")?.unwrap_or_default();
     let _guard = cx.state.kms.lock_writes().await;
@@ -2829,18 +3006,7 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     // Hole: the import ignored the key's state and always enabled it, so a caller allowed only
     // ImportKeyMaterial could enable a disabled key or undo a scheduled deletion.
     importable(r)?;
-    named_material(r, i)?;
-    if s(i, "ImportType") == Some("NEW_KEY_MATERIAL")
-        && let Some(id) = imported_material_id(r)
-    {
-        return Err(err(
-            "UnsupportedOperationException",
-            format!(
-                "{} already has key material {id}: importing new key material for on-demand rotation is not supported; re-import it with ImportType EXISTING_KEY_MATERIAL.",
-                r.arn
-            ),
-        ));
-    }
+    let target = import_target(r, new, named)?;
     let bad_token = || {
         err(
             "InvalidImportTokenException",
@@ -2888,78 +3054,191 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
     let wrapping = Material::from_bytes(wrapping_spec, wrapping_bytes).map_err(from_kms)?;
     let material =
         palisade_kms::unwrap_imported(&wrapping, alg, &encrypted, r.spec()).map_err(from_kms)?;
-    // Re-importing must bring back the same material: ciphertexts depend on it. The material
-    // itself may have been deleted since; its sealed digest stays with the key.
+    // A material is known by its sealed digest, which stays with the key after the material
+    // itself is deleted or expires.
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
-    let digest_id = format!("{}#imported-digest", key.record.arn);
-    let matches = |arn: &str, sealed: &[u8]| -> Result<bool, ApiError> {
-        let first = cx
-            .state
-            .sealer
-            .open(
-                palisade_seal::Purpose::KeyMaterial,
-                &format!("{arn}#imported-digest"),
-                sealed,
-            )
-            .map_err(ApiError::internal)?;
-        Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&first, digest.as_ref()).is_ok())
+    let equal =
+        |a: &[u8], b: &[u8]| aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok();
+    let is_material = |k: &Key, version: usize| -> Result<Option<bool>, ApiError> {
+        match k
+            .record
+            .imported
+            .get(version)
+            .and_then(|m| m.digest.as_ref())
+        {
+            Some(sealed) => {
+                let known = cx
+                    .state
+                    .sealer
+                    .open(
+                        palisade_seal::Purpose::KeyMaterial,
+                        &digest_binding(&k.record.arn, version),
+                        sealed,
+                    )
+                    .map_err(ApiError::internal)?;
+                Ok(Some(equal(&known, digest.as_ref())))
+            }
+            // Records from before digests: the material itself, while held.
+            None => Ok(k
+                .material(version)
+                .map(|m| equal(m.as_bytes(), material.as_bytes()))),
+        }
     };
-    let mut same = match &key.record.imported_digest {
-        Some(sealed) => matches(&key.record.arn, sealed)?,
-        None => key
-            .materials
-            .first()
-            .is_none_or(|first| first.as_bytes() == material.as_bytes()),
+    let arn = key.record.arn.clone();
+    let symmetric = key.record.spec().is_symmetric();
+    let version = match target {
+        ImportTarget::New => {
+            // New material must be new: one the key already has would be two versions of the
+            // same material (AWS's words for a mismatch otherwise).
+            for v in 0..key.record.imported.len() {
+                if is_material(&key, v)? == Some(true) {
+                    return Err(err(
+                        "IncorrectKeyMaterialException",
+                        format!(
+                            "The key material you are trying to import as new key material is already associated with {arn} as key material {}; import it with ImportType EXISTING_KEY_MATERIAL.",
+                            material_id(&key.record, v)
+                        ),
+                    ));
+                }
+            }
+            key.record.imported.len()
+        }
+        ImportTarget::First => 0,
+        ImportTarget::Existing(v) => v,
     };
-    // The keys of a multi-Region key share one material: what the primary or another replica
-    // holds is the only material any of them takes.
-    if key.record.multi_region {
-        let related: Vec<(String, Option<Vec<u8>>)> = cx.state.kms.read(|d| {
-            d.keys
-                .values()
-                .filter(|k| is_sibling(&key.record, &k.record))
-                .map(|k| (k.record.arn.clone(), k.record.imported_digest.clone()))
-                .collect()
-        })?;
-        for (arn, sealed) in related {
-            if let Some(sealed) = sealed {
-                same = same && matches(&arn, &sealed)?;
+    if target != ImportTarget::New {
+        // Re-importing must bring back the same material: ciphertexts depend on it. The keys
+        // of a multi-Region key share their materials: what the primary or another replica
+        // holds under the same KeyMaterialId is the only material any of them takes.
+        let id = match target {
+            ImportTarget::First => version_material_id(&key.record.account, &key.record.id, 0),
+            _ => material_id(&key.record, version),
+        };
+        let mut same = is_material(&key, version)? != Some(false);
+        if key.record.multi_region {
+            let siblings: Vec<Key> = cx.state.kms.read(|d| {
+                d.keys
+                    .values()
+                    .filter(|k| is_sibling(&key.record, &k.record))
+                    .cloned()
+                    .collect()
+            })?;
+            for sibling in &siblings {
+                if let Some(v) = sibling.record.imported.iter().position(|m| m.id == id)
+                    && sibling
+                        .record
+                        .imported
+                        .get(v)
+                        .is_some_and(|m| m.digest.is_some())
+                {
+                    same = same && is_material(sibling, v)? == Some(true);
+                }
             }
         }
-    }
-    if !same {
-        return Err(err(
-            "IncorrectKeyMaterialException",
-            "The key material you are trying to import is different from the key material previously imported into this KMS key.",
-        ));
-    }
-    if key.record.imported_digest.is_none() {
-        key.record.imported_digest = Some(seal_bytes(cx, &digest_id, digest.as_ref())?);
+        if !same {
+            return Err(err(
+                "IncorrectKeyMaterialException",
+                "The key material you are trying to import is different from the key material previously imported into this KMS key.",
+            ));
+        }
+        if target == ImportTarget::First {
+            key.record.imported = vec![ImportedMaterial {
+                id,
+                description: None,
+                digest: None,
+                valid_to: None,
+                present: false,
+                pending_rotation: false,
+            }];
+        }
+    } else {
+        let id = hex::encode(palisade_kms::random_bytes(32).map_err(from_kms)?);
+        key.record.imported.push(ImportedMaterial {
+            id,
+            description: None,
+            digest: None,
+            valid_to: None,
+            present: false,
+            pending_rotation: true,
+        });
     }
     // Only a key waiting for its material becomes Enabled; a disabled key stays disabled,
     // as only EnableKey may enable it.
     let waiting = key_state(&key.record) == "PendingImport";
-    key.record.valid_to = valid_to;
-    if key.materials.is_empty() {
-        let sealed = cx.state.kms.seal(&key.record.arn, 0, &material)?;
-        key.record.sealed = vec![sealed];
-        key.materials = vec![Arc::new(material)];
+    ensure_slot(&mut key, version);
+    let sealed_digest = seal_bytes(cx, &digest_binding(&arn, version), digest.as_ref())?;
+    let sealed_material = cx.state.kms.seal(&arn, version, &material)?;
+    if let Some(slot) = key.record.sealed.get_mut(version) {
+        *slot = sealed_material;
     }
-    if waiting {
+    if let Some(slot) = key.materials.get_mut(version) {
+        *slot = Some(Arc::new(material));
+    }
+    let entry = key
+        .record
+        .imported
+        .get_mut(version)
+        .ok_or_else(|| ApiError::internal("imported material version out of range"))?;
+    if entry.digest.is_none() {
+        entry.digest = Some(sealed_digest);
+    }
+    entry.valid_to = valid_to;
+    entry.present = true;
+    // AWS keeps the description of the last import that gave one.
+    if description.is_some() && symmetric {
+        entry.description = description;
+    }
+    let material_id = entry.id.clone();
+    if waiting && !material_gone(&key.record, now()) {
         "Enabled".clone_into(&mut key.record.state);
     }
     key.record.import_token = None;
     key.record.import_wrapping = None;
     key.record.import_expires = None;
-    let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
+    let mut keys = if target == ImportTarget::New {
+        await_in_replicas(cx, &key, version)?
+    } else {
+        Vec::new()
+    };
+    keys.push(key);
     cx.state
         .kms
         .commit(Changes {
-            keys: vec![key],
+            keys,
             ..Changes::default()
         })
         .await?;
-    Ok(out)
+    Ok(json!({"KeyId": arn, "KeyMaterialId": material_id}))
+}
+
+/// New material imported into a multi-Region primary waits in each replica (`PENDING_IMPORT`)
+/// for the same material to be imported there, at the same version, so that a ciphertext names
+/// the same material in every Region. Material a replica still had waiting for a rotation that
+/// its primary no longer has goes. Returns the replicas, to be committed with the primary.
+fn await_in_replicas(cx: &Cx<'_>, primary: &Key, version: usize) -> Result<Vec<Key>, ApiError> {
+    let r = &primary.record;
+    let mut replicas: Vec<Key> = cx.state.kms.read(|d| {
+        r.replica_regions
+            .iter()
+            .filter_map(|region| d.keys.get(&key_arn(region, &r.account, &r.id)).cloned())
+            .collect()
+    })?;
+    for k in &mut replicas {
+        let rec = &mut k.record;
+        rec.imported.truncate(version);
+        for m in r.imported.iter().skip(rec.imported.len()) {
+            rec.imported.push(ImportedMaterial {
+                digest: None,
+                valid_to: None,
+                present: false,
+                ..m.clone()
+            });
+        }
+        let len = rec.imported.len();
+        rec.sealed.resize(len, Vec::new());
+        k.materials.resize(len, None);
+    }
+    Ok(replicas)
 }
 
 /// Seals bytes that derive from key material (an import's wrapping key, an imported
@@ -2971,26 +3250,92 @@ fn seal_bytes(cx: &Cx<'_>, binding: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiEr
         .map_err(ApiError::internal)
 }
 
+/// Deletes the imported material of version `version` from the key (DeleteImportedKeyMaterial,
+/// or its ValidTo passing). Material permanently associated with the key stays listed, to be
+/// imported again, and the key waits for it (a key pending deletion, its own or its replicas',
+/// keeps that state). Material waiting for a rotation is gone without changing the key's
+/// state, except from a multi-Region replica (`keep_pending`), where it waits to be imported
+/// again as long as its primary has it.
+fn drop_material(key: &mut Key, version: usize, keep_pending: bool) {
+    let last = key.record.imported.len().saturating_sub(1);
+    let Some(m) = key.record.imported.get_mut(version) else {
+        return;
+    };
+    let pending = m.pending_rotation;
+    if pending && !keep_pending && version == last {
+        key.record.imported.truncate(version);
+        key.record.sealed.truncate(version);
+        key.materials.truncate(version);
+        return;
+    }
+    m.present = false;
+    m.valid_to = None;
+    if let Some(sealed) = key.record.sealed.get_mut(version) {
+        sealed.clear();
+    }
+    if let Some(slot) = key.materials.get_mut(version) {
+        *slot = None;
+    }
+    if !pending && !pending_deletion(&key.record) {
+        "PendingImport".clone_into(&mut key.record.state);
+    }
+}
+
 async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.kms.lock_writes().await;
     let mut key = with_key(cx, i, |k| Ok(k.clone()))?;
     external(&key.record)?;
-    named_material(&key.record, i)?;
-    let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, 0)});
-    // The material is gone from memory and store; its ciphertexts stay undecryptable until the
-    // same material is imported again.
-    key.materials.clear();
-    key.record.sealed.clear();
-    // The API reference: a key pending deletion keeps its state (bug: this was refused, and a
-    // primary waiting for its replicas' deletion lost its scheduled deletion here).
-    if !pending_deletion(&key.record) {
-        "PendingImport".clone_into(&mut key.record.state);
+    // Without a KeyMaterialId, the current material.
+    let version = match s(i, "KeyMaterialId") {
+        Some(id) => named_version(&key.record, id)?,
+        None => key.record.current_version(),
+    };
+    let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, version)});
+    let replica = is_replica(&key.record);
+    let pending = key
+        .record
+        .imported
+        .get(version)
+        .is_some_and(|m| m.pending_rotation);
+    let mut keys = Vec::new();
+    // The API reference: deleting a primary's material that waits for a rotation deletes it
+    // from its replicas too; a replica's deletions are its own.
+    if pending && !replica && key.record.multi_region {
+        let id = material_id(&key.record, version);
+        let r = &key.record;
+        let replicas: Vec<Key> = cx.state.kms.read(|d| {
+            r.replica_regions
+                .iter()
+                .filter_map(|region| d.keys.get(&key_arn(region, &r.account, &r.id)).cloned())
+                .collect()
+        })?;
+        for mut k in replicas {
+            if k.record
+                .imported
+                .get(version)
+                .is_some_and(|m| m.id == id && m.pending_rotation)
+            {
+                drop_material(&mut k, version, false);
+                keys.push(k);
+            }
+        }
     }
-    key.record.valid_to = None;
+    if key.record.imported.is_empty() {
+        // Nothing imported yet: the key goes on waiting (a key pending deletion keeps its
+        // state, as the API reference has it).
+        if !pending_deletion(&key.record) {
+            "PendingImport".clone_into(&mut key.record.state);
+        }
+    } else {
+        // The material is gone from memory and store; its ciphertexts stay undecryptable
+        // until the same material is imported again.
+        drop_material(&mut key, version, replica);
+    }
+    keys.push(key);
     cx.state
         .kms
         .commit(Changes {
-            keys: vec![key],
+            keys,
             ..Changes::default()
         })
         .await?;
@@ -3055,14 +3400,18 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     record.import_wrapping = None;
     record.import_token = None;
     record.import_expires = None;
-    record.valid_to = None;
-    // Sealed under the primary's ARN; the replica's own is made at its first import.
-    record.imported_digest = None;
-    // A replica of a key with imported material gets none: the same material must be imported
-    // into it (bug: it got the primary's and was usable at once, which AWS never allows).
-    let materials = if record.origin == "EXTERNAL" {
+    // A replica of a key with imported material gets none: each of the primary's materials
+    // (by the same KeyMaterialId, at the same version) must be imported into it (bug: it got
+    // the primary's and was usable at once, which AWS never allows). Digests are sealed under
+    // the primary's ARN; the replica's own are made at its imports.
+    let materials: Vec<Option<Arc<Material>>> = if record.origin == "EXTERNAL" {
         "PendingImport".clone_into(&mut record.state);
-        Vec::new()
+        for m in &mut record.imported {
+            m.digest = None;
+            m.valid_to = None;
+            m.present = false;
+        }
+        vec![None; record.imported.len()]
     } else {
         "Enabled".clone_into(&mut record.state);
         primary.materials.clone()
@@ -3070,7 +3419,10 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     record.sealed = materials
         .iter()
         .enumerate()
-        .map(|(v, m)| cx.state.kms.seal(&replica_arn, v, m))
+        .map(|(v, m)| match m {
+            Some(m) => cx.state.kms.seal(&replica_arn, v, m),
+            None => Ok(Vec::new()),
+        })
         .collect::<Result<_, _>>()?;
     primary.record.replica_regions.push(target);
     let replica = Key {
@@ -3240,4 +3592,137 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
     other.response_elements = Some(json!({"keyId": arn}));
     super::record_other_region(cx, other).await?;
     Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ImportTarget, ImportedMaterial, KeyRecord, import_target, material_gone};
+
+    fn external(spec: &str, region: &str, primary: Option<&str>) -> KeyRecord {
+        serde_json::from_value(serde_json::json!({
+            "account": "123456789012", "region": region, "id": "mrk-1",
+            "arn": format!("arn:aws:kms:{region}:123456789012:key/mrk-1"), "created": 0,
+            "description": "", "spec": spec, "usage": "ENCRYPT_DECRYPT", "origin": "EXTERNAL",
+            "state": "Enabled", "deletion_date": null, "pending_window_days": null,
+            "aws_managed": false, "multi_region": primary.is_some(), "primary_region": primary,
+            "policy": "{}", "tags": [], "rotation_enabled": false, "rotation_period_days": 365,
+            "next_rotation": null, "sealed": [],
+        }))
+        .unwrap()
+    }
+
+    fn material(id: &str, present: bool, pending: bool, valid_to: Option<i64>) -> ImportedMaterial {
+        ImportedMaterial {
+            id: id.to_owned(),
+            description: None,
+            digest: None,
+            valid_to,
+            present,
+            pending_rotation: pending,
+        }
+    }
+
+    fn with(mut r: KeyRecord, materials: Vec<ImportedMaterial>) -> KeyRecord {
+        r.sealed = vec![vec![1]; materials.len()];
+        r.imported = materials;
+        r
+    }
+
+    #[test]
+    fn which_material_an_import_is_for() {
+        let fresh = external("SYMMETRIC_DEFAULT", "us-east-1", None);
+        assert_eq!(
+            import_target(&fresh, false, None).unwrap(),
+            ImportTarget::First
+        );
+        assert_eq!(
+            import_target(&fresh, true, None).unwrap(),
+            ImportTarget::First
+        );
+        let one = with(fresh.clone(), vec![material("a", true, false, None)]);
+        assert_eq!(
+            import_target(&one, false, None).unwrap(),
+            ImportTarget::Existing(0)
+        );
+        assert_eq!(import_target(&one, true, None).unwrap(), ImportTarget::New);
+        assert_eq!(
+            import_target(&one, false, Some("a")).unwrap(),
+            ImportTarget::Existing(0)
+        );
+        assert_eq!(
+            import_target(&one, false, Some("z")).unwrap_err().code,
+            "NotFoundException"
+        );
+        // At most one material waits for a rotation; without a KeyMaterialId an import is the
+        // current material's, not the waiting one's.
+        let waiting = with(
+            fresh.clone(),
+            vec![
+                material("a", true, false, None),
+                material("b", true, true, None),
+            ],
+        );
+        assert_eq!(
+            import_target(&waiting, true, None).unwrap_err().code,
+            "KMSInvalidStateException"
+        );
+        assert_eq!(
+            import_target(&waiting, false, None).unwrap(),
+            ImportTarget::Existing(0)
+        );
+        assert_eq!(
+            import_target(&waiting, false, Some("b")).unwrap(),
+            ImportTarget::Existing(1)
+        );
+        // Asymmetric and HMAC keys hold one material; replicas take new material as existing.
+        let rsa = with(
+            external("RSA_2048", "us-east-1", None),
+            vec![material("a", true, false, None)],
+        );
+        assert_eq!(
+            import_target(&rsa, true, None).unwrap_err().code,
+            "UnsupportedOperationException"
+        );
+        let replica = with(
+            external("SYMMETRIC_DEFAULT", "us-west-2", Some("us-east-1")),
+            vec![material("a", true, false, None)],
+        );
+        assert_eq!(
+            import_target(&replica, true, None).unwrap_err().code,
+            "UnsupportedOperationException"
+        );
+    }
+
+    #[test]
+    fn a_key_is_usable_only_with_every_permanently_associated_material() {
+        let fresh = external("SYMMETRIC_DEFAULT", "us-east-1", None);
+        assert!(material_gone(&fresh, 100));
+        let both = with(
+            fresh.clone(),
+            vec![
+                material("a", true, false, Some(200)),
+                material("b", true, false, None),
+            ],
+        );
+        assert!(!material_gone(&both, 100));
+        // Past any one's ValidTo, or with any one deleted, the key waits for an import.
+        assert!(material_gone(&both, 200));
+        let deleted = with(
+            fresh.clone(),
+            vec![
+                material("a", true, false, None),
+                material("b", false, false, None),
+            ],
+        );
+        assert!(material_gone(&deleted, 100));
+        // Material waiting for a rotation counts for nothing.
+        let pending = with(
+            fresh,
+            vec![
+                material("a", true, false, None),
+                material("b", false, true, Some(50)),
+            ],
+        );
+        assert!(!material_gone(&pending, 100));
+    }
 }

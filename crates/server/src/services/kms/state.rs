@@ -61,9 +61,13 @@ pub(crate) struct KeyRecord {
     pub next_rotation: Option<i64>,
     #[serde(default)]
     pub rotations: Vec<RotationRecord>,
-    /// Sealed materials, by version.
+    /// Sealed materials, by version. For an EXTERNAL key, a version whose material is not
+    /// imported now (never yet, deleted or expired) is empty, and `imported` says which it is.
     #[serde(with = "sealed")]
     pub sealed: Vec<Vec<u8>>,
+    /// Records before [`KeyRecord::imported`]: the ValidTo of their one imported material.
+    /// Moved into `imported` by [`KeyRecord::migrate`]; never written again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<i64>,
     /// The sealed wrapping key and token of an import in progress.
     #[serde(default, with = "sealed_opt")]
@@ -72,11 +76,61 @@ pub(crate) struct KeyRecord {
     pub import_token: Option<String>,
     #[serde(default)]
     pub import_expires: Option<i64>,
-    /// The SHA-256 of the first material imported, sealed: kept after
-    /// DeleteImportedKeyMaterial, so that a later import of other material is refused
-    /// (IncorrectKeyMaterialException) instead of leaving every ciphertext undecryptable.
-    #[serde(default, with = "sealed_opt")]
+    /// Records before [`KeyRecord::imported`]: the sealed SHA-256 of their one imported
+    /// material. Moved into `imported` by [`KeyRecord::migrate`]; never written again.
+    #[serde(default, with = "sealed_opt", skip_serializing_if = "Option::is_none")]
     pub imported_digest: Option<Vec<u8>>,
+    /// The imported materials of an EXTERNAL key, by version (the index of `sealed` and of
+    /// ciphertexts' material version): the first is current until a rotation on demand makes
+    /// newer material current; at most one, the last, waits for that rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<ImportedMaterial>,
+}
+
+/// One material of an EXTERNAL key, imported or waiting to be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ImportedMaterial {
+    /// Its `KeyMaterialId`, the same in every key of a multi-Region key.
+    pub id: String,
+    /// `KeyMaterialDescription`, as the last import of it gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its SHA-256, sealed (bound to [`digest_binding`]), kept after DeleteImportedKeyMaterial
+    /// and expiry, so that only the same material can be imported again: other material would
+    /// leave every ciphertext made under it undecryptable. `None` until this key's first import
+    /// of it (a replica's material not imported there yet), or for records from before digests.
+    #[serde(default, with = "sealed_opt")]
+    pub digest: Option<Vec<u8>>,
+    /// When it expires (`KEY_MATERIAL_EXPIRES`); `None` when it does not.
+    #[serde(default)]
+    pub valid_to: Option<i64>,
+    /// Whether KMS holds it now (`IMPORTED`) rather than waiting for it (`PENDING_IMPORT`).
+    pub present: bool,
+    /// Imported for a rotation on demand that has not happened (`PENDING_ROTATION`): not
+    /// permanently associated with the key, used for nothing, and deleted without a trace.
+    #[serde(default)]
+    pub pending_rotation: bool,
+}
+
+/// What a key's material digest of version `version` is sealed bound to (version 0 keeps the
+/// binding of records from before several materials).
+pub(crate) fn digest_binding(arn: &str, version: usize) -> String {
+    if version == 0 {
+        format!("{arn}#imported-digest")
+    } else {
+        format!("{arn}#imported-digest#{version}")
+    }
+}
+
+/// The `KeyMaterialId` of a material version made by KMS (and of an imported key's first
+/// material): 64 hex digits, the same for every key of a multi-Region key, revealing nothing of
+/// the material.
+pub(crate) fn version_material_id(account: &str, key_id: &str, version: usize) -> String {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{account}/{key_id}:{version}").as_bytes(),
+    );
+    hex::encode(d.as_ref())
 }
 
 mod sealed {
@@ -117,6 +171,38 @@ mod sealed_opt {
 }
 
 impl KeyRecord {
+    /// Brings a record of an older version to this one: an EXTERNAL key's one material
+    /// (`valid_to`, `imported_digest`, present while `sealed` holds it) becomes its first
+    /// entry of `imported`, and `sealed` gets an empty entry for each version not held.
+    pub fn migrate(&mut self) {
+        if self.origin == "EXTERNAL"
+            && self.imported.is_empty()
+            && (!self.sealed.is_empty() || self.imported_digest.is_some())
+        {
+            self.imported.push(ImportedMaterial {
+                id: version_material_id(&self.account, &self.id, 0),
+                description: None,
+                digest: self.imported_digest.take(),
+                valid_to: self.valid_to,
+                present: !self.sealed.is_empty(),
+                pending_rotation: false,
+            });
+        }
+        self.imported_digest = None;
+        self.valid_to = None;
+        if self.sealed.len() < self.imported.len() {
+            self.sealed.resize(self.imported.len(), Vec::new());
+        }
+    }
+
+    /// The version new ciphertexts are made under: the newest one not waiting for a rotation.
+    pub fn current_version(&self) -> usize {
+        let pending = self.imported.last().is_some_and(|m| m.pending_rotation);
+        self.sealed
+            .len()
+            .saturating_sub(if pending { 2 } else { 1 })
+    }
+
     pub fn spec(&self) -> KeySpec {
         self.spec.parse().unwrap_or(KeySpec::SymmetricDefault)
     }
@@ -125,12 +211,25 @@ impl KeyRecord {
     }
 }
 
-/// A key in memory: its record, unsealed materials and compiled policy.
+/// A key in memory: its record, unsealed materials (by version; `None` for an imported one not
+/// held now) and compiled policy.
 #[derive(Debug, Clone)]
 pub(crate) struct Key {
     pub record: KeyRecord,
-    pub materials: Vec<Arc<Material>>,
+    pub materials: Vec<Option<Arc<Material>>>,
     pub policy: Option<Arc<CompiledPolicy>>,
+}
+
+impl Key {
+    /// The material of version `version`, when held.
+    pub fn material(&self, version: usize) -> Option<&Arc<Material>> {
+        self.materials.get(version).and_then(Option::as_ref)
+    }
+
+    /// The current material, when held.
+    pub fn current(&self) -> Option<&Arc<Material>> {
+        self.material(self.record.current_version())
+    }
 }
 
 /// An alias.
@@ -282,10 +381,15 @@ impl Kms {
         }
     }
 
-    fn unseal(&self, record: KeyRecord) -> Result<Key, ApiError> {
+    fn unseal(&self, mut record: KeyRecord) -> Result<Key, ApiError> {
+        record.migrate();
         let spec = record.spec();
         let mut materials = Vec::with_capacity(record.sealed.len());
         for (v, sealed) in record.sealed.iter().enumerate() {
+            if sealed.is_empty() {
+                materials.push(None);
+                continue;
+            }
             let bytes = self
                 .sealer
                 .open(
@@ -295,7 +399,7 @@ impl Kms {
                 )
                 .map_err(ApiError::internal)?;
             let m = Material::from_bytes(spec, bytes).map_err(ApiError::internal)?;
-            materials.push(Arc::new(m));
+            materials.push(Some(Arc::new(m)));
         }
         let policy = compile_policy(&record.policy);
         Ok(Key {
@@ -517,5 +621,113 @@ pub(crate) fn compile_policy(doc: &str) -> Option<Arc<CompiledPolicy>> {
             tracing::warn!(error = ?e, "a stored key policy does not compile; ignored");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ImportedMaterial, KeyRecord, version_material_id};
+
+    /// A key record as stores before several imported materials hold it.
+    fn old_record(origin: &str, sealed: &[&str], digest: Option<&str>) -> KeyRecord {
+        let mut v = serde_json::json!({
+            "account": "123456789012",
+            "region": "us-east-1",
+            "id": "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "created": 1_700_000_000,
+            "description": "",
+            "spec": "SYMMETRIC_DEFAULT",
+            "usage": "ENCRYPT_DECRYPT",
+            "origin": origin,
+            "state": "Enabled",
+            "deletion_date": null,
+            "pending_window_days": null,
+            "aws_managed": false,
+            "multi_region": false,
+            "primary_region": null,
+            "replica_regions": [],
+            "policy": "{}",
+            "tags": [],
+            "rotation_enabled": false,
+            "rotation_period_days": 365,
+            "next_rotation": null,
+            "rotations": [],
+            "sealed": sealed,
+            "valid_to": 1_800_000_000,
+            "import_wrapping": null,
+            "import_token": null,
+            "import_expires": null,
+        });
+        if let Some(d) = digest {
+            v["imported_digest"] = serde_json::json!(d);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn an_old_imported_key_becomes_its_first_imported_material() {
+        let mut r = old_record("EXTERNAL", &["AAEC"], Some("AwQF"));
+        r.migrate();
+        assert_eq!(r.imported.len(), 1);
+        let m = &r.imported[0];
+        // The id it always had, so that callers holding it still name it.
+        assert_eq!(m.id, version_material_id(&r.account, &r.id, 0));
+        assert_eq!(m.digest.as_deref(), Some(&[3u8, 4, 5][..]));
+        assert_eq!(m.valid_to, Some(1_800_000_000));
+        assert!(m.present && !m.pending_rotation && m.description.is_none());
+        assert_eq!(r.sealed, vec![vec![0u8, 1, 2]]);
+        assert_eq!(r.current_version(), 0);
+        // Written back in the new form only, and migrating again changes nothing.
+        let text = serde_json::to_value(&r).unwrap();
+        assert!(text.get("valid_to").is_none() && text.get("imported_digest").is_none());
+        let mut again: KeyRecord = serde_json::from_value(text).unwrap();
+        again.migrate();
+        assert_eq!(again.imported.len(), 1);
+        assert_eq!(again.imported[0].id, m.id);
+        assert_eq!(again.imported[0].valid_to, Some(1_800_000_000));
+        assert_eq!(again.sealed, r.sealed);
+    }
+
+    #[test]
+    fn an_old_key_whose_material_was_deleted_waits_for_it() {
+        let mut r = old_record("EXTERNAL", &[], Some("AwQF"));
+        r.migrate();
+        assert_eq!(r.imported.len(), 1);
+        assert!(!r.imported[0].present);
+        assert!(r.imported[0].digest.is_some());
+        // An empty slot for the version not held.
+        assert_eq!(r.sealed, vec![Vec::<u8>::new()]);
+        assert_eq!(r.current_version(), 0);
+    }
+
+    #[test]
+    fn an_old_key_never_imported_or_generated_by_kms_has_no_imported_materials() {
+        let mut never = old_record("EXTERNAL", &[], None);
+        never.migrate();
+        assert!(never.imported.is_empty() && never.sealed.is_empty());
+        let mut generated = old_record("AWS_KMS", &["AAEC", "AwQF"], None);
+        generated.migrate();
+        assert!(generated.imported.is_empty());
+        assert_eq!(generated.sealed.len(), 2);
+        assert_eq!(generated.current_version(), 1);
+    }
+
+    #[test]
+    fn material_waiting_for_a_rotation_is_not_current() {
+        let mut r = old_record("EXTERNAL", &["AAEC"], Some("AwQF"));
+        r.migrate();
+        r.imported.push(ImportedMaterial {
+            id: "b".repeat(64),
+            description: Some("next".to_owned()),
+            digest: None,
+            valid_to: None,
+            present: true,
+            pending_rotation: true,
+        });
+        r.sealed.push(vec![9]);
+        assert_eq!(r.current_version(), 0);
+        r.imported[1].pending_rotation = false;
+        assert_eq!(r.current_version(), 1);
     }
 }
