@@ -1,6 +1,6 @@
 //! Decision benchmark: `cargo bench -p palisade-policy`.
 //!
-//! Prints decisions/s and per-decision p50/p99 for three scenarios. Each
+//! Prints decisions/s and per-decision p50/p99 for each scenario (`BENCH_ONLY="(b)"` for one). Each
 //! sample times a batch of 32 decisions (an `Instant` read costs tens of
 //! nanoseconds), so the percentiles are of batch means.
 #![allow(
@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 const BATCH: u32 = 32;
 
 fn measure(name: &str, mut f: impl FnMut() -> bool) {
+    // `BENCH_ONLY="(b)"` runs the scenarios whose name contains it (to profile one alone).
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     // Warm up (also loads the embedded service data).
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(300) {

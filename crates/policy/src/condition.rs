@@ -144,6 +144,21 @@ impl ArnPattern {
                 {
                     return true;
                 }
+                // However the first five segments split the units, the sixth gets what follows
+                // one of the colons from the fifth on, or nothing: when it matches none of those,
+                // no split does (the common miss, a resource name of another statement, decided
+                // without building the text).
+                let rest = seg(5).unwrap_or("");
+                let [_, _, _, _, _, last] = &**segs;
+                let tails = std::iter::once(rest)
+                    .chain(
+                        rest.match_indices(':')
+                            .map(|(i, _)| rest.get(i + 1..).unwrap_or("")),
+                    )
+                    .chain(std::iter::once(""));
+                if !tails.into_iter().any(|t| last.matches(t, lookup)) {
+                    return false;
+                }
                 let text: Vec<&str> = (0..6).map(|i| seg(i).unwrap_or("")).collect();
                 spanning_match(segs, &text.join(":"), ctx)
             }
@@ -427,6 +442,36 @@ mod tests {
         assert!(!cond("ForAnyValue:StringEquals", "k", &["a"]).eval(&ctx));
         assert!(cond("Null", "k", &["true"]).eval(&ctx));
         assert!(!cond("Null", "k", &["false"]).eval(&ctx));
+    }
+
+    #[test]
+    fn a_resource_segment_ending_in_a_star_spans_colons_and_misses_stay_misses() {
+        let ctx = Context::new();
+        let check = |pattern: &str, arn: &str| {
+            let p = ArnPattern::new(pattern, false, true);
+            let segs = split_colons(arn, 6);
+            p.matches_segments(|i| segs.get(i).copied(), &ctx)
+        };
+        // The region's `*` takes the account too; the padded sixth segment takes nothing.
+        assert!(check(
+            "arn:aws:kms:*:key/abc",
+            "arn:aws:kms:us-east-1:111111111111:key/abc"
+        ));
+        // The sixth segment may start at a colon after the fifth.
+        assert!(check(
+            "arn:aws:logs:*:*:stream/s",
+            "arn:aws:logs:us-east-1:111111111111:group/g:stream/s"
+        ));
+        // Regression for the fast reject: another statement's resource name is no match
+        // however the units split, and neither is a tail that only looks alike.
+        assert!(!check(
+            "arn:aws:sqs:*:111111111111:res01/*",
+            "arn:aws:sqs:us-east-1:111111111111:res92/q"
+        ));
+        assert!(!check(
+            "arn:aws:logs:*:*:stream/t",
+            "arn:aws:logs:us-east-1:111111111111:group/g:stream/s"
+        ));
     }
 
     #[test]
