@@ -5,7 +5,10 @@
 #   bash bench/run.sh [seconds] [connections]
 #
 # Builds release binaries, starts `palisade serve` in strict mode on a free port with a fresh data
-# directory, runs the load generator, and prints one JSON line per run.
+# directory, runs the load generator, and prints one JSON line per run, then (stderr) the number of
+# audit events recorded. Leaves nothing behind (its temp dir is removed on exit). Exits non-zero,
+# with the server's log on stderr, when the server does not start, and with a warning when the
+# load generator reports errors or no requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -13,14 +16,15 @@ connections=${2:-64}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}
 cargo build --quiet --release --locked -p palisade -p palisade-loadgen
 bin="$CARGO_TARGET_DIR/release"
+. bench/palisade.sh
 dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+pid=
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
 PALISADE_LOG=warn "$bin/palisade" serve --listen 127.0.0.1:0 --data-dir "$dir/data" > "$dir/out" 2> "$dir/log" &
 pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/.*listening on //p' "$dir/out")
+url=$(wait_listening "$pid" "$dir/out" "$dir/log")
 echo "server: $url (strict mode, audit on)" >&2
-"$bin/palisade-loadgen" --endpoint "$url" --credentials "$dir/data/credentials" \
+loadgen --endpoint "$url" --credentials "$dir/data/credentials" \
   --connections "$connections" --seconds "$seconds" --operation sts:GetCallerIdentity \
   --label "palisade strict+audit"
 # The event log's frames: u32 length, u32 checksum, body (crates/store/src/event_log.rs).
@@ -40,3 +44,4 @@ print(n)
 PY
 )
 echo "audit events recorded: $events" >&2
+loadgen_verdict
