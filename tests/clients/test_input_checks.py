@@ -93,6 +93,41 @@ def test_a_server_certificate_needs_its_own_private_key(server):
     iam.upload_server_certificate(ServerCertificateName="a", CertificateBody=body, PrivateKey=pem(key))
 
 
+def test_moving_a_server_certificate_needs_permission_on_its_new_name_and_path(server):
+    # Hole: UpdateServerCertificate was authorized on the old name only, so a user allowed to
+    # change the certificates under /a/ could move one to /b/ (the model: the caller "must have
+    # permission to change the server certificate with the old name and the new name").
+    from cryptography.hazmat.primitives import serialization
+
+    key, cert = make_cert("moved.example.com")
+    root = server.client("iam")
+    root.upload_server_certificate(
+        ServerCertificateName="moved",
+        Path="/a/",
+        CertificateBody=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
+    root.create_user(UserName="certops")
+    root.put_user_policy(
+        UserName="certops",
+        PolicyName="a-only",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "iam:UpdateServerCertificate",
+            "Resource": "arn:aws:iam::123456789012:server-certificate/a/*"}]}),
+    )
+    k = root.create_access_key(UserName="certops")["AccessKey"]
+    ops = server.client("iam", key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    for change in ({"NewPath": "/b/"}, {"NewServerCertificateName": "elsewhere", "NewPath": "/b/"}):
+        with pytest.raises(ClientError) as e:
+            ops.update_server_certificate(ServerCertificateName="moved", **change)
+        assert code(e) == "AccessDenied" and "server-certificate/b/" in e.value.response["Error"]["Message"]
+    ops.update_server_certificate(ServerCertificateName="moved", NewServerCertificateName="renamed")
+    meta = root.get_server_certificate(ServerCertificateName="renamed")["ServerCertificate"]["ServerCertificateMetadata"]
+    assert meta["Path"] == "/a/"
+
+
 def test_ssh_public_keys_must_be_rsa_of_2048_bits_in_openssh_or_pem_form(server):
     # Bug: UploadSSHPublicKey stored any text, "garbage" included.
     from cryptography.hazmat.primitives import serialization

@@ -505,9 +505,13 @@ fn decide(
     }
     // A rename or move needs the permission on the new name and path too (AWS: "the requester
     // must have permission on both the source object and the target object"), or a caller
-    // limited to `user/dev-*` could make a `user/admin-x`.
+    // limited to `user/dev-*` could make a `user/admin-x` (bug: a server certificate could be
+    // moved out of the only path its caller may change).
     if route.service.signing_name == "iam"
-        && matches!(route.operation.name, "UpdateUser" | "UpdateGroup")
+        && matches!(
+            route.operation.name,
+            "UpdateUser" | "UpdateGroup" | "UpdateServerCertificate"
+        )
         && let Some(renamed) = renamed_arn(&target.arn, input)
     {
         let renamed = Target {
@@ -580,6 +584,7 @@ fn renamed_arn(arn: &str, input: &Value) -> Option<String> {
     let new_name = input
         .get("NewUserName")
         .or_else(|| input.get("NewGroupName"))
+        .or_else(|| input.get("NewServerCertificateName"))
         .and_then(Value::as_str);
     let new_path = input.get("NewPath").and_then(Value::as_str);
     if new_name.is_none() && new_path.is_none() {
