@@ -150,7 +150,8 @@ def test_ssh_public_keys_must_be_rsa_of_2048_bits_in_openssh_or_pem_form(server)
     assert code(e) == "InvalidPublicKey"
     good = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=openssh(good) + " dev@laptop")
-    pem = good.public_key().public_bytes(
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the same key is a duplicate
+    pem = other.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
     iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=pem)
@@ -341,3 +342,191 @@ def test_created_keys_and_trails_are_the_resources_of_their_events(server):
             "Events"
         ]
         assert name in [e["EventName"] for e in events], arn
+
+
+def _pem(obj):
+    """A certificate or private key in PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if isinstance(obj, x509.Certificate):
+        return obj.public_bytes(serialization.Encoding.PEM).decode()
+    return obj.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+
+
+def _cert(common_name, key_size=2048, not_before_days=-1, not_after_days=30):
+    """A self-signed RSA certificate of `key_size` bits valid from `not_before_days` to
+    `not_after_days` from now. Returns (key, cert)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + datetime.timedelta(days=not_before_days))
+        .not_valid_after(now + datetime.timedelta(days=not_after_days))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def test_a_server_certificates_chain_must_lead_from_it_in_order(server):
+    # Bug: UploadServerCertificate ignored CertificateChain: "garbage", a malformed PEM block, an
+    # unrelated certificate and a look-alike of the issuer with another key were all stored.
+    root = make_cert("Root CA", ca=True)
+    inter = make_cert("Intermediate CA", issuer=root, ca=True)
+    key, leaf = make_cert("www.example.com", issuer=inter)
+    _, unrelated = make_cert("unrelated.example.com")
+    _, impostor = make_cert("Intermediate CA", ca=True)  # the issuer's name, another key
+    iam = server.client("iam")
+    upload = lambda name, chain: iam.upload_server_certificate(  # noqa: E731
+        ServerCertificateName=name, CertificateBody=_pem(leaf), PrivateKey=_pem(key), CertificateChain=chain
+    )
+    bad_block = "-----BEGIN CERTIFICATE-----\nMIIBnotacertificate\n-----END CERTIFICATE-----\n"
+    cases = [
+        ("garbage", "-1"),
+        (bad_block, "0"),
+        (_pem(unrelated), "0"),
+        (_pem(impostor), "0"),
+        (_pem(root[1]) + _pem(inter[1]), "0"),
+        (_pem(inter[1]) + _pem(unrelated), "1"),
+        (_pem(inter[1]) + bad_block, "1"),
+    ]
+    for chain, index in cases:
+        with pytest.raises(ClientError) as e:
+            upload("bad", chain)
+        assert code(e) == "MalformedCertificate"
+        assert e.value.response["Error"]["Message"] == (
+            "Unable to validate certificate chain. The certificate chain must start with the immediate signing "
+            "certificate, followed by any intermediaries in order. The index within the chain of the invalid "
+            f"certificate is: {index}"
+        ), chain
+    upload("with-intermediate", _pem(inter[1]))
+    upload("with-root", _pem(inter[1]) + _pem(root[1]))
+    got = iam.get_server_certificate(ServerCertificateName="with-root")["ServerCertificate"]
+    assert got["CertificateChain"] == _pem(inter[1]) + _pem(root[1])
+
+
+def test_certificates_outside_their_validity_period_are_refused(server):
+    # Bug: a server certificate not valid until tomorrow was taken (IAM: MalformedCertificate), and
+    # so was an expired signing certificate (InvalidCertificate); only notAfter was read, and for
+    # signing certificates not even that.
+    iam = server.client("iam")
+    key, future = _cert("future.example.com", not_before_days=1, not_after_days=30)
+    with pytest.raises(ClientError) as e:
+        iam.upload_server_certificate(ServerCertificateName="f", CertificateBody=_pem(future), PrivateKey=_pem(key))
+    assert code(e) == "MalformedCertificate"
+    iam.create_user(UserName="signer")
+    for not_before, not_after in [(-30, -1), (1, 30)]:
+        _, cert = _cert("signer", not_before_days=not_before, not_after_days=not_after)
+        with pytest.raises(ClientError) as e:
+            iam.upload_signing_certificate(UserName="signer", CertificateBody=_pem(cert))
+        assert code(e) == "InvalidCertificate", (not_before, not_after)
+    _, valid = _cert("signer")
+    iam.upload_signing_certificate(UserName="signer", CertificateBody=_pem(valid))
+
+
+def test_the_same_ssh_key_or_signing_certificate_is_not_uploaded_twice(server):
+    # Bug: the same SSH public key was stored twice for one user (IAM: DuplicateSSHPublicKey,
+    # 400), and the same signing certificate twice in the account (DuplicateCertificate, 409).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    iam = server.client("iam")
+    iam.create_user(UserName="a")
+    iam.create_user(UserName="b")
+    pub = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    openssh = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    iam.upload_ssh_public_key(UserName="a", SSHPublicKeyBody=openssh)
+    for body in (openssh, openssh + " again@laptop", pem):  # the same key in any form
+        with pytest.raises(ClientError) as e:
+            iam.upload_ssh_public_key(UserName="a", SSHPublicKeyBody=body)
+        assert code(e) == "DuplicateSSHPublicKey"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    iam.upload_ssh_public_key(UserName="b", SSHPublicKeyBody=openssh)  # another user may
+    _, cert = _cert("signer")
+    iam.upload_signing_certificate(UserName="a", CertificateBody=_pem(cert))
+    for user in ("a", "b"):
+        with pytest.raises(ClientError) as e:
+            iam.upload_signing_certificate(UserName=user, CertificateBody=_pem(cert))
+        assert code(e) == "DuplicateCertificate"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert len(iam.list_signing_certificates(UserName="a")["Certificates"]) == 1
+    assert iam.list_signing_certificates(UserName="b")["Certificates"] == []
+
+
+def test_get_ssh_public_key_answers_in_the_encoding_asked_for(server):
+    # Bug: GetSSHPublicKey ignored Encoding and returned the body as uploaded.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    iam = server.client("iam")
+    iam.create_user(UserName="dev")
+    for size in (2048, 3072):
+        pub = rsa.generate_private_key(public_exponent=65537, key_size=size).public_key()
+        openssh = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        pkcs1 = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1).decode()
+        for i, uploaded in enumerate((openssh + " dev@laptop", pem, pkcs1)):
+            key_id = iam.upload_ssh_public_key(UserName="dev", SSHPublicKeyBody=uploaded)["SSHPublicKey"][
+                "SSHPublicKeyId"
+            ]
+            get = lambda enc: iam.get_ssh_public_key(  # noqa: E731
+                UserName="dev", SSHPublicKeyId=key_id, Encoding=enc
+            )["SSHPublicKey"]["SSHPublicKeyBody"]
+            assert get("PEM") == pem
+            assert all(len(line) <= 64 for line in get("PEM").splitlines())
+            assert get("SSH").split()[:2] == openssh.split()[:2]
+            iam.delete_ssh_public_key(UserName="dev", SSHPublicKeyId=key_id)
+
+
+def test_a_1024_bit_rsa_server_certificate_is_taken(server):
+    # Bug: a valid 1024-bit RSA certificate and key were refused as "Unable to parse the private
+    # key" (aws-lc-rs loads no RSA key under 2,048 bits); IAM takes 1,024-bit keys.
+    from cryptography.hazmat.primitives import serialization
+
+    iam = server.client("iam")
+    key, cert = _cert("legacy.example.com", key_size=1024)
+    other, _ = _cert("other.example.com", key_size=1024)
+    with pytest.raises(ClientError) as e:
+        iam.upload_server_certificate(ServerCertificateName="legacy", CertificateBody=_pem(cert), PrivateKey=_pem(other))
+    assert code(e) == "KeyPairMismatch"
+    iam.upload_server_certificate(ServerCertificateName="legacy", CertificateBody=_pem(cert), PrivateKey=_pem(key))
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    iam.upload_server_certificate(ServerCertificateName="legacy8", CertificateBody=_pem(cert), PrivateKey=pkcs8)
+
+
+def test_certificate_and_default_password_errors_read_as_aws_writes_them(server):
+    # Bug: MalformedCertificate read "Unable to parse the certificate. Please ensure it is in PEM
+    # format.", and the default password policy's violation was Palisade's own sentence.
+    iam = server.client("iam")
+    key, _ = _cert("x.example.com")
+    with pytest.raises(ClientError) as e:
+        iam.upload_server_certificate(ServerCertificateName="x", CertificateBody="garbage", PrivateKey=_pem(key))
+    assert code(e) == "MalformedCertificate"
+    assert e.value.response["Error"]["Message"] == (
+        "Unable to parse certificate. Please ensure the certificate is in PEM format."
+    )
+    iam.create_user(UserName="console")
+    with pytest.raises(ClientError) as e:
+        iam.create_login_profile(UserName="console", Password="abcdefg1")
+    assert code(e) == "PasswordPolicyViolation"
+    assert e.value.response["Error"]["Message"] == (
+        "Password should meet 1 more of the following requirements: Password should have at least one "
+        "uppercase letter, Password should have at least one symbol"
+    )

@@ -102,18 +102,39 @@ pub fn check(
         problems.push(format!("Password should have a minimum length of {min}"));
     }
     if policy.is_none() && aws_default {
+        // AWS's default policy asks for three of the four kinds, and says how many more of
+        // which it lacks: "Password should meet 1 more of the following requirements: Password
+        // should have at least one uppercase letter, Password should have at least one symbol".
         let kinds = [
-            password.chars().any(|c| c.is_ascii_uppercase()),
-            password.chars().any(|c| c.is_ascii_lowercase()),
-            password.chars().any(|c| c.is_ascii_digit()),
-            password.chars().any(is_symbol),
+            (
+                password.chars().any(|c| c.is_ascii_uppercase()),
+                "Password should have at least one uppercase letter",
+            ),
+            (
+                password.chars().any(|c| c.is_ascii_lowercase()),
+                "Password should have at least one lowercase letter",
+            ),
+            (
+                password.chars().any(|c| c.is_ascii_digit()),
+                "Password should have at least one number",
+            ),
+            (
+                password.chars().any(is_symbol),
+                "Password should have at least one symbol",
+            ),
         ];
-        if kinds.iter().filter(|&&k| k).count() < 3 {
-            problems.push(
-                "Password should have at least three of: uppercase letters, lowercase letters, \
-                 numbers, symbols"
-                    .to_owned(),
-            );
+        let present = kinds.iter().filter(|(k, _)| *k).count();
+        if present < 3 {
+            let missing: Vec<&str> = kinds
+                .iter()
+                .filter(|(k, _)| !*k)
+                .map(|(_, rule)| *rule)
+                .collect();
+            problems.push(format!(
+                "Password should meet {} more of the following requirements: {}",
+                3 - present,
+                missing.join(", ")
+            ));
         }
     }
     if let Some(p) = policy {
@@ -178,6 +199,18 @@ mod tests {
         );
         assert!(check(None, true, "Abc1!").is_err(), "five characters");
         assert!(check(None, true, "abcdefg1!").is_ok());
+        // Regression: the default policy's message was Palisade's own, not AWS's form.
+        assert_eq!(
+            check(None, true, "abcdefg1").unwrap_err(),
+            "Password should meet 1 more of the following requirements: Password should have at \
+             least one uppercase letter, Password should have at least one symbol"
+        );
+        assert_eq!(
+            check(None, true, "abcdefgh").unwrap_err(),
+            "Password should meet 2 more of the following requirements: Password should have at \
+             least one uppercase letter, Password should have at least one number, Password \
+             should have at least one symbol"
+        );
         // Regression: any ASCII punctuation counted as a symbol; IAM counts only its own set.
         assert!(check(None, true, "abcdefg1.").is_err(), "'.' is no symbol");
         assert!(check(None, true, "abcdefg1'").is_ok());

@@ -22,10 +22,33 @@ fn no_such_cert(name: &str) -> ApiError {
     ))
 }
 
-fn malformed(what: &str) -> ApiError {
+/// AWS's answer to a certificate body it cannot read.
+pub(super) fn malformed_certificate() -> ApiError {
     ApiError::new(
         "MalformedCertificate",
-        format!("Unable to parse {what}. Please ensure it is in PEM format."),
+        "Unable to parse certificate. Please ensure the certificate is in PEM format.",
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+fn malformed_private_key() -> ApiError {
+    ApiError::new(
+        "MalformedCertificate",
+        "Unable to parse the private key. Please ensure it is in PEM format.",
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+/// AWS's answer to a `CertificateChain` whose certificate at `index` (-1 when none could be
+/// read) does not sign the one before it, the body first.
+fn invalid_chain(index: i64) -> ApiError {
+    ApiError::new(
+        "MalformedCertificate",
+        format!(
+            "Unable to validate certificate chain. The certificate chain must start with the \
+             immediate signing certificate, followed by any intermediaries in order. The index \
+             within the chain of the invalid certificate is: {index}"
+        ),
         StatusCode::BAD_REQUEST,
     )
 }
@@ -48,6 +71,66 @@ pub(super) fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (len, rest.get(n..)?)
     };
     Some((tag, rest.get(..len)?, rest.get(len..)?))
+}
+
+/// One DER element of the expected `tag`: (contents, the whole element, rest).
+fn element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8], &[u8])> {
+    let (t, contents, rest) = der(input)?;
+    let whole = input.get(..input.len().checked_sub(rest.len())?)?;
+    (t == tag).then_some((contents, whole, rest))
+}
+
+/// A DER element: `tag`, its length and `contents`.
+pub(super) fn der_encode(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// A non-negative big-endian integer without its leading zero bytes.
+pub(super) fn unsigned(n: &[u8]) -> &[u8] {
+    let start = n.iter().position(|&b| b != 0).unwrap_or(n.len());
+    n.get(start..).unwrap_or_default()
+}
+
+/// A non-negative big-endian integer in the two's-complement form of a DER INTEGER's contents
+/// (and an SSH `mpint`): minimal, with a zero byte before a high bit.
+pub(super) fn twos_complement(n: &[u8]) -> Vec<u8> {
+    let n = unsigned(n);
+    let mut out = Vec::with_capacity(n.len() + 1);
+    if n.first().is_some_and(|&b| b & 0x80 != 0) {
+        out.push(0);
+    }
+    out.extend_from_slice(n);
+    out
+}
+
+/// An RSAPublicKey (PKCS#1) in DER.
+pub(super) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut seq = der_encode(0x02, &twos_complement(n));
+    seq.extend(der_encode(0x02, &twos_complement(e)));
+    der_encode(0x30, &seq)
+}
+
+/// The modulus and exponent of an RSAPublicKey in DER, without leading zeros.
+pub(super) fn parse_rsa_public_key(der_key: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (seq, _, _) = element(der_key, 0x30)?;
+    let (n, _, rest) = element(seq, 0x02)?;
+    let (e, _, rest) = element(rest, 0x02)?;
+    let (n, e) = (unsigned(n), unsigned(e));
+    (rest.is_empty() && !n.is_empty() && !e.is_empty()).then(|| (n.to_vec(), e.to_vec()))
 }
 
 fn digits(s: &[u8]) -> Option<i64> {
@@ -85,42 +168,229 @@ fn der_time(tag: u8, v: &[u8]) -> Option<i64> {
     )
 }
 
-/// The fields of a certificate's TBSCertificate from its validity on.
-fn from_validity(cert: &[u8]) -> Option<&[u8]> {
-    let (_, cert, _) = der(cert)?;
-    let (_, tbs, _) = der(cert)?;
-    let (tag, _, mut rest) = der(tbs)?;
-    if tag == 0xa0 {
-        // The explicit version; the serial number follows.
-        rest = der(rest)?.2;
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// The parts of an X.509 certificate in DER that IAM's checks read.
+pub(super) struct Cert<'a> {
+    /// The whole TBSCertificate, as signed.
+    tbs: &'a [u8],
+    /// The signature algorithm's OID (its contents).
+    signature_algorithm: &'a [u8],
+    /// The signature (the BIT STRING's bits).
+    signature: &'a [u8],
+    /// The issuer and subject Names, whole.
+    issuer: &'a [u8],
+    subject: &'a [u8],
+    pub(super) not_before: i64,
+    pub(super) not_after: i64,
+    /// The subject public key's algorithm OID and, for EC keys, the curve's OID.
+    key_algorithm: &'a [u8],
+    key_curve: Option<&'a [u8]>,
+    /// The subject public key: an RSAPublicKey in DER, or an EC point.
+    public_key: &'a [u8],
+}
+
+/// Parses a DER certificate; `None` unless it is one.
+pub(super) fn parse_cert(input: &[u8]) -> Option<Cert<'_>> {
+    let (cert, _, trailing) = element(input, 0x30)?;
+    if !trailing.is_empty() {
+        return None;
     }
-    let rest = der(rest)?.2; // signature algorithm
-    der(rest).map(|(_, _, rest)| rest) // after the issuer
+    let (tbs_contents, tbs, rest) = element(cert, 0x30)?;
+    let (alg, _, rest) = element(rest, 0x30)?;
+    let (signature_algorithm, _, _) = element(alg, 0x06)?;
+    let (bits, _, _) = element(rest, 0x03)?;
+    let signature = bits.strip_prefix(&[0])?;
+
+    let mut rest = tbs_contents;
+    if let Some((_, _, after)) = element(rest, 0xa0) {
+        rest = after; // the explicit version
+    }
+    let (_, _, rest) = element(rest, 0x02)?; // serial number
+    let (_, _, rest) = element(rest, 0x30)?; // signature algorithm
+    let (_, issuer, rest) = element(rest, 0x30)?;
+    let (validity, _, rest) = element(rest, 0x30)?;
+    let (_, subject, rest) = element(rest, 0x30)?;
+    let (spki, _, _) = element(rest, 0x30)?;
+
+    let (tag, v, after) = der(validity)?;
+    let not_before = der_time(tag, v)?;
+    let (tag, v, _) = der(after)?;
+    let not_after = der_time(tag, v)?;
+
+    let (key_alg, _, key_rest) = element(spki, 0x30)?;
+    let (key_algorithm, _, params) = element(key_alg, 0x06)?;
+    let key_curve = element(params, 0x06).map(|(oid, _, _)| oid);
+    let (bits, _, _) = element(key_rest, 0x03)?;
+    let public_key = bits.strip_prefix(&[0])?;
+    Some(Cert {
+        tbs,
+        signature_algorithm,
+        signature,
+        issuer,
+        subject,
+        not_before,
+        not_after,
+        key_algorithm,
+        key_curve,
+        public_key,
+    })
+}
+
+/// The DER of each PEM certificate of `pem`, in order; `Err(index)` at the first block that is
+/// not one.
+pub(super) fn pem_certs(pem: &str) -> Result<Vec<Vec<u8>>, i64> {
+    let mut out = Vec::new();
+    for item in rustls_pemfile::certs(&mut pem.as_bytes()) {
+        let index = i64::try_from(out.len()).unwrap_or(i64::MAX);
+        match item {
+            Ok(c) if parse_cert(c.as_ref()).is_some() => out.push(c.as_ref().to_vec()),
+            _ => return Err(index),
+        }
+    }
+    Ok(out)
 }
 
 /// The notAfter of a DER certificate.
+#[cfg(test)]
 fn not_after(cert: &[u8]) -> Option<i64> {
-    let (_, validity, _) = der(from_validity(cert)?)?;
-    let (_, _, after) = der(validity)?;
-    let (tag, v, _) = der(after)?;
-    der_time(tag, v)
+    parse_cert(cert).map(|c| c.not_after)
 }
 
-/// The certificate's subject public key: the contents of the SubjectPublicKeyInfo's BIT STRING
-/// (an RSAPublicKey in DER, or an EC point).
-fn subject_public_key(cert: &[u8]) -> Option<Vec<u8>> {
-    let rest = der(from_validity(cert)?)?.2; // validity
-    let rest = der(rest)?.2; // subject
-    let (_, spki, _) = der(rest)?;
-    let (_, bits, _) = der(der(spki)?.2)?;
-    // The first byte counts unused bits: zero for keys.
-    Some(bits.get(1..)?.to_vec())
+/// Whether `issuer`'s key verifies `cert`'s signature: `None` when the algorithm is one this
+/// check does not know.
+fn verifies(issuer: &Cert<'_>, cert: &Cert<'_>) -> Option<bool> {
+    use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+    const RSA_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05];
+    const RSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+    const RSA_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c];
+    const RSA_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d];
+    const ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    const ECDSA_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+    const ECDSA_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04];
+    const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+    let alg: &'static dyn VerificationAlgorithm = if issuer.key_algorithm == OID_RSA {
+        let bits =
+            parse_rsa_public_key(issuer.public_key).map_or(0, |(n, _)| n.len().saturating_mul(8));
+        match cert.signature_algorithm {
+            RSA_SHA1 => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            RSA_SHA256 => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            RSA_SHA384 if bits >= 2048 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            RSA_SHA512 => &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            _ => return None,
+        }
+    } else if issuer.key_algorithm == OID_EC {
+        match (issuer.key_curve?, cert.signature_algorithm) {
+            (P256, ECDSA_SHA256) => &signature::ECDSA_P256_SHA256_ASN1,
+            (P256, ECDSA_SHA384) => &signature::ECDSA_P256_SHA384_ASN1,
+            (P256, ECDSA_SHA512) => &signature::ECDSA_P256_SHA512_ASN1,
+            (P384, ECDSA_SHA256) => &signature::ECDSA_P384_SHA256_ASN1,
+            (P384, ECDSA_SHA384) => &signature::ECDSA_P384_SHA384_ASN1,
+            (P384, ECDSA_SHA512) => &signature::ECDSA_P384_SHA512_ASN1,
+            (P521, ECDSA_SHA256) => &signature::ECDSA_P521_SHA256_ASN1,
+            (P521, ECDSA_SHA384) => &signature::ECDSA_P521_SHA384_ASN1,
+            (P521, ECDSA_SHA512) => &signature::ECDSA_P521_SHA512_ASN1,
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    Some(
+        UnparsedPublicKey::new(alg, issuer.public_key)
+            .verify(cert.tbs, cert.signature)
+            .is_ok(),
+    )
 }
 
-/// The public key of a private key in PEM (PKCS#1 or PKCS#8 RSA, SEC1 or PKCS#8 EC), in the form
-/// of [`subject_public_key`].
-fn public_key_of(item: &Item) -> Option<Vec<u8>> {
+/// Whether `issuer` issued `cert`: its subject is `cert`'s issuer, and its key verifies `cert`'s
+/// signature where the algorithm is one [`verifies`] knows.
+fn issued(issuer: &Cert<'_>, cert: &Cert<'_>) -> bool {
+    issuer.subject == cert.issuer && verifies(issuer, cert) != Some(false)
+}
+
+/// Checks a `CertificateChain`: PEM certificates, the first the body's issuer, each next one the
+/// issuer of the one before.
+fn check_chain(body: &Cert<'_>, chain: &str) -> Result<(), ApiError> {
+    let ders = pem_certs(chain).map_err(invalid_chain)?;
+    if ders.is_empty() {
+        return Err(invalid_chain(-1));
+    }
+    let mut previous = None;
+    for (i, der_cert) in ders.iter().enumerate() {
+        let index = i64::try_from(i).unwrap_or(i64::MAX);
+        let cert = parse_cert(der_cert).ok_or_else(|| invalid_chain(index))?;
+        if !issued(&cert, previous.as_ref().unwrap_or(body)) {
+            return Err(invalid_chain(index));
+        }
+        previous = Some(cert);
+    }
+    Ok(())
+}
+
+/// A public key in a form that compares: an RSA key's modulus and exponent, or an EC point.
+#[derive(Debug, PartialEq, Eq)]
+enum PublicKey {
+    Rsa(Vec<u8>, Vec<u8>),
+    Ec(Vec<u8>),
+}
+
+/// The certificate's subject public key.
+fn subject_public_key(cert: &Cert<'_>) -> Option<PublicKey> {
+    if cert.key_algorithm == OID_RSA {
+        parse_rsa_public_key(cert.public_key).map(|(n, e)| PublicKey::Rsa(n, e))
+    } else {
+        Some(PublicKey::Ec(cert.public_key.to_vec()))
+    }
+}
+
+/// The modulus and exponent of an RSAPrivateKey (PKCS#1) in DER:
+/// SEQUENCE { version, modulus, publicExponent, privateExponent, prime1, prime2, exponent1,
+/// exponent2, coefficient, ... }, every member present.
+fn rsa_private_public(key: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (seq, _, _) = element(key, 0x30)?;
+    let (_version, _, rest) = element(seq, 0x02)?;
+    let (n, _, mut rest) = element(rest, 0x02)?;
+    let (e, _, _) = element(rest, 0x02)?;
+    for _ in 0..7 {
+        rest = element(rest, 0x02)?.2;
+    }
+    let (n, e) = (unsigned(n), unsigned(e));
+    (!n.is_empty() && !e.is_empty()).then(|| (n.to_vec(), e.to_vec()))
+}
+
+/// The RSAPrivateKey inside a PKCS#8 PrivateKeyInfo, if its algorithm is RSA.
+fn pkcs8_rsa(key: &[u8]) -> Option<&[u8]> {
+    let (seq, _, _) = element(key, 0x30)?;
+    let (_version, _, rest) = element(seq, 0x02)?;
+    let (alg, _, rest) = element(rest, 0x30)?;
+    let (oid, _, _) = element(alg, 0x06)?;
+    let (inner, _, _) = element(rest, 0x04)?;
+    (oid == OID_RSA).then_some(inner)
+}
+
+/// The public key of an RSA private key in DER (PKCS#1): read from the key itself, so that
+/// 1,024-bit keys, which IAM takes and aws-lc-rs will not load, are read too; keys aws-lc-rs can
+/// load must load.
+fn rsa_public_of(pkcs1: &[u8], pkcs8: Option<&[u8]>) -> Option<PublicKey> {
     use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
+    let (n, e) = rsa_private_public(pkcs1)?;
+    if n.len() >= 256 {
+        let loaded = match pkcs8 {
+            Some(der) => RsaKeyPair::from_pkcs8(der).is_ok(),
+            None => RsaKeyPair::from_der(pkcs1).is_ok(),
+        };
+        if !loaded {
+            return None;
+        }
+    }
+    Some(PublicKey::Rsa(n, e))
+}
+
+/// The public key of a private key in PEM (PKCS#1 or PKCS#8 RSA, SEC1 or PKCS#8 EC).
+fn public_key_of(item: &Item) -> Option<PublicKey> {
     use aws_lc_rs::signature::{
         ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
         ECDSA_P521_SHA512_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
@@ -131,62 +401,72 @@ fn public_key_of(item: &Item) -> Option<Vec<u8>> {
         &ECDSA_P521_SHA512_ASN1_SIGNING,
     ];
     match item {
-        Item::Pkcs1Key(k) => RsaKeyPair::from_der(k.secret_pkcs1_der())
-            .ok()
-            .map(|k| k.public_key().as_ref().to_vec()),
+        Item::Pkcs1Key(k) => rsa_public_of(k.secret_pkcs1_der(), None),
         Item::Pkcs8Key(k) => {
             let der = k.secret_pkcs8_der();
-            RsaKeyPair::from_pkcs8(der)
-                .ok()
-                .map(|k| k.public_key().as_ref().to_vec())
-                .or_else(|| {
-                    curves.iter().find_map(|alg| {
-                        EcdsaKeyPair::from_pkcs8(alg, der)
-                            .ok()
-                            .map(|k| k.public_key().as_ref().to_vec())
-                    })
-                })
+            match pkcs8_rsa(der) {
+                Some(pkcs1) => rsa_public_of(pkcs1, Some(der)),
+                None => curves.iter().find_map(|alg| {
+                    EcdsaKeyPair::from_pkcs8(alg, der)
+                        .ok()
+                        .map(|k| PublicKey::Ec(k.public_key().as_ref().to_vec()))
+                }),
+            }
         }
         Item::Sec1Key(k) => curves.iter().find_map(|alg| {
             EcdsaKeyPair::from_private_key_der(alg, k.secret_sec1_der())
                 .ok()
-                .map(|k| k.public_key().as_ref().to_vec())
+                .map(|k| PublicKey::Ec(k.public_key().as_ref().to_vec()))
         }),
         _ => None,
     }
 }
 
-/// The certificate's expiry, once the certificate and its private key parse and belong together.
-/// `--dev` accepts bodies that are not certificates (moto's suites upload `"certbody"`) and gives
-/// them a year.
-fn check_certificate(cx: &Cx<'_>, body: &str, key: &str) -> Result<i64, ApiError> {
-    let cert = rustls_pemfile::certs(&mut body.as_bytes())
+/// The certificate's expiry, once the certificate parses and is within its validity period, its
+/// private key parses and belongs to it, and its chain (if any) leads from it. `--dev` accepts
+/// bodies that are not certificates (moto's suites upload `"certbody"` and `"certchain"`) and
+/// gives them a year.
+fn check_certificate(
+    cx: &Cx<'_>,
+    body: &str,
+    key: &str,
+    chain: Option<&str>,
+) -> Result<i64, ApiError> {
+    let der_cert = rustls_pemfile::certs(&mut body.as_bytes())
         .next()
         .and_then(Result::ok);
-    let expiry = cert.as_ref().and_then(|c| not_after(c.as_ref()));
+    let cert = der_cert.as_ref().and_then(|c| parse_cert(c.as_ref()));
     let item = match rustls_pemfile::read_one(&mut key.as_bytes()) {
         Ok(Some(i @ (Item::Pkcs1Key(_) | Item::Pkcs8Key(_) | Item::Sec1Key(_)))) => Some(i),
         _ => None,
     };
     let key_public = item.as_ref().and_then(public_key_of);
-    match (expiry, key_public) {
-        _ if cx.state.config.dev => {
-            Ok(expiry.unwrap_or_else(|| now().saturating_add(365 * 24 * 3600)))
-        }
-        (None, _) => Err(malformed("the certificate")),
-        (Some(_), None) => Err(malformed("the private key")),
-        (Some(e), Some(k)) => {
-            if cert.as_ref().and_then(|c| subject_public_key(c.as_ref())) == Some(k) {
-                Ok(e)
-            } else {
-                Err(ApiError::new(
-                    "KeyPairMismatch",
-                    "The private key does not match the certificate's public key.",
-                    StatusCode::BAD_REQUEST,
-                ))
-            }
-        }
+    if cx.state.config.dev {
+        return Ok(cert
+            .map(|c| c.not_after)
+            .unwrap_or_else(|| now().saturating_add(365 * 24 * 3600)));
     }
+    let Some(cert) = cert else {
+        return Err(malformed_certificate());
+    };
+    // A certificate not yet valid fails X.509 validation; IAM answers MalformedCertificate.
+    if cert.not_before > now() {
+        return Err(malformed_certificate());
+    }
+    let Some(key_public) = key_public else {
+        return Err(malformed_private_key());
+    };
+    if subject_public_key(&cert) != Some(key_public) {
+        return Err(ApiError::new(
+            "KeyPairMismatch",
+            "The private key does not match the certificate's public key.",
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    if let Some(chain) = chain {
+        check_chain(&cert, chain)?;
+    }
+    Ok(cert.not_after)
 }
 
 fn metadata(account: &str, c: &ServerCertificateRecord) -> Value {
@@ -208,7 +488,7 @@ pub(crate) async fn upload(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError
     let path = path(input, "Path")?;
     let tags = tags(input);
     check_tags(&tags, Entity::ServerCertificate)?;
-    let expires_at = check_certificate(cx, &body, key)?;
+    let expires_at = check_certificate(cx, &body, key, chain.as_deref())?;
     let account = cx.account.to_owned();
     cx.state
         .iam
@@ -359,5 +639,66 @@ mod tests {
             Some(time::macros::datetime!(2031-05-06 07:08:09 UTC).unix_timestamp())
         );
         assert_eq!(not_after(b"junk"), None);
+    }
+
+    fn ca(
+        name: &str,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> (rcgen::CertificateParams, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        (params, key)
+    }
+
+    #[test]
+    fn ecdsa_chains_are_verified_by_signature_not_only_by_name() {
+        let (root_params, root_key) = ca("Root", &rcgen::PKCS_ECDSA_P384_SHA384);
+        let root = root_params.self_signed(&root_key).unwrap();
+        let root_issuer = rcgen::Issuer::new(root_params, &root_key);
+        let (inter_params, inter_key) = ca("Inter", &rcgen::PKCS_ECDSA_P256_SHA256);
+        let inter = inter_params.signed_by(&inter_key, &root_issuer).unwrap();
+        let inter_issuer = rcgen::Issuer::new(inter_params.clone(), &inter_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["example.com".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &inter_issuer)
+            .unwrap();
+        let (_, impostor_key) = ca("Inter", &rcgen::PKCS_ECDSA_P256_SHA256);
+        let impostor = inter_params.self_signed(&impostor_key).unwrap();
+
+        let body = parse_cert(leaf.der()).unwrap();
+        assert!(check_chain(&body, &inter.pem()).is_ok());
+        assert!(check_chain(&body, &(inter.pem() + &root.pem())).is_ok());
+        let index = |chain: &str| check_chain(&body, chain).unwrap_err().message;
+        assert!(index(&impostor.pem()).ends_with("is: 0"));
+        assert!(index(&root.pem()).ends_with("is: 0"));
+        assert!(index(&(inter.pem() + &impostor.pem())).ends_with("is: 1"));
+        assert!(index("no certificate").ends_with("is: -1"));
+    }
+
+    #[test]
+    fn rsa_public_keys_round_trip_through_der() {
+        let n = [0x00, 0xc3, 0x01, 0x02];
+        let der_key = rsa_public_key_der(&n, &[0x01, 0x00, 0x01]);
+        assert_eq!(
+            der_key,
+            [
+                0x30, 0x0b, 0x02, 0x04, 0x00, 0xc3, 0x01, 0x02, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
+        assert_eq!(
+            parse_rsa_public_key(&der_key),
+            Some((vec![0xc3, 0x01, 0x02], vec![0x01, 0x00, 0x01]))
+        );
+        assert_eq!(
+            der_encode(0x04, &[0; 200]).get(..3),
+            Some(&[0x04, 0x81, 200][..])
+        );
+        assert_eq!(parse_rsa_public_key(&[0x30, 0x05, 0x02]), None);
+        assert_eq!(rsa_private_public(&der_key), None);
     }
 }

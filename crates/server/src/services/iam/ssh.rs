@@ -7,6 +7,10 @@ use http::StatusCode;
 use palisade_store::UserCredentialRecord;
 use serde_json::{Value, json};
 
+use super::certs::{
+    der_encode, malformed_certificate, parse_cert, parse_rsa_public_key, pem_certs,
+    rsa_public_key_der, twos_complement, unsigned,
+};
 use super::{
     Cx, limit_exceeded, mutate_user, no_such_entity, no_such_user, now, page_by, paged, req,
     target_user,
@@ -73,14 +77,12 @@ impl Kind {
     }
 }
 
-/// The key's fingerprint: colon-separated hex of a digest of the key blob (the base64 field of
-/// an OpenSSH key line, else the whole body). AWS shows the MD5 digest; Palisade has no MD5, so
-/// this is the first 16 bytes of the SHA-256 digest, in the same form.
+/// The key's fingerprint: colon-separated hex of a digest of the key's OpenSSH blob (whichever
+/// form was uploaded; the body itself when it is no RSA key). AWS shows the MD5 digest; Palisade
+/// has no MD5, so this is the first 16 bytes of the SHA-256 digest, in the same form.
 fn fingerprint(body: &str) -> String {
-    let blob = body
-        .split_whitespace()
-        .nth(1)
-        .and_then(|b| STANDARD.decode(b).ok())
+    let blob = rsa_key(body)
+        .map(|(n, e)| ssh_blob(&n, &e))
         .unwrap_or_else(|| body.as_bytes().to_vec());
     let d = digest::digest(&digest::SHA256, &blob);
     d.as_ref()
@@ -94,48 +96,131 @@ fn fingerprint(body: &str) -> String {
 /// The bits of an RSA modulus given as a big-endian integer (an SSH `mpint` or DER INTEGER,
 /// which may have a leading zero byte).
 fn modulus_bits(n: &[u8]) -> usize {
-    let n = match n.iter().position(|&b| b != 0) {
-        Some(i) => n.get(i..).unwrap_or_default(),
-        None => return 0,
-    };
+    let n = unsigned(n);
     n.first()
         .map_or(0, |&b| n.len() * 8 - b.leading_zeros() as usize)
 }
 
-/// The modulus of an OpenSSH `ssh-rsa` key blob: string "ssh-rsa", mpint e, mpint n.
-fn ssh_rsa_modulus(blob: &[u8]) -> Option<&[u8]> {
+/// The modulus and exponent of an OpenSSH `ssh-rsa` key blob: string "ssh-rsa", mpint e,
+/// mpint n.
+fn ssh_rsa_key(blob: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     fn field(b: &[u8]) -> Option<(&[u8], &[u8])> {
-        let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
-        Some((b.get(4..4 + len)?, b.get(4 + len..)?))
+        let len = usize::try_from(u32::from_be_bytes(b.get(..4)?.try_into().ok()?)).ok()?;
+        let end = len.checked_add(4)?;
+        Some((b.get(4..end)?, b.get(end..)?))
     }
     let (kind, rest) = field(blob)?;
-    let (_e, rest) = field(rest)?;
+    let (e, rest) = field(rest)?;
     let (n, rest) = field(rest)?;
-    (kind == b"ssh-rsa" && rest.is_empty()).then_some(n)
+    let (n, e) = (unsigned(n), unsigned(e));
+    (kind == b"ssh-rsa" && rest.is_empty() && !n.is_empty() && !e.is_empty())
+        .then(|| (n.to_vec(), e.to_vec()))
 }
 
-/// The modulus of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1).
-fn pem_rsa_modulus(body: &str) -> Option<Vec<u8>> {
+/// The DER AlgorithmIdentifier contents' OID of rsaEncryption.
+const OID_RSA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+/// The modulus and exponent of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY`
+/// (PKCS#1).
+fn pem_rsa_key(body: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     let (label, der) = pem_block(body)?;
-    let rsa_public_key = match label.as_str() {
-        "RSA PUBLIC KEY" => der,
+    match label.as_str() {
+        "RSA PUBLIC KEY" => parse_rsa_public_key(&der),
         "PUBLIC KEY" => {
             // SEQUENCE { SEQUENCE { OID rsaEncryption, NULL }, BIT STRING }
             let (_, spki, _) = super::certs::der(&der)?;
             let (_, alg, rest) = super::certs::der(spki)?;
-            let (_, oid, _) = super::certs::der(alg)?;
-            if oid != [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01] {
+            let (tag, oid, _) = super::certs::der(alg)?;
+            if tag != 0x06 || oid != OID_RSA {
                 return None;
             }
             let (tag, bits, _) = super::certs::der(rest)?;
-            (tag == 0x03).then(|| bits.get(1..).unwrap_or_default().to_vec())?
+            if tag != 0x03 {
+                return None;
+            }
+            parse_rsa_public_key(bits.strip_prefix(&[0])?)
         }
-        _ => return None,
+        _ => None,
+    }
+}
+
+/// The modulus and exponent of an RSA public key in OpenSSH or PEM form.
+fn rsa_key(body: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let trimmed = body.trim();
+    if let Some(rest) = trimmed.strip_prefix("ssh-rsa ") {
+        let blob = STANDARD.decode(rest.split_whitespace().next()?).ok()?;
+        ssh_rsa_key(&blob)
+    } else if trimmed.starts_with("-----BEGIN ") {
+        pem_rsa_key(trimmed)
+    } else {
+        None
+    }
+}
+
+/// An SSH string: its length and bytes.
+fn ssh_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The OpenSSH blob of an RSA key.
+fn ssh_blob(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut blob = Vec::new();
+    ssh_string(&mut blob, b"ssh-rsa");
+    ssh_string(&mut blob, &twos_complement(e));
+    ssh_string(&mut blob, &twos_complement(n));
+    blob
+}
+
+/// An RSA key in OpenSSH form: `ssh-rsa AAAA…`.
+fn ssh_form(n: &[u8], e: &[u8]) -> String {
+    format!("ssh-rsa {}", STANDARD.encode(ssh_blob(n, e)))
+}
+
+/// An RSA key in PEM form: a SubjectPublicKeyInfo, base64 in lines of 64 characters.
+fn pem_form(n: &[u8], e: &[u8]) -> String {
+    let mut alg = der_encode(0x06, &OID_RSA);
+    alg.extend(der_encode(0x05, &[]));
+    let mut bits = vec![0];
+    bits.extend(rsa_public_key_der(n, e));
+    let mut spki = der_encode(0x30, &alg);
+    spki.extend(der_encode(0x03, &bits));
+    let b64 = STANDARD.encode(der_encode(0x30, &spki));
+    let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END PUBLIC KEY-----\n");
+    out
+}
+
+/// A key's body in the `Encoding` GetSSHPublicKey asks for: as uploaded when it is in that form
+/// already (`SSH`) or converted; a body that is no RSA key (`--dev` takes any) as uploaded.
+fn encoded(body: &str, encoding: &str) -> String {
+    let Some((n, e)) = rsa_key(body) else {
+        return body.to_owned();
     };
-    // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
-    let (_, seq, _) = super::certs::der(&rsa_public_key)?;
-    let (tag, n, _) = super::certs::der(seq)?;
-    (tag == 0x02).then(|| n.to_vec())
+    match encoding {
+        "PEM" => pem_form(&n, &e),
+        _ if body.trim_start().starts_with("ssh-rsa ") => body.to_owned(),
+        _ => ssh_form(&n, &e),
+    }
+}
+
+/// What makes two uploads the same SSH key: its OpenSSH blob, whichever form it came in.
+fn ssh_identity(body: &str) -> Vec<u8> {
+    rsa_key(body)
+        .map(|(n, e)| ssh_blob(&n, &e))
+        .unwrap_or_else(|| body.trim().as_bytes().to_vec())
+}
+
+/// What makes two uploads the same signing certificate: the DER of its certificate.
+fn cert_identity(body: &str) -> Vec<u8> {
+    pem_certs(body)
+        .ok()
+        .and_then(|c| c.into_iter().next())
+        .unwrap_or_else(|| body.trim().as_bytes().to_vec())
 }
 
 /// The label and decoded contents of the first PEM block of `body`.
@@ -164,17 +249,8 @@ fn check_ssh_key(cx: &Cx<'_>, body: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let trimmed = body.trim();
-    let modulus = if let Some(rest) = trimmed.strip_prefix("ssh-rsa ") {
-        let blob = rest
-            .split_whitespace()
-            .next()
-            .and_then(|b| STANDARD.decode(b).ok());
-        blob.as_deref()
-            .and_then(ssh_rsa_modulus)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(invalid_public_key)?
-    } else if trimmed.starts_with("-----BEGIN ") {
-        pem_rsa_modulus(trimmed).ok_or_else(invalid_public_key)?
+    let modulus = if trimmed.starts_with("ssh-rsa ") || trimmed.starts_with("-----BEGIN ") {
+        rsa_key(trimmed).ok_or_else(invalid_public_key)?.0
     } else {
         return Err(ApiError::new(
             "UnrecognizedPublicKeyEncoding",
@@ -205,17 +281,40 @@ fn invalid_public_key() -> ApiError {
     )
 }
 
+/// A signing certificate: a PEM X.509 certificate within its validity period.
 fn check_certificate(body: &str) -> Result<(), ApiError> {
-    let mut reader = body.as_bytes();
-    let parsed: Vec<_> = rustls_pemfile::certs(&mut reader).collect();
-    if parsed.is_empty() || parsed.iter().any(Result::is_err) {
-        return Err(ApiError::new(
-            "MalformedCertificate",
-            "Unable to parse certificate. Please ensure the certificate is in PEM format.",
-            StatusCode::BAD_REQUEST,
-        ));
+    let ders = pem_certs(body).map_err(|_| malformed_certificate())?;
+    let cert = ders
+        .first()
+        .and_then(|d| parse_cert(d))
+        .ok_or_else(malformed_certificate)?;
+    let t = now();
+    if cert.not_after < t {
+        return Err(invalid_certificate("The certificate has expired."));
+    }
+    if cert.not_before > t {
+        return Err(invalid_certificate("The certificate is not yet valid."));
     }
     Ok(())
+}
+
+fn invalid_certificate(message: &str) -> ApiError {
+    ApiError::new("InvalidCertificate", message, StatusCode::BAD_REQUEST)
+}
+
+fn duplicate(kind: Kind) -> ApiError {
+    match kind {
+        Kind::Ssh => ApiError::new(
+            "DuplicateSSHPublicKey",
+            "The SSH public key is already associated with the specified IAM user.",
+            StatusCode::BAD_REQUEST,
+        ),
+        Kind::Signing => ApiError::new(
+            "DuplicateCertificate",
+            "The same certificate is associated with an IAM user in the account.",
+            StatusCode::CONFLICT,
+        ),
+    }
 }
 
 /// A key or certificate in the output form; `user` is `None` for the root user's, which, as no
@@ -306,33 +405,80 @@ fn wrap(kind: Kind, v: Value) -> Value {
 pub(crate) async fn upload(cx: &Cx<'_>, input: &Value, kind: Kind) -> Result<Value, ApiError> {
     let owner = owner(cx, input, kind)?;
     let body = req(input, kind.body_member())?.to_owned();
-    match kind {
-        Kind::Signing => check_certificate(&body)?,
-        Kind::Ssh => check_ssh_key(cx, &body)?,
-    }
-    let (max, quota) = kind.quota();
-    mutate_list(cx, &owner, kind, |name, list| {
-        if list.len() >= max {
-            return Err(limit_exceeded(format!(
-                "Cannot exceed quota for {quota}: {max}"
-            )));
+    let identity = match kind {
+        Kind::Signing => {
+            check_certificate(&body)?;
+            cert_identity(&body)
         }
-        let record = UserCredentialRecord {
-            id: kind.new_id(),
-            body,
-            status: "Active".to_owned(),
-            uploaded_at: now(),
-        };
-        let out = wrap(kind, item_json(kind, name, &record, true));
-        list.push(record);
-        Ok(out)
-    })
-    .await
+        Kind::Ssh => {
+            check_ssh_key(cx, &body)?;
+            ssh_identity(&body)
+        }
+    };
+    let (max, quota) = kind.quota();
+    cx.state
+        .iam
+        .mutate(cx.account, |tx| {
+            // The same SSH key twice for one user; the same signing certificate twice among the
+            // account's IAM users (the root user's own are apart, as IAM users' are from them).
+            let taken = match (kind, &owner) {
+                (Kind::Ssh, Owner::User(name)) => tx
+                    .account
+                    .user(name)
+                    .ok_or_else(|| no_such_user(name))?
+                    .ssh_keys
+                    .iter()
+                    .any(|k| ssh_identity(&k.body) == identity),
+                (Kind::Ssh, Owner::Root) => false,
+                (Kind::Signing, Owner::User(name)) => {
+                    if tx.account.user(name).is_none() {
+                        return Err(no_such_user(name));
+                    }
+                    tx.account
+                        .users
+                        .values()
+                        .flat_map(|u| &u.signing_certificates)
+                        .any(|c| cert_identity(&c.body) == identity)
+                }
+                (Kind::Signing, Owner::Root) => tx
+                    .account
+                    .settings
+                    .root_signing_certificates
+                    .iter()
+                    .any(|c| cert_identity(&c.body) == identity),
+            };
+            if taken {
+                return Err(duplicate(kind));
+            }
+            let (name, list) = match &owner {
+                Owner::User(name) => {
+                    let u = tx.user_mut(name).ok_or_else(|| no_such_user(name))?;
+                    (Some(u.name.clone()), kind.list(u))
+                }
+                Owner::Root => (None, &mut tx.settings_mut().root_signing_certificates),
+            };
+            if list.len() >= max {
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for {quota}: {max}"
+                )));
+            }
+            let record = UserCredentialRecord {
+                id: kind.new_id(),
+                body,
+                status: "Active".to_owned(),
+                uploaded_at: now(),
+            };
+            let out = wrap(kind, item_json(kind, name.as_deref(), &record, true));
+            list.push(record);
+            Ok(out)
+        })
+        .await
 }
 
 pub(crate) fn get(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let user = req(input, "UserName")?;
     let id = req(input, "SSHPublicKeyId")?;
+    let encoding = req(input, "Encoding")?;
     cx.state.iam.read_account(cx.account, |a| {
         let u = a.user(user).ok_or_else(|| no_such_user(user))?;
         let c = u
@@ -340,10 +486,13 @@ pub(crate) fn get(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
             .iter()
             .find(|k| k.id == id)
             .ok_or_else(|| Kind::Ssh.no_such(id))?;
-        Ok(wrap(
-            Kind::Ssh,
-            item_json(Kind::Ssh, Some(&u.name), c, true),
-        ))
+        let mut v = item_json(Kind::Ssh, Some(&u.name), c, true);
+        crate::services::set(
+            &mut v,
+            "SSHPublicKeyBody",
+            json!(encoded(&c.body, encoding)),
+        );
+        Ok(wrap(Kind::Ssh, v))
     })?
 }
 
