@@ -428,6 +428,11 @@ def test_certificates_outside_their_validity_period_are_refused(server):
     with pytest.raises(ClientError) as e:
         iam.upload_server_certificate(ServerCertificateName="f", CertificateBody=_pem(future), PrivateKey=_pem(key))
     assert code(e) == "MalformedCertificate"
+    # And an expired one: the model's MalformedCertificate is for one "malformed or expired".
+    key, past = _cert("past.example.com", not_before_days=-30, not_after_days=-1)
+    with pytest.raises(ClientError) as e:
+        iam.upload_server_certificate(ServerCertificateName="p", CertificateBody=_pem(past), PrivateKey=_pem(key))
+    assert code(e) == "MalformedCertificate" and "expired" in e.value.response["Error"]["Message"]
     iam.create_user(UserName="signer")
     for not_before, not_after in [(-30, -1), (1, 30)]:
         _, cert = _cert("signer", not_before_days=not_before, not_after_days=not_after)

@@ -453,6 +453,17 @@ fn check_certificate(
     if cert.not_before > now() {
         return Err(malformed_certificate());
     }
+    // The model: MalformedCertificate is for a certificate "malformed or expired".
+    if cert.not_after <= now() {
+        return Err(ApiError::new(
+            "MalformedCertificate",
+            format!(
+                "The certificate expired at {}; upload a certificate that is still valid.",
+                super::report::iso(cert.not_after)
+            ),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
     let Some(key_public) = key_public else {
         return Err(malformed_private_key());
     };

@@ -67,7 +67,7 @@ pub(crate) fn get(cx: &Cx<'_>) -> Result<Value, ApiError> {
     }))
 }
 
-fn iso(epoch: i64) -> String {
+pub(super) fn iso(epoch: i64) -> String {
     OffsetDateTime::from_unix_timestamp(epoch)
         .ok()
         .and_then(|t| t.replace_nanosecond(0).ok())
