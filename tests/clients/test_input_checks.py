@@ -126,6 +126,27 @@ def test_moving_a_server_certificate_needs_permission_on_its_new_name_and_path(s
     ops.update_server_certificate(ServerCertificateName="moved", NewServerCertificateName="renamed")
     meta = root.get_server_certificate(ServerCertificateName="renamed")["ServerCertificate"]["ServerCertificateMetadata"]
     assert meta["Path"] == "/a/"
+    # Hole: with a colon in the path, the new ARN was built from the text after the last colon
+    # (`team:a/other/…`), which the caller's `team:a/*` matched.
+    key2, cert2 = make_cert("colon.example.com")
+    root.upload_server_certificate(
+        ServerCertificateName="colon",
+        Path="/team:a/",
+        CertificateBody=cert2.public_bytes(serialization.Encoding.PEM).decode(),
+        PrivateKey=key2.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )
+    root.put_user_policy(
+        UserName="certops",
+        PolicyName="a-only",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "iam:UpdateServerCertificate",
+            "Resource": "arn:aws:iam::123456789012:server-certificate/team:a/*"}]}),
+    )
+    with pytest.raises(ClientError) as e:
+        ops.update_server_certificate(ServerCertificateName="colon", NewPath="/other/")
+    assert code(e) == "AccessDenied" and "server-certificate/other/colon" in e.value.response["Error"]["Message"]
 
 
 def test_ssh_public_keys_must_be_rsa_of_2048_bits_in_openssh_or_pem_form(server):

@@ -590,7 +590,13 @@ fn renamed_arn(arn: &str, input: &Value) -> Option<String> {
     if new_name.is_none() && new_path.is_none() {
         return None;
     }
-    let (head, resource) = arn.rsplit_once(':')?;
+    // The resource is everything after the fifth colon: an IAM path may hold colons (bug: the
+    // last colon was taken, so `/team:a/` moved to `/other/` was authorized as
+    // `team:a/other/…`, inside the caller's `team:a/*`).
+    let mut fields = arn.splitn(6, ':');
+    let head: Vec<&str> = fields.by_ref().take(5).collect();
+    let resource = fields.next()?;
+    let head = head.join(":");
     let (kind, rest) = resource.split_once('/')?;
     let (path, name) = match rest.rsplit_once('/') {
         Some((p, n)) => (format!("/{p}/"), n),

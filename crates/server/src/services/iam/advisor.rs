@@ -201,7 +201,10 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
     // the service last access data for members that used the group's policies"; a policy's
     // report names "the user or role that last used the policy"): a member's use of a service
     // through its other policies is not this one's (bug: it was credited).
-    let through_docs = !(arn.contains(":user/") || arn.contains(":role/"));
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    let through_docs = !(resource.starts_with("user/") || resource.starts_with("role/"));
+    // Events repeat a few actions many times: each is judged against the policies once.
+    let mut granted_action: HashMap<String, bool> = HashMap::new();
     let doc_policies: Vec<Policy> = docs
         .iter()
         .filter_map(|d| Policy::parse(d, PolicyKind::Identity).ok())
@@ -240,7 +243,10 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
             let region = at("/awsRegion").unwrap_or_default();
             if through_docs {
                 let action = format!("{ns}:{}", row.event_name);
-                if !doc_policies.iter().any(|p| p.grants_action(&action)) {
+                let allowed = *granted_action
+                    .entry(action)
+                    .or_insert_with_key(|a| doc_policies.iter().any(|p| p.grants_action(a)));
+                if !allowed {
                     continue;
                 }
             }

@@ -306,10 +306,15 @@ fn verifies(issuer: &Cert<'_>, cert: &Cert<'_>) -> Option<bool> {
 }
 
 /// Whether `issuer` issued `cert`: its subject is `cert`'s issuer, and its key verifies `cert`'s
-/// signature where the algorithm is one [`verifies`] knows.
+/// signature. A signature [`verifies`] cannot check does not vouch (bug: it passed, so any
+/// made-up algorithm identifier let a chain through on matching names alone).
 fn issued(issuer: &Cert<'_>, cert: &Cert<'_>) -> bool {
-    issuer.subject == cert.issuer && verifies(issuer, cert) != Some(false)
+    issuer.subject == cert.issuer && verifies(issuer, cert) == Some(true)
 }
+
+/// Chains longer than this are refused before any signature is checked: real chains hold two
+/// or three certificates, and each link costs a signature verification on a request worker.
+const MAX_CHAIN: usize = 16;
 
 /// Checks a `CertificateChain`: PEM certificates, the first the body's issuer, each next one the
 /// issuer of the one before.
@@ -317,6 +322,9 @@ fn check_chain(body: &Cert<'_>, chain: &str) -> Result<(), ApiError> {
     let ders = pem_certs(chain).map_err(invalid_chain)?;
     if ders.is_empty() {
         return Err(invalid_chain(-1));
+    }
+    if ders.len() > MAX_CHAIN {
+        return Err(invalid_chain(i64::try_from(MAX_CHAIN).unwrap_or(i64::MAX)));
     }
     let mut previous = None;
     for (i, der_cert) in ders.iter().enumerate() {
@@ -449,9 +457,17 @@ fn check_certificate(
     let Some(cert) = cert else {
         return Err(malformed_certificate());
     };
-    // A certificate not yet valid fails X.509 validation; IAM answers MalformedCertificate.
+    // A certificate not yet valid fails X.509 validation; IAM answers MalformedCertificate
+    // (with a message the SDK issue calls misleading; this one says what is wrong).
     if cert.not_before > now() {
-        return Err(malformed_certificate());
+        return Err(ApiError::new(
+            "MalformedCertificate",
+            format!(
+                "The certificate is not valid until {}; upload a certificate that is valid now.",
+                super::report::iso(cert.not_before)
+            ),
+            StatusCode::BAD_REQUEST,
+        ));
     }
     // The model: MalformedCertificate is for a certificate "malformed or expired".
     if cert.not_after <= now() {
@@ -689,6 +705,20 @@ mod tests {
         assert!(index(&root.pem()).ends_with("is: 0"));
         assert!(index(&(inter.pem() + &impostor.pem())).ends_with("is: 1"));
         assert!(index("no certificate").ends_with("is: -1"));
+        // Regression: a link whose signature algorithm this check cannot verify (Ed25519 here)
+        // passed on matching names alone.
+        let (ed_params, ed_key) = ca("Inter", &rcgen::PKCS_ED25519);
+        let ed = ed_params.self_signed(&ed_key).unwrap();
+        let ed_issuer = rcgen::Issuer::new(ed_params, &ed_key);
+        let ed_leaf = rcgen::CertificateParams::new(vec!["example.com".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ed_issuer)
+            .unwrap();
+        let ed_body = parse_cert(ed_leaf.der()).unwrap();
+        assert!(check_chain(&ed_body, &ed.pem()).is_err());
+        // A chain longer than any real one is refused before its signatures are checked.
+        let long = inter.pem().repeat(MAX_CHAIN + 1);
+        assert!(index(&long).ends_with(&format!("is: {MAX_CHAIN}")));
     }
 
     #[test]

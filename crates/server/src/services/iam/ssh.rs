@@ -289,11 +289,19 @@ fn check_certificate(body: &str) -> Result<(), ApiError> {
         .and_then(|d| parse_cert(d))
         .ok_or_else(malformed_certificate)?;
     let t = now();
-    if cert.not_after < t {
-        return Err(invalid_certificate("The certificate has expired."));
+    let iso = super::report::iso;
+    // The same bounds as a server certificate's: valid from notBefore until (not at) notAfter.
+    if cert.not_after <= t {
+        return Err(invalid_certificate(&format!(
+            "The certificate expired at {}.",
+            iso(cert.not_after)
+        )));
     }
     if cert.not_before > t {
-        return Err(invalid_certificate("The certificate is not yet valid."));
+        return Err(invalid_certificate(&format!(
+            "The certificate is not valid until {}.",
+            iso(cert.not_before)
+        )));
     }
     Ok(())
 }
