@@ -65,9 +65,10 @@ def read_event_log(directory):
     return records
 
 
-def make_cert(common_name, issuer=None, ca=False, san_ip=None, days=30):
-    """A fresh RSA key and its certificate: self-signed, or signed by `issuer=(key, cert)`; a CA
-    certificate with `ca`, one naming an IP address with `san_ip`. Returns (key, cert)."""
+def make_cert(common_name, issuer=None, ca=False, san_ip=None, days=30, key_size=2048, not_before_days=-1):
+    """A fresh RSA key of `key_size` bits and its certificate, valid from `not_before_days` to
+    `days` from now: self-signed, or signed by `issuer=(key, cert)`; a CA certificate with `ca`,
+    one naming an IP address with `san_ip`. Returns (key, cert)."""
     import datetime
     import ipaddress
 
@@ -76,7 +77,7 @@ def make_cert(common_name, issuer=None, ca=False, san_ip=None, days=30):
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     signer, issuer_name = (issuer[0], issuer[1].subject) if issuer else (key, name)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -86,7 +87,7 @@ def make_cert(common_name, issuer=None, ca=False, san_ip=None, days=30):
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_before(now + datetime.timedelta(days=not_before_days))
         .not_valid_after(now + datetime.timedelta(days=days))
     )
     if ca:

@@ -377,32 +377,6 @@ def _pem(obj):
     ).decode()
 
 
-def _cert(common_name, key_size=2048, not_before_days=-1, not_after_days=30):
-    """A self-signed RSA certificate of `key_size` bits valid from `not_before_days` to
-    `not_after_days` from now. Returns (key, cert)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + datetime.timedelta(days=not_before_days))
-        .not_valid_after(now + datetime.timedelta(days=not_after_days))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 def test_a_server_certificates_chain_must_lead_from_it_in_order(server):
     # Bug: UploadServerCertificate ignored CertificateChain: "garbage", a malformed PEM block, an
     # unrelated certificate and a look-alike of the issuer with another key were all stored.
@@ -445,22 +419,22 @@ def test_certificates_outside_their_validity_period_are_refused(server):
     # so was an expired signing certificate (InvalidCertificate); only notAfter was read, and for
     # signing certificates not even that.
     iam = server.client("iam")
-    key, future = _cert("future.example.com", not_before_days=1, not_after_days=30)
+    key, future = make_cert("future.example.com", not_before_days=1, days=30)
     with pytest.raises(ClientError) as e:
         iam.upload_server_certificate(ServerCertificateName="f", CertificateBody=_pem(future), PrivateKey=_pem(key))
     assert code(e) == "MalformedCertificate"
     # And an expired one: the model's MalformedCertificate is for one "malformed or expired".
-    key, past = _cert("past.example.com", not_before_days=-30, not_after_days=-1)
+    key, past = make_cert("past.example.com", not_before_days=-30, days=-1)
     with pytest.raises(ClientError) as e:
         iam.upload_server_certificate(ServerCertificateName="p", CertificateBody=_pem(past), PrivateKey=_pem(key))
     assert code(e) == "MalformedCertificate" and "expired" in e.value.response["Error"]["Message"]
     iam.create_user(UserName="signer")
     for not_before, not_after in [(-30, -1), (1, 30)]:
-        _, cert = _cert("signer", not_before_days=not_before, not_after_days=not_after)
+        _, cert = make_cert("signer", not_before_days=not_before, days=not_after)
         with pytest.raises(ClientError) as e:
             iam.upload_signing_certificate(UserName="signer", CertificateBody=_pem(cert))
         assert code(e) == "InvalidCertificate", (not_before, not_after)
-    _, valid = _cert("signer")
+    _, valid = make_cert("signer")
     iam.upload_signing_certificate(UserName="signer", CertificateBody=_pem(valid))
 
 
@@ -483,7 +457,7 @@ def test_the_same_ssh_key_or_signing_certificate_is_not_uploaded_twice(server):
         assert code(e) == "DuplicateSSHPublicKey"
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     iam.upload_ssh_public_key(UserName="b", SSHPublicKeyBody=openssh)  # another user may
-    _, cert = _cert("signer")
+    _, cert = make_cert("signer")
     iam.upload_signing_certificate(UserName="a", CertificateBody=_pem(cert))
     for user in ("a", "b"):
         with pytest.raises(ClientError) as e:
@@ -525,8 +499,8 @@ def test_a_1024_bit_rsa_server_certificate_is_taken(server):
     from cryptography.hazmat.primitives import serialization
 
     iam = server.client("iam")
-    key, cert = _cert("legacy.example.com", key_size=1024)
-    other, _ = _cert("other.example.com", key_size=1024)
+    key, cert = make_cert("legacy.example.com", key_size=1024)
+    other, _ = make_cert("other.example.com", key_size=1024)
     with pytest.raises(ClientError) as e:
         iam.upload_server_certificate(ServerCertificateName="legacy", CertificateBody=_pem(cert), PrivateKey=_pem(other))
     assert code(e) == "KeyPairMismatch"
@@ -541,7 +515,7 @@ def test_certificate_and_default_password_errors_read_as_aws_writes_them(server)
     # Bug: MalformedCertificate read "Unable to parse the certificate. Please ensure it is in PEM
     # format.", and the default password policy's violation was Palisade's own sentence.
     iam = server.client("iam")
-    key, _ = _cert("x.example.com")
+    key, _ = make_cert("x.example.com")
     with pytest.raises(ClientError) as e:
         iam.upload_server_certificate(ServerCertificateName="x", CertificateBody="garbage", PrivateKey=_pem(key))
     assert code(e) == "MalformedCertificate"

@@ -312,11 +312,8 @@ fn key_policy_locks_out(
         arn: key_arn,
         tags: target.tags.clone(),
     };
-    let action = "kms:PutKeyPolicy";
-    let request = request_for(state, caller, route, ctx, input, &key, action);
-    let policies = caller_policies(state, caller);
-    let ev = policies.apply(EvaluationInput::new(&request).with_resource(&policy));
-    (!evaluate(&ev).is_allowed()).then(|| {
+    let cx = (state, caller, route, ctx, input);
+    (!allowed_under(cx, &key, "kms:PutKeyPolicy", &policy)).then(|| {
         crate::services::kms::err(
             "MalformedPolicyDocumentException",
             "The new key policy will not allow you to update the key policy in the future.",
@@ -364,16 +361,26 @@ fn secret_policy_locks_out(
     } else {
         target
     };
-    let action = "secretsmanager:PutResourcePolicy";
-    let request = request_for(state, caller, route, ctx, input, target, action);
-    let policies = caller_policies(state, caller);
-    let ev = policies.apply(EvaluationInput::new(&request).with_resource(&policy));
-    (!evaluate(&ev).is_allowed()).then(|| {
+    let cx = (state, caller, route, ctx, input);
+    (!allowed_under(cx, target, "secretsmanager:PutResourcePolicy", &policy)).then(|| {
         ApiError::bad_request(
             "MalformedPolicyDocumentException",
             "Your requested changes will not allow you to manage this secret in the future.",
         )
     })
+}
+
+/// Whether the caller's own policies and `policy` as the target's resource policy would allow
+/// `action` on it: what a lockout check asks of a policy before it replaces the current one.
+fn allowed_under(
+    (state, caller, route, ctx, input): (&AppState, &Caller, Route, &RequestContext, &Value),
+    target: &Target,
+    action: &str,
+    policy: &CompiledPolicy,
+) -> bool {
+    let request = request_for(state, caller, route, ctx, input, target, action);
+    let policies = caller_policies(state, caller);
+    evaluate(&policies.apply(EvaluationInput::new(&request).with_resource(policy))).is_allowed()
 }
 
 /// The request the policy engine decides: the caller as principal, `action` on the target,
