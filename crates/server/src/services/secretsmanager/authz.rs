@@ -290,7 +290,6 @@ fn fences_everyone_else(st: &palisade_policy::policy::Statement) -> bool {
     let [c] = st.conditions.as_slice() else {
         return false;
     };
-    let fixed = |v: &String| !v.contains(['*', '?']) && !v.contains("${") && !v.ends_with("/0");
     let negated_pin = matches!(
         c.operator.kind,
         StringNotEquals
@@ -302,7 +301,7 @@ fn fences_everyone_else(st: &palisade_policy::policy::Statement) -> bool {
     ) && c.operator.qualifier.is_none()
         && PINNING_KEYS.contains(&c.key.to_ascii_lowercase().as_str())
         && !c.values.is_empty()
-        && c.values.iter().all(fixed);
+        && c.values.iter().all(|v| fixed_value(&c.key, v));
     st.effect == Effect::Deny && everyone && every_action && every_resource && negated_pin
 }
 
@@ -327,13 +326,32 @@ fn pins_the_caller(c: &palisade_policy::policy::ConditionEntry) -> bool {
         op.kind,
         StringEquals | StringEqualsIgnoreCase | StringLike | ArnEquals | ArnLike | IpAddress
     );
-    let fixed = |v: &String| !v.contains(['*', '?']) && !v.contains("${") && !v.ends_with("/0");
     exact
         && !op.if_exists
         && op.qualifier != Some(palisade_policy::SetQualifier::ForAllValues)
         && PINNING_KEYS.contains(&c.key.to_ascii_lowercase().as_str())
         && !c.values.is_empty()
-        && c.values.iter().all(fixed)
+        && c.values.iter().all(|v| fixed_value(&c.key, v))
+}
+
+/// A value that names fixed callers: no wildcard or policy variable, and for `aws:SourceIp` a
+/// range no wider than a /8 of IPv4 or a /32 of IPv6 (bug: only `/0` counted as broad, so
+/// `0.0.0.0/1` with `128.0.0.0/1` pinned nobody yet passed as a pin).
+fn fixed_value(key: &str, v: &str) -> bool {
+    if v.contains(['*', '?']) || v.contains("${") {
+        return false;
+    }
+    if !key.eq_ignore_ascii_case("aws:SourceIp") {
+        return true;
+    }
+    let (addr, bits) = v.split_once('/').unwrap_or((v, ""));
+    let narrowest = if addr.contains(':') { 128 } else { 32 };
+    let bits = if bits.is_empty() {
+        narrowest
+    } else {
+        bits.parse::<u32>().unwrap_or(0)
+    };
+    bits >= if addr.contains(':') { 32 } else { 8 }
 }
 
 #[cfg(test)]
@@ -364,6 +382,14 @@ mod tests {
         }
         let pinned = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
         assert!(check_policy(pinned, true).is_ok());
+        // Regression: two /1 ranges cover every address; only /0 used to count as broad.
+        let halves = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["0.0.0.0/1","128.0.0.0/1"]}}}]}"#;
+        assert_eq!(
+            check_policy(halves, true).map_err(|e| e.code),
+            Err("PublicPolicyException")
+        );
+        let office = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["203.0.113.0/24","2001:db8::/48"]}}}]}"#;
+        assert!(check_policy(office, true).is_ok());
         // Regression: an Allow to everyone fenced in by a Deny to everyone outside one account
         // was called public.
         let fenced = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
