@@ -117,9 +117,6 @@ fn ssh_rsa_key(blob: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         .then(|| (n.to_vec(), e.to_vec()))
 }
 
-/// The DER AlgorithmIdentifier contents' OID of rsaEncryption.
-const OID_RSA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-
 /// The modulus and exponent of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY`
 /// (PKCS#1).
 fn pem_rsa_key(body: &str) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -131,7 +128,7 @@ fn pem_rsa_key(body: &str) -> Option<(Vec<u8>, Vec<u8>)> {
             let (_, spki, _) = super::certs::der(&der)?;
             let (_, alg, rest) = super::certs::der(spki)?;
             let (tag, oid, _) = super::certs::der(alg)?;
-            if tag != 0x06 || oid != OID_RSA {
+            if tag != 0x06 || oid != super::certs::OID_RSA {
                 return None;
             }
             let (tag, bits, _) = super::certs::der(rest)?;
@@ -179,7 +176,7 @@ fn ssh_form(n: &[u8], e: &[u8]) -> String {
 
 /// An RSA key in PEM form: a SubjectPublicKeyInfo, base64 in lines of 64 characters.
 fn pem_form(n: &[u8], e: &[u8]) -> String {
-    let mut alg = der_encode(0x06, &OID_RSA);
+    let mut alg = der_encode(0x06, super::certs::OID_RSA);
     alg.extend(der_encode(0x05, &[]));
     let mut bits = vec![0];
     bits.extend(rsa_public_key_der(n, e));
