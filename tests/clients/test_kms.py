@@ -1890,6 +1890,43 @@ def test_new_imported_material_of_a_multi_region_key_goes_into_the_primary_then_
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"back"
 
 
+def test_expired_pending_material_is_not_rotated_into_before_the_sweep_removes_it(server):
+    # Bug: RotateKeyOnDemand took PENDING_ROTATION material past its ValidTo that the background
+    # task (up to a minute later) had not deleted yet, leaving the key PendingImport; a
+    # multi-Region primary went PendingImport while its replica stayed Enabled. Material past
+    # its ValidTo is not held: the rotation is refused as when nothing waits for it.
+    import time
+
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    single = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    mrk = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
+    firsts = {}
+    for key in (single, mrk):
+        material = os.urandom(32)
+        firsts[key] = import_material(kms, key, material)["KeyMaterialId"]
+    import_material(west, mrk, material)
+    new = os.urandom(32)
+    soon = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": time.time() + 2}
+    for key in (single, mrk):
+        token, wrapped = wrap_for(kms, key, new)
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", **soon)
+    pending = kms.list_key_rotations(KeyId=mrk, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"][-1]["KeyMaterialId"]
+    token, wrapped = wrap_for(west, mrk, new)
+    west.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=pending)
+    time.sleep(3)
+    for key in (single, mrk):
+        with pytest.raises(ClientError) as e:
+            kms.rotate_key_on_demand(KeyId=key)
+        assert error(e)["Code"] == "UnsupportedOperationException" and "PENDING_ROTATION" in error(e)["Message"]
+        shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+        assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("Enabled", firsts[key])
+        assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"])["Plaintext"] == b"x"
+    shown = west.describe_key(KeyId=mrk)["KeyMetadata"]
+    assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("Enabled", firsts[mrk])
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

@@ -483,12 +483,18 @@ fn material_gone(r: &KeyRecord, t: i64) -> bool {
         || r.imported
             .iter()
             .filter(|m| !m.pending_rotation)
-            .any(|m| !m.present || past_valid_to(m, t))
+            .any(|m| !held(m, t))
 }
 
 /// Whether imported material is past its ValidTo.
 fn past_valid_to(m: &ImportedMaterial, t: i64) -> bool {
     m.valid_to.is_some_and(|v| v <= t)
+}
+
+/// Whether KMS holds imported material at `t`: imported and not past its ValidTo, whether or
+/// not the background task has deleted it yet (it runs up to a minute later).
+fn held(m: &ImportedMaterial, t: i64) -> bool {
+    m.present && !past_valid_to(m, t)
 }
 
 /// The key's state as KMS shows and enforces it, the one every operation checks: a key whose
@@ -2202,7 +2208,7 @@ fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>,
     let pending = r
         .imported
         .last()
-        .filter(|m| m.pending_rotation && m.present)
+        .filter(|m| m.pending_rotation && held(m, at))
         .map(|m| m.id.clone());
     let Some(id) = pending else {
         return Err(err(
@@ -2225,7 +2231,7 @@ fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>,
         k.record
             .imported
             .get(version)
-            .is_none_or(|m| m.id != id || !m.present)
+            .is_none_or(|m| m.id != id || !held(m, at))
     }) {
         return Err(err(
             "UnsupportedOperationException",
@@ -2271,7 +2277,7 @@ fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecor
         if let Some(d) = &m.description {
             set("KeyMaterialDescription", json!(d));
         }
-        let present = m.present && !past_valid_to(m, now());
+        let present = held(m, now());
         set(
             "ImportState",
             json!(if present {
