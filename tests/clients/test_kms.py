@@ -1927,6 +1927,40 @@ def test_expired_pending_material_is_not_rotated_into_before_the_sweep_removes_i
     assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("Enabled", firsts[mrk])
 
 
+def test_crypto_responses_name_the_key_material_they_used(server):
+    # Bug: Decrypt, ReEncrypt and the GenerateDataKey family answered without KeyMaterialId
+    # (SourceKeyMaterialId / DestinationKeyMaterialId), which the model gives for symmetric
+    # encryption keys: the material version actually used, also after a rotation.
+    kms = server.client("kms")
+    made = kms.create_key()["KeyMetadata"]["KeyId"]
+    imported = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    import_material(kms, imported, os.urandom(32))
+    for key in (made, imported):
+        first = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+        old = kms.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
+        assert kms.generate_data_key(KeyId=key, KeySpec="AES_256")["KeyMaterialId"] == first
+        assert kms.generate_data_key_without_plaintext(KeyId=key, NumberOfBytes=16)["KeyMaterialId"] == first
+        assert kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256")["KeyMaterialId"] == first
+        assert kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="ECC_NIST_P256")["KeyMaterialId"] == first
+        if key == imported:
+            token, wrapped = wrap_for(kms, key, os.urandom(32))
+            kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+        kms.rotate_key_on_demand(KeyId=key)
+        second = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+        assert second != first
+        assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
+        out = kms.re_encrypt(CiphertextBlob=old, DestinationKeyId=key)
+        assert (out["SourceKeyMaterialId"], out["DestinationKeyMaterialId"]) == (first, second)
+        assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"])["KeyMaterialId"] == second
+        assert kms.generate_data_key(KeyId=key, KeySpec="AES_128")["KeyMaterialId"] == second
+    # Not for an asymmetric key.
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=rsa, Plaintext=b"r", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    out = kms.decrypt(CiphertextBlob=blob, KeyId=rsa, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert out["Plaintext"] == b"r" and "KeyMaterialId" not in out
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

@@ -1445,7 +1445,15 @@ pub(crate) fn encrypt_for_service(
     plaintext: &[u8],
     context: &EncryptionContext,
 ) -> Result<Vec<u8>, ApiError> {
-    encrypt_with(cx, arn, plaintext, context, None).map(|(ct, _)| ct)
+    encrypt_with(cx, arn, plaintext, context, None).map(|e| e.blob)
+}
+
+/// What an encryption made: the blob, its algorithm and, under a symmetric key, the
+/// `KeyMaterialId` of the material version it used.
+struct Encrypted {
+    blob: Vec<u8>,
+    algorithm: String,
+    material_id: Option<String>,
 }
 
 fn encrypt_with(
@@ -1454,7 +1462,7 @@ fn encrypt_with(
     plaintext: &[u8],
     context: &EncryptionContext,
     algorithm: Option<&str>,
-) -> Result<(Vec<u8>, String), ApiError> {
+) -> Result<Encrypted, ApiError> {
     cx.state.kms.read(|d| {
         let k = d.keys.get(arn).ok_or_else(|| not_found_key(arn))?;
         usable(k)?;
@@ -1471,13 +1479,18 @@ fn encrypt_with(
                     format!("Algorithm {alg} is incompatible with key spec SYMMETRIC_DEFAULT."),
                 ));
             }
+            let version = k.record.current_version();
             let header = BlobHeader {
                 key_id: k.record.id.clone(),
-                material_version: u32::try_from(k.record.current_version()).unwrap_or(0),
+                material_version: u32::try_from(version).unwrap_or(0),
             };
             let blob = palisade_kms::encrypt_symmetric(&header, m, plaintext, context)
                 .map_err(from_kms)?;
-            return Ok((blob, alg.to_owned()));
+            return Ok(Encrypted {
+                blob,
+                algorithm: alg.to_owned(),
+                material_id: Some(material_id(&k.record, version)),
+            });
         }
         no_context_for_asymmetric(context)?;
         // The algorithm defaults to SYMMETRIC_DEFAULT, which an RSA key cannot do.
@@ -1492,7 +1505,11 @@ fn encrypt_with(
             ));
         }
         let blob = palisade_kms::rsa_encrypt(m, alg, plaintext).map_err(from_kms)?;
-        Ok((blob, alg.to_owned()))
+        Ok(Encrypted {
+            blob,
+            algorithm: alg.to_owned(),
+            material_id: None,
+        })
     })?
 }
 
@@ -1513,17 +1530,29 @@ fn encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let arn = resolve_arn(cx, key_id_of(i)?)?;
     let plaintext = blob(i, "Plaintext")?.unwrap_or_default();
     let context = context_of(i, "EncryptionContext");
-    let (ct, alg) = encrypt_with(cx, &arn, &plaintext, &context, s(i, "EncryptionAlgorithm"))?;
-    Ok(json!({"CiphertextBlob": b64(&ct), "KeyId": arn, "EncryptionAlgorithm": alg}))
+    let e = encrypt_with(cx, &arn, &plaintext, &context, s(i, "EncryptionAlgorithm"))?;
+    // EncryptResponse has no KeyMaterialId in the model.
+    Ok(json!({"CiphertextBlob": b64(&e.blob), "KeyId": arn, "EncryptionAlgorithm": e.algorithm}))
 }
 
-/// Decrypts a symmetric blob: (key ARN, plaintext, material version).
+/// The material a ciphertext naming version `v` of the key decrypts with: one the key holds and
+/// uses. Bug: material imported for a rotation on demand that has not happened
+/// (`PENDING_ROTATION`) decrypted ciphertexts naming its version, though it is not permanently
+/// associated with the key and must not be used before the rotation.
+fn decrypting_material(k: &Key, v: usize) -> Option<&Arc<Material>> {
+    if k.record.imported.get(v).is_some_and(|m| m.pending_rotation) {
+        return None;
+    }
+    k.material(v)
+}
+
+/// Decrypts a symmetric blob: (key ARN, plaintext, `KeyMaterialId` of the material used).
 pub(crate) fn decrypt_symmetric(
     cx: &Cx<'_>,
     ciphertext: &[u8],
     context: &EncryptionContext,
     expected: Option<&str>,
-) -> Result<(String, Vec<u8>, u32), ApiError> {
+) -> Result<(String, Vec<u8>, String), ApiError> {
     let header = palisade_kms::read_header(ciphertext).map_err(from_kms)?;
     let arn = cx
         .state
@@ -1544,22 +1573,29 @@ pub(crate) fn decrypt_symmetric(
             .ok_or_else(|| err("InvalidCiphertextException", ""))?;
         usable(k)?;
         let v = usize::try_from(header.material_version).unwrap_or(usize::MAX);
-        let m = k
-            .material(v)
-            .ok_or_else(|| err("InvalidCiphertextException", ""))?;
+        let m = decrypting_material(k, v).ok_or_else(|| err("InvalidCiphertextException", ""))?;
         let plain = palisade_kms::decrypt_symmetric(ciphertext, m, context).map_err(from_kms)?;
-        Ok((arn.clone(), plain, header.material_version))
+        Ok((arn.clone(), plain, material_id(&k.record, v)))
     })?
 }
 
-/// Decrypts with whatever key the request and blob name: (key ARN, plaintext, algorithm).
+/// What a decryption opened: the key's ARN, the plaintext, the algorithm and, under a
+/// symmetric key, the `KeyMaterialId` of the material version it used.
+struct Decrypted {
+    arn: String,
+    plaintext: Vec<u8>,
+    algorithm: String,
+    material_id: Option<String>,
+}
+
+/// Decrypts with whatever key the request and blob name.
 fn decrypt_any(
     cx: &Cx<'_>,
     ciphertext: &[u8],
     context: &EncryptionContext,
     key_id: Option<&str>,
     algorithm: Option<&str>,
-) -> Result<(String, Vec<u8>, String), ApiError> {
+) -> Result<Decrypted, ApiError> {
     let expected = key_id.map(|id| resolve_arn(cx, id)).transpose()?;
     if let Some(arn) = &expected {
         let rsa = cx
@@ -1593,8 +1629,13 @@ fn decrypt_any(
                 let m = k
                     .current()
                     .ok_or_else(|| invalid_state(arn, "pending import"))?;
-                let plain = palisade_kms::rsa_decrypt(m, alg, ciphertext).map_err(from_kms)?;
-                Ok((arn.clone(), plain, alg.to_owned()))
+                let plaintext = palisade_kms::rsa_decrypt(m, alg, ciphertext).map_err(from_kms)?;
+                Ok(Decrypted {
+                    arn: arn.clone(),
+                    plaintext,
+                    algorithm: alg.to_owned(),
+                    material_id: None,
+                })
             })?;
         }
     }
@@ -1603,26 +1644,38 @@ fn decrypt_any(
     {
         return Err(err("InvalidCiphertextException", ""));
     }
-    let (arn, plain, _) = decrypt_symmetric(cx, ciphertext, context, expected.as_deref())?;
-    Ok((arn, plain, "SYMMETRIC_DEFAULT".to_owned()))
+    let (arn, plaintext, material) =
+        decrypt_symmetric(cx, ciphertext, context, expected.as_deref())?;
+    Ok(Decrypted {
+        arn,
+        plaintext,
+        algorithm: "SYMMETRIC_DEFAULT".to_owned(),
+        material_id: Some(material),
+    })
 }
 
 fn decrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let ct = blob(i, "CiphertextBlob")?.unwrap_or_default();
     let context = context_of(i, "EncryptionContext");
-    let (arn, plain, alg) = decrypt_any(
+    let d = decrypt_any(
         cx,
         &ct,
         &context,
         s(i, "KeyId"),
         s(i, "EncryptionAlgorithm"),
     )?;
-    Ok(json!({"KeyId": arn, "Plaintext": b64(&plain), "EncryptionAlgorithm": alg}))
+    // Bug: no KeyMaterialId, which the model gives with a symmetric encryption key.
+    let mut out =
+        json!({"KeyId": d.arn, "Plaintext": b64(&d.plaintext), "EncryptionAlgorithm": d.algorithm});
+    if let Some(id) = d.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
+    Ok(out)
 }
 
 fn re_encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let ct = blob(i, "CiphertextBlob")?.unwrap_or_default();
-    let (source, plain, source_alg) = decrypt_any(
+    let source = decrypt_any(
         cx,
         &ct,
         &context_of(i, "SourceEncryptionContext"),
@@ -1634,20 +1687,28 @@ fn re_encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         s(i, "DestinationKeyId")
             .ok_or_else(|| err("ValidationException", "DestinationKeyId is required"))?,
     )?;
-    let (out, dest_alg) = encrypt_with(
+    let e = encrypt_with(
         cx,
         &dest,
-        &plain,
+        &source.plaintext,
         &context_of(i, "DestinationEncryptionContext"),
         s(i, "DestinationEncryptionAlgorithm"),
     )?;
-    Ok(json!({
-        "CiphertextBlob": b64(&out),
-        "SourceKeyId": source,
+    let mut out = json!({
+        "CiphertextBlob": b64(&e.blob),
+        "SourceKeyId": source.arn,
         "KeyId": dest,
-        "SourceEncryptionAlgorithm": source_alg,
-        "DestinationEncryptionAlgorithm": dest_alg,
-    }))
+        "SourceEncryptionAlgorithm": source.algorithm,
+        "DestinationEncryptionAlgorithm": e.algorithm,
+    });
+    // Bug: neither material id, which the model gives for each symmetric side.
+    if let Some(id) = source.material_id {
+        super::super::set(&mut out, "SourceKeyMaterialId", json!(id));
+    }
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "DestinationKeyMaterialId", json!(id));
+    }
+    Ok(out)
 }
 
 /// Data keys (and data key pairs) are encrypted under symmetric encryption keys only; the
@@ -1689,10 +1750,20 @@ pub(crate) fn data_key(
     context: &EncryptionContext,
     n: usize,
 ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    new_data_key(cx, op, arn, context, n).map(|(e, plain)| (e.blob, plain))
+}
+
+fn new_data_key(
+    cx: &Cx<'_>,
+    op: &str,
+    arn: &str,
+    context: &EncryptionContext,
+    n: usize,
+) -> Result<(Encrypted, Vec<u8>), ApiError> {
     require_symmetric_encryption(cx, arn, op)?;
     let plain = palisade_kms::random_bytes(n).map_err(from_kms)?;
-    let (ct, _) = encrypt_with(cx, arn, &plain, context, None)?;
-    Ok((ct, plain))
+    let e = encrypt_with(cx, arn, &plain, context, None)?;
+    Ok((e, plain))
 }
 
 fn generate_data_key(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Result<Value, ApiError> {
@@ -1716,8 +1787,12 @@ fn generate_data_key(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Result<Val
     } else {
         "GenerateDataKeyWithoutPlaintext"
     };
-    let (ct, plain) = data_key(cx, op, &arn, &context_of(i, "EncryptionContext"), n)?;
-    let mut out = json!({"CiphertextBlob": b64(&ct), "KeyId": arn});
+    let (e, plain) = new_data_key(cx, op, &arn, &context_of(i, "EncryptionContext"), n)?;
+    // Bug: no KeyMaterialId, the material version the data key is encrypted under.
+    let mut out = json!({"CiphertextBlob": b64(&e.blob), "KeyId": arn});
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
     if with_plaintext {
         super::super::set(&mut out, "Plaintext", b64(&plain));
     }
@@ -1740,7 +1815,7 @@ fn generate_data_key_pair(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Resul
     };
     require_symmetric_encryption(cx, &arn, op)?;
     let (private, public) = palisade_kms::generate_data_key_pair(spec).map_err(from_kms)?;
-    let (ct, _) = encrypt_with(
+    let e = encrypt_with(
         cx,
         &arn,
         &private,
@@ -1748,11 +1823,14 @@ fn generate_data_key_pair(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Resul
         None,
     )?;
     let mut out = json!({
-        "PrivateKeyCiphertextBlob": b64(&ct),
+        "PrivateKeyCiphertextBlob": b64(&e.blob),
         "PublicKey": b64(&public),
         "KeyId": arn,
         "KeyPairSpec": pair_spec,
     });
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
     if with_plaintext {
         super::super::set(&mut out, "PrivateKeyPlaintext", b64(&private));
     }
@@ -3602,7 +3680,14 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
 
 #[cfg(test)]
 mod tests {
-    use super::{ImportTarget, ImportedMaterial, KeyRecord, import_target, material_gone};
+    use std::sync::Arc;
+
+    use palisade_kms::{BlobHeader, KeySpec, Material};
+
+    use super::{
+        ImportTarget, ImportedMaterial, Key, KeyRecord, decrypting_material, import_target,
+        material_gone,
+    };
 
     fn external(spec: &str, region: &str, primary: Option<&str>) -> KeyRecord {
         serde_json::from_value(serde_json::json!({
@@ -3730,5 +3815,45 @@ mod tests {
             ],
         );
         assert!(!material_gone(&pending, 100));
+    }
+
+    #[test]
+    fn pending_material_decrypts_nothing_before_its_rotation() {
+        // Bug: Decrypt and ReEncrypt took a ciphertext naming the version of PENDING_ROTATION
+        // material, which is not permanently associated with the key and must not be used
+        // before the rotation: such a ciphertext is invalid, as any naming material the key
+        // does not use.
+        let first = Arc::new(Material::generate(KeySpec::SymmetricDefault).unwrap());
+        let pending = Arc::new(Material::generate(KeySpec::SymmetricDefault).unwrap());
+        let mut key = Key {
+            record: with(
+                external("SYMMETRIC_DEFAULT", "us-east-1", None),
+                vec![
+                    material("a", true, false, None),
+                    material("b", true, true, None),
+                ],
+            ),
+            materials: vec![Some(first), Some(pending.clone())],
+            policy: None,
+        };
+        let header = BlobHeader {
+            key_id: "mrk-1".to_owned(),
+            material_version: 1,
+        };
+        let blob =
+            palisade_kms::encrypt_symmetric(&header, &pending, b"x", &Default::default()).unwrap();
+        assert_eq!(
+            palisade_kms::read_header(&blob).unwrap().material_version,
+            1
+        );
+        assert!(decrypting_material(&key, 0).is_some());
+        assert!(decrypting_material(&key, 1).is_none());
+        // Once rotated into, it decrypts.
+        key.record.imported[1].pending_rotation = false;
+        let m = decrypting_material(&key, 1).unwrap();
+        assert_eq!(
+            palisade_kms::decrypt_symmetric(&blob, m, &Default::default()).unwrap(),
+            b"x"
+        );
     }
 }
