@@ -1961,6 +1961,37 @@ def test_crypto_responses_name_the_key_material_they_used(server):
     assert out["Plaintext"] == b"r" and "KeyMaterialId" not in out
 
 
+def test_a_primarys_expired_pending_material_goes_from_its_replicas_too(start_server):
+    # Bug: when a multi-Region primary's PENDING_ROTATION material expired, the background task
+    # deleted it from the primary only; its replicas kept their copies. They go too, as with
+    # DeleteImportedKeyMaterial of the primary's.
+    import time
+
+    server = start_server("--kms-task-seconds", "1")
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    key = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+    material, new = os.urandom(32), os.urandom(32)
+    first = import_material(kms, key, material)["KeyMaterialId"]
+    import_material(west, key, material)
+    token, wrapped = wrap_for(kms, key, new)
+    pending = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)["KeyMaterialId"]
+    token, wrapped = wrap_for(west, key, new)
+    west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=pending)
+    listed = lambda c: [r["KeyMaterialId"] for r in c.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]]
+    assert listed(west) == [first, pending]
+    deadline = time.time() + 20
+    while listed(kms) != [first] and time.time() < deadline:
+        time.sleep(0.5)
+    assert listed(kms) == [first] and listed(west) == [first]
+    for c in (kms, west):
+        assert c.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    # Other new material can take its place everywhere.
+    token, wrapped = wrap_for(kms, key, os.urandom(32))
+    kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

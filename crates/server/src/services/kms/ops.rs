@@ -2482,6 +2482,9 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     }
     let mut changes = Changes::default();
     let mut events = Vec::new();
+    // Replicas' copies of a primary's expired material waiting for a rotation: (ARN, version,
+    // id).
+    let mut replica_copies: Vec<(String, usize, String)> = Vec::new();
     for mut key in released {
         let days = key.record.pending_window_days.unwrap_or(30);
         "PendingDeletion".clone_into(&mut key.record.state);
@@ -2511,9 +2514,44 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
                 None,
             ));
             let replica = is_replica(&key.record);
+            // Bug: only the primary's copy went; its replicas kept theirs, which then neither
+            // expired nor could ever be rotated into. Deleted from them too, as
+            // DeleteImportedKeyMaterial of the primary's does.
+            let pending = key
+                .record
+                .imported
+                .get(v)
+                .is_some_and(|m| m.pending_rotation);
+            if pending && !replica && key.record.multi_region {
+                let r = &key.record;
+                replica_copies.extend(
+                    r.replica_regions
+                        .iter()
+                        .map(|region| (key_arn(region, &r.account, &r.id), v, material.clone())),
+                );
+            }
             drop_material(&mut key, v, replica);
         }
         changes.keys.push(key);
+    }
+    for (arn, v, id) in replica_copies {
+        // A replica already changed in this step (its own material expired) is changed again.
+        let mut replica = match changes.keys.iter().position(|k| k.record.arn == arn) {
+            Some(at) => changes.keys.swap_remove(at),
+            None => match kms.read(|d| d.keys.get(&arn).cloned())? {
+                Some(k) => k,
+                None => continue,
+            },
+        };
+        if replica
+            .record
+            .imported
+            .get(v)
+            .is_some_and(|m| m.id == id && m.pending_rotation)
+        {
+            drop_material(&mut replica, v, false);
+        }
+        changes.keys.push(replica);
     }
     for key in due_delete {
         let arn = key.arn.clone();
