@@ -1992,6 +1992,26 @@ def test_a_primarys_expired_pending_material_goes_from_its_replicas_too(start_se
     kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
 
 
+def test_a_primary_lists_material_its_replicas_lack_as_pending_multi_region_import(server):
+    # Bug: a multi-Region primary listed new material as PENDING_ROTATION while a replica had
+    # not imported it; the model's PENDING_MULTI_REGION_IMPORT_AND_ROTATION is for exactly that,
+    # and PENDING_ROTATION once every replica has it.
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    key = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+    material, new = os.urandom(32), os.urandom(32)
+    import_material(kms, key, material)
+    import_material(west, key, material)
+    token, wrapped = wrap_for(kms, key, new)
+    pending = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")["KeyMaterialId"]
+    state = lambda c: c.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"][-1]["KeyMaterialState"]
+    assert state(kms) == "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+    token, wrapped = wrap_for(west, key, new)
+    west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=pending)
+    assert state(kms) == "PENDING_ROTATION" and state(west) == "PENDING_ROTATION"
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

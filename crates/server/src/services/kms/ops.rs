@@ -2333,10 +2333,17 @@ fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>,
 }
 
 /// One entry of ListKeyRotations; an imported key's tell also how its material stands.
-fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecord>) -> Value {
+/// `awaited`: material waiting for a rotation that some multi-Region replica has not imported.
+fn rotation_entry(
+    r: &KeyRecord,
+    version: usize,
+    rotation: Option<&RotationRecord>,
+    awaited: bool,
+) -> Value {
     let current = r.current_version();
     let imported = r.imported.get(version);
     let state = match imported {
+        Some(m) if m.pending_rotation && awaited => "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
         Some(m) if m.pending_rotation => "PENDING_ROTATION",
         _ if version == current => "CURRENT",
         _ => "NON_CURRENT",
@@ -2382,7 +2389,10 @@ fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecor
 }
 
 fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
-    let rotations: Vec<Value> = with_key(cx, i, |k| {
+    let id = key_id_of(i)?;
+    let rotations: Vec<Value> = cx.state.kms.read(|d| {
+        let arn = resolve_in(d, cx, id)?;
+        let k = d.keys.get(&arn).ok_or_else(|| not_found_key(&arn))?;
         let r = &k.record;
         if !r.spec().is_symmetric() {
             return Err(err(
@@ -2395,18 +2405,31 @@ fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // With ALL_KEY_MATERIAL the key's first material is listed before its rotations, and
         // imported material waiting for a rotation after them.
         if all && (!r.sealed.is_empty() || !r.imported.is_empty()) {
-            out.push(rotation_entry(r, 0, None));
+            out.push(rotation_entry(r, 0, None, false));
         }
         out.extend(
             r.rotations
                 .iter()
-                .map(|rot| rotation_entry(r, rot.material_version as usize, Some(rot))),
+                .map(|rot| rotation_entry(r, rot.material_version as usize, Some(rot), false)),
         );
         if all && let Some(v) = r.imported.iter().rposition(|m| m.pending_rotation) {
-            out.push(rotation_entry(r, v, None));
+            // Bug: a primary listed its waiting material as PENDING_ROTATION while a replica
+            // had not imported it yet, which the model calls
+            // PENDING_MULTI_REGION_IMPORT_AND_ROTATION (RotateKeyOnDemand refuses it then).
+            let t = now();
+            let awaited = !is_replica(r)
+                && r.replica_regions.iter().any(|region| {
+                    d.keys
+                        .get(&key_arn(region, &r.account, &r.id))
+                        .and_then(|k| k.record.imported.get(v))
+                        .is_none_or(|m| {
+                            Some(&m.id) != r.imported.get(v).map(|p| &p.id) || !held(m, t)
+                        })
+                });
+            out.push(rotation_entry(r, v, None, awaited));
         }
         Ok(out)
-    })?;
+    })??;
     let (items, next) = page(rotations, |_| None, i)?;
     Ok(paged(json!({"Rotations": items}), next))
 }
