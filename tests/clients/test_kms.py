@@ -2012,6 +2012,26 @@ def test_a_primary_lists_material_its_replicas_lack_as_pending_multi_region_impo
     assert state(kms) == "PENDING_ROTATION" and state(west) == "PENDING_ROTATION"
 
 
+def test_new_key_material_ids_derive_from_the_key_and_the_material(server):
+    # Bug: ids of new imported material were random; AWS derives them from the key and the
+    # material, so the same material imported again as new after its deletion gets the same
+    # id, and a multi-Region key's Regions agree on it.
+    import hashlib
+
+    kms = server.client("kms")
+    for multi_region in (False, True):
+        key = kms.create_key(Origin="EXTERNAL", MultiRegion=multi_region)["KeyMetadata"]["KeyId"]
+        import_material(kms, key, os.urandom(32))
+        new = os.urandom(32)
+        want = hashlib.sha256(b"palisade:kms:key-material-id\0" + key.encode() + b"\0" + new).hexdigest()
+        ids = []
+        for _ in range(2):
+            token, wrapped = wrap_for(kms, key, new)
+            ids.append(kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")["KeyMaterialId"])
+            kms.delete_imported_key_material(KeyId=key, KeyMaterialId=ids[-1])
+        assert ids == [want, want]
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

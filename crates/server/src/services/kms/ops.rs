@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::state::{
     ALIASES, AliasRecord, Changes, GRANTS, ImportedMaterial, KEYS, Key, KeyRecord, KmsData,
-    RotationRecord, alias_arn, digest_binding, key_arn, version_material_id,
+    RotationRecord, alias_arn, digest_binding, imported_material_id, key_arn, version_material_id,
 };
 use super::{Cx, b64, blob, err, from_kms, now, s};
 use crate::error::ApiError;
@@ -3297,7 +3297,9 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
             }];
         }
     } else {
-        let id = hex::encode(palisade_kms::random_bytes(32).map_err(from_kms)?);
+        // Bug: the id was random; AWS derives it from the key and the material, so the same
+        // material imported again as new (after its deletion) gets the same id.
+        let id = imported_material_id(&key.record.id, material.as_bytes());
         key.record.imported.push(ImportedMaterial {
             id,
             description: None,
