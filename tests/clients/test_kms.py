@@ -1890,6 +1890,148 @@ def test_new_imported_material_of_a_multi_region_key_goes_into_the_primary_then_
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"back"
 
 
+def test_expired_pending_material_is_not_rotated_into_before_the_sweep_removes_it(server):
+    # Bug: RotateKeyOnDemand took PENDING_ROTATION material past its ValidTo that the background
+    # task (up to a minute later) had not deleted yet, leaving the key PendingImport; a
+    # multi-Region primary went PendingImport while its replica stayed Enabled. Material past
+    # its ValidTo is not held: the rotation is refused as when nothing waits for it.
+    import time
+
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    single = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    mrk = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=mrk, ReplicaRegion="us-west-2")
+    firsts = {}
+    for key in (single, mrk):
+        material = os.urandom(32)
+        firsts[key] = import_material(kms, key, material)["KeyMaterialId"]
+    import_material(west, mrk, material)
+    new = os.urandom(32)
+    soon = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": time.time() + 2}
+    for key in (single, mrk):
+        token, wrapped = wrap_for(kms, key, new)
+        kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", **soon)
+    pending = kms.list_key_rotations(KeyId=mrk, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"][-1]["KeyMaterialId"]
+    token, wrapped = wrap_for(west, mrk, new)
+    west.import_key_material(KeyId=mrk, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=pending)
+    time.sleep(3)
+    for key in (single, mrk):
+        with pytest.raises(ClientError) as e:
+            kms.rotate_key_on_demand(KeyId=key)
+        assert error(e)["Code"] == "UnsupportedOperationException" and "PENDING_ROTATION" in error(e)["Message"]
+        shown = kms.describe_key(KeyId=key)["KeyMetadata"]
+        assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("Enabled", firsts[key])
+        assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"])["Plaintext"] == b"x"
+    shown = west.describe_key(KeyId=mrk)["KeyMetadata"]
+    assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("Enabled", firsts[mrk])
+
+
+def test_crypto_responses_name_the_key_material_they_used(server):
+    # Bug: Decrypt, ReEncrypt and the GenerateDataKey family answered without KeyMaterialId
+    # (SourceKeyMaterialId / DestinationKeyMaterialId), which the model gives for symmetric
+    # encryption keys: the material version actually used, also after a rotation.
+    kms = server.client("kms")
+    made = kms.create_key()["KeyMetadata"]["KeyId"]
+    imported = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    import_material(kms, imported, os.urandom(32))
+    for key in (made, imported):
+        first = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+        old = kms.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
+        assert kms.generate_data_key(KeyId=key, KeySpec="AES_256")["KeyMaterialId"] == first
+        assert kms.generate_data_key_without_plaintext(KeyId=key, NumberOfBytes=16)["KeyMaterialId"] == first
+        assert kms.generate_data_key_pair(KeyId=key, KeyPairSpec="ECC_NIST_P256")["KeyMaterialId"] == first
+        assert kms.generate_data_key_pair_without_plaintext(KeyId=key, KeyPairSpec="ECC_NIST_P256")["KeyMaterialId"] == first
+        if key == imported:
+            token, wrapped = wrap_for(kms, key, os.urandom(32))
+            kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+        kms.rotate_key_on_demand(KeyId=key)
+        second = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+        assert second != first
+        assert kms.decrypt(CiphertextBlob=old)["KeyMaterialId"] == first
+        out = kms.re_encrypt(CiphertextBlob=old, DestinationKeyId=key)
+        assert (out["SourceKeyMaterialId"], out["DestinationKeyMaterialId"]) == (first, second)
+        assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"])["KeyMaterialId"] == second
+        assert kms.generate_data_key(KeyId=key, KeySpec="AES_128")["KeyMaterialId"] == second
+    # Not for an asymmetric key.
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=rsa, Plaintext=b"r", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    out = kms.decrypt(CiphertextBlob=blob, KeyId=rsa, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    assert out["Plaintext"] == b"r" and "KeyMaterialId" not in out
+
+
+def test_a_primarys_expired_pending_material_goes_from_its_replicas_too(start_server):
+    # Bug: when a multi-Region primary's PENDING_ROTATION material expired, the background task
+    # deleted it from the primary only; its replicas kept their copies. They go too, as with
+    # DeleteImportedKeyMaterial of the primary's.
+    import time
+
+    server = start_server("--kms-task-seconds", "1")
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    key = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+    material, new = os.urandom(32), os.urandom(32)
+    first = import_material(kms, key, material)["KeyMaterialId"]
+    import_material(west, key, material)
+    token, wrapped = wrap_for(kms, key, new)
+    pending = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=time.time() + 2)["KeyMaterialId"]
+    token, wrapped = wrap_for(west, key, new)
+    west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=pending)
+    listed = lambda c: [r["KeyMaterialId"] for r in c.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]]
+    assert listed(west) == [first, pending]
+    deadline = time.time() + 20
+    while listed(kms) != [first] and time.time() < deadline:
+        time.sleep(0.5)
+    assert listed(kms) == [first] and listed(west) == [first]
+    for c in (kms, west):
+        assert c.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    # Other new material can take its place everywhere.
+    token, wrapped = wrap_for(kms, key, os.urandom(32))
+    kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
+def test_a_primary_lists_material_its_replicas_lack_as_pending_multi_region_import(server):
+    # Bug: a multi-Region primary listed new material as PENDING_ROTATION while a replica had
+    # not imported it; the model's PENDING_MULTI_REGION_IMPORT_AND_ROTATION is for exactly that,
+    # and PENDING_ROTATION once every replica has it.
+    kms = server.client("kms")
+    west = server.client("kms", region="us-west-2")
+    key = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+    material, new = os.urandom(32), os.urandom(32)
+    import_material(kms, key, material)
+    import_material(west, key, material)
+    token, wrapped = wrap_for(kms, key, new)
+    pending = kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")["KeyMaterialId"]
+    state = lambda c: c.list_key_rotations(KeyId=key, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"][-1]["KeyMaterialState"]
+    assert state(kms) == "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+    token, wrapped = wrap_for(west, key, new)
+    west.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", KeyMaterialId=pending)
+    assert state(kms) == "PENDING_ROTATION" and state(west) == "PENDING_ROTATION"
+
+
+def test_new_key_material_ids_derive_from_the_key_and_the_material(server):
+    # Bug: ids of new imported material were random; AWS derives them from the key and the
+    # material, so the same material imported again as new after its deletion gets the same
+    # id, and a multi-Region key's Regions agree on it.
+    import hashlib
+
+    kms = server.client("kms")
+    for multi_region in (False, True):
+        key = kms.create_key(Origin="EXTERNAL", MultiRegion=multi_region)["KeyMetadata"]["KeyId"]
+        import_material(kms, key, os.urandom(32))
+        new = os.urandom(32)
+        want = hashlib.sha256(b"palisade:kms:key-material-id\0" + key.encode() + b"\0" + new).hexdigest()
+        ids = []
+        for _ in range(2):
+            token, wrapped = wrap_for(kms, key, new)
+            ids.append(kms.import_key_material(KeyId=key, ImportToken=token, EncryptedKeyMaterial=wrapped, ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")["KeyMaterialId"])
+            kms.delete_imported_key_material(KeyId=key, KeyMaterialId=ids[-1])
+        assert ids == [want, want]
+
+
 def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
     # Bug: every refused token got "Import token is invalid or expired."; the model has
     # ExpiredImportTokenException for an expired one, so an invalid one says only that.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::state::{
     ALIASES, AliasRecord, Changes, GRANTS, ImportedMaterial, KEYS, Key, KeyRecord, KmsData,
-    RotationRecord, alias_arn, digest_binding, key_arn, version_material_id,
+    RotationRecord, alias_arn, digest_binding, imported_material_id, key_arn, version_material_id,
 };
 use super::{Cx, b64, blob, err, from_kms, now, s};
 use crate::error::ApiError;
@@ -483,12 +483,18 @@ fn material_gone(r: &KeyRecord, t: i64) -> bool {
         || r.imported
             .iter()
             .filter(|m| !m.pending_rotation)
-            .any(|m| !m.present || past_valid_to(m, t))
+            .any(|m| !held(m, t))
 }
 
 /// Whether imported material is past its ValidTo.
 fn past_valid_to(m: &ImportedMaterial, t: i64) -> bool {
     m.valid_to.is_some_and(|v| v <= t)
+}
+
+/// Whether KMS holds imported material at `t`: imported and not past its ValidTo, whether or
+/// not the background task has deleted it yet (it runs up to a minute later).
+fn held(m: &ImportedMaterial, t: i64) -> bool {
+    m.present && !past_valid_to(m, t)
 }
 
 /// The key's state as KMS shows and enforces it, the one every operation checks: a key whose
@@ -1439,7 +1445,15 @@ pub(crate) fn encrypt_for_service(
     plaintext: &[u8],
     context: &EncryptionContext,
 ) -> Result<Vec<u8>, ApiError> {
-    encrypt_with(cx, arn, plaintext, context, None).map(|(ct, _)| ct)
+    encrypt_with(cx, arn, plaintext, context, None).map(|e| e.blob)
+}
+
+/// What an encryption made: the blob, its algorithm and, under a symmetric key, the
+/// `KeyMaterialId` of the material version it used.
+struct Encrypted {
+    blob: Vec<u8>,
+    algorithm: String,
+    material_id: Option<String>,
 }
 
 fn encrypt_with(
@@ -1448,7 +1462,7 @@ fn encrypt_with(
     plaintext: &[u8],
     context: &EncryptionContext,
     algorithm: Option<&str>,
-) -> Result<(Vec<u8>, String), ApiError> {
+) -> Result<Encrypted, ApiError> {
     cx.state.kms.read(|d| {
         let k = d.keys.get(arn).ok_or_else(|| not_found_key(arn))?;
         usable(k)?;
@@ -1465,13 +1479,18 @@ fn encrypt_with(
                     format!("Algorithm {alg} is incompatible with key spec SYMMETRIC_DEFAULT."),
                 ));
             }
+            let version = k.record.current_version();
             let header = BlobHeader {
                 key_id: k.record.id.clone(),
-                material_version: u32::try_from(k.record.current_version()).unwrap_or(0),
+                material_version: u32::try_from(version).unwrap_or(0),
             };
             let blob = palisade_kms::encrypt_symmetric(&header, m, plaintext, context)
                 .map_err(from_kms)?;
-            return Ok((blob, alg.to_owned()));
+            return Ok(Encrypted {
+                blob,
+                algorithm: alg.to_owned(),
+                material_id: Some(material_id(&k.record, version)),
+            });
         }
         no_context_for_asymmetric(context)?;
         // The algorithm defaults to SYMMETRIC_DEFAULT, which an RSA key cannot do.
@@ -1486,7 +1505,11 @@ fn encrypt_with(
             ));
         }
         let blob = palisade_kms::rsa_encrypt(m, alg, plaintext).map_err(from_kms)?;
-        Ok((blob, alg.to_owned()))
+        Ok(Encrypted {
+            blob,
+            algorithm: alg.to_owned(),
+            material_id: None,
+        })
     })?
 }
 
@@ -1507,17 +1530,29 @@ fn encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let arn = resolve_arn(cx, key_id_of(i)?)?;
     let plaintext = blob(i, "Plaintext")?.unwrap_or_default();
     let context = context_of(i, "EncryptionContext");
-    let (ct, alg) = encrypt_with(cx, &arn, &plaintext, &context, s(i, "EncryptionAlgorithm"))?;
-    Ok(json!({"CiphertextBlob": b64(&ct), "KeyId": arn, "EncryptionAlgorithm": alg}))
+    let e = encrypt_with(cx, &arn, &plaintext, &context, s(i, "EncryptionAlgorithm"))?;
+    // EncryptResponse has no KeyMaterialId in the model.
+    Ok(json!({"CiphertextBlob": b64(&e.blob), "KeyId": arn, "EncryptionAlgorithm": e.algorithm}))
 }
 
-/// Decrypts a symmetric blob: (key ARN, plaintext, material version).
+/// The material a ciphertext naming version `v` of the key decrypts with: one the key holds and
+/// uses. Bug: material imported for a rotation on demand that has not happened
+/// (`PENDING_ROTATION`) decrypted ciphertexts naming its version, though it is not permanently
+/// associated with the key and must not be used before the rotation.
+fn decrypting_material(k: &Key, v: usize) -> Option<&Arc<Material>> {
+    if k.record.imported.get(v).is_some_and(|m| m.pending_rotation) {
+        return None;
+    }
+    k.material(v)
+}
+
+/// Decrypts a symmetric blob: (key ARN, plaintext, `KeyMaterialId` of the material used).
 pub(crate) fn decrypt_symmetric(
     cx: &Cx<'_>,
     ciphertext: &[u8],
     context: &EncryptionContext,
     expected: Option<&str>,
-) -> Result<(String, Vec<u8>, u32), ApiError> {
+) -> Result<(String, Vec<u8>, String), ApiError> {
     let header = palisade_kms::read_header(ciphertext).map_err(from_kms)?;
     let arn = cx
         .state
@@ -1538,22 +1573,29 @@ pub(crate) fn decrypt_symmetric(
             .ok_or_else(|| err("InvalidCiphertextException", ""))?;
         usable(k)?;
         let v = usize::try_from(header.material_version).unwrap_or(usize::MAX);
-        let m = k
-            .material(v)
-            .ok_or_else(|| err("InvalidCiphertextException", ""))?;
+        let m = decrypting_material(k, v).ok_or_else(|| err("InvalidCiphertextException", ""))?;
         let plain = palisade_kms::decrypt_symmetric(ciphertext, m, context).map_err(from_kms)?;
-        Ok((arn.clone(), plain, header.material_version))
+        Ok((arn.clone(), plain, material_id(&k.record, v)))
     })?
 }
 
-/// Decrypts with whatever key the request and blob name: (key ARN, plaintext, algorithm).
+/// What a decryption opened: the key's ARN, the plaintext, the algorithm and, under a
+/// symmetric key, the `KeyMaterialId` of the material version it used.
+struct Decrypted {
+    arn: String,
+    plaintext: Vec<u8>,
+    algorithm: String,
+    material_id: Option<String>,
+}
+
+/// Decrypts with whatever key the request and blob name.
 fn decrypt_any(
     cx: &Cx<'_>,
     ciphertext: &[u8],
     context: &EncryptionContext,
     key_id: Option<&str>,
     algorithm: Option<&str>,
-) -> Result<(String, Vec<u8>, String), ApiError> {
+) -> Result<Decrypted, ApiError> {
     let expected = key_id.map(|id| resolve_arn(cx, id)).transpose()?;
     if let Some(arn) = &expected {
         let rsa = cx
@@ -1587,8 +1629,13 @@ fn decrypt_any(
                 let m = k
                     .current()
                     .ok_or_else(|| invalid_state(arn, "pending import"))?;
-                let plain = palisade_kms::rsa_decrypt(m, alg, ciphertext).map_err(from_kms)?;
-                Ok((arn.clone(), plain, alg.to_owned()))
+                let plaintext = palisade_kms::rsa_decrypt(m, alg, ciphertext).map_err(from_kms)?;
+                Ok(Decrypted {
+                    arn: arn.clone(),
+                    plaintext,
+                    algorithm: alg.to_owned(),
+                    material_id: None,
+                })
             })?;
         }
     }
@@ -1597,26 +1644,38 @@ fn decrypt_any(
     {
         return Err(err("InvalidCiphertextException", ""));
     }
-    let (arn, plain, _) = decrypt_symmetric(cx, ciphertext, context, expected.as_deref())?;
-    Ok((arn, plain, "SYMMETRIC_DEFAULT".to_owned()))
+    let (arn, plaintext, material) =
+        decrypt_symmetric(cx, ciphertext, context, expected.as_deref())?;
+    Ok(Decrypted {
+        arn,
+        plaintext,
+        algorithm: "SYMMETRIC_DEFAULT".to_owned(),
+        material_id: Some(material),
+    })
 }
 
 fn decrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let ct = blob(i, "CiphertextBlob")?.unwrap_or_default();
     let context = context_of(i, "EncryptionContext");
-    let (arn, plain, alg) = decrypt_any(
+    let d = decrypt_any(
         cx,
         &ct,
         &context,
         s(i, "KeyId"),
         s(i, "EncryptionAlgorithm"),
     )?;
-    Ok(json!({"KeyId": arn, "Plaintext": b64(&plain), "EncryptionAlgorithm": alg}))
+    // Bug: no KeyMaterialId, which the model gives with a symmetric encryption key.
+    let mut out =
+        json!({"KeyId": d.arn, "Plaintext": b64(&d.plaintext), "EncryptionAlgorithm": d.algorithm});
+    if let Some(id) = d.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
+    Ok(out)
 }
 
 fn re_encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let ct = blob(i, "CiphertextBlob")?.unwrap_or_default();
-    let (source, plain, source_alg) = decrypt_any(
+    let source = decrypt_any(
         cx,
         &ct,
         &context_of(i, "SourceEncryptionContext"),
@@ -1628,20 +1687,28 @@ fn re_encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         s(i, "DestinationKeyId")
             .ok_or_else(|| err("ValidationException", "DestinationKeyId is required"))?,
     )?;
-    let (out, dest_alg) = encrypt_with(
+    let e = encrypt_with(
         cx,
         &dest,
-        &plain,
+        &source.plaintext,
         &context_of(i, "DestinationEncryptionContext"),
         s(i, "DestinationEncryptionAlgorithm"),
     )?;
-    Ok(json!({
-        "CiphertextBlob": b64(&out),
-        "SourceKeyId": source,
+    let mut out = json!({
+        "CiphertextBlob": b64(&e.blob),
+        "SourceKeyId": source.arn,
         "KeyId": dest,
-        "SourceEncryptionAlgorithm": source_alg,
-        "DestinationEncryptionAlgorithm": dest_alg,
-    }))
+        "SourceEncryptionAlgorithm": source.algorithm,
+        "DestinationEncryptionAlgorithm": e.algorithm,
+    });
+    // Bug: neither material id, which the model gives for each symmetric side.
+    if let Some(id) = source.material_id {
+        super::super::set(&mut out, "SourceKeyMaterialId", json!(id));
+    }
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "DestinationKeyMaterialId", json!(id));
+    }
+    Ok(out)
 }
 
 /// Data keys (and data key pairs) are encrypted under symmetric encryption keys only; the
@@ -1683,10 +1750,20 @@ pub(crate) fn data_key(
     context: &EncryptionContext,
     n: usize,
 ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    new_data_key(cx, op, arn, context, n).map(|(e, plain)| (e.blob, plain))
+}
+
+fn new_data_key(
+    cx: &Cx<'_>,
+    op: &str,
+    arn: &str,
+    context: &EncryptionContext,
+    n: usize,
+) -> Result<(Encrypted, Vec<u8>), ApiError> {
     require_symmetric_encryption(cx, arn, op)?;
     let plain = palisade_kms::random_bytes(n).map_err(from_kms)?;
-    let (ct, _) = encrypt_with(cx, arn, &plain, context, None)?;
-    Ok((ct, plain))
+    let e = encrypt_with(cx, arn, &plain, context, None)?;
+    Ok((e, plain))
 }
 
 fn generate_data_key(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Result<Value, ApiError> {
@@ -1710,8 +1787,12 @@ fn generate_data_key(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Result<Val
     } else {
         "GenerateDataKeyWithoutPlaintext"
     };
-    let (ct, plain) = data_key(cx, op, &arn, &context_of(i, "EncryptionContext"), n)?;
-    let mut out = json!({"CiphertextBlob": b64(&ct), "KeyId": arn});
+    let (e, plain) = new_data_key(cx, op, &arn, &context_of(i, "EncryptionContext"), n)?;
+    // Bug: no KeyMaterialId, the material version the data key is encrypted under.
+    let mut out = json!({"CiphertextBlob": b64(&e.blob), "KeyId": arn});
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
     if with_plaintext {
         super::super::set(&mut out, "Plaintext", b64(&plain));
     }
@@ -1734,7 +1815,7 @@ fn generate_data_key_pair(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Resul
     };
     require_symmetric_encryption(cx, &arn, op)?;
     let (private, public) = palisade_kms::generate_data_key_pair(spec).map_err(from_kms)?;
-    let (ct, _) = encrypt_with(
+    let e = encrypt_with(
         cx,
         &arn,
         &private,
@@ -1742,11 +1823,14 @@ fn generate_data_key_pair(cx: &Cx<'_>, i: &Value, with_plaintext: bool) -> Resul
         None,
     )?;
     let mut out = json!({
-        "PrivateKeyCiphertextBlob": b64(&ct),
+        "PrivateKeyCiphertextBlob": b64(&e.blob),
         "PublicKey": b64(&public),
         "KeyId": arn,
         "KeyPairSpec": pair_spec,
     });
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
     if with_plaintext {
         super::super::set(&mut out, "PrivateKeyPlaintext", b64(&private));
     }
@@ -2202,7 +2286,7 @@ fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>,
     let pending = r
         .imported
         .last()
-        .filter(|m| m.pending_rotation && m.present)
+        .filter(|m| m.pending_rotation && held(m, at))
         .map(|m| m.id.clone());
     let Some(id) = pending else {
         return Err(err(
@@ -2225,7 +2309,7 @@ fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>,
         k.record
             .imported
             .get(version)
-            .is_none_or(|m| m.id != id || !m.present)
+            .is_none_or(|m| m.id != id || !held(m, at))
     }) {
         return Err(err(
             "UnsupportedOperationException",
@@ -2249,10 +2333,17 @@ fn rotate_into_imported(cx: &Cx<'_>, key: &mut Key, at: i64) -> Result<Vec<Key>,
 }
 
 /// One entry of ListKeyRotations; an imported key's tell also how its material stands.
-fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecord>) -> Value {
+/// `awaited`: material waiting for a rotation that some multi-Region replica has not imported.
+fn rotation_entry(
+    r: &KeyRecord,
+    version: usize,
+    rotation: Option<&RotationRecord>,
+    awaited: bool,
+) -> Value {
     let current = r.current_version();
     let imported = r.imported.get(version);
     let state = match imported {
+        Some(m) if m.pending_rotation && awaited => "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
         Some(m) if m.pending_rotation => "PENDING_ROTATION",
         _ if version == current => "CURRENT",
         _ => "NON_CURRENT",
@@ -2271,7 +2362,7 @@ fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecor
         if let Some(d) = &m.description {
             set("KeyMaterialDescription", json!(d));
         }
-        let present = m.present && !past_valid_to(m, now());
+        let present = held(m, now());
         set(
             "ImportState",
             json!(if present {
@@ -2298,7 +2389,10 @@ fn rotation_entry(r: &KeyRecord, version: usize, rotation: Option<&RotationRecor
 }
 
 fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
-    let rotations: Vec<Value> = with_key(cx, i, |k| {
+    let id = key_id_of(i)?;
+    let rotations: Vec<Value> = cx.state.kms.read(|d| {
+        let arn = resolve_in(d, cx, id)?;
+        let k = d.keys.get(&arn).ok_or_else(|| not_found_key(&arn))?;
         let r = &k.record;
         if !r.spec().is_symmetric() {
             return Err(err(
@@ -2311,18 +2405,31 @@ fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // With ALL_KEY_MATERIAL the key's first material is listed before its rotations, and
         // imported material waiting for a rotation after them.
         if all && (!r.sealed.is_empty() || !r.imported.is_empty()) {
-            out.push(rotation_entry(r, 0, None));
+            out.push(rotation_entry(r, 0, None, false));
         }
         out.extend(
             r.rotations
                 .iter()
-                .map(|rot| rotation_entry(r, rot.material_version as usize, Some(rot))),
+                .map(|rot| rotation_entry(r, rot.material_version as usize, Some(rot), false)),
         );
         if all && let Some(v) = r.imported.iter().rposition(|m| m.pending_rotation) {
-            out.push(rotation_entry(r, v, None));
+            // Bug: a primary listed its waiting material as PENDING_ROTATION while a replica
+            // had not imported it yet, which the model calls
+            // PENDING_MULTI_REGION_IMPORT_AND_ROTATION (RotateKeyOnDemand refuses it then).
+            let t = now();
+            let awaited = !is_replica(r)
+                && r.replica_regions.iter().any(|region| {
+                    d.keys
+                        .get(&key_arn(region, &r.account, &r.id))
+                        .and_then(|k| k.record.imported.get(v))
+                        .is_none_or(|m| {
+                            Some(&m.id) != r.imported.get(v).map(|p| &p.id) || !held(m, t)
+                        })
+                });
+            out.push(rotation_entry(r, v, None, awaited));
         }
         Ok(out)
-    })?;
+    })??;
     let (items, next) = page(rotations, |_| None, i)?;
     Ok(paged(json!({"Rotations": items}), next))
 }
@@ -2398,6 +2505,9 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     }
     let mut changes = Changes::default();
     let mut events = Vec::new();
+    // Replicas' copies of a primary's expired material waiting for a rotation: (ARN, version,
+    // id).
+    let mut replica_copies: Vec<(String, usize, String)> = Vec::new();
     for mut key in released {
         let days = key.record.pending_window_days.unwrap_or(30);
         "PendingDeletion".clone_into(&mut key.record.state);
@@ -2427,9 +2537,44 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
                 None,
             ));
             let replica = is_replica(&key.record);
+            // Bug: only the primary's copy went; its replicas kept theirs, which then neither
+            // expired nor could ever be rotated into. Deleted from them too, as
+            // DeleteImportedKeyMaterial of the primary's does.
+            let pending = key
+                .record
+                .imported
+                .get(v)
+                .is_some_and(|m| m.pending_rotation);
+            if pending && !replica && key.record.multi_region {
+                let r = &key.record;
+                replica_copies.extend(
+                    r.replica_regions
+                        .iter()
+                        .map(|region| (key_arn(region, &r.account, &r.id), v, material.clone())),
+                );
+            }
             drop_material(&mut key, v, replica);
         }
         changes.keys.push(key);
+    }
+    for (arn, v, id) in replica_copies {
+        // A replica already changed in this step (its own material expired) is changed again.
+        let mut replica = match changes.keys.iter().position(|k| k.record.arn == arn) {
+            Some(at) => changes.keys.swap_remove(at),
+            None => match kms.read(|d| d.keys.get(&arn).cloned())? {
+                Some(k) => k,
+                None => continue,
+            },
+        };
+        if replica
+            .record
+            .imported
+            .get(v)
+            .is_some_and(|m| m.id == id && m.pending_rotation)
+        {
+            drop_material(&mut replica, v, false);
+        }
+        changes.keys.push(replica);
     }
     for key in due_delete {
         let arn = key.arn.clone();
@@ -3152,7 +3297,9 @@ async fn import_key_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> 
             }];
         }
     } else {
-        let id = hex::encode(palisade_kms::random_bytes(32).map_err(from_kms)?);
+        // Bug: the id was random; AWS derives it from the key and the material, so the same
+        // material imported again as new (after its deletion) gets the same id.
+        let id = imported_material_id(&key.record.id, material.as_bytes());
         key.record.imported.push(ImportedMaterial {
             id,
             description: None,
@@ -3596,7 +3743,14 @@ async fn update_primary_region(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError
 
 #[cfg(test)]
 mod tests {
-    use super::{ImportTarget, ImportedMaterial, KeyRecord, import_target, material_gone};
+    use std::sync::Arc;
+
+    use palisade_kms::{BlobHeader, KeySpec, Material};
+
+    use super::{
+        ImportTarget, ImportedMaterial, Key, KeyRecord, decrypting_material, import_target,
+        material_gone,
+    };
 
     fn external(spec: &str, region: &str, primary: Option<&str>) -> KeyRecord {
         serde_json::from_value(serde_json::json!({
@@ -3724,5 +3878,45 @@ mod tests {
             ],
         );
         assert!(!material_gone(&pending, 100));
+    }
+
+    #[test]
+    fn pending_material_decrypts_nothing_before_its_rotation() {
+        // Bug: Decrypt and ReEncrypt took a ciphertext naming the version of PENDING_ROTATION
+        // material, which is not permanently associated with the key and must not be used
+        // before the rotation: such a ciphertext is invalid, as any naming material the key
+        // does not use.
+        let first = Arc::new(Material::generate(KeySpec::SymmetricDefault).unwrap());
+        let pending = Arc::new(Material::generate(KeySpec::SymmetricDefault).unwrap());
+        let mut key = Key {
+            record: with(
+                external("SYMMETRIC_DEFAULT", "us-east-1", None),
+                vec![
+                    material("a", true, false, None),
+                    material("b", true, true, None),
+                ],
+            ),
+            materials: vec![Some(first), Some(pending.clone())],
+            policy: None,
+        };
+        let header = BlobHeader {
+            key_id: "mrk-1".to_owned(),
+            material_version: 1,
+        };
+        let blob =
+            palisade_kms::encrypt_symmetric(&header, &pending, b"x", &Default::default()).unwrap();
+        assert_eq!(
+            palisade_kms::read_header(&blob).unwrap().material_version,
+            1
+        );
+        assert!(decrypting_material(&key, 0).is_some());
+        assert!(decrypting_material(&key, 1).is_none());
+        // Once rotated into, it decrypts.
+        key.record.imported[1].pending_rotation = false;
+        let m = decrypting_material(&key, 1).unwrap();
+        assert_eq!(
+            palisade_kms::decrypt_symmetric(&blob, m, &Default::default()).unwrap(),
+            b"x"
+        );
     }
 }

@@ -133,6 +133,20 @@ pub(crate) fn version_material_id(account: &str, key_id: &str, version: usize) -
     hex::encode(d.as_ref())
 }
 
+/// The `KeyMaterialId` of material imported as new (`NEW_KEY_MATERIAL`): derived, as AWS
+/// derives it, from the key and the material (SHA-256 over a domain-separated encoding, 64 hex
+/// digits), so that the same material imported again gets the same id, and the keys of a
+/// multi-Region key, which share their key id, agree on it. Revealing nothing of the material
+/// beyond whether two imports are of the same one.
+pub(crate) fn imported_material_id(key_id: &str, material: &[u8]) -> String {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(b"palisade:kms:key-material-id\0");
+    ctx.update(key_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(material);
+    hex::encode(ctx.finish().as_ref())
+}
+
 mod sealed {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
@@ -626,7 +640,7 @@ pub(crate) fn compile_policy(doc: &str) -> Option<Arc<CompiledPolicy>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ImportedMaterial, KeyRecord, version_material_id};
+    use super::{ImportedMaterial, KeyRecord, imported_material_id, version_material_id};
 
     /// A key record as stores before several imported materials hold it.
     fn old_record(origin: &str, sealed: &[&str], digest: Option<&str>) -> KeyRecord {
@@ -729,5 +743,20 @@ mod tests {
         assert_eq!(r.current_version(), 0);
         r.imported[1].pending_rotation = false;
         assert_eq!(r.current_version(), 1);
+    }
+
+    #[test]
+    fn new_material_ids_derive_from_the_key_id_and_the_material() {
+        // Bug: they were random; AWS derives them from the key and the material.
+        let id = imported_material_id("mrk-1", b"material");
+        assert_eq!(id.len(), 64);
+        assert_eq!(id, imported_material_id("mrk-1", b"material"));
+        assert_ne!(id, imported_material_id("mrk-2", b"material"));
+        assert_ne!(id, imported_material_id("mrk-1", b"other"));
+        // The separator keeps key id and material apart (key ids hold no NUL).
+        assert_ne!(
+            imported_material_id("mrk-1", b"2x"),
+            imported_material_id("mrk-12", b"x")
+        );
     }
 }
