@@ -2566,14 +2566,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
                 None => continue,
             },
         };
-        if replica
-            .record
-            .imported
-            .get(v)
-            .is_some_and(|m| m.id == id && m.pending_rotation)
-        {
-            drop_material(&mut replica, v, false);
-        }
+        drop_pending_copy(&mut replica, v, &id);
         changes.keys.push(replica);
     }
     for key in due_delete {
@@ -3397,6 +3390,20 @@ fn seal_bytes(cx: &Cx<'_>, binding: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiEr
         .map_err(ApiError::internal)
 }
 
+/// Drops a replica's copy of its primary's material `id` at version `v` when the copy is still
+/// waiting for a rotation (the primary's went, by deletion or expiry); whether it did.
+fn drop_pending_copy(replica: &mut Key, v: usize, id: &str) -> bool {
+    let waiting = replica
+        .record
+        .imported
+        .get(v)
+        .is_some_and(|m| m.id == id && m.pending_rotation);
+    if waiting {
+        drop_material(replica, v, false);
+    }
+    waiting
+}
+
 /// Deletes the imported material of version `version` from the key (DeleteImportedKeyMaterial,
 /// or its ValidTo passing). Material permanently associated with the key stays listed, to be
 /// imported again, and the key waits for it (a key pending deletion, its own or its replicas',
@@ -3457,12 +3464,7 @@ async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
                 .collect()
         })?;
         for mut k in replicas {
-            if k.record
-                .imported
-                .get(version)
-                .is_some_and(|m| m.id == id && m.pending_rotation)
-            {
-                drop_material(&mut k, version, false);
+            if drop_pending_copy(&mut k, version, &id) {
                 keys.push(k);
             }
         }
