@@ -415,6 +415,27 @@ impl Kms {
             let m = Material::from_bytes(spec, bytes).map_err(ApiError::internal)?;
             materials.push(Some(Arc::new(m)));
         }
+        // Records from before imported materials kept a digest hold material but no digest:
+        // once that material was deleted, any other would have been taken back in its place,
+        // leaving its ciphertexts undecryptable. Its digest is taken now, while it is held; the
+        // key's next change stores it.
+        for (v, m) in record.imported.iter_mut().enumerate() {
+            if m.digest.is_none()
+                && let Some(Some(material)) = materials.get(v)
+            {
+                let digest =
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+                let sealed = self
+                    .sealer
+                    .seal(
+                        Purpose::KeyMaterial,
+                        &digest_binding(&record.arn, v),
+                        digest.as_ref(),
+                    )
+                    .map_err(ApiError::internal)?;
+                m.digest = Some(sealed);
+            }
+        }
         let policy = compile_policy(&record.policy);
         Ok(Key {
             record,
@@ -701,6 +722,39 @@ mod tests {
         assert_eq!(again.imported[0].id, m.id);
         assert_eq!(again.imported[0].valid_to, Some(1_800_000_000));
         assert_eq!(again.sealed, r.sealed);
+    }
+
+    #[tokio::test]
+    async fn an_old_imported_key_without_a_digest_gets_one_while_its_material_is_held() {
+        // Bug: a record from before digests kept none after loading, so once its material was
+        // deleted any other material was taken back in its place.
+        let dir = tempfile::tempdir().unwrap();
+        let state = crate::state::test_app(dir.path()).await;
+        let kms = &state.kms;
+        let material = [7u8; 32];
+        let mut record = old_record("EXTERNAL", &[], None);
+        record.sealed = vec![
+            state
+                .sealer
+                .seal(
+                    super::Purpose::KeyMaterial,
+                    &super::material_binding(&record.arn, 0),
+                    &material,
+                )
+                .unwrap(),
+        ];
+        let key = kms.unseal(record).unwrap();
+        let sealed = key.record.imported[0].digest.as_ref().unwrap();
+        let digest = state
+            .sealer
+            .open(
+                super::Purpose::KeyMaterial,
+                &super::digest_binding(&key.record.arn, 0),
+                sealed,
+            )
+            .unwrap();
+        let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material);
+        assert_eq!(digest, want.as_ref());
     }
 
     #[test]
