@@ -73,6 +73,8 @@ fn targets(
             .collect()
     };
     let name = arn.rsplit('/').next().unwrap_or(arn);
+    // The kind is the resource's first word after the fifth colon: a path may hold `:user/`.
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
     // Entities are found by name, so the ARN's account and path must be checked too: another
     // account's `user/adv`, or `user/other-path/adv`, is not this account's user adv.
     let account = arn.split(':').nth(4).unwrap_or_default();
@@ -80,7 +82,7 @@ fn targets(
         let prefix_len = real.len().saturating_sub(name.len());
         real.len() == arn.len() && real.get(..prefix_len) == arn.get(..prefix_len)
     };
-    if arn.contains(":user/") {
+    if resource.starts_with("user/") {
         let u = a
             .user(name)
             .filter(|u| named(&user_arn(&u.account_id, &u.path, &u.name)))
@@ -93,7 +95,7 @@ fn targets(
         }
         return Ok((vec![user_entity(u)], docs));
     }
-    if arn.contains(":role/") {
+    if resource.starts_with("role/") {
         let r = a
             .role(name)
             .filter(|r| named(&role_arn(&r.account_id, &r.path, &r.name)))
@@ -115,7 +117,7 @@ fn targets(
             .filter(|u| u.groups.iter().any(|g| g.eq_ignore_ascii_case(group)))
             .collect()
     };
-    if arn.contains(":group/") {
+    if resource.starts_with("group/") {
         let g = a
             .group(name)
             .filter(|g| named(&group_arn(&g.account_id, &g.path, &g.name)))
@@ -127,7 +129,7 @@ fn targets(
             docs,
         ));
     }
-    if arn.contains(":policy/") {
+    if resource.starts_with("policy/") {
         // AWS-managed, or this account's: another account's policy is not reported on.
         if account != "aws" && account != a_id {
             return Err(missing());
