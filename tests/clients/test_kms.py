@@ -1925,6 +1925,16 @@ def test_expired_pending_material_is_not_rotated_into_before_the_sweep_removes_i
         assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"])["Plaintext"] == b"x"
     shown = west.describe_key(KeyId=mrk)["KeyMetadata"]
     assert (shown["KeyState"], shown["CurrentKeyMaterialId"]) == ("Enabled", firsts[mrk])
+    # Other new material is refused until the expired one is gone, and the refusal says how to
+    # get rid of it (it used to tell the caller to rotate, which the expiry rules out). Should the
+    # background task have deleted it meanwhile, the import simply succeeds.
+    token, wrapped = wrap_for(kms, single, os.urandom(32))
+    try:
+        kms.import_key_material(KeyId=single, ImportToken=token, EncryptedKeyMaterial=wrapped,
+                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType="NEW_KEY_MATERIAL")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "KMSInvalidStateException"
+        assert "expired at" in e.response["Error"]["Message"] and "DeleteImportedKeyMaterial" in e.response["Error"]["Message"]
 
 
 def test_crypto_responses_name_the_key_material_they_used(server):

@@ -3103,13 +3103,19 @@ fn import_target(r: &KeyRecord, new: bool, named: Option<&str>) -> Result<Import
         ));
     }
     if let Some(m) = r.imported.last().filter(|m| m.pending_rotation) {
-        return Err(err(
-            "KMSInvalidStateException",
-            format!(
+        // Expired material waits for the background task (up to a minute) to go: it can no
+        // longer be rotated in, so the message says what does work.
+        let message = match m.valid_to.filter(|_| past_valid_to(m, now())) {
+            Some(t) => format!(
+                "{} has key material {} in PENDING_ROTATION state that expired at {t}: delete that key material (DeleteImportedKeyMaterial with its KeyMaterialId) before importing new key material.",
+                r.arn, m.id
+            ),
+            None => format!(
                 "{} already has key material {} in PENDING_ROTATION state: rotate the key on demand, or delete that key material, before importing other new key material.",
                 r.arn, m.id
             ),
-        ));
+        };
+        return Err(err("KMSInvalidStateException", message));
     }
     Ok(ImportTarget::New)
 }
