@@ -97,17 +97,13 @@ def test_moving_a_server_certificate_needs_permission_on_its_new_name_and_path(s
     # Hole: UpdateServerCertificate was authorized on the old name only, so a user allowed to
     # change the certificates under /a/ could move one to /b/ (the model: the caller "must have
     # permission to change the server certificate with the old name and the new name").
-    from cryptography.hazmat.primitives import serialization
-
     key, cert = make_cert("moved.example.com")
     root = server.client("iam")
     root.upload_server_certificate(
         ServerCertificateName="moved",
         Path="/a/",
-        CertificateBody=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        PrivateKey=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
+        CertificateBody=_pem(cert),
+        PrivateKey=_pem(key),
     )
     root.create_user(UserName="certops")
     root.put_user_policy(
@@ -132,10 +128,8 @@ def test_moving_a_server_certificate_needs_permission_on_its_new_name_and_path(s
     root.upload_server_certificate(
         ServerCertificateName="colon",
         Path="/team:a/",
-        CertificateBody=cert2.public_bytes(serialization.Encoding.PEM).decode(),
-        PrivateKey=key2.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
+        CertificateBody=_pem(cert2),
+        PrivateKey=_pem(key2),
     )
     root.put_user_policy(
         UserName="certops",

@@ -1540,7 +1540,7 @@ fn encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 /// (`PENDING_ROTATION`) decrypted ciphertexts naming its version, though it is not permanently
 /// associated with the key and must not be used before the rotation.
 fn decrypting_material(k: &Key, v: usize) -> Option<&Arc<Material>> {
-    if k.record.imported.get(v).is_some_and(|m| m.pending_rotation) {
+    if waits_for_rotation(&k.record, v) {
         return None;
     }
     k.material(v)
@@ -2540,12 +2540,7 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
             // Bug: only the primary's copy went; its replicas kept theirs, which then neither
             // expired nor could ever be rotated into. Deleted from them too, as
             // DeleteImportedKeyMaterial of the primary's does.
-            let pending = key
-                .record
-                .imported
-                .get(v)
-                .is_some_and(|m| m.pending_rotation);
-            if pending && !replica && key.record.multi_region {
+            if waits_for_rotation(&key.record, v) && !replica && key.record.multi_region {
                 let r = &key.record;
                 replica_copies.extend(
                     r.replica_regions
@@ -3396,6 +3391,11 @@ fn seal_bytes(cx: &Cx<'_>, binding: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiEr
         .map_err(ApiError::internal)
 }
 
+/// Whether version `v` of the key is imported material waiting for a rotation on demand.
+fn waits_for_rotation(r: &KeyRecord, v: usize) -> bool {
+    r.imported.get(v).is_some_and(|m| m.pending_rotation)
+}
+
 /// Drops a replica's copy of its primary's material `id` at version `v` when the copy is still
 /// waiting for a rotation (the primary's went, by deletion or expiry); whether it did.
 fn drop_pending_copy(replica: &mut Key, v: usize, id: &str) -> bool {
@@ -3452,11 +3452,7 @@ async fn delete_imported_material(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiEr
     };
     let out = json!({"KeyId": key.record.arn, "KeyMaterialId": material_id(&key.record, version)});
     let replica = is_replica(&key.record);
-    let pending = key
-        .record
-        .imported
-        .get(version)
-        .is_some_and(|m| m.pending_rotation);
+    let pending = waits_for_rotation(&key.record, version);
     let mut keys = Vec::new();
     // The API reference: deleting a primary's material that waits for a rotation deletes it
     // from its replicas too; a replica's deletions are its own.
