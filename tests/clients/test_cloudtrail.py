@@ -426,6 +426,19 @@ def test_list_tags_is_decided_on_each_trail_it_lists(server):
         assert f"cloudtrail:ListTags on resource: {secret}" in error(e)["Message"]
 
 
+def test_list_tags_takes_at_most_twenty_arns(server):
+    # Regression: ListTags answered any number of ARNs, where the API reference limits the list
+    # to 20.
+    ct = server.client("cloudtrail")
+    ct.create_trail(Name="tagged", S3BucketName="audit-bucket", TagsList=[{"Key": "team", "Value": "a"}])
+    arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/tagged"
+    assert len(ct.list_tags(ResourceIdList=[arn] * 20)["ResourceTagList"]) == 20
+    with pytest.raises(ClientError) as e:
+        ct.list_tags(ResourceIdList=[arn] * 21)
+    assert error(e)["Code"] == "InvalidParameterException"
+    assert "21" in error(e)["Message"] and "20" in error(e)["Message"]
+
+
 def test_a_region_holds_five_trails_shadows_included(server):
     # Regression: CloudTrail's quota of 5 trails per Region (shadows of multi-Region trails
     # counted) was not enforced.

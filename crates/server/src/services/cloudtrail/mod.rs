@@ -600,6 +600,17 @@ pub async fn handle(
             Ok(json!({}))
         }
         "ListTags" => {
+            // The API reference: "The list has a limit of 20 ARNs" (the model sets no bound).
+            let asked = i
+                .get("ResourceIdList")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if asked > 20 {
+                return Err(err(
+                    "InvalidParameterException",
+                    format!("ResourceIdList has {asked} ARNs; the limit is 20."),
+                ));
+            }
             let mut list = Vec::new();
             for (n, id) in i
                 .get("ResourceIdList")
