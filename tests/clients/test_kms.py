@@ -464,6 +464,8 @@ def test_ml_kem_keys_encapsulate_and_decapsulate_a_shared_secret(server):
     with pytest.raises(ClientError) as e:
         kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="ML_KEM_768")
     assert error(e)["Code"] == "UnsupportedOperationException"
+    assert error(e)["Message"] == (
+        "GenerateDataKeyPair with KeyPairSpec ML_KEM_768 (its private key's PKCS#8 seed form) is not supported")
     # The secret never reaches the audit trail.
     records = [e["CloudTrailEvent"] for e in server.client("cloudtrail").lookup_events(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Encapsulate"}])["Events"]]
@@ -541,6 +543,12 @@ def test_ed25519_keys_sign_messages_that_any_ed25519_library_verifies(server):
     with pytest.raises(ClientError) as e:
         kms.sign(KeyId=key["KeyId"], Message=b"x" * 64, MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512")
     assert error(e)["Code"] == "ValidationException"
+    # HashEdDSA is refused in a sentence (bug: "...; sign the message itself with ED25519_SHA_512
+    # is not supported" read as if the advice were unsupported).
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key["KeyId"], Message=b"x" * 64, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512")
+    assert error(e)["Code"] == "UnsupportedOperationException"
+    assert error(e)["Message"].endswith("sign the message itself with ED25519_SHA_512) is not supported")
     # Data key pairs of the spec come as PKCS#8 and SubjectPublicKeyInfo.
     from cryptography.hazmat.primitives.serialization import load_der_private_key
 
@@ -2052,3 +2060,21 @@ def test_a_wrong_import_token_is_invalid_and_names_the_key(server):
         kms.import_key_material(KeyId=key["KeyId"], ImportToken=b"not the token", EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     assert error(e)["Code"] == "InvalidImportTokenException" and key["Arn"] in error(e)["Message"]
     assert "expired" not in error(e)["Message"]
+
+
+def test_a_custom_key_store_is_never_answered_from_the_default_one(server):
+    # Regression: CreateKey with a CustomKeyStoreId or XksKeyId made an ordinary key, and
+    # GenerateRandom with a CustomKeyStoreId answered from Palisade's own generator: a caller who
+    # meant the key to live in their HSM or external key store got one that does not, unwarned.
+    kms = server.client("kms")
+    before = kms.list_keys()["Keys"]
+    for call in (lambda: kms.create_key(CustomKeyStoreId="cks-1234567890abcdef0"),
+                 lambda: kms.generate_random(NumberOfBytes=16, CustomKeyStoreId="cks-1234567890abcdef0")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "CustomKeyStoreNotFoundException"
+        assert "cks-1234567890abcdef0" in error(e)["Message"]
+    with pytest.raises(ClientError) as e:
+        kms.create_key(XksKeyId="bb8562717f809024")
+    assert error(e)["Code"] == "ValidationException" and "EXTERNAL_KEY_STORE" in error(e)["Message"]
+    assert kms.list_keys()["Keys"] == before

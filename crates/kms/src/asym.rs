@@ -200,7 +200,9 @@ pub(crate) fn generate_private(spec: KeySpec) -> Result<Vec<u8>, KmsError> {
         let bytes = key.key_bytes().map_err(|_| internal("ml-kem encoding"))?;
         return Ok(bytes.as_ref().to_vec());
     }
-    Err(KmsError::Unsupported(format!("private keys of {spec}")))
+    Err(KmsError::Unsupported(format!(
+        "generating private keys of {spec}"
+    )))
 }
 
 /// Checks that PKCS#8 bytes hold a key of `spec`.
@@ -492,8 +494,8 @@ fn message_digest(
 fn ed25519_checks(algorithm: &str, kind: MessageType) -> Result<(), KmsError> {
     if algorithm == "ED25519_PH_SHA_512" {
         return Err(KmsError::Unsupported(
-            "ED25519_PH_SHA_512 (HashEdDSA) signatures; sign the message itself with \
-             ED25519_SHA_512"
+            "ED25519_PH_SHA_512 (HashEdDSA over a digest; sign the message itself with \
+             ED25519_SHA_512)"
                 .to_owned(),
         ));
     }

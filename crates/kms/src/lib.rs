@@ -223,7 +223,9 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Vec<u8>, Vec<u8>), KmsEr
     if spec.is_ml_kem() {
         // Its private key would have to leave as PKCS#8, whose ML-KEM form aws-lc-rs does not
         // write; handing out the raw FIPS 203 key instead would mislead every client.
-        return Err(KmsError::Unsupported(format!("data key pairs of {spec}")));
+        return Err(KmsError::Unsupported(format!(
+            "GenerateDataKeyPair with KeyPairSpec {spec} (its private key's PKCS#8 seed form)"
+        )));
     }
     let private = asym::generate_private(spec)?;
     let public = asym::public_key_der(spec, &private)?;

@@ -126,6 +126,7 @@ pub(crate) async fn run(cx: &Cx<'_>, op: &str, i: &Value) -> Result<Value, ApiEr
         "GenerateDataKeyPair" => generate_data_key_pair(cx, i, true),
         "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair(cx, i, false),
         "GenerateRandom" => {
+            no_custom_key_store(i)?;
             let Some(n) = i.get("NumberOfBytes").and_then(Value::as_u64) else {
                 return Err(err("ValidationException", "NumberOfBytes is required."));
             };
@@ -806,6 +807,18 @@ fn new_key_id(multi_region: bool) -> String {
     }
 }
 
+/// Palisade keeps no custom key stores, so a request naming one names a store that does not exist
+/// (AWS's `CustomKeyStoreNotFoundException`), never one answered from the default key store.
+fn no_custom_key_store(i: &Value) -> Result<(), ApiError> {
+    match s(i, "CustomKeyStoreId") {
+        Some(id) => Err(err(
+            "CustomKeyStoreNotFoundException",
+            format!("custom key store {id} does not exist: palisade keeps no custom key stores"),
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let spec_name = s(i, "KeySpec")
         .or_else(|| s(i, "CustomerMasterKeySpec"))
@@ -836,6 +849,15 @@ async fn create_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         ));
     }
     let origin = s(i, "Origin").unwrap_or("AWS_KMS");
+    // Bug: a CustomKeyStoreId or XksKeyId was ignored and an ordinary key made, so a caller who
+    // meant the key to live in their HSM or external key store got one that does not.
+    no_custom_key_store(i)?;
+    if s(i, "XksKeyId").is_some() && origin != "EXTERNAL_KEY_STORE" {
+        return Err(err(
+            "ValidationException",
+            format!("XksKeyId is valid only with Origin EXTERNAL_KEY_STORE, not {origin}"),
+        ));
+    }
     if !matches!(origin, "AWS_KMS" | "EXTERNAL") {
         return Err(err(
             "UnsupportedOperationException",
