@@ -1092,6 +1092,24 @@ def test_list_policies_granting_service_access_names_the_policies_that_reach_eac
     assert error(e)["Code"] == "NoSuchEntity"
 
 
+def test_an_inline_policy_of_version_2008_counts_in_the_access_reports(server):
+    # Regression: IAM stores and enforces an inline policy without Version or with 2008-10-17,
+    # but ListPoliciesGrantingServiceAccess and GenerateServiceLastAccessedDetails read stored
+    # policies as new managed ones, skipped it, and left its services out.
+    iam = server.client("iam")
+    arn = iam.create_user(UserName="old-style")["User"]["Arn"]
+    iam.put_user_policy(UserName="old-style", PolicyName="legacy", PolicyDocument=json.dumps(
+        {"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}))
+    iam.put_user_policy(UserName="old-style", PolicyName="unversioned", PolicyDocument=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:ListSecrets", "Resource": "*"}]}))
+    got = iam.list_policies_granting_service_access(Arn=arn, ServiceNamespaces=["kms", "secretsmanager"])
+    by_ns = {e["ServiceNamespace"]: [p["PolicyName"] for p in e["Policies"]] for e in got["PoliciesGrantingServiceAccess"]}
+    assert by_ns == {"kms": ["legacy"], "secretsmanager": ["unversioned"]}
+    job = iam.generate_service_last_accessed_details(Arn=arn)["JobId"]
+    services = {s["ServiceNamespace"] for s in iam.get_service_last_accessed_details(JobId=job)["ServicesLastAccessed"]}
+    assert services == {"kms", "secretsmanager"}
+
+
 def test_the_sts_token_version_preference_shows_in_the_account_summary(server):
     iam = server.client("iam")
     assert iam.get_account_summary()["SummaryMap"]["GlobalEndpointTokenVersion"] == 1

@@ -171,11 +171,14 @@ fn targets(
     )))
 }
 
-/// The services that at least one of the documents allows some action of.
+/// The services that at least one of the documents allows some action of. The documents are
+/// stored ones, read as authorization reads them (bug: an inline policy without `Version` or
+/// with `2008-10-17`, which IAM stores and enforces, was skipped, and the services it grants
+/// left out of the report).
 fn granted(docs: &[String]) -> BTreeSet<String> {
     let policies: Vec<Policy> = docs
         .iter()
-        .filter_map(|d| Policy::parse(d, PolicyKind::Identity).ok())
+        .filter_map(|d| Policy::parse_stored(d, PolicyKind::Identity).ok())
         .collect();
     palisade_policy::service_data::data()
         .prefixes()
@@ -209,7 +212,7 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
     let mut granted_action: HashMap<String, bool> = HashMap::new();
     let doc_policies: Vec<Policy> = docs
         .iter()
-        .filter_map(|d| Policy::parse(d, PolicyKind::Identity).ok())
+        .filter_map(|d| Policy::parse_stored(d, PolicyKind::Identity).ok())
         .collect();
     let now_ms = crate::services::now_ms();
     let created = secs(now_ms);

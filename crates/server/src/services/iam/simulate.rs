@@ -1040,7 +1040,7 @@ pub(crate) fn list_policies_granting_service_access(
     let policies = policies.ok_or_else(|| no_such_entity(format!("{arn} not found")))?;
     let parsed: Vec<(Value, Option<Policy>)> = policies
         .into_iter()
-        .map(|(entry, doc)| (entry, Policy::parse(&doc, PolicyKind::Identity).ok()))
+        .map(|(entry, doc)| (entry, Policy::parse_stored(&doc, PolicyKind::Identity).ok()))
         .collect();
     let entries: Vec<Value> = strings(input, "ServiceNamespaces")
         .iter()
