@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -566,6 +567,30 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     assert server.rotation_outcome(out["VersionId"]) == "RotationFailed"
     assert json.loads(sm.get_secret_value(SecretId="db/bad")["SecretString"])["password"] == "wrong"
     assert "database password" not in server.log_path.read_text()
+
+
+def test_postgresql_rotator_never_sets_a_password_for_a_server_the_current_value_does_not_name(server, postgres):
+    # Regression: a caller who may write a database secret but not read it pointed AWSCURRENT at
+    # a server of theirs; the rotator failed to log in there, logged in to the real server with
+    # AWSPREVIOUS, set a new password on it, then sent that password to the caller's server in
+    # testSecret. And the driver's error text in the RotationFailed event told a closed port
+    # from an open one, mapping the server's network for anyone who may rotate a secret.
+    if not shutil.which("psql"):
+        pytest.skip("psql is not installed")
+    assert psql(postgres, "admin", "admin-password", "CREATE ROLE victim LOGIN PASSWORD 'real-password'").returncode == 0
+    sm = server.client("secretsmanager")
+    real = {"engine": "postgres", "host": "127.0.0.1", "port": postgres, "username": "victim", "password": "real-password"}
+    sm.create_secret(Name="db/victim", SecretString=json.dumps(real))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        elsewhere = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    sm.put_secret_value(SecretId="db/victim", SecretString=json.dumps(dict(real, port=elsewhere, password="x")))
+    out = sm.rotate_secret(SecretId="db/victim", RotationLambdaARN=LAMBDA + "palisade-rotator-postgresql-single-user")
+    assert server.rotation_outcome(out["VersionId"]) == "RotationFailed"
+    assert psql(postgres, "victim", "real-password", "SELECT current_user").stdout.strip() == "victim"
+    failed = [e for e in server.events() if e.get("eventName") == "RotationFailed"]
+    assert failed and all("refused" not in json.dumps(e).lower() and "os error" not in json.dumps(e) for e in failed)
+    assert str(postgres) not in json.dumps(failed), "the previous value's server is not named"
 
 
 def test_the_secrets_manager_alias_is_listed_before_its_key_exists_and_points_at_it_after(server):

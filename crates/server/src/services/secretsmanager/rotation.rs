@@ -882,13 +882,28 @@ async fn pg_connect(c: &PgCreds) -> Result<sqlx::PgConnection, String> {
     )
     .await
     .map_err(|_| format!("connecting to {}:{} timed out", c.host, c.port))?
-    // The driver's message names host and user, never the password.
     .map_err(|e| {
+        // The driver's text goes to the operator's log only. A secret's writer picks the host
+        // and port, and its RotationFailed event is theirs to read: the text told a refused
+        // port from an open one and quoted bytes of whatever answered there (bug: a tenant
+        // could map the server's loopback and internal network through it).
+        tracing::warn!(host = %c.host, port = c.port, user = %c.username, error = %e, "postgresql rotator: login failed");
         format!(
-            "cannot log in to {}:{} as {}: {e}",
+            "cannot log in to {}:{} as {} (the server log has the driver's error)",
             c.host, c.port, c.username
         )
     })
+}
+
+/// Whether two credentials are for the same database user on the same server. The pending
+/// value is made from AWSCURRENT's; anyone who may write a value could otherwise point the
+/// current one at a server of theirs and have the rotator log in with the previous, working
+/// credentials, set a new password on the real server, then send it to theirs in testSecret
+/// (bug). AWS's single-user template refuses another user or host the same way; the port is
+/// compared too, since Palisade's connection does not verify a TLS certificate that would tie
+/// the name to the real server.
+fn same_target(a: &PgCreds, b: &PgCreds) -> bool {
+    a.host.eq_ignore_ascii_case(&b.host) && a.port == b.port && a.username == b.username
 }
 
 async fn pg_value(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<PgCreds, String> {
@@ -929,6 +944,19 @@ async fn postgres_step(
                 // Already set (a retried rotation).
                 return Ok(());
             }
+            let current = current_json(cx, secret, AWSCURRENT)
+                .await?
+                .ok_or("the AWSCURRENT value is not a JSON object")?;
+            let current = creds(&current)?;
+            if !same_target(&current, &pending) {
+                // The current value's user and server are not named: the caller may not be
+                // allowed to read them.
+                return Err(format!(
+                    "the pending credentials are for {} on {}:{}, not the current user and server: \
+                     a rotation changes the password of the current user on its server only",
+                    pending.username, pending.host, pending.port
+                ));
+            }
             let mut conn = None;
             let mut last_err = String::new();
             for stage in [AWSCURRENT, palisade_secrets::AWSPREVIOUS] {
@@ -936,6 +964,10 @@ async fn postgres_step(
                     continue;
                 };
                 let Ok(c) = creds(&v) else { continue };
+                if !same_target(&c, &pending) {
+                    last_err = format!("the {stage} credentials are for another user or server");
+                    continue;
+                }
                 match pg_connect(&c).await {
                     Ok(x) => {
                         conn = Some(x);
