@@ -1316,6 +1316,37 @@ fn a_zip_member_the_reader_cannot_open_is_named_and_unsupported() {
     );
 }
 
+/// Regression: of two zip members sharing a name only the last was scanned, silently, so the
+/// first could hide anything (unzip extracts the first).
+#[test]
+fn zip_members_sharing_a_name_are_all_scanned() {
+    let mut data = zip_of(&[
+        (
+            "data.txt",
+            b"hidden ssn 536-22-8741 bob@example.com\n" as &[u8],
+        ),
+        ("datb.txt", b"nothing here\n"),
+    ]);
+    // The writer refuses a name twice; rename the second in its local and central headers.
+    let mut renamed = 0;
+    for i in 0..data.len().saturating_sub(8) {
+        if &data[i..i + 8] == b"datb.txt" {
+            data[i + 3] = b'a';
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2);
+    let e = engine();
+    let r = scan_object(&e, "dup.zip", &data, false);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(r.iter().all(|f| f.path == "dup.zip!data.txt"), "{r:?}");
+    assert_eq!(
+        types(&e, &r[0]),
+        vec!["USA_SOCIAL_SECURITY_NUMBER", "EMAIL_ADDRESS"]
+    );
+    assert!(types(&e, &r[1]).is_empty());
+}
+
 #[test]
 fn utf16_exports_are_scanned_as_the_text_they_hold() {
     // Regression: a UTF-16 CSV (as Excel and PowerShell export) was scanned as raw bytes and
