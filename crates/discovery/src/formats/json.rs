@@ -114,6 +114,51 @@ pub(crate) fn push_element(seg: &mut String, name: &str) {
     }
 }
 
+/// The member names of a path [`push_element`] wrote, unescaped, without array indexes: a
+/// bracketed name is one name, whatever dots it holds.
+pub(crate) fn element_names(path: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = path.strip_prefix('$').unwrap_or(path).chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                let mut n = String::new();
+                while let Some(&c) = chars.peek() {
+                    if matches!(c, '.' | '[') {
+                        break;
+                    }
+                    n.push(c);
+                    chars.next();
+                }
+                names.push(n);
+            }
+            '[' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                let mut n = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => n.extend(chars.next()),
+                        '\'' => break,
+                        c => n.push(c),
+                    }
+                }
+                // The closing `]`.
+                chars.next();
+                names.push(n);
+            }
+            '[' => {
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
 /// A key that dot notation shows unambiguously: an identifier (letters, digits, `_`, `-`, not
 /// starting with a digit or `-`).
 fn is_plain_name(k: &str) -> bool {
@@ -463,4 +508,22 @@ fn scan_part(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{element_names, push_element};
+
+    #[test]
+    fn element_names_read_back_what_push_element_wrote() {
+        let mut p = String::from("$");
+        for name in ["plain", "a.b", "it's \\ odd", "frank@example.com"] {
+            push_element(&mut p, name);
+            p.push_str("[3]");
+        }
+        assert_eq!(
+            element_names(&p),
+            vec!["plain", "a.b", "it's \\ odd", "frank@example.com"]
+        );
+    }
 }
