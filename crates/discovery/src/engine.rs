@@ -1695,8 +1695,10 @@ impl Scanner<'_> {
             // Read into the buffer's spare capacity: zeroing it first would write every byte
             // of the stream once more.
             let want = CHUNK + OVERLAP - buf.len();
-            (&mut r).take(want as u64).read_to_end(&mut buf)?;
-            let eof = buf.len() < CHUNK + OVERLAP;
+            // What was read before an error (a truncated gzip's readable part) is scanned
+            // before the error is returned: it was read, and callers report it as a part.
+            let read = (&mut r).take(want as u64).read_to_end(&mut buf);
+            let eof = read.is_err() || buf.len() < CHUNK + OVERLAP;
             local.clear();
             self.scan(&buf, None, &mut local);
             // Detections starting in the overlap tail are left for the next round, which sees
@@ -1720,7 +1722,7 @@ impl Scanner<'_> {
                 done: keep_from,
             });
             if eof {
-                return Ok(());
+                return read.map(|_| ());
             }
             buf.drain(..keep_from);
             base += keep_from;

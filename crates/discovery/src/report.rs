@@ -181,7 +181,7 @@ pub fn finding_counted(engine: &Engine, r: &FileResult, tally: &Tally) -> Option
         "classificationDetails": {
             "originType": "SENSITIVE_DATA_DISCOVERY_JOB",
             "result": {
-                "status": {"code": "COMPLETE"},
+                "status": status(r),
                 "mimeType": mime(r.format),
                 "sizeClassified": r.size,
                 "additionalOccurrences": additional,
@@ -192,12 +192,24 @@ pub fn finding_counted(engine: &Engine, r: &FileResult, tally: &Tally) -> Option
     }))
 }
 
-/// A skipped file, as Macie's discovery result status.
+/// A file's classification status: COMPLETE, or PARTIAL with the reason the analysis stopped.
+fn status(r: &FileResult) -> Value {
+    match &r.partial {
+        Some(s) => json!({"code": "PARTIAL", "reason": s.reason}),
+        None => json!({"code": "COMPLETE"}),
+    }
+}
+
+/// A file skipped, or analysed only in part, as Macie's discovery result status.
 pub fn skipped(r: &FileResult) -> Option<Value> {
-    let s = r.outcome.as_ref().err()?;
+    let (code, s) = match (&r.outcome, &r.partial) {
+        (Err(s), _) => ("SKIPPED", s),
+        (Ok(_), Some(s)) => ("PARTIAL", s),
+        (Ok(_), None) => return None,
+    };
     Some(json!({
         "path": r.path,
-        "status": {"code": "SKIPPED", "reason": s.reason},
+        "status": {"code": code, "reason": s.reason},
         "detail": s.detail,
     }))
 }
@@ -399,6 +411,8 @@ pub struct Summary {
     pub bytes: u64,
     /// Skipped: reason → count.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Analysed in part (counted in `scanned` too): reason → count.
+    pub partial: BTreeMap<&'static str, u64>,
 }
 
 /// One file's detections counted by identifier, as the summary needs them; a streamed file's
@@ -544,13 +558,19 @@ impl Summary {
             self.by_file.len(),
             skipped
         ));
+        let reasons = |m: &BTreeMap<&str, u64>| {
+            let r: Vec<String> = m.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            r.join(", ")
+        };
         if skipped > 0 {
-            let reasons: Vec<String> = self
-                .skipped
-                .iter()
-                .map(|(r, n)| format!("{r}: {n}"))
-                .collect();
-            s.push_str(&format!(" ({})", reasons.join(", ")));
+            s.push_str(&format!(" ({})", reasons(&self.skipped)));
+        }
+        let partial: u64 = self.partial.values().sum();
+        if partial > 0 {
+            s.push_str(&format!(
+                ", {partial} partly analysed ({})",
+                reasons(&self.partial)
+            ));
         }
         s.push('\n');
         s

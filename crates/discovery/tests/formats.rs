@@ -1639,3 +1639,59 @@ fn sarif_revealed_value_is_a_property_and_columns_are_code_points() {
         4
     );
 }
+
+/// Regression: a truncated .gz log was reported differently per format: jsonl, table and sarif
+/// printed the detections of its readable part, json reported no finding and only a skip, and
+/// the table's summary said 0 files scanned. Every format now has the readable part's
+/// detections, and the file is analysed in part (PARTIAL), which fails the run (exit 2).
+#[test]
+fn a_truncated_gzip_reports_its_readable_part_the_same_in_every_format() {
+    let text: String = (0..20_000)
+        .map(|i| format!("line {i} user{i}@example.com\n"))
+        .collect();
+    let gz = gzip(text.as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("trunc.log.gz");
+    std::fs::write(&f, &gz[..gz.len() / 2]).unwrap();
+
+    let (code, out, err) = run(&args(vec![f.clone()], OutputFormat::Jsonl));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("analysed only in part") && err.contains("INVALID_OR_CORRUPTED_FILE"),
+        "{err}"
+    );
+    let streamed = out.lines().count() as u64;
+    assert!(streamed > 1000, "{streamed}");
+
+    let (code, out, _) = run(&args(vec![f.clone()], OutputFormat::Json));
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let result = &doc["findings"][0]["classificationDetails"]["result"];
+    assert_eq!(result["status"]["code"], "PARTIAL", "{out}");
+    assert_eq!(result["status"]["reason"], "INVALID_OR_CORRUPTED_FILE");
+    assert_eq!(
+        result["sensitiveData"][0]["detections"][0]["count"],
+        streamed
+    );
+    assert_eq!(doc["skipped"][0]["status"]["code"], "PARTIAL", "{out}");
+    assert_eq!(doc["summary"]["filesScanned"], 1);
+    assert_eq!(
+        doc["summary"]["detectionsByType"]["EMAIL_ADDRESS"],
+        streamed
+    );
+
+    let (code, out, _) = run(&args(vec![f], OutputFormat::Table));
+    assert_eq!(code, 2);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("EMAIL_ADDRESS\t"))
+            .count() as u64,
+        streamed
+    );
+    assert!(
+        out.contains("1 files scanned")
+            && out.contains("1 partly analysed (INVALID_OR_CORRUPTED_FILE: 1)"),
+        "{}",
+        out.lines().last().unwrap_or_default()
+    );
+}

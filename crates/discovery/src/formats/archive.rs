@@ -49,6 +49,9 @@ pub struct FileResult {
     pub format: Format,
     /// Detections, or why it was skipped.
     pub outcome: Result<Vec<Located>, Skip>,
+    /// Why the analysis stopped before the end, when it did: the detections are those of the
+    /// part read (Macie's status PARTIAL).
+    pub partial: Option<Skip>,
 }
 
 /// What one top-level file has used of the limits so far.
@@ -228,6 +231,7 @@ fn scan_member<R: Read>(
             size: member.size,
             format: Format::Binary,
             outcome: Err(s),
+            partial: None,
         }),
     }
 }
@@ -293,6 +297,7 @@ pub fn scan_any(
         size: size as u64,
         format,
         outcome,
+        partial: None,
     };
     match format {
         Format::Gzip | Format::Zip | Format::Tar if depth >= opts.limits.max_depth => {
@@ -421,6 +426,7 @@ pub fn scan_any(
                             size: 0,
                             format: Format::Binary,
                             outcome: Err(skip(reason, format!("cannot read member {i}: {e}"))),
+                            partial: None,
                         });
                         continue;
                     }
