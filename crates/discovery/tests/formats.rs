@@ -1695,3 +1695,29 @@ fn a_truncated_gzip_reports_its_readable_part_the_same_in_every_format() {
         out.lines().last().unwrap_or_default()
     );
 }
+
+/// Regression: a quoted CSV/TSV cell never closed silently turned the rest of the file into one
+/// cell, every later detection reported in its row; the file is now corrupt, and skipped.
+#[test]
+fn an_unclosed_quote_makes_a_csv_or_tsv_file_corrupt() {
+    let e = engine();
+    for (name, data) in [
+        (
+            "u.csv",
+            &b"a,email\n1,\"bob@example.com\n2,carol@example.com\n"[..],
+        ),
+        (
+            "q.tsv",
+            b"name\temail\n\"quoted start\tbob@example.com\nx\tcarol@example.com\n",
+        ),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        let skip = r[0].outcome.as_ref().unwrap_err();
+        assert_eq!(skip.reason, "INVALID_OR_CORRUPTED_FILE", "{name}");
+        assert!(skip.detail.contains("unclosed quote"), "{}", skip.detail);
+        assert!(skip.detail.contains("line 2"), "{}", skip.detail);
+    }
+    // A quoted cell spanning lines, closed, is a cell.
+    let r = scan_object(&e, "m.csv", b"a,b\n\"x\ny\",bob@example.com\n", false);
+    assert_eq!(types(&e, &r[0]), vec!["EMAIL_ADDRESS"]);
+}

@@ -204,8 +204,8 @@ pub fn scan_buffer(
     };
     let mut out = match format {
         Format::Text => text::scan(scanner, data),
-        Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data)),
-        Format::Tsv => csv::scan(engine, scanner, data, b'\t'),
+        Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data))?,
+        Format::Tsv => csv::scan(engine, scanner, data, b'\t')?,
         Format::Json => json::scan(engine, scanner, data, false)?,
         Format::JsonLines => json::scan(engine, scanner, data, true)?,
         #[cfg(feature = "parquet")]
