@@ -1721,3 +1721,26 @@ fn an_unclosed_quote_makes_a_csv_or_tsv_file_corrupt() {
     let r = scan_object(&e, "m.csv", b"a,b\n\"x\ny\",bob@example.com\n", false);
     assert_eq!(types(&e, &r[0]), vec!["EMAIL_ADDRESS"]);
 }
+
+/// Regression: camelCase field and column names did not count as keywords: `dateOfBirth` and
+/// `socialSecurityNumber` found nothing where `date_of_birth` and `social_security_number` did.
+#[test]
+fn camel_case_names_carry_their_keywords() {
+    let e = engine();
+    for (name, data, want) in [
+        (
+            "d.jsonl",
+            "{\"dateOfBirth\": \"1980-03-04\"}\n",
+            "DATE_OF_BIRTH",
+        ),
+        (
+            "s.jsonl",
+            "{\"socialSecurityNumber\": \"536228741\"}\n",
+            "USA_SOCIAL_SECURITY_NUMBER",
+        ),
+        ("d.csv", "id,DateOfBirth\n1,1980-03-04\n", "DATE_OF_BIRTH"),
+    ] {
+        let r = scan_object(&e, name, data.as_bytes(), false);
+        assert!(types(&e, &r[0]).contains(&want.to_owned()), "{name}: {r:?}");
+    }
+}
