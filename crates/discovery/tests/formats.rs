@@ -1744,3 +1744,39 @@ fn camel_case_names_carry_their_keywords() {
         assert!(types(&e, &r[0]).contains(&want.to_owned()), "{name}: {r:?}");
     }
 }
+
+/// Regression: an empty allow-list file and entries longer than 90 characters were accepted
+/// silently; Macie refuses both (S3_OBJECT_EMPTY; each entry is 1-90 characters).
+#[test]
+fn an_empty_allow_list_or_an_entry_over_90_characters_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("d.txt");
+    std::fs::write(&text, "bob@example.com\n").unwrap();
+    let long = format!("{}\n", "a".repeat(91));
+    for (file, content, want) in [
+        ("empty.txt", "", "has no entries"),
+        ("blank.txt", "\n  \n", "has no entries"),
+        (
+            "empty.json",
+            r#"{"criteria":{"words":[]}}"#,
+            "has no entries",
+        ),
+        ("long.txt", long.as_str(), "entry 1 (\"aaaa"),
+    ] {
+        let allow = dir.path().join(file);
+        std::fs::write(&allow, content).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.allow_list = vec![allow.clone()];
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 2, "{file}: {err}");
+        assert!(out.is_empty(), "{file}: {out}");
+        assert!(err.contains(want), "{file}: {err}");
+        assert!(err.contains(&allow.display().to_string()), "{file}: {err}");
+    }
+    // 90 characters is an entry.
+    let allow = dir.path().join("ninety.txt");
+    std::fs::write(&allow, "a".repeat(90)).unwrap();
+    let mut a = args(vec![text], OutputFormat::Jsonl);
+    a.allow_list = vec![allow];
+    assert_eq!(run(&a).0, 1);
+}
