@@ -713,13 +713,13 @@ fn command_line_symlinks_are_followed_and_unscannable_paths_are_errors() {
 
 /// Regression: after a line that is not JSON, JSON Lines record indexes shifted (the bad line
 /// counted one record per word: reported as record 4, the next record as 5 instead of 2).
-/// Records are lines, 0-based, and a bad line is scanned as text of its own record.
+/// Records are lines, 0-based; a bad line's detections are located by line.
 #[test]
 fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
     let e = engine();
     let data = "{\"email\":\"alice@example.com\"}\nnot json here bob@example.com\n{\"c\":\"eve@example.com\"}\nan \"unclosed quote carol@example.com\n{\"d\":\"dan@example.com\"}\n";
     let r = scan_object(&e, "r.jsonl", data.as_bytes(), false);
-    let got: Vec<(u64, Option<String>)> = r[0]
+    let got: Vec<String> = r[0]
         .outcome
         .as_ref()
         .unwrap()
@@ -728,21 +728,67 @@ fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
             Location::Record {
                 record_index,
                 json_path,
-            } => (*record_index, json_path.clone()),
+            } => format!("{record_index} {}", json_path.as_deref().unwrap_or("-")),
+            Location::Line { start, .. } => format!("line {start}"),
             other => panic!("{other:?}"),
         })
         .collect();
-    let at = |i: u64, p: &str| (i, Some(p.to_owned()));
-    assert_eq!(
-        got,
-        vec![
-            at(0, "$.email"),
-            at(1, "$"),
-            at(2, "$.c"),
-            at(3, "$"),
-            at(4, "$.d")
-        ]
+    assert_eq!(got, ["0 $.email", "line 2", "2 $.c", "line 4", "4 $.d"]);
+}
+
+/// Regression: malformed JSON and JSON Lines were scanned as if valid, their detections
+/// reported as records at `$`, the file as complete. What is not JSON is still scanned (never
+/// hidden), located by line as Macie locates a structured file's malformed parts, and the file
+/// is analysed in part (INVALID_OR_CORRUPTED_FILE, the error's place in the detail).
+#[test]
+fn malformed_json_is_scanned_as_text_and_reported_partial() {
+    let e = engine();
+    for (name, data, detail) in [
+        (
+            "inv.json",
+            &b"{not json bob@example.com"[..],
+            "the file is not JSON: expected a quoted key at line 1, column 2",
+        ),
+        (
+            "trail.json",
+            b"{\"a\":\"x\"} trailing carol@example.com",
+            "the file is not JSON: expected a value at line 1, column 11",
+        ),
+        (
+            "inv.jsonl",
+            b"{\"a\":\"x\"}\n{broken carol@example.com\n{\"b\": tru}\n",
+            "record 1 is not JSON: expected a quoted key at line 2, column 2",
+        ),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        let found = r[0].outcome.as_ref().unwrap();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        assert!(
+            matches!(found[0].location, Location::Line { .. }),
+            "{name}: {found:?}"
+        );
+        let why = r[0].partial.as_ref().unwrap();
+        assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE");
+        assert!(why.detail.starts_with(detail), "{name}: {}", why.detail);
+    }
+    let r = scan_object(&e, "inv.jsonl", b"{\"a\":1}\n{x\n[1,]\n", false);
+    let why = r[0].partial.as_ref().unwrap();
+    assert!(
+        why.detail.ends_with("(2 lines are not JSON)"),
+        "{}",
+        why.detail
     );
+    // Valid JSON of every kind of value, several documents, a BOM, blank lines: complete.
+    for (name, data) in [
+        (
+            "ok.json",
+            &b"\xEF\xBB\xBF {\"a\": [1, -2.5e+3, 0, true, false, null, \"\\u00e9\\n\"], \"b\": {}} [] "[..],
+        ),
+        ("ok.jsonl", b"{\"a\":1}\n\n[2]\r\n\"s\"\n"),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        assert!(r[0].outcome.is_ok() && r[0].partial.is_none(), "{name}: {r:?}");
+    }
 }
 
 /// Regression: a key such as `weird key.with "quotes"` was reported as

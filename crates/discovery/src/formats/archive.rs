@@ -475,8 +475,12 @@ pub fn scan_any(
             }
         }
         _ => {
-            let outcome = formats::scan_buffer(engine, scanner, format, data, opts, budget);
-            out.push(result(format, data.len(), outcome));
+            let mut partial = None;
+            let outcome =
+                formats::scan_buffer(engine, scanner, format, data, opts, budget, &mut partial);
+            let mut r = result(format, data.len(), outcome);
+            r.partial = partial.filter(|_| r.outcome.is_ok());
+            out.push(r);
         }
     }
 }
