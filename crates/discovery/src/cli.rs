@@ -669,6 +669,8 @@ impl Printer<'_> {
                             Some(t) => report::finding_counted(self.engine, &r, t),
                             None => report::finding(self.engine, &r),
                         });
+                    }
+                    if matches!(self.format, OutputFormat::Json | OutputFormat::Sarif) {
                         self.skipped.extend(report::skipped(&r));
                     }
                 }
@@ -860,7 +862,7 @@ fn run_inner(
     // What could not be read is skipped content too: listed and counted with the rest.
     for e in &errors {
         *summary.skipped.entry(e.reason).or_default() += 1;
-        if args.format == OutputFormat::Json {
+        if matches!(args.format, OutputFormat::Json | OutputFormat::Sarif) {
             skipped.push(serde_json::json!({
                 "path": e.path,
                 "status": {"code": "SKIPPED", "reason": e.reason},
@@ -901,10 +903,12 @@ fn run_inner(
             });
             write(out, serde_json::to_string_pretty(&doc).unwrap_or_default())?;
         }
-        OutputFormat::Sarif => sarif.finish(out).map_err(|source| Error::Io {
-            path: PathBuf::from("<stdout>"),
-            source,
-        })?,
+        OutputFormat::Sarif => sarif
+            .finish(out, errors.is_empty() && incomplete.is_empty(), &skipped)
+            .map_err(|source| Error::Io {
+                path: PathBuf::from("<stdout>"),
+                source,
+            })?,
         OutputFormat::Jsonl => {
             // stdout carries detections only; the summary goes to a terminal's stderr.
             if progress {

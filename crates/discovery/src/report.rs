@@ -345,23 +345,48 @@ impl SarifWriter {
                 region.insert("startLine".into(), json!(start));
                 region.insert("endLine".into(), json!(end));
                 region.insert("startColumn".into(), json!(start_column));
-            } else {
+            } else if let Some(line) = l.line {
                 // GitHub code scanning rejects a region without a line: the cell's or record's
-                // line where the file has lines, else the first.
-                region.insert("startLine".into(), json!(l.line.unwrap_or(1)));
+                // line where the file has lines.
+                region.insert("startLine".into(), json!(line));
             }
             if let Some(off) = l.offset {
                 region.insert("byteOffset".into(), json!(off));
                 region.insert("byteLength".into(), json!(l.detection.len()));
             }
+            let mut physical = json!({"artifactLocation": {"uri": sarif_uri(&r.path)}});
+            // A file without lines or offsets (Parquet, a binary file) has no text region (bug:
+            // `startLine` 1 pointed at a line it does not have): the record is the logical
+            // location instead.
+            if !region.is_empty()
+                && let Value::Object(m) = &mut physical
+            {
+                m.insert("region".into(), Value::Object(region));
+            }
+            let mut location = json!({"physicalLocation": physical});
+            if let (
+                crate::formats::Location::Record {
+                    record_index,
+                    json_path,
+                },
+                None,
+                Value::Object(m),
+            ) = (&l.location, l.offset, &mut location)
+            {
+                let name = match json_path {
+                    Some(p) => format!("record {record_index} {p}"),
+                    None => format!("record {record_index}"),
+                };
+                m.insert(
+                    "logicalLocations".into(),
+                    json!([{"fullyQualifiedName": name, "kind": "element"}]),
+                );
+            }
             let mut res = json!({
                 "ruleId": ty,
                 "level": match sev { Severity::High => "error", Severity::Medium => "warning", Severity::Low => "note" },
                 "message": {"text": format!("{ty} detected")},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": sarif_uri(&r.path)},
-                    "region": region,
-                }}],
+                "locations": [location],
                 "properties": {"location": l.location},
             });
             // A result has no `value` property in SARIF 2.1.0: the revealed value goes in its
@@ -381,8 +406,15 @@ impl SarifWriter {
         Ok(())
     }
 
-    /// Writes the rest of the document: the rules of the identifiers found, and the version.
-    pub fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
+    /// Writes the rest of the document: the invocation (whether every file was analysed, and a
+    /// notification per file skipped or analysed in part, from `skipped`, entries as
+    /// [`skipped`] makes them), the rules of the identifiers found, and the version.
+    pub fn finish(
+        self,
+        out: &mut dyn Write,
+        successful: bool,
+        skipped: &[Value],
+    ) -> std::io::Result<()> {
         let tool = json!({"driver": {"name": "palisade-scan", "rules": self.rules.into_values().collect::<Vec<_>>()}});
         if self.results == 0 {
             out.write_all(b"{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"runs\": [\n    {\n      \"results\": [],\n")?;
@@ -392,6 +424,35 @@ impl SarifWriter {
         // Columns count Unicode code points (`startColumn`); without this readers assume
         // UTF-16 code units.
         out.write_all(b"      \"columnKind\": \"unicodeCodePoints\",\n")?;
+        // Content left unanalysed fails the run (exit 2): SARIF says so per invocation, with a
+        // notification per file (bug: the log had no invocation, so a reader saw a clean run).
+        let notifications: Vec<Value> = skipped
+            .iter()
+            .map(|s| {
+                let text = |at: &str| s.pointer(at).and_then(Value::as_str).unwrap_or_default();
+                let (reason, code) = (text("/status/reason"), text("/status/code"));
+                let (path, detail) = (text("/path"), text("/detail"));
+                let what = if code == "PARTIAL" {
+                    "analysed only in part"
+                } else {
+                    "skipped"
+                };
+                json!({
+                    "level": if reason == "UNSUPPORTED_FILE_TYPE_EXCEPTION" { "note" } else { "error" },
+                    "message": {"text": format!("{what}: {reason} ({detail})")},
+                    "descriptor": {"id": reason},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(path)}}}],
+                    "properties": {"status": code},
+                })
+            })
+            .collect();
+        let invocations = json!([{
+            "executionSuccessful": successful,
+            "toolExecutionNotifications": notifications,
+        }]);
+        out.write_all(b"      \"invocations\": ")?;
+        out.write_all(pretty_at(&invocations, 3).as_bytes())?;
+        out.write_all(b",\n")?;
         out.write_all(b"      \"tool\": ")?;
         out.write_all(pretty_at(&tool, 3).as_bytes())?;
         out.write_all(b"\n    }\n  ],\n  \"version\": \"2.1.0\"\n}\n")

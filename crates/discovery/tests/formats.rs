@@ -1826,3 +1826,45 @@ fn an_empty_allow_list_or_an_entry_over_90_characters_is_refused() {
     a.allow_list = vec![allow];
     assert_eq!(run(&a).0, 1);
 }
+
+/// Regression: a SARIF log of a run that skipped a corrupt file (exit 2) had no `invocations`,
+/// so it read as a clean run; it now says the execution did not succeed, with a notification
+/// naming each file skipped or analysed in part and why.
+#[test]
+fn sarif_invocation_reports_skipped_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("corrupt.gz");
+    std::fs::write(&bad, b"\x1f\x8b\x08\x00garbage").unwrap();
+    let ok = dir.path().join("ok.txt");
+    std::fs::write(&ok, "mail bob@example.com\n").unwrap();
+    let (code, out, _) = run(&args(vec![bad, ok.clone()], OutputFormat::Sarif));
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let inv = &doc["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false, "{out}");
+    let n = &inv["toolExecutionNotifications"];
+    assert_eq!(n.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(n[0]["level"], "error");
+    assert_eq!(n[0]["descriptor"]["id"], "INVALID_OR_CORRUPTED_FILE");
+    assert!(
+        n[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("cannot decompress"),
+        "{out}"
+    );
+    assert!(
+        n[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("corrupt.gz"),
+        "{out}"
+    );
+    let (code, out, _) = run(&args(vec![ok], OutputFormat::Sarif));
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
+}

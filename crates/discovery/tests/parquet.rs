@@ -456,3 +456,37 @@ fn column_and_field_names_are_quoted_and_scanned_as_json_keys_are() {
         ]
     );
 }
+
+/// Regression: SARIF results of Parquet files had `region.startLine` 1, a line a binary file
+/// does not have; they have no region, and the row and path as a logical location.
+#[test]
+fn sarif_parquet_results_have_a_logical_location_not_a_line() {
+    use palisade_discovery::cli::{OutputFormat, ScanArgs, run_with};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.parquet");
+    std::fs::write(&f, write(&[("536-22-8901", "nothing")])).unwrap();
+    let a = ScanArgs {
+        paths: vec![f],
+        identifiers: "ALL".into(),
+        custom: vec![],
+        allow_list: vec![],
+        format: OutputFormat::Sarif,
+        sample: None,
+        max_file_size: 1 << 20,
+        reveal: false,
+        threads: Some(1),
+        no_progress: true,
+        max_archive_depth: 10,
+        max_compression_ratio: 1000,
+        follow: false,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run_with(&a, &mut out, &mut err, false), 1);
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let loc = &doc["runs"][0]["results"][0]["locations"][0];
+    assert!(loc["physicalLocation"].get("region").is_none(), "{loc}");
+    assert_eq!(
+        loc["logicalLocations"][0]["fullyQualifiedName"],
+        "record 0 $.customer_ssn"
+    );
+}
