@@ -345,24 +345,24 @@ impl SarifWriter {
                 region.insert("startLine".into(), json!(start));
                 region.insert("endLine".into(), json!(end));
                 region.insert("startColumn".into(), json!(start_column));
-            } else if let Some(line) = l.line {
+            } else {
                 // GitHub code scanning rejects a region without a line: the cell's or record's
-                // line where the file has lines.
-                region.insert("startLine".into(), json!(line));
+                // line where the file has lines, else the first (a Parquet file's results carry
+                // the row and path as a logical location too, below).
+                region.insert("startLine".into(), json!(l.line.unwrap_or(1)));
             }
             if let Some(off) = l.offset {
                 region.insert("byteOffset".into(), json!(off));
                 region.insert("byteLength".into(), json!(l.detection.len()));
             }
             let mut physical = json!({"artifactLocation": {"uri": sarif_uri(&r.path)}});
-            // A file without lines or offsets (Parquet, a binary file) has no text region (bug:
-            // `startLine` 1 pointed at a line it does not have): the record is the logical
-            // location instead.
             if !region.is_empty()
                 && let Value::Object(m) = &mut physical
             {
                 m.insert("region".into(), Value::Object(region));
             }
+            // A file without lines or offsets (Parquet) has its record as a logical location:
+            // its `startLine` 1 is there only for readers that need a line.
             let mut location = json!({"physicalLocation": physical});
             if let (
                 crate::formats::Location::Record {

@@ -457,10 +457,11 @@ fn column_and_field_names_are_quoted_and_scanned_as_json_keys_are() {
     );
 }
 
-/// Regression: SARIF results of Parquet files had `region.startLine` 1, a line a binary file
-/// does not have; they have no region, and the row and path as a logical location.
+/// Regression: SARIF results of Parquet files had only `region.startLine` 1, a line a binary
+/// file does not have; they also carry the row and path as a logical location (the line stays,
+/// since GitHub code scanning rejects a result whose region has no line).
 #[test]
-fn sarif_parquet_results_have_a_logical_location_not_a_line() {
+fn sarif_parquet_results_have_a_logical_location() {
     use palisade_discovery::cli::{OutputFormat, ScanArgs, run_with};
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("t.parquet");
@@ -484,7 +485,7 @@ fn sarif_parquet_results_have_a_logical_location_not_a_line() {
     assert_eq!(run_with(&a, &mut out, &mut err, false), 1);
     let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let loc = &doc["runs"][0]["results"][0]["locations"][0];
-    assert!(loc["physicalLocation"].get("region").is_none(), "{loc}");
+    assert_eq!(loc["physicalLocation"]["region"]["startLine"], 1, "{loc}");
     assert_eq!(
         loc["logicalLocations"][0]["fullyQualifiedName"],
         "record 0 $.customer_ssn"
