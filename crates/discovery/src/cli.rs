@@ -305,6 +305,7 @@ fn scan_file(
         size,
         format: Format::Binary,
         outcome: Err(Skip { reason, detail }),
+        partial: None,
     };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -334,10 +335,18 @@ fn scan_file(
     // UTF-16 text is read whole and decoded (`formats::scan_buffer`), not streamed as bytes.
     if format == Format::Text && crate::formats::utf16_order(&data).is_none() {
         let stream = std::io::Cursor::new(&data).chain(reader);
-        return match stream_text(scanner, &name, stream, opts.reveal, part) {
-            Ok(held) => (vec![text_result(&name, len, held)], None),
-            Err(e) => (Vec::new(), Some(Unscanned::io(path, &e))),
-        };
+        let (held, read) = stream_text(scanner, &name, stream, opts.reveal, part);
+        let mut result = text_result(&name, len, held);
+        // The detections before a read error were printed already: they stay in every format,
+        // and the file is reported as partly analysed.
+        if let Err(e) = read {
+            let why = Unscanned::io(path, &e);
+            result.partial = Some(Skip {
+                reason: why.reason,
+                detail: format!("cannot read: {}", why.detail),
+            });
+        }
+        return (vec![result], None);
     }
     if format == Format::Gzip && opts.limits.max_depth > 0 {
         // A gzipped log (the usual rotated log) is streamed too, decompressed as it is
@@ -379,27 +388,29 @@ fn text_result(name: &str, size: u64, found: Vec<Located>) -> FileResult {
         size,
         format: Format::Text,
         outcome: Ok(found),
+        partial: None,
     }
 }
 
 /// Streams text through the scanner, handing all batches of detections but the last to
-/// `part` (in results of size 0); returns the last.
+/// `part` (in results of size 0); returns the last, and the read error that ended the stream
+/// early, if one did (the batches before it are found all the same).
 fn stream_text<R: Read>(
     scanner: &mut crate::engine::Scanner<'_>,
     name: &str,
     stream: R,
     reveal: bool,
     part: &mut dyn FnMut(FileResult),
-) -> std::io::Result<Vec<Located>> {
+) -> (Vec<Located>, std::io::Result<()>) {
     // One batch is held back: it is the returned result's if no other follows.
     let mut held = Vec::new();
-    crate::formats::text::scan_stream_batches(scanner, stream, reveal, |b| {
+    let read = crate::formats::text::scan_stream_batches(scanner, stream, reveal, |b| {
         let previous = std::mem::replace(&mut held, std::mem::take(b));
         if !previous.is_empty() {
             part(text_result(name, 0, previous));
         }
-    })?;
-    Ok(held)
+    });
+    (held, read)
 }
 
 /// Scans a gzip file whose content is text as a stream under the archive limits; gives the
@@ -454,35 +465,24 @@ fn scan_gzip_text<R: Read>(
             size: capped.read_bytes(),
             format: Format::Binary,
             outcome: Err(why),
+            partial: None,
         };
         return Ok((vec![skipped], None));
     }
-    let scanned = stream_text(scanner, name, &mut capped, opts.reveal, part);
-    let size = capped.read_bytes();
-    Ok(match (scanned, capped.over()) {
-        (_, Some(why)) => (
-            vec![FileResult {
-                path: name.to_owned(),
-                size,
-                format: Format::Gzip,
-                outcome: Err(why.clone()),
-            }],
-            None,
-        ),
-        (Ok(held), None) => (vec![text_result(name, size, held)], None),
-        (Err(e), None) => (
-            vec![FileResult {
-                path: name.to_owned(),
-                size,
-                format: Format::Gzip,
-                outcome: Err(Skip {
-                    reason: "INVALID_OR_CORRUPTED_FILE",
-                    detail: format!("cannot decompress: {e}"),
-                }),
-            }],
-            None,
-        ),
-    })
+    let (held, read) = stream_text(scanner, name, &mut capped, opts.reveal, part);
+    let mut result = text_result(name, capped.read_bytes(), held);
+    // Past a limit or a corrupt (truncated) stream, what was decompressed before was scanned
+    // and its detections printed: they are the result, which says it is partial (bug: json
+    // reported none of them, the streamed formats all).
+    result.partial = match (capped.over(), read) {
+        (Some(why), _) => Some(why.clone()),
+        (None, Err(e)) => Some(Skip {
+            reason: "INVALID_OR_CORRUPTED_FILE",
+            detail: format!("cannot decompress: {e}"),
+        }),
+        (None, Ok(())) => None,
+    };
+    Ok((vec![result], None))
 }
 
 fn table_line(engine: &Engine, r: &FileResult) -> Vec<String> {
@@ -603,6 +603,7 @@ impl Gate {
             size: r.size,
             format: r.format,
             outcome: Ok(out),
+            partial: r.partial.clone(),
         })
     }
 }
@@ -640,6 +641,15 @@ impl Printer<'_> {
                             printable(&s.detail)
                         ));
                     }
+                    if let Some(s) = &r.partial {
+                        *self.summary.partial.entry(s.reason).or_default() += 1;
+                        self.incomplete.push(format!(
+                            "analysed only in part {}: {} ({})",
+                            printable(&r.path),
+                            s.reason,
+                            printable(&s.detail)
+                        ));
+                    }
                     let streamed = match (open.take(), &mut r.outcome) {
                         (Some(mut o), Ok(last)) => {
                             self.take_part(&mut o, std::mem::take(last));
@@ -659,6 +669,8 @@ impl Printer<'_> {
                             Some(t) => report::finding_counted(self.engine, &r, t),
                             None => report::finding(self.engine, &r),
                         });
+                    }
+                    if matches!(self.format, OutputFormat::Json | OutputFormat::Sarif) {
                         self.skipped.extend(report::skipped(&r));
                     }
                 }
@@ -850,7 +862,7 @@ fn run_inner(
     // What could not be read is skipped content too: listed and counted with the rest.
     for e in &errors {
         *summary.skipped.entry(e.reason).or_default() += 1;
-        if args.format == OutputFormat::Json {
+        if matches!(args.format, OutputFormat::Json | OutputFormat::Sarif) {
             skipped.push(serde_json::json!({
                 "path": e.path,
                 "status": {"code": "SKIPPED", "reason": e.reason},
@@ -891,10 +903,12 @@ fn run_inner(
             });
             write(out, serde_json::to_string_pretty(&doc).unwrap_or_default())?;
         }
-        OutputFormat::Sarif => sarif.finish(out).map_err(|source| Error::Io {
-            path: PathBuf::from("<stdout>"),
-            source,
-        })?,
+        OutputFormat::Sarif => sarif
+            .finish(out, errors.is_empty() && incomplete.is_empty(), &skipped)
+            .map_err(|source| Error::Io {
+                path: PathBuf::from("<stdout>"),
+                source,
+            })?,
         OutputFormat::Jsonl => {
             // stdout carries detections only; the summary goes to a terminal's stderr.
             if progress {

@@ -239,6 +239,26 @@ impl AllowList {
             AllowList::Words { words, .. } if words.len() > 100_000 => {
                 Err(bad(format!("{} entries; the limit is 100000", words.len())))
             }
+            // Macie refuses an empty list (S3_OBJECT_EMPTY): it allows nothing, and is more
+            // likely the wrong file than a list meant empty.
+            AllowList::Words { words, .. } if words.is_empty() => Err(bad(
+                "has no entries (Macie: S3_OBJECT_EMPTY); an entry is 1-90 characters".into(),
+            )),
+            AllowList::Words { words, .. } => match words
+                .iter()
+                .enumerate()
+                .find(|(_, w)| w.chars().count() > 90)
+            {
+                Some((i, w)) => {
+                    let shown: String = w.chars().take(40).collect();
+                    Err(bad(format!(
+                        "entry {} ({shown:?}…) has {} characters; each entry is 1-90",
+                        i + 1,
+                        w.chars().count()
+                    )))
+                }
+                None => Ok(()),
+            },
             AllowList::Regex { regex, .. } if regex.is_empty() || regex.chars().count() > 512 => {
                 Err(bad(format!(
                     "regex has {} characters; the limit is 1-512",

@@ -1080,7 +1080,9 @@ impl Engine {
     }
 
     /// Identifiers with a keyword in any of `names` (column names, JSON path elements). Names are
-    /// compared with `_`, `-` and `.` read as spaces, so `card_number` carries "card number".
+    /// compared with `_`, `-` and `.` read as spaces, so `card_number` carries "card number", and
+    /// also split into words where camelCase and digits start them, so `dateOfBirth` carries
+    /// "date of birth".
     pub fn keywords_in_names<S: AsRef<str>>(&self, names: &[S]) -> IdentSet {
         let mut set = IdentSet::default();
         let Some(ac) = &self.keywords else {
@@ -1092,7 +1094,10 @@ impl Engine {
                 .chars()
                 .map(|c| if matches!(c, '_' | '-' | '.') { ' ' } else { c })
                 .collect();
-            for m in ac.find_overlapping_iter(norm.as_str()) {
+            // The name as written is matched too: a keyword may hold a letter next to a digit.
+            let words = camel_words(&norm);
+            let forms = std::iter::once(norm.as_str()).chain(words.as_deref());
+            for m in forms.flat_map(|f| ac.find_overlapping_iter(f)) {
                 for &o in self
                     .keyword_owners
                     .get(m.pattern().as_usize())
@@ -1695,8 +1700,10 @@ impl Scanner<'_> {
             // Read into the buffer's spare capacity: zeroing it first would write every byte
             // of the stream once more.
             let want = CHUNK + OVERLAP - buf.len();
-            (&mut r).take(want as u64).read_to_end(&mut buf)?;
-            let eof = buf.len() < CHUNK + OVERLAP;
+            // What was read before an error (a truncated gzip's readable part) is scanned
+            // before the error is returned: it was read, and callers report it as a part.
+            let read = (&mut r).take(want as u64).read_to_end(&mut buf);
+            let eof = read.is_err() || buf.len() < CHUNK + OVERLAP;
             local.clear();
             self.scan(&buf, None, &mut local);
             // Detections starting in the overlap tail are left for the next round, which sees
@@ -1720,7 +1727,7 @@ impl Scanner<'_> {
                 done: keep_from,
             });
             if eof {
-                return Ok(());
+                return read.map(|_| ());
             }
             buf.drain(..keep_from);
             base += keep_from;
@@ -2135,9 +2142,42 @@ fn name_at(data: &[u8], s: usize) -> Option<usize> {
     (!is_word(at(last_end))).then_some(last_end)
 }
 
+/// `name` with a space where a word starts inside it (`dateOfBirth`, `SSNNumber`, `address2`),
+/// or `None` when no word starts inside it.
+fn camel_words(name: &str) -> Option<String> {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut split = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if let Some(&p) = i.checked_sub(1).and_then(|j| chars.get(j)) {
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let starts = (p.is_lowercase() && c.is_uppercase())
+                || (p.is_uppercase() && c.is_uppercase() && next_lower)
+                || (p.is_alphabetic() && c.is_ascii_digit())
+                || (p.is_ascii_digit() && c.is_alphabetic());
+            if starts {
+                out.push(' ');
+                split = true;
+            }
+        }
+        out.push(c);
+    }
+    split.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn camel_case_names_are_split_into_words() {
+        let w = |n: &str| camel_words(n);
+        assert_eq!(w("dateOfBirth").as_deref(), Some("date Of Birth"));
+        assert_eq!(w("SSNNumber").as_deref(), Some("SSN Number"));
+        assert_eq!(w("address2").as_deref(), Some("address 2"));
+        assert_eq!(w("ssn"), None);
+        assert_eq!(w("SSN"), None);
+    }
 
     impl Engine {
         /// The same engine searching every window byte by byte, as before `Starts`.

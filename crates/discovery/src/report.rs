@@ -181,7 +181,7 @@ pub fn finding_counted(engine: &Engine, r: &FileResult, tally: &Tally) -> Option
         "classificationDetails": {
             "originType": "SENSITIVE_DATA_DISCOVERY_JOB",
             "result": {
-                "status": {"code": "COMPLETE"},
+                "status": status(r),
                 "mimeType": mime(r.format),
                 "sizeClassified": r.size,
                 "additionalOccurrences": additional,
@@ -192,12 +192,24 @@ pub fn finding_counted(engine: &Engine, r: &FileResult, tally: &Tally) -> Option
     }))
 }
 
-/// A skipped file, as Macie's discovery result status.
+/// A file's classification status: COMPLETE, or PARTIAL with the reason the analysis stopped.
+fn status(r: &FileResult) -> Value {
+    match &r.partial {
+        Some(s) => json!({"code": "PARTIAL", "reason": s.reason}),
+        None => json!({"code": "COMPLETE"}),
+    }
+}
+
+/// A file skipped, or analysed only in part, as Macie's discovery result status.
 pub fn skipped(r: &FileResult) -> Option<Value> {
-    let s = r.outcome.as_ref().err()?;
+    let (code, s) = match (&r.outcome, &r.partial) {
+        (Err(s), _) => ("SKIPPED", s),
+        (Ok(_), Some(s)) => ("PARTIAL", s),
+        (Ok(_), None) => return None,
+    };
     Some(json!({
         "path": r.path,
-        "status": {"code": "SKIPPED", "reason": s.reason},
+        "status": {"code": code, "reason": s.reason},
         "detail": s.detail,
     }))
 }
@@ -335,21 +347,46 @@ impl SarifWriter {
                 region.insert("startColumn".into(), json!(start_column));
             } else {
                 // GitHub code scanning rejects a region without a line: the cell's or record's
-                // line where the file has lines, else the first.
+                // line where the file has lines, else the first (a Parquet file's results carry
+                // the row and path as a logical location too, below).
                 region.insert("startLine".into(), json!(l.line.unwrap_or(1)));
             }
             if let Some(off) = l.offset {
                 region.insert("byteOffset".into(), json!(off));
                 region.insert("byteLength".into(), json!(l.detection.len()));
             }
+            let mut physical = json!({"artifactLocation": {"uri": sarif_uri(&r.path)}});
+            if !region.is_empty()
+                && let Value::Object(m) = &mut physical
+            {
+                m.insert("region".into(), Value::Object(region));
+            }
+            // A file without lines or offsets (Parquet) has its record as a logical location:
+            // its `startLine` 1 is there only for readers that need a line.
+            let mut location = json!({"physicalLocation": physical});
+            if let (
+                crate::formats::Location::Record {
+                    record_index,
+                    json_path,
+                },
+                None,
+                Value::Object(m),
+            ) = (&l.location, l.offset, &mut location)
+            {
+                let name = match json_path {
+                    Some(p) => format!("record {record_index} {p}"),
+                    None => format!("record {record_index}"),
+                };
+                m.insert(
+                    "logicalLocations".into(),
+                    json!([{"fullyQualifiedName": name, "kind": "element"}]),
+                );
+            }
             let mut res = json!({
                 "ruleId": ty,
                 "level": match sev { Severity::High => "error", Severity::Medium => "warning", Severity::Low => "note" },
                 "message": {"text": format!("{ty} detected")},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": sarif_uri(&r.path)},
-                    "region": region,
-                }}],
+                "locations": [location],
                 "properties": {"location": l.location},
             });
             // A result has no `value` property in SARIF 2.1.0: the revealed value goes in its
@@ -369,8 +406,15 @@ impl SarifWriter {
         Ok(())
     }
 
-    /// Writes the rest of the document: the rules of the identifiers found, and the version.
-    pub fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
+    /// Writes the rest of the document: the invocation (whether every file was analysed, and a
+    /// notification per file skipped or analysed in part, from `skipped`, entries as
+    /// [`skipped`] makes them), the rules of the identifiers found, and the version.
+    pub fn finish(
+        self,
+        out: &mut dyn Write,
+        successful: bool,
+        skipped: &[Value],
+    ) -> std::io::Result<()> {
         let tool = json!({"driver": {"name": "palisade-scan", "rules": self.rules.into_values().collect::<Vec<_>>()}});
         if self.results == 0 {
             out.write_all(b"{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"runs\": [\n    {\n      \"results\": [],\n")?;
@@ -380,6 +424,35 @@ impl SarifWriter {
         // Columns count Unicode code points (`startColumn`); without this readers assume
         // UTF-16 code units.
         out.write_all(b"      \"columnKind\": \"unicodeCodePoints\",\n")?;
+        // Content left unanalysed fails the run (exit 2): SARIF says so per invocation, with a
+        // notification per file (bug: the log had no invocation, so a reader saw a clean run).
+        let notifications: Vec<Value> = skipped
+            .iter()
+            .map(|s| {
+                let text = |at: &str| s.pointer(at).and_then(Value::as_str).unwrap_or_default();
+                let (reason, code) = (text("/status/reason"), text("/status/code"));
+                let (path, detail) = (text("/path"), text("/detail"));
+                let what = if code == "PARTIAL" {
+                    "analysed only in part"
+                } else {
+                    "skipped"
+                };
+                json!({
+                    "level": if reason == "UNSUPPORTED_FILE_TYPE_EXCEPTION" { "note" } else { "error" },
+                    "message": {"text": format!("{what}: {reason} ({detail})")},
+                    "descriptor": {"id": reason},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(path)}}}],
+                    "properties": {"status": code},
+                })
+            })
+            .collect();
+        let invocations = json!([{
+            "executionSuccessful": successful,
+            "toolExecutionNotifications": notifications,
+        }]);
+        out.write_all(b"      \"invocations\": ")?;
+        out.write_all(pretty_at(&invocations, 3).as_bytes())?;
+        out.write_all(b",\n")?;
         out.write_all(b"      \"tool\": ")?;
         out.write_all(pretty_at(&tool, 3).as_bytes())?;
         out.write_all(b"\n    }\n  ],\n  \"version\": \"2.1.0\"\n}\n")
@@ -399,6 +472,8 @@ pub struct Summary {
     pub bytes: u64,
     /// Skipped: reason → count.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Analysed in part (counted in `scanned` too): reason → count.
+    pub partial: BTreeMap<&'static str, u64>,
 }
 
 /// One file's detections counted by identifier, as the summary needs them; a streamed file's
@@ -544,13 +619,19 @@ impl Summary {
             self.by_file.len(),
             skipped
         ));
+        let reasons = |m: &BTreeMap<&str, u64>| {
+            let r: Vec<String> = m.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            r.join(", ")
+        };
         if skipped > 0 {
-            let reasons: Vec<String> = self
-                .skipped
-                .iter()
-                .map(|(r, n)| format!("{r}: {n}"))
-                .collect();
-            s.push_str(&format!(" ({})", reasons.join(", ")));
+            s.push_str(&format!(" ({})", reasons(&self.skipped)));
+        }
+        let partial: u64 = self.partial.values().sum();
+        if partial > 0 {
+            s.push_str(&format!(
+                ", {partial} partly analysed ({})",
+                reasons(&self.partial)
+            ));
         }
         s.push('\n');
         s

@@ -713,13 +713,13 @@ fn command_line_symlinks_are_followed_and_unscannable_paths_are_errors() {
 
 /// Regression: after a line that is not JSON, JSON Lines record indexes shifted (the bad line
 /// counted one record per word: reported as record 4, the next record as 5 instead of 2).
-/// Records are lines, 0-based, and a bad line is scanned as text of its own record.
+/// Records are lines, 0-based; a bad line's detections are located by line.
 #[test]
 fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
     let e = engine();
     let data = "{\"email\":\"alice@example.com\"}\nnot json here bob@example.com\n{\"c\":\"eve@example.com\"}\nan \"unclosed quote carol@example.com\n{\"d\":\"dan@example.com\"}\n";
     let r = scan_object(&e, "r.jsonl", data.as_bytes(), false);
-    let got: Vec<(u64, Option<String>)> = r[0]
+    let got: Vec<String> = r[0]
         .outcome
         .as_ref()
         .unwrap()
@@ -728,21 +728,67 @@ fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
             Location::Record {
                 record_index,
                 json_path,
-            } => (*record_index, json_path.clone()),
+            } => format!("{record_index} {}", json_path.as_deref().unwrap_or("-")),
+            Location::Line { start, .. } => format!("line {start}"),
             other => panic!("{other:?}"),
         })
         .collect();
-    let at = |i: u64, p: &str| (i, Some(p.to_owned()));
-    assert_eq!(
-        got,
-        vec![
-            at(0, "$.email"),
-            at(1, "$"),
-            at(2, "$.c"),
-            at(3, "$"),
-            at(4, "$.d")
-        ]
+    assert_eq!(got, ["0 $.email", "line 2", "2 $.c", "line 4", "4 $.d"]);
+}
+
+/// Regression: malformed JSON and JSON Lines were scanned as if valid, their detections
+/// reported as records at `$`, the file as complete. What is not JSON is still scanned (never
+/// hidden), located by line as Macie locates a structured file's malformed parts, and the file
+/// is analysed in part (INVALID_OR_CORRUPTED_FILE, the error's place in the detail).
+#[test]
+fn malformed_json_is_scanned_as_text_and_reported_partial() {
+    let e = engine();
+    for (name, data, detail) in [
+        (
+            "inv.json",
+            &b"{not json bob@example.com"[..],
+            "the file is not JSON: expected a quoted key at line 1, column 2",
+        ),
+        (
+            "trail.json",
+            b"{\"a\":\"x\"} trailing carol@example.com",
+            "the file is not JSON: expected a value at line 1, column 11",
+        ),
+        (
+            "inv.jsonl",
+            b"{\"a\":\"x\"}\n{broken carol@example.com\n{\"b\": tru}\n",
+            "record 1 is not JSON: expected a quoted key at line 2, column 2",
+        ),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        let found = r[0].outcome.as_ref().unwrap();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        assert!(
+            matches!(found[0].location, Location::Line { .. }),
+            "{name}: {found:?}"
+        );
+        let why = r[0].partial.as_ref().unwrap();
+        assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE");
+        assert!(why.detail.starts_with(detail), "{name}: {}", why.detail);
+    }
+    let r = scan_object(&e, "inv.jsonl", b"{\"a\":1}\n{x\n[1,]\n", false);
+    let why = r[0].partial.as_ref().unwrap();
+    assert!(
+        why.detail.ends_with("(2 lines are not JSON)"),
+        "{}",
+        why.detail
     );
+    // Valid JSON of every kind of value, several documents, a BOM, blank lines: complete.
+    for (name, data) in [
+        (
+            "ok.json",
+            &b"\xEF\xBB\xBF {\"a\": [1, -2.5e+3, 0, true, false, null, \"\\u00e9\\n\"], \"b\": {}} [] "[..],
+        ),
+        ("ok.jsonl", b"{\"a\":1}\n\n[2]\r\n\"s\"\n"),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        assert!(r[0].outcome.is_ok() && r[0].partial.is_none(), "{name}: {r:?}");
+    }
 }
 
 /// Regression: a key such as `weird key.with "quotes"` was reported as
@@ -1316,6 +1362,37 @@ fn a_zip_member_the_reader_cannot_open_is_named_and_unsupported() {
     );
 }
 
+/// Regression: of two zip members sharing a name only the last was scanned, silently, so the
+/// first could hide anything (unzip extracts the first).
+#[test]
+fn zip_members_sharing_a_name_are_all_scanned() {
+    let mut data = zip_of(&[
+        (
+            "data.txt",
+            b"hidden ssn 536-22-8741 bob@example.com\n" as &[u8],
+        ),
+        ("datb.txt", b"nothing here\n"),
+    ]);
+    // The writer refuses a name twice; rename the second in its local and central headers.
+    let mut renamed = 0;
+    for i in 0..data.len().saturating_sub(8) {
+        if &data[i..i + 8] == b"datb.txt" {
+            data[i + 3] = b'a';
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2);
+    let e = engine();
+    let r = scan_object(&e, "dup.zip", &data, false);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(r.iter().all(|f| f.path == "dup.zip!data.txt"), "{r:?}");
+    assert_eq!(
+        types(&e, &r[0]),
+        vec!["USA_SOCIAL_SECURITY_NUMBER", "EMAIL_ADDRESS"]
+    );
+    assert!(types(&e, &r[1]).is_empty());
+}
+
 #[test]
 fn utf16_exports_are_scanned_as_the_text_they_hold() {
     // Regression: a UTF-16 CSV (as Excel and PowerShell export) was scanned as raw bytes and
@@ -1606,5 +1683,188 @@ fn sarif_revealed_value_is_a_property_and_columns_are_code_points() {
     assert_eq!(
         res["locations"][0]["physicalLocation"]["region"]["startColumn"],
         4
+    );
+}
+
+/// Regression: a truncated .gz log was reported differently per format: jsonl, table and sarif
+/// printed the detections of its readable part, json reported no finding and only a skip, and
+/// the table's summary said 0 files scanned. Every format now has the readable part's
+/// detections, and the file is analysed in part (PARTIAL), which fails the run (exit 2).
+#[test]
+fn a_truncated_gzip_reports_its_readable_part_the_same_in_every_format() {
+    let text: String = (0..20_000)
+        .map(|i| format!("line {i} user{i}@example.com\n"))
+        .collect();
+    let gz = gzip(text.as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("trunc.log.gz");
+    std::fs::write(&f, &gz[..gz.len() / 2]).unwrap();
+
+    let (code, out, err) = run(&args(vec![f.clone()], OutputFormat::Jsonl));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("analysed only in part") && err.contains("INVALID_OR_CORRUPTED_FILE"),
+        "{err}"
+    );
+    let streamed = out.lines().count() as u64;
+    assert!(streamed > 1000, "{streamed}");
+
+    let (code, out, _) = run(&args(vec![f.clone()], OutputFormat::Json));
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let result = &doc["findings"][0]["classificationDetails"]["result"];
+    assert_eq!(result["status"]["code"], "PARTIAL", "{out}");
+    assert_eq!(result["status"]["reason"], "INVALID_OR_CORRUPTED_FILE");
+    assert_eq!(
+        result["sensitiveData"][0]["detections"][0]["count"],
+        streamed
+    );
+    assert_eq!(doc["skipped"][0]["status"]["code"], "PARTIAL", "{out}");
+    assert_eq!(doc["summary"]["filesScanned"], 1);
+    assert_eq!(
+        doc["summary"]["detectionsByType"]["EMAIL_ADDRESS"],
+        streamed
+    );
+
+    let (code, out, _) = run(&args(vec![f], OutputFormat::Table));
+    assert_eq!(code, 2);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("EMAIL_ADDRESS\t"))
+            .count() as u64,
+        streamed
+    );
+    assert!(
+        out.contains("1 files scanned")
+            && out.contains("1 partly analysed (INVALID_OR_CORRUPTED_FILE: 1)"),
+        "{}",
+        out.lines().last().unwrap_or_default()
+    );
+}
+
+/// Regression: a quoted CSV/TSV cell never closed silently turned the rest of the file into one
+/// cell, every later detection reported in its row; the file is now corrupt, and skipped.
+#[test]
+fn an_unclosed_quote_makes_a_csv_or_tsv_file_corrupt() {
+    let e = engine();
+    for (name, data) in [
+        (
+            "u.csv",
+            &b"a,email\n1,\"bob@example.com\n2,carol@example.com\n"[..],
+        ),
+        (
+            "q.tsv",
+            b"name\temail\n\"quoted start\tbob@example.com\nx\tcarol@example.com\n",
+        ),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        let skip = r[0].outcome.as_ref().unwrap_err();
+        assert_eq!(skip.reason, "INVALID_OR_CORRUPTED_FILE", "{name}");
+        assert!(skip.detail.contains("unclosed quote"), "{}", skip.detail);
+        assert!(skip.detail.contains("line 2"), "{}", skip.detail);
+    }
+    // A quoted cell spanning lines, closed, is a cell.
+    let r = scan_object(&e, "m.csv", b"a,b\n\"x\ny\",bob@example.com\n", false);
+    assert_eq!(types(&e, &r[0]), vec!["EMAIL_ADDRESS"]);
+}
+
+/// Regression: camelCase field and column names did not count as keywords: `dateOfBirth` and
+/// `socialSecurityNumber` found nothing where `date_of_birth` and `social_security_number` did.
+#[test]
+fn camel_case_names_carry_their_keywords() {
+    let e = engine();
+    for (name, data, want) in [
+        (
+            "d.jsonl",
+            "{\"dateOfBirth\": \"1980-03-04\"}\n",
+            "DATE_OF_BIRTH",
+        ),
+        (
+            "s.jsonl",
+            "{\"socialSecurityNumber\": \"536228741\"}\n",
+            "USA_SOCIAL_SECURITY_NUMBER",
+        ),
+        ("d.csv", "id,DateOfBirth\n1,1980-03-04\n", "DATE_OF_BIRTH"),
+    ] {
+        let r = scan_object(&e, name, data.as_bytes(), false);
+        assert!(types(&e, &r[0]).contains(&want.to_owned()), "{name}: {r:?}");
+    }
+}
+
+/// Regression: an empty allow-list file and entries longer than 90 characters were accepted
+/// silently; Macie refuses both (S3_OBJECT_EMPTY; each entry is 1-90 characters).
+#[test]
+fn an_empty_allow_list_or_an_entry_over_90_characters_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("d.txt");
+    std::fs::write(&text, "bob@example.com\n").unwrap();
+    let long = format!("{}\n", "a".repeat(91));
+    for (file, content, want) in [
+        ("empty.txt", "", "has no entries"),
+        ("blank.txt", "\n  \n", "has no entries"),
+        (
+            "empty.json",
+            r#"{"criteria":{"words":[]}}"#,
+            "has no entries",
+        ),
+        ("long.txt", long.as_str(), "entry 1 (\"aaaa"),
+    ] {
+        let allow = dir.path().join(file);
+        std::fs::write(&allow, content).unwrap();
+        let mut a = args(vec![text.clone()], OutputFormat::Jsonl);
+        a.allow_list = vec![allow.clone()];
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 2, "{file}: {err}");
+        assert!(out.is_empty(), "{file}: {out}");
+        assert!(err.contains(want), "{file}: {err}");
+        assert!(err.contains(&allow.display().to_string()), "{file}: {err}");
+    }
+    // 90 characters is an entry.
+    let allow = dir.path().join("ninety.txt");
+    std::fs::write(&allow, "a".repeat(90)).unwrap();
+    let mut a = args(vec![text], OutputFormat::Jsonl);
+    a.allow_list = vec![allow];
+    assert_eq!(run(&a).0, 1);
+}
+
+/// Regression: a SARIF log of a run that skipped a corrupt file (exit 2) had no `invocations`,
+/// so it read as a clean run; it now says the execution did not succeed, with a notification
+/// naming each file skipped or analysed in part and why.
+#[test]
+fn sarif_invocation_reports_skipped_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("corrupt.gz");
+    std::fs::write(&bad, b"\x1f\x8b\x08\x00garbage").unwrap();
+    let ok = dir.path().join("ok.txt");
+    std::fs::write(&ok, "mail bob@example.com\n").unwrap();
+    let (code, out, _) = run(&args(vec![bad, ok.clone()], OutputFormat::Sarif));
+    assert_eq!(code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let inv = &doc["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false, "{out}");
+    let n = &inv["toolExecutionNotifications"];
+    assert_eq!(n.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(n[0]["level"], "error");
+    assert_eq!(n[0]["descriptor"]["id"], "INVALID_OR_CORRUPTED_FILE");
+    assert!(
+        n[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("cannot decompress"),
+        "{out}"
+    );
+    assert!(
+        n[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("corrupt.gz"),
+        "{out}"
+    );
+    let (code, out, _) = run(&args(vec![ok], OutputFormat::Sarif));
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
     );
 }

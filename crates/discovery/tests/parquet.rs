@@ -372,3 +372,122 @@ fn map_key_is_scanned_and_never_shown_in_a_path() {
         "{found:?}"
     );
 }
+
+/// Regression: Parquet column and struct field names went into `jsonPath` unquoted and
+/// unscanned: a column `frank@example.com` was shown as `$.frank@example.com` without --reveal,
+/// and `$.a.b` could be a column `a.b` or a field `b` of a struct `a`.
+#[test]
+fn column_and_field_names_are_quoted_and_scanned_as_json_keys_are() {
+    use parquet::basic::{ConvertedType, Repetition, Type as Physical};
+    use parquet::schema::types::Type;
+    let string = |name: &str| {
+        Arc::new(
+            Type::primitive_type_builder(name, Physical::BYTE_ARRAY)
+                .with_repetition(Repetition::REQUIRED)
+                .with_converted_type(ConvertedType::UTF8)
+                .build()
+                .unwrap(),
+        )
+    };
+    let nested = Arc::new(
+        Type::group_type_builder("s")
+            .with_repetition(Repetition::REQUIRED)
+            .with_fields(vec![string("eve@example.com")])
+            .build()
+            .unwrap(),
+    );
+    let schema = Arc::new(
+        Type::group_type_builder("m")
+            .with_fields(vec![string("a.b"), string("frank@example.com"), nested])
+            .build()
+            .unwrap(),
+    );
+    let values = ["carol@example.com", "ssn 536-22-8741", "ssn 536-22-8741"];
+    let mut data = Vec::new();
+    {
+        let mut w = SerializedFileWriter::new(&mut data, schema, Arc::new(WriterProperties::new()))
+            .unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        for v in values {
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<ByteArrayType>()
+                .write_batch(&[ByteArray::from(v), ByteArray::from(v)], None, None)
+                .unwrap();
+            c.close().unwrap();
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    let e = Engine::with_defaults().unwrap();
+    let r = scan_object(&e, "n.parquet", &data, false);
+    let mut found: Vec<(String, u64, Option<String>)> = r[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|l| match &l.location {
+            Location::Record {
+                record_index,
+                json_path,
+            } => (
+                e.type_id(&l.detection).to_owned(),
+                *record_index,
+                json_path.clone(),
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    found.sort();
+    let email =
+        |row, path: Option<&str>| ("EMAIL_ADDRESS".to_owned(), row, path.map(str::to_owned));
+    let ssn = |row| ("USA_SOCIAL_SECURITY_NUMBER".to_owned(), row, None);
+    // Each sensitive name once (not once per row), and nothing under it shows it.
+    assert_eq!(
+        found,
+        vec![
+            email(0, None),
+            email(0, None),
+            email(0, Some("$['a.b']")),
+            email(1, Some("$['a.b']")),
+            ssn(0),
+            ssn(0),
+            ssn(1),
+            ssn(1),
+        ]
+    );
+}
+
+/// Regression: SARIF results of Parquet files had only `region.startLine` 1, a line a binary
+/// file does not have; they also carry the row and path as a logical location (the line stays,
+/// since GitHub code scanning rejects a result whose region has no line).
+#[test]
+fn sarif_parquet_results_have_a_logical_location() {
+    use palisade_discovery::cli::{OutputFormat, ScanArgs, run_with};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.parquet");
+    std::fs::write(&f, write(&[("536-22-8901", "nothing")])).unwrap();
+    let a = ScanArgs {
+        paths: vec![f],
+        identifiers: "ALL".into(),
+        custom: vec![],
+        allow_list: vec![],
+        format: OutputFormat::Sarif,
+        sample: None,
+        max_file_size: 1 << 20,
+        reveal: false,
+        threads: Some(1),
+        no_progress: true,
+        max_archive_depth: 10,
+        max_compression_ratio: 1000,
+        follow: false,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run_with(&a, &mut out, &mut err, false), 1);
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let loc = &doc["runs"][0]["results"][0]["locations"][0];
+    assert_eq!(loc["physicalLocation"]["region"]["startLine"], 1, "{loc}");
+    assert_eq!(
+        loc["logicalLocations"][0]["fullyQualifiedName"],
+        "record 0 $.customer_ssn"
+    );
+}

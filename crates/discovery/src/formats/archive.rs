@@ -3,6 +3,8 @@
 
 use std::io::{Cursor, Read};
 
+use zip::unstable::read::ZipIterable;
+
 use crate::engine::{Engine, Scanner};
 use crate::formats::{self, Format, Located, Skip};
 
@@ -47,6 +49,9 @@ pub struct FileResult {
     pub format: Format,
     /// Detections, or why it was skipped.
     pub outcome: Result<Vec<Located>, Skip>,
+    /// Why the analysis stopped before the end, when it did: the detections are those of the
+    /// part read (Macie's status PARTIAL).
+    pub partial: Option<Skip>,
 }
 
 /// What one top-level file has used of the limits so far.
@@ -226,6 +231,7 @@ fn scan_member<R: Read>(
             size: member.size,
             format: Format::Binary,
             outcome: Err(s),
+            partial: None,
         }),
     }
 }
@@ -291,6 +297,7 @@ pub fn scan_any(
         size: size as u64,
         format,
         outcome,
+        partial: None,
     };
     match format {
         Format::Gzip | Format::Zip | Format::Tar if depth >= opts.limits.max_depth => {
@@ -337,8 +344,27 @@ pub fn scan_any(
             }
         }
         Format::Zip => {
-            let mut zip = match zip::ZipArchive::new(Cursor::new(data)) {
-                Ok(z) => z,
+            // `ZipArchive` keys members by name, so of two members sharing one only the last
+            // could be reached and the other went unscanned; the iterable reader walks every
+            // central-directory entry.
+            let mut zip =
+                match ZipIterable::try_new(Cursor::new(data), zip::read::Config::default()) {
+                    Ok(z) => z,
+                    Err(e) => {
+                        out.push(result(
+                            format,
+                            data.len(),
+                            Err(skip(
+                                "INVALID_OR_CORRUPTED_FILE",
+                                format!("cannot open zip: {e}"),
+                            )),
+                        ));
+                        return;
+                    }
+                };
+            let declared = zip.len();
+            let entries = match zip.files() {
+                Ok(f) => f,
                 Err(e) => {
                     out.push(result(
                         format,
@@ -351,20 +377,42 @@ pub fn scan_any(
                     return;
                 }
             };
-            for i in 0..zip.len() {
+            let mut body = Cursor::new(data);
+            for i in 0..declared {
                 if let Err(why) = next_member(budget, &opts.limits, out) {
                     out.extend(why.map(|s| result(format, data.len(), Err(s))));
                     return;
                 }
+                let entry = match entries.next() {
+                    Some(Ok(e)) => e,
+                    // The directory cannot be followed past a bad entry: the members after it
+                    // are unreachable, which the archive's own result says.
+                    Some(Err(e)) => {
+                        out.push(result(
+                            format,
+                            data.len(),
+                            Err(skip(
+                                "INVALID_OR_CORRUPTED_FILE",
+                                format!("cannot read zip directory entry {i} of {declared}: {e}"),
+                            )),
+                        ));
+                        return;
+                    }
+                    None => break,
+                };
                 // A member that cannot be opened is still named by its name (bug: `zip!#3`),
                 // and one this reader cannot open (encrypted, or compressed with bzip2, LZMA…)
                 // is unsupported, not corrupted.
-                let named = match zip.name_for_index(i) {
-                    Some(Ok(n)) => format!("{path}!{n}"),
-                    _ => format!("{path}!#{i}"),
+                let named = match entry.name() {
+                    Ok(n) => format!("{path}!{n}"),
+                    Err(_) => format!("{path}!#{i}"),
                 };
-                let mut entry = match zip.by_index(i) {
-                    Ok(e) => e,
+                if entry.is_dir() {
+                    continue;
+                }
+                let (compressed, size) = (entry.compressed_size(), entry.size());
+                let mut reader = match entry.with_reader(&mut body, zip::ZipReadOptions::new()) {
+                    Ok(r) => r,
                     Err(e) => {
                         let reason = match e {
                             zip::result::ZipError::UnsupportedArchive(_)
@@ -378,21 +426,18 @@ pub fn scan_any(
                             size: 0,
                             format: Format::Binary,
                             outcome: Err(skip(reason, format!("cannot read member {i}: {e}"))),
+                            partial: None,
                         });
                         continue;
                     }
                 };
-                if entry.is_dir() {
-                    continue;
-                }
-                let (compressed, size) = (entry.compressed_size(), entry.size());
                 let member = Member {
                     path: named,
                     compressed,
                     size,
                     depth: depth + 1,
                 };
-                scan_member(engine, scanner, member, &mut entry, opts, budget, out);
+                scan_member(engine, scanner, member, &mut reader, opts, budget, out);
             }
         }
         Format::Tar => {
@@ -430,8 +475,12 @@ pub fn scan_any(
             }
         }
         _ => {
-            let outcome = formats::scan_buffer(engine, scanner, format, data, opts, budget);
-            out.push(result(format, data.len(), outcome));
+            let mut partial = None;
+            let outcome =
+                formats::scan_buffer(engine, scanner, format, data, opts, budget, &mut partial);
+            let mut r = result(format, data.len(), outcome);
+            r.partial = partial.filter(|_| r.outcome.is_ok());
+            out.push(r);
         }
     }
 }

@@ -114,6 +114,51 @@ pub(crate) fn push_element(seg: &mut String, name: &str) {
     }
 }
 
+/// The member names of a path [`push_element`] wrote, unescaped, without array indexes: a
+/// bracketed name is one name, whatever dots it holds.
+pub(crate) fn element_names(path: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = path.strip_prefix('$').unwrap_or(path).chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                let mut n = String::new();
+                while let Some(&c) = chars.peek() {
+                    if matches!(c, '.' | '[') {
+                        break;
+                    }
+                    n.push(c);
+                    chars.next();
+                }
+                names.push(n);
+            }
+            '[' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                let mut n = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => n.extend(chars.next()),
+                        '\'' => break,
+                        c => n.push(c),
+                    }
+                }
+                // The closing `]`.
+                chars.next();
+                names.push(n);
+            }
+            '[' => {
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
 /// A key that dot notation shows unambiguously: an identifier (letters, digits, `_`, `-`, not
 /// starting with a digit or `-`).
 fn is_plain_name(k: &str) -> bool {
@@ -327,6 +372,188 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     Ok(Tokens { spans, masks, norm })
 }
 
+/// What a JSON syntax check expects next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Value,
+    /// A value or `]`, just after `[`.
+    ValueOrClose,
+    /// A key or `}`, just after `{`.
+    KeyOrClose,
+    Key,
+    Colon,
+    /// `,` or the container's closing bracket (at the top: the next document).
+    After,
+}
+
+/// The first syntax error of `data` as a sequence of JSON documents (whitespace between them),
+/// as (byte offset, what was expected): the tokenizer reads anything, so this tells a file that
+/// is JSON from one that is not. Iterative, so that no nesting depth can exhaust the stack.
+fn syntax_error(data: &[u8]) -> Option<(usize, &'static str)> {
+    check(data).err()
+}
+
+fn check(data: &[u8]) -> Result<(), (usize, &'static str)> {
+    let mut stack: Vec<u8> = Vec::new();
+    let mut want = Want::Value;
+    let mut i = 0;
+    loop {
+        while matches!(data.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            i += 1;
+        }
+        let Some(&b) = data.get(i) else {
+            return if stack.is_empty() && matches!(want, Want::Value | Want::After) {
+                Ok(())
+            } else {
+                Err((i, "more JSON (the document ends early)"))
+            };
+        };
+        match want {
+            Want::ValueOrClose if b == b']' => {
+                stack.pop();
+                i += 1;
+                want = Want::After;
+            }
+            Want::Value | Want::ValueOrClose => {
+                match b {
+                    b'{' => {
+                        stack.push(b'{');
+                        i += 1;
+                        want = Want::KeyOrClose;
+                        continue;
+                    }
+                    b'[' => {
+                        stack.push(b'[');
+                        i += 1;
+                        want = Want::ValueOrClose;
+                        continue;
+                    }
+                    b'"' => i = string_end(data, i)?,
+                    b'-' | b'0'..=b'9' => i = number_end(data, i)?,
+                    _ => {
+                        let word = [&b"true"[..], b"false", b"null"]
+                            .into_iter()
+                            .find(|w| data.get(i..i + w.len()) == Some(*w));
+                        match word {
+                            Some(w) => i += w.len(),
+                            None => return Err((i, "a value")),
+                        }
+                    }
+                }
+                want = Want::After;
+            }
+            Want::KeyOrClose if b == b'}' => {
+                stack.pop();
+                i += 1;
+                want = Want::After;
+            }
+            Want::KeyOrClose | Want::Key => {
+                if b != b'"' {
+                    return Err((i, "a quoted key"));
+                }
+                i = string_end(data, i)?;
+                want = Want::Colon;
+            }
+            Want::Colon => {
+                if b != b':' {
+                    return Err((i, "':'"));
+                }
+                i += 1;
+                want = Want::Value;
+            }
+            Want::After => match (stack.last(), b) {
+                (None, _) => want = Want::Value,
+                (Some(b'['), b',') => {
+                    i += 1;
+                    want = Want::Value;
+                }
+                (Some(b'{'), b',') => {
+                    i += 1;
+                    want = Want::Key;
+                }
+                (Some(b'['), b']') | (Some(b'{'), b'}') => {
+                    stack.pop();
+                    i += 1;
+                }
+                (Some(b'['), _) => return Err((i, "',' or ']'")),
+                _ => return Err((i, "',' or '}'")),
+            },
+        }
+    }
+}
+
+/// Just past the string that opens at `data[i]` (a `"`), or its first error.
+fn string_end(data: &[u8], mut i: usize) -> Result<usize, (usize, &'static str)> {
+    i += 1;
+    loop {
+        match data.get(i) {
+            None => return Err((i, "a closing quote")),
+            Some(b'"') => return Ok(i + 1),
+            Some(b'\\') => match data.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u')
+                    if data
+                        .get(i + 2..i + 6)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    i += 6
+                }
+                _ => return Err((i, "a valid escape")),
+            },
+            Some(&c) if c < 0x20 => return Err((i, "no control character inside a string")),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// Just past the number that starts at `data[i]`, or its first error.
+fn number_end(data: &[u8], mut i: usize) -> Result<usize, (usize, &'static str)> {
+    let digits = |i: &mut usize| {
+        let from = *i;
+        while data.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > from
+    };
+    if data.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    if data.get(i) == Some(&b'0') {
+        i += 1;
+    } else if !digits(&mut i) {
+        return Err((i, "a digit"));
+    }
+    if data.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return Err((i, "a digit"));
+        }
+    }
+    if matches!(data.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(data.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return Err((i, "a digit"));
+        }
+    }
+    Ok(i)
+}
+
+/// Where the syntax error at byte `at` of `data` is, for a message: 1-based line and column
+/// (in characters).
+fn line_column(data: &[u8], at: usize) -> (usize, usize) {
+    let before = data.get(..at).unwrap_or(data);
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+    let column = before
+        .get(start..)
+        .map_or(0, |l| String::from_utf8_lossy(l).chars().count())
+        + 1;
+    (line, column)
+}
+
 fn span_index(spans: &[Span], offset: usize) -> Option<usize> {
     spans.partition_point(|s| s.start <= offset).checked_sub(1)
 }
@@ -383,17 +610,58 @@ impl Structure for Ctx<'_> {
 /// path string per value of the whole file held at once).
 const LINES_BATCH: usize = 4 << 20;
 
-/// Scans JSON, or JSON Lines with `lines`.
+/// JSON Lines lines that are not JSON: how many, and the first one's error (0-based line,
+/// byte offset in the file, what was expected).
+#[derive(Default)]
+struct BadLines {
+    count: u64,
+    first: Option<(u64, usize, &'static str)>,
+}
+
+/// Why a file that is not (all) JSON is analysed only in part.
+fn not_json(data: &[u8], at: usize, what: &str, scope: &str) -> Skip {
+    let (line, column) = line_column(data, at);
+    Skip {
+        reason: "INVALID_OR_CORRUPTED_FILE",
+        detail: format!(
+            "{scope} not JSON: expected {what} at line {line}, column {column}; its detections are located by line"
+        ),
+    }
+}
+
+/// Scans JSON, or JSON Lines with `lines`. Content that is not JSON is still scanned, as text
+/// located by line (Macie's lineRanges for a structured file's malformed parts), and `partial`
+/// says what is wrong with it (bug: it was reported as records at `$`, as if it were JSON).
 pub fn scan(
     engine: &Engine,
     scanner: &mut Scanner<'_>,
     data: &[u8],
     lines: bool,
+    partial: &mut Option<Skip>,
 ) -> Result<Vec<Located>, Skip> {
     let mut line_map = crate::formats::text::LineMap::new(data);
+    let bom = if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     if !lines {
-        return scan_part(engine, scanner, data, false, (0, 0), &mut line_map);
+        if let Some((at, what)) = data.get(bom..).and_then(syntax_error) {
+            *partial = Some(not_json(data, at + bom, what, "the file is"));
+            return Ok(crate::formats::text::scan(scanner, data));
+        }
+        let mut bad = BadLines::default();
+        return scan_part(
+            engine,
+            scanner,
+            data,
+            false,
+            (0, 0),
+            &mut line_map,
+            &mut bad,
+        );
     }
+    let mut bad = BadLines::default();
     let mut out = Vec::new();
     let (mut base, mut records) = (0usize, 0u64);
     while let Some(rest) = data.get(base..).filter(|r| !r.is_empty()) {
@@ -415,9 +683,19 @@ pub fn scan(
             true,
             (base, records),
             &mut line_map,
+            &mut bad,
         )?);
         records += memchr::memchr_iter(b'\n', part).count() as u64;
         base += cut;
+    }
+    if let Some((line, at, what)) = bad.first {
+        let more = match bad.count {
+            0 | 1 => String::new(),
+            n => format!(" ({n} lines are not JSON)"),
+        };
+        let mut why = not_json(data, at, what, &format!("record {line} is"));
+        why.detail.push_str(&more);
+        *partial = Some(why);
     }
     Ok(out)
 }
@@ -430,8 +708,31 @@ fn scan_part(
     lines: bool,
     (base, first_record): (usize, u64),
     line_map: &mut crate::formats::text::LineMap<'_>,
+    bad: &mut BadLines,
 ) -> Result<Vec<Located>, Skip> {
     let t = tokenize(engine, data, lines)?;
+    // Records (lines of this part) that are not JSON.
+    let mut bad_here = std::collections::HashSet::new();
+    if lines {
+        let mut start = 0;
+        for (record, line) in data.split(|&b| b == b'\n').enumerate() {
+            let skip = if base + start == 0 && line.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            };
+            if let Some((at, what)) = line.get(skip..).and_then(syntax_error) {
+                bad_here.insert(record as u64);
+                bad.count += 1;
+                bad.first.get_or_insert((
+                    first_record + record as u64,
+                    base + start + skip + at,
+                    what,
+                ));
+            }
+            start += line.len() + 1;
+        }
+    }
     let mut dets = Vec::new();
     scanner.scan(&t.norm, Some(&Ctx { t: &t }), &mut dets);
     let mut leaky: Vec<u32> = dets
@@ -446,21 +747,49 @@ fn scan_part(
         .into_iter()
         .map(|mut d| {
             let s = span_at(&t.spans, d.start);
+            let record = s.map(|s| s.record).unwrap_or(0);
             let location = Location::Record {
-                record_index: first_record + s.map(|s| s.record).unwrap_or(0),
+                record_index: first_record + record,
                 json_path: s
                     .filter(|s| !s.key && !under_leaky_key(&t.spans, &leaky, s))
                     .map(|s| s.path.clone()),
             };
             d.start += base;
             d.end += base;
+            let at = line_map.locate(&d);
+            let line = match at {
+                Location::Line { start, .. } => Some(start),
+                _ => None,
+            };
             Located {
-                location,
+                location: if bad_here.contains(&record) {
+                    at
+                } else {
+                    location
+                },
                 offset: Some(d.start as u64),
-                line: line_map.line_of(&d),
+                line,
                 detection: d,
                 value: None,
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{element_names, push_element};
+
+    #[test]
+    fn element_names_read_back_what_push_element_wrote() {
+        let mut p = String::from("$");
+        for name in ["plain", "a.b", "it's \\ odd", "frank@example.com"] {
+            push_element(&mut p, name);
+            p.push_str("[3]");
+        }
+        assert_eq!(
+            element_names(&p),
+            vec!["plain", "a.b", "it's \\ odd", "frank@example.com"]
+        );
+    }
 }

@@ -178,7 +178,8 @@ pub struct Skip {
 }
 
 /// Scans a non-archive buffer in the given format. What a format expands to in memory (Parquet's
-/// values) is held to the archive limits and counted in `budget`.
+/// values) is held to the archive limits and counted in `budget`; `partial` is set when the
+/// content is analysed only in part.
 pub fn scan_buffer(
     engine: &Engine,
     scanner: &mut Scanner<'_>,
@@ -186,6 +187,7 @@ pub fn scan_buffer(
     data: &[u8],
     opts: &archive::Options,
     budget: &mut archive::Budget,
+    partial: &mut Option<Skip>,
 ) -> Result<Vec<Located>, Skip> {
     let reveal = opts.reveal;
     // UTF-16 text is scanned as the UTF-8 it decodes to (bug: a UTF-16 CSV export was scanned
@@ -204,10 +206,10 @@ pub fn scan_buffer(
     };
     let mut out = match format {
         Format::Text => text::scan(scanner, data),
-        Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data)),
-        Format::Tsv => csv::scan(engine, scanner, data, b'\t'),
-        Format::Json => json::scan(engine, scanner, data, false)?,
-        Format::JsonLines => json::scan(engine, scanner, data, true)?,
+        Format::Csv => csv::scan(engine, scanner, data, csv::sniff_delimiter(data))?,
+        Format::Tsv => csv::scan(engine, scanner, data, b'\t')?,
+        Format::Json => json::scan(engine, scanner, data, false, partial)?,
+        Format::JsonLines => json::scan(engine, scanner, data, true, partial)?,
         #[cfg(feature = "parquet")]
         Format::Parquet => {
             let cap = archive::member_limit(data.len() as u64, &opts.limits, budget);

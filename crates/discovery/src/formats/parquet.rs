@@ -119,7 +119,15 @@ impl Collected {
         let children = ty.filter(|t| t.is_group()).map(Type::get_fields);
         for (name, f) in r.get_column_iter() {
             let child = children.and_then(|c| c.iter().find(|t| t.name() == name));
-            self.field(row, &format!("{prefix}.{name}"), f, child.map(|t| &**t));
+            // Quoted as JSON keys are (bug: `a.b` read as two levels), and scanned once, where
+            // the path first appears, as a name is data too (bug: `frank@example.com` was
+            // shown in every path under it, without --reveal).
+            let mut at = prefix.to_owned();
+            crate::formats::json::push_element(&mut at, name);
+            if !self.path_ids.contains_key(&at) {
+                self.push_leaf(row, &at, name.as_bytes(), true);
+            }
+            self.field(row, &at, f, child.map(|t| &**t));
         }
     }
 }
@@ -406,10 +414,8 @@ pub fn scan(
         .paths
         .iter()
         .map(|p| {
-            let names: Vec<&str> = p
-                .split(['.', '[', ']'])
-                .filter(|x| !x.is_empty() && *x != "$" && !x.bytes().all(|b| b.is_ascii_digit()))
-                .collect();
+            let names = crate::formats::json::element_names(p);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             engine.keywords_in_names(&names)
         })
         .collect();

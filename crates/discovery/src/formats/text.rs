@@ -183,7 +183,7 @@ pub fn scan_stream_batches<R: Read>(
 ) -> std::io::Result<()> {
     let mut batch = Vec::new();
     let mut at = LineCounter::default();
-    scanner.scan_stream(r, |chunk| {
+    let read = scanner.scan_stream(r, |chunk| {
         // Chunk-relative position the counter has reached.
         let mut pos = 0usize;
         for d in chunk.found {
@@ -207,11 +207,12 @@ pub fn scan_stream_batches<R: Read>(
             }
         }
         at.feed(chunk.bytes.get(pos..chunk.done).unwrap_or(&[]));
-    })?;
+    });
+    // After a read error too: what was found before it is reported, as a partial result.
     if !batch.is_empty() {
         emit(&mut batch);
     }
-    Ok(())
+    read
 }
 
 #[cfg(test)]
