@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -403,6 +404,34 @@ def test_rotate_secret_answers_at_once_and_a_client_that_gives_up_cannot_stop_th
     again = impatient.rotate_secret(SecretId="slow1")
     assert s.rotation_outcome(again["VersionId"]) == "RotationSucceeded"
     assert impatient.get_secret_value(SecretId="slow1")["VersionId"] == again["VersionId"]
+
+
+def test_a_rotation_cut_off_by_a_crash_is_taken_up_again_after_the_restart(start_server):
+    # Regression: a rotation under way when the server stopped was never retried, and its
+    # AWSPENDING version made every RotateSecret answer "That rotation will be reattempted."
+    # until someone removed the label by hand.
+    hook = Webhook(None)
+    plain_step = hook.step
+    entered = threading.Event()
+
+    def hang_once(event):
+        if event["Step"] == "createSecret" and not entered.is_set():
+            entered.set()
+            time.sleep(30)
+        plain_step(event)
+
+    hook.step = hang_once
+    s = start_server("--rotation-webhook", f"hook={hook.url}")
+    sm = s.client("secretsmanager")
+    sm.create_secret(Name="cut", SecretString="before")
+    out = sm.rotate_secret(SecretId="cut", RotationLambdaARN=LAMBDA + "hook")
+    assert entered.wait(10)
+    s.stop(sig=signal.SIGKILL)
+    again = start_server("--rotation-webhook", f"hook={hook.url}", data_dir=s.data_dir)
+    hook.sm = again.client("secretsmanager")
+    assert again.rotation_outcome(out["VersionId"], timeout=40) == "RotationSucceeded"
+    assert hook.sm.get_secret_value(SecretId="cut")["VersionId"] == out["VersionId"]
+    assert hook.sm.get_secret_value(SecretId="cut")["SecretString"] != "before"
 
 
 def test_rotation_schedules_and_functions_secrets_manager_refuses(server):

@@ -392,7 +392,8 @@ pub async fn run(
         caller,
         region: &secret.region,
     };
-    if let Err(e) = prepare_pending(&cx, secret, token).await {
+    let full = steps.contains(&"finishSecret");
+    if let Err(e) = prepare_pending(&cx, secret, token, full).await {
         return Err(format!("cannot create the AWSPENDING version: {e}"));
     }
     service_event(state, secret, "RotationStarted", token, None).await;
@@ -410,7 +411,6 @@ pub async fn run(
             break;
         }
     }
-    let full = steps.contains(&"finishSecret");
     if result.is_ok() && full {
         result = if cancelled(state, secret) {
             Err("cancelled before the new version became AWSCURRENT".to_owned())
@@ -469,14 +469,28 @@ async fn service_event(
 /// step runs, as AWS does: a rotation function checks first that its token names an AWSPENDING
 /// version (AWS's templates raise otherwise), and its createSecret then finds no AWSPENDING
 /// value (`ResourceNotFoundException`) and puts one with the token.
-async fn prepare_pending(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<(), String> {
+/// Labels the rotation's version AWSPENDING (creating it without a value) and, for a full
+/// rotation, books its retry before any step runs: the outcome replaces the booking, so only a
+/// rotation cut off by a crash or a shutdown finds it, and is taken up again by `run_due` (bug:
+/// such a rotation was never retried, and its AWSPENDING version refused every RotateSecret
+/// with "That rotation will be reattempted." until someone removed the label by hand).
+async fn prepare_pending(
+    cx: &Cx<'_>,
+    secret: &Secret,
+    token: &str,
+    full: bool,
+) -> Result<(), String> {
     let _w = cx.state.secrets.writer.lock().await;
     let mut sec = now_of(cx, secret)?;
+    if full && let Some(rot) = sec.rotation.as_mut() {
+        // Due at once: while this process runs the rotation, `run_due` skips the secret.
+        rot.retry_at = Some(now());
+    }
     if sec
         .version(token)
         .is_some_and(|v| v.stages.iter().any(|x| x == AWSPENDING))
     {
-        return Ok(());
+        return super::save(cx.state, sec).await.map_err(|e| e.message);
     }
     if sec.version(token).is_none() {
         sec.versions.push(super::state::Version {
