@@ -1024,6 +1024,27 @@ def test_every_iam_listing_lets_a_paginator_delete_each_page_as_it_goes(server):
     assert names == ["pu0", "pu1", "pu2", "pg0", "pg1", "pg2"]
 
 
+def test_a_keys_last_use_survives_a_clean_restart(start_server):
+    # Regression: a key's last use was written to the store at most once a minute and not at
+    # shutdown, so after a restart GetAccessKeyLastUsed went back to an earlier use, with that
+    # use's service.
+    s = start_server()
+    iam = s.client("iam")
+    iam.create_user(UserName="lu")
+    iam.put_user_policy(UserName="lu", PolicyName="keys", PolicyDocument=policy(allow("kms:ListKeys")))
+    key = iam.create_access_key(UserName="lu")["AccessKey"]
+    as_user = dict(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    s.client("sts", **as_user).get_caller_identity()
+    time.sleep(1.1)
+    s.client("kms", region="eu-west-1", **as_user).list_keys()
+    before = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert before["ServiceName"] == "kms"
+    s.stop()
+    again = start_server(data_dir=s.data_dir)
+    after = again.client("iam").get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert after == before
+
+
 def test_get_access_key_last_used_on_the_root_users_key_is_authorized_on_the_root_user(server):
     # Bug: the owner check was skipped for the root user's key, so a user allowed only on their
     # own user read when the root user's key was last used.

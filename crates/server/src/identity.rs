@@ -261,6 +261,26 @@ impl KeyRing {
         }
     }
 
+    /// Writes the last uses not yet in the store (those within a minute of the last write), so
+    /// that a restart does not turn a key's last use back by up to a minute, to an earlier
+    /// service (bug: GetAccessKeyLastUsed and the credential report went backwards after a
+    /// clean shutdown). Called at shutdown.
+    pub async fn flush(&self) {
+        let pending: Vec<(String, KeyLastUsed)> = match self.last_used.read() {
+            Ok(map) => map
+                .iter()
+                .filter(|(_, (used, persisted))| used.at > *persisted)
+                .map(|(id, (used, _))| (id.clone(), used.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (id, used) in pending {
+            if let Err(e) = self.store.touch_access_key(&id, &used).await {
+                tracing::warn!(error = %e, "cannot record an access key's last use");
+            }
+        }
+    }
+
     /// The last use of a key, from memory or the store.
     pub async fn last_used(&self, access_key_id: &str) -> Result<Option<KeyLastUsed>, KeyError> {
         if let Ok(map) = self.last_used.read()

@@ -309,6 +309,7 @@ impl Server {
             ..
         } = self;
         gateway::serve(state.clone(), listener, tls, shutdown).await;
+        state.keys.flush().await;
         // The last AuditSink goes with the state; then the writer drains and stops.
         drop(state);
         if tokio::time::timeout(std::time::Duration::from_secs(10), writer.finish())
