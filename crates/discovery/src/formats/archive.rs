@@ -347,18 +347,21 @@ pub fn scan_any(
             // `ZipArchive` keys members by name, so of two members sharing one only the last
             // could be reached and the other went unscanned; the iterable reader walks every
             // central-directory entry.
+            let unopenable = |e: zip::result::ZipError| {
+                result(
+                    format,
+                    data.len(),
+                    Err(skip(
+                        "INVALID_OR_CORRUPTED_FILE",
+                        format!("cannot open zip: {e}"),
+                    )),
+                )
+            };
             let mut zip =
                 match ZipIterable::try_new(Cursor::new(data), zip::read::Config::default()) {
                     Ok(z) => z,
                     Err(e) => {
-                        out.push(result(
-                            format,
-                            data.len(),
-                            Err(skip(
-                                "INVALID_OR_CORRUPTED_FILE",
-                                format!("cannot open zip: {e}"),
-                            )),
-                        ));
+                        out.push(unopenable(e));
                         return;
                     }
                 };
@@ -366,14 +369,7 @@ pub fn scan_any(
             let entries = match zip.files() {
                 Ok(f) => f,
                 Err(e) => {
-                    out.push(result(
-                        format,
-                        data.len(),
-                        Err(skip(
-                            "INVALID_OR_CORRUPTED_FILE",
-                            format!("cannot open zip: {e}"),
-                        )),
-                    ));
+                    out.push(unopenable(e));
                     return;
                 }
             };
