@@ -1045,6 +1045,23 @@ def test_a_keys_last_use_survives_a_clean_restart(start_server):
     assert after == before
 
 
+def test_an_access_advisor_report_survives_a_restart(start_server):
+    # Regression: service-last-accessed reports lived in memory only: polling a job id handed
+    # out before a restart answered NoSuchEntity after it.
+    s = start_server()
+    iam = s.client("iam")
+    arn = iam.create_user(UserName="adv-restart")["User"]["Arn"]
+    iam.put_user_policy(UserName="adv-restart", PolicyName="p", PolicyDocument=policy(allow("kms:ListKeys")))
+    job = iam.generate_service_last_accessed_details(Arn=arn)["JobId"]
+    before = iam.get_service_last_accessed_details(JobId=job)
+    s.stop()
+    again = start_server(data_dir=s.data_dir)
+    after = again.client("iam").get_service_last_accessed_details(JobId=job)
+    for r in (before, after):
+        r.pop("ResponseMetadata")
+    assert after == before and after["JobStatus"] == "COMPLETED"
+
+
 def test_get_access_key_last_used_on_the_root_users_key_is_authorized_on_the_root_user(server):
     # Bug: the owner check was skipped for the root user's key, so a user allowed only on their
     # own user read when the root user's key was last used.

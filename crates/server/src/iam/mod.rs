@@ -484,6 +484,9 @@ pub type CredentialReport = (i64, Arc<Vec<u8>>);
 /// big-endian bytes, then the CSV (user names, ARNs and dates; no secret).
 const REPORTS: &str = "iam.credential-report";
 
+/// The store collection of access advisor reports, one document per job id.
+const ADVISOR_JOBS: &str = "iam.advisor-jobs";
+
 /// The most compiled session policies kept; beyond it the cache starts over.
 const SESSION_CACHE_MAX: usize = 10_000;
 
@@ -532,22 +535,52 @@ impl Iam {
     }
 
     /// Keeps a service-last-accessed report under its job id, for the principal `owner` (an
-    /// ARN) that generated it.
-    pub fn set_advisor_job(&self, job_id: &str, owner: &str, report: serde_json::Value) {
+    /// ARN) that generated it, in the store too (bug: reports lived in memory only, and a job
+    /// id handed out before a restart answered NoSuchEntity after it). The oldest job goes
+    /// when there are [`ADVISOR_JOBS_MAX`].
+    pub async fn set_advisor_job(
+        &self,
+        job_id: &str,
+        owner: &str,
+        report: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let oldest = self.advisor.read().ok().and_then(|jobs| {
+            (jobs.len() >= ADVISOR_JOBS_MAX)
+                .then(|| {
+                    jobs.iter()
+                        .min_by_key(|(_, (_, r))| {
+                            r.get("JobCreationDate").and_then(serde_json::Value::as_i64)
+                        })
+                        .map(|(id, _)| id.clone())
+                })
+                .flatten()
+        });
+        let body = serde_json::to_vec(&serde_json::json!({"owner": owner, "report": report}))
+            .map_err(|source| StoreError::Record {
+                key: job_id.to_owned(),
+                source,
+            })?;
+        let mut changes = vec![palisade_store::DocumentChange::Put(
+            palisade_store::Document {
+                collection: ADVISOR_JOBS.to_owned(),
+                key: job_id.to_owned(),
+                body,
+            },
+        )];
+        if let Some(id) = &oldest {
+            changes.push(palisade_store::DocumentChange::Delete {
+                collection: ADVISOR_JOBS.to_owned(),
+                key: id.clone(),
+            });
+        }
+        self.store.apply_documents(&changes).await?;
         if let Ok(mut jobs) = self.advisor.write() {
-            if jobs.len() >= ADVISOR_JOBS_MAX {
-                let oldest = jobs
-                    .iter()
-                    .min_by_key(|(_, (_, r))| {
-                        r.get("JobCreationDate").and_then(serde_json::Value::as_i64)
-                    })
-                    .map(|(id, _)| id.clone());
-                if let Some(id) = oldest {
-                    jobs.remove(&id);
-                }
+            if let Some(id) = oldest {
+                jobs.remove(&id);
             }
             jobs.insert(job_id.to_owned(), (owner.to_owned(), Arc::new(report)));
         }
+        Ok(())
     }
 
     /// The service-last-accessed report with that job id, if `owner` (an ARN) generated it.
@@ -578,6 +611,24 @@ impl Iam {
         }
         if let Ok(mut r) = self.reports.write() {
             *r = reports;
+        }
+        let mut jobs = HashMap::new();
+        for doc in self.store.documents(ADVISOR_JOBS).await? {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&doc.body) else {
+                continue;
+            };
+            let owner = v
+                .get("owner")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            if let (Some(owner), Some(report)) =
+                (owner, v.get_mut("report").map(serde_json::Value::take))
+            {
+                jobs.insert(doc.key, (owner, Arc::new(report)));
+            }
+        }
+        if let Ok(mut a) = self.advisor.write() {
+            *a = jobs;
         }
         Ok(())
     }

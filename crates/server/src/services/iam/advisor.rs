@@ -379,7 +379,9 @@ pub(crate) async fn generate(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiErr
     });
     cx.state
         .iam
-        .set_advisor_job(&job_id, &cx.caller.arn, report);
+        .set_advisor_job(&job_id, &cx.caller.arn, report)
+        .await
+        .map_err(ApiError::store_write)?;
     Ok(json!({"JobId": job_id}))
 }
 
