@@ -688,6 +688,37 @@ def test_a_primary_with_replicas_waits_for_them_before_its_deletion_starts(serve
     assert kms.schedule_key_deletion(KeyId=single, PendingWindowInDays=7)["KeyState"] == "PendingDeletion"
 
 
+def test_grant_listings_page_by_50_and_filter_service_principals(server):
+    # Regressions: ListAliases, ListGrants and ListRetirableGrants took ListKeys' page (100 by
+    # default, up to 1,000) where AWS's is 50 by default and at most 100; ListGrants ignored
+    # GranteeServicePrincipal and listed every grant; ListRetirableGrants refused
+    # RetiringServicePrincipal as a RetiringPrincipal "" that is not an ARN.
+    kms, iam = server.client("kms"), server.client("iam")
+    user = iam.create_user(UserName="grantee")["User"]["Arn"]
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(60):
+        kms.create_grant(KeyId=key, GranteePrincipal=user, Operations=["Decrypt"])
+    kms.create_grant(KeyId=key, GranteePrincipal="rds.amazonaws.com", Operations=["Decrypt"],
+                     RetiringPrincipal="rds.amazonaws.com")
+    first = kms.list_grants(KeyId=key)
+    assert len(first["Grants"]) == 50 and first["Truncated"] is True
+    assert len(kms.list_grants(KeyId=key, Limit=1000)["Grants"]) == 61
+    service = kms.list_grants(KeyId=key, GranteeServicePrincipal="rds.amazonaws.com")["Grants"]
+    assert [g["GranteePrincipal"] for g in service] == ["rds.amazonaws.com"]
+    with pytest.raises(ClientError) as e:
+        kms.list_grants(KeyId=key, GranteePrincipal=user, GranteeServicePrincipal="rds.amazonaws.com")
+    assert error(e)["Code"] == "ValidationException"
+    retirable = kms.list_retirable_grants(RetiringServicePrincipal="rds.amazonaws.com")["Grants"]
+    assert [g["GranteePrincipal"] for g in retirable] == ["rds.amazonaws.com"]
+    for n in range(120):
+        if n % 40 == 0:
+            target = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=f"alias/page-{n:03}", TargetKeyId=target)
+    aliases = kms.list_aliases()
+    assert len(aliases["Aliases"]) == 50 and aliases["Truncated"] is True
+    assert len(kms.list_aliases(Limit=1000)["Aliases"]) == 100
+
+
 def test_a_made_up_grant_token_is_refused(server):
     # Bug: any string was taken as a grant token.
     kms = server.client("kms")

@@ -1371,6 +1371,26 @@ def test_iam_scoped_to_another_region_does_not_reach_this_regions_secrets_by_arn
     assert sm.describe_secret(SecretId="east").get("DeletedDate") is None
 
 
+def test_batch_get_secret_value_pages_survive_a_loop_that_deletes_each_page(server):
+    # Regression: BatchGetSecretValue with Filters paged by position, so a migration loop that
+    # deleted each page's secrets before asking for the next page never saw a third of them.
+    sm = server.client("secretsmanager")
+    names = [f"mig/s{i:02}" for i in range(30)]
+    for n in names:
+        sm.create_secret(Name=n, SecretString="v")
+    seen, token = [], None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        out = sm.batch_get_secret_value(Filters=[{"Key": "name", "Values": ["mig/"]}], MaxResults=10, **kw)
+        for v in out["SecretValues"]:
+            seen.append(v["Name"])
+            sm.delete_secret(SecretId=v["ARN"], ForceDeleteWithoutRecovery=True)
+        token = out.get("NextToken")
+        if not token:
+            break
+    assert sorted(seen) == names
+
+
 def test_batch_get_secret_value_with_filters_needs_list_secrets(server):
     # Bug: BatchGetSecretValue with Filters did not require secretsmanager:ListSecrets (AWS's
     # required permissions do), and its Errors named every secret's ARN to a caller denied it.

@@ -1063,13 +1063,28 @@ fn describe_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 
 /// `Limit`/`Marker` paging: the page and the next marker; `key` names an item (see
 /// `services::paging`).
+/// ListKeys' and ListKeyRotations' page: up to 1,000 entries, 100 by default.
+const PAGE_KEYS: (usize, usize) = (100, 1000);
+/// ListAliases', ListGrants' and ListRetirableGrants' page: AWS's reference says `Limit` "must
+/// be between 1 and 100, inclusive. If you do not include a value, it defaults to 50." (bug:
+/// they took ListKeys' 100 and 1,000, so a client that read one page here missed entries on AWS).
+const PAGE_50_OF_100: (usize, usize) = (50, 100);
+/// ListResourceTags' page: between 1 and 50, 50 by default.
+const PAGE_TAGS: (usize, usize) = (50, 50);
+
+/// A page of `items` from the request's `Marker`, of its `Limit` within the operation's
+/// `(default, most)` (a larger `Limit`, which the model allows up to 1,000, gives `most`).
 fn page<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> Option<String>,
     i: &Value,
+    (default, most): (usize, usize),
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let limit = i.get("Limit").and_then(Value::as_u64).unwrap_or(100);
-    let limit = usize::try_from(limit).unwrap_or(100).max(1);
+    let limit = i
+        .get("Limit")
+        .and_then(Value::as_u64)
+        .map_or(default, |l| usize::try_from(l).unwrap_or(most))
+        .clamp(1, most);
     let marker = s(i, "Marker");
     crate::services::paging::page(items, key, marker, limit).map_err(|_| {
         err(
@@ -1100,7 +1115,7 @@ fn list_keys(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .into_iter()
         .map(|(_, id, arn)| json!({"KeyId": id, "KeyArn": arn}))
         .collect();
-    let (items, next) = page(entries, member("KeyId"), i)?;
+    let (items, next) = page(entries, member("KeyId"), i, PAGE_KEYS)?;
     Ok(paged(json!({"Keys": items}), next))
 }
 
@@ -1352,7 +1367,7 @@ fn list_aliases(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             }
         }
     }
-    let (items, next) = page(aliases, member("AliasName"), i)?;
+    let (items, next) = page(aliases, member("AliasName"), i, PAGE_50_OF_100)?;
     Ok(paged(json!({"Aliases": items}), next))
 }
 
@@ -1442,7 +1457,7 @@ fn list_resource_tags(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
             .collect())
     })?;
-    let (items, next) = page(tags, member("TagKey"), i)?;
+    let (items, next) = page(tags, member("TagKey"), i, PAGE_TAGS)?;
     Ok(paged(json!({"Tags": items}), next))
 }
 
@@ -2452,7 +2467,7 @@ fn list_rotations(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         }
         Ok(out)
     })??;
-    let (items, next) = page(rotations, |_| None, i)?;
+    let (items, next) = page(rotations, |_| None, i, PAGE_KEYS)?;
     Ok(paged(json!({"Rotations": items}), next))
 }
 
@@ -2874,9 +2889,25 @@ fn grant_entry(g: &super::state::GrantRecord) -> Value {
 }
 
 fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiError> {
+    // A service principal names grants by its own filter (bug: GranteeServicePrincipal was
+    // ignored and every grant of the key listed; RetiringServicePrincipal was refused as a
+    // RetiringPrincipal "" that is not an ARN).
+    let one_of = |a: &str, b: &str| match (s(i, a), s(i, b)) {
+        (Some(_), Some(_)) => Err(err(
+            "ValidationException",
+            format!("You can specify either {a} or {b}, but not both."),
+        )),
+        (x, y) => Ok(x.map(|v| (v, false)).or(y.map(|v| (v, true)))),
+    };
     let entries: Vec<Value> = if retirable {
-        let principal = s(i, "RetiringPrincipal").unwrap_or_default();
-        if principal.split(':').count() < 6 || !principal.starts_with("arn:") {
+        let named = one_of("RetiringPrincipal", "RetiringServicePrincipal")?;
+        let Some((principal, service)) = named else {
+            return Err(err(
+                "ValidationException",
+                "You must specify either RetiringPrincipal or RetiringServicePrincipal.",
+            ));
+        };
+        if !service && (principal.split(':').count() < 6 || !principal.starts_with("arn:")) {
             return Err(err(
                 "InvalidArnException",
                 format!("retiring principal {principal:?} is not an arn"),
@@ -2884,7 +2915,7 @@ fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiErro
         }
         // AWS: "You must specify a principal in your AWS account" (bug: naming another
         // account's principal listed its grants, tokens' ids and keys included).
-        if principal.split(':').nth(4) != Some(cx.caller.account_id.as_str()) {
+        if !service && principal.split(':').nth(4) != Some(cx.caller.account_id.as_str()) {
             return Err(crate::authz::access_denied(
                 crate::route::WireProtocol::Json,
                 cx.caller,
@@ -2893,26 +2924,29 @@ fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiErro
                 "because the retiring principal is not in the caller's account",
             ));
         }
+        // A service principal belongs to no account: the caller's own keys' grants only.
+        let own = |key_arn: &str| !service || key_arn.split(':').nth(4) == Some(cx.account);
         cx.state.kms.read(|d| {
             d.grants
                 .values()
-                .filter(|g| g.retiring.as_deref() == Some(principal))
+                .filter(|g| g.retiring.as_deref() == Some(principal) && own(&g.key_arn))
                 .map(grant_entry)
                 .collect()
         })?
     } else {
+        let grantee = one_of("GranteePrincipal", "GranteeServicePrincipal")?;
         let arn = resolve_arn(cx, key_id_of(i)?)?;
         cx.state.kms.read(|d| {
             d.grants
                 .values()
                 .filter(|g| g.key_arn == arn)
                 .filter(|g| s(i, "GrantId").is_none_or(|id| id == g.id))
-                .filter(|g| s(i, "GranteePrincipal").is_none_or(|p| p == g.grantee))
+                .filter(|g| grantee.is_none_or(|(p, _)| p == g.grantee))
                 .map(grant_entry)
                 .collect()
         })?
     };
-    let (items, next) = page(entries, member("GrantId"), i)?;
+    let (items, next) = page(entries, member("GrantId"), i, PAGE_50_OF_100)?;
     Ok(paged(json!({"Grants": items}), next))
 }
 

@@ -1043,16 +1043,20 @@ async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
             "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is provided.",
         ));
     }
-    let targets: Vec<String> = if has_filters {
+    let (targets, next) = if has_filters {
         let filters = filters_of(i)?;
-        matching(cx, &filters, false)
+        let mut arns: Vec<String> = matching(cx, &filters, false)
             .into_iter()
             .map(|sec| sec.arn)
-            .collect()
+            .collect();
+        // Paged by ARN, in ARN order, as ListSecrets pages by its keys (bug: by position, so a
+        // loop that deleted each page's secrets before asking for the next skipped a page's
+        // worth of them).
+        arns.sort();
+        page(arns, |a| Some(a.clone()), i, 20)?
     } else {
-        ids
+        page(ids, |_| None, i, 20)?
     };
-    let (targets, next) = page(targets, |_| None, i, 20)?;
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for id in targets {
