@@ -1840,3 +1840,74 @@ def test_a_deactivated_key_is_refused_even_while_it_was_in_use(server):
         with pytest.raises(ClientError) as e:
             sts.get_caller_identity()
         assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_a_policy_attached_or_made_a_boundary_while_it_is_deleted_is_never_left_dangling(server):
+    # Regression: Attach*Policy, Put*PermissionsBoundary and CreateUser/CreateRole with a
+    # boundary checked the policy existed before taking the write lock, so a DeletePolicy in
+    # between succeeded too and left a hidden attachment (DeleteUser then answered
+    # DeleteConflict forever) or a boundary naming a deleted policy. Several races at once keep
+    # the writer busy, so that a delete is often queued behind it when the check runs.
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam = server.client("iam")
+    doc = policy(allow("s3:GetObject"))
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    width = 6
+    for i in range(width):
+        iam.create_user(UserName=f"attach-racer{i}")
+        iam.create_role(RoleName=f"boundary-racer{i}", AssumeRolePolicyDocument=trust)
+    clients = [server.client("iam") for _ in range(2 * width)]
+
+    def attempt(fn):
+        try:
+            fn()
+            return True
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    def use(c, kind, i, n, arn):
+        if kind == 0:
+            return lambda: c.attach_user_policy(UserName=f"attach-racer{i}", PolicyArn=arn)
+        if kind == 1:
+            return lambda: c.put_role_permissions_boundary(RoleName=f"boundary-racer{i}", PermissionsBoundary=arn)
+        if kind == 2:
+            return lambda: c.create_user(UserName=f"bounded{n}", PermissionsBoundary=arn)
+        return lambda: c.create_role(RoleName=f"bounded{n}", AssumeRolePolicyDocument=trust, PermissionsBoundary=arn)
+
+    def undo(kind, i, n, arn):
+        if kind == 0:
+            iam.detach_user_policy(UserName=f"attach-racer{i}", PolicyArn=arn)
+        elif kind == 1:
+            iam.delete_role_permissions_boundary(RoleName=f"boundary-racer{i}")
+        elif kind == 2:
+            iam.delete_user(UserName=f"bounded{n}")
+        else:
+            iam.delete_role(RoleName=f"bounded{n}")
+        iam.delete_policy(PolicyArn=arn)
+
+    with ThreadPoolExecutor(max_workers=2 * width) as pool:
+        for round_ in range(8):
+            kind = round_ % 4
+            arns = [
+                iam.create_policy(PolicyName=f"racy{round_}-{i}", PolicyDocument=doc)["Policy"]["Arn"]
+                for i in range(width)
+            ]
+            tasks = []
+            for i, arn in enumerate(arns):
+                n = round_ * width + i
+                tasks.append(lambda c=clients[2 * i], arn=arn: c.delete_policy(PolicyArn=arn))
+                tasks.append(use(clients[2 * i + 1], kind, i, n, arn))
+            results = list(pool.map(attempt, tasks))
+            for i, arn in enumerate(arns):
+                deleted, used = results[2 * i], results[2 * i + 1]
+                assert used is True or used in ("NoSuchEntity", "InvalidInput"), used
+                assert deleted is True or deleted == "DeleteConflict", deleted
+                # Exactly one of the two happened.
+                assert (used is True) != (deleted is True), (round_, i, used, deleted)
+                if used is True:
+                    undo(kind, i, round_ * width + i, arn)
+    for i in range(width):
+        assert iam.list_attached_user_policies(UserName=f"attach-racer{i}")["AttachedPolicies"] == []
+        assert "PermissionsBoundary" not in iam.get_role(RoleName=f"boundary-racer{i}")["Role"]
+        iam.delete_user(UserName=f"attach-racer{i}")

@@ -552,16 +552,12 @@ fn quota_name(entity: Entity) -> &'static str {
 pub(crate) async fn attach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PolicyArn")?.to_owned();
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.attachable_policy(&arn, cx.account).is_some())?;
-    if !exists {
-        return Err(not_attachable(&arn));
-    }
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            if !tx.attachable_policy(&arn) {
+                return Err(not_attachable(&arn));
+            }
             let list = attached_mut(tx, entity, &name)?;
             if !list.contains(&arn) {
                 if list.len() >= MAX_ATTACHED {
@@ -796,16 +792,12 @@ pub(crate) async fn put_boundary(
 ) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PermissionsBoundary")?.to_owned();
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.attachable_policy(&arn, cx.account).is_some())?;
-    if !exists {
-        return Err(not_attachable(&arn));
-    }
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            if !tx.attachable_policy(&arn) {
+                return Err(not_attachable(&arn));
+            }
             match entity {
                 Entity::User => {
                     tx.user_mut(&name)

@@ -10,7 +10,7 @@ use super::{
     page_by, paged, path, req, s, strings, tags, tags_json, validation,
 };
 use crate::error::ApiError;
-use crate::iam::{AccountIam, group_arn, instance_profile_arn, role_arn, user_arn};
+use crate::iam::{AccountIam, Tx, group_arn, instance_profile_arn, role_arn, user_arn};
 use crate::identity::{PrincipalKind, new_unique_id};
 use crate::services::paging::lowercase_member;
 
@@ -109,18 +109,15 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord, with_tags
     v
 }
 
-fn check_boundary_arn(cx: &Cx<'_>, arn: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(arn) = arn else { return Ok(None) };
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.attachable_policy(arn, cx.account).is_some())?;
-    if !exists {
-        return Err(invalid_input(format!(
+/// Checks a new user's or role's boundary inside the transaction that creates it: checked
+/// before, a DeletePolicy could run in between and leave the boundary naming no policy.
+fn check_boundary_arn(tx: &Tx<'_>, arn: Option<&String>) -> Result<(), ApiError> {
+    match arn {
+        Some(arn) if !tx.attachable_policy(arn) => Err(invalid_input(format!(
             "Value ({arn}) for parameter PermissionsBoundary is invalid."
-        )));
+        ))),
+        _ => Ok(()),
     }
-    Ok(Some(arn.to_owned()))
 }
 
 // -- users ----------------------------------------------------------------------------------------
@@ -130,11 +127,12 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let path = path(input, "Path")?;
     let tags = tags(input);
     check_tags(&tags, Entity::User)?;
-    let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
+    let boundary = s(input, "PermissionsBoundary").map(str::to_owned);
     let account = cx.account.to_owned();
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            check_boundary_arn(tx, boundary.as_ref())?;
             if tx.account.user(&name).is_some() {
                 return Err(already_exists(format!(
                     "User with name {name} already exists."
@@ -623,12 +621,13 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     check_session_duration(max)?;
     let tags = tags(input);
     check_tags(&tags, Entity::Role)?;
-    let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
+    let boundary = s(input, "PermissionsBoundary").map(str::to_owned);
     let account = cx.account.to_owned();
     let description = s(input, "Description").map(str::to_owned);
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            check_boundary_arn(tx, boundary.as_ref())?;
             if tx.account.role(&name).is_some() {
                 return Err(already_exists(format!(
                     "Role with name {name} already exists."
