@@ -1901,7 +1901,7 @@ def test_a_policy_attached_or_made_a_boundary_while_it_is_deleted_is_never_left_
             results = list(pool.map(attempt, tasks))
             for i, arn in enumerate(arns):
                 deleted, used = results[2 * i], results[2 * i + 1]
-                assert used is True or used in ("NoSuchEntity", "InvalidInput"), used
+                assert used is True or used == "NoSuchEntity", used
                 assert deleted is True or deleted == "DeleteConflict", deleted
                 # Exactly one of the two happened.
                 assert (used is True) != (deleted is True), (round_, i, used, deleted)
@@ -1911,3 +1911,33 @@ def test_a_policy_attached_or_made_a_boundary_while_it_is_deleted_is_never_left_
         assert iam.list_attached_user_policies(UserName=f"attach-racer{i}")["AttachedPolicies"] == []
         assert "PermissionsBoundary" not in iam.get_role(RoleName=f"boundary-racer{i}")["Role"]
         iam.delete_user(UserName=f"attach-racer{i}")
+
+
+def test_a_permissions_boundary_naming_no_policy_is_no_such_entity_as_in_aws(server):
+    # Regression: CreateUser/CreateRole with a boundary naming no policy answered 400
+    # InvalidInput ("Value (...) for parameter PermissionsBoundary is invalid."), and
+    # Put*PermissionsBoundary named it a "Policy"; AWS answers 404 NoSuchEntity with the
+    # boundary's "Scope ARN" to all four.
+    iam = server.client("iam")
+    missing = f"arn:aws:iam::{ACCOUNT}:policy/nope"
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    iam.create_user(UserName="bounded")
+    iam.create_role(RoleName="bounded", AssumeRolePolicyDocument=trust)
+    for call in (
+        lambda: iam.create_user(UserName="unbounded", PermissionsBoundary=missing),
+        lambda: iam.create_role(RoleName="unbounded", AssumeRolePolicyDocument=trust, PermissionsBoundary=missing),
+        lambda: iam.put_user_permissions_boundary(UserName="bounded", PermissionsBoundary=missing),
+        lambda: iam.put_role_permissions_boundary(RoleName="bounded", PermissionsBoundary=missing),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert error(e) == {
+            "Type": "Sender",
+            "Code": "NoSuchEntity",
+            "Message": f"Scope ARN: {missing} does not exist or is not attachable.",
+        }
+    for call in (lambda: iam.get_user(UserName="unbounded"), lambda: iam.get_role(RoleName="unbounded")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "NoSuchEntity"

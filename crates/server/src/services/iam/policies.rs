@@ -128,6 +128,14 @@ fn not_attachable(arn: &str) -> ApiError {
     no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
+/// The error for a permissions boundary that names no policy the account can use, as IAM
+/// words it for CreateUser, CreateRole and Put*PermissionsBoundary alike.
+pub(super) fn no_such_boundary(arn: &str) -> ApiError {
+    no_such_entity(format!(
+        "Scope ARN: {arn} does not exist or is not attachable."
+    ))
+}
+
 /// The error for a policy ARN that names no policy: InvalidInput when it is not a managed
 /// policy's ARN at all, as IAM answers (`ARN bogus is not valid.`).
 fn no_such_policy(arn: &str) -> ApiError {
@@ -796,7 +804,7 @@ pub(crate) async fn put_boundary(
         .iam
         .mutate(cx.account, |tx| {
             if !tx.attachable_policy(&arn) {
-                return Err(not_attachable(&arn));
+                return Err(no_such_boundary(&arn));
             }
             match entity {
                 Entity::User => {

@@ -113,9 +113,7 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord, with_tags
 /// before, a DeletePolicy could run in between and leave the boundary naming no policy.
 fn check_boundary_arn(tx: &Tx<'_>, arn: Option<&String>) -> Result<(), ApiError> {
     match arn {
-        Some(arn) if !tx.attachable_policy(arn) => Err(invalid_input(format!(
-            "Value ({arn}) for parameter PermissionsBoundary is invalid."
-        ))),
+        Some(arn) if !tx.attachable_policy(arn) => Err(super::policies::no_such_boundary(arn)),
         _ => Ok(()),
     }
 }
