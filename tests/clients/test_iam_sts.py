@@ -1941,3 +1941,25 @@ def test_a_permissions_boundary_naming_no_policy_is_no_such_entity_as_in_aws(ser
         with pytest.raises(ClientError) as e:
             call()
         assert error(e)["Code"] == "NoSuchEntity"
+
+
+def test_a_permissions_boundary_has_the_type_aws_answers(server):
+    # Regression: GetUser, GetRole, CreateUser, CreateRole and GetAccountAuthorizationDetails
+    # gave the boundary's type as "PermissionsBoundaryPolicy", the model's enum; AWS answers
+    # "Policy".
+    iam = server.client("iam")
+    boundary = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    expected = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}
+    created_user = iam.create_user(UserName="capped", PermissionsBoundary=boundary)["User"]
+    created_role = iam.create_role(RoleName="capped", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    details = iam.get_account_authorization_details(Filter=["User", "Role"])
+    shown = [
+        created_user["PermissionsBoundary"],
+        created_role["Role"]["PermissionsBoundary"],
+        iam.get_user(UserName="capped")["User"]["PermissionsBoundary"],
+        iam.get_role(RoleName="capped")["Role"]["PermissionsBoundary"],
+        *(u["PermissionsBoundary"] for u in details["UserDetailList"] if u["UserName"] == "capped"),
+        *(r["PermissionsBoundary"] for r in details["RoleDetailList"] if r["RoleName"] == "capped"),
+    ]
+    assert shown == [expected] * 6

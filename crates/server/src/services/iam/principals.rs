@@ -16,8 +16,11 @@ use crate::services::paging::lowercase_member;
 
 // -- output forms ---------------------------------------------------------------------------------
 
+/// A user's or role's boundary. Its type is `Policy`, what AWS answers (the AWS CLI's example
+/// outputs; AWS said in awsdocs/iam-user-guide#82 that the model's `PermissionsBoundaryPolicy`
+/// is wrong), so that clients comparing it to AWS's answers match.
 fn boundary_json(arn: Option<&String>) -> Option<Value> {
-    arn.map(|a| json!({"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": a}))
+    arn.map(|a| json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": a}))
 }
 
 /// A user in the output form; `full` adds tags and the boundary (GetUser, CreateUser).
