@@ -1963,3 +1963,33 @@ def test_a_permissions_boundary_has_the_type_aws_answers(server):
         *(r["PermissionsBoundary"] for r in details["RoleDetailList"] if r["RoleName"] == "capped"),
     ]
     assert shown == [expected] * 6
+
+
+def test_the_account_quotas_the_summary_reports_are_enforced(server):
+    # Regression: GetAccountSummary reported GroupsQuota 300 (and the users', roles', policies'
+    # and instance profiles' quotas) but nothing enforced them: CreateGroup succeeded at 301
+    # groups. The other quotas share the check, unit-tested in services/iam/account.rs.
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam = server.client("iam")
+    summary = iam.get_account_summary()["SummaryMap"]
+    quota, have = summary["GroupsQuota"], summary["Groups"]
+    assert quota == 300
+    clients = [server.client("iam") for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: clients[i % 4].create_group(GroupName=f"many{i}"), range(quota - have)))
+    with pytest.raises(ClientError) as e:
+        iam.create_group(GroupName="one-too-many")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert error(e) == {
+        "Type": "Sender",
+        "Code": "LimitExceeded",
+        "Message": "Cannot exceed quota for GroupsPerAccount: 300.",
+    }
+    # A name already taken is still EntityAlreadyExists, and a deletion makes room again.
+    with pytest.raises(ClientError) as e:
+        iam.create_group(GroupName="many0")
+    assert error(e)["Code"] == "EntityAlreadyExists"
+    iam.delete_group(GroupName="many0")
+    iam.create_group(GroupName="one-too-many")
+    assert iam.get_account_summary()["SummaryMap"]["Groups"] == quota

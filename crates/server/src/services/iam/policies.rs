@@ -7,6 +7,7 @@ use palisade_policy::{PolicyKind, policy_size};
 use palisade_store::{ManagedPolicyRecord, PolicyVersionRecord};
 use serde_json::{Value, json};
 
+use super::account::AccountQuota;
 use super::{
     Cx, Entity, already_exists, boolean, check_policy, check_tags, delete_conflict,
     encode_document, invalid_input, limit_exceeded, no_such_entity, no_such_group, no_such_role,
@@ -175,6 +176,7 @@ pub(crate) async fn create_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, A
                     "A policy called {name} already exists. Duplicate names are not allowed."
                 )));
             }
+            AccountQuota::Policies.check(tx.account.policies.len())?;
             let t = now();
             let record = ManagedPolicyRecord {
                 arn: policy_arn(&account, &path, &name),

@@ -4,6 +4,7 @@ use palisade_policy::PolicyKind;
 use palisade_store::{GroupRecord, InstanceProfileRecord, RoleRecord, TagRecord, UserRecord};
 use serde_json::{Value, json};
 
+use super::account::AccountQuota;
 use super::{
     Cx, Entity, already_exists, check_policy, check_tags, delete_conflict, encode_document,
     invalid_input, merge_tags, no_such_entity, no_such_group, no_such_role, no_such_user, now,
@@ -139,6 +140,7 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                     "User with name {name} already exists."
                 )));
             }
+            AccountQuota::Users.check(tx.account.users.len())?;
             let user = UserRecord {
                 account_id: account,
                 name,
@@ -388,6 +390,7 @@ pub(crate) async fn create_group(cx: &Cx<'_>, input: &Value) -> Result<Value, Ap
                     "Group with name {name} already exists."
                 )));
             }
+            AccountQuota::Groups.check(tx.account.groups.len())?;
             let group = GroupRecord {
                 account_id: account,
                 name,
@@ -634,6 +637,7 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
                     "Role with name {name} already exists."
                 )));
             }
+            AccountQuota::Roles.check(tx.account.roles.len())?;
             let role = RoleRecord {
                 account_id: account,
                 name,
@@ -766,6 +770,7 @@ pub(crate) async fn create_service_linked_role(
                      different suffix."
                 )));
             }
+            AccountQuota::Roles.check(tx.account.roles.len())?;
             let role = RoleRecord {
                 account_id: account,
                 name,
@@ -979,6 +984,7 @@ pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Resul
                     "Instance Profile {name} already exists."
                 )));
             }
+            AccountQuota::InstanceProfiles.check(tx.account.instance_profiles.len())?;
             let p = InstanceProfileRecord {
                 account_id: account,
                 name,
