@@ -1993,3 +1993,18 @@ def test_the_account_quotas_the_summary_reports_are_enforced(server):
     iam.delete_group(GroupName="many0")
     iam.create_group(GroupName="one-too-many")
     assert iam.get_account_summary()["SummaryMap"]["Groups"] == quota
+
+
+def test_list_account_aliases_refuses_a_marker_it_did_not_hand_out(server):
+    # Regression: ListAccountAliases ignored its Marker and answered a malformed one with an
+    # empty page; like every other IAM listing it answers 400 ValidationError "Invalid Marker.".
+    iam = server.client("iam")
+    iam.create_account_alias(AccountAlias="marker-check")
+    with pytest.raises(ClientError) as e:
+        iam.list_account_aliases(Marker="garbage!!")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error(e)["Code"] == "ValidationError"
+    assert error(e)["Message"] == "Invalid Marker."
+    listed = iam.list_account_aliases()
+    assert listed["AccountAliases"] == ["marker-check"] and listed["IsTruncated"] is False
+    assert list(iam.get_paginator("list_account_aliases").paginate(PaginationConfig={"PageSize": 1})) != []

@@ -4,7 +4,10 @@ use serde_json::{Value, json};
 
 use super::policies::{PolicyView, aws_policy_json, customer_policy_json};
 use super::principals::{group_json, role_json, user_json};
-use super::{Cx, already_exists, encode_document, limit_exceeded, no_such_entity, req, strings};
+use super::{
+    Cx, already_exists, encode_document, limit_exceeded, no_such_entity, page_by, paged, req,
+    strings,
+};
 use crate::error::ApiError;
 use crate::iam::managed;
 use crate::iam::{IamData, PolicyRef, instance_profile_arn};
@@ -115,12 +118,14 @@ pub(crate) async fn delete_account_alias(cx: &Cx<'_>, input: &Value) -> Result<V
         .await
 }
 
-pub(crate) fn list_account_aliases(cx: &Cx<'_>) -> Result<Value, ApiError> {
+pub(crate) fn list_account_aliases(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let aliases = cx
         .state
         .iam
         .read_account(cx.account, |a| a.settings.aliases.clone())?;
-    Ok(json!({"AccountAliases": aliases, "IsTruncated": false}))
+    // Paged like every other listing, so that a marker it did not hand out is refused too.
+    let (items, marker) = page_by(aliases, |a| Some(a.clone()), input)?;
+    Ok(paged(json!({"AccountAliases": items}), marker))
 }
 
 pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
