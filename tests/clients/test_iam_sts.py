@@ -1878,3 +1878,171 @@ def test_a_deactivated_key_is_refused_even_while_it_was_in_use(server):
         with pytest.raises(ClientError) as e:
             sts.get_caller_identity()
         assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_a_policy_attached_or_made_a_boundary_while_it_is_deleted_is_never_left_dangling(server):
+    # Regression: Attach*Policy, Put*PermissionsBoundary and CreateUser/CreateRole with a
+    # boundary checked the policy existed before taking the write lock, so a DeletePolicy in
+    # between succeeded too and left a hidden attachment (DeleteUser then answered
+    # DeleteConflict forever) or a boundary naming a deleted policy. Several races at once keep
+    # the writer busy, so that a delete is often queued behind it when the check runs.
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam = server.client("iam")
+    doc = policy(allow("s3:GetObject"))
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    width = 6
+    for i in range(width):
+        iam.create_user(UserName=f"attach-racer{i}")
+        iam.create_role(RoleName=f"boundary-racer{i}", AssumeRolePolicyDocument=trust)
+    clients = [server.client("iam") for _ in range(2 * width)]
+
+    def attempt(fn):
+        try:
+            fn()
+            return True
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    def use(c, kind, i, n, arn):
+        if kind == 0:
+            return lambda: c.attach_user_policy(UserName=f"attach-racer{i}", PolicyArn=arn)
+        if kind == 1:
+            return lambda: c.put_role_permissions_boundary(RoleName=f"boundary-racer{i}", PermissionsBoundary=arn)
+        if kind == 2:
+            return lambda: c.create_user(UserName=f"bounded{n}", PermissionsBoundary=arn)
+        return lambda: c.create_role(RoleName=f"bounded{n}", AssumeRolePolicyDocument=trust, PermissionsBoundary=arn)
+
+    def undo(kind, i, n, arn):
+        if kind == 0:
+            iam.detach_user_policy(UserName=f"attach-racer{i}", PolicyArn=arn)
+        elif kind == 1:
+            iam.delete_role_permissions_boundary(RoleName=f"boundary-racer{i}")
+        elif kind == 2:
+            iam.delete_user(UserName=f"bounded{n}")
+        else:
+            iam.delete_role(RoleName=f"bounded{n}")
+        iam.delete_policy(PolicyArn=arn)
+
+    with ThreadPoolExecutor(max_workers=2 * width) as pool:
+        for round_ in range(8):
+            kind = round_ % 4
+            arns = [
+                iam.create_policy(PolicyName=f"racy{round_}-{i}", PolicyDocument=doc)["Policy"]["Arn"]
+                for i in range(width)
+            ]
+            tasks = []
+            for i, arn in enumerate(arns):
+                n = round_ * width + i
+                tasks.append(lambda c=clients[2 * i], arn=arn: c.delete_policy(PolicyArn=arn))
+                tasks.append(use(clients[2 * i + 1], kind, i, n, arn))
+            results = list(pool.map(attempt, tasks))
+            for i, arn in enumerate(arns):
+                deleted, used = results[2 * i], results[2 * i + 1]
+                assert used is True or used == "NoSuchEntity", used
+                assert deleted is True or deleted == "DeleteConflict", deleted
+                # Exactly one of the two happened.
+                assert (used is True) != (deleted is True), (round_, i, used, deleted)
+                if used is True:
+                    undo(kind, i, round_ * width + i, arn)
+    for i in range(width):
+        assert iam.list_attached_user_policies(UserName=f"attach-racer{i}")["AttachedPolicies"] == []
+        assert "PermissionsBoundary" not in iam.get_role(RoleName=f"boundary-racer{i}")["Role"]
+        iam.delete_user(UserName=f"attach-racer{i}")
+
+
+def test_a_permissions_boundary_naming_no_policy_is_no_such_entity_as_in_aws(server):
+    # Regression: CreateUser/CreateRole with a boundary naming no policy answered 400
+    # InvalidInput ("Value (...) for parameter PermissionsBoundary is invalid."), and
+    # Put*PermissionsBoundary named it a "Policy"; AWS answers 404 NoSuchEntity with the
+    # boundary's "Scope ARN" to all four.
+    iam = server.client("iam")
+    missing = f"arn:aws:iam::{ACCOUNT}:policy/nope"
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    iam.create_user(UserName="bounded")
+    iam.create_role(RoleName="bounded", AssumeRolePolicyDocument=trust)
+    for call in (
+        lambda: iam.create_user(UserName="unbounded", PermissionsBoundary=missing),
+        lambda: iam.create_role(RoleName="unbounded", AssumeRolePolicyDocument=trust, PermissionsBoundary=missing),
+        lambda: iam.put_user_permissions_boundary(UserName="bounded", PermissionsBoundary=missing),
+        lambda: iam.put_role_permissions_boundary(RoleName="bounded", PermissionsBoundary=missing),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert error(e) == {
+            "Type": "Sender",
+            "Code": "NoSuchEntity",
+            "Message": f"Scope ARN: {missing} does not exist or is not attachable.",
+        }
+    for call in (lambda: iam.get_user(UserName="unbounded"), lambda: iam.get_role(RoleName="unbounded")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e)["Code"] == "NoSuchEntity"
+
+
+def test_a_permissions_boundary_has_the_type_aws_answers(server):
+    # Regression: GetUser, GetRole, CreateUser, CreateRole and GetAccountAuthorizationDetails
+    # gave the boundary's type as "PermissionsBoundaryPolicy", the model's enum; AWS answers
+    # "Policy".
+    iam = server.client("iam")
+    boundary = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"})
+    expected = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}
+    created_user = iam.create_user(UserName="capped", PermissionsBoundary=boundary)["User"]
+    created_role = iam.create_role(RoleName="capped", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    details = iam.get_account_authorization_details(Filter=["User", "Role"])
+    shown = [
+        created_user["PermissionsBoundary"],
+        created_role["Role"]["PermissionsBoundary"],
+        iam.get_user(UserName="capped")["User"]["PermissionsBoundary"],
+        iam.get_role(RoleName="capped")["Role"]["PermissionsBoundary"],
+        *(u["PermissionsBoundary"] for u in details["UserDetailList"] if u["UserName"] == "capped"),
+        *(r["PermissionsBoundary"] for r in details["RoleDetailList"] if r["RoleName"] == "capped"),
+    ]
+    assert shown == [expected] * 6
+
+
+def test_the_account_quotas_the_summary_reports_are_enforced(server):
+    # Regression: GetAccountSummary reported GroupsQuota 300 (and the users', roles', policies'
+    # and instance profiles' quotas) but nothing enforced them: CreateGroup succeeded at 301
+    # groups. The other quotas share the check, unit-tested in services/iam/account.rs.
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam = server.client("iam")
+    summary = iam.get_account_summary()["SummaryMap"]
+    quota, have = summary["GroupsQuota"], summary["Groups"]
+    assert quota == 300
+    clients = [server.client("iam") for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: clients[i % 4].create_group(GroupName=f"many{i}"), range(quota - have)))
+    with pytest.raises(ClientError) as e:
+        iam.create_group(GroupName="one-too-many")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert error(e) == {
+        "Type": "Sender",
+        "Code": "LimitExceeded",
+        "Message": "Cannot exceed quota for GroupsPerAccount: 300.",
+    }
+    # A name already taken is still EntityAlreadyExists, and a deletion makes room again.
+    with pytest.raises(ClientError) as e:
+        iam.create_group(GroupName="many0")
+    assert error(e)["Code"] == "EntityAlreadyExists"
+    iam.delete_group(GroupName="many0")
+    iam.create_group(GroupName="one-too-many")
+    assert iam.get_account_summary()["SummaryMap"]["Groups"] == quota
+
+
+def test_list_account_aliases_refuses_a_marker_it_did_not_hand_out(server):
+    # Regression: ListAccountAliases ignored its Marker and answered a malformed one with an
+    # empty page; like every other IAM listing it answers 400 ValidationError "Invalid Marker.".
+    iam = server.client("iam")
+    iam.create_account_alias(AccountAlias="marker-check")
+    with pytest.raises(ClientError) as e:
+        iam.list_account_aliases(Marker="garbage!!")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error(e)["Code"] == "ValidationError"
+    assert error(e)["Message"] == "Invalid Marker."
+    listed = iam.list_account_aliases()
+    assert listed["AccountAliases"] == ["marker-check"] and listed["IsTruncated"] is False
+    assert list(iam.get_paginator("list_account_aliases").paginate(PaginationConfig={"PageSize": 1})) != []

@@ -391,6 +391,16 @@ impl Tx<'_> {
         &self.account_id
     }
 
+    /// Whether the account can attach `arn` or use it as a boundary, as
+    /// [`IamData::attachable_policy`] decides. Asked inside the transaction that attaches it, so
+    /// that a DeletePolicy cannot run between the check and the write and leave an attachment
+    /// to a policy that no longer exists.
+    pub fn attachable_policy(&self, arn: &str) -> bool {
+        managed::by_arn(arn).is_some()
+            || (arn.split(':').nth(4) == Some(self.account_id.as_str())
+                && self.account.policies.contains_key(arn))
+    }
+
     fn changes(self) -> Vec<IamChange> {
         let Tx {
             account,

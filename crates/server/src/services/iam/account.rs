@@ -4,10 +4,61 @@ use serde_json::{Value, json};
 
 use super::policies::{PolicyView, aws_policy_json, customer_policy_json};
 use super::principals::{group_json, role_json, user_json};
-use super::{Cx, already_exists, encode_document, no_such_entity, req, strings};
+use super::{
+    Cx, already_exists, encode_document, limit_exceeded, no_such_entity, page_by, paged, req,
+    strings,
+};
 use crate::error::ApiError;
 use crate::iam::managed;
 use crate::iam::{IamData, PolicyRef, instance_profile_arn};
+
+/// An account-wide quota: GetAccountSummary reports it and the call creating such an entity
+/// refuses to go past it, from this one place so that the two never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccountQuota {
+    Users,
+    Groups,
+    Roles,
+    /// Customer managed policies.
+    Policies,
+    InstanceProfiles,
+}
+
+impl AccountQuota {
+    /// AWS's default quota.
+    pub(crate) const fn max(self) -> usize {
+        match self {
+            Self::Users => 5000,
+            Self::Groups => 300,
+            Self::Roles | Self::InstanceProfiles => 1000,
+            Self::Policies => 1500,
+        }
+    }
+
+    /// The quota's name in IAM's LimitExceeded message.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Users => "UsersPerAccount",
+            Self::Groups => "GroupsPerAccount",
+            Self::Roles => "RolesPerAccount",
+            Self::Policies => "PoliciesPerAccount",
+            Self::InstanceProfiles => "InstanceProfilesPerAccount",
+        }
+    }
+
+    /// Refuses one more entity when the account has `count` already. The caller counts under
+    /// the write lock it creates the entity with, so that concurrent creates cannot overshoot.
+    pub(crate) fn check(self, count: usize) -> Result<(), ApiError> {
+        if count >= self.max() {
+            return Err(limit_exceeded(format!(
+                "Cannot exceed quota for {}: {}.",
+                self.name(),
+                self.max()
+            )));
+        }
+        Ok(())
+    }
+}
 
 pub(crate) async fn create_account_alias(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let alias = req(input, "AccountAlias")?.to_owned();
@@ -67,12 +118,14 @@ pub(crate) async fn delete_account_alias(cx: &Cx<'_>, input: &Value) -> Result<V
         .await
 }
 
-pub(crate) fn list_account_aliases(cx: &Cx<'_>) -> Result<Value, ApiError> {
+pub(crate) fn list_account_aliases(cx: &Cx<'_>, input: &Value) -> Result<Value, ApiError> {
     let aliases = cx
         .state
         .iam
         .read_account(cx.account, |a| a.settings.aliases.clone())?;
-    Ok(json!({"AccountAliases": aliases, "IsTruncated": false}))
+    // Paged like every other listing, so that a marker it did not hand out is refused too.
+    let (items, marker) = page_by(aliases, |a| Some(a.clone()), input)?;
+    Ok(paged(json!({"AccountAliases": items}), marker))
 }
 
 pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> {
@@ -94,15 +147,15 @@ pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> 
         let providers = a.providers.len();
         json!({"SummaryMap": {
             "Users": a.users.len(),
-            "UsersQuota": 5000,
+            "UsersQuota": AccountQuota::Users.max(),
             "Groups": a.groups.len(),
-            "GroupsQuota": 300,
+            "GroupsQuota": AccountQuota::Groups.max(),
             "Roles": a.roles.len(),
-            "RolesQuota": 1000,
+            "RolesQuota": AccountQuota::Roles.max(),
             "Policies": a.policies.len(),
-            "PoliciesQuota": 1500,
+            "PoliciesQuota": AccountQuota::Policies.max(),
             "InstanceProfiles": a.instance_profiles.len(),
-            "InstanceProfilesQuota": 1000,
+            "InstanceProfilesQuota": AccountQuota::InstanceProfiles.max(),
             "MFADevices": a.mfa.len(),
             "MFADevicesInUse": in_use,
             "AccountMFAEnabled": 0,
@@ -119,7 +172,7 @@ pub(crate) async fn get_account_summary(cx: &Cx<'_>) -> Result<Value, ApiError> 
             "PolicyVersionsInUseQuota": 10000,
             "Providers": providers,
             "ServerCertificates": a.server_certificates.len(),
-            "ServerCertificatesQuota": 20,
+            "ServerCertificatesQuota": super::certs::MAX_CERTS,
             "SigningCertificatesPerUserQuota": 2,
             "UserPolicySizeQuota": 2048,
             "GroupPolicySizeQuota": 5120,
@@ -334,4 +387,38 @@ pub(crate) fn get_account_authorization_details(
         }),
         marker,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountQuota;
+
+    #[test]
+    fn an_account_quota_allows_up_to_its_maximum_and_names_itself_when_refusing() {
+        // Regression: the account-wide quotas GetAccountSummary reports were not enforced
+        // (CreateGroup succeeded at 301 groups).
+        for (quota, name, max) in [
+            (AccountQuota::Users, "UsersPerAccount", 5000),
+            (AccountQuota::Groups, "GroupsPerAccount", 300),
+            (AccountQuota::Roles, "RolesPerAccount", 1000),
+            (AccountQuota::Policies, "PoliciesPerAccount", 1500),
+            (
+                AccountQuota::InstanceProfiles,
+                "InstanceProfilesPerAccount",
+                1000,
+            ),
+        ] {
+            assert_eq!(quota.max(), max);
+            assert!(quota.check(0).is_ok());
+            assert!(quota.check(max - 1).is_ok());
+            for count in [max, max + 1] {
+                let Err(e) = quota.check(count) else {
+                    panic!("{name} allowed {count} + 1");
+                };
+                assert_eq!(e.code, "LimitExceeded");
+                assert_eq!(e.message, format!("Cannot exceed quota for {name}: {max}."));
+                assert_eq!(e.status, http::StatusCode::CONFLICT);
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::identity::new_unique_id;
 
 /// AWS's quota of server certificates per account.
-const MAX_CERTS: usize = 20;
+pub(super) const MAX_CERTS: usize = 20;
 
 fn no_such_cert(name: &str) -> ApiError {
     no_such_entity(format!(

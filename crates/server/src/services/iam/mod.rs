@@ -204,7 +204,7 @@ pub async fn handle(
         // The account.
         "CreateAccountAlias" => account::create_account_alias(&cx, i).await,
         "DeleteAccountAlias" => account::delete_account_alias(&cx, i).await,
-        "ListAccountAliases" => account::list_account_aliases(&cx),
+        "ListAccountAliases" => account::list_account_aliases(&cx, i),
         "GetAccountSummary" => account::get_account_summary(&cx).await,
         // Outbound identity federation (tokens from STS GetWebIdentityToken).
         "EnableOutboundWebIdentityFederation" => {

@@ -7,6 +7,7 @@ use palisade_policy::{PolicyKind, policy_size};
 use palisade_store::{ManagedPolicyRecord, PolicyVersionRecord};
 use serde_json::{Value, json};
 
+use super::account::AccountQuota;
 use super::{
     Cx, Entity, already_exists, boolean, check_policy, check_tags, delete_conflict,
     encode_document, invalid_input, limit_exceeded, no_such_entity, no_such_group, no_such_role,
@@ -128,6 +129,14 @@ fn not_attachable(arn: &str) -> ApiError {
     no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
+/// The error for a permissions boundary that names no policy the account can use, as IAM
+/// words it for CreateUser, CreateRole and Put*PermissionsBoundary alike.
+pub(super) fn no_such_boundary(arn: &str) -> ApiError {
+    no_such_entity(format!(
+        "Scope ARN: {arn} does not exist or is not attachable."
+    ))
+}
+
 /// The error for a policy ARN that names no policy: InvalidInput when it is not a managed
 /// policy's ARN at all, as IAM answers (`ARN bogus is not valid.`).
 fn no_such_policy(arn: &str) -> ApiError {
@@ -167,6 +176,7 @@ pub(crate) async fn create_policy(cx: &Cx<'_>, input: &Value) -> Result<Value, A
                     "A policy called {name} already exists. Duplicate names are not allowed."
                 )));
             }
+            AccountQuota::Policies.check(tx.account.policies.len())?;
             let t = now();
             let record = ManagedPolicyRecord {
                 arn: policy_arn(&account, &path, &name),
@@ -552,16 +562,12 @@ fn quota_name(entity: Entity) -> &'static str {
 pub(crate) async fn attach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PolicyArn")?.to_owned();
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.attachable_policy(&arn, cx.account).is_some())?;
-    if !exists {
-        return Err(not_attachable(&arn));
-    }
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            if !tx.attachable_policy(&arn) {
+                return Err(not_attachable(&arn));
+            }
             let list = attached_mut(tx, entity, &name)?;
             if !list.contains(&arn) {
                 if list.len() >= MAX_ATTACHED {
@@ -796,16 +802,12 @@ pub(crate) async fn put_boundary(
 ) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PermissionsBoundary")?.to_owned();
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.attachable_policy(&arn, cx.account).is_some())?;
-    if !exists {
-        return Err(not_attachable(&arn));
-    }
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            if !tx.attachable_policy(&arn) {
+                return Err(no_such_boundary(&arn));
+            }
             match entity {
                 Entity::User => {
                     tx.user_mut(&name)

@@ -4,20 +4,24 @@ use palisade_policy::PolicyKind;
 use palisade_store::{GroupRecord, InstanceProfileRecord, RoleRecord, TagRecord, UserRecord};
 use serde_json::{Value, json};
 
+use super::account::AccountQuota;
 use super::{
     Cx, Entity, already_exists, check_policy, check_tags, delete_conflict, encode_document,
     invalid_input, merge_tags, no_such_entity, no_such_group, no_such_role, no_such_user, now,
     page_by, paged, path, req, s, strings, tags, tags_json, validation,
 };
 use crate::error::ApiError;
-use crate::iam::{AccountIam, group_arn, instance_profile_arn, role_arn, user_arn};
+use crate::iam::{AccountIam, Tx, group_arn, instance_profile_arn, role_arn, user_arn};
 use crate::identity::{PrincipalKind, new_unique_id};
 use crate::services::paging::lowercase_member;
 
 // -- output forms ---------------------------------------------------------------------------------
 
+/// A user's or role's boundary. Its type is `Policy`, what AWS answers (the AWS CLI's example
+/// outputs; AWS said in awsdocs/iam-user-guide#82 that the model's `PermissionsBoundaryPolicy`
+/// is wrong), so that clients comparing it to AWS's answers match.
 fn boundary_json(arn: Option<&String>) -> Option<Value> {
-    arn.map(|a| json!({"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": a}))
+    arn.map(|a| json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": a}))
 }
 
 /// A user in the output form; `full` adds tags and the boundary (GetUser, CreateUser).
@@ -109,18 +113,13 @@ fn instance_profile_json(acct: &AccountIam, p: &InstanceProfileRecord, with_tags
     v
 }
 
-fn check_boundary_arn(cx: &Cx<'_>, arn: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(arn) = arn else { return Ok(None) };
-    let exists = cx
-        .state
-        .iam
-        .read(|d| d.attachable_policy(arn, cx.account).is_some())?;
-    if !exists {
-        return Err(invalid_input(format!(
-            "Value ({arn}) for parameter PermissionsBoundary is invalid."
-        )));
+/// Checks a new user's or role's boundary inside the transaction that creates it: checked
+/// before, a DeletePolicy could run in between and leave the boundary naming no policy.
+fn check_boundary_arn(tx: &Tx<'_>, arn: Option<&String>) -> Result<(), ApiError> {
+    match arn {
+        Some(arn) if !tx.attachable_policy(arn) => Err(super::policies::no_such_boundary(arn)),
+        _ => Ok(()),
     }
-    Ok(Some(arn.to_owned()))
 }
 
 // -- users ----------------------------------------------------------------------------------------
@@ -130,16 +129,18 @@ pub(crate) async fn create_user(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     let path = path(input, "Path")?;
     let tags = tags(input);
     check_tags(&tags, Entity::User)?;
-    let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
+    let boundary = s(input, "PermissionsBoundary").map(str::to_owned);
     let account = cx.account.to_owned();
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            check_boundary_arn(tx, boundary.as_ref())?;
             if tx.account.user(&name).is_some() {
                 return Err(already_exists(format!(
                     "User with name {name} already exists."
                 )));
             }
+            AccountQuota::Users.check(tx.account.users.len())?;
             let user = UserRecord {
                 account_id: account,
                 name,
@@ -389,6 +390,7 @@ pub(crate) async fn create_group(cx: &Cx<'_>, input: &Value) -> Result<Value, Ap
                     "Group with name {name} already exists."
                 )));
             }
+            AccountQuota::Groups.check(tx.account.groups.len())?;
             let group = GroupRecord {
                 account_id: account,
                 name,
@@ -623,17 +625,19 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
     check_session_duration(max)?;
     let tags = tags(input);
     check_tags(&tags, Entity::Role)?;
-    let boundary = check_boundary_arn(cx, s(input, "PermissionsBoundary"))?;
+    let boundary = s(input, "PermissionsBoundary").map(str::to_owned);
     let account = cx.account.to_owned();
     let description = s(input, "Description").map(str::to_owned);
     cx.state
         .iam
         .mutate(cx.account, |tx| {
+            check_boundary_arn(tx, boundary.as_ref())?;
             if tx.account.role(&name).is_some() {
                 return Err(already_exists(format!(
                     "Role with name {name} already exists."
                 )));
             }
+            AccountQuota::Roles.check(tx.account.roles.len())?;
             let role = RoleRecord {
                 account_id: account,
                 name,
@@ -766,6 +770,7 @@ pub(crate) async fn create_service_linked_role(
                      different suffix."
                 )));
             }
+            AccountQuota::Roles.check(tx.account.roles.len())?;
             let role = RoleRecord {
                 account_id: account,
                 name,
@@ -979,6 +984,7 @@ pub(crate) async fn create_instance_profile(cx: &Cx<'_>, input: &Value) -> Resul
                     "Instance Profile {name} already exists."
                 )));
             }
+            AccountQuota::InstanceProfiles.check(tx.account.instance_profiles.len())?;
             let p = InstanceProfileRecord {
                 account_id: account,
                 name,
