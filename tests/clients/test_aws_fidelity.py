@@ -460,7 +460,11 @@ def test_create_service_linked_role_is_authorized_on_the_role_it_creates(server)
         },
     )
     iam = server.client("iam", *creds)
-    assert iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")["Role"]["RoleName"] == "AWSServiceRoleForRDS"
+    role = iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForRDS"
+    # AWS writes the trust policy with plain strings (it had one-element lists).
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     with pytest.raises(ClientError) as e:
         iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")
     assert code(e) == "AccessDenied"

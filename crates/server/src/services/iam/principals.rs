@@ -756,7 +756,7 @@ pub(crate) async fn create_service_linked_role(
     let name = service_linked_role_name(&service, s(input, "CustomSuffix"));
     let trust = json!({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": [service]}, "Action": ["sts:AssumeRole"]}]
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
     })
     .to_string();
     let account = cx.account.to_owned();
