@@ -854,14 +854,15 @@ impl EngineBuilder {
                 Kind::Managed(m) => m.keywords.iter().map(|k| (*k).to_owned()).collect(),
                 Kind::Custom(c) => c.keywords.clone(),
             };
-            for k in kws {
-                let k = k.to_lowercase();
+            for k in kws.iter().flat_map(|k| spelled(&k.to_lowercase())) {
                 let slot = *kw_index.entry(k.clone()).or_insert_with(|| {
                     kw_list.push(k);
                     keyword_owners.push(Vec::new());
                     keyword_owners.len() - 1
                 });
-                if let Some(o) = keyword_owners.get_mut(slot) {
+                if let Some(o) = keyword_owners.get_mut(slot)
+                    && !o.contains(&(i as u32))
+                {
                     o.push(i as u32);
                 }
             }
@@ -1097,7 +1098,18 @@ impl Engine {
             // The name as written is matched too: a keyword may hold a letter next to a digit.
             let words = camel_words(&norm);
             let forms = std::iter::once(norm.as_str()).chain(words.as_deref());
-            for m in forms.flat_map(|f| ac.find_overlapping_iter(f)) {
+            // Whole words only (bug: `business_id` carried "sin", `incident_id` "cid" and
+            // `user_uid` "uid", each making the column's numbers findings).
+            let whole = |f: &str, m: &aho_corasick::Match| {
+                let b = f.as_bytes();
+                let starts = m.start() == 0
+                    || b.get(m.start() - 1)
+                        .is_some_and(|c| !c.is_ascii_alphanumeric());
+                starts && ends_word(b.get(m.start()..m.end()).unwrap_or(&[]), b, m.end())
+            };
+            let found =
+                forms.flat_map(|f| ac.find_overlapping_iter(f).filter(move |m| whole(f, m)));
+            for m in found {
                 for &o in self
                     .keyword_owners
                     .get(m.pattern().as_usize())
@@ -1219,6 +1231,7 @@ impl Engine {
                         && data
                             .get(at..at + w.len())
                             .is_some_and(|x| x.eq_ignore_ascii_case(w))
+                        && ends_word(w, data, at + w.len())
                     {
                         kw.hits.push((at, at + w.len(), k));
                     }
@@ -1614,6 +1627,29 @@ fn prefix_bucket(p: &[u8]) -> usize {
         h.wrapping_mul(131)
             .wrapping_add(usize::from(b.to_ascii_lowercase()))
     }) % KEYWORD_BUCKETS
+}
+
+/// A keyword and the spellings Macie matches it by: "a keyword with a space also matches the
+/// same word with no space, `_` or `-`" (bug: `date_of_birth:`, `credit-card:` and a
+/// `creditcard` column found nothing).
+fn spelled(keyword: &str) -> Vec<String> {
+    let mut forms = vec![keyword.to_owned()];
+    if keyword.contains(' ') {
+        for sep in ["_", "-", ""] {
+            forms.push(keyword.replace(' ', sep));
+        }
+    }
+    forms
+}
+
+/// Whether a keyword found at `data[at..end]` ends where its last word does: a keyword is a
+/// word or phrase, not a prefix (bug: "sin" matched in "Since", "exp" in "Expenses", "tel" in
+/// "telemetry", each making a nearby number a finding). A keyword ending in punctuation
+/// (`cc#`, `account #`) may run into what follows; a non-ASCII byte after it ends the word, so
+/// `SSN（…` in CJK text keeps its keyword.
+fn ends_word(keyword: &[u8], data: &[u8], end: usize) -> bool {
+    !keyword.last().is_some_and(u8::is_ascii_alphanumeric)
+        || !data.get(end).is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// Merges `next` into the open window, or flushes the open one through `flush`.

@@ -529,3 +529,76 @@ fn allowed_email_with_a_dotted_local_part_does_not_leave_its_tail_reported() {
         assert_eq!(f.len(), 1, "{f:?}");
     }
 }
+
+/// Regression: a keyword matched as the start of a longer word ("sin" in "Since", "exp" in
+/// "Expenses", "tel" in "telemetry"), so ordinary prose made numbers near it findings.
+#[test]
+fn keywords_are_whole_words() {
+    for (text, ty) in [
+        (
+            "Since 2019 we have shipped 130692544 units",
+            "CANADA_SOCIAL_INSURANCE_NUMBER",
+        ),
+        (
+            "Expenses for 03/2024 were approved",
+            "CREDIT_CARD_EXPIRATION",
+        ),
+        ("the telemetry of order 2125550143 arrived", "PHONE_NUMBER"),
+        (
+            "Tiny batch 912-70-1234 shipped",
+            "USA_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
+        ),
+    ] {
+        lacks(text, ty);
+    }
+    // The whole word still counts, and so does one ending in punctuation.
+    has(
+        "SIN: 130692544",
+        "CANADA_SOCIAL_INSURANCE_NUMBER",
+        "130692544",
+    );
+    has("tel 212-555-0143", "PHONE_NUMBER", "212-555-0143");
+    has(
+        "SSN#536-22-1234",
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536-22-1234",
+    );
+}
+
+/// Regression: Macie matches a keyword with a space also written with `_`, `-` or nothing in
+/// its place; `date_of_birth:` and `credit-card:` found nothing (or a card without keyword).
+#[test]
+fn keywords_with_spaces_match_their_joined_spellings() {
+    has("date_of_birth: 03/14/1985", "DATE_OF_BIRTH", "03/14/1985");
+    has("date-of-birth 03/14/1985", "DATE_OF_BIRTH", "03/14/1985");
+    has(
+        "social_security: 536-22-1234",
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536-22-1234",
+    );
+    has(
+        "credit-card: 4929395628908539",
+        "CREDIT_CARD_NUMBER",
+        "4929395628908539",
+    );
+}
+
+/// Regression: a keyword inside a column name's word counted (`business_id` carried "sin",
+/// `incident_id` "cid", `listing_id` "tin"); a name spelled without spaces (`creditcard`) carried nothing.
+#[test]
+fn column_names_carry_keywords_as_words() {
+    let e = engine();
+    let ids = |names: &[&str]| e.keywords_in_names(names);
+    for name in ["business_id", "incident_id", "listing_id", "meeting_id"] {
+        assert!(ids(&[name]).is_empty(), "{name} carries a keyword");
+    }
+    for name in [
+        "creditcard",
+        "CardNumber",
+        "date_of_birth",
+        "customer_ssn",
+        "SSN",
+    ] {
+        assert!(!ids(&[name]).is_empty(), "{name} carries no keyword");
+    }
+}
