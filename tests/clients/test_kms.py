@@ -710,6 +710,10 @@ def test_grant_listings_page_by_50_and_filter_service_principals(server):
     assert error(e)["Code"] == "ValidationException"
     retirable = kms.list_retirable_grants(RetiringServicePrincipal="rds.amazonaws.com")["Grants"]
     assert [g["GranteePrincipal"] for g in retirable] == ["rds.amazonaws.com"]
+    # An ARN is no service principal: it would skip RetiringPrincipal's account check.
+    with pytest.raises(ClientError) as e:
+        kms.list_retirable_grants(RetiringServicePrincipal="arn:aws:iam::999999999999:root")
+    assert error(e)["Code"] == "ValidationException"
     for n in range(120):
         if n % 40 == 0:
             target = kms.create_key()["KeyMetadata"]["KeyId"]

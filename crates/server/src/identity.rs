@@ -269,7 +269,8 @@ impl KeyRing {
         let pending: Vec<(String, KeyLastUsed)> = match self.last_used.read() {
             Ok(map) => map
                 .iter()
-                .filter(|(_, (used, persisted))| used.at > *persisted)
+                // `>=`: a use in the same second as the written one may name another service.
+                .filter(|(_, (used, persisted))| used.at >= *persisted)
                 .map(|(id, (used, _))| (id.clone(), used.clone()))
                 .collect(),
             Err(_) => Vec::new(),

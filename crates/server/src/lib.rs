@@ -309,7 +309,12 @@ impl Server {
             ..
         } = self;
         gateway::serve(state.clone(), listener, tls, shutdown).await;
-        state.keys.flush().await;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), state.keys.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("access keys' last uses were not all written within 5s");
+        }
         // The last AuditSink goes with the state; then the writer drains and stops.
         drop(state);
         if tokio::time::timeout(std::time::Duration::from_secs(10), writer.finish())

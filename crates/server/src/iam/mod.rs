@@ -200,8 +200,11 @@ impl IamData {
     /// A managed policy `account` can attach, use as a boundary or as a session policy: AWS's,
     /// or one of its own. Another account's policy is not attachable, though it exists.
     pub fn attachable_policy(&self, arn: &str, account: &str) -> Option<PolicyRef<'_>> {
-        let p = self.managed_policy(arn)?;
-        (matches!(p, PolicyRef::Aws(_)) || arn.split(':').nth(4) == Some(account)).then_some(p)
+        let empty = AccountIam::default();
+        let mine = self.accounts.get(account).unwrap_or(&empty);
+        attachable(mine, account, arn)
+            .then(|| self.managed_policy(arn))
+            .flatten()
     }
 
     pub fn managed_policy(&self, arn: &str) -> Option<PolicyRef<'_>> {
@@ -215,6 +218,12 @@ impl IamData {
             .get(arn)
             .map(PolicyRef::Customer)
     }
+}
+
+/// Whether `account_id` may attach the managed policy `arn`: AWS's, or one of its own.
+fn attachable(account: &AccountIam, account_id: &str, arn: &str) -> bool {
+    managed::by_arn(arn).is_some()
+        || (arn.split(':').nth(4) == Some(account_id) && account.policies.contains_key(arn))
 }
 
 /// A managed policy, AWS's or the customer's.
@@ -396,9 +405,7 @@ impl Tx<'_> {
     /// that a DeletePolicy cannot run between the check and the write and leave an attachment
     /// to a policy that no longer exists.
     pub fn attachable_policy(&self, arn: &str) -> bool {
-        managed::by_arn(arn).is_some()
-            || (arn.split(':').nth(4) == Some(self.account_id.as_str())
-                && self.account.policies.contains_key(arn))
+        attachable(&self.account, &self.account_id, arn)
     }
 
     fn changes(self) -> Vec<IamChange> {
@@ -788,6 +795,9 @@ impl Iam {
         self.invalidate();
         if let Ok(mut r) = self.reports.write() {
             r.clear();
+        }
+        if let Ok(mut a) = self.advisor.write() {
+            a.clear();
         }
     }
 

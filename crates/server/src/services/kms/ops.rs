@@ -1061,8 +1061,6 @@ fn describe_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(json!({"KeyMetadata": metadata(&record)}))
 }
 
-/// `Limit`/`Marker` paging: the page and the next marker; `key` names an item (see
-/// `services::paging`).
 /// ListKeys' and ListKeyRotations' page: up to 1,000 entries, 100 by default.
 const PAGE_KEYS: (usize, usize) = (100, 1000);
 /// ListAliases', ListGrants' and ListRetirableGrants' page: AWS's reference says `Limit` "must
@@ -1072,8 +1070,10 @@ const PAGE_50_OF_100: (usize, usize) = (50, 100);
 /// ListResourceTags' page: between 1 and 50, 50 by default.
 const PAGE_TAGS: (usize, usize) = (50, 50);
 
-/// A page of `items` from the request's `Marker`, of its `Limit` within the operation's
-/// `(default, most)` (a larger `Limit`, which the model allows up to 1,000, gives `most`).
+/// `Limit`/`Marker` paging: the page of `items` from the request's `Marker` and the next
+/// marker; `key` names an item (see `services::paging`). The page holds `Limit` items within
+/// the operation's `(default, most)` (a larger `Limit`, which the model allows up to 1,000,
+/// gives `most`).
 fn page<T>(
     items: Vec<T>,
     key: impl Fn(&T) -> Option<String>,
@@ -2907,6 +2907,14 @@ fn list_grants(cx: &Cx<'_>, i: &Value, retirable: bool) -> Result<Value, ApiErro
                 "You must specify either RetiringPrincipal or RetiringServicePrincipal.",
             ));
         };
+        // A service principal is a service's name, never an ARN, which would skip the checks
+        // on RetiringPrincipal below.
+        if service && (principal.contains(':') || !principal.ends_with(".amazonaws.com")) {
+            return Err(err(
+                "ValidationException",
+                format!("RetiringServicePrincipal {principal:?} is not a service principal"),
+            ));
+        }
         if !service && (principal.split(':').count() < 6 || !principal.starts_with("arn:")) {
             return Err(err(
                 "InvalidArnException",

@@ -469,9 +469,10 @@ async fn service_event(
 /// step runs, as AWS does: a rotation function checks first that its token names an AWSPENDING
 /// version (AWS's templates raise otherwise), and its createSecret then finds no AWSPENDING
 /// value (`ResourceNotFoundException`) and puts one with the token.
-/// Labels the rotation's version AWSPENDING (creating it without a value) and, for a full
-/// rotation, books its retry before any step runs: the outcome replaces the booking, so only a
-/// rotation cut off by a crash or a shutdown finds it, and is taken up again by `run_due` (bug:
+///
+/// A full rotation also books its retry here: the outcome replaces the booking (`finish`,
+/// `record`), so only a rotation cut off by a crash or a shutdown finds it, and is taken up
+/// again by `run_due` (bug:
 /// such a rotation was never retried, and its AWSPENDING version refused every RotateSecret
 /// with "That rotation will be reattempted." until someone removed the label by hand).
 async fn prepare_pending(
@@ -755,6 +756,11 @@ async fn finish(cx: &Cx<'_>, secret: &Secret, token: &str) -> Result<(), String>
             .map_err(|e| e.to_string())?;
     }
     sec.last_changed = now();
+    // The retry booked in `prepare_pending` goes with the promotion, in the same write: a crash
+    // before `record` must not leave a booking that starts a rotation nobody asked for.
+    if let Some(rot) = sec.rotation.as_mut() {
+        rot.retry_at = None;
+    }
     super::save(cx.state, sec).await.map_err(|e| e.message)
 }
 
@@ -895,7 +901,15 @@ async fn pg_connect(c: &PgCreds) -> Result<sqlx::PgConnection, String> {
         sqlx::PgConnection::connect_with(&opts),
     )
     .await
-    .map_err(|_| format!("connecting to {}:{} timed out", c.host, c.port))?
+    // A timeout reads as any failed login: telling them apart told a filtered port from a
+    // closed one.
+    .map_err(|_| {
+        tracing::warn!(host = %c.host, port = c.port, "postgresql rotator: connecting timed out");
+        format!(
+            "cannot log in to {}:{} as {} (the server log has the driver's error)",
+            c.host, c.port, c.username
+        )
+    })?
     .map_err(|e| {
         // The driver's text goes to the operator's log only. A secret's writer picks the host
         // and port, and its RotationFailed event is theirs to read: the text told a refused
@@ -1002,15 +1016,21 @@ async fn postgres_step(
             conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("ALTER USER {} failed: {e}", pending.username))
+                .map_err(|e| {
+                    tracing::warn!(user = %pending.username, error = %e, "postgresql rotator: ALTER USER failed");
+                    format!(
+                        "ALTER USER {} failed (the server log has the database's error)",
+                        pending.username
+                    )
+                })
         }
         "testSecret" => {
             let pending = pg_value(cx, secret, token).await?;
             let mut conn = pg_connect(&pending).await?;
-            conn.execute("SELECT 1")
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("SELECT 1 failed: {e}"))
+            conn.execute("SELECT 1").await.map(|_| ()).map_err(|e| {
+                tracing::warn!(error = %e, "postgresql rotator: SELECT 1 failed");
+                "SELECT 1 failed (the server log has the database's error)".to_owned()
+            })
         }
         _ => Ok(()),
     }
@@ -1058,6 +1078,17 @@ async fn skip_window(state: &AppState, sec: &Secret, next: Option<i64>) -> Resul
     super::save(state, fresh).await
 }
 
+async fn drop_booking(state: &AppState, sec: &Secret) -> Result<(), ApiError> {
+    let _w = state.secrets.writer.lock().await;
+    let Some(mut fresh) = state.secrets.find(&sec.account, &sec.region, &sec.arn) else {
+        return Ok(());
+    };
+    if let Some(r) = fresh.rotation.as_mut() {
+        r.retry_at = None;
+    }
+    super::save(state, fresh).await
+}
+
 /// Runs the rotations that are due or to be retried.
 pub async fn run_due(state: &AppState) {
     let t = now();
@@ -1090,15 +1121,23 @@ pub async fn run_due(state: &AppState) {
         else {
             continue;
         };
-        let token = sec
+        let pending = sec
             .versions
             .iter()
             .find(|v| {
                 v.stages.iter().any(|x| x == AWSPENDING)
                     && !v.stages.iter().any(|x| x == AWSCURRENT)
             })
-            .map(|v| v.id.clone())
-            .unwrap_or_else(super::new_token);
+            .map(|v| v.id.clone());
+        // A retry is of an unfinished version; with none left (finished, or its label removed
+        // by hand), there is nothing to retry and the booking goes.
+        if retry && !due && pending.is_none() {
+            if let Err(e) = drop_booking(state, &sec).await {
+                tracing::warn!(secret = %sec.arn, error = %e, "cannot drop a rotation retry");
+            }
+            continue;
+        }
+        let token = pending.unwrap_or_else(super::new_token);
         let Some(running) = Running::claim(state, &sec.arn) else {
             continue;
         };
