@@ -1262,7 +1262,9 @@ pub static MANAGED: &[Managed] = &[
         no_keyword_id: None,
         keywords: KW_PHONE,
         patterns: &[
-            r"(?:\+1[ .-]?|(?-u:\b)1[ .-])?(?:\([2-9][0-9]{2}\) ?|(?-u:\b)[2-9][0-9]{2}[ .-]?)[2-9][0-9]{2}[ .-]?[0-9]{4}(?-u:\b)",
+            // `+1` may run straight into the area code (E.164, `+12125550143`), where no word
+            // boundary separates them (bug: such numbers were never found).
+            r"(?:\+1[ .-]?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-]?)|(?:(?-u:\b)1[ .-])?(?:\([2-9][0-9]{2}\) ?|(?-u:\b)[2-9][0-9]{2}[ .-]?))[2-9][0-9]{2}[ .-]?[0-9]{4}(?-u:\b)",
         ],
         validate: phone_us,
         recommended: false,

@@ -602,3 +602,12 @@ fn column_names_carry_keywords_as_words() {
         assert!(!ids(&[name]).is_empty(), "{name} carries no keyword");
     }
 }
+
+/// Regression: a US number in E.164 (`+12125550143`) was never found: the pattern wanted a word
+/// boundary between `+1` and the area code, where two digits meet.
+#[test]
+fn us_phone_numbers_in_e164() {
+    has("mobile: +12125550143", "PHONE_NUMBER", "+12125550143");
+    has("phone +1 212 555 0143", "PHONE_NUMBER", "+1 212 555 0143");
+    has("tel (212) 555-0143", "PHONE_NUMBER", "(212) 555-0143");
+}
