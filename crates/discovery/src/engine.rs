@@ -1240,6 +1240,14 @@ impl Engine {
         }
     }
 
+    /// Whether identifier `i` is GENERIC_SECRET, which gives way to specific credentials.
+    fn is_generic(&self, i: u32) -> bool {
+        matches!(
+            self.idents.get(i as usize).map(|x| &x.kind),
+            Some(Kind::Managed(m)) if m.id == "GENERIC_SECRET"
+        )
+    }
+
     fn allowed(&self, value: &[u8]) -> bool {
         if !self.allow_words.is_empty() {
             let v = String::from_utf8_lossy(value).to_lowercase();
@@ -1486,7 +1494,16 @@ fn scan_group(
         }
         match found {
             Some(d) => {
-                pos = d.end.max(s + 1);
+                // A generic secret's value is searched again for a specific one (bug:
+                // `token: ghp_…` and `aws_access_key_id = AKIA…` were reported as
+                // GENERIC_SECRET, whose match began at the keyword and hid the token's own);
+                // where one matches, the merge keeps it, as it keeps the earlier identifier at
+                // one offset.
+                pos = if engine.is_generic(d.ident) {
+                    d.start.max(s + 1)
+                } else {
+                    d.end.max(s + 1)
+                };
                 out.push(d);
             }
             None => pos = allowed_end.map_or_else(|| skip_word(data, s), |end| end.max(s + 1)),

@@ -611,3 +611,28 @@ fn us_phone_numbers_in_e164() {
     has("phone +1 212 555 0143", "PHONE_NUMBER", "+1 212 555 0143");
     has("tel (212) 555-0143", "PHONE_NUMBER", "(212) 555-0143");
 }
+
+/// Regression: a token after a secret's keyword was reported as GENERIC_SECRET, whose match
+/// began at the keyword and hid the token's own identifier.
+#[test]
+fn specific_credentials_win_over_a_generic_secret() {
+    has(
+        "token: ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "GITHUB_TOKEN",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    );
+    lacks(
+        "token: ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "GENERIC_SECRET",
+    );
+    has(
+        "aws_access_key_id = AKIA2E3A4F5B6C7D2E3F",
+        "AWS_ACCESS_KEY_ID",
+        "AKIA2E3A4F5B6C7D2E3F",
+    );
+    has(
+        "password: Xy7-hunter2-correct-horse",
+        "GENERIC_SECRET",
+        "Xy7-hunter2-correct-horse",
+    );
+}
