@@ -856,7 +856,9 @@ pub static MANAGED: &[Managed] = &[
         no_keyword_id: None,
         keywords: &[],
         patterns: &[
-            r"-----BEGIN (?:RSA |DSA |EC |ENCRYPTED )?PRIVATE KEY-----[A-Za-z0-9+/=\r\n \t:,.()-]*?-----END (?:RSA |DSA |EC |ENCRYPTED )?PRIVATE KEY-----",
+            // `\` too: a key kept on one line with escaped newlines (`"-----BEGIN…\nMIIE…\n…"`
+            // in a .env file, YAML or a log) was not found.
+            r"-----BEGIN (?:RSA |DSA |EC |ENCRYPTED )?PRIVATE KEY-----[A-Za-z0-9+/=\r\n \t:,.()\\-]*?-----END (?:RSA |DSA |EC |ENCRYPTED )?PRIVATE KEY-----",
         ],
         validate: always,
         recommended: true,
@@ -872,7 +874,7 @@ pub static MANAGED: &[Managed] = &[
         no_keyword_id: None,
         keywords: &[],
         patterns: &[
-            r"-----BEGIN OPENSSH PRIVATE KEY-----[A-Za-z0-9+/=\r\n \t]*-----END OPENSSH PRIVATE KEY-----",
+            r"-----BEGIN OPENSSH PRIVATE KEY-----[A-Za-z0-9+/=\r\n \t\\]*-----END OPENSSH PRIVATE KEY-----",
         ],
         validate: always,
         recommended: true,
@@ -888,7 +890,7 @@ pub static MANAGED: &[Managed] = &[
         no_keyword_id: None,
         keywords: &[],
         patterns: &[
-            r"-----BEGIN PGP PRIVATE KEY BLOCK-----[A-Za-z0-9+/=\r\n \t:,.()-]*?-----END PGP PRIVATE KEY BLOCK-----",
+            r"-----BEGIN PGP PRIVATE KEY BLOCK-----[A-Za-z0-9+/=\r\n \t:,.()\\-]*?-----END PGP PRIVATE KEY BLOCK-----",
         ],
         validate: always,
         recommended: true,

@@ -636,3 +636,18 @@ fn specific_credentials_win_over_a_generic_secret() {
         "Xy7-hunter2-correct-horse",
     );
 }
+
+/// Regression: a private key kept on one line with escaped newlines, as .env files, YAML and
+/// logs hold it, was not found (the body's class had no backslash).
+#[test]
+fn private_keys_with_escaped_newlines() {
+    let key = r"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n";
+    let text = format!("GOOGLE_PRIVATE_KEY=\"{key}\"");
+    let e = engine();
+    let f = found(&e, &text);
+    assert!(
+        f.iter()
+            .any(|(t, v)| t == "PKCS" && v.starts_with("-----BEGIN") && v.ends_with("KEY-----")),
+        "{f:?}"
+    );
+}
