@@ -1331,6 +1331,15 @@ impl Engine {
             // "version 1.2.3.4", "v1.2.3.4", "build 1.2.3.4": a version number, not an address.
             return None;
         }
+        if let Kind::Managed(m) = &id.kind
+            && m.id == "IP_ADDRESS"
+            && !data.get(vs..ve).is_some_and(|v| v.contains(&b':'))
+            && dotted_number_around(data, vs, ve)
+        {
+            // `1.3.6.1.2.1.1.1.0` (an OID), `2.31.0.1.5`: four parts of a longer dotted number
+            // are no address (bug: their first four were reported as one).
+            return None;
+        }
         let mut resolved = check.id;
         match rule {
             KeywordRule::No => {}
@@ -1546,6 +1555,13 @@ fn fraction_at(data: &[u8], at: usize) -> bool {
         Some(b',') => before(2) == Some(b'0') && starts_number(before(3)),
         _ => false,
     }
+}
+
+/// Whether `data[vs..ve]` continues a dotted number: `<digit>.` before it or `.<digit>` after.
+fn dotted_number_around(data: &[u8], vs: usize, ve: usize) -> bool {
+    let digit = |i: Option<usize>| i.and_then(|i| data.get(i)).is_some_and(u8::is_ascii_digit);
+    let dot = |i: Option<usize>| i.and_then(|i| data.get(i)) == Some(&b'.');
+    (dot(vs.checked_sub(1)) && digit(vs.checked_sub(2))) || (dot(Some(ve)) && digit(Some(ve + 1)))
 }
 
 /// Whether the words just before `at` announce a version number.

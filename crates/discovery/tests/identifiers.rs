@@ -651,3 +651,15 @@ fn private_keys_with_escaped_newlines() {
         "{f:?}"
     );
 }
+
+/// Regression: four parts of a longer dotted number (an SNMP OID) were reported as an IPv4
+/// address.
+#[test]
+fn dotted_numbers_longer_than_an_address_are_not_addresses() {
+    lacks("OID 1.3.6.1.2.1.1.1.0 is sysDescr", "IP_ADDRESS");
+    has(
+        "Login from 10.1.2.3. Then nothing.",
+        "IP_ADDRESS",
+        "10.1.2.3",
+    );
+}
