@@ -1314,9 +1314,31 @@ impl Engine {
                 )
             }
         };
-        let (vs, ve) = (s + check.start, s + check.end);
+        let (mut vs, ve) = (s + check.start, s + check.end);
         if ve <= vs {
             return None;
+        }
+        if let Kind::Managed(m) = &id.kind
+            && m.id == "EMAIL_ADDRESS"
+            && vs
+                .checked_sub(1)
+                .and_then(|i| data.get(i))
+                .is_some_and(|&b| b >= 0x80)
+        {
+            // The local part may hold non-ASCII letters (`müller@…`), where the pattern's ASCII
+            // word boundary began the match mid-word: the whole local part is the address
+            // (bug: `ller@beispiel.de` was reported, and masking left `mü` in the clear).
+            while vs > 0
+                && data.get(vs - 1).is_some_and(|&b| {
+                    b >= 0x80 || b.is_ascii_alphanumeric() || b"._%+-".contains(&b)
+                })
+            {
+                vs -= 1;
+            }
+            // Not into a UTF-8 sequence's middle: back to its lead byte.
+            while vs < ve && data.get(vs).is_some_and(|&b| (0x80..0xC0).contains(&b)) {
+                vs += 1;
+            }
         }
         if matches!(id.kind, Kind::Managed(_)) && fraction_at(data, vs) {
             // `0.5943208249263128`: the digits after a number's decimal point are not a card

@@ -663,3 +663,19 @@ fn dotted_numbers_longer_than_an_address_are_not_addresses() {
         "10.1.2.3",
     );
 }
+
+/// Regression: an address whose local part has non-ASCII letters was cut at the first of them
+/// (`ller@beispiel.de`), so masking left the start of the name in the clear.
+#[test]
+fn email_local_parts_with_non_ascii_letters_are_whole() {
+    has(
+        "Kontakt: müller@beispiel.de bitte",
+        "EMAIL_ADDRESS",
+        "müller@beispiel.de",
+    );
+    has(
+        "write to jürgen.öz@example.com.",
+        "EMAIL_ADDRESS",
+        "jürgen.öz@example.com",
+    );
+}
