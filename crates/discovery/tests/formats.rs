@@ -736,6 +736,32 @@ fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
     assert_eq!(got, ["0 $.email", "line 2", "2 $.c", "line 4", "4 $.d"]);
 }
 
+/// Regression: a JSON Lines line ending in a backslash inside a string (`{"a":"x\`) took the
+/// newline for an escaped character, so every later record was numbered one too low (the email
+/// of line 1 reported as record 0, at `$` rather than `$.e`) and the bad-line lookup marked the
+/// wrong records.
+#[test]
+fn a_backslash_before_a_jsonl_newline_does_not_merge_two_records() {
+    let e = engine();
+    let data = "{\"a\":\"x\\\n{\"e\":\"bob@example.com\"}\n";
+    let r = scan_object(&e, "bs.jsonl", data.as_bytes(), false);
+    let found = r[0].outcome.as_ref().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].location,
+        Location::Record {
+            record_index: 1,
+            json_path: Some("$.e".to_owned())
+        }
+    );
+    let why = r[0].partial.as_ref().unwrap();
+    assert!(
+        why.detail.starts_with("record 0 is not JSON"),
+        "{}",
+        why.detail
+    );
+}
+
 /// Regression: malformed JSON and JSON Lines were scanned as if valid, their detections
 /// reported as records at `$`, the file as complete. What is not JSON is still scanned (never
 /// hidden), located by line as Macie locates a structured file's malformed parts, and the file

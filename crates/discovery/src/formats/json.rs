@@ -287,7 +287,14 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                         for x in norm.iter_mut().skip(j).take(len) {
                             *x = b' ';
                         }
-                        j += if len == 6 { 6 } else { 2 };
+                        // In JSON Lines a newline ends the line whatever precedes it: stepping
+                        // over it as an escaped character lost a record, so every later record
+                        // was numbered one too low.
+                        j += match next {
+                            Some(b'\n') if lines => 1,
+                            _ if len == 6 => 6,
+                            _ => 2,
+                        };
                         continue;
                     }
                     // A JSON Lines string cannot hold a raw newline: an unclosed quote ends
