@@ -1768,6 +1768,99 @@ fn a_truncated_gzip_reports_its_readable_part_the_same_in_every_format() {
     );
 }
 
+/// Regression: only a gzipped log that broke past its first 8 KiB kept the detections of the
+/// part read; a small truncated .log.gz, a truncated .csv.gz or .jsonl.gz and a truncated gzip
+/// inside a zip were skipped with no detection at all. Each now has the detections of what
+/// was decompressed and is analysed in part (PARTIAL), which fails the run.
+#[test]
+fn every_truncated_gzip_keeps_the_detections_of_the_part_read() {
+    let lines = |f: &dyn Fn(usize) -> String| (0..300).map(f).collect::<String>();
+    let cut = |data: &str| {
+        let gz = gzip(data.as_bytes());
+        gz[..gz.len() * 2 / 3].to_vec()
+    };
+    let log = cut(&lines(&|i| format!("line {i} user{i}@example.com\n")));
+    assert!(log.len() < 8192);
+
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("small.log.gz");
+    std::fs::write(&f, &log).unwrap();
+    let (code, out, err) = run(&args(vec![f], OutputFormat::Json));
+    assert_eq!(code, 2, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let result = &doc["findings"][0]["classificationDetails"]["result"];
+    assert_eq!(result["status"]["code"], "PARTIAL", "{out}");
+    assert_eq!(result["status"]["reason"], "INVALID_OR_CORRUPTED_FILE");
+    assert!(
+        result["sensitiveData"][0]["detections"][0]["count"]
+            .as_u64()
+            .unwrap()
+            > 10,
+        "{out}"
+    );
+
+    let e = engine();
+    let csv = cut(&format!(
+        "id,email\n{}",
+        lines(&|i| format!("{i},user{i}@example.com\n"))
+    ));
+    let jsonl = cut(&lines(&|i| format!("{{\"e\":\"user{i}@example.com\"}}\n")));
+    let zip = zip_of(&[("in.log.gz", &log)]);
+    for (name, data, path) in [
+        ("t.csv.gz", &csv[..], "t.csv.gz"),
+        ("t.jsonl.gz", &jsonl[..], "t.jsonl.gz"),
+        ("t.zip", &zip[..], "t.zip!in.log.gz"),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        assert_eq!(r.len(), 1, "{name}: {r:?}");
+        assert_eq!(r[0].path, path);
+        let found = r[0].outcome.as_ref().unwrap();
+        assert!(found.len() > 10, "{name}: {}", found.len());
+        let why = r[0].partial.as_ref().unwrap();
+        assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE", "{name}");
+        assert!(
+            why.detail.starts_with("cannot decompress"),
+            "{}",
+            why.detail
+        );
+    }
+    // A truncated .tar.gz: the members read whole are complete, and the archive itself says
+    // the rest is unreachable.
+    let names: Vec<String> = (0..100).map(|i| format!("m{i}.txt")).collect();
+    let bodies: Vec<String> = (0..100)
+        .map(|i| format!("member {i} user{i}@example.com {}\n", "x".repeat(i * 7)))
+        .collect();
+    let members: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&bodies)
+        .map(|(n, b)| (n.as_str(), b.as_bytes()))
+        .collect();
+    let tgz = gzip(&tar_of(&members));
+    let r = scan_object(&e, "t.tar.gz", &tgz[..tgz.len() / 2], false);
+    let last = r.last().unwrap();
+    assert_eq!(last.path, "t.tar.gz");
+    assert!(
+        last.outcome
+            .as_ref()
+            .unwrap_err()
+            .detail
+            .starts_with("cannot decompress"),
+        "{last:?}"
+    );
+    assert_eq!(r[0].path, "t.tar.gz!m0.txt");
+    assert!(r.len() > 10 && r[0].partial.is_none(), "{}", r.len());
+    assert_eq!(types(&e, &r[0]), ["EMAIL_ADDRESS"]);
+
+    let r = scan_object(&e, "t.jsonl.gz", &jsonl, false);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap()[3].location,
+        Location::Record {
+            record_index: 3,
+            json_path: Some("$.e".to_owned())
+        }
+    );
+}
+
 /// Regression: a quoted CSV/TSV cell never closed silently turned the rest of the file into one
 /// cell, every later detection reported in its row; the file is now corrupt, and skipped.
 #[test]
