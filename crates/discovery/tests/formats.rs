@@ -778,7 +778,7 @@ fn malformed_json_is_scanned_as_text_and_reported_partial() {
         (
             "trail.json",
             b"{\"a\":\"x\"} trailing carol@example.com",
-            "the file is not JSON: expected a value at line 1, column 11",
+            "the file is not JSON: expected the end of the document at line 1, column 11",
         ),
         (
             "inv.jsonl",
@@ -804,16 +804,61 @@ fn malformed_json_is_scanned_as_text_and_reported_partial() {
         "{}",
         why.detail
     );
-    // Valid JSON of every kind of value, several documents, a BOM, blank lines: complete.
+    // Valid JSON of every kind of value, a BOM, blank lines: complete.
     for (name, data) in [
         (
             "ok.json",
-            &b"\xEF\xBB\xBF {\"a\": [1, -2.5e+3, 0, true, false, null, \"\\u00e9\\n\"], \"b\": {}} [] "[..],
+            &b"\xEF\xBB\xBF {\"a\": [1, -2.5e+3, 0, true, false, null, \"\\u00e9\\n\"], \"b\": {}} \n"[..],
         ),
         ("ok.jsonl", b"{\"a\":1}\n\n[2]\r\n\"s\"\n"),
     ] {
         let r = scan_object(&e, name, data, false);
         assert!(r[0].outcome.is_ok() && r[0].partial.is_none(), "{name}: {r:?}");
+    }
+}
+
+/// Regression: the JSON check took documents following one another for JSON (`{}{}`,
+/// `truefalse`, `01`, `{"a":1} 2`), so a `.json` file or JSON Lines line with text after its
+/// document was reported complete. A `.json` file is one document and a JSON Lines line one
+/// document: what follows is trailing text, and the file is analysed in part.
+#[test]
+fn a_second_document_after_the_first_is_trailing_text() {
+    let e = engine();
+    for (data, column) in [
+        ("{}{}", 3),
+        ("truefalse", 5),
+        ("01", 2),
+        ("{\"a\":1} 2", 9),
+        ("[1]\n[2]\n", 1),
+    ] {
+        let r = scan_object(&e, "two.json", data.as_bytes(), false);
+        let why = r[0].partial.as_ref().unwrap_or_else(|| panic!("{data}"));
+        assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE");
+        assert!(
+            why.detail.contains(&format!(
+                "expected the end of the document at line {}, column {column}",
+                1 + data.matches('\n').count().min(1)
+            )),
+            "{data}: {}",
+            why.detail
+        );
+        let line = format!("{{\"e\":\"bob@example.com\"}}\n{}\n", data.trim_end());
+        let r = scan_object(&e, "two.jsonl", line.as_bytes(), false);
+        if !data.contains('\n') {
+            let why = r[0].partial.as_ref().unwrap_or_else(|| panic!("{data}"));
+            assert!(
+                why.detail.starts_with("record 1 is not JSON"),
+                "{}",
+                why.detail
+            );
+        }
+        assert_eq!(
+            r[0].outcome.as_ref().unwrap()[0].location,
+            Location::Record {
+                record_index: 0,
+                json_path: Some("$.e".to_owned())
+            }
+        );
     }
 }
 
@@ -1621,8 +1666,6 @@ fn json_and_jsonl_with_a_utf8_bom_keep_paths_records_and_keywords() {
     for (name, data, record) in [
         ("b.json", format!("\u{feff}{doc}"), 0),
         ("b.jsonl", format!("\u{feff}{{\"n\": 1}}\n{doc}\n"), 1),
-        // Several documents in one .json file: Macie's recordIndex is still 0.
-        ("c.json", format!("{{\"n\": 1}}\n{doc}\n"), 0),
     ] {
         let r = scan_object(&e, name, data.as_bytes(), false);
         let found: Vec<(String, Location)> = r[0]

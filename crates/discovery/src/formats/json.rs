@@ -201,8 +201,8 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     let mut masks: Vec<IdentSet> = Vec::new();
     let mut mask_ids: HashMap<String, u32> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
-    // Macie's recordIndex of a JSON file is always 0, whatever documents it holds; in JSON
-    // Lines it is the line.
+    // Macie's recordIndex of a JSON file, one document, is always 0; in JSON Lines it is the
+    // line.
     let mut record = 0u64;
     // A UTF-8 BOM (Windows tools write one) is not a value: read as one, it moved the records
     // after it and left the document at `$` (bug).
@@ -389,13 +389,14 @@ enum Want {
     KeyOrClose,
     Key,
     Colon,
-    /// `,` or the container's closing bracket (at the top: the next document).
+    /// `,` or the container's closing bracket (at the top: only whitespace).
     After,
 }
 
-/// The first syntax error of `data` as a sequence of JSON documents (whitespace between them),
+/// The first syntax error of `data` as one JSON document (a `.json` file, a JSON Lines line),
 /// as (byte offset, what was expected): the tokenizer reads anything, so this tells a file that
-/// is JSON from one that is not. Iterative, so that no nesting depth can exhaust the stack.
+/// is JSON from one that is not. A second document after the first is trailing text, not JSON
+/// (`{}{}`, `truefalse`, `01`). Iterative, so that no nesting depth can exhaust the stack.
 fn syntax_error(data: &[u8]) -> Option<(usize, &'static str)> {
     check(data).err()
 }
@@ -469,7 +470,7 @@ fn check(data: &[u8]) -> Result<(), (usize, &'static str)> {
                 want = Want::Value;
             }
             Want::After => match (stack.last(), b) {
-                (None, _) => want = Want::Value,
+                (None, _) => return Err((i, "the end of the document")),
                 (Some(b'['), b',') => {
                     i += 1;
                     want = Want::Value;
