@@ -862,6 +862,31 @@ fn a_second_document_after_the_first_is_trailing_text() {
     }
 }
 
+/// Regression: JSON and CSV error messages counted columns with their own copies of a lossy
+/// UTF-8 decoder, detections with the text line map, so after an invalid sequence such as
+/// `E0 80` (two characters to the decoder, one to the line map) an error and a detection at
+/// the same byte named different columns. One helper counts both.
+#[test]
+fn error_and_detection_columns_agree_after_invalid_utf8() {
+    let e = engine();
+    let r = scan_object(&e, "u.json", b"\"\xE0\x80\" bob@example.com", false);
+    let found = r[0].outcome.as_ref().unwrap();
+    let Location::Line { start_column, .. } = found[0].location else {
+        panic!("{found:?}");
+    };
+    assert_eq!(start_column, 5);
+    let why = r[0].partial.as_ref().unwrap();
+    assert!(
+        why.detail
+            .contains(&format!("at line 1, column {start_column};")),
+        "{}",
+        why.detail
+    );
+    let r = scan_object(&e, "u.csv", b"a,b\n\xE0\x80,\"x\n", false);
+    let skip = r[0].outcome.as_ref().unwrap_err();
+    assert!(skip.detail.contains("line 2, column 3 "), "{}", skip.detail);
+}
+
 /// Regression: a key such as `weird key.with "quotes"` was reported as
 /// `$.users[1].weird key.with \"quotes\"`, indistinguishable from nested keys.
 #[test]

@@ -549,19 +549,6 @@ fn number_end(data: &[u8], mut i: usize) -> Result<usize, (usize, &'static str)>
     Ok(i)
 }
 
-/// Where the syntax error at byte `at` of `data` is, for a message: 1-based line and column
-/// (in characters).
-fn line_column(data: &[u8], at: usize) -> (usize, usize) {
-    let before = data.get(..at).unwrap_or(data);
-    let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
-    let column = before
-        .get(start..)
-        .map_or(0, |l| String::from_utf8_lossy(l).chars().count())
-        + 1;
-    (line, column)
-}
-
 fn span_index(spans: &[Span], offset: usize) -> Option<usize> {
     spans.partition_point(|s| s.start <= offset).checked_sub(1)
 }
@@ -628,7 +615,7 @@ struct BadLines {
 
 /// Why a file that is not (all) JSON is analysed only in part.
 fn not_json(data: &[u8], at: usize, what: &str, scope: &str) -> Skip {
-    let (line, column) = line_column(data, at);
+    let (line, column) = crate::formats::text::line_column(data, at);
     Skip {
         reason: "INVALID_OR_CORRUPTED_FILE",
         detail: format!(
