@@ -1458,6 +1458,15 @@ fn a_zip_member_the_reader_cannot_open_is_named_and_unsupported() {
     );
 }
 
+/// Regression: `zip = "=9.8.1"` kept every patch release (security fixes of a parser of
+/// untrusted input) out; the requirement takes 9.8 patches, Cargo.lock pins the one built.
+#[test]
+fn the_zip_requirement_takes_patch_releases() {
+    let manifest = include_str!("../Cargo.toml");
+    let zip = manifest.lines().find(|l| l.starts_with("zip = ")).unwrap();
+    assert!(zip.contains("version = \"~9.8"), "{zip}");
+}
+
 /// Regression: of two zip members sharing a name only the last was scanned, silently, so the
 /// first could hide anything (unzip extracts the first).
 #[test]
