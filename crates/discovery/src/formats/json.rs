@@ -398,14 +398,22 @@ enum Want {
 /// is JSON from one that is not. A second document after the first is trailing text, not JSON
 /// (`{}{}`, `truefalse`, `01`). Iterative, so that no nesting depth can exhaust the stack.
 fn syntax_error(data: &[u8]) -> Option<(usize, &'static str)> {
-    check(data).err()
+    check(data, false).err()
 }
 
-fn check(data: &[u8]) -> Result<(), (usize, &'static str)> {
+/// [`syntax_error`] of a `.json` file, which may hold several documents apart by whitespace:
+/// many tools write JSON Lines under that name, and each of its documents is JSON. Run together
+/// (`{}{}`, `truefalse`, `01`) they are not.
+fn documents_error(data: &[u8]) -> Option<(usize, &'static str)> {
+    check(data, true).err()
+}
+
+fn check(data: &[u8], several: bool) -> Result<(), (usize, &'static str)> {
     let mut stack: Vec<u8> = Vec::new();
     let mut want = Want::Value;
     let mut i = 0;
     loop {
+        let before = i;
         while matches!(data.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
             i += 1;
         }
@@ -470,6 +478,7 @@ fn check(data: &[u8]) -> Result<(), (usize, &'static str)> {
                 want = Want::Value;
             }
             Want::After => match (stack.last(), b) {
+                (None, _) if several && i > before => want = Want::Value,
                 (None, _) => return Err((i, "the end of the document")),
                 (Some(b'['), b',') => {
                     i += 1;
@@ -641,7 +650,7 @@ pub fn scan(
         0
     };
     if !lines {
-        if let Some((at, what)) = data.get(bom..).and_then(syntax_error) {
+        if let Some((at, what)) = data.get(bom..).and_then(documents_error) {
             *partial = Some(not_json(data, at + bom, what, "the file is"));
             return Ok(crate::formats::text::scan(scanner, data));
         }
