@@ -424,7 +424,8 @@ fn scan_gzip_text<R: Read>(
 ) -> std::result::Result<(Vec<FileResult>, Option<Unscanned>), Vec<u8>> {
     let mut dec = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(&head).chain(reader));
     let mut inner_head = Vec::with_capacity(HEAD);
-    // A corrupt stream is left to the whole-file path, which reports it.
+    // A stream broken this early is left to the whole-file path, which scans what it
+    // decompressed and reports the file as read in part.
     if (&mut dec)
         .take(HEAD as u64)
         .read_to_end(&mut inner_head)

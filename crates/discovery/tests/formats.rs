@@ -736,6 +736,32 @@ fn jsonl_records_are_lines_even_after_a_line_that_is_not_json() {
     assert_eq!(got, ["0 $.email", "line 2", "2 $.c", "line 4", "4 $.d"]);
 }
 
+/// Regression: a JSON Lines line ending in a backslash inside a string (`{"a":"x\`) took the
+/// newline for an escaped character, so every later record was numbered one too low (the email
+/// of line 1 reported as record 0, at `$` rather than `$.e`) and the bad-line lookup marked the
+/// wrong records.
+#[test]
+fn a_backslash_before_a_jsonl_newline_does_not_merge_two_records() {
+    let e = engine();
+    let data = "{\"a\":\"x\\\n{\"e\":\"bob@example.com\"}\n";
+    let r = scan_object(&e, "bs.jsonl", data.as_bytes(), false);
+    let found = r[0].outcome.as_ref().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].location,
+        Location::Record {
+            record_index: 1,
+            json_path: Some("$.e".to_owned())
+        }
+    );
+    let why = r[0].partial.as_ref().unwrap();
+    assert!(
+        why.detail.starts_with("record 0 is not JSON"),
+        "{}",
+        why.detail
+    );
+}
+
 /// Regression: malformed JSON and JSON Lines were scanned as if valid, their detections
 /// reported as records at `$`, the file as complete. What is not JSON is still scanned (never
 /// hidden), located by line as Macie locates a structured file's malformed parts, and the file
@@ -782,13 +808,83 @@ fn malformed_json_is_scanned_as_text_and_reported_partial() {
     for (name, data) in [
         (
             "ok.json",
-            &b"\xEF\xBB\xBF {\"a\": [1, -2.5e+3, 0, true, false, null, \"\\u00e9\\n\"], \"b\": {}} [] "[..],
+            &b"\xEF\xBB\xBF {\"a\": [1, -2.5e+3, 0, true, false, null, \"\\u00e9\\n\"], \"b\": {}} [] \n"[..],
         ),
         ("ok.jsonl", b"{\"a\":1}\n\n[2]\r\n\"s\"\n"),
     ] {
         let r = scan_object(&e, name, data, false);
         assert!(r[0].outcome.is_ok() && r[0].partial.is_none(), "{name}: {r:?}");
     }
+}
+
+/// Regression: the JSON check took documents following one another for JSON (`{}{}`,
+/// `truefalse`, `01`, `{"a":1} 2`), so a `.json` file or JSON Lines line with text after its
+/// document was reported complete. Documents run together are trailing text, and so is a
+/// second one on a JSON Lines line; a `.json` file's documents apart by whitespace are JSON.
+#[test]
+fn a_second_document_after_the_first_is_trailing_text() {
+    let e = engine();
+    // Run together, two documents are not JSON, in a `.json` file or a JSON Lines line.
+    for (data, column) in [("{}{}", 3), ("truefalse", 5), ("01", 2)] {
+        let r = scan_object(&e, "two.json", data.as_bytes(), false);
+        let why = r[0].partial.as_ref().unwrap_or_else(|| panic!("{data}"));
+        assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE");
+        assert!(
+            why.detail.contains(&format!(
+                "expected the end of the document at line 1, column {column}"
+            )),
+            "{data}: {}",
+            why.detail
+        );
+    }
+    // Apart by whitespace, a `.json` file's documents are each JSON (many tools write JSON
+    // Lines under that name); a JSON Lines line is one document.
+    for data in ["{\"a\":1} 2", "[1]\n[2]\n"] {
+        let r = scan_object(&e, "two.json", data.as_bytes(), false);
+        assert!(r[0].partial.is_none(), "{data}");
+    }
+    for data in ["{}{}", "truefalse", "01", "{\"a\":1} 2"] {
+        let line = format!("{{\"e\":\"bob@example.com\"}}\n{data}\n");
+        let r = scan_object(&e, "two.jsonl", line.as_bytes(), false);
+        let why = r[0].partial.as_ref().unwrap_or_else(|| panic!("{data}"));
+        assert!(
+            why.detail.starts_with("record 1 is not JSON"),
+            "{}",
+            why.detail
+        );
+        assert_eq!(
+            r[0].outcome.as_ref().unwrap()[0].location,
+            Location::Record {
+                record_index: 0,
+                json_path: Some("$.e".to_owned())
+            }
+        );
+    }
+}
+
+/// Regression: JSON and CSV error messages counted columns with their own copies of a lossy
+/// UTF-8 decoder, detections with the text line map, so after an invalid sequence such as
+/// `E0 80` (two characters to the decoder, one to the line map) an error and a detection at
+/// the same byte named different columns. One helper counts both.
+#[test]
+fn error_and_detection_columns_agree_after_invalid_utf8() {
+    let e = engine();
+    let r = scan_object(&e, "u.json", b"\"\xE0\x80\" bob@example.com", false);
+    let found = r[0].outcome.as_ref().unwrap();
+    let Location::Line { start_column, .. } = found[0].location else {
+        panic!("{found:?}");
+    };
+    assert_eq!(start_column, 5);
+    let why = r[0].partial.as_ref().unwrap();
+    assert!(
+        why.detail
+            .contains(&format!("at line 1, column {start_column};")),
+        "{}",
+        why.detail
+    );
+    let r = scan_object(&e, "u.csv", b"a,b\n\xE0\x80,\"x\n", false);
+    let skip = r[0].outcome.as_ref().unwrap_err();
+    assert!(skip.detail.contains("line 2, column 3 "), "{}", skip.detail);
 }
 
 /// Regression: a key such as `weird key.with "quotes"` was reported as
@@ -1362,6 +1458,15 @@ fn a_zip_member_the_reader_cannot_open_is_named_and_unsupported() {
     );
 }
 
+/// Regression: `zip = "=9.8.1"` kept every patch release (security fixes of a parser of
+/// untrusted input) out; the requirement takes 9.8 patches, Cargo.lock pins the one built.
+#[test]
+fn the_zip_requirement_takes_patch_releases() {
+    let manifest = include_str!("../Cargo.toml");
+    let zip = manifest.lines().find(|l| l.starts_with("zip = ")).unwrap();
+    assert!(zip.contains("version = \"~9.8"), "{zip}");
+}
+
 /// Regression: of two zip members sharing a name only the last was scanned, silently, so the
 /// first could hide anything (unzip extracts the first).
 #[test]
@@ -1595,8 +1700,6 @@ fn json_and_jsonl_with_a_utf8_bom_keep_paths_records_and_keywords() {
     for (name, data, record) in [
         ("b.json", format!("\u{feff}{doc}"), 0),
         ("b.jsonl", format!("\u{feff}{{\"n\": 1}}\n{doc}\n"), 1),
-        // Several documents in one .json file: Macie's recordIndex is still 0.
-        ("c.json", format!("{{\"n\": 1}}\n{doc}\n"), 0),
     ] {
         let r = scan_object(&e, name, data.as_bytes(), false);
         let found: Vec<(String, Location)> = r[0]
@@ -1739,6 +1842,99 @@ fn a_truncated_gzip_reports_its_readable_part_the_same_in_every_format() {
             && out.contains("1 partly analysed (INVALID_OR_CORRUPTED_FILE: 1)"),
         "{}",
         out.lines().last().unwrap_or_default()
+    );
+}
+
+/// Regression: only a gzipped log that broke past its first 8 KiB kept the detections of the
+/// part read; a small truncated .log.gz, a truncated .csv.gz or .jsonl.gz and a truncated gzip
+/// inside a zip were skipped with no detection at all. Each now has the detections of what
+/// was decompressed and is analysed in part (PARTIAL), which fails the run.
+#[test]
+fn every_truncated_gzip_keeps_the_detections_of_the_part_read() {
+    let lines = |f: &dyn Fn(usize) -> String| (0..300).map(f).collect::<String>();
+    let cut = |data: &str| {
+        let gz = gzip(data.as_bytes());
+        gz[..gz.len() * 2 / 3].to_vec()
+    };
+    let log = cut(&lines(&|i| format!("line {i} user{i}@example.com\n")));
+    assert!(log.len() < 8192);
+
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("small.log.gz");
+    std::fs::write(&f, &log).unwrap();
+    let (code, out, err) = run(&args(vec![f], OutputFormat::Json));
+    assert_eq!(code, 2, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let result = &doc["findings"][0]["classificationDetails"]["result"];
+    assert_eq!(result["status"]["code"], "PARTIAL", "{out}");
+    assert_eq!(result["status"]["reason"], "INVALID_OR_CORRUPTED_FILE");
+    assert!(
+        result["sensitiveData"][0]["detections"][0]["count"]
+            .as_u64()
+            .unwrap()
+            > 10,
+        "{out}"
+    );
+
+    let e = engine();
+    let csv = cut(&format!(
+        "id,email\n{}",
+        lines(&|i| format!("{i},user{i}@example.com\n"))
+    ));
+    let jsonl = cut(&lines(&|i| format!("{{\"e\":\"user{i}@example.com\"}}\n")));
+    let zip = zip_of(&[("in.log.gz", &log)]);
+    for (name, data, path) in [
+        ("t.csv.gz", &csv[..], "t.csv.gz"),
+        ("t.jsonl.gz", &jsonl[..], "t.jsonl.gz"),
+        ("t.zip", &zip[..], "t.zip!in.log.gz"),
+    ] {
+        let r = scan_object(&e, name, data, false);
+        assert_eq!(r.len(), 1, "{name}: {r:?}");
+        assert_eq!(r[0].path, path);
+        let found = r[0].outcome.as_ref().unwrap();
+        assert!(found.len() > 10, "{name}: {}", found.len());
+        let why = r[0].partial.as_ref().unwrap();
+        assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE", "{name}");
+        assert!(
+            why.detail.starts_with("cannot decompress"),
+            "{}",
+            why.detail
+        );
+    }
+    // A truncated .tar.gz: the members read whole are complete, and the archive itself says
+    // the rest is unreachable.
+    let names: Vec<String> = (0..100).map(|i| format!("m{i}.txt")).collect();
+    let bodies: Vec<String> = (0..100)
+        .map(|i| format!("member {i} user{i}@example.com {}\n", "x".repeat(i * 7)))
+        .collect();
+    let members: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&bodies)
+        .map(|(n, b)| (n.as_str(), b.as_bytes()))
+        .collect();
+    let tgz = gzip(&tar_of(&members));
+    let r = scan_object(&e, "t.tar.gz", &tgz[..tgz.len() / 2], false);
+    let last = r.last().unwrap();
+    assert_eq!(last.path, "t.tar.gz");
+    assert!(
+        last.outcome
+            .as_ref()
+            .unwrap_err()
+            .detail
+            .starts_with("cannot decompress"),
+        "{last:?}"
+    );
+    assert_eq!(r[0].path, "t.tar.gz!m0.txt");
+    assert!(r.len() > 10 && r[0].partial.is_none(), "{}", r.len());
+    assert_eq!(types(&e, &r[0]), ["EMAIL_ADDRESS"]);
+
+    let r = scan_object(&e, "t.jsonl.gz", &jsonl, false);
+    assert_eq!(
+        r[0].outcome.as_ref().unwrap()[3].location,
+        Location::Record {
+            record_index: 3,
+            json_path: Some("$.e".to_owned())
+        }
     );
 }
 

@@ -168,12 +168,20 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
+/// What a member decompressed to.
+enum Extracted {
+    Whole(Vec<u8>),
+    /// A stream that broke (truncated, corrupt) after these bytes: they are as good as any
+    /// other, so they are scanned, and the member reported as read in part.
+    Broken(Vec<u8>, Skip),
+}
+
 fn extract<R: Read>(
     r: R,
     compressed: u64,
     opts: &Options,
     budget: &mut Budget,
-) -> Result<Vec<u8>, Skip> {
+) -> Result<Extracted, Skip> {
     let (limit, why) = member_limit(compressed, &opts.limits, budget);
     let mut out = Vec::new();
     // One byte past the limit shows there was more.
@@ -183,16 +191,62 @@ fn extract<R: Read>(
     budget.add(out.len() as u64);
     match read {
         Ok(_) if out.len() as u64 > limit => Err(why),
-        Ok(_) => Ok(out),
+        Ok(_) => Ok(Extracted::Whole(out)),
         // A method this reader lacks (bzip2, LZMA in zip) or an encrypted member is not damage.
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Err(skip(
             "UNSUPPORTED_FILE_TYPE_EXCEPTION",
             format!("cannot decompress: {e}"),
         )),
-        Err(e) => Err(skip(
-            "INVALID_OR_CORRUPTED_FILE",
-            format!("cannot decompress: {e}"),
-        )),
+        Err(e) => {
+            let why = skip(
+                "INVALID_OR_CORRUPTED_FILE",
+                format!("cannot decompress: {e}"),
+            );
+            if out.is_empty() {
+                Err(why)
+            } else {
+                Ok(Extracted::Broken(out, why))
+            }
+        }
+    }
+}
+
+/// Scans `data`, the content of `path` inside an archive or gzip, into `out`; `broken` says
+/// the content ends early, so that what was scanned of it is reported as read in part.
+#[allow(clippy::too_many_arguments)]
+fn scan_content(
+    engine: &Engine,
+    scanner: &mut Scanner<'_>,
+    (path, size, format): (&str, u64, Format),
+    data: Extracted,
+    depth: usize,
+    opts: &Options,
+    budget: &mut Budget,
+    out: &mut Vec<FileResult>,
+) {
+    let (data, broken) = match data {
+        Extracted::Whole(d) => (d, None),
+        Extracted::Broken(d, why) => (d, Some(why)),
+    };
+    let first = out.len();
+    scan_any(engine, scanner, path, &data, depth, opts, budget, out);
+    let Some(why) = broken else {
+        return;
+    };
+    let own = out.iter_mut().skip(first).find(|r| r.path == path);
+    match own {
+        // The break, not what the format made of the cut content, is why it is partial.
+        Some(r) if r.outcome.is_ok() => r.partial = Some(why),
+        Some(r) => r.outcome = Err(why),
+        // An archive: its members read whole are complete, those after the break
+        // unreachable, which the archive's own result says.
+        None => out.push(FileResult {
+            path: path.to_owned(),
+            size,
+            format,
+            outcome: Err(why),
+            partial: None,
+        }),
     }
 }
 
@@ -216,11 +270,11 @@ fn scan_member<R: Read>(
     out: &mut Vec<FileResult>,
 ) {
     match extract(reader, member.compressed, opts, budget) {
-        Ok(inner) => scan_any(
+        Ok(inner) => scan_content(
             engine,
             scanner,
-            &member.path,
-            &inner,
+            (&member.path, member.size, Format::Binary),
+            inner,
             member.depth,
             opts,
             budget,
@@ -323,11 +377,11 @@ pub fn scan_any(
                             .unwrap_or(path)
                     });
                     let mut sub = Vec::new();
-                    scan_any(
+                    scan_content(
                         engine,
                         scanner,
-                        inner_name,
-                        &inner,
+                        (inner_name, data.len() as u64, format),
+                        inner,
                         depth + 1,
                         opts,
                         budget,

@@ -244,13 +244,7 @@ pub fn scan(
     // Read as RFC 4180 says, the rest of the file would be one cell and every location after
     // the quote wrong (bug: reported so, silently), while `palisade mask` refuses the file.
     if let Some(at) = unclosed_quote(data, delim) {
-        let before = data.get(..at).unwrap_or_default();
-        let line = memchr::memchr_iter(b'\n', before).count() + 1;
-        let line_start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
-        let column = before
-            .get(line_start..)
-            .map_or(0, |l| String::from_utf8_lossy(l).chars().count())
-            + 1;
+        let (line, column) = crate::formats::text::line_column(data, at);
         return Err(Skip {
             reason: "INVALID_OR_CORRUPTED_FILE",
             detail: format!(

@@ -201,8 +201,8 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     let mut masks: Vec<IdentSet> = Vec::new();
     let mut mask_ids: HashMap<String, u32> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
-    // Macie's recordIndex of a JSON file is always 0, whatever documents it holds; in JSON
-    // Lines it is the line.
+    // Macie's recordIndex of a JSON file, one document, is always 0; in JSON Lines it is the
+    // line.
     let mut record = 0u64;
     // A UTF-8 BOM (Windows tools write one) is not a value: read as one, it moved the records
     // after it and left the document at `$` (bug).
@@ -287,7 +287,14 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
                         for x in norm.iter_mut().skip(j).take(len) {
                             *x = b' ';
                         }
-                        j += if len == 6 { 6 } else { 2 };
+                        // In JSON Lines a newline ends the line whatever precedes it: stepping
+                        // over it as an escaped character lost a record, so every later record
+                        // was numbered one too low.
+                        j += match next {
+                            Some(b'\n') if lines => 1,
+                            _ if len == 6 => 6,
+                            _ => 2,
+                        };
                         continue;
                     }
                     // A JSON Lines string cannot hold a raw newline: an unclosed quote ends
@@ -382,22 +389,31 @@ enum Want {
     KeyOrClose,
     Key,
     Colon,
-    /// `,` or the container's closing bracket (at the top: the next document).
+    /// `,` or the container's closing bracket (at the top: only whitespace).
     After,
 }
 
-/// The first syntax error of `data` as a sequence of JSON documents (whitespace between them),
+/// The first syntax error of `data` as one JSON document (a `.json` file, a JSON Lines line),
 /// as (byte offset, what was expected): the tokenizer reads anything, so this tells a file that
-/// is JSON from one that is not. Iterative, so that no nesting depth can exhaust the stack.
+/// is JSON from one that is not. A second document after the first is trailing text, not JSON
+/// (`{}{}`, `truefalse`, `01`). Iterative, so that no nesting depth can exhaust the stack.
 fn syntax_error(data: &[u8]) -> Option<(usize, &'static str)> {
-    check(data).err()
+    check(data, false).err()
 }
 
-fn check(data: &[u8]) -> Result<(), (usize, &'static str)> {
+/// [`syntax_error`] of a `.json` file, which may hold several documents apart by whitespace:
+/// many tools write JSON Lines under that name, and each of its documents is JSON. Run together
+/// (`{}{}`, `truefalse`, `01`) they are not.
+fn documents_error(data: &[u8]) -> Option<(usize, &'static str)> {
+    check(data, true).err()
+}
+
+fn check(data: &[u8], several: bool) -> Result<(), (usize, &'static str)> {
     let mut stack: Vec<u8> = Vec::new();
     let mut want = Want::Value;
     let mut i = 0;
     loop {
+        let before = i;
         while matches!(data.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
             i += 1;
         }
@@ -462,7 +478,8 @@ fn check(data: &[u8]) -> Result<(), (usize, &'static str)> {
                 want = Want::Value;
             }
             Want::After => match (stack.last(), b) {
-                (None, _) => want = Want::Value,
+                (None, _) if several && i > before => want = Want::Value,
+                (None, _) => return Err((i, "the end of the document")),
                 (Some(b'['), b',') => {
                     i += 1;
                     want = Want::Value;
@@ -541,19 +558,6 @@ fn number_end(data: &[u8], mut i: usize) -> Result<usize, (usize, &'static str)>
     Ok(i)
 }
 
-/// Where the syntax error at byte `at` of `data` is, for a message: 1-based line and column
-/// (in characters).
-fn line_column(data: &[u8], at: usize) -> (usize, usize) {
-    let before = data.get(..at).unwrap_or(data);
-    let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
-    let column = before
-        .get(start..)
-        .map_or(0, |l| String::from_utf8_lossy(l).chars().count())
-        + 1;
-    (line, column)
-}
-
 fn span_index(spans: &[Span], offset: usize) -> Option<usize> {
     spans.partition_point(|s| s.start <= offset).checked_sub(1)
 }
@@ -620,7 +624,7 @@ struct BadLines {
 
 /// Why a file that is not (all) JSON is analysed only in part.
 fn not_json(data: &[u8], at: usize, what: &str, scope: &str) -> Skip {
-    let (line, column) = line_column(data, at);
+    let (line, column) = crate::formats::text::line_column(data, at);
     Skip {
         reason: "INVALID_OR_CORRUPTED_FILE",
         detail: format!(
@@ -646,7 +650,7 @@ pub fn scan(
         0
     };
     if !lines {
-        if let Some((at, what)) = data.get(bom..).and_then(syntax_error) {
+        if let Some((at, what)) = data.get(bom..).and_then(documents_error) {
             *partial = Some(not_json(data, at + bom, what, "the file is"));
             return Ok(crate::formats::text::scan(scanner, data));
         }

@@ -100,6 +100,14 @@ impl LineCounter {
     }
 }
 
+/// 1-based line and column of byte `at` of `data`, for an error message: counted as
+/// detections' columns are, so that an error and a detection at one byte name one column.
+pub(crate) fn line_column(data: &[u8], at: usize) -> (u64, u64) {
+    let mut c = LineCounter::default();
+    c.feed(data.get(..at).unwrap_or(data));
+    (c.line, c.column + 1)
+}
+
 /// Maps sorted byte offsets to 1-based (line, column in characters) incrementally.
 #[derive(Debug)]
 pub struct LineMap<'a> {
