@@ -405,7 +405,7 @@ impl Tx<'_> {
     /// that a DeletePolicy cannot run between the check and the write and leave an attachment
     /// to a policy that no longer exists.
     pub fn attachable_policy(&self, arn: &str) -> bool {
-        attachable(&self.account, &self.account_id, arn)
+        attachable(self.account, &self.account_id, arn)
     }
 
     fn changes(self) -> Vec<IamChange> {
