@@ -465,7 +465,7 @@ def test_ml_kem_keys_encapsulate_and_decapsulate_a_shared_secret(server):
         kms.generate_data_key_pair(KeyId=symmetric, KeyPairSpec="ML_KEM_768")
     assert error(e)["Code"] == "UnsupportedOperationException"
     assert error(e)["Message"] == (
-        "GenerateDataKeyPair with KeyPairSpec ML_KEM_768 (its private key's PKCS#8 seed form) is not supported")
+        "KeyPairSpec ML_KEM_768 (its private key's PKCS#8 seed form) is not supported")
     # The secret never reaches the audit trail.
     records = [e["CloudTrailEvent"] for e in server.client("cloudtrail").lookup_events(
         LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Encapsulate"}])["Events"]]

@@ -1,6 +1,7 @@
 //! `palisade scan`: walk paths in parallel, scan every file, print findings.
 //!
-//! Exit status: 0 when nothing is found, 1 when something is, 2 on error (as grep).
+//! Exit status: 0 when nothing is found, 1 when something is, 2 on error (as grep), which
+//! includes content skipped or scanned only in part: a gate must not read such a run as clean.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};

@@ -824,8 +824,8 @@ fn malformed_json_is_scanned_as_text_and_reported_partial() {
 #[test]
 fn a_second_document_after_the_first_is_trailing_text() {
     let e = engine();
-    // Run together, two documents are not JSON, in a `.json` file or a JSON Lines line.
-    for (data, column) in [("{}{}", 3), ("truefalse", 5), ("01", 2)] {
+    // Bare values run together are not JSON.
+    for (data, column) in [("truefalse", 5), ("01", 2), ("1{}", 2)] {
         let r = scan_object(&e, "two.json", data.as_bytes(), false);
         let why = r[0].partial.as_ref().unwrap_or_else(|| panic!("{data}"));
         assert_eq!(why.reason, "INVALID_OR_CORRUPTED_FILE");
@@ -839,7 +839,8 @@ fn a_second_document_after_the_first_is_trailing_text() {
     }
     // Apart by whitespace, a `.json` file's documents are each JSON (many tools write JSON
     // Lines under that name); a JSON Lines line is one document.
-    for data in ["{\"a\":1} 2", "[1]\n[2]\n"] {
+    // Objects and arrays run together (concatenated JSON, as Firehose writes it) are too.
+    for data in ["{\"a\":1} 2", "[1]\n[2]\n", "{}{}", "{\"a\":1}[2]"] {
         let r = scan_object(&e, "two.json", data.as_bytes(), false);
         assert!(r[0].partial.is_none(), "{data}");
     }

@@ -224,7 +224,7 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Vec<u8>, Vec<u8>), KmsEr
         // Its private key would have to leave as PKCS#8, whose ML-KEM form aws-lc-rs does not
         // write; handing out the raw FIPS 203 key instead would mislead every client.
         return Err(KmsError::Unsupported(format!(
-            "GenerateDataKeyPair with KeyPairSpec {spec} (its private key's PKCS#8 seed form)"
+            "KeyPairSpec {spec} (its private key's PKCS#8 seed form)"
         )));
     }
     let private = asym::generate_private(spec)?;

@@ -29,7 +29,8 @@ struct Cli {
 enum Command {
     /// Serve the AWS APIs (IAM, STS, KMS, Secrets Manager, CloudTrail) on one port.
     Serve(ServeArgs),
-    /// Find sensitive data in files the way Amazon Macie does (exit 0: none, 1: found, 2: error).
+    /// Find sensitive data in files the way Amazon Macie does (exit 0: none, 1: found, 2: an
+    /// error, or content skipped or scanned only in part, whatever was found).
     Scan(palisade_discovery::cli::ScanArgs),
     /// Mask, pseudonymize or encrypt sensitive values in a CSV/TSV, JSON Lines, Parquet or
     /// text file, by a rules file or by the masking policies that apply to a principal.

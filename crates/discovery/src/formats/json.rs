@@ -401,9 +401,9 @@ fn syntax_error(data: &[u8]) -> Option<(usize, &'static str)> {
     check(data, false).err()
 }
 
-/// [`syntax_error`] of a `.json` file, which may hold several documents apart by whitespace:
-/// many tools write JSON Lines under that name, and each of its documents is JSON. Run together
-/// (`{}{}`, `truefalse`, `01`) they are not.
+/// [`syntax_error`] of a `.json` file, which may hold several documents apart by whitespace
+/// (many tools write JSON Lines under that name) or objects and arrays run together
+/// (concatenated JSON: `{}{}`); bare values run together (`truefalse`, `01`) are not JSON.
 fn documents_error(data: &[u8]) -> Option<(usize, &'static str)> {
     check(data, true).err()
 }
@@ -478,7 +478,13 @@ fn check(data: &[u8], several: bool) -> Result<(), (usize, &'static str)> {
                 want = Want::Value;
             }
             Want::After => match (stack.last(), b) {
-                (None, _) if several && i > before => want = Want::Value,
+                // Objects and arrays may also follow one another directly (concatenated JSON,
+                // as Kinesis Data Firehose delivers records); bare values run together may not.
+                (None, _)
+                    if several && (i > before || matches!(data.get(i - 1), Some(b'}' | b']'))) =>
+                {
+                    want = Want::Value
+                }
                 (None, _) => return Err((i, "the end of the document")),
                 (Some(b'['), b',') => {
                     i += 1;
