@@ -527,6 +527,12 @@ fn generic_secret(s: &[u8]) -> Option<Check> {
         end -= 1;
     }
     let val = s.get(start..end)?;
+    // AWS's documentation placeholders (`AKIAIOSFODNN7EXAMPLE`, `…EXAMPLEKEY`), which the AWS
+    // key identifiers leave out, are no secret under a generic keyword either (bug: they were
+    // reported as GENERIC_SECRET).
+    if val.ends_with(b"EXAMPLE") || val.ends_with(b"EXAMPLEKEY") {
+        return None;
+    }
     // `aws_secret_access_key = <40 chars>` is AWS_CREDENTIALS's, found once this candidate is
     // dropped and the scan moves past the keyword.
     let key = s.get(..sep)?.to_ascii_lowercase();

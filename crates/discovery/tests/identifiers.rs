@@ -679,3 +679,14 @@ fn email_local_parts_with_non_ascii_letters_are_whole() {
         "jürgen.öz@example.com",
     );
 }
+
+/// Regression: AWS's documentation key id, which AWS_ACCESS_KEY_ID leaves out, was reported as
+/// GENERIC_SECRET when it followed a secret's keyword.
+#[test]
+fn aws_documentation_placeholders_are_no_generic_secret() {
+    lacks("aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "GENERIC_SECRET");
+    lacks(
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "AWS_ACCESS_KEY_ID",
+    );
+}
