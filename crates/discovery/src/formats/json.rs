@@ -481,7 +481,12 @@ fn check(data: &[u8], several: bool) -> Result<(), (usize, &'static str)> {
                 // Objects and arrays may also follow one another directly (concatenated JSON,
                 // as Kinesis Data Firehose delivers records); bare values run together may not.
                 (None, _)
-                    if several && (i > before || matches!(data.get(i - 1), Some(b'}' | b']'))) =>
+                    if several
+                        && (i > before
+                            || matches!(
+                                i.checked_sub(1).and_then(|j| data.get(j)),
+                                Some(b'}' | b']')
+                            )) =>
                 {
                     want = Want::Value
                 }
