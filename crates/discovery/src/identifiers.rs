@@ -1201,7 +1201,9 @@ pub static MANAGED: &[Managed] = &[
             "data de nascimento",
         ],
         patterns: &[
-            r"(?-u:\b)(?:[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:[0-9]{4}|[0-9]{2})|[0-9]{4}-[0-9]{2}-[0-9]{2}|(?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}|[0-9]{1,2}(?:st|nd|rd|th)? (?:of )?(?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,? [0-9]{4})(?-u:\b)",
+            // Year first with `/` or `.` too (`1985/03/14`), and a month's name between dashes
+            // (`14-Mar-1985`), as Macie's date formats allow (bug: both were missed).
+            r"(?-u:\b)(?:[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:[0-9]{4}|[0-9]{2})|[0-9]{4}[/.-][0-9]{1,2}[/.-][0-9]{1,2}|(?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}|[0-9]{1,2}(?:st|nd|rd|th)?[ -](?:of )?(?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?[ -][0-9]{4})(?-u:\b)",
         ],
         validate: dob,
         recommended: false,

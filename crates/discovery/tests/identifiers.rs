@@ -690,3 +690,13 @@ fn aws_documentation_placeholders_are_no_generic_secret() {
         "AWS_ACCESS_KEY_ID",
     );
 }
+
+/// Regression: a date of birth with the year first and slashes (`1985/03/14`), or a month's
+/// name between dashes (`14-Mar-1985`), was missed.
+#[test]
+fn dates_of_birth_in_more_formats() {
+    has("DOB: 14-Mar-1985", "DATE_OF_BIRTH", "14-Mar-1985");
+    has("DOB: 1985/03/14", "DATE_OF_BIRTH", "1985/03/14");
+    has("date of birth 1985-03-14", "DATE_OF_BIRTH", "1985-03-14");
+    lacks("DOB: 1985/13/40", "DATE_OF_BIRTH");
+}
