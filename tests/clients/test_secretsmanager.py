@@ -434,6 +434,37 @@ def test_a_rotation_cut_off_by_a_crash_is_taken_up_again_after_the_restart(start
     assert hook.sm.get_secret_value(SecretId="cut")["SecretString"] != "before"
 
 
+def test_a_test_rotation_cut_off_by_a_crash_is_ended_after_the_restart(start_server):
+    # Regression: a RotateImmediately=false run under way when the server stopped left its
+    # value-less AWSPENDING version behind, and every RotateSecret then answered "That rotation
+    # will be reattempted." though nothing would reattempt it.
+    hook = Webhook(None)
+    plain_step = hook.step
+    entered = threading.Event()
+
+    def hang_once(event):
+        if event["Step"] == "testSecret" and not entered.is_set():
+            entered.set()
+            time.sleep(30)
+        plain_step(event)
+
+    hook.step = hang_once
+    s = start_server("--rotation-webhook", f"hook={hook.url}")
+    sm = hook.sm = s.client("secretsmanager")
+    sm.create_secret(Name="dry", SecretString="before")
+    out = sm.rotate_secret(SecretId="dry", RotationLambdaARN=LAMBDA + "hook", RotateImmediately=False)
+    assert entered.wait(10)
+    s.stop(sig=signal.SIGKILL)
+    again = start_server("--rotation-webhook", f"hook={hook.url}", data_dir=s.data_dir)
+    sm = hook.sm = again.client("secretsmanager")
+    deadline = time.monotonic() + 30
+    while out["VersionId"] in sm.describe_secret(SecretId="dry")["VersionIdsToStages"]:
+        assert time.monotonic() < deadline, "the interrupted test run's version is still there"
+        time.sleep(0.2)
+    rotated = sm.rotate_secret(SecretId="dry")
+    assert again.rotation_outcome(rotated["VersionId"]) == "RotationSucceeded"
+
+
 def test_rotation_schedules_and_functions_secrets_manager_refuses(server):
     # Bugs: cron(* * * * ? *) was accepted and rotated every minute (AWS's floor is four
     # hours); a function ARN of another Region or account reached this Region's webhook of the

@@ -483,9 +483,13 @@ async fn prepare_pending(
 ) -> Result<(), String> {
     let _w = cx.state.secrets.writer.lock().await;
     let mut sec = now_of(cx, secret)?;
-    if full && let Some(rot) = sec.rotation.as_mut() {
-        // Due at once: while this process runs the rotation, `run_due` skips the secret.
-        rot.retry_at = Some(now());
+    if let Some(rot) = sec.rotation.as_mut() {
+        if full {
+            // Due at once: while this process runs the rotation, `run_due` skips the secret.
+            rot.retry_at = Some(now());
+        } else {
+            rot.testing = Some(token.to_owned());
+        }
     }
     if sec
         .version(token)
@@ -528,15 +532,7 @@ async fn record(
     };
     let t = now();
     if !full {
-        // A test run (RotateImmediately false) removes the version it created, whatever the
-        // outcome, as AWS's does: nothing was rotated, and a label left behind would hold every
-        // later rotation up as unfinished.
-        sec.versions.retain(|v| {
-            v.id != token
-                || v.stages
-                    .iter()
-                    .any(|x| x == AWSCURRENT || x == palisade_secrets::AWSPREVIOUS)
-        });
+        end_test_run(&mut sec, token);
     }
     let rot = sec.rotation.get_or_insert_with(Rotation::default);
     match result {
@@ -1078,6 +1074,33 @@ async fn skip_window(state: &AppState, sec: &Secret, next: Option<i64>) -> Resul
     super::save(state, fresh).await
 }
 
+/// A test run (RotateImmediately false) removes the version it created, whatever the outcome,
+/// as AWS's does: nothing was rotated, and a label left behind would hold every later rotation
+/// up as unfinished.
+fn end_test_run(sec: &mut Secret, token: &str) {
+    sec.versions.retain(|v| {
+        v.id != token
+            || v.stages
+                .iter()
+                .any(|x| x == AWSCURRENT || x == palisade_secrets::AWSPREVIOUS)
+    });
+    if let Some(rot) = sec.rotation.as_mut() {
+        rot.testing = None;
+    }
+}
+
+/// Ends a test run that a crash or shutdown cut off, as its own end would have (bug: its
+/// AWSPENDING version stayed, and every RotateSecret answered that a rotation "will be
+/// reattempted").
+async fn end_interrupted_test(state: &AppState, sec: &Secret, token: &str) -> Result<(), ApiError> {
+    let _w = state.secrets.writer.lock().await;
+    let Some(mut fresh) = state.secrets.find(&sec.account, &sec.region, &sec.arn) else {
+        return Ok(());
+    };
+    end_test_run(&mut fresh, token);
+    super::save(state, fresh).await
+}
+
 async fn drop_booking(state: &AppState, sec: &Secret) -> Result<(), ApiError> {
     let _w = state.secrets.writer.lock().await;
     let Some(mut fresh) = state.secrets.find(&sec.account, &sec.region, &sec.arn) else {
@@ -1095,6 +1118,12 @@ pub async fn run_due(state: &AppState) {
     for sec in state.secrets.all() {
         let Some(rot) = &sec.rotation else { continue };
         if sec.deleted.is_some() || sec.primary_region.is_some() || is_rotating(state, &sec.arn) {
+            continue;
+        }
+        if let Some(token) = &rot.testing {
+            if let Err(e) = end_interrupted_test(state, &sec, token).await {
+                tracing::warn!(secret = %sec.arn, error = %e, "cannot end an interrupted test rotation");
+            }
             continue;
         }
         let retry = rot.retry_at.is_some_and(|r| r <= t);

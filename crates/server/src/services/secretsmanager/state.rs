@@ -130,6 +130,10 @@ pub struct Rotation {
     /// When to retry a failed rotation.
     #[serde(default)]
     pub retry_at: Option<i64>,
+    /// The version of a test run (`RotateImmediately` false) under way: one a crash or a
+    /// shutdown cut off is removed at the next start, as the run's end would have removed it.
+    #[serde(default)]
+    pub testing: Option<String>,
 }
 
 /// A replica of this secret in another region.
