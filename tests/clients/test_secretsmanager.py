@@ -406,29 +406,37 @@ def test_rotate_secret_answers_at_once_and_a_client_that_gives_up_cannot_stop_th
     assert impatient.get_secret_value(SecretId="slow1")["VersionId"] == again["VersionId"]
 
 
-def test_a_rotation_cut_off_by_a_crash_is_taken_up_again_after_the_restart(start_server):
-    # Regression: a rotation under way when the server stopped was never retried, and its
-    # AWSPENDING version made every RotateSecret answer "That rotation will be reattempted."
-    # until someone removed the label by hand.
+def crash_during_step(start_server, step, name, **rotate):
+    """Starts a rotation of a new secret `name` through a webhook that hangs in `step` the first
+    time, kills the server there, and starts it again on the same data: (the new server, the
+    RotateSecret answer, the webhook, whose `sm` is the new server's client)."""
     hook = Webhook(None)
     plain_step = hook.step
     entered = threading.Event()
 
     def hang_once(event):
-        if event["Step"] == "createSecret" and not entered.is_set():
+        if event["Step"] == step and not entered.is_set():
             entered.set()
             time.sleep(30)
         plain_step(event)
 
     hook.step = hang_once
     s = start_server("--rotation-webhook", f"hook={hook.url}")
-    sm = s.client("secretsmanager")
-    sm.create_secret(Name="cut", SecretString="before")
-    out = sm.rotate_secret(SecretId="cut", RotationLambdaARN=LAMBDA + "hook")
+    sm = hook.sm = s.client("secretsmanager")
+    sm.create_secret(Name=name, SecretString="before")
+    out = sm.rotate_secret(SecretId=name, RotationLambdaARN=LAMBDA + "hook", **rotate)
     assert entered.wait(10)
     s.stop(sig=signal.SIGKILL)
     again = start_server("--rotation-webhook", f"hook={hook.url}", data_dir=s.data_dir)
     hook.sm = again.client("secretsmanager")
+    return again, out, hook
+
+
+def test_a_rotation_cut_off_by_a_crash_is_taken_up_again_after_the_restart(start_server):
+    # Regression: a rotation under way when the server stopped was never retried, and its
+    # AWSPENDING version made every RotateSecret answer "That rotation will be reattempted."
+    # until someone removed the label by hand.
+    again, out, hook = crash_during_step(start_server, "createSecret", "cut")
     assert again.rotation_outcome(out["VersionId"], timeout=40) == "RotationSucceeded"
     assert hook.sm.get_secret_value(SecretId="cut")["VersionId"] == out["VersionId"]
     assert hook.sm.get_secret_value(SecretId="cut")["SecretString"] != "before"
@@ -438,25 +446,8 @@ def test_a_test_rotation_cut_off_by_a_crash_is_ended_after_the_restart(start_ser
     # Regression: a RotateImmediately=false run under way when the server stopped left its
     # value-less AWSPENDING version behind, and every RotateSecret then answered "That rotation
     # will be reattempted." though nothing would reattempt it.
-    hook = Webhook(None)
-    plain_step = hook.step
-    entered = threading.Event()
-
-    def hang_once(event):
-        if event["Step"] == "testSecret" and not entered.is_set():
-            entered.set()
-            time.sleep(30)
-        plain_step(event)
-
-    hook.step = hang_once
-    s = start_server("--rotation-webhook", f"hook={hook.url}")
-    sm = hook.sm = s.client("secretsmanager")
-    sm.create_secret(Name="dry", SecretString="before")
-    out = sm.rotate_secret(SecretId="dry", RotationLambdaARN=LAMBDA + "hook", RotateImmediately=False)
-    assert entered.wait(10)
-    s.stop(sig=signal.SIGKILL)
-    again = start_server("--rotation-webhook", f"hook={hook.url}", data_dir=s.data_dir)
-    sm = hook.sm = again.client("secretsmanager")
+    again, out, hook = crash_during_step(start_server, "testSecret", "dry", RotateImmediately=False)
+    sm = hook.sm
     deadline = time.monotonic() + 30
     while out["VersionId"] in sm.describe_secret(SecretId="dry")["VersionIdsToStages"]:
         assert time.monotonic() < deadline, "the interrupted test run's version is still there"

@@ -559,6 +559,8 @@ pub struct Engine {
     ipv6: Option<Anchored1>,
     /// The NAME identifier, when selected.
     name: Option<u32>,
+    /// The GENERIC_SECRET identifier, when selected: specific credentials win over it.
+    generic: Option<u32>,
     /// One bit per given name's first three bytes (`name_prefix_key`).
     name_prefixes: Bits,
     /// One bit per given name's `names::bloom_key`.
@@ -933,6 +935,10 @@ impl EngineBuilder {
         };
 
         digits_kw_one.resize_with(idents.len(), || None);
+        let generic = idents
+            .iter()
+            .position(|x| matches!(&x.kind, Kind::Managed(m) if m.id == "GENERIC_SECRET"))
+            .map(|i| i as u32);
         Ok(Engine {
             idents,
             digits,
@@ -947,6 +953,7 @@ impl EngineBuilder {
             custom,
             ipv6,
             name,
+            generic,
             name_bloom: crate::names::FIRST
                 .iter()
                 .map(|n| crate::names::bloom_key(n.as_bytes()))
@@ -1242,10 +1249,7 @@ impl Engine {
 
     /// Whether identifier `i` is GENERIC_SECRET, which gives way to specific credentials.
     fn is_generic(&self, i: u32) -> bool {
-        matches!(
-            self.idents.get(i as usize).map(|x| &x.kind),
-            Some(Kind::Managed(m)) if m.id == "GENERIC_SECRET"
-        )
+        self.generic == Some(i)
     }
 
     fn allowed(&self, value: &[u8]) -> bool {
