@@ -51,7 +51,7 @@ impl Starts {
     pub(crate) fn of(patterns: &[String]) -> Option<Starts> {
         let mut s = Starts([NEVER; 256]);
         for p in patterns {
-            if s.add(&parse(p)?, false) {
+            if s.add(&parse(p)?, false).is_some() {
                 return None;
             }
         }
@@ -85,17 +85,21 @@ impl Starts {
         }
     }
 
-    /// Marks the bytes that can begin `hir` (`bound`: a `\b` precedes it); returns whether
-    /// `hir` can match the empty string, so that what follows it can begin the match too.
-    fn add(&mut self, hir: &Hir, bound: bool) -> bool {
+    /// Marks the bytes that can begin `hir` (`bound`: a `\b` precedes it). Returns `None` when
+    /// `hir` cannot match the empty string; otherwise whether a `\b` is asserted on every way it
+    /// can, so that what follows it begins a match only at a word start too. Tracking that
+    /// through alternatives matters: the phone patterns begin `(?:\+55 ?|\b)`, and a lone
+    /// `\b` alternative that made no claim left every digit inside every number a start (bug:
+    /// a fifth of the dense text's anchored searches began in the middle of a number).
+    fn add(&mut self, hir: &Hir, bound: bool) -> Option<bool> {
         match hir.kind() {
-            HirKind::Empty => true,
+            HirKind::Empty => Some(bound),
             HirKind::Literal(l) => match l.0.first() {
                 Some(&b) => {
                     self.mark(b, bound);
-                    false
+                    None
                 }
-                None => true,
+                None => Some(bound),
             },
             HirKind::Class(Class::Bytes(c)) => {
                 for r in c.ranges() {
@@ -103,44 +107,52 @@ impl Starts {
                         self.mark(b, bound);
                     }
                 }
-                false
+                None
             }
             HirKind::Class(Class::Unicode(c)) => {
                 // Not produced with Unicode off; if it is, its first byte may be any byte.
                 if c.ranges().is_empty() {
-                    return false;
+                    return None;
                 }
                 for b in 0..=255u8 {
                     self.mark(b, false);
                 }
-                false
+                None
             }
-            // A lone assertion matches the empty string; in a concatenation `\b` is handled
-            // there, as a condition on what follows.
-            HirKind::Look(_) => true,
+            HirKind::Look(Look::WordAscii) => Some(true),
+            // Any other assertion: make no claim about what follows.
+            HirKind::Look(_) => Some(false),
             HirKind::Repetition(r) => {
-                let empty = self.add(&r.sub, bound);
-                r.min == 0 || empty
+                let mut empty = self.add(&r.sub, bound);
+                if empty == Some(false) && bound {
+                    // A second empty pass over the body starts without the boundary.
+                    empty = self.add(&r.sub, false);
+                }
+                if r.min == 0 {
+                    either(Some(bound), empty)
+                } else {
+                    empty
+                }
             }
             HirKind::Capture(c) => self.add(&c.sub, bound),
             HirKind::Concat(hs) => {
                 let mut bound = bound;
                 for h in hs {
-                    match h.kind() {
-                        HirKind::Look(Look::WordAscii) => bound = true,
-                        // Any other assertion: make no claim about what follows.
-                        HirKind::Look(_) => bound = false,
-                        _ => {
-                            if !self.add(h, bound) {
-                                return false;
-                            }
-                        }
-                    }
+                    bound = self.add(h, bound)?;
                 }
-                true
+                Some(bound)
             }
-            HirKind::Alternation(hs) => hs.iter().fold(false, |e, h| self.add(h, bound) | e),
+            HirKind::Alternation(hs) => hs.iter().fold(None, |e, h| either(e, self.add(h, bound))),
         }
+    }
+}
+
+/// What follows a choice of two ways to match the empty string (`None`: that way cannot): a
+/// boundary only when both assert one.
+fn either(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(x), Some(y)) => Some(x && y),
     }
 }
 
@@ -171,6 +183,18 @@ mod tests {
             .expect("analysable");
         // `+` anywhere; `1` after `+` (a word start); `(`; `5` after `(`; not `1` after `a`.
         assert_eq!(positions(&s, "x+1 (555) a1 x9"), vec![1, 2, 4, 5]);
+    }
+
+    #[test]
+    fn a_boundary_alternative_keeps_digits_inside_a_number_from_starting_a_match() {
+        // Regression: the country phone patterns begin `(?:\+55 ?|\b)`; the lone `\b`
+        // alternative made no claim, and every digit of every number became a start.
+        let s = starts(&[r"(?:\+55 ?|(?-u:\b))\(?[1-9][0-9]{3}"]).expect("analysable");
+        // `+` and `(` anywhere, digits at word starts; none inside `55`, `12` or `x12`.
+        assert_eq!(positions(&s, "+55 (12 x12 12"), vec![0, 1, 4, 5, 12]);
+        // An alternative without the boundary still lets what follows start anywhere.
+        let s = starts(&[r"(?:x|(?-u:\b)|)[1-9]"]).expect("analysable");
+        assert_eq!(positions(&s, "12"), vec![0, 1]);
     }
 
     #[test]
