@@ -740,3 +740,174 @@ def test_simulating_a_principal_is_authorized_on_that_principal(server):
     with pytest.raises(ClientError) as e:
         bob.simulate_principal_policy(PolicySourceArn=alice, ActionNames=["s3:GetObject"])
     assert code(e) == "AccessDenied"
+
+
+# Service condition keys as the Service Authorization Reference lists them (review of
+# 2026-12-04): each test pins a key that was missing from, or wrongly present in, a request.
+
+
+def _denied(call, **kwargs):
+    with pytest.raises(ClientError) as e:
+        call(**kwargs)
+    assert code(e) in ("AccessDenied", "AccessDeniedException")
+
+
+def test_iam_permissions_boundary_guards_updating_and_deleting_a_bounded_role(server):
+    # Hole: DeleteRole, UpdateRole, UpdateRoleDescription, UpdateAssumeRolePolicy and GetRole
+    # lacked the role's current boundary, so a Deny guarding the platform boundary let a
+    # delegated administrator rewrite the role's trust policy or delete it.
+    iam = server.client("iam")
+    boundary = iam.create_policy(PolicyName="platform", PolicyDocument=doc(allow("s3:*")))["Policy"]["Arn"]
+    iam.create_role(RoleName="bounded", AssumeRolePolicyDocument=trust_account(), PermissionsBoundary=boundary)
+    iam.create_role(RoleName="free", AssumeRolePolicyDocument=trust_account())
+    guarded = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy"]
+    deny = {"Effect": "Deny", "Action": guarded, "Resource": "*", "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}}
+    read_bounded = {"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*", "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}}
+    admin = as_(server, "iam", user(server, "delegated", allow(guarded), deny, read_bounded))
+    open_trust = doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})
+    _denied(admin.update_assume_role_policy, RoleName="bounded", PolicyDocument=open_trust)
+    _denied(admin.update_role, RoleName="bounded", MaxSessionDuration=7200)
+    _denied(admin.update_role_description, RoleName="bounded", Description="x")
+    _denied(admin.delete_role, RoleName="bounded")
+    assert admin.get_role(RoleName="bounded")["Role"]["RoleName"] == "bounded"
+    _denied(admin.get_role, RoleName="free")
+    admin.update_role(RoleName="free", MaxSessionDuration=7200)
+    admin.delete_role(RoleName="free")
+
+
+def test_iam_policy_arn_is_a_key_of_attaching_and_detaching_only(server):
+    # Wrong allow: iam:PolicyARN was set for every action with a PolicyArn member, so a policy
+    # allowing GetPolicy or CreatePolicyVersion "if iam:PolicyARN is P" allowed them; AWS sets
+    # the key for the attach and detach actions only.
+    iam = server.client("iam")
+    arn = iam.create_policy(PolicyName="p1", PolicyDocument=doc(allow("s3:GetObject")))["Policy"]["Arn"]
+    iam.create_user(UserName="target")
+    only_p1 = {"StringEquals": {"iam:PolicyARN": arn}}
+    actions = ["iam:GetPolicy", "iam:CreatePolicyVersion", "iam:AttachUserPolicy"]
+    admin = as_(server, "iam", user(server, "attacher", {"Effect": "Allow", "Action": actions, "Resource": "*", "Condition": only_p1}))
+    _denied(admin.get_policy, PolicyArn=arn)
+    _denied(admin.create_policy_version, PolicyArn=arn, PolicyDocument=doc(allow("s3:*")))
+    admin.attach_user_policy(UserName="target", PolicyArn=arn)
+
+
+def test_cloudtrail_tags_list_reaches_tag_conditions(server):
+    # Hole: CloudTrail's tags are in TagsList, which the request context never read, so a Deny
+    # on aws:TagKeys did not stop AddTags, RemoveTags or CreateTrail, and an Allow on
+    # aws:RequestTag refused CreateTrail.
+    server.client("cloudtrail").create_trail(Name="sec", S3BucketName="audit-bucket")
+    arn = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/sec"
+    no_owner = {
+        "Effect": "Deny",
+        "Action": ["cloudtrail:AddTags", "cloudtrail:RemoveTags", "cloudtrail:CreateTrail"],
+        "Resource": "*",
+        "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["owner"]}},
+    }
+    ct = as_(server, "cloudtrail", user(server, "trails", allow("cloudtrail:*"), no_owner))
+    _denied(ct.add_tags, ResourceId=arn, TagsList=[{"Key": "owner", "Value": "me"}])
+    _denied(ct.remove_tags, ResourceId=arn, TagsList=[{"Key": "owner"}])
+    _denied(ct.create_trail, Name="trail2", S3BucketName="audit-bucket", TagsList=[{"Key": "owner", "Value": "x"}])
+    ct.add_tags(ResourceId=arn, TagsList=[{"Key": "team", "Value": "blue"}])
+    blue = {"Effect": "Allow", "Action": "cloudtrail:CreateTrail", "Resource": "*", "Condition": {"StringEquals": {"aws:RequestTag/team": "blue"}}}
+    creator = as_(server, "cloudtrail", user(server, "creator", blue))
+    creator.create_trail(Name="trail3", S3BucketName="audit-bucket", TagsList=[{"Key": "team", "Value": "blue"}])
+    _denied(creator.create_trail, Name="trail4", S3BucketName="audit-bucket", TagsList=[{"Key": "team", "Value": "red"}])
+
+
+def test_kms_re_encryption_halves_see_their_encryption_algorithm(server):
+    # Hole: kms:EncryptionAlgorithm was set only for an operation named "ReEncrypt", which
+    # authorization never evaluates (its halves are ReEncryptFrom and ReEncryptTo): the Allow
+    # form refused every re-encryption and the Deny form let them all through.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    symmetric = {"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}
+    allowed = as_(server, "kms", user(server, "re1", {"Effect": "Allow", "Action": "kms:ReEncrypt*", "Resource": "*", "Condition": symmetric}))
+    allowed.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key)
+    denied = as_(server, "kms", user(server, "re2", allow("kms:ReEncrypt*"), {"Effect": "Deny", "Action": "kms:ReEncrypt*", "Resource": "*", "Condition": symmetric}))
+    _denied(denied.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key)
+
+
+def test_kms_create_grant_conditions_see_the_constraint_and_service_principals(server):
+    # Hole: CreateGrant's kms:EncryptionContext keys (its constraint's pairs) and the service
+    # principal keys were never set; kms:GrantIsForAWSResource only on CreateGrant; and a
+    # grant naming only GranteeServicePrincipal was refused as the principal "".
+    kms = server.client("kms")
+    iam = server.client("iam")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    grantee = iam.create_user(UserName="grantee")["User"]["Arn"]
+    dept_x = {"StringEquals": {"kms:EncryptionContext:dept": "x"}, "Bool": {"kms:GrantIsForAWSResource": "false"}}
+    granter = as_(
+        server,
+        "kms",
+        user(
+            server,
+            "granter",
+            {"Effect": "Allow", "Action": "kms:CreateGrant", "Resource": "*", "Condition": dept_x},
+            {"Effect": "Allow", "Action": ["kms:ListGrants", "kms:RevokeGrant"], "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "false"}}},
+            {"Effect": "Deny", "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"StringEquals": {"kms:GranteeServicePrincipal": "ec2.amazonaws.com"}}},
+        ),
+    )
+    grant = granter.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"dept": "x"}})
+    _denied(granter.create_grant, KeyId=key, GranteePrincipal=grantee, Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"dept": "y"}})
+    service_grant = {
+        "KeyId": key,
+        "GranteeServicePrincipal": "ec2.amazonaws.com",
+        "RetiringServicePrincipal": "ec2.amazonaws.com",
+        "Operations": ["Decrypt"],
+        "Constraints": {"SourceArn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1", "EncryptionContextSubset": {"dept": "x"}},
+    }
+    _denied(granter.create_grant, **service_grant)
+    assert [g["GrantId"] for g in granter.list_grants(KeyId=key)["Grants"]] == [grant["GrantId"]]
+    granter.revoke_grant(KeyId=key, GrantId=grant["GrantId"])
+    # The account's root makes a service grant; it is listed under the service members.
+    made = kms.create_grant(**service_grant)["GrantId"]
+    listed = kms.list_grants(KeyId=key, GranteeServicePrincipal="ec2.amazonaws.com")["Grants"]
+    assert [(g["GrantId"], g["GranteeServicePrincipal"], g["RetiringServicePrincipal"]) for g in listed] == [
+        (made, "ec2.amazonaws.com", "ec2.amazonaws.com")
+    ]
+    assert "GranteePrincipal" not in listed[0]
+    with pytest.raises(ClientError) as e:
+        kms.create_grant(KeyId=key, GranteeServicePrincipal="ec2.amazonaws.com", RetiringServicePrincipal="ec2.amazonaws.com", Operations=["Decrypt"])
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.create_grant(KeyId=key, GranteePrincipal=grantee, GranteeServicePrincipal="ec2.amazonaws.com", Operations=["Decrypt"])
+    assert code(e) == "ValidationException"
+
+
+def test_a_grant_with_a_source_arn_constraint_does_not_serve_direct_calls(server):
+    # Hole: the SourceArn constraint (AWS: "effectively the same as having the aws:SourceArn
+    # global condition key in the grant") was ignored, so the grant served its grantee's own
+    # calls as an unconstrained one.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    creds = user(server, "via-grant")
+    grantee = server.client("iam").get_user(UserName="via-grant")["User"]["Arn"]
+    kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Encrypt"], Constraints={"SourceArn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1"})
+    _denied(as_(server, "kms", creds).encrypt, KeyId=key, Plaintext=b"x")
+    kms.create_grant(KeyId=key, GranteePrincipal=grantee, Operations=["Encrypt"])
+    as_(server, "kms", creds).encrypt(KeyId=key, Plaintext=b"x")
+
+
+def test_a_chained_session_carries_its_source_identity_to_the_next_trust_policy(server):
+    # Wrong denial: a chained AssumeRole carries the session's source identity on, but
+    # sts:SourceIdentity was set only from the request's own member, so a trust policy
+    # requiring it refused the chain.
+    iam = server.client("iam")
+    everyone = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}
+    iam.create_role(RoleName="first", AssumeRolePolicyDocument=doc(everyone))
+    iam.put_role_policy(RoleName="first", PolicyName="p", PolicyDocument=doc(allow(["sts:AssumeRole", "sts:SetSourceIdentity"])))
+    alice_only = dict(everyone, Condition={"StringEquals": {"sts:SourceIdentity": "alice"}})
+    iam.create_role(RoleName="second", AssumeRolePolicyDocument=doc(alice_only))
+    caller = as_(server, "sts", user(server, "alice", allow(["sts:AssumeRole", "sts:SetSourceIdentity"])))
+    c = caller.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/first", RoleSessionName="s1", SourceIdentity="alice")["Credentials"]
+    chained = server.client("sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    second = chained.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/second", RoleSessionName="s2")
+    assert second["SourceIdentity"] == "alice"
+
+
+def test_create_secret_has_no_secret_id_key(server):
+    # Wrong denial: CreateSecret set secretsmanager:SecretId to the would-be ARN, so a guard
+    # requiring the key to be absent refused every CreateSecret (AWS lists the Name key there).
+    no_id = {"Effect": "Allow", "Action": "secretsmanager:CreateSecret", "Resource": "*", "Condition": {"Null": {"secretsmanager:SecretId": "true"}}}
+    sm = as_(server, "secretsmanager", user(server, "creator", no_id))
+    assert sm.create_secret(Name="fresh", SecretString="v")["Name"] == "fresh"

@@ -1333,7 +1333,12 @@ fn service_context(
     c: &mut Context,
     ctx: &RequestContext,
 ) {
-    if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
+    // CloudTrail names its tag list TagsList (bug: its tags were not seen, so aws:TagKeys and
+    // aws:RequestTag conditions on CreateTrail, AddTags and RemoveTags did not bind).
+    let list = input.get("Tags").or_else(|| input.get("TagsList"));
+    // RemoveTags names the tags it removes, values optional: only their keys are request keys.
+    let removing = route.operation.name == "RemoveTags";
+    if let Some(tags) = list.and_then(Value::as_array) {
         let mut keys = Vec::with_capacity(tags.len());
         for t in tags {
             // KMS names the members TagKey and TagValue (bug: its tags were not seen, so
@@ -1343,8 +1348,10 @@ fn service_context(
             let Some(k) = s(t, "Key").or_else(|| s(t, "TagKey")) else {
                 continue;
             };
-            let v = s(t, "Value").or_else(|| s(t, "TagValue")).unwrap_or("");
-            c.insert(&format!("aws:RequestTag/{k}"), CtxValue::string(v));
+            if !removing {
+                let v = s(t, "Value").or_else(|| s(t, "TagValue")).unwrap_or("");
+                c.insert(&format!("aws:RequestTag/{k}"), CtxValue::string(v));
+            }
             keys.push(CtxValue::string(k));
         }
         c.insert_list("aws:TagKeys", keys);
@@ -1353,7 +1360,19 @@ fn service_context(
     }
     match route.service.signing_name {
         "iam" => {
-            if let Some(arn) = s(input, "PolicyArn") {
+            // Only the attach and detach actions carry the policy's ARN as a key (the Service
+            // Authorization Reference): GetPolicy or CreatePolicyVersion under a condition on
+            // it is not allowed (bug: it was set for every action with a PolicyArn).
+            if matches!(
+                route.operation.name,
+                "AttachUserPolicy"
+                    | "DetachUserPolicy"
+                    | "AttachGroupPolicy"
+                    | "DetachGroupPolicy"
+                    | "AttachRolePolicy"
+                    | "DetachRolePolicy"
+            ) && let Some(arn) = s(input, "PolicyArn")
+            {
                 c.insert("iam:PolicyARN", CtxValue::string(arn));
             }
             if route.operation.name == "CreateServiceLinkedRole"
@@ -1375,9 +1394,18 @@ fn service_context(
                     | "PutRolePolicy"
                     | "DeleteRolePolicy"
                     | "DeleteRolePermissionsBoundary"
+                    | "DeleteRole"
+                    | "GetRole"
+                    | "UpdateRole"
+                    | "UpdateRoleDescription"
+                    | "UpdateAssumeRolePolicy"
             ) {
                 // The boundary the user or role has now: delegated administrators are allowed
-                // to manage only entities that keep a given boundary.
+                // to manage only entities that keep a given boundary. Every action the Service
+                // Authorization Reference lists the key for (bug: DeleteRole, GetRole,
+                // UpdateRole, UpdateRoleDescription and UpdateAssumeRolePolicy lacked it, so a
+                // Deny guarding the platform's boundary let a delegated administrator rewrite
+                // or delete a bounded role).
                 let account = caller.account_id.as_str();
                 let current = state
                     .iam
@@ -1416,7 +1444,14 @@ fn service_context(
             if let Some(v) = s(input, "RoleSessionName") {
                 c.insert("sts:RoleSessionName", CtxValue::string(v));
             }
-            if let Some(v) = s(input, "SourceIdentity") {
+            // A chained session's source identity is carried on into the new one, and its
+            // trust policy sees it as if it were set anew (bug: a trust policy requiring
+            // `sts:SourceIdentity` refused the chained call that carried it).
+            let inherited = (route.operation.name == "AssumeRole")
+                .then_some(caller.session.as_ref())
+                .flatten()
+                .and_then(|p| p.source_identity.as_deref());
+            if let Some(v) = s(input, "SourceIdentity").or(inherited) {
                 c.insert("sts:SourceIdentity", CtxValue::string(v));
             }
             insert_strings(c, "sts:TransitiveTagKeys", input, "TransitiveTagKeys");

@@ -193,7 +193,18 @@ pub fn context(
     if let Some(via) = &ctx.via_service {
         c.insert("kms:ViaService", CtxValue::string(via.clone()));
     }
-    if let Some(m) = input.get(context_member(op)).and_then(Value::as_object) {
+    // CreateGrant's encryption context is its grant's constraint (bug: the keys were never set
+    // for it, so a policy allowing grants only for a tenant's context denied every grant and a
+    // Deny on a context key did not bind).
+    let pairs = if op == "CreateGrant" {
+        input.get("Constraints").and_then(|c| {
+            c.get("EncryptionContextEquals")
+                .or_else(|| c.get("EncryptionContextSubset"))
+        })
+    } else {
+        input.get(context_member(op))
+    };
+    if let Some(m) = pairs.and_then(Value::as_object) {
         let mut keys = Vec::new();
         for (k, v) in m {
             if let Some(v) = v.as_str() {
@@ -294,6 +305,8 @@ pub fn context(
         ("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),
         ("GranteePrincipal", "kms:GranteePrincipal"),
         ("RetiringPrincipal", "kms:RetiringPrincipal"),
+        ("GranteeServicePrincipal", "kms:GranteeServicePrincipal"),
+        ("RetiringServicePrincipal", "kms:RetiringServicePrincipal"),
         ("ReplicaRegion", "kms:ReplicaRegion"),
         ("PrimaryRegion", "kms:PrimaryRegion"),
         ("WrappingAlgorithm", "kms:WrappingAlgorithm"),
@@ -316,7 +329,12 @@ pub fn context(
         | "GenerateDataKeyPairWithoutPlaintext" => {
             &[("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")]
         }
-        "ReEncrypt" => &[("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")],
+        // Each half of a re-encryption under its own algorithm (bug: only the op "ReEncrypt"
+        // was matched, which authorization never passes: its halves are ReEncryptFrom and
+        // ReEncryptTo, so the key was never set for them).
+        "ReEncrypt" | "ReEncryptFrom" | "ReEncryptTo" => {
+            &[("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")]
+        }
         _ => &[],
     };
     for (key, value) in defaults {
@@ -327,9 +345,12 @@ pub fn context(
     if let Some(spec) = s(input, "KeyPairSpec") {
         c.insert("kms:DataKeyPairSpec", CtxValue::string(spec.to_owned()));
     }
-    if op == "ReEncrypt"
-        && let Some(a) = s(input, "DestinationEncryptionAlgorithm")
-    {
+    let algorithm = match op {
+        "ReEncrypt" | "ReEncryptTo" => s(input, "DestinationEncryptionAlgorithm"),
+        "ReEncryptFrom" => s(input, "SourceEncryptionAlgorithm"),
+        _ => None,
+    };
+    if let Some(a) = algorithm {
         c.insert("kms:EncryptionAlgorithm", CtxValue::string(a.to_owned()));
     }
     if op == "CreateGrant" {
@@ -345,7 +366,17 @@ pub fn context(
             "kms:GrantOperations",
             ops.into_iter().map(CtxValue::string).collect(),
         );
-        // Only AWS services integrated with KMS set this; direct callers never do.
+        if let Some(arn) = input
+            .get("Constraints")
+            .and_then(|k| k.get("SourceArn"))
+            .and_then(Value::as_str)
+        {
+            c.insert("kms:GrantConstraintSourceArn", CtxValue::string(arn));
+        }
+    }
+    if matches!(op, "CreateGrant" | "ListGrants" | "RevokeGrant") {
+        // Only AWS services integrated with KMS set this true; direct callers never do. The
+        // Service Authorization Reference lists it for all three (bug: only CreateGrant).
         c.insert("kms:GrantIsForAWSResource", CtxValue::bool(false));
     }
     // A key named by alias (name or alias ARN) in a cryptographic call, DescribeKey or
@@ -491,6 +522,7 @@ pub fn grant_allows(
                 .is_some_and(|k| k.record.spec == "SYMMETRIC_DEFAULT");
             d.grants.values().any(|g| {
                 g.key_arn == arn
+                    && !on_behalf_of_resource(g)
                     && is_grantee(&g.grantee, g.grantee_id.as_deref(), caller)
                     && g.operations.iter().any(|o| o == op_name)
                     && if op == "CreateGrant" {
@@ -533,6 +565,18 @@ fn is_grantee(principal: &str, unique_id: Option<&str>, caller: &Caller) -> bool
                     .is_some_and(|role| role == principal)
         }
     }
+}
+
+/// Whether a grant's `SourceArn` constraint limits it to requests an AWS service makes on behalf
+/// of a resource (AWS: "effectively the same as having the aws:SourceArn global condition key
+/// in the grant", for every operation). No request reaching Palisade is made on behalf of a
+/// resource, so such a grant allows nothing; ignoring the constraint would have made it an
+/// unconstrained grant.
+fn on_behalf_of_resource(g: &super::state::GrantRecord) -> bool {
+    g.constraints
+        .as_ref()
+        .and_then(|c| c.get("SourceArn"))
+        .is_some_and(|a| !a.is_null())
 }
 
 /// Whether the grant CreateGrant asks for is within `parent`: its operations a subset of the

@@ -749,6 +749,37 @@ fn check_policy(cx: &Cx<'_>, doc: &str) -> Result<(), ApiError> {
 /// A grant's grantee or retiring principal: an AWS principal's ARN (an account, user, role,
 /// federated user or assumed-role session) or a service principal; in strict mode a user or role
 /// that does not exist is refused, as in a key policy.
+/// The principal a grant names in one of two members, `(name, is a service principal)`; both is
+/// invalid.
+fn grant_party<'a>(
+    i: &'a Value,
+    principal: &str,
+    service: &str,
+) -> Result<Option<(&'a str, bool)>, ApiError> {
+    match (s(i, principal), s(i, service)) {
+        (Some(_), Some(_)) => Err(err(
+            "ValidationException",
+            format!("You can specify either {principal} or {service}, but not both."),
+        )),
+        (Some(p), None) => Ok(Some((p, false))),
+        (None, Some(p)) => Ok(Some((p, true))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A service principal is a service's name (`logs.amazonaws.com`), never an ARN.
+fn check_service_principal(principal: &str) -> Result<(), ApiError> {
+    if principal.contains(':') || !principal.ends_with(".amazonaws.com") {
+        return Err(err(
+            "ValidationException",
+            format!(
+                "{principal} is not a valid service principal: a service principal names an AWS service, such as logs.amazonaws.com"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_grant_principal(cx: &Cx<'_>, principal: &str) -> Result<(), ApiError> {
     let service = principal.ends_with(".amazonaws.com") && !principal.contains(':');
     let arn = principal.starts_with("arn:") && principal.split(':').count() >= 6;
@@ -2796,10 +2827,44 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
         }?;
         check_grant_constraints(spec, &operations, i.get("Constraints"))
     })?;
-    let grantee = s(i, "GranteePrincipal").unwrap_or_default().to_owned();
-    check_grant_principal(cx, &grantee)?;
-    if let Some(retiring) = s(i, "RetiringPrincipal") {
-        check_grant_principal(cx, retiring)?;
+    // A grant is for an AWS principal (an ARN) or for an AWS service (bug: a grant naming
+    // only GranteeServicePrincipal was refused as the principal "").
+    let (grantee, grantee_service) = grant_party(i, "GranteePrincipal", "GranteeServicePrincipal")?
+        .ok_or_else(|| {
+            err(
+                "ValidationException",
+                "You must specify either GranteePrincipal or GranteeServicePrincipal.",
+            )
+        })?;
+    let grantee = grantee.to_owned();
+    let retiring_party = grant_party(i, "RetiringPrincipal", "RetiringServicePrincipal")?;
+    for (p, service) in std::iter::once((grantee.as_str(), grantee_service)).chain(retiring_party) {
+        if service {
+            check_service_principal(p)?;
+        } else {
+            check_grant_principal(cx, p)?;
+        }
+    }
+    if grantee_service {
+        // AWS: "When you specify a GranteeServicePrincipal, you must also specify a SourceArn
+        // grant constraint. In addition, you must specify either a RetiringPrincipal or a
+        // RetiringServicePrincipal."
+        let source_arn = i
+            .get("Constraints")
+            .and_then(|c| c.get("SourceArn"))
+            .is_some_and(|a| !a.is_null());
+        if !source_arn {
+            return Err(err(
+                "ValidationException",
+                "When you specify a GranteeServicePrincipal, you must also specify a SourceArn grant constraint.",
+            ));
+        }
+        if retiring_party.is_none() {
+            return Err(err(
+                "ValidationException",
+                "When you specify a GranteeServicePrincipal, you must also specify either a RetiringPrincipal or a RetiringServicePrincipal.",
+            ));
+        }
     }
     if dry_run {
         return Err(dry_run_succeeded());
@@ -2814,7 +2879,8 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
     // constraints or a retiring principal got the unconstrained grant back, reported as made).
     let same_ops =
         |g: &[String]| g.len() == operations.len() && operations.iter().all(|o| g.contains(o));
-    let retiring = s(i, "RetiringPrincipal");
+    let retiring = retiring_party.map(|(p, _)| p);
+    let retiring_service = retiring_party.is_some_and(|(_, service)| service);
     let constraints = i.get("Constraints").filter(|c| !c.is_null());
     if let Some(n) = &name
         && let Some(existing) = cx.state.kms.read(|d| {
@@ -2825,7 +2891,9 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
                         && g.name.as_ref() == Some(n)
                         && same_ops(&g.operations)
                         && g.grantee == grantee
+                        && g.grantee_service == grantee_service
                         && g.retiring.as_deref() == retiring
+                        && g.retiring_service == retiring_service
                         && g.constraints.as_ref().filter(|c| !c.is_null()) == constraints
                 })
                 .cloned()
@@ -2851,6 +2919,8 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
         grantee,
         grantee_id,
         retiring: retiring.map(str::to_owned),
+        grantee_service,
+        retiring_service,
         retiring_id,
         issuer: cx.caller.arn.clone(),
         operations,
@@ -2872,15 +2942,25 @@ fn grant_entry(g: &super::state::GrantRecord) -> Value {
         "KeyId": g.key_arn,
         "GrantId": g.id,
         "CreationDate": g.created,
-        "GranteePrincipal": g.grantee,
         "IssuingAccount": g.issuer.split(':').nth(4).map(crate::identity::root_arn),
         "Operations": g.operations,
     });
+    let grantee = if g.grantee_service {
+        "GranteeServicePrincipal"
+    } else {
+        "GranteePrincipal"
+    };
+    super::super::set(&mut v, grantee, json!(g.grantee));
     if let Some(n) = &g.name {
         super::super::set(&mut v, "Name", json!(n));
     }
     if let Some(r) = &g.retiring {
-        super::super::set(&mut v, "RetiringPrincipal", json!(r));
+        let member = if g.retiring_service {
+            "RetiringServicePrincipal"
+        } else {
+            "RetiringPrincipal"
+        };
+        super::super::set(&mut v, member, json!(r));
     }
     if let Some(c) = &g.constraints {
         super::super::set(&mut v, "Constraints", c.clone());

@@ -277,6 +277,12 @@ pub(crate) struct GrantRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grantee_id: Option<String>,
     pub retiring: Option<String>,
+    /// `grantee` and `retiring` are AWS service principals (named by GranteeServicePrincipal
+    /// and RetiringServicePrincipal), listed under those names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grantee_service: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retiring_service: bool,
     /// `grantee_id`'s counterpart for the retiring principal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retiring_id: Option<String>,

@@ -81,7 +81,10 @@ pub fn context(
     c: &mut Context,
 ) {
     let t = target(state, caller, region, op, input);
-    if t.arn != "*" {
+    // Not for CreateSecret, whose secret does not exist yet: the Service Authorization
+    // Reference gives it secretsmanager:Name instead (bug: the would-be ARN was set, so a
+    // `Null secretsmanager:SecretId` guard refused every CreateSecret).
+    if t.arn != "*" && op != "CreateSecret" {
         c.insert("secretsmanager:SecretId", CtxValue::string(t.arn.clone()));
     }
     for (k, v) in &t.tags {
