@@ -911,3 +911,27 @@ def test_create_secret_has_no_secret_id_key(server):
     no_id = {"Effect": "Allow", "Action": "secretsmanager:CreateSecret", "Resource": "*", "Condition": {"Null": {"secretsmanager:SecretId": "true"}}}
     sm = as_(server, "secretsmanager", user(server, "creator", no_id))
     assert sm.create_secret(Name="fresh", SecretString="v")["Name"] == "fresh"
+
+
+def test_kms_trailing_days_without_key_usage_guards_disabling_a_key_in_use(server):
+    # Hole: kms:TrailingDaysWithoutKeyUsage was never set, so AWS's guardrail against disabling
+    # or deleting keys still in use (Deny when fewer than N days unused) denied nothing.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.encrypt(KeyId=key, Plaintext=b"in use")
+    recent = {"NumericLessThan": {"kms:TrailingDaysWithoutKeyUsage": "30"}}
+    guarded = as_(
+        server,
+        "kms",
+        user(
+            server,
+            "keyadmin",
+            allow(["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:EnableKey"]),
+            {"Effect": "Deny", "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion"], "Resource": "*", "Condition": recent},
+        ),
+    )
+    _denied(guarded.disable_key, KeyId=key)
+    _denied(guarded.schedule_key_deletion, KeyId=key, PendingWindowInDays=7)
+    # Set for those two operations only.
+    guarded.enable_key(KeyId=key)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"

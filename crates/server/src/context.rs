@@ -62,6 +62,10 @@ pub struct RequestContext {
     /// The ARNs of the resources the request acts on, for the event's `resources` (two for
     /// KMS ReEncrypt: its destination and source keys).
     pub resources: Vec<String>,
+    /// For KMS DisableKey and ScheduleKeyDeletion: whole days since the key was last used in a
+    /// cryptographic operation (`kms:TrailingDaysWithoutKeyUsage`), read from the audit trail
+    /// before authorization, which cannot wait for the store.
+    pub kms_days_unused: Option<i64>,
 }
 
 impl RequestContext {
@@ -82,6 +86,7 @@ impl RequestContext {
             would_be_denied: None,
             via_service: None,
             resources: Vec::new(),
+            kms_days_unused: None,
         }
     }
 }

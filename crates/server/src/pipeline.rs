@@ -72,6 +72,7 @@ where
         would_be_denied: None,
         via_service: None,
         resources: Vec::new(),
+        kms_days_unused: None,
     };
 
     // Fail closed: while events cannot be written, nothing else is done either.
@@ -334,6 +335,12 @@ where
         // whatever Region the client signed for (bug: a call signed for any other Region name
         // was filed there, out of sight of the us-east-1 event history and its trails).
         ctx.region = IAM_REGION.to_owned();
+    }
+
+    if route.service.signing_name == "kms" {
+        ctx.kms_days_unused =
+            services::kms::days_unused(state, &caller, &ctx.region, route.operation.name, &input)
+                .await;
     }
 
     // Authorize.

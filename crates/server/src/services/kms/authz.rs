@@ -287,6 +287,12 @@ pub fn context(
         None => {}
     }
     request_parameter_keys(op, input, c);
+    if let Some(days) = ctx.kms_days_unused {
+        c.insert(
+            "kms:TrailingDaysWithoutKeyUsage",
+            CtxValue::number(days as f64),
+        );
+    }
     if matches!(op, "ReEncryptFrom" | "ReEncryptTo") {
         // The key the ciphertext was encrypted under (named, or read from the blob's header)
         // against the destination key, both resolved: the same key named once by alias and

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::AppState;
 
+pub(crate) use ops::days_unused;
 pub use state::Kms;
 
 /// Runs an operation of the service in `region`.

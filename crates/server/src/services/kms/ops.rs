@@ -2205,40 +2205,8 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         return Err(not_found_key(&arn));
     }
     let now_ms = crate::services::now_ms();
-    let start_ms = now_ms - 90 * DAY * 1000;
-    let mut before = None;
-    let mut last = None;
-    // Newest first; most events that name a key are its cryptographic calls, so the first page
-    // usually has one.
-    'pages: loop {
-        let rows = cx
-            .state
-            .store
-            .lookup_events(&EventQuery {
-                account_id: account.clone(),
-                attribute: Some((EventAttribute::ResourceName, arn.clone())),
-                start_ms,
-                end_ms: now_ms,
-                before,
-                limit: 100,
-                region: None,
-            })
-            .await
-            .map_err(ApiError::internal)?;
-        let Some((oldest, _)) = rows.last() else {
-            break;
-        };
-        before = Some(*oldest);
-        for (_, row) in &rows {
-            if row.event_source == "kms.amazonaws.com"
-                && row.error_code.is_none()
-                && tracked(&row.event_name)
-            {
-                last = Some(row.clone());
-                break 'pages;
-            }
-        }
-    }
+    let start_ms = tracking_start_ms(now_ms);
+    let last = last_use(cx.state, &account, &arn, now_ms).await?;
     let mut out = json!({
         "KeyId": arn,
         "TrackingStartDate": start_ms / 1000,
@@ -2263,6 +2231,85 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         super::super::set(&mut out, "KeyLastUsage", usage);
     }
     Ok(out)
+}
+
+/// Where `GetKeyLastUsage`'s tracking starts: as far back as LookupEvents reaches.
+fn tracking_start_ms(now_ms: i64) -> i64 {
+    now_ms - 90 * DAY * 1000
+}
+
+/// The newest successful cryptographic call on the key since tracking starts, from the trail.
+async fn last_use(
+    state: &AppState,
+    account: &str,
+    arn: &str,
+    now_ms: i64,
+) -> Result<Option<palisade_store::AuditRow>, ApiError> {
+    let mut before = None;
+    // Newest first; most events that name a key are its cryptographic calls, so the first page
+    // usually has one.
+    loop {
+        let rows = state
+            .store
+            .lookup_events(&EventQuery {
+                account_id: account.to_owned(),
+                attribute: Some((EventAttribute::ResourceName, arn.to_owned())),
+                start_ms: tracking_start_ms(now_ms),
+                end_ms: now_ms,
+                before,
+                limit: 100,
+                region: None,
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        let Some((oldest, _)) = rows.last() else {
+            return Ok(None);
+        };
+        before = Some(*oldest);
+        if let Some((_, row)) = rows.into_iter().find(|(_, row)| {
+            row.event_source == "kms.amazonaws.com"
+                && row.error_code.is_none()
+                && tracked(&row.event_name)
+        }) {
+            return Ok(Some(row));
+        }
+    }
+}
+
+/// `kms:TrailingDaysWithoutKeyUsage` for DisableKey and ScheduleKeyDeletion: whole days since
+/// the key's last successful cryptographic use, or, never used since tracking started, since
+/// the later of its creation and that start (what `GetKeyLastUsage` reports). None for other
+/// operations, and for a key that cannot be read (the request then fails on its own).
+pub(crate) async fn days_unused(
+    state: &AppState,
+    caller: &crate::services::Caller,
+    region: &str,
+    op: &str,
+    input: &Value,
+) -> Option<i64> {
+    if !matches!(op, "DisableKey" | "ScheduleKeyDeletion") {
+        return None;
+    }
+    let arn = super::authz::key_of(state, caller, region, op, input)?;
+    let (account, created) = state
+        .kms
+        .read(|d| {
+            d.keys
+                .get(&arn)
+                .map(|k| (k.record.account.clone(), k.record.created))
+        })
+        .ok()
+        .flatten()?;
+    let now_ms = crate::services::now_ms();
+    let since_ms = match last_use(state, &account, &arn, now_ms).await {
+        Ok(Some(row)) => row.event_time_ms,
+        Ok(None) => tracking_start_ms(now_ms).max(created.saturating_mul(1000)),
+        Err(e) => {
+            tracing::warn!(key = %arn, error = %e.message, "key usage unreadable; kms:TrailingDaysWithoutKeyUsage left unset");
+            return None;
+        }
+    };
+    Some(now_ms.saturating_sub(since_ms).max(0) / (DAY * 1000))
 }
 
 /// Adds a material version to the key (a rotation), and the same version to each of its
