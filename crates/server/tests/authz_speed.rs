@@ -39,6 +39,7 @@ fn ctx(route: Route, caller: &Caller) -> RequestContext {
         would_be_denied: None,
         via_service: None,
         resources: Vec::new(),
+        kms_days_unused: None,
     }
 }
 
