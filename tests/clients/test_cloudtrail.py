@@ -579,3 +579,64 @@ def test_reencrypt_record_names_the_source_key_first_and_both_algorithms(server)
     assert params["sourceEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     assert params["destinationEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     assert params["destinationEncryptionContext"] == {"Level": "3A"}
+
+
+# Record fidelity against AWS's documented records (review of 2026-12-04): detections written
+# against real CloudTrail records match on these fields.
+
+
+def test_failed_iam_calls_record_the_error_shape_name_as_cloudtrail_does(server):
+    # Regression: records carried the wire code (`NoSuchEntity`); CloudTrail records IAM's
+    # `NoSuchEntityException`, and rules matching it never fired.
+    iam = server.client("iam")
+    iam.create_user(UserName="dup")
+    for call, kwargs in [
+        (iam.get_role, {"RoleName": "nosuch"}),
+        (iam.create_user, {"UserName": "dup"}),
+    ]:
+        with pytest.raises(ClientError):
+            call(**kwargs)
+    failed = {e["eventName"]: e["errorCode"] for e in server.events() if e.get("errorCode")}
+    assert failed == {"GetRole": "NoSuchEntityException", "CreateUser": "EntityAlreadyExistsException"}
+
+
+def test_kms_cryptographic_records_name_the_key_material_used(server):
+    # Regression: no additionalEventData.keyMaterialId, which KMS's Encrypt, Decrypt and
+    # GenerateDataKey records carry; Encrypt's response itself still has no KeyMaterialId.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    material = kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]
+    out = kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert "KeyMaterialId" not in out
+    kms.decrypt(CiphertextBlob=out["CiphertextBlob"])
+    kms.generate_data_key(KeyId=key, KeySpec="AES_256")
+    recorded = {
+        e["eventName"]: e.get("additionalEventData")
+        for e in server.events()
+        if e["eventName"] in ("Encrypt", "Decrypt", "GenerateDataKey")
+    }
+    assert recorded == {name: {"keyMaterialId": material} for name in ("Encrypt", "Decrypt", "GenerateDataKey")}
+
+
+def test_ml_kem_records_are_read_only_and_leave_out_the_encapsulated_secret(server):
+    # Regression: Encapsulate and Decapsulate were recorded as writes, with the encapsulated
+    # secret in responseElements and requestParameters; KMS's record omits it.
+    kms = server.client("kms")
+    key = kms.create_key(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")["KeyMetadata"]["KeyId"]
+    out = kms.encapsulate(KeyId=key, EncapsulationAlgorithm="ML_KEM")
+    kms.decapsulate(KeyId=key, EncapsulationAlgorithm="ML_KEM", SharedSecretCiphertextBlob=out["SharedSecretCiphertextBlob"])
+    for e in server.events():
+        if e["eventName"] in ("Encapsulate", "Decapsulate"):
+            assert e["readOnly"] is True and e["responseElements"] is None
+            assert "sharedSecretCiphertextBlob" not in e["requestParameters"]
+
+
+def test_a_failure_without_a_message_records_no_error_message(server):
+    # Regression: `"errorMessage": ""`; CloudTrail's record of such a failure has no member.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"a": "b"})["CiphertextBlob"]
+    with pytest.raises(ClientError):
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "c"})
+    failed = [e for e in server.events() if e["eventName"] == "Decrypt"]
+    assert failed[-1]["errorCode"] == "InvalidCiphertextException" and "errorMessage" not in failed[-1]

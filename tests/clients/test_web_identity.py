@@ -240,16 +240,17 @@ def test_tokens_that_must_not_pass_get_awss_errors(server, idp):
     # AWS's code for a provider it cannot get keys from (botocore retries IDPCommunicationError).
     assert code == "InvalidIdentityToken" and message.startswith("Couldn't retrieve verification key") and "TLS" in message, message
 
-    # Every refusal is audited with its error code.
+    # Every refusal is audited with its error code, as CloudTrail names it: the model's error
+    # shape (`InvalidIdentityTokenException`), not the wire code.
     codes = [e.get("errorCode") for e in server.events() if e["eventName"] == "AssumeRoleWithWebIdentity"]
     assert codes == [
         "AccessDenied",
-        "InvalidIdentityToken",
+        "InvalidIdentityTokenException",
         "ExpiredTokenException",
-        "InvalidIdentityToken",
-        "InvalidIdentityToken",
-        "InvalidIdentityToken",
-        "InvalidIdentityToken",
+        "InvalidIdentityTokenException",
+        "InvalidIdentityTokenException",
+        "InvalidIdentityTokenException",
+        "InvalidIdentityTokenException",
     ]
 
 

@@ -130,6 +130,10 @@ pub struct Event {
     pub request_parameters: Option<Value>,
     /// The response's elements, redacted; `null` for read-only calls, as in CloudTrail.
     pub response_elements: Option<Value>,
+    /// What the service adds to the record (KMS's `keyMaterialId`; `wouldBeDenied` in
+    /// `audit` enforcement).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub additional_event_data: Option<Value>,
     /// The request id returned to the client.
     #[serde(rename = "requestID")]
     pub request_id: String,
@@ -191,6 +195,7 @@ impl Event {
             error_message: None,
             request_parameters: None,
             response_elements: None,
+            additional_event_data: None,
             request_id: request_id.to_owned(),
             // Time-ordered (v7): events are appended to the event-id index instead of scattered
             // through it, which keeps the audit write cheap at high request rates.
@@ -261,7 +266,7 @@ pub fn is_read_only(operation: &str) -> bool {
     ];
     // KMS's cryptographic operations change no resource: CloudTrail marks them read-only and
     // records no response elements (the data key of GenerateDataKey, say).
-    const READ_OPS: [&str; 14] = [
+    const READ_OPS: [&str; 16] = [
         "Decrypt",
         "Encrypt",
         "ReEncrypt",
@@ -275,6 +280,8 @@ pub fn is_read_only(operation: &str) -> bool {
         "Verify",
         "VerifyMac",
         "DeriveSharedSecret",
+        "Encapsulate",
+        "Decapsulate",
         "DecodeAuthorizationMessage",
     ];
     READ_PREFIXES.iter().any(|p| operation.starts_with(p)) || READ_OPS.contains(&operation)

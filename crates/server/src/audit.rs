@@ -263,16 +263,13 @@ fn to_row(
     event: Event,
     additional: Option<serde_json::Value>,
 ) -> Result<AuditRow, serde_json::Error> {
-    let record = match additional {
-        None => serde_json::to_string(&event)?,
-        Some(extra) => {
-            let mut v = serde_json::to_value(&event)?;
-            if let Some(map) = v.as_object_mut() {
-                map.insert("additionalEventData".to_owned(), extra);
-            }
-            serde_json::to_string(&v)?
-        }
-    };
+    // A field of the event, not a member added to its JSON afterwards: KMS's Encrypt records
+    // carry one, and a round trip through a JSON value doubled their serialisation.
+    let mut event = event;
+    if additional.is_some() {
+        event.additional_event_data = additional;
+    }
+    let record = serde_json::to_string(&event)?;
     let time_ms = time::OffsetDateTime::parse(
         &event.event_time,
         &time::format_description::well_known::Rfc3339,

@@ -66,6 +66,8 @@ pub struct RequestContext {
     /// cryptographic operation (`kms:TrailingDaysWithoutKeyUsage`), read from the audit trail
     /// before authorization, which cannot wait for the store.
     pub kms_days_unused: Option<i64>,
+    /// The `KeyMaterialId` a KMS cryptographic call used, for `additionalEventData`.
+    pub key_material_id: Option<String>,
 }
 
 impl RequestContext {
@@ -87,6 +89,7 @@ impl RequestContext {
             via_service: None,
             resources: Vec::new(),
             kms_days_unused: None,
+            key_material_id: None,
         }
     }
 }
@@ -143,12 +146,21 @@ impl RequestContext {
         self.tls.is_some()
     }
 
-    /// CloudTrail's `additionalEventData` for the event, if any: the would-be denial in
-    /// `audit` enforcement.
+    /// CloudTrail's `additionalEventData` for the event, if any: the key material a KMS
+    /// cryptographic call used (as KMS records it), the would-be denial in `audit`
+    /// enforcement.
     pub fn additional_event_data(&self) -> Option<Value> {
-        self.would_be_denied.as_ref().map(|e| {
-            serde_json::json!({"wouldBeDenied": {"errorCode": e.code, "errorMessage": e.message}})
-        })
+        let mut data = serde_json::Map::new();
+        if let Some(id) = &self.key_material_id {
+            data.insert("keyMaterialId".to_owned(), Value::String(id.clone()));
+        }
+        if let Some(e) = &self.would_be_denied {
+            data.insert(
+                "wouldBeDenied".to_owned(),
+                serde_json::json!({"errorCode": e.code, "errorMessage": e.message}),
+            );
+        }
+        (!data.is_empty()).then_some(Value::Object(data))
     }
 
     /// Builds the CloudTrail event for the outcome; the request's parameters move into it.
@@ -237,12 +249,23 @@ impl RequestContext {
                 }
             }
             Err(e) => {
-                event.error_code = Some(e.code.to_owned());
-                event.error_message = Some(e.message.clone());
+                event.error_code = Some(cloudtrail_error_code(self.route, e.code).to_owned());
+                // A failure without a message has no errorMessage, as in CloudTrail's records.
+                event.error_message = (!e.message.is_empty()).then(|| e.message.clone());
             }
         }
         event
     }
+}
+
+/// The error code a CloudTrail record names: the error's shape name in the service's model
+/// (IAM's `NoSuchEntityException`, whose wire code is `NoSuchEntity`), as AWS records it, so
+/// that detections written against real records match; the wire code for errors the model does
+/// not list (`AccessDenied`, signature errors).
+fn cloudtrail_error_code(route: Option<Route>, code: &'static str) -> &'static str {
+    route
+        .and_then(|r| r.service.errors.iter().find(|e| e.code == code))
+        .map_or(code, |e| e.name)
 }
 
 /// The copy of a successful cross-account call's event for the account that owns its resource:
@@ -337,7 +360,7 @@ pub(crate) fn service_call_event(
     }];
     if let Err(e) = outcome {
         event.error_code = Some(e.code.to_owned());
-        event.error_message = Some(e.message.clone());
+        event.error_message = (!e.message.is_empty()).then(|| e.message.clone());
     }
     event
 }
@@ -453,6 +476,8 @@ const OMITTED_MEMBERS: &[&str] = &[
     "Signature",
     "CiphertextForRecipient",
     "AttestationDocument",
+    // ML-KEM's encapsulated secret: "omitted from the log entry" (KMS developer guide).
+    "SharedSecretCiphertextBlob",
 ];
 
 /// CloudTrail's resource type for an ARN (`AWS::KMS::Key`, `AWS::IAM::User`, ...).

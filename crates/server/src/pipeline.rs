@@ -73,6 +73,7 @@ where
         via_service: None,
         resources: Vec::new(),
         kms_days_unused: None,
+        key_material_id: None,
     };
 
     // Fail closed: while events cannot be written, nothing else is done either.
@@ -356,6 +357,22 @@ where
             services::dispatch(state, &caller, &ctx.region, route, input),
         )
         .await?;
+    let mut output = output;
+    if route.service.signing_name == "kms" {
+        // The material a cryptographic call used, which KMS records as
+        // additionalEventData.keyMaterialId (KMS developer guide, "Encrypt", "Decrypt").
+        if route.operation.name == "Encrypt" {
+            ctx.key_material_id = output
+                .as_object_mut()
+                .and_then(|o| o.remove("KeyMaterialId"))
+                .and_then(|v| v.as_str().map(str::to_owned));
+        } else if KEY_MATERIAL_RECORDED.contains(&route.operation.name) {
+            ctx.key_material_id = output
+                .get("KeyMaterialId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+    }
     // CloudTrail records no response elements for read-only calls (KMS Encrypt,
     // GetSecretValue, ...): redacting a copy of their output would be wasted.
     let mut audited = (state.config.audit_enabled
@@ -382,6 +399,16 @@ where
     }
     Ok((output, audited))
 }
+
+/// KMS operations whose records name the key material used, from their response's
+/// `KeyMaterialId` (Encrypt's response has none: its handler passes it, and it is taken out).
+const KEY_MATERIAL_RECORDED: &[&str] = &[
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+];
 
 /// The request as its audit event shows it, when events are recorded.
 /// A role session that assumes another role passes its transitive tags on; CloudTrail records

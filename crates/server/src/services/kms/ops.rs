@@ -1599,8 +1599,14 @@ fn encrypt(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let plaintext = blob(i, "Plaintext")?.unwrap_or_default();
     let context = context_of(i, "EncryptionContext");
     let e = encrypt_with(cx, &arn, &plaintext, &context, s(i, "EncryptionAlgorithm"))?;
-    // EncryptResponse has no KeyMaterialId in the model.
-    Ok(json!({"CiphertextBlob": b64(&e.blob), "KeyId": arn, "EncryptionAlgorithm": e.algorithm}))
+    let mut out =
+        json!({"CiphertextBlob": b64(&e.blob), "KeyId": arn, "EncryptionAlgorithm": e.algorithm});
+    // EncryptResponse has no KeyMaterialId in the model, but the call's CloudTrail record does:
+    // the pipeline moves it there (`KEY_MATERIAL_RECORDED`) before the response is encoded.
+    if let Some(id) = e.material_id {
+        super::super::set(&mut out, "KeyMaterialId", json!(id));
+    }
+    Ok(out)
 }
 
 /// The material a ciphertext naming version `v` of the key decrypts with: one the key holds and
