@@ -579,3 +579,38 @@ def test_reencrypt_record_names_the_source_key_first_and_both_algorithms(server)
     assert params["sourceEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     assert params["destinationEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     assert params["destinationEncryptionContext"] == {"Level": "3A"}
+
+
+def short_targets(client, prefix):
+    """Makes `client` send `X-Amz-Target` with `prefix` in place of botocore's, as the SDKs
+    generated from CloudTrail's Smithy model do, before the request is signed."""
+
+    def rewrite(request, **_):
+        operation = request.headers["X-Amz-Target"].rsplit(".", 1)[1]
+        del request.headers["X-Amz-Target"]
+        request.headers["X-Amz-Target"] = f"{prefix}.{operation}"
+
+    client.meta.events.register("before-sign.cloudtrail.*", rewrite)
+    return client
+
+
+def test_the_smithy_sdks_short_target_prefix_is_served(server):
+    # Regression: the JavaScript SDK v3 (and Go v2, Rust, Kotlin, Swift) send
+    # `X-Amz-Target: CloudTrail_20131101.LookupEvents`, the Smithy service shape's name, where
+    # botocore sends `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`; AWS
+    # takes both, and every such call got UnknownOperationException, audited as `Unknown`.
+    server.client("kms").create_key(Description="seen by a smithy sdk")
+    ct = short_targets(server.client("cloudtrail"), "CloudTrail_20131101")
+    events = ct.lookup_events(MaxResults=5)["Events"]
+    assert "CreateKey" in [e["EventName"] for e in events]
+    assert ct.describe_trails()["trailList"] == []
+    recorded = [(e["eventSource"], e["eventName"], e.get("errorCode")) for e in server.events()]
+    assert ("cloudtrail.amazonaws.com", "LookupEvents", None) in recorded
+    assert ("cloudtrail.amazonaws.com", "DescribeTrails", None) in recorded
+    assert not [r for r in recorded if r[1] == "Unknown"], recorded
+    # Only the last component of botocore's prefix is the other spelling; nothing looser.
+    for prefix in ("v20131101.CloudTrail_20131101", "cloudtrail_20131101", "CloudTrail"):
+        loose = short_targets(server.client("cloudtrail"), prefix)
+        with pytest.raises(ClientError) as e:
+            loose.lookup_events(MaxResults=1)
+        assert error(e)["Code"] == "UnknownOperationException", prefix
