@@ -867,6 +867,62 @@ def test_requests_signing_the_authority_pseudo_header_are_verified(server):
     assert "IncompleteSignature" in out and "must be a 'SignedHeader'" in out, out
 
 
+SDK_HEADERS = "amz-sdk-invocation-id,amz-sdk-request,authorization,content-type,x-amz-content-sha256,x-amz-date,x-amz-target,x-amz-user-agent"
+
+
+def lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def test_a_browsers_preflight_is_answered_without_credentials_or_an_event(server):
+    # Regression: the preflight a browser sends before the JavaScript SDK's first call got
+    # 400 MissingAction (as an STS call without an action), so no web page could call the API.
+    before = len(server.events())
+    status, headers, body = server.http(
+        "OPTIONS",
+        "/",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": SDK_HEADERS},
+    )
+    headers = lower(headers)
+    assert status == 200 and body == b""
+    assert headers["access-control-allow-origin"] == "*"
+    assert "POST" in headers["access-control-allow-methods"]
+    assert headers["access-control-allow-headers"] == SDK_HEADERS
+    assert int(headers["access-control-max-age"]) > 0
+    assert "access-control-allow-credentials" not in headers
+    # Not an API call: nothing is audited.
+    assert len(server.events()) == before
+    # An OPTIONS that is no preflight is still an API request, refused as before.
+    status, headers, _ = server.http("OPTIONS", "/", headers={"Origin": "http://localhost:3000"})
+    assert status >= 400
+    assert lower(headers)["access-control-allow-origin"] == "*"
+    # The admin routes are left alone.
+    status, headers, _ = server.http("OPTIONS", "/_palisade/health", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in lower(headers)
+
+
+def test_responses_to_a_page_let_it_read_them_and_the_request_is_still_authenticated(server):
+    # Regression: no response named an allowed origin, so a browser hid every answer, errors
+    # included, from the SDK.
+    request = signed_request(server, "sts", STS_BODY, STS_FORM)
+    status, headers, body = server.http("POST", "/", STS_BODY.encode(), {**dict(request.headers), "Origin": "https://app.example.com"})
+    headers = lower(headers)
+    assert status == 200 and b"<GetCallerIdentityResult>" in body
+    assert headers["access-control-allow-origin"] == "*"
+    exposed = [h.strip() for h in headers["access-control-expose-headers"].split(",")]
+    for needed in ("x-amzn-requestid", "x-amzn-errortype", "date"):
+        assert needed in exposed
+    # CORS opens nothing: an unsigned call from a page is refused, readably.
+    status, headers, body = server.http(
+        "POST", "/", b"{}", {"Origin": "https://app.example.com", "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"}
+    )
+    assert status == 400 and b"MissingAuthenticationToken" in body
+    assert lower(headers)["access-control-allow-origin"] == "*"
+    # A request from no page gets no CORS headers.
+    status, headers, _ = server.http("POST", "/", STS_BODY.encode(), dict(signed_request(server, "sts", STS_BODY, STS_FORM).headers))
+    assert status == 200 and "access-control-allow-origin" not in lower(headers)
+
+
 def test_unknown_members_never_reach_the_audit_record(server):
     # Regression: members outside the operation's shape were recorded verbatim: a
     # `secretString` beside `SecretString` put the value in clear in the record, in place of
