@@ -640,3 +640,38 @@ def test_a_failure_without_a_message_records_no_error_message(server):
         kms.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "c"})
     failed = [e for e in server.events() if e["eventName"] == "Decrypt"]
     assert failed[-1]["errorCode"] == "InvalidCiphertextException" and "errorMessage" not in failed[-1]
+
+
+def short_targets(client, prefix):
+    """Makes `client` send `X-Amz-Target` with `prefix` in place of botocore's, as the SDKs
+    generated from CloudTrail's Smithy model do, before the request is signed."""
+
+    def rewrite(request, **_):
+        operation = request.headers["X-Amz-Target"].rsplit(".", 1)[1]
+        del request.headers["X-Amz-Target"]
+        request.headers["X-Amz-Target"] = f"{prefix}.{operation}"
+
+    client.meta.events.register("before-sign.cloudtrail.*", rewrite)
+    return client
+
+
+def test_the_smithy_sdks_short_target_prefix_is_served(server):
+    # Regression: the JavaScript SDK v3 (and Go v2, Rust, Kotlin, Swift) send
+    # `X-Amz-Target: CloudTrail_20131101.LookupEvents`, the Smithy service shape's name, where
+    # botocore sends `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`; AWS
+    # takes both, and every such call got UnknownOperationException, audited as `Unknown`.
+    server.client("kms").create_key(Description="seen by a smithy sdk")
+    ct = short_targets(server.client("cloudtrail"), "CloudTrail_20131101")
+    events = ct.lookup_events(MaxResults=5)["Events"]
+    assert "CreateKey" in [e["EventName"] for e in events]
+    assert ct.describe_trails()["trailList"] == []
+    recorded = [(e["eventSource"], e["eventName"], e.get("errorCode")) for e in server.events()]
+    assert ("cloudtrail.amazonaws.com", "LookupEvents", None) in recorded
+    assert ("cloudtrail.amazonaws.com", "DescribeTrails", None) in recorded
+    assert not [r for r in recorded if r[1] == "Unknown"], recorded
+    # Only the last component of botocore's prefix is the other spelling; nothing looser.
+    for prefix in ("v20131101.CloudTrail_20131101", "cloudtrail_20131101", "CloudTrail"):
+        loose = short_targets(server.client("cloudtrail"), prefix)
+        with pytest.raises(ClientError) as e:
+            loose.lookup_events(MaxResults=1)
+        assert error(e)["Code"] == "UnknownOperationException", prefix

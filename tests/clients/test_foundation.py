@@ -2,6 +2,9 @@
 AWS's wire formats, and audits every request."""
 
 import base64
+import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -10,6 +13,7 @@ import stat
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -797,6 +801,126 @@ def test_signed_requests_over_http2_are_verified_with_the_authority_as_host(serv
     out = subprocess.run([*args, request.url], capture_output=True, text=True, timeout=30).stdout
     assert out.rstrip().endswith("200 2"), out
     assert "<GetCallerIdentityResult>" in out
+
+
+def sign_with_authority(server, service, target, body):
+    """Headers for a JSON request signed as the JavaScript SDK v3 signs one it sends over
+    HTTP/2: no `host`, the `:authority` pseudo-header signed in its place. botocore cannot sign
+    that name, so the canonical request is built here."""
+    key, secret = server.credentials()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    authority = urllib.parse.urlsplit(server.url).netloc
+    payload = hashlib.sha256(body.encode()).hexdigest()
+    signed = {
+        ":authority": authority,
+        "content-type": "application/x-amz-json-1.1",
+        "x-amz-content-sha256": payload,
+        "x-amz-date": amz_date,
+        "x-amz-target": target,
+    }
+    names = ";".join(sorted(signed))
+    canonical = "\n".join(["POST", "/", "", *(f"{n}:{signed[n]}" for n in sorted(signed)), "", names, payload])
+    scope = f"{day}/us-east-1/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    k = f"AWS4{secret}".encode()
+    for part in (day, "us-east-1", service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers = {n: v for n, v in signed.items() if n != ":authority"}
+    headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={names}, Signature={signature}"
+    return headers
+
+
+def test_requests_signing_the_authority_pseudo_header_are_verified(server):
+    # Regression: the JavaScript SDK v3 over HTTP/2 (NodeHttp2Handler) signs `:authority`
+    # instead of `host`; every such request was refused with IncompleteSignatureException
+    # "'Host' or ':authority' must be a 'SignedHeader'".
+    import shutil
+
+    curl = shutil.which("curl")
+    if curl is None or "HTTP2" not in subprocess.run([curl, "--version"], capture_output=True, text=True).stdout:
+        pytest.skip("no curl with HTTP/2 on this machine")
+    body = "{}"
+
+    port = urllib.parse.urlsplit(server.url).port
+
+    def call(headers, url=server.url + "/", *extra):
+        args = [curl, "-s", "--http2-prior-knowledge", "-X", "POST", "--data-binary", body, "-w", "\n%{http_code} %{http_version}"]
+        for k, v in headers.items():
+            args += ["-H", f"{k}: {v}"]
+        return subprocess.run([*args, *extra, url], capture_output=True, text=True, timeout=30).stdout
+
+    headers = sign_with_authority(server, "kms", "TrentService.ListKeys", body)
+    out = call(headers)
+    assert out.rstrip().endswith("200 2"), out
+    assert '"Keys"' in out
+    # The authority is signed: the same request sent under another name for the server fails.
+    moved = call(headers, f"http://palisade.test:{port}/", "--resolve", f"palisade.test:{port}:127.0.0.1")
+    assert "InvalidSignatureException" in moved and moved.rstrip().endswith("400 2"), moved
+    # Over HTTP/1.1 the name stands for the Host header.
+    status, _, reply = server.http("POST", "/", body.encode(), headers)
+    assert status == 200, reply
+    # Neither `host` nor `:authority` signed is still refused.
+    unsigned_host = {**headers, "authorization": headers["authorization"].replace("SignedHeaders=:authority;", "SignedHeaders=")}
+    out = call(unsigned_host)
+    assert "IncompleteSignature" in out and "must be a 'SignedHeader'" in out, out
+
+
+SDK_HEADERS = "amz-sdk-invocation-id,amz-sdk-request,authorization,content-type,x-amz-content-sha256,x-amz-date,x-amz-target,x-amz-user-agent"
+
+
+def lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def test_a_browsers_preflight_is_answered_without_credentials_or_an_event(server):
+    # Regression: the preflight a browser sends before the JavaScript SDK's first call got
+    # 400 MissingAction (as an STS call without an action), so no web page could call the API.
+    before = len(server.events())
+    status, headers, body = server.http(
+        "OPTIONS",
+        "/",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": SDK_HEADERS},
+    )
+    headers = lower(headers)
+    assert status == 200 and body == b""
+    assert headers["access-control-allow-origin"] == "*"
+    assert "POST" in headers["access-control-allow-methods"]
+    assert headers["access-control-allow-headers"] == SDK_HEADERS
+    assert int(headers["access-control-max-age"]) > 0
+    assert "access-control-allow-credentials" not in headers
+    # Not an API call: nothing is audited.
+    assert len(server.events()) == before
+    # An OPTIONS that is no preflight is still an API request, refused as before.
+    status, headers, _ = server.http("OPTIONS", "/", headers={"Origin": "http://localhost:3000"})
+    assert status >= 400
+    assert lower(headers)["access-control-allow-origin"] == "*"
+    # The admin routes are left alone.
+    status, headers, _ = server.http("OPTIONS", "/_palisade/health", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in lower(headers)
+
+
+def test_responses_to_a_page_let_it_read_them_and_the_request_is_still_authenticated(server):
+    # Regression: no response named an allowed origin, so a browser hid every answer, errors
+    # included, from the SDK.
+    request = signed_request(server, "sts", STS_BODY, STS_FORM)
+    status, headers, body = server.http("POST", "/", STS_BODY.encode(), {**dict(request.headers), "Origin": "https://app.example.com"})
+    headers = lower(headers)
+    assert status == 200 and b"<GetCallerIdentityResult>" in body
+    assert headers["access-control-allow-origin"] == "*"
+    exposed = [h.strip() for h in headers["access-control-expose-headers"].split(",")]
+    for needed in ("x-amzn-requestid", "x-amzn-errortype", "date"):
+        assert needed in exposed
+    # CORS opens nothing: an unsigned call from a page is refused, readably.
+    status, headers, body = server.http(
+        "POST", "/", b"{}", {"Origin": "https://app.example.com", "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"}
+    )
+    assert status == 400 and b"MissingAuthenticationToken" in body
+    assert lower(headers)["access-control-allow-origin"] == "*"
+    # A request from no page gets no CORS headers.
+    status, headers, _ = server.http("POST", "/", STS_BODY.encode(), dict(signed_request(server, "sts", STS_BODY, STS_FORM).headers))
+    assert status == 200 and "access-control-allow-origin" not in lower(headers)
 
 
 def test_unknown_members_never_reach_the_audit_record(server):

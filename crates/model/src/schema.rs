@@ -56,6 +56,23 @@ impl ServiceInfo {
             .and_then(|i| ops.get(i))
     }
 
+    /// Whether `prefix` (the part of an `X-Amz-Target` before its last `.`) names this awsJson
+    /// service: botocore's `targetPrefix`, or its last `.`-separated component. The second is
+    /// the Smithy service shape's name, which every Smithy-generated SDK (JavaScript v3, Go v2,
+    /// Rust, Kotlin, Swift) sends instead: CloudTrail's botocore prefix is
+    /// `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101`, those SDKs send
+    /// `CloudTrail_20131101`, and AWS accepts both (bug: every CloudTrail call from them got
+    /// `UnknownOperationException`). Nothing looser is accepted.
+    pub fn has_target_prefix(&self, prefix: &str) -> bool {
+        let Some(full) = self.target_prefix else {
+            return false;
+        };
+        prefix == full
+            || full
+                .rsplit_once('.')
+                .is_some_and(|(_, short)| prefix == short)
+    }
+
     /// Resolves a shape reference.
     pub fn shape(&self, id: ShapeId) -> Option<&'static Shape> {
         let shapes: &'static [Shape] = self.shapes;
@@ -502,12 +519,13 @@ pub fn service_by_signing_name(name: &str) -> Option<&'static ServiceInfo> {
         .find(|s| s.signing_name == name)
 }
 
-/// Finds an awsJson service by `X-Amz-Target` prefix (the part before the last `.`).
+/// Finds an awsJson service by `X-Amz-Target` prefix (the part before the last `.`), in either
+/// of the spellings [`ServiceInfo::has_target_prefix`] accepts.
 pub fn service_by_target_prefix(prefix: &str) -> Option<&'static ServiceInfo> {
     all_services()
         .iter()
         .copied()
-        .find(|s| s.target_prefix == Some(prefix))
+        .find(|s| s.has_target_prefix(prefix))
 }
 
 /// Splits an `X-Amz-Target` header value into (service, operation name); the operation may

@@ -28,6 +28,26 @@ fn routing() {
         resolve_target("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents")
             .unwrap();
     assert_eq!((svc.name, op), ("cloudtrail", "LookupEvents"));
+    // Smithy-generated SDKs (JavaScript v3, Go v2, ...) send the service shape's name alone.
+    let (svc, op) = resolve_target("CloudTrail_20131101.LookupEvents").unwrap();
+    assert_eq!((svc.name, op), ("cloudtrail", "LookupEvents"));
+    assert!(svc.has_target_prefix("CloudTrail_20131101"));
+    // Only the last component, not any other part or suffix of the prefix.
+    for other in [
+        "v20131101.CloudTrail_20131101",
+        "cloudtrail",
+        "com.amazonaws.cloudtrail.v20131101",
+        "cloudtrail_20131101",
+        "",
+    ] {
+        assert!(!svc.has_target_prefix(other), "{other}");
+        assert!(service_by_target_prefix(other).is_none(), "{other}");
+    }
+    assert!(
+        !service_by_signing_name("iam")
+            .unwrap()
+            .has_target_prefix("")
+    );
     // Known but not allow-listed vs unknown.
     let ct = svc.operation("CreateEventDataStore").unwrap();
     assert!(!ct.typed && ct.input.is_none());

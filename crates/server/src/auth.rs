@@ -44,11 +44,29 @@ fn header_pairs(parts: &http::request::Parts) -> Vec<(&str, &str)> {
         .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
         .collect();
     // HTTP/2 carries the host as the `:authority` pseudo-header, which hyper keeps in the URI:
-    // SigV4 signs it as `host` (bug: every signed HTTP/2 request failed its signature).
+    // most signers sign it as `host` (bug: every signed HTTP/2 request failed its signature).
     if !parts.headers.contains_key(http::header::HOST)
         && let Some(authority) = parts.uri.authority()
     {
         pairs.push(("host", authority.as_str()));
+    }
+    // Others (the JavaScript SDK v3 over HTTP/2) sign it by its own name, `:authority`, which
+    // no header map holds (a header name cannot contain `:`), so it is offered under that name
+    // too; the canonical request only reads the names the signer listed (bug: such requests
+    // were refused as missing a signed host). The URI's authority is the pseudo-header itself;
+    // an HTTP/1.1 request has only its Host.
+    let authority = parts
+        .uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+        });
+    if let Some(authority) = authority {
+        pairs.push((":authority", authority));
     }
     pairs
 }
@@ -248,6 +266,72 @@ fn sigv4_error(e: &SigV4Error, protocol: WireProtocol) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A KMS ListKeys signed by the JavaScript SDK v3's SignatureV4 as its HTTP/2 handler sends
+    /// it: no `host`, `:authority` signed instead (the fixture of palisade-sigv4's behaviour
+    /// tests, with AWS's example secret).
+    const JS_H2_HEADERS: [(&str, &str); 6] = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "TrentService.ListKeys"),
+        ("content-length", "11"),
+        ("x-amz-date", "20261204T165634Z"),
+        (
+            "x-amz-content-sha256",
+            "700aafb23187e4756a5825fcd6ee4c42ed07ce75fe056235f6286b8d2a3a0f5d",
+        ),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261204/us-east-1/kms/aws4_request, SignedHeaders=:authority;content-length;content-type;x-amz-content-sha256;x-amz-date;x-amz-target, Signature=eb481aa8f5d30e5421cd7b881395a7c2728166cf7c79f662a52cad30a8fd7957",
+        ),
+    ];
+
+    fn verify_js_h2(parts: &http::request::Parts) -> Result<(), SigV4Error> {
+        let headers = header_pairs(parts);
+        let request = sigv4_request(parts, &headers);
+        let parsed = palisade_sigv4::parse(&request)?;
+        let now = OffsetDateTime::from_unix_timestamp(1_796_403_600).unwrap();
+        palisade_sigv4::Verifier::default().verify(
+            &parsed,
+            &request,
+            br#"{"Limit":2}"#,
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            now,
+        )
+    }
+
+    #[test]
+    fn a_signed_authority_pseudo_header_is_the_requests_authority() {
+        // As hyper hands over an HTTP/2 request: the `:authority` in the URI, no Host header.
+        let mut h2 = http::Request::builder()
+            .method("POST")
+            .version(http::Version::HTTP_2)
+            .uri("http://kms.us-east-1.amazonaws.com/");
+        for (name, value) in JS_H2_HEADERS {
+            h2 = h2.header(name, value);
+        }
+        let (parts, ()) = h2.body(()).unwrap().into_parts();
+        verify_js_h2(&parts).unwrap();
+        // Over HTTP/1.1 the same name stands for the Host header.
+        let mut h1 = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "kms.us-east-1.amazonaws.com");
+        for (name, value) in JS_H2_HEADERS {
+            h1 = h1.header(name, value);
+        }
+        let (parts, ()) = h1.body(()).unwrap().into_parts();
+        verify_js_h2(&parts).unwrap();
+        // It is signed: another authority does not verify.
+        let mut moved = http::Request::builder()
+            .method("POST")
+            .version(http::Version::HTTP_2)
+            .uri("http://kms.us-west-2.amazonaws.com/");
+        for (name, value) in JS_H2_HEADERS {
+            moved = moved.header(name, value);
+        }
+        let (parts, ()) = moved.body(()).unwrap().into_parts();
+        assert_eq!(verify_js_h2(&parts), Err(SigV4Error::SignatureMismatch));
+    }
 
     #[test]
     fn dev_mode_picks_the_account_from_a_numeric_key() {

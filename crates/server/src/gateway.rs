@@ -1,6 +1,6 @@
 //! The listener: accepts connections (TLS or not) within the connection limit, serves HTTP/1.1
-//! and HTTP/2 through hyper, sends admin paths to the axum router and everything else through the
-//! pipeline, and shuts down gracefully.
+//! and HTTP/2 through hyper, sends admin paths to the axum router, answers browsers' CORS
+//! preflights, sends everything else through the pipeline, and shuts down gracefully.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +27,7 @@ use tower_service::Service;
 
 use crate::admin;
 use crate::context::{ConnInfo, TlsInfo};
+use crate::cors;
 use crate::pipeline;
 use crate::state::AppState;
 
@@ -354,7 +355,17 @@ async fn serve_connection<S>(
                     .unwrap_or_else(|_| Bytes::new());
                 return Ok::<_, Infallible>(Response::from_parts(parts, Full::new(bytes)));
             }
-            Ok(pipeline::handle(&state, &conn, request).await)
+            // A browser's preflight is answered here: it is no API call (it names no
+            // operation and carries no credentials), so nothing is authenticated or audited.
+            if cors::is_preflight(request.method(), request.headers()) {
+                return Ok(cors::preflight(request.headers()));
+            }
+            let from_page = cors::from_page(request.headers());
+            let mut response = pipeline::handle(&state, &conn, request).await;
+            if from_page {
+                cors::allow(&mut response);
+            }
+            Ok(response)
         }
     });
     let connection = watcher.watch(builder.serve_connection(io, service).into_owned());

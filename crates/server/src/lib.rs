@@ -4,7 +4,8 @@
 //! A request's path through this crate (see `ARCHITECTURE.md`):
 //!
 //! 1. [`gateway`] accepts the connection (TLS or not, within the connection limit) and hands each
-//!    request to the admin router (`/_palisade/*`, `/moto-api/*`) or to [`pipeline::handle`].
+//!    request to the admin router (`/_palisade/*`, `/moto-api/*`) or to [`pipeline::handle`];
+//!    [`cors`] answers browsers' preflights and marks responses to web pages readable.
 //! 2. [`pipeline`] runs decode → authenticate → authorize → handle → audit → encode:
 //!    [`route`] finds the service and operation, [`auth`] checks the SigV4 signature against
 //!    the key in [`identity`], [`authz`] decides, [`services`] handles, [`audit`] makes the event
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod context;
+pub mod cors;
 pub mod error;
 pub mod gateway;
 pub mod iam;

@@ -99,7 +99,7 @@ pub fn operation(
                 ));
             };
             let op_name = match target.rsplit_once('.') {
-                Some((prefix, op)) if Some(prefix) == service.target_prefix => op,
+                Some((prefix, op)) if service.has_target_prefix(prefix) => op,
                 _ => {
                     return Err(ApiError::bad_request(
                         "UnknownOperationException",

@@ -100,8 +100,9 @@ impl SigV4Error {
 /// Why [`crate::sign`] or [`crate::presign`] could not sign a request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
-    /// The request has no `host` header, which SigV4 requires to be signed.
-    #[error("request has no host header to sign")]
+    /// The request has no `host` header (nor an HTTP/2 `:authority`), which SigV4 requires to
+    /// be signed.
+    #[error("request has no host or :authority header to sign")]
     MissingHost,
     /// The presign expiry is outside 1..=604800 seconds.
     #[error("presign expiry {0} s is outside 1..=604800")]

@@ -280,7 +280,11 @@ fn check_scope_date(cred: &Credential<'_>, timestamp: OffsetDateTime) -> Result<
 
 fn check_signed_headers(request: &Request<'_>, signed: &str) -> Result<(), SigV4Error> {
     let is_signed = |name: &str| signed.split(';').any(|h| h.eq_ignore_ascii_case(name));
-    if !is_signed("host") {
+    // Over HTTP/2 the host travels as the `:authority` pseudo-header, and signers that see the
+    // request as HTTP/2 sign that name instead of `host` (the JavaScript SDK v3's
+    // NodeHttp2Handler deletes `host`), as AWS's own message allows (bug: every such request
+    // was refused with this error).
+    if !is_signed("host") && !is_signed(":authority") {
         return Err(SigV4Error::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
         ));

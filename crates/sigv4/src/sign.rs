@@ -83,7 +83,9 @@ fn signed_header_list(headers: &[(&str, &str)]) -> Result<String, SignError> {
         .collect();
     names.sort_unstable();
     names.dedup();
-    if !names.iter().any(|n| n == "host") {
+    // An HTTP/2 request may carry its host as `:authority` alone, which is then signed by
+    // that name, as the JavaScript SDK v3 does.
+    if !names.iter().any(|n| n == "host" || n == ":authority") {
         return Err(SignError::MissingHost);
     }
     Ok(names.join(";"))
@@ -139,7 +141,7 @@ fn body_sha256_hex(body: &[u8]) -> String {
 
 /// Signs `request` with the `Authorization` header scheme. Every header in the request is
 /// signed except `user-agent`, `x-amzn-trace-id`, `transfer-encoding` and `authorization`
-/// (as the official signers do); `host` must be present.
+/// (as the official signers do); `host` (or, for HTTP/2, `:authority`) must be present.
 pub fn sign(
     request: &Request<'_>,
     body: &[u8],

@@ -133,6 +133,61 @@ fn botocore_signed_iam_request_verifies() {
 }
 
 #[test]
+fn javascript_sdk_http2_request_signing_authority_verifies() {
+    // Produced by the JavaScript SDK v3's SignatureV4 (@smithy/signature-v4) for a KMS ListKeys
+    // as its NodeHttp2Handler sends it: `host` deleted, the `:authority` pseudo-header signed in
+    // its place (it sorts first). The canonical request's header block then begins
+    // `:authority:kms.us-east-1.amazonaws.com`.
+    let headers = [
+        (":authority", "kms.us-east-1.amazonaws.com"),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "TrentService.ListKeys"),
+        ("content-length", "11"),
+        ("x-amz-date", "20261204T165634Z"),
+        (
+            "x-amz-content-sha256",
+            "700aafb23187e4756a5825fcd6ee4c42ed07ce75fe056235f6286b8d2a3a0f5d",
+        ),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261204/us-east-1/kms/aws4_request, SignedHeaders=:authority;content-length;content-type;x-amz-content-sha256;x-amz-date;x-amz-target, Signature=eb481aa8f5d30e5421cd7b881395a7c2728166cf7c79f662a52cad30a8fd7957",
+        ),
+    ];
+    let body = br#"{"Limit":2}"#;
+    let r = req("POST", "/", "", &headers);
+    let parsed = parse(&r).unwrap();
+    let v = Verifier::default();
+    let canonical = v.canonical_request(&parsed, &r, body).unwrap();
+    assert!(
+        canonical.contains("\n:authority:kms.us-east-1.amazonaws.com\ncontent-length:11\n"),
+        "{canonical}"
+    );
+    let now = datetime!(2026-12-04 17:00:00 UTC);
+    v.verify(&parsed, &r, body, SECRET, now).unwrap();
+    // The authority is covered: another host does not verify.
+    let mut moved = headers;
+    moved[0] = (":authority", "kms.us-west-2.amazonaws.com");
+    let r2 = req("POST", "/", "", &moved);
+    assert_eq!(
+        v.verify(&parse(&r2).unwrap(), &r2, body, SECRET, now),
+        Err(SigV4Error::SignatureMismatch)
+    );
+    // Our own signer signs `:authority` the same way when the request has no `host`.
+    let unsigned = &headers[..4];
+    let out = sign(
+        &req("POST", "/", "", unsigned),
+        body,
+        &SigningParams {
+            service: "kms",
+            content_sha256_header: true,
+            ..params(datetime!(2026-12-04 16:56:34 UTC))
+        },
+    )
+    .unwrap();
+    assert_eq!(out.authorization, headers[6].1);
+}
+
+#[test]
 fn botocore_presigned_sts_url_verifies() {
     let query = "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261123%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date=20261123T203612Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Security-Token=FQoGZXIvYXdzEXAMPLE%2Btoken%2F%3D%3D&X-Amz-Signature=579dcefe5307003c55623d30cbca479109f4bcc3cce604b89a22444c48050ac4";
     let headers = [("Host", "sts.amazonaws.com")];
