@@ -199,7 +199,29 @@ def test_trail_settings_cloudtrail_refuses(server):
         assert error(e)["Code"] == expected, args
     assert ct.describe_trails()["trailList"] == []
 
-    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    # A key whose policy does not let CloudTrail use it is refused (bug: accepted, so the trail
+    # looked KMS-protected); with AWS's documented statement for CloudTrail it is accepted.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        ct.create_trail(Name="good", S3BucketName="bucket", KmsKeyId=key, IsMultiRegionTrail=True)
+    assert error(e)["Code"] == "InsufficientEncryptionPolicyException"
+    assert ct.describe_trails()["trailList"] == []
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    policy["Statement"].append(
+        {
+            "Sid": "Allow CloudTrail to encrypt logs",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/good"},
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:123456789012:trail/*"},
+            },
+        }
+    )
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
     ct.create_trail(Name="good", S3BucketName="bucket", KmsKeyId=key, IsMultiRegionTrail=True)
     # A multi-Region trail is deleted only in its home Region.
     with pytest.raises(ClientError) as e:

@@ -372,19 +372,30 @@ fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The KMS key a trail's log files would be encrypted with must exist in the trail's Region and
-/// be able to encrypt.
-fn check_kms_key(cx: &Cx<'_>, key_id: &str) -> Result<(), ApiError> {
-    crate::services::kms::service_key(cx.state, cx.caller, cx.region, key_id)
-        .map(|_| ())
-        .map_err(|e| {
+/// The KMS key a trail's log files would be encrypted with must exist in the trail's Region, be
+/// able to encrypt, and have a key policy that lets CloudTrail use it for this trail, as AWS
+/// checks (bug: any key was accepted, so a trail looked KMS-protected under a policy that would
+/// have refused CloudTrail).
+fn check_kms_key(cx: &Cx<'_>, key_id: &str, trail_arn: &str) -> Result<(), ApiError> {
+    let key =
+        crate::services::kms::service_key(cx.state, cx.caller, cx.region, key_id).map_err(|e| {
             let code = if e.code == "NotFoundException" {
                 "KmsKeyNotFoundException"
             } else {
                 "KmsException"
             };
             err(code, e.message)
-        })
+        })?;
+    if !crate::services::kms::key_policy_allows_cloudtrail(cx.state, &key, trail_arn) {
+        return Err(err(
+            "InsufficientEncryptionPolicyException",
+            format!(
+                "Insufficient permissions to access KMS key {key}: its key policy must allow \
+                 cloudtrail.amazonaws.com kms:GenerateDataKey* for trail {trail_arn}."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Settings CloudTrail checks on CreateTrail and UpdateTrail that Palisade cannot act on but
@@ -392,7 +403,7 @@ fn check_kms_key(cx: &Cx<'_>, key_id: &str) -> Result<(), ApiError> {
 /// The KMS key is checked when it is given (`new_key`): one deleted since stays named.
 fn check_settings(cx: &Cx<'_>, t: &TrailRecord, new_key: bool) -> Result<(), ApiError> {
     if let Some(k) = t.kms_key.as_ref().filter(|_| new_key) {
-        check_kms_key(cx, k)?;
+        check_kms_key(cx, k, &t.arn)?;
     }
     if t.log_group.is_some() && t.log_role.is_none() {
         return Err(err(

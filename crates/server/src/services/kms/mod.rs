@@ -346,6 +346,47 @@ pub fn service_key(
     ops::service_key(&cx, key_id)
 }
 
+/// Whether `key_arn`'s key policy lets CloudTrail encrypt `trail_arn`'s log files: the
+/// request CloudTrail makes, `kms:GenerateDataKey` by the service principal with the trail's
+/// ARN as `aws:SourceArn` and as the `aws:cloudtrail:arn` encryption context (the conditions
+/// AWS's documented key policy statement tests).
+pub fn key_policy_allows_cloudtrail(state: &AppState, key_arn: &str, trail_arn: &str) -> bool {
+    use palisade_policy::{Context, EvaluationInput, Principal, Request, ResourceTrust, Value};
+    let Ok(Some(policy)) = state
+        .kms
+        .read(|d| d.keys.get(key_arn).and_then(|k| k.policy.clone()))
+    else {
+        return false;
+    };
+    let account = trail_arn.split(':').nth(4).unwrap_or_default().to_owned();
+    let mut context = Context::new();
+    context.insert("aws:SourceArn", Value::string(trail_arn));
+    context.insert("aws:SourceAccount", Value::string(account.clone()));
+    context.insert(
+        "kms:EncryptionContext:aws:cloudtrail:arn",
+        Value::string(trail_arn),
+    );
+    context.insert_list(
+        "kms:EncryptionContextKeys",
+        vec![Value::string("aws:cloudtrail:arn")],
+    );
+    context.insert("kms:CallerAccount", Value::string(account));
+    let action = "kms:GenerateDataKey";
+    let request = Request::new(
+        Principal::service("cloudtrail.amazonaws.com"),
+        action,
+        key_arn,
+        key_arn.split(':').nth(4).map(str::to_owned),
+        context,
+    );
+    palisade_policy::evaluate(
+        &EvaluationInput::new(&request)
+            .with_resource(&policy)
+            .with_trust(ResourceTrust::for_action(action)),
+    )
+    .is_allowed()
+}
+
 /// The ARN of the key `key_id` (key id, alias name or ARN, key ARN) names for the caller in
 /// `region`, if it exists: another service's condition keys name keys by ARN
 /// (`secretsmanager:KmsKeyArn`).
