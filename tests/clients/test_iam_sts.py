@@ -2046,3 +2046,60 @@ def test_list_account_aliases_refuses_a_marker_it_did_not_hand_out(server):
     listed = iam.list_account_aliases()
     assert listed["AccountAliases"] == ["marker-check"] and listed["IsTruncated"] is False
     assert list(iam.get_paginator("list_account_aliases").paginate(PaginationConfig={"PageSize": 1})) != []
+
+
+# -- AWS-managed policies as AWS has them (review of 2026-12-04) ---------------------------------
+
+
+def test_aws_managed_policies_grant_what_aws_versions_grant(server):
+    # Regression: hand-written documents let SystemAdministrator pass any role (AWS's passes only
+    # four role-name patterns) and denied kms:CreateKey and iam:GetAccountSummary, which AWS's
+    # allows; ReadOnlyAccess denied sts:GetAccessKeyInfo.
+    iam = server.client("iam")
+    iam.create_user(UserName="sysadmin")
+    iam.attach_user_policy(UserName="sysadmin", PolicyArn="arn:aws:iam::aws:policy/job-function/SystemAdministrator")
+    iam.attach_user_policy(UserName="sysadmin", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    key = iam.create_access_key(UserName="sysadmin")["AccessKey"]
+    user_arn = iam.get_user(UserName="sysadmin")["User"]["Arn"]
+    (result,) = iam.simulate_principal_policy(
+        PolicySourceArn=user_arn,
+        ActionNames=["iam:PassRole"],
+        ResourceArns=[f"arn:aws:iam::{ACCOUNT}:role/admin", f"arn:aws:iam::{ACCOUNT}:role/ec2-sysadmin-web"],
+    )["EvaluationResults"]
+    decisions = {r["EvalResourceName"]: r["EvalResourceDecision"] for r in result["ResourceSpecificResults"]}
+    assert decisions == {f"arn:aws:iam::{ACCOUNT}:role/admin": "implicitDeny", f"arn:aws:iam::{ACCOUNT}:role/ec2-sysadmin-web": "allowed"}
+    as_user = dict(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    server.client("kms", **as_user).create_key()
+    server.client("iam", **as_user).get_account_summary()
+    server.client("sts", **as_user).get_access_key_info(AccessKeyId=key["AccessKeyId"])
+
+
+def test_aws_managed_policies_have_aws_ids_versions_and_dates(server):
+    # Regression: every policy was v1 (ReadOnlyAccess is v178, so GetPolicyVersion with AWS's
+    # id answered NoSuchEntity), dated 2015-02-07, and two policies AWS does not have existed.
+    iam = server.client("iam")
+    ro = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")["Policy"]
+    assert (ro["PolicyId"], ro["DefaultVersionId"]) == ("ANPAILL3HVNFSB6DCOWYQ", "v178")
+    assert ro["CreateDate"].isoformat() == "2015-02-06T18:39:48+00:00"
+    assert ro["UpdateDate"] > ro["CreateDate"]
+    iam.get_policy_version(PolicyArn=ro["Arn"], VersionId="v178")
+    view = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")["Policy"]
+    assert view["PolicyId"] == "ANPAID22R6XPJATWOFDK6"
+    for invented in ("AWSKeyManagementServiceReadOnlyAccess", "SecretsManagerReadOnlyAccess"):
+        with pytest.raises(ClientError) as e:
+            iam.get_policy(PolicyArn=f"arn:aws:iam::aws:policy/{invented}")
+        assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_a_service_linked_roles_policy_is_the_services_alone(server):
+    # Regression: CloudTrail's service-linked role had no policy, and its policy did not exist.
+    iam = server.client("iam")
+    role = iam.create_service_linked_role(AWSServiceName="cloudtrail.amazonaws.com")["Role"]["RoleName"]
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    arn = "arn:aws:iam::aws:policy/aws-service-role/CloudTrailServiceRolePolicy"
+    assert attached == [{"PolicyName": "CloudTrailServiceRolePolicy", "PolicyArn": arn}]
+    iam.create_role(RoleName="mine", AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    with pytest.raises(ClientError) as e:
+        iam.attach_role_policy(RoleName="mine", PolicyArn=arn)
+    assert e.value.response["Error"]["Code"] == "PolicyNotAttachable"
+    assert "Service Role Policy" in e.value.response["Error"]["Message"]

@@ -9,6 +9,7 @@
 //! tags) is cached per principal in [`Permissions`] and dropped whenever IAM changes.
 
 pub mod managed;
+mod managed_data;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

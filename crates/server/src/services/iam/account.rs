@@ -351,7 +351,7 @@ pub(crate) fn get_account_authorization_details(
                             "Document": encode_document(p.document),
                             "VersionId": p.version,
                             "IsDefaultVersion": true,
-                            "CreateDate": managed::CREATED,
+                            "CreateDate": p.updated,
                         }]),
                     );
                     policies.push(v);

@@ -106,8 +106,8 @@ pub(crate) fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>, view: Po
         "AttachmentCount": attached,
         "PermissionsBoundaryUsageCount": boundary,
         "IsAttachable": true,
-        "CreateDate": managed::CREATED,
-        "UpdateDate": managed::CREATED,
+        "CreateDate": p.created,
+        "UpdateDate": p.updated,
     });
     if view.shows_description() {
         crate::services::set(&mut v, "Description", json!(p.description));
@@ -339,7 +339,7 @@ pub(crate) fn get_policy_version(cx: &Cx<'_>, input: &Value) -> Result<Value, Ap
             "Document": encode_document(p.document),
             "VersionId": p.version,
             "IsDefaultVersion": true,
-            "CreateDate": managed::CREATED,
+            "CreateDate": p.updated,
         }})),
         Some(PolicyRef::Customer(p)) => p
             .versions
@@ -363,7 +363,7 @@ pub(crate) fn list_policy_versions(cx: &Cx<'_>, input: &Value) -> Result<Value, 
         Some(PolicyRef::Aws(p)) => Ok(vec![json!({
             "VersionId": p.version,
             "IsDefaultVersion": true,
-            "CreateDate": managed::CREATED,
+            "CreateDate": p.updated,
         })]),
         Some(PolicyRef::Customer(p)) => Ok(p
             .versions
@@ -559,6 +559,9 @@ fn quota_name(entity: Entity) -> &'static str {
     }
 }
 
+/// The path of the AWS-managed policies of service-linked roles.
+pub(crate) const SERVICE_ROLE_POLICY_PATH: &str = "/aws-service-role/";
+
 pub(crate) async fn attach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result<Value, ApiError> {
     let name = req(input, entity.name_member())?.to_owned();
     let arn = req(input, "PolicyArn")?.to_owned();
@@ -567,6 +570,19 @@ pub(crate) async fn attach(cx: &Cx<'_>, input: &Value, entity: Entity) -> Result
         .mutate(cx.account, |tx| {
             if !tx.attachable_policy(&arn) {
                 return Err(not_attachable(&arn));
+            }
+            // A service-linked role's policy is the service's to attach, when the role is made
+            // (AWS: "Cannot attach a Service Role Policy to a Customer Role.").
+            if managed::by_arn(&arn).is_some_and(|p| p.path == SERVICE_ROLE_POLICY_PATH) {
+                let to = match entity {
+                    Entity::User => "a User",
+                    Entity::Group => "a Group",
+                    _ => "a Customer Role",
+                };
+                return Err(ApiError::bad_request(
+                    "PolicyNotAttachable",
+                    format!("Cannot attach a Service Role Policy to {to}."),
+                ));
             }
             let list = attached_mut(tx, entity, &name)?;
             if !list.contains(&arn) {

@@ -667,6 +667,19 @@ pub(crate) async fn create_role(cx: &Cx<'_>, input: &Value) -> Result<Value, Api
 /// is one `CreateServiceLinkedRole` made.
 const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
 
+/// The AWS-managed policy AWS attaches to a service's service-linked role, for the services
+/// whose policy Palisade has.
+fn service_role_policy(service: &str) -> Option<String> {
+    let name = match service {
+        "cloudtrail.amazonaws.com" => "CloudTrailServiceRolePolicy",
+        _ => return None,
+    };
+    Some(format!(
+        "arn:aws:iam::aws:policy{}{name}",
+        super::policies::SERVICE_ROLE_POLICY_PATH
+    ))
+}
+
 fn is_service_linked(role: &RoleRecord) -> bool {
     role.path.starts_with(SERVICE_ROLE_PATH)
 }
@@ -782,7 +795,8 @@ pub(crate) async fn create_service_linked_role(
                 max_session_duration: 3600,
                 tags: vec![],
                 inline: Default::default(),
-                attached: vec![],
+                // The service's own policy, where Palisade knows it (bug: the role had none).
+                attached: service_role_policy(&service).into_iter().collect(),
                 boundary: None,
                 last_used: None,
             };
