@@ -1595,6 +1595,14 @@ fn version_before(data: &[u8], at: usize) -> bool {
     if at > 0 && matches!(data.get(at - 1), Some(b'v' | b'V')) {
         return true;
     }
+    // A version specifier (`requests==2.31.0.1`, `pkg>=1.2.3.4`, `~=`, `!=`, `<=`): a package
+    // pin, not an address (bug: a requirements file's four-part pins were IP addresses).
+    if at >= 2
+        && data.get(at - 1) == Some(&b'=')
+        && matches!(data.get(at - 2), Some(b'=' | b'>' | b'<' | b'~' | b'!'))
+    {
+        return true;
+    }
     let lo = at.saturating_sub(16);
     let before = data.get(lo..at).unwrap_or(&[]).to_ascii_lowercase();
     let before = before.trim_ascii_end();

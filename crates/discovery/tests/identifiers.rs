@@ -98,6 +98,10 @@ fn emails_ips_urls() {
     lacks("version 01.2.3.4", "IP_ADDRESS");
     lacks("Upgrade to version 9.11.1.92 fixed", "IP_ADDRESS");
     lacks("release v2.10.1.7 is out", "IP_ADDRESS");
+    // Regression: a requirements file's pins were reported as addresses.
+    lacks("requests==2.31.0.1", "IP_ADDRESS");
+    lacks("pkg>=10.1.2.3 and tool~=1.2.3.4", "IP_ADDRESS");
+    has("host=10.1.2.3", "IP_ADDRESS", "10.1.2.3");
     has(
         "see https://example.com/a/b?c=d.",
         "URL",
