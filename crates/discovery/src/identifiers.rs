@@ -414,12 +414,34 @@ fn email(s: &[u8]) -> Option<Check> {
         && !local.ends_with(b".")
         && !domain.starts_with(b"-")
         && !local.windows(2).any(|w| w == b"..")
-        && !domain.windows(2).any(|w| w == b"..");
+        && !domain.windows(2).any(|w| w == b"..")
+        && !asset_name(domain);
     Check::whole_if(ok, s).map(|c| Check {
         start: c.start + start,
         end: c.end + start,
         ..c
     })
+}
+
+/// A high-density asset's file name seen from its `@` (`logo@2x.png`, `icon@3x.webp`): a scale
+/// then a file extension that is no top-level domain (bug: reported as an email address).
+fn asset_name(domain: &[u8]) -> bool {
+    const EXTENSIONS: [&[u8]; 9] = [
+        b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"bmp", b"tiff",
+    ];
+    let Some(dot) = domain.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (scale, ext) = (
+        domain.get(..dot).unwrap_or(&[]),
+        domain.get(dot + 1..).unwrap_or(&[]),
+    );
+    scale.len() >= 2
+        && scale.last().is_some_and(|b| b.eq_ignore_ascii_case(&b'x'))
+        && scale
+            .get(..scale.len() - 1)
+            .is_some_and(|n| n.iter().all(u8::is_ascii_digit))
+        && EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 fn ip(s: &[u8]) -> Option<Check> {

@@ -88,6 +88,12 @@ fn emails_ips_urls() {
         "jane.doe+x@example.co.uk",
     );
     lacks("not an email: foo@bar", "EMAIL_ADDRESS");
+    // Regression: retina assets' names were email addresses.
+    lacks(
+        "<img src=\"logo@2x.png\"> and icon@3X.WEBP",
+        "EMAIL_ADDRESS",
+    );
+    has("write to team@2x.io", "EMAIL_ADDRESS", "team@2x.io");
     has("from 192.168.10.254 port", "IP_ADDRESS", "192.168.10.254");
     has(
         "v6 2001:db8:85a3::8a2e:370:7334 up",
