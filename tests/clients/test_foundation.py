@@ -964,3 +964,65 @@ def test_aws_global_is_a_region_for_iam_and_sts_only(server):
     server.client("iam", region="aws-global").list_users()
     regions = {e["awsRegion"] for e in server.events() if e["eventName"] in ("GetCallerIdentity", "ListUsers")}
     assert regions == {"us-east-1"}
+
+
+# -- hostile clients (review of 2026-12-04) ------------------------------------------------------
+
+
+def test_one_address_cannot_take_every_connection_slot(start_server):
+    # Regression (slowloris): 4,200 half-sent heads from one address took every slot; an address
+    # now holds at most --max-connections-per-ip, and its further connections are closed.
+    import socket
+
+    s = start_server("--max-connections-per-ip", "3")
+    host, port = s.url.removeprefix("http://").rsplit(":", 1)
+    held = [socket.create_connection((host, int(port))) for _ in range(3)]
+    for h in held:
+        h.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    try:
+        extra = socket.create_connection((host, int(port)))
+        extra.settimeout(10)
+        assert extra.recv(1) == b""  # closed at once
+        extra.close()
+        held.pop().close()
+        time.sleep(0.5)
+        assert s.client("sts").get_caller_identity()["Account"] == "123456789012"
+    finally:
+        for h in held:
+            h.close()
+
+
+def test_unauthenticated_requests_reserve_no_audit_room_and_record_capped_fields(server):
+    # Regression: each request was promised 4 x its declared Content-Length of event-log room,
+    # written to disk as zeros, before its signature was checked (300 half-sent anonymous
+    # requests: 1.2 GB); and an anonymous request's 60 KB User-Agent was recorded whole.
+    import socket
+
+    events = server.data_dir / "events"
+
+    def allocated():
+        return sum(f.stat().st_blocks * 512 for f in events.iterdir())
+
+    before = allocated()
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    held = []
+    for _ in range(40):
+        c = socket.create_connection((host, int(port)))
+        c.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 1048576\r\n\r\nAction=GetCallerIdentity"
+        )
+        held.append(c)
+    time.sleep(1)
+    try:
+        assert allocated() - before < 8 << 20
+    finally:
+        for c in held:
+            c.close()
+    request = urllib.request.Request(
+        server.url + "/?Action=GetCallerIdentity&Version=2011-06-15", headers={"User-Agent": "x" * 60000}
+    )
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=30)
+    refused = [e for e in server.events() if e["userAgent"].startswith("xxxx")]
+    assert refused and all(len(e["userAgent"]) <= 1024 for e in refused)

@@ -2113,3 +2113,19 @@ def test_a_custom_key_store_is_never_answered_from_the_default_one(server):
         kms.create_key(XksKeyId="bb8562717f809024")
     assert error(e)["Code"] == "ValidationException" and "EXTERNAL_KEY_STORE" in error(e)["Message"]
     assert kms.list_keys()["Keys"] == before
+
+
+def test_a_key_has_at_most_fifty_aliases(server):
+    # Regression: any number of aliases were accepted for one key (AWS's quota is 50).
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    for n in range(50):
+        kms.create_alias(AliasName=f"alias/a{n}", TargetKeyId=key)
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="alias/one-too-many", TargetKeyId=key)
+    assert e.value.response["Error"]["Code"] == "LimitExceededException"
+    kms.create_alias(AliasName="alias/elsewhere", TargetKeyId=other)
+    with pytest.raises(ClientError) as e:
+        kms.update_alias(AliasName="alias/elsewhere", TargetKeyId=key)
+    assert e.value.response["Error"]["Code"] == "LimitExceededException"

@@ -191,6 +191,13 @@ struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_CONNECTIONS, value_parser = at_least::<1>)]
     max_connections: usize,
+    /// Connections one client address may hold at once; more from it are closed at once.
+    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_CONNECTIONS_PER_IP, value_parser = at_least::<1>)]
+    max_connections_per_ip: usize,
+    /// Bytes of request bodies held in memory at once across all connections (at least
+    /// --max-body-bytes); a request waits for room before its body is read.
+    #[arg(long, default_value_t = palisade_server::config::DEFAULT_MAX_INFLIGHT_BODY_BYTES, value_parser = at_least::<1024>)]
+    max_inflight_body_bytes: usize,
     /// Seconds a connection with no request under way may stay silent before it is closed.
     #[arg(long, default_value_t = palisade_server::config::DEFAULT_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86400))]
     idle_timeout: u64,
@@ -529,6 +536,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_header_bytes: args.max_header_bytes,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        max_inflight_body_bytes: args.max_inflight_body_bytes.max(args.max_body_bytes),
         idle_timeout_secs: args.idle_timeout,
         root_access_key_id: std::env::var("PALISADE_ROOT_ACCESS_KEY_ID").ok(),
         root_secret_access_key: std::env::var("PALISADE_ROOT_SECRET_ACCESS_KEY")

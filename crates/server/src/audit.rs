@@ -38,9 +38,15 @@ const UNPROMISED: u64 = 256 << 10;
 /// An upper bound of what a request's events take in the event log, from its body's length: its
 /// parameters are at most the body re-encoded as JSON (twice its size covers the escapes of a
 /// percent-encoded form), a call across accounts records a second copy, and the rest of a
-/// record (identity, TLS details, resources, response elements) stays within 16 KiB.
+/// record (identity, TLS details, resources, response elements) stays within 16 KiB. Never more
+/// than two records whose parameters and response elements are at CloudTrail's 100 KiB field
+/// limit, past which they are omitted (`context::to_event`).
 pub fn event_bound(body_len: u64) -> u64 {
-    body_len.saturating_mul(4).saturating_add(16 << 10)
+    const MAX_RECORD: u64 = 2 * (100 << 10) + (16 << 10);
+    body_len
+        .saturating_mul(4)
+        .saturating_add(16 << 10)
+        .min(2 * MAX_RECORD)
 }
 
 /// Room in the event log promised to one request until its events are durable; released when

@@ -13,10 +13,17 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest request head (request line and headers) accepted by default.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
-/// How many connections are served at once by default; further ones wait in the accept queue.
 /// Default of `--idle-timeout`: a client that connects and sends nothing is let go after this.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// How many connections are served at once by default; further ones wait in the accept queue.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// How many of those one client address may hold by default: one client that opens connections
+/// and sends nothing cannot take every slot (slowloris).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 512;
+/// How many bytes of request bodies are held in memory at once, across all connections, by
+/// default: bodies are read (and held until their request ends) before the signature is
+/// checked, and HTTP/2 lets one connection send many at once.
+pub const DEFAULT_MAX_INFLIGHT_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// How the server speaks TLS.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -108,6 +115,10 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// How many connections are served at once.
     pub max_connections: usize,
+    /// How many connections one client address may hold at once.
+    pub max_connections_per_ip: usize,
+    /// How many bytes of request bodies are held at once, across all connections.
+    pub max_inflight_body_bytes: usize,
     /// Seconds a connection with no request under way may move no byte before it is closed.
     pub idle_timeout_secs: u64,
     /// Root access key id given in the environment, replacing the generated one.
@@ -157,6 +168,8 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_inflight_body_bytes: DEFAULT_MAX_INFLIGHT_BODY_BYTES,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             root_access_key_id: None,
             root_secret_access_key: None,

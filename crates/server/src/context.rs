@@ -181,12 +181,13 @@ impl RequestContext {
             &self.request_id,
         );
         event.source_ip_address = self.source_ip.clone();
-        event.user_agent = self.user_agent.clone();
+        event.user_agent = cap(&self.user_agent, MAX_TEXT_FIELD);
         // A call without input has `null`, as CloudTrail records GetCallerIdentity's, not `{}`.
         event.request_parameters = self
             .request_parameters
             .take()
-            .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()));
+            .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()))
+            .filter(within_field_limit);
         // A secret being created is authorized by its name with IAM's `-??????` wildcard for the
         // suffix it does not have yet; the event names the secret it got.
         let created = match outcome {
@@ -245,17 +246,60 @@ impl RequestContext {
                 if palisade_audit::records_response(operation) {
                     event.response_elements = response
                         .clone()
-                        .filter(|r| r.as_object().is_none_or(|o| !o.is_empty()));
+                        .filter(|r| r.as_object().is_none_or(|o| !o.is_empty()))
+                        .filter(within_field_limit);
                 }
             }
             Err(e) => {
                 event.error_code = Some(cloudtrail_error_code(self.route, e.code).to_owned());
                 // A failure without a message has no errorMessage, as in CloudTrail's records.
-                event.error_message = (!e.message.is_empty()).then(|| e.message.clone());
+                event.error_message =
+                    (!e.message.is_empty()).then(|| cap(&e.message, MAX_TEXT_FIELD));
             }
         }
         event
     }
+}
+
+/// The most a record keeps of a client's text (its User-Agent, an error message quoting its
+/// input): refused anonymous requests must not write what they like at any length into the
+/// trail (bug: a 60 KB User-Agent or operation name was recorded whole, 220 MB/s of log from
+/// unauthenticated requests).
+const MAX_TEXT_FIELD: usize = 1024;
+
+/// CloudTrail's limit on `requestParameters` and `responseElements`: a larger one is omitted
+/// from the record.
+const MAX_ELEMENTS_FIELD: usize = 100 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary.
+pub(crate) fn cap(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default().to_owned()
+}
+
+/// Whether request parameters or response elements fit CloudTrail's field size.
+fn within_field_limit(v: &Value) -> bool {
+    // Serialised length, counted without building the text.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            if self.0 > MAX_ELEMENTS_FIELD {
+                return Err(std::io::Error::other("over the field limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Count(0), v).is_ok()
 }
 
 /// The error code a CloudTrail record names: the error's shape name in the service's model

@@ -33,6 +33,8 @@ use crate::state::AppState;
 
 /// How long a client may take to send its request head, and a TLS client its handshake.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests one HTTP/2 connection may have under way at once.
+const MAX_STREAMS: u32 = 64;
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,10 +57,18 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
+        // Requests under way on one connection; each may hold a body (bug: 200 streams let one
+        // unauthenticated connection make the server buffer 200 MB).
+        .max_concurrent_streams(MAX_STREAMS)
+        // What a connection may send ahead of what its requests have taken (each within the
+        // body budget): bounded per connection, not per stream.
+        .initial_connection_window_size(1 << 20)
+        .initial_stream_window_size(256 << 10)
         .max_header_list_size(u32::try_from(state.config.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(state.config.max_connections.max(1)));
+    let per_ip = PerIp::new(state.config.max_connections_per_ip.max(1));
     tokio::pin!(shutdown);
     // The connections' tasks, so that those still open when the drain times out are really
     // closed (each holds the state, and with it the audit writer's queue, open).
@@ -82,6 +92,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // One address may hold only so many connections: a client that opens connections and
+        // sends nothing (slowloris) cannot take every slot (bug: 4,200 half-sent heads from
+        // one address left no slot for anyone else).
+        let Some(ip_slot) = per_ip.take(remote.ip().to_canonical()) else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let admin = admin.clone();
@@ -90,6 +107,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         connections.spawn(async move {
             let _permit = permit;
+            let _ip_slot = ip_slot;
             match tls {
                 None => {
                     let conn = ConnInfo { remote, tls: None };
@@ -140,6 +158,54 @@ pub async fn serve(
     // What is left: connections past the drain, and ones still in their TLS handshake.
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+/// Connections held per client address.
+#[derive(Clone)]
+struct PerIp {
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    max: usize,
+}
+
+/// One connection's place in its address's count, given back when dropped.
+struct IpSlot {
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    fn new(max: usize) -> Self {
+        Self {
+            held: Arc::default(),
+            max,
+        }
+    }
+
+    /// A place for one more connection from `ip`, unless it holds the most it may.
+    fn take(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            held: self.held.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
 }
 
 fn tls_version_name(v: rustls::ProtocolVersion) -> &'static str {

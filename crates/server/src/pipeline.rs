@@ -81,43 +81,21 @@ where
         && state.config.audit_fail_closed
         && !state.audit.healthy()
         && !state.audit.recovered().await;
-    // Room in the event log for this request's events is promised before it runs: refused now,
-    // nothing is changed; once its handler has made a change, its event must fit (bug: a burst
-    // of requests under way when the disk filled outgrew the room, and their changes were kept
-    // without events while they were answered 503).
-    let mut promise = None;
-    let refusal = if refuse {
-        Some("the audit trail cannot be written, so requests are refused (--audit-fail-closed)")
-    } else if state.config.audit_enabled && state.config.audit_fail_closed {
-        let limit = state.config.max_body_bytes;
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .map_or(limit, |n| n.min(limit));
-        promise = state
-            .audit
-            .promise(crate::audit::event_bound(declared as u64))
-            .await;
-        promise.is_none().then_some(
-            "the audit trail has no room for this request's event, so it is refused before it \
-             runs (--audit-fail-closed)",
-        )
-    } else {
-        None
-    };
-    let refuse = refusal.is_some();
-    let outcome = if let Some(message) = refusal {
+    // Room in the event log for this request's events is promised once it is authenticated,
+    // before it runs (see `admit`); it is held until the events are durable.
+    let mut admission = Admission::default();
+    let outcome = if refuse {
         read_refused(state, &mut ctx, &parts, body).await;
         Err(ApiError::new(
             "ServiceUnavailable",
-            message,
+            "the audit trail cannot be written, so requests are refused (--audit-fail-closed)",
             http::StatusCode::SERVICE_UNAVAILABLE,
         ))
     } else {
-        run(state, &mut ctx, &parts, body).await
+        run(state, &mut ctx, &parts, body, &mut admission).await
     };
+    let refuse = refuse || admission.refused;
+    let promise = admission.promise;
 
     // Audit: the event is durable before the client hears anything.
     let additional = ctx.additional_event_data();
@@ -233,6 +211,48 @@ fn header_str(parts: &http::request::Parts, name: http::header::HeaderName) -> O
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A request's admission to run: the event-log room promised to it, or its refusal for want of
+/// room.
+#[derive(Default)]
+struct Admission {
+    promise: Option<crate::audit::Promise>,
+    refused: bool,
+    /// The request body's room in memory (`AppState::body_budget`).
+    body: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Promises room in the event log for an authenticated request's events before it runs:
+/// refused now, nothing is changed; once its handler has made a change, its events must fit
+/// (bug: a burst of requests under way when the disk filled outgrew the room, and their changes
+/// were kept without events while they were answered 503). Promised only once the caller is
+/// known, from the body actually read (bug: promised from the declared Content-Length before
+/// the signature was checked, so anonymous clients holding half-sent requests made the server
+/// write gigabytes of zeros ahead of the log). A request refused before this records a small
+/// event, whose fields are capped (`context::cap`).
+async fn admit(
+    state: &AppState,
+    body_len: usize,
+    admission: &mut Admission,
+) -> Result<(), ApiError> {
+    if !(state.config.audit_enabled && state.config.audit_fail_closed) {
+        return Ok(());
+    }
+    admission.promise = state
+        .audit
+        .promise(crate::audit::event_bound(body_len as u64))
+        .await;
+    if admission.promise.is_none() {
+        admission.refused = true;
+        return Err(ApiError::new(
+            "ServiceUnavailable",
+            "the audit trail has no room for this request's event, so it is refused before it \
+             runs (--audit-fail-closed)",
+            http::StatusCode::SERVICE_UNAVAILABLE,
+        ));
+    }
+    Ok(())
+}
+
 /// Decode, authenticate, authorize and handle. Returns the output and what of it the audit record
 /// may show.
 async fn run<B>(
@@ -240,6 +260,7 @@ async fn run<B>(
     ctx: &mut RequestContext,
     parts: &http::request::Parts,
     body: B,
+    admission: &mut Admission,
 ) -> Result<(Value, Option<Value>), ApiError>
 where
     B: HttpBody<Data = Bytes>,
@@ -251,6 +272,25 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
+    // Room for the body in memory, held until the request ends: bodies are read before the
+    // signature can be checked, and one HTTP/2 connection may send many (bug: unauthenticated
+    // streams made the server hold 200 MB per connection).
+    let wanted = u32::try_from(declared.unwrap_or(limit).min(limit)).unwrap_or(u32::MAX);
+    let room = tokio::time::timeout(
+        BODY_TIMEOUT,
+        state.body_budget.clone().acquire_many_owned(wanted),
+    )
+    .await;
+    admission.body = match room {
+        Ok(Ok(permit)) => Some(permit),
+        _ => {
+            return Err(ApiError::new(
+                "ServiceUnavailable",
+                "the server is receiving too many request bodies at once; retry later",
+                http::StatusCode::SERVICE_UNAVAILABLE,
+            ));
+        }
+    };
     // A body that stops arriving is given up on (bug: a client that sent a head and part of
     // its body held its connection, and a connection slot, forever).
     let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect())
@@ -330,6 +370,8 @@ where
         incoming_transitive_tags(&caller, route, ctx.request_parameters.as_mut());
         (caller, input)
     };
+
+    admit(state, body.len(), admission).await?;
 
     if route.service.signing_name == "iam" {
         // IAM is global: AWS records its calls, and sets `aws:RequestedRegion`, as us-east-1

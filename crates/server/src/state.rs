@@ -42,6 +42,8 @@ pub struct AppState {
     pub oidc_keys: crate::oidc::KeyCache,
     /// Each account's outbound identity federation issuer and signing keys.
     pub outbound: crate::outbound::Outbound,
+    /// Room for request bodies in memory, in bytes (`Config::max_inflight_body_bytes`).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -62,6 +64,11 @@ impl AppState {
             "secretsmanager",
             Arc::new(crate::services::secretsmanager::authz::SecretPolicies),
         );
+        // Never below one largest body, which must always be able to arrive.
+        let budget = config
+            .max_inflight_body_bytes
+            .max(config.max_body_bytes)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         let state = Self {
             iam: Iam::new(store.clone()),
             kms: crate::services::kms::Kms::new(store.clone(), sealer.clone()),
@@ -77,6 +84,7 @@ impl AppState {
             resource_policies,
             oidc_keys: crate::oidc::KeyCache::default(),
             outbound: crate::outbound::Outbound::default(),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(budget)),
         };
         (state, writer)
     }

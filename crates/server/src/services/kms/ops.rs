@@ -1265,6 +1265,28 @@ fn alias_target(cx: &Cx<'_>, i: &Value) -> Result<String, ApiError> {
     })
 }
 
+/// AWS's quota of aliases per KMS key.
+const ALIASES_PER_KEY: usize = 50;
+/// AWS's quota of grants per KMS key.
+const GRANTS_PER_KEY: usize = 50_000;
+
+/// Refuses one more alias for the key `key_id` names when it has [`ALIASES_PER_KEY`] (bug: any
+/// number were accepted).
+fn check_alias_quota(cx: &Cx<'_>, key_id: &str) -> Result<(), ApiError> {
+    let key = super::state::key_arn(cx.region, cx.account, key_id);
+    let n = cx
+        .state
+        .kms
+        .read(|d| d.key_aliases.get(&key).map_or(0, Vec::len))?;
+    if n >= ALIASES_PER_KEY {
+        return Err(err(
+            "LimitExceededException",
+            format!("KMS key {key} already has {n} aliases, the most a key may have."),
+        ));
+    }
+    Ok(())
+}
+
 async fn create_alias(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let name = s(i, "AliasName").unwrap_or_default();
     check_alias_name(name, true)?;
@@ -1277,6 +1299,7 @@ async fn create_alias(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             format!("An alias with the name {arn} already exists"),
         ));
     }
+    check_alias_quota(cx, &target)?;
     let t = now();
     cx.state
         .kms
@@ -1330,6 +1353,9 @@ async fn update_alias(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
                  updated to a {new_family} key with key usage {new_usage}"
             ),
         ));
+    }
+    if alias.target_key_id != target {
+        check_alias_quota(cx, &target)?;
     }
     alias.target_key_id = target;
     alias.updated = now();
@@ -2954,6 +2980,16 @@ async fn create_grant(cx: &Cx<'_>, i: &Value, dry_run: bool) -> Result<Value, Ap
     {
         let token = cx.state.kms.grant_token(&existing.id)?;
         return Ok(json!({"GrantToken": token, "GrantId": existing.id}));
+    }
+    let grants = cx
+        .state
+        .kms
+        .read(|d| d.grants.values().filter(|g| g.key_arn == arn).count())?;
+    if grants >= GRANTS_PER_KEY {
+        return Err(err(
+            "LimitExceededException",
+            format!("KMS key {arn} already has {grants} grants, the most a key may have."),
+        ));
     }
     let id = hex::encode(palisade_kms::random_bytes(32).map_err(from_kms)?);
     let token = cx.state.kms.grant_token(&id)?;
