@@ -492,11 +492,12 @@ def test_an_iam_policy_lets_a_user_change_their_password_when_the_account_policy
 
 def test_iam_user_change_password_lets_a_user_with_a_path_change_their_password(server):
     # Bug: the built-in IAMUserChangePassword was AWS's v2, whose only resource
-    # user/${aws:username} does not match a user with a path; AWS's v3 adds user/*/${aws:username}.
+    # user/${aws:username} does not match a user with a path; AWS's v3 added
+    # user/*/${aws:username}, and its current version (v5) keeps it.
     root = server.client("iam")
     root.update_account_password_policy(MinimumPasswordLength=8, AllowUsersToChangePassword=False)
     arn = "arn:aws:iam::aws:policy/IAMUserChangePassword"
-    assert root.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v3"
+    assert root.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v5"
     root.create_user(UserName="carol", Path="/eng/")
     root.attach_user_policy(UserName="carol", PolicyArn=arn)
     carol, _, _ = new_user(server, "carol", create=False)

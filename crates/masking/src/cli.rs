@@ -20,7 +20,8 @@ pub struct KeyArgs {
     #[arg(long, env = "PALISADE_MASKING_KEYS")]
     pub keys: Option<PathBuf>,
     /// Palisade endpoint for KMS keys (GenerateDataKey, Decrypt), e.g. http://127.0.0.1:4566.
-    /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, else
+    /// from the shared credentials file's profile (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE).
     #[arg(long, env = "PALISADE_ENDPOINT")]
     pub kms_endpoint: Option<String>,
     /// CA certificates (PEM) trusted for an https KMS endpoint, e.g. the certificate that

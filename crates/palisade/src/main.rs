@@ -28,9 +28,14 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the AWS APIs (IAM, STS, KMS, Secrets Manager, CloudTrail) on one port.
+    ///
+    /// Environment: PALISADE_KEK (the key-encryption key, base64 of 32 bytes, instead of
+    /// --kek-file or <data-dir>/kek), PALISADE_ROOT_ACCESS_KEY_ID and
+    /// PALISADE_ROOT_SECRET_ACCESS_KEY (install this root access key), PALISADE_DATA_DIR.
     Serve(ServeArgs),
     /// Find sensitive data in files the way Amazon Macie does (exit 0: none, 1: found, 2: an
-    /// error, or content skipped or scanned only in part, whatever was found).
+    /// error, or content skipped for a reason other than its type or scanned only in part,
+    /// whatever was found; files of a type scan does not read are listed as skipped only).
     Scan(palisade_discovery::cli::ScanArgs),
     /// Mask, pseudonymize or encrypt sensitive values in a CSV/TSV, JSON Lines, Parquet or
     /// text file, by a rules file or by the masking policies that apply to a principal.
@@ -50,7 +55,8 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Check a trail delivery directory: each log file, digest and checkpoint is valid,
-    /// modified, missing or badly signed (exit 0: all valid, 1: a finding, 2: error).
+    /// modified, missing, badly signed or unverified (no trusted key for it) (exit 0: all
+    /// valid, 1: a finding, 2: error).
     Validate(palisade_audit::cli::ValidateArgs),
     /// Print the audit events recorded in a data directory, oldest first, one CloudTrail record
     /// per line. Reads without changing anything, so it can run beside a serving Palisade
@@ -164,7 +170,8 @@ struct ServeArgs {
     /// Data directory: the store, the root key and the credentials file.
     #[arg(long, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
     data_dir: PathBuf,
-    /// Accept any credentials and skip authorization (local testing only).
+    /// Accept any credentials and skip identity-policy authorization (an explicit Deny in a key
+    /// policy still applies; local testing only).
     #[arg(long)]
     dev: bool,
     /// Region of requests that carry no credential scope.
@@ -179,7 +186,8 @@ struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Serve TLS with a certificate generated at start (written to <data-dir>/tls/cert.pem).
+    /// Serve TLS with a certificate generated on the first start and kept
+    /// (<data-dir>/tls/cert.pem).
     #[arg(long)]
     tls_self_signed: bool,
     /// Largest request body accepted, in bytes (at least 1024).
