@@ -825,6 +825,24 @@ def test_kms_re_encryption_halves_see_their_encryption_algorithm(server):
     allowed.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key)
     denied = as_(server, "kms", user(server, "re2", allow("kms:ReEncrypt*"), {"Effect": "Deny", "Action": "kms:ReEncrypt*", "Resource": "*", "Condition": symmetric}))
     _denied(denied.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key)
+    # Each half sees its own algorithm: the source's for ReEncryptFrom, the destination's for
+    # ReEncryptTo (an RSA source into a symmetric key).
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
+    rsa_blob = kms.encrypt(KeyId=rsa, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    halves = as_(
+        server,
+        "kms",
+        user(
+            server,
+            "re3",
+            {"Effect": "Allow", "Action": "kms:ReEncryptFrom", "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}},
+            {"Effect": "Allow", "Action": "kms:ReEncryptTo", "Resource": "*", "Condition": symmetric},
+        ),
+    )
+    halves.re_encrypt(
+        CiphertextBlob=rsa_blob, SourceKeyId=rsa, SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256", DestinationKeyId=key
+    )
+    _denied(halves.re_encrypt, CiphertextBlob=blob, DestinationKeyId=key)
 
 
 def test_kms_create_grant_conditions_see_the_constraint_and_service_principals(server):
@@ -927,11 +945,12 @@ def test_kms_trailing_days_without_key_usage_guards_disabling_a_key_in_use(serve
             server,
             "keyadmin",
             allow(["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:EnableKey"]),
-            {"Effect": "Deny", "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion"], "Resource": "*", "Condition": recent},
+            {"Effect": "Deny", "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:EnableKey"], "Resource": "*", "Condition": recent},
         ),
     )
     _denied(guarded.disable_key, KeyId=key)
     _denied(guarded.schedule_key_deletion, KeyId=key, PendingWindowInDays=7)
-    # Set for those two operations only.
+    # Set for those two operations only: the Deny names EnableKey too, whose request has no
+    # such key, so the condition does not match there.
     guarded.enable_key(KeyId=key)
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"

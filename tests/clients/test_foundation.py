@@ -901,6 +901,16 @@ def test_a_browsers_preflight_is_answered_without_credentials_or_an_event(server
     assert "access-control-allow-origin" not in lower(headers)
 
 
+def test_a_dev_server_answers_no_browser(dev_server):
+    # Hole: a --dev server, which accepts any signature, answered browsers too, so any web page
+    # a developer visited could forge a signature and read their local secrets.
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": SDK_HEADERS}
+    _, headers, _ = dev_server.http("OPTIONS", "/", headers=preflight)
+    assert "access-control-allow-origin" not in lower(headers)
+    _, headers, _ = dev_server.http("POST", "/", STS_BODY.encode(), {**STS_FORM, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in lower(headers)
+
+
 def test_responses_to_a_page_let_it_read_them_and_the_request_is_still_authenticated(server):
     # Regression: no response named an allowed origin, so a browser hid every answer, errors
     # included, from the SDK.

@@ -1596,12 +1596,32 @@ fn version_before(data: &[u8], at: usize) -> bool {
         return true;
     }
     // A version specifier (`requests==2.31.0.1`, `pkg>=1.2.3.4`, `~=`, `!=`, `<=`): a package
-    // pin, not an address (bug: a requirements file's four-part pins were IP addresses).
+    // pin, not an address (bug: a requirements file's four-part pins were IP addresses). Not
+    // after a name that says address (`ip.addr==10.1.2.3`, `src!=192.168.0.1` in a capture
+    // filter), nor without a name before the operator.
     if at >= 2
         && data.get(at - 1) == Some(&b'=')
         && matches!(data.get(at - 2), Some(b'=' | b'>' | b'<' | b'~' | b'!'))
     {
-        return true;
+        let end = at - 2;
+        let mut start = end;
+        while start > 0
+            && data
+                .get(start - 1)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            start -= 1;
+        }
+        let name = data.get(start..end).unwrap_or(&[]).to_ascii_lowercase();
+        let last = name
+            .rsplit(|&b| b == b'.' || b == b'_')
+            .next()
+            .unwrap_or(&[]);
+        let addressy = matches!(
+            last,
+            b"ip" | b"addr" | b"address" | b"host" | b"src" | b"dst" | b"ipaddr" | b"server"
+        );
+        return !name.is_empty() && !addressy;
     }
     let lo = at.saturating_sub(16);
     let before = data.get(lo..at).unwrap_or(&[]).to_ascii_lowercase();

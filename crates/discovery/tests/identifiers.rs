@@ -108,6 +108,9 @@ fn emails_ips_urls() {
     lacks("requests==2.31.0.1", "IP_ADDRESS");
     lacks("pkg>=10.1.2.3 and tool~=1.2.3.4", "IP_ADDRESS");
     has("host=10.1.2.3", "IP_ADDRESS", "10.1.2.3");
+    // Capture filters compare addresses with the same operators.
+    has("ip.addr==10.1.2.3", "IP_ADDRESS", "10.1.2.3");
+    has("if src!=192.168.0.1 then", "IP_ADDRESS", "192.168.0.1");
     has(
         "see https://example.com/a/b?c=d.",
         "URL",

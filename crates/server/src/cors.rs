@@ -16,10 +16,12 @@
 //! allowed and exposes the headers SDKs read (request ids, error type, `date` for clock-skew
 //! correction).
 //!
-//! This weakens nothing: CORS only lets a page read what the browser would otherwise hide.
-//! Every real request is still SigV4-signed, authenticated, authorized and audited by the
-//! pipeline, and no credentials are ever taken from the browser (`*` forbids cookies, and
-//! `Access-Control-Allow-Credentials` is never sent). A preflight carries no credentials and
+//! This weakens nothing in strict mode: CORS only lets a page read what the browser would
+//! otherwise hide. Every real request is still SigV4-signed, authenticated, authorized and
+//! audited by the pipeline, and no credentials are ever taken from the browser (`*` forbids
+//! cookies, and `Access-Control-Allow-Credentials` is never sent). A `--dev` server accepts any
+//! signature, so there a page could forge one and read a developer's local secrets: it answers
+//! no browser (bug: it did). A preflight carries no credentials and
 //! reaches no handler, so it is neither authenticated nor audited; it is not an API request.
 
 use http::header::{

@@ -95,7 +95,7 @@ pub async fn serve(
         // One address may hold only so many connections: a client that opens connections and
         // sends nothing (slowloris) cannot take every slot (bug: 4,200 half-sent heads from
         // one address left no slot for anyone else).
-        let Some(ip_slot) = per_ip.take(remote.ip().to_canonical()) else {
+        let Some(ip_slot) = per_ip.take(client_address(remote.ip())) else {
             drop(stream);
             continue;
         };
@@ -158,6 +158,18 @@ pub async fn serve(
     // What is left: connections past the drain, and ones still in their TLS handshake.
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+/// The address a client's connections are counted under: an IPv6 client by its /64, which one
+/// host is usually given whole (counting /128s let one host open a slot per address).
+fn client_address(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
 }
 
 /// Connections held per client address.
@@ -423,10 +435,13 @@ async fn serve_connection<S>(
             }
             // A browser's preflight is answered here: it is no API call (it names no
             // operation and carries no credentials), so nothing is authenticated or audited.
-            if cors::is_preflight(request.method(), request.headers()) {
+            // Not in `--dev`, which accepts any signature: there any web page the developer
+            // visits could read their local server (see `cors`).
+            let cors = !state.config.dev;
+            if cors && cors::is_preflight(request.method(), request.headers()) {
                 return Ok(cors::preflight(request.headers()));
             }
-            let from_page = cors::from_page(request.headers());
+            let from_page = cors && cors::from_page(request.headers());
             let mut response = pipeline::handle(&state, &conn, request).await;
             if from_page {
                 cors::allow(&mut response);

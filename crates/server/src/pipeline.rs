@@ -95,7 +95,6 @@ where
         run(state, &mut ctx, &parts, body, &mut admission).await
     };
     let refuse = refuse || admission.refused;
-    let promise = admission.promise;
 
     // Audit: the event is durable before the client hears anything.
     let additional = ctx.additional_event_data();
@@ -117,7 +116,7 @@ where
         Ok(())
     };
     // Released once the events are durable (or failed): their room is taken or free again.
-    drop(promise);
+    drop(admission);
     let outcome = match recorded {
         Ok(()) => outcome,
         Err(e) if state.config.audit_fail_closed => {
@@ -179,6 +178,12 @@ async fn read_refused<B>(
         // Not read, as any body over the limit: hyper closes the connection after the answer.
         return;
     }
+    // Within the body budget, taken at once for the declared length: while refusing, the
+    // server waits for no room (bug: refused requests' bodies were read outside the budget).
+    let wanted = u32::try_from(declared.unwrap_or(limit).min(limit)).unwrap_or(u32::MAX);
+    let Ok(_room) = state.body_budget.clone().try_acquire_many_owned(wanted) else {
+        return;
+    };
     let Ok(Ok(collected)) =
         tokio::time::timeout(REFUSED_BODY_TIMEOUT, Limited::new(body, limit).collect()).await
     else {
@@ -212,23 +217,98 @@ fn header_str(parts: &http::request::Parts, name: http::header::HeaderName) -> O
 }
 
 /// A request's admission to run: the event-log room promised to it, or its refusal for want of
-/// room.
+/// room, and its body's room in memory. Held until its events are durable.
 #[derive(Default)]
 struct Admission {
-    promise: Option<crate::audit::Promise>,
+    promises: Vec<crate::audit::Promise>,
     refused: bool,
     /// The request body's room in memory (`AppState::body_budget`).
     body: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// Promises room in the event log for an authenticated request's events before it runs:
-/// refused now, nothing is changed; once its handler has made a change, its events must fit
-/// (bug: a burst of requests under way when the disk filled outgrew the room, and their changes
-/// were kept without events while they were answered 503). Promised only once the caller is
-/// known, from the body actually read (bug: promised from the declared Content-Length before
-/// the signature was checked, so anonymous clients holding half-sent requests made the server
-/// write gigabytes of zeros ahead of the log). A request refused before this records a small
-/// event, whose fields are capped (`context::cap`).
+/// Reads a request body, bounded in size and time, taking room for each part of it in the
+/// server's body budget as it arrives: bodies are read before the signature can be checked,
+/// and one HTTP/2 connection may send many (bug: unauthenticated streams made the server hold
+/// 200 MB per connection). Room is taken for bytes received, not for a declared length, so a
+/// client that declares large bodies and sends nothing holds none.
+async fn read_body<B>(
+    state: &AppState,
+    body: B,
+    limit: usize,
+    admission: &mut Admission,
+) -> Result<Bytes, ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // A body that stops arriving is given up on (bug: a client that sent a head and part of
+    // its body held its connection, and a connection slot, forever).
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    let timed_out = || {
+        ApiError::new(
+            "RequestTimeout",
+            format!(
+                "the request body was not received within {} seconds",
+                BODY_TIMEOUT.as_secs()
+            ),
+            http::StatusCode::REQUEST_TIMEOUT,
+        )
+    };
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .map_err(|_| timed_out())?;
+        let Some(frame) = frame else {
+            break;
+        };
+        let frame = frame.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::too_large(limit)
+            } else {
+                ApiError::bad_request(
+                    "IncompleteBody",
+                    format!("the request body could not be read: {e}"),
+                )
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        if n > 0 {
+            let room =
+                tokio::time::timeout_at(deadline, state.body_budget.clone().acquire_many_owned(n))
+                    .await;
+            let Ok(Ok(permit)) = room else {
+                return Err(ApiError::new(
+                    "ServiceUnavailable",
+                    "the server is receiving too many request bodies at once; retry later",
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                ));
+            };
+            match &mut admission.body {
+                Some(held) => held.merge(permit),
+                None => admission.body = Some(permit),
+            }
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
+}
+
+/// Promises room in the event log for a request's events before it runs: refused now, nothing
+/// is changed; once its handler has made a change, its events must fit (bug: a burst of
+/// requests under way when the disk filled outgrew the room, and their changes were kept
+/// without events while they were answered 503). Called once the body has arrived, for the
+/// small event any request may end with (`body_len` 0: its text fields are capped,
+/// `context::cap`), and again once the caller is authenticated, for events the size of its
+/// body (bug: promised from the declared Content-Length before the signature was checked, so
+/// anonymous clients holding half-sent requests made the server write gigabytes of zeros ahead
+/// of the log).
 async fn admit(
     state: &AppState,
     body_len: usize,
@@ -237,11 +317,11 @@ async fn admit(
     if !(state.config.audit_enabled && state.config.audit_fail_closed) {
         return Ok(());
     }
-    admission.promise = state
+    let promise = state
         .audit
         .promise(crate::audit::event_bound(body_len as u64))
         .await;
-    if admission.promise.is_none() {
+    let Some(promise) = promise else {
         admission.refused = true;
         return Err(ApiError::new(
             "ServiceUnavailable",
@@ -249,7 +329,8 @@ async fn admit(
              runs (--audit-fail-closed)",
             http::StatusCode::SERVICE_UNAVAILABLE,
         ));
-    }
+    };
+    admission.promises.push(promise);
     Ok(())
 }
 
@@ -272,53 +353,11 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    // Room for the body in memory, held until the request ends: bodies are read before the
-    // signature can be checked, and one HTTP/2 connection may send many (bug: unauthenticated
-    // streams made the server hold 200 MB per connection).
-    let wanted = u32::try_from(declared.unwrap_or(limit).min(limit)).unwrap_or(u32::MAX);
-    let room = tokio::time::timeout(
-        BODY_TIMEOUT,
-        state.body_budget.clone().acquire_many_owned(wanted),
-    )
-    .await;
-    admission.body = match room {
-        Ok(Ok(permit)) => Some(permit),
-        _ => {
-            return Err(ApiError::new(
-                "ServiceUnavailable",
-                "the server is receiving too many request bodies at once; retry later",
-                http::StatusCode::SERVICE_UNAVAILABLE,
-            ));
-        }
-    };
-    // A body that stops arriving is given up on (bug: a client that sent a head and part of
-    // its body held its connection, and a connection slot, forever).
-    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                "RequestTimeout",
-                format!(
-                    "the request body was not received within {} seconds",
-                    BODY_TIMEOUT.as_secs()
-                ),
-                http::StatusCode::REQUEST_TIMEOUT,
-            )
-        })?;
-    let body = collected
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::too_large(limit)
-            } else {
-                ApiError::bad_request(
-                    "IncompleteBody",
-                    format!("the request body could not be read: {e}"),
-                )
-            }
-        })?
-        .to_bytes();
+    let body = read_body(state, body, limit, admission).await?;
+    // Every request whose body arrived is promised room for a small event (its text fields are
+    // capped), so that refused and failed requests cannot take the room promised to requests
+    // under way; an authenticated one is promised room for its whole events below.
+    admit(state, 0, admission).await?;
     let content_type = header_str(parts, http::header::CONTENT_TYPE);
     let params = protocol::params(parts.uri.query(), content_type, &body);
     let protocol = route::wire_protocol(&parts.headers);

@@ -2238,13 +2238,14 @@ async fn key_last_usage(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     }
     let now_ms = crate::services::now_ms();
     let start_ms = tracking_start_ms(now_ms);
-    let last = last_use(cx.state, &account, &arn, now_ms).await?;
+    // The caller is authorized for the key: the whole tracking window is read.
+    let last = last_use(cx.state, &account, &arn, now_ms, usize::MAX).await?;
     let mut out = json!({
         "KeyId": arn,
         "TrackingStartDate": start_ms / 1000,
         "KeyCreationDate": created,
     });
-    if let Some(row) = last {
+    if let LastUse::Used(row) = last {
         let request_id = serde_json::from_str::<Value>(&row.record)
             .ok()
             .and_then(|r| {
@@ -2271,16 +2272,25 @@ fn tracking_start_ms(now_ms: i64) -> i64 {
 }
 
 /// The newest successful cryptographic call on the key since tracking starts, from the trail.
+/// Whether a look-up of a key's last use found one, found none, or gave up (`last_use`).
+enum LastUse {
+    Used(Box<palisade_store::AuditRow>),
+    Unused,
+    Unknown,
+}
+
+/// Looks back at most `max_pages` pages of 100 of the key's events.
 async fn last_use(
     state: &AppState,
     account: &str,
     arn: &str,
     now_ms: i64,
-) -> Result<Option<palisade_store::AuditRow>, ApiError> {
+    max_pages: usize,
+) -> Result<LastUse, ApiError> {
     let mut before = None;
     // Newest first; most events that name a key are its cryptographic calls, so the first page
     // usually has one.
-    loop {
+    for _ in 0..max_pages {
         let rows = state
             .store
             .lookup_events(&EventQuery {
@@ -2295,7 +2305,7 @@ async fn last_use(
             .await
             .map_err(ApiError::internal)?;
         let Some((oldest, _)) = rows.last() else {
-            return Ok(None);
+            return Ok(LastUse::Unused);
         };
         before = Some(*oldest);
         if let Some((_, row)) = rows.into_iter().find(|(_, row)| {
@@ -2303,10 +2313,14 @@ async fn last_use(
                 && row.error_code.is_none()
                 && tracked(&row.event_name)
         }) {
-            return Ok(Some(row));
+            return Ok(LastUse::Used(Box::new(row)));
         }
     }
+    Ok(LastUse::Unknown)
 }
+
+/// Pages of a key's events `days_unused` reads at most.
+const DAYS_UNUSED_PAGES: usize = 20;
 
 /// `kms:TrailingDaysWithoutKeyUsage` for DisableKey and ScheduleKeyDeletion: whole days since
 /// the key's last successful cryptographic use, or, never used since tracking started, since
@@ -2333,12 +2347,16 @@ pub(crate) async fn days_unused(
         .ok()
         .flatten()?;
     let now_ms = crate::services::now_ms();
-    let since_ms = match last_use(state, &account, &arn, now_ms).await {
-        Ok(Some(row)) => row.event_time_ms,
-        Ok(None) => tracking_start_ms(now_ms).max(created.saturating_mul(1000)),
+    // Asked before authorization, by anyone who can name the key: the look-back is bounded,
+    // and a use it cannot rule out counts as a use today, so that a Deny guarding keys in use
+    // binds rather than fails open when the trail is unreadable or the key's history is long.
+    let since_ms = match last_use(state, &account, &arn, now_ms, DAYS_UNUSED_PAGES).await {
+        Ok(LastUse::Used(row)) => row.event_time_ms,
+        Ok(LastUse::Unused) => tracking_start_ms(now_ms).max(created.saturating_mul(1000)),
+        Ok(LastUse::Unknown) => now_ms,
         Err(e) => {
-            tracing::warn!(key = %arn, error = %e.message, "key usage unreadable; kms:TrailingDaysWithoutKeyUsage left unset");
-            return None;
+            tracing::warn!(key = %arn, error = %e.message, "key usage unreadable; kms:TrailingDaysWithoutKeyUsage counted as 0");
+            now_ms
         }
     };
     Some(now_ms.saturating_sub(since_ms).max(0) / (DAY * 1000))
