@@ -222,7 +222,10 @@ def test_trail_settings_cloudtrail_refuses(server):
         }
     )
     kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
-    ct.create_trail(Name="good", S3BucketName="bucket", KmsKeyId=key, IsMultiRegionTrail=True)
+    kms.create_alias(AliasName="alias/trails", TargetKeyId=key)
+    made = ct.create_trail(Name="good", S3BucketName="bucket", KmsKeyId="alias/trails", IsMultiRegionTrail=True)
+    # The trail names the key by its full ARN, whatever named it (bug: the alias was echoed).
+    assert made["KmsKeyId"] == key and ct.get_trail(Name="good")["Trail"]["KmsKeyId"] == key
     # A multi-Region trail is deleted only in its home Region.
     with pytest.raises(ClientError) as e:
         server.client("cloudtrail", region="us-west-2").delete_trail(Name="good")

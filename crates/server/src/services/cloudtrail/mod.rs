@@ -376,7 +376,7 @@ fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
 /// able to encrypt, and have a key policy that lets CloudTrail use it for this trail, as AWS
 /// checks (bug: any key was accepted, so a trail looked KMS-protected under a policy that would
 /// have refused CloudTrail).
-fn check_kms_key(cx: &Cx<'_>, key_id: &str, trail_arn: &str) -> Result<(), ApiError> {
+fn check_kms_key(cx: &Cx<'_>, key_id: &str, trail_arn: &str) -> Result<String, ApiError> {
     let key =
         crate::services::kms::service_key(cx.state, cx.caller, cx.region, key_id).map_err(|e| {
             let code = if e.code == "NotFoundException" {
@@ -395,15 +395,17 @@ fn check_kms_key(cx: &Cx<'_>, key_id: &str, trail_arn: &str) -> Result<(), ApiEr
             ),
         ));
     }
-    Ok(())
+    Ok(key)
 }
 
 /// Settings CloudTrail checks on CreateTrail and UpdateTrail that Palisade cannot act on but
 /// must not accept silently.
 /// The KMS key is checked when it is given (`new_key`): one deleted since stays named.
-fn check_settings(cx: &Cx<'_>, t: &TrailRecord, new_key: bool) -> Result<(), ApiError> {
+fn check_settings(cx: &Cx<'_>, t: &mut TrailRecord, new_key: bool) -> Result<(), ApiError> {
     if let Some(k) = t.kms_key.as_ref().filter(|_| new_key) {
-        check_kms_key(cx, k, &t.arn)?;
+        // Kept as the key's full ARN, which the trail's KmsKeyId is ("a fully specified ARN
+        // to a KMS key"; bug: an alias or bare key id was echoed back as given).
+        t.kms_key = Some(check_kms_key(cx, k, &t.arn)?);
     }
     if t.log_group.is_some() && t.log_role.is_none() {
         return Err(err(
@@ -1064,7 +1066,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let _guard = cx.state.trails.writer.lock().await;
     let multi_region = flag(i, "IsMultiRegionTrail").unwrap_or(false);
     check_room(cx, name, multi_region, None)?;
-    let t = TrailRecord {
+    let mut t = TrailRecord {
         account: cx.account.to_owned(),
         home_region: cx.region.to_owned(),
         name: name.to_owned(),
@@ -1096,7 +1098,7 @@ async fn create_trail(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         ));
     }
     check_tags(&t.tags)?;
-    check_settings(cx, &t, true)?;
+    check_settings(cx, &mut t, true)?;
     let out = created_json(&t);
     commit(cx, Some(t), None).await?;
     Ok(out)
