@@ -317,10 +317,19 @@ async fn admit(
     if !(state.config.audit_enabled && state.config.audit_fail_closed) {
         return Ok(());
     }
-    let promise = state
-        .audit
-        .promise(crate::audit::event_bound(body_len as u64))
-        .await;
+    // The first promise covers a small event; the second only what the body's size adds to it
+    // (bug: promising both whole doubled the room held by requests under way, past the log's
+    // reserve, so that requests wrote zeros and synced on the way in).
+    let small = crate::audit::event_bound(0);
+    let bytes = if admission.promises.is_empty() {
+        small
+    } else {
+        crate::audit::event_bound(body_len as u64).saturating_sub(small)
+    };
+    if bytes == 0 {
+        return Ok(());
+    }
+    let promise = state.audit.promise(bytes).await;
     let Some(promise) = promise else {
         admission.refused = true;
         return Err(ApiError::new(
