@@ -413,15 +413,20 @@ def crash_during_step(start_server, step, name, **rotate):
     hook = Webhook(None)
     plain_step = hook.step
     entered = threading.Event()
+    restarted = threading.Event()
 
     def hang_once(event):
         if event["Step"] == step and not entered.is_set():
             entered.set()
             # The server that sent this is killed meanwhile: the step is dropped, not run late
-            # against the restarted server, where it raced the retried rotation (a flaky
-            # RotationFailed when the retry was slow).
+            # against the restarted server, where it would race the retried rotation.
             time.sleep(30)
             return
+        # After the hang, calls come from the restarted server, which retries at once, possibly
+        # before `hook.sm` names it: wait for that, or the step calls the killed server (a
+        # flaky RotationFailed under load).
+        if entered.is_set():
+            restarted.wait(20)
         plain_step(event)
 
     hook.step = hang_once
@@ -433,6 +438,7 @@ def crash_during_step(start_server, step, name, **rotate):
     s.stop(sig=signal.SIGKILL)
     again = start_server("--rotation-webhook", f"hook={hook.url}", data_dir=s.data_dir)
     hook.sm = again.client("secretsmanager")
+    restarted.set()
     return again, out, hook
 
 
