@@ -700,3 +700,13 @@ def test_the_smithy_sdks_short_target_prefix_is_served(server):
         with pytest.raises(ClientError) as e:
             loose.lookup_events(MaxResults=1)
         assert error(e)["Code"] == "UnknownOperationException", prefix
+
+
+def test_request_parameters_over_cloudtrails_field_limit_are_omitted(server):
+    # CloudTrail omits a requestParameters over 100 KiB; a smaller one is kept whole.
+    iam = server.client("iam")
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/" + "x" * 5000}]})
+    iam.simulate_custom_policy(PolicyInputList=[doc] * 30, ActionNames=["s3:GetObject"])
+    iam.simulate_custom_policy(PolicyInputList=[doc], ActionNames=["s3:GetObject"])
+    recorded = [e["requestParameters"] for e in server.events() if e["eventName"] == "SimulateCustomPolicy"]
+    assert recorded[0] is None and recorded[1]["policyInputList"] == [doc]

@@ -275,7 +275,19 @@ fn to_row(
     if additional.is_some() {
         event.additional_event_data = additional;
     }
-    let record = serde_json::to_string(&event)?;
+    let mut record = serde_json::to_string(&event)?;
+    // Only a record longer than CloudTrail's field limit can hold a field over it: the fields
+    // are measured (and one over the limit omitted) then, not for every record on the hot path.
+    if record.len() > crate::context::MAX_ELEMENTS_FIELD {
+        use crate::context::within_field_limit;
+        let over =
+            |v: &Option<serde_json::Value>| v.as_ref().is_some_and(|v| !within_field_limit(v));
+        if over(&event.request_parameters) || over(&event.response_elements) {
+            event.request_parameters = event.request_parameters.take().filter(within_field_limit);
+            event.response_elements = event.response_elements.take().filter(within_field_limit);
+            record = serde_json::to_string(&event)?;
+        }
+    }
     let time_ms = time::OffsetDateTime::parse(
         &event.event_time,
         &time::format_description::well_known::Rfc3339,

@@ -186,8 +186,7 @@ impl RequestContext {
         event.request_parameters = self
             .request_parameters
             .take()
-            .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()))
-            .filter(within_field_limit);
+            .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()));
         // A secret being created is authorized by its name with IAM's `-??????` wildcard for the
         // suffix it does not have yet; the event names the secret it got.
         let created = match outcome {
@@ -246,8 +245,7 @@ impl RequestContext {
                 if palisade_audit::records_response(operation) {
                     event.response_elements = response
                         .clone()
-                        .filter(|r| r.as_object().is_none_or(|o| !o.is_empty()))
-                        .filter(within_field_limit);
+                        .filter(|r| r.as_object().is_none_or(|o| !o.is_empty()));
                 }
             }
             Err(e) => {
@@ -268,8 +266,8 @@ impl RequestContext {
 const MAX_TEXT_FIELD: usize = 1024;
 
 /// CloudTrail's limit on `requestParameters` and `responseElements`: a larger one is omitted
-/// from the record.
-const MAX_ELEMENTS_FIELD: usize = 100 * 1024;
+/// from the record (`audit::to_row`, where a record is serialised anyway).
+pub(crate) const MAX_ELEMENTS_FIELD: usize = 100 * 1024;
 
 /// `text` cut to at most `max` bytes on a character boundary.
 pub(crate) fn cap(text: &str, max: usize) -> String {
@@ -284,7 +282,7 @@ pub(crate) fn cap(text: &str, max: usize) -> String {
 }
 
 /// Whether request parameters or response elements fit CloudTrail's field size.
-fn within_field_limit(v: &Value) -> bool {
+pub(crate) fn within_field_limit(v: &Value) -> bool {
     // Serialised length, counted without building the text.
     struct Count(usize);
     impl std::io::Write for Count {
