@@ -25,9 +25,53 @@ use crate::identifiers::{
     PHONE_INTL_DIGITS, PHONE_US_DIGITS, Pass, Severity, Special, pass_of,
 };
 
-/// Macie's keyword proximity for managed identifiers, in characters (bytes here: the keyword lists
-/// are ASCII-dominated and counting bytes is what keeps the window search cheap).
+/// Macie's keyword proximity for managed identifiers, in characters.
 pub const KEYWORD_DISTANCE: usize = 30;
+
+/// Where the `chars` characters of UTF-8 text before byte `at` start. Macie counts keyword
+/// distances in characters, and a character takes up to four bytes: counting bytes missed a
+/// keyword 30 characters of CJK or accented text away. ASCII text, the common case, is
+/// answered without a walk. Bytes that are not UTF-8 count one character each.
+fn chars_back(data: &[u8], at: usize, chars: usize) -> usize {
+    let at = at.min(data.len());
+    let fast = at.saturating_sub(chars);
+    if data.get(fast..at).is_some_and(<[u8]>::is_ascii) {
+        return fast;
+    }
+    let mut p = at;
+    let mut n = 0;
+    while p > 0 && n < chars {
+        p -= 1;
+        if data.get(p).is_some_and(|&b| !is_continuation(b)) {
+            n += 1;
+        }
+    }
+    p
+}
+
+/// Where the `chars` characters of UTF-8 text from byte `at` end (see [`chars_back`]).
+fn chars_forward(data: &[u8], at: usize, chars: usize) -> usize {
+    let at = at.min(data.len());
+    let fast = (at + chars).min(data.len());
+    if data.get(at..fast).is_some_and(<[u8]>::is_ascii) {
+        return fast;
+    }
+    let mut p = at;
+    for _ in 0..chars {
+        if p >= data.len() {
+            break;
+        }
+        p += 1;
+        while data.get(p).is_some_and(|&b| is_continuation(b)) {
+            p += 1;
+        }
+    }
+    p
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
 
 /// Which managed identifiers to run (Macie's `managedDataIdentifierSelector`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1152,15 +1196,18 @@ impl Engine {
             Some(Kind::Custom(c)) => Some(c.maximum_match_distance as usize),
             _ => None,
         };
-        let (lo, hi) = match custom {
+        // Where a keyword may end (before the match) and start (after it), in bytes: the
+        // distances are characters, as Macie counts them.
+        let (near_lo, near_hi) = match custom {
             // Custom: a keyword must precede the match, its end within the distance of the
             // match's end.
-            Some(dist) => (e.saturating_sub(dist + self.max_keyword), s),
+            Some(dist) => (chars_back(data, e, dist), s),
             None => (
-                s.saturating_sub(KEYWORD_DISTANCE + self.max_keyword),
-                (e + KEYWORD_DISTANCE).min(data.len()),
+                chars_back(data, s, KEYWORD_DISTANCE),
+                chars_forward(data, e, KEYWORD_DISTANCE),
             ),
         };
+        let (lo, hi) = (near_lo.saturating_sub(self.max_keyword), near_hi);
         if !(kw.valid && kw.lo <= lo && hi <= kw.hi) {
             // Keyword hits are collected once per stretch of text and reused by every candidate
             // in it: dense text has a candidate every few bytes.
@@ -1182,8 +1229,8 @@ impl Engine {
                 continue;
             }
             let ok = match custom {
-                Some(dist) => ke <= s && e - ke <= dist,
-                None => ke + KEYWORD_DISTANCE >= s && ks <= e + KEYWORD_DISTANCE,
+                Some(_) => ke <= s && ke >= near_lo,
+                None => ke >= near_lo && ks <= near_hi,
             };
             // Bug: a keyword in the next cell or field within the distance counted.
             if ok && structure.is_none_or(|st| st.same_value(ks, s)) {
@@ -1919,11 +1966,10 @@ impl Scanner<'_> {
         // Keywords are collected by where they start: one ending within the distance before
         // a value starts up to the longest keyword earlier; one after it, within the
         // distance after the value's end.
-        let reach = KEYWORD_DISTANCE + engine.max_keyword;
         let need = |w: (usize, usize)| {
             (
-                w.0.saturating_sub(reach),
-                (w.1 + KEYWORD_DISTANCE).min(data.len()),
+                chars_back(data, w.0, KEYWORD_DISTANCE).saturating_sub(engine.max_keyword),
+                chars_forward(data, w.1, KEYWORD_DISTANCE),
             )
         };
         for (wi, &w) in windows.iter().enumerate() {
@@ -1978,8 +2024,12 @@ impl Scanner<'_> {
                         else {
                             continue;
                         };
-                        let r = KEYWORD_DISTANCE + one.reach;
-                        let span = (ks.saturating_sub(r).max(w.0), (ke + r).min(w.1));
+                        let span = (
+                            chars_back(data, ks, KEYWORD_DISTANCE)
+                                .saturating_sub(one.reach)
+                                .max(w.0),
+                            (chars_forward(data, ke, KEYWORD_DISTANCE) + one.reach).min(w.1),
+                        );
                         if span.0 < span.1 {
                             near.push((o, span.0, span.1));
                         }

@@ -569,6 +569,9 @@ fn custom_keyword_distance() {
     assert_eq!(e.scan_bytes(b"employee          EMP-123456").len(), 0);
     // After the match: keywords must precede.
     assert_eq!(e.scan_bytes(b"EMP-123456 employee").len(), 0);
+    // Regression: the distance was counted in bytes; Macie counts characters. Two characters
+    // of two bytes each between them: 14 characters (16 bytes) from the keyword's end.
+    assert_eq!(e.scan_bytes("employee ßß EMP-123456".as_bytes()).len(), 1);
 }
 
 #[test]

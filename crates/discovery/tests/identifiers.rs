@@ -713,3 +713,32 @@ fn dates_of_birth_in_more_formats() {
     has("date of birth 1985-03-14", "DATE_OF_BIRTH", "1985-03-14");
     lacks("DOB: 1985/13/40", "DATE_OF_BIRTH");
 }
+
+/// Regression: keyword distance was counted in bytes, not Macie's characters, so a keyword 30
+/// characters of accented or CJK text away (up to 120 bytes) was missed.
+#[test]
+fn keyword_distance_counts_characters_not_bytes() {
+    // 25 characters between the keyword and the value, 75 bytes of them (3 bytes each).
+    let gap = "番".repeat(25);
+    has(
+        &format!("SSN {gap} 536-22-1234"),
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536-22-1234",
+    );
+    // After the value, too.
+    has(
+        &format!("536-22-1234 {gap} SSN"),
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536-22-1234",
+    );
+    // 35 characters is beyond the distance in any encoding.
+    lacks(
+        &format!("SSN {} 536-22-1234", "é".repeat(35)),
+        "USA_SOCIAL_SECURITY_NUMBER",
+    );
+    has(
+        &format!("SSN {} 536-22-1234", "é".repeat(28)),
+        "USA_SOCIAL_SECURITY_NUMBER",
+        "536-22-1234",
+    );
+}
