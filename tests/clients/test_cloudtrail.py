@@ -643,6 +643,21 @@ def test_kms_cryptographic_records_name_the_key_material_used(server):
     assert recorded == {name: {"keyMaterialId": material} for name in ("Encrypt", "Decrypt", "GenerateDataKey")}
 
 
+def test_reencrypt_records_name_the_source_and_destination_key_material(server):
+    # Regression: ReEncrypt's record had no additionalEventData; KMS's names both materials
+    # (KMS developer guide, "ReEncrypt").
+    kms = server.client("kms")
+    source, destination = (kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(2))
+    material = {k: kms.describe_key(KeyId=k)["KeyMetadata"]["CurrentKeyMaterialId"] for k in (source, destination)}
+    blob = kms.encrypt(KeyId=source, Plaintext=b"x")["CiphertextBlob"]
+    kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=destination)
+    [record] = [e for e in server.events() if e["eventName"] == "ReEncrypt"]
+    assert record["additionalEventData"] == {
+        "sourceKeyMaterialId": material[source],
+        "destinationKeyMaterialId": material[destination],
+    }
+
+
 def test_ml_kem_records_are_read_only_and_leave_out_the_encapsulated_secret(server):
     # Regression: Encapsulate and Decapsulate were recorded as writes, with the encapsulated
     # secret in responseElements and requestParameters; KMS's record omits it.

@@ -66,8 +66,10 @@ pub struct RequestContext {
     /// cryptographic operation (`kms:TrailingDaysWithoutKeyUsage`), read from the audit trail
     /// before authorization, which cannot wait for the store.
     pub kms_days_unused: Option<i64>,
-    /// The `KeyMaterialId` a KMS cryptographic call used, for `additionalEventData`.
-    pub key_material_id: Option<String>,
+    /// The key material a KMS cryptographic call used, for `additionalEventData`: its member
+    /// name there (`keyMaterialId`; ReEncrypt's `sourceKeyMaterialId` and
+    /// `destinationKeyMaterialId`) and the `KeyMaterialId`.
+    pub key_material_ids: Vec<(&'static str, String)>,
 }
 
 impl RequestContext {
@@ -89,7 +91,7 @@ impl RequestContext {
             via_service: None,
             resources: Vec::new(),
             kms_days_unused: None,
-            key_material_id: None,
+            key_material_ids: Vec::new(),
         }
     }
 }
@@ -151,8 +153,8 @@ impl RequestContext {
     /// enforcement.
     pub fn additional_event_data(&self) -> Option<Value> {
         let mut data = serde_json::Map::new();
-        if let Some(id) = &self.key_material_id {
-            data.insert("keyMaterialId".to_owned(), Value::String(id.clone()));
+        for (name, id) in &self.key_material_ids {
+            data.insert((*name).to_owned(), Value::String(id.clone()));
         }
         if let Some(e) = &self.would_be_denied {
             data.insert(

@@ -73,7 +73,7 @@ where
         via_service: None,
         resources: Vec::new(),
         kms_days_unused: None,
-        key_material_id: None,
+        key_material_ids: Vec::new(),
     };
 
     // Fail closed: while events cannot be written, nothing else is done either.
@@ -450,17 +450,33 @@ where
     let mut output = output;
     if route.service.signing_name == "kms" {
         // The material a cryptographic call used, which KMS records as
-        // additionalEventData.keyMaterialId (KMS developer guide, "Encrypt", "Decrypt").
-        if route.operation.name == "Encrypt" {
-            ctx.key_material_id = output
-                .as_object_mut()
-                .and_then(|o| o.remove("KeyMaterialId"))
-                .and_then(|v| v.as_str().map(str::to_owned));
-        } else if KEY_MATERIAL_RECORDED.contains(&route.operation.name) {
-            ctx.key_material_id = output
-                .get("KeyMaterialId")
+        // additionalEventData.keyMaterialId (KMS developer guide, "Encrypt", "Decrypt"), and
+        // ReEncrypt as sourceKeyMaterialId and destinationKeyMaterialId ("ReEncrypt").
+        let material = |output: &Value, member: &str| {
+            output
+                .get(member)
                 .and_then(Value::as_str)
-                .map(str::to_owned);
+                .map(str::to_owned)
+        };
+        if route.operation.name == "Encrypt" {
+            ctx.key_material_ids.extend(
+                output
+                    .as_object_mut()
+                    .and_then(|o| o.remove("KeyMaterialId"))
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .map(|id| ("keyMaterialId", id)),
+            );
+        } else if route.operation.name == "ReEncrypt" {
+            for (name, member) in [
+                ("sourceKeyMaterialId", "SourceKeyMaterialId"),
+                ("destinationKeyMaterialId", "DestinationKeyMaterialId"),
+            ] {
+                ctx.key_material_ids
+                    .extend(material(&output, member).map(|id| (name, id)));
+            }
+        } else if KEY_MATERIAL_RECORDED.contains(&route.operation.name) {
+            ctx.key_material_ids
+                .extend(material(&output, "KeyMaterialId").map(|id| ("keyMaterialId", id)));
         }
     }
     // CloudTrail records no response elements for read-only calls (KMS Encrypt,

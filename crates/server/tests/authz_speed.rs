@@ -40,7 +40,7 @@ fn ctx(route: Route, caller: &Caller) -> RequestContext {
         via_service: None,
         resources: Vec::new(),
         kms_days_unused: None,
-        key_material_id: None,
+        key_material_ids: Vec::new(),
     }
 }
 
