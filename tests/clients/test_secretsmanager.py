@@ -276,6 +276,38 @@ class Webhook:
             )
 
 
+def test_a_webhook_answering_a_value_putsecretvalue_refuses_fails_the_rotation(start_server):
+    # Regression: a webhook's createSecret answer was stored without PutSecretValue's checks,
+    # so an empty or 70,000-character SecretString became the current value.
+    answers = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+            if event["Step"] == "createSecret":
+                self.wfile.write(json.dumps({"SecretString": answers[event["SecretId"]]}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        s = start_server("--rotation-webhook", f"answer=http://127.0.0.1:{httpd.server_address[1]}/")
+        sm = s.client("secretsmanager")
+        for name, value, outcome in [("empty", "", "RotationFailed"), ("huge", "x" * 70_000, "RotationFailed"), ("fine", "é" * 65_536, "RotationSucceeded")]:
+            arn = sm.create_secret(Name=name, SecretString="before")["ARN"]
+            answers[arn] = value
+            out = sm.rotate_secret(SecretId=name, RotationLambdaARN=LAMBDA + "answer")
+            assert s.rotation_outcome(out["VersionId"]) == outcome, name
+            current = sm.get_secret_value(SecretId=name)["SecretString"]
+            assert current == ("before" if outcome == "RotationFailed" else value), name
+    finally:
+        httpd.shutdown()
+
+
 def test_webhook_rotator_gets_the_four_lambda_steps_and_a_failure_keeps_awscurrent(start_server):
     # The webhook needs a client of the server, and the server needs the webhook's URL.
     hook = Webhook(None)
@@ -607,9 +639,11 @@ def psql(port, user, password, sql):
     )
 
 
-def test_postgresql_rotator_changes_the_database_password(server, postgres):
+def test_postgresql_rotator_changes_the_database_password(start_server, postgres):
     if not shutil.which("psql"):
         pytest.skip("psql is not installed")
+    # At debug, where the database driver logs the statements it runs.
+    server = start_server(env={"PALISADE_LOG": "debug"})
     assert psql(postgres, "admin", "admin-password", "CREATE ROLE app LOGIN PASSWORD 'first-password'").returncode == 0
     sm = server.client("secretsmanager")
     creds = {"engine": "postgres", "host": "127.0.0.1", "port": postgres, "username": "app", "password": "first-password", "dbname": "postgres"}
@@ -621,6 +655,9 @@ def test_postgresql_rotator_changes_the_database_password(server, postgres):
     assert psql(postgres, "app", new["password"], "SELECT current_user").stdout.strip() == "app"
     assert psql(postgres, "app", "first-password", "SELECT 1").returncode != 0
     assert "LastRotatedDate" in sm.describe_secret(SecretId="db/app")
+    # Regression: the driver logged ALTER USER with the new password (at debug, and at warn
+    # when the statement took over a second).
+    assert new["password"] not in server.log_path.read_text()
     # A secret whose credentials do not work fails to rotate and keeps its value.
     bad = dict(creds, password="wrong")
     sm.create_secret(Name="db/bad", SecretString=json.dumps(bad))

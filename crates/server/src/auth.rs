@@ -140,17 +140,57 @@ pub async fn authenticate(
         .verifier
         .verify(&claims.0, &request, body, &secret, now)
     {
-        // The canonical request holds no secret; it is what a client author needs to find
-        // where their signer differs.
+        // The canonical request is what a client author needs to find where their signer
+        // differs, with its parameter values and session token left out: a GET query call
+        // carries its parameters there (bug: UpdateLoginProfile's Password reached the log).
         if tracing::enabled!(tracing::Level::DEBUG)
             && let Ok(canonical) = state.verifier.canonical_request(&claims.0, &request, body)
         {
+            let canonical = redacted_canonical(&canonical);
             tracing::debug!(error = %e, %canonical, "signature verification failed");
         }
         return Err(sigv4_error(&e, protocol));
     }
     record_use(state, claims, &caller, now);
     Ok(caller)
+}
+
+/// A canonical request fit for the log: the query's values (parameters of GET calls, which
+/// may be passwords) and the session token's header value replaced by `*`, except the
+/// presigning parameters that say how the request was signed.
+fn redacted_canonical(canonical: &str) -> String {
+    const SHOWN: &[&str] = &[
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+    ];
+    let mut out = Vec::new();
+    let mut in_headers = true;
+    for (i, line) in canonical.split('\n').enumerate() {
+        let line = match i {
+            0 | 1 => line.to_owned(),
+            2 => line
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) if !v.is_empty() && !SHOWN.contains(&k) => format!("{k}=*"),
+                    _ => pair.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+            _ if line.is_empty() => {
+                in_headers = false;
+                String::new()
+            }
+            _ if in_headers && line.starts_with("x-amz-security-token:") => {
+                "x-amz-security-token:*".to_owned()
+            }
+            _ => line.to_owned(),
+        };
+        out.push(line);
+    }
+    out.join("\n")
 }
 
 /// Notes a long-term key's use for `GetAccessKeyLastUsed` and the credential report; session
@@ -266,6 +306,19 @@ fn sigv4_error(e: &SigV4Error, protocol: WireProtocol) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a GET query call's failed signature logged its canonical request whole, and
+    /// with it UpdateLoginProfile's Password and the session token.
+    #[test]
+    fn logged_canonical_requests_hold_no_parameter_values_or_session_token() {
+        let canonical = "GET\n/\nAction=UpdateLoginProfile&Password=LEAK%21&UserName=u1&X-Amz-Date=20261204T000000Z\nhost:iam\nx-amz-security-token:LEAKTOKEN\n\nhost;x-amz-security-token\nUNSIGNED-PAYLOAD";
+        let shown = redacted_canonical(canonical);
+        assert!(!shown.contains("LEAK"), "{shown}");
+        assert_eq!(
+            shown,
+            "GET\n/\nAction=*&Password=*&UserName=*&X-Amz-Date=20261204T000000Z\nhost:iam\nx-amz-security-token:*\n\nhost;x-amz-security-token\nUNSIGNED-PAYLOAD"
+        );
+    }
 
     /// A KMS ListKeys signed by the JavaScript SDK v3's SignatureV4 as its HTTP/2 handler sends
     /// it: no `host`, `:authority` signed instead (the fixture of palisade-sigv4's behaviour

@@ -173,7 +173,14 @@ pub fn verify(
         ..roxmltree::ParsingOptions::default()
     };
     let doc = Document::parse_with_options(&xml, options)
-        .map_err(|e| invalid(format!("the SAML response is not well-formed XML: {e}")))?;
+        // The position only: the parser's text quotes names from the assertion, which STS's
+        // model marks sensitive, and the message reaches the caller and the audit trail.
+        .map_err(|e| {
+            invalid(format!(
+                "the SAML response is not well-formed XML (at {})",
+                e.pos()
+            ))
+        })?;
     check_depth(&doc)?;
     let response = doc.root_element();
     if !response.has_tag_name((NS_PROTOCOL, "Response")) {
@@ -786,5 +793,17 @@ mod tests {
         ));
         let e = verify(&response, meta, 0, true).unwrap_err().to_string();
         assert!(e.contains("no signing certificate"), "{e}");
+    }
+
+    /// Regression: the XML parser's error quoted the assertion's element names, which reached
+    /// the caller and the audit trail's errorMessage.
+    #[test]
+    fn a_malformed_response_is_not_quoted_in_the_error() {
+        let meta = "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\"/>";
+        let input =
+            STANDARD.encode("<samlp:Response xmlns:samlp='urn:p'><LEAKMARKER></samlp:Response>");
+        let e = verify(&input, meta, 0, true).unwrap_err().to_string();
+        assert!(e.contains("not well-formed XML (at 1:"), "{e}");
+        assert!(!e.contains("LEAKMARKER"), "{e}");
     }
 }

@@ -650,6 +650,9 @@ fn now_of(cx: &Cx<'_>, secret: &Secret) -> Result<Secret, String> {
         .ok_or_else(|| "the secret no longer exists".to_owned())
 }
 
+/// The longest SecretString (characters) or SecretBinary (bytes) the model allows.
+const MAX_SECRET_VALUE: usize = 65_536;
+
 /// Stores `value` as the AWSPENDING version `token`.
 async fn put_pending(
     cx: &Cx<'_>,
@@ -658,6 +661,18 @@ async fn put_pending(
     value: &[u8],
     binary: bool,
 ) -> Result<(), String> {
+    // What PutSecretValue, which a rotation function calls in AWS, accepts (bug: a webhook's
+    // empty or 70,000-character SecretString became the current value).
+    let len = match std::str::from_utf8(value) {
+        Ok(s) if !binary => s.chars().count(),
+        _ => value.len(),
+    };
+    if !(1..=MAX_SECRET_VALUE).contains(&len) {
+        return Err(format!(
+            "the new secret value has {len} {}; Secrets Manager takes 1 to {MAX_SECRET_VALUE}",
+            if binary { "bytes" } else { "characters" }
+        ));
+    }
     let _w = cx.state.secrets.writer.lock().await;
     let mut sec = now_of(cx, secret)?;
     super::add_value(
@@ -885,13 +900,17 @@ fn creds(v: &Value) -> Result<PgCreds, String> {
 }
 
 async fn pg_connect(c: &PgCreds) -> Result<sqlx::PgConnection, String> {
-    use sqlx::Connection;
+    use sqlx::{ConnectOptions, Connection};
+    // The driver logs statements (at debug, and slow ones at warn), and ALTER USER carries
+    // the new password inline, as PostgreSQL takes no parameter there (bug: the new password
+    // reached the server log whenever the statement took over a second).
     let opts = sqlx::postgres::PgConnectOptions::new()
         .host(&c.host)
         .port(c.port)
         .username(&c.username)
         .password(&c.password)
-        .database(&c.dbname);
+        .database(&c.dbname)
+        .disable_statement_logging();
     tokio::time::timeout(
         Duration::from_secs(15),
         sqlx::PgConnection::connect_with(&opts),
