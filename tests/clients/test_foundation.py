@@ -277,6 +277,42 @@ def test_stale_signature_is_refused(server):
     assert "Signature expired" in body
 
 
+def signed_minutes_ago(server, service, body, headers, minutes):
+    request = botocore.awsrequest.AWSRequest(method="POST", url=server.url + "/", data=body, headers=headers)
+    auth = botocore.auth.SigV4Auth(botocore.credentials.Credentials(*server.credentials()), service, "us-east-1")
+    real = botocore.auth.datetime.datetime
+
+    class Past(real):
+        @classmethod
+        def utcnow(cls):
+            return real.utcnow() - datetime.timedelta(minutes=minutes)
+
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) - datetime.timedelta(minutes=minutes)
+
+    botocore.auth.datetime.datetime = Past
+    try:
+        auth.add_auth(request)
+    finally:
+        botocore.auth.datetime.datetime = real
+    return request
+
+
+def test_kms_and_secrets_manager_refuse_signatures_over_five_minutes_old(server):
+    # Regression: they took requests signed up to 15 minutes off, as IAM and STS do; AWS's KMS
+    # and Secrets Manager answer `Signature expired: ... (... - 5 min.)` past 5.
+    for service, target in [("kms", "TrentService.ListKeys"), ("secretsmanager", "secretsmanager.ListSecrets")]:
+        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target}
+        status, body = send(server, signed_minutes_ago(server, service, "{}", headers, 6))
+        assert status == 400, body
+        assert json.loads(body)["__type"] == "InvalidSignatureException"
+        assert "- 5 min.)" in json.loads(body)["message"]
+        assert send(server, signed_minutes_ago(server, service, "{}", headers, 4))[0] == 200
+    # STS keeps AWS's 15 minutes.
+    assert send(server, signed_minutes_ago(server, "sts", STS_BODY, STS_FORM, 6))[0] == 200
+
+
 # -- routing and bad input -------------------------------------------------------------------
 
 

@@ -240,6 +240,33 @@ fn clock_skew_window_is_fifteen_minutes_both_ways() {
     );
 }
 
+/// Regression: KMS and Secrets Manager took requests signed up to 15 minutes off; AWS's allow
+/// 5 (`... - 5 min.`), so clock-skew handling tested here failed against AWS.
+#[test]
+fn kms_and_secrets_manager_allow_five_minutes_of_skew() {
+    for service in ["kms", "secretsmanager"] {
+        let h = signed_headers_at(
+            T,
+            SigningParams {
+                service,
+                ..params(T)
+            },
+        );
+        verify_at(&h, BODY, T + Duration::minutes(5)).unwrap();
+        verify_at(&h, BODY, T - Duration::minutes(5)).unwrap();
+        let late = verify_at(&h, BODY, T + Duration::minutes(6)).unwrap_err();
+        assert_eq!(
+            late.to_string(),
+            "Signature expired: 20150830T123600Z is now earlier than 20150830T123700Z (20150830T124200Z - 5 min.)"
+        );
+        let early = verify_at(&h, BODY, T - Duration::minutes(6)).unwrap_err();
+        assert_eq!(early.kind(), ErrorKind::Expired, "{service}");
+    }
+    // IAM (and STS) keep 15.
+    let h = signed_headers_at(T, params(T));
+    verify_at(&h, BODY, T + Duration::minutes(6)).unwrap();
+}
+
 #[test]
 fn presigned_expiry_window() {
     let headers = [("Host", "iam.amazonaws.com")];
