@@ -55,6 +55,20 @@ def test_encryption_context_binds_and_any_changed_byte_is_invalid_ciphertext(ser
         assert error(e)["Code"] in ("InvalidCiphertextException", "NotFoundException"), i
 
 
+def test_a_ciphertext_of_another_regions_key_is_access_denied_not_damaged(server):
+    # Bug: InvalidCiphertextException with no message, which says the blob is damaged; KMS
+    # answers that the key does not exist in this Region or is not the caller's to use.
+    blob = server.client("kms", region="us-west-2").encrypt(
+        KeyId=server.client("kms", region="us-west-2").create_key()["KeyMetadata"]["KeyId"], Plaintext=b"x"
+    )["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        server.client("kms", region="us-east-1").decrypt(CiphertextBlob=blob)
+    assert error(e) == {
+        "Code": "AccessDeniedException",
+        "Message": "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
+    }
+
+
 def test_key_policy_must_allow_and_grants_allow_their_operations(server):
     root = server.client("kms")
     # A key whose policy does not delegate to IAM: identity policies alone do not help.

@@ -662,6 +662,50 @@ mod tests {
         assert_eq!(rows.len(), 2);
     }
 
+    #[tokio::test]
+    async fn a_deleted_replica_leaves_its_primarys_replica_list() {
+        // Bug: a replica deleted at the end of its waiting period stayed in its primary's
+        // ReplicaKeys, and replicating the key to its Region again listed the Region twice.
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let caller = Caller::root(ACCOUNT, None);
+        let call = |region: &'static str, op: &'static str, input: serde_json::Value| {
+            super::handle(&state, &caller, region, op, input)
+        };
+        let primary = call("us-east-1", "CreateKey", json!({"MultiRegion": true}))
+            .await
+            .unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let replicate = json!({"KeyId": primary, "ReplicaRegion": "us-west-2"});
+        let replica = call("us-east-1", "ReplicateKey", replicate.clone())
+            .await
+            .unwrap()["ReplicaKeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            "us-west-2",
+            "ScheduleKeyDeletion",
+            json!({"KeyId": replica, "PendingWindowInDays": 7}),
+        )
+        .await
+        .unwrap();
+        super::run_due(&state, super::now() + 8 * 86_400)
+            .await
+            .unwrap();
+        let replicas =
+            |meta: &serde_json::Value| meta["MultiRegionConfiguration"]["ReplicaKeys"].clone();
+        let described = call("us-east-1", "DescribeKey", json!({"KeyId": primary}))
+            .await
+            .unwrap();
+        assert_eq!(replicas(&described["KeyMetadata"]), json!([]));
+        let again = call("us-east-1", "ReplicateKey", replicate).await.unwrap();
+        let listed = replicas(&again["ReplicaKeyMetadata"]);
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    }
+
     const ROLE: &str = "arn:aws:iam::123456789012:role/team/app";
 
     #[test]

@@ -1667,10 +1667,21 @@ pub(crate) fn decrypt_symmetric(
         ));
     }
     cx.state.kms.read(|d| {
-        let k = d
-            .keys
-            .get(&arn)
-            .ok_or_else(|| err("InvalidCiphertextException", ""))?;
+        let k = d.keys.get(&arn).ok_or_else(|| {
+            // KMS's answer for a ciphertext of a key in another Region (bug:
+            // InvalidCiphertextException, which tells the caller the blob is damaged). A key
+            // id known nowhere stays InvalidCiphertextException: a changed byte of the blob
+            // must read as damage, and a deleted key leaves no trace to tell it apart.
+            if d.keys.values().any(|k| k.record.id == header.key_id) {
+                err(
+                    "AccessDeniedException",
+                    "The ciphertext refers to a customer master key that does not exist, does \
+                     not exist in this region, or you are not allowed to access.",
+                )
+            } else {
+                err("InvalidCiphertextException", "")
+            }
+        })?;
         usable(k)?;
         let v = usize::try_from(header.material_version).unwrap_or(usize::MAX);
         let m = decrypting_material(k, v).ok_or_else(|| err("InvalidCiphertextException", ""))?;
@@ -2747,6 +2758,29 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
     changes
         .deletes
         .extend(grants.into_iter().map(|g| (GRANTS, g)));
+    // A deleted replica leaves its primary's list of replicas (bug: DescribeKey kept listing
+    // it, and replicating the key to that Region again listed the Region twice).
+    let mut due_rotate = due_rotate;
+    for key in changes_deleted_replicas(&changes, kms)? {
+        let Some(primary) = key.primary_region.as_deref() else {
+            continue;
+        };
+        let primary_arn = key_arn(primary, &key.account, &key.id);
+        let prune = |k: &mut Key| {
+            k.record.replica_regions.retain(|r| *r != key.region);
+        };
+        let mut found = false;
+        for k in changes.keys.iter_mut().chain(due_rotate.iter_mut()) {
+            if k.record.arn == primary_arn {
+                prune(k);
+                found = true;
+            }
+        }
+        if !found && let Some(mut k) = kms.read(|d| d.keys.get(&primary_arn).cloned())? {
+            prune(&mut k);
+            changes.keys.push(k);
+        }
+    }
     for mut key in due_rotate {
         let previous = material_id(&key.record, key.record.current_version());
         let replicas = rotate(kms, &mut key, "AUTOMATIC", t)?;
@@ -2778,6 +2812,26 @@ pub(crate) async fn run_due(state: &AppState, t: i64) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// The replicas among the keys `changes` deletes.
+fn changes_deleted_replicas(
+    changes: &Changes,
+    kms: &super::Kms,
+) -> Result<Vec<KeyRecord>, ApiError> {
+    let arns: Vec<&String> = changes
+        .deletes
+        .iter()
+        .filter(|(table, _)| *table == KEYS)
+        .map(|(_, arn)| arn)
+        .collect();
+    Ok(kms.read(|d| {
+        arns.iter()
+            .filter_map(|arn| d.keys.get(*arn))
+            .filter(|k| is_replica(&k.record))
+            .map(|k| k.record.clone())
+            .collect()
+    })?)
 }
 
 /// The CloudTrail record of work KMS does on its own (an `AwsServiceEvent`): no caller, the
@@ -3826,7 +3880,11 @@ async fn replicate_key(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             None => Ok(Vec::new()),
         })
         .collect::<Result<_, _>>()?;
-    primary.record.replica_regions.push(target);
+    // A Region whose replica was deleted may be listed still (keys stored before deletions
+    // pruned the list): listed once.
+    if !primary.record.replica_regions.contains(&target) {
+        primary.record.replica_regions.push(target);
+    }
     let replica = Key {
         record,
         materials,
