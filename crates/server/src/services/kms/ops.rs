@@ -2825,13 +2825,13 @@ fn changes_deleted_replicas(
         .filter(|(table, _)| *table == KEYS)
         .map(|(_, arn)| arn)
         .collect();
-    Ok(kms.read(|d| {
+    kms.read(|d| {
         arns.iter()
             .filter_map(|arn| d.keys.get(*arn))
             .filter(|k| is_replica(&k.record))
             .map(|k| k.record.clone())
             .collect()
-    })?)
+    })
 }
 
 /// The CloudTrail record of work KMS does on its own (an `AwsServiceEvent`): no caller, the
