@@ -103,7 +103,7 @@ def make_cert(common_name, issuer=None, ca=False, san_ip=None, days=30, key_size
 class Server:
     """One running `palisade serve`."""
 
-    def __init__(self, *args, env=None, data_dir=None):
+    def __init__(self, *args, env=None, data_dir=None, preexec_fn=None):
         self.dir = tempfile.TemporaryDirectory(prefix="palisade-test-")
         self.data_dir = Path(data_dir) if data_dir else Path(self.dir.name) / "data"
         self.log_path = Path(self.dir.name) / "server.log"
@@ -117,6 +117,7 @@ class Server:
             stderr=self.log,
             env=full_env,
             text=True,
+            preexec_fn=preexec_fn,
         )
         line = self.proc.stdout.readline()
         match = re.search(r"listening on (\S+)", line or "")
@@ -254,8 +255,8 @@ def dev_server():
 def start_server():
     started = []
 
-    def start(*args, env=None, data_dir=None):
-        s = Server(*args, env=env, data_dir=data_dir)
+    def start(*args, env=None, data_dir=None, preexec_fn=None):
+        s = Server(*args, env=env, data_dir=data_dir, preexec_fn=preexec_fn)
         started.append(s)
         return s
 

@@ -183,3 +183,48 @@ def test_a_burst_of_large_changes_on_a_full_disk_never_outgrows_the_audit_room(s
             if "errorCode" not in record:
                 created.add(record["responseElements"]["keyMetadata"]["keyId"])
     assert created == keys
+
+
+def test_a_file_size_limit_is_refused_as_a_full_disk_not_a_crash(start_server, tmp_path):
+    # Bug: under a file-size limit (ulimit -f) the event log's write past it raised SIGXFSZ,
+    # which ended the server without a word, and again at each restart before it listened.
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
+
+    data = tmp_path / "data"
+
+    def fill(server, prefix):
+        iam = server.client("iam")
+        for n in range(4000):
+            try:
+                iam.create_user(UserName=f"{prefix}{n}", Path="/" + "p" * 500 + "/")
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+        return None
+
+    s = start_server(data_dir=data, preexec_fn=limit)
+    assert fill(s, "u") == "ServiceUnavailable"
+    assert s.proc.poll() is None, "the server died"
+    s.stop()
+    # It starts again under the same limit, serves what room is left, then refuses.
+    again = start_server(data_dir=data, preexec_fn=limit)
+    assert fill(again, "v") == "ServiceUnavailable"
+    assert again.proc.poll() is None, "the restarted server died"
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit_and_a_low_one_is_reported(start_server):
+    # Bug: the server kept the usual soft limit of 1,024 descriptors below its 4,096
+    # connections; clients used them up and the event log could not start its next segment,
+    # refusing every request with 503.
+    import resource
+
+    s = start_server(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 2048)))
+    limits = open(f"/proc/{s.proc.pid}/limits").read()
+    soft = next(line.split()[3] for line in limits.splitlines() if line.startswith("Max open files"))
+    assert soft == "2048", limits
+    assert "open-file limit" in s.log_path.read_text()
+    low = start_server(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    assert "the open-file limit (64) is below --max-connections" in low.log_path.read_text()
+    assert low.client("sts").get_caller_identity()["Account"] == "123456789012"

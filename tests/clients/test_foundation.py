@@ -685,6 +685,24 @@ def test_silent_connections_do_not_lock_other_clients_out(start_server):
         stalled.close()
 
 
+def test_an_idle_keep_alive_connection_lasts_the_idle_timeout(start_server):
+    # Regression: hyper's 30 s head timeout also ran while a keep-alive connection waited for
+    # its next request, so `--idle-timeout 60` (the default) closed idle connections at 30 s.
+    import http.client
+
+    s = start_server("--idle-timeout", "40")
+    host, port = s.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("GET", "/_palisade/health")
+    assert conn.getresponse().read() and conn.sock is not None
+    first = conn.sock
+    time.sleep(32)
+    conn.request("GET", "/_palisade/health")
+    response = conn.getresponse()
+    assert response.status == 200 and conn.sock is first
+    conn.close()
+
+
 def test_a_certificate_that_does_not_match_its_key_creates_nothing(tmp_path):
     # Regression: the start failed after the KEK, the store and the event log were created in
     # the data directory, against "a failed start leaves nothing behind".

@@ -579,6 +579,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        #[cfg(unix)]
+        let _file_size_signal = survive_file_size_limit();
+        #[cfg(unix)]
+        raise_open_file_limit(config.max_connections);
         let data_dir = config.data_dir.clone();
         let dev = config.dev;
         let server = Server::start(config).await.context("cannot start the server")?;
@@ -630,6 +634,62 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// A file-size limit (`ulimit -f`) makes a write past it raise SIGXFSZ, whose default action
+/// ends the process without a word (bug: the server died when its event log outgrew the limit,
+/// and again at each restart, before it listened). Listening for the signal leaves the write
+/// to fail with EFBIG instead, which the store reports as it does a full disk, and fail-closed
+/// mode answers 503. A handler once registered stays for the process's life; the stream is
+/// kept anyway, never read (the signals coalesce).
+#[cfg(unix)]
+fn survive_file_size_limit() -> Option<tokio::signal::unix::Signal> {
+    let kind = tokio::signal::unix::SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw());
+    match tokio::signal::unix::signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot catch SIGXFSZ: a file-size limit (ulimit -f) will end the server when a file outgrows it");
+            None
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard one, as a server holding thousands of
+/// connections must (bug: with the usual soft limit of 1,024 below `--max-connections`, clients
+/// used up the descriptors, and the event log could not start its next segment, refusing every
+/// request with 503). Warns when even the hard limit leaves too few.
+#[cfg(unix)]
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // Descriptors beyond connections: the store, the event log's segments, trail files, TLS
+    // material, outbound calls.
+    const SPARE: u64 = 256;
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit is still capped by the kernel (fs.nr_open, 1,048,576 by default).
+    let hard = limit.maximum.unwrap_or(1 << 20);
+    let mut soft = limit.current.unwrap_or(hard);
+    if soft < hard {
+        match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(hard),
+                maximum: limit.maximum,
+            },
+        ) {
+            Ok(()) => soft = hard,
+            Err(e) => tracing::debug!(error = %e, soft, hard, "cannot raise the open-file limit"),
+        }
+    }
+    let needed = (max_connections as u64).saturating_add(SPARE);
+    if soft < needed {
+        tracing::warn!(
+            limit = soft,
+            max_connections,
+            "the open-file limit ({soft}) is below --max-connections ({max_connections}) plus {SPARE} for the store: \
+             once clients hold that many connections new ones wait, and the event log may be unable to start a segment; \
+             raise the limit (ulimit -n, LimitNOFILE=) or lower --max-connections"
+        );
+    }
 }
 
 /// On SIGINT or SIGTERM, removes the temporary output of `mask` or `unmask` and exits with

@@ -168,9 +168,9 @@ impl AuditSink {
         // what there is, and the log keeps its full reserve once the disk allows.
         match self.store.audit_make_room(4 * UNPROMISED).await {
             Ok(true) => {
-                if !self.healthy.swap(true, Ordering::Relaxed) && once_a_minute(&RECOVERED_LOGGED) {
-                    tracing::warn!("audit events can be recorded again");
-                }
+                // Said by the writer once a group is written with the log's full room: room
+                // for a few events is not a recovered disk.
+                self.healthy.store(true, Ordering::Relaxed);
                 true
             }
             Ok(false) => false,
@@ -339,6 +339,8 @@ async fn write_groups(
 ) {
     let mut rows = Vec::with_capacity(MAX_GROUP);
     let mut acks = Vec::with_capacity(MAX_GROUP);
+    // Whether the log last said that events are not being recorded.
+    let mut said_down = !healthy.load(Ordering::Relaxed);
     loop {
         let Some((row, ack)) = rx.recv().await else {
             return;
@@ -359,25 +361,33 @@ async fn write_groups(
         // requests now, while the events of those under way still fit.
         let low = result.is_ok() && store.audit_space_low();
         let now_healthy = result.is_ok() && !low;
-        let was_healthy = healthy.swap(now_healthy, Ordering::Relaxed);
-        // One error when writing starts to fail and one line when it works again, not a line
-        // per group while a disk stays full.
-        match (&result, was_healthy, now_healthy) {
-            (Err(e), true, _) => {
-                tracing::error!(error = %e, events = rows.len(), "audit events are not being recorded");
+        healthy.store(now_healthy, Ordering::Relaxed);
+        // One line when writing starts to fail and one when it works again, not a line per
+        // group while a disk stays full. What was last said is tracked here, not read from the
+        // flag, which requests set when room is made for them (bug: "recorded again" was
+        // logged while the disk was still full, and the real recovery went unsaid). On a disk
+        // that frees a little room at a time the state can flip with each group: the flips
+        // are said at most once a minute (bug: hundreds of lines a minute).
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, events = rows.len(), "audit events were not recorded");
+        }
+        if now_healthy == said_down
+            && once_a_minute(if now_healthy {
+                &RECOVERED_LOGGED
+            } else {
+                &FULL_LOGGED
+            })
+        {
+            said_down = !now_healthy;
+            match &result {
+                Err(e) => {
+                    tracing::error!(error = %e, "audit events are not being recorded: requests are refused until they are")
+                }
+                Ok(()) if low => tracing::error!(
+                    "the audit log's disk is full: requests are refused until there is room"
+                ),
+                Ok(()) => tracing::warn!("audit events are being recorded again"),
             }
-            (Err(e), false, _) => {
-                tracing::debug!(error = %e, events = rows.len(), "audit events were not recorded");
-            }
-            // On a disk that frees a little room at a time the state can flip with each group:
-            // the flips are logged at most once a minute (bug: hundreds of lines a minute).
-            (Ok(()), true, false) if once_a_minute(&FULL_LOGGED) => tracing::error!(
-                "the audit log's disk is full: requests are refused until there is room"
-            ),
-            (Ok(()), false, true) if once_a_minute(&RECOVERED_LOGGED) => {
-                tracing::warn!("audit events are being recorded again")
-            }
-            (Ok(()), _, _) => {}
         }
         for ack in acks.drain(..) {
             // A handler that gave up waiting (client gone) is not an error.
@@ -391,7 +401,7 @@ static FULL_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 static RECOVERED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Whether a minute has passed since `last` (seconds since the epoch) was set; sets it if so.
-fn once_a_minute(last: &std::sync::atomic::AtomicU64) -> bool {
+pub(crate) fn once_a_minute(last: &std::sync::atomic::AtomicU64) -> bool {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -35,6 +35,8 @@ use crate::state::AppState;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests one HTTP/2 connection may have under way at once.
 const MAX_STREAMS: u32 = 64;
+/// When "accept failed" was last logged (seconds since the epoch).
+static ACCEPT_FAILED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,7 +52,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
+        // hyper's head timer also runs while a keep-alive connection waits for its next
+        // request, so it must not be shorter than `--idle-timeout` (bug: idle keep-alive
+        // connections were closed after 30 s whatever `--idle-timeout` said).
+        .header_read_timeout(HEAD_TIMEOUT.max(Duration::from_secs(state.config.idle_timeout_secs)))
         // hyper refuses a smaller buffer (its minimum is 8 KiB); a smaller limit is enforced
         // per request below.
         .max_buf_size(state.config.max_header_bytes.max(8192));
@@ -84,8 +89,11 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Typically EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Typically EMFILE: back off instead of spinning, and say so once a minute
+                    // (bug: a line every 50 ms while descriptors ran out).
+                    if crate::audit::once_a_minute(&ACCEPT_FAILED_LOGGED) {
+                        tracing::warn!(error = %e, "accept failed (logged at most once a minute)");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -383,10 +391,10 @@ impl Drop for Busy {
 }
 
 /// Serves one connection until it closes, shutdown drains it, or it sits idle (no request under
-/// way, no byte moved) for `--idle-timeout`. hyper's head timeout starts only with a head's
-/// first byte, so without this a client that connects (or finishes a TLS handshake) and sends
-/// nothing held a connection slot forever, and `--max-connections` silent sockets locked
-/// everyone out.
+/// way, no byte moved) for `--idle-timeout`. hyper's head timeout does not cover a connection
+/// before its first request, so without this a client that connects (or finishes a TLS
+/// handshake) and sends nothing held a connection slot forever, and `--max-connections` silent
+/// sockets locked everyone out.
 async fn serve_connection<S>(
     builder: &Builder<TokioExecutor>,
     stream: S,
