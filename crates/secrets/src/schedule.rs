@@ -83,7 +83,11 @@ impl RotationRules {
         match &self.schedule {
             // Day schedules open at midnight: any Duration (at most 24h) ends by the next one.
             Schedule::Days(_) => true,
-            Schedule::Hours(n) => len <= i64::from(*n) * HOUR,
+            // Windows open every n hours from midnight; the day's last must close by the next.
+            Schedule::Hours(n) => {
+                let every = i64::from(*n) * HOUR;
+                len <= every && (DAY - 1).div_euclid(every) * every + len <= DAY
+            }
             Schedule::Cron(c) => c.starts_in_day().windows(2).all(|w| match w {
                 [a, b] => a + len <= *b,
                 _ => true,
@@ -97,7 +101,19 @@ impl RotationRules {
         match &self.schedule {
             // AWS's day-based windows open at midnight UTC of the due day.
             Schedule::Days(n) => Some(last.div_euclid(DAY) * DAY + i64::from(*n) * DAY),
-            Schedule::Hours(n) => Some(last + i64::from(*n) * HOUR),
+            // "If you use a rate() expression, the rotation window starts at midnight": every
+            // n hours from each UTC midnight, on the hour (bug: n hours after the last
+            // rotation, so windows drifted and could run past midnight).
+            Schedule::Hours(n) => {
+                let every = i64::from(*n) * HOUR;
+                let midnight = last.div_euclid(DAY) * DAY;
+                let next = midnight + ((last - midnight).div_euclid(every) + 1) * every;
+                Some(if next < midnight + DAY {
+                    next
+                } else {
+                    midnight + DAY
+                })
+            }
             Schedule::Cron(c) => c.next_after(last),
         }
     }
@@ -203,6 +219,8 @@ enum DayOfWeek {
     Days(u64),
     /// `d#n`: the n-th such weekday of the month.
     Nth(u8, u8),
+    /// `dL`: the last such weekday of the month (`L` alone: the last Saturday).
+    Last(u8),
 }
 
 /// AWS's six-field cron expression.
@@ -301,6 +319,16 @@ impl Cron {
                 }
                 DayOfWeek::Nth(day as u8, n as u8)
             }
+            d if d.ends_with('L') => {
+                let day = match d.trim_end_matches('L') {
+                    "" => 7,
+                    day => value(day, &DAYS, 1)?,
+                };
+                if !(1..=7).contains(&day) {
+                    return Err(format!("bad {d:?}"));
+                }
+                DayOfWeek::Last(day as u8)
+            }
             d => DayOfWeek::Days(bits(d, 1, 7, &DAYS, 1)?),
         };
         if (dom == DayOfMonth::Any) == (dow == DayOfWeek::Any) {
@@ -369,6 +397,9 @@ impl Cron {
             (DayOfMonth::Last, _) => d.day() == d.month().length(d.year()),
             (_, DayOfWeek::Days(m)) => has(*m, weekday),
             (_, DayOfWeek::Nth(w, n)) => u32::from(*w) == weekday && (d.day() - 1) / 7 + 1 == *n,
+            (_, DayOfWeek::Last(w)) => {
+                u32::from(*w) == weekday && d.day() + 7 > d.month().length(d.year())
+            }
             (DayOfMonth::Any, DayOfWeek::Any) => true,
         }
     }
@@ -451,6 +482,52 @@ mod tests {
         assert!(RotationRules::parse(None, Some("cron(0 21 * * ? *)"), Some("3h")).is_ok());
         assert!(RotationRules::parse(None, Some("cron(0 1,9,17 * * ? *)"), Some("7h")).is_ok());
         assert!(RotationRules::parse(Some(30), None, Some("24h")).is_ok());
+    }
+
+    /// Regression: `rate(N hours)` windows opened N hours after the last rotation (19:25 +
+    /// 4h = 23:25, its window running past midnight, then drifting); AWS's open every N hours
+    /// from midnight, on the hour.
+    #[test]
+    fn hourly_rates_open_on_the_hour_from_midnight() {
+        let r = RotationRules::parse(None, Some("rate(4 hours)"), None).unwrap();
+        assert_eq!(
+            r.next_after(at("2026-01-01T19:25:54Z")),
+            Some(at("2026-01-01T20:00:00Z"))
+        );
+        assert_eq!(
+            r.next_after(at("2026-01-01T23:40:15Z")),
+            Some(at("2026-01-02T00:00:00Z"))
+        );
+        // 5 does not divide 24: the day's last window is 20:00, then midnight again.
+        let five = RotationRules::parse(None, Some("rate(5 hours)"), None).unwrap();
+        assert_eq!(
+            five.next_after(at("2026-01-01T20:10:00Z")),
+            Some(at("2026-01-02T00:00:00Z"))
+        );
+        // A window may not run into the next day: 20:00 + 5h would.
+        assert_eq!(
+            RotationRules::parse(None, Some("rate(5 hours)"), Some("5h")),
+            Err(ScheduleError::Window("5h".into()))
+        );
+        assert!(RotationRules::parse(None, Some("rate(5 hours)"), Some("4h")).is_ok());
+    }
+
+    /// Regression: `L` in the day-of-week field (`6L`, the last Friday; `L`, the last
+    /// Saturday), which AWS's schedule expressions allow, was refused.
+    #[test]
+    fn last_weekday_of_the_month() {
+        let r = RotationRules::parse(None, Some("cron(0 0 ? * 6L *)"), None).unwrap();
+        // The last Friday of January 2026 is the 30th.
+        assert_eq!(
+            r.next_after(at("2026-01-01T00:00:00Z")),
+            Some(at("2026-01-30T00:00:00Z"))
+        );
+        let sat = RotationRules::parse(None, Some("cron(0 0 ? * L *)"), None).unwrap();
+        assert_eq!(
+            sat.next_after(at("2026-01-01T00:00:00Z")),
+            Some(at("2026-01-31T00:00:00Z"))
+        );
+        assert!(RotationRules::parse(None, Some("cron(0 0 ? * 9L *)"), None).is_err());
     }
 
     #[test]

@@ -1159,6 +1159,9 @@ async fn put_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         .version(&token)
         .map(|v| v.stages.clone())
         .unwrap_or_default();
+    if stages.iter().any(|s| s == AWSCURRENT) {
+        rotation::value_set_manually(&mut secret, now());
+    }
     let out = json!({"ARN": secret.arn, "Name": secret.name, "VersionId": token, "VersionStages": stages});
     save(cx.state, secret).await?;
     Ok(out)
@@ -1207,6 +1210,7 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             vec![AWSCURRENT.to_owned()],
         )
         .await?;
+        rotation::value_set_manually(&mut secret, now());
         super::set(&mut out, "VersionId", json!(token));
     }
     save(cx.state, secret).await?;
@@ -2222,5 +2226,93 @@ mod tests {
             .await
             .unwrap();
         assert!(d["NextRotationDate"].as_i64().unwrap() > now());
+    }
+
+    /// Regression: PutSecretValue and UpdateSecret left a day schedule counting from the last
+    /// rotation; AWS counts a manual update as a rotation ("Manually updating the secret value
+    /// by calling PutSecretValue or UpdateSecret is considered a valid rotation").
+    #[tokio::test]
+    async fn a_manual_update_restarts_a_schedule_in_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        let lambda = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            rotation::RANDOM_ROTATOR
+        );
+        for (name, rules) in [
+            ("days", json!({"AutomaticallyAfterDays": 30})),
+            ("hourly", json!({"ScheduleExpression": "rate(4 hours)"})),
+        ] {
+            call(
+                &state,
+                "CreateSecret",
+                json!({"Name": name, "SecretString": "old"}),
+            )
+            .await
+            .unwrap();
+            call(
+                &state,
+                "RotateSecret",
+                json!({"SecretId": name, "RotationLambdaARN": lambda,
+                       "RotationRules": rules, "RotateImmediately": false}),
+            )
+            .await
+            .unwrap();
+        }
+        let next = |name: &str| {
+            state
+                .secrets
+                .find("123456789012", "us-east-1", name)
+                .unwrap()
+                .rotation
+                .and_then(|r| r.next)
+        };
+        // As if the last rotation had been 20 days ago: due in 10 days.
+        let due_soon = now().div_euclid(86_400) * 86_400 + 10 * 86_400;
+        for name in ["days", "hourly"] {
+            let mut s = state
+                .secrets
+                .find("123456789012", "us-east-1", name)
+                .unwrap();
+            if let Some(r) = s.rotation.as_mut() {
+                r.next = Some(due_soon);
+            }
+            state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        }
+        let thirty_days = now().div_euclid(86_400) * 86_400 + 30 * 86_400;
+        call(
+            &state,
+            "PutSecretValue",
+            json!({"SecretId": "days", "SecretString": "new"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(next("days"), Some(thirty_days));
+        // A value put without AWSCURRENT is no rotation, and a schedule in hours keeps its
+        // windows.
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "days")
+            .unwrap();
+        if let Some(r) = s.rotation.as_mut() {
+            r.next = Some(due_soon);
+        }
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        call(
+            &state,
+            "PutSecretValue",
+            json!({"SecretId": "days", "SecretString": "staged", "VersionStages": ["STAGED"]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(next("days"), Some(due_soon));
+        call(
+            &state,
+            "UpdateSecret",
+            json!({"SecretId": "hourly", "SecretString": "new"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(next("hourly"), Some(due_soon));
     }
 }

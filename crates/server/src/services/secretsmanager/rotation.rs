@@ -96,6 +96,25 @@ fn rules_of(r: &Rotation) -> Option<RotationRules> {
     RotationRules::parse(r.after_days, r.expression.as_deref(), r.duration.as_deref()).ok()
 }
 
+/// A new AWSCURRENT value set by PutSecretValue or UpdateSecret at `t`: for a schedule in days,
+/// "manually updating the secret value ... is considered a valid rotation" (RotationRulesType),
+/// so the next window is counted from it (bug: the schedule ran on from the last rotation and
+/// rotated a value put the day before). Schedules in hours and cron expressions keep their
+/// windows, which do not count from the last rotation.
+pub(crate) fn value_set_manually(sec: &mut Secret, t: i64) {
+    let Some(rot) = sec.rotation.as_mut().filter(|r| r.enabled) else {
+        return;
+    };
+    if let Some(rules) = rules_of(rot)
+        && matches!(
+            rules.schedule,
+            palisade_secrets::schedule::Schedule::Days(_)
+        )
+    {
+        rot.next = rules.next_after(t);
+    }
+}
+
 /// `RotateSecret`.
 pub async fn rotate_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let id = s(i, "SecretId").unwrap_or_default();
