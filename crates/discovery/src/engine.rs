@@ -1365,9 +1365,46 @@ impl Engine {
                 )
             }
         };
-        let (mut vs, ve) = (s + check.start, s + check.end);
+        let (mut vs, mut ve) = (s + check.start, s + check.end);
         if ve <= vs {
             return None;
+        }
+        let managed = match &id.kind {
+            Kind::Managed(m) => m.id,
+            Kind::Custom(_) => "",
+        };
+        match managed {
+            // Grouped digits that the text goes on grouping (`4820 5858 4420 3120 2241` in a
+            // hex dump or a table) hold no card number: a card is the whole number (bug: a
+            // 16-digit window of longer grouped runs was reported, though the same digits
+            // ungrouped were not).
+            "CREDIT_CARD_NUMBER" if groups_continue(data, vs, ve) => return None,
+            // `02/12` of `2022/02/12`, `2021` of `2021-10-09`: part of a full date, not an
+            // expiry or a security code.
+            "CREDIT_CARD_EXPIRATION" | "CREDIT_CARD_SECURITY_CODE" if inside_date(data, vs, ve) => {
+                return None;
+            }
+            // Colon-separated hex that goes on (`5E:8D:C4:AD:E7:AF:6E:27:…`, a fingerprint or
+            // serial) or holds no digit at all (`aead::Aad`, a Rust path) is no IPv6 address.
+            "IP_ADDRESS"
+                if data.get(vs..ve).is_some_and(|v| v.contains(&b':'))
+                    && (hex_groups_continue(data, vs, ve)
+                        || !data
+                            .get(vs..ve)
+                            .is_some_and(|v| v.iter().any(u8::is_ascii_digit))) =>
+            {
+                return None;
+            }
+            // The pattern's letters are ASCII; a surname goes on through the letters it
+            // stopped at (bug: `Vincent Lefèvre` was reported as `Vincent Lef`, and masking
+            // left `èvre` in the clear). A name that starts inside a word is none.
+            "NAME" => {
+                if letter_before(data, vs) {
+                    return None;
+                }
+                ve = letters_end(data, ve);
+            }
+            _ => {}
         }
         if let Kind::Managed(m) = &id.kind
             && m.id == "EMAIL_ADDRESS"
@@ -1631,6 +1668,96 @@ fn fraction_at(data: &[u8], at: usize) -> bool {
 }
 
 /// Whether `data[vs..ve]` continues a dotted number: `<digit>.` before it or `.<digit>` after.
+/// Whether the separator-grouped digits `data[vs..ve]` go on in the text: the same separator
+/// and another group of digits right after or right before. One group that is a year, with
+/// nothing grouped beyond it, does not count (`4929 3956 2890 8539 2027`, a card and its
+/// expiry year).
+fn groups_continue(data: &[u8], vs: usize, ve: usize) -> bool {
+    let Some(sep) = data
+        .get(vs..ve)
+        .and_then(|v| v.iter().find(|b| matches!(b, b' ' | b'-')))
+        .copied()
+    else {
+        return false;
+    };
+    let at = |i: usize| data.get(i).copied();
+    let is_digit = |i: usize| at(i).is_some_and(|b| b.is_ascii_digit());
+    let year = |g: &[u8]| g.len() == 4 && (g.starts_with(b"19") || g.starts_with(b"20"));
+    // After: the group that follows, and whether another follows it.
+    if at(ve) == Some(sep) && is_digit(ve + 1) {
+        let mut end = ve + 1;
+        while is_digit(end) {
+            end += 1;
+        }
+        let group = data.get(ve + 1..end).unwrap_or(&[]);
+        if !year(group) || (at(end) == Some(sep) && is_digit(end + 1)) {
+            return true;
+        }
+    }
+    // Before: the group that precedes, and whether another precedes it.
+    if vs >= 2 && at(vs - 1) == Some(sep) && is_digit(vs - 2) {
+        let mut start = vs - 1;
+        while start > 0 && is_digit(start - 1) {
+            start -= 1;
+        }
+        let group = data.get(start..vs - 1).unwrap_or(&[]);
+        if !year(group) || (start >= 2 && at(start - 1) == Some(sep) && is_digit(start - 2)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether `data[vs..ve]` is part of a longer date: a date separator and a digit right before
+/// or right after it.
+fn inside_date(data: &[u8], vs: usize, ve: usize) -> bool {
+    let at = |i: Option<usize>| i.and_then(|i| data.get(i)).copied();
+    let sep = |i: Option<usize>| matches!(at(i), Some(b'/' | b'-' | b'.'));
+    let digit = |i: Option<usize>| at(i).is_some_and(|b| b.is_ascii_digit());
+    (sep(Some(ve)) && digit(Some(ve + 1))) || (sep(vs.checked_sub(1)) && digit(vs.checked_sub(2)))
+}
+
+/// Whether colon-separated hex `data[vs..ve]` goes on: a colon and a hex digit right after
+/// or right before it.
+fn hex_groups_continue(data: &[u8], vs: usize, ve: usize) -> bool {
+    let at = |i: Option<usize>| i.and_then(|i| data.get(i)).copied();
+    let hex = |i: Option<usize>| at(i).is_some_and(|b| b.is_ascii_hexdigit());
+    (at(Some(ve)) == Some(b':') && hex(Some(ve + 1)))
+        || (at(vs.checked_sub(1)) == Some(b':') && hex(vs.checked_sub(2)))
+}
+
+/// The character of UTF-8 `data` that ends at `at`, if it is a letter.
+fn letter_before(data: &[u8], at: usize) -> bool {
+    let from = (at.saturating_sub(4)..at)
+        .find(|&i| data.get(i).is_some_and(|&b| !(0x80..0xC0).contains(&b)));
+    from.and_then(|i| data.get(i..at))
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.chars().next_back())
+        .is_some_and(char::is_alphabetic)
+}
+
+/// Where the letters of UTF-8 `data` from `at` end.
+fn letters_end(data: &[u8], mut at: usize) -> usize {
+    loop {
+        let len = match data.get(at) {
+            Some(b) if b.is_ascii_alphabetic() => 1,
+            Some(0xC0..=0xDF) => 2,
+            Some(0xE0..=0xEF) => 3,
+            Some(0xF0..=0xF7) => 4,
+            _ => return at,
+        };
+        let letter = data
+            .get(at..at + len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.chars().next())
+            .is_some_and(char::is_alphabetic);
+        if !letter {
+            return at;
+        }
+        at += len;
+    }
+}
+
 fn dotted_number_around(data: &[u8], vs: usize, ve: usize) -> bool {
     let digit = |i: Option<usize>| i.and_then(|i| data.get(i)).is_some_and(u8::is_ascii_digit);
     let dot = |i: Option<usize>| i.and_then(|i| data.get(i)) == Some(&b'.');

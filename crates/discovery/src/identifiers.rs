@@ -501,14 +501,33 @@ fn aws_secret(s: &[u8]) -> Option<Check> {
     let mixed = s.iter().any(u8::is_ascii_lowercase)
         && s.iter().any(u8::is_ascii_uppercase)
         && s.iter().any(u8::is_ascii_digit);
-    Check::whole_if(mixed && !DOC.contains(&s) && v::entropy(s) > 4.0, s)
+    // Any key ending as AWS's placeholders do (`…EXAMPLEKEY`), as the docs and the SigV4 test
+    // suite vary them (bug: `wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY` was reported).
+    Check::whole_if(
+        mixed && !DOC.contains(&s) && !s.ends_with(b"EXAMPLEKEY") && v::entropy(s) > 4.0,
+        s,
+    )
 }
 
 fn aws_key_id(s: &[u8]) -> Option<Check> {
-    Check::whole_if(
-        s != b"AKIAIOSFODNN7EXAMPLE" && s != b"AKIAI44QH8DHBEXAMPLE",
-        s,
-    )
+    // AWS's documentation key ids all end in `EXAMPLE` (`AKIAIOSFODNN7EXAMPLE`,
+    // `ASIAIOSFODNN7EXAMPLE`, `AKIAI44QH8DHBEXAMPLE`, …).
+    Check::whole_if(!s.ends_with(b"EXAMPLE"), s)
+}
+
+/// A private key block with key material: a run of at least 16 base64 characters with upper
+/// and lower case letters and digits, as encoded key bytes have (bug: a placeholder,
+/// `-----BEGIN RSA PRIVATE KEY-----\nkey omitted for security reasons\n-----END …`, was
+/// reported as a key).
+fn key_block(s: &[u8]) -> Option<Check> {
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    let material = s.split(|b| !base64(b)).any(|run| {
+        run.len() >= 16
+            && run.iter().any(u8::is_ascii_uppercase)
+            && run.iter().any(u8::is_ascii_lowercase)
+            && run.iter().any(u8::is_ascii_digit)
+    });
+    Check::whole_if(material, s)
 }
 
 fn stripe(s: &[u8]) -> Option<Check> {
@@ -888,7 +907,7 @@ pub static MANAGED: &[Managed] = &[
             // in a .env file, YAML or a log) was not found.
             r"-----BEGIN (?:RSA |DSA |EC |ENCRYPTED )?PRIVATE KEY-----[A-Za-z0-9+/=\r\n \t:,.()\\-]*?-----END (?:RSA |DSA |EC |ENCRYPTED )?PRIVATE KEY-----",
         ],
-        validate: always,
+        validate: key_block,
         recommended: true,
         macie: true,
         confidence: Confidence::High,
@@ -904,7 +923,7 @@ pub static MANAGED: &[Managed] = &[
         patterns: &[
             r"-----BEGIN OPENSSH PRIVATE KEY-----[A-Za-z0-9+/=\r\n \t\\]*-----END OPENSSH PRIVATE KEY-----",
         ],
-        validate: always,
+        validate: key_block,
         recommended: true,
         macie: true,
         confidence: Confidence::High,
@@ -920,7 +939,7 @@ pub static MANAGED: &[Managed] = &[
         patterns: &[
             r"-----BEGIN PGP PRIVATE KEY BLOCK-----[A-Za-z0-9+/=\r\n \t:,.()\\-]*?-----END PGP PRIVATE KEY BLOCK-----",
         ],
-        validate: always,
+        validate: key_block,
         recommended: true,
         macie: true,
         confidence: Confidence::High,

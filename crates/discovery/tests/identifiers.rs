@@ -742,3 +742,59 @@ fn keyword_distance_counts_characters_not_bytes() {
         "536-22-1234",
     );
 }
+
+/// Regressions from a scan of source trees, man pages and documentation (review of
+/// 2026-12-04): each of these was reported.
+#[test]
+fn false_positives_found_in_real_world_text() {
+    // A 16-digit window of a longer grouped run (a hex dump line, a numeric table).
+    lacks(
+        "00000000: 2e54 4820 5858 4420 3120 2241 2020 0a0a  .TH XXD 1",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+    );
+    lacks(
+        "1234 5858 4420 3120 2241",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+    );
+    has(
+        "paid with 4929 3956 2890 8539 today",
+        "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+        "4929 3956 2890 8539",
+    );
+    // The middle of a full date is no card expiry, nor its year a security code.
+    lacks(
+        "$Id: clear.1,v 1.27 2022/02/12 20:07:29 tom Exp $",
+        "CREDIT_CARD_EXPIRATION",
+    );
+    lacks("cvv: see 2021-10-09", "CREDIT_CARD_SECURITY_CODE");
+    has("exp 09/27", "CREDIT_CARD_EXPIRATION", "09/27");
+    // Colon-separated hex that goes on, or holds no digit, is no IPv6 address.
+    lacks(
+        "SHA1 Fingerprint=5E:8D:C4:AD:E7:AF:6E:27:74:1A:B6:47:99:E8:D4:5D:1B:7C:2D",
+        "IP_ADDRESS",
+    );
+    lacks("use aead::Aad;", "IP_ADDRESS");
+    has(
+        "listen on fe80::1ff:fe23:4567:890a now",
+        "IP_ADDRESS",
+        "fe80::1ff:fe23:4567:890a",
+    );
+    // AWS's documentation keys, in their variants.
+    lacks(
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "AWS_CREDENTIALS",
+    );
+    lacks("key ASIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY_ID");
+    // A key block without key material.
+    lacks(
+        "-----BEGIN RSA PRIVATE KEY-----\nkey omitted for security reasons\n-----END RSA PRIVATE KEY-----",
+        "PKCS",
+    );
+    // A surname is whole through its non-ASCII letters (masking left `èvre` in the clear).
+    has(
+        "Reported by Vincent Lefèvre today",
+        "NAME",
+        "Vincent Lefèvre",
+    );
+    has("Thanks to Juan José for this", "NAME", "Juan José");
+}
