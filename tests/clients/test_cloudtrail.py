@@ -725,3 +725,19 @@ def test_request_parameters_over_cloudtrails_field_limit_are_omitted(server):
     iam.simulate_custom_policy(PolicyInputList=[doc], ActionNames=["s3:GetObject"])
     recorded = [e["requestParameters"] for e in server.events() if e["eventName"] == "SimulateCustomPolicy"]
     assert recorded[0] is None and recorded[1]["policyInputList"] == [doc]
+
+
+def test_events_of_requests_without_valid_credentials_are_sampled(server):
+    # Regression: every request with an unknown key was recorded, so one client without
+    # credentials made the server keep 1.4 KB of disk and 180 bytes of memory per request.
+    sts = server.client("sts", key="AKIAIOSFODNN7EXAMPLE", secret="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    for _ in range(100):
+        with pytest.raises(ClientError) as e:
+            sts.get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    server.client("sts").get_caller_identity()
+    events = server.events()
+    refused = [e for e in events if e.get("errorCode") == "InvalidClientTokenId"]
+    assert len(refused) == 60
+    # Authenticated calls are all recorded.
+    assert [e["eventName"] for e in events if not e.get("errorCode")] == ["GetCallerIdentity"]

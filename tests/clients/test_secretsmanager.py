@@ -1530,3 +1530,86 @@ def test_secret_records_name_the_arn_as_cloudtrail_does_and_no_wildcard_resource
         ok = [e for e in events if e["eventName"] == name and "errorCode" not in e][-1]
         assert ok["responseElements"]["arn"] == arn and "aRN" not in ok["responseElements"]
     assert "??????" not in json.dumps(events)
+
+
+# Secrets under customer keys (review of 2026-12-04): what AWS's Secrets Manager does with KMS.
+
+
+def test_another_account_cannot_write_a_secret_under_the_owners_managed_key(two_accounts):
+    # Regression: account 222222222222, granted PutSecretValue by the secret's policy, sealed
+    # the owner's secret under its own account's aws/secretsmanager key: the owner could no
+    # longer read its secret, and the writer could.
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
+    sm_a = s.client("secretsmanager", key=key_a, secret=secret_a)
+    arn = sm_a.create_secret(Name="owned", SecretString="v1")["ARN"]
+    grant = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": ["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"], "Resource": "*"})
+    sm_a.put_resource_policy(SecretId=arn, ResourcePolicy=grant)
+    sm_b = s.client("secretsmanager")
+    message = "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key."
+    for call in (lambda: sm_b.put_secret_value(SecretId=arn, SecretString="v2"), lambda: sm_b.get_secret_value(SecretId=arn)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error(e) == {"Code": "AccessDeniedException", "Message": message}
+    assert sm_a.get_secret_value(SecretId=arn)["SecretString"] == "v1"
+
+
+def test_a_deny_of_generate_data_key_holds_under_the_managed_key(server):
+    # Regression: the AWS-managed key's use was never authorized on writes, so a user denied
+    # kms:GenerateDataKey created secrets, and the KMS event recorded a success.
+    sm = server.user_client(
+        "denied",
+        "secretsmanager",
+        policy(
+            {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "kms:GenerateDataKey", "Resource": "*"},
+        ),
+    )
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="nope", SecretString="v")
+    assert error(e) == {"Code": "AccessDeniedException", "Message": "Access to KMS is not allowed"}
+    [event] = [e for e in server.events() if e["eventName"] == "GenerateDataKey"]
+    assert event["errorCode"].startswith("AccessDenied"), event
+
+
+def test_a_key_change_stands_when_the_previous_key_cannot_decrypt(server):
+    # Regression: UpdateSecret(KmsKeyId=new) failed while the old key was disabled (and with it
+    # every later write, which used the old key); AWS leaves such versions under their key and
+    # changes it.
+    kms, sm = server.client("kms"), server.client("secretsmanager")
+    old, new = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    sm.create_secret(Name="rekeyed", SecretString="v1", KmsKeyId=old)
+    kms.disable_key(KeyId=old)
+    sm.update_secret(SecretId="rekeyed", KmsKeyId=new)
+    assert sm.describe_secret(SecretId="rekeyed")["KmsKeyId"] == new
+    sm.put_secret_value(SecretId="rekeyed", SecretString="v2")
+    assert sm.get_secret_value(SecretId="rekeyed")["SecretString"] == "v2"
+
+
+def test_a_key_set_without_a_value_is_checked_and_the_managed_key_is_not_shown(server):
+    # Regressions: CreateSecret and UpdateSecret accepted a KmsKeyId naming no key when the
+    # secret had no value (every later write failed); DescribeSecret showed KmsKeyId for a
+    # secret on aws/secretsmanager named explicitly, which AWS leaves out.
+    sm = server.client("secretsmanager")
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="bogus", KmsKeyId="alias/no-such-key")
+    assert error(e)["Code"] == "EncryptionFailure"
+    sm.create_secret(Name="empty")
+    with pytest.raises(ClientError) as e:
+        sm.update_secret(SecretId="empty", KmsKeyId="alias/no-such-key")
+    assert error(e)["Code"] == "EncryptionFailure"
+    # A key that works is checked as AWS checks it: GenerateDataKey and Decrypt for a version
+    # named RequestToValidateKeyAccess.
+    key = server.client("kms").create_key()["KeyMetadata"]["Arn"]
+    sm.create_secret(Name="keyed", KmsKeyId=key)
+    checked = [
+        (e["eventName"], e["requestParameters"]["encryptionContext"]["SecretVersionId"])
+        for e in server.events()
+        if e["eventName"] in ("GenerateDataKey", "Decrypt")
+    ]
+    assert checked == [("GenerateDataKey", "RequestToValidateKeyAccess"), ("Decrypt", "RequestToValidateKeyAccess")]
+    for name, kwargs in (("named", {"KmsKeyId": "alias/aws/secretsmanager"}), ("blank", {"KmsKeyId": ""}), ("default", {})):
+        sm.create_secret(Name=name, SecretString="v", **kwargs)
+        assert "KmsKeyId" not in sm.describe_secret(SecretId=name), name
+    key = server.client("kms").describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    assert key["Description"] == "Default key that protects my Secrets Manager data when no other key is defined"

@@ -170,7 +170,7 @@ pub async fn serve(
 
 /// The address a client's connections are counted under: an IPv6 client by its /64, which one
 /// host is usually given whole (counting /128s let one host open a slot per address).
-fn client_address(ip: std::net::IpAddr) -> std::net::IpAddr {
+pub(crate) fn client_address(ip: std::net::IpAddr) -> std::net::IpAddr {
     match ip.to_canonical() {
         std::net::IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !((1u128 << 64) - 1);

@@ -96,7 +96,15 @@ where
     };
     let refuse = refuse || admission.refused;
 
-    // Audit: the event is durable before the client hears anything.
+    // Audit: the event is durable before the client hears anything. A request refused before
+    // its caller was known is recorded as sampled (see `UnauthenticatedEvents`).
+    let sampled_out = state.config.audit_enabled
+        && !refuse
+        && ctx.caller.is_none()
+        && outcome.is_err()
+        && !state
+            .unauthenticated_events
+            .admit(crate::gateway::client_address(conn.remote.ip()));
     let additional = ctx.additional_event_data();
     let mut event = || {
         ctx.to_event(
@@ -110,7 +118,7 @@ where
             tracing::debug!(error = %e, request_id = %ctx.request_id, "audit event of a refused request dropped");
         }
         Ok(())
-    } else if state.config.audit_enabled {
+    } else if state.config.audit_enabled && !sampled_out {
         state.audit.record_call(event(), additional).await
     } else {
         Ok(())

@@ -44,6 +44,8 @@ pub struct AppState {
     pub outbound: crate::outbound::Outbound,
     /// Room for request bodies in memory, in bytes (`Config::max_inflight_body_bytes`).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Which events of requests refused before their caller was known are recorded.
+    pub unauthenticated_events: crate::audit::UnauthenticatedEvents,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             oidc_keys: crate::oidc::KeyCache::default(),
             outbound: crate::outbound::Outbound::default(),
             body_budget: Arc::new(tokio::sync::Semaphore::new(budget)),
+            unauthenticated_events: crate::audit::UnauthenticatedEvents::default(),
         };
         (state, writer)
     }

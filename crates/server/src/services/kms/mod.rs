@@ -250,12 +250,12 @@ pub async fn generate_data_key_for_service(
 ) -> Result<ServiceDataKey, ApiError> {
     let cx = Cx::of_caller(state, caller, region);
     let (key_id, arn) = key_for_service(&cx, service, key_id).await?;
-    let made = (|| {
-        if key_id.is_some() {
-            authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)?;
-        }
-        ops::data_key(&cx, "GenerateDataKey", &arn, context, 32)
-    })();
+    // The AWS-managed key too: its key policy lets the account's principals use it through
+    // the service, and an explicit deny in their own policies still applies (bug: a user
+    // denied kms:GenerateDataKey wrote secrets under the managed key, and the KMS event
+    // recorded a success).
+    let made = authz::check_for_service(&cx, "GenerateDataKey", &arn, service, context)
+        .and_then(|()| ops::data_key(&cx, "GenerateDataKey", &arn, context, 32));
     let params = serde_json::json!({
         "keyId": key_id.unwrap_or(&arn),
         "encryptionContext": context,
@@ -311,12 +311,8 @@ pub async fn encrypt_data_key_for_service(
 ) -> Result<(Vec<u8>, String), ApiError> {
     let cx = Cx::of_caller(state, caller, region);
     let (key_id, arn) = key_for_service(&cx, service, key_id).await?;
-    let made = (|| {
-        if key_id.is_some() {
-            authz::check_for_service(&cx, "Encrypt", &arn, service, context)?;
-        }
-        ops::encrypt_for_service(&cx, &arn, plaintext, context)
-    })();
+    let made = authz::check_for_service(&cx, "Encrypt", &arn, service, context)
+        .and_then(|()| ops::encrypt_for_service(&cx, &arn, plaintext, context));
     let params = serde_json::json!({
         "keyId": key_id.unwrap_or(&arn),
         "encryptionContext": context,
@@ -332,6 +328,14 @@ pub async fn encrypt_data_key_for_service(
     )
     .await?;
     Ok((made?, arn))
+}
+
+/// Whether `key_arn` is an AWS-managed key (`alias/aws/<service>`).
+pub fn is_aws_managed(state: &AppState, key_arn: &str) -> bool {
+    state
+        .kms
+        .read(|d| d.keys.get(key_arn).is_some_and(|k| k.record.aws_managed))
+        .unwrap_or(false)
 }
 
 /// The ARN of the enabled symmetric encryption key `key_id` names in `region` of the caller's

@@ -1021,8 +1021,13 @@ pub(crate) async fn aws_managed_key(cx: &Cx<'_>, service: &str) -> Result<String
         id: id.clone(),
         arn: arn.clone(),
         created: t,
+        // AWS's wording names the service as people write it (bug: "my secretsmanager data").
         description: format!(
-            "Default key that protects my {service} data when no other key is defined"
+            "Default key that protects my {} data when no other key is defined",
+            match service {
+                "secretsmanager" => "Secrets Manager",
+                other => other,
+            }
         ),
         spec: "SYMMETRIC_DEFAULT".into(),
         usage: "ENCRYPT_DECRYPT".into(),

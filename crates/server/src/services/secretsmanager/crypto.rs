@@ -58,6 +58,61 @@ fn kms_failure(code: &'static str, e: ApiError) -> ApiError {
     )
 }
 
+/// AWS's answer to another account's caller on a secret under the AWS-managed key, which only
+/// the secret's own account can use.
+fn managed_key_of_another_account() -> ApiError {
+    ApiError::new(
+        "AccessDeniedException",
+        "You can't access a secret from a different AWS account if you encrypt the secret with \
+         the default KMS service key.",
+        http::StatusCode::BAD_REQUEST,
+    )
+}
+
+pub fn is_managed_alias(key_id: &str) -> bool {
+    key_id == "alias/aws/secretsmanager" || key_id.ends_with(":alias/aws/secretsmanager")
+}
+
+/// The version id of the KMS calls that check a key before a secret has a value under it.
+const VALIDATION_VERSION: &str = "RequestToValidateKeyAccess";
+
+/// Checks that the caller can protect values of the secret `arn` with `key_id` (the managed
+/// key when `None`), as Secrets Manager does when a key is set on a secret that has no value
+/// to encrypt yet: GenerateDataKey and Decrypt with `SecretVersionId`
+/// `RequestToValidateKeyAccess` (bug: a key that did not exist, or that the caller could not
+/// use, was accepted and every later write failed).
+pub async fn validate_key_access(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    arn: &str,
+    kms_key_id: Option<&str>,
+) -> Result<(), ApiError> {
+    if kms_key_id.is_none_or(is_managed_alias)
+        && arn.split(':').nth(4) != Some(caller.account_id.as_str())
+    {
+        return Err(managed_key_of_another_account());
+    }
+    let context = context(arn, VALIDATION_VERSION);
+    let dk = crate::services::kms::generate_data_key_for_service(
+        state, caller, region, SERVICE, kms_key_id, &context,
+    )
+    .await
+    .map_err(|e| kms_failure("EncryptionFailure", e))?;
+    let kms_region = dk.key_arn.split(':').nth(3).unwrap_or(region);
+    crate::services::kms::decrypt_data_key_for_service(
+        state,
+        caller,
+        kms_region,
+        SERVICE,
+        &dk.ciphertext,
+        &context,
+    )
+    .await
+    .map_err(|e| kms_failure("DecryptionFailure", e))?;
+    Ok(())
+}
+
 /// Encrypts a value for version `version` of the secret `arn`.
 #[allow(clippy::too_many_arguments)]
 pub async fn seal(
@@ -70,6 +125,14 @@ pub async fn seal(
     value: &[u8],
     binary: bool,
 ) -> Result<(Sealed, Arc<Vec<u8>>), ApiError> {
+    // The managed key of the secret's account, never the caller's (bug: another account's
+    // writer sealed the owner's secret under its own account's managed key, locking the owner
+    // out of it).
+    if kms_key_id.is_none_or(is_managed_alias)
+        && arn.split(':').nth(4) != Some(caller.account_id.as_str())
+    {
+        return Err(managed_key_of_another_account());
+    }
     let dk = crate::services::kms::generate_data_key_for_service(
         state,
         caller,
@@ -128,6 +191,11 @@ pub async fn data_key(
     cached: bool,
 ) -> Result<Arc<Vec<u8>>, ApiError> {
     let secrets = &state.secrets;
+    if sealed.bound_arn.split(':').nth(4) != Some(caller.account_id.as_str())
+        && crate::services::kms::is_aws_managed(state, &sealed.key_arn)
+    {
+        return Err(managed_key_of_another_account());
+    }
     if cached && let Some(k) = secrets.cached_key(&sealed.bound_arn, version) {
         let kms_region = sealed.key_arn.split(':').nth(3).unwrap_or(region);
         crate::services::kms::authorize_cached_decrypt_for_service(

@@ -663,7 +663,7 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         ),
         name,
         description: s(i, "Description").map(str::to_owned),
-        kms_key_id: s(i, "KmsKeyId").map(str::to_owned),
+        kms_key_id: customer_key(cx.state, s(i, "KmsKeyId")),
         tags: tags_of(i, "Tags"),
         created: t,
         created_ns: time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
@@ -685,6 +685,15 @@ async fn create_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
             bytes,
             *binary,
             vec![AWSCURRENT.to_owned()],
+        )
+        .await?;
+    } else if secret.kms_key_id.is_some() {
+        crypto::validate_key_access(
+            cx.state,
+            cx.caller,
+            &secret.region,
+            &secret.arn,
+            secret.kms_key_id.as_deref(),
         )
         .await?;
     }
@@ -1192,8 +1201,20 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     }
     if let Some(k) = s(i, "KmsKeyId") {
         // An empty KmsKeyId means the AWS-managed key again.
-        let new_key = Some(k.to_owned()).filter(|k| !k.is_empty());
+        let new_key = customer_key(cx.state, Some(k));
         if new_key != secret.kms_key_id {
+            // With no value to encrypt under it now, the key is checked as Secrets Manager
+            // checks it; otherwise re-encrypting the versions (or the new value) does.
+            if value.is_none() && secret.versions.iter().all(|v| v.value.is_none()) {
+                crypto::validate_key_access(
+                    cx.state,
+                    cx.caller,
+                    &secret.region,
+                    &secret.arn,
+                    new_key.as_deref(),
+                )
+                .await?;
+            }
             rekey(cx, &mut secret, new_key.as_deref()).await?;
             secret.kms_key_id = new_key;
         }
@@ -1217,6 +1238,19 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     Ok(out)
 }
 
+/// The customer key a secret's `KmsKeyId` names: none for an empty one or one naming the
+/// AWS-managed key (by alias, alias ARN or key ARN), which the secret uses by default and which
+/// DescribeSecret does not show (bug: it showed `alias/aws/secretsmanager` when named).
+fn customer_key(state: &AppState, key_id: Option<&str>) -> Option<String> {
+    key_id
+        .filter(|k| {
+            !k.is_empty()
+                && !crypto::is_managed_alias(k)
+                && !crate::services::kms::is_aws_managed(state, k)
+        })
+        .map(str::to_owned)
+}
+
 /// UpdateSecret's new `KmsKeyId`: the versions labelled AWSCURRENT, AWSPENDING or AWSPREVIOUS
 /// are encrypted again under the new key (AWS does so; other versions keep theirs), so that a
 /// key that cannot encrypt (one that does not exist, or is disabled) fails the update instead
@@ -1233,8 +1267,30 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
         let Some(sealed) = v.value.as_ref().filter(|_| labelled) else {
             continue;
         };
-        let key =
-            crypto::data_key(cx.state, cx.caller, &secret.region, sealed, &v.id, cached).await?;
+        let key = match crypto::data_key(cx.state, cx.caller, &secret.region, sealed, &v.id, cached)
+            .await
+        {
+            Ok(key) => key,
+            // AWS: without kms:Decrypt on the previous key the versions are not re-encrypted,
+            // and the key change stands; so it does when that key is disabled or gone (bug:
+            // the update failed, and with it every later write, which used the old key).
+            Err(e) if matches!(e.code, "AccessDeniedException" | "DecryptionFailure") => {
+                tracing::info!(
+                    secret = %secret.arn,
+                    "the caller cannot decrypt with the previous KMS key; existing versions keep their key"
+                );
+                // The new key is still checked, as nothing will be encrypted under it now.
+                return crypto::validate_key_access(
+                    cx.state,
+                    cx.caller,
+                    &secret.region,
+                    &secret.arn,
+                    key_id,
+                )
+                .await;
+            }
+            Err(e) => return Err(e),
+        };
         let plain = crypto::open_with(&key, sealed, &v.id)?;
         let new = match crypto::seal(
             cx.state,
