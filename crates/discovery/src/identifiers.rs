@@ -872,6 +872,9 @@ const KW_BANK: &[&str] = &[
     "numero de cuenta",
 ];
 
+/// Phone keywords in English, for every country's numbers. Each country's own words unlock
+/// only its numbers (bug: the French "portable" and the German "handy", ordinary English
+/// words, made numbers near them UK and US phone numbers).
 const KW_PHONE: &[&str] = &[
     "phone",
     "tel",
@@ -881,17 +884,67 @@ const KW_PHONE: &[&str] = &[
     "fax",
     "call",
     "contact",
+];
+const KW_PHONE_FR: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "call",
+    "contact",
     "téléphone",
-    "telefon",
-    "telefono",
-    "teléfono",
-    "celular",
     "portable",
+];
+const KW_PHONE_DE: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "call",
+    "contact",
+    "telefon",
     "handy",
+];
+const KW_PHONE_IT: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "call",
+    "contact",
+    "telefono",
     "cellulare",
+];
+const KW_PHONE_ES: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "call",
+    "contact",
+    "teléfono",
     "móvil",
 ];
-
+const KW_PHONE_BR: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "fax",
+    "call",
+    "contact",
+    "telefone",
+    "celular",
+];
 /// Every managed identifier, in the order their patterns are tried at one position (most specific
 /// first: leftmost-first picks the earliest pattern at a start).
 pub static MANAGED: &[Managed] = &[
@@ -1345,7 +1398,7 @@ pub static MANAGED: &[Managed] = &[
         severity: SeverityClass::LowMediumHigh,
         keyword: KeywordRule::Varies,
         no_keyword_id: None,
-        keywords: KW_PHONE,
+        keywords: KW_PHONE_FR,
         patterns: &[r"(?:\+33 ?(?:\(0\))?|(?-u:\b)0)[1-9](?:[ .-]?[0-9]{2}){4}(?-u:\b)"],
         validate: phone_intl,
         recommended: false,
@@ -1359,7 +1412,7 @@ pub static MANAGED: &[Managed] = &[
         severity: SeverityClass::LowMediumHigh,
         keyword: KeywordRule::Varies,
         no_keyword_id: None,
-        keywords: KW_PHONE,
+        keywords: KW_PHONE_DE,
         patterns: &[r"(?:\+49 ?(?:\(0\))?|(?-u:\b)0)[1-9][0-9]{1,4}[ /-]?[0-9]{3,9}(?-u:\b)"],
         validate: phone_intl,
         recommended: false,
@@ -1373,7 +1426,7 @@ pub static MANAGED: &[Managed] = &[
         severity: SeverityClass::LowMediumHigh,
         keyword: KeywordRule::Varies,
         no_keyword_id: None,
-        keywords: KW_PHONE,
+        keywords: KW_PHONE_IT,
         patterns: &[
             // Landlines group their subscriber digits 4+4 as often as 3+4 (+39 06 1234 5678).
             r"(?:\+39 ?|(?-u:\b))(?:3[0-9]{2}[ .-]?[0-9]{3}|0[0-9]{1,3}[ .-]?[0-9]{3,4})[ .-]?[0-9]{3,4}(?-u:\b)",
@@ -1390,7 +1443,7 @@ pub static MANAGED: &[Managed] = &[
         severity: SeverityClass::LowMediumHigh,
         keyword: KeywordRule::Varies,
         no_keyword_id: None,
-        keywords: KW_PHONE,
+        keywords: KW_PHONE_ES,
         patterns: &[
             r"(?:\+34 ?|(?-u:\b))[6789][0-9]{2}[ .-]?[0-9]{2,3}[ .-]?[0-9]{2,3}(?:[ .-]?[0-9]{2})?(?-u:\b)",
         ],
@@ -1406,7 +1459,7 @@ pub static MANAGED: &[Managed] = &[
         severity: SeverityClass::LowMediumHigh,
         keyword: KeywordRule::Varies,
         no_keyword_id: None,
-        keywords: KW_PHONE,
+        keywords: KW_PHONE_BR,
         patterns: &[r"(?:\+55 ?|(?-u:\b))\(?[1-9][0-9]\)? ?9?[0-9]{4}-?[0-9]{4}(?-u:\b)"],
         validate: phone_intl,
         recommended: false,

@@ -512,13 +512,17 @@ pub fn bloom_key(w: &[u8]) -> usize {
     (usize::from(a) * 7919 + usize::from(b) * 131 + usize::from(z) * 31 + w.len() * 17) & 0xffff
 }
 
-/// Second tokens that mark a place or organisation, not a surname.
+/// Second tokens that mark a place or organisation, not a surname: street words and their
+/// abbreviations (`51 Franklin St`, in every GPL header), months, days, and words of product
+/// and document titles (`Aurora User Guide`).
 pub const NOT_SURNAME: &[&str] = &[
     "April",
     "Association",
     "August",
+    "Ave",
     "Avenue",
     "Bank",
+    "Blvd",
     "Boulevard",
     "Center",
     "Centre",
@@ -535,6 +539,7 @@ pub const NOT_SURNAME: &[&str] = &[
     "Foundation",
     "Friday",
     "Group",
+    "Guide",
     "Hospital",
     "Inc",
     "Institute",
@@ -544,6 +549,7 @@ pub const NOT_SURNAME: &[&str] = &[
     "Kingdom",
     "LLC",
     "Lane",
+    "Ln",
     "Ltd",
     "March",
     "May",
@@ -553,13 +559,16 @@ pub const NOT_SURNAME: &[&str] = &[
     "Office",
     "Park",
     "Place",
+    "Rd",
     "Republic",
     "Road",
     "Saturday",
     "School",
     "September",
+    "Serverless",
     "Service",
     "Services",
+    "St",
     "State",
     "Street",
     "Sunday",
@@ -567,6 +576,7 @@ pub const NOT_SURNAME: &[&str] = &[
     "Tuesday",
     "Union",
     "University",
+    "User",
     "Way",
     "Wednesday",
 ];

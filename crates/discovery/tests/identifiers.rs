@@ -790,6 +790,22 @@ fn false_positives_found_in_real_world_text() {
         "-----BEGIN RSA PRIVATE KEY-----\nkey omitted for security reasons\n-----END RSA PRIVATE KEY-----",
         "PKCS",
     );
+    // Another country's word for a phone unlocks only that country's numbers.
+    lacks(
+        "=item Octal number > 037777777777 non-portable",
+        "UK_PHONE_NUMBER",
+    );
+    has(
+        "portable : 06 12 34 56 78",
+        "FRANCE_PHONE_NUMBER",
+        "06 12 34 56 78",
+    );
+    // A street or a product title is no person.
+    lacks(
+        "Foundation, Inc., 51 Franklin St, Fifth Floor, Boston",
+        "NAME",
+    );
+    lacks("see the Aurora User Guide", "NAME");
     // A surname is whole through its non-ASCII letters (masking left `èvre` in the clear).
     has(
         "Reported by Vincent Lefèvre today",

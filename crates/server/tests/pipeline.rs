@@ -285,20 +285,29 @@ async fn dev_mode_accepts_unsigned_requests() {
 async fn audit_records_hold_no_secret_values() {
     let h = harness(false).await;
     // A validation failure on a request carrying a secret value: the value must not be recorded.
-    let body = r#"{"Name": "db", "SecretString": "hunter2-very-secret", "KmsKeyId": ""}"#;
+    // (A name over the model's 512 characters.)
+    let body = format!(
+        r#"{{"Name": "{}", "SecretString": "hunter2-very-secret"}}"#,
+        "n".repeat(600)
+    );
     let _ = call(
         &h,
         signed(
             "secretsmanager",
             Some("secretsmanager.CreateSecret"),
             JSON,
-            body,
+            &body,
             SECRET,
         ),
     )
     .await;
     let events = h.store.recent_events("123456789012", 10).await.unwrap();
     assert_eq!(events.len(), 1);
+    assert!(
+        events[0].record.contains("ValidationException"),
+        "{}",
+        events[0].record
+    );
     assert!(
         !events[0].record.contains("hunter2"),
         "{}",

@@ -2254,7 +2254,10 @@ mod tests {
             .find("123456789012", "us-east-1", "r")
             .unwrap();
         if let Some(r) = s.rotation.as_mut() {
-            // A window that closed long ago is skipped rather than run late.
+            // A window of a cron schedule that closed long ago is skipped rather than run
+            // late (one in days is run late: see `a_missed_window_of_a_day_schedule_runs_late`).
+            r.after_days = None;
+            r.expression = Some("cron(0 12 * * ? *)".to_owned());
             r.next = Some(now() - 3 * 86_400);
         }
         state
@@ -2282,6 +2285,46 @@ mod tests {
             .await
             .unwrap();
         assert!(d["NextRotationDate"].as_i64().unwrap() > now());
+    }
+
+    /// Regression: a window of a schedule in days missed while the server was down was skipped,
+    /// so a 30-day schedule could leave a value up to 60 days old.
+    #[tokio::test]
+    async fn a_missed_window_of_a_day_schedule_runs_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = app(dir.path()).await;
+        call(
+            &state,
+            "CreateSecret",
+            json!({"Name": "late", "SecretString": "old"}),
+        )
+        .await
+        .unwrap();
+        let lambda = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            rotation::RANDOM_ROTATOR
+        );
+        call(
+            &state,
+            "RotateSecret",
+            json!({"SecretId": "late", "RotationLambdaARN": lambda,
+                   "RotationRules": {"AutomaticallyAfterDays": 2}, "RotateImmediately": false}),
+        )
+        .await
+        .unwrap();
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", "late")
+            .unwrap();
+        if let Some(r) = s.rotation.as_mut() {
+            r.next = Some(now() - 3 * 86_400);
+        }
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        rotation::run_due(&state).await;
+        let v = call(&state, "GetSecretValue", json!({"SecretId": "late"}))
+            .await
+            .unwrap();
+        assert_ne!(v["SecretString"], "old");
     }
 
     /// Regression: PutSecretValue and UpdateSecret left a day schedule counting from the last

@@ -1169,12 +1169,18 @@ pub async fn run_due(state: &AppState) {
         if !(retry || due) {
             continue;
         }
-        // A window that closed while nobody was looking (the server was down) is skipped, as
-        // AWS skips it: the rotation waits for the next window.
+        // A window that closed while the server was down: a schedule of chosen times (cron,
+        // hours) waits for its next window; a schedule in days, which says how old a value
+        // may get, rotates now (bug: a 2-day schedule missed by a day's outage went 4 days
+        // unrotated, a 30-day one up to 60).
         if due
             && !retry
             && let (Some(rules), Some(start)) = (rules_of(rot), rot.next)
             && t >= rules.window_end(start)
+            && !matches!(
+                rules.schedule,
+                palisade_secrets::schedule::Schedule::Days(_)
+            )
         {
             if let Err(e) = skip_window(state, &sec, rules.next_after(t)).await {
                 tracing::warn!(secret = %sec.arn, error = %e, "cannot move a missed rotation window");
