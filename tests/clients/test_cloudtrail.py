@@ -738,6 +738,7 @@ def test_events_of_requests_without_valid_credentials_are_sampled(server):
     server.client("sts").get_caller_identity()
     events = server.events()
     refused = [e for e in events if e.get("errorCode") == "InvalidClientTokenId"]
-    assert len(refused) == 60
+    # 60 at once, then one a second while the 100 calls take their time.
+    assert 60 <= len(refused) < 80, len(refused)
     # Authenticated calls are all recorded.
     assert [e["eventName"] for e in events if not e.get("errorCode")] == ["GetCallerIdentity"]

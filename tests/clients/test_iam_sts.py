@@ -2086,10 +2086,18 @@ def test_aws_managed_policies_have_aws_ids_versions_and_dates(server):
     iam.get_policy_version(PolicyArn=ro["Arn"], VersionId="v178")
     view = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")["Policy"]
     assert view["PolicyId"] == "ANPAID22R6XPJATWOFDK6"
+    # Two policies earlier versions invented are deprecated, as AWS deprecates its own: not
+    # listed and not attachable, but readable, and their attachments made by those versions
+    # keep working (bug: after an upgrade the attachments vanished with their permissions).
+    listed = {p["PolicyName"] for page in iam.get_paginator("list_policies").paginate(Scope="AWS") for p in page["Policies"]}
+    iam.create_user(UserName="newcomer")
     for invented in ("AWSKeyManagementServiceReadOnlyAccess", "SecretsManagerReadOnlyAccess"):
+        arn = f"arn:aws:iam::aws:policy/{invented}"
+        assert invented not in listed
+        assert iam.get_policy(PolicyArn=arn)["Policy"]["IsAttachable"] is False
         with pytest.raises(ClientError) as e:
-            iam.get_policy(PolicyArn=f"arn:aws:iam::aws:policy/{invented}")
-        assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+            iam.attach_user_policy(UserName="newcomer", PolicyArn=arn)
+        assert e.value.response["Error"]["Code"] in ("NoSuchEntity", "PolicyNotAttachable"), e.value.response["Error"]
 
 
 def test_a_service_linked_roles_policy_is_the_services_alone(server):

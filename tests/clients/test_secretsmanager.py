@@ -1584,6 +1584,13 @@ def test_a_key_change_stands_when_the_previous_key_cannot_decrypt(server):
     assert sm.describe_secret(SecretId="rekeyed")["KmsKeyId"] == new
     sm.put_secret_value(SecretId="rekeyed", SecretString="v2")
     assert sm.get_secret_value(SecretId="rekeyed")["SecretString"] == "v2"
+    # A version the old key cannot open keeps it, and the others still move: AWSCURRENT (v2,
+    # under `new`) moves to `newest` though AWSPREVIOUS (v1) stays under the disabled `old`
+    # (bug: the first such version ended the re-encryption).
+    newest = kms.create_key()["KeyMetadata"]["Arn"]
+    sm.update_secret(SecretId="rekeyed", KmsKeyId=newest)
+    kms.disable_key(KeyId=new)
+    assert sm.get_secret_value(SecretId="rekeyed")["SecretString"] == "v2"
 
 
 def test_a_key_set_without_a_value_is_checked_and_the_managed_key_is_not_shown(server):
@@ -1613,3 +1620,24 @@ def test_a_key_set_without_a_value_is_checked_and_the_managed_key_is_not_shown(s
         assert "KmsKeyId" not in sm.describe_secret(SecretId=name), name
     key = server.client("kms").describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     assert key["Description"] == "Default key that protects my Secrets Manager data when no other key is defined"
+
+
+def test_another_accounts_writer_seals_under_the_owners_key_named_by_alias(two_accounts):
+    # Regression: a secret's KmsKeyId given as an alias was resolved in the writer's account, so
+    # another account allowed to write the secret sealed it under its own key of that alias
+    # name, and the owner could no longer read its secret.
+    s = two_accounts
+    key_a, secret_a = s.credentials("account-111111111111")
+    kms_a, sm_a = s.client("kms", key=key_a, secret=secret_a), s.client("secretsmanager", key=key_a, secret=secret_a)
+    key_policy = policy(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"},
+    )
+    kms_a.create_alias(AliasName="alias/app", TargetKeyId=kms_a.create_key(Policy=key_policy)["KeyMetadata"]["KeyId"])
+    kms_b = s.client("kms")
+    kms_b.create_alias(AliasName="alias/app", TargetKeyId=kms_b.create_key()["KeyMetadata"]["KeyId"])
+    arn = sm_a.create_secret(Name="aliased", SecretString="v1", KmsKeyId="alias/app")["ARN"]
+    grant = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "secretsmanager:PutSecretValue", "Resource": "*"})
+    sm_a.put_resource_policy(SecretId=arn, ResourcePolicy=grant)
+    s.client("secretsmanager").put_secret_value(SecretId=arn, SecretString="v2")
+    assert sm_a.get_secret_value(SecretId=arn)["SecretString"] == "v2"

@@ -31,16 +31,19 @@ pub const KEYWORD_DISTANCE: usize = 30;
 /// Where the `chars` characters of UTF-8 text before byte `at` start. Macie counts keyword
 /// distances in characters, and a character takes up to four bytes: counting bytes missed a
 /// keyword 30 characters of CJK or accented text away. ASCII text, the common case, is
-/// answered without a walk. Bytes that are not UTF-8 count one character each.
+/// answered without a walk; no more than four bytes a character are walked.
 fn chars_back(data: &[u8], at: usize, chars: usize) -> usize {
     let at = at.min(data.len());
     let fast = at.saturating_sub(chars);
     if data.get(fast..at).is_some_and(<[u8]>::is_ascii) {
         return fast;
     }
+    // At most four bytes a character: bytes that are not UTF-8 (Windows-1252's curly quotes)
+    // cannot stretch the distance without end.
+    let floor = at.saturating_sub(chars.saturating_mul(4));
     let mut p = at;
     let mut n = 0;
-    while p > 0 && n < chars {
+    while p > floor && n < chars {
         p -= 1;
         if data.get(p).is_some_and(|&b| !is_continuation(b)) {
             n += 1;
@@ -56,13 +59,14 @@ fn chars_forward(data: &[u8], at: usize, chars: usize) -> usize {
     if data.get(at..fast).is_some_and(<[u8]>::is_ascii) {
         return fast;
     }
+    let ceil = at.saturating_add(chars.saturating_mul(4)).min(data.len());
     let mut p = at;
     for _ in 0..chars {
-        if p >= data.len() {
+        if p >= ceil {
             break;
         }
         p += 1;
-        while data.get(p).is_some_and(|&b| is_continuation(b)) {
+        while p < ceil && data.get(p).is_some_and(|&b| is_continuation(b)) {
             p += 1;
         }
     }
@@ -213,6 +217,17 @@ impl IdentSet {
     /// Whether identifier `i` is in the set.
     pub fn contains(&self, i: usize) -> bool {
         self.0.contains(i)
+    }
+
+    /// Adds every identifier of `other`.
+    pub fn union_with(&mut self, other: &IdentSet) {
+        let (a, b) = (&mut self.0.0, &other.0.0);
+        if a.len() < b.len() {
+            a.resize(b.len(), 0);
+        }
+        for (x, y) in a.iter_mut().zip(b) {
+            *x |= y;
+        }
     }
 }
 
@@ -1667,11 +1682,11 @@ fn fraction_at(data: &[u8], at: usize) -> bool {
     }
 }
 
-/// Whether `data[vs..ve]` continues a dotted number: `<digit>.` before it or `.<digit>` after.
-/// Whether the separator-grouped digits `data[vs..ve]` go on in the text: the same separator
-/// and another group of digits right after or right before. One group that is a year, with
-/// nothing grouped beyond it, does not count (`4929 3956 2890 8539 2027`, a card and its
-/// expiry year).
+/// Whether the separator-grouped digits `data[vs..ve]` are a window of a longer grouped run: a
+/// neighbouring group of four (hex digits, one at least: hex dumps group so) after the same separator, that
+/// either is no year or has another such group beyond it, or such groups on both sides. A card
+/// followed by its expiry year (`… 8539 2027`), a row number, a time or an expiry (`05 4111 …`,
+/// `… 1111 12/27`) is not.
 fn groups_continue(data: &[u8], vs: usize, ve: usize) -> bool {
     let Some(sep) = data
         .get(vs..ve)
@@ -1681,31 +1696,33 @@ fn groups_continue(data: &[u8], vs: usize, ve: usize) -> bool {
         return false;
     };
     let at = |i: usize| data.get(i).copied();
-    let is_digit = |i: usize| at(i).is_some_and(|b| b.is_ascii_digit());
-    let year = |g: &[u8]| g.len() == 4 && (g.starts_with(b"19") || g.starts_with(b"20"));
-    // After: the group that follows, and whether another follows it.
-    if at(ve) == Some(sep) && is_digit(ve + 1) {
-        let mut end = ve + 1;
-        while is_digit(end) {
-            end += 1;
-        }
-        let group = data.get(ve + 1..end).unwrap_or(&[]);
-        if !year(group) || (at(end) == Some(sep) && is_digit(end + 1)) {
-            return true;
-        }
+    let hex = |i: usize| at(i).is_some_and(|b| b.is_ascii_hexdigit());
+    let word = |i: usize| at(i).is_some_and(|b| b.is_ascii_alphanumeric());
+    // The group of four starting at `i` (delimited), if there is one.
+    let group_at = |i: usize| -> Option<&[u8]> {
+        let g = data.get(i..i + 4)?;
+        (g.iter().all(u8::is_ascii_hexdigit)
+            && g.iter().any(u8::is_ascii_digit)
+            && !word(i + 4)
+            && (i == 0 || !word(i - 1)))
+        .then_some(g)
+    };
+    let year = |g: &[u8]| g.starts_with(b"19") || g.starts_with(b"20");
+    let after = (at(ve) == Some(sep) && hex(ve + 1))
+        .then(|| group_at(ve + 1))
+        .flatten();
+    let before = (vs >= 5 && at(vs - 1) == Some(sep))
+        .then(|| group_at(vs - 5))
+        .flatten();
+    let further_after = after.is_some() && at(ve + 5) == Some(sep) && group_at(ve + 6).is_some();
+    let further_before =
+        before.is_some() && vs >= 10 && at(vs - 6) == Some(sep) && group_at(vs - 10).is_some();
+    match (after, before) {
+        (Some(_), Some(_)) => true,
+        (Some(g), None) => !year(g) || further_after,
+        (None, Some(g)) => !year(g) || further_before,
+        (None, None) => false,
     }
-    // Before: the group that precedes, and whether another precedes it.
-    if vs >= 2 && at(vs - 1) == Some(sep) && is_digit(vs - 2) {
-        let mut start = vs - 1;
-        while start > 0 && is_digit(start - 1) {
-            start -= 1;
-        }
-        let group = data.get(start..vs - 1).unwrap_or(&[]);
-        if !year(group) || (start >= 2 && at(start - 1) == Some(sep) && is_digit(start - 2)) {
-            return true;
-        }
-    }
-    false
 }
 
 /// Whether `data[vs..ve]` is part of a longer date: a date separator and a digit right before
@@ -1726,17 +1743,24 @@ fn hex_groups_continue(data: &[u8], vs: usize, ve: usize) -> bool {
         || (at(vs.checked_sub(1)) == Some(b':') && hex(vs.checked_sub(2)))
 }
 
-/// The character of UTF-8 `data` that ends at `at`, if it is a letter.
+/// Whether `c` is a letter of a script that separates words with spaces (Latin, Greek,
+/// Cyrillic and their extensions, below U+0530): a CJK character next to a name is another
+/// word (`請聯系John Smith`, `John Smith先生`).
+fn spaced_letter(c: char) -> bool {
+    c.is_alphabetic() && (c as u32) < 0x0530
+}
+
+/// The character of UTF-8 `data` that ends at `at`, if it is a letter (see [`spaced_letter`]).
 fn letter_before(data: &[u8], at: usize) -> bool {
     let from = (at.saturating_sub(4)..at)
         .find(|&i| data.get(i).is_some_and(|&b| !(0x80..0xC0).contains(&b)));
     from.and_then(|i| data.get(i..at))
         .and_then(|b| std::str::from_utf8(b).ok())
         .and_then(|s| s.chars().next_back())
-        .is_some_and(char::is_alphabetic)
+        .is_some_and(spaced_letter)
 }
 
-/// Where the letters of UTF-8 `data` from `at` end.
+/// Where the letters (see [`spaced_letter`]) of UTF-8 `data` from `at` end.
 fn letters_end(data: &[u8], mut at: usize) -> usize {
     loop {
         let len = match data.get(at) {
@@ -1750,7 +1774,7 @@ fn letters_end(data: &[u8], mut at: usize) -> usize {
             .get(at..at + len)
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|s| s.chars().next())
-            .is_some_and(char::is_alphabetic);
+            .is_some_and(spaced_letter);
         if !letter {
             return at;
         }
@@ -1758,6 +1782,7 @@ fn letters_end(data: &[u8], mut at: usize) -> usize {
     }
 }
 
+/// Whether `data[vs..ve]` continues a dotted number: `<digit>.` before it or `.<digit>` after.
 fn dotted_number_around(data: &[u8], vs: usize, ve: usize) -> bool {
     let digit = |i: Option<usize>| i.and_then(|i| data.get(i)).is_some_and(u8::is_ascii_digit);
     let dot = |i: Option<usize>| i.and_then(|i| data.get(i)) == Some(&b'.');

@@ -931,7 +931,10 @@ const KW_PHONE_ES: &[&str] = &[
     "call",
     "contact",
     "teléfono",
+    "telefono",
     "móvil",
+    "movil",
+    "celular",
 ];
 const KW_PHONE_BR: &[&str] = &[
     "phone",
@@ -943,6 +946,7 @@ const KW_PHONE_BR: &[&str] = &[
     "call",
     "contact",
     "telefone",
+    "telefono",
     "celular",
 ];
 /// Every managed identifier, in the order their patterns are tried at one position (most specific

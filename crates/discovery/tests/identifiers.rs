@@ -761,6 +761,21 @@ fn false_positives_found_in_real_world_text() {
         "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
         "4929 3956 2890 8539",
     );
+    // Numbers next to a card that are no part of a grouped run: a time, a row number, an
+    // expiry, a security code.
+    for text in [
+        "2024-01-15 10:32:05 4929 3956 2890 8539 approved",
+        "1 4929 3956 2890 8539",
+        "4929 3956 2890 8539 12/27",
+        "4929 3956 2890 8539 123",
+        "4929 3956 2890 8539 feed",
+    ] {
+        has(
+            text,
+            "CREDIT_CARD_NUMBER_(NO_KEYWORD)",
+            "4929 3956 2890 8539",
+        );
+    }
     // The middle of a full date is no card expiry, nor its year a security code.
     lacks(
         "$Id: clear.1,v 1.27 2022/02/12 20:07:29 tom Exp $",
@@ -813,4 +828,6 @@ fn false_positives_found_in_real_world_text() {
         "Vincent Lefèvre",
     );
     has("Thanks to Juan José for this", "NAME", "Juan José");
+    // Script changes are word boundaries: a name next to CJK text is found, and alone.
+    has("請聯系John Smith先生", "NAME", "John Smith");
 }

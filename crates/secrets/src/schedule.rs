@@ -320,7 +320,7 @@ impl Cron {
                 DayOfWeek::Nth(day as u8, n as u8)
             }
             d if d.ends_with('L') => {
-                let day = match d.trim_end_matches('L') {
+                let day = match d.strip_suffix('L').unwrap_or(d) {
                     "" => 7,
                     day => value(day, &DAYS, 1)?,
                 };
@@ -528,6 +528,7 @@ mod tests {
             Some(at("2026-01-31T00:00:00Z"))
         );
         assert!(RotationRules::parse(None, Some("cron(0 0 ? * 9L *)"), None).is_err());
+        assert!(RotationRules::parse(None, Some("cron(0 0 ? * 6LL *)"), None).is_err());
     }
 
     #[test]

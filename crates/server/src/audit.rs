@@ -398,7 +398,8 @@ async fn write_groups(
 }
 
 /// Samples the events of requests refused before their caller is known (no credentials, an
-/// unknown access key, a bad signature): the first of them from each client address are
+/// unknown access key, a bad signature, an invalid web identity token or SAML assertion): the
+/// first of them from each client address are
 /// recorded, then about one a second per address and twenty a second in all. Such requests
 /// cost their sender nothing, and each event took 1.4 KB of disk for good and 180 bytes of
 /// memory for 90 days (bug: one client without credentials made the server keep a million
@@ -453,10 +454,14 @@ static SAMPLED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 impl UnauthenticatedEvents {
     /// Whether the event of an unauthenticated request from `address` is recorded.
     pub fn admit(&self, address: std::net::IpAddr) -> bool {
+        self.admit_at(address, std::time::Instant::now())
+    }
+
+    /// [`Self::admit`] at `now`.
+    fn admit_at(&self, address: std::net::IpAddr, now: std::time::Instant) -> bool {
         let Ok(mut s) = self.0.lock() else {
             return true;
         };
-        let now = std::time::Instant::now();
         if s.by_address.len() >= MAX_ADDRESSES && !s.by_address.contains_key(&address) {
             s.by_address.clear();
         }
@@ -504,25 +509,30 @@ pub(crate) fn once_a_minute(last: &std::sync::atomic::AtomicU64) -> bool {
 mod tests {
     use super::*;
 
-    /// Regression: on a full disk that freed a little room at a time, every group flipped the
-    /// log's state and logged a line: hundreds a minute.
     /// Regression: every request without valid credentials was recorded, so one client could
     /// fill the disk and memory with events at no cost.
     #[test]
     fn unauthenticated_events_are_sampled_per_address_and_in_all() {
         let sampler = UnauthenticatedEvents::default();
+        let t = std::time::Instant::now();
         let one: std::net::IpAddr = [192, 0, 2, 1].into();
-        let admitted = (0..100).filter(|_| sampler.admit(one)).count();
+        let admitted = (0..100).filter(|_| sampler.admit_at(one, t)).count();
         assert_eq!(admitted, 60);
         // Another address has its own burst, until all together reach theirs.
         let mut all = admitted;
         for n in 0..=255u8 {
             let other: std::net::IpAddr = [198, 51, 100, n].into();
-            all += (0..100).filter(|_| sampler.admit(other)).count();
+            all += (0..100).filter(|_| sampler.admit_at(other, t)).count();
         }
         assert_eq!(all, 600);
+        // A second later the address may send one more, and all of them twenty.
+        let later = t + std::time::Duration::from_secs(1);
+        assert!(sampler.admit_at(one, later));
+        assert!(!sampler.admit_at(one, later));
     }
 
+    /// Regression: on a full disk that freed a little room at a time, every group flipped the
+    /// log's state and logged a line: hundreds a minute.
     #[test]
     fn state_flips_are_logged_at_most_once_a_minute() {
         let last = std::sync::atomic::AtomicU64::new(0);

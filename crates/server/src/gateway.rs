@@ -33,6 +33,16 @@ use crate::state::AppState;
 
 /// How long a client may take to send its request head, and a TLS client its handshake.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest hyper's head timer may be (see [`head_timeout`]).
+const MAX_HEAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// hyper's head timer: `--idle-timeout` (an idle keep-alive connection waits for its next head
+/// under it), at least [`HEAD_TIMEOUT`] and at most [`MAX_HEAD_TIMEOUT`] (a head trickling in
+/// holds its connection that long).
+fn head_timeout(idle_timeout_secs: u64) -> Duration {
+    Duration::from_secs(idle_timeout_secs).clamp(HEAD_TIMEOUT, MAX_HEAD_TIMEOUT)
+}
+
 /// Requests one HTTP/2 connection may have under way at once.
 const MAX_STREAMS: u32 = 64;
 /// When "accept failed" was last logged (seconds since the epoch).
@@ -54,8 +64,9 @@ pub async fn serve(
         .timer(TokioTimer::new())
         // hyper's head timer also runs while a keep-alive connection waits for its next
         // request, so it must not be shorter than `--idle-timeout` (bug: idle keep-alive
-        // connections were closed after 30 s whatever `--idle-timeout` said).
-        .header_read_timeout(HEAD_TIMEOUT.max(Duration::from_secs(state.config.idle_timeout_secs)))
+        // connections were closed after 30 s whatever `--idle-timeout` said); it is also how
+        // long a head may trickle in, so it stops at two minutes whatever `--idle-timeout` is.
+        .header_read_timeout(head_timeout(state.config.idle_timeout_secs))
         // hyper refuses a smaller buffer (its minimum is 8 KiB); a smaller limit is enforced
         // per request below.
         .max_buf_size(state.config.max_header_bytes.max(8192));

@@ -211,11 +211,21 @@ fn tokenize(engine: &Engine, data: &[u8], lines: bool) -> Result<Tokens, Skip> {
     } else {
         0
     };
+    // The keywords of each distinct name, found once: a document repeats its names in many
+    // paths, and looking every path's names up again was most of a JSON scan's time (a 4 MB
+    // service model scanned at a sixth of the speed of the same bytes as text).
+    let mut name_sets: HashMap<String, IdentSet> = HashMap::new();
     let mut mask_for = |stack: &[Frame], masks: &mut Vec<IdentSet>| -> u32 {
         let k = keys_of(stack);
         *mask_ids.entry(k).or_insert_with_key(|k| {
-            let names: Vec<&str> = k.split('\u{1f}').filter(|x| !x.is_empty()).collect();
-            masks.push(engine.keywords_in_names(&names));
+            let mut set = IdentSet::default();
+            for name in k.split('\u{1f}').filter(|x| !x.is_empty()) {
+                let own = name_sets
+                    .entry(name.to_owned())
+                    .or_insert_with(|| engine.keywords_in_names(&[name]));
+                set.union_with(own);
+            }
+            masks.push(set);
             (masks.len() - 1) as u32
         })
     };

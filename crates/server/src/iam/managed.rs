@@ -36,12 +36,46 @@ impl AwsPolicy {
 
 pub use super::managed_data::POLICIES;
 
-/// An AWS-managed policy by ARN.
+/// Policies that earlier Palisade versions offered and AWS does not have, kept as AWS keeps a
+/// deprecated managed policy: what is attached to them goes on working and they can be read,
+/// but they are neither listed nor attachable anew (bug: after an upgrade their attachments
+/// vanished from every listing, their users lost the permissions, and DeleteUser answered
+/// DeleteConflict about policies no listing showed).
+pub static DEPRECATED: &[AwsPolicy] = &[
+    AwsPolicy {
+        name: "AWSKeyManagementServiceReadOnlyAccess",
+        path: "/",
+        id: "ANPAPALISADEKMSRO0001",
+        description: "Provides read-only access to AWS Key Management Service (KMS).",
+        version: "v1",
+        created: 1_764_547_200,
+        updated: 1_764_547_200,
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Describe*","kms:Get*","kms:List*"],"Resource":"*"}]}"#,
+    },
+    AwsPolicy {
+        name: "SecretsManagerReadOnlyAccess",
+        path: "/",
+        id: "ANPAPALISADESMRO00001",
+        description: "Provides read-only access to the metadata of AWS Secrets Manager secrets.",
+        version: "v1",
+        created: 1_764_547_200,
+        updated: 1_764_547_200,
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:DescribeSecret","secretsmanager:GetResourcePolicy","secretsmanager:ListSecrets","secretsmanager:ListSecretVersionIds"],"Resource":"*"}]}"#,
+    },
+];
+
+/// An AWS-managed policy by ARN, deprecated ones included (see [`DEPRECATED`]).
 pub fn by_arn(arn: &str) -> Option<&'static AwsPolicy> {
     let rest = arn.strip_prefix("arn:aws:iam::aws:policy")?;
     POLICIES
         .iter()
+        .chain(DEPRECATED)
         .find(|p| rest.strip_prefix(p.path).is_some_and(|name| name == p.name))
+}
+
+/// Whether `p` is one of the [`DEPRECATED`] policies.
+pub fn is_deprecated(p: &AwsPolicy) -> bool {
+    DEPRECATED.iter().any(|d| std::ptr::eq(d, p))
 }
 
 #[cfg(test)]
@@ -51,12 +85,22 @@ mod tests {
 
     #[test]
     fn every_aws_managed_policy_is_a_valid_identity_policy() {
-        for p in POLICIES {
+        for p in POLICIES.iter().chain(DEPRECATED) {
             CompiledPolicy::parse(p.document, PolicyKind::Identity)
                 .unwrap_or_else(|e| panic!("{}: {e}", p.name));
             assert_eq!(by_arn(&p.arn()).map(|f| f.name), Some(p.name));
         }
         assert!(by_arn("arn:aws:iam::aws:policy/Nonexistent").is_none());
+        // Regression: earlier versions' own policies vanished with their attachments on
+        // upgrade; they resolve still, deprecated, and are not among those listed.
+        let old = by_arn("arn:aws:iam::aws:policy/SecretsManagerReadOnlyAccess");
+        assert!(old.is_some_and(is_deprecated));
+        assert!(
+            !POLICIES
+                .iter()
+                .any(|p| p.name == "SecretsManagerReadOnlyAccess")
+        );
+        assert!(!POLICIES.iter().any(is_deprecated));
         assert_eq!(
             by_arn("arn:aws:iam::aws:policy/job-function/SystemAdministrator").map(|p| p.name),
             Some("SystemAdministrator")

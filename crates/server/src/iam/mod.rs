@@ -223,7 +223,7 @@ impl IamData {
 
 /// Whether `account_id` may attach the managed policy `arn`: AWS's, or one of its own.
 fn attachable(account: &AccountIam, account_id: &str, arn: &str) -> bool {
-    managed::by_arn(arn).is_some()
+    managed::by_arn(arn).is_some_and(|p| !managed::is_deprecated(p))
         || (arn.split(':').nth(4) == Some(account_id) && account.policies.contains_key(arn))
 }
 

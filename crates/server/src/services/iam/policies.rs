@@ -105,7 +105,7 @@ pub(crate) fn aws_policy_json(p: &AwsPolicy, acct: Option<&AccountIam>, view: Po
         "DefaultVersionId": p.version,
         "AttachmentCount": attached,
         "PermissionsBoundaryUsageCount": boundary,
-        "IsAttachable": true,
+        "IsAttachable": !crate::iam::managed::is_deprecated(p),
         "CreateDate": p.created,
         "UpdateDate": p.updated,
     });

@@ -94,8 +94,14 @@ pub async fn validate_key_access(
         return Err(managed_key_of_another_account());
     }
     let context = context(arn, VALIDATION_VERSION);
+    let key_id = kms_key_id.map(|k| qualified(k, arn));
     let dk = crate::services::kms::generate_data_key_for_service(
-        state, caller, region, SERVICE, kms_key_id, &context,
+        state,
+        caller,
+        region,
+        SERVICE,
+        key_id.as_deref(),
+        &context,
     )
     .await
     .map_err(|e| kms_failure("EncryptionFailure", e))?;
@@ -111,6 +117,26 @@ pub async fn validate_key_access(
     .await
     .map_err(|e| kms_failure("DecryptionFailure", e))?;
     Ok(())
+}
+
+/// A `KmsKeyId` as the secret's account and Region read it: an alias name or a bare key id
+/// names the secret owner's key, whoever writes (bug: another account allowed to write the
+/// secret resolved `alias/app` in its own account and sealed the owner's secret under its own
+/// key, locking the owner out). ARNs are left as they are.
+fn qualified(key_id: &str, secret_arn: &str) -> String {
+    let mut parts = secret_arn.split(':');
+    let (region, account) = (parts.nth(3), parts.next());
+    match (region, account) {
+        (Some(region), Some(account)) if !key_id.starts_with("arn:") => {
+            let resource = if key_id.starts_with("alias/") {
+                key_id.to_owned()
+            } else {
+                format!("key/{key_id}")
+            };
+            format!("arn:aws:kms:{region}:{account}:{resource}")
+        }
+        _ => key_id.to_owned(),
+    }
 }
 
 /// Encrypts a value for version `version` of the secret `arn`.
@@ -133,12 +159,13 @@ pub async fn seal(
     {
         return Err(managed_key_of_another_account());
     }
+    let key_id = kms_key_id.map(|k| qualified(k, arn));
     let dk = crate::services::kms::generate_data_key_for_service(
         state,
         caller,
         region,
         SERVICE,
-        kms_key_id,
+        key_id.as_deref(),
         &context(arn, version),
     )
     .await

@@ -1259,6 +1259,7 @@ fn customer_key(state: &AppState, key_id: Option<&str>) -> Option<String> {
 async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result<(), ApiError> {
     let cached = crypto::may_use_cache(cx.caller, &secret.account, secret.kms_key_id.as_deref());
     let mut resealed = Vec::new();
+    let mut kept_old_key = false;
     for v in &secret.versions {
         let labelled = v
             .stages
@@ -1273,21 +1274,18 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
             Ok(key) => key,
             // AWS: without kms:Decrypt on the previous key the versions are not re-encrypted,
             // and the key change stands; so it does when that key is disabled or gone (bug:
-            // the update failed, and with it every later write, which used the old key).
+            // the update failed, and with it every later write, which used the old key). This
+            // version keeps its key; the others are still re-encrypted (bug: the first such
+            // version ended the re-encryption, leaving readable versions, AWSCURRENT among
+            // them, under the key the operator meant to retire).
             Err(e) if matches!(e.code, "AccessDeniedException" | "DecryptionFailure") => {
                 tracing::info!(
                     secret = %secret.arn,
-                    "the caller cannot decrypt with the previous KMS key; existing versions keep their key"
+                    version = %v.id,
+                    "the caller cannot decrypt this version with its KMS key; it keeps that key"
                 );
-                // The new key is still checked, as nothing will be encrypted under it now.
-                return crypto::validate_key_access(
-                    cx.state,
-                    cx.caller,
-                    &secret.region,
-                    &secret.arn,
-                    key_id,
-                )
-                .await;
+                kept_old_key = true;
+                continue;
             }
             Err(e) => return Err(e),
         };
@@ -1319,6 +1317,12 @@ async fn rekey(cx: &Cx<'_>, secret: &mut Secret, key_id: Option<&str>) -> Result
             Err(e) => return Err(e),
         };
         resealed.push((v.id.clone(), new));
+    }
+    if resealed.is_empty() && kept_old_key {
+        // Nothing was encrypted under the new key: it is checked as a key set on a secret
+        // without a value is.
+        crypto::validate_key_access(cx.state, cx.caller, &secret.region, &secret.arn, key_id)
+            .await?;
     }
     // The data keys cached for the old encryption no longer open anything.
     cx.state.secrets.forget_keys(&secret.arn);
