@@ -872,83 +872,23 @@ const KW_BANK: &[&str] = &[
     "numero de cuenta",
 ];
 
-/// Phone keywords in English, for every country's numbers. Each country's own words unlock
-/// only its numbers (bug: the French "portable" and the German "handy", ordinary English
-/// words, made numbers near them UK and US phone numbers).
-const KW_PHONE: &[&str] = &[
-    "phone",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "call",
-    "contact",
-];
-const KW_PHONE_FR: &[&str] = &[
-    "phone",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "call",
-    "contact",
-    "téléphone",
-    "portable",
-];
-const KW_PHONE_DE: &[&str] = &[
-    "phone",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "call",
-    "contact",
-    "telefon",
-    "handy",
-];
-const KW_PHONE_IT: &[&str] = &[
-    "phone",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "call",
-    "contact",
-    "telefono",
-    "cellulare",
-];
-const KW_PHONE_ES: &[&str] = &[
-    "phone",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "call",
-    "contact",
-    "teléfono",
-    "telefono",
-    "móvil",
-    "movil",
-    "celular",
-];
-const KW_PHONE_BR: &[&str] = &[
-    "phone",
-    "tel",
-    "telephone",
-    "mobile",
-    "cell",
-    "fax",
-    "call",
-    "contact",
-    "telefone",
-    "telefono",
-    "celular",
-];
+/// Phone keywords: the English ones, for every country's numbers, then a country's own words,
+/// which unlock only its numbers (bug: the French "portable" and the German "handy", ordinary
+/// English words, made numbers near them UK and US phone numbers).
+macro_rules! phone_keywords {
+    ($($own:literal),*) => {
+        &[
+            "phone", "tel", "telephone", "mobile", "cell", "fax", "call", "contact", $($own),*
+        ]
+    };
+}
+
+const KW_PHONE: &[&str] = phone_keywords!();
+const KW_PHONE_FR: &[&str] = phone_keywords!("téléphone", "portable");
+const KW_PHONE_DE: &[&str] = phone_keywords!("telefon", "handy");
+const KW_PHONE_IT: &[&str] = phone_keywords!("telefono", "cellulare");
+const KW_PHONE_ES: &[&str] = phone_keywords!("teléfono", "telefono", "móvil", "movil", "celular");
+const KW_PHONE_BR: &[&str] = phone_keywords!("telefone", "telefono", "celular");
 /// Every managed identifier, in the order their patterns are tried at one position (most specific
 /// first: leftmost-first picks the earliest pattern at a start).
 pub static MANAGED: &[Managed] = &[

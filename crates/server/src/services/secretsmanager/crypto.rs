@@ -69,6 +69,23 @@ fn managed_key_of_another_account() -> ApiError {
     )
 }
 
+/// The managed key serves the secret's own account only: another account's caller is refused
+/// rather than given its own account's managed key (bug: another account's writer sealed the
+/// owner's secret under its own managed key, locking the owner out of it).
+fn owners_managed_key_only(
+    caller: &Caller,
+    secret_arn: &str,
+    kms_key_id: Option<&str>,
+) -> Result<(), ApiError> {
+    if kms_key_id.is_none_or(is_managed_alias)
+        && secret_arn.split(':').nth(4) != Some(caller.account_id.as_str())
+    {
+        return Err(managed_key_of_another_account());
+    }
+    Ok(())
+}
+
+/// Whether `key_id` names the AWS-managed key by its alias (name or ARN).
 pub fn is_managed_alias(key_id: &str) -> bool {
     key_id == "alias/aws/secretsmanager" || key_id.ends_with(":alias/aws/secretsmanager")
 }
@@ -88,11 +105,7 @@ pub async fn validate_key_access(
     arn: &str,
     kms_key_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    if kms_key_id.is_none_or(is_managed_alias)
-        && arn.split(':').nth(4) != Some(caller.account_id.as_str())
-    {
-        return Err(managed_key_of_another_account());
-    }
+    owners_managed_key_only(caller, arn, kms_key_id)?;
     let context = context(arn, VALIDATION_VERSION);
     let key_id = kms_key_id.map(|k| qualified(k, arn));
     let dk = crate::services::kms::generate_data_key_for_service(
@@ -151,14 +164,7 @@ pub async fn seal(
     value: &[u8],
     binary: bool,
 ) -> Result<(Sealed, Arc<Vec<u8>>), ApiError> {
-    // The managed key of the secret's account, never the caller's (bug: another account's
-    // writer sealed the owner's secret under its own account's managed key, locking the owner
-    // out of it).
-    if kms_key_id.is_none_or(is_managed_alias)
-        && arn.split(':').nth(4) != Some(caller.account_id.as_str())
-    {
-        return Err(managed_key_of_another_account());
-    }
+    owners_managed_key_only(caller, arn, kms_key_id)?;
     let key_id = kms_key_id.map(|k| qualified(k, arn));
     let dk = crate::services::kms::generate_data_key_for_service(
         state,
