@@ -1641,3 +1641,9 @@ def test_another_accounts_writer_seals_under_the_owners_key_named_by_alias(two_a
     sm_a.put_resource_policy(SecretId=arn, ResourcePolicy=grant)
     s.client("secretsmanager").put_secret_value(SecretId=arn, SecretString="v2")
     assert sm_a.get_secret_value(SecretId=arn)["SecretString"] == "v2"
+    # Nor may it move the secret to the managed key, which serves the owner's account only.
+    sm_a.put_resource_policy(SecretId=arn, ResourcePolicy=policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "secretsmanager:UpdateSecret", "Resource": "*"}))
+    with pytest.raises(ClientError) as e:
+        s.client("secretsmanager").update_secret(SecretId=arn, KmsKeyId="")
+    assert error(e)["Code"] == "AccessDeniedException"
+    assert sm_a.describe_secret(SecretId=arn)["KmsKeyId"] == "alias/app"

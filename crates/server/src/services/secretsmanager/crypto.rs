@@ -72,7 +72,7 @@ fn managed_key_of_another_account() -> ApiError {
 /// The managed key serves the secret's own account only: another account's caller is refused
 /// rather than given its own account's managed key (bug: another account's writer sealed the
 /// owner's secret under its own managed key, locking the owner out of it).
-fn owners_managed_key_only(
+pub fn owners_managed_key_only(
     caller: &Caller,
     secret_arn: &str,
     kms_key_id: Option<&str>,

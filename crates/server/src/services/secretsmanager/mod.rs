@@ -1203,6 +1203,10 @@ async fn update_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         // An empty KmsKeyId means the AWS-managed key again.
         let new_key = customer_key(cx.state, Some(k));
         if new_key != secret.kms_key_id {
+            // Another account may not move the secret to the managed key, which serves the
+            // owner's account only (bug: the change was accepted, the versions kept their key
+            // and the secret claimed the managed key).
+            crypto::owners_managed_key_only(cx.caller, &secret.arn, new_key.as_deref())?;
             // With no value to encrypt under it now, the key is checked as Secrets Manager
             // checks it; otherwise re-encrypting the versions (or the new value) does.
             if value.is_none() && secret.versions.iter().all(|v| v.value.is_none()) {
