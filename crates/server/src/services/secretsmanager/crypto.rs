@@ -90,6 +90,30 @@ pub fn is_managed_alias(key_id: &str) -> bool {
     key_id == "alias/aws/secretsmanager" || key_id.ends_with(":alias/aws/secretsmanager")
 }
 
+/// A data key for a value of the secret `arn` under `kms_key_id` (the managed key when `None`),
+/// always a key of the secret's owner (see [`owners_managed_key_only`] and [`qualified`]).
+async fn owners_data_key(
+    state: &AppState,
+    caller: &Caller,
+    region: &str,
+    arn: &str,
+    kms_key_id: Option<&str>,
+    context: &palisade_kms::EncryptionContext,
+) -> Result<crate::services::kms::ServiceDataKey, ApiError> {
+    owners_managed_key_only(caller, arn, kms_key_id)?;
+    let key_id = kms_key_id.map(|k| qualified(k, arn));
+    crate::services::kms::generate_data_key_for_service(
+        state,
+        caller,
+        region,
+        SERVICE,
+        key_id.as_deref(),
+        context,
+    )
+    .await
+    .map_err(|e| kms_failure("EncryptionFailure", e))
+}
+
 /// The version id of the KMS calls that check a key before a secret has a value under it.
 const VALIDATION_VERSION: &str = "RequestToValidateKeyAccess";
 
@@ -105,19 +129,8 @@ pub async fn validate_key_access(
     arn: &str,
     kms_key_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    owners_managed_key_only(caller, arn, kms_key_id)?;
     let context = context(arn, VALIDATION_VERSION);
-    let key_id = kms_key_id.map(|k| qualified(k, arn));
-    let dk = crate::services::kms::generate_data_key_for_service(
-        state,
-        caller,
-        region,
-        SERVICE,
-        key_id.as_deref(),
-        &context,
-    )
-    .await
-    .map_err(|e| kms_failure("EncryptionFailure", e))?;
+    let dk = owners_data_key(state, caller, region, arn, kms_key_id, &context).await?;
     let kms_region = dk.key_arn.split(':').nth(3).unwrap_or(region);
     crate::services::kms::decrypt_data_key_for_service(
         state,
@@ -164,18 +177,15 @@ pub async fn seal(
     value: &[u8],
     binary: bool,
 ) -> Result<(Sealed, Arc<Vec<u8>>), ApiError> {
-    owners_managed_key_only(caller, arn, kms_key_id)?;
-    let key_id = kms_key_id.map(|k| qualified(k, arn));
-    let dk = crate::services::kms::generate_data_key_for_service(
+    let dk = owners_data_key(
         state,
         caller,
         region,
-        SERVICE,
-        key_id.as_deref(),
+        arn,
+        kms_key_id,
         &context(arn, version),
     )
-    .await
-    .map_err(|e| kms_failure("EncryptionFailure", e))?;
+    .await?;
     let key = Arc::new(dk.plaintext.clone());
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| ApiError::internal("no randomness"))?;
