@@ -1892,6 +1892,46 @@ mod tests {
         handle(state, &caller, "us-east-1", op, input).await
     }
 
+    /// Creates secret `name` with the value "old" and sets it to rotate by the random rotator
+    /// under `rules`, without rotating now.
+    async fn rotating(state: &AppState, name: &str, rules: Value) {
+        call(
+            state,
+            "CreateSecret",
+            json!({"Name": name, "SecretString": "old"}),
+        )
+        .await
+        .unwrap();
+        let lambda = format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            rotation::RANDOM_ROTATOR
+        );
+        call(
+            state,
+            "RotateSecret",
+            json!({"SecretId": name, "RotationLambdaARN": lambda,
+                   "RotationRules": rules, "RotateImmediately": false}),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Changes secret `name`'s rotation state in the store, as time would have.
+    async fn with_rotation(
+        state: &AppState,
+        name: &str,
+        change: impl FnOnce(&mut state::Rotation),
+    ) {
+        let mut s = state
+            .secrets
+            .find("123456789012", "us-east-1", name)
+            .unwrap();
+        if let Some(r) = s.rotation.as_mut() {
+            change(r);
+        }
+        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+    }
+
     #[tokio::test]
     async fn secrets_past_their_recovery_window_are_purged_from_memory_and_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -2233,46 +2273,20 @@ mod tests {
     async fn due_rotations_run_in_the_background_and_move_awscurrent() {
         let dir = tempfile::tempdir().unwrap();
         let state = app(dir.path()).await;
-        call(
-            &state,
-            "CreateSecret",
-            json!({"Name": "r", "SecretString": "old"}),
-        )
-        .await
-        .unwrap();
-        let lambda = format!(
-            "arn:aws:lambda:us-east-1:123456789012:function:{}",
-            rotation::RANDOM_ROTATOR
-        );
-        call(
-            &state,
-            "RotateSecret",
-            json!({"SecretId": "r", "RotationLambdaARN": lambda,
-                   "RotationRules": {"AutomaticallyAfterDays": 1}, "RotateImmediately": false}),
-        )
-        .await
-        .unwrap();
+        rotating(&state, "r", json!({"AutomaticallyAfterDays": 1})).await;
         let get = || call(&state, "GetSecretValue", json!({"SecretId": "r"}));
         assert_eq!(get().await.unwrap()["SecretString"], "old");
         // Not due yet: nothing happens.
         rotation::run_due(&state).await;
         assert_eq!(get().await.unwrap()["SecretString"], "old");
-        let mut s = state
-            .secrets
-            .find("123456789012", "us-east-1", "r")
-            .unwrap();
-        if let Some(r) = s.rotation.as_mut() {
-            // A window of a cron schedule that closed long ago is skipped rather than run
-            // late (one in days is run late: see `a_missed_window_of_a_day_schedule_runs_late`).
+        // A window of a cron schedule that closed long ago is skipped rather than run late (one
+        // in days is run late: see `a_missed_window_of_a_day_schedule_runs_late`).
+        with_rotation(&state, "r", |r| {
             r.after_days = None;
             r.expression = Some("cron(0 12 * * ? *)".to_owned());
             r.next = Some(now() - 3 * 86_400);
-        }
-        state
-            .secrets
-            .apply(vec![Change::Put(s.clone())])
-            .await
-            .unwrap();
+        })
+        .await;
         rotation::run_due(&state).await;
         assert_eq!(get().await.unwrap()["SecretString"], "old");
         let s = state
@@ -2280,11 +2294,7 @@ mod tests {
             .find("123456789012", "us-east-1", "r")
             .unwrap();
         assert!(s.rotation.as_ref().and_then(|r| r.next).unwrap() > now());
-        let mut s = s;
-        if let Some(r) = s.rotation.as_mut() {
-            r.next = Some(now() - 1);
-        }
-        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        with_rotation(&state, "r", |r| r.next = Some(now() - 1)).await;
         rotation::run_due(&state).await;
         let v = get().await.unwrap();
         assert_ne!(v["SecretString"], "old");
@@ -2301,33 +2311,8 @@ mod tests {
     async fn a_missed_window_of_a_day_schedule_runs_late() {
         let dir = tempfile::tempdir().unwrap();
         let state = app(dir.path()).await;
-        call(
-            &state,
-            "CreateSecret",
-            json!({"Name": "late", "SecretString": "old"}),
-        )
-        .await
-        .unwrap();
-        let lambda = format!(
-            "arn:aws:lambda:us-east-1:123456789012:function:{}",
-            rotation::RANDOM_ROTATOR
-        );
-        call(
-            &state,
-            "RotateSecret",
-            json!({"SecretId": "late", "RotationLambdaARN": lambda,
-                   "RotationRules": {"AutomaticallyAfterDays": 2}, "RotateImmediately": false}),
-        )
-        .await
-        .unwrap();
-        let mut s = state
-            .secrets
-            .find("123456789012", "us-east-1", "late")
-            .unwrap();
-        if let Some(r) = s.rotation.as_mut() {
-            r.next = Some(now() - 3 * 86_400);
-        }
-        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        rotating(&state, "late", json!({"AutomaticallyAfterDays": 2})).await;
+        with_rotation(&state, "late", |r| r.next = Some(now() - 3 * 86_400)).await;
         rotation::run_due(&state).await;
         let v = call(&state, "GetSecretValue", json!({"SecretId": "late"}))
             .await
@@ -2342,30 +2327,13 @@ mod tests {
     async fn a_manual_update_restarts_a_schedule_in_days() {
         let dir = tempfile::tempdir().unwrap();
         let state = app(dir.path()).await;
-        let lambda = format!(
-            "arn:aws:lambda:us-east-1:123456789012:function:{}",
-            rotation::RANDOM_ROTATOR
-        );
-        for (name, rules) in [
-            ("days", json!({"AutomaticallyAfterDays": 30})),
-            ("hourly", json!({"ScheduleExpression": "rate(4 hours)"})),
-        ] {
-            call(
-                &state,
-                "CreateSecret",
-                json!({"Name": name, "SecretString": "old"}),
-            )
-            .await
-            .unwrap();
-            call(
-                &state,
-                "RotateSecret",
-                json!({"SecretId": name, "RotationLambdaARN": lambda,
-                       "RotationRules": rules, "RotateImmediately": false}),
-            )
-            .await
-            .unwrap();
-        }
+        rotating(&state, "days", json!({"AutomaticallyAfterDays": 30})).await;
+        rotating(
+            &state,
+            "hourly",
+            json!({"ScheduleExpression": "rate(4 hours)"}),
+        )
+        .await;
         let next = |name: &str| {
             state
                 .secrets
@@ -2377,14 +2345,7 @@ mod tests {
         // As if the last rotation had been 20 days ago: due in 10 days.
         let due_soon = now().div_euclid(86_400) * 86_400 + 10 * 86_400;
         for name in ["days", "hourly"] {
-            let mut s = state
-                .secrets
-                .find("123456789012", "us-east-1", name)
-                .unwrap();
-            if let Some(r) = s.rotation.as_mut() {
-                r.next = Some(due_soon);
-            }
-            state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+            with_rotation(&state, name, |r| r.next = Some(due_soon)).await;
         }
         let thirty_days = now().div_euclid(86_400) * 86_400 + 30 * 86_400;
         call(
@@ -2397,14 +2358,7 @@ mod tests {
         assert_eq!(next("days"), Some(thirty_days));
         // A value put without AWSCURRENT is no rotation, and a schedule in hours keeps its
         // windows.
-        let mut s = state
-            .secrets
-            .find("123456789012", "us-east-1", "days")
-            .unwrap();
-        if let Some(r) = s.rotation.as_mut() {
-            r.next = Some(due_soon);
-        }
-        state.secrets.apply(vec![Change::Put(s)]).await.unwrap();
+        with_rotation(&state, "days", |r| r.next = Some(due_soon)).await;
         call(
             &state,
             "PutSecretValue",
