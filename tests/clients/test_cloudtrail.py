@@ -742,3 +742,22 @@ def test_events_of_requests_without_valid_credentials_are_sampled(server):
     assert 60 <= len(refused) < 80, len(refused)
     # Authenticated calls are all recorded.
     assert [e["eventName"] for e in events if not e.get("errorCode")] == ["GetCallerIdentity"]
+
+
+def test_wrong_signatures_with_a_real_key_are_recorded_despite_a_flood_of_made_up_keys(server):
+    # Regression: requests with made-up keys used up the sampling room of every refused
+    # request from their address, so that someone trying a real key with a wrong secret
+    # went unrecorded.
+    flood = server.client("sts", key="AKIAIOSFODNN7EXAMPLE", secret="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    for _ in range(80):
+        with pytest.raises(ClientError):
+            flood.get_caller_identity()
+    key, _ = server.credentials()
+    guess = server.client("sts", key=key, secret="not-the-secret-of-this-key-000000000000")
+    for _ in range(10):
+        with pytest.raises(ClientError) as e:
+            guess.get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    wrong = [e for e in server.events() if e.get("errorCode") == "SignatureDoesNotMatch"]
+    assert len(wrong) == 10
+    assert all(e["userIdentity"].get("accessKeyId") == key for e in wrong), wrong[0]["userIdentity"]

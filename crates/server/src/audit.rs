@@ -404,6 +404,11 @@ async fn write_groups(
 /// cost their sender nothing, and each event took 1.4 KB of disk for good and 180 bytes of
 /// memory for 90 days (bug: one client without credentials made the server keep a million
 /// events in 15 minutes). What is not recorded is counted and logged once a minute.
+///
+/// Refusals of a key that exists (a wrong signature, an expired session) are sampled by that
+/// key instead, in buckets of their own: someone holding or guessing at real credentials is
+/// what an operator looks for, and a flood of requests with made-up keys from many addresses
+/// must not use up the room their events have (bug: it did, and hid them).
 #[derive(Debug, Default)]
 pub struct UnauthenticatedEvents(std::sync::Mutex<Sampler>);
 
@@ -411,6 +416,9 @@ pub struct UnauthenticatedEvents(std::sync::Mutex<Sampler>);
 struct Sampler {
     all: Option<Bucket>,
     by_address: std::collections::HashMap<std::net::IpAddr, Bucket>,
+    /// Refusals of existing keys, from all addresses together.
+    all_known: Option<Bucket>,
+    by_key: std::collections::HashMap<String, Bucket>,
     dropped: u64,
 }
 
@@ -442,45 +450,56 @@ impl Bucket {
     }
 }
 
-/// Per client address (an IPv6 client by its /64): a burst of 60, then one a second.
+/// Per client address (an IPv6 client by its /64), or per existing access key: a burst of 60,
+/// then one a second.
 const PER_ADDRESS: (f64, f64) = (1.0, 60.0);
-/// From all addresses together: a burst of 600, then twenty a second.
+/// From all addresses together (and apart from them, for existing keys): a burst of 600, then
+/// twenty a second.
 const ALL_ADDRESSES: (f64, f64) = (20.0, 600.0);
-/// Addresses tracked at once; past it the buckets start over (full).
+/// Addresses (or keys) tracked at once; past it the buckets start over (full).
 const MAX_ADDRESSES: usize = 16_384;
 
 static SAMPLED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl UnauthenticatedEvents {
-    /// Whether the event of an unauthenticated request from `address` is recorded.
-    pub fn admit(&self, address: std::net::IpAddr) -> bool {
-        self.admit_at(address, std::time::Instant::now())
+    /// Whether the event of an unauthenticated request from `address` is recorded;
+    /// `known_key` is the access key it named when that key exists.
+    pub fn admit(&self, address: std::net::IpAddr, known_key: Option<&str>) -> bool {
+        self.admit_at(address, known_key, std::time::Instant::now())
     }
 
     /// [`Self::admit`] at `now`.
-    fn admit_at(&self, address: std::net::IpAddr, now: std::time::Instant) -> bool {
+    fn admit_at(
+        &self,
+        address: std::net::IpAddr,
+        known_key: Option<&str>,
+        now: std::time::Instant,
+    ) -> bool {
         let Ok(mut s) = self.0.lock() else {
             return true;
         };
-        if s.by_address.len() >= MAX_ADDRESSES && !s.by_address.contains_key(&address) {
-            s.by_address.clear();
-        }
-        let own = s
-            .by_address
-            .entry(address)
-            .or_insert_with(|| Bucket::full(PER_ADDRESS.1, now))
-            .take(PER_ADDRESS, now);
-        let admitted = own
-            && s.all
-                .get_or_insert_with(|| Bucket::full(ALL_ADDRESSES.1, now))
-                .take(ALL_ADDRESSES, now);
+        let s = &mut *s;
+        let admitted = match known_key {
+            Some(key) => {
+                take_keyed(&mut s.by_key, key, now)
+                    && s.all_known
+                        .get_or_insert_with(|| Bucket::full(ALL_ADDRESSES.1, now))
+                        .take(ALL_ADDRESSES, now)
+            }
+            None => {
+                take_keyed(&mut s.by_address, &address, now)
+                    && s.all
+                        .get_or_insert_with(|| Bucket::full(ALL_ADDRESSES.1, now))
+                        .take(ALL_ADDRESSES, now)
+            }
+        };
         if !admitted {
             s.dropped += 1;
             if once_a_minute(&SAMPLED_LOGGED) {
                 tracing::warn!(
                     not_recorded = s.dropped,
                     "requests without valid credentials arrive faster than their events are recorded \
-                     (60 at once then 1 a second per client address, 20 a second in all): \
+                     (60 at once then 1 a second per client address or existing access key, 20 a second in all): \
                      some are refused without an audit event (counted since the last such line)"
                 );
                 s.dropped = 0;
@@ -488,6 +507,29 @@ impl UnauthenticatedEvents {
         }
         admitted
     }
+}
+
+/// Takes a token from `key`'s bucket in `buckets` (a burst of 60, then one a second); past
+/// `MAX_ADDRESSES` buckets they start over, full.
+fn take_keyed<K, Q>(
+    buckets: &mut std::collections::HashMap<K, Bucket>,
+    key: &Q,
+    now: std::time::Instant,
+) -> bool
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
+{
+    if buckets.len() >= MAX_ADDRESSES && !buckets.contains_key(key) {
+        buckets.clear();
+    }
+    if let Some(b) = buckets.get_mut(key) {
+        return b.take(PER_ADDRESS, now);
+    }
+    buckets
+        .entry(key.to_owned())
+        .or_insert_with(|| Bucket::full(PER_ADDRESS.1, now))
+        .take(PER_ADDRESS, now)
 }
 
 static FULL_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -516,19 +558,42 @@ mod tests {
         let sampler = UnauthenticatedEvents::default();
         let t = std::time::Instant::now();
         let one: std::net::IpAddr = [192, 0, 2, 1].into();
-        let admitted = (0..100).filter(|_| sampler.admit_at(one, t)).count();
+        let admitted = (0..100).filter(|_| sampler.admit_at(one, None, t)).count();
         assert_eq!(admitted, 60);
         // Another address has its own burst, until all together reach theirs.
         let mut all = admitted;
         for n in 0..=255u8 {
             let other: std::net::IpAddr = [198, 51, 100, n].into();
-            all += (0..100).filter(|_| sampler.admit_at(other, t)).count();
+            all += (0..100)
+                .filter(|_| sampler.admit_at(other, None, t))
+                .count();
         }
         assert_eq!(all, 600);
         // A second later the address may send one more, and all of them twenty.
         let later = t + std::time::Duration::from_secs(1);
-        assert!(sampler.admit_at(one, later));
-        assert!(!sampler.admit_at(one, later));
+        assert!(sampler.admit_at(one, None, later));
+        assert!(!sampler.admit_at(one, None, later));
+    }
+
+    /// Regression: a flood of requests with made-up keys from many addresses used up the room
+    /// of all refused requests, so that wrong signatures made with a real key went unrecorded.
+    #[test]
+    fn refusals_of_existing_keys_are_sampled_apart_from_the_flood() {
+        let sampler = UnauthenticatedEvents::default();
+        let t = std::time::Instant::now();
+        for n in 0..=255u8 {
+            let other: std::net::IpAddr = [198, 51, 100, n].into();
+            for _ in 0..10 {
+                sampler.admit_at(other, None, t);
+            }
+        }
+        assert!(!sampler.admit_at([192, 0, 2, 9].into(), None, t));
+        let one: std::net::IpAddr = [198, 51, 100, 7].into();
+        let key = Some("AKIAEXISTINGKEY00001");
+        let admitted = (0..100).filter(|_| sampler.admit_at(one, key, t)).count();
+        assert_eq!(admitted, 60);
+        // Another existing key has its own burst, whatever the address.
+        assert!(sampler.admit_at(one, Some("AKIAEXISTINGKEY00002"), t));
     }
 
     /// Regression: on a full disk that freed a little room at a time, every group flipped the

@@ -105,6 +105,7 @@ pub async fn authenticate(
     body: &[u8],
     claims: Option<&Claims>,
     protocol: WireProtocol,
+    key_known: &mut bool,
 ) -> Result<Caller, ApiError> {
     let now = OffsetDateTime::now_utc();
     if state.config.dev {
@@ -131,7 +132,14 @@ pub async fn authenticate(
     if palisade_sigv4::region_partition(claims.region()).is_some_and(|p| p != SERVED_PARTITION) {
         return Err(invalid_token(protocol));
     }
-    let Some((caller, secret)) = resolve(state, claims, now, protocol).await? else {
+    let resolved = resolve(state, claims, now, protocol).await;
+    // A refusal of a key that exists (a wrong signature, an expired session) is someone
+    // holding or guessing at real credentials: its events are sampled apart from the rest.
+    *key_known = matches!(resolved, Ok(Some(_)))
+        || resolved
+            .as_ref()
+            .is_err_and(|e| e.code == expired_token(protocol).code);
+    let Some((caller, secret)) = resolved? else {
         return Err(invalid_token(protocol));
     };
     let headers = header_pairs(parts);

@@ -51,6 +51,9 @@ pub struct RequestContext {
     pub caller: Option<Caller>,
     /// The access key id the request claimed, even when authentication failed.
     pub claimed_access_key: Option<String>,
+    /// Whether that key exists (its request failed on a wrong signature or an expired
+    /// session, not on an unknown key).
+    pub claimed_key_known: bool,
     /// Request parameters for the audit record, redacted.
     pub request_parameters: Option<Value>,
     /// In `audit` enforcement, the denial the request would have got.
@@ -86,6 +89,7 @@ impl RequestContext {
             route: None,
             caller: Some(caller.clone()),
             claimed_access_key: None,
+            claimed_key_known: false,
             request_parameters: None,
             would_be_denied: None,
             via_service: None,

@@ -68,6 +68,7 @@ where
         route: None,
         caller: None,
         claimed_access_key: None,
+        claimed_key_known: false,
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
@@ -102,9 +103,12 @@ where
         && !refuse
         && ctx.caller.is_none()
         && outcome.is_err()
-        && !state
-            .unauthenticated_events
-            .admit(crate::gateway::client_address(conn.remote.ip()));
+        && !state.unauthenticated_events.admit(
+            crate::gateway::client_address(conn.remote.ip()),
+            ctx.claimed_access_key
+                .as_deref()
+                .filter(|_| ctx.claimed_key_known),
+        );
     let additional = ctx.additional_event_data();
     let mut event = || {
         ctx.to_event(
@@ -406,6 +410,7 @@ where
             &body,
             claims.as_ref(),
             route.service.protocol.into(),
+            &mut ctx.claimed_key_known,
         )
         .await?;
         ctx.caller = Some(caller.clone());
