@@ -199,6 +199,10 @@ pub struct FpeSpec {
     pub surrogate: Option<String>,
 }
 
+/// How far `date_shift` may move a date either way: the days from year -9999 to 9999, the
+/// calendar's range.
+const MAX_SHIFT_DAYS: u64 = 7_304_850;
+
 /// Parameters of `date_shift`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -523,6 +527,16 @@ impl TransformSpec {
             Self::DateShift(d) => {
                 if d.lower_days > d.upper_days {
                     return Err(bad("date_shift: lower_days is above upper_days".into()));
+                }
+                // Bug: bounds near i64's ends overflowed (the run died with a panic); no date
+                // can move further than the calendar's range anyway.
+                for (name, v) in [("lower_days", d.lower_days), ("upper_days", d.upper_days)] {
+                    if v.unsigned_abs() > MAX_SHIFT_DAYS {
+                        return Err(bad(format!(
+                            "date_shift: {name} {v} is outside -{MAX_SHIFT_DAYS}..={MAX_SHIFT_DAYS} \
+                             (the span of dates from year -9999 to 9999)"
+                        )));
+                    }
                 }
                 let format = match &d.format {
                     None => None,
@@ -1080,10 +1094,22 @@ fn shift_date(
     let delta = time::Duration::days(days);
     match format.and_then(<[_]>::first) {
         Some(f) => {
+            // The format's own components say what the value holds: a date with a time of day
+            // (and an offset) keeps them, moved by whole days (bug: a time in the format made
+            // every value fail, as a bare date cannot be written with it).
+            const OUT: &str = "shifted date out of range";
+            const FORMAT: &str = "cannot format the shifted date";
+            if let Ok(t) = time::OffsetDateTime::parse(value, f) {
+                let t = t.checked_add(delta).ok_or(OUT)?;
+                return t.format(f).map_err(|_| FORMAT.into());
+            }
+            if let Ok(t) = time::PrimitiveDateTime::parse(value, f) {
+                let t = t.checked_add(delta).ok_or(OUT)?;
+                return t.format(f).map_err(|_| FORMAT.into());
+            }
             let d = Date::parse(value, f).map_err(|_| "value does not match the date format")?;
-            let d = d.checked_add(delta).ok_or("shifted date out of range")?;
-            d.format(f)
-                .map_err(|_| "cannot format the shifted date".into())
+            let d = d.checked_add(delta).ok_or(OUT)?;
+            d.format(f).map_err(|_| FORMAT.into())
         }
         None => {
             let d = parse_iso_date(value).ok_or("value is not an ISO date (YYYY-MM-DD…)")?;
@@ -1386,6 +1412,41 @@ mod tests {
         assert!(f.apply("2023-12-30", None).is_err());
     }
 
+    /// Regression: a custom format with a time of day failed on every value ("cannot format
+    /// the shifted date"); the time, and an offset, are kept.
+    #[test]
+    fn date_shift_keeps_a_time_of_day_in_a_custom_format() {
+        let mut k = keys();
+        for (format, value, shifted) in [
+            (
+                "[month]/[day]/[year] [hour]:[minute]",
+                "03/15/2021 13:45",
+                "03/20/2021 13:45",
+            ),
+            (
+                "[year]-[month]-[day]T[hour]:[minute]:[second]",
+                "2021-12-30T23:59:59",
+                "2022-01-04T23:59:59",
+            ),
+            (
+                "[year]-[month]-[day] [hour]:[minute] [offset_hour sign:mandatory]:[offset_minute]",
+                "2021-03-15 01:02 -05:00",
+                "2021-03-20 01:02 -05:00",
+            ),
+        ] {
+            let t = TransformSpec::DateShift(DateShiftSpec {
+                key: "k1".into(),
+                lower_days: 5,
+                upper_days: 5,
+                entity: None,
+                format: Some(format.into()),
+            })
+            .compile("X", &mut k, Direction::Mask)
+            .unwrap();
+            assert_eq!(val(t.apply(value, None).unwrap()), shifted, "{format}");
+        }
+    }
+
     #[test]
     fn generalization() {
         assert_eq!(val(run(r#"{"type":"bucket","size":10}"#, "37")), "30-40");
@@ -1457,6 +1518,9 @@ mod tests {
             r#"{"type":"fpe","key":"k1","radix":7}"#,
             r#"{"type":"fpe","key":"k1","alphabet":{"custom":"aa"}}"#,
             r#"{"type":"date_shift","key":"k1","lower_days":3,"upper_days":1}"#,
+            // Regression: these overflowed and the run died with a panic.
+            r#"{"type":"date_shift","key":"k1","lower_days":-9223372036854775808,"upper_days":9223372036854775807}"#,
+            r#"{"type":"date_shift","key":"k1","lower_days":100000000000000000,"upper_days":100000000000000000}"#,
             r#"{"type":"deterministic_encrypt","key":"k1","surrogate":"bad type"}"#,
             r#"{"type":"hash","key":"missing"}"#,
             r#"{"type":"bucket","size":0}"#,
