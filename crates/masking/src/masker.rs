@@ -159,7 +159,9 @@ impl<'d> Masker<'d> {
     }
 
     /// Indices of field rules in the order they must run: a date shift reads its entity
-    /// field in clear, so it runs first when masking and last when unmasking.
+    /// field in clear, so it runs first when masking; unmasking undoes the rules in the
+    /// reverse order (bug: it undid two reversible rules on one field in the order they were
+    /// applied, and failed).
     pub fn field_order(&self) -> Vec<usize> {
         let fields: Vec<usize> = (0..self.rules.len())
             .filter(|&i| self.rules.get(i).is_some_and(|r| r.field.is_some()))
@@ -167,9 +169,10 @@ impl<'d> Masker<'d> {
         let (shift, other): (Vec<usize>, Vec<usize>) = fields
             .into_iter()
             .partition(|&i| self.rules.get(i).is_some_and(|r| r.entity.is_some()));
+        let order = shift.into_iter().chain(other);
         match self.direction {
-            Direction::Mask => shift.into_iter().chain(other).collect(),
-            Direction::Unmask => other.into_iter().chain(shift).collect(),
+            Direction::Mask => order.collect(),
+            Direction::Unmask => order.rev().collect(),
         }
     }
 

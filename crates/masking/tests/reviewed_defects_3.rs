@@ -50,7 +50,36 @@ fn a_date_shift_keyed_on_a_json_number_reverses() {
              - path: $.dob\n    transform: {{type: date_shift, key: pii, lower_days: -300, upper_days: 300, entity: pid}}\n"
         );
         let (_, clear) = round_trip(dir.path(), "in.jsonl", input, &rules);
-        let dobs: Vec<&str> = clear.lines().map(|l| &l[l.find("dob").unwrap()..]).collect();
+        let dobs: Vec<&str> = clear
+            .lines()
+            .map(|l| &l[l.find("dob").unwrap()..])
+            .collect();
         assert_eq!(dobs, ["dob\": \"2000-01-01\"}"; 3], "{pid_rule}: {clear}");
+    }
+}
+
+/// Bug: unmasking undid two reversible rules on one field in the order they were applied
+/// (format-preserving encryption, then a deterministic token), and failed ("surrogate length
+/// does not match the token").
+#[test]
+fn stacked_reversible_rules_on_one_field_are_undone_in_reverse() {
+    let rules = "rules:\n  - column: ssn\n    transform: {type: fpe, key: pii}\n  \
+                 - column: ssn\n    transform: {type: deterministic_encrypt, key: pii, surrogate: SSN}\n";
+    for (name, input) in [
+        ("in.csv", "ssn,n\n123456789,1\n987654321,2\n"),
+        ("in.jsonl", "{\"ssn\": \"123456789\"}\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules.replace(
+            "column: ssn",
+            if name.ends_with("csv") {
+                "column: ssn"
+            } else {
+                "path: $.ssn"
+            },
+        );
+        let (masked, clear) = round_trip(dir.path(), name, input, &rules);
+        assert!(masked.contains("SSN("), "{masked}");
+        assert_eq!(clear, input);
     }
 }
