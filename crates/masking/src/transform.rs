@@ -1148,8 +1148,70 @@ fn bucket(b: &BucketSpec, value: &str) -> Result<String, ValueError> {
         return Ok(format!(">={}", fmt_num(max)));
     }
     let origin = b.min.unwrap_or(0.0);
+    if let Some(label) = decimal_bucket(value.trim(), b.size, origin) {
+        return Ok(label);
+    }
     let lo = origin + ((x - origin) / b.size).floor() * b.size;
     Ok(format!("{}-{}", fmt_num(lo), fmt_num(lo + b.size)))
+}
+
+/// A decimal number as an integer and its count of decimal places (`-1.50` is (-150, 2)),
+/// when it has at most 18 significant digits.
+fn decimal(text: &str) -> Option<(i128, u32)> {
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => (text.get(..i)?, text.get(i + 1..)?.parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (neg, digits) = match mantissa.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
+        || int.len() + frac.len() > 18
+    {
+        return None;
+    }
+    let mut n: i128 = format!("{int}{frac}").parse().ok()?;
+    let mut places = i32::try_from(frac.len()).ok()? - exp;
+    while places < 0 {
+        n = n.checked_mul(10)?;
+        places += 1;
+    }
+    Some((if neg { -n } else { n }, u32::try_from(places).ok()?))
+}
+
+/// `value`'s bucket computed in decimal, so that a size of 0.1 puts 0.3 in `0.3-0.4` (in
+/// binary floating point it landed in `0.2-0.30000000000000004`); `None` when a number has
+/// too many digits for it.
+fn decimal_bucket(value: &str, size: f64, origin: f64) -> Option<String> {
+    let (x, xp) = decimal(value)?;
+    let (s, sp) = decimal(&size.to_string())?;
+    let (o, op) = decimal(&origin.to_string())?;
+    let places = xp.max(sp).max(op);
+    if places > 18 {
+        return None;
+    }
+    let scale = |(n, p): (i128, u32)| n.checked_mul(10i128.checked_pow(places - p)?);
+    let (x, s, o) = (scale((x, xp))?, scale((s, sp))?, scale((o, op))?);
+    if s <= 0 {
+        return None;
+    }
+    let lo = o.checked_add(x.checked_sub(o)?.div_euclid(s).checked_mul(s)?)?;
+    let hi = lo.checked_add(s)?;
+    let text = |n: i128| {
+        let unit = 10i128.pow(places);
+        let (int, frac) = (n.abs() / unit, n.abs() % unit);
+        let sign = if n < 0 { "-" } else { "" };
+        if frac == 0 {
+            format!("{sign}{int}")
+        } else {
+            let f = format!("{frac:0width$}", width = places as usize);
+            format!("{sign}{int}.{}", f.trim_end_matches('0'))
+        }
+    };
+    Some(format!("{}-{}", text(lo), text(hi)))
 }
 
 thread_local! {
@@ -1444,6 +1506,29 @@ mod tests {
             .compile("X", &mut k, Direction::Mask)
             .unwrap();
             assert_eq!(val(t.apply(value, None).unwrap()), shifted, "{format}");
+        }
+    }
+
+    /// Regression: with a decimal size, values on a boundary landed in the bucket below and
+    /// labels carried binary noise (0.3 in `0.2-0.30000000000000004`).
+    #[test]
+    fn decimal_buckets_are_exact() {
+        for (spec, value, label) in [
+            (r#"{"type":"bucket","size":0.1}"#, "0.3", "0.3-0.4"),
+            (r#"{"type":"bucket","size":0.1}"#, "0.7", "0.7-0.8"),
+            (r#"{"type":"bucket","size":0.1}"#, "0.6", "0.6-0.7"),
+            (r#"{"type":"bucket","size":0.1}"#, "0.29", "0.2-0.3"),
+            (r#"{"type":"bucket","size":0.1}"#, "-0.05", "-0.1-0"),
+            (
+                r#"{"type":"bucket","size":0.25,"min":0.5}"#,
+                "1.0",
+                "1-1.25",
+            ),
+            (r#"{"type":"bucket","size":5}"#, "-7", "-10--5"),
+            (r#"{"type":"bucket","size":5}"#, "1e1", "10-15"),
+            (r#"{"type":"bucket","size":10}"#, "37.5", "30-40"),
+        ] {
+            assert_eq!(val(run(spec, value)), label, "{spec} {value}");
         }
     }
 
