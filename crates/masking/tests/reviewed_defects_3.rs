@@ -83,3 +83,18 @@ fn stacked_reversible_rules_on_one_field_are_undone_in_reverse() {
         assert_eq!(clear, input);
     }
 }
+
+/// Bug: a value with a quote inside it, written bare, came back from unmask quoted
+/// (`5" pipe` as `"5"" pipe"`), which a TSV reader without CSV quoting reads as another value.
+#[test]
+fn a_bare_quote_inside_a_value_stays_bare() {
+    let rules = "rules:\n  - column: a\n    transform: {type: deterministic_encrypt, key: pii}\n";
+    for (name, input) in [
+        ("in.csv", "a,b\n5\" pipe,x\n\"\"\"q\",y\n"),
+        ("in.tsv", "a\tb\n5\" pipe\tx\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, clear) = round_trip(dir.path(), name, input, rules);
+        assert_eq!(clear, input);
+    }
+}

@@ -449,11 +449,14 @@ fn unquote(cell: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// Writes a new cell value, quoted when it was quoted or when it must be.
+/// Writes a new cell value, quoted when it was quoted or when it must be. A quote past the
+/// start is literal, as readers take it (bug: `5" pipe` came back from unmask as
+/// `"5"" pipe"`, which a TSV reader without CSV quoting reads as another value).
 fn write_cell(value: &str, was_quoted: bool, delimiter: u8, ncols: usize, out: &mut Vec<u8>) {
-    let must = value
-        .bytes()
-        .any(|b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n'))
+    let must = value.starts_with('"')
+        || value
+            .bytes()
+            .any(|b| b == delimiter || matches!(b, b'\r' | b'\n'))
         // A row of one empty cell would be a blank line, which readers skip.
         || (ncols == 1 && value.is_empty());
     if !(was_quoted || must) {
