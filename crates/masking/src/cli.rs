@@ -244,23 +244,37 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         None => envelope_path(&args.output),
     };
     refuse_same_file(&args.input, &args.output)?;
+    let created = envelope_needed && !manifest.exists();
     if envelope_needed {
         // The data keys were generated when the rules compiled: saved before the run, no
         // output can hold a ciphertext whose key the manifest lacks, whatever happens next.
         keys.envelope().save(&manifest)?;
     }
-    let mut masker = Masker::new(rules, detector, Direction::Mask)?;
-    run_with(
-        &mut masker,
-        &args.input,
-        &args.output,
-        args.format,
-        Options {
-            strict_fields: strict,
-            clear_output: clear_view,
-        },
-        !args.no_progress,
-    )?;
+    let ran = Masker::new(rules, detector, Direction::Mask).and_then(|mut masker| {
+        run_with(
+            &mut masker,
+            &args.input,
+            &args.output,
+            args.format,
+            Options {
+                strict_fields: strict,
+                clear_output: clear_view,
+            },
+            !args.no_progress,
+        )
+        .map(|()| masker)
+    });
+    let masker = match ran {
+        Ok(masker) => masker,
+        Err(e) => {
+            // Bug: a failed run left the manifest it created, holding a data key that nothing
+            // was encrypted with, beside no output.
+            if created {
+                let _ = keys.envelope().discard(&manifest);
+            }
+            return Err(e);
+        }
+    };
     let summary = masker.summary();
     report(&summary, args.quiet, args.summary_json.as_deref())?;
     Ok(summary)

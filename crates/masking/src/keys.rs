@@ -227,6 +227,27 @@ impl Envelope {
     }
 }
 
+impl Envelope {
+    /// Removes the manifest at `path` when it holds only this envelope's data keys: a run that
+    /// created it and then failed leaves no manifest of keys that nothing was encrypted with.
+    /// A manifest another run has merged its keys into is kept.
+    pub fn discard(&self, path: &Path) -> Result<(), MaskError> {
+        let _lock = lock_manifest(path)?;
+        let saved = match Envelope::load(path) {
+            Ok(saved) => saved,
+            Err(_) => return Ok(()),
+        };
+        let ours = saved
+            .data_keys
+            .iter()
+            .all(|k| self.data_keys.iter().any(|mine| mine.key_ref == k.key_ref));
+        if ours {
+            std::fs::remove_file(path).map_err(|e| MaskError::io(path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The lock file beside a manifest (`shared.json.lock`), held exclusively while a run merges
 /// its data keys into the manifest. The manifest itself cannot be the lock: it is replaced by
 /// a rename, and a run waiting on the old file would then merge into a stale copy. The lock

@@ -98,3 +98,38 @@ fn a_bare_quote_inside_a_value_stays_bare() {
         assert_eq!(clear, input);
     }
 }
+
+/// Bug: a run that failed after saving the envelope manifest it created left that manifest,
+/// holding a data key nothing was encrypted with, beside no output.
+#[test]
+fn a_failed_run_leaves_no_manifest_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - column: a\n    transform: {type: encrypt, key: pii}\n  \
+         - column: d\n    transform: {type: date_shift, key: pii, lower_days: 1, upper_days: 2}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "a,d\nx,2020-01-01\ny,not-a-date\n").unwrap();
+    let out = dir.path().join("m.csv");
+    assert!(run_mask(&mask_args(&input, &out, &rules, &keys)).is_err());
+    assert!(!out.exists());
+    assert!(!dir.path().join("m.csv.keys.json").exists());
+    // A manifest that was there before keeps its keys.
+    std::fs::write(&input, "a,d\nx,2020-01-01\n").unwrap();
+    run_mask(&mask_args(&input, &out, &rules, &keys)).unwrap();
+    let manifest = dir.path().join("m.csv.keys.json");
+    let before = palisade_masking::keys::Envelope::load(&manifest).unwrap();
+    std::fs::write(&input, "a,d\ny,not-a-date\n").unwrap();
+    let other = dir.path().join("m2.csv");
+    let mut args = mask_args(&input, &other, &rules, &keys);
+    args.envelope = Some(manifest.clone());
+    assert!(run_mask(&args).is_err());
+    let after = palisade_masking::keys::Envelope::load(&manifest).unwrap();
+    for k in &before.data_keys {
+        assert!(after.data_keys.iter().any(|a| a.key_ref == k.key_ref));
+    }
+}
