@@ -633,3 +633,37 @@ fn date_shift_unmask_reads_a_masked_entity_in_clear() {
         assert!(s.rules.iter().all(|r| r.transformed == n as u64), "{s:?}");
     }
 }
+
+/// Bug: a BINARY column of bytes that are not UTF-8 was read through a lossy conversion, so
+/// unmask gave back U+FFFD for them and a hash gave `\x80` and `\x81` one digest, with exit 0.
+#[test]
+fn bytes_that_are_not_text_are_refused_naming_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bin.parquet");
+    let schema = Arc::new(parse_message_type("message m { required binary b; }").unwrap());
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(&input).unwrap(), schema, props).unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    let values = [&b"ok"[..], b"\x80", b"\x00\xff"].map(ByteArray::from);
+    c.typed::<ByteArrayType>()
+        .write_batch(&values, None, None)
+        .unwrap();
+    c.close().unwrap();
+    rg.close().unwrap();
+    w.close().unwrap();
+    for transform in ["deterministic_encrypt", "hash"] {
+        let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+            {"column": "b", "transform": {"type": transform, "key": "k"}}]}))
+        .unwrap();
+        let out = dir.path().join("m.parquet");
+        let mut keys = Keys::new();
+        keys.insert_raw("k", &[5u8; 32]);
+        let e = apply(&rules, &mut keys, &input, &out, Direction::Mask)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("record 2") && e.contains("not UTF-8"), "{e}");
+        assert!(!out.exists());
+    }
+}

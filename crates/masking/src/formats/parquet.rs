@@ -349,6 +349,7 @@ pub fn run(
                     false,
                     |v| String::from_utf8_lossy(v.data()).into_owned(),
                     |s| Ok(ByteArray::from(s.into_bytes())),
+                    |v| std::str::from_utf8(v.data()).is_ok(),
                 )?,
                 (ColumnReader::Int32ColumnReader(r), ColumnWriter::Int32ColumnWriter(w))
                     if job.is_some() =>
@@ -373,6 +374,7 @@ pub fn run(
                                 s.parse().map_err(|_| "an int32")
                             }
                         },
+                        |_| true,
                     )?
                 }
                 (ColumnReader::Int64ColumnReader(r), ColumnWriter::Int64ColumnWriter(w))
@@ -392,6 +394,7 @@ pub fn run(
                             Some(per_second) => timestamp_value(&s, per_second),
                             None => s.parse().map_err(|_| "an int64"),
                         },
+                        |_| true,
                     )?
                 }
                 (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
@@ -405,6 +408,7 @@ pub fn run(
                         true,
                         f64::to_string,
                         |s| s.parse().map_err(|_| "a double"),
+                        |_| true,
                     )?
                 }
                 (ColumnReader::BoolColumnReader(r), ColumnWriter::BoolColumnWriter(w)) => {
@@ -621,6 +625,7 @@ fn mask_column<T: DataType>(
     exact: bool,
     to_text: impl Fn(&T::T) -> String,
     from_text: impl Fn(String) -> Result<T::T, &'static str>,
+    is_text: impl Fn(&T::T) -> bool,
 ) -> Result<(), MaskError> {
     let Some(job) = job else { return Ok(()) };
     let kept_exactly = |s: &str| from_text(s.to_owned()).is_ok_and(|v| to_text(&v) == s);
@@ -652,6 +657,27 @@ fn mask_column<T: DataType>(
             if def.get(i).is_none_or(|&d| d == max_def) {
                 value_rows.push(row);
             }
+        }
+        // Bug: bytes that are not UTF-8 were read through a lossy conversion, so unmask gave
+        // back U+FFFD for them and a hash gave `\x80` and `\x81` one digest, with exit 0.
+        if let Some(((ri, _), (_, &vr))) = job
+            .rules
+            .first()
+            .zip(vals.iter().zip(&value_rows).find(|(v, _)| !is_text(v)))
+        {
+            return Err(MaskError::Value {
+                rule: masker
+                    .rules()
+                    .get(*ri)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+                field: job.column.clone(),
+                message: format!(
+                    "record {}: the value is bytes that are not UTF-8 text, which the \
+                     transforms cannot keep (a BINARY column of raw bytes)",
+                    job.first_row + vr as u64 + 1
+                ),
+            });
         }
         let mut texts: Vec<Option<String>> = vals.iter().map(|v| Some(to_text(v))).collect();
         for ((ri, _), ents) in job.rules.iter().zip(&job.entities) {
