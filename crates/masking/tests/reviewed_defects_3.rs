@@ -133,3 +133,36 @@ fn a_failed_run_leaves_no_manifest_it_created() {
         assert!(after.data_keys.iter().any(|a| a.key_ref == k.key_ref));
     }
 }
+
+/// Bug: policies matched column names case-sensitively, so a policy on `email` left a column
+/// headed `Email` in clear (exit 0); Redshift, whose model policies follow, folds identifiers.
+/// A rules file still names its columns exactly (and refuses a name the header lacks).
+#[test]
+fn policies_match_column_names_whatever_their_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyfile(dir.path());
+    let policies = dir.path().join("policies.yaml");
+    std::fs::write(
+        &policies,
+        "policies:\n  - name: p\n    attachments: [{public: true}]\n    rules:\n      \
+         - {column: email, transform: redact}\n      - {column: ssn, transform: {type: mask, keep_last: 4}}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("customers.csv");
+    std::fs::write(&input, "Email,SSN\nann@example.com,123-45-6789\n").unwrap();
+    let out = dir.path().join("o.csv");
+    let mut a = mask_args(&input, &out, &keys, &keys);
+    a.rules = None;
+    a.policies = Some(policies);
+    a.as_principal = Some("arn:aws:iam::111122223333:user/bob".into());
+    run_mask(&a).unwrap();
+    let seen = std::fs::read_to_string(&out).unwrap();
+    assert!(!seen.contains("ann@") && !seen.contains("123-45"), "{seen}");
+
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(&rules, "rules:\n  - {column: email, transform: redact}\n").unwrap();
+    let e = run_mask(&mask_args(&input, &out, &rules, &keys))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not in the header"), "{e}");
+}

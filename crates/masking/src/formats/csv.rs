@@ -55,13 +55,13 @@ pub fn run(
             return Err(unclosed_quote(path, 1));
         }
     }
-    let index = |name: &str| headers.iter().position(|h| h == name);
+    let index = |name: &str| headers.iter().position(|h| opts.same_column(h, name));
     // Every column of a rule's name: a header may repeat a name, and each copy holds data.
     let columns_named = |name: &str| -> Vec<usize> {
         headers
             .iter()
             .enumerate()
-            .filter(|(_, h)| *h == name)
+            .filter(|(_, h)| opts.same_column(h, name))
             .map(|(i, _)| i)
             .collect()
     };

@@ -56,12 +56,21 @@ impl Format {
 /// Options shared by the formats.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Fail when a rule names a column the input does not have (rules files); policies
-    /// leave such columns alone.
+    /// Fail when a rule names a column the input does not have, and match column names
+    /// exactly (rules files); policies leave such columns alone and match names whatever their
+    /// case, as Redshift folds identifiers (bug: a policy on `email` left a column `Email` in
+    /// clear).
     pub strict_fields: bool,
     /// The output holds clear values (unmasking, or the policies view of an exempt
     /// principal): it is created owner-only.
     pub clear_output: bool,
+}
+
+impl Options {
+    /// Whether the input's column `header` is the column `name` a rule gives.
+    pub fn same_column(&self, header: &str, name: &str) -> bool {
+        header == name || (!self.strict_fields && header.to_lowercase() == name.to_lowercase())
+    }
 }
 
 /// A reader that counts the bytes read, for the progress bar.

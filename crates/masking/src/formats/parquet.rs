@@ -188,11 +188,16 @@ pub fn run(
         let cols: Vec<usize> = name
             .as_deref()
             .map(|n| {
-                let group = format!("{n}.");
                 columns
                     .iter()
                     .enumerate()
-                    .filter(|(_, c)| *c == n || c.starts_with(&group))
+                    .filter(|(_, c)| {
+                        opts.same_column(c, n)
+                            || c.get(..n.len() + 1).is_some_and(|head| {
+                                head.ends_with('.')
+                                    && head.get(..n.len()).is_some_and(|h| opts.same_column(h, n))
+                            })
+                    })
                     .map(|(i, _)| i)
                     .collect()
             })
@@ -247,7 +252,7 @@ pub fn run(
                     let n = e.column_name();
                     let ec = n
                         .as_deref()
-                        .and_then(|n| columns.iter().position(|c| c == n))
+                        .and_then(|n| columns.iter().position(|c| opts.same_column(c, n)))
                         .ok_or_else(|| {
                             MaskError::rule(
                                 &rule.name,
