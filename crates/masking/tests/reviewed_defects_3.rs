@@ -166,3 +166,14 @@ fn policies_match_column_names_whatever_their_case() {
         .to_string();
     assert!(e.contains("not in the header"), "{e}");
 }
+
+/// Bug: a JSON Lines file whose last line had no newline got one when that line was masked.
+#[test]
+fn a_last_json_line_without_a_newline_stays_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"a\": \"x\"}\n{\"a\": \"y\"}";
+    let rules = "rules:\n  - path: $.a\n    transform: {type: deterministic_encrypt, key: pii}\n";
+    let (masked, clear) = round_trip(dir.path(), "in.jsonl", input, rules);
+    assert!(!masked.ends_with('\n'), "{masked:?}");
+    assert_eq!(clear, input);
+}

@@ -97,7 +97,8 @@ pub fn run(
                     .map_err(|e| MaskError::io(out_path, e))?;
                 continue;
             }
-            out.push_str(if ending.is_empty() { "\n" } else { ending });
+            // A last line without a newline stays without one (bug: one was added).
+            out.push_str(ending);
             output
                 .write_all(out.as_bytes())
                 .map_err(|e| MaskError::io(out_path, e))?;
