@@ -137,13 +137,16 @@ class Server:
     def client(self, service, key=None, secret=None, region="us-east-1", **kwargs):
         if key is None:
             key, secret = self.credentials()
+        config = Config(retries={"max_attempts": 1})
+        if "config" in kwargs:
+            config = config.merge(kwargs.pop("config"))
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=region,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 1}),
+            config=config,
             **kwargs,
         )
 

@@ -954,3 +954,22 @@ def test_kms_trailing_days_without_key_usage_guards_disabling_a_key_in_use(serve
     # such key, so the condition does not match there.
     guarded.enable_key(KeyId=key)
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_a_user_agent_past_ascii_still_meets_a_deny_on_it_and_is_recorded(server):
+    # Regression: one byte past ASCII in User-Agent made the server read it as empty, so a
+    # Deny on aws:UserAgent did not match (the call was allowed) and the event lost the agent.
+    from botocore.config import Config
+
+    key, secret = user(
+        server,
+        "ua-user",
+        allow("iam:ListPolicies"),
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringLike": {"aws:UserAgent": "*sqlmap*"}}},
+    )
+    iam = server.client("iam", key=key, secret=secret, config=Config(user_agent="sqlmap/1.7 café"))
+    with pytest.raises(ClientError) as e:
+        iam.list_policies(MaxItems=1)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    agents = [ev["userAgent"] for ev in server.events() if ev["eventName"] == "ListPolicies"]
+    assert agents and agents[-1].startswith("sqlmap/1.7 caf"), agents

@@ -2143,3 +2143,14 @@ def test_a_key_has_at_most_fifty_aliases(server):
     with pytest.raises(ClientError) as e:
         kms.update_alias(AliasName="alias/elsewhere", TargetKeyId=key)
     assert e.value.response["Error"]["Code"] == "LimitExceededException"
+
+
+def test_an_alias_needs_a_name_after_its_prefix(server):
+    # Regression: `alias/` alone was created, listed and then named its key in every call.
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="alias/", TargetKeyId=key)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "alias/" in e.value.response["Error"]["Message"]
+    assert "alias/" not in [a["AliasName"] for a in kms.list_aliases()["Aliases"]]

@@ -46,13 +46,14 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
+    // Read whatever bytes the client sent (bug: one byte past ASCII made the User-Agent
+    // empty, so a Deny on `aws:UserAgent` did not match and the event lost the agent).
     let header = |name: http::header::HeaderName| {
         parts
             .headers
             .get(name)
-            .and_then(|v| v.to_str().ok())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default()
-            .to_owned()
     };
     let mut ctx = RequestContext {
         request_id: request_id(),

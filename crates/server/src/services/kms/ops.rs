@@ -1240,6 +1240,13 @@ fn check_alias_name(name: &str, creating: bool) -> Result<(), ApiError> {
     if !name.starts_with("alias/") {
         return Err(err("ValidationException", "Invalid identifier"));
     }
+    // Bug: `alias/` alone was created, and then named its key in every call.
+    if name == "alias/" {
+        return Err(err(
+            "ValidationException",
+            "alias name alias/ has no name after the alias/ prefix",
+        ));
+    }
     if name
         .get("alias/".len()..)
         .is_some_and(|rest| rest.contains(':'))
