@@ -526,9 +526,8 @@ pub fn grant_allows(
                 .keys
                 .get(&arn)
                 .is_some_and(|k| k.record.spec == "SYMMETRIC_DEFAULT");
-            d.grants.values().any(|g| {
-                g.key_arn == arn
-                    && !on_behalf_of_resource(g)
+            d.grants_of(&arn).any(|g| {
+                !on_behalf_of_resource(g)
                     && is_grantee(&g.grantee, g.grantee_id.as_deref(), caller)
                     && g.operations.iter().any(|o| o == op_name)
                     && if op == "CreateGrant" {

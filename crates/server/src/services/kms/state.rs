@@ -5,7 +5,7 @@
 //! the key's ARN and the material's version). Crypto operations read memory only: no store
 //! access and no unsealing on the hot path.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use palisade_kms::{KeySpec, KeyUsage, Material};
@@ -298,8 +298,13 @@ pub(crate) struct KmsData {
     pub keys: HashMap<String, Key>,
     /// By alias ARN.
     pub aliases: BTreeMap<String, AliasRecord>,
-    /// By grant id.
+    /// By grant id. Changed only through [`KmsData::put_grant`] and [`KmsData::drop_grant`],
+    /// which keep `grants_by_key` in step.
     pub grants: BTreeMap<String, GrantRecord>,
+    /// The grant ids of each key, by key ARN: authorization by grant, CreateGrant's quota and
+    /// ListGrants read a key's grants (up to 50,000), and walking every grant of every key
+    /// made each of them, and each page of ListGrants, cost time in the account's grants.
+    grants_by_key: HashMap<String, BTreeSet<String>>,
     /// The alias names of each key that has any, by key ARN: `kms:ResourceAliases` is set on
     /// every request on a key, and scanning `aliases` there would cost every Encrypt a walk of
     /// the account's aliases. Rebuilt whenever aliases change, which is rare.
@@ -307,6 +312,42 @@ pub(crate) struct KmsData {
 }
 
 impl KmsData {
+    /// Adds or replaces a grant.
+    pub(crate) fn put_grant(&mut self, g: GrantRecord) {
+        self.drop_grant(&g.id);
+        self.grants_by_key
+            .entry(g.key_arn.clone())
+            .or_default()
+            .insert(g.id.clone());
+        self.grants.insert(g.id.clone(), g);
+    }
+
+    /// Removes a grant.
+    pub(crate) fn drop_grant(&mut self, id: &str) {
+        if let Some(old) = self.grants.remove(id)
+            && let Some(ids) = self.grants_by_key.get_mut(&old.key_arn)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.grants_by_key.remove(&old.key_arn);
+            }
+        }
+    }
+
+    /// The grants of the key `key_arn`, by grant id.
+    pub(crate) fn grants_of<'a>(&'a self, key_arn: &str) -> impl Iterator<Item = &'a GrantRecord> {
+        self.grants_by_key
+            .get(key_arn)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.grants.get(id))
+    }
+
+    /// How many grants the key `key_arn` has.
+    pub(crate) fn grant_count(&self, key_arn: &str) -> usize {
+        self.grants_by_key.get(key_arn).map_or(0, BTreeSet::len)
+    }
+
     fn index_aliases(&mut self) {
         self.key_aliases.clear();
         for a in self.aliases.values() {
@@ -384,7 +425,7 @@ impl Kms {
         }
         for doc in self.store.documents(GRANTS).await? {
             if let Ok(g) = serde_json::from_slice::<GrantRecord>(&doc.body) {
-                fresh.grants.insert(g.id.clone(), g);
+                fresh.put_grant(g);
             }
         }
         fresh.index_aliases();
@@ -554,7 +595,7 @@ impl Kms {
                     d.aliases.remove(&key);
                 }
                 _ => {
-                    d.grants.remove(&key);
+                    d.drop_grant(&key);
                 }
             }
         }
@@ -566,7 +607,7 @@ impl Kms {
             d.aliases.insert(a.arn.clone(), a);
         }
         for g in changes.grants {
-            d.grants.insert(g.id.clone(), g);
+            d.put_grant(g);
         }
         if aliases_changed {
             d.index_aliases();
@@ -668,6 +709,37 @@ pub(crate) fn compile_policy(doc: &str) -> Option<Arc<CompiledPolicy>> {
 #[cfg(test)]
 mod tests {
     use super::{ImportedMaterial, KeyRecord, imported_material_id, version_material_id};
+
+    fn grant(id: &str, key: &str) -> super::GrantRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "token": "", "key_arn": key, "name": null, "grantee": "g",
+            "retiring": null, "issuer": "i", "operations": ["Decrypt"], "constraints": null,
+            "created": 0
+        }))
+        .unwrap()
+    }
+
+    /// A key's grants are read through an index by key, which must follow every change (a
+    /// grant re-keyed by a replacement, a dropped one, a key left with none).
+    #[test]
+    fn the_grants_of_a_key_follow_every_change() {
+        let mut d = super::KmsData::default();
+        d.put_grant(grant("b", "k1"));
+        d.put_grant(grant("a", "k1"));
+        d.put_grant(grant("c", "k2"));
+        let ids = |d: &super::KmsData, k: &str| -> Vec<String> {
+            d.grants_of(k).map(|g| g.id.clone()).collect()
+        };
+        assert_eq!(ids(&d, "k1"), ["a", "b"]);
+        d.put_grant(grant("a", "k2"));
+        assert_eq!(ids(&d, "k1"), ["b"]);
+        assert_eq!(ids(&d, "k2"), ["a", "c"]);
+        d.drop_grant("b");
+        d.drop_grant("missing");
+        assert_eq!(d.grant_count("k1"), 0);
+        assert_eq!(d.grant_count("k2"), 2);
+        assert_eq!(d.grants.len(), 2);
+    }
 
     /// A key record as stores before several imported materials hold it.
     fn old_record(origin: &str, sealed: &[&str], digest: Option<&str>) -> KeyRecord {

@@ -976,13 +976,24 @@ fn view(sec: &Secret) -> (Vec<(String, String)>, Option<String>) {
     (sec.tag_pairs(), primary)
 }
 
-fn matching(cx: &Cx<'_>, filters: &[(String, Vec<String>)], planned: bool) -> Vec<Secret> {
+/// `project` of each secret the filters match. A projection, not the secret: cloning every
+/// matching secret with all its versions made each page of a listing cost time in every secret
+/// of the Region (listing them all, in their square).
+fn matching<T>(
+    cx: &Cx<'_>,
+    filters: &[(String, Vec<String>)],
+    planned: bool,
+    project: impl Fn(&Secret) -> T,
+) -> Vec<T> {
     let account = cx.caller.account_id.clone();
     cx.state.secrets.read(&account, cx.region, |r| {
         r.by_name
             .values()
             .filter(|sec| planned || sec.deleted.is_none())
             .filter(|sec| {
+                if filters.is_empty() {
+                    return true;
+                }
                 let (tags, primary) = view(sec);
                 palisade_secrets::matches(
                     filters,
@@ -995,7 +1006,7 @@ fn matching(cx: &Cx<'_>, filters: &[(String, Vec<String>)], planned: bool) -> Ve
                     },
                 )
             })
-            .cloned()
+            .map(project)
             .collect()
     })
 }
@@ -1054,10 +1065,7 @@ async fn batch_get_secret_value(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiErro
     }
     let (targets, next) = if has_filters {
         let filters = filters_of(i)?;
-        let mut arns: Vec<String> = matching(cx, &filters, false)
-            .into_iter()
-            .map(|sec| sec.arn)
-            .collect();
+        let mut arns: Vec<String> = matching(cx, &filters, false, |sec| sec.arn.clone());
         // Paged by ARN, in ARN order, as ListSecrets pages by its keys (bug: by position, so a
         // loop that deleted each page's secrets before asking for the next skipped a page's
         // worth of them).
@@ -1437,11 +1445,6 @@ fn describe_secret(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
 
 fn list_secrets(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
     let filters = filters_of(i)?;
-    let mut found = matching(
-        cx,
-        &filters,
-        b(i, "IncludePlannedDeletion").unwrap_or(false),
-    );
     // Each order's key as a string that sorts the same way, for the paging markers.
     let sort_by = s(i, "SortBy").unwrap_or("created-date");
     let key = |x: &Secret| match sort_by {
@@ -1456,12 +1459,30 @@ fn list_secrets(cx: &Cx<'_>, i: &Value) -> Result<Value, ApiError> {
         "last-changed-date" => format!("{:020}.{:040}", x.last_changed, x.created_ns),
         _ => format!("{:040}", x.created_ns),
     };
-    found.sort_by_cached_key(key);
+    // (order key, name): the page is cut from these, and only its secrets are read whole.
+    let mut found = matching(
+        cx,
+        &filters,
+        b(i, "IncludePlannedDeletion").unwrap_or(false),
+        |x| (key(x), x.name.clone()),
+    );
+    found.sort_unstable();
     if s(i, "SortOrder") == Some("desc") {
         found.reverse();
     }
-    let (items, next) = page(found, |x| Some(key(x)), i, 100)?;
-    let mut out = json!({"SecretList": items.iter().map(|x| describe(cx.state, x, true)).collect::<Vec<_>>()});
+    let (items, next) = page(found, |x| Some(x.0.clone()), i, 100)?;
+    let account = cx.caller.account_id.clone();
+    let secrets: Vec<Secret> = cx.state.secrets.read(&account, cx.region, |r| {
+        items
+            .iter()
+            .filter_map(|(_, name)| r.by_name.get(name).cloned())
+            .collect()
+    });
+    let list: Vec<Value> = secrets
+        .iter()
+        .map(|x| describe(cx.state, x, true))
+        .collect();
+    let mut out = json!({"SecretList": list});
     if let Some(t) = next {
         super::set(&mut out, "NextToken", json!(t));
     }
