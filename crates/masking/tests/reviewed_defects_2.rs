@@ -3,19 +3,13 @@
 //! masked entity, policies naming one field two ways): each test names the bug it pins.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod common;
 
-use common::KEY;
+use common::keyfile;
 use common::{mask_args, unmask_args};
 use palisade_masking::cli::{run_mask, run_unmask};
-
-fn keyfile(dir: &Path) -> PathBuf {
-    let p = dir.join("keys.json");
-    std::fs::write(&p, format!(r#"{{"keys": {{"pii": {{"raw": "{KEY}"}}}}}}"#)).unwrap();
-    p
-}
 
 /// Bug: concurrent runs sharing one `--envelope` manifest each read, merged and renamed it
 /// without a lock (through one fixed `.tmp` name), so some outputs' data keys were dropped

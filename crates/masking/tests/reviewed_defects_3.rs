@@ -3,19 +3,13 @@
 //! with an envelope): each test names the bug it pins.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
 
-use common::KEY;
+use common::keyfile;
 use common::{mask_args, unmask_args};
 use palisade_masking::cli::{run_mask, run_unmask};
-
-fn keyfile(dir: &Path) -> PathBuf {
-    let p = dir.join("keys.json");
-    std::fs::write(&p, format!(r#"{{"keys": {{"pii": {{"raw": "{KEY}"}}}}}}"#)).unwrap();
-    p
-}
 
 /// Masks `input` (named `name`) with `rules` (YAML), unmasks the result, and returns the
 /// masked and the unmasked text.

@@ -352,9 +352,11 @@ pub fn run(
                     w,
                     job.as_ref(),
                     false,
-                    |v| String::from_utf8_lossy(v.data()).into_owned(),
+                    |v| match std::str::from_utf8(v.data()) {
+                        Ok(t) => (t.to_owned(), true),
+                        Err(_) => (String::from_utf8_lossy(v.data()).into_owned(), false),
+                    },
                     |s| Ok(ByteArray::from(s.into_bytes())),
-                    |v| std::str::from_utf8(v.data()).is_ok(),
                 )?,
                 (ColumnReader::Int32ColumnReader(r), ColumnWriter::Int32ColumnWriter(w))
                     if job.is_some() =>
@@ -367,9 +369,9 @@ pub fn run(
                         true,
                         |v| {
                             if is_date {
-                                date_text(*v)
+                                (date_text(*v), true)
                             } else {
-                                v.to_string()
+                                (v.to_string(), true)
                             }
                         },
                         |s| {
@@ -379,7 +381,6 @@ pub fn run(
                                 s.parse().map_err(|_| "an int32")
                             }
                         },
-                        |_| true,
                     )?
                 }
                 (ColumnReader::Int64ColumnReader(r), ColumnWriter::Int64ColumnWriter(w))
@@ -392,14 +393,13 @@ pub fn run(
                         job.as_ref(),
                         true,
                         |v| match timestamp {
-                            Some(per_second) => timestamp_text(*v, per_second),
-                            None => v.to_string(),
+                            Some(per_second) => (timestamp_text(*v, per_second), true),
+                            None => (v.to_string(), true),
                         },
                         |s| match timestamp {
                             Some(per_second) => timestamp_value(&s, per_second),
                             None => s.parse().map_err(|_| "an int64"),
                         },
-                        |_| true,
                     )?
                 }
                 (ColumnReader::DoubleColumnReader(r), ColumnWriter::DoubleColumnWriter(w))
@@ -411,9 +411,8 @@ pub fn run(
                         w,
                         job.as_ref(),
                         true,
-                        f64::to_string,
+                        |v| (v.to_string(), true),
                         |s| s.parse().map_err(|_| "a double"),
-                        |_| true,
                     )?
                 }
                 (ColumnReader::BoolColumnReader(r), ColumnWriter::BoolColumnWriter(w)) => {
@@ -628,12 +627,11 @@ fn mask_column<T: DataType>(
     writer: &mut ColumnWriterImpl<'_, T>,
     job: Option<&Job<'_>>,
     exact: bool,
-    to_text: impl Fn(&T::T) -> String,
+    to_text: impl Fn(&T::T) -> (String, bool),
     from_text: impl Fn(String) -> Result<T::T, &'static str>,
-    is_text: impl Fn(&T::T) -> bool,
 ) -> Result<(), MaskError> {
     let Some(job) = job else { return Ok(()) };
-    let kept_exactly = |s: &str| from_text(s.to_owned()).is_ok_and(|v| to_text(&v) == s);
+    let kept_exactly = |s: &str| from_text(s.to_owned()).is_ok_and(|v| to_text(&v).0 == s);
     let (path, max_def) = (job.path, job.max_def);
     let (mut def, mut rep, mut vals) = (Vec::new(), Vec::new(), Vec::<T::T>::new());
     let mut row_base = 0usize;
@@ -665,10 +663,11 @@ fn mask_column<T: DataType>(
         }
         // Bug: bytes that are not UTF-8 were read through a lossy conversion, so unmask gave
         // back U+FFFD for them and a hash gave `\x80` and `\x81` one digest, with exit 0.
+        let read: Vec<(String, bool)> = vals.iter().map(&to_text).collect();
         if let Some(((ri, _), (_, &vr))) = job
             .rules
             .first()
-            .zip(vals.iter().zip(&value_rows).find(|(v, _)| !is_text(v)))
+            .zip(read.iter().zip(&value_rows).find(|((_, whole), _)| !whole))
         {
             return Err(MaskError::Value {
                 rule: masker
@@ -684,7 +683,7 @@ fn mask_column<T: DataType>(
                 ),
             });
         }
-        let mut texts: Vec<Option<String>> = vals.iter().map(|v| Some(to_text(v))).collect();
+        let mut texts: Vec<Option<String>> = read.into_iter().map(|(t, _)| Some(t)).collect();
         for ((ri, _), ents) in job.rules.iter().zip(&job.entities) {
             let is_shuffle = masker
                 .rules()

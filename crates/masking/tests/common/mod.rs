@@ -9,6 +9,13 @@ use palisade_masking::cli::{KeyArgs, MaskArgs, UnmaskArgs};
 /// A 32-byte raw key, base64.
 pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// A key file in `dir` holding [`KEY`] as the key `pii`.
+pub fn keyfile(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("keys.json");
+    std::fs::write(&p, format!(r#"{{"keys": {{"pii": {{"raw": "{KEY}"}}}}}}"#)).unwrap();
+    p
+}
+
 pub fn key_args(keys: &Path) -> KeyArgs {
     KeyArgs {
         keys: Some(keys.to_owned()),
