@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::iam::managed;
-use crate::iam::{IamData, PolicyRef, instance_profile_arn};
+use crate::iam::{AccountIam, IamData, PolicyRef, instance_profile_arn};
 
 /// An account-wide quota: GetAccountSummary reports it and the call creating such an entity
 /// refuses to go past it, from this one place so that the two never disagree.
@@ -205,104 +205,67 @@ fn attached_list(d: &IamData, arns: &[String]) -> Value {
     )
 }
 
-/// The paging key of a GetAccountAuthorizationDetails entry: its list (users, groups, roles,
-/// policies) and its lower-cased name, or its ARN for a policy.
-fn details_key((list, v): &(usize, Value)) -> Option<String> {
-    let id = match list {
-        0 => v.get("UserName"),
-        1 => v.get("GroupName"),
-        2 => v.get("RoleName"),
-        _ => v.get("Arn"),
-    }
-    .and_then(Value::as_str)?;
-    let id = if *list < 3 {
-        id.to_lowercase()
-    } else {
-        id.to_owned()
-    };
-    Some(format!("{list}/{id}"))
-}
-
-pub(crate) fn get_account_authorization_details(
-    cx: &Cx<'_>,
-    input: &Value,
-) -> Result<Value, ApiError> {
-    let filter = strings(input, "Filter");
-    let want = |f: &str| filter.is_empty() || filter.iter().any(|x| x == f);
-    let lists = cx.state.iam.read(|d| {
-        let empty = Default::default();
-        let a = d.account(cx.account).unwrap_or(&empty);
-        let users: Vec<Value> = if want("User") {
-            a.users
-                .values()
-                .map(|u| {
-                    let mut v = user_json(u, true);
-                    crate::services::set(&mut v, "UserPolicyList", inline_list(&u.inline));
-                    crate::services::set(&mut v, "GroupList", json!(u.groups));
-                    crate::services::set(
-                        &mut v,
-                        "AttachedManagedPolicies",
-                        attached_list(d, &u.attached),
-                    );
-                    v
-                })
-                .collect()
-        } else {
-            vec![]
-        };
-        let groups: Vec<Value> = if want("Group") {
-            a.groups
-                .values()
-                .map(|g| {
-                    let mut v = group_json(g);
-                    crate::services::set(&mut v, "GroupPolicyList", inline_list(&g.inline));
-                    crate::services::set(
-                        &mut v,
-                        "AttachedManagedPolicies",
-                        attached_list(d, &g.attached),
-                    );
-                    v
-                })
-                .collect()
-        } else {
-            vec![]
-        };
-        let roles: Vec<Value> = if want("Role") {
-            a.roles
-                .values()
-                .map(|r| {
-                    let mut v = role_json(r, true);
-                    crate::services::set(&mut v, "RolePolicyList", inline_list(&r.inline));
-                    crate::services::set(
-                        &mut v,
-                        "AttachedManagedPolicies",
-                        attached_list(d, &r.attached),
-                    );
-                    crate::services::set(&mut v, "InstanceProfileList", Value::Array(
-                        a.instance_profiles
-                            .values()
-                            .filter(|p| p.roles.iter().any(|x| x.eq_ignore_ascii_case(&r.name)))
-                            .map(|p| {
-                                json!({
-                                    "Path": p.path,
-                                    "InstanceProfileName": p.name,
-                                    "InstanceProfileId": p.id,
-                                    "Arn": instance_profile_arn(&p.account_id, &p.path, &p.name),
-                                    "CreateDate": p.created_at,
-                                    "Roles": [role_json(r, false)],
-                                })
+/// One GetAccountAuthorizationDetails entry: of `list` (0 users, 1 groups, 2 roles, 3
+/// policies) the one keyed `key` in the account's maps (a lower-cased name, or a policy's
+/// ARN), with its policies; `None` when it is gone.
+fn details_entry(d: &IamData, a: &AccountIam, list: usize, key: &str) -> Option<Value> {
+    Some(match list {
+        0 => {
+            let u = a.users.get(key)?;
+            let mut v = user_json(u, true);
+            crate::services::set(&mut v, "UserPolicyList", inline_list(&u.inline));
+            crate::services::set(&mut v, "GroupList", json!(u.groups));
+            crate::services::set(
+                &mut v,
+                "AttachedManagedPolicies",
+                attached_list(d, &u.attached),
+            );
+            v
+        }
+        1 => {
+            let g = a.groups.get(key)?;
+            let mut v = group_json(g);
+            crate::services::set(&mut v, "GroupPolicyList", inline_list(&g.inline));
+            crate::services::set(
+                &mut v,
+                "AttachedManagedPolicies",
+                attached_list(d, &g.attached),
+            );
+            v
+        }
+        2 => {
+            let r = a.roles.get(key)?;
+            let mut v = role_json(r, true);
+            crate::services::set(&mut v, "RolePolicyList", inline_list(&r.inline));
+            crate::services::set(
+                &mut v,
+                "AttachedManagedPolicies",
+                attached_list(d, &r.attached),
+            );
+            crate::services::set(
+                &mut v,
+                "InstanceProfileList",
+                Value::Array(
+                    a.instance_profiles
+                        .values()
+                        .filter(|p| p.roles.iter().any(|x| x.eq_ignore_ascii_case(&r.name)))
+                        .map(|p| {
+                            json!({
+                                "Path": p.path,
+                                "InstanceProfileName": p.name,
+                                "InstanceProfileId": p.id,
+                                "Arn": instance_profile_arn(&p.account_id, &p.path, &p.name),
+                                "CreateDate": p.created_at,
+                                "Roles": [role_json(r, false)],
                             })
-                            .collect(),
-                    ));
-                    v
-                })
-                .collect()
-        } else {
-            vec![]
-        };
-        let mut policies: Vec<Value> = Vec::new();
-        if want("LocalManagedPolicy") {
-            for p in a.policies.values() {
+                        })
+                        .collect(),
+                ),
+            );
+            v
+        }
+        _ => match a.policies.get(key) {
+            Some(p) => {
                 let mut v = customer_policy_json(p, Some(a), PolicyView::Details);
                 crate::services::set(
                     &mut v,
@@ -321,8 +284,54 @@ pub(crate) fn get_account_authorization_details(
                             .collect(),
                     ),
                 );
-                policies.push(v);
+                v
             }
+            None => {
+                let Some(PolicyRef::Aws(p)) = d.managed_policy(key) else {
+                    return None;
+                };
+                // The same fields as a customer-managed entry, counts included.
+                let mut v = aws_policy_json(p, Some(a), PolicyView::Details);
+                crate::services::set(
+                    &mut v,
+                    "PolicyVersionList",
+                    json!([{
+                        "Document": encode_document(p.document),
+                        "VersionId": p.version,
+                        "IsDefaultVersion": true,
+                        "CreateDate": p.updated,
+                    }]),
+                );
+                v
+            }
+        },
+    })
+}
+
+pub(crate) fn get_account_authorization_details(
+    cx: &Cx<'_>,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let filter = strings(input, "Filter");
+    let want = |f: &str| filter.is_empty() || filter.iter().any(|x| x == f);
+    // Every entry's list and key, in the listing's order: the page is cut from these, and only
+    // its entries are built (bug: every entry of the account, documents and all, was built for
+    // each page, so listing a large account took time in its square).
+    let keys: Vec<(usize, String)> = cx.state.iam.read(|d| {
+        let empty = Default::default();
+        let a: &AccountIam = d.account(cx.account).unwrap_or(&empty);
+        let mut keys = Vec::new();
+        if want("User") {
+            keys.extend(a.users.keys().map(|k| (0, k.clone())));
+        }
+        if want("Group") {
+            keys.extend(a.groups.keys().map(|k| (1, k.clone())));
+        }
+        if want("Role") {
+            keys.extend(a.roles.keys().map(|k| (2, k.clone())));
+        }
+        if want("LocalManagedPolicy") {
+            keys.extend(a.policies.keys().map(|k| (3, k.clone())));
         }
         if want("AWSManagedPolicy") {
             // AWS lists the AWS-managed policies the account uses.
@@ -339,44 +348,28 @@ pub(crate) fn get_account_authorization_details(
             };
             for p in managed::POLICIES {
                 let arn = p.arn();
-                if used(&arn)
-                    && let Some(PolicyRef::Aws(p)) = d.managed_policy(&arn)
-                {
-                    // The same fields as a customer-managed entry, counts included.
-                    let mut v = aws_policy_json(p, Some(a), PolicyView::Details);
-                    crate::services::set(
-                        &mut v,
-                        "PolicyVersionList",
-                        json!([{
-                            "Document": encode_document(p.document),
-                            "VersionId": p.version,
-                            "IsDefaultVersion": true,
-                            "CreateDate": p.updated,
-                        }]),
-                    );
-                    policies.push(v);
+                if used(&arn) && matches!(d.managed_policy(&arn), Some(PolicyRef::Aws(_))) {
+                    keys.push((3, arn));
                 }
             }
         }
-        (users, groups, roles, policies)
+        keys
     })?;
     // One page across the four lists, in their order (MaxItems and Marker count their entries
-    // together, as IAM's paginator expects).
-    let (users, groups, roles, policies) = lists;
-    let items: Vec<(usize, Value)> = [users, groups, roles, policies]
-        .into_iter()
-        .enumerate()
-        .flat_map(|(k, list)| list.into_iter().map(move |v| (k, v)))
-        .collect();
-    // Keyed by list and name (ARN for policies), so that a client changing what it has listed
-    // while paging neither skips nor repeats entries.
-    let (items, marker) = super::page_by(items, details_key, input)?;
-    let mut lists: [Vec<Value>; 4] = Default::default();
-    for (k, v) in items {
-        if let Some(list) = lists.get_mut(k) {
-            list.push(v);
+    // together, as IAM's paginator expects), keyed by list and name (ARN for policies), so that
+    // a client changing what it has listed while paging neither skips nor repeats entries.
+    let (keys, marker) = super::page_by(keys, |(list, key)| Some(format!("{list}/{key}")), input)?;
+    let lists: [Vec<Value>; 4] = cx.state.iam.read(|d| {
+        let empty = Default::default();
+        let a: &AccountIam = d.account(cx.account).unwrap_or(&empty);
+        let mut lists: [Vec<Value>; 4] = Default::default();
+        for (list, key) in &keys {
+            if let (Some(out), Some(v)) = (lists.get_mut(*list), details_entry(d, a, *list, key)) {
+                out.push(v);
+            }
         }
-    }
+        lists
+    })?;
     let [users, groups, roles, policies] = lists;
     Ok(super::paged(
         json!({
