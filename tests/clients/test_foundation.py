@@ -569,6 +569,25 @@ def test_a_missing_or_wrong_kek_refuses_to_start_instead_of_losing_the_keys(star
     assert [k["KeyId"] for k in again.client("kms").list_keys()["Keys"]]
 
 
+def test_a_data_dir_without_its_kek_check_refuses_a_wrong_kek_and_keeps_the_right_one(start_server):
+    # Regression: with <data-dir>/kek-check gone (a restore without it, or a data dir made
+    # before it existed) any KEK was taken and written into a new kek-check, which then refused
+    # the right KEK for good.
+    s = start_server()
+    s.client("kms").create_key(Description="sealed")
+    s.stop()
+    kek = (s.data_dir / "kek").read_bytes()
+    (s.data_dir / "kek").unlink()
+    (s.data_dir / "kek-check").unlink()
+    code, err = refused_start(s.data_dir, env={"PALISADE_KEK": base64.b64encode(os.urandom(32)).decode()})
+    assert code != 0 and "is not the one" in err and "PALISADE_KEK" in err
+    assert not (s.data_dir / "kek-check").exists()
+    (s.data_dir / "kek").write_bytes(kek)
+    again = start_server(data_dir=s.data_dir)
+    assert [k["KeyId"] for k in again.client("kms").list_keys()["Keys"]]
+    assert (s.data_dir / "kek-check").exists()
+
+
 def test_a_second_server_on_the_same_data_directory_refuses_to_start(server):
     # Regression: two servers on one data directory overwrote each other's state and
     # interleaved the audit log until neither could start.

@@ -88,32 +88,55 @@ const STORE_FILE: &str = "palisade.db";
 
 const KEK_CHECK_RECORD: &str = "palisade:kek-check";
 
+/// Whether `<data-dir>/kek-check` vouched for the KEK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KekCheck {
+    /// The record opened under the KEK.
+    Verified,
+    /// There is no record yet: the caller proves the KEK against a sealed record of the data
+    /// directory's own, if it has any, and then writes it with [`write_kek_check`].
+    Absent,
+}
+
 /// Checks that `sealer`'s KEK is the one `data_dir` was sealed under, by opening
-/// `<data-dir>/kek-check`; writes that record on a data directory's first start (and on the
-/// first start of a data directory made before the record existed). `source_name` names the
-/// KEK's origin in the error.
-pub fn verify_kek(sealer: &Sealer, data_dir: &Path, source_name: &str) -> Result<(), SealError> {
+/// `<data-dir>/kek-check`. `source_name` names the KEK's origin in the error.
+pub fn verify_kek(
+    sealer: &Sealer,
+    data_dir: &Path,
+    source_name: &str,
+) -> Result<KekCheck, SealError> {
     let path = data_dir.join(KEK_CHECK_FILE);
     match fs::read(&path) {
         Ok(blob) => sealer
             .open(Purpose::KeyMaterial, KEK_CHECK_RECORD, &blob)
-            .map(|_| ())
-            .map_err(|_| SealError::WrongKek {
-                source_name: source_name.to_owned(),
-                data_dir: data_dir.display().to_string(),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let blob = sealer.seal(Purpose::KeyMaterial, KEK_CHECK_RECORD, b"palisade")?;
-            write_private(&path, &blob).map_err(|source| SealError::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        }
+            .map(|_| KekCheck::Verified)
+            .map_err(|_| wrong_kek(source_name, data_dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KekCheck::Absent),
         Err(source) => Err(SealError::Io {
             path: path.display().to_string(),
             source,
         }),
     }
+}
+
+/// The error for a KEK that is not the one `data_dir` was sealed under.
+pub fn wrong_kek(source_name: &str, data_dir: &Path) -> SealError {
+    SealError::WrongKek {
+        source_name: source_name.to_owned(),
+        data_dir: data_dir.display().to_string(),
+    }
+}
+
+/// Writes `<data-dir>/kek-check` under `sealer`'s KEK: on a data directory's first start, or
+/// on the first start of one without the record, once the KEK has opened what it holds (bug:
+/// written at once, a wrong KEK's record then refused the right KEK for good).
+pub fn write_kek_check(sealer: &Sealer, data_dir: &Path) -> Result<(), SealError> {
+    let path = data_dir.join(KEK_CHECK_FILE);
+    let blob = sealer.seal(Purpose::KeyMaterial, KEK_CHECK_RECORD, b"palisade")?;
+    write_private(&path, &blob).map_err(|source| SealError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// What a sealed blob is for. Each purpose has its own derived key.
@@ -447,8 +470,16 @@ mod tests {
     fn a_data_directory_with_a_store_and_no_kek_is_refused_and_a_wrong_kek_too() {
         let dir = tempfile::tempdir().unwrap();
         let (k, _) = load_kek(None, None, dir.path()).unwrap();
-        verify_kek(&Sealer::new(&k).unwrap(), dir.path(), "t").unwrap();
-        verify_kek(&Sealer::new(&k).unwrap(), dir.path(), "t").unwrap();
+        let sealer = Sealer::new(&k).unwrap();
+        assert_eq!(
+            verify_kek(&sealer, dir.path(), "t").unwrap(),
+            KekCheck::Absent
+        );
+        write_kek_check(&sealer, dir.path()).unwrap();
+        assert_eq!(
+            verify_kek(&sealer, dir.path(), "t").unwrap(),
+            KekCheck::Verified
+        );
         assert!(matches!(
             verify_kek(&Sealer::new(&[1u8; 32]).unwrap(), dir.path(), "t"),
             Err(SealError::WrongKek { .. })

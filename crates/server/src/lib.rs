@@ -191,8 +191,9 @@ impl Server {
             &config.data_dir,
         )?;
         let sealer = Arc::new(Sealer::new(&kek)?);
-        // Before the store is opened: a KEK that is not the data directory's would otherwise
-        // start a server that can read none of its keys and seals new ones under the wrong KEK.
+        // Checked before the store is opened (where the record exists): a KEK that is not the
+        // data directory's would otherwise start a server that can read none of its keys and
+        // seals new ones under the wrong KEK.
         let kek_name = match &kek_source {
             KekSource::File(f) => f.clone(),
             KekSource::Environment => "PALISADE_KEK".to_owned(),
@@ -200,7 +201,7 @@ impl Server {
                 config.data_dir.join("kek").display().to_string()
             }
         };
-        palisade_seal::verify_kek(&sealer, &config.data_dir, &kek_name)?;
+        let kek_check = palisade_seal::verify_kek(&sealer, &config.data_dir, &kek_name)?;
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open_with(
                 &config.data_dir,
@@ -210,6 +211,22 @@ impl Server {
             )
             .await?,
         );
+        if kek_check == palisade_seal::KekCheck::Absent {
+            // A data directory without its check record (made before the record existed, or
+            // restored without it) proves the KEK by a sealed access key of its own first.
+            if let Some(k) = store.all_access_keys().await?.first()
+                && sealer
+                    .open(
+                        palisade_seal::Purpose::AccessKeySecret,
+                        &k.access_key_id,
+                        &k.sealed_secret,
+                    )
+                    .is_err()
+            {
+                return Err(palisade_seal::wrong_kek(&kek_name, &config.data_dir).into());
+            }
+            palisade_seal::write_kek_check(&sealer, &config.data_dir)?;
+        }
         // The store says whether a strict server ever ran on it: the credentials file alone
         // is no proof, as an operator may delete it once the key is kept elsewhere (bug:
         // `--dev` then started on the strict store and let any request reset it).
