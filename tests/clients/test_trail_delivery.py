@@ -609,3 +609,46 @@ def test_a_failed_delivery_is_not_reported_as_delivered(start_server):
         time.sleep(0.2)
     assert "LatestDeliveryError" not in status and status["LatestDeliveryAttemptSucceeded"] != ""
     assert "GetCallerIdentity" in delivered_names(root)
+
+
+def test_a_store_restored_with_an_older_event_log_still_delivers_new_events(start_server, tmp_path):
+    # Regression: a data dir copied while the server ran (cp -a and tar copy events/ before
+    # palisade.db) came back with trails that had delivered past the log's end; new events took
+    # those positions again and reached no trail, silently.
+    s = start_server("--trail-delivery-seconds", "1")
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="restore", S3BucketName="restore-logs")
+    ct.start_logging(Name="restore")
+    root = s.data_dir / "trails"
+
+    def wait_for(prefix, n):
+        for _ in range(100):
+            users = [
+                r["requestParameters"]["userName"]
+                for p in files(root, "CloudTrail")
+                for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]
+                if r["eventName"] == "CreateUser"
+            ]
+            if sum(u.startswith(prefix) for u in users) == n:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{prefix}: {users}")
+
+    iam = s.client("iam")
+    for i in range(3):
+        iam.create_user(UserName=f"before{i}")
+    wait_for("before", 3)
+    s.stop()
+    shutil.copytree(s.data_dir / "events", tmp_path / "events")
+    again = start_server("--trail-delivery-seconds", "1", data_dir=s.data_dir)
+    for i in range(20):
+        again.client("iam").create_user(UserName=f"between{i}")
+    wait_for("between", 20)
+    again.stop()
+    shutil.rmtree(s.data_dir / "events")
+    shutil.copytree(tmp_path / "events", s.data_dir / "events")
+    restored = start_server("--trail-delivery-seconds", "1", data_dir=s.data_dir)
+    for i in range(3):
+        restored.client("iam").create_user(UserName=f"after{i}")
+    wait_for("after", 3)
+    assert "delivered events past the log's end" in restored.log_path.read_text()

@@ -684,6 +684,14 @@ impl EventLog {
                 file = (!skipped).then_some(f);
             }
         }
+        // Positions recorded as skipped are never taken again, even when no event followed
+        // them before the server stopped.
+        if let Some(end) = skips.iter().map(|&(_, to)| to.saturating_add(1)).max()
+            && end > next_seq
+        {
+            next_seq = end;
+            file = None;
+        }
         let log = Self {
             dir: Some(dir.to_owned()),
             segment_bytes: segment_bytes.max(1),
@@ -706,6 +714,24 @@ impl EventLog {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(log)
+    }
+
+    /// Makes the next event's position at least `next`, recording the positions passed over
+    /// as skipped; `false` when it already was. Positions handed out by an earlier life of the
+    /// log (a store restored with an older copy of the log, whose trails delivered past its
+    /// end) are never taken again: new events there would never reach those trails.
+    pub(crate) fn skip_to(&self, next: i64) -> Result<bool, StoreError> {
+        let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        if next <= w.next_seq {
+            return Ok(false);
+        }
+        if let Some(dir) = &self.dir {
+            record_skip(dir, w.next_seq, next.saturating_sub(1))?;
+        }
+        w.next_seq = next;
+        // The next group starts a segment named by its first position.
+        w.file = None;
+        Ok(true)
     }
 
     /// Frames `rows` for appending (CPU only, no I/O): positions are filled in by `append`.
@@ -1649,6 +1675,30 @@ mod tests {
             ids(&log.after("1", 0, 0, 10).unwrap()),
             ["e1", "e2", "e3", "e4"]
         );
+    }
+
+    /// Regression: a store restored with an older copy of the log had trails past its end,
+    /// and new events took the positions those trails had delivered. Positions passed over
+    /// stay passed over, across a restart before any event too.
+    #[test]
+    fn positions_skipped_to_are_never_taken_again() {
+        let (dir, _, _) = three_events_on_disk();
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        assert!(log.skip_to(10).unwrap());
+        assert!(!log.skip_to(5).unwrap());
+        drop(log);
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        group(&log, 4, 1);
+        let seqs: Vec<i64> = log
+            .after("1", 0, 0, 10)
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 10]);
+        drop(log);
+        let log = EventLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        assert_eq!(ids(&log.after("1", 3, 0, 10).unwrap()), ["e4"]);
     }
 
     /// Regression: random bytes after the newest segment's events were cut off at open as a

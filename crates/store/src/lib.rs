@@ -240,6 +240,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Vec<AuditRow>, StoreError>>;
     /// The position of the newest event written: every event written later has a greater one.
     fn last_event_position(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
+    /// Makes every event written from now on have a position of at least `next` (positions
+    /// a restored store's trails already delivered); `true` when positions were passed over.
+    fn audit_skip_to(&self, next: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let _ = next;
+        Box::pin(async { Ok(false) })
+    }
     /// An account's events after position `after_seq` and at or after `min_time_ms`, oldest
     /// first, each with its position: what a trail delivers next.
     fn events_after<'a>(
@@ -889,6 +895,10 @@ impl Store for SqliteStore {
 
     fn last_event_position(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
         Box::pin(self.blocking(|log| log.last_position()))
+    }
+
+    fn audit_skip_to(&self, next: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.blocking(move |log| log.skip_to(next)))
     }
 
     fn events_after<'a>(

@@ -225,6 +225,19 @@ impl Delivery {
                 trails.insert(doc.key, d);
             }
         }
+        // A trail that delivered past the log's end (the store restored with an older copy of
+        // the log) would never deliver the events that take those positions again (bug: new
+        // events went to no trail, silently): the log moves past them.
+        let delivered = trails.values().map(|t| t.cursor).max().unwrap_or(0);
+        let last = store.last_event_position().await?;
+        if delivered > last && store.audit_skip_to(delivered.saturating_add(1)).await? {
+            tracing::warn!(
+                last_event = last,
+                delivered_up_to = delivered,
+                "audit log: trails delivered events past the log's end (was the data directory \
+                 restored from a copy taken while the server ran?); new events start after them"
+            );
+        }
         *self.trails.lock().await = trails;
         let mut public = BTreeMap::new();
         for doc in store.documents(SIGNING_KEYS).await? {
