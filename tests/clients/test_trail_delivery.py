@@ -652,3 +652,48 @@ def test_a_store_restored_with_an_older_event_log_still_delivers_new_events(star
         restored.client("iam").create_user(UserName=f"after{i}")
     wait_for("after", 3)
     assert "delivered events past the log's end" in restored.log_path.read_text()
+
+
+def test_a_copy_of_the_data_dir_never_replaces_files_the_original_delivered(start_server, tmp_path):
+    # Regression: a restored copy running beside the original with the same trail directory
+    # wrote files under the names the original had delivered, replacing them (the
+    # replacements then validated as the originals).
+    trails = tmp_path / "shared-trails"
+    args = ("--trail-delivery-seconds", "1", "--trail-dir", str(trails))
+    s = start_server(*args)
+    ct = s.client("cloudtrail")
+    ct.create_trail(Name="shared", S3BucketName="shared-logs")
+    ct.start_logging(Name="shared")
+    s.client("iam").create_user(UserName="first")
+    for _ in range(100):
+        if "CreateUser" in delivered_names(trails):
+            break
+        time.sleep(0.2)
+    s.stop()
+    clone = tmp_path / "clone"
+    shutil.copytree(s.data_dir, clone)
+    original = start_server(*args, data_dir=s.data_dir)
+    copy = start_server(*args, data_dir=clone)
+    original.client("iam").create_user(UserName="original")
+    for _ in range(100):
+        if "original" in delivered_users(trails):
+            break
+        time.sleep(0.2)
+    copy.client("iam").create_user(UserName="copy")
+    for _ in range(100):
+        status = copy.client("cloudtrail").get_trail_status(Name="shared")
+        if "LatestDeliveryError" in status:
+            break
+        time.sleep(0.2)
+    assert "exists" in status.get("LatestDeliveryError", ""), status
+    users = delivered_users(trails)
+    assert "original" in users and "copy" not in users, users
+
+
+def delivered_users(root):
+    return [
+        r["requestParameters"]["userName"]
+        for p in files(root, "CloudTrail")
+        for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]
+        if r["eventName"] == "CreateUser"
+    ]

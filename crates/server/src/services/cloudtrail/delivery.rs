@@ -543,7 +543,7 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             f.sync_all().await
         };
         written.await.map_err(|e| write_failed(what, &tmp, &e))?;
-        tokio::fs::rename(&tmp, &path)
+        place(&tmp, &path, &a.bytes)
             .await
             .map_err(|e| write_failed(what, &path, &e))?;
         // Directories created above are synced by their own parents' entries only once their
@@ -563,6 +563,30 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             .map_err(|e| write_failed("sync the delivery folder", &dir, &e))?;
     }
     Ok(())
+}
+
+/// Puts the file written at `tmp` in place at `path`, which must not hold other bytes than
+/// `bytes`: the same bytes are a delivery written again after a crash, and anything else is
+/// another server's delivered file under the same name (a restored copy of this data directory
+/// sharing its trail directory, or a rollback), which must not be replaced (bug: it was, and
+/// the replacement then validated as the original). The link fails atomically when the name
+/// is taken; a file system without hard links gets the check, then the rename.
+async fn place(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let taken = match tokio::fs::hard_link(tmp, path).await {
+        Ok(()) => return tokio::fs::remove_file(tmp).await,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => true,
+        Err(_) => tokio::fs::try_exists(path).await?,
+    };
+    if taken && tokio::fs::read(path).await? != bytes {
+        let _ = tokio::fs::remove_file(tmp).await;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a delivered file of other content has this name: another server (a restored \
+             copy of this data directory?) delivers to this trail directory, whose files are \
+             left as they are",
+        ));
+    }
+    tokio::fs::rename(tmp, path).await
 }
 
 /// Removes the `.partial` files a crash left in the trail directory (a file being written when
