@@ -263,6 +263,39 @@ fn query_scalars_and_errors() {
     assert_eq!(req.duration_seconds, Some(900));
 }
 
+/// Regression: `TagKeys=a` was read as an empty list (UntagUser answered 200 and removed
+/// nothing), `ActionNames.member.1.x=…` as an empty list too (SimulatePrincipalPolicy answered
+/// no results instead of naming the missing ActionNames), and `member.0` as an item. Each is
+/// an unknown parameter, ignored, so the list is absent.
+#[test]
+fn query_lists_only_as_the_protocol_writes_them() {
+    let svc = &iam::SERVICE;
+    let op = svc.operation("UntagUser").unwrap();
+    let v = decode_query(svc, op, &pairs(&[("UserName", "u"), ("TagKeys", "keep")])).unwrap();
+    assert_eq!(v, json!({"UserName": "u"}));
+    let v = decode_query(svc, op, &pairs(&[("UserName", "u"), ("TagKeys", "")])).unwrap();
+    assert_eq!(v, json!({"UserName": "u", "TagKeys": []}));
+    let v = decode_query(
+        svc,
+        op,
+        &pairs(&[
+            ("UserName", "u"),
+            ("TagKeys.member.0", "a"),
+            ("TagKeys.member.1", "b"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(v, json!({"UserName": "u", "TagKeys": ["b"]}));
+    let op = svc.operation("SimulatePrincipalPolicy").unwrap();
+    let form = pairs(&[
+        ("PolicySourceArn", "arn:aws:iam::123456789012:user/u"),
+        ("ActionNames.member.1.x", "s3:GetObject"),
+    ]);
+    let v = decode_query(svc, op, &form).unwrap();
+    assert!(v.get("ActionNames").is_none(), "{v}");
+    assert!(validate_input(svc, op, &v).is_err());
+}
+
 #[test]
 fn kms_create_key_validation_messages() {
     let svc = &kms::SERVICE;

@@ -72,7 +72,10 @@ fn indexed<'a>(entries: &[Entry<'a>]) -> BTreeMap<u64, Vec<Entry<'a>>> {
     let mut out: BTreeMap<u64, Vec<Entry<'a>>> = BTreeMap::new();
     for e in entries {
         let (head, rest) = e.rest.split_once('.').unwrap_or((e.rest, ""));
-        if let Ok(n) = head.parse::<u64>() {
+        // Indexes start at 1: `member.0` is no item, as an unknown parameter is none.
+        if let Ok(n) = head.parse::<u64>()
+            && n >= 1
+        {
             out.entry(n).or_default().push(Entry { rest, ..*e });
         }
     }
@@ -140,8 +143,12 @@ impl Decoder<'_> {
                     indexed(&children(entries, member_location_name.unwrap_or("member")))
                 };
                 if items.is_empty() {
-                    // `Name=` encodes an empty list.
-                    return Ok(own.map(|_| Value::Array(Vec::new())));
+                    // `Name=` encodes an empty list; `Name=value` encodes nothing, and is
+                    // ignored as unknown parameters are (bug: it was read as an empty list, so
+                    // `UntagUser ... TagKeys=a` answered 200 and removed nothing).
+                    return Ok(own
+                        .filter(|e| e.value.is_empty())
+                        .map(|_| Value::Array(Vec::new())));
                 }
                 let mut out = Vec::with_capacity(items.len());
                 for sub in items.values() {
@@ -149,7 +156,9 @@ impl Decoder<'_> {
                         out.push(v);
                     }
                 }
-                Ok(Some(Value::Array(out)))
+                // Items that hold no value (`ActionNames.member.1.x=...`) are unknown
+                // parameters too: the list is absent, not empty.
+                Ok((!out.is_empty()).then_some(Value::Array(out)))
             }
             ShapeKind::Map {
                 key,
@@ -165,7 +174,9 @@ impl Decoder<'_> {
                     indexed(&children(entries, "entry"))
                 };
                 if items.is_empty() {
-                    return Ok(own.map(|_| Value::Object(Map::new())));
+                    return Ok(own
+                        .filter(|e| e.value.is_empty())
+                        .map(|_| Value::Object(Map::new())));
                 }
                 let mut out = Map::new();
                 for sub in items.values() {
