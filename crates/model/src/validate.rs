@@ -435,9 +435,14 @@ impl Validator<'_> {
                     .ok_or_else(|| decode_err(path, "a boolean", value))?;
             }
             ShapeKind::Timestamp { .. } => {
+                // Seconds from year 1 to year 9999, as a date can hold (bug: 1e308 was taken,
+                // and LookupEvents answered for it).
                 value
                     .as_f64()
-                    .ok_or_else(|| decode_err(path, "a timestamp (epoch seconds)", value))?;
+                    .filter(|t| (-62_135_596_800.0..=253_402_300_799.0).contains(t))
+                    .ok_or_else(|| {
+                        decode_err(path, "a timestamp (epoch seconds, years 1 to 9999)", value)
+                    })?;
             }
             ShapeKind::Blob { min, max } => {
                 let s = value

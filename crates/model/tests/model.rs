@@ -4,8 +4,8 @@ use palisade_model::codec::query::decode_query;
 use palisade_model::codec::xml::{encode_query_response, encode_xml_error};
 use palisade_model::codec::{encode_error, encode_output, encode_typed_output};
 use palisade_model::{
-    InputError, Protocol, Timestamp, all_services, iam, kms, parse_input, resolve_target,
-    service_by_signing_name, service_by_target_prefix, sts, validate_input,
+    InputError, Protocol, Timestamp, all_services, cloudtrail, iam, kms, parse_input,
+    resolve_target, service_by_signing_name, service_by_target_prefix, sts, validate_input,
 };
 use serde_json::json;
 
@@ -449,4 +449,13 @@ fn all_model_patterns_translate() {
             assert_eq!(p.regex().is_some(), !skipped.contains(&p.source.to_owned()));
         }
     }
+}
+
+/// Regression: a timestamp of 1e308 seconds was taken (LookupEvents answered for it).
+#[test]
+fn timestamps_beyond_what_a_date_holds_are_refused() {
+    let svc = &cloudtrail::SERVICE;
+    let op = svc.operation("LookupEvents").unwrap();
+    assert!(validate_input(svc, op, &json!({"StartTime": 1e308})).is_err());
+    assert!(validate_input(svc, op, &json!({"StartTime": 1_700_000_000.5})).is_ok());
 }
