@@ -244,7 +244,8 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         None => envelope_path(&args.output),
     };
     refuse_same_file(&args.input, &args.output)?;
-    let created = envelope_needed && !manifest.exists();
+    // A run writing to a stream has sent what it masked as it went: its data keys stay.
+    let created = envelope_needed && !manifest.exists() && !is_stream(&args.output);
     if envelope_needed {
         // The data keys were generated when the rules compiled: saved before the run, no
         // output can hold a ciphertext whose key the manifest lacks, whatever happens next.

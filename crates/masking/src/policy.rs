@@ -173,7 +173,10 @@ struct RawPolicy {
 /// written `["a.b"]`, so that it stays apart from the path `$.a.b`.
 fn field_key(r: &RuleSpec) -> String {
     let segs = match (&r.column, &r.path) {
-        (Some(c), _) => vec![Seg::Key(c.clone())],
+        // Columns match whatever their case (`formats::Options::same_column`), so `email` and
+        // `Email` are one field too (bug: both applied, one after the other, and the lower
+        // priority's redaction hid what the higher one showed).
+        (Some(c), _) => vec![Seg::Key(c.to_lowercase())],
         (None, Some(p)) => match parse_path(p) {
             Ok(segs) => segs,
             // Compiling the rule reports the bad path; until then it is a field of its own.
@@ -560,6 +563,21 @@ mod tests {
         assert!(
             e.contains("policy \"b\": field $.email") && e.contains("policy \"a\" too"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_column_named_in_two_cases_is_one_field() {
+        let s = PolicySet::from_value(&serde_json::json!({"policies": [
+            {"name": "public", "attachments": [{"public": true, "priority": 0}],
+             "rules": [{"column": "email", "transform": "redact"}]},
+            {"name": "analyst", "attachments": [{"role": "analyst", "priority": 20}],
+             "rules": [{"column": "Email", "transform": {"type": "mask", "keep_last": 4}}]}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            transforms(&s, "arn:aws:sts::1:assumed-role/analyst/s", "t"),
+            [("Email".to_owned(), "mask")]
         );
     }
 

@@ -199,9 +199,9 @@ pub struct FpeSpec {
     pub surrogate: Option<String>,
 }
 
-/// How far `date_shift` may move a date either way: the days from year -9999 to 9999, the
-/// calendar's range.
-const MAX_SHIFT_DAYS: u64 = 7_304_850;
+/// How far `date_shift` may move a date either way: the days from -9999-01-01 to 9999-12-31,
+/// the calendar's range (a test checks it against `time`'s).
+const MAX_SHIFT_DAYS: u64 = 7_304_483;
 
 /// Parameters of `date_shift`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -629,6 +629,22 @@ impl Transform {
     /// The result for any value when it does not depend on the value (`redact`, `null`):
     /// such transforms apply to a JSON object or array as a whole, where the others apply
     /// to its leaves.
+    /// Whether the output depends on the value (`redact`, `null`, `replace`, the `random_*`
+    /// and `keep` take no account of it): a value that is not text is refused only by those
+    /// that read it.
+    pub fn reads_value(&self) -> bool {
+        !matches!(
+            self.op,
+            Op::Redact
+                | Op::Null
+                | Op::Replace { .. }
+                | Op::RandomBetween(..)
+                | Op::RandomDate(..)
+                | Op::RandomChoice(_)
+                | Op::Keep
+        )
+    }
+
     pub fn whole_value(&self) -> Option<Masked> {
         match self.op {
             Op::Redact => Some(Masked::Remove),
@@ -1174,7 +1190,12 @@ fn decimal(text: &str) -> Option<(i128, u32)> {
         return None;
     }
     let mut n: i128 = format!("{int}{frac}").parse().ok()?;
-    let mut places = i32::try_from(frac.len()).ok()? - exp;
+    // An exponent past what 18 digits and 18 places can meet is left to the float path (bug:
+    // `1e-2147483648` overflowed here, and `0e2147483647` looped two billion times).
+    if !(-40..=40).contains(&exp) {
+        return None;
+    }
+    let mut places = i32::try_from(frac.len()).ok()?.checked_sub(exp)?;
     while places < 0 {
         n = n.checked_mul(10)?;
         places += 1;
@@ -1474,6 +1495,14 @@ mod tests {
         assert!(f.apply("2023-12-30", None).is_err());
     }
 
+    #[test]
+    fn the_longest_date_shift_is_the_calendars_span() {
+        assert_eq!(
+            (Date::MAX - Date::MIN).whole_days().unsigned_abs(),
+            MAX_SHIFT_DAYS
+        );
+    }
+
     /// Regression: a custom format with a time of day failed on every value ("cannot format
     /// the shifted date"); the time, and an offset, are kept.
     #[test]
@@ -1527,6 +1556,9 @@ mod tests {
             (r#"{"type":"bucket","size":5}"#, "-7", "-10--5"),
             (r#"{"type":"bucket","size":5}"#, "1e1", "10-15"),
             (r#"{"type":"bucket","size":10}"#, "37.5", "30-40"),
+            // Regression: these overflowed (a panic) or looped for seconds.
+            (r#"{"type":"bucket","size":10}"#, "1e-2147483648", "0-10"),
+            (r#"{"type":"bucket","size":10}"#, "0e2147483647", "0-10"),
         ] {
             assert_eq!(val(run(spec, value)), label, "{spec} {value}");
         }

@@ -666,4 +666,16 @@ fn bytes_that_are_not_text_are_refused_naming_the_record() {
         assert!(e.contains("record 2") && e.contains("not UTF-8"), "{e}");
         assert!(!out.exists());
     }
+    // A rule that takes no account of the value still strips a column of raw bytes.
+    let rules = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"column": "b", "transform": {"type": "null"}}]}))
+    .unwrap();
+    let out = dir.path().join("n.parquet");
+    apply(&rules, &mut Keys::new(), &input, &out, Direction::Mask).unwrap();
+    let (before, after) = (rows(&input), rows(&out));
+    assert_eq!(after.len(), 3);
+    assert!(
+        after.iter().all(|r| !before.contains(r)),
+        "{before:?} {after:?}"
+    );
 }

@@ -126,6 +126,20 @@ fn a_failed_run_leaves_no_manifest_it_created() {
     for k in &before.data_keys {
         assert!(after.data_keys.iter().any(|a| a.key_ref == k.key_ref));
     }
+    // A stream has had what was masked before the failure: the data keys of it stay.
+    std::fs::write(
+        &input,
+        "a,d
+x,2020-01-01
+y,not-a-date
+",
+    )
+    .unwrap();
+    let streamed = dir.path().join("streamed.keys.json");
+    let mut args = mask_args(&input, std::path::Path::new("/dev/null"), &rules, &keys);
+    args.envelope = Some(streamed.clone());
+    assert!(run_mask(&args).is_err());
+    assert!(streamed.exists());
 }
 
 /// Bug: policies matched column names case-sensitively, so a policy on `email` left a column

@@ -439,7 +439,7 @@ impl Validator<'_> {
                 // and LookupEvents answered for it).
                 value
                     .as_f64()
-                    .filter(|t| (-62_135_596_800.0..=253_402_300_799.0).contains(t))
+                    .filter(|t| (-62_135_596_800.0..253_402_300_800.0).contains(t))
                     .ok_or_else(|| {
                         decode_err(path, "a timestamp (epoch seconds, years 1 to 9999)", value)
                     })?;

@@ -458,4 +458,6 @@ fn timestamps_beyond_what_a_date_holds_are_refused() {
     let op = svc.operation("LookupEvents").unwrap();
     assert!(validate_input(svc, op, &json!({"StartTime": 1e308})).is_err());
     assert!(validate_input(svc, op, &json!({"StartTime": 1_700_000_000.5})).is_ok());
+    // The last second of year 9999, fraction and all, is still a date.
+    assert!(validate_input(svc, op, &json!({"StartTime": 253_402_300_799.5})).is_ok());
 }

@@ -664,10 +664,16 @@ fn mask_column<T: DataType>(
         // Bug: bytes that are not UTF-8 were read through a lossy conversion, so unmask gave
         // back U+FFFD for them and a hash gave `\x80` and `\x81` one digest, with exit 0.
         let read: Vec<(String, bool)> = vals.iter().map(&to_text).collect();
-        if let Some(((ri, _), (_, &vr))) = job
-            .rules
-            .first()
-            .zip(read.iter().zip(&value_rows).find(|((_, whole), _)| !whole))
+        // Only rules whose output depends on the value: `redact` or `null` on a column of raw
+        // bytes (images, ciphertexts) needs no text of it.
+        let reader = job.rules.iter().find(|(ri, _)| {
+            masker
+                .rules()
+                .get(*ri)
+                .is_some_and(|r| r.identifiers.is_some() || r.transform.reads_value())
+        });
+        if let Some(((ri, _), (_, &vr))) =
+            reader.zip(read.iter().zip(&value_rows).find(|((_, whole), _)| !whole))
         {
             return Err(MaskError::Value {
                 rule: masker
