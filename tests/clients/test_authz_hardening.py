@@ -972,4 +972,14 @@ def test_a_user_agent_past_ascii_still_meets_a_deny_on_it_and_is_recorded(server
         iam.list_policies(MaxItems=1)
     assert e.value.response["Error"]["Code"] == "AccessDenied"
     agents = [ev["userAgent"] for ev in server.events() if ev["eventName"] == "ListPolicies"]
-    assert agents and agents[-1].startswith("sqlmap/1.7 caf"), agents
+    assert agents and agents[-1].startswith("sqlmap/1.7 café"), agents
+    # A Deny naming the agent's own non-ASCII text matches it too.
+    iam_root = server.client("iam")
+    iam_root.put_user_policy(UserName="ua-user", PolicyName="p", PolicyDocument=doc(
+        allow("iam:ListPolicies"),
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringLike": {"aws:UserAgent": "*café*"}}},
+    ))
+    iam_cafe = server.client("iam", key=key, secret=secret, config=Config(user_agent="client café"))
+    with pytest.raises(ClientError) as e:
+        iam_cafe.list_policies(MaxItems=1)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"

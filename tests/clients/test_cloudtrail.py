@@ -761,3 +761,14 @@ def test_wrong_signatures_with_a_real_key_are_recorded_despite_a_flood_of_made_u
     wrong = [e for e in server.events() if e.get("errorCode") == "SignatureDoesNotMatch"]
     assert len(wrong) == 10
     assert all(e["userIdentity"].get("accessKeyId") == key for e in wrong), wrong[0]["userIdentity"]
+    # A deactivated key being tried is a key that exists too.
+    iam = server.client("iam")
+    iam.create_user(UserName="left")
+    old = iam.create_access_key(UserName="left")["AccessKey"]
+    iam.update_access_key(UserName="left", AccessKeyId=old["AccessKeyId"], Status="Inactive")
+    leaked = server.client("sts", key=old["AccessKeyId"], secret=old["SecretAccessKey"])
+    for _ in range(5):
+        with pytest.raises(ClientError):
+            leaked.get_caller_identity()
+    tried = [e for e in server.events() if e["userIdentity"].get("accessKeyId") == old["AccessKeyId"]]
+    assert len(tried) == 5, tried

@@ -539,12 +539,12 @@ def test_concurrent_clients_are_all_served_and_audited(server):
     assert len(server.events()) == 200
 
 
-def refused_start(data_dir, env=None):
+def refused_start(data_dir, env=None, args=()):
     """Runs `palisade serve` expected to refuse to start; returns (exit status, stderr)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     full_env.update(env or {})
     r = subprocess.run(
-        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *args],
         capture_output=True, text=True, timeout=60, env=full_env,
     )
     return r.returncode, r.stderr
@@ -586,6 +586,15 @@ def test_a_data_dir_without_its_kek_check_refuses_a_wrong_kek_and_keeps_the_righ
     again = start_server(data_dir=s.data_dir)
     assert [k["KeyId"] for k in again.client("kms").list_keys()["Keys"]]
     assert (s.data_dir / "kek-check").exists()
+    # A --dev data directory has no access key; its KMS keys prove the KEK instead.
+    dev = start_server("--dev")
+    dev.client("kms", "any", "any").create_key(Description="sealed")
+    dev.stop()
+    (dev.data_dir / "kek").unlink()
+    (dev.data_dir / "kek-check").unlink()
+    code, err = refused_start(dev.data_dir, env={"PALISADE_KEK": base64.b64encode(os.urandom(32)).decode()}, args=("--dev",))
+    assert code != 0 and "is not the one" in err, err
+    assert not (dev.data_dir / "kek-check").exists()
 
 
 def test_a_second_server_on_the_same_data_directory_refuses_to_start(server):

@@ -112,7 +112,7 @@ pub async fn authenticate(
         // Known credentials still say who is calling (moto's suites assert the identity of IAM
         // users and assumed roles); anything else is the root user of the key's account.
         if let Some(c) = claims
-            && let Ok(Some((caller, _))) = resolve(state, c, now, protocol).await
+            && let Ok(Some((caller, _, true))) = resolve(state, c, now, protocol).await
         {
             record_use(state, c, &caller, now);
             return Ok(caller);
@@ -135,11 +135,13 @@ pub async fn authenticate(
     let resolved = resolve(state, claims, now, protocol).await;
     // A refusal of a key that exists (a wrong signature, an expired session) is someone
     // holding or guessing at real credentials: its events are sampled apart from the rest.
+    // An inactive key exists too: a deactivated (leaked?) key being tried is what an operator
+    // most wants to see.
     *key_known = matches!(resolved, Ok(Some(_)))
         || resolved
             .as_ref()
             .is_err_and(|e| e.code == expired_token(protocol).code);
-    let Some((caller, secret)) = resolved? else {
+    let Some((caller, secret, true)) = resolved? else {
         return Err(invalid_token(protocol));
     };
     let headers = header_pairs(parts);
@@ -214,26 +216,24 @@ fn record_use(state: &AppState, claims: &Claims, caller: &Caller, now: OffsetDat
     }
 }
 
-/// Finds the caller and secret behind the claimed key: a session token when one is presented,
-/// else a stored, active access key. `None` when there is no such key.
+/// Finds the caller and secret behind the claimed key, and whether the key is active: a session
+/// token when one is presented, else a stored access key. `None` when there is no such key.
 async fn resolve(
     state: &AppState,
     claims: &Claims,
     now: OffsetDateTime,
     protocol: WireProtocol,
-) -> Result<Option<(Caller, Arc<str>)>, ApiError> {
+) -> Result<Option<(Caller, Arc<str>, bool)>, ApiError> {
     let id = claims.access_key_id();
     if let Some(token) = claims.0.security_token.as_deref() {
         return match session::open_token(&state.sealer, id, token, now.unix_timestamp()) {
-            Ok((secret, session)) => Ok(Some((session.caller(id), Arc::from(secret)))),
+            Ok((secret, session)) => Ok(Some((session.caller(id), Arc::from(secret), true))),
             Err(TokenError::Expired) => Err(expired_token(protocol)),
             Err(TokenError::Invalid) => Err(invalid_token(protocol)),
         };
     }
     let key = state.keys.resolve(id).await.map_err(ApiError::internal)?;
-    Ok(key
-        .filter(|k| k.active)
-        .map(|k| (k.caller, k.secret.clone())))
+    Ok(key.map(|k| (k.caller, k.secret.clone(), k.active)))
 }
 
 /// A session token past its expiry.

@@ -213,16 +213,21 @@ impl Server {
         );
         if kek_check == palisade_seal::KekCheck::Absent {
             // A data directory without its check record (made before the record existed, or
-            // restored without it) proves the KEK by a sealed access key of its own first.
-            if let Some(k) = store.all_access_keys().await?.first()
-                && sealer
-                    .open(
-                        palisade_seal::Purpose::AccessKeySecret,
-                        &k.access_key_id,
-                        &k.sealed_secret,
-                    )
-                    .is_err()
-            {
+            // restored without it) proves the KEK by a sealed record of its own first: an
+            // access key, else (a `--dev` data directory has none) a KMS key's material.
+            let opens = match store.all_access_keys().await?.first() {
+                Some(k) => Some(
+                    sealer
+                        .open(
+                            palisade_seal::Purpose::AccessKeySecret,
+                            &k.access_key_id,
+                            &k.sealed_secret,
+                        )
+                        .is_ok(),
+                ),
+                None => services::kms::state::kek_opens_a_key(store.as_ref(), &sealer).await?,
+            };
+            if opens == Some(false) {
                 return Err(palisade_seal::wrong_kek(&kek_name, &config.data_dir).into());
             }
             palisade_seal::write_kek_check(&sealer, &config.data_dir)?;

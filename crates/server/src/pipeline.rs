@@ -47,12 +47,17 @@ where
 {
     let (parts, body) = request.into_parts();
     // Read whatever bytes the client sent (bug: one byte past ASCII made the User-Agent
-    // empty, so a Deny on `aws:UserAgent` did not match and the event lost the agent).
+    // empty, so a Deny on `aws:UserAgent` did not match and the event lost the agent): UTF-8
+    // when they are, else ISO-8859-1, which HTTP's header text was and Python's http.client
+    // (under boto3) still writes.
     let header = |name: http::header::HeaderName| {
         parts
             .headers
             .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                Ok(s) => s.to_owned(),
+                Err(_) => v.as_bytes().iter().map(|&b| char::from(b)).collect(),
+            })
             .unwrap_or_default()
     };
     let mut ctx = RequestContext {

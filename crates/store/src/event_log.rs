@@ -721,16 +721,30 @@ impl EventLog {
     /// log (a store restored with an older copy of the log, whose trails delivered past its
     /// end) are never taken again: new events there would never reach those trails.
     pub(crate) fn skip_to(&self, next: i64) -> Result<bool, StoreError> {
-        let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        if next <= w.next_seq {
-            return Ok(false);
+        {
+            let mut w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+            if next <= w.next_seq {
+                return Ok(false);
+            }
+            if let Some(dir) = &self.dir {
+                record_skip(dir, w.next_seq, next.saturating_sub(1))?;
+            }
+            w.next_seq = next;
+            // The next group starts a segment named by its first position; the zeros written
+            // ahead in this one will take no frame.
+            if let Some(f) = w.file.take()
+                && let Err(e) = f.set_len(w.len).and_then(|()| f.sync_all())
+            {
+                tracing::warn!(error = %e, "audit log: the room written ahead in a segment left behind could not be cut off");
+            }
+            w.allocated = w.len;
         }
-        if let Some(dir) = &self.dir {
-            record_skip(dir, w.next_seq, next.saturating_sub(1))?;
+        // The room promised at open moves to the segment the next events start.
+        if !self.make_room(RESERVE)? {
+            tracing::warn!("no room for audit events");
+            self.space_low
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        w.next_seq = next;
-        // The next group starts a segment named by its first position.
-        w.file = None;
         Ok(true)
     }
 

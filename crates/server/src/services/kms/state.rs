@@ -380,6 +380,34 @@ fn material_binding(arn: &str, version: usize) -> String {
     format!("{arn}#{version}")
 }
 
+/// Whether `sealer`'s KEK opens the first sealed key material in `store`; `None` when it holds
+/// none. Proves a KEK at start where the data directory has no `kek-check` and no access key
+/// (a `--dev` data directory) but keys of its own.
+pub(crate) async fn kek_opens_a_key(
+    store: &dyn Store,
+    sealer: &Sealer,
+) -> Result<Option<bool>, StoreError> {
+    for doc in store.documents(KEYS).await? {
+        let Ok(record) = serde_json::from_slice::<KeyRecord>(&doc.body) else {
+            continue;
+        };
+        if let Some((v, sealed)) = record
+            .sealed
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !s.is_empty())
+        {
+            let opened = sealer.open(
+                Purpose::KeyMaterial,
+                &material_binding(&record.arn, v),
+                sealed,
+            );
+            return Ok(Some(opened.is_ok()));
+        }
+    }
+    Ok(None)
+}
+
 fn encode<T: Serialize>(collection: &str, key: &str, v: &T) -> Result<DocumentChange, ApiError> {
     let body = serde_json::to_vec(v).map_err(ApiError::internal)?;
     Ok(DocumentChange::Put(Document {
