@@ -772,3 +772,26 @@ def test_wrong_signatures_with_a_real_key_are_recorded_despite_a_flood_of_made_u
             leaked.get_caller_identity()
     tried = [e for e in server.events() if e["userIdentity"].get("accessKeyId") == old["AccessKeyId"]]
     assert len(tried) == 5, tried
+
+
+def test_minted_sessions_cannot_hide_wrong_signatures_with_another_principals_key(server):
+    # Regression: every existing key shared one sampling budget, and anyone with credentials
+    # can mint session keys: 600 wrong signatures made with their own sessions hid the next
+    # wrong signatures made with another user's real key.
+    iam = server.client("iam")
+    iam.create_user(UserName="minter")
+    k = iam.create_access_key(UserName="minter")["AccessKey"]
+    sts = server.client("sts", key=k["AccessKeyId"], secret=k["SecretAccessKey"])
+    sessions = [sts.get_session_token()["Credentials"] for _ in range(61)]
+    for c in sessions:
+        bad = server.client("sts", key=c["AccessKeyId"], secret="wrong-secret-0000000000000000000000000", aws_session_token=c["SessionToken"])
+        for _ in range(20):
+            with pytest.raises(ClientError):
+                bad.get_caller_identity()
+    key, _ = server.credentials()
+    guess = server.client("sts", key=key, secret="not-the-secret-of-this-key-000000000000")
+    for _ in range(5):
+        with pytest.raises(ClientError):
+            guess.get_caller_identity()
+    recorded = [e for e in server.events() if e.get("errorCode") == "SignatureDoesNotMatch" and e["userIdentity"].get("accessKeyId") == key]
+    assert len(recorded) == 5

@@ -405,10 +405,13 @@ async fn write_groups(
 /// memory for 90 days (bug: one client without credentials made the server keep a million
 /// events in 15 minutes). What is not recorded is counted and logged once a minute.
 ///
-/// Refusals of a key that exists (a wrong signature, an expired session) are sampled by that
-/// key instead, in buckets of their own: someone holding or guessing at real credentials is
-/// what an operator looks for, and a flood of requests with made-up keys from many addresses
-/// must not use up the room their events have (bug: it did, and hid them).
+/// Refusals of a key that exists (a wrong signature, an inactive key, an expired session) are
+/// sampled by the principal that owns it instead, one a second each after 60, and twenty a
+/// second per account: someone holding or guessing at real credentials is what an operator
+/// looks for, and a flood of requests with made-up keys from many addresses must not use up
+/// the room their events have (bug: it did, and hid them). By principal, not by key: anyone
+/// with credentials can mint session keys at will, and a budget per key then let one
+/// principal's sessions use up everyone's.
 #[derive(Debug, Default)]
 pub struct UnauthenticatedEvents(std::sync::Mutex<Sampler>);
 
@@ -416,9 +419,9 @@ pub struct UnauthenticatedEvents(std::sync::Mutex<Sampler>);
 struct Sampler {
     all: Option<Bucket>,
     by_address: std::collections::HashMap<std::net::IpAddr, Bucket>,
-    /// Refusals of existing keys, from all addresses together.
-    all_known: Option<Bucket>,
-    by_key: std::collections::HashMap<String, Bucket>,
+    /// Refusals of existing keys, by the owners' account and by owner.
+    by_account: std::collections::HashMap<String, Bucket>,
+    by_owner: std::collections::HashMap<String, Bucket>,
     dropped: u64,
 }
 
@@ -463,31 +466,29 @@ static SAMPLED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 
 impl UnauthenticatedEvents {
     /// Whether the event of an unauthenticated request from `address` is recorded;
-    /// `known_key` is the access key it named when that key exists.
-    pub fn admit(&self, address: std::net::IpAddr, known_key: Option<&str>) -> bool {
-        self.admit_at(address, known_key, std::time::Instant::now())
+    /// `owner` is whose the access key it named is, when that key exists.
+    pub fn admit(&self, address: std::net::IpAddr, owner: Option<&KeyOwner>) -> bool {
+        self.admit_at(address, owner, std::time::Instant::now())
     }
 
     /// [`Self::admit`] at `now`.
     fn admit_at(
         &self,
         address: std::net::IpAddr,
-        known_key: Option<&str>,
+        owner: Option<&KeyOwner>,
         now: std::time::Instant,
     ) -> bool {
         let Ok(mut s) = self.0.lock() else {
             return true;
         };
         let s = &mut *s;
-        let admitted = match known_key {
-            Some(key) => {
-                take_keyed(&mut s.by_key, key, now)
-                    && s.all_known
-                        .get_or_insert_with(|| Bucket::full(ALL_ADDRESSES.1, now))
-                        .take(ALL_ADDRESSES, now)
+        let admitted = match owner {
+            Some(o) => {
+                take_keyed(&mut s.by_owner, o.principal.as_str(), now, PER_ADDRESS)
+                    && take_keyed(&mut s.by_account, o.account.as_str(), now, ALL_ADDRESSES)
             }
             None => {
-                take_keyed(&mut s.by_address, &address, now)
+                take_keyed(&mut s.by_address, &address, now, PER_ADDRESS)
                     && s.all
                         .get_or_insert_with(|| Bucket::full(ALL_ADDRESSES.1, now))
                         .take(ALL_ADDRESSES, now)
@@ -499,7 +500,7 @@ impl UnauthenticatedEvents {
                 tracing::warn!(
                     not_recorded = s.dropped,
                     "requests without valid credentials arrive faster than their events are recorded \
-                     (60 at once then 1 a second per client address or existing access key, 20 a second in all): \
+                     (60 at once then 1 a second per client address or key owner, 20 a second in all or per account): \
                      some are refused without an audit event (counted since the last such line)"
                 );
                 s.dropped = 0;
@@ -509,12 +510,34 @@ impl UnauthenticatedEvents {
     }
 }
 
-/// Takes a token from `key`'s bucket in `buckets` (a burst of 60, then one a second); past
-/// `MAX_ADDRESSES` buckets they start over, full.
+/// Whose an access key is, for sampling the refusals of its requests: the principal (a role,
+/// not its sessions, which anyone allowed can mint at will) and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOwner {
+    /// The owner's unique id: a user's, or a role's without the session name.
+    pub principal: String,
+    /// The owner's account; empty when unknown (an expired session).
+    pub account: String,
+}
+
+impl KeyOwner {
+    /// The owner of `caller`'s key.
+    pub fn of(caller: &crate::identity::Caller) -> Self {
+        let id = &caller.principal_id;
+        Self {
+            principal: id.split(':').next().unwrap_or(id).to_owned(),
+            account: caller.account_id.clone(),
+        }
+    }
+}
+
+/// Takes a token from `key`'s bucket in `buckets` (`burst` at once, then `rate` a second);
+/// past `MAX_ADDRESSES` buckets they start over, full.
 fn take_keyed<K, Q>(
     buckets: &mut std::collections::HashMap<K, Bucket>,
     key: &Q,
     now: std::time::Instant,
+    (rate, burst): (f64, f64),
 ) -> bool
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
@@ -524,12 +547,12 @@ where
         buckets.clear();
     }
     if let Some(b) = buckets.get_mut(key) {
-        return b.take(PER_ADDRESS, now);
+        return b.take((rate, burst), now);
     }
     buckets
         .entry(key.to_owned())
-        .or_insert_with(|| Bucket::full(PER_ADDRESS.1, now))
-        .take(PER_ADDRESS, now)
+        .or_insert_with(|| Bucket::full(burst, now))
+        .take((rate, burst), now)
 }
 
 static FULL_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -589,11 +612,43 @@ mod tests {
         }
         assert!(!sampler.admit_at([192, 0, 2, 9].into(), None, t));
         let one: std::net::IpAddr = [198, 51, 100, 7].into();
-        let key = Some("AKIAEXISTINGKEY00001");
-        let admitted = (0..100).filter(|_| sampler.admit_at(one, key, t)).count();
+        let owner = |p: &str, a: &str| KeyOwner {
+            principal: p.into(),
+            account: a.into(),
+        };
+        let alice = owner("AIDAALICE", "111111111111");
+        let admitted = (0..100)
+            .filter(|_| sampler.admit_at(one, Some(&alice), t))
+            .count();
         assert_eq!(admitted, 60);
-        // Another existing key has its own burst, whatever the address.
-        assert!(sampler.admit_at(one, Some("AKIAEXISTINGKEY00002"), t));
+        // Another principal has its own burst, whatever the address.
+        assert!(sampler.admit_at(one, Some(&owner("AIDABOB", "111111111111")), t));
+    }
+
+    /// Regression: refusals were sampled per access key with one budget for every key, so
+    /// one principal minting session keys could use it up and hide another's wrong signatures.
+    #[test]
+    fn one_principal_cannot_use_up_another_accounts_or_principals_room() {
+        let sampler = UnauthenticatedEvents::default();
+        let t = std::time::Instant::now();
+        let at: std::net::IpAddr = [198, 51, 100, 1].into();
+        let mallory = KeyOwner {
+            principal: "AROAMALLORY".into(),
+            account: "222222222222".into(),
+        };
+        for _ in 0..5000 {
+            sampler.admit_at(at, Some(&mallory), t);
+        }
+        let victim = KeyOwner {
+            principal: "AIDAVICTIM".into(),
+            account: "111111111111".into(),
+        };
+        assert!(sampler.admit_at(at, Some(&victim), t));
+        let neighbour = KeyOwner {
+            principal: "AIDANEIGHBOUR".into(),
+            account: "222222222222".into(),
+        };
+        assert!(sampler.admit_at(at, Some(&neighbour), t));
     }
 
     /// Regression: on a full disk that freed a little room at a time, every group flipped the

@@ -105,7 +105,7 @@ pub async fn authenticate(
     body: &[u8],
     claims: Option<&Claims>,
     protocol: WireProtocol,
-    key_known: &mut bool,
+    key_owner: &mut Option<crate::audit::KeyOwner>,
 ) -> Result<Caller, ApiError> {
     let now = OffsetDateTime::now_utc();
     if state.config.dev {
@@ -137,10 +137,15 @@ pub async fn authenticate(
     // holding or guessing at real credentials: its events are sampled apart from the rest.
     // An inactive key exists too: a deactivated (leaked?) key being tried is what an operator
     // most wants to see.
-    *key_known = matches!(resolved, Ok(Some(_)))
-        || resolved
-            .as_ref()
-            .is_err_and(|e| e.code == expired_token(protocol).code);
+    *key_owner = match &resolved {
+        Ok(Some((caller, _, _))) => Some(crate::audit::KeyOwner::of(caller)),
+        // An expired session says nothing more of itself than its key.
+        Err(e) if e.code == expired_token(protocol).code => Some(crate::audit::KeyOwner {
+            principal: claims.access_key_id().to_owned(),
+            account: String::new(),
+        }),
+        _ => None,
+    };
     let Some((caller, secret, true)) = resolved? else {
         return Err(invalid_token(protocol));
     };

@@ -51,9 +51,9 @@ pub struct RequestContext {
     pub caller: Option<Caller>,
     /// The access key id the request claimed, even when authentication failed.
     pub claimed_access_key: Option<String>,
-    /// Whether that key exists (its request failed on a wrong signature or an expired
-    /// session, not on an unknown key).
-    pub claimed_key_known: bool,
+    /// Whose that key is, when it exists (its request failed on a wrong signature, an
+    /// inactive key or an expired session, not on an unknown key).
+    pub claimed_key_owner: Option<crate::audit::KeyOwner>,
     /// Request parameters for the audit record, redacted.
     pub request_parameters: Option<Value>,
     /// In `audit` enforcement, the denial the request would have got.
@@ -89,7 +89,7 @@ impl RequestContext {
             route: None,
             caller: Some(caller.clone()),
             claimed_access_key: None,
-            claimed_key_known: false,
+            claimed_key_owner: None,
             request_parameters: None,
             would_be_denied: None,
             via_service: None,

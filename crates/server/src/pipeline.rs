@@ -74,7 +74,7 @@ where
         route: None,
         caller: None,
         claimed_access_key: None,
-        claimed_key_known: false,
+        claimed_key_owner: None,
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
@@ -111,9 +111,7 @@ where
         && outcome.is_err()
         && !state.unauthenticated_events.admit(
             crate::gateway::client_address(conn.remote.ip()),
-            ctx.claimed_access_key
-                .as_deref()
-                .filter(|_| ctx.claimed_key_known),
+            ctx.claimed_key_owner.as_ref(),
         );
     let additional = ctx.additional_event_data();
     let mut event = || {
@@ -416,7 +414,7 @@ where
             &body,
             claims.as_ref(),
             route.service.protocol.into(),
-            &mut ctx.claimed_key_known,
+            &mut ctx.claimed_key_owner,
         )
         .await?;
         ctx.caller = Some(caller.clone());

@@ -35,7 +35,7 @@ fn ctx(route: Route, caller: &Caller) -> RequestContext {
         route: Some(route),
         caller: Some(caller.clone()),
         claimed_access_key: None,
-        claimed_key_known: false,
+        claimed_key_owner: None,
         request_parameters: None,
         would_be_denied: None,
         via_service: None,
