@@ -685,9 +685,21 @@ def test_a_copy_of_the_data_dir_never_replaces_files_the_original_delivered(star
         if "LatestDeliveryError" in status:
             break
         time.sleep(0.2)
-    assert "exists" in status.get("LatestDeliveryError", ""), status
+    assert "another file has its name" in status.get("LatestDeliveryError", ""), status
     users = delivered_users(trails)
     assert "original" in users and "copy" not in users, users
+    # Created anew, the copy's trail delivers under names of its own.
+    cct = copy.client("cloudtrail")
+    cct.delete_trail(Name="shared")
+    cct.create_trail(Name="shared", S3BucketName="shared-logs")
+    cct.start_logging(Name="shared")
+    copy.client("iam").create_user(UserName="copy-again")
+    for _ in range(100):
+        if "copy-again" in delivered_users(trails):
+            break
+        time.sleep(0.2)
+    users = delivered_users(trails)
+    assert "copy-again" in users and users.count("original") == 1, users
 
 
 def delivered_users(root):

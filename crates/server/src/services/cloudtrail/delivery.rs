@@ -148,6 +148,28 @@ fn write_failed(what: &str, path: &Path, e: &std::io::Error) -> ApiError {
     )
 }
 
+static TAKEN_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A delivery refused because its file's name holds another file (see [`place`]): retried at
+/// every run, so logged once a minute (bug: an error line each second, for good), with what
+/// the operator can do.
+fn taken_name(what: &str, path: &Path, e: &std::io::Error) -> ApiError {
+    if crate::audit::once_a_minute(&TAKEN_LOGGED) {
+        tracing::error!(
+            path = %path.display(),
+            "cannot {what}: {e}; this trail delivers nothing more until the name is free. If \
+             the data directory was restored from an older copy, create the trail again \
+             (DeleteTrail, CreateTrail) so that its files take new names, or deliver to \
+             another --trail-dir"
+        );
+    }
+    ApiError::new(
+        "InternalFailure",
+        format!("cannot {what}: another file has its name (a restored or second server?)"),
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    )
+}
+
 async fn save(state: &AppState, arn: &str, d: &TrailDelivery) -> Result<(), ApiError> {
     state
         .store
@@ -543,9 +565,13 @@ async fn write_artefacts(root: &Path, arts: &[Artefact]) -> Result<(), ApiError>
             f.sync_all().await
         };
         written.await.map_err(|e| write_failed(what, &tmp, &e))?;
-        place(&tmp, &path, &a.bytes)
-            .await
-            .map_err(|e| write_failed(what, &path, &e))?;
+        place(&tmp, &path, &a.bytes).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                taken_name(what, &path, &e)
+            } else {
+                write_failed(what, &path, &e)
+            }
+        })?;
         // Directories created above are synced by their own parents' entries only once their
         // parents are synced too: every level up to the root, once per run.
         let mut d = dir;
