@@ -244,8 +244,7 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
         None => envelope_path(&args.output),
     };
     refuse_same_file(&args.input, &args.output)?;
-    // A run writing to a stream has sent what it masked as it went: its data keys stay.
-    let created = envelope_needed && !manifest.exists() && !is_stream(&args.output);
+    let created = !manifest.exists();
     if envelope_needed {
         // The data keys were generated when the rules compiled: saved before the run, no
         // output can hold a ciphertext whose key the manifest lacks, whatever happens next.
@@ -268,10 +267,10 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
     let masker = match ran {
         Ok(masker) => masker,
         Err(e) => {
-            // Bug: a failed run left the manifest it created, holding a data key that nothing
-            // was encrypted with, beside no output.
-            if created {
-                let _ = keys.envelope().discard(&manifest);
+            // A failed run into a file left no output, so its data keys go; one into a stream
+            // has sent what it masked as it went, whose keys stay.
+            if envelope_needed && !is_stream(&args.output) {
+                let _ = keys.envelope().forget(&manifest, created);
             }
             return Err(e);
         }

@@ -204,7 +204,12 @@ impl Envelope {
         if before == all.data_keys.len() && before > 0 {
             return Ok(());
         }
-        let text = serde_json::to_string_pretty(&all).map_err(|e| MaskError::Parse {
+        all.replace(path)
+    }
+
+    /// Replaces the manifest at `path` with this one, atomically; the caller holds its lock.
+    fn replace(&self, path: &Path) -> Result<(), MaskError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| MaskError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
@@ -228,23 +233,26 @@ impl Envelope {
 }
 
 impl Envelope {
-    /// Removes the manifest at `path` when it holds only this envelope's data keys: a run that
-    /// created it and then failed leaves no manifest of keys that nothing was encrypted with.
-    /// A manifest another run has merged its keys into is kept.
-    pub fn discard(&self, path: &Path) -> Result<(), MaskError> {
+    /// Takes this envelope's data keys back out of the manifest at `path` (a run that failed
+    /// encrypted nothing anyone holds with them), and removes the manifest when it `created`
+    /// it and nothing else is left (bug: a failed run left its data key behind, a manifest of
+    /// keys that nothing was encrypted with, and each failed run into a shared one added one).
+    pub fn forget(&self, path: &Path, created: bool) -> Result<(), MaskError> {
         let _lock = lock_manifest(path)?;
-        let saved = match Envelope::load(path) {
-            Ok(saved) => saved,
-            Err(_) => return Ok(()),
+        let Ok(mut saved) = Envelope::load(path) else {
+            return Ok(());
         };
-        let ours = saved
+        let before = saved.data_keys.len();
+        saved
             .data_keys
-            .iter()
-            .all(|k| self.data_keys.iter().any(|mine| mine.key_ref == k.key_ref));
-        if ours {
-            std::fs::remove_file(path).map_err(|e| MaskError::io(path, e))?;
+            .retain(|k| !self.data_keys.iter().any(|mine| mine.key_ref == k.key_ref));
+        if saved.data_keys.is_empty() && created {
+            std::fs::remove_file(path).map_err(|e| MaskError::io(path, e))
+        } else if saved.data_keys.len() < before {
+            saved.replace(path)
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 }
 

@@ -1172,7 +1172,7 @@ fn bucket(b: &BucketSpec, value: &str) -> Result<String, ValueError> {
 }
 
 /// A decimal number as an integer and its count of decimal places (`-1.50` is (-150, 2)),
-/// when it has at most 18 significant digits.
+/// when it has at most 36 digits (an `i128` holds 38).
 fn decimal(text: &str) -> Option<(i128, u32)> {
     let (mantissa, exp) = match text.find(['e', 'E']) {
         Some(i) => (text.get(..i)?, text.get(i + 1..)?.parse::<i32>().ok()?),
@@ -1185,12 +1185,12 @@ fn decimal(text: &str) -> Option<(i128, u32)> {
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     if int.is_empty() && frac.is_empty()
         || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
-        || int.len() + frac.len() > 18
+        || int.len() + frac.len() > 36
     {
         return None;
     }
     let mut n: i128 = format!("{int}{frac}").parse().ok()?;
-    // An exponent past what 18 digits and 18 places can meet is left to the float path (bug:
+    // An exponent past what 36 digits and 36 places can meet is left to the float path (bug:
     // `1e-2147483648` overflowed here, and `0e2147483647` looped two billion times).
     if !(-40..=40).contains(&exp) {
         return None;
@@ -1211,7 +1211,7 @@ fn decimal_bucket(value: &str, size: f64, origin: f64) -> Option<String> {
     let (s, sp) = decimal(&size.to_string())?;
     let (o, op) = decimal(&origin.to_string())?;
     let places = xp.max(sp).max(op);
-    if places > 18 {
+    if places > 36 {
         return None;
     }
     let scale = |(n, p): (i128, u32)| n.checked_mul(10i128.checked_pow(places - p)?);
@@ -1559,6 +1559,17 @@ mod tests {
             // Regression: these overflowed (a panic) or looped for seconds.
             (r#"{"type":"bucket","size":10}"#, "1e-2147483648", "0-10"),
             (r#"{"type":"bucket","size":10}"#, "0e2147483647", "0-10"),
+            // Regression: past 18 digits the float path put these in buckets without them.
+            (
+                r#"{"type":"bucket","size":10}"#,
+                "9.99999999999999999999",
+                "0-10",
+            ),
+            (
+                r#"{"type":"bucket","size":0.25}"#,
+                "12345678901234567890.1",
+                "12345678901234567890-12345678901234567890.25",
+            ),
         ] {
             assert_eq!(val(run(spec, value)), label, "{spec} {value}");
         }
