@@ -1118,3 +1118,14 @@ def test_unauthenticated_requests_reserve_no_audit_room_and_record_capped_fields
         urllib.request.urlopen(request, timeout=30)
     refused = [e for e in server.events() if e["userAgent"].startswith("xxxx")]
     assert refused and all(len(e["userAgent"]) <= 1024 for e in refused)
+
+
+def test_a_restart_without_its_account_id_says_a_new_account_is_made(start_server):
+    # Regression: a data dir restored without its --account-id silently got a second account,
+    # with the credentials file pointing at it, so the old account's users seemed gone.
+    s = start_server("--account-id", "111122223333")
+    s.client("iam").create_user(UserName="still-here")
+    s.stop()
+    again = start_server(data_dir=s.data_dir)
+    log = again.log_path.read_text()
+    assert "holds other accounts than --account-id names" in log and "111122223333" in log

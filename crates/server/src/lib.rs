@@ -251,6 +251,18 @@ impl Server {
             None => tls::server_config(&config.tls, &config.data_dir, &sealer)?,
         }
         .map(tokio_rustls::TlsAcceptor::from);
+        // A restore started without its `--account-id` makes a new account beside the one it
+        // holds and points the credentials file at it: said, since the old account's users,
+        // keys and secrets then seem gone.
+        let accounts = store.accounts().await?;
+        if !accounts.is_empty() && !accounts.contains(&config.account_id) {
+            tracing::warn!(
+                account = %config.account_id,
+                existing = %accounts.join(", "),
+                "the data directory holds other accounts than --account-id names: a new account is \
+                 created (give --account-id to serve an existing one)"
+            );
+        }
         let bootstrap = if config.dev {
             store.ensure_account(&config.account_id).await?;
             None
