@@ -214,7 +214,7 @@ fn mask(args: &MaskArgs, detector: Option<Box<dyn Detector>>) -> Result<Summary,
                 )));
             }
             let rules = set
-                .rules_for(&caller, &table)
+                .rules_for(&caller, &table, folds_columns(args.format, &args.input))
                 .compile(&mut keys, Direction::Mask)?;
             clear_view = rules.is_empty();
             (rules, false)
@@ -423,6 +423,15 @@ fn refuse_same_file(input: &Path, output: &Path) -> Result<(), MaskError> {
 /// or an existing file that is not a regular one (a FIFO, a device, a socket). Renaming a
 /// file over those would replace the device node or pipe itself, and the reader at the other
 /// end would get nothing.
+/// Whether the input's column names match rules whatever their case (CSV, TSV, Parquet), so
+/// that policies on names differing only in case are one field.
+fn folds_columns(format: Option<Format>, input: &Path) -> bool {
+    matches!(
+        format.unwrap_or_else(|| Format::from_path(input)),
+        Format::Csv | Format::Tsv | Format::Parquet
+    )
+}
+
 fn is_stream(output: &Path) -> bool {
     if output == Path::new("-") || output.starts_with("/dev") || output.starts_with("/proc") {
         return true;

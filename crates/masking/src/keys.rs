@@ -243,9 +243,8 @@ impl Envelope {
             return Ok(());
         };
         let before = saved.data_keys.len();
-        saved
-            .data_keys
-            .retain(|k| !self.data_keys.iter().any(|mine| mine.key_ref == k.key_ref));
+        // Whole entries, not only their 32-bit `key_ref`: another output's key may share it.
+        saved.data_keys.retain(|k| !self.data_keys.contains(k));
         if saved.data_keys.is_empty() && created {
             std::fs::remove_file(path).map_err(|e| MaskError::io(path, e))
         } else if saved.data_keys.len() < before {

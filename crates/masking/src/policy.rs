@@ -171,12 +171,15 @@ struct RawPolicy {
 /// strings let a lower priority's `path: $.email` override a higher one's `column: email`,
 /// and missed their priority conflict). A member whose name holds `.`, `[`, `]` or `"` is
 /// written `["a.b"]`, so that it stays apart from the path `$.a.b`.
-fn field_key(r: &RuleSpec) -> String {
+///
+/// With `fold`, for inputs whose column names match whatever their case (CSV, TSV, Parquet:
+/// `formats::Options::same_column`), names differing only in case are one field too (bug: both
+/// applied, one after the other, and the lower priority's redaction hid what the higher one
+/// showed). JSON member names keep their case, and so do fields of JSON inputs (folded there,
+/// the winner's `Email` took the place of `email`'s rule, and member `email` went out in clear).
+fn field_key(r: &RuleSpec, fold: bool) -> String {
     let segs = match (&r.column, &r.path) {
-        // Columns match whatever their case (`formats::Options::same_column`), so `email` and
-        // `Email` are one field too (bug: both applied, one after the other, and the lower
-        // priority's redaction hid what the higher one showed).
-        (Some(c), _) => vec![Seg::Key(c.to_lowercase())],
+        (Some(c), _) => vec![Seg::Key(c.clone())],
         (None, Some(p)) => match parse_path(p) {
             Ok(segs) => segs,
             // Compiling the rule reports the bad path; until then it is a field of its own.
@@ -186,6 +189,10 @@ fn field_key(r: &RuleSpec) -> String {
     };
     let mut key = String::from("$");
     for seg in segs {
+        let seg = match seg {
+            Seg::Key(k) if fold => Seg::Key(k.to_lowercase()),
+            other => other,
+        };
         match seg {
             Seg::Key(k) if k.contains(['.', '[', ']', '"']) => {
                 key.push('[');
@@ -278,7 +285,9 @@ impl PolicySet {
             prios.dedup();
             for r in &p.rules {
                 for &prio in &prios {
-                    let key = (p.table.clone(), field_key(r), prio);
+                    // Folded: equal priorities on `email` and `Email` are refused, as they
+                    // would meet on a CSV or Parquet column.
+                    let key = (p.table.clone(), field_key(r, true), prio);
                     if let Some(other) = seen.get(&key)
                         && *other != p.name
                     {
@@ -333,8 +342,14 @@ impl PolicySet {
         self.policies.iter().any(|p| p.applies_to(table))
     }
 
-    /// Per field, the winning (policy name, priority, rule) for `caller` on `table`.
-    pub fn evaluate(&self, caller: &Caller, table: &str) -> Vec<(String, i64, RuleSpec)> {
+    /// Per field, the winning (policy name, priority, rule) for `caller` on `table`; `fold`
+    /// for inputs whose column names match whatever their case (see `field_key`).
+    pub fn evaluate(
+        &self,
+        caller: &Caller,
+        table: &str,
+        fold: bool,
+    ) -> Vec<(String, i64, RuleSpec)> {
         if self.is_exempt(caller) {
             return Vec::new();
         }
@@ -354,7 +369,7 @@ impl PolicySet {
                 continue;
             };
             for r in &p.rules {
-                let key = field_key(r);
+                let key = field_key(r, fold);
                 let better = best.get(&key).is_none_or(|(_, _, bp, _)| prio > *bp);
                 if better {
                     let mut rule = r.clone();
@@ -386,17 +401,18 @@ impl PolicySet {
         detector: Box<dyn crate::detect::Detector + 'd>,
     ) -> Result<crate::masker::Masker<'d>, MaskError> {
         let rules = self
-            .rules_for(caller, table)
+            .rules_for(caller, table, false)
             .compile(keys, crate::transform::Direction::Mask)?;
         crate::masker::Masker::new(rules, detector, crate::transform::Direction::Mask)
     }
 
-    /// The rules `caller` sees `table` through, as a rules file.
-    pub fn rules_for(&self, caller: &Caller, table: &str) -> RulesFile {
+    /// The rules `caller` sees `table` through, as a rules file; `fold` as for
+    /// [`Self::evaluate`].
+    pub fn rules_for(&self, caller: &Caller, table: &str, fold: bool) -> RulesFile {
         RulesFile {
             version: Some(1),
             rules: self
-                .evaluate(caller, table)
+                .evaluate(caller, table, fold)
                 .into_iter()
                 .map(|(_, _, r)| r)
                 .collect(),
@@ -458,7 +474,7 @@ mod tests {
     }
 
     fn transforms(s: &PolicySet, arn: &str, table: &str) -> Vec<(String, &'static str)> {
-        s.evaluate(&Caller::from_arn(arn).unwrap(), table)
+        s.evaluate(&Caller::from_arn(arn).unwrap(), table, true)
             .into_iter()
             .map(|(_, _, r)| (r.column.or(r.path).unwrap(), r.transform.name()))
             .collect()
@@ -495,7 +511,7 @@ mod tests {
             )
             .is_empty()
         );
-        let rules = s.rules_for(&Caller::from_arn(analyst).unwrap(), "customers");
+        let rules = s.rules_for(&Caller::from_arn(analyst).unwrap(), "customers", false);
         assert_eq!(
             rules.rules[0].transform,
             TransformSpec::Mask(
@@ -579,6 +595,17 @@ mod tests {
             transforms(&s, "arn:aws:sts::1:assumed-role/analyst/s", "t"),
             [("Email".to_owned(), "mask")]
         );
+        // In JSON the two are two members, each with its own rule.
+        let json: Vec<String> = s
+            .evaluate(
+                &Caller::from_arn("arn:aws:sts::1:assumed-role/analyst/s").unwrap(),
+                "t",
+                false,
+            )
+            .into_iter()
+            .map(|(_, _, r)| r.column.unwrap())
+            .collect();
+        assert_eq!(json, ["email", "Email"]);
     }
 
     #[test]

@@ -629,9 +629,9 @@ impl Transform {
     /// The result for any value when it does not depend on the value (`redact`, `null`):
     /// such transforms apply to a JSON object or array as a whole, where the others apply
     /// to its leaves.
-    /// Whether the output depends on the value (`redact`, `null`, `replace`, the `random_*`
-    /// and `keep` take no account of it): a value that is not text is refused only by those
-    /// that read it.
+    /// Whether the output depends on the value (`redact`, `null`, `replace` and the `random_*`
+    /// take no account of it; `keep` writes it back): a value that is not text is refused only
+    /// by those that read it.
     pub fn reads_value(&self) -> bool {
         !matches!(
             self.op,
@@ -641,7 +641,6 @@ impl Transform {
                 | Op::RandomBetween(..)
                 | Op::RandomDate(..)
                 | Op::RandomChoice(_)
-                | Op::Keep
         )
     }
 
@@ -1222,8 +1221,9 @@ fn decimal_bucket(value: &str, size: f64, origin: f64) -> Option<String> {
     let lo = o.checked_add(x.checked_sub(o)?.div_euclid(s).checked_mul(s)?)?;
     let hi = lo.checked_add(s)?;
     let text = |n: i128| {
-        let unit = 10i128.pow(places);
-        let (int, frac) = (n.abs() / unit, n.abs() % unit);
+        // `unsigned_abs`: the bucket's bound may be `i128::MIN` itself.
+        let unit = 10u128.pow(places);
+        let (int, frac) = (n.unsigned_abs() / unit, n.unsigned_abs() % unit);
         let sign = if n < 0 { "-" } else { "" };
         if frac == 0 {
             format!("{sign}{int}")
@@ -1569,6 +1569,12 @@ mod tests {
                 r#"{"type":"bucket","size":0.25}"#,
                 "12345678901234567890.1",
                 "12345678901234567890-12345678901234567890.25",
+            ),
+            // Regression: a bound of exactly i128::MIN overflowed taking its absolute value.
+            (
+                r#"{"type":"bucket","size":1024}"#,
+                "-170141183460469231731687303715884105e3",
+                "-170141183460469231731687303715884105728--170141183460469231731687303715884104704",
             ),
         ] {
             assert_eq!(val(run(spec, value)), label, "{spec} {value}");

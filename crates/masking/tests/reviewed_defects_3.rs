@@ -166,6 +166,38 @@ fn policies_match_column_names_whatever_their_case() {
     let seen = std::fs::read_to_string(&out).unwrap();
     assert!(!seen.contains("ann@") && !seen.contains("123-45"), "{seen}");
 
+    // Names differing only in case are one field in a CSV, where the higher priority wins; in
+    // JSON, whose members keep their case, each keeps its own rule (folded there, `Email`'s
+    // rule took the place of `email`'s, and member `email` went out in clear).
+    let two = dir.path().join("two.yaml");
+    std::fs::write(
+        &two,
+        "policies:\n  - name: public\n    attachments: [{public: true, priority: 0}]\n    rules:\n      \
+         - {column: email, transform: redact}\n  - name: analyst\n    attachments: [{role: analyst, priority: 20}]\n    rules:\n      \
+         - {column: Email, transform: {type: mask, keep_last: 4}}\n",
+    )
+    .unwrap();
+    let analyst = "arn:aws:sts::111122223333:assumed-role/analyst/s";
+    let see = |input: &Path, out: &Path| {
+        let mut a = mask_args(input, out, &keys, &keys);
+        a.rules = None;
+        a.policies = Some(two.clone());
+        a.as_principal = Some(analyst.into());
+        a.table = Some("customers".into());
+        run_mask(&a).unwrap();
+        std::fs::read_to_string(out).unwrap()
+    };
+    let csv = dir.path().join("c.csv");
+    std::fs::write(&csv, "email\nann@example.com\n").unwrap();
+    assert_eq!(
+        see(&csv, &dir.path().join("c-out.csv")),
+        "email\n***********.com\n"
+    );
+    let jsonl = dir.path().join("c.jsonl");
+    std::fs::write(&jsonl, "{\"email\": \"ann@example.com\"}\n").unwrap();
+    let seen = see(&jsonl, &dir.path().join("c-out.jsonl"));
+    assert!(!seen.contains("ann@"), "{seen}");
+
     let rules = dir.path().join("r.yaml");
     std::fs::write(&rules, "rules:\n  - {column: email, transform: redact}\n").unwrap();
     let e = run_mask(&mask_args(&input, &out, &rules, &keys))
