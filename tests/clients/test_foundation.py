@@ -1129,3 +1129,17 @@ def test_a_restart_without_its_account_id_says_a_new_account_is_made(start_serve
     again = start_server(data_dir=s.data_dir)
     log = again.log_path.read_text()
     assert "holds other accounts than --account-id names" in log and "111122223333" in log
+
+
+def test_a_kek_file_others_can_read_is_warned_about(start_server, tmp_path):
+    # Regression: a world-readable --kek-file (which unseals every key and secret of the data
+    # directory) was taken without a word.
+    kek = tmp_path / "kek.b64"
+    kek.write_text(base64.b64encode(os.urandom(32)).decode())
+    kek.chmod(0o644)
+    s = start_server("--kek-file", str(kek))
+    assert "can be read by other users" in s.log_path.read_text()
+    kek.chmod(0o600)
+    s.stop()
+    again = start_server("--kek-file", str(kek), data_dir=s.data_dir)
+    assert "can be read by other users" not in again.log_path.read_text()

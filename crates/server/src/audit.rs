@@ -510,22 +510,32 @@ impl UnauthenticatedEvents {
     }
 }
 
-/// Whose an access key is, for sampling the refusals of its requests: the principal (a role,
-/// not its sessions, which anyone allowed can mint at will) and its account.
+/// Whose an access key is, for sampling the refusals of its requests: the principal that holds
+/// it or minted it (a user, a role, the root user; not a session, which anyone allowed can
+/// mint at will) and its account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyOwner {
-    /// The owner's unique id: a user's, or a role's without the session name.
+    /// The owner's unique id within its account: a user's or a role's (the root user's is the
+    /// account id).
     pub principal: String,
-    /// The owner's account; empty when unknown (an expired session).
+    /// The owner's account.
     pub account: String,
 }
 
 impl KeyOwner {
-    /// The owner of `caller`'s key.
+    /// The owner of `caller`'s key: for a session, the user it was minted for
+    /// (GetSessionToken, GetFederationToken) or the role (AssumeRole*); else the caller.
     pub fn of(caller: &crate::identity::Caller) -> Self {
         let id = &caller.principal_id;
+        let principal = caller
+            .session
+            .as_ref()
+            .and_then(|s| s.user_id.clone().or_else(|| s.role_id.clone()))
+            // A role's session id is `AROA…:name`, a root user's federated user's
+            // `ACCOUNT:name`: the part before the name.
+            .unwrap_or_else(|| id.split(':').next().unwrap_or(id).to_owned());
         Self {
-            principal: id.split(':').next().unwrap_or(id).to_owned(),
+            principal: format!("{}/{principal}", caller.account_id),
             account: caller.account_id.clone(),
         }
     }

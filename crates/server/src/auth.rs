@@ -112,7 +112,7 @@ pub async fn authenticate(
         // Known credentials still say who is calling (moto's suites assert the identity of IAM
         // users and assumed roles); anything else is the root user of the key's account.
         if let Some(c) = claims
-            && let Ok(Some((caller, _, true))) = resolve(state, c, now, protocol).await
+            && let Ok(Some((caller, _, true))) = resolve(state, c, now, protocol, &mut None).await
         {
             record_use(state, c, &caller, now);
             return Ok(caller);
@@ -132,20 +132,14 @@ pub async fn authenticate(
     if palisade_sigv4::region_partition(claims.region()).is_some_and(|p| p != SERVED_PARTITION) {
         return Err(invalid_token(protocol));
     }
-    let resolved = resolve(state, claims, now, protocol).await;
+    let resolved = resolve(state, claims, now, protocol, key_owner).await;
     // A refusal of a key that exists (a wrong signature, an expired session) is someone
     // holding or guessing at real credentials: its events are sampled apart from the rest.
     // An inactive key exists too: a deactivated (leaked?) key being tried is what an operator
     // most wants to see.
-    *key_owner = match &resolved {
-        Ok(Some((caller, _, _))) => Some(crate::audit::KeyOwner::of(caller)),
-        // An expired session says nothing more of itself than its key.
-        Err(e) if e.code == expired_token(protocol).code => Some(crate::audit::KeyOwner {
-            principal: claims.access_key_id().to_owned(),
-            account: String::new(),
-        }),
-        _ => None,
-    };
+    if let Ok(Some((caller, _, _))) = &resolved {
+        *key_owner = Some(crate::audit::KeyOwner::of(caller));
+    }
     let Some((caller, secret, true)) = resolved? else {
         return Err(invalid_token(protocol));
     };
@@ -228,12 +222,17 @@ async fn resolve(
     claims: &Claims,
     now: OffsetDateTime,
     protocol: WireProtocol,
+    expired_owner: &mut Option<crate::audit::KeyOwner>,
 ) -> Result<Option<(Caller, Arc<str>, bool)>, ApiError> {
     let id = claims.access_key_id();
     if let Some(token) = claims.0.security_token.as_deref() {
         return match session::open_token(&state.sealer, id, token, now.unix_timestamp()) {
             Ok((secret, session)) => Ok(Some((session.caller(id), Arc::from(secret), true))),
-            Err(TokenError::Expired) => Err(expired_token(protocol)),
+            Err(TokenError::Expired(session)) => {
+                // Someone replaying expired sessions is sampled by whoever minted them.
+                *expired_owner = Some(crate::audit::KeyOwner::of(&session.caller(id)));
+                Err(expired_token(protocol))
+            }
             Err(TokenError::Invalid) => Err(invalid_token(protocol)),
         };
     }

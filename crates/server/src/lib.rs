@@ -194,6 +194,16 @@ impl Server {
         // Checked before the store is opened (where the record exists): a KEK that is not the
         // data directory's would otherwise start a server that can read none of its keys and
         // seals new ones under the wrong KEK.
+        // A key file others may read unseals everything in the data directory for them.
+        if let KekSource::File(f) = &kek_source
+            && let Ok(meta) = std::fs::metadata(f)
+            && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %f,
+                "the --kek-file can be read by other users than its owner: chmod 600 it"
+            );
+        }
         let kek_name = match &kek_source {
             KekSource::File(f) => f.clone(),
             KekSource::Environment => "PALISADE_KEK".to_owned(),

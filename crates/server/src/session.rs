@@ -180,14 +180,14 @@ struct Sealed {
 }
 
 /// Why a token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// Not a token of this deployment, or not for this access key.
     #[error("The security token included in the request is invalid.")]
     Invalid,
-    /// Past its expiry.
+    /// Past its expiry: the session it was, whose owner the refusal is sampled by.
     #[error("The security token included in the request is expired")]
-    Expired,
+    Expired(Arc<Session>),
 }
 
 /// Seals a session into a token for `access_key_id`.
@@ -223,7 +223,7 @@ pub fn open_token(
         .map_err(|_| TokenError::Invalid)?;
     let sealed: Sealed = serde_json::from_slice(&plain).map_err(|_| TokenError::Invalid)?;
     if now >= sealed.session.expires_at {
-        return Err(TokenError::Expired);
+        return Err(TokenError::Expired(Arc::new(sealed.session)));
     }
     Ok((sealed.secret, Arc::new(sealed.session)))
 }
@@ -275,10 +275,10 @@ mod tests {
             open_token(&sealer, "ASIA2", &token, 99).unwrap_err(),
             TokenError::Invalid
         );
-        assert_eq!(
+        assert!(matches!(
             open_token(&sealer, "ASIA1", &token, 100).unwrap_err(),
-            TokenError::Expired
-        );
+            TokenError::Expired(_)
+        ));
         let other = Sealer::new(&[4u8; 32]).unwrap();
         assert_eq!(
             open_token(&other, "ASIA1", &token, 99).unwrap_err(),

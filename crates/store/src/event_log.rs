@@ -738,6 +738,8 @@ impl EventLog {
                 tracing::warn!(error = %e, "audit log: the room written ahead in a segment left behind could not be cut off");
             }
             w.allocated = w.len;
+            // No room until the next segment has some (the old segment's is gone).
+            self.publish_room(&w);
         }
         // The room promised at open moves to the segment the next events start.
         if !self.make_room(RESERVE)? {
