@@ -1129,6 +1129,11 @@ fn shift_date(
         None => {
             let d = parse_iso_date(value).ok_or("value is not an ISO date (YYYY-MM-DD…)")?;
             let d = d.checked_add(delta).ok_or("shifted date out of range")?;
+            // Only years 0001 to 9999 are written as ISO dates read them back (bug: 0001-01-01
+            // moved back became `-001-11-28`, which unmask could not read).
+            if !(1..=9999).contains(&d.year()) {
+                return Err("the shifted date is before year 0001 or after 9999".into());
+            }
             Ok(iso_date(d) + value.get(10..).unwrap_or(""))
         }
     }
@@ -1167,7 +1172,15 @@ fn bucket(b: &BucketSpec, value: &str) -> Result<String, ValueError> {
         return Ok(label);
     }
     let lo = origin + ((x - origin) / b.size).floor() * b.size;
-    Ok(format!("{}-{}", fmt_num(lo), fmt_num(lo + b.size)))
+    let hi = lo + b.size;
+    // Past what a double resolves, the bucket would not hold the value (bug: `1e308` with a
+    // size of 0.1 was `inf-inf`, and a 39-digit value got a bucket whose ends were equal).
+    if !(lo.is_finite() && hi.is_finite() && lo < hi && lo <= x && x < hi) {
+        return Err(
+            "the value has more digits than bucket computes with (36, or a double's)".into(),
+        );
+    }
+    Ok(format!("{}-{}", fmt_num(lo), fmt_num(hi)))
 }
 
 /// A decimal number as an integer and its count of decimal places (`-1.50` is (-150, 2)),
@@ -1493,6 +1506,28 @@ mod tests {
             .unwrap();
         assert_eq!(val(f.apply("12/30/2023", None).unwrap()), "01/04/2024");
         assert!(f.apply("2023-12-30", None).is_err());
+    }
+
+    /// Regression: a shift past year 0001 or 9999 wrote a date unmask could not read, and
+    /// bucket wrote `inf-inf` or buckets not holding their value past a double's digits.
+    #[test]
+    fn results_that_would_not_read_back_are_refused() {
+        let mut k = keys();
+        let back = spec(r#"{"type":"date_shift","key":"k1","lower_days":-400,"upper_days":-400}"#)
+            .compile("X", &mut k, Direction::Mask)
+            .unwrap();
+        assert!(back.apply("0001-01-01", None).is_err());
+        assert_eq!(val(back.apply("2001-02-04", None).unwrap()), "2000-01-01");
+        for (size, value) in [
+            ("0.1", "1e308"),
+            ("10", "170141183460469231731687303715884105727"),
+            ("1e-30", "12345678901234567890.1"),
+        ] {
+            let t = spec(&format!(r#"{{"type":"bucket","size":{size}}}"#))
+                .compile("X", &mut k, Direction::Mask)
+                .unwrap();
+            assert!(t.apply(value, None).is_err(), "{size} {value}");
+        }
     }
 
     #[test]

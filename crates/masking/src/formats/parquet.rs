@@ -689,6 +689,7 @@ fn mask_column<T: DataType>(
                 ),
             });
         }
+        let whole: Vec<bool> = read.iter().map(|(_, w)| *w).collect();
         let mut texts: Vec<Option<String>> = read.into_iter().map(|(t, _)| Some(t)).collect();
         for ((ri, _), ents) in job.rules.iter().zip(&job.entities) {
             let is_shuffle = masker
@@ -733,13 +734,31 @@ fn mask_column<T: DataType>(
         let before = (job.text && job.rules.is_empty()).then(|| texts.clone());
         if job.text {
             let names = [job.column.as_str()];
-            for (t, &vr) in texts.iter_mut().zip(&value_rows) {
+            for ((t, &vr), &is_text) in texts.iter_mut().zip(&value_rows).zip(&whole) {
                 let Some(v) = t else { continue };
                 if v.is_empty() {
                     continue;
                 }
-                let out = masker.text_in(v, job.first_row + vr as u64 + 1, &names)?;
+                let record = job.first_row + vr as u64 + 1;
+                let out = masker.text_in(v, record, &names)?;
                 if out != *v {
+                    // Written back, the lossy text would change the bytes around the finding
+                    // too (bug: `caf\xe9 bob@…` came out as `caf\u{fffd} <EMAIL_ADDRESS>`).
+                    if !is_text {
+                        return Err(MaskError::Value {
+                            rule: masker
+                                .rules()
+                                .iter()
+                                .find(|r| r.field.is_none())
+                                .map(|r| r.name.clone())
+                                .unwrap_or_default(),
+                            field: job.column.clone(),
+                            message: format!(
+                                "record {record}: the value is bytes that are not UTF-8 text, \
+                                 which the transforms cannot keep (a BINARY column of raw bytes)"
+                            ),
+                        });
+                    }
                     *v = out;
                 }
             }
