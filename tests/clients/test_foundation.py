@@ -595,6 +595,19 @@ def test_a_data_dir_without_its_kek_check_refuses_a_wrong_kek_and_keeps_the_righ
     code, err = refused_start(dev.data_dir, env={"PALISADE_KEK": base64.b64encode(os.urandom(32)).decode()}, args=("--dev",))
     assert code != 0 and "is not the one" in err, err
     assert not (dev.data_dir / "kek-check").exists()
+    # A data directory whose only sealed record is its TLS key: a start with a wrong KEK fails
+    # on it, and writes no record that would then refuse the right KEK.
+    tls = start_server("--dev", "--tls-self-signed")
+    tls.stop()
+    right = (tls.data_dir / "kek").read_bytes()
+    (tls.data_dir / "kek").unlink()
+    (tls.data_dir / "kek-check").unlink()
+    code, err = refused_start(tls.data_dir, env={"PALISADE_KEK": base64.b64encode(os.urandom(32)).decode()}, args=("--dev", "--tls-self-signed"))
+    assert code != 0, err
+    assert not (tls.data_dir / "kek-check").exists()
+    (tls.data_dir / "kek").write_bytes(right)
+    start_server("--dev", "--tls-self-signed", data_dir=tls.data_dir)
+    assert (tls.data_dir / "kek-check").exists()
 
 
 def test_a_second_server_on_the_same_data_directory_refuses_to_start(server):

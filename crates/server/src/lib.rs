@@ -224,7 +224,9 @@ impl Server {
         if kek_check == palisade_seal::KekCheck::Absent {
             // A data directory without its check record (made before the record existed, or
             // restored without it) proves the KEK by a sealed record of its own first: an
-            // access key, else (a `--dev` data directory has none) a KMS key's material.
+            // access key, else (a `--dev` data directory, or one whose keys were all deleted)
+            // a KMS key's material, else a trail signing key. The record itself is written
+            // once the start has opened everything else it holds (the TLS key among them).
             let opens = match store.all_access_keys().await?.first() {
                 Some(k) => Some(
                     sealer
@@ -235,12 +237,21 @@ impl Server {
                         )
                         .is_ok(),
                 ),
-                None => services::kms::state::kek_opens_a_key(store.as_ref(), &sealer).await?,
+                None => match services::kms::state::kek_opens_a_key(store.as_ref(), &sealer).await?
+                {
+                    Some(opens) => Some(opens),
+                    None => {
+                        services::cloudtrail::delivery::kek_opens_a_signing_key(
+                            store.as_ref(),
+                            &sealer,
+                        )
+                        .await?
+                    }
+                },
             };
             if opens == Some(false) {
                 return Err(palisade_seal::wrong_kek(&kek_name, &config.data_dir).into());
             }
-            palisade_seal::write_kek_check(&sealer, &config.data_dir)?;
         }
         // The store says whether a strict server ever ran on it: the credentials file alone
         // is no proof, as an operator may delete it once the key is kept elsewhere (bug:
@@ -315,6 +326,9 @@ impl Server {
             .load(state.store.as_ref(), &state.sealer)
             .await
             .map_err(|e| StartError::Outbound(e.to_string()))?;
+        if kek_check == palisade_seal::KekCheck::Absent {
+            palisade_seal::write_kek_check(&state.sealer, &state.config.data_dir)?;
+        }
         let state = Arc::new(state);
         services::secretsmanager::rotation::start(&state);
         services::kms::start(&state);

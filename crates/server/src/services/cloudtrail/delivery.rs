@@ -45,6 +45,10 @@ struct TrailDelivery {
     regions: BTreeMap<String, RegionState>,
     last_delivery: Option<i64>,
     last_digest: Option<i64>,
+    /// The digest before `last_digest`: what GetTrailStatus reports while `last_digest` is
+    /// still pending (bug: a digest whose write failed was reported as delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_digest: Option<i64>,
     last_error: Option<String>,
     /// When a delivery last failed: the latest attempt GetTrailStatus reports.
     #[serde(default)]
@@ -149,6 +153,7 @@ fn write_failed(what: &str, path: &Path, e: &std::io::Error) -> ApiError {
 }
 
 static TAKEN_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static FAILED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A delivery refused because its file's name holds another file (see [`place`]): retried at
 /// every run, so logged once a minute (bug: an error line each second, for good), with what
@@ -194,6 +199,25 @@ struct StoredKey {
     public: String,
     fingerprint: String,
     valid_from: i64,
+}
+
+/// Whether `sealer`'s KEK opens the first stored trail signing key; `None` when there is none.
+/// Proves a KEK at start where the data directory has no `kek-check` (see `server::lib`).
+pub(crate) async fn kek_opens_a_signing_key(
+    store: &dyn palisade_store::Store,
+    sealer: &palisade_seal::Sealer,
+) -> Result<Option<bool>, palisade_store::StoreError> {
+    for doc in store.documents(SIGNING_KEYS).await? {
+        if let Ok(k) = serde_json::from_slice::<StoredKey>(&doc.body)
+            && let Some(sealed) = unb64(&k.sealed)
+        {
+            let id = format!("cloudtrail-signing-key/{}", doc.key);
+            return Ok(Some(
+                sealer.open(Purpose::AuditSigningKey, &id, &sealed).is_ok(),
+            ));
+        }
+    }
+    Ok(None)
 }
 
 /// A public key as ListPublicKeys returns it.
@@ -309,7 +333,15 @@ impl Delivery {
             .map_or_else(DeliveryStatus::default, |d| DeliveryStatus {
                 delivered: d.last_delivery,
                 attempted: d.last_delivery.max(d.last_failure),
-                digested: d.last_digest,
+                digested: if d
+                    .pending
+                    .iter()
+                    .any(|p| p.key.contains("/CloudTrail-Digest/"))
+                {
+                    d.previous_digest
+                } else {
+                    d.last_digest
+                },
                 error: d.last_error.clone(),
             })
     }
@@ -845,6 +877,7 @@ async fn deliver_trail(
             arts.extend(deliver_digest(&spec, region, rs, at, &key).map_err(ApiError::internal)?);
         }
         d.regions = regions;
+        d.previous_digest = d.last_digest;
         d.last_digest = Some(at.unix_timestamp());
         commit_then_write(state, &t.arn, d, &arts).await?;
     }
@@ -864,7 +897,10 @@ pub fn start(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { break };
-            if let Err(e) = run(&state, None).await {
+            // Retried at every tick: said once a minute (GetTrailStatus has the latest error).
+            if let Err(e) = run(&state, None).await
+                && crate::audit::once_a_minute(&FAILED_LOGGED)
+            {
                 tracing::warn!(error = %e.message, "trail delivery task failed");
             }
         }
@@ -874,6 +910,29 @@ pub fn start(state: &Arc<AppState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a digest whose write failed (it stays pending) was reported by
+    /// GetTrailStatus as the latest delivered.
+    #[tokio::test]
+    async fn a_pending_digest_is_not_reported_as_delivered() {
+        let delivery = Delivery::default();
+        let d = TrailDelivery {
+            last_digest: Some(200),
+            previous_digest: Some(100),
+            pending: vec![PendingFile {
+                bucket: "b".into(),
+                key: "AWSLogs/1/CloudTrail-Digest/us-east-1/2026/12/04/d.json.gz".into(),
+                bytes: String::new(),
+            }],
+            ..Default::default()
+        };
+        delivery.trails.lock().await.insert("t".into(), d);
+        assert_eq!(delivery.status("t").await.digested, Some(100));
+        if let Some(d) = delivery.trails.lock().await.get_mut("t") {
+            d.pending.clear();
+        }
+        assert_eq!(delivery.status("t").await.digested, Some(200));
+    }
 
     /// Regression: a `.partial` left by a kill -9 in the middle of writing a digest stayed in the
     /// trail directory for good.
