@@ -858,24 +858,43 @@ async fn deliver_trail(
     // The final run after StopLogging digests the file it delivered, so that the trail's last
     // file is in a digest.
     if t.validation && (digest_now || due || (final_run && delivered)) {
-        let mut regions = d.regions.clone();
-        if regions.is_empty() {
-            regions.insert(t.home_region.clone(), RegionState::default());
+        let mut base = d.regions.clone();
+        if base.is_empty() {
+            base.insert(t.home_region.clone(), RegionState::default());
         }
         // Digest names have one-second resolution: a second digest within the same second
         // (a StopLogging right after a periodic digest) is dated one second later rather than
         // overwrite the first and break the chain.
-        let at = match d.last_digest {
+        let mut at = match d.last_digest {
             Some(last) if last >= now.unix_timestamp() => {
                 OffsetDateTime::from_unix_timestamp(last + 1).unwrap_or(now)
             }
             _ => now,
         };
-        let mut arts = Vec::new();
-        for (region, rs) in &mut regions {
-            let key = state.trails.delivery.signing_key(state, region).await?;
-            arts.extend(deliver_digest(&spec, region, rs, at, &key).map_err(ApiError::internal)?);
-        }
+        // Digests are named by trail name and second, not by the trail's generation: a trail
+        // created again under its old name, digesting in the second its predecessor's last
+        // digest was dated, is dated a second later too (bug: the name was taken, and the
+        // delivery, which never replaces a file, failed for good).
+        let mut tries = 0;
+        let (regions, arts) = loop {
+            let mut regions = base.clone();
+            let mut arts = Vec::new();
+            for (region, rs) in &mut regions {
+                let key = state.trails.delivery.signing_key(state, region).await?;
+                arts.extend(
+                    deliver_digest(&spec, region, rs, at, &key).map_err(ApiError::internal)?,
+                );
+            }
+            let root = &state.config.trail_dir;
+            let taken = arts
+                .iter()
+                .any(|a| root.join(&a.bucket).join(&a.key).exists());
+            if !taken || tries >= 10 {
+                break (regions, arts);
+            }
+            tries += 1;
+            at += time::Duration::seconds(1);
+        };
         d.regions = regions;
         d.previous_digest = d.last_digest;
         d.last_digest = Some(at.unix_timestamp());
