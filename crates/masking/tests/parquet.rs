@@ -640,19 +640,7 @@ fn date_shift_unmask_reads_a_masked_entity_in_clear() {
 fn bytes_that_are_not_text_are_refused_naming_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bin.parquet");
-    let schema = Arc::new(parse_message_type("message m { required binary b; }").unwrap());
-    let props = Arc::new(WriterProperties::builder().build());
-    let mut w =
-        SerializedFileWriter::new(std::fs::File::create(&input).unwrap(), schema, props).unwrap();
-    let mut rg = w.next_row_group().unwrap();
-    let mut c = rg.next_column().unwrap().unwrap();
-    let values = [&b"ok"[..], b"\x80", b"\x00\xff"].map(ByteArray::from);
-    c.typed::<ByteArrayType>()
-        .write_batch(&values, None, None)
-        .unwrap();
-    c.close().unwrap();
-    rg.close().unwrap();
-    w.close().unwrap();
+    write_binary_column(&input, &[b"ok", b"\x80", b"\x00\xff"]);
     for transform in ["deterministic_encrypt", "hash"] {
         let rules = RulesFile::from_value(&serde_json::json!({"rules": [
             {"column": "b", "transform": {"type": transform, "key": "k"}}]}))
@@ -672,42 +660,38 @@ fn bytes_that_are_not_text_are_refused_naming_the_record() {
     .unwrap();
     let out = dir.path().join("n.parquet");
     apply(&rules, &mut Keys::new(), &input, &out, Direction::Mask).unwrap();
-    // A free-text rule that finds something in such a value would write its lossy text back.
-    let with_email = dir.path().join("email.parquet");
-    let schema = Arc::new(parse_message_type("message m { required binary b; }").unwrap());
-    let props = Arc::new(WriterProperties::builder().build());
-    let mut w =
-        SerializedFileWriter::new(std::fs::File::create(&with_email).unwrap(), schema, props)
-            .unwrap();
-    let mut rg = w.next_row_group().unwrap();
-    let mut c = rg.next_column().unwrap().unwrap();
-    c.typed::<ByteArrayType>()
-        .write_batch(
-            &[ByteArray::from(&b"caf\xe9 bob@example.com"[..])],
-            None,
-            None,
-        )
-        .unwrap();
-    c.close().unwrap();
-    rg.close().unwrap();
-    w.close().unwrap();
-    let free = RulesFile::from_value(&serde_json::json!({"rules": [
-        {"identifiers": ["*"], "transform": "replace"}]}))
-    .unwrap();
-    let e = apply(
-        &free,
-        &mut Keys::new(),
-        &with_email,
-        &dir.path().join("f.parquet"),
-        Direction::Mask,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("record 1") && e.contains("not UTF-8"), "{e}");
     let (before, after) = (rows(&input), rows(&out));
     assert_eq!(after.len(), 3);
     assert!(
         after.iter().all(|r| !before.contains(r)),
         "{before:?} {after:?}"
     );
+    // A free-text rule that finds something in such a value would write its lossy text back.
+    let with_email = dir.path().join("email.parquet");
+    write_binary_column(&with_email, &[b"caf\xe9 bob@example.com"]);
+    let free = RulesFile::from_value(&serde_json::json!({"rules": [
+        {"identifiers": ["*"], "transform": "replace"}]}))
+    .unwrap();
+    let out = dir.path().join("f.parquet");
+    let e = apply(&free, &mut Keys::new(), &with_email, &out, Direction::Mask)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("record 1") && e.contains("not UTF-8"), "{e}");
+}
+
+/// A Parquet file of one required BINARY column `b` holding `values`.
+fn write_binary_column(path: &Path, values: &[&[u8]]) {
+    let schema = Arc::new(parse_message_type("message m { required binary b; }").unwrap());
+    let props = Arc::new(WriterProperties::builder().build());
+    let mut w =
+        SerializedFileWriter::new(std::fs::File::create(path).unwrap(), schema, props).unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    let mut c = rg.next_column().unwrap().unwrap();
+    let values: Vec<ByteArray> = values.iter().map(|v| ByteArray::from(*v)).collect();
+    c.typed::<ByteArrayType>()
+        .write_batch(&values, None, None)
+        .unwrap();
+    c.close().unwrap();
+    rg.close().unwrap();
+    w.close().unwrap();
 }
