@@ -622,17 +622,8 @@ def test_a_store_restored_with_an_older_event_log_still_delivers_new_events(star
     root = s.data_dir / "trails"
 
     def wait_for(prefix, n):
-        for _ in range(100):
-            users = [
-                r["requestParameters"]["userName"]
-                for p in files(root, "CloudTrail")
-                for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]
-                if r["eventName"] == "CreateUser"
-            ]
-            if sum(u.startswith(prefix) for u in users) == n:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{prefix}: {users}")
+        if not until(lambda: sum(u.startswith(prefix) for u in delivered_users(root)) == n):
+            raise AssertionError(f"{prefix}: {delivered_users(root)}")
 
     iam = s.client("iam")
     for i in range(3):
@@ -665,26 +656,17 @@ def test_a_copy_of_the_data_dir_never_replaces_files_the_original_delivered(star
     ct.create_trail(Name="shared", S3BucketName="shared-logs")
     ct.start_logging(Name="shared")
     s.client("iam").create_user(UserName="first")
-    for _ in range(100):
-        if "CreateUser" in delivered_names(trails):
-            break
-        time.sleep(0.2)
+    until(lambda: "CreateUser" in delivered_names(trails))
     s.stop()
     clone = tmp_path / "clone"
     shutil.copytree(s.data_dir, clone)
     original = start_server(*args, data_dir=s.data_dir)
     copy = start_server(*args, data_dir=clone)
     original.client("iam").create_user(UserName="original")
-    for _ in range(100):
-        if "original" in delivered_users(trails):
-            break
-        time.sleep(0.2)
+    until(lambda: "original" in delivered_users(trails))
     copy.client("iam").create_user(UserName="copy")
-    for _ in range(100):
-        status = copy.client("cloudtrail").get_trail_status(Name="shared")
-        if "LatestDeliveryError" in status:
-            break
-        time.sleep(0.2)
+    until(lambda: "LatestDeliveryError" in copy.client("cloudtrail").get_trail_status(Name="shared"))
+    status = copy.client("cloudtrail").get_trail_status(Name="shared")
     assert "another file has its name" in status.get("LatestDeliveryError", ""), status
     users = delivered_users(trails)
     assert "original" in users and "copy" not in users, users
@@ -694,12 +676,18 @@ def test_a_copy_of_the_data_dir_never_replaces_files_the_original_delivered(star
     cct.create_trail(Name="shared", S3BucketName="shared-logs")
     cct.start_logging(Name="shared")
     copy.client("iam").create_user(UserName="copy-again")
-    for _ in range(100):
-        if "copy-again" in delivered_users(trails):
-            break
-        time.sleep(0.2)
+    until(lambda: "copy-again" in delivered_users(trails))
     users = delivered_users(trails)
     assert "copy-again" in users and users.count("original") == 1, users
+
+
+def until(condition, tries=100):
+    """Polls `condition` every 0.2 s; whether it came true within `tries` polls."""
+    for _ in range(tries):
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def delivered_users(root):
